@@ -1,0 +1,96 @@
+/*
+ * log.c - leveled logging (see log.h).
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int log_level = AC_LOG_INFO;
+static ac_log_sink_fn log_sink;
+static bool log_syslog_prefix = true;
+
+static const char *const level_names[] = {"emerg", "alert", "crit",   "err",
+                                          "warning", "notice", "info", "debug"};
+
+void ac_log_set_level(int level)
+{
+    log_level = level;
+}
+
+int ac_log_get_level(void)
+{
+    return log_level;
+}
+
+void ac_log_set_sink(ac_log_sink_fn sink)
+{
+    log_sink = sink;
+}
+
+void ac_log_set_syslog_prefix(bool on)
+{
+    log_syslog_prefix = on;
+}
+
+int ac_log_parse_level(const char *name)
+{
+    for (int i = 0; i < 8; i++)
+        if (strcmp(name, level_names[i]) == 0)
+            return i;
+    if (strcmp(name, "error") == 0)
+        return AC_LOG_ERR;
+    if (strcmp(name, "warn") == 0)
+        return AC_LOG_WARNING;
+    return -1;
+}
+
+/* write_all writes the whole buffer, retrying on short writes; errors are dropped because
+ * there is nowhere left to report them. */
+static void write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n <= 0)
+            return;
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+void ac_log_at(int level, const char *file, int line, const char *func, const char *fmt, ...)
+{
+    char msg[1024];
+    char out[1100];
+    va_list ap;
+    int n;
+
+    if (level > log_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (log_sink != NULL) {
+        log_sink(level, file, line, func, msg);
+        return;
+    }
+    if (level < 0)
+        level = 0;
+    if (level > 7)
+        level = 7;
+    if (log_syslog_prefix)
+        n = snprintf(out, sizeof out, "<%d>%s\n", level, msg);
+    else if (level <= AC_LOG_WARNING)
+        n = snprintf(out, sizeof out, "astrocald: %s: %s\n", level_names[level], msg);
+    else
+        n = snprintf(out, sizeof out, "astrocald: %s\n", msg);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof out) {
+        n = (int)sizeof out - 1;
+        out[n - 1] = '\n';
+    }
+    write_all(STDERR_FILENO, out, (size_t)n);
+}

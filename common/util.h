@@ -1,0 +1,40 @@
+/*
+ * util.h - small helpers shared by the daemon and astrocalctl: clocks, bounded strings,
+ * allocation-returning printf, path pieces.
+ *
+ * Thread: every function is safe on any thread.
+ */
+#ifndef AC_UTIL_H
+#define AC_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ac_now_ns returns CLOCK_MONOTONIC in nanoseconds. */
+uint64_t ac_now_ns(void);
+
+/* ac_now_utc_iso writes the current UTC time as "YYYY-MM-DDTHH:MM:SS" (with `frac`
+ * fractional digits, 0..6) into buf and returns buf. */
+char *ac_now_utc_iso(char *buf, size_t size, int frac);
+
+/* ac_strlcpy copies at most size-1 bytes and always terminates; returns strlen(src). */
+size_t ac_strlcpy(char *dst, const char *src, size_t size);
+
+/* ac_asprintf returns a newly allocated formatted string (owned by the caller, free()),
+ * or NULL on allocation failure. */
+char *ac_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ac_path_base returns a pointer into path just after the last '/'. Borrowed. */
+const char *ac_path_base(const char *path);
+
+/* ac_path_stem copies the base name of path without its FITS extension (".fits", ".fit",
+ * ".fts", each optionally followed by ".fz" or ".gz", case-insensitive) into out. */
+void ac_path_stem(const char *path, char *out, size_t size);
+
+/* ac_path_dir copies the directory part of path ("." when there is none) into out. */
+void ac_path_dir(const char *path, char *out, size_t size);
+
+/* ac_str_trim strips leading and trailing white space in place and returns s. */
+char *ac_str_trim(char *s);
+
+#endif

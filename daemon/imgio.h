@@ -1,0 +1,56 @@
+/*
+ * imgio.h - reading FITS images through cfitsio (adapter).
+ *
+ * Accepts 2-D images of BITPIX 8, 16, 32, -32, -64 with BZERO/BSCALE, a NAXIS3 = 1 cube,
+ * and tile-compressed images (.fits.fz: the image is the first HDU with data). Refuses
+ * everything else (RGB cubes, tables only, NAXIS = 0) with AC_EFORMAT and a message naming
+ * the file and the offending keyword. A file shorter than its header declares is refused
+ * with AC_EFITS ("truncated: ... expected N bytes, file has M").
+ *
+ * Reading is by strips of rows into float ADU (BZERO/BSCALE applied in our own loop, with
+ * cfitsio reading the stored integer type in one large read per strip: TUSHORT for
+ * BZERO=32768 16-bit data, never TFLOAT on integer data). Memory: the reader holds one raw
+ * scratch buffer sized for the largest strip asked for; the caller owns the float strip.
+ *
+ * Ownership: ac_imgin_t is owned by the caller of ac_imgio_open and released with
+ * ac_imgio_close. Header and meta pointers are borrowed until close.
+ * Thread: one reader per thread (cfitsio is built reentrant; a fitsfile is never shared).
+ * Errors are translated to AC_EFITS with fits_get_errstatus text, never read from
+ * cfitsio's global message stack.
+ */
+#ifndef AC_IMGIO_H
+#define AC_IMGIO_H
+
+#include <stddef.h>
+
+#include "calib.h"
+#include "err.h"
+#include "hdr.h"
+#include "meta.h"
+
+typedef struct ac_imgin ac_imgin_t;
+
+/* ac_imgio_open opens path, moves to the first HDU with image data, checks the format and
+ * reads the header (for compressed images: the equivalent uncompressed image header).
+ * On success *out is a new reader. */
+int ac_imgio_open(const char *path, ac_imgin_t **out, ac_err_t *e);
+
+const ac_hdr_t *ac_imgio_header(const ac_imgin_t *in);
+const ac_meta_t *ac_imgio_meta(const ac_imgin_t *in);
+const char *ac_imgio_path(const ac_imgin_t *in);
+
+/* ac_imgio_read_rows reads rows [y0, y0 + nrows) into out (nrows * width floats, ADU).
+ * Non-finite integer scaling never happens; float input is passed through (NaN kept). */
+int ac_imgio_read_rows(ac_imgin_t *in, int y0, int nrows, float *out, ac_err_t *e);
+
+/* ac_imgio_close releases the reader (NULL-safe). */
+void ac_imgio_close(ac_imgin_t *in);
+
+/* ac_imgio_load_image reads the whole image at path into img (float32 plane, metadata,
+ * MD5 of the file) and runs ac_image_analyse. img->px is owned by img. */
+int ac_imgio_load_image(const char *path, ac_image_t *img, ac_err_t *e);
+
+/* ac_imgio_read_header reads only the header and metadata of path (for planning). */
+int ac_imgio_read_header(const char *path, ac_hdr_t *hdr, ac_meta_t *meta, ac_err_t *e);
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * imgout.h - writing calibrated float32 FITS images, atomically and fast (adapter).
+ *
+ * The uncompressed writer streams BITPIX -32 data with O_DIRECT from aligned buffers
+ * (falling back to buffered pwrite where the filesystem refuses O_DIRECT, e.g. tmpfs),
+ * converting to big-endian and accumulating the FITS DATASUM while the data streams, so
+ * the checksum never re-reads the file. The first buffer (header plus the first data) is
+ * written last, once the header is final; the tail is padded to the alignment and the
+ * file truncated to the exact FITS length (data padded with zeros to 2880 bytes).
+ *
+ * The file is written under a temporary name in the destination directory
+ * (".<final name>.actmp-<pid>-<n>", see fsutil.h) and renamed into place by commit, so no
+ * half-written file ever carries a final name. With durable set, the file is fsync'ed
+ * before the rename and the directory after it.
+ *
+ * With compress set, the image is written tile-compressed (RICE_1, quantised with
+ * quantize_level, dithered) through cfitsio instead; slower, CPU-bound, 3-5x smaller.
+ *
+ * Header: the caller passes the complete header (cards without SIMPLE/BITPIX/NAXIS*/
+ * EXTEND/END/CHECKSUM/DATASUM) at open, plus how many more cards it will add at commit
+ * (quality figures known only after the data); commit appends exactly those, then
+ * DATASUM and CHECKSUM last.
+ *
+ * Ownership: ac_imgout_t is owned by the caller until commit or abort, which free it.
+ * Thread: one writer per thread; no shared state except an atomic temp-name counter.
+ */
+#ifndef AC_IMGOUT_H
+#define AC_IMGOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "hdr.h"
+
+typedef struct ac_imgout ac_imgout_t;
+
+typedef struct ac_imgout_opts {
+    bool durable;          /* fsync file and directory before commit returns */
+    bool direct;           /* try O_DIRECT (default true) */
+    bool compress;         /* RICE tile compression through cfitsio */
+    float quantize_level;  /* for compress: cfitsio quantize level (default 16) */
+    size_t buf_bytes;      /* write buffer, multiple of 4096 (default 8 MiB) */
+} ac_imgout_opts_t;
+
+void ac_imgout_opts_default(ac_imgout_opts_t *o);
+
+/* ac_imgout_open starts writing final_path (w x h float32). hdr is copied. extra_cards is
+ * the number of cards commit will append. */
+int ac_imgout_open(const char *final_path, int w, int h, const ac_hdr_t *hdr, int extra_cards,
+                   const ac_imgout_opts_t *o, ac_imgout_t **out, ac_err_t *e);
+
+/* ac_imgout_write_rows appends nrows rows of native floats (rows arrive in order). */
+int ac_imgout_write_rows(ac_imgout_t *w, const float *rows, int nrows, ac_err_t *e);
+
+/* ac_imgout_commit appends extra (exactly the announced number of cards or fewer; the
+ * rest are filled with blank cards), writes DATASUM/CHECKSUM, makes the file durable if
+ * asked, renames it into place and frees w (also on failure, after removing the
+ * temporary file). bytes_written (may be NULL) receives the final file size. */
+int ac_imgout_commit(ac_imgout_t *w, const ac_hdr_t *extra, size_t *bytes_written,
+                     ac_err_t *e);
+
+/* ac_imgout_abort removes the temporary file and frees w (NULL-safe). */
+void ac_imgout_abort(ac_imgout_t *w);
+
+/* ac_imgout_buffer_bytes returns the memory one open writer holds with options o. */
+size_t ac_imgout_buffer_bytes(const ac_imgout_opts_t *o);
+
+#endif

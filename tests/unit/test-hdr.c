@@ -1,0 +1,82 @@
+/*
+ * test-hdr.c - FITS header cards: formatting, lookup, output filtering.
+ */
+#include "hdr.h"
+#include "test.h"
+
+TEST(hdr_format_string_card)
+{
+    ac_hdr_t h;
+    char v[80];
+
+    ac_hdr_init(&h);
+    ASSERT_OK(ac_hdr_add_str(&h, "FILTER", "Ha", "filter name"));
+    ASSERT_EQ(h.n, 1);
+    ASSERT_STR_EQ(h.cards[0], "FILTER  = 'Ha      '           / filter name                                    ");
+    ASSERT(ac_hdr_get_value(&h, "FILTER", v, sizeof v));
+    ASSERT_STR_EQ(v, "Ha");
+    ac_hdr_free(&h);
+}
+
+TEST(hdr_format_numbers_right_justified)
+{
+    ac_hdr_t h;
+    double d;
+
+    ac_hdr_init(&h);
+    ASSERT_OK(ac_hdr_add_double(&h, "EXPTIME", 300, NULL));
+    ASSERT_OK(ac_hdr_add_int(&h, "NCOMBINE", 20, NULL));
+    ASSERT_OK(ac_hdr_add_bool(&h, "CALIBRAT", true, NULL));
+    ASSERT_STR_EQ(h.cards[0], "EXPTIME =                300.0                                                  ");
+    ASSERT_EQ(h.cards[1][29], '0');
+    ASSERT_EQ(h.cards[2][29], 'T');
+    ASSERT(ac_hdr_get_double(&h, "EXPTIME", &d));
+    ASSERT_NEAR(d, 300.0, 0);
+    ASSERT(ac_hdr_add_double(&h, "BAD", NAN, NULL) != 0);
+    ac_hdr_free(&h);
+}
+
+TEST(hdr_quoted_numbers_and_quotes)
+{
+    ac_hdr_t h;
+    double d;
+    char v[80];
+
+    ac_hdr_init(&h);
+    ASSERT_OK(ac_hdr_append_raw(&h, "EXPTIME = '300.0   '"));
+    ASSERT_OK(ac_hdr_add_str(&h, "OBJECT", "Barnard's Loop", NULL));
+    ASSERT(ac_hdr_get_double(&h, "EXPTIME", &d));
+    ASSERT_NEAR(d, 300.0, 0);
+    ASSERT(ac_hdr_get_value(&h, "OBJECT", v, sizeof v));
+    ASSERT_STR_EQ(v, "Barnard's Loop");
+    ac_hdr_free(&h);
+}
+
+TEST(hdr_output_filter)
+{
+    ASSERT(ac_hdr_is_output_excluded("BZERO"));
+    ASSERT(ac_hdr_is_output_excluded("NAXIS2"));
+    ASSERT(ac_hdr_is_output_excluded("ZCMPTYPE"));
+    ASSERT(ac_hdr_is_output_excluded("CHECKSUM"));
+    ASSERT(ac_hdr_is_output_excluded("DATAMAX"));
+    ASSERT(ac_hdr_is_output_excluded("TFORM1"));
+    ASSERT(!ac_hdr_is_output_excluded("EXPTIME"));
+    ASSERT(!ac_hdr_is_output_excluded("DATE-OBS"));
+    ASSERT(!ac_hdr_is_output_excluded("TELESCOP"));
+    ASSERT(!ac_hdr_is_output_excluded("HISTORY"));
+}
+
+TEST(hdr_history_wraps)
+{
+    ac_hdr_t h;
+    char text[200];
+
+    memset(text, 'a', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    text[70] = ' ';
+    ac_hdr_init(&h);
+    ASSERT_OK(ac_hdr_add_history(&h, text));
+    ASSERT_EQ(h.n, 3);
+    ASSERT(strncmp(h.cards[0], "HISTORY ", 8) == 0);
+    ac_hdr_free(&h);
+}
