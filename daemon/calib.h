@@ -95,9 +95,12 @@ typedef struct ac_calset {
     int n_flat_scales;       /* 0 (no flat), 1 (mono) or 3 (CFA) */
     double flat_floor;
     size_t n_dead;           /* flat pixels at or below the floor (or not finite) */
+    uint32_t *dead_rows;     /* h counts: dead flat pixels in each row (NULL without flat) */
     uint32_t *hot;           /* sorted pixel indices of hot pixels (cosmetic), owned */
     size_t n_hot;
     size_t n_master_nonfinite; /* NaN/inf pixels found in bias/dark and replaced */
+    /* The masters' metadata, for ac_calib_check_light (filter, temperature, gain). */
+    ac_meta_t bias_meta, dark_meta, flat_meta;
     /* Provenance for the output header. */
     char bias_name[256], dark_name[256], flat_name[256], flatdark_name[256];
     char bias_md5[33], dark_md5[33], flat_md5[33], flatdark_md5[33];
@@ -110,6 +113,8 @@ typedef struct ac_calset {
 /* ac_calib_dark_scale decides the dark scale k for a light with exposure t_light against
  * dark (may be NULL: k = 1). bias_available says whether a master bias is given (k != 1
  * needs a bias-free dark, which needs the bias unless the dark is already bias-free).
+ * A missing exposure (NAN) on either side gives k = 1 and a warning. A scaled dark also
+ * gives a warning naming k.
  * dark_has_bias is the decision of ac_calib_dark_bias_decision. Returns 0, or
  * AC_EMETADATA with a message naming the exposures when the light cannot use this dark
  * (unless o->force, which gives k = 1 and a warning in *warn when warn is not NULL). */
@@ -118,19 +123,29 @@ int ac_calib_dark_scale(double t_light, const ac_image_t *dark, bool bias_availa
                         size_t warn_size, ac_err_t *e);
 
 /* ac_calib_dark_bias_decision says whether the master dark contains the bias: the option
- * when not AUTO, else the dark's provenance keywords, else (with a bias) a measurement:
- * median(D) >= median(B) - 0.5 * (median(B) - 0)... see docs; without any evidence: yes
- * (AstroFiler's and most tools' darks). *why receives a sentence for HISTORY. */
+ * when not AUTO, else the dark's provenance (meta.bias_subtracted), else (with a bias whose
+ * median is positive) a measurement: the dark contains the bias when median(D) >=
+ * 0.5 * median(B), a bias-free dark having a median near 0; without any evidence: yes
+ * (AstroFiler's and most tools' darks). The medians come from the pixels when px is set,
+ * else from img->median (as filled by ac_image_analyse), so the answer is the same before
+ * and inside ac_calib_prepare_take. *why (may be NULL) receives a sentence for HISTORY. */
 bool ac_calib_dark_bias_decision(const ac_image_t *dark, const ac_image_t *bias,
                                  const ac_calib_opts_t *o, char *why, size_t why_size);
 
 /* ac_calib_prepare_take builds cs from the masters (each may be NULL, not all) for dark
  * scale k. It TAKES the px buffers of the images it is given (sets them to NULL) and
- * releases them even on failure; metadata, paths and MD5 stay in the caller's structs.
+ * releases them even on failure; metadata, paths and MD5 stay in the caller's structs
+ * (their median, mad and n_nonfinite are filled as by ac_image_analyse).
  * Validates the masters: the same size, binning and CFA layout; not truncated (the
  * loader's job), not NaN-filled (more than 1 % non-finite), not all zero; a flat with a
  * positive scale, not saturated, not nearly empty. Failures return AC_EMASTER or
- * AC_EGEOMETRY with a message naming the file and the property. */
+ * AC_EGEOMETRY with a message naming the file and the property; AC_EMETADATA when k != 1
+ * is asked for a dark that contains the bias while no bias is given.
+ * The flat is calibrated by the flat-dark when given (and also by the bias when the
+ * flat-dark's provenance says it is bias-free), else by the bias, unless it is already
+ * calibrated. With o->dark_optimize the set keeps bias and dark_c (offset NULL) so that
+ * k is chosen per light; a dark that contains the bias without a bias cannot be
+ * optimised and is used as is (k = 1, a warning). Non-fatal notes go to warnings[]. */
 int ac_calib_prepare_take(ac_calset_t *cs, ac_image_t *bias, ac_image_t *dark, ac_image_t *flat,
                           ac_image_t *flatdark, double k, const ac_calib_opts_t *o,
                           ac_err_t *e);
@@ -157,14 +172,16 @@ void ac_rowstats_init(ac_rowstats_t *s);
  * ADU (BZERO/BSCALE applied), out receives the calibrated rows (native float). k is the
  * dark scale for this light when cs was prepared for dark optimisation (ignored
  * otherwise); pedestal is added to every output pixel. sat_level: input values at or
- * above it count as saturated (NAN: none). in and out may be the same buffer. */
+ * above it count as saturated (NAN: none). in and out may be the same buffer (but must
+ * not overlap otherwise). n_dead adds the dead flat pixels of those rows (dead_rows). */
 void ac_calib_rows(const ac_calset_t *cs, const float *in, float *out, int y0, int nrows,
                    double k, float pedestal, double sat_level, ac_rowstats_t *st);
 
 /* ac_calib_fix_hot replaces hot pixels in rows [y0, y0 + nrows) of calibrated data by the
- * median of their same-colour neighbours (distance 1 for mono, 2 for CFA). buf holds rows
- * [buf_y0, buf_y0 + buf_rows), which must include up to 2 rows of context above and below
- * where the image has them. Returns the number of pixels replaced. */
+ * median of their same-colour neighbours (distance 1 for mono, 2 for CFA; the 8 pixels
+ * around at that distance, leaving out other hot pixels and non-finite values). buf
+ * holds rows [buf_y0, buf_y0 + buf_rows), which must include up to 2 rows of context
+ * above and below where the image has them. Returns the number of pixels replaced. */
 size_t ac_calib_fix_hot(const ac_calset_t *cs, float *buf, int buf_y0, int buf_rows, int y0,
                         int nrows);
 

@@ -19,7 +19,8 @@
 
 #define AC_TMP_MARK ".actmp-"
 
-/* ac_fsutil_tmpname writes the temporary name for final_path into out. 0 or -ENAMETOOLONG. */
+/* ac_fsutil_tmpname writes the temporary name for final_path into out. 0 or -ENAMETOOLONG
+ * (out too small, or the base name would exceed NAME_MAX). */
 int ac_fsutil_tmpname(const char *final_path, char *out, size_t size);
 
 /* ac_fsutil_is_tmpname says whether a base name is one of ours. */
@@ -36,16 +37,17 @@ int ac_fsutil_rename_durable(const char *tmp, const char *final, bool durable, a
  * filesystem holding dir. 0 or -errno. */
 int ac_fsutil_free_bytes(const char *dir, uint64_t *bytes, ac_err_t *e);
 
-/* ac_fsutil_clean_stale removes our temporary files in dir (not recursive); returns how
- * many were removed, or -errno. */
+/* ac_fsutil_clean_stale removes our temporary files in dir (not recursive; regular files
+ * only, whatever pid they carry); returns how many were removed, or -errno. Call it while
+ * no writer of this process writes into dir (at startup, under ac_fsutil_lock). */
 int ac_fsutil_clean_stale(const char *dir, ac_err_t *e);
 
 /* ac_fsutil_mkdirs creates dir and its parents (mode 0755). 0 or -errno. */
 int ac_fsutil_mkdirs(const char *dir, ac_err_t *e);
 
-/* ac_fsutil_lock takes an exclusive flock on path (created if needed) and returns the fd
- * (kept open for the life of the process), or -errno (-EWOULDBLOCK when another process
- * holds it). */
+/* ac_fsutil_lock takes an exclusive flock on path (created if needed, our pid written
+ * into it for people) and returns the fd (kept open for the life of the process), or
+ * -errno (-EWOULDBLOCK when another process holds it). */
 int ac_fsutil_lock(const char *path, ac_err_t *e);
 
 #endif

@@ -4,8 +4,11 @@
  * Accepts 2-D images of BITPIX 8, 16, 32, -32, -64 with BZERO/BSCALE, a NAXIS3 = 1 cube,
  * and tile-compressed images (.fits.fz: the image is the first HDU with data). Refuses
  * everything else (RGB cubes, tables only, NAXIS = 0) with AC_EFORMAT and a message naming
- * the file and the offending keyword. A file shorter than its header declares is refused
- * with AC_EFITS ("truncated: ... expected N bytes, file has M").
+ * the file and the offending keyword. A file shorter than its header declares (data
+ * padded to 2880-byte blocks) is refused with AC_EFITS ("truncated: data needs N bytes,
+ * file has M"), a file that does not start with "SIMPLE  =" (and is not gzip/bzip2/
+ * compress, which cfitsio unpacks) with AC_EFITS ("not a FITS file"). Paths are plain
+ * file names, never cfitsio's extended syntax. Integer BLANK pixels become NaN.
  *
  * Reading is by strips of rows into float ADU (BZERO/BSCALE applied in our own loop, with
  * cfitsio reading the stored integer type in one large read per strip: TUSHORT for

@@ -4,7 +4,7 @@
  * The uncompressed writer streams BITPIX -32 data with O_DIRECT from aligned buffers
  * (falling back to buffered pwrite where the filesystem refuses O_DIRECT, e.g. tmpfs),
  * converting to big-endian and accumulating the FITS DATASUM while the data streams, so
- * the checksum never re-reads the file. The first buffer (header plus the first data) is
+ * the checksum never re-reads the file. The first block (header plus the first data) is
  * written last, once the header is final; the tail is padded to the alignment and the
  * file truncated to the exact FITS length (data padded with zeros to 2880 bytes).
  *
@@ -15,20 +15,23 @@
  *
  * With compress set, the image is written tile-compressed (RICE_1, quantised with
  * quantize_level, dithered) through cfitsio instead; slower, CPU-bound, 3-5x smaller.
+ * NaN and infinite pixels are then stored as nulls (ZBLANK) and read back as NaN.
  *
- * Header: the caller passes the complete header (cards without SIMPLE/BITPIX/NAXIS*/
- * EXTEND/END/CHECKSUM/DATASUM) at open, plus how many more cards it will add at commit
- * (quality figures known only after the data); commit appends exactly those, then
- * DATASUM and CHECKSUM last.
+ * Header: the caller passes the complete header (cards without SIMPLE, BITPIX, NAXIS,
+ * NAXISn, EXTEND, END, CHECKSUM, DATASUM) at open, plus how many more cards it will add at
+ * commit (quality figures known only after the data); commit appends those, then DATASUM
+ * and CHECKSUM last, then END.
  *
  * Ownership: ac_imgout_t is owned by the caller until commit or abort, which free it.
- * Thread: one writer per thread; no shared state except an atomic temp-name counter.
+ * Thread: one writer per thread; no shared state except an atomic temp-name counter (and
+ * the test-only pwrite hook below).
  */
 #ifndef AC_IMGOUT_H
 #define AC_IMGOUT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "err.h"
 #include "hdr.h"
@@ -36,34 +39,52 @@
 typedef struct ac_imgout ac_imgout_t;
 
 typedef struct ac_imgout_opts {
-    bool durable;          /* fsync file and directory before commit returns */
-    bool direct;           /* try O_DIRECT (default true) */
-    bool compress;         /* RICE tile compression through cfitsio */
-    float quantize_level;  /* for compress: cfitsio quantize level (default 16) */
-    size_t buf_bytes;      /* write buffer, multiple of 4096 (default 8 MiB) */
+    bool durable;         /* fsync file and directory before commit returns (default true) */
+    bool direct;          /* try O_DIRECT (default true) */
+    bool compress;        /* RICE tile compression through cfitsio */
+    float quantize_level; /* for compress: cfitsio quantize level (0 or default: 16) */
+    size_t buf_bytes;     /* write buffer, multiple of 4096 (0 or default: 8 MiB) */
 } ac_imgout_opts_t;
 
 void ac_imgout_opts_default(ac_imgout_opts_t *o);
 
-/* ac_imgout_open starts writing final_path (w x h float32). hdr is copied. extra_cards is
- * the number of cards commit will append. */
+/* ac_imgout_open starts writing final_path (w x h float32). hdr is copied (may be NULL);
+ * cards the writer writes itself (SIMPLE, BITPIX, NAXIS, NAXISn, EXTEND, END, CHECKSUM,
+ * DATASUM, XTENSION, PCOUNT, GCOUNT, EXTNAME, TFIELDS) and scaling cards (BZERO, BSCALE,
+ * BLANK) are dropped, the others kept in order. extra_cards is the number of cards commit
+ * will append. o may be NULL (defaults). On failure *out is NULL and nothing is left on
+ * disk. */
 int ac_imgout_open(const char *final_path, int w, int h, const ac_hdr_t *hdr, int extra_cards,
                    const ac_imgout_opts_t *o, ac_imgout_t **out, ac_err_t *e);
 
-/* ac_imgout_write_rows appends nrows rows of native floats (rows arrive in order). */
+/* ac_imgout_write_rows appends nrows rows of native floats (rows arrive in order). After
+ * an error the writer is only good for ac_imgout_abort (commit would fail and clean up). */
 int ac_imgout_write_rows(ac_imgout_t *w, const float *rows, int nrows, ac_err_t *e);
 
-/* ac_imgout_commit appends extra (exactly the announced number of cards or fewer; the
- * rest are filled with blank cards), writes DATASUM/CHECKSUM, makes the file durable if
- * asked, renames it into place and frees w (also on failure, after removing the
- * temporary file). bytes_written (may be NULL) receives the final file size. */
-int ac_imgout_commit(ac_imgout_t *w, const ac_hdr_t *extra, size_t *bytes_written,
-                     ac_err_t *e);
+/* ac_imgout_commit appends extra (may be NULL; at most the announced number of cards; the
+ * unused slots stay blank after END), writes DATASUM/CHECKSUM, makes the file durable if
+ * asked, renames it into place and frees w (also on failure, after removing the temporary
+ * file). Fails when fewer than h rows were written. bytes_written (may be NULL) receives
+ * the final file size. */
+int ac_imgout_commit(ac_imgout_t *w, const ac_hdr_t *extra, size_t *bytes_written, ac_err_t *e);
 
 /* ac_imgout_abort removes the temporary file and frees w (NULL-safe). */
 void ac_imgout_abort(ac_imgout_t *w);
 
-/* ac_imgout_buffer_bytes returns the memory one open writer holds with options o. */
+/* ac_imgout_buffer_bytes returns the memory one open writer holds with options o (NULL:
+ * defaults): the streaming buffer plus the header block (counted as 64 KiB, enough for
+ * about 800 cards); for compress an estimate of cfitsio's buffers (plus, only when the
+ * rows contain NaN or infinities, a copy of the largest ac_imgout_write_rows call). */
 size_t ac_imgout_buffer_bytes(const ac_imgout_opts_t *o);
+
+/* ac_imgout_is_direct says whether w currently writes with O_DIRECT (false for the
+ * compressed path, when O_DIRECT was not asked for or refused, and after a fallback). */
+bool ac_imgout_is_direct(const ac_imgout_t *w);
+
+/* Test seam (fault injection): when set, fn replaces pwrite(2) for every write of the
+ * uncompressed writer (fn may call pwrite itself). NULL restores pwrite. Process-wide:
+ * set it before any writer runs; tests only. */
+typedef ssize_t (*ac_imgout_pwrite_fn)(int fd, const void *buf, size_t n, off_t off);
+void ac_imgout_set_pwrite_hook(ac_imgout_pwrite_fn fn);
 
 #endif

@@ -74,9 +74,12 @@ const char *ac_meta_type_name(ac_frame_type_t t);
 
 /* ac_meta_from_header fills m from a header. Never fails: what is missing stays unset. The
  * provenance fields look at BIASSUB, DARKSUB, CALIBRAT, PEDESTAL, our own DARKBIAS and
- * FLATSUB keywords, and at HISTORY lines written by Siril ("Bias/Dark/Flat
- * subtracted"...), ccdproc ("subtract_bias", "subtract_dark"), PixInsight
- * ("ImageCalibration.masterBias") and astrocald. */
+ * FLATSUB keywords, ccdproc's SUBBIAS/SUBDARK/FLATCOR keywords, and at HISTORY lines
+ * written by Siril ("Calibrated with a master bias/dark/flat"), ccdproc ("subtract_bias",
+ * "subtract_dark"), PixInsight ("ImageCalibration.masterBias.fileName/enabled: true") and
+ * astrocald; the exact substrings and the precedence are listed in meta.c. Explicit
+ * keywords win over CALIBRAT, which wins over HISTORY; HISTORY only ever says YES.
+ * A tile-compressed table header (ZIMAGE = T) is read through ZBITPIX/ZNAXISn. */
 void ac_meta_from_header(ac_meta_t *m, const ac_hdr_t *h);
 
 /* ac_meta_filter_equal compares two filter names trimmed and case-folded. */

@@ -23,7 +23,7 @@
 typedef struct ac_quality_acc {
     float *samples;
     size_t n_samples, cap;
-    uint64_t stride;  /* keep pixel i when i % stride == phase */
+    uint64_t stride;  /* keep pixel i (frame order) when i % stride == 0 */
     uint64_t seen;    /* pixels offered so far */
 } ac_quality_acc_t;
 
@@ -47,7 +47,8 @@ void ac_quality_add_rows(ac_quality_acc_t *q, const float *px, size_t n);
  * -ENOMEM, or -ERANGE when no finite sample exists. */
 int ac_quality_finish(ac_quality_acc_t *q, const ac_rowstats_t *st, ac_quality_t *out);
 
-/* ac_quality_score maps the figures to 0..100 (exposed for tests and docs). */
+/* ac_quality_score maps the figures to 0..100 (exposed for tests and docs); the formula
+ * is documented above its definition in quality.c. */
 double ac_quality_score(const ac_quality_t *q);
 
 #endif

@@ -1,0 +1,401 @@
+/*
+ * engine.c - calibrate one light end to end (see engine.h).
+ *
+ * The flow of one job, every step bounded in memory:
+ *  1. open the light (imgio), validate it against the prepared masters (calib);
+ *  2. with dark optimisation or an automatic pedestal, read a sample of 32 rows spread over
+ *     the frame and choose k and/or the pedestal from them;
+ *  3. open the output (imgout) with the complete header except the quality figures;
+ *  4. for each strip: read rows (+2 context rows for cosmetic correction), calibrate in
+ *     place, fix hot pixels, feed the quality accumulator, write;
+ *  5. finish the quality figures, commit (checksums, fsync, rename).
+ * Any failure aborts the writer, which removes its temporary file: nothing half-written
+ * ever carries the final name.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hdr.h"
+#include "imgio.h"
+#include "log.h"
+#include "util.h"
+#include "version.h"
+
+#define SAMPLE_ROWS 32
+#define MAX_STRIP_ROWS 256
+#define HALO 2
+#define QUALITY_CARDS 8
+
+void ac_engine_opts_default(ac_engine_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    ac_calib_opts_default(&o->calib);
+    ac_imgout_opts_default(&o->out);
+    ac_strlcpy(o->suffix, "_calibrated", sizeof o->suffix);
+    o->job_memory = 32u << 20;
+}
+
+void ac_workbuf_free(ac_workbuf_t *wb)
+{
+    if (wb == NULL)
+        return;
+    free(wb->strip);
+    wb->strip = NULL;
+    wb->cap = 0;
+}
+
+static int workbuf_reserve(ac_workbuf_t *wb, size_t floats)
+{
+    float *p;
+
+    if (floats <= wb->cap)
+        return 0;
+    p = realloc(wb->strip, floats * sizeof(float));
+    if (p == NULL)
+        return -ENOMEM;
+    wb->strip = p;
+    wb->cap = floats;
+    return 0;
+}
+
+int ac_engine_output_path(const char *light_path, const ac_engine_opts_t *o, char *out,
+                          size_t size)
+{
+    char stem[1024], dir[4096];
+    int n;
+
+    ac_path_stem(light_path, stem, sizeof stem);
+    if (o->output_dir[0] != '\0')
+        ac_strlcpy(dir, o->output_dir, sizeof dir);
+    else
+        ac_path_dir(light_path, dir, sizeof dir);
+    n = snprintf(out, size, "%s/%s%s%s", dir, stem, o->suffix,
+                 o->out.compress ? ".fits.fz" : ".fits");
+    return (n < 0 || (size_t)n >= size) ? -ENAMETOOLONG : 0;
+}
+
+int ac_engine_strip_rows(const ac_engine_opts_t *o, int w, int raw_bytes)
+{
+    size_t writer = ac_imgout_buffer_bytes(&o->out);
+    size_t per_row = (size_t)w * (sizeof(float) + (size_t)raw_bytes);
+    size_t avail = o->job_memory > writer ? o->job_memory - writer : 0;
+    size_t rows = per_row > 0 ? avail / per_row : 1;
+
+    /* The context rows for cosmetic correction come out of the same budget. */
+    rows = rows > 2 * HALO ? rows - 2 * HALO : 1;
+    if (rows > MAX_STRIP_ROWS)
+        rows = MAX_STRIP_ROWS;
+    return rows < 1 ? 1 : (int)rows;
+}
+
+void ac_engine_steps_string(const ac_calset_t *cs, double k, char *out, size_t size)
+{
+    size_t n = 0;
+
+    out[0] = '\0';
+#define APPEND(...)                                                                            \
+    do {                                                                                       \
+        if (n < size)                                                                          \
+            n += (size_t)snprintf(out + n, size - n, __VA_ARGS__);                             \
+    } while (0)
+    if (cs->has_bias)
+        APPEND("%sbias", n ? "," : "");
+    if (cs->has_dark)
+        APPEND("%sdark(k=%.3f)", n ? "," : "", k);
+    if (cs->has_flat)
+        APPEND("%sflat", n ? "," : "");
+    if (cs->n_hot > 0)
+        APPEND("%scosmetic", n ? "," : "");
+#undef APPEND
+}
+
+static int raw_bytes_of(int bitpix)
+{
+    return abs(bitpix) / 8;
+}
+
+static void add_warning(ac_light_result_t *res, const char *text)
+{
+    size_t n = strlen(res->warning);
+
+    if (text == NULL || text[0] == '\0')
+        return;
+    snprintf(res->warning + n, sizeof res->warning - n, "%s%s", n ? "; " : "", text);
+}
+
+/* choose_from_samples reads SAMPLE_ROWS rows spread over the frame and, as asked, picks the
+ * dark scale (optimisation) and the pedestal (automatic). */
+static int choose_from_samples(const ac_calset_t *cs, ac_imgin_t *in, const ac_engine_opts_t *o,
+                               ac_workbuf_t *wb, ac_light_result_t *res, ac_err_t *e)
+{
+    const ac_meta_t *m = ac_imgio_meta(in);
+    int n = m->height < SAMPLE_ROWS ? m->height : SAMPLE_ROWS;
+    size_t w = (size_t)m->width;
+    int ys[SAMPLE_ROWS];
+    int rc;
+
+    rc = workbuf_reserve(wb, 2 * (size_t)n * w);
+    if (rc != 0)
+        return ac_err_set(e, rc, "%s: no memory for sample rows", res->light_path);
+    for (int i = 0; i < n; i++) {
+        ys[i] = (int)(((double)i + 0.5) * m->height / n);
+        rc = ac_imgio_read_rows(in, ys[i], 1, wb->strip + (size_t)i * w, e);
+        if (rc != 0)
+            return rc;
+    }
+    if (o->calib.dark_optimize && cs->dark_c != NULL) {
+        rc = ac_calib_optimize_k(cs, wb->strip, ys, n, &o->calib, &res->k);
+        if (rc != 0)
+            return ac_err_set(e, rc, "%s: dark optimisation failed", res->light_path);
+    }
+    if (o->calib.pedestal_mode == AC_PEDESTAL_AUTO) {
+        float *cal = wb->strip + (size_t)n * w;
+        ac_rowstats_t st;
+
+        ac_rowstats_init(&st);
+        for (int i = 0; i < n; i++)
+            ac_calib_rows(cs, wb->strip + (size_t)i * w, cal + (size_t)i * w, ys[i], 1, res->k,
+                          0.0f, NAN, &st);
+        rc = ac_calib_auto_pedestal(cal, (size_t)n * w, &o->calib, &res->pedestal);
+        if (rc != 0)
+            return ac_err_set(e, rc, "%s: automatic pedestal failed", res->light_path);
+    }
+    return 0;
+}
+
+/* build_header copies the light's cards and adds the calibration record (everything known
+ * before the data; the quality figures follow at commit). */
+static int build_header(ac_hdr_t *h, const ac_hdr_t *src, const ac_calset_t *cs,
+                        const ac_engine_opts_t *o, const ac_light_result_t *res)
+{
+    char now[40], text[200];
+    int rc = 0;
+
+    ac_now_utc_iso(now, sizeof now, 0);
+    rc |= ac_hdr_keep_for_output(h, src);
+    rc |= ac_hdr_add_bool(h, "CALIBRAT", true, "calibrated frame");
+    rc |= ac_hdr_add_str(h, "CALDATE", now, "calibration date (UTC)");
+    rc |= ac_hdr_add_str(h, "CALSOFT", AC_SOFTWARE, "calibration software");
+    if (cs->has_bias) {
+        rc |= ac_hdr_add_str(h, "BIASMAST", cs->bias_name, "master bias applied");
+        rc |= ac_hdr_add_str(h, "BIASMD5", cs->bias_md5, "MD5 of the master bias file");
+    }
+    if (cs->has_dark) {
+        rc |= ac_hdr_add_str(h, "DARKMAST", cs->dark_name, "master dark applied");
+        rc |= ac_hdr_add_str(h, "DARKMD5", cs->dark_md5, "MD5 of the master dark file");
+        rc |= ac_hdr_add_double(h, "DARKSCAL", res->k, "dark scale factor k");
+        if (o->calib.dark_optimize)
+            rc |= ac_hdr_add_bool(h, "DARKOPT", true, "k chosen by dark optimisation");
+    }
+    if (cs->has_flat) {
+        rc |= ac_hdr_add_str(h, "FLATMAST", cs->flat_name, "master flat applied");
+        rc |= ac_hdr_add_str(h, "FLATMD5", cs->flat_md5, "MD5 of the master flat file");
+        if (cs->has_flatdark) {
+            rc |= ac_hdr_add_str(h, "FDRKMAST", cs->flatdark_name, "flat-dark for the flat");
+            rc |= ac_hdr_add_str(h, "FDRKMD5", cs->flatdark_md5, "MD5 of the flat-dark file");
+        }
+        if (cs->n_flat_scales == 3) {
+            rc |= ac_hdr_add_double(h, "FLATSCLR", cs->flat_scale[0], "flat scale, red");
+            rc |= ac_hdr_add_double(h, "FLATSCLG", cs->flat_scale[1], "flat scale, green");
+            rc |= ac_hdr_add_double(h, "FLATSCLB", cs->flat_scale[2], "flat scale, blue");
+        } else if (cs->n_flat_scales == 1) {
+            rc |= ac_hdr_add_double(h, "FLATSCAL", cs->flat_scale[0], "flat scale (robust mean)");
+        }
+        rc |= ac_hdr_add_double(h, "FLATFLOR", cs->flat_floor, "normalised flat floor");
+        rc |= ac_hdr_add_int(h, "DEADPIX", (long long)cs->n_dead, "flat pixels at the floor");
+    }
+    rc |= ac_hdr_add_double(h, "PEDESTAL", res->pedestal, "ADU added to every pixel");
+    if (cs->n_hot > 0)
+        rc |= ac_hdr_add_int(h, "HOTPIX", (long long)cs->n_hot, "hot pixels replaced");
+    snprintf(text, sizeof text, "Calibrated by %s on %s", AC_SOFTWARE, now);
+    rc |= ac_hdr_add_history(h, text);
+    for (int i = 0; i < cs->n_history; i++)
+        rc |= ac_hdr_add_history(h, cs->history[i]);
+    if (o->calib.dark_optimize && cs->has_dark) {
+        snprintf(text, sizeof text, "Dark optimisation chose k=%.4f", res->k);
+        rc |= ac_hdr_add_history(h, text);
+    }
+    if (res->pedestal != 0) {
+        snprintf(text, sizeof text, "Pedestal of %.1f ADU added (%s)", res->pedestal,
+                 o->calib.pedestal_mode == AC_PEDESTAL_AUTO ? "automatic" : "fixed");
+        rc |= ac_hdr_add_history(h, text);
+    } else {
+        rc |= ac_hdr_add_history(h, "Negative values kept as float (no pedestal)");
+    }
+    return rc == 0 ? 0 : -ENOMEM;
+}
+
+static int quality_cards(ac_hdr_t *h, const ac_quality_t *q)
+{
+    int rc = 0;
+
+    rc |= ac_hdr_add_double(h, "QBACKGND", q->background, "background (median), ADU");
+    rc |= ac_hdr_add_double(h, "QNOISE", q->noise, "noise (1.4826 MAD), ADU");
+    rc |= ac_hdr_add_double(h, "QDYNRNG", q->dynamic_range, "dynamic range, bits");
+    rc |= ac_hdr_add_double(h, "QNEGFRAC", q->frac_negative, "fraction of negative pixels");
+    rc |= ac_hdr_add_double(h, "QZERFRAC", q->frac_zero, "fraction of zero pixels");
+    rc |= ac_hdr_add_double(h, "QSATFRAC", q->frac_saturated, "fraction saturated in input");
+    rc |= ac_hdr_add_double(h, "QDEADFRC", q->frac_dead, "fraction of dead flat pixels");
+    rc |= ac_hdr_add_double(h, "QSCORE", q->score, "quality score 0-100");
+    return rc == 0 ? 0 : -EINVAL;
+}
+
+int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
+                              const ac_engine_opts_t *o, ac_workbuf_t *wb,
+                              ac_engine_ctl_t *ctl, ac_light_result_t *res)
+{
+    ac_imgin_t *in = NULL;
+    ac_imgout_t *out = NULL;
+    ac_quality_acc_t qacc = {0};
+    ac_hdr_t hdr, extra;
+    ac_rowstats_t st;
+    const ac_meta_t *m;
+    char warn[512] = "";
+    uint64_t t0 = ac_now_ns(), t;
+    int rc, rows, halo, w, h;
+    bool qacc_ready = false;
+    ac_err_t *e = &res->err;
+
+    memset(res, 0, sizeof *res);
+    ac_hdr_init(&hdr);
+    ac_hdr_init(&extra);
+    ac_strlcpy(res->light_path, light_path, sizeof res->light_path);
+    res->k = cs->k;
+    res->pedestal = o->calib.pedestal_mode == AC_PEDESTAL_FIXED ? o->calib.pedestal : 0.0;
+
+    if (ctl != NULL)
+        atomic_store(&ctl->step, AC_STEP_READING);
+    rc = ac_imgio_open(light_path, &in, e);
+    if (rc != 0)
+        goto out;
+    m = ac_imgio_meta(in);
+    w = m->width;
+    h = m->height;
+    if (m->type != AC_FRAME_LIGHT && m->type != AC_FRAME_UNKNOWN) {
+        rc = ac_err_set(e, AC_EMETADATA, "%s: IMAGETYP is '%s' (a %s frame), expected a light",
+                        light_path, m->imagetyp, ac_meta_type_name(m->type));
+        goto out;
+    }
+    rc = ac_calib_check_light(cs, m, light_path, &o->calib, warn, sizeof warn, e);
+    if (rc != 0)
+        goto out;
+    add_warning(res, warn);
+    rc = ac_engine_output_path(light_path, o, res->out_path, sizeof res->out_path);
+    if (rc != 0) {
+        ac_err_set(e, rc, "%s: output path too long", light_path);
+        goto out;
+    }
+    if (o->calib.pedestal_mode == AC_PEDESTAL_AUTO || (o->calib.dark_optimize && cs->dark_c)) {
+        rc = choose_from_samples(cs, in, o, wb, res, e);
+        if (rc != 0)
+            goto out;
+    }
+    ac_engine_steps_string(cs, res->k, res->steps, sizeof res->steps);
+
+    rc = build_header(&hdr, ac_imgio_header(in), cs, o, res);
+    if (rc != 0) {
+        ac_err_set(e, rc, "%s: cannot build the output header", light_path);
+        goto out;
+    }
+    rc = ac_imgout_open(res->out_path, w, h, &hdr, QUALITY_CARDS, &o->out, &out, e);
+    if (rc != 0)
+        goto out;
+
+    rc = ac_quality_acc_init(&qacc, (uint64_t)w * (uint64_t)h);
+    if (rc != 0) {
+        ac_err_set(e, rc, "%s: no memory for quality samples", light_path);
+        goto out;
+    }
+    qacc_ready = true;
+    ac_rowstats_init(&st);
+    rows = ac_engine_strip_rows(o, w, raw_bytes_of(m->bitpix));
+    halo = cs->n_hot > 0 ? HALO : 0;
+    rc = workbuf_reserve(wb, (size_t)(rows + 2 * halo) * (size_t)w);
+    if (rc != 0) {
+        ac_err_set(e, rc, "%s: no memory for a strip of %d rows", light_path, rows);
+        goto out;
+    }
+    if (ctl != NULL) {
+        atomic_store(&ctl->rows_total, h);
+        atomic_store(&ctl->step, AC_STEP_CALIBRATING);
+    }
+    for (int y0 = 0; y0 < h; y0 += rows) {
+        int n = y0 + rows <= h ? rows : h - y0;
+        int b0 = y0 - halo < 0 ? 0 : y0 - halo;
+        int b1 = y0 + n + halo > h ? h : y0 + n + halo;
+        float *strip = wb->strip;
+        float *first = strip + (size_t)(y0 - b0) * (size_t)w;
+
+        if (ctl != NULL && atomic_load(&ctl->cancel)) {
+            rc = ac_err_set(e, AC_ECANCELED, "%s: cancelled at row %d of %d", light_path, y0, h);
+            goto out;
+        }
+        t = ac_now_ns();
+        rc = ac_imgio_read_rows(in, b0, b1 - b0, strip, e);
+        if (rc != 0)
+            goto out;
+        res->t_read += (double)(ac_now_ns() - t) / 1e9;
+        t = ac_now_ns();
+        if (halo > 0) {
+            /* Context rows are calibrated too (not counted), then hot pixels are fixed
+             * from calibrated neighbours. */
+            ac_rowstats_t scratch;
+            ac_rowstats_init(&scratch);
+            if (b0 < y0)
+                ac_calib_rows(cs, strip, strip, b0, y0 - b0, res->k, (float)res->pedestal,
+                              NAN, &scratch);
+            if (b1 > y0 + n)
+                ac_calib_rows(cs, first + (size_t)n * (size_t)w, first + (size_t)n * (size_t)w,
+                              y0 + n, b1 - y0 - n, res->k, (float)res->pedestal, NAN, &scratch);
+        }
+        ac_calib_rows(cs, first, first, y0, n, res->k, (float)res->pedestal, m->saturation, &st);
+        if (halo > 0)
+            res->hot_fixed += ac_calib_fix_hot(cs, strip, b0, b1 - b0, y0, n);
+        ac_quality_add_rows(&qacc, first, (size_t)n * (size_t)w);
+        res->t_calib += (double)(ac_now_ns() - t) / 1e9;
+        t = ac_now_ns();
+        rc = ac_imgout_write_rows(out, first, n, e);
+        if (rc != 0)
+            goto out;
+        res->t_write += (double)(ac_now_ns() - t) / 1e9;
+        if (ctl != NULL)
+            atomic_store(&ctl->rows_done, y0 + n);
+    }
+    if (ctl != NULL)
+        atomic_store(&ctl->step, AC_STEP_COMMITTING);
+    res->in_bytes = (uint64_t)w * (uint64_t)h * (uint64_t)raw_bytes_of(m->bitpix);
+    rc = ac_quality_finish(&qacc, &st, &res->quality);
+    if (rc != 0) {
+        ac_err_set(e, AC_EFORMAT, "%s: the calibrated frame has no finite pixel", light_path);
+        goto out;
+    }
+    rc = quality_cards(&extra, &res->quality);
+    if (rc != 0) {
+        ac_err_set(e, rc, "%s: quality figures not representable", light_path);
+        goto out;
+    }
+    t = ac_now_ns();
+    rc = ac_imgout_commit(out, &extra, &res->out_bytes, e);
+    out = NULL; /* commit frees the writer, also on failure */
+    res->t_write += (double)(ac_now_ns() - t) / 1e9;
+out:
+    if (rc != 0 && e->msg[0] == '\0')
+        ac_err_set(e, rc, "%s: %s", light_path, ac_strerror(rc));
+    if (out != NULL)
+        ac_imgout_abort(out);
+    if (qacc_ready)
+        ac_quality_acc_free(&qacc);
+    ac_imgio_close(in);
+    ac_hdr_free(&hdr);
+    ac_hdr_free(&extra);
+    if (ctl != NULL)
+        atomic_store(&ctl->step, AC_STEP_DONE);
+    res->status = rc;
+    res->t_total = (double)(ac_now_ns() - t0) / 1e9;
+    return rc;
+}

@@ -1,0 +1,106 @@
+/*
+ * engine.h - calibrate one light frame end to end: read it in strips, calibrate, measure,
+ * write the float32 result atomically (orchestrates imgio, calib, quality, imgout).
+ *
+ * The engine is what runs on a pool thread, in the one-shot mode and (later) in the
+ * daemon. It reads nothing but the light and writes nothing but the output (and its
+ * temporary file); the masters arrive prepared in an immutable, shared ac_calset_t.
+ *
+ * Memory per job is bounded whatever the frame size: one float strip buffer
+ * (strip rows x width, plus 2 context rows above and below for cosmetic correction), the
+ * reader's raw scratch of the same rows, and the writer's buffer. ac_engine_strip_rows
+ * chooses the rows from opts->job_memory (default 32 MiB).
+ *
+ * Ownership: ac_engine_calibrate_light borrows everything it is given and fills *res.
+ * The ac_workbuf_t is owned by the caller and reused from job to job (fresh memory is
+ * expensive to touch on these machines); one workbuf per job in flight.
+ * Thread: ac_engine_calibrate_light runs on any thread (pool threads); it touches no
+ * global state except logging.
+ */
+#ifndef AC_ENGINE_H
+#define AC_ENGINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "calib.h"
+#include "err.h"
+#include "imgout.h"
+#include "quality.h"
+
+typedef struct ac_engine_opts {
+    ac_calib_opts_t calib;
+    ac_imgout_opts_t out;
+    char output_dir[4096];  /* "" writes beside each light */
+    char suffix[64];        /* appended to the light's stem, default "_calibrated" */
+    size_t job_memory;      /* bytes per job for strips and the writer (32 MiB) */
+} ac_engine_opts_t;
+
+void ac_engine_opts_default(ac_engine_opts_t *o);
+
+/* A reusable strip buffer. Zero-initialise; ac_workbuf_free releases it. */
+typedef struct ac_workbuf {
+    float *strip;
+    size_t cap; /* floats */
+} ac_workbuf_t;
+
+void ac_workbuf_free(ac_workbuf_t *wb);
+
+/* What happened to one light. */
+typedef struct ac_light_result {
+    int status;              /* 0 or an error code; err holds the message */
+    ac_err_t err;
+    char light_path[4096];
+    char out_path[4096];
+    ac_quality_t quality;
+    double k;                /* dark scale applied */
+    double pedestal;
+    size_t hot_fixed;
+    size_t out_bytes;
+    uint64_t in_bytes;       /* data bytes read from the light */
+    double t_total, t_read, t_calib, t_write; /* seconds */
+    char steps[128];         /* e.g. "bias,dark(k=1.000),flat" */
+    char warning[512];       /* non-fatal notes, "" when none */
+} ac_light_result_t;
+
+/* ac_engine_output_path builds the output path for light_path with opts (directory and
+ * suffix; ".fits", or ".fits.fz" when compressing). 0 or -ENAMETOOLONG. */
+int ac_engine_output_path(const char *light_path, const ac_engine_opts_t *o, char *out,
+                          size_t size);
+
+/* ac_engine_strip_rows returns the rows per strip for a frame of width w whose stored
+ * pixels take raw_bytes each, so that a job fits in opts->job_memory (at least 1 row,
+ * at most 256). */
+int ac_engine_strip_rows(const ac_engine_opts_t *o, int w, int raw_bytes);
+
+/* Steps a running job reports (ac_engine_ctl_t.step). */
+enum ac_engine_step {
+    AC_STEP_QUEUED = 0,
+    AC_STEP_READING,     /* opening and validating the light */
+    AC_STEP_CALIBRATING, /* streaming strips: read, calibrate, write */
+    AC_STEP_COMMITTING,  /* checksums, fsync, rename */
+    AC_STEP_DONE,
+};
+
+/* Shared between the thread running a job and the loop thread watching it: the loop sets
+ * cancel; the job publishes its step and the rows done so far. Zero-initialise. */
+typedef struct ac_engine_ctl {
+    atomic_int cancel;
+    atomic_int step;
+    atomic_int rows_done;
+    atomic_int rows_total;
+} ac_engine_ctl_t;
+
+/* ac_engine_calibrate_light calibrates light_path with cs and writes the result.
+ * ctl (may be NULL) is polled for cancel between strips; when it becomes non-zero the job
+ * stops with AC_ECANCELED and leaves no file behind. Returns res->status. */
+int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
+                              const ac_engine_opts_t *o, ac_workbuf_t *wb,
+                              ac_engine_ctl_t *ctl, ac_light_result_t *res);
+
+/* ac_engine_steps_string describes what cs applies, e.g. "bias,dark(k=1.500),flat". */
+void ac_engine_steps_string(const ac_calset_t *cs, double k, char *out, size_t size);
+
+#endif

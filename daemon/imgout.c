@@ -1,0 +1,677 @@
+/*
+ * imgout.c - writing calibrated float32 FITS images atomically and fast (see imgout.h).
+ *
+ * Uncompressed layout and streaming. The file is [header][data][zero padding to 2880]. The
+ * header size is fixed at open: 6 structural cards + the caller's cards + the announced
+ * extra cards + DATASUM + CHECKSUM + END, rounded up to 2880 bytes. The file is covered by
+ * aligned memory blocks:
+ *   head  [0, head_bytes)             head_bytes = hdr_bytes rounded up to 4096; holds the
+ *                                     header area and the first data bytes; kept in memory
+ *                                     and written last, once the header is final;
+ *   buf   [buf_off, buf_off + B)      the streaming buffer (B = opts.buf_bytes), written
+ *                                     with pwrite at its aligned offset whenever it fills.
+ * write_rows converts each float to big-endian in the same pass that adds its two 16-bit
+ * halves into the DATASUM accumulators (FITS checksum convention, as cfitsio ffcsum), so
+ * the data is never read back. commit zero-pads the data to 2880, writes the last partial
+ * buffer padded to 4096 (O_DIRECT needs aligned lengths), fills in the header with DATASUM
+ * and CHECKSUM, writes the head block, truncates the file to its exact FITS length, syncs
+ * it (durable), and renames it into place (fsutil.c explains the durability steps).
+ *
+ * O_DIRECT is set with fcntl after the file is created; a filesystem that refuses it, or an
+ * O_DIRECT write failing with EINVAL, switches the descriptor to buffered writes; the same
+ * code then writes exact lengths.
+ *
+ * The compressed path (opts.compress) hands rows to cfitsio (RICE_1, quantised, dithered)
+ * and lets cfitsio write the checksums; it is CPU-bound, so its buffering does not matter.
+ * Non-finite pixels go to cfitsio as its null flag: a raw NaN would turn the whole tile
+ * (row) into NaN when read back.
+ *
+ * Ownership: the writer owns its buffers, its copy of the header and the temporary file
+ * until commit or abort, which free everything and remove the temporary file on failure.
+ * Thread: a writer is used by one thread at a time; writers share nothing but the temporary
+ * name counter (fsutil.c) and the test-only pwrite hook.
+ */
+#include "imgout.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fitsio.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "log.h"
+#include "util.h"
+
+#define FITS_BLOCK 2880
+#define ALIGN 4096
+#define DEFAULT_BUF (8u << 20)
+/* Buffered writes go out in pieces of at most 1 MiB: copying into the page cache from a
+ * buffer still in the CPU cache measured 2-4x faster than from an 8 MiB one. */
+#define BUFFERED_CHUNK (1u << 20)
+/* Memory for the head block counted by ac_imgout_buffer_bytes: enough for 800 cards. */
+#define HEAD_ALLOWANCE (64u << 10)
+/* cfitsio's FLOATNULLVALUE: marks null pixels for the quantiser. */
+#define FITS_FLOAT_NULL -9.11912E-36F
+#define STRUCT_CARDS 6 /* SIMPLE BITPIX NAXIS NAXIS1 NAXIS2 EXTEND */
+#define TAIL_CARDS 3   /* DATASUM CHECKSUM END */
+
+struct ac_imgout {
+    char final[PATH_MAX];
+    char tmp[PATH_MAX];
+    ac_imgout_opts_t o;
+    int width, height, rows; /* rows: rows written so far */
+    int fd;
+    bool direct;    /* fd has O_DIRECT */
+    int failed;     /* first write error; commit refuses to finish a damaged file */
+    ac_hdr_t cards; /* caller's cards, minus those the writer writes itself */
+    int extra;      /* cards announced for commit */
+    /* Uncompressed streaming state (see the file comment). */
+    size_t hdr_bytes, head_bytes;
+    uint64_t data_bytes, file_bytes;
+    unsigned char *head, *buf;
+    uint64_t pos;     /* file offset of the next data byte */
+    uint64_t buf_off; /* file offset of buf[0] */
+    size_t fill;      /* bytes of buf in use */
+    uint64_t sum_hi, sum_lo;
+    /* Compressed path. */
+    fitsfile *ff;
+    float *scratch; /* copy of rows with non-finite pixels replaced */
+    size_t scratch_n;
+};
+
+static ac_imgout_pwrite_fn pwrite_hook;
+
+void ac_imgout_set_pwrite_hook(ac_imgout_pwrite_fn fn)
+{
+    pwrite_hook = fn;
+}
+
+void ac_imgout_opts_default(ac_imgout_opts_t *o)
+{
+    o->durable = true;
+    o->direct = true;
+    o->compress = false;
+    o->quantize_level = 16.0f;
+    o->buf_bytes = DEFAULT_BUF;
+}
+
+size_t ac_imgout_buffer_bytes(const ac_imgout_opts_t *o)
+{
+    ac_imgout_opts_t d;
+
+    if (o == NULL) {
+        ac_imgout_opts_default(&d);
+        o = &d;
+    }
+    /* cfitsio compresses one row tile at a time; its buffers are small. */
+    if (o->compress)
+        return 1u << 20;
+    return (o->buf_bytes ? o->buf_bytes : DEFAULT_BUF) + HEAD_ALLOWANCE;
+}
+
+bool ac_imgout_is_direct(const ac_imgout_t *w)
+{
+    return w != NULL && w->direct;
+}
+
+static uint64_t round_up(uint64_t n, uint64_t m)
+{
+    return (n + m - 1) / m * m;
+}
+
+/* is_reserved says whether a caller's card must be dropped because the writer (or cfitsio)
+ * writes that keyword itself, or because it would change how the data is read. */
+static bool is_reserved(const char *key, bool compressed)
+{
+    static const char *const exact[] = {
+        "SIMPLE", "BITPIX", "EXTEND",   "END",    "CHECKSUM", "DATASUM", "BZERO",
+        "BSCALE", "BLANK",  "XTENSION", "PCOUNT", "GCOUNT",   "TFIELDS", "EXTNAME",
+    };
+
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strcmp(key, exact[i]) == 0)
+            return true;
+    if (strncmp(key, "NAXIS", 5) == 0)
+        return true;
+    /* A tile-compressed image is a binary table with Z* keywords describing the image. */
+    if (compressed && ((key[0] == 'Z' && key[1] != '\0') || strncmp(key, "TTYPE", 5) == 0 ||
+                       strncmp(key, "TFORM", 5) == 0 || strncmp(key, "TUNIT", 5) == 0 ||
+                       strncmp(key, "TDIM", 4) == 0 || strcmp(key, "THEAP") == 0))
+        return true;
+    return false;
+}
+
+/* keep_cards appends to dst the cards of src that the writer does not own. */
+static int keep_cards(ac_hdr_t *dst, const ac_hdr_t *src, bool compressed)
+{
+    char key[9];
+
+    for (size_t i = 0; src != NULL && i < src->n; i++) {
+        ac_hdr_card_key(src, i, key);
+        if (is_reserved(key, compressed))
+            continue;
+        int rc = ac_hdr_append_raw(dst, src->cards[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* fits_fail records a cfitsio status as AC_EFITS with the operation and final path. */
+static int fits_fail(ac_imgout_t *w, int status, const char *what, ac_err_t *e)
+{
+    char text[FLEN_STATUS];
+
+    fits_get_errstatus(status, text);
+    return ac_err_set(e, AC_EFITS, "%s %s: %s (cfitsio status %d)", what, w->final, text,
+                      status);
+}
+
+/* io_fail records an operating-system error with the operation and final path; a full
+ * disk is named plainly, since it is the error an operator can act on. */
+static int io_fail(ac_imgout_t *w, int rc, const char *what, ac_err_t *e)
+{
+    if (rc == -ENOSPC || rc == -EDQUOT)
+        return ac_err_set(e, rc, "%s %s: %s (the image needs %llu bytes)", what, w->final,
+                          rc == -ENOSPC ? "no space left on device" : "disk quota exceeded",
+                          (unsigned long long)w->file_bytes);
+    return ac_err_set(e, rc, "%s %s: %s", what, w->final, strerror(-rc));
+}
+
+/* drop_direct switches the descriptor to buffered writes. 0 or -errno. */
+static int drop_direct(ac_imgout_t *w)
+{
+    int fl = fcntl(w->fd, F_GETFL);
+
+    if (fl < 0 || fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) != 0)
+        return -errno;
+    w->direct = false;
+    ac_log_debug("O_DIRECT write refused for %s; writing buffered", w->tmp);
+    return 0;
+}
+
+/* write_all writes n bytes at off, retrying short writes; an O_DIRECT write refused with
+ * EINVAL is retried buffered. 0 or -errno. */
+static int write_all(ac_imgout_t *w, const unsigned char *p, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t k = pwrite_hook ? pwrite_hook(w->fd, p, n, (off_t)off)
+                                : pwrite(w->fd, p, n, (off_t)off);
+        if (k < 0) {
+            int rc = -errno;
+            if (rc == -EINTR)
+                continue;
+            if (rc == -EINVAL && w->direct) {
+                if ((rc = drop_direct(w)) != 0)
+                    return rc;
+                continue;
+            }
+            return rc;
+        }
+        if (k == 0)
+            return -EIO;
+        p += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return 0;
+}
+
+/* convert stores n floats as big-endian 32-bit words at dst and adds their high and low
+ * 16-bit halves to *hi and *lo (the FITS checksum sums big-endian 16-bit words; in a
+ * 4-byte-aligned word the first is the high half). Blocks of 65536 words keep the 32-bit
+ * partial sums from overflowing (65536 * 65535 < 2^32) and let the loop vectorise. It is
+ * the one hot loop of the writer, hence the vectorising options and an AVX2 clone. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+__attribute__((optimize("O3", "tree-vectorize"), target_clones("avx2", "default")))
+#endif
+static void
+convert(unsigned char *restrict dst, const float *restrict src, size_t n, uint64_t *hi,
+        uint64_t *lo)
+{
+    while (n > 0) {
+        size_t m = n < 65536 ? n : 65536;
+        uint32_t h32 = 0, l32 = 0;
+
+        for (size_t i = 0; i < m; i++) {
+            uint32_t u;
+            memcpy(&u, &src[i], 4);
+            h32 += u >> 16;
+            l32 += u & 0xffffu;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            u = __builtin_bswap32(u);
+#endif
+            memcpy(dst + 4 * i, &u, 4);
+        }
+        *hi += h32;
+        *lo += l32;
+        src += m;
+        dst += 4 * m;
+        n -= m;
+    }
+}
+
+/* fold adds the carries of the 16-bit sums back in (ones' complement) and returns the
+ * 32-bit checksum. */
+static uint32_t fold(uint64_t hi, uint64_t lo)
+{
+    uint64_t hc = hi >> 16, lc = lo >> 16;
+
+    while (hc | lc) {
+        hi = (hi & 0xffff) + lc;
+        lo = (lo & 0xffff) + hc;
+        hc = hi >> 16;
+        lc = lo >> 16;
+    }
+    return (uint32_t)((hi << 16) + lo);
+}
+
+/* chunk returns how much of buf is filled before it is written out. */
+static size_t chunk(const ac_imgout_t *w)
+{
+    if (!w->direct && w->o.buf_bytes > BUFFERED_CHUNK)
+        return BUFFERED_CHUNK;
+    return w->o.buf_bytes;
+}
+
+/* room returns where the byte at w->pos goes and sets *n to the bytes that fit there. */
+static unsigned char *room(ac_imgout_t *w, size_t *n)
+{
+    if (w->pos < w->head_bytes) {
+        *n = (size_t)(w->head_bytes - w->pos);
+        return w->head + w->pos;
+    }
+    /* advance writes buf out as soon as it holds a chunk, so there is always room. */
+    assert(w->fill < chunk(w));
+    *n = chunk(w) - w->fill;
+    return w->buf + w->fill;
+}
+
+/* advance accounts for n bytes stored at room() and writes buf out when it is full. */
+static int advance(ac_imgout_t *w, size_t n)
+{
+    int rc;
+
+    if (w->pos >= w->head_bytes)
+        w->fill += n;
+    w->pos += n;
+    if (w->fill < chunk(w))
+        return 0;
+    if ((rc = write_all(w, w->buf, w->fill, w->buf_off)) != 0)
+        return rc;
+    w->buf_off += w->fill;
+    w->fill = 0;
+    return 0;
+}
+
+/* put_card stores the 80-character card (NUL-terminated, space-padded) at slot *i. */
+static void put_card(ac_imgout_t *w, size_t *i, const char *card)
+{
+    memcpy(w->head + *i * AC_CARD_LEN, card, AC_CARD_LEN);
+    (*i)++;
+}
+
+/* fmt_card formats and stores one card; the values here are always well-formed. */
+static void fmt_card(ac_imgout_t *w, size_t *i, const char *key, const char *val,
+                     const char *comment)
+{
+    char card[AC_CARD_LEN + 1];
+    int rc = ac_hdr_format_card(card, key, val, comment);
+
+    assert(rc == 0);
+    (void)rc;
+    put_card(w, i, card);
+}
+
+/* build_header writes the final header into head[0, hdr_bytes), including DATASUM and
+ * CHECKSUM, from the caller's cards and the extra cards (already filtered). */
+static void build_header(ac_imgout_t *w, const ac_hdr_t *extra)
+{
+    char v[80], date[32], comment[80], ascii[17];
+    size_t i = 0, chk;
+    uint32_t datasum = fold(w->sum_hi, w->sum_lo);
+    uint64_t hi = datasum >> 16, lo = datasum & 0xffff;
+
+    memset(w->head, ' ', w->hdr_bytes);
+    fmt_card(w, &i, "SIMPLE", "T", "file does conform to FITS standard");
+    fmt_card(w, &i, "BITPIX", "-32", "number of bits per data pixel");
+    fmt_card(w, &i, "NAXIS", "2", "number of data axes");
+    snprintf(v, sizeof v, "%d", w->width);
+    fmt_card(w, &i, "NAXIS1", v, "length of data axis 1");
+    snprintf(v, sizeof v, "%d", w->height);
+    fmt_card(w, &i, "NAXIS2", v, "length of data axis 2");
+    fmt_card(w, &i, "EXTEND", "T", "FITS dataset may contain extensions");
+    for (size_t k = 0; k < w->cards.n; k++)
+        put_card(w, &i, w->cards.cards[k]);
+    for (size_t k = 0; k < extra->n; k++)
+        put_card(w, &i, extra->cards[k]);
+    ac_now_utc_iso(date, sizeof date, 0);
+    snprintf(v, sizeof v, "'%-8lu'", (unsigned long)datasum);
+    snprintf(comment, sizeof comment, "data unit checksum updated %s", date);
+    fmt_card(w, &i, "DATASUM", v, comment);
+    chk = i;
+    snprintf(comment, sizeof comment, "HDU checksum updated %s", date);
+    fmt_card(w, &i, "CHECKSUM", "'0000000000000000'", comment);
+    /* END follows at once; the slots of extra cards not used stay blank after it. */
+    memcpy(w->head + i * AC_CARD_LEN, "END", 3);
+    /* The header's own sum, added to the data sum; CHECKSUM makes the total -0. */
+    for (size_t k = 0; k < w->hdr_bytes; k += 4) {
+        hi += (uint64_t)w->head[k] << 8 | w->head[k + 1];
+        lo += (uint64_t)w->head[k + 2] << 8 | w->head[k + 3];
+    }
+    ffesum(fold(hi, lo), 1, ascii);
+    memcpy(w->head + chk * AC_CARD_LEN + 11, ascii, 16);
+}
+
+/* open_plain sets up the uncompressed writer: sizes, buffers, the temporary file. */
+static int open_plain(ac_imgout_t *w, ac_err_t *e)
+{
+    size_t ncards = STRUCT_CARDS + w->cards.n + (size_t)w->extra + TAIL_CARDS;
+    int rc;
+
+    w->hdr_bytes = (size_t)round_up(ncards * AC_CARD_LEN, FITS_BLOCK);
+    w->head_bytes = (size_t)round_up(w->hdr_bytes, ALIGN);
+    w->data_bytes = (uint64_t)w->width * (uint64_t)w->height * 4u;
+    w->file_bytes = w->hdr_bytes + round_up(w->data_bytes, FITS_BLOCK);
+    w->pos = w->hdr_bytes;
+    w->buf_off = w->head_bytes;
+    if (posix_memalign((void **)&w->head, ALIGN, w->head_bytes) != 0 ||
+        posix_memalign((void **)&w->buf, ALIGN, w->o.buf_bytes) != 0)
+        return ac_err_set(e, -ENOMEM, "writing %s: cannot allocate %zu bytes of buffers",
+                          w->final, w->head_bytes + w->o.buf_bytes);
+    memset(w->head, 0, w->head_bytes);
+    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        char dir[PATH_MAX];
+        rc = -errno;
+        ac_path_dir(w->final, dir, sizeof dir);
+        return ac_err_set(e, rc, "creating a temporary file for %s in %s: %s", w->final, dir,
+                          strerror(-rc));
+    }
+    if (w->o.direct) {
+        int fl = fcntl(w->fd, F_GETFL);
+        w->direct = fl >= 0 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0;
+        if (!w->direct)
+            ac_log_debug("%s refuses O_DIRECT; writing buffered", w->tmp);
+    }
+    return 0;
+}
+
+/* open_fits sets up the compressed writer through cfitsio. */
+static int open_fits(ac_imgout_t *w, ac_err_t *e)
+{
+    long naxes[2] = {w->width, w->height};
+    int st = 0;
+
+    /* The disk-file variant does not parse brackets or parentheses in the name. */
+    fits_create_diskfile(&w->ff, w->tmp, &st);
+    if (st != 0) {
+        w->ff = NULL;
+        return fits_fail(w, st, "creating a temporary file for", e);
+    }
+    fits_set_compression_type(w->ff, RICE_1, &st);
+    fits_set_quantize_level(w->ff, w->o.quantize_level, &st);
+    fits_set_quantize_method(w->ff, SUBTRACTIVE_DITHER_1, &st);
+    fits_create_img(w->ff, FLOAT_IMG, 2, naxes, &st);
+    for (size_t i = 0; st == 0 && i < w->cards.n; i++)
+        fits_write_record(w->ff, w->cards.cards[i], &st);
+    if (st != 0)
+        return fits_fail(w, st, "writing the header of", e);
+    return 0;
+}
+
+int ac_imgout_open(const char *final_path, int w, int h, const ac_hdr_t *hdr, int extra_cards,
+                   const ac_imgout_opts_t *o, ac_imgout_t **out, ac_err_t *e)
+{
+    ac_imgout_t *wr = NULL;
+    int rc;
+
+    *out = NULL;
+    if (w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > ((uint64_t)1 << 34) || extra_cards < 0)
+        return ac_err_set(e, -EINVAL, "writing %s: bad image size %dx%d or card count %d",
+                          final_path, w, h, extra_cards);
+    wr = calloc(1, sizeof *wr);
+    if (wr == NULL)
+        return ac_err_set(e, -ENOMEM, "writing %s: out of memory", final_path);
+    wr->fd = -1;
+    ac_hdr_init(&wr->cards);
+    if (o != NULL)
+        wr->o = *o;
+    else
+        ac_imgout_opts_default(&wr->o);
+    if (wr->o.buf_bytes == 0)
+        wr->o.buf_bytes = DEFAULT_BUF;
+    if (wr->o.quantize_level == 0)
+        wr->o.quantize_level = 16.0f;
+    if (wr->o.buf_bytes % ALIGN != 0) {
+        rc = ac_err_set(e, -EINVAL, "writing %s: buffer size %zu is not a multiple of %d",
+                        final_path, wr->o.buf_bytes, ALIGN);
+        goto fail;
+    }
+    if (ac_strlcpy(wr->final, final_path, sizeof wr->final) >= sizeof wr->final ||
+        ac_fsutil_tmpname(final_path, wr->tmp, sizeof wr->tmp) != 0) {
+        rc = ac_err_set(e, -ENAMETOOLONG, "writing %s: name too long", final_path);
+        goto fail;
+    }
+    wr->width = w;
+    wr->height = h;
+    wr->extra = extra_cards;
+    if ((rc = keep_cards(&wr->cards, hdr, wr->o.compress)) != 0) {
+        rc = ac_err_set(e, rc, "writing %s: copying the header: %s", final_path, strerror(-rc));
+        goto fail;
+    }
+    rc = wr->o.compress ? open_fits(wr, e) : open_plain(wr, e);
+    if (rc != 0)
+        goto fail;
+    *out = wr; /* Owned by the caller until commit or abort. */
+    return 0;
+fail:
+    ac_imgout_abort(wr);
+    return rc;
+}
+
+/* write_fits_rows hands n pixels to cfitsio. A NaN or infinity would spoil the
+ * quantisation of its whole tile, so such pixels are passed as cfitsio's float null flag
+ * (from a copy; the caller's rows are const) and come back as NaN (ZBLANK). */
+static int write_fits_rows(ac_imgout_t *w, const float *rows, size_t n, ac_err_t *e)
+{
+    static const float null_flag = FITS_FLOAT_NULL;
+    long fpixel[2] = {1, w->rows + 1};
+    const float *src = rows;
+    size_t i = 0;
+    int st = 0;
+
+    while (i < n && isfinite(rows[i]))
+        i++;
+    if (i < n) {
+        if (w->scratch_n < n) {
+            float *p = realloc(w->scratch, n * sizeof *p);
+            if (p == NULL)
+                return ac_err_set(e, -ENOMEM, "writing %s: out of memory", w->final);
+            w->scratch = p;
+            w->scratch_n = n;
+        }
+        memcpy(w->scratch, rows, n * sizeof *rows);
+        for (; i < n; i++)
+            if (!isfinite(w->scratch[i]))
+                w->scratch[i] = null_flag;
+        src = w->scratch;
+    }
+    if (n > 0 && fits_write_pixnull(w->ff, TFLOAT, fpixel, (LONGLONG)n, (void *)src,
+                                    (void *)&null_flag, &st) != 0)
+        return fits_fail(w, st, "writing", e);
+    return 0;
+}
+
+int ac_imgout_write_rows(ac_imgout_t *w, const float *rows, int nrows, ac_err_t *e)
+{
+    size_t left, n, space;
+    unsigned char *dst;
+    int rc;
+
+    if (w->failed != 0)
+        return ac_err_set(e, w->failed, "writing %s: an earlier write failed", w->final);
+    if (nrows < 0 || nrows > w->height - w->rows)
+        return ac_err_set(e, -EINVAL, "writing %s: %d rows after %d exceed the height %d",
+                          w->final, nrows, w->rows, w->height);
+    left = (size_t)nrows * (size_t)w->width;
+    if (w->ff != NULL) {
+        if ((rc = write_fits_rows(w, rows, left, e)) != 0) {
+            w->failed = rc;
+            return rc;
+        }
+        w->rows += nrows;
+        return 0;
+    }
+    while (left > 0) {
+        dst = room(w, &space);
+        n = left < space / 4 ? left : space / 4;
+        convert(dst, rows, n, &w->sum_hi, &w->sum_lo);
+        if ((rc = advance(w, n * 4)) != 0) {
+            w->failed = rc;
+            return io_fail(w, rc, "writing", e);
+        }
+        rows += n;
+        left -= n;
+    }
+    w->rows += nrows;
+    return 0;
+}
+
+/* finish_plain pads and writes the remaining data, then the header, and truncates the file
+ * to its FITS length. */
+static int finish_plain(ac_imgout_t *w, const ac_hdr_t *extra, ac_err_t *e)
+{
+    uint64_t pad = w->file_bytes - w->pos;
+    size_t n, space, len;
+    unsigned char *dst;
+    int rc;
+
+    while (pad > 0) {
+        dst = room(w, &space);
+        n = pad < space ? (size_t)pad : space;
+        memset(dst, 0, n);
+        if ((rc = advance(w, n)) != 0)
+            return io_fail(w, rc, "writing", e);
+        pad -= n;
+    }
+    if (w->fill > 0) {
+        len = w->direct ? (size_t)round_up(w->fill, ALIGN) : w->fill;
+        memset(w->buf + w->fill, 0, len - w->fill);
+        if ((rc = write_all(w, w->buf, len, w->buf_off)) != 0)
+            return io_fail(w, rc, "writing", e);
+    }
+    build_header(w, extra);
+    len = w->head_bytes;
+    if (!w->direct && len > w->file_bytes)
+        len = (size_t)w->file_bytes;
+    if ((rc = write_all(w, w->head, len, 0)) != 0)
+        return io_fail(w, rc, "writing the header of", e);
+    if (ftruncate(w->fd, (off_t)w->file_bytes) != 0)
+        return io_fail(w, -errno, "setting the length of", e);
+    if (w->o.durable && fdatasync(w->fd) != 0)
+        return io_fail(w, -errno, "syncing", e);
+    rc = close(w->fd);
+    w->fd = -1;
+    if (rc != 0)
+        return io_fail(w, -errno, "closing", e);
+    return 0;
+}
+
+/* finish_fits appends the extra cards, lets cfitsio write the checksums and closes. */
+static int finish_fits(ac_imgout_t *w, const ac_hdr_t *extra, ac_err_t *e)
+{
+    struct stat sb;
+    int st = 0, fd, rc = 0;
+
+    for (size_t i = 0; st == 0 && i < extra->n; i++)
+        fits_write_record(w->ff, extra->cards[i], &st);
+    fits_write_chksum(w->ff, &st);
+    /* The (empty) primary HDU gets its checksums too. */
+    fits_movabs_hdu(w->ff, 1, NULL, &st);
+    fits_write_chksum(w->ff, &st);
+    if (st != 0)
+        return fits_fail(w, st, "writing", e);
+    fits_close_file(w->ff, &st);
+    w->ff = NULL;
+    if (st != 0)
+        return fits_fail(w, st, "closing", e);
+    if (stat(w->tmp, &sb) != 0)
+        return io_fail(w, -errno, "checking the size of", e);
+    w->file_bytes = (uint64_t)sb.st_size;
+    if (!w->o.durable)
+        return 0;
+    fd = open(w->tmp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fdatasync(fd) != 0)
+        rc = io_fail(w, -errno, "syncing", e);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+int ac_imgout_commit(ac_imgout_t *w, const ac_hdr_t *extra, size_t *bytes_written, ac_err_t *e)
+{
+    ac_hdr_t cards;
+    int rc;
+
+    ac_hdr_init(&cards);
+    if (w->failed != 0) {
+        rc = ac_err_set(e, w->failed, "writing %s: an earlier write failed", w->final);
+        goto fail;
+    }
+    if (w->rows != w->height) {
+        rc = ac_err_set(e, -EINVAL, "writing %s: only %d of %d rows were written", w->final,
+                        w->rows, w->height);
+        goto fail;
+    }
+    if ((rc = keep_cards(&cards, extra, w->o.compress)) != 0) {
+        rc = ac_err_set(e, rc, "writing %s: copying the extra cards: %s", w->final,
+                        strerror(-rc));
+        goto fail;
+    }
+    if (cards.n > (size_t)w->extra) {
+        rc = ac_err_set(e, -EINVAL, "writing %s: %zu extra header cards, %d announced",
+                        w->final, cards.n, w->extra);
+        goto fail;
+    }
+    rc = w->ff != NULL ? finish_fits(w, &cards, e) : finish_plain(w, &cards, e);
+    if (rc != 0)
+        goto fail;
+    if ((rc = ac_fsutil_rename_durable(w->tmp, w->final, w->o.durable, e)) != 0)
+        goto fail;
+    w->tmp[0] = '\0'; /* Renamed: nothing left to remove. */
+    if (bytes_written != NULL)
+        *bytes_written = (size_t)w->file_bytes;
+    rc = 0;
+fail:
+    ac_hdr_free(&cards);
+    ac_imgout_abort(w);
+    return rc;
+}
+
+void ac_imgout_abort(ac_imgout_t *w)
+{
+    int st = 0;
+
+    if (w == NULL)
+        return;
+    if (w->ff != NULL)
+        fits_close_file(w->ff, &st);
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->tmp[0] != '\0')
+        unlink(w->tmp);
+    free(w->head);
+    free(w->buf);
+    free(w->scratch);
+    ac_hdr_free(&w->cards);
+    free(w);
+}

@@ -1,0 +1,287 @@
+/*
+ * mcache.c - prepared master sets (see mcache.h).
+ */
+#include "mcache.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hdr.h"
+#include "imgio.h"
+#include "log.h"
+#include "util.h"
+
+#define FAILURE_TTL_NS (60ull * 1000000000ull)
+
+void ac_mcache_init(ac_mcache_t *mc, uv_loop_t *loop, size_t budget, ac_mcache_cb on_loaded,
+                    void *ud)
+{
+    memset(mc, 0, sizeof *mc);
+    mc->loop = loop;
+    mc->budget = budget;
+    mc->on_loaded = on_loaded;
+    mc->ud = ud;
+    mc->failure_ttl_ns = FAILURE_TTL_NS;
+}
+
+static bool key_equal(const ac_mkey_t *a, const ac_mkey_t *b)
+{
+    if (a->k != b->k)
+        return false;
+    for (int i = 0; i < AC_M_COUNT; i++)
+        if (strcmp(a->path[i], b->path[i]) != 0 || strcmp(a->md5[i], b->md5[i]) != 0)
+            return false;
+    return true;
+}
+
+size_t ac_mcache_estimate(const ac_mkey_t *key, ac_err_t *e)
+{
+    size_t total = 0;
+
+    for (int i = 0; i < AC_M_COUNT; i++) {
+        ac_hdr_t h;
+        ac_meta_t m;
+
+        if (key->path[i][0] == '\0')
+            continue;
+        ac_hdr_init(&h);
+        if (ac_imgio_read_header(key->path[i], &h, &m, e) != 0) {
+            ac_hdr_free(&h);
+            return 0;
+        }
+        ac_hdr_free(&h);
+        total += (size_t)m.width * (size_t)m.height * sizeof(float);
+    }
+    return total;
+}
+
+static size_t calset_bytes(const ac_calset_t *cs)
+{
+    size_t plane = (size_t)cs->w * (size_t)cs->h * sizeof(float);
+    size_t n = 0;
+
+    n += cs->offset ? plane : 0;
+    n += cs->bias ? plane : 0;
+    n += cs->dark_c ? plane : 0;
+    n += cs->inv_flat ? plane : 0;
+    return n + cs->n_hot * sizeof(uint32_t);
+}
+
+static void set_free(ac_mset_t *s)
+{
+    if (s->state == AC_MSET_READY)
+        ac_calset_free(&s->cs);
+    free(s);
+}
+
+static void unlink_set(ac_mcache_t *mc, ac_mset_t *s)
+{
+    for (ac_mset_t **pp = &mc->sets; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            return;
+        }
+    }
+}
+
+/* evict_for frees unused ready sets, least recently used first, until need bytes fit. */
+static bool evict_for(ac_mcache_t *mc, size_t need)
+{
+    while (mc->used + need > mc->budget) {
+        ac_mset_t *victim = NULL;
+        for (ac_mset_t *s = mc->sets; s != NULL; s = s->next)
+            if (s->state == AC_MSET_READY && s->refs == 0 &&
+                (victim == NULL || s->last_used_ns < victim->last_used_ns))
+                victim = s;
+        if (victim == NULL)
+            return false;
+        ac_log_info("master cache: evicting set (dark %s, flat %s), %zu MiB",
+                    victim->key.path[AC_M_DARK], victim->key.path[AC_M_FLAT],
+                    victim->bytes >> 20);
+        mc->used -= victim->bytes;
+        unlink_set(mc, victim);
+        set_free(victim);
+    }
+    return true;
+}
+
+/* load_work runs on a pool thread: read every master, check its MD5, prepare. */
+static void load_work(uv_work_t *req)
+{
+    ac_mset_t *s = req->data;
+    ac_image_t img[AC_M_COUNT];
+    bool have[AC_M_COUNT] = {false};
+    int rc = 0;
+
+    memset(img, 0, sizeof img);
+    s->bad_master = -1;
+    for (int i = 0; i < AC_M_COUNT && rc == 0; i++) {
+        if (s->key.path[i][0] == '\0')
+            continue;
+        rc = ac_imgio_load_image(s->key.path[i], &img[i], &s->err);
+        if (rc != 0) {
+            s->bad_master = i;
+            break;
+        }
+        have[i] = true;
+        if (s->key.md5[i][0] != '\0' && strcmp(s->key.md5[i], img[i].md5) != 0) {
+            rc = ac_err_set(&s->err, AC_EMASTER,
+                            "%s: checksum mismatch: file MD5 %s, catalogue hash_value %s",
+                            s->key.path[i], img[i].md5, s->key.md5[i]);
+            s->bad_master = i;
+        }
+    }
+    if (rc == 0) {
+        rc = ac_calib_prepare_take(&s->cs, have[0] ? &img[0] : NULL, have[1] ? &img[1] : NULL,
+                                   have[2] ? &img[2] : NULL, have[3] ? &img[3] : NULL,
+                                   s->key.k, &s->opts, &s->err);
+    }
+    for (int i = 0; i < AC_M_COUNT; i++)
+        if (have[i])
+            ac_image_free(&img[i]);
+    s->state = rc == 0 ? AC_MSET_READY : AC_MSET_FAILED;
+    if (rc != 0 && s->err.code == 0)
+        ac_err_set(&s->err, rc, "preparing masters: %s", ac_strerror(rc));
+}
+
+static void load_done(uv_work_t *req, int status)
+{
+    ac_mset_t *s = req->data;
+    ac_mcache_t *mc = s->mc;
+
+    mc->loading--;
+    if (status != 0 && s->state == AC_MSET_LOADING) {
+        s->state = AC_MSET_FAILED;
+        ac_err_set(&s->err, AC_ECANCELED, "master load cancelled");
+    }
+    mc->used -= s->bytes;
+    if (s->state == AC_MSET_READY) {
+        s->bytes = calset_bytes(&s->cs);
+        mc->used += s->bytes;
+        s->last_used_ns = ac_now_ns();
+        for (int i = 0; i < s->cs.n_warnings; i++)
+            ac_log_warn("masters: %s", s->cs.warnings[i]);
+    } else {
+        s->bytes = 0;
+        s->failed_ns = ac_now_ns();
+        ac_log_err("masters: %s", s->err.msg);
+    }
+    if (mc->closing) {
+        unlink_set(mc, s);
+        if (s->state == AC_MSET_READY)
+            mc->used -= s->bytes;
+        set_free(s);
+        return;
+    }
+    if (mc->on_loaded != NULL)
+        mc->on_loaded(mc->ud, s);
+}
+
+int ac_mcache_acquire(ac_mcache_t *mc, const ac_mkey_t *key, const ac_calib_opts_t *opts,
+                      size_t extra_reserved, ac_mset_t **out, ac_err_t *e)
+{
+    ac_mset_t *s;
+    size_t need;
+    uint64_t now = ac_now_ns();
+
+    *out = NULL;
+    for (s = mc->sets; s != NULL; s = s->next) {
+        if (!key_equal(&s->key, key))
+            continue;
+        if (s->state == AC_MSET_FAILED && now - s->failed_ns > mc->failure_ttl_ns) {
+            unlink_set(mc, s);
+            set_free(s);
+            break;
+        }
+        *out = s;
+        if (s->state == AC_MSET_LOADING)
+            return AC_EBUSY;
+        if (s->state == AC_MSET_FAILED) {
+            ac_err_set(e, s->err.code, "%s", s->err.msg);
+            return s->err.code;
+        }
+        s->refs++;
+        s->last_used_ns = now;
+        return 0;
+    }
+    need = ac_mcache_estimate(key, e);
+    if (need == 0)
+        return e != NULL && e->code ? e->code : AC_EMASTER;
+    if (need + extra_reserved > mc->budget) {
+        return ac_err_set(e, -ENOMEM,
+                          "masters need %zu MiB but the memory budget is %zu MiB "
+                          "(raise [WORKERS] memory_budget_mib)",
+                          (need + extra_reserved) >> 20, mc->budget >> 20);
+    }
+    if (!evict_for(mc, need + extra_reserved))
+        return -ENOMEM; /* in use by running jobs: try again when they finish */
+    s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return ac_err_set(e, -ENOMEM, "out of memory");
+    s->key = *key;
+    s->opts = *opts;
+    s->state = AC_MSET_LOADING;
+    s->bytes = need;
+    s->mc = mc;
+    s->req.data = s;
+    s->next = mc->sets;
+    mc->sets = s;
+    mc->used += need;
+    mc->loading++;
+    *out = s;
+    uv_queue_work(mc->loop, &s->req, load_work, load_done);
+    return AC_EBUSY;
+}
+
+void ac_mcache_release(ac_mcache_t *mc, ac_mset_t *set)
+{
+    if (set == NULL)
+        return;
+    set->refs--;
+    set->last_used_ns = ac_now_ns();
+    (void)mc;
+}
+
+void ac_mcache_forget_failures(ac_mcache_t *mc)
+{
+    ac_mset_t **pp = &mc->sets;
+
+    while (*pp != NULL) {
+        ac_mset_t *s = *pp;
+        if (s->state == AC_MSET_FAILED) {
+            *pp = s->next;
+            set_free(s);
+        } else {
+            pp = &s->next;
+        }
+    }
+}
+
+void ac_mcache_trim(ac_mcache_t *mc)
+{
+    ac_mset_t **pp = &mc->sets;
+
+    while (*pp != NULL) {
+        ac_mset_t *s = *pp;
+        if (s->state == AC_MSET_READY && s->refs == 0) {
+            *pp = s->next;
+            mc->used -= s->bytes;
+            set_free(s);
+        } else {
+            pp = &s->next;
+        }
+    }
+}
+
+int ac_mcache_close(ac_mcache_t *mc)
+{
+    int busy = 0;
+
+    mc->closing = true;
+    ac_mcache_forget_failures(mc);
+    ac_mcache_trim(mc);
+    for (ac_mset_t *s = mc->sets; s != NULL; s = s->next)
+        busy++;
+    return busy;
+}

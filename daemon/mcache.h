@@ -1,0 +1,98 @@
+/*
+ * mcache.h - prepared master sets, shared by calibration jobs, loaded on the thread pool
+ * within a memory budget.
+ *
+ * A set is identified by its masters (bias, dark, flat, flat-dark paths, each with the
+ * MD5 the catalogue expects, or "" when unknown) and the dark scale k. The first job that
+ * needs a set starts loading it on a pool thread (read, checksum, prepare: see calib.h);
+ * jobs wait (the scheduler simply does not start them) until it is ready, then share the
+ * immutable ac_calset_t read-only. Sets no job uses are evicted, least recently used
+ * first, when a new one needs room. A set that failed to load keeps its error for a while
+ * so a broken master is not re-read in a loop; ac_mcache_forget_failures clears them.
+ *
+ * Memory accounting: a loading set reserves the size of its masters as float32 (the peak
+ * while preparing, which works in place); a ready set holds what its planes take.
+ *
+ * Ownership: the cache owns its sets; acquire/release count users.
+ * Thread: loop thread only, except the load itself, which runs on a pool thread and
+ * touches only its own set.
+ */
+#ifndef AC_MCACHE_H
+#define AC_MCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "calib.h"
+#include "err.h"
+
+enum { AC_M_BIAS = 0, AC_M_DARK, AC_M_FLAT, AC_M_FLATDARK, AC_M_COUNT };
+
+typedef struct ac_mkey {
+    char path[AC_M_COUNT][4096]; /* "" when absent */
+    char md5[AC_M_COUNT][33];    /* expected MD5, "" when the catalogue has none */
+    double k;
+} ac_mkey_t;
+
+enum ac_mset_state { AC_MSET_LOADING, AC_MSET_READY, AC_MSET_FAILED };
+
+typedef struct ac_mset {
+    ac_mkey_t key;
+    int state;
+    ac_calset_t cs;          /* READY: immutable, shared read-only */
+    ac_err_t err;            /* FAILED: why */
+    int bad_master;          /* FAILED: which master (AC_M_*), -1 when not one in particular */
+    int refs;
+    size_t bytes;
+    uint64_t last_used_ns, failed_ns;
+    ac_calib_opts_t opts;    /* snapshot used for the load */
+    uv_work_t req;
+    struct ac_mcache *mc;
+    struct ac_mset *next;
+} ac_mset_t;
+
+typedef void (*ac_mcache_cb)(void *ud, ac_mset_t *set);
+
+typedef struct ac_mcache {
+    uv_loop_t *loop;
+    ac_mset_t *sets;
+    size_t budget, used;
+    int loading;
+    bool closing;
+    uint64_t failure_ttl_ns;
+    ac_mcache_cb on_loaded;  /* called on the loop thread when a load ends (ready or failed) */
+    void *ud;
+} ac_mcache_t;
+
+/* ac_mcache_init prepares an empty cache. budget: bytes for sets (the caller subtracts
+ * what jobs' strip buffers need). */
+void ac_mcache_init(ac_mcache_t *mc, uv_loop_t *loop, size_t budget, ac_mcache_cb on_loaded,
+                    void *ud);
+
+/* ac_mcache_estimate returns the bytes a set for key needs while loading (its masters as
+ * float32), reading only the masters' headers; 0 with e set when a header is unreadable. */
+size_t ac_mcache_estimate(const ac_mkey_t *key, ac_err_t *e);
+
+/* ac_mcache_acquire returns in *out a READY set for key (one more user: release it), or:
+ * AC_EBUSY while it loads (on_loaded follows), -ENOMEM when it does not fit in the budget
+ * even after evicting unused sets (try again after jobs finish), or the load's error
+ * (AC_EMASTER, AC_EGEOMETRY, ...; *out then points at the FAILED set so the caller can see
+ * bad_master). */
+int ac_mcache_acquire(ac_mcache_t *mc, const ac_mkey_t *key, const ac_calib_opts_t *opts,
+                      size_t extra_reserved, ac_mset_t **out, ac_err_t *e);
+
+void ac_mcache_release(ac_mcache_t *mc, ac_mset_t *set);
+
+/* ac_mcache_forget_failures drops failed sets (after a master changed or on reload). */
+void ac_mcache_forget_failures(ac_mcache_t *mc);
+
+/* ac_mcache_trim frees every unused ready set. */
+void ac_mcache_trim(ac_mcache_t *mc);
+
+/* ac_mcache_close frees everything not in use; loads still running free themselves when
+ * they end. Returns the number of sets still busy (loading or referenced). */
+int ac_mcache_close(ac_mcache_t *mc);
+
+#endif

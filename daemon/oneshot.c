@@ -1,0 +1,648 @@
+/*
+ * oneshot.c - the one-shot calibration mode (see oneshot.h).
+ *
+ * Steps:
+ *  1. parse options; load the masters (each read once, MD5 computed, analysed);
+ *  2. read each light's header and decide its dark scale k (exposure matching); a light
+ *     that cannot be used with these masters fails here with its reason;
+ *  3. prepare one calibration set per distinct k (usually one): the masters' buffers are
+ *     turned in place into the offset and inverse-flat planes, so memory stays at the
+ *     masters' size (copies are made only when lights need several k);
+ *  4. run the lights on the libuv pool, at most --jobs in flight, each with its own reused
+ *     strip buffer; print each result on the loop thread as it completes.
+ */
+#include "oneshot.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "calib.h"
+#include "engine.h"
+#include "fsutil.h"
+#include "imgio.h"
+#include "log.h"
+#include "util.h"
+
+#define EXIT_USAGE 64
+
+struct light {
+    const char *path;
+    int group;          /* calibration set index, -1 when planning failed */
+    double k;
+    ac_light_result_t res;
+};
+
+struct job {
+    uv_work_t req;
+    struct oneshot *os;
+    struct light *light;
+    ac_workbuf_t *wb;
+};
+
+struct oneshot {
+    ac_engine_opts_t eng;
+    const char *master_path[4]; /* bias, dark, flat, flat-dark */
+    ac_image_t master[4];
+    bool loaded[4];
+    int jobs;
+    bool json, quiet;
+    struct light *lights;
+    int nlights;
+    ac_calset_t *sets;
+    double *set_k;
+    int nsets;
+    ac_workbuf_t *wbs;
+    ac_workbuf_t **free_wbs;
+    int nfree;
+    int next, inflight, ok, failed;
+    uint64_t out_bytes;
+};
+
+enum { M_BIAS, M_DARK, M_FLAT, M_FLATDARK };
+static const char *const master_kind[] = {"bias", "dark", "flat", "flat-dark"};
+
+void ac_oneshot_usage(void *stream)
+{
+    fputs("usage: astrocald calibrate [options] LIGHT...\n"
+          "  --bias FILE            master bias\n"
+          "  --dark FILE            master dark\n"
+          "  --flat FILE            master flat\n"
+          "  --flat-dark FILE       master flat-dark (removes the flat's offset)\n"
+          "  --output-dir DIR       where outputs go (default: beside each light)\n"
+          "  --suffix S             output name suffix (default _calibrated)\n"
+          "  --jobs N               frames calibrated in parallel (default: CPUs)\n"
+          "  --sync                 fsync each output and its directory before it counts\n"
+          "  --force                metadata mismatches (exposure, filter, temperature,\n"
+          "                         gain) become warnings; geometry never does\n"
+          "  --json                 one JSON object per line\n"
+          "  --quiet                print only failures and the summary\n"
+          "  --compress             RICE tile-compressed output (.fits.fz)\n"
+          "  --quantize Q           quantisation level for --compress (default 16)\n"
+          "  --pedestal none|auto|N keep negatives (default), automatic, or fixed ADU\n"
+          "  --dark-optimize        choose the dark scale per light minimising noise\n"
+          "  --dark-max-scale K     largest dark exposure scale (default 2)\n"
+          "  --dark-has-bias auto|yes|no   does the master dark contain the bias\n"
+          "  --flat-calibrated auto|yes|no is the master flat already offset-free\n"
+          "  --flat-floor F         normalised flat floor (default 0.05)\n"
+          "  --cosmetic[=SIGMA]     replace hot pixels of the dark (default 5 sigma)\n"
+          "  --max-temp-diff C      dark temperature tolerance (default 5)\n"
+          "  --job-memory MIB       memory per job for strips and writer (default 32)\n",
+          (FILE *)stream);
+}
+
+static int parse_tri(const char *s, int *out)
+{
+    if (strcmp(s, "auto") == 0)
+        *out = AC_TRI_AUTO;
+    else if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0)
+        *out = AC_TRI_YES;
+    else if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0)
+        *out = AC_TRI_NO;
+    else
+        return -1;
+    return 0;
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno != 0 || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "astrocald calibrate: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(try astrocald calibrate --help)\n");
+    return EXIT_USAGE;
+}
+
+/* parse_args fills os; returns 0, EXIT_USAGE, or -1 after --help. */
+static int parse_args(struct oneshot *os, int argc, char **argv)
+{
+    enum { OPT_BIAS = 256, OPT_DARK, OPT_FLAT, OPT_FLATDARK, OPT_OUTDIR, OPT_SUFFIX, OPT_JOBS, OPT_SYNC,
+           OPT_FORCE, OPT_JSON, OPT_QUIET, OPT_COMPRESS, OPT_QUANT, OPT_PED, OPT_DOPT, OPT_DMAX, OPT_DHB, OPT_FCAL,
+           OPT_FFLOOR, OPT_COSM, OPT_TEMP, OPT_JOBMEM, OPT_HELP, OPT_NODIRECT };
+    static const struct option opts[] = {
+        {"bias", required_argument, 0, OPT_BIAS},
+        {"dark", required_argument, 0, OPT_DARK},
+        {"flat", required_argument, 0, OPT_FLAT},
+        {"flat-dark", required_argument, 0, OPT_FLATDARK},
+        {"output-dir", required_argument, 0, OPT_OUTDIR},
+        {"suffix", required_argument, 0, OPT_SUFFIX},
+        {"jobs", required_argument, 0, OPT_JOBS},
+        {"sync", no_argument, 0, OPT_SYNC},
+        {"force", no_argument, 0, OPT_FORCE},
+        {"json", no_argument, 0, OPT_JSON},
+        {"quiet", no_argument, 0, OPT_QUIET},
+        {"compress", no_argument, 0, OPT_COMPRESS},
+        {"quantize", required_argument, 0, OPT_QUANT},
+        {"pedestal", required_argument, 0, OPT_PED},
+        {"dark-optimize", no_argument, 0, OPT_DOPT},
+        {"dark-max-scale", required_argument, 0, OPT_DMAX},
+        {"dark-has-bias", required_argument, 0, OPT_DHB},
+        {"flat-calibrated", required_argument, 0, OPT_FCAL},
+        {"flat-floor", required_argument, 0, OPT_FFLOOR},
+        {"cosmetic", optional_argument, 0, OPT_COSM},
+        {"max-temp-diff", required_argument, 0, OPT_TEMP},
+        {"job-memory", required_argument, 0, OPT_JOBMEM},
+        {"no-direct-io", no_argument, 0, OPT_NODIRECT},
+        {"help", no_argument, 0, OPT_HELP},
+        {0, 0, 0, 0},
+    };
+    ac_calib_opts_t *c = &os->eng.calib;
+    double d;
+    int ch;
+
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_BIAS:
+            os->master_path[M_BIAS] = optarg;
+            break;
+        case OPT_DARK:
+            os->master_path[M_DARK] = optarg;
+            break;
+        case OPT_FLAT:
+            os->master_path[M_FLAT] = optarg;
+            break;
+        case OPT_FLATDARK:
+            os->master_path[M_FLATDARK] = optarg;
+            break;
+        case OPT_OUTDIR:
+            if (ac_strlcpy(os->eng.output_dir, optarg, sizeof os->eng.output_dir) >=
+                sizeof os->eng.output_dir)
+                return usage_error("--output-dir too long: %s", optarg);
+            break;
+        case OPT_SUFFIX:
+            if (ac_strlcpy(os->eng.suffix, optarg, sizeof os->eng.suffix) >=
+                    sizeof os->eng.suffix ||
+                strchr(optarg, '/') != NULL)
+                return usage_error("--suffix must be a short name without '/': %s", optarg);
+            break;
+        case OPT_JOBS:
+            if (parse_double(optarg, 1, 256, &d) != 0 || d != floor(d))
+                return usage_error("--jobs expects a whole number from 1 to 256, got '%s'",
+                                   optarg);
+            os->jobs = (int)d;
+            break;
+        case OPT_SYNC:
+            os->eng.out.durable = true;
+            break;
+        case OPT_FORCE:
+            c->force = true;
+            break;
+        case OPT_JSON:
+            os->json = true;
+            break;
+        case OPT_QUIET:
+            os->quiet = true;
+            break;
+        case OPT_COMPRESS:
+            os->eng.out.compress = true;
+            break;
+        case OPT_QUANT:
+            if (parse_double(optarg, 0.5, 1e6, &d) != 0)
+                return usage_error("--quantize expects a positive number, got '%s'", optarg);
+            os->eng.out.quantize_level = (float)d;
+            break;
+        case OPT_PED:
+            if (strcmp(optarg, "none") == 0) {
+                c->pedestal_mode = AC_PEDESTAL_NONE;
+            } else if (strcmp(optarg, "auto") == 0) {
+                c->pedestal_mode = AC_PEDESTAL_AUTO;
+            } else if (parse_double(optarg, 0, 1e9, &d) == 0) {
+                c->pedestal_mode = AC_PEDESTAL_FIXED;
+                c->pedestal = d;
+            } else {
+                return usage_error("--pedestal expects none, auto or a number >= 0, got '%s'",
+                                   optarg);
+            }
+            break;
+        case OPT_DOPT:
+            c->dark_optimize = true;
+            break;
+        case OPT_DMAX:
+            if (parse_double(optarg, 1, 1000, &d) != 0)
+                return usage_error("--dark-max-scale expects a number >= 1, got '%s'", optarg);
+            c->dark_k_max = d;
+            break;
+        case OPT_DHB:
+            if (parse_tri(optarg, &c->dark_has_bias) != 0)
+                return usage_error("--dark-has-bias expects auto, yes or no, got '%s'", optarg);
+            break;
+        case OPT_FCAL:
+            if (parse_tri(optarg, &c->flat_is_calibrated) != 0)
+                return usage_error("--flat-calibrated expects auto, yes or no, got '%s'",
+                                   optarg);
+            break;
+        case OPT_FFLOOR:
+            if (parse_double(optarg, 1e-6, 1, &d) != 0)
+                return usage_error("--flat-floor expects a number in (0, 1], got '%s'", optarg);
+            c->flat_floor = d;
+            break;
+        case OPT_COSM:
+            c->cosmetic = true;
+            if (optarg != NULL) {
+                if (parse_double(optarg, 0.5, 1000, &d) != 0)
+                    return usage_error("--cosmetic expects a sigma >= 0.5, got '%s'", optarg);
+                c->cosmetic_sigma = d;
+            }
+            break;
+        case OPT_TEMP:
+            if (parse_double(optarg, 0, 100, &d) != 0)
+                return usage_error("--max-temp-diff expects degrees 0-100, got '%s'", optarg);
+            c->max_temp_diff = d;
+            break;
+        case OPT_JOBMEM:
+            if (parse_double(optarg, 4, 65536, &d) != 0)
+                return usage_error("--job-memory expects MiB from 4 to 65536, got '%s'", optarg);
+            os->eng.job_memory = (size_t)(d * 1048576.0);
+            break;
+        case OPT_NODIRECT:
+            os->eng.out.direct = false;
+            break;
+        case OPT_HELP:
+            ac_oneshot_usage(stdout);
+            return -1;
+        default:
+            return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    os->nlights = argc - optind;
+    if (os->nlights <= 0)
+        return usage_error("%s", "no light frames given");
+    if (os->master_path[M_BIAS] == NULL && os->master_path[M_DARK] == NULL &&
+        os->master_path[M_FLAT] == NULL)
+        return usage_error("%s", "give at least one of --bias, --dark, --flat");
+    if (os->master_path[M_FLATDARK] != NULL && os->master_path[M_FLAT] == NULL)
+        return usage_error("%s", "--flat-dark needs --flat");
+    os->lights = calloc((size_t)os->nlights, sizeof *os->lights);
+    if (os->lights == NULL)
+        return usage_error("%s", "out of memory");
+    for (int i = 0; i < os->nlights; i++) {
+        os->lights[i].path = argv[optind + i];
+        os->lights[i].group = -1;
+    }
+    return 0;
+}
+
+/* fail_light records a planning failure for light i. */
+static void fail_light(struct light *l, const ac_err_t *e)
+{
+    ac_strlcpy(l->res.light_path, l->path, sizeof l->res.light_path);
+    l->res.status = e->code ? e->code : AC_EFORMAT;
+    l->res.err = *e;
+    l->group = -1;
+}
+
+static void print_result(struct oneshot *os, const struct light *l)
+{
+    const ac_light_result_t *r = &l->res;
+
+    if (os->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "file", json_string(l->path));
+        json_object_set_new(o, "ok", json_boolean(r->status == 0));
+        if (r->status == 0) {
+            json_t *q = json_object();
+            json_object_set_new(o, "output", json_string(r->out_path));
+            json_object_set_new(o, "steps", json_string(r->steps));
+            json_object_set_new(o, "dark_scale", json_real(r->k));
+            json_object_set_new(o, "pedestal", json_real(r->pedestal));
+            json_object_set_new(q, "background", json_real(r->quality.background));
+            json_object_set_new(q, "noise", json_real(r->quality.noise));
+            json_object_set_new(q, "dynamic_range", json_real(r->quality.dynamic_range));
+            json_object_set_new(q, "negative_fraction", json_real(r->quality.frac_negative));
+            json_object_set_new(q, "zero_fraction", json_real(r->quality.frac_zero));
+            json_object_set_new(q, "saturated_fraction", json_real(r->quality.frac_saturated));
+            json_object_set_new(q, "dead_fraction", json_real(r->quality.frac_dead));
+            json_object_set_new(q, "score", json_real(r->quality.score));
+            json_object_set_new(o, "quality", q);
+            json_object_set_new(o, "seconds", json_real(r->t_total));
+            if (r->warning[0])
+                json_object_set_new(o, "warning", json_string(r->warning));
+        } else {
+            json_t *err = json_object();
+            json_object_set_new(err, "code", json_string(ac_strerror(r->status)));
+            json_object_set_new(err, "message", json_string(r->err.msg));
+            json_object_set_new(o, "error", err);
+        }
+        char *s = json_dumps(o, JSON_COMPACT);
+        if (s != NULL)
+            printf("%s\n", s);
+        free(s);
+        json_decref(o);
+    } else if (r->status == 0) {
+        if (!os->quiet) {
+            printf("OK   %s -> %s  [%s]  bg=%.1f noise=%.2f neg=%.3f%% sat=%.3f%% dead=%.4f%% "
+                   "score=%.0f  %.2fs\n",
+                   l->path, r->out_path, r->steps, r->quality.background, r->quality.noise,
+                   100 * r->quality.frac_negative, 100 * r->quality.frac_saturated,
+                   100 * r->quality.frac_dead, r->quality.score, r->t_total);
+            if (r->warning[0])
+                printf("     warning: %s\n", r->warning);
+        }
+    } else {
+        /* Messages usually start with the file's path already. */
+        if (strncmp(r->err.msg, l->path, strlen(l->path)) == 0)
+            printf("FAIL %s\n", r->err.msg);
+        else
+            printf("FAIL %s: %s\n", l->path, r->err.msg);
+    }
+    fflush(stdout);
+}
+
+static void submit_next(struct oneshot *os, uv_loop_t *loop);
+
+static void work_cb(uv_work_t *req)
+{
+    struct job *j = req->data;
+    struct light *l = j->light;
+
+    ac_engine_calibrate_light(&j->os->sets[l->group], l->path, &j->os->eng, j->wb, NULL,
+                              &l->res);
+}
+
+static void after_cb(uv_work_t *req, int status)
+{
+    struct job *j = req->data;
+    struct oneshot *os = j->os;
+    struct light *l = j->light;
+
+    if (status != 0 && l->res.status == 0) {
+        l->res.status = AC_ECANCELED;
+        ac_err_set(&l->res.err, AC_ECANCELED, "%s: cancelled", l->path);
+    }
+    if (l->res.status == 0) {
+        os->ok++;
+        os->out_bytes += l->res.out_bytes;
+    } else {
+        os->failed++;
+    }
+    print_result(os, l);
+    os->free_wbs[os->nfree++] = j->wb;
+    os->inflight--;
+    free(j);
+    submit_next(os, req->loop);
+}
+
+static void submit_next(struct oneshot *os, uv_loop_t *loop)
+{
+    while (os->inflight < os->jobs && os->next < os->nlights) {
+        struct light *l = &os->lights[os->next++];
+        struct job *j;
+
+        if (l->group < 0) {
+            os->failed++;
+            print_result(os, l);
+            continue;
+        }
+        j = calloc(1, sizeof *j);
+        if (j == NULL) {
+            ac_err_set(&l->res.err, -ENOMEM, "%s: out of memory", l->path);
+            l->res.status = -ENOMEM;
+            os->failed++;
+            print_result(os, l);
+            continue;
+        }
+        j->os = os;
+        j->light = l;
+        j->wb = os->free_wbs[--os->nfree];
+        j->req.data = j;
+        os->inflight++;
+        /* uv_queue_work cannot fail for a valid callback (libuv 1.44). */
+        uv_queue_work(loop, &j->req, work_cb, after_cb);
+    }
+}
+
+/* load_masters reads every master given. On failure every light fails with the reason. */
+static int load_masters(struct oneshot *os, ac_err_t *e)
+{
+    for (int i = 0; i < 4; i++) {
+        if (os->master_path[i] == NULL)
+            continue;
+        int rc = ac_imgio_load_image(os->master_path[i], &os->master[i], e);
+        if (rc != 0) {
+            ac_err_prefix(e, "master %s", master_kind[i]);
+            return rc;
+        }
+        os->loaded[i] = true;
+    }
+    return 0;
+}
+
+static ac_image_t *master(struct oneshot *os, int i)
+{
+    return os->loaded[i] ? &os->master[i] : NULL;
+}
+
+/* plan_lights reads each light's header and decides its dark scale. */
+static void plan_lights(struct oneshot *os, bool dark_has_bias)
+{
+    ac_image_t *dark = master(os, M_DARK);
+    bool bias = master(os, M_BIAS) != NULL;
+
+    os->set_k = calloc((size_t)os->nlights, sizeof *os->set_k);
+    for (int i = 0; i < os->nlights && os->set_k != NULL; i++) {
+        struct light *l = &os->lights[i];
+        ac_hdr_t hdr;
+        ac_meta_t meta;
+        ac_err_t e = {0};
+        char warn[256] = "";
+        int g;
+
+        ac_hdr_init(&hdr);
+        if (ac_imgio_read_header(l->path, &hdr, &meta, &e) != 0) {
+            fail_light(l, &e);
+            ac_hdr_free(&hdr);
+            continue;
+        }
+        ac_hdr_free(&hdr);
+        l->k = 1.0;
+        if (dark != NULL && !os->eng.calib.dark_optimize &&
+            ac_calib_dark_scale(meta.exptime, dark, bias, dark_has_bias, &os->eng.calib, &l->k,
+                                warn, sizeof warn, &e) != 0) {
+            ac_err_prefix(&e, "%s", l->path);
+            fail_light(l, &e);
+            continue;
+        }
+        for (g = 0; g < os->nsets; g++)
+            if (fabs(os->set_k[g] - l->k) < 1e-9)
+                break;
+        if (g == os->nsets)
+            os->set_k[os->nsets++] = l->k;
+        l->group = g;
+    }
+}
+
+/* copy_image duplicates a master (for a second dark scale). */
+static int copy_image(ac_image_t *dst, const ac_image_t *src)
+{
+    size_t n = (size_t)src->w * (size_t)src->h;
+
+    *dst = *src;
+    dst->px = malloc(n * sizeof(float));
+    if (dst->px == NULL)
+        return -ENOMEM;
+    memcpy(dst->px, src->px, n * sizeof(float));
+    return 0;
+}
+
+/* prepare_sets builds one calibration set per distinct k. The last set takes the masters'
+ * own buffers; earlier ones take copies. A set that fails fails its lights. */
+static void prepare_sets(struct oneshot *os)
+{
+    os->sets = calloc((size_t)(os->nsets > 0 ? os->nsets : 1), sizeof *os->sets);
+    for (int g = 0; g < os->nsets && os->sets != NULL; g++) {
+        ac_image_t copy[4], *use[4];
+        ac_err_t e = {0};
+        int rc = 0;
+        bool last = g == os->nsets - 1;
+
+        for (int i = 0; i < 4; i++) {
+            use[i] = master(os, i);
+            if (use[i] != NULL && !last) {
+                rc = copy_image(&copy[i], use[i]);
+                use[i] = &copy[i];
+                if (rc != 0)
+                    break;
+            }
+        }
+        if (rc == 0)
+            rc = ac_calib_prepare_take(&os->sets[g], use[M_BIAS], use[M_DARK], use[M_FLAT],
+                                       use[M_FLATDARK], os->set_k[g], &os->eng.calib, &e);
+        else
+            ac_err_set(&e, rc, "out of memory copying masters");
+        if (!last)
+            for (int i = 0; i < 4; i++)
+                if (use[i] == &copy[i])
+                    ac_image_free(&copy[i]);
+        for (int w = 0; w < os->sets[g].n_warnings; w++)
+            ac_log_warn("%s", os->sets[g].warnings[w]);
+        if (rc != 0) {
+            for (int i = 0; i < os->nlights; i++)
+                if (os->lights[i].group == g)
+                    fail_light(&os->lights[i], &e);
+        }
+    }
+}
+
+static void print_summary(struct oneshot *os, double secs)
+{
+    double fps = secs > 0 ? os->ok / secs : 0;
+    double mbs = secs > 0 ? (double)os->out_bytes / 1e6 / secs : 0;
+
+    if (os->json) {
+        json_t *o = json_pack("{s:{s:i,s:i,s:i,s:f,s:f,s:f}}", "summary", "files", os->nlights,
+                              "ok", os->ok, "failed", os->failed, "seconds", secs,
+                              "frames_per_second", fps, "output_mb_per_second", mbs);
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (s != NULL)
+            printf("%s\n", s);
+        free(s);
+        json_decref(o);
+    } else {
+        printf("%d file%s: %d calibrated, %d failed in %.2f s (%.2f frames/s, %.1f MB/s "
+               "written)\n",
+               os->nlights, os->nlights == 1 ? "" : "s", os->ok, os->failed, secs, fps, mbs);
+    }
+}
+
+static void oneshot_free(struct oneshot *os)
+{
+    for (int i = 0; i < 4; i++)
+        if (os->loaded[i])
+            ac_image_free(&os->master[i]);
+    for (int g = 0; os->sets != NULL && g < os->nsets; g++)
+        ac_calset_free(&os->sets[g]);
+    for (int i = 0; os->wbs != NULL && i < os->jobs; i++)
+        ac_workbuf_free(&os->wbs[i]);
+    free(os->sets);
+    free(os->set_k);
+    free(os->wbs);
+    free(os->free_wbs);
+    free(os->lights);
+}
+
+int ac_oneshot_main(int argc, char **argv)
+{
+    struct oneshot os;
+    ac_err_t e = {0};
+    uv_loop_t loop;
+    uint64_t t0 = ac_now_ns();
+    char jobs_env[16];
+    char why[256] = "";
+    bool dark_has_bias = true;
+    int rc;
+
+    memset(&os, 0, sizeof os);
+    ac_engine_opts_default(&os.eng);
+    os.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (os.jobs < 1)
+        os.jobs = 1;
+    rc = parse_args(&os, argc, argv);
+    if (rc != 0) {
+        oneshot_free(&os);
+        return rc < 0 ? 0 : rc;
+    }
+    if (os.eng.output_dir[0] != '\0' && ac_fsutil_mkdirs(os.eng.output_dir, &e) != 0) {
+        fprintf(stderr, "astrocald calibrate: %s\n", e.msg);
+        oneshot_free(&os);
+        return 1;
+    }
+    if (load_masters(&os, &e) != 0) {
+        for (int i = 0; i < os.nlights; i++)
+            fail_light(&os.lights[i], &e);
+    } else {
+        if (master(&os, M_DARK) != NULL) {
+            dark_has_bias = ac_calib_dark_bias_decision(master(&os, M_DARK),
+                                                        master(&os, M_BIAS), &os.eng.calib,
+                                                        why, sizeof why);
+            ac_log_info("master dark: %s", why);
+        }
+        plan_lights(&os, dark_has_bias);
+        prepare_sets(&os);
+    }
+    /* The pool size must be set before libuv's first pool use (style-anchors §9.2-1). */
+    snprintf(jobs_env, sizeof jobs_env, "%d", os.jobs);
+    setenv("UV_THREADPOOL_SIZE", jobs_env, 1);
+    os.wbs = calloc((size_t)os.jobs, sizeof *os.wbs);
+    os.free_wbs = calloc((size_t)os.jobs, sizeof *os.free_wbs);
+    if (os.wbs == NULL || os.free_wbs == NULL || uv_loop_init(&loop) != 0) {
+        fprintf(stderr, "astrocald calibrate: out of memory\n");
+        oneshot_free(&os);
+        return 1;
+    }
+    for (int i = 0; i < os.jobs; i++)
+        os.free_wbs[os.nfree++] = &os.wbs[i];
+    submit_next(&os, &loop);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    print_summary(&os, (double)(ac_now_ns() - t0) / 1e9);
+    rc = os.failed == 0 && os.ok == os.nlights ? 0 : 1;
+    oneshot_free(&os);
+    return rc;
+}

@@ -1,0 +1,518 @@
+/*
+ * test-oneshot.c - `astrocald calibrate` end to end on generated data: every output is
+ * compared with a double-precision reference computed here from the same files (read with
+ * cfitsio, not with astrocald's reader), with the generator's noiseless ground truth, and
+ * checked with fitsverify; bad files fail with their specific reason while the good files
+ * of the same run succeed.
+ */
+#include <dirent.h>
+#include <glob.h>
+
+#include "fitsgen.h"
+#include "support.h"
+
+#define W 160
+#define H 120
+
+static char *const *argv_of(const char *first, ...)
+{
+    static char *args[64];
+    va_list ap;
+    int n = 0;
+
+    args[n++] = (char *)first;
+    va_start(ap, first);
+    for (char *a; (a = va_arg(ap, char *)) != NULL && n < 63;)
+        args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    return args;
+}
+
+/* make_night writes masters and lights under dir with the given master style. */
+static ac_gen_t *make_night(const char *dir, bool color, int masters, int nlights)
+{
+    ac_gen_camera_t cam;
+    ac_gen_night_t night;
+    ac_err_t e = {0};
+    ac_gen_t *g;
+
+    ac_gen_camera_default(&cam, 42);
+    cam.width = W;
+    cam.height = H;
+    if (color)
+        ac_gen_camera_color(&cam, "RGGB");
+    g = ac_gen_new(&cam, &e);
+    ASSERT_NOT_NULL(g);
+    ac_gen_night_default(&night, &cam);
+    night.n_lights = nlights;
+    night.masters = masters;
+    if (ac_gen_write_night(g, &night, dir, &e) != 0)
+        AC_TEST_FAIL("write night: %s", e.msg);
+    return g;
+}
+
+/* robust_mean: mean of values within 3 sigma (1.4826 MAD) of the median, then 3 more
+ * iterations around the mean with the standard deviation: an independent robust mean. */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double robust_mean(double *v, size_t n)
+{
+    double *tmp = malloc(n * sizeof *tmp), med, mad, mean = 0, sd = 0;
+    size_t k;
+
+    memcpy(tmp, v, n * sizeof *tmp);
+    qsort(tmp, n, sizeof *tmp, cmp_double);
+    med = tmp[n / 2];
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = fabs(v[i] - med);
+    qsort(tmp, n, sizeof *tmp, cmp_double);
+    mad = tmp[n / 2] * 1.4826;
+    free(tmp);
+    mean = med;
+    sd = mad;
+    for (int it = 0; it < 4; it++) {
+        double s = 0, s2 = 0;
+        k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (fabs(v[i] - mean) <= 3 * sd) {
+                s += v[i];
+                s2 += v[i] * v[i];
+                k++;
+            }
+        }
+        mean = s / (double)k;
+        sd = sqrt(fmax(s2 / (double)k - mean * mean, 0));
+    }
+    return mean;
+}
+
+/* reference computes, in double, out = (L - offset) / max(Fc / s_c, floor) for every pixel,
+ * where the caller gives the offset plane and the offset-free flat; s_c are the scales the
+ * output header records (checked against robust_mean separately). */
+static void check_against_reference(const char *out_path, const double *light,
+                                    const double *offset, const double *flat_c, bool color,
+                                    double floor_)
+{
+    int w, h;
+    double *out = read_image(out_path, &w, &h);
+    double s[3];
+    double worst = 0;
+
+    ASSERT_EQ(w, W);
+    ASSERT_EQ(h, H);
+    if (color) {
+        s[0] = read_key_double(out_path, "FLATSCLR");
+        s[1] = read_key_double(out_path, "FLATSCLG");
+        s[2] = read_key_double(out_path, "FLATSCLB");
+    } else {
+        s[0] = s[1] = s[2] = read_key_double(out_path, "FLATSCAL");
+    }
+    /* The scales themselves against the independent robust mean of each colour. */
+    for (int c = 0; c < (color ? 3 : 1); c++) {
+        double *v = malloc(sizeof(double) * W * H);
+        size_t n = 0;
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                int cc = color ? "RGGB"[2 * (y & 1) + (x & 1)] : 'R';
+                int ci = cc == 'R' ? 0 : cc == 'G' ? 1 : 2;
+                if (!color || ci == c)
+                    v[n++] = flat_c[(size_t)y * W + x];
+            }
+        double ref = robust_mean(v, n);
+        free(v);
+        ASSERT_NEAR(s[c] / ref, 1.0, 2e-3);
+    }
+    for (int y = 0; y < H; y++) {
+        for (int x = 0; x < W; x++) {
+            size_t i = (size_t)y * W + x;
+            int cc = color ? "RGGB"[2 * (y & 1) + (x & 1)] : 'R';
+            int ci = cc == 'R' ? 0 : cc == 'G' ? 1 : 2;
+            double fn = fmax(flat_c[i] / s[ci], floor_);
+            double ref = (light[i] - offset[i]) / fn;
+            double tol = 2e-6 * fabs(ref) + 2e-4 * (1 + fabs(light[i]) / fn * 1e-3);
+            double d = fabs(out[i] - ref);
+            if (d > worst)
+                worst = d;
+            if (!(d <= tol))
+                AC_TEST_FAIL("pixel (%d,%d): output %.9g, reference %.9g", x, y, out[i], ref);
+        }
+    }
+    printf("largest difference from the double reference: %.3g ADU\n", worst);
+    free(out);
+}
+
+/* check_against_truth compares an output with the noiseless scene: the median of the
+ * residual (after the engine's own flat scale) must be near zero and its spread near the
+ * expected noise. */
+static void check_against_truth(ac_gen_t *g, const char *light_name, int index,
+                                const char *out_path, bool color)
+{
+    ac_gen_frame_t f;
+    ac_err_t e = {0};
+    float *truth = malloc(sizeof(float) * W * H), *sigma = malloc(sizeof(float) * W * H);
+    int w, h;
+    double *out = read_image(out_path, &w, &h);
+    double *z = malloc(sizeof(double) * W * H), m[3], F0, s[3];
+    size_t n = 0;
+
+    (void)light_name;
+    ac_gen_frame_default(&f, AC_GEN_LIGHT);
+    f.index = index;
+    f.filter = color ? NULL : "L";
+    ASSERT_OK(ac_gen_truth_rows(g, &f, 0, H, truth, sigma, &e));
+    ASSERT_OK(ac_gen_flat_mean(g, f.filter, m));
+    F0 = ac_gen_flat_illumination(g, f.filter);
+    if (color) {
+        s[0] = read_key_double(out_path, "FLATSCLR");
+        s[1] = read_key_double(out_path, "FLATSCLG");
+        s[2] = read_key_double(out_path, "FLATSCLB");
+    } else {
+        s[0] = s[1] = s[2] = read_key_double(out_path, "FLATSCAL");
+    }
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            size_t i = (size_t)y * W + x;
+            int c = color ? ac_gen_cfa_color(ac_gen_camera(g), x, y) : 0;
+            if (!isfinite(truth[i]))
+                continue;
+            double expect = truth[i] * s[c] / (F0 * m[c]);
+            z[n++] = (out[i] - expect) / sigma[i];
+        }
+    qsort(z, n, sizeof *z, cmp_double);
+    double med = z[n / 2];
+    for (size_t i = 0; i < n; i++)
+        z[i] = fabs(z[i] - med);
+    qsort(z, n, sizeof *z, cmp_double);
+    double spread = 1.4826 * z[n / 2];
+    printf("truth residual: median %.3f sigma, spread %.3f sigma\n", med, spread);
+    ASSERT_NEAR(med, 0.0, 0.08);
+    ASSERT_NEAR(spread, 1.0, 0.15);
+    free(truth);
+    free(sigma);
+    free(out);
+    free(z);
+}
+
+TEST(oneshot_mono_astrofiler_masters_match_reference_and_truth)
+{
+    ac_gen_t *g = make_night("night", false, AC_GEN_MASTER_ASTROFILER, 3);
+    char *out = NULL;
+    glob_t gl;
+    int w, h, rc;
+
+    rc = run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias",
+                             "night/masters/master_bias.fits", "--dark",
+                             "night/masters/master_dark.fits", "--flat",
+                             "night/masters/master_flat.fits", "--output-dir", "out", "--jobs",
+                             "2", "--sync", "night/lights/M_31_L_300s_0001.fits",
+                             "night/lights/M_31_L_300s_0002.fits",
+                             "night/lights/M_31_L_300s_0003.fits", NULL),
+                     &out);
+    printf("%s", out);
+    ASSERT_EQ(rc, 0);
+    ASSERT_CONTAINS(out, "3 files: 3 calibrated, 0 failed");
+    ASSERT_OK(glob("out/*_calibrated.fits", 0, NULL, &gl));
+    ASSERT_EQ(gl.gl_pathc, 3);
+    globfree(&gl);
+
+    /* AstroFiler masters: the dark contains the bias, the flat is raw (bias inside). */
+    double *bias = read_image("night/masters/master_bias.fits", &w, &h);
+    double *dark = read_image("night/masters/master_dark.fits", &w, &h);
+    double *flat = read_image("night/masters/master_flat.fits", &w, &h);
+    for (size_t i = 0; i < (size_t)W * H; i++)
+        flat[i] -= bias[i];
+    for (int i = 1; i <= 3; i++) {
+        char lp[256], op[256];
+        snprintf(lp, sizeof lp, "night/lights/M_31_L_300s_%04d.fits", i);
+        snprintf(op, sizeof op, "out/M_31_L_300s_%04d_calibrated.fits", i);
+        double *light = read_image(lp, &w, &h);
+        check_against_reference(op, light, dark, flat, false, 0.05);
+        check_against_truth(g, lp, i, op, false);
+        assert_fitsverify_clean(op);
+        ASSERT_STR_EQ(read_key_string(op, "BIASMAST"), "master_bias.fits");
+        ASSERT_STR_EQ(read_key_string(op, "DARKMAST"), "master_dark.fits");
+        ASSERT_STR_EQ(read_key_string(op, "FLATMAST"), "master_flat.fits");
+        ASSERT_NOT_NULL(read_key_string(op, "CALDATE"));
+        ASSERT_CONTAINS(read_key_string(op, "CALSOFT"), "astrocald");
+        ASSERT_NEAR(read_key_double(op, "DARKSCAL"), 1.0, 0);
+        ASSERT_NEAR(read_key_double(op, "PEDESTAL"), 0.0, 0);
+        ASSERT_STR_EQ(read_key_string(op, "OBJECT"), "M 31"); /* original cards kept */
+        ASSERT(read_key_double(op, "QSCORE") > 50);
+        ASSERT_NULL(read_key_string(op, "BZERO"));
+        free(light);
+    }
+    ASSERT_EQ(count_tmp_files("out"), 0);
+    free(bias);
+    free(dark);
+    free(flat);
+    free(out);
+    ac_gen_free(g);
+}
+
+TEST(oneshot_color_float_masters_flat_not_calibrated_twice)
+{
+    ac_gen_t *g = make_night("night", true, AC_GEN_MASTER_FLOAT, 2);
+    char *out = NULL;
+    int w, h, rc;
+
+    rc = run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias",
+                             "night/masters/master_bias.fits", "--dark",
+                             "night/masters/master_dark.fits", "--flat",
+                             "night/masters/master_flat.fits", "--output-dir", "out",
+                             "night/lights/M_31_300s_0001.fits",
+                             "night/lights/M_31_300s_0002.fits", NULL),
+                     &out);
+    printf("%s", out);
+    ASSERT_EQ(rc, 0);
+    /* Float masters: bias-free dark (offset = B + Dc), flat already offset-free. */
+    double *bias = read_image("night/masters/master_bias.fits", &w, &h);
+    double *dark = read_image("night/masters/master_dark.fits", &w, &h);
+    double *flat = read_image("night/masters/master_flat.fits", &w, &h);
+    for (size_t i = 0; i < (size_t)W * H; i++)
+        dark[i] += bias[i];
+    for (int i = 1; i <= 2; i++) {
+        char lp[256], op[256];
+        snprintf(lp, sizeof lp, "night/lights/M_31_300s_%04d.fits", i);
+        snprintf(op, sizeof op, "out/M_31_300s_%04d_calibrated.fits", i);
+        double *light = read_image(lp, &w, &h);
+        check_against_reference(op, light, dark, flat, true, 0.05);
+        check_against_truth(g, lp, i, op, true);
+        assert_fitsverify_clean(op);
+        free(light);
+    }
+    free(bias);
+    free(dark);
+    free(flat);
+    free(out);
+    ac_gen_free(g);
+}
+
+TEST(oneshot_bad_lights_fail_with_reason_good_ones_succeed)
+{
+    ac_gen_t *g = make_night("night", false, AC_GEN_MASTER_ASTROFILER, 2);
+    ac_err_t e = {0};
+    char *out = NULL;
+    int rc;
+
+    mkdir("bad", 0755);
+    for (int k = 0; k < AC_GEN_BAD_COUNT; k++) {
+        char p[256];
+        if (k == AC_GEN_BAD_NAN_MASTER || k == AC_GEN_BAD_ZERO_FLAT)
+            continue;
+        snprintf(p, sizeof p, "bad/%s", ac_gen_bad_name((ac_gen_bad_t)k));
+        ASSERT_OK(ac_gen_write_bad(g, (ac_gen_bad_t)k, p, &e));
+    }
+    rc = run_capture(
+        argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias", "night/masters/master_bias.fits",
+                "--dark", "night/masters/master_dark.fits", "--flat",
+                "night/masters/master_flat.fits", "--output-dir", "out", "--jobs", "2",
+                "night/lights/M_31_L_300s_0001.fits", "bad/truncated.fits",
+                "bad/header-only.fits", "bad/wrong-size.fits", "bad/not-fits.fits",
+                "bad/rgb-cube.fits", "night/lights/M_31_L_300s_0002.fits", "missing.fits",
+                NULL),
+        &out);
+    printf("%s", out);
+    ASSERT_EQ(rc, 1);
+    ASSERT_CONTAINS(out, "8 files: 2 calibrated, 6 failed");
+    ASSERT_CONTAINS(out, "OK   night/lights/M_31_L_300s_0001.fits");
+    ASSERT_CONTAINS(out, "OK   night/lights/M_31_L_300s_0002.fits");
+    ASSERT_CONTAINS(out, "FAIL bad/truncated.fits: ");
+    ASSERT_CONTAINS(out, "truncated");
+    ASSERT_CONTAINS(out, "FAIL bad/header-only.fits: ");
+    ASSERT_CONTAINS(out, "FAIL bad/wrong-size.fits: ");
+    ASSERT_CONTAINS(out, "NAXIS3");
+    ASSERT_CONTAINS(out, "FAIL bad/not-fits.fits: ");
+    ASSERT_CONTAINS(out, "FAIL missing.fits: ");
+    /* The size mismatch names both sizes. */
+    ASSERT_CONTAINS(out, "164x120");
+    ASSERT_CONTAINS(out, "160x120");
+    ASSERT(file_exists("out/M_31_L_300s_0001_calibrated.fits"));
+    ASSERT(!file_exists("out/truncated_calibrated.fits"));
+    ASSERT(!file_exists("out/wrong-size_calibrated.fits"));
+    ASSERT_EQ(count_tmp_files("out"), 0);
+    free(out);
+    ac_gen_free(g);
+}
+
+TEST(oneshot_bad_masters_refused_with_reason)
+{
+    ac_gen_t *g = make_night("night", false, AC_GEN_MASTER_ASTROFILER, 1);
+    ac_err_t e = {0};
+    char *out = NULL;
+    int rc;
+
+    ASSERT_OK(ac_gen_write_bad(g, AC_GEN_BAD_NAN_MASTER, "nan_dark.fits", &e));
+    ASSERT_OK(ac_gen_write_bad(g, AC_GEN_BAD_ZERO_FLAT, "zero_flat.fits", &e));
+    rc = run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--dark", "nan_dark.fits",
+                             "--output-dir", "out", "night/lights/M_31_L_300s_0001.fits", NULL),
+                     &out);
+    printf("%s", out);
+    ASSERT_EQ(rc, 1);
+    ASSERT_CONTAINS(out, "nan_dark.fits");
+    ASSERT_CONTAINS(out, "NaN");
+    free(out);
+    rc = run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--flat", "zero_flat.fits",
+                             "--output-dir", "out", "night/lights/M_31_L_300s_0001.fits", NULL),
+                     &out);
+    printf("%s", out);
+    ASSERT_EQ(rc, 1);
+    ASSERT_CONTAINS(out, "zero_flat.fits");
+    ASSERT(!file_exists("out/M_31_L_300s_0001_calibrated.fits"));
+    free(out);
+    ac_gen_free(g);
+}
+
+TEST(oneshot_json_lines_and_usage_errors)
+{
+    ac_gen_t *g = make_night("night", false, AC_GEN_MASTER_ASTROFILER, 1);
+    char *out = NULL;
+    int rc;
+
+    rc = run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--json", "--bias",
+                             "night/masters/master_bias.fits", "--output-dir", "out",
+                             "night/lights/M_31_L_300s_0001.fits", "nope.fits", NULL),
+                     &out);
+    printf("%s", out);
+    ASSERT_EQ(rc, 1);
+    ASSERT_CONTAINS(out, "{\"file\":\"night/lights/M_31_L_300s_0001.fits\",\"ok\":true");
+    ASSERT_CONTAINS(out, "\"steps\":\"bias\"");
+    ASSERT_CONTAINS(out, "{\"file\":\"nope.fits\",\"ok\":false,\"error\":{");
+    ASSERT_CONTAINS(out, "{\"summary\":{\"files\":2,\"ok\":1,\"failed\":1");
+    free(out);
+    rc = run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--jobs", "zero", "x.fits", NULL),
+                     &out);
+    ASSERT_EQ(rc, 64);
+    ASSERT_CONTAINS(out, "--jobs");
+    free(out);
+    rc = run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "x.fits", NULL), &out);
+    ASSERT_EQ(rc, 64);
+    ASSERT_CONTAINS(out, "--bias");
+    free(out);
+    ac_gen_free(g);
+}
+
+TEST(oneshot_parallel_sync_and_compressed_io_agree)
+{
+    ac_gen_t *g = make_night("night", true, AC_GEN_MASTER_ASTROFILER, 2);
+    ac_gen_frame_t f;
+    ac_err_t e = {0};
+    char *out = NULL;
+    int w, h;
+
+    /* The same light tile-compressed: must calibrate to the same values. */
+    ac_gen_frame_default(&f, AC_GEN_LIGHT);
+    f.index = 1;
+    f.filter = NULL;
+    f.fz = true;
+    ASSERT_OK(ac_gen_write_frame(g, &f, "light1.fits.fz", &e));
+    ASSERT_EQ(run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias",
+                                  "night/masters/master_bias.fits", "--dark",
+                                  "night/masters/master_dark.fits", "--flat",
+                                  "night/masters/master_flat.fits", "--output-dir", "a",
+                                  "--jobs", "1", "night/lights/M_31_300s_0001.fits",
+                                  "night/lights/M_31_300s_0002.fits", NULL),
+                          &out),
+              0);
+    free(out);
+    ASSERT_EQ(run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias",
+                                  "night/masters/master_bias.fits", "--dark",
+                                  "night/masters/master_dark.fits", "--flat",
+                                  "night/masters/master_flat.fits", "--output-dir", "b",
+                                  "--jobs", "2", "--sync", "night/lights/M_31_300s_0001.fits",
+                                  "night/lights/M_31_300s_0002.fits", "light1.fits.fz", NULL),
+                          &out),
+              0);
+    free(out);
+    ASSERT_EQ(run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias",
+                                  "night/masters/master_bias.fits", "--dark",
+                                  "night/masters/master_dark.fits", "--flat",
+                                  "night/masters/master_flat.fits", "--output-dir", "c",
+                                  "--compress", "night/lights/M_31_300s_0001.fits", NULL),
+                          &out),
+              0);
+    free(out);
+    double *a1 = read_image("a/M_31_300s_0001_calibrated.fits", &w, &h);
+    double *b1 = read_image("b/M_31_300s_0001_calibrated.fits", &w, &h);
+    double *z1 = read_image("b/light1_calibrated.fits", &w, &h);
+    double *c1 = read_image("c/M_31_300s_0001_calibrated.fits.fz", &w, &h);
+    double *b2 = read_image("b/M_31_300s_0002_calibrated.fits", &w, &h);
+    double *a2 = read_image("a/M_31_300s_0002_calibrated.fits", &w, &h);
+    double noise = read_key_double("a/M_31_300s_0001_calibrated.fits", "QNOISE");
+    for (size_t i = 0; i < (size_t)W * H; i++) {
+        ASSERT_NEAR(a1[i], b1[i], 0);
+        ASSERT_NEAR(a2[i], b2[i], 0);
+        ASSERT_NEAR(a1[i], z1[i], 0);
+        /* RICE quantisation at level 16: errors well below the noise. */
+        ASSERT_NEAR(a1[i], c1[i], noise / 4);
+    }
+    assert_fitsverify_clean("c/M_31_300s_0001_calibrated.fits.fz");
+    free(a1);
+    free(b1);
+    free(z1);
+    free(c1);
+    free(a2);
+    free(b2);
+    ac_gen_free(g);
+}
+
+TEST(oneshot_dark_exposure_scaling_and_force)
+{
+    ac_gen_t *g = make_night("night", false, AC_GEN_MASTER_FLOAT, 1);
+    ac_gen_frame_t f;
+    ac_err_t e = {0};
+    char *out = NULL;
+    int rc, w, h;
+
+    /* A bias-free float dark of 150 s for 300 s lights: k = 2 with the bias. */
+    ac_gen_frame_default(&f, AC_GEN_DARK);
+    f.master = AC_GEN_MASTER_FLOAT;
+    f.exptime = 150;
+    ASSERT_OK(ac_gen_write_frame(g, &f, "dark150.fits", &e));
+    f.exptime = 100;
+    ASSERT_OK(ac_gen_write_frame(g, &f, "dark100.fits", &e));
+    rc = run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias",
+                             "night/masters/master_bias.fits", "--dark", "dark150.fits",
+                             "--output-dir", "out", "night/lights/M_31_L_300s_0001.fits", NULL),
+                     &out);
+    printf("%s", out);
+    ASSERT_EQ(rc, 0);
+    free(out);
+    ASSERT_NEAR(read_key_double("out/M_31_L_300s_0001_calibrated.fits", "DARKSCAL"), 2.0, 1e-9);
+    double *bias = read_image("night/masters/master_bias.fits", &w, &h);
+    double *dark = read_image("dark150.fits", &w, &h);
+    double *light = read_image("night/lights/M_31_L_300s_0001.fits", &w, &h);
+    double *res = read_image("out/M_31_L_300s_0001_calibrated.fits", &w, &h);
+    for (size_t i = 0; i < (size_t)W * H; i++) {
+        double ref = light[i] - bias[i] - 2.0 * dark[i];
+        ASSERT_NEAR(res[i], ref, 1e-6 * fabs(light[i]) + 1e-3);
+    }
+    /* k = 3 exceeds the default cap of 2: refused, naming both exposures. */
+    rc = run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias",
+                             "night/masters/master_bias.fits", "--dark", "dark100.fits",
+                             "--output-dir", "out2", "night/lights/M_31_L_300s_0001.fits", NULL),
+                     &out);
+    printf("%s", out);
+    ASSERT_EQ(rc, 1);
+    ASSERT_CONTAINS(out, "300");
+    ASSERT_CONTAINS(out, "100");
+    free(out);
+    /* A higher cap allows it. */
+    rc = run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias",
+                             "night/masters/master_bias.fits", "--dark", "dark100.fits",
+                             "--dark-max-scale", "3", "--output-dir", "out3",
+                             "night/lights/M_31_L_300s_0001.fits", NULL),
+                     &out);
+    ASSERT_EQ(rc, 0);
+    free(out);
+    ASSERT_NEAR(read_key_double("out3/M_31_L_300s_0001_calibrated.fits", "DARKSCAL"), 3.0, 1e-9);
+    free(bias);
+    free(dark);
+    free(light);
+    free(res);
+    ac_gen_free(g);
+}

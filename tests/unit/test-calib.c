@@ -1,0 +1,1226 @@
+/*
+ * test-calib.c - the calibration math on tiny images with hand-computed answers: dark
+ * scale decisions, bias/dark combinations (never the bias twice), flat calibration and
+ * normalisation (mono and per CFA colour), flat floor, master validation, light checks,
+ * the per-row kernel and its counts, hot pixels, dark optimisation and the pedestal.
+ */
+#include <errno.h>
+#include <stdint.h>
+
+#include "calib.h"
+#include "test.h"
+
+/* A metadata block with everything missing (as read from an empty header). */
+static ac_meta_t meta0(void)
+{
+    ac_hdr_t h;
+    ac_meta_t m;
+
+    ac_hdr_init(&h);
+    ac_meta_from_header(&m, &h);
+    ac_hdr_free(&h);
+    return m;
+}
+
+/* mk makes a w x h master filled with v; bitpix > 0 gives a 16-bit saturation level. */
+static void mk(ac_image_t *img, int w, int h, const char *path, int bitpix, float v)
+{
+    memset(img, 0, sizeof *img);
+    img->w = w;
+    img->h = h;
+    img->px = malloc((size_t)w * (size_t)h * sizeof(float));
+    ASSERT_NOT_NULL(img->px);
+    for (int i = 0; i < w * h; i++)
+        img->px[i] = v;
+    img->meta = meta0();
+    img->meta.width = w;
+    img->meta.height = h;
+    img->meta.bitpix = bitpix;
+    if (bitpix > 0)
+        img->meta.saturation = 65535;
+    snprintf(img->path, sizeof img->path, "%s", path);
+    snprintf(img->md5, sizeof img->md5, "0123456789abcdef0123456789abcdef");
+}
+
+static const char *joined(const char (*lines)[160], int n)
+{
+    static char buf[4096];
+
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        strncat(buf, lines[i], sizeof buf - strlen(buf) - 4);
+        strncat(buf, " | ", sizeof buf - strlen(buf) - 1);
+    }
+    return buf;
+}
+#define HIST(cs) joined((cs)->history, (cs)->n_history)
+
+static const char *warnings(const ac_calset_t *cs)
+{
+    static char buf[4096];
+
+    buf[0] = '\0';
+    for (int i = 0; i < cs->n_warnings; i++) {
+        strncat(buf, cs->warnings[i], sizeof buf - strlen(buf) - 4);
+        strncat(buf, " | ", sizeof buf - strlen(buf) - 1);
+    }
+    return buf;
+}
+
+/* run calibrates a whole prepared image into a new buffer. */
+static float *run(const ac_calset_t *cs, const float *in, double k, float ped,
+                  ac_rowstats_t *st)
+{
+    float *out = malloc((size_t)cs->w * (size_t)cs->h * sizeof *out);
+
+    ASSERT_NOT_NULL(out);
+    ac_rowstats_init(st);
+    ac_calib_rows(cs, in, out, 0, cs->h, k, ped, NAN, st);
+    return out;
+}
+
+/* s_i of the test flat: 2000 on the first half of a 4x4 frame, 1800 on the second half;
+ * its robust mean is 1900 (median 1900, MAD 100, nothing clipped). */
+static float flat_s(int i)
+{
+    return i < 8 ? 2000.0f : 1800.0f;
+}
+
+TEST(calib_opts_defaults)
+{
+    ac_calib_opts_t o;
+
+    ac_calib_opts_default(&o);
+    ASSERT_NEAR(o.dark_k_max, 2.0, 0);
+    ASSERT_NEAR(o.flat_floor, 0.05, 0);
+    ASSERT_NEAR(o.pedestal_max_frac, 1e-4, 0);
+    ASSERT_NEAR(o.cosmetic_sigma, 5, 0);
+    ASSERT_NEAR(o.max_temp_diff, 5, 0);
+    ASSERT_EQ(o.dark_has_bias, AC_TRI_AUTO);
+    ASSERT_EQ(o.flat_is_calibrated, AC_TRI_AUTO);
+    ASSERT_EQ(o.pedestal_mode, AC_PEDESTAL_NONE);
+    ASSERT(!o.force && !o.cosmetic && !o.dark_optimize);
+}
+
+TEST(calib_image_analyse)
+{
+    ac_image_t img;
+
+    /* 1..15 and a NaN: median 8; |i - 8| sorted 0 1 1 2 2 3 3 4 ... -> MAD 4. */
+    mk(&img, 4, 4, "/x/a.fits", -32, 0);
+    for (int i = 0; i < 15; i++)
+        img.px[i] = (float)(i + 1);
+    img.px[15] = NAN;
+    ASSERT_OK(ac_image_analyse(&img));
+    ASSERT_NEAR(img.median, 8, 0);
+    ASSERT_NEAR(img.mad, 4, 0);
+    ASSERT_EQ(img.n_nonfinite, 1);
+    ac_image_free(&img);
+    ASSERT_NULL(img.px);
+    ac_image_free(NULL);
+}
+
+TEST(calib_dark_scale_equal_within_tolerance)
+{
+    ac_calib_opts_t o;
+    ac_image_t d;
+    double k = 0;
+    char w[256];
+
+    ac_calib_opts_default(&o);
+    mk(&d, 2, 2, "/x/d.fits", 16, 10);
+    d.meta.exptime = 302; /* tolerance max(0.5, 3.02) */
+    ASSERT_OK(ac_calib_dark_scale(300, &d, true, true, &o, &k, w, sizeof w, NULL));
+    ASSERT_NEAR(k, 1, 0);
+    ASSERT_STR_EQ(w, "");
+    d.meta.exptime = 10.4; /* tolerance 0.5 */
+    ASSERT_OK(ac_calib_dark_scale(10, &d, false, true, &o, &k, w, sizeof w, NULL));
+    ASSERT_NEAR(k, 1, 0);
+    ASSERT_OK(ac_calib_dark_scale(10, NULL, false, true, &o, &k, w, sizeof w, NULL));
+    ASSERT_NEAR(k, 1, 0);
+    ac_image_free(&d);
+}
+
+TEST(calib_dark_scale_scaling_rules)
+{
+    ac_calib_opts_t o;
+    ac_image_t d;
+    ac_err_t e = {0};
+    double k = 0;
+    char w[256];
+
+    ac_calib_opts_default(&o);
+    mk(&d, 2, 2, "/x/d.fits", 16, 10);
+    d.meta.exptime = 200;
+    /* A bias-free dark scales, with or without a bias: 300 / 200. */
+    ASSERT_OK(ac_calib_dark_scale(300, &d, false, false, &o, &k, w, sizeof w, &e));
+    ASSERT_NEAR(k, 1.5, 1e-12);
+    ASSERT_CONTAINS(w, "k=1.500");
+    /* A dark with its bias scales when the bias is given (prepare removes it first). */
+    ASSERT_OK(ac_calib_dark_scale(300, &d, true, true, &o, &k, w, sizeof w, &e));
+    ASSERT_NEAR(k, 1.5, 1e-12);
+    /* ... and not without it. */
+    ASSERT_EQ(ac_calib_dark_scale(300, &d, false, true, &o, &k, w, sizeof w, &e), AC_EMETADATA);
+    ASSERT_CONTAINS(e.msg, "light EXPTIME 300 s vs dark EXPTIME 200 s: ");
+    ASSERT_CONTAINS(e.msg, "cannot be scaled");
+    ASSERT_NEAR(k, 1, 0);
+    /* k = 2 exactly is allowed. */
+    d.meta.exptime = 120;
+    ASSERT_OK(ac_calib_dark_scale(240, &d, true, true, &o, &k, w, sizeof w, NULL));
+    ASSERT_NEAR(k, 2, 1e-12);
+    ac_image_free(&d);
+}
+
+TEST(calib_dark_scale_cap_rejected_or_forced)
+{
+    ac_calib_opts_t o;
+    ac_image_t d;
+    ac_err_t e = {0};
+    double k = 0;
+    char w[256];
+
+    ac_calib_opts_default(&o);
+    mk(&d, 2, 2, "/x/d.fits", 16, 10);
+    d.meta.exptime = 120;
+    ASSERT_EQ(ac_calib_dark_scale(300, &d, true, false, &o, &k, w, sizeof w, &e), AC_EMETADATA);
+    ASSERT_CONTAINS(e.msg, "light EXPTIME 300 s vs dark EXPTIME 120 s: ");
+    ASSERT_CONTAINS(e.msg, "k=2.500 exceeds dark_k_max 2.000");
+    ASSERT_CONTAINS(e.msg, "/x/d.fits");
+    o.force = true;
+    ASSERT_OK(ac_calib_dark_scale(300, &d, true, false, &o, &k, w, sizeof w, NULL));
+    ASSERT_NEAR(k, 1, 0);
+    ASSERT_CONTAINS(w, "light EXPTIME 300 s vs dark EXPTIME 120 s");
+    ASSERT_CONTAINS(w, "forced k=1");
+    o.force = false;
+    o.dark_k_max = 3;
+    ASSERT_OK(ac_calib_dark_scale(300, &d, true, false, &o, &k, w, sizeof w, NULL));
+    ASSERT_NEAR(k, 2.5, 1e-12);
+    ac_image_free(&d);
+}
+
+TEST(calib_dark_scale_missing_exposure)
+{
+    ac_calib_opts_t o;
+    ac_image_t d;
+    double k = 0;
+    char w[256];
+
+    ac_calib_opts_default(&o);
+    mk(&d, 2, 2, "/x/d.fits", 16, 10);
+    d.meta.exptime = 120;
+    ASSERT_OK(ac_calib_dark_scale(NAN, &d, true, false, &o, &k, w, sizeof w, NULL));
+    ASSERT_NEAR(k, 1, 0);
+    ASSERT_CONTAINS(w, "light EXPTIME missing");
+    d.meta.exptime = NAN;
+    ASSERT_OK(ac_calib_dark_scale(300, &d, true, false, &o, &k, w, sizeof w, NULL));
+    ASSERT_NEAR(k, 1, 0);
+    ASSERT_CONTAINS(w, "dark EXPTIME missing");
+    ac_image_free(&d);
+}
+
+TEST(calib_dark_bias_decision_sources)
+{
+    ac_calib_opts_t o;
+    ac_image_t d, b;
+    char why[160];
+
+    ac_calib_opts_default(&o);
+    mk(&b, 4, 4, "/x/b.fits", 16, 1000);
+    mk(&d, 4, 4, "/x/d.fits", 16, 1010);
+    /* Measured: median 1010 >= 0.5 * 1000. */
+    ASSERT(ac_calib_dark_bias_decision(&d, &b, &o, why, sizeof why));
+    ASSERT_CONTAINS(why, "Dark contains bias (median 1010.0");
+    for (int i = 0; i < 16; i++)
+        d.px[i] = 5;
+    ASSERT(!ac_calib_dark_bias_decision(&d, &b, &o, why, sizeof why));
+    ASSERT_CONTAINS(why, "Dark is bias-free");
+    /* Without a bias and without provenance: assume the bias is inside. */
+    ASSERT(ac_calib_dark_bias_decision(&d, NULL, &o, why, sizeof why));
+    ASSERT_CONTAINS(why, "assumed");
+    /* Provenance beats the measurement. */
+    d.meta.bias_subtracted = AC_PROV_NO;
+    ASSERT(ac_calib_dark_bias_decision(&d, &b, &o, why, sizeof why));
+    ASSERT_STR_EQ(why, "Dark contains bias (provenance keyword)");
+    d.meta.bias_subtracted = AC_PROV_YES;
+    ASSERT(!ac_calib_dark_bias_decision(&d, &b, &o, NULL, 0));
+    /* The option beats the provenance. */
+    o.dark_has_bias = AC_TRI_YES;
+    ASSERT(ac_calib_dark_bias_decision(&d, &b, &o, why, sizeof why));
+    ASSERT_STR_EQ(why, "Dark contains bias (configuration)");
+    ac_image_free(&b);
+    ac_image_free(&d);
+}
+
+TEST(calib_prepare_measures_dark_bias)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_image_t b, d;
+
+    /* No provenance: inside prepare the decision uses the analysed medians. */
+    ac_calib_opts_default(&o);
+    mk(&b, 4, 4, "/x/b.fits", 16, 1000);
+    mk(&d, 4, 4, "/x/d.fits", 16, 1010);
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, &d, NULL, NULL, 1.0, &o, NULL));
+    ASSERT(cs.dark_has_bias);
+    ASSERT_NEAR(cs.offset[0], 1010, 0); /* the dark alone, bias inside */
+    ac_calset_free(&cs);
+    mk(&b, 4, 4, "/x/b.fits", 16, 1000);
+    mk(&d, 4, 4, "/x/d.fits", -32, 10);
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, &d, NULL, NULL, 1.0, &o, NULL));
+    ASSERT(!cs.dark_has_bias);
+    ASSERT_NEAR(cs.offset[0], 1010, 0); /* bias + bias-free dark */
+    ASSERT_CONTAINS(HIST(&cs), "Dark is bias-free (median 10.0 < half the bias median 1000.0)");
+    ac_calset_free(&cs);
+}
+
+TEST(calib_bias_only)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t b;
+    float L[16], *out;
+
+    ac_calib_opts_default(&o);
+    mk(&b, 4, 4, "/x/master_bias.fits", 16, 0);
+    for (int i = 0; i < 16; i++) {
+        b.px[i] = 1000.0f + (float)i;
+        L[i] = 1500.0f + 2.0f * (float)i;
+    }
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, NULL, NULL, 1.0, &o, NULL));
+    ASSERT_NULL(b.px); /* taken */
+    ASSERT(cs.has_bias && !cs.has_dark && !cs.has_flat);
+    ASSERT_NULL(cs.inv_flat);
+    out = run(&cs, L, 1, 0, &st);
+    for (int i = 0; i < 16; i++)
+        ASSERT_NEAR(out[i], 500 + i, 0);
+    ASSERT_STR_EQ(cs.bias_name, "master_bias.fits");
+    ASSERT_STR_EQ(cs.bias_md5, "0123456789abcdef0123456789abcdef");
+    ASSERT_CONTAINS(HIST(&cs), "Bias subtracted: master_bias.fits");
+    ASSERT_EQ(cs.geometry.width, 4);
+    free(out);
+    ac_calset_free(&cs);
+}
+
+/* The dark/bias cases share B = 1000 + i and L = 1500 + 2i. */
+static void bias_light(ac_image_t *b, float *L)
+{
+    mk(b, 4, 4, "/x/master_bias.fits", 16, 0);
+    for (int i = 0; i < 16; i++) {
+        b->px[i] = 1000.0f + (float)i;
+        L[i] = 1500.0f + 2.0f * (float)i;
+    }
+}
+
+TEST(calib_dark_with_bias_never_subtracts_bias_twice)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t b, d;
+    float L[16], *out;
+
+    ac_calib_opts_default(&o);
+    bias_light(&b, L);
+    mk(&d, 4, 4, "/x/master_dark.fits", 16, 0);
+    d.meta.bias_subtracted = AC_PROV_NO;
+    for (int i = 0; i < 16; i++)
+        d.px[i] = 1050.0f + (float)i; /* bias + 50 */
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, &d, NULL, NULL, 1.0, &o, NULL));
+    ASSERT(cs.dark_has_bias && !cs.dark_scaled);
+    out = run(&cs, L, 1, 0, &st);
+    /* L - D = 450 + i (the bias once); L - D - B would be -550. */
+    for (int i = 0; i < 16; i++)
+        ASSERT_NEAR(out[i], 450 + i, 0);
+    ASSERT_CONTAINS(HIST(&cs), "Bias subtracted: master_bias.fits");
+    ASSERT_CONTAINS(
+        HIST(&cs),
+        "Dark contains bias (provenance keyword): bias-free dark computed as dark - bias");
+    ASSERT_CONTAINS(HIST(&cs), "Dark subtracted: master_dark.fits");
+    free(out);
+    ac_calset_free(&cs);
+}
+
+TEST(calib_dark_with_bias_scaled_through_bias_free_dark)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t b, d;
+    float L[16], *out;
+
+    ac_calib_opts_default(&o);
+    bias_light(&b, L);
+    mk(&d, 4, 4, "/x/master_dark.fits", 16, 0);
+    d.meta.bias_subtracted = AC_PROV_NO;
+    for (int i = 0; i < 16; i++)
+        d.px[i] = 1050.0f + (float)i;
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, &d, NULL, NULL, 1.5, &o, NULL));
+    ASSERT(cs.dark_scaled);
+    ASSERT_NEAR(cs.k, 1.5, 0);
+    out = run(&cs, L, 1.5, 0, &st);
+    /* offset = B + 1.5 * (D - B) = 1075 + i; L - offset = 425 + i. */
+    for (int i = 0; i < 16; i++)
+        ASSERT_NEAR(out[i], 425 + i, 0);
+    ASSERT_CONTAINS(HIST(&cs), "Dark scaled by k=1.500 (bias-free dark)");
+    free(out);
+    ac_calset_free(&cs);
+}
+
+TEST(calib_dark_with_bias_without_bias)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t b, d;
+    ac_err_t e = {0};
+    float L[16], *out;
+
+    ac_calib_opts_default(&o);
+    bias_light(&b, L);
+    ac_image_free(&b);
+    mk(&d, 4, 4, "/x/master_dark.fits", 16, 0);
+    d.meta.bias_subtracted = AC_PROV_NO;
+    for (int i = 0; i < 16; i++)
+        d.px[i] = 1050.0f + (float)i;
+    ASSERT_OK(ac_calib_prepare_take(&cs, NULL, &d, NULL, NULL, 1.0, &o, NULL));
+    out = run(&cs, L, 1, 0, &st);
+    for (int i = 0; i < 16; i++)
+        ASSERT_NEAR(out[i], 450 + i, 0);
+    ASSERT(!cs.has_bias);
+    ASSERT_CONTAINS(
+        HIST(&cs), "Dark contains bias (provenance keyword): subtracted without separate bias");
+    free(out);
+    ac_calset_free(&cs);
+
+    /* Never scale a dark that still contains the bias. */
+    mk(&d, 4, 4, "/x/master_dark.fits", 16, 1050);
+    d.meta.bias_subtracted = AC_PROV_NO;
+    ASSERT_EQ(ac_calib_prepare_take(&cs, NULL, &d, NULL, NULL, 1.5, &o, &e), AC_EMETADATA);
+    ASSERT_CONTAINS(e.msg, "contains the bias");
+    ASSERT_NULL(d.px); /* released even on failure */
+    ASSERT_NULL(cs.offset);
+}
+
+TEST(calib_bias_free_dark_with_bias_scaled)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t b, d;
+    float L[16], *out;
+
+    ac_calib_opts_default(&o);
+    bias_light(&b, L);
+    mk(&d, 4, 4, "/x/master_dark.fits", -32, 0);
+    d.meta.bias_subtracted = AC_PROV_YES;
+    for (int i = 0; i < 16; i++)
+        d.px[i] = 50.0f + (float)i;
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, &d, NULL, NULL, 2.0, &o, NULL));
+    ASSERT(!cs.dark_has_bias);
+    out = run(&cs, L, 2, 0, &st);
+    /* offset = B + 2 * D = 1100 + 3i; L - offset = 400 - i. */
+    for (int i = 0; i < 16; i++)
+        ASSERT_NEAR(out[i], 400 - i, 0);
+    ASSERT_CONTAINS(HIST(&cs),
+                    "Dark is bias-free (provenance keyword): subtracted after the bias");
+    ASSERT_CONTAINS(HIST(&cs), "Dark scaled by k=2.000");
+    free(out);
+    ac_calset_free(&cs);
+}
+
+TEST(calib_bias_free_dark_without_bias_scaled_in_float)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t d;
+    float L[16], *out;
+
+    /* An integer-valued master scaled by 0.5: 1001 -> 500.5, not 500. */
+    ac_calib_opts_default(&o);
+    mk(&d, 4, 4, "/x/master_dark.fits", 16, 1001);
+    d.meta.bias_subtracted = AC_PROV_YES;
+    for (int i = 0; i < 16; i++)
+        L[i] = 1000.5f;
+    ASSERT_OK(ac_calib_prepare_take(&cs, NULL, &d, NULL, NULL, 0.5, &o, NULL));
+    ASSERT_NEAR(cs.offset[0], 500.5, 0);
+    out = run(&cs, L, 0.5, 0, &st);
+    for (int i = 0; i < 16; i++)
+        ASSERT_NEAR(out[i], 500.0, 0);
+    ASSERT_CONTAINS(warnings(&cs), "the bias stays in the light");
+    free(out);
+    ac_calset_free(&cs);
+}
+
+/* Flat tests: B = 1000, s_i as flat_s, light L = 1000 + 1000 * s_i / 1900 whose
+ * correct calibration is 1000 everywhere. */
+static void flat_light(float *L, float bias)
+{
+    for (int i = 0; i < 16; i++)
+        L[i] = bias + 1000.0f * flat_s(i) / 1900.0f;
+}
+
+TEST(calib_raw_flat_calibrated_by_bias)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t b, f;
+    float L[16], *out;
+
+    ac_calib_opts_default(&o);
+    mk(&b, 4, 4, "/x/master_bias.fits", 16, 1000);
+    mk(&f, 4, 4, "/x/master_flat.fits", 16, 0);
+    for (int i = 0; i < 16; i++)
+        f.px[i] = 1000.0f + flat_s(i); /* raw: bias included (AstroFiler) */
+    flat_light(L, 1000);
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, &f, NULL, 1.0, &o, NULL));
+    ASSERT(cs.has_flat && !cs.flat_was_calibrated);
+    ASSERT_EQ(cs.n_flat_scales, 1);
+    ASSERT_NEAR(cs.flat_scale[0], 1900, 1e-9);
+    out = run(&cs, L, 1, 0, &st);
+    /* Without removing the flat's bias: Fn = 3000/2900 and 2800/2900 -> 1017 and 982. */
+    for (int i = 0; i < 16; i++)
+        ASSERT_NEAR(out[i], 1000, 1e-3);
+    ASSERT_CONTAINS(HIST(&cs), "Flat calibrated by bias before normalisation");
+    ASSERT_CONTAINS(HIST(&cs), "Flat normalised by its robust mean 1900.00");
+    ASSERT_CONTAINS(HIST(&cs), "Flat divided: master_flat.fits");
+    ASSERT_EQ(cs.n_dead, 0);
+    free(out);
+    ac_calset_free(&cs);
+}
+
+TEST(calib_calibrated_flat_not_calibrated_again)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t b, f;
+    float L[16], *out;
+
+    ac_calib_opts_default(&o);
+    mk(&b, 4, 4, "/x/master_bias.fits", 16, 1000);
+    mk(&f, 4, 4, "/x/master_flat.fits", 16, 0);
+    f.meta.bias_subtracted = AC_PROV_YES;
+    for (int i = 0; i < 16; i++)
+        f.px[i] = flat_s(i);
+    flat_light(L, 1000);
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, &f, NULL, 1.0, &o, NULL));
+    ASSERT(cs.flat_was_calibrated);
+    ASSERT_NEAR(cs.flat_scale[0], 1900, 1e-9);
+    out = run(&cs, L, 1, 0, &st);
+    /* Subtracting the bias again would give Fc = 1000 / 800: a vignetting error. */
+    for (int i = 0; i < 16; i++)
+        ASSERT_NEAR(out[i], 1000, 1e-3);
+    ASSERT_CONTAINS(HIST(&cs),
+                    "Flat already calibrated (provenance keyword): not calibrated again");
+    free(out);
+    ac_calset_free(&cs);
+}
+
+TEST(calib_flat_calibrated_by_measurement)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t b, f;
+    float L[16], *out;
+
+    /* A flat whose median (190) is below the bias median (1000) has no bias in it. */
+    ac_calib_opts_default(&o);
+    mk(&b, 4, 4, "/x/master_bias.fits", 16, 1000);
+    mk(&f, 4, 4, "/x/master_flat.fits", -32, 0);
+    for (int i = 0; i < 16; i++)
+        f.px[i] = flat_s(i) / 10.0f;
+    flat_light(L, 1000);
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, &f, NULL, 1.0, &o, NULL));
+    ASSERT(cs.flat_was_calibrated);
+    ASSERT_CONTAINS(HIST(&cs), "below the bias median");
+    out = run(&cs, L, 1, 0, &st);
+    for (int i = 0; i < 16; i++)
+        ASSERT_NEAR(out[i], 1000, 1e-3);
+    free(out);
+    ac_calset_free(&cs);
+
+    /* A float flat with median about 1 is already normalised; no bias, no warning. */
+    mk(&f, 4, 4, "/x/master_flat.fits", -32, 0);
+    for (int i = 0; i < 16; i++)
+        f.px[i] = flat_s(i) / 1900.0f;
+    flat_light(L, 0);
+    ASSERT_OK(ac_calib_prepare_take(&cs, NULL, NULL, &f, NULL, 1.0, &o, NULL));
+    ASSERT(cs.flat_was_calibrated);
+    ASSERT_EQ(cs.n_warnings, 0);
+    ASSERT_CONTAINS(HIST(&cs), "float flat with median 1.000");
+    out = run(&cs, L, 1, 0, &st);
+    for (int i = 0; i < 16; i++)
+        ASSERT_NEAR(out[i], 1000, 1e-3);
+    free(out);
+    ac_calset_free(&cs);
+}
+
+TEST(calib_flat_option_overrides_provenance)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_image_t b, f;
+
+    ac_calib_opts_default(&o);
+    o.flat_is_calibrated = AC_TRI_NO;
+    mk(&b, 4, 4, "/x/master_bias.fits", 16, 1000);
+    mk(&f, 4, 4, "/x/master_flat.fits", 16, 0);
+    f.meta.bias_subtracted = AC_PROV_YES;
+    for (int i = 0; i < 16; i++)
+        f.px[i] = 1000.0f + flat_s(i);
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, &f, NULL, 1.0, &o, NULL));
+    ASSERT(!cs.flat_was_calibrated);
+    ASSERT_NEAR(cs.flat_scale[0], 1900, 1e-9); /* the bias was removed */
+    ASSERT_CONTAINS(HIST(&cs), "(raw flat: configuration)");
+    ac_calset_free(&cs);
+}
+
+TEST(calib_flat_dark_applied_to_raw_flat)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t b, f, fd;
+    float L[16], *out;
+
+    ac_calib_opts_default(&o);
+    mk(&b, 4, 4, "/x/master_bias.fits", 16, 1000);
+    mk(&f, 4, 4, "/x/master_flat.fits", 16, 0);
+    mk(&fd, 4, 4, "/x/master_flatdark.fits", 16, 1200); /* bias + 200 of dark current */
+    for (int i = 0; i < 16; i++)
+        f.px[i] = 1200.0f + flat_s(i);
+    flat_light(L, 1000);
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, &f, &fd, 1.0, &o, NULL));
+    ASSERT_NULL(fd.px);
+    ASSERT(cs.has_flatdark);
+    ASSERT_STR_EQ(cs.flatdark_name, "master_flatdark.fits");
+    ASSERT_NEAR(cs.flat_scale[0], 1900, 1e-9); /* F - FD, not F - B (2100) */
+    out = run(&cs, L, 1, 0, &st);
+    for (int i = 0; i < 16; i++)
+        ASSERT_NEAR(out[i], 1000, 1e-3);
+    ASSERT_CONTAINS(HIST(&cs),
+                    "Flat calibrated by flat-dark before normalisation: master_flatdark.fits");
+    free(out);
+    ac_calset_free(&cs);
+
+    /* A bias-free flat-dark needs the bias too: F - FD - B. */
+    mk(&b, 4, 4, "/x/master_bias.fits", 16, 1000);
+    mk(&f, 4, 4, "/x/master_flat.fits", 16, 0);
+    mk(&fd, 4, 4, "/x/master_flatdark.fits", -32, 200);
+    fd.meta.bias_subtracted = AC_PROV_YES;
+    for (int i = 0; i < 16; i++)
+        f.px[i] = 1200.0f + flat_s(i);
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, &f, &fd, 1.0, &o, NULL));
+    ASSERT_NEAR(cs.flat_scale[0], 1900, 1e-9);
+    ASSERT_CONTAINS(HIST(&cs), "Flat calibrated by flat-dark and bias");
+    ac_calset_free(&cs);
+}
+
+TEST(calib_raw_flat_without_offset_warns)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_image_t f;
+
+    ac_calib_opts_default(&o);
+    mk(&f, 4, 4, "/x/master_flat.fits", 16, 0);
+    for (int i = 0; i < 16; i++)
+        f.px[i] = 1000.0f + flat_s(i);
+    ASSERT_OK(ac_calib_prepare_take(&cs, NULL, NULL, &f, NULL, 1.0, &o, NULL));
+    ASSERT_NEAR(cs.flat_scale[0], 2900, 1e-9); /* mean of 3000 and 2800 */
+    ASSERT_NULL(cs.offset);
+    ASSERT_CONTAINS(warnings(&cs), "no bias or flat-dark is given");
+    ASSERT_CONTAINS(HIST(&cs), "Flat used raw");
+    ac_calset_free(&cs);
+}
+
+/* cfa_case builds a 4x4 calibrated flat whose colours follow col[y & 1][x & 1] (0 R,
+ * 1 G, 2 B): R around 4000 (3900, 4100, 4000, 4000), G 2000, B 1000; the light is the
+ * flat response times R 400, G 300, B 200, so the calibrated light must be exactly
+ * those values. */
+static void cfa_case(const char *pat, int xoff, const int col[2][2])
+{
+    static const float target[3] = {400, 300, 200}, level[3] = {4000, 2000, 1000};
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t f;
+    float L[16], *out;
+    int nr = 0;
+
+    ac_calib_opts_default(&o);
+    mk(&f, 4, 4, "/x/master_flat.fits", -32, 0);
+    snprintf(f.meta.bayerpat, sizeof f.meta.bayerpat, "%s", pat);
+    f.meta.xbayroff = xoff;
+    f.meta.bias_subtracted = AC_PROV_YES;
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++) {
+            int c = col[y & 1][x & 1], i = y * 4 + x;
+            float v = level[c];
+            if (c == 0 && nr < 2)
+                v += nr++ == 0 ? -100.0f : 100.0f;
+            f.px[i] = v;
+            L[i] = target[c] * v / level[c];
+        }
+    ASSERT_OK(ac_calib_prepare_take(&cs, NULL, NULL, &f, NULL, 1.0, &o, NULL));
+    ASSERT_EQ(cs.n_flat_scales, 3);
+    ASSERT_NEAR(cs.flat_scale[0], 4000, 1e-9);
+    ASSERT_NEAR(cs.flat_scale[1], 2000, 1e-9);
+    ASSERT_NEAR(cs.flat_scale[2], 1000, 1e-9);
+    ASSERT_CONTAINS(HIST(&cs),
+                    "Flat normalised per CFA colour: R=4000.00, G=2000.00, B=1000.00");
+    out = run(&cs, L, 1, 0, &st);
+    /* One mono scale (2250) would give R 400 * 2250 / 4000 = 225: a colour shift. */
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++)
+            ASSERT_NEAR(out[y * 4 + x], target[col[y & 1][x & 1]], 1e-3);
+    free(out);
+    ac_calset_free(&cs);
+}
+
+TEST(calib_cfa_flat_normalised_per_colour)
+{
+    static const int rggb[2][2] = {{0, 1}, {1, 2}};
+    static const int shifted[2][2] = {{1, 0}, {2, 1}}; /* RGGB with XBAYROFF 1 */
+
+    cfa_case("RGGB", 0, rggb);
+    cfa_case("RGGB", 1, shifted);
+}
+
+TEST(calib_flat_floor_dead_pixels_never_inf)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t f;
+    float L[256], *out;
+
+    ac_calib_opts_default(&o);
+    mk(&f, 16, 16, "/x/master_flat.fits", -32, 1000);
+    f.meta.bias_subtracted = AC_PROV_YES;
+    f.px[0] = 0;
+    f.px[1] = -5;
+    f.px[2] = NAN;
+    f.px[3] = 10; /* Fn 0.01 */
+    f.px[4] = 50; /* Fn 0.05: at the floor counts as dead */
+    f.px[5] = 60; /* Fn 0.06: alive */
+    for (int i = 0; i < 256; i++)
+        L[i] = 1100;
+    ASSERT_OK(ac_calib_prepare_take(&cs, NULL, NULL, &f, NULL, 1.0, &o, NULL));
+    /* Scale: median 1000 and MAD 0 keep the 250 pixels at 1000. */
+    ASSERT_NEAR(cs.flat_scale[0], 1000, 0);
+    ASSERT_EQ(cs.n_dead, 5);
+    ASSERT_CONTAINS(HIST(&cs), "5 dead flat pixels floored at 0.05");
+    out = run(&cs, L, 1, 0, &st);
+    for (int i = 0; i < 5; i++)
+        ASSERT_NEAR(out[i], 22000, 1e-2); /* 1100 / 0.05 */
+    ASSERT_NEAR(out[5], 1100.0 * 1000.0 / 60.0, 1e-2);
+    for (int i = 6; i < 256; i++)
+        ASSERT_NEAR(out[i], 1100, 0);
+    for (int i = 0; i < 256; i++)
+        ASSERT(isfinite(out[i]));
+    ASSERT_EQ(st.n_dead, 5);
+    ASSERT_NEAR(st.max, 22000, 1e-2);
+    free(out);
+    ac_calset_free(&cs);
+}
+
+TEST(calib_flat_rejections)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_image_t f, b;
+    ac_err_t e = {0};
+
+    ac_calib_opts_default(&o);
+    /* 30 of 256 pixels (11.7 %) at or above 98 % of 65535. */
+    mk(&f, 16, 16, "/x/sat.fits", 16, 30000);
+    f.meta.bias_subtracted = AC_PROV_YES;
+    for (int i = 0; i < 30; i++)
+        f.px[i] = 65000;
+    ASSERT_EQ(ac_calib_prepare_take(&cs, NULL, NULL, &f, NULL, 1.0, &o, &e), AC_EMASTER);
+    ASSERT_CONTAINS(e.msg, "flat /x/sat.fits is saturated");
+    /* 20 pixels (7.8 %) is acceptable. */
+    mk(&f, 16, 16, "/x/sat.fits", 16, 30000);
+    f.meta.bias_subtracted = AC_PROV_YES;
+    for (int i = 0; i < 20; i++)
+        f.px[i] = 65000;
+    ASSERT_OK(ac_calib_prepare_take(&cs, NULL, NULL, &f, NULL, 1.0, &o, NULL));
+    ac_calset_free(&cs);
+    /* Scale 300 is below 1 % of 65535. */
+    ac_err_clear(&e);
+    mk(&f, 4, 4, "/x/empty.fits", 16, 300);
+    f.meta.bias_subtracted = AC_PROV_YES;
+    ASSERT_EQ(ac_calib_prepare_take(&cs, NULL, NULL, &f, NULL, 1.0, &o, &e), AC_EMASTER);
+    ASSERT_CONTAINS(e.msg, "flat /x/empty.fits is nearly empty");
+    /* A raw flat below its bias has a negative scale. */
+    ac_err_clear(&e);
+    o.flat_is_calibrated = AC_TRI_NO;
+    mk(&b, 4, 4, "/x/b.fits", 16, 1000);
+    mk(&f, 4, 4, "/x/neg.fits", 16, 900);
+    ASSERT_EQ(ac_calib_prepare_take(&cs, &b, NULL, &f, NULL, 1.0, &o, &e), AC_EMASTER);
+    ASSERT_CONTAINS(e.msg, "flat /x/neg.fits has a non-positive scale -100");
+    ASSERT_NULL(b.px);
+    ASSERT_NULL(f.px);
+}
+
+TEST(calib_bad_masters_refused)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_image_t b, d;
+    ac_err_t e = {0};
+
+    ac_calib_opts_default(&o);
+    mk(&b, 4, 4, "/x/b.fits", 16, 1000);
+    mk(&d, 4, 4, "/x/d.fits", -32, NAN);
+    ASSERT_EQ(ac_calib_prepare_take(&cs, &b, &d, NULL, NULL, 1.0, &o, &e), AC_EMASTER);
+    ASSERT_CONTAINS(e.msg, "dark /x/d.fits is NaN-filled: 16 of 16 pixels");
+    ASSERT_NULL(b.px);
+    ASSERT_NULL(d.px);
+    ac_err_clear(&e);
+    mk(&b, 4, 4, "/x/b.fits", 16, 0);
+    ASSERT_EQ(ac_calib_prepare_take(&cs, &b, NULL, NULL, NULL, 1.0, &o, &e), AC_EMASTER);
+    ASSERT_STR_EQ(e.msg, "bias /x/b.fits is all zero");
+    ac_err_clear(&e);
+    ASSERT_EQ(ac_calib_prepare_take(&cs, NULL, NULL, NULL, NULL, 1.0, &o, &e), -EINVAL);
+}
+
+TEST(calib_few_nonfinite_master_pixels_replaced)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t b;
+    float L[256], *out;
+
+    ac_calib_opts_default(&o);
+    mk(&b, 16, 16, "/x/b.fits", 16, 1000);
+    b.px[7] = NAN; /* 1 of 256: under 1 % */
+    for (int i = 0; i < 256; i++)
+        L[i] = 1500;
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, NULL, NULL, 1.0, &o, NULL));
+    ASSERT_EQ(cs.n_master_nonfinite, 1);
+    ASSERT_CONTAINS(HIST(&cs), "1 non-finite master pixels replaced by the plane median");
+    out = run(&cs, L, 1, 0, &st);
+    ASSERT_NEAR(out[7], 500, 0);
+    free(out);
+    ac_calset_free(&cs);
+}
+
+TEST(calib_master_geometry_mismatch)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_image_t b, d, f;
+    ac_err_t e = {0};
+
+    ac_calib_opts_default(&o);
+    mk(&b, 4, 4, "/x/b.fits", 16, 1000);
+    mk(&f, 6, 4, "/x/f.fits", 16, 3000);
+    ASSERT_EQ(ac_calib_prepare_take(&cs, &b, NULL, &f, NULL, 1.0, &o, &e), AC_EGEOMETRY);
+    ASSERT_STR_EQ(e.msg, "flat /x/f.fits is 6x4 but bias /x/b.fits is 4x4");
+    ASSERT_NULL(f.px);
+
+    ac_err_clear(&e);
+    mk(&b, 4, 4, "/x/b.fits", 16, 1000);
+    mk(&d, 4, 4, "/x/d.fits", 16, 1100);
+    b.meta.xbin = b.meta.ybin = 1;
+    d.meta.xbin = d.meta.ybin = 2;
+    ASSERT_EQ(ac_calib_prepare_take(&cs, &b, &d, NULL, NULL, 1.0, &o, &e), AC_EGEOMETRY);
+    ASSERT_STR_EQ(e.msg, "dark /x/d.fits has binning 2x2 but bias /x/b.fits has 1x1");
+
+    ac_err_clear(&e);
+    mk(&b, 4, 4, "/x/b.fits", 16, 1000);
+    mk(&f, 4, 4, "/x/f.fits", 16, 3000);
+    snprintf(f.meta.bayerpat, sizeof f.meta.bayerpat, "RGGB");
+    ASSERT_EQ(ac_calib_prepare_take(&cs, &b, NULL, &f, NULL, 1.0, &o, &e), AC_EGEOMETRY);
+    ASSERT_CONTAINS(e.msg, "flat /x/f.fits has CFA layout RGGB");
+    ASSERT_CONTAINS(e.msg, "bias /x/b.fits has mono");
+}
+
+/* A calset built by hand for ac_calib_check_light (it only reads the metadata). */
+static void check_set(ac_calset_t *cs, int w, int h)
+{
+    memset(cs, 0, sizeof *cs);
+    cs->w = w;
+    cs->h = h;
+    cs->geometry = meta0();
+    cs->geometry.width = w;
+    cs->geometry.height = h;
+    cs->geometry.xbin = cs->geometry.ybin = 1;
+    cs->bias_meta = cs->dark_meta = cs->flat_meta = meta0();
+    snprintf(cs->bias_name, sizeof cs->bias_name, "b.fits");
+    snprintf(cs->dark_name, sizeof cs->dark_name, "d.fits");
+    snprintf(cs->flat_name, sizeof cs->flat_name, "f.fits");
+}
+
+static ac_meta_t light_meta(int w, int h)
+{
+    ac_meta_t m = meta0();
+
+    m.width = w;
+    m.height = h;
+    m.xbin = m.ybin = 1;
+    return m;
+}
+
+TEST(calib_check_light_geometry_never_forced)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_meta_t l;
+    ac_err_t e = {0};
+    char w[256];
+
+    ac_calib_opts_default(&o);
+    o.force = true;
+    check_set(&cs, 1548, 1040);
+    l = light_meta(1544, 1040);
+    l.xbin = l.ybin = 2;
+    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EGEOMETRY);
+    ASSERT_STR_EQ(e.msg, "light /x/l.fits: NAXIS1 x NAXIS2 = 1544x1040, masters are 1548x1040 "
+                         "(binning 2x2 vs 1x1)");
+    ac_err_clear(&e);
+    l = light_meta(1548, 1040);
+    l.xbin = l.ybin = 2;
+    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EGEOMETRY);
+    ASSERT_STR_EQ(e.msg, "light /x/l.fits: binning 2x2, masters are 1x1");
+    ac_err_clear(&e);
+    l = light_meta(1548, 1040);
+    snprintf(l.bayerpat, sizeof l.bayerpat, "RGGB");
+    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EGEOMETRY);
+    ASSERT_CONTAINS(e.msg, "CFA layout RGGB");
+    l = light_meta(1548, 1040);
+    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
+    ASSERT_STR_EQ(w, "");
+}
+
+TEST(calib_check_light_filter)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_meta_t l;
+    ac_err_t e = {0};
+    char w[256];
+
+    ac_calib_opts_default(&o);
+    check_set(&cs, 8, 8);
+    cs.has_flat = true;
+    snprintf(cs.flat_meta.filter, sizeof cs.flat_meta.filter, "Ha ");
+    l = light_meta(8, 8);
+    snprintf(l.filter, sizeof l.filter, " ha");
+    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
+    snprintf(l.filter, sizeof l.filter, "OIII");
+    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EMETADATA);
+    ASSERT_STR_EQ(e.msg, "light /x/l.fits: FILTER 'OIII', master flat f.fits has FILTER 'Ha '");
+    o.force = true;
+    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
+    ASSERT_CONTAINS(w, "FILTER 'OIII'");
+    ASSERT_CONTAINS(w, "(forced)");
+    o.force = false;
+    l.filter[0] = '\0';
+    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
+    ASSERT_CONTAINS(w, "FILTER not compared");
+}
+
+TEST(calib_check_light_temperature)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_meta_t l;
+    ac_err_t e = {0};
+    char w[256];
+
+    ac_calib_opts_default(&o);
+    check_set(&cs, 8, 8);
+    cs.has_dark = true;
+    cs.dark_meta.set_temp = -10;
+    cs.dark_meta.ccd_temp = -10;
+    l = light_meta(8, 8);
+    l.set_temp = -10;
+    l.ccd_temp = -2; /* 8 C off, but the set points are equal: they decide */
+    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
+    l.set_temp = -20;
+    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EMETADATA);
+    ASSERT_CONTAINS(e.msg, "SET-TEMP -20.0 C, master dark d.fits has SET-TEMP -10.0 C");
+    /* Without set points: |CCD-TEMP difference| <= 5. */
+    l.set_temp = NAN;
+    l.ccd_temp = -14;
+    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
+    l.ccd_temp = -16;
+    ac_err_clear(&e);
+    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EMETADATA);
+    ASSERT_CONTAINS(e.msg, "CCD-TEMP -16.0 C, master dark d.fits has CCD-TEMP -10.0 C");
+    o.max_temp_diff = 10;
+    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
+    /* A master without temperature is a warning. */
+    cs.dark_meta.set_temp = cs.dark_meta.ccd_temp = NAN;
+    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
+    ASSERT_CONTAINS(w, "temperature not compared: d.fits has none");
+}
+
+TEST(calib_check_light_gain_offset)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_meta_t l;
+    ac_err_t e = {0};
+    char w[256];
+
+    ac_calib_opts_default(&o);
+    check_set(&cs, 8, 8);
+    cs.has_bias = true;
+    cs.bias_meta.gain = 100;
+    cs.bias_meta.offset = 50;
+    l = light_meta(8, 8);
+    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL)); /* missing */
+    l.gain = 100;
+    l.offset = 50;
+    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
+    l.gain = 200;
+    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EMETADATA);
+    ASSERT_STR_EQ(e.msg, "light /x/l.fits: GAIN 200, master bias b.fits has GAIN 100");
+    l.gain = 100;
+    l.offset = 60;
+    ac_err_clear(&e);
+    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EMETADATA);
+    ASSERT_CONTAINS(e.msg, "OFFSET 60");
+    o.force = true;
+    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
+    ASSERT_CONTAINS(w, "OFFSET 60");
+}
+
+TEST(calib_rows_counts_pedestal_and_in_place)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t b;
+    float L[24], buf[24], *out;
+
+    /* 6x4 = 24 pixels: one block of 16 and a tail of 8. Bias 100. */
+    ac_calib_opts_default(&o);
+    mk(&b, 6, 4, "/x/b.fits", 16, 100);
+    for (int i = 0; i < 24; i++)
+        L[i] = i < 3 ? 50.0f : i == 3 ? 100.0f : (i == 4 || i == 20) ? 65535.0f : 200.0f;
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, NULL, NULL, 1.0, &o, NULL));
+    ac_rowstats_init(&st);
+    out = malloc(sizeof L);
+    ac_calib_rows(&cs, L, out, 0, 4, 1, 0, 65535, &st);
+    ASSERT_EQ(st.n, 24);
+    ASSERT_EQ(st.n_negative, 3); /* 50 - 100 */
+    ASSERT_EQ(st.n_zero, 1);
+    ASSERT_EQ(st.n_saturated_in, 2);
+    ASSERT_EQ(st.n_dead, 0);
+    ASSERT_NEAR(st.min, -50, 0);
+    ASSERT_NEAR(st.max, 65435, 0);
+    ASSERT_NEAR(out[0], -50, 0);
+    ASSERT_NEAR(out[23], 100, 0);
+    /* In place, with a pedestal of 50 and no saturation level: counts accumulate. */
+    memcpy(buf, L, sizeof buf);
+    ac_rowstats_init(&st);
+    ac_calib_rows(&cs, buf, buf, 0, 4, 1, 50, NAN, &st);
+    ASSERT_EQ(st.n_negative, 0);
+    ASSERT_EQ(st.n_zero, 3);
+    ASSERT_EQ(st.n_saturated_in, 0);
+    ASSERT_NEAR(st.min, 0, 0);
+    ASSERT_NEAR(buf[3], 50, 0);
+    ASSERT_NEAR(buf[23], 150, 0);
+    /* Rows 2..3 only: the planes are read at row 2. */
+    ac_rowstats_init(&st);
+    ac_calib_rows(&cs, L + 12, out, 2, 2, 1, 0, 65535, &st);
+    ASSERT_EQ(st.n, 12);
+    ASSERT_EQ(st.n_saturated_in, 1);
+    ASSERT_NEAR(out[8], 65435, 0); /* pixel 20 */
+    free(out);
+    ac_calset_free(&cs);
+}
+
+TEST(calib_hot_pixel_mono_neighbours)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_image_t d;
+    float buf[64];
+
+    /* Dark 10, 11, 12 repeating (median 11, MAD 1: threshold 11 + 5 * 1.4826) and one
+     * hot pixel at (3, 3). */
+    ac_calib_opts_default(&o);
+    o.cosmetic = true;
+    mk(&d, 8, 8, "/x/d.fits", -32, 0);
+    d.meta.bias_subtracted = AC_PROV_YES;
+    for (int i = 0; i < 64; i++)
+        d.px[i] = 10.0f + (float)(i % 3);
+    d.px[27] = 5000;
+    ASSERT_OK(ac_calib_prepare_take(&cs, NULL, &d, NULL, NULL, 1.0, &o, NULL));
+    ASSERT_EQ(cs.n_hot, 1);
+    ASSERT_EQ(cs.hot[0], 27);
+    ASSERT_CONTAINS(HIST(&cs), "1 hot pixels found in the dark");
+    for (int i = 0; i < 64; i++)
+        buf[i] = (float)i;
+    buf[27] = 99999;
+    ASSERT_EQ(ac_calib_fix_hot(&cs, buf, 0, 8, 4, 4), 0); /* not in rows 4..7 */
+    ASSERT_NEAR(buf[27], 99999, 0);
+    /* Neighbours 18 19 20 26 28 34 35 36: median (26 + 28) / 2. */
+    ASSERT_EQ(ac_calib_fix_hot(&cs, buf, 0, 8, 0, 8), 1);
+    ASSERT_NEAR(buf[27], 27, 0);
+    ac_calset_free(&cs);
+}
+
+TEST(calib_hot_pixel_cfa_same_colour)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_image_t d;
+    float buf[64], part[40];
+
+    ac_calib_opts_default(&o);
+    o.cosmetic = true;
+    mk(&d, 8, 8, "/x/d.fits", -32, 0);
+    snprintf(d.meta.bayerpat, sizeof d.meta.bayerpat, "RGGB");
+    d.meta.bias_subtracted = AC_PROV_YES;
+    for (int i = 0; i < 64; i++)
+        d.px[i] = 10.0f + (float)(i % 3);
+    d.px[36] = 5000; /* (4, 4), a red pixel */
+    ASSERT_OK(ac_calib_prepare_take(&cs, NULL, &d, NULL, NULL, 1.0, &o, NULL));
+    ASSERT_EQ(cs.n_hot, 1);
+    ASSERT_EQ(cs.hot[0], 36);
+    /* Red pixels 100 + x + 10y, other colours 9999 (must never be used). */
+    for (int y = 0; y < 8; y++)
+        for (int x = 0; x < 8; x++)
+            buf[y * 8 + x] =
+                (x % 2 == 0 && y % 2 == 0) ? 100.0f + (float)x + 10.0f * (float)y : 9999.0f;
+    buf[36] = 77777;
+    memcpy(part, buf + 24, sizeof part); /* rows 3..7 */
+    /* Red neighbours at distance 2: 122 124 126 142 146 162 164 166 -> (142 + 146) / 2. */
+    ASSERT_EQ(ac_calib_fix_hot(&cs, buf, 0, 8, 4, 1), 1);
+    ASSERT_NEAR(buf[36], 144, 0);
+    /* With only rows 3..7 buffered: 142 146 162 164 166 -> 162. */
+    ASSERT_EQ(ac_calib_fix_hot(&cs, part, 3, 5, 4, 1), 1);
+    ASSERT_NEAR(part[12], 162, 0);
+    ac_calset_free(&cs);
+}
+
+/* opt_case: bias 1000 + i % 7, bias-free dark 20 + 13 * ((7919 i) % 17), light = bias
+ * + 0.7 * dark + 500; the optimiser must find k = 0.7 and the output 500. */
+static void opt_case(bool dark_has_bias)
+{
+    enum { W = 16, H = 8, N = W * H };
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t b, d;
+    float L[N], dc[N], out[N];
+    int ys[H];
+    double k = -1;
+
+    ac_calib_opts_default(&o);
+    o.dark_optimize = true;
+    mk(&b, W, H, "/x/b.fits", 16, 0);
+    mk(&d, W, H, "/x/d.fits", -32, 0);
+    d.meta.bias_subtracted = dark_has_bias ? AC_PROV_NO : AC_PROV_YES;
+    for (int i = 0; i < N; i++) {
+        b.px[i] = 1000.0f + (float)(i % 7);
+        dc[i] = 20.0f + 13.0f * (float)((i * 7919) % 17);
+        d.px[i] = dark_has_bias ? b.px[i] + dc[i] : dc[i];
+        L[i] = b.px[i] + 0.7f * dc[i] + 500.0f;
+    }
+    for (int y = 0; y < H; y++)
+        ys[y] = y;
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, &d, NULL, NULL, 1.0, &o, NULL));
+    ASSERT_NULL(cs.offset);
+    ASSERT_NOT_NULL(cs.dark_c);
+    ASSERT_NOT_NULL(cs.bias);
+    ASSERT_NEAR(cs.dark_c[5], dc[5], 0);
+    ASSERT_CONTAINS(HIST(&cs), "noise optimisation");
+    ASSERT_OK(ac_calib_optimize_k(&cs, L, ys, H, &o, &k));
+    ASSERT_NEAR(k, 0.7, 2e-3);
+    ac_rowstats_init(&st);
+    ac_calib_rows(&cs, L, out, 0, H, 0.7, 0, NAN, &st);
+    for (int i = 0; i < N; i++)
+        ASSERT_NEAR(out[i], 500, 1e-3);
+    ac_calset_free(&cs);
+}
+
+TEST(calib_dark_optimisation_finds_k)
+{
+    opt_case(false);
+    opt_case(true);
+}
+
+TEST(calib_auto_pedestal)
+{
+    const float v[10] = {-10.5f, -3, 0, 1, 2, 3, 4, 5, 6, NAN};
+    const float w[4] = {-5, 1, 2, 3};
+    const float pos[3] = {1, 2, 3};
+    ac_calib_opts_t o;
+    double p;
+
+    /* 9 finite values sorted -10.5 -3 0 1 2 ...; allowed = floor(frac * 9) at <= 0. */
+    ac_calib_opts_default(&o);
+    o.pedestal_max_frac = 0;
+    ASSERT_OK(ac_calib_auto_pedestal(v, 10, &o, &p));
+    ASSERT_NEAR(p, 11, 0);      /* -10.5 + 11 > 0 */
+    o.pedestal_max_frac = 0.12; /* 1 allowed: -3 must end > 0 */
+    ASSERT_OK(ac_calib_auto_pedestal(v, 10, &o, &p));
+    ASSERT_NEAR(p, 4, 0);
+    o.pedestal_max_frac = 0.25; /* 2 allowed: 0 must end > 0 */
+    ASSERT_OK(ac_calib_auto_pedestal(v, 10, &o, &p));
+    ASSERT_NEAR(p, 1, 0);
+    o.pedestal_max_frac = 0.34; /* 3 allowed: 1 is already positive */
+    ASSERT_OK(ac_calib_auto_pedestal(v, 10, &o, &p));
+    ASSERT_NEAR(p, 0, 0);
+    o.pedestal_max_frac = 0;
+    ASSERT_OK(ac_calib_auto_pedestal(w, 4, &o, &p));
+    ASSERT_NEAR(p, 6, 0); /* -5 + 5 = 0 is still <= 0 */
+    ASSERT_OK(ac_calib_auto_pedestal(pos, 3, &o, &p));
+    ASSERT_NEAR(p, 0, 0);
+}
+
+TEST(calib_full_chain_and_history)
+{
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_rowstats_t st;
+    ac_image_t b, d, f;
+    float L[16], *out;
+    const char *h;
+
+    /* B 1000, D 1100 with bias, k 1.5: offset 1150. Raw flat 1000 + s_i: scale 1900.
+     * L = 1150 + 500 s_i / 1900 -> out = 500 + pedestal 100. */
+    ac_calib_opts_default(&o);
+    mk(&b, 4, 4, "/x/master_bias.fits", 16, 1000);
+    mk(&d, 4, 4, "/x/master_dark.fits", 16, 1100);
+    mk(&f, 4, 4, "/x/master_flat.fits", 16, 0);
+    d.meta.exptime = 200;
+    d.meta.bias_subtracted = AC_PROV_NO;
+    for (int i = 0; i < 16; i++) {
+        f.px[i] = 1000.0f + flat_s(i);
+        L[i] = 1150.0f + 500.0f * flat_s(i) / 1900.0f;
+    }
+    ASSERT_OK(ac_calib_prepare_take(&cs, &b, &d, &f, NULL, 1.5, &o, NULL));
+    ASSERT_NEAR(cs.dark_exptime, 200, 0);
+    out = run(&cs, L, 1.5, 100, &st);
+    for (int i = 0; i < 16; i++)
+        ASSERT_NEAR(out[i], 600, 1e-3);
+    ASSERT_EQ(st.n_negative, 0);
+    h = HIST(&cs);
+    ASSERT_CONTAINS(h, "Bias subtracted: master_bias.fits");
+    ASSERT_CONTAINS(h, "Dark contains bias (provenance keyword)");
+    ASSERT_CONTAINS(h, "Dark subtracted: master_dark.fits");
+    ASSERT_CONTAINS(h, "Dark scaled by k=1.500 (bias-free dark)");
+    ASSERT_CONTAINS(h, "Flat calibrated by bias before normalisation");
+    ASSERT_CONTAINS(h, "Flat normalised by its robust mean 1900.00");
+    ASSERT_CONTAINS(h, "Flat divided: master_flat.fits");
+    ASSERT_STR_EQ(cs.dark_name, "master_dark.fits");
+    ASSERT_STR_EQ(cs.flat_name, "master_flat.fits");
+    free(out);
+    ac_calset_free(&cs);
+    ASSERT_NULL(cs.offset);
+}

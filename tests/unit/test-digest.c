@@ -1,0 +1,131 @@
+/*
+ * test-digest.c - MD5 and SHA-256 against the published test vectors (RFC 1321 appendix
+ * A.5, FIPS 180-2 appendix B) and files hashed through the 1 MiB read buffer.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "digest.h"
+#include "test.h"
+
+static void hash_str(ac_digest_alg_t alg, const char *s, char *hex, size_t size)
+{
+    ac_digest_t *d = ac_digest_new(alg);
+
+    ASSERT_NOT_NULL(d);
+    ac_digest_update(d, s, strlen(s));
+    ac_digest_final(d, hex, size);
+}
+
+/* write_a writes n bytes of 'a' to path. */
+static void write_a(const char *path, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    char buf[4096];
+
+    ASSERT_NOT_NULL(f);
+    memset(buf, 'a', sizeof buf);
+    while (n > 0) {
+        size_t k = n < sizeof buf ? n : sizeof buf;
+        ASSERT_EQ(fwrite(buf, 1, k, f), k);
+        n -= k;
+    }
+    ASSERT_OK(fclose(f));
+}
+
+TEST(digest_md5_rfc1321_vectors)
+{
+    char hex[33];
+
+    hash_str(AC_DIGEST_MD5, "", hex, sizeof hex);
+    ASSERT_STR_EQ(hex, "d41d8cd98f00b204e9800998ecf8427e");
+    hash_str(AC_DIGEST_MD5, "abc", hex, sizeof hex);
+    ASSERT_STR_EQ(hex, "900150983cd24fb0d6963f7d28e17f72");
+    hash_str(AC_DIGEST_MD5, "message digest", hex, sizeof hex);
+    ASSERT_STR_EQ(hex, "f96b697d7cb7938d525a2f31aaf161d0");
+    hash_str(AC_DIGEST_MD5,
+             "12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+             hex, sizeof hex);
+    ASSERT_STR_EQ(hex, "57edf4a22be3c955ac49da2e2107b67a");
+}
+
+TEST(digest_sha256_fips180_vectors)
+{
+    char hex[65];
+
+    hash_str(AC_DIGEST_SHA256, "abc", hex, sizeof hex);
+    ASSERT_STR_EQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    hash_str(AC_DIGEST_SHA256, "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", hex,
+             sizeof hex);
+    ASSERT_STR_EQ(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    hash_str(AC_DIGEST_SHA256, "", hex, sizeof hex);
+    ASSERT_STR_EQ(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(digest_update_in_pieces)
+{
+    ac_digest_t *d = ac_digest_new(AC_DIGEST_SHA256);
+    char hex[65];
+
+    ASSERT_NOT_NULL(d);
+    ac_digest_update(d, "a", 1);
+    ac_digest_update(d, "", 0);
+    ac_digest_update(d, "bc", 2);
+    ac_digest_final(d, hex, sizeof hex);
+    ASSERT_STR_EQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /* Freeing an unfinished context and NULL is allowed. */
+    ac_digest_free(ac_digest_new(AC_DIGEST_MD5));
+    ac_digest_free(NULL);
+}
+
+TEST(digest_file_abc)
+{
+    char md5[33], sha[65];
+    FILE *f = fopen("abc.txt", "wb");
+    ac_err_t e = {0};
+
+    ASSERT_NOT_NULL(f);
+    fputs("abc", f);
+    ASSERT_OK(fclose(f));
+    ASSERT_OK(ac_digest_file("abc.txt", AC_DIGEST_MD5, md5, sizeof md5, &e));
+    ASSERT_STR_EQ(md5, "900150983cd24fb0d6963f7d28e17f72");
+    ASSERT_OK(ac_digest_file("abc.txt", AC_DIGEST_SHA256, sha, sizeof sha, &e));
+    ASSERT_STR_EQ(sha, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(digest_file_million_a)
+{
+    char md5[33], sha[65];
+
+    /* FIPS 180-2 B.3: one million 'a'; MD5 value from the same input. */
+    write_a("a1m", 1000000);
+    ASSERT_OK(ac_digest_file("a1m", AC_DIGEST_SHA256, sha, sizeof sha, NULL));
+    ASSERT_STR_EQ(sha, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    ASSERT_OK(ac_digest_file("a1m", AC_DIGEST_MD5, md5, sizeof md5, NULL));
+    ASSERT_STR_EQ(md5, "7707d6ae4e027c70eea2a935c2296f21");
+}
+
+TEST(digest_file_spans_read_buffers)
+{
+    char md5[33], sha[65];
+
+    /* 2,500,000 bytes cross two 1 MiB buffer boundaries; expected values from Python's
+     * hashlib on the same bytes. */
+    write_a("a25", 2500000);
+    ASSERT_OK(ac_digest_file("a25", AC_DIGEST_SHA256, sha, sizeof sha, NULL));
+    ASSERT_STR_EQ(sha, "38a637965059125eeb67f54c30e7f48a61859a467a800ba09740ba48a924f2b9");
+    ASSERT_OK(ac_digest_file("a25", AC_DIGEST_MD5, md5, sizeof md5, NULL));
+    ASSERT_STR_EQ(md5, "810b761e68a4f58192e0448bc415517e");
+}
+
+TEST(digest_file_missing_and_small_buffer)
+{
+    char hex[65];
+    ac_err_t e = {0};
+
+    ASSERT_EQ(ac_digest_file("nope.fits", AC_DIGEST_MD5, hex, sizeof hex, &e), -ENOENT);
+    ASSERT_CONTAINS(e.msg, "nope.fits");
+    ac_err_clear(&e);
+    write_a("x", 3);
+    ASSERT_EQ(ac_digest_file("x", AC_DIGEST_SHA256, hex, 33, &e), -EINVAL);
+}

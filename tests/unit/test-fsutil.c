@@ -1,0 +1,214 @@
+/*
+ * test-fsutil.c - temporary names, stale cleanup, durable rename, free space, mkdirs and
+ * the single-instance lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "test.h"
+
+static void touch(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+    ASSERT(fd >= 0);
+    ASSERT_EQ(write(fd, "x", 1), 1);
+    close(fd);
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0;
+}
+
+TEST(fsutil_tmpname_format)
+{
+    char a[256], b[256], want[64];
+
+    snprintf(want, sizeof want, "/data/out/.m31_calibrated.fits.actmp-%ld-", (long)getpid());
+    ASSERT_OK(ac_fsutil_tmpname("/data/out/m31_calibrated.fits", a, sizeof a));
+    ASSERT_OK(ac_fsutil_tmpname("/data/out/m31_calibrated.fits", b, sizeof b));
+    ASSERT_EQ(strncmp(a, want, strlen(want)), 0);
+    ASSERT_EQ(strncmp(b, want, strlen(want)), 0);
+    /* The counter makes every name unique. */
+    ASSERT(strcmp(a, b) != 0);
+    /* A bare name stays in the current directory. */
+    ASSERT_OK(ac_fsutil_tmpname("x.fits", a, sizeof a));
+    snprintf(want, sizeof want, ".x.fits.actmp-%ld-", (long)getpid());
+    ASSERT_EQ(strncmp(a, want, strlen(want)), 0);
+    /* Too small a buffer is refused, not truncated. */
+    ASSERT_EQ(ac_fsutil_tmpname("/data/out/m31.fits", a, 12), -ENAMETOOLONG);
+}
+
+TEST(fsutil_tmpname_component_too_long)
+{
+    char name[300], out[600];
+
+    memset(name, 'a', 250);
+    strcpy(name + 250, ".fits"); /* 255 characters: legal alone, too long with the mark */
+    ASSERT_EQ(ac_fsutil_tmpname(name, out, sizeof out), -ENAMETOOLONG);
+}
+
+TEST(fsutil_is_tmpname)
+{
+    char t[256];
+
+    ASSERT_OK(ac_fsutil_tmpname("dir/a.fits", t, sizeof t));
+    ASSERT(ac_fsutil_is_tmpname(t + 4));
+    ASSERT(ac_fsutil_is_tmpname(".a.fits.actmp-123-0"));
+    ASSERT(ac_fsutil_is_tmpname(".a.actmp-1-2.fits.actmp-77-8"));
+    ASSERT(!ac_fsutil_is_tmpname("a.fits"));
+    ASSERT(!ac_fsutil_is_tmpname("a.fits.actmp-1-2"));      /* no leading dot */
+    ASSERT(!ac_fsutil_is_tmpname(".a.fits.actmp-1-"));      /* no counter */
+    ASSERT(!ac_fsutil_is_tmpname(".a.fits.actmp--2"));      /* no pid */
+    ASSERT(!ac_fsutil_is_tmpname(".a.fits.actmp-1-2.bak")); /* something after it */
+    ASSERT(!ac_fsutil_is_tmpname(".a.fits.actmp-x-2"));
+    ASSERT(!ac_fsutil_is_tmpname("..actmp-1-2")); /* no final name */
+    ASSERT(!ac_fsutil_is_tmpname(".hidden.fits"));
+    ASSERT(!ac_fsutil_is_tmpname(NULL));
+}
+
+TEST(fsutil_clean_stale_removes_only_ours)
+{
+    ac_err_t e = {0};
+
+    touch(".a.fits.actmp-123-0");
+    touch(".b_calibrated.fits.actmp-9-41");
+    touch("a.fits");
+    touch(".a.fits.actmp-1-2.bak");
+    touch("notes.actmp-1-2");
+    ASSERT_OK(mkdir(".d.fits.actmp-5-5", 0755)); /* a directory is never removed */
+    ASSERT_OK(symlink("a.fits", ".l.fits.actmp-5-6"));
+    ASSERT_EQ(ac_fsutil_clean_stale(".", &e), 2);
+    ASSERT(!exists(".a.fits.actmp-123-0"));
+    ASSERT(!exists(".b_calibrated.fits.actmp-9-41"));
+    ASSERT(exists("a.fits"));
+    ASSERT(exists(".a.fits.actmp-1-2.bak"));
+    ASSERT(exists("notes.actmp-1-2"));
+    ASSERT(exists(".d.fits.actmp-5-5"));
+    ASSERT(exists(".l.fits.actmp-5-6"));
+    ASSERT_EQ(ac_fsutil_clean_stale(".", &e), 0);
+    ASSERT_EQ(ac_fsutil_clean_stale("missing-dir", &e), -ENOENT);
+    ASSERT_CONTAINS(e.msg, "missing-dir");
+}
+
+TEST(fsutil_rename_durable)
+{
+    ac_err_t e = {0};
+    char buf[4] = {0};
+    int fd;
+
+    touch("t.tmp");
+    ASSERT_OK(ac_fsutil_rename_durable("t.tmp", "t.fits", true, &e));
+    ASSERT(!exists("t.tmp"));
+    fd = open("t.fits", O_RDONLY);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(read(fd, buf, sizeof buf), 1);
+    ASSERT_EQ(buf[0], 'x');
+    close(fd);
+    touch("u.tmp");
+    ASSERT_OK(ac_fsutil_rename_durable("u.tmp", "t.fits", false, NULL)); /* replaces */
+    ASSERT(!exists("u.tmp"));
+    ASSERT_EQ(ac_fsutil_rename_durable("none.tmp", "none.fits", true, &e), -ENOENT);
+    ASSERT_CONTAINS(e.msg, "none.tmp");
+    ASSERT_CONTAINS(e.msg, "none.fits");
+}
+
+TEST(fsutil_fsync_dir)
+{
+    ac_err_t e = {0};
+
+    ASSERT_OK(mkdir("sub", 0755));
+    ASSERT_OK(ac_fsutil_fsync_dir("sub/file.fits", &e));
+    ASSERT_OK(ac_fsutil_fsync_dir("file.fits", &e)); /* the current directory */
+    ASSERT_EQ(ac_fsutil_fsync_dir("nosuch/file.fits", &e), -ENOENT);
+    ASSERT_CONTAINS(e.msg, "nosuch");
+}
+
+TEST(fsutil_free_bytes)
+{
+    ac_err_t e = {0};
+    uint64_t n = 0;
+
+    ASSERT_OK(ac_fsutil_free_bytes(".", &n, &e));
+    ASSERT(n > 0);
+    ASSERT_EQ(ac_fsutil_free_bytes("no/such/dir", &n, &e), -ENOENT);
+    ASSERT_CONTAINS(e.msg, "no/such/dir");
+}
+
+TEST(fsutil_mkdirs)
+{
+    ac_err_t e = {0};
+    struct stat st;
+
+    ASSERT_OK(ac_fsutil_mkdirs("a/b/c/", &e));
+    ASSERT_OK(stat("a/b/c", &st));
+    ASSERT(S_ISDIR(st.st_mode));
+    ASSERT_OK(ac_fsutil_mkdirs("a/b/c", &e)); /* existing is fine */
+    ASSERT_OK(ac_fsutil_mkdirs("a//b/d", &e));
+    ASSERT_OK(stat("a/b/d", &st));
+    /* An absolute path works too. */
+    char abs[1024];
+    snprintf(abs, sizeof abs, "%s/x/y", ac_test_tmpdir());
+    ASSERT_OK(ac_fsutil_mkdirs(abs, &e));
+    ASSERT_OK(stat(abs, &st));
+    /* A file in the way is an error naming it. */
+    touch("a/file");
+    ASSERT_EQ(ac_fsutil_mkdirs("a/file/z", &e), -ENOTDIR);
+    ASSERT_CONTAINS(e.msg, "a/file");
+}
+
+TEST(fsutil_lock_excludes_second_process)
+{
+    ac_err_t e = {0};
+    int fd, status;
+    pid_t pid;
+
+    fd = ac_fsutil_lock("astrocald.lock", &e);
+    ASSERT(fd >= 0);
+    pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        ac_err_t ce = {0};
+        int rc = ac_fsutil_lock("astrocald.lock", &ce);
+        _exit(rc == -EWOULDBLOCK && strstr(ce.msg, "astrocald.lock") != NULL ? 0 : 1);
+    }
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+    /* Released when the holder closes it: another process may take it then. */
+    close(fd);
+    pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        int rc = ac_fsutil_lock("astrocald.lock", NULL);
+        _exit(rc >= 0 ? 0 : 1);
+    }
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(fsutil_lock_writes_pid)
+{
+    char buf[32] = {0}, want[32];
+    int fd, rfd;
+
+    fd = ac_fsutil_lock("l.lock", NULL);
+    ASSERT(fd >= 0);
+    rfd = open("l.lock", O_RDONLY);
+    ASSERT(rfd >= 0);
+    ASSERT(read(rfd, buf, sizeof buf - 1) > 0);
+    snprintf(want, sizeof want, "%ld\n", (long)getpid());
+    ASSERT_STR_EQ(buf, want);
+    close(rfd);
+    close(fd);
+    ASSERT_EQ(ac_fsutil_lock("nodir/l.lock", NULL), -ENOENT);
+}
