@@ -124,7 +124,7 @@ static const ac_config_entry_t table[] = {
          "Whether master darks still contain the bias."),
     ENUM("CALIBRATION", flat_calibrated, "auto", tri_names, tri_values, true,
          "Whether master flats already have their offset removed."),
-    ROW("CALIBRATION", flat_floor, AC_CFG_DOUBLE, "0.05", 0, 1, NULL, NULL,
+    ROW("CALIBRATION", flat_floor, AC_CFG_DOUBLE, "0.05", 0, 0.999, NULL, NULL,
         AC_CFG_MIN_EXCLUSIVE, true, "Smallest normalised flat value divided by."),
     BOOL("CALIBRATION", cosmetic, "False", "Replace the hot pixels found in the master dark."),
     DBL("CALIBRATION", cosmetic_sigma, "5.0", 0.5, 1000,

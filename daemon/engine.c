@@ -81,7 +81,8 @@ int ac_engine_output_path(const char *light_path, const ac_engine_opts_t *o, cha
 
 int ac_engine_strip_rows(const ac_engine_opts_t *o, int w, int raw_bytes)
 {
-    size_t writer = ac_imgout_buffer_bytes(&o->out);
+    /* The writer's buffer and the quality samples (and their sorting copy) are fixed. */
+    size_t writer = ac_imgout_buffer_bytes(&o->out) + 2 * AC_QUALITY_MAX_SAMPLES * sizeof(float);
     size_t per_row = (size_t)w * (sizeof(float) + (size_t)raw_bytes);
     size_t avail = o->job_memory > writer ? o->job_memory - writer : 0;
     size_t rows = per_row > 0 ? avail / per_row : 1;
@@ -189,7 +190,7 @@ static int build_header(ac_hdr_t *h, const ac_hdr_t *src, const ac_calset_t *cs,
         rc |= ac_hdr_add_str(h, "DARKMAST", cs->dark_name, "master dark applied");
         rc |= ac_hdr_add_str(h, "DARKMD5", cs->dark_md5, "MD5 of the master dark file");
         rc |= ac_hdr_add_double(h, "DARKSCAL", res->k, "dark scale factor k");
-        if (o->calib.dark_optimize)
+        if (o->calib.dark_optimize && cs->dark_c != NULL)
             rc |= ac_hdr_add_bool(h, "DARKOPT", true, "k chosen by dark optimisation");
     }
     if (cs->has_flat) {
@@ -216,7 +217,7 @@ static int build_header(ac_hdr_t *h, const ac_hdr_t *src, const ac_calset_t *cs,
     rc |= ac_hdr_add_history(h, text);
     for (int i = 0; i < cs->n_history; i++)
         rc |= ac_hdr_add_history(h, cs->history[i]);
-    if (o->calib.dark_optimize && cs->has_dark) {
+    if (o->calib.dark_optimize && cs->dark_c != NULL) {
         snprintf(text, sizeof text, "Dark optimisation chose k=%.4f", res->k);
         rc |= ac_hdr_add_history(h, text);
     }
@@ -285,9 +286,22 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
     if (rc != 0)
         goto out;
     add_warning(res, warn);
+    if (m->bias_subtracted == AC_PROV_YES && !o->calib.force) {
+        rc = ac_err_set(e, AC_EMETADATA,
+                        "%s: already calibrated (CALIBRAT = T or a bias-subtraction record in "
+                        "its header); calibrating it again would subtract the bias twice",
+                        light_path);
+        goto out;
+    }
     rc = ac_engine_output_path(light_path, o, res->out_path, sizeof res->out_path);
     if (rc != 0) {
         ac_err_set(e, rc, "%s: output path too long", light_path);
+        goto out;
+    }
+    if (strcmp(res->out_path, light_path) == 0) {
+        rc = ac_err_set(e, -EINVAL, "%s: the output would replace the light itself (empty "
+                        "suffix and no output directory)",
+                        light_path);
         goto out;
     }
     if (o->calib.pedestal_mode == AC_PEDESTAL_AUTO || (o->calib.dark_optimize && cs->dark_c)) {
@@ -313,7 +327,9 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
     }
     qacc_ready = true;
     ac_rowstats_init(&st);
-    rows = ac_engine_strip_rows(o, w, raw_bytes_of(m->bitpix));
+    /* Tile-compressed input is decoded through an 8-byte buffer per pixel; count the larger
+     * of the two so any input fits the budget. */
+    rows = ac_engine_strip_rows(o, w, raw_bytes_of(m->bitpix) > 8 ? raw_bytes_of(m->bitpix) : 8);
     halo = cs->n_hot > 0 ? HALO : 0;
     rc = workbuf_reserve(wb, (size_t)(rows + 2 * halo) * (size_t)w);
     if (rc != 0) {

@@ -132,7 +132,9 @@ int ac_fsutil_free_bytes(const char *dir, uint64_t *bytes, ac_err_t *e)
     return 0;
 }
 
-int ac_fsutil_clean_stale(const char *dir, ac_err_t *e)
+/* clean_matching removes our temporary files in dir; with prefix, only those whose name
+ * starts with it (the temporary files of one final name). */
+static int clean_matching(const char *dir, const char *prefix, ac_err_t *e)
 {
     DIR *d = NULL;
     struct dirent *de;
@@ -146,7 +148,8 @@ int ac_fsutil_clean_stale(const char *dir, ac_err_t *e)
     while ((errno = 0, de = readdir(d)) != NULL) {
         struct stat st;
 
-        if (!ac_fsutil_is_tmpname(de->d_name))
+        if (!ac_fsutil_is_tmpname(de->d_name) ||
+            (prefix != NULL && strncmp(de->d_name, prefix, strlen(prefix)) != 0))
             continue;
         /* Only regular files: never a directory or whatever a symlink points to. */
         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
@@ -169,6 +172,21 @@ int ac_fsutil_clean_stale(const char *dir, ac_err_t *e)
 out:
     closedir(d);
     return rc != 0 ? rc : removed;
+}
+
+int ac_fsutil_clean_stale(const char *dir, ac_err_t *e)
+{
+    return clean_matching(dir, NULL, e);
+}
+
+int ac_fsutil_clean_stale_for(const char *final_path, ac_err_t *e)
+{
+    char dir[PATH_MAX], prefix[NAME_MAX + 16];
+    const char *base = strrchr(final_path, '/');
+
+    ac_path_dir(final_path, dir, sizeof dir);
+    snprintf(prefix, sizeof prefix, ".%s%s", base != NULL ? base + 1 : final_path, AC_TMP_MARK);
+    return clean_matching(dir, prefix, e);
 }
 
 int ac_fsutil_mkdirs(const char *dir, ac_err_t *e)

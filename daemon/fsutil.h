@@ -42,6 +42,11 @@ int ac_fsutil_free_bytes(const char *dir, uint64_t *bytes, ac_err_t *e);
  * no writer of this process writes into dir (at startup, under ac_fsutil_lock). */
 int ac_fsutil_clean_stale(const char *dir, ac_err_t *e);
 
+/* ac_fsutil_clean_stale_for removes the temporary files that writers of final_path left
+ * behind (".<base>.actmp-*" beside it), e.g. after a crash. Returns how many were removed,
+ * or -errno. Call it only when no writer of final_path is running. */
+int ac_fsutil_clean_stale_for(const char *final_path, ac_err_t *e);
+
 /* ac_fsutil_mkdirs creates dir and its parents (mode 0755). 0 or -errno. */
 int ac_fsutil_mkdirs(const char *dir, ac_err_t *e);
 

@@ -203,6 +203,28 @@ static const char *const own_keys[] = {
     "QSCORE",   "BIASSUB",  "DARKSUB",  "FLATSUB",  "DARKBIAS",
 };
 
+/* is_compression_key says whether a Z... keyword belongs to tile compression (FITS 4.0
+ * §10), as opposed to an observing keyword such as ZENITH or ZD. */
+static bool is_compression_key(const char *key)
+{
+    static const char *const exact[] = {"ZIMAGE",   "ZBITPIX",  "ZNAXIS",   "ZCMPTYPE",
+                                        "ZQUANTIZ", "ZDITHER0", "ZSIMPLE",  "ZEXTEND",
+                                        "ZBLOCKED", "ZPCOUNT",  "ZGCOUNT",  "ZHECKSUM",
+                                        "ZDATASUM", "ZTENSION", "ZBLANK",   "ZSCALE",
+                                        "ZZERO",    "ZMASKCMP", "ZTHEAP"};
+    static const char *const indexed[] = {"ZNAXIS", "ZTILE", "ZNAME", "ZVAL", "ZCTYP"};
+
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strcmp(key, exact[i]) == 0)
+            return true;
+    for (size_t i = 0; i < sizeof indexed / sizeof indexed[0]; i++) {
+        size_t n = strlen(indexed[i]);
+        if (strncmp(key, indexed[i], n) == 0 && key[n] >= '0' && key[n] <= '9')
+            return true;
+    }
+    return false;
+}
+
 bool ac_hdr_is_output_excluded(const char *key)
 {
     static const char *const exact[] = {
@@ -228,7 +250,7 @@ bool ac_hdr_is_output_excluded(const char *key)
     /* Compression keywords: ZIMAGE, ZBITPIX, ZNAXISn, ZTILEn, ZCMPTYPE, ZNAMEn, ZVALn,
      * ZQUANTIZ, ZDITHER0, ZSIMPLE, ZEXTEND, ZBLOCKED, ZPCOUNT, ZGCOUNT, ZHECKSUM,
      * ZDATASUM, ZTENSION, ZBLANK, ZSCALE, ZZERO; and FZ* from fpack. */
-    if (key[0] == 'Z' && key[1] != '\0')
+    if (key[0] == 'Z' && is_compression_key(key))
         return true;
     if (strncmp(key, "FZ", 2) == 0)
         return true;

@@ -1,26 +1,132 @@
 /*
  * main.c - astrocald entry point: the only file that exits.
  *
- *   astrocald calibrate [options] LIGHT...   one-shot calibration (see oneshot.h)
+ *   astrocald [--config FILE] [--drain] [--log-level LEVEL]   run the daemon (foreground,
+ *                                                             systemd style)
+ *   astrocald --check-config [--config FILE]                  validate the configuration
+ *   astrocald calibrate [options] LIGHT...                    one-shot calibration
  *   astrocald --version | --help
  *
- * The daemon mode (`astrocald --config FILE`) arrives with the scheduler; until then
- * running without a subcommand explains the available modes.
+ * Exit statuses (sysexits): 0 stopped cleanly, 64 usage, 78 configuration error, 73 cannot
+ * create the database, socket or state directory, 75 another instance holds the lock,
+ * 65 the database is not one astrocald can use. systemd/astrocald.service does not
+ * restart on 64 and 78.
  */
+#include <getopt.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
+#include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "oneshot.h"
+#include "sdnotify.h"
 #include "version.h"
+
+#ifndef AC_DEFAULT_CONFIG
+#define AC_DEFAULT_CONFIG "/etc/astrocald/astrocald.conf"
+#endif
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: astrocald calibrate [options] LIGHT...   calibrate files now\n"
-               "       astrocald --version\n"
-               "       astrocald calibrate --help               list calibration options\n");
+    fprintf(f,
+            "usage: astrocald [--config FILE] [--drain] [--log-level LEVEL]\n"
+            "       astrocald --check-config [--config FILE]\n"
+            "       astrocald calibrate [options] LIGHT...   (astrocald calibrate --help)\n"
+            "       astrocald --version\n"
+            "\n"
+            "  --config FILE      configuration (default " AC_DEFAULT_CONFIG ")\n"
+            "  --check-config     validate the configuration and exit (0 valid, 78 not)\n"
+            "  --drain            calibrate everything that can be, then exit 0\n"
+            "  --log-level LEVEL  err, warning, notice, info or debug (overrides the file)\n");
+}
+
+static int run_daemon(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},   {"check-config", no_argument, 0, 'k'},
+        {"drain", no_argument, 0, 'd'},          {"log-level", required_argument, 0, 'l'},
+        {"help", no_argument, 0, 'h'},           {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0},
+    };
+    const char *config = AC_DEFAULT_CONFIG, *level = NULL;
+    bool check = false, drain = false;
+    static ac_daemon_t d;
+    uv_loop_t loop;
+    ac_err_t e = {0};
+    int ch, rc;
+
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'k':
+            check = true;
+            break;
+        case 'd':
+            drain = true;
+            break;
+        case 'l':
+            level = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("%s\n", AC_SOFTWARE);
+            return 0;
+        default:
+            fprintf(stderr, "astrocald: unknown or incomplete option '%s'\n", argv[optind - 1]);
+            usage(stderr);
+            return EX_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "astrocald: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return EX_USAGE;
+    }
+    ac_sd_log_setup();
+    ac_config_default(&d.cfg);
+    if (ac_config_load(&d.cfg, config, &e) != 0) {
+        if (check)
+            fprintf(stderr, "astrocald: %s\n", e.msg);
+        else
+            ac_log_err("%s", e.msg);
+        return EX_CONFIG;
+    }
+    if (level != NULL) {
+        int l = ac_log_parse_level(level);
+        if (l < 0) {
+            fprintf(stderr, "astrocald: --log-level: unknown level '%s'\n", level);
+            return EX_USAGE;
+        }
+        d.cfg.log_level = l;
+    }
+    if (check) {
+        printf("%s: configuration is valid\n", config);
+        return 0;
+    }
+    if (uv_loop_init(&loop) != 0) {
+        ac_log_err("cannot create the event loop");
+        return EX_OSERR;
+    }
+    rc = ac_daemon_init(&d, &loop, config, drain, &e);
+    if (rc != 0) {
+        ac_log_err("cannot start: %s", e.msg);
+        ac_daemon_free(&d);
+        return rc;
+    }
+    rc = ac_daemon_run(&d);
+    ac_daemon_free(&d);
+    uv_loop_close(&loop);
+    ac_log_notice("stopped");
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -36,14 +142,5 @@ int main(int argc, char **argv)
         ac_log_set_syslog_prefix(false);
         return ac_oneshot_main(argc - 1, argv + 1);
     }
-    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-        printf("%s\n", AC_SOFTWARE);
-        return 0;
-    }
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        usage(stdout);
-        return 0;
-    }
-    usage(stderr);
-    return EX_USAGE;
+    return run_daemon(argc, argv);
 }

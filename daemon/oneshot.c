@@ -37,6 +37,7 @@ struct light {
     const char *path;
     int group;          /* calibration set index, -1 when planning failed */
     double k;
+    char plan_warning[256]; /* from exposure matching, shown with the result */
     ac_light_result_t res;
 };
 
@@ -197,10 +198,13 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
                 return usage_error("--output-dir too long: %s", optarg);
             break;
         case OPT_SUFFIX:
-            if (ac_strlcpy(os->eng.suffix, optarg, sizeof os->eng.suffix) >=
+            if (optarg[0] == '\0' ||
+                ac_strlcpy(os->eng.suffix, optarg, sizeof os->eng.suffix) >=
                     sizeof os->eng.suffix ||
                 strchr(optarg, '/') != NULL)
-                return usage_error("--suffix must be a short name without '/': %s", optarg);
+                return usage_error("--suffix must be a short, non-empty name without '/': "
+                                   "'%s'",
+                                   optarg);
             break;
         case OPT_JOBS:
             if (parse_double(optarg, 1, 256, &d) != 0 || d != floor(d))
@@ -259,8 +263,8 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
                                    optarg);
             break;
         case OPT_FFLOOR:
-            if (parse_double(optarg, 1e-6, 1, &d) != 0)
-                return usage_error("--flat-floor expects a number in (0, 1], got '%s'", optarg);
+            if (parse_double(optarg, 1e-6, 0.999, &d) != 0)
+                return usage_error("--flat-floor expects a number in (0, 1), got '%s'", optarg);
             c->flat_floor = d;
             break;
         case OPT_COSM:
@@ -299,6 +303,8 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
         return usage_error("%s", "give at least one of --bias, --dark, --flat");
     if (os->master_path[M_FLATDARK] != NULL && os->master_path[M_FLAT] == NULL)
         return usage_error("%s", "--flat-dark needs --flat");
+    if (c->cosmetic && os->master_path[M_DARK] == NULL)
+        return usage_error("%s", "--cosmetic finds hot pixels in the master dark: give --dark");
     os->lights = calloc((size_t)os->nlights, sizeof *os->lights);
     if (os->lights == NULL)
         return usage_error("%s", "out of memory");
@@ -318,9 +324,15 @@ static void fail_light(struct light *l, const ac_err_t *e)
     l->group = -1;
 }
 
-static void print_result(struct oneshot *os, const struct light *l)
+static void print_result(struct oneshot *os, struct light *l)
 {
-    const ac_light_result_t *r = &l->res;
+    ac_light_result_t *r = &l->res;
+
+    if (l->plan_warning[0] != '\0' && r->status == 0) {
+        char w[sizeof r->warning];
+        snprintf(w, sizeof w, "%s%s%s", l->plan_warning, r->warning[0] ? "; " : "", r->warning);
+        ac_strlcpy(r->warning, w, sizeof r->warning);
+    }
 
     if (os->json) {
         json_t *o = json_object();
@@ -405,8 +417,9 @@ static void after_cb(uv_work_t *req, int status)
     print_result(os, l);
     os->free_wbs[os->nfree++] = j->wb;
     os->inflight--;
+    uv_loop_t *loop = req->loop; /* req lives in j */
     free(j);
-    submit_next(os, req->loop);
+    submit_next(os, loop);
 }
 
 static void submit_next(struct oneshot *os, uv_loop_t *loop)
@@ -438,6 +451,16 @@ static void submit_next(struct oneshot *os, uv_loop_t *loop)
     }
 }
 
+/* type_fits says whether a frame of type t may serve as master kind i: its own type,
+ * or unknown (no IMAGETYP); a dark may serve as flat-dark. */
+static bool type_fits(int i, ac_frame_type_t t)
+{
+    static const ac_frame_type_t want[4] = {AC_FRAME_BIAS, AC_FRAME_DARK, AC_FRAME_FLAT,
+                                            AC_FRAME_FLATDARK};
+
+    return t == AC_FRAME_UNKNOWN || t == want[i] || (i == M_FLATDARK && t == AC_FRAME_DARK);
+}
+
 /* load_masters reads every master given. On failure every light fails with the reason. */
 static int load_masters(struct oneshot *os, ac_err_t *e)
 {
@@ -450,6 +473,12 @@ static int load_masters(struct oneshot *os, ac_err_t *e)
             return rc;
         }
         os->loaded[i] = true;
+        if (!type_fits(i, os->master[i].meta.type) && !os->eng.calib.force)
+            return ac_err_set(e, AC_EMETADATA,
+                              "master %s: %s has IMAGETYP '%s' (a %s frame); use --force to use "
+                              "it anyway",
+                              master_kind[i], os->master_path[i], os->master[i].meta.imagetyp,
+                              ac_meta_type_name(os->master[i].meta.type));
     }
     return 0;
 }
@@ -489,6 +518,7 @@ static void plan_lights(struct oneshot *os, bool dark_has_bias)
             fail_light(l, &e);
             continue;
         }
+        ac_strlcpy(l->plan_warning, warn, sizeof l->plan_warning);
         for (g = 0; g < os->nsets; g++)
             if (fabs(os->set_k[g] - l->k) < 1e-9)
                 break;
@@ -600,6 +630,7 @@ int ac_oneshot_main(int argc, char **argv)
 
     memset(&os, 0, sizeof os);
     ac_engine_opts_default(&os.eng);
+    os.eng.out.durable = false; /* --sync turns it on; the daemon always syncs */
     os.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (os.jobs < 1)
         os.jobs = 1;

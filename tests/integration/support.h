@@ -20,7 +20,7 @@ extern char **environ;
 
 /* run_capture runs argv (NULL-terminated), captures stdout+stderr into a malloc'ed string
  * (*out, may be NULL) and returns the exit status (or 128 + signal). */
-static int run_capture(char *const argv[], char **out)
+__attribute__((unused)) static int run_capture(char *const argv[], char **out)
 {
     char path[] = "run-output-XXXXXX";
     posix_spawn_file_actions_t fa;
@@ -48,7 +48,7 @@ static int run_capture(char *const argv[], char **out)
 }
 
 /* read_image reads the first image HDU of path as doubles (independent of imgio). */
-static double *read_image(const char *path, int *w, int *h)
+__attribute__((unused)) static double *read_image(const char *path, int *w, int *h)
 {
     fitsfile *f = NULL;
     int status = 0, naxis = 0, anynul = 0;
@@ -72,7 +72,7 @@ static double *read_image(const char *path, int *w, int *h)
 }
 
 /* read_key_double reads keyword key from the first image HDU of path. */
-static double read_key_double(const char *path, const char *key)
+__attribute__((unused)) static double read_key_double(const char *path, const char *key)
 {
     fitsfile *f = NULL;
     int status = 0;
@@ -87,7 +87,7 @@ static double read_key_double(const char *path, const char *key)
 }
 
 /* read_key_string returns keyword key of path as a string (static buffer), or NULL. */
-static const char *read_key_string(const char *path, const char *key)
+__attribute__((unused)) static const char *read_key_string(const char *path, const char *key)
 {
     static char buf[FLEN_VALUE];
     fitsfile *f = NULL;
@@ -106,7 +106,7 @@ static const char *read_key_string(const char *path, const char *key)
 
 /* assert_fitsverify_clean runs fitsverify on path and asserts no warnings and no errors.
  * Skipped (with a note) when fitsverify is absent, unless AC_REQUIRE_FITSVERIFY is set. */
-static void assert_fitsverify_clean(const char *path)
+__attribute__((unused)) static void assert_fitsverify_clean(const char *path)
 {
     char *out = NULL;
     char *argv[] = {"/usr/bin/fitsverify", "-e", (char *)path, NULL};
@@ -122,14 +122,14 @@ static void assert_fitsverify_clean(const char *path)
     free(out);
 }
 
-static bool file_exists(const char *path)
+__attribute__((unused)) static bool file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
 }
 
 /* count_tmp_files counts astrocald temporary files (".actmp-") in dir. */
-static int count_tmp_files(const char *dir)
+__attribute__((unused)) static int count_tmp_files(const char *dir)
 {
     char cmd[4096];
     char *out = NULL;

@@ -184,7 +184,7 @@ TEST(config_parse_every_type)
                        "pedestal = 100.5\n"
                        "dark_has_bias = no\n"
                        "flat_calibrated = yes\n"
-                       "flat_floor = 1\n"
+                       "flat_floor = 0.5\n"
                        "quantize = 4\n"
                        "required_masters = flat , bias\n"
                        "[MATCHING]\n"
@@ -214,7 +214,7 @@ TEST(config_parse_every_type)
     ASSERT_NEAR(c.pedestal.adu, 100.5, 0);
     ASSERT_EQ(c.dark_has_bias, AC_TRI_NO);
     ASSERT_EQ(c.flat_calibrated, AC_TRI_YES);
-    ASSERT_NEAR(c.flat_floor, 1.0, 0);
+    ASSERT_NEAR(c.flat_floor, 0.5, 0);
     ASSERT_NEAR(c.quantize, 4.0, 0);
     ASSERT_EQ(c.required_masters, AC_NEED_BIAS | AC_NEED_FLAT);
     ASSERT_NEAR(c.site_utc_offset_h, -5.5, 0);
@@ -338,7 +338,7 @@ TEST(config_value_errors_name_the_line)
                  "test.conf:2: max_temperature_difference: expected a number from 0 to 100, "
                  "got 'nan'");
     expect_error("[CALIBRATION]\nflat_floor = 0\n",
-                 "test.conf:2: flat_floor: expected a number above 0 and at most 1, got '0'");
+                 "test.conf:2: flat_floor: expected a number above 0 and at most 0.999, got '0'");
     expect_error("[DAEMON]\nlog_level = loud\n",
                  "test.conf:2: log_level: expected one of err, warning, notice, info, debug, "
                  "got 'loud'");

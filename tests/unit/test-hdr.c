@@ -80,3 +80,13 @@ TEST(hdr_history_wraps)
     ASSERT(strncmp(h.cards[0], "HISTORY ", 8) == 0);
     ac_hdr_free(&h);
 }
+
+TEST(hdr_output_filter_keeps_observing_z_keywords)
+{
+    ASSERT(!ac_hdr_is_output_excluded("ZENITH"));
+    ASSERT(!ac_hdr_is_output_excluded("ZD"));
+    ASSERT(ac_hdr_is_output_excluded("ZTILE1"));
+    ASSERT(ac_hdr_is_output_excluded("ZNAME2"));
+    ASSERT(ac_hdr_is_output_excluded("ZQUANTIZ"));
+    ASSERT(ac_hdr_is_output_excluded("ZNAXIS"));
+}

@@ -1,0 +1,456 @@
+/*
+ * catalog.h - queries and updates over AstroFiler's tables and astrocald's own (adapter).
+ *
+ * Three files implement it: catalog.c (reading AstroFiler's catalogue: light sessions,
+ * their files, masters; value helpers), catalog_write.c (recording a calibrated file,
+ * registering imported files and masters, as AstroFiler writes them), catalog_queue.c
+ * (the persistent queue in astrocal_session / astrocal_file, and events).
+ *
+ * AstroFiler's value quirks are absorbed here (astrofiler-db.md): numbers stored as TEXT
+ * ('300' and '300.0') come back as doubles (NAN when NULL, '' or not a number); binning as
+ * int (0 when unknown); booleans NULL read as 0; both schema variants work (optional
+ * columns discovered by schema.c); fitsFileGain/fitsFileOffset are normally NULL, so
+ * callers read GAIN/OFFSET from the FITS headers.
+ *
+ * Ownership: lists and records returned are owned by the caller and released with the
+ * matching *_free / *_clear function (safe on zeroed or already freed values). Input
+ * structs are borrowed for the duration of the call.
+ *
+ * Every write is one short transaction (ac_db_transact: BUSY retry, then AC_EBUSY, which
+ * is transient); called inside an outer ac_db_transact a write joins it as a savepoint.
+ * Errors: AC_ESQLITE (message names the operation and sqlite3_errmsg), AC_EBUSY, -ENOMEM,
+ * -ENOENT (a named row does not exist), -EINVAL (bad argument).
+ *
+ * Thread: loop thread only (the owner of the ac_db_t), checked in every function except
+ * the pure helpers marked "any thread".
+ */
+#ifndef AC_CATALOG_H
+#define AC_CATALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "err.h"
+
+#define AC_UUID_LEN 36
+
+/* ---- Helpers (any thread) ---- */
+
+/* ac_catalog_parse_number: '300', '300.0', '-10.1' -> number; NULL, '' or text -> NAN. */
+double ac_catalog_parse_number(const char *s);
+
+/* ac_catalog_uuid4 writes a random (version 4) UUID, 36 characters plus NUL, from
+ * getrandom(2). 0 or -errno. */
+int ac_catalog_uuid4(char out[AC_UUID_LEN + 1]);
+
+/*
+ * ac_catalog_pytext writes the text AstroFiler stores for a header value: Python's str()
+ * of what astropy returns. A quoted (string) value is kept as it is; an integer literal is
+ * normalised as Python prints an int ('+007' -> '7'); a real literal as Python prints a
+ * float ('300.' and '3.0E2' -> '300.0', '-10.10' -> '-10.1', 1e-5 -> '1e-05'); T/F as
+ * 'True'/'False'. value is the value as written (ac_hdr_get_value). 0, or -ERANGE when out
+ * is too small.
+ */
+int ac_catalog_pytext(const char *value, bool quoted, char *out, size_t size);
+
+/* ac_catalog_pyfloat writes Python's repr() of a float (shortest round-trip digits,
+ * '.0' for whole numbers, exponent form below 1e-4 and from 1e16). 0 or -ERANGE. */
+int ac_catalog_pyfloat(double v, char *out, size_t size);
+
+/* ---- Reading AstroFiler's catalogue (catalog.c) ---- */
+
+/* A light session that still has uncalibrated lights. Strings are owned (NULL when the
+ * column is NULL or there is no fitssession row). */
+typedef struct ac_catalog_session {
+    char *session_id;    /* fitsSessionId = fitsFileSession of the lights */
+    bool has_row;        /* a fitssession row exists */
+    char *object, *date; /* fitsSessionObjectName, fitsSessionDate ('YYYY-MM-DD') */
+    char *telescope, *imager, *filter;
+    double exposure, ccd_temp, gain, offset; /* NAN when unknown */
+    int xbin, ybin;                          /* 0 when unknown */
+    char *first_date_obs; /* earliest fitsFileDate of its uncalibrated lights */
+    int n_uncalibrated;   /* lights still to calibrate */
+} ac_catalog_session_t;
+
+typedef struct ac_session_list {
+    ac_catalog_session_t *items;
+    size_t n;
+} ac_session_list_t;
+
+/* A fitsfile row. */
+typedef struct ac_catalog_file {
+    char *file_id, *path, *session_id;
+    char *date_obs; /* fitsFileDate, the raw DATE-OBS */
+    char *type;     /* fitsFileType as stored ('LIGHT FRAME', 'LIGHT', ...) */
+    char *object, *filter, *telescope, *instrument, *hash;
+    double exposure, ccd_temp, gain, offset; /* NAN when unknown */
+    int xbin, ybin;                          /* 0 when unknown */
+    bool calibrated, soft_deleted;           /* NULL reads as false */
+    char *original_file; /* fitsFileOriginalFile: set on calibrated outputs */
+} ac_catalog_file_t;
+
+typedef struct ac_file_list {
+    ac_catalog_file_t *items;
+    size_t n;
+} ac_file_list_t;
+
+/* A Masters row. */
+typedef struct ac_catalog_master {
+    int64_t rowid;   /* Masters.id */
+    char *master_id; /* e.g. 'dark_C14_20241005_021007' */
+    char *type;      /* 'bias' | 'dark' | 'flat' (lower case as stored) */
+    char *path;      /* master_path */
+    char *telescope, *instrument, *filter;
+    double exposure, ccd_temp, gain, offset; /* NAN when unknown */
+    int xbin, ybin;                          /* 0 when unknown */
+    char *source_session_id;
+    char *source_session_date; /* fitsSessionDate of the source session, or NULL */
+    char *creation_date;       /* 'YYYY-MM-DD HH:MM:SS.ffffff' */
+    char *hash_md5;            /* hash_value, or NULL */
+    int file_count;
+    int64_t file_size; /* -1 when unknown */
+    double quality;    /* quality_score, NAN when NULL */
+    bool validated;
+} ac_catalog_master_t;
+
+typedef struct ac_master_list {
+    ac_catalog_master_t *items;
+    size_t n;
+} ac_master_list_t;
+
+/*
+ * ac_catalog_light_sessions lists the sessions that have uncalibrated lights: fitsfile
+ * rows with upper(fitsFileType) LIKE '%LIGHT%', not soft-deleted, not calibrated (NULL
+ * counts as not), not a calibrated output (fitsFileOriginalFile IS NULL), grouped by
+ * fitsFileSession, with the session's fitssession row. Lights without a session
+ * (fitsFileSession NULL: AstroFiler has not made sessions yet) are not listed; see
+ * ac_catalog_count_unsessioned_lights. Ordered by session date then id.
+ */
+int ac_catalog_light_sessions(ac_db_t *db, ac_session_list_t *out, ac_err_t *e);
+void ac_catalog_sessions_free(ac_session_list_t *list);
+
+/* ac_catalog_count_unsessioned_lights counts uncalibrated lights with no session. */
+int ac_catalog_count_unsessioned_lights(ac_db_t *db, int *count, ac_err_t *e);
+
+/* ac_catalog_session_files lists the uncalibrated raw lights of a session (same rules as
+ * ac_catalog_light_sessions), ordered by fitsFileDate then id. An unknown session gives an
+ * empty list. */
+int ac_catalog_session_files(ac_db_t *db, const char *session_id, ac_file_list_t *out,
+                             ac_err_t *e);
+void ac_catalog_files_free(ac_file_list_t *list);
+
+/* ac_catalog_file_get reads one fitsfile row by id (any kind). -ENOENT when absent. */
+int ac_catalog_file_get(ac_db_t *db, const char *file_id, ac_catalog_file_t *out, ac_err_t *e);
+void ac_catalog_file_clear(ac_catalog_file_t *f);
+
+/* ac_catalog_masters lists every Masters row with soft_delete = 0, by rowid. A database
+ * without a Masters table gives an empty list. */
+int ac_catalog_masters(ac_db_t *db, ac_master_list_t *out, ac_err_t *e);
+
+/* ac_catalog_new_masters lists Masters rows with soft_delete = 0 and rowid > after_rowid,
+ * by rowid (master creation events since the last one seen). */
+int ac_catalog_new_masters(ac_db_t *db, int64_t after_rowid, ac_master_list_t *out,
+                           ac_err_t *e);
+
+/* ac_catalog_unseen_masters lists Masters rows (soft_delete = 0) not yet recorded in
+ * astrocal_master_seen; ac_catalog_mark_masters_seen records rowids (one transaction). */
+int ac_catalog_unseen_masters(ac_db_t *db, ac_master_list_t *out, ac_err_t *e);
+int ac_catalog_mark_masters_seen(ac_db_t *db, const int64_t *rowids, size_t n, ac_err_t *e);
+void ac_catalog_masters_free(ac_master_list_t *list);
+
+/* ---- Writing AstroFiler's catalogue (catalog_write.c) ---- */
+
+/* What a calibration produced, for ac_catalog_record_calibrated. Strings may be NULL
+ * (unused master, unknown value); doubles may be NAN (stored as NULL). */
+typedef struct ac_calibrated_rec {
+    const char *raw_file_id;   /* fitsFileId of the raw light (required) */
+    const char *output_path;   /* absolute path of the calibrated file (required) */
+    const char *output_sha256; /* hex SHA-256 of the output (fitsFileHash) */
+    const char *bias_path, *bias_md5;
+    const char *dark_path, *dark_md5;
+    const char *flat_path, *flat_md5;
+    const char *flatdark_path, *flatdark_md5;
+    const char *steps; /* e.g. "bias,dark(x0.98),flat,pedestal" */
+    double dark_scale, pedestal;
+    const char *quality_json;
+    double t_read, t_calib, t_write, t_total; /* seconds */
+} ac_calibrated_rec_t;
+
+/*
+ * ac_catalog_record_calibrated records a calibrated file in ONE transaction, following
+ * AstroFiler's convention: a new fitsfile row (new UUID4, fitsFileCalibrated=1,
+ * fitsFileCalibrationDate now, fitsFileOriginalFile = raw path, date/type/object/session/
+ * equipment/exposure/binning/temperature/filter/stacked copied from the raw row,
+ * fitsFileOriginalCloudURL = raw fitsFileCloudURL, fitsFileSoftDelete=0, fitsFileHash =
+ * output_sha256, fitsFileName = output_path, fitsFileMasterBias/Dark/Flat = the master
+ * paths when those columns exist); the raw row marked fitsFileCalibrated=1 with its
+ * calibration date, and soft-deleted (fitsFileSoftDelete=1) only when preserve_original
+ * is false; astrocal_record upserted; the astrocal_file row (if any) set to done with the
+ * output path and id, finished_at and seconds (t_total).
+ *
+ * Exactly once: when astrocal_record already holds raw_file_id, nothing is inserted again
+ * (the existing output id is returned and the queue row still set to done); when a
+ * fitsfile row already has fitsFileName = output_path (the same output registered by
+ * someone else), that row is reused instead of inserting a second one.
+ * out_file_id (may be NULL) receives the output's fitsFileId. -ENOENT when the raw row
+ * does not exist.
+ */
+int ac_catalog_record_calibrated(ac_db_t *db, const ac_calibrated_rec_t *rec,
+                                 bool preserve_original, char out_file_id[AC_UUID_LEN + 1],
+                                 ac_err_t *e);
+
+/* A FITS file to register, with values already in AstroFiler's text form (see
+ * ac_catalog_pytext). NULL strings are stored as NULL. */
+typedef struct ac_register_rec {
+    const char *path;        /* absolute path -> fitsFileName (required) */
+    const char *sha256;      /* fitsFileHash (required): duplicates by hash are skipped */
+    const char *date_obs;    /* fitsFileDate: DATE-OBS as written */
+    const char *imagetyp;    /* IMAGETYP as written; stored upper-cased (fitsFileType) */
+    const char *object;      /* fitsFileObject: OBJECT, or 'Dark'/'Flat'/'Bias' */
+    const char *exptime;     /* e.g. '300' or '300.0' */
+    const char *xbin, *ybin; /* AstroFiler writes '1' when absent */
+    const char *ccd_temp;    /* AstroFiler writes '0' when absent */
+    const char *telescope, *instrument; /* AstroFiler writes 'Unknown' when absent */
+    const char *filter;                 /* NULL for darks and biases, as AstroFiler */
+    const char *gain, *offset;          /* AstroFiler's importer leaves these NULL */
+    int calibrated; /* fitsFileCalibrated: 0, or 1 for pre-calibrated frames */
+    /* Session: find or create a fitssession row with this object name and date and the
+     * same telescope, imager, binning, gain and offset (numbers compared numerically),
+     * plus exposure when session_by_exposure and filter when session_by_filter. A NULL
+     * session_object leaves fitsFileSession NULL. The created row copies telescope,
+     * imager, exposure, binning, temperature and filter from the file, gain and offset
+     * from session_gain / session_offset, and is_auto_calibration = 0 when that column
+     * exists. */
+    const char *session_object; /* light: OBJECT; calibration: 'Bias', 'Dark', 'Flat' */
+    const char *session_date;   /* 'YYYY-MM-DD' (the observing night) */
+    const char *session_gain, *session_offset;
+    bool session_by_exposure, session_by_filter;
+} ac_register_rec_t;
+
+typedef struct ac_register_result {
+    char file_id[AC_UUID_LEN + 1];    /* the new row, or the existing duplicate */
+    char session_id[AC_UUID_LEN + 1]; /* "" when none */
+    bool duplicate;                   /* a row with this hash existed; nothing written */
+    bool session_created;
+} ac_register_result_t;
+
+/* ac_catalog_register_file inserts a fitsfile row as AstroFiler's importer does
+ * (fitsFileSoftDelete=0 when the column exists, fitsFileStacked NULL) and links its
+ * session, in one transaction. */
+int ac_catalog_register_file(ac_db_t *db, const ac_register_rec_t *rec,
+                             ac_register_result_t *res, ac_err_t *e);
+
+/* A master file to register in Masters (values in AstroFiler's text form). */
+typedef struct ac_master_rec {
+    const char *type;  /* 'bias' | 'dark' | 'flat' (required) */
+    const char *path;  /* absolute path (required) */
+    const char *md5;   /* hash_value: MD5 of the file */
+    int64_t file_size; /* -1 when unknown */
+    int file_count;    /* frames combined (NOT NULL in Masters) */
+    const char *telescope, *instrument;
+    const char *exposure; /* darks only, as AstroFiler */
+    const char *xbin, *ybin, *ccd_temp, *gain, *offset;
+    const char *filter; /* flats only, as AstroFiler */
+    const char *source_session_id;
+    const char *notes;
+    double quality; /* NAN -> NULL */
+    bool validated;
+} ac_master_rec_t;
+
+/* ac_catalog_register_master inserts a Masters row (creation_date now, soft_delete 0,
+ * master_id '{type}_{telescope, spaces->_}_{YYYYmmdd_HHMMSS}' made unique with a '_N'
+ * suffix when taken). A live row with the same path or MD5 is a duplicate: nothing is
+ * written and *rowid is the existing one. rowid and duplicate may be NULL. -ENOENT when
+ * the database has no Masters table. */
+int ac_catalog_register_master(ac_db_t *db, const ac_master_rec_t *rec, int64_t *rowid,
+                               bool *duplicate, ac_err_t *e);
+
+/* ---- The persistent queue (catalog_queue.c) ---- */
+
+typedef enum ac_sess_state {
+    AC_SESS_WAITING = 0, /* masters missing (reason says which) */
+    AC_SESS_QUEUED,
+    AC_SESS_PAUSED,
+    AC_SESS_DONE,
+    AC_SESS_CANCELLED,
+    AC_SESS_NSTATES
+} ac_sess_state_t;
+
+typedef enum ac_file_state {
+    AC_FILE_PENDING = 0,
+    AC_FILE_RUNNING,
+    AC_FILE_DONE,
+    AC_FILE_FAILED,
+    AC_FILE_SKIPPED,
+    AC_FILE_CANCELLED,
+    AC_FILE_NSTATES
+} ac_file_state_t;
+
+/* Names as stored ("waiting", "pending", ...) and back (-1 when unknown). Any thread. */
+const char *ac_catalog_sess_state_name(ac_sess_state_t s);
+int ac_catalog_sess_state_parse(const char *name);
+const char *ac_catalog_file_state_name(ac_file_state_t s);
+int ac_catalog_file_state_parse(const char *name);
+
+/* A session's plan, for ac_catalog_queue_plan_session. */
+typedef struct ac_qsession_plan {
+    const char *session_id;
+    ac_sess_state_t state;
+    const char *reason;
+    const char *bias_master, *dark_master, *flat_master, *flatdark_master; /* paths */
+    const char *plan_json;
+    const char *session_date; /* for ordering ('YYYY-MM-DD' or a DATE-OBS) */
+} ac_qsession_plan_t;
+
+/* An astrocal_session row with its files counted per state. */
+typedef struct ac_qsession {
+    char *session_id;
+    int priority;
+    ac_sess_state_t state;
+    char *reason, *bias_master, *dark_master, *flat_master, *flatdark_master, *plan_json;
+    char *session_date, *updated_at;
+    int counts[AC_FILE_NSTATES];
+} ac_qsession_t;
+
+typedef struct ac_qsession_list {
+    ac_qsession_t *items;
+    size_t n;
+} ac_qsession_list_t;
+
+/* An astrocal_file row. */
+typedef struct ac_qfile {
+    char *file_id, *session_id, *path;
+    ac_file_state_t state;
+    int attempts;
+    double not_before; /* unix time, NAN when none */
+    char *error, *output_path, *output_file_id, *started_at, *finished_at;
+    double seconds; /* NAN when unknown */
+} ac_qfile_t;
+
+typedef struct ac_qfile_list {
+    ac_qfile_t *items;
+    size_t n;
+} ac_qfile_list_t;
+
+/* A file to queue. */
+typedef struct ac_qfile_add {
+    const char *file_id, *path;
+} ac_qfile_add_t;
+
+/* ac_catalog_queue_plan_session inserts or updates a session's plan (state, reason,
+ * masters, plan_json, date). A session the user paused or cancelled keeps that state (its
+ * plan is still updated); priority is kept. */
+int ac_catalog_queue_plan_session(ac_db_t *db, const ac_qsession_plan_t *p, ac_err_t *e);
+
+/* ac_catalog_queue_set_session_state sets state and reason (reason NULL clears it).
+ * -ENOENT when the session is not in the queue. */
+int ac_catalog_queue_set_session_state(ac_db_t *db, const char *session_id,
+                                       ac_sess_state_t state, const char *reason, ac_err_t *e);
+
+/* ac_catalog_queue_set_priority sets a session's priority (larger runs sooner). -ENOENT. */
+int ac_catalog_queue_set_priority(ac_db_t *db, const char *session_id, int priority,
+                                  ac_err_t *e);
+
+/* ac_catalog_queue_session reads one session with its counts. -ENOENT. */
+int ac_catalog_queue_session(ac_db_t *db, const char *session_id, ac_qsession_t *out,
+                             ac_err_t *e);
+void ac_catalog_qsession_clear(ac_qsession_t *s);
+
+/* ac_catalog_queue_sessions lists every queued session with counts, in claim order
+ * (priority descending, then session date newest first). */
+int ac_catalog_queue_sessions(ac_db_t *db, ac_qsession_list_t *out, ac_err_t *e);
+void ac_catalog_qsessions_free(ac_qsession_list_t *list);
+
+/* ac_catalog_queue_add_files queues files of a session as pending (one transaction);
+ * a file already in the queue keeps its state. *added (may be NULL) counts new rows. */
+int ac_catalog_queue_add_files(ac_db_t *db, const char *session_id, const ac_qfile_add_t *files,
+                               size_t n, int *added, ac_err_t *e);
+
+/*
+ * ac_catalog_queue_claim takes the next pending file whose session is queued and whose
+ * not_before has passed (<= now, unix seconds): highest session priority first, then
+ * session date (newest first when newest_first, else oldest), then the file's path. It
+ * is marked running (started_at set) in one transaction and copied to *out; *found says
+ * whether there was one. only_session (may be NULL) restricts the choice to a session.
+ */
+int ac_catalog_queue_claim(ac_db_t *db, bool newest_first, double now, const char *only_session,
+                           ac_qfile_t *out, bool *found, ac_err_t *e);
+void ac_catalog_qfile_clear(ac_qfile_t *f);
+
+/* ac_catalog_queue_next_retry gives the earliest not_before of pending files in queued
+ * sessions that is still in the future relative to now (*any false when none). */
+int ac_catalog_queue_next_retry(ac_db_t *db, double now, double *when, bool *any, ac_err_t *e);
+
+/* ac_catalog_queue_defer puts a running file back to pending after a transient failure:
+ * attempts + 1, error recorded, not_before set (unix seconds). -ENOENT. */
+int ac_catalog_queue_defer(ac_db_t *db, const char *file_id, const char *error,
+                           double not_before, ac_err_t *e);
+
+/* ac_catalog_queue_release puts a running file back to pending WITHOUT counting an
+ * attempt (the scheduler could not start it: disk space, memory, masters being replaced),
+ * eligible again from not_before (unix seconds). -ENOENT when it is not running. */
+int ac_catalog_queue_release(ac_db_t *db, const char *file_id, double not_before,
+                             ac_err_t *e);
+
+/* ac_catalog_queue_finish ends a file: state FAILED (attempts + 1), SKIPPED, CANCELLED or
+ * DONE, with error text (may be NULL) and seconds (NAN when unknown). -ENOENT, -EINVAL
+ * for PENDING/RUNNING. */
+int ac_catalog_queue_finish(ac_db_t *db, const char *file_id, ac_file_state_t state,
+                            const char *error, double seconds, ac_err_t *e);
+
+/* ac_catalog_queue_recover runs at startup: every running file goes back to pending with
+ * attempts + 1; those that reach max_attempts become failed ("interrupted N times").
+ * Counts (may be NULL) say how many of each. One transaction. */
+int ac_catalog_queue_recover(ac_db_t *db, int max_attempts, int *n_requeued, int *n_failed,
+                             ac_err_t *e);
+
+/* ac_catalog_queue_retry puts failed files back to pending (attempts 0, error and
+ * not_before cleared): the one file_id, or every failed file of session_id, or every
+ * failed file when both are NULL; their sessions in state done become queued again.
+ * *changed (may be NULL) counts files. */
+int ac_catalog_queue_retry(ac_db_t *db, const char *file_id, const char *session_id,
+                           int *changed, ac_err_t *e);
+
+/* ac_catalog_queue_cancel_session marks a session cancelled and its pending files
+ * cancelled (running ones are left to the scheduler, which stops them and calls
+ * ac_catalog_queue_finish). *n (may be NULL) counts files cancelled. -ENOENT. */
+int ac_catalog_queue_cancel_session(ac_db_t *db, const char *session_id, int *n, ac_err_t *e);
+
+/* ac_catalog_queue_counts counts files per state, for one session or all (NULL). */
+int ac_catalog_queue_counts(ac_db_t *db, const char *session_id, int counts[AC_FILE_NSTATES],
+                            ac_err_t *e);
+
+/* ac_catalog_queue_files lists a session's files with their states, by path. */
+int ac_catalog_queue_files(ac_db_t *db, const char *session_id, ac_qfile_list_t *out,
+                           ac_err_t *e);
+void ac_catalog_qfiles_free(ac_qfile_list_t *list);
+
+/* ac_catalog_queue_file reads one file's queue row. -ENOENT. */
+int ac_catalog_queue_file(ac_db_t *db, const char *file_id, ac_qfile_t *out, ac_err_t *e);
+
+/* An astrocal_event row. */
+typedef struct ac_event {
+    int64_t id;
+    char *at, *kind, *session_id, *file_id, *message;
+} ac_event_t;
+
+typedef struct ac_event_list {
+    ac_event_t *items;
+    size_t n;
+} ac_event_list_t;
+
+/* ac_catalog_event_add appends an event (at = now); *id (may be NULL) gets its id. */
+int ac_catalog_event_add(ac_db_t *db, const char *kind, const char *session_id,
+                         const char *file_id, const char *message, int64_t *id, ac_err_t *e);
+
+/* ac_catalog_events lists up to limit events with id > after_id, oldest first. */
+int ac_catalog_events(ac_db_t *db, int64_t after_id, int limit, ac_event_list_t *out,
+                      ac_err_t *e);
+void ac_catalog_events_free(ac_event_list_t *list);
+
+/* ac_catalog_events_prune keeps the newest `keep` events. */
+int ac_catalog_events_prune(ac_db_t *db, int keep, ac_err_t *e);
+
+#endif

@@ -1,0 +1,599 @@
+/*
+ * ctlcmd.c - the control commands (docs/protocol.md): a table of {name, handler}; each
+ * handler validates its arguments strictly, acts on the loop thread (catalogue, planner,
+ * scheduler) and replies once, after any change it makes is committed.
+ *
+ * Thread: loop thread only.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemon.h"
+#include "importer.h"
+#include "log.h"
+#include "proto.h"
+#include "util.h"
+#include "version.h"
+
+typedef void (*handler_fn)(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args);
+
+/* unpack validates args strictly against fmt (unknown keys are errors). Replies
+ * bad_args and returns false on failure. */
+static bool unpack(ac_ctlsrv_client_t *c, json_t *id, json_t *args, const char *fmt, ...)
+{
+    json_error_t err;
+    json_t *empty = NULL;
+    va_list ap;
+    int rc;
+
+    if (args == NULL || json_is_null(args))
+        args = empty = json_object();
+    va_start(ap, fmt);
+    rc = json_vunpack_ex(args, &err, JSON_STRICT, fmt, ap);
+    va_end(ap);
+    json_decref(empty);
+    if (rc != 0) {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS, "bad arguments: %s", err.text);
+        return false;
+    }
+    return true;
+}
+
+static void reply_err(ac_ctlsrv_client_t *c, json_t *id, const ac_err_t *e)
+{
+    ac_ctlsrv_reply_error(c, id, ac_proto_code_from_err(e->code), "%s",
+                          e->msg[0] ? e->msg : ac_strerror(e->code));
+}
+
+static json_t *counts_json(const int counts[AC_FILE_NSTATES])
+{
+    json_t *o = json_object();
+
+    for (int s = 0; s < AC_FILE_NSTATES; s++)
+        json_object_set_new(o, ac_catalog_file_state_name((ac_file_state_t)s),
+                            json_integer(counts[s]));
+    return o;
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
+}
+
+static const char *queue_state(const ac_daemon_t *d)
+{
+    if (d->stopping || d->drain_mode)
+        return "draining";
+    return d->pause_reason[0] ? "paused" : "running";
+}
+
+static json_t *session_entry(const ac_daemon_t *d, const ac_qsession_t *s)
+{
+    const ac_plan_t *p = ac_planner_find(d, s->session_id);
+    int total = 0;
+
+    for (int i = 0; i < AC_FILE_NSTATES; i++)
+        total += s->counts[i];
+    return json_pack("{s:s,s:o,s:o,s:o,s:s,s:o,s:i,s:i,s:o}", "id", s->session_id, "object",
+                     str_or_null(p ? p->object : NULL), "date",
+                     str_or_null(p && p->date[0] ? p->date : s->session_date), "filter",
+                     str_or_null(p ? p->light_filter : NULL), "state",
+                     ac_catalog_sess_state_name(s->state), "reason", str_or_null(s->reason),
+                     "priority", s->priority, "total", total, "files",
+                     counts_json(s->counts));
+}
+
+/* ---- commands ---- */
+
+static void cmd_version(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    if (unpack(c, id, args, "{}"))
+        ac_ctlsrv_reply_ok(c, id, json_pack("{s:s,s:i}", "version", AC_VERSION, "protocol",
+                                            AC_PROTO_VERSION));
+}
+
+static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    int counts[AC_FILE_NSTATES] = {0}, sc[AC_SESS_NSTATES] = {0};
+    ac_qsession_list_t sl = {0};
+    ac_err_t e = {0};
+    json_t *sess, *r;
+    double rate, eta;
+    uint64_t used;
+
+    if (!unpack(c, id, args, "{}"))
+        return;
+    if (ac_catalog_queue_counts(d->db, NULL, counts, &e) != 0 ||
+        ac_catalog_queue_sessions(d->db, &sl, &e) != 0) {
+        reply_err(c, id, &e);
+        return;
+    }
+    for (size_t i = 0; i < sl.n; i++)
+        sc[sl.items[i].state]++;
+    ac_catalog_qsessions_free(&sl);
+    sess = json_object();
+    for (int s = 0; s < AC_SESS_NSTATES; s++)
+        json_object_set_new(sess, ac_catalog_sess_state_name((ac_sess_state_t)s),
+                            json_integer(sc[s]));
+    rate = ac_sched_rate(d);
+    eta = counts[AC_FILE_PENDING] + counts[AC_FILE_RUNNING] > 0 && rate > 0
+              ? (counts[AC_FILE_PENDING] + counts[AC_FILE_RUNNING]) / rate
+              : NAN;
+    used = d->mc.used + (uint64_t)d->inflight * d->cfg.job_memory_mib * 1048576u;
+    r = json_pack("{s:s,s:o,s:f,s:i,s:i,s:o,s:o,s:f,s:o,s:{s:I,s:I},s:{s:f,s:o,s:b,s:o},s:o}",
+                  "state", queue_state(d), "pause_reason", str_or_null(d->pause_reason),
+                  "uptime_s", (double)(ac_now_ns() - d->started_ns) / 1e9, "workers",
+                  d->cfg.workers, "in_flight", d->inflight, "files", counts_json(counts),
+                  "sessions", sess, "rate_fps", rate, "eta_s",
+                  isfinite(eta) ? json_real(eta) : json_null(), "memory", "budget_bytes",
+                  (json_int_t)(d->cfg.memory_budget_mib * 1048576u), "used_bytes",
+                  (json_int_t)used, "throttle", "load_per_cpu", d->load_per_cpu,
+                  "cpu_pressure",
+                  isfinite(d->cpu_pressure) ? json_real(d->cpu_pressure) : json_null(),
+                  "backing_off", d->backing_off, "reason", str_or_null(d->throttle_reason),
+                  "running", ac_sched_running_json(d));
+    ac_ctlsrv_reply_ok(c, id, r);
+}
+
+static void cmd_sessions(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    ac_qsession_list_t sl = {0};
+    ac_err_t e = {0};
+    json_t *arr;
+
+    if (!unpack(c, id, args, "{}"))
+        return;
+    if (ac_catalog_queue_sessions(d->db, &sl, &e) != 0) {
+        reply_err(c, id, &e);
+        return;
+    }
+    arr = json_array();
+    /* Active sessions in claim order, then done and cancelled ones. */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < sl.n; i++) {
+            bool finished = sl.items[i].state == AC_SESS_DONE ||
+                            sl.items[i].state == AC_SESS_CANCELLED;
+            if (finished == (pass == 1))
+                json_array_append_new(arr, session_entry(d, &sl.items[i]));
+        }
+    ac_catalog_qsessions_free(&sl);
+    ac_ctlsrv_reply_ok(c, id, json_pack("{s:o}", "sessions", arr));
+}
+
+static void cmd_session(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    const char *sid = NULL;
+    ac_qsession_t s = {0};
+    ac_qfile_list_t fl = {0};
+    ac_err_t e = {0};
+    json_t *entry, *files;
+
+    if (!unpack(c, id, args, "{s:s}", "id", &sid))
+        return;
+    if (ac_catalog_queue_session(d->db, sid, &s, &e) != 0) {
+        if (e.code == -ENOENT)
+            ac_ctlsrv_reply_error(c, id, AC_PROTO_NOT_FOUND, "no session '%s'", sid);
+        else
+            reply_err(c, id, &e);
+        return;
+    }
+    if (ac_catalog_queue_files(d->db, sid, &fl, &e) != 0) {
+        ac_catalog_qsession_clear(&s);
+        reply_err(c, id, &e);
+        return;
+    }
+    entry = session_entry(d, &s);
+    json_object_set_new(entry, "masters",
+                        json_pack("{s:o,s:o,s:o,s:o}", "bias", str_or_null(s.bias_master),
+                                  "dark", str_or_null(s.dark_master), "flat",
+                                  str_or_null(s.flat_master), "flatdark",
+                                  str_or_null(s.flatdark_master)));
+    files = json_array();
+    for (size_t i = 0; i < fl.n; i++) {
+        const ac_qfile_t *f = &fl.items[i];
+        json_array_append_new(
+            files, json_pack("{s:s,s:s,s:s,s:i,s:o,s:o,s:o}", "file_id", f->file_id, "path",
+                             f->path, "state", ac_catalog_file_state_name(f->state), "attempts",
+                             f->attempts, "error", str_or_null(f->error), "output_path",
+                             str_or_null(f->output_path), "seconds",
+                             isfinite(f->seconds) ? json_real(f->seconds) : json_null()));
+    }
+    ac_catalog_qfiles_free(&fl);
+    ac_catalog_qsession_clear(&s);
+    ac_ctlsrv_reply_ok(c, id, json_pack("{s:o,s:o}", "session", entry, "files", files));
+}
+
+static void cmd_masters(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    ac_err_t e = {0};
+    json_t *r;
+
+    if (!unpack(c, id, args, "{}"))
+        return;
+    r = ac_planner_masters_json(d, &e);
+    if (r == NULL)
+        reply_err(c, id, &e);
+    else
+        ac_ctlsrv_reply_ok(c, id, r);
+}
+
+static void cmd_plan(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    const char *sid = NULL;
+    ac_err_t e = {0};
+    json_t *r;
+
+    if (!unpack(c, id, args, "{s?s}", "session", &sid))
+        return;
+    r = ac_planner_explain(d, sid, &e);
+    if (r == NULL)
+        reply_err(c, id, &e);
+    else
+        ac_ctlsrv_reply_ok(c, id, r);
+}
+
+/* session_state_reply answers with the session's state after a change. */
+static void session_state_reply(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id,
+                                const char *sid, json_t *extra)
+{
+    ac_qsession_t s = {0};
+    ac_err_t e = {0};
+
+    if (ac_catalog_queue_session(d->db, sid, &s, &e) != 0) {
+        json_decref(extra);
+        reply_err(c, id, &e);
+        return;
+    }
+    if (extra == NULL)
+        extra = json_object();
+    json_object_set_new(extra, "session", json_string(sid));
+    json_object_set_new(extra, "state", json_string(ac_catalog_sess_state_name(s.state)));
+    json_object_set_new(extra, "priority", json_integer(s.priority));
+    ac_catalog_qsession_clear(&s);
+    ac_ctlsrv_reply_ok(c, id, extra);
+}
+
+static bool lookup_session(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, const char *sid,
+                           ac_qsession_t *s)
+{
+    ac_err_t e = {0};
+
+    if (ac_catalog_queue_session(d->db, sid, s, &e) == 0)
+        return true;
+    if (e.code == -ENOENT)
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_NOT_FOUND, "no session '%s'", sid);
+    else
+        reply_err(c, id, &e);
+    return false;
+}
+
+static void cmd_enqueue(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    const char *sid = NULL;
+    json_int_t prio = INT32_MIN;
+    ac_qsession_t s = {0};
+    ac_err_t e = {0};
+
+    if (!unpack(c, id, args, "{s:s,s?I}", "session", &sid, "priority", &prio))
+        return;
+    if (!lookup_session(d, c, id, sid, &s))
+        return;
+    if (s.state == AC_SESS_DONE) {
+        ac_catalog_qsession_clear(&s);
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_CONFLICT,
+                              "session '%s' is done (use retry for failed files)", sid);
+        return;
+    }
+    ac_catalog_qsession_clear(&s);
+    if (prio != INT32_MIN && ac_catalog_queue_set_priority(d->db, sid, (int)prio, &e) != 0) {
+        reply_err(c, id, &e);
+        return;
+    }
+    ac_catalog_queue_retry(d->db, NULL, sid, NULL, &e); /* cancelled/failed become pending */
+    ac_err_clear(&e);
+    if (ac_planner_enqueue(d, sid, &e) != 0 && e.code != -ENOENT) {
+        reply_err(c, id, &e);
+        return;
+    }
+    ac_sched_kick(d);
+    session_state_reply(d, c, id, sid, NULL);
+}
+
+static void cmd_pause_resume(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args,
+                             bool pause)
+{
+    const char *sid = NULL;
+    ac_qsession_t s = {0};
+    ac_err_t e = {0};
+
+    if (!unpack(c, id, args, "{s?s}", "session", &sid))
+        return;
+    if (sid == NULL) {
+        d->paused_user = pause;
+        ac_log_notice("queue %s by the operator", pause ? "paused" : "resumed");
+        ac_sched_kick(d);
+        ac_daemon_event(d, "queue_state",
+                        json_pack("{s:s,s:o}", "state", queue_state(d), "reason",
+                                  str_or_null(d->pause_reason)));
+        ac_ctlsrv_reply_ok(c, id, json_pack("{s:s,s:n}", "state", queue_state(d), "session"));
+        return;
+    }
+    if (!lookup_session(d, c, id, sid, &s))
+        return;
+    if (pause && (s.state == AC_SESS_DONE || s.state == AC_SESS_CANCELLED)) {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_CONFLICT, "session '%s' is %s", sid,
+                              ac_catalog_sess_state_name(s.state));
+        ac_catalog_qsession_clear(&s);
+        return;
+    }
+    if (pause || s.state == AC_SESS_PAUSED) {
+        int rc = ac_catalog_queue_set_session_state(
+            d->db, sid, pause ? AC_SESS_PAUSED : AC_SESS_QUEUED,
+            pause ? "paused by astrocalctl" : NULL, &e);
+        if (rc != 0) {
+            ac_catalog_qsession_clear(&s);
+            reply_err(c, id, &e);
+            return;
+        }
+        if (!pause)
+            ac_planner_enqueue(d, sid, &e); /* back to waiting if a master went away */
+    }
+    ac_catalog_qsession_clear(&s);
+    ac_sched_kick(d);
+    session_state_reply(d, c, id, sid, NULL);
+}
+
+static void cmd_pause(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    cmd_pause_resume(d, c, id, args, true);
+}
+
+static void cmd_resume(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    cmd_pause_resume(d, c, id, args, false);
+}
+
+static void cmd_cancel(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    const char *sid = NULL;
+    ac_qsession_t s = {0};
+    ac_err_t e = {0};
+    int n = 0, running;
+
+    if (!unpack(c, id, args, "{s:s}", "session", &sid))
+        return;
+    if (!lookup_session(d, c, id, sid, &s))
+        return;
+    running = s.counts[AC_FILE_RUNNING];
+    if (s.state == AC_SESS_DONE) {
+        ac_catalog_qsession_clear(&s);
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_CONFLICT, "session '%s' is done", sid);
+        return;
+    }
+    ac_catalog_qsession_clear(&s);
+    if (ac_catalog_queue_cancel_session(d->db, sid, &n, &e) != 0) {
+        reply_err(c, id, &e);
+        return;
+    }
+    ac_sched_cancel_session(d, sid);
+    ac_log_notice("session %s cancelled by the operator", sid);
+    ac_daemon_event(d, "session_state",
+                    json_pack("{s:s,s:s,s:s}", "session_id", sid, "state", "cancelled", "reason",
+                              "cancelled by astrocalctl"));
+    ac_ctlsrv_reply_ok(c, id, json_pack("{s:s,s:i}", "session", sid, "cancelled_files",
+                                        n + running));
+}
+
+static void cmd_retry(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    const char *file = NULL, *sid = NULL;
+    int all = 0, changed = 0, given;
+    ac_err_t e = {0};
+
+    if (!unpack(c, id, args, "{s?s,s?s,s?b}", "file", &file, "session", &sid, "all_failed",
+                &all))
+        return;
+    given = (file != NULL) + (sid != NULL) + (all != 0);
+    if (given != 1) {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS,
+                              "give exactly one of file, session or all_failed: true");
+        return;
+    }
+    if (file != NULL) {
+        ac_qfile_t f = {0};
+        if (ac_catalog_queue_file(d->db, file, &f, &e) != 0) {
+            if (e.code == -ENOENT)
+                ac_ctlsrv_reply_error(c, id, AC_PROTO_NOT_FOUND, "no file '%s'", file);
+            else
+                reply_err(c, id, &e);
+            return;
+        }
+        if (f.state != AC_FILE_FAILED) {
+            ac_ctlsrv_reply_error(c, id, AC_PROTO_CONFLICT, "file '%s' is %s, not failed", file,
+                                  ac_catalog_file_state_name(f.state));
+            ac_catalog_qfile_clear(&f);
+            return;
+        }
+        ac_catalog_qfile_clear(&f);
+    } else if (sid != NULL) {
+        ac_qsession_t s = {0};
+        if (!lookup_session(d, c, id, sid, &s))
+            return;
+        ac_catalog_qsession_clear(&s);
+    }
+    if (ac_catalog_queue_retry(d->db, file, sid, &changed, &e) != 0) {
+        reply_err(c, id, &e);
+        return;
+    }
+    ac_sched_kick(d);
+    ac_ctlsrv_reply_ok(c, id, json_pack("{s:i}", "retried", changed));
+}
+
+struct import_req {
+    ac_daemon_t *d;
+    ac_ctlsrv_client_t *c;
+    json_t *id;
+};
+
+static void import_done(void *ud, const ac_import_result_t *res)
+{
+    struct import_req *r = ud;
+    json_t *errs = json_array();
+
+    for (size_t i = 0; i < res->n_error_list; i++)
+        json_array_append_new(errs, json_pack("{s:o,s:s}", "path",
+                                              ac_proto_string(res->error_list[i].path),
+                                              "message", res->error_list[i].message));
+    if (!ac_ctlsrv_client_alive(r->c))
+        json_decref(errs);
+    else if (res->code != 0 && res->code != AC_ECANCELED)
+        ac_ctlsrv_reply_error(r->c, r->id, ac_proto_code_from_err(res->code), "%s",
+                              res->message);
+    else
+        ac_ctlsrv_reply_ok(r->c, r->id,
+                           json_pack("{s:i,s:i,s:i,s:i,s:i,s:o}", "registered",
+                                     res->registered, "duplicates", res->duplicates, "skipped",
+                                     res->skipped, "masters", res->masters, "sessions_created",
+                                     res->sessions_created, "errors", errs));
+    if (res->code == 0)
+        ac_log_info("import %s: %d registered, %d masters, %d duplicates, %d skipped, %d "
+                    "errors",
+                    res->dir, res->registered, res->masters, res->duplicates, res->skipped,
+                    res->errors);
+    ac_ctlsrv_client_unref(r->c);
+    json_decref(r->id);
+    ac_daemon_request_replan(r->d, true);
+    ac_daemon_t *d = r->d;
+    free(r);
+    /* New frames: plan them now rather than at the next poll. */
+    ac_planner_run(d, true, NULL);
+    ac_sched_kick(d);
+}
+
+static void cmd_import(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    const char *dir = NULL;
+    struct import_req *r;
+    ac_import_opts_t io;
+    ac_err_t e = {0};
+    struct stat st;
+
+    if (!unpack(c, id, args, "{s:s}", "dir", &dir))
+        return;
+    if (dir[0] != '/') {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS, "dir must be an absolute path: '%s'",
+                              dir);
+        return;
+    }
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_NOT_FOUND, "no such directory: %s", dir);
+        return;
+    }
+    r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_INTERNAL, "out of memory");
+        return;
+    }
+    r->d = d;
+    r->c = c;
+    r->id = id != NULL ? json_incref(id) : NULL;
+    ac_ctlsrv_client_ref(c);
+    ac_import_opts_default(&io);
+    io.utc_offset_h = d->cfg.site_utc_offset_h;
+    if (ac_import_start(d->loop, d->db, dir, &io, import_done, r, &e) != 0) {
+        ac_ctlsrv_client_unref(c);
+        json_decref(r->id);
+        free(r);
+        reply_err(c, id, &e);
+    }
+}
+
+/* split_names turns "A, B" into a JSON array. */
+static json_t *split_names(const char *list)
+{
+    json_t *arr = json_array();
+    char buf[2048], *save = NULL;
+
+    ac_strlcpy(buf, list, sizeof buf);
+    for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+        char *name = ac_str_trim(t);
+        if (name[0] != '\0')
+            json_array_append_new(arr, json_string(name));
+    }
+    return arr;
+}
+
+static void cmd_reload(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    char changed[2048] = "", ignored[2048] = "";
+    ac_err_t e = {0};
+
+    if (!unpack(c, id, args, "{}"))
+        return;
+    if (ac_daemon_reload(d, changed, sizeof changed, ignored, sizeof ignored, &e) != 0) {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_CONFLICT, "%s", e.msg);
+        return;
+    }
+    ac_ctlsrv_reply_ok(c, id, json_pack("{s:o,s:o}", "changed", split_names(changed), "ignored",
+                                        split_names(ignored)));
+}
+
+static void cmd_config(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    size_t n = 0;
+    const ac_config_entry_t *t = ac_config_table(&n);
+    json_t *cfg = json_object();
+    char buf[AC_CONFIG_TEXT_MAX];
+
+    if (!unpack(c, id, args, "{}")) {
+        json_decref(cfg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *sec = json_object_get(cfg, t[i].section);
+        if (sec == NULL) {
+            sec = json_object();
+            json_object_set_new(cfg, t[i].section, sec);
+        }
+        if (ac_config_get_text(&d->cfg, &t[i], buf, sizeof buf) == 0)
+            json_object_set_new(sec, t[i].key, json_string(buf));
+    }
+    ac_ctlsrv_reply_ok(c, id, json_pack("{s:o}", "config", cfg));
+}
+
+static void cmd_watch(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    if (!unpack(c, id, args, "{}"))
+        return;
+    ac_ctlsrv_subscribe(c);
+    ac_ctlsrv_reply_ok(c, id, json_pack("{s:b}", "watching", 1));
+}
+
+static const struct {
+    const char *name;
+    handler_fn fn;
+} commands[] = {
+    {"version", cmd_version}, {"status", cmd_status}, {"sessions", cmd_sessions},
+    {"session", cmd_session}, {"masters", cmd_masters}, {"plan", cmd_plan},
+    {"enqueue", cmd_enqueue}, {"pause", cmd_pause},     {"resume", cmd_resume},
+    {"cancel", cmd_cancel},   {"retry", cmd_retry},     {"import", cmd_import},
+    {"reload", cmd_reload},   {"config", cmd_config},   {"watch", cmd_watch},
+};
+
+void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,
+                      void *ud)
+{
+    ac_daemon_t *d = ud;
+
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(commands[i].name, cmd) == 0) {
+            commands[i].fn(d, c, id, args);
+            return;
+        }
+    }
+    ac_ctlsrv_reply_error(c, id, AC_PROTO_UNKNOWN_COMMAND, "unknown command '%s'", cmd);
+}

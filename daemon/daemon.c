@@ -1,0 +1,503 @@
+/*
+ * daemon.c - the astrocald server: start-up order, watching the catalogue, timers,
+ * signals, systemd notifications and shutdown.
+ *
+ * Start-up (all before READY=1): configuration (main.c), nice and I/O priority, pool
+ * size, single-instance lock in state_dir, catalogue open (created with AstroFiler's
+ * schema when missing) and astrocald's migrations, queue recovery (running -> pending,
+ * attempts + 1), stale temporary outputs removed, first planning pass, control socket.
+ *
+ * Watching: PRAGMA data_version on a timer (watch_interval_ms) plus a file watch on the
+ * database's -wal file, which wakes us as soon as another process commits; a change
+ * triggers a planning pass for new sessions and files, and a full pass when new Masters
+ * rows appear and auto_calibrate_on_master_creation is on. Every scan_interval_s a full
+ * pass runs anyway (waiting sessions whose masters arrived, files changed on disk).
+ *
+ * Shutdown (SIGTERM/SIGINT): STOPPING=1, nothing new starts, running files get up to
+ * drain_timeout_s to finish, then are cancelled at their next strip (left running in the
+ * queue, so the next start resumes them). --drain exits 0 once nothing is left to do.
+ *
+ * Thread: loop thread only.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "fsutil.h"
+#include "log.h"
+#include "schema.h"
+#include "sdnotify.h"
+#include "util.h"
+#include "version.h"
+
+/* ---- small pieces ---- */
+
+void ac_daemon_event(ac_daemon_t *d, const char *event, json_t *data)
+{
+    if (d->srv == NULL || ac_ctlsrv_nwatchers(d->srv) == 0) {
+        json_decref(data);
+        return;
+    }
+    ac_ctlsrv_broadcast_event(d->srv, event, data);
+}
+
+void ac_daemon_engine_opts(const ac_daemon_t *d, ac_engine_opts_t *o)
+{
+    ac_engine_opts_default(o);
+    ac_config_to_calib_opts(&d->cfg, &o->calib);
+    ac_strlcpy(o->output_dir, d->cfg.output_dir, sizeof o->output_dir);
+    ac_strlcpy(o->suffix, d->cfg.calibration_output_suffix, sizeof o->suffix);
+    o->out.durable = true; /* the daemon always: a file counts only once it is on disk */
+    o->out.compress = d->cfg.compress;
+    o->out.quantize_level = (float)d->cfg.quantize;
+    o->job_memory = (size_t)d->cfg.job_memory_mib * 1048576u;
+}
+
+static size_t cache_budget(const ac_daemon_t *d)
+{
+    uint64_t total = d->cfg.memory_budget_mib * 1048576u;
+    uint64_t jobs = (uint64_t)d->cfg.workers * d->cfg.job_memory_mib * 1048576u;
+
+    return total > jobs ? (size_t)(total - jobs) : 0;
+}
+
+/* set_priorities lowers CPU and I/O priority so capture software is never disturbed.
+ * Called before any thread exists, so the pool threads inherit both. */
+static void set_priorities(const ac_daemon_t *d)
+{
+    if (d->cfg.nice > 0 && setpriority(PRIO_PROCESS, 0, d->cfg.nice) != 0)
+        ac_log_warn("setpriority(%d): %s", d->cfg.nice, strerror(errno));
+    if (d->cfg.io_class != AC_IO_NONE) {
+        /* ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level): class 3 idle, 2
+         * best-effort at the lowest level 7. */
+        int prio = d->cfg.io_class == AC_IO_IDLE ? (3 << 13) : ((2 << 13) | 7);
+        if (syscall(SYS_ioprio_set, 1, 0, prio) != 0)
+            ac_log_warn("ioprio_set: %s", strerror(errno));
+    }
+}
+
+void ac_daemon_request_replan(ac_daemon_t *d, bool all)
+{
+    d->replan_pending = true;
+    d->replan_all = d->replan_all || all;
+}
+
+static void status_update(ac_daemon_t *d)
+{
+    int counts[AC_FILE_NSTATES] = {0};
+    ac_err_t e = {0};
+
+    ac_catalog_queue_counts(d->db, NULL, counts, &e);
+    ac_sd_status("%s: %d pending, %d running, %d done, %d failed%s%s",
+                 d->stopping ? "stopping" : d->pause_reason[0] ? "paused" : "running",
+                 counts[AC_FILE_PENDING], counts[AC_FILE_RUNNING], counts[AC_FILE_DONE],
+                 counts[AC_FILE_FAILED], d->pause_reason[0] ? "; " : "", d->pause_reason);
+}
+
+static void begin_stop(ac_daemon_t *d, const char *why);
+
+/* maybe_finish_drain exits --drain mode once nothing is pending, running or loading. */
+static void maybe_finish_drain(ac_daemon_t *d)
+{
+    int counts[AC_FILE_NSTATES] = {0};
+    ac_err_t e = {0};
+
+    if (!d->drain_mode || d->stopping || d->replan_pending || !ac_sched_idle(d))
+        return;
+    if (ac_catalog_queue_counts(d->db, NULL, counts, &e) != 0)
+        return;
+    if (counts[AC_FILE_PENDING] + counts[AC_FILE_RUNNING] > 0) {
+        /* Pending files that wait for a retry back-off still count. */
+        return;
+    }
+    ac_log_notice("drain: every queued file is done (%d calibrated, %d failed)",
+                  counts[AC_FILE_DONE], counts[AC_FILE_FAILED]);
+    d->exit_code = 0;
+    begin_stop(d, "drain complete");
+}
+
+/* run_planner performs a requested planning pass, then kicks the scheduler. */
+static void run_planner(ac_daemon_t *d)
+{
+    ac_err_t e = {0};
+    bool all = d->replan_all;
+
+    d->replan_pending = false;
+    d->replan_all = false;
+    if (ac_planner_run(d, all, &e) != 0) {
+        ac_log_warn("planning: %s (trying again later)", e.msg);
+        if (e.code == AC_EBUSY)
+            ac_daemon_request_replan(d, all);
+    }
+    ac_sched_kick(d);
+    maybe_finish_drain(d);
+}
+
+/* check_catalogue notices commits by other processes. */
+static void check_catalogue(ac_daemon_t *d)
+{
+    int64_t v = 0;
+    ac_err_t e = {0};
+
+    if (ac_db_data_version(d->db, &v, &e) != 0)
+        return;
+    if (v != d->data_version) {
+        ac_master_list_t ml = {0};
+        d->data_version = v;
+        ac_daemon_request_replan(d, false);
+        if (ac_catalog_unseen_masters(d->db, &ml, &e) == 0 && ml.n > 0) {
+            int64_t *ids = calloc(ml.n, sizeof *ids);
+            for (size_t i = 0; i < ml.n; i++) {
+                ac_log_info("new master #%lld (%s): %s", (long long)ml.items[i].rowid,
+                            ml.items[i].type ? ml.items[i].type : "?",
+                            ml.items[i].path ? ml.items[i].path : "?");
+                ac_daemon_event(d, "master_new",
+                                json_pack("{s:I,s:s?,s:s?}", "id",
+                                          (json_int_t)ml.items[i].rowid, "type",
+                                          ml.items[i].type, "path", ml.items[i].path));
+                if (ids != NULL)
+                    ids[i] = ml.items[i].rowid;
+            }
+            if (ids != NULL)
+                ac_catalog_mark_masters_seen(d->db, ids, ml.n, &e);
+            free(ids);
+            ac_mcache_forget_failures(&d->mc);
+            if (d->cfg.auto_calibrate_on_master_creation)
+                ac_daemon_request_replan(d, true);
+        }
+        ac_catalog_masters_free(&ml);
+    }
+    if (d->replan_pending)
+        run_planner(d);
+}
+
+static void watch_timer_cb(uv_timer_t *t)
+{
+    ac_daemon_t *d = t->data;
+
+    check_catalogue(d);
+    maybe_finish_drain(d);
+}
+
+static void wal_event_cb(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    ac_daemon_t *d = h->data;
+
+    if (status == 0 && !d->stopping)
+        check_catalogue(d);
+}
+
+static void scan_timer_cb(uv_timer_t *t)
+{
+    ac_daemon_t *d = t->data;
+
+    ac_daemon_request_replan(d, true);
+    run_planner(d);
+}
+
+static void watchdog_timer_cb(uv_timer_t *t)
+{
+    ac_sd_watchdog_ping();
+    (void)t;
+}
+
+static void status_timer_cb(uv_timer_t *t)
+{
+    ac_daemon_t *d = t->data;
+
+    status_update(d);
+    /* Progress of running files for `watch` clients, about once a second. */
+    if (d->srv != NULL && ac_ctlsrv_nwatchers(d->srv) > 0 && d->jobs != NULL) {
+        json_t *running = ac_sched_running_json(d), *r;
+        size_t i;
+        json_array_foreach(running, i, r)
+        {
+            ac_daemon_event(d, "file_progress",
+                            json_pack("{s:O,s:O,s:O}", "file_id", json_object_get(r, "file_id"),
+                                      "step", json_object_get(r, "step"), "progress",
+                                      json_object_get(r, "progress")));
+        }
+        json_decref(running);
+    }
+}
+
+/* ---- shutdown ---- */
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void close_handles(ac_daemon_t *d)
+{
+    uv_handle_t *hs[] = {(uv_handle_t *)&d->watch_timer,   (uv_handle_t *)&d->scan_timer,
+                         (uv_handle_t *)&d->kick_timer,    (uv_handle_t *)&d->watchdog_timer,
+                         (uv_handle_t *)&d->status_timer,  (uv_handle_t *)&d->stop_timer,
+                         (uv_handle_t *)&d->sigterm,       (uv_handle_t *)&d->sigint,
+                         (uv_handle_t *)&d->sighup};
+
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+        if (!uv_is_closing(hs[i]))
+            uv_close(hs[i], close_cb);
+    if (d->wal_watch_active && !uv_is_closing((uv_handle_t *)&d->wal_watch))
+        uv_close((uv_handle_t *)&d->wal_watch, close_cb);
+    if (d->srv != NULL) {
+        ac_ctlsrv_close(d->srv, NULL);
+        d->srv = NULL;
+    }
+}
+
+/* stop_timer_cb polls until running jobs are gone, cancelling them at the deadline. */
+static void stop_timer_cb(uv_timer_t *t)
+{
+    ac_daemon_t *d = t->data;
+
+    if (d->inflight > 0 && ac_now_ns() >= d->stop_deadline_ns) {
+        ac_log_notice("drain timeout: cancelling %d running file%s (resumed at next start)",
+                      d->inflight, d->inflight == 1 ? "" : "s");
+        ac_sched_stop_all(d, true);
+        d->stop_deadline_ns = UINT64_MAX;
+    }
+    if (d->inflight == 0 && d->mc.loading == 0) {
+        uv_timer_stop(t);
+        close_handles(d);
+    }
+}
+
+static void begin_stop(ac_daemon_t *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    ac_sd_stopping();
+    ac_log_notice("stopping (%s): %d file%s running", why, d->inflight,
+                  d->inflight == 1 ? "" : "s");
+    uv_timer_stop(&d->watch_timer);
+    uv_timer_stop(&d->scan_timer);
+    uv_timer_stop(&d->kick_timer);
+    uv_timer_stop(&d->status_timer);
+    /* Jobs still waiting for masters never started: put them back now. */
+    ac_sched_stop_all(d, false);
+    d->stop_deadline_ns = ac_now_ns() + (uint64_t)d->cfg.drain_timeout_s * 1000000000ull;
+    uv_timer_start(&d->stop_timer, stop_timer_cb, 0, 100);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    ac_daemon_t *d = h->data;
+
+    if (signum == SIGHUP) {
+        char changed[1024], ignored[1024];
+        ac_err_t e = {0};
+        if (ac_daemon_reload(d, changed, sizeof changed, ignored, sizeof ignored, &e) != 0)
+            ac_log_err("reload failed, keeping the running configuration: %s", e.msg);
+        return;
+    }
+    if (d->stopping && signum == SIGINT) {
+        ac_log_notice("second interrupt: cancelling running files now");
+        d->stop_deadline_ns = 0;
+        return;
+    }
+    d->exit_code = 0;
+    begin_stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+int ac_daemon_reload(ac_daemon_t *d, char *changed, size_t changed_size, char *ignored,
+                     size_t ignored_size, ac_err_t *e)
+{
+    struct ac_config fresh;
+    int n;
+
+    ac_sd_reloading();
+    ac_config_default(&fresh);
+    if (ac_config_load(&fresh, d->config_path, e) != 0) {
+        ac_sd_ready(NULL);
+        return e->code ? e->code : AC_ECONFIG;
+    }
+    n = ac_config_apply_reload(&d->cfg, &fresh, changed, changed_size, ignored, ignored_size);
+    ac_log_set_level(d->cfg.log_level);
+    d->mc.budget = cache_budget(d);
+    ac_log_notice("configuration reloaded: %d key%s changed%s%s%s%s", n, n == 1 ? "" : "s",
+                  n ? " (" : "", n ? changed : "", n ? ")" : "",
+                  ignored[0] ? "; restart needed for the others" : "");
+    if (ignored[0] != '\0')
+        ac_log_warn("not applied until restart: %s", ignored);
+    ac_mcache_forget_failures(&d->mc);
+    ac_daemon_request_replan(d, true);
+    run_planner(d);
+    ac_sd_ready(NULL);
+    return 0;
+}
+
+/* ---- start-up ---- */
+
+static int start_timer(uv_loop_t *loop, uv_timer_t *t, ac_daemon_t *d)
+{
+    int rc = uv_timer_init(loop, t);
+    t->data = d;
+    return rc;
+}
+
+int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, bool drain,
+                   ac_err_t *e)
+{
+    char lock_path[4200], wal[4200], dbdir[4096];
+    char pool[16];
+    int n_requeued = 0, n_failed = 0, rc;
+    ac_schema_info_t info;
+
+    d->loop = loop;
+    d->drain_mode = drain;
+    d->lock_fd = -1;
+    d->started_ns = ac_now_ns();
+    ac_strlcpy(d->config_path, config_path, sizeof d->config_path);
+    ac_log_set_level(d->cfg.log_level);
+    set_priorities(d);
+    /* The pool size is read once, at the pool's first use (style-anchors §9.2-1). */
+    snprintf(pool, sizeof pool, "%d", d->cfg.workers);
+    setenv("UV_THREADPOOL_SIZE", pool, 1);
+
+    if (ac_fsutil_mkdirs(d->cfg.state_dir, e) != 0)
+        return EX_CANTCREAT;
+    snprintf(lock_path, sizeof lock_path, "%s/astrocald.lock", d->cfg.state_dir);
+    d->lock_fd = ac_fsutil_lock(lock_path, e);
+    if (d->lock_fd < 0) {
+        if (d->lock_fd == -EWOULDBLOCK)
+            ac_err_prefix(e, "another astrocald is running on %s", d->cfg.state_dir);
+        return EX_TEMPFAIL;
+    }
+    ac_path_dir(d->cfg.database, dbdir, sizeof dbdir);
+    if (ac_fsutil_mkdirs(dbdir, e) != 0)
+        return EX_CANTCREAT;
+    d->db = ac_db_open(d->cfg.database, NULL, e);
+    if (d->db == NULL)
+        return EX_CANTCREAT;
+    rc = ac_schema_prepare(d->db, &info, e);
+    if (rc != 0)
+        return EX_DATAERR;
+    rc = ac_catalog_queue_recover(d->db, d->cfg.max_attempts, &n_requeued, &n_failed, e);
+    if (rc != 0)
+        return EX_DATAERR;
+    if (n_requeued + n_failed > 0)
+        ac_log_notice("recovered %d interrupted file%s (%d given up after %d attempts)",
+                      n_requeued + n_failed, n_requeued + n_failed == 1 ? "" : "s", n_failed,
+                      d->cfg.max_attempts);
+    if (d->cfg.output_dir[0] != '\0') {
+        if (ac_fsutil_mkdirs(d->cfg.output_dir, e) != 0)
+            return EX_CANTCREAT;
+        ac_fsutil_clean_stale(d->cfg.output_dir, NULL);
+    }
+    ac_db_data_version(d->db, &d->data_version, NULL);
+    {
+        /* Masters present at start-up are not "new". */
+        ac_master_list_t ml = {0};
+        if (ac_catalog_unseen_masters(d->db, &ml, NULL) == 0 && ml.n > 0) {
+            int64_t *ids = calloc(ml.n, sizeof *ids);
+            for (size_t i = 0; ids != NULL && i < ml.n; i++)
+                ids[i] = ml.items[i].rowid;
+            if (ids != NULL)
+                ac_catalog_mark_masters_seen(d->db, ids, ml.n, NULL);
+            free(ids);
+        }
+        ac_catalog_masters_free(&ml);
+    }
+    ac_mcache_init(&d->mc, loop, cache_budget(d), ac_sched_on_master_loaded, d);
+    if (ac_sched_init(d, e) != 0)
+        return EX_OSERR;
+    start_timer(loop, &d->watch_timer, d);
+    start_timer(loop, &d->scan_timer, d);
+    start_timer(loop, &d->kick_timer, d);
+    start_timer(loop, &d->watchdog_timer, d);
+    start_timer(loop, &d->status_timer, d);
+    start_timer(loop, &d->stop_timer, d);
+    uv_signal_init(loop, &d->sigterm);
+    uv_signal_init(loop, &d->sigint);
+    uv_signal_init(loop, &d->sighup);
+    d->sigterm.data = d->sigint.data = d->sighup.data = d;
+    uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&d->sigint, signal_cb, SIGINT);
+    uv_signal_start(&d->sighup, signal_cb, SIGHUP);
+
+    /* The control socket: from systemd when socket-activated, else our own. */
+    d->srv = ac_ctlsrv_new(loop, ac_ctlcmd_handle, d);
+    if (d->srv == NULL)
+        return ac_err_set(e, -ENOMEM, "out of memory"), EX_OSERR;
+    {
+        int fd = -1;
+        if (ac_sd_listen_fd(&fd) > 0) {
+            ac_log_notice("socket activation: serving fd %d ([DAEMON] socket %s ignored)", fd,
+                          d->cfg.socket);
+            rc = ac_ctlsrv_open_fd(d->srv, fd, e);
+        } else {
+            char sockdir[4096];
+            ac_path_dir(d->cfg.socket, sockdir, sizeof sockdir);
+            ac_fsutil_mkdirs(sockdir, NULL);
+            rc = ac_ctlsrv_listen(d->srv, d->cfg.socket, (unsigned)d->cfg.socket_mode, e);
+        }
+        if (rc != 0)
+            return EX_CANTCREAT;
+    }
+    /* First planning pass before READY, so `status` is meaningful at once. */
+    ac_daemon_request_replan(d, true);
+    {
+        ac_err_t pe = {0};
+        d->replan_pending = false;
+        d->replan_all = false;
+        if (ac_planner_run(d, true, &pe) != 0) {
+            ac_log_warn("first planning pass: %s", pe.msg);
+            ac_daemon_request_replan(d, true);
+        }
+    }
+    snprintf(wal, sizeof wal, "%s-wal", d->cfg.database);
+    if (uv_fs_event_init(loop, &d->wal_watch) == 0) {
+        d->wal_watch.data = d;
+        d->wal_watch_active = uv_fs_event_start(&d->wal_watch, wal_event_cb, wal, 0) == 0;
+        if (!d->wal_watch_active)
+            uv_close((uv_handle_t *)&d->wal_watch, NULL);
+    }
+    if (!d->wal_watch_active)
+        ac_log_info("no file watch on %s: relying on the %d ms poll", wal,
+                    d->cfg.watch_interval_ms);
+    d->wal_watch_active = d->wal_watch_active || false;
+    uv_timer_start(&d->watch_timer, watch_timer_cb, (uint64_t)d->cfg.watch_interval_ms,
+                   (uint64_t)d->cfg.watch_interval_ms);
+    uv_timer_start(&d->scan_timer, scan_timer_cb, (uint64_t)d->cfg.scan_interval_s * 1000u,
+                   (uint64_t)d->cfg.scan_interval_s * 1000u);
+    uv_timer_start(&d->status_timer, status_timer_cb, 1000, 1000);
+    if (ac_sd_watchdog_usec(&d->watchdog_usec) > 0 && d->watchdog_usec > 0) {
+        uint64_t ms = d->watchdog_usec / 2000u;
+        uv_timer_start(&d->watchdog_timer, watchdog_timer_cb, ms ? ms : 1, ms ? ms : 1);
+    }
+    ac_log_notice("%s ready: database %s, socket %s, %d worker%s", AC_SOFTWARE,
+                  d->cfg.database, d->cfg.socket, d->cfg.workers,
+                  d->cfg.workers == 1 ? "" : "s");
+    status_update(d);
+    ac_sd_ready(NULL);
+    ac_sched_kick(d);
+    maybe_finish_drain(d);
+    return 0;
+}
+
+int ac_daemon_run(ac_daemon_t *d)
+{
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    return d->exit_code;
+}
+
+void ac_daemon_free(ac_daemon_t *d)
+{
+    ac_sched_free(d);
+    ac_mcache_close(&d->mc);
+    ac_planner_free(d);
+    ac_db_close(d->db);
+    d->db = NULL;
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+}

@@ -1,0 +1,591 @@
+/*
+ * db.c - the daemon's one read-write SQLite connection (see db.h).
+ *
+ * Design.
+ *
+ * One connection, opened SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX by the loop thread,
+ * which is recorded (pthread_self) and checked by every entry point: SQLite's multi-thread
+ * mode makes a second thread using the handle undefined behaviour, so a violation must
+ * abort at once (style-anchors.md §9.1). Pool threads never see an ac_db_t.
+ *
+ * Locking and durability. AstroFiler keeps its database in WAL mode; readers never block
+ * the writer and the writer never blocks readers, but there is one writer at a time.
+ * Every write goes through ac_db_transact: BEGIN IMMEDIATE takes the write lock up front,
+ * so no statement inside the transaction can meet SQLITE_BUSY half-way (in WAL mode), and
+ * a commit is durable when it returns (synchronous=FULL syncs the WAL at each commit).
+ * If BEGIN (or, in a rollback-journal database, a later statement or COMMIT) answers
+ * BUSY/LOCKED, the transaction is rolled back and the whole body runs again after a
+ * back-off sleep (50 ms doubling by default) until retry_budget_ms is used up, then the
+ * caller gets AC_EBUSY, which it treats as transient. SQLite's own busy handler waits
+ * first (busy_timeout), cut to what is left of the budget, so the loop thread never blocks
+ * for more than about retry_budget_ms. After a crash at any point, SQLite's journal
+ * guarantees each transaction is either entirely in the file or entirely absent.
+ *
+ * Nesting: ac_db_transact inside a transaction runs its body in a SAVEPOINT, so catalog
+ * functions compose (several files recorded in one commit) and a failing inner body undoes
+ * only its own changes.
+ *
+ * Statements: prepared once (SQLITE_PREPARE_PERSISTENT) and kept in a hash table keyed by
+ * their SQL text; ac_db_prepare marks one in use, ac_db_release resets it. Re-entrant use
+ * of the same SQL gets a private statement finalised on release. Close finalises all.
+ * SQL text is always constant or assembled from constant pieces; values are bound.
+ */
+#include "db.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "log.h"
+#include "schema.h"
+#include "util.h"
+
+#define STMT_BUCKETS 128
+
+struct stmt_entry {
+    char *sql;
+    uint32_t hash;
+    sqlite3_stmt *st;
+    bool in_use;
+    struct stmt_entry *next;
+};
+
+struct ac_db {
+    sqlite3 *h;
+    char *path;
+    pthread_t owner;
+    ac_db_opts_t opts;
+    bool fresh;
+    int depth; /* 0: no transaction; 1: BEGIN; >1: nested savepoints */
+    struct stmt_entry *buckets[STMT_BUCKETS];
+    ac_schema_info_t *schema;
+};
+
+void ac_db_opts_default(ac_db_opts_t *o)
+{
+    o->busy_timeout_ms = 5000;
+    o->retry_budget_ms = 5000;
+    o->retry_initial_ms = 50;
+    o->create = true;
+}
+
+void ac_db_check_thread(const ac_db_t *db, const char *func)
+{
+    if (db == NULL) {
+        ac_log_err("%s: called with a NULL database", func);
+        abort();
+    }
+    if (!pthread_equal(db->owner, pthread_self())) {
+        ac_log_err("%s: database connection used outside its owner thread", func);
+        abort();
+    }
+}
+
+static bool is_busy(int rc)
+{
+    int prim = rc & 0xff;
+
+    return prim == SQLITE_BUSY || prim == SQLITE_LOCKED;
+}
+
+int ac_db_error(ac_db_t *db, int rc, const char *op, ac_err_t *e)
+{
+    const char *msg;
+
+    AC_DB_OWNER_CHECK(db);
+    msg = db->h != NULL ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc);
+
+    if (is_busy(rc))
+        return ac_err_set(e, AC_EBUSY, "%s: %s: database is locked (%s)", db->path, op, msg);
+    return ac_err_set(e, AC_ESQLITE, "%s: %s: %s", db->path, op, msg);
+}
+
+static uint32_t hash_sql(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static int exec_raw(ac_db_t *db, const char *sql, const char *op, ac_err_t *e)
+{
+    int rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
+
+    return rc == SQLITE_OK ? 0 : ac_db_error(db, rc, op, e);
+}
+
+/* Reads one text value from a pragma into buf ("" when it returns no row). */
+static int pragma_text(ac_db_t *db, const char *sql, char *buf, size_t size, ac_err_t *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    buf[0] = '\0';
+    rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return ac_db_error(db, rc, sql, e);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        ac_strlcpy(buf, t != NULL ? (const char *)t : "", size);
+        rc = SQLITE_DONE;
+    }
+    if (rc != SQLITE_DONE) {
+        rc = ac_db_error(db, rc, sql, e);
+        sqlite3_finalize(st);
+        return rc;
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int setup_pragmas(ac_db_t *db, ac_err_t *e)
+{
+    char buf[64];
+    int rc;
+
+    sqlite3_busy_timeout(db->h, db->opts.busy_timeout_ms);
+    sqlite3_extended_result_codes(db->h, 1);
+    if ((rc = exec_raw(db, "PRAGMA foreign_keys=ON", "set foreign_keys", e)) != 0)
+        return rc;
+    if ((rc = exec_raw(db, "PRAGMA synchronous=FULL", "set synchronous", e)) != 0)
+        return rc;
+    /* "Fresh" means no schema object at all: a database we are about to lay out. */
+    if ((rc = pragma_text(db, "SELECT count(*) FROM sqlite_master", buf, sizeof buf, e)) != 0)
+        return rc;
+    db->fresh = strcmp(buf, "0") == 0;
+    if (db->fresh) {
+        if ((rc = pragma_text(db, "PRAGMA journal_mode=WAL", buf, sizeof buf, e)) != 0)
+            return rc;
+        if (strcmp(buf, "wal") != 0)
+            return ac_err_set(e, AC_ESQLITE, "%s: cannot switch a new database to WAL (%s)",
+                              db->path, buf);
+    } else {
+        if ((rc = pragma_text(db, "PRAGMA journal_mode", buf, sizeof buf, e)) != 0)
+            return rc;
+        if (strcmp(buf, "wal") != 0)
+            ac_log_notice("%s: journal mode is %s, not wal; left unchanged", db->path, buf);
+    }
+    return 0;
+}
+
+ac_db_t *ac_db_open(const char *path, const ac_db_opts_t *opts, ac_err_t *e)
+{
+    ac_db_t *db = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    int rc;
+
+    db = calloc(1, sizeof *db);
+    if (db == NULL)
+        goto oom;
+    db->owner = pthread_self();
+    db->path = strdup(path);
+    if (db->path == NULL)
+        goto oom;
+    if (opts != NULL)
+        db->opts = *opts;
+    else
+        ac_db_opts_default(&db->opts);
+    if (db->opts.busy_timeout_ms < 0)
+        db->opts.busy_timeout_ms = 0;
+    if (db->opts.retry_initial_ms < 1)
+        db->opts.retry_initial_ms = 1;
+    if (db->opts.create)
+        flags |= SQLITE_OPEN_CREATE;
+    rc = sqlite3_open_v2(path, &db->h, flags, NULL);
+    if (rc != SQLITE_OK) {
+        ac_db_error(db, rc, "open", e);
+        goto fail;
+    }
+    if (setup_pragmas(db, e) != 0)
+        goto fail;
+    return db;
+oom:
+    ac_err_set(e, -ENOMEM, "%s: out of memory opening the database", path);
+fail:
+    ac_db_close(db);
+    return NULL;
+}
+
+void ac_db_close(ac_db_t *db)
+{
+    sqlite3_stmt *st;
+
+    if (db == NULL)
+        return;
+    AC_DB_OWNER_CHECK(db);
+    for (size_t i = 0; i < STMT_BUCKETS; i++) {
+        struct stmt_entry *en = db->buckets[i], *next;
+        for (; en != NULL; en = next) {
+            next = en->next;
+            sqlite3_finalize(en->st);
+            free(en->sql);
+            free(en);
+        }
+    }
+    if (db->h != NULL) {
+        /* Statements that were never released (a bug elsewhere) would keep the handle
+         * open: finalise whatever is left. */
+        while ((st = sqlite3_next_stmt(db->h, NULL)) != NULL)
+            sqlite3_finalize(st);
+        if (sqlite3_close(db->h) != SQLITE_OK)
+            ac_log_err("%s: close: %s", db->path, sqlite3_errmsg(db->h));
+    }
+    free(db->schema);
+    free(db->path);
+    free(db);
+}
+
+bool ac_db_is_fresh(const ac_db_t *db)
+{
+    AC_DB_OWNER_CHECK(db);
+    return db->fresh;
+}
+
+const char *ac_db_path(const ac_db_t *db)
+{
+    AC_DB_OWNER_CHECK(db);
+    return db->path;
+}
+
+sqlite3 *ac_db_handle(ac_db_t *db)
+{
+    AC_DB_OWNER_CHECK(db);
+    return db->h;
+}
+
+bool ac_db_in_transaction(const ac_db_t *db)
+{
+    AC_DB_OWNER_CHECK(db);
+    return db->depth > 0;
+}
+
+int ac_db_exec(ac_db_t *db, const char *sql, ac_err_t *e)
+{
+    AC_DB_OWNER_CHECK(db);
+    return exec_raw(db, sql, "exec", e);
+}
+
+int ac_db_prepare(ac_db_t *db, const char *sql, sqlite3_stmt **out, ac_err_t *e)
+{
+    uint32_t h = hash_sql(sql);
+    struct stmt_entry *en;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    AC_DB_OWNER_CHECK(db);
+    *out = NULL;
+    for (en = db->buckets[h % STMT_BUCKETS]; en != NULL; en = en->next) {
+        if (en->hash == h && strcmp(en->sql, sql) == 0)
+            break;
+    }
+    if (en != NULL && !en->in_use) {
+        en->in_use = true;
+        *out = en->st;
+        return 0;
+    }
+    rc = sqlite3_prepare_v3(db->h, sql, -1, en == NULL ? SQLITE_PREPARE_PERSISTENT : 0, &st,
+                            NULL);
+    if (rc != SQLITE_OK) {
+        ac_err_set(e, AC_ESQLITE, "%s: prepare: %s (in: %.200s)", db->path,
+                   sqlite3_errmsg(db->h), sql);
+        sqlite3_finalize(st);
+        return AC_ESQLITE;
+    }
+    if (en == NULL) {
+        en = calloc(1, sizeof *en);
+        if (en == NULL || (en->sql = strdup(sql)) == NULL) {
+            free(en);
+            sqlite3_finalize(st);
+            return ac_err_set(e, -ENOMEM, "%s: out of memory caching a statement", db->path);
+        }
+        en->hash = h;
+        en->st = st;
+        en->in_use = true;
+        en->next = db->buckets[h % STMT_BUCKETS];
+        db->buckets[h % STMT_BUCKETS] = en;
+    }
+    *out = st; /* private statement when en was already in use; finalised by release */
+    return 0;
+}
+
+void ac_db_release(ac_db_t *db, sqlite3_stmt *st)
+{
+    const char *sql;
+    uint32_t h;
+
+    AC_DB_OWNER_CHECK(db);
+    if (st == NULL)
+        return;
+    sql = sqlite3_sql(st);
+    h = hash_sql(sql != NULL ? sql : "");
+    for (struct stmt_entry *en = db->buckets[h % STMT_BUCKETS]; en != NULL; en = en->next) {
+        if (en->st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            en->in_use = false;
+            return;
+        }
+    }
+    sqlite3_finalize(st);
+}
+
+int ac_db_step(ac_db_t *db, sqlite3_stmt *st, const char *op, ac_err_t *e)
+{
+    int rc;
+
+    AC_DB_OWNER_CHECK(db);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return AC_DB_ROW;
+    if (rc == SQLITE_DONE)
+        return AC_DB_DONE;
+    return ac_db_error(db, rc, op, e);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static int elapsed_ms(uint64_t start_ns)
+{
+    return (int)((ac_now_ns() - start_ns) / 1000000u);
+}
+
+/* Rolls back the open transaction unless SQLite already did (after some errors it does). */
+static void rollback_top(ac_db_t *db)
+{
+    if (!sqlite3_get_autocommit(db->h)) {
+        int rc = sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            ac_log_err("%s: rollback: %s", db->path, sqlite3_errmsg(db->h));
+    }
+    db->depth = 0;
+}
+
+static int run_savepoint(ac_db_t *db, ac_db_txn_fn fn, void *arg, ac_err_t *e)
+{
+    int rc;
+
+    if ((rc = exec_raw(db, "SAVEPOINT ac_sp", "savepoint", e)) != 0)
+        return rc;
+    db->depth++;
+    rc = fn(db, arg, e);
+    db->depth--;
+    if (rc == 0)
+        return exec_raw(db, "RELEASE ac_sp", "release savepoint", e);
+    if (!sqlite3_get_autocommit(db->h)) {
+        sqlite3_exec(db->h, "ROLLBACK TO ac_sp", NULL, NULL, NULL);
+        sqlite3_exec(db->h, "RELEASE ac_sp", NULL, NULL, NULL);
+    } else {
+        db->depth = 0; /* SQLite rolled the whole transaction back */
+    }
+    return rc;
+}
+
+/* One attempt: BEGIN IMMEDIATE, body, COMMIT. Returns 0, a busy code (AC_EBUSY, retry),
+ * or another error (final). Busy waits inside SQLite are limited to wait_ms. */
+static int attempt_txn(ac_db_t *db, ac_db_txn_fn fn, void *arg, int wait_ms, ac_err_t *e)
+{
+    int rc;
+
+    sqlite3_busy_timeout(db->h, wait_ms);
+    rc = sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        rc = ac_db_error(db, rc, "begin transaction", e);
+        goto out;
+    }
+    db->depth = 1;
+    rc = fn(db, arg, e);
+    if (rc == 0) {
+        int src = sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+        if (src != SQLITE_OK)
+            rc = ac_db_error(db, src, "commit", e);
+    }
+    if (rc != 0)
+        rollback_top(db);
+    db->depth = 0;
+out:
+    sqlite3_busy_timeout(db->h, db->opts.busy_timeout_ms);
+    return rc;
+}
+
+int ac_db_transact(ac_db_t *db, ac_db_txn_fn fn, void *arg, ac_err_t *e)
+{
+    uint64_t start = ac_now_ns();
+    int delay = db->opts.retry_initial_ms;
+    int attempts = 0;
+    ac_err_t local;
+
+    AC_DB_OWNER_CHECK(db);
+    if (db->depth > 0)
+        return run_savepoint(db, fn, arg, e);
+    for (;;) {
+        int left = db->opts.retry_budget_ms - elapsed_ms(start);
+        int wait = db->opts.busy_timeout_ms < left ? db->opts.busy_timeout_ms : left;
+        int rc;
+
+        if (wait < 0)
+            wait = 0;
+        ac_err_clear(&local);
+        attempts++;
+        rc = attempt_txn(db, fn, arg, wait, &local);
+        if (rc == 0)
+            return 0;
+        if (rc != AC_EBUSY) {
+            ac_err_set(e, rc, "%s", local.msg);
+            return rc;
+        }
+        left = db->opts.retry_budget_ms - elapsed_ms(start);
+        if (left <= 0) {
+            return ac_err_set(e, AC_EBUSY, "%s (gave up after %d attempts in %d ms)", local.msg,
+                              attempts, elapsed_ms(start));
+        }
+        /* The last sleep is cut to the budget, then one more attempt is made. */
+        ac_log_debug("%s: busy, retrying in %d ms", db->path, delay < left ? delay : left);
+        sleep_ms(delay < left ? delay : left);
+        if (delay < 1 << 20)
+            delay *= 2;
+    }
+}
+
+int ac_db_data_version(ac_db_t *db, int64_t *out, ac_err_t *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    AC_DB_OWNER_CHECK(db);
+    if ((rc = ac_db_prepare(db, "PRAGMA data_version", &st, e)) != 0)
+        return rc;
+    rc = ac_db_step(db, st, "read data_version", e);
+    if (rc == AC_DB_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else if (rc == AC_DB_DONE) {
+        rc = ac_err_set(e, AC_ESQLITE, "%s: PRAGMA data_version returned nothing", db->path);
+    }
+    ac_db_release(db, st);
+    return rc;
+}
+
+int ac_db_changes(ac_db_t *db)
+{
+    AC_DB_OWNER_CHECK(db);
+    return sqlite3_changes(db->h);
+}
+
+const struct ac_schema_info *ac_db_schema(const ac_db_t *db)
+{
+    AC_DB_OWNER_CHECK(db);
+    return db->schema;
+}
+
+int ac_db_set_schema(ac_db_t *db, const struct ac_schema_info *info)
+{
+    AC_DB_OWNER_CHECK(db);
+    if (db->schema == NULL) {
+        db->schema = malloc(sizeof *db->schema);
+        if (db->schema == NULL)
+            return -ENOMEM;
+    }
+    *db->schema = *info;
+    return 0;
+}
+
+double ac_db_parse_number(const char *s)
+{
+    char *end = NULL;
+    double v;
+
+    if (s == NULL)
+        return NAN;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s == '\0')
+        return NAN;
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || errno == ERANGE || !isfinite(v))
+        return NAN;
+    while (*end == ' ' || *end == '\t')
+        end++;
+    return *end == '\0' ? v : NAN;
+}
+
+double ac_db_column_number(sqlite3_stmt *st, int col)
+{
+    switch (sqlite3_column_type(st, col)) {
+    case SQLITE_INTEGER:
+        return (double)sqlite3_column_int64(st, col);
+    case SQLITE_FLOAT:
+        return sqlite3_column_double(st, col);
+    case SQLITE_TEXT:
+        return ac_db_parse_number((const char *)sqlite3_column_text(st, col));
+    default:
+        return NAN;
+    }
+}
+
+int ac_db_column_int(sqlite3_stmt *st, int col, int def)
+{
+    double v = ac_db_column_number(st, col);
+
+    if (isnan(v) || v < -2147483648.0 || v > 2147483647.0)
+        return def;
+    return (int)lround(v);
+}
+
+int ac_db_column_dup(sqlite3_stmt *st, int col, char **out)
+{
+    const unsigned char *t;
+
+    *out = NULL;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return 0;
+    t = sqlite3_column_text(st, col);
+    if (t == NULL)
+        return -ENOMEM; /* not NULL by type, so the conversion failed */
+    *out = strdup((const char *)t);
+    return *out != NULL ? 0 : -ENOMEM;
+}
+
+int ac_db_bind_text(sqlite3_stmt *st, int idx, const char *s)
+{
+    if (s == NULL)
+        return sqlite3_bind_null(st, idx);
+    return sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
+}
+
+int ac_db_bind_double(sqlite3_stmt *st, int idx, double v)
+{
+    if (isnan(v))
+        return sqlite3_bind_null(st, idx);
+    return sqlite3_bind_double(st, idx, v);
+}
+
+char *ac_db_timestamp(char *buf, size_t size)
+{
+    struct timespec ts;
+    struct tm tm;
+    size_t n;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    n = strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+    if (n > 0 && n < size)
+        snprintf(buf + n, size - n, ".%06ld", ts.tv_nsec / 1000);
+    return buf;
+}

@@ -1,0 +1,161 @@
+/*
+ * db.h - the daemon's one read-write SQLite connection (adapter): open with the pragmas
+ * astrocald needs, transactions with BUSY retry and back-off, cached prepared statements,
+ * PRAGMA data_version for noticing other processes' commits, and small column helpers.
+ *
+ * Ownership: ac_db_open returns an ac_db_t owned by the caller (ac_db_close). Statements
+ * from ac_db_prepare are borrowed and must be handed back with ac_db_release before the
+ * function that prepared them returns.
+ *
+ * Thread: the connection belongs to the thread that opened it (the loop thread). Every
+ * ac_db_* function (and every ac_schema_* / ac_catalog_* function, through
+ * AC_DB_OWNER_CHECK) aborts with a message when called from another thread: the connection
+ * is opened with SQLITE_OPEN_NOMUTEX, so misuse must crash in tests rather than race.
+ * ac_db_parse_number, ac_db_timestamp and the column helpers touch no connection state
+ * and are safe on any thread.
+ */
+#ifndef AC_DB_H
+#define AC_DB_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+typedef struct ac_db ac_db_t;
+struct ac_schema_info;
+
+typedef struct ac_db_opts {
+    /* SQLite's own busy handler wait for one attempt (PRAGMA busy_timeout), in ms. */
+    int busy_timeout_ms;
+    /* Total time one transaction may spend getting the write lock (busy waits inside
+     * SQLite plus our back-off sleeps), in ms; then AC_EBUSY. Each attempt's busy wait is
+     * cut to what is left of this budget, so the loop thread never blocks longer. */
+    int retry_budget_ms;
+    /* First back-off sleep after a BUSY/LOCKED answer, doubled per retry, in ms. */
+    int retry_initial_ms;
+    /* Create the file when it does not exist (SQLITE_OPEN_CREATE). */
+    bool create;
+} ac_db_opts_t;
+
+/* ac_db_opts_default fills 5000 ms busy timeout, 5000 ms budget, 50 ms first back-off,
+ * create = true. */
+void ac_db_opts_default(ac_db_opts_t *o);
+
+/*
+ * ac_db_open opens path read-write (NOMUTEX) and records the calling thread as the owner.
+ * Pragmas: busy_timeout, foreign_keys=ON, synchronous=FULL. A database with no schema
+ * objects at all ("fresh": just created, or an empty file) is switched to WAL; an existing
+ * database keeps its journal mode (AstroFiler's is already WAL), with a notice if it is not
+ * WAL. Returns NULL with AC_ESQLITE in e on failure. opts may be NULL (defaults).
+ */
+ac_db_t *ac_db_open(const char *path, const ac_db_opts_t *opts, ac_err_t *e);
+
+/* ac_db_close finalises every statement (cached or leaked) and closes; NULL is a no-op. */
+void ac_db_close(ac_db_t *db);
+
+/* ac_db_is_fresh says whether the database had no schema objects when it was opened. */
+bool ac_db_is_fresh(const ac_db_t *db);
+
+/* ac_db_path returns the path given to ac_db_open (borrowed, valid until close). */
+const char *ac_db_path(const ac_db_t *db);
+
+/* ac_db_handle returns the sqlite3 handle (borrowed), for schema/catalog modules only. */
+sqlite3 *ac_db_handle(ac_db_t *db);
+
+/* ac_db_check_thread aborts (after logging func) unless called on the owner thread. */
+void ac_db_check_thread(const ac_db_t *db, const char *func);
+#define AC_DB_OWNER_CHECK(db) ac_db_check_thread((db), __func__)
+
+/* ac_db_in_transaction says whether a transaction (from ac_db_transact) is open. */
+bool ac_db_in_transaction(const ac_db_t *db);
+
+/*
+ * ac_db_error turns a SQLite result code into ours, recording "<path>: <op>: <errmsg>" in
+ * e: AC_EBUSY for SQLITE_BUSY/SQLITE_LOCKED (transient), AC_ESQLITE otherwise. Returns the
+ * code.
+ */
+int ac_db_error(ac_db_t *db, int rc, const char *op, ac_err_t *e);
+
+/* ac_db_exec runs constant SQL (no values from users: bind those with ac_db_prepare).
+ * 0, AC_EBUSY or AC_ESQLITE. */
+int ac_db_exec(ac_db_t *db, const char *sql, ac_err_t *e);
+
+/*
+ * ac_db_prepare returns in *out a statement for sql from the cache (prepared once with
+ * SQLITE_PREPARE_PERSISTENT, keyed by the SQL text). If the cached statement is already
+ * in use (re-entrant use of the same SQL), a private one is prepared instead. The
+ * statement is borrowed: give it back with ac_db_release. 0, AC_ESQLITE or -ENOMEM.
+ */
+int ac_db_prepare(ac_db_t *db, const char *sql, sqlite3_stmt **out, ac_err_t *e);
+
+/* ac_db_release resets a statement from ac_db_prepare and clears its bindings (cached) or
+ * finalises it (private). NULL is a no-op. */
+void ac_db_release(ac_db_t *db, sqlite3_stmt *st);
+
+/* Results of ac_db_step besides errors. */
+enum { AC_DB_DONE = 0, AC_DB_ROW = 1 };
+
+/* ac_db_step steps st: AC_DB_ROW, AC_DB_DONE, or AC_EBUSY / AC_ESQLITE with op named in e
+ * (a constraint violation is AC_ESQLITE). */
+int ac_db_step(ac_db_t *db, sqlite3_stmt *st, const char *op, ac_err_t *e);
+
+/*
+ * A transaction body: runs with the write lock held; returns 0 to commit or a negative
+ * code to roll back. It must have no effects outside the database, because it may run
+ * several times (it is retried from the start after a BUSY/LOCKED answer).
+ */
+typedef int (*ac_db_txn_fn)(ac_db_t *db, void *arg, ac_err_t *e);
+
+/*
+ * ac_db_transact runs fn inside BEGIN IMMEDIATE ... COMMIT. When the write lock cannot be
+ * had (SQLITE_BUSY/LOCKED, also from fn or COMMIT) it rolls back, sleeps (back-off from
+ * retry_initial_ms, doubling) and starts again, until retry_budget_ms is spent: then
+ * AC_EBUSY. Any other failure of fn rolls back and returns fn's code and message.
+ * Called inside a transaction, fn runs in a SAVEPOINT of the outer one: its failure undoes
+ * only its own changes and is returned (no retry). Returns 0 when committed.
+ */
+int ac_db_transact(ac_db_t *db, ac_db_txn_fn fn, void *arg, ac_err_t *e);
+
+/* ac_db_data_version reads PRAGMA data_version: it changes when another connection
+ * commits (not for our own commits). 0 or an error code. */
+int ac_db_data_version(ac_db_t *db, int64_t *out, ac_err_t *e);
+
+/* ac_db_changes is sqlite3_changes of the last statement. */
+int ac_db_changes(ac_db_t *db);
+
+/* ac_db_schema returns the schema description recorded by schema.c (borrowed until the
+ * next ac_db_set_schema or close), or NULL. ac_db_set_schema stores a copy; 0 or -ENOMEM. */
+const struct ac_schema_info *ac_db_schema(const ac_db_t *db);
+int ac_db_set_schema(ac_db_t *db, const struct ac_schema_info *info);
+
+/* Helpers (any thread). */
+
+/* ac_db_parse_number parses AstroFiler's numbers stored as TEXT ('300', '300.0', '-10.1',
+ * ' 5 ', '1e3'): NAN for NULL, empty, or anything that is not entirely a finite number. */
+double ac_db_parse_number(const char *s);
+
+/* ac_db_column_number reads column col as a number: INTEGER and REAL as they are, TEXT
+ * through ac_db_parse_number, NULL and BLOB as NAN. */
+double ac_db_column_number(sqlite3_stmt *st, int col);
+
+/* ac_db_column_int reads a whole number (e.g. binning '1' or 1.0): def when NULL or not a
+ * number. */
+int ac_db_column_int(sqlite3_stmt *st, int col, int def);
+
+/* ac_db_column_dup stores in *out a copy of a TEXT column (owned, free()), NULL for SQL
+ * NULL. 0 or -ENOMEM. */
+int ac_db_column_dup(sqlite3_stmt *st, int col, char **out);
+
+/* ac_db_bind_text binds s (copied by SQLite), or NULL when s is NULL. ac_db_bind_double
+ * binds v, or NULL when v is NaN. Both return the SQLite code. */
+int ac_db_bind_text(sqlite3_stmt *st, int idx, const char *s);
+int ac_db_bind_double(sqlite3_stmt *st, int idx, double v);
+
+/* ac_db_timestamp writes the local time as AstroFiler writes datetime.now():
+ * "YYYY-MM-DD HH:MM:SS.ffffff" (27 bytes with NUL). Returns buf. */
+char *ac_db_timestamp(char *buf, size_t size);
+
+#endif

@@ -1,0 +1,209 @@
+/*
+ * importer.h - registering FITS files found under a folder into AstroFiler's catalogue,
+ * as AstroFiler's importer would, without moving them (orchestration, libuv): the work
+ * behind `astrocalctl import DIR`, and the per-file steps that live ingest (issue 4)
+ * reuses for single files.
+ *
+ * One import runs in two phases:
+ *   1. pool thread (uv_queue_work): DIR is walked recursively (directory symlinks are not
+ *      followed, file symlinks are; entries in name order). Every .fit/.fits/.fts file,
+ *      optionally .fz or .gz, any case, is read: header and metadata (ac_imgio_read_header),
+ *      SHA-256 of the whole file (plus MD5 for master files), its size. The result is a
+ *      list of small records (a few hundred bytes each), no pixel data;
+ *   2. loop thread: the records are registered in batches (at most batch_rows rows and
+ *      about batch_budget_ms per loop iteration, one transaction per batch, one batch per
+ *      loop iteration so clients are served in between): frames through
+ *      ac_catalog_register_file, master files through ac_catalog_register_master, each
+ *      skipping duplicates (fitsFileHash; Masters path or MD5). A batch whose transaction
+ *      fails (database busy) is retried after a second, three times, then its files are
+ *      reported as errors and the import goes on.
+ * Then cb(ud, result) runs once, on the loop thread.
+ *
+ * What is registered, and how (astrofiler-db.md; AstroFiler 1.2's importer):
+ * - The frame type comes from IMAGETYP, else FRAME, else FRAMETYP (ac_meta_classify).
+ *   fitsFileType is that text upper-cased ('LIGHT FRAME', 'DARKFLAT'), except for types
+ *   AstroFiler's substring tests would not recognise ('Object', 'Science', 'Zero',
+ *   'Offset'): those are stored as 'LIGHT' / 'BIAS' so that `LIKE '%LIGHT%'` finds them.
+ * - Numbers are stored as Python prints the header value (ac_catalog_pytext): '300.0'
+ *   for EXPTIME = 300., '300' for 300, strings as written. Aliases are read when the
+ *   AstroFiler keyword is absent (EXPOSURE, BINX/BINY, CCD_TEMP/CCDTEMP/TEMPERAT,
+ *   BLKLEVEL); then AstroFiler's defaults: binning '1', temperature '0', telescope and
+ *   instrument 'Unknown'. fitsFileGain/fitsFileOffset stay NULL as AstroFiler leaves them.
+ * - fitsFileObject: OBJECT for lights; 'Bias', 'Dark' or 'Flat' for calibration frames.
+ *   fitsFileFilter: FILTER for lights and flats, NULL for darks, biases and flat-darks.
+ * - fitsFileCalibrated = 1 for frames that are already calibrated: AstroFiler's rule
+ *   (TELESCOP containing 'iTelescope', INSTRUME containing 'SeeStar'), lights whose
+ *   header says bias, dark or flat was already applied (ac_meta provenance: CALIBRAT,
+ *   BIASSUB, HISTORY lines of Siril/ccdproc/PixInsight...), and stacked lights (NCOMBINE
+ *   > 1 or 'Master Light'), so that no tool calibrates them again. Otherwise 0.
+ * - Sessions by observing night (night.h; SITELONG overrides opts.utc_offset_h), found or
+ *   created by key, so interleaved frames (LRGB cycling, flats in several filters within
+ *   a minute) never fragment:
+ *     lights:     OBJECT, night, filter, exposure, telescope, instrument, binning, gain,
+ *                 offset (exposure too, as issue 4 says: a session's master dark is
+ *                 chosen by its one exposure);
+ *     bias:       'Bias', night, telescope, instrument, binning, gain, offset;
+ *     darks:      'Dark', the same plus exposure;
+ *     flat-darks: 'Dark' with exposure, like darks (AstroFiler has no flat-dark type; the
+ *                 type stays as written, e.g. 'FLAT DARK', so they remain recognisable);
+ *     flats:      'Flat', night, ..., plus filter.
+ *   Gain and offset of a session come from GAIN and OFFSET/BLKLEVEL.
+ * - Master files (ac_meta is_master: 'Master Dark' etc., or NCOMBINE > 1 on a calibration
+ *   frame) go to Masters as AstroFiler's registerMasters writes them: master_type 'bias' /
+ *   'dark' / 'flat' (a master flat-dark is 'dark'), telescope/instrument 'Unknown' when
+ *   absent, binning '1', temperature, gain and offset '' when absent, exposure_time for
+ *   darks only and filter_name for flats only ('' when absent), file_count NCOMBINE (else
+ *   NIMAGES, else 0), hash_value the MD5, file_size, is_validated 0 (astrocald validates a
+ *   master when it uses it). They are not also put in fitsfile, as AstroFiler does.
+ * - Skipped, with a reason: files still being written ("incomplete": shorter than the
+ *   data its header declares, empty, a header without END yet, or size/mtime changed
+ *   while hashing), files modified less than settle_s ago ("settling"), astrocald's own
+ *   temporary files ("temporary"), and files AstroFiler would refuse ("unsupported": no
+ *   DATE-OBS or one that is not an ISO date, no or an unknown frame type, no exposure on
+ *   a non-bias frame, a light without OBJECT).
+ * - Errors (the import goes on): a file that cannot be read or is not FITS, a folder that
+ *   cannot be listed, a row the database refuses. The list keeps the first max_errors.
+ *
+ * Ownership: the import owns everything it allocates; the result passed to cb is borrowed
+ * for the duration of the call. ac_import_item_t values are owned by the caller of
+ * ac_import_scan_file (ac_import_item_free).
+ * Thread: ac_import_start, ac_import_register_item and the callback: loop thread (the
+ * owner of db). ac_import_scan_file: any thread (file I/O only, no SQLite). The database
+ * must stay open and the loop running until cb has run; to stop early, set *opts.cancel.
+ */
+#ifndef AC_IMPORTER_H
+#define AC_IMPORTER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "catalog.h"
+#include "db.h"
+#include "err.h"
+#include "meta.h"
+#include "night.h"
+
+typedef struct ac_import_opts {
+    double utc_offset_h; /* [MATCHING] site_utc_offset_h (0); SITELONG overrides it */
+    int batch_rows;      /* rows registered per loop iteration at most (200) */
+    int batch_budget_ms; /* time per loop iteration, at least one row (25) */
+    int max_errors;      /* error entries kept in the result (100); counts stay exact */
+    int max_skips;       /* skipped entries kept in the result (100) */
+    double settle_s;     /* skip files modified less than this ago (0: off; live ingest) */
+    atomic_int *cancel;  /* may be NULL; set non-zero (any thread) to stop the import */
+} ac_import_opts_t;
+
+/* ac_import_opts_default fills the defaults above. */
+void ac_import_opts_default(ac_import_opts_t *o);
+
+/* A file, or folder, that was skipped or failed, with why. */
+typedef struct ac_import_entry {
+    char *path;
+    char *message;
+} ac_import_entry_t;
+
+/* Why a file was skipped. */
+typedef enum ac_import_skip {
+    AC_IMPORT_SKIP_NONE = 0,
+    AC_IMPORT_SKIP_INCOMPLETE, /* still being written */
+    AC_IMPORT_SKIP_SETTLING,   /* modified less than settle_s ago */
+    AC_IMPORT_SKIP_TEMPORARY,  /* astrocald's own temporary file */
+    AC_IMPORT_SKIP_UNSUPPORTED /* AstroFiler would refuse it (see above) */
+} ac_import_skip_t;
+
+typedef struct ac_import_result {
+    int code;                     /* 0; AC_ECANCELED; or why the import could not run */
+    char message[AC_ERR_MSG_MAX]; /* "" when code is 0 */
+    char dir[4096];               /* the folder as resolved (realpath), or as given */
+    int files;                    /* FITS-named files found (temporary files included) */
+    int registered;               /* new fitsfile rows */
+    int masters;                  /* new Masters rows */
+    int duplicates;               /* frames and masters already in the catalogue */
+    int sessions_created;         /* new fitssession rows */
+    int skipped;                  /* sum of the four counts below */
+    int skipped_incomplete, skipped_settling, skipped_temporary, skipped_unsupported;
+    int errors;                    /* total errors (entries may be fewer) */
+    ac_import_entry_t *error_list; /* the first max_errors errors */
+    size_t n_error_list;
+    ac_import_entry_t *skip_list; /* the first max_skips skipped files */
+    size_t n_skip_list;
+    double scan_seconds, register_seconds;
+} ac_import_result_t;
+
+/* Called once when the import ends (also when cancelled or failed), on the loop thread.
+ * res is borrowed for the call. */
+typedef void (*ac_import_done_cb)(void *ud, const ac_import_result_t *res);
+
+/*
+ * ac_import_start begins importing dir (an absolute path) into db. Returns 0 when the
+ * import started (cb will run exactly once, later, never from inside this call), or
+ * -EINVAL (relative or empty dir, no cb), -ENOMEM, or a libuv error as -errno, with e
+ * filled; cb is then never called. A folder that does not exist is reported through cb
+ * (code -ENOENT). opts may be NULL (defaults); it is copied.
+ */
+int ac_import_start(uv_loop_t *loop, ac_db_t *db, const char *dir, const ac_import_opts_t *opts,
+                    ac_import_done_cb cb, void *ud, ac_err_t *e);
+
+/* ---- The per-file steps (live ingest reuses them) ---- */
+
+typedef enum ac_import_kind {
+    AC_IMPORT_FRAME = 0, /* register with ac_catalog_register_file */
+    AC_IMPORT_MASTER,    /* register with ac_catalog_register_master */
+    AC_IMPORT_SKIPPED,   /* not registered: skip and reason say why */
+    AC_IMPORT_FAILED,    /* could not be read: reason is the error */
+} ac_import_kind_t;
+
+/*
+ * What reading one file found: the values in AstroFiler's text form (NULL when the
+ * column is to be NULL). One allocation; strings point into it.
+ */
+typedef struct ac_import_item {
+    ac_import_kind_t kind;
+    ac_import_skip_t skip;
+    int code;                 /* FAILED: the error code */
+    const char *path;         /* as given to ac_import_scan_file */
+    const char *reason;       /* SKIPPED / FAILED: why; else NULL */
+    ac_frame_type_t type;     /* FRAME / MASTER: the frame type */
+    int64_t size;             /* bytes */
+    char sha256[65], md5[33]; /* md5 only for masters ("" otherwise) */
+    int calibrated;           /* fitsFileCalibrated */
+    int file_count;           /* masters: NCOMBINE / NIMAGES / 0 */
+    const char *date_obs, *imagetyp, *object, *exptime, *xbin, *ybin, *ccd_temp;
+    const char *telescope, *instrument, *filter;
+    const char *gain, *offset;  /* GAIN, OFFSET/BLKLEVEL: frames: the session's (the
+                                   fitsfile columns stay NULL); masters: '' when absent */
+    const char *session_object; /* FRAME: 'Bias' / 'Dark' / 'Flat' or OBJECT */
+    const char *master_type;    /* MASTER: 'bias' / 'dark' / 'flat' */
+    char night[AC_NIGHT_LEN + 1];
+} ac_import_item_t;
+
+/*
+ * ac_import_scan_file reads one file (no SQLite; any thread) and returns its record in
+ * *out (owned: ac_import_item_free): kind FRAME or MASTER when it can be registered, or
+ * SKIPPED / FAILED with the reason. opts gives utc_offset_h and settle_s (may be NULL:
+ * defaults). 0, or -ENOMEM (then *out is NULL).
+ */
+int ac_import_scan_file(const char *path, const ac_import_opts_t *opts, ac_import_item_t **out);
+void ac_import_item_free(ac_import_item_t *it);
+
+/* The outcome of registering one item. */
+typedef struct ac_import_outcome {
+    bool duplicate;           /* already in the catalogue: nothing written */
+    bool session_created;     /* frames: a new fitssession row */
+    char id[AC_UUID_LEN + 1]; /* frames: fitsFileId (new or existing) */
+    int64_t master_rowid;     /* masters: Masters.id (new or existing) */
+} ac_import_outcome_t;
+
+/* ac_import_register_item registers a FRAME or MASTER item (loop thread; joins an outer
+ * transaction as a savepoint). -EINVAL for other kinds; catalog errors otherwise. */
+int ac_import_register_item(ac_db_t *db, const ac_import_item_t *it, ac_import_outcome_t *out,
+                            ac_err_t *e);
+
+/* ac_import_is_fits_name says whether a base name ends in .fit, .fits or .fts, optionally
+ * followed by .fz or .gz, in any case. Any thread. */
+bool ac_import_is_fits_name(const char *base);
+
+#endif

@@ -1,0 +1,859 @@
+/*
+ * match.c - choosing the masters for a light session and explaining the choice (see
+ * match.h for the rules and the ranking).
+ *
+ * Pure code over plain structs: no I/O, no globals. Each candidate is evaluated against the
+ * light (and the flat-darks against the chosen flat) into an `ev` of ranking keys; every
+ * hard-rule failure is listed in the candidate's note. The best passing candidate of each
+ * type is chosen; the others get the first ranking key in which they lose.
+ * Thread: pure functions, any thread.
+ */
+#include "match.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "meta.h"
+#include "util.h"
+
+#define SET_TEMP_EQ 0.1 /* SET-TEMP values this close are the same set point */
+#define EPS 1e-6
+
+/* Ranking keys of a candidate that passed (see match.h). */
+typedef struct ev {
+    bool pass;
+    int blocked;  /* 1 when it needs a master bias and none matches */
+    int later;    /* 1 when from a night after the light's */
+    int expclass; /* darks: 0 equal, 1 scaled, 2 unknown */
+    long ndist;   /* |nights| or LONG_MAX without a date */
+    int nkw;      /* optional keywords equal */
+    double dexp;  /* |exposure difference|, INFINITY unknown */
+    double dtemp; /* |temperature difference|, INFINITY unknown */
+    double ddate; /* |DATE-OBS difference| in seconds, INFINITY unknown */
+    double cdate; /* the master's date in seconds, -INFINITY unknown */
+    double exp;   /* the master's exposure (for messages) */
+} ev_t;
+
+/* What every evaluation needs about the light. */
+typedef struct ctx {
+    const ac_match_light_t *light;
+    const ac_match_opts_t *o;
+    bool night_known, date_known;
+    long night; /* days since 1970-01-01 */
+    double date;
+} ctx_t;
+
+/* vcatf appends a formatted clause to buf, after sep when buf is not empty. */
+__attribute__((format(printf, 4, 0))) static void vcatf(char *buf, size_t size, const char *sep,
+                                                        const char *fmt, va_list ap)
+{
+    size_t len = strlen(buf);
+
+    if (len > 0)
+        len += (size_t)snprintf(buf + len, size - len, "%s", sep);
+    if (len + 1 >= size)
+        return;
+    vsnprintf(buf + len, size - len, fmt, ap);
+}
+
+__attribute__((format(printf, 4, 5))) static void catf(char *buf, size_t size, const char *sep,
+                                                       const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vcatf(buf, size, sep, fmt, ap);
+    va_end(ap);
+}
+
+/* addf appends a clause separated by "; " (lists of reasons and warnings). */
+#define addf(buf, size, ...) catf(buf, size, "; ", __VA_ARGS__)
+
+static bool known(double x)
+{
+    return isfinite(x);
+}
+
+static bool num_equal(double a, double b)
+{
+    return fabs(a - b) <= 1e-6 * fmax(1.0, fmax(fabs(a), fabs(b)));
+}
+
+/* name_known: not empty, not blank and not AstroFiler's 'Unknown'. */
+static bool name_known(const char *s)
+{
+    return !ac_meta_filter_equal(s, "") && !ac_meta_filter_equal(s, "unknown");
+}
+
+/* days_from_civil returns the days since 1970-01-01 of a proleptic Gregorian date. */
+static long days_from_civil(long y, long m, long d)
+{
+    long era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* digits reads exactly n decimal digits at s. */
+static bool digits(const char *s, int n, long *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return true;
+}
+
+/* parse_iso reads "YYYY-MM-DD[(T| )HH:MM[:SS[.fff]]][Z]" into days and seconds (UTC). */
+static bool parse_iso(const char *s, long *days, double *secs)
+{
+    long y, mo, d, h = 0, mi = 0, sec = 0;
+    double frac = 0;
+    const char *p = s;
+
+    if (s == NULL || !digits(p, 4, &y) || p[4] != '-' || !digits(p + 5, 2, &mo) ||
+        p[7] != '-' || !digits(p + 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > 31)
+        return false;
+    p += 10;
+    if ((*p == 'T' || *p == ' ') && digits(p + 1, 2, &h) && p[3] == ':' &&
+        digits(p + 4, 2, &mi)) {
+        p += 6;
+        if (*p == ':' && digits(p + 1, 2, &sec)) {
+            p += 3;
+            if (*p == '.') {
+                char *end;
+                frac = strtod(p, &end);
+                p = end;
+            }
+        }
+        if (h > 23 || mi > 59 || sec > 60)
+            return false;
+    }
+    if (*p == 'Z')
+        p++;
+    while (*p == ' ')
+        p++;
+    if (*p != '\0')
+        return false;
+    *days = days_from_civil(y, mo, d);
+    *secs = (double)*days * 86400.0 + (double)(h * 3600 + mi * 60 + sec) + frac;
+    return true;
+}
+
+/* frame_night finds the night of a frame: its own night string, else the calendar date of
+ * its DATE-OBS. */
+static bool frame_night(const char *night, const char *date, long *days)
+{
+    double s;
+    long d;
+
+    if (night[0] != '\0')
+        return parse_iso(night, days, &s);
+    if (date[0] != '\0' && parse_iso(date, &d, &s)) {
+        *days = d;
+        return true;
+    }
+    return false;
+}
+
+static void desc_nights(const ac_match_note_t *nt, char *buf, size_t size)
+{
+    long n = nt->nights;
+
+    if (nt->nights == AC_MATCH_NIGHTS_UNKNOWN)
+        snprintf(buf, size, "no date");
+    else if (n == 0)
+        snprintf(buf, size, "same night as the light");
+    else
+        snprintf(buf, size, "%ld night%s %s the light", labs(n), labs(n) == 1 ? "" : "s",
+                 n < 0 ? "before" : "after");
+}
+
+/* temp_value: CCD-TEMP when known, else SET-TEMP, else NAN. */
+static double temp_value(const ac_match_equip_t *q)
+{
+    return known(q->ccd_temp) ? q->ccd_temp : q->set_temp;
+}
+
+/* check_temp compares the temperature of master m with ref (the light, or the flat for a
+ * flat-dark) and adds a reason to rej when it is out of tolerance. */
+static void check_temp(const ac_match_equip_t *m, const ac_match_equip_t *ref, double max,
+                       ev_t *ev, char *rej, size_t rsz, char *warn, size_t wsz)
+{
+    const char *what = "temperature";
+    double a, b, d;
+
+    if (known(m->set_temp) && known(ref->set_temp) &&
+        fabs(m->set_temp - ref->set_temp) <= SET_TEMP_EQ) {
+        bool ccd = known(m->ccd_temp) && known(ref->ccd_temp);
+        ev->dtemp = ccd ? fabs(m->ccd_temp - ref->ccd_temp) : fabs(m->set_temp - ref->set_temp);
+        if (ev->dtemp > max + EPS)
+            addf(warn, wsz, "CCD-TEMP differs by %.1f C although SET-TEMP is equal", ev->dtemp);
+        return;
+    }
+    if (known(m->ccd_temp) && known(ref->ccd_temp)) {
+        a = m->ccd_temp;
+        b = ref->ccd_temp;
+    } else if (known(m->set_temp) && known(ref->set_temp)) {
+        what = "set temperature";
+        a = m->set_temp;
+        b = ref->set_temp;
+    } else {
+        a = temp_value(m);
+        b = temp_value(ref);
+    }
+    if (!known(a) || !known(b)) {
+        ev->dtemp = INFINITY;
+        addf(warn, wsz, "no temperature on the %s: not compared",
+             known(a) ? "light" : "master");
+        return;
+    }
+    d = fabs(a - b);
+    ev->dtemp = d;
+    if (d > max + EPS)
+        addf(rej, rsz, "%s %.1f C differs by %.1f C > %.1f", what, a, d, max);
+}
+
+/* check_equip applies the equipment rules shared by every master type. */
+static void check_equip(const ac_match_equip_t *m, const ac_match_equip_t *l, ev_t *ev,
+                        char *rej, size_t rsz)
+{
+    if (name_known(m->instrument) && name_known(l->instrument) &&
+        !ac_meta_filter_equal(m->instrument, l->instrument))
+        addf(rej, rsz, "instrument '%s' != light's '%s'", m->instrument, l->instrument);
+    if (m->width > 0 && m->height > 0 && l->width > 0 && l->height > 0 &&
+        (m->width != l->width || m->height != l->height))
+        addf(rej, rsz, "size %dx%d != %dx%d", m->width, m->height, l->width, l->height);
+    if ((m->xbin > 0 && l->xbin > 0 && m->xbin != l->xbin) ||
+        (m->ybin > 0 && l->ybin > 0 && m->ybin != l->ybin))
+        addf(rej, rsz, "binning %dx%d != %dx%d", m->xbin, m->ybin, l->xbin, l->ybin);
+    if (m->bayerpat[0] != '\0' && l->bayerpat[0] != '\0' &&
+        !ac_meta_filter_equal(m->bayerpat, l->bayerpat))
+        addf(rej, rsz, "Bayer pattern '%s' != '%s'", m->bayerpat, l->bayerpat);
+    if (known(m->gain) && known(l->gain)) {
+        if (num_equal(m->gain, l->gain))
+            ev->nkw++;
+        else
+            addf(rej, rsz, "gain %g != %g", m->gain, l->gain);
+    }
+    if (known(m->offset) && known(l->offset)) {
+        if (num_equal(m->offset, l->offset))
+            ev->nkw++;
+        else
+            addf(rej, rsz, "offset %g != %g", m->offset, l->offset);
+    }
+    if (name_known(m->readout) && name_known(l->readout)) {
+        if (ac_meta_filter_equal(m->readout, l->readout))
+            ev->nkw++;
+        else
+            addf(rej, rsz, "readout mode '%s' != '%s'", m->readout, l->readout);
+    }
+    if (known(m->set_temp) && known(l->set_temp) &&
+        fabs(m->set_temp - l->set_temp) <= SET_TEMP_EQ)
+        ev->nkw++;
+}
+
+/* check_dark_exposure decides k for a dark. */
+static void check_dark_exposure(const ctx_t *c, const ac_match_cand_t *m, bool bias_ok,
+                                ev_t *ev, ac_match_note_t *nt)
+{
+    double tl = c->light->eq.exposure, td = m->eq.exposure, k;
+
+    /* A bias-free dark leaves the light's bias in place: it needs a master bias. */
+    ev->blocked = m->dark_has_bias == AC_MATCH_NO && !bias_ok;
+    if (!known(tl) || !known(td)) {
+        ev->expclass = 2;
+        nt->k = 1;
+        addf(nt->warning, sizeof nt->warning, "exposure unknown on the %s: k=1",
+             known(td) ? "light" : "master");
+        return;
+    }
+    ev->dexp = fabs(tl - td);
+    if (ev->dexp <= fmax(c->o->exp_tol_s, c->o->exp_tol_pct / 100.0 * td)) {
+        nt->k = 1;
+        return;
+    }
+    if (!c->o->allow_dark_scaling) {
+        addf(nt->reason, sizeof nt->reason, "exposure %g s != light's %g s (scaling disabled)",
+             td, tl);
+        return;
+    }
+    k = td > 0 ? tl / td : INFINITY;
+    if (!(k <= c->o->dark_max_scale + EPS)) {
+        addf(nt->reason, sizeof nt->reason, "exposure %g s needs k=%.2f > %.2f", td, k,
+             c->o->dark_max_scale);
+        return;
+    }
+    if (m->dark_has_bias != AC_MATCH_NO && !bias_ok) {
+        addf(nt->reason, sizeof nt->reason,
+             "exposure %g s needs k=%.2f, but the dark %s the bias and no master bias matches",
+             td, k, m->dark_has_bias == AC_MATCH_YES ? "contains" : "may contain");
+        return;
+    }
+    ev->expclass = 1;
+    nt->k = k;
+    addf(nt->warning, sizeof nt->warning, "exposure %g s scaled by k=%.2f to the light's %g s",
+         td, k, tl);
+}
+
+/* check_date fills the date keys and applies allow_later and max_age_days. */
+static void check_date(const ctx_t *c, const ac_match_cand_t *m, ev_t *ev, ac_match_note_t *nt)
+{
+    long cn, cd;
+    double cs;
+
+    if (parse_iso(m->date, &cd, &cs)) {
+        ev->cdate = cs;
+        if (c->date_known)
+            ev->ddate = fabs(cs - c->date);
+    }
+    if (!c->night_known || !frame_night(m->night, m->date, &cn)) {
+        addf(nt->warning, sizeof nt->warning, "no date: ranked after dated masters");
+        return;
+    }
+    nt->nights = (int32_t)(cn - c->night);
+    nt->later = cn > c->night;
+    ev->later = nt->later;
+    ev->ndist = labs(cn - c->night);
+    if (nt->later && !c->o->allow_later)
+        addf(nt->reason, sizeof nt->reason,
+             "later than the light (allow_later_masters is off)");
+    if (c->o->max_age_days > 0 && ev->ndist > c->o->max_age_days) {
+        char d[64];
+        desc_nights(nt, d, sizeof d);
+        addf(nt->reason, sizeof nt->reason, "%s > max_master_age_days %d", d,
+             c->o->max_age_days);
+    }
+}
+
+/* evaluate applies every rule to candidate m of its type. ref is the light's equipment, or
+ * the chosen flat's for a flat-dark's exposure and temperature. */
+static void evaluate(const ctx_t *c, const ac_match_cand_t *m, const ac_match_equip_t *ref,
+                     bool bias_ok, ev_t *ev, ac_match_note_t *nt)
+{
+    const ac_match_equip_t *l = &c->light->eq;
+
+    *ev = (ev_t){.dexp = INFINITY,
+                 .dtemp = INFINITY,
+                 .ddate = INFINITY,
+                 .cdate = -INFINITY,
+                 .ndist = LONG_MAX,
+                 .exp = m->eq.exposure};
+    nt->reason[0] = '\0';
+    nt->warning[0] = '\0';
+    if (m->invalid) {
+        addf(nt->reason, sizeof nt->reason, "invalid: %s",
+             m->invalid_reason[0] != '\0' ? m->invalid_reason : "failed validation");
+        return;
+    }
+    check_equip(&m->eq, l, ev, nt->reason, sizeof nt->reason);
+    if (m->type == AC_MATCH_FLAT) {
+        if (!ac_meta_filter_equal(name_known(m->eq.telescope) ? m->eq.telescope : "",
+                                  name_known(l->telescope) ? l->telescope : ""))
+            addf(nt->reason, sizeof nt->reason, "telescope '%s' != light's '%s'",
+                 m->eq.telescope, l->telescope);
+        if (!ac_meta_filter_equal(m->eq.filter, l->filter))
+            addf(nt->reason, sizeof nt->reason, "filter '%s' != light's '%s'", m->eq.filter,
+                 l->filter);
+    }
+    if (m->type == AC_MATCH_DARK || m->type == AC_MATCH_FLATDARK)
+        check_temp(&m->eq, ref, c->o->max_temp_diff, ev, nt->reason, sizeof nt->reason,
+                   nt->warning, sizeof nt->warning);
+    if (m->type == AC_MATCH_DARK) {
+        check_dark_exposure(c, m, bias_ok, ev, nt);
+    } else if (m->type == AC_MATCH_FLATDARK) {
+        double tf = ref->exposure, td = m->eq.exposure;
+        if (known(tf) && known(td)) {
+            ev->dexp = fabs(tf - td);
+            if (ev->dexp > fmax(c->o->exp_tol_s, c->o->exp_tol_pct / 100.0 * td))
+                addf(nt->reason, sizeof nt->reason, "exposure %g s != flat's %g s", td, tf);
+        } else {
+            ev->expclass = 2;
+        }
+    }
+    check_date(c, m, ev, nt);
+    nt->keywords_equal = ev->nkw;
+    ev->pass = nt->reason[0] == '\0';
+    if (!ev->pass)
+        nt->k = NAN;
+}
+
+static int dcmp(double a, double b)
+{
+    if (a < b - EPS)
+        return -1;
+    if (a > b + EPS)
+        return 1;
+    return 0;
+}
+
+static int icmp(long a, long b)
+{
+    return (a > b) - (a < b);
+}
+
+/* rank_cmp orders two passing candidates: < 0 when a ranks higher. *key receives the
+ * number (0..9, match.h) of the key that decided. */
+static int rank_cmp(const ev_t *a, const ev_t *b, int64_t ida, int64_t idb, int *key)
+{
+    int r[10] = {
+        icmp(a->blocked, b->blocked), icmp(a->later, b->later), icmp(a->expclass, b->expclass),
+        icmp(a->ndist, b->ndist),     icmp(b->nkw, a->nkw),     dcmp(a->dexp, b->dexp),
+        dcmp(a->dtemp, b->dtemp),     dcmp(a->ddate, b->ddate), dcmp(b->cdate, a->cdate),
+        (ida > idb) - (ida < idb),
+    };
+
+    for (int i = 0; i < 10; i++) {
+        if (r[i] != 0) {
+            *key = i;
+            return r[i];
+        }
+    }
+    *key = 9;
+    return 0;
+}
+
+/* lower_reason explains why candidate a (note na) ranks below the chosen b (note nb), which
+ * ranking key `key` decided. */
+static void lower_reason(const ctx_t *c, const ev_t *a, const ev_t *b,
+                         const ac_match_note_t *na, const ac_match_note_t *nb, int key,
+                         char *buf, size_t size)
+{
+    char da[64], db[64];
+    int64_t id = nb->id;
+
+    switch (key) {
+    case 0:
+        snprintf(buf, size,
+                 "bias-free: needs a master bias and none matches, #%" PRId64 " does not", id);
+        break;
+    case 1:
+        snprintf(buf, size,
+                 "later than the light (dawn flats allowed: used only when nothing "
+                 "earlier fits)");
+        break;
+    case 2:
+        if (a->expclass == 1)
+            snprintf(buf, size,
+                     "exposure %g s needs scaling (k=%.2f), #%" PRId64
+                     " has the light's exposure",
+                     a->exp, na->k, id);
+        else
+            snprintf(buf, size, "exposure unknown, #%" PRId64 " has a known exposure", id);
+        break;
+    case 3:
+        desc_nights(na, da, sizeof da);
+        desc_nights(nb, db, sizeof db);
+        snprintf(buf, size, "%s, #%" PRId64 " is closer (%s)", da, id, db);
+        break;
+    case 4:
+        snprintf(buf, size, "%d optional keywords equal, #%" PRId64 " has %d", a->nkw, id,
+                 b->nkw);
+        break;
+    case 5:
+        snprintf(buf, size,
+                 "exposure %g s is farther from the light's %g s than #%" PRId64 "'s %g s",
+                 a->exp, c->light->eq.exposure, id, b->exp);
+        break;
+    case 6:
+        if (known(a->dtemp))
+            snprintf(buf, size, "temperature differs by %.1f C, #%" PRId64 "'s by %.1f C",
+                     a->dtemp, id, b->dtemp);
+        else
+            snprintf(buf, size, "temperature not compared, #%" PRId64 "'s differs by %.1f C",
+                     id, b->dtemp);
+        break;
+    case 7:
+        if (known(a->ddate))
+            snprintf(buf, size, "DATE-OBS %.1f h from the light's, #%" PRId64 "'s %.1f h",
+                     a->ddate / 3600.0, id, b->ddate / 3600.0);
+        else
+            snprintf(buf, size, "no DATE-OBS, #%" PRId64 " has one", id);
+        break;
+    case 8:
+        snprintf(buf, size, "older than #%" PRId64, id);
+        break;
+    default:
+        snprintf(buf, size, "ranks equal to #%" PRId64 ", which has the lower id", id);
+        break;
+    }
+}
+
+/* choose picks the best passing candidate of a type, sets every verdict of that type and
+ * returns its index or -1. */
+static int choose(const ctx_t *c, const ac_match_cand_t *cands, size_t n, int type,
+                  const ev_t *ev, ac_match_note_t *notes)
+{
+    int best = -1, key;
+    char d[64];
+
+    for (size_t i = 0; i < n; i++) {
+        if (notes[i].type != type || !ev[i].pass)
+            continue;
+        if (best < 0 || rank_cmp(&ev[i], &ev[best], cands[i].id, cands[best].id, &key) < 0)
+            best = (int)i;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (notes[i].type != type)
+            continue;
+        if (!ev[i].pass) {
+            notes[i].verdict = AC_MATCH_REJECTED;
+        } else if ((int)i == best) {
+            notes[i].verdict = AC_MATCH_CHOSEN;
+            desc_nights(&notes[i], d, sizeof d);
+            snprintf(notes[i].reason, sizeof notes[i].reason, "%s", d);
+            if (type == AC_MATCH_DARK)
+                catf(notes[i].reason, sizeof notes[i].reason, ", ", "k=%.2f", notes[i].k);
+            if (notes[i].later)
+                catf(notes[i].reason, sizeof notes[i].reason, ", ",
+                     "later: nothing earlier fits");
+        } else {
+            notes[i].verdict = AC_MATCH_LOWER;
+            rank_cmp(&ev[i], &ev[best], cands[i].id, cands[best].id, &key);
+            lower_reason(c, &ev[i], &ev[best], &notes[i], &notes[best], key, notes[i].reason,
+                         sizeof notes[i].reason);
+        }
+    }
+    return best;
+}
+
+/* mark_unused gives every candidate of a type that is not rejected the verdict UNUSED. */
+static void mark_unused(size_t n, int type, const ev_t *ev, ac_match_note_t *notes,
+                        const char *why)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (notes[i].type != type || (ev != NULL && !ev[i].pass))
+            continue;
+        notes[i].verdict = AC_MATCH_UNUSED;
+        snprintf(notes[i].reason, sizeof notes[i].reason, "%s", why);
+    }
+}
+
+/* temp_text formats a temperature rounded to whole degrees, never "-0". */
+static void temp_text(double t, char *buf, size_t size)
+{
+    double r = round(t);
+    snprintf(buf, size, "%.0f C", r == 0 ? 0.0 : r);
+}
+
+/* waiting_text describes the master a light waits for, from the light's own fields. */
+static void waiting_text(const ac_match_light_t *l, int type, char *buf, size_t size)
+{
+    const ac_match_equip_t *q = &l->eq;
+    char t[32], parts[256] = "";
+
+    if (type == AC_MATCH_DARK && known(q->exposure))
+        snprintf(parts, sizeof parts, "%g s", q->exposure);
+    if (type == AC_MATCH_DARK && known(temp_value(q))) {
+        temp_text(known(q->set_temp) ? q->set_temp : q->ccd_temp, t, sizeof t);
+        catf(parts, sizeof parts, ", ", "%s", t);
+    }
+    if (type == AC_MATCH_FLAT) {
+        if (!ac_meta_filter_equal(q->filter, ""))
+            catf(parts, sizeof parts, ", ", "%s", q->filter);
+        if (name_known(q->telescope))
+            catf(parts, sizeof parts, ", ", "%s", q->telescope);
+    } else {
+        if (known(q->gain))
+            catf(parts, sizeof parts, ", ", "gain %g", q->gain);
+        if (q->xbin > 0 && q->ybin > 0)
+            catf(parts, sizeof parts, ", ", "%dx%d", q->xbin, q->ybin);
+    }
+    snprintf(buf, size, "%s%s%s", ac_match_type_name(type), parts[0] != '\0' ? " " : "", parts);
+}
+
+void ac_match_opts_default(ac_match_opts_t *o)
+{
+    *o = (ac_match_opts_t){.max_temp_diff = 5.0,
+                           .exp_tol_s = 0.5,
+                           .exp_tol_pct = 1.0,
+                           .dark_max_scale = 2.0,
+                           .allow_dark_scaling = true,
+                           .allow_later = true,
+                           .max_age_days = 0,
+                           .required = AC_MATCH_NEED_DARK | AC_MATCH_NEED_FLAT};
+}
+
+/* decide_bias sets the bias need, chooses or releases the bias. */
+static void decide_bias(const ac_match_cand_t *cands, size_t n, const ac_match_opts_t *o,
+                        const ev_t *ev, ac_match_result_t *r, int bias)
+{
+    char need[256] = "", want[256] = "", notneed[256] = "", msg[300];
+    int dark = r->chosen[AC_MATCH_DARK], flat = r->chosen[AC_MATCH_FLAT];
+    bool fd = r->chosen[AC_MATCH_FLATDARK] >= 0;
+
+    if (o->required & AC_MATCH_NEED_BIAS)
+        addf(need, sizeof need, "required by required_masters");
+    if (dark >= 0) {
+        if (r->dark_k != 1.0)
+            addf(need, sizeof need, "the dark is scaled (k=%.2f)", r->dark_k);
+        if (cands[dark].dark_has_bias == AC_MATCH_NO)
+            addf(need, sizeof need, "the dark is bias-free");
+        else if (cands[dark].dark_has_bias == AC_MATCH_UNKNOWN)
+            addf(want, sizeof want, "the dark may be bias-free");
+        else
+            addf(notneed, sizeof notneed, "the dark contains the bias");
+    } else if (flat >= 0 && !(o->required & AC_MATCH_NEED_DARK)) {
+        addf(need, sizeof need, "no dark removes the light's bias before the flat");
+    }
+    if (flat >= 0) {
+        if (fd)
+            addf(notneed, sizeof notneed, "the flat-dark calibrates the flat");
+        else if (cands[flat].flat_calibrated == AC_MATCH_NO)
+            addf(need, sizeof need, "the flat is raw and no flat-dark matches");
+        else if (cands[flat].flat_calibrated == AC_MATCH_UNKNOWN)
+            addf(want, sizeof want, "the flat may be raw");
+        else
+            addf(notneed, sizeof notneed, "the flat is calibrated");
+    }
+    r->bias_needed = need[0] != '\0';
+    if (r->bias_needed || (want[0] != '\0' && bias >= 0)) {
+        ac_strlcpy(r->bias_why, r->bias_needed ? need : want, sizeof r->bias_why);
+        r->chosen[AC_MATCH_BIAS] = bias;
+        return;
+    }
+    if (notneed[0] == '\0')
+        snprintf(notneed, sizeof notneed, "nothing to remove it from");
+    snprintf(msg, sizeof msg, "not needed: %s", notneed);
+    mark_unused(n, AC_MATCH_BIAS, ev, r->notes, msg);
+}
+
+int ac_match_run(const ac_match_light_t *light, const ac_match_cand_t *cands, size_t n,
+                 const ac_match_opts_t *opts, ac_match_result_t *res, ac_err_t *e)
+{
+    static const int order[] = {AC_MATCH_DARK, AC_MATCH_FLAT, AC_MATCH_BIAS};
+    ac_match_opts_t defo;
+    ev_t *ev = NULL;
+    ctx_t c = {0};
+    char part[256];
+    int rc = 0, bias, flat;
+    long d;
+
+    if (res != NULL)
+        memset(res, 0, sizeof *res);
+    if (light == NULL || res == NULL || (n > 0 && cands == NULL))
+        return ac_err_set(e, -EINVAL, "match: light, result and candidates are required");
+    if (opts == NULL) {
+        ac_match_opts_default(&defo);
+        opts = &defo;
+    }
+    for (int t = 0; t < AC_MATCH_NTYPES; t++)
+        res->chosen[t] = -1;
+    res->dark_k = 1.0;
+    if (n > 0) {
+        res->notes = calloc(n, sizeof *res->notes);
+        ev = calloc(n, sizeof *ev);
+        if (res->notes == NULL || ev == NULL) {
+            rc = ac_err_set(e, -ENOMEM, "match: no memory for %zu candidates", n);
+            goto fail;
+        }
+    }
+    res->n = n;
+    c.light = light;
+    c.o = opts;
+    c.night_known = frame_night(light->night, light->date_obs, &c.night);
+    c.date_known = parse_iso(light->date_obs, &d, &c.date);
+
+    for (size_t i = 0; i < n; i++) {
+        ac_match_note_t *nt = &res->notes[i];
+        nt->id = cands[i].id;
+        nt->type =
+            cands[i].type >= 0 && cands[i].type < AC_MATCH_NTYPES ? (int)cands[i].type : -1;
+        ac_strlcpy(nt->name, ac_path_base(cands[i].path), sizeof nt->name);
+        nt->verdict = AC_MATCH_REJECTED;
+        nt->nights = AC_MATCH_NIGHTS_UNKNOWN;
+        nt->k = NAN;
+        if (nt->type < 0)
+            snprintf(nt->reason, sizeof nt->reason, "unknown master type %d",
+                     (int)cands[i].type);
+    }
+
+    /* Bias first (darks may need it to be scaled), then darks, flats, flat-darks. */
+    for (int t = AC_MATCH_BIAS; t <= AC_MATCH_FLAT; t++) {
+        for (size_t i = 0; i < n; i++)
+            if (res->notes[i].type == t)
+                evaluate(&c, &cands[i], &light->eq, res->chosen[AC_MATCH_BIAS] >= 0, &ev[i],
+                         &res->notes[i]);
+        res->chosen[t] = choose(&c, cands, n, t, ev, res->notes);
+    }
+    bias = res->chosen[AC_MATCH_BIAS];
+    res->chosen[AC_MATCH_BIAS] = -1; /* decided below, once the rest is known */
+    flat = res->chosen[AC_MATCH_FLAT];
+    if (res->chosen[AC_MATCH_DARK] >= 0)
+        res->dark_k = res->notes[res->chosen[AC_MATCH_DARK]].k;
+    if (flat < 0) {
+        mark_unused(n, AC_MATCH_FLATDARK, NULL, res->notes, "not used: no flat is chosen");
+    } else if (cands[flat].flat_calibrated == AC_MATCH_YES) {
+        mark_unused(n, AC_MATCH_FLATDARK, NULL, res->notes,
+                    "not needed: the flat is already calibrated");
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (res->notes[i].type == AC_MATCH_FLATDARK)
+                evaluate(&c, &cands[i], &cands[flat].eq, bias >= 0, &ev[i], &res->notes[i]);
+        res->chosen[AC_MATCH_FLATDARK] =
+            choose(&c, cands, n, AC_MATCH_FLATDARK, ev, res->notes);
+    }
+    decide_bias(cands, n, opts, ev, res, bias);
+    for (int t = 0; t < AC_MATCH_NTYPES; t++)
+        res->later[t] = res->chosen[t] >= 0 && res->notes[res->chosen[t]].later;
+
+    /* Status: every required or needed master that is missing, described from the light. */
+    for (size_t j = 0; j < sizeof order / sizeof order[0]; j++) {
+        int t = order[j];
+        bool want = (t == AC_MATCH_DARK && (opts->required & AC_MATCH_NEED_DARK)) ||
+                    (t == AC_MATCH_FLAT && (opts->required & AC_MATCH_NEED_FLAT)) ||
+                    (t == AC_MATCH_BIAS && res->bias_needed);
+        if (!want || res->chosen[t] >= 0)
+            continue;
+        waiting_text(light, t, part, sizeof part);
+        addf(res->reason, sizeof res->reason, "%s", part);
+    }
+    if (res->reason[0] == '\0' && res->chosen[AC_MATCH_BIAS] < 0 &&
+        res->chosen[AC_MATCH_DARK] < 0 && res->chosen[AC_MATCH_FLAT] < 0)
+        snprintf(res->reason, sizeof res->reason, "a master (none matches)");
+    if (res->reason[0] != '\0') {
+        char tmp[sizeof res->reason];
+        ac_strlcpy(tmp, res->reason, sizeof tmp);
+        snprintf(res->reason, sizeof res->reason, "waiting for %s", tmp);
+        res->status = AC_MATCH_WAITING;
+    }
+    free(ev);
+    return 0;
+
+fail:
+    free(ev);
+    ac_match_result_free(res);
+    return rc;
+}
+
+void ac_match_result_free(ac_match_result_t *res)
+{
+    if (res == NULL)
+        return;
+    free(res->notes);
+    res->notes = NULL;
+    res->n = 0;
+}
+
+/* A bounded text builder that counts what it could not write (snprintf semantics). */
+typedef struct out {
+    char *buf;
+    size_t size, len;
+} out_t;
+
+__attribute__((format(printf, 2, 3))) static void putf(out_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    int w;
+    size_t room = o->len < o->size ? o->size - o->len : 0;
+
+    va_start(ap, fmt);
+    w = vsnprintf(room > 0 ? o->buf + o->len : NULL, room, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        o->len += (size_t)w;
+}
+
+size_t ac_match_plan_text(const ac_match_result_t *res, char *buf, size_t size)
+{
+    out_t o = {buf, size, 0};
+
+    if (buf != NULL && size > 0)
+        buf[0] = '\0';
+    if (res == NULL)
+        return 0;
+    putf(&o, "status: %s\n", res->status == AC_MATCH_READY ? "ready" : res->reason);
+    for (int t = 0; t < AC_MATCH_NTYPES; t++) {
+        int ch = res->chosen[t];
+        bool any = false;
+
+        for (size_t i = 0; i < res->n; i++)
+            any = any || res->notes[i].type == t;
+        if (t == AC_MATCH_FLATDARK && !any)
+            continue;
+        if (ch >= 0) {
+            const ac_match_note_t *nt = &res->notes[ch];
+            putf(&o, "%s: #%" PRId64 " %s (%s)", ac_match_type_name(t), nt->id, nt->name,
+                 nt->reason);
+            if (t == AC_MATCH_BIAS && res->bias_why[0] != '\0')
+                putf(&o, " [%s: %s]", res->bias_needed ? "needed" : "used", res->bias_why);
+            putf(&o, "\n");
+            if (nt->warning[0] != '\0')
+                putf(&o, "  warning: %s\n", nt->warning);
+        } else if (t == AC_MATCH_BIAS && res->bias_needed) {
+            putf(&o, "bias: none (needed: %s)\n", res->bias_why);
+        } else if (t == AC_MATCH_BIAS) {
+            putf(&o, "bias: not needed\n");
+        } else {
+            putf(&o, "%s: none\n", ac_match_type_name(t));
+        }
+        for (size_t i = 0; i < res->n; i++) {
+            const ac_match_note_t *nt = &res->notes[i];
+            if (nt->type != t || (int)i == ch)
+                continue;
+            putf(&o, "  #%" PRId64 " %s: %s%s\n", nt->id, nt->name,
+                 nt->verdict == AC_MATCH_REJECTED ? "rejected: "
+                 : nt->verdict == AC_MATCH_LOWER  ? "ranked lower: "
+                                                  : "",
+                 nt->reason);
+        }
+    }
+    for (size_t i = 0; i < res->n; i++)
+        if (res->notes[i].type < 0)
+            putf(&o, "other: #%" PRId64 " %s: rejected: %s\n", res->notes[i].id,
+                 res->notes[i].name, res->notes[i].reason);
+    return o.len;
+}
+
+const char *ac_match_type_name(int type)
+{
+    static const char *names[] = {"bias", "dark", "flat", "flat-dark"};
+    return type >= 0 && type < AC_MATCH_NTYPES ? names[type] : "unknown";
+}
+
+const char *ac_match_verdict_name(int verdict)
+{
+    static const char *names[] = {"rejected", "ranked-lower", "chosen", "unused"};
+    return verdict >= 0 && verdict <= AC_MATCH_UNUSED ? names[verdict] : "unknown";
+}
+
+const char *ac_match_status_name(int status)
+{
+    return status == AC_MATCH_READY ? "ready" : "waiting";
+}
+
+int ac_match_type_from_name(const char *name)
+{
+    switch (ac_meta_classify(name, NULL)) {
+    case AC_FRAME_BIAS:
+        return AC_MATCH_BIAS;
+    case AC_FRAME_DARK:
+        return AC_MATCH_DARK;
+    case AC_FRAME_FLAT:
+        return AC_MATCH_FLAT;
+    case AC_FRAME_FLATDARK:
+        return AC_MATCH_FLATDARK;
+    default:
+        return -1;
+    }
+}
+
+const ac_match_note_t *ac_match_chosen(const ac_match_result_t *res, int type)
+{
+    if (res == NULL || type < 0 || type >= AC_MATCH_NTYPES || res->chosen[type] < 0)
+        return NULL;
+    return &res->notes[res->chosen[type]];
+}

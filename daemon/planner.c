@@ -1,0 +1,613 @@
+/*
+ * planner.c - from the catalogue to the queue: for every light session with uncalibrated
+ * lights, describe the session and its master candidates (catalogue rows completed from
+ * the FITS headers, which AstroFiler's columns lack: size, gain, offset, Bayer pattern,
+ * set point, provenance), match them (match.c), and record the outcome durably in
+ * astrocal_session (queued with its masters, or waiting with a reason) and its files in
+ * astrocal_file (pending). Planning changes nothing on disk but astrocald's own tables.
+ *
+ * Headers are read on the loop thread, each file once per modification (a small cache
+ * keyed by path, mtime and size): a header is a few kilobytes, read in well under a
+ * millisecond from a warm disk. BUG: a catalogue of tens of thousands of new masters
+ * would stall the loop on first sight; batch that on the pool if it ever matters.
+ *
+ * Thread: loop thread only.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "daemon.h"
+#include "hdr.h"
+#include "imgio.h"
+#include "log.h"
+#include "night.h"
+#include "util.h"
+
+/* ---- header cache ---- */
+
+static const ac_hcache_entry_t *hcache_get(ac_daemon_t *d, const char *path)
+{
+    struct stat st;
+    ac_hcache_entry_t *en = NULL;
+
+    for (size_t i = 0; i < d->nhc; i++)
+        if (strcmp(d->hc[i].path, path) == 0)
+            en = &d->hc[i];
+    if (stat(path, &st) != 0) {
+        static ac_hcache_entry_t missing;
+        memset(&missing, 0, sizeof missing);
+        snprintf(missing.error, sizeof missing.error, "file missing: %s", strerror(errno));
+        return &missing;
+    }
+    if (en != NULL && en->mtime == (int64_t)st.st_mtime && en->size == (int64_t)st.st_size)
+        return en;
+    if (en == NULL) {
+        if (d->nhc == d->caphc) {
+            size_t cap = d->caphc ? d->caphc * 2 : 64;
+            void *p = realloc(d->hc, cap * sizeof *d->hc);
+            if (p == NULL)
+                return NULL;
+            d->hc = p;
+            d->caphc = cap;
+        }
+        en = &d->hc[d->nhc];
+        memset(en, 0, sizeof *en);
+        en->path = strdup(path);
+        if (en->path == NULL)
+            return NULL;
+        d->nhc++;
+    }
+    en->mtime = (int64_t)st.st_mtime;
+    en->size = (int64_t)st.st_size;
+    {
+        ac_hdr_t h;
+        ac_err_t e = {0};
+        ac_hdr_init(&h);
+        en->ok = ac_imgio_read_header(path, &h, &en->meta, &e) == 0;
+        ac_strlcpy(en->error, en->ok ? "" : e.msg, sizeof en->error);
+        ac_hdr_free(&h);
+    }
+    return en;
+}
+
+/* ---- helpers ---- */
+
+static const char *str_or(const char *s, const char *def)
+{
+    return s != NULL ? s : def;
+}
+
+/* night_of computes the observing night of a DATE-OBS with the site's offset (SITELONG
+ * when the header has it, else the configuration). */
+static void night_of(const ac_daemon_t *d, const char *date_obs, double sitelong, char out[16])
+{
+    double off = isfinite(sitelong) ? ac_night_offset_from_sitelong(sitelong)
+                                    : d->cfg.site_utc_offset_h;
+    char n[11];
+
+    out[0] = '\0';
+    if (date_obs != NULL && ac_night_of(date_obs, off, n) == 0)
+        ac_strlcpy(out, n, 16);
+}
+
+static void equip_from_meta(ac_match_equip_t *eq, const ac_meta_t *m)
+{
+    ac_strlcpy(eq->instrument, m->instrume, sizeof eq->instrument);
+    ac_strlcpy(eq->telescope, m->telescop, sizeof eq->telescope);
+    eq->width = m->width;
+    eq->height = m->height;
+    eq->xbin = m->xbin;
+    eq->ybin = m->ybin;
+    eq->gain = m->gain;
+    eq->offset = m->offset;
+    ac_strlcpy(eq->readout, m->readout, sizeof eq->readout);
+    ac_strlcpy(eq->bayerpat, m->bayerpat, sizeof eq->bayerpat);
+    ac_strlcpy(eq->filter, m->filter, sizeof eq->filter);
+    eq->exposure = m->exptime;
+    eq->ccd_temp = m->ccd_temp;
+    eq->set_temp = m->set_temp;
+}
+
+static const ac_bad_master_t *find_bad(const ac_daemon_t *d, const char *path)
+{
+    for (size_t i = 0; i < d->nbad; i++)
+        if (strcmp(d->bad[i].path, path) == 0)
+            return &d->bad[i];
+    return NULL;
+}
+
+void ac_planner_mark_bad_master(ac_daemon_t *d, const char *path, const char *reason)
+{
+    struct stat st;
+    ac_bad_master_t *b = (ac_bad_master_t *)find_bad(d, path);
+
+    if (b == NULL) {
+        if (d->nbad == d->capbad) {
+            size_t cap = d->capbad ? d->capbad * 2 : 8;
+            void *p = realloc(d->bad, cap * sizeof *d->bad);
+            if (p == NULL)
+                return;
+            d->bad = p;
+            d->capbad = cap;
+        }
+        b = &d->bad[d->nbad++];
+    }
+    ac_strlcpy(b->path, path, sizeof b->path);
+    ac_strlcpy(b->reason, reason, sizeof b->reason);
+    b->mtime = stat(path, &st) == 0 ? (int64_t)st.st_mtime : -1;
+    ac_log_warn("master %s is unusable: %s; matching falls back to the next candidate", path,
+                reason);
+}
+
+/* build_candidates turns the Masters rows into match candidates. */
+static int build_candidates(ac_daemon_t *d, const ac_master_list_t *ml, ac_match_cand_t **out)
+{
+    ac_match_cand_t *c = calloc(ml->n ? ml->n : 1, sizeof *c);
+
+    if (c == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < ml->n; i++) {
+        const ac_catalog_master_t *m = &ml->items[i];
+        const ac_hcache_entry_t *h = hcache_get(d, str_or(m->path, ""));
+        const ac_bad_master_t *bad = find_bad(d, str_or(m->path, ""));
+        int t = ac_match_type_from_name(str_or(m->type, ""));
+
+        c[i].id = m->rowid;
+        ac_strlcpy(c[i].path, str_or(m->path, ""), sizeof c[i].path);
+        c[i].dark_has_bias = AC_MATCH_UNKNOWN;
+        c[i].flat_calibrated = AC_MATCH_UNKNOWN;
+        /* Row values first (AstroFiler's columns), then the header, which knows more. */
+        ac_strlcpy(c[i].eq.instrument, str_or(m->instrument, ""), sizeof c[i].eq.instrument);
+        ac_strlcpy(c[i].eq.telescope, str_or(m->telescope, ""), sizeof c[i].eq.telescope);
+        ac_strlcpy(c[i].eq.filter, str_or(m->filter, ""), sizeof c[i].eq.filter);
+        c[i].eq.exposure = m->exposure;
+        c[i].eq.ccd_temp = m->ccd_temp;
+        c[i].eq.set_temp = NAN;
+        c[i].eq.gain = m->gain;
+        c[i].eq.offset = m->offset;
+        c[i].eq.xbin = m->xbin;
+        c[i].eq.ybin = m->ybin;
+        ac_strlcpy(c[i].date, str_or(m->source_session_date, ""), sizeof c[i].date);
+        if (h != NULL && h->ok) {
+            const ac_meta_t *mt = &h->meta;
+            equip_from_meta(&c[i].eq, mt);
+            if (mt->type == AC_FRAME_FLATDARK)
+                t = AC_MATCH_FLATDARK;
+            if (mt->date_obs[0] != '\0')
+                ac_strlcpy(c[i].date, mt->date_obs, sizeof c[i].date);
+            night_of(d, c[i].date[0] ? c[i].date : NULL, mt->sitelong, c[i].night);
+            if (mt->bias_subtracted == AC_PROV_YES)
+                c[i].dark_has_bias = AC_MATCH_NO;
+            else if (mt->bias_subtracted == AC_PROV_NO)
+                c[i].dark_has_bias = AC_MATCH_YES;
+            if (mt->bias_subtracted == AC_PROV_YES || mt->dark_subtracted == AC_PROV_YES)
+                c[i].flat_calibrated = AC_MATCH_YES;
+        } else {
+            c[i].invalid = true;
+            snprintf(c[i].invalid_reason, sizeof c[i].invalid_reason, "unreadable: %s",
+                     h != NULL ? h->error : "out of memory");
+            night_of(d, c[i].date[0] ? c[i].date : NULL, NAN, c[i].night);
+        }
+        c[i].type = t < 0 ? AC_MATCH_BIAS : (ac_match_type_t)t;
+        if (t < 0) {
+            c[i].invalid = true;
+            snprintf(c[i].invalid_reason, sizeof c[i].invalid_reason,
+                     "unknown master_type '%s'", str_or(m->type, ""));
+        }
+        if (bad != NULL && h != NULL && bad->mtime == h->mtime) {
+            c[i].invalid = true;
+            ac_strlcpy(c[i].invalid_reason, bad->reason, sizeof c[i].invalid_reason);
+        }
+    }
+    *out = c;
+    return 0;
+}
+
+/* describe_light fills the light description from the session row and the header of its
+ * first uncalibrated light (which knows size, gain, offset and the Bayer pattern). */
+static int describe_light(ac_daemon_t *d, const ac_catalog_session_t *s,
+                          const ac_file_list_t *files, ac_match_light_t *l, ac_err_t *e)
+{
+    const ac_hcache_entry_t *h;
+
+    memset(l, 0, sizeof *l);
+    l->eq.exposure = s->exposure;
+    l->eq.ccd_temp = s->ccd_temp;
+    l->eq.set_temp = NAN;
+    l->eq.gain = s->gain;
+    l->eq.offset = s->offset;
+    l->eq.xbin = s->xbin;
+    l->eq.ybin = s->ybin;
+    ac_strlcpy(l->eq.instrument, str_or(s->imager, ""), sizeof l->eq.instrument);
+    ac_strlcpy(l->eq.telescope, str_or(s->telescope, ""), sizeof l->eq.telescope);
+    ac_strlcpy(l->eq.filter, str_or(s->filter, ""), sizeof l->eq.filter);
+    ac_strlcpy(l->date_obs, str_or(s->first_date_obs, str_or(s->date, "")), sizeof l->date_obs);
+    if (files->n == 0)
+        return ac_err_set(e, -ENOENT, "session %s has no uncalibrated lights", s->session_id);
+    /* The first light whose header reads; a broken one fails on its own when it runs. */
+    h = NULL;
+    for (size_t i = 0; i < files->n && (h == NULL || !h->ok); i++)
+        h = hcache_get(d, str_or(files->items[i].path, ""));
+    if (h == NULL || !h->ok)
+        return ac_err_set(e, AC_EFORMAT, "no light of session %s is readable: %s",
+                          s->session_id, h ? h->error : "out of memory");
+    equip_from_meta(&l->eq, &h->meta);
+    if (h->meta.date_obs[0] != '\0' && l->date_obs[0] == '\0')
+        ac_strlcpy(l->date_obs, h->meta.date_obs, sizeof l->date_obs);
+    night_of(d, l->date_obs, h->meta.sitelong, l->night);
+    return 0;
+}
+
+static void match_opts(const ac_daemon_t *d, ac_match_opts_t *o)
+{
+    ac_match_opts_default(o);
+    o->max_temp_diff = d->cfg.max_temperature_difference;
+    o->exp_tol_s = d->cfg.exposure_tolerance_s;
+    o->exp_tol_pct = d->cfg.exposure_tolerance_pct;
+    o->dark_max_scale = d->cfg.dark_max_scale;
+    o->allow_later = d->cfg.allow_later_masters;
+    o->max_age_days = d->cfg.max_master_age_days;
+    o->required = 0;
+    if (d->cfg.required_masters & AC_NEED_BIAS)
+        o->required |= AC_MATCH_NEED_BIAS;
+    if (d->cfg.required_masters & AC_NEED_DARK)
+        o->required |= AC_MATCH_NEED_DARK;
+    if (d->cfg.required_masters & AC_NEED_FLAT)
+        o->required |= AC_MATCH_NEED_FLAT;
+}
+
+static ac_plan_t *plan_slot(ac_daemon_t *d, const char *session_id)
+{
+    for (size_t i = 0; i < d->nplans; i++)
+        if (strcmp(d->plans[i].session_id, session_id) == 0)
+            return &d->plans[i];
+    if (d->nplans == d->capplans) {
+        size_t cap = d->capplans ? d->capplans * 2 : 32;
+        void *p = realloc(d->plans, cap * sizeof *d->plans);
+        if (p == NULL)
+            return NULL;
+        d->plans = p;
+        d->capplans = cap;
+    }
+    memset(&d->plans[d->nplans], 0, sizeof d->plans[0]);
+    ac_strlcpy(d->plans[d->nplans].session_id, session_id, sizeof d->plans[0].session_id);
+    return &d->plans[d->nplans++];
+}
+
+const ac_plan_t *ac_planner_find(const ac_daemon_t *d, const char *session_id)
+{
+    for (size_t i = 0; i < d->nplans; i++)
+        if (strcmp(d->plans[i].session_id, session_id) == 0)
+            return &d->plans[i];
+    return NULL;
+}
+
+/* The inputs of one matching, gathered once per planning pass. */
+struct inputs {
+    ac_session_list_t sessions;
+    ac_master_list_t masters;
+    ac_match_cand_t *cands;
+};
+
+static void inputs_free(struct inputs *in)
+{
+    ac_catalog_sessions_free(&in->sessions);
+    ac_catalog_masters_free(&in->masters);
+    free(in->cands);
+    memset(in, 0, sizeof *in);
+}
+
+static int inputs_load(ac_daemon_t *d, struct inputs *in, ac_err_t *e)
+{
+    int rc;
+
+    memset(in, 0, sizeof *in);
+    rc = ac_catalog_light_sessions(d->db, &in->sessions, e);
+    if (rc == 0)
+        rc = ac_catalog_masters(d->db, &in->masters, e);
+    if (rc == 0)
+        rc = build_candidates(d, &in->masters, &in->cands);
+    if (rc != 0)
+        inputs_free(in);
+    return rc;
+}
+
+/* match_session runs the matching for one session. files receives its uncalibrated
+ * lights (caller frees). */
+static int match_session(ac_daemon_t *d, struct inputs *in, const ac_catalog_session_t *s,
+                         ac_file_list_t *files, ac_match_light_t *light,
+                         ac_match_result_t *res, ac_err_t *e)
+{
+    ac_match_opts_t mo;
+    int rc;
+
+    memset(res, 0, sizeof *res);
+    rc = ac_catalog_session_files(d->db, s->session_id, files, e);
+    if (rc != 0)
+        return rc;
+    rc = describe_light(d, s, files, light, e);
+    if (rc != 0)
+        return rc;
+    match_opts(d, &mo);
+    return ac_match_run(light, in->cands, in->masters.n, &mo, res, e);
+}
+
+/* record_plan stores the outcome in memory and in astrocal_session, and queues the files
+ * of a ready session. */
+static int record_plan(ac_daemon_t *d, struct inputs *in, const ac_catalog_session_t *s,
+                       const ac_file_list_t *files, const ac_match_result_t *res, bool force,
+                       ac_err_t *e)
+{
+    bool enabled = force || d->cfg.enable_light_calibration;
+    ac_plan_t *p = plan_slot(d, s->session_id);
+    ac_qsession_plan_t qp;
+    ac_qfile_add_t *adds = NULL;
+    char text[4096];
+    int rc, added = 0;
+    static const int map[AC_M_COUNT] = {AC_MATCH_BIAS, AC_MATCH_DARK, AC_MATCH_FLAT,
+                                        AC_MATCH_FLATDARK};
+
+    if (p == NULL)
+        return ac_err_set(e, -ENOMEM, "out of memory");
+    memset(&p->key, 0, sizeof p->key);
+    p->status = res->status;
+    p->key.k = res->dark_k > 0 ? res->dark_k : 1.0;
+    for (int i = 0; i < AC_M_COUNT; i++) {
+        int ci = res->chosen[map[i]];
+        if (ci < 0)
+            continue;
+        ac_strlcpy(p->key.path[i], in->cands[ci].path, sizeof p->key.path[i]);
+        if (in->masters.items[ci].hash_md5 != NULL)
+            ac_strlcpy(p->key.md5[i], in->masters.items[ci].hash_md5, sizeof p->key.md5[i]);
+    }
+    ac_strlcpy(p->light_filter, str_or(s->filter, ""), sizeof p->light_filter);
+    ac_strlcpy(p->object, str_or(s->object, ""), sizeof p->object);
+    ac_strlcpy(p->date, str_or(s->date, ""), sizeof p->date);
+    if (res->status == AC_MATCH_READY && !enabled)
+        ac_strlcpy(p->reason,
+                   "automatic calibration is off (enable_light_calibration = False); "
+                   "astrocalctl enqueue runs it",
+                   sizeof p->reason);
+    else
+        ac_strlcpy(p->reason, res->reason, sizeof p->reason);
+    ac_match_plan_text(res, text, sizeof text);
+    memset(&qp, 0, sizeof qp);
+    qp.session_id = s->session_id;
+    qp.state = res->status == AC_MATCH_READY && enabled ? AC_SESS_QUEUED : AC_SESS_WAITING;
+    qp.reason = p->reason[0] ? p->reason : NULL;
+    qp.bias_master = p->key.path[AC_M_BIAS][0] ? p->key.path[AC_M_BIAS] : NULL;
+    qp.dark_master = p->key.path[AC_M_DARK][0] ? p->key.path[AC_M_DARK] : NULL;
+    qp.flat_master = p->key.path[AC_M_FLAT][0] ? p->key.path[AC_M_FLAT] : NULL;
+    qp.flatdark_master = p->key.path[AC_M_FLATDARK][0] ? p->key.path[AC_M_FLATDARK] : NULL;
+    qp.plan_json = text;
+    qp.session_date = s->first_date_obs ? s->first_date_obs : s->date;
+    rc = ac_catalog_queue_plan_session(d->db, &qp, e);
+    if (rc == 0 && force && qp.state == AC_SESS_QUEUED)
+        rc = ac_catalog_queue_set_session_state(d->db, s->session_id, AC_SESS_QUEUED, NULL, e);
+    if (rc != 0 || qp.state != AC_SESS_QUEUED || files->n == 0)
+        return rc;
+    adds = calloc(files->n, sizeof *adds);
+    if (adds == NULL)
+        return ac_err_set(e, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < files->n; i++) {
+        adds[i].file_id = files->items[i].file_id;
+        adds[i].path = files->items[i].path;
+    }
+    rc = ac_catalog_queue_add_files(d->db, s->session_id, adds, files->n, &added, e);
+    free(adds);
+    if (rc == 0 && added > 0)
+        ac_log_info("session %s (%s, %s): %d file%s queued", s->session_id,
+                    str_or(s->object, "?"), str_or(s->date, "?"), added, added == 1 ? "" : "s");
+    return rc;
+}
+
+int ac_planner_run(ac_daemon_t *d, bool all, ac_err_t *e)
+{
+    struct inputs in;
+    int rc, nready = 0, nwait = 0;
+
+    rc = inputs_load(d, &in, e);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < in.sessions.n; i++) {
+        const ac_catalog_session_t *s = &in.sessions.items[i];
+        const ac_plan_t *old = ac_planner_find(d, s->session_id);
+        ac_file_list_t files = {0};
+        ac_match_light_t light;
+        ac_match_result_t res;
+        ac_err_t se = {0};
+
+        /* Without `all`, sessions already planned as waiting keep waiting (a new master
+         * releases them only with auto_calibrate_on_master_creation or at the periodic
+         * scan); ready sessions are planned again to pick up new files. */
+        if (!all && old != NULL && old->status == AC_MATCH_WAITING)
+            continue;
+        rc = match_session(d, &in, s, &files, &light, &res, &se);
+        if (rc == 0)
+            rc = record_plan(d, &in, s, &files, &res, false, &se);
+        if (rc == 0 && res.status == AC_MATCH_READY)
+            nready++;
+        else if (rc == 0)
+            nwait++;
+        if (rc != 0) {
+            ac_log_warn("planning session %s: %s", s->session_id, se.msg);
+            if (rc == AC_EBUSY || rc == AC_ESQLITE) {
+                ac_catalog_files_free(&files);
+                ac_match_result_free(&res);
+                ac_err_set(e, rc, "%s", se.msg);
+                inputs_free(&in);
+                return rc;
+            }
+        }
+        if (old == NULL || (rc == 0 && old != NULL && old->status != (int)res.status)) {
+            const ac_plan_t *p = ac_planner_find(d, s->session_id);
+            if (p != NULL)
+                ac_daemon_event(d, "session_state",
+                                json_pack("{s:s,s:s,s:s?}", "session_id", s->session_id,
+                                          "state",
+                                          p->status == AC_MATCH_READY ? "queued" : "waiting",
+                                          "reason", p->reason[0] ? p->reason : NULL));
+        }
+        ac_catalog_files_free(&files);
+        ac_match_result_free(&res);
+    }
+    ac_log_debug("planning: %zu sessions with uncalibrated lights (%d ready, %d waiting), %zu "
+                 "masters",
+                 in.sessions.n, nready, nwait, in.masters.n);
+    inputs_free(&in);
+    return 0;
+}
+
+int ac_planner_enqueue(ac_daemon_t *d, const char *session_id, ac_err_t *e)
+{
+    struct inputs in;
+    int rc = -ENOENT;
+
+    if (inputs_load(d, &in, e) != 0)
+        return e->code;
+    for (size_t i = 0; i < in.sessions.n; i++) {
+        const ac_catalog_session_t *s = &in.sessions.items[i];
+        ac_file_list_t files = {0};
+        ac_match_light_t light;
+        ac_match_result_t res;
+
+        if (strcmp(s->session_id, session_id) != 0)
+            continue;
+        rc = match_session(d, &in, s, &files, &light, &res, e);
+        if (rc == 0)
+            rc = record_plan(d, &in, s, &files, &res, true, e);
+        ac_catalog_files_free(&files);
+        ac_match_result_free(&res);
+        break;
+    }
+    inputs_free(&in);
+    return rc;
+}
+
+/* ---- explanations for astrocalctl plan / masters ---- */
+
+static json_t *num_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+json_t *ac_planner_explain(ac_daemon_t *d, const char *session_id, ac_err_t *e)
+{
+    struct inputs in;
+    json_t *plans = json_array();
+    bool found = false;
+    static const char *const tnames[AC_MATCH_NTYPES] = {"bias", "dark", "flat", "flatdark"};
+
+    if (inputs_load(d, &in, e) != 0) {
+        json_decref(plans);
+        return NULL;
+    }
+    for (size_t i = 0; i < in.sessions.n; i++) {
+        const ac_catalog_session_t *s = &in.sessions.items[i];
+        ac_file_list_t files = {0};
+        ac_match_light_t light;
+        ac_match_result_t res;
+        ac_err_t se = {0};
+        char text[8192];
+        json_t *p, *chosen, *cands;
+
+        if (session_id != NULL && strcmp(session_id, s->session_id) != 0)
+            continue;
+        found = true;
+        if (match_session(d, &in, s, &files, &light, &res, &se) != 0) {
+            json_array_append_new(plans, json_pack("{s:s,s:s,s:s,s:b,s:n,s:{},s:[],s:s}",
+                                                   "session_id", s->session_id, "status",
+                                                   "waiting", "reason", se.msg, "later", 0,
+                                                   "dark_scale", "chosen", "candidates",
+                                                   "text", se.msg));
+            ac_catalog_files_free(&files);
+            ac_match_result_free(&res);
+            continue;
+        }
+        ac_match_plan_text(&res, text, sizeof text);
+        chosen = json_object();
+        for (int t = 0; t < AC_MATCH_NTYPES; t++) {
+            int ci = res.chosen[t];
+            json_object_set_new(chosen, tnames[t],
+                                ci < 0 ? json_null()
+                                       : json_pack("{s:I,s:s}", "id", (json_int_t)in.cands[ci].id,
+                                                   "path", in.cands[ci].path));
+        }
+        cands = json_array();
+        for (size_t k = 0; k < res.n; k++) {
+            const ac_match_note_t *nt = &res.notes[k];
+            json_array_append_new(
+                cands, json_pack("{s:s,s:I,s:s,s:b,s:s,s:s}", "type",
+                                 ac_match_type_name(nt->type), "id", (json_int_t)nt->id, "path",
+                                 in.cands[k].path, "accepted", nt->verdict == AC_MATCH_CHOSEN,
+                                 "verdict", ac_match_verdict_name(nt->verdict), "reason",
+                                 nt->reason));
+        }
+        p = json_pack("{s:s,s:s,s:s?,s:b,s:o,s:o,s:o,s:s}", "session_id", s->session_id,
+                      "status", ac_match_status_name(res.status), "reason",
+                      res.reason[0] ? res.reason : NULL, "later",
+                      res.later[0] || res.later[1] || res.later[2] || res.later[3],
+                      "dark_scale", num_or_null(res.dark_k), "chosen", chosen, "candidates",
+                      cands, "text", text);
+        json_array_append_new(plans, p);
+        ac_catalog_files_free(&files);
+        ac_match_result_free(&res);
+    }
+    inputs_free(&in);
+    if (session_id != NULL && !found) {
+        json_decref(plans);
+        ac_err_set(e, -ENOENT, "no session '%s' with uncalibrated lights", session_id);
+        return NULL;
+    }
+    return json_pack("{s:o}", "plans", plans);
+}
+
+json_t *ac_planner_masters_json(ac_daemon_t *d, ac_err_t *e)
+{
+    ac_master_list_t ml = {0};
+    ac_match_cand_t *c = NULL;
+    json_t *arr;
+
+    if (ac_catalog_masters(d->db, &ml, e) != 0)
+        return NULL;
+    if (build_candidates(d, &ml, &c) != 0) {
+        ac_catalog_masters_free(&ml);
+        ac_err_set(e, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    arr = json_array();
+    for (size_t i = 0; i < ml.n; i++) {
+        char bin[32];
+        snprintf(bin, sizeof bin, "%dx%d", c[i].eq.xbin, c[i].eq.ybin);
+        json_array_append_new(
+            arr, json_pack("{s:I,s:s,s:s,s:s,s:s,s:o,s:s?,s:o,s:o,s:o,s:s,s:s,s:b,s:s?}", "id",
+                           (json_int_t)c[i].id, "type", ac_match_type_name(c[i].type), "path",
+                           c[i].path, "telescope", c[i].eq.telescope, "instrument",
+                           c[i].eq.instrument, "exposure", num_or_null(c[i].eq.exposure),
+                           "filter", c[i].eq.filter[0] ? c[i].eq.filter : NULL, "ccd_temp",
+                           num_or_null(c[i].eq.ccd_temp), "gain", num_or_null(c[i].eq.gain),
+                           "offset", num_or_null(c[i].eq.offset), "binning", bin, "date",
+                           c[i].date, "valid", !c[i].invalid, "reason",
+                           c[i].invalid ? c[i].invalid_reason : NULL));
+    }
+    free(c);
+    ac_catalog_masters_free(&ml);
+    return json_pack("{s:o}", "masters", arr);
+}
+
+void ac_planner_free(ac_daemon_t *d)
+{
+    for (size_t i = 0; i < d->nhc; i++)
+        free(d->hc[i].path);
+    free(d->hc);
+    free(d->plans);
+    free(d->bad);
+    d->hc = NULL;
+    d->plans = NULL;
+    d->bad = NULL;
+    d->nhc = d->nplans = d->nbad = 0;
+}

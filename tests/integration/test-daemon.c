@@ -1,0 +1,531 @@
+/*
+ * test-daemon.c - the real astrocald daemon on a catalogue laid out as AstroFiler lays it
+ * out: calibration of every light with correct rows, a master inserted by another process
+ * releasing a waiting session, SIGKILL during a batch (exactly-once results), control
+ * commands through astrocalctl, bad masters and lights, malformed protocol input, and the
+ * systemd notifications received on a fake NOTIFY_SOCKET.
+ */
+#include <dirent.h>
+#include <sqlite3.h>
+
+#include "afdb.h"
+#include "fitsgen.h"
+#include "harness.h"
+#include "support.h"
+
+#define DW 256
+#define DH 192
+
+struct night {
+    ac_gen_t *g;
+    char dir[1024];
+    char light[64][1100];
+    char light_id[64][16];
+    int n;
+    char bias[1100], dark[1100], flat[1100];
+};
+
+static void abspath(char *out, size_t size, const char *rel)
+{
+    snprintf(out, size, "%s/%s", ac_test_tmpdir(), rel);
+}
+
+/* make_night generates masters and n lights (w x h) under night/. */
+static void make_night(struct night *nt, int n, int w, int h)
+{
+    ac_gen_camera_t cam;
+    ac_gen_night_t gn;
+    ac_err_t e = {0};
+    char rel[256];
+
+    memset(nt, 0, sizeof *nt);
+    ac_gen_camera_default(&cam, 7);
+    cam.width = w;
+    cam.height = h;
+    snprintf(cam.instrume, sizeof cam.instrume, "ZWO ASI294MM Pro");
+    snprintf(cam.telescop, sizeof cam.telescop, "C14");
+    nt->g = ac_gen_new(&cam, &e);
+    ASSERT_NOT_NULL(nt->g);
+    ac_gen_night_default(&gn, &cam);
+    gn.n_lights = n;
+    gn.masters = AC_GEN_MASTER_ASTROFILER;
+    if (ac_gen_write_night(nt->g, &gn, "night", &e) != 0)
+        AC_TEST_FAIL("night: %s", e.msg);
+    abspath(nt->dir, sizeof nt->dir, "night");
+    nt->n = n;
+    for (int i = 0; i < n; i++) {
+        snprintf(rel, sizeof rel, "night/lights/M_31_L_300s_%04d.fits", i + 1);
+        abspath(nt->light[i], sizeof nt->light[i], rel);
+        snprintf(nt->light_id[i], sizeof nt->light_id[i], "L-%04d", i + 1);
+    }
+    abspath(nt->bias, sizeof nt->bias, "night/masters/master_bias.fits");
+    abspath(nt->dark, sizeof nt->dark, "night/masters/master_dark.fits");
+    abspath(nt->flat, sizeof nt->flat, "night/masters/master_flat.fits");
+}
+
+static long long add_master(sqlite3 *db, const char *type, const char *path, const char *hash)
+{
+    afdb_master_t m = {0};
+    char mid[64];
+    static int seq;
+
+    snprintf(mid, sizeof mid, "%s_C14_20240314_1200%02d", type, seq++);
+    m.master_id = mid;
+    m.type = type;
+    m.path = path;
+    m.telescope = strcmp(type, "flat") == 0 ? "C14" : "Unknown";
+    m.instrument = "ZWO ASI294MM Pro";
+    m.exposure = strcmp(type, "dark") == 0 ? "300.0" : NULL;
+    m.xbin = "1";
+    m.ybin = "1";
+    m.ccd_temp = "-10.0";
+    m.filter = strcmp(type, "flat") == 0 ? "L" : NULL;
+    m.hash = hash;
+    m.file_count = 20;
+    m.is_validated = 1;
+    return afdb_add_master(db, &m);
+}
+
+/* make_catalogue writes an AstroFiler database with one light session of the night's
+ * lights and the masters chosen by `masters` ("bdf": bias, dark, flat). */
+static void make_catalogue(ac_harness_t *h, struct night *nt, const char *masters)
+{
+    sqlite3 *db = afdb_create(h->database, AFDB_MIGRATED);
+
+    afdb_add_session(db, "S-1", "M 31", "2024-03-15", "300.0", "-10.0", "L");
+    for (int i = 0; i < nt->n; i++) {
+        const char *date = read_key_string(nt->light[i], "DATE-OBS");
+        char d[64];
+        snprintf(d, sizeof d, "%s", date ? date : "2024-03-15T21:30:00");
+        afdb_file_t f = afdb_light(nt->light_id[i], "S-1", nt->light[i], d, "300.0");
+        f.filter = "L";
+        afdb_add_file(db, &f);
+    }
+    if (strchr(masters, 'b'))
+        add_master(db, "bias", nt->bias, NULL);
+    if (strchr(masters, 'd'))
+        add_master(db, "dark", nt->dark, NULL);
+    if (strchr(masters, 'f'))
+        add_master(db, "flat", nt->flat, NULL);
+    sqlite3_close(db);
+}
+
+static sqlite3 *open_db(ac_harness_t *h)
+{
+    sqlite3 *db = NULL;
+
+    ASSERT_EQ(sqlite3_open_v2(h->database, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+static long long count_calibrated_rows(sqlite3 *db)
+{
+    return afdb_int(db,
+                    "SELECT count(*) FROM fitsfile WHERE fitsFileCalibrated = 1 AND "
+                    "fitsFileOriginalFile IS NOT NULL",
+                    NULL, -1);
+}
+
+static long long files_in_state(sqlite3 *db, const char *state)
+{
+    return afdb_int(db, "SELECT count(*) FROM astrocal_file WHERE state = ?1", state, -1);
+}
+
+/* wait_state polls the queue until n files are in state (or the timeout). */
+static bool wait_state(ac_harness_t *h, const char *state, long long n, int timeout_ms)
+{
+    long long t0 = ac_harness_now_ms();
+
+    while (ac_harness_now_ms() - t0 < timeout_ms) {
+        sqlite3 *db = open_db(h);
+        long long k = files_in_state(db, state);
+        sqlite3_close(db);
+        if (k >= n)
+            return true;
+        ac_harness_notify_poll(h, 100);
+    }
+    return false;
+}
+
+static bool wait_done(ac_harness_t *h, long long n, int timeout_ms)
+{
+    return wait_state(h, "done", n, timeout_ms);
+}
+
+/* forget_notify drops the notifications recorded so far, so that waiting for READY=1
+ * after a restart waits for the new process. */
+static void forget_notify(ac_harness_t *h)
+{
+    for (size_t i = 0; i < h->nnotify; i++)
+        free(h->notify[i]);
+    h->nnotify = 0;
+}
+
+/* wait_exit waits for a --drain daemon to exit by itself; returns its exit status. */
+static int wait_exit(ac_harness_t *h, int timeout_ms)
+{
+    int rc = ac_harness_wait(h, h->pid, timeout_ms, &h->status);
+
+    if (rc == -ETIMEDOUT) {
+        ac_harness_dump_log(h);
+        ac_harness_kill(h);
+    }
+    h->pid = -1;
+    return rc;
+}
+
+static void assert_catalogue_complete(ac_harness_t *h, struct night *nt)
+{
+    sqlite3 *db = open_db(h);
+    char buf[4096];
+
+    ASSERT_EQ(count_calibrated_rows(db), nt->n);
+    for (int i = 0; i < nt->n; i++) {
+        const char *out;
+        ASSERT_EQ(afdb_int(db, "SELECT fitsFileCalibrated FROM fitsfile WHERE fitsFileId = ?1",
+                           nt->light_id[i], -1),
+                  1);
+        ASSERT_EQ(afdb_int(db,
+                           "SELECT count(*) FROM fitsfile WHERE fitsFileOriginalFile = ?1",
+                           nt->light[i], -1),
+                  1);
+        out = afdb_text(db, "SELECT fitsFileName FROM fitsfile WHERE fitsFileOriginalFile = ?1",
+                        nt->light[i], buf, sizeof buf);
+        ASSERT_NOT_NULL(out);
+        ASSERT(file_exists(out));
+        ASSERT_NEAR(read_key_double(out, "CALIBRAT"), 1, 0);
+    }
+    /* The new rows follow AstroFiler's conventions. */
+    ASSERT_EQ(afdb_int(db,
+                       "SELECT count(*) FROM fitsfile WHERE fitsFileOriginalFile IS NOT NULL "
+                       "AND length(fitsFileId) = 36 AND fitsFileSoftDelete = 0 AND "
+                       "length(fitsFileHash) = 64 AND fitsFileSession = 'S-1' AND "
+                       "fitsFileCalibrationDate IS NOT NULL",
+                       NULL, -1),
+              nt->n);
+    ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_record", NULL, -1), nt->n);
+    sqlite3_close(db);
+}
+
+TEST_TIMEOUT(daemon_calibrates_catalogue_and_drains, 120)
+{
+    ac_harness_t h;
+    struct night nt;
+    char *out = NULL;
+
+    ac_harness_init(&h);
+    make_night(&nt, 4, DW, DH);
+    make_catalogue(&h, &nt, "bdf");
+    ASSERT_OK(ac_harness_write_config(&h, NULL));
+    ASSERT_OK(ac_harness_start(&h, (const char *[]){"--drain", NULL}));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT_EQ(wait_exit(&h, 60000), 0); /* --drain exits 0 by itself */
+    ASSERT_NOT_NULL(ac_harness_notify_last(&h, "STOPPING=1"));
+    ASSERT_NOT_NULL(ac_harness_notify_last(&h, "STATUS="));
+    assert_catalogue_complete(&h, &nt);
+    /* Outputs beside the lights, valid FITS. */
+    char p[1200];
+    snprintf(p, sizeof p, "%s/lights/M_31_L_300s_0001_calibrated.fits", nt.dir);
+    assert_fitsverify_clean(p);
+    ASSERT_EQ(count_tmp_files("night/lights"), 0);
+    free(out);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
+
+TEST_TIMEOUT(daemon_new_master_releases_waiting_session, 120)
+{
+    ac_harness_t h;
+    struct night nt;
+    json_t *r;
+    char *out = NULL;
+    sqlite3 *db;
+
+    ac_harness_init(&h);
+    make_night(&nt, 3, DW, DH);
+    make_catalogue(&h, &nt, "bf"); /* no dark yet */
+    ASSERT_OK(ac_harness_write_config(
+        &h, (const char *[]){"AUTO_CALIBRATION.auto_calibrate_on_master_creation=True",
+                             "DAEMON.output_dir=out", NULL}));
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    r = ac_harness_result(ac_harness_request(&h, "sessions", NULL, 5000));
+    json_t *s0 = json_array_get(json_object_get(r, "sessions"), 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(s0, "state")), "waiting");
+    ASSERT_CONTAINS(json_string_value(json_object_get(s0, "reason")), "waiting for dark 300 s");
+    json_decref(r);
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "plan", NULL), 0);
+    ASSERT_CONTAINS(out, "waiting for dark");
+    free(out);
+    /* Another process (AstroFiler) registers the dark master. */
+    db = open_db(&h);
+    add_master(db, "dark", nt.dark, NULL);
+    sqlite3_close(db);
+    long long t0 = ac_harness_now_ms();
+    ASSERT(wait_done(&h, 3, 30000));
+    printf("master event to 3 files done: %lld ms\n", ac_harness_now_ms() - t0);
+    ASSERT_EQ(ac_harness_stop(&h, 30000), 0);
+    assert_catalogue_complete(&h, &nt);
+    ASSERT(file_exists("out/M_31_L_300s_0001_calibrated.fits"));
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
+
+TEST_TIMEOUT(daemon_sigkill_during_batch_is_exactly_once, 240)
+{
+    ac_harness_t h;
+    struct night nt;
+    int kills = 0;
+
+    ac_harness_init(&h);
+    make_night(&nt, 10, 2048, 1536);
+    make_catalogue(&h, &nt, "bdf");
+    ASSERT_OK(ac_harness_write_config(&h, (const char *[]){"WORKERS.workers=1", NULL}));
+    for (long long target = 2; target <= 6; target += 4) {
+        forget_notify(&h);
+        ASSERT_OK(ac_harness_start(&h, NULL));
+        ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+        ASSERT(wait_done(&h, target, 60000));
+        /* Let the next file get under way, then kill without warning. */
+        ac_harness_sleep_ms(40);
+        ac_harness_kill(&h);
+        kills++;
+    }
+    forget_notify(&h);
+    ASSERT_OK(ac_harness_start(&h, (const char *[]){"--drain", NULL}));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT_EQ(wait_exit(&h, 120000), 0);
+    ASSERT_EQ(kills, 2);
+    assert_catalogue_complete(&h, &nt);
+    ASSERT_EQ(count_tmp_files("night/lights"), 0);
+    /* Every output is complete and intact. */
+    for (int i = 0; i < nt.n; i++) {
+        char p[1200];
+        fitsfile *f = NULL;
+        int status = 0, dataok = 0, hduok = 0;
+        snprintf(p, sizeof p, "%s/lights/M_31_L_300s_%04d_calibrated.fits", nt.dir, i + 1);
+        fits_open_file(&f, p, READONLY, &status);
+        fits_verify_chksum(f, &dataok, &hduok, &status);
+        fits_close_file(f, &status);
+        ASSERT_OK(status);
+        ASSERT_EQ(dataok, 1);
+        ASSERT_EQ(hduok, 1);
+    }
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
+
+TEST_TIMEOUT(daemon_bad_light_and_bad_master, 120)
+{
+    ac_harness_t h;
+    struct night nt;
+    ac_err_t e = {0};
+    sqlite3 *db;
+    char badpath[1200];
+    json_t *r;
+
+    ac_harness_init(&h);
+    make_night(&nt, 3, DW, DH);
+    /* Light 2 is truncated on disk; a broken dark (wrong checksum) is the best candidate. */
+    ASSERT_OK(ac_gen_write_bad(nt.g, AC_GEN_BAD_TRUNCATED, nt.light[1], &e));
+    make_catalogue(&h, &nt, "bf");
+    db = open_db(&h);
+    abspath(badpath, sizeof badpath, "night/masters/dark_copy.fits");
+    {
+        char cmd[2600];
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s'", nt.dark, badpath);
+        ASSERT_EQ(system(cmd), 0);
+    }
+    /* Equal in every respect, the broken one has the lower id and so ranks first. */
+    add_master(db, "dark", badpath, "00000000000000000000000000000000");
+    add_master(db, "dark", nt.dark, NULL);
+    sqlite3_close(db);
+    ASSERT_OK(ac_harness_write_config(&h, NULL));
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT(wait_done(&h, 2, 30000));
+    ASSERT(wait_state(&h, "failed", 1, 30000));
+    db = open_db(&h);
+    ASSERT_EQ(files_in_state(db, "done"), 2);
+    ASSERT_EQ(files_in_state(db, "failed"), 1);
+    char buf[2048];
+    ASSERT_CONTAINS(afdb_text(db, "SELECT error FROM astrocal_file WHERE file_id = ?1",
+                              nt.light_id[1], buf, sizeof buf),
+                    "truncated");
+    ASSERT_EQ(count_calibrated_rows(db), 2);
+    sqlite3_close(db);
+    /* The log names the broken master and why. */
+    char *log = ac_harness_read_file(h.log_path);
+    ASSERT_CONTAINS(log, "checksum mismatch");
+    free(log);
+    /* masters shows the broken one as invalid, with the reason. */
+    r = ac_harness_result(ac_harness_request(&h, "masters", NULL, 5000));
+    ASSERT_EQ(json_array_size(json_object_get(r, "masters")), 4);
+    {
+        int invalid = 0;
+        json_t *m;
+        size_t i;
+        json_array_foreach(json_object_get(r, "masters"), i, m)
+        {
+            if (!json_is_true(json_object_get(m, "valid"))) {
+                invalid++;
+                ASSERT_CONTAINS(json_string_value(json_object_get(m, "reason")), "checksum");
+                ASSERT_CONTAINS(json_string_value(json_object_get(m, "path")), "dark_copy");
+            }
+        }
+        ASSERT_EQ(invalid, 1);
+    }
+    json_decref(r);
+    ASSERT_EQ(ac_harness_stop(&h, 30000), 0);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
+
+TEST_TIMEOUT(daemon_control_commands_and_bad_input, 180)
+{
+    ac_harness_t h;
+    struct night nt;
+    char *out = NULL, *err = NULL;
+    json_t *r;
+
+    ac_harness_init(&h);
+    make_night(&nt, 3, DW, DH);
+    make_catalogue(&h, &nt, "bdf");
+    h.watchdog_usec = 1000000;
+    ASSERT_OK(ac_harness_write_config(&h, NULL));
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT_NOT_NULL(ac_harness_notify_wait(&h, "WATCHDOG=1", 3000));
+    /* Malformed input gets an error and disturbs nothing. */
+    r = ac_harness_exchange(&h, "this is not json\n", 5000);
+    ASSERT_NOT_NULL(r);
+    ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(r, "error"), "code")),
+                  "bad_request");
+    json_decref(r);
+    r = ac_harness_exchange(&h, "{\"v\":1,\"id\":9,\"cmd\":\"fly\"}\n", 5000);
+    ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(r, "error"), "code")),
+                  "unknown_command");
+    json_decref(r);
+    ASSERT_EQ(ac_harness_ctl(&h, &out, &err, "session", "nope", NULL), 1);
+    free(out);
+    free(err);
+    /* Version, config, status. */
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "version", NULL), 0);
+    ASSERT_CONTAINS(out, "\"protocol\":1");
+    free(out);
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "config", NULL), 0);
+    ASSERT_CONTAINS(out, "\"max_temperature_difference\":\"5.0\"");
+    free(out);
+    ASSERT(wait_done(&h, 3, 30000));
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "status", NULL), 0);
+    printf("%s", out);
+    free(out);
+    /* Import a second night (another object) through astrocalctl: it is calibrated too. */
+    {
+        ac_gen_night_t gn;
+        ac_err_t e = {0};
+        char dir[1200];
+        ac_gen_night_default(&gn, ac_gen_camera(nt.g));
+        gn.n_lights = 2;
+        gn.object = "M 42";
+        gn.masters = AC_GEN_RAW;
+        ASSERT_OK(ac_gen_write_night(nt.g, &gn, "night2", &e));
+        abspath(dir, sizeof dir, "night2");
+        ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "import", dir, NULL), 0);
+        ASSERT_CONTAINS(out, "\"registered\":2");
+        free(out);
+        ASSERT(wait_done(&h, 5, 30000));
+    }
+    /* Pause and resume the queue. */
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "pause", NULL), 0);
+    ASSERT_CONTAINS(out, "\"state\":\"paused\"");
+    free(out);
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "resume", NULL), 0);
+    ASSERT_CONTAINS(out, "\"state\":\"running\"");
+    free(out);
+    /* Retry with nothing failed, cancel a done session: clear errors. */
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "retry", "--all-failed", NULL), 0);
+    ASSERT_CONTAINS(out, "\"retried\":0");
+    free(out);
+    ASSERT_EQ(ac_harness_ctl(&h, &out, &err, "cancel", "S-1", NULL), 1);
+    ASSERT_CONTAINS(err, "conflict");
+    free(out);
+    free(err);
+    ASSERT_EQ(ac_harness_stop(&h, 30000), 0);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
+
+TEST_TIMEOUT(daemon_config_errors_reload_and_throttles, 120)
+{
+    ac_harness_t h;
+    struct night nt;
+    char *out = NULL, *err = NULL;
+    json_t *r;
+    FILE *f;
+
+    ac_harness_init(&h);
+    /* A bad configuration: exit 78 naming the line, with --check-config and at start. */
+    f = fopen("bad.conf", "w");
+    fprintf(f, "[WORKERS]\nworkers = many\n");
+    fclose(f);
+    {
+        const char *argv[] = {AC_ASTROCALD_BIN, "--check-config", "--config", "bad.conf", NULL};
+        ASSERT_EQ(ac_harness_run(&h, argv, 10000, &out, &err), 78);
+        ASSERT_CONTAINS(err, "bad.conf:2");
+        ASSERT_CONTAINS(err, "workers");
+        free(out);
+        free(err);
+        const char *argv2[] = {AC_ASTROCALD_BIN, "--config", "bad.conf", NULL};
+        ASSERT_EQ(ac_harness_run(&h, argv2, 10000, &out, &err), 78);
+        free(out);
+        free(err);
+    }
+    /* Disk reserve larger than any disk: the queue pauses with the reason. A load limit
+     * no machine is under: the daemon backs off. */
+    make_night(&nt, 2, DW, DH);
+    make_catalogue(&h, &nt, "bdf");
+    ASSERT_OK(ac_harness_write_config(
+        &h, (const char *[]){"WORKERS.free_disk_reserve_mib=1048576",
+                             "WORKERS.max_load_per_cpu=0.000001", NULL}));
+    {
+        const char *argv[] = {AC_ASTROCALD_BIN, "--check-config", "--config", h.config, NULL};
+        ASSERT_EQ(ac_harness_run(&h, argv, 10000, &out, &err), 0);
+        free(out);
+        free(err);
+    }
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ac_harness_sleep_ms(300);
+    r = ac_harness_result(ac_harness_request(&h, "status", NULL, 5000));
+    ASSERT_STR_EQ(json_string_value(json_object_get(r, "state")), "paused");
+    ASSERT_CONTAINS(json_string_value(json_object_get(r, "pause_reason")), "free disk space");
+    ASSERT(json_is_true(json_object_get(json_object_get(r, "throttle"), "backing_off")));
+    json_decref(r);
+    /* Reload with a sane reserve: the queue runs. */
+    ASSERT_OK(ac_harness_write_config(&h, NULL));
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "reload", NULL), 0);
+    ASSERT_CONTAINS(out, "free_disk_reserve_mib");
+    free(out);
+    ASSERT(wait_done(&h, 2, 30000));
+    /* SIGHUP reloads too; an immutable key is reported as needing a restart. */
+    ASSERT_OK(ac_harness_write_config(&h, (const char *[]){"WORKERS.workers=1", NULL}));
+    kill(h.pid, SIGHUP);
+    {
+        long long t0 = ac_harness_now_ms();
+        char *log = NULL;
+        for (;;) {
+            free(log);
+            log = ac_harness_read_file(h.log_path);
+            if (strstr(log, "not applied until restart") || ac_harness_now_ms() - t0 > 5000)
+                break;
+            ac_harness_sleep_ms(50);
+        }
+        ASSERT_CONTAINS(log, "workers");
+        free(log);
+    }
+    ASSERT_EQ(ac_harness_stop(&h, 30000), 0);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}

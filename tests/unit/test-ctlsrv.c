@@ -1,0 +1,648 @@
+/*
+ * test-ctlsrv.c - the control socket server on a real libuv loop in the test process.
+ *
+ * Each test runs the server on a socket in its temporary directory; the loop runs on the
+ * test's main thread and a scenario runs on a client thread with plain blocking sockets,
+ * then stops the loop through a uv_async_t. The scenario only talks to the server through
+ * the socket (the test handler answers a "stats" command with the server's counters), so
+ * no server state is touched off the loop thread.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctlsrv.h"
+#include "test.h"
+
+struct fixture {
+    uv_loop_t loop;
+    uv_async_t stop;
+    ac_ctlsrv_t *srv;
+    char path[256];
+    void (*scenario)(struct fixture *);
+    size_t max_pending;
+    int closed;
+};
+
+/* ---- the handler, on the loop thread ---------------------------------------------------- */
+
+struct slow {
+    uv_timer_t timer;
+    ac_ctlsrv_client_t *c;
+    json_t *id;
+};
+
+static void slow_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void slow_fire(uv_timer_t *t)
+{
+    struct slow *s = t->data;
+
+    /* The client may have gone: the reply is then dropped. */
+    ac_ctlsrv_reply_ok(s->c, s->id, json_pack("{s:b}", "slow", 1));
+    json_decref(s->id);
+    ac_ctlsrv_client_unref(s->c);
+    uv_close((uv_handle_t *)&s->timer, slow_closed);
+}
+
+static void handler(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args, void *ud)
+{
+    struct fixture *fx = ud;
+
+    if (strcmp(cmd, "echo") == 0) {
+        ac_ctlsrv_reply_ok(c, id, json_pack("{s:s,s:O}", "cmd", cmd, "args", args));
+    } else if (strcmp(cmd, "fail") == 0) {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_NOT_FOUND, "no session '%s'", "x");
+    } else if (strcmp(cmd, "slow") == 0) {
+        struct slow *s = calloc(1, sizeof *s);
+        ASSERT_NOT_NULL(s);
+        ac_ctlsrv_client_ref(c);
+        s->c = c;
+        s->id = json_incref(id);
+        uv_timer_init(&fx->loop, &s->timer);
+        s->timer.data = s;
+        uv_timer_start(&s->timer, slow_fire, 100, 0);
+    } else if (strcmp(cmd, "watch") == 0) {
+        ac_ctlsrv_subscribe(c);
+        ac_ctlsrv_reply_ok(c, id, json_pack("{s:b}", "watching", 1));
+    } else if (strcmp(cmd, "emit") == 0) {
+        json_int_t n = json_integer_value(json_object_get(args, "n"));
+        json_int_t size = json_integer_value(json_object_get(args, "size"));
+        size_t sent = 0;
+        char *pad = calloc(1, (size_t)size + 1);
+        ASSERT_NOT_NULL(pad);
+        memset(pad, 'p', (size_t)size);
+        for (json_int_t i = 0; i < (n ? n : 1); i++)
+            sent += ac_ctlsrv_broadcast_event(fx->srv, "file_done",
+                                              json_pack("{s:I,s:s}", "i", i, "pad", pad));
+        free(pad);
+        ac_ctlsrv_reply_ok(c, id, json_pack("{s:I}", "sent", (json_int_t)sent));
+    } else if (strcmp(cmd, "big") == 0) {
+        size_t size = (size_t)json_integer_value(json_object_get(args, "size"));
+        char *pad = calloc(1, size + 1);
+        ASSERT_NOT_NULL(pad);
+        memset(pad, 'b', size);
+        ac_ctlsrv_reply_ok(c, id, json_pack("{s:s}", "pad", pad));
+        free(pad);
+    } else if (strcmp(cmd, "stats") == 0) {
+        ac_ctlsrv_reply_ok(c, id,
+                           json_pack("{s:I,s:I}", "clients",
+                                     (json_int_t)ac_ctlsrv_nclients(fx->srv), "watchers",
+                                     (json_int_t)ac_ctlsrv_nwatchers(fx->srv)));
+    } else {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_UNKNOWN_COMMAND, "unknown command '%s'", cmd);
+    }
+}
+
+/* ---- the client side, on the scenario thread -------------------------------------------- */
+
+struct conn {
+    int fd;
+    char buf[1 << 16];
+    size_t len;
+};
+
+static void conn_open(struct conn *k, const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+    k->len = 0;
+    k->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT(k->fd >= 0);
+    strcpy(sa.sun_path, path);
+    ASSERT_OK(connect(k->fd, (struct sockaddr *)&sa, sizeof sa));
+}
+
+static void conn_send(struct conn *k, const char *s, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(k->fd, s, n, MSG_NOSIGNAL);
+        ASSERT(w > 0);
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void conn_sends(struct conn *k, const char *s)
+{
+    conn_send(k, s, strlen(s));
+}
+
+/* conn_line reads one line (without '\n') into a malloc'd string; NULL at EOF or reset.
+ * Lines longer than the buffer are not expected from these tests (except "big", read with
+ * conn_skip_line). */
+static char *conn_line(struct conn *k)
+{
+    for (;;) {
+        char *nl = memchr(k->buf, '\n', k->len);
+        struct pollfd p = {.fd = k->fd, .events = POLLIN};
+        ssize_t r;
+
+        if (nl != NULL) {
+            size_t n = (size_t)(nl - k->buf);
+            char *out = malloc(n + 1);
+            ASSERT_NOT_NULL(out);
+            memcpy(out, k->buf, n);
+            out[n] = '\0';
+            memmove(k->buf, nl + 1, k->len - n - 1);
+            k->len -= n + 1;
+            return out;
+        }
+        ASSERT(k->len < sizeof k->buf);
+        ASSERT_EQ(poll(&p, 1, 5000), 1);
+        r = recv(k->fd, k->buf + k->len, sizeof k->buf - k->len, 0);
+        if (r == 0 || (r < 0 && errno == ECONNRESET))
+            return NULL;
+        ASSERT(r > 0);
+        k->len += (size_t)r;
+    }
+}
+
+/* conn_json reads a line and parses it. */
+static json_t *conn_json(struct conn *k)
+{
+    char *line = conn_line(k);
+    json_t *j;
+
+    ASSERT_NOT_NULL(line);
+    j = json_loads(line, 0, NULL);
+    if (j == NULL)
+        AC_TEST_FAIL("not JSON: %s", line);
+    free(line);
+    return j;
+}
+
+static void conn_close(struct conn *k)
+{
+    close(k->fd);
+}
+
+/* request sends one line and returns the parsed reply. */
+static json_t *request(struct conn *k, const char *line)
+{
+    conn_sends(k, line);
+    return conn_json(k);
+}
+
+static const char *err_code(json_t *reply)
+{
+    return json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
+}
+
+static json_int_t result_int(json_t *reply, const char *key)
+{
+    return json_integer_value(json_object_get(json_object_get(reply, "result"), key));
+}
+
+static void *scenario_thread(void *arg)
+{
+    struct fixture *fx = arg;
+
+    fx->scenario(fx);
+    uv_async_send(&fx->stop);
+    return NULL;
+}
+
+static void on_closed(void *ud)
+{
+    ((struct fixture *)ud)->closed++;
+}
+
+static void on_stop(uv_async_t *a)
+{
+    struct fixture *fx = a->data;
+
+    ac_ctlsrv_close(fx->srv, on_closed);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+/* run starts a server on <tmpdir>/ctl.sock, runs scenario on a thread, then closes the
+ * server and checks that every handle was closed. */
+static void run(void (*scenario)(struct fixture *), size_t max_pending)
+{
+    struct fixture fx = {0};
+    ac_err_t e = {0};
+    pthread_t th;
+    struct stat st;
+
+    snprintf(fx.path, sizeof fx.path, "%s/ctl.sock", ac_test_tmpdir());
+    fx.scenario = scenario;
+    ASSERT_OK(uv_loop_init(&fx.loop));
+    fx.srv = ac_ctlsrv_new(&fx.loop, handler, &fx);
+    ASSERT_NOT_NULL(fx.srv);
+    if (max_pending)
+        ac_ctlsrv_set_max_pending(fx.srv, max_pending);
+    if (ac_ctlsrv_listen(fx.srv, fx.path, 0600, &e) != 0)
+        AC_TEST_FAIL("listen: %s", e.msg);
+    ASSERT_OK(stat(fx.path, &st));
+    ASSERT_EQ(st.st_mode & 0777, 0600);
+    uv_async_init(&fx.loop, &fx.stop, on_stop);
+    fx.stop.data = &fx;
+    ASSERT_OK(pthread_create(&th, NULL, scenario_thread, &fx));
+    uv_run(&fx.loop, UV_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    ASSERT_EQ(fx.closed, 1);
+    ASSERT_OK(uv_loop_close(&fx.loop)); /* nothing left open */
+    ASSERT_EQ(stat(fx.path, &st), -1);  /* the socket file is gone */
+}
+
+/* ---- scenarios -------------------------------------------------------------------------- */
+
+static void sc_basic(struct fixture *fx)
+{
+    struct conn k;
+    json_t *r;
+
+    conn_open(&k, fx->path);
+    r = request(&k, "{\"v\":1,\"id\":1,\"cmd\":\"echo\",\"args\":{\"a\":[1,2]}}\n");
+    ASSERT(json_is_true(json_object_get(r, "ok")));
+    ASSERT_EQ(json_integer_value(json_object_get(r, "id")), 1);
+    ASSERT_EQ(json_integer_value(json_object_get(r, "v")), 1);
+    ASSERT_EQ(json_array_size(
+                  json_object_get(json_object_get(json_object_get(r, "result"), "args"), "a")),
+              2);
+    json_decref(r);
+    /* Malformed JSON: bad_request with a null id, and the connection stays usable. */
+    r = request(&k, "{\"id\":2,\"cmd\":\n");
+    ASSERT(json_is_false(json_object_get(r, "ok")));
+    ASSERT_STR_EQ(err_code(r), "bad_request");
+    ASSERT(json_is_null(json_object_get(r, "id")));
+    json_decref(r);
+    r = request(&k, "{\"id\":3,\"cmd\":\"echo\",\"cmd\":\"x\"}\n");
+    ASSERT_STR_EQ(err_code(r), "bad_request");
+    json_decref(r);
+    r = request(&k, "{\"id\":4,\"cmd\":\"status\",\"v\":9}\n");
+    ASSERT_STR_EQ(err_code(r), "unsupported_version");
+    ASSERT_EQ(json_integer_value(json_object_get(r, "id")), 4); /* the id is echoed */
+    json_decref(r);
+    r = request(&k, "{\"id\":\"five\",\"cmd\":\"nosuch\"}\n");
+    ASSERT_STR_EQ(err_code(r), "unknown_command");
+    ASSERT_STR_EQ(json_string_value(json_object_get(r, "id")), "five");
+    json_decref(r);
+    r = request(&k, "{\"id\":6,\"cmd\":\"fail\"}\n");
+    ASSERT_STR_EQ(err_code(r), "not_found");
+    ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+                  "no session 'x'");
+    json_decref(r);
+    /* Blank lines are ignored; "\r\n" endings are accepted. */
+    r = request(&k, "\n  \n{\"id\":7,\"cmd\":\"echo\"}\r\n");
+    ASSERT_EQ(json_integer_value(json_object_get(r, "id")), 7);
+    ASSERT(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    conn_close(&k);
+}
+
+TEST(ctlsrv_requests_errors_and_recovery)
+{
+    run(sc_basic, 0);
+}
+
+static void sc_order(struct fixture *fx)
+{
+    struct conn k;
+    json_t *r;
+
+    /* Three requests in one write; the first answers 100 ms later, asynchronously. */
+    conn_open(&k, fx->path);
+    conn_sends(&k, "{\"id\":1,\"cmd\":\"slow\"}\n{\"id\":2,\"cmd\":\"echo\"}\n"
+                   "{\"id\":3,\"cmd\":\"fail\"}\n");
+    for (int want = 1; want <= 3; want++) {
+        r = conn_json(&k);
+        ASSERT_EQ(json_integer_value(json_object_get(r, "id")), want);
+        if (want == 1)
+            ASSERT(json_is_true(json_object_get(json_object_get(r, "result"), "slow")));
+        json_decref(r);
+    }
+    /* Half-close: requests already sent are still answered, then the server closes. */
+    conn_sends(&k, "{\"id\":4,\"cmd\":\"slow\"}\n{\"id\":5,\"cmd\":\"echo\"}\n");
+    ASSERT_OK(shutdown(k.fd, SHUT_WR));
+    r = conn_json(&k);
+    ASSERT_EQ(json_integer_value(json_object_get(r, "id")), 4);
+    json_decref(r);
+    r = conn_json(&k);
+    ASSERT_EQ(json_integer_value(json_object_get(r, "id")), 5);
+    json_decref(r);
+    ASSERT_NULL(conn_line(&k)); /* EOF */
+    conn_close(&k);
+}
+
+TEST(ctlsrv_replies_in_request_order_with_async_handler)
+{
+    run(sc_order, 0);
+}
+
+static void sc_too_long(struct fixture *fx)
+{
+    struct conn k, k2;
+    size_t n = AC_PROTO_MAX_LINE + 5000;
+    char *big = malloc(n + 1);
+    json_t *r;
+    char *line;
+
+    ASSERT_NOT_NULL(big);
+    memset(big, ' ', n);
+    big[n] = '\n';
+    conn_open(&k2, fx->path); /* a bystander connection */
+    conn_open(&k, fx->path);
+    r = request(&k, "{\"id\":1,\"cmd\":\"echo\"}\n");
+    json_decref(r);
+    conn_send(&k, big, n + 1);
+    free(big);
+    r = conn_json(&k);
+    ASSERT_STR_EQ(err_code(r), "too_long");
+    ASSERT_CONTAINS(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+                    "65536");
+    json_decref(r);
+    line = conn_line(&k); /* then the server closes the connection */
+    ASSERT_NULL(line);
+    conn_close(&k);
+    /* The other client is undisturbed. */
+    r = request(&k2, "{\"id\":9,\"cmd\":\"stats\"}\n");
+    ASSERT_EQ(result_int(r, "clients"), 1);
+    json_decref(r);
+    conn_close(&k2);
+}
+
+TEST(ctlsrv_oversized_line_gets_too_long_then_close)
+{
+    run(sc_too_long, 0);
+}
+
+static void sc_watch(struct fixture *fx)
+{
+    struct conn a, b;
+    json_t *r;
+
+    conn_open(&a, fx->path);
+    conn_open(&b, fx->path);
+    r = request(&a, "{\"id\":1,\"cmd\":\"watch\"}\n");
+    ASSERT(json_is_true(json_object_get(json_object_get(r, "result"), "watching")));
+    json_decref(r);
+    r = request(&b, "{\"id\":2,\"cmd\":\"emit\",\"args\":{\"n\":2,\"size\":3}}\n");
+    ASSERT_EQ(result_int(r, "sent"), 2); /* two events to one watcher */
+    json_decref(r);
+    for (int i = 0; i < 2; i++) {
+        r = conn_json(&a);
+        ASSERT_STR_EQ(json_string_value(json_object_get(r, "event")), "file_done");
+        ASSERT_EQ(json_integer_value(json_object_get(json_object_get(r, "data"), "i")), i);
+        ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(r, "data"), "pad")),
+                      "ppp");
+        ASSERT_NULL(json_object_get(r, "id"));
+        json_decref(r);
+    }
+    /* A watcher can still make requests. */
+    r = request(&a, "{\"id\":3,\"cmd\":\"stats\"}\n");
+    ASSERT_EQ(result_int(r, "clients"), 2);
+    ASSERT_EQ(result_int(r, "watchers"), 1);
+    json_decref(r);
+    conn_close(&a);
+    usleep(100 * 1000);
+    r = request(&b, "{\"id\":4,\"cmd\":\"stats\"}\n");
+    ASSERT_EQ(result_int(r, "clients"), 1);
+    ASSERT_EQ(result_int(r, "watchers"), 0);
+    json_decref(r);
+    conn_close(&b);
+}
+
+TEST(ctlsrv_two_clients_and_watch_events)
+{
+    run(sc_watch, 0);
+}
+
+static void sc_gone(struct fixture *fx)
+{
+    struct conn k, k2;
+    json_t *r;
+
+    /* A 4 MiB reply to a client that closes without reading. */
+    conn_open(&k, fx->path);
+    conn_sends(&k, "{\"id\":1,\"cmd\":\"big\",\"args\":{\"size\":4194304}}\n");
+    usleep(50 * 1000);
+    conn_close(&k);
+    /* A late (asynchronous) reply to a client that has gone. */
+    conn_open(&k, fx->path);
+    conn_sends(&k, "{\"id\":2,\"cmd\":\"slow\"}\n");
+    usleep(20 * 1000);
+    conn_close(&k);
+    usleep(250 * 1000); /* the slow reply fires at 100 ms */
+    conn_open(&k2, fx->path);
+    r = request(&k2, "{\"id\":3,\"cmd\":\"stats\"}\n");
+    ASSERT_EQ(result_int(r, "clients"), 1);
+    json_decref(r);
+    conn_close(&k2);
+}
+
+TEST(ctlsrv_client_gone_mid_reply_and_before_late_reply)
+{
+    run(sc_gone, 0);
+}
+
+static void sc_slow_reader(struct fixture *fx)
+{
+    struct conn w, k;
+    json_t *r;
+
+    conn_open(&w, fx->path);
+    r = request(&w, "{\"id\":1,\"cmd\":\"watch\"}\n");
+    json_decref(r);
+    /* 400 events of 16 KiB = 6.4 MB for a watcher that never reads, with a 256 KiB bound
+     * (the kernel buffers some too). */
+    conn_open(&k, fx->path);
+    r = request(&k, "{\"id\":2,\"cmd\":\"emit\",\"args\":{\"n\":400,\"size\":16384}}\n");
+    ASSERT(result_int(r, "sent") < 400);
+    json_decref(r);
+    r = request(&k, "{\"id\":3,\"cmd\":\"stats\"}\n");
+    ASSERT_EQ(result_int(r, "clients"), 1);
+    ASSERT_EQ(result_int(r, "watchers"), 0);
+    json_decref(r);
+    conn_close(&k);
+    conn_close(&w);
+}
+
+TEST(ctlsrv_client_that_does_not_read_is_disconnected)
+{
+    run(sc_slow_reader, 256 * 1024);
+}
+
+static void sc_many(struct fixture *fx)
+{
+    struct conn *ks = calloc(AC_CTLSRV_MAX_CLIENTS + 1, sizeof *ks);
+    json_t *r;
+
+    ASSERT_NOT_NULL(ks);
+    for (int i = 0; i < AC_CTLSRV_MAX_CLIENTS; i++) {
+        conn_open(&ks[i], fx->path);
+        r = request(&ks[i], "{\"id\":1,\"cmd\":\"echo\"}\n");
+        json_decref(r);
+    }
+    conn_open(&ks[AC_CTLSRV_MAX_CLIENTS], fx->path);
+    r = conn_json(&ks[AC_CTLSRV_MAX_CLIENTS]);
+    ASSERT_STR_EQ(err_code(r), "busy");
+    json_decref(r);
+    ASSERT_NULL(conn_line(&ks[AC_CTLSRV_MAX_CLIENTS]));
+    for (int i = 0; i <= AC_CTLSRV_MAX_CLIENTS; i++)
+        conn_close(&ks[i]);
+    free(ks);
+}
+
+TEST(ctlsrv_too_many_clients_get_busy)
+{
+    run(sc_many, 0);
+}
+
+/* ---- binding ---------------------------------------------------------------------------- */
+
+static void noop_handler(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,
+                         void *ud)
+{
+    ac_ctlsrv_reply_ok(c, id, NULL);
+}
+
+/* close_and_drain closes srv and runs the loop until every handle is closed. */
+static void close_and_drain(uv_loop_t *loop, ac_ctlsrv_t *srv)
+{
+    ac_ctlsrv_close(srv, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(loop));
+}
+
+TEST(ctlsrv_stale_socket_is_replaced_live_one_is_not)
+{
+    uv_loop_t loop;
+    ac_ctlsrv_t *a, *b;
+    ac_err_t e = {0};
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd;
+
+    /* A socket file nobody listens on (bound, then the process "crashed"). */
+    strcpy(sa.sun_path, "stale.sock");
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ASSERT_OK(bind(fd, (struct sockaddr *)&sa, sizeof sa));
+    close(fd);
+    ASSERT_OK(access("stale.sock", F_OK));
+    ASSERT_OK(uv_loop_init(&loop));
+    a = ac_ctlsrv_new(&loop, noop_handler, NULL);
+    ASSERT_OK(ac_ctlsrv_listen(a, "stale.sock", 0660, &e));
+    /* A second server on the same live socket is refused, and the socket survives. */
+    b = ac_ctlsrv_new(&loop, noop_handler, NULL);
+    ASSERT_EQ(ac_ctlsrv_listen(b, "stale.sock", 0660, &e), -EADDRINUSE);
+    ASSERT_CONTAINS(e.msg, "another process is listening on control socket stale.sock");
+    ac_ctlsrv_close(b, NULL);
+    ASSERT_OK(access("stale.sock", F_OK));
+    close_and_drain(&loop, a);
+    ASSERT_EQ(access("stale.sock", F_OK), -1);
+}
+
+TEST(ctlsrv_refuses_a_file_that_is_not_a_socket)
+{
+    uv_loop_t loop;
+    ac_ctlsrv_t *srv;
+    ac_err_t e = {0};
+    FILE *f = fopen("ctl.sock", "w");
+    struct stat st;
+
+    ASSERT_NOT_NULL(f);
+    fputs("precious", f);
+    fclose(f);
+    ASSERT_OK(uv_loop_init(&loop));
+    srv = ac_ctlsrv_new(&loop, noop_handler, NULL);
+    ASSERT_EQ(ac_ctlsrv_listen(srv, "ctl.sock", 0660, &e), -EEXIST);
+    ASSERT_CONTAINS(e.msg, "exists and is not a socket");
+    close_and_drain(&loop, srv);
+    ASSERT_OK(stat("ctl.sock", &st));
+    ASSERT_EQ(st.st_size, 8);
+}
+
+TEST(ctlsrv_path_too_long_is_a_clear_error)
+{
+    uv_loop_t loop;
+    ac_ctlsrv_t *srv;
+    ac_err_t e = {0};
+    char path[200];
+
+    memset(path, 'a', 120);
+    path[0] = '/';
+    path[120] = '\0';
+    ASSERT_OK(uv_loop_init(&loop));
+    srv = ac_ctlsrv_new(&loop, noop_handler, NULL);
+    ASSERT_EQ(ac_ctlsrv_listen(srv, path, 0660, &e), -ENAMETOOLONG);
+    ASSERT_CONTAINS(e.msg, "is 120 bytes long; a Unix socket path must be shorter than 108");
+    close_and_drain(&loop, srv);
+    /* A missing directory names the path. */
+    ac_err_clear(&e);
+    ASSERT_OK(uv_loop_init(&loop));
+    srv = ac_ctlsrv_new(&loop, noop_handler, NULL);
+    ASSERT_EQ(ac_ctlsrv_listen(srv, "no/such/dir/ctl.sock", 0660, &e), -ENOENT);
+    ASSERT_CONTAINS(e.msg, "cannot bind control socket no/such/dir/ctl.sock");
+    close_and_drain(&loop, srv);
+}
+
+struct fd_fixture {
+    uv_loop_t loop;
+    ac_ctlsrv_t *srv;
+    uv_async_t stop;
+    char path[256];
+    int got_reply;
+};
+
+static void *fd_client(void *arg)
+{
+    struct fd_fixture *fx = arg;
+    struct conn k;
+    json_t *r;
+
+    conn_open(&k, fx->path);
+    r = request(&k, "{\"id\":1,\"cmd\":\"version\"}\n");
+    fx->got_reply = json_is_true(json_object_get(r, "ok"));
+    json_decref(r);
+    conn_close(&k);
+    uv_async_send(&fx->stop);
+    return NULL;
+}
+
+static void fd_stop(uv_async_t *a)
+{
+    struct fd_fixture *fx = a->data;
+
+    ac_ctlsrv_close(fx->srv, NULL);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+TEST(ctlsrv_serves_an_inherited_listening_fd)
+{
+    struct fd_fixture fx = {0};
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    ac_err_t e = {0};
+    pthread_t th;
+    int fd, dgram;
+
+    snprintf(fx.path, sizeof fx.path, "%s/act.sock", ac_test_tmpdir());
+    strcpy(sa.sun_path, fx.path);
+    ASSERT_OK(uv_loop_init(&fx.loop));
+    /* Not a listening stream socket: refused. */
+    dgram = socket(AF_UNIX, SOCK_DGRAM, 0);
+    fx.srv = ac_ctlsrv_new(&fx.loop, noop_handler, NULL);
+    ASSERT_EQ(ac_ctlsrv_open_fd(fx.srv, dgram, &e), -ENOTSOCK);
+    ac_ctlsrv_close(fx.srv, NULL);
+    uv_run(&fx.loop, UV_RUN_DEFAULT);
+    /* What systemd passes: a bound, listening socket. */
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ASSERT_OK(bind(fd, (struct sockaddr *)&sa, sizeof sa));
+    ASSERT_OK(listen(fd, 8));
+    fx.srv = ac_ctlsrv_new(&fx.loop, noop_handler, NULL);
+    ASSERT_OK(ac_ctlsrv_open_fd(fx.srv, fd, &e));
+    uv_async_init(&fx.loop, &fx.stop, fd_stop);
+    fx.stop.data = &fx;
+    ASSERT_OK(pthread_create(&th, NULL, fd_client, &fx));
+    uv_run(&fx.loop, UV_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    ASSERT_EQ(fx.got_reply, 1);
+    ASSERT_OK(uv_loop_close(&fx.loop));
+}
