@@ -140,7 +140,9 @@ static void load_work(uv_work_t *req)
     for (int i = 0; i < AC_M_COUNT; i++)
         if (have[i])
             ac_image_free(&img[i]);
-    s->state = rc == 0 ? AC_MSET_READY : AC_MSET_FAILED;
+    /* Published to the loop thread by load_done: until then the set stays LOADING for
+     * everyone else (the loop must not see a result before the work has ended). */
+    s->outcome = rc == 0 ? AC_MSET_READY : AC_MSET_FAILED;
     if (rc != 0 && s->err.code == 0)
         ac_err_set(&s->err, rc, "preparing masters: %s", ac_strerror(rc));
 }
@@ -151,8 +153,8 @@ static void load_done(uv_work_t *req, int status)
     ac_mcache_t *mc = s->mc;
 
     mc->loading--;
-    if (status != 0 && s->state == AC_MSET_LOADING) {
-        s->state = AC_MSET_FAILED;
+    s->state = status == 0 ? s->outcome : AC_MSET_FAILED;
+    if (status != 0) {
         ac_err_set(&s->err, AC_ECANCELED, "master load cancelled");
     }
     mc->used -= s->bytes;

@@ -40,7 +40,8 @@ enum ac_mset_state { AC_MSET_LOADING, AC_MSET_READY, AC_MSET_FAILED };
 
 typedef struct ac_mset {
     ac_mkey_t key;
-    int state;
+    int state;               /* loop thread's view; LOADING until load_done */
+    int outcome;             /* written by the load on the pool, read in load_done */
     ac_calset_t cs;          /* READY: immutable, shared read-only */
     ac_err_t err;            /* FAILED: why */
     int bad_master;          /* FAILED: which master (AC_M_*), -1 when not one in particular */
