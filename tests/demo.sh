@@ -47,6 +47,8 @@ ctl version
 
 echo "== astrocalctl import demo-out/night"
 ctl import "$out/night"
+echo "== astrocalctl plan (which masters, and why)"
+ctl plan | head -n 20
 
 echo "== waiting for the queue to empty"
 for _ in $(seq 1 300); do
@@ -60,8 +62,6 @@ echo "== astrocalctl status"
 ctl status
 echo "== astrocalctl sessions"
 ctl sessions
-echo "== astrocalctl plan (why these masters)"
-ctl plan | head -n 20
 
 echo "== stopping astrocald (SIGTERM)"
 kill -TERM $pid
