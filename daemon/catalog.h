@@ -413,6 +413,11 @@ int ac_catalog_queue_recover(ac_db_t *db, int max_attempts, int *n_requeued, int
 int ac_catalog_queue_retry(ac_db_t *db, const char *file_id, const char *session_id,
                            int *changed, ac_err_t *e);
 
+/* ac_catalog_queue_reopen_session puts a session's cancelled and failed files back to
+ * pending (attempts 0) and a cancelled or done session back to queued (astrocalctl
+ * enqueue). *n (may be NULL) counts files. */
+int ac_catalog_queue_reopen_session(ac_db_t *db, const char *session_id, int *n, ac_err_t *e);
+
 /* ac_catalog_queue_cancel_session marks a session cancelled and its pending files
  * cancelled (running ones are left to the scheduler, which stops them and calls
  * ac_catalog_queue_finish). *n (may be NULL) counts files cancelled. -ENOENT. */

@@ -629,6 +629,30 @@ int ac_catalog_queue_retry(ac_db_t *db, const char *file_id, const char *session
     return rc;
 }
 
+int ac_catalog_queue_reopen_session(ac_db_t *db, const char *session_id, int *n, ac_err_t *e)
+{
+    char now[32];
+    int rc;
+
+    AC_DB_OWNER_CHECK(db);
+    ac_db_timestamp(now, sizeof now);
+    const struct param prm[] = {TXT(session_id), TXT(now)};
+    struct step s[] = {
+        {"UPDATE astrocal_file SET state = 'pending', attempts = 0, error = NULL, "
+         "not_before = NULL, finished_at = NULL, updated_at = ?2 "
+         "WHERE session_id = ?1 AND state IN ('cancelled', 'failed')",
+         prm, 2, "reopen a session's files", 0},
+        {"UPDATE astrocal_session SET state = 'queued', reason = NULL, updated_at = ?2 "
+         "WHERE session_id = ?1 AND state IN ('cancelled', 'done')",
+         prm, 2, "reopen a session", 0},
+    };
+
+    rc = run_steps(db, s, 2, e);
+    if (n != NULL)
+        *n = rc == 0 ? s[0].changes : 0;
+    return rc;
+}
+
 int ac_catalog_queue_cancel_session(ac_db_t *db, const char *session_id, int *n, ac_err_t *e)
 {
     char now[32];

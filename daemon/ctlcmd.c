@@ -293,8 +293,10 @@ static void cmd_enqueue(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
         reply_err(c, id, &e);
         return;
     }
-    ac_catalog_queue_retry(d->db, NULL, sid, NULL, &e); /* cancelled/failed become pending */
-    ac_err_clear(&e);
+    if (ac_catalog_queue_reopen_session(d->db, sid, NULL, &e) != 0) {
+        reply_err(c, id, &e);
+        return;
+    }
     if (ac_planner_enqueue(d, sid, &e) != 0 && e.code != -ENOENT) {
         reply_err(c, id, &e);
         return;

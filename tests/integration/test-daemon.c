@@ -529,3 +529,61 @@ TEST_TIMEOUT(daemon_config_errors_reload_and_throttles, 120)
     ac_gen_free(nt.g);
     ac_harness_free(&h);
 }
+
+TEST_TIMEOUT(daemon_cancel_enqueue_and_retry, 180)
+{
+    ac_harness_t h;
+    struct night nt;
+    ac_gen_frame_t f;
+    ac_err_t e = {0};
+    char *out = NULL;
+    sqlite3 *db;
+    long long done_at_cancel;
+
+    ac_harness_init(&h);
+    make_night(&nt, 8, 2048, 1536);
+    /* Light 8 is truncated: it fails, and is retried once repaired. */
+    ASSERT_OK(ac_gen_write_bad(nt.g, AC_GEN_BAD_TRUNCATED, nt.light[7], &e));
+    make_catalogue(&h, &nt, "bdf");
+    ASSERT_OK(ac_harness_write_config(&h, (const char *[]){"WORKERS.workers=1", NULL}));
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT(wait_done(&h, 1, 30000));
+    /* Cancel: pending files are cancelled, the running one stops at its next strip. */
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "cancel", "S-1", NULL), 0);
+    ASSERT_CONTAINS(out, "\"cancelled_files\":");
+    free(out);
+    ac_harness_sleep_ms(1500);
+    db = open_db(&h);
+    ASSERT_EQ(files_in_state(db, "running"), 0);
+    ASSERT_EQ(files_in_state(db, "pending"), 0);
+    done_at_cancel = files_in_state(db, "done");
+    ASSERT(done_at_cancel < 8);
+    ASSERT_EQ(files_in_state(db, "cancelled") + done_at_cancel + files_in_state(db, "failed"),
+              8);
+    ASSERT_EQ(count_calibrated_rows(db), done_at_cancel);
+    sqlite3_close(db);
+    ASSERT_EQ(count_tmp_files("night/lights"), 0);
+    /* enqueue brings the cancelled files back; they all run except the broken one. */
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "enqueue", "S-1", "--priority", "5",
+                             NULL),
+              0);
+    ASSERT_CONTAINS(out, "\"priority\":5");
+    free(out);
+    ASSERT(wait_done(&h, 7, 60000));
+    ASSERT(wait_state(&h, "failed", 1, 30000));
+    /* Repair light 8 and retry it. */
+    ac_gen_frame_default(&f, AC_GEN_LIGHT);
+    f.index = 8;
+    f.filter = "L";
+    ASSERT_OK(ac_gen_write_frame(nt.g, &f, nt.light[7], &e));
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "retry", "--file", nt.light_id[7], NULL),
+              0);
+    ASSERT_CONTAINS(out, "\"retried\":1");
+    free(out);
+    ASSERT(wait_done(&h, 8, 60000));
+    ASSERT_EQ(ac_harness_stop(&h, 30000), 0);
+    assert_catalogue_complete(&h, &nt);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
