@@ -19,15 +19,20 @@ uint64_t ac_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-char *ac_now_utc_iso(char *buf, size_t size, int frac)
+char *ac_now_format(char *buf, size_t size, bool utc, char sep, int frac)
 {
     struct timespec ts;
     struct tm tm;
     size_t n;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    if (utc)
+        gmtime_r(&ts.tv_sec, &tm);
+    else
+        localtime_r(&ts.tv_sec, &tm);
     n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (n > 10)
+        buf[10] = sep;
     if (frac > 0 && n > 0 && n < size) {
         long div = 1;
         for (int i = frac; i < 9; i++)
@@ -35,6 +40,11 @@ char *ac_now_utc_iso(char *buf, size_t size, int frac)
         snprintf(buf + n, size - n, ".%0*ld", frac > 6 ? 6 : frac, ts.tv_nsec / div);
     }
     return buf;
+}
+
+char *ac_now_utc_iso(char *buf, size_t size, int frac)
+{
+    return ac_now_format(buf, size, true, 'T', frac);
 }
 
 size_t ac_strlcpy(char *dst, const char *src, size_t size)

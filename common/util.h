@@ -7,14 +7,18 @@
 #ifndef AC_UTIL_H
 #define AC_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* ac_now_ns returns CLOCK_MONOTONIC in nanoseconds. */
 uint64_t ac_now_ns(void);
 
-/* ac_now_utc_iso writes the current UTC time as "YYYY-MM-DDTHH:MM:SS" (with `frac`
- * fractional digits, 0..6) into buf and returns buf. */
+/* ac_now_format writes the current time, UTC or local, as "YYYY-MM-DD<sep>HH:MM:SS" with
+ * `frac` fractional digits (0..6) into buf and returns buf. */
+char *ac_now_format(char *buf, size_t size, bool utc, char sep, int frac);
+
+/* ac_now_utc_iso is ac_now_format(buf, size, true, 'T', frac) (FITS and protocol times). */
 char *ac_now_utc_iso(char *buf, size_t size, int frac);
 
 /* ac_strlcpy copies at most size-1 bytes and always terminates; returns strlen(src). */

@@ -578,14 +578,5 @@ int ac_db_bind_double(sqlite3_stmt *st, int idx, double v)
 
 char *ac_db_timestamp(char *buf, size_t size)
 {
-    struct timespec ts;
-    struct tm tm;
-    size_t n;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    localtime_r(&ts.tv_sec, &tm);
-    n = strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
-    if (n > 0 && n < size)
-        snprintf(buf + n, size - n, ".%06ld", ts.tv_nsec / 1000);
-    return buf;
+    return ac_now_format(buf, size, false, ' ', 6);
 }
