@@ -4,19 +4,24 @@
  *
  * It links the engine's own static libraries (ac_io, ac_core, ac_common from the build
  * directory) and repeats oneshot.c's startup sequence with a clock around each step:
- *   1. each master: ac_imgio_load_image (cold read + MD5 of the file + ac_image_analyse);
- *      then, on the loaded image, the MD5 and the analysis again on their own, to split the
- *      load into read / MD5 / analysis (the file is warm the second time, as it is for the
- *      MD5 inside the load, which re-reads the file just read);
+ *   1. the masters: ac_imgio_load_image for all of them at once, one thread each, as
+ *      oneshot.c does on the libuv pool (cold read + conversion + MD5 of the bytes read);
+ *      each thread's own time and the wall time of the whole step;
  *   2. ac_calib_dark_bias_decision;
  *   3. ac_imgio_read_header for every light (planning);
- *   4. ac_calib_prepare_take (analysis again, validation, offset and inverse-flat planes).
- * Drop the page cache before running it to match a cold run.
+ *   4. ac_calib_prepare_take (analysis of each master, validation, offset and inverse-flat
+ *      planes).
+ * With --split it first replays the masters one after another and splits each load into
+ * read+convert (the load minus an MD5 of the now warm file), MD5 (ac_digest_file on the
+ * warm file) and analysis (ac_image_analyse, which prepare_take then repeats): these
+ * informational timings are not part of the total, and leave the files warm, so drop the
+ * page cache before a cold run without --split.
  *
- * Usage: startup_probe BIAS DARK FLAT LIGHT...
+ * Usage: startup_probe [--split] BIAS DARK FLAT LIGHT...
  * Output: one "step SECONDS" line per step, then "total SECONDS".
- * Ownership: single-threaded; everything is freed before exit.
+ * Ownership: everything is freed before exit. Thread: one thread per master in step 1.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +32,17 @@
 #include "hdr.h"
 #include "imgio.h"
 
+static const char *const kind[3] = {"bias", "dark", "flat"};
+
+struct load {
+    pthread_t th;
+    const char *path;
+    ac_image_t img;
+    ac_err_t err;
+    int rc;
+    double secs;
+};
+
 static double now(void)
 {
     struct timespec ts;
@@ -35,52 +51,88 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int main(int argc, char **argv)
+static void *load_thread(void *arg)
 {
-    static const char *const kind[3] = {"bias", "dark", "flat"};
-    ac_image_t m[3];
-    ac_calset_t cs;
-    ac_calib_opts_t o;
-    ac_err_t e = {0};
-    double t, t0 = now(), load_sum = 0, md5_sum = 0, an_sum = 0;
-    char why[256], md5[33];
-    bool dhb;
+    struct load *l = arg;
+    double t = now();
 
-    if (argc < 5) {
-        fputs("usage: startup_probe BIAS DARK FLAT LIGHT...\n", stderr);
-        return 64;
-    }
-    ac_calib_opts_default(&o);
-    memset(m, 0, sizeof m);
-    memset(&cs, 0, sizeof cs);
+    l->rc = ac_imgio_load_image(l->path, &l->img, &l->err);
+    l->secs = now() - t;
+    return NULL;
+}
+
+/* split replays the loads one after another and splits each (informational). */
+static int split(char **paths)
+{
     for (int i = 0; i < 3; i++) {
-        double load, md, an;
+        ac_image_t img;
+        ac_err_t e = {0};
+        char md5[33];
+        double t = now(), load, md, an;
 
-        t = now();
-        if (ac_imgio_load_image(argv[1 + i], &m[i], &e) != 0) {
+        if (ac_imgio_load_image(paths[i], &img, &e) != 0) {
             fprintf(stderr, "startup_probe: %s\n", e.msg);
             return 1;
         }
         load = now() - t;
         t = now();
-        ac_digest_file(argv[1 + i], AC_DIGEST_MD5, md5, sizeof md5, &e);
+        ac_digest_file(paths[i], AC_DIGEST_MD5, md5, sizeof md5, &e);
         md = now() - t;
         t = now();
-        ac_image_analyse(&m[i]);
+        ac_image_analyse(&img);
         an = now() - t;
-        printf("load_%s %.4f (read+convert %.4f, md5 %.4f, analyse %.4f)\n", kind[i], load,
-               load - md - an, md, an);
-        load_sum += load;
-        md5_sum += md;
-        an_sum += an;
+        printf("split_%s load %.4f (read+convert %.4f, md5 %.4f); analyse %.4f\n", kind[i],
+               load, load - md, md, an);
+        ac_image_free(&img);
     }
-    printf("masters_total %.4f (read+convert %.4f, md5 %.4f, analyse %.4f)\n", load_sum,
-           load_sum - md5_sum - an_sum, md5_sum, an_sum);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct load l[3];
+    ac_calset_t cs;
+    ac_calib_opts_t o;
+    ac_err_t e = {0};
+    double t, t0;
+    char why[256];
+    bool dhb;
+    int a = 1;
+
+    if (argc > 1 && strcmp(argv[1], "--split") == 0)
+        a = 2;
+    if (argc - a < 4) {
+        fputs("usage: startup_probe [--split] BIAS DARK FLAT LIGHT...\n", stderr);
+        return 64;
+    }
+    if (a == 2 && split(argv + a) != 0)
+        return 1;
+    ac_calib_opts_default(&o);
+    memset(l, 0, sizeof l);
+    memset(&cs, 0, sizeof cs);
+    t0 = t = now();
+    for (int i = 0; i < 3; i++) {
+        l[i].path = argv[a + i];
+        if (pthread_create(&l[i].th, NULL, load_thread, &l[i]) != 0) {
+            fputs("startup_probe: cannot start a thread\n", stderr);
+            return 1;
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        pthread_join(l[i].th, NULL);
+    for (int i = 0; i < 3; i++) {
+        if (l[i].rc != 0) {
+            fprintf(stderr, "startup_probe: %s\n", l[i].err.msg);
+            return 1;
+        }
+        printf("load_%s %.4f (its thread)\n", kind[i], l[i].secs);
+    }
+    printf("masters_parallel %.4f\n", now() - t);
     t = now();
-    dhb = ac_calib_dark_bias_decision(&m[1], &m[0], &o, why, sizeof why);
+    dhb = ac_calib_dark_bias_decision(&l[1].img, &l[0].img, &o, why, sizeof why);
     printf("dark_bias_decision %.4f (%s)\n", now() - t, why);
     t = now();
-    for (int i = 4; i < argc; i++) {
+    for (int i = a + 3; i < argc; i++) {
         ac_hdr_t h;
         ac_meta_t meta;
         double k;
@@ -90,11 +142,11 @@ int main(int argc, char **argv)
             return 1;
         }
         ac_hdr_free(&h);
-        ac_calib_dark_scale(meta.exptime, &m[1], true, dhb, &o, &k, NULL, 0, &e);
+        ac_calib_dark_scale(meta.exptime, &l[1].img, true, dhb, &o, &k, NULL, 0, &e);
     }
-    printf("plan_%d_lights %.4f\n", argc - 4, now() - t);
+    printf("plan_%d_lights %.4f\n", argc - a - 3, now() - t);
     t = now();
-    if (ac_calib_prepare_take(&cs, &m[0], &m[1], &m[2], NULL, 1.0, &o, &e) != 0) {
+    if (ac_calib_prepare_take(&cs, &l[0].img, &l[1].img, &l[2].img, NULL, 1.0, &o, &e) != 0) {
         fprintf(stderr, "startup_probe: %s\n", e.msg);
         return 1;
     }
@@ -102,6 +154,6 @@ int main(int argc, char **argv)
     printf("total %.4f\n", now() - t0);
     ac_calset_free(&cs);
     for (int i = 0; i < 3; i++)
-        ac_image_free(&m[i]);
+        ac_image_free(&l[i].img);
     return 0;
 }

@@ -26,7 +26,8 @@
 #include "stats.h"
 #include "util.h"
 
-#define ANALYSE_SAMPLES (4u << 20) /* samples for master medians and MAD */
+#define ANALYSE_SAMPLES (1u << 20) /* samples for master medians and MAD */
+#define HOT_SAMPLES (4u << 20)     /* samples for the dark's hot pixel threshold */
 #define SCALE_SAMPLES (4u << 20)   /* samples for each flat scale */
 #define SAT_FRACTION 0.98          /* an integer flat pixel at 98 % of saturation is clipped */
 
@@ -50,21 +51,53 @@ void ac_calib_opts_default(ac_calib_opts_t *o)
     o->force = false;
 }
 
+/* measure computes the median (and, when mad is not NULL, the MAD) of the finite values
+ * of px[0..n) on the regular grid of ac_stats_sample (at most ANALYSE_SAMPLES values, so
+ * the same as ac_stats_median_mad), NAN when there is none, selecting in its own sample
+ * buffer (no second copy); with nonfinite, it also counts the non-finite pixels. 0 or
+ * -ENOMEM. */
+static int measure(const float *px, size_t n, double *median, double *mad, size_t *nonfinite)
+{
+    size_t cap = n < ANALYSE_SAMPLES ? n : ANALYSE_SAMPLES, step, m = 0;
+    float *buf;
+    double med;
+
+    *median = NAN;
+    if (mad != NULL)
+        *mad = NAN;
+    if (nonfinite != NULL)
+        *nonfinite = 0;
+    if (n == 0)
+        return 0;
+    step = (n + cap - 1) / cap;
+    buf = malloc(cap * sizeof *buf);
+    if (buf == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i += step)
+        if (isfinite(px[i]))
+            buf[m++] = px[i];
+    if (nonfinite != NULL)
+        *nonfinite = ac_stats_count_nonfinite(px, n);
+    if (m > 0) {
+        med = ac_stats_median_inplace(buf, m);
+        *median = med;
+        if (mad != NULL) {
+            for (size_t i = 0; i < m; i++)
+                buf[i] = (float)fabs((double)buf[i] - med);
+            *mad = ac_stats_median_inplace(buf, m);
+        }
+    }
+    free(buf);
+    return 0;
+}
+
 /* analyse fills img's median, mad and n_nonfinite from px (img->px may be taken). */
 static int analyse(ac_image_t *img, const float *px)
 {
-    size_t n = (size_t)img->w * (size_t)img->h;
-    int rc;
-
     if (px == NULL)
         return -EINVAL;
-    img->n_nonfinite = ac_stats_count_nonfinite(px, n);
-    rc = ac_stats_median_mad(px, n, ANALYSE_SAMPLES, &img->median, &img->mad);
-    if (rc == -ERANGE) {
-        img->median = img->mad = NAN;
-        rc = 0;
-    }
-    return rc;
+    return measure(px, (size_t)img->w * (size_t)img->h, &img->median, &img->mad,
+                   &img->n_nonfinite);
 }
 
 int ac_image_analyse(ac_image_t *img)
@@ -136,12 +169,11 @@ __attribute__((format(printf, 2, 3))) static void warnf(ac_calset_t *cs, const c
  * value ac_image_analyse stored (the same samples, hence the same answer). */
 static double median_of(const ac_image_t *img)
 {
-    double med, mad;
+    double med;
 
     if (img->px == NULL)
         return img->median;
-    if (ac_stats_median_mad(img->px, (size_t)img->w * (size_t)img->h, ANALYSE_SAMPLES, &med,
-                            &mad) != 0)
+    if (measure(img->px, (size_t)img->w * (size_t)img->h, &med, NULL, NULL) != 0)
         return NAN;
     return med;
 }
@@ -511,7 +543,7 @@ static int prepare_flat(ac_calset_t *cs, ac_image_t *const img[M_COUNT], float *
  * median + sigma * 1.4826 * MAD. */
 static int find_hot(ac_calset_t *cs, const float *D, const float *B, const ac_calib_opts_t *o)
 {
-    size_t n = (size_t)cs->w * (size_t)cs->h, cap = n < ANALYSE_SAMPLES ? n : ANALYSE_SAMPLES;
+    size_t n = (size_t)cs->w * (size_t)cs->h, cap = n < HOT_SAMPLES ? n : HOT_SAMPLES;
     size_t step = (n + cap - 1) / cap, m = 0, cnt = 0, j = 0;
     float *buf;
     double med, mad, thr;

@@ -380,7 +380,8 @@ int ac_catalog_queue_claim(ac_db_t *db, bool newest_first, double now, const cha
 void ac_catalog_qfile_clear(ac_qfile_t *f);
 
 /* ac_catalog_queue_next_retry gives the earliest not_before of pending files in queued
- * sessions that is still in the future relative to now (*any false when none). */
+ * sessions, or of pending master builds, that is still in the future relative to now
+ * (*any false when none). */
 int ac_catalog_queue_next_retry(ac_db_t *db, double now, double *when, bool *any, ac_err_t *e);
 
 /* ac_catalog_queue_defer puts a running file back to pending after a transient failure:
@@ -412,6 +413,11 @@ int ac_catalog_queue_recover(ac_db_t *db, int max_attempts, int *n_requeued, int
  * *changed (may be NULL) counts files. */
 int ac_catalog_queue_retry(ac_db_t *db, const char *file_id, const char *session_id,
                            int *changed, ac_err_t *e);
+
+/* ac_catalog_queue_same_name counts the other queued files whose file name (the part after
+ * the last '/') is base: with a single output_dir their outputs would collide. */
+int ac_catalog_queue_same_name(ac_db_t *db, const char *file_id, const char *base, int *n,
+                               ac_err_t *e);
 
 /* ac_catalog_queue_reopen_session puts a session's cancelled and failed files back to
  * pending (attempts 0) and a cancelled or done session back to queued (astrocalctl
@@ -457,5 +463,216 @@ void ac_catalog_events_free(ac_event_list_t *list);
 
 /* ac_catalog_events_prune keeps the newest `keep` events. */
 int ac_catalog_events_prune(ac_db_t *db, int keep, ac_err_t *e);
+
+/* ---- Master builds (catalog_build.c) ---- */
+
+/*
+ * Calibration sessions and the master build queue (astrocal_build, schema version 2); the
+ * queue functions (ac_catalog_build_*) are in catalog_build_queue.c.
+ *
+ * A "build unit" is what one master is made from: the frames of one calibration session
+ * (fitssession with fitsSessionObjectName exactly 'Bias', 'Dark' or 'Flat') of one kind.
+ * The importer files flat-darks in 'Dark' sessions (AstroFiler has no flat-dark type), so a
+ * 'Dark' session gives a dark unit for its DARK frames and a flat-dark unit for its frames
+ * typed FLAT DARK / DARKFLAT / DARK FLAT (ac_meta_classify). The unit's build key, stored
+ * in astrocal_build.session_id, is the session id, with AC_BUILD_FLATDARK_SUFFIX appended
+ * for a flat-dark unit (so a 'Dark' session holding both kinds has two rows).
+ *
+ * A unit's frames are its session's fitsfile rows of the unit's kind that are not
+ * soft-deleted, not calibrated (fitsFileCalibrated NULL or 0) and not calibrated outputs
+ * (fitsFileOriginalFile NULL), ordered by fitsFileDate then id.
+ *
+ * "A master exists" for a unit when a live Masters row (soft_delete 0) has
+ * source_session_id = the session id and master_type = the unit's Masters type ('dark'
+ * for flat-darks, as AstroFiler and the importer store them). Only when the session holds
+ * both darks and flat-darks is the master's file name used to tell them apart: a name
+ * containing "flatdark" or "darkflat" (case and '-', '_', ' ' ignored) is the flat-dark's.
+ *
+ * Build states: pending --claim--> running --register--> done
+ *                                          --finish--> done | failed | rejected
+ *                                          --defer--> pending (not_before = back-off)
+ *               running --recover at start-up--> pending (attempts + 1), or failed
+ *               failed | rejected --retry--> pending (attempts 0)
+ * 'rejected' is a master that was built but failed its quality check: it is never put in
+ * Masters and error holds the reason (shown by `astrocalctl masters`).
+ */
+
+typedef enum ac_cal_kind {
+    AC_CAL_BIAS = 0,
+    AC_CAL_DARK,
+    AC_CAL_FLAT,
+    AC_CAL_FLATDARK,
+    AC_CAL_NKINDS
+} ac_cal_kind_t;
+
+#define AC_BUILD_FLATDARK_SUFFIX ":flatdark"
+
+/* Names as stored in astrocal_build.type ("bias", "dark", "flat", "flatdark") and back
+ * (-1 when unknown); the Masters.master_type of a kind ("bias", "dark", "flat", "dark").
+ * Any thread. */
+const char *ac_catalog_cal_kind_name(ac_cal_kind_t k);
+int ac_catalog_cal_kind_parse(const char *name);
+const char *ac_catalog_cal_kind_master_type(ac_cal_kind_t k);
+
+/* ac_catalog_name_is_flatdark says whether a master file name names a flat-dark (see
+ * above). Any thread. */
+bool ac_catalog_name_is_flatdark(const char *path);
+
+/* A build unit with its frames (strings owned; NULL when the column is NULL). */
+typedef struct ac_calsession {
+    char *key;        /* build key (astrocal_build.session_id) */
+    char *session_id; /* fitsSessionId */
+    ac_cal_kind_t kind;
+    char *date; /* fitsSessionDate ('YYYY-MM-DD', the observing night) */
+    char *telescope, *imager, *filter;
+    double exposure, ccd_temp, gain, offset; /* fitssession values, NAN when unknown */
+    int xbin, ybin;                          /* 0 when unknown */
+    ac_file_list_t frames;                   /* fitsfile rows (see above) */
+    int64_t master_rowid; /* the live Masters row made from this unit, 0 when none */
+    char *master_path;    /* its master_path, NULL when none */
+} ac_calsession_t;
+
+typedef struct ac_calsession_list {
+    ac_calsession_t *items;
+    size_t n;
+} ac_calsession_list_t;
+
+/* ac_catalog_cal_sessions lists every build unit that has at least one frame, ordered by
+ * session date, session id, then kind. ac_catalog_cal_session reads the one unit named by
+ * a build key (-ENOENT when the session does not exist or has no frame of that kind). */
+int ac_catalog_cal_sessions(ac_db_t *db, ac_calsession_list_t *out, ac_err_t *e);
+int ac_catalog_cal_session(ac_db_t *db, const char *key, ac_calsession_t *out, ac_err_t *e);
+void ac_catalog_calsession_clear(ac_calsession_t *s);
+void ac_catalog_calsessions_free(ac_calsession_list_t *list);
+
+typedef enum ac_build_state {
+    AC_BUILD_PENDING = 0,
+    AC_BUILD_RUNNING,
+    AC_BUILD_DONE,
+    AC_BUILD_FAILED,
+    AC_BUILD_REJECTED,
+    AC_BUILD_NSTATES
+} ac_build_state_t;
+
+/* Names as stored ("pending", ...) and back (-1 when unknown). Any thread. */
+const char *ac_catalog_build_state_name(ac_build_state_t s);
+int ac_catalog_build_state_parse(const char *name);
+
+/* An astrocal_build row (strings owned, NULL when NULL). */
+typedef struct ac_build_row {
+    char *key; /* astrocal_build.session_id */
+    ac_cal_kind_t kind;
+    ac_build_state_t state;
+    int attempts;
+    double not_before; /* unix seconds, NAN when none */
+    char *error, *master_path, *quality_json, *started_at, *finished_at, *updated_at;
+    int64_t master_rowid; /* 0 when none */
+} ac_build_row_t;
+
+typedef struct ac_build_row_list {
+    ac_build_row_t *items;
+    size_t n;
+} ac_build_row_list_t;
+
+void ac_catalog_build_row_clear(ac_build_row_t *r);
+void ac_catalog_build_rows_free(ac_build_row_list_t *list);
+
+/* ac_catalog_build_enqueue adds a pending row for key (kind from the key's unit); a key
+ * already in the queue keeps its row. *added (may be NULL) says whether a row was made. */
+int ac_catalog_build_enqueue(ac_db_t *db, const char *key, ac_cal_kind_t kind, bool *added,
+                             ac_err_t *e);
+
+/* ac_catalog_build_claim takes the next pending row whose not_before has passed (<= now,
+ * unix seconds): prerequisites first (bias, then flat-dark, dark, flat), then the order in
+ * which they were queued. It is marked running (started_at set) in one transaction and
+ * copied to *out; *found says whether there was one. */
+int ac_catalog_build_claim(ac_db_t *db, double now, ac_build_row_t *out, bool *found,
+                           ac_err_t *e);
+
+/* ac_catalog_build_set_path records the output path chosen for a running build, so that a
+ * restarted build writes the same file (ac_build_plan's reuse_path). -ENOENT. */
+int ac_catalog_build_set_path(ac_db_t *db, const char *key, const char *path, ac_err_t *e);
+
+/* ac_catalog_build_defer puts a running build back to pending, eligible from not_before
+ * (unix seconds), with error recorded (may be NULL); attempts + 1 when count_attempt (a
+ * transient failure), unchanged otherwise (waiting for a prerequisite, cancelled).
+ * -ENOENT when the row is not running. */
+int ac_catalog_build_defer(ac_db_t *db, const char *key, const char *error, double not_before,
+                           bool count_attempt, ac_err_t *e);
+
+/* ac_catalog_build_wake makes every pending build eligible now (a master was just
+ * registered: builds waiting for a prerequisite may be ready). */
+int ac_catalog_build_wake(ac_db_t *db, ac_err_t *e);
+
+/* ac_catalog_build_finish ends a build: DONE (nothing to register, e.g. a master already
+ * exists), FAILED (attempts + 1) or REJECTED, with error (may be NULL) and quality_json
+ * (may be NULL: kept). -ENOENT, -EINVAL for PENDING/RUNNING. */
+int ac_catalog_build_finish(ac_db_t *db, const char *key, ac_build_state_t state,
+                            const char *error, const char *quality_json, ac_err_t *e);
+
+/* ac_catalog_build_recover runs at start-up: every running build goes back to pending with
+ * attempts + 1; those that reach max_attempts become failed ("interrupted N times").
+ * Counts may be NULL. One transaction. */
+int ac_catalog_build_recover(ac_db_t *db, int max_attempts, int *n_requeued, int *n_failed,
+                             ac_err_t *e);
+
+/* ac_catalog_build_retry puts failed and rejected builds back to pending (attempts 0,
+ * error and not_before cleared): key, or all when key is NULL. *changed may be NULL. */
+int ac_catalog_build_retry(ac_db_t *db, const char *key, int *changed, ac_err_t *e);
+
+/* ac_catalog_build_get reads one row (-ENOENT); ac_catalog_build_list lists every row,
+ * running first, then pending (each in claim order), then the others newest first. */
+int ac_catalog_build_get(ac_db_t *db, const char *key, ac_build_row_t *out, ac_err_t *e);
+int ac_catalog_build_list(ac_db_t *db, ac_build_row_list_t *out, ac_err_t *e);
+
+/*
+ * ac_catalog_build_register registers a built master in ONE transaction: the Masters row
+ * (ac_catalog_register_master: every NOT NULL column, a unique master_id) and the build
+ * row set done with master_rowid, master_path, quality_json and finished_at. This row is
+ * the master creation event that releases waiting light sessions.
+ * Exactly once: when the build row is already done with a master_rowid, nothing is
+ * inserted and that rowid is returned (*duplicate true); a live Masters row with the same
+ * path or MD5 is reused (*duplicate true) when it has the same MD5, and refused (-EEXIST)
+ * when the same path carries another MD5 (a stale row for an older file). rowid and
+ * duplicate may be NULL. -ENOENT when key is not in the queue or there is no Masters
+ * table.
+ */
+int ac_catalog_build_register(ac_db_t *db, const char *key, const ac_master_rec_t *rec,
+                              const char *quality_json, int64_t *rowid, bool *duplicate,
+                              ac_err_t *e);
+
+/* ---- Live ingest (catalog_write.c) ---- */
+
+/* A list of paths (owned strings). */
+typedef struct ac_path_list {
+    char **items;
+    size_t n;
+} ac_path_list_t;
+
+/*
+ * ac_catalog_registered_paths lists the paths already in the catalogue under the folder
+ * prefix (an absolute path; NULL: every path): fitsfile.fitsFileName of every row
+ * (soft-deleted rows and calibrated outputs included) and Masters.master_path of every
+ * row, so that live ingest skips them without reading them. fitsFileName has no index in
+ * AstroFiler's schema, so this reads each table once: call it once, not per file.
+ * The list is owned (ac_catalog_paths_free).
+ */
+int ac_catalog_registered_paths(ac_db_t *db, const char *prefix, ac_path_list_t *out,
+                                ac_err_t *e);
+void ac_catalog_paths_free(ac_path_list_t *list);
+
+/*
+ * ac_catalog_link_sessions links light sessions to calibration sessions as AstroFiler's
+ * linkSessions does, in one transaction: for each light session (fitsSessionObjectName
+ * not 'Bias', 'Dark' or 'Flat', with a date) dated since_date or later (NULL: all),
+ * fitsBiasSession / fitsDarkSession / fitsFlatSession get the id of the most recent 'Bias'
+ * / 'Dark' / 'Flat' session dated on or before the light session's date with the same
+ * telescope, imager, binning, gain and offset, plus the exposure for darks and the filter
+ * for flats (numbers compared numerically, unlike AstroFiler). A link that is set is kept,
+ * unless it points to no session or to a session of another kind, or a more recent
+ * matching session exists (calibration frames of the night registered after its lights).
+ * *n_linked (may be NULL) counts the light sessions updated.
+ */
+int ac_catalog_link_sessions(ac_db_t *db, const char *since_date, int *n_linked, ac_err_t *e);
 
 #endif

@@ -496,9 +496,11 @@ int ac_catalog_queue_next_retry(ac_db_t *db, double now, double *when, bool *any
     *any = false;
     *when = NAN;
     rc = ac_db_prepare(db,
-                       "SELECT MIN(f.not_before) FROM astrocal_file AS f JOIN astrocal_session "
-                       "AS s ON s.session_id = f.session_id WHERE f.state = 'pending' AND "
-                       "s.state = 'queued' AND f.not_before > ?1",
+                       "SELECT MIN(t) FROM (SELECT f.not_before AS t FROM astrocal_file AS f "
+                       "JOIN astrocal_session AS s ON s.session_id = f.session_id WHERE "
+                       "f.state = 'pending' AND s.state = 'queued' AND f.not_before > ?1 "
+                       "UNION ALL SELECT not_before FROM astrocal_build WHERE state = "
+                       "'pending' AND not_before > ?1)",
                        &st, e);
     if (rc != 0)
         return rc;
@@ -627,6 +629,29 @@ int ac_catalog_queue_retry(ac_db_t *db, const char *file_id, const char *session
     if (changed != NULL)
         *changed = rc == 0 ? s[0].changes : 0;
     return rc;
+}
+
+int ac_catalog_queue_same_name(ac_db_t *db, const char *file_id, const char *base, int *n,
+                               ac_err_t *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    AC_DB_OWNER_CHECK(db);
+    *n = 0;
+    rc = ac_db_prepare(db,
+                       "SELECT count(*) FROM astrocal_file WHERE file_id != ?1 AND "
+                       "(path = ?2 OR substr(path, -length(?2) - 1) = '/' || ?2)",
+                       &st, e);
+    if (rc != 0)
+        return rc;
+    ac_db_bind_text(st, 1, file_id);
+    ac_db_bind_text(st, 2, base);
+    rc = ac_db_step(db, st, "count files of the same name", e);
+    if (rc == AC_DB_ROW)
+        *n = sqlite3_column_int(st, 0);
+    ac_db_release(db, st);
+    return rc < 0 ? rc : 0;
 }
 
 int ac_catalog_queue_reopen_session(ac_db_t *db, const char *session_id, int *n, ac_err_t *e)

@@ -27,9 +27,10 @@
 #define LINE_MAX_BYTES 8191
 #define FILE_MAX_BYTES (1024 * 1024)
 
-static const char *const sections[] = {"AUTO_CALIBRATION", "DAEMON", "WORKERS", "CALIBRATION",
-                                       "MATCHING",         "QUEUE",  NULL};
-#define NSECTIONS 6
+static const char *const sections[] = {"AUTO_CALIBRATION", "DAEMON",   "WORKERS",
+                                       "CALIBRATION",      "MATCHING", "QUEUE",
+                                       "INGEST",           "MASTERS",  NULL};
+#define NSECTIONS 8
 
 static const char *const log_names[] = {"err", "warning", "notice", "info", "debug", NULL};
 static const int log_values[] = {AC_LOG_ERR, AC_LOG_WARNING, AC_LOG_NOTICE, AC_LOG_INFO,
@@ -39,6 +40,7 @@ static const char *const tri_names[] = {"auto", "yes", "no", NULL};
 static const int tri_values[] = {AC_TRI_AUTO, AC_TRI_YES, AC_TRI_NO};
 static const char *const order_names[] = {"newest_first", "oldest_first", NULL};
 static const char *const master_names[] = {"bias", "dark", "flat", NULL};
+static const char *const combine_names[] = {"sigma_clip", "winsor", "median", "mean", NULL};
 static const int master_bits[] = {AC_NEED_BIAS, AC_NEED_DARK, AC_NEED_FLAT};
 
 #define FIELD(f) offsetof(struct ac_config, f), sizeof(((struct ac_config *)0)->f)
@@ -154,6 +156,38 @@ static const ac_config_entry_t table[] = {
         "Tries per frame before a transient failure becomes final."),
     INT("QUEUE", retry_backoff_s, "30", 1, 3600, true,
         "Seconds before the first retry; doubles per attempt, capped at 3600."),
+
+    /* [INGEST] */
+    ROW("INGEST", watch_dirs, AC_CFG_STRING, "\"\"", 0, 4095, NULL, NULL, 0, false,
+        "Folders registered live as frames land (comma-separated absolute paths, "
+        "recursive); empty = off."),
+    DBL("INGEST", settle_s, "5.0", 0, 3600,
+        "A new file is read once complete and unchanged for this many seconds."),
+    INT("INGEST", rescan_interval_s, "60", 1, 86400, true,
+        "Full scan of the watched folders (safety net, and fallback when a watch fails)."),
+
+    /* [MASTERS] */
+    BOOL("MASTERS", build_masters, "True",
+         "Build missing masters from calibration sessions with enough frames."),
+    PATH("MASTERS", masters_dir, "\"\"", 0, true,
+         "Where built masters go; empty = <repository_dir>/Masters, else <state_dir>/Masters."),
+    INT("MASTERS", min_files_per_master, "3", 1, 10000, true,
+        "Frames a calibration session needs before its master is built."),
+    DBL("MASTERS", build_settle_s, "60.0", 0, 86400,
+        "A calibration session is built once none of its frames was written for this long."),
+    ENUM("MASTERS", combine, "sigma_clip", combine_names, NULL, true,
+         "Per-pixel combination: sigma_clip, winsor, median or mean."),
+    DBL("MASTERS", kappa_low, "3.0", 0.5, 100, "Rejection threshold below the centre, sigmas."),
+    DBL("MASTERS", kappa_high, "3.0", 0.5, 100, "Rejection threshold above the centre, sigmas."),
+    INT("MASTERS", iterations, "3", 1, 100, true, "Rejection iterations at most."),
+    BOOL("MASTERS", dark_subtract_bias, "False",
+         "Subtract the master bias from master darks (AstroFiler keeps it: False)."),
+    DBL("MASTERS", max_hot_fraction, "0.01", 0, 1,
+        "A master dark with a larger fraction of hot pixels fails its quality check."),
+    DBL("MASTERS", min_flat_level, "1000.0", 0, 1e9,
+        "A master flat whose calibrated mean level is below this (ADU) is rejected."),
+    DBL("MASTERS", max_flat_level, "0.9", 0.01, 1,
+        "A master flat brighter than this fraction of saturation is rejected."),
 };
 
 #define NTABLE (sizeof table / sizeof table[0])

@@ -61,6 +61,14 @@ enum {
 enum ac_io_class { AC_IO_IDLE = 0, AC_IO_BEST_EFFORT = 1, AC_IO_NONE = 2 };
 /* [QUEUE] order: by session date, after the manual priority. */
 enum ac_queue_order { AC_ORDER_NEWEST_FIRST = 0, AC_ORDER_OLDEST_FIRST = 1 };
+/* [MASTERS] combine. */
+enum ac_config_combine {
+    AC_COMBINE_SIGMA_CLIP = 0,
+    AC_COMBINE_WINSOR = 1,
+    AC_COMBINE_MEDIAN = 2,
+    AC_COMBINE_MEAN = 3
+};
+
 /* [CALIBRATION] required_masters bits. */
 enum { AC_NEED_BIAS = 1 << 0, AC_NEED_DARK = 1 << 1, AC_NEED_FLAT = 1 << 2 };
 
@@ -128,6 +136,22 @@ struct ac_config {
     int order; /* enum ac_queue_order */
     int max_attempts;
     int retry_backoff_s;
+    /* [INGEST] */
+    char watch_dirs[4096]; /* comma-separated absolute folders; "" = off */
+    double settle_s;
+    int rescan_interval_s;
+    /* [MASTERS] */
+    bool build_masters;
+    char masters_dir[4096];
+    int min_files_per_master;
+    double build_settle_s;
+    int combine; /* enum ac_config_combine */
+    double kappa_low, kappa_high;
+    int iterations;
+    bool dark_subtract_bias;
+    double max_hot_fraction;
+    double min_flat_level;
+    double max_flat_level;
 };
 
 /* One row of the table. */

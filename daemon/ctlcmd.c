@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 
 #include "daemon.h"
+#include "builder.h"
 #include "importer.h"
+#include "ingest.h"
 #include "log.h"
 #include "proto.h"
 #include "util.h"
@@ -127,7 +129,7 @@ static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
     r = json_pack("{s:s,s:o,s:f,s:i,s:i,s:o,s:o,s:f,s:o,s:{s:I,s:I},s:{s:f,s:o,s:b,s:o},s:o}",
                   "state", queue_state(d), "pause_reason", str_or_null(d->pause_reason),
                   "uptime_s", (double)(ac_now_ns() - d->started_ns) / 1e9, "workers",
-                  d->cfg.workers, "in_flight", d->inflight, "files", counts_json(counts),
+                  d->cfg.workers, "in_flight", ac_sched_jobs(d), "files", counts_json(counts),
                   "sessions", sess, "rate_fps", rate, "eta_s",
                   isfinite(eta) ? json_real(eta) : json_null(), "memory", "budget_bytes",
                   (json_int_t)(d->cfg.memory_budget_mib * 1048576u), "used_bytes",
@@ -136,6 +138,9 @@ static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
                   isfinite(d->cpu_pressure) ? json_real(d->cpu_pressure) : json_null(),
                   "backing_off", d->backing_off, "reason", str_or_null(d->throttle_reason),
                   "running", ac_sched_running_json(d));
+    json_object_set_new(r, "build", ac_sched_build_json(d));
+    json_object_set_new(r, "ingest", d->ingest != NULL ? ac_ingest_status_json(d->ingest)
+                                                        : json_null());
     ac_ctlsrv_reply_ok(c, id, r);
 }
 
@@ -215,10 +220,30 @@ static void cmd_masters(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
     if (!unpack(c, id, args, "{}"))
         return;
     r = ac_planner_masters_json(d, &e);
-    if (r == NULL)
+    if (r == NULL) {
         reply_err(c, id, &e);
-    else
-        ac_ctlsrv_reply_ok(c, id, r);
+        return;
+    }
+    /* Master builds: queued, running, built, and those rejected by their quality check. */
+    {
+        ac_build_row_list_t bl = {0};
+        json_t *arr = json_array();
+        if (ac_catalog_build_list(d->db, &bl, &e) == 0) {
+            for (size_t i = 0; i < bl.n; i++) {
+                const ac_build_row_t *b = &bl.items[i];
+                json_t *q = b->quality_json ? json_loads(b->quality_json, 0, NULL) : NULL;
+                json_array_append_new(
+                    arr, json_pack("{s:s,s:s,s:i,s:o,s:o,s:o}", "key", b->key, "state",
+                                   ac_catalog_build_state_name(b->state), "attempts",
+                                   b->attempts, "error", str_or_null(b->error), "master_path",
+                                   str_or_null(b->master_path), "quality",
+                                   q != NULL ? q : json_null()));
+            }
+            ac_catalog_build_rows_free(&bl);
+        }
+        json_object_set_new(r, "builds", arr);
+    }
+    ac_ctlsrv_reply_ok(c, id, r);
 }
 
 static void cmd_plan(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
@@ -468,6 +493,13 @@ static void import_done(void *ud, const ac_import_result_t *res)
                     res->errors);
     ac_ctlsrv_client_unref(r->c);
     json_decref(r->id);
+    {
+        /* Link the light sessions to their calibration sessions, as AstroFiler does. */
+        int linked = 0;
+        ac_err_t le = {0};
+        if (ac_catalog_link_sessions(r->d->db, NULL, &linked, &le) != 0)
+            ac_log_warn("linking sessions after the import: %s", le.msg);
+    }
     ac_daemon_request_replan(r->d, true);
     ac_daemon_t *d = r->d;
     free(r);

@@ -14,8 +14,9 @@
  * pass runs anyway (waiting sessions whose masters arrived, files changed on disk).
  *
  * Shutdown (SIGTERM/SIGINT): STOPPING=1, nothing new starts, running files get up to
- * drain_timeout_s to finish, then are cancelled at their next strip (left running in the
- * queue, so the next start resumes them). --drain exits 0 once nothing is left to do.
+ * drain_timeout_s to finish, then are cancelled at their next strip and put back in the
+ * queue (no attempt counted), so the next start resumes them. --drain exits 0 once no
+ * queued session has a file left to run (paused and waiting sessions are not drained).
  *
  * Thread: loop thread only.
  */
@@ -29,8 +30,10 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "builder.h"
 #include "daemon.h"
 #include "fsutil.h"
+#include "ingest.h"
 #include "log.h"
 #include "schema.h"
 #include "sdnotify.h"
@@ -58,12 +61,14 @@ void ac_daemon_engine_opts(const ac_daemon_t *d, ac_engine_opts_t *o)
     o->out.compress = d->cfg.compress;
     o->out.quantize_level = (float)d->cfg.quantize;
     o->job_memory = (size_t)d->cfg.job_memory_mib * 1048576u;
+    o->hash_output = true; /* fitsFileHash, computed while writing (no re-read) */
 }
 
 static size_t cache_budget(const ac_daemon_t *d)
 {
     uint64_t total = d->cfg.memory_budget_mib * 1048576u;
-    uint64_t jobs = (uint64_t)d->cfg.workers * d->cfg.job_memory_mib * 1048576u;
+    /* Every worker's strips, plus one master build (four times a frame's share). */
+    uint64_t jobs = (uint64_t)(d->cfg.workers + 4) * d->cfg.job_memory_mib * 1048576u;
 
     return total > jobs ? (size_t)(total - jobs) : 0;
 }
@@ -107,16 +112,23 @@ static void begin_stop(ac_daemon_t *d, const char *why);
 static void maybe_finish_drain(ac_daemon_t *d)
 {
     int counts[AC_FILE_NSTATES] = {0};
+    ac_qsession_list_t sl = {0};
     ac_err_t e = {0};
+    int runnable = 0;
 
     if (!d->drain_mode || d->stopping || d->replan_pending || !ac_sched_idle(d))
         return;
-    if (ac_catalog_queue_counts(d->db, NULL, counts, &e) != 0)
+    if (ac_catalog_queue_counts(d->db, NULL, counts, &e) != 0 ||
+        ac_catalog_queue_sessions(d->db, &sl, &e) != 0)
         return;
-    if (counts[AC_FILE_PENDING] + counts[AC_FILE_RUNNING] > 0) {
-        /* Pending files that wait for a retry back-off still count. */
+    /* Files that can still run: pending in queued sessions (also those waiting for a retry
+     * back-off). Paused and waiting sessions are not drained. */
+    for (size_t i = 0; i < sl.n; i++)
+        if (sl.items[i].state == AC_SESS_QUEUED)
+            runnable += sl.items[i].counts[AC_FILE_PENDING] + sl.items[i].counts[AC_FILE_RUNNING];
+    ac_catalog_qsessions_free(&sl);
+    if (runnable > 0)
         return;
-    }
     ac_log_notice("drain: every queued file is done (%d calibrated, %d failed)",
                   counts[AC_FILE_DONE], counts[AC_FILE_FAILED]);
     d->exit_code = 0;
@@ -138,6 +150,12 @@ static void run_planner(ac_daemon_t *d)
     }
     ac_sched_kick(d);
     maybe_finish_drain(d);
+}
+
+void ac_daemon_kick_planner(ac_daemon_t *d)
+{
+    if (d->replan_pending && !d->stopping)
+        run_planner(d);
 }
 
 /* check_catalogue notices commits by other processes. */
@@ -240,6 +258,7 @@ static void close_handles(ac_daemon_t *d)
     uv_handle_t *hs[] = {(uv_handle_t *)&d->watch_timer,   (uv_handle_t *)&d->scan_timer,
                          (uv_handle_t *)&d->kick_timer,    (uv_handle_t *)&d->watchdog_timer,
                          (uv_handle_t *)&d->status_timer,  (uv_handle_t *)&d->stop_timer,
+                         (uv_handle_t *)&d->build_timer,
                          (uv_handle_t *)&d->sigterm,       (uv_handle_t *)&d->sigint,
                          (uv_handle_t *)&d->sighup};
 
@@ -260,15 +279,73 @@ static void stop_timer_cb(uv_timer_t *t)
     ac_daemon_t *d = t->data;
 
     if (d->inflight > 0 && ac_now_ns() >= d->stop_deadline_ns) {
-        ac_log_notice("drain timeout: cancelling %d running file%s (resumed at next start)",
+        ac_log_notice("drain timeout: cancelling %d running job%s (resumed at next start)",
                       d->inflight, d->inflight == 1 ? "" : "s");
         ac_sched_stop_all(d, true);
+        ac_sched_stop_build(d);
         d->stop_deadline_ns = UINT64_MAX;
     }
-    if (d->inflight == 0 && d->mc.loading == 0) {
+    if (d->inflight == 0 && d->mc.loading == 0 && d->ingest == NULL) {
         uv_timer_stop(t);
         close_handles(d);
     }
+}
+
+static void ingest_stopped(void *ud)
+{
+    ac_daemon_t *d = ud;
+
+    d->ingest = NULL; /* freed by ingest.c after this callback */
+}
+
+/* ingest_registered runs when live ingest registered new frames: plan them now. */
+static void ingest_registered(void *ud, int n_new)
+{
+    ac_daemon_t *d = ud;
+
+    ac_log_info("ingest: %d new file%s registered", n_new, n_new == 1 ? "" : "s");
+    ac_daemon_request_replan(d, true);
+    run_planner(d);
+}
+
+/* start_ingest watches [INGEST] watch_dirs (comma-separated absolute folders). */
+static int start_ingest(ac_daemon_t *d, ac_err_t *e)
+{
+    char buf[4096], *save = NULL, *dirs[64];
+    const char *exclude[2];
+    ac_ingest_opts_t o;
+    ac_build_opts_t bo;
+    size_t n = 0, nx = 0;
+
+    ac_strlcpy(buf, d->cfg.watch_dirs, sizeof buf);
+    for (char *t = strtok_r(buf, ",", &save); t != NULL && n < 64; t = strtok_r(NULL, ",", &save)) {
+        char *dir = ac_str_trim(t);
+        if (dir[0] == '\0')
+            continue;
+        if (dir[0] != '/')
+            return ac_err_set(e, AC_ECONFIG,
+                              "[INGEST] watch_dirs: '%s' is not an absolute path", dir);
+        dirs[n++] = dir;
+    }
+    if (n == 0)
+        return 0;
+    ac_ingest_opts_default(&o);
+    o.dirs = (const char *const *)dirs;
+    o.n_dirs = n;
+    /* Never ingest our own outputs or masters. */
+    ac_daemon_build_opts(d, &bo);
+    if (d->cfg.output_dir[0] != '\0')
+        exclude[nx++] = d->cfg.output_dir;
+    exclude[nx++] = bo.masters_dir;
+    o.exclude = exclude;
+    o.n_exclude = nx;
+    o.settle_s = d->cfg.settle_s;
+    o.rescan_interval_s = d->cfg.rescan_interval_s;
+    o.utc_offset_h = d->cfg.site_utc_offset_h;
+    d->ingest = ac_ingest_new(d->loop, d->db, &o, ingest_registered, d, e);
+    if (d->ingest == NULL)
+        return e->code ? e->code : -ENOMEM;
+    return ac_ingest_start(d->ingest, e);
 }
 
 static void begin_stop(ac_daemon_t *d, const char *why)
@@ -283,8 +360,13 @@ static void begin_stop(ac_daemon_t *d, const char *why)
     uv_timer_stop(&d->scan_timer);
     uv_timer_stop(&d->kick_timer);
     uv_timer_stop(&d->status_timer);
+    uv_timer_stop(&d->build_timer);
     /* Jobs still waiting for masters never started: put them back now. */
     ac_sched_stop_all(d, false);
+    if (d->ingest != NULL && !d->ingest_stopping) {
+        d->ingest_stopping = true;
+        ac_ingest_stop(d->ingest, ingest_stopped);
+    }
     d->stop_deadline_ns = ac_now_ns() + (uint64_t)d->cfg.drain_timeout_s * 1000000000ull;
     uv_timer_start(&d->stop_timer, stop_timer_cb, 0, 100);
 }
@@ -322,8 +404,18 @@ int ac_daemon_reload(ac_daemon_t *d, char *changed, size_t changed_size, char *i
         return e->code ? e->code : AC_ECONFIG;
     }
     n = ac_config_apply_reload(&d->cfg, &fresh, changed, changed_size, ignored, ignored_size);
+    if (d->log_level_override >= 0)
+        d->cfg.log_level = d->log_level_override; /* --log-level outranks the file */
     ac_log_set_level(d->cfg.log_level);
     d->mc.budget = cache_budget(d);
+    if (d->cfg.output_dir[0] != '\0' && ac_fsutil_mkdirs(d->cfg.output_dir, e) != 0)
+        ac_log_err("%s", e->msg);
+    if (!d->stopping) {
+        uv_timer_start(&d->watch_timer, watch_timer_cb, (uint64_t)d->cfg.watch_interval_ms,
+                       (uint64_t)d->cfg.watch_interval_ms);
+        uv_timer_start(&d->scan_timer, scan_timer_cb, (uint64_t)d->cfg.scan_interval_s * 1000u,
+                       (uint64_t)d->cfg.scan_interval_s * 1000u);
+    }
     ac_log_notice("configuration reloaded: %d key%s changed%s%s%s%s", n, n == 1 ? "" : "s",
                   n ? " (" : "", n ? changed : "", n ? ")" : "",
                   ignored[0] ? "; restart needed for the others" : "");
@@ -389,6 +481,12 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
         ac_log_notice("recovered %d interrupted file%s (%d given up after %d attempts)",
                       n_requeued + n_failed, n_requeued + n_failed == 1 ? "" : "s", n_failed,
                       d->cfg.max_attempts);
+    n_requeued = n_failed = 0;
+    if (ac_catalog_build_recover(d->db, d->cfg.max_attempts, &n_requeued, &n_failed, e) != 0)
+        return EX_DATAERR;
+    if (n_requeued + n_failed > 0)
+        ac_log_notice("recovered %d interrupted master build%s", n_requeued + n_failed,
+                      n_requeued + n_failed == 1 ? "" : "s");
     if (d->cfg.output_dir[0] != '\0') {
         if (ac_fsutil_mkdirs(d->cfg.output_dir, e) != 0)
             return EX_CANTCREAT;
@@ -417,6 +515,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
     start_timer(loop, &d->watchdog_timer, d);
     start_timer(loop, &d->status_timer, d);
     start_timer(loop, &d->stop_timer, d);
+    start_timer(loop, &d->build_timer, d);
     uv_signal_init(loop, &d->sigterm);
     uv_signal_init(loop, &d->sigint);
     uv_signal_init(loop, &d->sighup);
@@ -455,6 +554,8 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
             ac_daemon_request_replan(d, true);
         }
     }
+    if (start_ingest(d, e) != 0)
+        return e->code == AC_ECONFIG ? EX_CONFIG : EX_CANTCREAT;
     snprintf(wal, sizeof wal, "%s-wal", d->cfg.database);
     if (uv_fs_event_init(loop, &d->wal_watch) == 0) {
         d->wal_watch.data = d;

@@ -28,6 +28,10 @@
 #include "match.h"
 #include "mcache.h"
 
+struct ac_build_opts;
+struct ac_build_job;
+struct ac_ingest;
+
 /* What the planner decided for a session (kept in memory; the durable copy is the
  * astrocal_session row). */
 typedef struct ac_plan {
@@ -64,6 +68,7 @@ struct ac_daemon {
     ac_ctlsrv_t *srv;
     ac_mcache_t mc;
     int lock_fd;
+    int log_level_override; /* --log-level, kept across reloads; -1 when not given */
     uint64_t started_ns;
 
     /* Planner. */
@@ -77,6 +82,11 @@ struct ac_daemon {
     int64_t masters_seen_rowid;
     bool replan_pending, replan_all;
 
+    /* Master builds (sched_build.c) and live ingest (ingest.c). */
+    struct ac_build_job *build; /* the build running, or NULL */
+    struct ac_ingest *ingest;   /* NULL when [INGEST] watch_dirs is empty */
+    bool ingest_stopping;
+
     /* Scheduler. */
     ac_job_t *jobs;      /* in flight: waiting for masters, running, or recording */
     int inflight;        /* jobs submitted to the pool */
@@ -86,6 +96,7 @@ struct ac_daemon {
     bool paused_user;    /* astrocalctl pause */
     char pause_reason[256]; /* why nothing starts ("" when running) */
     bool backing_off;
+    bool disk_paused;    /* logged once per episode */
     char throttle_reason[128];
     double load_per_cpu, cpu_pressure;
     uint64_t done_times[256]; /* completion times (ns) for the rate, ring buffer */
@@ -100,7 +111,7 @@ struct ac_daemon {
 
     /* Handles. */
     uv_timer_t watch_timer, scan_timer, kick_timer, watchdog_timer, status_timer,
-        stop_timer;
+        stop_timer, build_timer;
     uv_fs_event_t wal_watch;
     bool wal_watch_active;
     uv_signal_t sigterm, sigint, sighup;
@@ -126,6 +137,8 @@ int ac_daemon_reload(ac_daemon_t *d, char *changed, size_t changed_size, char *i
 void ac_daemon_request_replan(ac_daemon_t *d, bool all);
 /* ac_daemon_event broadcasts an event to watchers (data is taken). */
 void ac_daemon_event(ac_daemon_t *d, const char *event, json_t *data);
+/* ac_daemon_kick_planner runs a planning pass now if one was requested. */
+void ac_daemon_kick_planner(ac_daemon_t *d);
 /* ac_daemon_engine_opts builds the engine options from the configuration. */
 void ac_daemon_engine_opts(const ac_daemon_t *d, ac_engine_opts_t *o);
 
@@ -150,10 +163,25 @@ void ac_sched_cancel_session(ac_daemon_t *d, const char *session_id);
  * cancel_running, asks running jobs to stop at their next strip. */
 void ac_sched_stop_all(ac_daemon_t *d, bool cancel_running);
 bool ac_sched_idle(const ac_daemon_t *d); /* nothing in flight */
+/* ac_sched_session_progress marks a queued session done when none of its files is pending
+ * or running (also called by the planner, whose passes may find only failed files). */
+void ac_sched_session_progress(ac_daemon_t *d, const char *session_id);
+/* ac_sched_jobs counts jobs in flight: running, or waiting for their masters to load. */
+int ac_sched_jobs(const ac_daemon_t *d);
 json_t *ac_sched_running_json(const ac_daemon_t *d);
 double ac_sched_rate(const ac_daemon_t *d); /* frames per second over the last minute */
 void ac_sched_free(ac_daemon_t *d);
 void ac_sched_on_master_loaded(void *ud, ac_mset_t *set);
+
+/* sched_build.c */
+/* ac_daemon_build_opts builds the master builder's options from the configuration. */
+void ac_daemon_build_opts(const ac_daemon_t *d, struct ac_build_opts *o);
+/* ac_sched_scan_builds queues the master builds the catalogue calls for. */
+int ac_sched_scan_builds(ac_daemon_t *d, ac_err_t *e);
+/* ac_sched_start_build claims and starts one build; false when none could start. */
+bool ac_sched_start_build(ac_daemon_t *d);
+void ac_sched_stop_build(ac_daemon_t *d);
+json_t *ac_sched_build_json(const ac_daemon_t *d);
 
 /* ctlcmd.c */
 void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,

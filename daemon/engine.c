@@ -9,6 +9,11 @@
  *  4. for each strip: read rows (+2 context rows for cosmetic correction), calibrate in
  *     place, fix hot pixels, feed the quality accumulator, write;
  *  5. finish the quality figures, commit (checksums, fsync, rename).
+ * With hash_output (engine.h), steps 3-5 become two passes: pass 1 runs step 4 without a
+ * writer, adding each strip to the DATASUM (ac_imgout_datasum_update) instead of writing
+ * it; the quality cards then complete the header; pass 2 opens the writer in its
+ * sequential mode with the final header and that DATASUM and runs step 4 again, writing
+ * only (no quality, no counts); commit checks the sum and returns the SHA-256.
  * Any failure aborts the writer, which removes its temporary file: nothing half-written
  * ever carries the final name.
  */
@@ -19,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "hdr.h"
 #include "imgio.h"
@@ -82,7 +88,8 @@ int ac_engine_output_path(const char *light_path, const ac_engine_opts_t *o, cha
 int ac_engine_strip_rows(const ac_engine_opts_t *o, int w, int raw_bytes)
 {
     /* The writer's buffer and the quality samples (and their sorting copy) are fixed. */
-    size_t writer = ac_imgout_buffer_bytes(&o->out) + 2 * AC_QUALITY_MAX_SAMPLES * sizeof(float);
+    size_t writer =
+        ac_imgout_buffer_bytes(&o->out) + 2 * AC_QUALITY_MAX_SAMPLES * sizeof(float);
     size_t per_row = (size_t)w * (sizeof(float) + (size_t)raw_bytes);
     size_t avail = o->job_memory > writer ? o->job_memory - writer : 0;
     size_t rows = per_row > 0 ? avail / per_row : 1;
@@ -205,7 +212,8 @@ static int build_header(ac_hdr_t *h, const ac_hdr_t *src, const ac_calset_t *cs,
             rc |= ac_hdr_add_double(h, "FLATSCLG", cs->flat_scale[1], "flat scale, green");
             rc |= ac_hdr_add_double(h, "FLATSCLB", cs->flat_scale[2], "flat scale, blue");
         } else if (cs->n_flat_scales == 1) {
-            rc |= ac_hdr_add_double(h, "FLATSCAL", cs->flat_scale[0], "flat scale (robust mean)");
+            rc |=
+                ac_hdr_add_double(h, "FLATSCAL", cs->flat_scale[0], "flat scale (robust mean)");
         }
         rc |= ac_hdr_add_double(h, "FLATFLOR", cs->flat_floor, "normalised flat floor");
         rc |= ac_hdr_add_int(h, "DEADPIX", (long long)cs->n_dead, "flat pixels at the floor");
@@ -246,20 +254,102 @@ static int quality_cards(ac_hdr_t *h, const ac_quality_t *q)
     return rc == 0 ? 0 : -EINVAL;
 }
 
+/* input_compressed says whether the light's file is smaller than its pixel data, i.e.
+ * tile-compressed or gzip: decoding it a second time would cost more CPU than reading the
+ * output back costs disk time. */
+static bool input_compressed(const char *path, const ac_meta_t *m)
+{
+    struct stat sb;
+    uint64_t data =
+        (uint64_t)m->width * (uint64_t)m->height * (uint64_t)raw_bytes_of(m->bitpix);
+
+    return stat(path, &sb) == 0 && (uint64_t)sb.st_size < data;
+}
+
+/* What one pass over the light does with each calibrated strip (see the file comment). */
+typedef struct pass {
+    ac_quality_acc_t *qacc; /* measure: quality samples, counts in st, hot pixels counted */
+    ac_rowstats_t *st;      /* with qacc */
+    ac_imgout_sum_t *sum;   /* add the strip to the DATASUM (NULL: no) */
+    ac_imgout_t *out;       /* write the strip (NULL: no) */
+    int rows_before;        /* progress reported by the earlier pass */
+} pass_t;
+
+/* run_pass streams the light through calibration in strips of rows (plus halo context
+ * rows for cosmetic correction) and does with each strip what p asks. */
+static int run_pass(const ac_calset_t *cs, ac_imgin_t *in, ac_workbuf_t *wb, int rows, int halo,
+                    const pass_t *p, ac_engine_ctl_t *ctl, ac_light_result_t *res, ac_err_t *e)
+{
+    const ac_meta_t *m = ac_imgio_meta(in);
+    int w = m->width, h = m->height, rc;
+    float ped = (float)res->pedestal;
+    ac_rowstats_t scratch;
+    uint64_t t;
+
+    for (int y0 = 0; y0 < h; y0 += rows) {
+        int n = y0 + rows <= h ? rows : h - y0;
+        int b0 = y0 - halo < 0 ? 0 : y0 - halo;
+        int b1 = y0 + n + halo > h ? h : y0 + n + halo;
+        float *strip = wb->strip;
+        float *first = strip + (size_t)(y0 - b0) * (size_t)w;
+        float *after = first + (size_t)n * (size_t)w;
+
+        if (ctl != NULL && atomic_load(&ctl->cancel))
+            return ac_err_set(e, AC_ECANCELED, "%s: cancelled at row %d of %d", res->light_path,
+                              y0, h);
+        t = ac_now_ns();
+        rc = ac_imgio_read_rows(in, b0, b1 - b0, strip, e);
+        if (rc != 0)
+            return rc;
+        res->t_read += (double)(ac_now_ns() - t) / 1e9;
+        t = ac_now_ns();
+        /* Context rows are calibrated too (not counted), then hot pixels are fixed from
+         * calibrated neighbours. */
+        ac_rowstats_init(&scratch);
+        if (b0 < y0)
+            ac_calib_rows(cs, strip, strip, b0, y0 - b0, res->k, ped, NAN, &scratch);
+        if (b1 > y0 + n)
+            ac_calib_rows(cs, after, after, y0 + n, b1 - y0 - n, res->k, ped, NAN, &scratch);
+        ac_calib_rows(cs, first, first, y0, n, res->k, ped, m->saturation,
+                      p->qacc != NULL ? p->st : &scratch);
+        if (halo > 0) {
+            size_t fixed = ac_calib_fix_hot(cs, strip, b0, b1 - b0, y0, n);
+            if (p->qacc != NULL)
+                res->hot_fixed += fixed;
+        }
+        if (p->qacc != NULL)
+            ac_quality_add_rows(p->qacc, first, (size_t)n * (size_t)w);
+        if (p->sum != NULL)
+            ac_imgout_datasum_update(p->sum, first, (size_t)n * (size_t)w);
+        res->t_calib += (double)(ac_now_ns() - t) / 1e9;
+        if (p->out != NULL) {
+            t = ac_now_ns();
+            rc = ac_imgout_write_rows(p->out, first, n, e);
+            if (rc != 0)
+                return rc;
+            res->t_write += (double)(ac_now_ns() - t) / 1e9;
+        }
+        if (ctl != NULL)
+            atomic_store(&ctl->rows_done, p->rows_before + y0 + n);
+    }
+    return 0;
+}
+
 int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
-                              const ac_engine_opts_t *o, ac_workbuf_t *wb,
-                              ac_engine_ctl_t *ctl, ac_light_result_t *res)
+                              const ac_engine_opts_t *o, ac_workbuf_t *wb, ac_engine_ctl_t *ctl,
+                              ac_light_result_t *res)
 {
     ac_imgin_t *in = NULL;
     ac_imgout_t *out = NULL;
     ac_quality_acc_t qacc = {0};
+    ac_imgout_sum_t sum = {0};
     ac_hdr_t hdr, extra;
     ac_rowstats_t st;
     const ac_meta_t *m;
     char warn[512] = "";
     uint64_t t0 = ac_now_ns(), t;
     int rc, rows, halo, w, h;
-    bool qacc_ready = false;
+    bool qacc_ready = false, two_pass;
     ac_err_t *e = &res->err;
 
     memset(res, 0, sizeof *res);
@@ -299,7 +389,8 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
         goto out;
     }
     if (strcmp(res->out_path, light_path) == 0) {
-        rc = ac_err_set(e, -EINVAL, "%s: the output would replace the light itself (empty "
+        rc = ac_err_set(e, -EINVAL,
+                        "%s: the output would replace the light itself (empty "
                         "suffix and no output directory)",
                         light_path);
         goto out;
@@ -316,9 +407,13 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
         ac_err_set(e, rc, "%s: cannot build the output header", light_path);
         goto out;
     }
-    rc = ac_imgout_open(res->out_path, w, h, &hdr, QUALITY_CARDS, &o->out, &out, e);
-    if (rc != 0)
-        goto out;
+    /* Two passes only where hashing while writing is cheaper than reading back. */
+    two_pass = o->hash_output && !o->out.compress && !input_compressed(light_path, m);
+    if (!two_pass) {
+        rc = ac_imgout_open(res->out_path, w, h, &hdr, QUALITY_CARDS, &o->out, &out, e);
+        if (rc != 0)
+            goto out;
+    }
 
     rc = ac_quality_acc_init(&qacc, (uint64_t)w * (uint64_t)h);
     if (rc != 0) {
@@ -329,7 +424,8 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
     ac_rowstats_init(&st);
     /* Tile-compressed input is decoded through an 8-byte buffer per pixel; count the larger
      * of the two so any input fits the budget. */
-    rows = ac_engine_strip_rows(o, w, raw_bytes_of(m->bitpix) > 8 ? raw_bytes_of(m->bitpix) : 8);
+    rows =
+        ac_engine_strip_rows(o, w, raw_bytes_of(m->bitpix) > 8 ? raw_bytes_of(m->bitpix) : 8);
     halo = cs->n_hot > 0 ? HALO : 0;
     rc = workbuf_reserve(wb, (size_t)(rows + 2 * halo) * (size_t)w);
     if (rc != 0) {
@@ -337,71 +433,49 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
         goto out;
     }
     if (ctl != NULL) {
-        atomic_store(&ctl->rows_total, h);
+        atomic_store(&ctl->rows_total, two_pass ? 2 * h : h);
         atomic_store(&ctl->step, AC_STEP_CALIBRATING);
     }
-    for (int y0 = 0; y0 < h; y0 += rows) {
-        int n = y0 + rows <= h ? rows : h - y0;
-        int b0 = y0 - halo < 0 ? 0 : y0 - halo;
-        int b1 = y0 + n + halo > h ? h : y0 + n + halo;
-        float *strip = wb->strip;
-        float *first = strip + (size_t)(y0 - b0) * (size_t)w;
-
-        if (ctl != NULL && atomic_load(&ctl->cancel)) {
-            rc = ac_err_set(e, AC_ECANCELED, "%s: cancelled at row %d of %d", light_path, y0, h);
-            goto out;
-        }
-        t = ac_now_ns();
-        rc = ac_imgio_read_rows(in, b0, b1 - b0, strip, e);
-        if (rc != 0)
-            goto out;
-        res->t_read += (double)(ac_now_ns() - t) / 1e9;
-        t = ac_now_ns();
-        if (halo > 0) {
-            /* Context rows are calibrated too (not counted), then hot pixels are fixed
-             * from calibrated neighbours. */
-            ac_rowstats_t scratch;
-            ac_rowstats_init(&scratch);
-            if (b0 < y0)
-                ac_calib_rows(cs, strip, strip, b0, y0 - b0, res->k, (float)res->pedestal,
-                              NAN, &scratch);
-            if (b1 > y0 + n)
-                ac_calib_rows(cs, first + (size_t)n * (size_t)w, first + (size_t)n * (size_t)w,
-                              y0 + n, b1 - y0 - n, res->k, (float)res->pedestal, NAN, &scratch);
-        }
-        ac_calib_rows(cs, first, first, y0, n, res->k, (float)res->pedestal, m->saturation, &st);
-        if (halo > 0)
-            res->hot_fixed += ac_calib_fix_hot(cs, strip, b0, b1 - b0, y0, n);
-        ac_quality_add_rows(&qacc, first, (size_t)n * (size_t)w);
-        res->t_calib += (double)(ac_now_ns() - t) / 1e9;
-        t = ac_now_ns();
-        rc = ac_imgout_write_rows(out, first, n, e);
-        if (rc != 0)
-            goto out;
-        res->t_write += (double)(ac_now_ns() - t) / 1e9;
-        if (ctl != NULL)
-            atomic_store(&ctl->rows_done, y0 + n);
-    }
-    if (ctl != NULL)
-        atomic_store(&ctl->step, AC_STEP_COMMITTING);
+    rc = run_pass(cs, in, wb, rows, halo, &(pass_t){&qacc, &st, two_pass ? &sum : NULL, out, 0},
+                  ctl, res, e);
+    if (rc != 0)
+        goto out;
     res->in_bytes = (uint64_t)w * (uint64_t)h * (uint64_t)raw_bytes_of(m->bitpix);
     rc = ac_quality_finish(&qacc, &st, &res->quality);
     if (rc != 0) {
         ac_err_set(e, AC_EFORMAT, "%s: the calibrated frame has no finite pixel", light_path);
         goto out;
     }
-    rc = quality_cards(&extra, &res->quality);
+    rc = quality_cards(two_pass ? &hdr : &extra, &res->quality);
     if (rc != 0) {
         ac_err_set(e, rc, "%s: quality figures not representable", light_path);
         goto out;
     }
+    if (two_pass) {
+        /* The header is final: write it first, then the light calibrated again. */
+        rc = ac_imgout_open_final(res->out_path, w, h, &hdr, ac_imgout_datasum_value(&sum),
+                                  &o->out, &out, e);
+        if (rc != 0)
+            goto out;
+        rc = run_pass(cs, in, wb, rows, halo, &(pass_t){NULL, NULL, NULL, out, h}, ctl, res, e);
+        if (rc != 0)
+            goto out;
+    }
+    if (ctl != NULL)
+        atomic_store(&ctl->step, AC_STEP_COMMITTING);
     t = ac_now_ns();
-    rc = ac_imgout_commit(out, &extra, &res->out_bytes, e);
+    if (o->hash_output)
+        rc = ac_imgout_commit_hashed(out, &extra, &res->out_bytes, res->sha256,
+                                     sizeof res->sha256, e);
+    else
+        rc = ac_imgout_commit(out, &extra, &res->out_bytes, e);
     out = NULL; /* commit frees the writer, also on failure */
     res->t_write += (double)(ac_now_ns() - t) / 1e9;
 out:
     if (rc != 0 && e->msg[0] == '\0')
         ac_err_set(e, rc, "%s: %s", light_path, ac_strerror(rc));
+    if (rc != 0)
+        res->sha256[0] = '\0';
     if (out != NULL)
         ac_imgout_abort(out);
     if (qacc_ready)

@@ -11,6 +11,22 @@
  * reader's raw scratch of the same rows, and the writer's buffer. ac_engine_strip_rows
  * chooses the rows from opts->job_memory (default 32 MiB).
  *
+ * With opts->hash_output the engine also returns the SHA-256 of the output file without
+ * reading it back: it makes two passes over the light. Pass 1 calibrates each strip (and
+ * fixes hot pixels) for the quality figures and the FITS DATASUM only, writing nothing;
+ * the header is then final, and pass 2 reads the light again (from the page cache),
+ * calibrates it again (deterministic: the same bits) and writes it with the writer's
+ * sequential mode (ac_imgout_open_final), which hashes the file in order as it is written.
+ * The extra cost is a cached read and a calibration per frame (the SHA-256 itself costs
+ * the same either way) instead of reading back the whole float32 output from disk; the
+ * times in ac_light_result_t add up both passes. Where the second pass would cost more than
+ * reading back, the engine makes one pass and the writer reads the file back to hash it: for
+ * compressed output (small, still in the page cache), and for compressed input (a file
+ * smaller than its pixel data: .fz or gzip, which would be decoded twice).
+ * Cancelling, progress (rows_total counts both passes) and the result are otherwise the
+ * same, and so is the output file but for the times it records (CALDATE, the "Calibrated
+ * by ... on" HISTORY line, the DATASUM and CHECKSUM comments, hence the CHECKSUM value).
+ *
  * Ownership: ac_engine_calibrate_light borrows everything it is given and fills *res.
  * The ac_workbuf_t is owned by the caller and reused from job to job (fresh memory is
  * expensive to touch on these machines); one workbuf per job in flight.
@@ -33,9 +49,10 @@
 typedef struct ac_engine_opts {
     ac_calib_opts_t calib;
     ac_imgout_opts_t out;
-    char output_dir[4096];  /* "" writes beside each light */
-    char suffix[64];        /* appended to the light's stem, default "_calibrated" */
-    size_t job_memory;      /* bytes per job for strips and the writer (32 MiB) */
+    char output_dir[4096]; /* "" writes beside each light */
+    char suffix[64];       /* appended to the light's stem, default "_calibrated" */
+    size_t job_memory;     /* bytes per job for strips and the writer (32 MiB) */
+    bool hash_output;      /* fill ac_light_result_t.sha256 (false; the daemon: true) */
 } ac_engine_opts_t;
 
 void ac_engine_opts_default(ac_engine_opts_t *o);
@@ -50,19 +67,20 @@ void ac_workbuf_free(ac_workbuf_t *wb);
 
 /* What happened to one light. */
 typedef struct ac_light_result {
-    int status;              /* 0 or an error code; err holds the message */
+    int status; /* 0 or an error code; err holds the message */
     ac_err_t err;
     char light_path[4096];
     char out_path[4096];
     ac_quality_t quality;
-    double k;                /* dark scale applied */
+    double k; /* dark scale applied */
     double pedestal;
     size_t hot_fixed;
     size_t out_bytes;
-    uint64_t in_bytes;       /* data bytes read from the light */
+    uint64_t in_bytes;                        /* data bytes read from the light */
     double t_total, t_read, t_calib, t_write; /* seconds */
-    char steps[128];         /* e.g. "bias,dark(k=1.000),flat" */
-    char warning[512];       /* non-fatal notes, "" when none */
+    char steps[128];                          /* e.g. "bias,dark(k=1.000),flat" */
+    char warning[512];                        /* non-fatal notes, "" when none */
+    char sha256[65]; /* hex SHA-256 of the output with hash_output, else "" */
 } ac_light_result_t;
 
 /* ac_engine_output_path builds the output path for light_path with opts (directory and
@@ -97,8 +115,8 @@ typedef struct ac_engine_ctl {
  * ctl (may be NULL) is polled for cancel between strips; when it becomes non-zero the job
  * stops with AC_ECANCELED and leaves no file behind. Returns res->status. */
 int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
-                              const ac_engine_opts_t *o, ac_workbuf_t *wb,
-                              ac_engine_ctl_t *ctl, ac_light_result_t *res);
+                              const ac_engine_opts_t *o, ac_workbuf_t *wb, ac_engine_ctl_t *ctl,
+                              ac_light_result_t *res);
 
 /* ac_engine_steps_string describes what cs applies, e.g. "bias,dark(k=1.500),flat". */
 void ac_engine_steps_string(const ac_calset_t *cs, double k, char *out, size_t size);

@@ -5,16 +5,23 @@
  * counts: cfitsio presents it as an image), checks the format and the file length, and
  * reads the header as 80-character cards (for compressed images the equivalent
  * uncompressed header). Reading converts strips of rows to float ADU:
- *  - uncompressed integer data is read in its stored type with cfitsio's scaling off, and
- *    BSCALE/BZERO (and BLANK -> NaN) are applied in one loop here;
- *  - 16-bit data with BZERO = 32768, BSCALE = 1 and no BLANK is read as TUSHORT with
- *    cfitsio's scaling on (one large read, exact), then widened to float;
- *  - float data is read as stored (NaN kept); -32 goes straight into the caller's strip;
- *  - tile-compressed data (other than the TUSHORT case) is read as TDOUBLE with cfitsio's
- *    scaling on, which is exact for every integer type and for dequantised floats, with
- *    undefined pixels (BLANK / ZBLANK) as NaN.
+ *  - a plain (uncompressed, not gzip) file is read here with pread: one large read of the
+ *    strip's big-endian bytes, then one loop that swaps the bytes, applies BSCALE/BZERO
+ *    (BLANK -> NaN) and widens to float. cfitsio is closed once the header is read. The
+ *    arithmetic is that of cfitsio's TUSHORT path (BZERO = 32768, BSCALE = 1, no BLANK:
+ *    exact) and of the stored-type reads otherwise, so the values are the same as
+ *    cfitsio's; 4-byte data is read straight into the caller's strip and converted in
+ *    place;
+ *  - compressed or gzip/bzip2/compress files go through cfitsio: 16-bit data with
+ *    BZERO = 32768, BSCALE = 1 and no BLANK as TUSHORT with cfitsio's scaling on; float
+ *    data as stored (NaN kept); everything else as TDOUBLE with cfitsio's scaling on,
+ *    which is exact for every integer type and for dequantised floats, with undefined
+ *    pixels (BLANK / ZBLANK) as NaN.
+ * ac_imgio_load_image hashes (MD5) the bytes of a plain file as they are read, in file
+ * order (header, data strips, the rest), instead of reading the file a second time.
  *
- * Ownership: ac_imgin_t owns its fitsfile, header copy and raw scratch buffer.
+ * Ownership: ac_imgin_t owns its fitsfile or descriptor, header copy and raw scratch
+ * buffer.
  * Thread: one reader per thread; cfitsio is built reentrant. Errors come from
  * fits_get_errstatus only, never from cfitsio's global message stack.
  */
@@ -31,12 +38,18 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "digest.h"
 #include "util.h"
 
-/* Rows per strip when ac_imgio_load_image reads a whole image. */
-#define LOAD_STRIP_ROWS 256
+/* ac_imgio_load_image reads strips of about this many bytes (small enough that the
+ * bytes are still in the CPU's cache when they are hashed and converted). */
+#define LOAD_STRIP_BYTES (512u << 10)
+/* Chunk for hashing the bytes after the data (padding, later HDUs). */
+#define TAIL_CHUNK (1u << 20)
 
 struct ac_imgin {
     fitsfile *f;
@@ -51,8 +64,15 @@ struct ac_imgin {
     double bzero, bscale;
     bool has_blank; /* integer BLANK present */
     long long blank;
-    void *raw; /* scratch for one strip in dtype, grown on demand */
+    bool ushort_fast; /* BITPIX 16, BZERO 32768, BSCALE 1, no BLANK */
+    void *raw;        /* scratch for one strip, grown on demand */
     size_t raw_cap;
+    /* Plain files are read with pread (f is then closed). */
+    int fd;                 /* -1 when cfitsio reads */
+    long long data_off;     /* byte offset of the data unit */
+    long long file_size;    /* at open */
+    ac_digest_t *hash;      /* ac_imgio_load_image: MD5 of the bytes read, in file order */
+    long long hashed;       /* bytes hashed so far (contiguous from 0) */
 };
 
 /* fits_fail translates a cfitsio status into AC_EFITS with the file and the operation. */
@@ -261,7 +281,6 @@ static int choose_read(ac_imgin_t *in, ac_err_t *e)
 {
     int status = 0;
     bool integer = in->bitpix > 0;
-    bool ushort_fast;
 
     in->bzero = in->meta.bzero;
     in->bscale = in->meta.bscale;
@@ -276,10 +295,10 @@ static int choose_read(ac_imgin_t *in, ac_err_t *e)
             in->blank = (long long)b;
         }
     }
-    ushort_fast =
+    in->ushort_fast =
         in->bitpix == SHORT_IMG && in->bzero == 32768.0 && in->bscale == 1.0 && !in->has_blank;
     in->apply_scaling = false;
-    if (ushort_fast) {
+    if (in->ushort_fast) {
         /* cfitsio's own scaling (BZERO 32768) stays on: exact and one large read. */
         in->dtype = TUSHORT;
         return 0;
@@ -312,6 +331,30 @@ static int choose_read(ac_imgin_t *in, ac_err_t *e)
     return 0;
 }
 
+/* use_pread switches a plain, uncompressed file to our own reads: it notes where the data
+ * starts, opens a descriptor of its own and closes cfitsio's file. */
+static int use_pread(ac_imgin_t *in, long long size, ac_err_t *e)
+{
+    LONGLONG datastart = 0;
+    int status = 0, rc;
+
+    if (fits_get_hduaddrll(in->f, NULL, &datastart, NULL, &status) != 0)
+        return fits_fail(e, status, in->path, "locating the data unit");
+    in->fd = open(in->path, O_RDONLY | O_CLOEXEC);
+    if (in->fd < 0) {
+        rc = -errno;
+        return ac_err_set(e, rc, "%s: cannot open: %s", in->path, strerror(-rc));
+    }
+#ifdef POSIX_FADV_SEQUENTIAL
+    (void)posix_fadvise(in->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+    in->data_off = (long long)datastart;
+    in->file_size = size;
+    fits_close_file(in->f, &status);
+    in->f = NULL;
+    return 0;
+}
+
 int ac_imgio_open(const char *path, ac_imgin_t **out, ac_err_t *e)
 {
     ac_imgin_t *in = NULL;
@@ -325,6 +368,7 @@ int ac_imgio_open(const char *path, ac_imgin_t **out, ac_err_t *e)
     in = calloc(1, sizeof *in);
     if (in == NULL)
         return ac_err_set(e, -ENOMEM, "%s: no memory for a reader", path);
+    in->fd = -1;
     ac_hdr_init(&in->hdr);
     ac_strlcpy(in->path, path, sizeof in->path);
     /* fits_open_diskfile: the path is a plain file name, never cfitsio's extended syntax
@@ -351,6 +395,8 @@ int ac_imgio_open(const char *path, ac_imgin_t **out, ac_err_t *e)
     in->meta.height = (int)in->h;
     in->meta.bitpix = in->bitpix;
     if ((rc = choose_read(in, e)) != 0)
+        goto fail;
+    if (plain && !in->compressed && (rc = use_pread(in, size, e)) != 0)
         goto fail;
     *out = in;
     return 0;
@@ -444,14 +490,228 @@ static void convert(const ac_imgin_t *in, const void *raw, size_t n, float *out)
     }
 }
 
+/* Big-endian values from the file, whatever the host's byte order. */
+static inline uint16_t be16(const unsigned char *p)
+{
+    uint16_t v;
+
+    memcpy(&v, p, sizeof v);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = (uint16_t)(v << 8 | v >> 8);
+#endif
+    return v;
+}
+
+static inline uint32_t be32(const void *p)
+{
+    uint32_t v;
+
+    memcpy(&v, p, sizeof v);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    return v;
+}
+
+static inline uint64_t be64(const unsigned char *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, sizeof v);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+/* BLOCK values per inner loop: a fixed trip count lets the compiler vectorise the
+ * conversions at -O2. */
+#define BLOCK 16
+
+/* decode_u16 widens BITPIX 16 data with BZERO 32768 and BSCALE 1: flipping the sign bit
+ * of the stored value gives the unsigned value, exactly as cfitsio's TUSHORT read. */
+__attribute__((noinline)) static void decode_u16(const unsigned char *restrict src, size_t n,
+                                                 float *restrict out)
+{
+    size_t i = 0;
+
+    for (; i + BLOCK <= n; i += BLOCK)
+        for (size_t j = 0; j < BLOCK; j++)
+            out[i + j] = (float)(uint16_t)(be16(src + 2 * (i + j)) ^ 0x8000u);
+    for (; i < n; i++)
+        out[i] = (float)(uint16_t)(be16(src + 2 * i) ^ 0x8000u);
+}
+
+/* decode_f32 swaps BITPIX -32 data in place (buf holds the file's bytes) and applies the
+ * scaling when asked. With SSE2 the swap takes 4 values at a time (bytes within 16-bit
+ * halves, then the halves), which compilers do not find on their own without SSSE3. */
+__attribute__((noinline)) static void decode_f32(float *buf, size_t n, bool scale, double bs,
+                                                 double bz)
+{
+    size_t i = 0;
+
+    if (!scale) {
+#if defined(__SSE2__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        for (; i + 4 <= n; i += 4) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(buf + i));
+            x = _mm_or_si128(_mm_slli_epi16(x, 8), _mm_srli_epi16(x, 8));
+            x = _mm_shufflelo_epi16(x, _MM_SHUFFLE(2, 3, 0, 1));
+            x = _mm_shufflehi_epi16(x, _MM_SHUFFLE(2, 3, 0, 1));
+            _mm_storeu_si128((__m128i *)(void *)(buf + i), x);
+        }
+#endif
+        for (; i < n; i++) {
+            uint32_t u = be32(buf + i);
+            memcpy(buf + i, &u, sizeof u);
+        }
+        return;
+    }
+    for (; i < n; i++) {
+        uint32_t u = be32(buf + i);
+        float f;
+        memcpy(&f, &u, sizeof f);
+        buf[i] = (float)(f * bs + bz);
+    }
+}
+
+/* DECODE converts n values of a stored integer type from src (LOAD reads one, SZ bytes
+ * apart) with the arithmetic of CONVERT above (same values). */
+#define DECODE(type, LOAD, SZ)                                                                 \
+    do {                                                                                       \
+        if (in->has_blank) {                                                                   \
+            for (size_t i = 0; i < n; i++) {                                                   \
+                type v = (type)LOAD(src + (SZ)*i);                                             \
+                out[i] = (long long)v == in->blank ? NAN : (float)(v * bs + bz);               \
+            }                                                                                  \
+        } else if (bs == 1.0) {                                                                \
+            for (size_t i = 0; i < n; i++)                                                     \
+                out[i] = (float)((type)LOAD(src + (SZ)*i) + bz);                               \
+        } else {                                                                               \
+            for (size_t i = 0; i < n; i++)                                                     \
+                out[i] = (float)((type)LOAD(src + (SZ)*i) * bs + bz);                          \
+        }                                                                                      \
+    } while (0)
+
+#define LOAD8(p) (*(p))
+
+/* decode converts n values read from a plain file into float ADU. src holds the file's
+ * bytes; for 4-byte types it is out itself (converted in place). */
+static void decode(const ac_imgin_t *in, const unsigned char *src, size_t n, float *out)
+{
+    const double bs = in->apply_scaling ? in->bscale : 1.0;
+    const double bz = in->apply_scaling ? in->bzero : 0.0;
+
+    switch (in->bitpix) {
+    case BYTE_IMG:
+        DECODE(unsigned char, LOAD8, 1);
+        break;
+    case SHORT_IMG:
+        if (in->ushort_fast)
+            decode_u16(src, n, out);
+        else
+            DECODE(int16_t, be16, 2);
+        break;
+    case LONG_IMG:
+        DECODE(int32_t, be32, 4);
+        break;
+    case FLOAT_IMG:
+        decode_f32(out, n, in->apply_scaling, bs, bz);
+        break;
+    default: {
+        for (size_t i = 0; i < n; i++) {
+            uint64_t u = be64(src + 8 * i);
+            double d;
+            memcpy(&d, &u, sizeof d);
+            out[i] = (float)(d * bs + bz);
+        }
+        break;
+    }
+    }
+}
+
+/* pread_full reads len bytes at off from the reader's descriptor. */
+static int pread_full(ac_imgin_t *in, void *buf, size_t len, long long off, ac_err_t *e)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t r = pread(in->fd, (char *)buf + got, len - got, (off_t)(off + (long long)got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int rc = -errno;
+            return ac_err_set(e, rc, "%s: read failed at byte %lld: %s", in->path,
+                              off + (long long)got, strerror(-rc));
+        }
+        if (r == 0)
+            return ac_err_set(e, AC_EFITS,
+                              "%s: truncated: the file ended at byte %lld while reading "
+                              "its data",
+                              in->path, off + (long long)got);
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* grow_raw makes the scratch buffer hold at least need bytes. */
+static int grow_raw(ac_imgin_t *in, size_t need, int nrows, ac_err_t *e)
+{
+    if (need > in->raw_cap) {
+        void *p = realloc(in->raw, need);
+        if (p == NULL)
+            return ac_err_set(e, -ENOMEM, "%s: no memory for a %d-row strip", in->path, nrows);
+        in->raw = p;
+        in->raw_cap = need;
+    }
+    return 0;
+}
+
+/* hash_bytes adds bytes read at off to the load's MD5 when they continue it; a read out
+ * of order drops the hash (ac_imgio_load_image then hashes the file on its own). */
+static void hash_bytes(ac_imgin_t *in, const void *buf, size_t len, long long off)
+{
+    if (in->hash == NULL)
+        return;
+    if (off != in->hashed) {
+        ac_digest_free(in->hash);
+        in->hash = NULL;
+        return;
+    }
+    ac_digest_update(in->hash, buf, len);
+    in->hashed += (long long)len;
+}
+
+/* read_plain reads rows of a plain file with one pread and one conversion loop. */
+static int read_plain(ac_imgin_t *in, int y0, int nrows, float *out, ac_err_t *e)
+{
+    size_t bpp = (size_t)abs(in->bitpix) / 8, n = (size_t)nrows * (size_t)in->w;
+    size_t len = n * bpp;
+    long long off = in->data_off + (long long)y0 * (long long)in->w * (long long)bpp;
+    unsigned char *src;
+    int rc;
+
+    if (bpp == sizeof(float)) {
+        src = (unsigned char *)out;
+    } else {
+        if ((rc = grow_raw(in, len, nrows, e)) != 0)
+            return rc;
+        src = in->raw;
+    }
+    if ((rc = pread_full(in, src, len, off, e)) != 0)
+        return rc;
+    hash_bytes(in, src, len, off);
+    decode(in, src, n, out);
+    return 0;
+}
+
 int ac_imgio_read_rows(ac_imgin_t *in, int y0, int nrows, float *out, ac_err_t *e)
 {
     LONGLONG fpixel[3] = {1, (LONGLONG)y0 + 1, 1};
-    size_t n, need;
+    size_t n;
     double dnull = NAN;
     float fnull = NAN;
     void *dst, *nulval = NULL;
-    int status = 0, anynul = 0;
+    int status = 0, anynul = 0, rc;
     char what[96];
 
     if (y0 < 0 || nrows < 0 || (long)y0 + nrows > in->h)
@@ -459,19 +719,14 @@ int ac_imgio_read_rows(ac_imgin_t *in, int y0, int nrows, float *out, ac_err_t *
                           in->path, y0, y0 + nrows - 1, in->h);
     if (nrows == 0)
         return 0;
+    if (in->fd >= 0)
+        return read_plain(in, y0, nrows, out, e);
     n = (size_t)nrows * (size_t)in->w;
     if (in->dtype == TFLOAT && !in->apply_scaling) {
         dst = out; /* float data without scaling: straight into the caller's strip */
     } else {
-        need = n * elem_size(in->dtype);
-        if (need > in->raw_cap) {
-            void *p = realloc(in->raw, need);
-            if (p == NULL)
-                return ac_err_set(e, -ENOMEM, "%s: no memory for a %d-row strip", in->path,
-                                  nrows);
-            in->raw = p;
-            in->raw_cap = need;
-        }
+        if ((rc = grow_raw(in, n * elem_size(in->dtype), nrows, e)) != 0)
+            return rc;
         dst = in->raw;
     }
     /* Undefined pixels of compressed images (ZBLANK, BLANK) become NaN. */
@@ -497,15 +752,56 @@ void ac_imgio_close(ac_imgin_t *in)
         return;
     if (in->f != NULL)
         fits_close_file(in->f, &status);
+    if (in->fd >= 0)
+        close(in->fd);
+    ac_digest_free(in->hash);
     ac_hdr_free(&in->hdr);
     free(in->raw);
     free(in);
 }
 
+/* hash_range adds the file's bytes from in->hashed up to end (-1: to the end of the file)
+ * to the load's MD5. */
+static int hash_range(ac_imgin_t *in, long long end, ac_err_t *e)
+{
+    size_t cap = TAIL_CHUNK;
+    unsigned char *buf;
+    int rc = 0;
+
+    if (end >= 0 && end - in->hashed < (long long)cap)
+        cap = (size_t)(end - in->hashed);
+    if (cap == 0)
+        return 0;
+    buf = malloc(cap);
+    if (buf == NULL)
+        return ac_err_set(e, -ENOMEM, "%s: no memory to hash the file", in->path);
+    while (in->hash != NULL && (end < 0 || in->hashed < end)) {
+        size_t want = end < 0 || end - in->hashed > (long long)cap ? cap
+                                                                   : (size_t)(end - in->hashed);
+        ssize_t r = pread(in->fd, buf, want, (off_t)in->hashed);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = -errno;
+            ac_err_set(e, rc, "%s: read failed while hashing: %s", in->path, strerror(-rc));
+            break;
+        }
+        if (r == 0) {
+            if (end >= 0)
+                rc = ac_err_set(e, AC_EFITS, "%s: truncated: the file ended at byte %lld",
+                                in->path, in->hashed);
+            break;
+        }
+        hash_bytes(in, buf, (size_t)r, in->hashed);
+    }
+    free(buf);
+    return rc;
+}
+
 int ac_imgio_load_image(const char *path, ac_image_t *img, ac_err_t *e)
 {
     ac_imgin_t *in = NULL;
-    int rc;
+    int rc, rows;
 
     memset(img, 0, sizeof *img);
     if ((rc = ac_imgio_open(path, &in, e)) != 0)
@@ -519,20 +815,34 @@ int ac_imgio_load_image(const char *path, ac_image_t *img, ac_err_t *e)
         rc = ac_err_set(e, -ENOMEM, "%s: no memory for a %d x %d image", path, img->w, img->h);
         goto fail;
     }
-    for (int y = 0; y < img->h; y += LOAD_STRIP_ROWS) {
-        int nr = img->h - y < LOAD_STRIP_ROWS ? img->h - y : LOAD_STRIP_ROWS;
+    /* A plain file is hashed as it is read: header, data strips, then the rest. */
+    rows = 256;
+    if (in->fd >= 0) {
+        rows = (int)(LOAD_STRIP_BYTES / ((size_t)img->w * sizeof(float)));
+        rows = rows < 1 ? 1 : rows;
+        in->hash = ac_digest_new(AC_DIGEST_MD5);
+        if (in->hash == NULL) {
+            rc = ac_err_set(e, -ENOMEM, "%s: no memory to hash the file", path);
+            goto fail;
+        }
+        if ((rc = hash_range(in, in->data_off, e)) != 0)
+            goto fail;
+    }
+    for (int y = 0; y < img->h; y += rows) {
+        int nr = img->h - y < rows ? img->h - y : rows;
         rc = ac_imgio_read_rows(in, y, nr, img->px + (size_t)y * (size_t)img->w, e);
         if (rc != 0)
             goto fail;
     }
-    ac_imgio_close(in);
-    in = NULL;
-    if ((rc = ac_digest_file(path, AC_DIGEST_MD5, img->md5, sizeof img->md5, e)) != 0)
+    if (in->fd >= 0 && (rc = hash_range(in, -1, e)) != 0)
         goto fail;
-    if ((rc = ac_image_analyse(img)) != 0) {
-        ac_err_set(e, rc, "%s: cannot analyse the image: %s", path, ac_strerror(rc));
+    if (in->hash != NULL) {
+        ac_digest_final(in->hash, img->md5, sizeof img->md5);
+        in->hash = NULL;
+    } else if ((rc = ac_digest_file(path, AC_DIGEST_MD5, img->md5, sizeof img->md5, e)) != 0) {
         goto fail;
     }
+    ac_imgio_close(in);
     return 0;
 fail:
     ac_imgio_close(in);

@@ -10,10 +10,13 @@
  * compress, which cfitsio unpacks) with AC_EFITS ("not a FITS file"). Paths are plain
  * file names, never cfitsio's extended syntax. Integer BLANK pixels become NaN.
  *
- * Reading is by strips of rows into float ADU (BZERO/BSCALE applied in our own loop, with
- * cfitsio reading the stored integer type in one large read per strip: TUSHORT for
- * BZERO=32768 16-bit data, never TFLOAT on integer data). Memory: the reader holds one raw
- * scratch buffer sized for the largest strip asked for; the caller owns the float strip.
+ * Reading is by strips of rows into float ADU. A plain (uncompressed, not gzip) file is
+ * read with one pread per strip and one loop that swaps the bytes, applies BZERO/BSCALE
+ * and widens to float (cfitsio only reads its header); compressed files are read by
+ * cfitsio in one large read per strip (TUSHORT for BZERO=32768 16-bit data, never TFLOAT
+ * on integer data). The values are the same either way. Memory: the reader holds one raw
+ * scratch buffer sized for the largest strip asked for (none for 4-byte data, which is
+ * converted in the caller's strip); the caller owns the float strip.
  *
  * Ownership: ac_imgin_t is owned by the caller of ac_imgio_open and released with
  * ac_imgio_close. Header and meta pointers are borrowed until close.
@@ -50,7 +53,11 @@ int ac_imgio_read_rows(ac_imgin_t *in, int y0, int nrows, float *out, ac_err_t *
 void ac_imgio_close(ac_imgin_t *in);
 
 /* ac_imgio_load_image reads the whole image at path into img (float32 plane, metadata,
- * MD5 of the file) and runs ac_image_analyse. img->px is owned by img. */
+ * MD5 of the whole file, equal to md5sum's). The MD5 of a plain file is computed from the
+ * bytes as they are read (the file is read once). It does not analyse the image (median,
+ * mad and n_nonfinite stay 0): ac_calib_prepare_take does, or call ac_image_analyse.
+ * img->px is owned by img. Thread: any thread; loads of different files may run in
+ * parallel. */
 int ac_imgio_load_image(const char *path, ac_image_t *img, ac_err_t *e);
 
 /* ac_imgio_read_header reads only the header and metadata of path (for planning). */

@@ -17,6 +17,14 @@
  * and CHECKSUM, writes the head block, truncates the file to its exact FITS length, syncs
  * it (durable), and renames it into place (fsutil.c explains the durability steps).
  *
+ * Sequential mode (ac_imgout_open_final): the header is final at open, so there is no head
+ * block (head_bytes = 0): the header is built at once and stored at the start of buf like
+ * data, and every byte stored into buf (header, data, zero padding) is fed to SHA-256 right
+ * after it is stored, in file order, in pieces of at most HASH_PIECE so that it is hashed
+ * while still in the CPU cache. With O_DIRECT the first chunk holds the header and the
+ * first data. The data sum accumulates as in the classic mode and commit compares it with
+ * the announced one before finishing the file.
+ *
  * O_DIRECT is set with fcntl after the file is created; a filesystem that refuses it, or an
  * O_DIRECT write failing with EINVAL, switches the descriptor to buffered writes; the same
  * code then writes exact lengths.
@@ -46,6 +54,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "digest.h"
 #include "fsutil.h"
 #include "log.h"
 #include "util.h"
@@ -60,6 +69,9 @@
 #define HEAD_ALLOWANCE (64u << 10)
 /* cfitsio's FLOATNULLVALUE: marks null pixels for the quantiser. */
 #define FITS_FLOAT_NULL -9.11912E-36F
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+/* Sequential mode: bytes converted, then hashed, at a time (a quarter of a 1 MiB L2). */
+#define HASH_PIECE (256u << 10)
 #define STRUCT_CARDS 6 /* SIMPLE BITPIX NAXIS NAXIS1 NAXIS2 EXTEND */
 #define TAIL_CARDS 3   /* DATASUM CHECKSUM END */
 
@@ -80,7 +92,11 @@ struct ac_imgout {
     uint64_t pos;     /* file offset of the next data byte */
     uint64_t buf_off; /* file offset of buf[0] */
     size_t fill;      /* bytes of buf in use */
-    uint64_t sum_hi, sum_lo;
+    ac_imgout_sum_t sum;
+    /* Sequential mode. */
+    bool seq;
+    uint32_t announced; /* DATASUM announced at open */
+    ac_digest_t *sha;   /* SHA-256 of the bytes stored so far (uncompressed path) */
     /* Compressed path. */
     fitsfile *ff;
     float *scratch; /* copy of rows with non-finite pixels replaced */
@@ -225,17 +241,14 @@ static int write_all(ac_imgout_t *w, const unsigned char *p, size_t n, uint64_t 
     return 0;
 }
 
-/* convert stores n floats as big-endian 32-bit words at dst and adds their high and low
- * 16-bit halves to *hi and *lo (the FITS checksum sums big-endian 16-bit words; in a
- * 4-byte-aligned word the first is the high half). Blocks of 65536 words keep the 32-bit
- * partial sums from overflowing (65536 * 65535 < 2^32) and let the loop vectorise. It is
- * the one hot loop of the writer, hence the vectorising options and an AVX2 clone. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-__attribute__((optimize("O3", "tree-vectorize"), target_clones("avx2", "default")))
-#endif
-static void
-convert(unsigned char *restrict dst, const float *restrict src, size_t n, uint64_t *hi,
-        uint64_t *lo)
+/* sum_store adds the high and low 16-bit halves of n floats to *hi and *lo (the FITS
+ * checksum sums big-endian 16-bit words; in a 4-byte-aligned word the first is the high
+ * half) and, with store, writes them as big-endian 32-bit words at dst. Blocks of 65536
+ * words keep the 32-bit partial sums from overflowing (65536 * 65535 < 2^32) and let the
+ * loop vectorise. Inlined with store constant into the two kernels below: the one hot loop
+ * of the writer, hence the vectorising options and an AVX2 clone. */
+ALWAYS_INLINE void sum_store(unsigned char *restrict dst, const float *restrict src, size_t n,
+                             uint64_t *hi, uint64_t *lo, bool store)
 {
     while (n > 0) {
         size_t m = n < 65536 ? n : 65536;
@@ -246,17 +259,39 @@ convert(unsigned char *restrict dst, const float *restrict src, size_t n, uint64
             memcpy(&u, &src[i], 4);
             h32 += u >> 16;
             l32 += u & 0xffffu;
+            if (store) {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            u = __builtin_bswap32(u);
+                u = __builtin_bswap32(u);
 #endif
-            memcpy(dst + 4 * i, &u, 4);
+                memcpy(dst + 4 * i, &u, 4);
+            }
         }
         *hi += h32;
         *lo += l32;
         src += m;
-        dst += 4 * m;
+        if (store)
+            dst += 4 * m;
         n -= m;
     }
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define HOT_KERNEL                                                                             \
+    __attribute__((optimize("O3", "tree-vectorize"), target_clones("avx2", "default")))
+#else
+#define HOT_KERNEL
+#endif
+
+/* convert stores n floats big-endian at dst and adds them to the data sum. */
+HOT_KERNEL static void convert(unsigned char *restrict dst, const float *restrict src, size_t n,
+                               uint64_t *hi, uint64_t *lo)
+{
+    sum_store(dst, src, n, hi, lo, true);
+}
+
+HOT_KERNEL void ac_imgout_datasum_update(ac_imgout_sum_t *s, const float *px, size_t n)
+{
+    sum_store(NULL, px, n, &s->hi, &s->lo, false);
 }
 
 /* fold adds the carries of the 16-bit sums back in (ones' complement) and returns the
@@ -272,6 +307,11 @@ static uint32_t fold(uint64_t hi, uint64_t lo)
         lc = lo >> 16;
     }
     return (uint32_t)((hi << 16) + lo);
+}
+
+uint32_t ac_imgout_datasum_value(const ac_imgout_sum_t *s)
+{
+    return fold(s->hi, s->lo);
 }
 
 /* chunk returns how much of buf is filled before it is written out. */
@@ -312,6 +352,32 @@ static int advance(ac_imgout_t *w, size_t n)
     return 0;
 }
 
+/* emit stores n bytes of src (zeros when src is NULL) at w->pos, hashing them in the
+ * sequential mode. 0 or -errno. */
+static int emit(ac_imgout_t *w, const unsigned char *src, uint64_t n)
+{
+    size_t space, k;
+    unsigned char *dst;
+    int rc;
+
+    while (n > 0) {
+        dst = room(w, &space);
+        k = n < space ? (size_t)n : space;
+        if (src != NULL) {
+            memcpy(dst, src, k);
+            src += k;
+        } else {
+            memset(dst, 0, k);
+        }
+        if (w->sha != NULL)
+            ac_digest_update(w->sha, dst, k);
+        if ((rc = advance(w, k)) != 0)
+            return rc;
+        n -= k;
+    }
+    return 0;
+}
+
 /* put_card stores the 80-character card (NUL-terminated, space-padded) at slot *i. */
 static void put_card(ac_imgout_t *w, size_t *i, const char *card)
 {
@@ -333,11 +399,10 @@ static void fmt_card(ac_imgout_t *w, size_t *i, const char *key, const char *val
 
 /* build_header writes the final header into head[0, hdr_bytes), including DATASUM and
  * CHECKSUM, from the caller's cards and the extra cards (already filtered). */
-static void build_header(ac_imgout_t *w, const ac_hdr_t *extra)
+static void build_header(ac_imgout_t *w, const ac_hdr_t *extra, uint32_t datasum)
 {
     char v[80], date[32], comment[80], ascii[17];
     size_t i = 0, chk;
-    uint32_t datasum = fold(w->sum_hi, w->sum_lo);
     uint64_t hi = datasum >> 16, lo = datasum & 0xffff;
 
     memset(w->head, ' ', w->hdr_bytes);
@@ -371,23 +436,26 @@ static void build_header(ac_imgout_t *w, const ac_hdr_t *extra)
     memcpy(w->head + chk * AC_CARD_LEN + 11, ascii, 16);
 }
 
-/* open_plain sets up the uncompressed writer: sizes, buffers, the temporary file. */
+/* open_plain sets up the uncompressed writer: sizes, buffers, the temporary file; in the
+ * sequential mode it also stores (and hashes) the final header. */
 static int open_plain(ac_imgout_t *w, ac_err_t *e)
 {
-    size_t ncards = STRUCT_CARDS + w->cards.n + (size_t)w->extra + TAIL_CARDS;
+    size_t ncards = STRUCT_CARDS + w->cards.n + (size_t)w->extra + TAIL_CARDS, head_alloc;
     int rc;
 
     w->hdr_bytes = (size_t)round_up(ncards * AC_CARD_LEN, FITS_BLOCK);
-    w->head_bytes = (size_t)round_up(w->hdr_bytes, ALIGN);
+    w->head_bytes = w->seq ? 0 : (size_t)round_up(w->hdr_bytes, ALIGN);
     w->data_bytes = (uint64_t)w->width * (uint64_t)w->height * 4u;
     w->file_bytes = w->hdr_bytes + round_up(w->data_bytes, FITS_BLOCK);
-    w->pos = w->hdr_bytes;
+    w->pos = w->seq ? 0 : w->hdr_bytes;
     w->buf_off = w->head_bytes;
-    if (posix_memalign((void **)&w->head, ALIGN, w->head_bytes) != 0 ||
-        posix_memalign((void **)&w->buf, ALIGN, w->o.buf_bytes) != 0)
+    head_alloc = w->seq ? w->hdr_bytes : w->head_bytes;
+    if (posix_memalign((void **)&w->head, ALIGN, head_alloc) != 0 ||
+        posix_memalign((void **)&w->buf, ALIGN, w->o.buf_bytes) != 0 ||
+        (w->seq && (w->sha = ac_digest_new(AC_DIGEST_SHA256)) == NULL))
         return ac_err_set(e, -ENOMEM, "writing %s: cannot allocate %zu bytes of buffers",
-                          w->final, w->head_bytes + w->o.buf_bytes);
-    memset(w->head, 0, w->head_bytes);
+                          w->final, head_alloc + w->o.buf_bytes);
+    memset(w->head, 0, head_alloc);
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (w->fd < 0) {
         char dir[PATH_MAX];
@@ -401,6 +469,16 @@ static int open_plain(ac_imgout_t *w, ac_err_t *e)
         w->direct = fl >= 0 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0;
         if (!w->direct)
             ac_log_debug("%s refuses O_DIRECT; writing buffered", w->tmp);
+    }
+    if (w->seq) {
+        const ac_hdr_t none = {0};
+        build_header(w, &none, w->announced);
+        if ((rc = emit(w, w->head, w->hdr_bytes)) != 0) {
+            w->failed = rc;
+            return io_fail(w, rc, "writing the header of", e);
+        }
+        free(w->head); /* Written: the mode has no head block. */
+        w->head = NULL;
     }
     return 0;
 }
@@ -428,8 +506,10 @@ static int open_fits(ac_imgout_t *w, ac_err_t *e)
     return 0;
 }
 
-int ac_imgout_open(const char *final_path, int w, int h, const ac_hdr_t *hdr, int extra_cards,
-                   const ac_imgout_opts_t *o, ac_imgout_t **out, ac_err_t *e)
+/* open_any opens a writer in the classic (seq false) or the sequential mode. */
+static int open_any(const char *final_path, int w, int h, const ac_hdr_t *hdr, int extra_cards,
+                    bool seq, uint32_t datasum, const ac_imgout_opts_t *o, ac_imgout_t **out,
+                    ac_err_t *e)
 {
     ac_imgout_t *wr = NULL;
     int rc;
@@ -464,6 +544,8 @@ int ac_imgout_open(const char *final_path, int w, int h, const ac_hdr_t *hdr, in
     wr->width = w;
     wr->height = h;
     wr->extra = extra_cards;
+    wr->seq = seq;
+    wr->announced = datasum;
     if ((rc = keep_cards(&wr->cards, hdr, wr->o.compress)) != 0) {
         rc = ac_err_set(e, rc, "writing %s: copying the header: %s", final_path, strerror(-rc));
         goto fail;
@@ -476,6 +558,19 @@ int ac_imgout_open(const char *final_path, int w, int h, const ac_hdr_t *hdr, in
 fail:
     ac_imgout_abort(wr);
     return rc;
+}
+
+int ac_imgout_open(const char *final_path, int w, int h, const ac_hdr_t *hdr, int extra_cards,
+                   const ac_imgout_opts_t *o, ac_imgout_t **out, ac_err_t *e)
+{
+    return open_any(final_path, w, h, hdr, extra_cards, false, 0, o, out, e);
+}
+
+int ac_imgout_open_final(const char *final_path, int w, int h, const ac_hdr_t *hdr,
+                         uint32_t datasum, const ac_imgout_opts_t *o, ac_imgout_t **out,
+                         ac_err_t *e)
+{
+    return open_any(final_path, w, h, hdr, 0, true, datasum, o, out, e);
 }
 
 /* write_fits_rows hands n pixels to cfitsio. A NaN or infinity would spoil the
@@ -505,6 +600,8 @@ static int write_fits_rows(ac_imgout_t *w, const float *rows, size_t n, ac_err_t
                 w->scratch[i] = null_flag;
         src = w->scratch;
     }
+    if (w->seq)
+        ac_imgout_datasum_update(&w->sum, rows, n);
     if (n > 0 && fits_write_pixnull(w->ff, TFLOAT, fpixel, (LONGLONG)n, (void *)src,
                                     (void *)&null_flag, &st) != 0)
         return fits_fail(w, st, "writing", e);
@@ -534,7 +631,11 @@ int ac_imgout_write_rows(ac_imgout_t *w, const float *rows, int nrows, ac_err_t 
     while (left > 0) {
         dst = room(w, &space);
         n = left < space / 4 ? left : space / 4;
-        convert(dst, rows, n, &w->sum_hi, &w->sum_lo);
+        if (w->sha != NULL && n > HASH_PIECE / 4)
+            n = HASH_PIECE / 4;
+        convert(dst, rows, n, &w->sum.hi, &w->sum.lo);
+        if (w->sha != NULL)
+            ac_digest_update(w->sha, dst, n * 4);
         if ((rc = advance(w, n * 4)) != 0) {
             w->failed = rc;
             return io_fail(w, rc, "writing", e);
@@ -546,35 +647,29 @@ int ac_imgout_write_rows(ac_imgout_t *w, const float *rows, int nrows, ac_err_t 
     return 0;
 }
 
-/* finish_plain pads and writes the remaining data, then the header, and truncates the file
- * to its FITS length. */
+/* finish_plain pads and writes the remaining data, then (classic mode) the header, and
+ * truncates the file to its FITS length. */
 static int finish_plain(ac_imgout_t *w, const ac_hdr_t *extra, ac_err_t *e)
 {
-    uint64_t pad = w->file_bytes - w->pos;
-    size_t n, space, len;
-    unsigned char *dst;
+    size_t len;
     int rc;
 
-    while (pad > 0) {
-        dst = room(w, &space);
-        n = pad < space ? (size_t)pad : space;
-        memset(dst, 0, n);
-        if ((rc = advance(w, n)) != 0)
-            return io_fail(w, rc, "writing", e);
-        pad -= n;
-    }
+    if ((rc = emit(w, NULL, w->file_bytes - w->pos)) != 0)
+        return io_fail(w, rc, "writing", e);
     if (w->fill > 0) {
         len = w->direct ? (size_t)round_up(w->fill, ALIGN) : w->fill;
         memset(w->buf + w->fill, 0, len - w->fill);
         if ((rc = write_all(w, w->buf, len, w->buf_off)) != 0)
             return io_fail(w, rc, "writing", e);
     }
-    build_header(w, extra);
-    len = w->head_bytes;
-    if (!w->direct && len > w->file_bytes)
-        len = (size_t)w->file_bytes;
-    if ((rc = write_all(w, w->head, len, 0)) != 0)
-        return io_fail(w, rc, "writing the header of", e);
+    if (!w->seq) {
+        build_header(w, extra, ac_imgout_datasum_value(&w->sum));
+        len = w->head_bytes;
+        if (!w->direct && len > w->file_bytes)
+            len = (size_t)w->file_bytes;
+        if ((rc = write_all(w, w->head, len, 0)) != 0)
+            return io_fail(w, rc, "writing the header of", e);
+    }
     if (ftruncate(w->fd, (off_t)w->file_bytes) != 0)
         return io_fail(w, -errno, "setting the length of", e);
     if (w->o.durable && fdatasync(w->fd) != 0)
@@ -619,10 +714,21 @@ static int finish_fits(ac_imgout_t *w, const ac_hdr_t *extra, ac_err_t *e)
 
 int ac_imgout_commit(ac_imgout_t *w, const ac_hdr_t *extra, size_t *bytes_written, ac_err_t *e)
 {
+    return ac_imgout_commit_hashed(w, extra, bytes_written, NULL, 0, e);
+}
+
+int ac_imgout_commit_hashed(ac_imgout_t *w, const ac_hdr_t *extra, size_t *bytes_written,
+                            char *sha256, size_t size, ac_err_t *e)
+{
     ac_hdr_t cards;
+    uint32_t sum = ac_imgout_datasum_value(&w->sum);
     int rc;
 
     ac_hdr_init(&cards);
+    if (sha256 != NULL && size < 65) {
+        rc = ac_err_set(e, -EINVAL, "writing %s: SHA-256 buffer of %zu bytes", w->final, size);
+        goto fail;
+    }
     if (w->failed != 0) {
         rc = ac_err_set(e, w->failed, "writing %s: an earlier write failed", w->final);
         goto fail;
@@ -642,9 +748,25 @@ int ac_imgout_commit(ac_imgout_t *w, const ac_hdr_t *extra, size_t *bytes_writte
                         w->final, cards.n, w->extra);
         goto fail;
     }
+    /* The announced sum went into the header: data that differ would make a bad file. */
+    if (w->seq && sum != w->announced) {
+        rc = ac_err_set(e, -EIO,
+                        "writing %s: internal error: the rows written have DATASUM %lu, the "
+                        "header announced %lu (the data differ from the pass that measured "
+                        "them)",
+                        w->final, (unsigned long)sum, (unsigned long)w->announced);
+        goto fail;
+    }
     rc = w->ff != NULL ? finish_fits(w, &cards, e) : finish_plain(w, &cards, e);
     if (rc != 0)
         goto fail;
+    if (sha256 != NULL && w->sha != NULL) {
+        ac_digest_final(w->sha, sha256, size); /* frees the context */
+        w->sha = NULL;
+    } else if (sha256 != NULL &&
+               (rc = ac_digest_file(w->tmp, AC_DIGEST_SHA256, sha256, size, e)) != 0) {
+        goto fail;
+    }
     if ((rc = ac_fsutil_rename_durable(w->tmp, w->final, w->o.durable, e)) != 0)
         goto fail;
     w->tmp[0] = '\0'; /* Renamed: nothing left to remove. */
@@ -672,6 +794,7 @@ void ac_imgout_abort(ac_imgout_t *w)
     free(w->head);
     free(w->buf);
     free(w->scratch);
+    ac_digest_free(w->sha);
     ac_hdr_free(&w->cards);
     free(w);
 }

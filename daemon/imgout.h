@@ -22,6 +22,18 @@
  * commit (quality figures known only after the data); commit appends those, then DATASUM
  * and CHECKSUM last, then END.
  *
+ * Sequential mode (ac_imgout_open_final): for a caller that knows the final header and the
+ * data's DATASUM before writing (the engine's two-pass mode: a first pass computes the
+ * quality figures and ac_imgout_datasum_*). The file is then written strictly in order,
+ * header first, each piece fed to SHA-256 as it is stored, so commit returns the file's
+ * SHA-256 without reading it back; commit checks the data sum against the announced one.
+ * The file is byte-identical to the classic mode's for the same cards (the classic
+ * writer's extra cards, all announced ones given, at the end of hdr) and pixels, when both
+ * run within the same second (the DATASUM and CHECKSUM comments carry the time).
+ * With compress set the cards are handed to cfitsio at open, the sum is still checked on
+ * the rows given, and the SHA-256 comes from reading the file back (cheap: it is small and
+ * was written through the page cache).
+ *
  * Ownership: ac_imgout_t is owned by the caller until commit or abort, which free it.
  * Thread: one writer per thread; no shared state except an atomic temp-name counter (and
  * the test-only pwrite hook below).
@@ -31,6 +43,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "err.h"
@@ -57,6 +70,14 @@ void ac_imgout_opts_default(ac_imgout_opts_t *o);
 int ac_imgout_open(const char *final_path, int w, int h, const ac_hdr_t *hdr, int extra_cards,
                    const ac_imgout_opts_t *o, ac_imgout_t **out, ac_err_t *e);
 
+/* ac_imgout_open_final starts writing final_path in sequential mode: hdr is the complete
+ * header (filtered as for ac_imgout_open; no cards are added at commit) and datasum the
+ * FITS DATASUM of the w x h float32 data to come (see ac_imgout_datasum_update). The
+ * header is stored (and hashed) at once; each row is hashed as it is converted. */
+int ac_imgout_open_final(const char *final_path, int w, int h, const ac_hdr_t *hdr,
+                         uint32_t datasum, const ac_imgout_opts_t *o, ac_imgout_t **out,
+                         ac_err_t *e);
+
 /* ac_imgout_write_rows appends nrows rows of native floats (rows arrive in order). After
  * an error the writer is only good for ac_imgout_abort (commit would fail and clean up). */
 int ac_imgout_write_rows(ac_imgout_t *w, const float *rows, int nrows, ac_err_t *e);
@@ -68,6 +89,15 @@ int ac_imgout_write_rows(ac_imgout_t *w, const float *rows, int nrows, ac_err_t 
  * the final file size. */
 int ac_imgout_commit(ac_imgout_t *w, const ac_hdr_t *extra, size_t *bytes_written, ac_err_t *e);
 
+/* ac_imgout_commit_hashed is ac_imgout_commit that also writes the lower-case hex
+ * SHA-256 of the whole final file into sha256 (size >= 65), computed before the rename (a
+ * failure leaves no file). A writer opened with ac_imgout_open_final hashed the file while
+ * writing it, and its commit fails with -EIO ("internal error", nothing left on disk) when
+ * the rows written do not have the announced DATASUM. Otherwise (classic mode, whose
+ * header is written last, and the compressed path) the file is read back to hash it. */
+int ac_imgout_commit_hashed(ac_imgout_t *w, const ac_hdr_t *extra, size_t *bytes_written,
+                            char *sha256, size_t size, ac_err_t *e);
+
 /* ac_imgout_abort removes the temporary file and frees w (NULL-safe). */
 void ac_imgout_abort(ac_imgout_t *w);
 
@@ -76,6 +106,17 @@ void ac_imgout_abort(ac_imgout_t *w);
  * about 800 cards); for compress an estimate of cfitsio's buffers (plus, only when the
  * rows contain NaN or infinities, a copy of the largest ac_imgout_write_rows call). */
 size_t ac_imgout_buffer_bytes(const ac_imgout_opts_t *o);
+
+/* The FITS data checksum of float32 pixels, accumulated in pieces (pixels in file order;
+ * any split). Zero-initialise; ac_imgout_datasum_update adds n native floats (the writer's
+ * own vectorised kernel, without the store); ac_imgout_datasum_value gives the DATASUM
+ * value the writer would put in the header (the zero padding adds nothing). */
+typedef struct ac_imgout_sum {
+    uint64_t hi, lo; /* sums of the high and low 16-bit halves of each 32-bit word */
+} ac_imgout_sum_t;
+
+void ac_imgout_datasum_update(ac_imgout_sum_t *s, const float *px, size_t n);
+uint32_t ac_imgout_datasum_value(const ac_imgout_sum_t *s);
 
 /* ac_imgout_is_direct says whether w currently writes with O_DIRECT (false for the
  * compressed path, when O_DIRECT was not asked for or refused, and after a fallback). */

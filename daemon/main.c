@@ -108,6 +108,7 @@ static int run_daemon(int argc, char **argv)
         }
         d.cfg.log_level = l;
     }
+    d.log_level_override = level != NULL ? d.cfg.log_level : -1;
     if (check) {
         printf("%s: configuration is valid\n", config);
         return 0;

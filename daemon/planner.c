@@ -94,22 +94,38 @@ static void night_of(const ac_daemon_t *d, const char *date_obs, double sitelong
         ac_strlcpy(out, n, 16);
 }
 
+/* equip_from_meta completes eq with what the header knows; a keyword the header lacks
+ * keeps the catalogue's value. */
 static void equip_from_meta(ac_match_equip_t *eq, const ac_meta_t *m)
 {
-    ac_strlcpy(eq->instrument, m->instrume, sizeof eq->instrument);
-    ac_strlcpy(eq->telescope, m->telescop, sizeof eq->telescope);
+#define STR(field, src)                                                                        \
+    do {                                                                                       \
+        if ((src)[0] != '\0')                                                                  \
+            ac_strlcpy(eq->field, src, sizeof eq->field);                                      \
+    } while (0)
+#define NUM(field, src)                                                                        \
+    do {                                                                                       \
+        if (isfinite(src))                                                                     \
+            eq->field = src;                                                                   \
+    } while (0)
+    STR(instrument, m->instrume);
+    STR(telescope, m->telescop);
+    STR(readout, m->readout);
+    STR(bayerpat, m->bayerpat);
+    STR(filter, m->filter);
+    NUM(gain, m->gain);
+    NUM(offset, m->offset);
+    NUM(exposure, m->exptime);
+    NUM(ccd_temp, m->ccd_temp);
+    NUM(set_temp, m->set_temp);
+#undef STR
+#undef NUM
     eq->width = m->width;
     eq->height = m->height;
-    eq->xbin = m->xbin;
-    eq->ybin = m->ybin;
-    eq->gain = m->gain;
-    eq->offset = m->offset;
-    ac_strlcpy(eq->readout, m->readout, sizeof eq->readout);
-    ac_strlcpy(eq->bayerpat, m->bayerpat, sizeof eq->bayerpat);
-    ac_strlcpy(eq->filter, m->filter, sizeof eq->filter);
-    eq->exposure = m->exptime;
-    eq->ccd_temp = m->ccd_temp;
-    eq->set_temp = m->set_temp;
+    if (m->xbin > 0)
+        eq->xbin = m->xbin;
+    if (m->ybin > 0)
+        eq->ybin = m->ybin;
 }
 
 static const ac_bad_master_t *find_bad(const ac_daemon_t *d, const char *path)
@@ -291,14 +307,84 @@ struct inputs {
     ac_session_list_t sessions;
     ac_master_list_t masters;
     ac_match_cand_t *cands;
+    ac_calsession_list_t units;   /* calibration sessions (masters to be built) */
+    ac_build_row_list_t builds;
 };
 
 static void inputs_free(struct inputs *in)
 {
     ac_catalog_sessions_free(&in->sessions);
     ac_catalog_masters_free(&in->masters);
+    ac_catalog_calsessions_free(&in->units);
+    ac_catalog_build_rows_free(&in->builds);
     free(in->cands);
     memset(in, 0, sizeof *in);
+}
+
+/* unit_coming says whether a calibration session will still become a master: enough
+ * frames, no master yet, and its build neither failed nor rejected. */
+static bool unit_coming(const ac_daemon_t *d, const struct inputs *in, const ac_calsession_t *u)
+{
+    if (!d->cfg.build_masters || u->master_rowid != 0 ||
+        (int)u->frames.n < d->cfg.min_files_per_master || u->frames.n < 2)
+        return false;
+    for (size_t i = 0; i < in->builds.n; i++)
+        if (strcmp(in->builds.items[i].key, u->key) == 0)
+            return in->builds.items[i].state == AC_BUILD_PENDING ||
+                   in->builds.items[i].state == AC_BUILD_RUNNING;
+    return true; /* not queued yet: its frames may still be arriving */
+}
+
+static bool same_camera(const ac_match_light_t *l, const ac_calsession_t *u)
+{
+    const ac_catalog_file_t *f = u->frames.n > 0 ? &u->frames.items[0] : NULL;
+    const char *inst = u->imager != NULL ? u->imager : f != NULL ? f->instrument : NULL;
+    int xb = u->xbin > 0 ? u->xbin : f != NULL ? f->xbin : 0;
+
+    if (inst != NULL && inst[0] != '\0' && strcasecmp(inst, "unknown") != 0 &&
+        l->eq.instrument[0] != '\0' && !ac_meta_filter_equal(inst, l->eq.instrument))
+        return false;
+    return xb == 0 || l->eq.xbin == 0 || xb == l->eq.xbin;
+}
+
+/* better_coming says whether a master being built would suit the session better than
+ * the one chosen now: a dark of the light's own exposure instead of a scaled one, a flat
+ * of the light's own night and filter instead of another night's. Calibrating now would
+ * use the lesser master for good, so the session waits (why says for what). */
+static bool better_coming(const ac_daemon_t *d, const struct inputs *in,
+                          const ac_match_light_t *l, const ac_match_result_t *res, char *why,
+                          size_t size)
+{
+    const ac_match_note_t *dark = ac_match_chosen(res, AC_MATCH_DARK);
+    const ac_match_note_t *flat = ac_match_chosen(res, AC_MATCH_FLAT);
+    bool dark_exact = dark != NULL && isfinite(dark->k) && fabs(dark->k - 1.0) < 1e-9;
+    bool flat_tonight = flat != NULL && flat->nights == 0;
+
+    for (size_t i = 0; i < in->units.n; i++) {
+        const ac_calsession_t *u = &in->units.items[i];
+        double exp = u->exposure;
+
+        if (!unit_coming(d, in, u) || !same_camera(l, u))
+            continue;
+        if (!isfinite(exp) && u->frames.n > 0)
+            exp = u->frames.items[0].exposure;
+        if (u->kind == AC_CAL_DARK && !dark_exact && isfinite(exp) &&
+            isfinite(l->eq.exposure) &&
+            fabs(exp - l->eq.exposure) <=
+                fmax(d->cfg.exposure_tolerance_s, d->cfg.exposure_tolerance_pct / 100 * exp)) {
+            snprintf(why, size, "waiting for the %g s master dark being built (session %s)",
+                     exp, u->session_id);
+            return true;
+        }
+        if (u->kind == AC_CAL_FLAT && !flat_tonight && u->date != NULL &&
+            strcmp(u->date, l->night) == 0 &&
+            ac_meta_filter_equal(u->filter != NULL ? u->filter : "", l->eq.filter)) {
+            snprintf(why, size, "waiting for tonight's %s master flat being built (session %s)",
+                     l->eq.filter[0] ? l->eq.filter : "", u->session_id);
+            return true;
+        }
+    }
+    return false;
 }
 
 static int inputs_load(ac_daemon_t *d, struct inputs *in, ac_err_t *e)
@@ -309,6 +395,10 @@ static int inputs_load(ac_daemon_t *d, struct inputs *in, ac_err_t *e)
     rc = ac_catalog_light_sessions(d->db, &in->sessions, e);
     if (rc == 0)
         rc = ac_catalog_masters(d->db, &in->masters, e);
+    if (rc == 0 && d->cfg.build_masters)
+        rc = ac_catalog_cal_sessions(d->db, &in->units, e);
+    if (rc == 0 && d->cfg.build_masters)
+        rc = ac_catalog_build_list(d->db, &in->builds, e);
     if (rc == 0)
         rc = build_candidates(d, &in->masters, &in->cands);
     if (rc != 0)
@@ -333,7 +423,11 @@ static int match_session(ac_daemon_t *d, struct inputs *in, const ac_catalog_ses
     if (rc != 0)
         return rc;
     match_opts(d, &mo);
-    return ac_match_run(light, in->cands, in->masters.n, &mo, res, e);
+    rc = ac_match_run(light, in->cands, in->masters.n, &mo, res, e);
+    if (rc == 0 && res->status == AC_MATCH_READY &&
+        better_coming(d, in, light, res, res->reason, sizeof res->reason))
+        res->status = AC_MATCH_WAITING;
+    return rc;
 }
 
 /* record_plan stores the outcome in memory and in astrocal_session, and queues the files
@@ -399,6 +493,9 @@ static int record_plan(ac_daemon_t *d, struct inputs *in, const ac_catalog_sessi
     }
     rc = ac_catalog_queue_add_files(d->db, s->session_id, adds, files->n, &added, e);
     free(adds);
+    /* Only failed files left (they stay uncalibrated in the catalogue): still done. */
+    if (rc == 0)
+        ac_sched_session_progress(d, s->session_id);
     if (rc == 0 && added > 0)
         ac_log_info("session %s (%s, %s): %d file%s queued", s->session_id,
                     str_or(s->object, "?"), str_or(s->date, "?"), added, added == 1 ? "" : "s");
@@ -459,6 +556,11 @@ int ac_planner_run(ac_daemon_t *d, bool all, ac_err_t *e)
                  "masters",
                  in.sessions.n, nready, nwait, in.masters.n);
     inputs_free(&in);
+    {
+        ac_err_t be = {0};
+        if (ac_sched_scan_builds(d, &be) != 0)
+            ac_log_warn("planning master builds: %s", be.msg);
+    }
     return 0;
 }
 

@@ -4,7 +4,10 @@
  * The accumulator keeps every stride-th pixel of the frame (a regular grid in frame
  * order, so the samples do not depend on the strip size), at most AC_QUALITY_MAX_SAMPLES
  * of them; background and noise come from those samples, the fractions from the exact
- * per-pixel counts of ac_calib_rows.
+ * per-pixel counts of ac_calib_rows. The stride is odd: with an even stride and an even
+ * width every sample would sit in an even column, leaving out a colour of a CFA frame.
+ * ac_quality_finish selects the median and the MAD in the sample buffer itself (no copy,
+ * no fresh memory per frame).
  *
  * Ownership: the accumulator owns its sample buffer (ac_quality_acc_free).
  * Thread: one accumulator per job; pure functions.
@@ -24,6 +27,8 @@ int ac_quality_acc_init(ac_quality_acc_t *q, uint64_t npixels)
     q->stride = npixels > AC_QUALITY_MAX_SAMPLES
                     ? (npixels + AC_QUALITY_MAX_SAMPLES - 1) / AC_QUALITY_MAX_SAMPLES
                     : 1;
+    if (q->stride > 1 && q->stride % 2 == 0)
+        q->stride++; /* fewer samples, never more */
     q->cap = npixels ? (size_t)((npixels + q->stride - 1) / q->stride) : 1;
     q->samples = malloc(q->cap * sizeof *q->samples);
     return q->samples ? 0 : -ENOMEM;
@@ -80,27 +85,31 @@ double ac_quality_score(const ac_quality_t *q)
 
 int ac_quality_finish(ac_quality_acc_t *q, const ac_rowstats_t *st, ac_quality_t *out)
 {
-    double med, mad, total;
-    int rc;
+    float *s = q->samples;
+    size_t n = q->n_samples;
+    double med, total;
 
     memset(out, 0, sizeof *out);
-    if (q->n_samples == 0)
+    if (n == 0)
         return -ERANGE;
-    rc = ac_stats_median_mad(q->samples, q->n_samples, 0, &med, &mad);
-    if (rc != 0)
-        return rc;
-    out->background = med;
-    out->noise = 1.4826 * mad;
     if (st != NULL && st->n > 0 && st->min <= st->max) {
         out->min = st->min;
         out->max = st->max;
     } else {
-        out->min = out->max = q->samples[0];
-        for (size_t i = 1; i < q->n_samples; i++) {
-            out->min = fmin(out->min, q->samples[i]);
-            out->max = fmax(out->max, q->samples[i]);
+        out->min = out->max = s[0];
+        for (size_t i = 1; i < n; i++) {
+            out->min = fmin(out->min, s[i]);
+            out->max = fmax(out->max, s[i]);
         }
     }
+    /* The samples are all finite (ac_quality_add_rows keeps no other): median, then the
+     * median of the absolute deviations, in place (the same values ac_stats_median_mad
+     * gives on a copy). */
+    med = ac_stats_median_inplace(s, n);
+    for (size_t i = 0; i < n; i++)
+        s[i] = (float)fabs((double)s[i] - med);
+    out->background = med;
+    out->noise = 1.4826 * ac_stats_median_inplace(s, n);
     if (out->noise > 0 && out->max > out->background)
         out->dynamic_range = log2((out->max - out->background) / out->noise);
     if (out->dynamic_range < 0)

@@ -53,6 +53,7 @@ struct ac_job {
     ac_workbuf_t *wb;
     ac_light_result_t res;   /* written by the pool thread, read after completion */
     char sha256[65];
+    bool own_subdir;         /* output_dir/<file_id>/: another queued light has its name */
     uint64_t started_ns;
 };
 
@@ -87,7 +88,7 @@ static int max_in_flight(const ac_daemon_t *d)
     return d->backing_off && m > 1 ? 1 : m;
 }
 
-static int jobs_count(const ac_daemon_t *d)
+int ac_sched_jobs(const ac_daemon_t *d)
 {
     int n = 0;
 
@@ -180,12 +181,23 @@ static bool disk_ok(ac_daemon_t *d, const ac_job_t *job)
         return true;
     need = (uint64_t)m.width * (uint64_t)m.height * 4u + (1u << 20) +
            d->cfg.free_disk_reserve_mib * 1048576u;
-    if (free_bytes >= need)
+    if (free_bytes >= need) {
+        if (d->disk_paused) {
+            d->disk_paused = false;
+            ac_log_notice("free disk space is back in %s: queue resumed", dir);
+        }
         return true;
+    }
     snprintf(d->pause_reason, sizeof d->pause_reason,
              "not enough free disk space in %s: %llu MiB free, need %llu MiB (output plus "
              "free_disk_reserve_mib)",
              dir, (unsigned long long)(free_bytes >> 20), (unsigned long long)(need >> 20));
+    if (!d->disk_paused) {
+        d->disk_paused = true;
+        ac_log_warn("queue paused: %s", d->pause_reason);
+        ac_daemon_event(d, "queue_state",
+                        json_pack("{s:s,s:s}", "state", "paused", "reason", d->pause_reason));
+    }
     return false;
 }
 
@@ -195,14 +207,22 @@ static void work_cb(uv_work_t *req)
     ac_err_t e = {0};
     char out[4096];
 
+    if (job->own_subdir)
+        ac_fsutil_mkdirs(job->eng.output_dir, NULL);
     /* A crash during an earlier attempt may have left this output's temporary file. */
     if (ac_engine_output_path(job->path, &job->eng, out, sizeof out) == 0)
         ac_fsutil_clean_stale_for(out, NULL);
+    /* With hash_output (ac_daemon_engine_opts) the engine hashes the output as it writes it
+     * (or, for compressed files, reads it back before the rename); hashing the file here is
+     * only a safety net should it ever return no hash. */
     ac_engine_calibrate_light(&job->set->cs, job->path, &job->eng, job->wb, &job->ctl,
                               &job->res);
-    if (job->res.status == 0 &&
-        ac_digest_file(job->res.out_path, AC_DIGEST_SHA256, job->sha256, sizeof job->sha256,
-                       &e) != 0) {
+    if (job->res.status != 0)
+        return;
+    if (job->res.sha256[0] != '\0')
+        ac_strlcpy(job->sha256, job->res.sha256, sizeof job->sha256);
+    else if (ac_digest_file(job->res.out_path, AC_DIGEST_SHA256, job->sha256,
+                            sizeof job->sha256, &e) != 0) {
         job->res.status = e.code;
         job->res.err = e;
     }
@@ -218,6 +238,10 @@ static void submit(ac_daemon_t *d, ac_job_t *job)
     job->started_ns = ac_now_ns();
     d->inflight++;
     ac_daemon_engine_opts(d, &job->eng);
+    if (job->own_subdir) {
+        size_t n = strlen(job->eng.output_dir);
+        snprintf(job->eng.output_dir + n, sizeof job->eng.output_dir - n, "/%s", job->file_id);
+    }
     job->req.data = job;
     uv_queue_work(d->loop, &job->req, work_cb, after_cb);
     ac_daemon_event(d, "file_started",
@@ -262,6 +286,21 @@ void ac_sched_on_master_loaded(void *ud, ac_mset_t *set)
     ac_sched_kick(d);
 }
 
+/* calibrated_elsewhere says whether the raw row was marked calibrated after it was queued
+ * (AstroFiler or another tool did it): then there is nothing to do. */
+static bool calibrated_elsewhere(ac_daemon_t *d, const char *file_id)
+{
+    ac_catalog_file_t f = {0};
+    ac_err_t e = {0};
+    bool done;
+
+    if (ac_catalog_file_get(d->db, file_id, &f, &e) != 0)
+        return false;
+    done = f.calibrated;
+    ac_catalog_file_clear(&f);
+    return done;
+}
+
 /* start_one claims a file and starts (or stages) its job. Returns false when nothing more
  * can start now. */
 static bool start_one(ac_daemon_t *d)
@@ -303,15 +342,27 @@ static bool start_one(ac_daemon_t *d)
     job->attempts = f.attempts;
     job->key = plan->key;
     ac_catalog_qfile_clear(&f);
+    if (d->cfg.output_dir[0] != '\0') {
+        int same = 0;
+        ac_catalog_queue_same_name(d->db, job->file_id, ac_path_base(job->path), &same, &e);
+        job->own_subdir = same > 0;
+    }
+    if (calibrated_elsewhere(d, job->file_id)) {
+        ac_log_info("%s was calibrated by another tool meanwhile: skipped", job->path);
+        ac_catalog_queue_finish(d->db, job->file_id, AC_FILE_SKIPPED,
+                                "already calibrated (fitsFileCalibrated = 1)", NAN, &e);
+        ac_sched_session_progress(d, job->session_id);
+        free(job);
+        return true;
+    }
     if (!disk_ok(d, job)) {
         release_file(d, job->file_id, 0);
         free(job);
         return false;
     }
     ac_config_to_calib_opts(&d->cfg, &co);
-    rc = ac_mcache_acquire(&d->mc, &job->key, &co,
-                           (size_t)max_in_flight(d) * d->cfg.job_memory_mib * 1048576u,
-                           &job->set, &e);
+    /* The strip buffers of running jobs are already outside the cache's budget. */
+    rc = ac_mcache_acquire(&d->mc, &job->key, &co, 0, &job->set, &e);
     if (rc == 0) {
         job->next = d->jobs;
         d->jobs = job;
@@ -345,12 +396,16 @@ void ac_sched_kick(ac_daemon_t *d)
         return;
     d->pause_reason[0] = '\0';
     if (d->paused_user) {
-        ac_strlcpy(d->pause_reason, "paused by the operator (astrocalctl resume)",
+        ac_strlcpy(d->pause_reason, "paused by the operator; astrocalctl resume continues",
                    sizeof d->pause_reason);
         return;
     }
     update_throttle(d);
-    while (jobs_count(d) < max_in_flight(d) && d->nfree > 0) {
+    /* Masters first: a build releases whole sessions. It takes one slot. */
+    while (ac_sched_jobs(d) + (d->build != NULL) < max_in_flight(d) && d->build == NULL)
+        if (!ac_sched_start_build(d))
+            break;
+    while (ac_sched_jobs(d) + (d->build != NULL) < max_in_flight(d) && d->nfree > 0) {
         if (!start_one(d))
             break;
     }
@@ -438,7 +493,7 @@ static int record_success(ac_daemon_t *d, ac_job_t *job, ac_err_t *e)
 }
 
 /* session_progress marks a session done when none of its files is left to run. */
-static void session_progress(ac_daemon_t *d, const char *session_id)
+void ac_sched_session_progress(ac_daemon_t *d, const char *session_id)
 {
     int counts[AC_FILE_NSTATES];
     ac_qsession_t s = {0};
@@ -502,10 +557,10 @@ static void after_cb(uv_work_t *req, int status)
         if (job->user_cancel) {
             ac_catalog_queue_finish(d->db, job->file_id, AC_FILE_CANCELLED, "cancelled",
                                     r->t_total, &e);
-        } else if (!d->stopping) {
+        } else {
+            /* Shut down or put back: not the file's fault, so no attempt is counted. */
             release_file(d, job->file_id, 0);
         }
-        /* When stopping, the row stays running: the next start puts it back. */
     } else if (r->status == 0) {
         int rc = record_success(d, job, &e);
         if (rc == 0) {
@@ -531,7 +586,7 @@ static void after_cb(uv_work_t *req, int status)
     } else {
         finish_failure(d, job, r->status, r->err.msg[0] ? r->err.msg : ac_strerror(r->status));
     }
-    session_progress(d, job->session_id);
+    ac_sched_session_progress(d, job->session_id);
     ac_mcache_release(&d->mc, job->set);
     job_unlink(d, job);
     free(job);
@@ -578,7 +633,7 @@ void ac_sched_stop_all(ac_daemon_t *d, bool cancel_running)
 
 bool ac_sched_idle(const ac_daemon_t *d)
 {
-    return d->jobs == NULL && d->mc.loading == 0;
+    return d->jobs == NULL && d->mc.loading == 0 && d->build == NULL;
 }
 
 double ac_sched_rate(const ac_daemon_t *d)

@@ -166,6 +166,17 @@ static const char *const migrations[] = {
     "CREATE TABLE astrocal_event (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT, kind TEXT,\n"
     "  session_id TEXT, file_id TEXT, message TEXT);\n"
     "CREATE TABLE astrocal_master_seen (master_rowid INTEGER PRIMARY KEY);\n",
+    /* 2: the master build queue (catalog_build.c); session_id is the build key: the
+     * calibration session's id, with ":flatdark" appended for its flat-darks. */
+    "CREATE TABLE astrocal_build (\n"
+    "  session_id TEXT PRIMARY KEY,\n"
+    "  type TEXT NOT NULL CHECK (type IN ('bias','dark','flat','flatdark')),\n"
+    "  state TEXT NOT NULL CHECK (state IN "
+    "('pending','running','done','failed','rejected')),\n"
+    "  attempts INTEGER NOT NULL DEFAULT 0,\n"
+    "  not_before REAL, error TEXT, master_path TEXT, master_rowid INTEGER,\n"
+    "  quality_json TEXT, started_at TEXT, finished_at TEXT, updated_at TEXT);\n"
+    "CREATE INDEX astrocal_build_state ON astrocal_build (state);\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -16,7 +16,15 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* Arrays from this size on are selected by band_select (below, quickselect is as fast);
+ * it copies the values of its band in chunks of BAND_CHUNK. */
+#define BAND_MIN 65536
+#define BAND_CHUNK 4096
 
 float ac_stats_select(float *a, size_t n, size_t k)
 {
@@ -63,19 +71,91 @@ static size_t finite_front(float *a, size_t n)
     return m;
 }
 
-/* median_finite is the median of a[0..n-1], all finite, n > 0; reorders a. */
+/* max_of is the largest of a[0..n-1], n > 0. */
+static float max_of(const float *a, size_t n)
+{
+    float m = a[0];
+
+    for (size_t i = 1; i < n; i++)
+        if (a[i] > m)
+            m = a[i];
+    return m;
+}
+
+/*
+ * band_select finds the k-th smallest of a[0..n-1] (all finite, not modified) in *hi and,
+ * when lo is not NULL, the (k-1)-th in *lo (k > 0). It returns false when it cannot say
+ * (no memory, or unusual data: then the caller selects the usual way).
+ * Like Floyd and Rivest's selection: s values (about n / 64, a regular grid) are copied
+ * out and two of them, vlo and vhi, are selected at sample ranks ks -/+ d around the
+ * k-th value's expected rank ks, with d = 3 sqrt(s), at least six standard deviations of
+ * that rank. One pass over a then counts the values below vlo and copies those in
+ * [vlo, vhi] (2-10 % of n) out, without branches (a branch taken at random for a few
+ * percent of the values costs more than the copy); quickselect finishes in the copy. The
+ * values returned are order statistics, so they are exactly quickselect's.
+ */
+static bool band_select(const float *a, size_t n, size_t k, float *lo, float *hi)
+{
+    size_t s = n >> 6, step, ks, d, below = 0, m = 0, cap = n / 4 + BAND_CHUNK, r;
+    float vlo = -INFINITY, vhi = INFINITY, *t;
+    bool ok = false;
+
+    if (s < 1024)
+        s = 1024;
+    if (s > 65536)
+        s = 65536;
+    t = malloc(cap * sizeof *t);
+    if (t == NULL)
+        return false;
+    step = n / s;
+    for (size_t j = 0; j < s; j++)
+        t[j] = a[j * step];
+    ks = (size_t)((double)k * (double)s / (double)n);
+    d = (size_t)(3.0 * sqrt((double)s)) + 8;
+    if (ks >= d + 1)
+        vlo = ac_stats_select(t, s, ks - d - 1);
+    if (ks + d < s)
+        vhi = ac_stats_select(t, s, ks + d);
+    for (size_t i0 = 0; i0 < n; i0 += BAND_CHUNK) {
+        size_t i1 = n - i0 < BAND_CHUNK ? n : i0 + BAND_CHUNK;
+
+        if (m + BAND_CHUNK > cap)
+            goto out; /* far more values in the band than expected */
+        for (size_t i = i0; i < i1; i++) {
+            float x = a[i];
+            below += x < vlo;
+            t[m] = x;
+            m += (size_t)((x >= vlo) & (x <= vhi));
+        }
+    }
+    /* The band holds ranks [below, below + m): k (and k - 1) must be inside. */
+    if (k < below + (lo != NULL) || k >= below + m)
+        goto out;
+    r = k - below;
+    *hi = ac_stats_select(t, m, r);
+    if (lo != NULL)
+        *lo = max_of(t, r);
+    ok = true;
+out:
+    free(t);
+    return ok;
+}
+
+/* median_finite is the median of a[0..n-1], all finite, n > 0; may reorder a. Large
+ * arrays go through band_select (one pass over the data instead of quickselect's
+ * several). */
 static double median_finite(float *a, size_t n)
 {
     size_t h = n / 2;
-    double hi = ac_stats_select(a, n, h);
-    float lo;
+    double hi;
+    float lo, vhi;
 
+    if (n >= BAND_MIN && band_select(a, n, h, n % 2 ? NULL : &lo, &vhi))
+        return n % 2 ? (double)vhi : 0.5 * ((double)lo + vhi);
+    hi = ac_stats_select(a, n, h);
     if (n % 2)
         return hi;
-    lo = a[0];
-    for (size_t i = 1; i < h; i++)
-        if (a[i] > lo)
-            lo = a[i];
+    lo = max_of(a, h);
     return 0.5 * ((double)lo + hi);
 }
 
@@ -213,11 +293,28 @@ int ac_stats_clipped_mean(const float *a, size_t n, size_t max_samples, double k
     return 0;
 }
 
+/* nonfinite_bits is 1 when the float with bits u is NaN or infinite (exponent all ones):
+ * an integer test, which compilers vectorise where isfinite() stays scalar. */
+static inline unsigned nonfinite_bits(const float *p)
+{
+    uint32_t u;
+
+    memcpy(&u, p, sizeof u);
+    return (u & 0x7f800000u) == 0x7f800000u;
+}
+
 size_t ac_stats_count_nonfinite(const float *a, size_t n)
 {
-    size_t c = 0;
+    size_t c = 0, i = 0;
 
-    for (size_t i = 0; i < n; i++)
-        c += !isfinite(a[i]);
+    /* Blocks of a fixed size let -O2 vectorise the inner loop. */
+    for (; i + 64 <= n; i += 64) {
+        unsigned k = 0;
+        for (size_t j = 0; j < 64; j++)
+            k += nonfinite_bits(a + i + j);
+        c += k;
+    }
+    for (; i < n; i++)
+        c += nonfinite_bits(a + i);
     return c;
 }

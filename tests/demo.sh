@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
-# The built-in demo: build astrocald, generate a synthetic night (master bias, dark and flat
-# plus light frames of a star field from a one-shot-colour camera, 16-bit with BZERO=32768
-# like a real camera), then run the daemon on it end to end:
-#   astrocald starts on an empty catalogue (it creates an AstroFiler database),
-#   astrocalctl import registers the night's files (lights, and the masters in Masters),
-#   astrocald plans the session, matches its masters and calibrates every light,
-#   astrocalctl status / sessions / plan show what happened.
+# The built-in demo: a whole night, hands-free.
+#   1. build astrocald;
+#   2. generate a synthetic raw night from a one-shot-colour camera (16-bit, BZERO=32768,
+#      like a real camera): bias, dark, flat and flat-dark frames, and light frames of a
+#      star field crossing midnight UTC; no master exists yet;
+#   3. start the daemon on an empty catalogue (it creates an AstroFiler database) watching
+#      demo-out/incoming, and copy the night into that folder file by file, as capture
+#      software would;
+#   4. astrocald registers every frame, groups the sessions by observing night, builds the
+#      master bias, dark, flat and flat-dark from the night's frames, and calibrates every
+#      light as soon as its masters exist;
+#   5. astrocalctl shows the status, the masters, the sessions and the plan.
 # Everything goes to demo-out/ (recreated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 out="$top/demo-out"
+lights=8
 jobs=$(nproc 2>/dev/null || echo 2)
 echo "== building"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs" 2>&1 | grep -Ev '^\[ *[0-9]+%\]' || true
 rm -rf "$out"
-mkdir -p "$out"
-echo "== generating a synthetic night in demo-out/night"
-build/tests/acgen night "$out/night" --width 1600 --height 1200 --lights 8 --color >/dev/null
-ls "$out/night/masters" "$out/night/lights"
+mkdir -p "$out/incoming"
+echo "== generating a synthetic raw night (no masters) in demo-out/capture"
+build/tests/acgen night "$out/capture" --width 1600 --height 1200 --lights $lights --color \
+    --masters none --raw-cal 5 --cross-midnight >/dev/null
+(cd "$out/capture" && find . -name '*.fits' | sort)
 
 cat >"$out/astrocald.conf" <<CONF
 [DAEMON]
@@ -32,6 +39,15 @@ log_level = info
 [WORKERS]
 workers = 2
 nice = 0
+
+[INGEST]
+watch_dirs = $out/incoming
+settle_s = 1.0
+
+[MASTERS]
+masters_dir = $out/masters
+# The demo's frames arrive within seconds; a real night keeps the default.
+build_settle_s = 3.0
 CONF
 
 echo "== starting astrocald (log in demo-out/astrocald.log)"
@@ -45,21 +61,24 @@ done
 ctl() { build/astrocalctl --socket "$out/astrocald.sock" "$@"; }
 ctl version
 
-echo "== astrocalctl import demo-out/night"
-ctl import "$out/night"
-echo "== astrocalctl plan (which masters, and why)"
-ctl plan | head -n 20
+echo "== the capture software writes the night into demo-out/incoming, file by file"
+(cd "$out/capture" && find . -name '*.fits' | sort) | while read -r f; do
+  mkdir -p "$out/incoming/$(dirname "$f")"
+  cp "$out/capture/$f" "$out/incoming/$f.part" && mv "$out/incoming/$f.part" "$out/incoming/$f"
+  sleep 0.05
+done
 
-echo "== waiting for the queue to empty"
-for _ in $(seq 1 300); do
+echo "== waiting until every light is calibrated"
+for _ in $(seq 1 600); do
   st=$(ctl --json status 2>/dev/null || true)
-  pending=$(echo "$st" | grep -o '"pending":[0-9]*' | head -n 1 | cut -d: -f2)
-  running=$(echo "$st" | grep -o '"running":[0-9]*' | head -n 1 | cut -d: -f2)
-  [ "${pending:-1}" = "0" ] && [ "${running:-1}" = "0" ] && break
+  done_n=$(echo "$st" | grep -o '"done":[0-9]*' | head -n 1 | cut -d: -f2)
+  [ "${done_n:-0}" -ge "$lights" ] && break
   sleep 0.2
 done
 echo "== astrocalctl status"
 ctl status
+echo "== astrocalctl masters (built from the night's frames)"
+ctl masters
 echo "== astrocalctl sessions"
 ctl sessions
 
@@ -67,14 +86,17 @@ echo "== stopping astrocald (SIGTERM)"
 kill -TERM $pid
 wait $pid || true
 trap - EXIT
-tail -n 5 "$out/astrocald.log"
+grep -E 'master built|session .* done' "$out/astrocald.log" | sed 's/^<[0-9]>//' || true
 
-first=$(ls "$out"/calibrated/*.fits | head -n 1)
+first=$(find "$out/calibrated" -name '*.fits' | sort | head -n 1)
 echo "== fitsverify $first"
 if command -v fitsverify >/dev/null; then
   fitsverify -q "$first"
 fi
 echo "== calibration keywords of $first"
 grep -a -o '.\{80\}' "$first" | grep -a -E '^(CALIBRAT|CALDATE|CALSOFT|BIASMAST|DARKMAST|FLATMAST|DARKSCAL|FLATSCL|PEDESTAL|Q[A-Z]+ +=|HISTORY)' | head -n 30
-echo "== the catalogue: calibrated rows written the AstroFiler way"
-sqlite3 "$out/astrofiler.db" "SELECT count(*) || ' calibrated frames recorded in fitsfile' FROM fitsfile WHERE fitsFileCalibrated = 1 AND fitsFileOriginalFile IS NOT NULL;"
+echo "== the catalogue, written the AstroFiler way"
+sqlite3 "$out/astrofiler.db" \
+  "SELECT count(*) || ' raw frames registered' FROM fitsfile WHERE fitsFileOriginalFile IS NULL;" \
+  "SELECT count(*) || ' masters built (Masters rows)' FROM Masters;" \
+  "SELECT count(*) || ' calibrated frames recorded' FROM fitsfile WHERE fitsFileCalibrated = 1 AND fitsFileOriginalFile IS NOT NULL;"

@@ -587,3 +587,49 @@ TEST_TIMEOUT(daemon_cancel_enqueue_and_retry, 180)
     ac_gen_free(nt.g);
     ac_harness_free(&h);
 }
+
+TEST_TIMEOUT(daemon_same_names_in_one_output_dir_do_not_collide, 120)
+{
+    ac_harness_t h;
+    struct night nt;
+    ac_gen_night_t gn;
+    ac_err_t e = {0};
+    sqlite3 *db;
+    char path[1200], id[16];
+
+    ac_harness_init(&h);
+    make_night(&nt, 2, DW, DH);
+    make_catalogue(&h, &nt, "bdf");
+    /* A second folder with lights of the same file names, in another session. */
+    ac_gen_night_default(&gn, ac_gen_camera(nt.g));
+    gn.n_lights = 2;
+    gn.masters = AC_GEN_RAW;
+    ASSERT_OK(ac_gen_write_night(nt.g, &gn, "other", &e));
+    db = open_db(&h);
+    afdb_add_session(db, "S-2", "M 31", "2024-03-15", "300.0", "-10.0", "L");
+    for (int i = 0; i < 2; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "other/lights/M_31_L_300s_%04d.fits", i + 1);
+        abspath(path, sizeof path, rel);
+        snprintf(id, sizeof id, "O-%04d", i + 1);
+        afdb_file_t f = afdb_light(id, "S-2", path, "2024-03-15T22:00:00", "300.0");
+        f.filter = "L";
+        afdb_add_file(db, &f);
+    }
+    sqlite3_close(db);
+    ASSERT_OK(ac_harness_write_config(&h, (const char *[]){"DAEMON.output_dir=out", NULL}));
+    ASSERT_OK(ac_harness_start(&h, (const char *[]){"--drain", NULL}));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT_EQ(wait_exit(&h, 60000), 0);
+    db = open_db(&h);
+    ASSERT_EQ(count_calibrated_rows(db), 4);
+    ASSERT_EQ(afdb_int(db,
+                       "SELECT count(DISTINCT fitsFileName) FROM fitsfile WHERE "
+                       "fitsFileOriginalFile IS NOT NULL",
+                       NULL, -1),
+              4);
+    ASSERT_EQ(files_in_state(db, "done"), 4);
+    sqlite3_close(db);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}

@@ -1,7 +1,8 @@
 /*
  * test-imgout.c - the float32 FITS writer: data read back exactly through cfitsio,
  * checksums verified by cfitsio and fitsverify, header order, atomic naming, error paths
- * (through the pwrite hook), the buffered fallback and the compressed path.
+ * (through the pwrite hook), the buffered fallback and the compressed path; the sequential
+ * mode (byte-identical files, SHA-256 checked by sha256sum, the DATASUM check).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -10,8 +11,10 @@
 #include <float.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "digest.h"
 #include "fsutil.h"
 #include "imgout.h"
 #include "test.h"
@@ -704,4 +707,234 @@ TEST(imgout_plain_nan_bit_exact)
     back = read_back("p.fits", 1, 2, 2);
     assert_same_bits(back, px, 4);
     free(back);
+}
+
+/* ---- Sequential mode (ac_imgout_open_final) and hashing at commit. ---- */
+
+/* slurp reads the whole file at path (owned by the caller) and its size into *n. */
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *p;
+
+    ASSERT_NOT_NULL(f);
+    *n = (size_t)file_size(path);
+    p = malloc(*n + 1);
+    ASSERT_NOT_NULL(p);
+    ASSERT_EQ(fread(p, 1, *n, f), *n);
+    fclose(f);
+    return p;
+}
+
+/* sha256sum_of runs the sha256sum tool on path (an implementation independent of ours). */
+static void sha256sum_of(const char *path, char hex[65])
+{
+    char cmd[600];
+    FILE *p;
+
+    snprintf(cmd, sizeof cmd, "sha256sum '%s'", path);
+    p = popen(cmd, "r");
+    ASSERT_NOT_NULL(p);
+    ASSERT_EQ(fread(hex, 1, 64, p), 64);
+    hex[64] = '\0';
+    pclose(p);
+}
+
+/* write_final writes img in sequential mode with hdr and the DATASUM computed piecewise
+ * (pieces of 1, 2, 3... pixels, so every split point of the kernel is used), then commits
+ * with the hash. announce_delta is added to the announced sum (fault test). */
+static int write_final(const char *path, int w, int h, const float *img, const ac_hdr_t *hdr,
+                       uint32_t announce_delta, const ac_imgout_opts_t *o, char sha[65],
+                       ac_err_t *e)
+{
+    ac_imgout_sum_t sum = {0};
+    ac_imgout_t *wr = NULL;
+    size_t i = 0, piece = 1, npx = (size_t)w * (size_t)h;
+    int rc, row = 0, chunk = 1;
+
+    while (i < npx) {
+        size_t k = piece < npx - i ? piece++ : npx - i;
+        ac_imgout_datasum_update(&sum, img + i, k);
+        i += k;
+    }
+    rc = ac_imgout_open_final(path, w, h, hdr, ac_imgout_datasum_value(&sum) + announce_delta,
+                              o, &wr, e);
+    if (rc != 0)
+        return rc;
+    for (; row < h; row += chunk, chunk++) {
+        rc = ac_imgout_write_rows(wr, img + (size_t)row * w, chunk < h - row ? chunk : h - row,
+                                  e);
+        if (rc != 0) {
+            ac_imgout_abort(wr);
+            return rc;
+        }
+    }
+    return ac_imgout_commit_hashed(wr, NULL, NULL, sha, 65, e);
+}
+
+TEST(imgout_datasum_kernel_hand_computed)
+{
+    /* The values of imgout_datasum_hand_computed: DATASUM = 0xC0000001, fed in pieces. */
+    float px[3] = {1.0f, -2.0f, -4.0f};
+    ac_imgout_sum_t s = {0};
+
+    ASSERT_EQ(ac_imgout_datasum_value(&s), 0);
+    ac_imgout_datasum_update(&s, px, 1);
+    ASSERT_EQ(ac_imgout_datasum_value(&s), 0x3F800000u);
+    ac_imgout_datasum_update(&s, px + 1, 2);
+    ASSERT_EQ(ac_imgout_datasum_value(&s), 3221225473u);
+}
+
+TEST(imgout_final_identical_to_classic)
+{
+    /* Configurations: small buffers with rows across buffer edges, buffered writes, a
+     * header (120 cards, 4 blocks) larger than a 4096-byte buffer, the default 8 MiB
+     * buffer, and a tiny image whose header is most of the file. */
+    static const struct {
+        int w, h, buf, direct, filler;
+    } cfg[] = {{301, 157, 8192, 1, 0},
+               {61, 45, 8192, 0, 0},
+               {37, 23, 4096, 1, 120},
+               {64, 48, 0, 1, 0},
+               {3, 2, 4096, 1, 40}};
+
+    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+        int w = cfg[c].w, h = cfg[c].h;
+        float *img = make_image(w, h);
+        ac_imgout_opts_t o;
+        ac_hdr_t hdr, extra, full;
+        ac_err_t e = {0};
+        char sha[65], ours[65], tool[65];
+        unsigned char *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+
+        ac_imgout_opts_default(&o);
+        o.buf_bytes = (size_t)cfg[c].buf;
+        o.direct = cfg[c].direct != 0;
+        base_header(&hdr);
+        for (int i = 0; i < cfg[c].filler; i++) {
+            char key[9];
+            snprintf(key, sizeof key, "K%d", i);
+            ASSERT_OK(ac_hdr_add_int(&hdr, key, i, "filler"));
+        }
+        ac_hdr_init(&extra);
+        ASSERT_OK(ac_hdr_add_double(&extra, "QNOISE", 12.5, "noise"));
+        ASSERT_OK(ac_hdr_add_double(&extra, "QSCORE", 0.9, NULL));
+        ac_hdr_init(&full);
+        for (size_t i = 0; i < hdr.n; i++)
+            ASSERT_OK(ac_hdr_append_raw(&full, hdr.cards[i]));
+        for (size_t i = 0; i < extra.n; i++)
+            ASSERT_OK(ac_hdr_append_raw(&full, extra.cards[i]));
+        /* The DATASUM and CHECKSUM comments carry the time in seconds: retry when a second
+         * boundary fell between the two files. */
+        for (int attempt = 0; attempt < 3; attempt++) {
+            time_t t0 = time(NULL);
+            free(a);
+            free(b);
+            ASSERT_OK(write_file("classic.fits", w, h, img, &hdr, 2, &extra, &o, NULL, &e));
+            ASSERT_OK(write_final("seq.fits", w, h, img, &full, 0, &o, sha, &e));
+            a = slurp("classic.fits", &na);
+            b = slurp("seq.fits", &nb);
+            if (time(NULL) == t0)
+                break;
+        }
+        fprintf(stderr, "config %zu: %zu bytes\n", c, nb);
+        ASSERT_EQ(na, nb);
+        ASSERT(memcmp(a, b, na) == 0);
+        ASSERT_OK(ac_digest_file("seq.fits", AC_DIGEST_SHA256, ours, sizeof ours, &e));
+        sha256sum_of("seq.fits", tool);
+        ASSERT_STR_EQ(sha, tool);
+        ASSERT_STR_EQ(ours, tool);
+        free(read_back("seq.fits", 1, w, h));
+        fitsverify_ok("seq.fits");
+        ASSERT_EQ(count_tmp("."), 0);
+        free(a);
+        free(b);
+        free(img);
+        ac_hdr_free(&hdr);
+        ac_hdr_free(&extra);
+        ac_hdr_free(&full);
+    }
+}
+
+TEST(imgout_final_wrong_datasum_fails_and_leaves_nothing)
+{
+    const int w = 301, h = 57;
+    ac_imgout_opts_t o;
+    ac_imgout_t *wr = NULL;
+    ac_hdr_t extra;
+    ac_err_t e = {0};
+    char sha[65] = "x";
+    float *img = make_image(w, h);
+
+    opts_small(&o);
+    ASSERT_EQ(write_final("bad.fits", w, h, img, NULL, 1, &o, sha, &e), -EIO);
+    ASSERT_CONTAINS(e.msg, "bad.fits: internal error");
+    ASSERT_CONTAINS(e.msg, "DATASUM");
+    ASSERT_EQ(count_entries("."), 0);
+    /* The same through the compressed path, where the rows are summed before cfitsio. */
+    o.compress = true;
+    memset(&e, 0, sizeof e);
+    ASSERT_EQ(write_final("bad.fits", w, h, img, NULL, 1, &o, sha, &e), -EIO);
+    ASSERT_CONTAINS(e.msg, "internal error");
+    ASSERT_EQ(count_entries("."), 0);
+    /* The header is final: no cards may be added at commit. */
+    ac_hdr_init(&extra);
+    ASSERT_OK(ac_hdr_add_int(&extra, "A", 1, NULL));
+    o.compress = false;
+    ASSERT_OK(ac_imgout_open_final("x.fits", 2, 1, NULL, 0, &o, &wr, &e));
+    ASSERT_OK(ac_imgout_write_rows(wr, (const float[]){0.0f, 0.0f}, 1, &e));
+    memset(&e, 0, sizeof e);
+    ASSERT_EQ(ac_imgout_commit_hashed(wr, &extra, NULL, sha, sizeof sha, &e), -EINVAL);
+    ASSERT_CONTAINS(e.msg, "1 extra header cards, 0 announced");
+    ASSERT_EQ(count_entries("."), 0);
+    ac_hdr_free(&extra);
+    free(img);
+}
+
+TEST(imgout_final_disk_full_leaves_nothing)
+{
+    const int w = 300, h = 60;
+    ac_imgout_opts_t o;
+    ac_err_t e = {0};
+    char sha[65];
+    float *img = make_image(w, h);
+
+    opts_small(&o);
+    hook_fail_at = 4;
+    ac_imgout_set_pwrite_hook(disk_full);
+    ASSERT_EQ(write_final("full.fits", w, h, img, NULL, 0, &o, sha, &e), -ENOSPC);
+    ac_imgout_set_pwrite_hook(NULL);
+    ASSERT_CONTAINS(e.msg, "full.fits: no space left on device");
+    ASSERT_EQ(count_entries("."), 0);
+    free(img);
+}
+
+TEST(imgout_commit_hashed_reads_back_classic_and_compressed)
+{
+    const int w = 64, h = 48;
+    ac_imgout_opts_t o;
+    ac_imgout_t *wr = NULL;
+    ac_err_t e = {0};
+    char sha[65], tool[65];
+    float *img = make_image(w, h);
+
+    for (int compress = 0; compress <= 1; compress++) {
+        const char *path = compress ? "c.fits" : "p.fits";
+        opts_small(&o);
+        o.compress = compress != 0;
+        /* Classic mode: the header is written last, so the file is read back. */
+        ASSERT_OK(ac_imgout_open(path, w, h, NULL, 0, &o, &wr, &e));
+        ASSERT_OK(ac_imgout_write_rows(wr, img, h, &e));
+        ASSERT_OK(ac_imgout_commit_hashed(wr, NULL, NULL, sha, sizeof sha, &e));
+        sha256sum_of(path, tool);
+        ASSERT_STR_EQ(sha, tool);
+        unlink(path);
+        /* Sequential mode. */
+        ASSERT_OK(write_final(path, w, h, img, NULL, 0, &o, sha, &e));
+        sha256sum_of(path, tool);
+        ASSERT_STR_EQ(sha, tool);
+        fitsverify_ok(path);
+    }
+    free(img);
 }

@@ -28,12 +28,12 @@ TEST(quality_small_frame_keeps_every_pixel)
 TEST(quality_large_frame_regular_grid_across_strips)
 {
     ac_quality_acc_t q;
-    uint64_t npix = 2ull * AC_QUALITY_MAX_SAMPLES;
+    uint64_t npix = 3ull * AC_QUALITY_MAX_SAMPLES;
     float chunk[7];
 
-    /* Stride 2: pixels 0, 2, 4, ... whatever the strip boundaries (odd chunks of 7). */
+    /* Stride 3: pixels 0, 3, 6, ... whatever the strip boundaries (odd chunks of 7). */
     ASSERT_OK(ac_quality_acc_init(&q, npix));
-    ASSERT_EQ(q.stride, 2);
+    ASSERT_EQ(q.stride, 3);
     for (uint64_t i = 0; i < npix;) {
         size_t n = npix - i < 7 ? (size_t)(npix - i) : 7;
         for (size_t j = 0; j < n; j++)
@@ -43,8 +43,35 @@ TEST(quality_large_frame_regular_grid_across_strips)
     }
     ASSERT_EQ(q.n_samples, AC_QUALITY_MAX_SAMPLES);
     for (int s = 0; s < 600; s++)
-        ASSERT_NEAR(q.samples[s], (2 * s) % 1000, 0);
+        ASSERT_NEAR(q.samples[s], (3 * s) % 1000, 0);
     ac_quality_acc_free(&q);
+}
+
+/* An even stride on an even width would sample even columns only (two of a CFA frame's
+ * four colours): the stride is made odd, and every colour gets a quarter of the samples. */
+TEST(quality_stride_odd_samples_every_cfa_colour)
+{
+    enum { QW = 1024, QH = 1024 };
+    ac_quality_acc_t q;
+    float *row = malloc(QW * sizeof *row);
+    size_t count[4] = {0, 0, 0, 0};
+
+    ASSERT_NOT_NULL(row);
+    /* 1 M pixels / 256 K samples = stride 4, made 5: ceil(2^20 / 5) = 209716 samples. */
+    ASSERT_OK(ac_quality_acc_init(&q, (uint64_t)QW * QH));
+    ASSERT_EQ(q.stride, 5);
+    for (int y = 0; y < QH; y++) {
+        for (int x = 0; x < QW; x++)
+            row[x] = (float)((x & 1) + 2 * (y & 1)); /* the CFA colour index 0..3 */
+        ac_quality_add_rows(&q, row, QW);
+    }
+    ASSERT_EQ(q.n_samples, 209716);
+    for (size_t i = 0; i < q.n_samples; i++)
+        count[(int)q.samples[i]]++;
+    for (int c = 0; c < 4; c++)
+        ASSERT_NEAR((double)count[c] / (double)q.n_samples, 0.25, 0.001);
+    ac_quality_acc_free(&q);
+    free(row);
 }
 
 TEST(quality_finish_figures)
@@ -80,6 +107,26 @@ TEST(quality_finish_figures)
     ASSERT_NEAR(r.frac_dead, 0.04, 1e-12);
     /* 100 - 500 * 0.03 - 1000 * 0.03 - 1000 * 0.04 = 15. */
     ASSERT_NEAR(r.score, 15, 1e-9);
+    ac_quality_acc_free(&q);
+}
+
+/* An even number of samples in no particular order, without row counts: median 2.5 (mean
+ * of 2 and 3), deviations 1.5 0.5 0.5 7.5 -> MAD 1.0; min and max from the samples. */
+TEST(quality_finish_even_count_without_counts)
+{
+    ac_quality_acc_t q;
+    ac_quality_t r;
+    float px[4] = {10, 2, 1, 3};
+
+    ASSERT_OK(ac_quality_acc_init(&q, 4));
+    ac_quality_add_rows(&q, px, 4);
+    ASSERT_OK(ac_quality_finish(&q, NULL, &r));
+    ASSERT_NEAR(r.background, 2.5, 0);
+    ASSERT_NEAR(r.noise, 1.4826, 1e-12);
+    ASSERT_NEAR(r.min, 1, 0);
+    ASSERT_NEAR(r.max, 10, 0);
+    ASSERT_NEAR(r.dynamic_range, log2(7.5 / 1.4826), 1e-12);
+    ASSERT_NEAR(r.frac_negative, 0, 0);
     ac_quality_acc_free(&q);
 }
 

@@ -60,6 +60,78 @@ TEST(stats_select_matches_sorting)
     free(s);
 }
 
+/* sorted_median is the median of a sorted copy (the independent answer). */
+static double sorted_median(const float *a, size_t n)
+{
+    float *s = malloc(n * sizeof *s);
+    double m;
+
+    ASSERT_NOT_NULL(s);
+    memcpy(s, a, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmpf);
+    m = n % 2 ? s[n / 2] : 0.5 * ((double)s[n / 2 - 1] + s[n / 2]);
+    free(s);
+    return m;
+}
+
+/* Large arrays take another selection path (a sampled band, with a fallback for data that
+ * defeats the sample): every shape must still give the sorted answer, the MAD too. */
+TEST(stats_median_large_arrays_match_sorting)
+{
+    static const size_t sizes[] = {65536, 100001, 262144};
+    uint32_t r = 777;
+
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+        size_t n = sizes[z];
+        float *a = malloc(n * sizeof *a), *c = malloc(n * sizeof *c);
+
+        ASSERT_NOT_NULL(a);
+        ASSERT_NOT_NULL(c);
+        for (int shape = 0; shape < 7; shape++) {
+            double med, mad, want;
+
+            for (size_t i = 0; i < n; i++) {
+                r = r * 1103515245u + 12345u;
+                switch (shape) {
+                case 0: /* spread, with duplicates */
+                    a[i] = (float)((r >> 8) % 50000) * 0.25f - 3000.0f;
+                    break;
+                case 1: /* a few integer levels */
+                    a[i] = (float)(1000 + (int)((r >> 8) % 7));
+                    break;
+                case 2: /* all equal: the band holds everything */
+                    a[i] = 5.0f;
+                    break;
+                case 3:
+                    a[i] = (float)i;
+                    break;
+                case 4:
+                    a[i] = (float)(n - i);
+                    break;
+                case 5: /* two values: the middle pair straddles them for even n */
+                    a[i] = i < n / 2 ? 0.0f : 1.0f;
+                    break;
+                default: /* every 64th value huge: the sample grid sees only those */
+                    a[i] = i % 64 == 0 ? 1e6f : (float)((r >> 8) % 1000);
+                    break;
+                }
+            }
+            want = sorted_median(a, n);
+            memcpy(c, a, n * sizeof *c);
+            if (ac_stats_median_inplace(c, n) != want)
+                AC_TEST_FAIL("n %zu shape %d: median %.9g, sorting gives %.9g", n, shape,
+                             ac_stats_median_inplace(c, n), want);
+            ASSERT_OK(ac_stats_median_mad(a, n, 0, &med, &mad));
+            ASSERT_NEAR(med, want, 0);
+            for (size_t i = 0; i < n; i++)
+                c[i] = (float)fabs((double)a[i] - want);
+            ASSERT_NEAR(mad, sorted_median(c, n), 0);
+        }
+        free(a);
+        free(c);
+    }
+}
+
 TEST(stats_median_odd_even_nonfinite)
 {
     float odd[] = {3, 1, 2};

@@ -1,0 +1,641 @@
+/*
+ * builder.c - the loop side of master building: options, the plan (what to build from
+ * which frames with which prerequisite masters, under which name), queueing the units,
+ * preparing a claimed build and recording its outcome (see builder.h). The pool side,
+ * ac_build_run, is in builder_work.c.
+ *
+ * Thread: ac_build_scan, ac_build_prepare and ac_build_record on the loop thread (they
+ * call the catalogue, which checks it); ac_build_plan and the rest are pure apart from
+ * stat(2) of candidate output names.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "builder.h"
+#include "log.h"
+#include "stack.h"
+#include "util.h"
+
+void ac_build_opts_default(ac_build_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->min_files = 3;
+    o->combine = AC_STACK_SIGMA_CLIP;
+    o->kappa_low = 3.0;
+    o->kappa_high = 3.0;
+    o->iterations = 3;
+    o->dark_subtract_bias = false;
+    o->max_hot_fraction = 0.01;
+    o->hot_sigma = 5.0;
+    o->min_flat_level = 1000.0;
+    o->max_flat_level = 0.9;
+    o->exp_tol_s = 0.5;
+    o->exp_tol_pct = 1.0;
+    o->job_memory = (size_t)128 << 20;
+    ac_imgout_opts_default(&o->out);
+}
+
+void ac_build_spec_clear(ac_build_spec_t *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; s->subs != NULL && i < s->nsubs; i++)
+        free(s->subs[i]);
+    free(s->subs);
+    free(s->key);
+    free(s->session_id);
+    free(s->session_date);
+    free(s->output_path);
+    free(s->bias_path);
+    free(s->flatdark_path);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- Equipment of units and masters ---- */
+
+/* What prerequisites are matched on (see ac_build_plan). */
+struct equip {
+    const char *instrument;
+    int xbin, ybin;
+    double gain, offset, exposure;
+    const char *date; /* 'YYYY-MM-DD...' or NULL */
+};
+
+static const char *str_or(const char *s, const char *def)
+{
+    return s != NULL && s[0] != '\0' ? s : def;
+}
+
+static double median_exposure(const ac_calsession_t *u)
+{
+    double v[64];
+    int n = 0;
+
+    for (size_t i = 0; i < u->frames.n && n < 64; i++)
+        if (isfinite(u->frames.items[i].exposure))
+            v[n++] = u->frames.items[i].exposure;
+    for (int a = 1; a < n; a++)
+        for (int b = a; b > 0 && v[b - 1] > v[b]; b--) {
+            double t = v[b];
+            v[b] = v[b - 1];
+            v[b - 1] = t;
+        }
+    return n > 0 ? v[n / 2] : NAN;
+}
+
+static struct equip unit_equip(const ac_calsession_t *u)
+{
+    const ac_catalog_file_t *f = u->frames.n > 0 ? &u->frames.items[0] : NULL;
+    struct equip q;
+
+    q.instrument = str_or(u->imager, f != NULL ? f->instrument : NULL);
+    q.xbin = u->xbin > 0 ? u->xbin : f != NULL ? f->xbin : 0;
+    q.ybin = u->ybin > 0 ? u->ybin : f != NULL ? f->ybin : 0;
+    q.gain = u->gain;
+    q.offset = u->offset;
+    q.exposure = isfinite(u->exposure) ? u->exposure : median_exposure(u);
+    q.date = str_or(u->date, f != NULL ? f->date_obs : NULL);
+    return q;
+}
+
+static struct equip master_equip(const ac_catalog_master_t *m)
+{
+    struct equip q = {m->instrument,
+                      m->xbin,
+                      m->ybin,
+                      m->gain,
+                      m->offset,
+                      m->exposure,
+                      str_or(m->source_session_date, m->creation_date)};
+    return q;
+}
+
+/* Names: trimmed, case-folded; "" and "Unknown" are unknown and match anything. */
+static bool name_match(const char *a, const char *b)
+{
+    char x[128], y[128];
+
+    ac_strlcpy(x, a != NULL ? a : "", sizeof x);
+    ac_strlcpy(y, b != NULL ? b : "", sizeof y);
+    ac_str_trim(x);
+    ac_str_trim(y);
+    if (x[0] == '\0' || y[0] == '\0' || strcasecmp(x, "unknown") == 0 ||
+        strcasecmp(y, "unknown") == 0)
+        return true;
+    return strcasecmp(x, y) == 0;
+}
+
+static bool num_match(double a, double b)
+{
+    return !isfinite(a) || !isfinite(b) || fabs(a - b) <= 1e-6 * fmax(1.0, fabs(a));
+}
+
+static bool equip_match(const struct equip *u, const struct equip *m, bool exposure,
+                        const ac_build_opts_t *o)
+{
+    if (!name_match(u->instrument, m->instrument) || !num_match(u->gain, m->gain) ||
+        !num_match(u->offset, m->offset))
+        return false;
+    if (u->xbin > 0 && m->xbin > 0 && (u->xbin != m->xbin || u->ybin != m->ybin))
+        return false;
+    if (exposure && isfinite(u->exposure) && isfinite(m->exposure) &&
+        fabs(u->exposure - m->exposure) >
+            fmax(o->exp_tol_s, o->exp_tol_pct / 100 * u->exposure))
+        return false;
+    return true;
+}
+
+/* Days since 1970-01-01 of a 'YYYY-MM-DD...' date, or INT32_MIN. */
+static long day_number(const char *d)
+{
+    int y, m, dd;
+
+    if (d == NULL || sscanf(d, "%4d-%2d-%2d", &y, &m, &dd) != 3 || m < 1 || m > 12)
+        return INT32_MIN;
+    /* Days from civil (H. Hinnant's algorithm). */
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static long nights_apart(const char *a, const char *b)
+{
+    long x = day_number(a), y = day_number(b);
+
+    return x == INT32_MIN || y == INT32_MIN ? 100000 : labs(x - y);
+}
+
+static int master_kind(const ac_catalog_master_t *m)
+{
+    if (m->type == NULL)
+        return -1;
+    if (strcasecmp(m->type, "bias") == 0)
+        return AC_CAL_BIAS;
+    if (strcasecmp(m->type, "flat") == 0)
+        return AC_CAL_FLAT;
+    if (strcasecmp(m->type, "dark") == 0)
+        return ac_catalog_name_is_flatdark(m->path) ? AC_CAL_FLATDARK : AC_CAL_DARK;
+    return -1;
+}
+
+/* The best live master of kind for unit u (see ac_build_plan), or NULL. */
+static const ac_catalog_master_t *best_master(const ac_build_world_t *w, ac_cal_kind_t kind,
+                                              const struct equip *u, const ac_build_opts_t *o)
+{
+    const ac_catalog_master_t *best = NULL;
+    long best_d = 0;
+
+    if (w->masters == NULL)
+        return NULL;
+    for (size_t i = 0; i < w->masters->n; i++) {
+        const ac_catalog_master_t *m = &w->masters->items[i];
+        struct equip q = master_equip(m);
+        long d;
+        if (master_kind(m) != (int)kind || m->path == NULL ||
+            !equip_match(u, &q, kind == AC_CAL_FLATDARK, o))
+            continue;
+        d = nights_apart(u->date, q.date);
+        if (best == NULL || d < best_d || (d == best_d && m->rowid > best->rowid)) {
+            best = m;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+static const ac_build_row_t *find_row(const ac_build_world_t *w, const char *key)
+{
+    for (size_t i = 0; w->builds != NULL && i < w->builds->n; i++)
+        if (w->builds->items[i].key != NULL && strcmp(w->builds->items[i].key, key) == 0)
+            return &w->builds->items[i];
+    return NULL;
+}
+
+/* A unit of kind that will make a matching master: enough frames, no master yet, and no
+ * failed or rejected build. NULL when none. */
+static const ac_calsession_t *coming_unit(const ac_build_world_t *w, ac_cal_kind_t kind,
+                                          const struct equip *u, const ac_build_opts_t *o)
+{
+    for (size_t i = 0; w->units != NULL && i < w->units->n; i++) {
+        const ac_calsession_t *c = &w->units->items[i];
+        const ac_build_row_t *r;
+        struct equip q;
+        if (c->kind != kind || c->master_rowid != 0 || (int)c->frames.n < o->min_files)
+            continue;
+        q = unit_equip(c);
+        if (!equip_match(u, &q, kind == AC_CAL_FLATDARK, o))
+            continue;
+        r = find_row(w, c->key);
+        if (r != NULL && (r->state == AC_BUILD_FAILED || r->state == AC_BUILD_REJECTED))
+            continue;
+        return c;
+    }
+    return NULL;
+}
+
+/* ---- The output name ---- */
+
+static void sanitize(const char *s, char *out, size_t size)
+{
+    size_t n = 0;
+
+    for (; s != NULL && *s != '\0' && n + 1 < size; s++) {
+        char c = *s;
+        bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c >= '0' && c <= '9') || c == '.' || c == '+';
+        out[n++] = keep ? c : '_';
+    }
+    out[n] = '\0';
+}
+
+static bool path_taken(const ac_build_world_t *w, const char *path, bool on_disk)
+{
+    struct stat sb;
+
+    for (size_t i = 0; w->masters != NULL && i < w->masters->n; i++)
+        if (w->masters->items[i].path != NULL && strcmp(w->masters->items[i].path, path) == 0)
+            return true;
+    return on_disk && stat(path, &sb) == 0;
+}
+
+static int output_path(const ac_calsession_t *u, const ac_build_world_t *w,
+                       const ac_build_opts_t *o, const char *reuse, char **out)
+{
+    static const char *const words[AC_CAL_NKINDS] = {"Bias", "Dark", "Flat", "FlatDark"};
+    const ac_catalog_file_t *f = &u->frames.items[0];
+    struct equip q = unit_equip(u);
+    char tel[80], cam[80], filt[80], date[16] = "", base[512], path[4200], exp[32];
+    double tsum = 0, temp;
+    int tn = 0, n = 0;
+
+    if (reuse != NULL && reuse[0] != '\0' && !path_taken(w, reuse, false))
+        return (*out = strdup(reuse)) == NULL ? -ENOMEM : 0;
+    sanitize(str_or(f->telescope, str_or(u->telescope, "Unknown")), tel, sizeof tel);
+    sanitize(str_or(f->instrument, str_or(u->imager, "Unknown")), cam, sizeof cam);
+    sanitize(u->kind == AC_CAL_FLAT ? str_or(u->filter, f->filter) : NULL, filt, sizeof filt);
+    for (const char *d = q.date; d != NULL && *d != '\0' && *d != 'T' && *d != ' ' && n < 8;
+         d++)
+        if (*d >= '0' && *d <= '9')
+            date[n++] = *d;
+    date[n] = '\0';
+    for (size_t i = 0; i < u->frames.n; i++)
+        if (isfinite(u->frames.items[i].ccd_temp)) {
+            tsum += u->frames.items[i].ccd_temp;
+            tn++;
+        }
+    temp = tn > 0 ? round(tsum / tn) + 0.0 : 0.0;
+    snprintf(exp, sizeof exp, "%g", isfinite(q.exposure) ? q.exposure : 0.0);
+    snprintf(base, sizeof base, "Master-%s-%s-%s%s%s-%s-%ss-%dx%d-t%.0f", words[u->kind], tel,
+             cam, filt[0] ? "-" : "", filt, date[0] ? date : "00000000", exp,
+             q.xbin > 0 ? q.xbin : 1, q.ybin > 0 ? q.ybin : 1, temp);
+    for (int k = 1; k <= 1000; k++) {
+        int len = k == 1
+                      ? snprintf(path, sizeof path, "%s/%s.fits", o->masters_dir, base)
+                      : snprintf(path, sizeof path, "%s/%s-%d.fits", o->masters_dir, base, k);
+        if (len < 0 || (size_t)len >= sizeof path || len >= 4096)
+            return -ENAMETOOLONG;
+        if (!path_taken(w, path, true))
+            return (*out = strdup(path)) == NULL ? -ENOMEM : 0;
+    }
+    return -EEXIST;
+}
+
+/* ---- The plan ---- */
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+int ac_build_plan(const ac_calsession_t *unit, const ac_build_world_t *w,
+                  const ac_build_opts_t *o, const char *reuse_path, ac_build_spec_t *out,
+                  char *why, size_t why_size)
+{
+    static const ac_build_world_t empty = {NULL, NULL, NULL};
+    const ac_catalog_master_t *bias = NULL, *fd = NULL;
+    const ac_calsession_t *coming = NULL;
+    struct equip q;
+    char note[256] = "";
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (why_size > 0)
+        why[0] = '\0';
+    if (w == NULL)
+        w = &empty;
+    if (unit == NULL || o == NULL || (unsigned)unit->kind >= AC_CAL_NKINDS ||
+        o->masters_dir[0] == '\0')
+        return -EINVAL;
+    if (unit->master_rowid != 0) {
+        snprintf(why, why_size, "master #%lld exists: %s", (long long)unit->master_rowid,
+                 str_or(unit->master_path, "?"));
+        return AC_BUILD_PLAN_SKIP;
+    }
+    if ((int)unit->frames.n < o->min_files || unit->frames.n < 2) {
+        snprintf(why, why_size, "%zu %s frame%s, %d needed (min_files_per_master)",
+                 unit->frames.n, ac_catalog_cal_kind_name(unit->kind),
+                 unit->frames.n == 1 ? "" : "s", o->min_files > 2 ? o->min_files : 2);
+        return AC_BUILD_PLAN_SKIP;
+    }
+    q = unit_equip(unit);
+    if (unit->kind == AC_CAL_FLAT) {
+        fd = best_master(w, AC_CAL_FLATDARK, &q, o);
+        bias = best_master(w, AC_CAL_BIAS, &q, o);
+        if (fd == NULL && (coming = coming_unit(w, AC_CAL_FLATDARK, &q, o)) == NULL &&
+            bias == NULL)
+            coming = coming_unit(w, AC_CAL_BIAS, &q, o);
+        if (coming != NULL) {
+            snprintf(why, why_size, "waiting for the %s master of session %s",
+                     coming->kind == AC_CAL_FLATDARK ? "flat-dark" : "bias", coming->key);
+            return AC_BUILD_PLAN_WAIT;
+        }
+        if (fd == NULL && bias == NULL)
+            snprintf(note, sizeof note,
+                     "no matching flat-dark or bias master: flats combined raw");
+    } else if (unit->kind == AC_CAL_DARK && o->dark_subtract_bias) {
+        if ((bias = best_master(w, AC_CAL_BIAS, &q, o)) == NULL) {
+            if ((coming = coming_unit(w, AC_CAL_BIAS, &q, o)) != NULL) {
+                snprintf(why, why_size, "waiting for the bias master of session %s",
+                         coming->key);
+                return AC_BUILD_PLAN_WAIT;
+            }
+            snprintf(note, sizeof note, "no matching bias master: bias kept in the dark");
+        }
+    }
+    out->kind = unit->kind;
+    out->opts = *o;
+    out->nsubs = (int)unit->frames.n;
+    out->subs = calloc(unit->frames.n, sizeof *out->subs);
+    out->key = dup_or_null(unit->key);
+    out->session_id = dup_or_null(unit->session_id);
+    out->session_date = dup_or_null(unit->date);
+    out->bias_path = dup_or_null(bias != NULL ? bias->path : NULL);
+    out->flatdark_path = dup_or_null(fd != NULL ? fd->path : NULL);
+    rc = out->subs == NULL || out->key == NULL || out->session_id == NULL ? -ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < unit->frames.n; i++)
+        if ((out->subs[i] = dup_or_null(unit->frames.items[i].path)) == NULL)
+            rc = -ENOMEM;
+    if (rc == 0)
+        rc = output_path(unit, w, o, reuse_path, &out->output_path);
+    if (rc != 0) {
+        ac_build_spec_clear(out);
+        snprintf(why, why_size, "cannot plan build %s: %s", str_or(unit->key, "?"),
+                 ac_strerror(rc));
+        return rc;
+    }
+    snprintf(why, why_size, "%s from %d frames%s%s%s%s%s%s", ac_path_base(out->output_path),
+             out->nsubs, fd != NULL ? ", flat-dark " : "",
+             fd != NULL ? ac_path_base(fd->path) : "", bias != NULL ? ", bias " : "",
+             bias != NULL ? ac_path_base(bias->path) : "", note[0] ? "; " : "", note);
+    return AC_BUILD_PLAN_READY;
+}
+
+/* ---- The catalogue side ---- */
+
+/* newest_write returns the latest modification time (unix seconds) of a unit's frames. */
+static double newest_write(const ac_calsession_t *u)
+{
+    double newest = 0;
+
+    for (size_t i = 0; i < u->frames.n; i++) {
+        struct stat st;
+        if (u->frames.items[i].path != NULL && stat(u->frames.items[i].path, &st) == 0) {
+            double t = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
+            if (t > newest)
+                newest = t;
+        }
+    }
+    return newest;
+}
+
+int ac_build_scan(ac_db_t *db, ac_build_opts_t *o, int *queued, ac_err_t *e)
+{
+    ac_calsession_list_t units = {0};
+    struct timespec now;
+    int rc, n = 0;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    o->retry_in_s = 0;
+    if (queued != NULL)
+        *queued = 0;
+    if ((rc = ac_catalog_cal_sessions(db, &units, e)) != 0)
+        return rc;
+    for (size_t i = 0; i < units.n && rc == 0; i++) {
+        const ac_calsession_t *u = &units.items[i];
+        bool added = false;
+        if (u->master_rowid != 0 || (int)u->frames.n < o->min_files || u->frames.n < 2)
+            continue;
+        if (o->settle_s > 0) {
+            /* Frames of this session may still be arriving: wait until they stop. */
+            double age = (double)now.tv_sec + (double)now.tv_nsec / 1e9 - newest_write(u);
+            if (age < o->settle_s) {
+                double left = o->settle_s - age;
+                if (o->retry_in_s == 0 || left < o->retry_in_s)
+                    o->retry_in_s = left;
+                continue;
+            }
+        }
+        rc = ac_catalog_build_enqueue(db, u->key, u->kind, &added, e);
+        n += added;
+    }
+    ac_catalog_calsessions_free(&units);
+    if (queued != NULL)
+        *queued = n;
+    return rc;
+}
+
+int ac_build_prepare(ac_db_t *db, const char *key, const ac_build_opts_t *o,
+                     ac_build_spec_t *spec, char *why, size_t why_size, ac_err_t *e)
+{
+    ac_calsession_t unit = {0};
+    ac_calsession_list_t units = {0};
+    ac_master_list_t masters = {0};
+    ac_build_row_list_t builds = {0};
+    ac_build_row_t row = {0};
+    ac_build_world_t w = {&units, &masters, &builds};
+    int rc;
+
+    memset(spec, 0, sizeof *spec);
+    if ((rc = ac_catalog_build_get(db, key, &row, e)) != 0 ||
+        (rc = ac_catalog_cal_session(db, key, &unit, e)) != 0 ||
+        (rc = ac_catalog_cal_sessions(db, &units, e)) != 0 ||
+        (rc = ac_catalog_masters(db, &masters, e)) != 0 ||
+        (rc = ac_catalog_build_list(db, &builds, e)) != 0)
+        goto out;
+    rc = ac_build_plan(&unit, &w, o, row.master_path, spec, why, why_size);
+    if (rc < 0) {
+        ac_err_set(e, rc, "%s", why);
+        goto out;
+    }
+    if (rc == AC_BUILD_PLAN_READY) {
+        int r = ac_catalog_build_set_path(db, key, spec->output_path, e);
+        if (r != 0) {
+            ac_build_spec_clear(spec);
+            rc = r;
+        }
+    }
+out:
+    ac_catalog_build_row_clear(&row);
+    ac_catalog_calsession_clear(&unit);
+    ac_catalog_calsessions_free(&units);
+    ac_catalog_masters_free(&masters);
+    ac_catalog_build_rows_free(&builds);
+    return rc;
+}
+
+json_t *ac_build_result_json(const ac_build_result_t *r)
+{
+    json_t *j = json_object();
+    bool flat = isfinite(r->flat_level);
+
+#define NUM(k, v) json_object_set_new(j, k, isfinite(v) ? json_real(v) : json_null())
+    if (j == NULL)
+        return NULL;
+    json_object_set_new(j, "frames", json_integer(r->nsubs));
+    json_object_set_new(j, "combined", json_integer(r->nused));
+    json_object_set_new(j, "method", json_string(ac_stack_method_name(r->method)));
+    if (r->method == AC_STACK_SIGMA_CLIP)
+        json_object_set_new(
+            j, "sigma",
+            json_string(r->sigma_estimator == AC_STACK_SIGMA_MAD ? "mad" : "stddev"));
+    NUM("median", r->median);
+    NUM("noise", r->noise);
+    NUM("rejected_low", r->rej_low);
+    NUM("rejected_high", r->rej_high);
+    json_object_set_new(j, "nan_pixels", json_integer((json_int_t)r->nan_pixels));
+    json_object_set_new(j, "hot_pixels", json_integer((json_int_t)r->hot_pixels));
+    NUM("hot_fraction", r->hot_fraction);
+    if (flat) {
+        NUM("flat_level", r->flat_level);
+        NUM("flat_raw_level", r->flat_raw_level);
+        NUM("flat_scale", r->flat_scale);
+    }
+    NUM("score", r->score);
+    json_object_set_new(j, "bias_subtracted", json_boolean(r->bias_subtracted));
+    json_object_set_new(j, "flatdark_subtracted", json_boolean(r->flatdark_subtracted));
+    if (r->dropped[0] != '\0')
+        json_object_set_new(j, "dropped", json_string(r->dropped));
+    if (r->warning[0] != '\0')
+        json_object_set_new(j, "warning", json_string(r->warning));
+    if (r->status == AC_BUILD_REJECT)
+        json_object_set_new(j, "rejected", json_string(r->reason));
+    NUM("t_total", r->t_total);
+    NUM("t_read", r->t_read);
+    NUM("t_combine", r->t_combine);
+    NUM("t_write", r->t_write);
+#undef NUM
+    return j;
+}
+
+/* The Masters notes: what was combined and how much was rejected. */
+static void notes_text(const ac_build_spec_t *sp, const ac_build_result_t *r, char *out,
+                       size_t size)
+{
+    int n = snprintf(out, size,
+                     "astrocald: %s master from %d of %d frames, %s; rejected low %.3f %%, "
+                     "high %.3f %%; noise %.2f ADU",
+                     ac_catalog_cal_kind_name(sp->kind), r->nused, r->nsubs,
+                     ac_stack_method_name(r->method), 100 * r->rej_low, 100 * r->rej_high,
+                     r->noise);
+    if (n < 0 || (size_t)n >= size)
+        return;
+    if (sp->kind == AC_CAL_DARK || sp->kind == AC_CAL_FLATDARK)
+        n += snprintf(out + n, size - (size_t)n, "; %llu hot pixels; bias %s",
+                      (unsigned long long)r->hot_pixels,
+                      r->bias_subtracted ? "subtracted" : "kept");
+    else if (sp->kind == AC_CAL_FLAT)
+        n += snprintf(out + n, size - (size_t)n, "; level %.1f ADU; %s", r->flat_level,
+                      r->flatdark_subtracted ? "flat-dark subtracted"
+                      : r->bias_subtracted   ? "bias subtracted"
+                                             : "raw");
+    if (n > 0 && (size_t)n < size && r->dropped[0] != '\0')
+        snprintf(out + n, size - (size_t)n, "; left out: %s", r->dropped);
+}
+
+static bool transient(int code)
+{
+    return code == AC_EBUSY || code == -ENOSPC || code == AC_ENOSPACE || code == -ENOMEM ||
+           code == -EIO || code == -EAGAIN || code == -EMFILE || code == -ENFILE;
+}
+
+static double unix_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int ac_build_record(ac_db_t *db, const ac_build_spec_t *spec, const ac_build_result_t *res,
+                    int max_attempts, double backoff_s, int *what, ac_err_t *e)
+{
+    json_t *jq = ac_build_result_json(res);
+    char *qjson = jq != NULL ? json_dumps(jq, JSON_COMPACT | JSON_REAL_PRECISION(8)) : NULL;
+    char notes[1024], xb[16], yb[16];
+    bool dark = spec->kind == AC_CAL_DARK || spec->kind == AC_CAL_FLATDARK;
+    ac_build_row_t row = {0};
+    int rc, w = AC_BUILD_FAILED_ROW;
+
+    json_decref(jq);
+    if (res->status == AC_BUILT) {
+        ac_master_rec_t rec = {0};
+        snprintf(xb, sizeof xb, "%d", res->xbin > 0 ? res->xbin : 1);
+        snprintf(yb, sizeof yb, "%d", res->ybin > 0 ? res->ybin : 1);
+        notes_text(spec, res, notes, sizeof notes);
+        rec.type = ac_catalog_cal_kind_master_type(spec->kind);
+        rec.path = res->output_path;
+        rec.md5 = res->md5;
+        rec.file_size = res->file_size;
+        rec.file_count = res->nused;
+        rec.telescope = str_or(res->telescope, "Unknown");
+        rec.instrument = str_or(res->instrument, "Unknown");
+        rec.exposure = dark ? res->exptime_text : NULL;
+        rec.xbin = xb;
+        rec.ybin = yb;
+        rec.ccd_temp = res->ccd_temp_text;
+        rec.gain = res->gain_text;
+        rec.offset = res->offset_text;
+        rec.filter = spec->kind == AC_CAL_FLAT ? res->filter : NULL;
+        rec.source_session_id = spec->session_id;
+        rec.notes = notes;
+        rec.quality = res->score;
+        rec.validated = true;
+        rc = ac_catalog_build_register(db, spec->key, &rec, qjson, NULL, NULL, e);
+        if (rc == -EEXIST) {
+            ac_err_t fe = {0};
+            rc = ac_catalog_build_finish(db, spec->key, AC_BUILD_FAILED, e->msg, qjson, &fe);
+        } else {
+            w = AC_BUILD_REGISTERED;
+        }
+    } else if (res->status == AC_BUILD_REJECT) {
+        w = AC_BUILD_REJECTED_ROW;
+        rc = ac_catalog_build_finish(db, spec->key, AC_BUILD_REJECTED, res->reason, qjson, e);
+        if (rc == 0)
+            ac_log_warn("master %s rejected: %s", ac_path_base(res->output_path), res->reason);
+    } else if (res->err.code == AC_ECANCELED) {
+        w = AC_BUILD_DEFERRED_ROW;
+        rc = ac_catalog_build_defer(db, spec->key, res->err.msg, unix_now(), false, e);
+    } else if (transient(res->err.code) &&
+               (rc = ac_catalog_build_get(db, spec->key, &row, e)) == 0 &&
+               row.attempts + 1 < max_attempts) {
+        w = AC_BUILD_DEFERRED_ROW;
+        rc = ac_catalog_build_defer(db, spec->key, res->err.msg,
+                                    unix_now() + backoff_s * ldexp(1.0, row.attempts), true, e);
+    } else {
+        rc = ac_catalog_build_finish(db, spec->key, AC_BUILD_FAILED, res->err.msg, qjson, e);
+    }
+    ac_catalog_build_row_clear(&row);
+    free(qjson);
+    if (what != NULL)
+        *what = w;
+    return rc;
+}

@@ -1,0 +1,466 @@
+/*
+ * catalog_build.c - calibration sessions as build units, and the names of build kinds and
+ * states (see catalog.h, "Master builds").
+ *
+ * One query lists the calibration sessions (fitssession rows named 'Bias', 'Dark' or
+ * 'Flat'), one their frames, one the live Masters rows that name a source session; the
+ * units are assembled here (a 'Dark' session may give a dark and a flat-dark unit). The
+ * queue itself is in catalog_build_queue.c.
+ *
+ * Ownership: lists and rows returned are owned by the caller (the *_free / *_clear
+ * functions). Thread: loop thread for everything that takes an ac_db_t (checked); the
+ * name helpers are pure.
+ */
+#include "catalog.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "catalog_int.h"
+#include "meta.h"
+#include "schema.h"
+#include "util.h"
+
+static const char *const kind_names[AC_CAL_NKINDS] = {"bias", "dark", "flat", "flatdark"};
+static const char *const kind_mtypes[AC_CAL_NKINDS] = {"bias", "dark", "flat", "dark"};
+static const char *const state_names[AC_BUILD_NSTATES] = {"pending", "running", "done",
+                                                          "failed", "rejected"};
+
+const char *ac_catalog_cal_kind_name(ac_cal_kind_t k)
+{
+    return (unsigned)k < AC_CAL_NKINDS ? kind_names[k] : "unknown";
+}
+
+int ac_catalog_cal_kind_parse(const char *name)
+{
+    for (int i = 0; name != NULL && i < AC_CAL_NKINDS; i++) {
+        if (strcmp(name, kind_names[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
+const char *ac_catalog_cal_kind_master_type(ac_cal_kind_t k)
+{
+    return (unsigned)k < AC_CAL_NKINDS ? kind_mtypes[k] : "unknown";
+}
+
+const char *ac_catalog_build_state_name(ac_build_state_t s)
+{
+    return (unsigned)s < AC_BUILD_NSTATES ? state_names[s] : "unknown";
+}
+
+int ac_catalog_build_state_parse(const char *name)
+{
+    for (int i = 0; name != NULL && i < AC_BUILD_NSTATES; i++) {
+        if (strcmp(name, state_names[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
+bool ac_catalog_name_is_flatdark(const char *path)
+{
+    const char *base;
+    char sq[256];
+    size_t n = 0;
+
+    if (path == NULL)
+        return false;
+    base = ac_path_base(path);
+    for (const char *p = base; *p != '\0' && n + 1 < sizeof sq; p++) {
+        if (*p == '-' || *p == '_' || *p == ' ')
+            continue;
+        sq[n++] = (char)tolower((unsigned char)*p);
+    }
+    sq[n] = '\0';
+    return strstr(sq, "flatdark") != NULL || strstr(sq, "darkflat") != NULL;
+}
+
+/* ---- Build units ---- */
+
+#define UNIT_TEXT 7
+
+static char **const *unit_fields(ac_calsession_t *u, char **(*f)[UNIT_TEXT])
+{
+    char **const v[UNIT_TEXT] = {&u->key,    &u->session_id, &u->date,       &u->telescope,
+                                 &u->imager, &u->filter,     &u->master_path};
+    memcpy(*f, v, sizeof v);
+    return *f;
+}
+
+void ac_catalog_calsession_clear(ac_calsession_t *s)
+{
+    char **f[UNIT_TEXT];
+
+    if (s == NULL)
+        return;
+    ac_catalog_free_fields(unit_fields(s, &f), UNIT_TEXT);
+    ac_catalog_files_free(&s->frames);
+}
+
+void ac_catalog_calsessions_free(ac_calsession_list_t *list)
+{
+    if (list == NULL)
+        return;
+    for (size_t i = 0; i < list->n; i++)
+        ac_catalog_calsession_clear(&list->items[i]);
+    free(list->items);
+    list->items = NULL;
+    list->n = 0;
+}
+
+/* A unit being assembled, with its frame capacity. */
+struct unit {
+    ac_calsession_t u;
+    size_t cap;
+};
+
+struct units {
+    struct unit *v;
+    size_t n, cap;
+};
+
+static void units_free(struct units *us)
+{
+    for (size_t i = 0; i < us->n; i++)
+        ac_catalog_calsession_clear(&us->v[i].u);
+    free(us->v);
+    us->v = NULL;
+    us->n = us->cap = 0;
+}
+
+/* Finds the unit of a session and kind (units are created in session order, and the
+ * session ids are looked up through an index sorted by id). */
+static int cmp_unit_index(const void *a, const void *b, void *ctx)
+{
+    const struct units *us = ctx;
+    const struct unit *x = &us->v[*(const size_t *)a], *y = &us->v[*(const size_t *)b];
+    int c = strcmp(x->u.session_id, y->u.session_id);
+
+    return c != 0 ? c : (int)x->u.kind - (int)y->u.kind;
+}
+
+struct finder {
+    const struct units *us;
+    size_t *idx;
+};
+
+static struct unit *find_unit(const struct finder *fd, const char *session_id,
+                              ac_cal_kind_t kind)
+{
+    size_t lo = 0, hi = fd->us->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        struct unit *u = &fd->us->v[fd->idx[mid]];
+        int c = strcmp(u->u.session_id, session_id);
+        if (c == 0)
+            c = (int)u->u.kind - (int)kind;
+        if (c == 0)
+            return u;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Adds a unit for the session row st (columns of SESS_SQL) and kind. */
+static int add_unit(struct units *us, sqlite3_stmt *st, ac_cal_kind_t kind)
+{
+    struct unit *x;
+    const char *id;
+
+    if (ac_catalog_grow((void **)&us->v, &us->cap, us->n, sizeof *us->v) != 0)
+        return -ENOMEM;
+    x = &us->v[us->n++];
+    x->u.kind = kind;
+    id = (const char *)sqlite3_column_text(st, 0);
+    x->u.session_id = strdup(id);
+    x->u.key =
+        kind == AC_CAL_FLATDARK ? ac_asprintf("%s" AC_BUILD_FLATDARK_SUFFIX, id) : strdup(id);
+    if (x->u.session_id == NULL || x->u.key == NULL ||
+        ac_db_column_dup(st, 2, &x->u.date) != 0 ||
+        ac_db_column_dup(st, 3, &x->u.telescope) != 0 ||
+        ac_db_column_dup(st, 4, &x->u.imager) != 0 ||
+        ac_db_column_dup(st, 5, &x->u.filter) != 0)
+        return -ENOMEM;
+    x->u.exposure = ac_db_column_number(st, 6);
+    x->u.ccd_temp = ac_db_column_number(st, 7);
+    x->u.gain = ac_db_column_number(st, 8);
+    x->u.offset = ac_db_column_number(st, 9);
+    x->u.xbin = ac_db_column_int(st, 10, 0);
+    x->u.ybin = ac_db_column_int(st, 11, 0);
+    return 0;
+}
+
+#define SESS_SQL                                                                               \
+    "SELECT s.fitsSessionId, s.fitsSessionObjectName, s.fitsSessionDate, "                     \
+    "s.fitsSessionTelescope, s.fitsSessionImager, s.fitsSessionFilter, "                       \
+    "s.fitsSessionExposure, s.fitsSessionCCDTemp, s.fitsSessionGain, s.fitsSessionOffset, "    \
+    "s.fitsSessionBinningX, s.fitsSessionBinningY FROM fitssession AS s "                      \
+    "WHERE s.fitsSessionObjectName IN ('Bias', 'Dark', 'Flat') "                               \
+    "AND s.fitsSessionId IS NOT NULL AND (?1 IS NULL OR s.fitsSessionId = ?1) "                \
+    "ORDER BY s.fitsSessionDate, s.fitsSessionId"
+
+static int read_sessions(ac_db_t *db, const char *only, struct units *us, ac_err_t *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if ((rc = ac_db_prepare(db, SESS_SQL, &st, e)) != 0)
+        return rc;
+    ac_db_bind_text(st, 1, only);
+    while ((rc = ac_db_step(db, st, "list calibration sessions", e)) == AC_DB_ROW) {
+        const char *obj = (const char *)sqlite3_column_text(st, 1);
+        int r;
+        if (strcmp(obj, "Bias") == 0)
+            r = add_unit(us, st, AC_CAL_BIAS);
+        else if (strcmp(obj, "Flat") == 0)
+            r = add_unit(us, st, AC_CAL_FLAT);
+        else if ((r = add_unit(us, st, AC_CAL_DARK)) == 0)
+            r = add_unit(us, st, AC_CAL_FLATDARK);
+        if (r != 0) {
+            rc = ac_err_set(e, -ENOMEM, "out of memory listing calibration sessions");
+            break;
+        }
+    }
+    ac_db_release(db, st);
+    return rc < 0 ? rc : 0;
+}
+
+#define FRAME_TEXT 11
+
+static char **const *frame_fields(ac_catalog_file_t *x, char **(*f)[FRAME_TEXT])
+{
+    char **const v[FRAME_TEXT] = {&x->file_id,    &x->path,   &x->session_id,   &x->date_obs,
+                                  &x->type,       &x->object, &x->filter,       &x->telescope,
+                                  &x->instrument, &x->hash,   &x->original_file};
+    memcpy(*f, v, sizeof v);
+    return *f;
+}
+
+/* The frame kind a unit of a session object takes, or -1 for frames it ignores. */
+static int frame_kind(const char *session_object, const char *type)
+{
+    bool master = false;
+    ac_frame_type_t t = ac_meta_classify(type != NULL ? type : "", &master);
+
+    if (master)
+        return -1;
+    if (strcmp(session_object, "Bias") == 0)
+        return t == AC_FRAME_BIAS ? AC_CAL_BIAS : -1;
+    if (strcmp(session_object, "Flat") == 0)
+        return t == AC_FRAME_FLAT ? AC_CAL_FLAT : -1;
+    if (t == AC_FRAME_DARK)
+        return AC_CAL_DARK;
+    return t == AC_FRAME_FLATDARK ? AC_CAL_FLATDARK : -1;
+}
+
+static int read_frames(ac_db_t *db, const ac_schema_info_t *si, const char *only,
+                       const struct finder *fd, ac_err_t *e)
+{
+    sqlite3_stmt *st = NULL;
+    char sql[2048];
+    int rc;
+
+    snprintf(sql, sizeof sql,
+             "SELECT f.fitsFileId, f.fitsFileName, f.fitsFileSession, f.fitsFileDate, "
+             "f.fitsFileType, f.fitsFileObject, f.fitsFileFilter, f.fitsFileTelescop, "
+             "f.fitsFileInstrument, f.fitsFileHash, NULL, f.fitsFileExpTime, "
+             "f.fitsFileCCDTemp, f.fitsFileGain, f.fitsFileOffset, f.fitsFileXBinning, "
+             "f.fitsFileYBinning, s.fitsSessionObjectName "
+             "FROM fitsfile AS f JOIN fitssession AS s ON s.fitsSessionId = f.fitsFileSession "
+             "WHERE s.fitsSessionObjectName IN ('Bias', 'Dark', 'Flat') "
+             "AND (?1 IS NULL OR s.fitsSessionId = ?1) AND f.fitsFileName IS NOT NULL "
+             "AND COALESCE(f.fitsFileCalibrated, 0) = 0%s%s "
+             "ORDER BY f.fitsFileSession, f.fitsFileDate, f.fitsFileId",
+             (si->cols & AC_COL_FILE_SOFTDELETE) ? " AND COALESCE(f.fitsFileSoftDelete, 0) = 0"
+                                                 : "",
+             (si->cols & AC_COL_FILE_ORIGINAL) ? " AND f.fitsFileOriginalFile IS NULL" : "");
+    if ((rc = ac_db_prepare(db, sql, &st, e)) != 0)
+        return rc;
+    ac_db_bind_text(st, 1, only);
+    while ((rc = ac_db_step(db, st, "list calibration frames", e)) == AC_DB_ROW) {
+        const char *sid = (const char *)sqlite3_column_text(st, 2);
+        int k = frame_kind((const char *)sqlite3_column_text(st, 17),
+                           (const char *)sqlite3_column_text(st, 4));
+        struct unit *u = k < 0 ? NULL : find_unit(fd, sid, (ac_cal_kind_t)k);
+        ac_catalog_file_t *x;
+        char **f[FRAME_TEXT];
+
+        if (u == NULL)
+            continue;
+        if (ac_catalog_grow((void **)&u->u.frames.items, &u->cap, u->u.frames.n,
+                            sizeof *u->u.frames.items) != 0)
+            goto oom;
+        x = &u->u.frames.items[u->u.frames.n++];
+        if (ac_catalog_dup_columns(st, 0, frame_fields(x, &f), FRAME_TEXT) != 0)
+            goto oom;
+        x->exposure = ac_db_column_number(st, 11);
+        x->ccd_temp = ac_db_column_number(st, 12);
+        x->gain = ac_db_column_number(st, 13);
+        x->offset = ac_db_column_number(st, 14);
+        x->xbin = ac_db_column_int(st, 15, 0);
+        x->ybin = ac_db_column_int(st, 16, 0);
+    }
+    ac_db_release(db, st);
+    return rc < 0 ? rc : 0;
+oom:
+    ac_db_release(db, st);
+    return ac_err_set(e, -ENOMEM, "out of memory listing calibration frames");
+}
+
+/* Attaches to each unit the first live Masters row made from its session (see catalog.h
+ * for how a 'Dark' session's dark and flat-dark masters are told apart). */
+static int read_masters(ac_db_t *db, const char *only, const struct finder *fd, ac_err_t *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = ac_db_prepare(db,
+                       "SELECT source_session_id, id, master_type, master_path FROM Masters "
+                       "WHERE COALESCE(soft_delete, 0) = 0 AND source_session_id IS NOT NULL "
+                       "AND (?1 IS NULL OR source_session_id = ?1) ORDER BY id",
+                       &st, e);
+    if (rc != 0)
+        return rc;
+    ac_db_bind_text(st, 1, only);
+    while ((rc = ac_db_step(db, st, "list masters of calibration sessions", e)) == AC_DB_ROW) {
+        const char *sid = (const char *)sqlite3_column_text(st, 0);
+        const char *type = (const char *)sqlite3_column_text(st, 2);
+        const char *path = (const char *)sqlite3_column_text(st, 3);
+        struct unit *u = NULL;
+
+        if (type == NULL)
+            continue;
+        if (strcasecmp(type, "bias") == 0) {
+            u = find_unit(fd, sid, AC_CAL_BIAS);
+        } else if (strcasecmp(type, "flat") == 0) {
+            u = find_unit(fd, sid, AC_CAL_FLAT);
+        } else if (strcasecmp(type, "dark") == 0) {
+            struct unit *d = find_unit(fd, sid, AC_CAL_DARK);
+            struct unit *f = find_unit(fd, sid, AC_CAL_FLATDARK);
+            bool has_d = d != NULL && d->u.frames.n > 0, has_f = f != NULL && f->u.frames.n > 0;
+            if (has_d && has_f)
+                u = ac_catalog_name_is_flatdark(path) ? f : d;
+            else
+                u = has_f ? f : d;
+        }
+        if (u == NULL || u->u.master_rowid != 0)
+            continue;
+        u->u.master_rowid = sqlite3_column_int64(st, 1);
+        if (path != NULL && (u->u.master_path = strdup(path)) == NULL) {
+            rc = ac_err_set(e, -ENOMEM, "out of memory listing masters");
+            break;
+        }
+    }
+    ac_db_release(db, st);
+    return rc < 0 ? rc : 0;
+}
+
+/* Lists the units (of one session when only is not NULL) into us, frames and masters
+ * attached; units without frames are kept (the caller drops them). */
+static int list_units(ac_db_t *db, const char *only, struct units *us, ac_err_t *e)
+{
+    const ac_schema_info_t *si = NULL;
+    struct finder fd = {us, NULL};
+    int rc;
+
+    if ((rc = ac_schema_require(db, &si, e)) != 0)
+        return rc;
+    if ((rc = read_sessions(db, only, us, e)) != 0)
+        return rc;
+    if (us->n == 0)
+        return 0;
+    if ((fd.idx = malloc(us->n * sizeof *fd.idx)) == NULL)
+        return ac_err_set(e, -ENOMEM, "out of memory listing calibration sessions");
+    for (size_t i = 0; i < us->n; i++)
+        fd.idx[i] = i;
+    qsort_r(fd.idx, us->n, sizeof *fd.idx, cmp_unit_index, us);
+    rc = read_frames(db, si, only, &fd, e);
+    if (rc == 0 && si->masters[0] != '\0')
+        rc = read_masters(db, only, &fd, e);
+    free(fd.idx);
+    return rc;
+}
+
+int ac_catalog_cal_sessions(ac_db_t *db, ac_calsession_list_t *out, ac_err_t *e)
+{
+    struct units us = {NULL, 0, 0};
+    size_t n = 0;
+    int rc;
+
+    AC_DB_OWNER_CHECK(db);
+    memset(out, 0, sizeof *out);
+    if ((rc = list_units(db, NULL, &us, e)) != 0) {
+        units_free(&us);
+        return rc;
+    }
+    /* Keep the units that have frames, in place and in order. */
+    for (size_t i = 0; i < us.n; i++) {
+        if (us.v[i].u.frames.n == 0) {
+            ac_catalog_calsession_clear(&us.v[i].u);
+            continue;
+        }
+        us.v[n++] = us.v[i];
+    }
+    if (n == 0) {
+        free(us.v);
+        return 0;
+    }
+    out->items = malloc(n * sizeof *out->items);
+    if (out->items == NULL) {
+        us.n = n;
+        units_free(&us);
+        return ac_err_set(e, -ENOMEM, "out of memory listing calibration sessions");
+    }
+    for (size_t i = 0; i < n; i++)
+        out->items[i] = us.v[i].u;
+    out->n = n;
+    free(us.v);
+    return 0;
+}
+
+int ac_catalog_cal_session(ac_db_t *db, const char *key, ac_calsession_t *out, ac_err_t *e)
+{
+    struct units us = {NULL, 0, 0};
+    char sid[128];
+    ac_cal_kind_t kind = AC_CAL_NKINDS;
+    size_t len, slen = strlen(AC_BUILD_FLATDARK_SUFFIX);
+    int rc;
+
+    AC_DB_OWNER_CHECK(db);
+    memset(out, 0, sizeof *out);
+    if (key == NULL || (len = strlen(key)) == 0 || len >= sizeof sid)
+        return ac_err_set(e, -EINVAL, "calibration session: bad build key");
+    ac_strlcpy(sid, key, sizeof sid);
+    if (len > slen && strcmp(key + len - slen, AC_BUILD_FLATDARK_SUFFIX) == 0) {
+        sid[len - slen] = '\0';
+        kind = AC_CAL_FLATDARK;
+    }
+    if ((rc = list_units(db, sid, &us, e)) != 0)
+        goto out;
+    rc = -ENOENT;
+    for (size_t i = 0; i < us.n && rc != 0; i++) {
+        ac_calsession_t *u = &us.v[i].u;
+        bool want =
+            kind == AC_CAL_FLATDARK ? u->kind == AC_CAL_FLATDARK : u->kind != AC_CAL_FLATDARK;
+        if (want && u->frames.n > 0) {
+            *out = *u;
+            memset(u, 0, sizeof *u);
+            rc = 0;
+        }
+    }
+    if (rc != 0)
+        ac_err_set(e, rc, "%s: no calibration frames for build key %s", ac_db_path(db), key);
+out:
+    units_free(&us);
+    return rc;
+}
