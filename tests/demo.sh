@@ -10,7 +10,8 @@
 #   4. astrocald registers every frame, groups the sessions by observing night, builds the
 #      master bias, dark, flat and flat-dark from the night's frames, and calibrates every
 #      light as soon as its masters exist;
-#   5. astrocalctl shows the status, the masters, the sessions and the plan.
+#   5. astrocalctl shows the status, the masters and the sessions; astrocalctl import of
+#      the original capture folder then finds every frame already registered.
 # Everything goes to demo-out/ (recreated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,6 +82,8 @@ echo "== astrocalctl masters (built from the night's frames)"
 ctl masters
 echo "== astrocalctl sessions"
 ctl sessions
+echo "== astrocalctl import demo-out/capture (the same night again: every file is known by its hash)"
+ctl import "$out/capture"
 
 echo "== stopping astrocald (SIGTERM)"
 kill -TERM $pid

@@ -64,6 +64,23 @@ static void copy_slowly(const char *src, const char *dst)
     free(buf);
 }
 
+/* table_shape lists a table's columns as "name type notnull pk;" (PRAGMA table_info). */
+static void table_shape(sqlite3 *db, const char *table, char *out, size_t size)
+{
+    char sql[128];
+    sqlite3_stmt *st = NULL;
+    size_t n = 0;
+
+    snprintf(sql, sizeof sql, "PRAGMA table_info(\"%s\")", table);
+    ASSERT_EQ(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    out[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW && n < size)
+        n += (size_t)snprintf(out + n, size - n, "%s %s %d %d;", sqlite3_column_text(st, 1),
+                              sqlite3_column_text(st, 2), sqlite3_column_int(st, 3),
+                              sqlite3_column_int(st, 5));
+    sqlite3_finalize(st);
+}
+
 static long long q(sqlite3 *db, const char *sql)
 {
     return afdb_int(db, sql, NULL, -1);
@@ -189,6 +206,23 @@ TEST_TIMEOUT(night_hands_free_from_raw_frames, 300)
     ASSERT_EQ(q(db, "SELECT count(*) FROM fitsfile WHERE fitsFileCalibrated = 1 AND "
                     "fitsFileOriginalFile IS NOT NULL"),
               8);
+    /* The database this flow made is AstroFiler's schema, unchanged: every AstroFiler
+     * table has exactly the columns of a database AstroFiler's migrations made. */
+    {
+        static const char *const tables[] = {"fitsfile", "fitssession", "Masters", "mapping",
+                                             "migratehistory"};
+        sqlite3 *ref = afdb_create("reference.db", AFDB_MIGRATED);
+        for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+            char a[8192], b[8192];
+            table_shape(db, tables[i], a, sizeof a);
+            table_shape(ref, tables[i], b, sizeof b);
+            if (strcmp(a, b) != 0)
+                AC_TEST_FAIL("table %s differs from AstroFiler's:\n  ours: %s\n  ref:  %s",
+                             tables[i], a, b);
+        }
+        ASSERT_EQ(q(db, "SELECT count(*) FROM migratehistory"), 11);
+        sqlite3_close(ref);
+    }
     sqlite3_close(db);
     ac_gen_free(g);
     ac_harness_free(&h);
