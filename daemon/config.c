@@ -161,9 +161,9 @@ static const ac_config_entry_t table[] = {
     ROW("INGEST", watch_dirs, AC_CFG_STRING, "\"\"", 0, 4095, NULL, NULL, 0, false,
         "Folders registered live as frames land (comma-separated absolute paths, "
         "recursive); empty = off."),
-    DBL("INGEST", settle_s, "5.0", 0, 3600,
+    ROW("INGEST", settle_s, AC_CFG_DOUBLE, "5.0", 0, 3600, NULL, NULL, 0, false,
         "A new file is read once complete and unchanged for this many seconds."),
-    INT("INGEST", rescan_interval_s, "60", 1, 86400, true,
+    INT("INGEST", rescan_interval_s, "60", 1, 86400, false,
         "Full scan of the watched folders (safety net, and fallback when a watch fails)."),
 
     /* [MASTERS] */
@@ -589,6 +589,24 @@ int ac_config_check(const struct ac_config *c, ac_err_t *e)
         return ac_err_set(
             e, AC_ECONFIG, "job_memory_mib (%llu) must not exceed memory_budget_mib (%llu)",
             (unsigned long long)c->job_memory_mib, (unsigned long long)c->memory_budget_mib);
+    {
+        /* watch_dirs: every folder absolute (checked here so --check-config sees it). */
+        const char *p = c->watch_dirs;
+        while (*p != '\0') {
+            const char *end = strchr(p, ',');
+            size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+            while (n > 0 && (*p == ' ' || *p == '\t')) {
+                p++;
+                n--;
+            }
+            if (n > 0 && *p != '/')
+                return ac_err_set(e, AC_ECONFIG,
+                                  "watch_dirs: '%.*s' is not an absolute path", (int)n, p);
+            if (end == NULL)
+                break;
+            p = end + 1;
+        }
+    }
     return 0;
 }
 

@@ -456,6 +456,13 @@ static void cmd_retry(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t 
         reply_err(c, id, &e);
         return;
     }
+    if (all) {
+        /* Master builds that failed or were rejected get another chance too. */
+        int builds = 0;
+        if (ac_catalog_build_retry(d->db, NULL, &builds, &e) == 0 && builds > 0)
+            ac_log_notice("retrying %d master build%s", builds, builds == 1 ? "" : "s");
+        changed += builds;
+    }
     ac_sched_kick(d);
     ac_ctlsrv_reply_ok(c, id, json_pack("{s:i}", "retried", changed));
 }
@@ -493,6 +500,7 @@ static void import_done(void *ud, const ac_import_result_t *res)
                     res->errors);
     ac_ctlsrv_client_unref(r->c);
     json_decref(r->id);
+    ac_daemon_mark_masters_seen(r->d);
     {
         /* Link the light sessions to their calibration sessions, as AstroFiler does. */
         int linked = 0;

@@ -152,6 +152,21 @@ static void run_planner(ac_daemon_t *d)
     maybe_finish_drain(d);
 }
 
+void ac_daemon_mark_masters_seen(ac_daemon_t *d)
+{
+    ac_master_list_t ml = {0};
+
+    if (ac_catalog_unseen_masters(d->db, &ml, NULL) == 0 && ml.n > 0) {
+        int64_t *ids = calloc(ml.n, sizeof *ids);
+        for (size_t i = 0; ids != NULL && i < ml.n; i++)
+            ids[i] = ml.items[i].rowid;
+        if (ids != NULL)
+            ac_catalog_mark_masters_seen(d->db, ids, ml.n, NULL);
+        free(ids);
+    }
+    ac_catalog_masters_free(&ml);
+}
+
 void ac_daemon_kick_planner(ac_daemon_t *d)
 {
     if (d->replan_pending && !d->stopping)
@@ -304,6 +319,7 @@ static void ingest_registered(void *ud, int n_new)
     ac_daemon_t *d = ud;
 
     ac_log_info("ingest: %d new file%s registered", n_new, n_new == 1 ? "" : "s");
+    ac_daemon_mark_masters_seen(d); /* master files it registered are ours, not news */
     ac_daemon_request_replan(d, true);
     run_planner(d);
 }
@@ -493,18 +509,12 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
         ac_fsutil_clean_stale(d->cfg.output_dir, NULL);
     }
     ac_db_data_version(d->db, &d->data_version, NULL);
+    ac_daemon_mark_masters_seen(d); /* masters present at start-up are not "new" */
     {
-        /* Masters present at start-up are not "new". */
-        ac_master_list_t ml = {0};
-        if (ac_catalog_unseen_masters(d->db, &ml, NULL) == 0 && ml.n > 0) {
-            int64_t *ids = calloc(ml.n, sizeof *ids);
-            for (size_t i = 0; ids != NULL && i < ml.n; i++)
-                ids[i] = ml.items[i].rowid;
-            if (ids != NULL)
-                ac_catalog_mark_masters_seen(d->db, ids, ml.n, NULL);
-            free(ids);
-        }
-        ac_catalog_masters_free(&ml);
+        /* Temporary files of master builds interrupted by a crash. */
+        ac_build_opts_t bo;
+        ac_daemon_build_opts(d, &bo);
+        ac_fsutil_clean_stale(bo.masters_dir, NULL);
     }
     ac_mcache_init(&d->mc, loop, cache_budget(d), ac_sched_on_master_loaded, d);
     if (ac_sched_init(d, e) != 0)

@@ -137,6 +137,9 @@ int ac_daemon_reload(ac_daemon_t *d, char *changed, size_t changed_size, char *i
 void ac_daemon_request_replan(ac_daemon_t *d, bool all);
 /* ac_daemon_event broadcasts an event to watchers (data is taken). */
 void ac_daemon_event(ac_daemon_t *d, const char *event, json_t *data);
+/* ac_daemon_mark_masters_seen records every current Masters row as seen, so masters
+ * astrocald registered itself are not announced as new when another process commits. */
+void ac_daemon_mark_masters_seen(ac_daemon_t *d);
 /* ac_daemon_kick_planner runs a planning pass now if one was requested. */
 void ac_daemon_kick_planner(ac_daemon_t *d);
 /* ac_daemon_engine_opts builds the engine options from the configuration. */

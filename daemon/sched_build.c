@@ -24,6 +24,7 @@
 
 #include "builder.h"
 #include "daemon.h"
+#include "ingest.h"
 #include "log.h"
 #include "stack.h"
 #include "util.h"
@@ -88,6 +89,16 @@ int ac_sched_scan_builds(ac_daemon_t *d, ac_err_t *e)
 
     if (!d->cfg.build_masters)
         return 0;
+    if (d->ingest != NULL) {
+        /* Frames still settling or being read: their series is not complete yet. */
+        ac_ingest_status_t is;
+        ac_ingest_status(d->ingest, &is);
+        if (is.pending > 0 || is.scanning || is.in_flight > 0) {
+            if (!d->stopping)
+                uv_timer_start(&d->build_timer, build_timer_cb, 2000, 0);
+            return 0;
+        }
+    }
     ac_daemon_build_opts(d, &o);
     rc = ac_build_scan(d->db, &o, &queued, e);
     if (rc == 0 && queued > 0)
@@ -129,8 +140,10 @@ static void build_done(uv_work_t *req, int status)
         if (j->res.warning[0] != '\0')
             ac_log_warn("%s: %s", j->res.output_path, j->res.warning);
         ac_daemon_event(d, "master_new",
-                        json_pack("{s:s,s:s,s:s}", "key", j->spec.key, "path",
+                        json_pack("{s:s,s:s,s:s,s:s}", "key", j->spec.key, "type",
+                                  ac_catalog_cal_kind_name(j->spec.kind), "path",
                                   j->res.output_path, "source", "built"));
+        ac_daemon_mark_masters_seen(d); /* ours: not announced again as new */
         ac_mcache_forget_failures(&d->mc);
         ac_catalog_build_wake(d->db, NULL); /* builds waiting for this prerequisite */
         ac_daemon_request_replan(d, true);

@@ -144,7 +144,8 @@ TEST(config_table_is_consistent)
 TEST(config_reloadable_flags_follow_the_design)
 {
     static const char *const immutable[] = {"database", "socket", "socket_mode", "state_dir",
-                                            "workers",  "nice",   "io_class", "watch_dirs"};
+                                            "workers",  "nice",   "io_class", "watch_dirs",
+                                            "settle_s", "rescan_interval_s"};
     size_t n;
     const ac_config_entry_t *t = ac_config_table(&n);
 
