@@ -59,8 +59,8 @@ struct ac_imgin {
     int bitpix; /* stored BITPIX (ZBITPIX for compressed images) */
     long w, h;
     bool compressed;
-    int dtype;          /* cfitsio type used by fits_read_pix */
-    bool apply_scaling; /* BSCALE/BZERO applied by our loop */
+    int dtype;          /* cfitsio type used by fits_read_pix (cfitsio reads) */
+    bool apply_scaling; /* BSCALE/BZERO/BLANK applied by our loop (plain files) */
     double bzero, bscale;
     bool has_blank; /* integer BLANK present */
     long long blank;
@@ -68,11 +68,10 @@ struct ac_imgin {
     void *raw;        /* scratch for one strip, grown on demand */
     size_t raw_cap;
     /* Plain files are read with pread (f is then closed). */
-    int fd;                 /* -1 when cfitsio reads */
-    long long data_off;     /* byte offset of the data unit */
-    long long file_size;    /* at open */
-    ac_digest_t *hash;      /* ac_imgio_load_image: MD5 of the bytes read, in file order */
-    long long hashed;       /* bytes hashed so far (contiguous from 0) */
+    int fd;             /* -1 when cfitsio reads */
+    long long data_off; /* byte offset of the data unit */
+    ac_digest_t *hash;  /* ac_imgio_load_image: MD5 of the bytes read, in file order */
+    long long hashed;   /* bytes hashed so far (contiguous from 0) */
 };
 
 /* fits_fail translates a cfitsio status into AC_EFITS with the file and the operation. */
@@ -276,64 +275,9 @@ static int read_header(ac_imgin_t *in, ac_err_t *e)
     return rc;
 }
 
-/* choose_read decides how strips are read (see the file comment). */
-static int choose_read(ac_imgin_t *in, ac_err_t *e)
-{
-    int status = 0;
-    bool integer = in->bitpix > 0;
-
-    in->bzero = in->meta.bzero;
-    in->bscale = in->meta.bscale;
-    /* BLANK (integer data): our loop maps it to NaN; for compressed data it only rules
-     * out the TUSHORT path, since the TDOUBLE path gets NaN from cfitsio. */
-    if (integer &&
-        (ac_hdr_find(&in->hdr, "BLANK") >= 0 || ac_hdr_find(&in->hdr, "ZBLANK") >= 0)) {
-        double b;
-        if (ac_hdr_get_double(&in->hdr, "BLANK", &b) ||
-            ac_hdr_get_double(&in->hdr, "ZBLANK", &b)) {
-            in->has_blank = true;
-            in->blank = (long long)b;
-        }
-    }
-    in->ushort_fast =
-        in->bitpix == SHORT_IMG && in->bzero == 32768.0 && in->bscale == 1.0 && !in->has_blank;
-    in->apply_scaling = false;
-    if (in->ushort_fast) {
-        /* cfitsio's own scaling (BZERO 32768) stays on: exact and one large read. */
-        in->dtype = TUSHORT;
-        return 0;
-    }
-    if (in->compressed) {
-        bool plain_float = in->bitpix == FLOAT_IMG && in->bzero == 0 && in->bscale == 1;
-        in->dtype = plain_float ? TFLOAT : TDOUBLE;
-        return 0;
-    }
-    switch (in->bitpix) {
-    case BYTE_IMG:
-        in->dtype = TBYTE;
-        break;
-    case SHORT_IMG:
-        in->dtype = TSHORT;
-        break;
-    case LONG_IMG:
-        in->dtype = TINT;
-        break;
-    case FLOAT_IMG:
-        in->dtype = TFLOAT;
-        break;
-    default:
-        in->dtype = TDOUBLE;
-        break;
-    }
-    in->apply_scaling = in->bzero != 0 || in->bscale != 1 || in->has_blank;
-    if (fits_set_bscale(in->f, 1.0, 0.0, &status) != 0)
-        return fits_fail(e, status, in->path, "turning off scaling");
-    return 0;
-}
-
 /* use_pread switches a plain, uncompressed file to our own reads: it notes where the data
  * starts, opens a descriptor of its own and closes cfitsio's file. */
-static int use_pread(ac_imgin_t *in, long long size, ac_err_t *e)
+static int use_pread(ac_imgin_t *in, ac_err_t *e)
 {
     LONGLONG datastart = 0;
     int status = 0, rc;
@@ -349,9 +293,41 @@ static int use_pread(ac_imgin_t *in, long long size, ac_err_t *e)
     (void)posix_fadvise(in->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
     in->data_off = (long long)datastart;
-    in->file_size = size;
     fits_close_file(in->f, &status);
     in->f = NULL;
+    return 0;
+}
+
+/* choose_read decides how strips are read (see the file comment): our own reads for a
+ * plain, uncompressed file (use_pread, below), else cfitsio with its scaling on. */
+static int choose_read(ac_imgin_t *in, bool plain, ac_err_t *e)
+{
+    in->bzero = in->meta.bzero;
+    in->bscale = in->meta.bscale;
+    /* BLANK (integer data): our loop maps it to NaN, and so does cfitsio (nulval NaN). */
+    if (in->bitpix > 0 &&
+        (ac_hdr_find(&in->hdr, "BLANK") >= 0 || ac_hdr_find(&in->hdr, "ZBLANK") >= 0)) {
+        double b;
+        if (ac_hdr_get_double(&in->hdr, "BLANK", &b) ||
+            ac_hdr_get_double(&in->hdr, "ZBLANK", &b)) {
+            in->has_blank = true;
+            in->blank = (long long)b;
+        }
+    }
+    in->ushort_fast =
+        in->bitpix == SHORT_IMG && in->bzero == 32768.0 && in->bscale == 1.0 && !in->has_blank;
+    in->apply_scaling = in->bzero != 0 || in->bscale != 1 || in->has_blank;
+    if (plain && !in->compressed)
+        return use_pread(in, e);
+    /* cfitsio: TUSHORT (exact, one large read) or float as stored; everything else as
+     * TDOUBLE with cfitsio's scaling, exact for every integer type and for dequantised
+     * floats, with undefined pixels (BLANK, ZBLANK, NaN) as NaN. */
+    if (in->ushort_fast)
+        in->dtype = TUSHORT;
+    else if (in->bitpix == FLOAT_IMG && in->bzero == 0 && in->bscale == 1)
+        in->dtype = TFLOAT;
+    else
+        in->dtype = TDOUBLE;
     return 0;
 }
 
@@ -394,9 +370,7 @@ int ac_imgio_open(const char *path, ac_imgin_t **out, ac_err_t *e)
     in->meta.width = (int)in->w;
     in->meta.height = (int)in->h;
     in->meta.bitpix = in->bitpix;
-    if ((rc = choose_read(in, e)) != 0)
-        goto fail;
-    if (plain && !in->compressed && (rc = use_pread(in, size, e)) != 0)
+    if ((rc = choose_read(in, plain, e)) != 0)
         goto fail;
     *out = in;
     return 0;
@@ -418,76 +392,6 @@ const ac_meta_t *ac_imgio_meta(const ac_imgin_t *in)
 const char *ac_imgio_path(const ac_imgin_t *in)
 {
     return in->path;
-}
-
-/* elem_size is the size of one value of cfitsio type t as read into memory. */
-static size_t elem_size(int t)
-{
-    switch (t) {
-    case TBYTE:
-        return 1;
-    case TSHORT:
-    case TUSHORT:
-        return 2;
-    case TINT:
-        return sizeof(int);
-    case TFLOAT:
-        return sizeof(float);
-    default:
-        return sizeof(double);
-    }
-}
-
-/* Conversion loops: out = raw * bscale + bzero, with BLANK -> NaN for integer data. */
-#define CONVERT(type)                                                                          \
-    do {                                                                                       \
-        const type *r = raw;                                                                   \
-        if (in->has_blank) {                                                                   \
-            for (size_t i = 0; i < n; i++)                                                     \
-                out[i] = (long long)r[i] == in->blank ? NAN : (float)(r[i] * bs + bz);         \
-        } else if (bs == 1.0) {                                                                \
-            for (size_t i = 0; i < n; i++)                                                     \
-                out[i] = (float)(r[i] + bz);                                                   \
-        } else {                                                                               \
-            for (size_t i = 0; i < n; i++)                                                     \
-                out[i] = (float)(r[i] * bs + bz);                                              \
-        }                                                                                      \
-    } while (0)
-
-static void convert(const ac_imgin_t *in, const void *raw, size_t n, float *out)
-{
-    const double bs = in->apply_scaling ? in->bscale : 1.0;
-    const double bz = in->apply_scaling ? in->bzero : 0.0;
-
-    switch (in->dtype) {
-    case TBYTE:
-        CONVERT(unsigned char);
-        break;
-    case TSHORT:
-        CONVERT(short);
-        break;
-    case TUSHORT: {
-        const unsigned short *r = raw;
-        for (size_t i = 0; i < n; i++)
-            out[i] = (float)r[i];
-        break;
-    }
-    case TINT:
-        CONVERT(int);
-        break;
-    case TFLOAT: {
-        const float *r = raw;
-        for (size_t i = 0; i < n; i++)
-            out[i] = (float)(r[i] * bs + bz);
-        break;
-    }
-    default: {
-        const double *r = raw;
-        for (size_t i = 0; i < n; i++)
-            out[i] = (float)(r[i] * bs + bz);
-        break;
-    }
-    }
 }
 
 /* Big-endian values from the file, whatever the host's byte order. */
@@ -575,7 +479,7 @@ __attribute__((noinline)) static void decode_f32(float *buf, size_t n, bool scal
 }
 
 /* DECODE converts n values of a stored integer type from src (LOAD reads one, SZ bytes
- * apart) with the arithmetic of CONVERT above (same values). */
+ * apart): out = raw * BSCALE + BZERO in double, BLANK -> NaN. */
 #define DECODE(type, LOAD, SZ)                                                                 \
     do {                                                                                       \
         if (in->has_blank) {                                                                   \
@@ -722,25 +626,30 @@ int ac_imgio_read_rows(ac_imgin_t *in, int y0, int nrows, float *out, ac_err_t *
     if (in->fd >= 0)
         return read_plain(in, y0, nrows, out, e);
     n = (size_t)nrows * (size_t)in->w;
-    if (in->dtype == TFLOAT && !in->apply_scaling) {
+    if (in->dtype == TFLOAT) {
         dst = out; /* float data without scaling: straight into the caller's strip */
+        nulval = &fnull;
     } else {
-        if ((rc = grow_raw(in, n * elem_size(in->dtype), nrows, e)) != 0)
+        size_t esz = in->dtype == TUSHORT ? sizeof(unsigned short) : sizeof(double);
+        if ((rc = grow_raw(in, n * esz, nrows, e)) != 0)
             return rc;
         dst = in->raw;
+        nulval = in->dtype == TDOUBLE ? (void *)&dnull : NULL;
     }
-    /* Undefined pixels of compressed images (ZBLANK, BLANK) become NaN. */
-    if (in->compressed && in->dtype == TDOUBLE)
-        nulval = &dnull;
-    else if (in->compressed && in->dtype == TFLOAT)
-        nulval = &fnull;
     if (fits_read_pixll(in->f, in->dtype, fpixel, (LONGLONG)n, nulval, dst, &anynul, &status) !=
         0) {
         snprintf(what, sizeof what, "reading rows %d..%d", y0, y0 + nrows - 1);
         return fits_fail(e, status, in->path, what);
     }
-    if (dst != out)
-        convert(in, dst, n, out);
+    if (in->dtype == TUSHORT) {
+        const unsigned short *r = dst;
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)r[i];
+    } else if (in->dtype == TDOUBLE) {
+        const double *r = dst;
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)r[i];
+    }
     return 0;
 }
 
@@ -776,8 +685,8 @@ static int hash_range(ac_imgin_t *in, long long end, ac_err_t *e)
     if (buf == NULL)
         return ac_err_set(e, -ENOMEM, "%s: no memory to hash the file", in->path);
     while (in->hash != NULL && (end < 0 || in->hashed < end)) {
-        size_t want = end < 0 || end - in->hashed > (long long)cap ? cap
-                                                                   : (size_t)(end - in->hashed);
+        size_t want =
+            end < 0 || end - in->hashed > (long long)cap ? cap : (size_t)(end - in->hashed);
         ssize_t r = pread(in->fd, buf, want, (off_t)in->hashed);
         if (r < 0 && errno == EINTR)
             continue;
@@ -798,7 +707,8 @@ static int hash_range(ac_imgin_t *in, long long end, ac_err_t *e)
     return rc;
 }
 
-int ac_imgio_load_image(const char *path, ac_image_t *img, ac_err_t *e)
+/* load reads the whole image at path into img, with the MD5 of the file when md5. */
+static int load(const char *path, ac_image_t *img, bool md5, ac_err_t *e)
 {
     ac_imgin_t *in = NULL;
     int rc, rows;
@@ -820,6 +730,8 @@ int ac_imgio_load_image(const char *path, ac_image_t *img, ac_err_t *e)
     if (in->fd >= 0) {
         rows = (int)(LOAD_STRIP_BYTES / ((size_t)img->w * sizeof(float)));
         rows = rows < 1 ? 1 : rows;
+    }
+    if (in->fd >= 0 && md5) {
         in->hash = ac_digest_new(AC_DIGEST_MD5);
         if (in->hash == NULL) {
             rc = ac_err_set(e, -ENOMEM, "%s: no memory to hash the file", path);
@@ -834,12 +746,13 @@ int ac_imgio_load_image(const char *path, ac_image_t *img, ac_err_t *e)
         if (rc != 0)
             goto fail;
     }
-    if (in->fd >= 0 && (rc = hash_range(in, -1, e)) != 0)
+    if (in->hash != NULL && (rc = hash_range(in, -1, e)) != 0)
         goto fail;
     if (in->hash != NULL) {
         ac_digest_final(in->hash, img->md5, sizeof img->md5);
         in->hash = NULL;
-    } else if ((rc = ac_digest_file(path, AC_DIGEST_MD5, img->md5, sizeof img->md5, e)) != 0) {
+    } else if (md5 &&
+               (rc = ac_digest_file(path, AC_DIGEST_MD5, img->md5, sizeof img->md5, e)) != 0) {
         goto fail;
     }
     ac_imgio_close(in);
@@ -849,6 +762,16 @@ fail:
     free(img->px);
     img->px = NULL;
     return rc;
+}
+
+int ac_imgio_load_image(const char *path, ac_image_t *img, ac_err_t *e)
+{
+    return load(path, img, true, e);
+}
+
+int ac_imgio_load_pixels(const char *path, ac_image_t *img, ac_err_t *e)
+{
+    return load(path, img, false, e);
 }
 
 int ac_imgio_read_header(const char *path, ac_hdr_t *hdr, ac_meta_t *meta, ac_err_t *e)

@@ -12,11 +12,11 @@
  *
  * Reading is by strips of rows into float ADU. A plain (uncompressed, not gzip) file is
  * read with one pread per strip and one loop that swaps the bytes, applies BZERO/BSCALE
- * and widens to float (cfitsio only reads its header); compressed files are read by
- * cfitsio in one large read per strip (TUSHORT for BZERO=32768 16-bit data, never TFLOAT
- * on integer data). The values are the same either way. Memory: the reader holds one raw
- * scratch buffer sized for the largest strip asked for (none for 4-byte data, which is
- * converted in the caller's strip); the caller owns the float strip.
+ * and widens to float (cfitsio only reads its header); tile-compressed and gzip files are
+ * read by cfitsio in one large read per strip (TUSHORT for BZERO=32768 16-bit data, never
+ * TFLOAT on integer data). The values are the same either way. Memory: the reader holds
+ * one raw scratch buffer sized for the largest strip asked for (none for the 4-byte data
+ * of a plain file, converted in the caller's strip); the caller owns the float strip.
  *
  * Ownership: ac_imgin_t is owned by the caller of ac_imgio_open and released with
  * ac_imgio_close. Header and meta pointers are borrowed until close.
@@ -59,6 +59,10 @@ void ac_imgio_close(ac_imgin_t *in);
  * img->px is owned by img. Thread: any thread; loads of different files may run in
  * parallel. */
 int ac_imgio_load_image(const char *path, ac_image_t *img, ac_err_t *e);
+
+/* ac_imgio_load_pixels is ac_imgio_load_image without the MD5 (img->md5 stays empty), for
+ * a caller that hashes the file elsewhere at the same time (ac_digest_file). */
+int ac_imgio_load_pixels(const char *path, ac_image_t *img, ac_err_t *e);
 
 /* ac_imgio_read_header reads only the header and metadata of path (for planning). */
 int ac_imgio_read_header(const char *path, ac_hdr_t *hdr, ac_meta_t *meta, ac_err_t *e);

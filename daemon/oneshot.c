@@ -2,8 +2,9 @@
  * oneshot.c - the one-shot calibration mode (see oneshot.h).
  *
  * Steps:
- *  1. parse options; load the masters in parallel on the libuv pool (each file read
- *     once, its MD5 computed from the bytes read); they are analysed when prepared;
+ *  1. parse options; load the masters in parallel on the libuv pool, and compute their
+ *     files' MD5s there at the same time (the MD5s go on during steps 2 and 3 and are
+ *     written into the sets after 3); the masters are analysed when prepared;
  *  2. read each light's header and decide its dark scale k (exposure matching); a light
  *     that cannot be used with these masters fails here with its reason;
  *  3. prepare one calibration set per distinct k (usually one): the masters' buffers are
@@ -26,6 +27,7 @@
 #include <uv.h>
 
 #include "calib.h"
+#include "digest.h"
 #include "engine.h"
 #include "fsutil.h"
 #include "imgio.h"
@@ -36,7 +38,7 @@
 
 struct light {
     const char *path;
-    int group;          /* calibration set index, -1 when planning failed */
+    int group; /* calibration set index, -1 when planning failed */
     double k;
     char plan_warning[256]; /* from exposure matching, shown with the result */
     ac_light_result_t res;
@@ -49,11 +51,24 @@ struct job {
     ac_workbuf_t *wb;
 };
 
+/* A master's load or MD5 on the pool (start_masters). */
+struct mtask {
+    uv_work_t req;
+    struct oneshot *os;
+    int i;     /* master index */
+    bool hash; /* the MD5 of the file, else the pixels */
+    int rc;
+    ac_err_t err;
+};
+
 struct oneshot {
     ac_engine_opts_t eng;
     const char *master_path[4]; /* bias, dark, flat, flat-dark */
     ac_image_t master[4];
     bool loaded[4];
+    struct mtask loads[4], hashes[4];
+    int loads_pending, hashes_pending;
+    char md5[4][33]; /* written by the MD5 tasks */
     int jobs;
     bool json, quiet;
     struct light *lights;
@@ -143,9 +158,32 @@ static int usage_error(const char *fmt, ...)
 /* parse_args fills os; returns 0, EXIT_USAGE, or -1 after --help. */
 static int parse_args(struct oneshot *os, int argc, char **argv)
 {
-    enum { OPT_BIAS = 256, OPT_DARK, OPT_FLAT, OPT_FLATDARK, OPT_OUTDIR, OPT_SUFFIX, OPT_JOBS, OPT_SYNC,
-           OPT_FORCE, OPT_JSON, OPT_QUIET, OPT_COMPRESS, OPT_QUANT, OPT_PED, OPT_DOPT, OPT_DMAX, OPT_DHB, OPT_FCAL,
-           OPT_FFLOOR, OPT_COSM, OPT_TEMP, OPT_JOBMEM, OPT_HELP, OPT_NODIRECT };
+    enum {
+        OPT_BIAS = 256,
+        OPT_DARK,
+        OPT_FLAT,
+        OPT_FLATDARK,
+        OPT_OUTDIR,
+        OPT_SUFFIX,
+        OPT_JOBS,
+        OPT_SYNC,
+        OPT_FORCE,
+        OPT_JSON,
+        OPT_QUIET,
+        OPT_COMPRESS,
+        OPT_QUANT,
+        OPT_PED,
+        OPT_DOPT,
+        OPT_DMAX,
+        OPT_DHB,
+        OPT_FCAL,
+        OPT_FFLOOR,
+        OPT_COSM,
+        OPT_TEMP,
+        OPT_JOBMEM,
+        OPT_HELP,
+        OPT_NODIRECT
+    };
     static const struct option opts[] = {
         {"bias", required_argument, 0, OPT_BIAS},
         {"dark", required_argument, 0, OPT_DARK},
@@ -283,7 +321,8 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
             break;
         case OPT_JOBMEM:
             if (parse_double(optarg, 4, 65536, &d) != 0)
-                return usage_error("--job-memory expects MiB from 4 to 65536, got '%s'", optarg);
+                return usage_error("--job-memory expects MiB from 4 to 65536, got '%s'",
+                                   optarg);
             os->eng.job_memory = (size_t)(d * 1048576.0);
             break;
         case OPT_NODIRECT:
@@ -462,68 +501,110 @@ static bool type_fits(int i, ac_frame_type_t t)
     return t == AC_FRAME_UNKNOWN || t == want[i] || (i == M_FLATDARK && t == AC_FRAME_DARK);
 }
 
-/* One master being loaded on the pool. */
-struct mload {
-    uv_work_t req;
-    struct oneshot *os;
-    int i;
-    int rc;
-    ac_err_t err;
-};
-
-static void mload_work(uv_work_t *req)
+static void mtask_work(uv_work_t *req)
 {
-    struct mload *m = req->data;
+    struct mtask *t = req->data;
+    struct oneshot *os = t->os;
 
-    m->rc = ac_imgio_load_image(m->os->master_path[m->i], &m->os->master[m->i], &m->err);
+    if (t->hash)
+        t->rc = ac_digest_file(os->master_path[t->i], AC_DIGEST_MD5, os->md5[t->i],
+                               sizeof os->md5[t->i], &t->err);
+    else
+        t->rc = ac_imgio_load_pixels(os->master_path[t->i], &os->master[t->i], &t->err);
 }
 
-static void mload_done(uv_work_t *req, int status)
+/* mtask_done counts a finished task (status is 0: nothing cancels these tasks). */
+static void mtask_done(uv_work_t *req, int status)
 {
-    struct mload *m = req->data;
+    struct mtask *t = req->data;
 
-    if (status != 0 && m->rc == 0) { /* never: nothing cancels these */
-        ac_image_free(&m->os->master[m->i]);
-        m->rc = ac_err_set(&m->err, AC_ECANCELED, "%s: load cancelled",
-                           m->os->master_path[m->i]);
+    (void)status;
+    *(t->hash ? &t->os->hashes_pending : &t->os->loads_pending) -= 1;
+}
+
+/* start_masters queues, for every master given, its load (pixels) and the MD5 of its
+ * file on the pool, all at once: the loads wait for the disk while the MD5s use the CPUs,
+ * and the MD5s go on while the loop thread prepares the sets (finish_masters). */
+static void start_masters(struct oneshot *os, uv_loop_t *loop)
+{
+    for (int h = 0; h < 2; h++) {
+        for (int i = 0; i < 4; i++) {
+            struct mtask *t = h ? &os->hashes[i] : &os->loads[i];
+
+            if (os->master_path[i] == NULL)
+                continue;
+            t->os = os;
+            t->i = i;
+            t->hash = h;
+            t->req.data = t;
+            *(h ? &os->hashes_pending : &os->loads_pending) += 1;
+            /* uv_queue_work cannot fail for a valid callback (libuv 1.44). */
+            uv_queue_work(loop, &t->req, mtask_work, mtask_done);
+        }
     }
 }
 
-/* load_masters reads every master given, all at once on the pool (reading, hashing and
- * converting use both cores). The error reported is the first in the order bias, dark,
- * flat, flat-dark, as when they were read one after another. On failure every light
- * fails with the reason. */
+/* run_until runs the loop until *pending reaches 0. */
+static void run_until(uv_loop_t *loop, const int *pending)
+{
+    while (*pending > 0)
+        uv_run(loop, UV_RUN_ONCE);
+}
+
+/* task_fail copies a failed task's error into e, naming the master. */
+static int task_fail(const struct mtask *t, ac_err_t *e)
+{
+    *e = t->err;
+    ac_err_prefix(e, "master %s", master_kind[t->i]);
+    return t->rc;
+}
+
+/* load_masters starts the masters (start_masters) and waits for their pixels. The error
+ * reported is the first in the order bias, dark, flat, flat-dark, as when the masters were
+ * read one after another. On failure every light fails with the reason. */
 static int load_masters(struct oneshot *os, uv_loop_t *loop, ac_err_t *e)
 {
-    struct mload ml[4];
-
-    memset(ml, 0, sizeof ml);
-    for (int i = 0; i < 4; i++) {
-        if (os->master_path[i] == NULL)
-            continue;
-        ml[i].os = os;
-        ml[i].i = i;
-        ml[i].req.data = &ml[i];
-        /* uv_queue_work cannot fail for a valid callback (libuv 1.44). */
-        uv_queue_work(loop, &ml[i].req, mload_work, mload_done);
-    }
-    uv_run(loop, UV_RUN_DEFAULT);
+    start_masters(os, loop);
+    run_until(loop, &os->loads_pending);
     for (int i = 0; i < 4; i++)
-        os->loaded[i] = os->master_path[i] != NULL && ml[i].rc == 0;
+        os->loaded[i] = os->master_path[i] != NULL && os->loads[i].rc == 0;
     for (int i = 0; i < 4; i++) {
         if (os->master_path[i] == NULL)
             continue;
-        if (ml[i].rc != 0) {
-            *e = ml[i].err;
-            ac_err_prefix(e, "master %s", master_kind[i]);
-            return ml[i].rc;
-        }
+        if (os->loads[i].rc != 0)
+            return task_fail(&os->loads[i], e);
         if (!type_fits(i, os->master[i].meta.type) && !os->eng.calib.force)
-            return ac_err_set(e, AC_EMETADATA,
-                              "master %s: %s has IMAGETYP '%s' (a %s frame); use --force to use "
-                              "it anyway",
-                              master_kind[i], os->master_path[i], os->master[i].meta.imagetyp,
-                              ac_meta_type_name(os->master[i].meta.type));
+            return ac_err_set(
+                e, AC_EMETADATA,
+                "master %s: %s has IMAGETYP '%s' (a %s frame); use --force to use "
+                "it anyway",
+                master_kind[i], os->master_path[i], os->master[i].meta.imagetyp,
+                ac_meta_type_name(os->master[i].meta.type));
+    }
+    return 0;
+}
+
+/* finish_masters waits for the masters' MD5s and writes them where prepare would have
+ * (the calsets' provenance, for the output headers): prepare ran while they were being
+ * computed, with empty MD5s. A set has an MD5 exactly for the masters it applies. */
+static int finish_masters(struct oneshot *os, uv_loop_t *loop, ac_err_t *e)
+{
+    run_until(loop, &os->hashes_pending);
+    for (int i = 0; i < 4; i++) {
+        if (os->master_path[i] != NULL && os->hashes[i].rc != 0)
+            return task_fail(&os->hashes[i], e);
+        if (os->loaded[i])
+            ac_strlcpy(os->master[i].md5, os->md5[i], sizeof os->master[i].md5);
+    }
+    for (int g = 0; os->sets != NULL && g < os->nsets; g++) {
+        ac_calset_t *cs = &os->sets[g];
+        char *dst[4] = {cs->has_bias ? cs->bias_md5 : NULL, cs->has_dark ? cs->dark_md5 : NULL,
+                        cs->has_flat ? cs->flat_md5 : NULL,
+                        cs->has_flatdark ? cs->flatdark_md5 : NULL};
+
+        for (int i = 0; i < 4; i++)
+            if (dst[i] != NULL)
+                ac_strlcpy(dst[i], os->md5[i], sizeof cs->bias_md5);
     }
     return 0;
 }
@@ -671,7 +752,7 @@ int ac_oneshot_main(int argc, char **argv)
     char jobs_env[16];
     char why[256] = "";
     bool dark_has_bias = true;
-    int rc, nmasters;
+    int rc, ntasks;
 
     memset(&os, 0, sizeof os);
     ac_engine_opts_default(&os.eng);
@@ -690,12 +771,12 @@ int ac_oneshot_main(int argc, char **argv)
         return 1;
     }
     /* The pool size must be set before libuv's first pool use (style-anchors §9.2-1). The
-     * masters load in parallel, so the pool has at least one thread per master; at most
+     * masters' loads and MD5s all run at once, so the pool has a thread for each; at most
      * --jobs lights run at a time whatever its size (submit_next). */
-    nmasters = 0;
+    ntasks = 0;
     for (int i = 0; i < 4; i++)
-        nmasters += os.master_path[i] != NULL;
-    snprintf(jobs_env, sizeof jobs_env, "%d", os.jobs > nmasters ? os.jobs : nmasters);
+        ntasks += os.master_path[i] != NULL ? 2 : 0;
+    snprintf(jobs_env, sizeof jobs_env, "%d", os.jobs > ntasks ? os.jobs : ntasks);
     setenv("UV_THREADPOOL_SIZE", jobs_env, 1);
     os.wbs = calloc((size_t)os.jobs, sizeof *os.wbs);
     os.free_wbs = calloc((size_t)os.jobs, sizeof *os.free_wbs);
@@ -709,13 +790,15 @@ int ac_oneshot_main(int argc, char **argv)
             fail_light(&os.lights[i], &e);
     } else {
         if (master(&os, M_DARK) != NULL) {
-            dark_has_bias = ac_calib_dark_bias_decision(master(&os, M_DARK),
-                                                        master(&os, M_BIAS), &os.eng.calib,
-                                                        why, sizeof why);
+            dark_has_bias = ac_calib_dark_bias_decision(
+                master(&os, M_DARK), master(&os, M_BIAS), &os.eng.calib, why, sizeof why);
             ac_log_info("master dark: %s", why);
         }
         plan_lights(&os, dark_has_bias);
         prepare_sets(&os);
+        if (finish_masters(&os, &loop, &e) != 0)
+            for (int i = 0; i < os.nlights; i++)
+                fail_light(&os.lights[i], &e);
     }
     for (int i = 0; i < os.jobs; i++)
         os.free_wbs[os.nfree++] = &os.wbs[i];

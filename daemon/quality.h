@@ -24,18 +24,18 @@
 typedef struct ac_quality_acc {
     float *samples;
     size_t n_samples, cap;
-    uint64_t stride;  /* keep pixel i (frame order) when i % stride == 0; 1 or odd, so that
-                         both column and row parities (every CFA colour) are sampled */
-    uint64_t seen;    /* pixels offered so far */
+    uint64_t stride; /* keep pixel i (frame order) when i % stride == 0; 1 or odd, so that
+                        both column and row parities (every CFA colour) are sampled */
+    uint64_t seen;   /* pixels offered so far */
 } ac_quality_acc_t;
 
 typedef struct ac_quality {
-    double background;     /* median of the output, ADU */
-    double noise;          /* 1.4826 * MAD, ADU */
-    double dynamic_range;  /* log2((max - background) / noise), bits; 0 when undefined */
+    double background;    /* median of the output, ADU */
+    double noise;         /* 1.4826 * MAD, ADU */
+    double dynamic_range; /* log2((max - background) / noise), bits; 0 when undefined */
     double min, max;
     double frac_negative, frac_zero, frac_saturated, frac_dead;
-    double score;          /* 0..100 */
+    double score; /* 0..100 */
 } ac_quality_t;
 
 /* ac_quality_acc_init prepares an accumulator for a frame of npixels. 0 or -ENOMEM. */

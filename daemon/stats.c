@@ -82,10 +82,14 @@ static float max_of(const float *a, size_t n)
     return m;
 }
 
+/* VAL is the value band_select selects on: a[i], or its absolute deviation from *c
+ * (computed exactly as median_mad_finite computes the deviations). */
+#define VAL(x) (c != NULL ? (float)fabs((double)(x) - *c) : (x))
+
 /*
- * band_select finds the k-th smallest of a[0..n-1] (all finite, not modified) in *hi and,
- * when lo is not NULL, the (k-1)-th in *lo (k > 0). It returns false when it cannot say
- * (no memory, or unusual data: then the caller selects the usual way).
+ * band_select finds the k-th smallest of the values VAL(a[0..n-1]) (a all finite, not
+ * modified) in *hi and, when lo is not NULL, the (k-1)-th in *lo (k > 0). It returns false
+ * when it cannot say (no memory, or unusual data: then the caller selects the usual way).
  * Like Floyd and Rivest's selection: s values (about n / 64, a regular grid) are copied
  * out and two of them, vlo and vhi, are selected at sample ranks ks -/+ d around the
  * k-th value's expected rank ks, with d = 3 sqrt(s), at least six standard deviations of
@@ -94,7 +98,8 @@ static float max_of(const float *a, size_t n)
  * percent of the values costs more than the copy); quickselect finishes in the copy. The
  * values returned are order statistics, so they are exactly quickselect's.
  */
-static bool band_select(const float *a, size_t n, size_t k, float *lo, float *hi)
+static bool band_select(const float *a, size_t n, size_t k, const double *c, float *lo,
+                        float *hi)
 {
     size_t s = n >> 6, step, ks, d, below = 0, m = 0, cap = n / 4 + BAND_CHUNK, r;
     float vlo = -INFINITY, vhi = INFINITY, *t;
@@ -109,7 +114,7 @@ static bool band_select(const float *a, size_t n, size_t k, float *lo, float *hi
         return false;
     step = n / s;
     for (size_t j = 0; j < s; j++)
-        t[j] = a[j * step];
+        t[j] = VAL(a[j * step]);
     ks = (size_t)((double)k * (double)s / (double)n);
     d = (size_t)(3.0 * sqrt((double)s)) + 8;
     if (ks >= d + 1)
@@ -122,7 +127,7 @@ static bool band_select(const float *a, size_t n, size_t k, float *lo, float *hi
         if (m + BAND_CHUNK > cap)
             goto out; /* far more values in the band than expected */
         for (size_t i = i0; i < i1; i++) {
-            float x = a[i];
+            float x = VAL(a[i]);
             below += x < vlo;
             t[m] = x;
             m += (size_t)((x >= vlo) & (x <= vhi));
@@ -150,7 +155,7 @@ static double median_finite(float *a, size_t n)
     double hi;
     float lo, vhi;
 
-    if (n >= BAND_MIN && band_select(a, n, h, n % 2 ? NULL : &lo, &vhi))
+    if (n >= BAND_MIN && band_select(a, n, h, NULL, n % 2 ? NULL : &lo, &vhi))
         return n % 2 ? (double)vhi : 0.5 * ((double)lo + vhi);
     hi = ac_stats_select(a, n, h);
     if (n % 2)
@@ -219,6 +224,30 @@ static void median_mad_finite(float *buf, size_t m, double *median, double *mad)
     *mad = median_finite(buf, m);
 }
 
+/* median_mad_const is median_mad_finite without modifying a: through band_select when it
+ * can (no copy), else on a copy. 0 or -ENOMEM. */
+static int median_mad_const(const float *a, size_t m, double *median, double *mad)
+{
+    float lo, hi, *work;
+    double med;
+
+    if (m >= BAND_MIN && band_select(a, m, m / 2, NULL, m % 2 ? NULL : &lo, &hi)) {
+        med = m % 2 ? (double)hi : 0.5 * ((double)lo + hi);
+        if (band_select(a, m, m / 2, &med, m % 2 ? NULL : &lo, &hi)) {
+            *median = med;
+            *mad = m % 2 ? (double)hi : 0.5 * ((double)lo + hi);
+            return 0;
+        }
+    }
+    work = malloc(m * sizeof *work);
+    if (work == NULL)
+        return -ENOMEM;
+    memcpy(work, a, m * sizeof *work);
+    median_mad_finite(work, m, median, mad);
+    free(work);
+    return 0;
+}
+
 int ac_stats_median_mad(const float *a, size_t n, size_t max_samples, double *median,
                         double *mad)
 {
@@ -249,23 +278,13 @@ int ac_stats_clipped_mean(const float *a, size_t n, size_t max_samples, double k
     size_t m;
     double centre, mad, half, result = NAN;
     float *buf = take_samples(a, n, max_samples, &m);
-    float *work = NULL;
 
     if (!buf)
         return -ENOMEM;
-    if (m == 0) {
+    if (m == 0 || median_mad_const(buf, m, &centre, &mad) != 0) {
         free(buf);
-        return -ERANGE;
+        return m == 0 ? -ERANGE : -ENOMEM;
     }
-    work = malloc(m * sizeof *work);
-    if (!work) {
-        free(buf);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < m; i++)
-        work[i] = buf[i];
-    median_mad_finite(work, m, &centre, &mad);
-    free(work);
     half = kappa * 1.4826 * mad;
     if (iters < 1)
         iters = 1;

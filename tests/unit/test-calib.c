@@ -13,8 +13,6 @@
 #include "calibtest.h"
 #include "test.h"
 
-
-
 static const char *warnings(const ac_calset_t *cs)
 {
     static char buf[4096];
@@ -78,6 +76,26 @@ TEST(calib_image_analyse)
     ac_image_free(&img);
     ASSERT_NULL(img.px);
     ac_image_free(NULL);
+}
+
+/* Above 1 M pixels the median and MAD come from a regular grid of at most 1 M samples,
+ * while the non-finite count covers every pixel. 1100 x 1000 pixels: step 2, so the
+ * samples are the even pixels, valued (i / 2) % 100: 0..99 equally often -> median 49.5;
+ * deviations 0.5, 1.5, ..., 49.5 equally often -> MAD 25 (mean of 24.5 and 25.5). The odd
+ * pixels (1000, and three NaN) are never sampled. */
+TEST(calib_image_analyse_samples_large_images)
+{
+    ac_image_t img;
+
+    mk(&img, 1100, 1000, "/x/big.fits", -32, 0);
+    for (int i = 0; i < 1100 * 1000; i++)
+        img.px[i] = i % 2 ? 1000.0f : (float)((i / 2) % 100);
+    img.px[1] = img.px[3] = img.px[1099999] = NAN;
+    ASSERT_OK(ac_image_analyse(&img));
+    ASSERT_NEAR(img.median, 49.5, 0);
+    ASSERT_NEAR(img.mad, 25, 0);
+    ASSERT_EQ(img.n_nonfinite, 3);
+    ac_image_free(&img);
 }
 
 TEST(calib_dark_scale_equal_within_tolerance)

@@ -132,6 +132,59 @@ TEST(stats_median_large_arrays_match_sorting)
     }
 }
 
+/* The clipped mean of a large array (its median and MAD come from the sampled band, or
+ * its fallback) against the documented algorithm written out with sorting. */
+TEST(stats_clipped_mean_large_arrays_match_reference)
+{
+    static const size_t sizes[] = {100001, 262144};
+    uint32_t r = 4242;
+
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+        size_t n = sizes[z];
+        float *a = malloc(n * sizeof *a), *d = malloc(n * sizeof *d);
+
+        ASSERT_NOT_NULL(a);
+        ASSERT_NOT_NULL(d);
+        for (int shape = 0; shape < 3; shape++) {
+            double centre, mad, half, want = NAN, got;
+
+            for (size_t i = 0; i < n; i++) {
+                r = r * 1103515245u + 12345u;
+                a[i] = shape == 0   ? 1000.0f + (float)((r >> 8) % 2001) * 0.01f
+                       : shape == 1 ? (float)(500 + (int)((r >> 8) % 5))
+                                    : 7.0f;
+                if (shape == 0 && i % 1000 == 0)
+                    a[i] = 60000.0f; /* outliers */
+            }
+            centre = sorted_median(a, n);
+            for (size_t i = 0; i < n; i++)
+                d[i] = (float)fabs((double)a[i] - centre);
+            mad = sorted_median(d, n);
+            half = 3.0 * 1.4826 * mad;
+            for (int it = 0; it < 3; it++) {
+                double sum = 0;
+                size_t kept = 0;
+                for (size_t i = 0; i < n; i++) {
+                    if (fabs((double)a[i] - centre) <= half) {
+                        sum += a[i];
+                        kept++;
+                    }
+                }
+                want = sum / (double)kept;
+                if (want == centre)
+                    break;
+                centre = want;
+            }
+            ASSERT_OK(ac_stats_clipped_mean(a, n, 0, 3.0, 3, &got));
+            if (got != want)
+                AC_TEST_FAIL("n %zu shape %d: clipped mean %.17g, reference %.17g", n, shape,
+                             got, want);
+        }
+        free(a);
+        free(d);
+    }
+}
+
 TEST(stats_median_odd_even_nonfinite)
 {
     float odd[] = {3, 1, 2};
