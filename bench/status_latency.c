@@ -110,7 +110,8 @@ int main(int argc, char **argv)
         buf[len] = '\0';
         dt = now_ms() - t0;
         all[nall++] = dt;
-        if (json_int(buf, "in_flight") > 0 && json_int(buf, "in_flight") == json_int(buf, "workers"))
+        if (json_int(buf, "in_flight") > 0 &&
+            json_int(buf, "in_flight") == json_int(buf, "workers"))
             busy[nbusy++] = dt;
         {
             double wait = 1e3 / hz - (now_ms() - t0);

@@ -41,7 +41,8 @@ typedef struct ac_err {
  * code, so callers can write `return ac_err_set(e, AC_EFITS, "...")`. The first error
  * wins: a message already set is kept, so the innermost, most specific context survives.
  */
-int ac_err_set(ac_err_t *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int ac_err_set(ac_err_t *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ac_err_prefix prepends "prefix: " to the message in e (no-op on NULL). */
 void ac_err_prefix(ac_err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -12,7 +12,7 @@ static int log_level = AC_LOG_INFO;
 static ac_log_sink_fn log_sink;
 static bool log_syslog_prefix = true;
 
-static const char *const level_names[] = {"emerg", "alert", "crit",   "err",
+static const char *const level_names[] = {"emerg",   "alert",  "crit", "err",
                                           "warning", "notice", "info", "debug"};
 
 void ac_log_set_level(int level)

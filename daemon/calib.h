@@ -46,11 +46,11 @@
 /* A whole image held in memory as float32 (masters). */
 typedef struct ac_image {
     int w, h;
-    float *px;           /* w*h values, row-major, first stored row first; owned */
+    float *px; /* w*h values, row-major, first stored row first; owned */
     ac_meta_t meta;
     char path[4096];
-    char md5[33];        /* MD5 of the file, lower-case hex */
-    double median, mad;  /* of the finite pixels, computed by ac_image_analyse */
+    char md5[33];       /* MD5 of the file, lower-case hex */
+    double median, mad; /* of the finite pixels, computed by ac_image_analyse */
     size_t n_nonfinite;
 } ac_image_t;
 
@@ -63,19 +63,19 @@ enum ac_tri { AC_TRI_AUTO = -1, AC_TRI_NO = 0, AC_TRI_YES = 1 };
 enum ac_pedestal_mode { AC_PEDESTAL_NONE = 0, AC_PEDESTAL_FIXED, AC_PEDESTAL_AUTO };
 
 typedef struct ac_calib_opts {
-    double dark_k_max;          /* largest exposure scale allowed (2.0) */
-    bool dark_optimize;         /* choose k per light minimising noise, over [0, k_max] */
-    double flat_floor;          /* f_min for the normalised flat (0.05) */
-    int pedestal_mode;          /* enum ac_pedestal_mode (NONE) */
-    double pedestal;            /* for AC_PEDESTAL_FIXED, in ADU */
-    double pedestal_max_frac;   /* AUTO: at most this fraction of pixels <= 0 (1e-4) */
-    int dark_has_bias;          /* enum ac_tri: AUTO reads provenance then measures (AUTO) */
-    int flat_is_calibrated;     /* enum ac_tri: AUTO reads provenance then measures (AUTO) */
-    bool cosmetic;              /* replace hot pixels found in the master dark (false) */
-    double cosmetic_sigma;      /* n in median + n * 1.4826 * MAD (5) */
-    double max_temp_diff;       /* |CCD-TEMP difference| allowed for darks, C (5.0) */
-    bool force;                 /* metadata mismatches (exposure, filter, temperature,
-                                   gain) become warnings; never geometry */
+    double dark_k_max;        /* largest exposure scale allowed (2.0) */
+    bool dark_optimize;       /* choose k per light minimising noise, over [0, k_max] */
+    double flat_floor;        /* f_min for the normalised flat (0.05) */
+    int pedestal_mode;        /* enum ac_pedestal_mode (NONE) */
+    double pedestal;          /* for AC_PEDESTAL_FIXED, in ADU */
+    double pedestal_max_frac; /* AUTO: at most this fraction of pixels <= 0 (1e-4) */
+    int dark_has_bias;        /* enum ac_tri: AUTO reads provenance then measures (AUTO) */
+    int flat_is_calibrated;   /* enum ac_tri: AUTO reads provenance then measures (AUTO) */
+    bool cosmetic;            /* replace hot pixels found in the master dark (false) */
+    double cosmetic_sigma;    /* n in median + n * 1.4826 * MAD (5) */
+    double max_temp_diff;     /* |CCD-TEMP difference| allowed for darks, C (5.0) */
+    bool force;               /* metadata mismatches (exposure, filter, temperature,
+                                 gain) become warnings; never geometry */
 } ac_calib_opts_t;
 
 /* ac_calib_opts_default fills the defaults above. */
@@ -85,24 +85,24 @@ void ac_calib_opts_default(ac_calib_opts_t *o);
  * scale. */
 typedef struct ac_calset {
     int w, h;
-    ac_meta_t geometry;      /* size, binning and CFA layout the lights must match */
+    ac_meta_t geometry; /* size, binning and CFA layout the lights must match */
     /* What is applied. */
     bool has_bias, has_dark, has_flat, has_flatdark;
-    bool dark_has_bias;      /* the master dark still contains the bias */
-    bool dark_scaled;        /* k != 1 was applied to a bias-free dark */
-    bool flat_was_calibrated;/* the master flat already had its offset removed */
-    double k;                /* dark scale used when building offset (1 when no dark) */
-    double dark_exptime;     /* of the master dark, NAN when none */
-    float *offset;           /* B + k*Dc (or dark with bias, or B), NULL when nothing */
-    float *bias;             /* only with dark optimisation: B (may be NULL) */
-    float *dark_c;           /* only with dark optimisation: bias-free dark */
-    float *inv_flat;         /* 1 / max(Fn, f_min), NULL when no flat */
-    double flat_scale[3];    /* mono: [0]; CFA: red, green, blue */
-    int n_flat_scales;       /* 0 (no flat), 1 (mono) or 3 (CFA) */
+    bool dark_has_bias;       /* the master dark still contains the bias */
+    bool dark_scaled;         /* k != 1 was applied to a bias-free dark */
+    bool flat_was_calibrated; /* the master flat already had its offset removed */
+    double k;                 /* dark scale used when building offset (1 when no dark) */
+    double dark_exptime;      /* of the master dark, NAN when none */
+    float *offset;            /* B + k*Dc (or dark with bias, or B), NULL when nothing */
+    float *bias;              /* only with dark optimisation: B (may be NULL) */
+    float *dark_c;            /* only with dark optimisation: bias-free dark */
+    float *inv_flat;          /* 1 / max(Fn, f_min), NULL when no flat */
+    double flat_scale[3];     /* mono: [0]; CFA: red, green, blue */
+    int n_flat_scales;        /* 0 (no flat), 1 (mono) or 3 (CFA) */
     double flat_floor;
-    size_t n_dead;           /* flat pixels at or below the floor (or not finite) */
-    uint32_t *dead_rows;     /* h counts: dead flat pixels in each row (NULL without flat) */
-    uint32_t *hot;           /* sorted pixel indices of hot pixels (cosmetic), owned */
+    size_t n_dead;       /* flat pixels at or below the floor (or not finite) */
+    uint32_t *dead_rows; /* h counts: dead flat pixels in each row (NULL without flat) */
+    uint32_t *hot;       /* sorted pixel indices of hot pixels (cosmetic), owned */
     size_t n_hot;
     size_t n_master_nonfinite; /* NaN/inf pixels found in bias/dark and replaced */
     /* The masters' metadata, for ac_calib_check_light (filter, temperature, gain). */
@@ -110,9 +110,9 @@ typedef struct ac_calset {
     /* Provenance for the output header. */
     char bias_name[256], dark_name[256], flat_name[256], flatdark_name[256];
     char bias_md5[33], dark_md5[33], flat_md5[33], flatdark_md5[33];
-    char history[16][160];   /* one HISTORY sentence per step and decision */
+    char history[16][160]; /* one HISTORY sentence per step and decision */
     int n_history;
-    char warnings[8][256];   /* non-fatal notes (e.g. raw flat with nothing to remove) */
+    char warnings[8][256]; /* non-fatal notes (e.g. raw flat with nothing to remove) */
     int n_warnings;
 } ac_calset_t;
 
@@ -195,8 +195,8 @@ size_t ac_calib_fix_hot(const ac_calset_t *cs, float *buf, int buf_y0, int buf_r
  * L - B - k*Dc on the given sample rows of a light (rows: sample_rows rows of width cs->w,
  * their image row numbers in ys). Needs a calset prepared with dark optimisation. Returns
  * 0 or -ENOMEM/-EINVAL. */
-int ac_calib_optimize_k(const ac_calset_t *cs, const float *rows, const int *ys, int sample_rows,
-                        const ac_calib_opts_t *o, double *k);
+int ac_calib_optimize_k(const ac_calset_t *cs, const float *rows, const int *ys,
+                        int sample_rows, const ac_calib_opts_t *o, double *k);
 
 /* ac_calib_auto_pedestal returns in *p the smallest non-negative pedestal such that at most
  * o->pedestal_max_frac of the calibrated sample values are <= 0 (rows as above, already

@@ -392,8 +392,7 @@ int ac_catalog_queue_defer(ac_db_t *db, const char *file_id, const char *error,
 /* ac_catalog_queue_release puts a running file back to pending WITHOUT counting an
  * attempt (the scheduler could not start it: disk space, memory, masters being replaced),
  * eligible again from not_before (unix seconds). -ENOENT when it is not running. */
-int ac_catalog_queue_release(ac_db_t *db, const char *file_id, double not_before,
-                             ac_err_t *e);
+int ac_catalog_queue_release(ac_db_t *db, const char *file_id, double not_before, ac_err_t *e);
 
 /* ac_catalog_queue_finish ends a file: state FAILED (attempts + 1), SKIPPED, CANCELLED or
  * DONE, with error text (may be NULL) and seconds (NAN when unknown). -ENOENT, -EINVAL

@@ -539,17 +539,17 @@ int ac_catalog_queue_defer(ac_db_t *db, const char *file_id, const char *error,
     return update_file(db, &s, file_id, e);
 }
 
-int ac_catalog_queue_release(ac_db_t *db, const char *file_id, double not_before,
-                             ac_err_t *e)
+int ac_catalog_queue_release(ac_db_t *db, const char *file_id, double not_before, ac_err_t *e)
 {
     char now[32];
 
     AC_DB_OWNER_CHECK(db);
     ac_db_timestamp(now, sizeof now);
     const struct param prm[] = {TXT(file_id), DBL(not_before), TXT(now)};
-    struct step s = {"UPDATE astrocal_file SET state = 'pending', not_before = ?2, "
-                     "started_at = NULL, updated_at = ?3 WHERE file_id = ?1 AND state = 'running'",
-                     prm, 3, "release a file", 0};
+    struct step s = {
+        "UPDATE astrocal_file SET state = 'pending', not_before = ?2, "
+        "started_at = NULL, updated_at = ?3 WHERE file_id = ?1 AND state = 'running'",
+        prm, 3, "release a file", 0};
 
     return update_file(db, &s, file_id, e);
 }

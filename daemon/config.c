@@ -178,7 +178,8 @@ static const ac_config_entry_t table[] = {
     ENUM("MASTERS", combine, "sigma_clip", combine_names, NULL, true,
          "Per-pixel combination: sigma_clip, winsor, median or mean."),
     DBL("MASTERS", kappa_low, "3.0", 0.5, 100, "Rejection threshold below the centre, sigmas."),
-    DBL("MASTERS", kappa_high, "3.0", 0.5, 100, "Rejection threshold above the centre, sigmas."),
+    DBL("MASTERS", kappa_high, "3.0", 0.5, 100,
+        "Rejection threshold above the centre, sigmas."),
     INT("MASTERS", iterations, "3", 1, 100, true, "Rejection iterations at most."),
     BOOL("MASTERS", dark_subtract_bias, "False",
          "Subtract the master bias from master darks (AstroFiler keeps it: False)."),
@@ -600,8 +601,8 @@ int ac_config_check(const struct ac_config *c, ac_err_t *e)
                 n--;
             }
             if (n > 0 && *p != '/')
-                return ac_err_set(e, AC_ECONFIG,
-                                  "watch_dirs: '%.*s' is not an absolute path", (int)n, p);
+                return ac_err_set(e, AC_ECONFIG, "watch_dirs: '%.*s' is not an absolute path",
+                                  (int)n, p);
             if (end == NULL)
                 break;
             p = end + 1;

@@ -85,8 +85,7 @@ static json_t *session_entry(const ac_daemon_t *d, const ac_qsession_t *s)
                      str_or_null(p && p->date[0] ? p->date : s->session_date), "filter",
                      str_or_null(p ? p->light_filter : NULL), "state",
                      ac_catalog_sess_state_name(s->state), "reason", str_or_null(s->reason),
-                     "priority", s->priority, "total", total, "files",
-                     counts_json(s->counts));
+                     "priority", s->priority, "total", total, "files", counts_json(s->counts));
 }
 
 /* ---- commands ---- */
@@ -94,8 +93,8 @@ static json_t *session_entry(const ac_daemon_t *d, const ac_qsession_t *s)
 static void cmd_version(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
 {
     if (unpack(c, id, args, "{}"))
-        ac_ctlsrv_reply_ok(c, id, json_pack("{s:s,s:i}", "version", AC_VERSION, "protocol",
-                                            AC_PROTO_VERSION));
+        ac_ctlsrv_reply_ok(
+            c, id, json_pack("{s:s,s:i}", "version", AC_VERSION, "protocol", AC_PROTO_VERSION));
 }
 
 static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
@@ -133,14 +132,13 @@ static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
                   "sessions", sess, "rate_fps", rate, "eta_s",
                   isfinite(eta) ? json_real(eta) : json_null(), "memory", "budget_bytes",
                   (json_int_t)(d->cfg.memory_budget_mib * 1048576u), "used_bytes",
-                  (json_int_t)used, "throttle", "load_per_cpu", d->load_per_cpu,
-                  "cpu_pressure",
+                  (json_int_t)used, "throttle", "load_per_cpu", d->load_per_cpu, "cpu_pressure",
                   isfinite(d->cpu_pressure) ? json_real(d->cpu_pressure) : json_null(),
                   "backing_off", d->backing_off, "reason", str_or_null(d->throttle_reason),
                   "running", ac_sched_running_json(d));
     json_object_set_new(r, "build", ac_sched_build_json(d));
-    json_object_set_new(r, "ingest", d->ingest != NULL ? ac_ingest_status_json(d->ingest)
-                                                        : json_null());
+    json_object_set_new(r, "ingest",
+                        d->ingest != NULL ? ac_ingest_status_json(d->ingest) : json_null());
     ac_ctlsrv_reply_ok(c, id, r);
 }
 
@@ -160,8 +158,8 @@ static void cmd_sessions(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json
     /* Active sessions in claim order, then done and cancelled ones. */
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < sl.n; i++) {
-            bool finished = sl.items[i].state == AC_SESS_DONE ||
-                            sl.items[i].state == AC_SESS_CANCELLED;
+            bool finished =
+                sl.items[i].state == AC_SESS_DONE || sl.items[i].state == AC_SESS_CANCELLED;
             if (finished == (pass == 1))
                 json_array_append_new(arr, session_entry(d, &sl.items[i]));
         }
@@ -358,9 +356,9 @@ static void cmd_pause_resume(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, 
         return;
     }
     if (pause || s.state == AC_SESS_PAUSED) {
-        int rc = ac_catalog_queue_set_session_state(
-            d->db, sid, pause ? AC_SESS_PAUSED : AC_SESS_QUEUED,
-            pause ? "paused by astrocalctl" : NULL, &e);
+        int rc = ac_catalog_queue_set_session_state(d->db, sid,
+                                                    pause ? AC_SESS_PAUSED : AC_SESS_QUEUED,
+                                                    pause ? "paused by astrocalctl" : NULL, &e);
         if (rc != 0) {
             ac_catalog_qsession_clear(&s);
             reply_err(c, id, &e);
@@ -409,10 +407,10 @@ static void cmd_cancel(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
     ac_sched_cancel_session(d, sid);
     ac_log_notice("session %s cancelled by the operator", sid);
     ac_daemon_event(d, "session_state",
-                    json_pack("{s:s,s:s,s:s}", "session_id", sid, "state", "cancelled", "reason",
-                              "cancelled by astrocalctl"));
-    ac_ctlsrv_reply_ok(c, id, json_pack("{s:s,s:i}", "session", sid, "cancelled_files",
-                                        n + running));
+                    json_pack("{s:s,s:s,s:s}", "session_id", sid, "state", "cancelled",
+                              "reason", "cancelled by astrocalctl"));
+    ac_ctlsrv_reply_ok(c, id,
+                       json_pack("{s:s,s:i}", "session", sid, "cancelled_files", n + running));
 }
 
 static void cmd_retry(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
@@ -489,9 +487,9 @@ static void import_done(void *ud, const ac_import_result_t *res)
                               res->message);
     else
         ac_ctlsrv_reply_ok(r->c, r->id,
-                           json_pack("{s:i,s:i,s:i,s:i,s:i,s:o}", "registered",
-                                     res->registered, "duplicates", res->duplicates, "skipped",
-                                     res->skipped, "masters", res->masters, "sessions_created",
+                           json_pack("{s:i,s:i,s:i,s:i,s:i,s:o}", "registered", res->registered,
+                                     "duplicates", res->duplicates, "skipped", res->skipped,
+                                     "masters", res->masters, "sessions_created",
                                      res->sessions_created, "errors", errs));
     if (res->code == 0)
         ac_log_info("import %s: %d registered, %d masters, %d duplicates, %d skipped, %d "
@@ -580,8 +578,9 @@ static void cmd_reload(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
         ac_ctlsrv_reply_error(c, id, AC_PROTO_CONFLICT, "%s", e.msg);
         return;
     }
-    ac_ctlsrv_reply_ok(c, id, json_pack("{s:o,s:o}", "changed", split_names(changed), "ignored",
-                                        split_names(ignored)));
+    ac_ctlsrv_reply_ok(c, id,
+                       json_pack("{s:o,s:o}", "changed", split_names(changed), "ignored",
+                                 split_names(ignored)));
 }
 
 static void cmd_config(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
@@ -619,7 +618,7 @@ static const struct {
     const char *name;
     handler_fn fn;
 } commands[] = {
-    {"version", cmd_version}, {"status", cmd_status}, {"sessions", cmd_sessions},
+    {"version", cmd_version}, {"status", cmd_status},   {"sessions", cmd_sessions},
     {"session", cmd_session}, {"masters", cmd_masters}, {"plan", cmd_plan},
     {"enqueue", cmd_enqueue}, {"pause", cmd_pause},     {"resume", cmd_resume},
     {"cancel", cmd_cancel},   {"retry", cmd_retry},     {"import", cmd_import},

@@ -101,7 +101,9 @@ static void status_update(ac_daemon_t *d)
 
     ac_catalog_queue_counts(d->db, NULL, counts, &e);
     ac_sd_status("%s: %d pending, %d running, %d done, %d failed%s%s",
-                 d->stopping ? "stopping" : d->pause_reason[0] ? "paused" : "running",
+                 d->stopping          ? "stopping"
+                 : d->pause_reason[0] ? "paused"
+                                      : "running",
                  counts[AC_FILE_PENDING], counts[AC_FILE_RUNNING], counts[AC_FILE_DONE],
                  counts[AC_FILE_FAILED], d->pause_reason[0] ? "; " : "", d->pause_reason);
 }
@@ -125,7 +127,8 @@ static void maybe_finish_drain(ac_daemon_t *d)
      * back-off). Paused and waiting sessions are not drained. */
     for (size_t i = 0; i < sl.n; i++)
         if (sl.items[i].state == AC_SESS_QUEUED)
-            runnable += sl.items[i].counts[AC_FILE_PENDING] + sl.items[i].counts[AC_FILE_RUNNING];
+            runnable +=
+                sl.items[i].counts[AC_FILE_PENDING] + sl.items[i].counts[AC_FILE_RUNNING];
     ac_catalog_qsessions_free(&sl);
     if (runnable > 0)
         return;
@@ -270,12 +273,11 @@ static void close_cb(uv_handle_t *h)
 
 static void close_handles(ac_daemon_t *d)
 {
-    uv_handle_t *hs[] = {(uv_handle_t *)&d->watch_timer,   (uv_handle_t *)&d->scan_timer,
-                         (uv_handle_t *)&d->kick_timer,    (uv_handle_t *)&d->watchdog_timer,
-                         (uv_handle_t *)&d->status_timer,  (uv_handle_t *)&d->stop_timer,
-                         (uv_handle_t *)&d->build_timer,
-                         (uv_handle_t *)&d->sigterm,       (uv_handle_t *)&d->sigint,
-                         (uv_handle_t *)&d->sighup};
+    uv_handle_t *hs[] = {(uv_handle_t *)&d->watch_timer,  (uv_handle_t *)&d->scan_timer,
+                         (uv_handle_t *)&d->kick_timer,   (uv_handle_t *)&d->watchdog_timer,
+                         (uv_handle_t *)&d->status_timer, (uv_handle_t *)&d->stop_timer,
+                         (uv_handle_t *)&d->build_timer,  (uv_handle_t *)&d->sigterm,
+                         (uv_handle_t *)&d->sigint,       (uv_handle_t *)&d->sighup};
 
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i]))
@@ -334,7 +336,8 @@ static int start_ingest(ac_daemon_t *d, ac_err_t *e)
     size_t n = 0, nx = 0;
 
     ac_strlcpy(buf, d->cfg.watch_dirs, sizeof buf);
-    for (char *t = strtok_r(buf, ",", &save); t != NULL && n < 64; t = strtok_r(NULL, ",", &save)) {
+    for (char *t = strtok_r(buf, ",", &save); t != NULL && n < 64;
+         t = strtok_r(NULL, ",", &save)) {
         char *dir = ac_str_trim(t);
         if (dir[0] == '\0')
             continue;
@@ -586,9 +589,8 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
         uint64_t ms = d->watchdog_usec / 2000u;
         uv_timer_start(&d->watchdog_timer, watchdog_timer_cb, ms ? ms : 1, ms ? ms : 1);
     }
-    ac_log_notice("%s ready: database %s, socket %s, %d worker%s", AC_SOFTWARE,
-                  d->cfg.database, d->cfg.socket, d->cfg.workers,
-                  d->cfg.workers == 1 ? "" : "s");
+    ac_log_notice("%s ready: database %s, socket %s, %d worker%s", AC_SOFTWARE, d->cfg.database,
+                  d->cfg.socket, d->cfg.workers, d->cfg.workers == 1 ? "" : "s");
     status_update(d);
     ac_sd_ready(NULL);
     ac_sched_kick(d);

@@ -36,8 +36,8 @@ struct ac_ingest;
  * astrocal_session row). */
 typedef struct ac_plan {
     char session_id[64];
-    int status;                      /* AC_MATCH_READY / AC_MATCH_WAITING */
-    ac_mkey_t key;                   /* masters (paths, expected MD5) and dark scale */
+    int status;    /* AC_MATCH_READY / AC_MATCH_WAITING */
+    ac_mkey_t key; /* masters (paths, expected MD5) and dark scale */
     char reason[512];
     char light_filter[72], object[128], date[40];
 } ac_plan_t;
@@ -88,15 +88,15 @@ struct ac_daemon {
     bool ingest_stopping;
 
     /* Scheduler. */
-    ac_job_t *jobs;      /* in flight: waiting for masters, running, or recording */
-    int inflight;        /* jobs submitted to the pool */
+    ac_job_t *jobs; /* in flight: waiting for masters, running, or recording */
+    int inflight;   /* jobs submitted to the pool */
     ac_workbuf_t *wbs;
     ac_workbuf_t **free_wbs;
     int nwbs, nfree;
-    bool paused_user;    /* astrocalctl pause */
+    bool paused_user;       /* astrocalctl pause */
     char pause_reason[256]; /* why nothing starts ("" when running) */
     bool backing_off;
-    bool disk_paused;    /* logged once per episode */
+    bool disk_paused; /* logged once per episode */
     char throttle_reason[128];
     double load_per_cpu, cpu_pressure;
     uint64_t done_times[256]; /* completion times (ns) for the rate, ring buffer */
@@ -104,14 +104,14 @@ struct ac_daemon {
     uint64_t files_done, files_failed;
 
     /* Life cycle. */
-    bool drain_mode;     /* --drain: exit once nothing is left to do */
+    bool drain_mode; /* --drain: exit once nothing is left to do */
     bool stopping;
     uint64_t stop_deadline_ns;
     int exit_code;
 
     /* Handles. */
-    uv_timer_t watch_timer, scan_timer, kick_timer, watchdog_timer, status_timer,
-        stop_timer, build_timer;
+    uv_timer_t watch_timer, scan_timer, kick_timer, watchdog_timer, status_timer, stop_timer,
+        build_timer;
     uv_fs_event_t wal_watch;
     bool wal_watch_active;
     uv_signal_t sigterm, sigint, sighup;

@@ -207,11 +207,10 @@ static const char *const own_keys[] = {
  * §10), as opposed to an observing keyword such as ZENITH or ZD. */
 static bool is_compression_key(const char *key)
 {
-    static const char *const exact[] = {"ZIMAGE",   "ZBITPIX",  "ZNAXIS",   "ZCMPTYPE",
-                                        "ZQUANTIZ", "ZDITHER0", "ZSIMPLE",  "ZEXTEND",
-                                        "ZBLOCKED", "ZPCOUNT",  "ZGCOUNT",  "ZHECKSUM",
-                                        "ZDATASUM", "ZTENSION", "ZBLANK",   "ZSCALE",
-                                        "ZZERO",    "ZMASKCMP", "ZTHEAP"};
+    static const char *const exact[] = {
+        "ZIMAGE",  "ZBITPIX",  "ZNAXIS",  "ZCMPTYPE", "ZQUANTIZ", "ZDITHER0", "ZSIMPLE",
+        "ZEXTEND", "ZBLOCKED", "ZPCOUNT", "ZGCOUNT",  "ZHECKSUM", "ZDATASUM", "ZTENSION",
+        "ZBLANK",  "ZSCALE",   "ZZERO",   "ZMASKCMP", "ZTHEAP"};
     static const char *const indexed[] = {"ZNAXIS", "ZTILE", "ZNAME", "ZVAL", "ZCTYP"};
 
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
@@ -228,9 +227,9 @@ static bool is_compression_key(const char *key)
 bool ac_hdr_is_output_excluded(const char *key)
 {
     static const char *const exact[] = {
-        "SIMPLE", "BITPIX",  "EXTEND",  "PCOUNT",  "GCOUNT",   "XTENSION", "END",
-        "TFIELDS", "BZERO",  "BSCALE",  "BLANK",   "DATAMIN",  "DATAMAX",  "CHECKSUM",
-        "DATASUM", "EXTNAME", "THEAP",  "INHERIT",
+        "SIMPLE",  "BITPIX",   "EXTEND",  "PCOUNT",  "GCOUNT", "XTENSION",
+        "END",     "TFIELDS",  "BZERO",   "BSCALE",  "BLANK",  "DATAMIN",
+        "DATAMAX", "CHECKSUM", "DATASUM", "EXTNAME", "THEAP",  "INHERIT",
     };
 
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)

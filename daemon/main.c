@@ -47,9 +47,12 @@ static void usage(FILE *f)
 static int run_daemon(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'},   {"check-config", no_argument, 0, 'k'},
-        {"drain", no_argument, 0, 'd'},          {"log-level", required_argument, 0, 'l'},
-        {"help", no_argument, 0, 'h'},           {"version", no_argument, 0, 'V'},
+        {"config", required_argument, 0, 'c'},
+        {"check-config", no_argument, 0, 'k'},
+        {"drain", no_argument, 0, 'd'},
+        {"log-level", required_argument, 0, 'l'},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
     };
     const char *config = AC_DEFAULT_CONFIG, *level = NULL;

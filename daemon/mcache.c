@@ -134,8 +134,8 @@ static void load_work(uv_work_t *req)
     }
     if (rc == 0) {
         rc = ac_calib_prepare_take(&s->cs, have[0] ? &img[0] : NULL, have[1] ? &img[1] : NULL,
-                                   have[2] ? &img[2] : NULL, have[3] ? &img[3] : NULL,
-                                   s->key.k, &s->opts, &s->err);
+                                   have[2] ? &img[2] : NULL, have[3] ? &img[3] : NULL, s->key.k,
+                                   &s->opts, &s->err);
     }
     for (int i = 0; i < AC_M_COUNT; i++)
         if (have[i])

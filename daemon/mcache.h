@@ -40,15 +40,15 @@ enum ac_mset_state { AC_MSET_LOADING, AC_MSET_READY, AC_MSET_FAILED };
 
 typedef struct ac_mset {
     ac_mkey_t key;
-    int state;               /* loop thread's view; LOADING until load_done */
-    int outcome;             /* written by the load on the pool, read in load_done */
-    ac_calset_t cs;          /* READY: immutable, shared read-only */
-    ac_err_t err;            /* FAILED: why */
-    int bad_master;          /* FAILED: which master (AC_M_*), -1 when not one in particular */
+    int state;      /* loop thread's view; LOADING until load_done */
+    int outcome;    /* written by the load on the pool, read in load_done */
+    ac_calset_t cs; /* READY: immutable, shared read-only */
+    ac_err_t err;   /* FAILED: why */
+    int bad_master; /* FAILED: which master (AC_M_*), -1 when not one in particular */
     int refs;
     size_t bytes;
     uint64_t last_used_ns, failed_ns;
-    ac_calib_opts_t opts;    /* snapshot used for the load */
+    ac_calib_opts_t opts; /* snapshot used for the load */
     uv_work_t req;
     struct ac_mcache *mc;
     struct ac_mset *next;
@@ -63,7 +63,7 @@ typedef struct ac_mcache {
     int loading;
     bool closing;
     uint64_t failure_ttl_ns;
-    ac_mcache_cb on_loaded;  /* called on the loop thread when a load ends (ready or failed) */
+    ac_mcache_cb on_loaded; /* called on the loop thread when a load ends (ready or failed) */
     void *ud;
 } ac_mcache_t;
 

@@ -31,35 +31,35 @@ typedef enum ac_frame_type {
 enum { AC_PROV_UNKNOWN = -1, AC_PROV_NO = 0, AC_PROV_YES = 1 };
 
 typedef struct ac_meta {
-    int width, height;     /* NAXIS1, NAXIS2 (the image, also for tile-compressed input) */
-    int bitpix;            /* BITPIX of the image (ZBITPIX for tile-compressed) */
-    double bzero, bscale;  /* scaling as written (0 and 1 when absent) */
-    double saturation;     /* SATURATE, else the largest value BITPIX/BZERO can hold, NAN
-                              for floating-point images without SATURATE */
-    ac_frame_type_t type;  /* from IMAGETYP/FRAME/FRAMETYP */
-    bool is_master;        /* "Master ..." type, or NCOMBINE > 1 on a calibration frame */
-    int ncombine;          /* NCOMBINE, 0 when absent */
-    char imagetyp[72];     /* raw type string */
-    double exptime;        /* seconds */
-    double ccd_temp;       /* degrees C */
-    double set_temp;       /* degrees C */
+    int width, height;    /* NAXIS1, NAXIS2 (the image, also for tile-compressed input) */
+    int bitpix;           /* BITPIX of the image (ZBITPIX for tile-compressed) */
+    double bzero, bscale; /* scaling as written (0 and 1 when absent) */
+    double saturation;    /* SATURATE, else the largest value BITPIX/BZERO can hold, NAN
+                             for floating-point images without SATURATE */
+    ac_frame_type_t type; /* from IMAGETYP/FRAME/FRAMETYP */
+    bool is_master;       /* "Master ..." type, or NCOMBINE > 1 on a calibration frame */
+    int ncombine;         /* NCOMBINE, 0 when absent */
+    char imagetyp[72];    /* raw type string */
+    double exptime;       /* seconds */
+    double ccd_temp;      /* degrees C */
+    double set_temp;      /* degrees C */
     int xbin, ybin;
-    double gain, offset;   /* camera settings (not EGAIN) */
+    double gain, offset; /* camera settings (not EGAIN) */
     char readout[72];
-    char filter[72];       /* trimmed, as written */
-    char bayerpat[16];     /* "" for mono; upper case, e.g. "RGGB" */
+    char filter[72];   /* trimmed, as written */
+    char bayerpat[16]; /* "" for mono; upper case, e.g. "RGGB" */
     int xbayroff, ybayroff;
     bool roworder_bottom_up; /* ROWORDER = 'BOTTOM-UP' (the default when a pattern is set) */
     bool has_roworder;
     char instrume[72], telescop[72], object[72];
     char date_obs[72];
-    double sitelong;       /* degrees east, NAN when absent */
+    double sitelong; /* degrees east, NAN when absent */
     /* Provenance (masters): what the frame already had removed. */
-    int bias_subtracted;   /* BIASSUB/ BIAS-SUB keywords, CALIBRAT, HISTORY lines */
-    int dark_subtracted;   /* DARKSUB */
-    int flat_normalised;   /* FLATNORM or our own provenance keywords */
-    double pedestal;       /* PEDESTAL already in the data, 0 when absent */
-    char creator[72];      /* CREATOR / SWCREATE / PROGRAM / CALSOFT, as written */
+    int bias_subtracted; /* BIASSUB/ BIAS-SUB keywords, CALIBRAT, HISTORY lines */
+    int dark_subtracted; /* DARKSUB */
+    int flat_normalised; /* FLATNORM or our own provenance keywords */
+    double pedestal;     /* PEDESTAL already in the data, 0 when absent */
+    char creator[72];    /* CREATOR / SWCREATE / PROGRAM / CALSOFT, as written */
 } ac_meta_t;
 
 /* ac_meta_classify maps an IMAGETYP/FRAME value to a frame type, case-insensitively, with

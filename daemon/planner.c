@@ -85,8 +85,8 @@ static const char *str_or(const char *s, const char *def)
  * when the header has it, else the configuration). */
 static void night_of(const ac_daemon_t *d, const char *date_obs, double sitelong, char out[16])
 {
-    double off = isfinite(sitelong) ? ac_night_offset_from_sitelong(sitelong)
-                                    : d->cfg.site_utc_offset_h;
+    double off =
+        isfinite(sitelong) ? ac_night_offset_from_sitelong(sitelong) : d->cfg.site_utc_offset_h;
     char n[11];
 
     out[0] = '\0';
@@ -307,7 +307,7 @@ struct inputs {
     ac_session_list_t sessions;
     ac_master_list_t masters;
     ac_match_cand_t *cands;
-    ac_calsession_list_t units;   /* calibration sessions (masters to be built) */
+    ac_calsession_list_t units; /* calibration sessions (masters to be built) */
     ac_build_row_list_t builds;
 };
 
@@ -409,8 +409,8 @@ static int inputs_load(ac_daemon_t *d, struct inputs *in, ac_err_t *e)
 /* match_session runs the matching for one session. files receives its uncalibrated
  * lights (caller frees). */
 static int match_session(ac_daemon_t *d, struct inputs *in, const ac_catalog_session_t *s,
-                         ac_file_list_t *files, ac_match_light_t *light,
-                         ac_match_result_t *res, ac_err_t *e)
+                         ac_file_list_t *files, ac_match_light_t *light, ac_match_result_t *res,
+                         ac_err_t *e)
 {
     ac_match_opts_t mo;
     int rc;
@@ -621,11 +621,10 @@ json_t *ac_planner_explain(ac_daemon_t *d, const char *session_id, ac_err_t *e)
             continue;
         found = true;
         if (match_session(d, &in, s, &files, &light, &res, &se) != 0) {
-            json_array_append_new(plans, json_pack("{s:s,s:s,s:s,s:b,s:n,s:{},s:[],s:s}",
-                                                   "session_id", s->session_id, "status",
-                                                   "waiting", "reason", se.msg, "later", 0,
-                                                   "dark_scale", "chosen", "candidates",
-                                                   "text", se.msg));
+            json_array_append_new(
+                plans, json_pack("{s:s,s:s,s:s,s:b,s:n,s:{},s:[],s:s}", "session_id",
+                                 s->session_id, "status", "waiting", "reason", se.msg, "later",
+                                 0, "dark_scale", "chosen", "candidates", "text", se.msg));
             ac_catalog_files_free(&files);
             ac_match_result_free(&res);
             continue;
@@ -635,26 +634,26 @@ json_t *ac_planner_explain(ac_daemon_t *d, const char *session_id, ac_err_t *e)
         for (int t = 0; t < AC_MATCH_NTYPES; t++) {
             int ci = res.chosen[t];
             json_object_set_new(chosen, tnames[t],
-                                ci < 0 ? json_null()
-                                       : json_pack("{s:I,s:s}", "id", (json_int_t)in.cands[ci].id,
-                                                   "path", in.cands[ci].path));
+                                ci < 0
+                                    ? json_null()
+                                    : json_pack("{s:I,s:s}", "id", (json_int_t)in.cands[ci].id,
+                                                "path", in.cands[ci].path));
         }
         cands = json_array();
         for (size_t k = 0; k < res.n; k++) {
             const ac_match_note_t *nt = &res.notes[k];
             json_array_append_new(
-                cands, json_pack("{s:s,s:I,s:s,s:b,s:s,s:s}", "type",
-                                 ac_match_type_name(nt->type), "id", (json_int_t)nt->id, "path",
-                                 in.cands[k].path, "accepted", nt->verdict == AC_MATCH_CHOSEN,
-                                 "verdict", ac_match_verdict_name(nt->verdict), "reason",
-                                 nt->reason));
+                cands,
+                json_pack("{s:s,s:I,s:s,s:b,s:s,s:s}", "type", ac_match_type_name(nt->type),
+                          "id", (json_int_t)nt->id, "path", in.cands[k].path, "accepted",
+                          nt->verdict == AC_MATCH_CHOSEN, "verdict",
+                          ac_match_verdict_name(nt->verdict), "reason", nt->reason));
         }
-        p = json_pack("{s:s,s:s,s:s?,s:b,s:o,s:o,s:o,s:s}", "session_id", s->session_id,
-                      "status", ac_match_status_name(res.status), "reason",
-                      res.reason[0] ? res.reason : NULL, "later",
-                      res.later[0] || res.later[1] || res.later[2] || res.later[3],
-                      "dark_scale", num_or_null(res.dark_k), "chosen", chosen, "candidates",
-                      cands, "text", text);
+        p = json_pack(
+            "{s:s,s:s,s:s?,s:b,s:o,s:o,s:o,s:s}", "session_id", s->session_id, "status",
+            ac_match_status_name(res.status), "reason", res.reason[0] ? res.reason : NULL,
+            "later", res.later[0] || res.later[1] || res.later[2] || res.later[3], "dark_scale",
+            num_or_null(res.dark_k), "chosen", chosen, "candidates", cands, "text", text);
         json_array_append_new(plans, p);
         ac_catalog_files_free(&files);
         ac_match_result_free(&res);

@@ -45,15 +45,15 @@ struct ac_job {
     char file_id[64], session_id[64], path[4096];
     int attempts;
     ac_mkey_t key;
-    ac_mset_t *set;          /* acquired (READY) once submitted */
-    bool submitted;          /* on the pool */
+    ac_mset_t *set; /* acquired (READY) once submitted */
+    bool submitted; /* on the pool */
     bool user_cancel;
     ac_engine_opts_t eng;
-    ac_engine_ctl_t ctl;     /* shared with the pool thread (atomics) */
+    ac_engine_ctl_t ctl; /* shared with the pool thread (atomics) */
     ac_workbuf_t *wb;
-    ac_light_result_t res;   /* written by the pool thread, read after completion */
+    ac_light_result_t res; /* written by the pool thread, read after completion */
     char sha256[65];
-    bool own_subdir;         /* output_dir/<file_id>/: another queued light has its name */
+    bool own_subdir; /* output_dir/<file_id>/: another queued light has its name */
     uint64_t started_ns;
 };
 
@@ -135,8 +135,8 @@ static void update_throttle(ac_daemon_t *d)
     d->throttle_reason[0] = '\0';
     if (d->cfg.max_load_per_cpu > 0 && d->load_per_cpu > d->cfg.max_load_per_cpu) {
         busy = true;
-        snprintf(d->throttle_reason, sizeof d->throttle_reason,
-                 "load %.2f per CPU above %.2f", d->load_per_cpu, d->cfg.max_load_per_cpu);
+        snprintf(d->throttle_reason, sizeof d->throttle_reason, "load %.2f per CPU above %.2f",
+                 d->load_per_cpu, d->cfg.max_load_per_cpu);
     } else if (d->cfg.cpu_pressure_limit > 0 && isfinite(d->cpu_pressure) &&
                d->cpu_pressure > d->cfg.cpu_pressure_limit) {
         busy = true;
@@ -509,9 +509,9 @@ void ac_sched_session_progress(ac_daemon_t *d, const char *session_id)
         ac_catalog_queue_set_session_state(d->db, session_id, AC_SESS_DONE, NULL, &e);
         ac_log_info("session %s done: %d calibrated, %d failed", session_id,
                     counts[AC_FILE_DONE], counts[AC_FILE_FAILED]);
-        ac_daemon_event(d, "session_state",
-                        json_pack("{s:s,s:s,s:n}", "session_id", session_id, "state", "done",
-                                  "reason"));
+        ac_daemon_event(
+            d, "session_state",
+            json_pack("{s:s,s:s,s:n}", "session_id", session_id, "state", "done", "reason"));
     }
     ac_catalog_qsession_clear(&s);
 }
@@ -669,16 +669,16 @@ json_t *ac_sched_running_json(const ac_daemon_t *d)
     for (const ac_job_t *j = d->jobs; j != NULL; j = j->next) {
         int step = atomic_load(&j->ctl.step);
         int done = atomic_load(&j->ctl.rows_done), total = atomic_load(&j->ctl.rows_total);
-        const char *name = !j->submitted ? "loading masters"
+        const char *name = !j->submitted           ? "loading masters"
                            : step >= 0 && step < 5 ? steps[step]
-                                                  : "calibrating";
+                                                   : "calibrating";
         double progress = total > 0 ? (double)done / total : 0.0;
         double secs = j->submitted ? (double)(ac_now_ns() - j->started_ns) / 1e9 : 0.0;
 
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:f,s:f}", "file_id", j->file_id,
-                                             "path", j->path, "session_id", j->session_id,
-                                             "step", name, "progress", progress, "seconds",
-                                             secs));
+        json_array_append_new(arr,
+                              json_pack("{s:s,s:s,s:s,s:s,s:f,s:f}", "file_id", j->file_id,
+                                        "path", j->path, "session_id", j->session_id, "step",
+                                        name, "progress", progress, "seconds", secs));
     }
     return arr;
 }

@@ -194,8 +194,8 @@ bool ac_sched_start_build(ac_daemon_t *d)
         else if (rc == AC_BUILD_PLAN_SKIP)
             ac_catalog_build_finish(d->db, row.key, AC_BUILD_DONE, why, NULL, &e);
         else
-            ac_catalog_build_finish(d->db, row.key, AC_BUILD_FAILED,
-                                    e.msg[0] ? e.msg : why, NULL, &e);
+            ac_catalog_build_finish(d->db, row.key, AC_BUILD_FAILED, e.msg[0] ? e.msg : why,
+                                    NULL, &e);
         ac_build_spec_clear(&j->spec);
         free(j);
         ac_catalog_build_row_clear(&row);

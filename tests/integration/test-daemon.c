@@ -186,8 +186,7 @@ static void assert_catalogue_complete(ac_harness_t *h, struct night *nt)
         ASSERT_EQ(afdb_int(db, "SELECT fitsFileCalibrated FROM fitsfile WHERE fitsFileId = ?1",
                            nt->light_id[i], -1),
                   1);
-        ASSERT_EQ(afdb_int(db,
-                           "SELECT count(*) FROM fitsfile WHERE fitsFileOriginalFile = ?1",
+        ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM fitsfile WHERE fitsFileOriginalFile = ?1",
                            nt->light[i], -1),
                   1);
         out = afdb_text(db, "SELECT fitsFileName FROM fitsfile WHERE fitsFileOriginalFile = ?1",
@@ -565,9 +564,8 @@ TEST_TIMEOUT(daemon_cancel_enqueue_and_retry, 180)
     sqlite3_close(db);
     ASSERT_EQ(count_tmp_files("night/lights"), 0);
     /* enqueue brings the cancelled files back; they all run except the broken one. */
-    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "enqueue", "S-1", "--priority", "5",
-                             NULL),
-              0);
+    ASSERT_EQ(
+        ac_harness_ctl(&h, &out, NULL, "--json", "enqueue", "S-1", "--priority", "5", NULL), 0);
     ASSERT_CONTAINS(out, "\"priority\":5");
     free(out);
     ASSERT(wait_done(&h, 7, 60000));

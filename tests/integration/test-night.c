@@ -146,8 +146,9 @@ TEST_TIMEOUT(night_hands_free_from_raw_frames, 300)
     snprintf(mdir, sizeof mdir, "%s/masters", h.dir);
     snprintf(mover, sizeof mover, "MASTERS.masters_dir=%s", mdir);
     ASSERT_OK(ac_harness_write_config(
-        &h, (const char *[]){over, oover, mover, "INGEST.settle_s=0.3", "MASTERS.build_settle_s=3",
-                             "AUTO_CALIBRATION.auto_calibrate_on_master_creation=True", NULL}));
+        &h,
+        (const char *[]){over, oover, mover, "INGEST.settle_s=0.3", "MASTERS.build_settle_s=3",
+                         "AUTO_CALIBRATION.auto_calibrate_on_master_creation=True", NULL}));
     ASSERT_OK(ac_harness_start(&h, NULL));
     ASSERT_OK(ac_harness_wait_ready(&h, 20000));
     /* The capture software writes the night, file by file. */
@@ -187,9 +188,12 @@ TEST_TIMEOUT(night_hands_free_from_raw_frames, 300)
                       hex);
     }
     /* Sessions: one per light filter across midnight; calibration sessions not fragmented. */
-    ASSERT_EQ(q(db, "SELECT count(*) FROM fitssession WHERE fitsSessionObjectName = 'M 31'"), 2);
-    ASSERT_EQ(q(db, "SELECT count(*) FROM fitssession WHERE fitsSessionObjectName = 'Flat'"), 2);
-    ASSERT_EQ(q(db, "SELECT count(*) FROM fitssession WHERE fitsSessionObjectName = 'Bias'"), 1);
+    ASSERT_EQ(q(db, "SELECT count(*) FROM fitssession WHERE fitsSessionObjectName = 'M 31'"),
+              2);
+    ASSERT_EQ(q(db, "SELECT count(*) FROM fitssession WHERE fitsSessionObjectName = 'Flat'"),
+              2);
+    ASSERT_EQ(q(db, "SELECT count(*) FROM fitssession WHERE fitsSessionObjectName = 'Bias'"),
+              1);
     /* Masters built from the night: bias, two darks, two flats (and a flat-dark). */
     ASSERT_EQ(q(db, "SELECT count(*) FROM Masters WHERE master_type = 'bias'"), 1);
     ASSERT(q(db, "SELECT count(*) FROM Masters WHERE master_type = 'dark'") >= 2);

@@ -260,13 +260,12 @@ TEST(oneshot_color_float_masters_flat_not_calibrated_twice)
     char *out = NULL;
     int w, h, rc;
 
-    rc = run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias",
-                             "night/masters/master_bias.fits", "--dark",
-                             "night/masters/master_dark.fits", "--flat",
-                             "night/masters/master_flat.fits", "--output-dir", "out",
-                             "night/lights/M_31_300s_0001.fits",
-                             "night/lights/M_31_300s_0002.fits", NULL),
-                     &out);
+    rc = run_capture(
+        argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias", "night/masters/master_bias.fits",
+                "--dark", "night/masters/master_dark.fits", "--flat",
+                "night/masters/master_flat.fits", "--output-dir", "out",
+                "night/lights/M_31_300s_0001.fits", "night/lights/M_31_300s_0002.fits", NULL),
+        &out);
     printf("%s", out);
     ASSERT_EQ(rc, 0);
     /* Float masters: bias-free dark (offset = B + Dc), flat already offset-free. */
@@ -307,15 +306,15 @@ TEST(oneshot_bad_lights_fail_with_reason_good_ones_succeed)
         snprintf(p, sizeof p, "bad/%s", ac_gen_bad_name((ac_gen_bad_t)k));
         ASSERT_OK(ac_gen_write_bad(g, (ac_gen_bad_t)k, p, &e));
     }
-    rc = run_capture(
-        argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias", "night/masters/master_bias.fits",
-                "--dark", "night/masters/master_dark.fits", "--flat",
-                "night/masters/master_flat.fits", "--output-dir", "out", "--jobs", "2",
-                "night/lights/M_31_L_300s_0001.fits", "bad/truncated.fits",
-                "bad/header-only.fits", "bad/wrong-size.fits", "bad/not-fits.fits",
-                "bad/rgb-cube.fits", "night/lights/M_31_L_300s_0002.fits", "missing.fits",
-                NULL),
-        &out);
+    rc = run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias",
+                             "night/masters/master_bias.fits", "--dark",
+                             "night/masters/master_dark.fits", "--flat",
+                             "night/masters/master_flat.fits", "--output-dir", "out", "--jobs",
+                             "2", "night/lights/M_31_L_300s_0001.fits", "bad/truncated.fits",
+                             "bad/header-only.fits", "bad/wrong-size.fits", "bad/not-fits.fits",
+                             "bad/rgb-cube.fits", "night/lights/M_31_L_300s_0002.fits",
+                             "missing.fits", NULL),
+                     &out);
     printf("%s", out);
     ASSERT_EQ(rc, 1);
     ASSERT_CONTAINS(out, "8 files: 2 calibrated, 6 failed");
@@ -492,10 +491,11 @@ TEST(oneshot_dark_exposure_scaling_and_force)
         ASSERT_NEAR(res[i], ref, 1e-6 * fabs(light[i]) + 1e-3);
     }
     /* k = 3 exceeds the default cap of 2: refused, naming both exposures. */
-    rc = run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias",
-                             "night/masters/master_bias.fits", "--dark", "dark100.fits",
-                             "--output-dir", "out2", "night/lights/M_31_L_300s_0001.fits", NULL),
-                     &out);
+    rc =
+        run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias",
+                            "night/masters/master_bias.fits", "--dark", "dark100.fits",
+                            "--output-dir", "out2", "night/lights/M_31_L_300s_0001.fits", NULL),
+                    &out);
     printf("%s", out);
     ASSERT_EQ(rc, 1);
     ASSERT_CONTAINS(out, "300");
@@ -509,7 +509,8 @@ TEST(oneshot_dark_exposure_scaling_and_force)
                      &out);
     ASSERT_EQ(rc, 0);
     free(out);
-    ASSERT_NEAR(read_key_double("out3/M_31_L_300s_0001_calibrated.fits", "DARKSCAL"), 3.0, 1e-9);
+    ASSERT_NEAR(read_key_double("out3/M_31_L_300s_0001_calibrated.fits", "DARKSCAL"), 3.0,
+                1e-9);
     free(bias);
     free(dark);
     free(light);

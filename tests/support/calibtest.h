@@ -26,7 +26,8 @@ __attribute__((unused)) static ac_meta_t meta0(void)
 }
 
 /* mk makes a w x h master filled with v; bitpix > 0 gives a 16-bit saturation level. */
-__attribute__((unused)) static void mk(ac_image_t *img, int w, int h, const char *path, int bitpix, float v)
+__attribute__((unused)) static void mk(ac_image_t *img, int w, int h, const char *path,
+                                       int bitpix, float v)
 {
     memset(img, 0, sizeof *img);
     img->w = w;

@@ -95,7 +95,7 @@ const char *ac_test_bindir(void);
     do {                                                                                       \
         const char *h_ = (hay), *n_ = (needle);                                                \
         if (h_ == NULL || strstr(h_, n_) == NULL)                                              \
-            AC_TEST_FAIL("%s does not contain \"%s\": \"%s\"", #hay, n_, h_ ? h_ : "(null)"); \
+            AC_TEST_FAIL("%s does not contain \"%s\": \"%s\"", #hay, n_, h_ ? h_ : "(null)");  \
     } while (0)
 
 #define ASSERT_NULL(p) ASSERT((p) == NULL)

@@ -11,8 +11,6 @@
 #include "calibtest.h"
 #include "test.h"
 
-
-
 /* A calset built by hand for ac_calib_check_light (it only reads the metadata). */
 static void check_set(ac_calset_t *cs, int w, int h)
 {

@@ -143,9 +143,9 @@ TEST(config_table_is_consistent)
 
 TEST(config_reloadable_flags_follow_the_design)
 {
-    static const char *const immutable[] = {"database", "socket", "socket_mode", "state_dir",
-                                            "workers",  "nice",   "io_class", "watch_dirs",
-                                            "settle_s", "rescan_interval_s"};
+    static const char *const immutable[] = {
+        "database", "socket",   "socket_mode", "state_dir", "workers",
+        "nice",     "io_class", "watch_dirs",  "settle_s",  "rescan_interval_s"};
     size_t n;
     const ac_config_entry_t *t = ac_config_table(&n);
 
@@ -339,8 +339,9 @@ TEST(config_value_errors_name_the_line)
     expect_error("[AUTO_CALIBRATION]\nmax_temperature_difference = nan\n",
                  "test.conf:2: max_temperature_difference: expected a number from 0 to 100, "
                  "got 'nan'");
-    expect_error("[CALIBRATION]\nflat_floor = 0\n",
-                 "test.conf:2: flat_floor: expected a number above 0 and at most 0.999, got '0'");
+    expect_error(
+        "[CALIBRATION]\nflat_floor = 0\n",
+        "test.conf:2: flat_floor: expected a number above 0 and at most 0.999, got '0'");
     expect_error("[DAEMON]\nlog_level = loud\n",
                  "test.conf:2: log_level: expected one of err, warning, notice, info, debug, "
                  "got 'loud'");

@@ -12,7 +12,9 @@ TEST(hdr_format_string_card)
     ac_hdr_init(&h);
     ASSERT_OK(ac_hdr_add_str(&h, "FILTER", "Ha", "filter name"));
     ASSERT_EQ(h.n, 1);
-    ASSERT_STR_EQ(h.cards[0], "FILTER  = 'Ha      '           / filter name                                    ");
+    ASSERT_STR_EQ(
+        h.cards[0],
+        "FILTER  = 'Ha      '           / filter name                                    ");
     ASSERT(ac_hdr_get_value(&h, "FILTER", v, sizeof v));
     ASSERT_STR_EQ(v, "Ha");
     ac_hdr_free(&h);
@@ -27,7 +29,9 @@ TEST(hdr_format_numbers_right_justified)
     ASSERT_OK(ac_hdr_add_double(&h, "EXPTIME", 300, NULL));
     ASSERT_OK(ac_hdr_add_int(&h, "NCOMBINE", 20, NULL));
     ASSERT_OK(ac_hdr_add_bool(&h, "CALIBRAT", true, NULL));
-    ASSERT_STR_EQ(h.cards[0], "EXPTIME =                300.0                                                  ");
+    ASSERT_STR_EQ(
+        h.cards[0],
+        "EXPTIME =                300.0                                                  ");
     ASSERT_EQ(h.cards[1][29], '0');
     ASSERT_EQ(h.cards[2][29], 'T');
     ASSERT(ac_hdr_get_double(&h, "EXPTIME", &d));
