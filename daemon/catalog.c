@@ -235,13 +235,7 @@ static void session_clear(ac_catalog_session_t *s)
 
 void ac_catalog_sessions_free(ac_session_list_t *list)
 {
-    if (list == NULL)
-        return;
-    for (size_t i = 0; i < list->n; i++)
-        session_clear(&list->items[i]);
-    free(list->items);
-    list->items = NULL;
-    list->n = 0;
+    AC_CATALOG_LIST_FREE(list, session_clear);
 }
 
 int ac_catalog_light_sessions(ac_db_t *db, ac_session_list_t *out, ac_err_t *e)
@@ -377,13 +371,7 @@ static int file_from_row(sqlite3_stmt *st, ac_catalog_file_t *x)
 
 void ac_catalog_files_free(ac_file_list_t *list)
 {
-    if (list == NULL)
-        return;
-    for (size_t i = 0; i < list->n; i++)
-        ac_catalog_file_clear(&list->items[i]);
-    free(list->items);
-    list->items = NULL;
-    list->n = 0;
+    AC_CATALOG_LIST_FREE(list, ac_catalog_file_clear);
 }
 
 int ac_catalog_session_files(ac_db_t *db, const char *session_id, ac_file_list_t *out,
@@ -482,13 +470,7 @@ static void master_clear(ac_catalog_master_t *m)
 
 void ac_catalog_masters_free(ac_master_list_t *list)
 {
-    if (list == NULL)
-        return;
-    for (size_t i = 0; i < list->n; i++)
-        master_clear(&list->items[i]);
-    free(list->items);
-    list->items = NULL;
-    list->n = 0;
+    AC_CATALOG_LIST_FREE(list, master_clear);
 }
 
 /* Lists live masters with rowid > after; only those not in astrocal_master_seen when

@@ -105,13 +105,7 @@ void ac_catalog_calsession_clear(ac_calsession_t *s)
 
 void ac_catalog_calsessions_free(ac_calsession_list_t *list)
 {
-    if (list == NULL)
-        return;
-    for (size_t i = 0; i < list->n; i++)
-        ac_catalog_calsession_clear(&list->items[i]);
-    free(list->items);
-    list->items = NULL;
-    list->n = 0;
+    AC_CATALOG_LIST_FREE(list, ac_catalog_calsession_clear);
 }
 
 /* A unit being assembled, with its frame capacity. */

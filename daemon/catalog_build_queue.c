@@ -114,13 +114,7 @@ void ac_catalog_build_row_clear(ac_build_row_t *r)
 
 void ac_catalog_build_rows_free(ac_build_row_list_t *list)
 {
-    if (list == NULL)
-        return;
-    for (size_t i = 0; i < list->n; i++)
-        ac_catalog_build_row_clear(&list->items[i]);
-    free(list->items);
-    list->items = NULL;
-    list->n = 0;
+    AC_CATALOG_LIST_FREE(list, ac_catalog_build_row_clear);
 }
 
 static int row_from(sqlite3_stmt *st, ac_build_row_t *r)

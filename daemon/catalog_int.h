@@ -19,6 +19,19 @@ int ac_catalog_grow(void **items, size_t *cap, size_t n, size_t size);
  * the caller's clear function to free). */
 int ac_catalog_dup_columns(sqlite3_stmt *st, int first, char **const fields[], size_t n);
 
+/* AC_CATALOG_LIST_FREE clears every item of a list (items, n) with clear(item *) and
+ * frees the array, leaving the list empty; NULL-safe. */
+#define AC_CATALOG_LIST_FREE(list, clear)                                                      \
+    do {                                                                                       \
+        if ((list) == NULL)                                                                    \
+            break;                                                                             \
+        for (size_t i_ = 0; i_ < (list)->n; i_++)                                              \
+            clear(&(list)->items[i_]);                                                         \
+        free((list)->items);                                                                   \
+        (list)->items = NULL;                                                                  \
+        (list)->n = 0;                                                                         \
+    } while (0)
+
 /* ac_catalog_free_fields frees *fields[i] and sets them to NULL. */
 void ac_catalog_free_fields(char **const fields[], size_t n);
 

@@ -234,13 +234,7 @@ void ac_catalog_qsession_clear(ac_qsession_t *s)
 
 void ac_catalog_qsessions_free(ac_qsession_list_t *list)
 {
-    if (list == NULL)
-        return;
-    for (size_t i = 0; i < list->n; i++)
-        ac_catalog_qsession_clear(&list->items[i]);
-    free(list->items);
-    list->items = NULL;
-    list->n = 0;
+    AC_CATALOG_LIST_FREE(list, ac_catalog_qsession_clear);
 }
 
 #define QSESS_SELECT                                                                           \
@@ -401,13 +395,7 @@ void ac_catalog_qfile_clear(ac_qfile_t *x)
 
 void ac_catalog_qfiles_free(ac_qfile_list_t *list)
 {
-    if (list == NULL)
-        return;
-    for (size_t i = 0; i < list->n; i++)
-        ac_catalog_qfile_clear(&list->items[i]);
-    free(list->items);
-    list->items = NULL;
-    list->n = 0;
+    AC_CATALOG_LIST_FREE(list, ac_catalog_qfile_clear);
 }
 
 static int qfile_from_row(sqlite3_stmt *st, ac_qfile_t *x)

@@ -12,7 +12,8 @@
  *     counted in flight), copies everything the job needs into an ac_job and calls
  *     uv_queue_work;
  *  3. pool: ac_engine_calibrate_light reads, calibrates, measures and writes the output
- *     durably (fsync of file and directory) and atomically; then SHA-256 of the output;
+ *     durably (fsync of file and directory) and atomically, hashing it (SHA-256) as it
+ *     writes (engine.c hash_output);
  *  4. loop: after_work records the result in ONE transaction (new fitsfile row, raw row
  *     marked, astrocal_record, file done); a transient failure goes back to pending with
  *     back-off, a permanent one is failed with its reason; then the next file is claimed.
