@@ -43,7 +43,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "builder.h"
+#include "build.h"
 #include "imgio.h"
 #include "log.h"
 #include "stack.h"
@@ -178,7 +178,7 @@ static void *prefetch_run(void *arg)
         h = ax[1];
     }
     rows = ac_build_strip_rows(pf->o, a->nsubs, 0, (int)w);
-    /* The pilot's sampled rows (builder_work.c next_runs: every step-th row, step =
+    /* The pilot's sampled rows (build.c next_runs: every step-th row, step =
      * ceil(pixels / 1 Mi)) first, all asked for at once: the kernel queues them. */
     if (w > 0 && h > 0) {
         long step = (long)(((size_t)w * (size_t)h + (1u << 20) - 1) / (1u << 20));
@@ -340,7 +340,7 @@ static int kernel(const struct args *a)
     }
     if ((out = malloc(npix * sizeof(float))) == NULL)
         goto out;
-    /* The builder's set-up for these subs (builder_work.c setup()). */
+    /* The builder's set-up for these subs (build.c setup()). */
     ac_stack_opts_default(&so);
     so.method = AC_STACK_SIGMA_CLIP;
     so.kappa_low = so.kappa_high = a->kappa;

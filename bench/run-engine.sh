@@ -93,7 +93,7 @@ fi
 
 # ---------------------------------------------------------------- build
 log "building astrocald and acgen in $BUILD"
-cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$RESULTS/logs/cmake.log" 2>&1
+cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DAC_BUILD_BENCH=ON >"$RESULTS/logs/cmake.log" 2>&1
 cmake --build "$BUILD" -j2 --target astrocald acgen >>"$RESULTS/logs/cmake.log" 2>&1
 AC=$BUILD/astrocald
 ACGEN=$BUILD/tests/acgen
@@ -102,11 +102,8 @@ IOFLOOR=$RESULTS/bin/iofloor
 PROBE=$RESULTS/bin/startup_probe
 # shellcheck disable=SC2046
 cc -O2 -std=gnu11 -Wall -Wextra -o "$IOFLOOR" "$HERE/iofloor.c" $(pkg-config --cflags --libs cfitsio)
-# shellcheck disable=SC2046
-cc -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -I "$SRC/daemon" -I "$SRC/common" \
-    -I "$BUILD/generated" -o "$PROBE" "$HERE/startup_probe.c" "$BUILD/libac_io.a" \
-    "$BUILD/libac_core.a" "$BUILD/libac_common.a" \
-    $(pkg-config --libs cfitsio libcrypto jansson sqlite3) -lm -lpthread
+cmake --build "$BUILD" -j2 --target startup_probe >/dev/null
+cp "$BUILD/bench/startup_probe" "$PROBE"
 
 # ---------------------------------------------------------------- data
 DATA=$TMP/data

@@ -1,7 +1,7 @@
 /*
  * proto.h - the astrocald control protocol (docs/protocol.md): JSON lines, version 1.
  *
- * Shared by the daemon (daemon/ctlsrv.c, daemon/ctlcmd.c) and astrocalctl. It knows the
+ * Shared by the daemon (daemon/serve/ctlsrv.c, daemon/serve/ctlcmd.c) and astrocalctl. It knows the
  * envelopes only: line framing with a length limit, request decoding and validation, and
  * the encoders for requests, replies, errors and events. What each command means is in
  * ctlcmd.c and docs/protocol.md.

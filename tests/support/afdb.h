@@ -1,6 +1,6 @@
 /*
  * afdb.h - header-only test helper: lays out an AstroFiler database exactly as AstroFiler
- * does, independently of daemon/schema.c (raw SQLite calls, DDL typed from
+ * does, independently of daemon/catalog/schema.c (raw SQLite calls, DDL typed from
  * astrofiler-db.md and from AstroFiler 1.2's peewee models), and inserts realistic rows.
  *
  * Variants:

@@ -1,5 +1,5 @@
 /*
- * test-builder.c - master building (daemon/builder*.c): masters built from frames written by
+ * test-builder.c - master building (daemon/work/build*.c, daemon/serve/buildplan.c): masters built from frames written by
  * tests/support/fitsgen.h and compared with an independent double-precision sigma-clipped
  * mean computed here (subs read with cfitsio, flats calibrated and normalised here, the
  * clipping loop written here); cosmic rays and a satellite trail injected with cfitsio;
@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "afdb.h"
-#include "builder.h"
+#include "buildplan.h"
 #include "calib.h"
 #include "catalog.h"
 #include "db.h"

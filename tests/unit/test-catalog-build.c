@@ -3,7 +3,7 @@
  * (daemon/catalog_build*.c) on databases laid out as AstroFiler lays them out
  * (tests/support/afdb.h), in both schema variants; the astrocal schema migration to
  * version 2 keeps older rows; the builder's plan (prerequisites, names) and how
- * ac_build_record settles a row (daemon/builder.c). Building itself: test-builder.c.
+ * ac_build_record settles a row (daemon/serve/buildplan.c). Building itself: test-builder.c.
  */
 #include <errno.h>
 #include <math.h>
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "afdb.h"
-#include "builder.h"
+#include "buildplan.h"
 #include "catalog.h"
 #include "db.h"
 #include "schema.h"
@@ -427,7 +427,7 @@ TEST(catalog_build_migration_from_version_1_keeps_rows)
     ac_db_close(db);
 }
 
-/* ---- The builder's plan and its record step (daemon/builder.c) ---- */
+/* ---- The builder's plan and its record step (daemon/serve/buildplan.c) ---- */
 
 static ac_catalog_file_t pframe(const char *path, double exp, double temp, const char *filter)
 {

@@ -14,6 +14,7 @@
 #include "db.h"
 #include "schema.h"
 #include "test.h"
+#include "pyfmt.h"
 
 /* ---- Fixture: a catalogue with the quirks of astrofiler-db.md ---- */
 
@@ -657,12 +658,12 @@ TEST(catalog_pytext_matches_python)
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ASSERT_OK(ac_catalog_pytext(cases[i].in, cases[i].quoted, b, sizeof b));
+        ASSERT_OK(ac_pyfmt_text(cases[i].in, cases[i].quoted, b, sizeof b));
         ASSERT_STR_EQ(b, cases[i].out);
     }
-    ASSERT_OK(ac_catalog_pyfloat(0.30000000000000004, b, sizeof b));
+    ASSERT_OK(ac_pyfmt_float(0.30000000000000004, b, sizeof b));
     ASSERT_STR_EQ(b, "0.30000000000000004");
-    ASSERT_EQ(ac_catalog_pytext("300.0", false, b, 4), -ERANGE);
+    ASSERT_EQ(ac_pyfmt_text("300.0", false, b, 4), -ERANGE);
     ASSERT_NEAR(ac_catalog_parse_number("300.0"), 300.0, 0);
     ASSERT(isnan(ac_catalog_parse_number("")));
 }

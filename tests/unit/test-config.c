@@ -6,6 +6,7 @@
  * Expected values are written out by hand from the design note, never taken from the
  * table under test.
  */
+#include "conffile.h"
 #include "config.h"
 #include "log.h"
 #include "test.h"

@@ -1,5 +1,5 @@
 /*
- * test-db.c - the SQLite connection layer (daemon/db.c) on real database files in the
+ * test-db.c - the SQLite connection layer (daemon/catalog/db.c) on real database files in the
  * test's temporary directory: pragmas and journal mode, statement cache, transactions and
  * savepoints, BUSY retry against a second process holding the write lock, data_version,
  * the owner-thread check, and the value helpers.

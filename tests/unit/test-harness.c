@@ -1,7 +1,7 @@
 /*
  * test-harness.c - the parts of tests/support/harness.h that need no daemon (config
  * writing, the fake NOTIFY_SOCKET, spawning and stopping, running commands, the blocking
- * client) and daemon/sdnotify.c against that fake service manager.
+ * client) and daemon/serve/sdnotify.c against that fake service manager.
  */
 #include <pthread.h>
 
@@ -65,7 +65,7 @@ TEST(harness_notify_socket_receives_sd_notify_messages)
     close(fd);
     ASSERT_NOT_NULL(ac_harness_notify_wait(&h, "STATUS=", 2000));
     ASSERT_EQ(ac_harness_wait_ready(&h, 50), -ETIMEDOUT); /* no READY yet */
-    /* Now through daemon/sdnotify.c. */
+    /* Now through daemon/serve/sdnotify.c. */
     setenv("NOTIFY_SOCKET", h.notify_path, 1);
     ASSERT_EQ(ac_sd_ready("3 sessions queued, 0 running"), 1);
     ASSERT_OK(ac_harness_wait_ready(&h, 2000));

@@ -1,5 +1,5 @@
 /*
- * test-importer.c - `astrocalctl import DIR` (daemon/importer.c) with a real libuv loop,
+ * test-importer.c - `astrocalctl import DIR` (daemon/serve/importer.c) with a real libuv loop,
  * a database laid out as AstroFiler lays it out (tests/support/afdb.h) and FITS files
  * from tests/support/fitsgen.h. Expected values are worked out by hand from the headers
  * fitsgen writes (EXPTIME = 300.000 -> Python's '300.0', GAIN = 100 -> '100', nights

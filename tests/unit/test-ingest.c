@@ -1,5 +1,5 @@
 /*
- * test-ingest.c - live ingest (daemon/ingest.c) with a real libuv loop driven by the test
+ * test-ingest.c - live ingest (daemon/serve/ingest.c) with a real libuv loop driven by the test
  * (wait_ms runs the loop for a while, so the test writes files between two waits as a
  * slow copier would), a fresh database given AstroFiler's schema by ac_schema_prepare,
  * and frames from tests/support/fitsgen.h. Expected values: hashes from the sha256sum

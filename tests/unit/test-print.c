@@ -1,7 +1,7 @@
 /*
  * test-print.c - astrocalctl's rendering (ctl/print.c) on canned results written by hand
  * from docs/protocol.md, and astrocalctl itself end to end against a fake daemon (the
- * control server from daemon/ctlsrv.c with canned handlers).
+ * control server from daemon/serve/ctlsrv.c with canned handlers).
  */
 #include <pthread.h>
 

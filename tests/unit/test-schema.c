@@ -1,6 +1,6 @@
 /*
  * test-schema.c - AstroFiler schema creation, astrocal migrations and variant discovery
- * (daemon/schema.c), on database files in the test's temporary directory. The expected
+ * (daemon/catalog/schema.c), on database files in the test's temporary directory. The expected
  * AstroFiler layout is typed here from astrofiler-db.md, independently of schema.c.
  */
 #include <sqlite3.h>

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "conffile.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"

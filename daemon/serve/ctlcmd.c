@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 
 #include "daemon.h"
-#include "builder.h"
+#include "buildplan.h"
 #include "importer.h"
 #include "ingest.h"
 #include "log.h"

@@ -1,5 +1,5 @@
 /*
- * test-calibrun.c - the per-light half of the calibration (daemon/calibrun.c) on tiny
+ * test-calibrun.c - the per-light half of the calibration (daemon/core/calibrun.c) on tiny
  * images with hand-computed answers: light checks (geometry never forced, filter,
  * temperature, gain/offset), the per-row kernel and its counts, hot pixel replacement
  * (mono and same CFA colour), dark optimisation and the automatic pedestal.

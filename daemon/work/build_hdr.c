@@ -1,6 +1,6 @@
 /*
- * builder_hdr.c - the master's header, its quality figures and the quality check (see
- * builder.h for what each kind of master records, builder_work.c for the passes).
+ * build_hdr.c - the master's header, its quality figures and the quality check (see
+ * build.h for what each kind of master records, build.c for the passes).
  *
  * Header: the first sub's cards are kept except those the master writes itself (frame
  * type, NCOMBINE, exposure, temperature, binning, camera settings and filter under every
@@ -25,10 +25,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "builder_int.h"
-#include "catalog.h"
+#include "build_int.h"
 #include "stats.h"
 #include "util.h"
+#include "pyfmt.h"
 #include "version.h"
 
 /* Keywords of the subs that the master writes itself (besides ac_hdr_is_output_excluded):
@@ -58,7 +58,7 @@ static int add_number(ac_hdr_t *h, const char *key, double v, const char *commen
         snprintf(text, size, "%lld", (long long)v);
         return ac_hdr_add_int(h, key, (long long)v, comment);
     }
-    ac_catalog_pyfloat(v, text, size);
+    ac_pyfmt_float(v, text, size);
     return ac_hdr_add_double(h, key, v, comment);
 }
 
@@ -98,9 +98,9 @@ void ac_build_header_facts(struct job *j)
     res->offset = m->offset;
     res->saturation = m->saturation;
     if (isfinite(res->exptime))
-        ac_catalog_pyfloat(res->exptime, res->exptime_text, sizeof res->exptime_text);
+        ac_pyfmt_float(res->exptime, res->exptime_text, sizeof res->exptime_text);
     if (isfinite(res->ccd_temp))
-        ac_catalog_pyfloat(res->ccd_temp, res->ccd_temp_text, sizeof res->ccd_temp_text);
+        ac_pyfmt_float(res->ccd_temp, res->ccd_temp_text, sizeof res->ccd_temp_text);
 }
 
 int ac_build_header(struct job *j, ac_hdr_t *h)

@@ -30,7 +30,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "builder.h"
+#include "buildplan.h"
+#include "conffile.h"
 #include "daemon.h"
 #include "fsutil.h"
 #include "ingest.h"

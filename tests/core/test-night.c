@@ -1,5 +1,5 @@
 /*
- * test-night.c - the observing night of a frame (daemon/night.c). Expected nights are
+ * test-night.c - the observing night of a frame (daemon/core/night.c). Expected nights are
  * worked out by hand in the comments: local = UTC + offset, night = date of (local - 12 h).
  */
 #include <errno.h>

@@ -97,4 +97,13 @@ int ac_meta_cfa_color(const ac_meta_t *m, int x, int y);
  * equals BOTTOM-UP, the FITS default). */
 bool ac_meta_cfa_equal(const ac_meta_t *a, const ac_meta_t *b);
 
+/* The kinds of master astrocald builds (a flat-dark is a dark taken for flats). */
+typedef enum ac_cal_kind {
+    AC_CAL_BIAS = 0,
+    AC_CAL_DARK,
+    AC_CAL_FLAT,
+    AC_CAL_FLATDARK,
+    AC_CAL_NKINDS
+} ac_cal_kind_t;
+
 #endif

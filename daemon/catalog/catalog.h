@@ -33,6 +33,7 @@
 
 #include "db.h"
 #include "err.h"
+#include "meta.h"
 
 #define AC_UUID_LEN 36
 
@@ -45,19 +46,6 @@ double ac_catalog_parse_number(const char *s);
  * getrandom(2). 0 or -errno. */
 int ac_catalog_uuid4(char out[AC_UUID_LEN + 1]);
 
-/*
- * ac_catalog_pytext writes the text AstroFiler stores for a header value: Python's str()
- * of what astropy returns. A quoted (string) value is kept as it is; an integer literal is
- * normalised as Python prints an int ('+007' -> '7'); a real literal as Python prints a
- * float ('300.' and '3.0E2' -> '300.0', '-10.10' -> '-10.1', 1e-5 -> '1e-05'); T/F as
- * 'True'/'False'. value is the value as written (ac_hdr_get_value). 0, or -ERANGE when out
- * is too small.
- */
-int ac_catalog_pytext(const char *value, bool quoted, char *out, size_t size);
-
-/* ac_catalog_pyfloat writes Python's repr() of a float (shortest round-trip digits,
- * '.0' for whole numbers, exponent form below 1e-4 and from 1e16). 0 or -ERANGE. */
-int ac_catalog_pyfloat(double v, char *out, size_t size);
 
 /* ---- Reading AstroFiler's catalogue (catalog.c) ---- */
 
@@ -202,7 +190,7 @@ int ac_catalog_record_calibrated(ac_db_t *db, const ac_calibrated_rec_t *rec,
                                  ac_err_t *e);
 
 /* A FITS file to register, with values already in AstroFiler's text form (see
- * ac_catalog_pytext). NULL strings are stored as NULL. */
+ * ac_pyfmt_text). NULL strings are stored as NULL. */
 typedef struct ac_register_rec {
     const char *path;        /* absolute path -> fitsFileName (required) */
     const char *sha256;      /* fitsFileHash (required): duplicates by hash are skipped */
@@ -496,13 +484,6 @@ int ac_catalog_events_prune(ac_db_t *db, int keep, ac_err_t *e);
  * Masters and error holds the reason (shown by `astrocalctl masters`).
  */
 
-typedef enum ac_cal_kind {
-    AC_CAL_BIAS = 0,
-    AC_CAL_DARK,
-    AC_CAL_FLAT,
-    AC_CAL_FLATDARK,
-    AC_CAL_NKINDS
-} ac_cal_kind_t;
 
 #define AC_BUILD_FLATDARK_SUFFIX ":flatdark"
 

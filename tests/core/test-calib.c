@@ -1,5 +1,5 @@
 /*
- * test-calib.c - master preparation (daemon/calib.c) on tiny images with hand-computed
+ * test-calib.c - master preparation (daemon/core/calib.c) on tiny images with hand-computed
  * answers: options, dark scale decisions, bias/dark combinations (never the bias twice),
  * flat calibration and normalisation (mono and per CFA colour), flat floor, master
  * validation and geometry, and the HISTORY of a full chain. The per-light functions

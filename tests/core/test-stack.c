@@ -1,5 +1,5 @@
 /*
- * test-stack.c - master-frame combination (daemon/stack.c) against an independent
+ * test-stack.c - master-frame combination (daemon/core/stack.c) against an independent
  * reference written here: per pixel, the finite values in double, a keep-flag per value,
  * qsort for every median, two-pass means and deviations, winsorisation by clamping copies.
  * Generated subs carry known noise and outliers (cosmic rays, a satellite trail, a hot pixel

@@ -1,7 +1,7 @@
 /*
- * builder_int.h - what builder_work.c (the build's passes) and builder_hdr.c (the master's
+ * build_int.h - what build.c (the build's passes) and build_hdr.c (the master's
  * header and its quality check) share: the state of one build on its pool thread. Not part
- * of the builder's contract (see builder.h).
+ * of the builder's contract (see build.h).
  *
  * Thread: one struct job per build, touched only by the thread running it.
  */
@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "builder.h"
+#include "build.h"
 #include "hdr.h"
 #include "imgio.h"
 #include "quality.h"

@@ -22,11 +22,11 @@
  *     ac_calib_rows() runs the per-pixel work on strips of rows (a subtraction and a
  *     multiplication per pixel), accumulating counts for the quality figures.
  *
- * Implementation: daemon/calib.c holds steps 1-3 (options, image analysis, the dark
+ * Implementation: daemon/core/calib.c holds steps 1-3 (options, image analysis, the dark
  * decisions, master validation, flat normalisation, offset plane, hot pixel detection);
- * daemon/calibrun.c holds step 4 (ac_calib_check_light, ac_rowstats_init, ac_calib_rows,
+ * daemon/core/calibrun.c holds step 4 (ac_calib_check_light, ac_rowstats_init, ac_calib_rows,
  * ac_calib_fix_hot, ac_calib_optimize_k, ac_calib_auto_pedestal). Helpers both share are
- * declared in daemon/calib_int.h.
+ * declared in daemon/core/calib_int.h.
  *
  * Ownership: ac_image_t owns its px buffer (free with ac_image_free). ac_calset_t owns its
  * planes and lists (ac_calset_free). A prepared calset is immutable and may be shared

@@ -23,7 +23,7 @@
  * Ownership: struct ac_config is a plain value (no pointers): copy it with `=`. Table rows
  * are static and borrowed forever.
  * Thread: every function is pure (no globals but the constant table) and safe on any
- * thread; ac_config_load and ac_config_dump use stdio. The daemon keeps the live config on
+ * thread; ac_config_dump writes to the stream it is given (io/conffile.h reads the file). The daemon keeps the live config on
  * the loop thread and hands pool threads read-only snapshots (style-anchors.md §11).
  */
 #ifndef AC_CONFIG_H
@@ -169,6 +169,10 @@ typedef struct ac_config_entry {
     const char *help;         /* what it does, one or two sentences */
 } ac_config_entry_t;
 
+/* Bounds of the table, for parsers that keep a value per key or section. */
+#define AC_CONFIG_MAX_KEYS 256
+#define AC_CONFIG_MAX_SECTIONS 16
+
 /* ac_config_table returns the table (borrowed, static) and its length in *n (may be
  * NULL). Rows are grouped by section in file order. */
 const ac_config_entry_t *ac_config_table(size_t *n);
@@ -192,11 +196,6 @@ void ac_config_default(struct ac_config *c);
  * Returns 0 and fills *c, or AC_ECONFIG (-ENOMEM) with e set and *c unchanged. */
 int ac_config_parse(struct ac_config *c, const char *text, size_t len, const char *source,
                     ac_err_t *e);
-
-/* ac_config_load reads the file at path (at most 1 MiB) and parses it with path as the
- * source name. Returns 0, -errno when the file cannot be read ("PATH: cannot read: ..."),
- * or as ac_config_parse. *c is unchanged on failure. */
-int ac_config_load(struct ac_config *c, const char *path, ac_err_t *e);
 
 /* ac_config_set_text validates text as the value of row en (quotes already removed) and
  * stores it in *c. The message names the key and what was expected, e.g. "workers:

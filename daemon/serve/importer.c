@@ -33,6 +33,7 @@
 #include "fsutil.h"
 #include "imgio.h"
 #include "log.h"
+#include "pyfmt.h"
 #include "util.h"
 
 #define MAX_BATCH_RETRY 3   /* a batch whose transaction fails is retried this often */
@@ -137,7 +138,7 @@ static bool hv(struct draft *d, int slot, const ac_hdr_t *h, const char *const *
         const char *v = h->cards[i] + 10; /* after "KEYWORD = " */
         while (*v == ' ')
             v++;
-        if (ac_catalog_pytext(raw, *v == '\'', d->v[slot], sizeof d->v[slot]) != 0)
+        if (ac_pyfmt_text(raw, *v == '\'', d->v[slot], sizeof d->v[slot]) != 0)
             ac_strlcpy(d->v[slot], raw, sizeof d->v[slot]);
         d->s[slot] = d->v[slot];
         return true;

@@ -24,7 +24,7 @@
  *   fitsFileType is that text upper-cased ('LIGHT FRAME', 'DARKFLAT'), except for types
  *   AstroFiler's substring tests would not recognise ('Object', 'Science', 'Zero',
  *   'Offset'): those are stored as 'LIGHT' / 'BIAS' so that `LIKE '%LIGHT%'` finds them.
- * - Numbers are stored as Python prints the header value (ac_catalog_pytext): '300.0'
+ * - Numbers are stored as Python prints the header value (ac_pyfmt_text): '300.0'
  *   for EXPTIME = 300., '300' for 300, strings as written. Aliases are read when the
  *   AstroFiler keyword is absent (EXPOSURE, BINX/BINY, CCD_TEMP/CCDTEMP/TEMPERAT,
  *   BLKLEVEL); then AstroFiler's defaults: binning '1', temperature '0', telescope and

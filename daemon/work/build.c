@@ -1,5 +1,5 @@
 /*
- * builder_work.c - the pool side of master building: ac_build_run (see builder.h).
+ * build.c - the pool side of master building: ac_build_run (see build.h).
  *
  * A build reads nothing but its subs and prerequisite masters and writes nothing but the
  * master (and its temporary file). Memory is bounded whatever the number and size of the
@@ -23,7 +23,7 @@
  *      bias strip; darks with dark_subtract_bias: minus the bias strip), combined
  *      (ac_stack_rows with the flat scales), measured (a regular sample for the median and
  *      the noise, hot pixels, NaN pixels) and streamed to the writer;
- *   3. the quality check (builder_hdr.c); a rejected master is aborted (no file), a good
+ *   3. the quality check (build_hdr.c); a rejected master is aborted (no file), a good
  *      one committed with its figures in the header, then hashed (MD5) for Masters.
  *
  * Thread: ac_build_run on any thread; no shared state except logging.
@@ -35,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "builder_int.h"
+#include "build_int.h"
 #include "digest.h"
 #include "fsutil.h"
 #include "hdr.h"

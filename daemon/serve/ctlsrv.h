@@ -5,7 +5,7 @@
  * The server owns the listening handle and one client object per connection. It frames
  * lines, decodes envelopes, answers malformed input itself (bad_request, unsupported_version,
  * too_long) and hands every well-formed request to the owner's handler, which knows the
- * commands (daemon/ctlcmd.c). Each request gets exactly one reply, through
+ * commands (daemon/serve/ctlcmd.c). Each request gets exactly one reply, through
  * ac_ctlsrv_reply_ok or ac_ctlsrv_reply_error, either inside the handler or later.
  *
  * Ordering: a client's requests are handled one at a time, in order; the next request is

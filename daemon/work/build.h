@@ -1,7 +1,7 @@
 /*
- * builder.h - building master bias, dark, flat and flat-dark frames from the calibration
- * sessions of the catalogue (orchestration): deciding what to build (loop thread), the
- * memory-bounded combination itself (pool thread), and recording the outcome (loop thread).
+ * build.h - building one master bias, dark, flat or flat-dark frame (pool thread): the
+ * memory-bounded combination of its sub-frames into a checked, durable FITS file. What to
+ * build and recording the outcome live in serve/buildplan.h.
  *
  * One build, every hand-off explicit:
  *   1. loop: ac_build_scan queues (astrocal_build, catalog_build.c) every build unit with
@@ -11,7 +11,7 @@
  *      immutable ac_build_spec_t (frames, prerequisite masters, output path, options) and
  *      records the output path in the row (so a restarted build rewrites the same file);
  *   3. pool: ac_build_run reads every sub in strips of rows, calibrates flats, combines
- *      (daemon/stack.h), writes the float32 master atomically (imgout), checks its quality
+ *      (daemon/core/stack.h), writes the float32 master atomically (imgout), checks its quality
  *      and fills an ac_build_result_t; it touches no database and no shared state;
  *   4. loop: ac_build_record registers a good master in Masters and marks the row done in
  *      ONE transaction (the master creation event), or records rejected / failed /
@@ -38,12 +38,11 @@
  * exceed kappa standard deviations in fewer than kappa^2 + 1 values); below 6 subs the
  * median is used (stack.h's median_below), for every clipping method.
  *
- * Thread: ac_build_run on any thread (pool); everything taking an ac_db_t on the loop
- * thread (the owner of the connection); ac_build_plan and the helpers are pure.
+ * Thread: ac_build_run on any thread (pool; it touches only the files); the rest is pure.
  * Ownership: specs own their strings (ac_build_spec_clear); results are plain values.
  */
-#ifndef AC_BUILDER_H
-#define AC_BUILDER_H
+#ifndef AC_BUILD_H
+#define AC_BUILD_H
 
 #include <jansson.h>
 #include <stdatomic.h>
@@ -51,10 +50,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "catalog.h"
-#include "db.h"
 #include "err.h"
 #include "imgout.h"
+#include "meta.h"
 
 typedef struct ac_build_opts {
     char masters_dir[4096];  /* where masters are written (required) */
@@ -133,7 +131,7 @@ typedef struct ac_build_result {
     double flat_scale;        /* flats: the common level L */
     double rej_low, rej_high; /* fractions of the values rejected */
     uint64_t nan_pixels;      /* output pixels without any value */
-    double score;             /* 0..100, see builder_work.c */
+    double score;             /* 0..100, see build.c */
     /* Timing (seconds) and volume. */
     double t_total, t_read, t_combine, t_write;
     uint64_t in_bytes; /* pixel bytes read from the subs */
@@ -150,87 +148,6 @@ void ac_build_run(const ac_build_spec_t *spec, ac_build_result_t *res, atomic_in
 /* ac_build_strip_rows returns the rows per strip for nsubs subs of width w (plus
  * nprereq prerequisite masters) within o->job_memory (at least 1). */
 int ac_build_strip_rows(const ac_build_opts_t *o, int nsubs, int nprereq, int w);
-
-/* ---- Planning (pure) ---- */
-
-enum { AC_BUILD_PLAN_READY = 0, AC_BUILD_PLAN_WAIT = 1, AC_BUILD_PLAN_SKIP = 2 };
-
-/* What the plan looks at: every build unit, the live masters and the queue (any may be
- * NULL: empty). Borrowed. */
-typedef struct ac_build_world {
-    const ac_calsession_list_t *units;
-    const ac_master_list_t *masters;
-    const ac_build_row_list_t *builds;
-} ac_build_world_t;
-
-/*
- * ac_build_plan decides how to build unit and fills out (owned by the caller) with
- * AC_BUILD_PLAN_READY; or returns AC_BUILD_PLAN_SKIP (a master exists already, or fewer
- * than min_files frames) or AC_BUILD_PLAN_WAIT (a prerequisite master is not registered
- * yet but a unit that will make it is queued or buildable), with the reason in why; or a
- * negative code (-EINVAL, -ENOMEM, -ENAMETOOLONG).
- *
- * Prerequisites, by exact equipment match (documented simplification of match.h): same
- * instrument and binning, and gain and offset where both sides know them (names trimmed
- * and case-folded, "" and "Unknown" unknown; numbers compared numerically); a flat-dark
- * also has the flat's exposure within max(exp_tol_s, exp_tol_pct %). Telescope and
- * temperature are not compared (short exposures; bias and flat-darks belong to the
- * camera). Among matches: the same observing night first, then the fewest nights away,
- * then the newest row. A master's night is its source session's date, else its creation
- * date. Masters that are flat-darks: master_type 'dark' and a file name that says so
- * (ac_catalog_name_is_flatdark). Flats take the flat-dark and the bias (the bias is used
- * only when the flat-dark turns out bias-free); darks take the bias only with
- * dark_subtract_bias. A missing prerequisite makes the plan wait only while a matching
- * unit with enough frames has no master and no failed or rejected build; otherwise the
- * master is built without it (flats raw, darks with the bias kept) and why says so.
- *
- * Output name (astrofiler-db.md): Master-{Bias|Dark|Flat|FlatDark}-{tel}-{cam}[-{filter}]-
- * {YYYYMMDD}-{exp}s-{bx}x{by}-t{temp}.fits in masters_dir, where tel and cam are the
- * frames' TELESCOP and INSTRUME (letters, digits, '.', '+' kept, anything else '_'), the
- * date the session's night (else the first frame's DATE-OBS), exp the exposure (%g), temp
- * the frames' mean CCD-TEMP rounded to a degree. When that path exists on disk or in
- * Masters, "-2", "-3"... is appended before ".fits". reuse_path (may be NULL: the path
- * recorded by an earlier attempt of the same build) is taken as it is unless a live
- * Masters row names it.
- */
-int ac_build_plan(const ac_calsession_t *unit, const ac_build_world_t *w,
-                  const ac_build_opts_t *o, const char *reuse_path, ac_build_spec_t *out,
-                  char *why, size_t why_size);
-
-/* ---- The catalogue side (loop thread) ---- */
-
-/* ac_build_scan queues every unit with at least min_files frames and no master (a unit
- * already in the queue keeps its row). *queued (may be NULL) counts new rows. */
-int ac_build_scan(ac_db_t *db, ac_build_opts_t *o, int *queued, ac_err_t *e);
-
-/* ac_build_prepare plans the running build key: reads its unit, the masters and the
- * queue, calls ac_build_plan (reusing the row's recorded path) and records the chosen
- * output path. Returns an AC_BUILD_PLAN_* value (spec filled for READY; why filled for the
- * others) or a negative code (-ENOENT: the unit has no frames any more). The caller then
- * submits ac_build_run for READY; puts the row back for WAIT (ac_catalog_build_defer
- * without counting an attempt, a little later); and ends it for SKIP and -ENOENT
- * (ac_catalog_build_finish: DONE when a master exists, else FAILED with why). */
-int ac_build_prepare(ac_db_t *db, const char *key, const ac_build_opts_t *o,
-                     ac_build_spec_t *spec, char *why, size_t why_size, ac_err_t *e);
-
-/* What ac_build_record did. */
-enum ac_build_recorded {
-    AC_BUILD_REGISTERED = 0, /* Masters row made (or found: exactly once), row done */
-    AC_BUILD_REJECTED_ROW,   /* row rejected with the reason */
-    AC_BUILD_FAILED_ROW,     /* row failed (permanent error, or max_attempts reached) */
-    AC_BUILD_DEFERRED_ROW,   /* row back to pending with back-off (transient, cancelled) */
-};
-
-/*
- * ac_build_record records res for spec's row: AC_BUILT -> ac_catalog_build_register
- * (Masters row with every NOT NULL column, notes with the rejection statistics, quality
- * JSON) ; AC_BUILD_REJECT -> rejected with the reason; AC_BUILD_ERROR -> deferred with
- * backoff_s * 2^attempts seconds when transient (cancelled, AC_EBUSY, -ENOSPC, -ENOMEM,
- * -EIO, -EAGAIN; a cancel does not count an attempt) and attempts remain below
- * max_attempts, else failed. *what (may be NULL) says which. 0 or the catalogue's error.
- */
-int ac_build_record(ac_db_t *db, const ac_build_spec_t *spec, const ac_build_result_t *res,
-                    int max_attempts, double backoff_s, int *what, ac_err_t *e);
 
 /* ac_build_result_json describes res (quality, statistics, timing) as a new JSON object
  * (the build row's quality_json), or NULL without memory. */

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "builder.h"
+#include "buildplan.h"
 #include "daemon.h"
 #include "ingest.h"
 #include "log.h"
