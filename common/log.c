@@ -60,8 +60,40 @@ static void write_all(int fd, const char *buf, size_t len)
     }
 }
 
+/* escape copies src into dst (size > 0), writing control characters (a newline in a file
+ * name, an escape sequence) as \n, \r, \t or \xHH and a backslash as \\, so that one
+ * message is always one line and cannot forge another. Truncates at size - 1. */
+static void escape(const char *src, char *dst, size_t size)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    for (const unsigned char *p = (const unsigned char *)src; *p != '\0'; p++) {
+        char rep[5];
+        size_t n = 0;
+
+        if (*p == '\n' || *p == '\r' || *p == '\t' || *p == '\\') {
+            rep[n++] = '\\';
+            rep[n++] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : *p == '\t' ? 't' : '\\';
+        } else if (*p < 0x20 || *p == 0x7f) {
+            rep[n++] = '\\';
+            rep[n++] = 'x';
+            rep[n++] = hex[*p >> 4];
+            rep[n++] = hex[*p & 15];
+        } else {
+            rep[n++] = (char)*p;
+        }
+        if (o + n >= size)
+            break;
+        memcpy(dst + o, rep, n);
+        o += n;
+    }
+    dst[o] = '\0';
+}
+
 void ac_log_at(int level, const char *file, int line, const char *func, const char *fmt, ...)
 {
+    char raw[1024];
     char msg[1024];
     char out[1100];
     va_list ap;
@@ -70,8 +102,9 @@ void ac_log_at(int level, const char *file, int line, const char *func, const ch
     if (level > log_level)
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    escape(raw, msg, sizeof msg);
     if (log_sink != NULL) {
         log_sink(level, file, line, func, msg);
         return;

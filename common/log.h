@@ -5,6 +5,8 @@
  * one line per message to stderr, prefixed with "<N>" so journald (and the integration
  * tests) can read the priority (sd-daemon(3)). Each message is formatted into a bounded
  * buffer and emitted with a single write(2), so lines from pool threads never interleave.
+ * Control characters in a message (a newline in a file name) are written escaped (\n,
+ * \xHH; a backslash as \\), so one message is one line and cannot forge another.
  *
  * Thread: ac_log and the macros are safe on any thread. ac_log_set_level, ac_log_set_sink
  * and ac_log_set_prefix are for main() before threads start.
