@@ -114,6 +114,10 @@ static int run_daemon(int argc, char **argv)
     }
     d.log_level_override = level != NULL ? d.cfg.log_level : -1;
     if (check) {
+        if (ac_conffile_check_paths(&d.cfg, &e) != 0) {
+            fprintf(stderr, "astrocald: %s: %s\n", config, e.msg);
+            return EX_CONFIG;
+        }
         printf("%s: configuration is valid\n", config);
         return 0;
     }
