@@ -12,11 +12,9 @@
  */
 #include "catalog.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -54,38 +52,20 @@ int ac_catalog_uuid4(char out[AC_UUID_LEN + 1])
     return 0;
 }
 
-int ac_catalog_grow(void **items, size_t *cap, size_t n, size_t size)
+bool ac_catalog_same_text(const char *a, const char *b)
 {
-    size_t ncap;
-    char *p;
-
-    if (n < *cap)
-        return 0;
-    ncap = *cap != 0 ? *cap * 2 : 16;
-    p = realloc(*items, ncap * size);
-    if (p == NULL)
-        return -ENOMEM;
-    memset(p + *cap * size, 0, (ncap - *cap) * size);
-    *items = p;
-    *cap = ncap;
-    return 0;
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
 }
 
-int ac_catalog_dup_columns(sqlite3_stmt *st, int first, char **const fields[], size_t n)
+bool ac_catalog_same_number(const char *a, const char *b)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (ac_db_column_dup(st, first + (int)i, fields[i]) != 0)
-            return -ENOMEM;
-    }
-    return 0;
-}
+    double x = ac_db_parse_number(a), y = ac_db_parse_number(b);
 
-void ac_catalog_free_fields(char **const fields[], size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(*fields[i]);
-        *fields[i] = NULL;
-    }
+    if (isnan(x) || isnan(y))
+        return ac_catalog_same_text(a, b);
+    return fabs(x - y) <= 1e-9 * fmax(1.0, fabs(x));
 }
 
 /* ---- Light sessions and their files ---- */
@@ -101,27 +81,30 @@ static void light_where(const ac_schema_info_t *si, char *buf, size_t size)
              (si->cols & AC_COL_FILE_ORIGINAL) ? " AND f.fitsFileOriginalFile IS NULL" : "");
 }
 
-#define SESSION_TEXT_COLS 7
-
-static char **const *session_fields(ac_catalog_session_t *s, char **(*f)[SESSION_TEXT_COLS])
-{
-    char **const v[SESSION_TEXT_COLS] = {&s->session_id, &s->first_date_obs, &s->object,
-                                         &s->date,       &s->telescope,      &s->imager,
-                                         &s->filter};
-    memcpy(*f, v, sizeof v);
-    return *f;
-}
-
-static void session_clear(ac_catalog_session_t *s)
-{
-    char **f[SESSION_TEXT_COLS];
-
-    ac_catalog_free_fields(session_fields(s, &f), SESSION_TEXT_COLS);
-}
+/* The columns of a light session row, in the order of ac_catalog_light_sessions' query. */
+/* clang-format off */
+static const ac_row_col_t session_cols[] = {
+    AC_ROW(ac_catalog_session_t, session_id, TEXT),
+    AC_ROW(ac_catalog_session_t, first_date_obs, TEXT),
+    AC_ROW(ac_catalog_session_t, object, TEXT),
+    AC_ROW(ac_catalog_session_t, date, TEXT),
+    AC_ROW(ac_catalog_session_t, telescope, TEXT),
+    AC_ROW(ac_catalog_session_t, imager, TEXT),
+    AC_ROW(ac_catalog_session_t, filter, TEXT),
+    AC_ROW(ac_catalog_session_t, n_uncalibrated, INT),
+    AC_ROW(ac_catalog_session_t, has_row, PRESENT),
+    AC_ROW(ac_catalog_session_t, exposure, NUMBER),
+    AC_ROW(ac_catalog_session_t, ccd_temp, NUMBER),
+    AC_ROW(ac_catalog_session_t, gain, NUMBER),
+    AC_ROW(ac_catalog_session_t, offset, NUMBER),
+    AC_ROW(ac_catalog_session_t, xbin, INT),
+    AC_ROW(ac_catalog_session_t, ybin, INT),
+};
+/* clang-format on */
 
 void ac_catalog_sessions_free(ac_session_list_t *list)
 {
-    AC_CATALOG_LIST_FREE(list, session_clear);
+    AC_CATALOG_ROWS_FREE(list, session_cols);
 }
 
 int ac_catalog_light_sessions(ac_db_t *db, ac_session_list_t *out, ac_err_t *e)
@@ -152,31 +135,17 @@ int ac_catalog_light_sessions(ac_db_t *db, ac_session_list_t *out, ac_err_t *e)
     if ((rc = ac_db_prepare(db, sql, &st, e)) != 0)
         return rc;
     while ((rc = ac_db_step(db, st, "list light sessions", e)) == AC_DB_ROW) {
-        ac_catalog_session_t *s;
-        char **f[SESSION_TEXT_COLS];
-
-        if (ac_catalog_grow((void **)&out->items, &cap, out->n, sizeof *out->items) != 0)
-            goto oom;
-        s = &out->items[out->n++];
-        if (ac_catalog_dup_columns(st, 0, session_fields(s, &f), SESSION_TEXT_COLS) != 0)
-            goto oom;
-        s->n_uncalibrated = sqlite3_column_int(st, 7);
-        s->has_row = sqlite3_column_type(st, 8) != SQLITE_NULL;
-        s->exposure = ac_db_column_number(st, 9);
-        s->ccd_temp = ac_db_column_number(st, 10);
-        s->gain = ac_db_column_number(st, 11);
-        s->offset = ac_db_column_number(st, 12);
-        s->xbin = ac_db_column_int(st, 13, 0);
-        s->ybin = ac_db_column_int(st, 14, 0);
+        if (ac_catalog_row_append(st, 0, session_cols, AC_ROW_N(session_cols),
+                                  (void **)&out->items, &out->n, &cap,
+                                  sizeof *out->items) != 0) {
+            rc = ac_err_set(e, -ENOMEM, "out of memory listing light sessions");
+            break;
+        }
     }
     ac_db_release(db, st);
     if (rc < 0)
         ac_catalog_sessions_free(out);
     return rc < 0 ? rc : 0;
-oom:
-    ac_db_release(db, st);
-    ac_catalog_sessions_free(out);
-    return ac_err_set(e, -ENOMEM, "out of memory listing light sessions");
 }
 
 int ac_catalog_count_unsessioned_lights(ac_db_t *db, int *count, ac_err_t *e)
@@ -204,60 +173,60 @@ int ac_catalog_count_unsessioned_lights(ac_db_t *db, int *count, ac_err_t *e)
     return rc < 0 ? rc : 0;
 }
 
-/* The columns of a file row, in the order file_from_row reads them. */
-static void file_select(const ac_schema_info_t *si, char *buf, size_t size)
+/* The columns of a file row, in the order of ac_catalog_file_columns. */
+/* clang-format off */
+const ac_row_col_t ac_catalog_file_cols[AC_CATALOG_FILE_NCOLS] = {
+    AC_ROW(ac_catalog_file_t, file_id, TEXT),
+    AC_ROW(ac_catalog_file_t, path, TEXT),
+    AC_ROW(ac_catalog_file_t, session_id, TEXT),
+    AC_ROW(ac_catalog_file_t, date_obs, TEXT),
+    AC_ROW(ac_catalog_file_t, type, TEXT),
+    AC_ROW(ac_catalog_file_t, object, TEXT),
+    AC_ROW(ac_catalog_file_t, filter, TEXT),
+    AC_ROW(ac_catalog_file_t, telescope, TEXT),
+    AC_ROW(ac_catalog_file_t, instrument, TEXT),
+    AC_ROW(ac_catalog_file_t, hash, TEXT),
+    AC_ROW(ac_catalog_file_t, original_file, TEXT),
+    AC_ROW(ac_catalog_file_t, exposure, NUMBER),
+    AC_ROW(ac_catalog_file_t, ccd_temp, NUMBER),
+    AC_ROW(ac_catalog_file_t, gain, NUMBER),
+    AC_ROW(ac_catalog_file_t, offset, NUMBER),
+    AC_ROW(ac_catalog_file_t, xbin, INT),
+    AC_ROW(ac_catalog_file_t, ybin, INT),
+    AC_ROW(ac_catalog_file_t, calibrated, BOOL),
+    AC_ROW(ac_catalog_file_t, soft_deleted, BOOL),
+};
+/* clang-format on */
+
+void ac_catalog_file_columns(const ac_schema_info_t *si, char *buf, size_t size)
 {
     snprintf(buf, size,
-             "SELECT f.fitsFileId, f.fitsFileName, f.fitsFileSession, f.fitsFileDate, "
+             "f.fitsFileId, f.fitsFileName, f.fitsFileSession, f.fitsFileDate, "
              "f.fitsFileType, f.fitsFileObject, f.fitsFileFilter, f.fitsFileTelescop, "
              "f.fitsFileInstrument, f.fitsFileHash, %s, "
              "f.fitsFileExpTime, f.fitsFileCCDTemp, f.fitsFileGain, f.fitsFileOffset, "
-             "f.fitsFileXBinning, f.fitsFileYBinning, f.fitsFileCalibrated, %s "
-             "FROM fitsfile AS f",
+             "f.fitsFileXBinning, f.fitsFileYBinning, f.fitsFileCalibrated, %s",
              (si->cols & AC_COL_FILE_ORIGINAL) ? "f.fitsFileOriginalFile" : "NULL",
              (si->cols & AC_COL_FILE_SOFTDELETE) ? "f.fitsFileSoftDelete" : "NULL");
 }
 
-#define FILE_TEXT_COLS 11
-
-static char **const *file_fields(ac_catalog_file_t *x, char **(*f)[FILE_TEXT_COLS])
-{
-    char **const v[FILE_TEXT_COLS] = {
-        &x->file_id, &x->path,      &x->session_id, &x->date_obs, &x->type,         &x->object,
-        &x->filter,  &x->telescope, &x->instrument, &x->hash,     &x->original_file};
-    memcpy(*f, v, sizeof v);
-    return *f;
-}
-
 void ac_catalog_file_clear(ac_catalog_file_t *x)
 {
-    char **f[FILE_TEXT_COLS];
-
-    if (x == NULL)
-        return;
-    ac_catalog_free_fields(file_fields(x, &f), FILE_TEXT_COLS);
+    ac_catalog_row_clear(ac_catalog_file_cols, AC_CATALOG_FILE_NCOLS, x);
 }
 
-static int file_from_row(sqlite3_stmt *st, ac_catalog_file_t *x)
+/* The SELECT of file rows (alias f) for the columns present. */
+static void file_select(const ac_schema_info_t *si, char *buf, size_t size)
 {
-    char **f[FILE_TEXT_COLS];
+    char cols[1024];
 
-    if (ac_catalog_dup_columns(st, 0, file_fields(x, &f), FILE_TEXT_COLS) != 0)
-        return -ENOMEM;
-    x->exposure = ac_db_column_number(st, 11);
-    x->ccd_temp = ac_db_column_number(st, 12);
-    x->gain = ac_db_column_number(st, 13);
-    x->offset = ac_db_column_number(st, 14);
-    x->xbin = ac_db_column_int(st, 15, 0);
-    x->ybin = ac_db_column_int(st, 16, 0);
-    x->calibrated = ac_db_column_int(st, 17, 0) != 0;
-    x->soft_deleted = ac_db_column_int(st, 18, 0) != 0;
-    return 0;
+    ac_catalog_file_columns(si, cols, sizeof cols);
+    snprintf(buf, size, "SELECT %s FROM fitsfile AS f", cols);
 }
 
 void ac_catalog_files_free(ac_file_list_t *list)
 {
-    AC_CATALOG_LIST_FREE(list, ac_catalog_file_clear);
+    AC_CATALOG_ROWS_FREE(list, ac_catalog_file_cols);
 }
 
 int ac_catalog_session_files(ac_db_t *db, const char *session_id, ac_file_list_t *out,
@@ -284,8 +253,9 @@ int ac_catalog_session_files(ac_db_t *db, const char *session_id, ac_file_list_t
         return rc;
     ac_db_bind_text(st, 1, session_id);
     while ((rc = ac_db_step(db, st, "list the lights of a session", e)) == AC_DB_ROW) {
-        if (ac_catalog_grow((void **)&out->items, &cap, out->n, sizeof *out->items) != 0 ||
-            file_from_row(st, &out->items[out->n++]) != 0) {
+        if (ac_catalog_row_append(st, 0, ac_catalog_file_cols, AC_CATALOG_FILE_NCOLS,
+                                  (void **)&out->items, &out->n, &cap,
+                                  sizeof *out->items) != 0) {
             ac_db_release(db, st);
             ac_catalog_files_free(out);
             return ac_err_set(e, -ENOMEM, "out of memory listing session %s", session_id);
@@ -315,7 +285,7 @@ int ac_catalog_file_get(ac_db_t *db, const char *file_id, ac_catalog_file_t *out
     ac_db_bind_text(st, 1, file_id);
     rc = ac_db_step(db, st, "read a fitsfile row", e);
     if (rc == AC_DB_ROW) {
-        rc = file_from_row(st, out);
+        rc = ac_catalog_row_read(st, 0, ac_catalog_file_cols, AC_CATALOG_FILE_NCOLS, out);
         if (rc != 0) {
             ac_catalog_file_clear(out);
             rc = ac_err_set(e, rc, "out of memory reading file %s", file_id);
@@ -329,34 +299,36 @@ int ac_catalog_file_get(ac_db_t *db, const char *file_id, ac_catalog_file_t *out
 
 /* ---- Masters ---- */
 
-#define MASTER_TEXT_COLS 10
-
-static char **const *master_fields(ac_catalog_master_t *m, char **(*f)[MASTER_TEXT_COLS])
-{
-    char **const v[MASTER_TEXT_COLS] = {&m->master_id,
-                                        &m->type,
-                                        &m->path,
-                                        &m->telescope,
-                                        &m->instrument,
-                                        &m->filter,
-                                        &m->source_session_id,
-                                        &m->source_session_date,
-                                        &m->creation_date,
-                                        &m->hash_md5};
-    memcpy(*f, v, sizeof v);
-    return *f;
-}
-
-static void master_clear(ac_catalog_master_t *m)
-{
-    char **f[MASTER_TEXT_COLS];
-
-    ac_catalog_free_fields(master_fields(m, &f), MASTER_TEXT_COLS);
-}
+/* The columns of a Masters row, in the order of list_masters' queries. */
+/* clang-format off */
+static const ac_row_col_t master_cols[] = {
+    AC_ROW(ac_catalog_master_t, master_id, TEXT),
+    AC_ROW(ac_catalog_master_t, type, TEXT),
+    AC_ROW(ac_catalog_master_t, path, TEXT),
+    AC_ROW(ac_catalog_master_t, telescope, TEXT),
+    AC_ROW(ac_catalog_master_t, instrument, TEXT),
+    AC_ROW(ac_catalog_master_t, filter, TEXT),
+    AC_ROW(ac_catalog_master_t, source_session_id, TEXT),
+    AC_ROW(ac_catalog_master_t, source_session_date, TEXT),
+    AC_ROW(ac_catalog_master_t, creation_date, TEXT),
+    AC_ROW(ac_catalog_master_t, hash_md5, TEXT),
+    AC_ROW(ac_catalog_master_t, rowid, INT64),
+    AC_ROW(ac_catalog_master_t, exposure, NUMBER),
+    AC_ROW(ac_catalog_master_t, ccd_temp, NUMBER),
+    AC_ROW(ac_catalog_master_t, gain, NUMBER),
+    AC_ROW(ac_catalog_master_t, offset, NUMBER),
+    AC_ROW(ac_catalog_master_t, xbin, INT),
+    AC_ROW(ac_catalog_master_t, ybin, INT),
+    AC_ROW(ac_catalog_master_t, file_count, INT),
+    AC_ROW(ac_catalog_master_t, file_size, SIZE),
+    AC_ROW(ac_catalog_master_t, quality, NUMBER),
+    AC_ROW(ac_catalog_master_t, validated, BOOL),
+};
+/* clang-format on */
 
 void ac_catalog_masters_free(ac_master_list_t *list)
 {
-    AC_CATALOG_LIST_FREE(list, master_clear);
+    AC_CATALOG_ROWS_FREE(list, master_cols);
 }
 
 /* Lists live masters with rowid > after; only those not in astrocal_master_seen when
@@ -399,35 +371,17 @@ static int list_masters(ac_db_t *db, int64_t after, bool unseen_only, ac_master_
         return rc;
     sqlite3_bind_int64(st, 1, after);
     while ((rc = ac_db_step(db, st, "list masters", e)) == AC_DB_ROW) {
-        ac_catalog_master_t *m;
-        char **f[MASTER_TEXT_COLS];
-
-        if (ac_catalog_grow((void **)&out->items, &cap, out->n, sizeof *out->items) != 0)
-            goto oom;
-        m = &out->items[out->n++];
-        if (ac_catalog_dup_columns(st, 0, master_fields(m, &f), MASTER_TEXT_COLS) != 0)
-            goto oom;
-        m->rowid = sqlite3_column_int64(st, 10);
-        m->exposure = ac_db_column_number(st, 11);
-        m->ccd_temp = ac_db_column_number(st, 12);
-        m->gain = ac_db_column_number(st, 13);
-        m->offset = ac_db_column_number(st, 14);
-        m->xbin = ac_db_column_int(st, 15, 0);
-        m->ybin = ac_db_column_int(st, 16, 0);
-        m->file_count = ac_db_column_int(st, 17, 0);
-        m->file_size =
-            sqlite3_column_type(st, 18) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 18);
-        m->quality = ac_db_column_number(st, 19);
-        m->validated = ac_db_column_int(st, 20, 0) != 0;
+        if (ac_catalog_row_append(st, 0, master_cols, AC_ROW_N(master_cols),
+                                  (void **)&out->items, &out->n, &cap,
+                                  sizeof *out->items) != 0) {
+            rc = ac_err_set(e, -ENOMEM, "out of memory listing masters");
+            break;
+        }
     }
     ac_db_release(db, st);
     if (rc < 0)
         ac_catalog_masters_free(out);
     return rc < 0 ? rc : 0;
-oom:
-    ac_db_release(db, st);
-    ac_catalog_masters_free(out);
-    return ac_err_set(e, -ENOMEM, "out of memory listing masters");
 }
 
 int ac_catalog_masters(ac_db_t *db, ac_master_list_t *out, ac_err_t *e)

@@ -1,10 +1,14 @@
 /*
  * catalog.h - queries and updates over AstroFiler's tables and astrocald's own (adapter).
  *
- * Three files implement it: catalog.c (reading AstroFiler's catalogue: light sessions,
- * their files, masters; value helpers), catalog_write.c (recording a calibrated file,
- * registering imported files and masters, as AstroFiler writes them), catalog_queue.c
- * (the persistent queue in astrocal_session / astrocal_file, and events).
+ * Implemented by: catalog.c (reading AstroFiler's catalogue: light sessions, their files,
+ * masters; value helpers), catalog_write.c (recording a calibrated file, registering
+ * imported files and masters, as AstroFiler writes them), catalog_ingest.c (paths already
+ * registered, linking light sessions to calibration sessions), catalog_queue.c (the
+ * persistent queue in astrocal_session / astrocal_file, and events), catalog_build.c
+ * (calibration sessions as master build units; kind and state names) and
+ * catalog_build_queue.c (the master build queue in astrocal_build, registering a built
+ * master). catalog_row.c and catalog_int.h hold helpers shared by those files only.
  *
  * AstroFiler's value quirks are absorbed here (astrofiler-db.md): numbers stored as TEXT
  * ('300' and '300.0') come back as doubles (NAN when NULL, '' or not a number); binning as
@@ -13,16 +17,20 @@
  * callers read GAIN/OFFSET from the FITS headers.
  *
  * Ownership: lists and records returned are owned by the caller and released with the
- * matching *_free / *_clear function (safe on zeroed or already freed values). Input
- * structs are borrowed for the duration of the call.
+ * matching *_free / *_clear function (safe on NULL, zeroed or already freed values). A
+ * function that fills a list or record empties it first and leaves it owning nothing when
+ * it fails. Input structs and strings are borrowed for the duration of the call; names
+ * returned by the *_name functions are static.
  *
  * Every write is one short transaction (ac_db_transact: BUSY retry, then AC_EBUSY, which
  * is transient); called inside an outer ac_db_transact a write joins it as a savepoint.
  * Errors: AC_ESQLITE (message names the operation and sqlite3_errmsg), AC_EBUSY, -ENOMEM,
  * -ENOENT (a named row does not exist), -EINVAL (bad argument).
  *
- * Thread: loop thread only (the owner of the ac_db_t), checked in every function except
- * the pure helpers marked "any thread".
+ * Thread: every function that takes an ac_db_t runs on the loop thread only (the owner of
+ * the connection; AC_DB_OWNER_CHECK aborts otherwise). The functions marked "any thread"
+ * and the *_free / *_clear functions touch no connection and may run on any thread (the
+ * one that owns the value, for the latter).
  */
 #ifndef AC_CATALOG_H
 #define AC_CATALOG_H
@@ -621,7 +629,7 @@ int ac_catalog_build_register(ac_db_t *db, const char *key, const ac_master_rec_
                               const char *quality_json, int64_t *rowid, bool *duplicate,
                               ac_err_t *e);
 
-/* ---- Live ingest (catalog_write.c) ---- */
+/* ---- Live ingest (catalog_ingest.c) ---- */
 
 /* A list of paths (owned strings). */
 typedef struct ac_path_list {

@@ -83,23 +83,34 @@ bool ac_catalog_name_is_flatdark(const char *path)
 
 /* ---- Build units ---- */
 
-#define UNIT_TEXT 7
-
-static char **const *unit_fields(ac_calsession_t *u, char **(*f)[UNIT_TEXT])
-{
-    char **const v[UNIT_TEXT] = {&u->key,    &u->session_id, &u->date,       &u->telescope,
-                                 &u->imager, &u->filter,     &u->master_path};
-    memcpy(*f, v, sizeof v);
-    return *f;
-}
+/* The columns of a calibration session (SESS_SQL) a unit stores; its key and master_path
+ * are set by add_unit and read_masters. */
+/* clang-format off */
+static const ac_row_col_t unit_cols[] = {
+    AC_ROW(ac_calsession_t, session_id, TEXT),
+    AC_ROW_UNUSED, /* fitsSessionObjectName: the unit's kind */
+    AC_ROW(ac_calsession_t, date, TEXT),
+    AC_ROW(ac_calsession_t, telescope, TEXT),
+    AC_ROW(ac_calsession_t, imager, TEXT),
+    AC_ROW(ac_calsession_t, filter, TEXT),
+    AC_ROW(ac_calsession_t, exposure, NUMBER),
+    AC_ROW(ac_calsession_t, ccd_temp, NUMBER),
+    AC_ROW(ac_calsession_t, gain, NUMBER),
+    AC_ROW(ac_calsession_t, offset, NUMBER),
+    AC_ROW(ac_calsession_t, xbin, INT),
+    AC_ROW(ac_calsession_t, ybin, INT),
+};
+/* clang-format on */
 
 void ac_catalog_calsession_clear(ac_calsession_t *s)
 {
-    char **f[UNIT_TEXT];
-
     if (s == NULL)
         return;
-    ac_catalog_free_fields(unit_fields(s, &f), UNIT_TEXT);
+    ac_catalog_row_clear(unit_cols, AC_ROW_N(unit_cols), s);
+    free(s->key);
+    s->key = NULL;
+    free(s->master_path);
+    s->master_path = NULL;
     ac_catalog_files_free(&s->frames);
 }
 
@@ -169,29 +180,16 @@ static struct unit *find_unit(const struct finder *fd, const char *session_id,
 static int add_unit(struct units *us, sqlite3_stmt *st, ac_cal_kind_t kind)
 {
     struct unit *x;
-    const char *id;
 
-    if (ac_catalog_grow((void **)&us->v, &us->cap, us->n, sizeof *us->v) != 0)
+    if (ac_catalog_row_append(st, 0, unit_cols, AC_ROW_N(unit_cols), (void **)&us->v, &us->n,
+                              &us->cap, sizeof *us->v) != 0)
         return -ENOMEM;
-    x = &us->v[us->n++];
+    x = &us->v[us->n - 1];
     x->u.kind = kind;
-    id = (const char *)sqlite3_column_text(st, 0);
-    x->u.session_id = strdup(id);
-    x->u.key =
-        kind == AC_CAL_FLATDARK ? ac_asprintf("%s" AC_BUILD_FLATDARK_SUFFIX, id) : strdup(id);
-    if (x->u.session_id == NULL || x->u.key == NULL ||
-        ac_db_column_dup(st, 2, &x->u.date) != 0 ||
-        ac_db_column_dup(st, 3, &x->u.telescope) != 0 ||
-        ac_db_column_dup(st, 4, &x->u.imager) != 0 ||
-        ac_db_column_dup(st, 5, &x->u.filter) != 0)
-        return -ENOMEM;
-    x->u.exposure = ac_db_column_number(st, 6);
-    x->u.ccd_temp = ac_db_column_number(st, 7);
-    x->u.gain = ac_db_column_number(st, 8);
-    x->u.offset = ac_db_column_number(st, 9);
-    x->u.xbin = ac_db_column_int(st, 10, 0);
-    x->u.ybin = ac_db_column_int(st, 11, 0);
-    return 0;
+    x->u.key = kind == AC_CAL_FLATDARK
+                   ? ac_asprintf("%s" AC_BUILD_FLATDARK_SUFFIX, x->u.session_id)
+                   : strdup(x->u.session_id);
+    return x->u.key != NULL ? 0 : -ENOMEM;
 }
 
 #define SESS_SQL                                                                               \
@@ -229,17 +227,6 @@ static int read_sessions(ac_db_t *db, const char *only, struct units *us, ac_err
     return rc < 0 ? rc : 0;
 }
 
-#define FRAME_TEXT 11
-
-static char **const *frame_fields(ac_catalog_file_t *x, char **(*f)[FRAME_TEXT])
-{
-    char **const v[FRAME_TEXT] = {&x->file_id,    &x->path,   &x->session_id,   &x->date_obs,
-                                  &x->type,       &x->object, &x->filter,       &x->telescope,
-                                  &x->instrument, &x->hash,   &x->original_file};
-    memcpy(*f, v, sizeof v);
-    return *f;
-}
-
 /* The frame kind a unit of a session object takes, or -1 for frames it ignores. */
 static int frame_kind(const char *session_object, const char *type)
 {
@@ -261,20 +248,18 @@ static int read_frames(ac_db_t *db, const ac_schema_info_t *si, const char *only
                        const struct finder *fd, ac_err_t *e)
 {
     sqlite3_stmt *st = NULL;
-    char sql[2048];
+    char cols[1024], sql[2048];
     int rc;
 
+    ac_catalog_file_columns(si, cols, sizeof cols);
     snprintf(sql, sizeof sql,
-             "SELECT f.fitsFileId, f.fitsFileName, f.fitsFileSession, f.fitsFileDate, "
-             "f.fitsFileType, f.fitsFileObject, f.fitsFileFilter, f.fitsFileTelescop, "
-             "f.fitsFileInstrument, f.fitsFileHash, NULL, f.fitsFileExpTime, "
-             "f.fitsFileCCDTemp, f.fitsFileGain, f.fitsFileOffset, f.fitsFileXBinning, "
-             "f.fitsFileYBinning, s.fitsSessionObjectName "
+             "SELECT %s, s.fitsSessionObjectName "
              "FROM fitsfile AS f JOIN fitssession AS s ON s.fitsSessionId = f.fitsFileSession "
              "WHERE s.fitsSessionObjectName IN ('Bias', 'Dark', 'Flat') "
              "AND (?1 IS NULL OR s.fitsSessionId = ?1) AND f.fitsFileName IS NOT NULL "
              "AND COALESCE(f.fitsFileCalibrated, 0) = 0%s%s "
              "ORDER BY f.fitsFileSession, f.fitsFileDate, f.fitsFileId",
+             cols,
              (si->cols & AC_COL_FILE_SOFTDELETE) ? " AND COALESCE(f.fitsFileSoftDelete, 0) = 0"
                                                  : "",
              (si->cols & AC_COL_FILE_ORIGINAL) ? " AND f.fitsFileOriginalFile IS NULL" : "");
@@ -283,32 +268,20 @@ static int read_frames(ac_db_t *db, const ac_schema_info_t *si, const char *only
     ac_db_bind_text(st, 1, only);
     while ((rc = ac_db_step(db, st, "list calibration frames", e)) == AC_DB_ROW) {
         const char *sid = (const char *)sqlite3_column_text(st, 2);
-        int k = frame_kind((const char *)sqlite3_column_text(st, 17),
+        int k = frame_kind((const char *)sqlite3_column_text(st, AC_CATALOG_FILE_NCOLS),
                            (const char *)sqlite3_column_text(st, 4));
         struct unit *u = k < 0 ? NULL : find_unit(fd, sid, (ac_cal_kind_t)k);
-        ac_catalog_file_t *x;
-        char **f[FRAME_TEXT];
 
-        if (u == NULL)
-            continue;
-        if (ac_catalog_grow((void **)&u->u.frames.items, &u->cap, u->u.frames.n,
-                            sizeof *u->u.frames.items) != 0)
-            goto oom;
-        x = &u->u.frames.items[u->u.frames.n++];
-        if (ac_catalog_dup_columns(st, 0, frame_fields(x, &f), FRAME_TEXT) != 0)
-            goto oom;
-        x->exposure = ac_db_column_number(st, 11);
-        x->ccd_temp = ac_db_column_number(st, 12);
-        x->gain = ac_db_column_number(st, 13);
-        x->offset = ac_db_column_number(st, 14);
-        x->xbin = ac_db_column_int(st, 15, 0);
-        x->ybin = ac_db_column_int(st, 16, 0);
+        if (u != NULL &&
+            ac_catalog_row_append(st, 0, ac_catalog_file_cols, AC_CATALOG_FILE_NCOLS,
+                                  (void **)&u->u.frames.items, &u->u.frames.n, &u->cap,
+                                  sizeof *u->u.frames.items) != 0) {
+            rc = ac_err_set(e, -ENOMEM, "out of memory listing calibration frames");
+            break;
+        }
     }
     ac_db_release(db, st);
     return rc < 0 ? rc : 0;
-oom:
-    ac_db_release(db, st);
-    return ac_err_set(e, -ENOMEM, "out of memory listing calibration frames");
 }
 
 /* Attaches to each unit the first live Masters row made from its session (see catalog.h

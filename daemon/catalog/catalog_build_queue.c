@@ -87,7 +87,6 @@ static int exec_txn(ac_db_t *db, const char *sql, const char *op, int *changes, 
     return rc;
 }
 
-#define ROW_TEXT 7
 #define ROW_COLS                                                                               \
     "session_id, error, master_path, quality_json, started_at, finished_at, updated_at, "      \
     "type, state, attempts, not_before, master_rowid"
@@ -95,42 +94,37 @@ static int exec_txn(ac_db_t *db, const char *sql, const char *op, int *changes, 
 #define KIND_RANK                                                                              \
     "CASE type WHEN 'bias' THEN 0 WHEN 'flatdark' THEN 1 WHEN 'dark' THEN 2 ELSE 3 END"
 
-static char **const *row_fields(ac_build_row_t *r, char **(*f)[ROW_TEXT])
-{
-    char **const v[ROW_TEXT] = {&r->key,          &r->error,      &r->master_path,
-                                &r->quality_json, &r->started_at, &r->finished_at,
-                                &r->updated_at};
-    memcpy(*f, v, sizeof v);
-    return *f;
-}
+/* The columns of a build row, in the order of ROW_COLS. */
+/* clang-format off */
+static const ac_row_col_t row_cols[] = {
+    AC_ROW(ac_build_row_t, key, TEXT),
+    AC_ROW(ac_build_row_t, error, TEXT),
+    AC_ROW(ac_build_row_t, master_path, TEXT),
+    AC_ROW(ac_build_row_t, quality_json, TEXT),
+    AC_ROW(ac_build_row_t, started_at, TEXT),
+    AC_ROW(ac_build_row_t, finished_at, TEXT),
+    AC_ROW(ac_build_row_t, updated_at, TEXT),
+    AC_ROW_PARSE(ac_build_row_t, kind, ac_catalog_cal_kind_parse),
+    AC_ROW_PARSE(ac_build_row_t, state, ac_catalog_build_state_parse),
+    AC_ROW(ac_build_row_t, attempts, INT),
+    AC_ROW(ac_build_row_t, not_before, NUMBER),
+    AC_ROW(ac_build_row_t, master_rowid, INT64),
+};
+/* clang-format on */
 
 void ac_catalog_build_row_clear(ac_build_row_t *r)
 {
-    char **f[ROW_TEXT];
-
-    if (r != NULL)
-        ac_catalog_free_fields(row_fields(r, &f), ROW_TEXT);
+    ac_catalog_row_clear(row_cols, AC_ROW_N(row_cols), r);
 }
 
 void ac_catalog_build_rows_free(ac_build_row_list_t *list)
 {
-    AC_CATALOG_LIST_FREE(list, ac_catalog_build_row_clear);
+    AC_CATALOG_ROWS_FREE(list, row_cols);
 }
 
 static int row_from(sqlite3_stmt *st, ac_build_row_t *r)
 {
-    char **f[ROW_TEXT];
-
-    if (ac_catalog_dup_columns(st, 0, row_fields(r, &f), ROW_TEXT) != 0)
-        return -ENOMEM;
-    r->kind =
-        (ac_cal_kind_t)ac_catalog_cal_kind_parse((const char *)sqlite3_column_text(st, 7));
-    r->state = (ac_build_state_t)ac_catalog_build_state_parse(
-        (const char *)sqlite3_column_text(st, 8));
-    r->attempts = sqlite3_column_int(st, 9);
-    r->not_before = ac_db_column_number(st, 10);
-    r->master_rowid = sqlite3_column_int64(st, 11);
-    return 0;
+    return ac_catalog_row_read(st, 0, row_cols, AC_ROW_N(row_cols), r);
 }
 
 int ac_catalog_build_enqueue(ac_db_t *db, const char *key, ac_cal_kind_t kind, bool *added,
@@ -387,8 +381,8 @@ int ac_catalog_build_list(ac_db_t *db, ac_build_row_list_t *out, ac_err_t *e)
     if (rc != 0)
         return rc;
     while ((rc = ac_db_step(db, st, "list master builds", e)) == AC_DB_ROW) {
-        if (ac_catalog_grow((void **)&out->items, &cap, out->n, sizeof *out->items) != 0 ||
-            row_from(st, &out->items[out->n++]) != 0) {
+        if (ac_catalog_row_append(st, 0, row_cols, AC_ROW_N(row_cols), (void **)&out->items,
+                                  &out->n, &cap, sizeof *out->items) != 0) {
             rc = ac_err_set(e, -ENOMEM, "out of memory listing master builds");
             break;
         }

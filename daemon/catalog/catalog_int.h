@@ -1,26 +1,38 @@
 /*
- * catalog_int.h - helpers shared by catalog.c, catalog_write.c and catalog_queue.c only
- * (not part of the catalog's contract; see catalog.h).
+ * catalog_int.h - helpers shared by the catalog_*.c files only (not part of the catalog's
+ * contract; see catalog.h): growing arrays, reading result rows into structs through a
+ * table of columns, freeing them, and comparing AstroFiler's values.
  *
- * Thread: the array and column helpers touch no connection and are safe on any thread.
+ * Row tables: a row struct's columns are described once, as a static table of
+ * ac_row_col_t (one entry per result column, in SELECT order), and the same table reads a
+ * row (ac_catalog_row_read), clears a struct (ac_catalog_row_clear: frees its TEXT
+ * members) and frees a list of them (AC_CATALOG_ROWS_FREE). Entries are written with
+ * AC_ROW / AC_ROW_PARSE / AC_ROW_UNUSED, which check at compile time that the member has the
+ * C type the column kind writes.
+ *
+ * Ownership: TEXT members are owned copies (free()), NULL for SQL NULL. Thread: nothing
+ * here touches a connection: safe on any thread (the statements belong to the caller's).
  */
 #ifndef AC_CATALOG_INT_H
 #define AC_CATALOG_INT_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "catalog.h"
+#include "schema.h"
+
+/* ---- Arrays ---- */
 
 /* ac_catalog_grow makes room in *items (elements of size bytes, capacity *cap) for at
  * least n + 1 elements; new elements are zeroed. 0 or -ENOMEM (items unchanged). */
 int ac_catalog_grow(void **items, size_t *cap, size_t n, size_t size);
 
-/* ac_catalog_dup_columns copies TEXT columns first, first+1, ... into *fields[0],
- * *fields[1], ... (NULL for SQL NULL). 0 or -ENOMEM (fields already copied stay set, for
- * the caller's clear function to free). */
-int ac_catalog_dup_columns(sqlite3_stmt *st, int first, char **const fields[], size_t n);
-
 /* AC_CATALOG_LIST_FREE clears every item of a list (items, n) with clear(item *) and
- * frees the array, leaving the list empty; NULL-safe. */
+ * frees the array, leaving the list empty; NULL-safe. For rows with nested lists; plain
+ * rows use AC_CATALOG_ROWS_FREE. */
 #define AC_CATALOG_LIST_FREE(list, clear)                                                      \
     do {                                                                                       \
         if ((list) == NULL)                                                                    \
@@ -32,7 +44,106 @@ int ac_catalog_dup_columns(sqlite3_stmt *st, int first, char **const fields[], s
         (list)->n = 0;                                                                         \
     } while (0)
 
+/* ---- Row tables ---- */
+
+/* What a result column becomes in the struct, and the member's C type. */
+typedef enum ac_row_type {
+    AC_ROW_SKIP = 0, /* not stored (the column is read by the caller, or not at all) */
+    AC_ROW_TEXT,     /* char *: owned copy, NULL for SQL NULL */
+    AC_ROW_NUMBER,   /* double: ac_db_column_number (NAN for NULL, '' or not a number) */
+    AC_ROW_INT,      /* int: ac_db_column_int, 0 for NULL or not a number */
+    AC_ROW_INT64,    /* int64_t: the integer, 0 for NULL */
+    AC_ROW_SIZE,     /* int64_t: the integer, -1 for NULL (a size that may be unknown) */
+    AC_ROW_BOOL,     /* bool: the number is not 0 (NULL reads as false) */
+    AC_ROW_PRESENT,  /* bool: the column is not NULL */
+    AC_ROW_ENUM,     /* an int-sized enum: parse(text), -1 when NULL or unknown */
+} ac_row_type_t;
+
+typedef struct ac_row_col {
+    size_t offset; /* of the member in the row struct */
+    ac_row_type_t type;
+    int (*parse)(const char *name); /* AC_ROW_ENUM only */
+} ac_row_col_t;
+
+/* clang-format off */
+/* 0, or a compile error when member m of struct type s is not of type T (or, for enums,
+ * not the size of an int). */
+#define AC_ROW_CHECK_(s, m, T) (0 * sizeof(char[_Generic(((s *)0)->m, T: 1, default: -1)]))
+#define AC_ROW_CHECK_TEXT(s, m) AC_ROW_CHECK_(s, m, char *)
+#define AC_ROW_CHECK_NUMBER(s, m) AC_ROW_CHECK_(s, m, double)
+#define AC_ROW_CHECK_INT(s, m) AC_ROW_CHECK_(s, m, int)
+#define AC_ROW_CHECK_INT64(s, m) AC_ROW_CHECK_(s, m, int64_t)
+#define AC_ROW_CHECK_SIZE(s, m) AC_ROW_CHECK_(s, m, int64_t)
+#define AC_ROW_CHECK_BOOL(s, m) AC_ROW_CHECK_(s, m, bool)
+#define AC_ROW_CHECK_PRESENT(s, m) AC_ROW_CHECK_(s, m, bool)
+
+/* AC_ROW(struct type, member, TEXT | NUMBER | INT | INT64 | SIZE | BOOL | PRESENT) */
+#define AC_ROW(s, m, type) {offsetof(s, m) + AC_ROW_CHECK_##type(s, m), AC_ROW_##type, NULL}
+/* AC_ROW_PARSE(struct type, member, int (*parse)(const char *)): an AC_ROW_ENUM column */
+#define AC_ROW_PARSE(s, m, parse_fn)                                                           \
+    {offsetof(s, m) + 0 * sizeof(char[sizeof(((s *)0)->m) == sizeof(int) ? 1 : -1]),          \
+     AC_ROW_ENUM, parse_fn}
+#define AC_ROW_UNUSED {0, AC_ROW_SKIP, NULL}
+/* clang-format on */
+
+/* The number of entries of a row table (an array, not a pointer). */
+#define AC_ROW_N(table) (sizeof(table) / sizeof((table)[0]))
+
+/* ac_catalog_row_read stores columns first, first + 1, ... first + n - 1 of st's current
+ * row in the members of *row that cols[0..n-1] name. 0 or -ENOMEM (the TEXT members
+ * already copied stay set, for ac_catalog_row_clear). */
+int ac_catalog_row_read(sqlite3_stmt *st, int first, const ac_row_col_t *cols, size_t n,
+                        void *row);
+
+/* ac_catalog_row_clear frees the TEXT members of *row named by cols and sets them to NULL
+ * (other members are left as they are). row may be NULL. */
+void ac_catalog_row_clear(const ac_row_col_t *cols, size_t n, void *row);
+
+/* ac_catalog_rows_free clears count rows of size bytes at items (ac_catalog_row_clear)
+ * and frees items. AC_CATALOG_ROWS_FREE(list, table) does it for a list {items, n},
+ * leaving it empty; NULL-safe. */
+void ac_catalog_rows_free(const ac_row_col_t *cols, size_t n, void *items, size_t count,
+                          size_t size);
+#define AC_CATALOG_ROWS_FREE(list, table)                                                      \
+    do {                                                                                       \
+        if ((list) == NULL)                                                                    \
+            break;                                                                             \
+        ac_catalog_rows_free((table), AC_ROW_N(table), (list)->items, (list)->n,               \
+                             sizeof *(list)->items);                                           \
+        (list)->items = NULL;                                                                  \
+        (list)->n = 0;                                                                         \
+    } while (0)
+
+/* ac_catalog_row_append adds one zeroed element of size bytes to a list (*items, *count,
+ * capacity *cap) and reads st's current row into it (ac_catalog_row_read from column
+ * first). The element is counted even when reading fails, so that freeing the list
+ * releases what was copied. 0 or -ENOMEM. */
+int ac_catalog_row_append(sqlite3_stmt *st, int first, const ac_row_col_t *cols, size_t n,
+                          void **items, size_t *count, size_t *cap, size_t size);
+
+/* Older column helpers, kept for catalog_queue.c until it uses row tables. */
+
+/* ac_catalog_dup_columns copies TEXT columns first, first+1, ... into *fields[0],
+ * *fields[1], ... (NULL for SQL NULL). 0 or -ENOMEM (fields already copied stay set, for
+ * the caller's clear function to free). */
+int ac_catalog_dup_columns(sqlite3_stmt *st, int first, char **const fields[], size_t n);
+
 /* ac_catalog_free_fields frees *fields[i] and sets them to NULL. */
 void ac_catalog_free_fields(char **const fields[], size_t n);
+
+/* ---- fitsfile rows (catalog.c) ---- */
+
+/* ac_catalog_file_columns writes the select list of a file row (alias f, for the columns
+ * present): the AC_CATALOG_FILE_NCOLS columns of the row table ac_catalog_file_cols. */
+#define AC_CATALOG_FILE_NCOLS 19
+extern const ac_row_col_t ac_catalog_file_cols[AC_CATALOG_FILE_NCOLS];
+void ac_catalog_file_columns(const ac_schema_info_t *si, char *buf, size_t size);
+
+/* ---- Values (catalog.c) ---- */
+
+/* ac_catalog_same_text: both NULL, or equal strings. ac_catalog_same_number: equal as
+ * numbers ('300' == '300.0', relative tolerance 1e-9) when both parse, else same_text. */
+bool ac_catalog_same_text(const char *a, const char *b);
+bool ac_catalog_same_number(const char *a, const char *b);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * catalog_write.c - writing AstroFiler's catalogue as AstroFiler does: a calibrated file
  * (new fitsfile row, raw row marked), an imported file (fitsfile row and its fitssession),
- * an imported master (Masters row). See catalog.h for the contracts.
+ * an imported master (Masters row). See catalog.h for the contracts; what live ingest
+ * reads and links is in catalog_ingest.c.
  *
  * Durability and crash safety: each function is one ac_db_transact body, so after a crash
  * at any moment either every row of the operation is in the database or none is. Recording
@@ -17,9 +18,7 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -341,23 +340,6 @@ int ac_catalog_record_calibrated(ac_db_t *db, const ac_calibrated_rec_t *rec,
 
 /* ---- Registering an imported file ---- */
 
-static bool same_text(const char *a, const char *b)
-{
-    if (a == NULL || b == NULL)
-        return a == b;
-    return strcmp(a, b) == 0;
-}
-
-/* Numbers compare numerically ('300' == '300.0'); otherwise as text (NULL == NULL). */
-static bool same_number(const char *a, const char *b)
-{
-    double x = ac_db_parse_number(a), y = ac_db_parse_number(b);
-
-    if (isnan(x) || isnan(y))
-        return same_text(a, b);
-    return fabs(x - y) <= 1e-9 * fmax(1.0, fabs(x));
-}
-
 struct register_ctx {
     const ac_register_rec_t *rec;
     const ac_schema_info_t *si;
@@ -386,13 +368,15 @@ static int find_session(ac_db_t *db, struct register_ctx *cx, ac_err_t *e)
         const char *c[9];
         for (int i = 0; i < 9; i++)
             c[i] = (const char *)sqlite3_column_text(st, i);
-        if (c[0] == NULL || !same_text(c[1], r->telescope) || !same_text(c[2], r->instrument) ||
-            !same_number(c[4], r->xbin) || !same_number(c[5], r->ybin) ||
-            !same_number(c[6], r->session_gain) || !same_number(c[7], r->session_offset))
+        if (c[0] == NULL || !ac_catalog_same_text(c[1], r->telescope) ||
+            !ac_catalog_same_text(c[2], r->instrument) ||
+            !ac_catalog_same_number(c[4], r->xbin) || !ac_catalog_same_number(c[5], r->ybin) ||
+            !ac_catalog_same_number(c[6], r->session_gain) ||
+            !ac_catalog_same_number(c[7], r->session_offset))
             continue;
-        if (r->session_by_exposure && !same_number(c[3], r->exptime))
+        if (r->session_by_exposure && !ac_catalog_same_number(c[3], r->exptime))
             continue;
-        if (r->session_by_filter && !same_text(c[8], r->filter))
+        if (r->session_by_filter && !ac_catalog_same_text(c[8], r->filter))
             continue;
         ac_strlcpy(cx->res->session_id, c[0], sizeof cx->res->session_id);
         break;
@@ -676,231 +660,4 @@ int ac_catalog_register_master(ac_db_t *db, const ac_master_rec_t *rec, int64_t 
     if (duplicate != NULL)
         *duplicate = mx.duplicate;
     return 0;
-}
-
-/* ---- Live ingest (catalog_write.c) ---- */
-
-/* Appends the TEXT column 0 of every row of st to out (NULL values skipped). */
-static int collect_paths(ac_db_t *db, sqlite3_stmt *st, ac_path_list_t *out, size_t *cap,
-                         ac_err_t *e)
-{
-    int rc;
-
-    while ((rc = ac_db_step(db, st, "list registered paths", e)) == AC_DB_ROW) {
-        const unsigned char *t = sqlite3_column_text(st, 0);
-        if (t == NULL)
-            continue;
-        if (ac_catalog_grow((void **)&out->items, cap, out->n, sizeof *out->items) != 0 ||
-            (out->items[out->n] = strdup((const char *)t)) == NULL)
-            return ac_err_set(e, -ENOMEM, "list registered paths: no memory");
-        out->n++;
-    }
-    return rc < 0 ? rc : 0;
-}
-
-int ac_catalog_registered_paths(ac_db_t *db, const char *prefix, ac_path_list_t *out,
-                                ac_err_t *e)
-{
-    static const char *const sql[2] = {"SELECT fitsFileName FROM fitsfile WHERE ?1 IS NULL OR "
-                                       "substr(fitsFileName, 1, length(?1)) = ?1",
-                                       "SELECT master_path FROM Masters WHERE ?1 IS NULL OR "
-                                       "substr(master_path, 1, length(?1)) = ?1"};
-    const ac_schema_info_t *si = NULL;
-    char *pre = NULL;
-    size_t cap = 0;
-    int rc = 0;
-
-    AC_DB_OWNER_CHECK(db);
-    memset(out, 0, sizeof *out);
-    if ((rc = ac_schema_require(db, &si, e)) != 0)
-        return rc;
-    if (prefix != NULL) {
-        size_t n = strlen(prefix);
-        pre = ac_asprintf("%s%s", prefix, n > 0 && prefix[n - 1] == '/' ? "" : "/");
-        if (pre == NULL)
-            return ac_err_set(e, -ENOMEM, "list registered paths: no memory");
-    }
-    for (int i = 0; i < 2 && rc == 0; i++) {
-        sqlite3_stmt *st = NULL;
-        if (i == 1 && si->masters[0] == '\0')
-            break;
-        if ((rc = ac_db_prepare(db, sql[i], &st, e)) != 0)
-            break;
-        ac_db_bind_text(st, 1, pre);
-        rc = collect_paths(db, st, out, &cap, e);
-        ac_db_release(db, st);
-    }
-    free(pre);
-    if (rc != 0)
-        ac_catalog_paths_free(out);
-    return rc;
-}
-
-void ac_catalog_paths_free(ac_path_list_t *list)
-{
-    if (list == NULL)
-        return;
-    for (size_t i = 0; i < list->n; i++)
-        free(list->items[i]);
-    free(list->items);
-    list->items = NULL;
-    list->n = 0;
-}
-
-/* The fitssession columns linking reads, in this order. */
-/* clang-format off */
-enum { L_ID, L_OBJ, L_DATE, L_TEL, L_INS, L_EXP, L_XB, L_YB, L_GAIN, L_OFF, L_FILT, L_BIAS,
-       L_DARK, L_FLAT, L_N };
-/* clang-format on */
-
-struct lsess {
-    char *c[L_N];
-    int kind; /* 0 bias, 1 dark, 2 flat, -1 light */
-};
-
-struct link_ctx {
-    const char *since;
-    struct lsess *s;
-    size_t n, cap;
-    int linked;
-};
-
-static void link_free(struct link_ctx *cx)
-{
-    for (size_t i = 0; i < cx->n; i++)
-        for (int k = 0; k < L_N; k++)
-            free(cx->s[i].c[k]);
-    free(cx->s);
-    cx->s = NULL;
-    cx->n = cx->cap = 0;
-}
-
-static int link_load(ac_db_t *db, struct link_ctx *cx, ac_err_t *e)
-{
-    static const char *const names[3] = {"Bias", "Dark", "Flat"};
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    rc = ac_db_prepare(db,
-                       "SELECT fitsSessionId, fitsSessionObjectName, fitsSessionDate, "
-                       "fitsSessionTelescope, fitsSessionImager, fitsSessionExposure, "
-                       "fitsSessionBinningX, fitsSessionBinningY, fitsSessionGain, "
-                       "fitsSessionOffset, fitsSessionFilter, fitsBiasSession, "
-                       "fitsDarkSession, fitsFlatSession FROM fitssession ORDER BY rowid",
-                       &st, e);
-    if (rc != 0)
-        return rc;
-    while ((rc = ac_db_step(db, st, "read sessions to link", e)) == AC_DB_ROW) {
-        struct lsess *s;
-        char **f[L_N];
-        if (ac_catalog_grow((void **)&cx->s, &cx->cap, cx->n, sizeof *cx->s) != 0) {
-            rc = ac_err_set(e, -ENOMEM, "link sessions: no memory");
-            break;
-        }
-        s = &cx->s[cx->n++];
-        for (int k = 0; k < L_N; k++)
-            f[k] = &s->c[k];
-        if (ac_catalog_dup_columns(st, 0, f, L_N) != 0) {
-            rc = ac_err_set(e, -ENOMEM, "link sessions: no memory");
-            break;
-        }
-        s->kind = -1;
-        for (int k = 0; k < 3; k++)
-            if (same_text(s->c[L_OBJ], names[k]))
-                s->kind = k;
-    }
-    ac_db_release(db, st);
-    return rc < 0 ? rc : 0;
-}
-
-/* link_matches says whether calibration session c of kind k may calibrate light l, as
- * AstroFiler's linkSessions decides (numbers compared numerically, not as strings). */
-static bool link_matches(const struct lsess *l, const struct lsess *c, int k)
-{
-    if (c->kind != k || c->c[L_ID] == NULL || c->c[L_DATE] == NULL ||
-        strcmp(c->c[L_DATE], l->c[L_DATE]) > 0)
-        return false;
-    if (!same_text(c->c[L_TEL], l->c[L_TEL]) || !same_text(c->c[L_INS], l->c[L_INS]) ||
-        !same_number(c->c[L_XB], l->c[L_XB]) || !same_number(c->c[L_YB], l->c[L_YB]) ||
-        !same_number(c->c[L_GAIN], l->c[L_GAIN]) || !same_number(c->c[L_OFF], l->c[L_OFF]))
-        return false;
-    if (k == 1 && !same_number(c->c[L_EXP], l->c[L_EXP]))
-        return false;
-    return k != 2 || same_text(c->c[L_FILT], l->c[L_FILT]);
-}
-
-static const struct lsess *link_find(const struct link_ctx *cx, const char *id)
-{
-    for (size_t i = 0; id != NULL && i < cx->n; i++)
-        if (same_text(cx->s[i].c[L_ID], id))
-            return &cx->s[i];
-    return NULL;
-}
-
-static int link_txn(ac_db_t *db, void *arg, ac_err_t *e)
-{
-    struct link_ctx *cx = arg;
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    link_free(cx);
-    cx->linked = 0;
-    if ((rc = link_load(db, cx, e)) != 0)
-        return rc;
-    rc = ac_db_prepare(db,
-                       "UPDATE fitssession SET fitsBiasSession = ?2, fitsDarkSession = ?3, "
-                       "fitsFlatSession = ?4 WHERE fitsSessionId = ?1",
-                       &st, e);
-    if (rc != 0)
-        return rc;
-    for (size_t i = 0; i < cx->n && rc >= 0; i++) {
-        struct lsess *l = &cx->s[i];
-        const char *link[3];
-        bool changed = false;
-        if (l->kind != -1 || l->c[L_ID] == NULL || l->c[L_DATE] == NULL ||
-            (cx->since != NULL && strcmp(l->c[L_DATE], cx->since) < 0))
-            continue;
-        for (int k = 0; k < 3; k++) {
-            const struct lsess *best = NULL, *cur;
-            link[k] = l->c[L_BIAS + k];
-            for (size_t j = 0; j < cx->n; j++)
-                if (link_matches(l, &cx->s[j], k) &&
-                    (best == NULL || strcmp(cx->s[j].c[L_DATE], best->c[L_DATE]) > 0))
-                    best = &cx->s[j];
-            if (best == NULL)
-                continue;
-            /* An empty or dangling link is set; a link to an older session of the right
-             * kind is moved to a more recent one (frames of the night arrived later). */
-            cur = link_find(cx, link[k]);
-            if (cur == NULL || cur->kind != k ||
-                (cur != best && cur->c[L_DATE] != NULL &&
-                 strcmp(cur->c[L_DATE], best->c[L_DATE]) < 0)) {
-                changed = changed || !same_text(link[k], best->c[L_ID]);
-                link[k] = best->c[L_ID];
-            }
-        }
-        if (!changed)
-            continue;
-        ac_db_bind_text(st, 1, l->c[L_ID]);
-        for (int k = 0; k < 3; k++)
-            ac_db_bind_text(st, 2 + k, link[k]);
-        rc = ac_db_step(db, st, "link a light session", e);
-        sqlite3_reset(st);
-        cx->linked += rc >= 0;
-    }
-    ac_db_release(db, st);
-    return rc < 0 ? rc : 0;
-}
-
-int ac_catalog_link_sessions(ac_db_t *db, const char *since_date, int *n_linked, ac_err_t *e)
-{
-    struct link_ctx cx = {.since = since_date};
-    int rc;
-
-    AC_DB_OWNER_CHECK(db);
-    rc = ac_db_transact(db, link_txn, &cx, e);
-    if (rc == 0 && n_linked != NULL)
-        *n_linked = cx.linked;
-    link_free(&cx);
-    return rc;
 }

@@ -15,6 +15,7 @@
 #include "afdb.h"
 #include "buildplan.h"
 #include "catalog.h"
+#include "catalogtest.h"
 #include "db.h"
 #include "schema.h"
 #include "test.h"
@@ -25,17 +26,14 @@ static void add_frame(sqlite3 *h, const char *id, const char *session, const cha
                       const char *object, const char *date, const char *exptime,
                       const char *filter, int calibrated, int softdelete)
 {
-    char path[128];
-    afdb_file_t f;
+    afdb_file_t f = afdb_light(id, session, NULL, date, exptime);
 
-    snprintf(path, sizeof path, "/data/cal/%s.fits", id);
-    f = afdb_light(id, session, path, date, exptime);
     f.type = type;
     f.object = object;
     f.filter = filter;
     f.calibrated = calibrated;
     f.softdelete = softdelete;
-    afdb_add_file(h, &f);
+    catalogtest_add_file(h, "/data/cal", f);
 }
 
 /*
@@ -49,8 +47,6 @@ static ac_db_t *fixture(afdb_variant_t v)
     const char *path = v == AFDB_MIGRATED ? "cb-migrated.db" : "cb-models.db";
     sqlite3 *h = afdb_create(path, v);
     afdb_master_t m = {0};
-    ac_db_t *db;
-    ac_err_t e = {0};
 
     afdb_add_session(h, "SB", "Bias", "2024-10-04", "0", "-10", NULL);
     afdb_add_session(h, "SD", "Dark", "2024-10-05", "300", "-10", NULL);
@@ -91,25 +87,7 @@ static ac_db_t *fixture(afdb_variant_t v)
     m.source_session = "SF";
     m.soft_delete = 1;
     afdb_add_master(h, &m);
-    sqlite3_close(h);
-    db = ac_db_open(path, NULL, &e);
-    ASSERT_NOT_NULL(db);
-    ASSERT_OK(ac_schema_prepare(db, NULL, &e));
-    return db;
-}
-
-static long long q_int(ac_db_t *db, const char *sql, const char *arg)
-{
-    return afdb_int(ac_db_handle(db), sql, arg, -999);
-}
-
-static const char *q_text(ac_db_t *db, const char *sql, const char *arg)
-{
-    static char buf[8][512];
-    static int k;
-
-    k = (k + 1) % 8;
-    return afdb_text(ac_db_handle(db), sql, arg, buf[k], sizeof buf[k]);
+    return catalogtest_open(h, path);
 }
 
 /* ---- Units ---- */

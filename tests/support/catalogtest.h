@@ -1,0 +1,116 @@
+/*
+ * catalogtest.h - fixtures shared by the catalogue unit tests (test-catalog.c,
+ * test-catalog-write.c, test-catalog-build.c): opening a database laid out by afdb.h with
+ * the daemon's connection, adding fitsfile rows at predictable paths, one-value queries,
+ * and the light catalogue with the quirks of astrofiler-db.md that the reading and writing
+ * tests share. Header-only (static functions).
+ *
+ * Every function aborts the test (the forked child) on failure. Ownership: the ac_db_t
+ * returned is the test's (ac_db_close); q_text's result is valid for the next 7 calls.
+ * Thread: the test's thread.
+ */
+#ifndef AC_CATALOGTEST_H
+#define AC_CATALOGTEST_H
+
+#include <sqlite3.h>
+#include <stdio.h>
+
+#include "afdb.h"
+#include "db.h"
+#include "schema.h"
+#include "test.h"
+
+/* catalogtest_open closes h (the afdb handle that laid out path), opens path with the
+ * daemon's connection and prepares the schema. */
+__attribute__((unused)) static ac_db_t *catalogtest_open(sqlite3 *h, const char *path)
+{
+    ac_err_t e = {0};
+    ac_db_t *db;
+
+    sqlite3_close(h);
+    db = ac_db_open(path, NULL, &e);
+    ASSERT_NOT_NULL(db);
+    ASSERT_OK(ac_schema_prepare(db, NULL, &e));
+    return db;
+}
+
+/* catalogtest_add_file inserts f with fitsFileName "<dir>/<id>.fits". */
+__attribute__((unused)) static void catalogtest_add_file(sqlite3 *h, const char *dir,
+                                                         afdb_file_t f)
+{
+    char path[256];
+
+    snprintf(path, sizeof path, "%s/%s.fits", dir, f.id);
+    f.name = path;
+    afdb_add_file(h, &f);
+}
+
+/* q_int / q_text: column 0 of the first row of sql with ?1 = arg (-999 / NULL when none). */
+__attribute__((unused)) static long long q_int(ac_db_t *db, const char *sql, const char *arg)
+{
+    return afdb_int(ac_db_handle(db), sql, arg, -999);
+}
+
+__attribute__((unused)) static const char *q_text(ac_db_t *db, const char *sql, const char *arg)
+{
+    static char buf[8][512];
+    static int k;
+
+    k = (k + 1) % 8;
+    return afdb_text(ac_db_handle(db), sql, arg, buf[k], sizeof buf[k]);
+}
+
+/* ---- The light catalogue ---- */
+
+static void lights_add(sqlite3 *h, const char *id, const char *session, const char *date,
+                       const char *type, const char *exptime, int calibrated, int softdelete,
+                       const char *original)
+{
+    afdb_file_t f = afdb_light(id, session, NULL, date, exptime);
+
+    f.type = type;
+    f.calibrated = calibrated;
+    f.softdelete = softdelete;
+    f.original = original;
+    catalogtest_add_file(h, "/data/lights", f);
+}
+
+/*
+ * lights_db lays out the variant v in cat-migrated.db or cat-models.db and opens it.
+ * Sessions S1 'M 31' 2024-10-04, S2 'M 42', S3 'NGC 7000' (dated earlier), SD 'Dark'.
+ * Lights (/data/lights/<id>.fits) of S1: L1, L2 ('LIGHT', NULL booleans, '300.0'), L3
+ * ('Light Frame'), L4 (calibrated), L5 (soft-deleted), C1 (a calibrated output of L0);
+ * L6 of S3; M2L of S2 (calibrated); U1 without a session; L7 of S9 (no fitssession row);
+ * and the dark D1 (/data/darks/D1.fits) in S1.
+ */
+__attribute__((unused)) static ac_db_t *lights_db(afdb_variant_t v)
+{
+    const char *path = v == AFDB_MIGRATED ? "cat-migrated.db" : "cat-models.db";
+    sqlite3 *h = afdb_create(path, v);
+    afdb_file_t d;
+
+    afdb_add_session(h, "S1", "M 31", "2024-10-04", "300", "-10.1", "Ha");
+    afdb_add_session(h, "S2", "M 42", "2024-10-06", "60", "-10", "L");
+    afdb_add_session(h, "S3", "NGC 7000", "2024-10-03", "120", "0", "OIII");
+    afdb_add_session(h, "SD", "Dark", "2024-10-04", "300", "-10", NULL);
+    lights_add(h, "L1", "S1", "2024-10-05T02:10:07.25", "LIGHT FRAME", "300", 0, 0, NULL);
+    lights_add(h, "L2", "S1", "2024-10-05T02:15:09.50", "LIGHT", "300.0", AFDB_NULL, AFDB_NULL,
+               NULL);
+    lights_add(h, "L3", "S1", "2024-10-05T02:20:11.00", "Light Frame", "300", 0, 0, NULL);
+    lights_add(h, "L4", "S1", "2024-10-05T02:25:13.00", "LIGHT FRAME", "300", 1, 0, NULL);
+    lights_add(h, "L5", "S1", "2024-10-05T02:30:15.00", "LIGHT FRAME", "300", 0, 1, NULL);
+    lights_add(h, "C1", "S1", "2024-10-05T02:10:07.25", "LIGHT FRAME", "300", AFDB_NULL, 0,
+               "/data/lights/L0.fits");
+    lights_add(h, "L6", "S3", "2024-10-03T21:00:00", "LIGHT FRAME", "120", 0, 0, NULL);
+    lights_add(h, "M2L", "S2", "2024-10-06T22:00:00", "LIGHT FRAME", "60", 1, 0, NULL);
+    lights_add(h, "U1", NULL, "2024-10-05T03:00:00", "LIGHT FRAME", "300", 0, 0, NULL);
+    lights_add(h, "L7", "S9", "2024-10-07T01:00:00", "LIGHT FRAME", "300", 0, 0, NULL);
+    d = afdb_light("D1", "S1", NULL, "2024-10-05T08:00:00", "300");
+    d.type = "DARK FRAME";
+    d.object = "Dark";
+    d.filter = NULL;
+    catalogtest_add_file(h, "/data/darks", d);
+    return catalogtest_open(h, path);
+}
+
+#endif
