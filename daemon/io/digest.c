@@ -2,7 +2,7 @@
  * digest.c - MD5 and SHA-256 through OpenSSL libcrypto's EVP interface (see digest.h).
  *
  * Ownership: an ac_digest_t owns its EVP_MD_CTX; ac_digest_final and ac_digest_free
- * release it. ac_digest_file reads with a 1 MiB heap buffer (never on the stack).
+ * release it. ac_digest_fd reads with a 1 MiB heap buffer (never on the stack).
  * Thread: no shared state; libcrypto 1.1+ needs no global initialisation.
  */
 #include "digest.h"
@@ -68,48 +68,57 @@ void ac_digest_free(ac_digest_t *d)
     free(d);
 }
 
-int ac_digest_file(const char *path, ac_digest_alg_t alg, char *hex, size_t size, ac_err_t *e)
+int ac_digest_fd(int fd, const char *name, ac_digest_alg_t alg, char *hex, size_t size,
+                 ac_err_t *e)
 {
     ac_digest_t *d = NULL;
     unsigned char *buf = NULL;
-    int fd = -1, rc = 0;
+    off_t off = 0;
+    int rc = 0;
 
     if (size < (alg == AC_DIGEST_MD5 ? 33u : 65u))
-        return ac_err_set(e, -EINVAL, "%s: digest buffer too small (%zu bytes)", path, size);
+        return ac_err_set(e, -EINVAL, "%s: digest buffer too small (%zu bytes)", name, size);
     buf = malloc(READ_BUF_SIZE);
     d = ac_digest_new(alg);
     if (buf == NULL || d == NULL) {
-        rc = ac_err_set(e, -ENOMEM, "%s: no memory to hash the file", path);
-        goto out;
-    }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = -errno;
-        ac_err_set(e, rc, "%s: cannot open to hash: %s", path, strerror(-rc));
+        rc = ac_err_set(e, -ENOMEM, "%s: no memory to hash the file", name);
         goto out;
     }
 #ifdef POSIX_FADV_SEQUENTIAL
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
     for (;;) {
-        ssize_t n = read(fd, buf, READ_BUF_SIZE);
+        ssize_t n = pread(fd, buf, READ_BUF_SIZE, off);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             rc = -errno;
-            ac_err_set(e, rc, "%s: read failed while hashing: %s", path, strerror(-rc));
+            ac_err_set(e, rc, "%s: read failed while hashing: %s", name, strerror(-rc));
             goto out;
         }
         if (n == 0)
             break;
         ac_digest_update(d, buf, (size_t)n);
+        off += n;
     }
     ac_digest_final(d, hex, size);
     d = NULL;
 out:
-    if (fd >= 0)
-        close(fd);
     ac_digest_free(d);
     free(buf);
+    return rc;
+}
+
+int ac_digest_file(const char *path, ac_digest_alg_t alg, char *hex, size_t size, ac_err_t *e)
+{
+    int fd, rc;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        return ac_err_set(e, rc, "%s: cannot open to hash: %s", path, strerror(-rc));
+    }
+    rc = ac_digest_fd(fd, path, alg, hex, size, e);
+    close(fd);
     return rc;
 }

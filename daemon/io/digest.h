@@ -26,6 +26,12 @@ void ac_digest_update(ac_digest_t *d, const void *data, size_t len);
 void ac_digest_final(ac_digest_t *d, char *hex, size_t size);
 void ac_digest_free(ac_digest_t *d);
 
+/* ac_digest_fd hashes the whole file open as fd (from offset 0, with pread: the file
+ * offset is not moved; fd must not have O_DIRECT); name is for messages. 0, -errno, or
+ * -ENOMEM. */
+int ac_digest_fd(int fd, const char *name, ac_digest_alg_t alg, char *hex, size_t size,
+                 ac_err_t *e);
+
 /* ac_digest_file hashes the whole file at path. 0, -errno, or -ENOMEM. */
 int ac_digest_file(const char *path, ac_digest_alg_t alg, char *hex, size_t size, ac_err_t *e);
 

@@ -1,24 +1,27 @@
 /*
- * fsutil.c - filesystem helpers: temporary names, durable rename, directory fsync, free
- * space, stale temporary cleanup, single-instance lock (see fsutil.h).
+ * fsutil.c - filesystem helpers: temporary names, free space, stale temporary cleanup,
+ * directories, single-instance lock (see fsutil.h).
  *
- * How an output file becomes durable, step by step (the writer is imgout.c):
- *   1. The data is written to ".<final base>.actmp-<pid>-<n>" in the final directory. A
- *      crash here leaves only that temporary file; the final name does not exist (or still
- *      holds the previous, complete version).
+ * How an output file becomes durable, step by step (the writer is imgout.c, the file
+ * handling outfile.c):
+ *   1. The data is written to ".<final base>.actmp-<pid>-<random>" in the final directory,
+ *      a file created new (O_EXCL, O_NOFOLLOW). A crash here leaves only that temporary
+ *      file; the final name does not exist (or still holds the previous, complete version).
  *   2. The writer fdatasyncs the temporary file (when durable). After this the bytes are on
  *      the disk, but a crash still leaves them under the temporary name only.
- *   3. ac_fsutil_rename_durable renames the file over the final name: rename(2) is atomic,
- *      so readers see either the old file or the whole new one, never a mix.
+ *   3. ac_outfile_commit renames the file over the final name: rename(2) is atomic, so
+ *      readers see either the old file or the whole new one, never a mix.
  *   4. It then fsyncs the directory (when durable), which makes the rename itself survive a
  *      power loss. A crash between 3 and 4 may, after recovery, show either name; both
  *      carry complete data because of step 2.
  * Recovery: ac_fsutil_clean_stale removes the temporary files that a crash left behind in
  * a directory; a job whose output is missing is simply run again.
  *
- * Temporary names carry the pid and a process-wide atomic counter, so writers on several
- * threads (and several processes) never collide. ac_fsutil_lock keeps a second daemon from
- * writing the same directories: the flock lives as long as the returned descriptor.
+ * Temporary names carry the pid and 12 random letters or digits (getrandom; a counter and
+ * the clock when it fails), so they are not predictable and writers on several threads and
+ * processes do not collide; a taken name is simply replaced by a new one (outfile.c).
+ * ac_fsutil_lock keeps a second daemon from writing the same directories: the flock lives
+ * as long as the returned descriptor.
  *
  * Thread: every function is safe on any thread; the only shared state is the counter.
  */
@@ -30,9 +33,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -40,19 +46,48 @@
 #include "log.h"
 #include "util.h"
 
+#define RANDOM_CHARS 12
+
 static atomic_ulong tmp_counter;
+
+/* random_suffix writes RANDOM_CHARS letters and digits and a NUL into out. */
+static void random_suffix(char *out)
+{
+    static const char alphabet[] =
+        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    unsigned char r[RANDOM_CHARS];
+
+    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        /* No entropy yet (early boot): unique, if guessable; O_EXCL still protects. */
+        struct timespec ts;
+        uint64_t x;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+            ((uint64_t)atomic_fetch_add(&tmp_counter, 1) << 48) ^ (uint64_t)getpid();
+        for (size_t i = 0; i < sizeof r; i++) {
+            x += 0x9e3779b97f4a7c15ull; /* splitmix64 */
+            uint64_t z = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+            r[i] = (unsigned char)(z ^ (z >> 31));
+        }
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        out[i] = alphabet[r[i] % (sizeof alphabet - 1)];
+    out[RANDOM_CHARS] = '\0';
+}
 
 int ac_fsutil_tmpname(const char *final_path, char *out, size_t size)
 {
     const char *base = ac_path_base(final_path);
     size_t dirlen = (size_t)(base - final_path);
-    unsigned long n = atomic_fetch_add(&tmp_counter, 1);
+    char rnd[RANDOM_CHARS + 1];
     int len;
 
     if (size == 0)
         return -ENAMETOOLONG;
-    len = snprintf(out, size, "%.*s.%s" AC_TMP_MARK "%ld-%lu", (int)dirlen, final_path, base,
-                   (long)getpid(), n);
+    random_suffix(rnd);
+    len = snprintf(out, size, "%.*s.%s" AC_TMP_MARK "%ld-%s", (int)dirlen, final_path, base,
+                   (long)getpid(), rnd);
     if (len < 0 || (size_t)len >= size || strlen(ac_path_base(out)) > NAME_MAX) {
         out[0] = '\0';
         return -ENAMETOOLONG;
@@ -60,13 +95,13 @@ int ac_fsutil_tmpname(const char *final_path, char *out, size_t size)
     return 0;
 }
 
-/* all_digits says whether s[0..n) is a non-empty run of decimal digits. */
-static bool all_digits(const char *s, size_t n)
+/* all_of says whether s[0..n) is a non-empty run of characters accepted by is. */
+static bool all_of(const char *s, size_t n, int (*is)(int))
 {
     if (n == 0)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!isdigit((unsigned char)s[i]))
+        if (!is((unsigned char)s[i]))
             return false;
     return true;
 }
@@ -87,37 +122,30 @@ bool ac_fsutil_is_tmpname(const char *base)
     dash = strchr(p, '-');
     if (dash == NULL)
         return false;
-    return all_digits(p, (size_t)(dash - p)) && all_digits(dash + 1, strlen(dash + 1));
+    /* The pid, then the random suffix (digits only in names of earlier versions). */
+    return all_of(p, (size_t)(dash - p), isdigit) &&
+           all_of(dash + 1, strlen(dash + 1), isalnum);
 }
 
-int ac_fsutil_fsync_dir(const char *path, ac_err_t *e)
+int ac_fsutil_open_dir(const char *dir)
 {
-    char dir[PATH_MAX];
-    int fd, rc = 0;
+    char path[PATH_MAX];
+    size_t n = ac_strlcpy(path, dir, sizeof path);
+    struct stat st;
+    int fd;
 
-    ac_path_dir(path, dir, sizeof dir);
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = -errno;
-        return ac_err_set(e, rc, "opening directory %s to sync it: %s", dir, strerror(-rc));
-    }
-    if (fsync(fd) != 0) {
-        rc = -errno;
-        ac_err_set(e, rc, "syncing directory %s: %s", dir, strerror(-rc));
-    }
-    close(fd);
-    return rc;
-}
-
-int ac_fsutil_rename_durable(const char *tmp, const char *final, bool durable, ac_err_t *e)
-{
-    if (rename(tmp, final) != 0) {
-        int rc = -errno;
-        return ac_err_set(e, rc, "renaming %s to %s: %s", tmp, final, strerror(-rc));
-    }
-    if (durable)
-        return ac_fsutil_fsync_dir(final, e);
-    return 0;
+    if (n >= sizeof path)
+        return -ENAMETOOLONG;
+    /* A trailing slash would make open follow a link ("out/" is the directory behind). */
+    for (; n > 1 && path[n - 1] == '/'; n--)
+        path[n - 1] = '\0';
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0)
+        return fd;
+    /* O_DIRECTORY wins over O_NOFOLLOW: a link to a directory gives ENOTDIR. */
+    if (errno == ENOTDIR && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        return -ELOOP;
+    return -errno;
 }
 
 int ac_fsutil_free_bytes(const char *dir, uint64_t *bytes, ac_err_t *e)
@@ -132,34 +160,54 @@ int ac_fsutil_free_bytes(const char *dir, uint64_t *bytes, ac_err_t *e)
     return 0;
 }
 
-/* clean_matching removes our temporary files in dir; with prefix, only those whose name
- * starts with it (the temporary files of one final name). */
-static int clean_matching(const char *dir, const char *prefix, ac_err_t *e)
+/* is_dot says whether name is "." or "..". */
+static bool is_dot(const char *name)
 {
-    DIR *d = NULL;
+    return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+/* clean_fd removes our temporary files from the directory open as fd (taken over: closed
+ * here), named shown in messages; with prefix, only those whose name starts with it. With
+ * depth > 0 it also cleans the subdirectories that are real directories (a symbolic link is
+ * never followed) down to depth levels, ignoring their errors. Only regular files are
+ * removed, never a directory, a symbolic link's target or another file type. Returns how
+ * many were removed, or -errno. */
+static int clean_fd(int fd, const char *shown, const char *prefix, int depth, ac_err_t *e)
+{
+    DIR *d = fdopendir(fd);
     struct dirent *de;
     int removed = 0, rc = 0;
 
-    d = opendir(dir);
     if (d == NULL) {
         rc = -errno;
-        return ac_err_set(e, rc, "cleaning temporary files in %s: %s", dir, strerror(-rc));
+        close(fd);
+        return ac_err_set(e, rc, "cleaning temporary files in %s: %s", shown, strerror(-rc));
     }
     while ((errno = 0, de = readdir(d)) != NULL) {
+        bool ours = ac_fsutil_is_tmpname(de->d_name) &&
+                    (prefix == NULL || strncmp(de->d_name, prefix, strlen(prefix)) == 0);
         struct stat st;
 
-        if (!ac_fsutil_is_tmpname(de->d_name) ||
-            (prefix != NULL && strncmp(de->d_name, prefix, strlen(prefix)) != 0))
+        if (is_dot(de->d_name) || (!ours && depth == 0) ||
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue;
-        /* Only regular files: never a directory or whatever a symlink points to. */
-        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISREG(st.st_mode))
+        if (S_ISDIR(st.st_mode) && depth > 0) {
+            char sub[PATH_MAX];
+            int sfd =
+                openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            snprintf(sub, sizeof sub, "%s/%s", shown, de->d_name);
+            int n = sfd >= 0 ? clean_fd(sfd, sub, prefix, depth - 1, NULL) : 0;
+            removed += n > 0 ? n : 0;
             continue;
+        }
+        if (!ours || !S_ISREG(st.st_mode))
+            continue;
+        /* Replaced since fstatat: a symbolic link is removed itself, a directory stays. */
         if (unlinkat(dirfd(d), de->d_name, 0) != 0) {
-            if (errno == ENOENT)
+            if (errno == ENOENT || errno == EISDIR)
                 continue;
             rc = -errno;
-            ac_err_set(e, rc, "removing stale temporary file %s/%s: %s", dir, de->d_name,
+            ac_err_set(e, rc, "removing stale temporary file %s/%s: %s", shown, de->d_name,
                        strerror(-rc));
             goto out;
         }
@@ -167,26 +215,37 @@ static int clean_matching(const char *dir, const char *prefix, ac_err_t *e)
     }
     if (errno != 0) {
         rc = -errno;
-        ac_err_set(e, rc, "reading directory %s: %s", dir, strerror(-rc));
+        ac_err_set(e, rc, "reading directory %s: %s", shown, strerror(-rc));
     }
 out:
     closedir(d);
     return rc != 0 ? rc : removed;
 }
 
+/* clean_dir opens dir (never through a symbolic link) and cleans it (see clean_fd). */
+static int clean_dir(const char *dir, const char *prefix, int depth, ac_err_t *e)
+{
+    int fd = ac_fsutil_open_dir(dir);
+
+    if (fd < 0)
+        return ac_err_set(e, fd, "cleaning temporary files in %s: %s", dir,
+                          fd == -ELOOP ? "a symbolic link, not followed" : strerror(-fd));
+    return clean_fd(fd, dir, prefix, depth, e);
+}
+
 int ac_fsutil_clean_stale(const char *dir, ac_err_t *e)
 {
-    return clean_matching(dir, NULL, e);
+    /* One level down: outputs of lights sharing a name go to output_dir/<file id>/. */
+    return clean_dir(dir, NULL, 1, e);
 }
 
 int ac_fsutil_clean_stale_for(const char *final_path, ac_err_t *e)
 {
     char dir[PATH_MAX], prefix[NAME_MAX + 16];
-    const char *base = strrchr(final_path, '/');
 
     ac_path_dir(final_path, dir, sizeof dir);
-    snprintf(prefix, sizeof prefix, ".%s%s", base != NULL ? base + 1 : final_path, AC_TMP_MARK);
-    return clean_matching(dir, prefix, e);
+    snprintf(prefix, sizeof prefix, ".%s%s", ac_path_base(final_path), AC_TMP_MARK);
+    return clean_dir(dir, prefix, 0, e);
 }
 
 int ac_fsutil_mkdirs(const char *dir, ac_err_t *e)

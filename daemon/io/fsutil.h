@@ -1,12 +1,14 @@
 /*
- * fsutil.h - filesystem helpers (adapter): temporary names, durable rename, directory
- * fsync, free space, stale temporary cleanup, single-instance lock.
+ * fsutil.h - filesystem helpers (adapter): temporary names, free space, stale temporary
+ * cleanup, directories, single-instance lock. Creating and renaming output files safely is
+ * outfile.h.
  *
- * Temporary files are named ".<final base name>.actmp-<pid>-<counter>" in the directory
- * of the final file, so a crash leaves them beside their target, recognisable and never
- * under a final name; ac_fsutil_clean_stale removes them.
+ * Temporary files are named ".<final base name>.actmp-<pid>-<12 random letters or digits>"
+ * in the directory of the final file, so a crash leaves them beside their target,
+ * recognisable and never under a final name; ac_fsutil_clean_stale removes them. Names of
+ * earlier versions (".<final base name>.actmp-<pid>-<counter>") are recognised too.
  *
- * Thread: any thread (the counter is atomic).
+ * Thread: any thread (the fallback counter is atomic).
  */
 #ifndef AC_FSUTIL_H
 #define AC_FSUTIL_H
@@ -19,32 +21,35 @@
 
 #define AC_TMP_MARK ".actmp-"
 
-/* ac_fsutil_tmpname writes the temporary name for final_path into out. 0 or -ENAMETOOLONG
- * (out too small, or the base name would exceed NAME_MAX). */
+/* ac_fsutil_tmpname writes a new temporary name for final_path into out (same directory
+ * part; a random suffix, so two calls give different names). 0 or -ENAMETOOLONG (out too
+ * small, or the base name would exceed NAME_MAX). */
 int ac_fsutil_tmpname(const char *final_path, char *out, size_t size);
 
 /* ac_fsutil_is_tmpname says whether a base name is one of ours. */
 bool ac_fsutil_is_tmpname(const char *base);
 
-/* ac_fsutil_fsync_dir fsyncs the directory containing path. 0 or -errno. */
-int ac_fsutil_fsync_dir(const char *path, ac_err_t *e);
-
-/* ac_fsutil_rename_durable renames tmp to final and, when durable, fsyncs the directory.
- * (The file itself must already be synced by its writer.) 0 or -errno. */
-int ac_fsutil_rename_durable(const char *tmp, const char *final, bool durable, ac_err_t *e);
+/* ac_fsutil_open_dir opens dir (O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC; trailing
+ * slashes ignored) and returns the descriptor, or -errno: -ELOOP when dir is a symbolic
+ * link (to a directory or not), -ENOTDIR when it is another non-directory. */
+int ac_fsutil_open_dir(const char *dir);
 
 /* ac_fsutil_free_bytes reports the bytes available to unprivileged users on the
  * filesystem holding dir. 0 or -errno. */
 int ac_fsutil_free_bytes(const char *dir, uint64_t *bytes, ac_err_t *e);
 
-/* ac_fsutil_clean_stale removes our temporary files in dir (not recursive; regular files
- * only, whatever pid they carry); returns how many were removed, or -errno. Call it while
- * no writer of this process writes into dir (at startup, under ac_fsutil_lock). */
+/* ac_fsutil_clean_stale removes our temporary files (by name, see ac_fsutil_is_tmpname,
+ * whatever pid they carry; regular files only, never a directory or a symbolic link's
+ * target) in dir and in its subdirectories one level down (output_dir/<file id>/; a
+ * symbolic link to a directory is not followed, and errors there are ignored). dir itself
+ * must not be a symbolic link (-ELOOP). Returns how many were removed, or -errno. Call it
+ * while no writer of this process writes there (at startup, under ac_fsutil_lock). */
 int ac_fsutil_clean_stale(const char *dir, ac_err_t *e);
 
 /* ac_fsutil_clean_stale_for removes the temporary files that writers of final_path left
- * behind (".<base>.actmp-*" beside it), e.g. after a crash. Returns how many were removed,
- * or -errno. Call it only when no writer of final_path is running. */
+ * behind (".<base>.actmp-*" beside it, same rules as ac_fsutil_clean_stale, not
+ * recursive), e.g. after a crash. Returns how many were removed, or -errno. Call it only
+ * when no writer of final_path is running. */
 int ac_fsutil_clean_stale_for(const char *final_path, ac_err_t *e);
 
 /* ac_fsutil_mkdirs creates dir and its parents (mode 0755). 0 or -errno. */

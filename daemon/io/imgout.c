@@ -15,7 +15,9 @@
  * the data is never read back. commit zero-pads the data to 2880, writes the last partial
  * buffer padded to 4096 (O_DIRECT needs aligned lengths), fills in the header with DATASUM
  * and CHECKSUM, writes the head block, truncates the file to its exact FITS length, syncs
- * it (durable), and renames it into place (fsutil.c explains the durability steps).
+ * it (durable), and renames it into place (fsutil.c explains the durability steps). The
+ * file itself (created new under a random temporary name, never through a symbolic link,
+ * renamed with checks) is outfile.c's.
  *
  * Sequential mode (ac_imgout_open_final): the header is final at open, so there is no head
  * block (head_bytes = 0): the header is built at once and stored at the start of buf like
@@ -29,15 +31,14 @@
  * O_DIRECT write failing with EINVAL, switches the descriptor to buffered writes; the same
  * code then writes exact lengths.
  *
- * The compressed path (opts.compress) hands rows to cfitsio (RICE_1, quantised, dithered)
- * and lets cfitsio write the checksums; it is CPU-bound, so its buffering does not matter.
- * Non-finite pixels go to cfitsio as its null flag: a raw NaN would turn the whole tile
- * (row) into NaN when read back.
+ * The compressed path (opts.compress) hands rows to fzout.c (cfitsio, RICE_1, quantised,
+ * dithered), writing into the same kind of temporary file through its descriptor; cfitsio
+ * writes the checksums.
  *
  * Ownership: the writer owns its buffers, its copy of the header and the temporary file
  * until commit or abort, which free everything and remove the temporary file on failure.
- * Thread: a writer is used by one thread at a time; writers share nothing but the temporary
- * name counter (fsutil.c) and the test-only pwrite hook.
+ * Thread: a writer is used by one thread at a time; writers share nothing but the test-only
+ * pwrite hook.
  */
 #include "imgout.h"
 
@@ -46,7 +47,6 @@
 #include <fcntl.h>
 #include <fitsio.h>
 #include <limits.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,8 +55,9 @@
 #include <unistd.h>
 
 #include "digest.h"
-#include "fsutil.h"
+#include "fzout.h"
 #include "log.h"
+#include "outfile.h"
 #include "util.h"
 
 #define FITS_BLOCK 2880
@@ -67,8 +68,6 @@
 #define BUFFERED_CHUNK (1u << 20)
 /* Memory for the head block counted by ac_imgout_buffer_bytes: enough for 800 cards. */
 #define HEAD_ALLOWANCE (64u << 10)
-/* cfitsio's FLOATNULLVALUE: marks null pixels for the quantiser. */
-#define FITS_FLOAT_NULL -9.11912E-36F
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 /* Sequential mode: bytes converted, then hashed, at a time (a quarter of a 1 MiB L2). */
 #define HASH_PIECE (256u << 10)
@@ -77,14 +76,13 @@
 
 struct ac_imgout {
     char final[PATH_MAX];
-    char tmp[PATH_MAX];
+    ac_outfile_t file; /* the temporary file (file.fd) until commit */
     ac_imgout_opts_t o;
     int width, height, rows; /* rows: rows written so far */
-    int fd;
-    bool direct;    /* fd has O_DIRECT */
-    int failed;     /* first write error; commit refuses to finish a damaged file */
-    ac_hdr_t cards; /* caller's cards, minus those the writer writes itself */
-    int extra;      /* cards announced for commit */
+    bool direct;             /* file.fd has O_DIRECT */
+    int failed;              /* first write error; commit refuses to finish a damaged file */
+    ac_hdr_t cards;          /* caller's cards, minus those the writer writes itself */
+    int extra;               /* cards announced for commit */
     /* Uncompressed streaming state (see the file comment). */
     size_t hdr_bytes, head_bytes;
     uint64_t data_bytes, file_bytes;
@@ -97,10 +95,7 @@ struct ac_imgout {
     bool seq;
     uint32_t announced; /* DATASUM announced at open */
     ac_digest_t *sha;   /* SHA-256 of the bytes stored so far (uncompressed path) */
-    /* Compressed path. */
-    fitsfile *ff;
-    float *scratch; /* copy of rows with non-finite pixels replaced */
-    size_t scratch_n;
+    ac_fzout_t *fz;     /* compressed path */
 };
 
 static ac_imgout_pwrite_fn pwrite_hook;
@@ -127,9 +122,8 @@ size_t ac_imgout_buffer_bytes(const ac_imgout_opts_t *o)
         ac_imgout_opts_default(&d);
         o = &d;
     }
-    /* cfitsio compresses one row tile at a time; its buffers are small. */
     if (o->compress)
-        return 1u << 20;
+        return ac_fzout_buffer_bytes();
     return (o->buf_bytes ? o->buf_bytes : DEFAULT_BUF) + HEAD_ALLOWANCE;
 }
 
@@ -181,16 +175,6 @@ static int keep_cards(ac_hdr_t *dst, const ac_hdr_t *src, bool compressed)
     return 0;
 }
 
-/* fits_fail records a cfitsio status as AC_EFITS with the operation and final path. */
-static int fits_fail(ac_imgout_t *w, int status, const char *what, ac_err_t *e)
-{
-    char text[FLEN_STATUS];
-
-    fits_get_errstatus(status, text);
-    return ac_err_set(e, AC_EFITS, "%s %s: %s (cfitsio status %d)", what, w->final, text,
-                      status);
-}
-
 /* io_fail records an operating-system error with the operation and final path; a full
  * disk is named plainly, since it is the error an operator can act on. */
 static int io_fail(ac_imgout_t *w, int rc, const char *what, ac_err_t *e)
@@ -205,12 +189,12 @@ static int io_fail(ac_imgout_t *w, int rc, const char *what, ac_err_t *e)
 /* drop_direct switches the descriptor to buffered writes. 0 or -errno. */
 static int drop_direct(ac_imgout_t *w)
 {
-    int fl = fcntl(w->fd, F_GETFL);
+    int fl = fcntl(w->file.fd, F_GETFL);
 
-    if (fl < 0 || fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) != 0)
+    if (fl < 0 || fcntl(w->file.fd, F_SETFL, fl & ~O_DIRECT) != 0)
         return -errno;
     w->direct = false;
-    ac_log_debug("O_DIRECT write refused for %s; writing buffered", w->tmp);
+    ac_log_debug("O_DIRECT write refused for %s; writing buffered", w->final);
     return 0;
 }
 
@@ -219,8 +203,8 @@ static int drop_direct(ac_imgout_t *w)
 static int write_all(ac_imgout_t *w, const unsigned char *p, size_t n, uint64_t off)
 {
     while (n > 0) {
-        ssize_t k = pwrite_hook ? pwrite_hook(w->fd, p, n, (off_t)off)
-                                : pwrite(w->fd, p, n, (off_t)off);
+        ssize_t k = pwrite_hook ? pwrite_hook(w->file.fd, p, n, (off_t)off)
+                                : pwrite(w->file.fd, p, n, (off_t)off);
         if (k < 0) {
             int rc = -errno;
             if (rc == -EINTR)
@@ -436,8 +420,8 @@ static void build_header(ac_imgout_t *w, const ac_hdr_t *extra, uint32_t datasum
     memcpy(w->head + chk * AC_CARD_LEN + 11, ascii, 16);
 }
 
-/* open_plain sets up the uncompressed writer: sizes, buffers, the temporary file; in the
- * sequential mode it also stores (and hashes) the final header. */
+/* open_plain sets up the uncompressed writer: sizes, buffers, O_DIRECT; in the sequential
+ * mode it also stores (and hashes) the final header. */
 static int open_plain(ac_imgout_t *w, ac_err_t *e)
 {
     size_t ncards = STRUCT_CARDS + w->cards.n + (size_t)w->extra + TAIL_CARDS, head_alloc;
@@ -456,19 +440,11 @@ static int open_plain(ac_imgout_t *w, ac_err_t *e)
         return ac_err_set(e, -ENOMEM, "writing %s: cannot allocate %zu bytes of buffers",
                           w->final, head_alloc + w->o.buf_bytes);
     memset(w->head, 0, head_alloc);
-    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        char dir[PATH_MAX];
-        rc = -errno;
-        ac_path_dir(w->final, dir, sizeof dir);
-        return ac_err_set(e, rc, "creating a temporary file for %s in %s: %s", w->final, dir,
-                          strerror(-rc));
-    }
     if (w->o.direct) {
-        int fl = fcntl(w->fd, F_GETFL);
-        w->direct = fl >= 0 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0;
+        int fl = fcntl(w->file.fd, F_GETFL);
+        w->direct = fl >= 0 && fcntl(w->file.fd, F_SETFL, fl | O_DIRECT) == 0;
         if (!w->direct)
-            ac_log_debug("%s refuses O_DIRECT; writing buffered", w->tmp);
+            ac_log_debug("the folder of %s refuses O_DIRECT; writing buffered", w->final);
     }
     if (w->seq) {
         const ac_hdr_t none = {0};
@@ -480,29 +456,6 @@ static int open_plain(ac_imgout_t *w, ac_err_t *e)
         free(w->head); /* Written: the mode has no head block. */
         w->head = NULL;
     }
-    return 0;
-}
-
-/* open_fits sets up the compressed writer through cfitsio. */
-static int open_fits(ac_imgout_t *w, ac_err_t *e)
-{
-    long naxes[2] = {w->width, w->height};
-    int st = 0;
-
-    /* The disk-file variant does not parse brackets or parentheses in the name. */
-    fits_create_diskfile(&w->ff, w->tmp, &st);
-    if (st != 0) {
-        w->ff = NULL;
-        return fits_fail(w, st, "creating a temporary file for", e);
-    }
-    fits_set_compression_type(w->ff, RICE_1, &st);
-    fits_set_quantize_level(w->ff, w->o.quantize_level, &st);
-    fits_set_quantize_method(w->ff, SUBTRACTIVE_DITHER_1, &st);
-    fits_create_img(w->ff, FLOAT_IMG, 2, naxes, &st);
-    for (size_t i = 0; st == 0 && i < w->cards.n; i++)
-        fits_write_record(w->ff, w->cards.cards[i], &st);
-    if (st != 0)
-        return fits_fail(w, st, "writing the header of", e);
     return 0;
 }
 
@@ -521,7 +474,7 @@ static int open_any(const char *final_path, int w, int h, const ac_hdr_t *hdr, i
     wr = calloc(1, sizeof *wr);
     if (wr == NULL)
         return ac_err_set(e, -ENOMEM, "writing %s: out of memory", final_path);
-    wr->fd = -1;
+    ac_outfile_init(&wr->file);
     ac_hdr_init(&wr->cards);
     if (o != NULL)
         wr->o = *o;
@@ -536,8 +489,7 @@ static int open_any(const char *final_path, int w, int h, const ac_hdr_t *hdr, i
                         final_path, wr->o.buf_bytes, ALIGN);
         goto fail;
     }
-    if (ac_strlcpy(wr->final, final_path, sizeof wr->final) >= sizeof wr->final ||
-        ac_fsutil_tmpname(final_path, wr->tmp, sizeof wr->tmp) != 0) {
+    if (ac_strlcpy(wr->final, final_path, sizeof wr->final) >= sizeof wr->final) {
         rc = ac_err_set(e, -ENAMETOOLONG, "writing %s: name too long", final_path);
         goto fail;
     }
@@ -550,7 +502,11 @@ static int open_any(const char *final_path, int w, int h, const ac_hdr_t *hdr, i
         rc = ac_err_set(e, rc, "writing %s: copying the header: %s", final_path, strerror(-rc));
         goto fail;
     }
-    rc = wr->o.compress ? open_fits(wr, e) : open_plain(wr, e);
+    if ((rc = ac_outfile_create(&wr->file, final_path, e)) != 0)
+        goto fail;
+    rc = wr->o.compress ? ac_fzout_open(wr->file.fd, final_path, w, h, &wr->cards,
+                                        wr->o.quantize_level, &wr->fz, e)
+                        : open_plain(wr, e);
     if (rc != 0)
         goto fail;
     *out = wr; /* Owned by the caller until commit or abort. */
@@ -573,41 +529,6 @@ int ac_imgout_open_final(const char *final_path, int w, int h, const ac_hdr_t *h
     return open_any(final_path, w, h, hdr, 0, true, datasum, o, out, e);
 }
 
-/* write_fits_rows hands n pixels to cfitsio. A NaN or infinity would spoil the
- * quantisation of its whole tile, so such pixels are passed as cfitsio's float null flag
- * (from a copy; the caller's rows are const) and come back as NaN (ZBLANK). */
-static int write_fits_rows(ac_imgout_t *w, const float *rows, size_t n, ac_err_t *e)
-{
-    static const float null_flag = FITS_FLOAT_NULL;
-    long fpixel[2] = {1, w->rows + 1};
-    const float *src = rows;
-    size_t i = 0;
-    int st = 0;
-
-    while (i < n && isfinite(rows[i]))
-        i++;
-    if (i < n) {
-        if (w->scratch_n < n) {
-            float *p = realloc(w->scratch, n * sizeof *p);
-            if (p == NULL)
-                return ac_err_set(e, -ENOMEM, "writing %s: out of memory", w->final);
-            w->scratch = p;
-            w->scratch_n = n;
-        }
-        memcpy(w->scratch, rows, n * sizeof *rows);
-        for (; i < n; i++)
-            if (!isfinite(w->scratch[i]))
-                w->scratch[i] = null_flag;
-        src = w->scratch;
-    }
-    if (w->seq)
-        ac_imgout_datasum_update(&w->sum, rows, n);
-    if (n > 0 && fits_write_pixnull(w->ff, TFLOAT, fpixel, (LONGLONG)n, (void *)src,
-                                    (void *)&null_flag, &st) != 0)
-        return fits_fail(w, st, "writing", e);
-    return 0;
-}
-
 int ac_imgout_write_rows(ac_imgout_t *w, const float *rows, int nrows, ac_err_t *e)
 {
     size_t left, n, space;
@@ -620,8 +541,10 @@ int ac_imgout_write_rows(ac_imgout_t *w, const float *rows, int nrows, ac_err_t 
         return ac_err_set(e, -EINVAL, "writing %s: %d rows after %d exceed the height %d",
                           w->final, nrows, w->rows, w->height);
     left = (size_t)nrows * (size_t)w->width;
-    if (w->ff != NULL) {
-        if ((rc = write_fits_rows(w, rows, left, e)) != 0) {
+    if (w->fz != NULL) {
+        if (w->seq)
+            ac_imgout_datasum_update(&w->sum, rows, left);
+        if ((rc = ac_fzout_write(w->fz, rows, left, e)) != 0) {
             w->failed = rc;
             return rc;
         }
@@ -670,46 +593,28 @@ static int finish_plain(ac_imgout_t *w, const ac_hdr_t *extra, ac_err_t *e)
         if ((rc = write_all(w, w->head, len, 0)) != 0)
             return io_fail(w, rc, "writing the header of", e);
     }
-    if (ftruncate(w->fd, (off_t)w->file_bytes) != 0)
+    if (ftruncate(w->file.fd, (off_t)w->file_bytes) != 0)
         return io_fail(w, -errno, "setting the length of", e);
-    if (w->o.durable && fdatasync(w->fd) != 0)
+    if (w->o.durable && fdatasync(w->file.fd) != 0)
         return io_fail(w, -errno, "syncing", e);
-    rc = close(w->fd);
-    w->fd = -1;
-    if (rc != 0)
-        return io_fail(w, -errno, "closing", e);
     return 0;
 }
 
-/* finish_fits appends the extra cards, lets cfitsio write the checksums and closes. */
+/* finish_fits lets fzout.c finish the compressed file, then syncs it. */
 static int finish_fits(ac_imgout_t *w, const ac_hdr_t *extra, ac_err_t *e)
 {
     struct stat sb;
-    int st = 0, fd, rc = 0;
+    int rc = ac_fzout_finish(w->fz, extra, e);
 
-    for (size_t i = 0; st == 0 && i < extra->n; i++)
-        fits_write_record(w->ff, extra->cards[i], &st);
-    fits_write_chksum(w->ff, &st);
-    /* The (empty) primary HDU gets its checksums too. */
-    fits_movabs_hdu(w->ff, 1, NULL, &st);
-    fits_write_chksum(w->ff, &st);
-    if (st != 0)
-        return fits_fail(w, st, "writing", e);
-    fits_close_file(w->ff, &st);
-    w->ff = NULL;
-    if (st != 0)
-        return fits_fail(w, st, "closing", e);
-    if (stat(w->tmp, &sb) != 0)
+    w->fz = NULL;
+    if (rc != 0)
+        return rc;
+    if (fstat(w->file.fd, &sb) != 0)
         return io_fail(w, -errno, "checking the size of", e);
     w->file_bytes = (uint64_t)sb.st_size;
-    if (!w->o.durable)
-        return 0;
-    fd = open(w->tmp, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fdatasync(fd) != 0)
-        rc = io_fail(w, -errno, "syncing", e);
-    if (fd >= 0)
-        close(fd);
-    return rc;
+    if (w->o.durable && fdatasync(w->file.fd) != 0)
+        return io_fail(w, -errno, "syncing", e);
+    return 0;
 }
 
 int ac_imgout_commit(ac_imgout_t *w, const ac_hdr_t *extra, size_t *bytes_written, ac_err_t *e)
@@ -757,19 +662,23 @@ int ac_imgout_commit_hashed(ac_imgout_t *w, const ac_hdr_t *extra, size_t *bytes
                         w->final, (unsigned long)sum, (unsigned long)w->announced);
         goto fail;
     }
-    rc = w->ff != NULL ? finish_fits(w, &cards, e) : finish_plain(w, &cards, e);
+    rc = w->fz != NULL ? finish_fits(w, &cards, e) : finish_plain(w, &cards, e);
     if (rc != 0)
         goto fail;
     if (sha256 != NULL && w->sha != NULL) {
         ac_digest_final(w->sha, sha256, size); /* frees the context */
         w->sha = NULL;
-    } else if (sha256 != NULL &&
-               (rc = ac_digest_file(w->tmp, AC_DIGEST_SHA256, sha256, size, e)) != 0) {
-        goto fail;
+    } else if (sha256 != NULL) {
+        /* Read back through the writer's own descriptor, buffered (unaligned reads). */
+        if (w->direct && (rc = drop_direct(w)) != 0) {
+            io_fail(w, rc, "hashing", e);
+            goto fail;
+        }
+        if ((rc = ac_digest_fd(w->file.fd, w->final, AC_DIGEST_SHA256, sha256, size, e)) != 0)
+            goto fail;
     }
-    if ((rc = ac_fsutil_rename_durable(w->tmp, w->final, w->o.durable, e)) != 0)
+    if ((rc = ac_outfile_commit(&w->file, w->o.durable, e)) != 0)
         goto fail;
-    w->tmp[0] = '\0'; /* Renamed: nothing left to remove. */
     if (bytes_written != NULL)
         *bytes_written = (size_t)w->file_bytes;
     rc = 0;
@@ -781,19 +690,12 @@ fail:
 
 void ac_imgout_abort(ac_imgout_t *w)
 {
-    int st = 0;
-
     if (w == NULL)
         return;
-    if (w->ff != NULL)
-        fits_close_file(w->ff, &st);
-    if (w->fd >= 0)
-        close(w->fd);
-    if (w->tmp[0] != '\0')
-        unlink(w->tmp);
+    ac_fzout_abort(w->fz);
+    ac_outfile_discard(&w->file); /* the temporary file, unless commit renamed it */
     free(w->head);
     free(w->buf);
-    free(w->scratch);
     ac_digest_free(w->sha);
     ac_hdr_free(&w->cards);
     free(w);

@@ -9,13 +9,16 @@
  * file truncated to the exact FITS length (data padded with zeros to 2880 bytes).
  *
  * The file is written under a temporary name in the destination directory
- * (".<final name>.actmp-<pid>-<n>", see fsutil.h) and renamed into place by commit, so no
- * half-written file ever carries a final name. With durable set, the file is fsync'ed
- * before the rename and the directory after it.
+ * (".<final name>.actmp-<pid>-<random>", see fsutil.h), created new and never through a
+ * symbolic link, and renamed into place by commit, so no half-written file ever carries a
+ * final name; a symbolic link or other non-regular file at the final name is refused (see
+ * outfile.h for every rule). With durable set, the file is fsync'ed before the rename and
+ * the directory after it.
  *
  * With compress set, the image is written tile-compressed (RICE_1, quantised with
- * quantize_level, dithered) through cfitsio instead; slower, CPU-bound, 3-5x smaller.
- * NaN and infinite pixels are then stored as nulls (ZBLANK) and read back as NaN.
+ * quantize_level, dithered) through cfitsio instead (fzout.h: into the same temporary
+ * file, through its descriptor, streamed); slower, CPU-bound, 3-5x smaller. NaN and
+ * infinite pixels are then stored as nulls (ZBLANK) and read back as NaN.
  *
  * Header: the caller passes the complete header (cards without SIMPLE, BITPIX, NAXIS,
  * NAXISn, EXTEND, END, CHECKSUM, DATASUM) at open, plus how many more cards it will add at
@@ -31,12 +34,11 @@
  * writer's extra cards, all announced ones given, at the end of hdr) and pixels, when both
  * run within the same second (the DATASUM and CHECKSUM comments carry the time).
  * With compress set the cards are handed to cfitsio at open, the sum is still checked on
- * the rows given, and the SHA-256 comes from reading the file back (cheap: it is small and
- * was written through the page cache).
+ * the rows given, and the SHA-256 comes from reading the file back through the writer's
+ * descriptor (cheap: it is small and was written through the page cache).
  *
  * Ownership: ac_imgout_t is owned by the caller until commit or abort, which free it.
- * Thread: one writer per thread; no shared state except an atomic temp-name counter (and
- * the test-only pwrite hook below).
+ * Thread: one writer per thread; no shared state except the test-only pwrite hook below.
  */
 #ifndef AC_IMGOUT_H
 #define AC_IMGOUT_H
@@ -85,8 +87,10 @@ int ac_imgout_write_rows(ac_imgout_t *w, const float *rows, int nrows, ac_err_t 
 /* ac_imgout_commit appends extra (may be NULL; at most the announced number of cards; the
  * unused slots stay blank after END), writes DATASUM/CHECKSUM, makes the file durable if
  * asked, renames it into place and frees w (also on failure, after removing the temporary
- * file). Fails when fewer than h rows were written. bytes_written (may be NULL) receives
- * the final file size. */
+ * file). Fails when fewer than h rows were written, and when the final name holds a
+ * symbolic link, a directory or another non-regular file (-ELOOP, -EISDIR, -EEXIST; the
+ * message names the path; an earlier regular file is replaced). bytes_written (may be
+ * NULL) receives the final file size. */
 int ac_imgout_commit(ac_imgout_t *w, const ac_hdr_t *extra, size_t *bytes_written, ac_err_t *e);
 
 /* ac_imgout_commit_hashed is ac_imgout_commit that also writes the lower-case hex

@@ -1,7 +1,9 @@
 /*
- * test-fsutil.c - temporary names, stale cleanup, durable rename, free space, mkdirs and
- * the single-instance lock.
+ * test-fsutil.c - temporary names, stale cleanup (planted links and directories included),
+ * free space, mkdirs and the single-instance lock. Creating and renaming output files is
+ * in test-outfile.c.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -37,8 +39,11 @@ TEST(fsutil_tmpname_format)
     ASSERT_OK(ac_fsutil_tmpname("/data/out/m31_calibrated.fits", b, sizeof b));
     ASSERT_EQ(strncmp(a, want, strlen(want)), 0);
     ASSERT_EQ(strncmp(b, want, strlen(want)), 0);
-    /* The counter makes every name unique. */
+    /* The random suffix makes every name unique: 12 letters or digits. */
     ASSERT(strcmp(a, b) != 0);
+    ASSERT_EQ(strlen(a), strlen(want) + 12);
+    for (const char *p = a + strlen(want); *p != '\0'; p++)
+        ASSERT(isalnum((unsigned char)*p));
     /* A bare name stays in the current directory. */
     ASSERT_OK(ac_fsutil_tmpname("x.fits", a, sizeof a));
     snprintf(want, sizeof want, ".x.fits.actmp-%ld-", (long)getpid());
@@ -64,6 +69,9 @@ TEST(fsutil_is_tmpname)
     ASSERT(ac_fsutil_is_tmpname(t + 4));
     ASSERT(ac_fsutil_is_tmpname(".a.fits.actmp-123-0"));
     ASSERT(ac_fsutil_is_tmpname(".a.actmp-1-2.fits.actmp-77-8"));
+    ASSERT(ac_fsutil_is_tmpname(".a.fits.fz.actmp-77-Qx7bZ09aKf2m")); /* random suffix */
+    ASSERT(!ac_fsutil_is_tmpname(".a.fits.actmp-77-ab_c"));           /* not alphanumeric */
+    ASSERT(!ac_fsutil_is_tmpname(".a.fits.actmp-77-ab/c"));
     ASSERT(!ac_fsutil_is_tmpname("a.fits"));
     ASSERT(!ac_fsutil_is_tmpname("a.fits.actmp-1-2"));      /* no leading dot */
     ASSERT(!ac_fsutil_is_tmpname(".a.fits.actmp-1-"));      /* no counter */
@@ -99,37 +107,68 @@ TEST(fsutil_clean_stale_removes_only_ours)
     ASSERT_CONTAINS(e.msg, "missing-dir");
 }
 
-TEST(fsutil_rename_durable)
+TEST(fsutil_clean_stale_one_level_down_never_through_links)
 {
+    /* Start-up cleanup of output_dir: its per-file subdirectories too, every kind of our
+     * temporary (outputs, compressed outputs, masters; old counter and new random names),
+     * never through a symbolic link, never a non-regular file, never a name not ours. */
     ac_err_t e = {0};
-    char buf[4] = {0};
-    int fd;
+    struct stat st;
 
-    touch("t.tmp");
-    ASSERT_OK(ac_fsutil_rename_durable("t.tmp", "t.fits", true, &e));
-    ASSERT(!exists("t.tmp"));
-    fd = open("t.fits", O_RDONLY);
-    ASSERT(fd >= 0);
-    ASSERT_EQ(read(fd, buf, sizeof buf), 1);
-    ASSERT_EQ(buf[0], 'x');
-    close(fd);
-    touch("u.tmp");
-    ASSERT_OK(ac_fsutil_rename_durable("u.tmp", "t.fits", false, NULL)); /* replaces */
-    ASSERT(!exists("u.tmp"));
-    ASSERT_EQ(ac_fsutil_rename_durable("none.tmp", "none.fits", true, &e), -ENOENT);
-    ASSERT_CONTAINS(e.msg, "none.tmp");
-    ASSERT_CONTAINS(e.msg, "none.fits");
+    ASSERT_OK(mkdir("out", 0755));
+    ASSERT_OK(mkdir("out/42", 0755));
+    ASSERT_OK(mkdir("out/42/deeper", 0755));
+    ASSERT_OK(mkdir("outside", 0755));
+    touch("out/.L_calibrated.fits.actmp-9-3");
+    touch("out/.L_calibrated.fits.fz.actmp-9-aZ09aZ09aZ09");
+    touch("out/.Master-Bias.fits.actmp-12-Zy3kQ0pL9xWe");
+    touch("out/42/.L_calibrated.fits.actmp-9-Qx7bZ09aKf2m");
+    touch("out/42/L_calibrated.fits");
+    touch("out/42/deeper/.L.fits.actmp-1-1"); /* two levels down: not ours to walk */
+    touch("outside/.x.fits.actmp-1-1");
+    touch("outside/victim.fits");
+    ASSERT_OK(symlink("../outside", "out/linkdir"));                       /* not followed */
+    ASSERT_OK(symlink("../outside/victim.fits", "out/.v.fits.actmp-1-2")); /* link kept */
+    ASSERT_OK(symlink("/nonexistent/x", "out/.d.fits.actmp-1-3"));         /* dangling: kept */
+    ASSERT_OK(mkdir("out/.dir.fits.actmp-1-4", 0755));
+    ASSERT_OK(mkfifo("out/.p.fits.actmp-1-5", 0644));
+    ASSERT_EQ(ac_fsutil_clean_stale("out", &e), 4);
+    ASSERT(!exists("out/.L_calibrated.fits.actmp-9-3"));
+    ASSERT(!exists("out/.L_calibrated.fits.fz.actmp-9-aZ09aZ09aZ09"));
+    ASSERT(!exists("out/.Master-Bias.fits.actmp-12-Zy3kQ0pL9xWe"));
+    ASSERT(!exists("out/42/.L_calibrated.fits.actmp-9-Qx7bZ09aKf2m"));
+    ASSERT(exists("out/42/L_calibrated.fits"));
+    ASSERT(exists("out/42/deeper/.L.fits.actmp-1-1"));
+    ASSERT(exists("outside/.x.fits.actmp-1-1"));
+    ASSERT_OK(stat("outside/victim.fits", &st));
+    ASSERT_EQ(st.st_size, 1);
+    ASSERT(exists("out/.v.fits.actmp-1-2"));
+    ASSERT(exists("out/.d.fits.actmp-1-3"));
+    ASSERT(exists("out/.dir.fits.actmp-1-4"));
+    ASSERT(exists("out/.p.fits.actmp-1-5"));
+    /* A folder that is itself a symbolic link is refused, and nothing behind it touched. */
+    ASSERT_OK(symlink("outside", "linked-out"));
+    ASSERT_EQ(ac_fsutil_clean_stale("linked-out", &e), -ELOOP);
+    ASSERT_CONTAINS(e.msg, "linked-out");
+    ASSERT_EQ(ac_fsutil_clean_stale("linked-out/", &e), -ELOOP);
+    ASSERT(exists("outside/.x.fits.actmp-1-1"));
 }
 
-TEST(fsutil_fsync_dir)
+TEST(fsutil_clean_stale_for_one_name_only)
 {
     ac_err_t e = {0};
 
-    ASSERT_OK(mkdir("sub", 0755));
-    ASSERT_OK(ac_fsutil_fsync_dir("sub/file.fits", &e));
-    ASSERT_OK(ac_fsutil_fsync_dir("file.fits", &e)); /* the current directory */
-    ASSERT_EQ(ac_fsutil_fsync_dir("nosuch/file.fits", &e), -ENOENT);
-    ASSERT_CONTAINS(e.msg, "nosuch");
+    ASSERT_OK(mkdir("out", 0755));
+    touch("out/.a.fits.actmp-1-1");
+    touch("out/.a.fits.actmp-1-Qx7bZ09aKf2m");
+    touch("out/.ab.fits.actmp-1-1");
+    ASSERT_OK(mkdir("out/sub", 0755));
+    touch("out/sub/.a.fits.actmp-1-2");
+    ASSERT_OK(symlink("/nonexistent", "out/.a.fits.actmp-1-3"));
+    ASSERT_EQ(ac_fsutil_clean_stale_for("out/a.fits", &e), 2);
+    ASSERT(exists("out/.ab.fits.actmp-1-1"));
+    ASSERT(exists("out/sub/.a.fits.actmp-1-2")); /* not recursive */
+    ASSERT(exists("out/.a.fits.actmp-1-3"));
 }
 
 TEST(fsutil_free_bytes)

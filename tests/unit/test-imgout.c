@@ -15,210 +15,9 @@
 #include <unistd.h>
 
 #include "digest.h"
-#include "fsutil.h"
+#include "imgout-util.h"
 #include "imgout.h"
 #include "test.h"
-
-/* pattern returns pixel i of the test image: negative, tiny, huge, signed zero,
- * subnormal and ordinary values. */
-static float pattern(size_t i)
-{
-    switch (i % 7) {
-    case 0:
-        return -1234.5f + (float)i;
-    case 1:
-        return 1e-30f * (float)(i + 1);
-    case 2:
-        return 3.0e38f;
-    case 3:
-        return -0.0f;
-    case 4:
-        return 1e-42f; /* subnormal */
-    case 5:
-        return -FLT_MAX;
-    default:
-        return (float)i * 0.001f;
-    }
-}
-
-static float *make_image(int w, int h)
-{
-    float *p = malloc((size_t)w * (size_t)h * sizeof *p);
-
-    ASSERT_NOT_NULL(p);
-    for (size_t i = 0; i < (size_t)w * (size_t)h; i++)
-        p[i] = pattern(i);
-    return p;
-}
-
-static void opts_small(ac_imgout_opts_t *o)
-{
-    ac_imgout_opts_default(o);
-    o->buf_bytes = 8192;
-}
-
-static void base_header(ac_hdr_t *h)
-{
-    ac_hdr_init(h);
-    ASSERT_OK(ac_hdr_add_str(h, "OBJECT", "M31", "target"));
-    ASSERT_OK(ac_hdr_append_raw(h, "BZERO   =                32768"));
-    ASSERT_OK(ac_hdr_add_double(h, "EXPTIME", 300, NULL));
-    ASSERT_OK(ac_hdr_append_raw(h, "BSCALE  =                    1"));
-    ASSERT_OK(ac_hdr_add_history(h, "bias subtracted"));
-    ASSERT_OK(ac_hdr_append_raw(h, "NAXIS1  =                    5"));
-    ASSERT_OK(ac_hdr_add_bool(h, "CALIBRAT", true, NULL));
-}
-
-/* write_file writes img (w x h) in chunks of 1, 2, 3, ... rows and commits. */
-static int write_file(const char *path, int w, int h, const float *img, const ac_hdr_t *hdr,
-                      int extra_n, const ac_hdr_t *extra, const ac_imgout_opts_t *o,
-                      size_t *bytes, ac_err_t *e)
-{
-    ac_imgout_t *wr = NULL;
-    int rc, row = 0, chunk = 1;
-
-    if ((rc = ac_imgout_open(path, w, h, hdr, extra_n, o, &wr, e)) != 0)
-        return rc;
-    while (row < h) {
-        int n = chunk < h - row ? chunk : h - row;
-        if ((rc = ac_imgout_write_rows(wr, img + (size_t)row * (size_t)w, n, e)) != 0) {
-            ac_imgout_abort(wr);
-            return rc;
-        }
-        row += n;
-        chunk++;
-    }
-    return ac_imgout_commit(wr, extra, bytes, e);
-}
-
-/* read_back reads the image in HDU hdu with cfitsio and checks its size and checksums. */
-static float *read_back(const char *path, int hdu, int w, int h)
-{
-    fitsfile *f = NULL;
-    int st = 0, dataok = 0, hduok = 0, naxis = 0;
-    long naxes[2] = {0, 0}, fp[2] = {1, 1};
-    float *p = malloc((size_t)w * (size_t)h * sizeof *p);
-
-    ASSERT_NOT_NULL(p);
-    fits_open_diskfile(&f, path, READONLY, &st);
-    ASSERT_EQ(st, 0);
-    fits_movabs_hdu(f, hdu, NULL, &st);
-    fits_get_img_dim(f, &naxis, &st);
-    fits_get_img_size(f, 2, naxes, &st);
-    ASSERT_EQ(st, 0);
-    ASSERT_EQ(naxis, 2);
-    ASSERT_EQ(naxes[0], w);
-    ASSERT_EQ(naxes[1], h);
-    fits_read_pix(f, TFLOAT, fp, (LONGLONG)w * h, NULL, p, NULL, &st);
-    ASSERT_EQ(st, 0);
-    fits_verify_chksum(f, &dataok, &hduok, &st);
-    ASSERT_EQ(st, 0);
-    ASSERT_EQ(dataok, 1);
-    ASSERT_EQ(hduok, 1);
-    fits_close_file(f, &st);
-    return p;
-}
-
-static void assert_same_bits(const float *a, const float *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(&a[i], &b[i], sizeof *a) != 0)
-            AC_TEST_FAIL("pixel %zu: %.9g != %.9g", i, (double)a[i], (double)b[i]);
-}
-
-/* fitsverify_ok runs fitsverify on path and asserts it found nothing wrong. Without the
- * tool the check is skipped unless AC_REQUIRE_FITSVERIFY=1. */
-static void fitsverify_ok(const char *path)
-{
-    char cmd[2048], out[8192];
-    size_t n = 0;
-    FILE *p;
-    const char *req = getenv("AC_REQUIRE_FITSVERIFY");
-
-    if (access("/usr/bin/fitsverify", X_OK) != 0) {
-        fprintf(stderr, "SKIP: /usr/bin/fitsverify is not installed\n");
-        ASSERT(req == NULL || strcmp(req, "1") != 0);
-        return;
-    }
-    snprintf(cmd, sizeof cmd, "/usr/bin/fitsverify '%s' 2>&1", path);
-    p = popen(cmd, "r");
-    ASSERT_NOT_NULL(p);
-    while (n + 1 < sizeof out && !feof(p)) {
-        size_t k = fread(out + n, 1, sizeof out - 1 - n, p);
-        if (k == 0)
-            break;
-        n += k;
-    }
-    out[n] = '\0';
-    pclose(p);
-    ASSERT_CONTAINS(out, "Verification found 0 warning(s) and 0 error(s)");
-}
-
-/* read_cards returns the header cards of HDU hdu, keywords only (trimmed), one per slot. */
-static int read_keys(const char *path, int hdu, char keys[][9], int max)
-{
-    fitsfile *f = NULL;
-    int st = 0, n = 0;
-    char card[FLEN_CARD];
-
-    fits_open_diskfile(&f, path, READONLY, &st);
-    fits_movabs_hdu(f, hdu, NULL, &st);
-    fits_get_hdrspace(f, &n, NULL, &st);
-    ASSERT_EQ(st, 0);
-    ASSERT(n <= max);
-    for (int i = 0; i < n; i++) {
-        fits_read_record(f, i + 1, card, &st);
-        int k = 0;
-        while (k < 8 && card[k] != ' ' && card[k] != '\0' && card[k] != '=') {
-            keys[i][k] = card[k];
-            k++;
-        }
-        keys[i][k] = '\0';
-    }
-    ASSERT_EQ(st, 0);
-    fits_close_file(f, &st);
-    return n;
-}
-
-static int count_tmp(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    int n = 0;
-
-    ASSERT_NOT_NULL(d);
-    while ((de = readdir(d)) != NULL)
-        n += ac_fsutil_is_tmpname(de->d_name);
-    closedir(d);
-    return n;
-}
-
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    int n = 0;
-
-    ASSERT_NOT_NULL(d);
-    while ((de = readdir(d)) != NULL)
-        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-    closedir(d);
-    return n;
-}
-
-static off_t file_size(const char *path)
-{
-    struct stat st;
-
-    ASSERT_OK(stat(path, &st));
-    return st.st_size;
-}
-
-static uint64_t fits_len(uint64_t header_cards, uint64_t w, uint64_t h)
-{
-    uint64_t hb = (header_cards * 80 + 2879) / 2880 * 2880;
-    return hb + (w * h * 4 + 2879) / 2880 * 2880;
-}
 
 TEST(imgout_roundtrip_exact_with_header)
 {
@@ -228,23 +27,23 @@ TEST(imgout_roundtrip_exact_with_header)
     ac_err_t e = {0};
     char keys[64][9];
     size_t bytes = 0;
-    float *img = make_image(w, h), *back;
+    float *img = imgt_make_image(w, h), *back;
     int n;
 
-    opts_small(&o);
-    base_header(&hdr);
+    imgt_opts_small(&o);
+    imgt_base_header(&hdr);
     ac_hdr_init(&extra);
     ASSERT_OK(ac_hdr_add_double(&extra, "QNOISE", 12.5, "noise"));
     ASSERT_OK(ac_hdr_add_double(&extra, "QSCORE", 0.9, NULL));
     /* 4 announced, 2 given: the unused slots stay blank. */
-    ASSERT_OK(write_file("out.fits", w, h, img, &hdr, 4, &extra, &o, &bytes, &e));
+    ASSERT_OK(imgt_write_file("out.fits", w, h, img, &hdr, 4, &extra, &o, &bytes, &e));
     /* 6 structural + 4 kept caller cards + 4 extra + DATASUM, CHECKSUM, END = 17 cards. */
-    ASSERT_EQ(bytes, fits_len(17, w, h));
-    ASSERT_EQ(file_size("out.fits"), (off_t)fits_len(17, w, h));
-    back = read_back("out.fits", 1, w, h);
-    assert_same_bits(back, img, (size_t)w * h);
-    fitsverify_ok("out.fits");
-    n = read_keys("out.fits", 1, keys, 64);
+    ASSERT_EQ(bytes, imgt_fits_len(17, w, h));
+    ASSERT_EQ(imgt_file_size("out.fits"), (off_t)imgt_fits_len(17, w, h));
+    back = imgt_read_back("out.fits", 1, w, h);
+    imgt_assert_same_bits(back, img, (size_t)w * h);
+    imgt_fitsverify_ok("out.fits");
+    n = imgt_read_keys("out.fits", 1, keys, 64);
     {
         const char *want[] = {"SIMPLE", "BITPIX", "NAXIS",   "NAXIS1",  "NAXIS2",
                               "EXTEND", "OBJECT", "EXPTIME", "HISTORY", "CALIBRAT",
@@ -253,7 +52,7 @@ TEST(imgout_roundtrip_exact_with_header)
         for (int i = 0; i < n; i++)
             ASSERT_STR_EQ(keys[i], want[i]);
     }
-    ASSERT_EQ(count_tmp("."), 0);
+    ASSERT_EQ(imgt_count_tmp("."), 0);
     free(back);
     free(img);
     ac_hdr_free(&hdr);
@@ -267,15 +66,15 @@ TEST(imgout_many_buffer_boundaries)
     const int w = 301, h = 157;
     ac_imgout_opts_t o;
     ac_err_t e = {0};
-    float *img = make_image(w, h), *back;
+    float *img = imgt_make_image(w, h), *back;
 
-    opts_small(&o);
+    imgt_opts_small(&o);
     o.durable = false;
-    ASSERT_OK(write_file("big.fits", w, h, img, NULL, 0, NULL, &o, NULL, &e));
-    ASSERT_EQ(file_size("big.fits"), (off_t)fits_len(9, w, h));
-    back = read_back("big.fits", 1, w, h);
-    assert_same_bits(back, img, (size_t)w * h);
-    fitsverify_ok("big.fits");
+    ASSERT_OK(imgt_write_file("big.fits", w, h, img, NULL, 0, NULL, &o, NULL, &e));
+    ASSERT_EQ(imgt_file_size("big.fits"), (off_t)imgt_fits_len(9, w, h));
+    back = imgt_read_back("big.fits", 1, w, h);
+    imgt_assert_same_bits(back, img, (size_t)w * h);
+    imgt_fitsverify_ok("big.fits");
     free(back);
     free(img);
 }
@@ -292,13 +91,13 @@ TEST(imgout_datasum_hand_computed)
     char v[FLEN_VALUE];
     int st = 0;
 
-    ASSERT_OK(write_file("s.fits", 3, 1, px, NULL, 0, NULL, NULL, NULL, &e));
+    ASSERT_OK(imgt_write_file("s.fits", 3, 1, px, NULL, 0, NULL, NULL, NULL, &e));
     fits_open_diskfile(&f, "s.fits", READONLY, &st);
     fits_read_keyword(f, "DATASUM", v, NULL, &st);
     ASSERT_EQ(st, 0);
     ASSERT_STR_EQ(v, "'3221225473'");
     fits_close_file(f, &st);
-    free(read_back("s.fits", 1, 3, 1));
+    free(imgt_read_back("s.fits", 1, 3, 1));
 }
 
 TEST(imgout_final_name_absent_until_commit)
@@ -307,16 +106,16 @@ TEST(imgout_final_name_absent_until_commit)
     ac_imgout_t *wr = NULL;
     ac_err_t e = {0};
     struct stat st;
-    float *img = make_image(w, h);
+    float *img = imgt_make_image(w, h);
 
     ASSERT_OK(ac_imgout_open("a.fits", w, h, NULL, 0, NULL, &wr, &e));
-    ASSERT_EQ(count_tmp("."), 1);
+    ASSERT_EQ(imgt_count_tmp("."), 1);
     ASSERT_OK(ac_imgout_write_rows(wr, img, h, &e));
     ASSERT(stat("a.fits", &st) != 0 && errno == ENOENT);
     ASSERT_OK(ac_imgout_commit(wr, NULL, NULL, &e));
     ASSERT_OK(stat("a.fits", &st));
-    ASSERT_EQ(count_tmp("."), 0);
-    ASSERT_EQ(count_entries("."), 1);
+    ASSERT_EQ(imgt_count_tmp("."), 0);
+    ASSERT_EQ(imgt_count_entries("."), 1);
     free(img);
 }
 
@@ -324,14 +123,14 @@ TEST(imgout_abort_leaves_nothing)
 {
     ac_imgout_opts_t o;
     ac_imgout_t *wr = NULL;
-    float *img = make_image(300, 40);
+    float *img = imgt_make_image(300, 40);
 
-    opts_small(&o);
+    imgt_opts_small(&o);
     ASSERT_OK(ac_imgout_open("a.fits", 300, 40, NULL, 2, &o, &wr, NULL));
     ASSERT_OK(ac_imgout_write_rows(wr, img, 30, NULL)); /* several buffers on disk */
     ac_imgout_abort(wr);
     ac_imgout_abort(NULL);
-    ASSERT_EQ(count_entries("."), 0);
+    ASSERT_EQ(imgt_count_entries("."), 0);
     free(img);
 }
 
@@ -344,7 +143,7 @@ TEST(imgout_missing_directory_is_named)
     ASSERT_NULL(wr);
     ASSERT_CONTAINS(e.msg, "nodir/sub/a.fits");
     ASSERT_CONTAINS(e.msg, "No such file or directory");
-    ASSERT_EQ(count_entries("."), 0);
+    ASSERT_EQ(imgt_count_entries("."), 0);
 }
 
 TEST(imgout_directory_gone_at_commit)
@@ -367,17 +166,17 @@ TEST(imgout_buffered_when_direct_off)
     ac_imgout_opts_t o;
     ac_imgout_t *wr = NULL;
     ac_err_t e = {0};
-    float *img = make_image(w, h), *back;
+    float *img = imgt_make_image(w, h), *back;
 
-    opts_small(&o);
+    imgt_opts_small(&o);
     o.direct = false;
     ASSERT_OK(ac_imgout_open("b.fits", w, h, NULL, 0, &o, &wr, &e));
     ASSERT(!ac_imgout_is_direct(wr));
     ASSERT_OK(ac_imgout_write_rows(wr, img, h, &e));
     ASSERT_OK(ac_imgout_commit(wr, NULL, NULL, &e));
-    back = read_back("b.fits", 1, w, h);
-    assert_same_bits(back, img, (size_t)w * h);
-    fitsverify_ok("b.fits");
+    back = imgt_read_back("b.fits", 1, w, h);
+    imgt_assert_same_bits(back, img, (size_t)w * h);
+    imgt_fitsverify_ok("b.fits");
     free(back);
     free(img);
 }
@@ -389,7 +188,7 @@ TEST(imgout_tmpfs)
     ac_imgout_opts_t o;
     ac_err_t e = {0};
     char dir[] = "/dev/shm/imgout-test-XXXXXX", path[64];
-    float *img = make_image(w, h), *back;
+    float *img = imgt_make_image(w, h), *back;
 
     if (access("/dev/shm", W_OK) != 0 || mkdtemp(dir) == NULL) {
         fprintf(stderr, "SKIP: no writable /dev/shm\n");
@@ -397,24 +196,22 @@ TEST(imgout_tmpfs)
         return;
     }
     snprintf(path, sizeof path, "%s/t.fits", dir);
-    opts_small(&o);
-    ASSERT_OK(write_file(path, w, h, img, NULL, 0, NULL, &o, NULL, &e));
-    back = read_back(path, 1, w, h);
-    assert_same_bits(back, img, (size_t)w * h);
-    ASSERT_EQ(count_entries(dir), 1);
+    imgt_opts_small(&o);
+    ASSERT_OK(imgt_write_file(path, w, h, img, NULL, 0, NULL, &o, NULL, &e));
+    back = imgt_read_back(path, 1, w, h);
+    imgt_assert_same_bits(back, img, (size_t)w * h);
+    ASSERT_EQ(imgt_count_entries(dir), 1);
     unlink(path);
     rmdir(dir);
     free(back);
     free(img);
 }
 
-/* Hooks for the fault tests. */
-static int hook_calls, hook_fail_at;
-
+/* Hooks for the fault tests (imgt_disk_full is shared). */
 static ssize_t refuse_direct(int fd, const void *buf, size_t n, off_t off)
 {
     if (fcntl(fd, F_GETFL) & O_DIRECT) {
-        hook_calls++;
+        imgt_hook_calls++;
         errno = EINVAL;
         return -1;
     }
@@ -423,17 +220,8 @@ static ssize_t refuse_direct(int fd, const void *buf, size_t n, off_t off)
 
 static ssize_t short_writes(int fd, const void *buf, size_t n, off_t off)
 {
-    hook_calls++;
+    imgt_hook_calls++;
     return pwrite(fd, buf, n > 1000 ? 1000 : n, off);
-}
-
-static ssize_t disk_full(int fd, const void *buf, size_t n, off_t off)
-{
-    if (++hook_calls >= hook_fail_at) {
-        errno = ENOSPC;
-        return -1;
-    }
-    return pwrite(fd, buf, n, off);
 }
 
 TEST(imgout_falls_back_when_direct_write_refused)
@@ -442,19 +230,19 @@ TEST(imgout_falls_back_when_direct_write_refused)
     ac_imgout_opts_t o;
     ac_imgout_t *wr = NULL;
     ac_err_t e = {0};
-    float *img = make_image(w, h), *back;
+    float *img = imgt_make_image(w, h), *back;
 
-    opts_small(&o);
+    imgt_opts_small(&o);
     ac_imgout_set_pwrite_hook(refuse_direct);
     ASSERT_OK(ac_imgout_open("f.fits", w, h, NULL, 0, &o, &wr, &e));
     ASSERT_OK(ac_imgout_write_rows(wr, img, h, &e));
-    ASSERT_EQ(hook_calls, 1); /* refused once, then buffered for good */
+    ASSERT_EQ(imgt_hook_calls, 1); /* refused once, then buffered for good */
     ASSERT(!ac_imgout_is_direct(wr));
     ASSERT_OK(ac_imgout_commit(wr, NULL, NULL, &e));
     ac_imgout_set_pwrite_hook(NULL);
-    back = read_back("f.fits", 1, w, h);
-    assert_same_bits(back, img, (size_t)w * h);
-    ASSERT_EQ(file_size("f.fits"), (off_t)fits_len(9, w, h));
+    back = imgt_read_back("f.fits", 1, w, h);
+    imgt_assert_same_bits(back, img, (size_t)w * h);
+    ASSERT_EQ(imgt_file_size("f.fits"), (off_t)imgt_fits_len(9, w, h));
     free(back);
     free(img);
 }
@@ -464,15 +252,15 @@ TEST(imgout_short_writes)
     const int w = 101, h = 77;
     ac_imgout_opts_t o;
     ac_err_t e = {0};
-    float *img = make_image(w, h), *back;
+    float *img = imgt_make_image(w, h), *back;
 
-    opts_small(&o);
+    imgt_opts_small(&o);
     ac_imgout_set_pwrite_hook(short_writes);
-    ASSERT_OK(write_file("s.fits", w, h, img, NULL, 0, NULL, &o, NULL, &e));
+    ASSERT_OK(imgt_write_file("s.fits", w, h, img, NULL, 0, NULL, &o, NULL, &e));
     ac_imgout_set_pwrite_hook(NULL);
-    ASSERT(hook_calls > (w * h * 4) / 1000);
-    back = read_back("s.fits", 1, w, h);
-    assert_same_bits(back, img, (size_t)w * h);
+    ASSERT(imgt_hook_calls > (w * h * 4) / 1000);
+    back = imgt_read_back("s.fits", 1, w, h);
+    imgt_assert_same_bits(back, img, (size_t)w * h);
     free(back);
     free(img);
 }
@@ -482,17 +270,17 @@ TEST(imgout_disk_full_while_streaming)
     const int w = 300, h = 60;
     ac_imgout_opts_t o;
     ac_err_t e = {0};
-    float *img = make_image(w, h);
+    float *img = imgt_make_image(w, h);
 
-    opts_small(&o);
-    hook_fail_at = 3;
-    ac_imgout_set_pwrite_hook(disk_full);
-    ASSERT_EQ(write_file("x/full.fits", w, h, img, NULL, 0, NULL, &o, NULL, &e), -ENOENT);
+    imgt_opts_small(&o);
+    imgt_hook_fail_at = 3;
+    ac_imgout_set_pwrite_hook(imgt_disk_full);
+    ASSERT_EQ(imgt_write_file("x/full.fits", w, h, img, NULL, 0, NULL, &o, NULL, &e), -ENOENT);
     ASSERT_OK(mkdir("x", 0755));
     memset(&e, 0, sizeof e);
-    ASSERT_EQ(write_file("x/full.fits", w, h, img, NULL, 0, NULL, &o, NULL, &e), -ENOSPC);
+    ASSERT_EQ(imgt_write_file("x/full.fits", w, h, img, NULL, 0, NULL, &o, NULL, &e), -ENOSPC);
     ASSERT_CONTAINS(e.msg, "writing x/full.fits: no space left on device");
-    ASSERT_EQ(count_entries("x"), 0);
+    ASSERT_EQ(imgt_count_entries("x"), 0);
     free(img);
 }
 
@@ -500,15 +288,15 @@ TEST(imgout_disk_full_at_commit)
 {
     ac_imgout_opts_t o;
     ac_err_t e = {0};
-    float *img = make_image(37, 23);
+    float *img = imgt_make_image(37, 23);
 
-    opts_small(&o);
-    hook_fail_at = 1; /* the first write is the tail at commit */
-    ac_imgout_set_pwrite_hook(disk_full);
-    ASSERT_EQ(write_file("full.fits", 37, 23, img, NULL, 0, NULL, &o, NULL, &e), -ENOSPC);
+    imgt_opts_small(&o);
+    imgt_hook_fail_at = 1; /* the first write is the tail at commit */
+    ac_imgout_set_pwrite_hook(imgt_disk_full);
+    ASSERT_EQ(imgt_write_file("full.fits", 37, 23, img, NULL, 0, NULL, &o, NULL, &e), -ENOSPC);
     ASSERT_CONTAINS(e.msg, "full.fits");
     ASSERT_CONTAINS(e.msg, "no space left on device");
-    ASSERT_EQ(count_entries("."), 0);
+    ASSERT_EQ(imgt_count_entries("."), 0);
     free(img);
 }
 
@@ -518,9 +306,9 @@ TEST(imgout_write_after_error_and_misuse)
     ac_imgout_t *wr = NULL;
     ac_hdr_t extra;
     ac_err_t e = {0};
-    float *img = make_image(37, 23);
+    float *img = imgt_make_image(37, 23);
 
-    opts_small(&o);
+    imgt_opts_small(&o);
     /* Rows beyond the height. */
     ASSERT_OK(ac_imgout_open("m.fits", 37, 23, NULL, 1, &o, &wr, &e));
     ASSERT_EQ(ac_imgout_write_rows(wr, img, 24, &e), -EINVAL);
@@ -528,7 +316,7 @@ TEST(imgout_write_after_error_and_misuse)
     /* Commit with rows missing fails and cleans up. */
     ASSERT_OK(ac_imgout_write_rows(wr, img, 22, NULL));
     ASSERT_EQ(ac_imgout_commit(wr, NULL, NULL, NULL), -EINVAL);
-    ASSERT_EQ(count_entries("."), 0);
+    ASSERT_EQ(imgt_count_entries("."), 0);
     /* More extra cards than announced. */
     ac_hdr_init(&extra);
     ASSERT_OK(ac_hdr_add_int(&extra, "A", 1, NULL));
@@ -538,13 +326,13 @@ TEST(imgout_write_after_error_and_misuse)
     memset(&e, 0, sizeof e);
     ASSERT_EQ(ac_imgout_commit(wr, &extra, NULL, &e), -EINVAL);
     ASSERT_CONTAINS(e.msg, "2 extra header cards, 1 announced");
-    ASSERT_EQ(count_entries("."), 0);
+    ASSERT_EQ(imgt_count_entries("."), 0);
     /* Bad sizes and buffer sizes are refused at open. */
     o.buf_bytes = 5000;
     ASSERT_EQ(ac_imgout_open("m.fits", 37, 23, NULL, 0, &o, &wr, NULL), -EINVAL);
     ASSERT_EQ(ac_imgout_open("m.fits", 0, 23, NULL, 0, NULL, &wr, NULL), -EINVAL);
     ASSERT_NULL(wr);
-    ASSERT_EQ(count_entries("."), 0);
+    ASSERT_EQ(imgt_count_entries("."), 0);
     ac_hdr_free(&extra);
     free(img);
 }
@@ -565,11 +353,11 @@ TEST(imgout_header_larger_than_data)
         snprintf(key, sizeof key, "K%d", i);
         ASSERT_OK(ac_hdr_add_int(&hdr, key, i, "filler"));
     }
-    ASSERT_OK(write_file("h.fits", 3, 2, px, &hdr, 5, NULL, NULL, NULL, &e));
-    ASSERT_EQ(file_size("h.fits"), (off_t)fits_len(6 + 120 + 5 + 3, 3, 2));
-    back = read_back("h.fits", 1, 3, 2);
-    assert_same_bits(back, px, 6);
-    fitsverify_ok("h.fits");
+    ASSERT_OK(imgt_write_file("h.fits", 3, 2, px, &hdr, 5, NULL, NULL, NULL, &e));
+    ASSERT_EQ(imgt_file_size("h.fits"), (off_t)imgt_fits_len(6 + 120 + 5 + 3, 3, 2));
+    back = imgt_read_back("h.fits", 1, 3, 2);
+    imgt_assert_same_bits(back, px, 6);
+    imgt_fitsverify_ok("h.fits");
     free(back);
     ac_hdr_free(&hdr);
 }
@@ -578,14 +366,14 @@ TEST(imgout_not_durable_still_complete)
 {
     ac_imgout_opts_t o;
     ac_err_t e = {0};
-    float *img = make_image(64, 48), *back;
+    float *img = imgt_make_image(64, 48), *back;
 
     ac_imgout_opts_default(&o);
     ASSERT(o.durable);
     o.durable = false;
-    ASSERT_OK(write_file("n.fits", 64, 48, img, NULL, 0, NULL, &o, NULL, &e));
-    back = read_back("n.fits", 1, 64, 48);
-    assert_same_bits(back, img, 64 * 48);
+    ASSERT_OK(imgt_write_file("n.fits", 64, 48, img, NULL, 0, NULL, &o, NULL, &e));
+    back = imgt_read_back("n.fits", 1, 64, 48);
+    imgt_assert_same_bits(back, img, 64 * 48);
     free(back);
     free(img);
 }
@@ -626,20 +414,20 @@ TEST(imgout_compressed_roundtrip)
     }
     ac_imgout_opts_default(&o);
     o.compress = true;
-    base_header(&hdr);
+    imgt_base_header(&hdr);
     ac_hdr_init(&extra);
     ASSERT_OK(ac_hdr_add_double(&extra, "QNOISE", 28.9, NULL));
-    ASSERT_OK(write_file("c.fits", w, h, img, &hdr, 2, &extra, &o, &bytes, &e));
-    ASSERT_EQ(bytes, (size_t)file_size("c.fits"));
-    ASSERT(bytes < fits_len(17, w, h));
-    back = read_back("c.fits", 2, w, h);
+    ASSERT_OK(imgt_write_file("c.fits", w, h, img, &hdr, 2, &extra, &o, &bytes, &e));
+    ASSERT_EQ(bytes, (size_t)imgt_file_size("c.fits"));
+    ASSERT(bytes < imgt_fits_len(17, w, h));
+    back = imgt_read_back("c.fits", 2, w, h);
     for (int i = 0; i < w * h; i++)
         if (fabs((double)back[i] - img[i]) > maxerr)
             maxerr = fabs((double)back[i] - img[i]);
     fprintf(stderr, "max error %g\n", maxerr);
     ASSERT(maxerr > 0);   /* it was quantised */
     ASSERT(maxerr < 3.6); /* within two steps */
-    fitsverify_ok("c.fits");
+    imgt_fitsverify_ok("c.fits");
     fits_open_diskfile(&f, "c.fits", READONLY, &st);
     fits_movabs_hdu(f, 2, NULL, &st);
     fits_read_keyword(f, "ZCMPTYPE", v, NULL, &st);
@@ -649,7 +437,7 @@ TEST(imgout_compressed_roundtrip)
     ASSERT_EQ(st, 0);
     ASSERT_STR_EQ(v, "'SUBTRACTIVE_DITHER_1'");
     fits_close_file(f, &st);
-    n = read_keys("c.fits", 2, keys, 128);
+    n = imgt_read_keys("c.fits", 2, keys, 128);
     for (int i = 0; i < n; i++) {
         ASSERT(strcmp(keys[i], "BZERO") != 0 && strcmp(keys[i], "BSCALE") != 0);
         seen_object += strcmp(keys[i], "OBJECT") == 0;
@@ -657,7 +445,7 @@ TEST(imgout_compressed_roundtrip)
     }
     ASSERT_EQ(seen_object, 1);
     ASSERT_EQ(seen_q, 1);
-    ASSERT_EQ(count_tmp("."), 0);
+    ASSERT_EQ(imgt_count_tmp("."), 0);
     free(back);
     free(img);
     ac_hdr_free(&hdr);
@@ -682,7 +470,7 @@ TEST(imgout_compressed_nan_stays_local)
     img[71] = INFINITY;
     ac_imgout_opts_default(&o);
     o.compress = true;
-    ASSERT_OK(write_file("n.fits", w, h, img, NULL, 0, NULL, &o, NULL, &e));
+    ASSERT_OK(imgt_write_file("n.fits", w, h, img, NULL, 0, NULL, &o, NULL, &e));
     ASSERT(isfinite(img[72]) && isnan(img[70])); /* the caller's rows are untouched */
     fits_open_diskfile(&f, "n.fits", READONLY, &st);
     fits_movabs_hdu(f, 2, NULL, &st);
@@ -696,16 +484,16 @@ TEST(imgout_compressed_nan_stays_local)
         else
             ASSERT_NEAR(back[i], img[i], 20.0); /* noise ~29: steps of ~2 */
     }
-    fitsverify_ok("n.fits");
+    imgt_fitsverify_ok("n.fits");
 }
 
 TEST(imgout_plain_nan_bit_exact)
 {
     float px[4] = {NAN, INFINITY, -INFINITY, 1.5f}, *back;
 
-    ASSERT_OK(write_file("p.fits", 2, 2, px, NULL, 0, NULL, NULL, NULL, NULL));
-    back = read_back("p.fits", 1, 2, 2);
-    assert_same_bits(back, px, 4);
+    ASSERT_OK(imgt_write_file("p.fits", 2, 2, px, NULL, 0, NULL, NULL, NULL, NULL));
+    back = imgt_read_back("p.fits", 1, 2, 2);
+    imgt_assert_same_bits(back, px, 4);
     free(back);
 }
 
@@ -718,7 +506,7 @@ static unsigned char *slurp(const char *path, size_t *n)
     unsigned char *p;
 
     ASSERT_NOT_NULL(f);
-    *n = (size_t)file_size(path);
+    *n = (size_t)imgt_file_size(path);
     p = malloc(*n + 1);
     ASSERT_NOT_NULL(p);
     ASSERT_EQ(fread(p, 1, *n, f), *n);
@@ -800,7 +588,7 @@ TEST(imgout_final_identical_to_classic)
 
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
         int w = cfg[c].w, h = cfg[c].h;
-        float *img = make_image(w, h);
+        float *img = imgt_make_image(w, h);
         ac_imgout_opts_t o;
         ac_hdr_t hdr, extra, full;
         ac_err_t e = {0};
@@ -811,7 +599,7 @@ TEST(imgout_final_identical_to_classic)
         ac_imgout_opts_default(&o);
         o.buf_bytes = (size_t)cfg[c].buf;
         o.direct = cfg[c].direct != 0;
-        base_header(&hdr);
+        imgt_base_header(&hdr);
         for (int i = 0; i < cfg[c].filler; i++) {
             char key[9];
             snprintf(key, sizeof key, "K%d", i);
@@ -831,7 +619,8 @@ TEST(imgout_final_identical_to_classic)
             time_t t0 = time(NULL);
             free(a);
             free(b);
-            ASSERT_OK(write_file("classic.fits", w, h, img, &hdr, 2, &extra, &o, NULL, &e));
+            ASSERT_OK(
+                imgt_write_file("classic.fits", w, h, img, &hdr, 2, &extra, &o, NULL, &e));
             ASSERT_OK(write_final("seq.fits", w, h, img, &full, 0, &o, sha, &e));
             a = slurp("classic.fits", &na);
             b = slurp("seq.fits", &nb);
@@ -845,9 +634,9 @@ TEST(imgout_final_identical_to_classic)
         sha256sum_of("seq.fits", tool);
         ASSERT_STR_EQ(sha, tool);
         ASSERT_STR_EQ(ours, tool);
-        free(read_back("seq.fits", 1, w, h));
-        fitsverify_ok("seq.fits");
-        ASSERT_EQ(count_tmp("."), 0);
+        free(imgt_read_back("seq.fits", 1, w, h));
+        imgt_fitsverify_ok("seq.fits");
+        ASSERT_EQ(imgt_count_tmp("."), 0);
         free(a);
         free(b);
         free(img);
@@ -865,19 +654,19 @@ TEST(imgout_final_wrong_datasum_fails_and_leaves_nothing)
     ac_hdr_t extra;
     ac_err_t e = {0};
     char sha[65] = "x";
-    float *img = make_image(w, h);
+    float *img = imgt_make_image(w, h);
 
-    opts_small(&o);
+    imgt_opts_small(&o);
     ASSERT_EQ(write_final("bad.fits", w, h, img, NULL, 1, &o, sha, &e), -EIO);
     ASSERT_CONTAINS(e.msg, "bad.fits: internal error");
     ASSERT_CONTAINS(e.msg, "DATASUM");
-    ASSERT_EQ(count_entries("."), 0);
+    ASSERT_EQ(imgt_count_entries("."), 0);
     /* The same through the compressed path, where the rows are summed before cfitsio. */
     o.compress = true;
     memset(&e, 0, sizeof e);
     ASSERT_EQ(write_final("bad.fits", w, h, img, NULL, 1, &o, sha, &e), -EIO);
     ASSERT_CONTAINS(e.msg, "internal error");
-    ASSERT_EQ(count_entries("."), 0);
+    ASSERT_EQ(imgt_count_entries("."), 0);
     /* The header is final: no cards may be added at commit. */
     ac_hdr_init(&extra);
     ASSERT_OK(ac_hdr_add_int(&extra, "A", 1, NULL));
@@ -887,7 +676,7 @@ TEST(imgout_final_wrong_datasum_fails_and_leaves_nothing)
     memset(&e, 0, sizeof e);
     ASSERT_EQ(ac_imgout_commit_hashed(wr, &extra, NULL, sha, sizeof sha, &e), -EINVAL);
     ASSERT_CONTAINS(e.msg, "1 extra header cards, 0 announced");
-    ASSERT_EQ(count_entries("."), 0);
+    ASSERT_EQ(imgt_count_entries("."), 0);
     ac_hdr_free(&extra);
     free(img);
 }
@@ -898,15 +687,15 @@ TEST(imgout_final_disk_full_leaves_nothing)
     ac_imgout_opts_t o;
     ac_err_t e = {0};
     char sha[65];
-    float *img = make_image(w, h);
+    float *img = imgt_make_image(w, h);
 
-    opts_small(&o);
-    hook_fail_at = 4;
-    ac_imgout_set_pwrite_hook(disk_full);
+    imgt_opts_small(&o);
+    imgt_hook_fail_at = 4;
+    ac_imgout_set_pwrite_hook(imgt_disk_full);
     ASSERT_EQ(write_final("full.fits", w, h, img, NULL, 0, &o, sha, &e), -ENOSPC);
     ac_imgout_set_pwrite_hook(NULL);
     ASSERT_CONTAINS(e.msg, "full.fits: no space left on device");
-    ASSERT_EQ(count_entries("."), 0);
+    ASSERT_EQ(imgt_count_entries("."), 0);
     free(img);
 }
 
@@ -917,11 +706,11 @@ TEST(imgout_commit_hashed_reads_back_classic_and_compressed)
     ac_imgout_t *wr = NULL;
     ac_err_t e = {0};
     char sha[65], tool[65];
-    float *img = make_image(w, h);
+    float *img = imgt_make_image(w, h);
 
     for (int compress = 0; compress <= 1; compress++) {
         const char *path = compress ? "c.fits" : "p.fits";
-        opts_small(&o);
+        imgt_opts_small(&o);
         o.compress = compress != 0;
         /* Classic mode: the header is written last, so the file is read back. */
         ASSERT_OK(ac_imgout_open(path, w, h, NULL, 0, &o, &wr, &e));
@@ -934,7 +723,7 @@ TEST(imgout_commit_hashed_reads_back_classic_and_compressed)
         ASSERT_OK(write_final(path, w, h, img, NULL, 0, &o, sha, &e));
         sha256sum_of(path, tool);
         ASSERT_STR_EQ(sha, tool);
-        fitsverify_ok(path);
+        imgt_fitsverify_ok(path);
     }
     free(img);
 }
