@@ -129,23 +129,9 @@ bool ac_fsutil_is_tmpname(const char *base)
 
 int ac_fsutil_open_dir(const char *dir)
 {
-    char path[PATH_MAX];
-    size_t n = ac_strlcpy(path, dir, sizeof path);
-    struct stat st;
-    int fd;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-    if (n >= sizeof path)
-        return -ENAMETOOLONG;
-    /* A trailing slash would make open follow a link ("out/" is the directory behind). */
-    for (; n > 1 && path[n - 1] == '/'; n--)
-        path[n - 1] = '\0';
-    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0)
-        return fd;
-    /* O_DIRECTORY wins over O_NOFOLLOW: a link to a directory gives ENOTDIR. */
-    if (errno == ENOTDIR && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
-        return -ELOOP;
-    return -errno;
+    return fd >= 0 ? fd : -errno;
 }
 
 int ac_fsutil_free_bytes(const char *dir, uint64_t *bytes, ac_err_t *e)
@@ -222,14 +208,15 @@ out:
     return rc != 0 ? rc : removed;
 }
 
-/* clean_dir opens dir (never through a symbolic link) and cleans it (see clean_fd). */
+/* clean_dir opens the configured folder dir and cleans it (see clean_fd: entries and
+ * subfolders inside it are never followed through a symbolic link). */
 static int clean_dir(const char *dir, const char *prefix, int depth, ac_err_t *e)
 {
     int fd = ac_fsutil_open_dir(dir);
 
     if (fd < 0)
         return ac_err_set(e, fd, "cleaning temporary files in %s: %s", dir,
-                          fd == -ELOOP ? "a symbolic link, not followed" : strerror(-fd));
+                          strerror(-fd));
     return clean_fd(fd, dir, prefix, depth, e);
 }
 

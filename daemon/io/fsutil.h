@@ -29,9 +29,12 @@ int ac_fsutil_tmpname(const char *final_path, char *out, size_t size);
 /* ac_fsutil_is_tmpname says whether a base name is one of ours. */
 bool ac_fsutil_is_tmpname(const char *base);
 
-/* ac_fsutil_open_dir opens dir (O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC; trailing
- * slashes ignored) and returns the descriptor, or -errno: -ELOOP when dir is a symbolic
- * link (to a directory or not), -ENOTDIR when it is another non-directory. */
+/* ac_fsutil_open_dir opens the folder dir (O_RDONLY|O_DIRECTORY|O_CLOEXEC) and returns the
+ * descriptor, or -errno (-ENOTDIR when it is not a folder). The folder's own path may pass
+ * through symbolic links: it is the configured output or masters folder, or a light's
+ * folder, which the administrator chose (/data -> /mnt/disk is common). Everything
+ * astrocald creates INSIDE it is then opened relative to this descriptor and never
+ * through a link (outfile.h). */
 int ac_fsutil_open_dir(const char *dir);
 
 /* ac_fsutil_free_bytes reports the bytes available to unprivileged users on the

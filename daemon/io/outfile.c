@@ -71,18 +71,12 @@ void ac_outfile_discard(ac_outfile_t *f)
     f->tmp[0] = '\0';
 }
 
-/* open_dir opens f->dir without following a symbolic link and records its identity. */
+/* open_dir opens the folder f->dir (ac_fsutil_open_dir) and records its identity. */
 static int open_dir(ac_outfile_t *f, ac_err_t *e)
 {
     struct stat st;
     int fd = ac_fsutil_open_dir(f->dir);
 
-    if (fd == -ELOOP)
-        return ac_err_set(e, fd,
-                          "creating a temporary file for %s: the folder %s is a symbolic "
-                          "link, which astrocald does not write through (configure the real "
-                          "path)",
-                          f->path, f->dir);
     if (fd >= 0 && fstat(fd, &st) != 0) {
         close(fd);
         fd = -errno;
@@ -146,7 +140,7 @@ static int check_folder(const ac_outfile_t *f, ac_err_t *e)
     int fd = ac_fsutil_open_dir(f->dir), rc = 0;
 
     if (fd < 0)
-        rc = fd == -ELOOP ? -ESTALE : fd; /* now a symbolic link */
+        rc = fd;
     else if (fstat(fd, &st) != 0)
         rc = -errno;
     else if (st.st_dev != f->dir_dev || st.st_ino != f->dir_ino)
