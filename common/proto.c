@@ -28,6 +28,7 @@ static const char *const code_names[AC_PROTO_NCODES] = {
     [AC_PROTO_CONFLICT] = "conflict",
     [AC_PROTO_BUSY] = "busy",
     [AC_PROTO_INTERNAL] = "internal",
+    [AC_PROTO_NOT_ALLOWED] = "not_allowed",
 };
 
 const char *ac_proto_code_name(int code)
@@ -65,6 +66,30 @@ int ac_proto_code_from_err(int err)
     default:
         return AC_PROTO_INTERNAL;
     }
+}
+
+/* Every command of docs/protocol.md and what it may do; the daemon's handlers are in
+ * daemon/serve/ctlcmd.c. */
+static const struct {
+    const char *name;
+    int access;
+} commands[] = {
+    {"version", AC_PROTO_ACCESS_READ},   {"status", AC_PROTO_ACCESS_READ},
+    {"sessions", AC_PROTO_ACCESS_READ},  {"session", AC_PROTO_ACCESS_READ},
+    {"masters", AC_PROTO_ACCESS_READ},   {"plan", AC_PROTO_ACCESS_READ},
+    {"config", AC_PROTO_ACCESS_READ},    {"watch", AC_PROTO_ACCESS_READ},
+    {"enqueue", AC_PROTO_ACCESS_CHANGE}, {"pause", AC_PROTO_ACCESS_CHANGE},
+    {"resume", AC_PROTO_ACCESS_CHANGE},  {"cancel", AC_PROTO_ACCESS_CHANGE},
+    {"retry", AC_PROTO_ACCESS_CHANGE},   {"import", AC_PROTO_ACCESS_CHANGE},
+    {"reload", AC_PROTO_ACCESS_CHANGE},
+};
+
+int ac_proto_cmd_access(const char *cmd)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, cmd) == 0)
+            return commands[i].access;
+    return AC_PROTO_ACCESS_CHANGE;
 }
 
 /* ---- framing ---------------------------------------------------------------------------- */

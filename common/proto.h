@@ -1,8 +1,8 @@
 /*
  * proto.h - the astrocald control protocol (docs/protocol.md): JSON lines, version 1.
  *
- * Shared by the daemon (daemon/serve/ctlsrv.c, daemon/serve/ctlcmd.c) and astrocalctl. It knows the
- * envelopes only: line framing with a length limit, request decoding and validation, and
+ * Shared by the daemon (daemon/serve/ctlsrv.c, daemon/serve/ctlcmd.c) and astrocalctl. It knows
+ * the envelopes only: line framing with a length limit, request decoding and validation, and
  * the encoders for requests, replies, errors and events. What each command means is in
  * ctlcmd.c and docs/protocol.md.
  *
@@ -40,6 +40,7 @@ enum ac_proto_code {
     AC_PROTO_CONFLICT,
     AC_PROTO_BUSY,
     AC_PROTO_INTERNAL,
+    AC_PROTO_NOT_ALLOWED,
     AC_PROTO_NCODES
 };
 
@@ -53,6 +54,24 @@ int ac_proto_code_parse(const char *name);
  * code a handler should reply with: -ENOENT -> not_found, AC_EBUSY -> busy, -EINVAL and
  * AC_EUSAGE -> bad_args, AC_EPROTO -> bad_request, anything else -> internal. */
 int ac_proto_code_from_err(int err);
+
+/*
+ * What a command may do, for the control server's permission check (docs/protocol.md,
+ * "Who may do what"): READ commands only look (status, sessions, plan, watch, ...), CHANGE
+ * commands act (enqueue, pause, cancel, import, reload, ...). A client's rights are a level
+ * on the same scale (NONE < READ < CHANGE); a command runs when the level is at least the
+ * command's.
+ */
+enum ac_proto_access {
+    AC_PROTO_ACCESS_NONE = 0,
+    AC_PROTO_ACCESS_READ = 1,
+    AC_PROTO_ACCESS_CHANGE = 2,
+};
+
+/* ac_proto_cmd_access classifies cmd from the one table of commands (proto.c).
+ * A name that is not in the table is CHANGE, so a command added to the daemon without a
+ * row here is refused to readers rather than allowed to everybody. */
+int ac_proto_cmd_access(const char *cmd);
 
 /*
  * Line framing. A framer accepts bytes as they arrive and yields complete lines. A line

@@ -7,8 +7,9 @@
  * (common/proto.h), waits for its reply and prints the result for people (ctl/print.c) or,
  * with --json, as the raw result object on one line. `watch` then keeps printing events
  * until interrupted. Exit status: 0 success, 1 the daemon answered with an error (printed on
- * stderr as "astrocalctl: CODE: MESSAGE"), 64 usage, 69 the daemon cannot be reached or
- * went away, 76 the daemon's reply made no sense.
+ * stderr as "astrocalctl: CODE: MESSAGE", a refusal as "astrocalctl: not allowed: pause
+ * needs membership of group G"; with --json also {"error":{...}} on stdout), 64 usage, 69
+ * the daemon cannot be reached or went away, 76 the daemon's reply made no sense.
  *
  * Single-threaded. The only file here that exits.
  */
@@ -64,7 +65,8 @@ static void usage(FILE *f)
             "options:\n"
             "  --socket PATH   control socket (default $ASTROCALD_SOCKET, else\n"
             "                  " DEFAULT_SOCKET ")\n"
-            "  --json          print the raw result object on one line (watch: event lines)\n"
+            "  --json          print the raw result object on one line (watch: event lines;\n"
+            "                  a daemon error: {\"error\":{\"code\":...,\"message\":...}})\n"
             "  --timeout S     seconds to wait for the reply (default 30; import and watch\n"
             "                  wait without limit; 0 = no limit)\n"
             "  --version       print astrocalctl's version\n"
@@ -407,7 +409,18 @@ int main(int argc, char **argv)
         ac_proto_msg_free(&m);
     } while (1);
     if (!m.ok) {
-        fprintf(stderr, "astrocalctl: %s: %s\n", m.error_code, m.error_message);
+        if (json) { /* {"error":{"code":...,"message":...}} on stdout, for scripts */
+            json_t *o = json_pack("{s:O}", "error", json_object_get(m.root, "error"));
+            char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+
+            printf("%s\n", s ? s : "null");
+            free(s);
+            json_decref(o);
+        }
+        if (strcmp(m.error_code, ac_proto_code_name(AC_PROTO_NOT_ALLOWED)) == 0)
+            fprintf(stderr, "astrocalctl: not allowed: %s\n", m.error_message);
+        else
+            fprintf(stderr, "astrocalctl: %s: %s\n", m.error_code, m.error_message);
         status = EXIT_DAEMON_ERROR;
     } else if (strcmp(cmd, "watch") == 0) {
         status = watch(fd, &f, json);

@@ -24,7 +24,6 @@
 #include "log.h"
 #include "util.h"
 
-
 static const char *const sections[] = {"AUTO_CALIBRATION", "DAEMON",   "WORKERS",
                                        "CALIBRATION",      "MATCHING", "QUEUE",
                                        "INGEST",           "MASTERS",  NULL};
@@ -80,7 +79,13 @@ static const ac_config_entry_t table[] = {
     PATH("DAEMON", socket, "/run/astrocald/astrocald.sock", 1, false,
          "Unix socket for astrocalctl."),
     ROW("DAEMON", socket_mode, AC_CFG_MODE, "0660", 0, 0777, NULL, NULL, 0, false,
-        "Permission bits of the control socket."),
+        "Permission bits of the control socket; others may not write (no o+w)."),
+    INT("DAEMON", socket_idle_timeout_s, "30", 1, 3600, true,
+        "Seconds a control client may stay connected without making a request."),
+    ROW("DAEMON", reader_group, AC_CFG_STRING, "\"\"", 0, 63, NULL, NULL, 0, true,
+        "Group that may use the read-only control commands; empty = the socket's group."),
+    ROW("DAEMON", admin_group, AC_CFG_STRING, "\"\"", 0, 63, NULL, NULL, 0, true,
+        "Group that may use every control command; empty = the daemon's group."),
     PATH("DAEMON", state_dir, "/var/lib/astrocald", 1, false,
          "Directory for the lock file and temporary files."),
     PATH("DAEMON", output_dir, "\"\"", 0, true,
@@ -590,6 +595,12 @@ int ac_config_check(const struct ac_config *c, ac_err_t *e)
         return ac_err_set(
             e, AC_ECONFIG, "job_memory_mib (%llu) must not exceed memory_budget_mib (%llu)",
             (unsigned long long)c->job_memory_mib, (unsigned long long)c->memory_budget_mib);
+    if (c->socket_mode & 02)
+        return ac_err_set(e, AC_ECONFIG,
+                          "socket_mode: %04o lets every local user connect to the control "
+                          "socket (others may write); use 0660 and let reader_group and "
+                          "admin_group say who may do what",
+                          (unsigned)c->socket_mode);
     {
         /* watch_dirs: every folder absolute (checked here so --check-config sees it). */
         const char *p = c->watch_dirs;

@@ -23,8 +23,9 @@
  * Ownership: struct ac_config is a plain value (no pointers): copy it with `=`. Table rows
  * are static and borrowed forever.
  * Thread: every function is pure (no globals but the constant table) and safe on any
- * thread; ac_config_dump writes to the stream it is given (io/conffile.h reads the file). The daemon keeps the live config on
- * the loop thread and hands pool threads read-only snapshots (style-anchors.md §11).
+ * thread; ac_config_dump writes to the stream it is given (io/conffile.h reads the file). The
+ * daemon keeps the live config on the loop thread and hands pool threads read-only snapshots
+ * (style-anchors.md §11).
  */
 #ifndef AC_CONFIG_H
 #define AC_CONFIG_H
@@ -96,7 +97,10 @@ struct ac_config {
     /* [DAEMON] */
     char database[4096];
     char socket[AC_CONFIG_SOCKET_MAX];
-    int socket_mode; /* permission bits, e.g. 0660 */
+    int socket_mode; /* permission bits, e.g. 0660; never o+w (ac_config_check) */
+    int socket_idle_timeout_s;
+    char reader_group[64]; /* "" = the socket file's group */
+    char admin_group[64];  /* "" = the daemon's group */
     char state_dir[4096];
     char output_dir[4096];     /* "" = beside each raw light */
     char repository_dir[4096]; /* "" = none */
@@ -204,8 +208,10 @@ int ac_config_parse(struct ac_config *c, const char *text, size_t len, const cha
 int ac_config_set_text(struct ac_config *c, const ac_config_entry_t *en, const char *text,
                        ac_err_t *e);
 
-/* ac_config_check validates the rules that join keys: memory_budget_mib must hold at
- * least one job (job_memory_mib). Returns 0 or AC_ECONFIG naming both keys. */
+/* ac_config_check validates the rules that join keys or go beyond one value's range:
+ * memory_budget_mib must hold at least one job (job_memory_mib); every watch_dirs folder is
+ * absolute; socket_mode must not let others write (o+w would let every local user connect
+ * to the control socket). Returns 0 or AC_ECONFIG naming the key. */
 int ac_config_check(const struct ac_config *c, ac_err_t *e);
 
 /* ac_config_get_text writes the value of row en in *c as it would appear after "key = "

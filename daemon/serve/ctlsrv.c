@@ -1,13 +1,16 @@
 /*
- * ctlsrv.c - the control socket server (see ctlsrv.h).
+ * ctlsrv.c - the control socket server (see ctlsrv.h): connections, framing, replies,
+ * events, the permission check and the idle timeout. Setting up and binding the socket is
+ * ctlsrv_setup.c; the state both share is ctlsrv_int.h.
  *
  * Ownership. The server owns its listening pipe and a list of clients. A client owns its
  * pipe, an idle handle (used to resume dispatching after an asynchronous reply, so the
- * owner's handler is never re-entered from inside its own reply call), its framer and its
- * queued writes (each write request owns its line and frees it in write_cb). A client is
- * reference-counted: the connection holds one reference until both of its handles are
- * closed, the dispatcher holds one during a handler call, and the owner may hold more for
- * late replies. The server is freed when its own pipe and every client handle are closed.
+ * owner's handler is never re-entered from inside its own reply call), a timer (the idle
+ * timeout), its framer and its queued writes (each write request owns its line and frees it
+ * in write_cb). A client is reference-counted: the connection holds one reference until all
+ * CLIENT_HANDLES of its handles are closed, the dispatcher holds one during a handler call, and
+ * the owner may hold more for late replies. The server is freed when its own pipe and every
+ * client handle are closed.
  *
  * Client states, in order: open (reading, dispatching) -> finishing (a final reply is being
  * flushed with uv_shutdown; nothing more is read or sent) -> closing (uv_close requested)
@@ -19,7 +22,11 @@
  *  - at most one request per client is with the handler (awaiting) at a time;
  *  - a client's lines are dispatched in order, never while awaiting;
  *  - the bytes buffered in a client's framer stay below twice AC_PROTO_MAX_LINE plus one
- *    read (reading stops while a request awaits and a full line is already buffered).
+ *    read (reading stops while a request awaits and a full line is already buffered);
+ *  - a client's idle timer runs exactly while it is open, awaits no reply and is not a
+ *    watcher; it is restarted each time a request goes to the handler, so bytes that never
+ *    complete a line (or requests that are refused) do not keep a connection alive;
+ *  - a client's level (what it may do) is decided once, when it is accepted.
  *
  * Thread: loop thread only.
  */
@@ -33,41 +40,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "ctlsrv_int.h"
 #include "log.h"
-
-struct ac_ctlsrv {
-    uv_loop_t *loop;
-    uv_pipe_t pipe;
-    ac_ctlsrv_handler handler;
-    void *ud;
-    ac_ctlsrv_closed_cb closed_cb;
-    ac_ctlsrv_client_t *clients;
-    size_t nclients, nwatchers;
-    size_t max_pending;
-    unsigned open_handles; /* the listening pipe plus two per client not yet closed */
-    unsigned long next_id;
-    char *bound_path; /* the socket file we created, removed at close */
-    dev_t bound_dev;
-    ino_t bound_ino;
-    bool closing;
-    char rbuf[65536]; /* read buffer shared by all clients (reads are synchronous) */
-};
-
-struct ac_ctlsrv_client {
-    uv_pipe_t pipe;
-    uv_idle_t resume;
-    uv_shutdown_t shutdown;
-    ac_ctlsrv_t *srv; /* NULL once detached */
-    ac_ctlsrv_client_t *prev, *next;
-    ac_proto_framer_t framer;
-    unsigned long id;
-    int refs;
-    int open_handles;
-    bool reading, eof, awaiting, in_dispatch, subscribed, finishing, closing;
-};
 
 struct wreq {
     uv_write_t req;
@@ -122,7 +98,7 @@ static void on_client_handle_closed(uv_handle_t *h)
     if (--c->open_handles > 0)
         return;
     c->srv = NULL;
-    srv->open_handles -= 2;
+    srv->open_handles -= CLIENT_HANDLES;
     ac_ctlsrv_client_unref(c); /* the connection's reference */
     srv_maybe_free(srv);
 }
@@ -149,6 +125,7 @@ static void client_close(ac_ctlsrv_client_t *c)
     uv_idle_stop(&c->resume);
     uv_close((uv_handle_t *)&c->pipe, on_client_handle_closed);
     uv_close((uv_handle_t *)&c->resume, on_client_handle_closed);
+    uv_close((uv_handle_t *)&c->idle, on_client_handle_closed);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -164,6 +141,7 @@ static void finish(ac_ctlsrv_client_t *c)
     if (c->finishing || c->closing)
         return;
     c->finishing = true;
+    uv_timer_stop(&c->idle);
     if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->pipe);
         c->reading = false;
@@ -353,12 +331,26 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     process(c);
 }
 
-/* dispatch decodes one line and hands it to the handler or answers it. */
+/* refuse answers a request the client may not make (not_allowed). */
+static void refuse(ac_ctlsrv_client_t *c, const ac_proto_request_t *req, int need)
+{
+    char msg[256], *reply;
+    size_t rlen = 0;
+
+    ac_ctlauth_deny_message(&c->srv->pol, req->cmd, need, msg, sizeof msg);
+    ac_log_notice("control: %s refused for %s: %s", req->cmd, c->who, msg);
+    reply = ac_proto_encode_error(req->id, AC_PROTO_NOT_ALLOWED, msg, &rlen);
+    send_line(c, reply, rlen);
+}
+
+/* dispatch decodes one line and hands it to the handler or answers it (malformed lines,
+ * and commands above the client's level: the permission check happens here, before any
+ * handler runs). */
 static void dispatch(ac_ctlsrv_client_t *c, const char *line, size_t len)
 {
     ac_proto_request_t req;
     ac_err_t err = {0};
-    int code;
+    int code, need;
 
     if (blank(line, len))
         return;
@@ -371,6 +363,15 @@ static void dispatch(ac_ctlsrv_client_t *c, const char *line, size_t len)
         ac_proto_request_free(&req);
         return;
     }
+    need = ac_proto_cmd_access(req.cmd);
+    if (c->level < need) {
+        refuse(c, &req, need);
+        ac_proto_request_free(&req);
+        return;
+    }
+    if (need >= AC_PROTO_ACCESS_CHANGE)
+        ac_log_notice("control: %s by %s", req.cmd, c->who);
+    uv_timer_stop(&c->idle); /* a served request: the idle time starts again */
     c->awaiting = true;
     ac_ctlsrv_client_ref(c); /* the handler may drop the last outside reference */
     c->srv->handler(c, req.id, req.cmd, req.args, c->srv->ud);
@@ -378,13 +379,36 @@ static void dispatch(ac_ctlsrv_client_t *c, const char *line, size_t len)
     ac_ctlsrv_client_unref(c);
 }
 
-/* process dispatches buffered lines while no request awaits, then decides what to do with
- * the connection: answer too_long, finish after EOF, or start/stop reading. */
 static void on_resume(uv_idle_t *h)
 {
     process(h->data);
 }
 
+static void on_idle_timeout(uv_timer_t *t)
+{
+    ac_ctlsrv_client_t *c = t->data;
+    unsigned ms = c->srv->idle_ms;
+
+    ac_log_info("control client %lu (%s) %s for %u %s: closing", c->id, c->who,
+                ac_proto_framer_pending(&c->framer) > 0 ? "stuck in the middle of a line"
+                                                        : "sent no request",
+                ms % 1000 == 0 ? ms / 1000 : ms, ms % 1000 == 0 ? "s" : "ms");
+    client_close(c); /* unsent output is dropped: an idle client may not read either */
+}
+
+/* idle_update runs c's idle timer exactly when the invariant says (see the top). */
+static void idle_update(ac_ctlsrv_client_t *c)
+{
+    if (c->awaiting || c->subscribed || c->srv->idle_ms == 0) {
+        uv_timer_stop(&c->idle);
+        return;
+    }
+    if (!uv_is_active((uv_handle_t *)&c->idle))
+        uv_timer_start(&c->idle, on_idle_timeout, c->srv->idle_ms, 0);
+}
+
+/* process dispatches buffered lines while no request awaits, then decides what to do with
+ * the connection: answer too_long, finish after EOF, or start/stop reading. */
 static void process(ac_ctlsrv_client_t *c)
 {
     const char *line;
@@ -426,13 +450,44 @@ static void process(ac_ctlsrv_client_t *c)
         uv_read_stop((uv_stream_t *)&c->pipe);
         c->reading = false;
     }
+    idle_update(c);
 out:
     ac_ctlsrv_client_unref(c);
 }
 
 /* ---- accepting -------------------------------------------------------------------------- */
 
-static void on_connection(uv_stream_t *server, int status)
+/* admit reads c's credentials, decides its level and applies the connection limit: the
+ * last AC_CTLSRV_RESERVED_CLIENTS slots are for root and the daemon's own user. Returns
+ * false when c was refused (busy). */
+static bool admit(ac_ctlsrv_t *srv, ac_ctlsrv_client_t *c)
+{
+    ac_ctlauth_peer_t peer = {0};
+    uv_os_fd_t fd = -1;
+    size_t limit = srv->max_clients;
+    bool priv;
+
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
+        srv->peer_fn(fd, &peer, srv->peer_ud) < 0)
+        ac_log_warn("control client %lu: cannot read its credentials: it may do nothing",
+                    c->id);
+    ac_ctlauth_describe(&peer, c->who, sizeof c->who);
+    c->level = ac_ctlauth_level(&srv->pol, peer.known, peer.uid, peer.groups, peer.ngroups);
+    priv = peer.known && ac_ctlauth_privileged(&srv->pol, peer.uid);
+    ac_ctlauth_peer_free(&peer);
+    if (!priv)
+        limit = limit > AC_CTLSRV_RESERVED_CLIENTS ? limit - AC_CTLSRV_RESERVED_CLIENTS : 0;
+    if (srv->nclients <= limit)
+        return true;
+    ac_log_warn("control socket: %zu clients%s, refusing %s", srv->nclients - 1,
+                priv ? "" : " (the rest are reserved for root and the daemon's user)", c->who);
+    ac_ctlsrv_reply_error(c, json_null(), AC_PROTO_BUSY, "too many control clients (%zu)",
+                          srv->nclients - 1);
+    finish(c);
+    return false;
+}
+
+void ac_ctlsrv_on_connection(uv_stream_t *server, int status)
 {
     ac_ctlsrv_t *srv = server->data;
     ac_ctlsrv_client_t *c;
@@ -452,10 +507,12 @@ static void on_connection(uv_stream_t *server, int status)
     ac_proto_framer_init(&c->framer, AC_PROTO_MAX_LINE);
     uv_pipe_init(srv->loop, &c->pipe, 0);
     uv_idle_init(srv->loop, &c->resume);
+    uv_timer_init(srv->loop, &c->idle);
     c->pipe.data = c;
     c->resume.data = c;
-    c->open_handles = 2;
-    srv->open_handles += 2;
+    c->idle.data = c;
+    c->open_handles = CLIENT_HANDLES;
+    srv->open_handles += CLIENT_HANDLES;
     c->next = srv->clients;
     if (srv->clients != NULL)
         srv->clients->prev = c;
@@ -465,16 +522,10 @@ static void on_connection(uv_stream_t *server, int status)
         client_close(c);
         return;
     }
-    if (srv->nclients > AC_CTLSRV_MAX_CLIENTS) {
-        ac_log_warn("control socket: more than %d clients, refusing one",
-                    AC_CTLSRV_MAX_CLIENTS);
-        ac_ctlsrv_reply_error(c, json_null(), AC_PROTO_BUSY, "too many control clients (%d)",
-                              AC_CTLSRV_MAX_CLIENTS);
-        finish(c);
+    if (!admit(srv, c))
         return;
-    }
-    ac_log_debug("control client %lu connected", c->id);
-    process(c); /* starts reading */
+    ac_log_debug("control client %lu connected: %s", c->id, c->who);
+    process(c); /* starts reading, arms the idle timer */
 }
 
 /* ---- server ----------------------------------------------------------------------------- */
@@ -491,6 +542,14 @@ ac_ctlsrv_t *ac_ctlsrv_new(uv_loop_t *loop, ac_ctlsrv_handler handler, void *ud)
     srv->handler = handler;
     srv->ud = ud;
     srv->max_pending = AC_CTLSRV_MAX_PENDING;
+    srv->max_clients = AC_CTLSRV_MAX_CLIENTS;
+    srv->idle_ms = AC_CTLSRV_IDLE_TIMEOUT_MS;
+    srv->peer_fn = ac_ctlauth_peer_get;
+    srv->pol.self_uid = geteuid();
+    srv->socket_gid = getegid();
+    srv->reader_is_socket_group = true;
+    ac_ctlauth_group_of(srv->socket_gid, &srv->pol.reader);
+    srv->pol.admin = srv->pol.reader;
     uv_pipe_init(loop, &srv->pipe, 0);
     srv->pipe.data = srv;
     srv->open_handles = 1;
@@ -502,6 +561,17 @@ void ac_ctlsrv_set_max_pending(ac_ctlsrv_t *srv, size_t bytes)
     srv->max_pending = bytes;
 }
 
+void ac_ctlsrv_set_max_clients(ac_ctlsrv_t *srv, size_t n)
+{
+    srv->max_clients = n;
+}
+
+void ac_ctlsrv_set_peer_fn(ac_ctlsrv_t *srv, ac_ctlauth_peer_fn fn, void *ud)
+{
+    srv->peer_fn = fn != NULL ? fn : ac_ctlauth_peer_get;
+    srv->peer_ud = ud;
+}
+
 size_t ac_ctlsrv_nclients(const ac_ctlsrv_t *srv)
 {
     return srv->nclients;
@@ -510,134 +580,6 @@ size_t ac_ctlsrv_nclients(const ac_ctlsrv_t *srv)
 size_t ac_ctlsrv_nwatchers(const ac_ctlsrv_t *srv)
 {
     return srv->nwatchers;
-}
-
-/* probe says whether something listens on the socket file at path: 1 yes, 0 no (stale),
- * or -errno when it cannot tell. */
-static int probe(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd, rc;
-
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -errno;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-    if (rc == 0 || errno == EAGAIN || errno == EINPROGRESS)
-        rc = 1;
-    else if (errno == ECONNREFUSED || errno == ENOENT)
-        rc = 0;
-    else
-        rc = -errno;
-    close(fd);
-    return rc;
-}
-
-/* start_listening is the part of listen and open_fd after the pipe has its socket. */
-static int start_listening(ac_ctlsrv_t *srv, const char *what, ac_err_t *e)
-{
-    int rc = uv_listen((uv_stream_t *)&srv->pipe, SOMAXCONN, on_connection);
-
-    if (rc < 0)
-        return ac_err_set(e, rc, "cannot listen on control socket %s: %s", what,
-                          uv_strerror(rc));
-    return 0;
-}
-
-int ac_ctlsrv_listen(ac_ctlsrv_t *srv, const char *path, unsigned mode, ac_err_t *e)
-{
-    struct sockaddr_un sa;
-    struct stat st;
-    size_t n = strlen(path);
-    int rc, fd;
-
-    if (n == 0)
-        return ac_err_set(e, -EINVAL, "control socket path is empty");
-    if (n >= sizeof sa.sun_path)
-        return ac_err_set(e, -ENAMETOOLONG,
-                          "control socket path %s is %zu bytes long; a Unix socket path must "
-                          "be shorter than %zu bytes",
-                          path, n, sizeof sa.sun_path);
-    if (lstat(path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode))
-            return ac_err_set(e, -EEXIST,
-                              "control socket path %s exists and is not a socket; not "
-                              "replacing it",
-                              path);
-        rc = probe(path);
-        if (rc > 0)
-            return ac_err_set(e, -EADDRINUSE,
-                              "another process is listening on control socket %s (is astrocald "
-                              "already running?)",
-                              path);
-        if (rc < 0)
-            return ac_err_set(e, rc, "cannot check control socket %s: %s", path, strerror(-rc));
-        if (unlink(path) < 0 && errno != ENOENT)
-            return ac_err_set(e, -errno, "cannot remove stale control socket %s: %s", path,
-                              strerror(errno));
-        ac_log_notice("removed stale control socket %s", path);
-    }
-    /* Bound here rather than with uv_pipe_bind, which in libuv 1.44 truncates long paths
-     * silently and reports a missing directory as EACCES. */
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return ac_err_set(e, -errno, "cannot create control socket: %s", strerror(errno));
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, n + 1);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        rc = ac_err_set(e, -errno, "cannot bind control socket %s: %s", path, strerror(errno));
-        close(fd);
-        return rc;
-    }
-    if (chmod(path, (mode_t)mode) < 0 || stat(path, &st) < 0) {
-        rc = ac_err_set(e, -errno, "cannot set mode %04o on control socket %s: %s", mode, path,
-                        strerror(errno));
-        goto fail;
-    }
-    srv->bound_path = strdup(path);
-    if (srv->bound_path == NULL) {
-        rc = ac_err_set(e, -ENOMEM, "out of memory");
-        goto fail;
-    }
-    srv->bound_dev = st.st_dev;
-    srv->bound_ino = st.st_ino;
-    rc = uv_pipe_open(&srv->pipe, fd);
-    if (rc < 0) {
-        ac_err_set(e, rc, "cannot use control socket %s: %s", path, uv_strerror(rc));
-        goto fail;
-    }
-    /* From here the pipe owns fd, and ac_ctlsrv_close removes the file. */
-    return start_listening(srv, path, e);
-fail:
-    close(fd);
-    unlink(path);
-    free(srv->bound_path);
-    srv->bound_path = NULL;
-    return rc;
-}
-
-int ac_ctlsrv_open_fd(ac_ctlsrv_t *srv, int fd, ac_err_t *e)
-{
-    struct sockaddr_un sa;
-    socklen_t sl = sizeof sa;
-    int type = 0, acc = 0, rc;
-    socklen_t il = sizeof type, al = sizeof acc;
-
-    if (getsockname(fd, (struct sockaddr *)&sa, &sl) < 0 || sa.sun_family != AF_UNIX ||
-        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &il) < 0 || type != SOCK_STREAM ||
-        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) < 0 || !acc) {
-        close(fd);
-        return ac_err_set(e, -ENOTSOCK, "inherited fd %d is not a listening Unix stream socket",
-                          fd);
-    }
-    rc = uv_pipe_open(&srv->pipe, fd);
-    if (rc < 0) {
-        close(fd);
-        return ac_err_set(e, rc, "cannot use inherited socket fd %d: %s", fd, uv_strerror(rc));
-    }
-    return start_listening(srv, "(inherited)", e);
 }
 
 static void on_srv_closed(uv_handle_t *h)

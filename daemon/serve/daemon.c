@@ -427,6 +427,12 @@ int ac_daemon_reload(ac_daemon_t *d, char *changed, size_t changed_size, char *i
     if (d->log_level_override >= 0)
         d->cfg.log_level = d->log_level_override; /* --log-level outranks the file */
     ac_log_set_level(d->cfg.log_level);
+    if (d->srv != NULL &&
+        ac_ctlsrv_configure(d->srv, d->cfg.reader_group, d->cfg.admin_group,
+                            (unsigned)d->cfg.socket_idle_timeout_s * 1000u, e) != 0) {
+        ac_log_err("%s: the control socket keeps its previous groups", e->msg);
+        ac_err_clear(e);
+    }
     d->mc.budget = cache_budget(d);
     if (d->cfg.output_dir[0] != '\0' && ac_fsutil_mkdirs(d->cfg.output_dir, e) != 0)
         ac_log_err("%s", e->msg);
@@ -542,6 +548,9 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
     d->srv = ac_ctlsrv_new(loop, ac_ctlcmd_handle, d);
     if (d->srv == NULL)
         return ac_err_set(e, -ENOMEM, "out of memory"), EX_OSERR;
+    if (ac_ctlsrv_configure(d->srv, d->cfg.reader_group, d->cfg.admin_group,
+                            (unsigned)d->cfg.socket_idle_timeout_s * 1000u, e) != 0)
+        return EX_CONFIG;
     {
         int fd = -1;
         if (ac_sd_listen_fd(&fd) > 0) {

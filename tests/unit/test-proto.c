@@ -1,7 +1,8 @@
 /*
  * test-proto.c - control protocol envelopes: line framing and its limit, request decoding
  * (duplicates, types, versions), encoders (one compact line, never a raw newline), error
- * code names, UTF-8 repair and the client-side reply decoder.
+ * code names, UTF-8 repair, the client-side reply decoder, and the class (read or change)
+ * of every command, against docs/protocol.md.
  */
 #include <errno.h>
 
@@ -210,9 +211,10 @@ TEST(proto_code_names)
 {
     static const char *const names[] = {"bad_request",     "too_long", "unsupported_version",
                                         "unknown_command", "bad_args", "not_found",
-                                        "conflict",        "busy",     "internal"};
+                                        "conflict",        "busy",     "internal",
+                                        "not_allowed"};
 
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < 10; i++) {
         ASSERT_STR_EQ(ac_proto_code_name(AC_PROTO_BAD_REQUEST + i), names[i]);
         ASSERT_EQ(ac_proto_code_parse(names[i]), AC_PROTO_BAD_REQUEST + i);
     }
@@ -224,6 +226,68 @@ TEST(proto_code_names)
     ASSERT_EQ(ac_proto_code_from_err(-EINVAL), AC_PROTO_BAD_ARGS);
     ASSERT_EQ(ac_proto_code_from_err(-EEXIST), AC_PROTO_CONFLICT);
     ASSERT_EQ(ac_proto_code_from_err(AC_EFITS), AC_PROTO_INTERNAL);
+}
+
+TEST(proto_commands_are_classified_read_or_change)
+{
+    static const char *const reads[] = {"version", "status", "sessions", "session",
+                                        "masters", "plan",   "config",   "watch"};
+    static const char *const changes[] = {"enqueue", "pause",  "resume", "cancel",
+                                          "retry",   "import", "reload"};
+
+    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++)
+        ASSERT_EQ(ac_proto_cmd_access(reads[i]), AC_PROTO_ACCESS_READ);
+    for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++)
+        ASSERT_EQ(ac_proto_cmd_access(changes[i]), AC_PROTO_ACCESS_CHANGE);
+    /* Anything else (a typo, a command added without a row) needs the most. */
+    ASSERT_EQ(ac_proto_cmd_access("Status"), AC_PROTO_ACCESS_CHANGE);
+    ASSERT_EQ(ac_proto_cmd_access(""), AC_PROTO_ACCESS_CHANGE);
+    ASSERT_EQ(ac_proto_cmd_access("frobnicate"), AC_PROTO_ACCESS_CHANGE);
+}
+
+/* Every command documented under its own heading in docs/protocol.md ("### `pause` and
+ * `resume`") appears in the "Who may do what" table with the class the code gives it. */
+TEST(proto_command_classes_match_the_protocol_doc)
+{
+    char path[4096], line[512], *table = NULL;
+    FILE *f;
+    int ncmds = 0;
+
+    snprintf(path, sizeof path, "%s/docs/protocol.md", ac_test_srcdir());
+    f = fopen(path, "r");
+    ASSERT_NOT_NULL(f);
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "| `version`", 11) == 0 || strncmp(line, "| `enqueue`", 11) == 0) {
+            size_t n = table != NULL ? strlen(table) : 0;
+            table = realloc(table, n + strlen(line) + 1);
+            ASSERT_NOT_NULL(table);
+            strcpy(table + n, line);
+        }
+    }
+    ASSERT_NOT_NULL(table);
+    rewind(f);
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *p = line, *q, cmd[64], want[80];
+        if (strncmp(line, "### `", 5) != 0)
+            continue;
+        while ((p = strchr(p, '`')) != NULL && (q = strchr(p + 1, '`')) != NULL) {
+            snprintf(cmd, sizeof cmd, "%.*s", (int)(q - p - 1), p + 1);
+            snprintf(want, sizeof want, "`%s`", cmd);
+            const char *row = strstr(table, want);
+            if (row == NULL)
+                AC_TEST_FAIL("docs/protocol.md: %s is not in the Who may do what table", cmd);
+            const char *cls = strstr(row, " | ");
+            ASSERT_NOT_NULL(cls);
+            ASSERT_EQ(strncmp(cls, " | read |", 9) == 0 ? AC_PROTO_ACCESS_READ
+                                                        : AC_PROTO_ACCESS_CHANGE,
+                      ac_proto_cmd_access(cmd));
+            ncmds++;
+            p = q + 1;
+        }
+    }
+    fclose(f);
+    free(table);
+    ASSERT_EQ(ncmds, 15);
 }
 
 TEST(proto_encode_reply_and_error_exact)
