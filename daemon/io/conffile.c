@@ -79,8 +79,9 @@ static int check_file(const char *key, const char *path, ac_err_t *e)
 }
 
 /* check_dir: path, when set, is a folder astrocald can write into (or a folder it can
- * create: its parent exists and is writable). */
-static int check_dir(const char *key, const char *path, bool must_exist, ac_err_t *e)
+ * create: its parent exists and is writable); with watched, a folder it can read, or one
+ * that does not exist yet (ingest waits for it). */
+static int check_dir(const char *key, const char *path, bool watched, ac_err_t *e)
 {
     struct stat st;
     char parent[4096];
@@ -90,12 +91,14 @@ static int check_dir(const char *key, const char *path, bool must_exist, ac_err_
     if (stat(path, &st) == 0) {
         if (!S_ISDIR(st.st_mode))
             return ac_err_set(e, AC_ECONFIG, "%s: '%s' is not a folder", key, path);
-        if (access(path, must_exist ? R_OK | X_OK : W_OK | X_OK) != 0)
+        if (access(path, watched ? R_OK | X_OK : W_OK | X_OK) != 0)
             return ac_err_set(e, AC_ECONFIG, "%s: '%s': %s", key, path, strerror(errno));
         return 0;
     }
-    if (errno != ENOENT || must_exist)
+    if (errno != ENOENT)
         return ac_err_set(e, AC_ECONFIG, "%s: '%s': %s", key, path, strerror(errno));
+    if (watched)
+        return 0;
     ac_path_dir(path, parent, sizeof parent);
     if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode) || access(parent, W_OK | X_OK) != 0)
         return ac_err_set(e, AC_ECONFIG, "%s: '%s' does not exist and cannot be created in '%s'",

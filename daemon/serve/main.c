@@ -21,6 +21,7 @@
 
 #include "conffile.h"
 #include "config.h"
+#include "ctlauth.h"
 #include "daemon.h"
 #include "log.h"
 #include "oneshot.h"
@@ -114,7 +115,13 @@ static int run_daemon(int argc, char **argv)
     }
     d.log_level_override = level != NULL ? d.cfg.log_level : -1;
     if (check) {
-        if (ac_conffile_check_paths(&d.cfg, &e) != 0) {
+        ac_ctlauth_group_t g;
+
+        if (ac_conffile_check_paths(&d.cfg, &e) != 0 ||
+            (d.cfg.reader_group[0] != '\0' &&
+             ac_ctlauth_group_resolve("[DAEMON] reader_group", d.cfg.reader_group, &g, &e) != 0) ||
+            (d.cfg.admin_group[0] != '\0' &&
+             ac_ctlauth_group_resolve("[DAEMON] admin_group", d.cfg.admin_group, &g, &e) != 0)) {
             fprintf(stderr, "astrocald: %s: %s\n", config, e.msg);
             return EX_CONFIG;
         }

@@ -61,8 +61,11 @@ TEST(conffile_missing_watch_dir_and_file_as_output_dir_refused)
     fclose(f);
     base_config(&c);
     snprintf(c.watch_dirs, sizeof c.watch_dirs, "%s/absent", ac_test_tmpdir());
+    ASSERT_OK(ac_conffile_check_paths(&c, &e)); /* not there yet: ingest waits for it */
+    snprintf(c.watch_dirs, sizeof c.watch_dirs, "%s/plain", ac_test_tmpdir());
     ASSERT_EQ(ac_conffile_check_paths(&c, &e), AC_ECONFIG);
     ASSERT_CONTAINS(e.msg, "[INGEST] watch_dirs");
+    ASSERT_CONTAINS(e.msg, "is not a folder");
     c.watch_dirs[0] = '\0';
     e = (ac_err_t){0};
     snprintf(c.output_dir, sizeof c.output_dir, "%s/plain", ac_test_tmpdir());
