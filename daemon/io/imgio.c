@@ -45,6 +45,14 @@
 #include "digest.h"
 #include "util.h"
 
+/* cfitsio initialises its global lock lazily, on the first open, without a once-guard that
+ * ThreadSanitizer accepts; two pool threads opening their first files together race on it.
+ * Initialise it at load time, on the main thread, before any thread exists. */
+__attribute__((constructor)) static void imgio_init_cfitsio(void)
+{
+    fits_init_cfitsio();
+}
+
 /* ac_imgio_load_image reads strips of about this many bytes (small enough that the
  * bytes are still in the CPU's cache when they are hashed and converted). */
 #define LOAD_STRIP_BYTES (512u << 10)
