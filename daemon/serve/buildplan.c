@@ -20,6 +20,7 @@
 #include "buildplan.h"
 #include "log.h"
 #include "stack.h"
+#include "stats.h"
 #include "util.h"
 
 /* ---- Equipment of units and masters ---- */
@@ -37,21 +38,20 @@ static const char *str_or(const char *s, const char *def)
     return s != NULL && s[0] != '\0' ? s : def;
 }
 
+/* median_exposure is the median exposure of the session's frames, as one of them (the
+ * higher middle one for an even count); NAN when none has one, or without memory. */
 static double median_exposure(const ac_calsession_t *u)
 {
-    double v[64];
-    int n = 0;
+    double *v = malloc((u->frames.n > 0 ? u->frames.n : 1) * sizeof *v), med;
+    size_t n = 0;
 
-    for (size_t i = 0; i < u->frames.n && n < 64; i++)
-        if (isfinite(u->frames.items[i].exposure))
-            v[n++] = u->frames.items[i].exposure;
-    for (int a = 1; a < n; a++)
-        for (int b = a; b > 0 && v[b - 1] > v[b]; b--) {
-            double t = v[b];
-            v[b] = v[b - 1];
-            v[b - 1] = t;
-        }
-    return n > 0 ? v[n / 2] : NAN;
+    if (v == NULL)
+        return NAN;
+    for (size_t i = 0; i < u->frames.n; i++)
+        v[n++] = u->frames.items[i].exposure;
+    med = ac_stats_median_high_d(v, n);
+    free(v);
+    return med;
 }
 
 static struct equip unit_equip(const ac_calsession_t *u)
