@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "buildplan.h"
+#include "isodate.h"
 #include "log.h"
 #include "stack.h"
 #include "stats.h"
@@ -116,20 +117,14 @@ static bool equip_match(const struct equip *u, const struct equip *m, bool expos
     return true;
 }
 
-/* Days since 1970-01-01 of a 'YYYY-MM-DD...' date, or INT32_MIN. */
+/* Days since 1970-01-01 of an ISO date (isodate.h: its UTC date), or INT32_MIN. */
 static long day_number(const char *d)
 {
-    int y, m, dd;
+    double t;
 
-    if (d == NULL || sscanf(d, "%4d-%2d-%2d", &y, &m, &dd) != 3 || m < 1 || m > 12)
+    if (ac_isodate_parse_unix(d, &t, NULL) != 0)
         return INT32_MIN;
-    /* Days from civil (H. Hinnant's algorithm). */
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
+    return (long)floor(t / 86400.0);
 }
 
 static long nights_apart(const char *a, const char *b)
