@@ -33,11 +33,11 @@
 #include <stdint.h>
 
 typedef struct ac_isodate {
-    int year, month, day;       /* as written */
-    int hour, minute, second;   /* 0 for a date alone; second 60 is a leap second */
-    double frac;                /* fraction of a second, 0 <= frac < 1 */
-    int zone_east_s;            /* the written zone, seconds east of UTC; 0 for none or Z */
-    bool has_time;              /* a time of day was written */
+    int year, month, day;     /* as written */
+    int hour, minute, second; /* 0 for a date alone; second 60 is a leap second */
+    double frac;              /* fraction of a second, 0 <= frac < 1 */
+    int zone_east_s;          /* the written zone, seconds east of UTC; 0 for none or Z */
+    bool has_time;            /* a time of day was written */
 } ac_isodate_t;
 
 /* ac_isodate_parse parses s (forms above) into *out. 0, or -EINVAL (NULL s or out, or a

@@ -127,43 +127,43 @@ TEST(isodate_parse_unix_and_has_time)
 TEST(isodate_refused_forms)
 {
     static const char *const bad[] = {
-        "",                              /* empty */
-        "   ",                           /* blanks only */
-        "24-10-05",                      /* two-digit year */
-        "02024-10-05",                   /* five-digit year */
-        "2024-1-05",                     /* one-digit month */
-        "2024-10-5",                     /* one-digit day */
-        "2024/10/05",                    /* other separators */
-        "05/10/2024",                    /* day first */
-        "2024-13-01",                    /* month 13 */
-        "2024-00-10",                    /* month 0 */
-        "2024-10-00",                    /* day 0 */
-        "2024-04-31",                    /* April has 30 days (the old matcher took it) */
-        "2024-02-30",                    /* February */
-        "2023-02-29",                    /* not a leap year */
-        "1900-02-29",                    /* divisible by 100, not 400 */
-        "2024-10-05T",                   /* 'T' without a time */
-        "2024-10-05T12",                 /* hour without minutes */
-        "2024-10-05T1:00",               /* one-digit hour */
-        "2024-10-05T24:00:00",           /* hour 24 */
-        "2024-10-05T12:60:00",           /* minute 60 */
-        "2024-10-05T12:00:61",           /* second 61 */
-        "2024-10-05T12:00:5",            /* one-digit second */
-        "2024-10-05T12:00:00.",          /* fraction without digits */
-        "2024-10-05T12:30.5",            /* fraction without seconds */
-        "2024-10-05T12:00:00.5e3",       /* exponent (the old matcher's strtod took it) */
-        "2024-10-05T12:00:00,5",         /* comma fraction */
-        "2024-10-05T02:10:07xyz",        /* trailing text */
-        "2024-10-05 garbage",            /* text instead of a time */
-        "2024-10-05T02:10:07 Z",         /* blank before the zone */
-        "2024-10-05T02:10:07+2",         /* one-digit zone hour */
-        "2024-10-05T02:10:07+15:00",     /* zone beyond 14 h */
-        "2024-10-05T02:10:07+01:60",     /* zone minute 60 */
-        "2024-10-05T02:10:07+01:0",      /* one-digit zone minute */
-        "2024-10-05+01:00",              /* numeric zone on a date alone */
-        "2024-10-05ZZ",                  /* two zones */
-        "2024-10-05T02:10:07ZZ",         /* two zones */
-        "2024-10-05T02:10:07Z+01:00",    /* two zones */
+        "",                           /* empty */
+        "   ",                        /* blanks only */
+        "24-10-05",                   /* two-digit year */
+        "02024-10-05",                /* five-digit year */
+        "2024-1-05",                  /* one-digit month */
+        "2024-10-5",                  /* one-digit day */
+        "2024/10/05",                 /* other separators */
+        "05/10/2024",                 /* day first */
+        "2024-13-01",                 /* month 13 */
+        "2024-00-10",                 /* month 0 */
+        "2024-10-00",                 /* day 0 */
+        "2024-04-31",                 /* April has 30 days (the old matcher took it) */
+        "2024-02-30",                 /* February */
+        "2023-02-29",                 /* not a leap year */
+        "1900-02-29",                 /* divisible by 100, not 400 */
+        "2024-10-05T",                /* 'T' without a time */
+        "2024-10-05T12",              /* hour without minutes */
+        "2024-10-05T1:00",            /* one-digit hour */
+        "2024-10-05T24:00:00",        /* hour 24 */
+        "2024-10-05T12:60:00",        /* minute 60 */
+        "2024-10-05T12:00:61",        /* second 61 */
+        "2024-10-05T12:00:5",         /* one-digit second */
+        "2024-10-05T12:00:00.",       /* fraction without digits */
+        "2024-10-05T12:30.5",         /* fraction without seconds */
+        "2024-10-05T12:00:00.5e3",    /* exponent (the old matcher's strtod took it) */
+        "2024-10-05T12:00:00,5",      /* comma fraction */
+        "2024-10-05T02:10:07xyz",     /* trailing text */
+        "2024-10-05 garbage",         /* text instead of a time */
+        "2024-10-05T02:10:07 Z",      /* blank before the zone */
+        "2024-10-05T02:10:07+2",      /* one-digit zone hour */
+        "2024-10-05T02:10:07+15:00",  /* zone beyond 14 h */
+        "2024-10-05T02:10:07+01:60",  /* zone minute 60 */
+        "2024-10-05T02:10:07+01:0",   /* one-digit zone minute */
+        "2024-10-05+01:00",           /* numeric zone on a date alone */
+        "2024-10-05ZZ",               /* two zones */
+        "2024-10-05T02:10:07ZZ",      /* two zones */
+        "2024-10-05T02:10:07Z+01:00", /* two zones */
     };
     ac_isodate_t d;
     double t;

@@ -723,9 +723,9 @@ TEST(match_dates_in_every_iso_form)
         cand_init(&c[i], 80 + i, AC_MATCH_FLAT, "flat.fits");
         c[i].night[0] = '\0';
     }
-    strcpy(c[0].date, "2024-10-06T01:00:00+02:00"); /* 23:00 UTC on the 5th */
-    strcpy(c[1].date, "2024-10-04Z");                /* a date alone with Z */
-    strcpy(c[2].date, "2024-04-31T20:00:00");        /* April has 30 days: no date */
+    strcpy(c[0].date, "2024-10-06T01:00:00+02:00");   /* 23:00 UTC on the 5th */
+    strcpy(c[1].date, "2024-10-04Z");                 /* a date alone with Z */
+    strcpy(c[2].date, "2024-04-31T20:00:00");         /* April has 30 days: no date */
     strcpy(c[3].date, "2024-10-03 20:00:00.500000 "); /* AstroFiler's form, blank after */
     r = run(&l, c, 4, NULL);
     ASSERT_EQ(r.notes[0].nights, 0);

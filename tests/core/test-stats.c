@@ -317,9 +317,9 @@ TEST(stats_median_high_d_is_one_of_the_values)
     double none[] = {NAN, INFINITY};
     double *many = malloc(150 * sizeof *many);
 
-    ASSERT_NEAR(ac_stats_median_high_d(two, 2), 120, 0);  /* higher middle, not 90 */
+    ASSERT_NEAR(ac_stats_median_high_d(two, 2), 120, 0); /* higher middle, not 90 */
     ASSERT_NEAR(ac_stats_median_high_d(odd, 3), 120, 0);
-    ASSERT_NEAR(ac_stats_median_high_d(even, 4), 3, 0);   /* sorted 1 2 3 4: index 2 */
+    ASSERT_NEAR(ac_stats_median_high_d(even, 4), 3, 0);    /* sorted 1 2 3 4: index 2 */
     ASSERT_NEAR(ac_stats_median_high_d(mixed, 6), 120, 0); /* of 60, 120, 300 */
     ASSERT(isnan(ac_stats_median_high_d(none, 2)));
     ASSERT(isnan(ac_stats_median_high_d(odd, 0)));
