@@ -43,6 +43,14 @@ static void md5_of(const char *path, char out[33])
     ASSERT_OK(ac_digest_file(path, AC_DIGEST_MD5, out, 33, &e));
 }
 
+/* md5_all fills the MD5s of bias, dark and flat (the AC_M_* order). */
+static void md5_all(char md5[3][33])
+{
+    md5_of("bias.fits", md5[0]);
+    md5_of("dark.fits", md5[1]);
+    md5_of("flat.fits", md5[2]);
+}
+
 static void set_paths(ac_masters_t *m)
 {
     memset(m, 0, sizeof *m);
@@ -61,9 +69,7 @@ TEST(masters_load_set_with_expected_md5s)
     int bad = 99;
 
     make_masters();
-    md5_of("bias.fits", md5[0]);
-    md5_of("dark.fits", md5[1]);
-    md5_of("flat.fits", md5[2]);
+    md5_all(md5);
     set_paths(&m);
     for (int i = 0; i < 3; i++)
         m.md5[i] = md5[i];
@@ -131,9 +137,7 @@ TEST(masters_steps_apart_and_two_sets)
     ac_err_t e = {0};
 
     make_masters();
-    md5_of("bias.fits", md5[0]);
-    md5_of("dark.fits", md5[1]);
-    md5_of("flat.fits", md5[2]);
+    md5_all(md5);
     set_paths(&m);
     for (int i = 0; i < 3; i++) {
         ASSERT_OK(ac_masters_load_one(&m, i, AC_MASTERS_HASH_APART, &e));

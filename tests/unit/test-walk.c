@@ -106,6 +106,12 @@ static void on_error(void *ud, const char *dir, int err)
              strncmp(dir, s->root, s->root_len) == 0 ? dir + s->root_len : dir, strerror(err));
 }
 
+/* What every walk of the tree sees first: the files of its root before "sub". */
+#define TOP "F .hidden.fits 3\nF a.fits 1\nF b.fits 2\nF link.fits 5\n"
+/* Then "sub" entered, and "x.fits". */
+#define SUB "D sub\nF sub/c.fits 5\nD sub/deeper\nF sub/deeper/d.fits 6\n"
+#define XF "D x.fits\nF x.fits/e.fits 7\n"
+
 static int run(struct seen *s, bool recursive, bool filter)
 {
     ac_walk_ops_t ops = {recursive, filter ? fits_only : NULL, visit, on_error};
@@ -123,29 +129,10 @@ TEST(walk_order_hidden_links_and_types)
     ASSERT_EQ(run(&s, true, true), 0);
     /* Byte order (".h" < "a" < ... < "x" < "z"); the link to a file has its target's size;
      * the dangling link, the fifo and the link to a folder are not there. */
-    ASSERT_STR_EQ(s.log, "F .hidden.fits 3\n"
-                         "F a.fits 1\n"
-                         "F b.fits 2\n"
-                         "F link.fits 5\n"
-                         "D sub\n"
-                         "F sub/c.fits 5\n"
-                         "D sub/deeper\n"
-                         "F sub/deeper/d.fits 6\n"
-                         "D x.fits\n"
-                         "F x.fits/e.fits 7\n");
+    ASSERT_STR_EQ(s.log, TOP SUB XF);
     /* Without want_file, every regular file. */
     ASSERT_EQ(run(&s, true, false), 0);
-    ASSERT_STR_EQ(s.log, "F .hidden.fits 3\n"
-                         "F a.fits 1\n"
-                         "F b.fits 2\n"
-                         "F link.fits 5\n"
-                         "F notes.txt 4\n"
-                         "D sub\n"
-                         "F sub/c.fits 5\n"
-                         "D sub/deeper\n"
-                         "F sub/deeper/d.fits 6\n"
-                         "D x.fits\n"
-                         "F x.fits/e.fits 7\n");
+    ASSERT_STR_EQ(s.log, TOP "F notes.txt 4\n" SUB XF);
 }
 
 TEST(walk_flat_skip_and_stop)
@@ -154,30 +141,16 @@ TEST(walk_flat_skip_and_stop)
 
     make_tree(s.root, sizeof s.root);
     ASSERT_EQ(run(&s, false, true), 0);
-    ASSERT_STR_EQ(s.log, "F .hidden.fits 3\n"
-                         "F a.fits 1\n"
-                         "F b.fits 2\n"
-                         "F link.fits 5\n"
-                         "D sub\n"
-                         "D x.fits\n");
+    ASSERT_STR_EQ(s.log, TOP "D sub\n"
+                             "D x.fits\n");
     s.skip = "sub";
     ASSERT_EQ(run(&s, true, true), 0);
-    ASSERT_STR_EQ(s.log, "F .hidden.fits 3\n"
-                         "F a.fits 1\n"
-                         "F b.fits 2\n"
-                         "F link.fits 5\n"
-                         "D sub\n"
-                         "D x.fits\n"
-                         "F x.fits/e.fits 7\n");
+    ASSERT_STR_EQ(s.log, TOP "D sub\n" XF);
     s.skip = NULL;
     s.stop = "sub/c.fits"; /* from inside a sub-folder: the whole walk ends */
     ASSERT_EQ(run(&s, true, true), AC_WALK_STOP);
-    ASSERT_STR_EQ(s.log, "F .hidden.fits 3\n"
-                         "F a.fits 1\n"
-                         "F b.fits 2\n"
-                         "F link.fits 5\n"
-                         "D sub\n"
-                         "F sub/c.fits 5\n");
+    ASSERT_STR_EQ(s.log, TOP "D sub\n"
+                             "F sub/c.fits 5\n");
 }
 
 TEST(walk_errors_per_folder)
@@ -199,12 +172,6 @@ TEST(walk_errors_per_folder)
     s.remove = "sub";
     make_tree(s.root, sizeof s.root);
     ASSERT_EQ(run(&s, true, true), 0);
-    ASSERT_STR_EQ(s.log, "F .hidden.fits 3\n"
-                         "F a.fits 1\n"
-                         "F b.fits 2\n"
-                         "F link.fits 5\n"
-                         "D sub\n"
-                         "E /sub No such file or directory\n"
-                         "D x.fits\n"
-                         "F x.fits/e.fits 7\n");
+    ASSERT_STR_EQ(s.log, TOP "D sub\n"
+                             "E /sub No such file or directory\n" XF);
 }
