@@ -5,7 +5,8 @@
  * Pure code over plain structs: no I/O, no globals. Each candidate is evaluated against the
  * light (and the flat-darks against the chosen flat) into an `ev` of ranking keys; every
  * hard-rule failure is listed in the candidate's note. The best passing candidate of each
- * type is chosen; the others get the first ranking key in which they lose.
+ * type is chosen; the others get the first ranking key in which they lose. Dates are
+ * read by isodate.c; the plan text and the names are in match_text.c.
  * Thread: pure functions, any thread.
  */
 #include "match.h"
@@ -18,8 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "isodate.h"
 #include "meta.h"
 #include "util.h"
 
@@ -92,64 +93,13 @@ static bool name_known(const char *s)
     return !ac_meta_filter_equal(s, "") && !ac_meta_filter_equal(s, "unknown");
 }
 
-/* days_from_civil returns the days since 1970-01-01 of a proleptic Gregorian date. */
-static long days_from_civil(long y, long m, long d)
-{
-    long era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* digits reads exactly n decimal digits at s. */
-static bool digits(const char *s, int n, long *v)
-{
-    *v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        *v = *v * 10 + (s[i] - '0');
-    }
-    return true;
-}
-
-/* parse_iso reads "YYYY-MM-DD[(T| )HH:MM[:SS[.fff]]][Z]" into days and seconds (UTC). */
+/* parse_iso reads an ISO date (isodate.h) into its UTC day number (days since 1970-01-01)
+ * and seconds since 1970-01-01T00:00:00 UTC. */
 static bool parse_iso(const char *s, long *days, double *secs)
 {
-    long y, mo, d, h = 0, mi = 0, sec = 0;
-    double frac = 0;
-    const char *p = s;
-
-    if (s == NULL || !digits(p, 4, &y) || p[4] != '-' || !digits(p + 5, 2, &mo) ||
-        p[7] != '-' || !digits(p + 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > 31)
+    if (ac_isodate_parse_unix(s, secs, NULL) != 0)
         return false;
-    p += 10;
-    if ((*p == 'T' || *p == ' ') && digits(p + 1, 2, &h) && p[3] == ':' &&
-        digits(p + 4, 2, &mi)) {
-        p += 6;
-        if (*p == ':' && digits(p + 1, 2, &sec)) {
-            p += 3;
-            if (*p == '.') {
-                char *end;
-                frac = strtod(p, &end);
-                p = end;
-            }
-        }
-        if (h > 23 || mi > 59 || sec > 60)
-            return false;
-    }
-    if (*p == 'Z')
-        p++;
-    while (*p == ' ')
-        p++;
-    if (*p != '\0')
-        return false;
-    *days = days_from_civil(y, mo, d);
-    *secs = (double)*days * 86400.0 + (double)(h * 3600 + mi * 60 + sec) + frac;
+    *days = (long)floor(*secs / 86400.0);
     return true;
 }
 
@@ -746,114 +696,4 @@ void ac_match_result_free(ac_match_result_t *res)
     free(res->notes);
     res->notes = NULL;
     res->n = 0;
-}
-
-/* A bounded text builder that counts what it could not write (snprintf semantics). */
-typedef struct out {
-    char *buf;
-    size_t size, len;
-} out_t;
-
-__attribute__((format(printf, 2, 3))) static void putf(out_t *o, const char *fmt, ...)
-{
-    va_list ap;
-    int w;
-    size_t room = o->len < o->size ? o->size - o->len : 0;
-
-    va_start(ap, fmt);
-    w = vsnprintf(room > 0 ? o->buf + o->len : NULL, room, fmt, ap);
-    va_end(ap);
-    if (w > 0)
-        o->len += (size_t)w;
-}
-
-size_t ac_match_plan_text(const ac_match_result_t *res, char *buf, size_t size)
-{
-    out_t o = {buf, size, 0};
-
-    if (buf != NULL && size > 0)
-        buf[0] = '\0';
-    if (res == NULL)
-        return 0;
-    putf(&o, "status: %s\n", res->status == AC_MATCH_READY ? "ready" : res->reason);
-    for (int t = 0; t < AC_MATCH_NTYPES; t++) {
-        int ch = res->chosen[t];
-        bool any = false;
-
-        for (size_t i = 0; i < res->n; i++)
-            any = any || res->notes[i].type == t;
-        if (t == AC_MATCH_FLATDARK && !any)
-            continue;
-        if (ch >= 0) {
-            const ac_match_note_t *nt = &res->notes[ch];
-            putf(&o, "%s: #%" PRId64 " %s (%s)", ac_match_type_name(t), nt->id, nt->name,
-                 nt->reason);
-            if (t == AC_MATCH_BIAS && res->bias_why[0] != '\0')
-                putf(&o, " [%s: %s]", res->bias_needed ? "needed" : "used", res->bias_why);
-            putf(&o, "\n");
-            if (nt->warning[0] != '\0')
-                putf(&o, "  warning: %s\n", nt->warning);
-        } else if (t == AC_MATCH_BIAS && res->bias_needed) {
-            putf(&o, "bias: none (needed: %s)\n", res->bias_why);
-        } else if (t == AC_MATCH_BIAS) {
-            putf(&o, "bias: not needed\n");
-        } else {
-            putf(&o, "%s: none\n", ac_match_type_name(t));
-        }
-        for (size_t i = 0; i < res->n; i++) {
-            const ac_match_note_t *nt = &res->notes[i];
-            if (nt->type != t || (int)i == ch)
-                continue;
-            putf(&o, "  #%" PRId64 " %s: %s%s\n", nt->id, nt->name,
-                 nt->verdict == AC_MATCH_REJECTED ? "rejected: "
-                 : nt->verdict == AC_MATCH_LOWER  ? "ranked lower: "
-                                                  : "",
-                 nt->reason);
-        }
-    }
-    for (size_t i = 0; i < res->n; i++)
-        if (res->notes[i].type < 0)
-            putf(&o, "other: #%" PRId64 " %s: rejected: %s\n", res->notes[i].id,
-                 res->notes[i].name, res->notes[i].reason);
-    return o.len;
-}
-
-const char *ac_match_type_name(int type)
-{
-    static const char *names[] = {"bias", "dark", "flat", "flat-dark"};
-    return type >= 0 && type < AC_MATCH_NTYPES ? names[type] : "unknown";
-}
-
-const char *ac_match_verdict_name(int verdict)
-{
-    static const char *names[] = {"rejected", "ranked-lower", "chosen", "unused"};
-    return verdict >= 0 && verdict <= AC_MATCH_UNUSED ? names[verdict] : "unknown";
-}
-
-const char *ac_match_status_name(int status)
-{
-    return status == AC_MATCH_READY ? "ready" : "waiting";
-}
-
-int ac_match_type_from_name(const char *name)
-{
-    switch (ac_meta_classify(name, NULL)) {
-    case AC_FRAME_BIAS:
-        return AC_MATCH_BIAS;
-    case AC_FRAME_DARK:
-        return AC_MATCH_DARK;
-    case AC_FRAME_FLAT:
-        return AC_MATCH_FLAT;
-    case AC_FRAME_FLATDARK:
-        return AC_MATCH_FLATDARK;
-    default:
-        return -1;
-    }
-}
-
-const ac_match_note_t *ac_match_chosen(const ac_match_result_t *res, int type)
-{
-    if (res == NULL || type < 0 || type >= AC_MATCH_NTYPES || res->chosen[type] < 0)
-        return NULL;
-    return &res->notes[res->chosen[type]];
 }

@@ -87,9 +87,10 @@ typedef struct ac_match_equip {
     double set_temp; /* SET-TEMP, C */
 } ac_match_equip_t;
 
-/* A light session. Dates are ISO strings: "YYYY-MM-DD", optionally followed by "T" or " "
- * and "HH:MM[:SS[.fff]]" and "Z" (UTC assumed); both DATE-OBS and AstroFiler's
- * 'YYYY-MM-DD HH:MM:SS.ffffff' parse. */
+/* A light session. Dates are ISO strings in any form isodate.h accepts: "YYYY-MM-DD",
+ * optionally followed by "T" or " " and "HH:MM[:SS[.fff]]" and a zone (none or "Z": UTC;
+ * "+01:00" and the like are converted to UTC, whose date is then the calendar date); both
+ * DATE-OBS and AstroFiler's 'YYYY-MM-DD HH:MM:SS.ffffff' parse. */
 typedef struct ac_match_light {
     ac_match_equip_t eq;
     char night[16];    /* observing night "YYYY-MM-DD" (local noon to noon); "" = take the

@@ -12,11 +12,12 @@
  * (ac_night_site_offset). Only the split point at noon depends on it, so an approximate
  * offset (mean solar time rather than the civil time zone) is good enough.
  *
- * DATE-OBS forms accepted (ac_night_parse_date_obs): "YYYY-MM-DDTHH:MM:SS", with any
- * number of fractional digits, without seconds ("...THH:MM"), with a space instead of
- * 'T', followed by 'Z' or a numeric zone ("+01:00", "-0700", "+01"; converted to UTC), or
- * a date alone ("YYYY-MM-DD"). Leading and trailing blanks are ignored. Everything else
- * (two-digit years, "dd/mm/yy", out-of-range fields, trailing text) is -EINVAL.
+ * DATE-OBS forms accepted are isodate.h's (ac_isodate_parse): "YYYY-MM-DDTHH:MM:SS",
+ * with any number of fractional digits, without seconds ("...THH:MM"), with a space instead
+ * of 'T', followed by 'Z' or a numeric zone ("+01:00", "-0700", "+01"; converted to UTC),
+ * or a date alone ("YYYY-MM-DD", also with 'Z'). Leading and trailing blanks are ignored.
+ * Everything else (two-digit years, "dd/mm/yy", out-of-range fields, trailing text) is
+ * -EINVAL.
  * A date alone carries no time of day: its night is that date itself (the way people
  * name a night), not a guess from 00:00 UTC.
  *
@@ -32,14 +33,6 @@
 
 /* The largest |offset| accepted, in hours (UTC-12 .. UTC+14 exist; this allows both). */
 #define AC_NIGHT_MAX_OFFSET_H 14.0
-
-/*
- * ac_night_parse_date_obs parses a DATE-OBS value (forms above) into seconds since
- * 1970-01-01T00:00:00 UTC (fraction kept) in *unix_s; *has_time (may be NULL) says whether
- * a time of day was present (false for a date alone, which gives 00:00:00 UTC).
- * 0 or -EINVAL.
- */
-int ac_night_parse_date_obs(const char *s, double *unix_s, bool *has_time);
 
 /*
  * ac_night_of writes the observing night "YYYY-MM-DD" of a frame taken at date_obs_iso

@@ -26,50 +26,60 @@
 #define BAND_MIN 65536
 #define BAND_CHUNK 4096
 
-float ac_stats_select(float *a, size_t n, size_t k)
-{
-    ptrdiff_t l = 0, r = (ptrdiff_t)n - 1, kk = (ptrdiff_t)k;
-
-    while (l < r) {
-        float x = a[kk];
-        ptrdiff_t i = l, j = r;
-
-        do {
-            while (a[i] < x)
-                i++;
-            while (x < a[j])
-                j--;
-            if (i <= j) {
-                float t = a[i];
-                a[i] = a[j];
-                a[j] = t;
-                i++;
-                j--;
-            }
-        } while (i <= j);
-        if (j < kk)
-            l = i;
-        if (kk < i)
-            r = j;
+/* DEFINE_SELECT defines the quickselect NAME on elements of type T (float and double
+ * share this one algorithm). */
+#define DEFINE_SELECT(NAME, T)                                                                 \
+    T NAME(T *a, size_t n, size_t k)                                                           \
+    {                                                                                          \
+        ptrdiff_t l = 0, r = (ptrdiff_t)n - 1, kk = (ptrdiff_t)k;                              \
+                                                                                               \
+        while (l < r) {                                                                        \
+            T x = a[kk];                                                                       \
+            ptrdiff_t i = l, j = r;                                                            \
+                                                                                               \
+            do {                                                                               \
+                while (a[i] < x)                                                               \
+                    i++;                                                                       \
+                while (x < a[j])                                                               \
+                    j--;                                                                       \
+                if (i <= j) {                                                                  \
+                    T t = a[i];                                                                \
+                    a[i] = a[j];                                                               \
+                    a[j] = t;                                                                  \
+                    i++;                                                                       \
+                    j--;                                                                       \
+                }                                                                              \
+            } while (i <= j);                                                                  \
+            if (j < kk)                                                                        \
+                l = i;                                                                         \
+            if (kk < i)                                                                        \
+                r = j;                                                                         \
+        }                                                                                      \
+        return a[k];                                                                           \
     }
-    return a[k];
-}
 
-/* finite_front moves the finite values of a to its front (order not kept) and returns
- * how many there are. */
-static size_t finite_front(float *a, size_t n)
-{
-    size_t m = 0;
+DEFINE_SELECT(ac_stats_select, float)
+DEFINE_SELECT(ac_stats_select_d, double)
 
-    for (size_t i = 0; i < n; i++) {
-        if (isfinite(a[i])) {
-            float t = a[m];
-            a[m++] = a[i];
-            a[i] = t;
-        }
+/* finite_front (and finite_front_d) move the finite values of a to its front (order not
+ * kept) and return how many there are. */
+#define DEFINE_FINITE_FRONT(NAME, T)                                                           \
+    static size_t NAME(T *a, size_t n)                                                         \
+    {                                                                                          \
+        size_t m = 0;                                                                          \
+                                                                                               \
+        for (size_t i = 0; i < n; i++) {                                                       \
+            if (isfinite(a[i])) {                                                              \
+                T t = a[m];                                                                    \
+                a[m++] = a[i];                                                                 \
+                a[i] = t;                                                                      \
+            }                                                                                  \
+        }                                                                                      \
+        return m;                                                                              \
     }
-    return m;
-}
+
+DEFINE_FINITE_FRONT(finite_front, float)
+DEFINE_FINITE_FRONT(finite_front_d, double)
 
 /* max_of is the largest of a[0..n-1], n > 0. */
 static float max_of(const float *a, size_t n)
@@ -168,6 +178,13 @@ double ac_stats_median_inplace(float *a, size_t n)
 {
     n = finite_front(a, n);
     return n ? median_finite(a, n) : NAN;
+}
+
+double ac_stats_median_high_d(double *a, size_t n)
+{
+    size_t m = finite_front_d(a, n);
+
+    return m ? ac_stats_select_d(a, m, m / 2) : NAN;
 }
 
 double ac_stats_quantile_inplace(float *a, size_t n, double q)

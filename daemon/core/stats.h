@@ -1,7 +1,10 @@
 /*
  * stats.h - robust statistics on float arrays (pure): median, MAD, quantiles, sigma-clipped
  * mean, with NaN/inf ignored. Used by calibration (master analysis, flat normalisation,
- * hot pixels, pedestal, dark optimisation), quality figures and, later, stacking.
+ * hot pixels, pedestal, dark optimisation), quality figures and master building; the
+ * double variants (_d) serve small lists of header values (the median exposure of a
+ * session or of a master's subs). This is the one selection of the tree: other modules
+ * call it rather than sorting for a median.
  *
  * Thread: pure functions, any thread. Functions that need scratch memory allocate it
  * (bounded by the number of samples they are given) and return -ENOMEM on failure.
@@ -14,6 +17,15 @@
 /* ac_stats_select returns the k-th smallest (0-based) of a[0..n-1], reordering a in place
  * (quickselect, expected O(n)). n must be > 0 and k < n; a must hold no NaN. */
 float ac_stats_select(float *a, size_t n, size_t k);
+
+/* ac_stats_select_d is ac_stats_select on doubles (the same algorithm). */
+double ac_stats_select_d(double *a, size_t n, size_t k);
+
+/* ac_stats_median_high_d returns the median of the finite values of a[0..n-1] as one of
+ * those values: the middle one for an odd count, the higher of the two middle ones for an
+ * even count (so the median of exposures 60, 120 is 120, an exposure that occurs). Any
+ * number of values; NAN when none is finite (or n == 0). Reorders a. */
+double ac_stats_median_high_d(double *a, size_t n);
 
 /* ac_stats_median_inplace returns the median of a[0..n-1] (mean of the two middle values
  * for even n), reordering a. NAN when n == 0. a must hold no NaN. */

@@ -18,8 +18,10 @@
 #include <time.h>
 
 #include "buildplan.h"
+#include "isodate.h"
 #include "log.h"
 #include "stack.h"
+#include "stats.h"
 #include "util.h"
 
 /* ---- Equipment of units and masters ---- */
@@ -37,21 +39,20 @@ static const char *str_or(const char *s, const char *def)
     return s != NULL && s[0] != '\0' ? s : def;
 }
 
+/* median_exposure is the median exposure of the session's frames, as one of them (the
+ * higher middle one for an even count); NAN when none has one, or without memory. */
 static double median_exposure(const ac_calsession_t *u)
 {
-    double v[64];
-    int n = 0;
+    double *v = malloc((u->frames.n > 0 ? u->frames.n : 1) * sizeof *v), med;
+    size_t n = 0;
 
-    for (size_t i = 0; i < u->frames.n && n < 64; i++)
-        if (isfinite(u->frames.items[i].exposure))
-            v[n++] = u->frames.items[i].exposure;
-    for (int a = 1; a < n; a++)
-        for (int b = a; b > 0 && v[b - 1] > v[b]; b--) {
-            double t = v[b];
-            v[b] = v[b - 1];
-            v[b - 1] = t;
-        }
-    return n > 0 ? v[n / 2] : NAN;
+    if (v == NULL)
+        return NAN;
+    for (size_t i = 0; i < u->frames.n; i++)
+        v[n++] = u->frames.items[i].exposure;
+    med = ac_stats_median_high_d(v, n);
+    free(v);
+    return med;
 }
 
 static struct equip unit_equip(const ac_calsession_t *u)
@@ -116,20 +117,14 @@ static bool equip_match(const struct equip *u, const struct equip *m, bool expos
     return true;
 }
 
-/* Days since 1970-01-01 of a 'YYYY-MM-DD...' date, or INT32_MIN. */
+/* Days since 1970-01-01 of an ISO date (isodate.h: its UTC date), or INT32_MIN. */
 static long day_number(const char *d)
 {
-    int y, m, dd;
+    double t;
 
-    if (d == NULL || sscanf(d, "%4d-%2d-%2d", &y, &m, &dd) != 3 || m < 1 || m > 12)
+    if (ac_isodate_parse_unix(d, &t, NULL) != 0)
         return INT32_MIN;
-    /* Days from civil (H. Hinnant's algorithm). */
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
+    return (long)floor(t / 86400.0);
 }
 
 static long nights_apart(const char *a, const char *b)

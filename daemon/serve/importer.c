@@ -1,11 +1,11 @@
 /*
  * importer.c - `astrocalctl import DIR`: registering the FITS files under a folder into
  * AstroFiler's catalogue (orchestration, libuv). See importer.h for what is registered
- * and how; this file holds the per-file reading (any thread), the folder walk (pool
- * thread) and the batched registration on the loop thread (uv_idle: one batch per loop
- * iteration; a uv_timer only for the delay before a failed batch is retried; a zero
- * uv_timer would not do, as libuv 1.44 runs a timer re-armed with 0 again in the same
- * iteration).
+ * and how; this file holds the folder walk (pool thread, through ac_walk) and the batched
+ * registration on the loop thread (uv_idle: one batch per loop iteration; a uv_timer only
+ * for the delay before a failed batch is retried; a zero uv_timer would not do, as libuv
+ * 1.44 runs a timer re-armed with 0 again in the same iteration). Reading and registering
+ * one file are importer_file.c's.
  *
  * Ownership: struct import owns the copied options, the scanned items and the result
  * lists; it is freed after the callback, once both its handles are closed.
@@ -15,26 +15,17 @@
  */
 #include "importer.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "digest.h"
 #include "fsutil.h"
-#include "imgio.h"
 #include "log.h"
-#include "pyfmt.h"
 #include "util.h"
+#include "walk.h"
 
 #define MAX_BATCH_RETRY 3   /* a batch whose transaction fails is retried this often */
 #define RETRY_DELAY_MS 1000 /* before such a retry */
@@ -49,409 +40,9 @@ void ac_import_opts_default(ac_import_opts_t *o)
     o->max_skips = 100;
 }
 
-bool ac_import_is_fits_name(const char *base)
-{
-    static const char *const exts[] = {".fits", ".fit", ".fts"};
-    size_t n = strlen(base);
-
-    if (n > 3 && (strcasecmp(base + n - 3, ".fz") == 0 || strcasecmp(base + n - 3, ".gz") == 0))
-        n -= 3;
-    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
-        size_t l = strlen(exts[i]);
-        if (n > l && strncasecmp(base + n - l, exts[i], l) == 0)
-            return true;
-    }
-    return false;
-}
-
 static bool cancelled(const ac_import_opts_t *o)
 {
     return o->cancel != NULL && atomic_load(o->cancel) != 0;
-}
-
-/* ---- Reading one file (any thread) ---- */
-
-/* String fields of an item, in the order they are packed. */
-/* clang-format off */
-enum { S_PATH, S_REASON, S_DATE, S_TYPE, S_OBJECT, S_EXP, S_XBIN, S_YBIN, S_TEMP, S_TEL,
-       S_INS, S_FILTER, S_GAIN, S_OFFSET, S_SOBJ, S_MTYPE, S_N };
-/* clang-format on */
-
-/* An item being built: fixed fields in it, strings referenced by s[] (NULL = NULL). */
-struct draft {
-    ac_import_item_t it;
-    const char *s[S_N];
-    char v[S_N][96];
-    char reason[AC_ERR_MSG_MAX];
-};
-
-/* pack copies the draft into one allocation. */
-static ac_import_item_t *pack(const struct draft *d)
-{
-    size_t len[S_N], total = sizeof(ac_import_item_t);
-    const char **dst[S_N];
-    ac_import_item_t *it;
-    char *p;
-
-    for (int i = 0; i < S_N; i++) {
-        len[i] = d->s[i] != NULL ? strlen(d->s[i]) + 1 : 0;
-        total += len[i];
-    }
-    if ((it = malloc(total)) == NULL)
-        return NULL;
-    *it = d->it;
-    dst[S_PATH] = &it->path, dst[S_REASON] = &it->reason, dst[S_DATE] = &it->date_obs;
-    dst[S_TYPE] = &it->imagetyp, dst[S_OBJECT] = &it->object, dst[S_EXP] = &it->exptime;
-    dst[S_XBIN] = &it->xbin, dst[S_YBIN] = &it->ybin, dst[S_TEMP] = &it->ccd_temp;
-    dst[S_TEL] = &it->telescope, dst[S_INS] = &it->instrument, dst[S_FILTER] = &it->filter;
-    dst[S_GAIN] = &it->gain, dst[S_OFFSET] = &it->offset, dst[S_SOBJ] = &it->session_object;
-    dst[S_MTYPE] = &it->master_type;
-    p = (char *)(it + 1);
-    for (int i = 0; i < S_N; i++) {
-        *dst[i] = NULL;
-        if (d->s[i] != NULL) {
-            memcpy(p, d->s[i], len[i]);
-            *dst[i] = p;
-            p += len[i];
-        }
-    }
-    return it;
-}
-
-void ac_import_item_free(ac_import_item_t *it)
-{
-    free(it);
-}
-
-/* hv stores in d->v[slot] (and d->s[slot]) the value of the first of keys present, as
- * AstroFiler stores it (Python's str() of astropy's value); when none is present, dflt
- * (may be NULL). Returns whether a key was present. */
-static bool hv(struct draft *d, int slot, const ac_hdr_t *h, const char *const *keys,
-               const char *dflt)
-{
-    char raw[AC_CARD_LEN + 1];
-
-    for (; *keys != NULL; keys++) {
-        int i = ac_hdr_find(h, *keys);
-        if (i < 0 || !ac_hdr_get_value(h, *keys, raw, sizeof raw))
-            continue;
-        const char *v = h->cards[i] + 10; /* after "KEYWORD = " */
-        while (*v == ' ')
-            v++;
-        if (ac_pyfmt_text(raw, *v == '\'', d->v[slot], sizeof d->v[slot]) != 0)
-            ac_strlcpy(d->v[slot], raw, sizeof d->v[slot]);
-        d->s[slot] = d->v[slot];
-        return true;
-    }
-    d->s[slot] = dflt;
-    return false;
-}
-
-static void fail(struct draft *d, int code, const char *message)
-{
-    d->it.kind = AC_IMPORT_FAILED;
-    d->it.code = code;
-    ac_strlcpy(d->reason, message, sizeof d->reason);
-    d->s[S_REASON] = d->reason;
-}
-
-static void set(struct draft *d, int slot, const char *text)
-{
-    ac_strlcpy(d->v[slot], text, sizeof d->v[slot]);
-    d->s[slot] = d->v[slot];
-}
-
-__attribute__((format(printf, 3, 4))) static void skip(struct draft *d, ac_import_skip_t why,
-                                                       const char *fmt, ...)
-{
-    va_list ap;
-
-    d->it.kind = AC_IMPORT_SKIPPED;
-    d->it.skip = why;
-    va_start(ap, fmt);
-    vsnprintf(d->reason, sizeof d->reason, fmt, ap);
-    va_end(ap);
-    d->s[S_REASON] = d->reason;
-}
-
-/* header_incomplete says whether a file is still being started: empty, or a FITS file
- * (it starts with "SIMPLE  =") whose primary header has no END card before EOF. */
-static bool header_incomplete(const char *path)
-{
-    char *blk = NULL;
-    bool incomplete = false, fits = false;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0)
-        return false;
-    if ((blk = malloc(2880)) == NULL)
-        goto out;
-    for (int b = 0; b < 1000; b++) {
-        ssize_t n = pread(fd, blk, 2880, (off_t)b * 2880);
-        if (n < 0)
-            break;
-        if (b == 0 && n == 0) {
-            incomplete = true; /* an empty file: just created */
-            break;
-        }
-        if (b == 0 && n < 9) {
-            incomplete = memcmp(blk, "SIMPLE  =", (size_t)n) == 0; /* its first bytes */
-            break;
-        }
-        if (b == 0)
-            fits = memcmp(blk, "SIMPLE  =", 9) == 0;
-        if (!fits)
-            break;
-        for (ssize_t c = 0; c + 80 <= n; c += 80) {
-            if (memcmp(blk + c, "END     ", 8) == 0)
-                goto out; /* complete header */
-        }
-        if (n < 2880) {
-            incomplete = true; /* EOF inside the header */
-            break;
-        }
-    }
-out:
-    free(blk);
-    close(fd);
-    return incomplete;
-}
-
-/* hash_file computes SHA-256 (and MD5 when md5 is not NULL) of path and its size;
- * *changed says whether size or mtime changed while it was read (still being written). */
-static int hash_file(const char *path, char sha[65], char *md5, int64_t *size, bool *changed,
-                     ac_err_t *e)
-{
-    struct stat a, b;
-    int rc;
-
-    if (stat(path, &a) != 0)
-        return ac_err_set(e, -errno, "%s: cannot stat: %s", path, strerror(errno));
-    if ((rc = ac_digest_file(path, AC_DIGEST_SHA256, sha, 65, e)) != 0 ||
-        (md5 != NULL && (rc = ac_digest_file(path, AC_DIGEST_MD5, md5, 33, e)) != 0))
-        return rc;
-    if (stat(path, &b) != 0)
-        return ac_err_set(e, -errno, "%s: cannot stat: %s", path, strerror(errno));
-    *changed = a.st_size != b.st_size || a.st_mtim.tv_sec != b.st_mtim.tv_sec ||
-               a.st_mtim.tv_nsec != b.st_mtim.tv_nsec;
-    *size = (int64_t)b.st_size;
-    return 0;
-}
-
-static bool contains_ci(const char *s, const char *sub)
-{
-    return s != NULL && strcasestr(s, sub) != NULL;
-}
-
-/* The header keywords, AstroFiler's first, then the aliases of meta.h. */
-static const char *const K_DATE[] = {"DATE-OBS", NULL};
-static const char *const K_EXP[] = {"EXPTIME", "EXPOSURE", NULL};
-static const char *const K_XBIN[] = {"XBINNING", "BINX", NULL};
-static const char *const K_YBIN[] = {"YBINNING", "BINY", NULL};
-static const char *const K_TEMP[] = {"CCD-TEMP", "CCD_TEMP", "CCDTEMP", "TEMPERAT", NULL};
-static const char *const K_TEL[] = {"TELESCOP", NULL};
-static const char *const K_INS[] = {"INSTRUME", NULL};
-static const char *const K_FILTER[] = {"FILTER", NULL};
-static const char *const K_GAIN[] = {"GAIN", NULL};
-static const char *const K_OFFSET[] = {"OFFSET", "BLKLEVEL", NULL};
-static const char *const K_OBJECT[] = {"OBJECT", NULL};
-
-/* describe_master fills the Masters values (AstroFiler's registerMasters). */
-static void describe_master(struct draft *d, const ac_hdr_t *h, const ac_meta_t *m)
-{
-    ac_frame_type_t t = m->type;
-    double n;
-
-    d->it.kind = AC_IMPORT_MASTER;
-    set(d, S_MTYPE, t == AC_FRAME_BIAS ? "bias" : t == AC_FRAME_FLAT ? "flat" : "dark");
-    hv(d, S_TEL, h, K_TEL, "Unknown");
-    hv(d, S_INS, h, K_INS, "Unknown");
-    hv(d, S_XBIN, h, K_XBIN, "1");
-    hv(d, S_YBIN, h, K_YBIN, "1");
-    hv(d, S_TEMP, h, K_TEMP, "");
-    hv(d, S_GAIN, h, K_GAIN, "");
-    hv(d, S_OFFSET, h, K_OFFSET, "");
-    if (t == AC_FRAME_DARK || t == AC_FRAME_FLATDARK)
-        hv(d, S_EXP, h, K_EXP, "");
-    if (t == AC_FRAME_FLAT)
-        hv(d, S_FILTER, h, K_FILTER, "");
-    if (ac_hdr_get_double(h, "NCOMBINE", &n) || ac_hdr_get_double(h, "NIMAGES", &n))
-        d->it.file_count = isfinite(n) && n >= 0 && n < INT_MAX ? (int)n : 0;
-}
-
-/* describe_frame fills the fitsfile values (AstroFiler's importer); may turn the draft
- * into a skip. */
-static void describe_frame(struct draft *d, const ac_hdr_t *h, const ac_meta_t *m)
-{
-    static const char *const tokens[] = {"LIGHT", "DARK", "FLAT", "BIAS"};
-    ac_frame_type_t t = m->type;
-    bool known = false;
-
-    d->it.kind = AC_IMPORT_FRAME;
-    for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++)
-        known = known || contains_ci(m->imagetyp, tokens[i]);
-    set(d, S_TYPE, known ? m->imagetyp : t == AC_FRAME_LIGHT ? "LIGHT" : "BIAS");
-    if (!hv(d, S_EXP, h, K_EXP, NULL) && t != AC_FRAME_BIAS) {
-        skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "no EXPTIME or EXPOSURE in a %s frame",
-             ac_meta_type_name(t));
-        return;
-    }
-    if (t == AC_FRAME_LIGHT) {
-        if (!hv(d, S_OBJECT, h, K_OBJECT, NULL) || d->v[S_OBJECT][0] == '\0') {
-            skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "%s", "a light frame without OBJECT");
-            return;
-        }
-    } else {
-        set(d, S_OBJECT, t == AC_FRAME_BIAS ? "Bias" : t == AC_FRAME_FLAT ? "Flat" : "Dark");
-    }
-    d->s[S_SOBJ] = d->s[S_OBJECT];
-    hv(d, S_XBIN, h, K_XBIN, "1");
-    hv(d, S_YBIN, h, K_YBIN, "1");
-    hv(d, S_TEMP, h, K_TEMP, "0");
-    hv(d, S_TEL, h, K_TEL, "Unknown");
-    hv(d, S_INS, h, K_INS, "Unknown");
-    if (t == AC_FRAME_LIGHT || t == AC_FRAME_FLAT)
-        hv(d, S_FILTER, h, K_FILTER, NULL);
-    hv(d, S_GAIN, h, K_GAIN, NULL);
-    hv(d, S_OFFSET, h, K_OFFSET, NULL);
-    /* AstroFiler's rule for pre-calibrated sources, then what the header itself says. */
-    if (contains_ci(d->s[S_TEL], "itelescope") || contains_ci(d->s[S_INS], "seestar"))
-        d->it.calibrated = 1;
-    if (t == AC_FRAME_LIGHT &&
-        (m->is_master || m->ncombine > 1 || m->bias_subtracted == AC_PROV_YES ||
-         m->dark_subtracted == AC_PROV_YES || m->flat_normalised == AC_PROV_YES))
-        d->it.calibrated = 1;
-}
-
-int ac_import_scan_file(const char *path, const ac_import_opts_t *opts, ac_import_item_t **out)
-{
-    ac_import_opts_t defaults;
-    struct draft *d = NULL;
-    ac_hdr_t hdr;
-    ac_meta_t meta;
-    ac_err_t e = {0};
-    struct stat st;
-    bool changed = false;
-    int rc;
-
-    *out = NULL;
-    if (opts == NULL) {
-        ac_import_opts_default(&defaults);
-        opts = &defaults;
-    }
-    ac_hdr_init(&hdr);
-    if ((d = calloc(1, sizeof *d)) == NULL)
-        return -ENOMEM;
-    d->s[S_PATH] = path;
-    if (stat(path, &st) != 0) {
-        rc = -errno;
-        ac_err_set(&e, rc, "%s: cannot stat: %s", path, strerror(-rc));
-        fail(d, rc, e.msg);
-        goto done;
-    }
-    if (opts->settle_s > 0 && difftime(time(NULL), st.st_mtime) < opts->settle_s) {
-        skip(d, AC_IMPORT_SKIP_SETTLING, "%s", "modified too recently (settling)");
-        goto done;
-    }
-    rc = ac_imgio_read_header(path, &hdr, &meta, &e);
-    if (rc != 0) {
-        if ((rc == AC_EFITS && strstr(e.msg, ": truncated: ") != NULL) ||
-            header_incomplete(path)) {
-            skip(d, AC_IMPORT_SKIP_INCOMPLETE, "incomplete (still being written?): %s",
-                 e.msg[0] != '\0' ? e.msg : "header not finished");
-        } else {
-            fail(d, rc, e.msg[0] != '\0' ? e.msg : ac_strerror(rc));
-        }
-        goto done;
-    }
-    d->it.type = meta.type;
-    if (meta.imagetyp[0] == '\0') {
-        skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "%s", "no IMAGETYP, FRAME or FRAMETYP keyword");
-        goto done;
-    }
-    if (meta.type == AC_FRAME_UNKNOWN) {
-        skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "frame type '%s' is not light, dark, flat or bias",
-             meta.imagetyp);
-        goto done;
-    }
-    /* The night is computed for masters too (for information), required for frames. */
-    if (hv(d, S_DATE, &hdr, K_DATE, NULL) &&
-        ac_night_of(d->v[S_DATE], ac_night_site_offset(opts->utc_offset_h, meta.sitelong),
-                    d->it.night) != 0 &&
-        !(meta.is_master && meta.type != AC_FRAME_LIGHT)) {
-        skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "DATE-OBS '%s' is not an ISO date", d->v[S_DATE]);
-        goto done;
-    }
-    if (meta.is_master && meta.type != AC_FRAME_LIGHT) {
-        describe_master(d, &hdr, &meta);
-    } else if (d->s[S_DATE] == NULL) {
-        skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "%s", "no DATE-OBS keyword");
-        goto done;
-    } else {
-        describe_frame(d, &hdr, &meta);
-        if (d->it.kind != AC_IMPORT_FRAME)
-            goto done;
-    }
-    rc = hash_file(path, d->it.sha256, d->it.kind == AC_IMPORT_MASTER ? d->it.md5 : NULL,
-                   &d->it.size, &changed, &e);
-    if (rc != 0)
-        fail(d, rc, e.msg);
-    else if (changed)
-        skip(d, AC_IMPORT_SKIP_INCOMPLETE, "%s",
-             "incomplete (still being written?): it changed while it was read");
-done:
-    if (d->it.kind == AC_IMPORT_SKIPPED || d->it.kind == AC_IMPORT_FAILED) {
-        /* Only the path and the reason matter then. */
-        for (int i = S_DATE; i < S_N; i++)
-            d->s[i] = NULL;
-    }
-    ac_hdr_free(&hdr);
-    *out = pack(d);
-    free(d);
-    return *out != NULL ? 0 : -ENOMEM;
-}
-
-/* ---- Registering one item (loop thread) ---- */
-
-int ac_import_register_item(ac_db_t *db, const ac_import_item_t *it, ac_import_outcome_t *out,
-                            ac_err_t *e)
-{
-    ac_frame_type_t t = it->type;
-    int rc;
-
-    memset(out, 0, sizeof *out);
-    /* clang-format off */
-    if (it->kind == AC_IMPORT_FRAME) {
-        ac_register_rec_t r = {
-            .path = it->path, .sha256 = it->sha256, .date_obs = it->date_obs,
-            .imagetyp = it->imagetyp, .object = it->object, .exptime = it->exptime,
-            .xbin = it->xbin, .ybin = it->ybin, .ccd_temp = it->ccd_temp,
-            .telescope = it->telescope, .instrument = it->instrument, .filter = it->filter,
-            .calibrated = it->calibrated, .session_object = it->session_object,
-            .session_date = it->night, .session_gain = it->gain, .session_offset = it->offset,
-            .session_by_exposure =
-                t == AC_FRAME_LIGHT || t == AC_FRAME_DARK || t == AC_FRAME_FLATDARK,
-            .session_by_filter = t == AC_FRAME_LIGHT || t == AC_FRAME_FLAT};
-        ac_register_result_t res;
-        if ((rc = ac_catalog_register_file(db, &r, &res, e)) != 0)
-            return rc;
-        out->duplicate = res.duplicate;
-        out->session_created = res.session_created;
-        memcpy(out->id, res.file_id, sizeof out->id);
-        return 0;
-    }
-    if (it->kind == AC_IMPORT_MASTER) {
-        ac_master_rec_t m = {
-            .type = it->master_type, .path = it->path, .md5 = it->md5,
-            .file_size = it->size, .file_count = it->file_count, .telescope = it->telescope,
-            .instrument = it->instrument, .exposure = it->exptime, .xbin = it->xbin,
-            .ybin = it->ybin, .ccd_temp = it->ccd_temp, .gain = it->gain,
-            .offset = it->offset, .filter = it->filter, .quality = NAN};
-        return ac_catalog_register_master(db, &m, &out->master_rowid, &out->duplicate, e);
-    }
-    /* clang-format on */
-    return ac_err_set(e, -EINVAL, "%s: nothing to register (%s)", it->path,
-                      it->reason != NULL ? it->reason : "not a frame or master");
 }
 
 /* ---- The import ---- */
@@ -573,37 +164,31 @@ static void scan_one(struct import *im, const char *path, const char *base)
     ac_import_item_free(it);
 }
 
-/* walk visits dir recursively in name order: FITS-named regular files (or links to them)
- * and astrocald's temporary files are scanned; sub-folders are entered, links to folders
- * are not (no loops, as os.walk). The depth is bounded by PATH_MAX. */
-static void walk(struct import *im, const char *dir)
+/* The walk (walk.h): FITS-named regular files (or links to them) and astrocald's
+ * temporary files are scanned; every sub-folder is entered, links to folders are not. */
+static bool walk_wants(void *ud, const char *name)
 {
-    struct dirent **v = NULL;
-    int n = scandir(dir, &v, NULL, alphasort);
+    (void)ud;
+    return ac_fsutil_is_tmpname(name) || ac_import_is_fits_name(name);
+}
 
-    if (n < 0) {
-        char msg[600];
-        snprintf(msg, sizeof msg, "cannot list the folder: %s", strerror(errno));
-        add_error(im, dir, msg);
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        const char *name = v[i]->d_name;
-        char *path = NULL;
-        struct stat st;
-        if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0 && !cancelled(&im->opts) &&
-            (path = ac_asprintf("%s/%s", dir, name)) != NULL && lstat(path, &st) == 0) {
-            if (S_ISDIR(st.st_mode))
-                walk(im, path);
-            else if (ac_fsutil_is_tmpname(name) ||
-                     (ac_import_is_fits_name(name) && stat(path, &st) == 0 &&
-                      S_ISREG(st.st_mode)))
-                scan_one(im, path, name);
-        }
-        free(path);
-        free(v[i]);
-    }
-    free(v);
+static int walk_visit(void *ud, const ac_walk_entry_t *e)
+{
+    struct import *im = ud;
+
+    if (cancelled(&im->opts))
+        return AC_WALK_STOP;
+    if (!e->is_dir)
+        scan_one(im, e->path, e->name);
+    return AC_WALK_NEXT;
+}
+
+static void walk_error(void *ud, const char *dir, int err)
+{
+    char msg[600];
+
+    snprintf(msg, sizeof msg, "cannot list the folder: %s", strerror(err));
+    add_error(ud, dir, msg);
 }
 
 static void work_scan(uv_work_t *w)
@@ -626,7 +211,10 @@ static void work_scan(uv_work_t *w)
                  real);
         return;
     }
-    walk(im, real);
+    {
+        static const ac_walk_ops_t ops = {true, walk_wants, walk_visit, walk_error};
+        ac_walk(real, &ops, im);
+    }
     im->res.scan_seconds = (double)(ac_now_ns() - t0) / 1e9;
 }
 

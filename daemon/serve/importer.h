@@ -5,8 +5,9 @@
  * reuses for single files.
  *
  * One import runs in two phases:
- *   1. pool thread (uv_queue_work): DIR is walked recursively (directory symlinks are not
- *      followed, file symlinks are; entries in name order). Every .fit/.fits/.fts file,
+ *   1. pool thread (uv_queue_work): DIR is walked recursively (ac_walk, walk.h: directory
+ *      symlinks are not followed, file symlinks are; entries in name order; hidden names
+ *      included; a folder that cannot be listed is an error entry). Every .fit/.fits/.fts file,
  *      optionally .fz or .gz, any case, is read: header and metadata (ac_imgio_read_header),
  *      SHA-256 of the whole file (plus MD5 for master files), its size. The result is a
  *      list of small records (a few hundred bytes each), no pixel data;

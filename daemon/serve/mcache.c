@@ -106,45 +106,23 @@ static bool evict_for(ac_mcache_t *mc, size_t need)
     return true;
 }
 
-/* load_work runs on a pool thread: read every master, check its MD5, prepare. */
+/* load_work runs on a pool thread: the one master loader (masters.h) reads every master,
+ * checks its MD5 and prepares the set; it touches only this set. */
 static void load_work(uv_work_t *req)
 {
     ac_mset_t *s = req->data;
-    ac_image_t img[AC_M_COUNT];
-    bool have[AC_M_COUNT] = {false};
-    int rc = 0;
+    ac_masters_t m;
+    int rc;
 
-    memset(img, 0, sizeof img);
-    s->bad_master = -1;
-    for (int i = 0; i < AC_M_COUNT && rc == 0; i++) {
-        if (s->key.path[i][0] == '\0')
-            continue;
-        rc = ac_imgio_load_image(s->key.path[i], &img[i], &s->err);
-        if (rc != 0) {
-            s->bad_master = i;
-            break;
-        }
-        have[i] = true;
-        if (s->key.md5[i][0] != '\0' && strcmp(s->key.md5[i], img[i].md5) != 0) {
-            rc = ac_err_set(&s->err, AC_EMASTER,
-                            "%s: checksum mismatch: file MD5 %s, catalogue hash_value %s",
-                            s->key.path[i], img[i].md5, s->key.md5[i]);
-            s->bad_master = i;
-        }
+    memset(&m, 0, sizeof m);
+    for (int i = 0; i < AC_M_COUNT; i++) {
+        m.path[i] = s->key.path[i];
+        m.md5[i] = s->key.md5[i];
     }
-    if (rc == 0) {
-        rc = ac_calib_prepare_take(&s->cs, have[0] ? &img[0] : NULL, have[1] ? &img[1] : NULL,
-                                   have[2] ? &img[2] : NULL, have[3] ? &img[3] : NULL, s->key.k,
-                                   &s->opts, &s->err);
-    }
-    for (int i = 0; i < AC_M_COUNT; i++)
-        if (have[i])
-            ac_image_free(&img[i]);
+    rc = ac_masters_load(&m, s->key.k, &s->opts, &s->cs, &s->bad_master, &s->err);
     /* Published to the loop thread by load_done: until then the set stays LOADING for
      * everyone else (the loop must not see a result before the work has ended). */
     s->outcome = rc == 0 ? AC_MSET_READY : AC_MSET_FAILED;
-    if (rc != 0 && s->err.code == 0)
-        ac_err_set(&s->err, rc, "preparing masters: %s", ac_strerror(rc));
 }
 
 static void load_done(uv_work_t *req, int status)

@@ -4,7 +4,8 @@
  *
  * A set is identified by its masters (bias, dark, flat, flat-dark paths, each with the
  * MD5 the catalogue expects, or "" when unknown) and the dark scale k. The first job that
- * needs a set starts loading it on a pool thread (read, checksum, prepare: see calib.h);
+ * needs a set starts loading it on a pool thread (read, checksum, prepare: the one master
+ * loader, ac_masters_load in masters.h; its error names the master and why);
  * jobs wait (the scheduler simply does not start them) until it is ready, then share the
  * immutable ac_calset_t read-only. Sets no job uses are evicted, least recently used
  * first, when a new one needs room. A set that failed to load keeps its error for a while
@@ -27,8 +28,7 @@
 
 #include "calib.h"
 #include "err.h"
-
-enum { AC_M_BIAS = 0, AC_M_DARK, AC_M_FLAT, AC_M_FLATDARK, AC_M_COUNT };
+#include "masters.h" /* AC_M_BIAS ... AC_M_COUNT */
 
 typedef struct ac_mkey {
     char path[AC_M_COUNT][4096]; /* "" when absent */

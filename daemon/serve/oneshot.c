@@ -4,7 +4,8 @@
  * Steps:
  *  1. parse options; load the masters in parallel on the libuv pool, and compute their
  *     files' MD5s there at the same time (the MD5s go on during steps 2 and 3 and are
- *     written into the sets after 3); the masters are analysed when prepared;
+ *     written into the sets after 3); the masters are analysed when prepared. Every step
+ *     on the masters is the one master loader's (masters.h), as in the daemon;
  *  2. read each light's header and decide its dark scale k (exposure matching); a light
  *     that cannot be used with these masters fails here with its reason;
  *  3. prepare one calibration set per distinct k (usually one): the masters' buffers are
@@ -27,11 +28,11 @@
 #include <uv.h>
 
 #include "calib.h"
-#include "digest.h"
 #include "engine.h"
 #include "fsutil.h"
 #include "imgio.h"
 #include "log.h"
+#include "masters.h"
 #include "util.h"
 
 #define EXIT_USAGE 64
@@ -55,7 +56,7 @@ struct job {
 struct mtask {
     uv_work_t req;
     struct oneshot *os;
-    int i;     /* master index */
+    int i;     /* master index (AC_M_*) */
     bool hash; /* the MD5 of the file, else the pixels */
     int rc;
     ac_err_t err;
@@ -63,12 +64,9 @@ struct mtask {
 
 struct oneshot {
     ac_engine_opts_t eng;
-    const char *master_path[4]; /* bias, dark, flat, flat-dark */
-    ac_image_t master[4];
-    bool loaded[4];
-    struct mtask loads[4], hashes[4];
+    ac_masters_t ms; /* paths from the options; images and MD5s written by the tasks */
+    struct mtask loads[AC_M_COUNT], hashes[AC_M_COUNT];
     int loads_pending, hashes_pending;
-    char md5[4][33]; /* written by the MD5 tasks */
     int jobs;
     bool json, quiet;
     struct light *lights;
@@ -82,9 +80,6 @@ struct oneshot {
     int next, inflight, ok, failed;
     uint64_t out_bytes;
 };
-
-enum { M_BIAS, M_DARK, M_FLAT, M_FLATDARK };
-static const char *const master_kind[] = {"bias", "dark", "flat", "flat-dark"};
 
 void ac_oneshot_usage(void *stream)
 {
@@ -220,16 +215,16 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case OPT_BIAS:
-            os->master_path[M_BIAS] = optarg;
+            os->ms.path[AC_M_BIAS] = optarg;
             break;
         case OPT_DARK:
-            os->master_path[M_DARK] = optarg;
+            os->ms.path[AC_M_DARK] = optarg;
             break;
         case OPT_FLAT:
-            os->master_path[M_FLAT] = optarg;
+            os->ms.path[AC_M_FLAT] = optarg;
             break;
         case OPT_FLATDARK:
-            os->master_path[M_FLATDARK] = optarg;
+            os->ms.path[AC_M_FLATDARK] = optarg;
             break;
         case OPT_OUTDIR:
             if (ac_strlcpy(os->eng.output_dir, optarg, sizeof os->eng.output_dir) >=
@@ -338,12 +333,12 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
     os->nlights = argc - optind;
     if (os->nlights <= 0)
         return usage_error("%s", "no light frames given");
-    if (os->master_path[M_BIAS] == NULL && os->master_path[M_DARK] == NULL &&
-        os->master_path[M_FLAT] == NULL)
+    if (os->ms.path[AC_M_BIAS] == NULL && os->ms.path[AC_M_DARK] == NULL &&
+        os->ms.path[AC_M_FLAT] == NULL)
         return usage_error("%s", "give at least one of --bias, --dark, --flat");
-    if (os->master_path[M_FLATDARK] != NULL && os->master_path[M_FLAT] == NULL)
+    if (os->ms.path[AC_M_FLATDARK] != NULL && os->ms.path[AC_M_FLAT] == NULL)
         return usage_error("%s", "--flat-dark needs --flat");
-    if (c->cosmetic && os->master_path[M_DARK] == NULL)
+    if (c->cosmetic && os->ms.path[AC_M_DARK] == NULL)
         return usage_error("%s", "--cosmetic finds hot pixels in the master dark: give --dark");
     os->lights = calloc((size_t)os->nlights, sizeof *os->lights);
     if (os->lights == NULL)
@@ -491,26 +486,13 @@ static void submit_next(struct oneshot *os, uv_loop_t *loop)
     }
 }
 
-/* type_fits says whether a frame of type t may serve as master kind i: its own type,
- * or unknown (no IMAGETYP); a dark may serve as flat-dark. */
-static bool type_fits(int i, ac_frame_type_t t)
-{
-    static const ac_frame_type_t want[4] = {AC_FRAME_BIAS, AC_FRAME_DARK, AC_FRAME_FLAT,
-                                            AC_FRAME_FLATDARK};
-
-    return t == AC_FRAME_UNKNOWN || t == want[i] || (i == M_FLATDARK && t == AC_FRAME_DARK);
-}
-
 static void mtask_work(uv_work_t *req)
 {
     struct mtask *t = req->data;
-    struct oneshot *os = t->os;
+    ac_masters_t *ms = &t->os->ms;
 
-    if (t->hash)
-        t->rc = ac_digest_file(os->master_path[t->i], AC_DIGEST_MD5, os->md5[t->i],
-                               sizeof os->md5[t->i], &t->err);
-    else
-        t->rc = ac_imgio_load_pixels(os->master_path[t->i], &os->master[t->i], &t->err);
+    t->rc = t->hash ? ac_masters_hash_one(ms, t->i, &t->err)
+                    : ac_masters_load_one(ms, t->i, AC_MASTERS_HASH_APART, &t->err);
 }
 
 /* mtask_done counts a finished task (status is 0: nothing cancels these tasks). */
@@ -528,10 +510,10 @@ static void mtask_done(uv_work_t *req, int status)
 static void start_masters(struct oneshot *os, uv_loop_t *loop)
 {
     for (int h = 0; h < 2; h++) {
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < AC_M_COUNT; i++) {
             struct mtask *t = h ? &os->hashes[i] : &os->loads[i];
 
-            if (os->master_path[i] == NULL)
+            if (!ac_masters_given(&os->ms, i))
                 continue;
             t->os = os;
             t->i = i;
@@ -551,11 +533,10 @@ static void run_until(uv_loop_t *loop, const int *pending)
         uv_run(loop, UV_RUN_ONCE);
 }
 
-/* task_fail copies a failed task's error into e, naming the master. */
+/* task_fail copies a failed task's error (it names the master) into e. */
 static int task_fail(const struct mtask *t, ac_err_t *e)
 {
     *e = t->err;
-    ac_err_prefix(e, "master %s", master_kind[t->i]);
     return t->rc;
 }
 
@@ -566,59 +547,41 @@ static int load_masters(struct oneshot *os, uv_loop_t *loop, ac_err_t *e)
 {
     start_masters(os, loop);
     run_until(loop, &os->loads_pending);
-    for (int i = 0; i < 4; i++)
-        os->loaded[i] = os->master_path[i] != NULL && os->loads[i].rc == 0;
-    for (int i = 0; i < 4; i++) {
-        if (os->master_path[i] == NULL)
+    for (int i = 0; i < AC_M_COUNT; i++) {
+        int rc;
+        if (!ac_masters_given(&os->ms, i))
             continue;
         if (os->loads[i].rc != 0)
             return task_fail(&os->loads[i], e);
-        if (!type_fits(i, os->master[i].meta.type) && !os->eng.calib.force)
-            return ac_err_set(
-                e, AC_EMETADATA,
-                "master %s: %s has IMAGETYP '%s' (a %s frame); use --force to use "
-                "it anyway",
-                master_kind[i], os->master_path[i], os->master[i].meta.imagetyp,
-                ac_meta_type_name(os->master[i].meta.type));
+        if ((rc = ac_masters_check_type(&os->ms, i, os->eng.calib.force, e)) != 0)
+            return rc;
     }
     return 0;
 }
 
 /* finish_masters waits for the masters' MD5s and writes them where prepare would have
  * (the calsets' provenance, for the output headers): prepare ran while they were being
- * computed, with empty MD5s. A set has an MD5 exactly for the masters it applies. */
+ * computed, with empty MD5s. */
 static int finish_masters(struct oneshot *os, uv_loop_t *loop, ac_err_t *e)
 {
     run_until(loop, &os->hashes_pending);
-    for (int i = 0; i < 4; i++) {
-        if (os->master_path[i] != NULL && os->hashes[i].rc != 0)
+    for (int i = 0; i < AC_M_COUNT; i++)
+        if (ac_masters_given(&os->ms, i) && os->hashes[i].rc != 0)
             return task_fail(&os->hashes[i], e);
-        if (os->loaded[i])
-            ac_strlcpy(os->master[i].md5, os->md5[i], sizeof os->master[i].md5);
-    }
-    for (int g = 0; os->sets != NULL && g < os->nsets; g++) {
-        ac_calset_t *cs = &os->sets[g];
-        char *dst[4] = {cs->has_bias ? cs->bias_md5 : NULL, cs->has_dark ? cs->dark_md5 : NULL,
-                        cs->has_flat ? cs->flat_md5 : NULL,
-                        cs->has_flatdark ? cs->flatdark_md5 : NULL};
-
-        for (int i = 0; i < 4; i++)
-            if (dst[i] != NULL)
-                ac_strlcpy(dst[i], os->md5[i], sizeof cs->bias_md5);
-    }
+    ac_masters_set_md5s(&os->ms, os->sets, os->sets != NULL ? os->nsets : 0);
     return 0;
 }
 
 static ac_image_t *master(struct oneshot *os, int i)
 {
-    return os->loaded[i] ? &os->master[i] : NULL;
+    return ac_masters_image(&os->ms, i);
 }
 
 /* plan_lights reads each light's header and decides its dark scale. */
 static void plan_lights(struct oneshot *os, bool dark_has_bias)
 {
-    ac_image_t *dark = master(os, M_DARK);
-    bool bias = master(os, M_BIAS) != NULL;
+    ac_image_t *dark = master(os, AC_M_DARK);
+    bool bias = master(os, AC_M_BIAS) != NULL;
 
     os->set_k = calloc((size_t)os->nlights, sizeof *os->set_k);
     for (int i = 0; i < os->nlights && os->set_k != NULL; i++) {
@@ -654,48 +617,16 @@ static void plan_lights(struct oneshot *os, bool dark_has_bias)
     }
 }
 
-/* copy_image duplicates a master (for a second dark scale). */
-static int copy_image(ac_image_t *dst, const ac_image_t *src)
-{
-    size_t n = (size_t)src->w * (size_t)src->h;
-
-    *dst = *src;
-    dst->px = malloc(n * sizeof(float));
-    if (dst->px == NULL)
-        return -ENOMEM;
-    memcpy(dst->px, src->px, n * sizeof(float));
-    return 0;
-}
-
 /* prepare_sets builds one calibration set per distinct k. The last set takes the masters'
  * own buffers; earlier ones take copies. A set that fails fails its lights. */
 static void prepare_sets(struct oneshot *os)
 {
     os->sets = calloc((size_t)(os->nsets > 0 ? os->nsets : 1), sizeof *os->sets);
     for (int g = 0; g < os->nsets && os->sets != NULL; g++) {
-        ac_image_t copy[4], *use[4];
         ac_err_t e = {0};
-        int rc = 0;
-        bool last = g == os->nsets - 1;
+        int rc = ac_masters_prepare(&os->ms, os->set_k[g], &os->eng.calib, g < os->nsets - 1,
+                                    &os->sets[g], &e);
 
-        for (int i = 0; i < 4; i++) {
-            use[i] = master(os, i);
-            if (use[i] != NULL && !last) {
-                rc = copy_image(&copy[i], use[i]);
-                use[i] = &copy[i];
-                if (rc != 0)
-                    break;
-            }
-        }
-        if (rc == 0)
-            rc = ac_calib_prepare_take(&os->sets[g], use[M_BIAS], use[M_DARK], use[M_FLAT],
-                                       use[M_FLATDARK], os->set_k[g], &os->eng.calib, &e);
-        else
-            ac_err_set(&e, rc, "out of memory copying masters");
-        if (!last)
-            for (int i = 0; i < 4; i++)
-                if (use[i] == &copy[i])
-                    ac_image_free(&copy[i]);
         for (int w = 0; w < os->sets[g].n_warnings; w++)
             ac_log_warn("%s", os->sets[g].warnings[w]);
         if (rc != 0) {
@@ -729,9 +660,7 @@ static void print_summary(struct oneshot *os, double secs)
 
 static void oneshot_free(struct oneshot *os)
 {
-    for (int i = 0; i < 4; i++)
-        if (os->loaded[i])
-            ac_image_free(&os->master[i]);
+    ac_masters_free(&os->ms);
     for (int g = 0; os->sets != NULL && g < os->nsets; g++)
         ac_calset_free(&os->sets[g]);
     for (int i = 0; os->wbs != NULL && i < os->jobs; i++)
@@ -774,8 +703,8 @@ int ac_oneshot_main(int argc, char **argv)
      * masters' loads and MD5s all run at once, so the pool has a thread for each; at most
      * --jobs lights run at a time whatever its size (submit_next). */
     ntasks = 0;
-    for (int i = 0; i < 4; i++)
-        ntasks += os.master_path[i] != NULL ? 2 : 0;
+    for (int i = 0; i < AC_M_COUNT; i++)
+        ntasks += ac_masters_given(&os.ms, i) ? 2 : 0;
     snprintf(jobs_env, sizeof jobs_env, "%d", os.jobs > ntasks ? os.jobs : ntasks);
     setenv("UV_THREADPOOL_SIZE", jobs_env, 1);
     os.wbs = calloc((size_t)os.jobs, sizeof *os.wbs);
@@ -789,9 +718,9 @@ int ac_oneshot_main(int argc, char **argv)
         for (int i = 0; i < os.nlights; i++)
             fail_light(&os.lights[i], &e);
     } else {
-        if (master(&os, M_DARK) != NULL) {
+        if (master(&os, AC_M_DARK) != NULL) {
             dark_has_bias = ac_calib_dark_bias_decision(
-                master(&os, M_DARK), master(&os, M_BIAS), &os.eng.calib, why, sizeof why);
+                master(&os, AC_M_DARK), master(&os, AC_M_BIAS), &os.eng.calib, why, sizeof why);
             ac_log_info("master dark: %s", why);
         }
         plan_lights(&os, dark_has_bias);

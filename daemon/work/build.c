@@ -135,30 +135,6 @@ static void drop(struct job *j, struct sub *s, const char *fmt, ...)
     appendf(j->res->dropped, sizeof j->res->dropped, "%s: %s", ac_path_base(s->path), why);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-/* The median EXPTIME of the subs in use (NAN when none has one, or without memory). */
-double ac_build_median_exptime(const struct sub *subs, int nsubs)
-{
-    double *ex = malloc((size_t)(nsubs > 0 ? nsubs : 1) * sizeof *ex), med;
-    int n = 0;
-
-    if (ex == NULL)
-        return NAN;
-    for (int i = 0; i < nsubs; i++)
-        if (subs[i].used && isfinite(subs[i].m->exptime))
-            ex[n++] = subs[i].m->exptime;
-    qsort(ex, (size_t)n, sizeof ex[0], cmp_double);
-    med = n > 0 ? ex[n / 2] : NAN;
-    free(ex);
-    return med;
-}
-
 static int open_subs(struct job *j)
 {
     const ac_build_spec_t *sp = j->sp;

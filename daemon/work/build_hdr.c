@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "build_int.h"
@@ -48,6 +49,21 @@ static bool rewritten(const char *key)
         if (strcmp(key, keys[i]) == 0)
             return true;
     return ac_hdr_is_output_excluded(key);
+}
+
+double ac_build_median_exptime(const struct sub *subs, int nsubs)
+{
+    double *ex = malloc((size_t)(nsubs > 0 ? nsubs : 1) * sizeof *ex), med;
+    size_t n = 0;
+
+    if (ex == NULL)
+        return NAN;
+    for (int i = 0; i < nsubs; i++)
+        if (subs[i].used)
+            ex[n++] = subs[i].m->exptime;
+    med = ac_stats_median_high_d(ex, n);
+    free(ex);
+    return med;
 }
 
 /* A camera setting: an integer card when whole, else real. */

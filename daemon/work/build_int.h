@@ -1,7 +1,8 @@
 /*
  * build_int.h - what build.c (the build's passes) and build_hdr.c (the master's
  * header and its quality check) share: the state of one build on its pool thread. Not part
- * of the builder's contract (see build.h).
+ * of the builder's contract (see build.h). The functions below are build_hdr.c's: build.c
+ * calls them, build_hdr.c calls nothing of build.c (the dependency is one-way).
  *
  * Thread: one struct job per build, touched only by the thread running it.
  */
@@ -50,8 +51,9 @@ struct job {
     ac_err_t *e;
 };
 
-/* ac_build_median_exptime returns the median EXPTIME of the subs in use (NAN when none has
- * one, or without memory). */
+/* ac_build_median_exptime returns the median EXPTIME of the subs in use, as one of their
+ * exposures (ac_stats_median_high_d: the higher middle one for an even count); NAN when
+ * none has one, or without memory. */
 double ac_build_median_exptime(const struct sub *subs, int nsubs);
 
 /* ac_build_header_facts fills the result's header facts (equipment, exposure, mean

@@ -708,3 +708,30 @@ TEST(match_names_and_errors)
     ASSERT_CONTAINS(buf, "other: #99 odd.fits: rejected: unknown master type 7\n");
     ac_match_result_free(&r);
 }
+
+/* Dates in every form isodate.h accepts; a zone moves the moment, hence the UTC date. */
+TEST(match_dates_in_every_iso_form)
+{
+    ac_match_light_t l;
+    ac_match_cand_t c[4];
+    ac_match_result_t r;
+
+    light_init(&l);
+    l.night[0] = '\0';
+    strcpy(l.date_obs, " 2024-10-05T22:00:00+02:00"); /* 20:00 UTC on the 5th */
+    for (int i = 0; i < 4; i++) {
+        cand_init(&c[i], 80 + i, AC_MATCH_FLAT, "flat.fits");
+        c[i].night[0] = '\0';
+    }
+    strcpy(c[0].date, "2024-10-06T01:00:00+02:00");   /* 23:00 UTC on the 5th */
+    strcpy(c[1].date, "2024-10-04Z");                 /* a date alone with Z */
+    strcpy(c[2].date, "2024-04-31T20:00:00");         /* April has 30 days: no date */
+    strcpy(c[3].date, "2024-10-03 20:00:00.500000 "); /* AstroFiler's form, blank after */
+    r = run(&l, c, 4, NULL);
+    ASSERT_EQ(r.notes[0].nights, 0);
+    ASSERT_EQ(r.notes[1].nights, -1);
+    ASSERT_EQ(r.notes[2].nights, AC_MATCH_NIGHTS_UNKNOWN);
+    ASSERT_EQ(r.notes[3].nights, -2);
+    ASSERT_EQ(r.chosen[AC_MATCH_FLAT], 0);
+    ac_match_result_free(&r);
+}

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 
+#include "isodate.h"
 #include "night.h"
 #include "test.h"
 
@@ -72,29 +73,29 @@ TEST(night_date_obs_variants)
     bool timed = false;
 
     /* Values computed with Python's datetime(..., tzinfo=timezone.utc).timestamp(). */
-    ASSERT_OK(ac_night_parse_date_obs("2024-10-05T02:10:07.25", &t, &timed));
+    ASSERT_OK(ac_isodate_parse_unix("2024-10-05T02:10:07.25", &t, &timed));
     ASSERT_NEAR(t, 1728094207.25, 1e-6);
     ASSERT(timed);
-    ASSERT_OK(ac_night_parse_date_obs("2024-10-05T02:10:07", &t, NULL));
+    ASSERT_OK(ac_isodate_parse_unix("2024-10-05T02:10:07", &t, NULL));
     ASSERT_NEAR(t, 1728094207.0, 1e-6);
-    ASSERT_OK(ac_night_parse_date_obs("2024-10-05T02:10:07.250000Z", &t, NULL));
+    ASSERT_OK(ac_isodate_parse_unix("2024-10-05T02:10:07.250000Z", &t, NULL));
     ASSERT_NEAR(t, 1728094207.25, 1e-6);
-    ASSERT_OK(ac_night_parse_date_obs("2024-10-05 02:10:07.25", &t, NULL));
+    ASSERT_OK(ac_isodate_parse_unix("2024-10-05 02:10:07.25", &t, NULL));
     ASSERT_NEAR(t, 1728094207.25, 1e-6);
-    ASSERT_OK(ac_night_parse_date_obs("  2024-10-05T02:10  ", &t, NULL));
+    ASSERT_OK(ac_isodate_parse_unix("  2024-10-05T02:10  ", &t, NULL));
     ASSERT_NEAR(t, 1728094200.0, 1e-6);
     /* 04:10:07.25+02:00 is 02:10:07.25 UTC; -0130 adds 1.5 h. */
-    ASSERT_OK(ac_night_parse_date_obs("2024-10-05T04:10:07.25+02:00", &t, NULL));
+    ASSERT_OK(ac_isodate_parse_unix("2024-10-05T04:10:07.25+02:00", &t, NULL));
     ASSERT_NEAR(t, 1728094207.25, 1e-6);
-    ASSERT_OK(ac_night_parse_date_obs("2024-10-05T00:40:07.25-0130", &t, NULL));
+    ASSERT_OK(ac_isodate_parse_unix("2024-10-05T00:40:07.25-0130", &t, NULL));
     ASSERT_NEAR(t, 1728094207.25, 1e-6);
     /* A leap second counts as the next minute's first second. */
-    ASSERT_OK(ac_night_parse_date_obs("2000-02-29T23:59:60", &t, NULL));
+    ASSERT_OK(ac_isodate_parse_unix("2000-02-29T23:59:60", &t, NULL));
     ASSERT_NEAR(t, 951868800.0, 1e-6);
-    ASSERT_OK(ac_night_parse_date_obs("1969-12-31T12:00:00", &t, NULL));
+    ASSERT_OK(ac_isodate_parse_unix("1969-12-31T12:00:00", &t, NULL));
     ASSERT_NEAR(t, -43200.0, 1e-6);
     /* A date alone: 00:00 UTC, no time; its night is the date itself, whatever the offset. */
-    ASSERT_OK(ac_night_parse_date_obs("2024-10-05", &t, &timed));
+    ASSERT_OK(ac_isodate_parse_unix("2024-10-05", &t, &timed));
     ASSERT_NEAR(t, 1728086400.0, 1e-6);
     ASSERT(!timed);
     ASSERT_STR_EQ(night("2024-10-05", 0), "2024-10-05");
@@ -131,13 +132,13 @@ TEST(night_bad_input)
     double t;
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        if (ac_night_parse_date_obs(bad[i], &t, NULL) != -EINVAL)
+        if (ac_isodate_parse_unix(bad[i], &t, NULL) != -EINVAL)
             AC_TEST_FAIL("'%s' was accepted", bad[i]);
         out[0] = 'x';
         ASSERT_EQ(ac_night_of(bad[i], 0, out), -EINVAL);
         ASSERT_STR_EQ(out, "");
     }
-    ASSERT_EQ(ac_night_parse_date_obs(NULL, &t, NULL), -EINVAL);
+    ASSERT_EQ(ac_isodate_parse_unix(NULL, &t, NULL), -EINVAL);
     ASSERT_EQ(ac_night_of(NULL, 0, out), -EINVAL);
     /* Offsets that are not finite or beyond 14 h. */
     ASSERT_EQ(ac_night_of("2024-10-05T02:10:07", NAN, out), -EINVAL);

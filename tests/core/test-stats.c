@@ -297,3 +297,36 @@ TEST(stats_count_nonfinite)
     ASSERT_EQ(ac_stats_count_nonfinite(a, 6), 3);
     ASSERT_EQ(ac_stats_count_nonfinite(a, 0), 0);
 }
+
+TEST(stats_select_d_kth_smallest)
+{
+    double a[] = {0.5, 0.1, 0.4, 0.2, 0.3};
+
+    ASSERT_NEAR(ac_stats_select_d(a, 5, 0), 0.1, 0);
+    ASSERT_NEAR(ac_stats_select_d(a, 5, 4), 0.5, 0);
+    ASSERT_NEAR(ac_stats_select_d(a, 5, 2), 0.3, 0); /* exact: no float rounding */
+    ASSERT(a[0] <= 0.3 && a[1] <= 0.3 && a[3] >= 0.3 && a[4] >= 0.3);
+}
+
+TEST(stats_median_high_d_is_one_of_the_values)
+{
+    double two[] = {120, 60};
+    double odd[] = {300, 60, 120};
+    double even[] = {4, 1, 3, 2};
+    double mixed[] = {300, NAN, 60, INFINITY, 120, -INFINITY};
+    double none[] = {NAN, INFINITY};
+    double *many = malloc(150 * sizeof *many);
+
+    ASSERT_NEAR(ac_stats_median_high_d(two, 2), 120, 0); /* higher middle, not 90 */
+    ASSERT_NEAR(ac_stats_median_high_d(odd, 3), 120, 0);
+    ASSERT_NEAR(ac_stats_median_high_d(even, 4), 3, 0);    /* sorted 1 2 3 4: index 2 */
+    ASSERT_NEAR(ac_stats_median_high_d(mixed, 6), 120, 0); /* of 60, 120, 300 */
+    ASSERT(isnan(ac_stats_median_high_d(none, 2)));
+    ASSERT(isnan(ac_stats_median_high_d(odd, 0)));
+    /* Any number of values: 70 of 60 s then 80 of 300 s; the sorted index 75 is 300. */
+    ASSERT(many != NULL);
+    for (int i = 0; i < 150; i++)
+        many[i] = i < 70 ? 60 : 300;
+    ASSERT_NEAR(ac_stats_median_high_d(many, 150), 300, 0);
+    free(many);
+}

@@ -1,0 +1,193 @@
+/*
+ * test-masters.c - the one master loader (daemon/work/masters.c): a whole set loaded and
+ * prepared with the MD5s it expects, a checksum mismatch and a missing file named by
+ * master, the steps the one-shot runs apart (pixels, MD5 on its own, two sets from one
+ * load), and the frame-type check. Masters are small synthetic AstroFiler-style files
+ * (tests/support/fitsgen.h); expected MD5s come from ac_digest_file, which
+ * test-digest.c checks against md5sum.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "digest.h"
+#include "fitsgen.h"
+#include "masters.h"
+#include "test.h"
+
+static void make_masters(void)
+{
+    static const ac_gen_type_t types[] = {AC_GEN_BIAS, AC_GEN_DARK, AC_GEN_FLAT};
+    static const char *const names[] = {"bias.fits", "dark.fits", "flat.fits"};
+    ac_gen_camera_t cam;
+    ac_gen_frame_t f;
+    ac_err_t e = {0};
+    ac_gen_t *g;
+
+    ac_gen_camera_default(&cam, 5);
+    cam.width = 64;
+    cam.height = 48;
+    g = ac_gen_new(&cam, &e);
+    ASSERT_NOT_NULL(g);
+    for (int i = 0; i < 3; i++) {
+        ac_gen_frame_default(&f, types[i]);
+        f.master = AC_GEN_MASTER_ASTROFILER;
+        ASSERT_OK(ac_gen_write_frame(g, &f, names[i], &e));
+    }
+    ac_gen_free(g);
+}
+
+static void md5_of(const char *path, char out[33])
+{
+    ac_err_t e = {0};
+
+    ASSERT_OK(ac_digest_file(path, AC_DIGEST_MD5, out, 33, &e));
+}
+
+/* md5_all fills the MD5s of bias, dark and flat (the AC_M_* order). */
+static void md5_all(char md5[3][33])
+{
+    md5_of("bias.fits", md5[0]);
+    md5_of("dark.fits", md5[1]);
+    md5_of("flat.fits", md5[2]);
+}
+
+static void set_paths(ac_masters_t *m)
+{
+    memset(m, 0, sizeof *m);
+    m->path[AC_M_BIAS] = "bias.fits";
+    m->path[AC_M_DARK] = "dark.fits";
+    m->path[AC_M_FLAT] = "flat.fits";
+}
+
+TEST(masters_load_set_with_expected_md5s)
+{
+    char md5[3][33];
+    ac_masters_t m;
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_err_t e = {0};
+    int bad = 99;
+
+    make_masters();
+    md5_all(md5);
+    set_paths(&m);
+    for (int i = 0; i < 3; i++)
+        m.md5[i] = md5[i];
+    ac_calib_opts_default(&o);
+    memset(&cs, 0, sizeof cs);
+    if (ac_masters_load(&m, 1.0, &o, &cs, &bad, &e) != 0)
+        AC_TEST_FAIL("load: %s", e.msg);
+    ASSERT_EQ(bad, -1);
+    ASSERT(cs.has_bias && cs.has_dark && cs.has_flat && !cs.has_flatdark);
+    ASSERT_EQ(cs.w, 64);
+    ASSERT_EQ(cs.h, 48);
+    ASSERT_STR_EQ(cs.bias_md5, md5[0]);
+    ASSERT_STR_EQ(cs.dark_md5, md5[1]);
+    ASSERT_STR_EQ(cs.flat_md5, md5[2]);
+    for (int i = 0; i < AC_M_COUNT; i++) /* the images are released */
+        ASSERT(!m.loaded[i]);
+    ac_calset_free(&cs);
+}
+
+TEST(masters_errors_name_the_master)
+{
+    char md5[33], want[200];
+    ac_masters_t m;
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_err_t e = {0};
+    int bad = 99;
+
+    make_masters();
+    md5_of("dark.fits", md5);
+    ac_calib_opts_default(&o);
+    /* A checksum mismatch on the dark. */
+    set_paths(&m);
+    m.md5[AC_M_DARK] = "00000000000000000000000000000000";
+    memset(&cs, 0, sizeof cs);
+    ASSERT_EQ(ac_masters_load(&m, 1.0, &o, &cs, &bad, &e), AC_EMASTER);
+    ASSERT_EQ(bad, AC_M_DARK);
+    snprintf(want, sizeof want,
+             "master dark: dark.fits: checksum mismatch: file MD5 %s, catalogue hash_value "
+             "00000000000000000000000000000000",
+             md5);
+    ASSERT_STR_EQ(e.msg, want);
+    /* A missing flat: the loader's reason, after the master's kind. */
+    set_paths(&m);
+    m.path[AC_M_FLAT] = "missing.fits";
+    memset(&e, 0, sizeof e);
+    ASSERT(ac_masters_load(&m, 1.0, &o, &cs, &bad, &e) != 0);
+    ASSERT_EQ(bad, AC_M_FLAT);
+    ASSERT_EQ(strncmp(e.msg, "master flat: ", 13), 0);
+    ASSERT_CONTAINS(e.msg, "missing.fits");
+    /* The same through hash_one. */
+    set_paths(&m);
+    m.md5[AC_M_BIAS] = "ffffffffffffffffffffffffffffffff";
+    memset(&e, 0, sizeof e);
+    ASSERT_EQ(ac_masters_hash_one(&m, AC_M_BIAS, &e), AC_EMASTER);
+    ASSERT_EQ(strncmp(e.msg, "master bias: bias.fits: checksum mismatch: file MD5 ", 52), 0);
+}
+
+TEST(masters_steps_apart_and_two_sets)
+{
+    char md5[3][33];
+    ac_masters_t m;
+    ac_calib_opts_t o;
+    ac_calset_t cs[2];
+    ac_err_t e = {0};
+
+    make_masters();
+    md5_all(md5);
+    set_paths(&m);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_OK(ac_masters_load_one(&m, i, AC_MASTERS_HASH_APART, &e));
+        ASSERT(m.loaded[i]);
+        ASSERT_STR_EQ(m.img[i].md5, ""); /* not hashed in the read */
+        ASSERT_OK(ac_masters_hash_one(&m, i, &e));
+        ASSERT_STR_EQ(m.hashed[i], md5[i]);
+    }
+    ASSERT(!m.loaded[AC_M_FLATDARK]);
+    ASSERT_NULL(ac_masters_image(&m, AC_M_FLATDARK));
+    ASSERT(ac_masters_image(&m, AC_M_DARK) == &m.img[AC_M_DARK]);
+    ac_calib_opts_default(&o);
+    memset(cs, 0, sizeof cs);
+    /* The first set from copies, the second takes the buffers. */
+    ASSERT_OK(ac_masters_prepare(&m, 1.0, &o, true, &cs[0], &e));
+    ASSERT_NOT_NULL(m.img[AC_M_DARK].px);
+    ASSERT_OK(ac_masters_prepare(&m, 1.0, &o, false, &cs[1], &e));
+    ASSERT_NULL(m.img[AC_M_DARK].px);
+    ASSERT_EQ(memcmp(cs[0].offset, cs[1].offset, 64 * 48 * sizeof(float)), 0);
+    ASSERT_STR_EQ(cs[1].dark_md5, "");
+    ac_masters_set_md5s(&m, cs, 2);
+    for (int g = 0; g < 2; g++) {
+        ASSERT_STR_EQ(cs[g].bias_md5, md5[0]);
+        ASSERT_STR_EQ(cs[g].dark_md5, md5[1]);
+        ASSERT_STR_EQ(cs[g].flat_md5, md5[2]);
+        ASSERT_STR_EQ(cs[g].flatdark_md5, "");
+        ac_calset_free(&cs[g]);
+    }
+    ASSERT_STR_EQ(m.img[AC_M_FLAT].md5, md5[2]);
+    ac_masters_free(&m);
+    ASSERT(!m.loaded[AC_M_BIAS]);
+}
+
+TEST(masters_frame_type_check)
+{
+    ac_masters_t m;
+    ac_err_t e = {0};
+
+    make_masters();
+    memset(&m, 0, sizeof m);
+    m.path[AC_M_DARK] = "bias.fits"; /* a bias given as the dark */
+    m.path[AC_M_FLATDARK] = "dark.fits";
+    ASSERT_OK(ac_masters_load_one(&m, AC_M_DARK, 0, &e));
+    ASSERT_OK(ac_masters_load_one(&m, AC_M_FLATDARK, 0, &e));
+    ASSERT_EQ(ac_masters_check_type(&m, AC_M_DARK, false, &e), AC_EMETADATA);
+    ASSERT_EQ(strncmp(e.msg, "master dark: bias.fits has IMAGETYP '", 37), 0);
+    ASSERT_CONTAINS(e.msg, "' (a bias frame); use --force to use it anyway");
+    ASSERT_OK(ac_masters_check_type(&m, AC_M_DARK, true, &e));
+    ASSERT_OK(ac_masters_check_type(&m, AC_M_FLATDARK, false, &e)); /* a dark may serve */
+    ASSERT_OK(ac_masters_check_type(&m, AC_M_BIAS, false, &e));     /* not loaded */
+    ASSERT_STR_EQ(ac_masters_kind_name(AC_M_FLATDARK), "flat-dark");
+    ac_masters_free(&m);
+}
