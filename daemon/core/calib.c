@@ -665,7 +665,7 @@ int ac_calib_prepare_take(ac_calset_t *cs, ac_image_t *bias, ac_image_t *dark, a
     float *px[M_COUNT] = {NULL, NULL, NULL, NULL};
     ac_image_t *ref = NULL;
     char why[160] = "";
-    int rc = 0;
+    int rc = 0, blame = -1;
 
     memset(cs, 0, sizeof *cs);
     cs->k = 1.0;
@@ -694,14 +694,17 @@ int ac_calib_prepare_take(ac_calset_t *cs, ac_image_t *bias, ac_image_t *dark, a
             continue;
         if (px[i] == NULL) {
             rc = ac_err_set(e, -EINVAL, "%s %s has no pixel data", mname[i], img[i]->path);
+            blame = i;
             goto fail;
         }
         if ((rc = analyse(img[i], px[i])) != 0) {
             ac_err_set(e, rc, "%s %s: no memory to analyse it", mname[i], img[i]->path);
             goto fail;
         }
-        if ((rc = validate(cs, img[i], px[i], i, e)) != 0)
+        if ((rc = validate(cs, img[i], px[i], i, e)) != 0) {
+            blame = i;
             goto fail;
+        }
     }
     cs->w = ref->w;
     cs->h = ref->h;
@@ -727,8 +730,10 @@ int ac_calib_prepare_take(ac_calset_t *cs, ac_image_t *bias, ac_image_t *dark, a
              cs->n_master_nonfinite);
     if (flat) {
         cs->flat_meta = flat->meta;
-        if ((rc = prepare_flat(cs, img, px, o, e)) != 0)
+        if ((rc = prepare_flat(cs, img, px, o, e)) != 0) {
+            blame = rc == AC_EMASTER ? M_FLAT : -1;
             goto fail;
+        }
     }
     if ((rc = prepare_offset(cs, img, px, k, why, o, e)) != 0)
         goto fail;
@@ -741,5 +746,6 @@ fail:
     for (int i = 0; i < M_COUNT; i++)
         free(px[i]);
     ac_calset_free(cs);
+    cs->bad_master = blame;
     return rc;
 }

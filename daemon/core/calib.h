@@ -114,6 +114,10 @@ typedef struct ac_calset {
     int n_history;
     char warnings[8][256]; /* non-fatal notes (e.g. raw flat with nothing to remove) */
     int n_warnings;
+    /* After a failed ac_calib_prepare_take: the master at fault, in the order bias, dark,
+     * flat, flat-dark (0..3), or -1 when no single file is (masters that disagree with each
+     * other, no memory, a dark scale the plan should not have asked for). */
+    int bad_master;
 } ac_calset_t;
 
 /* ac_calib_dark_scale decides the dark scale k for a light with exposure t_light against
@@ -146,7 +150,8 @@ bool ac_calib_dark_bias_decision(const ac_image_t *dark, const ac_image_t *bias,
  * loader's job), not NaN-filled (more than 1 % non-finite), not all zero; a flat with a
  * positive scale, not saturated, not nearly empty. Failures return AC_EMASTER or
  * AC_EGEOMETRY with a message naming the file and the property; AC_EMETADATA when k != 1
- * is asked for a dark that contains the bias while no bias is given.
+ * is asked for a dark that contains the bias while no bias is given. On failure
+ * cs->bad_master names the master at fault (or -1), so a broken file can be kept out.
  * The flat is calibrated by the flat-dark when given (and also by the bias when the
  * flat-dark's provenance says it is bias-free), else by the bias, unless it is already
  * calibrated. With o->dark_optimize the set keeps bias and dark_c (offset NULL) so that

@@ -158,8 +158,11 @@ int ac_masters_load(ac_masters_t *m, double k, const ac_calib_opts_t *o, ac_cals
         if (rc != 0 && bad != NULL)
             *bad = i;
     }
-    if (rc == 0)
+    if (rc == 0) {
         rc = ac_masters_prepare(m, k, o, false, cs, e);
+        if (rc != 0 && bad != NULL)
+            *bad = cs->bad_master; /* same order as AC_M_* */
+    }
     ac_masters_free(m);
     if (rc != 0 && e != NULL && e->code == 0)
         ac_err_set(e, rc, "preparing masters: %s", ac_strerror(rc));

@@ -90,7 +90,9 @@ void ac_masters_set_md5s(ac_masters_t *m, ac_calset_t *sets, int nsets);
 
 /* ac_masters_load loads the set (load_one, MD5 in the same read, for each master given,
  * in the order bias, dark, flat, flat-dark) and prepares it for k into cs, then frees the
- * images. *bad (may be NULL) is the master that failed, or -1 (none, or the preparation).
+ * images. *bad (may be NULL) is the master at fault: unreadable, checksum mismatch, or
+ * refused by the preparation (NaN-filled, all zero, a saturated flat...; see
+ * ac_calset_t.bad_master), or -1 when no single master is.
  * 0 or the first error. */
 int ac_masters_load(ac_masters_t *m, double k, const ac_calib_opts_t *o, ac_calset_t *cs,
                     int *bad, ac_err_t *e);

@@ -7,6 +7,9 @@
  * test-digest.c checks against md5sum.
  */
 #include <errno.h>
+#include <fitsio.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "digest.h"
@@ -190,4 +193,51 @@ TEST(masters_frame_type_check)
     ASSERT_OK(ac_masters_check_type(&m, AC_M_BIAS, false, &e));     /* not loaded */
     ASSERT_STR_EQ(ac_masters_kind_name(AC_M_FLATDARK), "flat-dark");
     ac_masters_free(&m);
+}
+
+/* write_plane writes a 64x48 float32 image filled with v, typed as IMAGETYP. */
+static void write_plane(const char *path, const char *imagetyp, float v)
+{
+    fitsfile *f = NULL;
+    long naxes[2] = {64, 48};
+    float px[64 * 48];
+    int status = 0;
+
+    for (int i = 0; i < 64 * 48; i++)
+        px[i] = v;
+    remove(path);
+    fits_create_file(&f, path, &status);
+    fits_create_img(f, FLOAT_IMG, 2, naxes, &status);
+    fits_update_key(f, TSTRING, "IMAGETYP", (void *)imagetyp, NULL, &status);
+    fits_write_img(f, TFLOAT, 1, 64 * 48, px, &status);
+    fits_close_file(f, &status);
+    ASSERT_EQ(status, 0);
+}
+
+TEST(masters_refused_by_preparation_are_named)
+{
+    ac_masters_t m;
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_err_t e = {0};
+    int bad = 99;
+
+    /* A NaN-filled dark: the load succeeds, the preparation refuses it and names it, so the
+     * daemon can keep exactly that file out of matching. */
+    make_masters();
+    write_plane("dark.fits", "Dark Frame", NAN);
+    ac_calib_opts_default(&o);
+    set_paths(&m);
+    memset(&cs, 0, sizeof cs);
+    ASSERT_EQ(ac_masters_load(&m, 1.0, &o, &cs, &bad, &e), AC_EMASTER);
+    ASSERT_EQ(bad, AC_M_DARK);
+    ASSERT_CONTAINS(e.msg, "NaN-filled");
+    /* An all-zero flat. */
+    make_masters();
+    write_plane("flat.fits", "Flat Field", 0.0f);
+    set_paths(&m);
+    memset(&e, 0, sizeof e);
+    ASSERT_EQ(ac_masters_load(&m, 1.0, &o, &cs, &bad, &e), AC_EMASTER);
+    ASSERT_EQ(bad, AC_M_FLAT);
+    ASSERT_CONTAINS(e.msg, "all zero");
 }
