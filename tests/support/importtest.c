@@ -126,20 +126,6 @@ void write_night(ac_gen_t *g, ac_gen_night_t *n, const char *dir)
         AC_TEST_FAIL("write night %s: %s", dir, e.msg);
 }
 
-long long q_int(ac_db_t *db, const char *sql, const char *arg)
-{
-    return afdb_int(ac_db_handle(db), sql, arg, -999);
-}
-
-const char *q_text(ac_db_t *db, const char *sql, const char *arg)
-{
-    static char buf[8][512];
-    static int k;
-
-    k = (k + 1) % 8;
-    return afdb_text(ac_db_handle(db), sql, arg, buf[k], sizeof buf[k]);
-}
-
 const char *col(ac_db_t *db, const char *table, const char *keycol, const char *c,
                 const char *key)
 {

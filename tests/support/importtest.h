@@ -1,9 +1,9 @@
 /*
  * importtest.h - the fixture of the import tests (tests/unit/test-importer*.c): an import run
  * on a real libuv loop with what its callback saw, AstroFiler databases prepared by the
- * schema, cameras and frames from tests/support/fitsgen.h, and catalogue queries. Built once
- * into the ac_testunit library (importtest.c). Paths are relative to the test directory.
- * Failures fail the test. Thread: the test's thread.
+ * schema, cameras and frames from tests/support/fitsgen.h, and catalogue queries (with
+ * tests/support/dbtest.h). Built once into the ac_testunit library (importtest.c). Paths are
+ * relative to the test directory. Failures fail the test. Thread: the test's thread.
  */
 #ifndef AC_IMPORTTEST_H
 #define AC_IMPORTTEST_H
@@ -12,6 +12,7 @@
 
 #include "afdb.h"
 #include "db.h"
+#include "dbtest.h"
 #include "fitsgen.h"
 #include "importer.h"
 
@@ -57,14 +58,6 @@ void frame(ac_gen_t *g, ac_gen_type_t type, const char *path, const char *date,
 
 /* write_night writes night n of g under dir. */
 void write_night(ac_gen_t *g, ac_gen_night_t *n, const char *dir);
-
-/* q_int returns column 0 of the first row of sql (?1 = arg, may be NULL) as an integer,
- * -999 when there is none or it is NULL. */
-long long q_int(ac_db_t *db, const char *sql, const char *arg);
-
-/* q_text returns column 0 of the first row of sql (?1 = arg) as text, or NULL, in one of 8
- * static buffers used in turn (so a few results may be compared). */
-const char *q_text(ac_db_t *db, const char *sql, const char *arg);
 
 /* col reads column c of the row of table whose key column equals key (as q_text). */
 const char *col(ac_db_t *db, const char *table, const char *keycol, const char *c,
