@@ -1,83 +1,33 @@
 /*
- * test-builder.c - master building (daemon/work/build*.c, daemon/serve/buildplan.c): masters built from frames written by
- * tests/support/fitsgen.h and compared with an independent double-precision sigma-clipped
+ * test-builder.c - master building (daemon/work/build*.c): masters built from frames written
+ * by tests/support/fitsgen.h and compared with an independent double-precision sigma-clipped
  * mean computed here (subs read with cfitsio, flats calibrated and normalised here, the
  * clipping loop written here); cosmic rays and a satellite trail injected with cfitsio;
- * noise, headers, provenance read back by ac_meta_from_header, quality rejections, dropped
- * subs, cancellation, strips; and the catalogue side end to end (scan, prepare, run,
- * record). The plan alone is tested in test-catalog-build.c.
+ * noise, headers, provenance read back by ac_meta_from_header, strips. Rejections, dropped
+ * subs, cancellation and the catalogue side are in test-builder-reject.c; the plan alone in
+ * test-catalog-build.c.
  */
-#include <errno.h>
 #include <fitsio.h>
 #include <math.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "afdb.h"
 #include "buildplan.h"
+#include "buildtest.h"
 #include "calib.h"
-#include "catalog.h"
-#include "db.h"
 #include "fitsgen.h"
+#include "fitsread.h"
 #include "imgio.h"
 #include "meta.h"
-#include "schema.h"
 #include "stack.h"
 #include "test.h"
-#include "util.h"
+#include "tools.h"
 
-#define W 96
-#define H 64
-#define N 7
+#define W BUILDTEST_W
+#define H BUILDTEST_H
+#define N BUILDTEST_N
 
 /* ---- Frames ---- */
-
-static ac_gen_t *camera(double read_noise, double col_sd, double flat_level, double hot_frac)
-{
-    ac_gen_camera_t cam;
-    ac_gen_t *g;
-
-    ac_gen_camera_default(&cam, 42);
-    cam.width = W;
-    cam.height = H;
-    cam.read_noise = read_noise;
-    cam.bias_col_sd = col_sd;
-    cam.bias_fpn_sd = col_sd > 0 ? 0.5 : 0.0;
-    cam.flat_level = flat_level;
-    cam.hot_fraction = hot_frac;
-    cam.n_stars = 0;
-    ac_strlcpy(cam.telescop, "C14", sizeof cam.telescop);
-    ac_strlcpy(cam.instrume, "ZWO ASI294MM Pro", sizeof cam.instrume);
-    g = ac_gen_new(&cam, NULL);
-    ASSERT_NOT_NULL(g);
-    return g;
-}
-
-static void frame_of(ac_gen_frame_t *f, ac_gen_type_t type, int index)
-{
-    ac_gen_frame_default(f, type);
-    f->index = index;
-    if (type == AC_GEN_FLAT)
-        f->filter = "L";
-}
-
-/* Writes n raw frames of a type as <dir>/<prefix>_<i>.fits, i = 1..n. */
-static void write_frames(ac_gen_t *g, ac_gen_type_t type, const char *prefix, int n,
-                         char paths[][256])
-{
-    ac_gen_frame_t f;
-    ac_err_t e = {0};
-
-    for (int i = 0; i < n; i++) {
-        frame_of(&f, type, i + 1);
-        snprintf(paths[i], 256, "%s/%s_%d.fits", ac_test_tmpdir(), prefix, i + 1);
-        if (ac_gen_write_frame(g, &f, paths[i], &e) != 0)
-            AC_TEST_FAIL("write %s: %s", paths[i], e.msg);
-    }
-}
 
 /* Sets pixel (x, y) of a 2-D image to v (cfitsio applies BZERO). */
 static void set_pixel(const char *path, int x, int y, double v)
@@ -112,22 +62,12 @@ static void add_row(const char *path, int y, double delta)
 /* Reads a whole W x H image as doubles (owned). */
 static double *read_image(const char *path)
 {
-    fitsfile *f = NULL;
-    long fp[2] = {1, 1}, nax[2] = {0, 0};
-    double *px = malloc(sizeof(double) * W * H);
-    int st = 0, naxis = 0;
+    ac_fitsread_info_t info;
+    double *px = ac_fitsread_image(path, &info);
 
-    ASSERT_NOT_NULL(px);
-    fits_open_diskfile(&f, path, READONLY, &st);
-    fits_get_img_dim(f, &naxis, &st);
-    fits_get_img_size(f, 2, nax, &st);
-    ASSERT_EQ(st, 0);
-    ASSERT_EQ(naxis, 2);
-    ASSERT_EQ(nax[0], W);
-    ASSERT_EQ(nax[1], H);
-    fits_read_pix(f, TDOUBLE, fp, W * H, NULL, px, NULL, &st);
-    fits_close_file(f, &st);
-    ASSERT_EQ(st, 0);
+    ASSERT_EQ(info.naxis, 2);
+    ASSERT_EQ(info.w, W);
+    ASSERT_EQ(info.h, H);
     return px;
 }
 
@@ -206,53 +146,6 @@ static double *reference(double *const *subs, int n, const double *scale, bool m
     return out;
 }
 
-/* ---- Building ---- */
-
-static char *xdup(const char *s)
-{
-    char *d = s != NULL ? strdup(s) : NULL;
-
-    ASSERT(s == NULL || d != NULL);
-    return d;
-}
-
-static void spec_init(ac_build_spec_t *sp, ac_cal_kind_t kind, char paths[][256], int n,
-                      const char *out_name, const char *bias, const char *fd)
-{
-    char out[512];
-
-    memset(sp, 0, sizeof *sp);
-    ac_build_opts_default(&sp->opts);
-    snprintf(sp->opts.masters_dir, sizeof sp->opts.masters_dir, "%s/Masters", ac_test_tmpdir());
-    sp->opts.out.durable = false;
-    snprintf(out, sizeof out, "%s/%s", sp->opts.masters_dir, out_name);
-    sp->kind = kind;
-    sp->key = xdup("K");
-    sp->session_id = xdup("S");
-    sp->output_path = xdup(out);
-    sp->bias_path = xdup(bias);
-    sp->flatdark_path = xdup(fd);
-    sp->nsubs = n;
-    sp->subs = calloc((size_t)n, sizeof *sp->subs);
-    ASSERT_NOT_NULL(sp->subs);
-    for (int i = 0; i < n; i++)
-        sp->subs[i] = xdup(paths[i]);
-}
-
-static void run_ok(const ac_build_spec_t *sp, ac_build_result_t *res)
-{
-    ac_build_run(sp, res, NULL);
-    if (res->status != AC_BUILT)
-        AC_TEST_FAIL("build %s: status %d: %s%s", sp->output_path, res->status, res->err.msg,
-                     res->reason);
-}
-
-static bool exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
 /* Pixels of a master that differ from the reference by more than tol. */
 static int count_mismatch(const double *got, const double *ref, double tol, double *maxdiff)
 {
@@ -269,63 +162,21 @@ static int count_mismatch(const double *got, const double *ref, double tol, doub
     return bad;
 }
 
-static void key_text(const char *path, const char *key, char *value)
-{
-    fitsfile *f = NULL;
-    char comment[FLEN_COMMENT];
-    int st = 0;
-
-    fits_open_diskfile(&f, path, READONLY, &st);
-    fits_read_keyword(f, key, value, comment, &st);
-    fits_close_file(f, &st);
-    if (st != 0)
-        AC_TEST_FAIL("%s: keyword %s missing", path, key);
-}
-
 /* The value of a string keyword, unquoted and trimmed (cfitsio). */
 static const char *key_str(const char *path, const char *key)
 {
-    static char value[FLEN_VALUE];
-    fitsfile *f = NULL;
-    int st = 0;
+    const char *value = ac_fitsread_string(path, key);
 
-    fits_open_diskfile(&f, path, READONLY, &st);
-    fits_read_key(f, TSTRING, key, value, NULL, &st);
-    fits_close_file(f, &st);
-    if (st != 0)
+    if (value == NULL)
         AC_TEST_FAIL("%s: string keyword %s missing", path, key);
     return value;
-}
-
-static void fitsverify_ok(const char *path)
-{
-    char cmd[2048], out[8192];
-    size_t n = 0;
-    FILE *p;
-
-    if (access("/usr/bin/fitsverify", X_OK) != 0) {
-        fprintf(stderr, "SKIP: /usr/bin/fitsverify is not installed\n");
-        return;
-    }
-    snprintf(cmd, sizeof cmd, "/usr/bin/fitsverify '%s' 2>&1", path);
-    p = popen(cmd, "r");
-    ASSERT_NOT_NULL(p);
-    while (n + 1 < sizeof out) {
-        size_t k = fread(out + n, 1, sizeof out - 1 - n, p);
-        if (k == 0)
-            break;
-        n += k;
-    }
-    out[n] = '\0';
-    pclose(p);
-    ASSERT_CONTAINS(out, "Verification found 0 warning(s) and 0 error(s)");
 }
 
 /* ---- Bias ---- */
 
 TEST(builder_bias_matches_independent_clip_rejects_cosmic_and_trail)
 {
-    ac_gen_t *g = camera(5.0, 0.0, 25000, 1e-4);
+    ac_gen_t *g = build_camera(5.0, 0.0, 25000, 1e-4);
     char paths[N][256], v[FLEN_VALUE];
     double *subs[N], *ref, *got, maxd, ssq = 0, rn = 5.0 / sqrt(N);
     ac_build_spec_t sp;
@@ -386,7 +237,7 @@ TEST(builder_bias_matches_independent_clip_rejects_cosmic_and_trail)
     key_text(sp.output_path, "QNOISE", v);
     key_text(sp.output_path, "CHECKSUM", v);
     ASSERT_STR_EQ(key_str(sp.output_path, "TELESCOP"), "C14");
-    fitsverify_ok(sp.output_path);
+    ac_tools_fitsverify_clean(sp.output_path);
     ASSERT_OK(ac_imgio_read_header(sp.output_path, &hdr, &m, NULL));
     ASSERT_EQ(m.type, AC_FRAME_BIAS);
     ASSERT(m.is_master);
@@ -412,7 +263,7 @@ TEST(builder_bias_matches_independent_clip_rejects_cosmic_and_trail)
 
 TEST(builder_flat_calibrated_by_flatdark_matches_independent_normalised_clip)
 {
-    ac_gen_t *g = camera(5.0, 2.0, 25000, 1e-4);
+    ac_gen_t *g = build_camera(5.0, 2.0, 25000, 1e-4);
     char fdp[N][256], fp[N][256], v[FLEN_VALUE];
     double *subs[N], *fd, *ref, *got, med[N], scale[N], lsum = 0, maxd;
     ac_build_spec_t sfd, sf;
@@ -464,7 +315,7 @@ TEST(builder_flat_calibrated_by_flatdark_matches_independent_normalised_clip)
     ASSERT_STR_EQ(key_str(sf.output_path, "FDRKMAST"), "Master-FlatDark.fits");
     key_text(sf.output_path, "FLATSCAL", v);
     ASSERT_NEAR(atof(v), lsum / N, 1e-3 * lsum / N);
-    fitsverify_ok(sf.output_path);
+    ac_tools_fitsverify_clean(sf.output_path);
     /* Read back: calibrated (bias and flat-dark out), not normalised. */
     ASSERT_OK(ac_imgio_read_header(sf.output_path, &hdr, &m, NULL));
     ASSERT_EQ(m.type, AC_FRAME_FLAT);
@@ -486,7 +337,7 @@ TEST(builder_flat_calibrated_by_flatdark_matches_independent_normalised_clip)
 /* A bias-free flat-dark (another tool's) needs the bias too; without one the flats keep it. */
 TEST(builder_flat_with_a_bias_free_flatdark)
 {
-    ac_gen_t *g = camera(5.0, 2.0, 25000, 1e-4);
+    ac_gen_t *g = build_camera(5.0, 2.0, 25000, 1e-4);
     char fp[3][256], bp[3][256], fdm[256];
     ac_build_spec_t sb, sf;
     ac_build_result_t *res = calloc(1, sizeof *res);
@@ -532,7 +383,7 @@ TEST(builder_flat_with_a_bias_free_flatdark)
 
 TEST(builder_dark_bias_provenance_read_back_by_meta_and_calib)
 {
-    ac_gen_t *g = camera(5.0, 2.0, 25000, 1e-4);
+    ac_gen_t *g = build_camera(5.0, 2.0, 25000, 1e-4);
     char bp[N][256], dp[N][256];
     ac_build_spec_t sb, sk, ss;
     ac_build_result_t *res = calloc(1, sizeof *res);
@@ -583,165 +434,13 @@ TEST(builder_dark_bias_provenance_read_back_by_meta_and_calib)
     ac_gen_free(g);
 }
 
-/* ---- Quality rejections ---- */
-
-TEST(builder_rejects_a_dim_flat_and_writes_nothing)
-{
-    ac_gen_t *g = camera(5.0, 2.0, 1400, 1e-4); /* raw 1400 ADU on a 1000 ADU bias */
-    char bp[5][256], fp[5][256];
-    ac_build_spec_t sb, sf;
-    ac_build_result_t *res = calloc(1, sizeof *res);
-
-    ASSERT_NOT_NULL(res);
-    write_frames(g, AC_GEN_BIAS, "bias", 5, bp);
-    write_frames(g, AC_GEN_FLAT, "flat", 5, fp);
-    spec_init(&sb, AC_CAL_BIAS, bp, 5, "Master-Bias.fits", NULL, NULL);
-    run_ok(&sb, res);
-    ASSERT_EQ(res->method, AC_STACK_MEDIAN); /* 5 subs: the median */
-    spec_init(&sf, AC_CAL_FLAT, fp, 5, "Master-Flat.fits", sb.output_path, NULL);
-    ac_build_run(&sf, res, NULL);
-    ASSERT_EQ(res->status, AC_BUILD_REJECT);
-    ASSERT_CONTAINS(res->reason, "min_flat_level");
-    ASSERT(res->flat_level > 200 && res->flat_level < 420);
-    ASSERT(!exists(sf.output_path));
-    /* Raw, the same flats pass the level (their offset counts): no bias given. */
-    free(sf.bias_path);
-    sf.bias_path = NULL;
-    ac_build_run(&sf, res, NULL);
-    ASSERT_EQ(res->status, AC_BUILT);
-    ASSERT(!res->bias_subtracted);
-    ASSERT_CONTAINS(res->warning, "raw");
-    free(res);
-    ac_build_spec_clear(&sb);
-    ac_build_spec_clear(&sf);
-    ac_gen_free(g);
-}
-
-TEST(builder_rejects_a_saturated_flat)
-{
-    ac_gen_t *g = camera(5.0, 2.0, 62000, 1e-4);
-    char fp[3][256];
-    ac_build_spec_t sf;
-    ac_build_result_t *res = calloc(1, sizeof *res);
-
-    ASSERT_NOT_NULL(res);
-    write_frames(g, AC_GEN_FLAT, "flat", 3, fp);
-    spec_init(&sf, AC_CAL_FLAT, fp, 3, "Master-Flat.fits", NULL, NULL);
-    ac_build_run(&sf, res, NULL);
-    ASSERT_EQ(res->status, AC_BUILD_REJECT);
-    ASSERT_CONTAINS(res->reason, "max_flat_level");
-    ASSERT(!exists(sf.output_path));
-    free(res);
-    ac_build_spec_clear(&sf);
-    ac_gen_free(g);
-}
-
-TEST(builder_rejects_a_dark_with_too_many_hot_pixels)
-{
-    ac_gen_t *g = camera(5.0, 2.0, 25000, 0.05);
-    char dp[N][256];
-    ac_build_spec_t sd;
-    ac_build_result_t *res = calloc(1, sizeof *res);
-
-    ASSERT_NOT_NULL(res);
-    write_frames(g, AC_GEN_DARK, "dark", N, dp);
-    spec_init(&sd, AC_CAL_DARK, dp, N, "Master-Dark.fits", NULL, NULL);
-    ac_build_run(&sd, res, NULL);
-    ASSERT_EQ(res->status, AC_BUILD_REJECT);
-    ASSERT_CONTAINS(res->reason, "hot pixels");
-    ASSERT(res->hot_fraction > 0.03 && res->hot_fraction < 0.07);
-    ASSERT(!exists(sd.output_path));
-    free(res);
-    ac_build_spec_clear(&sd);
-    ac_gen_free(g);
-}
-
-/* ---- Dropped subs, too few, cancel ---- */
-
-TEST(builder_drops_bad_subs_and_fails_with_too_few)
-{
-    ac_gen_t *g = camera(5.0, 2.0, 25000, 1e-4), *wide;
-    ac_gen_camera_t cam = *ac_gen_camera(g);
-    char paths[N + 3][256], v[FLEN_VALUE];
-    ac_build_spec_t sp;
-    ac_build_result_t *res = calloc(1, sizeof *res);
-    ac_gen_frame_t f;
-    FILE *txt;
-
-    ASSERT_NOT_NULL(res);
-    write_frames(g, AC_GEN_BIAS, "bias", N, paths);
-    cam.width = W + 4;
-    wide = ac_gen_new(&cam, NULL);
-    ASSERT_NOT_NULL(wide);
-    frame_of(&f, AC_GEN_BIAS, 9);
-    snprintf(paths[N], 256, "%s/wide.fits", ac_test_tmpdir());
-    ASSERT_OK(ac_gen_write_frame(wide, &f, paths[N], NULL));
-    snprintf(paths[N + 1], 256, "%s/notfits.fits", ac_test_tmpdir());
-    txt = fopen(paths[N + 1], "w");
-    ASSERT_NOT_NULL(txt);
-    fputs("not a FITS file\n", txt);
-    fclose(txt);
-    frame_of(&f, AC_GEN_DARK, 10); /* a dark filed with the biases */
-    snprintf(paths[N + 2], 256, "%s/dark.fits", ac_test_tmpdir());
-    ASSERT_OK(ac_gen_write_frame(g, &f, paths[N + 2], NULL));
-
-    spec_init(&sp, AC_CAL_BIAS, paths, N + 3, "Master-Bias.fits", NULL, NULL);
-    run_ok(&sp, res);
-    ASSERT_EQ(res->nsubs, N + 3);
-    ASSERT_EQ(res->nused, N);
-    ASSERT_CONTAINS(res->dropped, "wide.fits: 100x64");
-    ASSERT_CONTAINS(res->dropped, "notfits.fits: unreadable");
-    ASSERT_CONTAINS(res->dropped, "dark.fits: IMAGETYP");
-    key_text(sp.output_path, "NDROPPED", v);
-    ASSERT_STR_EQ(v, "3");
-    key_text(sp.output_path, "NCOMBINE", v);
-    ASSERT_STR_EQ(v, "7");
-    ac_build_spec_clear(&sp);
-
-    /* Two usable of four with min_files 3: a failure naming the dropped ones. */
-    snprintf(paths[2], 256, "%s", paths[N]);
-    snprintf(paths[3], 256, "%s", paths[N + 1]);
-    spec_init(&sp, AC_CAL_BIAS, paths, 4, "Master-Bias-2.fits", NULL, NULL);
-    ac_build_run(&sp, res, NULL);
-    ASSERT_EQ(res->status, AC_BUILD_ERROR);
-    ASSERT_EQ(res->err.code, AC_EFORMAT);
-    ASSERT_CONTAINS(res->err.msg, "only 2 of 4 frames usable, 3 needed");
-    ASSERT_CONTAINS(res->err.msg, "wide.fits");
-    ASSERT(!exists(sp.output_path));
-    free(res);
-    ac_build_spec_clear(&sp);
-    ac_gen_free(wide);
-    ac_gen_free(g);
-}
-
-TEST(builder_cancel_leaves_no_file)
-{
-    ac_gen_t *g = camera(5.0, 2.0, 25000, 1e-4);
-    char paths[3][256];
-    ac_build_spec_t sp;
-    ac_build_result_t *res = calloc(1, sizeof *res);
-    atomic_int cancel = 1;
-    char cmd[600];
-
-    ASSERT_NOT_NULL(res);
-    write_frames(g, AC_GEN_BIAS, "bias", 3, paths);
-    spec_init(&sp, AC_CAL_BIAS, paths, 3, "Master-Bias.fits", NULL, NULL);
-    ac_build_run(&sp, res, &cancel);
-    ASSERT_EQ(res->status, AC_BUILD_ERROR);
-    ASSERT_EQ(res->err.code, AC_ECANCELED);
-    ASSERT(!exists(sp.output_path));
-    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", sp.opts.masters_dir);
-    ASSERT_EQ(system(cmd), 0); /* no temporary file either */
-    free(res);
-    ac_build_spec_clear(&sp);
-    ac_gen_free(g);
-}
+/* ---- Strips ---- */
 
 /* The same master whatever the strip height: one strip, or one row per strip with the
  * pilot sampling every other row. */
 TEST(builder_strips_and_sampled_pilot_give_the_same_master)
 {
-    ac_gen_t *g = camera(5.0, 2.0, 25000, 1e-3);
+    ac_gen_t *g = build_camera(5.0, 2.0, 25000, 1e-3);
     char dp[N][256], fp[N][256];
     ac_build_spec_t a, b;
     ac_build_result_t *ra = calloc(1, sizeof *ra), *rb = calloc(1, sizeof *rb);
@@ -794,152 +493,4 @@ TEST(builder_strips_and_sampled_pilot_give_the_same_master)
     ac_build_spec_clear(&a);
     ac_build_spec_clear(&b);
     ac_gen_free(g);
-}
-
-TEST(builder_strip_rows_bounded_by_job_memory)
-{
-    ac_build_opts_t o;
-    int r1, r2;
-
-    ac_build_opts_default(&o);
-    r1 = ac_build_strip_rows(&o, 20, 0, 6248);
-    o.job_memory = (size_t)512 << 20;
-    r2 = ac_build_strip_rows(&o, 20, 0, 6248);
-    ASSERT(r1 >= 1 && r2 > 3 * r1);
-    /* 20 strips of r1 rows of 6248 floats plus 16-bit scratch fit in 128 MiB. */
-    ASSERT((size_t)r1 * 6248 * 20 * 6 < ((size_t)128 << 20));
-    o.job_memory = 1;
-    ASSERT_EQ(ac_build_strip_rows(&o, 20, 2, 6248), 1);
-}
-
-/* ---- The catalogue side, end to end ---- */
-
-static void reg_frames(sqlite3 *h, const char *session, const char *type, const char *object,
-                       const char *filter, const char *exp, char paths[][256], int n)
-{
-    for (int i = 0; i < n; i++) {
-        char id[64];
-        afdb_file_t f;
-        snprintf(id, sizeof id, "%s-%d", session, i);
-        f = afdb_light(id, session, paths[i], "2024-10-05T08:00:00", exp);
-        f.type = type;
-        f.object = object;
-        f.filter = filter;
-        afdb_add_file(h, &f);
-    }
-}
-
-/* Claims, prepares, runs and records builds until the queue is empty; returns how many ran. */
-static int drain(ac_db_t *db, const ac_build_opts_t *o)
-{
-    int ran = 0;
-
-    for (;;) {
-        ac_build_row_t r = {0};
-        ac_build_spec_t sp;
-        ac_build_result_t *res;
-        char why[512];
-        bool found = false;
-        int what = -1, pr;
-
-        ASSERT_OK(ac_catalog_build_claim(db, 2e9, &r, &found, NULL));
-        if (!found)
-            return ran;
-        pr = ac_build_prepare(db, r.key, o, &sp, why, sizeof why, NULL);
-        ASSERT_EQ(pr, AC_BUILD_PLAN_READY);
-        res = calloc(1, sizeof *res);
-        ASSERT_NOT_NULL(res);
-        ac_build_run(&sp, res, NULL);
-        ASSERT_OK(ac_build_record(db, &sp, res, 3, 10, &what, NULL));
-        ASSERT(what == AC_BUILD_REGISTERED || what == AC_BUILD_REJECTED_ROW);
-        ran++;
-        free(res);
-        ac_build_spec_clear(&sp);
-        ac_catalog_build_row_clear(&r);
-    }
-}
-
-TEST(builder_catalog_end_to_end_registers_once_and_keeps_rejects_out)
-{
-    ac_gen_t *g = camera(5.0, 2.0, 25000, 1e-4), *dim = camera(5.0, 2.0, 1300, 1e-4);
-    char bp[N][256], fdp[N][256], fp[5][256], dp[4][256];
-    sqlite3 *h = afdb_create("e2e.db", AFDB_MIGRATED);
-    ac_build_opts_t o;
-    ac_build_row_list_t rl = {0};
-    ac_build_spec_t sp;
-    ac_db_t *db;
-    char why[512];
-    int queued = -1;
-
-    write_frames(g, AC_GEN_BIAS, "bias", N, bp);
-    write_frames(g, AC_GEN_FLATDARK, "flatdark", N, fdp);
-    write_frames(g, AC_GEN_FLAT, "flat", 5, fp);
-    write_frames(dim, AC_GEN_FLAT, "dimflat", 4, dp);
-    afdb_add_session(h, "SB", "Bias", "2024-10-05", "0", "-10", NULL);
-    afdb_add_session(h, "SD", "Dark", "2024-10-05", "2", "-10", NULL);
-    afdb_add_session(h, "SF", "Flat", "2024-10-05", "2", "-10", "L");
-    afdb_add_session(h, "SG", "Flat", "2024-10-05", "2", "-10", "Ha");
-    reg_frames(h, "SB", "BIAS FRAME", "Bias", NULL, "0", bp, N);
-    reg_frames(h, "SD", "FLAT DARK", "Dark", NULL, "2", fdp, N);
-    reg_frames(h, "SF", "FLAT FIELD", "Flat", "L", "2", fp, 5);
-    reg_frames(h, "SG", "FLAT FIELD", "Flat", "Ha", "2", dp, 4);
-    sqlite3_close(h);
-    db = ac_db_open("e2e.db", NULL, NULL);
-    ASSERT_NOT_NULL(db);
-    ASSERT_OK(ac_schema_prepare(db, NULL, NULL));
-    ac_build_opts_default(&o);
-    snprintf(o.masters_dir, sizeof o.masters_dir, "%s/Masters", ac_test_tmpdir());
-    o.out.durable = false;
-
-    ASSERT_OK(ac_build_scan(db, &o, &queued, NULL));
-    ASSERT_EQ(queued, 4);
-    /* Before the flat-dark exists, the flats wait for it. */
-    ASSERT_EQ(ac_build_prepare(db, "SF", &o, &sp, why, sizeof why, NULL), AC_BUILD_PLAN_WAIT);
-    ASSERT_CONTAINS(why, "SD:flatdark");
-    ASSERT_EQ(drain(db, &o), 4);
-
-    /* Three masters, one per good unit, with AstroFiler's columns. */
-    ASSERT_EQ(afdb_int(ac_db_handle(db), "SELECT COUNT(*) FROM Masters", NULL, -1), 3);
-    ASSERT_EQ(afdb_int(ac_db_handle(db),
-                       "SELECT COUNT(*) FROM Masters WHERE master_type = 'dark' AND "
-                       "exposure_time = '2.0' AND filter_name IS NULL AND source_session_id = "
-                       "'SD' AND master_path LIKE '%/Master-FlatDark-C14-%' AND file_count = 7",
-                       NULL, -1),
-              1);
-    ASSERT_EQ(
-        afdb_int(ac_db_handle(db),
-                 "SELECT COUNT(*) FROM Masters WHERE master_type = 'flat' AND "
-                 "exposure_time IS NULL AND filter_name = 'L' AND source_session_id = 'SF' "
-                 "AND file_count = 5 AND notes LIKE '%flat-dark subtracted%' AND "
-                 "length(hash_value) = 32 AND is_validated = 1 AND soft_delete = 0",
-                 NULL, -1),
-        1);
-    ASSERT_EQ(
-        afdb_int(ac_db_handle(db),
-                 "SELECT COUNT(*) FROM Masters WHERE master_type = 'bias' AND gain = '100' "
-                 "AND telescope = 'C14' AND instrument = 'ZWO ASI294MM Pro' AND "
-                 "binning_x = '1' AND quality_score > 50",
-                 NULL, -1),
-        1);
-    /* The dim flats were rejected: not in Masters, the reason in the queue. */
-    ASSERT_OK(ac_catalog_build_list(db, &rl, NULL));
-    ASSERT_EQ(rl.n, 4);
-    for (size_t i = 0; i < rl.n; i++) {
-        if (strcmp(rl.items[i].key, "SG") == 0) {
-            ASSERT_EQ(rl.items[i].state, AC_BUILD_REJECTED);
-            ASSERT_CONTAINS(rl.items[i].error, "min_flat_level");
-            ASSERT_CONTAINS(rl.items[i].quality_json, "\"flat_level\"");
-        } else {
-            ASSERT_EQ(rl.items[i].state, AC_BUILD_DONE);
-            ASSERT(rl.items[i].master_rowid > 0);
-        }
-    }
-    ac_catalog_build_rows_free(&rl);
-    /* A new scan queues nothing: masters exist, the reject keeps its row. */
-    ASSERT_OK(ac_build_scan(db, &o, &queued, NULL));
-    ASSERT_EQ(queued, 0);
-    ASSERT_EQ(drain(db, &o), 0);
-    ac_db_close(db);
-    ac_gen_free(g);
-    ac_gen_free(dim);
 }

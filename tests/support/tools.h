@@ -1,0 +1,19 @@
+/*
+ * tools.h - run standard tools on files in tests, as implementations independent of
+ * astrocald's: coreutils' digests and fitsverify. Built once into the ac_testsupport library
+ * (tools.c). Thread: the test's thread.
+ */
+#ifndef AC_TOOLS_H
+#define AC_TOOLS_H
+
+/* ac_tools_hash runs `tool 'path'` (md5sum, sha256sum...) and returns the first word of its
+ * output, the hex digest, in a static buffer overwritten by the next call. No output fails
+ * the test. path must not contain a single quote. */
+const char *ac_tools_hash(const char *tool, const char *path);
+
+/* ac_tools_fitsverify_clean runs /usr/bin/fitsverify on path and fails the test unless it
+ * reports 0 warnings and 0 errors. Without fitsverify it notes the skip on stdout and returns,
+ * unless the environment sets AC_REQUIRE_FITSVERIFY (then the test fails). */
+void ac_tools_fitsverify_clean(const char *path);
+
+#endif
