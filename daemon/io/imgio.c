@@ -45,9 +45,8 @@
 #include "digest.h"
 #include "util.h"
 
-/* cfitsio initialises its global lock lazily, on the first open, without a once-guard that
- * ThreadSanitizer accepts; two pool threads opening their first files together race on it.
- * Initialise it at load time, on the main thread, before any thread exists. */
+/* cfitsio initialises its global lock lazily on the first open (two pool threads race on
+ * it, ThreadSanitizer shows): initialise it at load time, before any thread exists. */
 __attribute__((constructor)) static void imgio_init_cfitsio(void)
 {
     fits_init_cfitsio();
