@@ -78,7 +78,9 @@ static int list_names(const char *dir, char ***out, size_t *n)
 static int visit_entry(const char *dir, const char *name, const ac_walk_ops_t *ops, void *ud)
 {
     ac_walk_entry_t e = {.name = name};
-    char *path = ac_asprintf("%s/%s", dir, name);
+    size_t dl = strlen(dir);
+    /* "/" (or "dir/") as given: no doubled slash in the paths reported ("//tmp/x"). */
+    char *path = ac_asprintf("%s%s%s", dir, dl > 0 && dir[dl - 1] == '/' ? "" : "/", name);
     int r = 0;
 
     if (path == NULL || lstat(path, &e.st) != 0)

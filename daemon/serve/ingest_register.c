@@ -81,7 +81,7 @@ void ac_ingest_settle_read(struct ac_ingest *ing, struct slot *s, int txn_rc, ui
         ac_log_warn("ingest: cannot register %s: %s", f->path, s->e.msg);
     } else if (it->kind == AC_IMPORT_SKIPPED && it->skip == AC_IMPORT_SKIP_INCOMPLETE) {
         f->st = F_INCOMPLETE;
-        ac_log_debug("ingest: %s: %s", f->path, it->reason);
+        ac_log_notice("ingest: %s: %s; read again when it changes", f->path, it->reason);
         return;
     } else {
         ing->c.rejected++;

@@ -175,3 +175,27 @@ TEST(walk_errors_per_folder)
     ASSERT_STR_EQ(s.log, TOP "D sub\n"
                              "E /sub No such file or directory\n" XF);
 }
+
+/* slash_visit fails on a doubled slash in any reported path and counts the entries. */
+static int slash_visit(void *ud, const ac_walk_entry_t *e)
+{
+    ASSERT(strstr(e->path, "//") == NULL);
+    (*(int *)ud)++;
+    return AC_WALK_NEXT;
+}
+
+TEST(walk_root_with_trailing_slash_joins_once)
+{
+    char root[600];
+    ac_walk_ops_t ops = {0};
+    int n = 0;
+
+    /* `astrocalctl import /` walked "/" and stored "//tmp/..." paths: a root that ends in
+     * '/' is joined without a second one. */
+    make_tree(root, sizeof root);
+    strcat(root, "/");
+    ops.visit = slash_visit;
+    ops.recursive = true;
+    ASSERT_EQ(ac_walk(root, &ops, &n), 0);
+    ASSERT(n >= 4);
+}
