@@ -72,6 +72,8 @@ const char *ac_strerror(int code)
         return "usage error";
     case AC_ENOSPACE:
         return "not enough free disk space";
+    case AC_ECATALOG:
+        return "catalogue replaced or deleted";
     default:
         if (code < 0 && code > -1000)
             return strerror(-code);

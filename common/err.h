@@ -26,6 +26,7 @@ enum {
     AC_EMASTER = -1010,   /* a master frame is unusable (NaN, zero, truncated...) */
     AC_EUSAGE = -1011,    /* bad command-line usage */
     AC_ENOSPACE = -1012,  /* not enough free disk space */
+    AC_ECATALOG = -1013,  /* the catalogue file was replaced or deleted under the daemon */
 };
 
 #define AC_ERR_MSG_MAX 1024

@@ -62,6 +62,8 @@ struct ac_db {
     ac_db_opts_t opts;
     bool fresh;
     int depth; /* 0: no transaction; 1: BEGIN; >1: nested savepoints */
+    dev_t dev; /* the file opened (ac_db_check_identity) */
+    ino_t ino;
     struct stmt_entry *buckets[STMT_BUCKETS];
     ac_schema_info_t *schema;
 };
@@ -208,6 +210,17 @@ ac_db_t *ac_db_open(const char *path, const ac_db_opts_t *opts, ac_err_t *e)
     }
     if (setup_pragmas(db, e) != 0)
         goto fail;
+    {
+        struct stat st;
+
+        if (stat(path, &st) != 0) {
+            ac_err_set(e, AC_ECATALOG, "%s: cannot stat the database just opened: %s", path,
+                       strerror(errno));
+            goto fail;
+        }
+        db->dev = st.st_dev;
+        db->ino = st.st_ino;
+    }
     return db;
 oom:
     ac_err_set(e, -ENOMEM, "%s: out of memory opening the database", path);
@@ -423,16 +436,42 @@ out:
     return rc;
 }
 
+int ac_db_check_identity(ac_db_t *db, ac_err_t *e)
+{
+    struct stat st;
+
+    AC_DB_OWNER_CHECK(db);
+    if (stat(db->path, &st) != 0) {
+        if (errno == ENOENT)
+            return ac_err_set(e, AC_ECATALOG,
+                              "%s: the catalogue was deleted while astrocald had it open: "
+                              "nothing more is written to it",
+                              db->path);
+        return ac_err_set(e, AC_ECATALOG, "%s: cannot check the catalogue: %s", db->path,
+                          strerror(errno));
+    }
+    if (st.st_dev != db->dev || st.st_ino != db->ino)
+        return ac_err_set(e, AC_ECATALOG,
+                          "%s: the catalogue was replaced by another file (inode %llu, was "
+                          "%llu) while astrocald had it open: nothing more is written to it",
+                          db->path, (unsigned long long)st.st_ino,
+                          (unsigned long long)db->ino);
+    return 0;
+}
+
 int ac_db_transact(ac_db_t *db, ac_db_txn_fn fn, void *arg, ac_err_t *e)
 {
     uint64_t start = ac_now_ns();
     int delay = db->opts.retry_initial_ms;
     int attempts = 0;
     ac_err_t local;
+    int rc0;
 
     AC_DB_OWNER_CHECK(db);
     if (db->depth > 0)
         return run_savepoint(db, fn, arg, e);
+    if ((rc0 = ac_db_check_identity(db, e)) != 0)
+        return rc0;
     for (;;) {
         int left = db->opts.retry_budget_ms - elapsed_ms(start);
         int wait = db->opts.busy_timeout_ms < left ? db->opts.busy_timeout_ms : left;

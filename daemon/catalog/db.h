@@ -69,6 +69,12 @@ sqlite3 *ac_db_handle(ac_db_t *db);
 void ac_db_check_thread(const ac_db_t *db, const char *func);
 #define AC_DB_OWNER_CHECK(db) ac_db_check_thread((db), __func__)
 
+/* ac_db_check_identity checks that the database path still names the file opened (same
+ * device and inode): AC_ECATALOG with the reason when it was deleted or replaced (`mv new
+ * old`, a restore), since writing on would go to an orphaned file nobody reads. Called by
+ * ac_db_transact before every transaction, and by the daemon on a timer. */
+int ac_db_check_identity(ac_db_t *db, ac_err_t *e);
+
 /* ac_db_in_transaction says whether a transaction (from ac_db_transact) is open. */
 bool ac_db_in_transaction(const ac_db_t *db);
 

@@ -422,3 +422,30 @@ TEST(db_timestamp_is_astrofiler_format)
             ASSERT(ts[i] >= '0' && ts[i] <= '9');
     }
 }
+
+TEST(db_replaced_or_deleted_catalogue_refuses_writes)
+{
+    ac_err_t e = {0};
+    ac_db_t *db = open_with_table("t.db", NULL);
+    FILE *f;
+
+    ASSERT_OK(ac_db_check_identity(db, &e));
+    ASSERT_OK(ac_db_transact(db, body_ok, NULL, &e));
+    /* `mv new.db t.db`: the path names another file; nothing may go to the orphan. */
+    f = fopen("new.db", "w");
+    ASSERT_NOT_NULL(f);
+    fclose(f);
+    ASSERT_OK(rename("new.db", "t.db"));
+    ASSERT_EQ(ac_db_check_identity(db, &e), AC_ECATALOG);
+    ASSERT_CONTAINS(e.msg, "replaced");
+    memset(&e, 0, sizeof e);
+    ASSERT_EQ(ac_db_transact(db, body_ok, NULL, &e), AC_ECATALOG);
+    ac_db_close(db);
+    /* Deleted. */
+    db = open_with_table("u.db", NULL);
+    ASSERT_OK(unlink("u.db"));
+    memset(&e, 0, sizeof e);
+    ASSERT_EQ(ac_db_transact(db, body_ok, NULL, &e), AC_ECATALOG);
+    ASSERT_CONTAINS(e.msg, "deleted");
+    ac_db_close(db);
+}
