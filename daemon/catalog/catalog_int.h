@@ -1,5 +1,5 @@
 /*
- * catalog_int.h - helpers shared by catalog.c, catalog_write.c and catalog_queue.c only
+ * catalog_int.h - helpers shared by the catalog's .c files only (catalog*.c, queue*.c)
  * (not part of the catalog's contract; see catalog.h).
  *
  * Thread: the array and column helpers touch no connection and are safe on any thread.

@@ -1,7 +1,7 @@
 /*
  * test-catalog.c - catalogue queries and updates (daemon/catalog*.c) on databases laid out
  * as AstroFiler lays them out (tests/support/afdb.h), in both schema variants, with
- * AstroFiler's value quirks; the persistent queue; value helpers against known answers.
+ * AstroFiler's value quirks; value helpers against known answers. The queue: test-queue.c.
  */
 #include <errno.h>
 #include <math.h>
@@ -12,6 +12,7 @@
 #include "afdb.h"
 #include "catalog.h"
 #include "db.h"
+#include "queue.h"
 #include "schema.h"
 #include "test.h"
 #include "pyfmt.h"
@@ -270,19 +271,19 @@ static ac_calibrated_rec_t rec_for(const char *raw, const char *out)
     return r;
 }
 
-static void queue_running(ac_db_t *db, const char *session, const char *file)
+/* queue_running queues a session with one file and claims it (queue.h). */
+static void queue_running(ac_queue_t *q, const char *session, const char *file)
 {
-    ac_qsession_plan_t p = {.session_id = session, .state = AC_SESS_QUEUED};
     ac_qfile_add_t f = {file, "/data/lights/x.fits"};
-    ac_qfile_t q = {0};
+    ac_queue_plan_t p = {.session_id = session, .ready = true, .files = &f, .nfiles = 1};
+    ac_qfile_t x = {0};
     bool found = false;
 
-    ASSERT_OK(ac_catalog_queue_plan_session(db, &p, NULL));
-    ASSERT_OK(ac_catalog_queue_add_files(db, session, &f, 1, NULL, NULL));
-    ASSERT_OK(ac_catalog_queue_claim(db, true, 1e12, session, &q, &found, NULL));
+    ASSERT_OK(ac_queue_plan(q, &p, NULL, NULL));
+    ASSERT_OK(ac_queue_claim(q, 1e12, session, &x, &found, NULL));
     ASSERT(found);
-    ASSERT_STR_EQ(q.file_id, file);
-    ac_catalog_qfile_clear(&q);
+    ASSERT_STR_EQ(x.file_id, file);
+    ac_queue_file_clear(&x);
 }
 
 TEST(catalog_record_calibrated_follows_astrofiler_convention)
@@ -293,9 +294,12 @@ TEST(catalog_record_calibrated_follows_astrofiler_convention)
         char out_id[AC_UUID_LEN + 1] = "", expect[160];
         ac_session_list_t sl = {0};
         ac_err_t e = {0};
+        ac_queue_t q;
 
-        queue_running(db, "S1", "L2");
-        ASSERT_OK(ac_catalog_record_calibrated(db, &r, true, out_id, &e));
+        /* Through the queue, which records it and marks the queue row in one transaction. */
+        ac_queue_init(&q, db);
+        queue_running(&q, "S1", "L2");
+        ASSERT_OK(ac_queue_record_calibrated(&q, &r, true, out_id, &e));
         ASSERT_EQ(strlen(out_id), AC_UUID_LEN);
         /* The new row: copied values keep AstroFiler's text ('300.0' stays '300.0'). */
         ASSERT_STR_EQ(
@@ -450,8 +454,10 @@ TEST(catalog_record_failure_leaves_nothing)
         ac_calibrated_rec_t r = rec_for("L1", "/out/L1_calibrated.fits");
         long long rows = q_int(db, "SELECT COUNT(*) FROM fitsfile", NULL);
         ac_err_t e = {0};
+        ac_queue_t q;
 
-        queue_running(db, "S1", "L1");
+        ac_queue_init(&q, db);
+        queue_running(&q, "S1", "L1");
         ASSERT_OK(ac_db_exec(db, triggers[k], NULL));
         ASSERT_EQ(ac_catalog_record_calibrated(db, &r, false, NULL, &e), AC_ESQLITE);
         ASSERT_CONTAINS(e.msg, "injected failure");
@@ -679,195 +685,4 @@ TEST(catalog_uuid4_is_random_version_4)
     ASSERT(a[14] == '4');
     ASSERT(strchr("89ab", a[19]) != NULL);
     ASSERT(strcmp(a, b) != 0);
-}
-
-/* ---- The queue ---- */
-
-static void plan(ac_db_t *db, const char *id, ac_sess_state_t st, const char *date)
-{
-    ac_qsession_plan_t p = {.session_id = id,
-                            .state = st,
-                            .session_date = date,
-                            .reason = st == AC_SESS_WAITING ? "waiting for dark 300 s" : NULL};
-
-    ASSERT_OK(ac_catalog_queue_plan_session(db, &p, NULL));
-}
-
-static void add(ac_db_t *db, const char *session, const char *id, const char *path)
-{
-    ac_qfile_add_t f = {id, path};
-
-    ASSERT_OK(ac_catalog_queue_add_files(db, session, &f, 1, NULL, NULL));
-}
-
-static const char *claim(ac_db_t *db, bool newest, double now)
-{
-    static char id[64];
-    ac_qfile_t q = {0};
-    bool found = false;
-
-    ASSERT_OK(ac_catalog_queue_claim(db, newest, now, NULL, &q, &found, NULL));
-    if (!found)
-        return NULL;
-    ASSERT_EQ(q.state, AC_FILE_RUNNING);
-    ASSERT_NOT_NULL(q.started_at);
-    snprintf(id, sizeof id, "%s", q.file_id);
-    ac_catalog_qfile_clear(&q);
-    return id;
-}
-
-static ac_db_t *queue_db(void)
-{
-    ac_db_t *db = ac_db_open("q.db", NULL, NULL);
-
-    ASSERT_NOT_NULL(db);
-    ASSERT_OK(ac_schema_prepare(db, NULL, NULL));
-    plan(db, "old", AC_SESS_QUEUED, "2024-10-01");
-    plan(db, "new", AC_SESS_QUEUED, "2024-10-05");
-    plan(db, "wait", AC_SESS_WAITING, "2024-10-09");
-    add(db, "old", "o2", "/d/o2.fits");
-    add(db, "old", "o1", "/d/o1.fits");
-    add(db, "new", "n1", "/d/n1.fits");
-    add(db, "wait", "w1", "/d/w1.fits");
-    return db;
-}
-
-TEST(catalog_queue_claim_order_priority_then_date)
-{
-    ac_db_t *db = queue_db();
-
-    ASSERT_STR_EQ(claim(db, true, 1e9), "n1"); /* newest session first */
-    ASSERT_STR_EQ(claim(db, true, 1e9), "o1"); /* then by path within a session */
-    ASSERT_STR_EQ(claim(db, true, 1e9), "o2");
-    ASSERT_NULL(claim(db, true, 1e9)); /* 'wait' is waiting: never claimed */
-    ac_db_close(db);
-
-    ASSERT_OK(unlink("q.db"));
-    unlink("q.db-wal");
-    unlink("q.db-shm");
-    db = queue_db();
-    ASSERT_STR_EQ(claim(db, false, 1e9), "o1"); /* oldest_first */
-    ASSERT_OK(ac_catalog_queue_set_priority(db, "new", 5, NULL));
-    ASSERT_STR_EQ(claim(db, false, 1e9), "n1"); /* priority beats date */
-    ASSERT_EQ(ac_catalog_queue_set_priority(db, "ghost", 1, NULL), -ENOENT);
-    ac_db_close(db);
-}
-
-TEST(catalog_queue_states_retry_recover_cancel)
-{
-    ac_db_t *db = queue_db();
-    int c[AC_FILE_NSTATES], n = -1, nf = -1;
-    double when = 0;
-    bool any = false;
-    ac_qfile_t q = {0};
-    ac_qsession_t s = {0};
-
-    /* Pause keeps a session out, and re-planning does not un-pause it. */
-    ASSERT_OK(
-        ac_catalog_queue_set_session_state(db, "new", AC_SESS_PAUSED, "paused by user", NULL));
-    plan(db, "new", AC_SESS_QUEUED, "2024-10-05");
-    ASSERT_OK(ac_catalog_queue_session(db, "new", &s, NULL));
-    ASSERT_EQ(s.state, AC_SESS_PAUSED);
-    ASSERT_STR_EQ(s.reason, "paused by user");
-    ASSERT_EQ(s.counts[AC_FILE_PENDING], 1);
-    ac_catalog_qsession_clear(&s);
-    ASSERT_STR_EQ(claim(db, true, 1e9), "o1");
-    /* Transient failure: deferred with back-off, invisible until not_before. */
-    ASSERT_OK(ac_catalog_queue_defer(db, "o1", "database is locked", 1000.0, NULL));
-    ASSERT_STR_EQ(claim(db, true, 500.0), "o2");
-    ASSERT_NULL(claim(db, true, 500.0));
-    ASSERT_OK(ac_catalog_queue_next_retry(db, 500.0, &when, &any, NULL));
-    ASSERT(any);
-    ASSERT_NEAR(when, 1000.0, 0);
-    ASSERT_STR_EQ(claim(db, true, 1000.0), "o1");
-    ASSERT_OK(ac_catalog_queue_file(db, "o1", &q, NULL));
-    ASSERT_EQ(q.attempts, 1);
-    ASSERT_STR_EQ(q.error, "database is locked");
-    ac_catalog_qfile_clear(&q);
-    /* o1 fails for good; o2 is interrupted by a crash (still running). */
-    ASSERT_OK(ac_catalog_queue_finish(db, "o1", AC_FILE_FAILED, "bad header", 1.5, NULL));
-    ASSERT_EQ(ac_catalog_queue_finish(db, "o1", AC_FILE_RUNNING, NULL, NAN, NULL), -EINVAL);
-    ASSERT_OK(ac_catalog_queue_recover(db, 3, &n, &nf, NULL));
-    ASSERT_EQ(n, 1);
-    ASSERT_EQ(nf, 0);
-    ASSERT_OK(ac_catalog_queue_file(db, "o2", &q, NULL));
-    ASSERT_EQ(q.state, AC_FILE_PENDING);
-    ASSERT_EQ(q.attempts, 1);
-    ac_catalog_qfile_clear(&q);
-    /* Interrupted again twice: the third interruption reaches max_attempts = 3. */
-    ASSERT_STR_EQ(claim(db, true, 1e9), "o2");
-    ASSERT_OK(ac_catalog_queue_recover(db, 3, &n, &nf, NULL));
-    ASSERT_STR_EQ(claim(db, true, 1e9), "o2");
-    ASSERT_OK(ac_catalog_queue_recover(db, 3, &n, &nf, NULL));
-    ASSERT_EQ(n, 0);
-    ASSERT_EQ(nf, 1);
-    ASSERT_OK(ac_catalog_queue_file(db, "o2", &q, NULL));
-    ASSERT_EQ(q.state, AC_FILE_FAILED);
-    ASSERT_STR_EQ(q.error, "interrupted 3 times");
-    ac_catalog_qfile_clear(&q);
-    ASSERT_OK(ac_catalog_queue_counts(db, "old", c, NULL));
-    ASSERT_EQ(c[AC_FILE_FAILED], 2);
-    /* Retry one file, then the rest of the session; a done session is queued again. */
-    ASSERT_OK(ac_catalog_queue_set_session_state(db, "old", AC_SESS_DONE, NULL, NULL));
-    ASSERT_OK(ac_catalog_queue_retry(db, "o1", NULL, &n, NULL));
-    ASSERT_EQ(n, 1);
-    ASSERT_OK(ac_catalog_queue_session(db, "old", &s, NULL));
-    ASSERT_EQ(s.state, AC_SESS_QUEUED);
-    ASSERT_EQ(s.counts[AC_FILE_PENDING], 1);
-    ASSERT_EQ(s.counts[AC_FILE_FAILED], 1);
-    ac_catalog_qsession_clear(&s);
-    ASSERT_OK(ac_catalog_queue_retry(db, NULL, NULL, &n, NULL));
-    ASSERT_EQ(n, 1);
-    ASSERT_OK(ac_catalog_queue_file(db, "o2", &q, NULL));
-    ASSERT_EQ(q.attempts, 0);
-    ASSERT_NULL(q.error);
-    ac_catalog_qfile_clear(&q);
-    /* Cancel: pending files cancelled, session cancelled and kept so by re-planning. */
-    ASSERT_OK(ac_catalog_queue_cancel_session(db, "old", &n, NULL));
-    ASSERT_EQ(n, 2);
-    plan(db, "old", AC_SESS_QUEUED, "2024-10-01");
-    ASSERT_OK(ac_catalog_queue_counts(db, NULL, c, NULL));
-    ASSERT_EQ(c[AC_FILE_CANCELLED], 2);
-    ASSERT_EQ(c[AC_FILE_PENDING], 2); /* n1 (paused session) and w1 */
-    ASSERT_EQ(ac_catalog_queue_cancel_session(db, "ghost", &n, NULL), -ENOENT);
-    ac_db_close(db);
-}
-
-TEST(catalog_queue_lists_and_events)
-{
-    ac_db_t *db = queue_db();
-    ac_qsession_list_t sl = {0};
-    ac_qfile_list_t fl = {0};
-    ac_event_list_t ev = {0};
-    int added = -1;
-    int64_t id = 0;
-    ac_qfile_add_t again[] = {{"o1", "/d/o1.fits"}, {"o3", "/d/o3.fits"}};
-
-    ASSERT_OK(ac_catalog_queue_add_files(db, "old", again, 2, &added, NULL));
-    ASSERT_EQ(added, 1); /* o1 was already queued */
-    ASSERT_OK(ac_catalog_queue_sessions(db, &sl, NULL));
-    ASSERT_EQ(sl.n, 3);
-    ASSERT_STR_EQ(sl.items[0].session_id, "wait"); /* newest date first at equal priority */
-    ASSERT_STR_EQ(sl.items[0].reason, "waiting for dark 300 s");
-    ASSERT_EQ(sl.items[2].counts[AC_FILE_PENDING], 3);
-    ac_catalog_qsessions_free(&sl);
-    ASSERT_OK(ac_catalog_queue_files(db, "old", &fl, NULL));
-    ASSERT_EQ(fl.n, 3);
-    ASSERT_STR_EQ(fl.items[0].path, "/d/o1.fits");
-    ASSERT_STR_EQ(fl.items[2].path, "/d/o3.fits");
-    ASSERT(isnan(fl.items[0].not_before));
-    ac_catalog_qfiles_free(&fl);
-    for (int i = 0; i < 5; i++)
-        ASSERT_OK(ac_catalog_event_add(db, "file_done", "old", "o1", "calibrated", &id, NULL));
-    ASSERT_OK(ac_catalog_events(db, id - 2, 10, &ev, NULL));
-    ASSERT_EQ(ev.n, 2);
-    ASSERT_EQ(ev.items[1].id, id);
-    ASSERT_STR_EQ(ev.items[0].kind, "file_done");
-    ac_catalog_events_free(&ev);
-    ASSERT_OK(ac_catalog_events_prune(db, 2, NULL));
-    ASSERT_EQ(q_int(db, "SELECT COUNT(*) FROM astrocal_event", NULL), 2);
-    ASSERT_STR_EQ(ac_catalog_file_state_name(AC_FILE_SKIPPED), "skipped");
-    ASSERT_EQ(ac_catalog_sess_state_parse("paused"), AC_SESS_PAUSED);
-    ASSERT_EQ(ac_catalog_file_state_parse("bogus"), -1);
-    ac_db_close(db);
 }
