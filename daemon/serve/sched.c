@@ -695,17 +695,12 @@ json_t *ac_sched_running_json(const ac_sched_t *s)
     return arr;
 }
 
-static void close_cb(uv_handle_t *h)
-{
-    (void)h;
-}
-
 void ac_sched_close(ac_sched_t *s)
 {
     if (!uv_is_closing((uv_handle_t *)&s->kick_timer))
-        uv_close((uv_handle_t *)&s->kick_timer, close_cb);
+        uv_close((uv_handle_t *)&s->kick_timer, NULL);
     if (!uv_is_closing((uv_handle_t *)&s->build_timer))
-        uv_close((uv_handle_t *)&s->build_timer, close_cb);
+        uv_close((uv_handle_t *)&s->build_timer, NULL);
 }
 
 void ac_sched_free(ac_sched_t *s)
