@@ -5,7 +5,7 @@
  *
  * It links astrocald's own static libraries (ac_daemon, ac_io, ac_core, ac_common from a
  * CMake build directory) and calls ac_build_run with the options the daemon gives a build
- * (ac_daemon_build_opts in sched_build.c: the builder's defaults, job memory
+ * (ac_sched_build_opts in sched_build.c: the builder's defaults, job memory
  * job_memory_mib x 4 = 128 MiB, durable output), so the time measured is the time one
  * build job takes in the daemon, without the catalogue around it.
  *

@@ -4,11 +4,11 @@
  * Implemented by: catalog.c (reading AstroFiler's catalogue: light sessions, their files,
  * masters; value helpers), catalog_write.c (recording a calibrated file, registering
  * imported files and masters, as AstroFiler writes them), catalog_ingest.c (paths already
- * registered, linking light sessions to calibration sessions), catalog_queue.c (the
- * persistent queue in astrocal_session / astrocal_file, and events), catalog_build.c
- * (calibration sessions as master build units; kind and state names) and
- * catalog_build_queue.c (the master build queue in astrocal_build, registering a built
- * master). catalog_row.c and catalog_int.h hold helpers shared by those files only.
+ * registered, linking light sessions to calibration sessions), catalog_event.c (astrocald's
+ * event log), catalog_build.c (calibration sessions as master build units; kind and state
+ * names) and catalog_build_queue.c (the master build queue in astrocal_build, registering a
+ * built master). catalog_row.c and catalog_int.h hold helpers shared by those files only.
+ * The light queue (astrocal_session / astrocal_file) is queue.h.
  *
  * AstroFiler's value quirks are absorbed here (astrofiler-db.md): numbers stored as TEXT
  * ('300' and '300.0') come back as doubles (NAN when NULL, '' or not a number); binning as
@@ -183,11 +183,12 @@ typedef struct ac_calibrated_rec {
  * output_sha256, fitsFileName = output_path, fitsFileMasterBias/Dark/Flat = the master
  * paths when those columns exist); the raw row marked fitsFileCalibrated=1 with its
  * calibration date, and soft-deleted (fitsFileSoftDelete=1) only when preserve_original
- * is false; astrocal_record upserted; the astrocal_file row (if any) set to done with the
- * output path and id, finished_at and seconds (t_total).
+ * is false; astrocal_record upserted. The queue row is not touched: the daemon calls
+ * ac_queue_record_calibrated (queue.h), which runs this and marks the row done in one
+ * transaction.
  *
  * Exactly once: when astrocal_record already holds raw_file_id, nothing is inserted again
- * (the existing output id is returned and the queue row still set to done); when a
+ * (the existing output id is returned); when a
  * fitsfile row already has fitsFileName = output_path (the same output registered by
  * someone else), that row is reused instead of inserting a second one.
  * out_file_id (may be NULL) receives the output's fitsFileId. -ENOENT when the raw row
@@ -263,178 +264,9 @@ typedef struct ac_master_rec {
 int ac_catalog_register_master(ac_db_t *db, const ac_master_rec_t *rec, int64_t *rowid,
                                bool *duplicate, ac_err_t *e);
 
-/* ---- The persistent queue (catalog_queue.c) ---- */
-
-typedef enum ac_sess_state {
-    AC_SESS_WAITING = 0, /* masters missing (reason says which) */
-    AC_SESS_QUEUED,
-    AC_SESS_PAUSED,
-    AC_SESS_DONE,
-    AC_SESS_CANCELLED,
-    AC_SESS_NSTATES
-} ac_sess_state_t;
-
-typedef enum ac_file_state {
-    AC_FILE_PENDING = 0,
-    AC_FILE_RUNNING,
-    AC_FILE_DONE,
-    AC_FILE_FAILED,
-    AC_FILE_SKIPPED,
-    AC_FILE_CANCELLED,
-    AC_FILE_NSTATES
-} ac_file_state_t;
-
-/* Names as stored ("waiting", "pending", ...) and back (-1 when unknown). Any thread. */
-const char *ac_catalog_sess_state_name(ac_sess_state_t s);
-int ac_catalog_sess_state_parse(const char *name);
-const char *ac_catalog_file_state_name(ac_file_state_t s);
-int ac_catalog_file_state_parse(const char *name);
-
-/* A session's plan, for ac_catalog_queue_plan_session. */
-typedef struct ac_qsession_plan {
-    const char *session_id;
-    ac_sess_state_t state;
-    const char *reason;
-    const char *bias_master, *dark_master, *flat_master, *flatdark_master; /* paths */
-    const char *plan_json;
-    const char *session_date; /* for ordering ('YYYY-MM-DD' or a DATE-OBS) */
-} ac_qsession_plan_t;
-
-/* An astrocal_session row with its files counted per state. */
-typedef struct ac_qsession {
-    char *session_id;
-    int priority;
-    ac_sess_state_t state;
-    char *reason, *bias_master, *dark_master, *flat_master, *flatdark_master, *plan_json;
-    char *session_date, *updated_at;
-    int counts[AC_FILE_NSTATES];
-} ac_qsession_t;
-
-typedef struct ac_qsession_list {
-    ac_qsession_t *items;
-    size_t n;
-} ac_qsession_list_t;
-
-/* An astrocal_file row. */
-typedef struct ac_qfile {
-    char *file_id, *session_id, *path;
-    ac_file_state_t state;
-    int attempts;
-    double not_before; /* unix time, NAN when none */
-    char *error, *output_path, *output_file_id, *started_at, *finished_at;
-    double seconds; /* NAN when unknown */
-} ac_qfile_t;
-
-typedef struct ac_qfile_list {
-    ac_qfile_t *items;
-    size_t n;
-} ac_qfile_list_t;
-
-/* A file to queue. */
-typedef struct ac_qfile_add {
-    const char *file_id, *path;
-} ac_qfile_add_t;
-
-/* ac_catalog_queue_plan_session inserts or updates a session's plan (state, reason,
- * masters, plan_json, date). A session the user paused or cancelled keeps that state (its
- * plan is still updated); priority is kept. */
-int ac_catalog_queue_plan_session(ac_db_t *db, const ac_qsession_plan_t *p, ac_err_t *e);
-
-/* ac_catalog_queue_set_session_state sets state and reason (reason NULL clears it).
- * -ENOENT when the session is not in the queue. */
-int ac_catalog_queue_set_session_state(ac_db_t *db, const char *session_id,
-                                       ac_sess_state_t state, const char *reason, ac_err_t *e);
-
-/* ac_catalog_queue_set_priority sets a session's priority (larger runs sooner). -ENOENT. */
-int ac_catalog_queue_set_priority(ac_db_t *db, const char *session_id, int priority,
-                                  ac_err_t *e);
-
-/* ac_catalog_queue_session reads one session with its counts. -ENOENT. */
-int ac_catalog_queue_session(ac_db_t *db, const char *session_id, ac_qsession_t *out,
-                             ac_err_t *e);
-void ac_catalog_qsession_clear(ac_qsession_t *s);
-
-/* ac_catalog_queue_sessions lists every queued session with counts, in claim order
- * (priority descending, then session date newest first). */
-int ac_catalog_queue_sessions(ac_db_t *db, ac_qsession_list_t *out, ac_err_t *e);
-void ac_catalog_qsessions_free(ac_qsession_list_t *list);
-
-/* ac_catalog_queue_add_files queues files of a session as pending (one transaction);
- * a file already in the queue keeps its state. *added (may be NULL) counts new rows. */
-int ac_catalog_queue_add_files(ac_db_t *db, const char *session_id, const ac_qfile_add_t *files,
-                               size_t n, int *added, ac_err_t *e);
-
-/*
- * ac_catalog_queue_claim takes the next pending file whose session is queued and whose
- * not_before has passed (<= now, unix seconds): highest session priority first, then
- * session date (newest first when newest_first, else oldest), then the file's path. It
- * is marked running (started_at set) in one transaction and copied to *out; *found says
- * whether there was one. only_session (may be NULL) restricts the choice to a session.
- */
-int ac_catalog_queue_claim(ac_db_t *db, bool newest_first, double now, const char *only_session,
-                           ac_qfile_t *out, bool *found, ac_err_t *e);
-void ac_catalog_qfile_clear(ac_qfile_t *f);
-
-/* ac_catalog_queue_next_retry gives the earliest not_before of pending files in queued
- * sessions, or of pending master builds, that is still in the future relative to now
- * (*any false when none). */
-int ac_catalog_queue_next_retry(ac_db_t *db, double now, double *when, bool *any, ac_err_t *e);
-
-/* ac_catalog_queue_defer puts a running file back to pending after a transient failure:
- * attempts + 1, error recorded, not_before set (unix seconds). -ENOENT. */
-int ac_catalog_queue_defer(ac_db_t *db, const char *file_id, const char *error,
-                           double not_before, ac_err_t *e);
-
-/* ac_catalog_queue_release puts a running file back to pending WITHOUT counting an
- * attempt (the scheduler could not start it: disk space, memory, masters being replaced),
- * eligible again from not_before (unix seconds). -ENOENT when it is not running. */
-int ac_catalog_queue_release(ac_db_t *db, const char *file_id, double not_before, ac_err_t *e);
-
-/* ac_catalog_queue_finish ends a file: state FAILED (attempts + 1), SKIPPED, CANCELLED or
- * DONE, with error text (may be NULL) and seconds (NAN when unknown). -ENOENT, -EINVAL
- * for PENDING/RUNNING. */
-int ac_catalog_queue_finish(ac_db_t *db, const char *file_id, ac_file_state_t state,
-                            const char *error, double seconds, ac_err_t *e);
-
-/* ac_catalog_queue_recover runs at startup: every running file goes back to pending with
- * attempts + 1; those that reach max_attempts become failed ("interrupted N times").
- * Counts (may be NULL) say how many of each. One transaction. */
-int ac_catalog_queue_recover(ac_db_t *db, int max_attempts, int *n_requeued, int *n_failed,
-                             ac_err_t *e);
-
-/* ac_catalog_queue_retry puts failed files back to pending (attempts 0, error and
- * not_before cleared): the one file_id, or every failed file of session_id, or every
- * failed file when both are NULL; their sessions in state done become queued again.
- * *changed (may be NULL) counts files. */
-int ac_catalog_queue_retry(ac_db_t *db, const char *file_id, const char *session_id,
-                           int *changed, ac_err_t *e);
-
-/* ac_catalog_queue_same_name counts the other queued files whose file name (the part after
- * the last '/') is base: with a single output_dir their outputs would collide. */
-int ac_catalog_queue_same_name(ac_db_t *db, const char *file_id, const char *base, int *n,
-                               ac_err_t *e);
-
-/* ac_catalog_queue_reopen_session puts a session's cancelled and failed files back to
- * pending (attempts 0) and a cancelled or done session back to queued (astrocalctl
- * enqueue). *n (may be NULL) counts files. */
-int ac_catalog_queue_reopen_session(ac_db_t *db, const char *session_id, int *n, ac_err_t *e);
-
-/* ac_catalog_queue_cancel_session marks a session cancelled and its pending files
- * cancelled (running ones are left to the scheduler, which stops them and calls
- * ac_catalog_queue_finish). *n (may be NULL) counts files cancelled. -ENOENT. */
-int ac_catalog_queue_cancel_session(ac_db_t *db, const char *session_id, int *n, ac_err_t *e);
-
-/* ac_catalog_queue_counts counts files per state, for one session or all (NULL). */
-int ac_catalog_queue_counts(ac_db_t *db, const char *session_id, int counts[AC_FILE_NSTATES],
-                            ac_err_t *e);
-
-/* ac_catalog_queue_files lists a session's files with their states, by path. */
-int ac_catalog_queue_files(ac_db_t *db, const char *session_id, ac_qfile_list_t *out,
-                           ac_err_t *e);
-void ac_catalog_qfiles_free(ac_qfile_list_t *list);
-
-/* ac_catalog_queue_file reads one file's queue row. -ENOENT. */
-int ac_catalog_queue_file(ac_db_t *db, const char *file_id, ac_qfile_t *out, ac_err_t *e);
+/* ---- The event log (catalog_event.c) ----
+ *
+ * The light queue (astrocal_session / astrocal_file) has its own module: queue.h. */
 
 /* An astrocal_event row. */
 typedef struct ac_event {

@@ -1,7 +1,7 @@
 /*
- * catalog_int.h - helpers shared by the catalog_*.c files only (not part of the catalog's
- * contract; see catalog.h): growing arrays, reading result rows into structs through a
- * table of columns, freeing them, and comparing AstroFiler's values.
+ * catalog_int.h - helpers shared by the catalog's .c files only (catalog*.c, queue*.c; not
+ * part of the catalog's contract, see catalog.h): growing arrays, reading result rows into
+ * structs through a table of columns, freeing them, and comparing AstroFiler's values.
  *
  * Row tables: a row struct's columns are described once, as a static table of
  * ac_row_col_t (one entry per result column, in SELECT order), and the same table reads a

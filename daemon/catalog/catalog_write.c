@@ -246,29 +246,6 @@ static int upsert_record(ac_db_t *db, struct record_ctx *rx, ac_err_t *e)
     return rc < 0 ? rc : 0;
 }
 
-static int queue_done(ac_db_t *db, struct record_ctx *rx, const char *output_path, ac_err_t *e)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    rc = ac_db_prepare(db,
-                       "UPDATE astrocal_file SET state = 'done', output_path = ?2, "
-                       "output_file_id = ?3, finished_at = ?4, "
-                       "seconds = COALESCE(?5, seconds), error = NULL, not_before = NULL, "
-                       "updated_at = ?4 WHERE file_id = ?1",
-                       &st, e);
-    if (rc != 0)
-        return rc;
-    ac_db_bind_text(st, 1, rx->rec->raw_file_id);
-    ac_db_bind_text(st, 2, output_path);
-    ac_db_bind_text(st, 3, rx->out_id);
-    ac_db_bind_text(st, 4, rx->now);
-    ac_db_bind_double(st, 5, rx->rec->t_total);
-    rc = ac_db_step(db, st, "mark the queued file done", e);
-    ac_db_release(db, st);
-    return rc < 0 ? rc : 0;
-}
-
 static int record_txn(ac_db_t *db, void *arg, ac_err_t *e)
 {
     struct record_ctx *rx = arg;
@@ -286,7 +263,7 @@ static int record_txn(ac_db_t *db, void *arg, ac_err_t *e)
     if (rc != 0)
         return rc;
     if (found)
-        return queue_done(db, rx, r->output_path, e);
+        return 0;
     rc = query_text(db, "SELECT fitsFileName FROM fitsfile WHERE fitsFileId = ?1",
                     r->raw_file_id, path, sizeof path, &found, "read the raw light", e);
     if (rc != 0)
@@ -313,7 +290,7 @@ static int record_txn(ac_db_t *db, void *arg, ac_err_t *e)
         return rc;
     if ((rc = upsert_record(db, rx, e)) != 0)
         return rc;
-    return queue_done(db, rx, r->output_path, e);
+    return 0;
 }
 
 int ac_catalog_record_calibrated(ac_db_t *db, const ac_calibrated_rec_t *rec,

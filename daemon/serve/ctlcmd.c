@@ -1,7 +1,9 @@
 /*
- * ctlcmd.c - the control commands (docs/protocol.md): a table of {name, handler}; each
- * handler validates its arguments strictly, acts on the loop thread (catalogue, planner,
- * scheduler) and replies once, after any change it makes is committed.
+ * ctlcmd.c - the control commands (docs/protocol.md): a table of {name, handler}. Each
+ * handler decodes its arguments strictly, calls the one function that does the work (the
+ * scheduler for the queue's requests, scheduler.h; the planner for plans and masters; the
+ * queue for what it lists; the daemon for reload and after an import) and encodes the
+ * reply, once, after any change is committed. The rules live in those modules, not here.
  *
  * Thread: loop thread only.
  */
@@ -13,7 +15,6 @@
 #include <sys/stat.h>
 
 #include "daemon.h"
-#include "buildplan.h"
 #include "importer.h"
 #include "ingest.h"
 #include "log.h"
@@ -51,31 +52,34 @@ static void reply_err(ac_ctlsrv_client_t *c, json_t *id, const ac_err_t *e)
                           e->msg[0] ? e->msg : ac_strerror(e->code));
 }
 
-static json_t *counts_json(const int counts[AC_FILE_NSTATES])
-{
-    json_t *o = json_object();
-
-    for (int s = 0; s < AC_FILE_NSTATES; s++)
-        json_object_set_new(o, ac_catalog_file_state_name((ac_file_state_t)s),
-                            json_integer(counts[s]));
-    return o;
-}
-
 static json_t *str_or_null(const char *s)
 {
     return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
 }
 
-static const char *queue_state(const ac_daemon_t *d)
+/* names_json maps counts per state to {"name": count} with the state names. */
+static json_t *names_json(const int *counts, int n, const char *(*name)(int))
 {
-    if (d->stopping || d->drain_mode)
-        return "draining";
-    return d->pause_reason[0] ? "paused" : "running";
+    json_t *o = json_object();
+
+    for (int s = 0; s < n; s++)
+        json_object_set_new(o, name(s), json_integer(counts[s]));
+    return o;
+}
+
+static const char *file_state_name(int s)
+{
+    return ac_queue_file_state_name((ac_file_state_t)s);
+}
+
+static const char *sess_state_name(int s)
+{
+    return ac_queue_sess_state_name((ac_sess_state_t)s);
 }
 
 static json_t *session_entry(const ac_daemon_t *d, const ac_qsession_t *s)
 {
-    const ac_plan_t *p = ac_planner_find(d, s->session_id);
+    const ac_plan_t *p = ac_planner_find(&d->planner, s->session_id);
     int total = 0;
 
     for (int i = 0; i < AC_FILE_NSTATES; i++)
@@ -84,8 +88,9 @@ static json_t *session_entry(const ac_daemon_t *d, const ac_qsession_t *s)
                      str_or_null(p ? p->object : NULL), "date",
                      str_or_null(p && p->date[0] ? p->date : s->session_date), "filter",
                      str_or_null(p ? p->light_filter : NULL), "state",
-                     ac_catalog_sess_state_name(s->state), "reason", str_or_null(s->reason),
-                     "priority", s->priority, "total", total, "files", counts_json(s->counts));
+                     ac_queue_sess_state_name(s->state), "reason", str_or_null(s->reason),
+                     "priority", s->priority, "total", total, "files",
+                     names_json(s->counts, AC_FILE_NSTATES, file_state_name));
 }
 
 /* ---- commands ---- */
@@ -99,44 +104,29 @@ static void cmd_version(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
 
 static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
 {
-    int counts[AC_FILE_NSTATES] = {0}, sc[AC_SESS_NSTATES] = {0};
-    ac_qsession_list_t sl = {0};
+    ac_sched_status_t st;
     ac_err_t e = {0};
-    json_t *sess, *r;
-    double rate, eta;
-    uint64_t used;
+    json_t *r;
 
     if (!unpack(c, id, args, "{}"))
         return;
-    if (ac_catalog_queue_counts(d->db, NULL, counts, &e) != 0 ||
-        ac_catalog_queue_sessions(d->db, &sl, &e) != 0) {
+    if (ac_sched_status(&d->sched, &st, &e) != 0) {
         reply_err(c, id, &e);
         return;
     }
-    for (size_t i = 0; i < sl.n; i++)
-        sc[sl.items[i].state]++;
-    ac_catalog_qsessions_free(&sl);
-    sess = json_object();
-    for (int s = 0; s < AC_SESS_NSTATES; s++)
-        json_object_set_new(sess, ac_catalog_sess_state_name((ac_sess_state_t)s),
-                            json_integer(sc[s]));
-    rate = ac_sched_rate(d);
-    eta = counts[AC_FILE_PENDING] + counts[AC_FILE_RUNNING] > 0 && rate > 0
-              ? (counts[AC_FILE_PENDING] + counts[AC_FILE_RUNNING]) / rate
-              : NAN;
-    used = d->mc.used + (uint64_t)d->inflight * d->cfg.job_memory_mib * 1048576u;
-    r = json_pack("{s:s,s:o,s:f,s:i,s:i,s:o,s:o,s:f,s:o,s:{s:I,s:I},s:{s:f,s:o,s:b,s:o},s:o}",
-                  "state", queue_state(d), "pause_reason", str_or_null(d->pause_reason),
-                  "uptime_s", (double)(ac_now_ns() - d->started_ns) / 1e9, "workers",
-                  d->cfg.workers, "in_flight", ac_sched_jobs(d), "files", counts_json(counts),
-                  "sessions", sess, "rate_fps", rate, "eta_s",
-                  isfinite(eta) ? json_real(eta) : json_null(), "memory", "budget_bytes",
-                  (json_int_t)(d->cfg.memory_budget_mib * 1048576u), "used_bytes",
-                  (json_int_t)used, "throttle", "load_per_cpu", d->load_per_cpu, "cpu_pressure",
-                  isfinite(d->cpu_pressure) ? json_real(d->cpu_pressure) : json_null(),
-                  "backing_off", d->backing_off, "reason", str_or_null(d->throttle_reason),
-                  "running", ac_sched_running_json(d));
-    json_object_set_new(r, "build", ac_sched_build_json(d));
+    r = json_pack(
+        "{s:s,s:o,s:f,s:i,s:i,s:o,s:o,s:f,s:o,s:{s:I,s:I},s:{s:f,s:o,s:b,s:o},s:o}", "state",
+        st.state, "pause_reason", str_or_null(st.pause_reason), "uptime_s",
+        (double)(ac_now_ns() - d->started_ns) / 1e9, "workers", d->cfg.workers, "in_flight",
+        st.in_flight, "files", names_json(st.files, AC_FILE_NSTATES, file_state_name),
+        "sessions", names_json(st.sessions, AC_SESS_NSTATES, sess_state_name), "rate_fps",
+        st.rate_fps, "eta_s", isfinite(st.eta_s) ? json_real(st.eta_s) : json_null(), "memory",
+        "budget_bytes", (json_int_t)(d->cfg.memory_budget_mib * 1048576u), "used_bytes",
+        (json_int_t)st.used_bytes, "throttle", "load_per_cpu", st.load_per_cpu, "cpu_pressure",
+        isfinite(st.cpu_pressure) ? json_real(st.cpu_pressure) : json_null(), "backing_off",
+        st.backing_off, "reason", str_or_null(st.throttle_reason), "running",
+        ac_sched_running_json(&d->sched));
+    json_object_set_new(r, "build", ac_sched_build_json(&d->sched));
     json_object_set_new(r, "ingest",
                         d->ingest != NULL ? ac_ingest_status_json(d->ingest) : json_null());
     ac_ctlsrv_reply_ok(c, id, r);
@@ -150,7 +140,7 @@ static void cmd_sessions(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json
 
     if (!unpack(c, id, args, "{}"))
         return;
-    if (ac_catalog_queue_sessions(d->db, &sl, &e) != 0) {
+    if (ac_queue_sessions(&d->queue, &sl, &e) != 0) {
         reply_err(c, id, &e);
         return;
     }
@@ -163,7 +153,7 @@ static void cmd_sessions(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json
             if (finished == (pass == 1))
                 json_array_append_new(arr, session_entry(d, &sl.items[i]));
         }
-    ac_catalog_qsessions_free(&sl);
+    ac_queue_sessions_free(&sl);
     ac_ctlsrv_reply_ok(c, id, json_pack("{s:o}", "sessions", arr));
 }
 
@@ -177,15 +167,9 @@ static void cmd_session(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
 
     if (!unpack(c, id, args, "{s:s}", "id", &sid))
         return;
-    if (ac_catalog_queue_session(d->db, sid, &s, &e) != 0) {
-        if (e.code == -ENOENT)
-            ac_ctlsrv_reply_error(c, id, AC_PROTO_NOT_FOUND, "no session '%s'", sid);
-        else
-            reply_err(c, id, &e);
-        return;
-    }
-    if (ac_catalog_queue_files(d->db, sid, &fl, &e) != 0) {
-        ac_catalog_qsession_clear(&s);
+    if (ac_queue_session(&d->queue, sid, &s, &e) != 0 ||
+        ac_queue_files(&d->queue, sid, &fl, &e) != 0) {
+        ac_queue_session_clear(&s);
         reply_err(c, id, &e);
         return;
     }
@@ -200,13 +184,13 @@ static void cmd_session(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
         const ac_qfile_t *f = &fl.items[i];
         json_array_append_new(
             files, json_pack("{s:s,s:s,s:s,s:i,s:o,s:o,s:o}", "file_id", f->file_id, "path",
-                             f->path, "state", ac_catalog_file_state_name(f->state), "attempts",
+                             f->path, "state", ac_queue_file_state_name(f->state), "attempts",
                              f->attempts, "error", str_or_null(f->error), "output_path",
                              str_or_null(f->output_path), "seconds",
                              isfinite(f->seconds) ? json_real(f->seconds) : json_null()));
     }
-    ac_catalog_qfiles_free(&fl);
-    ac_catalog_qsession_clear(&s);
+    ac_queue_files_free(&fl);
+    ac_queue_session_clear(&s);
     ac_ctlsrv_reply_ok(c, id, json_pack("{s:o,s:o}", "session", entry, "files", files));
 }
 
@@ -217,31 +201,11 @@ static void cmd_masters(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
 
     if (!unpack(c, id, args, "{}"))
         return;
-    r = ac_planner_masters_json(d, &e);
-    if (r == NULL) {
+    r = ac_planner_masters_json(&d->planner, &e);
+    if (r == NULL)
         reply_err(c, id, &e);
-        return;
-    }
-    /* Master builds: queued, running, built, and those rejected by their quality check. */
-    {
-        ac_build_row_list_t bl = {0};
-        json_t *arr = json_array();
-        if (ac_catalog_build_list(d->db, &bl, &e) == 0) {
-            for (size_t i = 0; i < bl.n; i++) {
-                const ac_build_row_t *b = &bl.items[i];
-                json_t *q = b->quality_json ? json_loads(b->quality_json, 0, NULL) : NULL;
-                json_array_append_new(
-                    arr, json_pack("{s:s,s:s,s:i,s:o,s:o,s:o}", "key", b->key, "state",
-                                   ac_catalog_build_state_name(b->state), "attempts",
-                                   b->attempts, "error", str_or_null(b->error), "master_path",
-                                   str_or_null(b->master_path), "quality",
-                                   q != NULL ? q : json_null()));
-            }
-            ac_catalog_build_rows_free(&bl);
-        }
-        json_object_set_new(r, "builds", arr);
-    }
-    ac_ctlsrv_reply_ok(c, id, r);
+    else
+        ac_ctlsrv_reply_ok(c, id, r);
 }
 
 static void cmd_plan(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
@@ -252,80 +216,42 @@ static void cmd_plan(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *
 
     if (!unpack(c, id, args, "{s?s}", "session", &sid))
         return;
-    r = ac_planner_explain(d, sid, &e);
+    r = ac_planner_explain(&d->planner, sid, &e);
     if (r == NULL)
         reply_err(c, id, &e);
     else
         ac_ctlsrv_reply_ok(c, id, r);
 }
 
-/* session_state_reply answers with the session's state after a change. */
-static void session_state_reply(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id,
-                                const char *sid, json_t *extra)
+/* reply_session answers a request that changed a session with its state after the change
+ * (s is cleared), or with the error. */
+static void reply_session(ac_ctlsrv_client_t *c, json_t *id, int rc, ac_qsession_t *s,
+                          const ac_err_t *e)
 {
-    ac_qsession_t s = {0};
-    ac_err_t e = {0};
-
-    if (ac_catalog_queue_session(d->db, sid, &s, &e) != 0) {
-        json_decref(extra);
-        reply_err(c, id, &e);
-        return;
-    }
-    if (extra == NULL)
-        extra = json_object();
-    json_object_set_new(extra, "session", json_string(sid));
-    json_object_set_new(extra, "state", json_string(ac_catalog_sess_state_name(s.state)));
-    json_object_set_new(extra, "priority", json_integer(s.priority));
-    ac_catalog_qsession_clear(&s);
-    ac_ctlsrv_reply_ok(c, id, extra);
-}
-
-static bool lookup_session(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, const char *sid,
-                           ac_qsession_t *s)
-{
-    ac_err_t e = {0};
-
-    if (ac_catalog_queue_session(d->db, sid, s, &e) == 0)
-        return true;
-    if (e.code == -ENOENT)
-        ac_ctlsrv_reply_error(c, id, AC_PROTO_NOT_FOUND, "no session '%s'", sid);
+    if (rc != 0)
+        reply_err(c, id, e);
     else
-        reply_err(c, id, &e);
-    return false;
+        ac_ctlsrv_reply_ok(c, id,
+                           json_pack("{s:s,s:s,s:i}", "session", s->session_id, "state",
+                                     ac_queue_sess_state_name(s->state), "priority",
+                                     s->priority));
+    ac_queue_session_clear(s);
 }
 
 static void cmd_enqueue(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
 {
     const char *sid = NULL;
     json_int_t prio = INT32_MIN;
+    int p;
     ac_qsession_t s = {0};
     ac_err_t e = {0};
+    int rc;
 
     if (!unpack(c, id, args, "{s:s,s?I}", "session", &sid, "priority", &prio))
         return;
-    if (!lookup_session(d, c, id, sid, &s))
-        return;
-    if (s.state == AC_SESS_DONE) {
-        ac_catalog_qsession_clear(&s);
-        ac_ctlsrv_reply_error(c, id, AC_PROTO_CONFLICT,
-                              "session '%s' is done (use retry for failed files)", sid);
-        return;
-    }
-    ac_catalog_qsession_clear(&s);
-    if (prio != INT32_MIN && ac_catalog_queue_set_priority(d->db, sid, (int)prio, &e) != 0) {
-        reply_err(c, id, &e);
-        return;
-    }
-    if (ac_catalog_queue_reopen_session(d->db, sid, NULL, &e) != 0) {
-        reply_err(c, id, &e);
-        return;
-    }
-    if (ac_planner_enqueue(d, sid, &e) != 0 && e.code != -ENOENT) {
-        reply_err(c, id, &e);
-        return;
-    }
-    ac_sched_kick(d);
-    session_state_reply(d, c, id, sid, NULL);
+    p = (int)prio;
+    rc = ac_sched_enqueue(&d->sched, sid, prio != INT32_MIN ? &p : NULL, &s, &e);
+    reply_session(c, id, rc, &s, &e);
 }
 
 static void cmd_pause_resume(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args,
@@ -334,42 +260,18 @@ static void cmd_pause_resume(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, 
     const char *sid = NULL;
     ac_qsession_t s = {0};
     ac_err_t e = {0};
+    int rc;
 
     if (!unpack(c, id, args, "{s?s}", "session", &sid))
         return;
     if (sid == NULL) {
-        d->paused_user = pause;
-        ac_log_notice("queue %s by the operator", pause ? "paused" : "resumed");
-        ac_sched_kick(d);
-        ac_daemon_event(d, "queue_state",
-                        json_pack("{s:s,s:o}", "state", queue_state(d), "reason",
-                                  str_or_null(d->pause_reason)));
-        ac_ctlsrv_reply_ok(c, id, json_pack("{s:s,s:n}", "state", queue_state(d), "session"));
+        ac_sched_pause_queue(&d->sched, pause);
+        ac_ctlsrv_reply_ok(
+            c, id, json_pack("{s:s,s:n}", "state", ac_sched_state(&d->sched), "session"));
         return;
     }
-    if (!lookup_session(d, c, id, sid, &s))
-        return;
-    if (pause && (s.state == AC_SESS_DONE || s.state == AC_SESS_CANCELLED)) {
-        ac_ctlsrv_reply_error(c, id, AC_PROTO_CONFLICT, "session '%s' is %s", sid,
-                              ac_catalog_sess_state_name(s.state));
-        ac_catalog_qsession_clear(&s);
-        return;
-    }
-    if (pause || s.state == AC_SESS_PAUSED) {
-        int rc = ac_catalog_queue_set_session_state(d->db, sid,
-                                                    pause ? AC_SESS_PAUSED : AC_SESS_QUEUED,
-                                                    pause ? "paused by astrocalctl" : NULL, &e);
-        if (rc != 0) {
-            ac_catalog_qsession_clear(&s);
-            reply_err(c, id, &e);
-            return;
-        }
-        if (!pause)
-            ac_planner_enqueue(d, sid, &e); /* back to waiting if a master went away */
-    }
-    ac_catalog_qsession_clear(&s);
-    ac_sched_kick(d);
-    session_state_reply(d, c, id, sid, NULL);
+    rc = ac_sched_pause_session(&d->sched, sid, pause, &s, &e);
+    reply_session(c, id, rc, &s, &e);
 }
 
 static void cmd_pause(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
@@ -385,84 +287,35 @@ static void cmd_resume(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
 static void cmd_cancel(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
 {
     const char *sid = NULL;
-    ac_qsession_t s = {0};
     ac_err_t e = {0};
-    int n = 0, running;
+    int n = 0;
 
     if (!unpack(c, id, args, "{s:s}", "session", &sid))
         return;
-    if (!lookup_session(d, c, id, sid, &s))
-        return;
-    running = s.counts[AC_FILE_RUNNING];
-    if (s.state == AC_SESS_DONE) {
-        ac_catalog_qsession_clear(&s);
-        ac_ctlsrv_reply_error(c, id, AC_PROTO_CONFLICT, "session '%s' is done", sid);
-        return;
-    }
-    ac_catalog_qsession_clear(&s);
-    if (ac_catalog_queue_cancel_session(d->db, sid, &n, &e) != 0) {
+    if (ac_sched_cancel(&d->sched, sid, &n, &e) != 0)
         reply_err(c, id, &e);
-        return;
-    }
-    ac_sched_cancel_session(d, sid);
-    ac_log_notice("session %s cancelled by the operator", sid);
-    ac_daemon_event(d, "session_state",
-                    json_pack("{s:s,s:s,s:s}", "session_id", sid, "state", "cancelled",
-                              "reason", "cancelled by astrocalctl"));
-    ac_ctlsrv_reply_ok(c, id,
-                       json_pack("{s:s,s:i}", "session", sid, "cancelled_files", n + running));
+    else
+        ac_ctlsrv_reply_ok(c, id, json_pack("{s:s,s:i}", "session", sid, "cancelled_files", n));
 }
 
 static void cmd_retry(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
 {
     const char *file = NULL, *sid = NULL;
-    int all = 0, changed = 0, given;
+    int all = 0, changed = 0;
     ac_err_t e = {0};
 
     if (!unpack(c, id, args, "{s?s,s?s,s?b}", "file", &file, "session", &sid, "all_failed",
                 &all))
         return;
-    given = (file != NULL) + (sid != NULL) + (all != 0);
-    if (given != 1) {
+    if ((file != NULL) + (sid != NULL) + (all != 0) != 1) {
         ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS,
                               "give exactly one of file, session or all_failed: true");
         return;
     }
-    if (file != NULL) {
-        ac_qfile_t f = {0};
-        if (ac_catalog_queue_file(d->db, file, &f, &e) != 0) {
-            if (e.code == -ENOENT)
-                ac_ctlsrv_reply_error(c, id, AC_PROTO_NOT_FOUND, "no file '%s'", file);
-            else
-                reply_err(c, id, &e);
-            return;
-        }
-        if (f.state != AC_FILE_FAILED) {
-            ac_ctlsrv_reply_error(c, id, AC_PROTO_CONFLICT, "file '%s' is %s, not failed", file,
-                                  ac_catalog_file_state_name(f.state));
-            ac_catalog_qfile_clear(&f);
-            return;
-        }
-        ac_catalog_qfile_clear(&f);
-    } else if (sid != NULL) {
-        ac_qsession_t s = {0};
-        if (!lookup_session(d, c, id, sid, &s))
-            return;
-        ac_catalog_qsession_clear(&s);
-    }
-    if (ac_catalog_queue_retry(d->db, file, sid, &changed, &e) != 0) {
+    if (ac_sched_retry(&d->sched, file, sid, &changed, &e) != 0)
         reply_err(c, id, &e);
-        return;
-    }
-    if (all) {
-        /* Master builds that failed or were rejected get another chance too. */
-        int builds = 0;
-        if (ac_catalog_build_retry(d->db, NULL, &builds, &e) == 0 && builds > 0)
-            ac_log_notice("retrying %d master build%s", builds, builds == 1 ? "" : "s");
-        changed += builds;
-    }
-    ac_sched_kick(d);
-    ac_ctlsrv_reply_ok(c, id, json_pack("{s:i}", "retried", changed));
+    else
+        ac_ctlsrv_reply_ok(c, id, json_pack("{s:i}", "retried", changed));
 }
 
 struct import_req {
@@ -498,20 +351,8 @@ static void import_done(void *ud, const ac_import_result_t *res)
                     res->errors);
     ac_ctlsrv_client_unref(r->c);
     json_decref(r->id);
-    ac_daemon_mark_masters_seen(r->d);
-    {
-        /* Link the light sessions to their calibration sessions, as AstroFiler does. */
-        int linked = 0;
-        ac_err_t le = {0};
-        if (ac_catalog_link_sessions(r->d->db, NULL, &linked, &le) != 0)
-            ac_log_warn("linking sessions after the import: %s", le.msg);
-    }
-    ac_daemon_request_replan(r->d, true);
-    ac_daemon_t *d = r->d;
+    ac_daemon_imported(r->d);
     free(r);
-    /* New frames: plan them now rather than at the next poll. */
-    ac_planner_run(d, true, NULL);
-    ac_sched_kick(d);
 }
 
 static void cmd_import(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)

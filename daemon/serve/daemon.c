@@ -18,6 +18,13 @@
  * queue (no attempt counted), so the next start resumes them. --drain exits 0 once no
  * queued session has a file left to run (paused and waiting sessions are not drained).
  *
+ * Wiring: the daemon owns the light queue, the planner and the scheduler and fills in the
+ * hooks through which they report upward: the queue's on_done (a session is done) and
+ * the planner's and scheduler's event hooks become events for `watch` clients; the
+ * scheduler's plan_due runs a planning pass requested from the planner, and master_built
+ * records a master it built as seen. A planning pass (plan_pass) is the planner's, then
+ * the master builds' scan.
+ *
  * Thread: loop thread only.
  */
 #include <errno.h>
@@ -43,8 +50,12 @@
 
 /* ---- small pieces ---- */
 
-void ac_daemon_event(ac_daemon_t *d, const char *event, json_t *data)
+/* broadcast sends an event to watchers (data is taken): the hook through which the
+ * planner and the scheduler report events. */
+static void broadcast(void *ud, const char *event, json_t *data)
 {
+    ac_daemon_t *d = ud;
+
     if (d->srv == NULL || ac_ctlsrv_nwatchers(d->srv) == 0) {
         json_decref(data);
         return;
@@ -52,17 +63,19 @@ void ac_daemon_event(ac_daemon_t *d, const char *event, json_t *data)
     ac_ctlsrv_broadcast_event(d->srv, event, data);
 }
 
-void ac_daemon_engine_opts(const ac_daemon_t *d, ac_engine_opts_t *o)
+/* session_done is the queue's on_done hook: a queued session has no file left to run. */
+static void session_done(void *ud, const char *session_id)
 {
-    ac_engine_opts_default(o);
-    ac_config_to_calib_opts(&d->cfg, &o->calib);
-    ac_strlcpy(o->output_dir, d->cfg.output_dir, sizeof o->output_dir);
-    ac_strlcpy(o->suffix, d->cfg.calibration_output_suffix, sizeof o->suffix);
-    o->out.durable = true; /* the daemon always: a file counts only once it is on disk */
-    o->out.compress = d->cfg.compress;
-    o->out.quantize_level = (float)d->cfg.quantize;
-    o->job_memory = (size_t)d->cfg.job_memory_mib * 1048576u;
-    o->hash_output = true; /* fitsFileHash, computed while writing (no re-read) */
+    broadcast(ud, "session_state",
+              json_pack("{s:s,s:s,s:n}", "session_id", session_id, "state", "done", "reason"));
+}
+
+/* queue_policy gives the queue the [QUEUE] rules of the configuration. */
+static void queue_policy(ac_daemon_t *d)
+{
+    d->queue.policy.max_attempts = d->cfg.max_attempts;
+    d->queue.policy.retry_backoff_s = d->cfg.retry_backoff_s;
+    d->queue.policy.newest_first = d->cfg.order == AC_ORDER_NEWEST_FIRST;
 }
 
 static size_t cache_budget(const ac_daemon_t *d)
@@ -89,24 +102,20 @@ static void set_priorities(const ac_daemon_t *d)
     }
 }
 
-void ac_daemon_request_replan(ac_daemon_t *d, bool all)
-{
-    d->replan_pending = true;
-    d->replan_all = d->replan_all || all;
-}
-
 static void status_update(ac_daemon_t *d)
 {
     int counts[AC_FILE_NSTATES] = {0};
     ac_err_t e = {0};
 
-    ac_catalog_queue_counts(d->db, NULL, counts, &e);
+    const char *why = d->sched.pause_reason;
+
+    ac_queue_counts(&d->queue, NULL, counts, &e);
     ac_sd_status("%s: %d pending, %d running, %d done, %d failed%s%s",
-                 d->stopping          ? "stopping"
-                 : d->pause_reason[0] ? "paused"
-                                      : "running",
+                 d->stopping ? "stopping"
+                 : why[0]    ? "paused"
+                             : "running",
                  counts[AC_FILE_PENDING], counts[AC_FILE_RUNNING], counts[AC_FILE_DONE],
-                 counts[AC_FILE_FAILED], d->pause_reason[0] ? "; " : "", d->pause_reason);
+                 counts[AC_FILE_FAILED], why[0] ? "; " : "", why);
 }
 
 static void begin_stop(ac_daemon_t *d, const char *why);
@@ -119,10 +128,10 @@ static void maybe_finish_drain(ac_daemon_t *d)
     ac_err_t e = {0};
     int runnable = 0;
 
-    if (!d->drain_mode || d->stopping || d->replan_pending || !ac_sched_idle(d))
+    if (!d->drain_mode || d->stopping || d->planner.pending || !ac_sched_idle(&d->sched))
         return;
-    if (ac_catalog_queue_counts(d->db, NULL, counts, &e) != 0 ||
-        ac_catalog_queue_sessions(d->db, &sl, &e) != 0)
+    if (ac_queue_counts(&d->queue, NULL, counts, &e) != 0 ||
+        ac_queue_sessions(&d->queue, &sl, &e) != 0)
         return;
     /* Files that can still run: pending in queued sessions (also those waiting for a retry
      * back-off). Paused and waiting sessions are not drained. */
@@ -130,7 +139,7 @@ static void maybe_finish_drain(ac_daemon_t *d)
         if (sl.items[i].state == AC_SESS_QUEUED)
             runnable +=
                 sl.items[i].counts[AC_FILE_PENDING] + sl.items[i].counts[AC_FILE_RUNNING];
-    ac_catalog_qsessions_free(&sl);
+    ac_queue_sessions_free(&sl);
     if (runnable > 0)
         return;
     ac_log_notice("drain: every queued file is done (%d calibrated, %d failed)",
@@ -139,24 +148,50 @@ static void maybe_finish_drain(ac_daemon_t *d)
     begin_stop(d, "drain complete");
 }
 
+/* frames_settling says whether live ingest still has frames settling or being read: their
+ * series is not complete yet, so master builds wait. */
+static bool frames_settling(ac_daemon_t *d)
+{
+    ac_ingest_status_t is;
+
+    if (d->ingest == NULL)
+        return false;
+    ac_ingest_status(d->ingest, &is);
+    return is.pending > 0 || is.scanning || is.in_flight > 0;
+}
+
+/* plan_pass plans the light sessions (all: every one), then the master builds. */
+static int plan_pass(ac_daemon_t *d, bool all, ac_err_t *e)
+{
+    ac_err_t be = {0};
+    int rc;
+
+    if ((rc = ac_planner_run(&d->planner, all, e)) != 0)
+        return rc;
+    if (ac_sched_scan_builds(&d->sched, frames_settling(d), &be) != 0)
+        ac_log_warn("planning master builds: %s", be.msg);
+    return 0;
+}
+
 /* run_planner performs a requested planning pass, then kicks the scheduler. */
 static void run_planner(ac_daemon_t *d)
 {
     ac_err_t e = {0};
-    bool all = d->replan_all;
+    bool all = false;
 
-    d->replan_pending = false;
-    d->replan_all = false;
-    if (ac_planner_run(d, all, &e) != 0) {
+    ac_planner_take_request(&d->planner, &all);
+    if (plan_pass(d, all, &e) != 0) {
         ac_log_warn("planning: %s (trying again later)", e.msg);
         if (e.code == AC_EBUSY)
-            ac_daemon_request_replan(d, all);
+            ac_planner_request(&d->planner, all);
     }
-    ac_sched_kick(d);
+    ac_sched_kick(&d->sched);
     maybe_finish_drain(d);
 }
 
-void ac_daemon_mark_masters_seen(ac_daemon_t *d)
+/* mark_masters_seen records every current Masters row as seen, so masters astrocald
+ * registered itself are not announced as new when another process commits. */
+static void mark_masters_seen(ac_daemon_t *d)
 {
     ac_master_list_t ml = {0};
 
@@ -171,9 +206,17 @@ void ac_daemon_mark_masters_seen(ac_daemon_t *d)
     ac_catalog_masters_free(&ml);
 }
 
-void ac_daemon_kick_planner(ac_daemon_t *d)
+/* The scheduler's hooks: a built master is ours; a requested planning pass is due. */
+static void master_built(void *ud)
 {
-    if (d->replan_pending && !d->stopping)
+    mark_masters_seen(ud);
+}
+
+static void plan_due(void *ud)
+{
+    ac_daemon_t *d = ud;
+
+    if (d->planner.pending && !d->stopping)
         run_planner(d);
 }
 
@@ -188,17 +231,16 @@ static void check_catalogue(ac_daemon_t *d)
     if (v != d->data_version) {
         ac_master_list_t ml = {0};
         d->data_version = v;
-        ac_daemon_request_replan(d, false);
+        ac_planner_request(&d->planner, false);
         if (ac_catalog_unseen_masters(d->db, &ml, &e) == 0 && ml.n > 0) {
             int64_t *ids = calloc(ml.n, sizeof *ids);
             for (size_t i = 0; i < ml.n; i++) {
                 ac_log_info("new master #%lld (%s): %s", (long long)ml.items[i].rowid,
                             ml.items[i].type ? ml.items[i].type : "?",
                             ml.items[i].path ? ml.items[i].path : "?");
-                ac_daemon_event(d, "master_new",
-                                json_pack("{s:I,s:s?,s:s?}", "id",
-                                          (json_int_t)ml.items[i].rowid, "type",
-                                          ml.items[i].type, "path", ml.items[i].path));
+                broadcast(d, "master_new",
+                          json_pack("{s:I,s:s?,s:s?}", "id", (json_int_t)ml.items[i].rowid,
+                                    "type", ml.items[i].type, "path", ml.items[i].path));
                 if (ids != NULL)
                     ids[i] = ml.items[i].rowid;
             }
@@ -207,11 +249,11 @@ static void check_catalogue(ac_daemon_t *d)
             free(ids);
             ac_mcache_forget_failures(&d->mc);
             if (d->cfg.auto_calibrate_on_master_creation)
-                ac_daemon_request_replan(d, true);
+                ac_planner_request(&d->planner, true);
         }
         ac_catalog_masters_free(&ml);
     }
-    if (d->replan_pending)
+    if (d->planner.pending)
         run_planner(d);
 }
 
@@ -235,7 +277,7 @@ static void scan_timer_cb(uv_timer_t *t)
 {
     ac_daemon_t *d = t->data;
 
-    ac_daemon_request_replan(d, true);
+    ac_planner_request(&d->planner, true);
     run_planner(d);
 }
 
@@ -251,15 +293,15 @@ static void status_timer_cb(uv_timer_t *t)
 
     status_update(d);
     /* Progress of running files for `watch` clients, about once a second. */
-    if (d->srv != NULL && ac_ctlsrv_nwatchers(d->srv) > 0 && d->jobs != NULL) {
-        json_t *running = ac_sched_running_json(d), *r;
+    if (d->srv != NULL && ac_ctlsrv_nwatchers(d->srv) > 0 && ac_sched_jobs(&d->sched) > 0) {
+        json_t *running = ac_sched_running_json(&d->sched), *r;
         size_t i;
         json_array_foreach(running, i, r)
         {
-            ac_daemon_event(d, "file_progress",
-                            json_pack("{s:O,s:O,s:O}", "file_id", json_object_get(r, "file_id"),
-                                      "step", json_object_get(r, "step"), "progress",
-                                      json_object_get(r, "progress")));
+            broadcast(d, "file_progress",
+                      json_pack("{s:O,s:O,s:O}", "file_id", json_object_get(r, "file_id"),
+                                "step", json_object_get(r, "step"), "progress",
+                                json_object_get(r, "progress")));
         }
         json_decref(running);
     }
@@ -274,15 +316,15 @@ static void close_cb(uv_handle_t *h)
 
 static void close_handles(ac_daemon_t *d)
 {
-    uv_handle_t *hs[] = {(uv_handle_t *)&d->watch_timer,  (uv_handle_t *)&d->scan_timer,
-                         (uv_handle_t *)&d->kick_timer,   (uv_handle_t *)&d->watchdog_timer,
-                         (uv_handle_t *)&d->status_timer, (uv_handle_t *)&d->stop_timer,
-                         (uv_handle_t *)&d->build_timer,  (uv_handle_t *)&d->sigterm,
-                         (uv_handle_t *)&d->sigint,       (uv_handle_t *)&d->sighup};
+    uv_handle_t *hs[] = {(uv_handle_t *)&d->watch_timer,    (uv_handle_t *)&d->scan_timer,
+                         (uv_handle_t *)&d->watchdog_timer, (uv_handle_t *)&d->status_timer,
+                         (uv_handle_t *)&d->stop_timer,     (uv_handle_t *)&d->sigterm,
+                         (uv_handle_t *)&d->sigint,         (uv_handle_t *)&d->sighup};
 
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i]))
             uv_close(hs[i], close_cb);
+    ac_sched_close(&d->sched);
     if (d->wal_watch_active && !uv_is_closing((uv_handle_t *)&d->wal_watch))
         uv_close((uv_handle_t *)&d->wal_watch, close_cb);
     if (d->srv != NULL) {
@@ -296,14 +338,15 @@ static void stop_timer_cb(uv_timer_t *t)
 {
     ac_daemon_t *d = t->data;
 
-    if (d->inflight > 0 && ac_now_ns() >= d->stop_deadline_ns) {
+    int inflight = d->sched.inflight;
+
+    if (inflight > 0 && ac_now_ns() >= d->stop_deadline_ns) {
         ac_log_notice("drain timeout: cancelling %d running job%s (resumed at next start)",
-                      d->inflight, d->inflight == 1 ? "" : "s");
-        ac_sched_stop_all(d, true);
-        ac_sched_stop_build(d);
+                      inflight, inflight == 1 ? "" : "s");
+        ac_sched_cancel_running(&d->sched);
         d->stop_deadline_ns = UINT64_MAX;
     }
-    if (d->inflight == 0 && d->mc.loading == 0 && d->ingest == NULL) {
+    if (inflight == 0 && d->mc.loading == 0 && d->ingest == NULL) {
         uv_timer_stop(t);
         close_handles(d);
     }
@@ -316,15 +359,30 @@ static void ingest_stopped(void *ud)
     d->ingest = NULL; /* freed by ingest.c after this callback */
 }
 
-/* ingest_registered runs when live ingest registered new frames: plan them now. */
+/* frames_registered plans new frames now (live ingest or an import registered them); the
+ * master files registered with them are ours, not news. */
+static void frames_registered(ac_daemon_t *d)
+{
+    mark_masters_seen(d);
+    ac_planner_request(&d->planner, true);
+    run_planner(d);
+}
+
 static void ingest_registered(void *ud, int n_new)
 {
-    ac_daemon_t *d = ud;
-
     ac_log_info("ingest: %d new file%s registered", n_new, n_new == 1 ? "" : "s");
-    ac_daemon_mark_masters_seen(d); /* master files it registered are ours, not news */
-    ac_daemon_request_replan(d, true);
-    run_planner(d);
+    frames_registered(ud);
+}
+
+void ac_daemon_imported(ac_daemon_t *d)
+{
+    int linked = 0;
+    ac_err_t e = {0};
+
+    /* Link the light sessions to their calibration sessions, as AstroFiler does. */
+    if (ac_catalog_link_sessions(d->db, NULL, &linked, &e) != 0)
+        ac_log_warn("linking sessions after the import: %s", e.msg);
+    frames_registered(d);
 }
 
 /* start_ingest watches [INGEST] watch_dirs (comma-separated absolute folders). */
@@ -353,7 +411,7 @@ static int start_ingest(ac_daemon_t *d, ac_err_t *e)
     o.dirs = (const char *const *)dirs;
     o.n_dirs = n;
     /* Never ingest our own outputs or masters. */
-    ac_daemon_build_opts(d, &bo);
+    ac_sched_build_opts(&d->cfg, &bo);
     if (d->cfg.output_dir[0] != '\0')
         exclude[nx++] = d->cfg.output_dir;
     exclude[nx++] = bo.masters_dir;
@@ -374,15 +432,13 @@ static void begin_stop(ac_daemon_t *d, const char *why)
         return;
     d->stopping = true;
     ac_sd_stopping();
-    ac_log_notice("stopping (%s): %d file%s running", why, d->inflight,
-                  d->inflight == 1 ? "" : "s");
+    ac_log_notice("stopping (%s): %d file%s running", why, d->sched.inflight,
+                  d->sched.inflight == 1 ? "" : "s");
     uv_timer_stop(&d->watch_timer);
     uv_timer_stop(&d->scan_timer);
-    uv_timer_stop(&d->kick_timer);
     uv_timer_stop(&d->status_timer);
-    uv_timer_stop(&d->build_timer);
-    /* Jobs still waiting for masters never started: put them back now. */
-    ac_sched_stop_all(d, false);
+    /* Nothing new starts; jobs still waiting for masters never started: back they go. */
+    ac_sched_stop(&d->sched);
     if (d->ingest != NULL && !d->ingest_stopping) {
         d->ingest_stopping = true;
         ac_ingest_stop(d->ingest, ingest_stopped);
@@ -434,6 +490,7 @@ int ac_daemon_reload(ac_daemon_t *d, char *changed, size_t changed_size, char *i
         ac_err_clear(e);
     }
     d->mc.budget = cache_budget(d);
+    queue_policy(d);
     if (d->cfg.output_dir[0] != '\0' && ac_fsutil_mkdirs(d->cfg.output_dir, e) != 0)
         ac_log_err("%s", e->msg);
     if (!d->stopping) {
@@ -448,7 +505,7 @@ int ac_daemon_reload(ac_daemon_t *d, char *changed, size_t changed_size, char *i
     if (ignored[0] != '\0')
         ac_log_warn("not applied until restart: %s", ignored);
     ac_mcache_forget_failures(&d->mc);
-    ac_daemon_request_replan(d, true);
+    ac_planner_request(&d->planner, true);
     run_planner(d);
     ac_sd_ready(NULL);
     return 0;
@@ -500,7 +557,11 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
     rc = ac_schema_prepare(d->db, &info, e);
     if (rc != 0)
         return EX_DATAERR;
-    rc = ac_catalog_queue_recover(d->db, d->cfg.max_attempts, &n_requeued, &n_failed, e);
+    ac_queue_init(&d->queue, d->db);
+    queue_policy(d);
+    d->queue.on_done = session_done;
+    d->queue.ud = d;
+    rc = ac_queue_recover(&d->queue, &n_requeued, &n_failed, e);
     if (rc != 0)
         return EX_DATAERR;
     if (n_requeued + n_failed > 0)
@@ -519,23 +580,29 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
         ac_fsutil_clean_stale(d->cfg.output_dir, NULL);
     }
     ac_db_data_version(d->db, &d->data_version, NULL);
-    ac_daemon_mark_masters_seen(d); /* masters present at start-up are not "new" */
+    mark_masters_seen(d); /* masters present at start-up are not "new" */
     {
         /* Temporary files of master builds interrupted by a crash. */
         ac_build_opts_t bo;
-        ac_daemon_build_opts(d, &bo);
+        ac_sched_build_opts(&d->cfg, &bo);
         ac_fsutil_clean_stale(bo.masters_dir, NULL);
     }
-    ac_mcache_init(&d->mc, loop, cache_budget(d), ac_sched_on_master_loaded, d);
-    if (ac_sched_init(d, e) != 0)
+    ac_planner_init(&d->planner, d->db, &d->queue, &d->cfg,
+                    &(ac_planner_hooks_t){.event = broadcast, .ud = d});
+    ac_mcache_init(&d->mc, loop, cache_budget(d), ac_sched_on_master_loaded, &d->sched);
+    if (ac_sched_init(&d->sched, loop, d->db, &d->queue, &d->planner, &d->mc, &d->cfg,
+                      &(ac_sched_hooks_t){.event = broadcast,
+                                          .plan_due = plan_due,
+                                          .master_built = master_built,
+                                          .ud = d},
+                      e) != 0)
         return EX_OSERR;
+    d->sched.draining = drain;
     start_timer(loop, &d->watch_timer, d);
     start_timer(loop, &d->scan_timer, d);
-    start_timer(loop, &d->kick_timer, d);
     start_timer(loop, &d->watchdog_timer, d);
     start_timer(loop, &d->status_timer, d);
     start_timer(loop, &d->stop_timer, d);
-    start_timer(loop, &d->build_timer, d);
     uv_signal_init(loop, &d->sigterm);
     uv_signal_init(loop, &d->sigint);
     uv_signal_init(loop, &d->sighup);
@@ -567,14 +634,11 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
             return EX_CANTCREAT;
     }
     /* First planning pass before READY, so `status` is meaningful at once. */
-    ac_daemon_request_replan(d, true);
     {
         ac_err_t pe = {0};
-        d->replan_pending = false;
-        d->replan_all = false;
-        if (ac_planner_run(d, true, &pe) != 0) {
+        if (plan_pass(d, true, &pe) != 0) {
             ac_log_warn("first planning pass: %s", pe.msg);
-            ac_daemon_request_replan(d, true);
+            ac_planner_request(&d->planner, true);
         }
     }
     if (start_ingest(d, e) != 0)
@@ -603,7 +667,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
                   d->cfg.socket, d->cfg.workers, d->cfg.workers == 1 ? "" : "s");
     status_update(d);
     ac_sd_ready(NULL);
-    ac_sched_kick(d);
+    ac_sched_kick(&d->sched);
     maybe_finish_drain(d);
     return 0;
 }
@@ -616,9 +680,9 @@ int ac_daemon_run(ac_daemon_t *d)
 
 void ac_daemon_free(ac_daemon_t *d)
 {
-    ac_sched_free(d);
+    ac_sched_free(&d->sched);
     ac_mcache_close(&d->mc);
-    ac_planner_free(d);
+    ac_planner_free(&d->planner);
     ac_db_close(d->db);
     d->db = NULL;
     if (d->lock_fd >= 0)

@@ -2,9 +2,9 @@
  * planner.c - from the catalogue to the queue: for every light session with uncalibrated
  * lights, describe the session and its master candidates (catalogue rows completed from
  * the FITS headers, which AstroFiler's columns lack: size, gain, offset, Bayer pattern,
- * set point, provenance), match them (match.c), and record the outcome durably in
- * astrocal_session (queued with its masters, or waiting with a reason) and its files in
- * astrocal_file (pending). Planning changes nothing on disk but astrocald's own tables.
+ * set point, provenance), match them (match.c), and record the outcome in the light
+ * queue (ac_queue_plan: queued with its masters and files, or waiting with a reason). See
+ * planner.h for the contract.
  *
  * Headers are read on the loop thread, each file once per modification (a small cache
  * keyed by path, mtime and size): a header is a few kilobytes, read in well under a
@@ -20,7 +20,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "daemon.h"
+#include "planner.h"
 #include "hdr.h"
 #include "imgio.h"
 #include "log.h"
@@ -29,14 +29,14 @@
 
 /* ---- header cache ---- */
 
-static const ac_hcache_entry_t *hcache_get(ac_daemon_t *d, const char *path)
+static const ac_hcache_entry_t *hcache_get(ac_planner_t *pl, const char *path)
 {
     struct stat st;
     ac_hcache_entry_t *en = NULL;
 
-    for (size_t i = 0; i < d->nhc; i++)
-        if (strcmp(d->hc[i].path, path) == 0)
-            en = &d->hc[i];
+    for (size_t i = 0; i < pl->nhc; i++)
+        if (strcmp(pl->hc[i].path, path) == 0)
+            en = &pl->hc[i];
     if (stat(path, &st) != 0) {
         static ac_hcache_entry_t missing;
         memset(&missing, 0, sizeof missing);
@@ -46,20 +46,20 @@ static const ac_hcache_entry_t *hcache_get(ac_daemon_t *d, const char *path)
     if (en != NULL && en->mtime == (int64_t)st.st_mtime && en->size == (int64_t)st.st_size)
         return en;
     if (en == NULL) {
-        if (d->nhc == d->caphc) {
-            size_t cap = d->caphc ? d->caphc * 2 : 64;
-            void *p = realloc(d->hc, cap * sizeof *d->hc);
+        if (pl->nhc == pl->caphc) {
+            size_t cap = pl->caphc ? pl->caphc * 2 : 64;
+            void *p = realloc(pl->hc, cap * sizeof *pl->hc);
             if (p == NULL)
                 return NULL;
-            d->hc = p;
-            d->caphc = cap;
+            pl->hc = p;
+            pl->caphc = cap;
         }
-        en = &d->hc[d->nhc];
+        en = &pl->hc[pl->nhc];
         memset(en, 0, sizeof *en);
         en->path = strdup(path);
         if (en->path == NULL)
             return NULL;
-        d->nhc++;
+        pl->nhc++;
     }
     en->mtime = (int64_t)st.st_mtime;
     en->size = (int64_t)st.st_size;
@@ -83,10 +83,11 @@ static const char *str_or(const char *s, const char *def)
 
 /* night_of computes the observing night of a DATE-OBS with the site's offset (SITELONG
  * when the header has it, else the configuration). */
-static void night_of(const ac_daemon_t *d, const char *date_obs, double sitelong, char out[16])
+static void night_of(const ac_planner_t *pl, const char *date_obs, double sitelong,
+                     char out[16])
 {
-    double off =
-        isfinite(sitelong) ? ac_night_offset_from_sitelong(sitelong) : d->cfg.site_utc_offset_h;
+    double off = isfinite(sitelong) ? ac_night_offset_from_sitelong(sitelong)
+                                    : pl->cfg->site_utc_offset_h;
     char n[11];
 
     out[0] = '\0';
@@ -128,29 +129,29 @@ static void equip_from_meta(ac_match_equip_t *eq, const ac_meta_t *m)
         eq->ybin = m->ybin;
 }
 
-static const ac_bad_master_t *find_bad(const ac_daemon_t *d, const char *path)
+static const ac_bad_master_t *find_bad(const ac_planner_t *pl, const char *path)
 {
-    for (size_t i = 0; i < d->nbad; i++)
-        if (strcmp(d->bad[i].path, path) == 0)
-            return &d->bad[i];
+    for (size_t i = 0; i < pl->nbad; i++)
+        if (strcmp(pl->bad[i].path, path) == 0)
+            return &pl->bad[i];
     return NULL;
 }
 
-void ac_planner_mark_bad_master(ac_daemon_t *d, const char *path, const char *reason)
+void ac_planner_mark_bad_master(ac_planner_t *pl, const char *path, const char *reason)
 {
     struct stat st;
-    ac_bad_master_t *b = (ac_bad_master_t *)find_bad(d, path);
+    ac_bad_master_t *b = (ac_bad_master_t *)find_bad(pl, path);
 
     if (b == NULL) {
-        if (d->nbad == d->capbad) {
-            size_t cap = d->capbad ? d->capbad * 2 : 8;
-            void *p = realloc(d->bad, cap * sizeof *d->bad);
+        if (pl->nbad == pl->capbad) {
+            size_t cap = pl->capbad ? pl->capbad * 2 : 8;
+            void *p = realloc(pl->bad, cap * sizeof *pl->bad);
             if (p == NULL)
                 return;
-            d->bad = p;
-            d->capbad = cap;
+            pl->bad = p;
+            pl->capbad = cap;
         }
-        b = &d->bad[d->nbad++];
+        b = &pl->bad[pl->nbad++];
     }
     ac_strlcpy(b->path, path, sizeof b->path);
     ac_strlcpy(b->reason, reason, sizeof b->reason);
@@ -160,7 +161,7 @@ void ac_planner_mark_bad_master(ac_daemon_t *d, const char *path, const char *re
 }
 
 /* build_candidates turns the Masters rows into match candidates. */
-static int build_candidates(ac_daemon_t *d, const ac_master_list_t *ml, ac_match_cand_t **out)
+static int build_candidates(ac_planner_t *pl, const ac_master_list_t *ml, ac_match_cand_t **out)
 {
     ac_match_cand_t *c = calloc(ml->n ? ml->n : 1, sizeof *c);
 
@@ -168,8 +169,8 @@ static int build_candidates(ac_daemon_t *d, const ac_master_list_t *ml, ac_match
         return -ENOMEM;
     for (size_t i = 0; i < ml->n; i++) {
         const ac_catalog_master_t *m = &ml->items[i];
-        const ac_hcache_entry_t *h = hcache_get(d, str_or(m->path, ""));
-        const ac_bad_master_t *bad = find_bad(d, str_or(m->path, ""));
+        const ac_hcache_entry_t *h = hcache_get(pl, str_or(m->path, ""));
+        const ac_bad_master_t *bad = find_bad(pl, str_or(m->path, ""));
         int t = ac_match_type_from_name(str_or(m->type, ""));
 
         c[i].id = m->rowid;
@@ -195,7 +196,7 @@ static int build_candidates(ac_daemon_t *d, const ac_master_list_t *ml, ac_match
                 t = AC_MATCH_FLATDARK;
             if (mt->date_obs[0] != '\0')
                 ac_strlcpy(c[i].date, mt->date_obs, sizeof c[i].date);
-            night_of(d, c[i].date[0] ? c[i].date : NULL, mt->sitelong, c[i].night);
+            night_of(pl, c[i].date[0] ? c[i].date : NULL, mt->sitelong, c[i].night);
             if (mt->bias_subtracted == AC_PROV_YES)
                 c[i].dark_has_bias = AC_MATCH_NO;
             else if (mt->bias_subtracted == AC_PROV_NO)
@@ -206,7 +207,7 @@ static int build_candidates(ac_daemon_t *d, const ac_master_list_t *ml, ac_match
             c[i].invalid = true;
             snprintf(c[i].invalid_reason, sizeof c[i].invalid_reason, "unreadable: %s",
                      h != NULL ? h->error : "out of memory");
-            night_of(d, c[i].date[0] ? c[i].date : NULL, NAN, c[i].night);
+            night_of(pl, c[i].date[0] ? c[i].date : NULL, NAN, c[i].night);
         }
         c[i].type = t < 0 ? AC_MATCH_BIAS : (ac_match_type_t)t;
         if (t < 0) {
@@ -225,7 +226,7 @@ static int build_candidates(ac_daemon_t *d, const ac_master_list_t *ml, ac_match
 
 /* describe_light fills the light description from the session row and the header of its
  * first uncalibrated light (which knows size, gain, offset and the Bayer pattern). */
-static int describe_light(ac_daemon_t *d, const ac_catalog_session_t *s,
+static int describe_light(ac_planner_t *pl, const ac_catalog_session_t *s,
                           const ac_file_list_t *files, ac_match_light_t *l, ac_err_t *e)
 {
     const ac_hcache_entry_t *h;
@@ -247,58 +248,58 @@ static int describe_light(ac_daemon_t *d, const ac_catalog_session_t *s,
     /* The first light whose header reads; a broken one fails on its own when it runs. */
     h = NULL;
     for (size_t i = 0; i < files->n && (h == NULL || !h->ok); i++)
-        h = hcache_get(d, str_or(files->items[i].path, ""));
+        h = hcache_get(pl, str_or(files->items[i].path, ""));
     if (h == NULL || !h->ok)
         return ac_err_set(e, AC_EFORMAT, "no light of session %s is readable: %s",
                           s->session_id, h ? h->error : "out of memory");
     equip_from_meta(&l->eq, &h->meta);
     if (h->meta.date_obs[0] != '\0' && l->date_obs[0] == '\0')
         ac_strlcpy(l->date_obs, h->meta.date_obs, sizeof l->date_obs);
-    night_of(d, l->date_obs, h->meta.sitelong, l->night);
+    night_of(pl, l->date_obs, h->meta.sitelong, l->night);
     return 0;
 }
 
-static void match_opts(const ac_daemon_t *d, ac_match_opts_t *o)
+static void match_opts(const ac_planner_t *pl, ac_match_opts_t *o)
 {
     ac_match_opts_default(o);
-    o->max_temp_diff = d->cfg.max_temperature_difference;
-    o->exp_tol_s = d->cfg.exposure_tolerance_s;
-    o->exp_tol_pct = d->cfg.exposure_tolerance_pct;
-    o->dark_max_scale = d->cfg.dark_max_scale;
-    o->allow_later = d->cfg.allow_later_masters;
-    o->max_age_days = d->cfg.max_master_age_days;
+    o->max_temp_diff = pl->cfg->max_temperature_difference;
+    o->exp_tol_s = pl->cfg->exposure_tolerance_s;
+    o->exp_tol_pct = pl->cfg->exposure_tolerance_pct;
+    o->dark_max_scale = pl->cfg->dark_max_scale;
+    o->allow_later = pl->cfg->allow_later_masters;
+    o->max_age_days = pl->cfg->max_master_age_days;
     o->required = 0;
-    if (d->cfg.required_masters & AC_NEED_BIAS)
+    if (pl->cfg->required_masters & AC_NEED_BIAS)
         o->required |= AC_MATCH_NEED_BIAS;
-    if (d->cfg.required_masters & AC_NEED_DARK)
+    if (pl->cfg->required_masters & AC_NEED_DARK)
         o->required |= AC_MATCH_NEED_DARK;
-    if (d->cfg.required_masters & AC_NEED_FLAT)
+    if (pl->cfg->required_masters & AC_NEED_FLAT)
         o->required |= AC_MATCH_NEED_FLAT;
 }
 
-static ac_plan_t *plan_slot(ac_daemon_t *d, const char *session_id)
+static ac_plan_t *plan_slot(ac_planner_t *pl, const char *session_id)
 {
-    for (size_t i = 0; i < d->nplans; i++)
-        if (strcmp(d->plans[i].session_id, session_id) == 0)
-            return &d->plans[i];
-    if (d->nplans == d->capplans) {
-        size_t cap = d->capplans ? d->capplans * 2 : 32;
-        void *p = realloc(d->plans, cap * sizeof *d->plans);
+    for (size_t i = 0; i < pl->nplans; i++)
+        if (strcmp(pl->plans[i].session_id, session_id) == 0)
+            return &pl->plans[i];
+    if (pl->nplans == pl->capplans) {
+        size_t cap = pl->capplans ? pl->capplans * 2 : 32;
+        void *p = realloc(pl->plans, cap * sizeof *pl->plans);
         if (p == NULL)
             return NULL;
-        d->plans = p;
-        d->capplans = cap;
+        pl->plans = p;
+        pl->capplans = cap;
     }
-    memset(&d->plans[d->nplans], 0, sizeof d->plans[0]);
-    ac_strlcpy(d->plans[d->nplans].session_id, session_id, sizeof d->plans[0].session_id);
-    return &d->plans[d->nplans++];
+    memset(&pl->plans[pl->nplans], 0, sizeof pl->plans[0]);
+    ac_strlcpy(pl->plans[pl->nplans].session_id, session_id, sizeof pl->plans[0].session_id);
+    return &pl->plans[pl->nplans++];
 }
 
-const ac_plan_t *ac_planner_find(const ac_daemon_t *d, const char *session_id)
+const ac_plan_t *ac_planner_find(const ac_planner_t *pl, const char *session_id)
 {
-    for (size_t i = 0; i < d->nplans; i++)
-        if (strcmp(d->plans[i].session_id, session_id) == 0)
-            return &d->plans[i];
+    for (size_t i = 0; i < pl->nplans; i++)
+        if (strcmp(pl->plans[i].session_id, session_id) == 0)
+            return &pl->plans[i];
     return NULL;
 }
 
@@ -323,10 +324,11 @@ static void inputs_free(struct inputs *in)
 
 /* unit_coming says whether a calibration session will still become a master: enough
  * frames, no master yet, and its build neither failed nor rejected. */
-static bool unit_coming(const ac_daemon_t *d, const struct inputs *in, const ac_calsession_t *u)
+static bool unit_coming(const ac_planner_t *pl, const struct inputs *in,
+                        const ac_calsession_t *u)
 {
-    if (!d->cfg.build_masters || u->master_rowid != 0 ||
-        (int)u->frames.n < d->cfg.min_files_per_master || u->frames.n < 2)
+    if (!pl->cfg->build_masters || u->master_rowid != 0 ||
+        (int)u->frames.n < pl->cfg->min_files_per_master || u->frames.n < 2)
         return false;
     for (size_t i = 0; i < in->builds.n; i++)
         if (strcmp(in->builds.items[i].key, u->key) == 0)
@@ -351,7 +353,7 @@ static bool same_camera(const ac_match_light_t *l, const ac_calsession_t *u)
  * the one chosen now: a dark of the light's own exposure instead of a scaled one, a flat
  * of the light's own night and filter instead of another night's. Calibrating now would
  * use the lesser master for good, so the session waits (why says for what). */
-static bool better_coming(const ac_daemon_t *d, const struct inputs *in,
+static bool better_coming(const ac_planner_t *pl, const struct inputs *in,
                           const ac_match_light_t *l, const ac_match_result_t *res, char *why,
                           size_t size)
 {
@@ -364,14 +366,14 @@ static bool better_coming(const ac_daemon_t *d, const struct inputs *in,
         const ac_calsession_t *u = &in->units.items[i];
         double exp = u->exposure;
 
-        if (!unit_coming(d, in, u) || !same_camera(l, u))
+        if (!unit_coming(pl, in, u) || !same_camera(l, u))
             continue;
         if (!isfinite(exp) && u->frames.n > 0)
             exp = u->frames.items[0].exposure;
         if (u->kind == AC_CAL_DARK && !dark_exact && isfinite(exp) &&
             isfinite(l->eq.exposure) &&
-            fabs(exp - l->eq.exposure) <=
-                fmax(d->cfg.exposure_tolerance_s, d->cfg.exposure_tolerance_pct / 100 * exp)) {
+            fabs(exp - l->eq.exposure) <= fmax(pl->cfg->exposure_tolerance_s,
+                                               pl->cfg->exposure_tolerance_pct / 100 * exp)) {
             snprintf(why, size, "waiting for the %g s master dark being built (session %s)",
                      exp, u->session_id);
             return true;
@@ -387,20 +389,20 @@ static bool better_coming(const ac_daemon_t *d, const struct inputs *in,
     return false;
 }
 
-static int inputs_load(ac_daemon_t *d, struct inputs *in, ac_err_t *e)
+static int inputs_load(ac_planner_t *pl, struct inputs *in, ac_err_t *e)
 {
     int rc;
 
     memset(in, 0, sizeof *in);
-    rc = ac_catalog_light_sessions(d->db, &in->sessions, e);
+    rc = ac_catalog_light_sessions(pl->db, &in->sessions, e);
     if (rc == 0)
-        rc = ac_catalog_masters(d->db, &in->masters, e);
-    if (rc == 0 && d->cfg.build_masters)
-        rc = ac_catalog_cal_sessions(d->db, &in->units, e);
-    if (rc == 0 && d->cfg.build_masters)
-        rc = ac_catalog_build_list(d->db, &in->builds, e);
+        rc = ac_catalog_masters(pl->db, &in->masters, e);
+    if (rc == 0 && pl->cfg->build_masters)
+        rc = ac_catalog_cal_sessions(pl->db, &in->units, e);
+    if (rc == 0 && pl->cfg->build_masters)
+        rc = ac_catalog_build_list(pl->db, &in->builds, e);
     if (rc == 0)
-        rc = build_candidates(d, &in->masters, &in->cands);
+        rc = build_candidates(pl, &in->masters, &in->cands);
     if (rc != 0)
         inputs_free(in);
     return rc;
@@ -408,7 +410,7 @@ static int inputs_load(ac_daemon_t *d, struct inputs *in, ac_err_t *e)
 
 /* match_session runs the matching for one session. files receives its uncalibrated
  * lights (caller frees). */
-static int match_session(ac_daemon_t *d, struct inputs *in, const ac_catalog_session_t *s,
+static int match_session(ac_planner_t *pl, struct inputs *in, const ac_catalog_session_t *s,
                          ac_file_list_t *files, ac_match_light_t *light, ac_match_result_t *res,
                          ac_err_t *e)
 {
@@ -416,29 +418,29 @@ static int match_session(ac_daemon_t *d, struct inputs *in, const ac_catalog_ses
     int rc;
 
     memset(res, 0, sizeof *res);
-    rc = ac_catalog_session_files(d->db, s->session_id, files, e);
+    rc = ac_catalog_session_files(pl->db, s->session_id, files, e);
     if (rc != 0)
         return rc;
-    rc = describe_light(d, s, files, light, e);
+    rc = describe_light(pl, s, files, light, e);
     if (rc != 0)
         return rc;
-    match_opts(d, &mo);
+    match_opts(pl, &mo);
     rc = ac_match_run(light, in->cands, in->masters.n, &mo, res, e);
     if (rc == 0 && res->status == AC_MATCH_READY &&
-        better_coming(d, in, light, res, res->reason, sizeof res->reason))
+        better_coming(pl, in, light, res, res->reason, sizeof res->reason))
         res->status = AC_MATCH_WAITING;
     return rc;
 }
 
-/* record_plan stores the outcome in memory and in astrocal_session, and queues the files
- * of a ready session. */
-static int record_plan(ac_daemon_t *d, struct inputs *in, const ac_catalog_session_t *s,
+/* record_plan stores the outcome in memory and in the queue (ac_queue_plan: the session's
+ * row, and the files of a ready session). */
+static int record_plan(ac_planner_t *pl, struct inputs *in, const ac_catalog_session_t *s,
                        const ac_file_list_t *files, const ac_match_result_t *res, bool force,
                        ac_err_t *e)
 {
-    bool enabled = force || d->cfg.enable_light_calibration;
-    ac_plan_t *p = plan_slot(d, s->session_id);
-    ac_qsession_plan_t qp;
+    bool enabled = force || pl->cfg->enable_light_calibration;
+    ac_plan_t *p = plan_slot(pl, s->session_id);
+    ac_queue_plan_t qp;
     ac_qfile_add_t *adds = NULL;
     char text[4096];
     int rc, added = 0;
@@ -471,7 +473,8 @@ static int record_plan(ac_daemon_t *d, struct inputs *in, const ac_catalog_sessi
     ac_match_plan_text(res, text, sizeof text);
     memset(&qp, 0, sizeof qp);
     qp.session_id = s->session_id;
-    qp.state = res->status == AC_MATCH_READY && enabled ? AC_SESS_QUEUED : AC_SESS_WAITING;
+    qp.ready = res->status == AC_MATCH_READY && enabled;
+    qp.force = force;
     qp.reason = p->reason[0] ? p->reason : NULL;
     qp.bias_master = p->key.path[AC_M_BIAS][0] ? p->key.path[AC_M_BIAS] : NULL;
     qp.dark_master = p->key.path[AC_M_DARK][0] ? p->key.path[AC_M_DARK] : NULL;
@@ -479,40 +482,46 @@ static int record_plan(ac_daemon_t *d, struct inputs *in, const ac_catalog_sessi
     qp.flatdark_master = p->key.path[AC_M_FLATDARK][0] ? p->key.path[AC_M_FLATDARK] : NULL;
     qp.plan_json = text;
     qp.session_date = s->first_date_obs ? s->first_date_obs : s->date;
-    rc = ac_catalog_queue_plan_session(d->db, &qp, e);
-    if (rc == 0 && force && qp.state == AC_SESS_QUEUED)
-        rc = ac_catalog_queue_set_session_state(d->db, s->session_id, AC_SESS_QUEUED, NULL, e);
-    if (rc != 0 || qp.state != AC_SESS_QUEUED || files->n == 0)
-        return rc;
-    adds = calloc(files->n, sizeof *adds);
-    if (adds == NULL)
-        return ac_err_set(e, -ENOMEM, "out of memory");
-    for (size_t i = 0; i < files->n; i++) {
-        adds[i].file_id = files->items[i].file_id;
-        adds[i].path = files->items[i].path;
+    if (qp.ready && files->n > 0) {
+        adds = calloc(files->n, sizeof *adds);
+        if (adds == NULL)
+            return ac_err_set(e, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < files->n; i++) {
+            adds[i].file_id = files->items[i].file_id;
+            adds[i].path = files->items[i].path;
+        }
+        qp.files = adds;
+        qp.nfiles = files->n;
     }
-    rc = ac_catalog_queue_add_files(d->db, s->session_id, adds, files->n, &added, e);
+    rc = ac_queue_plan(pl->queue, &qp, &added, e);
     free(adds);
-    /* Only failed files left (they stay uncalibrated in the catalogue): still done. */
-    if (rc == 0)
-        ac_sched_session_progress(d, s->session_id);
     if (rc == 0 && added > 0)
         ac_log_info("session %s (%s, %s): %d file%s queued", s->session_id,
                     str_or(s->object, "?"), str_or(s->date, "?"), added, added == 1 ? "" : "s");
     return rc;
 }
 
-int ac_planner_run(ac_daemon_t *d, bool all, ac_err_t *e)
+/* emit_state tells watchers about a session's plan. */
+static void emit_state(ac_planner_t *pl, const char *session_id, const ac_plan_t *p)
+{
+    if (pl->hooks.event != NULL)
+        pl->hooks.event(pl->hooks.ud, "session_state",
+                        json_pack("{s:s,s:s,s:s?}", "session_id", session_id, "state",
+                                  p->status == AC_MATCH_READY ? "queued" : "waiting", "reason",
+                                  p->reason[0] ? p->reason : NULL));
+}
+
+int ac_planner_run(ac_planner_t *pl, bool all, ac_err_t *e)
 {
     struct inputs in;
     int rc, nready = 0, nwait = 0;
 
-    rc = inputs_load(d, &in, e);
+    rc = inputs_load(pl, &in, e);
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < in.sessions.n; i++) {
         const ac_catalog_session_t *s = &in.sessions.items[i];
-        const ac_plan_t *old = ac_planner_find(d, s->session_id);
+        const ac_plan_t *old = ac_planner_find(pl, s->session_id);
         ac_file_list_t files = {0};
         ac_match_light_t light;
         ac_match_result_t res;
@@ -523,9 +532,9 @@ int ac_planner_run(ac_daemon_t *d, bool all, ac_err_t *e)
          * scan); ready sessions are planned again to pick up new files. */
         if (!all && old != NULL && old->status == AC_MATCH_WAITING)
             continue;
-        rc = match_session(d, &in, s, &files, &light, &res, &se);
+        rc = match_session(pl, &in, s, &files, &light, &res, &se);
         if (rc == 0)
-            rc = record_plan(d, &in, s, &files, &res, false, &se);
+            rc = record_plan(pl, &in, s, &files, &res, false, &se);
         if (rc == 0 && res.status == AC_MATCH_READY)
             nready++;
         else if (rc == 0)
@@ -541,13 +550,9 @@ int ac_planner_run(ac_daemon_t *d, bool all, ac_err_t *e)
             }
         }
         if (old == NULL || (rc == 0 && old != NULL && old->status != (int)res.status)) {
-            const ac_plan_t *p = ac_planner_find(d, s->session_id);
+            const ac_plan_t *p = ac_planner_find(pl, s->session_id);
             if (p != NULL)
-                ac_daemon_event(d, "session_state",
-                                json_pack("{s:s,s:s,s:s?}", "session_id", s->session_id,
-                                          "state",
-                                          p->status == AC_MATCH_READY ? "queued" : "waiting",
-                                          "reason", p->reason[0] ? p->reason : NULL));
+                emit_state(pl, s->session_id, p);
         }
         ac_catalog_files_free(&files);
         ac_match_result_free(&res);
@@ -556,21 +561,17 @@ int ac_planner_run(ac_daemon_t *d, bool all, ac_err_t *e)
                  "masters",
                  in.sessions.n, nready, nwait, in.masters.n);
     inputs_free(&in);
-    {
-        ac_err_t be = {0};
-        if (ac_sched_scan_builds(d, &be) != 0)
-            ac_log_warn("planning master builds: %s", be.msg);
-    }
     return 0;
 }
 
-int ac_planner_enqueue(ac_daemon_t *d, const char *session_id, ac_err_t *e)
+int ac_planner_plan_session(ac_planner_t *pl, const char *session_id, ac_err_t *e)
 {
     struct inputs in;
-    int rc = -ENOENT;
+    int rc;
 
-    if (inputs_load(d, &in, e) != 0)
-        return e->code;
+    if ((rc = inputs_load(pl, &in, e)) != 0)
+        return rc;
+    rc = ac_err_set(e, -ENOENT, "no session '%s' with uncalibrated lights", session_id);
     for (size_t i = 0; i < in.sessions.n; i++) {
         const ac_catalog_session_t *s = &in.sessions.items[i];
         ac_file_list_t files = {0};
@@ -579,9 +580,10 @@ int ac_planner_enqueue(ac_daemon_t *d, const char *session_id, ac_err_t *e)
 
         if (strcmp(s->session_id, session_id) != 0)
             continue;
-        rc = match_session(d, &in, s, &files, &light, &res, e);
+        ac_err_clear(e);
+        rc = match_session(pl, &in, s, &files, &light, &res, e);
         if (rc == 0)
-            rc = record_plan(d, &in, s, &files, &res, true, e);
+            rc = record_plan(pl, &in, s, &files, &res, true, e);
         ac_catalog_files_free(&files);
         ac_match_result_free(&res);
         break;
@@ -597,14 +599,14 @@ static json_t *num_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
-json_t *ac_planner_explain(ac_daemon_t *d, const char *session_id, ac_err_t *e)
+json_t *ac_planner_explain(ac_planner_t *pl, const char *session_id, ac_err_t *e)
 {
     struct inputs in;
     json_t *plans = json_array();
     bool found = false;
     static const char *const tnames[AC_MATCH_NTYPES] = {"bias", "dark", "flat", "flatdark"};
 
-    if (inputs_load(d, &in, e) != 0) {
+    if (inputs_load(pl, &in, e) != 0) {
         json_decref(plans);
         return NULL;
     }
@@ -620,7 +622,7 @@ json_t *ac_planner_explain(ac_daemon_t *d, const char *session_id, ac_err_t *e)
         if (session_id != NULL && strcmp(session_id, s->session_id) != 0)
             continue;
         found = true;
-        if (match_session(d, &in, s, &files, &light, &res, &se) != 0) {
+        if (match_session(pl, &in, s, &files, &light, &res, &se) != 0) {
             json_array_append_new(
                 plans, json_pack("{s:s,s:s,s:s,s:b,s:n,s:{},s:[],s:s}", "session_id",
                                  s->session_id, "status", "waiting", "reason", se.msg, "later",
@@ -667,15 +669,43 @@ json_t *ac_planner_explain(ac_daemon_t *d, const char *session_id, ac_err_t *e)
     return json_pack("{s:o}", "plans", plans);
 }
 
-json_t *ac_planner_masters_json(ac_daemon_t *d, ac_err_t *e)
+static json_t *text_or_null(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
+}
+
+/* builds_json lists the master builds: queued, running, built, and those rejected by their
+ * quality check (empty when the list cannot be read). */
+static json_t *builds_json(ac_planner_t *pl)
+{
+    ac_build_row_list_t bl = {0};
+    json_t *arr = json_array();
+
+    if (ac_catalog_build_list(pl->db, &bl, NULL) != 0)
+        return arr;
+    for (size_t i = 0; i < bl.n; i++) {
+        const ac_build_row_t *b = &bl.items[i];
+        json_t *q = b->quality_json ? json_loads(b->quality_json, 0, NULL) : NULL;
+        json_array_append_new(arr,
+                              json_pack("{s:s,s:s,s:i,s:o,s:o,s:o}", "key", b->key, "state",
+                                        ac_catalog_build_state_name(b->state), "attempts",
+                                        b->attempts, "error", text_or_null(b->error),
+                                        "master_path", text_or_null(b->master_path), "quality",
+                                        q != NULL ? q : json_null()));
+    }
+    ac_catalog_build_rows_free(&bl);
+    return arr;
+}
+
+json_t *ac_planner_masters_json(ac_planner_t *pl, ac_err_t *e)
 {
     ac_master_list_t ml = {0};
     ac_match_cand_t *c = NULL;
     json_t *arr;
 
-    if (ac_catalog_masters(d->db, &ml, e) != 0)
+    if (ac_catalog_masters(pl->db, &ml, e) != 0)
         return NULL;
-    if (build_candidates(d, &ml, &c) != 0) {
+    if (build_candidates(pl, &ml, &c) != 0) {
         ac_catalog_masters_free(&ml);
         ac_err_set(e, -ENOMEM, "out of memory");
         return NULL;
@@ -697,18 +727,46 @@ json_t *ac_planner_masters_json(ac_daemon_t *d, ac_err_t *e)
     }
     free(c);
     ac_catalog_masters_free(&ml);
-    return json_pack("{s:o}", "masters", arr);
+    return json_pack("{s:o,s:o}", "masters", arr, "builds", builds_json(pl));
 }
 
-void ac_planner_free(ac_daemon_t *d)
+/* ---- life cycle ---- */
+
+void ac_planner_init(ac_planner_t *pl, ac_db_t *db, ac_queue_t *queue,
+                     const struct ac_config *cfg, const ac_planner_hooks_t *hooks)
 {
-    for (size_t i = 0; i < d->nhc; i++)
-        free(d->hc[i].path);
-    free(d->hc);
-    free(d->plans);
-    free(d->bad);
-    d->hc = NULL;
-    d->plans = NULL;
-    d->bad = NULL;
-    d->nhc = d->nplans = d->nbad = 0;
+    memset(pl, 0, sizeof *pl);
+    pl->db = db;
+    pl->queue = queue;
+    pl->cfg = cfg;
+    if (hooks != NULL)
+        pl->hooks = *hooks;
+}
+
+void ac_planner_request(ac_planner_t *pl, bool all)
+{
+    pl->pending = true;
+    pl->pending_all = pl->pending_all || all;
+}
+
+bool ac_planner_take_request(ac_planner_t *pl, bool *all)
+{
+    bool pending = pl->pending;
+
+    *all = pl->pending_all;
+    pl->pending = pl->pending_all = false;
+    return pending;
+}
+
+void ac_planner_free(ac_planner_t *pl)
+{
+    for (size_t i = 0; i < pl->nhc; i++)
+        free(pl->hc[i].path);
+    free(pl->hc);
+    free(pl->plans);
+    free(pl->bad);
+    pl->hc = NULL;
+    pl->plans = NULL;
+    pl->bad = NULL;
+    pl->nhc = pl->nplans = pl->nbad = 0;
 }

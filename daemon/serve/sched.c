@@ -1,6 +1,7 @@
 /*
- * sched.c - the scheduler: claims pending files from the persistent queue, runs them on
- * the libuv pool within the worker, memory and disk budgets, and records each outcome.
+ * sched.c - the scheduler (scheduler.h): claims pending files from the light queue, runs
+ * them on the libuv pool within the worker, memory and disk budgets, and records each
+ * outcome through the queue.
  *
  * The life of one file (style-anchors §9.1), every hand-off explicit:
  *  1. loop: ac_sched_kick sees a free slot (in flight < max_in_flight, or 1 while the
@@ -14,9 +15,10 @@
  *  3. pool: ac_engine_calibrate_light reads, calibrates, measures and writes the output
  *     durably (fsync of file and directory) and atomically, hashing it (SHA-256) as it
  *     writes (engine.c hash_output);
- *  4. loop: after_work records the result in ONE transaction (new fitsfile row, raw row
- *     marked, astrocal_record, file done); a transient failure goes back to pending with
- *     back-off, a permanent one is failed with its reason; then the next file is claimed.
+ *  4. loop: after_work records the result in ONE transaction (ac_queue_record_calibrated:
+ *     new fitsfile row, raw row marked, astrocal_record, file done); a failure is handed to
+ *     ac_queue_fail, whose policy retries a transient one after a back-off and fails a
+ *     permanent one with its reason; then the next file is claimed.
  * A crash between 3 and 4 leaves a complete output under its final name and the file
  * running in the queue: the restart calibrates it again, overwriting the identical
  * output, and records it once (ac_catalog_record_calibrated is idempotent).
@@ -31,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "scheduler.h"
 #include "digest.h"
 #include "fsutil.h"
 #include "imgio.h"
@@ -41,7 +43,7 @@
 
 struct ac_job {
     uv_work_t req;
-    ac_daemon_t *d;
+    ac_sched_t *s;
     ac_job_t *next;
     char file_id[64], session_id[64], path[4096];
     int attempts;
@@ -66,41 +68,78 @@ static double unix_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int ac_sched_init(ac_daemon_t *d, ac_err_t *e)
+void ac_sched_emit(ac_sched_t *s, const char *event, json_t *data)
 {
-    int n = d->cfg.workers;
+    if (s->hooks.event != NULL)
+        s->hooks.event(s->hooks.ud, event, data);
+    else
+        json_decref(data);
+}
 
-    d->wbs = calloc((size_t)n, sizeof *d->wbs);
-    d->free_wbs = calloc((size_t)n, sizeof *d->free_wbs);
-    if (d->wbs == NULL || d->free_wbs == NULL)
+/* engine_opts fills a light job's engine options from the configuration. */
+static void engine_opts(const struct ac_config *cfg, ac_engine_opts_t *o)
+{
+    ac_engine_opts_default(o);
+    ac_config_to_calib_opts(cfg, &o->calib);
+    ac_strlcpy(o->output_dir, cfg->output_dir, sizeof o->output_dir);
+    ac_strlcpy(o->suffix, cfg->calibration_output_suffix, sizeof o->suffix);
+    o->out.durable = true; /* the daemon always: a file counts only once it is on disk */
+    o->out.compress = cfg->compress;
+    o->out.quantize_level = (float)cfg->quantize;
+    o->job_memory = (size_t)cfg->job_memory_mib * 1048576u;
+    o->hash_output = true; /* fitsFileHash, computed while writing (no re-read) */
+}
+
+int ac_sched_init(ac_sched_t *s, uv_loop_t *loop, ac_db_t *db, ac_queue_t *queue,
+                  ac_planner_t *planner, ac_mcache_t *mc, const struct ac_config *cfg,
+                  const ac_sched_hooks_t *hooks, ac_err_t *e)
+{
+    int n = cfg->workers;
+
+    memset(s, 0, sizeof *s);
+    s->loop = loop;
+    s->db = db;
+    s->queue = queue;
+    s->planner = planner;
+    s->mc = mc;
+    s->cfg = cfg;
+    if (hooks != NULL)
+        s->hooks = *hooks;
+    s->started_ns = ac_now_ns();
+    uv_timer_init(loop, &s->kick_timer);
+    uv_timer_init(loop, &s->build_timer);
+    s->kick_timer.data = s->build_timer.data = s;
+    s->wbs = calloc((size_t)n, sizeof *s->wbs);
+    s->free_wbs = calloc((size_t)n, sizeof *s->free_wbs);
+    if (s->wbs == NULL || s->free_wbs == NULL)
         return ac_err_set(e, -ENOMEM, "out of memory");
-    d->nwbs = n;
+    s->nwbs = n;
     for (int i = 0; i < n; i++)
-        d->free_wbs[d->nfree++] = &d->wbs[i];
+        s->free_wbs[s->nfree++] = &s->wbs[i];
     return 0;
 }
 
-static int max_in_flight(const ac_daemon_t *d)
+static int max_in_flight(const ac_sched_t *s)
 {
-    int m = d->cfg.max_in_flight > 0 ? d->cfg.max_in_flight : d->cfg.workers;
+    int m = s->cfg->max_in_flight > 0 ? s->cfg->max_in_flight : s->cfg->workers;
 
-    if (m > d->cfg.workers)
-        m = d->cfg.workers;
-    return d->backing_off && m > 1 ? 1 : m;
+    if (m > s->cfg->workers)
+        m = s->cfg->workers;
+    return s->backing_off && m > 1 ? 1 : m;
 }
 
-int ac_sched_jobs(const ac_daemon_t *d)
+int ac_sched_jobs(const ac_sched_t *s)
 {
     int n = 0;
 
-    for (const ac_job_t *j = d->jobs; j != NULL; j = j->next)
+    for (const ac_job_t *j = s->jobs; j != NULL; j = j->next)
         n++;
     return n;
 }
 
-static void job_unlink(ac_daemon_t *d, ac_job_t *job)
+static void job_unlink(ac_sched_t *s, ac_job_t *job)
 {
-    for (ac_job_t **pp = &d->jobs; *pp != NULL; pp = &(*pp)->next) {
+    for (ac_job_t **pp = &s->jobs; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == job) {
             *pp = job->next;
             return;
@@ -124,43 +163,43 @@ static double read_cpu_pressure(void)
 
 /* update_throttle decides whether the machine is busy: load average per CPU or CPU
  * pressure above their limits. While busy, at most one file runs. */
-static void update_throttle(ac_daemon_t *d)
+static void update_throttle(ac_sched_t *s)
 {
     double load[1] = {0};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     bool busy = false;
 
     if (getloadavg(load, 1) == 1 && ncpu > 0)
-        d->load_per_cpu = load[0] / (double)ncpu;
-    d->cpu_pressure = read_cpu_pressure();
-    d->throttle_reason[0] = '\0';
-    if (d->cfg.max_load_per_cpu > 0 && d->load_per_cpu > d->cfg.max_load_per_cpu) {
+        s->load_per_cpu = load[0] / (double)ncpu;
+    s->cpu_pressure = read_cpu_pressure();
+    s->throttle_reason[0] = '\0';
+    if (s->cfg->max_load_per_cpu > 0 && s->load_per_cpu > s->cfg->max_load_per_cpu) {
         busy = true;
-        snprintf(d->throttle_reason, sizeof d->throttle_reason, "load %.2f per CPU above %.2f",
-                 d->load_per_cpu, d->cfg.max_load_per_cpu);
-    } else if (d->cfg.cpu_pressure_limit > 0 && isfinite(d->cpu_pressure) &&
-               d->cpu_pressure > d->cfg.cpu_pressure_limit) {
+        snprintf(s->throttle_reason, sizeof s->throttle_reason, "load %.2f per CPU above %.2f",
+                 s->load_per_cpu, s->cfg->max_load_per_cpu);
+    } else if (s->cfg->cpu_pressure_limit > 0 && isfinite(s->cpu_pressure) &&
+               s->cpu_pressure > s->cfg->cpu_pressure_limit) {
         busy = true;
-        snprintf(d->throttle_reason, sizeof d->throttle_reason,
-                 "CPU pressure %.1f%% above %.1f%%", d->cpu_pressure,
-                 d->cfg.cpu_pressure_limit);
+        snprintf(s->throttle_reason, sizeof s->throttle_reason,
+                 "CPU pressure %.1f%% above %.1f%%", s->cpu_pressure,
+                 s->cfg->cpu_pressure_limit);
     }
-    if (busy != d->backing_off)
-        ac_log_notice("%s", busy ? d->throttle_reason : "machine no longer busy: full speed");
-    d->backing_off = busy;
+    if (busy != s->backing_off)
+        ac_log_notice("%s", busy ? s->throttle_reason : "machine no longer busy: full speed");
+    s->backing_off = busy;
 }
 
 /* release_file puts a claimed file back to pending without counting an attempt. */
-static void release_file(ac_daemon_t *d, const char *file_id, double delay_s)
+static void release_file(ac_sched_t *s, const char *file_id, double delay_s)
 {
     ac_err_t e = {0};
 
-    if (ac_catalog_queue_release(d->db, file_id, unix_now() + delay_s, &e) != 0)
+    if (ac_queue_release(s->queue, file_id, unix_now() + delay_s, &e) != 0)
         ac_log_err("cannot put %s back in the queue: %s", file_id, e.msg);
 }
 
 /* disk_ok checks free space in the output directory for this light. */
-static bool disk_ok(ac_daemon_t *d, const ac_job_t *job)
+static bool disk_ok(ac_sched_t *s, const ac_job_t *job)
 {
     char dir[4096];
     ac_hdr_t h;
@@ -168,8 +207,8 @@ static bool disk_ok(ac_daemon_t *d, const ac_job_t *job)
     ac_err_t e = {0};
     uint64_t free_bytes = 0, need;
 
-    if (d->cfg.output_dir[0] != '\0')
-        ac_strlcpy(dir, d->cfg.output_dir, sizeof dir);
+    if (s->cfg->output_dir[0] != '\0')
+        ac_strlcpy(dir, s->cfg->output_dir, sizeof dir);
     else
         ac_path_dir(job->path, dir, sizeof dir);
     ac_hdr_init(&h);
@@ -181,23 +220,23 @@ static bool disk_ok(ac_daemon_t *d, const ac_job_t *job)
     if (ac_fsutil_free_bytes(dir, &free_bytes, &e) != 0)
         return true;
     need = (uint64_t)m.width * (uint64_t)m.height * 4u + (1u << 20) +
-           d->cfg.free_disk_reserve_mib * 1048576u;
+           s->cfg->free_disk_reserve_mib * 1048576u;
     if (free_bytes >= need) {
-        if (d->disk_paused) {
-            d->disk_paused = false;
+        if (s->disk_paused) {
+            s->disk_paused = false;
             ac_log_notice("free disk space is back in %s: queue resumed", dir);
         }
         return true;
     }
-    snprintf(d->pause_reason, sizeof d->pause_reason,
+    snprintf(s->pause_reason, sizeof s->pause_reason,
              "not enough free disk space in %s: %llu MiB free, need %llu MiB (output plus "
              "free_disk_reserve_mib)",
              dir, (unsigned long long)(free_bytes >> 20), (unsigned long long)(need >> 20));
-    if (!d->disk_paused) {
-        d->disk_paused = true;
-        ac_log_warn("queue paused: %s", d->pause_reason);
-        ac_daemon_event(d, "queue_state",
-                        json_pack("{s:s,s:s}", "state", "paused", "reason", d->pause_reason));
+    if (!s->disk_paused) {
+        s->disk_paused = true;
+        ac_log_warn("queue paused: %s", s->pause_reason);
+        ac_sched_emit(s, "queue_state",
+                      json_pack("{s:s,s:s}", "state", "paused", "reason", s->pause_reason));
     }
     return false;
 }
@@ -213,7 +252,7 @@ static void work_cb(uv_work_t *req)
     /* A crash during an earlier attempt may have left this output's temporary file. */
     if (ac_engine_output_path(job->path, &job->eng, out, sizeof out) == 0)
         ac_fsutil_clean_stale_for(out, NULL);
-    /* With hash_output (ac_daemon_engine_opts) the engine hashes the output as it writes it
+    /* With hash_output (engine_opts) the engine hashes the output as it writes it
      * (or, for compressed files, reads it back before the rename); hashing the file here is
      * only a safety net should it ever return no hash. */
     ac_engine_calibrate_light(&job->set->cs, job->path, &job->eng, job->wb, &job->ctl,
@@ -232,70 +271,70 @@ static void work_cb(uv_work_t *req)
 static void after_cb(uv_work_t *req, int status);
 static void kick_timer_cb(uv_timer_t *t);
 
-static void submit(ac_daemon_t *d, ac_job_t *job)
+static void submit(ac_sched_t *s, ac_job_t *job)
 {
-    job->wb = d->free_wbs[--d->nfree];
+    job->wb = s->free_wbs[--s->nfree];
     job->submitted = true;
     job->started_ns = ac_now_ns();
-    d->inflight++;
-    ac_daemon_engine_opts(d, &job->eng);
+    s->inflight++;
+    engine_opts(s->cfg, &job->eng);
     if (job->own_subdir) {
         size_t n = strlen(job->eng.output_dir);
         snprintf(job->eng.output_dir + n, sizeof job->eng.output_dir - n, "/%s", job->file_id);
     }
     job->req.data = job;
-    uv_queue_work(d->loop, &job->req, work_cb, after_cb);
-    ac_daemon_event(d, "file_started",
-                    json_pack("{s:s,s:s,s:s}", "file_id", job->file_id, "path", job->path,
-                              "session_id", job->session_id));
+    uv_queue_work(s->loop, &job->req, work_cb, after_cb);
+    ac_sched_emit(s, "file_started",
+                  json_pack("{s:s,s:s,s:s}", "file_id", job->file_id, "path", job->path,
+                            "session_id", job->session_id));
 }
 
 /* master_failure handles a set that could not be loaded: the broken master is kept out
  * of matching, the session is planned again (next candidate), and the file goes back. */
-static void master_failure(ac_daemon_t *d, ac_mset_t *set, ac_job_t *job)
+static void master_failure(ac_sched_t *s, ac_mset_t *set, ac_job_t *job)
 {
     if (set != NULL && set->bad_master >= 0)
-        ac_planner_mark_bad_master(d, set->key.path[set->bad_master], set->err.msg);
+        ac_planner_mark_bad_master(s->planner, set->key.path[set->bad_master], set->err.msg);
     ac_log_warn("%s: masters unusable (%s); planning again", job->path,
                 set != NULL ? set->err.msg : "?");
-    release_file(d, job->file_id, 0);
-    ac_daemon_request_replan(d, true);
+    release_file(s, job->file_id, 0);
+    ac_planner_request(s->planner, true);
 }
 
 void ac_sched_on_master_loaded(void *ud, ac_mset_t *set)
 {
-    ac_daemon_t *d = ud;
-    ac_job_t *j = d->jobs, *next;
+    ac_sched_t *s = ud;
+    ac_job_t *j = s->jobs, *next;
 
     for (; j != NULL; j = next) {
         next = j->next;
         if (j->submitted || memcmp(&j->key, &set->key, sizeof set->key) != 0)
             continue;
-        if (set->state == AC_MSET_READY && !d->stopping) {
+        if (set->state == AC_MSET_READY && !s->stopping) {
             set->refs++;
             j->set = set;
-            submit(d, j);
+            submit(s, j);
         } else {
             if (set->state == AC_MSET_FAILED)
-                master_failure(d, set, j);
+                master_failure(s, set, j);
             else
-                release_file(d, j->file_id, 0);
-            job_unlink(d, j);
+                release_file(s, j->file_id, 0);
+            job_unlink(s, j);
             free(j);
         }
     }
-    ac_sched_kick(d);
+    ac_sched_kick(s);
 }
 
 /* calibrated_elsewhere says whether the raw row was marked calibrated after it was queued
  * (AstroFiler or another tool did it): then there is nothing to do. */
-static bool calibrated_elsewhere(ac_daemon_t *d, const char *file_id)
+static bool calibrated_elsewhere(ac_sched_t *s, const char *file_id)
 {
     ac_catalog_file_t f = {0};
     ac_err_t e = {0};
     bool done;
 
-    if (ac_catalog_file_get(d->db, file_id, &f, &e) != 0)
+    if (ac_catalog_file_get(s->db, file_id, &f, &e) != 0)
         return false;
     done = f.calibrated;
     ac_catalog_file_clear(&f);
@@ -304,7 +343,7 @@ static bool calibrated_elsewhere(ac_daemon_t *d, const char *file_id)
 
 /* start_one claims a file and starts (or stages) its job. Returns false when nothing more
  * can start now. */
-static bool start_one(ac_daemon_t *d)
+static bool start_one(ac_sched_t *s)
 {
     ac_qfile_t f = {0};
     ac_err_t e = {0};
@@ -314,100 +353,98 @@ static bool start_one(ac_daemon_t *d)
     bool found = false;
     int rc;
 
-    rc = ac_catalog_queue_claim(d->db, d->cfg.order == AC_ORDER_NEWEST_FIRST, unix_now(), NULL,
-                                &f, &found, &e);
+    rc = ac_queue_claim(s->queue, unix_now(), NULL, &f, &found, &e);
     if (rc != 0) {
         ac_log_warn("claiming the next file: %s", e.msg);
         return false;
     }
     if (!found)
         return false;
-    plan = ac_planner_find(d, f.session_id);
+    plan = ac_planner_find(s->planner, f.session_id);
     if (plan == NULL || plan->status != AC_MATCH_READY) {
         /* Queued by an earlier run but not planned yet in this one. */
-        release_file(d, f.file_id, 1);
-        ac_catalog_qfile_clear(&f);
-        ac_daemon_request_replan(d, true);
+        release_file(s, f.file_id, 1);
+        ac_queue_file_clear(&f);
+        ac_planner_request(s->planner, true);
         return false;
     }
     job = calloc(1, sizeof *job);
     if (job == NULL) {
-        release_file(d, f.file_id, 5);
-        ac_catalog_qfile_clear(&f);
+        release_file(s, f.file_id, 5);
+        ac_queue_file_clear(&f);
         return false;
     }
-    job->d = d;
+    job->s = s;
     ac_strlcpy(job->file_id, f.file_id, sizeof job->file_id);
     ac_strlcpy(job->session_id, f.session_id, sizeof job->session_id);
     ac_strlcpy(job->path, f.path, sizeof job->path);
     job->attempts = f.attempts;
     job->key = plan->key;
-    ac_catalog_qfile_clear(&f);
-    if (d->cfg.output_dir[0] != '\0') {
+    ac_queue_file_clear(&f);
+    if (s->cfg->output_dir[0] != '\0') {
         int same = 0;
-        ac_catalog_queue_same_name(d->db, job->file_id, ac_path_base(job->path), &same, &e);
+        ac_queue_same_name(s->queue, job->file_id, ac_path_base(job->path), &same, &e);
         job->own_subdir = same > 0;
     }
-    if (calibrated_elsewhere(d, job->file_id)) {
+    if (calibrated_elsewhere(s, job->file_id)) {
         ac_log_info("%s was calibrated by another tool meanwhile: skipped", job->path);
-        ac_catalog_queue_finish(d->db, job->file_id, AC_FILE_SKIPPED,
-                                "already calibrated (fitsFileCalibrated = 1)", NAN, &e);
-        ac_sched_session_progress(d, job->session_id);
+        ac_queue_finish(s->queue, job->file_id, AC_FILE_SKIPPED,
+                        "already calibrated (fitsFileCalibrated = 1)", NAN, &e);
         free(job);
         return true;
     }
-    if (!disk_ok(d, job)) {
-        release_file(d, job->file_id, 0);
+    if (!disk_ok(s, job)) {
+        release_file(s, job->file_id, 0);
         free(job);
         return false;
     }
-    ac_config_to_calib_opts(&d->cfg, &co);
+    ac_config_to_calib_opts(s->cfg, &co);
     /* The strip buffers of running jobs are already outside the cache's budget. */
-    rc = ac_mcache_acquire(&d->mc, &job->key, &co, 0, &job->set, &e);
+    rc = ac_mcache_acquire(s->mc, &job->key, &co, 0, &job->set, &e);
     if (rc == 0) {
-        job->next = d->jobs;
-        d->jobs = job;
-        submit(d, job);
+        job->next = s->jobs;
+        s->jobs = job;
+        submit(s, job);
         return true;
     }
     if (rc == AC_EBUSY) {
         job->set = NULL; /* not ours until it is ready */
-        job->next = d->jobs;
-        d->jobs = job;
-        ac_daemon_event(d, "file_progress",
-                        json_pack("{s:s,s:s,s:f}", "file_id", job->file_id, "step",
-                                  "loading masters", "progress", 0.0));
+        job->next = s->jobs;
+        s->jobs = job;
+        ac_sched_emit(s, "file_progress",
+                      json_pack("{s:s,s:s,s:f}", "file_id", job->file_id, "step",
+                                "loading masters", "progress", 0.0));
         return true;
     }
     if (rc == -ENOMEM) {
-        snprintf(d->pause_reason, sizeof d->pause_reason, "%s",
+        snprintf(s->pause_reason, sizeof s->pause_reason, "%s",
                  e.msg[0] ? e.msg : "waiting for memory: masters in use by running files");
-        release_file(d, job->file_id, e.msg[0] ? 30 : 0);
+        release_file(s, job->file_id, e.msg[0] ? 30 : 0);
         free(job);
         return false;
     }
-    master_failure(d, job->set, job);
+    master_failure(s, job->set, job);
     free(job);
     return false;
 }
 
-void ac_sched_kick(ac_daemon_t *d)
+void ac_sched_kick(ac_sched_t *s)
 {
-    if (d->stopping)
+    if (s->stopping)
         return;
-    d->pause_reason[0] = '\0';
-    if (d->paused_user) {
-        ac_strlcpy(d->pause_reason, "paused by the operator; astrocalctl resume continues",
-                   sizeof d->pause_reason);
+    s->pause_reason[0] = '\0';
+    if (s->paused_user) {
+        ac_strlcpy(s->pause_reason, "paused by the operator; astrocalctl resume continues",
+                   sizeof s->pause_reason);
         return;
     }
-    update_throttle(d);
+    update_throttle(s);
     /* Masters first: a build releases whole sessions. It takes one slot. */
-    while (ac_sched_jobs(d) + (d->build != NULL) < max_in_flight(d) && d->build == NULL)
-        if (!ac_sched_start_build(d))
+    while (ac_sched_jobs(s) + (s->build != NULL) < max_in_flight(s) && s->build == NULL)
+        if (!ac_sched_start_build(s))
             break;
-    while (ac_sched_jobs(d) + (d->build != NULL) < max_in_flight(d) && d->nfree > 0) {
-        if (!start_one(d))
+    while (ac_sched_jobs(s) + (s->build != NULL) < max_in_flight(s) && s->nfree > 0) {
+        if (!start_one(s))
             break;
     }
     /* Come back for retries whose back-off ends, and to re-check disk space. */
@@ -417,27 +454,20 @@ void ac_sched_kick(ac_daemon_t *d)
         ac_err_t e = {0};
         uint64_t ms = 0;
 
-        if (d->pause_reason[0] != '\0')
+        if (s->pause_reason[0] != '\0')
             ms = 10000;
-        else if (ac_catalog_queue_next_retry(d->db, unix_now(), &when, &any, &e) == 0 && any)
+        else if (ac_queue_next_retry(s->queue, unix_now(), &when, &any, &e) == 0 && any)
             ms = (uint64_t)fmax(100.0, (when - unix_now()) * 1000.0 + 50.0);
-        else if (d->backing_off)
+        else if (s->backing_off)
             ms = 5000;
         if (ms > 0)
-            uv_timer_start(&d->kick_timer, kick_timer_cb, ms, 0);
+            uv_timer_start(&s->kick_timer, kick_timer_cb, ms, 0);
     }
 }
 
 static void kick_timer_cb(uv_timer_t *t)
 {
     ac_sched_kick(t->data);
-}
-
-/* transient says whether an error may go away by itself (retry with back-off). */
-static bool transient(int code)
-{
-    return code == AC_EBUSY || code == -ENOSPC || code == AC_ENOSPACE || code == -EIO ||
-           code == -EAGAIN || code == -ENOMEM || code == -EINTR || code == -EDQUOT;
 }
 
 static json_t *quality_json(const ac_quality_t *q)
@@ -448,8 +478,9 @@ static json_t *quality_json(const ac_quality_t *q)
                      q->frac_saturated, "dead_fraction", q->frac_dead, "score", q->score);
 }
 
-/* record_success writes the result in the catalogue (one transaction). */
-static int record_success(ac_daemon_t *d, ac_job_t *job, ac_err_t *e)
+/* record_success records the output in the catalogue and the file done (one
+ * transaction). */
+static int record_success(ac_sched_t *s, ac_job_t *job, ac_err_t *e)
 {
     const ac_calset_t *cs = &job->set->cs;
     const ac_light_result_t *r = &job->res;
@@ -487,117 +518,118 @@ static int record_success(ac_daemon_t *d, ac_job_t *job, ac_err_t *e)
     rec.t_calib = r->t_calib;
     rec.t_write = r->t_write;
     rec.t_total = r->t_total;
-    rc = ac_catalog_record_calibrated(d->db, &rec, d->cfg.preserve_original_files, out_id, e);
+    rc = ac_queue_record_calibrated(s->queue, &rec, s->cfg->preserve_original_files, out_id, e);
     free(qtext);
     json_decref(q);
     return rc;
 }
 
-/* session_progress marks a session done when none of its files is left to run. */
-void ac_sched_session_progress(ac_daemon_t *d, const char *session_id)
+/* finish_failure records a failed attempt: retried after a back-off or failed for good, as
+ * the queue's policy decides. */
+static void finish_failure(ac_sched_t *s, ac_job_t *job, int code, const char *msg)
 {
-    int counts[AC_FILE_NSTATES];
-    ac_qsession_t s = {0};
+    ac_queue_verdict_t v = {false, job->attempts + 1, 0};
     ac_err_t e = {0};
 
-    if (ac_catalog_queue_counts(d->db, session_id, counts, &e) != 0)
-        return;
-    if (counts[AC_FILE_PENDING] + counts[AC_FILE_RUNNING] > 0)
-        return;
-    if (ac_catalog_queue_session(d->db, session_id, &s, &e) != 0)
-        return;
-    if (s.state == AC_SESS_QUEUED) {
-        ac_catalog_queue_set_session_state(d->db, session_id, AC_SESS_DONE, NULL, &e);
-        ac_log_info("session %s done: %d calibrated, %d failed", session_id,
-                    counts[AC_FILE_DONE], counts[AC_FILE_FAILED]);
-        ac_daemon_event(
-            d, "session_state",
-            json_pack("{s:s,s:s,s:n}", "session_id", session_id, "state", "done", "reason"));
-    }
-    ac_catalog_qsession_clear(&s);
-}
-
-static void finish_failure(ac_daemon_t *d, ac_job_t *job, int code, const char *msg)
-{
-    ac_err_t e = {0};
-    int attempts = job->attempts + 1;
-    bool retry = transient(code) && attempts < d->cfg.max_attempts;
-
-    if (retry) {
-        double backoff = (double)d->cfg.retry_backoff_s * pow(2.0, (double)job->attempts);
-        if (backoff > 3600)
-            backoff = 3600;
-        ac_log_warn("%s (attempt %d of %d, retrying in %.0f s)", msg, attempts,
-                    d->cfg.max_attempts, backoff);
-        ac_catalog_queue_defer(d->db, job->file_id, msg, unix_now() + backoff, &e);
-    } else {
+    if (ac_queue_fail(s->queue, job->file_id, code, msg, job->res.t_total, unix_now(), &v,
+                      &e) != 0)
+        ac_log_err("%s; recording the failure of %s: %s", msg, job->path, e.msg);
+    else if (v.retry)
+        ac_log_warn("%s (attempt %d of %d, retrying in %.0f s)", msg, v.attempts,
+                    s->queue->policy.max_attempts, v.backoff_s);
+    else
         ac_log_err("%s", msg);
-        ac_catalog_queue_finish(d->db, job->file_id, AC_FILE_FAILED, msg, job->res.t_total, &e);
-        d->files_failed++;
-    }
-    if (e.code != 0)
-        ac_log_err("recording the failure of %s: %s", job->path, e.msg);
-    ac_daemon_event(d, "file_failed",
-                    json_pack("{s:s,s:s,s:s,s:i,s:b}", "file_id", job->file_id, "path",
-                              job->path, "error", msg, "attempts", attempts, "will_retry",
-                              retry));
+    ac_sched_emit(s, "file_failed",
+                  json_pack("{s:s,s:s,s:s,s:i,s:b}", "file_id", job->file_id, "path", job->path,
+                            "error", msg, "attempts", v.attempts, "will_retry", v.retry));
 }
 
 static void after_cb(uv_work_t *req, int status)
 {
     ac_job_t *job = req->data;
-    ac_daemon_t *d = job->d;
+    ac_sched_t *s = job->s;
     ac_light_result_t *r = &job->res;
     ac_err_t e = {0};
 
-    d->inflight--;
-    d->free_wbs[d->nfree++] = job->wb;
+    s->inflight--;
+    s->free_wbs[s->nfree++] = job->wb;
     if (status == UV_ECANCELED && r->status == 0)
         r->status = AC_ECANCELED;
     if (r->status == AC_ECANCELED) {
         if (job->user_cancel) {
-            ac_catalog_queue_finish(d->db, job->file_id, AC_FILE_CANCELLED, "cancelled",
-                                    r->t_total, &e);
+            ac_queue_finish(s->queue, job->file_id, AC_FILE_CANCELLED, "cancelled", r->t_total,
+                            &e);
         } else {
             /* Shut down or put back: not the file's fault, so no attempt is counted. */
-            release_file(d, job->file_id, 0);
+            release_file(s, job->file_id, 0);
         }
     } else if (r->status == 0) {
-        int rc = record_success(d, job, &e);
+        int rc = record_success(s, job, &e);
         if (rc == 0) {
-            d->files_done++;
-            d->done_times[d->ndone_times++ % 256] = ac_now_ns();
+            s->done_times[s->ndone_times++ % 256] = ac_now_ns();
             ac_log_info("%s -> %s [%s] score %.0f, %.2f s", job->path, r->out_path, r->steps,
                         r->quality.score, r->t_total);
-            if (d->cfg.calibration_quality_check && r->quality.score < 50)
+            if (s->cfg->calibration_quality_check && r->quality.score < 50)
                 ac_log_warn("%s: low quality score %.0f (negative %.3f%%, saturated %.3f%%, "
                             "dead %.4f%%)",
                             r->out_path, r->quality.score, 100 * r->quality.frac_negative,
                             100 * r->quality.frac_saturated, 100 * r->quality.frac_dead);
-            ac_daemon_event(d, "file_done",
-                            json_pack("{s:s,s:s,s:s,s:f,s:o}", "file_id", job->file_id, "path",
-                                      job->path, "output_path", r->out_path, "seconds",
-                                      r->t_total, "quality", quality_json(&r->quality)));
+            ac_sched_emit(s, "file_done",
+                          json_pack("{s:s,s:s,s:s,s:f,s:o}", "file_id", job->file_id, "path",
+                                    job->path, "output_path", r->out_path, "seconds",
+                                    r->t_total, "quality", quality_json(&r->quality)));
         } else {
             char msg[1200];
             snprintf(msg, sizeof msg, "%s: calibrated to %s but not recorded: %s", job->path,
                      r->out_path, e.msg);
-            finish_failure(d, job, rc, msg);
+            finish_failure(s, job, rc, msg);
         }
     } else {
-        finish_failure(d, job, r->status, r->err.msg[0] ? r->err.msg : ac_strerror(r->status));
+        finish_failure(s, job, r->status, r->err.msg[0] ? r->err.msg : ac_strerror(r->status));
     }
-    ac_sched_session_progress(d, job->session_id);
-    ac_mcache_release(&d->mc, job->set);
-    job_unlink(d, job);
+    ac_mcache_release(s->mc, job->set);
+    job_unlink(s, job);
     free(job);
-    if (!d->stopping)
-        ac_sched_kick(d);
+    if (!s->stopping)
+        ac_sched_kick(s);
 }
 
-void ac_sched_cancel_session(ac_daemon_t *d, const char *session_id)
+/* put_back puts the jobs still waiting for masters back in the queue and, with
+ * cancel_running, asks running ones to stop at their next strip. */
+static void put_back(ac_sched_t *s, bool cancel_running)
 {
-    ac_job_t *j = d->jobs, *next;
+    ac_job_t *j = s->jobs, *next;
+
+    for (; j != NULL; j = next) {
+        next = j->next;
+        if (j->submitted) {
+            if (cancel_running)
+                atomic_store(&j->ctl.cancel, 1);
+        } else {
+            release_file(s, j->file_id, 0);
+            job_unlink(s, j);
+            free(j);
+        }
+    }
+}
+
+void ac_sched_stop(ac_sched_t *s)
+{
+    s->stopping = true;
+    uv_timer_stop(&s->kick_timer);
+    uv_timer_stop(&s->build_timer);
+    put_back(s, false);
+}
+
+void ac_sched_cancel_running(ac_sched_t *s)
+{
+    put_back(s, true);
+    ac_sched_stop_build(s);
+}
+
+void ac_sched_cancel_jobs(ac_sched_t *s, const char *session_id)
+{
+    ac_job_t *j = s->jobs, *next;
 
     for (; j != NULL; j = next) {
         next = j->next;
@@ -608,52 +640,31 @@ void ac_sched_cancel_session(ac_daemon_t *d, const char *session_id)
             atomic_store(&j->ctl.cancel, 1);
         } else {
             ac_err_t e = {0};
-            ac_catalog_queue_finish(d->db, j->file_id, AC_FILE_CANCELLED, "cancelled", NAN, &e);
-            job_unlink(d, j);
+            ac_queue_finish(s->queue, j->file_id, AC_FILE_CANCELLED, "cancelled", NAN, &e);
+            job_unlink(s, j);
             free(j);
         }
     }
 }
 
-void ac_sched_stop_all(ac_daemon_t *d, bool cancel_running)
+bool ac_sched_idle(const ac_sched_t *s)
 {
-    ac_job_t *j = d->jobs, *next;
-
-    for (; j != NULL; j = next) {
-        next = j->next;
-        if (j->submitted) {
-            if (cancel_running)
-                atomic_store(&j->ctl.cancel, 1);
-        } else {
-            release_file(d, j->file_id, 0);
-            job_unlink(d, j);
-            free(j);
-        }
-    }
+    return s->jobs == NULL && s->mc->loading == 0 && s->build == NULL;
 }
 
-bool ac_sched_idle(const ac_daemon_t *d)
+double ac_sched_rate(const ac_sched_t *s)
 {
-    return d->jobs == NULL && d->mc.loading == 0 && d->build == NULL;
-}
-
-double ac_sched_rate(const ac_daemon_t *d)
-{
-    uint64_t now = ac_now_ns(), window = 60ull * 1000000000ull, oldest = now;
-    unsigned n = 0, total = d->ndone_times < 256 ? d->ndone_times : 256;
+    uint64_t now = ac_now_ns(), window = 60ull * 1000000000ull;
+    unsigned n = 0, total = s->ndone_times < 256 ? s->ndone_times : 256;
     double span;
 
     for (unsigned i = 0; i < total; i++) {
-        uint64_t t = d->done_times[i];
-        if (now - t <= window) {
+        if (now - s->done_times[i] <= window)
             n++;
-            if (t < oldest)
-                oldest = t;
-        }
     }
     if (n == 0)
         return 0;
-    span = (double)(now - d->started_ns) / 1e9;
+    span = (double)(now - s->started_ns) / 1e9;
     if (span > 60)
         span = 60;
     if (span < 1)
@@ -661,13 +672,13 @@ double ac_sched_rate(const ac_daemon_t *d)
     return (double)n / span;
 }
 
-json_t *ac_sched_running_json(const ac_daemon_t *d)
+json_t *ac_sched_running_json(const ac_sched_t *s)
 {
     static const char *const steps[] = {"queued", "reading", "calibrating", "writing",
                                         "recording"};
     json_t *arr = json_array();
 
-    for (const ac_job_t *j = d->jobs; j != NULL; j = j->next) {
+    for (const ac_job_t *j = s->jobs; j != NULL; j = j->next) {
         int step = atomic_load(&j->ctl.step);
         int done = atomic_load(&j->ctl.rows_done), total = atomic_load(&j->ctl.rows_total);
         const char *name = !j->submitted           ? "loading masters"
@@ -684,19 +695,27 @@ json_t *ac_sched_running_json(const ac_daemon_t *d)
     return arr;
 }
 
-void ac_sched_free(ac_daemon_t *d)
+void ac_sched_close(ac_sched_t *s)
 {
-    ac_job_t *j = d->jobs, *next;
+    if (!uv_is_closing((uv_handle_t *)&s->kick_timer))
+        uv_close((uv_handle_t *)&s->kick_timer, NULL);
+    if (!uv_is_closing((uv_handle_t *)&s->build_timer))
+        uv_close((uv_handle_t *)&s->build_timer, NULL);
+}
+
+void ac_sched_free(ac_sched_t *s)
+{
+    ac_job_t *j = s->jobs, *next;
 
     for (; j != NULL; j = next) {
         next = j->next;
         free(j);
     }
-    d->jobs = NULL;
-    for (int i = 0; i < d->nwbs; i++)
-        ac_workbuf_free(&d->wbs[i]);
-    free(d->wbs);
-    free(d->free_wbs);
-    d->wbs = NULL;
-    d->free_wbs = NULL;
+    s->jobs = NULL;
+    for (int i = 0; i < s->nwbs; i++)
+        ac_workbuf_free(&s->wbs[i]);
+    free(s->wbs);
+    free(s->free_wbs);
+    s->wbs = NULL;
+    s->free_wbs = NULL;
 }

@@ -23,15 +23,14 @@
 #include <time.h>
 
 #include "buildplan.h"
-#include "daemon.h"
-#include "ingest.h"
+#include "scheduler.h"
 #include "log.h"
 #include "stack.h"
 #include "util.h"
 
 struct ac_build_job {
     uv_work_t req;
-    ac_daemon_t *d;
+    ac_sched_t *s;
     ac_build_spec_t spec;
     ac_build_result_t res;
     atomic_int cancel;
@@ -46,66 +45,71 @@ static double unix_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void ac_daemon_build_opts(const ac_daemon_t *d, ac_build_opts_t *o)
+void ac_sched_build_opts(const struct ac_config *cfg, ac_build_opts_t *o)
 {
     static const int methods[] = {AC_STACK_SIGMA_CLIP, AC_STACK_WINSOR, AC_STACK_MEDIAN,
                                   AC_STACK_MEAN};
 
     ac_build_opts_default(o);
-    if (d->cfg.masters_dir[0] != '\0')
-        ac_strlcpy(o->masters_dir, d->cfg.masters_dir, sizeof o->masters_dir);
-    else if (d->cfg.repository_dir[0] != '\0')
-        snprintf(o->masters_dir, sizeof o->masters_dir, "%s/Masters", d->cfg.repository_dir);
+    if (cfg->masters_dir[0] != '\0')
+        ac_strlcpy(o->masters_dir, cfg->masters_dir, sizeof o->masters_dir);
+    else if (cfg->repository_dir[0] != '\0')
+        snprintf(o->masters_dir, sizeof o->masters_dir, "%s/Masters", cfg->repository_dir);
     else
-        snprintf(o->masters_dir, sizeof o->masters_dir, "%s/Masters", d->cfg.state_dir);
-    o->min_files = d->cfg.min_files_per_master;
-    o->settle_s = d->cfg.build_settle_s;
-    o->combine = methods[d->cfg.combine >= 0 && d->cfg.combine < 4 ? d->cfg.combine : 0];
-    o->kappa_low = d->cfg.kappa_low;
-    o->kappa_high = d->cfg.kappa_high;
-    o->iterations = d->cfg.iterations;
-    o->dark_subtract_bias = d->cfg.dark_subtract_bias;
-    o->max_hot_fraction = d->cfg.max_hot_fraction;
-    o->min_flat_level = d->cfg.min_flat_level;
-    o->max_flat_level = d->cfg.max_flat_level;
-    o->exp_tol_s = d->cfg.exposure_tolerance_s;
-    o->exp_tol_pct = d->cfg.exposure_tolerance_pct;
-    o->job_memory = (size_t)d->cfg.job_memory_mib * 4u * 1048576u;
+        snprintf(o->masters_dir, sizeof o->masters_dir, "%s/Masters", cfg->state_dir);
+    o->min_files = cfg->min_files_per_master;
+    o->settle_s = cfg->build_settle_s;
+    o->combine = methods[cfg->combine >= 0 && cfg->combine < 4 ? cfg->combine : 0];
+    o->kappa_low = cfg->kappa_low;
+    o->kappa_high = cfg->kappa_high;
+    o->iterations = cfg->iterations;
+    o->dark_subtract_bias = cfg->dark_subtract_bias;
+    o->max_hot_fraction = cfg->max_hot_fraction;
+    o->min_flat_level = cfg->min_flat_level;
+    o->max_flat_level = cfg->max_flat_level;
+    o->exp_tol_s = cfg->exposure_tolerance_s;
+    o->exp_tol_pct = cfg->exposure_tolerance_pct;
+    o->job_memory = (size_t)cfg->job_memory_mib * 4u * 1048576u;
     o->out.durable = true;
 }
 
-static void build_timer_cb(uv_timer_t *t)
+/* plan_due asks the owner to run the requested planning pass now. */
+static void plan_due(ac_sched_t *s)
 {
-    ac_daemon_t *d = t->data;
-
-    ac_daemon_request_replan(d, false);
-    ac_daemon_kick_planner(d);
+    if (s->hooks.plan_due != NULL)
+        s->hooks.plan_due(s->hooks.ud);
 }
 
-int ac_sched_scan_builds(ac_daemon_t *d, ac_err_t *e)
+/* build_timer_cb looks again at the builds once frames have settled: a planning pass,
+ * whose owner scans the builds after it. */
+static void build_timer_cb(uv_timer_t *t)
+{
+    ac_sched_t *s = t->data;
+
+    ac_planner_request(s->planner, false);
+    plan_due(s);
+}
+
+int ac_sched_scan_builds(ac_sched_t *s, bool frames_settling, ac_err_t *e)
 {
     ac_build_opts_t o;
     int queued = 0, rc;
 
-    if (!d->cfg.build_masters)
+    if (!s->cfg->build_masters)
         return 0;
-    if (d->ingest != NULL) {
+    if (frames_settling) {
         /* Frames still settling or being read: their series is not complete yet. */
-        ac_ingest_status_t is;
-        ac_ingest_status(d->ingest, &is);
-        if (is.pending > 0 || is.scanning || is.in_flight > 0) {
-            if (!d->stopping)
-                uv_timer_start(&d->build_timer, build_timer_cb, 2000, 0);
-            return 0;
-        }
+        if (!s->stopping)
+            uv_timer_start(&s->build_timer, build_timer_cb, 2000, 0);
+        return 0;
     }
-    ac_daemon_build_opts(d, &o);
-    rc = ac_build_scan(d->db, &o, &queued, e);
+    ac_sched_build_opts(s->cfg, &o);
+    rc = ac_build_scan(s->db, &o, &queued, e);
     if (rc == 0 && queued > 0)
         ac_log_info("%d master build%s queued", queued, queued == 1 ? "" : "s");
     /* A calibration session still receiving frames: look again when it has settled. */
-    if (rc == 0 && o.retry_in_s > 0 && !d->stopping)
-        uv_timer_start(&d->build_timer, build_timer_cb, (uint64_t)(o.retry_in_s * 1000.0) + 100,
+    if (rc == 0 && o.retry_in_s > 0 && !s->stopping)
+        uv_timer_start(&s->build_timer, build_timer_cb, (uint64_t)(o.retry_in_s * 1000.0) + 100,
                        0);
     return rc;
 }
@@ -120,18 +124,18 @@ static void build_work(uv_work_t *req)
 static void build_done(uv_work_t *req, int status)
 {
     struct ac_build_job *j = req->data;
-    ac_daemon_t *d = j->d;
+    ac_sched_t *s = j->s;
     ac_err_t e = {0};
     int what = -1;
 
-    d->inflight--;
-    d->build = NULL;
+    s->inflight--;
+    s->build = NULL;
     if (status == UV_ECANCELED && j->res.status == AC_BUILT) {
         j->res.status = AC_BUILD_ERROR;
         ac_err_set(&j->res.err, AC_ECANCELED, "cancelled");
     }
-    if (ac_build_record(d->db, &j->spec, &j->res, d->cfg.max_attempts,
-                        (double)d->cfg.retry_backoff_s, &what, &e) != 0) {
+    if (ac_build_record(s->db, &j->spec, &j->res, s->cfg->max_attempts,
+                        (double)s->cfg->retry_backoff_s, &what, &e) != 0) {
         ac_log_err("recording the master build %s: %s", j->spec.key, e.msg);
     } else if (what == AC_BUILD_REGISTERED) {
         ac_log_notice("master built: %s (%d of %d frames, %.1f s, score %.0f)",
@@ -139,14 +143,15 @@ static void build_done(uv_work_t *req, int status)
                       j->res.score);
         if (j->res.warning[0] != '\0')
             ac_log_warn("%s: %s", j->res.output_path, j->res.warning);
-        ac_daemon_event(d, "master_new",
-                        json_pack("{s:s,s:s,s:s,s:s}", "key", j->spec.key, "type",
-                                  ac_catalog_cal_kind_name(j->spec.kind), "path",
-                                  j->res.output_path, "source", "built"));
-        ac_daemon_mark_masters_seen(d); /* ours: not announced again as new */
-        ac_mcache_forget_failures(&d->mc);
-        ac_catalog_build_wake(d->db, NULL); /* builds waiting for this prerequisite */
-        ac_daemon_request_replan(d, true);
+        ac_sched_emit(s, "master_new",
+                      json_pack("{s:s,s:s,s:s,s:s}", "key", j->spec.key, "type",
+                                ac_catalog_cal_kind_name(j->spec.kind), "path",
+                                j->res.output_path, "source", "built"));
+        if (s->hooks.master_built != NULL)
+            s->hooks.master_built(s->hooks.ud); /* ours: not announced again as new */
+        ac_mcache_forget_failures(s->mc);
+        ac_catalog_build_wake(s->db, NULL); /* builds waiting for this prerequisite */
+        ac_planner_request(s->planner, true);
     } else if (what == AC_BUILD_REJECTED_ROW) {
         ac_log_warn("master build %s rejected: %s", j->spec.key, j->res.reason);
     } else {
@@ -155,13 +160,13 @@ static void build_done(uv_work_t *req, int status)
     }
     ac_build_spec_clear(&j->spec);
     free(j);
-    if (!d->stopping) {
-        ac_daemon_kick_planner(d);
-        ac_sched_kick(d);
+    if (!s->stopping) {
+        plan_due(s);
+        ac_sched_kick(s);
     }
 }
 
-bool ac_sched_start_build(ac_daemon_t *d)
+bool ac_sched_start_build(ac_sched_t *s)
 {
     struct ac_build_job *j;
     ac_build_row_t row = {0};
@@ -171,9 +176,9 @@ bool ac_sched_start_build(ac_daemon_t *d)
     bool found = false;
     int rc;
 
-    if (!d->cfg.build_masters || d->build != NULL || d->stopping)
+    if (!s->cfg->build_masters || s->build != NULL || s->stopping)
         return false;
-    if (ac_catalog_build_claim(d->db, unix_now(), &row, &found, &e) != 0) {
+    if (ac_catalog_build_claim(s->db, unix_now(), &row, &found, &e) != 0) {
         ac_log_warn("claiming a master build: %s", e.msg);
         return false;
     }
@@ -181,20 +186,20 @@ bool ac_sched_start_build(ac_daemon_t *d)
         return false;
     j = calloc(1, sizeof *j);
     if (j == NULL) {
-        ac_catalog_build_defer(d->db, row.key, "out of memory", unix_now() + 30, false, &e);
+        ac_catalog_build_defer(s->db, row.key, "out of memory", unix_now() + 30, false, &e);
         ac_catalog_build_row_clear(&row);
         return false;
     }
-    ac_daemon_build_opts(d, &o);
-    rc = ac_build_prepare(d->db, row.key, &o, &j->spec, why, sizeof why, &e);
+    ac_sched_build_opts(s->cfg, &o);
+    rc = ac_build_prepare(s->db, row.key, &o, &j->spec, why, sizeof why, &e);
     if (rc != AC_BUILD_PLAN_READY) {
         /* Waiting for a prerequisite master, or nothing to do any more. */
         if (rc == AC_BUILD_PLAN_WAIT)
-            ac_catalog_build_defer(d->db, row.key, why, unix_now() + 60, false, &e);
+            ac_catalog_build_defer(s->db, row.key, why, unix_now() + 60, false, &e);
         else if (rc == AC_BUILD_PLAN_SKIP)
-            ac_catalog_build_finish(d->db, row.key, AC_BUILD_DONE, why, NULL, &e);
+            ac_catalog_build_finish(s->db, row.key, AC_BUILD_DONE, why, NULL, &e);
         else
-            ac_catalog_build_finish(d->db, row.key, AC_BUILD_FAILED, e.msg[0] ? e.msg : why,
+            ac_catalog_build_finish(s->db, row.key, AC_BUILD_FAILED, e.msg[0] ? e.msg : why,
                                     NULL, &e);
         ac_build_spec_clear(&j->spec);
         free(j);
@@ -202,27 +207,27 @@ bool ac_sched_start_build(ac_daemon_t *d)
         return true; /* the slot is still free: try the next one */
     }
     ac_catalog_build_row_clear(&row);
-    j->d = d;
+    j->s = s;
     j->req.data = j;
     j->started_ns = ac_now_ns();
-    d->build = j;
-    d->inflight++;
+    s->build = j;
+    s->inflight++;
     ac_log_info("building master %s from %d frames", j->spec.output_path, j->spec.nsubs);
-    uv_queue_work(d->loop, &j->req, build_work, build_done);
+    uv_queue_work(s->loop, &j->req, build_work, build_done);
     return true;
 }
 
-void ac_sched_stop_build(ac_daemon_t *d)
+void ac_sched_stop_build(ac_sched_t *s)
 {
-    if (d->build != NULL)
-        atomic_store(&d->build->cancel, 1);
+    if (s->build != NULL)
+        atomic_store(&s->build->cancel, 1);
 }
 
-json_t *ac_sched_build_json(const ac_daemon_t *d)
+json_t *ac_sched_build_json(const ac_sched_t *s)
 {
-    if (d->build == NULL)
+    if (s->build == NULL)
         return json_null();
-    return json_pack("{s:s,s:s,s:i,s:f}", "key", d->build->spec.key, "output_path",
-                     d->build->spec.output_path, "frames", d->build->spec.nsubs, "seconds",
-                     (double)(ac_now_ns() - d->build->started_ns) / 1e9);
+    return json_pack("{s:s,s:s,s:i,s:f}", "key", s->build->spec.key, "output_path",
+                     s->build->spec.output_path, "frames", s->build->spec.nsubs, "seconds",
+                     (double)(ac_now_ns() - s->build->started_ns) / 1e9);
 }

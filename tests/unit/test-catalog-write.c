@@ -13,6 +13,7 @@
 
 #include "afdb.h"
 #include "catalog.h"
+#include "queue.h"
 #include "catalogtest.h"
 #include "db.h"
 #include "schema.h"
@@ -44,19 +45,19 @@ static ac_calibrated_rec_t rec_for(const char *raw, const char *out)
     return r;
 }
 
-static void queue_running(ac_db_t *db, const char *session, const char *file)
+/* queue_running queues a session with one file and claims it (queue.h). */
+static void queue_running(ac_queue_t *q, const char *session, const char *file)
 {
-    ac_qsession_plan_t p = {.session_id = session, .state = AC_SESS_QUEUED};
     ac_qfile_add_t f = {file, "/data/lights/x.fits"};
-    ac_qfile_t q = {0};
+    ac_queue_plan_t p = {.session_id = session, .ready = true, .files = &f, .nfiles = 1};
+    ac_qfile_t x = {0};
     bool found = false;
 
-    ASSERT_OK(ac_catalog_queue_plan_session(db, &p, NULL));
-    ASSERT_OK(ac_catalog_queue_add_files(db, session, &f, 1, NULL, NULL));
-    ASSERT_OK(ac_catalog_queue_claim(db, true, 1e12, session, &q, &found, NULL));
+    ASSERT_OK(ac_queue_plan(q, &p, NULL, NULL));
+    ASSERT_OK(ac_queue_claim(q, 1e12, session, &x, &found, NULL));
     ASSERT(found);
-    ASSERT_STR_EQ(q.file_id, file);
-    ac_catalog_qfile_clear(&q);
+    ASSERT_STR_EQ(x.file_id, file);
+    ac_queue_file_clear(&x);
 }
 
 TEST(catalog_record_calibrated_follows_astrofiler_convention)
@@ -67,9 +68,12 @@ TEST(catalog_record_calibrated_follows_astrofiler_convention)
         char out_id[AC_UUID_LEN + 1] = "", expect[160];
         ac_session_list_t sl = {0};
         ac_err_t e = {0};
+        ac_queue_t q;
 
-        queue_running(db, "S1", "L2");
-        ASSERT_OK(ac_catalog_record_calibrated(db, &r, true, out_id, &e));
+        /* Through the queue, which records it and marks the queue row in one transaction. */
+        ac_queue_init(&q, db);
+        queue_running(&q, "S1", "L2");
+        ASSERT_OK(ac_queue_record_calibrated(&q, &r, true, out_id, &e));
         ASSERT_EQ(strlen(out_id), AC_UUID_LEN);
         /* The new row: copied values keep AstroFiler's text ('300.0' stays '300.0'). */
         ASSERT_STR_EQ(
@@ -224,8 +228,10 @@ TEST(catalog_record_failure_leaves_nothing)
         ac_calibrated_rec_t r = rec_for("L1", "/out/L1_calibrated.fits");
         long long rows = q_int(db, "SELECT COUNT(*) FROM fitsfile", NULL);
         ac_err_t e = {0};
+        ac_queue_t q;
 
-        queue_running(db, "S1", "L1");
+        ac_queue_init(&q, db);
+        queue_running(&q, "S1", "L1");
         ASSERT_OK(ac_db_exec(db, triggers[k], NULL));
         ASSERT_EQ(ac_catalog_record_calibrated(db, &r, false, NULL, &e), AC_ESQLITE);
         ASSERT_CONTAINS(e.msg, "injected failure");

@@ -1,0 +1,618 @@
+/*
+ * queue.c - the light queue's changes (see queue.h for the state machine): each public
+ * function checks what its rule requires and makes its change in ONE transaction, settling
+ * the session it touched in the same transaction; what happened is logged and reported
+ * (on_done) only after the commit, because a transaction body may run more than once.
+ *
+ * Thread: loop thread only (checked).
+ */
+#include "queue.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "queue_int.h"
+
+/* ---- Settling ---- */
+
+/* A session settled by a change: filled inside the transaction, reported after it. */
+struct settled {
+    char *session_id; /* owned; NULL when nothing became done */
+    int counts[AC_FILE_NSTATES];
+};
+
+static void settled_reset(struct settled *st)
+{
+    free(st->session_id);
+    memset(st, 0, sizeof *st);
+}
+
+/* settle marks done the queued session named by key (a session id, or with by_file the id
+ * of one of its files) when none of its files is pending or running. */
+static int settle(ac_queue_t *q, const char *key, bool by_file, const char *now,
+                  struct settled *st, ac_err_t *e)
+{
+#define SETTLE_SQL(which)                                                                      \
+    "UPDATE astrocal_session SET state = 'done', reason = NULL, updated_at = ?2 "              \
+    "WHERE state = 'queued' AND session_id = " which " AND NOT EXISTS (SELECT 1 FROM "         \
+    "astrocal_file AS f WHERE f.session_id = astrocal_session.session_id AND f.state IN "      \
+    "('pending', 'running')) RETURNING session_id"
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    settled_reset(st);
+    rc = ac_db_prepare(q->db,
+                       by_file ? SETTLE_SQL("(SELECT session_id FROM astrocal_file "
+                                            "WHERE file_id = ?1)")
+                               : SETTLE_SQL("?1"),
+                       &stmt, e);
+    if (rc != 0)
+        return rc;
+    ac_db_bind_text(stmt, 1, key);
+    ac_db_bind_text(stmt, 2, now);
+    while ((rc = ac_db_step(q->db, stmt, "mark a session done", e)) == AC_DB_ROW) {
+        if (st->session_id == NULL && ac_db_column_dup(stmt, 0, &st->session_id) != 0) {
+            rc = ac_err_set(e, -ENOMEM, "out of memory settling a session");
+            break;
+        }
+    }
+    ac_db_release(q->db, stmt);
+    if (rc < 0)
+        return rc;
+    if (st->session_id != NULL)
+        return ac_queue_counts(q, st->session_id, st->counts, e);
+    return 0;
+#undef SETTLE_SQL
+}
+
+/* report tells about a session settled by a committed change, and forgets it. */
+static void report(ac_queue_t *q, struct settled *st)
+{
+    if (st->session_id != NULL) {
+        ac_log_info("session %s done: %d calibrated, %d failed", st->session_id,
+                    st->counts[AC_FILE_DONE], st->counts[AC_FILE_FAILED]);
+        if (q->on_done != NULL)
+            q->on_done(q->ud, st->session_id);
+    }
+    settled_reset(st);
+}
+
+/* ---- Planning ---- */
+
+struct plan_ctx {
+    ac_queue_t *q;
+    const ac_queue_plan_t *p;
+    int added;
+    struct settled st;
+};
+
+static int add_files(ac_queue_t *q, const ac_queue_plan_t *p, const char *now, int *added,
+                     ac_err_t *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *added = 0;
+    rc = ac_db_prepare(q->db,
+                       "INSERT OR IGNORE INTO astrocal_file (file_id, session_id, path, state, "
+                       "attempts, updated_at) VALUES (?1, ?2, ?3, 'pending', 0, ?4)",
+                       &st, e);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < p->nfiles && rc >= 0; i++) {
+        ac_db_bind_text(st, 1, p->files[i].file_id);
+        ac_db_bind_text(st, 2, p->session_id);
+        ac_db_bind_text(st, 3, p->files[i].path);
+        ac_db_bind_text(st, 4, now);
+        rc = ac_db_step(q->db, st, "queue a file", e);
+        if (rc >= 0)
+            *added += ac_db_changes(q->db);
+        sqlite3_reset(st);
+    }
+    ac_db_release(q->db, st);
+    return rc < 0 ? rc : 0;
+}
+
+static int plan_txn(ac_db_t *db, void *arg, ac_err_t *e)
+{
+    struct plan_ctx *cx = arg;
+    const ac_queue_plan_t *p = cx->p;
+    char now[32];
+    int rc;
+
+    ac_db_timestamp(now, sizeof now);
+    const ac_qparam_t prm[] = {
+        QP_TXT(p->session_id),      QP_TXT(p->ready ? "queued" : "waiting"),
+        QP_TXT(p->reason),          QP_TXT(p->bias_master),
+        QP_TXT(p->dark_master),     QP_TXT(p->flat_master),
+        QP_TXT(p->flatdark_master), QP_TXT(p->plan_json),
+        QP_TXT(p->session_date),    QP_TXT(now)};
+    ac_qstep_t s[] = {
+        {"INSERT INTO astrocal_session (session_id, priority, state, reason, bias_master, "
+         "dark_master, flat_master, flatdark_master, plan_json, session_date, updated_at) "
+         "VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+         "ON CONFLICT (session_id) DO UPDATE SET "
+         "state = CASE WHEN astrocal_session.state IN ('paused', 'cancelled') "
+         "THEN astrocal_session.state ELSE excluded.state END, "
+         "reason = CASE WHEN astrocal_session.state IN ('paused', 'cancelled') "
+         "THEN astrocal_session.reason ELSE excluded.reason END, "
+         "bias_master = excluded.bias_master, dark_master = excluded.dark_master, "
+         "flat_master = excluded.flat_master, flatdark_master = excluded.flatdark_master, "
+         "plan_json = excluded.plan_json, session_date = excluded.session_date, "
+         "updated_at = excluded.updated_at",
+         prm, 10, "plan a session", 0},
+        {"UPDATE astrocal_session SET state = 'queued', reason = NULL, updated_at = ?10 "
+         "WHERE session_id = ?1",
+         prm, 10, "queue a session on request", 0},
+    };
+
+    cx->added = 0;
+    rc = ac_queue_steps(db, s, p->force && p->ready ? 2 : 1, e);
+    if (rc != 0 || !p->ready)
+        return rc;
+    rc = add_files(cx->q, p, now, &cx->added, e);
+    if (rc == 0)
+        rc = settle(cx->q, p->session_id, false, now, &cx->st, e);
+    return rc;
+}
+
+int ac_queue_plan(ac_queue_t *q, const ac_queue_plan_t *p, int *added, ac_err_t *e)
+{
+    struct plan_ctx cx = {q, p, 0, {0}};
+    int rc;
+
+    AC_DB_OWNER_CHECK(q->db);
+    if (p == NULL || p->session_id == NULL || (p->nfiles > 0 && p->files == NULL))
+        return ac_err_set(e, -EINVAL, "plan a session: bad arguments");
+    for (size_t i = 0; i < p->nfiles; i++) {
+        if (p->files[i].file_id == NULL || p->files[i].path == NULL)
+            return ac_err_set(e, -EINVAL, "plan session %s: file %zu has no id or path",
+                              p->session_id, i);
+    }
+    rc = ac_db_transact(q->db, plan_txn, &cx, e);
+    if (added != NULL)
+        *added = rc == 0 ? cx.added : 0;
+    if (rc == 0)
+        report(q, &cx.st);
+    settled_reset(&cx.st);
+    return rc;
+}
+
+/* ---- The operator's requests ---- */
+
+enum op { OP_ENQUEUE, OP_PAUSE, OP_RESUME, OP_CANCEL, OP_RETRY };
+
+struct op_ctx {
+    ac_queue_t *q;
+    enum op op;
+    const char *session_id, *file_id;
+    const int *priority;
+    const char *reason;
+    int n;     /* out: files changed */
+    bool flag; /* out: resumed */
+};
+
+/* check reads the session (or file) an operator's request names and refuses the
+ * request when the state forbids it. */
+static int check(struct op_ctx *cx, ac_qsession_t *s, ac_err_t *e)
+{
+    const char *sid = cx->session_id;
+    int rc;
+
+    if (cx->op == OP_RETRY && cx->file_id != NULL) {
+        ac_qfile_t f = {0};
+        if ((rc = ac_queue_file(cx->q, cx->file_id, &f, e)) != 0)
+            return rc;
+        if (f.state != AC_FILE_FAILED)
+            rc = ac_err_set(e, -EEXIST, "file '%s' is %s, not failed", cx->file_id,
+                            ac_queue_file_state_name(f.state));
+        ac_queue_file_clear(&f);
+        return rc;
+    }
+    if (sid == NULL)
+        return 0; /* retry of every failed file */
+    if ((rc = ac_queue_session(cx->q, sid, s, e)) != 0)
+        return rc;
+    if (cx->op == OP_ENQUEUE && s->state == AC_SESS_DONE)
+        return ac_err_set(e, -EEXIST, "session '%s' is done (use retry for failed files)", sid);
+    if (cx->op == OP_CANCEL && s->state == AC_SESS_DONE)
+        return ac_err_set(e, -EEXIST, "session '%s' is done", sid);
+    if (cx->op == OP_PAUSE && (s->state == AC_SESS_DONE || s->state == AC_SESS_CANCELLED))
+        return ac_err_set(e, -EEXIST, "session '%s' is %s", sid,
+                          ac_queue_sess_state_name(s->state));
+    return 0;
+}
+
+static int op_txn(ac_db_t *db, void *arg, ac_err_t *e)
+{
+    struct op_ctx *cx = arg;
+    ac_qsession_t s = {0};
+    char now[32];
+    int rc, first = 0, n = 0;
+
+    cx->n = 0;
+    cx->flag = false;
+    ac_db_timestamp(now, sizeof now);
+    rc = check(cx, &s, e);
+    const ac_qparam_t prm[] = {QP_TXT(cx->session_id), QP_TXT(now), QP_TXT(cx->file_id),
+                               QP_INT(cx->priority ? *cx->priority : 0), QP_TXT(cx->reason)};
+    ac_qstep_t steps[] = {
+        /* 0, 1: enqueue (2 to 4 with a priority) */
+        {"UPDATE astrocal_session SET priority = ?4, updated_at = ?2 WHERE session_id = ?1",
+         prm, 5, "set a session's priority", 0},
+        {"UPDATE astrocal_file SET state = 'pending', attempts = 0, error = NULL, "
+         "not_before = NULL, finished_at = NULL, updated_at = ?2 "
+         "WHERE session_id = ?1 AND state IN ('cancelled', 'failed')",
+         prm, 5, "reopen a session's files", 0},
+        {"UPDATE astrocal_session SET state = 'queued', reason = NULL, updated_at = ?2 "
+         "WHERE session_id = ?1 AND state IN ('cancelled', 'done')",
+         prm, 5, "reopen a session", 0},
+        /* 3: pause */
+        {"UPDATE astrocal_session SET state = 'paused', reason = ?5, updated_at = ?2 "
+         "WHERE session_id = ?1",
+         prm, 5, "pause a session", 0},
+        /* 4: resume */
+        {"UPDATE astrocal_session SET state = 'queued', reason = NULL, updated_at = ?2 "
+         "WHERE session_id = ?1 AND state = 'paused'",
+         prm, 5, "resume a session", 0},
+        /* 5, 6: cancel */
+        {"UPDATE astrocal_file SET state = 'cancelled', finished_at = ?2, updated_at = ?2 "
+         "WHERE session_id = ?1 AND state = 'pending'",
+         prm, 5, "cancel a session's pending files", 0},
+        {"UPDATE astrocal_session SET state = 'cancelled', reason = 'cancelled', "
+         "updated_at = ?2 WHERE session_id = ?1",
+         prm, 5, "cancel a session", 0},
+        /* 7, 8: retry */
+        {"UPDATE astrocal_file SET state = 'pending', attempts = 0, error = NULL, "
+         "not_before = NULL, updated_at = ?2 WHERE state = 'failed' "
+         "AND (?3 IS NULL OR file_id = ?3) AND (?1 IS NULL OR session_id = ?1)",
+         prm, 5, "retry failed files", 0},
+        {"UPDATE astrocal_session SET state = 'queued', updated_at = ?2 WHERE state = 'done' "
+         "AND EXISTS (SELECT 1 FROM astrocal_file AS f "
+         "WHERE f.session_id = astrocal_session.session_id AND f.state = 'pending')",
+         prm, 5, "requeue sessions of retried files", 0},
+    };
+
+    if (rc == 0) {
+        switch (cx->op) {
+        case OP_ENQUEUE:
+            first = cx->priority != NULL ? 0 : 1;
+            n = 3 - first;
+            break;
+        case OP_PAUSE:
+            first = 3, n = 1;
+            break;
+        case OP_RESUME:
+            first = 4, n = 1;
+            break;
+        case OP_CANCEL:
+            first = 5, n = 2;
+            break;
+        case OP_RETRY:
+            first = 7, n = 2;
+            break;
+        }
+        rc = ac_queue_steps(db, steps + first, n, e);
+    }
+    if (rc == 0 && cx->op == OP_CANCEL)
+        cx->n = steps[5].changes + s.counts[AC_FILE_RUNNING];
+    else if (rc == 0 && cx->op == OP_RETRY)
+        cx->n = steps[7].changes;
+    cx->flag = rc == 0 && steps[4].changes > 0;
+    ac_queue_session_clear(&s);
+    return rc;
+}
+
+static int run_op(struct op_ctx *cx, ac_err_t *e)
+{
+    AC_DB_OWNER_CHECK(cx->q->db);
+    return ac_db_transact(cx->q->db, op_txn, cx, e);
+}
+
+int ac_queue_enqueue(ac_queue_t *q, const char *session_id, const int *priority, ac_err_t *e)
+{
+    struct op_ctx cx = {
+        .q = q, .op = OP_ENQUEUE, .session_id = session_id, .priority = priority};
+
+    return run_op(&cx, e);
+}
+
+int ac_queue_pause(ac_queue_t *q, const char *session_id, const char *reason, ac_err_t *e)
+{
+    struct op_ctx cx = {.q = q, .op = OP_PAUSE, .session_id = session_id, .reason = reason};
+
+    return run_op(&cx, e);
+}
+
+int ac_queue_resume(ac_queue_t *q, const char *session_id, bool *resumed, ac_err_t *e)
+{
+    struct op_ctx cx = {.q = q, .op = OP_RESUME, .session_id = session_id};
+    int rc = run_op(&cx, e);
+
+    if (resumed != NULL)
+        *resumed = rc == 0 && cx.flag;
+    return rc;
+}
+
+int ac_queue_cancel(ac_queue_t *q, const char *session_id, int *n, ac_err_t *e)
+{
+    struct op_ctx cx = {.q = q, .op = OP_CANCEL, .session_id = session_id};
+    int rc = run_op(&cx, e);
+
+    if (n != NULL)
+        *n = rc == 0 ? cx.n : 0;
+    return rc;
+}
+
+int ac_queue_retry(ac_queue_t *q, const char *file_id, const char *session_id, int *changed,
+                   ac_err_t *e)
+{
+    struct op_ctx cx = {.q = q, .op = OP_RETRY, .session_id = session_id, .file_id = file_id};
+    int rc = run_op(&cx, e);
+
+    if (changed != NULL)
+        *changed = rc == 0 ? cx.n : 0;
+    return rc;
+}
+
+/* ---- The scheduler's changes ---- */
+
+struct claim_ctx {
+    ac_queue_t *q;
+    double now;
+    const char *only_session;
+    ac_qfile_t *out;
+    bool found;
+};
+
+static int claim_txn(ac_db_t *db, void *arg, ac_err_t *e)
+{
+    struct claim_ctx *cx = arg;
+    sqlite3_stmt *st = NULL;
+    char ts[32];
+    int rc;
+#define CLAIM_SQL(order)                                                                       \
+    "UPDATE astrocal_file SET state = 'running', started_at = ?1, finished_at = NULL, "        \
+    "updated_at = ?1 WHERE file_id = (SELECT f.file_id FROM astrocal_file AS f "               \
+    "JOIN astrocal_session AS s ON s.session_id = f.session_id "                               \
+    "WHERE f.state = 'pending' AND s.state = 'queued' "                                        \
+    "AND (f.not_before IS NULL OR f.not_before <= ?2) "                                        \
+    "AND (?3 IS NULL OR f.session_id = ?3) "                                                   \
+    "ORDER BY s.priority DESC, s.session_date " order ", f.session_id, f.path, f.file_id "     \
+    "LIMIT 1) RETURNING " AC_QFILE_COLS
+
+    ac_queue_file_clear(cx->out);
+    memset(cx->out, 0, sizeof *cx->out);
+    cx->found = false;
+    ac_db_timestamp(ts, sizeof ts);
+    rc = ac_db_prepare(db, cx->q->policy.newest_first ? CLAIM_SQL("DESC") : CLAIM_SQL("ASC"),
+                       &st, e);
+    if (rc != 0)
+        return rc;
+    ac_db_bind_text(st, 1, ts);
+    sqlite3_bind_double(st, 2, cx->now);
+    ac_db_bind_text(st, 3, cx->only_session);
+    while ((rc = ac_db_step(db, st, "claim the next file", e)) == AC_DB_ROW) {
+        if (ac_queue_file_from_row(st, cx->out) != 0) {
+            rc = ac_err_set(e, -ENOMEM, "out of memory claiming a file");
+            break;
+        }
+        cx->found = true;
+    }
+    ac_db_release(db, st);
+    if (rc < 0) {
+        ac_queue_file_clear(cx->out);
+        cx->found = false;
+    }
+    return rc < 0 ? rc : 0;
+#undef CLAIM_SQL
+}
+
+int ac_queue_claim(ac_queue_t *q, double now, const char *only_session, ac_qfile_t *out,
+                   bool *found, ac_err_t *e)
+{
+    struct claim_ctx cx = {q, now, only_session, out, false};
+    int rc;
+
+    AC_DB_OWNER_CHECK(q->db);
+    memset(out, 0, sizeof *out);
+    rc = ac_db_transact(q->db, claim_txn, &cx, e);
+    *found = rc == 0 && cx.found;
+    return rc;
+}
+
+bool ac_queue_transient(int code)
+{
+    return code == AC_EBUSY || code == -ENOSPC || code == AC_ENOSPACE || code == -EIO ||
+           code == -EAGAIN || code == -ENOMEM || code == -EINTR || code == -EDQUOT;
+}
+
+/* One change of a file: which, with its values. */
+enum fop { FOP_RELEASE, FOP_DONE, FOP_FAIL, FOP_FINISH };
+
+struct file_ctx {
+    ac_queue_t *q;
+    enum fop op;
+    const char *file_id;
+    ac_file_state_t state; /* FOP_FINISH */
+    const char *error;
+    double seconds, now, not_before;
+    int code;                       /* FOP_FAIL */
+    const ac_calibrated_rec_t *rec; /* FOP_DONE */
+    bool preserve;                  /* FOP_DONE */
+    char out_id[AC_UUID_LEN + 1];   /* FOP_DONE, out */
+    ac_queue_verdict_t v;           /* FOP_FAIL, out */
+    struct settled st;
+};
+
+/* decide applies the retry policy to a failed attempt of a file with `attempts` so far. */
+static void decide(const ac_queue_t *q, int code, int attempts, ac_queue_verdict_t *v)
+{
+    v->attempts = attempts + 1;
+    v->retry = ac_queue_transient(code) && v->attempts < q->policy.max_attempts;
+    v->backoff_s = 0;
+    if (v->retry)
+        v->backoff_s =
+            fmin((double)q->policy.retry_backoff_s * pow(2.0, (double)attempts), 3600.0);
+}
+
+static int file_txn(ac_db_t *db, void *arg, ac_err_t *e)
+{
+    struct file_ctx *cx = arg;
+    char now[32];
+    int rc = 0, k;
+
+    ac_db_timestamp(now, sizeof now);
+    settled_reset(&cx->st);
+    if (cx->op == FOP_DONE)
+        rc = ac_catalog_record_calibrated(db, cx->rec, cx->preserve, cx->out_id, e);
+    if (rc == 0 && cx->op == FOP_FAIL) {
+        ac_qfile_t f = {0};
+        if ((rc = ac_queue_file(cx->q, cx->file_id, &f, e)) != 0)
+            return rc;
+        decide(cx->q, cx->code, f.attempts, &cx->v);
+        ac_queue_file_clear(&f);
+        if (!cx->v.retry)
+            cx->state = AC_FILE_FAILED;
+        cx->not_before = cx->now + cx->v.backoff_s;
+    }
+    if (rc != 0)
+        return rc;
+    const ac_qparam_t prm[] = {QP_TXT(cx->file_id),
+                               QP_TXT(ac_queue_file_state_name(cx->state)),
+                               QP_TXT(cx->error),
+                               QP_DBL(cx->seconds),
+                               QP_TXT(now),
+                               QP_DBL(cx->not_before),
+                               QP_TXT(cx->op == FOP_DONE ? cx->rec->output_path : NULL),
+                               QP_TXT(cx->out_id)};
+    ac_qstep_t s[] = {
+        {"UPDATE astrocal_file SET state = 'pending', not_before = ?6, started_at = NULL, "
+         "updated_at = ?5 WHERE file_id = ?1 AND state = 'running'",
+         prm, 8, "release a file", 0},
+        {"UPDATE astrocal_file SET state = 'done', output_path = ?7, output_file_id = ?8, "
+         "finished_at = ?5, seconds = COALESCE(?4, seconds), error = NULL, not_before = NULL, "
+         "updated_at = ?5 WHERE file_id = ?1",
+         prm, 8, "mark the queued file done", 0},
+        {"UPDATE astrocal_file SET state = 'pending', attempts = attempts + 1, error = ?3, "
+         "not_before = ?6, updated_at = ?5 WHERE file_id = ?1",
+         prm, 8, "defer a file", 0},
+        {"UPDATE astrocal_file SET state = ?2, error = ?3, seconds = COALESCE(?4, seconds), "
+         "finished_at = ?5, updated_at = ?5, not_before = NULL, "
+         "attempts = attempts + (?2 = 'failed') WHERE file_id = ?1",
+         prm, 8, "finish a file", 0},
+    };
+
+    k = cx->op == FOP_FAIL ? (cx->v.retry ? 2 : 3) : (int)cx->op;
+    if ((rc = ac_queue_steps(db, &s[k], 1, e)) != 0)
+        return rc;
+    if (s[k].changes == 0 && cx->op != FOP_DONE)
+        return ac_err_set(e, -ENOENT, "file %s is not in the queue%s", cx->file_id,
+                          cx->op == FOP_RELEASE ? " as running" : "");
+    if (k == 1 || k == 3)
+        rc = settle(cx->q, cx->file_id, true, now, &cx->st, e);
+    return rc;
+}
+
+static int run_file(struct file_ctx *cx, ac_err_t *e)
+{
+    int rc;
+
+    AC_DB_OWNER_CHECK(cx->q->db);
+    rc = ac_db_transact(cx->q->db, file_txn, cx, e);
+    if (rc == 0)
+        report(cx->q, &cx->st);
+    settled_reset(&cx->st);
+    return rc;
+}
+
+int ac_queue_release(ac_queue_t *q, const char *file_id, double not_before, ac_err_t *e)
+{
+    struct file_ctx cx = {
+        .q = q, .op = FOP_RELEASE, .file_id = file_id, .not_before = not_before};
+
+    return run_file(&cx, e);
+}
+
+int ac_queue_record_calibrated(ac_queue_t *q, const ac_calibrated_rec_t *rec,
+                               bool preserve_original, char out_file_id[AC_UUID_LEN + 1],
+                               ac_err_t *e)
+{
+    struct file_ctx cx = {.q = q, .op = FOP_DONE, .rec = rec, .preserve = preserve_original};
+    int rc;
+
+    if (rec == NULL || rec->raw_file_id == NULL || rec->output_path == NULL)
+        return ac_err_set(e, -EINVAL, "record: raw file id and output path are required");
+    cx.file_id = rec->raw_file_id;
+    cx.seconds = rec->t_total;
+    rc = run_file(&cx, e);
+    if (rc == 0 && out_file_id != NULL)
+        memcpy(out_file_id, cx.out_id, sizeof cx.out_id);
+    return rc;
+}
+
+int ac_queue_fail(ac_queue_t *q, const char *file_id, int code, const char *error,
+                  double seconds, double now, ac_queue_verdict_t *v, ac_err_t *e)
+{
+    struct file_ctx cx = {.q = q,
+                          .op = FOP_FAIL,
+                          .file_id = file_id,
+                          .state = AC_FILE_PENDING,
+                          .error = error,
+                          .seconds = seconds,
+                          .now = now,
+                          .code = code};
+    int rc = run_file(&cx, e);
+
+    if (v != NULL)
+        *v = cx.v;
+    return rc;
+}
+
+int ac_queue_finish(ac_queue_t *q, const char *file_id, ac_file_state_t state,
+                    const char *error, double seconds, ac_err_t *e)
+{
+    struct file_ctx cx = {.q = q,
+                          .op = FOP_FINISH,
+                          .file_id = file_id,
+                          .state = state,
+                          .error = error,
+                          .seconds = seconds};
+
+    if (state != AC_FILE_FAILED && state != AC_FILE_SKIPPED && state != AC_FILE_CANCELLED)
+        return ac_err_set(e, -EINVAL,
+                          "finish file %s: state %s is not failed, skipped or "
+                          "cancelled",
+                          file_id, ac_queue_file_state_name(state));
+    return run_file(&cx, e);
+}
+
+int ac_queue_recover(ac_queue_t *q, int *n_requeued, int *n_failed, ac_err_t *e)
+{
+    char now[32];
+    int rc;
+
+    AC_DB_OWNER_CHECK(q->db);
+    ac_db_timestamp(now, sizeof now);
+    const ac_qparam_t prm[] = {QP_INT(q->policy.max_attempts < 1 ? 1 : q->policy.max_attempts),
+                               QP_TXT(now)};
+    ac_qstep_t s[] = {
+        {"UPDATE astrocal_file SET state = 'failed', attempts = attempts + 1, "
+         "error = 'interrupted ' || (attempts + 1) || ' times', finished_at = ?2, "
+         "updated_at = ?2 WHERE state = 'running' AND attempts + 1 >= ?1",
+         prm, 2, "fail files interrupted too often", 0},
+        {"UPDATE astrocal_file SET state = 'pending', attempts = attempts + 1, "
+         "updated_at = ?2 WHERE state = 'running'",
+         prm, 2, "requeue interrupted files", 0},
+    };
+
+    rc = ac_queue_exec(q->db, s, 2, e);
+    if (n_failed != NULL)
+        *n_failed = rc == 0 ? s[0].changes : 0;
+    if (n_requeued != NULL)
+        *n_requeued = rc == 0 ? s[1].changes : 0;
+    return rc;
+}

@@ -1,0 +1,285 @@
+/*
+ * queue.h - the light queue: which light files astrocald calibrates, in which order, and
+ * what became of each (astrocald's tables astrocal_session and astrocal_file).
+ *
+ * Every change of a queued session or file goes through this module: it holds the rules
+ * (which change is allowed from which state, the retry policy, when a session is done) and
+ * the SQL. The planner records its plans here, the scheduler claims and ends files here,
+ * and the operator's commands (enqueue, pause, resume, cancel, retry) land here.
+ *
+ * A session (astrocal_session.state):
+ *
+ *   (new) --plan--> queued (masters matched, calibration enabled) | waiting (reason says why)
+ *   waiting <--plan--> queued       planning again follows the masters; a paused or
+ *                                   cancelled session keeps its state, except that a forced
+ *                                   plan (enqueue, resume) of a ready session queues it
+ *   queued --pause--> paused --resume--> queued
+ *   queued --settle: no file left pending or running--> done
+ *   waiting | queued | paused --cancel--> cancelled
+ *   cancelled --enqueue--> queued   (other states stay; the forced plan that follows
+ *                                   queues a ready session)
+ *   done --enqueue--> refused (conflict: retry the failed files instead)
+ *   done --retry of one of its files--> queued
+ *
+ * A file (astrocal_file.state):
+ *
+ *   (new) --plan of a ready session--> pending (a file already queued keeps its state)
+ *   pending --claim--> running
+ *   running --record_calibrated--> done
+ *   running --fail, transient and attempts left--> pending (attempts + 1, error kept,
+ *                                                  not_before = now + back-off)
+ *   running --fail, otherwise--> failed (attempts + 1)
+ *   running --release--> pending (no attempt counted: not the file's fault)
+ *   running --finish--> failed | skipped | cancelled
+ *   running --recover at start-up--> pending (attempts + 1), failed at max_attempts
+ *   pending --cancel (its session)--> cancelled
+ *   failed --retry--> pending (attempts 0);   failed | cancelled --enqueue--> pending
+ *
+ * Settling: every change that ends a file (record_calibrated, fail, finish) and every plan
+ * of a ready session looks at the file's session in the same transaction: a queued session
+ * with no file left pending or running becomes done; the queue logs it and calls on_done.
+ *
+ * Claim order: only pending files of queued sessions whose not_before has passed; highest
+ * session priority first, then session date (policy.newest_first), then path.
+ *
+ * Durability: every function below is one transaction, committed before it returns
+ * (synchronous=FULL), so a claim is durable before its job is submitted; after a crash
+ * ac_queue_recover turns every running row back into pending (at-least-once), and
+ * ac_catalog_record_calibrated's idempotence makes the catalogue exactly-once.
+ *
+ * Errors: 0 or a negative code with e set. The operator's requests answer -ENOENT ("no
+ * session 'X'", "no file 'X'") and -EEXIST when the state forbids the change (the message
+ * says why, as the control protocol shows it); besides AC_ESQLITE, AC_EBUSY, -ENOMEM,
+ * -EINVAL (bad argument).
+ *
+ * Ownership: ac_queue_t borrows its connection (the daemon's); rows and lists returned are
+ * owned by the caller (the matching *_clear / *_free, safe on zeroed values).
+ * Thread: loop thread only (the owner of the ac_db_t, checked); the state names are
+ * pure (any thread).
+ */
+#ifndef AC_QUEUE_H
+#define AC_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "catalog.h"
+#include "db.h"
+#include "err.h"
+
+typedef enum ac_sess_state {
+    AC_SESS_WAITING = 0, /* masters missing (reason says which) */
+    AC_SESS_QUEUED,
+    AC_SESS_PAUSED,
+    AC_SESS_DONE,
+    AC_SESS_CANCELLED,
+    AC_SESS_NSTATES
+} ac_sess_state_t;
+
+typedef enum ac_file_state {
+    AC_FILE_PENDING = 0,
+    AC_FILE_RUNNING,
+    AC_FILE_DONE,
+    AC_FILE_FAILED,
+    AC_FILE_SKIPPED,
+    AC_FILE_CANCELLED,
+    AC_FILE_NSTATES
+} ac_file_state_t;
+
+/* Names as stored ("waiting", "pending", ...) and back (-1 when unknown). Any thread. */
+const char *ac_queue_sess_state_name(ac_sess_state_t s);
+int ac_queue_sess_state_parse(const char *name);
+const char *ac_queue_file_state_name(ac_file_state_t s);
+int ac_queue_file_state_parse(const char *name);
+
+/* The retry and ordering rules ([QUEUE] in astrocald.conf). */
+typedef struct ac_queue_policy {
+    int max_attempts;    /* a file fails for good at its max_attempts-th failed attempt */
+    int retry_backoff_s; /* first back-off; doubled per attempt, at most an hour */
+    bool newest_first;   /* claim sessions by date, newest first (else oldest first) */
+} ac_queue_policy_t;
+
+/* Called after the commit that made a queued session done (see Settling). */
+typedef void (*ac_queue_done_cb)(void *ud, const char *session_id);
+
+typedef struct ac_queue {
+    ac_db_t *db; /* borrowed */
+    ac_queue_policy_t policy;
+    ac_queue_done_cb on_done; /* may be NULL */
+    void *ud;
+} ac_queue_t;
+
+/* ac_queue_init sets up q over db with the default policy (3 attempts, 30 s back-off,
+ * newest first) and no on_done; the owner may change policy and on_done at any time. */
+void ac_queue_init(ac_queue_t *q, ac_db_t *db);
+
+/* ---- Rows ---- */
+
+/* An astrocal_session row with its files counted per state. Strings owned. */
+typedef struct ac_qsession {
+    char *session_id;
+    int priority;
+    ac_sess_state_t state;
+    char *reason, *bias_master, *dark_master, *flat_master, *flatdark_master, *plan_json;
+    char *session_date, *updated_at;
+    int counts[AC_FILE_NSTATES];
+} ac_qsession_t;
+
+typedef struct ac_qsession_list {
+    ac_qsession_t *items;
+    size_t n;
+} ac_qsession_list_t;
+
+/* An astrocal_file row. Strings owned. */
+typedef struct ac_qfile {
+    char *file_id, *session_id, *path;
+    ac_file_state_t state;
+    int attempts;
+    double not_before; /* unix time, NAN when none */
+    char *error, *output_path, *output_file_id, *started_at, *finished_at;
+    double seconds; /* NAN when unknown */
+} ac_qfile_t;
+
+typedef struct ac_qfile_list {
+    ac_qfile_t *items;
+    size_t n;
+} ac_qfile_list_t;
+
+void ac_queue_session_clear(ac_qsession_t *s);
+void ac_queue_sessions_free(ac_qsession_list_t *list);
+void ac_queue_file_clear(ac_qfile_t *f);
+void ac_queue_files_free(ac_qfile_list_t *list);
+
+/* ---- The planner's outcome ---- */
+
+/* A light file to queue (borrowed strings). */
+typedef struct ac_qfile_add {
+    const char *file_id, *path;
+} ac_qfile_add_t;
+
+/* A session's plan (borrowed strings; NULL for none). */
+typedef struct ac_queue_plan {
+    const char *session_id;
+    bool ready; /* masters matched and calibration enabled: queued, else waiting */
+    bool force; /* astrocalctl enqueue / resume: a ready session is queued even when the
+                 * operator paused or cancelled it */
+    const char *reason;
+    const char *bias_master, *dark_master, *flat_master, *flatdark_master; /* paths */
+    const char *plan_json;
+    const char *session_date;    /* for ordering ('YYYY-MM-DD' or a DATE-OBS) */
+    const ac_qfile_add_t *files; /* the session's uncalibrated lights */
+    size_t nfiles;
+} ac_queue_plan_t;
+
+/* ac_queue_plan records a plan: inserts or updates the session (its state as the diagram
+ * says; priority kept); when ready, queues its files as pending and settles the session.
+ * *added (may be NULL) counts the files new to the queue. */
+int ac_queue_plan(ac_queue_t *q, const ac_queue_plan_t *p, int *added, ac_err_t *e);
+
+/* ---- The operator's requests ---- */
+
+/* ac_queue_enqueue queues a session again: priority set when not NULL (larger runs
+ * sooner), its cancelled and failed files pending (attempts 0), a cancelled session
+ * queued. -ENOENT, -EEXIST for a done session. The caller plans it next (forced). */
+int ac_queue_enqueue(ac_queue_t *q, const char *session_id, const int *priority, ac_err_t *e);
+
+/* ac_queue_pause pauses a session with reason. -ENOENT, -EEXIST when done or cancelled. */
+int ac_queue_pause(ac_queue_t *q, const char *session_id, const char *reason, ac_err_t *e);
+
+/* ac_queue_resume queues a paused session again (reason cleared); any other state is left
+ * as it is. *resumed says whether it was paused. -ENOENT. */
+int ac_queue_resume(ac_queue_t *q, const char *session_id, bool *resumed, ac_err_t *e);
+
+/* ac_queue_cancel cancels a session and its pending files; its running files are left to
+ * the scheduler, which stops them and ends them with ac_queue_finish. *n (may be NULL)
+ * counts the files cancelled now plus those running. -ENOENT, -EEXIST for a done session. */
+int ac_queue_cancel(ac_queue_t *q, const char *session_id, int *n, ac_err_t *e);
+
+/* ac_queue_retry puts failed files back to pending (attempts 0, error and not_before
+ * cleared): the one file_id (-ENOENT; -EEXIST when it is not failed), or every failed file
+ * of session_id (-ENOENT), or every failed file when both are NULL; done sessions that
+ * have a pending file again become queued. *changed (may be NULL) counts files. */
+int ac_queue_retry(ac_queue_t *q, const char *file_id, const char *session_id, int *changed,
+                   ac_err_t *e);
+
+/* ---- The scheduler's changes ---- */
+
+/* ac_queue_claim takes the next file in claim order whose not_before has passed (<= now,
+ * unix seconds), marks it running (started_at set) and copies it to *out; *found says
+ * whether there was one. only_session (may be NULL) restricts the choice to a session. */
+int ac_queue_claim(ac_queue_t *q, double now, const char *only_session, ac_qfile_t *out,
+                   bool *found, ac_err_t *e);
+
+/* ac_queue_release puts a running file back to pending without counting an attempt (the
+ * scheduler could not start it, or stopped it at shutdown), eligible again from not_before
+ * (unix seconds). -ENOENT when it is not running. */
+int ac_queue_release(ac_queue_t *q, const char *file_id, double not_before, ac_err_t *e);
+
+/* ac_queue_record_calibrated records a calibrated file (ac_catalog_record_calibrated: the
+ * output's fitsfile row, the raw row marked, astrocal_record) and marks its queue row done
+ * with the output path and id, finished_at and seconds (rec->t_total), then settles its
+ * session: all in ONE transaction. Idempotent like ac_catalog_record_calibrated.
+ * out_file_id (may be NULL) receives the output's fitsFileId. */
+int ac_queue_record_calibrated(ac_queue_t *q, const ac_calibrated_rec_t *rec,
+                               bool preserve_original, char out_file_id[AC_UUID_LEN + 1],
+                               ac_err_t *e);
+
+/* What ac_queue_fail decided. */
+typedef struct ac_queue_verdict {
+    bool retry;       /* back to pending until now + backoff_s */
+    int attempts;     /* attempts counted, this one included */
+    double backoff_s; /* when retry */
+} ac_queue_verdict_t;
+
+/* ac_queue_transient says whether an error code may go away by itself (busy database, full
+ * disk, I/O error, no memory, interrupted): such failures are retried. Any thread. */
+bool ac_queue_transient(int code);
+
+/* ac_queue_fail ends an attempt of a running file that failed with code and error (the
+ * message), after seconds (NAN when unknown): retried after retry_backoff_s x 2^attempts
+ * (at most an hour) from now when the error is transient and attempts are left, else
+ * failed (then settled). *v (may be NULL) says which. -ENOENT. */
+int ac_queue_fail(ac_queue_t *q, const char *file_id, int code, const char *error,
+                  double seconds, double now, ac_queue_verdict_t *v, ac_err_t *e);
+
+/* ac_queue_finish ends a file as FAILED (attempts + 1, no retry), SKIPPED or CANCELLED,
+ * with error text (may be NULL) and seconds (NAN when unknown), then settles its session.
+ * -ENOENT; -EINVAL for any other state. */
+int ac_queue_finish(ac_queue_t *q, const char *file_id, ac_file_state_t state,
+                    const char *error, double seconds, ac_err_t *e);
+
+/* ac_queue_recover runs at start-up: every running file goes back to pending with
+ * attempts + 1; those that reach policy.max_attempts fail ("interrupted N times"). Counts
+ * (may be NULL) say how many of each. */
+int ac_queue_recover(ac_queue_t *q, int *n_requeued, int *n_failed, ac_err_t *e);
+
+/* ---- Reading ---- */
+
+/* ac_queue_session reads one session with its counts. -ENOENT ("no session 'X'"). */
+int ac_queue_session(ac_queue_t *q, const char *session_id, ac_qsession_t *out, ac_err_t *e);
+
+/* ac_queue_sessions lists every session with counts, in claim order (priority descending,
+ * then session date newest first). */
+int ac_queue_sessions(ac_queue_t *q, ac_qsession_list_t *out, ac_err_t *e);
+
+/* ac_queue_file reads one file's row. -ENOENT ("no file 'X'"). */
+int ac_queue_file(ac_queue_t *q, const char *file_id, ac_qfile_t *out, ac_err_t *e);
+
+/* ac_queue_files lists a session's files with their states, by path. */
+int ac_queue_files(ac_queue_t *q, const char *session_id, ac_qfile_list_t *out, ac_err_t *e);
+
+/* ac_queue_counts counts files per state, for one session or all (NULL). */
+int ac_queue_counts(ac_queue_t *q, const char *session_id, int counts[AC_FILE_NSTATES],
+                    ac_err_t *e);
+
+/* ac_queue_next_retry gives the earliest not_before still in the future (after now) of
+ * pending files in queued sessions, or of pending master builds (*any false when none):
+ * when the scheduler must look again. */
+int ac_queue_next_retry(ac_queue_t *q, double now, double *when, bool *any, ac_err_t *e);
+
+/* ac_queue_same_name counts the other queued files whose file name (the part after the
+ * last '/') is base: with a single output_dir their outputs would collide. */
+int ac_queue_same_name(ac_queue_t *q, const char *file_id, const char *base, int *n,
+                       ac_err_t *e);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * planner.h - from the catalogue to the light queue: for every light session with
+ * uncalibrated lights, describe the session and its master candidates (catalogue rows
+ * completed from the FITS headers), match them (match.h) and record the outcome in the
+ * queue (ac_queue_plan: queued with its masters and files, or waiting with a reason).
+ * Planning changes nothing on disk and nothing in the catalogue but the queue.
+ *
+ * The planner keeps in memory what the scheduler needs to run a queued file (the plan of
+ * each session: its masters with their expected MD5 and the dark scale), the masters found
+ * broken, and a header cache. It knows nothing above it: it reports session state changes
+ * through its hooks, and a pass somebody asked for (ac_planner_request) is run by its
+ * owner, which also plans the master builds afterwards.
+ *
+ * Ownership: the owner (daemon.c) embeds an ac_planner_t, sets it up with ac_planner_init
+ * and releases it with ac_planner_free; db, queue and cfg are borrowed and outlive it
+ * (cfg may change in place on reload). JSON returned is owned by the caller.
+ * Thread: loop thread only.
+ */
+#ifndef AC_PLANNER_H
+#define AC_PLANNER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "db.h"
+#include "err.h"
+#include "match.h"
+#include "mcache.h"
+#include "meta.h"
+#include "queue.h"
+
+/* What the planner decided for a session (the durable copy is its astrocal_session row). */
+typedef struct ac_plan {
+    char session_id[64];
+    int status;    /* AC_MATCH_READY / AC_MATCH_WAITING */
+    ac_mkey_t key; /* masters (paths, expected MD5) and dark scale */
+    char reason[512];
+    char light_filter[72], object[128], date[40];
+} ac_plan_t;
+
+/* A master the loader found broken; matching skips it until its file changes. */
+typedef struct ac_bad_master {
+    char path[4096];
+    char reason[256];
+    int64_t mtime;
+} ac_bad_master_t;
+
+/* Cached header facts of a FITS file, keyed by path and modification time. */
+typedef struct ac_hcache_entry {
+    char *path;
+    int64_t mtime, size;
+    bool ok;
+    ac_meta_t meta;
+    char error[256];
+} ac_hcache_entry_t;
+
+/* Reports from the planner to its owner, on the loop thread. */
+typedef struct ac_planner_hooks {
+    /* event: an event for watchers (session_state when a session is planned for the first
+     * time or its plan changes between ready and waiting); data is taken. */
+    void (*event)(void *ud, const char *event, json_t *data);
+    void *ud;
+} ac_planner_hooks_t;
+
+typedef struct ac_planner {
+    ac_db_t *db;                 /* borrowed */
+    ac_queue_t *queue;           /* borrowed */
+    const struct ac_config *cfg; /* borrowed */
+    ac_planner_hooks_t hooks;
+    bool pending, pending_all; /* a pass was requested (all: of every session) */
+    ac_plan_t *plans;
+    size_t nplans, capplans;
+    ac_bad_master_t *bad;
+    size_t nbad, capbad;
+    ac_hcache_entry_t *hc;
+    size_t nhc, caphc;
+} ac_planner_t;
+
+void ac_planner_init(ac_planner_t *p, ac_db_t *db, ac_queue_t *queue,
+                     const struct ac_config *cfg, const ac_planner_hooks_t *hooks);
+void ac_planner_free(ac_planner_t *p);
+
+/* ac_planner_request asks for a planning pass soon (all: every session, else only sessions
+ * not already waiting); the owner runs it (ac_planner_take_request, ac_planner_run). */
+void ac_planner_request(ac_planner_t *p, bool all);
+
+/* ac_planner_take_request says whether a pass was requested (and of every session, *all),
+ * and clears the request. */
+bool ac_planner_take_request(ac_planner_t *p, bool *all);
+
+/* ac_planner_run plans the sessions with uncalibrated lights: every one with all, else
+ * those not already waiting (a new master releases them only at a full pass). Only
+ * database failures are returned (AC_EBUSY: try again); a session that cannot be planned
+ * is logged and waits. */
+int ac_planner_run(ac_planner_t *p, bool all, ac_err_t *e);
+
+/* ac_planner_plan_session plans one session now and queues it when its masters are ready,
+ * whatever enable_light_calibration says and even if the operator paused or cancelled it
+ * (astrocalctl enqueue, resume). -ENOENT when it has no uncalibrated lights. */
+int ac_planner_plan_session(ac_planner_t *p, const char *session_id, ac_err_t *e);
+
+/* ac_planner_find returns the plan of a session (borrowed until the next pass), or NULL. */
+const ac_plan_t *ac_planner_find(const ac_planner_t *p, const char *session_id);
+
+/* ac_planner_mark_bad_master keeps a master that failed to load out of matching until its
+ * file changes. */
+void ac_planner_mark_bad_master(ac_planner_t *p, const char *path, const char *reason);
+
+/* ac_planner_explain builds the `plan` result for one session (NULL: every session);
+ * NULL with e set on failure (-ENOENT for an unknown session). */
+json_t *ac_planner_explain(ac_planner_t *p, const char *session_id, ac_err_t *e);
+
+/* ac_planner_masters_json builds the `masters` result: every master as matching sees it,
+ * and the master builds. NULL with e set on failure. */
+json_t *ac_planner_masters_json(ac_planner_t *p, ac_err_t *e);
+
+#endif

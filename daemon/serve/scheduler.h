@@ -1,0 +1,192 @@
+/*
+ * scheduler.h - the scheduler (sched.c, sched_ops.c, sched_build.c; not "sched.h", which
+ * would hide the system's <sched.h>): runs the light queue. It claims pending files
+ * (ac_queue_claim), runs each on the libuv pool with its session's prepared masters within the
+ * worker, memory and disk budgets, records the outcome through the queue, and runs the master
+ * builds (sched_build.c) in one of the same slots. The operator's requests on the queue
+ * (sched_ops.c: enqueue, pause, resume, cancel, retry) come here because each ends by
+ * starting or stopping work: the queue decides what may change, the scheduler acts on it.
+ *
+ * Below it: the queue (queue.h), the planner (planner.h: a session's masters, broken
+ * masters, requests for a planning pass) and the master cache (mcache.h). Above it: its
+ * owner (daemon.c), which it reaches only through the hooks.
+ *
+ * Ownership: the owner embeds an ac_sched_t, sets it up with ac_sched_init, closes its
+ * handles with ac_sched_close at shutdown and frees it with ac_sched_free after the loop
+ * ended; everything passed to ac_sched_init is borrowed and outlives it (cfg may change in
+ * place on reload). JSON returned is owned by the caller.
+ * Thread: loop thread only; a pool thread sees only its own job (sched.c) or build
+ * (sched_build.c), never this struct.
+ */
+#ifndef AC_SCHEDULER_H
+#define AC_SCHEDULER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "build.h"
+#include "config.h"
+#include "db.h"
+#include "engine.h"
+#include "err.h"
+#include "mcache.h"
+#include "planner.h"
+#include "queue.h"
+
+/* Reports from the scheduler to its owner, on the loop thread. */
+typedef struct ac_sched_hooks {
+    /* event: an event for watchers (file_*, queue_state, session_state, master_new); data
+     * is taken. */
+    void (*event)(void *ud, const char *event, json_t *data);
+    /* plan_due: run the planning pass requested from the planner (ac_planner_request), if
+     * any, now: a master build ended, or a calibration session settled. */
+    void (*plan_due)(void *ud);
+    /* master_built: a master build registered its Masters row (the owner records it as
+     * seen, so that it is not announced again as another program's). */
+    void (*master_built)(void *ud);
+    void *ud;
+} ac_sched_hooks_t;
+
+typedef struct ac_job ac_job_t;
+struct ac_build_job;
+
+typedef struct ac_sched {
+    /* Borrowed (ac_sched_init). */
+    uv_loop_t *loop;
+    ac_db_t *db;
+    ac_queue_t *queue;
+    ac_planner_t *planner;
+    ac_mcache_t *mc;
+    const struct ac_config *cfg;
+    ac_sched_hooks_t hooks;
+
+    ac_job_t *jobs; /* in flight: waiting for masters, running, or recording */
+    int inflight;   /* work submitted to the pool: light jobs and the build */
+    ac_workbuf_t *wbs;
+    ac_workbuf_t **free_wbs;
+    int nwbs, nfree;
+    struct ac_build_job *build; /* the master build running, or NULL */
+
+    bool paused_user;       /* astrocalctl pause */
+    char pause_reason[256]; /* why nothing starts ("" when running) */
+    bool backing_off;       /* the machine is busy: one file at a time */
+    bool disk_paused;       /* logged once per episode */
+    char throttle_reason[128];
+    double load_per_cpu, cpu_pressure;
+    bool stopping; /* ac_sched_stop: nothing new starts */
+    bool draining; /* the owner exits once the queue is empty (--drain): state "draining" */
+    uint64_t started_ns;
+    uint64_t done_times[256]; /* completion times (ns) for the rate, ring buffer */
+    unsigned ndone_times;
+    uv_timer_t kick_timer, build_timer;
+} ac_sched_t;
+
+/* ac_sched_init sets up s (zeroed by the caller or not) with one strip buffer per worker
+ * and its timers. 0 or -ENOMEM. */
+int ac_sched_init(ac_sched_t *s, uv_loop_t *loop, ac_db_t *db, ac_queue_t *queue,
+                  ac_planner_t *planner, ac_mcache_t *mc, const struct ac_config *cfg,
+                  const ac_sched_hooks_t *hooks, ac_err_t *e);
+/* ac_sched_close closes the scheduler's handles (shutdown, once nothing is in flight). */
+void ac_sched_close(ac_sched_t *s);
+void ac_sched_free(ac_sched_t *s);
+
+/* ac_sched_kick starts what can start now: a master build first, then files, while slots
+ * are free (max_in_flight, or one while the machine is busy), and arms a timer for the
+ * next retry or re-check. */
+void ac_sched_kick(ac_sched_t *s);
+
+/* ac_sched_on_master_loaded is the master cache's callback (ud = the scheduler): jobs
+ * waiting for the set start, or go back to the queue when it failed. */
+void ac_sched_on_master_loaded(void *ud, ac_mset_t *set);
+
+/* ac_sched_stop makes the scheduler start nothing new and puts jobs still waiting for
+ * masters back in the queue; running work goes on. */
+void ac_sched_stop(ac_sched_t *s);
+
+/* ac_sched_cancel_running asks running files and the build to stop at their next strip;
+ * the files go back to the queue without an attempt counted. */
+void ac_sched_cancel_running(ac_sched_t *s);
+
+bool ac_sched_idle(const ac_sched_t *s); /* nothing in flight, no master set loading */
+int ac_sched_jobs(const ac_sched_t *s);  /* light jobs running or loading masters */
+
+/* What `status` shows of the queue and the scheduler. Strings borrowed from s. */
+typedef struct ac_sched_status {
+    const char *state;        /* "running", "paused" or "draining" */
+    const char *pause_reason; /* "" when running */
+    int in_flight;            /* ac_sched_jobs */
+    int files[AC_FILE_NSTATES];
+    int sessions[AC_SESS_NSTATES];
+    double rate_fps;     /* files per second over the last minute */
+    double eta_s;        /* pending and running files at that rate; NAN when unknown */
+    uint64_t used_bytes; /* master cache plus the strips of running work */
+    double load_per_cpu, cpu_pressure; /* cpu_pressure NAN when unknown */
+    bool backing_off;
+    const char *throttle_reason; /* "" when not busy */
+} ac_sched_status_t;
+
+int ac_sched_status(const ac_sched_t *s, ac_sched_status_t *st, ac_err_t *e);
+const char *ac_sched_state(const ac_sched_t *s); /* as ac_sched_status_t.state */
+
+/* ac_sched_running_json lists the light jobs in flight (file, step, progress, seconds);
+ * ac_sched_build_json describes the master build running (null when none). */
+json_t *ac_sched_running_json(const ac_sched_t *s);
+json_t *ac_sched_build_json(const ac_sched_t *s);
+
+/* ---- The operator's requests (sched_ops.c) ----
+ * Each applies the queue's rule (queue.h: -ENOENT, -EEXIST when the state forbids it),
+ * then acts: plans, stops jobs, starts work. *after (may be NULL) receives the session's
+ * row once changed (the caller clears it). */
+
+/* ac_sched_enqueue queues a session again (priority when not NULL) and plans it now,
+ * whatever enable_light_calibration says. */
+int ac_sched_enqueue(ac_sched_t *s, const char *session_id, const int *priority,
+                     ac_qsession_t *after, ac_err_t *e);
+
+/* ac_sched_pause_session pauses a session, or resumes it (then plans it again: back to
+ * waiting if a master went away). */
+int ac_sched_pause_session(ac_sched_t *s, const char *session_id, bool pause,
+                           ac_qsession_t *after, ac_err_t *e);
+
+/* ac_sched_pause_queue pauses or resumes the whole queue (running files finish). */
+void ac_sched_pause_queue(ac_sched_t *s, bool pause);
+
+/* ac_sched_cancel cancels a session: pending files at once, running ones at their next
+ * strip. *n (may be NULL) counts both. */
+int ac_sched_cancel(ac_sched_t *s, const char *session_id, int *n, ac_err_t *e);
+
+/* ac_sched_retry retries failed files: the one file, or a session's, or (both NULL) every
+ * failed file and every failed or rejected master build. *changed counts files and builds. */
+int ac_sched_retry(ac_sched_t *s, const char *file_id, const char *session_id, int *changed,
+                   ac_err_t *e);
+
+/* ---- Master builds (sched_build.c) ---- */
+
+/* ac_sched_build_opts fills the master builder's options from the configuration. */
+void ac_sched_build_opts(const struct ac_config *cfg, ac_build_opts_t *o);
+
+/* ac_sched_scan_builds queues the master builds the catalogue calls for; while live ingest
+ * still has frames settling (frames_settling) it only looks again later. */
+int ac_sched_scan_builds(ac_sched_t *s, bool frames_settling, ac_err_t *e);
+
+/* ---- Shared by the scheduler's files ---- */
+
+/* ac_sched_emit hands an event to the owner's hook (data taken, also without a hook). */
+void ac_sched_emit(ac_sched_t *s, const char *event, json_t *data);
+
+/* ac_sched_cancel_jobs stops a session's jobs: running ones at their next strip (they end
+ * cancelled), those waiting for masters at once. */
+void ac_sched_cancel_jobs(ac_sched_t *s, const char *session_id);
+
+/* ac_sched_rate gives the files calibrated per second over the last minute. */
+double ac_sched_rate(const ac_sched_t *s);
+
+/* ac_sched_start_build claims and starts one build (false when none could
+ * start); ac_sched_stop_build asks the running build to stop. */
+bool ac_sched_start_build(ac_sched_t *s);
+void ac_sched_stop_build(ac_sched_t *s);
+
+#endif
