@@ -2,8 +2,9 @@
  * engine.h - calibrate one light frame end to end: read it in strips, calibrate, measure,
  * write the float32 result atomically (orchestrates imgio, calib, quality, imgout).
  *
- * Thread: any (a pool thread, in the daemon and in the one-shot mode). It reads nothing but the light and writes nothing but the output (and its
- * temporary file); the masters arrive prepared in an immutable, shared ac_calset_t.
+ * Thread: any (a pool thread, in the daemon and in the one-shot mode). It reads nothing
+ * but the light and writes nothing but the output (and its temporary file); the masters
+ * arrive prepared in an immutable, shared ac_calset_t.
  *
  * Memory per job is bounded whatever the frame size: one float strip buffer
  * (strip rows x width, plus 2 context rows above and below for cosmetic correction), the
