@@ -17,18 +17,17 @@
 #include <math.h>
 #include <string.h>
 
-enum { P_BG, P_A, P_X, P_Y, P_CXX, P_CYY, P_CXY, P_BETA, NP_MAX };
+enum { P_BG, P_A, P_X, P_Y, P_CXX, P_CYY, P_CXY, P_U, NP_MAX };
 
 #define MIN_FWHM 0.05
-#define BETA_MIN 1.05
-#define BETA_MAX 20.0
+#define U_MAX (1.0 / 1.05) /* beta >= 1.05 */
 #define LAMBDA_MAX 1e12
 
 struct fit {
     const float *cut;
     int w, h, np, s;
     ac_psf_model_t model;
-    double beta; /* used when beta is not a parameter */
+    double u; /* 1 / beta when u is not a parameter (0: the Gaussian) */
     double off[8];
 };
 
@@ -49,38 +48,57 @@ double ac_psf_fwhm_factor(ac_psf_model_t model, double beta)
     return 2.0 * sqrt(2.0 * log(2.0));
 }
 
-static double beta_of(const struct fit *f, const double *p)
+double ac_psf_hfr_blur(double beta)
 {
-    return f->np > P_BETA ? p[P_BETA] : f->beta;
+    if (!(beta > 1) || !isfinite(beta) || beta > 1e6)
+        return 2.0 * M_LN2;
+    double s = pow(2.0, 1.0 / (beta - 1.0)) - 1.0;
+    return isfinite(s) ? 2.0 * beta * s / (1.0 + s) : 2.0 * beta;
+}
+
+static double u_of(const struct fit *f, const double *p)
+{
+    return f->np > P_U ? p[P_U] : f->u;
+}
+
+/* halfq returns the q at which the profile is half its peak: (2^u - 1) / u, ln 2 at u = 0. */
+static double halfq(double u)
+{
+    return u > 1e-9 ? expm1(u * M_LN2) / u : M_LN2;
 }
 
 /* model_px returns the pixel-integrated model at pixel (i, j); with g != NULL it also
- * writes the derivative by each of the f->np parameters. */
+ * writes the derivative by each of the f->np parameters. The profile is exp(-q) (u = 0)
+ * or (1 + u q)^(-1/u), the Moffat with beta = 1 / u, alpha^2 = 1 / (u l), which tends to
+ * the Gaussian as u -> 0. */
 static double model_px(const struct fit *f, const double *p, int i, int j, double *g)
 {
-    double sum = 0, sq = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0, sb = 0;
-    double beta = beta_of(f, p), a = p[P_A];
-    bool moffat = f->model == AC_PSF_MOFFAT;
+    double sum = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0, su = 0;
+    double u = u_of(f, p), a = p[P_A];
 
     for (int v = 0; v < f->s; v++) {
         double dy = j + f->off[v] - p[P_Y];
-        for (int u = 0; u < f->s; u++) {
-            double dx = i + f->off[u] - p[P_X];
+        for (int k = 0; k < f->s; k++) {
+            double dx = i + f->off[k] - p[P_X];
             double q = p[P_CXX] * dx * dx + p[P_CYY] * dy * dy + p[P_CXY] * dx * dy;
             double m, dmdq;
-            if (moffat) {
-                double l = log1p(q > -0.999 ? q : -0.999);
-                m = exp(-beta * l);
-                dmdq = -beta * m / (1.0 + q);
-                sb -= m * l;
+            if (q < 0)
+                q = 0;
+            if (u > 0) {
+                double uq = u * q, l = log1p(uq);
+                m = exp(-l / u);
+                dmdq = -m / (1.0 + uq);
+                if (g != NULL)
+                    su += uq < 1e-3 ? m * q * q * (0.5 - 2.0 * uq / 3.0)
+                                    : m * (l / (u * u) - q / (u * (1.0 + uq)));
             } else {
-                m = exp(-0.5 * q);
-                dmdq = -0.5 * m;
+                m = exp(-q);
+                dmdq = -m;
+                su += m * q * q * 0.5;
             }
             sum += m;
             if (g == NULL)
                 continue;
-            sq += dmdq;
             sx += dmdq * (2.0 * p[P_CXX] * dx + p[P_CXY] * dy);
             sy += dmdq * (2.0 * p[P_CYY] * dy + p[P_CXY] * dx);
             sxx += dmdq * dx * dx;
@@ -90,7 +108,6 @@ static double model_px(const struct fit *f, const double *p, int i, int j, doubl
     }
     double n = (double)(f->s * f->s);
     if (g != NULL) {
-        (void)sq;
         g[P_BG] = 1.0;
         g[P_A] = sum / n;
         g[P_X] = -a * sx / n;
@@ -98,8 +115,8 @@ static double model_px(const struct fit *f, const double *p, int i, int j, doubl
         g[P_CXX] = a * sxx / n;
         g[P_CYY] = a * syy / n;
         g[P_CXY] = a * sxy / n;
-        if (f->np > P_BETA)
-            g[P_BETA] = a * sb / n;
+        if (f->np > P_U)
+            g[P_U] = a * su / n;
     }
     return p[P_BG] + a * sum / n;
 }
@@ -181,14 +198,17 @@ static void eigen2(double cxx, double cyy, double cxy, double *lo, double *hi, d
     *hi = m + d;
     while (t > M_PI / 2)
         t -= M_PI;
-    while (t <= -M_PI / 2)
+    /* (-pi/2, pi/2]: -pi/2 itself (to rounding) is pi/2. */
+    if (t <= -M_PI / 2 + 1e-9)
         t += M_PI;
+    if (t > M_PI / 2)
+        t = M_PI / 2;
     *angle = t;
 }
 
 static bool valid(const struct fit *f, const double *p)
 {
-    double lo, hi, ang, fac = ac_psf_fwhm_factor(f->model, beta_of(f, p));
+    double lo, hi, ang, hq = halfq(u_of(f, p));
     double side = f->w > f->h ? f->w : f->h;
 
     for (int k = 0; k < f->np; k++)
@@ -197,12 +217,11 @@ static bool valid(const struct fit *f, const double *p)
     if (!(p[P_A] > 0) || p[P_X] < -0.5 || p[P_Y] < -0.5 || p[P_X] > f->w - 0.5 ||
         p[P_Y] > f->h - 0.5)
         return false;
-    if (f->np > P_BETA && (p[P_BETA] < BETA_MIN || p[P_BETA] > BETA_MAX))
+    if (f->np > P_U && (p[P_U] < 0 || p[P_U] > U_MAX))
         return false;
     eigen2(p[P_CXX], p[P_CYY], p[P_CXY], &lo, &hi, &ang);
-    /* FWHM_i = fac / sqrt(l_i): between MIN_FWHM and twice the cutout side. */
-    return lo > 0 && hi <= (fac / MIN_FWHM) * (fac / MIN_FWHM) &&
-           lo >= (fac / (2 * side)) * (fac / (2 * side));
+    /* FWHM_i = 2 sqrt(halfq / l_i): between MIN_FWHM and twice the cutout side. */
+    return lo > 0 && hi <= 4.0 * hq / (MIN_FWHM * MIN_FWHM) && lo >= hq / (side * side);
 }
 
 static int subpix_for(double fwhm0)
@@ -212,14 +231,13 @@ static int subpix_for(double fwhm0)
 
 static void finish(const struct fit *f, const double *p, double chi2, int nfin, ac_psf_t *out)
 {
-    double lo, hi, ang, beta = beta_of(f, p);
-    double fac = ac_psf_fwhm_factor(f->model, beta);
+    double lo, hi, ang, u = u_of(f, p), hq = halfq(u);
     /* The s x s grid smooths by 1/(12 s^2) px^2 less than the pixel (see psf.h); in FWHM^2
      * of a Gaussian that is 8 ln 2 / (12 s^2). */
-    double corr = 8.0 * log(2.0) / (12.0 * f->s * f->s);
+    double corr = 8.0 * M_LN2 / (12.0 * f->s * f->s);
 
     eigen2(p[P_CXX], p[P_CYY], p[P_CXY], &lo, &hi, &ang);
-    double fmaj = fac / sqrt(lo), fmin = fac / sqrt(hi);
+    double fmaj = 2.0 * sqrt(hq / lo), fmin = 2.0 * sqrt(hq / hi);
     fmaj = sqrt(fmaj * fmaj > corr ? fmaj * fmaj - corr : 0);
     fmin = sqrt(fmin * fmin > corr ? fmin * fmin - corr : 0);
     out->bg = p[P_BG];
@@ -231,7 +249,7 @@ static void finish(const struct fit *f, const double *p, double chi2, int nfin, 
     out->fwhm = sqrt(fmaj * fmin);
     out->ecc = fmaj > 0 ? sqrt(fmax(0.0, 1.0 - (fmin / fmaj) * (fmin / fmaj))) : 0;
     out->angle = ang;
-    out->beta = f->model == AC_PSF_MOFFAT ? beta : NAN;
+    out->beta = f->model == AC_PSF_MOFFAT ? (u > 0 ? 1.0 / u : INFINITY) : NAN;
     out->rms = sqrt(chi2 / nfin);
     out->rel_residual = out->rms / p[P_A];
 }
@@ -239,7 +257,7 @@ static void finish(const struct fit *f, const double *p, double chi2, int nfin, 
 int ac_psf_fit(const float *cut, int w, int h, double x0, double y0, double fwhm0,
                const ac_psf_opts_t *o, ac_psf_t *out)
 {
-    struct fit f = {.cut = cut, .w = w, .h = h, .model = o->model, .beta = o->beta};
+    struct fit f = {.cut = cut, .w = w, .h = h, .model = o->model};
     double p[NP_MAX], pn[NP_MAX], jtj[NP_MAX][NP_MAX], jtr[NP_MAX], a[NP_MAX][NP_MAX];
     double chi2, lambda = 1e-3, peak = -INFINITY;
     int nfin = 0, it = 0;
@@ -249,7 +267,8 @@ int ac_psf_fit(const float *cut, int w, int h, double x0, double y0, double fwhm
     if (w < 3 || h < 3 || w > AC_PSF_MAX_SIDE || h > AC_PSF_MAX_SIDE || !(fwhm0 > 0) ||
         !isfinite(x0) || !isfinite(y0) || (o->model == AC_PSF_MOFFAT && !(o->beta > 1)))
         return -EINVAL;
-    f.np = o->model == AC_PSF_MOFFAT && o->fit_beta ? P_BETA + 1 : P_BETA;
+    f.u = o->model == AC_PSF_MOFFAT ? 1.0 / o->beta : 0.0;
+    f.np = o->model == AC_PSF_MOFFAT && o->fit_beta ? P_U + 1 : P_U;
     f.s = o->subpix > 0 ? (o->subpix > 8 ? 8 : o->subpix) : subpix_for(fwhm0);
     for (int k = 0; k < f.s; k++)
         f.off[k] = -0.5 + (k + 0.5) / f.s;
@@ -263,14 +282,13 @@ int ac_psf_fit(const float *cut, int w, int h, double x0, double y0, double fwhm
     if (nfin < 2 * f.np)
         return -EINVAL;
 
-    double width = fwhm0 / ac_psf_fwhm_factor(o->model, o->beta);
     p[P_BG] = 0;
     p[P_A] = peak > 0 ? peak : 1e-6;
     p[P_X] = x0;
     p[P_Y] = y0;
-    p[P_CXX] = p[P_CYY] = 1.0 / (width * width);
+    p[P_CXX] = p[P_CYY] = 4.0 * halfq(f.u) / (fwhm0 * fwhm0);
     p[P_CXY] = 0;
-    p[P_BETA] = o->beta;
+    p[P_U] = f.u;
     if (!valid(&f, p))
         return -EINVAL;
 
@@ -285,22 +303,24 @@ int ac_psf_fit(const float *cut, int w, int h, double x0, double y0, double fwhm
         if (cholesky_solve(a, pn, f.np) == 0) {
             for (int k = 0; k < f.np; k++) {
                 double d = pn[k];
-                step = fmax(step, fabs(d) / (fabs(p[k]) + 1e-12));
+                step = fmax(step, fabs(d) / (fabs(p[k]) + 1e-6));
                 pn[k] = p[k] + d;
             }
             for (int k = f.np; k < NP_MAX; k++)
                 pn[k] = p[k];
+            /* Projected step: beta may reach infinity (the Gaussian), not beyond. */
+            if (f.np > P_U && pn[P_U] < 0)
+                pn[P_U] = 0;
             double c2 = valid(&f, pn) ? normal(&f, pn, NULL, NULL) : INFINITY;
             if (c2 < chi2) {
                 double rel = (chi2 - c2) / chi2;
                 memcpy(p, pn, sizeof p);
-                chi2 = c2;
                 lambda = fmax(lambda / 10, 1e-9);
-                if (rel < 1e-9 || step < 1e-8) {
+                chi2 = normal(&f, p, jtj, jtr);
+                if (rel < 1e-7 || step < 1e-8) {
                     converged = true;
                     break;
                 }
-                chi2 = normal(&f, p, jtj, jtr);
                 continue;
             }
         }

@@ -53,25 +53,44 @@ static inline double ac_star_width(const ac_star_shape_t *s, bool minor)
     return f / (2.0 * sqrt(2.0 * log(2.0)));
 }
 
-/* ac_star_value returns the unit-peak profile at offset (dx, dy) from the centre. */
-static inline double ac_star_value(const ac_star_shape_t *s, double dx, double dy)
+/* A shape prepared for fast evaluation: the rotation and the inverse squared widths. */
+typedef struct ac_star_prep {
+    bool moffat;
+    double c, s, ia2, ib2, beta;
+} ac_star_prep_t;
+
+static inline ac_star_prep_t ac_star_prepare(const ac_star_shape_t *s)
 {
     double wa = ac_star_width(s, false), wb = ac_star_width(s, true);
-    double c = cos(s->angle), sn = sin(s->angle);
-    double u = dx * c + dy * sn, v = -dx * sn + dy * c;
-    double q = u * u / (wa * wa) + v * v / (wb * wb);
-    return s->moffat ? pow(1.0 + q, -s->beta) : exp(-0.5 * q);
+    ac_star_prep_t p = {s->moffat, cos(s->angle), sin(s->angle), 1.0 / (wa * wa),
+                        1.0 / (wb * wb), s->beta};
+    return p;
 }
 
-/* ac_star_pixel returns the profile integrated over the pixel whose centre is (dx, dy)
+/* ac_star_value_p returns the unit-peak profile at offset (dx, dy) from the centre. */
+static inline double ac_star_value_p(const ac_star_prep_t *p, double dx, double dy)
+{
+    double u = dx * p->c + dy * p->s, v = -dx * p->s + dy * p->c;
+    double q = u * u * p->ia2 + v * v * p->ib2;
+    return p->moffat ? exp(-p->beta * log1p(q)) : exp(-0.5 * q);
+}
+
+/* ac_star_pixel_p returns the profile integrated over the pixel whose centre is (dx, dy)
  * from the star's centre, as the mean of an n x n grid of points. */
-static inline double ac_star_pixel(const ac_star_shape_t *s, double dx, double dy, int n)
+static inline double ac_star_pixel_p(const ac_star_prep_t *p, double dx, double dy, int n)
 {
     double sum = 0;
     for (int j = 0; j < n; j++)
         for (int i = 0; i < n; i++)
-            sum += ac_star_value(s, dx - 0.5 + (i + 0.5) / n, dy - 0.5 + (j + 0.5) / n);
+            sum += ac_star_value_p(p, dx - 0.5 + (i + 0.5) / n, dy - 0.5 + (j + 0.5) / n);
     return sum / (n * n);
+}
+
+/* ac_star_pixel: ac_star_pixel_p for an unprepared shape. */
+static inline double ac_star_pixel(const ac_star_shape_t *s, double dx, double dy, int n)
+{
+    ac_star_prep_t p = ac_star_prepare(s);
+    return ac_star_pixel_p(&p, dx, dy, n);
 }
 
 /* ac_star_flux returns the total flux of the unit-peak star. */
