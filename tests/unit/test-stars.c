@@ -59,8 +59,8 @@ static void check_field(bool moffat, double fwhm, double ecc, const char *bayer)
            r.nrejected[AC_STAR_EDGE], r.nrejected[AC_STAR_SATURATED],
            r.nrejected[AC_STAR_SHARP], r.nrejected[AC_STAR_ELONGATED], r.t_sep, r.t_fit);
     ASSERT_NEAR(r.fwhm / fwhm, 1.0, 0.05);
-/*H*/
-    /*E*/
+    ASSERT_NEAR(r.hfr / hfr, 1.0, 0.05);
+    ASSERT_NEAR(r.ecc, ecc, 0.05);
     ASSERT_NEAR((double)r.nstars / f.ndetectable, 1.0, 0.10);
     /* Every saturated star was seen and refused as such. */
     ASSERT(r.nrejected[AC_STAR_SATURATED] >= sp.nsaturated);
