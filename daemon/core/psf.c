@@ -300,24 +300,36 @@ int ac_psf_fit(const float *cut, int w, int h, double x0, double y0, double fwhm
         for (int k = 0; k < f.np; k++)
             a[k][k] *= 1.0 + lambda;
         memcpy(pn, jtr, sizeof pn);
-        if (cholesky_solve(a, pn, f.np) == 0) {
-            for (int k = 0; k < f.np; k++) {
-                double d = pn[k];
-                step = fmax(step, fabs(d) / (fabs(p[k]) + 1e-6));
-                pn[k] = p[k] + d;
-            }
+        int rc = cholesky_solve(a, pn, f.np);
+        /* Active bound: beta at infinity (u = 0) or at 1.05 with the step pushing past it is
+         * held there and the others solved without it, rather than projected afterwards
+         * (which zigzags). */
+        if (rc == 0 && f.np > P_U &&
+            ((p[P_U] <= 0 && pn[P_U] < 0) || (p[P_U] >= U_MAX && pn[P_U] > 0))) {
+            memcpy(a, jtj, sizeof a);
+            for (int k = 0; k < P_U; k++)
+                a[k][k] *= 1.0 + lambda;
+            memcpy(pn, jtr, sizeof pn);
+            rc = cholesky_solve(a, pn, P_U);
+            pn[P_U] = 0;
+        }
+        if (rc == 0) {
+            for (int k = 0; k < f.np; k++)
+                pn[k] += p[k];
             for (int k = f.np; k < NP_MAX; k++)
                 pn[k] = p[k];
-            /* Projected step: beta may reach infinity (the Gaussian), not beyond. */
-            if (f.np > P_U && pn[P_U] < 0)
-                pn[P_U] = 0;
+            /* Projected step: beta stays within [1.05, infinity] (infinity: the Gaussian). */
+            if (f.np > P_U)
+                pn[P_U] = pn[P_U] < 0 ? 0 : pn[P_U] > U_MAX ? U_MAX : pn[P_U];
+            for (int k = 0; k < f.np; k++)
+                step = fmax(step, fabs(pn[k] - p[k]) / (fabs(p[k]) + 1e-6));
             double c2 = valid(&f, pn) ? normal(&f, pn, NULL, NULL) : INFINITY;
             if (c2 < chi2) {
                 double rel = (chi2 - c2) / chi2;
                 memcpy(p, pn, sizeof p);
                 lambda = fmax(lambda / 10, 1e-9);
                 chi2 = normal(&f, p, jtj, jtr);
-                if (rel < 1e-7 || step < 1e-8) {
+                if (rel < 1e-6 || step < 1e-8) {
                     converged = true;
                     break;
                 }
