@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h> /* before sep.h, which uses size_t without including it */
 #include <sep.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,8 +214,10 @@ static int extract(struct work *wk, const ac_stars_opts_t *o, sep_catalog **cat,
             *thresh_used = t;
             return 0;
         }
-        if (st == 1) /* MEMORY_ALLOC_ERROR */
+        if (st == 1) /* SEP's MEMORY_ALLOC_ERROR */
             return ac_err_set(e, -ENOMEM, "stars: SEP extraction out of memory");
+        if (st != 2 && st != 7) /* only "pixel buffer full" and "deblending overflow" */
+            break;              /* get better at a higher threshold */
     }
     sep_get_errmsg(st, msg);
     sep_get_errdetail(detail);
