@@ -1,12 +1,13 @@
 /*
  * psf.c - Levenberg-Marquardt fit of an elliptical Gaussian or Moffat (see psf.h).
  *
- * Parameters p: B, A, x0, y0, cxx, cyy, cxy and, for a Moffat with free beta, beta. The
+ * Parameters p: B, A, x0, y0, cxx, cyy, cxy and, for a Moffat with free beta, u = 1/beta
+ * (held at its bound, 0 or 1/1.05, while the step pushes past it). The
  * normal equations (J^T J, J^T r, at most 8 x 8) are accumulated pixel by pixel from the
  * analytic derivatives of the pixel-integrated model, damped as J^T J + lambda diag(J^T J)
  * and solved by Cholesky. lambda falls tenfold after an accepted step and rises tenfold
  * after a refused one; the fit has converged when a step lowers the residual by less than
- * a relative 1e-9 or moves no parameter by more than a relative 1e-8, or when no damping
+ * a relative 1e-6 or moves no parameter by more than a relative 1e-8, or when no damping
  * up to 1e12 finds a lower residual (the minimum, to the precision of the residual).
  *
  * Thread: pure; all state is on the stack.

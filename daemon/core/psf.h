@@ -32,8 +32,9 @@
  * cutout, beta below 1.05) is refused; a step past
  * beta = infinity stops there (projected) like one that raises the residual.
  *
- * Cost: about 20 model evaluations per pixel and subpoint per iteration step
- * (e.g. 0.3 ms for a 17 x 17 cutout, 9 subpoints, 10 iterations, on one core).
+ * Cost: two model evaluations (one with derivatives) per pixel and grid point per
+ * iteration; about 1 ms for a FWHM 3.5 px star (17 x 17 box, 9 points per pixel, 5-10
+ * iterations) on one core of the test machine (bench/stars.md).
  * Thread: pure, any thread; no allocation.
  */
 #ifndef AC_PSF_H

@@ -18,7 +18,8 @@
  *     MERGED flag), touch the edge (TRUNC flag, or the fit box would leave the image),
  *     contain a pixel at or above opts.saturation in the input, are too sharp for a star
  *     (hot pixels, cosmic rays: peak above half the isophotal flux, minor moment axis below
- *     0.3 working px, or a fitted FWHM below opts.min_fwhm), or are elongated artefacts
+ *     0.3 working px, a fitted FWHM below opts.min_fwhm or a fitted minor axis below 0.7
+ *     opts.min_fwhm), or are elongated artefacts
  *     (satellite and aircraft trails: moment or fitted axis ratio above opts.max_elong),
  *     or, among the fitted ones, when the PSF fit does not converge (a streak that
  *     collapses, a blend the deblender missed; about 1 % of real stars on the test fields).
@@ -27,15 +28,16 @@
  *     a PSF fit (core/psf.h: elliptical Gaussian or Moffat, model integrated over the
  *     working pixel, so a binned star is fitted as what it is) for FWHM, eccentricity, angle.
  *  5. The frame: star count, medians over the fitted stars of FWHM and HFR, the
- *     eccentricity of the median star shape (SNR^2-weighted medians of the stars' shape
- *     tensors: round stars read round, not biased up by noise as a median of per-star
- *     eccentricities is),
- *     the image SNR (the SNR of all stars' flux together: sum F / sqrt(sum var F)), and in
- *     arcseconds when the image scale is known.
- * Widths and positions are always in the input's pixels. A binned measurement's HFR is
- * corrected for the binning box in quadrature (HFR^2 - 2 ln 2 (bin^2) / 12; exact for a
- * Gaussian), as is a full-resolution one for the pixel itself (bin = 1), so that HFR and
- * FWHM both describe the star, not the star smeared by the pixel.
+ *     eccentricity of the mean star shape (a weighted, clipped mean of the stars' shape
+ *     tensors, see frame_ecc in stars.c: round stars read round, not biased up by noise as
+ *     a median of per-star eccentricities is, which is reported too as ecc_star), the image
+ *     SNR (the SNR of all stars' flux together: sum F / sqrt(sum var F)), and in arcseconds
+ *     when the image scale is known.
+ * Widths and positions are always in the input's pixels. The HFR is corrected in
+ * quadrature for two boxes of side bin (the working pixel's area, and SEP's spreading of a
+ * pixel's value evenly over the pixel where the aperture cuts it): HFR^2 - k 2 bin^2 / 12,
+ * k = ac_psf_hfr_blur(fitted beta) (2 ln 2 for a Gaussian), so that HFR and FWHM both
+ * describe the star, not the star smeared by the pixel.
  *
  * Memory (stated for callers that budget jobs): the working image, 4 bytes per working
  * pixel (26 MP mono at full resolution: 104 MB; binned, or a 26 MP CFA frame: 26 MB), plus
