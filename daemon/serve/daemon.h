@@ -64,6 +64,7 @@ struct ac_daemon {
     bool catch_up;         /* available again: deferred work is due */
     bool relink;           /* sessions to link after an import, refused while busy */
     double busy_since;     /* unix seconds: the current (or last) busy episode began */
+    bool busy_logged;      /* that episode was logged (it lasted long enough) */
     unsigned backoff_ms;   /* the next probe of a busy catalogue */
     uv_timer_t catalogue_timer;
     /* What was last read from the catalogue for `status` and STATUS=, shown while it

@@ -46,7 +46,8 @@
 #define SHORT_BUSY_MS 10  /* SQLite's own wait per statement while serving */
 #define BACKOFF_MIN_MS 50 /* first probe of a busy catalogue */
 #define BACKOFF_MAX_MS 2000
-#define CHECK_MS 2000 /* identity check while available */
+#define CHECK_MS 2000   /* identity check while available */
+#define LOG_AFTER_S 1.0 /* a busy episode is logged once it lasts this long */
 
 /* ---- start-up ---- */
 
@@ -98,9 +99,6 @@ int ac_daemon_open_catalogue(ac_daemon_t *d, ac_err_t *e)
     struct stat st;
     bool missing;
 
-    ac_path_dir(d->cfg.database, dir, sizeof dir);
-    if (ac_fsutil_mkdirs(dir, e) != 0)
-        return EX_CANTCREAT;
     missing = stat(d->cfg.database, &st) != 0 && errno == ENOENT;
     if (missing) {
         marker_path(d, marker, sizeof marker);
@@ -115,6 +113,10 @@ int ac_daemon_open_catalogue(ac_daemon_t *d, ac_err_t *e)
         move_aside(d->cfg.database);
         ac_log_notice("creating a new catalogue %s", d->cfg.database);
     }
+    /* Its folder too (not before: a disk that is not mounted leaves the folder missing). */
+    ac_path_dir(d->cfg.database, dir, sizeof dir);
+    if (ac_fsutil_mkdirs(dir, e) != 0)
+        return EX_CANTCREAT;
     ac_db_opts_default(&o);
     o.create = missing;
     d->db = ac_db_open(d->cfg.database, &o, e);
@@ -145,6 +147,14 @@ void ac_daemon_mark_catalogue(ac_daemon_t *d)
 
 /* ---- serving ---- */
 
+static double unix_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* hhmmss formats a unix time as local HH:MM:SS. */
 static const char *hhmmss(double t, char *buf, size_t size)
 {
@@ -168,25 +178,36 @@ static void arm(ac_daemon_t *d, uint64_t ms)
 static void state_changed(void *ud, ac_db_state_t st)
 {
     ac_daemon_t *d = ud;
-    char buf[16];
 
     if (st == AC_DB_BUSY) {
         d->busy_since = ac_db_busy_since(d->db);
+        d->busy_logged = false;
         d->backoff_ms = BACKOFF_MIN_MS;
-        ac_log_notice("catalogue busy since %s: another program holds its lock; astrocald "
-                      "waits for it",
-                      hhmmss(d->busy_since, buf, sizeof buf));
         arm(d, BACKOFF_MIN_MS);
     } else if (st == AC_DB_OK) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ac_log_notice("catalogue available again after %.1f s",
-                      (double)ts.tv_sec + ts.tv_nsec / 1e9 - d->busy_since);
+        double s = unix_now() - d->busy_since;
+        if (d->busy_logged)
+            ac_log_notice("catalogue available again after %.1f s", s);
+        else /* a short collision with another writer: not worth a notice */
+            ac_log_debug("catalogue available again after %.3f s", s);
         d->catch_up = true;
         arm(d, 1);
     } else {
         arm(d, 1);
     }
+}
+
+/* log_busy logs a busy episode once it has lasted LOG_AFTER_S. */
+static void log_busy(ac_daemon_t *d)
+{
+    char buf[16];
+
+    if (d->busy_logged || unix_now() - d->busy_since < LOG_AFTER_S)
+        return;
+    d->busy_logged = true;
+    ac_log_notice("catalogue busy since %s: another program holds its lock; astrocald waits "
+                  "for it",
+                  hhmmss(d->busy_since, buf, sizeof buf));
 }
 
 /* catalogue_timer_cb probes the catalogue (its identity, then its write lock, taken and
@@ -207,6 +228,7 @@ static void catalogue_timer_cb(uv_timer_t *t)
         ac_daemon_catalogue_lost(d);
         return;
     case AC_DB_BUSY:
+        log_busy(d);
         if (was_busy)
             d->backoff_ms =
                 d->backoff_ms * 2 < BACKOFF_MAX_MS ? d->backoff_ms * 2 : BACKOFF_MAX_MS;
@@ -261,16 +283,13 @@ json_t *ac_daemon_catalogue_json(ac_daemon_t *d)
     static const char *const names[] = {"ok", "busy", "lost"};
     ac_db_state_t st = ac_db_state(d->db);
     char note[1200], t[16];
-    struct timespec ts;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
     ac_daemon_catalogue_note(d, note, sizeof note);
-    return json_pack(
-        "{s:s,s:s?,s:o,s:s?}", "state", names[st], "busy_since",
-        st == AC_DB_BUSY ? hhmmss(d->busy_since, t, sizeof t) : NULL, "busy_seconds",
-        st == AC_DB_BUSY ? json_real((double)ts.tv_sec + ts.tv_nsec / 1e9 - d->busy_since)
-                         : json_null(),
-        "message", note[0] ? note : NULL);
+    return json_pack("{s:s,s:s?,s:o,s:s?}", "state", names[st], "busy_since",
+                     st == AC_DB_BUSY ? hhmmss(d->busy_since, t, sizeof t) : NULL,
+                     "busy_seconds",
+                     st == AC_DB_BUSY ? json_real(unix_now() - d->busy_since) : json_null(),
+                     "message", note[0] ? note : NULL);
 }
 
 /* ---- work whose outcome could not be recorded ---- */

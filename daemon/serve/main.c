@@ -146,6 +146,7 @@ static int run_daemon(int argc, char **argv)
     if (rc != 0) {
         ac_log_err("cannot start: %s", e.msg);
         ac_daemon_free(&d);
+        uv_loop_close(&loop); /* frees the loop when start-up failed before any handle */
         return rc;
     }
     rc = ac_daemon_run(&d);

@@ -432,7 +432,7 @@ static bool start_one(ac_sched_t *s)
 
 void ac_sched_kick(ac_sched_t *s)
 {
-    if (s->stopping || ac_db_state(s->db) != AC_DB_OK) /* the daemon kicks once it is OK */
+    if (s->stopping)
         return;
     s->pause_reason[0] = '\0';
     if (s->paused_user) {
@@ -440,6 +440,8 @@ void ac_sched_kick(ac_sched_t *s)
                    sizeof s->pause_reason);
         return;
     }
+    if (ac_db_state(s->db) != AC_DB_OK) /* busy or lost: the daemon kicks once it is OK */
+        return;
     update_throttle(s);
     /* Masters first: a build releases whole sessions. It takes one slot. */
     while (ac_sched_jobs(s) + (s->build != NULL) < max_in_flight(s) && s->build == NULL)
