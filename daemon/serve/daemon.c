@@ -196,10 +196,10 @@ static void run_planner(ac_daemon_t *d)
         return;
     ac_planner_take_request(&d->planner, &all);
     if (plan_pass(d, all, &e) != 0) {
-        if (e.code != AC_EBUSY)
-            ac_log_warn("planning: %s (trying again later)", e.msg);
         if (e.code == AC_EBUSY)
-            ac_planner_request(&d->planner, all);
+            ac_planner_request(&d->planner, all); /* once the catalogue is free */
+        else if (e.code != AC_ECATALOG)
+            ac_log_warn("planning: %s (trying again later)", e.msg);
     }
     ac_sched_kick(&d->sched);
     maybe_finish_drain(d);
