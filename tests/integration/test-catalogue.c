@@ -79,7 +79,9 @@ static json_t *status(ac_harness_t *h)
     }
     ASSERT_EQ(send(fileno(status_conn), req, sizeof req - 1, MSG_NOSIGNAL),
               (ssize_t)(sizeof req - 1));
-    ASSERT(getline(&line, &cap, status_conn) > 0);
+    if (getline(&line, &cap, status_conn) <= 0)
+        AC_TEST_FAIL("status: no reply (%s)",
+                     feof(status_conn) ? "connection closed" : strerror(errno));
     reply = json_loads(line, 0, NULL);
     free(line);
     r = json_incref(ac_harness_result(reply));
@@ -113,7 +115,7 @@ static json_t *wait_done(ac_harness_t *h, long long n, int timeout_ms)
             ac_harness_dump_log(h);
             AC_TEST_FAIL("fewer than %lld files done after %d ms", n, timeout_ms);
         }
-        ac_harness_sleep_ms(20);
+        ac_harness_notify_poll(h, 20); /* drained: a full notify queue blocks the daemon */
     }
 }
 
@@ -212,7 +214,7 @@ static void lock_test(const char *journal_mode)
             ASSERT(json_is_object(json_object_get(st, "files"))); /* from memory if need be */
         }
         json_decref(st);
-        ac_harness_sleep_ms(50);
+        ac_harness_notify_poll(&h, 50); /* drained: a full notify queue blocks the daemon */
     }
     printf("%s: %lld status requests during the lock, %lld of them %d ms or more, the "
            "slowest %lld ms, %lld said busy\n",
@@ -319,7 +321,7 @@ static json_t *wait_paused(ac_harness_t *h, int timeout_ms)
             ac_harness_dump_log(h);
             AC_TEST_FAIL("not paused after %d ms", timeout_ms);
         }
-        ac_harness_sleep_ms(50);
+        ac_harness_notify_poll(h, 50);
     }
 }
 
@@ -374,7 +376,8 @@ TEST_TIMEOUT(catalogue_replaced_pauses_and_writes_nothing, 180)
     ASSERT_EQ(ac_harness_ctl(&h, NULL, &err, "resume", NULL), 1);
     ASSERT_CONTAINS(err, "restart astrocald");
     free(err);
-    ac_harness_sleep_ms(2500); /* another identity check and status period */
+    for (long long t0 = ac_harness_now_ms(); ac_harness_now_ms() - t0 < 2500;)
+        ac_harness_notify_poll(&h, 100); /* another identity check and status period */
     status_close();
     ASSERT_EQ(ac_harness_stop(&h, 30000), 0);
     /* Nothing was written to the new file, the old one, or the -wal beside them, not even
