@@ -275,6 +275,7 @@ int ac_print_status(FILE *out, json_t *r)
     static const char *const sess_states[] = {"queued", "waiting", "paused", "done",
                                               "cancelled"};
     char b1[128], b2[128];
+    const char *busy;
     long long total;
     size_t i;
 
@@ -286,6 +287,8 @@ int ac_print_status(FILE *out, json_t *r)
     fprintf(out, ", up %s, %lld workers, %lld in flight\n",
             ac_print_duration(b1, sizeof b1, num_f(r, "uptime_s")), num_i(r, "workers"),
             num_i(r, "in_flight"));
+    if ((busy = str(json_object_get(r, "catalogue"), "busy_since")) != NULL)
+        fprintf(out, "catalogue busy since %s\n", busy);
     total = file_counts(NULL, files);
     fprintf(out, "files     %s",
             ac_print_progress(b1, sizeof b1, num_i(files, "done"), total, 20));

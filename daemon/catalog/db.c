@@ -20,6 +20,16 @@
  * first (busy_timeout), cut to what is left of the budget, so the loop thread never blocks
  * for more than about retry_budget_ms. After a crash at any point, SQLite's journal
  * guarantees each transaction is either entirely in the file or entirely absent.
+ * The daemon sets a busy timeout of a few ms and no retry budget (ac_db_set_opts): one
+ * short attempt, and work refused is deferred by its caller, never waited for here.
+ *
+ * Availability (ac_db_state): every BUSY/LOCKED answer, whatever the statement, passes
+ * through ac_db_error, which marks the connection busy (with the wall-clock time the
+ * episode began); a commit or a successful probe marks it OK again. A failed identity
+ * check marks it lost for good: transactions are refused from then on without looking at
+ * the file again, and SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE keeps sqlite3_close from
+ * checkpointing into the orphaned file and from deleting the -wal and -shm files, which
+ * by then sit beside another database. The owner learns of each change through the hook.
  *
  * Nesting: ac_db_transact inside a transaction runs its body in a SAVEPOINT, so catalog
  * functions compose (several files recorded in one commit) and a failing inner body undoes
@@ -64,6 +74,11 @@ struct ac_db {
     int depth; /* 0: no transaction; 1: BEGIN; >1: nested savepoints */
     dev_t dev; /* the file opened (ac_db_check_identity) */
     ino_t ino;
+    ac_db_state_t state;
+    double busy_since; /* unix seconds when busy began */
+    char *lost_reason; /* when lost */
+    ac_db_state_fn hook;
+    void *hook_ud;
     struct stmt_entry *buckets[STMT_BUCKETS];
     ac_schema_info_t *schema;
 };
@@ -74,6 +89,16 @@ void ac_db_opts_default(ac_db_opts_t *o)
     o->retry_budget_ms = 5000;
     o->retry_initial_ms = 50;
     o->create = true;
+}
+
+void ac_db_set_opts(ac_db_t *db, const ac_db_opts_t *o)
+{
+    AC_DB_OWNER_CHECK(db);
+    db->opts.busy_timeout_ms = o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 0;
+    db->opts.retry_budget_ms = o->retry_budget_ms > 0 ? o->retry_budget_ms : 0;
+    db->opts.retry_initial_ms = o->retry_initial_ms > 1 ? o->retry_initial_ms : 1;
+    if (db->h != NULL)
+        sqlite3_busy_timeout(db->h, db->opts.busy_timeout_ms);
 }
 
 void ac_db_check_thread(const ac_db_t *db, const char *func)
@@ -95,6 +120,68 @@ static bool is_busy(int rc)
     return prim == SQLITE_BUSY || prim == SQLITE_LOCKED;
 }
 
+static double unix_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* set_state records a change of availability and tells the hook; lost is for good. */
+static void set_state(ac_db_t *db, ac_db_state_t st)
+{
+    if (db->state == st || db->state == AC_DB_LOST)
+        return;
+    db->state = st;
+    db->busy_since = st == AC_DB_BUSY ? unix_now() : 0;
+    if (db->hook != NULL)
+        db->hook(db->hook_ud, st);
+}
+
+void ac_db_set_state_hook(ac_db_t *db, ac_db_state_fn fn, void *ud)
+{
+    AC_DB_OWNER_CHECK(db);
+    db->hook = fn;
+    db->hook_ud = ud;
+}
+
+ac_db_state_t ac_db_state(const ac_db_t *db)
+{
+    AC_DB_OWNER_CHECK(db);
+    return db->state;
+}
+
+double ac_db_busy_since(const ac_db_t *db)
+{
+    AC_DB_OWNER_CHECK(db);
+    return db->state == AC_DB_BUSY ? db->busy_since : 0;
+}
+
+const char *ac_db_lost_reason(const ac_db_t *db)
+{
+    AC_DB_OWNER_CHECK(db);
+    return db->lost_reason != NULL ? db->lost_reason : "";
+}
+
+bool ac_db_unavailable(int code)
+{
+    return code == AC_EBUSY || code == AC_ECATALOG;
+}
+
+uint64_t ac_db_retry_delay_ms(const ac_db_t *db, uint64_t base_ms)
+{
+    double busy_ms;
+
+    AC_DB_OWNER_CHECK(db);
+    if (db->state != AC_DB_BUSY)
+        return base_ms;
+    busy_ms = (unix_now() - db->busy_since) * 1000.0;
+    if (busy_ms > AC_DB_RETRY_MAX_MS)
+        busy_ms = AC_DB_RETRY_MAX_MS;
+    return busy_ms > (double)base_ms ? (uint64_t)busy_ms : base_ms;
+}
+
 int ac_db_error(ac_db_t *db, int rc, const char *op, ac_err_t *e)
 {
     const char *msg;
@@ -102,8 +189,11 @@ int ac_db_error(ac_db_t *db, int rc, const char *op, ac_err_t *e)
     AC_DB_OWNER_CHECK(db);
     msg = db->h != NULL ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc);
 
-    if (is_busy(rc))
-        return ac_err_set(e, AC_EBUSY, "%s: %s: database is locked (%s)", db->path, op, msg);
+    if (is_busy(rc)) {
+        ac_err_set(e, AC_EBUSY, "%s: %s: database is locked (%s)", db->path, op, msg);
+        set_state(db, AC_DB_BUSY);
+        return AC_EBUSY;
+    }
     return ac_err_set(e, AC_ESQLITE, "%s: %s: %s", db->path, op, msg);
 }
 
@@ -254,6 +344,7 @@ void ac_db_close(ac_db_t *db)
             ac_log_err("%s: close: %s", db->path, sqlite3_errmsg(db->h));
     }
     free(db->schema);
+    free(db->lost_reason);
     free(db->path);
     free(db);
 }
@@ -309,10 +400,11 @@ int ac_db_prepare(ac_db_t *db, const char *sql, sqlite3_stmt **out, ac_err_t *e)
     rc = sqlite3_prepare_v3(db->h, sql, -1, en == NULL ? SQLITE_PREPARE_PERSISTENT : 0, &st,
                             NULL);
     if (rc != SQLITE_OK) {
-        ac_err_set(e, AC_ESQLITE, "%s: prepare: %s (in: %.200s)", db->path,
-                   sqlite3_errmsg(db->h), sql);
+        char op[240];
+        snprintf(op, sizeof op, "prepare (in: %.200s)", sql);
+        rc = ac_db_error(db, rc, op, e); /* locked schema: AC_EBUSY */
         sqlite3_finalize(st);
-        return AC_ESQLITE;
+        return rc;
     }
     if (en == NULL) {
         en = calloc(1, sizeof *en);
@@ -436,11 +528,12 @@ out:
     return rc;
 }
 
-int ac_db_check_identity(ac_db_t *db, ac_err_t *e)
+/* identity_error checks the file at the path against the one opened: 0, or the reason in
+ * e (any code; the caller returns AC_ECATALOG). */
+static int identity_error(const ac_db_t *db, ac_err_t *e)
 {
     struct stat st;
 
-    AC_DB_OWNER_CHECK(db);
     if (stat(db->path, &st) != 0) {
         if (errno == ENOENT)
             return ac_err_set(e, AC_ECATALOG,
@@ -456,6 +549,44 @@ int ac_db_check_identity(ac_db_t *db, ac_err_t *e)
                           "%llu) while astrocald had it open: nothing more is written to it",
                           db->path, (unsigned long long)st.st_ino,
                           (unsigned long long)db->ino);
+    return 0;
+}
+
+int ac_db_check_identity(ac_db_t *db, ac_err_t *e)
+{
+    ac_err_t local = {0};
+
+    AC_DB_OWNER_CHECK(db);
+    if (db->state == AC_DB_LOST)
+        return ac_err_set(e, AC_ECATALOG, "%s", db->lost_reason);
+    if (identity_error(db, &local) == 0)
+        return 0;
+    /* For good: nothing more goes to this file, not even the checkpoint at close, and the
+     * -wal and -shm files at the path stay where they are. */
+    sqlite3_db_config(db->h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+    db->lost_reason = strdup(local.msg);
+    if (db->lost_reason == NULL)
+        db->lost_reason = strdup("the catalogue was replaced or deleted");
+    set_state(db, AC_DB_LOST);
+    return ac_err_set(e, AC_ECATALOG, "%s", local.msg);
+}
+
+int ac_db_probe(ac_db_t *db, ac_err_t *e)
+{
+    int rc;
+
+    AC_DB_OWNER_CHECK(db);
+    if (db->depth > 0)
+        return ac_err_set(e, -EINVAL, "%s: probe inside a transaction", db->path);
+    if ((rc = ac_db_check_identity(db, e)) != 0)
+        return rc;
+    sqlite3_busy_timeout(db->h, 0);
+    rc = sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    sqlite3_busy_timeout(db->h, db->opts.busy_timeout_ms);
+    if (rc != SQLITE_OK)
+        return ac_db_error(db, rc, "probe the write lock", e);
+    rollback_top(db);
+    set_state(db, AC_DB_OK);
     return 0;
 }
 
@@ -477,18 +608,24 @@ int ac_db_transact(ac_db_t *db, ac_db_txn_fn fn, void *arg, ac_err_t *e)
         int wait = db->opts.busy_timeout_ms < left ? db->opts.busy_timeout_ms : left;
         int rc;
 
+        if (db->opts.retry_budget_ms == 0) /* one attempt: SQLite's own short wait only */
+            wait = db->opts.busy_timeout_ms;
         if (wait < 0)
             wait = 0;
         ac_err_clear(&local);
         attempts++;
         rc = attempt_txn(db, fn, arg, wait, &local);
-        if (rc == 0)
+        if (rc == 0) {
+            set_state(db, AC_DB_OK);
             return 0;
+        }
         if (rc != AC_EBUSY) {
             ac_err_set(e, rc, "%s", local.msg);
             return rc;
         }
         left = db->opts.retry_budget_ms - elapsed_ms(start);
+        if (db->opts.retry_budget_ms == 0)
+            return ac_err_set(e, AC_EBUSY, "%s", local.msg);
         if (left <= 0) {
             return ac_err_set(e, AC_EBUSY, "%s (gave up after %d attempts in %d ms)", local.msg,
                               attempts, elapsed_ms(start));

@@ -1,7 +1,9 @@
 /*
  * db.h - the daemon's one read-write SQLite connection (adapter): open with the pragmas
  * astrocald needs, transactions with BUSY retry and back-off, cached prepared statements,
- * PRAGMA data_version for noticing other processes' commits, and small column helpers.
+ * PRAGMA data_version for noticing other processes' commits, the catalogue's availability
+ * (busy while another program holds its lock, lost once replaced or deleted), and small
+ * column helpers.
  *
  * Ownership: ac_db_open returns an ac_db_t owned by the caller (ac_db_close). Statements
  * from ac_db_prepare are borrowed and must be handed back with ac_db_release before the
@@ -28,11 +30,13 @@ typedef struct ac_db ac_db_t;
 struct ac_schema_info;
 
 typedef struct ac_db_opts {
-    /* SQLite's own busy handler wait for one attempt (PRAGMA busy_timeout), in ms. */
+    /* SQLite's own busy handler wait for one attempt (PRAGMA busy_timeout), in ms: how long
+     * any statement (a read too, in a rollback-journal database) waits for a lock. */
     int busy_timeout_ms;
     /* Total time one transaction may spend getting the write lock (busy waits inside
      * SQLite plus our back-off sleeps), in ms; then AC_EBUSY. Each attempt's busy wait is
-     * cut to what is left of this budget, so the loop thread never blocks longer. */
+     * cut to what is left of this budget. 0: one attempt, no sleep (the daemon: its loop
+     * thread never sleeps here; callers defer refused work, see ac_db_state). */
     int retry_budget_ms;
     /* First back-off sleep after a BUSY/LOCKED answer, doubled per retry, in ms. */
     int retry_initial_ms;
@@ -41,8 +45,12 @@ typedef struct ac_db_opts {
 } ac_db_opts_t;
 
 /* ac_db_opts_default fills 5000 ms busy timeout, 5000 ms budget, 50 ms first back-off,
- * create = true. */
+ * create = true: for tools and start-up, which may wait. */
 void ac_db_opts_default(ac_db_opts_t *o);
+
+/* ac_db_set_opts changes the timeouts of an open connection (o->create is ignored): the
+ * daemon opens with the defaults and switches to short attempts before serving. */
+void ac_db_set_opts(ac_db_t *db, const ac_db_opts_t *o);
 
 /*
  * ac_db_open opens path read-write (NOMUTEX) and records the calling thread as the owner.
@@ -72,16 +80,62 @@ void ac_db_check_thread(const ac_db_t *db, const char *func);
 /* ac_db_check_identity checks that the database path still names the file opened (same
  * device and inode): AC_ECATALOG with the reason when it was deleted or replaced (`mv new
  * old`, a restore), since writing on would go to an orphaned file nobody reads. Called by
- * ac_db_transact before every transaction, and by the daemon on a timer. */
+ * ac_db_transact before every transaction, and by the daemon on a timer. The first failure
+ * makes the connection lost for good (AC_DB_LOST below). */
 int ac_db_check_identity(ac_db_t *db, ac_err_t *e);
+
+/*
+ * The catalogue's availability, as this connection last saw it.
+ *   AC_DB_OK    nothing refused since the last write that went through.
+ *   AC_DB_BUSY  a statement or transaction was refused because another connection holds a
+ *               lock (AC_EBUSY from any function here: the write lock, or in a
+ *               rollback-journal database even a read); until a transaction commits or
+ *               ac_db_probe gets the write lock. Work refused meanwhile is deferred by its
+ *               caller; the owner (daemon.c) probes with a back-off and re-kicks it.
+ *   AC_DB_LOST  the file was replaced or deleted (ac_db_check_identity): for good. Every
+ *               transaction is refused with AC_ECATALOG and the reason; reads still see the
+ *               file opened; closing neither checkpoints into it nor deletes its -wal and
+ *               -shm files (they may be the new file's by now).
+ * The hook (one, may be NULL) is called on every change, on the thread that caused it,
+ * possibly deep inside a caller's work: it must only note the state and arm timers.
+ */
+typedef enum ac_db_state { AC_DB_OK = 0, AC_DB_BUSY, AC_DB_LOST } ac_db_state_t;
+typedef void (*ac_db_state_fn)(void *ud, ac_db_state_t state);
+
+void ac_db_set_state_hook(ac_db_t *db, ac_db_state_fn fn, void *ud);
+ac_db_state_t ac_db_state(const ac_db_t *db);
+
+/* ac_db_busy_since gives when (unix seconds, wall clock) the current busy episode began;
+ * 0 unless busy. */
+double ac_db_busy_since(const ac_db_t *db);
+
+/* ac_db_lost_reason gives the message of the identity check that failed ("" unless
+ * lost; borrowed until close). */
+const char *ac_db_lost_reason(const ac_db_t *db);
+
+/* ac_db_probe tries to take the write lock without waiting (BEGIN IMMEDIATE, ROLLBACK;
+ * nothing is written): 0 and the state back to OK when it could, AC_EBUSY when another
+ * connection holds it, AC_ECATALOG when lost, AC_ESQLITE. Outside a transaction only. */
+int ac_db_probe(ac_db_t *db, ac_err_t *e);
+
+/* ac_db_unavailable says whether code means the catalogue refused the work for now or for
+ * good (AC_EBUSY, AC_ECATALOG) rather than the work being wrong: the caller puts the work
+ * aside without counting it as a failure. Any thread. */
+bool ac_db_unavailable(int code);
+
+/* ac_db_retry_delay_ms is the delay before work refused by a busy catalogue is tried
+ * again: base_ms when not busy, else as long as the catalogue has been busy so far, at
+ * least base_ms and at most AC_DB_RETRY_MAX_MS (the delays double while a lock lasts). */
+#define AC_DB_RETRY_MAX_MS 10000
+uint64_t ac_db_retry_delay_ms(const ac_db_t *db, uint64_t base_ms);
 
 /* ac_db_in_transaction says whether a transaction (from ac_db_transact) is open. */
 bool ac_db_in_transaction(const ac_db_t *db);
 
 /*
  * ac_db_error turns a SQLite result code into ours, recording "<path>: <op>: <errmsg>" in
- * e: AC_EBUSY for SQLITE_BUSY/SQLITE_LOCKED (transient), AC_ESQLITE otherwise. Returns the
- * code.
+ * e: AC_EBUSY for SQLITE_BUSY/SQLITE_LOCKED (transient; the state becomes AC_DB_BUSY),
+ * AC_ESQLITE otherwise. Returns the code.
  */
 int ac_db_error(ac_db_t *db, int rc, const char *op, ac_err_t *e);
 
@@ -93,7 +147,8 @@ int ac_db_exec(ac_db_t *db, const char *sql, ac_err_t *e);
  * ac_db_prepare returns in *out a statement for sql from the cache (prepared once with
  * SQLITE_PREPARE_PERSISTENT, keyed by the SQL text). If the cached statement is already
  * in use (re-entrant use of the same SQL), a private one is prepared instead. The
- * statement is borrowed: give it back with ac_db_release. 0, AC_ESQLITE or -ENOMEM.
+ * statement is borrowed: give it back with ac_db_release. 0, AC_EBUSY (the schema could
+ * not be read: locked), AC_ESQLITE or -ENOMEM.
  */
 int ac_db_prepare(ac_db_t *db, const char *sql, sqlite3_stmt **out, ac_err_t *e);
 
@@ -119,9 +174,11 @@ typedef int (*ac_db_txn_fn)(ac_db_t *db, void *arg, ac_err_t *e);
  * ac_db_transact runs fn inside BEGIN IMMEDIATE ... COMMIT. When the write lock cannot be
  * had (SQLITE_BUSY/LOCKED, also from fn or COMMIT) it rolls back, sleeps (back-off from
  * retry_initial_ms, doubling) and starts again, until retry_budget_ms is spent: then
- * AC_EBUSY. Any other failure of fn rolls back and returns fn's code and message.
- * Called inside a transaction, fn runs in a SAVEPOINT of the outer one: its failure undoes
- * only its own changes and is returned (no retry). Returns 0 when committed.
+ * AC_EBUSY (with retry_budget_ms 0: after the one attempt). Any other failure of fn rolls
+ * back and returns fn's code and message. A lost catalogue is AC_ECATALOG before anything
+ * runs. Called inside a transaction, fn runs in a SAVEPOINT of the outer one: its failure
+ * undoes only its own changes and is returned (no retry). Returns 0 when committed (the
+ * state is then AC_DB_OK again).
  */
 int ac_db_transact(ac_db_t *db, ac_db_txn_fn fn, void *arg, ac_err_t *e);
 

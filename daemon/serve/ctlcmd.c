@@ -5,6 +5,11 @@
  * queue for what it lists; the daemon for reload and after an import) and encodes the
  * reply, once, after any change is committed. The rules live in those modules, not here.
  *
+ * The catalogue: `status` answers from memory when the catalogue cannot be read (the last
+ * counts read; a rollback-journal catalogue locked by another program), and says whether
+ * it is busy or lost; other commands that read it answer `busy` then. Once it is lost
+ * (replaced or deleted) every command that changes something is refused with the reason.
+ *
  * Thread: loop thread only.
  */
 #include <errno.h>
@@ -102,17 +107,49 @@ static void cmd_version(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
             c, id, json_pack("{s:s,s:i}", "version", AC_VERSION, "protocol", AC_PROTO_VERSION));
 }
 
+/* status_now fills st for `status`: read now, or else (the catalogue cannot be read) the
+ * counts last read with what the scheduler knows in memory; the ETA is then unknown. */
+static int status_now(ac_daemon_t *d, ac_sched_status_t *st, ac_err_t *e)
+{
+    const ac_sched_t *s = &d->sched;
+
+    if (ac_sched_status(s, st, e) == 0) {
+        d->last_status = *st;
+        d->have_last_status = true;
+        return 0;
+    }
+    if (e->code != AC_EBUSY || !d->have_last_status)
+        return e->code;
+    *st = d->last_status;
+    st->state = ac_sched_state(s);
+    st->pause_reason = s->pause_reason;
+    st->in_flight = ac_sched_jobs(s);
+    st->rate_fps = ac_sched_rate(s);
+    st->eta_s = NAN;
+    st->load_per_cpu = s->load_per_cpu;
+    st->cpu_pressure = s->cpu_pressure;
+    st->backing_off = s->backing_off;
+    st->throttle_reason = s->throttle_reason;
+    return 0;
+}
+
 static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
 {
     ac_sched_status_t st;
     ac_err_t e = {0};
+    char note[1200];
     json_t *r;
 
     if (!unpack(c, id, args, "{}"))
         return;
-    if (ac_sched_status(&d->sched, &st, &e) != 0) {
+    if (status_now(d, &st, &e) != 0) {
         reply_err(c, id, &e);
         return;
+    }
+    if (d->catalogue_lost) { /* paused until a restart, whatever the scheduler says */
+        st.state = "paused";
+        st.pause_reason = ac_daemon_catalogue_note(d, note, sizeof note);
+        st.eta_s = NAN;
     }
     r = json_pack(
         "{s:s,s:o,s:f,s:i,s:i,s:o,s:o,s:f,s:o,s:{s:I,s:I},s:{s:f,s:o,s:b,s:o},s:o}", "state",
@@ -129,6 +166,7 @@ static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
     json_object_set_new(r, "build", ac_sched_build_json(&d->sched));
     json_object_set_new(r, "ingest",
                         d->ingest != NULL ? ac_ingest_status_json(d->ingest) : json_null());
+    json_object_set_new(r, "catalogue", ac_daemon_catalogue_json(d));
     ac_ctlsrv_reply_ok(c, id, r);
 }
 
@@ -473,6 +511,13 @@ void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t
 
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(commands[i].name, cmd) == 0) {
+            if (d->catalogue_lost && ac_proto_cmd_access(cmd) == AC_PROTO_ACCESS_CHANGE &&
+                strcmp(cmd, "reload") != 0) {
+                char note[1200];
+                ac_ctlsrv_reply_error(c, id, AC_PROTO_CONFLICT, "%s",
+                                      ac_daemon_catalogue_note(d, note, sizeof note));
+                return;
+            }
             commands[i].fn(d, c, id, args);
             return;
         }

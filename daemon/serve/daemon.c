@@ -7,6 +7,11 @@
  * schema when missing) and astrocald's migrations, queue recovery (running -> pending,
  * attempts + 1), stale temporary outputs removed, first planning pass, control socket.
  *
+ * The catalogue's availability (daemon_catalogue.c): while it is busy (another program
+ * holds its lock) the planner and the scheduler wait and a back-off timer probes it; once
+ * it is available again the daemon catches up (ac_daemon_catch_up). Lost (replaced or
+ * deleted), it pauses the daemon until a restart (ac_daemon_catalogue_lost).
+ *
  * Watching: PRAGMA data_version on a timer (watch_interval_ms) plus a file watch on the
  * database's -wal file, which wakes us as soon as another process commits; a change
  * triggers a planning pass for new sessions and files, and a full pass when new Masters
@@ -102,20 +107,26 @@ static void set_priorities(const ac_daemon_t *d)
     }
 }
 
+/* status_update sends STATUS= to systemd: the queue's state and counts (the last read
+ * while the catalogue cannot be read), and the catalogue's when it is not available. */
 static void status_update(ac_daemon_t *d)
 {
-    int counts[AC_FILE_NSTATES] = {0};
+    int now[AC_FILE_NSTATES], *counts = d->last_counts;
+    char note[1200];
     ac_err_t e = {0};
+    const char *why;
 
-    const char *why = d->sched.pause_reason;
-
-    ac_queue_counts(&d->queue, NULL, counts, &e);
-    ac_sd_status("%s: %d pending, %d running, %d done, %d failed%s%s",
+    ac_daemon_catalogue_note(d, note, sizeof note);
+    why = d->catalogue_lost ? note : d->sched.pause_reason;
+    if (ac_queue_counts(&d->queue, NULL, now, &e) == 0)
+        memcpy(counts, now, sizeof now);
+    ac_sd_status("%s: %d pending, %d running, %d done, %d failed%s%s%s%s",
                  d->stopping ? "stopping"
                  : why[0]    ? "paused"
                              : "running",
                  counts[AC_FILE_PENDING], counts[AC_FILE_RUNNING], counts[AC_FILE_DONE],
-                 counts[AC_FILE_FAILED], why[0] ? "; " : "", why);
+                 counts[AC_FILE_FAILED], why[0] ? "; " : "", why,
+                 !d->catalogue_lost && note[0] ? "; " : "", d->catalogue_lost ? "" : note);
 }
 
 static void begin_stop(ac_daemon_t *d, const char *why);
@@ -168,22 +179,27 @@ static int plan_pass(ac_daemon_t *d, bool all, ac_err_t *e)
 
     if ((rc = ac_planner_run(&d->planner, all, e)) != 0)
         return rc;
-    if (ac_sched_scan_builds(&d->sched, frames_settling(d), &be) != 0)
+    if ((rc = ac_sched_scan_builds(&d->sched, frames_settling(d), &be)) != 0 &&
+        !ac_db_unavailable(rc))
         ac_log_warn("planning master builds: %s", be.msg);
     return 0;
 }
 
-/* run_planner performs a requested planning pass, then kicks the scheduler. */
+/* run_planner performs a requested planning pass, then kicks the scheduler. While the
+ * catalogue is busy the request waits for ac_daemon_catch_up. */
 static void run_planner(ac_daemon_t *d)
 {
     ac_err_t e = {0};
     bool all = false;
 
+    if (!ac_daemon_catalogue_ok(d))
+        return;
     ac_planner_take_request(&d->planner, &all);
     if (plan_pass(d, all, &e) != 0) {
-        ac_log_warn("planning: %s (trying again later)", e.msg);
         if (e.code == AC_EBUSY)
-            ac_planner_request(&d->planner, all);
+            ac_planner_request(&d->planner, all); /* once the catalogue is free */
+        else if (e.code != AC_ECATALOG)
+            ac_log_warn("planning: %s (trying again later)", e.msg);
     }
     ac_sched_kick(&d->sched);
     maybe_finish_drain(d);
@@ -220,13 +236,14 @@ static void plan_due(void *ud)
         run_planner(d);
 }
 
-/* check_catalogue notices commits by other processes. */
+/* check_catalogue notices commits by other processes (not while the catalogue is busy:
+ * ac_daemon_catch_up looks once it is available). */
 static void check_catalogue(ac_daemon_t *d)
 {
     int64_t v = 0;
     ac_err_t e = {0};
 
-    if (ac_db_data_version(d->db, &v, &e) != 0)
+    if (!ac_daemon_catalogue_ok(d) || ac_db_data_version(d->db, &v, &e) != 0)
         return;
     if (v != d->data_version) {
         ac_master_list_t ml = {0};
@@ -319,7 +336,8 @@ static void close_handles(ac_daemon_t *d)
     uv_handle_t *hs[] = {(uv_handle_t *)&d->watch_timer,    (uv_handle_t *)&d->scan_timer,
                          (uv_handle_t *)&d->watchdog_timer, (uv_handle_t *)&d->status_timer,
                          (uv_handle_t *)&d->stop_timer,     (uv_handle_t *)&d->sigterm,
-                         (uv_handle_t *)&d->sigint,         (uv_handle_t *)&d->sighup};
+                         (uv_handle_t *)&d->sigint,         (uv_handle_t *)&d->sighup,
+                         (uv_handle_t *)&d->catalogue_timer};
 
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i]))
@@ -379,9 +397,14 @@ void ac_daemon_imported(ac_daemon_t *d)
     int linked = 0;
     ac_err_t e = {0};
 
-    /* Link the light sessions to their calibration sessions, as AstroFiler does. */
-    if (ac_catalog_link_sessions(d->db, NULL, &linked, &e) != 0)
-        ac_log_warn("linking sessions after the import: %s", e.msg);
+    /* Link the light sessions to their calibration sessions, as AstroFiler does (when the
+     * catalogue is busy: once it is available again, ac_daemon_catch_up). */
+    d->relink = false;
+    if (ac_catalog_link_sessions(d->db, NULL, &linked, &e) != 0) {
+        d->relink = e.code == AC_EBUSY;
+        if (!ac_db_unavailable(e.code))
+            ac_log_warn("linking sessions after the import: %s", e.msg);
+    }
     frames_registered(d);
 }
 
@@ -437,6 +460,7 @@ static void begin_stop(ac_daemon_t *d, const char *why)
     uv_timer_stop(&d->watch_timer);
     uv_timer_stop(&d->scan_timer);
     uv_timer_stop(&d->status_timer);
+    uv_timer_stop(&d->catalogue_timer);
     /* Nothing new starts; jobs still waiting for masters never started: back they go. */
     ac_sched_stop(&d->sched);
     if (d->ingest != NULL && !d->ingest_stopping) {
@@ -523,7 +547,7 @@ static int start_timer(uv_loop_t *loop, uv_timer_t *t, ac_daemon_t *d)
 int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, bool drain,
                    ac_err_t *e)
 {
-    char lock_path[4200], wal[4200], dbdir[4096];
+    char lock_path[4200], wal[4200];
     char pool[16];
     int n_requeued = 0, n_failed = 0, rc;
     ac_schema_info_t info;
@@ -548,22 +572,19 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
             ac_err_prefix(e, "another astrocald is running on %s", d->cfg.state_dir);
         return EX_TEMPFAIL;
     }
-    ac_path_dir(d->cfg.database, dbdir, sizeof dbdir);
-    if (ac_fsutil_mkdirs(dbdir, e) != 0)
-        return EX_CANTCREAT;
-    d->db = ac_db_open(d->cfg.database, NULL, e);
-    if (d->db == NULL)
-        return EX_CANTCREAT;
+    if ((rc = ac_daemon_open_catalogue(d, e)) != 0)
+        return rc;
     rc = ac_schema_prepare(d->db, &info, e);
     if (rc != 0)
-        return EX_DATAERR;
+        return rc == AC_EBUSY ? EX_TEMPFAIL : EX_DATAERR;
+    ac_daemon_mark_catalogue(d);
     ac_queue_init(&d->queue, d->db);
     queue_policy(d);
     d->queue.on_done = session_done;
     d->queue.ud = d;
     rc = ac_queue_recover(&d->queue, &n_requeued, &n_failed, e);
     if (rc != 0)
-        return EX_DATAERR;
+        return rc == AC_EBUSY ? EX_TEMPFAIL : EX_DATAERR;
     if (n_requeued + n_failed > 0)
         ac_log_notice("recovered %d interrupted file%s (%d given up after %d attempts)",
                       n_requeued + n_failed, n_requeued + n_failed == 1 ? "" : "s", n_failed,
@@ -603,6 +624,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
     start_timer(loop, &d->watchdog_timer, d);
     start_timer(loop, &d->status_timer, d);
     start_timer(loop, &d->stop_timer, d);
+    start_timer(loop, &d->catalogue_timer, d);
     uv_signal_init(loop, &d->sigterm);
     uv_signal_init(loop, &d->sigint);
     uv_signal_init(loop, &d->sighup);
@@ -663,6 +685,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
         uint64_t ms = d->watchdog_usec / 2000u;
         uv_timer_start(&d->watchdog_timer, watchdog_timer_cb, ms ? ms : 1, ms ? ms : 1);
     }
+    ac_daemon_catalogue_serve(d); /* from here on, the loop thread never waits on SQLite */
     ac_log_notice("%s ready: database %s, socket %s, %d worker%s", AC_SOFTWARE, d->cfg.database,
                   d->cfg.socket, d->cfg.workers, d->cfg.workers == 1 ? "" : "s");
     status_update(d);
@@ -670,6 +693,40 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
     ac_sched_kick(&d->sched);
     maybe_finish_drain(d);
     return 0;
+}
+
+void ac_daemon_catch_up(ac_daemon_t *d)
+{
+    if (d->stopping || !ac_daemon_catalogue_ok(d))
+        return;
+    ac_daemon_requeue_orphans(d);
+    if (d->relink)
+        ac_daemon_imported(d);
+    check_catalogue(d); /* commits of others meanwhile; a planning pass when one is due */
+    if (d->planner.pending)
+        run_planner(d);
+    ac_sched_kick(&d->sched);
+    maybe_finish_drain(d);
+    status_update(d);
+}
+
+void ac_daemon_catalogue_lost(ac_daemon_t *d)
+{
+    char note[1200];
+
+    if (d->catalogue_lost || d->stopping)
+        return;
+    d->catalogue_lost = true;
+    ac_log_err("%s", ac_daemon_catalogue_note(d, note, sizeof note));
+    broadcast(d, "queue_state", json_pack("{s:s,s:s}", "state", "paused", "reason", note));
+    /* Nothing can be recorded any more: running files stop (their outputs would have no
+     * row), ingest stops; the control socket keeps answering. */
+    ac_sched_cancel_running(&d->sched);
+    if (d->ingest != NULL && !d->ingest_stopping) {
+        d->ingest_stopping = true;
+        ac_ingest_stop(d->ingest, ingest_stopped);
+    }
+    status_update(d);
 }
 
 int ac_daemon_run(ac_daemon_t *d)

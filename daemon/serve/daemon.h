@@ -11,6 +11,9 @@
  *              master builds; the operator's requests on the queue
  *   daemon.c   start-up order, timers, signals, watching the catalogue, shutdown; fills in
  *              the hooks through which the modules below report to it
+ *   daemon_catalogue.c  the catalogue file at start-up (never replaced by an empty one)
+ *              and its availability while serving: busy (another program holds its lock:
+ *              work waits, with a back-off), lost (replaced or deleted: paused)
  *   ctlcmd.c   control commands: decode a request, call one function, encode the reply
  * A module calls only the ones listed before it; upward it reports through the hooks (the
  * queue's on_done, the planner's and the scheduler's hooks) that daemon.c fills in.
@@ -55,6 +58,21 @@ struct ac_daemon {
     struct ac_ingest *ingest;
     bool ingest_stopping;
 
+    /* The catalogue (daemon_catalogue.c). */
+    bool create_catalogue; /* --create: make a new one even where one was used before */
+    bool catalogue_lost;   /* replaced or deleted: paused until restarted (logged once) */
+    bool catch_up;         /* available again: deferred work is due */
+    bool relink;           /* sessions to link after an import, refused while busy */
+    double busy_since;     /* unix seconds: the current (or last) busy episode began */
+    bool busy_logged;      /* that episode was logged (it lasted long enough) */
+    unsigned backoff_ms;   /* the next probe of a busy catalogue */
+    uv_timer_t catalogue_timer;
+    /* What was last read from the catalogue for `status` and STATUS=, shown while it
+     * cannot be read (a rollback-journal catalogue locked by another program). */
+    ac_sched_status_t last_status;
+    bool have_last_status;
+    int last_counts[AC_FILE_NSTATES];
+
     /* Life cycle. */
     bool drain_mode; /* --drain: exit once nothing is left to do */
     bool stopping;
@@ -73,8 +91,8 @@ typedef struct ac_daemon ac_daemon_t;
 
 /* daemon.c */
 /* ac_daemon_init performs the whole start-up before READY=1: config already loaded into
- * d->cfg; lock, database, schema, recovery, cache, control socket. On failure returns a
- * sysexits-style exit status (>0) with the reason in e. */
+ * d->cfg (and d->create_catalogue set); lock, database, schema, recovery, cache, control
+ * socket. On failure returns a sysexits-style exit status (>0) with the reason in e. */
 int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, bool drain,
                    ac_err_t *e);
 /* ac_daemon_free releases what init acquired (after run returned). */
@@ -88,6 +106,35 @@ int ac_daemon_reload(ac_daemon_t *d, char *changed, size_t changed_size, char *i
  * not news, the light sessions are linked to their calibration sessions, and the new
  * frames are planned now. */
 void ac_daemon_imported(ac_daemon_t *d);
+
+/* ac_daemon_catch_up runs what waited for the catalogue once it can be written again:
+ * work left unrecorded goes back to the queue, the planner runs, the scheduler starts. */
+void ac_daemon_catch_up(ac_daemon_t *d);
+/* ac_daemon_catalogue_lost pauses the daemon for good once the catalogue was replaced or
+ * deleted (once: the error is logged, running files are stopped, ingest stops). */
+void ac_daemon_catalogue_lost(ac_daemon_t *d);
+
+/* daemon_catalogue.c */
+/* ac_daemon_open_catalogue opens the configured catalogue into d->db (creating it when
+ * allowed, see the file's comment): 0, or an exit status (EX_CONFIG: missing but used
+ * before; EX_CANTCREAT) with the reason in e. */
+int ac_daemon_open_catalogue(ac_daemon_t *d, ac_err_t *e);
+/* ac_daemon_mark_catalogue records in state_dir that this catalogue is in use. */
+void ac_daemon_mark_catalogue(ac_daemon_t *d);
+/* ac_daemon_catalogue_serve switches the connection to short attempts and starts watching
+ * its availability (d->catalogue_timer initialised by the caller). */
+void ac_daemon_catalogue_serve(ac_daemon_t *d);
+/* ac_daemon_catalogue_ok says whether work that writes may start now (not busy, not lost). */
+bool ac_daemon_catalogue_ok(ac_daemon_t *d);
+/* ac_daemon_catalogue_note writes "catalogue busy since HH:MM:SS", or the reason a lost
+ * catalogue paused the queue, or "" into buf; returns buf. */
+const char *ac_daemon_catalogue_note(ac_daemon_t *d, char *buf, size_t size);
+/* ac_daemon_catalogue_json describes it for `status` (owned): state, busy_since,
+ * busy_seconds, message. */
+json_t *ac_daemon_catalogue_json(ac_daemon_t *d);
+/* ac_daemon_requeue_orphans puts back files and master builds the catalogue has running
+ * but nothing runs: their outcome could not be recorded (it was busy). */
+void ac_daemon_requeue_orphans(ac_daemon_t *d);
 
 /* ctlcmd.c: the control server's request handler (ud = the daemon). */
 void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,

@@ -5,7 +5,9 @@
  * registration on the loop thread (uv_idle: one batch per loop iteration; a uv_timer only
  * for the delay before a failed batch is retried; a zero uv_timer would not do, as libuv
  * 1.44 runs a timer re-armed with 0 again in the same iteration). Reading and registering
- * one file are importer_file.c's.
+ * one file are importer_file.c's. A batch the catalogue refuses because another program
+ * holds its lock waits for it, however long, with a back-off (ac_db_retry_delay_ms); one
+ * refused because the catalogue was replaced or deleted ends the import.
  *
  * Ownership: struct import owns the copied options, the scanned items and the result
  * lists; it is freed after the callback, once both its handles are closed.
@@ -29,6 +31,7 @@
 
 #define MAX_BATCH_RETRY 3   /* a batch whose transaction fails is retried this often */
 #define RETRY_DELAY_MS 1000 /* before such a retry */
+#define BUSY_DELAY_MS 100   /* the first wait for a locked catalogue (then longer) */
 
 void ac_import_opts_default(ac_import_opts_t *o)
 {
@@ -307,6 +310,16 @@ static void register_step(uv_idle_t *h)
         return;
     }
     rc = ac_db_transact(im->db, batch_txn, im, &e);
+    if (rc == AC_ECATALOG) {
+        finish(im, rc, e.msg);
+        return;
+    }
+    if (rc == AC_EBUSY) {
+        ac_log_debug("import %s: the catalogue is locked, waiting: %s", im->res.dir, e.msg);
+        uv_idle_stop(&im->idle);
+        uv_timer_start(&im->timer, on_retry, ac_db_retry_delay_ms(im->db, BUSY_DELAY_MS), 0);
+        return;
+    }
     if (rc != 0 && im->retries < MAX_BATCH_RETRY) {
         im->retries++;
         ac_log_warn("import %s: a batch failed, retrying: %s", im->res.dir, e.msg);

@@ -47,7 +47,7 @@ int ac_ingest_register_probe(struct ac_ingest *ing, struct probe *p)
         any = any || registrable(p->s[i].item);
     if (!any)
         return 0;
-    if ((rc = ac_db_transact(ing->db, batch_txn, p, &e)) != 0)
+    if ((rc = ac_db_transact(ing->db, batch_txn, p, &e)) != 0 && !ac_db_unavailable(rc))
         ac_log_warn("ingest: registering a batch failed (trying again): %s", e.msg);
     return rc;
 }
@@ -58,8 +58,8 @@ void ac_ingest_settle_read(struct ac_ingest *ing, struct slot *s, int txn_rc, ui
     const ac_import_item_t *it = s->item;
 
     if (registrable(it) && txn_rc != 0) {
-        ac_ingest_set_pending(ing, f,
-                              now + RETRY_NS); /* the database refused: read it again later */
+        ac_ingest_set_pending(ing, f, /* refused: read again in 1 s, later while locked */
+                              now + ac_db_retry_delay_ms(ing->db, 1000) * 1000000);
         return;
     }
     if (registrable(it) && s->reg_rc == 0 && !s->out.duplicate) {
@@ -105,7 +105,8 @@ void ac_ingest_link_sessions(struct ac_ingest *ing, uint64_t now)
         return;
     ing->linked_ns = now;
     if (ac_catalog_link_sessions(ing->db, ing->link_since, &n, &e) != 0) {
-        ac_log_warn("ingest: linking sessions failed (trying again later): %s", e.msg);
+        if (!ac_db_unavailable(e.code))
+            ac_log_warn("ingest: linking sessions failed (trying again later): %s", e.msg);
         return;
     }
     ing->c.sessions_linked += (uint64_t)n;

@@ -1,16 +1,18 @@
 /*
  * main.c - astrocald entry point: the only file that exits.
  *
- *   astrocald [--config FILE] [--drain] [--log-level LEVEL]   run the daemon (foreground,
+ *   astrocald [--config FILE] [--drain] [--create] [--log-level LEVEL]
+ *                                                             run the daemon (foreground,
  *                                                             systemd style)
  *   astrocald --check-config [--config FILE]                  validate the configuration
  *   astrocald calibrate [options] LIGHT...                    one-shot calibration
  *   astrocald --version | --help
  *
- * Exit statuses (sysexits): 0 stopped cleanly, 64 usage, 78 configuration error, 73 cannot
- * create the database, socket or state directory, 75 another instance holds the lock,
- * 65 the database is not one astrocald can use. systemd/astrocald.service does not
- * restart on 64 and 78.
+ * Exit statuses (sysexits): 0 stopped cleanly, 64 usage, 78 configuration error (also: the
+ * catalogue is missing where astrocald used one before, without --create), 73 cannot
+ * create the database, socket or state directory, 75 another instance holds the lock (or
+ * the catalogue stayed locked by another program through start-up), 65 the database is not
+ * one astrocald can use. systemd/astrocald.service does not restart on 64 and 78.
  */
 #include <getopt.h>
 #include <malloc.h>
@@ -35,7 +37,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: astrocald [--config FILE] [--drain] [--log-level LEVEL]\n"
+            "usage: astrocald [--config FILE] [--drain] [--create] [--log-level LEVEL]\n"
             "       astrocald --check-config [--config FILE]\n"
             "       astrocald calibrate [options] LIGHT...   (astrocald calibrate --help)\n"
             "       astrocald --version\n"
@@ -43,6 +45,9 @@ static void usage(FILE *f)
             "  --config FILE      configuration (default " AC_DEFAULT_CONFIG ")\n"
             "  --check-config     validate the configuration and exit (0 valid, 78 not)\n"
             "  --drain            calibrate everything that can be, then exit 0\n"
+            "  --create           create a new, empty catalogue when [DAEMON] database is\n"
+            "                     missing, even though astrocald used one there before\n"
+            "                     (without it astrocald refuses to start, exit 78)\n"
             "  --log-level LEVEL  err, warning, notice, info or debug (overrides the file)\n");
 }
 
@@ -52,13 +57,14 @@ static int run_daemon(int argc, char **argv)
         {"config", required_argument, 0, 'c'},
         {"check-config", no_argument, 0, 'k'},
         {"drain", no_argument, 0, 'd'},
+        {"create", no_argument, 0, 'C'},
         {"log-level", required_argument, 0, 'l'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
     };
     const char *config = AC_DEFAULT_CONFIG, *level = NULL;
-    bool check = false, drain = false;
+    bool check = false, drain = false, create = false;
     static ac_daemon_t d;
     uv_loop_t loop;
     ac_err_t e = {0};
@@ -75,6 +81,9 @@ static int run_daemon(int argc, char **argv)
             break;
         case 'd':
             drain = true;
+            break;
+        case 'C':
+            create = true;
             break;
         case 'l':
             level = optarg;
@@ -132,10 +141,12 @@ static int run_daemon(int argc, char **argv)
         ac_log_err("cannot create the event loop");
         return EX_OSERR;
     }
+    d.create_catalogue = create;
     rc = ac_daemon_init(&d, &loop, config, drain, &e);
     if (rc != 0) {
         ac_log_err("cannot start: %s", e.msg);
         ac_daemon_free(&d);
+        uv_loop_close(&loop); /* frees the loop when start-up failed before any handle */
         return rc;
     }
     rc = ac_daemon_run(&d);

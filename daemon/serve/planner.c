@@ -540,7 +540,8 @@ int ac_planner_run(ac_planner_t *pl, bool all, ac_err_t *e)
         else if (rc == 0)
             nwait++;
         if (rc != 0) {
-            ac_log_warn("planning session %s: %s", s->session_id, se.msg);
+            if (!ac_db_unavailable(rc)) /* the daemon plans again once it is free */
+                ac_log_warn("planning session %s: %s", s->session_id, se.msg);
             if (rc == AC_EBUSY || rc == AC_ESQLITE) {
                 ac_catalog_files_free(&files);
                 ac_match_result_free(&res);

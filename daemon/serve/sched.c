@@ -194,7 +194,8 @@ static void release_file(ac_sched_t *s, const char *file_id, double delay_s)
 {
     ac_err_t e = {0};
 
-    if (ac_queue_release(s->queue, file_id, unix_now() + delay_s, &e) != 0)
+    if (ac_queue_release(s->queue, file_id, unix_now() + delay_s, &e) != 0 &&
+        !ac_db_unavailable(e.code)) /* else left running: the daemon requeues it */
         ac_log_err("cannot put %s back in the queue: %s", file_id, e.msg);
 }
 
@@ -355,7 +356,8 @@ static bool start_one(ac_sched_t *s)
 
     rc = ac_queue_claim(s->queue, unix_now(), NULL, &f, &found, &e);
     if (rc != 0) {
-        ac_log_warn("claiming the next file: %s", e.msg);
+        if (!ac_db_unavailable(rc)) /* busy or lost: the daemon says so, once */
+            ac_log_warn("claiming the next file: %s", e.msg);
         return false;
     }
     if (!found)
@@ -438,6 +440,8 @@ void ac_sched_kick(ac_sched_t *s)
                    sizeof s->pause_reason);
         return;
     }
+    if (ac_db_state(s->db) != AC_DB_OK) /* busy or lost: the daemon kicks once it is OK */
+        return;
     update_throttle(s);
     /* Masters first: a build releases whole sessions. It takes one slot. */
     while (ac_sched_jobs(s) + (s->build != NULL) < max_in_flight(s) && s->build == NULL)
@@ -578,7 +582,7 @@ static void after_cb(uv_work_t *req, int status)
                           json_pack("{s:s,s:s,s:s,s:f,s:o}", "file_id", job->file_id, "path",
                                     job->path, "output_path", r->out_path, "seconds",
                                     r->t_total, "quality", quality_json(&r->quality)));
-        } else {
+        } else if (!ac_db_unavailable(rc)) { /* else left running: the daemon requeues it */
             char msg[1200];
             snprintf(msg, sizeof msg, "%s: calibrated to %s but not recorded: %s", job->path,
                      r->out_path, e.msg);

@@ -136,7 +136,8 @@ static void build_done(uv_work_t *req, int status)
     }
     if (ac_build_record(s->db, &j->spec, &j->res, s->cfg->max_attempts,
                         (double)s->cfg->retry_backoff_s, &what, &e) != 0) {
-        ac_log_err("recording the master build %s: %s", j->spec.key, e.msg);
+        if (!ac_db_unavailable(e.code)) /* else left running: the daemon requeues it */
+            ac_log_err("recording the master build %s: %s", j->spec.key, e.msg);
     } else if (what == AC_BUILD_REGISTERED) {
         ac_log_notice("master built: %s (%d of %d frames, %.1f s, score %.0f)",
                       j->res.output_path, j->res.nused, j->res.nsubs, j->res.t_total,
@@ -179,7 +180,8 @@ bool ac_sched_start_build(ac_sched_t *s)
     if (!s->cfg->build_masters || s->build != NULL || s->stopping)
         return false;
     if (ac_catalog_build_claim(s->db, unix_now(), &row, &found, &e) != 0) {
-        ac_log_warn("claiming a master build: %s", e.msg);
+        if (!ac_db_unavailable(e.code)) /* busy or lost: the daemon says so, once */
+            ac_log_warn("claiming a master build: %s", e.msg);
         return false;
     }
     if (!found)

@@ -2,17 +2,24 @@
  * test-db.c - the SQLite connection layer (daemon/catalog/db.c) on real database files in the
  * test's temporary directory: pragmas and journal mode, statement cache, transactions and
  * savepoints, BUSY retry against a second process holding the write lock, data_version,
- * the owner-thread check, and the value helpers.
+ * the owner-thread check, the value helpers, and the catalogue's availability (the
+ * daemon's short attempts, busy episodes and the probe, a lost catalogue).
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "afdb.h"
 #include "db.h"
+#include "harness.h"
 #include "test.h"
 #include "util.h"
 
@@ -253,8 +260,9 @@ TEST(db_transact_nested_uses_savepoints)
     ac_db_close(db);
 }
 
-/* Forks a process that takes the write lock on path, tells us, holds it ms, commits. */
-static pid_t hold_write_lock(const char *path, int ms)
+/* Forks a process that runs begin on path (taking a lock), tells us, holds it ms,
+ * commits. */
+static pid_t hold_lock(const char *path, const char *begin, int ms)
 {
     int p[2];
     char c = 0;
@@ -267,8 +275,7 @@ static pid_t hold_write_lock(const char *path, int ms)
         sqlite3 *h = NULL;
         close(p[0]);
         if (sqlite3_open(path, &h) != SQLITE_OK ||
-            sqlite3_exec(h, "BEGIN IMMEDIATE; INSERT INTO t (v) VALUES ('other')", NULL, NULL,
-                         NULL) != SQLITE_OK)
+            sqlite3_exec(h, begin, NULL, NULL, NULL) != SQLITE_OK)
             _exit(2);
         if (write(p[1], "x", 1) != 1)
             _exit(3);
@@ -281,6 +288,12 @@ static pid_t hold_write_lock(const char *path, int ms)
     ASSERT_EQ(read(p[0], &c, 1), 1);
     close(p[0]);
     return pid;
+}
+
+/* Forks a process that takes the write lock on path, tells us, holds it ms, commits. */
+static pid_t hold_write_lock(const char *path, int ms)
+{
+    return hold_lock(path, "BEGIN IMMEDIATE; INSERT INTO t (v) VALUES ('other')", ms);
 }
 
 static void wait_ok(pid_t pid)
@@ -448,4 +461,221 @@ TEST(db_replaced_or_deleted_catalogue_refuses_writes)
     ASSERT_EQ(ac_db_transact(db, body_ok, NULL, &e), AC_ECATALOG);
     ASSERT_CONTAINS(e.msg, "deleted");
     ac_db_close(db);
+}
+
+/* ---- availability: busy, probe, lost ---- */
+
+struct states {
+    int n;
+    ac_db_state_t seen[8];
+};
+
+static void note_state(void *ud, ac_db_state_t st)
+{
+    struct states *s = ud;
+
+    if (s->n < 8)
+        s->seen[s->n] = st;
+    s->n++;
+}
+
+static int ms_since(uint64_t t0)
+{
+    return (int)((ac_now_ns() - t0) / 1000000u);
+}
+
+/* The daemon's options: SQLite's own short wait, no retry loop. */
+static ac_db_t *open_short(const char *path, struct states *seen)
+{
+    ac_db_opts_t o;
+    ac_db_t *db;
+
+    ac_db_opts_default(&o);
+    db = open_with_table(path, &o);
+    o.busy_timeout_ms = 10;
+    o.retry_budget_ms = 0;
+    ac_db_set_opts(db, &o);
+    ASSERT_EQ(pragma_int(db, "PRAGMA busy_timeout"), 10);
+    ac_db_set_state_hook(db, note_state, seen);
+    return db;
+}
+
+TEST(db_short_attempt_refuses_at_once_and_probe_clears_busy)
+{
+    struct states seen = {0};
+    ac_db_t *db = open_short("b.db", &seen);
+    ac_err_t e = {0};
+    uint64_t t0;
+    double now = (double)time(NULL);
+    pid_t pid;
+
+    ASSERT_EQ(ac_db_state(db), AC_DB_OK);
+    ASSERT_EQ(ac_db_busy_since(db), 0);
+    ASSERT_EQ(ac_db_retry_delay_ms(db, 100), 100);
+    pid = hold_write_lock("b.db", 1500);
+    t0 = ac_now_ns();
+    ASSERT_EQ(ac_db_transact(db, body_ok, "mine", &e), AC_EBUSY);
+    ASSERT(ms_since(t0) < 500); /* one short attempt, no waiting for the 1.5 s lock */
+    ASSERT_CONTAINS(e.msg, "locked");
+    ASSERT(ac_db_unavailable(e.code));
+    ASSERT_EQ(ac_db_state(db), AC_DB_BUSY);
+    ASSERT_EQ(seen.n, 1);
+    ASSERT_EQ(seen.seen[0], AC_DB_BUSY);
+    ASSERT(ac_db_busy_since(db) >= now - 1 && ac_db_busy_since(db) <= now + 2);
+    /* Refused again: still one episode. The probe does not wait either. */
+    ASSERT_EQ(ac_db_transact(db, body_ok, "mine", NULL), AC_EBUSY);
+    t0 = ac_now_ns();
+    ASSERT_EQ(ac_db_probe(db, NULL), AC_EBUSY);
+    ASSERT(ms_since(t0) < 200);
+    ASSERT_EQ(seen.n, 1);
+    /* The delay before a retry grows with the episode. */
+    usleep(300000);
+    ASSERT(ac_db_retry_delay_ms(db, 50) >= 250);
+    ASSERT(ac_db_retry_delay_ms(db, 50) <= AC_DB_RETRY_MAX_MS);
+    ASSERT(ac_db_retry_delay_ms(db, 5000) == 5000);
+    wait_ok(pid);
+    ASSERT_OK(ac_db_probe(db, &e));
+    ASSERT_EQ(ac_db_state(db), AC_DB_OK);
+    ASSERT_EQ(ac_db_busy_since(db), 0);
+    ASSERT_EQ(seen.n, 2);
+    ASSERT_EQ(seen.seen[1], AC_DB_OK);
+    ASSERT_EQ(count_rows(db, "mine"), 0);
+    ASSERT_EQ(count_rows(db, "other"), 1);
+    ac_db_close(db);
+}
+
+TEST(db_commit_ends_a_busy_episode)
+{
+    struct states seen = {0};
+    ac_db_t *db = open_short("c.db", &seen);
+    pid_t pid = hold_write_lock("c.db", 300);
+
+    ASSERT_EQ(ac_db_transact(db, body_ok, "early", NULL), AC_EBUSY);
+    ASSERT_EQ(ac_db_state(db), AC_DB_BUSY);
+    wait_ok(pid);
+    ASSERT_OK(ac_db_transact(db, body_ok, "late", NULL));
+    ASSERT_EQ(ac_db_state(db), AC_DB_OK);
+    ASSERT_EQ(seen.n, 2);
+    ASSERT_EQ(seen.seen[0], AC_DB_BUSY);
+    ASSERT_EQ(seen.seen[1], AC_DB_OK);
+    ASSERT_EQ(count_rows(db, "late"), 1);
+    ac_db_close(db);
+}
+
+TEST(db_probe_writes_nothing)
+{
+    struct states seen = {0};
+    ac_db_t *db = open_short("p.db", &seen);
+    sqlite3 *other = NULL;
+    long long v0, v1;
+
+    ASSERT_EQ(sqlite3_open("p.db", &other), SQLITE_OK);
+    v0 = afdb_int(other, "PRAGMA data_version", NULL, -1);
+    ASSERT_OK(ac_db_probe(db, NULL));
+    ASSERT_OK(ac_db_probe(db, NULL));
+    v1 = afdb_int(other, "PRAGMA data_version", NULL, -1);
+    ASSERT_EQ(v1, v0); /* no commit by anybody else */
+    ASSERT_EQ(seen.n, 0);
+    sqlite3_close(other);
+    ac_db_close(db);
+}
+
+TEST(db_rollback_journal_read_refused_while_locked)
+{
+    struct states seen = {0};
+    sqlite3 *h = NULL;
+    ac_db_t *db;
+    ac_err_t e = {0};
+    sqlite3_stmt *st = NULL;
+    uint64_t t0;
+    pid_t pid;
+
+    ASSERT_EQ(sqlite3_open("r.db", &h), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, "PRAGMA journal_mode=DELETE; CREATE TABLE t (v TEXT)", NULL, NULL,
+                           NULL),
+              SQLITE_OK);
+    sqlite3_close(h);
+    db = open_short("r.db", &seen);
+    ASSERT_EQ(count_rows(db, "x"), 0);
+    /* Another program locks the file exclusively (a rollback journal: readers wait too). */
+    pid = hold_lock("r.db", "BEGIN EXCLUSIVE; INSERT INTO t (v) VALUES ('x')", 1000);
+    t0 = ac_now_ns();
+    ASSERT_OK(ac_db_prepare(db, "SELECT count(*) FROM t WHERE v = ?1", &st, NULL));
+    ASSERT_EQ(ac_db_step(db, st, "count", &e), AC_EBUSY);
+    ac_db_release(db, st);
+    ASSERT(ms_since(t0) < 500);
+    ASSERT_CONTAINS(e.msg, "locked");
+    ASSERT_EQ(ac_db_state(db), AC_DB_BUSY);
+    ASSERT_EQ(seen.n, 1);
+    wait_ok(pid);
+    ASSERT_EQ(count_rows(db, "x"), 1);      /* reads work again... */
+    ASSERT_EQ(ac_db_state(db), AC_DB_BUSY); /* ...but only a write or a probe says OK */
+    ASSERT_OK(ac_db_probe(db, NULL));
+    ASSERT_EQ(ac_db_state(db), AC_DB_OK);
+    ac_db_close(db);
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+
+    ASSERT_OK(stat(path, &st));
+    return st.st_size;
+}
+
+TEST(db_lost_catalogue_is_for_good_and_close_leaves_its_files)
+{
+    struct states seen = {0};
+    ac_db_t *db = open_short("t.db", &seen);
+    ac_err_t e = {0};
+    char *newdb, *wal, *now;
+    off_t newdb_n, wal_n;
+    sqlite3 *h = NULL;
+
+    ASSERT_OK(ac_db_transact(db, body_ok, "before", NULL)); /* frames in t.db-wal */
+    ASSERT_EQ(access("t.db-wal", F_OK), 0);
+    /* A restore: another database is moved over it. */
+    ASSERT_EQ(sqlite3_open("new.db", &h), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, "CREATE TABLE restored (x); INSERT INTO restored VALUES (1)",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(h);
+    ASSERT_OK(link("t.db", "old.db")); /* keep the orphan reachable */
+    ASSERT_OK(rename("new.db", "t.db"));
+    newdb = ac_harness_read_file("t.db");
+    newdb_n = file_size("t.db");
+    wal = ac_harness_read_file("t.db-wal");
+    wal_n = file_size("t.db-wal");
+    ASSERT_EQ(ac_db_transact(db, body_ok, "after", &e), AC_ECATALOG);
+    ASSERT_CONTAINS(e.msg, "replaced");
+    ASSERT_EQ(ac_db_state(db), AC_DB_LOST);
+    ASSERT_CONTAINS(ac_db_lost_reason(db), "replaced");
+    ASSERT_EQ(seen.n, 1);
+    ASSERT_EQ(seen.seen[0], AC_DB_LOST);
+    ASSERT(ac_db_unavailable(e.code));
+    /* For good: the original back at its path changes nothing. */
+    ASSERT_OK(rename("t.db", "restored.db"));
+    ASSERT_OK(link("old.db", "t.db"));
+    memset(&e, 0, sizeof e);
+    ASSERT_EQ(ac_db_check_identity(db, &e), AC_ECATALOG);
+    ASSERT_EQ(ac_db_transact(db, body_ok, "after", NULL), AC_ECATALOG);
+    ASSERT_EQ(ac_db_probe(db, NULL), AC_ECATALOG);
+    ASSERT_EQ(ac_db_state(db), AC_DB_LOST);
+    ASSERT_EQ(seen.n, 1);
+    ASSERT_OK(unlink("t.db"));
+    ASSERT_OK(rename("restored.db", "t.db"));
+    /* Reads still see the file opened. */
+    ASSERT_EQ(count_rows(db, "before"), 1);
+    ac_db_close(db);
+    /* Closing neither checkpointed into a file nor deleted the -wal beside the new one. */
+    ASSERT_EQ(file_size("t.db"), newdb_n);
+    now = ac_harness_read_file("t.db");
+    ASSERT(memcmp(now, newdb, (size_t)newdb_n) == 0);
+    free(now);
+    ASSERT_EQ(file_size("t.db-wal"), wal_n);
+    now = ac_harness_read_file("t.db-wal");
+    ASSERT(memcmp(now, wal, (size_t)wal_n) == 0);
+    free(now);
+    free(newdb);
+    free(wal);
 }
