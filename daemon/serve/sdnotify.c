@@ -54,7 +54,8 @@ static int notify_send(const char *state)
     fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    w = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, sl);
+    /* Never block the loop on a full notify queue: a lost STATUS= is harmless. */
+    w = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa, sl);
     if (w < 0)
         rc = -errno;
     close(fd);
