@@ -8,7 +8,6 @@
 #include <uv.h>
 
 #include "fsutil.h"
-#include "schema.h"
 #include "test.h"
 
 int n_checks;
@@ -64,14 +63,7 @@ struct run *run_import(ac_db_t *db, const char *dir, const ac_import_opts_t *opt
 
 ac_db_t *open_db(const char *name, afdb_variant_t v)
 {
-    ac_err_t e = {0};
-    ac_db_t *db;
-
-    sqlite3_close(afdb_create(name, v));
-    db = ac_db_open(name, NULL, &e);
-    if (db == NULL || ac_schema_prepare(db, NULL, &e) != 0)
-        AC_TEST_FAIL("open %s: %s", name, e.msg);
-    return db;
+    return dbtest_open(afdb_create(name, v), name);
 }
 
 ac_gen_t *camera_ex(ac_gen_camera_t *cam, uint64_t seed, double sitelong, int keys, int names)

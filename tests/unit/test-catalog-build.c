@@ -15,7 +15,7 @@
 #include "afdb.h"
 #include "buildplan.h"
 #include "catalog.h"
-#include "catalogtest.h"
+#include "dbtest.h"
 #include "db.h"
 #include "schema.h"
 #include "test.h"
@@ -33,7 +33,7 @@ static void add_frame(sqlite3 *h, const char *id, const char *session, const cha
     f.filter = filter;
     f.calibrated = calibrated;
     f.softdelete = softdelete;
-    catalogtest_add_file(h, "/data/cal", f);
+    dbtest_add_file(h, "/data/cal", f);
 }
 
 /*
@@ -87,7 +87,7 @@ static ac_db_t *fixture(afdb_variant_t v)
     m.source_session = "SF";
     m.soft_delete = 1;
     afdb_add_master(h, &m);
-    return catalogtest_open(h, path);
+    return dbtest_open(h, path);
 }
 
 /* ---- Units ---- */

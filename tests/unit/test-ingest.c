@@ -20,12 +20,14 @@
 #include "afdb.h"
 #include "catalog.h"
 #include "db.h"
+#include "dbtest.h"
 #include "fitsgen.h"
 #include "fsutil.h"
 #include "ingest.h"
 #include "log.h"
 #include "schema.h"
 #include "test.h"
+#include "tools.h"
 #include "util.h"
 
 /* ---- Fixture ---- */
@@ -152,37 +154,9 @@ static void fx_end(struct fx *fx)
     ac_db_close(fx->db);
 }
 
-static long long q_int(struct fx *fx, const char *sql, const char *arg)
-{
-    return afdb_int(ac_db_handle(fx->db), sql, arg, -999);
-}
-
-static const char *q_text(struct fx *fx, const char *sql, const char *arg)
-{
-    static char buf[8][512];
-    static int k;
-
-    k = (k + 1) % 8;
-    return afdb_text(ac_db_handle(fx->db), sql, arg, buf[k], sizeof buf[k]);
-}
-
 static long long rows_for(struct fx *fx, const char *rel)
 {
-    return q_int(fx, "SELECT count(*) FROM fitsfile WHERE fitsFileName = ?1", abspath(rel));
-}
-
-/* tool_hash runs sha256sum on path (an independent implementation). */
-static const char *tool_hash(const char *path)
-{
-    static char out[128];
-    char cmd[1200];
-    FILE *p;
-
-    snprintf(cmd, sizeof cmd, "sha256sum '%s'", path);
-    ASSERT_NOT_NULL(p = popen(cmd, "r"));
-    ASSERT_EQ(fscanf(p, "%127s", out), 1);
-    pclose(p);
-    return out;
+    return q_int(fx->db, "SELECT count(*) FROM fitsfile WHERE fitsFileName = ?1", abspath(rel));
 }
 
 /* A 64 x 48 mono camera at SITELONG = 11 (UTC+1). */
@@ -301,9 +275,9 @@ TEST(ingest_slow_copy_registered_once_complete_and_settled)
     ASSERT_EQ(rows_for(&fx, "watch/a.fits"), 1);
     /* Registered only once its final size and time had been stable for settle_s. */
     ASSERT((double)(fx.t_reg[0] - t_done_a) / 1e9 >= settle - 0.005);
-    ASSERT_STR_EQ(q_text(&fx, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileName = ?1",
+    ASSERT_STR_EQ(q_text(fx.db, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileName = ?1",
                          abspath("watch/a.fits")),
-                  tool_hash(abspath("watch/a.fits")));
+                  ac_tools_hash("sha256sum", abspath("watch/a.fits")));
 
     /* b: the header and part of the data, then a pause much longer than settle_s: it is
      * settled but incomplete, so it is not registered; then the rest. */
@@ -317,16 +291,16 @@ TEST(ingest_slow_copy_registered_once_complete_and_settled)
     WAIT_UNTIL(&fx, fx.n_new == 2, 3000);
     ASSERT((double)(fx.t_reg[1] - t_done_b) / 1e9 >= settle - 0.005);
     ASSERT_EQ(rows_for(&fx, "watch/b.fits"), 1);
-    ASSERT_STR_EQ(q_text(&fx, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileName = ?1",
+    ASSERT_STR_EQ(q_text(fx.db, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileName = ?1",
                          abspath("watch/b.fits")),
-                  tool_hash(abspath("watch/b.fits")));
+                  ac_tools_hash("sha256sum", abspath("watch/b.fits")));
     ASSERT_EQ(status(&fx).incomplete, 0);
 
     /* A copy of a under another name: read, found to be a duplicate, not registered. */
     append("watch/copy_of_a.fits", a, na);
     WAIT_UNTIL(&fx, status(&fx).duplicates == 1, 3000);
     wait_ms(&fx, 100);
-    ASSERT_EQ(q_int(&fx, "SELECT count(*) FROM fitsfile", NULL), 2);
+    ASSERT_EQ(q_int(fx.db, "SELECT count(*) FROM fitsfile", NULL), 2);
     ASSERT_EQ(fx.calls, 2);
     ASSERT_EQ(fx.n_new, 2);
     ASSERT_EQ(status(&fx).registered, 2);
@@ -503,20 +477,21 @@ TEST(ingest_skips_registered_paths_without_reading_them)
              "INSERT INTO fitsfile (fitsFileId, fitsFileName, fitsFileHash) VALUES "
              "('11111111-1111-4111-8111-111111111111', '%s', 'not-its-hash'), "
              "('22222222-2222-4222-8222-222222222222', '/elsewhere/dup.fits', '%s')",
-             abspath("watch/known.fits"), tool_hash(abspath("watch/dup.fits")));
+             abspath("watch/known.fits"),
+             ac_tools_hash("sha256sum", abspath("watch/dup.fits")));
     afdb_exec(h, sql);
     fx_start(&fx, root, 1, 0.2, 30);
     WAIT_UNTIL(&fx, fx.n_new == 2 && status(&fx).duplicates == 1, 3000);
     wait_ms(&fx, 300);
     ASSERT_EQ(rows_for(&fx, "watch/known.fits"), 1);
-    ASSERT_STR_EQ(q_text(&fx, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileName = ?1",
+    ASSERT_STR_EQ(q_text(fx.db, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileName = ?1",
                          abspath("watch/known.fits")),
                   "not-its-hash");
     ASSERT_EQ(rows_for(&fx, "watch/dup.fits"), 0);
     ASSERT_EQ(rows_for(&fx, "watch/new.fits"), 1);
-    ASSERT_EQ(q_int(&fx, "SELECT count(*) FROM fitsfile", NULL), 3);
+    ASSERT_EQ(q_int(fx.db, "SELECT count(*) FROM fitsfile", NULL), 3);
     ASSERT_EQ(rows_for(&fx, "watch/out/l.fits"), 0);
-    ASSERT_EQ(q_int(&fx,
+    ASSERT_EQ(q_int(fx.db,
                     "SELECT count(*) FROM Masters WHERE master_path = ?1 AND "
                     "master_type = 'bias'",
                     abspath("watch/Masters/master_bias.fits")),
@@ -548,7 +523,7 @@ static void stage_one(struct staged *st, ac_gen_t *g, ac_gen_type_t type, const 
 /* sess reads the session of the file rel ("" when none). */
 static const char *sess(struct fx *fx, const char *rel)
 {
-    return q_text(fx, "SELECT fitsFileSession FROM fitsfile WHERE fitsFileName = ?1",
+    return q_text(fx->db, "SELECT fitsFileSession FROM fitsfile WHERE fitsFileName = ?1",
                   abspath(rel));
 }
 
@@ -557,7 +532,7 @@ static const char *link_of(struct fx *fx, const char *sid, const char *col)
     char sql[256];
 
     snprintf(sql, sizeof sql, "SELECT %s FROM fitssession WHERE fitsSessionId = ?1", col);
-    return q_text(fx, sql, sid);
+    return q_text(fx->db, sql, sid);
 }
 
 TEST(ingest_sessions_by_night_filter_and_links)
@@ -612,18 +587,18 @@ TEST(ingest_sessions_by_night_filter_and_links)
 
     /* Sessions: M 31 one (across midnight), M 42 four (one per filter), flats two, one
      * bias, one dark: nine in all, every one dated 2024-03-15. */
-    ASSERT_EQ(q_int(&fx, "SELECT count(*) FROM fitssession", NULL), 9);
-    ASSERT_EQ(q_int(&fx,
+    ASSERT_EQ(q_int(fx.db, "SELECT count(*) FROM fitssession", NULL), 9);
+    ASSERT_EQ(q_int(fx.db,
                     "SELECT count(*) FROM fitssession WHERE fitsSessionDate = "
                     "'2024-03-15'",
                     NULL),
               9);
-    ASSERT_EQ(q_int(&fx,
+    ASSERT_EQ(q_int(fx.db,
                     "SELECT count(DISTINCT fitsFileSession) FROM fitsfile WHERE "
                     "fitsFileObject = 'M 31'",
                     NULL),
               1);
-    ASSERT_EQ(q_int(&fx,
+    ASSERT_EQ(q_int(fx.db,
                     "SELECT count(*) FROM fitsfile WHERE fitsFileDate LIKE '2024-03-16%' "
                     "AND fitsFileObject = 'M 31'",
                     NULL),
@@ -634,20 +609,20 @@ TEST(ingest_sessions_by_night_filter_and_links)
                  "SELECT count(DISTINCT fitsFileSession) || '/' || count(*) FROM fitsfile "
                  "WHERE fitsFileObject = 'M 42' AND fitsFileFilter = '%s'",
                  lrgb[f]);
-        ASSERT_STR_EQ(q_text(&fx, sql, NULL), "1/2");
+        ASSERT_STR_EQ(q_text(fx.db, sql, NULL), "1/2");
     }
-    ASSERT_EQ(q_int(&fx,
+    ASSERT_EQ(q_int(fx.db,
                     "SELECT count(DISTINCT fitsFileSession) FROM fitsfile WHERE "
                     "fitsFileObject = 'M 42'",
                     NULL),
               4);
-    ASSERT_STR_EQ(q_text(&fx,
+    ASSERT_STR_EQ(q_text(fx.db,
                          "SELECT group_concat(fitsSessionFilter, ',') FROM (SELECT "
                          "fitsSessionFilter FROM fitssession WHERE fitsSessionObjectName "
                          "= 'Flat' ORDER BY 1)",
                          NULL),
                   "L,R");
-    ASSERT_EQ(q_int(&fx,
+    ASSERT_EQ(q_int(fx.db,
                     "SELECT count(DISTINCT fitsFileSession) FROM fitsfile WHERE "
                     "fitsFileObject = 'Flat'",
                     NULL),
@@ -714,7 +689,7 @@ TEST(ingest_link_sessions_rules)
     ASSERT_OK(ac_catalog_link_sessions(fx.db, "2024-03-21", &n, &e));
     ASSERT_EQ(n, 2);
 #define LINKS(id)                                                                              \
-    q_text(&fx,                                                                                \
+    q_text(fx.db,                                                                              \
            "SELECT coalesce(fitsBiasSession, '-') || coalesce(fitsDarkSession, '-') || "       \
            "coalesce(fitsFlatSession, '-') FROM fitssession WHERE fitsSessionId = ?1",         \
            id)
