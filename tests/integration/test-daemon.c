@@ -39,9 +39,7 @@ static void make_night(struct night *nt, int n, int w, int h)
     char rel[256];
 
     memset(nt, 0, sizeof *nt);
-    ac_gen_camera_default(&cam, 7);
-    cam.width = w;
-    cam.height = h;
+    ac_gen_camera_sized(&cam, 7, w, h);
     snprintf(cam.instrume, sizeof cam.instrume, "ZWO ASI294MM Pro");
     snprintf(cam.telescop, sizeof cam.telescop, "C14");
     nt->g = ac_gen_new(&cam, &e);

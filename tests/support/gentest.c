@@ -13,9 +13,7 @@ int img_w, img_h, img_bitpix;
 
 void small_cam(ac_gen_camera_t *cam, uint64_t seed)
 {
-    ac_gen_camera_default(cam, seed);
-    cam->width = W;
-    cam->height = H;
+    ac_gen_camera_sized(cam, seed, W, H);
 }
 
 void plain_cam(ac_gen_camera_t *cam)

@@ -23,6 +23,7 @@
 #include "dbtest.h"
 #include "fitsgen.h"
 #include "fsutil.h"
+#include "importtest.h"
 #include "ingest.h"
 #include "log.h"
 #include "schema.h"
@@ -57,16 +58,6 @@ static void on_stopped(void *ud)
     struct fx *fx = ud;
 
     fx->stopped++;
-}
-
-static const char *abspath(const char *rel)
-{
-    static char buf[8][1024];
-    static int k;
-
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", ac_test_tmpdir(), rel);
-    return buf[k];
 }
 
 static void fx_init(struct fx *fx)
@@ -159,44 +150,6 @@ static long long rows_for(struct fx *fx, const char *rel)
     return q_int(fx->db, "SELECT count(*) FROM fitsfile WHERE fitsFileName = ?1", abspath(rel));
 }
 
-/* A 64 x 48 mono camera at SITELONG = 11 (UTC+1). */
-static ac_gen_t *camera(uint64_t seed)
-{
-    ac_gen_camera_t cam;
-    ac_err_t e = {0};
-    ac_gen_t *g;
-
-    ac_gen_camera_default(&cam, seed);
-    cam.width = 64;
-    cam.height = 48;
-    cam.n_stars = 5;
-    cam.sitelong = 11.0;
-    if ((g = ac_gen_new(&cam, &e)) == NULL)
-        AC_TEST_FAIL("ac_gen_new: %s", e.msg);
-    return g;
-}
-
-/* frame writes one raw frame to rel (folders created). */
-static void frame(ac_gen_t *g, ac_gen_type_t type, const char *rel, const char *date,
-                  const char *filter, double exptime, const char *object, int index)
-{
-    ac_gen_frame_t f;
-    ac_err_t e = {0};
-    char dir[1024];
-
-    ac_path_dir(abspath(rel), dir, sizeof dir);
-    ASSERT_OK(ac_fsutil_mkdirs(dir, NULL));
-    ac_gen_frame_default(&f, type);
-    f.date_obs = date;
-    f.filter = filter;
-    f.exptime = exptime;
-    f.index = index;
-    if (object != NULL)
-        f.object = object;
-    if (ac_gen_write_frame(g, &f, abspath(rel), &e) != 0)
-        AC_TEST_FAIL("write %s: %s", rel, e.msg);
-}
-
 /* slurp reads a whole file. */
 static char *slurp(const char *rel, size_t *n)
 {
@@ -246,15 +199,15 @@ TEST(ingest_slow_copy_registered_once_complete_and_settled)
 {
     static const char *const root[] = {"watch"};
     const double settle = 0.25;
-    ac_gen_t *g = camera(1);
+    ac_gen_t *g = camera(NULL, 1);
     struct fx fx;
     char *a, *b;
     size_t na, nb, chunk;
     uint64_t t_done_a = 0, t_done_b;
 
     /* Two different lights, written elsewhere first: 2880 header + 6144 data -> 11520. */
-    frame(g, AC_GEN_LIGHT, "stage/a.fits", "2024-03-15T22:00:00.000", "L", 300, NULL, 1);
-    frame(g, AC_GEN_LIGHT, "stage/b.fits", "2024-03-15T22:05:05.000", "L", 300, NULL, 2);
+    frame(g, AC_GEN_LIGHT, "stage/a.fits", "2024-03-15T22:00:00.000", "L", 300, 1);
+    frame(g, AC_GEN_LIGHT, "stage/b.fits", "2024-03-15T22:05:05.000", "L", 300, 2);
     a = slurp("stage/a.fits", &na);
     b = slurp("stage/b.fits", &nb);
     ASSERT_EQ(na, 11520);
@@ -318,7 +271,7 @@ TEST(ingest_slow_copy_registered_once_complete_and_settled)
 TEST(ingest_folders_created_after_start_are_watched)
 {
     static const char *const root[] = {"watch"};
-    ac_gen_t *g = camera(2);
+    ac_gen_t *g = camera(NULL, 2);
     struct fx fx;
     ac_ingest_status_t s;
 
@@ -328,13 +281,13 @@ TEST(ingest_folders_created_after_start_are_watched)
     ASSERT_EQ(status(&fx).watched, 1);
     /* Two levels at once, a file written at once into the deeper one. */
     frame(g, AC_GEN_LIGHT, "watch/2024-03-15/lights/l1.fits", "2024-03-15T22:00:00.000", "L",
-          300, NULL, 1);
+          300, 1);
     WAIT_UNTIL(&fx, fx.n_new == 1, 3000);
     /* Later, a third folder, and a file in it a little after. */
     ASSERT_OK(mkdir(abspath("watch/2024-03-15/flats"), 0755));
     wait_ms(&fx, 100);
     frame(g, AC_GEN_FLAT, "watch/2024-03-15/flats/f1.fits", "2024-03-16T05:30:00.000", "L", 2,
-          NULL, 1);
+          1);
     WAIT_UNTIL(&fx, fx.n_new == 2, 3000);
     s = status(&fx);
     ASSERT_EQ(rows_for(&fx, "watch/2024-03-15/lights/l1.fits"), 1);
@@ -358,7 +311,7 @@ static int fail_blocked(const char *dir)
 TEST(ingest_failed_watch_falls_back_to_scanning_with_a_warning)
 {
     static const char *const root[] = {"watch"};
-    ac_gen_t *g = camera(3);
+    ac_gen_t *g = camera(NULL, 3);
     struct fx fx;
     ac_ingest_status_t s;
     char expect[1200];
@@ -388,8 +341,7 @@ TEST(ingest_failed_watch_falls_back_to_scanning_with_a_warning)
         json_decref(j);
     }
     /* A file in the unwatched folder is still registered: by the periodic scan. */
-    frame(g, AC_GEN_LIGHT, "watch/blocked/l1.fits", "2024-03-15T22:00:00.000", "L", 300, NULL,
-          1);
+    frame(g, AC_GEN_LIGHT, "watch/blocked/l1.fits", "2024-03-15T22:00:00.000", "L", 300, 1);
     WAIT_UNTIL(&fx, fx.n_new == 1, 4000);
     ASSERT_EQ(rows_for(&fx, "watch/blocked/l1.fits"), 1);
     ASSERT(status(&fx).full_scans >= 2);
@@ -408,7 +360,7 @@ TEST(ingest_failed_watch_falls_back_to_scanning_with_a_warning)
 TEST(ingest_stop_closes_everything)
 {
     static const char *const root[] = {"watch", "other"};
-    ac_gen_t *g = camera(4);
+    ac_gen_t *g = camera(NULL, 4);
     struct fx fx;
     ac_ingest_opts_t o;
     ac_err_t e = {0};
@@ -428,7 +380,7 @@ TEST(ingest_stop_closes_everything)
     fx_end(&fx);
 
     /* Stopped while folders are watched, a scan may run and files are half written. */
-    frame(g, AC_GEN_LIGHT, "stage/a.fits", "2024-03-15T22:00:00.000", "L", 300, NULL, 1);
+    frame(g, AC_GEN_LIGHT, "stage/a.fits", "2024-03-15T22:00:00.000", "L", 300, 1);
     a = slurp("stage/a.fits", &na);
     for (int i = 0; i < 3; i++) {
         char rel[64];
@@ -452,18 +404,18 @@ TEST(ingest_stop_closes_everything)
 TEST(ingest_skips_registered_paths_without_reading_them)
 {
     static const char *const root[] = {"watch"};
-    ac_gen_t *g = camera(5);
+    ac_gen_t *g = camera(NULL, 5);
     ac_gen_frame_t mf;
     ac_err_t e = {0};
     struct fx fx;
     sqlite3 *h;
     char sql[2048];
 
-    frame(g, AC_GEN_LIGHT, "watch/known.fits", "2024-03-15T22:00:00.000", "L", 300, NULL, 1);
-    frame(g, AC_GEN_LIGHT, "watch/dup.fits", "2024-03-15T22:05:05.000", "L", 300, NULL, 2);
-    frame(g, AC_GEN_LIGHT, "watch/new.fits", "2024-03-15T22:10:10.000", "L", 300, NULL, 3);
+    frame(g, AC_GEN_LIGHT, "watch/known.fits", "2024-03-15T22:00:00.000", "L", 300, 1);
+    frame(g, AC_GEN_LIGHT, "watch/dup.fits", "2024-03-15T22:05:05.000", "L", 300, 2);
+    frame(g, AC_GEN_LIGHT, "watch/new.fits", "2024-03-15T22:10:10.000", "L", 300, 3);
     /* An excluded folder (e.g. the calibrated outputs) and a master file (to Masters). */
-    frame(g, AC_GEN_LIGHT, "watch/out/l.fits", "2024-03-15T22:15:15.000", "L", 300, NULL, 4);
+    frame(g, AC_GEN_LIGHT, "watch/out/l.fits", "2024-03-15T22:15:15.000", "L", 300, 4);
     ac_gen_frame_default(&mf, AC_GEN_BIAS);
     mf.master = AC_GEN_MASTER_ASTROFILER;
     ASSERT_OK(ac_fsutil_mkdirs(abspath("watch/Masters"), NULL));
@@ -516,7 +468,7 @@ static void stage_one(struct staged *st, ac_gen_t *g, ac_gen_type_t type, const 
                       int index)
 {
     snprintf(st->rel[st->n], sizeof st->rel[0], "%s", base);
-    frame(g, type, st->rel[st->n], date, filter, exptime, object, index);
+    frame_obj(g, type, st->rel[st->n], date, filter, exptime, object, index);
     st->n++;
 }
 
@@ -539,7 +491,7 @@ TEST(ingest_sessions_by_night_filter_and_links)
 {
     static const char *const root[] = {"watch"};
     static const char *const lrgb[4] = {"L", "R", "G", "B"};
-    ac_gen_t *g = camera(6);
+    ac_gen_t *g = camera(NULL, 6);
     struct staged st = {.n = 0};
     struct fx fx;
     char date[40], rel[128], dst[1200];
