@@ -22,15 +22,32 @@ const char *q_text(ac_db_t *db, const char *sql, const char *arg)
     return afdb_text(ac_db_handle(db), sql, arg, buf[k], sizeof buf[k]);
 }
 
+/* open_db opens path with the daemon's connection. */
+static ac_db_t *open_db(const char *path)
+{
+    ac_err_t e = {0};
+    ac_db_t *db = ac_db_open(path, NULL, &e);
+
+    if (db == NULL)
+        AC_TEST_FAIL("open %s: %s", path, e.msg);
+    return db;
+}
+
+ac_db_t *dbtest_create(const char *path, afdb_variant_t v)
+{
+    sqlite3_close(afdb_create(path, v));
+    return open_db(path);
+}
+
 ac_db_t *dbtest_open(sqlite3 *h, const char *path)
 {
     ac_err_t e = {0};
     ac_db_t *db;
 
     sqlite3_close(h);
-    db = ac_db_open(path, NULL, &e);
-    if (db == NULL || ac_schema_prepare(db, NULL, &e) != 0)
-        AC_TEST_FAIL("open %s: %s", path, e.msg);
+    db = open_db(path);
+    if (ac_schema_prepare(db, NULL, &e) != 0)
+        AC_TEST_FAIL("prepare %s: %s", path, e.msg);
     return db;
 }
 

@@ -24,6 +24,10 @@ long long q_int(ac_db_t *db, const char *sql, const char *arg);
  * in one of 8 static buffers used in turn (so a few results may be compared). */
 const char *q_text(ac_db_t *db, const char *sql, const char *arg);
 
+/* dbtest_create lays out the AstroFiler variant v at path and opens it with the daemon's
+ * connection, astrocald's schema not prepared (for the migration tests). */
+ac_db_t *dbtest_create(const char *path, afdb_variant_t v);
+
 /* dbtest_open closes h (the afdb handle that laid out path; NULL: none), opens path with
  * the daemon's connection and prepares astrocald's schema. */
 ac_db_t *dbtest_open(sqlite3 *h, const char *path);
