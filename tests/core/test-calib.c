@@ -66,8 +66,8 @@ TEST(calib_image_analyse_samples_large_images)
     ac_image_free(&img);
 }
 
-/* A dark scale decision: the options, the dark, and what ac_calib_dark_scale gives back
- * (the error, k and the warning). */
+/* A dark scale decision: the options, the dark (metadata and path only: the decision reads
+ * no pixels), and what ac_calib_dark_scale gives back (the error, k and the warning). */
 struct dark_scale {
     ac_calib_opts_t o;
     ac_image_t d;
@@ -76,14 +76,14 @@ struct dark_scale {
     char w[256];
 };
 
-/* scale_init sets x to the default options and a 2 x 2 16-bit dark /x/d.fits of exptime
- * seconds (ac_image_free(&x->d) releases it). */
+/* scale_init sets x to the default options and a dark /x/d.fits of exptime seconds. */
 static void scale_init(struct dark_scale *x, double exptime)
 {
     memset(x, 0, sizeof *x);
     ac_calib_opts_default(&x->o);
-    mk(&x->d, 2, 2, "/x/d.fits", 16, 10);
+    x->d.meta = meta0();
     x->d.meta.exptime = exptime;
+    snprintf(x->d.path, sizeof x->d.path, "/x/d.fits");
 }
 
 /* scale decides k for a light of t_light seconds against x's dark (the error into x->e
@@ -108,7 +108,6 @@ TEST(calib_dark_scale_equal_within_tolerance)
     ASSERT_NEAR(x.k, 1, 0);
     ASSERT_OK(ac_calib_dark_scale(10, NULL, false, true, &x.o, &x.k, x.w, sizeof x.w, NULL));
     ASSERT_NEAR(x.k, 1, 0);
-    ac_image_free(&x.d);
 }
 
 TEST(calib_dark_scale_scaling_rules)
@@ -132,7 +131,6 @@ TEST(calib_dark_scale_scaling_rules)
     x.d.meta.exptime = 120;
     ASSERT_OK(scale(&x, 240, true, true, false));
     ASSERT_NEAR(x.k, 2, 1e-12);
-    ac_image_free(&x.d);
 }
 
 TEST(calib_dark_scale_cap_rejected_or_forced)
@@ -153,7 +151,6 @@ TEST(calib_dark_scale_cap_rejected_or_forced)
     x.o.dark_k_max = 3;
     ASSERT_OK(scale(&x, 300, true, false, false));
     ASSERT_NEAR(x.k, 2.5, 1e-12);
-    ac_image_free(&x.d);
 }
 
 TEST(calib_dark_scale_missing_exposure)
@@ -168,7 +165,6 @@ TEST(calib_dark_scale_missing_exposure)
     ASSERT_OK(scale(&x, 300, true, false, false));
     ASSERT_NEAR(x.k, 1, 0);
     ASSERT_CONTAINS(x.w, "dark EXPTIME missing");
-    ac_image_free(&x.d);
 }
 
 TEST(calib_dark_bias_decision_sources)
@@ -237,14 +233,23 @@ static void bias_light(ac_image_t *b, float *L)
     }
 }
 
-/* dark_with_bias makes *d the 16-bit master_dark.fits D = B + 50 = 1050 + i whose provenance
- * says it still contains the bias. */
-static void dark_with_bias(ac_image_t *d)
+/* prepare_dark_with_bias fills L as bias_light and prepares cs, with the default options and
+ * dark scale k, from the 16-bit master_dark.fits D = B + 50 = 1050 + i whose provenance says
+ * it still contains the bias, and from the bias_light bias when with_bias. */
+static void prepare_dark_with_bias(ac_calset_t *cs, float *L, double k, bool with_bias)
 {
-    mk(d, 4, 4, "/x/master_dark.fits", 16, 0);
-    d->meta.bias_subtracted = AC_PROV_NO;
+    ac_calib_opts_t o;
+    ac_image_t b, d;
+
+    ac_calib_opts_default(&o);
+    bias_light(&b, L);
+    if (!with_bias)
+        ac_image_free(&b);
+    mk(&d, 4, 4, "/x/master_dark.fits", 16, 0);
+    d.meta.bias_subtracted = AC_PROV_NO;
     for (int i = 0; i < 16; i++)
-        d->px[i] = 1050.0f + (float)i;
+        d.px[i] = 1050.0f + (float)i;
+    ASSERT_OK(ac_calib_prepare_take(cs, with_bias ? &b : NULL, &d, NULL, NULL, k, &o, NULL));
 }
 
 TEST(calib_bias_only)
@@ -274,16 +279,11 @@ TEST(calib_bias_only)
 
 TEST(calib_dark_with_bias_never_subtracts_bias_twice)
 {
-    ac_calib_opts_t o;
     ac_calset_t cs;
     ac_rowstats_t st;
-    ac_image_t b, d;
     float L[16], *out;
 
-    ac_calib_opts_default(&o);
-    bias_light(&b, L);
-    dark_with_bias(&d);
-    ASSERT_OK(ac_calib_prepare_take(&cs, &b, &d, NULL, NULL, 1.0, &o, NULL));
+    prepare_dark_with_bias(&cs, L, 1.0, true);
     ASSERT(cs.dark_has_bias && !cs.dark_scaled);
     out = calib_whole(&cs, L, 1, 0, &st);
     /* L - D = 450 + i (the bias once); L - D - B would be -550. */
@@ -300,16 +300,11 @@ TEST(calib_dark_with_bias_never_subtracts_bias_twice)
 
 TEST(calib_dark_with_bias_scaled_through_bias_free_dark)
 {
-    ac_calib_opts_t o;
     ac_calset_t cs;
     ac_rowstats_t st;
-    ac_image_t b, d;
     float L[16], *out;
 
-    ac_calib_opts_default(&o);
-    bias_light(&b, L);
-    dark_with_bias(&d);
-    ASSERT_OK(ac_calib_prepare_take(&cs, &b, &d, NULL, NULL, 1.5, &o, NULL));
+    prepare_dark_with_bias(&cs, L, 1.5, true);
     ASSERT(cs.dark_scaled);
     ASSERT_NEAR(cs.k, 1.5, 0);
     out = calib_whole(&cs, L, 1.5, 0, &st);
@@ -326,15 +321,11 @@ TEST(calib_dark_with_bias_without_bias)
     ac_calib_opts_t o;
     ac_calset_t cs;
     ac_rowstats_t st;
-    ac_image_t b, d;
+    ac_image_t d;
     ac_err_t e = {0};
     float L[16], *out;
 
-    ac_calib_opts_default(&o);
-    bias_light(&b, L);
-    ac_image_free(&b);
-    dark_with_bias(&d);
-    ASSERT_OK(ac_calib_prepare_take(&cs, NULL, &d, NULL, NULL, 1.0, &o, NULL));
+    prepare_dark_with_bias(&cs, L, 1.0, false);
     out = calib_whole(&cs, L, 1, 0, &st);
     for (int i = 0; i < 16; i++)
         ASSERT_NEAR(out[i], 450 + i, 0);
@@ -345,6 +336,7 @@ TEST(calib_dark_with_bias_without_bias)
     ac_calset_free(&cs);
 
     /* Never scale a dark that still contains the bias. */
+    ac_calib_opts_default(&o);
     mk(&d, 4, 4, "/x/master_dark.fits", 16, 1050);
     d.meta.bias_subtracted = AC_PROV_NO;
     ASSERT_EQ(ac_calib_prepare_take(&cs, NULL, &d, NULL, NULL, 1.5, &o, &e), AC_EMETADATA);

@@ -39,6 +39,12 @@ ac_gen_t *gen_new(const ac_gen_camera_t *cam)
     return g;
 }
 
+ac_gen_t *small_gen(ac_gen_camera_t *cam, uint64_t seed)
+{
+    small_cam(cam, seed);
+    return gen_new(cam);
+}
+
 void write_frame(ac_gen_t *g, const ac_gen_frame_t *f, const char *path)
 {
     ac_err_t e = {0};

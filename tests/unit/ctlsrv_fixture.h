@@ -223,6 +223,21 @@ FX_FN json_int_t result_int(json_t *reply, const char *key)
     return json_integer_value(json_object_get(json_object_get(reply, "result"), key));
 }
 
+/* assert_stats asks the server's counters through k (request id) and requires clients
+ * clients and, unless watchers < 0, watchers watchers. */
+FX_FN void assert_stats(struct conn *k, int id, json_int_t clients, json_int_t watchers)
+{
+    char line[64];
+    json_t *r;
+
+    snprintf(line, sizeof line, "{\"id\":%d,\"cmd\":\"stats\"}\n", id);
+    r = request(k, line);
+    ASSERT_EQ(result_int(r, "clients"), clients);
+    if (watchers >= 0)
+        ASSERT_EQ(result_int(r, "watchers"), watchers);
+    json_decref(r);
+}
+
 FX_FN void *scenario_thread(void *arg)
 {
     struct fixture *fx = arg;
@@ -313,9 +328,17 @@ FX_FN void *srv_thread_main(void *arg)
     return NULL;
 }
 
-/* srv_thread_start makes a server with handler fn and ud listening on path (mode 0600) and runs
- * its loop on a new thread; srv_thread_stop closes it there, joins the thread and requires
- * the loop to be empty. */
+/* srv_thread_run runs the loop of st, whose server st->srv is made and listening, on a new
+ * thread; srv_thread_start makes that server first, with handler fn and ud, listening on path
+ * (mode 0600); srv_thread_stop closes the server there, joins the thread and requires the
+ * loop to be empty. */
+FX_FN void srv_thread_run(struct srv_thread *st)
+{
+    uv_async_init(&st->loop, &st->stop, srv_thread_on_stop);
+    st->stop.data = st;
+    ASSERT_OK(pthread_create(&st->th, NULL, srv_thread_main, st));
+}
+
 FX_FN void srv_thread_start(struct srv_thread *st, const char *path, ac_ctlsrv_handler fn,
                             void *ud)
 {
@@ -323,9 +346,7 @@ FX_FN void srv_thread_start(struct srv_thread *st, const char *path, ac_ctlsrv_h
     st->srv = ac_ctlsrv_new(&st->loop, fn, ud);
     ASSERT_NOT_NULL(st->srv);
     ASSERT_OK(ac_ctlsrv_listen(st->srv, path, 0600, NULL));
-    uv_async_init(&st->loop, &st->stop, srv_thread_on_stop);
-    st->stop.data = st;
-    ASSERT_OK(pthread_create(&st->th, NULL, srv_thread_main, st));
+    srv_thread_run(st);
 }
 
 FX_FN void srv_thread_stop(struct srv_thread *st)
