@@ -90,6 +90,26 @@ ac_gen_t *camera(ac_gen_camera_t *cam, uint64_t seed)
     return camera_ex(cam, seed, 11.0, AC_GEN_KEYS_STANDARD, AC_GEN_NAMES_LONG);
 }
 
+void import_fx_init(struct import_fx *x, uint64_t seed)
+{
+    x->g = camera(&x->cam, seed);
+    ac_gen_night_default(&x->n, &x->cam);
+    x->db = open_db("af.db", AFDB_MIGRATED);
+}
+
+void import_fx_free(struct import_fx *x)
+{
+    ac_db_close(x->db);
+    ac_gen_free(x->g);
+}
+
+void write_raw_night(struct import_fx *x, int n_lights, const char *dir)
+{
+    x->n.n_lights = n_lights;
+    x->n.masters = AC_GEN_RAW;
+    write_night(x->g, &x->n, dir);
+}
+
 void frame_obj(ac_gen_t *g, ac_gen_type_t type, const char *path, const char *date,
                const char *filter, double exptime, const char *object, int index)
 {

@@ -39,6 +39,22 @@ extern int n_checks;
  * exactly once, and never from inside ac_import_start. */
 struct run *run_import(ac_db_t *db, const char *dir, const ac_import_opts_t *opts);
 
+/* The set-up most import tests share: camera(&cam, seed), the default night of that camera
+ * (to adjust, then write_night), and an AFDB_MIGRATED database af.db opened by open_db.
+ * import_fx_free closes the database and frees the generator. */
+struct import_fx {
+    ac_gen_camera_t cam;
+    ac_gen_t *g;
+    ac_gen_night_t n;
+    ac_db_t *db;
+};
+
+void import_fx_init(struct import_fx *x, uint64_t seed);
+void import_fx_free(struct import_fx *x);
+
+/* write_raw_night writes x's night with n_lights lights and no masters under dir. */
+void write_raw_night(struct import_fx *x, int n_lights, const char *dir);
+
 /* open_db creates an AstroFiler database of variant v at name, opens it and prepares
  * astrocald's schema; owned by the caller (ac_db_close). */
 ac_db_t *open_db(const char *name, afdb_variant_t v);
