@@ -65,9 +65,7 @@ TEST(importer_twice_registers_nothing_new)
     ASSERT_EQ(q_int(x.db, "SELECT count(*) FROM fitsfile", NULL), files);
     ASSERT_EQ(q_int(x.db, "SELECT count(*) FROM fitssession", NULL), sessions);
     ASSERT_EQ(q_int(x.db, "SELECT count(*) FROM Masters", NULL), masters);
-    ASSERT_EQ(q_int(x.db, "SELECT count(*) FROM fitsfile WHERE fitsFileName = ?1",
-                    abspath("twice/copy.fits")),
-              0);
+    ASSERT_EQ(count(x.db, "fitsfile", "fitsFileName = ?1", abspath("twice/copy.fits")), 0);
     import_fx_free(&x);
 }
 
@@ -87,10 +85,10 @@ TEST(importer_masters_rows)
     ASSERT_EQ(q_int(x.db, "SELECT count(*) FROM fitsfile", NULL), 0); /* Masters only */
     ASSERT_EQ(q_int(x.db, "SELECT count(*) FROM Masters", NULL), 3);
     ASSERT_EQ(q_int(x.db, "SELECT count(DISTINCT master_id) FROM Masters", NULL), 3);
-    ASSERT_EQ(q_int(x.db,
-                    "SELECT count(*) FROM Masters WHERE master_id IS NULL OR master_type "
-                    "IS NULL OR master_path IS NULL OR creation_date IS NULL OR file_count "
-                    "IS NULL OR is_validated IS NULL OR soft_delete IS NULL",
+    ASSERT_EQ(count(x.db, "Masters",
+                    "master_id IS NULL OR master_type IS NULL OR master_path IS NULL OR "
+                    "creation_date IS NULL OR file_count IS NULL OR is_validated IS NULL OR "
+                    "soft_delete IS NULL",
                     NULL),
               0);
     for (int i = 0; i < 3; i++) {
@@ -185,10 +183,8 @@ TEST(importer_incomplete_and_unreadable_files)
     }
     ASSERT(seen_trunc);
     ASSERT_EQ(q_int(x.db, "SELECT count(*) FROM fitsfile", NULL), 4);
-    ASSERT_EQ(q_int(x.db,
-                    "SELECT count(*) FROM fitsfile WHERE fitsFileName LIKE '%truncated%' "
-                    "OR fitsFileName LIKE '%part.fits'",
-                    NULL),
+    ASSERT_EQ(count(x.db, "fitsfile",
+                    "fitsFileName LIKE '%truncated%' OR fitsFileName LIKE '%part.fits'", NULL),
               0);
     import_fx_free(&x);
 }

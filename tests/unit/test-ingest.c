@@ -443,9 +443,7 @@ TEST(ingest_skips_registered_paths_without_reading_them)
     ASSERT_EQ(rows_for(&fx, "watch/new.fits"), 1);
     ASSERT_EQ(q_int(fx.db, "SELECT count(*) FROM fitsfile", NULL), 3);
     ASSERT_EQ(rows_for(&fx, "watch/out/l.fits"), 0);
-    ASSERT_EQ(q_int(fx.db,
-                    "SELECT count(*) FROM Masters WHERE master_path = ?1 AND "
-                    "master_type = 'bias'",
+    ASSERT_EQ(count(fx.db, "Masters", "master_path = ?1 AND master_type = 'bias'",
                     abspath("watch/Masters/master_bias.fits")),
               1);
     ASSERT_EQ(status(&fx).registered, 1);
@@ -540,20 +538,14 @@ TEST(ingest_sessions_by_night_filter_and_links)
     /* Sessions: M 31 one (across midnight), M 42 four (one per filter), flats two, one
      * bias, one dark: nine in all, every one dated 2024-03-15. */
     ASSERT_EQ(q_int(fx.db, "SELECT count(*) FROM fitssession", NULL), 9);
-    ASSERT_EQ(q_int(fx.db,
-                    "SELECT count(*) FROM fitssession WHERE fitsSessionDate = "
-                    "'2024-03-15'",
-                    NULL),
-              9);
+    ASSERT_EQ(count(fx.db, "fitssession", "fitsSessionDate = '2024-03-15'", NULL), 9);
     ASSERT_EQ(q_int(fx.db,
                     "SELECT count(DISTINCT fitsFileSession) FROM fitsfile WHERE "
                     "fitsFileObject = 'M 31'",
                     NULL),
               1);
-    ASSERT_EQ(q_int(fx.db,
-                    "SELECT count(*) FROM fitsfile WHERE fitsFileDate LIKE '2024-03-16%' "
-                    "AND fitsFileObject = 'M 31'",
-                    NULL),
+    ASSERT_EQ(count(fx.db, "fitsfile",
+                    "fitsFileDate LIKE '2024-03-16%' AND fitsFileObject = 'M 31'", NULL),
               3);
     for (int f = 0; f < 4; f++) {
         char sql[256];
