@@ -273,6 +273,16 @@ TEST(calib_flat_floor_dead_pixels_never_inf)
     ac_calset_free(&cs);
 }
 
+/* saturated_flat makes *f the calibrated 16 x 16 flat /x/sat.fits of 30000 with its first
+ * n pixels at 65000. */
+static void saturated_flat(ac_image_t *f, int n)
+{
+    mk(f, 16, 16, "/x/sat.fits", 16, 30000);
+    f->meta.bias_subtracted = AC_PROV_YES;
+    for (int i = 0; i < n; i++)
+        f->px[i] = 65000;
+}
+
 TEST(calib_flat_rejections)
 {
     ac_calib_opts_t o;
@@ -282,17 +292,11 @@ TEST(calib_flat_rejections)
 
     ac_calib_opts_default(&o);
     /* 30 of 256 pixels (11.7 %) at or above 98 % of 65535. */
-    mk(&f, 16, 16, "/x/sat.fits", 16, 30000);
-    f.meta.bias_subtracted = AC_PROV_YES;
-    for (int i = 0; i < 30; i++)
-        f.px[i] = 65000;
+    saturated_flat(&f, 30);
     ASSERT_EQ(ac_calib_prepare_take(&cs, NULL, NULL, &f, NULL, 1.0, &o, &e), AC_EMASTER);
     ASSERT_CONTAINS(e.msg, "flat /x/sat.fits is saturated");
     /* 20 pixels (7.8 %) is acceptable. */
-    mk(&f, 16, 16, "/x/sat.fits", 16, 30000);
-    f.meta.bias_subtracted = AC_PROV_YES;
-    for (int i = 0; i < 20; i++)
-        f.px[i] = 65000;
+    saturated_flat(&f, 20);
     ASSERT_OK(ac_calib_prepare_take(&cs, NULL, NULL, &f, NULL, 1.0, &o, NULL));
     ac_calset_free(&cs);
     /* Scale 300 is below 1 % of 65535. */

@@ -125,6 +125,14 @@ void imgt_assert_same_bits(const float *a, const float *b, size_t n)
             AC_TEST_FAIL("pixel %zu: %.9g != %.9g", i, (double)a[i], (double)b[i]);
 }
 
+void imgt_assert_reads_back(const char *path, const float *img, int w, int h)
+{
+    float *back = imgt_read_back(path, 1, w, h);
+
+    imgt_assert_same_bits(back, img, (size_t)w * (size_t)h);
+    free(back);
+}
+
 /* read_cards returns the header cards of HDU hdu, keywords only (trimmed), one per slot. */
 int imgt_read_keys(const char *path, int hdu, char keys[][9], int max)
 {
