@@ -26,33 +26,53 @@ static void flat_light(float *L, float bias)
         L[i] = bias + 1000.0f * flat_s(i) / 1900.0f;
 }
 
+/* flat_of makes *f the 4 x 4 master_flat.fits of bitpix with pixels base + s_i / div. */
+static void flat_of(ac_image_t *f, int bitpix, float base, float div)
+{
+    mk(f, 4, 4, "/x/master_flat.fits", bitpix, 0);
+    for (int i = 0; i < 16; i++)
+        f->px[i] = base + flat_s(i) / div;
+}
+
+/* bias_and_flat makes *b the 4 x 4 16-bit master_bias.fits of 1000 and *f as flat_of. */
+static void bias_and_flat(ac_image_t *b, ac_image_t *f, int bitpix, float base, float div)
+{
+    mk(b, 4, 4, "/x/master_bias.fits", 16, 1000);
+    flat_of(f, bitpix, base, div);
+}
+
+/* assert_flat_corrected calibrates the flat light (flat_light with bias) through cs and
+ * requires 1000 in every pixel. */
+static void assert_flat_corrected(const ac_calset_t *cs, float bias)
+{
+    ac_rowstats_t st;
+    float L[16], *out;
+
+    flat_light(L, bias);
+    out = calib_whole(cs, L, 1, 0, &st);
+    for (int i = 0; i < 16; i++)
+        ASSERT_NEAR(out[i], 1000, 1e-3);
+    free(out);
+}
+
 TEST(calib_raw_flat_calibrated_by_bias)
 {
     ac_calib_opts_t o;
     ac_calset_t cs;
-    ac_rowstats_t st;
     ac_image_t b, f;
-    float L[16], *out;
 
     ac_calib_opts_default(&o);
-    mk(&b, 4, 4, "/x/master_bias.fits", 16, 1000);
-    mk(&f, 4, 4, "/x/master_flat.fits", 16, 0);
-    for (int i = 0; i < 16; i++)
-        f.px[i] = 1000.0f + flat_s(i); /* raw: bias included (AstroFiler) */
-    flat_light(L, 1000);
+    bias_and_flat(&b, &f, 16, 1000, 1); /* raw: bias included (AstroFiler) */
     ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, &f, NULL, 1.0, &o, NULL));
     ASSERT(cs.has_flat && !cs.flat_was_calibrated);
     ASSERT_EQ(cs.n_flat_scales, 1);
     ASSERT_NEAR(cs.flat_scale[0], 1900, 1e-9);
-    out = calib_whole(&cs, L, 1, 0, &st);
     /* Without removing the flat's bias: Fn = 3000/2900 and 2800/2900 -> 1017 and 982. */
-    for (int i = 0; i < 16; i++)
-        ASSERT_NEAR(out[i], 1000, 1e-3);
+    assert_flat_corrected(&cs, 1000);
     ASSERT_CONTAINS(HIST(&cs), "Flat calibrated by bias before normalisation");
     ASSERT_CONTAINS(HIST(&cs), "Flat normalised by its robust mean 1900.00");
     ASSERT_CONTAINS(HIST(&cs), "Flat divided: master_flat.fits");
     ASSERT_EQ(cs.n_dead, 0);
-    free(out);
     ac_calset_free(&cs);
 }
 
@@ -60,27 +80,18 @@ TEST(calib_calibrated_flat_not_calibrated_again)
 {
     ac_calib_opts_t o;
     ac_calset_t cs;
-    ac_rowstats_t st;
     ac_image_t b, f;
-    float L[16], *out;
 
     ac_calib_opts_default(&o);
-    mk(&b, 4, 4, "/x/master_bias.fits", 16, 1000);
-    mk(&f, 4, 4, "/x/master_flat.fits", 16, 0);
+    bias_and_flat(&b, &f, 16, 0, 1);
     f.meta.bias_subtracted = AC_PROV_YES;
-    for (int i = 0; i < 16; i++)
-        f.px[i] = flat_s(i);
-    flat_light(L, 1000);
     ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, &f, NULL, 1.0, &o, NULL));
     ASSERT(cs.flat_was_calibrated);
     ASSERT_NEAR(cs.flat_scale[0], 1900, 1e-9);
-    out = calib_whole(&cs, L, 1, 0, &st);
     /* Subtracting the bias again would give Fc = 1000 / 800: a vignetting error. */
-    for (int i = 0; i < 16; i++)
-        ASSERT_NEAR(out[i], 1000, 1e-3);
+    assert_flat_corrected(&cs, 1000);
     ASSERT_CONTAINS(HIST(&cs),
                     "Flat already calibrated (provenance keyword): not calibrated again");
-    free(out);
     ac_calset_free(&cs);
 }
 
@@ -88,39 +99,24 @@ TEST(calib_flat_calibrated_by_measurement)
 {
     ac_calib_opts_t o;
     ac_calset_t cs;
-    ac_rowstats_t st;
     ac_image_t b, f;
-    float L[16], *out;
 
     /* A flat whose median (190) is below the bias median (1000) has no bias in it. */
     ac_calib_opts_default(&o);
-    mk(&b, 4, 4, "/x/master_bias.fits", 16, 1000);
-    mk(&f, 4, 4, "/x/master_flat.fits", -32, 0);
-    for (int i = 0; i < 16; i++)
-        f.px[i] = flat_s(i) / 10.0f;
-    flat_light(L, 1000);
+    bias_and_flat(&b, &f, -32, 0, 10);
     ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, &f, NULL, 1.0, &o, NULL));
     ASSERT(cs.flat_was_calibrated);
     ASSERT_CONTAINS(HIST(&cs), "below the bias median");
-    out = calib_whole(&cs, L, 1, 0, &st);
-    for (int i = 0; i < 16; i++)
-        ASSERT_NEAR(out[i], 1000, 1e-3);
-    free(out);
+    assert_flat_corrected(&cs, 1000);
     ac_calset_free(&cs);
 
     /* A float flat with median about 1 is already normalised; no bias, no warning. */
-    mk(&f, 4, 4, "/x/master_flat.fits", -32, 0);
-    for (int i = 0; i < 16; i++)
-        f.px[i] = flat_s(i) / 1900.0f;
-    flat_light(L, 0);
+    flat_of(&f, -32, 0, 1900);
     ASSERT_OK(ac_calib_prepare_take(&cs, NULL, NULL, &f, NULL, 1.0, &o, NULL));
     ASSERT(cs.flat_was_calibrated);
     ASSERT_EQ(cs.n_warnings, 0);
     ASSERT_CONTAINS(HIST(&cs), "float flat with median 1.000");
-    out = calib_whole(&cs, L, 1, 0, &st);
-    for (int i = 0; i < 16; i++)
-        ASSERT_NEAR(out[i], 1000, 1e-3);
-    free(out);
+    assert_flat_corrected(&cs, 0);
     ac_calset_free(&cs);
 }
 
@@ -132,11 +128,8 @@ TEST(calib_flat_option_overrides_provenance)
 
     ac_calib_opts_default(&o);
     o.flat_is_calibrated = AC_TRI_NO;
-    mk(&b, 4, 4, "/x/master_bias.fits", 16, 1000);
-    mk(&f, 4, 4, "/x/master_flat.fits", 16, 0);
+    bias_and_flat(&b, &f, 16, 1000, 1);
     f.meta.bias_subtracted = AC_PROV_YES;
-    for (int i = 0; i < 16; i++)
-        f.px[i] = 1000.0f + flat_s(i);
     ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, &f, NULL, 1.0, &o, NULL));
     ASSERT(!cs.flat_was_calibrated);
     ASSERT_NEAR(cs.flat_scale[0], 1900, 1e-9); /* the bias was removed */
@@ -148,37 +141,25 @@ TEST(calib_flat_dark_applied_to_raw_flat)
 {
     ac_calib_opts_t o;
     ac_calset_t cs;
-    ac_rowstats_t st;
     ac_image_t b, f, fd;
-    float L[16], *out;
 
     ac_calib_opts_default(&o);
-    mk(&b, 4, 4, "/x/master_bias.fits", 16, 1000);
-    mk(&f, 4, 4, "/x/master_flat.fits", 16, 0);
+    bias_and_flat(&b, &f, 16, 1200, 1);
     mk(&fd, 4, 4, "/x/master_flatdark.fits", 16, 1200); /* bias + 200 of dark current */
-    for (int i = 0; i < 16; i++)
-        f.px[i] = 1200.0f + flat_s(i);
-    flat_light(L, 1000);
     ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, &f, &fd, 1.0, &o, NULL));
     ASSERT_NULL(fd.px);
     ASSERT(cs.has_flatdark);
     ASSERT_STR_EQ(cs.flatdark_name, "master_flatdark.fits");
     ASSERT_NEAR(cs.flat_scale[0], 1900, 1e-9); /* F - FD, not F - B (2100) */
-    out = calib_whole(&cs, L, 1, 0, &st);
-    for (int i = 0; i < 16; i++)
-        ASSERT_NEAR(out[i], 1000, 1e-3);
+    assert_flat_corrected(&cs, 1000);
     ASSERT_CONTAINS(HIST(&cs),
                     "Flat calibrated by flat-dark before normalisation: master_flatdark.fits");
-    free(out);
     ac_calset_free(&cs);
 
     /* A bias-free flat-dark needs the bias too: F - FD - B. */
-    mk(&b, 4, 4, "/x/master_bias.fits", 16, 1000);
-    mk(&f, 4, 4, "/x/master_flat.fits", 16, 0);
+    bias_and_flat(&b, &f, 16, 1200, 1);
     mk(&fd, 4, 4, "/x/master_flatdark.fits", -32, 200);
     fd.meta.bias_subtracted = AC_PROV_YES;
-    for (int i = 0; i < 16; i++)
-        f.px[i] = 1200.0f + flat_s(i);
     ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, &f, &fd, 1.0, &o, NULL));
     ASSERT_NEAR(cs.flat_scale[0], 1900, 1e-9);
     ASSERT_CONTAINS(HIST(&cs), "Flat calibrated by flat-dark and bias");
@@ -192,9 +173,7 @@ TEST(calib_raw_flat_without_offset_warns)
     ac_image_t f;
 
     ac_calib_opts_default(&o);
-    mk(&f, 4, 4, "/x/master_flat.fits", 16, 0);
-    for (int i = 0; i < 16; i++)
-        f.px[i] = 1000.0f + flat_s(i);
+    flat_of(&f, 16, 1000, 1);
     ASSERT_OK(ac_calib_prepare_take(&cs, NULL, NULL, &f, NULL, 1.0, &o, NULL));
     ASSERT_NEAR(cs.flat_scale[0], 2900, 1e-9); /* mean of 3000 and 2800 */
     ASSERT_NULL(cs.offset);
@@ -294,6 +273,16 @@ TEST(calib_flat_floor_dead_pixels_never_inf)
     ac_calset_free(&cs);
 }
 
+/* saturated_flat makes *f the calibrated 16 x 16 flat /x/sat.fits of 30000 with its first
+ * n pixels at 65000. */
+static void saturated_flat(ac_image_t *f, int n)
+{
+    mk(f, 16, 16, "/x/sat.fits", 16, 30000);
+    f->meta.bias_subtracted = AC_PROV_YES;
+    for (int i = 0; i < n; i++)
+        f->px[i] = 65000;
+}
+
 TEST(calib_flat_rejections)
 {
     ac_calib_opts_t o;
@@ -303,17 +292,11 @@ TEST(calib_flat_rejections)
 
     ac_calib_opts_default(&o);
     /* 30 of 256 pixels (11.7 %) at or above 98 % of 65535. */
-    mk(&f, 16, 16, "/x/sat.fits", 16, 30000);
-    f.meta.bias_subtracted = AC_PROV_YES;
-    for (int i = 0; i < 30; i++)
-        f.px[i] = 65000;
+    saturated_flat(&f, 30);
     ASSERT_EQ(ac_calib_prepare_take(&cs, NULL, NULL, &f, NULL, 1.0, &o, &e), AC_EMASTER);
     ASSERT_CONTAINS(e.msg, "flat /x/sat.fits is saturated");
     /* 20 pixels (7.8 %) is acceptable. */
-    mk(&f, 16, 16, "/x/sat.fits", 16, 30000);
-    f.meta.bias_subtracted = AC_PROV_YES;
-    for (int i = 0; i < 20; i++)
-        f.px[i] = 65000;
+    saturated_flat(&f, 20);
     ASSERT_OK(ac_calib_prepare_take(&cs, NULL, NULL, &f, NULL, 1.0, &o, NULL));
     ac_calset_free(&cs);
     /* Scale 300 is below 1 % of 65535. */
@@ -347,13 +330,11 @@ TEST(calib_full_chain_and_history)
     ac_calib_opts_default(&o);
     mk(&b, 4, 4, "/x/master_bias.fits", 16, 1000);
     mk(&d, 4, 4, "/x/master_dark.fits", 16, 1100);
-    mk(&f, 4, 4, "/x/master_flat.fits", 16, 0);
+    flat_of(&f, 16, 1000, 1);
     d.meta.exptime = 200;
     d.meta.bias_subtracted = AC_PROV_NO;
-    for (int i = 0; i < 16; i++) {
-        f.px[i] = 1000.0f + flat_s(i);
+    for (int i = 0; i < 16; i++)
         L[i] = 1150.0f + 500.0f * flat_s(i) / 1900.0f;
-    }
     ASSERT_OK(ac_calib_prepare_take(&cs, &b, &d, &f, NULL, 1.5, &o, NULL));
     ASSERT_NEAR(cs.dark_exptime, 200, 0);
     out = calib_whole(&cs, L, 1.5, 100, &st);

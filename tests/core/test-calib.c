@@ -66,102 +66,105 @@ TEST(calib_image_analyse_samples_large_images)
     ac_image_free(&img);
 }
 
-TEST(calib_dark_scale_equal_within_tolerance)
-{
+/* A dark scale decision: the options, the dark (metadata and path only: the decision reads
+ * no pixels), and what ac_calib_dark_scale gives back (the error, k and the warning). */
+struct dark_scale {
     ac_calib_opts_t o;
     ac_image_t d;
-    double k = 0;
+    ac_err_t e;
+    double k;
     char w[256];
+};
 
-    ac_calib_opts_default(&o);
-    mk(&d, 2, 2, "/x/d.fits", 16, 10);
-    d.meta.exptime = 302; /* tolerance max(0.5, 3.02) */
-    ASSERT_OK(ac_calib_dark_scale(300, &d, true, true, &o, &k, w, sizeof w, NULL));
-    ASSERT_NEAR(k, 1, 0);
-    ASSERT_STR_EQ(w, "");
-    d.meta.exptime = 10.4; /* tolerance 0.5 */
-    ASSERT_OK(ac_calib_dark_scale(10, &d, false, true, &o, &k, w, sizeof w, NULL));
-    ASSERT_NEAR(k, 1, 0);
-    ASSERT_OK(ac_calib_dark_scale(10, NULL, false, true, &o, &k, w, sizeof w, NULL));
-    ASSERT_NEAR(k, 1, 0);
-    ac_image_free(&d);
+/* scale_init sets x to the default options and a dark /x/d.fits of exptime seconds. */
+static void scale_init(struct dark_scale *x, double exptime)
+{
+    memset(x, 0, sizeof *x);
+    ac_calib_opts_default(&x->o);
+    x->d.meta = meta0();
+    x->d.meta.exptime = exptime;
+    snprintf(x->d.path, sizeof x->d.path, "/x/d.fits");
+}
+
+/* scale decides k for a light of t_light seconds against x's dark (the error into x->e
+ * when with_err). */
+static int scale(struct dark_scale *x, double t_light, bool bias_available, bool dark_has_bias,
+                 bool with_err)
+{
+    return ac_calib_dark_scale(t_light, &x->d, bias_available, dark_has_bias, &x->o, &x->k,
+                               x->w, sizeof x->w, with_err ? &x->e : NULL);
+}
+
+TEST(calib_dark_scale_equal_within_tolerance)
+{
+    struct dark_scale x;
+
+    scale_init(&x, 302); /* tolerance max(0.5, 3.02) */
+    ASSERT_OK(scale(&x, 300, true, true, false));
+    ASSERT_NEAR(x.k, 1, 0);
+    ASSERT_STR_EQ(x.w, "");
+    x.d.meta.exptime = 10.4; /* tolerance 0.5 */
+    ASSERT_OK(scale(&x, 10, false, true, false));
+    ASSERT_NEAR(x.k, 1, 0);
+    ASSERT_OK(ac_calib_dark_scale(10, NULL, false, true, &x.o, &x.k, x.w, sizeof x.w, NULL));
+    ASSERT_NEAR(x.k, 1, 0);
 }
 
 TEST(calib_dark_scale_scaling_rules)
 {
-    ac_calib_opts_t o;
-    ac_image_t d;
-    ac_err_t e = {0};
-    double k = 0;
-    char w[256];
+    struct dark_scale x;
 
-    ac_calib_opts_default(&o);
-    mk(&d, 2, 2, "/x/d.fits", 16, 10);
-    d.meta.exptime = 200;
+    scale_init(&x, 200);
     /* A bias-free dark scales, with or without a bias: 300 / 200. */
-    ASSERT_OK(ac_calib_dark_scale(300, &d, false, false, &o, &k, w, sizeof w, &e));
-    ASSERT_NEAR(k, 1.5, 1e-12);
-    ASSERT_CONTAINS(w, "k=1.500");
+    ASSERT_OK(scale(&x, 300, false, false, true));
+    ASSERT_NEAR(x.k, 1.5, 1e-12);
+    ASSERT_CONTAINS(x.w, "k=1.500");
     /* A dark with its bias scales when the bias is given (prepare removes it first). */
-    ASSERT_OK(ac_calib_dark_scale(300, &d, true, true, &o, &k, w, sizeof w, &e));
-    ASSERT_NEAR(k, 1.5, 1e-12);
+    ASSERT_OK(scale(&x, 300, true, true, true));
+    ASSERT_NEAR(x.k, 1.5, 1e-12);
     /* ... and not without it. */
-    ASSERT_EQ(ac_calib_dark_scale(300, &d, false, true, &o, &k, w, sizeof w, &e), AC_EMETADATA);
-    ASSERT_CONTAINS(e.msg, "light EXPTIME 300 s vs dark EXPTIME 200 s: ");
-    ASSERT_CONTAINS(e.msg, "cannot be scaled");
-    ASSERT_NEAR(k, 1, 0);
+    ASSERT_EQ(scale(&x, 300, false, true, true), AC_EMETADATA);
+    ASSERT_CONTAINS(x.e.msg, "light EXPTIME 300 s vs dark EXPTIME 200 s: ");
+    ASSERT_CONTAINS(x.e.msg, "cannot be scaled");
+    ASSERT_NEAR(x.k, 1, 0);
     /* k = 2 exactly is allowed. */
-    d.meta.exptime = 120;
-    ASSERT_OK(ac_calib_dark_scale(240, &d, true, true, &o, &k, w, sizeof w, NULL));
-    ASSERT_NEAR(k, 2, 1e-12);
-    ac_image_free(&d);
+    x.d.meta.exptime = 120;
+    ASSERT_OK(scale(&x, 240, true, true, false));
+    ASSERT_NEAR(x.k, 2, 1e-12);
 }
 
 TEST(calib_dark_scale_cap_rejected_or_forced)
 {
-    ac_calib_opts_t o;
-    ac_image_t d;
-    ac_err_t e = {0};
-    double k = 0;
-    char w[256];
+    struct dark_scale x;
 
-    ac_calib_opts_default(&o);
-    mk(&d, 2, 2, "/x/d.fits", 16, 10);
-    d.meta.exptime = 120;
-    ASSERT_EQ(ac_calib_dark_scale(300, &d, true, false, &o, &k, w, sizeof w, &e), AC_EMETADATA);
-    ASSERT_CONTAINS(e.msg, "light EXPTIME 300 s vs dark EXPTIME 120 s: ");
-    ASSERT_CONTAINS(e.msg, "k=2.500 exceeds dark_k_max 2.000");
-    ASSERT_CONTAINS(e.msg, "/x/d.fits");
-    o.force = true;
-    ASSERT_OK(ac_calib_dark_scale(300, &d, true, false, &o, &k, w, sizeof w, NULL));
-    ASSERT_NEAR(k, 1, 0);
-    ASSERT_CONTAINS(w, "light EXPTIME 300 s vs dark EXPTIME 120 s");
-    ASSERT_CONTAINS(w, "forced k=1");
-    o.force = false;
-    o.dark_k_max = 3;
-    ASSERT_OK(ac_calib_dark_scale(300, &d, true, false, &o, &k, w, sizeof w, NULL));
-    ASSERT_NEAR(k, 2.5, 1e-12);
-    ac_image_free(&d);
+    scale_init(&x, 120);
+    ASSERT_EQ(scale(&x, 300, true, false, true), AC_EMETADATA);
+    ASSERT_CONTAINS(x.e.msg, "light EXPTIME 300 s vs dark EXPTIME 120 s: ");
+    ASSERT_CONTAINS(x.e.msg, "k=2.500 exceeds dark_k_max 2.000");
+    ASSERT_CONTAINS(x.e.msg, "/x/d.fits");
+    x.o.force = true;
+    ASSERT_OK(scale(&x, 300, true, false, false));
+    ASSERT_NEAR(x.k, 1, 0);
+    ASSERT_CONTAINS(x.w, "light EXPTIME 300 s vs dark EXPTIME 120 s");
+    ASSERT_CONTAINS(x.w, "forced k=1");
+    x.o.force = false;
+    x.o.dark_k_max = 3;
+    ASSERT_OK(scale(&x, 300, true, false, false));
+    ASSERT_NEAR(x.k, 2.5, 1e-12);
 }
 
 TEST(calib_dark_scale_missing_exposure)
 {
-    ac_calib_opts_t o;
-    ac_image_t d;
-    double k = 0;
-    char w[256];
+    struct dark_scale x;
 
-    ac_calib_opts_default(&o);
-    mk(&d, 2, 2, "/x/d.fits", 16, 10);
-    d.meta.exptime = 120;
-    ASSERT_OK(ac_calib_dark_scale(NAN, &d, true, false, &o, &k, w, sizeof w, NULL));
-    ASSERT_NEAR(k, 1, 0);
-    ASSERT_CONTAINS(w, "light EXPTIME missing");
-    d.meta.exptime = NAN;
-    ASSERT_OK(ac_calib_dark_scale(300, &d, true, false, &o, &k, w, sizeof w, NULL));
-    ASSERT_NEAR(k, 1, 0);
-    ASSERT_CONTAINS(w, "dark EXPTIME missing");
-    ac_image_free(&d);
+    scale_init(&x, 120);
+    ASSERT_OK(scale(&x, NAN, true, false, false));
+    ASSERT_NEAR(x.k, 1, 0);
+    ASSERT_CONTAINS(x.w, "light EXPTIME missing");
+    x.d.meta.exptime = NAN;
+    ASSERT_OK(scale(&x, 300, true, false, false));
+    ASSERT_NEAR(x.k, 1, 0);
+    ASSERT_CONTAINS(x.w, "dark EXPTIME missing");
 }
 
 TEST(calib_dark_bias_decision_sources)
@@ -220,6 +223,35 @@ TEST(calib_prepare_measures_dark_bias)
     ac_calset_free(&cs);
 }
 
+/* The bias and dark/bias cases share B = 1000 + i and L = 1500 + 2i. */
+static void bias_light(ac_image_t *b, float *L)
+{
+    mk(b, 4, 4, "/x/master_bias.fits", 16, 0);
+    for (int i = 0; i < 16; i++) {
+        b->px[i] = 1000.0f + (float)i;
+        L[i] = 1500.0f + 2.0f * (float)i;
+    }
+}
+
+/* prepare_dark_with_bias fills L as bias_light and prepares cs, with the default options and
+ * dark scale k, from the 16-bit master_dark.fits D = B + 50 = 1050 + i whose provenance says
+ * it still contains the bias, and from the bias_light bias when with_bias. */
+static void prepare_dark_with_bias(ac_calset_t *cs, float *L, double k, bool with_bias)
+{
+    ac_calib_opts_t o;
+    ac_image_t b, d;
+
+    ac_calib_opts_default(&o);
+    bias_light(&b, L);
+    if (!with_bias)
+        ac_image_free(&b);
+    mk(&d, 4, 4, "/x/master_dark.fits", 16, 0);
+    d.meta.bias_subtracted = AC_PROV_NO;
+    for (int i = 0; i < 16; i++)
+        d.px[i] = 1050.0f + (float)i;
+    ASSERT_OK(ac_calib_prepare_take(cs, with_bias ? &b : NULL, &d, NULL, NULL, k, &o, NULL));
+}
+
 TEST(calib_bias_only)
 {
     ac_calib_opts_t o;
@@ -229,11 +261,7 @@ TEST(calib_bias_only)
     float L[16], *out;
 
     ac_calib_opts_default(&o);
-    mk(&b, 4, 4, "/x/master_bias.fits", 16, 0);
-    for (int i = 0; i < 16; i++) {
-        b.px[i] = 1000.0f + (float)i;
-        L[i] = 1500.0f + 2.0f * (float)i;
-    }
+    bias_light(&b, L);
     ASSERT_OK(ac_calib_prepare_take(&cs, &b, NULL, NULL, NULL, 1.0, &o, NULL));
     ASSERT_NULL(b.px); /* taken */
     ASSERT(cs.has_bias && !cs.has_dark && !cs.has_flat);
@@ -249,31 +277,13 @@ TEST(calib_bias_only)
     ac_calset_free(&cs);
 }
 
-/* The dark/bias cases share B = 1000 + i and L = 1500 + 2i. */
-static void bias_light(ac_image_t *b, float *L)
-{
-    mk(b, 4, 4, "/x/master_bias.fits", 16, 0);
-    for (int i = 0; i < 16; i++) {
-        b->px[i] = 1000.0f + (float)i;
-        L[i] = 1500.0f + 2.0f * (float)i;
-    }
-}
-
 TEST(calib_dark_with_bias_never_subtracts_bias_twice)
 {
-    ac_calib_opts_t o;
     ac_calset_t cs;
     ac_rowstats_t st;
-    ac_image_t b, d;
     float L[16], *out;
 
-    ac_calib_opts_default(&o);
-    bias_light(&b, L);
-    mk(&d, 4, 4, "/x/master_dark.fits", 16, 0);
-    d.meta.bias_subtracted = AC_PROV_NO;
-    for (int i = 0; i < 16; i++)
-        d.px[i] = 1050.0f + (float)i; /* bias + 50 */
-    ASSERT_OK(ac_calib_prepare_take(&cs, &b, &d, NULL, NULL, 1.0, &o, NULL));
+    prepare_dark_with_bias(&cs, L, 1.0, true);
     ASSERT(cs.dark_has_bias && !cs.dark_scaled);
     out = calib_whole(&cs, L, 1, 0, &st);
     /* L - D = 450 + i (the bias once); L - D - B would be -550. */
@@ -290,19 +300,11 @@ TEST(calib_dark_with_bias_never_subtracts_bias_twice)
 
 TEST(calib_dark_with_bias_scaled_through_bias_free_dark)
 {
-    ac_calib_opts_t o;
     ac_calset_t cs;
     ac_rowstats_t st;
-    ac_image_t b, d;
     float L[16], *out;
 
-    ac_calib_opts_default(&o);
-    bias_light(&b, L);
-    mk(&d, 4, 4, "/x/master_dark.fits", 16, 0);
-    d.meta.bias_subtracted = AC_PROV_NO;
-    for (int i = 0; i < 16; i++)
-        d.px[i] = 1050.0f + (float)i;
-    ASSERT_OK(ac_calib_prepare_take(&cs, &b, &d, NULL, NULL, 1.5, &o, NULL));
+    prepare_dark_with_bias(&cs, L, 1.5, true);
     ASSERT(cs.dark_scaled);
     ASSERT_NEAR(cs.k, 1.5, 0);
     out = calib_whole(&cs, L, 1.5, 0, &st);
@@ -319,18 +321,11 @@ TEST(calib_dark_with_bias_without_bias)
     ac_calib_opts_t o;
     ac_calset_t cs;
     ac_rowstats_t st;
-    ac_image_t b, d;
+    ac_image_t d;
     ac_err_t e = {0};
     float L[16], *out;
 
-    ac_calib_opts_default(&o);
-    bias_light(&b, L);
-    ac_image_free(&b);
-    mk(&d, 4, 4, "/x/master_dark.fits", 16, 0);
-    d.meta.bias_subtracted = AC_PROV_NO;
-    for (int i = 0; i < 16; i++)
-        d.px[i] = 1050.0f + (float)i;
-    ASSERT_OK(ac_calib_prepare_take(&cs, NULL, &d, NULL, NULL, 1.0, &o, NULL));
+    prepare_dark_with_bias(&cs, L, 1.0, false);
     out = calib_whole(&cs, L, 1, 0, &st);
     for (int i = 0; i < 16; i++)
         ASSERT_NEAR(out[i], 450 + i, 0);
@@ -341,6 +336,7 @@ TEST(calib_dark_with_bias_without_bias)
     ac_calset_free(&cs);
 
     /* Never scale a dark that still contains the bias. */
+    ac_calib_opts_default(&o);
     mk(&d, 4, 4, "/x/master_dark.fits", 16, 1050);
     d.meta.bias_subtracted = AC_PROV_NO;
     ASSERT_EQ(ac_calib_prepare_take(&cs, NULL, &d, NULL, NULL, 1.5, &o, &e), AC_EMETADATA);

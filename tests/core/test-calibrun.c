@@ -37,130 +37,135 @@ static ac_meta_t light_meta(int w, int h)
     return m;
 }
 
-TEST(calib_check_light_geometry_never_forced)
-{
+/* A light check: options, a calset built by check_set, the light's metadata, the error and
+ * the warnings of ac_calib_check_light. */
+struct light_check {
     ac_calib_opts_t o;
     ac_calset_t cs;
     ac_meta_t l;
-    ac_err_t e = {0};
+    ac_err_t e;
     char w[256];
+};
 
-    ac_calib_opts_default(&o);
-    o.force = true;
-    check_set(&cs, 1548, 1040);
-    l = light_meta(1544, 1040);
-    l.xbin = l.ybin = 2;
-    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EGEOMETRY);
-    ASSERT_STR_EQ(e.msg, "light /x/l.fits: NAXIS1 x NAXIS2 = 1544x1040, masters are 1548x1040 "
-                         "(binning 2x2 vs 1x1)");
-    ac_err_clear(&e);
-    l = light_meta(1548, 1040);
-    l.xbin = l.ybin = 2;
-    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EGEOMETRY);
-    ASSERT_STR_EQ(e.msg, "light /x/l.fits: binning 2x2, masters are 1x1");
-    ac_err_clear(&e);
-    l = light_meta(1548, 1040);
-    snprintf(l.bayerpat, sizeof l.bayerpat, "RGGB");
-    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EGEOMETRY);
-    ASSERT_CONTAINS(e.msg, "CFA layout RGGB");
-    l = light_meta(1548, 1040);
-    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
-    ASSERT_STR_EQ(w, "");
+/* check_init sets k to the default options and w x h masters and light. */
+static void check_init(struct light_check *k, int w, int h)
+{
+    memset(k, 0, sizeof *k);
+    ac_calib_opts_default(&k->o);
+    check_set(&k->cs, w, h);
+    k->l = light_meta(w, h);
+}
+
+/* check checks the light "/x/l.fits" of k (the error into k->e when with_err). */
+static int check(struct light_check *k, bool with_err)
+{
+    return ac_calib_check_light(&k->cs, &k->l, "/x/l.fits", &k->o, k->w, sizeof k->w,
+                                with_err ? &k->e : NULL);
+}
+
+TEST(calib_check_light_geometry_never_forced)
+{
+    struct light_check k;
+
+    check_init(&k, 1548, 1040);
+    k.o.force = true;
+    k.l = light_meta(1544, 1040);
+    k.l.xbin = k.l.ybin = 2;
+    ASSERT_EQ(check(&k, true), AC_EGEOMETRY);
+    ASSERT_STR_EQ(k.e.msg,
+                  "light /x/l.fits: NAXIS1 x NAXIS2 = 1544x1040, masters are 1548x1040 "
+                  "(binning 2x2 vs 1x1)");
+    ac_err_clear(&k.e);
+    k.l = light_meta(1548, 1040);
+    k.l.xbin = k.l.ybin = 2;
+    ASSERT_EQ(check(&k, true), AC_EGEOMETRY);
+    ASSERT_STR_EQ(k.e.msg, "light /x/l.fits: binning 2x2, masters are 1x1");
+    ac_err_clear(&k.e);
+    k.l = light_meta(1548, 1040);
+    snprintf(k.l.bayerpat, sizeof k.l.bayerpat, "RGGB");
+    ASSERT_EQ(check(&k, true), AC_EGEOMETRY);
+    ASSERT_CONTAINS(k.e.msg, "CFA layout RGGB");
+    k.l = light_meta(1548, 1040);
+    ASSERT_OK(check(&k, false));
+    ASSERT_STR_EQ(k.w, "");
 }
 
 TEST(calib_check_light_filter)
 {
-    ac_calib_opts_t o;
-    ac_calset_t cs;
-    ac_meta_t l;
-    ac_err_t e = {0};
-    char w[256];
+    struct light_check k;
 
-    ac_calib_opts_default(&o);
-    check_set(&cs, 8, 8);
-    cs.has_flat = true;
-    snprintf(cs.flat_meta.filter, sizeof cs.flat_meta.filter, "Ha ");
-    l = light_meta(8, 8);
-    snprintf(l.filter, sizeof l.filter, " ha");
-    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
-    snprintf(l.filter, sizeof l.filter, "OIII");
-    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EMETADATA);
-    ASSERT_STR_EQ(e.msg, "light /x/l.fits: FILTER 'OIII', master flat f.fits has FILTER 'Ha '");
-    o.force = true;
-    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
-    ASSERT_CONTAINS(w, "FILTER 'OIII'");
-    ASSERT_CONTAINS(w, "(forced)");
-    o.force = false;
-    l.filter[0] = '\0';
-    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
-    ASSERT_CONTAINS(w, "FILTER not compared");
+    check_init(&k, 8, 8);
+    k.cs.has_flat = true;
+    snprintf(k.cs.flat_meta.filter, sizeof k.cs.flat_meta.filter, "Ha ");
+    snprintf(k.l.filter, sizeof k.l.filter, " ha");
+    ASSERT_OK(check(&k, false));
+    snprintf(k.l.filter, sizeof k.l.filter, "OIII");
+    ASSERT_EQ(check(&k, true), AC_EMETADATA);
+    ASSERT_STR_EQ(k.e.msg,
+                  "light /x/l.fits: FILTER 'OIII', master flat f.fits has FILTER 'Ha '");
+    k.o.force = true;
+    ASSERT_OK(check(&k, false));
+    ASSERT_CONTAINS(k.w, "FILTER 'OIII'");
+    ASSERT_CONTAINS(k.w, "(forced)");
+    k.o.force = false;
+    k.l.filter[0] = '\0';
+    ASSERT_OK(check(&k, false));
+    ASSERT_CONTAINS(k.w, "FILTER not compared");
 }
 
 TEST(calib_check_light_temperature)
 {
-    ac_calib_opts_t o;
-    ac_calset_t cs;
-    ac_meta_t l;
-    ac_err_t e = {0};
-    char w[256];
+    struct light_check k;
 
-    ac_calib_opts_default(&o);
-    check_set(&cs, 8, 8);
-    cs.has_dark = true;
-    cs.dark_meta.set_temp = -10;
-    cs.dark_meta.ccd_temp = -10;
-    l = light_meta(8, 8);
-    l.set_temp = -10;
-    l.ccd_temp = -2; /* 8 C off, but the set points are equal: they decide */
-    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
-    l.set_temp = -20;
-    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EMETADATA);
-    ASSERT_CONTAINS(e.msg, "SET-TEMP -20.0 C, master dark d.fits has SET-TEMP -10.0 C");
+    check_init(&k, 8, 8);
+    k.cs.has_dark = true;
+    k.cs.dark_meta.set_temp = -10;
+    k.cs.dark_meta.ccd_temp = -10;
+    k.l.set_temp = -10;
+    k.l.ccd_temp = -2; /* 8 C off, but the set points are equal: they decide */
+    ASSERT_OK(check(&k, false));
+    k.l.set_temp = -20;
+    ASSERT_EQ(check(&k, true), AC_EMETADATA);
+    ASSERT_CONTAINS(k.e.msg, "SET-TEMP -20.0 C, master dark d.fits has SET-TEMP -10.0 C");
     /* Without set points: |CCD-TEMP difference| <= 5. */
-    l.set_temp = NAN;
-    l.ccd_temp = -14;
-    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
-    l.ccd_temp = -16;
-    ac_err_clear(&e);
-    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EMETADATA);
-    ASSERT_CONTAINS(e.msg, "CCD-TEMP -16.0 C, master dark d.fits has CCD-TEMP -10.0 C");
-    o.max_temp_diff = 10;
-    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
+    k.l.set_temp = NAN;
+    k.l.ccd_temp = -14;
+    ASSERT_OK(check(&k, false));
+    k.l.ccd_temp = -16;
+    ac_err_clear(&k.e);
+    ASSERT_EQ(check(&k, true), AC_EMETADATA);
+    ASSERT_CONTAINS(k.e.msg, "CCD-TEMP -16.0 C, master dark d.fits has CCD-TEMP -10.0 C");
+    k.o.max_temp_diff = 10;
+    ASSERT_OK(check(&k, false));
     /* A master without temperature is a warning. */
-    cs.dark_meta.set_temp = cs.dark_meta.ccd_temp = NAN;
-    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
-    ASSERT_CONTAINS(w, "temperature not compared: d.fits has none");
+    k.cs.dark_meta.set_temp = k.cs.dark_meta.ccd_temp = NAN;
+    ASSERT_OK(check(&k, false));
+    ASSERT_CONTAINS(k.w, "temperature not compared: d.fits has none");
 }
 
 TEST(calib_check_light_gain_offset)
 {
-    ac_calib_opts_t o;
-    ac_calset_t cs;
-    ac_meta_t l;
-    ac_err_t e = {0};
-    char w[256];
+    struct light_check k;
 
-    ac_calib_opts_default(&o);
-    check_set(&cs, 8, 8);
-    cs.has_bias = true;
-    cs.bias_meta.gain = 100;
-    cs.bias_meta.offset = 50;
-    l = light_meta(8, 8);
-    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL)); /* missing */
-    l.gain = 100;
-    l.offset = 50;
-    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
-    l.gain = 200;
-    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EMETADATA);
-    ASSERT_STR_EQ(e.msg, "light /x/l.fits: GAIN 200, master bias b.fits has GAIN 100");
-    l.gain = 100;
-    l.offset = 60;
-    ac_err_clear(&e);
-    ASSERT_EQ(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, &e), AC_EMETADATA);
-    ASSERT_CONTAINS(e.msg, "OFFSET 60");
-    o.force = true;
-    ASSERT_OK(ac_calib_check_light(&cs, &l, "/x/l.fits", &o, w, sizeof w, NULL));
-    ASSERT_CONTAINS(w, "OFFSET 60");
+    check_init(&k, 8, 8);
+    k.cs.has_bias = true;
+    k.cs.bias_meta.gain = 100;
+    k.cs.bias_meta.offset = 50;
+    ASSERT_OK(check(&k, false)); /* missing */
+    k.l.gain = 100;
+    k.l.offset = 50;
+    ASSERT_OK(check(&k, false));
+    k.l.gain = 200;
+    ASSERT_EQ(check(&k, true), AC_EMETADATA);
+    ASSERT_STR_EQ(k.e.msg, "light /x/l.fits: GAIN 200, master bias b.fits has GAIN 100");
+    k.l.gain = 100;
+    k.l.offset = 60;
+    ac_err_clear(&k.e);
+    ASSERT_EQ(check(&k, true), AC_EMETADATA);
+    ASSERT_CONTAINS(k.e.msg, "OFFSET 60");
+    k.o.force = true;
+    ASSERT_OK(check(&k, false));
+    ASSERT_CONTAINS(k.w, "OFFSET 60");
 }
 
 TEST(calib_rows_counts_pedestal_and_in_place)
@@ -209,6 +214,20 @@ TEST(calib_rows_counts_pedestal_and_in_place)
     ac_calset_free(&cs);
 }
 
+/* hot_dark sets *o to the default options with the cosmetic correction and makes *d an 8 x 8
+ * bias-free float dark 10, 11, 12 repeating (median 11, MAD 1: threshold 11 + 5 * 1.4826)
+ * with CFA layout bayerpat ("": mono). */
+static void hot_dark(ac_calib_opts_t *o, ac_image_t *d, const char *bayerpat)
+{
+    ac_calib_opts_default(o);
+    o->cosmetic = true;
+    mk(d, 8, 8, "/x/d.fits", -32, 0);
+    snprintf(d->meta.bayerpat, sizeof d->meta.bayerpat, "%s", bayerpat);
+    d->meta.bias_subtracted = AC_PROV_YES;
+    for (int i = 0; i < 64; i++)
+        d->px[i] = 10.0f + (float)(i % 3);
+}
+
 TEST(calib_hot_pixel_mono_neighbours)
 {
     ac_calib_opts_t o;
@@ -216,14 +235,8 @@ TEST(calib_hot_pixel_mono_neighbours)
     ac_image_t d;
     float buf[64];
 
-    /* Dark 10, 11, 12 repeating (median 11, MAD 1: threshold 11 + 5 * 1.4826) and one
-     * hot pixel at (3, 3). */
-    ac_calib_opts_default(&o);
-    o.cosmetic = true;
-    mk(&d, 8, 8, "/x/d.fits", -32, 0);
-    d.meta.bias_subtracted = AC_PROV_YES;
-    for (int i = 0; i < 64; i++)
-        d.px[i] = 10.0f + (float)(i % 3);
+    /* The hot_dark pattern and one hot pixel at (3, 3). */
+    hot_dark(&o, &d, "");
     d.px[27] = 5000;
     ASSERT_OK(ac_calib_prepare_take(&cs, NULL, &d, NULL, NULL, 1.0, &o, NULL));
     ASSERT_EQ(cs.n_hot, 1);
@@ -247,13 +260,7 @@ TEST(calib_hot_pixel_cfa_same_colour)
     ac_image_t d;
     float buf[64], part[40];
 
-    ac_calib_opts_default(&o);
-    o.cosmetic = true;
-    mk(&d, 8, 8, "/x/d.fits", -32, 0);
-    snprintf(d.meta.bayerpat, sizeof d.meta.bayerpat, "RGGB");
-    d.meta.bias_subtracted = AC_PROV_YES;
-    for (int i = 0; i < 64; i++)
-        d.px[i] = 10.0f + (float)(i % 3);
+    hot_dark(&o, &d, "RGGB");
     d.px[36] = 5000; /* (4, 4), a red pixel */
     ASSERT_OK(ac_calib_prepare_take(&cs, NULL, &d, NULL, NULL, 1.0, &o, NULL));
     ASSERT_EQ(cs.n_hot, 1);

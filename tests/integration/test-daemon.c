@@ -30,6 +30,23 @@ static void abspath(char *out, size_t size, const char *rel)
     snprintf(out, size, "%s/%s", ac_test_tmpdir(), rel);
 }
 
+/* ctl_json runs "astrocalctl --json cmd ARGS..." (at most 4 ARGS, NULL-terminated) and
+ * requires exit status 0 and want in its output. */
+static void ctl_json(ac_harness_t *h, const char *want, const char *cmd, ...)
+{
+    const char *a[4] = {NULL, NULL, NULL, NULL};
+    char *out = NULL;
+    va_list ap;
+
+    va_start(ap, cmd);
+    for (int i = 0; i < 4 && (a[i] = va_arg(ap, const char *)) != NULL; i++)
+        ;
+    va_end(ap);
+    ASSERT_EQ(ac_harness_ctl(h, &out, NULL, "--json", cmd, a[0], a[1], a[2], a[3], NULL), 0);
+    ASSERT_CONTAINS(out, want);
+    free(out);
+}
+
 /* make_night generates masters and n lights (w x h) under night/. */
 static void make_night(struct night *nt, int n, int w, int h)
 {
@@ -39,9 +56,7 @@ static void make_night(struct night *nt, int n, int w, int h)
     char rel[256];
 
     memset(nt, 0, sizeof *nt);
-    ac_gen_camera_default(&cam, 7);
-    cam.width = w;
-    cam.height = h;
+    ac_gen_camera_sized(&cam, 7, w, h);
     snprintf(cam.instrume, sizeof cam.instrume, "ZWO ASI294MM Pro");
     snprintf(cam.telescop, sizeof cam.telescop, "C14");
     nt->g = ac_gen_new(&cam, &e);
@@ -410,12 +425,8 @@ TEST_TIMEOUT(daemon_control_commands_and_bad_input, 180)
     free(out);
     free(err);
     /* Version, config, status. */
-    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "version", NULL), 0);
-    ASSERT_CONTAINS(out, "\"protocol\":1");
-    free(out);
-    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "config", NULL), 0);
-    ASSERT_CONTAINS(out, "\"max_temperature_difference\":\"5.0\"");
-    free(out);
+    ctl_json(&h, "\"protocol\":1", "version", NULL);
+    ctl_json(&h, "\"max_temperature_difference\":\"5.0\"", "config", NULL);
     ASSERT(wait_done(&h, 3, 30000));
     ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "status", NULL), 0);
     printf("%s", out);
@@ -431,22 +442,14 @@ TEST_TIMEOUT(daemon_control_commands_and_bad_input, 180)
         gn.masters = AC_GEN_RAW;
         ASSERT_OK(ac_gen_write_night(nt.g, &gn, "night2", &e));
         abspath(dir, sizeof dir, "night2");
-        ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "import", dir, NULL), 0);
-        ASSERT_CONTAINS(out, "\"registered\":2");
-        free(out);
+        ctl_json(&h, "\"registered\":2", "import", dir, NULL);
         ASSERT(wait_done(&h, 5, 30000));
     }
     /* Pause and resume the queue. */
-    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "pause", NULL), 0);
-    ASSERT_CONTAINS(out, "\"state\":\"paused\"");
-    free(out);
-    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "resume", NULL), 0);
-    ASSERT_CONTAINS(out, "\"state\":\"running\"");
-    free(out);
+    ctl_json(&h, "\"state\":\"paused\"", "pause", NULL);
+    ctl_json(&h, "\"state\":\"running\"", "resume", NULL);
     /* Retry with nothing failed, cancel a done session: clear errors. */
-    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "retry", "--all-failed", NULL), 0);
-    ASSERT_CONTAINS(out, "\"retried\":0");
-    free(out);
+    ctl_json(&h, "\"retried\":0", "retry", "--all-failed", NULL);
     ASSERT_EQ(ac_harness_ctl(&h, &out, &err, "cancel", "S-1", NULL), 1);
     ASSERT_CONTAINS(err, "conflict");
     free(out);
@@ -504,9 +507,7 @@ TEST_TIMEOUT(daemon_config_errors_reload_and_throttles, 120)
     json_decref(r);
     /* Reload with a sane reserve: the queue runs. */
     ASSERT_OK(ac_harness_write_config(&h, NULL));
-    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "reload", NULL), 0);
-    ASSERT_CONTAINS(out, "free_disk_reserve_mib");
-    free(out);
+    ctl_json(&h, "free_disk_reserve_mib", "reload", NULL);
     ASSERT(wait_done(&h, 2, 30000));
     /* SIGHUP reloads too; an immutable key is reported as needing a restart. */
     ASSERT_OK(ac_harness_write_config(&h, (const char *[]){"WORKERS.workers=1", NULL}));
@@ -535,7 +536,6 @@ TEST_TIMEOUT(daemon_cancel_enqueue_and_retry, 180)
     struct night nt;
     ac_gen_frame_t f;
     ac_err_t e = {0};
-    char *out = NULL;
     sqlite3 *db;
     long long done_at_cancel;
 
@@ -549,9 +549,7 @@ TEST_TIMEOUT(daemon_cancel_enqueue_and_retry, 180)
     ASSERT_OK(ac_harness_wait_ready(&h, 20000));
     ASSERT(wait_done(&h, 1, 30000));
     /* Cancel: pending files are cancelled, the running one stops at its next strip. */
-    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "cancel", "S-1", NULL), 0);
-    ASSERT_CONTAINS(out, "\"cancelled_files\":");
-    free(out);
+    ctl_json(&h, "\"cancelled_files\":", "cancel", "S-1", NULL);
     ac_harness_sleep_ms(1500);
     db = open_db(&h);
     ASSERT_EQ(files_in_state(db, "running"), 0);
@@ -564,10 +562,7 @@ TEST_TIMEOUT(daemon_cancel_enqueue_and_retry, 180)
     sqlite3_close(db);
     ASSERT_EQ(count_tmp_files("night/lights"), 0);
     /* enqueue brings the cancelled files back; they all run except the broken one. */
-    ASSERT_EQ(
-        ac_harness_ctl(&h, &out, NULL, "--json", "enqueue", "S-1", "--priority", "5", NULL), 0);
-    ASSERT_CONTAINS(out, "\"priority\":5");
-    free(out);
+    ctl_json(&h, "\"priority\":5", "enqueue", "S-1", "--priority", "5", NULL);
     ASSERT(wait_done(&h, 7, 60000));
     ASSERT(wait_state(&h, "failed", 1, 30000));
     /* Repair light 8 and retry it. */
@@ -575,10 +570,7 @@ TEST_TIMEOUT(daemon_cancel_enqueue_and_retry, 180)
     f.index = 8;
     f.filter = "L";
     ASSERT_OK(ac_gen_write_frame(nt.g, &f, nt.light[7], &e));
-    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "retry", "--file", nt.light_id[7], NULL),
-              0);
-    ASSERT_CONTAINS(out, "\"retried\":1");
-    free(out);
+    ctl_json(&h, "\"retried\":1", "retry", "--file", nt.light_id[7], NULL);
     ASSERT(wait_done(&h, 8, 60000));
     ASSERT_EQ(ac_harness_stop(&h, 30000), 0);
     assert_catalogue_complete(&h, &nt);

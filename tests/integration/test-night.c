@@ -98,9 +98,7 @@ TEST_TIMEOUT(night_hands_free_from_raw_frames, 300)
     sqlite3 *db;
 
     ac_harness_init(&h);
-    ac_gen_camera_default(&cam, 11);
-    cam.width = NW;
-    cam.height = NH;
+    ac_gen_camera_sized(&cam, 11, NW, NH);
     g = ac_gen_new(&cam, &e);
     ASSERT_NOT_NULL(g);
     /* Calibration frames in the evening, flats L and R interleaved within a minute. */

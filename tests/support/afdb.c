@@ -26,6 +26,18 @@ static void afdb_check(sqlite3 *h, int rc, const char *what)
     }
 }
 
+/* The Masters table (migration 010 and the model agree) and its unique index. */
+#define AFDB_MASTERS_DDL                                                                       \
+    "CREATE TABLE \"Masters\" (\"id\" INTEGER NOT NULL PRIMARY KEY, \"master_id\" TEXT NOT "   \
+    "NULL, \"master_type\" TEXT NOT NULL, \"master_path\" TEXT NOT NULL, \"creation_date\" "   \
+    "DATETIME NOT NULL, \"telescope\" TEXT, \"instrument\" TEXT, \"exposure_time\" TEXT, "     \
+    "\"binning_x\" TEXT, \"binning_y\" TEXT, \"ccd_temp\" TEXT, \"gain\" TEXT, \"offset\" "    \
+    "TEXT, \"filter_name\" TEXT, \"source_session_id\" TEXT, \"file_count\" INTEGER NOT "      \
+    "NULL, \"quality_score\" REAL, \"file_size\" INTEGER, \"hash_value\" TEXT, \"cloud_url\" " \
+    "TEXT, \"is_validated\" INTEGER NOT NULL, \"validation_date\" DATETIME, \"notes\" TEXT, "  \
+    "\"soft_delete\" INTEGER NOT NULL);"                                                       \
+    "CREATE UNIQUE INDEX \"masters_master_id\" ON \"Masters\" (\"master_id\");"
+
 static const char afdb_migrated_ddl[] =
     "CREATE TABLE \"migratehistory\" (\"id\" INTEGER NOT NULL PRIMARY KEY, \"name\" "
     "VARCHAR(255) NOT NULL, \"migrated_at\" DATETIME NOT NULL);"
@@ -56,17 +68,7 @@ static const char afdb_migrated_ddl[] =
     "\"fitsSessionAvgHFRArcsec\" REAL, \"fitsSessionImageSNR\" REAL, \"fitsSessionStarCount\" "
     "INTEGER, \"fitsSessionImageScale\" REAL);"
     "CREATE TABLE mapping (id INTEGER PRIMARY KEY AUTOINCREMENT, card VARCHAR(20), current "
-    "VARCHAR(255), replace VARCHAR(255));"
-    "CREATE TABLE \"Masters\" (\"id\" INTEGER NOT NULL PRIMARY KEY, \"master_id\" TEXT NOT "
-    "NULL, \"master_type\" TEXT NOT NULL, \"master_path\" TEXT NOT NULL, \"creation_date\" "
-    "DATETIME NOT NULL, \"telescope\" TEXT, \"instrument\" TEXT, \"exposure_time\" TEXT, "
-    "\"binning_x\" TEXT, \"binning_y\" TEXT, \"ccd_temp\" TEXT, \"gain\" TEXT, \"offset\" "
-    "TEXT, "
-    "\"filter_name\" TEXT, \"source_session_id\" TEXT, \"file_count\" INTEGER NOT NULL, "
-    "\"quality_score\" REAL, \"file_size\" INTEGER, \"hash_value\" TEXT, \"cloud_url\" TEXT, "
-    "\"is_validated\" INTEGER NOT NULL, \"validation_date\" DATETIME, \"notes\" TEXT, "
-    "\"soft_delete\" INTEGER NOT NULL);"
-    "CREATE UNIQUE INDEX \"masters_master_id\" ON \"Masters\" (\"master_id\");"
+    "VARCHAR(255), replace VARCHAR(255));" AFDB_MASTERS_DDL
     "CREATE INDEX \"fitsfile_fitsFileHash\" ON \"fitsfile\" (\"fitsFileHash\");"
     "CREATE INDEX \"fitsfile_fitsFileSession\" ON \"fitsfile\" (\"fitsFileSession\");"
     "CREATE INDEX \"fitsfile_fitsFileType\" ON \"fitsfile\" (\"fitsFileType\");"
@@ -112,17 +114,7 @@ static const char afdb_models_ddl[] =
     "\"fitsSessionImageSNR\" REAL, \"fitsSessionStarCount\" INTEGER, \"fitsSessionImageScale\" "
     "REAL);"
     "CREATE TABLE \"Mapping\" (\"id\" INTEGER NOT NULL PRIMARY KEY, \"card\" VARCHAR(20) NOT "
-    "NULL, \"current\" VARCHAR(255), \"replace\" VARCHAR(255));"
-    "CREATE TABLE \"Masters\" (\"id\" INTEGER NOT NULL PRIMARY KEY, \"master_id\" TEXT NOT "
-    "NULL, \"master_type\" TEXT NOT NULL, \"master_path\" TEXT NOT NULL, \"creation_date\" "
-    "DATETIME NOT NULL, \"telescope\" TEXT, \"instrument\" TEXT, \"exposure_time\" TEXT, "
-    "\"binning_x\" TEXT, \"binning_y\" TEXT, \"ccd_temp\" TEXT, \"gain\" TEXT, \"offset\" "
-    "TEXT, "
-    "\"filter_name\" TEXT, \"source_session_id\" TEXT, \"file_count\" INTEGER NOT NULL, "
-    "\"quality_score\" REAL, \"file_size\" INTEGER, \"hash_value\" TEXT, \"cloud_url\" TEXT, "
-    "\"is_validated\" INTEGER NOT NULL, \"validation_date\" DATETIME, \"notes\" TEXT, "
-    "\"soft_delete\" INTEGER NOT NULL);"
-    "CREATE UNIQUE INDEX \"masters_master_id\" ON \"Masters\" (\"master_id\");";
+    "NULL, \"current\" VARCHAR(255), \"replace\" VARCHAR(255));" AFDB_MASTERS_DDL;
 
 sqlite3 *afdb_create(const char *path, afdb_variant_t v)
 {

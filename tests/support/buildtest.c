@@ -20,9 +20,7 @@ ac_gen_t *build_camera(double read_noise, double col_sd, double flat_level, doub
     ac_gen_camera_t cam;
     ac_gen_t *g;
 
-    ac_gen_camera_default(&cam, 42);
-    cam.width = W;
-    cam.height = H;
+    ac_gen_camera_sized(&cam, 42, W, H);
     cam.read_noise = read_noise;
     cam.bias_col_sd = col_sd;
     cam.bias_fpn_sd = col_sd > 0 ? 0.5 : 0.0;

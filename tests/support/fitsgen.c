@@ -125,6 +125,13 @@ void ac_gen_camera_default(ac_gen_camera_t *cam, uint64_t seed)
     cam->seed = seed;
 }
 
+void ac_gen_camera_sized(ac_gen_camera_t *cam, uint64_t seed, int width, int height)
+{
+    ac_gen_camera_default(cam, seed);
+    cam->width = width;
+    cam->height = height;
+}
+
 void ac_gen_camera_color(ac_gen_camera_t *cam, const char *pattern)
 {
     ac_strlcpy(cam->bayerpat, pattern ? pattern : "RGGB", sizeof cam->bayerpat);

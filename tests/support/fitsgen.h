@@ -113,6 +113,9 @@ typedef struct ac_gen_camera {
 /* ac_gen_camera_default fills a 640 x 480 mono camera with the defaults above and seed. */
 void ac_gen_camera_default(ac_gen_camera_t *cam, uint64_t seed);
 
+/* ac_gen_camera_sized is ac_gen_camera_default with a width x height sensor. */
+void ac_gen_camera_sized(ac_gen_camera_t *cam, uint64_t seed, int width, int height);
+
 /* ac_gen_camera_color makes cam a one-shot-colour camera with pattern ("RGGB" when NULL). */
 void ac_gen_camera_color(ac_gen_camera_t *cam, const char *pattern);
 
@@ -241,6 +244,12 @@ int ac_gen_truth_rows(ac_gen_t *g, const ac_gen_frame_t *f, int y0, int nrows, f
  * (colour), SWCREATE; masters: IMAGETYP 'Master Bias' etc., NCOMBINE and provenance. No
  * time-dependent keyword: the same arguments give the same bytes. */
 int ac_gen_write_frame(ac_gen_t *g, const ac_gen_frame_t *f, const char *path, ac_err_t *e);
+
+/* ac_gen_write_masters writes a bias, a dark and a flat master of style master
+ * (AC_GEN_MASTER_ASTROFILER or AC_GEN_MASTER_FLOAT) from the default frames (dark 300 s;
+ * flat through "L", through no filter for a colour camera) to dir/bias.fits, dir/dark.fits
+ * and dir/flat.fits. */
+int ac_gen_write_masters(ac_gen_t *g, int master, const char *dir, ac_err_t *e);
 
 /* ac_gen_frame_rows generates rows [y0, y0 + nrows) of frame f as the values
  * ac_gen_write_frame stores (ADU, rounded and clipped for integer output; masters as

@@ -245,6 +245,26 @@ int ac_gen_write_frame(ac_gen_t *g, const ac_gen_frame_t *f, const char *path, a
     return write_image(g, f, path, FILL_MODEL, 1, e);
 }
 
+int ac_gen_write_masters(ac_gen_t *g, int master, const char *dir, ac_err_t *e)
+{
+    static const ac_gen_type_t types[] = {AC_GEN_BIAS, AC_GEN_DARK, AC_GEN_FLAT};
+    static const char *const names[] = {"bias.fits", "dark.fits", "flat.fits"};
+    char path[4096];
+    int rc = 0;
+
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        ac_gen_frame_t f;
+
+        ac_gen_frame_default(&f, types[i]);
+        f.master = master;
+        if (g->cam.bayerpat[0] != '\0')
+            f.filter = NULL;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        rc = ac_gen_write_frame(g, &f, path, e);
+    }
+    return rc;
+}
+
 static const char *const bad_names[AC_GEN_BAD_COUNT] = {
     "truncated.fits", "header-only.fits", "wrong-size.fits", "nan-master-dark.fits",
     "zero-flat.fits", "not-fits.fits",    "rgb-cube.fits",

@@ -13,9 +13,7 @@ int img_w, img_h, img_bitpix;
 
 void small_cam(ac_gen_camera_t *cam, uint64_t seed)
 {
-    ac_gen_camera_default(cam, seed);
-    cam->width = W;
-    cam->height = H;
+    ac_gen_camera_sized(cam, seed, W, H);
 }
 
 void plain_cam(ac_gen_camera_t *cam)
@@ -39,6 +37,12 @@ ac_gen_t *gen_new(const ac_gen_camera_t *cam)
     if (!g)
         AC_TEST_FAIL("ac_gen_new: %s", e.msg);
     return g;
+}
+
+ac_gen_t *small_gen(ac_gen_camera_t *cam, uint64_t seed)
+{
+    small_cam(cam, seed);
+    return gen_new(cam);
 }
 
 void write_frame(ac_gen_t *g, const ac_gen_frame_t *f, const char *path)

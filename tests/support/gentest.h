@@ -29,6 +29,9 @@ void plain_cam(ac_gen_camera_t *cam);
 /* gen_new returns ac_gen_new(cam), owned by the caller (ac_gen_free). */
 ac_gen_t *gen_new(const ac_gen_camera_t *cam);
 
+/* small_gen is small_cam(cam, seed) then gen_new(cam). */
+ac_gen_t *small_gen(ac_gen_camera_t *cam, uint64_t seed);
+
 /* write_frame writes frame f of g to path. */
 void write_frame(ac_gen_t *g, const ac_gen_frame_t *f, const char *path);
 

@@ -8,7 +8,6 @@
 #include <uv.h>
 
 #include "fsutil.h"
-#include "schema.h"
 #include "test.h"
 
 int n_checks;
@@ -64,24 +63,18 @@ struct run *run_import(ac_db_t *db, const char *dir, const ac_import_opts_t *opt
 
 ac_db_t *open_db(const char *name, afdb_variant_t v)
 {
-    ac_err_t e = {0};
-    ac_db_t *db;
-
-    sqlite3_close(afdb_create(name, v));
-    db = ac_db_open(name, NULL, &e);
-    if (db == NULL || ac_schema_prepare(db, NULL, &e) != 0)
-        AC_TEST_FAIL("open %s: %s", name, e.msg);
-    return db;
+    return dbtest_open(afdb_create(name, v), name);
 }
 
 ac_gen_t *camera_ex(ac_gen_camera_t *cam, uint64_t seed, double sitelong, int keys, int names)
 {
+    ac_gen_camera_t own;
     ac_err_t e = {0};
     ac_gen_t *g;
 
-    ac_gen_camera_default(cam, seed);
-    cam->width = 64;
-    cam->height = 48;
+    if (cam == NULL)
+        cam = &own;
+    ac_gen_camera_sized(cam, seed, 64, 48);
     cam->n_stars = 5;
     cam->sitelong = sitelong;
     cam->keys = keys;
@@ -97,8 +90,28 @@ ac_gen_t *camera(ac_gen_camera_t *cam, uint64_t seed)
     return camera_ex(cam, seed, 11.0, AC_GEN_KEYS_STANDARD, AC_GEN_NAMES_LONG);
 }
 
-void frame(ac_gen_t *g, ac_gen_type_t type, const char *path, const char *date,
-           const char *filter, double exptime, int index)
+void import_fx_init(struct import_fx *x, uint64_t seed)
+{
+    x->g = camera(&x->cam, seed);
+    ac_gen_night_default(&x->n, &x->cam);
+    x->db = open_db("af.db", AFDB_MIGRATED);
+}
+
+void import_fx_free(struct import_fx *x)
+{
+    ac_db_close(x->db);
+    ac_gen_free(x->g);
+}
+
+void write_raw_night(struct import_fx *x, int n_lights, const char *dir)
+{
+    x->n.n_lights = n_lights;
+    x->n.masters = AC_GEN_RAW;
+    write_night(x->g, &x->n, dir);
+}
+
+void frame_obj(ac_gen_t *g, ac_gen_type_t type, const char *path, const char *date,
+               const char *filter, double exptime, const char *object, int index)
 {
     ac_gen_frame_t f;
     ac_err_t e = {0};
@@ -114,8 +127,16 @@ void frame(ac_gen_t *g, ac_gen_type_t type, const char *path, const char *date,
     f.filter = filter;
     f.exptime = exptime;
     f.index = index;
+    if (object != NULL)
+        f.object = object;
     if (ac_gen_write_frame(g, &f, path, &e) != 0)
         AC_TEST_FAIL("write %s: %s", path, e.msg);
+}
+
+void frame(ac_gen_t *g, ac_gen_type_t type, const char *path, const char *date,
+           const char *filter, double exptime, int index)
+{
+    frame_obj(g, type, path, date, filter, exptime, NULL, index);
 }
 
 void write_night(ac_gen_t *g, ac_gen_night_t *n, const char *dir)
@@ -137,10 +158,10 @@ const char *col(ac_db_t *db, const char *table, const char *keycol, const char *
 
 const char *abspath(const char *rel)
 {
-    static char buf[4][1024];
+    static char buf[8][1024];
     static int k;
 
-    k = (k + 1) % 4;
+    k = (k + 1) % 8;
     snprintf(buf[k], sizeof buf[k], "%s/%s", ac_test_tmpdir(), rel);
     return buf[k];
 }

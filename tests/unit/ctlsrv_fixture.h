@@ -8,6 +8,9 @@
  * the socket (the test handler answers a "stats" command with the server's counters), so
  * no server state is touched off the loop thread.
  *
+ * struct srv_thread is the other way round, for test-harness.c and test-print.c: the
+ * server's loop runs on a thread of its own and the test is its blocking client.
+ *
  * Header-only (static functions marked unused), like tests/support/harness.h.
  */
 #ifndef AC_CTLSRV_FIXTURE_H
@@ -220,6 +223,21 @@ FX_FN json_int_t result_int(json_t *reply, const char *key)
     return json_integer_value(json_object_get(json_object_get(reply, "result"), key));
 }
 
+/* assert_stats asks the server's counters through k (request id) and requires clients
+ * clients and, unless watchers < 0, watchers watchers. */
+FX_FN void assert_stats(struct conn *k, int id, json_int_t clients, json_int_t watchers)
+{
+    char line[64];
+    json_t *r;
+
+    snprintf(line, sizeof line, "{\"id\":%d,\"cmd\":\"stats\"}\n", id);
+    r = request(k, line);
+    ASSERT_EQ(result_int(r, "clients"), clients);
+    if (watchers >= 0)
+        ASSERT_EQ(result_int(r, "watchers"), watchers);
+    json_decref(r);
+}
+
 FX_FN void *scenario_thread(void *arg)
 {
     struct fixture *fx = arg;
@@ -283,6 +301,59 @@ FX_FN void run_opts(void (*scenario)(struct fixture *), const struct fx_opts *o)
 FX_FN void run(void (*scenario)(struct fixture *), size_t max_pending)
 {
     run_opts(scenario, &(struct fx_opts){.max_pending = max_pending});
+}
+
+/* ---- a server whose loop runs on its own thread --------------------------------------- */
+
+struct srv_thread {
+    uv_loop_t loop;
+    uv_async_t stop;
+    ac_ctlsrv_t *srv;
+    pthread_t th;
+    bool srv_closed; /* set on the loop thread when the test's code closed srv itself */
+};
+
+FX_FN void srv_thread_on_stop(uv_async_t *a)
+{
+    struct srv_thread *st = a->data;
+
+    if (!st->srv_closed)
+        ac_ctlsrv_close(st->srv, NULL);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+FX_FN void *srv_thread_main(void *arg)
+{
+    uv_run(&((struct srv_thread *)arg)->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+/* srv_thread_run runs the loop of st, whose server st->srv is made and listening, on a new
+ * thread; srv_thread_start makes that server first, with handler fn and ud, listening on path
+ * (mode 0600); srv_thread_stop closes the server there, joins the thread and requires the
+ * loop to be empty. */
+FX_FN void srv_thread_run(struct srv_thread *st)
+{
+    uv_async_init(&st->loop, &st->stop, srv_thread_on_stop);
+    st->stop.data = st;
+    ASSERT_OK(pthread_create(&st->th, NULL, srv_thread_main, st));
+}
+
+FX_FN void srv_thread_start(struct srv_thread *st, const char *path, ac_ctlsrv_handler fn,
+                            void *ud)
+{
+    ASSERT_OK(uv_loop_init(&st->loop));
+    st->srv = ac_ctlsrv_new(&st->loop, fn, ud);
+    ASSERT_NOT_NULL(st->srv);
+    ASSERT_OK(ac_ctlsrv_listen(st->srv, path, 0600, NULL));
+    srv_thread_run(st);
+}
+
+FX_FN void srv_thread_stop(struct srv_thread *st)
+{
+    uv_async_send(&st->stop);
+    pthread_join(st->th, NULL);
+    ASSERT_OK(uv_loop_close(&st->loop));
 }
 
 #endif

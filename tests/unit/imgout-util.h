@@ -34,9 +34,9 @@ float *imgt_read_back(const char *path, int hdu, int w, int h);
 
 void imgt_assert_same_bits(const float *a, const float *b, size_t n);
 
-/* imgt_fitsverify_ok runs fitsverify on path and asserts it found nothing wrong. Without
- * the tool the check is skipped unless AC_REQUIRE_FITSVERIFY=1. */
-void imgt_fitsverify_ok(const char *path);
+/* imgt_assert_reads_back reads the image of HDU 1 of path back (imgt_read_back) and requires
+ * the same bits as img (w x h). */
+void imgt_assert_reads_back(const char *path, const float *img, int w, int h);
 
 /* imgt_read_keys returns the keywords of the header cards of HDU hdu, one per slot. */
 int imgt_read_keys(const char *path, int hdu, char keys[][9], int max);

@@ -15,6 +15,7 @@
 #include "buildtest.h"
 #include "catalog.h"
 #include "db.h"
+#include "dbtest.h"
 #include "fitsgen.h"
 #include "schema.h"
 #include "stack.h"
@@ -266,10 +267,7 @@ TEST(builder_catalog_end_to_end_registers_once_and_keeps_rejects_out)
     reg_frames(h, "SD", "FLAT DARK", "Dark", NULL, "2", fdp, N);
     reg_frames(h, "SF", "FLAT FIELD", "Flat", "L", "2", fp, 5);
     reg_frames(h, "SG", "FLAT FIELD", "Flat", "Ha", "2", dp, 4);
-    sqlite3_close(h);
-    db = ac_db_open("e2e.db", NULL, NULL);
-    ASSERT_NOT_NULL(db);
-    ASSERT_OK(ac_schema_prepare(db, NULL, NULL));
+    db = dbtest_open(h, "e2e.db");
     ac_build_opts_default(&o);
     snprintf(o.masters_dir, sizeof o.masters_dir, "%s/Masters", ac_test_tmpdir());
     o.out.durable = false;

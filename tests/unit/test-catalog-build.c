@@ -15,7 +15,7 @@
 #include "afdb.h"
 #include "buildplan.h"
 #include "catalog.h"
-#include "catalogtest.h"
+#include "dbtest.h"
 #include "db.h"
 #include "schema.h"
 #include "test.h"
@@ -33,7 +33,7 @@ static void add_frame(sqlite3 *h, const char *id, const char *session, const cha
     f.filter = filter;
     f.calibrated = calibrated;
     f.softdelete = softdelete;
-    catalogtest_add_file(h, "/data/cal", f);
+    dbtest_add_file(h, "/data/cal", f);
 }
 
 /*
@@ -45,8 +45,15 @@ static void add_frame(sqlite3 *h, const char *id, const char *session, const cha
 static ac_db_t *fixture(afdb_variant_t v)
 {
     const char *path = v == AFDB_MIGRATED ? "cb-migrated.db" : "cb-models.db";
+    static const struct {
+        const char *id, *type, *path, *session;
+        int soft_delete;
+    } masters[] = {
+        {"bias_C14_1", "bias", "/repo/Masters/Master-Bias-C14-x.fits", "SB", 0},
+        {"dark_C14_2", "dark", "/repo/Masters/Master-FlatDark-C14-x.fits", "SD", 0},
+        {"flat_C14_3", "flat", "/repo/Masters/Master-Flat-C14-old.fits", "SF", 1},
+    };
     sqlite3 *h = afdb_create(path, v);
-    afdb_master_t m = {0};
 
     afdb_add_session(h, "SB", "Bias", "2024-10-04", "0", "-10", NULL);
     afdb_add_session(h, "SD", "Dark", "2024-10-05", "300", "-10", NULL);
@@ -70,24 +77,16 @@ static ac_db_t *fixture(afdb_variant_t v)
     add_frame(h, "F4", "SF", "FLAT FIELD", "Flat", "2024-10-03T18:00:09", "2", "Ha", 0, 0);
     add_frame(h, "FX", "SF", "LIGHT", "Flat", "2024-10-03T18:00:12", "2", "Ha", 0, 0);
     add_frame(h, "L1", "S1", "LIGHT FRAME", "M 31", "2024-10-05T22:00:00", "300", "Ha", 0, 0);
-    m.master_id = "bias_C14_1";
-    m.type = "bias";
-    m.path = "/repo/Masters/Master-Bias-C14-x.fits";
-    m.source_session = "SB";
-    m.file_count = 3;
-    afdb_add_master(h, &m);
-    m.master_id = "dark_C14_2";
-    m.type = "dark";
-    m.path = "/repo/Masters/Master-FlatDark-C14-x.fits";
-    m.source_session = "SD";
-    afdb_add_master(h, &m);
-    m.master_id = "flat_C14_3";
-    m.type = "flat";
-    m.path = "/repo/Masters/Master-Flat-C14-old.fits";
-    m.source_session = "SF";
-    m.soft_delete = 1;
-    afdb_add_master(h, &m);
-    return catalogtest_open(h, path);
+    for (size_t i = 0; i < sizeof masters / sizeof masters[0]; i++) {
+        afdb_master_t m = {.master_id = masters[i].id,
+                           .type = masters[i].type,
+                           .path = masters[i].path,
+                           .source_session = masters[i].session,
+                           .file_count = 3,
+                           .soft_delete = masters[i].soft_delete};
+        afdb_add_master(h, &m);
+    }
+    return dbtest_open(h, path);
 }
 
 /* ---- Units ---- */
@@ -372,14 +371,10 @@ TEST(catalog_build_register_refuses_a_stale_row_and_rolls_back)
 
 TEST(catalog_build_migration_from_version_1_keeps_rows)
 {
-    sqlite3 *h = afdb_create("mig.db", AFDB_MIGRATED);
-    ac_db_t *db;
+    ac_db_t *db = dbtest_create("mig.db", AFDB_MIGRATED);
     ac_err_t e = {0};
     int v = -1;
 
-    sqlite3_close(h);
-    db = ac_db_open("mig.db", NULL, &e);
-    ASSERT_NOT_NULL(db);
     ASSERT_OK(ac_schema_migrate(db, 1, &e));
     ASSERT_OK(ac_db_exec(
         db, "INSERT INTO astrocal_session (session_id, state) VALUES ('s', 'queued')", &e));

@@ -2,7 +2,7 @@
  * test-catalog-write.c - writing the catalogue as AstroFiler does
  * (daemon/catalog/catalog_write.c): recording calibrated files (exactly once, reusing an
  * output already registered, all or nothing) and registering imported files and masters,
- * on databases laid out as AstroFiler lays them out (tests/support/afdb.h, catalogtest.h),
+ * on databases laid out as AstroFiler lays them out (tests/support/afdb.h, dbtest.h),
  * in both schema variants.
  */
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include "afdb.h"
 #include "catalog.h"
 #include "queue.h"
-#include "catalogtest.h"
+#include "dbtest.h"
 #include "db.h"
 #include "schema.h"
 #include "test.h"

@@ -1,6 +1,6 @@
 /*
  * test-catalog.c - reading the catalogue (daemon/catalog/catalog.c) on databases laid out
- * as AstroFiler lays them out (tests/support/afdb.h, catalogtest.h), in both schema
+ * as AstroFiler lays them out (tests/support/afdb.h, dbtest.h), in both schema
  * variants, with AstroFiler's value quirks; value helpers against known answers. Writing:
  * test-catalog-write.c; master builds: test-catalog-build.c; the queue: test-queue.c.
  */
@@ -12,7 +12,7 @@
 
 #include "afdb.h"
 #include "catalog.h"
-#include "catalogtest.h"
+#include "dbtest.h"
 #include "db.h"
 #include "schema.h"
 #include "test.h"

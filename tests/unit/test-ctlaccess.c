@@ -326,9 +326,7 @@ static void sc_idle(struct fixture *fx)
     /* The silent and the mid-line client have been closed. */
     ASSERT_NULL(conn_line(&silent));
     ASSERT_NULL(conn_line(&midline));
-    r = request(&busy, "{\"id\":9,\"cmd\":\"stats\"}\n");
-    ASSERT_EQ(result_int(r, "clients"), 3); /* busy, watcher, waiting */
-    json_decref(r);
+    assert_stats(&busy, 9, 3, -1); /* busy, watcher, waiting */
     /* The watcher, silent for 700 ms, still gets events. */
     r = request(&busy, "{\"id\":10,\"cmd\":\"emit\",\"args\":{\"n\":1,\"size\":1}}\n");
     ASSERT_EQ(result_int(r, "sent"), 1);
@@ -376,9 +374,7 @@ static void sc_reserved(struct fixture *fx)
         conn_open(&root[i], fx->path);
         expect_ok(&root[i], "status");
     }
-    r = request(&root[0], "{\"id\":1,\"cmd\":\"stats\"}\n");
-    ASSERT_EQ(result_int(r, "clients"), AC_CTLSRV_MAX_CLIENTS);
-    json_decref(r);
+    assert_stats(&root[0], 1, AC_CTLSRV_MAX_CLIENTS, -1);
     /* Beyond the limit even root is told busy. */
     conn_open(&root[AC_CTLSRV_RESERVED_CLIENTS], fx->path);
     r = conn_json(&root[AC_CTLSRV_RESERVED_CLIENTS]);

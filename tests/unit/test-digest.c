@@ -33,6 +33,21 @@ static void write_a(const char *path, size_t n)
     ASSERT_OK(fclose(f));
 }
 
+/* assert_file_digests requires the MD5 and the SHA-256 of the file at path to be md5 and
+ * sha256 (lower-case hex). */
+static void assert_file_digests(const char *path, const char *md5, const char *sha256)
+{
+    char hex[65];
+    ac_err_t e = {0};
+
+    if (ac_digest_file(path, AC_DIGEST_MD5, hex, 33, &e) != 0)
+        AC_TEST_FAIL("MD5 of %s: %s", path, e.msg);
+    ASSERT_STR_EQ(hex, md5);
+    if (ac_digest_file(path, AC_DIGEST_SHA256, hex, sizeof hex, &e) != 0)
+        AC_TEST_FAIL("SHA-256 of %s: %s", path, e.msg);
+    ASSERT_STR_EQ(hex, sha256);
+}
+
 TEST(digest_md5_rfc1321_vectors)
 {
     char hex[33];
@@ -80,42 +95,30 @@ TEST(digest_update_in_pieces)
 
 TEST(digest_file_abc)
 {
-    char md5[33], sha[65];
     FILE *f = fopen("abc.txt", "wb");
-    ac_err_t e = {0};
 
     ASSERT_NOT_NULL(f);
     fputs("abc", f);
     ASSERT_OK(fclose(f));
-    ASSERT_OK(ac_digest_file("abc.txt", AC_DIGEST_MD5, md5, sizeof md5, &e));
-    ASSERT_STR_EQ(md5, "900150983cd24fb0d6963f7d28e17f72");
-    ASSERT_OK(ac_digest_file("abc.txt", AC_DIGEST_SHA256, sha, sizeof sha, &e));
-    ASSERT_STR_EQ(sha, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_file_digests("abc.txt", "900150983cd24fb0d6963f7d28e17f72",
+                        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST(digest_file_million_a)
 {
-    char md5[33], sha[65];
-
     /* FIPS 180-2 B.3: one million 'a'; MD5 value from the same input. */
     write_a("a1m", 1000000);
-    ASSERT_OK(ac_digest_file("a1m", AC_DIGEST_SHA256, sha, sizeof sha, NULL));
-    ASSERT_STR_EQ(sha, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-    ASSERT_OK(ac_digest_file("a1m", AC_DIGEST_MD5, md5, sizeof md5, NULL));
-    ASSERT_STR_EQ(md5, "7707d6ae4e027c70eea2a935c2296f21");
+    assert_file_digests("a1m", "7707d6ae4e027c70eea2a935c2296f21",
+                        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
 TEST(digest_file_spans_read_buffers)
 {
-    char md5[33], sha[65];
-
     /* 2,500,000 bytes cross two 1 MiB buffer boundaries; expected values from Python's
      * hashlib on the same bytes. */
     write_a("a25", 2500000);
-    ASSERT_OK(ac_digest_file("a25", AC_DIGEST_SHA256, sha, sizeof sha, NULL));
-    ASSERT_STR_EQ(sha, "38a637965059125eeb67f54c30e7f48a61859a467a800ba09740ba48a924f2b9");
-    ASSERT_OK(ac_digest_file("a25", AC_DIGEST_MD5, md5, sizeof md5, NULL));
-    ASSERT_STR_EQ(md5, "810b761e68a4f58192e0448bc415517e");
+    assert_file_digests("a25", "810b761e68a4f58192e0448bc415517e",
+                        "38a637965059125eeb67f54c30e7f48a61859a467a800ba09740ba48a924f2b9");
 }
 
 TEST(digest_file_missing_and_small_buffer)

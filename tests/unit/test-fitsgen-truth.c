@@ -28,8 +28,7 @@ TEST(fitsgen_bad_files)
     int st = 0, naxis = 0;
     long nax[3] = {0, 0, 0};
 
-    small_cam(&cam, 51);
-    ac_gen_t *g = gen_new(&cam);
+    ac_gen_t *g = small_gen(&cam, 51);
     for (int k = 0; k < AC_GEN_BAD_COUNT; k++)
         if (ac_gen_write_bad(g, (ac_gen_bad_t)k, ac_gen_bad_name((ac_gen_bad_t)k), &e) != 0)
             AC_TEST_FAIL("bad file %d: %s", k, e.msg);
@@ -288,8 +287,7 @@ TEST(fitsgen_rejects_bad_arguments)
     ASSERT_NULL(ac_gen_new(&cam, &e));
     ASSERT_EQ(e.code, -EINVAL);
     ASSERT_CONTAINS(e.msg, "RGBX");
-    small_cam(&cam, 1);
-    ac_gen_t *g = gen_new(&cam);
+    ac_gen_t *g = small_gen(&cam, 1);
     ac_gen_frame_default(&f, AC_GEN_LIGHT);
     f.master = AC_GEN_MASTER_FLOAT;
     ac_err_clear(&e);

@@ -159,8 +159,7 @@ TEST(fitsgen_master_headers)
     ac_gen_camera_t cam;
     ac_gen_frame_t f;
 
-    small_cam(&cam, 4);
-    ac_gen_t *g = gen_new(&cam);
+    ac_gen_t *g = small_gen(&cam, 4);
     ac_gen_frame_default(&f, AC_GEN_DARK);
     f.master = AC_GEN_MASTER_ASTROFILER;
     f.exptime_string = true;
@@ -201,8 +200,7 @@ TEST(fitsgen_saturation_and_clipping)
     ac_gen_frame_t f;
     size_t n_sat = 0, n_nan = 0;
 
-    small_cam(&cam, 8);
-    ac_gen_t *g = gen_new(&cam);
+    ac_gen_t *g = small_gen(&cam, 8);
     ac_gen_frame_default(&f, AC_GEN_LIGHT);
     write_frame(g, &f, "l.fits");
     double *px = read_image("l.fits");
@@ -254,28 +252,50 @@ TEST(fitsgen_saturation_and_clipping)
     ac_gen_free(g);
 }
 
+/* pair_noise writes frames 1 and 2 of f as <stem>1.fits and <stem>2.fits and returns the
+ * noise of one frame: the standard deviation of their difference (where the fixed pattern
+ * cancels) over sqrt(2). *diff_mean (may be NULL) receives the mean difference, *first (may
+ * be NULL) the pixels of frame 1 (owned by the caller, free). */
+static double pair_noise(ac_gen_t *g, ac_gen_frame_t *f, const char *stem, double *diff_mean,
+                         double **first)
+{
+    char p1[64], p2[64];
+    double *a, *b, *d = malloc(sizeof *d * W * H), mean, sd;
+
+    ASSERT_NOT_NULL(d);
+    snprintf(p1, sizeof p1, "%s1.fits", stem);
+    snprintf(p2, sizeof p2, "%s2.fits", stem);
+    f->index = 1;
+    write_frame(g, f, p1);
+    f->index = 2;
+    write_frame(g, f, p2);
+    a = read_image(p1);
+    b = read_image(p2);
+    for (int i = 0; i < W * H; i++)
+        d[i] = a[i] - b[i];
+    mean_sd(d, W * H, &mean, &sd);
+    if (diff_mean != NULL)
+        *diff_mean = mean;
+    if (first != NULL)
+        *first = a;
+    else
+        free(a);
+    free(b);
+    free(d);
+    return sd / sqrt(2.0);
+}
+
 TEST(fitsgen_bias_noise_is_read_noise)
 {
     ac_gen_camera_t cam;
     ac_gen_frame_t f;
     double mean, sd;
 
-    small_cam(&cam, 21);
-    ac_gen_t *g = gen_new(&cam);
+    ac_gen_t *g = small_gen(&cam, 21);
     ac_gen_frame_default(&f, AC_GEN_BIAS);
-    f.index = 1;
-    write_frame(g, &f, "b1.fits");
-    f.index = 2;
-    write_frame(g, &f, "b2.fits");
-    double *a = read_image("b1.fits");
-    double *b = read_image("b2.fits");
-    double *d = malloc(sizeof *d * W * H);
-    for (int i = 0; i < W * H; i++)
-        d[i] = a[i] - b[i];
     /* The fixed pattern cancels in the difference of two frames; what is left is the read
      * noise (plus 1/12 ADU^2 of rounding) times sqrt(2). */
-    mean_sd(d, W * H, &mean, &sd);
-    double rn = sd / sqrt(2.0);
+    double *a, rn = pair_noise(g, &f, "b", &mean, &a);
     ASSERT_NEAR(mean, 0, 0.3);
     ASSERT_NEAR(rn, 5.0, 0.5);
     /* The frame itself: bias level plus column (sd 2) and pixel (sd 0.5) patterns. */
@@ -283,8 +303,6 @@ TEST(fitsgen_bias_noise_is_read_noise)
     ASSERT_NEAR(mean, 1000, 1.0);
     ASSERT_NEAR(sd, sqrt(25 + 4 + 0.25), 0.6);
     free(a);
-    free(b);
-    free(d);
     ac_gen_free(g);
 }
 
@@ -342,10 +360,8 @@ TEST(fitsgen_master_darks_and_bias_noise)
 {
     ac_gen_camera_t cam;
     ac_gen_frame_t f;
-    double mean, sd;
 
-    small_cam(&cam, 31);
-    ac_gen_t *g = gen_new(&cam);
+    ac_gen_t *g = small_gen(&cam, 31);
     ac_gen_frame_default(&f, AC_GEN_DARK);
     f.master = AC_GEN_MASTER_ASTROFILER;
     write_frame(g, &f, "af.fits");
@@ -366,18 +382,7 @@ TEST(fitsgen_master_darks_and_bias_noise)
     ac_gen_frame_default(&f, AC_GEN_BIAS);
     f.master = AC_GEN_MASTER_FLOAT;
     f.ncombine = 25;
-    f.index = 1;
-    write_frame(g, &f, "m1.fits");
-    f.index = 2;
-    write_frame(g, &f, "m2.fits");
-    double *a = read_image("m1.fits");
-    double *b = read_image("m2.fits");
-    for (int i = 0; i < W * H; i++)
-        a[i] -= b[i];
-    mean_sd(a, W * H, &mean, &sd);
-    ASSERT_NEAR(sd / sqrt(2.0), 5.0 / 5, 0.1);
-    free(a);
-    free(b);
+    ASSERT_NEAR(pair_noise(g, &f, "m", NULL, NULL), 5.0 / 5, 0.1);
     ac_gen_free(g);
 }
 
@@ -430,8 +435,7 @@ TEST(fitsgen_compressed_and_32bit)
     ac_gen_frame_t f;
     struct stat a, b;
 
-    small_cam(&cam, 71);
-    ac_gen_t *g = gen_new(&cam);
+    ac_gen_t *g = small_gen(&cam, 71);
     ac_gen_frame_default(&f, AC_GEN_LIGHT);
     write_frame(g, &f, "plain.fits");
     f.fz = true;

@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "ctlsrv.h"
+#include "ctlsrv_fixture.h"
 #include "harness.h"
 #include "sdnotify.h"
 #include "test.h"
@@ -223,15 +224,6 @@ TEST(harness_run_captures_output_and_status)
     ac_harness_free(&h);
 }
 
-/* A control server on a loop thread, for the blocking client. */
-struct srv_thread {
-    uv_loop_t loop;
-    uv_async_t stop;
-    ac_ctlsrv_t *srv;
-    const char *path;
-    int ready;
-};
-
 static void echo_handler(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,
                          void *ud)
 {
@@ -244,36 +236,14 @@ static void echo_handler(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, jso
         ac_ctlsrv_reply_ok(c, id, json_pack("{s:s,s:O}", "cmd", cmd, "args", args));
 }
 
-static void srv_stop(uv_async_t *a)
-{
-    struct srv_thread *st = a->data;
-
-    ac_ctlsrv_close(st->srv, NULL);
-    uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *srv_main(void *arg)
-{
-    struct srv_thread *st = arg;
-
-    uv_run(&st->loop, UV_RUN_DEFAULT);
-    return NULL;
-}
-
 TEST(harness_request_and_exchange)
 {
     ac_harness_t h;
     struct srv_thread st = {0};
-    pthread_t th;
     json_t *r, *res;
 
     ac_harness_init(&h);
-    ASSERT_OK(uv_loop_init(&st.loop));
-    st.srv = ac_ctlsrv_new(&st.loop, echo_handler, &st);
-    ASSERT_OK(ac_ctlsrv_listen(st.srv, h.socket, 0600, NULL));
-    uv_async_init(&st.loop, &st.stop, srv_stop);
-    st.stop.data = &st;
-    ASSERT_OK(pthread_create(&th, NULL, srv_main, &st));
+    srv_thread_start(&st, h.socket, echo_handler, &st);
 
     r = ac_harness_request(&h, "plan", json_pack("{s:s}", "session", "abc"), 5000);
     res = ac_harness_result(r);
@@ -292,9 +262,7 @@ TEST(harness_request_and_exchange)
                   "bad_request");
     json_decref(r);
 
-    uv_async_send(&st.stop);
-    pthread_join(th, NULL);
-    ASSERT_OK(uv_loop_close(&st.loop));
+    srv_thread_stop(&st);
     /* Nobody listens any more: NULL, not a hang. */
     ASSERT_NULL(ac_harness_request(&h, "status", NULL, 1000));
     ac_harness_free(&h);

@@ -18,6 +18,7 @@
 #include "imgout-util.h"
 #include "imgout.h"
 #include "test.h"
+#include "tools.h"
 
 TEST(imgout_roundtrip_exact_with_header)
 {
@@ -27,7 +28,7 @@ TEST(imgout_roundtrip_exact_with_header)
     ac_err_t e = {0};
     char keys[64][9];
     size_t bytes = 0;
-    float *img = imgt_make_image(w, h), *back;
+    float *img = imgt_make_image(w, h);
     int n;
 
     imgt_opts_small(&o);
@@ -40,9 +41,8 @@ TEST(imgout_roundtrip_exact_with_header)
     /* 6 structural + 4 kept caller cards + 4 extra + DATASUM, CHECKSUM, END = 17 cards. */
     ASSERT_EQ(bytes, imgt_fits_len(17, w, h));
     ASSERT_EQ(imgt_file_size("out.fits"), (off_t)imgt_fits_len(17, w, h));
-    back = imgt_read_back("out.fits", 1, w, h);
-    imgt_assert_same_bits(back, img, (size_t)w * h);
-    imgt_fitsverify_ok("out.fits");
+    imgt_assert_reads_back("out.fits", img, w, h);
+    ac_tools_fitsverify_clean("out.fits");
     n = imgt_read_keys("out.fits", 1, keys, 64);
     {
         const char *want[] = {"SIMPLE", "BITPIX", "NAXIS",   "NAXIS1",  "NAXIS2",
@@ -53,7 +53,6 @@ TEST(imgout_roundtrip_exact_with_header)
             ASSERT_STR_EQ(keys[i], want[i]);
     }
     ASSERT_EQ(imgt_count_tmp("."), 0);
-    free(back);
     free(img);
     ac_hdr_free(&hdr);
     ac_hdr_free(&extra);
@@ -66,16 +65,14 @@ TEST(imgout_many_buffer_boundaries)
     const int w = 301, h = 157;
     ac_imgout_opts_t o;
     ac_err_t e = {0};
-    float *img = imgt_make_image(w, h), *back;
+    float *img = imgt_make_image(w, h);
 
     imgt_opts_small(&o);
     o.durable = false;
     ASSERT_OK(imgt_write_file("big.fits", w, h, img, NULL, 0, NULL, &o, NULL, &e));
     ASSERT_EQ(imgt_file_size("big.fits"), (off_t)imgt_fits_len(9, w, h));
-    back = imgt_read_back("big.fits", 1, w, h);
-    imgt_assert_same_bits(back, img, (size_t)w * h);
-    imgt_fitsverify_ok("big.fits");
-    free(back);
+    imgt_assert_reads_back("big.fits", img, w, h);
+    ac_tools_fitsverify_clean("big.fits");
     free(img);
 }
 
@@ -166,7 +163,7 @@ TEST(imgout_buffered_when_direct_off)
     ac_imgout_opts_t o;
     ac_imgout_t *wr = NULL;
     ac_err_t e = {0};
-    float *img = imgt_make_image(w, h), *back;
+    float *img = imgt_make_image(w, h);
 
     imgt_opts_small(&o);
     o.direct = false;
@@ -174,10 +171,8 @@ TEST(imgout_buffered_when_direct_off)
     ASSERT(!ac_imgout_is_direct(wr));
     ASSERT_OK(ac_imgout_write_rows(wr, img, h, &e));
     ASSERT_OK(ac_imgout_commit(wr, NULL, NULL, &e));
-    back = imgt_read_back("b.fits", 1, w, h);
-    imgt_assert_same_bits(back, img, (size_t)w * h);
-    imgt_fitsverify_ok("b.fits");
-    free(back);
+    imgt_assert_reads_back("b.fits", img, w, h);
+    ac_tools_fitsverify_clean("b.fits");
     free(img);
 }
 
@@ -188,7 +183,7 @@ TEST(imgout_tmpfs)
     ac_imgout_opts_t o;
     ac_err_t e = {0};
     char dir[] = "/dev/shm/imgout-test-XXXXXX", path[64];
-    float *img = imgt_make_image(w, h), *back;
+    float *img = imgt_make_image(w, h);
 
     if (access("/dev/shm", W_OK) != 0 || mkdtemp(dir) == NULL) {
         fprintf(stderr, "SKIP: no writable /dev/shm\n");
@@ -198,12 +193,10 @@ TEST(imgout_tmpfs)
     snprintf(path, sizeof path, "%s/t.fits", dir);
     imgt_opts_small(&o);
     ASSERT_OK(imgt_write_file(path, w, h, img, NULL, 0, NULL, &o, NULL, &e));
-    back = imgt_read_back(path, 1, w, h);
-    imgt_assert_same_bits(back, img, (size_t)w * h);
+    imgt_assert_reads_back(path, img, w, h);
     ASSERT_EQ(imgt_count_entries(dir), 1);
     unlink(path);
     rmdir(dir);
-    free(back);
     free(img);
 }
 
@@ -230,7 +223,7 @@ TEST(imgout_falls_back_when_direct_write_refused)
     ac_imgout_opts_t o;
     ac_imgout_t *wr = NULL;
     ac_err_t e = {0};
-    float *img = imgt_make_image(w, h), *back;
+    float *img = imgt_make_image(w, h);
 
     imgt_opts_small(&o);
     ac_imgout_set_pwrite_hook(refuse_direct);
@@ -240,10 +233,8 @@ TEST(imgout_falls_back_when_direct_write_refused)
     ASSERT(!ac_imgout_is_direct(wr));
     ASSERT_OK(ac_imgout_commit(wr, NULL, NULL, &e));
     ac_imgout_set_pwrite_hook(NULL);
-    back = imgt_read_back("f.fits", 1, w, h);
-    imgt_assert_same_bits(back, img, (size_t)w * h);
+    imgt_assert_reads_back("f.fits", img, w, h);
     ASSERT_EQ(imgt_file_size("f.fits"), (off_t)imgt_fits_len(9, w, h));
-    free(back);
     free(img);
 }
 
@@ -252,16 +243,14 @@ TEST(imgout_short_writes)
     const int w = 101, h = 77;
     ac_imgout_opts_t o;
     ac_err_t e = {0};
-    float *img = imgt_make_image(w, h), *back;
+    float *img = imgt_make_image(w, h);
 
     imgt_opts_small(&o);
     ac_imgout_set_pwrite_hook(short_writes);
     ASSERT_OK(imgt_write_file("s.fits", w, h, img, NULL, 0, NULL, &o, NULL, &e));
     ac_imgout_set_pwrite_hook(NULL);
     ASSERT(imgt_hook_calls > (w * h * 4) / 1000);
-    back = imgt_read_back("s.fits", 1, w, h);
-    imgt_assert_same_bits(back, img, (size_t)w * h);
-    free(back);
+    imgt_assert_reads_back("s.fits", img, w, h);
     free(img);
 }
 
@@ -345,7 +334,6 @@ TEST(imgout_header_larger_than_data)
     ac_hdr_t hdr;
     ac_err_t e = {0};
     float px[6] = {1, -1, 0.5f, 1e10f, -1e-10f, 7};
-    float *back;
 
     ac_hdr_init(&hdr);
     for (int i = 0; i < 120; i++) {
@@ -355,10 +343,8 @@ TEST(imgout_header_larger_than_data)
     }
     ASSERT_OK(imgt_write_file("h.fits", 3, 2, px, &hdr, 5, NULL, NULL, NULL, &e));
     ASSERT_EQ(imgt_file_size("h.fits"), (off_t)imgt_fits_len(6 + 120 + 5 + 3, 3, 2));
-    back = imgt_read_back("h.fits", 1, 3, 2);
-    imgt_assert_same_bits(back, px, 6);
-    imgt_fitsverify_ok("h.fits");
-    free(back);
+    imgt_assert_reads_back("h.fits", px, 3, 2);
+    ac_tools_fitsverify_clean("h.fits");
     ac_hdr_free(&hdr);
 }
 
@@ -366,15 +352,13 @@ TEST(imgout_not_durable_still_complete)
 {
     ac_imgout_opts_t o;
     ac_err_t e = {0};
-    float *img = imgt_make_image(64, 48), *back;
+    float *img = imgt_make_image(64, 48);
 
     ac_imgout_opts_default(&o);
     ASSERT(o.durable);
     o.durable = false;
     ASSERT_OK(imgt_write_file("n.fits", 64, 48, img, NULL, 0, NULL, &o, NULL, &e));
-    back = imgt_read_back("n.fits", 1, 64, 48);
-    imgt_assert_same_bits(back, img, 64 * 48);
-    free(back);
+    imgt_assert_reads_back("n.fits", img, 64, 48);
     free(img);
 }
 
@@ -427,7 +411,7 @@ TEST(imgout_compressed_roundtrip)
     fprintf(stderr, "max error %g\n", maxerr);
     ASSERT(maxerr > 0);   /* it was quantised */
     ASSERT(maxerr < 3.6); /* within two steps */
-    imgt_fitsverify_ok("c.fits");
+    ac_tools_fitsverify_clean("c.fits");
     fits_open_diskfile(&f, "c.fits", READONLY, &st);
     fits_movabs_hdu(f, 2, NULL, &st);
     fits_read_keyword(f, "ZCMPTYPE", v, NULL, &st);
@@ -484,17 +468,15 @@ TEST(imgout_compressed_nan_stays_local)
         else
             ASSERT_NEAR(back[i], img[i], 20.0); /* noise ~29: steps of ~2 */
     }
-    imgt_fitsverify_ok("n.fits");
+    ac_tools_fitsverify_clean("n.fits");
 }
 
 TEST(imgout_plain_nan_bit_exact)
 {
-    float px[4] = {NAN, INFINITY, -INFINITY, 1.5f}, *back;
+    float px[4] = {NAN, INFINITY, -INFINITY, 1.5f};
 
     ASSERT_OK(imgt_write_file("p.fits", 2, 2, px, NULL, 0, NULL, NULL, NULL, NULL));
-    back = imgt_read_back("p.fits", 1, 2, 2);
-    imgt_assert_same_bits(back, px, 4);
-    free(back);
+    imgt_assert_reads_back("p.fits", px, 2, 2);
 }
 
 /* ---- Sequential mode (ac_imgout_open_final) and hashing at commit. ---- */
@@ -512,20 +494,6 @@ static unsigned char *slurp(const char *path, size_t *n)
     ASSERT_EQ(fread(p, 1, *n, f), *n);
     fclose(f);
     return p;
-}
-
-/* sha256sum_of runs the sha256sum tool on path (an implementation independent of ours). */
-static void sha256sum_of(const char *path, char hex[65])
-{
-    char cmd[600];
-    FILE *p;
-
-    snprintf(cmd, sizeof cmd, "sha256sum '%s'", path);
-    p = popen(cmd, "r");
-    ASSERT_NOT_NULL(p);
-    ASSERT_EQ(fread(hex, 1, 64, p), 64);
-    hex[64] = '\0';
-    pclose(p);
 }
 
 /* write_final writes img in sequential mode with hdr and the DATASUM computed piecewise
@@ -592,7 +560,8 @@ TEST(imgout_final_identical_to_classic)
         ac_imgout_opts_t o;
         ac_hdr_t hdr, extra, full;
         ac_err_t e = {0};
-        char sha[65], ours[65], tool[65];
+        char sha[65], ours[65];
+        const char *tool;
         unsigned char *a = NULL, *b = NULL;
         size_t na = 0, nb = 0;
 
@@ -631,11 +600,11 @@ TEST(imgout_final_identical_to_classic)
         ASSERT_EQ(na, nb);
         ASSERT(memcmp(a, b, na) == 0);
         ASSERT_OK(ac_digest_file("seq.fits", AC_DIGEST_SHA256, ours, sizeof ours, &e));
-        sha256sum_of("seq.fits", tool);
+        tool = ac_tools_hash("sha256sum", "seq.fits");
         ASSERT_STR_EQ(sha, tool);
         ASSERT_STR_EQ(ours, tool);
         free(imgt_read_back("seq.fits", 1, w, h));
-        imgt_fitsverify_ok("seq.fits");
+        ac_tools_fitsverify_clean("seq.fits");
         ASSERT_EQ(imgt_count_tmp("."), 0);
         free(a);
         free(b);
@@ -705,7 +674,7 @@ TEST(imgout_commit_hashed_reads_back_classic_and_compressed)
     ac_imgout_opts_t o;
     ac_imgout_t *wr = NULL;
     ac_err_t e = {0};
-    char sha[65], tool[65];
+    char sha[65];
     float *img = imgt_make_image(w, h);
 
     for (int compress = 0; compress <= 1; compress++) {
@@ -716,14 +685,12 @@ TEST(imgout_commit_hashed_reads_back_classic_and_compressed)
         ASSERT_OK(ac_imgout_open(path, w, h, NULL, 0, &o, &wr, &e));
         ASSERT_OK(ac_imgout_write_rows(wr, img, h, &e));
         ASSERT_OK(ac_imgout_commit_hashed(wr, NULL, NULL, sha, sizeof sha, &e));
-        sha256sum_of(path, tool);
-        ASSERT_STR_EQ(sha, tool);
+        ASSERT_STR_EQ(sha, ac_tools_hash("sha256sum", path));
         unlink(path);
         /* Sequential mode. */
         ASSERT_OK(write_final(path, w, h, img, NULL, 0, &o, sha, &e));
-        sha256sum_of(path, tool);
-        ASSERT_STR_EQ(sha, tool);
-        imgt_fitsverify_ok(path);
+        ASSERT_STR_EQ(sha, ac_tools_hash("sha256sum", path));
+        ac_tools_fitsverify_clean(path);
     }
     free(img);
 }

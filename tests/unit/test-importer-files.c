@@ -24,31 +24,28 @@
 
 TEST(importer_twice_registers_nothing_new)
 {
-    ac_gen_camera_t cam;
-    ac_gen_t *g = camera(&cam, 16);
-    ac_gen_night_t n;
-    ac_db_t *db = open_db("af.db", AFDB_MIGRATED);
+    struct import_fx x;
     ac_import_opts_t o;
     struct run *r;
     long long files, sessions, masters;
     char cmd[2048];
 
-    ac_gen_night_default(&n, &cam);
-    n.n_lights = 3;
-    n.raw_cal = 2; /* + 8 raw calibration frames; masters: 3 */
-    write_night(g, &n, "twice");
-    r = run_import(db, "twice", NULL);
+    import_fx_init(&x, 16);
+    x.n.n_lights = 3;
+    x.n.raw_cal = 2; /* + 8 raw calibration frames; masters: 3 */
+    write_night(x.g, &x.n, "twice");
+    r = run_import(x.db, "twice", NULL);
     ASSERT_EQ(r->r.registered, 11);
     ASSERT_EQ(r->r.masters, 3);
     ASSERT_EQ(r->r.duplicates, 0);
-    files = q_int(db, "SELECT count(*) FROM fitsfile", NULL);
-    sessions = q_int(db, "SELECT count(*) FROM fitssession", NULL);
-    masters = q_int(db, "SELECT count(*) FROM Masters", NULL);
+    files = q_int(x.db, "SELECT count(*) FROM fitsfile", NULL);
+    sessions = q_int(x.db, "SELECT count(*) FROM fitssession", NULL);
+    masters = q_int(x.db, "SELECT count(*) FROM Masters", NULL);
     ASSERT_EQ(files, 11);
     ASSERT_EQ(masters, 3);
 
     /* Again: every file is a duplicate by hash (masters by path and MD5). */
-    r = run_import(db, "twice", NULL);
+    r = run_import(x.db, "twice", NULL);
     ASSERT_EQ(r->r.code, 0);
     ASSERT_EQ(r->r.files, 14);
     ASSERT_EQ(r->r.registered + r->r.masters + r->r.sessions_created, 0);
@@ -56,48 +53,42 @@ TEST(importer_twice_registers_nothing_new)
     /* Again, in batches of 4 rows. */
     ac_import_opts_default(&o);
     o.batch_rows = 4;
-    r = run_import(db, "twice", &o);
+    r = run_import(x.db, "twice", &o);
     ASSERT_EQ(r->r.registered + r->r.masters + r->r.sessions_created + r->r.errors, 0);
     ASSERT_EQ(r->r.duplicates, 14);
     /* A copy under another name is the same file by hash. */
     snprintf(cmd, sizeof cmd, "cp twice/lights/M_31_L_300s_0001.fits twice/copy.fits");
     ASSERT_OK(system(cmd));
-    r = run_import(db, "twice", NULL);
+    r = run_import(x.db, "twice", NULL);
     ASSERT_EQ(r->r.registered + r->r.masters, 0);
     ASSERT_EQ(r->r.duplicates, 15);
-    ASSERT_EQ(q_int(db, "SELECT count(*) FROM fitsfile", NULL), files);
-    ASSERT_EQ(q_int(db, "SELECT count(*) FROM fitssession", NULL), sessions);
-    ASSERT_EQ(q_int(db, "SELECT count(*) FROM Masters", NULL), masters);
-    ASSERT_EQ(q_int(db, "SELECT count(*) FROM fitsfile WHERE fitsFileName = ?1",
-                    abspath("twice/copy.fits")),
-              0);
-    ac_db_close(db);
-    ac_gen_free(g);
+    ASSERT_EQ(q_int(x.db, "SELECT count(*) FROM fitsfile", NULL), files);
+    ASSERT_EQ(q_int(x.db, "SELECT count(*) FROM fitssession", NULL), sessions);
+    ASSERT_EQ(q_int(x.db, "SELECT count(*) FROM Masters", NULL), masters);
+    ASSERT_EQ(count(x.db, "fitsfile", "fitsFileName = ?1", abspath("twice/copy.fits")), 0);
+    import_fx_free(&x);
 }
 
 TEST(importer_masters_rows)
 {
     static const char *const kinds[3] = {"bias", "dark", "flat"};
-    ac_gen_camera_t cam;
-    ac_gen_t *g = camera(&cam, 17);
-    ac_gen_night_t n;
-    ac_db_t *db = open_db("af.db", AFDB_MIGRATED);
+    struct import_fx x;
     struct run *r;
 
-    ac_gen_night_default(&n, &cam);
-    n.n_lights = 1;
-    write_night(g, &n, "m"); /* AstroFiler masters, NCOMBINE 20, EXPTIME = '300.0' */
-    r = run_import(db, "m/masters", NULL);
+    import_fx_init(&x, 17);
+    x.n.n_lights = 1;
+    write_night(x.g, &x.n, "m"); /* AstroFiler masters, NCOMBINE 20, EXPTIME = '300.0' */
+    r = run_import(x.db, "m/masters", NULL);
     ASSERT_EQ(r->r.code, 0);
     ASSERT_EQ(r->r.masters, 3);
     ASSERT_EQ(r->r.registered + r->r.errors + r->r.skipped, 0);
-    ASSERT_EQ(q_int(db, "SELECT count(*) FROM fitsfile", NULL), 0); /* Masters only */
-    ASSERT_EQ(q_int(db, "SELECT count(*) FROM Masters", NULL), 3);
-    ASSERT_EQ(q_int(db, "SELECT count(DISTINCT master_id) FROM Masters", NULL), 3);
-    ASSERT_EQ(q_int(db,
-                    "SELECT count(*) FROM Masters WHERE master_id IS NULL OR master_type "
-                    "IS NULL OR master_path IS NULL OR creation_date IS NULL OR file_count "
-                    "IS NULL OR is_validated IS NULL OR soft_delete IS NULL",
+    ASSERT_EQ(q_int(x.db, "SELECT count(*) FROM fitsfile", NULL), 0); /* Masters only */
+    ASSERT_EQ(q_int(x.db, "SELECT count(*) FROM Masters", NULL), 3);
+    ASSERT_EQ(q_int(x.db, "SELECT count(DISTINCT master_id) FROM Masters", NULL), 3);
+    ASSERT_EQ(count(x.db, "Masters",
+                    "master_id IS NULL OR master_type IS NULL OR master_path IS NULL OR "
+                    "creation_date IS NULL OR file_count IS NULL OR is_validated IS NULL OR "
+                    "soft_delete IS NULL",
                     NULL),
               0);
     for (int i = 0; i < 3; i++) {
@@ -107,7 +98,7 @@ TEST(importer_masters_rows)
         snprintf(rel, sizeof rel, "m/masters/master_%s.fits", kinds[i]);
         path = abspath(rel);
         ASSERT_OK(stat(path, &st));
-#define MCOL(c) col(db, "Masters", "master_path", c, path)
+#define MCOL(c) col(x.db, "Masters", "master_path", c, path)
         ASSERT_STR_EQ(MCOL("master_type"), kinds[i]);
         ASSERT_EQ(strncmp(MCOL("master_id"), kinds[i], strlen(kinds[i])), 0);
         ASSERT_STR_EQ(MCOL("hash_value"), ac_tools_hash("md5sum", path));
@@ -137,30 +128,25 @@ TEST(importer_masters_rows)
             ASSERT_NULL(MCOL("filter_name"));
 #undef MCOL
     }
-    ac_db_close(db);
-    ac_gen_free(g);
+    import_fx_free(&x);
 }
 
 /* ---- Broken, unfinished and foreign files ---- */
 
 TEST(importer_incomplete_and_unreadable_files)
 {
-    ac_gen_camera_t cam;
-    ac_gen_t *g = camera(&cam, 18);
-    ac_gen_night_t n;
-    ac_db_t *db = open_db("af.db", AFDB_MIGRATED);
+    struct import_fx x;
     char tmp[512];
     struct run *r;
     FILE *f;
     bool seen_trunc = false;
 
-    ac_gen_night_default(&n, &cam);
-    n.n_lights = 4;
-    n.masters = AC_GEN_RAW;
-    write_night(g, &n, "bad");
-    ASSERT_OK(ac_gen_write_bad(g, AC_GEN_BAD_TRUNCATED, "bad/lights/truncated.fits", NULL));
-    ASSERT_OK(ac_gen_write_bad(g, AC_GEN_BAD_HEADER_ONLY, "bad/lights/header_only.fits", NULL));
-    ASSERT_OK(ac_gen_write_bad(g, AC_GEN_BAD_NOT_FITS, "bad/lights/not_fits.fits", NULL));
+    import_fx_init(&x, 18);
+    write_raw_night(&x, 4, "bad");
+    ASSERT_OK(ac_gen_write_bad(x.g, AC_GEN_BAD_TRUNCATED, "bad/lights/truncated.fits", NULL));
+    ASSERT_OK(
+        ac_gen_write_bad(x.g, AC_GEN_BAD_HEADER_ONLY, "bad/lights/header_only.fits", NULL));
+    ASSERT_OK(ac_gen_write_bad(x.g, AC_GEN_BAD_NOT_FITS, "bad/lights/not_fits.fits", NULL));
     /* An empty file and one whose header is still being written (the first 1000 bytes). */
     ASSERT_NOT_NULL(f = fopen("bad/lights/empty.FIT", "w"));
     fclose(f);
@@ -174,7 +160,7 @@ TEST(importer_incomplete_and_unreadable_files)
     fputs("not an image", f);
     fclose(f);
 
-    r = run_import(db, "bad", NULL);
+    r = run_import(x.db, "bad", NULL);
     ASSERT_EQ(r->r.code, 0);
     ASSERT_EQ(r->r.files, 4 + 5 + 1);
     ASSERT_EQ(r->r.registered, 4); /* the import went on */
@@ -196,14 +182,11 @@ TEST(importer_incomplete_and_unreadable_files)
             ASSERT_CONTAINS(r->skip_msg[i], "temporary");
     }
     ASSERT(seen_trunc);
-    ASSERT_EQ(q_int(db, "SELECT count(*) FROM fitsfile", NULL), 4);
-    ASSERT_EQ(q_int(db,
-                    "SELECT count(*) FROM fitsfile WHERE fitsFileName LIKE '%truncated%' "
-                    "OR fitsFileName LIKE '%part.fits'",
-                    NULL),
+    ASSERT_EQ(q_int(x.db, "SELECT count(*) FROM fitsfile", NULL), 4);
+    ASSERT_EQ(count(x.db, "fitsfile",
+                    "fitsFileName LIKE '%truncated%' OR fitsFileName LIKE '%part.fits'", NULL),
               0);
-    ac_db_close(db);
-    ac_gen_free(g);
+    import_fx_free(&x);
 }
 
 TEST(importer_types_and_unsupported_frames)
@@ -280,24 +263,14 @@ TEST(importer_types_and_unsupported_frames)
         else
             AC_TEST_FAIL("unexpected skip %s", r->skip_path[i]);
     }
-    ASSERT_STR_EQ(q_text(db, "SELECT fitsFileType FROM fitsFile WHERE fitsFileName = ?1",
-                         abspath("t/object.fits")),
-                  "LIGHT");
-    ASSERT_STR_EQ(q_text(db, "SELECT fitsFileExpTime FROM fitsFile WHERE fitsFileName = ?1",
-                         abspath("t/object.fits")),
-                  "300");
-    ASSERT_STR_EQ(q_text(db, "SELECT fitsFileType FROM fitsFile WHERE fitsFileName = ?1",
-                         abspath("t/zero.fits")),
-                  "BIAS");
-    ASSERT_STR_EQ(q_text(db, "SELECT fitsFileObject FROM fitsFile WHERE fitsFileName = ?1",
-                         abspath("t/zero.fits")),
-                  "Bias");
-    ASSERT_EQ(q_int(db, "SELECT fitsFileCalibrated FROM fitsFile WHERE fitsFileName = ?1",
-                    abspath("t/cal.fits")),
-              1);
-    ASSERT_EQ(q_int(db, "SELECT fitsFileCalibrated FROM fitsFile WHERE fitsFileName = ?1",
-                    abspath("t/object.fits")),
-              0);
+#define TCOL(c, rel) col(db, "fitsFile", "fitsFileName", c, abspath(rel))
+    ASSERT_STR_EQ(TCOL("fitsFileType", "t/object.fits"), "LIGHT");
+    ASSERT_STR_EQ(TCOL("fitsFileExpTime", "t/object.fits"), "300");
+    ASSERT_STR_EQ(TCOL("fitsFileType", "t/zero.fits"), "BIAS");
+    ASSERT_STR_EQ(TCOL("fitsFileObject", "t/zero.fits"), "Bias");
+    ASSERT_STR_EQ(TCOL("fitsFileCalibrated", "t/cal.fits"), "1");
+    ASSERT_STR_EQ(TCOL("fitsFileCalibrated", "t/object.fits"), "0");
+#undef TCOL
     /* The models variant has no is_auto_calibration column: sessions are still made. */
     ASSERT_EQ(q_int(db, "SELECT count(*) FROM fitsSession", NULL), 2);
     ac_db_close(db);
@@ -346,66 +319,54 @@ TEST(importer_alternative_keywords)
 
 TEST(importer_batches_keep_the_loop_turning)
 {
-    ac_gen_camera_t cam;
-    ac_gen_t *g = camera(&cam, 21);
-    ac_gen_night_t n;
-    ac_db_t *db = open_db("af.db", AFDB_MIGRATED);
+    struct import_fx x;
     ac_import_opts_t o;
     struct run *r;
 
-    ac_gen_night_default(&n, &cam);
-    n.n_lights = 9;
-    n.masters = AC_GEN_RAW;
-    write_night(g, &n, "b");
+    import_fx_init(&x, 21);
+    write_raw_night(&x, 9, "b");
     ac_import_opts_default(&o);
     o.batch_rows = 2;
-    r = run_import(db, "b", &o);
+    r = run_import(x.db, "b", &o);
     ASSERT_EQ(r->r.registered, 9);
     ASSERT_EQ(r->r.sessions_created, 1);
-    ASSERT_EQ(q_int(db, "SELECT count(DISTINCT fitsFileSession) FROM fitsfile", NULL), 1);
+    ASSERT_EQ(q_int(x.db, "SELECT count(DISTINCT fitsFileSession) FROM fitsfile", NULL), 1);
     /* 9 rows, 2 per iteration: at least 5 loop iterations spent registering. */
     ASSERT(n_checks >= 5);
-    ac_db_close(db);
-    ac_gen_free(g);
+    import_fx_free(&x);
 }
 
 TEST(importer_cancel_and_bad_folders)
 {
-    ac_gen_camera_t cam;
-    ac_gen_t *g = camera(&cam, 22);
-    ac_gen_night_t n;
-    ac_db_t *db = open_db("af.db", AFDB_MIGRATED);
+    struct import_fx x;
     ac_import_opts_t o;
     atomic_int cancel = 1;
     uv_loop_t loop;
     ac_err_t e = {0};
     struct run *r;
 
-    ac_gen_night_default(&n, &cam);
-    n.n_lights = 2;
-    n.masters = AC_GEN_RAW;
-    write_night(g, &n, "c");
+    import_fx_init(&x, 22);
+    write_raw_night(&x, 2, "c");
     ac_import_opts_default(&o);
     o.cancel = &cancel;
-    r = run_import(db, "c", &o);
+    r = run_import(x.db, "c", &o);
     ASSERT_EQ(r->r.code, AC_ECANCELED);
     ASSERT_EQ(r->r.registered, 0);
-    ASSERT_EQ(q_int(db, "SELECT count(*) FROM fitsfile", NULL), 0);
+    ASSERT_EQ(q_int(x.db, "SELECT count(*) FROM fitsfile", NULL), 0);
 
-    r = run_import(db, "missing", NULL);
+    r = run_import(x.db, "missing", NULL);
     ASSERT_EQ(r->r.code, -ENOENT);
     ASSERT_CONTAINS(r->r.message, abspath("missing"));
-    r = run_import(db, "c/lights/M_31_L_300s_0001.fits", NULL);
+    r = run_import(x.db, "c/lights/M_31_L_300s_0001.fits", NULL);
     ASSERT_EQ(r->r.code, -ENOTDIR);
 
     /* A relative path is refused at once and the callback never runs. */
     ASSERT_OK(uv_loop_init(&loop));
-    ASSERT_EQ(ac_import_start(&loop, db, "c", NULL, on_done, NULL, &e), -EINVAL);
+    ASSERT_EQ(ac_import_start(&loop, x.db, "c", NULL, on_done, NULL, &e), -EINVAL);
     ASSERT_CONTAINS(e.msg, "absolute");
     ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
     ASSERT_OK(uv_loop_close(&loop));
-    ac_db_close(db);
-    ac_gen_free(g);
+    import_fx_free(&x);
 }
 
 TEST(importer_scan_file_and_names)
@@ -452,39 +413,35 @@ TEST(importer_scan_file_and_names)
 
 TEST(importer_compressed_files)
 {
-    ac_gen_camera_t cam;
-    ac_gen_t *g = camera(&cam, 24);
-    ac_gen_night_t n;
-    ac_db_t *db = open_db("af.db", AFDB_MIGRATED);
+    struct import_fx x;
     struct stat st;
     char cmd[512];
     struct run *r;
 
-    ac_gen_night_default(&n, &cam);
-    n.n_lights = 2;
-    n.raw_cal = 1;
-    n.masters = AC_GEN_RAW;
-    n.fz = true;
-    write_night(g, &n, "fz");
+    import_fx_init(&x, 24);
+    x.n.n_lights = 2;
+    x.n.raw_cal = 1;
+    x.n.masters = AC_GEN_RAW;
+    x.n.fz = true;
+    write_night(x.g, &x.n, "fz");
     /* A tile-compressed light cut short: its table's heap is incomplete. */
     ASSERT_OK(stat("fz/lights/M_31_L_300s_0002.fits.fz", &st));
     snprintf(cmd, sizeof cmd,
              "head -c %lld fz/lights/M_31_L_300s_0002.fits.fz > fz/cut.fits.fz",
              (long long)st.st_size - 2880);
     ASSERT_OK(system(cmd));
-    r = run_import(db, "fz", NULL);
+    r = run_import(x.db, "fz", NULL);
     ASSERT_EQ(r->r.code, 0);
     ASSERT_EQ(r->r.registered, 2 + 4);
     ASSERT_EQ(r->r.skipped_incomplete, 1);
     ASSERT_EQ(r->r.errors, 0);
-    ASSERT_STR_EQ(q_text(db,
+    ASSERT_STR_EQ(q_text(x.db,
                          "SELECT fitsFileExpTime || '|' || fitsFileType FROM fitsfile WHERE "
                          "fitsFileName = ?1",
                          abspath("fz/lights/M_31_L_300s_0001.fits.fz")),
                   "300.0|LIGHT FRAME");
-    ASSERT_STR_EQ(q_text(db, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileName = ?1",
+    ASSERT_STR_EQ(q_text(x.db, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileName = ?1",
                          abspath("fz/lights/M_31_L_300s_0001.fits.fz")),
                   ac_tools_hash("sha256sum", abspath("fz/lights/M_31_L_300s_0001.fits.fz")));
-    ac_db_close(db);
-    ac_gen_free(g);
+    import_fx_free(&x);
 }

@@ -38,19 +38,16 @@ static const char *scol(ac_db_t *db, const char *sid, const char *c)
 
 TEST(importer_night_crossing_midnight_is_one_session)
 {
-    ac_gen_camera_t cam;
-    ac_gen_t *g = camera(&cam, 11);
-    ac_gen_night_t n;
-    ac_db_t *db = open_db("af.db", AFDB_MIGRATED);
+    struct import_fx x;
     const char *light = abspath("night/lights/M_31_L_300s_0001.fits");
     struct run *r;
 
-    ac_gen_night_default(&n, &cam);
-    n.n_lights = 6;
-    n.cross_midnight = true;
-    n.masters = AC_GEN_RAW;
-    write_night(g, &n, "night");
-    r = run_import(db, "night", NULL);
+    import_fx_init(&x, 11);
+    x.n.n_lights = 6;
+    x.n.cross_midnight = true;
+    x.n.masters = AC_GEN_RAW;
+    write_night(x.g, &x.n, "night");
+    r = run_import(x.db, "night", NULL);
     ASSERT_EQ(r->r.code, 0);
     ASSERT_STR_EQ(r->r.dir, abspath("night"));
     ASSERT_EQ(r->r.files, 6);
@@ -58,14 +55,14 @@ TEST(importer_night_crossing_midnight_is_one_session)
     ASSERT_EQ(r->r.duplicates + r->r.masters + r->r.skipped + r->r.errors, 0);
     ASSERT_EQ(r->r.sessions_created, 1);
     /* The lights really straddle 00:00 UTC: three on the 15th, three on the 16th. */
-    ASSERT_EQ(count(db, "fitsfile", "fitsFileDate LIKE '2024-03-15T%'", NULL), 3);
-    ASSERT_EQ(count(db, "fitsfile", "fitsFileDate LIKE '2024-03-16T%'", NULL), 3);
-    ASSERT_EQ(q_int(db, "SELECT count(DISTINCT fitsFileSession) FROM fitsfile", NULL), 1);
-    ASSERT_EQ(count(db, "fitsfile", "fitsFileSession IS NULL", NULL), 0);
-    ASSERT_EQ(count(db, "fitssession", "1", NULL), 1);
+    ASSERT_EQ(count(x.db, "fitsfile", "fitsFileDate LIKE '2024-03-15T%'", NULL), 3);
+    ASSERT_EQ(count(x.db, "fitsfile", "fitsFileDate LIKE '2024-03-16T%'", NULL), 3);
+    ASSERT_EQ(q_int(x.db, "SELECT count(DISTINCT fitsFileSession) FROM fitsfile", NULL), 1);
+    ASSERT_EQ(count(x.db, "fitsfile", "fitsFileSession IS NULL", NULL), 0);
+    ASSERT_EQ(count(x.db, "fitssession", "1", NULL), 1);
     /* SITELONG = 11 -> UTC+1: 23:44 UTC -> 00:44 local -> night of the 15th; so is 00:0x.
      * Date | object | filter | exposure | telescope | imager | binning | gain | offset. */
-    ASSERT_STR_EQ(scol(db, session_of(db, "night/lights/M_31_L_300s_0006.fits"),
+    ASSERT_STR_EQ(scol(x.db, session_of(x.db, "night/lights/M_31_L_300s_0006.fits"),
                        "fitsSessionDate || '|' || fitsSessionObjectName || '|' || "
                        "fitsSessionFilter || '|' || fitsSessionExposure || '|' || "
                        "fitsSessionTelescope || '|' || fitsSessionImager || '|' || "
@@ -75,7 +72,7 @@ TEST(importer_night_crossing_midnight_is_one_session)
 
     /* One row as AstroFiler's importer writes it. */
     char sql[256];
-#define COL(c) col(db, "fitsfile", "fitsFileName", c, light)
+#define COL(c) col(x.db, "fitsfile", "fitsFileName", c, light)
     ASSERT_EQ(strlen(COL("fitsFileId")), 36);
     ASSERT_STR_EQ(COL("substr(fitsFileId, 15, 1)"), "4"); /* UUID version 4 */
     ASSERT_STR_EQ(COL("fitsFileType"), "LIGHT FRAME");
@@ -110,8 +107,7 @@ TEST(importer_night_crossing_midnight_is_one_session)
         ASSERT_NEAR(v, -10.0, 0.11);
     }
 #undef COL
-    ac_db_close(db);
-    ac_gen_free(g);
+    import_fx_free(&x);
 }
 
 TEST(importer_interleaved_lrgb_gives_one_session_per_filter)
@@ -174,79 +170,75 @@ TEST(importer_interleaved_lrgb_gives_one_session_per_filter)
 
 TEST(importer_calibration_sessions)
 {
-    ac_gen_camera_t cam;
-    ac_gen_t *g = camera(&cam, 13);
-    ac_gen_night_t n;
-    ac_db_t *db = open_db("af.db", AFDB_MIGRATED);
+    struct import_fx x;
     char path[256], date[40];
     const char *flat_l, *flat_r;
     struct run *r;
 
-    ac_gen_night_default(&n, &cam);
-    n.n_lights = 2;
-    n.masters = AC_GEN_RAW;
-    n.raw_cal = 3; /* 3 bias, 3 darks 300 s, 3 flats L 2 s, 3 flat-darks 2 s */
-    write_night(g, &n, "cal");
+    import_fx_init(&x, 13);
+    x.n.n_lights = 2;
+    x.n.masters = AC_GEN_RAW;
+    x.n.raw_cal = 3; /* 3 bias, 3 darks 300 s, 3 flats L 2 s, 3 flat-darks 2 s */
+    write_night(x.g, &x.n, "cal");
     /* Flats in L and R alternating within a minute, 3 s apart, the same evening. */
     for (int i = 0; i < 6; i++) {
         ASSERT_OK(ac_gen_date_add("2024-03-15T20:40:00.000", i * 3.0, date, sizeof date));
         snprintf(path, sizeof path, "cal/flats2/Flat_%s_%d.fits", i % 2 ? "R" : "L", i);
-        frame(g, AC_GEN_FLAT, path, date, i % 2 ? "R" : "L", 2, 10 + i);
+        frame(x.g, AC_GEN_FLAT, path, date, i % 2 ? "R" : "L", 2, 10 + i);
     }
     /* Two darks of 60 s: a session of their own. */
-    frame(g, AC_GEN_DARK, "cal/darks60/D1.fits", "2024-03-14T22:00:00.000", NULL, 60, 21);
-    frame(g, AC_GEN_DARK, "cal/darks60/D2.fits", "2024-03-14T22:01:05.000", NULL, 60, 22);
-    r = run_import(db, "cal", NULL);
+    frame(x.g, AC_GEN_DARK, "cal/darks60/D1.fits", "2024-03-14T22:00:00.000", NULL, 60, 21);
+    frame(x.g, AC_GEN_DARK, "cal/darks60/D2.fits", "2024-03-14T22:01:05.000", NULL, 60, 22);
+    r = run_import(x.db, "cal", NULL);
     ASSERT_EQ(r->r.code, 0);
     ASSERT_EQ(r->r.registered, 2 + 12 + 6 + 2);
     ASSERT_EQ(r->r.errors + r->r.skipped + r->r.masters, 0);
 
     /* Bias: one session, 3 frames, the night before (20:30 UTC on the 14th). */
-    ASSERT_EQ(count(db, "fitssession", "fitsSessionObjectName = 'Bias'", NULL), 1);
-    ASSERT_STR_EQ(session_of(db, "cal/bias/Bias_0001.fits"),
-                  session_of(db, "cal/bias/Bias_0003.fits"));
-    ASSERT_STR_EQ(scol(db, session_of(db, "cal/bias/Bias_0001.fits"), "fitsSessionDate"),
+    ASSERT_EQ(count(x.db, "fitssession", "fitsSessionObjectName = 'Bias'", NULL), 1);
+    ASSERT_STR_EQ(session_of(x.db, "cal/bias/Bias_0001.fits"),
+                  session_of(x.db, "cal/bias/Bias_0003.fits"));
+    ASSERT_STR_EQ(scol(x.db, session_of(x.db, "cal/bias/Bias_0001.fits"), "fitsSessionDate"),
                   "2024-03-14");
-    ASSERT_EQ(count(db, "fitsfile",
+    ASSERT_EQ(count(x.db, "fitsfile",
                     "fitsFileObject = 'Bias' AND fitsFileType = 'BIAS FRAME' AND "
                     "fitsFileFilter IS NULL",
                     NULL),
               3);
     /* Darks: 300 s, 60 s and the flat-darks at 2 s: three 'Dark' sessions. */
-    ASSERT_EQ(count(db, "fitssession", "fitsSessionObjectName = 'Dark'", NULL), 3);
-    ASSERT_EQ(count(db, FILES_SESS,
+    ASSERT_EQ(count(x.db, "fitssession", "fitsSessionObjectName = 'Dark'", NULL), 3);
+    ASSERT_EQ(count(x.db, FILES_SESS,
                     "s.fitsSessionObjectName = 'Dark' AND s.fitsSessionExposure = '300.0' AND "
                     "f.fitsFileType = 'DARK FRAME'",
                     NULL),
               3);
-    ASSERT_EQ(count(db, FILES_SESS, "s.fitsSessionExposure = '60.0'", NULL), 2);
+    ASSERT_EQ(count(x.db, FILES_SESS, "s.fitsSessionExposure = '60.0'", NULL), 2);
     /* Flat-darks keep their type as written, object 'Dark', exposure 2, no filter. */
-    ASSERT_EQ(count(db, FILES_SESS,
+    ASSERT_EQ(count(x.db, FILES_SESS,
                     "f.fitsFileType = 'FLAT DARK' AND f.fitsFileObject = 'Dark' AND "
                     "f.fitsFileFilter IS NULL AND s.fitsSessionObjectName = 'Dark' AND "
                     "s.fitsSessionExposure = '2.0' AND s.fitsSessionDate = '2024-03-15'",
                     NULL),
               3);
     /* Flats: L (3 from flats/ + 3 interleaved) and R (3): two sessions, not nine. */
-    ASSERT_EQ(count(db, "fitssession", "fitsSessionObjectName = 'Flat'", NULL), 2);
-    flat_l = session_of(db, "cal/flats2/Flat_L_0.fits");
-    flat_r = session_of(db, "cal/flats2/Flat_R_1.fits");
+    ASSERT_EQ(count(x.db, "fitssession", "fitsSessionObjectName = 'Flat'", NULL), 2);
+    flat_l = session_of(x.db, "cal/flats2/Flat_L_0.fits");
+    flat_r = session_of(x.db, "cal/flats2/Flat_R_1.fits");
     ASSERT(strcmp(flat_l, flat_r) != 0);
-    ASSERT_STR_EQ(session_of(db, "cal/flats/Flat_L_2s_0001.fits"), flat_l);
-    ASSERT_EQ(count(db, "fitsfile", "fitsFileSession = ?1", flat_l), 6);
-    ASSERT_EQ(count(db, "fitsfile",
+    ASSERT_STR_EQ(session_of(x.db, "cal/flats/Flat_L_2s_0001.fits"), flat_l);
+    ASSERT_EQ(count(x.db, "fitsfile", "fitsFileSession = ?1", flat_l), 6);
+    ASSERT_EQ(count(x.db, "fitsfile",
                     "fitsFileSession = ?1 AND fitsFileType = 'FLAT FIELD' AND "
                     "fitsFileObject = 'Flat' AND fitsFileFilter = 'R'",
                     flat_r),
               3);
-    ASSERT_STR_EQ(scol(db, flat_r, "fitsSessionFilter"), "R");
+    ASSERT_STR_EQ(scol(x.db, flat_r, "fitsSessionFilter"), "R");
     /* Lights: one session; every session has the camera's gain and offset. */
-    ASSERT_EQ(count(db, "fitssession", "fitsSessionObjectName = 'M 31'", NULL), 1);
-    ASSERT_EQ(
-        count(db, "fitssession", "fitsSessionGain = '100' AND fitsSessionOffset = '50'", NULL),
-        7);
-    ac_db_close(db);
-    ac_gen_free(g);
+    ASSERT_EQ(count(x.db, "fitssession", "fitsSessionObjectName = 'M 31'", NULL), 1);
+    ASSERT_EQ(count(x.db, "fitssession", "fitsSessionGain = '100' AND fitsSessionOffset = '50'",
+                    NULL),
+              7);
+    import_fx_free(&x);
 }
 
 TEST(importer_site_offset_from_config_and_sitelong)

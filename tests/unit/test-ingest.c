@@ -20,12 +20,15 @@
 #include "afdb.h"
 #include "catalog.h"
 #include "db.h"
+#include "dbtest.h"
 #include "fitsgen.h"
 #include "fsutil.h"
+#include "importtest.h"
 #include "ingest.h"
 #include "log.h"
 #include "schema.h"
 #include "test.h"
+#include "tools.h"
 #include "util.h"
 
 /* ---- Fixture ---- */
@@ -55,16 +58,6 @@ static void on_stopped(void *ud)
     struct fx *fx = ud;
 
     fx->stopped++;
-}
-
-static const char *abspath(const char *rel)
-{
-    static char buf[8][1024];
-    static int k;
-
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", ac_test_tmpdir(), rel);
-    return buf[k];
 }
 
 static void fx_init(struct fx *fx)
@@ -152,75 +145,9 @@ static void fx_end(struct fx *fx)
     ac_db_close(fx->db);
 }
 
-static long long q_int(struct fx *fx, const char *sql, const char *arg)
-{
-    return afdb_int(ac_db_handle(fx->db), sql, arg, -999);
-}
-
-static const char *q_text(struct fx *fx, const char *sql, const char *arg)
-{
-    static char buf[8][512];
-    static int k;
-
-    k = (k + 1) % 8;
-    return afdb_text(ac_db_handle(fx->db), sql, arg, buf[k], sizeof buf[k]);
-}
-
 static long long rows_for(struct fx *fx, const char *rel)
 {
-    return q_int(fx, "SELECT count(*) FROM fitsfile WHERE fitsFileName = ?1", abspath(rel));
-}
-
-/* tool_hash runs sha256sum on path (an independent implementation). */
-static const char *tool_hash(const char *path)
-{
-    static char out[128];
-    char cmd[1200];
-    FILE *p;
-
-    snprintf(cmd, sizeof cmd, "sha256sum '%s'", path);
-    ASSERT_NOT_NULL(p = popen(cmd, "r"));
-    ASSERT_EQ(fscanf(p, "%127s", out), 1);
-    pclose(p);
-    return out;
-}
-
-/* A 64 x 48 mono camera at SITELONG = 11 (UTC+1). */
-static ac_gen_t *camera(uint64_t seed)
-{
-    ac_gen_camera_t cam;
-    ac_err_t e = {0};
-    ac_gen_t *g;
-
-    ac_gen_camera_default(&cam, seed);
-    cam.width = 64;
-    cam.height = 48;
-    cam.n_stars = 5;
-    cam.sitelong = 11.0;
-    if ((g = ac_gen_new(&cam, &e)) == NULL)
-        AC_TEST_FAIL("ac_gen_new: %s", e.msg);
-    return g;
-}
-
-/* frame writes one raw frame to rel (folders created). */
-static void frame(ac_gen_t *g, ac_gen_type_t type, const char *rel, const char *date,
-                  const char *filter, double exptime, const char *object, int index)
-{
-    ac_gen_frame_t f;
-    ac_err_t e = {0};
-    char dir[1024];
-
-    ac_path_dir(abspath(rel), dir, sizeof dir);
-    ASSERT_OK(ac_fsutil_mkdirs(dir, NULL));
-    ac_gen_frame_default(&f, type);
-    f.date_obs = date;
-    f.filter = filter;
-    f.exptime = exptime;
-    f.index = index;
-    if (object != NULL)
-        f.object = object;
-    if (ac_gen_write_frame(g, &f, abspath(rel), &e) != 0)
-        AC_TEST_FAIL("write %s: %s", rel, e.msg);
+    return q_int(fx->db, "SELECT count(*) FROM fitsfile WHERE fitsFileName = ?1", abspath(rel));
 }
 
 /* slurp reads a whole file. */
@@ -272,15 +199,15 @@ TEST(ingest_slow_copy_registered_once_complete_and_settled)
 {
     static const char *const root[] = {"watch"};
     const double settle = 0.25;
-    ac_gen_t *g = camera(1);
+    ac_gen_t *g = camera(NULL, 1);
     struct fx fx;
     char *a, *b;
     size_t na, nb, chunk;
     uint64_t t_done_a = 0, t_done_b;
 
     /* Two different lights, written elsewhere first: 2880 header + 6144 data -> 11520. */
-    frame(g, AC_GEN_LIGHT, "stage/a.fits", "2024-03-15T22:00:00.000", "L", 300, NULL, 1);
-    frame(g, AC_GEN_LIGHT, "stage/b.fits", "2024-03-15T22:05:05.000", "L", 300, NULL, 2);
+    frame(g, AC_GEN_LIGHT, "stage/a.fits", "2024-03-15T22:00:00.000", "L", 300, 1);
+    frame(g, AC_GEN_LIGHT, "stage/b.fits", "2024-03-15T22:05:05.000", "L", 300, 2);
     a = slurp("stage/a.fits", &na);
     b = slurp("stage/b.fits", &nb);
     ASSERT_EQ(na, 11520);
@@ -301,9 +228,9 @@ TEST(ingest_slow_copy_registered_once_complete_and_settled)
     ASSERT_EQ(rows_for(&fx, "watch/a.fits"), 1);
     /* Registered only once its final size and time had been stable for settle_s. */
     ASSERT((double)(fx.t_reg[0] - t_done_a) / 1e9 >= settle - 0.005);
-    ASSERT_STR_EQ(q_text(&fx, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileName = ?1",
+    ASSERT_STR_EQ(q_text(fx.db, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileName = ?1",
                          abspath("watch/a.fits")),
-                  tool_hash(abspath("watch/a.fits")));
+                  ac_tools_hash("sha256sum", abspath("watch/a.fits")));
 
     /* b: the header and part of the data, then a pause much longer than settle_s: it is
      * settled but incomplete, so it is not registered; then the rest. */
@@ -317,16 +244,16 @@ TEST(ingest_slow_copy_registered_once_complete_and_settled)
     WAIT_UNTIL(&fx, fx.n_new == 2, 3000);
     ASSERT((double)(fx.t_reg[1] - t_done_b) / 1e9 >= settle - 0.005);
     ASSERT_EQ(rows_for(&fx, "watch/b.fits"), 1);
-    ASSERT_STR_EQ(q_text(&fx, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileName = ?1",
+    ASSERT_STR_EQ(q_text(fx.db, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileName = ?1",
                          abspath("watch/b.fits")),
-                  tool_hash(abspath("watch/b.fits")));
+                  ac_tools_hash("sha256sum", abspath("watch/b.fits")));
     ASSERT_EQ(status(&fx).incomplete, 0);
 
     /* A copy of a under another name: read, found to be a duplicate, not registered. */
     append("watch/copy_of_a.fits", a, na);
     WAIT_UNTIL(&fx, status(&fx).duplicates == 1, 3000);
     wait_ms(&fx, 100);
-    ASSERT_EQ(q_int(&fx, "SELECT count(*) FROM fitsfile", NULL), 2);
+    ASSERT_EQ(q_int(fx.db, "SELECT count(*) FROM fitsfile", NULL), 2);
     ASSERT_EQ(fx.calls, 2);
     ASSERT_EQ(fx.n_new, 2);
     ASSERT_EQ(status(&fx).registered, 2);
@@ -344,7 +271,7 @@ TEST(ingest_slow_copy_registered_once_complete_and_settled)
 TEST(ingest_folders_created_after_start_are_watched)
 {
     static const char *const root[] = {"watch"};
-    ac_gen_t *g = camera(2);
+    ac_gen_t *g = camera(NULL, 2);
     struct fx fx;
     ac_ingest_status_t s;
 
@@ -354,13 +281,13 @@ TEST(ingest_folders_created_after_start_are_watched)
     ASSERT_EQ(status(&fx).watched, 1);
     /* Two levels at once, a file written at once into the deeper one. */
     frame(g, AC_GEN_LIGHT, "watch/2024-03-15/lights/l1.fits", "2024-03-15T22:00:00.000", "L",
-          300, NULL, 1);
+          300, 1);
     WAIT_UNTIL(&fx, fx.n_new == 1, 3000);
     /* Later, a third folder, and a file in it a little after. */
     ASSERT_OK(mkdir(abspath("watch/2024-03-15/flats"), 0755));
     wait_ms(&fx, 100);
     frame(g, AC_GEN_FLAT, "watch/2024-03-15/flats/f1.fits", "2024-03-16T05:30:00.000", "L", 2,
-          NULL, 1);
+          1);
     WAIT_UNTIL(&fx, fx.n_new == 2, 3000);
     s = status(&fx);
     ASSERT_EQ(rows_for(&fx, "watch/2024-03-15/lights/l1.fits"), 1);
@@ -384,7 +311,7 @@ static int fail_blocked(const char *dir)
 TEST(ingest_failed_watch_falls_back_to_scanning_with_a_warning)
 {
     static const char *const root[] = {"watch"};
-    ac_gen_t *g = camera(3);
+    ac_gen_t *g = camera(NULL, 3);
     struct fx fx;
     ac_ingest_status_t s;
     char expect[1200];
@@ -414,8 +341,7 @@ TEST(ingest_failed_watch_falls_back_to_scanning_with_a_warning)
         json_decref(j);
     }
     /* A file in the unwatched folder is still registered: by the periodic scan. */
-    frame(g, AC_GEN_LIGHT, "watch/blocked/l1.fits", "2024-03-15T22:00:00.000", "L", 300, NULL,
-          1);
+    frame(g, AC_GEN_LIGHT, "watch/blocked/l1.fits", "2024-03-15T22:00:00.000", "L", 300, 1);
     WAIT_UNTIL(&fx, fx.n_new == 1, 4000);
     ASSERT_EQ(rows_for(&fx, "watch/blocked/l1.fits"), 1);
     ASSERT(status(&fx).full_scans >= 2);
@@ -434,7 +360,7 @@ TEST(ingest_failed_watch_falls_back_to_scanning_with_a_warning)
 TEST(ingest_stop_closes_everything)
 {
     static const char *const root[] = {"watch", "other"};
-    ac_gen_t *g = camera(4);
+    ac_gen_t *g = camera(NULL, 4);
     struct fx fx;
     ac_ingest_opts_t o;
     ac_err_t e = {0};
@@ -454,7 +380,7 @@ TEST(ingest_stop_closes_everything)
     fx_end(&fx);
 
     /* Stopped while folders are watched, a scan may run and files are half written. */
-    frame(g, AC_GEN_LIGHT, "stage/a.fits", "2024-03-15T22:00:00.000", "L", 300, NULL, 1);
+    frame(g, AC_GEN_LIGHT, "stage/a.fits", "2024-03-15T22:00:00.000", "L", 300, 1);
     a = slurp("stage/a.fits", &na);
     for (int i = 0; i < 3; i++) {
         char rel[64];
@@ -478,18 +404,18 @@ TEST(ingest_stop_closes_everything)
 TEST(ingest_skips_registered_paths_without_reading_them)
 {
     static const char *const root[] = {"watch"};
-    ac_gen_t *g = camera(5);
+    ac_gen_t *g = camera(NULL, 5);
     ac_gen_frame_t mf;
     ac_err_t e = {0};
     struct fx fx;
     sqlite3 *h;
     char sql[2048];
 
-    frame(g, AC_GEN_LIGHT, "watch/known.fits", "2024-03-15T22:00:00.000", "L", 300, NULL, 1);
-    frame(g, AC_GEN_LIGHT, "watch/dup.fits", "2024-03-15T22:05:05.000", "L", 300, NULL, 2);
-    frame(g, AC_GEN_LIGHT, "watch/new.fits", "2024-03-15T22:10:10.000", "L", 300, NULL, 3);
+    frame(g, AC_GEN_LIGHT, "watch/known.fits", "2024-03-15T22:00:00.000", "L", 300, 1);
+    frame(g, AC_GEN_LIGHT, "watch/dup.fits", "2024-03-15T22:05:05.000", "L", 300, 2);
+    frame(g, AC_GEN_LIGHT, "watch/new.fits", "2024-03-15T22:10:10.000", "L", 300, 3);
     /* An excluded folder (e.g. the calibrated outputs) and a master file (to Masters). */
-    frame(g, AC_GEN_LIGHT, "watch/out/l.fits", "2024-03-15T22:15:15.000", "L", 300, NULL, 4);
+    frame(g, AC_GEN_LIGHT, "watch/out/l.fits", "2024-03-15T22:15:15.000", "L", 300, 4);
     ac_gen_frame_default(&mf, AC_GEN_BIAS);
     mf.master = AC_GEN_MASTER_ASTROFILER;
     ASSERT_OK(ac_fsutil_mkdirs(abspath("watch/Masters"), NULL));
@@ -503,22 +429,21 @@ TEST(ingest_skips_registered_paths_without_reading_them)
              "INSERT INTO fitsfile (fitsFileId, fitsFileName, fitsFileHash) VALUES "
              "('11111111-1111-4111-8111-111111111111', '%s', 'not-its-hash'), "
              "('22222222-2222-4222-8222-222222222222', '/elsewhere/dup.fits', '%s')",
-             abspath("watch/known.fits"), tool_hash(abspath("watch/dup.fits")));
+             abspath("watch/known.fits"),
+             ac_tools_hash("sha256sum", abspath("watch/dup.fits")));
     afdb_exec(h, sql);
     fx_start(&fx, root, 1, 0.2, 30);
     WAIT_UNTIL(&fx, fx.n_new == 2 && status(&fx).duplicates == 1, 3000);
     wait_ms(&fx, 300);
     ASSERT_EQ(rows_for(&fx, "watch/known.fits"), 1);
-    ASSERT_STR_EQ(q_text(&fx, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileName = ?1",
+    ASSERT_STR_EQ(q_text(fx.db, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileName = ?1",
                          abspath("watch/known.fits")),
                   "not-its-hash");
     ASSERT_EQ(rows_for(&fx, "watch/dup.fits"), 0);
     ASSERT_EQ(rows_for(&fx, "watch/new.fits"), 1);
-    ASSERT_EQ(q_int(&fx, "SELECT count(*) FROM fitsfile", NULL), 3);
+    ASSERT_EQ(q_int(fx.db, "SELECT count(*) FROM fitsfile", NULL), 3);
     ASSERT_EQ(rows_for(&fx, "watch/out/l.fits"), 0);
-    ASSERT_EQ(q_int(&fx,
-                    "SELECT count(*) FROM Masters WHERE master_path = ?1 AND "
-                    "master_type = 'bias'",
+    ASSERT_EQ(count(fx.db, "Masters", "master_path = ?1 AND master_type = 'bias'",
                     abspath("watch/Masters/master_bias.fits")),
               1);
     ASSERT_EQ(status(&fx).registered, 1);
@@ -541,14 +466,14 @@ static void stage_one(struct staged *st, ac_gen_t *g, ac_gen_type_t type, const 
                       int index)
 {
     snprintf(st->rel[st->n], sizeof st->rel[0], "%s", base);
-    frame(g, type, st->rel[st->n], date, filter, exptime, object, index);
+    frame_obj(g, type, st->rel[st->n], date, filter, exptime, object, index);
     st->n++;
 }
 
 /* sess reads the session of the file rel ("" when none). */
 static const char *sess(struct fx *fx, const char *rel)
 {
-    return q_text(fx, "SELECT fitsFileSession FROM fitsfile WHERE fitsFileName = ?1",
+    return q_text(fx->db, "SELECT fitsFileSession FROM fitsfile WHERE fitsFileName = ?1",
                   abspath(rel));
 }
 
@@ -557,14 +482,14 @@ static const char *link_of(struct fx *fx, const char *sid, const char *col)
     char sql[256];
 
     snprintf(sql, sizeof sql, "SELECT %s FROM fitssession WHERE fitsSessionId = ?1", col);
-    return q_text(fx, sql, sid);
+    return q_text(fx->db, sql, sid);
 }
 
 TEST(ingest_sessions_by_night_filter_and_links)
 {
     static const char *const root[] = {"watch"};
     static const char *const lrgb[4] = {"L", "R", "G", "B"};
-    ac_gen_t *g = camera(6);
+    ac_gen_t *g = camera(NULL, 6);
     struct staged st = {.n = 0};
     struct fx fx;
     char date[40], rel[128], dst[1200];
@@ -612,21 +537,15 @@ TEST(ingest_sessions_by_night_filter_and_links)
 
     /* Sessions: M 31 one (across midnight), M 42 four (one per filter), flats two, one
      * bias, one dark: nine in all, every one dated 2024-03-15. */
-    ASSERT_EQ(q_int(&fx, "SELECT count(*) FROM fitssession", NULL), 9);
-    ASSERT_EQ(q_int(&fx,
-                    "SELECT count(*) FROM fitssession WHERE fitsSessionDate = "
-                    "'2024-03-15'",
-                    NULL),
-              9);
-    ASSERT_EQ(q_int(&fx,
+    ASSERT_EQ(q_int(fx.db, "SELECT count(*) FROM fitssession", NULL), 9);
+    ASSERT_EQ(count(fx.db, "fitssession", "fitsSessionDate = '2024-03-15'", NULL), 9);
+    ASSERT_EQ(q_int(fx.db,
                     "SELECT count(DISTINCT fitsFileSession) FROM fitsfile WHERE "
                     "fitsFileObject = 'M 31'",
                     NULL),
               1);
-    ASSERT_EQ(q_int(&fx,
-                    "SELECT count(*) FROM fitsfile WHERE fitsFileDate LIKE '2024-03-16%' "
-                    "AND fitsFileObject = 'M 31'",
-                    NULL),
+    ASSERT_EQ(count(fx.db, "fitsfile",
+                    "fitsFileDate LIKE '2024-03-16%' AND fitsFileObject = 'M 31'", NULL),
               3);
     for (int f = 0; f < 4; f++) {
         char sql[256];
@@ -634,20 +553,20 @@ TEST(ingest_sessions_by_night_filter_and_links)
                  "SELECT count(DISTINCT fitsFileSession) || '/' || count(*) FROM fitsfile "
                  "WHERE fitsFileObject = 'M 42' AND fitsFileFilter = '%s'",
                  lrgb[f]);
-        ASSERT_STR_EQ(q_text(&fx, sql, NULL), "1/2");
+        ASSERT_STR_EQ(q_text(fx.db, sql, NULL), "1/2");
     }
-    ASSERT_EQ(q_int(&fx,
+    ASSERT_EQ(q_int(fx.db,
                     "SELECT count(DISTINCT fitsFileSession) FROM fitsfile WHERE "
                     "fitsFileObject = 'M 42'",
                     NULL),
               4);
-    ASSERT_STR_EQ(q_text(&fx,
+    ASSERT_STR_EQ(q_text(fx.db,
                          "SELECT group_concat(fitsSessionFilter, ',') FROM (SELECT "
                          "fitsSessionFilter FROM fitssession WHERE fitsSessionObjectName "
                          "= 'Flat' ORDER BY 1)",
                          NULL),
                   "L,R");
-    ASSERT_EQ(q_int(&fx,
+    ASSERT_EQ(q_int(fx.db,
                     "SELECT count(DISTINCT fitsFileSession) FROM fitsfile WHERE "
                     "fitsFileObject = 'Flat'",
                     NULL),
@@ -714,7 +633,7 @@ TEST(ingest_link_sessions_rules)
     ASSERT_OK(ac_catalog_link_sessions(fx.db, "2024-03-21", &n, &e));
     ASSERT_EQ(n, 2);
 #define LINKS(id)                                                                              \
-    q_text(&fx,                                                                                \
+    q_text(fx.db,                                                                              \
            "SELECT coalesce(fitsBiasSession, '-') || coalesce(fitsDarkSession, '-') || "       \
            "coalesce(fitsFlatSession, '-') FROM fitssession WHERE fitsSessionId = ?1",         \
            id)

@@ -17,25 +17,17 @@
 #include "masters.h"
 #include "test.h"
 
+/* make_masters writes AstroFiler-style bias.fits, dark.fits and flat.fits (64 x 48). */
 static void make_masters(void)
 {
-    static const ac_gen_type_t types[] = {AC_GEN_BIAS, AC_GEN_DARK, AC_GEN_FLAT};
-    static const char *const names[] = {"bias.fits", "dark.fits", "flat.fits"};
     ac_gen_camera_t cam;
-    ac_gen_frame_t f;
     ac_err_t e = {0};
     ac_gen_t *g;
 
-    ac_gen_camera_default(&cam, 5);
-    cam.width = 64;
-    cam.height = 48;
+    ac_gen_camera_sized(&cam, 5, 64, 48);
     g = ac_gen_new(&cam, &e);
     ASSERT_NOT_NULL(g);
-    for (int i = 0; i < 3; i++) {
-        ac_gen_frame_default(&f, types[i]);
-        f.master = AC_GEN_MASTER_ASTROFILER;
-        ASSERT_OK(ac_gen_write_frame(g, &f, names[i], &e));
-    }
+    ASSERT_OK(ac_gen_write_masters(g, AC_GEN_MASTER_ASTROFILER, ".", &e));
     ac_gen_free(g);
 }
 
@@ -62,11 +54,21 @@ static void set_paths(ac_masters_t *m)
     m->path[AC_M_FLAT] = "flat.fits";
 }
 
+/* load runs ac_masters_load on m with k = 1 and the default options into *cs (zeroed
+ * first). */
+static int load(ac_masters_t *m, ac_calset_t *cs, int *bad, ac_err_t *e)
+{
+    ac_calib_opts_t o;
+
+    ac_calib_opts_default(&o);
+    memset(cs, 0, sizeof *cs);
+    return ac_masters_load(m, 1.0, &o, cs, bad, e);
+}
+
 TEST(masters_load_set_with_expected_md5s)
 {
     char md5[3][33];
     ac_masters_t m;
-    ac_calib_opts_t o;
     ac_calset_t cs;
     ac_err_t e = {0};
     int bad = 99;
@@ -76,9 +78,7 @@ TEST(masters_load_set_with_expected_md5s)
     set_paths(&m);
     for (int i = 0; i < 3; i++)
         m.md5[i] = md5[i];
-    ac_calib_opts_default(&o);
-    memset(&cs, 0, sizeof cs);
-    if (ac_masters_load(&m, 1.0, &o, &cs, &bad, &e) != 0)
+    if (load(&m, &cs, &bad, &e) != 0)
         AC_TEST_FAIL("load: %s", e.msg);
     ASSERT_EQ(bad, -1);
     ASSERT(cs.has_bias && cs.has_dark && cs.has_flat && !cs.has_flatdark);
@@ -96,19 +96,16 @@ TEST(masters_errors_name_the_master)
 {
     char md5[33], want[200];
     ac_masters_t m;
-    ac_calib_opts_t o;
     ac_calset_t cs;
     ac_err_t e = {0};
     int bad = 99;
 
     make_masters();
     md5_of("dark.fits", md5);
-    ac_calib_opts_default(&o);
     /* A checksum mismatch on the dark. */
     set_paths(&m);
     m.md5[AC_M_DARK] = "00000000000000000000000000000000";
-    memset(&cs, 0, sizeof cs);
-    ASSERT_EQ(ac_masters_load(&m, 1.0, &o, &cs, &bad, &e), AC_EMASTER);
+    ASSERT_EQ(load(&m, &cs, &bad, &e), AC_EMASTER);
     ASSERT_EQ(bad, AC_M_DARK);
     snprintf(want, sizeof want,
              "master dark: dark.fits: checksum mismatch: file MD5 %s, catalogue hash_value "
@@ -119,7 +116,7 @@ TEST(masters_errors_name_the_master)
     set_paths(&m);
     m.path[AC_M_FLAT] = "missing.fits";
     memset(&e, 0, sizeof e);
-    ASSERT(ac_masters_load(&m, 1.0, &o, &cs, &bad, &e) != 0);
+    ASSERT(load(&m, &cs, &bad, &e) != 0);
     ASSERT_EQ(bad, AC_M_FLAT);
     ASSERT_EQ(strncmp(e.msg, "master flat: ", 13), 0);
     ASSERT_CONTAINS(e.msg, "missing.fits");
@@ -217,7 +214,6 @@ static void write_plane(const char *path, const char *imagetyp, float v)
 TEST(masters_refused_by_preparation_are_named)
 {
     ac_masters_t m;
-    ac_calib_opts_t o;
     ac_calset_t cs;
     ac_err_t e = {0};
     int bad = 99;
@@ -226,10 +222,8 @@ TEST(masters_refused_by_preparation_are_named)
      * daemon can keep exactly that file out of matching. */
     make_masters();
     write_plane("dark.fits", "Dark Frame", NAN);
-    ac_calib_opts_default(&o);
     set_paths(&m);
-    memset(&cs, 0, sizeof cs);
-    ASSERT_EQ(ac_masters_load(&m, 1.0, &o, &cs, &bad, &e), AC_EMASTER);
+    ASSERT_EQ(load(&m, &cs, &bad, &e), AC_EMASTER);
     ASSERT_EQ(bad, AC_M_DARK);
     ASSERT_CONTAINS(e.msg, "NaN-filled");
     /* An all-zero flat. */
@@ -237,7 +231,7 @@ TEST(masters_refused_by_preparation_are_named)
     write_plane("flat.fits", "Flat Field", 0.0f);
     set_paths(&m);
     memset(&e, 0, sizeof e);
-    ASSERT_EQ(ac_masters_load(&m, 1.0, &o, &cs, &bad, &e), AC_EMASTER);
+    ASSERT_EQ(load(&m, &cs, &bad, &e), AC_EMASTER);
     ASSERT_EQ(bad, AC_M_FLAT);
     ASSERT_CONTAINS(e.msg, "all zero");
 }

@@ -361,9 +361,7 @@ static void build_bias(ac_build_result_t *res)
     char paths[3][300], out[600];
     ac_err_t e = {0};
 
-    ac_gen_camera_default(&cam, 7);
-    cam.width = 64;
-    cam.height = 48;
+    ac_gen_camera_sized(&cam, 7, 64, 48);
     cam.n_stars = 0;
     ASSERT_NOT_NULL(g = ac_gen_new(&cam, &e));
     memset(&sp, 0, sizeof sp);

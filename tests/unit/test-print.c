@@ -7,6 +7,7 @@
 
 #include "../../ctl/print.h"
 #include "ctlsrv.h"
+#include "ctlsrv_fixture.h"
 #include "harness.h"
 #include "test.h"
 
@@ -383,25 +384,22 @@ TEST(print_events)
 /* ---- astrocalctl end to end against a fake daemon ---------------------------------------- */
 
 struct fake {
-    uv_loop_t loop;
-    uv_async_t stop;
+    struct srv_thread st; /* the server; fake_emit closes it */
     uv_timer_t timer;
-    ac_ctlsrv_t *srv;
-    bool srv_closed;
 };
 
 static void fake_emit(uv_timer_t *t)
 {
     struct fake *fk = t->data;
 
-    ac_ctlsrv_broadcast_event(fk->srv, "queue_state",
+    ac_ctlsrv_broadcast_event(fk->st.srv, "queue_state",
                               json_pack("{s:s,s:n}", "state", "paused", "reason"));
     ac_ctlsrv_broadcast_event(
-        fk->srv, "master_new",
+        fk->st.srv, "master_new",
         json_pack("{s:i,s:s,s:s}", "id", 7, "type", "flat", "path", "/m/F.fits"));
     /* The daemon "goes away": astrocalctl watch must notice and exit. */
-    ac_ctlsrv_close(fk->srv, NULL);
-    fk->srv_closed = true;
+    ac_ctlsrv_close(fk->st.srv, NULL);
+    fk->st.srv_closed = true;
     uv_close((uv_handle_t *)t, NULL);
 }
 
@@ -420,28 +418,13 @@ static void fake_handler(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, jso
     } else if (strcmp(cmd, "watch") == 0) {
         ac_ctlsrv_subscribe(c);
         ac_ctlsrv_reply_ok(c, id, json_pack("{s:b}", "watching", 1));
-        uv_timer_init(&fk->loop, &fk->timer);
+        uv_timer_init(&fk->st.loop, &fk->timer);
         fk->timer.data = fk;
         uv_timer_start(&fk->timer, fake_emit, 100, 0);
     } else {
         /* Echo the arguments, so the test sees what astrocalctl sent. */
         ac_ctlsrv_reply_ok(c, id, json_deep_copy(args));
     }
-}
-
-static void fake_stop(uv_async_t *a)
-{
-    struct fake *fk = a->data;
-
-    if (!fk->srv_closed)
-        ac_ctlsrv_close(fk->srv, NULL);
-    uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *fake_main(void *arg)
-{
-    uv_run(&((struct fake *)arg)->loop, UV_RUN_DEFAULT);
-    return NULL;
 }
 
 /* same_json checks that text (one line) is the JSON value want, whatever the key order. */
@@ -490,18 +473,12 @@ TEST(astrocalctl_end_to_end_with_a_fake_daemon)
 {
     ac_harness_t h;
     struct fake fk = {0};
-    pthread_t th;
     char *out, *err, want[2048];
     json_t *canned = json_loads(status_json, 0, NULL);
     char *canned_line = json_dumps(canned, JSON_COMPACT | JSON_REAL_PRECISION(15));
 
     ac_harness_init(&h);
-    ASSERT_OK(uv_loop_init(&fk.loop));
-    fk.srv = ac_ctlsrv_new(&fk.loop, fake_handler, &fk);
-    ASSERT_OK(ac_ctlsrv_listen(fk.srv, h.socket, 0600, NULL));
-    uv_async_init(&fk.loop, &fk.stop, fake_stop);
-    fk.stop.data = &fk;
-    ASSERT_OK(pthread_create(&th, NULL, fake_main, &fk));
+    srv_thread_start(&fk.st, h.socket, fake_handler, &fk);
 
     /* --json prints the result object on one line, whatever the option's position. */
     out =
@@ -576,9 +553,7 @@ TEST(astrocalctl_end_to_end_with_a_fake_daemon)
     free(out);
     free(err);
 
-    uv_async_send(&fk.stop);
-    pthread_join(th, NULL);
-    ASSERT_OK(uv_loop_close(&fk.loop));
+    srv_thread_stop(&fk.st);
     json_decref(canned);
     free(canned_line);
     ac_harness_free(&h);

@@ -9,6 +9,7 @@
 #include "afdb.h"
 #include "catalog.h"
 #include "db.h"
+#include "dbtest.h"
 #include "schema.h"
 #include "test.h"
 #include "util.h"
@@ -276,14 +277,10 @@ static const char *const astrocal_tables[] = {"astrocal_meta",  "astrocal_sessio
 
 TEST(schema_migrates_from_empty_astrocal_and_reopens_idempotently)
 {
-    sqlite3 *h = afdb_create("af.db", AFDB_MIGRATED);
-    ac_db_t *db;
+    ac_db_t *db = dbtest_create("af.db", AFDB_MIGRATED);
     ac_err_t e = {0};
     int v = -1;
 
-    sqlite3_close(h);
-    db = ac_db_open("af.db", NULL, &e);
-    ASSERT_NOT_NULL(db);
     ASSERT_OK(ac_schema_version(db, &v, &e));
     ASSERT_EQ(v, 0);
     ASSERT_OK(ac_schema_migrate(db, 1, &e));
