@@ -260,9 +260,15 @@ static int read_frames(ac_db_t *db, const ac_schema_info_t *si, const char *only
     return ac_catalog_run(db, sql, v, 1, "list calibration frames", frame_row, fd, e);
 }
 
-/* A row of read_masters' query: the master of the unit it was made from, when that unit
- * has none yet (see catalog.h for how a 'Dark' session's dark and flat-dark masters are
- * told apart). */
+/* The live Masters rows made from calibration sessions (of ?1 only when it is not NULL). */
+#define MASTERS_SQL                                                                            \
+    "SELECT source_session_id, id, master_type, master_path FROM Masters "                     \
+    "WHERE COALESCE(soft_delete, 0) = 0 AND source_session_id IS NOT NULL "                    \
+    "AND (?1 IS NULL OR source_session_id = ?1) ORDER BY id"
+
+/* A row of MASTERS_SQL: the master of the unit it was made from, when that unit has none
+ * yet (see catalog.h for how a 'Dark' session's dark and flat-dark masters are told
+ * apart). */
 static int master_row(sqlite3_stmt *st, void *arg, ac_err_t *e)
 {
     const struct finder *fd = arg;
@@ -317,12 +323,8 @@ static int list_units(ac_db_t *db, const char *only, struct units *us, ac_err_t 
     qsort_r(fd.idx, us->n, sizeof *fd.idx, cmp_unit_index, us);
     rc = read_frames(db, si, only, &fd, e);
     if (rc == 0 && si->masters[0] != '\0')
-        rc =
-            ac_catalog_run(db,
-                           "SELECT source_session_id, id, master_type, master_path FROM "
-                           "Masters WHERE COALESCE(soft_delete, 0) = 0 AND source_session_id "
-                           "IS NOT NULL AND (?1 IS NULL OR source_session_id = ?1) ORDER BY id",
-                           v, 1, "list masters of calibration sessions", master_row, &fd, e);
+        rc = ac_catalog_run(db, MASTERS_SQL, v, 1, "list masters of calibration sessions",
+                            master_row, &fd, e);
     free(fd.idx);
     return rc;
 }
