@@ -171,11 +171,8 @@ static int opt_tri(const char *name, int *out)
 static int parse_args(struct oneshot *os, int argc, char **argv)
 {
     enum {
-        OPT_BIAS = 256,
-        OPT_DARK,
-        OPT_FLAT,
-        OPT_FLATDARK,
-        OPT_OUTDIR,
+        OPT_MASTER = 256, /* + AC_M_*: --bias, --dark, --flat, --flat-dark */
+        OPT_OUTDIR = OPT_MASTER + AC_M_COUNT,
         OPT_SUFFIX,
         OPT_JOBS,
         OPT_SYNC,
@@ -197,10 +194,10 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
         OPT_NODIRECT
     };
     static const struct option opts[] = {
-        {"bias", required_argument, 0, OPT_BIAS},
-        {"dark", required_argument, 0, OPT_DARK},
-        {"flat", required_argument, 0, OPT_FLAT},
-        {"flat-dark", required_argument, 0, OPT_FLATDARK},
+        {"bias", required_argument, 0, OPT_MASTER + AC_M_BIAS},
+        {"dark", required_argument, 0, OPT_MASTER + AC_M_DARK},
+        {"flat", required_argument, 0, OPT_MASTER + AC_M_FLAT},
+        {"flat-dark", required_argument, 0, OPT_MASTER + AC_M_FLATDARK},
         {"output-dir", required_argument, 0, OPT_OUTDIR},
         {"suffix", required_argument, 0, OPT_SUFFIX},
         {"jobs", required_argument, 0, OPT_JOBS},
@@ -230,19 +227,11 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch >= OPT_MASTER && ch < OPT_MASTER + AC_M_COUNT) {
+            os->ms.path[ch - OPT_MASTER] = optarg;
+            continue;
+        }
         switch (ch) {
-        case OPT_BIAS:
-            os->ms.path[AC_M_BIAS] = optarg;
-            break;
-        case OPT_DARK:
-            os->ms.path[AC_M_DARK] = optarg;
-            break;
-        case OPT_FLAT:
-            os->ms.path[AC_M_FLAT] = optarg;
-            break;
-        case OPT_FLATDARK:
-            os->ms.path[AC_M_FLATDARK] = optarg;
-            break;
         case OPT_OUTDIR:
             if (ac_strlcpy(os->eng.output_dir, optarg, sizeof os->eng.output_dir) >=
                 sizeof os->eng.output_dir)
