@@ -70,10 +70,7 @@ int ac_proto_code_from_err(int err)
 
 /* Every command of docs/protocol.md and what it may do; the daemon's handlers are in
  * daemon/serve/ctlcmd.c. */
-static const struct {
-    const char *name;
-    int access;
-} commands[] = {
+static const ac_name_value_t commands[] = {
     {"version", AC_PROTO_ACCESS_READ},   {"status", AC_PROTO_ACCESS_READ},
     {"sessions", AC_PROTO_ACCESS_READ},  {"session", AC_PROTO_ACCESS_READ},
     {"masters", AC_PROTO_ACCESS_READ},   {"plan", AC_PROTO_ACCESS_READ},
@@ -86,10 +83,8 @@ static const struct {
 
 int ac_proto_cmd_access(const char *cmd)
 {
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(commands[i].name, cmd) == 0)
-            return commands[i].access;
-    return AC_PROTO_ACCESS_CHANGE;
+    return ac_name_value(commands, sizeof commands / sizeof commands[0], cmd, false,
+                         AC_PROTO_ACCESS_CHANGE);
 }
 
 /* ---- framing ---------------------------------------------------------------------------- */
@@ -369,98 +364,73 @@ static char *dump_line(json_t *obj, size_t *len)
     return line;
 }
 
-/* envelope returns {"v":1} or NULL. */
-static json_t *envelope(void)
+/* encode_message encodes {"v":1, keys[0]: vals[0], keys[1]: vals[1], keys[2]: vals[2]} as one
+ * line (dump_line). The values are taken, also when it fails; a NULL value makes it fail. */
+static char *encode_message(const char *const keys[3], json_t *vals[3], size_t *len)
 {
     json_t *o = json_object();
+    bool bad = o == NULL || json_object_set_new(o, "v", json_integer(AC_PROTO_VERSION)) < 0;
 
-    if (o != NULL && json_object_set_new(o, "v", json_integer(AC_PROTO_VERSION)) < 0) {
+    for (int i = 0; i < 3; i++) {
+        if (bad)
+            json_decref(vals[i]);
+        else /* set_new takes the value even when it fails */
+            bad = json_object_set_new(o, keys[i], vals[i]) < 0;
+    }
+    if (bad) {
         json_decref(o);
         return NULL;
     }
-    return o;
+    return dump_line(o, len);
+}
+
+/* reply_id is a reply's "id": the request's (borrowed, so a new reference), or null. */
+static json_t *reply_id(json_t *id)
+{
+    return id != NULL ? json_incref(id) : json_null();
 }
 
 char *ac_proto_encode_request(long long id, const char *cmd, json_t *args, size_t *len)
 {
-    json_t *o = envelope();
+    static const char *const keys[3] = {"id", "cmd", "args"};
+    json_t *vals[3] = {json_integer(id), json_string(cmd), args != NULL ? args : json_object()};
 
-    if (args == NULL)
-        args = json_object();
-    if (o == NULL || args == NULL || json_object_set_new(o, "id", json_integer(id)) < 0 ||
-        json_object_set_new(o, "cmd", json_string(cmd)) < 0) {
-        json_decref(args);
-        json_decref(o);
-        return NULL;
-    }
-    if (json_object_set_new(o, "args", args) < 0) { /* set_new releases args on failure */
-        json_decref(o);
-        return NULL;
-    }
-    return dump_line(o, len);
+    return encode_message(keys, vals, len);
 }
 
 char *ac_proto_encode_reply(json_t *id, json_t *result, size_t *len)
 {
-    json_t *o = envelope();
+    static const char *const keys[3] = {"id", "ok", "result"};
+    json_t *vals[3] = {reply_id(id), json_true(), result != NULL ? result : json_object()};
 
-    if (result == NULL)
-        result = json_object();
-    if (o == NULL || result == NULL ||
-        json_object_set_new(o, "id", id != NULL ? json_incref(id) : json_null()) < 0 ||
-        json_object_set_new(o, "ok", json_true()) < 0) {
-        json_decref(result);
-        json_decref(o);
-        return NULL;
-    }
-    if (json_object_set_new(o, "result", result) < 0) {
-        json_decref(o);
-        return NULL;
-    }
-    return dump_line(o, len);
+    return encode_message(keys, vals, len);
 }
 
 char *ac_proto_encode_error(json_t *id, int code, const char *message, size_t *len)
 {
-    json_t *o = envelope();
+    static const char *const keys[3] = {"id", "ok", "error"};
     json_t *err = json_object();
 
-    if (o == NULL || err == NULL ||
-        json_object_set_new(err, "code", json_string(ac_proto_code_name(code))) < 0 ||
-        json_object_set_new(err, "message", ac_proto_string(message ? message : "")) < 0 ||
-        json_object_set_new(o, "id", id != NULL ? json_incref(id) : json_null()) < 0 ||
-        json_object_set_new(o, "ok", json_false()) < 0) {
+    if (err != NULL &&
+        (json_object_set_new(err, "code", json_string(ac_proto_code_name(code))) < 0 ||
+         json_object_set_new(err, "message", ac_proto_string(message ? message : "")) < 0)) {
         json_decref(err);
-        json_decref(o);
-        return NULL;
+        err = NULL;
     }
-    if (json_object_set_new(o, "error", err) < 0) {
-        json_decref(o);
-        return NULL;
-    }
-    return dump_line(o, len);
+    json_t *vals[3] = {reply_id(id), json_false(), err};
+    return encode_message(keys, vals, len);
 }
 
 char *ac_proto_encode_event(const char *event, json_t *data, size_t *len)
 {
-    json_t *o = envelope();
+    static const char *const keys[3] = {"event", "at", "data"};
     char at[40];
 
-    if (data == NULL)
-        data = json_object();
     ac_now_utc_iso(at, sizeof at - 1, 0);
     strcat(at, "Z");
-    if (o == NULL || data == NULL || json_object_set_new(o, "event", json_string(event)) < 0 ||
-        json_object_set_new(o, "at", json_string(at)) < 0) {
-        json_decref(data);
-        json_decref(o);
-        return NULL;
-    }
-    if (json_object_set_new(o, "data", data) < 0) {
-        json_decref(o);
-        return NULL;
-    }
-    return dump_line(o, len);
+    json_t *vals[3] = {json_string(event), json_string(at),
+                       data != NULL ? data : json_object()};
+    return encode_message(keys, vals, len);
 }
 
 /* ---- client side ------------------------------------------------------------------------ */

@@ -129,3 +129,26 @@ char *ac_str_trim(char *s)
         *--end = '\0';
     return s;
 }
+
+const char *ac_name_of(const char *const *names, int n, int i)
+{
+    return i >= 0 && i < n ? names[i] : "unknown";
+}
+
+int ac_name_find(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; name != NULL && i < n; i++) {
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
+int ac_name_value(const ac_name_value_t *t, size_t n, const char *name, bool nocase, int dflt)
+{
+    for (size_t i = 0; name != NULL && i < n; i++) {
+        if ((nocase ? strcasecmp(name, t[i].name) : strcmp(name, t[i].name)) == 0)
+            return t[i].value;
+    }
+    return dflt;
+}

@@ -1,6 +1,6 @@
 /*
  * util.h - small helpers shared by the daemon and astrocalctl: clocks, bounded strings,
- * allocation-returning printf, path pieces.
+ * allocation-returning printf, path pieces, names of enum values.
  *
  * Thread: every function is safe on any thread.
  */
@@ -40,5 +40,20 @@ void ac_path_dir(const char *path, char *out, size_t size);
 
 /* ac_str_trim strips leading and trailing white space in place and returns s. */
 char *ac_str_trim(char *s);
+
+/* Names of an enum's values 0..n-1, as a table names[n] of static strings:
+ * ac_name_of returns names[i], "unknown" when i is out of range; ac_name_find returns the
+ * i whose name equals name (case-sensitive), -1 when none does or name is NULL. */
+const char *ac_name_of(const char *const *names, int n, int i);
+int ac_name_find(const char *const *names, int n, const char *name);
+
+/* A table of names for int values (aliases allowed): ac_name_value returns the value of the
+ * first of t[0..n-1] named name (compared case-insensitively when nocase), dflt when none
+ * is or name is NULL. */
+typedef struct ac_name_value {
+    const char *name;
+    int value;
+} ac_name_value_t;
+int ac_name_value(const ac_name_value_t *t, size_t n, const char *name, bool nocase, int dflt);
 
 #endif

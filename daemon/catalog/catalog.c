@@ -93,12 +93,7 @@ static const ac_row_col_t session_cols[] = {
     AC_ROW(ac_catalog_session_t, filter, TEXT),
     AC_ROW(ac_catalog_session_t, n_uncalibrated, INT),
     AC_ROW(ac_catalog_session_t, has_row, PRESENT),
-    AC_ROW(ac_catalog_session_t, exposure, NUMBER),
-    AC_ROW(ac_catalog_session_t, ccd_temp, NUMBER),
-    AC_ROW(ac_catalog_session_t, gain, NUMBER),
-    AC_ROW(ac_catalog_session_t, offset, NUMBER),
-    AC_ROW(ac_catalog_session_t, xbin, INT),
-    AC_ROW(ac_catalog_session_t, ybin, INT),
+    AC_ROW_SETTINGS(ac_catalog_session_t),
 };
 /* clang-format on */
 
@@ -110,9 +105,7 @@ void ac_catalog_sessions_free(ac_session_list_t *list)
 int ac_catalog_light_sessions(ac_db_t *db, ac_session_list_t *out, ac_err_t *e)
 {
     const ac_schema_info_t *si = NULL;
-    sqlite3_stmt *st = NULL;
     char where[256], sql[1536];
-    size_t cap = 0;
     int rc;
 
     AC_DB_OWNER_CHECK(db);
@@ -132,27 +125,16 @@ int ac_catalog_light_sessions(ac_db_t *db, ac_session_list_t *out, ac_err_t *e)
              "GROUP BY f.fitsFileSession "
              "ORDER BY COALESCE(s.fitsSessionDate, MIN(f.fitsFileDate)), f.fitsFileSession",
              where);
-    if ((rc = ac_db_prepare(db, sql, &st, e)) != 0)
-        return rc;
-    while ((rc = ac_db_step(db, st, "list light sessions", e)) == AC_DB_ROW) {
-        if (ac_catalog_row_append(st, 0, session_cols, AC_ROW_N(session_cols),
-                                  (void **)&out->items, &out->n, &cap,
-                                  sizeof *out->items) != 0) {
-            rc = ac_err_set(e, -ENOMEM, "out of memory listing light sessions");
-            break;
-        }
-    }
-    ac_db_release(db, st);
-    if (rc < 0)
-        ac_catalog_sessions_free(out);
-    return rc < 0 ? rc : 0;
+    return AC_CATALOG_SELECT_ROWS(db, sql, NULL, 0, session_cols, out, "list light sessions",
+                                  e);
 }
 
 int ac_catalog_count_unsessioned_lights(ac_db_t *db, int *count, ac_err_t *e)
 {
+    static const ac_row_col_t count_col[] = {AC_ROW_VALUE(INT)}; /* into *count */
     const ac_schema_info_t *si = NULL;
-    sqlite3_stmt *st = NULL;
     char where[256], sql[512];
+    bool found;
     int rc;
 
     AC_DB_OWNER_CHECK(db);
@@ -164,13 +146,8 @@ int ac_catalog_count_unsessioned_lights(ac_db_t *db, int *count, ac_err_t *e)
              "SELECT COUNT(*) FROM fitsfile AS f WHERE %s AND "
              "(f.fitsFileSession IS NULL OR f.fitsFileSession = '')",
              where);
-    if ((rc = ac_db_prepare(db, sql, &st, e)) != 0)
-        return rc;
-    rc = ac_db_step(db, st, "count lights without a session", e);
-    if (rc == AC_DB_ROW)
-        *count = sqlite3_column_int(st, 0);
-    ac_db_release(db, st);
-    return rc < 0 ? rc : 0;
+    return ac_catalog_select_row(db, sql, NULL, 0, count_col, 1, count, &found,
+                                 "count lights without a session", e);
 }
 
 /* The columns of a file row, in the order of ac_catalog_file_columns. */
@@ -187,12 +164,7 @@ const ac_row_col_t ac_catalog_file_cols[AC_CATALOG_FILE_NCOLS] = {
     AC_ROW(ac_catalog_file_t, instrument, TEXT),
     AC_ROW(ac_catalog_file_t, hash, TEXT),
     AC_ROW(ac_catalog_file_t, original_file, TEXT),
-    AC_ROW(ac_catalog_file_t, exposure, NUMBER),
-    AC_ROW(ac_catalog_file_t, ccd_temp, NUMBER),
-    AC_ROW(ac_catalog_file_t, gain, NUMBER),
-    AC_ROW(ac_catalog_file_t, offset, NUMBER),
-    AC_ROW(ac_catalog_file_t, xbin, INT),
-    AC_ROW(ac_catalog_file_t, ybin, INT),
+    AC_ROW_SETTINGS(ac_catalog_file_t),
     AC_ROW(ac_catalog_file_t, calibrated, BOOL),
     AC_ROW(ac_catalog_file_t, soft_deleted, BOOL),
 };
@@ -233,9 +205,7 @@ int ac_catalog_session_files(ac_db_t *db, const char *session_id, ac_file_list_t
                              ac_err_t *e)
 {
     const ac_schema_info_t *si = NULL;
-    sqlite3_stmt *st = NULL;
     char sel[1024], where[256], sql[1536];
-    size_t cap = 0;
     int rc;
 
     AC_DB_OWNER_CHECK(db);
@@ -249,29 +219,16 @@ int ac_catalog_session_files(ac_db_t *db, const char *session_id, ac_file_list_t
     snprintf(sql, sizeof sql,
              "%s WHERE f.fitsFileSession = ?1 AND %s ORDER BY f.fitsFileDate, f.fitsFileId",
              sel, where);
-    if ((rc = ac_db_prepare(db, sql, &st, e)) != 0)
-        return rc;
-    ac_db_bind_text(st, 1, session_id);
-    while ((rc = ac_db_step(db, st, "list the lights of a session", e)) == AC_DB_ROW) {
-        if (ac_catalog_row_append(st, 0, ac_catalog_file_cols, AC_CATALOG_FILE_NCOLS,
-                                  (void **)&out->items, &out->n, &cap,
-                                  sizeof *out->items) != 0) {
-            ac_db_release(db, st);
-            ac_catalog_files_free(out);
-            return ac_err_set(e, -ENOMEM, "out of memory listing session %s", session_id);
-        }
-    }
-    ac_db_release(db, st);
-    if (rc < 0)
-        ac_catalog_files_free(out);
-    return rc < 0 ? rc : 0;
+    const ac_bind_t b[] = {AC_BIND_TEXT(session_id)};
+    return AC_CATALOG_SELECT_ROWS(db, sql, b, 1, ac_catalog_file_cols, out,
+                                  "list the lights of a session", e);
 }
 
 int ac_catalog_file_get(ac_db_t *db, const char *file_id, ac_catalog_file_t *out, ac_err_t *e)
 {
     const ac_schema_info_t *si = NULL;
-    sqlite3_stmt *st = NULL;
     char sel[1024], sql[1200];
+    bool found;
     int rc;
 
     AC_DB_OWNER_CHECK(db);
@@ -280,20 +237,11 @@ int ac_catalog_file_get(ac_db_t *db, const char *file_id, ac_catalog_file_t *out
         return rc;
     file_select(si, sel, sizeof sel);
     snprintf(sql, sizeof sql, "%s WHERE f.fitsFileId = ?1", sel);
-    if ((rc = ac_db_prepare(db, sql, &st, e)) != 0)
-        return rc;
-    ac_db_bind_text(st, 1, file_id);
-    rc = ac_db_step(db, st, "read a fitsfile row", e);
-    if (rc == AC_DB_ROW) {
-        rc = ac_catalog_row_read(st, 0, ac_catalog_file_cols, AC_CATALOG_FILE_NCOLS, out);
-        if (rc != 0) {
-            ac_catalog_file_clear(out);
-            rc = ac_err_set(e, rc, "out of memory reading file %s", file_id);
-        }
-    } else if (rc == AC_DB_DONE) {
+    const ac_bind_t b[] = {AC_BIND_TEXT(file_id)};
+    rc = ac_catalog_select_row(db, sql, b, 1, ac_catalog_file_cols, AC_CATALOG_FILE_NCOLS, out,
+                               &found, "read a fitsfile row", e);
+    if (rc == 0 && !found)
         rc = ac_err_set(e, -ENOENT, "%s: no fitsfile row with id %s", ac_db_path(db), file_id);
-    }
-    ac_db_release(db, st);
     return rc;
 }
 
@@ -313,12 +261,7 @@ static const ac_row_col_t master_cols[] = {
     AC_ROW(ac_catalog_master_t, creation_date, TEXT),
     AC_ROW(ac_catalog_master_t, hash_md5, TEXT),
     AC_ROW(ac_catalog_master_t, rowid, INT64),
-    AC_ROW(ac_catalog_master_t, exposure, NUMBER),
-    AC_ROW(ac_catalog_master_t, ccd_temp, NUMBER),
-    AC_ROW(ac_catalog_master_t, gain, NUMBER),
-    AC_ROW(ac_catalog_master_t, offset, NUMBER),
-    AC_ROW(ac_catalog_master_t, xbin, INT),
-    AC_ROW(ac_catalog_master_t, ybin, INT),
+    AC_ROW_SETTINGS(ac_catalog_master_t),
     AC_ROW(ac_catalog_master_t, file_count, INT),
     AC_ROW(ac_catalog_master_t, file_size, SIZE),
     AC_ROW(ac_catalog_master_t, quality, NUMBER),
@@ -331,34 +274,25 @@ void ac_catalog_masters_free(ac_master_list_t *list)
     AC_CATALOG_ROWS_FREE(list, master_cols);
 }
 
+/* The live masters with rowid > ?1, in the order of master_cols. */
+#define MASTERS_SELECT                                                                         \
+    "SELECT m.master_id, m.master_type, m.master_path, m.telescope, m.instrument, "            \
+    "m.filter_name, m.source_session_id, s.fitsSessionDate, m.creation_date, m.hash_value, "   \
+    "m.id, m.exposure_time, m.ccd_temp, m.gain, m.\"offset\", m.binning_x, m.binning_y, "      \
+    "m.file_count, m.file_size, m.quality_score, m.is_validated "                              \
+    "FROM Masters AS m LEFT JOIN fitssession AS s ON s.fitsSessionId = m.source_session_id "   \
+    "WHERE COALESCE(m.soft_delete, 0) = 0 AND m.id > ?1 "
+
 /* Lists live masters with rowid > after; only those not in astrocal_master_seen when
  * unseen_only. */
 static int list_masters(ac_db_t *db, int64_t after, bool unseen_only, ac_master_list_t *out,
                         ac_err_t *e)
 {
     const ac_schema_info_t *si = NULL;
-    sqlite3_stmt *st = NULL;
-    size_t cap = 0;
     int rc;
-    const char *sql_all =
-        "SELECT m.master_id, m.master_type, m.master_path, m.telescope, m.instrument, "
-        "m.filter_name, m.source_session_id, s.fitsSessionDate, m.creation_date, "
-        "m.hash_value, m.id, m.exposure_time, m.ccd_temp, m.gain, m.\"offset\", "
-        "m.binning_x, m.binning_y, m.file_count, m.file_size, m.quality_score, "
-        "m.is_validated "
-        "FROM Masters AS m LEFT JOIN fitssession AS s ON s.fitsSessionId = "
-        "m.source_session_id "
-        "WHERE COALESCE(m.soft_delete, 0) = 0 AND m.id > ?1 ORDER BY m.id";
-    const char *sql_unseen =
-        "SELECT m.master_id, m.master_type, m.master_path, m.telescope, m.instrument, "
-        "m.filter_name, m.source_session_id, s.fitsSessionDate, m.creation_date, "
-        "m.hash_value, m.id, m.exposure_time, m.ccd_temp, m.gain, m.\"offset\", "
-        "m.binning_x, m.binning_y, m.file_count, m.file_size, m.quality_score, "
-        "m.is_validated "
-        "FROM Masters AS m LEFT JOIN fitssession AS s ON s.fitsSessionId = "
-        "m.source_session_id "
-        "WHERE COALESCE(m.soft_delete, 0) = 0 AND m.id > ?1 AND NOT EXISTS "
-        "(SELECT 1 FROM astrocal_master_seen AS z WHERE z.master_rowid = m.id) "
+    const char *sql_all = MASTERS_SELECT "ORDER BY m.id";
+    const char *sql_unseen = MASTERS_SELECT
+        "AND NOT EXISTS (SELECT 1 FROM astrocal_master_seen AS z WHERE z.master_rowid = m.id) "
         "ORDER BY m.id";
 
     AC_DB_OWNER_CHECK(db);
@@ -367,21 +301,9 @@ static int list_masters(ac_db_t *db, int64_t after, bool unseen_only, ac_master_
         return rc;
     if (si->masters[0] == '\0')
         return 0; /* an AstroFiler older than the Masters table */
-    if ((rc = ac_db_prepare(db, unseen_only ? sql_unseen : sql_all, &st, e)) != 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, after);
-    while ((rc = ac_db_step(db, st, "list masters", e)) == AC_DB_ROW) {
-        if (ac_catalog_row_append(st, 0, master_cols, AC_ROW_N(master_cols),
-                                  (void **)&out->items, &out->n, &cap,
-                                  sizeof *out->items) != 0) {
-            rc = ac_err_set(e, -ENOMEM, "out of memory listing masters");
-            break;
-        }
-    }
-    ac_db_release(db, st);
-    if (rc < 0)
-        ac_catalog_masters_free(out);
-    return rc < 0 ? rc : 0;
+    const ac_bind_t b[] = {AC_BIND_INT(after)};
+    return AC_CATALOG_SELECT_ROWS(db, unseen_only ? sql_unseen : sql_all, b, 1, master_cols,
+                                  out, "list masters", e);
 }
 
 int ac_catalog_masters(ac_db_t *db, ac_master_list_t *out, ac_err_t *e)
@@ -407,20 +329,16 @@ struct seen_ctx {
 static int mark_seen_txn(ac_db_t *db, void *arg, ac_err_t *e)
 {
     struct seen_ctx *sx = arg;
-    sqlite3_stmt *st = NULL;
     int rc = 0;
 
-    rc = ac_db_prepare(
-        db, "INSERT OR IGNORE INTO astrocal_master_seen (master_rowid) VALUES (?1)", &st, e);
-    if (rc != 0)
-        return rc;
-    for (size_t i = 0; i < sx->n && rc >= 0; i++) {
-        sqlite3_bind_int64(st, 1, sx->rowids[i]);
-        rc = ac_db_step(db, st, "mark a master seen", e);
-        sqlite3_reset(st);
+    for (size_t i = 0; i < sx->n && rc == 0; i++) {
+        const ac_bind_t v[] = {AC_BIND_INT(sx->rowids[i])};
+        rc = ac_catalog_exec(db,
+                             "INSERT OR IGNORE INTO astrocal_master_seen (master_rowid) VALUES "
+                             "(?1)",
+                             v, 1, "mark a master seen", NULL, e);
     }
-    ac_db_release(db, st);
-    return rc < 0 ? rc : 0;
+    return rc;
 }
 
 int ac_catalog_mark_masters_seen(ac_db_t *db, const int64_t *rowids, size_t n, ac_err_t *e)

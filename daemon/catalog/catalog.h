@@ -7,7 +7,8 @@
  * registered, linking light sessions to calibration sessions), catalog_event.c (astrocald's
  * event log), catalog_build.c (calibration sessions as master build units; kind and state
  * names) and catalog_build_queue.c (the master build queue in astrocal_build, registering a
- * built master). catalog_row.c and catalog_int.h hold helpers shared by those files only.
+ * built master). catalog_row.c, catalog_stmt.c and catalog_int.h hold helpers shared by
+ * those files only.
  * The light queue (astrocal_session / astrocal_file) is queue.h.
  *
  * AstroFiler's value quirks are absorbed here (astrofiler-db.md): numbers stored as TEXT

@@ -32,35 +32,27 @@ static const char *const state_names[AC_BUILD_NSTATES] = {"pending", "running", 
 
 const char *ac_catalog_cal_kind_name(ac_cal_kind_t k)
 {
-    return (unsigned)k < AC_CAL_NKINDS ? kind_names[k] : "unknown";
+    return ac_name_of(kind_names, AC_CAL_NKINDS, (int)k);
 }
 
 int ac_catalog_cal_kind_parse(const char *name)
 {
-    for (int i = 0; name != NULL && i < AC_CAL_NKINDS; i++) {
-        if (strcmp(name, kind_names[i]) == 0)
-            return i;
-    }
-    return -1;
+    return ac_name_find(kind_names, AC_CAL_NKINDS, name);
 }
 
 const char *ac_catalog_cal_kind_master_type(ac_cal_kind_t k)
 {
-    return (unsigned)k < AC_CAL_NKINDS ? kind_mtypes[k] : "unknown";
+    return ac_name_of(kind_mtypes, AC_CAL_NKINDS, (int)k);
 }
 
 const char *ac_catalog_build_state_name(ac_build_state_t s)
 {
-    return (unsigned)s < AC_BUILD_NSTATES ? state_names[s] : "unknown";
+    return ac_name_of(state_names, AC_BUILD_NSTATES, (int)s);
 }
 
 int ac_catalog_build_state_parse(const char *name)
 {
-    for (int i = 0; name != NULL && i < AC_BUILD_NSTATES; i++) {
-        if (strcmp(name, state_names[i]) == 0)
-            return i;
-    }
-    return -1;
+    return ac_name_find(state_names, AC_BUILD_NSTATES, name);
 }
 
 bool ac_catalog_name_is_flatdark(const char *path)
@@ -93,12 +85,7 @@ static const ac_row_col_t unit_cols[] = {
     AC_ROW(ac_calsession_t, telescope, TEXT),
     AC_ROW(ac_calsession_t, imager, TEXT),
     AC_ROW(ac_calsession_t, filter, TEXT),
-    AC_ROW(ac_calsession_t, exposure, NUMBER),
-    AC_ROW(ac_calsession_t, ccd_temp, NUMBER),
-    AC_ROW(ac_calsession_t, gain, NUMBER),
-    AC_ROW(ac_calsession_t, offset, NUMBER),
-    AC_ROW(ac_calsession_t, xbin, INT),
-    AC_ROW(ac_calsession_t, ybin, INT),
+    AC_ROW_SETTINGS(ac_calsession_t),
 };
 /* clang-format on */
 
@@ -201,30 +188,22 @@ static int add_unit(struct units *us, sqlite3_stmt *st, ac_cal_kind_t kind)
     "AND s.fitsSessionId IS NOT NULL AND (?1 IS NULL OR s.fitsSessionId = ?1) "                \
     "ORDER BY s.fitsSessionDate, s.fitsSessionId"
 
-static int read_sessions(ac_db_t *db, const char *only, struct units *us, ac_err_t *e)
+/* A row of SESS_SQL: its units (a 'Dark' session gives a dark and a flat-dark unit). */
+static int session_row(sqlite3_stmt *st, void *arg, ac_err_t *e)
 {
-    sqlite3_stmt *st = NULL;
-    int rc;
+    struct units *us = arg;
+    const char *obj = (const char *)sqlite3_column_text(st, 1);
+    int r;
 
-    if ((rc = ac_db_prepare(db, SESS_SQL, &st, e)) != 0)
-        return rc;
-    ac_db_bind_text(st, 1, only);
-    while ((rc = ac_db_step(db, st, "list calibration sessions", e)) == AC_DB_ROW) {
-        const char *obj = (const char *)sqlite3_column_text(st, 1);
-        int r;
-        if (strcmp(obj, "Bias") == 0)
-            r = add_unit(us, st, AC_CAL_BIAS);
-        else if (strcmp(obj, "Flat") == 0)
-            r = add_unit(us, st, AC_CAL_FLAT);
-        else if ((r = add_unit(us, st, AC_CAL_DARK)) == 0)
-            r = add_unit(us, st, AC_CAL_FLATDARK);
-        if (r != 0) {
-            rc = ac_err_set(e, -ENOMEM, "out of memory listing calibration sessions");
-            break;
-        }
-    }
-    ac_db_release(db, st);
-    return rc < 0 ? rc : 0;
+    if (strcmp(obj, "Bias") == 0)
+        r = add_unit(us, st, AC_CAL_BIAS);
+    else if (strcmp(obj, "Flat") == 0)
+        r = add_unit(us, st, AC_CAL_FLAT);
+    else if ((r = add_unit(us, st, AC_CAL_DARK)) == 0)
+        r = add_unit(us, st, AC_CAL_FLATDARK);
+    if (r != 0)
+        return ac_err_set(e, -ENOMEM, "out of memory listing calibration sessions");
+    return 0;
 }
 
 /* The frame kind a unit of a session object takes, or -1 for frames it ignores. */
@@ -244,12 +223,27 @@ static int frame_kind(const char *session_object, const char *type)
     return t == AC_FRAME_FLATDARK ? AC_CAL_FLATDARK : -1;
 }
 
-static int read_frames(ac_db_t *db, const ac_schema_info_t *si, const char *only,
-                       const struct finder *fd, ac_err_t *e)
+/* A row of read_frames' query: a frame of the unit it belongs to, if any. */
+static int frame_row(sqlite3_stmt *st, void *arg, ac_err_t *e)
 {
-    sqlite3_stmt *st = NULL;
+    const struct finder *fd = arg;
+    const char *sid = (const char *)sqlite3_column_text(st, 2);
+    int k = frame_kind((const char *)sqlite3_column_text(st, AC_CATALOG_FILE_NCOLS),
+                       (const char *)sqlite3_column_text(st, 4));
+    struct unit *u = k < 0 ? NULL : find_unit(fd, sid, (ac_cal_kind_t)k);
+
+    if (u != NULL && ac_catalog_row_append(st, 0, ac_catalog_file_cols, AC_CATALOG_FILE_NCOLS,
+                                           (void **)&u->u.frames.items, &u->u.frames.n, &u->cap,
+                                           sizeof *u->u.frames.items) != 0)
+        return ac_err_set(e, -ENOMEM, "out of memory listing calibration frames");
+    return 0;
+}
+
+static int read_frames(ac_db_t *db, const ac_schema_info_t *si, const char *only,
+                       struct finder *fd, ac_err_t *e)
+{
+    const ac_bind_t v[] = {AC_BIND_TEXT(only)};
     char cols[1024], sql[2048];
-    int rc;
 
     ac_catalog_file_columns(si, cols, sizeof cols);
     snprintf(sql, sizeof sql,
@@ -263,73 +257,47 @@ static int read_frames(ac_db_t *db, const ac_schema_info_t *si, const char *only
              (si->cols & AC_COL_FILE_SOFTDELETE) ? " AND COALESCE(f.fitsFileSoftDelete, 0) = 0"
                                                  : "",
              (si->cols & AC_COL_FILE_ORIGINAL) ? " AND f.fitsFileOriginalFile IS NULL" : "");
-    if ((rc = ac_db_prepare(db, sql, &st, e)) != 0)
-        return rc;
-    ac_db_bind_text(st, 1, only);
-    while ((rc = ac_db_step(db, st, "list calibration frames", e)) == AC_DB_ROW) {
-        const char *sid = (const char *)sqlite3_column_text(st, 2);
-        int k = frame_kind((const char *)sqlite3_column_text(st, AC_CATALOG_FILE_NCOLS),
-                           (const char *)sqlite3_column_text(st, 4));
-        struct unit *u = k < 0 ? NULL : find_unit(fd, sid, (ac_cal_kind_t)k);
-
-        if (u != NULL &&
-            ac_catalog_row_append(st, 0, ac_catalog_file_cols, AC_CATALOG_FILE_NCOLS,
-                                  (void **)&u->u.frames.items, &u->u.frames.n, &u->cap,
-                                  sizeof *u->u.frames.items) != 0) {
-            rc = ac_err_set(e, -ENOMEM, "out of memory listing calibration frames");
-            break;
-        }
-    }
-    ac_db_release(db, st);
-    return rc < 0 ? rc : 0;
+    return ac_catalog_run(db, sql, v, 1, "list calibration frames", frame_row, fd, e);
 }
 
-/* Attaches to each unit the first live Masters row made from its session (see catalog.h
- * for how a 'Dark' session's dark and flat-dark masters are told apart). */
-static int read_masters(ac_db_t *db, const char *only, const struct finder *fd, ac_err_t *e)
+/* The live Masters rows made from calibration sessions (of ?1 only when it is not NULL). */
+#define MASTERS_SQL                                                                            \
+    "SELECT source_session_id, id, master_type, master_path FROM Masters "                     \
+    "WHERE COALESCE(soft_delete, 0) = 0 AND source_session_id IS NOT NULL "                    \
+    "AND (?1 IS NULL OR source_session_id = ?1) ORDER BY id"
+
+/* A row of MASTERS_SQL: the master of the unit it was made from, when that unit has none
+ * yet (see catalog.h for how a 'Dark' session's dark and flat-dark masters are told
+ * apart). */
+static int master_row(sqlite3_stmt *st, void *arg, ac_err_t *e)
 {
-    sqlite3_stmt *st = NULL;
-    int rc;
+    const struct finder *fd = arg;
+    const char *sid = (const char *)sqlite3_column_text(st, 0);
+    const char *type = (const char *)sqlite3_column_text(st, 2);
+    const char *path = (const char *)sqlite3_column_text(st, 3);
+    struct unit *u = NULL;
 
-    rc = ac_db_prepare(db,
-                       "SELECT source_session_id, id, master_type, master_path FROM Masters "
-                       "WHERE COALESCE(soft_delete, 0) = 0 AND source_session_id IS NOT NULL "
-                       "AND (?1 IS NULL OR source_session_id = ?1) ORDER BY id",
-                       &st, e);
-    if (rc != 0)
-        return rc;
-    ac_db_bind_text(st, 1, only);
-    while ((rc = ac_db_step(db, st, "list masters of calibration sessions", e)) == AC_DB_ROW) {
-        const char *sid = (const char *)sqlite3_column_text(st, 0);
-        const char *type = (const char *)sqlite3_column_text(st, 2);
-        const char *path = (const char *)sqlite3_column_text(st, 3);
-        struct unit *u = NULL;
-
-        if (type == NULL)
-            continue;
-        if (strcasecmp(type, "bias") == 0) {
-            u = find_unit(fd, sid, AC_CAL_BIAS);
-        } else if (strcasecmp(type, "flat") == 0) {
-            u = find_unit(fd, sid, AC_CAL_FLAT);
-        } else if (strcasecmp(type, "dark") == 0) {
-            struct unit *d = find_unit(fd, sid, AC_CAL_DARK);
-            struct unit *f = find_unit(fd, sid, AC_CAL_FLATDARK);
-            bool has_d = d != NULL && d->u.frames.n > 0, has_f = f != NULL && f->u.frames.n > 0;
-            if (has_d && has_f)
-                u = ac_catalog_name_is_flatdark(path) ? f : d;
-            else
-                u = has_f ? f : d;
-        }
-        if (u == NULL || u->u.master_rowid != 0)
-            continue;
-        u->u.master_rowid = sqlite3_column_int64(st, 1);
-        if (path != NULL && (u->u.master_path = strdup(path)) == NULL) {
-            rc = ac_err_set(e, -ENOMEM, "out of memory listing masters");
-            break;
-        }
+    if (type == NULL)
+        return 0;
+    if (strcasecmp(type, "bias") == 0) {
+        u = find_unit(fd, sid, AC_CAL_BIAS);
+    } else if (strcasecmp(type, "flat") == 0) {
+        u = find_unit(fd, sid, AC_CAL_FLAT);
+    } else if (strcasecmp(type, "dark") == 0) {
+        struct unit *d = find_unit(fd, sid, AC_CAL_DARK);
+        struct unit *f = find_unit(fd, sid, AC_CAL_FLATDARK);
+        bool has_d = d != NULL && d->u.frames.n > 0, has_f = f != NULL && f->u.frames.n > 0;
+        if (has_d && has_f)
+            u = ac_catalog_name_is_flatdark(path) ? f : d;
+        else
+            u = has_f ? f : d;
     }
-    ac_db_release(db, st);
-    return rc < 0 ? rc : 0;
+    if (u == NULL || u->u.master_rowid != 0)
+        return 0;
+    u->u.master_rowid = sqlite3_column_int64(st, 1);
+    if (path != NULL && (u->u.master_path = strdup(path)) == NULL)
+        return ac_err_set(e, -ENOMEM, "out of memory listing masters");
+    return 0;
 }
 
 /* Lists the units (of one session when only is not NULL) into us, frames and masters
@@ -338,11 +306,13 @@ static int list_units(ac_db_t *db, const char *only, struct units *us, ac_err_t 
 {
     const ac_schema_info_t *si = NULL;
     struct finder fd = {us, NULL};
+    const ac_bind_t v[] = {AC_BIND_TEXT(only)};
     int rc;
 
     if ((rc = ac_schema_require(db, &si, e)) != 0)
         return rc;
-    if ((rc = read_sessions(db, only, us, e)) != 0)
+    rc = ac_catalog_run(db, SESS_SQL, v, 1, "list calibration sessions", session_row, us, e);
+    if (rc != 0)
         return rc;
     if (us->n == 0)
         return 0;
@@ -353,7 +323,8 @@ static int list_units(ac_db_t *db, const char *only, struct units *us, ac_err_t 
     qsort_r(fd.idx, us->n, sizeof *fd.idx, cmp_unit_index, us);
     rc = read_frames(db, si, only, &fd, e);
     if (rc == 0 && si->masters[0] != '\0')
-        rc = read_masters(db, only, &fd, e);
+        rc = ac_catalog_run(db, MASTERS_SQL, v, 1, "list masters of calibration sessions",
+                            master_row, &fd, e);
     free(fd.idx);
     return rc;
 }

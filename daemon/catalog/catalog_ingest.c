@@ -18,22 +18,25 @@
 
 /* ---- Registered paths ---- */
 
-/* Appends the TEXT column 0 of every row of st to out (NULL values skipped). */
-static int collect_paths(ac_db_t *db, sqlite3_stmt *st, ac_path_list_t *out, size_t *cap,
-                         ac_err_t *e)
-{
-    int rc;
+struct paths_ctx {
+    ac_path_list_t *out;
+    size_t cap;
+};
 
-    while ((rc = ac_db_step(db, st, "list registered paths", e)) == AC_DB_ROW) {
-        const unsigned char *t = sqlite3_column_text(st, 0);
-        if (t == NULL)
-            continue;
-        if (ac_catalog_grow((void **)&out->items, cap, out->n, sizeof *out->items) != 0 ||
-            (out->items[out->n] = strdup((const char *)t)) == NULL)
-            return ac_err_set(e, -ENOMEM, "list registered paths: no memory");
-        out->n++;
-    }
-    return rc < 0 ? rc : 0;
+/* Appends the TEXT column 0 of a row to the list (NULL values skipped). */
+static int collect_path(sqlite3_stmt *st, void *arg, ac_err_t *e)
+{
+    struct paths_ctx *px = arg;
+    ac_path_list_t *out = px->out;
+    const unsigned char *t = sqlite3_column_text(st, 0);
+
+    if (t == NULL)
+        return 0;
+    if (ac_catalog_grow((void **)&out->items, &px->cap, out->n, sizeof *out->items) != 0 ||
+        (out->items[out->n] = strdup((const char *)t)) == NULL)
+        return ac_err_set(e, -ENOMEM, "list registered paths: no memory");
+    out->n++;
+    return 0;
 }
 
 int ac_catalog_registered_paths(ac_db_t *db, const char *prefix, ac_path_list_t *out,
@@ -44,8 +47,8 @@ int ac_catalog_registered_paths(ac_db_t *db, const char *prefix, ac_path_list_t 
                                        "SELECT master_path FROM Masters WHERE ?1 IS NULL OR "
                                        "substr(master_path, 1, length(?1)) = ?1"};
     const ac_schema_info_t *si = NULL;
+    struct paths_ctx px = {out, 0};
     char *pre = NULL;
-    size_t cap = 0;
     int rc = 0;
 
     AC_DB_OWNER_CHECK(db);
@@ -58,15 +61,11 @@ int ac_catalog_registered_paths(ac_db_t *db, const char *prefix, ac_path_list_t 
         if (pre == NULL)
             return ac_err_set(e, -ENOMEM, "list registered paths: no memory");
     }
+    const ac_bind_t v[] = {AC_BIND_TEXT(pre)};
     for (int i = 0; i < 2 && rc == 0; i++) {
-        sqlite3_stmt *st = NULL;
         if (i == 1 && si->masters[0] == '\0')
             break;
-        if ((rc = ac_db_prepare(db, sql[i], &st, e)) != 0)
-            break;
-        ac_db_bind_text(st, 1, pre);
-        rc = collect_paths(db, st, out, &cap, e);
-        ac_db_release(db, st);
+        rc = ac_catalog_run(db, sql[i], v, 1, "list registered paths", collect_path, &px, e);
     }
     free(pre);
     if (rc != 0)
@@ -125,36 +124,22 @@ static void link_free(struct link_ctx *cx)
     cx->n = cx->cap = 0;
 }
 
-static int link_load(ac_db_t *db, struct link_ctx *cx, ac_err_t *e)
+/* A fitssession row: appended to the sessions, with its kind. */
+static int link_row(sqlite3_stmt *st, void *arg, ac_err_t *e)
 {
     static const char *const names[3] = {"Bias", "Dark", "Flat"};
-    sqlite3_stmt *st = NULL;
-    int rc;
+    struct link_ctx *cx = arg;
+    struct lsess *s;
 
-    rc = ac_db_prepare(db,
-                       "SELECT fitsSessionId, fitsSessionObjectName, fitsSessionDate, "
-                       "fitsSessionTelescope, fitsSessionImager, fitsSessionExposure, "
-                       "fitsSessionBinningX, fitsSessionBinningY, fitsSessionGain, "
-                       "fitsSessionOffset, fitsSessionFilter, fitsBiasSession, "
-                       "fitsDarkSession, fitsFlatSession FROM fitssession ORDER BY rowid",
-                       &st, e);
-    if (rc != 0)
-        return rc;
-    while ((rc = ac_db_step(db, st, "read sessions to link", e)) == AC_DB_ROW) {
-        struct lsess *s;
-        if (ac_catalog_row_append(st, 0, lsess_cols, L_N, (void **)&cx->s, &cx->n, &cx->cap,
-                                  sizeof *cx->s) != 0) {
-            rc = ac_err_set(e, -ENOMEM, "link sessions: no memory");
-            break;
-        }
-        s = &cx->s[cx->n - 1];
-        s->kind = -1;
-        for (int k = 0; k < 3; k++)
-            if (ac_catalog_same_text(s->c[L_OBJ], names[k]))
-                s->kind = k;
-    }
-    ac_db_release(db, st);
-    return rc < 0 ? rc : 0;
+    if (ac_catalog_row_append(st, 0, lsess_cols, L_N, (void **)&cx->s, &cx->n, &cx->cap,
+                              sizeof *cx->s) != 0)
+        return ac_err_set(e, -ENOMEM, "link sessions: no memory");
+    s = &cx->s[cx->n - 1];
+    s->kind = -1;
+    for (int k = 0; k < 3; k++)
+        if (ac_catalog_same_text(s->c[L_OBJ], names[k]))
+            s->kind = k;
+    return 0;
 }
 
 /* link_matches says whether calibration session c of kind k may calibrate light l, as
@@ -187,20 +172,18 @@ static const struct lsess *link_find(const struct link_ctx *cx, const char *id)
 static int link_txn(ac_db_t *db, void *arg, ac_err_t *e)
 {
     struct link_ctx *cx = arg;
-    sqlite3_stmt *st = NULL;
     int rc;
 
     link_free(cx);
     cx->linked = 0;
-    if ((rc = link_load(db, cx, e)) != 0)
-        return rc;
-    rc = ac_db_prepare(db,
-                       "UPDATE fitssession SET fitsBiasSession = ?2, fitsDarkSession = ?3, "
-                       "fitsFlatSession = ?4 WHERE fitsSessionId = ?1",
-                       &st, e);
-    if (rc != 0)
-        return rc;
-    for (size_t i = 0; i < cx->n && rc >= 0; i++) {
+    rc = ac_catalog_run(db,
+                        "SELECT fitsSessionId, fitsSessionObjectName, fitsSessionDate, "
+                        "fitsSessionTelescope, fitsSessionImager, fitsSessionExposure, "
+                        "fitsSessionBinningX, fitsSessionBinningY, fitsSessionGain, "
+                        "fitsSessionOffset, fitsSessionFilter, fitsBiasSession, "
+                        "fitsDarkSession, fitsFlatSession FROM fitssession ORDER BY rowid",
+                        NULL, 0, "read sessions to link", link_row, cx, e);
+    for (size_t i = 0; i < cx->n && rc == 0; i++) {
         struct lsess *l = &cx->s[i];
         const char *link[3];
         bool changed = false;
@@ -228,15 +211,15 @@ static int link_txn(ac_db_t *db, void *arg, ac_err_t *e)
         }
         if (!changed)
             continue;
-        ac_db_bind_text(st, 1, l->c[L_ID]);
-        for (int k = 0; k < 3; k++)
-            ac_db_bind_text(st, 2 + k, link[k]);
-        rc = ac_db_step(db, st, "link a light session", e);
-        sqlite3_reset(st);
-        cx->linked += rc >= 0;
+        const ac_bind_t v[] = {AC_BIND_TEXT(l->c[L_ID]), AC_BIND_TEXT(link[0]),
+                               AC_BIND_TEXT(link[1]), AC_BIND_TEXT(link[2])};
+        rc = ac_catalog_exec(db,
+                             "UPDATE fitssession SET fitsBiasSession = ?2, fitsDarkSession = "
+                             "?3, fitsFlatSession = ?4 WHERE fitsSessionId = ?1",
+                             v, AC_BIND_N(v), "link a light session", NULL, e);
+        cx->linked += rc == 0;
     }
-    ac_db_release(db, st);
-    return rc < 0 ? rc : 0;
+    return rc;
 }
 
 int ac_catalog_link_sessions(ac_db_t *db, const char *since_date, int *n_linked, ac_err_t *e)

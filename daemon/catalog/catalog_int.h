@@ -1,7 +1,8 @@
 /*
  * catalog_int.h - helpers shared by the catalog's .c files only (catalog*.c, queue*.c; not
  * part of the catalog's contract, see catalog.h): growing arrays, reading result rows into
- * structs through a table of columns, freeing them, and comparing AstroFiler's values.
+ * structs through a table of columns, freeing them, running one statement with bound
+ * values (catalog_stmt.c), and comparing AstroFiler's values.
  *
  * Row tables: a row struct's columns are described once, as a static table of
  * ac_row_col_t (one entry per result column, in SELECT order), and the same table reads a
@@ -10,8 +11,15 @@
  * AC_ROW / AC_ROW_PARSE / AC_ROW_UNUSED, which check at compile time that the member has the
  * C type the column kind writes.
  *
- * Ownership: TEXT members are owned copies (free()), NULL for SQL NULL. Thread: nothing
- * here touches a connection: safe on any thread (the statements belong to the caller's).
+ * Statements: ac_catalog_run and the functions built on it prepare a cached statement,
+ * bind an array of ac_bind_t to ?1, ?2, ..., step it (rows to a callback, to row tables or
+ * to a buffer) and release it before returning; every catalog statement that is not a
+ * loop over one prepared statement goes through them.
+ *
+ * Ownership: TEXT members are owned copies (free()), NULL for SQL NULL; bound values are
+ * borrowed for the call (SQLite copies text). Thread: the statement functions run on the
+ * owner of the ac_db_t (the loop thread); the row and array helpers touch no connection
+ * and are safe on any thread (the statements they read belong to the caller).
  */
 #ifndef AC_CATALOG_INT_H
 #define AC_CATALOG_INT_H
@@ -84,6 +92,14 @@ typedef struct ac_row_col {
     {offsetof(s, m) + 0 * sizeof(char[sizeof(((s *)0)->m) == sizeof(int) ? 1 : -1]),          \
      AC_ROW_ENUM, parse_fn}
 #define AC_ROW_UNUSED {0, AC_ROW_SKIP, NULL}
+/* AC_ROW_SETTINGS(struct type): the six acquisition settings columns, in this order:
+ * exposure, ccd_temp, gain, offset (NUMBER), xbin, ybin (INT). */
+#define AC_ROW_SETTINGS(s)                                                                     \
+    AC_ROW(s, exposure, NUMBER), AC_ROW(s, ccd_temp, NUMBER), AC_ROW(s, gain, NUMBER),         \
+        AC_ROW(s, offset, NUMBER), AC_ROW(s, xbin, INT), AC_ROW(s, ybin, INT)
+/* AC_ROW_VALUE(INT | INT64 | ...): the one entry of a table that reads a column into a
+ * plain variable of the member type (the "row" is that variable). */
+#define AC_ROW_VALUE(type) {0, AC_ROW_##type, NULL}
 /* clang-format on */
 
 /* The number of entries of a row table (an array, not a pointer). */
@@ -121,7 +137,7 @@ void ac_catalog_rows_free(const ac_row_col_t *cols, size_t n, void *items, size_
 int ac_catalog_row_append(sqlite3_stmt *st, int first, const ac_row_col_t *cols, size_t n,
                           void **items, size_t *count, size_t *cap, size_t size);
 
-/* Older column helpers, kept for catalog_queue.c until it uses row tables. */
+/* Older column helpers, kept for queue_read.c until it uses row tables. */
 
 /* ac_catalog_dup_columns copies TEXT columns first, first+1, ... into *fields[0],
  * *fields[1], ... (NULL for SQL NULL). 0 or -ENOMEM (fields already copied stay set, for
@@ -130,6 +146,84 @@ int ac_catalog_dup_columns(sqlite3_stmt *st, int first, char **const fields[], s
 
 /* ac_catalog_free_fields frees *fields[i] and sets them to NULL. */
 void ac_catalog_free_fields(char **const fields[], size_t n);
+
+/* ---- Statements: constant SQL, bound values, rows (catalog_stmt.c) ---- */
+
+/* The value of one statement parameter. Written with the macros below (expressions, so
+ * they may stand in a ?: and in an array initialiser): AC_BIND_TEXT (const char *, NULL
+ * binds NULL; the text is copied by SQLite), AC_BIND_NUMBER (double, NaN binds NULL),
+ * AC_BIND_INT (int64_t), AC_BIND_NULL. An array of them binds ?1, ?2, ... in order. */
+typedef enum ac_bind_type {
+    AC_BINDT_NULL = 0,
+    AC_BINDT_TEXT,
+    AC_BINDT_NUMBER,
+    AC_BINDT_INT,
+} ac_bind_type_t;
+
+typedef struct ac_bind {
+    ac_bind_type_t type;
+    const char *text;
+    double number;
+    int64_t integer;
+} ac_bind_t;
+
+#define AC_BIND_TEXT(x) ((ac_bind_t){.type = AC_BINDT_TEXT, .text = (x)})
+#define AC_BIND_NUMBER(x) ((ac_bind_t){.type = AC_BINDT_NUMBER, .number = (x)})
+#define AC_BIND_INT(x) ((ac_bind_t){.type = AC_BINDT_INT, .integer = (x)})
+#define AC_BIND_NULL ((ac_bind_t){.type = AC_BINDT_NULL})
+
+/* The number of entries of a bind array (an array, not a pointer). */
+#define AC_BIND_N(b) (sizeof(b) / sizeof((b)[0]))
+
+/* A row callback: reads st's current row (borrowed, valid during the call). Returns 0 to
+ * go on stepping, AC_CATALOG_STOP to stop (not an error), or a negative code with e set. */
+typedef int (*ac_catalog_row_fn)(sqlite3_stmt *st, void *arg, ac_err_t *e);
+#define AC_CATALOG_STOP 1
+
+/* ac_catalog_run prepares sql (ac_db_prepare), binds b[0..nb-1] to ?1..?nb, steps it
+ * through its rows calling fn (may be NULL: rows are stepped over) for each, and releases
+ * it. op names the statement in errors. 0 (also after AC_CATALOG_STOP), or the error of
+ * ac_db_prepare / ac_db_step / fn. */
+int ac_catalog_run(ac_db_t *db, const char *sql, const ac_bind_t *b, size_t nb, const char *op,
+                   ac_catalog_row_fn fn, void *arg, ac_err_t *e);
+
+/* ac_catalog_exec runs a statement that returns no rows (ac_catalog_run without a
+ * callback); *changes (may be NULL) receives the rows it changed. ac_catalog_exec_txn
+ * does the same in a transaction of its own (ac_db_transact; a savepoint when one is
+ * open), *changes 0 when it fails. */
+int ac_catalog_exec(ac_db_t *db, const char *sql, const ac_bind_t *b, size_t nb, const char *op,
+                    int *changes, ac_err_t *e);
+int ac_catalog_exec_txn(ac_db_t *db, const char *sql, const ac_bind_t *b, size_t nb,
+                        const char *op, int *changes, ac_err_t *e);
+
+/* ac_catalog_select_rows appends every row of sql (columns from 0, read through the row
+ * table cols) to a list (*items, *count) of elements of size bytes. When it fails the
+ * list is freed (ac_catalog_rows_free) and left empty. AC_CATALOG_SELECT_ROWS(db, sql, b,
+ * nb, table, list, op, e) does it for a list {items, n} and a row table array. */
+int ac_catalog_select_rows(ac_db_t *db, const char *sql, const ac_bind_t *b, size_t nb,
+                           const ac_row_col_t *cols, size_t ncols, void **items, size_t *count,
+                           size_t size, const char *op, ac_err_t *e);
+#define AC_CATALOG_SELECT_ROWS(db, sql, b, nb, table, list, op, e)                             \
+    ac_catalog_select_rows((db), (sql), (b), (nb), (table), AC_ROW_N(table),                   \
+                           (void **)&(list)->items, &(list)->n, sizeof *(list)->items, (op),   \
+                           (e))
+
+/* ac_catalog_select_row reads the first row of sql (columns from 0) into *row through the
+ * row table cols; *found tells whether there was a row (row untouched when not). When it
+ * fails, the TEXT members it copied are freed (ac_catalog_row_clear). */
+int ac_catalog_select_row(ac_db_t *db, const char *sql, const ac_bind_t *b, size_t nb,
+                          const ac_row_col_t *cols, size_t ncols, void *row, bool *found,
+                          const char *op, ac_err_t *e);
+
+/* ac_catalog_select_text copies column 0 of the first row of sql into out (size bytes,
+ * truncated; "" for SQL NULL, and when there is no row); *found tells whether there was a
+ * row. */
+int ac_catalog_select_text(ac_db_t *db, const char *sql, const ac_bind_t *b, size_t nb,
+                           char *out, size_t size, bool *found, const char *op, ac_err_t *e);
+
+/* ac_catalog_column_copy copies TEXT column col of st's current row into out (size bytes,
+ * truncated; "" for SQL NULL). */
+void ac_catalog_column_copy(sqlite3_stmt *st, int col, char *out, size_t size);
 
 /* ---- fitsfile rows (catalog.c) ---- */
 

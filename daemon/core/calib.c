@@ -143,27 +143,24 @@ void ac_calib_appendf(char *buf, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
-__attribute__((format(printf, 2, 3))) static void hist(ac_calset_t *cs, const char *fmt, ...)
+/* add_line formats the next of max lines of width bytes at lines (*n counts those used);
+ * dropped when all are used. */
+__attribute__((format(printf, 5, 6))) static void
+add_line(char *lines, size_t max, size_t width, int *n, const char *fmt, ...)
 {
     va_list ap;
 
-    if (cs->n_history >= (int)(sizeof cs->history / sizeof cs->history[0]))
+    if (*n < 0 || (size_t)*n >= max)
         return;
     va_start(ap, fmt);
-    vsnprintf(cs->history[cs->n_history++], sizeof cs->history[0], fmt, ap);
+    vsnprintf(lines + (size_t)(*n)++ * width, width, fmt, ap);
     va_end(ap);
 }
 
-__attribute__((format(printf, 2, 3))) static void warnf(ac_calset_t *cs, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (cs->n_warnings >= (int)(sizeof cs->warnings / sizeof cs->warnings[0]))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(cs->warnings[cs->n_warnings++], sizeof cs->warnings[0], fmt, ap);
-    va_end(ap);
-}
+/* hist adds a HISTORY sentence to cs, warnf a warning (printf-like). */
+#define LINES_OF(a) (a)[0], sizeof(a) / sizeof((a)[0]), sizeof((a)[0])
+#define hist(cs, ...) add_line(LINES_OF((cs)->history), &(cs)->n_history, __VA_ARGS__)
+#define warnf(cs, ...) add_line(LINES_OF((cs)->warnings), &(cs)->n_warnings, __VA_ARGS__)
 
 /* median_of is the median of a master: from its pixels when it still has them, else the
  * value ac_image_analyse stored (the same samples, hence the same answer). */

@@ -110,31 +110,22 @@ bool ac_hdr_get_value(const ac_hdr_t *h, const char *key, char *out, size_t size
     int i = ac_hdr_find(h, key);
     const char *v;
     size_t n = 0;
+    bool quoted;
 
     if (i < 0 || size == 0 || (v = value_field(h, i)) == NULL)
         return false;
     while (*v == ' ')
         v++;
-    if (*v == '\'') {
+    /* A string runs to its closing quote ('' is one quote); other values to a comment. */
+    quoted = *v == '\'';
+    if (quoted)
         v++;
-        while (*v != '\0') {
-            if (*v == '\'') {
-                if (v[1] == '\'') {
-                    v++;
-                } else {
-                    break;
-                }
-            }
-            if (n + 1 < size)
-                out[n++] = *v;
+    while (*v != '\0' && (quoted || *v != '/')) {
+        if (quoted && *v == '\'') {
+            if (v[1] != '\'')
+                break;
             v++;
         }
-        while (n > 0 && out[n - 1] == ' ')
-            n--;
-        out[n] = '\0';
-        return true;
-    }
-    while (*v != '\0' && *v != '/') {
         if (n + 1 < size)
             out[n++] = *v;
         v++;
@@ -142,7 +133,7 @@ bool ac_hdr_get_value(const ac_hdr_t *h, const char *key, char *out, size_t size
     while (n > 0 && out[n - 1] == ' ')
         n--;
     out[n] = '\0';
-    return n > 0;
+    return quoted || n > 0;
 }
 
 bool ac_hdr_get_double(const ac_hdr_t *h, const char *key, double *out)

@@ -177,6 +177,18 @@ static void check_temp(const ac_match_equip_t *m, const ac_match_equip_t *ref, d
         addf(rej, rsz, "%s %.1f C differs by %.1f C > %.1f", what, a, d, max);
 }
 
+/* check_number: a setting known on both sides counts as a matched keyword when equal and
+ * rejects the master ("<what> m != l") when not. */
+static void check_number(double m, double l, const char *what, ev_t *ev, char *rej, size_t rsz)
+{
+    if (!known(m) || !known(l))
+        return;
+    if (num_equal(m, l))
+        ev->nkw++;
+    else
+        addf(rej, rsz, "%s %g != %g", what, m, l);
+}
+
 /* check_equip applies the equipment rules shared by every master type. */
 static void check_equip(const ac_match_equip_t *m, const ac_match_equip_t *l, ev_t *ev,
                         char *rej, size_t rsz)
@@ -193,18 +205,8 @@ static void check_equip(const ac_match_equip_t *m, const ac_match_equip_t *l, ev
     if (m->bayerpat[0] != '\0' && l->bayerpat[0] != '\0' &&
         !ac_meta_filter_equal(m->bayerpat, l->bayerpat))
         addf(rej, rsz, "Bayer pattern '%s' != '%s'", m->bayerpat, l->bayerpat);
-    if (known(m->gain) && known(l->gain)) {
-        if (num_equal(m->gain, l->gain))
-            ev->nkw++;
-        else
-            addf(rej, rsz, "gain %g != %g", m->gain, l->gain);
-    }
-    if (known(m->offset) && known(l->offset)) {
-        if (num_equal(m->offset, l->offset))
-            ev->nkw++;
-        else
-            addf(rej, rsz, "offset %g != %g", m->offset, l->offset);
-    }
+    check_number(m->gain, l->gain, "gain", ev, rej, rsz);
+    check_number(m->offset, l->offset, "offset", ev, rej, rsz);
     if (name_known(m->readout) && name_known(l->readout)) {
         if (ac_meta_filter_equal(m->readout, l->readout))
             ev->nkw++;

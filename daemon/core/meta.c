@@ -200,6 +200,20 @@ static bool tri_keyword(const ac_hdr_t *h, const char *key, int *prov)
     return true;
 }
 
+/* step_keywords sets *prov from the explicit keywords of one calibration step: the logical
+ * keywords key or alt (T/F), else the presence of ccdproc's keyword done (YES). false, and
+ * *prov untouched, when there are none. */
+static bool step_keywords(const ac_hdr_t *h, const char *key, const char *alt, const char *done,
+                          int *prov)
+{
+    if (tri_keyword(h, key, prov) || tri_keyword(h, alt, prov))
+        return true;
+    if (ac_hdr_find(h, done) < 0)
+        return false;
+    *prov = AC_PROV_YES;
+    return true;
+}
+
 /* any_of says whether line contains (case-insensitively) one of the NULL-terminated
  * needles. */
 static bool any_of(const char *line, const char *const *needles)
@@ -327,36 +341,18 @@ static void provenance(ac_meta_t *m, const ac_hdr_t *h)
 
     history_provenance(h, &hb, &hd, &hf);
 
-    m->bias_subtracted = AC_PROV_UNKNOWN;
-    if (!tri_keyword(h, "BIASSUB", &m->bias_subtracted) &&
-        !tri_keyword(h, "BIAS-SUB", &m->bias_subtracted)) {
-        if (ac_hdr_find(h, "SUBBIAS") >= 0)
-            m->bias_subtracted = AC_PROV_YES;
-        else if (ac_hdr_get_bool(h, "DARKBIAS", &b))
+    if (!step_keywords(h, "BIASSUB", "BIAS-SUB", "SUBBIAS", &m->bias_subtracted)) {
+        if (ac_hdr_get_bool(h, "DARKBIAS", &b))
             m->bias_subtracted = b ? AC_PROV_NO : AC_PROV_YES;
         else if (ac_hdr_get_bool(h, "CALIBRAT", &b))
             m->bias_subtracted = b ? AC_PROV_YES : AC_PROV_NO;
         else
             m->bias_subtracted = hb;
     }
-
-    m->dark_subtracted = AC_PROV_UNKNOWN;
-    if (!tri_keyword(h, "DARKSUB", &m->dark_subtracted) &&
-        !tri_keyword(h, "DARK-SUB", &m->dark_subtracted)) {
-        if (ac_hdr_find(h, "SUBDARK") >= 0)
-            m->dark_subtracted = AC_PROV_YES;
-        else
-            m->dark_subtracted = hd;
-    }
-
-    m->flat_normalised = AC_PROV_UNKNOWN;
-    if (!tri_keyword(h, "FLATNORM", &m->flat_normalised) &&
-        !tri_keyword(h, "FLATSUB", &m->flat_normalised)) {
-        if (ac_hdr_find(h, "FLATCOR") >= 0)
-            m->flat_normalised = AC_PROV_YES;
-        else
-            m->flat_normalised = hf;
-    }
+    if (!step_keywords(h, "DARKSUB", "DARK-SUB", "SUBDARK", &m->dark_subtracted))
+        m->dark_subtracted = hd;
+    if (!step_keywords(h, "FLATNORM", "FLATSUB", "FLATCOR", &m->flat_normalised))
+        m->flat_normalised = hf;
 }
 
 /* bayer fills bayerpat, offsets and row order. A pattern is kept upper case without

@@ -23,10 +23,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+
+#include "util.h"
 
 /* Pixels per block: a multiple of every vector width, small enough that a block of 20 subs
  * (5 KiB) stays in the L1 cache. */
@@ -83,10 +84,7 @@ int ac_stack_opts_check(const ac_stack_opts_t *o, ac_err_t *e)
     return 0;
 }
 
-static const struct {
-    const char *name;
-    int method;
-} method_names[] = {
+static const ac_name_value_t method_names[] = {
     {"sigma", AC_STACK_SIGMA_CLIP},      {"winsor", AC_STACK_WINSOR},
     {"median", AC_STACK_MEDIAN},         {"mean", AC_STACK_MEAN},
     {"sigma-clip", AC_STACK_SIGMA_CLIP}, {"kappa-sigma", AC_STACK_SIGMA_CLIP},
@@ -104,10 +102,8 @@ const char *ac_stack_method_name(int method)
 
 int ac_stack_method_parse(const char *name)
 {
-    for (size_t i = 0; name && i < sizeof method_names / sizeof method_names[0]; i++)
-        if (strcasecmp(name, method_names[i].name) == 0)
-            return method_names[i].method;
-    return AC_ECONFIG;
+    return ac_name_value(method_names, sizeof method_names / sizeof method_names[0], name, true,
+                         AC_ECONFIG);
 }
 
 /* merge_exchange lists the comparators of Batcher's merge-exchange network for n values

@@ -27,6 +27,7 @@
  */
 #include "imgio.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fitsio.h>
@@ -407,10 +408,7 @@ static inline uint16_t be16(const unsigned char *p)
     uint16_t v;
 
     memcpy(&v, p, sizeof v);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = (uint16_t)(v << 8 | v >> 8);
-#endif
-    return v;
+    return be16toh(v);
 }
 
 static inline uint32_t be32(const void *p)
@@ -418,10 +416,7 @@ static inline uint32_t be32(const void *p)
     uint32_t v;
 
     memcpy(&v, p, sizeof v);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap32(v);
-#endif
-    return v;
+    return be32toh(v);
 }
 
 static inline uint64_t be64(const unsigned char *p)
@@ -429,10 +424,7 @@ static inline uint64_t be64(const unsigned char *p)
     uint64_t v;
 
     memcpy(&v, p, sizeof v);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
+    return be64toh(v);
 }
 
 /* BLOCK values per inner loop: a fixed trip count lets the compiler vectorise the

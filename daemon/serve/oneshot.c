@@ -150,15 +150,29 @@ static int usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+/* opt_number parses optarg as a number from lo to hi into *out; otherwise it is a usage
+ * error "<name> expects <what>, got '<optarg>'" (*out untouched). */
+static int opt_number(const char *name, const char *what, double lo, double hi, double *out)
+{
+    if (parse_double(optarg, lo, hi, out) == 0)
+        return 0;
+    return usage_error("%s expects %s, got '%s'", name, what, optarg);
+}
+
+/* opt_tri parses optarg as auto, yes or no into *out; otherwise a usage error. */
+static int opt_tri(const char *name, int *out)
+{
+    if (parse_tri(optarg, out) == 0)
+        return 0;
+    return usage_error("%s expects auto, yes or no, got '%s'", name, optarg);
+}
+
 /* parse_args fills os; returns 0, EXIT_USAGE, or -1 after --help. */
 static int parse_args(struct oneshot *os, int argc, char **argv)
 {
     enum {
-        OPT_BIAS = 256,
-        OPT_DARK,
-        OPT_FLAT,
-        OPT_FLATDARK,
-        OPT_OUTDIR,
+        OPT_MASTER = 256, /* + AC_M_*: --bias, --dark, --flat, --flat-dark */
+        OPT_OUTDIR = OPT_MASTER + AC_M_COUNT,
         OPT_SUFFIX,
         OPT_JOBS,
         OPT_SYNC,
@@ -180,10 +194,10 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
         OPT_NODIRECT
     };
     static const struct option opts[] = {
-        {"bias", required_argument, 0, OPT_BIAS},
-        {"dark", required_argument, 0, OPT_DARK},
-        {"flat", required_argument, 0, OPT_FLAT},
-        {"flat-dark", required_argument, 0, OPT_FLATDARK},
+        {"bias", required_argument, 0, OPT_MASTER + AC_M_BIAS},
+        {"dark", required_argument, 0, OPT_MASTER + AC_M_DARK},
+        {"flat", required_argument, 0, OPT_MASTER + AC_M_FLAT},
+        {"flat-dark", required_argument, 0, OPT_MASTER + AC_M_FLATDARK},
         {"output-dir", required_argument, 0, OPT_OUTDIR},
         {"suffix", required_argument, 0, OPT_SUFFIX},
         {"jobs", required_argument, 0, OPT_JOBS},
@@ -208,24 +222,16 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
     };
     ac_calib_opts_t *c = &os->eng.calib;
     double d;
-    int ch;
+    int ch, rc = 0;
 
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch >= OPT_MASTER && ch < OPT_MASTER + AC_M_COUNT) {
+            os->ms.path[ch - OPT_MASTER] = optarg;
+            continue;
+        }
         switch (ch) {
-        case OPT_BIAS:
-            os->ms.path[AC_M_BIAS] = optarg;
-            break;
-        case OPT_DARK:
-            os->ms.path[AC_M_DARK] = optarg;
-            break;
-        case OPT_FLAT:
-            os->ms.path[AC_M_FLAT] = optarg;
-            break;
-        case OPT_FLATDARK:
-            os->ms.path[AC_M_FLATDARK] = optarg;
-            break;
         case OPT_OUTDIR:
             if (ac_strlcpy(os->eng.output_dir, optarg, sizeof os->eng.output_dir) >=
                 sizeof os->eng.output_dir)
@@ -262,9 +268,8 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
             os->eng.out.compress = true;
             break;
         case OPT_QUANT:
-            if (parse_double(optarg, 0.5, 1e6, &d) != 0)
-                return usage_error("--quantize expects a positive number, got '%s'", optarg);
-            os->eng.out.quantize_level = (float)d;
+            if ((rc = opt_number("--quantize", "a positive number", 0.5, 1e6, &d)) == 0)
+                os->eng.out.quantize_level = (float)d;
             break;
         case OPT_PED:
             if (strcmp(optarg, "none") == 0) {
@@ -283,42 +288,28 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
             c->dark_optimize = true;
             break;
         case OPT_DMAX:
-            if (parse_double(optarg, 1, 1000, &d) != 0)
-                return usage_error("--dark-max-scale expects a number >= 1, got '%s'", optarg);
-            c->dark_k_max = d;
+            rc = opt_number("--dark-max-scale", "a number >= 1", 1, 1000, &c->dark_k_max);
             break;
         case OPT_DHB:
-            if (parse_tri(optarg, &c->dark_has_bias) != 0)
-                return usage_error("--dark-has-bias expects auto, yes or no, got '%s'", optarg);
+            rc = opt_tri("--dark-has-bias", &c->dark_has_bias);
             break;
         case OPT_FCAL:
-            if (parse_tri(optarg, &c->flat_is_calibrated) != 0)
-                return usage_error("--flat-calibrated expects auto, yes or no, got '%s'",
-                                   optarg);
+            rc = opt_tri("--flat-calibrated", &c->flat_is_calibrated);
             break;
         case OPT_FFLOOR:
-            if (parse_double(optarg, 1e-6, 0.999, &d) != 0)
-                return usage_error("--flat-floor expects a number in (0, 1), got '%s'", optarg);
-            c->flat_floor = d;
+            rc = opt_number("--flat-floor", "a number in (0, 1)", 1e-6, 0.999, &c->flat_floor);
             break;
         case OPT_COSM:
             c->cosmetic = true;
-            if (optarg != NULL) {
-                if (parse_double(optarg, 0.5, 1000, &d) != 0)
-                    return usage_error("--cosmetic expects a sigma >= 0.5, got '%s'", optarg);
-                c->cosmetic_sigma = d;
-            }
+            if (optarg != NULL)
+                rc = opt_number("--cosmetic", "a sigma >= 0.5", 0.5, 1000, &c->cosmetic_sigma);
             break;
         case OPT_TEMP:
-            if (parse_double(optarg, 0, 100, &d) != 0)
-                return usage_error("--max-temp-diff expects degrees 0-100, got '%s'", optarg);
-            c->max_temp_diff = d;
+            rc = opt_number("--max-temp-diff", "degrees 0-100", 0, 100, &c->max_temp_diff);
             break;
         case OPT_JOBMEM:
-            if (parse_double(optarg, 4, 65536, &d) != 0)
-                return usage_error("--job-memory expects MiB from 4 to 65536, got '%s'",
-                                   optarg);
-            os->eng.job_memory = (size_t)(d * 1048576.0);
+            if ((rc = opt_number("--job-memory", "MiB from 4 to 65536", 4, 65536, &d)) == 0)
+                os->eng.job_memory = (size_t)(d * 1048576.0);
             break;
         case OPT_NODIRECT:
             os->eng.out.direct = false;
@@ -329,6 +320,8 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
         default:
             return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
         }
+        if (rc != 0)
+            return rc;
     }
     os->nlights = argc - optind;
     if (os->nlights <= 0)
