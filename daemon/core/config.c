@@ -74,8 +74,9 @@ static const ac_config_entry_t table[] = {
         "Largest sensor temperature difference between a light and its dark, degrees C."),
 
     /* [DAEMON] */
-    PATH("DAEMON", database, "/var/lib/astrocald/astrofiler.db", 1, false,
-         "The AstroFiler SQLite catalogue (created with AstroFiler's schema when missing)."),
+    PATH("DAEMON", database, "/var/lib/astrocald/astrofiler.db", 0, false,
+         "The AstroFiler SQLite catalogue (created with AstroFiler's schema when missing); "
+         "empty = not configured yet: astrocald waits and does nothing."),
     PATH("DAEMON", socket, "/run/astrocald/astrocald.sock", 1, false,
          "Unix socket for astrocalctl."),
     ROW("DAEMON", socket_mode, AC_CFG_MODE, "0660", 0, 0777, NULL, NULL, 0, false,

@@ -50,12 +50,14 @@ out:
 
 
 /* check_file: path, when it exists, is a regular file astrocald can read and write; when it
- * does not, its folder exists and is writable (so it can be created). */
+ * does not, its folder exists and is writable (so it can be created). Empty passes. */
 static int check_file(const char *key, const char *path, ac_err_t *e)
 {
     struct stat st;
     char dir[4096];
 
+    if (path[0] == '\0')
+        return 0;
     if (stat(path, &st) == 0) {
         if (!S_ISREG(st.st_mode))
             return ac_err_set(e, AC_ECONFIG, "%s: '%s' is not a regular file", key, path);

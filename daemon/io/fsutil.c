@@ -251,7 +251,7 @@ int ac_fsutil_mkdirs(const char *dir, ac_err_t *e)
             continue;
         char saved = path[i];
         path[i] = '\0';
-        if (mkdir(path, 0755) != 0) {
+        if (mkdir(path, 0777) != 0) {
             int err = errno;
             if (err != EEXIST || stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
                 if (err == EEXIST)

@@ -55,7 +55,7 @@ int ac_fsutil_clean_stale(const char *dir, ac_err_t *e);
  * when no writer of final_path is running. */
 int ac_fsutil_clean_stale_for(const char *final_path, ac_err_t *e);
 
-/* ac_fsutil_mkdirs creates dir and its parents (mode 0755). 0 or -errno. */
+/* ac_fsutil_mkdirs creates dir and its parents (mode 0777 less the umask). 0 or -errno. */
 int ac_fsutil_mkdirs(const char *dir, ac_err_t *e);
 
 /* ac_fsutil_lock takes an exclusive flock on path (created if needed, our pid written

@@ -112,7 +112,7 @@ int ac_outfile_create(ac_outfile_t *f, const char *final_path, ac_err_t *e)
             goto fail;
         }
         f->fd =
-            openat(f->dirfd, f->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+            openat(f->dirfd, f->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         if (f->fd >= 0 || (errno != EEXIST && errno != EINTR))
             break;
         ac_log_debug("temporary name %s/%s is taken; trying another", f->dir, f->tmp);

@@ -47,9 +47,10 @@ typedef struct ac_outfile {
 void ac_outfile_init(ac_outfile_t *f);
 
 /* ac_outfile_create opens the folder of final_path and creates a new empty temporary file
- * there (mode 0644), open for reading and writing in f->fd. 0 or -errno (-ELOOP: the folder
- * is a symbolic link; -EEXIST: no free temporary name after many tries), with a message
- * naming final_path; on failure nothing is left and f is as after ac_outfile_init. */
+ * there (mode 0666 less the umask), open for reading and writing in f->fd. 0 or -errno
+ * (-ELOOP: the folder is a symbolic link; -EEXIST: no free temporary name after many
+ * tries), with a message naming final_path; on failure nothing is left and f is as after
+ * ac_outfile_init. */
 int ac_outfile_create(ac_outfile_t *f, const char *final_path, ac_err_t *e);
 
 /* ac_outfile_commit closes the file and renames it to the final name (the checks in the

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "oneshot.h"
 #include "sdnotify.h"
+#include "unconfigured.h"
 #include "version.h"
 
 #ifndef AC_DEFAULT_CONFIG
@@ -135,8 +136,12 @@ static int run_daemon(int argc, char **argv)
             return EX_CONFIG;
         }
         printf("%s: configuration is valid\n", config);
+        if (d.cfg.database[0] == '\0')
+            printf("%s: no [DAEMON] database configured: astrocald will wait\n", config);
         return 0;
     }
+    if (d.cfg.database[0] == '\0')
+        return ac_unconfigured_run(&d.cfg, config, drain);
     if (uv_loop_init(&loop) != 0) {
         ac_log_err("cannot create the event loop");
         return EX_OSERR;

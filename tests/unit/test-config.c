@@ -376,7 +376,7 @@ TEST(config_value_errors_name_the_line)
                  "'/', got 'a/b'");
     expect_error("[AUTO_CALIBRATION]\ncalibration_output_suffix =\n",
                  "test.conf:2: calibration_output_suffix: must not be empty");
-    expect_error("[DAEMON]\ndatabase = \"\"\n", "test.conf:2: database: must not be empty");
+    expect_error("[DAEMON]\nstate_dir = \"\"\n", "test.conf:2: state_dir: must not be empty");
 }
 
 TEST(config_long_values_and_cross_checks_name_the_line)
