@@ -27,6 +27,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "backoff.h"
 #include "build.h"
 #include "config.h"
 #include "db.h"
@@ -53,6 +54,17 @@ typedef struct ac_sched_hooks {
 typedef struct ac_job ac_job_t;
 struct ac_build_job;
 
+/* A full disk or catalogue: the queue pauses until space returns (sched_disk.c). */
+typedef struct ac_sched_full {
+    bool active;
+    bool catalogue;     /* SQLite's "database or disk is full" on the catalogue */
+    char dir[4096];     /* the folder whose filesystem is full */
+    uint64_t job_bytes; /* the output that did not fit (0 for the catalogue) */
+    ac_backoff_t retry; /* re-checks (monotonic seconds): 5 s doubled, at most 5 minutes; reset
+                         * only once a file is calibrated again */
+    char reason[768];
+} ac_sched_full_t;
+
 typedef struct ac_sched {
     /* Borrowed (ac_sched_init). */
     uv_loop_t *loop;
@@ -71,9 +83,15 @@ typedef struct ac_sched {
     struct ac_build_job *build; /* the master build running, or NULL */
 
     bool paused_user;       /* astrocalctl pause */
-    char pause_reason[256]; /* why nothing starts ("" when running) */
+    char pause_reason[768]; /* why nothing starts ("" when running) */
     bool backing_off;       /* the machine is busy: one file at a time */
-    bool disk_paused;       /* logged once per episode */
+    ac_sched_full_t full;   /* a full disk or catalogue */
+    ac_backoff_t replan;    /* files put back for their masters or plan (monotonic s): 1 s
+                             * doubled, at most 5 minutes; reset when a file starts */
+    ac_backoff_t mem_wait;  /* masters waiting for memory: 1 s doubled, at most 1 minute */
+    int suspects;           /* ac_queue_suspects at the last kick: one job at a time */
+    char (*unreleased)[64]; /* running rows the catalogue refused to put back: retried */
+    int nunreleased, capunreleased;
     char throttle_reason[128];
     double load_per_cpu, cpu_pressure;
     bool stopping; /* ac_sched_stop: nothing new starts */
@@ -81,7 +99,7 @@ typedef struct ac_sched {
     uint64_t started_ns;
     uint64_t done_times[256]; /* completion times (ns) for the rate, ring buffer */
     unsigned ndone_times;
-    uv_timer_t kick_timer, build_timer;
+    uv_timer_t kick_timer, build_timer, plan_timer;
 } ac_sched_t;
 
 /* ac_sched_init sets up s (zeroed by the caller or not) with one strip buffer per worker
@@ -165,6 +183,10 @@ int ac_sched_retry(ac_sched_t *s, const char *file_id, const char *session_id, i
 
 /* ---- Master builds (sched_build.c) ---- */
 
+/* ac_sched_engine_opts fills a light job's engine options from the configuration (output
+ * folder, suffix, compression...). */
+void ac_sched_engine_opts(const struct ac_config *cfg, ac_engine_opts_t *o);
+
 /* ac_sched_build_opts fills the master builder's options from the configuration. */
 void ac_sched_build_opts(const struct ac_config *cfg, ac_build_opts_t *o);
 
@@ -183,6 +205,10 @@ void ac_sched_cancel_jobs(ac_sched_t *s, const char *session_id);
 
 /* ac_sched_rate gives the files calibrated per second over the last minute. */
 double ac_sched_rate(const ac_sched_t *s);
+
+/* ac_sched_plan_soon runs the requested planning pass (plan_due) from a zero-delay timer:
+ * after the current callback, never inside the kick. */
+void ac_sched_plan_soon(ac_sched_t *s);
 
 /* ac_sched_start_build claims and starts one build (false when none could
  * start); ac_sched_stop_build asks the running build to stop. */
