@@ -45,10 +45,12 @@
  * or more, or blamed once, is a suspect: suspects are claimed first, fewest crashes first,
  * and the scheduler runs a suspect only alone (ac_queue_suspects). A death is blamed on a
  * file (`crashes` + 1) only when a crash handler named it (it ran on the thread that
- * crashed), or when it was the only work running (no other light, no master build) and
- * had been interrupted before. At policy.crash_limit (3) crashes it fails as "crashes the
- * daemon (SIGNAL, N times)". A crash handler's record names the culprit; the other files
- * running then are bystanders and count nothing.
+ * crashed), or when it was being calibrated alone (the scheduler's marker: on the pool,
+ * no other light, no master build) and had been interrupted before: a first death, and
+ * deaths while it waited for its masters or ran beside others, count nothing. At
+ * policy.crash_limit (3) crashes it fails as "crashes the daemon (SIGNAL; N crashes)". A
+ * crash handler's record names the culprit; the other files running then are bystanders
+ * and count nothing.
  *
  * Settling: every change that ends a file (record_calibrated, fail, finish) and every plan
  * of a ready session looks at the file's session in the same transaction: a queued session
@@ -284,12 +286,13 @@ int ac_queue_finish(ac_queue_t *q, const char *file_id, ac_file_state_t state,
 typedef struct ac_queue_crash {
     int signal;          /* the signal that killed it, 0 when unknown */
     const char *culprit; /* the file that ran on the crashing thread, NULL when unknown */
+    const char *alone;   /* the file being calibrated alone (the scheduler's marker), NULL */
 } ac_queue_crash_t;
 
 /* What ac_queue_recover did. */
 typedef struct ac_queue_recovery {
     int requeued, failed;        /* files back to pending; failed "crashes the daemon" */
-    bool alone;                  /* one file was running, and no master build */
+    int blamed;                  /* deaths counted against a file (0 or 1) */
     ac_qfile_list_t interrupted; /* the rows that were running, as they were (owned) */
 } ac_queue_recovery_t;
 

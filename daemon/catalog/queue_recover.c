@@ -1,7 +1,8 @@
 /*
  * queue_recover.c - the light queue after the daemon died (queue.h, "Crashes"): files that
  * were running go back to pending without an attempt, deaths are blamed only on a file a
- * crash handler named or that ran alone, and suspects are counted for the scheduler.
+ * crash handler named or that was being calibrated alone, and suspects are counted for
+ * the scheduler.
  *
  * Thread: loop thread only (checked).
  */
@@ -55,21 +56,28 @@ static int recover_txn(ac_db_t *db, void *arg, ac_err_t *e)
     struct recover_ctx *cx = arg;
     ac_queue_recovery_t *out = cx->out;
     const char *culprit = cx->crash != NULL ? cx->crash->culprit : NULL;
+    const char *alone = cx->crash != NULL ? cx->crash->alone : NULL;
     char now[32], sigbuf[32];
-    int builds = 0, rc;
+    int rc;
 
     ac_queue_files_free(&out->interrupted);
     memset(out, 0, sizeof *out);
     ac_db_timestamp(now, sizeof now);
-    if ((rc = ac_queue_files_in_state(cx->q, AC_FILE_RUNNING, &out->interrupted, e)) != 0 ||
-        (rc = count(db, "SELECT count(*) FROM astrocal_build WHERE state = 'running'", &builds,
-                    e)) != 0)
+    if ((rc = ac_queue_files_in_state(cx->q, AC_FILE_RUNNING, &out->interrupted, e)) != 0)
         return rc;
-    out->alone = out->interrupted.n == 1 && builds == 0;
     if (culprit != NULL && culprit[0] == '\0')
         culprit = NULL;
+    if (alone != NULL && alone[0] == '\0')
+        alone = NULL;
+    for (size_t i = 0; i < out->interrupted.n; i++) {
+        const ac_qfile_t *f = &out->interrupted.items[i];
+        if (culprit != NULL
+                ? strcmp(f->file_id, culprit) == 0
+                : alone != NULL && strcmp(f->file_id, alone) == 0 && f->interrupted >= 1)
+            out->blamed++;
+    }
     const ac_qparam_t prm[] = {
-        QP_TXT(culprit), QP_INT(out->alone),
+        QP_TXT(culprit), QP_TXT(alone),
         QP_INT(cx->q->policy.crash_limit < 1 ? 1 : cx->q->policy.crash_limit),
         QP_TXT(signal_name(cx->crash != NULL ? cx->crash->signal : 0, sigbuf, sizeof sigbuf)),
         QP_TXT(now)};
@@ -77,8 +85,8 @@ static int recover_txn(ac_db_t *db, void *arg, ac_err_t *e)
         /* Every expression sees the row as it was (SQLite evaluates SET on the old row). */
         {"UPDATE astrocal_file SET "
          "interrupted = interrupted + (?1 IS NULL OR file_id = ?1), "
-         "crashes = crashes + (file_id IS ?1 OR (?1 IS NULL AND ?2 AND interrupted >= 1)) "
-         "WHERE state = 'running'",
+         "crashes = crashes + (file_id IS ?1 OR (?1 IS NULL AND file_id IS ?2 AND "
+         "interrupted >= 1)) WHERE state = 'running'",
          prm, 5, "count the interruptions", 0},
         {"UPDATE astrocal_file SET state = 'failed', finished_at = ?5, updated_at = ?5, "
          "not_before = NULL, error = CASE WHEN ?4 IS NULL THEN 'crashes the daemon (' || "

@@ -31,7 +31,7 @@ static struct slot {
     atomic_int used;
     char id[64];
 } slots[AC_CRASHREC_SLOTS];
-static char record_path[4200];
+static char record_path[4200], alone_path[4200];
 static struct sigaction previous[NSIG_CRASH];
 static _Thread_local int thread_slot = -1;
 
@@ -120,6 +120,7 @@ int ac_crashrec_install(const char *state_dir, ac_err_t *e)
     stack_t ss;
 
     snprintf(record_path, sizeof record_path, "%s/%s", state_dir, AC_CRASHREC_FILE);
+    snprintf(alone_path, sizeof alone_path, "%s/%s", state_dir, AC_CRASHREC_ALONE);
     memset(&ss, 0, sizeof ss);
     ss.ss_sp = altstack;
     ss.ss_size = sizeof altstack;
@@ -135,6 +136,25 @@ int ac_crashrec_install(const char *state_dir, ac_err_t *e)
     return 0;
 }
 
+void ac_crashrec_alone(const char *file_id)
+{
+    int fd;
+
+    if (alone_path[0] == '\0')
+        return;
+    if (file_id == NULL) {
+        unlink(alone_path);
+        return;
+    }
+    fd = open(alone_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        ac_log_debug("%s: %s", alone_path, strerror(errno));
+        return;
+    }
+    put(fd, file_id);
+    close(fd);
+}
+
 /* ---- at start-up ---- */
 
 int ac_crashrec_read(const char *state_dir, ac_crashrec_t *out, ac_err_t *e)
@@ -143,6 +163,13 @@ int ac_crashrec_read(const char *state_dir, ac_crashrec_t *out, ac_err_t *e)
     FILE *f;
 
     memset(out, 0, sizeof *out);
+    snprintf(path, sizeof path, "%s/%s", state_dir, AC_CRASHREC_ALONE);
+    if ((f = fopen(path, "re")) != NULL) {
+        if (fgets(out->alone, sizeof out->alone, f) == NULL)
+            out->alone[0] = '\0';
+        out->alone[strcspn(out->alone, "\n")] = '\0';
+        fclose(f);
+    }
     snprintf(path, sizeof path, "%s/%s", state_dir, AC_CRASHREC_FILE);
     f = fopen(path, "re");
     if (f == NULL)
@@ -204,6 +231,7 @@ int ac_crashrec_recover(ac_queue_t *q, const struct ac_config *cfg, ac_err_t *e)
         ac_log_warn("%s (ignored)", e->msg);
         ac_err_clear(e);
     }
+    crash.alone = rec.alone[0] != '\0' ? rec.alone : NULL;
     if (rec.found) {
         crash.signal = rec.signal;
         crash.culprit = rec.culprit[0] != '\0' ? rec.culprit : NULL;
@@ -222,9 +250,16 @@ int ac_crashrec_recover(ac_queue_t *q, const struct ac_config *cfg, ac_err_t *e)
                       "file%s removed",
                       r.interrupted.n, r.interrupted.n == 1 ? "" : "s", r.requeued, r.failed,
                       cleaned, cleaned == 1 ? "" : "s");
+    if (r.blamed > 0 && r.failed == 0)
+        ac_log_warn("a death of the daemon was counted against a file running alone; it "
+                    "runs alone from now on, and fails at %d such deaths",
+                    q->policy.crash_limit);
     ac_queue_recovery_clear(&r);
-    snprintf(path, sizeof path, "%s/%s", cfg->state_dir, AC_CRASHREC_FILE);
-    if (rec.found && unlink(path) != 0 && errno != ENOENT)
-        ac_log_warn("removing %s: %s", path, strerror(errno));
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/%s", cfg->state_dir,
+                 k == 0 ? AC_CRASHREC_FILE : AC_CRASHREC_ALONE);
+        if (unlink(path) != 0 && errno != ENOENT)
+            ac_log_warn("removing %s: %s", path, strerror(errno));
+    }
     return ac_crashrec_install(cfg->state_dir, e);
 }

@@ -12,9 +12,16 @@
  * then restores the previous action (the default, or a sanitizer's) and raises the
  * signal again, so the process still dies of it (and dumps core where it would have).
  *
- * At start-up, ac_crashrec_recover reads that record (if any), hands it to the queue's
- * recovery (queue.h, "Crashes": running files back to pending without an attempt, deaths
- * blamed only on a named culprit or a file that ran alone), removes the temporary outputs
+ * The scheduler also keeps a marker, STATE_DIR/astrocald.alone, naming the file being
+ * calibrated alone (on the pool, nothing else in flight) when it was interrupted before:
+ * a death while that file runs alone is blamed on it even when no handler could run
+ * (SIGKILL, the OOM killer, a power cut). It is written (no fsync: it has to survive the
+ * process, not the machine) and removed on the loop thread.
+ *
+ * At start-up, ac_crashrec_recover reads the record and the marker (if any), hands them
+ * to the queue's recovery (queue.h, "Crashes": running files back to pending without an
+ * attempt, deaths blamed only on a named culprit or a file being calibrated alone),
+ * removes the temporary outputs
  * of every interrupted file (beside its light when output_dir is empty, and in
  * output_dir/<file id>/), logs what it did, deletes the record and installs the handler.
  *
@@ -33,11 +40,13 @@
 #include "queue.h"
 
 #define AC_CRASHREC_FILE "astrocald.crash"
+#define AC_CRASHREC_ALONE "astrocald.alone"
 #define AC_CRASHREC_SLOTS 64
 
 /* A record read back. */
 typedef struct ac_crashrec {
     bool found;
+    char alone[64];   /* the marker's file id, "" when there is none */
     int signal;       /* 0 when the record has none */
     char culprit[64]; /* "" when unknown */
     int nrunning;
@@ -57,6 +66,10 @@ void ac_crashrec_leave(int slot);
 /* ac_crashrec_thread tells the record that the calling (pool) thread now works on slot
  * (-1: on nothing). */
 void ac_crashrec_thread(int slot);
+
+/* ac_crashrec_alone writes the marker naming file_id, or removes it (NULL). Nothing
+ * before ac_crashrec_install. Loop thread. */
+void ac_crashrec_alone(const char *file_id);
 
 /* ac_crashrec_read reads state_dir's record into *out (found false when there is none).
  * 0, or -errno when it exists but cannot be read. */

@@ -252,6 +252,23 @@ static void work_cb(uv_work_t *req)
 static void after_cb(uv_work_t *req, int status);
 static void kick_timer_cb(uv_timer_t *t);
 
+void ac_sched_not_alone(ac_sched_t *s)
+{
+    if (s->alone[0] != '\0')
+        ac_crashrec_alone(NULL);
+    s->alone[0] = '\0';
+}
+
+/* mark_alone names job in the crash marker when it is calibrated alone and was
+ * interrupted before: a death now would be blamed on it (queue.h, Crashes). */
+static void mark_alone(ac_sched_t *s, const ac_job_t *job)
+{
+    if (job->interrupted < 1 || s->build != NULL || s->jobs != job || job->next != NULL)
+        return;
+    ac_strlcpy(s->alone, job->file_id, sizeof s->alone);
+    ac_crashrec_alone(s->alone);
+}
+
 static void submit(ac_sched_t *s, ac_job_t *job)
 {
     job->wb = s->free_wbs[--s->nfree];
@@ -265,6 +282,7 @@ static void submit(ac_sched_t *s, ac_job_t *job)
         snprintf(job->eng.output_dir + n, sizeof job->eng.output_dir - n, "/%s", job->file_id);
     }
     job->crash_slot = ac_crashrec_enter(job->file_id);
+    mark_alone(s, job);
     job->req.data = job;
     uv_queue_work(s->loop, &job->req, work_cb, after_cb);
     ac_sched_emit(s, "file_started",
@@ -409,6 +427,7 @@ static ac_job_t *claim(ac_sched_t *s, bool *more)
     ac_strlcpy(job->session_id, f.session_id, sizeof job->session_id);
     ac_strlcpy(job->path, f.path, sizeof job->path);
     job->attempts = f.attempts;
+    job->interrupted = f.interrupted;
     job->suspect = ac_queue_suspect(&f);
     job->key = plan->key;
     ac_queue_file_clear(&f);
@@ -441,6 +460,7 @@ static bool start_one(ac_sched_t *s)
     /* The strip buffers of running jobs are already outside the cache's budget. */
     rc = ac_mcache_acquire(s->mc, &job->key, &co, 0, &job->set, &e);
     if (rc == 0 || rc == AC_EBUSY) {
+        ac_sched_not_alone(s); /* whoever ran alone has company now */
         job->next = s->jobs;
         s->jobs = job;
         if (rc == 0) {
@@ -630,6 +650,8 @@ static void after_cb(uv_work_t *req, int status)
     s->inflight--;
     s->free_wbs[s->nfree++] = job->wb;
     ac_crashrec_leave(job->crash_slot);
+    if (strcmp(s->alone, job->file_id) == 0)
+        ac_sched_not_alone(s);
     if (status == UV_ECANCELED && r->status == 0)
         r->status = AC_ECANCELED;
     if (r->status == AC_ECANCELED) {

@@ -207,6 +207,7 @@ bool ac_sched_start_build(ac_sched_t *s)
         return true; /* the slot is still free: try the next one */
     }
     ac_catalog_build_row_clear(&row);
+    ac_sched_not_alone(s); /* a light being calibrated alone has company now */
     j->s = s;
     j->req.data = j;
     j->started_ns = ac_now_ns();

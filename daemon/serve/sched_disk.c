@@ -1,7 +1,7 @@
 /*
  * sched_disk.c - disk space for the scheduler's outputs (see sched_int.h).
  *
- * Before a file starts, its output (width x height as float32, plus 1 MiB), the bytes
+ * Before a file starts, its output (width x height as float32) plus 1 MiB, the bytes
  * that outputs in flight on the same filesystem still have to write, and
  * free_disk_reserve_mib must fit in the free space of its output folder. When they do not,
  * or when a write meets ENOSPC, or SQLite answers "database or disk is full", the queue
@@ -28,6 +28,7 @@
 #define FULL_RETRY_FIRST_S 5.0
 #define FULL_RETRY_CAP_S 300.0
 #define CATALOGUE_MARGIN (16ull << 20) /* free space the catalogue needs to resume */
+#define OUTPUT_MARGIN (1ull << 20)     /* beside an output (its header, the folder) */
 #define MIB(x) ((unsigned long long)((x) >> 20))
 
 static int64_t dir_dev(const char *dir)
@@ -89,15 +90,17 @@ static bool check(ac_sched_t *s)
     ac_err_t e = {0};
 
     fly = in_flight(s, dir_dev(f->dir), NULL);
-    need = (f->catalogue ? CATALOGUE_MARGIN : f->job_bytes) + fly + reserve;
+    need = (f->catalogue ? CATALOGUE_MARGIN : f->job_bytes + OUTPUT_MARGIN) + fly + reserve;
     if (ac_fsutil_free_bytes(f->dir, &free_bytes, &e) != 0)
         return true; /* cannot tell: let the next write say */
     snprintf(f->reason, sizeof f->reason,
              "disk full: %llu MiB free on %s, need %llu MiB (%s %llu MiB, outputs in flight "
              "%llu MiB, free_disk_reserve_mib %llu); calibration resumes by itself when "
              "there is free disk space",
-             MIB(free_bytes), f->dir, MIB(need), f->catalogue ? "catalogue" : "output",
-             MIB(f->catalogue ? CATALOGUE_MARGIN : f->job_bytes), MIB(fly), MIB(reserve));
+             MIB(free_bytes), f->dir, MIB(need),
+             f->catalogue ? "catalogue" : "output and margin",
+             MIB(f->catalogue ? CATALOGUE_MARGIN : f->job_bytes + OUTPUT_MARGIN), MIB(fly),
+             MIB(reserve));
     return free_bytes >= need;
 }
 
@@ -137,10 +140,11 @@ bool ac_sched_disk_ok(ac_sched_t *s, ac_job_t *job)
     }
     ac_hdr_free(&h);
     job->out_rows = m.height;
-    job->out_bytes = (uint64_t)m.width * (uint64_t)m.height * 4u + (1u << 20);
+    job->out_bytes = (uint64_t)m.width * (uint64_t)m.height * 4u;
     if (ac_fsutil_free_bytes(dir, &free_bytes, &e) != 0)
         return true;
-    need = job->out_bytes + in_flight(s, dev, job) + s->cfg->free_disk_reserve_mib * 1048576ull;
+    need = job->out_bytes + OUTPUT_MARGIN + in_flight(s, dev, job) +
+           s->cfg->free_disk_reserve_mib * 1048576ull;
     if (free_bytes >= need)
         return true;
     f->catalogue = false;

@@ -21,8 +21,9 @@ struct ac_job {
     ac_job_t *next;
     char file_id[64], session_id[64], path[4096];
     int attempts;
-    bool suspect;   /* runs alone (queue.h, Crashes) */
-    int crash_slot; /* its slot in the crash record (crashrec.h), -1 when none */
+    int interrupted; /* deaths of the daemon while it ran (queue.h, Crashes) */
+    bool suspect;    /* runs alone (queue.h, Crashes) */
+    int crash_slot;  /* its slot in the crash record (crashrec.h), -1 when none */
     ac_mkey_t key;
     ac_mset_t *set; /* acquired (READY) once submitted */
     bool submitted; /* on the pool */
@@ -34,7 +35,7 @@ struct ac_job {
     char sha256[65];
     bool own_subdir; /* output_dir/<file_id>/: another queued light has its name */
     uint64_t started_ns;
-    uint64_t out_bytes; /* the output's size as float32 (0 when unknown) */
+    uint64_t out_bytes; /* the output's pixels as float32 (0 when unknown) */
     int out_rows;       /* the light's height */
     int64_t out_dev;    /* st_dev of the output's folder (-1 when unknown) */
 };

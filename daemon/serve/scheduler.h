@@ -90,6 +90,7 @@ typedef struct ac_sched {
                              * doubled, at most 5 minutes; reset when a file starts */
     ac_backoff_t mem_wait;  /* masters waiting for memory: 1 s doubled, at most 1 minute */
     int suspects;           /* ac_queue_suspects at the last kick: one job at a time */
+    char alone[64];         /* the file in the crash marker (crashrec.h), "" when none */
     char (*unreleased)[64]; /* running rows the catalogue refused to put back: retried */
     int nunreleased, capunreleased;
     char throttle_reason[128];
@@ -205,6 +206,10 @@ void ac_sched_cancel_jobs(ac_sched_t *s, const char *session_id);
 
 /* ac_sched_rate gives the files calibrated per second over the last minute. */
 double ac_sched_rate(const ac_sched_t *s);
+
+/* ac_sched_not_alone removes the crash marker (crashrec.h): another job or a build joins
+ * the file that was being calibrated alone. */
+void ac_sched_not_alone(ac_sched_t *s);
 
 /* ac_sched_plan_soon runs the requested planning pass (plan_due) from a zero-delay timer:
  * after the current callback, never inside the kick. */

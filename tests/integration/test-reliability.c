@@ -231,3 +231,340 @@ TEST_TIMEOUT(reliability_masters_unusable_together_wait, 90)
     ac_gen_free(nt.g);
     ac_harness_free(&h);
 }
+
+/* ---- full disks: the output folder on a small tmpfs of the daemon's own ---- */
+
+#define UNSHARE "/usr/bin/unshare"
+#define BIG_W 2048
+#define BIG_H 1536
+
+/* tmpfs_usable says whether this machine lets an unprivileged user namespace mount a
+ * tmpfs (unshare -Urm); the tests below are skipped, with a note, when it does not. */
+static bool tmpfs_usable(ac_harness_t *h)
+{
+    const char *argv[] = {UNSHARE,
+                          "-Urm",
+                          "/bin/sh",
+                          "-c",
+                          "mkdir -p probe && mount -t tmpfs -o size=1m tmpfs probe",
+                          NULL};
+
+    if (access(UNSHARE, X_OK) == 0 && ac_harness_run(h, argv, 10000, NULL, NULL) == 0)
+        return true;
+    fprintf(stderr, "note: no user and mount namespaces here: full-disk test skipped\n");
+    return false;
+}
+
+/* start_on_tmpfs starts the daemon in its own user and mount namespaces with a tmpfs of
+ * size_mib mounted on out (an absolute folder that exists). */
+static void start_on_tmpfs(ac_harness_t *h, const char *out, int size_mib)
+{
+    char script[4096];
+    const char *args[] = {"-Urm", "/bin/sh", "-c", script, NULL};
+
+    snprintf(script, sizeof script,
+             "mount -t tmpfs -o size=%dm tmpfs '%s' && exec '%s' --config '%s'", size_mib, out,
+             AC_ASTROCALD_BIN, h->config);
+    ASSERT_OK(ac_harness_start_bin(h, UNSHARE, false, args));
+    ASSERT_OK(ac_harness_wait_ready(h, 20000));
+}
+
+/* filler writes (kib > 0) or removes (kib 0) the file `name` of kib KiB on the daemon's
+ * tmpfs, reached through /proc/PID/root. */
+static void filler(ac_harness_t *h, const char *out, const char *name, int kib)
+{
+    static char block[1 << 10];
+    char path[1400];
+    int fd;
+
+    snprintf(path, sizeof path, "/proc/%d/root%s/%s", (int)h->pid, out, name);
+    if (kib == 0) {
+        ASSERT_OK(unlink(path));
+        return;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ASSERT(fd >= 0);
+    for (int i = 0; i < kib; i++)
+        ASSERT_EQ(write(fd, block, sizeof block), (ssize_t)sizeof block);
+    ASSERT_OK(fsync(fd));
+    close(fd);
+}
+
+/* wait_running polls the queue every 2 ms until a file is running. */
+static bool wait_running(ac_harness_t *h, int timeout_ms)
+{
+    long long t0 = ac_harness_now_ms();
+    sqlite3 *db = open_db(h);
+    bool yes = false;
+
+    while (!yes && ac_harness_now_ms() - t0 < timeout_ms) {
+        yes = files_in_state(db, "running") > 0;
+        if (!yes)
+            ac_harness_sleep_ms(2);
+    }
+    sqlite3_close(db);
+    return yes;
+}
+
+/* wait_paused polls `status` until the queue is paused with a reason containing what;
+ * returns the reply's result (owned). */
+static json_t *wait_paused(ac_harness_t *h, const char *what, int timeout_ms)
+{
+    long long t0 = ac_harness_now_ms();
+
+    for (;;) {
+        json_t *reply = ac_harness_request(h, "status", NULL, 5000);
+        json_t *r = json_object_get(reply, "result");
+        const char *reason = json_string_value(json_object_get(r, "pause_reason"));
+        if (reason != NULL && strstr(reason, what) != NULL) {
+            json_incref(r);
+            json_decref(reply);
+            return r;
+        }
+        json_decref(reply);
+        if (ac_harness_now_ms() - t0 > timeout_ms)
+            AC_TEST_FAIL("the queue did not pause for '%s'", what);
+        ac_harness_sleep_ms(20);
+    }
+}
+
+/* assert_no_eta checks that status shows no ETA while paused (JSON and text). */
+static void assert_no_eta(ac_harness_t *h, json_t *status)
+{
+    char *out = NULL;
+
+    ASSERT_STR_EQ(json_string_value(json_object_get(status, "state")), "paused");
+    ASSERT(json_is_null(json_object_get(status, "eta_s")));
+    ASSERT_EQ(ac_harness_ctl(h, &out, NULL, "status", NULL), 0);
+    ASSERT_CONTAINS(out, "ETA -\n");
+    free(out);
+}
+
+/* ENOSPC in the middle of writing an output: the file goes back to pending without an
+ * attempt, the queue pauses with the reason and no ETA, and resumes by itself once space
+ * returns; nothing fails, no temporary is left. */
+TEST_TIMEOUT(reliability_enospc_mid_write_is_a_pause, 120)
+{
+    ac_harness_t h;
+    struct night nt;
+    sqlite3 *db;
+    char out[1100];
+    json_t *st;
+    char *log;
+
+    ac_harness_init(&h);
+    if (!tmpfs_usable(&h)) {
+        ac_harness_free(&h);
+        return;
+    }
+    make_night(&nt, 2, BIG_W, BIG_H);
+    make_catalogue(&h, &nt, "bdf");
+    abspath(out, sizeof out, "out");
+    ASSERT_OK(mkdir(out, 0755));
+    ASSERT_OK(ac_harness_write_config(
+        &h, (const char *[]){"WORKERS.workers=1", "DAEMON.output_dir=out",
+                             "WORKERS.free_disk_reserve_mib=0", NULL}));
+    /* Just room for one output (12 MiB and a 1 MiB margin) when the first file starts;
+     * then 2 MiB more are taken under it, before it writes. */
+    start_on_tmpfs(&h, out, 32);
+    filler(&h, out, "filler", 18 * 1024 + 512);
+    ASSERT(wait_running(&h, 20000));
+    filler(&h, out, "more", 2048);
+    st = wait_paused(&h, "disk full", 20000);
+    ASSERT_CONTAINS(json_string_value(json_object_get(st, "pause_reason")), " MiB free on ");
+    assert_no_eta(&h, st);
+    json_decref(st);
+    db = open_db(&h);
+    ASSERT_EQ(files_in_state(db, "failed"), 0);
+    ASSERT_EQ(files_in_state(db, "pending"), 2);
+    ASSERT_EQ(afdb_int(db, "SELECT max(attempts) FROM astrocal_file", NULL, -1), 0);
+    sqlite3_close(db);
+    log = ac_harness_read_file(h.log_path);
+    ASSERT_CONTAINS(log, "no space left on device");
+    ASSERT_CONTAINS(log, "no attempt counted");
+    free(log);
+    /* Space returns: resumed by itself (first re-check within 5 s). */
+    filler(&h, out, "filler", 0);
+    filler(&h, out, "more", 0);
+    ASSERT(wait_done(&h, 2, 30000));
+    db = open_db(&h);
+    ASSERT_EQ(afdb_int(db, "SELECT max(attempts) FROM astrocal_file", NULL, -1), 0);
+    sqlite3_close(db);
+    {
+        char proc_out[1200];
+        snprintf(proc_out, sizeof proc_out, "/proc/%d/root%s", (int)h.pid, out);
+        ASSERT_EQ(count_tmp_files(proc_out), 0);
+    }
+    log = ac_harness_read_file(h.log_path);
+    ASSERT_CONTAINS(log, "queue resumed");
+    free(log);
+    stop_promptly(&h);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
+
+/* The reserve counts what outputs in flight still have to write: with room for one
+ * output, a second file does not start beside the first (that would end in ENOSPC); it
+ * waits, paused, and runs once space returns. */
+TEST_TIMEOUT(reliability_reserve_counts_outputs_in_flight, 120)
+{
+    ac_harness_t h;
+    struct night nt;
+    sqlite3 *db;
+    char out[1100], *log;
+    json_t *st;
+
+    ac_harness_init(&h);
+    if (!tmpfs_usable(&h)) {
+        ac_harness_free(&h);
+        return;
+    }
+    make_night(&nt, 2, BIG_W, BIG_H);
+    make_catalogue(&h, &nt, "bdf");
+    abspath(out, sizeof out, "out");
+    ASSERT_OK(mkdir(out, 0755));
+    ASSERT_OK(ac_harness_write_config(
+        &h,
+        (const char *[]){"WORKERS.workers=2", "WORKERS.max_in_flight=2",
+                         "WORKERS.max_load_per_cpu=0", "WORKERS.cpu_pressure_limit=0",
+                         "DAEMON.output_dir=out", "WORKERS.free_disk_reserve_mib=0", NULL}));
+    start_on_tmpfs(&h, out, 24); /* 24 MiB: one output and its 1 MiB margin, not two */
+    st = wait_paused(&h, "disk full", 20000);
+    assert_no_eta(&h, st);
+    json_decref(st);
+    ASSERT(wait_done(&h, 1, 30000));
+    log = ac_harness_read_file(h.log_path);
+    ASSERT_CONTAINS(log, "outputs in flight 12 MiB");
+    ASSERT(strstr(log, "no space left") == NULL);
+    free(log);
+    db = open_db(&h);
+    ASSERT_EQ(files_in_state(db, "pending"), 1);
+    ASSERT_EQ(files_in_state(db, "failed"), 0);
+    sqlite3_close(db);
+    stop_promptly(&h);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
+
+/* ---- crash loops ---- */
+
+/* SIGKILLs at moments spread over the first 400 ms of each life, 12 times (a flapping
+ * power supply, a unit killed in a loop): no light fails, none counts an attempt, every
+ * light is calibrated exactly once and no temporary file is left beside the lights. */
+TEST_TIMEOUT(reliability_sigkill_storm_blames_nobody, 180)
+{
+    ac_harness_t h;
+    struct night nt;
+    sqlite3 *db;
+    unsigned seed = 12345;
+
+    ac_harness_init(&h);
+    make_night(&nt, 16, 1024, 768);
+    make_catalogue(&h, &nt, "bdf");
+    ASSERT_OK(ac_harness_write_config(&h, (const char *[]){"WORKERS.workers=2", NULL}));
+    for (int k = 0; k < 12; k++) {
+        forget_notify(&h);
+        ASSERT_OK(ac_harness_start(&h, NULL));
+        ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+        seed = seed * 1103515245u + 12345u;
+        ac_harness_sleep_ms((int)((seed >> 16) % 400));
+        ac_harness_kill(&h);
+    }
+    forget_notify(&h);
+    ASSERT_OK(ac_harness_start(&h, (const char *[]){"--drain", NULL}));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT_EQ(wait_exit(&h, 120000), 0);
+    db = open_db(&h);
+    ASSERT_EQ(files_in_state(db, "done"), 16);
+    ASSERT_EQ(files_in_state(db, "failed"), 0);
+    ASSERT_EQ(afdb_int(db, "SELECT max(attempts) FROM astrocal_file", NULL, -1), 0);
+    ASSERT_EQ(count_calibrated_rows(db), 16);
+    sqlite3_close(db);
+    ASSERT_EQ(count_tmp_files("night/lights"), 0);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
+
+/* wait_tmp polls every millisecond until a temporary output exists in dir. */
+static bool wait_tmp(const char *dir, int timeout_ms)
+{
+    long long t0 = ac_harness_now_ms();
+
+    while (ac_harness_now_ms() - t0 < timeout_ms) {
+        if (count_tmp_files(dir) > 0)
+            return true;
+        ac_harness_sleep_ms(1);
+    }
+    return false;
+}
+
+/* write_crash_record writes what the crash handler would have written had the daemon
+ * crashed (SIGSEGV) on file_id's thread. */
+static void write_crash_record(ac_harness_t *h, const char *file_id)
+{
+    char path[1200];
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/astrocald.crash", h->state_dir);
+    f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    fprintf(f, "signal %d\nculprit %s\nrunning %s\n", SIGSEGV, file_id, file_id);
+    fclose(f);
+}
+
+/* A light that is running alone, writing its output, each time the daemon dies: the
+ * first death counts nothing, later ones count crashes (two unexplained, then two named
+ * by crash records), and at 3 it fails as "crashes the daemon", without an attempt. The
+ * other lights are calibrated; the temporary output of every interrupted run is removed
+ * at start-up, even though the failed light never runs again. */
+TEST_TIMEOUT(reliability_light_that_crashes_the_daemon_fails_alone, 180)
+{
+    ac_harness_t h;
+    struct night nt;
+    sqlite3 *db;
+    char buf[512], *log;
+
+    ac_harness_init(&h);
+    make_night(&nt, 3, BIG_W, BIG_H);
+    make_catalogue(&h, &nt, "bdf");
+    ASSERT_OK(ac_harness_write_config(&h, (const char *[]){"WORKERS.workers=1", NULL}));
+    for (int k = 1; k <= 4; k++) {
+        forget_notify(&h);
+        ASSERT_OK(ac_harness_start(&h, NULL));
+        ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+        ASSERT(wait_tmp("night/lights", 30000)); /* light 1 is being written */
+        ac_harness_kill(&h);
+        ASSERT(count_tmp_files("night/lights") > 0);
+        if (k >= 3)
+            write_crash_record(&h, nt.light_id[0]);
+        db = open_db(&h);
+        ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_file WHERE state = 'running'",
+                           NULL, -1),
+                  1);
+        ASSERT_EQ(afdb_int(db, "SELECT state = 'running' FROM astrocal_file WHERE file_id = ?1",
+                           nt.light_id[0], -1),
+                  1);
+        sqlite3_close(db);
+    }
+    forget_notify(&h);
+    ASSERT_OK(ac_harness_start(&h, (const char *[]){"--drain", NULL}));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT_EQ(wait_exit(&h, 120000), 0);
+    db = open_db(&h);
+    ASSERT_STR_EQ(afdb_text(db, "SELECT error FROM astrocal_file WHERE file_id = ?1",
+                            nt.light_id[0], buf, sizeof buf),
+                  "crashes the daemon (SIGSEGV; 3 crashes)");
+    ASSERT_EQ(afdb_int(db, "SELECT attempts FROM astrocal_file WHERE file_id = ?1",
+                       nt.light_id[0], -1),
+              0);
+    ASSERT_EQ(files_in_state(db, "done"), 2);
+    ASSERT_EQ(files_in_state(db, "failed"), 1);
+    sqlite3_close(db);
+    ASSERT_EQ(count_tmp_files("night/lights"), 0);
+    log = ac_harness_read_file(h.log_path);
+    ASSERT_CONTAINS(log, "died of signal 11 while calibrating file L-0001");
+    ASSERT_CONTAINS(log, "1 temporary file removed");
+    free(log);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}

@@ -116,6 +116,7 @@ TEST(queue_states_retry_recover_cancel)
     ac_qsession_t s = {0};
     ac_queue_verdict_t v = {0};
     ac_queue_recovery_t r = {0};
+    const ac_queue_crash_t alone = {.alone = "o2"}; /* the scheduler's marker */
 
     /* Pause keeps a session out, and re-planning does not un-pause it. */
     ASSERT_OK(ac_queue_pause(&q, "new", "paused by user", NULL));
@@ -146,10 +147,10 @@ TEST(queue_states_retry_recover_cancel)
     ASSERT_EQ(ac_queue_finish(&q, "o1", AC_FILE_RUNNING, NULL, NAN, NULL), -EINVAL);
     ASSERT_EQ(ac_queue_finish(&q, "o1", AC_FILE_DONE, NULL, NAN, NULL), -EINVAL);
     q.policy.max_attempts = 3;
-    ASSERT_OK(ac_queue_recover(&q, NULL, &r, NULL));
+    ASSERT_OK(ac_queue_recover(&q, &alone, &r, NULL));
     ASSERT_EQ(r.requeued, 1);
     ASSERT_EQ(r.failed, 0);
-    ASSERT(r.alone);
+    ASSERT_EQ(r.blamed, 0); /* a first death is nobody's fault */
     ASSERT_EQ(r.interrupted.n, 1);
     ASSERT_STR_EQ(r.interrupted.items[0].path, "/d/o2.fits");
     ac_queue_recovery_clear(&r);
@@ -160,11 +161,12 @@ TEST(queue_states_retry_recover_cancel)
     ASSERT_EQ(f.crashes, 0);
     ASSERT(!ac_queue_suspect(&f));
     ac_queue_file_clear(&f);
-    /* Running alone when the daemon dies again, three times: crashes 1, 2, 3, then it
+    /* Calibrated alone when the daemon dies again, three times: crashes 1, 2, 3, then it
      * fails as crashing the daemon (crash_limit 3); attempts are never counted. */
     for (int k = 1; k <= 3; k++) {
         ASSERT_STR_EQ(claim(&q, true, 1e9), "o2");
-        ASSERT_OK(ac_queue_recover(&q, NULL, &r, NULL));
+        ASSERT_OK(ac_queue_recover(&q, &alone, &r, NULL));
+        ASSERT_EQ(r.blamed, 1);
         ASSERT_EQ(r.requeued, k < 3 ? 1 : 0);
         ASSERT_EQ(r.failed, k < 3 ? 0 : 1);
         ac_queue_recovery_clear(&r);
