@@ -778,6 +778,7 @@ void ac_sched_free(ac_sched_t *s)
     free(s->wbs);
     free(s->free_wbs);
     free(s->unreleased);
+    ac_sched_build_waits_free(s);
     s->wbs = NULL;
     s->free_wbs = NULL;
     s->unreleased = NULL;

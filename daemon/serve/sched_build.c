@@ -14,6 +14,12 @@
  * At most one build runs at a time: a build holds job_memory_mib x 4 (every sub's strip),
  * which the master cache's budget leaves room for (daemon.c cache_budget).
  *
+ * A build that cannot start yet (a prerequisite master missing, no memory) is deferred
+ * with a back-off of its own, kept in memory: 60 s doubled per deferral, at most an hour
+ * (BUILD_WAIT_*); a registered master wakes the waiting builds at once
+ * (ac_catalog_build_wake), and a build that starts forgets its back-off. A failed build is
+ * retried by buildplan.c's policy (retry_backoff_s doubled per attempt, at most an hour).
+ *
  * Thread: loop thread, except build_work, which touches only its job.
  */
 #include <errno.h>
@@ -27,6 +33,14 @@
 #include "log.h"
 #include "stack.h"
 #include "util.h"
+
+#define BUILD_WAIT_FIRST_S 60.0
+#define BUILD_WAIT_CAP_S 3600.0
+
+struct ac_sched_build_wait {
+    char key[128];
+    ac_backoff_t b;
+};
 
 struct ac_build_job {
     uv_work_t req;
@@ -43,6 +57,57 @@ static double unix_now(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* wait_slot finds (or, with add, makes) the back-off of build key; NULL when absent. */
+static struct ac_sched_build_wait *wait_slot(ac_sched_t *s, const char *key, bool add)
+{
+    struct ac_sched_build_wait *w;
+
+    for (int i = 0; i < s->nbuild_waits; i++)
+        if (strcmp(s->build_waits[i].key, key) == 0)
+            return &s->build_waits[i];
+    if (!add)
+        return NULL;
+    if (s->nbuild_waits == s->capbuild_waits) {
+        int cap = s->capbuild_waits ? s->capbuild_waits * 2 : 8;
+        void *p = realloc(s->build_waits, (size_t)cap * sizeof *s->build_waits);
+        if (p == NULL)
+            return NULL;
+        s->build_waits = p;
+        s->capbuild_waits = cap;
+    }
+    w = &s->build_waits[s->nbuild_waits++];
+    memset(w, 0, sizeof *w);
+    ac_strlcpy(w->key, key, sizeof w->key);
+    return w;
+}
+
+/* defer_until returns when build key, deferred once more, is looked at again. */
+static double defer_until(ac_sched_t *s, const char *key)
+{
+    struct ac_sched_build_wait *w = wait_slot(s, key, true);
+    double now = unix_now();
+
+    if (w == NULL)
+        return now + BUILD_WAIT_CAP_S;
+    return now + ac_backoff_fail(&w->b, now, BUILD_WAIT_FIRST_S, BUILD_WAIT_CAP_S);
+}
+
+/* forget_wait drops build key's back-off (it starts, or is gone). */
+static void forget_wait(ac_sched_t *s, const char *key)
+{
+    struct ac_sched_build_wait *w = wait_slot(s, key, false);
+
+    if (w != NULL)
+        *w = s->build_waits[--s->nbuild_waits];
+}
+
+void ac_sched_build_waits_free(ac_sched_t *s)
+{
+    free(s->build_waits);
+    s->build_waits = NULL;
+    s->nbuild_waits = s->capbuild_waits = 0;
 }
 
 void ac_sched_build_opts(const struct ac_config *cfg, ac_build_opts_t *o)
@@ -186,7 +251,8 @@ bool ac_sched_start_build(ac_sched_t *s)
         return false;
     j = calloc(1, sizeof *j);
     if (j == NULL) {
-        ac_catalog_build_defer(s->db, row.key, "out of memory", unix_now() + 30, false, &e);
+        ac_catalog_build_defer(s->db, row.key, "out of memory", defer_until(s, row.key), false,
+                               &e);
         ac_catalog_build_row_clear(&row);
         return false;
     }
@@ -194,18 +260,22 @@ bool ac_sched_start_build(ac_sched_t *s)
     rc = ac_build_prepare(s->db, row.key, &o, &j->spec, why, sizeof why, &e);
     if (rc != AC_BUILD_PLAN_READY) {
         /* Waiting for a prerequisite master, or nothing to do any more. */
-        if (rc == AC_BUILD_PLAN_WAIT)
-            ac_catalog_build_defer(s->db, row.key, why, unix_now() + 60, false, &e);
-        else if (rc == AC_BUILD_PLAN_SKIP)
-            ac_catalog_build_finish(s->db, row.key, AC_BUILD_DONE, why, NULL, &e);
-        else
-            ac_catalog_build_finish(s->db, row.key, AC_BUILD_FAILED, e.msg[0] ? e.msg : why,
-                                    NULL, &e);
+        if (rc == AC_BUILD_PLAN_WAIT) {
+            ac_catalog_build_defer(s->db, row.key, why, defer_until(s, row.key), false, &e);
+        } else {
+            forget_wait(s, row.key);
+            if (rc == AC_BUILD_PLAN_SKIP)
+                ac_catalog_build_finish(s->db, row.key, AC_BUILD_DONE, why, NULL, &e);
+            else
+                ac_catalog_build_finish(s->db, row.key, AC_BUILD_FAILED, e.msg[0] ? e.msg : why,
+                                        NULL, &e);
+        }
         ac_build_spec_clear(&j->spec);
         free(j);
         ac_catalog_build_row_clear(&row);
         return true; /* the slot is still free: try the next one */
     }
+    forget_wait(s, row.key);
     ac_catalog_build_row_clear(&row);
     ac_sched_not_alone(s); /* a light being calibrated alone has company now */
     j->s = s;

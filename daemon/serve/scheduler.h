@@ -11,6 +11,13 @@
  * masters, requests for a planning pass) and the master cache (mcache.h). Above it: its
  * owner (daemon.c), which it reaches only through the hooks.
  *
+ * Pauses and back-offs (sched.c, sched_disk.c): the queue pauses by itself for a full
+ * disk or catalogue (re-checked with a back-off, resumed by itself; no file counts an
+ * attempt for it) and for memory; while a suspect is queued (queue.h, "Crashes") one job
+ * runs at a time; a master set that fails is handled once (the planner marks it) and the
+ * files wait for a back-off, never in a loop; `status` shows no ETA while paused. The
+ * crash record (crashrec.h) knows which files are on the pool and which one runs alone.
+ *
  * Ownership: the owner embeds an ac_sched_t, sets it up with ac_sched_init, closes its
  * handles with ac_sched_close at shutdown and frees it with ac_sched_free after the loop
  * ended; everything passed to ac_sched_init is borrowed and outlives it (cfg may change in
@@ -91,6 +98,8 @@ typedef struct ac_sched {
     ac_backoff_t mem_wait;  /* masters waiting for memory: 1 s doubled, at most 1 minute */
     int suspects;           /* ac_queue_suspects at the last kick: one job at a time */
     char alone[64];         /* the file in the crash marker (crashrec.h), "" when none */
+    struct ac_sched_build_wait *build_waits; /* builds deferred, each with its back-off */
+    int nbuild_waits, capbuild_waits;
     char (*unreleased)[64]; /* running rows the catalogue refused to put back: retried */
     int nunreleased, capunreleased;
     char throttle_reason[128];
@@ -190,6 +199,9 @@ void ac_sched_engine_opts(const struct ac_config *cfg, ac_engine_opts_t *o);
 
 /* ac_sched_build_opts fills the master builder's options from the configuration. */
 void ac_sched_build_opts(const struct ac_config *cfg, ac_build_opts_t *o);
+
+/* ac_sched_build_waits_free frees the builds' deferral back-offs (ac_sched_free). */
+void ac_sched_build_waits_free(ac_sched_t *s);
 
 /* ac_sched_scan_builds queues the master builds the catalogue calls for; while live ingest
  * still has frames settling (frames_settling) it only looks again later. */

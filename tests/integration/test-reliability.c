@@ -89,6 +89,33 @@ static const char *session_reason(ac_harness_t *h)
     return buf;
 }
 
+/* start_watched starts the daemon with a watchdog and the configuration, then watches it
+ * for 3 s (quiet_and_responsive). */
+static void start_watched(ac_harness_t *h, const char *const *config)
+{
+    h->watchdog_usec = 1000000;
+    ASSERT_OK(ac_harness_write_config(h, config));
+    ASSERT_OK(ac_harness_start(h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(h, 20000));
+    quiet_and_responsive(h, 3000);
+}
+
+/* assert_waits checks that S-1 waits with a reason containing what, and that its files
+ * are pending without an attempt counted. */
+static void assert_waits(ac_harness_t *h, const char *what)
+{
+    const char *why = session_reason(h);
+    sqlite3 *db;
+
+    fprintf(stderr, "S-1 %s\n", why);
+    ASSERT_CONTAINS(why, "waiting: ");
+    ASSERT_CONTAINS(why, what);
+    db = open_db(h);
+    ASSERT_EQ(files_in_state(db, "pending"), 2);
+    ASSERT_EQ(afdb_int(db, "SELECT max(attempts) FROM astrocal_file", NULL, -1), 0);
+    sqlite3_close(db);
+}
+
 /* A NaN-filled master dark, otherwise the best match (lower id, equal in every respect):
  * marked bad once and shown so by `masters` and `plan`, the next dark is used, the log
  * stays quiet, status answers, the watchdog is fed, SIGTERM stops the daemon promptly. */
@@ -112,11 +139,7 @@ TEST_TIMEOUT(reliability_nan_master_dark_uses_the_next_one, 90)
     add_master(db, "dark", bad, NULL);
     add_master(db, "dark", nt.dark, NULL);
     sqlite3_close(db);
-    h.watchdog_usec = 1000000;
-    ASSERT_OK(ac_harness_write_config(&h, NULL));
-    ASSERT_OK(ac_harness_start(&h, NULL));
-    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
-    quiet_and_responsive(&h, 3000);
+    start_watched(&h, NULL);
     ASSERT(wait_done(&h, 3, 30000));
     db = open_db(&h);
     ASSERT_EQ(
@@ -151,7 +174,6 @@ TEST_TIMEOUT(reliability_zero_flat_waits_until_the_file_changes, 90)
     ac_err_t e = {0};
     sqlite3 *db;
     char bad[1200], cmd[2600], *out = NULL;
-    const char *why;
 
     ac_harness_init(&h);
     make_night(&nt, 2, RW, RH);
@@ -161,24 +183,12 @@ TEST_TIMEOUT(reliability_zero_flat_waits_until_the_file_changes, 90)
     db = open_db(&h);
     add_master(db, "flat", bad, NULL);
     sqlite3_close(db);
-    h.watchdog_usec = 1000000;
-    ASSERT_OK(ac_harness_write_config(&h, (const char *[]){"DAEMON.scan_interval_s=1", NULL}));
-    ASSERT_OK(ac_harness_start(&h, NULL));
-    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
-    quiet_and_responsive(&h, 3000);
-    why = session_reason(&h);
-    fprintf(stderr, "S-1 %s\n", why);
-    ASSERT_CONTAINS(why, "waiting: ");
-    ASSERT_CONTAINS(why, "flat_zero.fits, is unusable");
-    ASSERT_CONTAINS(why, "zero");
+    start_watched(&h, (const char *[]){"DAEMON.scan_interval_s=1", NULL});
+    assert_waits(&h, "flat_zero.fits, is unusable (flat flat_zero.fits is all zero)");
     ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "plan", "S-1", NULL), 0);
     ASSERT_CONTAINS(out, "invalid");
     free(out);
     assert_quiet(&h, "flat_zero", 2);
-    db = open_db(&h);
-    ASSERT_EQ(files_in_state(db, "pending"), 2);
-    ASSERT_EQ(afdb_int(db, "SELECT max(attempts) FROM astrocal_file", NULL, -1), 0);
-    sqlite3_close(db);
     /* A good flat under the same name: validated again and used. */
     snprintf(cmd, sizeof cmd, "cp '%s' '%s.new' && mv '%s.new' '%s'", nt.flat, bad, bad, bad);
     ASSERT_EQ(system(cmd), 0);
@@ -198,7 +208,6 @@ TEST_TIMEOUT(reliability_masters_unusable_together_wait, 90)
     char cfa[1200], cmd[2600];
     fitsfile *f = NULL;
     int status = 0;
-    const char *why;
 
     ac_harness_init(&h);
     make_night(&nt, 2, RW, RH);
@@ -213,20 +222,9 @@ TEST_TIMEOUT(reliability_masters_unusable_together_wait, 90)
     db = open_db(&h);
     add_master(db, "flat", cfa, NULL);
     sqlite3_close(db);
-    h.watchdog_usec = 1000000;
-    ASSERT_OK(ac_harness_write_config(&h, NULL));
-    ASSERT_OK(ac_harness_start(&h, NULL));
-    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
-    quiet_and_responsive(&h, 3000);
-    why = session_reason(&h);
-    fprintf(stderr, "S-1 %s\n", why);
-    ASSERT_CONTAINS(why, "waiting: ");
-    ASSERT_CONTAINS(why, "unusable together");
-    ASSERT_CONTAINS(why, "CFA");
+    start_watched(&h, NULL);
+    assert_waits(&h, "the masters chosen are unusable together (flat ");
     assert_quiet(&h, "flat_cfa", 2);
-    db = open_db(&h);
-    ASSERT_EQ(files_in_state(db, "pending"), 2);
-    sqlite3_close(db);
     stop_promptly(&h);
     ac_gen_free(nt.g);
     ac_harness_free(&h);
@@ -288,6 +286,25 @@ static void filler(ac_harness_t *h, const char *out, const char *name, int kib)
         ASSERT_EQ(write(fd, block, sizeof block), (ssize_t)sizeof block);
     ASSERT_OK(fsync(fd));
     close(fd);
+}
+
+/* disk_night sets up a full-disk test: the harness (h, initialised here), two big lights
+ * and their masters in the catalogue, the folder out (absolute, written into out) and
+ * the configuration. false (with a note, h freed) when tmpfs mounts are not available. */
+static bool disk_night(ac_harness_t *h, struct night *nt, char *out, size_t size,
+                       const char *const *config)
+{
+    ac_harness_init(h);
+    if (!tmpfs_usable(h)) {
+        ac_harness_free(h);
+        return false;
+    }
+    make_night(nt, 2, BIG_W, BIG_H);
+    make_catalogue(h, nt, "bdf");
+    abspath(out, size, "out");
+    ASSERT_OK(mkdir(out, 0755));
+    ASSERT_OK(ac_harness_write_config(h, config));
+    return true;
 }
 
 /* wait_running polls the queue every 2 ms until a file is running. */
@@ -352,18 +369,10 @@ TEST_TIMEOUT(reliability_enospc_mid_write_is_a_pause, 120)
     json_t *st;
     char *log;
 
-    ac_harness_init(&h);
-    if (!tmpfs_usable(&h)) {
-        ac_harness_free(&h);
+    if (!disk_night(&h, &nt, out, sizeof out,
+                    (const char *[]){"WORKERS.workers=1", "DAEMON.output_dir=out",
+                                     "WORKERS.free_disk_reserve_mib=0", NULL}))
         return;
-    }
-    make_night(&nt, 2, BIG_W, BIG_H);
-    make_catalogue(&h, &nt, "bdf");
-    abspath(out, sizeof out, "out");
-    ASSERT_OK(mkdir(out, 0755));
-    ASSERT_OK(ac_harness_write_config(
-        &h, (const char *[]){"WORKERS.workers=1", "DAEMON.output_dir=out",
-                             "WORKERS.free_disk_reserve_mib=0", NULL}));
     /* Just room for one output (12 MiB and a 1 MiB margin) when the first file starts;
      * then 2 MiB more are taken under it, before it writes. */
     start_on_tmpfs(&h, out, 32);
@@ -414,20 +423,12 @@ TEST_TIMEOUT(reliability_reserve_counts_outputs_in_flight, 120)
     char out[1100], *log;
     json_t *st;
 
-    ac_harness_init(&h);
-    if (!tmpfs_usable(&h)) {
-        ac_harness_free(&h);
+    if (!disk_night(&h, &nt, out, sizeof out,
+                    (const char *[]){"WORKERS.workers=2", "WORKERS.max_in_flight=2",
+                                     "WORKERS.max_load_per_cpu=0",
+                                     "WORKERS.cpu_pressure_limit=0", "DAEMON.output_dir=out",
+                                     "WORKERS.free_disk_reserve_mib=0", NULL}))
         return;
-    }
-    make_night(&nt, 2, BIG_W, BIG_H);
-    make_catalogue(&h, &nt, "bdf");
-    abspath(out, sizeof out, "out");
-    ASSERT_OK(mkdir(out, 0755));
-    ASSERT_OK(ac_harness_write_config(
-        &h,
-        (const char *[]){"WORKERS.workers=2", "WORKERS.max_in_flight=2",
-                         "WORKERS.max_load_per_cpu=0", "WORKERS.cpu_pressure_limit=0",
-                         "DAEMON.output_dir=out", "WORKERS.free_disk_reserve_mib=0", NULL}));
     start_on_tmpfs(&h, out, 24); /* 24 MiB: one output and its 1 MiB margin, not two */
     st = wait_paused(&h, "disk full", 20000);
     assert_no_eta(&h, st);
