@@ -534,6 +534,13 @@ static double mono_s(void)
     return (double)ac_now_ns() / 1e9;
 }
 
+/* catalogue_error says whether rc is the catalogue's failure (busy, full, replaced, an
+ * SQLite error) rather than the session's: the pass stops and backs off. */
+static bool catalogue_error(int rc)
+{
+    return rc == AC_EBUSY || rc == AC_ESQLITE || rc == AC_ECATALOG || rc == AC_ENOSPACE;
+}
+
 /* unplannable makes a session that cannot be matched (no readable light...) wait with the
  * reason, so that none of its files is handed out with masters chosen for others; the
  * reason is logged when it changes. */
@@ -568,7 +575,7 @@ static int plan_one(ac_planner_t *pl, struct ac_planner_inputs *in,
     rc = ac_planner_match(pl, in, s, &files, &light, &res, &me);
     if (rc == 0)
         rc = record_plan(pl, in, s, &files, &res, force, e);
-    else if (rc == AC_EBUSY || rc == AC_ESQLITE)
+    else if (catalogue_error(rc))
         ac_err_set(e, rc, "%s", me.msg);
     else
         rc = unplannable(pl, in, s, &files, me.msg, force, e);
@@ -601,7 +608,7 @@ int ac_planner_run(ac_planner_t *pl, bool all, ac_err_t *e)
         if (!all && old != NULL && old->status == AC_MATCH_WAITING)
             continue;
         rc = plan_one(pl, &in, s, false, &status, &se);
-        if (rc == AC_EBUSY || rc == AC_ESQLITE) {
+        if (catalogue_error(rc)) {
             ac_err_set(e, rc, "planning session %s: %s", s->session_id, se.msg);
             ac_planner_inputs_free(&in);
             goto failed;
@@ -624,7 +631,7 @@ int ac_planner_run(ac_planner_t *pl, bool all, ac_err_t *e)
     return 0;
 failed:
     rc = e != NULL && e->code != 0 ? e->code : AC_ESQLITE;
-    if (rc == AC_EBUSY || rc == AC_ESQLITE || rc == AC_ECATALOG) {
+    if (catalogue_error(rc)) {
         double d =
             ac_backoff_fail(&pl->retry, mono_s(), PLANNER_RETRY_FIRST_S, PLANNER_RETRY_CAP_S);
         ac_err_prefix(e, "next planning pass in %.0f s", d);

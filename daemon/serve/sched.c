@@ -25,7 +25,7 @@
  * output, and records it once (ac_catalog_record_calibrated is idempotent).
  *
  * Nothing is retried without a back-off (each stated where it is defined): a file whose
- * plan is gone or whose masters failed goes back with the `replan` back-off; masters that
+ * plan is gone or whose masters failed goes back with its own put-back back-off; masters that
  * wait for memory with `mem_wait`; a transient master failure with the cache's back-off
  * (mcache.h); a full disk with sched_disk.c's; a failed file with the queue's policy.
  * A master set that fails validation is handled once per failure: the broken master (or
@@ -50,8 +50,6 @@
 #include "sched_int.h"
 #include "util.h"
 
-#define REPLAN_FIRST_S 1.0
-#define REPLAN_CAP_S 300.0
 #define MEM_WAIT_FIRST_S 1.0
 #define MEM_WAIT_CAP_S 60.0
 
@@ -149,63 +147,6 @@ static void job_unlink(ac_sched_t *s, ac_job_t *job)
     }
 }
 
-/* remember keeps a running row the catalogue refused to put back, for the next kick. */
-static void remember(ac_sched_t *s, const char *file_id)
-{
-    for (int i = 0; i < s->nunreleased; i++)
-        if (strcmp(s->unreleased[i], file_id) == 0)
-            return;
-    if (s->nunreleased == s->capunreleased) {
-        int cap = s->capunreleased ? s->capunreleased * 2 : 8;
-        void *p = realloc(s->unreleased, (size_t)cap * sizeof *s->unreleased);
-        if (p == NULL)
-            return; /* recovered at the next start (running -> pending) */
-        s->unreleased = p;
-        s->capunreleased = cap;
-    }
-    ac_strlcpy(s->unreleased[s->nunreleased++], file_id, sizeof s->unreleased[0]);
-}
-
-/* release_file puts a claimed file back to pending without counting an attempt, eligible
- * again after delay_s. When the catalogue refuses, the file is remembered and put back at
- * a later kick. */
-static void release_file(ac_sched_t *s, const char *file_id, double delay_s)
-{
-    ac_err_t e = {0};
-    int rc = ac_queue_release(s->queue, file_id, ac_sched_unix_now() + delay_s, &e);
-
-    if (rc == 0 || rc == -ENOENT)
-        return;
-    ac_log_err("cannot put %s back in the queue: %s", file_id, e.msg);
-    if (ac_queue_full(rc))
-        ac_sched_disk_full(s, NULL, true);
-    remember(s, file_id);
-}
-
-/* retry_unreleased puts back the rows remembered by release_file and finish_failure. */
-static void retry_unreleased(ac_sched_t *s)
-{
-    while (s->nunreleased > 0) {
-        ac_err_t e = {0};
-        const char *id = s->unreleased[s->nunreleased - 1];
-        int rc = ac_queue_release(s->queue, id, ac_sched_unix_now(), &e);
-        if (rc != 0 && rc != -ENOENT)
-            return;
-        s->nunreleased--;
-    }
-}
-
-/* put_back_later releases a file for its plan or masters with the replan back-off. */
-static void put_back_later(ac_sched_t *s, const char *file_id)
-{
-    double now = ac_sched_mono_now(), d = 0;
-
-    if (ac_backoff_due(&s->replan, now))
-        ac_backoff_fail(&s->replan, now, REPLAN_FIRST_S, REPLAN_CAP_S);
-    d = s->replan.until - now;
-    release_file(s, file_id, d > 0 ? d : 0);
-}
-
 void ac_sched_plan_soon(ac_sched_t *s)
 {
     if (!s->stopping && !uv_is_active((uv_handle_t *)&s->plan_timer))
@@ -275,7 +216,7 @@ static void submit(ac_sched_t *s, ac_job_t *job)
     job->submitted = true;
     job->started_ns = ac_now_ns();
     s->inflight++;
-    ac_backoff_reset(&s->replan);
+    ac_sched_forget_putback(s, job->file_id);
     ac_sched_engine_opts(s->cfg, &job->eng);
     if (job->own_subdir) {
         size_t n = strlen(job->eng.output_dir);
@@ -316,15 +257,15 @@ static void master_failure(ac_sched_t *s, ac_mset_t *set, bool fresh)
 }
 
 /* put_back_for_masters puts a file whose masters failed back in the queue: after the
- * set's back-off when the failure is transient, else with the replan back-off (its
+ * set's back-off when the failure is transient, else with its put-back back-off (its
  * session is planned again meanwhile). */
 static void put_back_for_masters(ac_sched_t *s, ac_mset_t *set, const char *file_id)
 {
     if (set != NULL && set->transient) {
         double d = set->retry.until - ac_sched_mono_now();
-        release_file(s, file_id, d > 0 ? d : 0);
+        ac_sched_release(s, file_id, d > 0 ? d : 0);
     } else {
-        put_back_later(s, file_id);
+        ac_sched_put_back_later(s, file_id);
     }
 }
 
@@ -347,7 +288,7 @@ void ac_sched_on_master_loaded(void *ud, ac_mset_t *set)
             if (set->state == AC_MSET_FAILED)
                 put_back_for_masters(s, set, j->file_id);
             else
-                release_file(s, j->file_id, 0);
+                ac_sched_release(s, j->file_id, 0);
             job_unlink(s, j);
             free(j);
         }
@@ -392,7 +333,7 @@ static ac_job_t *claim(ac_sched_t *s, bool *more)
     if (!found)
         return NULL;
     if (ac_queue_suspect(&f) && (ac_sched_jobs(s) > 0 || s->build != NULL)) {
-        release_file(s, f.file_id, 0); /* a suspect runs alone: after the others */
+        ac_sched_release(s, f.file_id, 0); /* a suspect runs alone: after the others */
         ac_queue_file_clear(&f);
         return NULL;
     }
@@ -408,7 +349,7 @@ static ac_job_t *claim(ac_sched_t *s, bool *more)
     if (plan == NULL || plan->status != AC_MATCH_READY) {
         /* Queued by an earlier run but not planned yet in this one, or set aside because
          * a master was found broken: planned again, the file back after a back-off. */
-        put_back_later(s, f.file_id);
+        ac_sched_put_back_later(s, f.file_id);
         ac_queue_file_clear(&f);
         ac_planner_request(s->planner, true);
         ac_sched_plan_soon(s);
@@ -416,7 +357,7 @@ static ac_job_t *claim(ac_sched_t *s, bool *more)
     }
     job = calloc(1, sizeof *job);
     if (job == NULL) {
-        put_back_later(s, f.file_id);
+        ac_sched_put_back_later(s, f.file_id);
         ac_queue_file_clear(&f);
         return NULL;
     }
@@ -452,7 +393,7 @@ static bool start_one(ac_sched_t *s)
     if ((job = claim(s, &more)) == NULL)
         return more;
     if (!ac_sched_disk_ok(s, job)) {
-        release_file(s, job->file_id, 0); /* the queue is paused until space returns */
+        ac_sched_release(s, job->file_id, 0); /* the queue is paused until space returns */
         free(job);
         return false;
     }
@@ -480,7 +421,7 @@ static bool start_one(ac_sched_t *s)
                                    MEM_WAIT_CAP_S);
         snprintf(s->pause_reason, sizeof s->pause_reason, "%s",
                  e.msg[0] ? e.msg : "waiting for memory: masters in use by running files");
-        release_file(s, job->file_id, d);
+        ac_sched_release(s, job->file_id, d);
         free(job);
         return false;
     }
@@ -524,7 +465,7 @@ void ac_sched_kick(ac_sched_t *s)
 
     if (s->stopping)
         return;
-    retry_unreleased(s);
+    ac_sched_retry_unreleased(s);
     s->pause_reason[0] = '\0';
     if (s->paused_user) {
         ac_strlcpy(s->pause_reason, "paused by the operator; astrocalctl resume continues",
@@ -622,7 +563,7 @@ static void finish_failure(ac_sched_t *s, ac_job_t *job, int code, const char *m
 
     if (rc != 0) {
         ac_log_err("%s; recording the failure of %s: %s", msg, job->path, e.msg);
-        remember(s, job->file_id);
+        ac_sched_remember(s, job->file_id);
         if (ac_queue_full(rc))
             ac_sched_disk_full(s, NULL, true);
     } else if (v.full) {
@@ -660,7 +601,7 @@ static void after_cb(uv_work_t *req, int status)
                             &e);
         } else {
             /* Shut down or put back: not the file's fault, so no attempt is counted. */
-            release_file(s, job->file_id, 0);
+            ac_sched_release(s, job->file_id, 0);
         }
     } else if (r->status == 0) {
         int rc = record_success(s, job, &e);
@@ -707,7 +648,7 @@ static void put_back(ac_sched_t *s, bool cancel_running)
             if (cancel_running)
                 atomic_store(&j->ctl.cancel, 1);
         } else {
-            release_file(s, j->file_id, 0);
+            ac_sched_release(s, j->file_id, 0);
             job_unlink(s, j);
             free(j);
         }
@@ -777,10 +718,8 @@ void ac_sched_free(ac_sched_t *s)
         ac_workbuf_free(&s->wbs[i]);
     free(s->wbs);
     free(s->free_wbs);
-    free(s->unreleased);
+    ac_sched_release_free(s);
     ac_sched_build_waits_free(s);
     s->wbs = NULL;
     s->free_wbs = NULL;
-    s->unreleased = NULL;
-    s->nunreleased = s->capunreleased = 0;
 }

@@ -46,6 +46,26 @@ double ac_sched_unix_now(void);
 /* ac_sched_mono_now returns the monotonic clock in seconds (back-offs). */
 double ac_sched_mono_now(void);
 
+/* ---- sched_release.c ---- */
+
+/* ac_sched_release puts a claimed file back to pending without counting an attempt,
+ * eligible again after delay_s; a row the catalogue refuses is remembered (and a full
+ * catalogue pauses the queue). */
+void ac_sched_release(ac_sched_t *s, const char *file_id, double delay_s);
+
+/* ac_sched_remember keeps a running row the catalogue refused to put back;
+ * ac_sched_retry_unreleased puts the remembered rows back (each kick). */
+void ac_sched_remember(ac_sched_t *s, const char *file_id);
+void ac_sched_retry_unreleased(ac_sched_t *s);
+
+/* ac_sched_put_back_later releases a file for its plan or masters after its own back-off;
+ * ac_sched_forget_putback forgets that back-off (the file starts). */
+void ac_sched_put_back_later(ac_sched_t *s, const char *file_id);
+void ac_sched_forget_putback(ac_sched_t *s, const char *file_id);
+
+/* ac_sched_release_free frees the bookkeeping above (ac_sched_free). */
+void ac_sched_release_free(ac_sched_t *s);
+
 /* ac_sched_update_throttle decides whether the machine is busy (sched_ops.c): load
  * average per CPU or CPU pressure above their limits. While busy, at most one file runs. */
 void ac_sched_update_throttle(ac_sched_t *s);
