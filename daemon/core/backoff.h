@@ -34,4 +34,26 @@ bool ac_backoff_due(const ac_backoff_t *b, double now);
 /* ac_backoff_reset forgets the failures (after a success). */
 void ac_backoff_reset(ac_backoff_t *b);
 
+/* A back-off per key (a file, a build): entries made on the first failure, dropped on
+ * success. Owned by its user (zero-initialised: empty; ac_backoff_table_free). */
+typedef struct ac_backoff_entry {
+    char key[128];
+    ac_backoff_t b;
+} ac_backoff_entry_t;
+
+typedef struct ac_backoff_table {
+    ac_backoff_entry_t *v;
+    int n, cap;
+} ac_backoff_table_t;
+
+/* ac_backoff_table_get returns key's back-off; with add a new one (no failure yet) when
+ * there is none. NULL when absent (or, with add, out of memory). Valid until the next
+ * call that adds or drops. */
+ac_backoff_t *ac_backoff_table_get(ac_backoff_table_t *t, const char *key, bool add);
+
+/* ac_backoff_table_drop forgets key (absent: nothing). */
+void ac_backoff_table_drop(ac_backoff_table_t *t, const char *key);
+
+void ac_backoff_table_free(ac_backoff_table_t *t);
+
 #endif

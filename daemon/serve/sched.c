@@ -719,7 +719,6 @@ void ac_sched_free(ac_sched_t *s)
     free(s->wbs);
     free(s->free_wbs);
     ac_sched_release_free(s);
-    ac_sched_build_waits_free(s);
     s->wbs = NULL;
     s->free_wbs = NULL;
 }

@@ -37,11 +37,6 @@
 #define BUILD_WAIT_FIRST_S 60.0
 #define BUILD_WAIT_CAP_S 3600.0
 
-struct ac_sched_build_wait {
-    char key[128];
-    ac_backoff_t b;
-};
-
 struct ac_build_job {
     uv_work_t req;
     ac_sched_t *s;
@@ -59,55 +54,15 @@ static double unix_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* wait_slot finds (or, with add, makes) the back-off of build key; NULL when absent. */
-static struct ac_sched_build_wait *wait_slot(ac_sched_t *s, const char *key, bool add)
-{
-    struct ac_sched_build_wait *w;
-
-    for (int i = 0; i < s->nbuild_waits; i++)
-        if (strcmp(s->build_waits[i].key, key) == 0)
-            return &s->build_waits[i];
-    if (!add)
-        return NULL;
-    if (s->nbuild_waits == s->capbuild_waits) {
-        int cap = s->capbuild_waits ? s->capbuild_waits * 2 : 8;
-        void *p = realloc(s->build_waits, (size_t)cap * sizeof *s->build_waits);
-        if (p == NULL)
-            return NULL;
-        s->build_waits = p;
-        s->capbuild_waits = cap;
-    }
-    w = &s->build_waits[s->nbuild_waits++];
-    memset(w, 0, sizeof *w);
-    ac_strlcpy(w->key, key, sizeof w->key);
-    return w;
-}
-
 /* defer_until returns when build key, deferred once more, is looked at again. */
 static double defer_until(ac_sched_t *s, const char *key)
 {
-    struct ac_sched_build_wait *w = wait_slot(s, key, true);
+    ac_backoff_t *b = ac_backoff_table_get(&s->build_waits, key, true);
     double now = unix_now();
 
-    if (w == NULL)
+    if (b == NULL)
         return now + BUILD_WAIT_CAP_S;
-    return now + ac_backoff_fail(&w->b, now, BUILD_WAIT_FIRST_S, BUILD_WAIT_CAP_S);
-}
-
-/* forget_wait drops build key's back-off (it starts, or is gone). */
-static void forget_wait(ac_sched_t *s, const char *key)
-{
-    struct ac_sched_build_wait *w = wait_slot(s, key, false);
-
-    if (w != NULL)
-        *w = s->build_waits[--s->nbuild_waits];
-}
-
-void ac_sched_build_waits_free(ac_sched_t *s)
-{
-    free(s->build_waits);
-    s->build_waits = NULL;
-    s->nbuild_waits = s->capbuild_waits = 0;
+    return now + ac_backoff_fail(b, now, BUILD_WAIT_FIRST_S, BUILD_WAIT_CAP_S);
 }
 
 void ac_sched_build_opts(const struct ac_config *cfg, ac_build_opts_t *o)
@@ -263,7 +218,7 @@ bool ac_sched_start_build(ac_sched_t *s)
         if (rc == AC_BUILD_PLAN_WAIT) {
             ac_catalog_build_defer(s->db, row.key, why, defer_until(s, row.key), false, &e);
         } else {
-            forget_wait(s, row.key);
+            ac_backoff_table_drop(&s->build_waits, row.key);
             if (rc == AC_BUILD_PLAN_SKIP)
                 ac_catalog_build_finish(s->db, row.key, AC_BUILD_DONE, why, NULL, &e);
             else
@@ -275,7 +230,7 @@ bool ac_sched_start_build(ac_sched_t *s)
         ac_catalog_build_row_clear(&row);
         return true; /* the slot is still free: try the next one */
     }
-    forget_wait(s, row.key);
+    ac_backoff_table_drop(&s->build_waits, row.key);
     ac_catalog_build_row_clear(&row);
     ac_sched_not_alone(s); /* a light being calibrated alone has company now */
     j->s = s;

@@ -59,59 +59,26 @@ void ac_sched_retry_unreleased(ac_sched_t *s)
     }
 }
 
-struct ac_sched_putback {
-    char file_id[64];
-    ac_backoff_t b;
-};
-
-/* putback finds (or, with add, makes) the put-back back-off of a file; NULL when absent
- * (or no memory). */
-static struct ac_sched_putback *putback(ac_sched_t *s, const char *file_id, bool add)
-{
-    struct ac_sched_putback *p;
-
-    for (int i = 0; i < s->nputbacks; i++)
-        if (strcmp(s->putbacks[i].file_id, file_id) == 0)
-            return &s->putbacks[i];
-    if (!add)
-        return NULL;
-    if (s->nputbacks == s->capputbacks) {
-        int cap = s->capputbacks ? s->capputbacks * 2 : 8;
-        void *np = realloc(s->putbacks, (size_t)cap * sizeof *s->putbacks);
-        if (np == NULL)
-            return NULL;
-        s->putbacks = np;
-        s->capputbacks = cap;
-    }
-    p = &s->putbacks[s->nputbacks++];
-    memset(p, 0, sizeof *p);
-    ac_strlcpy(p->file_id, file_id, sizeof p->file_id);
-    return p;
-}
-
 void ac_sched_put_back_later(ac_sched_t *s, const char *file_id)
 {
-    struct ac_sched_putback *p = putback(s, file_id, true);
-    double now = ac_sched_mono_now(), d = REPLAN_CAP_S;
+    ac_backoff_t *b = ac_backoff_table_get(&s->putbacks, file_id, true);
+    double d = REPLAN_CAP_S;
 
-    if (p != NULL)
-        d = ac_backoff_fail(&p->b, now, REPLAN_FIRST_S, REPLAN_CAP_S);
+    if (b != NULL)
+        d = ac_backoff_fail(b, ac_sched_mono_now(), REPLAN_FIRST_S, REPLAN_CAP_S);
     ac_sched_release(s, file_id, d);
 }
 
 void ac_sched_forget_putback(ac_sched_t *s, const char *file_id)
 {
-    struct ac_sched_putback *p = putback(s, file_id, false);
-
-    if (p != NULL)
-        *p = s->putbacks[--s->nputbacks];
+    ac_backoff_table_drop(&s->putbacks, file_id);
 }
 
 void ac_sched_release_free(ac_sched_t *s)
 {
     free(s->unreleased);
-    free(s->putbacks);
     s->unreleased = NULL;
-    s->putbacks = NULL;
-    s->nunreleased = s->capunreleased = s->nputbacks = s->capputbacks = 0;
+    s->nunreleased = s->capunreleased = 0;
+    ac_backoff_table_free(&s->putbacks);
+    ac_backoff_table_free(&s->build_waits);
 }

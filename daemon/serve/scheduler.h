@@ -89,19 +89,17 @@ typedef struct ac_sched {
     int nwbs, nfree;
     struct ac_build_job *build; /* the master build running, or NULL */
 
-    bool paused_user;                  /* astrocalctl pause */
-    char pause_reason[768];            /* why nothing starts ("" when running) */
-    bool backing_off;                  /* the machine is busy: one file at a time */
-    ac_sched_full_t full;              /* a full disk or catalogue */
-    struct ac_sched_putback *putbacks; /* files put back for their masters or plan, each
-                                        * with its back-off (monotonic s): 1 s doubled, at
-                                        * most 5 minutes; forgotten when the file starts */
-    int nputbacks, capputbacks;
-    ac_backoff_t mem_wait; /* masters waiting for memory: 1 s doubled, at most 1 minute */
-    int suspects;          /* ac_queue_suspects at the last kick: one job at a time */
-    char alone[64];        /* the file in the crash marker (crashrec.h), "" when none */
-    struct ac_sched_build_wait *build_waits; /* builds deferred, each with its back-off */
-    int nbuild_waits, capbuild_waits;
+    bool paused_user;            /* astrocalctl pause */
+    char pause_reason[768];      /* why nothing starts ("" when running) */
+    bool backing_off;            /* the machine is busy: one file at a time */
+    ac_sched_full_t full;        /* a full disk or catalogue */
+    ac_backoff_table_t putbacks; /* files put back for their masters or plan, each with its
+                                  * back-off (monotonic s): 1 s doubled, at most 5 minutes;
+                                  * forgotten when the file starts */
+    ac_backoff_t mem_wait;       /* masters waiting for memory: 1 s doubled, at most 1 minute */
+    int suspects;                /* ac_queue_suspects at the last kick: one job at a time */
+    char alone[64];              /* the file in the crash marker (crashrec.h), "" when none */
+    ac_backoff_table_t build_waits; /* builds deferred, each with its back-off */
     char (*unreleased)[64]; /* running rows the catalogue refused to put back: retried */
     int nunreleased, capunreleased;
     char throttle_reason[128];
@@ -201,9 +199,6 @@ void ac_sched_engine_opts(const struct ac_config *cfg, ac_engine_opts_t *o);
 
 /* ac_sched_build_opts fills the master builder's options from the configuration. */
 void ac_sched_build_opts(const struct ac_config *cfg, ac_build_opts_t *o);
-
-/* ac_sched_build_waits_free frees the builds' deferral back-offs (ac_sched_free). */
-void ac_sched_build_waits_free(ac_sched_t *s);
 
 /* ac_sched_scan_builds queues the master builds the catalogue calls for; while live ingest
  * still has frames settling (frames_settling) it only looks again later. */
