@@ -96,7 +96,7 @@ static void start_watched(ac_harness_t *h, const char *const *config)
     h->watchdog_usec = 1000000;
     ASSERT_OK(ac_harness_write_config(h, config));
     ASSERT_OK(ac_harness_start(h, NULL));
-    ASSERT_OK(ac_harness_wait_ready(h, 20000));
+    ASSERT_OK(ac_harness_wait_ready(h, 60000));
     quiet_and_responsive(h, 3000);
 }
 
@@ -140,7 +140,7 @@ TEST_TIMEOUT(reliability_nan_master_dark_uses_the_next_one, 90)
     add_master(db, "dark", nt.dark, NULL);
     sqlite3_close(db);
     start_watched(&h, NULL);
-    ASSERT(wait_done(&h, 3, 30000));
+    ASSERT(wait_done(&h, 3, 90000));
     db = open_db(&h);
     ASSERT_EQ(
         afdb_int(db, "SELECT count(*) FROM astrocal_record WHERE dark_path = ?1", nt.dark, -1),
@@ -192,7 +192,7 @@ TEST_TIMEOUT(reliability_zero_flat_waits_until_the_file_changes, 90)
     /* A good flat under the same name: validated again and used. */
     snprintf(cmd, sizeof cmd, "cp '%s' '%s.new' && mv '%s.new' '%s'", nt.flat, bad, bad, bad);
     ASSERT_EQ(system(cmd), 0);
-    ASSERT(wait_done(&h, 2, 30000));
+    ASSERT(wait_done(&h, 2, 90000));
     stop_promptly(&h);
     ac_gen_free(nt.g);
     ac_harness_free(&h);
@@ -264,7 +264,7 @@ static void start_on_tmpfs(ac_harness_t *h, const char *out, int size_mib)
              "mount -t tmpfs -o size=%dm tmpfs '%s' && exec '%s' --config '%s'", size_mib, out,
              AC_ASTROCALD_BIN, h->config);
     ASSERT_OK(ac_harness_start_bin(h, UNSHARE, false, args));
-    ASSERT_OK(ac_harness_wait_ready(h, 20000));
+    ASSERT_OK(ac_harness_wait_ready(h, 60000));
 }
 
 /* filler writes (kib > 0) or removes (kib 0) the file `name` of kib KiB on the daemon's
@@ -377,9 +377,9 @@ TEST_TIMEOUT(reliability_enospc_mid_write_is_a_pause, 120)
      * then 2 MiB more are taken under it, before it writes. */
     start_on_tmpfs(&h, out, 32);
     filler(&h, out, "filler", 18 * 1024 + 512);
-    ASSERT(wait_running(&h, 20000));
+    ASSERT(wait_running(&h, 60000));
     filler(&h, out, "more", 2048);
-    st = wait_paused(&h, "disk full", 20000);
+    st = wait_paused(&h, "disk full", 60000);
     ASSERT_CONTAINS(json_string_value(json_object_get(st, "pause_reason")), " MiB free on ");
     assert_no_eta(&h, st);
     json_decref(st);
@@ -395,7 +395,7 @@ TEST_TIMEOUT(reliability_enospc_mid_write_is_a_pause, 120)
     /* Space returns: resumed by itself (first re-check within 5 s). */
     filler(&h, out, "filler", 0);
     filler(&h, out, "more", 0);
-    ASSERT(wait_done(&h, 2, 30000));
+    ASSERT(wait_done(&h, 2, 90000));
     db = open_db(&h);
     ASSERT_EQ(afdb_int(db, "SELECT max(attempts) FROM astrocal_file", NULL, -1), 0);
     sqlite3_close(db);
@@ -430,10 +430,10 @@ TEST_TIMEOUT(reliability_reserve_counts_outputs_in_flight, 120)
                                      "WORKERS.free_disk_reserve_mib=0", NULL}))
         return;
     start_on_tmpfs(&h, out, 24); /* 24 MiB: one output and its 1 MiB margin, not two */
-    st = wait_paused(&h, "disk full", 20000);
+    st = wait_paused(&h, "disk full", 60000);
     assert_no_eta(&h, st);
     json_decref(st);
-    ASSERT(wait_done(&h, 1, 30000));
+    ASSERT(wait_done(&h, 1, 90000));
     log = ac_harness_read_file(h.log_path);
     ASSERT_CONTAINS(log, "outputs in flight 12 MiB");
     ASSERT(strstr(log, "no space left") == NULL);
@@ -466,14 +466,14 @@ TEST_TIMEOUT(reliability_sigkill_storm_blames_nobody, 180)
     for (int k = 0; k < 12; k++) {
         forget_notify(&h);
         ASSERT_OK(ac_harness_start(&h, NULL));
-        ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+        ASSERT_OK(ac_harness_wait_ready(&h, 60000));
         seed = seed * 1103515245u + 12345u;
         ac_harness_sleep_ms((int)((seed >> 16) % 400));
         ac_harness_kill(&h);
     }
     forget_notify(&h);
     ASSERT_OK(ac_harness_start(&h, (const char *[]){"--drain", NULL}));
-    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT_OK(ac_harness_wait_ready(&h, 60000));
     ASSERT_EQ(wait_exit(&h, 120000), 0);
     db = open_db(&h);
     ASSERT_EQ(files_in_state(db, "done"), 16);
@@ -532,8 +532,8 @@ TEST_TIMEOUT(reliability_light_that_crashes_the_daemon_fails_alone, 180)
     for (int k = 1; k <= 4; k++) {
         forget_notify(&h);
         ASSERT_OK(ac_harness_start(&h, NULL));
-        ASSERT_OK(ac_harness_wait_ready(&h, 20000));
-        ASSERT(wait_tmp("night/lights", 30000)); /* light 1 is being written */
+        ASSERT_OK(ac_harness_wait_ready(&h, 60000));
+        ASSERT(wait_tmp("night/lights", 120000)); /* light 1 is being written */
         ac_harness_kill(&h);
         ASSERT(count_tmp_files("night/lights") > 0);
         if (k >= 3)
@@ -549,7 +549,7 @@ TEST_TIMEOUT(reliability_light_that_crashes_the_daemon_fails_alone, 180)
     }
     forget_notify(&h);
     ASSERT_OK(ac_harness_start(&h, (const char *[]){"--drain", NULL}));
-    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT_OK(ac_harness_wait_ready(&h, 60000));
     ASSERT_EQ(wait_exit(&h, 120000), 0);
     db = open_db(&h);
     ASSERT_STR_EQ(afdb_text(db, "SELECT error FROM astrocal_file WHERE file_id = ?1",
