@@ -278,9 +278,11 @@ int ac_print_status(FILE *out, json_t *r)
     const char *busy;
     long long total;
     size_t i;
+    bool paused;
 
     if (!json_is_object(files) || !json_is_object(sess) || !json_is_array(running))
         return -EINVAL;
+    paused = str(r, "state") != NULL && strcmp(str(r, "state"), "paused") == 0;
     fprintf(out, "astrocald %s", dash(str(r, "state")));
     if (str(r, "pause_reason") != NULL)
         fprintf(out, " (%s)", str(r, "pause_reason"));
@@ -293,9 +295,10 @@ int ac_print_status(FILE *out, json_t *r)
     fprintf(out, "files     %s",
             ac_print_progress(b1, sizeof b1, num_i(files, "done"), total, 20));
     file_counts(out, files);
+    /* No ETA while paused: nothing gets done until it resumes. */
     fprintf(out, "\nrate      %s frames/s, ETA %s\n",
             fnum(b1, sizeof b1, r, "rate_fps", "%.2f"),
-            ac_print_duration(b2, sizeof b2, num_f(r, "eta_s")));
+            paused ? "-" : ac_print_duration(b2, sizeof b2, num_f(r, "eta_s")));
     fprintf(out, "sessions ");
     for (i = 0; i < 5; i++)
         fprintf(out, " %s%s %lld", i ? " " : "", sess_states[i], num_i(sess, sess_states[i]));

@@ -194,6 +194,8 @@ int ac_db_error(ac_db_t *db, int rc, const char *op, ac_err_t *e)
         set_state(db, AC_DB_BUSY);
         return AC_EBUSY;
     }
+    if ((rc & 0xff) == SQLITE_FULL) /* a pause, never the file's fault (queue.h) */
+        return ac_err_set(e, AC_ENOSPACE, "%s: %s: %s", db->path, op, msg);
     return ac_err_set(e, AC_ESQLITE, "%s: %s: %s", db->path, op, msg);
 }
 

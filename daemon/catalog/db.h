@@ -135,7 +135,8 @@ bool ac_db_in_transaction(const ac_db_t *db);
 /*
  * ac_db_error turns a SQLite result code into ours, recording "<path>: <op>: <errmsg>" in
  * e: AC_EBUSY for SQLITE_BUSY/SQLITE_LOCKED (transient; the state becomes AC_DB_BUSY),
- * AC_ESQLITE otherwise. Returns the code.
+ * AC_ENOSPACE for SQLITE_FULL ("database or disk is full"), AC_ESQLITE otherwise. Returns
+ * the code.
  */
 int ac_db_error(ac_db_t *db, int rc, const char *op, ac_err_t *e);
 

@@ -243,8 +243,8 @@ static int op_txn(ac_db_t *db, void *arg, ac_err_t *e)
         /* 0, 1: enqueue (2 to 4 with a priority) */
         {"UPDATE astrocal_session SET priority = ?4, updated_at = ?2 WHERE session_id = ?1",
          prm, 5, "set a session's priority", 0},
-        {"UPDATE astrocal_file SET state = 'pending', attempts = 0, error = NULL, "
-         "not_before = NULL, finished_at = NULL, updated_at = ?2 "
+        {"UPDATE astrocal_file SET state = 'pending', attempts = 0, interrupted = 0, "
+         "error = NULL, not_before = NULL, finished_at = NULL, updated_at = ?2 "
          "WHERE session_id = ?1 AND state IN ('cancelled', 'failed')",
          prm, 5, "reopen a session's files", 0},
         {"UPDATE astrocal_session SET state = 'queued', reason = NULL, updated_at = ?2 "
@@ -266,8 +266,8 @@ static int op_txn(ac_db_t *db, void *arg, ac_err_t *e)
          "updated_at = ?2 WHERE session_id = ?1",
          prm, 5, "cancel a session", 0},
         /* 7, 8: retry */
-        {"UPDATE astrocal_file SET state = 'pending', attempts = 0, error = NULL, "
-         "not_before = NULL, updated_at = ?2 WHERE state = 'failed' "
+        {"UPDATE astrocal_file SET state = 'pending', attempts = 0, interrupted = 0, "
+         "error = NULL, not_before = NULL, updated_at = ?2 WHERE state = 'failed' "
          "AND (?3 IS NULL OR file_id = ?3) AND (?1 IS NULL OR session_id = ?1)",
          prm, 5, "retry failed files", 0},
         {"UPDATE astrocal_session SET state = 'queued', updated_at = ?2 WHERE state = 'done' "
@@ -381,8 +381,10 @@ static int claim_txn(ac_db_t *db, void *arg, ac_err_t *e)
     "WHERE f.state = 'pending' AND s.state = 'queued' "                                        \
     "AND (f.not_before IS NULL OR f.not_before <= ?2) "                                        \
     "AND (?3 IS NULL OR f.session_id = ?3) "                                                   \
-    "ORDER BY s.priority DESC, s.session_date " order ", f.session_id, f.path, f.file_id "     \
-    "LIMIT 1) RETURNING " AC_QFILE_COLS
+    "ORDER BY " AC_QSUSPECT_SQL("f") " DESC, f.crashes, s.priority DESC, "                     \
+                                     "s.session_date " order                                   \
+                                     ", f.session_id, f.path, f.file_id "                      \
+                                     "LIMIT 1) RETURNING " AC_QFILE_COLS
 
     ac_queue_file_clear(cx->out);
     memset(cx->out, 0, sizeof *cx->out);
@@ -426,8 +428,13 @@ int ac_queue_claim(ac_queue_t *q, double now, const char *only_session, ac_qfile
 
 bool ac_queue_transient(int code)
 {
-    return code == AC_EBUSY || code == -ENOSPC || code == AC_ENOSPACE || code == -EIO ||
-           code == -EAGAIN || code == -ENOMEM || code == -EINTR || code == -EDQUOT;
+    return code == AC_EBUSY || ac_queue_full(code) || code == -EIO || code == -EAGAIN ||
+           code == -ENOMEM || code == -EINTR || code == -EMFILE || code == -ENFILE;
+}
+
+bool ac_queue_full(int code)
+{
+    return code == -ENOSPC || code == -EDQUOT || code == AC_ENOSPACE;
 }
 
 /* One change of a file: which, with its values. */
@@ -451,6 +458,13 @@ struct file_ctx {
 /* decide applies the retry policy to a failed attempt of a file with `attempts` so far. */
 static void decide(const ac_queue_t *q, int code, int attempts, ac_queue_verdict_t *v)
 {
+    v->full = ac_queue_full(code);
+    if (v->full) { /* not the file's fault: no attempt, no back-off (the queue pauses) */
+        v->retry = true;
+        v->attempts = attempts;
+        v->backoff_s = 0;
+        return;
+    }
     v->attempts = attempts + 1;
     v->retry = ac_queue_transient(code) && v->attempts < q->policy.max_attempts;
     v->backoff_s = 0;
@@ -504,9 +518,12 @@ static int file_txn(ac_db_t *db, void *arg, ac_err_t *e)
          "finished_at = ?5, updated_at = ?5, not_before = NULL, "
          "attempts = attempts + (?2 = 'failed') WHERE file_id = ?1",
          prm, 8, "finish a file", 0},
+        {"UPDATE astrocal_file SET state = 'pending', error = ?3, not_before = NULL, "
+         "started_at = NULL, updated_at = ?5 WHERE file_id = ?1",
+         prm, 8, "put a file back (disk full)", 0},
     };
 
-    k = cx->op == FOP_FAIL ? (cx->v.retry ? 2 : 3) : (int)cx->op;
+    k = cx->op == FOP_FAIL ? (cx->v.full ? 4 : cx->v.retry ? 2 : 3) : (int)cx->op;
     if ((rc = ac_queue_steps(db, &s[k], 1, e)) != 0)
         return rc;
     if (s[k].changes == 0 && cx->op != FOP_DONE)
@@ -588,31 +605,4 @@ int ac_queue_finish(ac_queue_t *q, const char *file_id, ac_file_state_t state,
                           "cancelled",
                           file_id, ac_queue_file_state_name(state));
     return run_file(&cx, e);
-}
-
-int ac_queue_recover(ac_queue_t *q, int *n_requeued, int *n_failed, ac_err_t *e)
-{
-    char now[32];
-    int rc;
-
-    AC_DB_OWNER_CHECK(q->db);
-    ac_db_timestamp(now, sizeof now);
-    const ac_qparam_t prm[] = {QP_INT(q->policy.max_attempts < 1 ? 1 : q->policy.max_attempts),
-                               QP_TXT(now)};
-    ac_qstep_t s[] = {
-        {"UPDATE astrocal_file SET state = 'failed', attempts = attempts + 1, "
-         "error = 'interrupted ' || (attempts + 1) || ' times', finished_at = ?2, "
-         "updated_at = ?2 WHERE state = 'running' AND attempts + 1 >= ?1",
-         prm, 2, "fail files interrupted too often", 0},
-        {"UPDATE astrocal_file SET state = 'pending', attempts = attempts + 1, "
-         "updated_at = ?2 WHERE state = 'running'",
-         prm, 2, "requeue interrupted files", 0},
-    };
-
-    rc = ac_queue_exec(q->db, s, 2, e);
-    if (n_failed != NULL)
-        *n_failed = rc == 0 ? s[0].changes : 0;
-    if (n_requeued != NULL)
-        *n_requeued = rc == 0 ? s[1].changes : 0;
-    return rc;
 }

@@ -26,14 +26,31 @@
  *   (new) --plan of a ready session--> pending (a file already queued keeps its state)
  *   pending --claim--> running
  *   running --record_calibrated--> done
+ *   running --fail, disk or catalogue full--> pending (NO attempt counted, error kept:
+ *                                             the scheduler pauses until space returns)
  *   running --fail, transient and attempts left--> pending (attempts + 1, error kept,
  *                                                  not_before = now + back-off)
  *   running --fail, otherwise--> failed (attempts + 1)
  *   running --release--> pending (no attempt counted: not the file's fault)
  *   running --finish--> failed | skipped | cancelled
- *   running --recover at start-up--> pending (attempts + 1), failed at max_attempts
+ *   running --recover at start-up--> pending (no attempt counted), or failed "crashes the
+ *                                    daemon" (see Crashes)
  *   pending --cancel (its session)--> cancelled
- *   failed --retry--> pending (attempts 0);   failed | cancelled --enqueue--> pending
+ *   failed --retry--> pending (attempts 0, interrupted 0; crashes kept)
+ *   failed | cancelled --enqueue--> pending (the same)
+ *
+ * Crashes: a file running when the daemon died (a crash, a SIGKILL, a power cut) is not
+ * to blame by itself. At start-up (ac_queue_recover) each file still running goes back to
+ * pending without an attempt and its `interrupted` count grows; a file interrupted twice
+ * or more, or blamed once, is a suspect: suspects are claimed first, fewest crashes first,
+ * and the scheduler runs a suspect only alone (ac_queue_suspects). A death is blamed on a
+ * file (`crashes` + 1) only when a crash handler named it (it ran on the thread that
+ * crashed), or when it was being calibrated alone (the scheduler's marker: on the pool,
+ * no other light, no master build) and had been interrupted before: a first death, and
+ * deaths while it waited for its masters or ran beside others, count nothing. At
+ * policy.crash_limit (3) crashes it fails as "crashes the daemon (SIGNAL; N crashes)". A
+ * crash handler's record names the culprit; the other files running then are bystanders
+ * and count nothing.
  *
  * Settling: every change that ends a file (record_calibrated, fail, finish) and every plan
  * of a ready session looks at the file's session in the same transaction: a queued session
@@ -92,11 +109,12 @@ int ac_queue_sess_state_parse(const char *name);
 const char *ac_queue_file_state_name(ac_file_state_t s);
 int ac_queue_file_state_parse(const char *name);
 
-/* The retry and ordering rules ([QUEUE] in astrocald.conf). */
+/* The retry and ordering rules ([QUEUE] in astrocald.conf; crash_limit is fixed). */
 typedef struct ac_queue_policy {
     int max_attempts;    /* a file fails for good at its max_attempts-th failed attempt */
     int retry_backoff_s; /* first back-off; doubled per attempt, at most an hour */
     bool newest_first;   /* claim sessions by date, newest first (else oldest first) */
+    int crash_limit;     /* crashes blamed on a file before it fails (see Crashes): 3 */
 } ac_queue_policy_t;
 
 /* Called after the commit that made a queued session done (see Settling). */
@@ -110,7 +128,8 @@ typedef struct ac_queue {
 } ac_queue_t;
 
 /* ac_queue_init sets up q over db with the default policy (3 attempts, 30 s back-off,
- * newest first) and no on_done; the owner may change policy and on_done at any time. */
+ * newest first, 3 crashes) and no on_done; the owner may change policy and on_done at any time.
+ */
 void ac_queue_init(ac_queue_t *q, ac_db_t *db);
 
 /* ---- Rows ---- */
@@ -137,8 +156,12 @@ typedef struct ac_qfile {
     int attempts;
     double not_before; /* unix time, NAN when none */
     char *error, *output_path, *output_file_id, *started_at, *finished_at;
-    double seconds; /* NAN when unknown */
+    double seconds;           /* NAN when unknown */
+    int interrupted, crashes; /* see Crashes */
 } ac_qfile_t;
+
+/* ac_queue_suspect says whether f runs only alone (see Crashes). Any thread. */
+bool ac_queue_suspect(const ac_qfile_t *f);
 
 typedef struct ac_qfile_list {
     ac_qfile_t *items;
@@ -206,7 +229,8 @@ int ac_queue_retry(ac_queue_t *q, const char *file_id, const char *session_id, i
 
 /* ac_queue_claim takes the next file in claim order whose not_before has passed (<= now,
  * unix seconds), marks it running (started_at set) and copies it to *out; *found says
- * whether there was one. only_session (may be NULL) restricts the choice to a session. */
+ * whether there was one. only_session (may be NULL) restricts the choice to a session.
+ * Suspects come first, fewest crashes first (see Crashes). */
 int ac_queue_claim(ac_queue_t *q, double now, const char *only_session, ac_qfile_t *out,
                    bool *found, ac_err_t *e);
 
@@ -227,18 +251,27 @@ int ac_queue_record_calibrated(ac_queue_t *q, const ac_calibrated_rec_t *rec,
 /* What ac_queue_fail decided. */
 typedef struct ac_queue_verdict {
     bool retry;       /* back to pending until now + backoff_s */
-    int attempts;     /* attempts counted, this one included */
+    bool full;        /* a full disk or catalogue: pending, no attempt counted, no back-off
+                       * (the scheduler pauses until space returns) */
+    int attempts;     /* attempts counted, this one included (unchanged when full) */
     double backoff_s; /* when retry */
 } ac_queue_verdict_t;
 
 /* ac_queue_transient says whether an error code may go away by itself (busy database, full
- * disk, I/O error, no memory, interrupted): such failures are retried. Any thread. */
+ * disk, I/O error, no memory, too many open files, interrupted): such failures are
+ * retried. Any thread. */
 bool ac_queue_transient(int code);
 
+/* ac_queue_full says whether an error code means a full disk or catalogue (-ENOSPC,
+ * -EDQUOT, AC_ENOSPACE: SQLite's "database or disk is full"): never the file's fault. Any
+ * thread. */
+bool ac_queue_full(int code);
+
 /* ac_queue_fail ends an attempt of a running file that failed with code and error (the
- * message), after seconds (NAN when unknown): retried after retry_backoff_s x 2^attempts
- * (at most an hour) from now when the error is transient and attempts are left, else
- * failed (then settled). *v (may be NULL) says which. -ENOENT. */
+ * message), after seconds (NAN when unknown): back to pending without an attempt when
+ * full (ac_queue_full); retried after retry_backoff_s x 2^attempts (at most an hour) from
+ * now when the error is transient and attempts are left; else failed (then settled). *v
+ * (may be NULL) says which. -ENOENT. */
 int ac_queue_fail(ac_queue_t *q, const char *file_id, int code, const char *error,
                   double seconds, double now, ac_queue_verdict_t *v, ac_err_t *e);
 
@@ -248,10 +281,32 @@ int ac_queue_fail(ac_queue_t *q, const char *file_id, int code, const char *erro
 int ac_queue_finish(ac_queue_t *q, const char *file_id, ac_file_state_t state,
                     const char *error, double seconds, ac_err_t *e);
 
-/* ac_queue_recover runs at start-up: every running file goes back to pending with
- * attempts + 1; those that reach policy.max_attempts fail ("interrupted N times"). Counts
- * (may be NULL) say how many of each. */
-int ac_queue_recover(ac_queue_t *q, int *n_requeued, int *n_failed, ac_err_t *e);
+/* What the daemon knows of its last death (a crash handler's record; all zero when none:
+ * a SIGKILL, a power cut, or a crash the handler could not record). */
+typedef struct ac_queue_crash {
+    int signal;          /* the signal that killed it, 0 when unknown */
+    const char *culprit; /* the file that ran on the crashing thread, NULL when unknown */
+    const char *alone;   /* the file being calibrated alone (the scheduler's marker), NULL */
+} ac_queue_crash_t;
+
+/* What ac_queue_recover did. */
+typedef struct ac_queue_recovery {
+    int requeued, failed;        /* files back to pending; failed "crashes the daemon" */
+    int blamed;                  /* deaths counted against a file (0 or 1) */
+    ac_qfile_list_t interrupted; /* the rows that were running, as they were (owned) */
+} ac_queue_recovery_t;
+
+/* ac_queue_recover runs at start-up: every file still running goes back to pending
+ * without an attempt counted, or fails as "crashes the daemon" (see Crashes; crash may
+ * be NULL). out (may be NULL) says what happened; the caller clears it
+ * (ac_queue_recovery_clear). */
+int ac_queue_recover(ac_queue_t *q, const ac_queue_crash_t *crash, ac_queue_recovery_t *out,
+                     ac_err_t *e);
+void ac_queue_recovery_clear(ac_queue_recovery_t *r);
+
+/* ac_queue_suspects counts the suspects that are running, or pending in a queued session:
+ * while there is one, the scheduler runs one thing at a time. */
+int ac_queue_suspects(ac_queue_t *q, int *n, ac_err_t *e);
 
 /* ---- Reading ---- */
 
@@ -267,6 +322,10 @@ int ac_queue_file(ac_queue_t *q, const char *file_id, ac_qfile_t *out, ac_err_t 
 
 /* ac_queue_files lists a session's files with their states, by path. */
 int ac_queue_files(ac_queue_t *q, const char *session_id, ac_qfile_list_t *out, ac_err_t *e);
+
+/* ac_queue_files_in_state lists every file in a state (all sessions), by path. */
+int ac_queue_files_in_state(ac_queue_t *q, ac_file_state_t state, ac_qfile_list_t *out,
+                            ac_err_t *e);
 
 /* ac_queue_counts counts files per state, for one session or all (NULL). */
 int ac_queue_counts(ac_queue_t *q, const char *session_id, int counts[AC_FILE_NSTATES],

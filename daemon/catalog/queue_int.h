@@ -58,7 +58,11 @@ int ac_queue_exec(ac_db_t *db, ac_qstep_t *s, int n, ac_err_t *e);
 /* The columns ac_queue_file_from_row reads, in order. */
 #define AC_QFILE_COLS                                                                          \
     "file_id, session_id, path, error, output_path, output_file_id, started_at, finished_at, " \
-    "state, attempts, not_before, seconds"
+    "state, attempts, not_before, seconds, interrupted, crashes"
+
+/* AC_QSUSPECT_SQL(t): whether the astrocal_file row t is a suspect (see queue.h, Crashes;
+ * ac_queue_suspect says the same of a row read). */
+#define AC_QSUSPECT_SQL(t) "(" t ".interrupted >= 2 OR " t ".crashes > 0)"
 
 /* ac_queue_file_from_row fills *x (zeroed) from a row of AC_QFILE_COLS. 0 or -ENOMEM
  * (the strings copied so far stay for ac_queue_file_clear). */

@@ -55,6 +55,12 @@ void ac_queue_init(ac_queue_t *q, ac_db_t *db)
     q->policy.max_attempts = 3;
     q->policy.retry_backoff_s = 30;
     q->policy.newest_first = true;
+    q->policy.crash_limit = 3;
+}
+
+bool ac_queue_suspect(const ac_qfile_t *f)
+{
+    return f->interrupted >= 2 || f->crashes > 0; /* as AC_QSUSPECT_SQL */
 }
 
 /* ---- Statements with bound parameters (queue_int.h) ---- */
@@ -245,6 +251,8 @@ int ac_queue_file_from_row(sqlite3_stmt *st, ac_qfile_t *x)
     x->attempts = sqlite3_column_int(st, 9);
     x->not_before = ac_db_column_number(st, 10);
     x->seconds = ac_db_column_number(st, 11);
+    x->interrupted = sqlite3_column_int(st, 12);
+    x->crashes = sqlite3_column_int(st, 13);
     return 0;
 }
 
@@ -274,7 +282,10 @@ int ac_queue_file(ac_queue_t *q, const char *file_id, ac_qfile_t *out, ac_err_t 
     return rc;
 }
 
-int ac_queue_files(ac_queue_t *q, const char *session_id, ac_qfile_list_t *out, ac_err_t *e)
+/* list_files lists the files of a session (by_state false) or in a state (key = its name),
+ * by path. */
+static int list_files(ac_queue_t *q, bool by_state, const char *key, ac_qfile_list_t *out,
+                      ac_err_t *e)
 {
     sqlite3_stmt *st = NULL;
     size_t cap = 0;
@@ -282,14 +293,17 @@ int ac_queue_files(ac_queue_t *q, const char *session_id, ac_qfile_list_t *out, 
 
     AC_DB_OWNER_CHECK(q->db);
     memset(out, 0, sizeof *out);
-    rc = ac_db_prepare(q->db,
-                       "SELECT " AC_QFILE_COLS " FROM astrocal_file WHERE session_id = ?1 "
-                       "ORDER BY path, file_id",
-                       &st, e);
+    rc =
+        ac_db_prepare(q->db,
+                      by_state ? "SELECT " AC_QFILE_COLS " FROM astrocal_file WHERE state = ?1 "
+                                 "ORDER BY path, file_id"
+                               : "SELECT " AC_QFILE_COLS " FROM astrocal_file WHERE "
+                                 "session_id = ?1 ORDER BY path, file_id",
+                      &st, e);
     if (rc != 0)
         return rc;
-    ac_db_bind_text(st, 1, session_id);
-    while ((rc = ac_db_step(q->db, st, "list a session's files", e)) == AC_DB_ROW) {
+    ac_db_bind_text(st, 1, key);
+    while ((rc = ac_db_step(q->db, st, "list files", e)) == AC_DB_ROW) {
         if (ac_catalog_grow((void **)&out->items, &cap, out->n, sizeof *out->items) != 0 ||
             ac_queue_file_from_row(st, &out->items[out->n++]) != 0) {
             rc = ac_err_set(e, -ENOMEM, "out of memory listing files");
@@ -300,6 +314,17 @@ int ac_queue_files(ac_queue_t *q, const char *session_id, ac_qfile_list_t *out, 
     if (rc < 0)
         ac_queue_files_free(out);
     return rc < 0 ? rc : 0;
+}
+
+int ac_queue_files(ac_queue_t *q, const char *session_id, ac_qfile_list_t *out, ac_err_t *e)
+{
+    return list_files(q, false, session_id, out, e);
+}
+
+int ac_queue_files_in_state(ac_queue_t *q, ac_file_state_t state, ac_qfile_list_t *out,
+                            ac_err_t *e)
+{
+    return list_files(q, true, ac_queue_file_state_name(state), out, e);
 }
 
 int ac_queue_counts(ac_queue_t *q, const char *session_id, int counts[AC_FILE_NSTATES],

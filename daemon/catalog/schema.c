@@ -177,6 +177,11 @@ static const char *const migrations[] = {
     "  not_before REAL, error TEXT, master_path TEXT, master_rowid INTEGER,\n"
     "  quality_json TEXT, started_at TEXT, finished_at TEXT, updated_at TEXT);\n"
     "CREATE INDEX astrocal_build_state ON astrocal_build (state);\n",
+    /* 3: crashes of the daemon while a file ran (queue.h, "Crashes"): interrupted counts
+     * the deaths while it was running, crashes those blamed on it (it ran alone, or a
+     * crash handler named it). */
+    "ALTER TABLE astrocal_file ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE astrocal_file ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

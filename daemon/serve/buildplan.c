@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "buildplan.h"
 #include "isodate.h"
 #include "log.h"
@@ -544,8 +545,10 @@ int ac_build_record(ac_db_t *db, const ac_build_spec_t *spec, const ac_build_res
                (rc = ac_catalog_build_get(db, spec->key, &row, e)) == 0 &&
                row.attempts + 1 < max_attempts) {
         w = AC_BUILD_DEFERRED_ROW;
-        rc = ac_catalog_build_defer(db, spec->key, res->err.msg,
-                                    unix_now() + backoff_s * ldexp(1.0, row.attempts), true, e);
+        /* backoff_s doubled per attempt, at most an hour. */
+        rc = ac_catalog_build_defer(
+            db, spec->key, res->err.msg,
+            unix_now() + ac_backoff_delay(backoff_s, 3600.0, row.attempts), true, e);
     } else {
         rc = ac_catalog_build_finish(db, spec->key, AC_BUILD_FAILED, res->err.msg, qjson, e);
     }

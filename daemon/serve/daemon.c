@@ -4,8 +4,9 @@
  *
  * Start-up (all before READY=1): configuration (main.c), nice and I/O priority, pool
  * size, single-instance lock in state_dir, catalogue open (created with AstroFiler's
- * schema when missing) and astrocald's migrations, queue recovery (running -> pending,
- * attempts + 1), stale temporary outputs removed, first planning pass, control socket.
+ * schema when missing) and astrocald's migrations, queue recovery and the crash handler
+ * (crashrec.h: running -> pending, no attempt counted), stale temporary outputs removed,
+ * first planning pass, control socket.
  *
  * The catalogue's availability (daemon_catalogue.c): while it is busy (another program
  * holds its lock) the planner and the scheduler wait and a back-off timer probes it; once
@@ -44,6 +45,7 @@
 
 #include "buildplan.h"
 #include "conffile.h"
+#include "crashrec.h"
 #include "daemon.h"
 #include "fsutil.h"
 #include "ingest.h"
@@ -582,14 +584,9 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
     queue_policy(d);
     d->queue.on_done = session_done;
     d->queue.ud = d;
-    rc = ac_queue_recover(&d->queue, &n_requeued, &n_failed, e);
-    if (rc != 0)
+    /* Files interrupted by the last death, its crash record, the crash handler. */
+    if ((rc = ac_crashrec_recover(&d->queue, &d->cfg, e)) != 0)
         return rc == AC_EBUSY ? EX_TEMPFAIL : EX_DATAERR;
-    if (n_requeued + n_failed > 0)
-        ac_log_notice("recovered %d interrupted file%s (%d given up after %d attempts)",
-                      n_requeued + n_failed, n_requeued + n_failed == 1 ? "" : "s", n_failed,
-                      d->cfg.max_attempts);
-    n_requeued = n_failed = 0;
     if (ac_catalog_build_recover(d->db, d->cfg.max_attempts, &n_requeued, &n_failed, e) != 0)
         return EX_DATAERR;
     if (n_requeued + n_failed > 0)

@@ -30,7 +30,7 @@
 #include "walk.h"
 
 #define MAX_BATCH_RETRY 3   /* a batch whose transaction fails is retried this often */
-#define RETRY_DELAY_MS 1000 /* before such a retry */
+#define RETRY_DELAY_MS 1000 /* before the first such retry, doubled for each next one */
 #define BUSY_DELAY_MS 100   /* the first wait for a locked catalogue (then longer) */
 
 void ac_import_opts_default(ac_import_opts_t *o)
@@ -324,7 +324,7 @@ static void register_step(uv_idle_t *h)
         im->retries++;
         ac_log_warn("import %s: a batch failed, retrying: %s", im->res.dir, e.msg);
         uv_idle_stop(&im->idle);
-        uv_timer_start(&im->timer, on_retry, RETRY_DELAY_MS, 0);
+        uv_timer_start(&im->timer, on_retry, (uint64_t)RETRY_DELAY_MS << (im->retries - 1), 0);
         return;
     }
     if (rc != 0) { /* give up on this batch's files, go on with the rest */

@@ -28,11 +28,15 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include "backoff.h"
 #include "importer.h"
 #include "ingest.h"
 
-#define MAX_WATCH_WARNINGS 10  /* per scan; then one summary line */
-#define RETRY_NS 1000000000ull /* a batch the database refused is read again after this */
+#define MAX_WATCH_WARNINGS 10 /* per scan; then one summary line */
+/* Back-off of the catalogue's refusals (a batch of frames, linking sessions): 1 s, doubled
+ * per consecutive refusal, at most 60 s; a success starts it over. */
+#define INGEST_RETRY_FIRST_S 1.0
+#define INGEST_RETRY_CAP_S 60.0
 #define LINK_MAX_DELAY_NS 5000000000ull /* sessions are linked at least this often */
 
 /* A string-keyed hash table of objects whose first member is their key (ingest_map.c). */
@@ -138,10 +142,16 @@ struct ac_ingest {
     int open; /* handles open and work in flight */
     int inflight, warned, suppressed, missing;
     uint64_t settle_ns, next_full_ns, gen;
-    char link_since[16];  /* the earliest night whose new sessions are still to link */
-    uint64_t linked_ns;   /* when sessions were last linked */
-    ac_ingest_status_t c; /* counters */
+    char link_since[16];     /* the earliest night whose new sessions are still to link */
+    uint64_t linked_ns;      /* when sessions were last linked */
+    ac_backoff_t db_retry;   /* batches the catalogue refused (seconds of ac_now_ns) */
+    ac_backoff_t link_retry; /* linking sessions the catalogue refused (same clock) */
+    ac_ingest_status_t c;    /* counters */
 };
+
+/* ac_ingest_retry_ns returns when a file of a batch the catalogue refused is read again:
+ * now plus the current back-off (db_retry). */
+uint64_t ac_ingest_retry_ns(const struct ac_ingest *ing, uint64_t now);
 
 /* ac_ingest_mtime_ns is a stat's modification time in nanoseconds. */
 static inline int64_t ac_ingest_mtime_ns(const struct stat *st)

@@ -14,6 +14,7 @@
 #include "catalog.h"
 #include "ingest_int.h"
 #include "log.h"
+#include "util.h"
 
 static bool registrable(const ac_import_item_t *it)
 {
@@ -47,9 +48,23 @@ int ac_ingest_register_probe(struct ac_ingest *ing, struct probe *p)
         any = any || registrable(p->s[i].item);
     if (!any)
         return 0;
-    if ((rc = ac_db_transact(ing->db, batch_txn, p, &e)) != 0 && !ac_db_unavailable(rc))
-        ac_log_warn("ingest: registering a batch failed (trying again): %s", e.msg);
+    if ((rc = ac_db_transact(ing->db, batch_txn, p, &e)) != 0) {
+        double d = ac_backoff_fail(&ing->db_retry, (double)ac_now_ns() / 1e9,
+                                   INGEST_RETRY_FIRST_S, INGEST_RETRY_CAP_S);
+        if (!ac_db_unavailable(rc))
+            ac_log_warn("ingest: registering a batch failed (trying again in %.0f s): %s", d,
+                        e.msg);
+    } else {
+        ac_backoff_reset(&ing->db_retry);
+    }
     return rc;
+}
+
+uint64_t ac_ingest_retry_ns(const struct ac_ingest *ing, uint64_t now)
+{
+    double d = ing->db_retry.failures > 0 ? ing->db_retry.delay_s : INGEST_RETRY_FIRST_S;
+
+    return now + (uint64_t)(d * 1e9);
 }
 
 void ac_ingest_settle_read(struct ac_ingest *ing, struct slot *s, int txn_rc, uint64_t now)
@@ -58,8 +73,8 @@ void ac_ingest_settle_read(struct ac_ingest *ing, struct slot *s, int txn_rc, ui
     const ac_import_item_t *it = s->item;
 
     if (registrable(it) && txn_rc != 0) {
-        ac_ingest_set_pending(ing, f, /* refused: read again in 1 s, later while locked */
-                              now + ac_db_retry_delay_ms(ing->db, 1000) * 1000000);
+        /* The catalogue refused: read it again after the back-off. */
+        ac_ingest_set_pending(ing, f, ac_ingest_retry_ns(ing, now));
         return;
     }
     if (registrable(it) && s->reg_rc == 0 && !s->out.duplicate) {
@@ -101,14 +116,19 @@ void ac_ingest_link_sessions(struct ac_ingest *ing, uint64_t now)
     int n = 0;
 
     if (ing->link_since[0] == '\0' ||
-        (ing->inflight > 0 && now - ing->linked_ns < LINK_MAX_DELAY_NS))
+        (ing->inflight > 0 && now - ing->linked_ns < LINK_MAX_DELAY_NS) ||
+        !ac_backoff_due(&ing->link_retry, (double)now / 1e9))
         return;
     ing->linked_ns = now;
     if (ac_catalog_link_sessions(ing->db, ing->link_since, &n, &e) != 0) {
+        double d = ac_backoff_fail(&ing->link_retry, (double)now / 1e9, INGEST_RETRY_FIRST_S,
+                                   INGEST_RETRY_CAP_S);
         if (!ac_db_unavailable(e.code))
-            ac_log_warn("ingest: linking sessions failed (trying again later): %s", e.msg);
+            ac_log_warn("ingest: linking sessions failed (trying again in %.0f s): %s", d,
+                        e.msg);
         return;
     }
+    ac_backoff_reset(&ing->link_retry);
     ing->c.sessions_linked += (uint64_t)n;
     ing->link_since[0] = '\0';
 }

@@ -263,7 +263,7 @@ void ac_ingest_launch_probes(struct ac_ingest *ing, uint64_t now)
         p->w.data = p;
         if (uv_queue_work(ing->loop, &p->w, probe_work, probe_done) != 0) {
             for (size_t i = 0; i < p->n; i++)
-                ac_ingest_set_pending(ing, p->s[i].f, now + RETRY_NS);
+                ac_ingest_set_pending(ing, p->s[i].f, ac_ingest_retry_ns(ing, now));
             free(p);
             return;
         }

@@ -6,13 +6,69 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "hdr.h"
 #include "imgio.h"
 #include "log.h"
+#include "queue.h"
 #include "util.h"
 
-#define FAILURE_TTL_NS (60ull * 1000000000ull)
+/* Back-off of a set whose load failed transiently: 10 s, doubled per consecutive failure,
+ * at most 10 minutes. */
+#define MCACHE_RETRY_FIRST_S 10.0
+#define MCACHE_RETRY_CAP_S 600.0
+
+static double mono_s(void)
+{
+    return (double)ac_now_ns() / 1e9;
+}
+
+void ac_mcache_ident(const char *path, ac_mident_t *id)
+{
+    struct stat st;
+
+    memset(id, 0, sizeof *id);
+    if (path == NULL || path[0] == '\0' || stat(path, &st) != 0)
+        return;
+    id->exists = true;
+    id->dev = (int64_t)st.st_dev;
+    id->ino = (int64_t)st.st_ino;
+    id->size = (int64_t)st.st_size;
+    id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+bool ac_mcache_ident_equal(const ac_mident_t *a, const ac_mident_t *b)
+{
+    if (a->exists != b->exists)
+        return false;
+    return !a->exists || (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+                          a->mtime_ns == b->mtime_ns);
+}
+
+bool ac_mcache_transient(int code)
+{
+    return ac_queue_transient(code) || code == AC_ECANCELED;
+}
+
+/* key_idents records the identity of every master of key. */
+static void key_idents(const ac_mkey_t *key, ac_mident_t id[AC_M_COUNT])
+{
+    for (int i = 0; i < AC_M_COUNT; i++)
+        ac_mcache_ident(key->path[i], &id[i]);
+}
+
+/* idents_changed says whether one of the failed set's masters changed since its load. */
+static bool idents_changed(const ac_mset_t *s)
+{
+    ac_mident_t now[AC_M_COUNT];
+
+    key_idents(&s->key, now);
+    for (int i = 0; i < AC_M_COUNT; i++)
+        if (!ac_mcache_ident_equal(&now[i], &s->ident[i]))
+            return true;
+    return false;
+}
 
 void ac_mcache_init(ac_mcache_t *mc, uv_loop_t *loop, size_t budget, ac_mcache_cb on_loaded,
                     void *ud)
@@ -22,7 +78,6 @@ void ac_mcache_init(ac_mcache_t *mc, uv_loop_t *loop, size_t budget, ac_mcache_c
     mc->budget = budget;
     mc->on_loaded = on_loaded;
     mc->ud = ud;
-    mc->failure_ttl_ns = FAILURE_TTL_NS;
 }
 
 static bool key_equal(const ac_mkey_t *a, const ac_mkey_t *b)
@@ -35,10 +90,12 @@ static bool key_equal(const ac_mkey_t *a, const ac_mkey_t *b)
     return true;
 }
 
-size_t ac_mcache_estimate(const ac_mkey_t *key, ac_err_t *e)
+size_t ac_mcache_estimate(const ac_mkey_t *key, int *bad, ac_err_t *e)
 {
     size_t total = 0;
 
+    if (bad != NULL)
+        *bad = -1;
     for (int i = 0; i < AC_M_COUNT; i++) {
         ac_hdr_t h;
         ac_meta_t m;
@@ -48,6 +105,9 @@ size_t ac_mcache_estimate(const ac_mkey_t *key, ac_err_t *e)
         ac_hdr_init(&h);
         if (ac_imgio_read_header(key->path[i], &h, &m, e) != 0) {
             ac_hdr_free(&h);
+            if (bad != NULL)
+                *bad = i;
+            ac_err_prefix(e, "master %s", ac_masters_kind_name(i));
             return 0;
         }
         ac_hdr_free(&h);
@@ -142,10 +202,13 @@ static void load_done(uv_work_t *req, int status)
         s->last_used_ns = ac_now_ns();
         for (int i = 0; i < s->cs.n_warnings; i++)
             ac_log_warn("masters: %s", s->cs.warnings[i]);
+        ac_backoff_reset(&s->retry);
     } else {
+        /* Logged once by whoever handles the failure (the scheduler). */
         s->bytes = 0;
-        s->failed_ns = ac_now_ns();
-        ac_log_err("masters: %s", s->err.msg);
+        s->transient = ac_mcache_transient(s->err.code);
+        ac_backoff_fail(&s->retry, mono_s(), MCACHE_RETRY_FIRST_S, MCACHE_RETRY_CAP_S);
+        ac_log_debug("masters: %s", s->err.msg);
     }
     if (mc->closing) {
         unlink_set(mc, s);
@@ -158,36 +221,68 @@ static void load_done(uv_work_t *req, int status)
         mc->on_loaded(mc->ud, s);
 }
 
+/* fail_now records a failure found before any load (a master's header unreadable) in s,
+ * a new or reused set, and returns its code. */
+static int fail_now(ac_mcache_t *mc, ac_mset_t *s, int bad, const ac_err_t *why, ac_err_t *e)
+{
+    s->state = AC_MSET_FAILED;
+    s->err = *why;
+    if (s->err.code == 0)
+        ac_err_set(&s->err, AC_EMASTER, "a master is unreadable");
+    s->bad_master = bad;
+    s->transient = ac_mcache_transient(s->err.code);
+    key_idents(&s->key, s->ident);
+    ac_backoff_fail(&s->retry, mono_s(), MCACHE_RETRY_FIRST_S, MCACHE_RETRY_CAP_S);
+    if (s->mc == NULL) {
+        s->mc = mc;
+        s->next = mc->sets;
+        mc->sets = s;
+    }
+    return ac_err_set(e, s->err.code, "%s", s->err.msg);
+}
+
 int ac_mcache_acquire(ac_mcache_t *mc, const ac_mkey_t *key, const ac_calib_opts_t *opts,
                       size_t extra_reserved, ac_mset_t **out, ac_err_t *e)
 {
     ac_mset_t *s;
+    ac_err_t ee = {0};
     size_t need;
     uint64_t now = ac_now_ns();
+    int bad = -1;
 
     *out = NULL;
-    for (s = mc->sets; s != NULL; s = s->next) {
-        if (!key_equal(&s->key, key))
-            continue;
-        if (s->state == AC_MSET_FAILED && now - s->failed_ns > mc->failure_ttl_ns) {
-            unlink_set(mc, s);
-            set_free(s);
+    for (s = mc->sets; s != NULL; s = s->next)
+        if (key_equal(&s->key, key))
             break;
-        }
+    if (s != NULL && s->state == AC_MSET_LOADING) {
         *out = s;
-        if (s->state == AC_MSET_LOADING)
-            return AC_EBUSY;
-        if (s->state == AC_MSET_FAILED) {
-            ac_err_set(e, s->err.code, "%s", s->err.msg);
-            return s->err.code;
-        }
+        return AC_EBUSY;
+    }
+    if (s != NULL && s->state == AC_MSET_READY) {
+        *out = s;
         s->refs++;
         s->last_used_ns = now;
         return 0;
     }
-    need = ac_mcache_estimate(key, e);
-    if (need == 0)
-        return e != NULL && e->code ? e->code : AC_EMASTER;
+    if (s != NULL) { /* FAILED: again only after a change, or a transient one's back-off */
+        bool changed = idents_changed(s);
+        if (!changed && !(s->transient && ac_backoff_due(&s->retry, mono_s()))) {
+            *out = s;
+            return ac_err_set(e, s->err.code, "%s", s->err.msg);
+        }
+        if (changed)
+            ac_backoff_reset(&s->retry);
+    }
+    need = ac_mcache_estimate(key, &bad, &ee);
+    if (need == 0) {
+        ac_mset_t *f = s != NULL ? s : calloc(1, sizeof *f);
+        if (f == NULL)
+            return ac_err_set(e, -ENOMEM, "out of memory");
+        if (s == NULL)
+            f->key = *key;
+        *out = f;
+        return fail_now(mc, f, bad, &ee, e);
+    }
     if (need + extra_reserved > mc->budget) {
         return ac_err_set(e, -ENOMEM,
                           "masters need %zu MiB but the memory budget is %zu MiB "
@@ -196,17 +291,22 @@ int ac_mcache_acquire(ac_mcache_t *mc, const ac_mkey_t *key, const ac_calib_opts
     }
     if (!evict_for(mc, need + extra_reserved))
         return -ENOMEM; /* in use by running jobs: try again when they finish */
-    s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return ac_err_set(e, -ENOMEM, "out of memory");
-    s->key = *key;
+    if (s == NULL) {
+        s = calloc(1, sizeof *s);
+        if (s == NULL)
+            return ac_err_set(e, -ENOMEM, "out of memory");
+        s->key = *key;
+        s->mc = mc;
+        s->next = mc->sets;
+        mc->sets = s;
+    }
+    memset(&s->err, 0, sizeof s->err);
     s->opts = *opts;
     s->state = AC_MSET_LOADING;
+    s->bad_master = -1;
     s->bytes = need;
-    s->mc = mc;
     s->req.data = s;
-    s->next = mc->sets;
-    mc->sets = s;
+    key_idents(key, s->ident);
     mc->used += need;
     mc->loading++;
     *out = s;

@@ -8,8 +8,15 @@
  * loader, ac_masters_load in masters.h; its error names the master and why);
  * jobs wait (the scheduler simply does not start them) until it is ready, then share the
  * immutable ac_calset_t read-only. Sets no job uses are evicted, least recently used
- * first, when a new one needs room. A set that failed to load keeps its error for a while
- * so a broken master is not re-read in a loop; ac_mcache_forget_failures clears them.
+ * first, when a new one needs room.
+ *
+ * Failures are remembered, so a broken master is never re-read in a loop. A set that
+ * failed (a master unreadable, its header included, a checksum mismatch, a master the
+ * preparation refused: NaN-filled, all zero...) keeps its error and is loaded again only
+ * when one of its masters' files changes (device, inode, size or modification time), or,
+ * when the error may go away by itself (ac_mcache_transient: no memory, I/O error...),
+ * after an exponential back-off: 10 s doubled per consecutive failure, at most 10 minutes
+ * (MCACHE_RETRY_*). ac_mcache_forget_failures clears them (a new master, a reload).
  *
  * Memory accounting: a loading set reserves the size of its masters as float32 (the peak
  * while preparing, which works in place); a ready set holds what its planes take.
@@ -26,9 +33,22 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "backoff.h"
 #include "calib.h"
 #include "err.h"
 #include "masters.h" /* AC_M_BIAS ... AC_M_COUNT */
+
+/* What identifies a file's content cheaply: a file that changed has another. */
+typedef struct ac_mident {
+    bool exists;
+    int64_t dev, ino, size, mtime_ns;
+} ac_mident_t;
+
+/* ac_mcache_ident stats path into *id (exists false when it cannot be stat'ed). */
+void ac_mcache_ident(const char *path, ac_mident_t *id);
+
+/* ac_mcache_ident_equal says whether a and b describe the same file content. */
+bool ac_mcache_ident_equal(const ac_mident_t *a, const ac_mident_t *b);
 
 typedef struct ac_mkey {
     char path[AC_M_COUNT][4096]; /* "" when absent */
@@ -40,14 +60,17 @@ enum ac_mset_state { AC_MSET_LOADING, AC_MSET_READY, AC_MSET_FAILED };
 
 typedef struct ac_mset {
     ac_mkey_t key;
-    int state;      /* loop thread's view; LOADING until load_done */
-    int outcome;    /* written by the load on the pool, read in load_done */
-    ac_calset_t cs; /* READY: immutable, shared read-only */
-    ac_err_t err;   /* FAILED: why */
-    int bad_master; /* FAILED: which master (AC_M_*), -1 when not one in particular */
+    int state;          /* loop thread's view; LOADING until load_done */
+    int outcome;        /* written by the load on the pool, read in load_done */
+    ac_calset_t cs;     /* READY: immutable, shared read-only */
+    ac_err_t err;       /* FAILED: why */
+    int bad_master;     /* FAILED: which master (AC_M_*), -1 when not one in particular */
+    bool transient;     /* FAILED: ac_mcache_transient(err.code): retried after `retry` */
+    ac_backoff_t retry; /* FAILED: consecutive failures (seconds, monotonic) */
+    ac_mident_t ident[AC_M_COUNT]; /* the masters' files when the load started */
     int refs;
     size_t bytes;
-    uint64_t last_used_ns, failed_ns;
+    uint64_t last_used_ns;
     ac_calib_opts_t opts; /* snapshot used for the load */
     uv_work_t req;
     struct ac_mcache *mc;
@@ -62,7 +85,6 @@ typedef struct ac_mcache {
     size_t budget, used;
     int loading;
     bool closing;
-    uint64_t failure_ttl_ns;
     ac_mcache_cb on_loaded; /* called on the loop thread when a load ends (ready or failed) */
     void *ud;
 } ac_mcache_t;
@@ -73,14 +95,21 @@ void ac_mcache_init(ac_mcache_t *mc, uv_loop_t *loop, size_t budget, ac_mcache_c
                     void *ud);
 
 /* ac_mcache_estimate returns the bytes a set for key needs while loading (its masters as
- * float32), reading only the masters' headers; 0 with e set when a header is unreadable. */
-size_t ac_mcache_estimate(const ac_mkey_t *key, ac_err_t *e);
+ * float32), reading only the masters' headers; 0 with e set when a header is unreadable
+ * (*bad, may be NULL, then names that master: AC_M_*). */
+size_t ac_mcache_estimate(const ac_mkey_t *key, int *bad, ac_err_t *e);
+
+/* ac_mcache_transient says whether a load failure may go away by itself (no memory, I/O
+ * error, busy, cancelled): retried after a back-off, never blamed on a master. */
+bool ac_mcache_transient(int code);
 
 /* ac_mcache_acquire returns in *out a READY set for key (one more user: release it), or:
  * AC_EBUSY while it loads (on_loaded follows), -ENOMEM when it does not fit in the budget
- * even after evicting unused sets (try again after jobs finish), or the load's error
- * (AC_EMASTER, AC_EGEOMETRY, ...; *out then points at the FAILED set so the caller can see
- * bad_master). */
+ * even after evicting unused sets (try again after jobs finish), or the error of a FAILED
+ * set (AC_EMASTER, AC_EGEOMETRY, ...; *out then points at it so the caller can see
+ * bad_master, transient and retry.until), also for a master whose header is unreadable
+ * here. A FAILED set is loaded again (AC_EBUSY) once one of its masters' files changed or,
+ * when transient, once its back-off has passed. */
 int ac_mcache_acquire(ac_mcache_t *mc, const ac_mkey_t *key, const ac_calib_opts_t *opts,
                       size_t extra_reserved, ac_mset_t **out, ac_err_t *e);
 

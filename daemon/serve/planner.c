@@ -20,7 +20,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "planner.h"
+#include "planner_int.h"
 #include "hdr.h"
 #include "imgio.h"
 #include "log.h"
@@ -129,48 +129,21 @@ static void equip_from_meta(ac_match_equip_t *eq, const ac_meta_t *m)
         eq->ybin = m->ybin;
 }
 
-static const ac_bad_master_t *find_bad(const ac_planner_t *pl, const char *path)
-{
-    for (size_t i = 0; i < pl->nbad; i++)
-        if (strcmp(pl->bad[i].path, path) == 0)
-            return &pl->bad[i];
-    return NULL;
-}
-
-void ac_planner_mark_bad_master(ac_planner_t *pl, const char *path, const char *reason)
-{
-    struct stat st;
-    ac_bad_master_t *b = (ac_bad_master_t *)find_bad(pl, path);
-
-    if (b == NULL) {
-        if (pl->nbad == pl->capbad) {
-            size_t cap = pl->capbad ? pl->capbad * 2 : 8;
-            void *p = realloc(pl->bad, cap * sizeof *pl->bad);
-            if (p == NULL)
-                return;
-            pl->bad = p;
-            pl->capbad = cap;
-        }
-        b = &pl->bad[pl->nbad++];
-    }
-    ac_strlcpy(b->path, path, sizeof b->path);
-    ac_strlcpy(b->reason, reason, sizeof b->reason);
-    b->mtime = stat(path, &st) == 0 ? (int64_t)st.st_mtime : -1;
-    ac_log_warn("master %s is unusable: %s; matching falls back to the next candidate", path,
-                reason);
-}
-
-/* build_candidates turns the Masters rows into match candidates. */
-static int build_candidates(ac_planner_t *pl, const ac_master_list_t *ml, ac_match_cand_t **out)
+int ac_planner_candidates(ac_planner_t *pl, const ac_master_list_t *ml, ac_match_cand_t **out,
+                          bool **marked)
 {
     ac_match_cand_t *c = calloc(ml->n ? ml->n : 1, sizeof *c);
+    bool *mk = calloc(ml->n ? ml->n : 1, sizeof *mk);
 
-    if (c == NULL)
+    if (c == NULL || mk == NULL) {
+        free(c);
+        free(mk);
         return -ENOMEM;
+    }
     for (size_t i = 0; i < ml->n; i++) {
         const ac_catalog_master_t *m = &ml->items[i];
         const ac_hcache_entry_t *h = hcache_get(pl, str_or(m->path, ""));
-        const ac_bad_master_t *bad = find_bad(pl, str_or(m->path, ""));
+        const ac_bad_master_t *bad = ac_planner_bad_master(pl, str_or(m->path, ""));
         int t = ac_match_type_from_name(str_or(m->type, ""));
 
         c[i].id = m->rowid;
@@ -215,12 +188,17 @@ static int build_candidates(ac_planner_t *pl, const ac_master_list_t *ml, ac_mat
             snprintf(c[i].invalid_reason, sizeof c[i].invalid_reason,
                      "unknown master_type '%s'", str_or(m->type, ""));
         }
-        if (bad != NULL && h != NULL && bad->mtime == h->mtime) {
-            c[i].invalid = true;
-            ac_strlcpy(c[i].invalid_reason, bad->reason, sizeof c[i].invalid_reason);
+        if (bad != NULL) {
+            c[i].invalid = mk[i] = true;
+            ac_planner_short_reason(bad->reason, bad->path, c[i].invalid_reason,
+                                    sizeof c[i].invalid_reason);
         }
     }
     *out = c;
+    if (marked != NULL)
+        *marked = mk;
+    else
+        free(mk);
     return 0;
 }
 
@@ -303,28 +281,20 @@ const ac_plan_t *ac_planner_find(const ac_planner_t *pl, const char *session_id)
     return NULL;
 }
 
-/* The inputs of one matching, gathered once per planning pass. */
-struct inputs {
-    ac_session_list_t sessions;
-    ac_master_list_t masters;
-    ac_match_cand_t *cands;
-    ac_calsession_list_t units; /* calibration sessions (masters to be built) */
-    ac_build_row_list_t builds;
-};
-
-static void inputs_free(struct inputs *in)
+void ac_planner_inputs_free(struct ac_planner_inputs *in)
 {
     ac_catalog_sessions_free(&in->sessions);
     ac_catalog_masters_free(&in->masters);
     ac_catalog_calsessions_free(&in->units);
     ac_catalog_build_rows_free(&in->builds);
     free(in->cands);
+    free(in->marked);
     memset(in, 0, sizeof *in);
 }
 
 /* unit_coming says whether a calibration session will still become a master: enough
  * frames, no master yet, and its build neither failed nor rejected. */
-static bool unit_coming(const ac_planner_t *pl, const struct inputs *in,
+static bool unit_coming(const ac_planner_t *pl, const struct ac_planner_inputs *in,
                         const ac_calsession_t *u)
 {
     if (!pl->cfg->build_masters || u->master_rowid != 0 ||
@@ -353,7 +323,7 @@ static bool same_camera(const ac_match_light_t *l, const ac_calsession_t *u)
  * the one chosen now: a dark of the light's own exposure instead of a scaled one, a flat
  * of the light's own night and filter instead of another night's. Calibrating now would
  * use the lesser master for good, so the session waits (why says for what). */
-static bool better_coming(const ac_planner_t *pl, const struct inputs *in,
+static bool better_coming(const ac_planner_t *pl, const struct ac_planner_inputs *in,
                           const ac_match_light_t *l, const ac_match_result_t *res, char *why,
                           size_t size)
 {
@@ -389,7 +359,7 @@ static bool better_coming(const ac_planner_t *pl, const struct inputs *in,
     return false;
 }
 
-static int inputs_load(ac_planner_t *pl, struct inputs *in, ac_err_t *e)
+int ac_planner_inputs_load(ac_planner_t *pl, struct ac_planner_inputs *in, ac_err_t *e)
 {
     int rc;
 
@@ -402,22 +372,54 @@ static int inputs_load(ac_planner_t *pl, struct inputs *in, ac_err_t *e)
     if (rc == 0 && pl->cfg->build_masters)
         rc = ac_catalog_build_list(pl->db, &in->builds, e);
     if (rc == 0)
-        rc = build_candidates(pl, &in->masters, &in->cands);
+        rc = ac_planner_candidates(pl, &in->masters, &in->cands, &in->marked);
     if (rc != 0)
-        inputs_free(in);
+        ac_planner_inputs_free(in);
     return rc;
 }
 
-/* match_session runs the matching for one session. files receives its uncalibrated
- * lights (caller frees). */
-static int match_session(ac_planner_t *pl, struct inputs *in, const ac_catalog_session_t *s,
-                         ac_file_list_t *files, ac_match_light_t *light, ac_match_result_t *res,
-                         ac_err_t *e)
+/* why_waiting adds to a waiting result the masters that would have been chosen but are
+ * marked broken: matched again without their marks, so the reason names exactly those. */
+static void why_waiting(const struct ac_planner_inputs *in, const ac_match_light_t *light,
+                        const ac_match_opts_t *mo, ac_match_result_t *res)
+{
+    size_t n = in->masters.n, k = 0;
+    ac_match_cand_t *c;
+    ac_match_result_t alt;
+
+    for (size_t i = 0; i < n; i++)
+        k += in->marked[i];
+    if (k == 0 || (c = malloc(n * sizeof *c)) == NULL)
+        return;
+    memcpy(c, in->cands, n * sizeof *c);
+    for (size_t i = 0; i < n; i++)
+        if (in->marked[i])
+            c[i].invalid = false;
+    if (ac_match_run(light, c, n, mo, &alt, NULL) == 0) {
+        for (int t = 0; t < AC_MATCH_NTYPES; t++) {
+            int ci = alt.chosen[t];
+            size_t len = strlen(res->reason);
+            if (ci < 0 || res->chosen[t] >= 0 || !in->marked[ci])
+                continue;
+            snprintf(res->reason + len, sizeof res->reason - len,
+                     "; the best %s, %s, is unusable (%s)", ac_match_type_name(t),
+                     ac_path_base(c[ci].path), c[ci].invalid_reason);
+        }
+        ac_match_result_free(&alt);
+    }
+    free(c);
+}
+
+int ac_planner_match(ac_planner_t *pl, struct ac_planner_inputs *in,
+                     const ac_catalog_session_t *s, ac_file_list_t *files,
+                     ac_match_light_t *light, ac_match_result_t *res, ac_err_t *e)
 {
     ac_match_opts_t mo;
     int rc;
 
     memset(res, 0, sizeof *res);
+    for (int t = 0; t < AC_MATCH_NTYPES; t++)
+        res->chosen[t] = -1;
     rc = ac_catalog_session_files(pl->db, s->session_id, files, e);
     if (rc != 0)
         return rc;
@@ -426,6 +428,8 @@ static int match_session(ac_planner_t *pl, struct inputs *in, const ac_catalog_s
         return rc;
     match_opts(pl, &mo);
     rc = ac_match_run(light, in->cands, in->masters.n, &mo, res, e);
+    if (rc == 0 && res->status == AC_MATCH_WAITING)
+        why_waiting(in, light, &mo, res);
     if (rc == 0 && res->status == AC_MATCH_READY &&
         better_coming(pl, in, light, res, res->reason, sizeof res->reason))
         res->status = AC_MATCH_WAITING;
@@ -434,9 +438,9 @@ static int match_session(ac_planner_t *pl, struct inputs *in, const ac_catalog_s
 
 /* record_plan stores the outcome in memory and in the queue (ac_queue_plan: the session's
  * row, and the files of a ready session). */
-static int record_plan(ac_planner_t *pl, struct inputs *in, const ac_catalog_session_t *s,
-                       const ac_file_list_t *files, const ac_match_result_t *res, bool force,
-                       ac_err_t *e)
+static int record_plan(ac_planner_t *pl, struct ac_planner_inputs *in,
+                       const ac_catalog_session_t *s, const ac_file_list_t *files,
+                       ac_match_result_t *res, bool force, ac_err_t *e)
 {
     bool enabled = force || pl->cfg->enable_light_calibration;
     ac_plan_t *p = plan_slot(pl, s->session_id);
@@ -450,7 +454,6 @@ static int record_plan(ac_planner_t *pl, struct inputs *in, const ac_catalog_ses
     if (p == NULL)
         return ac_err_set(e, -ENOMEM, "out of memory");
     memset(&p->key, 0, sizeof p->key);
-    p->status = res->status;
     p->key.k = res->dark_k > 0 ? res->dark_k : 1.0;
     for (int i = 0; i < AC_M_COUNT; i++) {
         int ci = res->chosen[map[i]];
@@ -460,6 +463,17 @@ static int record_plan(ac_planner_t *pl, struct inputs *in, const ac_catalog_ses
         if (in->masters.items[ci].hash_md5 != NULL)
             ac_strlcpy(p->key.md5[i], in->masters.items[ci].hash_md5, sizeof p->key.md5[i]);
     }
+    if (res->status == AC_MATCH_READY) {
+        const ac_bad_set_t *bs = ac_planner_bad_set(pl, &p->key);
+        if (bs != NULL) {
+            res->status = AC_MATCH_WAITING;
+            snprintf(res->reason, sizeof res->reason,
+                     "the masters chosen are unusable together (%.400s); waiting until one "
+                     "of them changes or another master arrives",
+                     bs->reason);
+        }
+    }
+    p->status = res->status;
     ac_strlcpy(p->light_filter, str_or(s->filter, ""), sizeof p->light_filter);
     ac_strlcpy(p->object, str_or(s->object, ""), sizeof p->object);
     ac_strlcpy(p->date, str_or(s->date, ""), sizeof p->date);
@@ -511,20 +525,81 @@ static void emit_state(ac_planner_t *pl, const char *session_id, const ac_plan_t
                                   p->reason[0] ? p->reason : NULL));
 }
 
+/* Back-off of failed planning passes: 1 s, doubled per consecutive failure, at most 60 s. */
+#define PLANNER_RETRY_FIRST_S 1.0
+#define PLANNER_RETRY_CAP_S 60.0
+
+static double mono_s(void)
+{
+    return (double)ac_now_ns() / 1e9;
+}
+
+/* catalogue_error says whether rc is the catalogue's failure (busy, full, replaced, an
+ * SQLite error) rather than the session's: the pass stops and backs off. */
+static bool catalogue_error(int rc)
+{
+    return rc == AC_EBUSY || rc == AC_ESQLITE || rc == AC_ECATALOG || rc == AC_ENOSPACE;
+}
+
+/* unplannable makes a session that cannot be matched (no readable light...) wait with the
+ * reason, so that none of its files is handed out with masters chosen for others; the
+ * reason is logged when it changes. */
+static int unplannable(ac_planner_t *pl, struct ac_planner_inputs *in,
+                       const ac_catalog_session_t *s, const ac_file_list_t *files,
+                       const char *why, bool force, ac_err_t *e)
+{
+    const ac_plan_t *old = ac_planner_find(pl, s->session_id);
+    ac_match_result_t res;
+
+    memset(&res, 0, sizeof res);
+    for (int t = 0; t < AC_MATCH_NTYPES; t++)
+        res.chosen[t] = -1;
+    res.status = AC_MATCH_WAITING;
+    snprintf(res.reason, sizeof res.reason, "cannot be planned: %s", why);
+    if (old == NULL || strcmp(old->reason, res.reason) != 0)
+        ac_log_warn("session %s %s", s->session_id, res.reason);
+    return record_plan(pl, in, s, files, &res, force, e);
+}
+
+/* plan_one matches one session and records the outcome; a failure that is not the
+ * catalogue's makes it wait (unplannable). */
+static int plan_one(ac_planner_t *pl, struct ac_planner_inputs *in,
+                    const ac_catalog_session_t *s, bool force, int *status, ac_err_t *e)
+{
+    ac_file_list_t files = {0};
+    ac_match_light_t light;
+    ac_match_result_t res;
+    ac_err_t me = {0};
+    int rc;
+
+    rc = ac_planner_match(pl, in, s, &files, &light, &res, &me);
+    if (rc == 0)
+        rc = record_plan(pl, in, s, &files, &res, force, e);
+    else if (catalogue_error(rc))
+        ac_err_set(e, rc, "%s", me.msg);
+    else
+        rc = unplannable(pl, in, s, &files, me.msg, force, e);
+    *status = rc == 0 && res.status == AC_MATCH_READY ? AC_MATCH_READY : AC_MATCH_WAITING;
+    ac_catalog_files_free(&files);
+    ac_match_result_free(&res);
+    return rc;
+}
+
 int ac_planner_run(ac_planner_t *pl, bool all, ac_err_t *e)
 {
-    struct inputs in;
-    int rc, nready = 0, nwait = 0;
+    struct ac_planner_inputs in;
+    int rc = 0, nready = 0, nwait = 0;
 
-    rc = inputs_load(pl, &in, e);
-    if (rc != 0)
-        return rc;
+    if (!ac_backoff_due(&pl->retry, mono_s())) {
+        ac_planner_request(pl, all); /* deferred until the back-off passed */
+        return 0;
+    }
+    if (ac_planner_inputs_load(pl, &in, e) != 0)
+        goto failed;
     for (size_t i = 0; i < in.sessions.n; i++) {
         const ac_catalog_session_t *s = &in.sessions.items[i];
         const ac_plan_t *old = ac_planner_find(pl, s->session_id);
-        ac_file_list_t files = {0};
-        ac_match_light_t light;
-        ac_match_result_t res;
+        int old_status = old != NULL ? old->status : -1, status;
         ac_err_t se = {0};
 
         /* Without `all`, sessions already planned as waiting keep waiting (a new master
@@ -532,203 +607,57 @@ int ac_planner_run(ac_planner_t *pl, bool all, ac_err_t *e)
          * scan); ready sessions are planned again to pick up new files. */
         if (!all && old != NULL && old->status == AC_MATCH_WAITING)
             continue;
-        rc = match_session(pl, &in, s, &files, &light, &res, &se);
-        if (rc == 0)
-            rc = record_plan(pl, &in, s, &files, &res, false, &se);
-        if (rc == 0 && res.status == AC_MATCH_READY)
-            nready++;
-        else if (rc == 0)
-            nwait++;
-        if (rc != 0) {
-            if (!ac_db_unavailable(rc)) /* the daemon plans again once it is free */
-                ac_log_warn("planning session %s: %s", s->session_id, se.msg);
-            if (rc == AC_EBUSY || rc == AC_ESQLITE) {
-                ac_catalog_files_free(&files);
-                ac_match_result_free(&res);
-                ac_err_set(e, rc, "%s", se.msg);
-                inputs_free(&in);
-                return rc;
-            }
+        rc = plan_one(pl, &in, s, false, &status, &se);
+        if (catalogue_error(rc)) {
+            ac_err_set(e, rc, "planning session %s: %s", s->session_id, se.msg);
+            ac_planner_inputs_free(&in);
+            goto failed;
         }
-        if (old == NULL || (rc == 0 && old != NULL && old->status != (int)res.status)) {
+        if (rc != 0)
+            ac_log_warn("planning session %s: %s", s->session_id, se.msg);
+        nready += status == AC_MATCH_READY;
+        nwait += status != AC_MATCH_READY;
+        if (rc == 0 && old_status != status) {
             const ac_plan_t *p = ac_planner_find(pl, s->session_id);
             if (p != NULL)
                 emit_state(pl, s->session_id, p);
         }
-        ac_catalog_files_free(&files);
-        ac_match_result_free(&res);
     }
     ac_log_debug("planning: %zu sessions with uncalibrated lights (%d ready, %d waiting), %zu "
                  "masters",
                  in.sessions.n, nready, nwait, in.masters.n);
-    inputs_free(&in);
+    ac_planner_inputs_free(&in);
+    ac_backoff_reset(&pl->retry);
     return 0;
+failed:
+    rc = e != NULL && e->code != 0 ? e->code : AC_ESQLITE;
+    if (catalogue_error(rc)) {
+        double d =
+            ac_backoff_fail(&pl->retry, mono_s(), PLANNER_RETRY_FIRST_S, PLANNER_RETRY_CAP_S);
+        ac_err_prefix(e, "next planning pass in %.0f s", d);
+    }
+    return rc;
 }
 
 int ac_planner_plan_session(ac_planner_t *pl, const char *session_id, ac_err_t *e)
 {
-    struct inputs in;
-    int rc;
+    struct ac_planner_inputs in;
+    int rc, status;
 
-    if ((rc = inputs_load(pl, &in, e)) != 0)
+    if ((rc = ac_planner_inputs_load(pl, &in, e)) != 0)
         return rc;
     rc = ac_err_set(e, -ENOENT, "no session '%s' with uncalibrated lights", session_id);
     for (size_t i = 0; i < in.sessions.n; i++) {
         const ac_catalog_session_t *s = &in.sessions.items[i];
-        ac_file_list_t files = {0};
-        ac_match_light_t light;
-        ac_match_result_t res;
 
         if (strcmp(s->session_id, session_id) != 0)
             continue;
         ac_err_clear(e);
-        rc = match_session(pl, &in, s, &files, &light, &res, e);
-        if (rc == 0)
-            rc = record_plan(pl, &in, s, &files, &res, true, e);
-        ac_catalog_files_free(&files);
-        ac_match_result_free(&res);
+        rc = plan_one(pl, &in, s, true, &status, e);
         break;
     }
-    inputs_free(&in);
+    ac_planner_inputs_free(&in);
     return rc;
-}
-
-/* ---- explanations for astrocalctl plan / masters ---- */
-
-static json_t *num_or_null(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
-}
-
-json_t *ac_planner_explain(ac_planner_t *pl, const char *session_id, ac_err_t *e)
-{
-    struct inputs in;
-    json_t *plans = json_array();
-    bool found = false;
-    static const char *const tnames[AC_MATCH_NTYPES] = {"bias", "dark", "flat", "flatdark"};
-
-    if (inputs_load(pl, &in, e) != 0) {
-        json_decref(plans);
-        return NULL;
-    }
-    for (size_t i = 0; i < in.sessions.n; i++) {
-        const ac_catalog_session_t *s = &in.sessions.items[i];
-        ac_file_list_t files = {0};
-        ac_match_light_t light;
-        ac_match_result_t res;
-        ac_err_t se = {0};
-        char text[8192];
-        json_t *p, *chosen, *cands;
-
-        if (session_id != NULL && strcmp(session_id, s->session_id) != 0)
-            continue;
-        found = true;
-        if (match_session(pl, &in, s, &files, &light, &res, &se) != 0) {
-            json_array_append_new(
-                plans, json_pack("{s:s,s:s,s:s,s:b,s:n,s:{},s:[],s:s}", "session_id",
-                                 s->session_id, "status", "waiting", "reason", se.msg, "later",
-                                 0, "dark_scale", "chosen", "candidates", "text", se.msg));
-            ac_catalog_files_free(&files);
-            ac_match_result_free(&res);
-            continue;
-        }
-        ac_match_plan_text(&res, text, sizeof text);
-        chosen = json_object();
-        for (int t = 0; t < AC_MATCH_NTYPES; t++) {
-            int ci = res.chosen[t];
-            json_object_set_new(chosen, tnames[t],
-                                ci < 0
-                                    ? json_null()
-                                    : json_pack("{s:I,s:s}", "id", (json_int_t)in.cands[ci].id,
-                                                "path", in.cands[ci].path));
-        }
-        cands = json_array();
-        for (size_t k = 0; k < res.n; k++) {
-            const ac_match_note_t *nt = &res.notes[k];
-            json_array_append_new(
-                cands,
-                json_pack("{s:s,s:I,s:s,s:b,s:s,s:s}", "type", ac_match_type_name(nt->type),
-                          "id", (json_int_t)nt->id, "path", in.cands[k].path, "accepted",
-                          nt->verdict == AC_MATCH_CHOSEN, "verdict",
-                          ac_match_verdict_name(nt->verdict), "reason", nt->reason));
-        }
-        p = json_pack(
-            "{s:s,s:s,s:s?,s:b,s:o,s:o,s:o,s:s}", "session_id", s->session_id, "status",
-            ac_match_status_name(res.status), "reason", res.reason[0] ? res.reason : NULL,
-            "later", res.later[0] || res.later[1] || res.later[2] || res.later[3], "dark_scale",
-            num_or_null(res.dark_k), "chosen", chosen, "candidates", cands, "text", text);
-        json_array_append_new(plans, p);
-        ac_catalog_files_free(&files);
-        ac_match_result_free(&res);
-    }
-    inputs_free(&in);
-    if (session_id != NULL && !found) {
-        json_decref(plans);
-        ac_err_set(e, -ENOENT, "no session '%s' with uncalibrated lights", session_id);
-        return NULL;
-    }
-    return json_pack("{s:o}", "plans", plans);
-}
-
-static json_t *text_or_null(const char *s)
-{
-    return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
-}
-
-/* builds_json lists the master builds: queued, running, built, and those rejected by their
- * quality check (empty when the list cannot be read). */
-static json_t *builds_json(ac_planner_t *pl)
-{
-    ac_build_row_list_t bl = {0};
-    json_t *arr = json_array();
-
-    if (ac_catalog_build_list(pl->db, &bl, NULL) != 0)
-        return arr;
-    for (size_t i = 0; i < bl.n; i++) {
-        const ac_build_row_t *b = &bl.items[i];
-        json_t *q = b->quality_json ? json_loads(b->quality_json, 0, NULL) : NULL;
-        json_array_append_new(arr,
-                              json_pack("{s:s,s:s,s:i,s:o,s:o,s:o}", "key", b->key, "state",
-                                        ac_catalog_build_state_name(b->state), "attempts",
-                                        b->attempts, "error", text_or_null(b->error),
-                                        "master_path", text_or_null(b->master_path), "quality",
-                                        q != NULL ? q : json_null()));
-    }
-    ac_catalog_build_rows_free(&bl);
-    return arr;
-}
-
-json_t *ac_planner_masters_json(ac_planner_t *pl, ac_err_t *e)
-{
-    ac_master_list_t ml = {0};
-    ac_match_cand_t *c = NULL;
-    json_t *arr;
-
-    if (ac_catalog_masters(pl->db, &ml, e) != 0)
-        return NULL;
-    if (build_candidates(pl, &ml, &c) != 0) {
-        ac_catalog_masters_free(&ml);
-        ac_err_set(e, -ENOMEM, "out of memory");
-        return NULL;
-    }
-    arr = json_array();
-    for (size_t i = 0; i < ml.n; i++) {
-        char bin[32];
-        snprintf(bin, sizeof bin, "%dx%d", c[i].eq.xbin, c[i].eq.ybin);
-        json_array_append_new(
-            arr, json_pack("{s:I,s:s,s:s,s:s,s:s,s:o,s:s?,s:o,s:o,s:o,s:s,s:s,s:b,s:s?}", "id",
-                           (json_int_t)c[i].id, "type", ac_match_type_name(c[i].type), "path",
-                           c[i].path, "telescope", c[i].eq.telescope, "instrument",
-                           c[i].eq.instrument, "exposure", num_or_null(c[i].eq.exposure),
-                           "filter", c[i].eq.filter[0] ? c[i].eq.filter : NULL, "ccd_temp",
-                           num_or_null(c[i].eq.ccd_temp), "gain", num_or_null(c[i].eq.gain),
-                           "offset", num_or_null(c[i].eq.offset), "binning", bin, "date",
-                           c[i].date, "valid", !c[i].invalid, "reason",
-                           c[i].invalid ? c[i].invalid_reason : NULL));
-    }
-    free(c);
-    ac_catalog_masters_free(&ml);
-    return json_pack("{s:o,s:o}", "masters", arr, "builds", builds_json(pl));
 }
 
 /* ---- life cycle ---- */
@@ -746,8 +675,30 @@ void ac_planner_init(ac_planner_t *pl, ac_db_t *db, ac_queue_t *queue,
 
 void ac_planner_request(ac_planner_t *pl, bool all)
 {
+    if (!ac_backoff_due(&pl->retry, mono_s())) {
+        pl->deferred = true;
+        pl->deferred_all = pl->deferred_all || all;
+        return;
+    }
     pl->pending = true;
     pl->pending_all = pl->pending_all || all;
+}
+
+bool ac_planner_deferred(const ac_planner_t *pl, double *when)
+{
+    if (pl->deferred)
+        *when = pl->retry.until;
+    return pl->deferred;
+}
+
+bool ac_planner_wake(ac_planner_t *pl)
+{
+    if (pl->deferred && ac_backoff_due(&pl->retry, mono_s())) {
+        pl->pending = true;
+        pl->pending_all = pl->pending_all || pl->deferred_all;
+        pl->deferred = pl->deferred_all = false;
+    }
+    return pl->pending;
 }
 
 bool ac_planner_take_request(ac_planner_t *pl, bool *all)
@@ -766,8 +717,10 @@ void ac_planner_free(ac_planner_t *pl)
     free(pl->hc);
     free(pl->plans);
     free(pl->bad);
+    free(pl->badsets);
     pl->hc = NULL;
     pl->plans = NULL;
     pl->bad = NULL;
-    pl->nhc = pl->nplans = pl->nbad = 0;
+    pl->badsets = NULL;
+    pl->nhc = pl->nplans = pl->nbad = pl->nbadsets = 0;
 }

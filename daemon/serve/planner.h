@@ -11,6 +11,20 @@
  * through its hooks, and a pass somebody asked for (ac_planner_request) is run by its
  * owner, which also plans the master builds afterwards.
  *
+ * Broken masters: a master that fails validation at any stage (its header here, its
+ * header, checksum or pixels when the scheduler loads it: NaN-filled, all zero...) is
+ * marked once, with the reason, and kept out of matching until its file changes (device,
+ * inode, size or modification time): the next candidate is used, or the session waits
+ * and its reason names the broken master. A set of masters that fails only together (no
+ * single master at fault, e.g. sizes that disagree) is marked as a set: sessions whose
+ * plan is exactly that set wait with the reason until one of its files changes or
+ * another master is chosen. `astrocalctl masters` shows a marked master as not valid
+ * with its reason, `astrocalctl plan` as a rejected candidate ("invalid: ...").
+ *
+ * Back-off: a pass that fails on the catalogue (busy, or an SQLite error) is not run
+ * again at once: requests made meanwhile wait until 1 s x 2^(failures - 1), at most 60 s
+ * (PLANNER_RETRY_*), have passed; ac_planner_deferred tells the scheduler when.
+ *
  * Ownership: the owner (daemon.c) embeds an ac_planner_t, sets it up with ac_planner_init
  * and releases it with ac_planner_free; db, queue and cfg are borrowed and outlive it
  * (cfg may change in place on reload). JSON returned is owned by the caller.
@@ -24,6 +38,7 @@
 
 #include <jansson.h>
 
+#include "backoff.h"
 #include "config.h"
 #include "db.h"
 #include "err.h"
@@ -41,12 +56,19 @@ typedef struct ac_plan {
     char light_filter[72], object[128], date[40];
 } ac_plan_t;
 
-/* A master the loader found broken; matching skips it until its file changes. */
+/* A master found broken; matching skips it until its file changes. */
 typedef struct ac_bad_master {
     char path[4096];
-    char reason[256];
-    int64_t mtime;
+    char reason[1024];
+    ac_mident_t ident; /* the file when it was found broken */
 } ac_bad_master_t;
+
+/* A set of masters unusable together (no single one at fault). */
+typedef struct ac_bad_set {
+    ac_mkey_t key;
+    char reason[1024];
+    ac_mident_t ident[AC_M_COUNT];
+} ac_bad_set_t;
 
 /* Cached header facts of a FITS file, keyed by path and modification time. */
 typedef struct ac_hcache_entry {
@@ -75,8 +97,12 @@ typedef struct ac_planner {
     size_t nplans, capplans;
     ac_bad_master_t *bad;
     size_t nbad, capbad;
+    ac_bad_set_t *badsets;
+    size_t nbadsets, capbadsets;
     ac_hcache_entry_t *hc;
     size_t nhc, caphc;
+    ac_backoff_t retry;          /* failed passes (monotonic seconds) */
+    bool deferred, deferred_all; /* requests waiting for the back-off to pass */
 } ac_planner_t;
 
 void ac_planner_init(ac_planner_t *p, ac_db_t *db, ac_queue_t *queue,
@@ -84,8 +110,17 @@ void ac_planner_init(ac_planner_t *p, ac_db_t *db, ac_queue_t *queue,
 void ac_planner_free(ac_planner_t *p);
 
 /* ac_planner_request asks for a planning pass soon (all: every session, else only sessions
- * not already waiting); the owner runs it (ac_planner_take_request, ac_planner_run). */
+ * not already waiting); the owner runs it (ac_planner_take_request, ac_planner_run).
+ * While a failed pass's back-off runs, the request is deferred (see ac_planner_deferred). */
 void ac_planner_request(ac_planner_t *p, bool all);
+
+/* ac_planner_deferred says whether a request waits for the back-off, and when it ends
+ * (*when, monotonic seconds as ac_now_ns() / 1e9). */
+bool ac_planner_deferred(const ac_planner_t *p, double *when);
+
+/* ac_planner_wake turns a deferred request into a pending one once the back-off passed;
+ * says whether a pass is pending now. */
+bool ac_planner_wake(ac_planner_t *p);
 
 /* ac_planner_take_request says whether a pass was requested (and of every session, *all),
  * and clears the request. */
@@ -93,8 +128,9 @@ bool ac_planner_take_request(ac_planner_t *p, bool *all);
 
 /* ac_planner_run plans the sessions with uncalibrated lights: every one with all, else
  * those not already waiting (a new master releases them only at a full pass). Only
- * database failures are returned (AC_EBUSY: try again); a session that cannot be planned
- * is logged and waits. */
+ * database failures are returned (AC_EBUSY: try again), and they start the back-off
+ * (during which a call defers itself and returns 0); a session that cannot be planned
+ * (no readable light...) waits with the reason, logged when it changes. */
 int ac_planner_run(ac_planner_t *p, bool all, ac_err_t *e);
 
 /* ac_planner_plan_session plans one session now and queues it when its masters are ready,
@@ -105,9 +141,15 @@ int ac_planner_plan_session(ac_planner_t *p, const char *session_id, ac_err_t *e
 /* ac_planner_find returns the plan of a session (borrowed until the next pass), or NULL. */
 const ac_plan_t *ac_planner_find(const ac_planner_t *p, const char *session_id);
 
-/* ac_planner_mark_bad_master keeps a master that failed to load out of matching until its
- * file changes. */
-void ac_planner_mark_bad_master(ac_planner_t *p, const char *path, const char *reason);
+/* ac_planner_mark_bad_master keeps a master that failed validation out of matching until
+ * its file changes; plans that use it are set aside (waiting, "planning again") until the
+ * next pass. Returns true when the mark is new (then it is logged, once), false when the
+ * master was marked already (nothing logged). */
+bool ac_planner_mark_bad_master(ac_planner_t *p, const char *path, const char *reason);
+
+/* ac_planner_mark_bad_set marks a set of masters unusable together (as above): sessions
+ * planned with exactly that set wait with the reason until one of its files changes. */
+bool ac_planner_mark_bad_set(ac_planner_t *p, const ac_mkey_t *key, const char *reason);
 
 /* ac_planner_explain builds the `plan` result for one session (NULL: every session);
  * NULL with e set on failure (-ENOENT for an unknown session). */

@@ -5,23 +5,32 @@
  *
  * The life of one file (style-anchors §9.1), every hand-off explicit:
  *  1. loop: ac_sched_kick sees a free slot (in flight < max_in_flight, or 1 while the
- *     machine is busy), claims the best pending file in one transaction (state running,
- *     committed before anything else happens, so a crash from here on is recovered at
- *     start-up: running -> pending, attempts + 1);
- *  2. loop: it checks free disk space for the output, acquires the session's prepared
- *     masters from the cache (loading them on the pool first if needed: the job waits,
- *     counted in flight), copies everything the job needs into an ac_job and calls
- *     uv_queue_work;
+ *     machine is busy or a suspect is queued), claims the best pending file in one
+ *     transaction (state running, committed before anything else happens, so a crash from
+ *     here on is recovered at start-up: crashrec.h, queue.h "Crashes");
+ *  2. loop: it checks free disk space for the output (sched_disk.c), acquires the
+ *     session's prepared masters from the cache (loading them on the pool first if needed:
+ *     the job waits, counted in flight), copies everything the job needs into an ac_job
+ *     and calls uv_queue_work;
  *  3. pool: ac_engine_calibrate_light reads, calibrates, measures and writes the output
  *     durably (fsync of file and directory) and atomically, hashing it (SHA-256) as it
  *     writes (engine.c hash_output);
- *  4. loop: after_work records the result in ONE transaction (ac_queue_record_calibrated:
+ *  4. loop: after_cb records the result in ONE transaction (ac_queue_record_calibrated:
  *     new fitsfile row, raw row marked, astrocal_record, file done); a failure is handed to
- *     ac_queue_fail, whose policy retries a transient one after a back-off and fails a
- *     permanent one with its reason; then the next file is claimed.
+ *     ac_queue_fail, whose policy retries a transient one after a back-off, puts a file
+ *     that met a full disk or catalogue back without an attempt (the queue pauses: disk
+ *     full), and fails a permanent one with its reason; then the next file is claimed.
  * A crash between 3 and 4 leaves a complete output under its final name and the file
  * running in the queue: the restart calibrates it again, overwriting the identical
  * output, and records it once (ac_catalog_record_calibrated is idempotent).
+ *
+ * Nothing is retried without a back-off (each stated where it is defined): a file whose
+ * plan is gone or whose masters failed goes back with its own put-back back-off; masters that
+ * wait for memory with `mem_wait`; a transient master failure with the cache's back-off
+ * (mcache.h); a full disk with sched_disk.c's; a failed file with the queue's policy.
+ * A master set that fails validation is handled once per failure: the broken master (or
+ * the set) is marked in the planner, which logs it once, and the session is planned again
+ * from a zero-delay timer, never from inside the kick.
  *
  * Thread: loop thread, except work_cb, which touches only its job.
  */
@@ -33,39 +42,28 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "scheduler.h"
+#include "crashrec.h"
 #include "digest.h"
 #include "fsutil.h"
-#include "imgio.h"
 #include "log.h"
 #include "quality.h"
+#include "sched_int.h"
 #include "util.h"
 
-struct ac_job {
-    uv_work_t req;
-    ac_sched_t *s;
-    ac_job_t *next;
-    char file_id[64], session_id[64], path[4096];
-    int attempts;
-    ac_mkey_t key;
-    ac_mset_t *set; /* acquired (READY) once submitted */
-    bool submitted; /* on the pool */
-    bool user_cancel;
-    ac_engine_opts_t eng;
-    ac_engine_ctl_t ctl; /* shared with the pool thread (atomics) */
-    ac_workbuf_t *wb;
-    ac_light_result_t res; /* written by the pool thread, read after completion */
-    char sha256[65];
-    bool own_subdir; /* output_dir/<file_id>/: another queued light has its name */
-    uint64_t started_ns;
-};
+#define MEM_WAIT_FIRST_S 1.0
+#define MEM_WAIT_CAP_S 60.0
 
-static double unix_now(void)
+double ac_sched_unix_now(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double ac_sched_mono_now(void)
+{
+    return (double)ac_now_ns() / 1e9;
 }
 
 void ac_sched_emit(ac_sched_t *s, const char *event, json_t *data)
@@ -76,8 +74,7 @@ void ac_sched_emit(ac_sched_t *s, const char *event, json_t *data)
         json_decref(data);
 }
 
-/* engine_opts fills a light job's engine options from the configuration. */
-static void engine_opts(const struct ac_config *cfg, ac_engine_opts_t *o)
+void ac_sched_engine_opts(const struct ac_config *cfg, ac_engine_opts_t *o)
 {
     ac_engine_opts_default(o);
     ac_config_to_calib_opts(cfg, &o->calib);
@@ -89,6 +86,8 @@ static void engine_opts(const struct ac_config *cfg, ac_engine_opts_t *o)
     o->job_memory = (size_t)cfg->job_memory_mib * 1048576u;
     o->hash_output = true; /* fitsFileHash, computed while writing (no re-read) */
 }
+
+static void plan_timer_cb(uv_timer_t *t);
 
 int ac_sched_init(ac_sched_t *s, uv_loop_t *loop, ac_db_t *db, ac_queue_t *queue,
                   ac_planner_t *planner, ac_mcache_t *mc, const struct ac_config *cfg,
@@ -108,7 +107,8 @@ int ac_sched_init(ac_sched_t *s, uv_loop_t *loop, ac_db_t *db, ac_queue_t *queue
     s->started_ns = ac_now_ns();
     uv_timer_init(loop, &s->kick_timer);
     uv_timer_init(loop, &s->build_timer);
-    s->kick_timer.data = s->build_timer.data = s;
+    uv_timer_init(loop, &s->plan_timer);
+    s->kick_timer.data = s->build_timer.data = s->plan_timer.data = s;
     s->wbs = calloc((size_t)n, sizeof *s->wbs);
     s->free_wbs = calloc((size_t)n, sizeof *s->free_wbs);
     if (s->wbs == NULL || s->free_wbs == NULL)
@@ -125,7 +125,7 @@ static int max_in_flight(const ac_sched_t *s)
 
     if (m > s->cfg->workers)
         m = s->cfg->workers;
-    return s->backing_off && m > 1 ? 1 : m;
+    return (s->backing_off || s->suspects > 0) && m > 1 ? 1 : m;
 }
 
 int ac_sched_jobs(const ac_sched_t *s)
@@ -147,99 +147,20 @@ static void job_unlink(ac_sched_t *s, ac_job_t *job)
     }
 }
 
-/* read_cpu_pressure returns /proc/pressure/cpu "some avg10", or NAN. */
-static double read_cpu_pressure(void)
+void ac_sched_plan_soon(ac_sched_t *s)
 {
-    FILE *f = fopen("/proc/pressure/cpu", "r");
-    double v = NAN;
-
-    if (f == NULL)
-        return NAN;
-    if (fscanf(f, "some avg10=%lf", &v) != 1)
-        v = NAN;
-    fclose(f);
-    return v;
+    if (!s->stopping && !uv_is_active((uv_handle_t *)&s->plan_timer))
+        uv_timer_start(&s->plan_timer, plan_timer_cb, 0, 0);
 }
 
-/* update_throttle decides whether the machine is busy: load average per CPU or CPU
- * pressure above their limits. While busy, at most one file runs. */
-static void update_throttle(ac_sched_t *s)
+static void plan_timer_cb(uv_timer_t *t)
 {
-    double load[1] = {0};
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    bool busy = false;
+    ac_sched_t *s = t->data;
 
-    if (getloadavg(load, 1) == 1 && ncpu > 0)
-        s->load_per_cpu = load[0] / (double)ncpu;
-    s->cpu_pressure = read_cpu_pressure();
-    s->throttle_reason[0] = '\0';
-    if (s->cfg->max_load_per_cpu > 0 && s->load_per_cpu > s->cfg->max_load_per_cpu) {
-        busy = true;
-        snprintf(s->throttle_reason, sizeof s->throttle_reason, "load %.2f per CPU above %.2f",
-                 s->load_per_cpu, s->cfg->max_load_per_cpu);
-    } else if (s->cfg->cpu_pressure_limit > 0 && isfinite(s->cpu_pressure) &&
-               s->cpu_pressure > s->cfg->cpu_pressure_limit) {
-        busy = true;
-        snprintf(s->throttle_reason, sizeof s->throttle_reason,
-                 "CPU pressure %.1f%% above %.1f%%", s->cpu_pressure,
-                 s->cfg->cpu_pressure_limit);
-    }
-    if (busy != s->backing_off)
-        ac_log_notice("%s", busy ? s->throttle_reason : "machine no longer busy: full speed");
-    s->backing_off = busy;
-}
-
-/* release_file puts a claimed file back to pending without counting an attempt. */
-static void release_file(ac_sched_t *s, const char *file_id, double delay_s)
-{
-    ac_err_t e = {0};
-
-    if (ac_queue_release(s->queue, file_id, unix_now() + delay_s, &e) != 0 &&
-        !ac_db_unavailable(e.code)) /* else left running: the daemon requeues it */
-        ac_log_err("cannot put %s back in the queue: %s", file_id, e.msg);
-}
-
-/* disk_ok checks free space in the output directory for this light. */
-static bool disk_ok(ac_sched_t *s, const ac_job_t *job)
-{
-    char dir[4096];
-    ac_hdr_t h;
-    ac_meta_t m;
-    ac_err_t e = {0};
-    uint64_t free_bytes = 0, need;
-
-    if (s->cfg->output_dir[0] != '\0')
-        ac_strlcpy(dir, s->cfg->output_dir, sizeof dir);
-    else
-        ac_path_dir(job->path, dir, sizeof dir);
-    ac_hdr_init(&h);
-    if (ac_imgio_read_header(job->path, &h, &m, &e) != 0) {
-        ac_hdr_free(&h);
-        return true; /* the job itself will fail with the reason */
-    }
-    ac_hdr_free(&h);
-    if (ac_fsutil_free_bytes(dir, &free_bytes, &e) != 0)
-        return true;
-    need = (uint64_t)m.width * (uint64_t)m.height * 4u + (1u << 20) +
-           s->cfg->free_disk_reserve_mib * 1048576u;
-    if (free_bytes >= need) {
-        if (s->disk_paused) {
-            s->disk_paused = false;
-            ac_log_notice("free disk space is back in %s: queue resumed", dir);
-        }
-        return true;
-    }
-    snprintf(s->pause_reason, sizeof s->pause_reason,
-             "not enough free disk space in %s: %llu MiB free, need %llu MiB (output plus "
-             "free_disk_reserve_mib)",
-             dir, (unsigned long long)(free_bytes >> 20), (unsigned long long)(need >> 20));
-    if (!s->disk_paused) {
-        s->disk_paused = true;
-        ac_log_warn("queue paused: %s", s->pause_reason);
-        ac_sched_emit(s, "queue_state",
-                      json_pack("{s:s,s:s}", "state", "paused", "reason", s->pause_reason));
-    }
-    return false;
+    if (s->stopping)
+        return;
+    if (ac_planner_wake(s->planner) && s->hooks.plan_due != NULL)
+        s->hooks.plan_due(s->hooks.ud);
 }
 
 static void work_cb(uv_work_t *req)
@@ -248,6 +169,7 @@ static void work_cb(uv_work_t *req)
     ac_err_t e = {0};
     char out[4096];
 
+    ac_crashrec_thread(job->crash_slot);
     if (job->own_subdir)
         ac_fsutil_mkdirs(job->eng.output_dir, NULL);
     /* A crash during an earlier attempt may have left this output's temporary file. */
@@ -258,19 +180,35 @@ static void work_cb(uv_work_t *req)
      * only a safety net should it ever return no hash. */
     ac_engine_calibrate_light(&job->set->cs, job->path, &job->eng, job->wb, &job->ctl,
                               &job->res);
-    if (job->res.status != 0)
-        return;
-    if (job->res.sha256[0] != '\0')
+    if (job->res.status == 0 && job->res.sha256[0] != '\0')
         ac_strlcpy(job->sha256, job->res.sha256, sizeof job->sha256);
-    else if (ac_digest_file(job->res.out_path, AC_DIGEST_SHA256, job->sha256,
-                            sizeof job->sha256, &e) != 0) {
+    else if (job->res.status == 0 && ac_digest_file(job->res.out_path, AC_DIGEST_SHA256,
+                                                    job->sha256, sizeof job->sha256, &e) != 0) {
         job->res.status = e.code;
         job->res.err = e;
     }
+    ac_crashrec_thread(-1);
 }
 
 static void after_cb(uv_work_t *req, int status);
 static void kick_timer_cb(uv_timer_t *t);
+
+void ac_sched_not_alone(ac_sched_t *s)
+{
+    if (s->alone[0] != '\0')
+        ac_crashrec_alone(NULL);
+    s->alone[0] = '\0';
+}
+
+/* mark_alone names job in the crash marker when it is calibrated alone and was
+ * interrupted before: a death now would be blamed on it (queue.h, Crashes). */
+static void mark_alone(ac_sched_t *s, const ac_job_t *job)
+{
+    if (job->interrupted < 1 || s->build != NULL || s->jobs != job || job->next != NULL)
+        return;
+    ac_strlcpy(s->alone, job->file_id, sizeof s->alone);
+    ac_crashrec_alone(s->alone);
+}
 
 static void submit(ac_sched_t *s, ac_job_t *job)
 {
@@ -278,11 +216,14 @@ static void submit(ac_sched_t *s, ac_job_t *job)
     job->submitted = true;
     job->started_ns = ac_now_ns();
     s->inflight++;
-    engine_opts(s->cfg, &job->eng);
+    ac_sched_forget_putback(s, job->file_id);
+    ac_sched_engine_opts(s->cfg, &job->eng);
     if (job->own_subdir) {
         size_t n = strlen(job->eng.output_dir);
         snprintf(job->eng.output_dir + n, sizeof job->eng.output_dir - n, "/%s", job->file_id);
     }
+    job->crash_slot = ac_crashrec_enter(job->file_id);
+    mark_alone(s, job);
     job->req.data = job;
     uv_queue_work(s->loop, &job->req, work_cb, after_cb);
     ac_sched_emit(s, "file_started",
@@ -290,16 +231,42 @@ static void submit(ac_sched_t *s, ac_job_t *job)
                             "session_id", job->session_id));
 }
 
-/* master_failure handles a set that could not be loaded: the broken master is kept out
- * of matching, the session is planned again (next candidate), and the file goes back. */
-static void master_failure(ac_sched_t *s, ac_mset_t *set, ac_job_t *job)
+/* master_failure handles a set that failed, once per failure: a broken master, or a set
+ * unusable together, is marked in the planner (logged there, once) and the sessions are
+ * planned again soon; a transient failure waits for the cache's back-off (logged once per
+ * failed load). */
+static void master_failure(ac_sched_t *s, ac_mset_t *set, bool fresh)
 {
-    if (set != NULL && set->bad_master >= 0)
-        ac_planner_mark_bad_master(s->planner, set->key.path[set->bad_master], set->err.msg);
-    ac_log_warn("%s: masters unusable (%s); planning again", job->path,
-                set != NULL ? set->err.msg : "?");
-    release_file(s, job->file_id, 0);
-    ac_planner_request(s->planner, true);
+    bool marked = false;
+
+    if (set->transient) {
+        if (fresh)
+            ac_log_warn("masters: %s (trying again in %.0f s)", set->err.msg,
+                        set->retry.delay_s);
+        return;
+    }
+    if (set->bad_master >= 0)
+        marked = ac_planner_mark_bad_master(s->planner, set->key.path[set->bad_master],
+                                            set->err.msg);
+    else
+        marked = ac_planner_mark_bad_set(s->planner, &set->key, set->err.msg);
+    if (marked || fresh) {
+        ac_planner_request(s->planner, true);
+        ac_sched_plan_soon(s);
+    }
+}
+
+/* put_back_for_masters puts a file whose masters failed back in the queue: after the
+ * set's back-off when the failure is transient, else with its put-back back-off (its
+ * session is planned again meanwhile). */
+static void put_back_for_masters(ac_sched_t *s, ac_mset_t *set, const char *file_id)
+{
+    if (set != NULL && set->transient) {
+        double d = set->retry.until - ac_sched_mono_now();
+        ac_sched_release(s, file_id, d > 0 ? d : 0);
+    } else {
+        ac_sched_put_back_later(s, file_id);
+    }
 }
 
 void ac_sched_on_master_loaded(void *ud, ac_mset_t *set)
@@ -307,6 +274,8 @@ void ac_sched_on_master_loaded(void *ud, ac_mset_t *set)
     ac_sched_t *s = ud;
     ac_job_t *j = s->jobs, *next;
 
+    if (set->state == AC_MSET_FAILED && !s->stopping)
+        master_failure(s, set, true);
     for (; j != NULL; j = next) {
         next = j->next;
         if (j->submitted || memcmp(&j->key, &set->key, sizeof set->key) != 0)
@@ -317,9 +286,9 @@ void ac_sched_on_master_loaded(void *ud, ac_mset_t *set)
             submit(s, j);
         } else {
             if (set->state == AC_MSET_FAILED)
-                master_failure(s, set, j);
+                put_back_for_masters(s, set, j->file_id);
             else
-                release_file(s, j->file_id, 0);
+                ac_sched_release(s, j->file_id, 0);
             job_unlink(s, j);
             free(j);
         }
@@ -342,45 +311,66 @@ static bool calibrated_elsewhere(ac_sched_t *s, const char *file_id)
     return done;
 }
 
-/* start_one claims a file and starts (or stages) its job. Returns false when nothing more
- * can start now. */
-static bool start_one(ac_sched_t *s)
+/* claim takes the next file and makes its job; NULL when nothing can start now (*more
+ * false) or when the file was dealt with otherwise (*more true: try the next one). */
+static ac_job_t *claim(ac_sched_t *s, bool *more)
 {
     ac_qfile_t f = {0};
     ac_err_t e = {0};
-    ac_calib_opts_t co;
     const ac_plan_t *plan;
     ac_job_t *job;
     bool found = false;
     int rc;
 
-    rc = ac_queue_claim(s->queue, unix_now(), NULL, &f, &found, &e);
+    *more = false;
+    rc = ac_queue_claim(s->queue, ac_sched_unix_now(), NULL, &f, &found, &e);
     if (rc != 0) {
         if (!ac_db_unavailable(rc)) /* busy or lost: the daemon says so, once */
             ac_log_warn("claiming the next file: %s", e.msg);
-        return false;
+        if (ac_queue_full(rc))
+            ac_sched_disk_full(s, NULL, true);
+        return NULL;
     }
     if (!found)
-        return false;
+        return NULL;
+    if (ac_queue_suspect(&f) && (ac_sched_jobs(s) > 0 || s->build != NULL)) {
+        ac_sched_release(s, f.file_id, 0); /* a suspect runs alone: after the others */
+        ac_queue_file_clear(&f);
+        return NULL;
+    }
+    if (calibrated_elsewhere(s, f.file_id)) {
+        ac_log_info("%s was calibrated by another tool meanwhile: skipped", f.path);
+        ac_queue_finish(s->queue, f.file_id, AC_FILE_SKIPPED,
+                        "already calibrated (fitsFileCalibrated = 1)", NAN, &e);
+        ac_queue_file_clear(&f);
+        *more = true;
+        return NULL;
+    }
     plan = ac_planner_find(s->planner, f.session_id);
     if (plan == NULL || plan->status != AC_MATCH_READY) {
-        /* Queued by an earlier run but not planned yet in this one. */
-        release_file(s, f.file_id, 1);
+        /* Queued by an earlier run but not planned yet in this one, or set aside because
+         * a master was found broken: planned again, the file back after a back-off. */
+        ac_sched_put_back_later(s, f.file_id);
         ac_queue_file_clear(&f);
         ac_planner_request(s->planner, true);
-        return false;
+        ac_sched_plan_soon(s);
+        return NULL;
     }
     job = calloc(1, sizeof *job);
     if (job == NULL) {
-        release_file(s, f.file_id, 5);
+        ac_sched_put_back_later(s, f.file_id);
         ac_queue_file_clear(&f);
-        return false;
+        return NULL;
     }
     job->s = s;
+    job->crash_slot = -1;
+    job->out_dev = -1;
     ac_strlcpy(job->file_id, f.file_id, sizeof job->file_id);
     ac_strlcpy(job->session_id, f.session_id, sizeof job->session_id);
     ac_strlcpy(job->path, f.path, sizeof job->path);
     job->attempts = f.attempts;
+    job->interrupted = f.interrupted;
+    job->suspect = ac_queue_suspect(&f);
     job->key = plan->key;
     ac_queue_file_clear(&f);
     if (s->cfg->output_dir[0] != '\0') {
@@ -388,52 +378,95 @@ static bool start_one(ac_sched_t *s)
         ac_queue_same_name(s->queue, job->file_id, ac_path_base(job->path), &same, &e);
         job->own_subdir = same > 0;
     }
-    if (calibrated_elsewhere(s, job->file_id)) {
-        ac_log_info("%s was calibrated by another tool meanwhile: skipped", job->path);
-        ac_queue_finish(s->queue, job->file_id, AC_FILE_SKIPPED,
-                        "already calibrated (fitsFileCalibrated = 1)", NAN, &e);
-        free(job);
-        return true;
-    }
-    if (!disk_ok(s, job)) {
-        release_file(s, job->file_id, 0);
+    return job;
+}
+
+/* start_one claims a file and starts (or stages) its job. Returns false when nothing more
+ * can start now. */
+static bool start_one(ac_sched_t *s)
+{
+    ac_err_t e = {0};
+    ac_calib_opts_t co;
+    ac_job_t *job;
+    bool more;
+    int rc;
+
+    if ((job = claim(s, &more)) == NULL)
+        return more;
+    if (!ac_sched_disk_ok(s, job)) {
+        ac_sched_release(s, job->file_id, 0); /* the queue is paused until space returns */
         free(job);
         return false;
     }
     ac_config_to_calib_opts(s->cfg, &co);
     /* The strip buffers of running jobs are already outside the cache's budget. */
     rc = ac_mcache_acquire(s->mc, &job->key, &co, 0, &job->set, &e);
-    if (rc == 0) {
+    if (rc == 0 || rc == AC_EBUSY) {
+        ac_sched_not_alone(s); /* whoever ran alone has company now */
         job->next = s->jobs;
         s->jobs = job;
-        submit(s, job);
-        return true;
-    }
-    if (rc == AC_EBUSY) {
-        job->set = NULL; /* not ours until it is ready */
-        job->next = s->jobs;
-        s->jobs = job;
-        ac_sched_emit(s, "file_progress",
-                      json_pack("{s:s,s:s,s:f}", "file_id", job->file_id, "step",
-                                "loading masters", "progress", 0.0));
-        return true;
+        if (rc == 0) {
+            ac_backoff_reset(&s->mem_wait);
+            submit(s, job);
+        } else {
+            job->set = NULL; /* not ours until it is ready */
+            ac_sched_emit(s, "file_progress",
+                          json_pack("{s:s,s:s,s:f}", "file_id", job->file_id, "step",
+                                    "loading masters", "progress", 0.0));
+        }
+        return !job->suspect;
     }
     if (rc == -ENOMEM) {
+        /* Masters in use by running files, or bigger than the budget: wait for memory. */
+        double d = ac_backoff_fail(&s->mem_wait, ac_sched_mono_now(), MEM_WAIT_FIRST_S,
+                                   MEM_WAIT_CAP_S);
         snprintf(s->pause_reason, sizeof s->pause_reason, "%s",
                  e.msg[0] ? e.msg : "waiting for memory: masters in use by running files");
-        release_file(s, job->file_id, e.msg[0] ? 30 : 0);
+        ac_sched_release(s, job->file_id, d);
         free(job);
         return false;
     }
-    master_failure(s, job->set, job);
+    if (job->set != NULL)
+        master_failure(s, job->set, false);
+    put_back_for_masters(s, job->set, job->file_id);
     free(job);
     return false;
 }
 
+/* arm_timer comes back for retries whose back-off ends, a full disk's re-check (at
+ * full_when, monotonic, when > 0), a deferred planning pass, and a busy machine. */
+static void arm_timer(ac_sched_t *s, double full_when)
+{
+    double when = 0, now = ac_sched_mono_now(), pw = 0;
+    bool any = false;
+    ac_err_t e = {0};
+    uint64_t ms = 0;
+
+    if (full_when > 0)
+        ms = (uint64_t)fmax(100.0, (full_when - now) * 1000.0 + 50.0);
+    else if (s->pause_reason[0] != '\0')
+        ms = (uint64_t)(ac_backoff_delay(MEM_WAIT_FIRST_S, MEM_WAIT_CAP_S,
+                                         s->mem_wait.failures - 1) *
+                        1000.0);
+    else if (ac_queue_next_retry(s->queue, ac_sched_unix_now(), &when, &any, &e) == 0 && any)
+        ms = (uint64_t)fmax(100.0, (when - ac_sched_unix_now()) * 1000.0 + 50.0);
+    else if (s->backing_off || s->suspects > 0)
+        ms = 5000;
+    if (ms > 0)
+        uv_timer_start(&s->kick_timer, kick_timer_cb, ms, 0);
+    if (ac_planner_deferred(s->planner, &pw) && !uv_is_active((uv_handle_t *)&s->plan_timer))
+        uv_timer_start(&s->plan_timer, plan_timer_cb,
+                       (uint64_t)fmax(0.0, (pw - now) * 1000.0 + 50.0), 0);
+}
+
 void ac_sched_kick(ac_sched_t *s)
 {
+    double full_when = 0;
+    ac_err_t e = {0};
+
     if (s->stopping)
         return;
+    ac_sched_retry_unreleased(s);
     s->pause_reason[0] = '\0';
     if (s->paused_user) {
         ac_strlcpy(s->pause_reason, "paused by the operator; astrocalctl resume continues",
@@ -442,31 +475,23 @@ void ac_sched_kick(ac_sched_t *s)
     }
     if (ac_db_state(s->db) != AC_DB_OK) /* busy or lost: the daemon kicks once it is OK */
         return;
-    update_throttle(s);
+    if (ac_sched_disk_paused(s, &full_when)) {
+        arm_timer(s, full_when);
+        return;
+    }
+    ac_sched_update_throttle(s);
+    if (ac_queue_suspects(s->queue, &s->suspects, &e) != 0)
+        s->suspects = 0;
     /* Masters first: a build releases whole sessions. It takes one slot. */
     while (ac_sched_jobs(s) + (s->build != NULL) < max_in_flight(s) && s->build == NULL)
         if (!ac_sched_start_build(s))
             break;
-    while (ac_sched_jobs(s) + (s->build != NULL) < max_in_flight(s) && s->nfree > 0) {
+    while (ac_sched_jobs(s) + (s->build != NULL) < max_in_flight(s) && s->nfree > 0 &&
+           !s->full.active) {
         if (!start_one(s))
             break;
     }
-    /* Come back for retries whose back-off ends, and to re-check disk space. */
-    {
-        double when = 0;
-        bool any = false;
-        ac_err_t e = {0};
-        uint64_t ms = 0;
-
-        if (s->pause_reason[0] != '\0')
-            ms = 10000;
-        else if (ac_queue_next_retry(s->queue, unix_now(), &when, &any, &e) == 0 && any)
-            ms = (uint64_t)fmax(100.0, (when - unix_now()) * 1000.0 + 50.0);
-        else if (s->backing_off)
-            ms = 5000;
-        if (ms > 0)
-            uv_timer_start(&s->kick_timer, kick_timer_cb, ms, 0);
-    }
+    arm_timer(s, s->full.active ? s->full.retry.until : 0);
 }
 
 static void kick_timer_cb(uv_timer_t *t)
@@ -529,20 +554,31 @@ static int record_success(ac_sched_t *s, ac_job_t *job, ac_err_t *e)
 }
 
 /* finish_failure records a failed attempt: retried after a back-off or failed for good, as
- * the queue's policy decides. */
-static void finish_failure(ac_sched_t *s, ac_job_t *job, int code, const char *msg)
+ * the queue's policy decides; a full disk or catalogue puts the file back without an
+ * attempt and pauses the queue (catalogue: the code came from recording it). */
+static void finish_failure(ac_sched_t *s, ac_job_t *job, int code, const char *msg,
+                           bool catalogue)
 {
-    ac_queue_verdict_t v = {false, job->attempts + 1, 0};
+    ac_queue_verdict_t v = {.attempts = job->attempts + 1};
     ac_err_t e = {0};
+    int rc = ac_queue_fail(s->queue, job->file_id, code, msg, job->res.t_total,
+                           ac_sched_unix_now(), &v, &e);
 
-    if (ac_queue_fail(s->queue, job->file_id, code, msg, job->res.t_total, unix_now(), &v,
-                      &e) != 0)
+    if (rc != 0) {
         ac_log_err("%s; recording the failure of %s: %s", msg, job->path, e.msg);
-    else if (v.retry)
+        ac_sched_remember(s, job->file_id);
+        if (ac_queue_full(rc))
+            ac_sched_disk_full(s, NULL, true);
+    } else if (v.full) {
+        ac_log_warn("%s (back in the queue, no attempt counted)", msg);
+    } else if (v.retry) {
         ac_log_warn("%s (attempt %d of %d, retrying in %.0f s)", msg, v.attempts,
                     s->queue->policy.max_attempts, v.backoff_s);
-    else
+    } else {
         ac_log_err("%s", msg);
+    }
+    if (ac_queue_full(code))
+        ac_sched_disk_full(s, catalogue ? NULL : job, catalogue);
     ac_sched_emit(s, "file_failed",
                   json_pack("{s:s,s:s,s:s,s:i,s:b}", "file_id", job->file_id, "path", job->path,
                             "error", msg, "attempts", v.attempts, "will_retry", v.retry));
@@ -557,6 +593,9 @@ static void after_cb(uv_work_t *req, int status)
 
     s->inflight--;
     s->free_wbs[s->nfree++] = job->wb;
+    ac_crashrec_leave(job->crash_slot);
+    if (strcmp(s->alone, job->file_id) == 0)
+        ac_sched_not_alone(s);
     if (status == UV_ECANCELED && r->status == 0)
         r->status = AC_ECANCELED;
     if (r->status == AC_ECANCELED) {
@@ -565,12 +604,13 @@ static void after_cb(uv_work_t *req, int status)
                             &e);
         } else {
             /* Shut down or put back: not the file's fault, so no attempt is counted. */
-            release_file(s, job->file_id, 0);
+            ac_sched_release(s, job->file_id, 0);
         }
     } else if (r->status == 0) {
         int rc = record_success(s, job, &e);
         if (rc == 0) {
             s->done_times[s->ndone_times++ % 256] = ac_now_ns();
+            ac_backoff_reset(&s->full.retry);
             ac_log_info("%s -> %s [%s] score %.0f, %.2f s", job->path, r->out_path, r->steps,
                         r->quality.score, r->t_total);
             if (s->cfg->calibration_quality_check && r->quality.score < 50)
@@ -586,10 +626,11 @@ static void after_cb(uv_work_t *req, int status)
             char msg[1200];
             snprintf(msg, sizeof msg, "%s: calibrated to %s but not recorded: %s", job->path,
                      r->out_path, e.msg);
-            finish_failure(s, job, rc, msg);
+            finish_failure(s, job, rc, msg, true);
         }
     } else {
-        finish_failure(s, job, r->status, r->err.msg[0] ? r->err.msg : ac_strerror(r->status));
+        finish_failure(s, job, r->status, r->err.msg[0] ? r->err.msg : ac_strerror(r->status),
+                       false);
     }
     ac_mcache_release(s->mc, job->set);
     job_unlink(s, job);
@@ -610,7 +651,7 @@ static void put_back(ac_sched_t *s, bool cancel_running)
             if (cancel_running)
                 atomic_store(&j->ctl.cancel, 1);
         } else {
-            release_file(s, j->file_id, 0);
+            ac_sched_release(s, j->file_id, 0);
             job_unlink(s, j);
             free(j);
         }
@@ -622,6 +663,7 @@ void ac_sched_stop(ac_sched_t *s)
     s->stopping = true;
     uv_timer_stop(&s->kick_timer);
     uv_timer_stop(&s->build_timer);
+    uv_timer_stop(&s->plan_timer);
     put_back(s, false);
 }
 
@@ -656,55 +698,14 @@ bool ac_sched_idle(const ac_sched_t *s)
     return s->jobs == NULL && s->mc->loading == 0 && s->build == NULL;
 }
 
-double ac_sched_rate(const ac_sched_t *s)
-{
-    uint64_t now = ac_now_ns(), window = 60ull * 1000000000ull;
-    unsigned n = 0, total = s->ndone_times < 256 ? s->ndone_times : 256;
-    double span;
-
-    for (unsigned i = 0; i < total; i++) {
-        if (now - s->done_times[i] <= window)
-            n++;
-    }
-    if (n == 0)
-        return 0;
-    span = (double)(now - s->started_ns) / 1e9;
-    if (span > 60)
-        span = 60;
-    if (span < 1)
-        span = 1;
-    return (double)n / span;
-}
-
-json_t *ac_sched_running_json(const ac_sched_t *s)
-{
-    static const char *const steps[] = {"queued", "reading", "calibrating", "writing",
-                                        "recording"};
-    json_t *arr = json_array();
-
-    for (const ac_job_t *j = s->jobs; j != NULL; j = j->next) {
-        int step = atomic_load(&j->ctl.step);
-        int done = atomic_load(&j->ctl.rows_done), total = atomic_load(&j->ctl.rows_total);
-        const char *name = !j->submitted           ? "loading masters"
-                           : step >= 0 && step < 5 ? steps[step]
-                                                   : "calibrating";
-        double progress = total > 0 ? (double)done / total : 0.0;
-        double secs = j->submitted ? (double)(ac_now_ns() - j->started_ns) / 1e9 : 0.0;
-
-        json_array_append_new(arr,
-                              json_pack("{s:s,s:s,s:s,s:s,s:f,s:f}", "file_id", j->file_id,
-                                        "path", j->path, "session_id", j->session_id, "step",
-                                        name, "progress", progress, "seconds", secs));
-    }
-    return arr;
-}
-
 void ac_sched_close(ac_sched_t *s)
 {
     if (!uv_is_closing((uv_handle_t *)&s->kick_timer))
         uv_close((uv_handle_t *)&s->kick_timer, NULL);
     if (!uv_is_closing((uv_handle_t *)&s->build_timer))
         uv_close((uv_handle_t *)&s->build_timer, NULL);
+    if (!uv_is_closing((uv_handle_t *)&s->plan_timer))
+        uv_close((uv_handle_t *)&s->plan_timer, NULL);
 }
 
 void ac_sched_free(ac_sched_t *s)
@@ -720,6 +721,7 @@ void ac_sched_free(ac_sched_t *s)
         ac_workbuf_free(&s->wbs[i]);
     free(s->wbs);
     free(s->free_wbs);
+    ac_sched_release_free(s);
     s->wbs = NULL;
     s->free_wbs = NULL;
 }

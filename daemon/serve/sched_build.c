@@ -14,6 +14,12 @@
  * At most one build runs at a time: a build holds job_memory_mib x 4 (every sub's strip),
  * which the master cache's budget leaves room for (daemon.c cache_budget).
  *
+ * A build that cannot start yet (a prerequisite master missing, no memory) is deferred
+ * with a back-off of its own, kept in memory: 60 s doubled per deferral, at most an hour
+ * (BUILD_WAIT_*); a registered master wakes the waiting builds at once
+ * (ac_catalog_build_wake), and a build that starts forgets its back-off. A failed build is
+ * retried by buildplan.c's policy (retry_backoff_s doubled per attempt, at most an hour).
+ *
  * Thread: loop thread, except build_work, which touches only its job.
  */
 #include <errno.h>
@@ -27,6 +33,9 @@
 #include "log.h"
 #include "stack.h"
 #include "util.h"
+
+#define BUILD_WAIT_FIRST_S 60.0
+#define BUILD_WAIT_CAP_S 3600.0
 
 struct ac_build_job {
     uv_work_t req;
@@ -43,6 +52,17 @@ static double unix_now(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* defer_until returns when build key, deferred once more, is looked at again. */
+static double defer_until(ac_sched_t *s, const char *key)
+{
+    ac_backoff_t *b = ac_backoff_table_get(&s->build_waits, key, true);
+    double now = unix_now();
+
+    if (b == NULL)
+        return now + BUILD_WAIT_CAP_S;
+    return now + ac_backoff_fail(b, now, BUILD_WAIT_FIRST_S, BUILD_WAIT_CAP_S);
 }
 
 void ac_sched_build_opts(const struct ac_config *cfg, ac_build_opts_t *o)
@@ -188,7 +208,8 @@ bool ac_sched_start_build(ac_sched_t *s)
         return false;
     j = calloc(1, sizeof *j);
     if (j == NULL) {
-        ac_catalog_build_defer(s->db, row.key, "out of memory", unix_now() + 30, false, &e);
+        ac_catalog_build_defer(s->db, row.key, "out of memory", defer_until(s, row.key), false,
+                               &e);
         ac_catalog_build_row_clear(&row);
         return false;
     }
@@ -196,19 +217,24 @@ bool ac_sched_start_build(ac_sched_t *s)
     rc = ac_build_prepare(s->db, row.key, &o, &j->spec, why, sizeof why, &e);
     if (rc != AC_BUILD_PLAN_READY) {
         /* Waiting for a prerequisite master, or nothing to do any more. */
-        if (rc == AC_BUILD_PLAN_WAIT)
-            ac_catalog_build_defer(s->db, row.key, why, unix_now() + 60, false, &e);
-        else if (rc == AC_BUILD_PLAN_SKIP)
-            ac_catalog_build_finish(s->db, row.key, AC_BUILD_DONE, why, NULL, &e);
-        else
-            ac_catalog_build_finish(s->db, row.key, AC_BUILD_FAILED, e.msg[0] ? e.msg : why,
-                                    NULL, &e);
+        if (rc == AC_BUILD_PLAN_WAIT) {
+            ac_catalog_build_defer(s->db, row.key, why, defer_until(s, row.key), false, &e);
+        } else {
+            ac_backoff_table_drop(&s->build_waits, row.key);
+            if (rc == AC_BUILD_PLAN_SKIP)
+                ac_catalog_build_finish(s->db, row.key, AC_BUILD_DONE, why, NULL, &e);
+            else
+                ac_catalog_build_finish(s->db, row.key, AC_BUILD_FAILED, e.msg[0] ? e.msg : why,
+                                        NULL, &e);
+        }
         ac_build_spec_clear(&j->spec);
         free(j);
         ac_catalog_build_row_clear(&row);
         return true; /* the slot is still free: try the next one */
     }
+    ac_backoff_table_drop(&s->build_waits, row.key);
     ac_catalog_build_row_clear(&row);
+    ac_sched_not_alone(s); /* a light being calibrated alone has company now */
     j->s = s;
     j->req.data = j;
     j->started_ns = ac_now_ns();

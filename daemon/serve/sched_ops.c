@@ -10,10 +10,13 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
-#include "scheduler.h"
+#include "sched_int.h"
+#include "util.h"
 
 static json_t *text_or_null(const char *s)
 {
@@ -109,6 +112,46 @@ int ac_sched_retry(ac_sched_t *s, const char *file_id, const char *session_id, i
 
 /* ---- status ---- */
 
+/* read_cpu_pressure returns /proc/pressure/cpu "some avg10", or NAN. */
+static double read_cpu_pressure(void)
+{
+    FILE *f = fopen("/proc/pressure/cpu", "r");
+    double v = NAN;
+
+    if (f == NULL)
+        return NAN;
+    if (fscanf(f, "some avg10=%lf", &v) != 1)
+        v = NAN;
+    fclose(f);
+    return v;
+}
+
+void ac_sched_update_throttle(ac_sched_t *s)
+{
+    double load[1] = {0};
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    bool busy = false;
+
+    if (getloadavg(load, 1) == 1 && ncpu > 0)
+        s->load_per_cpu = load[0] / (double)ncpu;
+    s->cpu_pressure = read_cpu_pressure();
+    s->throttle_reason[0] = '\0';
+    if (s->cfg->max_load_per_cpu > 0 && s->load_per_cpu > s->cfg->max_load_per_cpu) {
+        busy = true;
+        snprintf(s->throttle_reason, sizeof s->throttle_reason, "load %.2f per CPU above %.2f",
+                 s->load_per_cpu, s->cfg->max_load_per_cpu);
+    } else if (s->cfg->cpu_pressure_limit > 0 && isfinite(s->cpu_pressure) &&
+               s->cpu_pressure > s->cfg->cpu_pressure_limit) {
+        busy = true;
+        snprintf(s->throttle_reason, sizeof s->throttle_reason,
+                 "CPU pressure %.1f%% above %.1f%%", s->cpu_pressure,
+                 s->cfg->cpu_pressure_limit);
+    }
+    if (busy != s->backing_off)
+        ac_log_notice("%s", busy ? s->throttle_reason : "machine no longer busy: full speed");
+    s->backing_off = busy;
+}
+
 const char *ac_sched_state(const ac_sched_t *s)
 {
     if (s->stopping || s->draining)
@@ -135,11 +178,56 @@ int ac_sched_status(const ac_sched_t *s, ac_sched_status_t *st, ac_err_t *e)
     st->in_flight = ac_sched_jobs(s);
     st->rate_fps = ac_sched_rate(s);
     left = st->files[AC_FILE_PENDING] + st->files[AC_FILE_RUNNING];
-    st->eta_s = left > 0 && st->rate_fps > 0 ? left / st->rate_fps : NAN;
+    /* No ETA while paused (by the operator, a full disk, memory): nothing gets done. */
+    st->eta_s =
+        left > 0 && st->rate_fps > 0 && s->pause_reason[0] == '\0' ? left / st->rate_fps : NAN;
     st->used_bytes = s->mc->used + (uint64_t)s->inflight * s->cfg->job_memory_mib * 1048576u;
     st->load_per_cpu = s->load_per_cpu;
     st->cpu_pressure = s->cpu_pressure;
     st->backing_off = s->backing_off;
     st->throttle_reason = s->throttle_reason;
     return 0;
+}
+
+double ac_sched_rate(const ac_sched_t *s)
+{
+    uint64_t now = ac_now_ns(), window = 60ull * 1000000000ull;
+    unsigned n = 0, total = s->ndone_times < 256 ? s->ndone_times : 256;
+    double span;
+
+    for (unsigned i = 0; i < total; i++) {
+        if (now - s->done_times[i] <= window)
+            n++;
+    }
+    if (n == 0)
+        return 0;
+    span = (double)(now - s->started_ns) / 1e9;
+    if (span > 60)
+        span = 60;
+    if (span < 1)
+        span = 1;
+    return (double)n / span;
+}
+
+json_t *ac_sched_running_json(const ac_sched_t *s)
+{
+    static const char *const steps[] = {"queued", "reading", "calibrating", "writing",
+                                        "recording"};
+    json_t *arr = json_array();
+
+    for (const ac_job_t *j = s->jobs; j != NULL; j = j->next) {
+        int step = atomic_load(&j->ctl.step);
+        int done = atomic_load(&j->ctl.rows_done), total = atomic_load(&j->ctl.rows_total);
+        const char *name = !j->submitted           ? "loading masters"
+                           : step >= 0 && step < 5 ? steps[step]
+                                                   : "calibrating";
+        double progress = total > 0 ? (double)done / total : 0.0;
+        double secs = j->submitted ? (double)(ac_now_ns() - j->started_ns) / 1e9 : 0.0;
+
+        json_array_append_new(arr,
+                              json_pack("{s:s,s:s,s:s,s:s,s:f,s:f}", "file_id", j->file_id,
+                                        "path", j->path, "session_id", j->session_id, "step",
+                                        name, "progress", progress, "seconds", secs));
+    }
+    return arr;
 }

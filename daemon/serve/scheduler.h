@@ -11,6 +11,13 @@
  * masters, requests for a planning pass) and the master cache (mcache.h). Above it: its
  * owner (daemon.c), which it reaches only through the hooks.
  *
+ * Pauses and back-offs (sched.c, sched_disk.c): the queue pauses by itself for a full
+ * disk or catalogue (re-checked with a back-off, resumed by itself; no file counts an
+ * attempt for it) and for memory; while a suspect is queued (queue.h, "Crashes") one job
+ * runs at a time; a master set that fails is handled once (the planner marks it) and the
+ * files wait for a back-off, never in a loop; `status` shows no ETA while paused. The
+ * crash record (crashrec.h) knows which files are on the pool and which one runs alone.
+ *
  * Ownership: the owner embeds an ac_sched_t, sets it up with ac_sched_init, closes its
  * handles with ac_sched_close at shutdown and frees it with ac_sched_free after the loop
  * ended; everything passed to ac_sched_init is borrowed and outlives it (cfg may change in
@@ -27,6 +34,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "backoff.h"
 #include "build.h"
 #include "config.h"
 #include "db.h"
@@ -53,6 +61,17 @@ typedef struct ac_sched_hooks {
 typedef struct ac_job ac_job_t;
 struct ac_build_job;
 
+/* A full disk or catalogue: the queue pauses until space returns (sched_disk.c). */
+typedef struct ac_sched_full {
+    bool active;
+    bool catalogue;     /* SQLite's "database or disk is full" on the catalogue */
+    char dir[4096];     /* the folder whose filesystem is full */
+    uint64_t job_bytes; /* the output that did not fit (0 for the catalogue) */
+    ac_backoff_t retry; /* re-checks (monotonic seconds): 5 s doubled, at most 5 minutes; reset
+                         * only once a file is calibrated again */
+    char reason[768];
+} ac_sched_full_t;
+
 typedef struct ac_sched {
     /* Borrowed (ac_sched_init). */
     uv_loop_t *loop;
@@ -70,10 +89,19 @@ typedef struct ac_sched {
     int nwbs, nfree;
     struct ac_build_job *build; /* the master build running, or NULL */
 
-    bool paused_user;       /* astrocalctl pause */
-    char pause_reason[256]; /* why nothing starts ("" when running) */
-    bool backing_off;       /* the machine is busy: one file at a time */
-    bool disk_paused;       /* logged once per episode */
+    bool paused_user;            /* astrocalctl pause */
+    char pause_reason[768];      /* why nothing starts ("" when running) */
+    bool backing_off;            /* the machine is busy: one file at a time */
+    ac_sched_full_t full;        /* a full disk or catalogue */
+    ac_backoff_table_t putbacks; /* files put back for their masters or plan, each with its
+                                  * back-off (monotonic s): 1 s doubled, at most 5 minutes;
+                                  * forgotten when the file starts */
+    ac_backoff_t mem_wait;       /* masters waiting for memory: 1 s doubled, at most 1 minute */
+    int suspects;                /* ac_queue_suspects at the last kick: one job at a time */
+    char alone[64];              /* the file in the crash marker (crashrec.h), "" when none */
+    ac_backoff_table_t build_waits; /* builds deferred, each with its back-off */
+    char (*unreleased)[64]; /* running rows the catalogue refused to put back: retried */
+    int nunreleased, capunreleased;
     char throttle_reason[128];
     double load_per_cpu, cpu_pressure;
     bool stopping; /* ac_sched_stop: nothing new starts */
@@ -81,7 +109,7 @@ typedef struct ac_sched {
     uint64_t started_ns;
     uint64_t done_times[256]; /* completion times (ns) for the rate, ring buffer */
     unsigned ndone_times;
-    uv_timer_t kick_timer, build_timer;
+    uv_timer_t kick_timer, build_timer, plan_timer;
 } ac_sched_t;
 
 /* ac_sched_init sets up s (zeroed by the caller or not) with one strip buffer per worker
@@ -165,6 +193,10 @@ int ac_sched_retry(ac_sched_t *s, const char *file_id, const char *session_id, i
 
 /* ---- Master builds (sched_build.c) ---- */
 
+/* ac_sched_engine_opts fills a light job's engine options from the configuration (output
+ * folder, suffix, compression...). */
+void ac_sched_engine_opts(const struct ac_config *cfg, ac_engine_opts_t *o);
+
 /* ac_sched_build_opts fills the master builder's options from the configuration. */
 void ac_sched_build_opts(const struct ac_config *cfg, ac_build_opts_t *o);
 
@@ -183,6 +215,14 @@ void ac_sched_cancel_jobs(ac_sched_t *s, const char *session_id);
 
 /* ac_sched_rate gives the files calibrated per second over the last minute. */
 double ac_sched_rate(const ac_sched_t *s);
+
+/* ac_sched_not_alone removes the crash marker (crashrec.h): another job or a build joins
+ * the file that was being calibrated alone. */
+void ac_sched_not_alone(ac_sched_t *s);
+
+/* ac_sched_plan_soon runs the requested planning pass (plan_due) from a zero-delay timer:
+ * after the current callback, never inside the kick. */
+void ac_sched_plan_soon(ac_sched_t *s);
 
 /* ac_sched_start_build claims and starts one build (false when none could
  * start); ac_sched_stop_build asks the running build to stop. */

@@ -384,8 +384,8 @@ TEST(catalog_build_migration_from_version_1_keeps_rows)
     db = ac_db_open("mig.db", NULL, &e);
     ASSERT_OK(ac_schema_prepare(db, NULL, &e));
     ASSERT_OK(ac_schema_version(db, &v, &e));
-    ASSERT_EQ(v, 2);
-    ASSERT_EQ(AC_SCHEMA_VERSION, 2);
+    ASSERT_EQ(v, AC_SCHEMA_VERSION);
+    ASSERT(AC_SCHEMA_VERSION >= 2); /* version 2 brought astrocal_build */
     ASSERT_EQ(q_int(db, "SELECT COUNT(*) FROM astrocal_session", NULL), 1);
     ASSERT_OK(ac_catalog_build_enqueue(db, "x", AC_CAL_DARK, NULL, &e));
     /* The table refuses states and types outside its lists. */

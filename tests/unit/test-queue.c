@@ -109,12 +109,14 @@ TEST(queue_states_retry_recover_cancel)
 {
     ac_queue_t q;
     ac_db_t *db = queue_db(&q);
-    int c[AC_FILE_NSTATES], n = -1, nf = -1;
+    int c[AC_FILE_NSTATES], n = -1;
     double when = 0;
     bool any = false;
     ac_qfile_t f = {0};
     ac_qsession_t s = {0};
     ac_queue_verdict_t v = {0};
+    ac_queue_recovery_t r = {0};
+    const ac_queue_crash_t alone = {.alone = "o2"}; /* the scheduler's marker */
 
     /* Pause keeps a session out, and re-planning does not un-pause it. */
     ASSERT_OK(ac_queue_pause(&q, "new", "paused by user", NULL));
@@ -145,23 +147,39 @@ TEST(queue_states_retry_recover_cancel)
     ASSERT_EQ(ac_queue_finish(&q, "o1", AC_FILE_RUNNING, NULL, NAN, NULL), -EINVAL);
     ASSERT_EQ(ac_queue_finish(&q, "o1", AC_FILE_DONE, NULL, NAN, NULL), -EINVAL);
     q.policy.max_attempts = 3;
-    ASSERT_OK(ac_queue_recover(&q, &n, &nf, NULL));
-    ASSERT_EQ(n, 1);
-    ASSERT_EQ(nf, 0);
+    ASSERT_OK(ac_queue_recover(&q, &alone, &r, NULL));
+    ASSERT_EQ(r.requeued, 1);
+    ASSERT_EQ(r.failed, 0);
+    ASSERT_EQ(r.blamed, 0); /* a first death is nobody's fault */
+    ASSERT_EQ(r.interrupted.n, 1);
+    ASSERT_STR_EQ(r.interrupted.items[0].path, "/d/o2.fits");
+    ac_queue_recovery_clear(&r);
     ASSERT_OK(ac_queue_file(&q, "o2", &f, NULL));
     ASSERT_EQ(f.state, AC_FILE_PENDING);
-    ASSERT_EQ(f.attempts, 1);
+    ASSERT_EQ(f.attempts, 0); /* an interruption is no attempt */
+    ASSERT_EQ(f.interrupted, 1);
+    ASSERT_EQ(f.crashes, 0);
+    ASSERT(!ac_queue_suspect(&f));
     ac_queue_file_clear(&f);
-    /* Interrupted again twice: the third interruption reaches max_attempts = 3. */
-    ASSERT_STR_EQ(claim(&q, true, 1e9), "o2");
-    ASSERT_OK(ac_queue_recover(&q, &n, &nf, NULL));
-    ASSERT_STR_EQ(claim(&q, true, 1e9), "o2");
-    ASSERT_OK(ac_queue_recover(&q, &n, &nf, NULL));
-    ASSERT_EQ(n, 0);
-    ASSERT_EQ(nf, 1);
+    /* Calibrated alone when the daemon dies again, three times: crashes 1, 2, 3, then it
+     * fails as crashing the daemon (crash_limit 3); attempts are never counted. */
+    for (int k = 1; k <= 3; k++) {
+        ASSERT_STR_EQ(claim(&q, true, 1e9), "o2");
+        ASSERT_OK(ac_queue_recover(&q, &alone, &r, NULL));
+        ASSERT_EQ(r.blamed, 1);
+        ASSERT_EQ(r.requeued, k < 3 ? 1 : 0);
+        ASSERT_EQ(r.failed, k < 3 ? 0 : 1);
+        ac_queue_recovery_clear(&r);
+        ASSERT_OK(ac_queue_file(&q, "o2", &f, NULL));
+        ASSERT_EQ(f.crashes, k);
+        ASSERT_EQ(f.interrupted, k + 1);
+        ASSERT_EQ(f.attempts, 0);
+        ASSERT(ac_queue_suspect(&f));
+        ac_queue_file_clear(&f);
+    }
     ASSERT_OK(ac_queue_file(&q, "o2", &f, NULL));
     ASSERT_EQ(f.state, AC_FILE_FAILED);
-    ASSERT_STR_EQ(f.error, "interrupted 3 times");
+    ASSERT_STR_EQ(f.error, "crashes the daemon (3 deaths while it ran alone; signal unknown)");
     ac_queue_file_clear(&f);
     ASSERT_OK(ac_queue_counts(&q, "old", c, NULL));
     ASSERT_EQ(c[AC_FILE_FAILED], 2);

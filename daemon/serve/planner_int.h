@@ -1,0 +1,57 @@
+/*
+ * planner_int.h - what the planner's files share (see planner.h for the behaviour); not
+ * part of the planner's contract. The files:
+ *   planner.c          the header cache, candidates, matching, recording plans, the
+ *                      passes and their back-off, life cycle;
+ *   planner_bad.c      masters found broken (one master, or a set unusable together):
+ *                      marked once, kept out until a file changes;
+ *   planner_explain.c  `astrocalctl plan` and `astrocalctl masters`.
+ *
+ * Thread: loop thread only, like the planner.
+ */
+#ifndef AC_PLANNER_INT_H
+#define AC_PLANNER_INT_H
+
+#include "planner.h"
+
+/* The inputs of one matching, gathered once per planning pass. */
+struct ac_planner_inputs {
+    ac_session_list_t sessions;
+    ac_master_list_t masters;
+    ac_match_cand_t *cands;     /* one per master */
+    bool *marked;               /* cands[i] is invalid because it is marked broken */
+    ac_calsession_list_t units; /* calibration sessions (masters to be built) */
+    ac_build_row_list_t builds;
+};
+
+/* ac_planner_inputs_load reads sessions, masters (as candidates), calibration sessions
+ * and builds; ac_planner_inputs_free releases them (safe on a zeroed value). */
+int ac_planner_inputs_load(ac_planner_t *pl, struct ac_planner_inputs *in, ac_err_t *e);
+void ac_planner_inputs_free(struct ac_planner_inputs *in);
+
+/* ac_planner_candidates turns Masters rows into match candidates (*out, and *marked, may
+ * be NULL: which are invalid because they are marked broken; both owned by the caller). */
+int ac_planner_candidates(ac_planner_t *pl, const ac_master_list_t *ml, ac_match_cand_t **out,
+                          bool **marked);
+
+/* ac_planner_match runs the matching for one session; files receives its uncalibrated
+ * lights (the caller frees them and res). */
+int ac_planner_match(ac_planner_t *pl, struct ac_planner_inputs *in,
+                     const ac_catalog_session_t *s, ac_file_list_t *files,
+                     ac_match_light_t *light, ac_match_result_t *res, ac_err_t *e);
+
+/* ---- planner_bad.c ---- */
+
+/* ac_planner_bad_master returns the mark of path while its file is unchanged; a mark
+ * whose file changed is dropped (logged once) and NULL returned. */
+const ac_bad_master_t *ac_planner_bad_master(ac_planner_t *pl, const char *path);
+
+/* ac_planner_bad_set returns the mark of key's set (same masters and dark scale) while
+ * none of its files changed, else NULL (a changed one is dropped). */
+const ac_bad_set_t *ac_planner_bad_set(ac_planner_t *pl, const ac_mkey_t *key);
+
+/* ac_planner_short_reason copies reason into out with path replaced by its base name (the
+ * candidate's name is shown beside it). */
+void ac_planner_short_reason(const char *reason, const char *path, char *out, size_t size);
+
+#endif

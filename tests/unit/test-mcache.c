@@ -1,0 +1,114 @@
+/*
+ * test-mcache.c - the master cache's memory of failures (daemon/serve/mcache.c): a set
+ * whose dark is NaN-filled fails once, names the dark, is not transient and is not loaded
+ * again while the file is unchanged; a new file under the same name is loaded again and
+ * used; a master whose header is unreadable fails at once, naming it, without a load.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#include "fitsgen.h"
+#include "gentest.h"
+#include "mcache.h"
+#include "test.h"
+
+static int loaded;
+
+static void on_loaded(void *ud, ac_mset_t *set)
+{
+    (void)ud;
+    (void)set;
+    loaded++;
+}
+
+/* load_key acquires key and runs the loop until its load ends; returns acquire's code. */
+static int load_key(ac_mcache_t *mc, uv_loop_t *loop, const ac_mkey_t *key, ac_mset_t **set)
+{
+    ac_calib_opts_t o;
+    ac_err_t e = {0};
+    int before = loaded, rc;
+
+    ac_calib_opts_default(&o);
+    rc = ac_mcache_acquire(mc, key, &o, 0, set, &e);
+    if (rc == AC_EBUSY) {
+        while (loaded == before)
+            uv_run(loop, UV_RUN_ONCE);
+    }
+    return rc;
+}
+
+TEST(mcache_failed_set_not_reloaded_until_the_file_changes)
+{
+    ac_gen_camera_t cam;
+    ac_gen_frame_t f;
+    ac_gen_t *g;
+    ac_err_t e = {0};
+    uv_loop_t loop;
+    ac_mcache_t mc;
+    ac_mkey_t key;
+    ac_mset_t *set = NULL;
+    ac_calib_opts_t o;
+    int rc;
+
+    small_cam(&cam, 5);
+    g = gen_new(&cam);
+    ac_gen_frame_default(&f, AC_GEN_BIAS);
+    f.master = AC_GEN_MASTER_FLOAT;
+    write_frame(g, &f, "bias.fits");
+    ASSERT_OK(ac_gen_write_bad(g, AC_GEN_BAD_NAN_MASTER, "dark.fits", &e));
+    FILE *txt = fopen("notfits.fits", "w");
+    fputs("not a FITS file\n", txt);
+    fclose(txt);
+    ASSERT_OK(uv_loop_init(&loop));
+    ac_mcache_init(&mc, &loop, 256u << 20, on_loaded, NULL);
+    memset(&key, 0, sizeof key);
+    snprintf(key.path[AC_M_BIAS], sizeof key.path[0], "bias.fits");
+    snprintf(key.path[AC_M_DARK], sizeof key.path[0], "dark.fits");
+    key.k = 1;
+
+    ASSERT_EQ(load_key(&mc, &loop, &key, &set), AC_EBUSY);
+    ASSERT_EQ(loaded, 1);
+    ASSERT_EQ(set->state, AC_MSET_FAILED);
+    ASSERT_EQ(set->bad_master, AC_M_DARK);
+    ASSERT(!set->transient);
+    ASSERT_CONTAINS(set->err.msg, "NaN-filled");
+    /* Asked again and again: the error at once, no load. */
+    ac_calib_opts_default(&o);
+    for (int i = 0; i < 5; i++) {
+        rc = ac_mcache_acquire(&mc, &key, &o, 0, &set, &e);
+        ASSERT_EQ(rc, AC_EMASTER);
+        ASSERT_EQ(mc.loading, 0);
+    }
+    ASSERT_EQ(loaded, 1);
+    /* A good dark under the same name (another inode): loaded again, ready. */
+    ac_gen_frame_default(&f, AC_GEN_DARK);
+    f.master = AC_GEN_MASTER_FLOAT;
+    write_frame(g, &f, "dark.new.fits");
+    ASSERT_OK(rename("dark.new.fits", "dark.fits"));
+    ASSERT_EQ(load_key(&mc, &loop, &key, &set), AC_EBUSY);
+    ASSERT_EQ(loaded, 2);
+    ASSERT_EQ(set->state, AC_MSET_READY);
+    ASSERT_OK(ac_mcache_acquire(&mc, &key, &o, 0, &set, &e));
+    ac_mcache_release(&mc, set);
+    /* An unreadable header: failed at once, naming the master, no load. */
+    snprintf(key.path[AC_M_DARK], sizeof key.path[0], "notfits.fits");
+    memset(&e, 0, sizeof e);
+    rc = ac_mcache_acquire(&mc, &key, &o, 0, &set, &e);
+    ASSERT(rc != 0 && rc != AC_EBUSY);
+    ASSERT_NOT_NULL(set);
+    ASSERT_EQ(set->state, AC_MSET_FAILED);
+    ASSERT_EQ(set->bad_master, AC_M_DARK);
+    ASSERT_CONTAINS(e.msg, "master dark");
+    ASSERT_EQ(mc.loading, 0);
+    ASSERT_EQ(ac_mcache_acquire(&mc, &key, &o, 0, &set, &e), rc);
+    ASSERT_EQ(loaded, 2);
+    ASSERT(ac_mcache_transient(-ENOMEM));
+    ASSERT(ac_mcache_transient(AC_ECANCELED));
+    ASSERT(!ac_mcache_transient(AC_EMASTER));
+    ASSERT_EQ(ac_mcache_close(&mc), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&loop));
+    ac_gen_free(g);
+}
