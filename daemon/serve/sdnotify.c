@@ -1,9 +1,10 @@
 /*
  * sdnotify.c - systemd integration (see sdnotify.h).
  *
- * With HAVE_LIBSYSTEMD the work is done by libsystemd. Without it, small equivalents of
- * sd_notify, sd_watchdog_enabled and sd_listen_fds follow the documented environment
- * protocol, so a daemon built without libsystemd still runs as Type=notify.
+ * With HAVE_LIBSYSTEMD the work is done by libsystemd (journal, watchdog, listen fds).
+ * Without it, small equivalents of sd_watchdog_enabled and sd_listen_fds follow the
+ * documented environment protocol, so a daemon built without libsystemd still runs as
+ * Type=notify. Notifications always go through notify_send, which never blocks.
  *
  * Owns no state besides the environment variables it reads (and, for socket activation,
  * removes).
@@ -30,9 +31,11 @@
 #include <systemd/sd-journal.h>
 #endif
 
-#ifndef HAVE_LIBSYSTEMD
 /* notify_send sends state to $NOTIFY_SOCKET (a path, or "@name" for the abstract
- * namespace), like sd_notify(0, state). */
+ * namespace), like sd_notify(0, state), but never blocks: libsystemd's sd_notify waits
+ * when the receiver's queue is full, which would stop the loop thread (and the watchdog
+ * with it). A datagram that cannot be queued at once is dropped: the next STATUS= or
+ * WATCHDOG=1 follows within a second. The same sender serves both builds. */
 static int notify_send(const char *state)
 {
     const char *path = getenv("NOTIFY_SOCKET");
@@ -61,14 +64,6 @@ static int notify_send(const char *state)
     close(fd);
     return rc;
 }
-#else
-static int notify_send(const char *state)
-{
-    int rc = sd_notify(0, state);
-
-    return rc > 0 ? 1 : rc;
-}
-#endif
 
 int ac_sd_ready(const char *status)
 {
