@@ -247,7 +247,17 @@ check "... which astrocalctl session accepts" astrocalctl session "$ids"
 check "completion: 'astrocalctl se<TAB>' offers session and sessions" \
   test "$(complete_words astrocalctl se | sort | tr '\n' ' ')" = "session sessions "
 
-kill -TERM "$traced_pid" 2>/dev/null
+# SIGTERM to the daemon (strace's child, looked up again now), then at most 30 s.
+traced_pid=$(ps -o pid= --ppid "$daemon_pid" | tr -d ' ' | head -n 1)
+kill -TERM "${traced_pid:-$daemon_pid}" 2>/dev/null
+for _ in $(seq 1 300); do
+  kill -0 "$daemon_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$daemon_pid" 2>/dev/null; then
+  echo "the daemon did not stop within 30 s of SIGTERM" >&2
+  kill -KILL "${traced_pid:-$daemon_pid}" "$daemon_pid" 2>/dev/null
+fi
 wait "$daemon_pid"
 rc=$?
 daemon_pid=""
