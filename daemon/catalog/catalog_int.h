@@ -137,16 +137,6 @@ void ac_catalog_rows_free(const ac_row_col_t *cols, size_t n, void *items, size_
 int ac_catalog_row_append(sqlite3_stmt *st, int first, const ac_row_col_t *cols, size_t n,
                           void **items, size_t *count, size_t *cap, size_t size);
 
-/* Older column helpers, kept for queue_read.c until it uses row tables. */
-
-/* ac_catalog_dup_columns copies TEXT columns first, first+1, ... into *fields[0],
- * *fields[1], ... (NULL for SQL NULL). 0 or -ENOMEM (fields already copied stay set, for
- * the caller's clear function to free). */
-int ac_catalog_dup_columns(sqlite3_stmt *st, int first, char **const fields[], size_t n);
-
-/* ac_catalog_free_fields frees *fields[i] and sets them to NULL. */
-void ac_catalog_free_fields(char **const fields[], size_t n);
-
 /* ---- Statements: constant SQL, bound values, rows (catalog_stmt.c) ---- */
 
 /* The value of one statement parameter. Written with the macros below (expressions, so

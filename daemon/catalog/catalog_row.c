@@ -100,22 +100,3 @@ int ac_catalog_row_append(sqlite3_stmt *st, int first, const ac_row_col_t *cols,
         return -ENOMEM;
     return ac_catalog_row_read(st, first, cols, n, (char *)*items + (*count)++ * size);
 }
-
-/* ---- Older column helpers ---- */
-
-int ac_catalog_dup_columns(sqlite3_stmt *st, int first, char **const fields[], size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (ac_db_column_dup(st, first + (int)i, fields[i]) != 0)
-            return -ENOMEM;
-    }
-    return 0;
-}
-
-void ac_catalog_free_fields(char **const fields[], size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(*fields[i]);
-        *fields[i] = NULL;
-    }
-}
