@@ -277,25 +277,17 @@ static int op_txn(ac_db_t *db, void *arg, ac_err_t *e)
          "requeue sessions of retried files", 0},
     };
 
+    /* The steps of each op: first, count (enqueue: one more first with a priority). */
+    static const int range[][2] = {
+        [OP_ENQUEUE] = {1, 2}, [OP_PAUSE] = {3, 1}, [OP_RESUME] = {4, 1},
+        [OP_CANCEL] = {5, 2},  [OP_RETRY] = {7, 2},
+    };
+
     if (rc == 0) {
-        switch (cx->op) {
-        case OP_ENQUEUE:
-            first = cx->priority != NULL ? 0 : 1;
-            n = 3 - first;
-            break;
-        case OP_PAUSE:
-            first = 3, n = 1;
-            break;
-        case OP_RESUME:
-            first = 4, n = 1;
-            break;
-        case OP_CANCEL:
-            first = 5, n = 2;
-            break;
-        case OP_RETRY:
-            first = 7, n = 2;
-            break;
-        }
+        first = range[cx->op][0];
+        n = range[cx->op][1];
+        if (cx->op == OP_ENQUEUE && cx->priority != NULL)
+            first--, n++;
         rc = ac_queue_steps(db, steps + first, n, prm, AC_BIND_N(prm), e);
     }
     if (rc == 0 && cx->op == OP_CANCEL)

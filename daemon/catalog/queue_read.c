@@ -69,6 +69,24 @@ int ac_queue_steps(ac_db_t *db, ac_qstep_t *s, int n, const ac_bind_t *b, size_t
     return rc;
 }
 
+/* read_one reads the row of sql (?1 = id) into *out (zeroed first) through cols; -ENOENT
+ * "no <what> '<id>'" when there is none. */
+static int read_one(ac_queue_t *q, const char *sql, const char *id, const ac_row_col_t *cols,
+                    size_t ncols, void *out, size_t size, const char *what, const char *op,
+                    ac_err_t *e)
+{
+    const ac_bind_t b[] = {AC_BIND_TEXT(id)};
+    bool found = false;
+    int rc;
+
+    AC_DB_OWNER_CHECK(q->db);
+    memset(out, 0, size);
+    rc = ac_catalog_select_row(q->db, sql, b, AC_BIND_N(b), cols, ncols, out, &found, op, e);
+    if (rc == 0 && !found)
+        rc = ac_err_set(e, -ENOENT, "no %s '%s'", what, id);
+    return rc;
+}
+
 /* ---- Sessions ---- */
 
 /* The columns of QSESS_SELECT, in order. */
@@ -113,18 +131,9 @@ void ac_queue_sessions_free(ac_qsession_list_t *list)
 
 int ac_queue_session(ac_queue_t *q, const char *session_id, ac_qsession_t *out, ac_err_t *e)
 {
-    const ac_bind_t b[] = {AC_BIND_TEXT(session_id)};
-    bool found = false;
-    int rc;
-
-    AC_DB_OWNER_CHECK(q->db);
-    memset(out, 0, sizeof *out);
-    rc = ac_catalog_select_row(
-        q->db, QSESS_SELECT "WHERE s.session_id = ?1 GROUP BY s.session_id", b, AC_BIND_N(b),
-        qsession_cols, AC_ROW_N(qsession_cols), out, &found, "read a queued session", e);
-    if (rc == 0 && !found)
-        rc = ac_err_set(e, -ENOENT, "no session '%s'", session_id);
-    return rc;
+    return read_one(q, QSESS_SELECT "WHERE s.session_id = ?1 GROUP BY s.session_id", session_id,
+                    qsession_cols, AC_ROW_N(qsession_cols), out, sizeof *out, "session",
+                    "read a queued session", e);
 }
 
 int ac_queue_sessions(ac_queue_t *q, ac_qsession_list_t *out, ac_err_t *e)
@@ -171,18 +180,9 @@ void ac_queue_files_free(ac_qfile_list_t *list)
 
 int ac_queue_file(ac_queue_t *q, const char *file_id, ac_qfile_t *out, ac_err_t *e)
 {
-    const ac_bind_t b[] = {AC_BIND_TEXT(file_id)};
-    bool found = false;
-    int rc;
-
-    AC_DB_OWNER_CHECK(q->db);
-    memset(out, 0, sizeof *out);
-    rc = ac_catalog_select_row(
-        q->db, "SELECT " AC_QFILE_COLS " FROM astrocal_file WHERE file_id = ?1", b,
-        AC_BIND_N(b), ac_queue_file_cols, AC_QFILE_NCOLS, out, &found, "read a queued file", e);
-    if (rc == 0 && !found)
-        rc = ac_err_set(e, -ENOENT, "no file '%s'", file_id);
-    return rc;
+    return read_one(q, "SELECT " AC_QFILE_COLS " FROM astrocal_file WHERE file_id = ?1",
+                    file_id, ac_queue_file_cols, AC_QFILE_NCOLS, out, sizeof *out, "file",
+                    "read a queued file", e);
 }
 
 /* list_files lists the files of a session (by_state false) or in a state (key = its name),
