@@ -1,6 +1,6 @@
 /*
  * catalog_int.h - helpers shared by the catalog's .c files only (catalog*.c, queue*.c; not
- * part of the catalog's contract, see catalog.h): growing arrays, reading result rows into
+ * part of the catalog's contract, see catalog.h): reading result rows into
  * structs through a table of columns, freeing them, running one statement with bound
  * values (catalog_stmt.c), and comparing AstroFiler's values.
  *
@@ -33,10 +33,6 @@
 #include "schema.h"
 
 /* ---- Arrays ---- */
-
-/* ac_catalog_grow makes room in *items (elements of size bytes, capacity *cap) for at
- * least n + 1 elements; new elements are zeroed. 0 or -ENOMEM (items unchanged). */
-int ac_catalog_grow(void **items, size_t *cap, size_t n, size_t size);
 
 /* AC_CATALOG_LIST_FREE clears every item of a list (items, n) with clear(item *) and
  * frees the array, leaving the list empty; NULL-safe. For rows with nested lists; plain
