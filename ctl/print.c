@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util.h"
+
 /* ---- small formatters ------------------------------------------------------------------- */
 
 char *ac_print_bar(char *buf, size_t size, double fraction, int width)
@@ -176,15 +178,10 @@ static void table_init(struct table *t, const char *align, const char *const *he
 /* table_add appends a row of ncols strings (copied; NULL prints as "-"). */
 static void table_add(struct table *t, const char *const *row)
 {
-    if (t->rows == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        char **nc = realloc(t->cells, cap * (size_t)t->ncols * sizeof *nc);
-        if (nc == NULL) {
-            t->oom = true;
-            return;
-        }
-        t->cells = nc;
-        t->cap = cap;
+    if (ac_grow((void **)&t->cells, &t->cap, t->rows, (size_t)t->ncols * sizeof *t->cells) !=
+        0) {
+        t->oom = true;
+        return;
     }
     for (int i = 0; i < t->ncols; i++) {
         char *c = strdup(dash(row[i]));
