@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,4 +152,21 @@ int ac_name_value(const ac_name_value_t *t, size_t n, const char *name, bool noc
             return t[i].value;
     }
     return dflt;
+}
+
+int ac_grow(void **items, size_t *cap, size_t n, size_t size)
+{
+    size_t ncap;
+    char *p;
+
+    if (n < *cap)
+        return 0;
+    ncap = *cap != 0 ? *cap * 2 : 16;
+    p = realloc(*items, ncap * size);
+    if (p == NULL)
+        return -ENOMEM;
+    memset(p + *cap * size, 0, (ncap - *cap) * size);
+    *items = p;
+    *cap = ncap;
+    return 0;
 }

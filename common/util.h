@@ -56,4 +56,9 @@ typedef struct ac_name_value {
 } ac_name_value_t;
 int ac_name_value(const ac_name_value_t *t, size_t n, const char *name, bool nocase, int dflt);
 
+/* ac_grow makes room in *items (elements of size bytes, capacity *cap, n of them in use)
+ * for at least n + 1 elements, doubling the capacity (16 at first); new elements are
+ * zeroed. 0 or -ENOMEM (items and *cap unchanged). Thread: any (the caller's array). */
+int ac_grow(void **items, size_t *cap, size_t n, size_t size);
+
 #endif

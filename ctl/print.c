@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util.h"
+
 /* ---- small formatters ------------------------------------------------------------------- */
 
 char *ac_print_bar(char *buf, size_t size, double fraction, int width)
@@ -176,15 +178,10 @@ static void table_init(struct table *t, const char *align, const char *const *he
 /* table_add appends a row of ncols strings (copied; NULL prints as "-"). */
 static void table_add(struct table *t, const char *const *row)
 {
-    if (t->rows == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        char **nc = realloc(t->cells, cap * (size_t)t->ncols * sizeof *nc);
-        if (nc == NULL) {
-            t->oom = true;
-            return;
-        }
-        t->cells = nc;
-        t->cap = cap;
+    if (ac_grow((void **)&t->cells, &t->cap, t->rows, (size_t)t->ncols * sizeof *t->cells) !=
+        0) {
+        t->oom = true;
+        return;
     }
     for (int i = 0; i < t->ncols; i++) {
         char *c = strdup(dash(row[i]));
@@ -348,18 +345,29 @@ static void session_row(struct table *t, json_t *s)
                                        str(s, "reason")});
 }
 
+/* list_of sets *list to the array r[key]: 0 when it has rows, 1 when it is empty (none is
+ * printed as a line), -EINVAL when it is not an array. */
+static int list_of(FILE *out, json_t *r, const char *key, const char *none, json_t **list)
+{
+    *list = json_object_get(r, key);
+    if (!json_is_array(*list))
+        return -EINVAL;
+    if (json_array_size(*list) == 0) {
+        fprintf(out, "%s\n", none);
+        return 1;
+    }
+    return 0;
+}
+
 int ac_print_sessions(FILE *out, json_t *r)
 {
-    json_t *list = json_object_get(r, "sessions"), *s;
+    json_t *list, *s;
     struct table t;
     size_t i;
+    int rc;
 
-    if (!json_is_array(list))
-        return -EINVAL;
-    if (json_array_size(list) == 0) {
-        fputs("no light sessions\n", out);
-        return 0;
-    }
+    if ((rc = list_of(out, r, "sessions", "no light sessions", &list)) != 0)
+        return rc < 0 ? rc : 0;
     table_init(&t, "lllllrlrl",
                (const char *const[]){"SESSION", "OBJECT", "DATE", "FILTER", "STATE", "PRI",
                                      "PROGRESS", "FAILED", "REASON"});
@@ -417,18 +425,15 @@ int ac_print_session(FILE *out, json_t *r)
 
 int ac_print_masters(FILE *out, json_t *r)
 {
-    json_t *list = json_object_get(r, "masters"), *m;
+    json_t *list, *m;
     char id[32], exp[32], temp[32], gain[32], off[32];
     bool any_reason = false;
     struct table t;
     size_t i;
+    int rc;
 
-    if (!json_is_array(list))
-        return -EINVAL;
-    if (json_array_size(list) == 0) {
-        fputs("no masters\n", out);
-        return 0;
-    }
+    if ((rc = list_of(out, r, "masters", "no masters", &list)) != 0)
+        return rc < 0 ? rc : 0;
     json_array_foreach(list, i, m)
     {
         any_reason |= str(m, "reason") != NULL;
@@ -504,16 +509,12 @@ static int print_plan(FILE *out, json_t *p)
 
 int ac_print_plan(FILE *out, json_t *r)
 {
-    json_t *plans = json_object_get(r, "plans"), *p;
+    json_t *plans, *p;
     size_t i;
-    int rc = 0;
+    int rc;
 
-    if (!json_is_array(plans))
-        return -EINVAL;
-    if (json_array_size(plans) == 0) {
-        fputs("no sessions to plan\n", out);
-        return 0;
-    }
+    if ((rc = list_of(out, r, "plans", "no sessions to plan", &plans)) != 0)
+        return rc < 0 ? rc : 0;
     json_array_foreach(plans, i, p)
     {
         if (i > 0)

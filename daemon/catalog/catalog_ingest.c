@@ -32,7 +32,7 @@ static int collect_path(sqlite3_stmt *st, void *arg, ac_err_t *e)
 
     if (t == NULL)
         return 0;
-    if (ac_catalog_grow((void **)&out->items, &px->cap, out->n, sizeof *out->items) != 0 ||
+    if (ac_grow((void **)&out->items, &px->cap, out->n, sizeof *out->items) != 0 ||
         (out->items[out->n] = strdup((const char *)t)) == NULL)
         return ac_err_set(e, -ENOMEM, "list registered paths: no memory");
     out->n++;

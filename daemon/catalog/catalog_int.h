@@ -1,6 +1,6 @@
 /*
  * catalog_int.h - helpers shared by the catalog's .c files only (catalog*.c, queue*.c; not
- * part of the catalog's contract, see catalog.h): growing arrays, reading result rows into
+ * part of the catalog's contract, see catalog.h): reading result rows into
  * structs through a table of columns, freeing them, running one statement with bound
  * values (catalog_stmt.c), and comparing AstroFiler's values.
  *
@@ -33,10 +33,6 @@
 #include "schema.h"
 
 /* ---- Arrays ---- */
-
-/* ac_catalog_grow makes room in *items (elements of size bytes, capacity *cap) for at
- * least n + 1 elements; new elements are zeroed. 0 or -ENOMEM (items unchanged). */
-int ac_catalog_grow(void **items, size_t *cap, size_t n, size_t size);
 
 /* AC_CATALOG_LIST_FREE clears every item of a list (items, n) with clear(item *) and
  * frees the array, leaving the list empty; NULL-safe. For rows with nested lists; plain
@@ -136,16 +132,6 @@ void ac_catalog_rows_free(const ac_row_col_t *cols, size_t n, void *items, size_
  * releases what was copied. 0 or -ENOMEM. */
 int ac_catalog_row_append(sqlite3_stmt *st, int first, const ac_row_col_t *cols, size_t n,
                           void **items, size_t *count, size_t *cap, size_t size);
-
-/* Older column helpers, kept for queue_read.c until it uses row tables. */
-
-/* ac_catalog_dup_columns copies TEXT columns first, first+1, ... into *fields[0],
- * *fields[1], ... (NULL for SQL NULL). 0 or -ENOMEM (fields already copied stay set, for
- * the caller's clear function to free). */
-int ac_catalog_dup_columns(sqlite3_stmt *st, int first, char **const fields[], size_t n);
-
-/* ac_catalog_free_fields frees *fields[i] and sets them to NULL. */
-void ac_catalog_free_fields(char **const fields[], size_t n);
 
 /* ---- Statements: constant SQL, bound values, rows (catalog_stmt.c) ---- */
 

@@ -10,23 +10,7 @@
 
 #include "catalog_int.h"
 #include "db.h"
-
-int ac_catalog_grow(void **items, size_t *cap, size_t n, size_t size)
-{
-    size_t ncap;
-    char *p;
-
-    if (n < *cap)
-        return 0;
-    ncap = *cap != 0 ? *cap * 2 : 16;
-    p = realloc(*items, ncap * size);
-    if (p == NULL)
-        return -ENOMEM;
-    memset(p + *cap * size, 0, (ncap - *cap) * size);
-    *items = p;
-    *cap = ncap;
-    return 0;
-}
+#include "util.h"
 
 /* ---- Row tables ---- */
 
@@ -96,26 +80,7 @@ void ac_catalog_rows_free(const ac_row_col_t *cols, size_t n, void *items, size_
 int ac_catalog_row_append(sqlite3_stmt *st, int first, const ac_row_col_t *cols, size_t n,
                           void **items, size_t *count, size_t *cap, size_t size)
 {
-    if (ac_catalog_grow(items, cap, *count, size) != 0)
+    if (ac_grow(items, cap, *count, size) != 0)
         return -ENOMEM;
     return ac_catalog_row_read(st, first, cols, n, (char *)*items + (*count)++ * size);
-}
-
-/* ---- Older column helpers ---- */
-
-int ac_catalog_dup_columns(sqlite3_stmt *st, int first, char **const fields[], size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (ac_db_column_dup(st, first + (int)i, fields[i]) != 0)
-            return -ENOMEM;
-    }
-    return 0;
-}
-
-void ac_catalog_free_fields(char **const fields[], size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(*fields[i]);
-        *fields[i] = NULL;
-    }
 }

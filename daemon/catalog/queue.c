@@ -124,12 +124,12 @@ static int plan_txn(ac_db_t *db, void *arg, ac_err_t *e)
     int rc;
 
     ac_db_timestamp(now, sizeof now);
-    const ac_qparam_t prm[] = {
-        QP_TXT(p->session_id),      QP_TXT(p->ready ? "queued" : "waiting"),
-        QP_TXT(p->reason),          QP_TXT(p->bias_master),
-        QP_TXT(p->dark_master),     QP_TXT(p->flat_master),
-        QP_TXT(p->flatdark_master), QP_TXT(p->plan_json),
-        QP_TXT(p->session_date),    QP_TXT(now)};
+    const ac_bind_t prm[] = {
+        AC_BIND_TEXT(p->session_id),      AC_BIND_TEXT(p->ready ? "queued" : "waiting"),
+        AC_BIND_TEXT(p->reason),          AC_BIND_TEXT(p->bias_master),
+        AC_BIND_TEXT(p->dark_master),     AC_BIND_TEXT(p->flat_master),
+        AC_BIND_TEXT(p->flatdark_master), AC_BIND_TEXT(p->plan_json),
+        AC_BIND_TEXT(p->session_date),    AC_BIND_TEXT(now)};
     ac_qstep_t s[] = {
         {"INSERT INTO astrocal_session (session_id, priority, state, reason, bias_master, "
          "dark_master, flat_master, flatdark_master, plan_json, session_date, updated_at) "
@@ -143,14 +143,14 @@ static int plan_txn(ac_db_t *db, void *arg, ac_err_t *e)
          "flat_master = excluded.flat_master, flatdark_master = excluded.flatdark_master, "
          "plan_json = excluded.plan_json, session_date = excluded.session_date, "
          "updated_at = excluded.updated_at",
-         prm, 10, "plan a session", 0},
+         "plan a session", 0},
         {"UPDATE astrocal_session SET state = 'queued', reason = NULL, updated_at = ?10 "
          "WHERE session_id = ?1",
-         prm, 10, "queue a session on request", 0},
+         "queue a session on request", 0},
     };
 
     cx->added = 0;
-    rc = ac_queue_steps(db, s, p->force && p->ready ? 2 : 1, e);
+    rc = ac_queue_steps(db, s, p->force && p->ready ? 2 : 1, prm, AC_BIND_N(prm), e);
     if (rc != 0 || !p->ready)
         return rc;
     rc = add_files(cx->q, p, now, &cx->added, e);
@@ -237,65 +237,58 @@ static int op_txn(ac_db_t *db, void *arg, ac_err_t *e)
     cx->flag = false;
     ac_db_timestamp(now, sizeof now);
     rc = check(cx, &s, e);
-    const ac_qparam_t prm[] = {QP_TXT(cx->session_id), QP_TXT(now), QP_TXT(cx->file_id),
-                               QP_INT(cx->priority ? *cx->priority : 0), QP_TXT(cx->reason)};
+    const ac_bind_t prm[] = {
+        AC_BIND_TEXT(cx->session_id), AC_BIND_TEXT(now), AC_BIND_TEXT(cx->file_id),
+        AC_BIND_INT(cx->priority ? *cx->priority : 0), AC_BIND_TEXT(cx->reason)};
     ac_qstep_t steps[] = {
         /* 0, 1: enqueue (2 to 4 with a priority) */
         {"UPDATE astrocal_session SET priority = ?4, updated_at = ?2 WHERE session_id = ?1",
-         prm, 5, "set a session's priority", 0},
+         "set a session's priority", 0},
         {"UPDATE astrocal_file SET state = 'pending', attempts = 0, interrupted = 0, "
          "error = NULL, not_before = NULL, finished_at = NULL, updated_at = ?2 "
          "WHERE session_id = ?1 AND state IN ('cancelled', 'failed')",
-         prm, 5, "reopen a session's files", 0},
+         "reopen a session's files", 0},
         {"UPDATE astrocal_session SET state = 'queued', reason = NULL, updated_at = ?2 "
          "WHERE session_id = ?1 AND state IN ('cancelled', 'done')",
-         prm, 5, "reopen a session", 0},
+         "reopen a session", 0},
         /* 3: pause */
         {"UPDATE astrocal_session SET state = 'paused', reason = ?5, updated_at = ?2 "
          "WHERE session_id = ?1",
-         prm, 5, "pause a session", 0},
+         "pause a session", 0},
         /* 4: resume */
         {"UPDATE astrocal_session SET state = 'queued', reason = NULL, updated_at = ?2 "
          "WHERE session_id = ?1 AND state = 'paused'",
-         prm, 5, "resume a session", 0},
+         "resume a session", 0},
         /* 5, 6: cancel */
         {"UPDATE astrocal_file SET state = 'cancelled', finished_at = ?2, updated_at = ?2 "
          "WHERE session_id = ?1 AND state = 'pending'",
-         prm, 5, "cancel a session's pending files", 0},
+         "cancel a session's pending files", 0},
         {"UPDATE astrocal_session SET state = 'cancelled', reason = 'cancelled', "
          "updated_at = ?2 WHERE session_id = ?1",
-         prm, 5, "cancel a session", 0},
+         "cancel a session", 0},
         /* 7, 8: retry */
         {"UPDATE astrocal_file SET state = 'pending', attempts = 0, interrupted = 0, "
          "error = NULL, not_before = NULL, updated_at = ?2 WHERE state = 'failed' "
          "AND (?3 IS NULL OR file_id = ?3) AND (?1 IS NULL OR session_id = ?1)",
-         prm, 5, "retry failed files", 0},
+         "retry failed files", 0},
         {"UPDATE astrocal_session SET state = 'queued', updated_at = ?2 WHERE state = 'done' "
          "AND EXISTS (SELECT 1 FROM astrocal_file AS f "
          "WHERE f.session_id = astrocal_session.session_id AND f.state = 'pending')",
-         prm, 5, "requeue sessions of retried files", 0},
+         "requeue sessions of retried files", 0},
+    };
+
+    /* The steps of each op: first, count (enqueue: one more first with a priority). */
+    static const int range[][2] = {
+        [OP_ENQUEUE] = {1, 2}, [OP_PAUSE] = {3, 1}, [OP_RESUME] = {4, 1},
+        [OP_CANCEL] = {5, 2},  [OP_RETRY] = {7, 2},
     };
 
     if (rc == 0) {
-        switch (cx->op) {
-        case OP_ENQUEUE:
-            first = cx->priority != NULL ? 0 : 1;
-            n = 3 - first;
-            break;
-        case OP_PAUSE:
-            first = 3, n = 1;
-            break;
-        case OP_RESUME:
-            first = 4, n = 1;
-            break;
-        case OP_CANCEL:
-            first = 5, n = 2;
-            break;
-        case OP_RETRY:
-            first = 7, n = 2;
-            break;
-        }
-        rc = ac_queue_steps(db, steps + first, n, e);
+        first = range[cx->op][0];
+        n = range[cx->op][1];
+        if (cx->op == OP_ENQUEUE && cx->priority != NULL)
+            first--, n++;
+        rc = ac_queue_steps(db, steps + first, n, prm, AC_BIND_N(prm), e);
     }
     if (rc == 0 && cx->op == OP_CANCEL)
         cx->n = steps[5].changes + s.counts[AC_FILE_RUNNING];
@@ -371,9 +364,7 @@ struct claim_ctx {
 static int claim_txn(ac_db_t *db, void *arg, ac_err_t *e)
 {
     struct claim_ctx *cx = arg;
-    sqlite3_stmt *st = NULL;
     char ts[32];
-    int rc;
 #define CLAIM_SQL(order)                                                                       \
     "UPDATE astrocal_file SET state = 'running', started_at = ?1, finished_at = NULL, "        \
     "updated_at = ?1 WHERE file_id = (SELECT f.file_id FROM astrocal_file AS f "               \
@@ -388,28 +379,12 @@ static int claim_txn(ac_db_t *db, void *arg, ac_err_t *e)
 
     ac_queue_file_clear(cx->out);
     memset(cx->out, 0, sizeof *cx->out);
-    cx->found = false;
     ac_db_timestamp(ts, sizeof ts);
-    rc = ac_db_prepare(db, cx->q->policy.newest_first ? CLAIM_SQL("DESC") : CLAIM_SQL("ASC"),
-                       &st, e);
-    if (rc != 0)
-        return rc;
-    ac_db_bind_text(st, 1, ts);
-    sqlite3_bind_double(st, 2, cx->now);
-    ac_db_bind_text(st, 3, cx->only_session);
-    while ((rc = ac_db_step(db, st, "claim the next file", e)) == AC_DB_ROW) {
-        if (ac_queue_file_from_row(st, cx->out) != 0) {
-            rc = ac_err_set(e, -ENOMEM, "out of memory claiming a file");
-            break;
-        }
-        cx->found = true;
-    }
-    ac_db_release(db, st);
-    if (rc < 0) {
-        ac_queue_file_clear(cx->out);
-        cx->found = false;
-    }
-    return rc < 0 ? rc : 0;
+    const ac_bind_t b[] = {AC_BIND_TEXT(ts), AC_BIND_NUMBER(cx->now),
+                           AC_BIND_TEXT(cx->only_session)};
+    return ac_catalog_select_row(
+        db, cx->q->policy.newest_first ? CLAIM_SQL("DESC") : CLAIM_SQL("ASC"), b, AC_BIND_N(b),
+        ac_queue_file_cols, AC_QFILE_NCOLS, cx->out, &cx->found, "claim the next file", e);
 #undef CLAIM_SQL
 }
 
@@ -495,36 +470,36 @@ static int file_txn(ac_db_t *db, void *arg, ac_err_t *e)
     }
     if (rc != 0)
         return rc;
-    const ac_qparam_t prm[] = {QP_TXT(cx->file_id),
-                               QP_TXT(ac_queue_file_state_name(cx->state)),
-                               QP_TXT(cx->error),
-                               QP_DBL(cx->seconds),
-                               QP_TXT(now),
-                               QP_DBL(cx->not_before),
-                               QP_TXT(cx->op == FOP_DONE ? cx->rec->output_path : NULL),
-                               QP_TXT(cx->out_id)};
+    const ac_bind_t prm[] = {AC_BIND_TEXT(cx->file_id),
+                             AC_BIND_TEXT(ac_queue_file_state_name(cx->state)),
+                             AC_BIND_TEXT(cx->error),
+                             AC_BIND_NUMBER(cx->seconds),
+                             AC_BIND_TEXT(now),
+                             AC_BIND_NUMBER(cx->not_before),
+                             AC_BIND_TEXT(cx->op == FOP_DONE ? cx->rec->output_path : NULL),
+                             AC_BIND_TEXT(cx->out_id)};
     ac_qstep_t s[] = {
         {"UPDATE astrocal_file SET state = 'pending', not_before = ?6, started_at = NULL, "
          "updated_at = ?5 WHERE file_id = ?1 AND state = 'running'",
-         prm, 8, "release a file", 0},
+         "release a file", 0},
         {"UPDATE astrocal_file SET state = 'done', output_path = ?7, output_file_id = ?8, "
          "finished_at = ?5, seconds = COALESCE(?4, seconds), error = NULL, not_before = NULL, "
          "updated_at = ?5 WHERE file_id = ?1",
-         prm, 8, "mark the queued file done", 0},
+         "mark the queued file done", 0},
         {"UPDATE astrocal_file SET state = 'pending', attempts = attempts + 1, error = ?3, "
          "not_before = ?6, updated_at = ?5 WHERE file_id = ?1",
-         prm, 8, "defer a file", 0},
+         "defer a file", 0},
         {"UPDATE astrocal_file SET state = ?2, error = ?3, seconds = COALESCE(?4, seconds), "
          "finished_at = ?5, updated_at = ?5, not_before = NULL, "
          "attempts = attempts + (?2 = 'failed') WHERE file_id = ?1",
-         prm, 8, "finish a file", 0},
+         "finish a file", 0},
         {"UPDATE astrocal_file SET state = 'pending', error = ?3, not_before = NULL, "
          "started_at = NULL, updated_at = ?5 WHERE file_id = ?1",
-         prm, 8, "put a file back (disk full)", 0},
+         "put a file back (disk full)", 0},
     };
 
     k = cx->op == FOP_FAIL ? (cx->v.full ? 4 : cx->v.retry ? 2 : 3) : (int)cx->op;
-    if ((rc = ac_queue_steps(db, &s[k], 1, e)) != 0)
+    if ((rc = ac_queue_steps(db, &s[k], 1, prm, AC_BIND_N(prm), e)) != 0)
         return rc;
     if (s[k].changes == 0 && cx->op != FOP_DONE)
         return ac_err_set(e, -ENOENT, "file %s is not in the queue%s", cx->file_id,

@@ -7,55 +7,30 @@
 #ifndef AC_QUEUE_INT_H
 #define AC_QUEUE_INT_H
 
-#include <sqlite3.h>
-#include <stdint.h>
+#include <stddef.h>
 
+#include "catalog_int.h"
 #include "queue.h"
 
-/* ---- Writes: constant SQL plus bound parameters ---- */
+/* ---- Writes: a list of statements sharing one array of bound values ---- */
 
-enum ac_qparam_type { AC_QP_NULL, AC_QP_TEXT, AC_QP_DOUBLE, AC_QP_INT };
-
-typedef struct ac_qparam {
-    enum ac_qparam_type t;
-    const char *s;
-    double d;
-    int64_t i;
-} ac_qparam_t;
-
-#define QP_TXT(x)                                                                              \
-    {                                                                                          \
-        AC_QP_TEXT, (x), 0, 0                                                                  \
-    }
-#define QP_DBL(x)                                                                              \
-    {                                                                                          \
-        AC_QP_DOUBLE, NULL, (x), 0                                                             \
-    }
-#define QP_INT(x)                                                                              \
-    {                                                                                          \
-        AC_QP_INT, NULL, 0, (x)                                                                \
-    }
-
-/* One statement: sql with np parameters (?1 .. ?np), op naming it in errors; changes
- * receives sqlite3_changes after it ran. */
+/* One statement: sql (constant) and op naming it in errors; changes receives the rows it
+ * changed (ac_catalog_exec). */
 typedef struct ac_qstep {
     const char *sql;
-    const ac_qparam_t *p;
-    int np;
     const char *op;
     int changes; /* out */
 } ac_qstep_t;
 
-/* ac_queue_steps runs n steps in order on the open transaction (or savepoint); stops at
- * the first failure. Call it from a transaction body. */
-int ac_queue_steps(ac_db_t *db, ac_qstep_t *s, int n, ac_err_t *e);
-
-/* ac_queue_exec runs n steps in one transaction of their own (ac_db_transact). */
-int ac_queue_exec(ac_db_t *db, ac_qstep_t *s, int n, ac_err_t *e);
+/* ac_queue_steps runs s[0..n-1] in order through ac_catalog_exec, each with b[0..nb-1]
+ * bound to ?1..?nb, on the open transaction (or savepoint); stops at the first failure.
+ * Call it from a transaction body. */
+int ac_queue_steps(ac_db_t *db, ac_qstep_t *s, int n, const ac_bind_t *b, size_t nb,
+                   ac_err_t *e);
 
 /* ---- Rows ---- */
 
-/* The columns ac_queue_file_from_row reads, in order. */
+/* The columns of a queued file row (ac_queue_file_cols), in order. */
 #define AC_QFILE_COLS                                                                          \
     "file_id, session_id, path, error, output_path, output_file_id, started_at, finished_at, " \
     "state, attempts, not_before, seconds, interrupted, crashes"
@@ -64,8 +39,8 @@ int ac_queue_exec(ac_db_t *db, ac_qstep_t *s, int n, ac_err_t *e);
  * ac_queue_suspect says the same of a row read). */
 #define AC_QSUSPECT_SQL(t) "(" t ".interrupted >= 2 OR " t ".crashes > 0)"
 
-/* ac_queue_file_from_row fills *x (zeroed) from a row of AC_QFILE_COLS. 0 or -ENOMEM
- * (the strings copied so far stay for ac_queue_file_clear). */
-int ac_queue_file_from_row(sqlite3_stmt *st, ac_qfile_t *x);
+/* The row table of AC_QFILE_COLS (ac_catalog_row_read; ac_queue_file_clear frees it). */
+#define AC_QFILE_NCOLS 14
+extern const ac_row_col_t ac_queue_file_cols[AC_QFILE_NCOLS];
 
 #endif

@@ -76,30 +76,31 @@ static int recover_txn(ac_db_t *db, void *arg, ac_err_t *e)
                 : alone != NULL && strcmp(f->file_id, alone) == 0 && f->interrupted >= 1)
             out->blamed++;
     }
-    const ac_qparam_t prm[] = {
-        QP_TXT(culprit), QP_TXT(alone),
-        QP_INT(cx->q->policy.crash_limit < 1 ? 1 : cx->q->policy.crash_limit),
-        QP_TXT(signal_name(cx->crash != NULL ? cx->crash->signal : 0, sigbuf, sizeof sigbuf)),
-        QP_TXT(now)};
+    const ac_bind_t prm[] = {
+        AC_BIND_TEXT(culprit), AC_BIND_TEXT(alone),
+        AC_BIND_INT(cx->q->policy.crash_limit < 1 ? 1 : cx->q->policy.crash_limit),
+        AC_BIND_TEXT(
+            signal_name(cx->crash != NULL ? cx->crash->signal : 0, sigbuf, sizeof sigbuf)),
+        AC_BIND_TEXT(now)};
     ac_qstep_t s[] = {
         /* Every expression sees the row as it was (SQLite evaluates SET on the old row). */
         {"UPDATE astrocal_file SET "
          "interrupted = interrupted + (?1 IS NULL OR file_id = ?1), "
          "crashes = crashes + (file_id IS ?1 OR (?1 IS NULL AND file_id IS ?2 AND "
          "interrupted >= 1)) WHERE state = 'running'",
-         prm, 5, "count the interruptions", 0},
+         "count the interruptions", 0},
         {"UPDATE astrocal_file SET state = 'failed', finished_at = ?5, updated_at = ?5, "
          "not_before = NULL, error = CASE WHEN ?4 IS NULL THEN 'crashes the daemon (' || "
          "crashes || ' deaths while it ran alone; signal unknown)' ELSE "
          "'crashes the daemon (' || ?4 || '; ' || crashes || ' crashes)' END "
          "WHERE state = 'running' AND crashes >= ?3",
-         prm, 5, "fail files that crash the daemon", 0},
+         "fail files that crash the daemon", 0},
         {"UPDATE astrocal_file SET state = 'pending', started_at = NULL, not_before = NULL, "
          "updated_at = ?5 WHERE state = 'running'",
-         prm, 5, "requeue interrupted files", 0},
+         "requeue interrupted files", 0},
     };
 
-    if ((rc = ac_queue_steps(db, s, 3, e)) != 0)
+    if ((rc = ac_queue_steps(db, s, 3, prm, AC_BIND_N(prm), e)) != 0)
         return rc;
     out->failed = s[1].changes;
     out->requeued = s[2].changes;

@@ -418,6 +418,22 @@ static int migrate_step_txn(ac_db_t *db, void *arg, ac_err_t *e)
     return rc < 0 ? rc : 0;
 }
 
+/* known_version reads the astrocal schema version into *v (ac_schema_version); AC_ESQLITE
+ * when it is newer than this astrocald knows. */
+static int known_version(ac_db_t *db, int *v, ac_err_t *e)
+{
+    int rc;
+
+    if ((rc = ac_schema_version(db, v, e)) != 0)
+        return rc;
+    if (*v > NMIGRATIONS)
+        return ac_err_set(e, AC_ESQLITE,
+                          "%s: astrocal schema version %d is newer than this astrocald "
+                          "knows (%d); use a newer astrocald",
+                          ac_db_path(db), *v, NMIGRATIONS);
+    return 0;
+}
+
 int ac_schema_migrate(ac_db_t *db, int target, ac_err_t *e)
 {
     struct migrate_ctx mx = {target, 0};
@@ -427,13 +443,8 @@ int ac_schema_migrate(ac_db_t *db, int target, ac_err_t *e)
     if (target < 1 || target > NMIGRATIONS)
         return ac_err_set(e, -EINVAL, "astrocal schema version %d is not between 1 and %d",
                           target, NMIGRATIONS);
-    if ((rc = ac_schema_version(db, &v, e)) != 0)
+    if ((rc = known_version(db, &v, e)) != 0)
         return rc;
-    if (v > NMIGRATIONS)
-        return ac_err_set(e, AC_ESQLITE,
-                          "%s: astrocal schema version %d is newer than this astrocald "
-                          "knows (%d); use a newer astrocald",
-                          ac_db_path(db), v, NMIGRATIONS);
     while (v < target) {
         if ((rc = ac_db_transact(db, migrate_step_txn, &mx, e)) != 0)
             return rc;
@@ -458,13 +469,8 @@ int ac_schema_prepare(ac_db_t *db, ac_schema_info_t *out, ac_err_t *e)
         return rc;
     if (cx.created)
         ac_log_notice("%s: created AstroFiler's schema in a new database", ac_db_path(db));
-    if ((rc = ac_schema_version(db, &v, e)) != 0)
+    if ((rc = known_version(db, &v, e)) != 0)
         return rc;
-    if (v > NMIGRATIONS)
-        return ac_err_set(e, AC_ESQLITE,
-                          "%s: astrocal schema version %d is newer than this astrocald "
-                          "knows (%d); use a newer astrocald",
-                          ac_db_path(db), v, NMIGRATIONS);
     if (v < AC_SCHEMA_VERSION && (rc = ac_schema_migrate(db, AC_SCHEMA_VERSION, e)) != 0)
         return rc;
     if ((rc = ac_schema_discover(db, &si, e)) != 0)

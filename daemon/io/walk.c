@@ -44,15 +44,9 @@ static int list_names(const char *dir, char ***out, size_t *n)
         }
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            char **p = realloc(v, ncap * sizeof *p);
-            if (p == NULL) {
-                err = ENOMEM;
-                break;
-            }
-            v = p;
-            cap = ncap;
+        if (ac_grow((void **)&v, &cap, *n, sizeof *v) != 0) {
+            err = ENOMEM;
+            break;
         }
         if ((v[*n] = strdup(de->d_name)) == NULL) {
             err = ENOMEM;

@@ -79,21 +79,6 @@ struct import {
     ac_import_result_t res;
 };
 
-static int grow(void **arr, size_t *cap, size_t n, size_t size)
-{
-    size_t ncap;
-    void *p;
-
-    if (n < *cap)
-        return 0;
-    ncap = *cap != 0 ? *cap * 2 : 64;
-    if ((p = realloc(*arr, ncap * size)) == NULL)
-        return -ENOMEM;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 /* add_entry appends {path, message} to a list capped at max entries. */
 static void add_entry(ac_import_entry_t **list, size_t *n, int max, const char *path,
                       const char *message)
@@ -156,7 +141,7 @@ static void scan_one(struct import *im, const char *path, const char *base)
         return;
     }
     if (it->kind == AC_IMPORT_FRAME || it->kind == AC_IMPORT_MASTER) {
-        if (grow((void **)&im->items, &im->cap_items, im->n_items, sizeof *im->items) == 0) {
+        if (ac_grow((void **)&im->items, &im->cap_items, im->n_items, sizeof *im->items) == 0) {
             im->items[im->n_items++] = it;
             return;
         }

@@ -195,13 +195,8 @@ static void add_obs(struct scan *sc, const char *path, const struct stat *st, bo
 {
     struct obs *o;
 
-    if (sc->n == sc->cap) {
-        size_t cap = sc->cap ? sc->cap * 2 : 256;
-        if ((o = realloc(sc->o, cap * sizeof *o)) == NULL)
-            goto nomem;
-        sc->o = o;
-        sc->cap = cap;
-    }
+    if (ac_grow((void **)&sc->o, &sc->cap, sc->n, sizeof *sc->o) != 0)
+        goto nomem;
     o = &sc->o[sc->n];
     if ((o->path = strdup(path)) == NULL)
         goto nomem;

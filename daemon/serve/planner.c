@@ -46,14 +46,8 @@ static const ac_hcache_entry_t *hcache_get(ac_planner_t *pl, const char *path)
     if (en != NULL && en->mtime == (int64_t)st.st_mtime && en->size == (int64_t)st.st_size)
         return en;
     if (en == NULL) {
-        if (pl->nhc == pl->caphc) {
-            size_t cap = pl->caphc ? pl->caphc * 2 : 64;
-            void *p = realloc(pl->hc, cap * sizeof *pl->hc);
-            if (p == NULL)
-                return NULL;
-            pl->hc = p;
-            pl->caphc = cap;
-        }
+        if (ac_grow((void **)&pl->hc, &pl->caphc, pl->nhc, sizeof *pl->hc) != 0)
+            return NULL;
         en = &pl->hc[pl->nhc];
         memset(en, 0, sizeof *en);
         en->path = strdup(path);
@@ -260,14 +254,8 @@ static ac_plan_t *plan_slot(ac_planner_t *pl, const char *session_id)
     for (size_t i = 0; i < pl->nplans; i++)
         if (strcmp(pl->plans[i].session_id, session_id) == 0)
             return &pl->plans[i];
-    if (pl->nplans == pl->capplans) {
-        size_t cap = pl->capplans ? pl->capplans * 2 : 32;
-        void *p = realloc(pl->plans, cap * sizeof *pl->plans);
-        if (p == NULL)
-            return NULL;
-        pl->plans = p;
-        pl->capplans = cap;
-    }
+    if (ac_grow((void **)&pl->plans, &pl->capplans, pl->nplans, sizeof *pl->plans) != 0)
+        return NULL;
     memset(&pl->plans[pl->nplans], 0, sizeof pl->plans[0]);
     ac_strlcpy(pl->plans[pl->nplans].session_id, session_id, sizeof pl->plans[0].session_id);
     return &pl->plans[pl->nplans++];

@@ -14,23 +14,6 @@
 #include "planner_int.h"
 #include "util.h"
 
-/* grow makes room for one more element in *arr (n used, *cap allocated). */
-static bool grow(void **arr, size_t n, size_t *cap, size_t elem)
-{
-    void *p;
-    size_t c;
-
-    if (n < *cap)
-        return true;
-    c = *cap ? *cap * 2 : 8;
-    p = realloc(*arr, c * elem);
-    if (p == NULL)
-        return false;
-    *arr = p;
-    *cap = c;
-    return true;
-}
-
 const ac_bad_master_t *ac_planner_bad_master(ac_planner_t *pl, const char *path)
 {
     for (size_t i = 0; i < pl->nbad; i++) {
@@ -121,7 +104,7 @@ bool ac_planner_mark_bad_master(ac_planner_t *pl, const char *path, const char *
 
     if (ac_planner_bad_master(pl, path) != NULL)
         return false;
-    if (!grow((void **)&pl->bad, pl->nbad, &pl->capbad, sizeof *pl->bad))
+    if (ac_grow((void **)&pl->bad, &pl->capbad, pl->nbad, sizeof *pl->bad) != 0)
         return false;
     b = &pl->bad[pl->nbad++];
     memset(b, 0, sizeof *b);
@@ -140,7 +123,7 @@ bool ac_planner_mark_bad_set(ac_planner_t *pl, const ac_mkey_t *key, const char 
 
     if (ac_planner_bad_set(pl, key) != NULL)
         return false;
-    if (!grow((void **)&pl->badsets, pl->nbadsets, &pl->capbadsets, sizeof *pl->badsets))
+    if (ac_grow((void **)&pl->badsets, &pl->capbadsets, pl->nbadsets, sizeof *pl->badsets) != 0)
         return false;
     b = &pl->badsets[pl->nbadsets++];
     memset(b, 0, sizeof *b);
