@@ -40,15 +40,15 @@ static double now_s(void)
     return clock_s(CLOCK_MONOTONIC);
 }
 
-static int run(const char *name, const ac_starfield_t *f, const char *bayer, int bin, int max_fit,
-               int reps)
+static int run(const char *name, const ac_starfield_t *f, const char *bayer, int bin,
+               int max_fit, int reps)
 {
     double wall[16], cpu[16], sep[16], fit[16];
     ac_stars_result_t r = {0};
     ac_stars_opts_t o;
     ac_err_t e = {0};
-    ac_stars_image_t img = {.px = f->px, .width = f->width, .height = f->height,
-                            .bayerpat = bayer};
+    ac_stars_image_t img = {
+        .px = f->px, .width = f->width, .height = f->height, .bayerpat = bayer};
 
     ac_stars_opts_default(&o);
     o.saturation = 65535;
@@ -71,10 +71,11 @@ static int run(const char *name, const ac_starfield_t *f, const char *bayer, int
     qsort(cpu, (size_t)reps, sizeof *cpu, cmpd);
     qsort(sep, (size_t)reps, sizeof *sep, cmpd);
     qsort(fit, (size_t)reps, sizeof *fit, cmpd);
-    printf("%-20s wall %6.3f s cpu %6.3f s (sep %6.3f s, stars %6.3f s) work %5.1f MB  stars %5d "
-           "fitted %5d fwhm %.3f hfr %.3f ecc %.3f\n",
-           name, wall[reps / 2], cpu[reps / 2], sep[reps / 2], fit[reps / 2],
-           ac_stars_work_bytes(&img, &o) / 1e6, r.nstars, r.nfitted, r.fwhm, r.hfr, r.ecc);
+    printf(
+        "%-20s wall %6.3f s cpu %6.3f s (sep %6.3f s, stars %6.3f s) work %5.1f MB  stars %5d "
+        "fitted %5d fwhm %.3f hfr %.3f ecc %.3f\n",
+        name, wall[reps / 2], cpu[reps / 2], sep[reps / 2], fit[reps / 2],
+        ac_stars_work_bytes(&img, &o) / 1e6, r.nstars, r.nfitted, r.fwhm, r.hfr, r.ecc);
     ac_stars_result_free(&r);
     return 0;
 }
@@ -97,7 +98,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--fwhm") == 0 && i + 1 < argc) {
             fwhm = atof(argv[++i]);
         } else {
-            fprintf(stderr, "usage: stars_bench [--size WxH] [--stars N] [--reps K] [--fwhm F]\n");
+            fprintf(stderr,
+                    "usage: stars_bench [--size WxH] [--stars N] [--reps K] [--fwhm F]\n");
             return 64;
         }
     }
@@ -110,13 +112,14 @@ int main(int argc, char **argv)
     sp.nsaturated = n / 40;
     sp.nhot = 2000;
     sp.ncosmic = 50;
-    sp.shape = (ac_star_shape_t){.moffat = true, .fwhm = fwhm, .ecc = 0.2, .angle = 0.3,
-                                 .beta = 3.0};
+    sp.shape =
+        (ac_star_shape_t){.moffat = true, .fwhm = fwhm, .ecc = 0.2, .angle = 0.3, .beta = 3.0};
     double t0 = now_s();
     if (ac_starfield_make(&sp, &f) != 0)
         return 1;
-    printf("frame %d x %d, %d stars placed (%d detectable), FWHM %.2f px; generated in %.1f s\n",
-           w, h, f.nstars, f.ndetectable, fwhm, now_s() - t0);
+    printf(
+        "frame %d x %d, %d stars placed (%d detectable), FWHM %.2f px; generated in %.1f s\n",
+        w, h, f.nstars, f.ndetectable, fwhm, now_s() - t0);
     int rc = run("mono full resolution", &f, NULL, 1, 500, reps) ||
              run("mono 2x2 binned", &f, NULL, 2, 500, reps) ||
              run("CFA superpixel", &f, "RGGB", 2, 500, reps) ||

@@ -55,7 +55,6 @@ double ac_catalog_parse_number(const char *s);
  * getrandom(2). 0 or -errno. */
 int ac_catalog_uuid4(char out[AC_UUID_LEN + 1]);
 
-
 /* ---- Reading AstroFiler's catalogue (catalog.c) ---- */
 
 /* A light session that still has uncalibrated lights. Strings are owned (NULL when the
@@ -324,7 +323,6 @@ int ac_catalog_events_prune(ac_db_t *db, int keep, ac_err_t *e);
  * 'rejected' is a master that was built but failed its quality check: it is never put in
  * Masters and error holds the reason (shown by `astrocalctl masters`).
  */
-
 
 #define AC_BUILD_FLATDARK_SUFFIX ":flatdark"
 

@@ -549,8 +549,7 @@ static int identity_error(const ac_db_t *db, ac_err_t *e)
         return ac_err_set(e, AC_ECATALOG,
                           "%s: the catalogue was replaced by another file (inode %llu, was "
                           "%llu) while astrocald had it open: nothing more is written to it",
-                          db->path, (unsigned long long)st.st_ino,
-                          (unsigned long long)db->ino);
+                          db->path, (unsigned long long)st.st_ino, (unsigned long long)db->ino);
     return 0;
 }
 

@@ -14,7 +14,6 @@
 #include "log.h"
 #include "util.h"
 
-
 #define LINE_MAX_BYTES 8191
 
 /* ---- Parser ---------------------------------------------------------------------------- */
@@ -266,4 +265,3 @@ out:
     free(st);
     return rc;
 }
-

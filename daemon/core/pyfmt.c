@@ -123,4 +123,3 @@ int ac_pyfmt_text(const char *value, bool quoted, char *out, size_t size)
         return ac_pyfmt_float(v, out, size);
     return put(out, size, value);
 }
-

@@ -48,7 +48,6 @@ out:
     return rc;
 }
 
-
 /* check_file: path, when it exists, is a regular file astrocald can read and write; when it
  * does not, its folder exists and is writable (so it can be created). Empty passes. */
 static int check_file(const char *key, const char *path, ac_err_t *e)
@@ -103,8 +102,9 @@ static int check_dir(const char *key, const char *path, bool watched, ac_err_t *
         return 0;
     ac_path_dir(path, parent, sizeof parent);
     if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode) || access(parent, W_OK | X_OK) != 0)
-        return ac_err_set(e, AC_ECONFIG, "%s: '%s' does not exist and cannot be created in '%s'",
-                          key, path, parent);
+        return ac_err_set(e, AC_ECONFIG,
+                          "%s: '%s' does not exist and cannot be created in '%s'", key, path,
+                          parent);
     return 0;
 }
 

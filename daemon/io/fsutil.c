@@ -215,8 +215,7 @@ static int clean_dir(const char *dir, const char *prefix, int depth, ac_err_t *e
     int fd = ac_fsutil_open_dir(dir);
 
     if (fd < 0)
-        return ac_err_set(e, fd, "cleaning temporary files in %s: %s", dir,
-                          strerror(-fd));
+        return ac_err_set(e, fd, "cleaning temporary files in %s: %s", dir, strerror(-fd));
     return clean_fd(fd, dir, prefix, depth, e);
 }
 

@@ -261,7 +261,7 @@ ALWAYS_INLINE void sum_store(unsigned char *restrict dst, const float *restrict 
 
 /* No multiversioning under ThreadSanitizer: the ifunc resolver that target_clones makes
  * runs during relocation, before TSan's runtime starts, and dies when instrumented. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&                        \
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&                         \
     !defined(__SANITIZE_THREAD__)
 #define HOT_KERNEL                                                                             \
     __attribute__((optimize("O3", "tree-vectorize"), target_clones("avx2", "default")))

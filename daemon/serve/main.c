@@ -55,14 +55,10 @@ static void usage(FILE *f)
 static int run_daemon(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'},
-        {"check-config", no_argument, 0, 'k'},
-        {"drain", no_argument, 0, 'd'},
-        {"create", no_argument, 0, 'C'},
-        {"log-level", required_argument, 0, 'l'},
-        {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},
-        {0, 0, 0, 0},
+        {"config", required_argument, 0, 'c'},    {"check-config", no_argument, 0, 'k'},
+        {"drain", no_argument, 0, 'd'},           {"create", no_argument, 0, 'C'},
+        {"log-level", required_argument, 0, 'l'}, {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},         {0, 0, 0, 0},
     };
     const char *config = AC_DEFAULT_CONFIG, *level = NULL;
     bool check = false, drain = false, create = false;
@@ -129,9 +125,11 @@ static int run_daemon(int argc, char **argv)
 
         if (ac_conffile_check_paths(&d.cfg, &e) != 0 ||
             (d.cfg.reader_group[0] != '\0' &&
-             ac_ctlauth_group_resolve("[DAEMON] reader_group", d.cfg.reader_group, &g, &e) != 0) ||
+             ac_ctlauth_group_resolve("[DAEMON] reader_group", d.cfg.reader_group, &g, &e) !=
+                 0) ||
             (d.cfg.admin_group[0] != '\0' &&
-             ac_ctlauth_group_resolve("[DAEMON] admin_group", d.cfg.admin_group, &g, &e) != 0)) {
+             ac_ctlauth_group_resolve("[DAEMON] admin_group", d.cfg.admin_group, &g, &e) !=
+                 0)) {
             fprintf(stderr, "astrocald: %s: %s\n", config, e.msg);
             return EX_CONFIG;
         }

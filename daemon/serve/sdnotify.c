@@ -58,7 +58,8 @@ static int notify_send(const char *state)
     if (fd < 0)
         return -errno;
     /* Never block the loop on a full notify queue: a lost STATUS= is harmless. */
-    w = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa, sl);
+    w = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa,
+               sl);
     if (w < 0)
         rc = -errno;
     close(fd);

@@ -86,4 +86,3 @@ json_t *ac_build_result_json(const ac_build_result_t *r)
 #undef NUM
     return j;
 }
-

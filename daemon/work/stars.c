@@ -173,7 +173,8 @@ static int make_work(struct work *wk, const ac_stars_image_t *img, int bin)
         }
         const float *r0 = in + (size_t)(wk->y0 + 2 * j) * W + wk->x0, *r1 = r0 + W;
         for (int i = 0; i < wk->w; i++)
-            o[i] = (s00 * r0[2 * i] + s01 * r0[2 * i + 1]) + (s10 * r1[2 * i] + s11 * r1[2 * i + 1]);
+            o[i] = (s00 * r0[2 * i] + s01 * r0[2 * i + 1]) +
+                   (s10 * r1[2 * i] + s11 * r1[2 * i + 1]);
     }
     return 0;
 }
@@ -451,8 +452,11 @@ static int summarise(ac_stars_result_t *r, double scale)
             const ac_star_t *s = &r->stars[k];
             if (s->reject != AC_STAR_OK || !s->fitted)
                 continue;
-            double x = m == 0 ? s->fwhm : m == 1 ? s->hfr : m == 2 ? s->ecc
-                     : m == 3 ? s->fwhm_major : s->fwhm_minor;
+            double x = m == 0   ? s->fwhm
+                       : m == 1 ? s->hfr
+                       : m == 2 ? s->ecc
+                       : m == 3 ? s->fwhm_major
+                                : s->fwhm_minor;
             if (isfinite(x))
                 v[n++] = (float)x;
         }
@@ -497,15 +501,15 @@ int ac_stars_measure(const ac_stars_image_t *img, const ac_stars_opts_t *o_in,
         return ac_err_set(e, -EINVAL, "stars: bad image or options");
     if (is_cfa(img)) {
         if (strlen(img->bayerpat) != 4 || strspn(img->bayerpat, "RGBrgb") != 4)
-            return ac_err_set(e, -EINVAL, "stars: unknown Bayer pattern \"%s\"",
-                              img->bayerpat);
+            return ac_err_set(e, -EINVAL, "stars: unknown Bayer pattern \"%s\"", img->bayerpat);
     }
     wk.img = img;
     wk.saturation = o->saturation;
     rc = make_work(&wk, img, ac_stars_bin_for(img, o));
     if (rc != 0) {
-        ac_err_set(e, rc, rc == -ENOMEM ? "stars: no memory for the working image"
-                                        : "stars: image too small (%d x %d)",
+        ac_err_set(e, rc,
+                   rc == -ENOMEM ? "stars: no memory for the working image"
+                                 : "stars: image too small (%d x %d)",
                    img->width, img->height);
         goto out;
     }
@@ -534,7 +538,7 @@ int ac_stars_measure(const ac_stars_image_t *img, const ac_stars_opts_t *o_in,
     if (rc != 0)
         goto out;
     r->t_sep = now_s() - t0;
-    if (wk.bin == 2) { /* the global figures in input ADU: the mean keeps the level */
+    if (wk.bin == 2) {   /* the global figures in input ADU: the mean keeps the level */
         r->bkg_rms *= 2; /* ... and halves the noise of independent pixels */
     }
 

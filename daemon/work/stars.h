@@ -107,14 +107,14 @@ typedef struct ac_stars_opts {
 void ac_stars_opts_default(ac_stars_opts_t *o);
 
 typedef struct ac_star {
-    double x, y;    /* centroid, input pixels (0-based, pixel centres at integers) */
-    double flux;    /* background-subtracted ADU in the aperture */
-    double snr;     /* flux / its error (background RMS, and Poisson when gain is set) */
-    double peak;    /* brightest pixel above background, working ADU */
-    double hfr;     /* half-flux radius, px */
-    bool fitted;    /* the PSF fields below are set (else NAN) */
-    ac_psf_t psf;   /* as fitted, in working pixels */
-    double fwhm;    /* px, sqrt(major * minor) */
+    double x, y;  /* centroid, input pixels (0-based, pixel centres at integers) */
+    double flux;  /* background-subtracted ADU in the aperture */
+    double snr;   /* flux / its error (background RMS, and Poisson when gain is set) */
+    double peak;  /* brightest pixel above background, working ADU */
+    double hfr;   /* half-flux radius, px */
+    bool fitted;  /* the PSF fields below are set (else NAN) */
+    ac_psf_t psf; /* as fitted, in working pixels */
+    double fwhm;  /* px, sqrt(major * minor) */
     double fwhm_major, fwhm_minor, ecc, angle;
     ac_star_reject_t reject;
 } ac_star_t;
@@ -125,18 +125,18 @@ typedef struct ac_stars_result {
     int nstars;       /* accepted: the star count */
     int nfitted;      /* accepted stars with a converged fit (the medians' sample) */
     int nrejected[AC_STAR_NREASONS];
-    double fwhm, hfr;      /* medians over the fitted stars, px (NAN without any) */
-    double ecc;            /* eccentricity of the median star shape (see stars.c) */
-    double ecc_star;       /* median of the stars' own eccentricities (PixInsight's figure;
-                              noise makes every star's positive, so it reads high) */
+    double fwhm, hfr; /* medians over the fitted stars, px (NAN without any) */
+    double ecc;       /* eccentricity of the median star shape (see stars.c) */
+    double ecc_star;  /* median of the stars' own eccentricities (PixInsight's figure;
+                         noise makes every star's positive, so it reads high) */
     double fwhm_major, fwhm_minor;
-    double snr;            /* image SNR (see above; 0 without stars) */
-    double bkg, bkg_rms;   /* SEP's global background and RMS, input ADU */
-    double scale;          /* arcsec per input pixel, NAN when unknown */
+    double snr;                     /* image SNR (see above; 0 without stars) */
+    double bkg, bkg_rms;            /* SEP's global background and RMS, input ADU */
+    double scale;                   /* arcsec per input pixel, NAN when unknown */
     double fwhm_arcsec, hfr_arcsec; /* NAN when the scale is unknown */
-    int bin;               /* 1 or 2: what was measured */
+    int bin;                        /* 1 or 2: what was measured */
     double thresh_used;
-    double t_sep, t_fit;   /* seconds: background + extraction; per-star work */
+    double t_sep, t_fit; /* seconds: background + extraction; per-star work */
 } ac_stars_result_t;
 
 /* ac_stars_measure measures img with o (NULL: defaults). Returns 0, -EINVAL (bad image or

@@ -31,7 +31,8 @@ static int side_for(double fwhm)
 static void check_star(bool moffat, double fwhm, double ecc, double angle)
 {
     static float cut[SIDE_MAX * SIDE_MAX];
-    ac_star_shape_t s = {.moffat = moffat, .fwhm = fwhm, .ecc = ecc, .angle = angle, .beta = 3.0};
+    ac_star_shape_t s = {
+        .moffat = moffat, .fwhm = fwhm, .ecc = ecc, .angle = angle, .beta = 3.0};
     int side = side_for(fwhm);
     double c = (side - 1) / 2.0;
     ac_psf_opts_t o;
@@ -83,7 +84,8 @@ TEST(psf_moffat_fixed_beta_and_angle_range)
 {
     static float cut[SIDE_MAX * SIDE_MAX];
     /* Major axis along +y: angle pi/2 (the range is (-pi/2, pi/2]). */
-    ac_star_shape_t s = {.moffat = true, .fwhm = 4.0, .ecc = 0.5, .angle = M_PI / 2, .beta = 4.5};
+    ac_star_shape_t s = {
+        .moffat = true, .fwhm = 4.0, .ecc = 0.5, .angle = M_PI / 2, .beta = 4.5};
     int side = side_for(4.0);
     double c = (side - 1) / 2.0;
     ac_psf_opts_t o;

@@ -41,7 +41,8 @@ TEST(checkconfig_refuses_bad_paths_groups_and_modes)
     ASSERT_EQ(check(&h, text, &err), 0);
     free(err);
 
-    snprintf(text, sizeof text, "[DAEMON]\ndatabase = %s/db.d\nstate_dir = %s/state\n", dir, dir);
+    snprintf(text, sizeof text, "[DAEMON]\ndatabase = %s/db.d\nstate_dir = %s/state\n", dir,
+             dir);
     ASSERT_EQ(check(&h, text, &err), 78);
     ASSERT_CONTAINS(err, "database");
     ASSERT_CONTAINS(err, "is not a regular file");

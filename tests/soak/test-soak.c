@@ -153,8 +153,8 @@ static long rss_kib(pid_t pid)
 /* hold_lock holds the catalogue's write lock from another process for 2 s. */
 static pid_t hold_lock(struct soak *s)
 {
-    const char *argv[] = {"/usr/bin/sqlite3", s->h.database, "BEGIN EXCLUSIVE", ".shell sleep 2",
-                          "COMMIT", NULL};
+    const char *argv[] = {"/usr/bin/sqlite3", s->h.database, "BEGIN EXCLUSIVE",
+                          ".shell sleep 2",   "COMMIT",      NULL};
 
     return ac_harness_spawn(argv, NULL, "/dev/null", "/dev/null");
 }
@@ -176,7 +176,8 @@ static void ballast(struct soak *s, bool on)
     long long free_mib = (long long)v.f_bavail * (long long)v.f_frsize / (1 << 20);
     if (free_mib <= 3)
         return;
-    snprintf(cmd, sizeof cmd, "fallocate -l %lldM '%s' 2>/dev/null || head -c %lldM /dev/zero > '%s'",
+    snprintf(cmd, sizeof cmd,
+             "fallocate -l %lldM '%s' 2>/dev/null || head -c %lldM /dev/zero > '%s'",
              free_mib - 2, s->ballast, free_mib - 2, s->ballast);
     if (system(cmd) != 0)
         fprintf(stderr, "soak: ballast failed\n");
@@ -245,7 +246,8 @@ static void setup(struct soak *s)
     ASSERT_OK(mkdir(s->out, 0755));
     /* In a mount namespace of this test's own (the daemon it starts shares it): the tmpfs
      * goes away with the test's processes, whatever happens. */
-    s->tmpfs = unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+    s->tmpfs = unshare(CLONE_NEWNS) == 0 &&
+               mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
                mount("tmpfs", s->out, "tmpfs", 0, "size=48m") == 0;
     if (!s->tmpfs)
         fprintf(stderr, "soak: no tmpfs (%s): the disk-full phases are skipped\n",
@@ -326,7 +328,8 @@ TEST_TIMEOUT(soak_everything_at_once, 1800)
     ASSERT_NOT_NULL(s);
     if (seconds < 20)
         seconds = 20;
-    s->n_lights = getenv("AC_SOAK_LIGHTS") ? atoi(getenv("AC_SOAK_LIGHTS")) : (int)(seconds * 2);
+    s->n_lights =
+        getenv("AC_SOAK_LIGHTS") ? atoi(getenv("AC_SOAK_LIGHTS")) : (int)(seconds * 2);
     s->lat = calloc(MAX_SAMPLES, sizeof *s->lat);
     ASSERT_NOT_NULL(s->lat);
     pthread_mutex_init(&s->mu, NULL);
@@ -405,7 +408,8 @@ TEST_TIMEOUT(soak_everything_at_once, 1800)
         ac_harness_sleep_ms(500);
     }
     if (getenv("AC_SOAK_HOLD") != NULL) { /* debugging: look at the daemon as it is */
-        fprintf(stderr, "soak: holding; daemon pid %d, dir %s\n", (int)s->h.pid, ac_test_tmpdir());
+        fprintf(stderr, "soak: holding; daemon pid %d, dir %s\n", (int)s->h.pid,
+                ac_test_tmpdir());
         sleep((unsigned)atoi(getenv("AC_SOAK_HOLD")));
     }
     atomic_store(&s->stop_clients, true);
@@ -416,8 +420,8 @@ TEST_TIMEOUT(soak_everything_at_once, 1800)
         ac_harness_dump_log(&s->h);
 
     report("soak: %.0f s, %d lights fed, %d kills, %d locks, %d disk fills, %zu status "
-            "answers, %ld unanswered\n",
-            seconds, atomic_load(&s->fed), kills, locks, fills, s->nlat, s->unanswered);
+           "answers, %ld unanswered\n",
+           seconds, atomic_load(&s->fed), kills, locks, fills, s->nlat, s->unanswered);
     /* Every light exactly once, none failed. */
     ASSERT_EQ(afdb_int(db,
                        "SELECT count(*) FROM fitsfile WHERE fitsFileCalibrated = 1 AND "
@@ -430,8 +434,8 @@ TEST_TIMEOUT(soak_everything_at_once, 1800)
                        "fitsFileOriginalFile HAVING count(*) > 1)",
                        NULL, -1),
               0);
-    ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_file WHERE state = 'failed'", NULL, -1),
-              0);
+    ASSERT_EQ(
+        afdb_int(db, "SELECT count(*) FROM astrocal_file WHERE state = 'failed'", NULL, -1), 0);
     sqlite3_close(db);
     {
         char cmd[1300];
@@ -451,17 +455,18 @@ TEST_TIMEOUT(soak_everything_at_once, 1800)
     ASSERT_EQ(count_tmp(s->night), 0);
     /* Memory flat over the longest life: less than 32 MiB of growth. */
     report("soak: RSS %ld -> %ld KiB over the longest life (%ld samples)\n", rss_first,
-            rss_last, best_life);
+           rss_last, best_life);
     if (best_life > 0)
         ASSERT(rss_last - rss_first < 32 * 1024);
     /* Status p99 under 50 ms. */
     ASSERT(s->nlat > 100);
     qsort(s->lat, s->nlat, sizeof *s->lat, cmp_double);
     {
-        double p50 = s->lat[s->nlat / 2], p99 = s->lat[(size_t)floor(0.99 * (double)(s->nlat - 1))];
+        double p50 = s->lat[s->nlat / 2],
+               p99 = s->lat[(size_t)floor(0.99 * (double)(s->nlat - 1))];
 
         report("soak: status latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", p50, p99,
-                s->lat[s->nlat - 1]);
+               s->lat[s->nlat - 1]);
         ASSERT(p99 < 50.0);
     }
     if (s->tmpfs)

@@ -75,8 +75,9 @@ static void add_star(const ac_starfield_spec_t *s, float *img, double cx, double
                      double peak)
 {
     ac_star_prep_t p = ac_star_prepare(&s->shape);
-    double fmaj = ac_star_width(&s->shape, false) * (s->shape.moffat
-                      ? 2.0 * sqrt(pow(2.0, 1.0 / s->shape.beta) - 1.0) : 2.0 * sqrt(2.0 * M_LN2));
+    double fmaj = ac_star_width(&s->shape, false) *
+                  (s->shape.moffat ? 2.0 * sqrt(pow(2.0, 1.0 / s->shape.beta) - 1.0)
+                                   : 2.0 * sqrt(2.0 * M_LN2));
     double reach = (s->shape.moffat ? 6.0 : 3.5) * fmaj + 2, inner = 1.5 * fmaj;
     int nsteps = s->drift > 0 ? DRIFT_STEPS : 1;
     double ux = cos(s->drift_angle), uy = sin(s->drift_angle);
@@ -185,7 +186,8 @@ int ac_starfield_make(const ac_starfield_spec_t *s, ac_starfield_t *f)
             for (int x = 0; x < s->width; x++) {
                 double t = dist_trail(s, x, y);
                 if (t < 6)
-                    f->px[(size_t)y * s->width + x] += (float)(12.0 * noise * exp(-0.5 * t * t));
+                    f->px[(size_t)y * s->width + x] +=
+                        (float)(12.0 * noise * exp(-0.5 * t * t));
             }
     }
     for (int k = 0; k < s->ncosmic; k++) {

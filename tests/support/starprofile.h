@@ -62,8 +62,8 @@ typedef struct ac_star_prep {
 static inline ac_star_prep_t ac_star_prepare(const ac_star_shape_t *s)
 {
     double wa = ac_star_width(s, false), wb = ac_star_width(s, true);
-    ac_star_prep_t p = {s->moffat, cos(s->angle), sin(s->angle), 1.0 / (wa * wa),
-                        1.0 / (wb * wb), s->beta};
+    ac_star_prep_t p = {s->moffat,       cos(s->angle),   sin(s->angle),
+                        1.0 / (wa * wa), 1.0 / (wb * wb), s->beta};
     return p;
 }
 

@@ -63,8 +63,11 @@ TEST_TIMEOUT(stars_closer_to_truth_than_astrofiler, 300)
                 ac_err_t e = {0};
 
                 ac_starfield_spec_default(&sp, 3000 + (uint64_t)n);
-                sp.shape = (ac_star_shape_t){.moffat = m == 1, .fwhm = fwhms[i],
-                                             .ecc = 0.3 * k, .angle = 0.7, .beta = 3.0};
+                sp.shape = (ac_star_shape_t){.moffat = m == 1,
+                                             .fwhm = fwhms[i],
+                                             .ecc = 0.3 * k,
+                                             .angle = 0.7,
+                                             .beta = 3.0};
                 ASSERT_OK(ac_starfield_make(&sp, &f));
                 snprintf(paths[n], sizeof paths[n], "frame%02d.fits", n);
                 write_fits(paths[n], &f);
@@ -80,7 +83,8 @@ TEST_TIMEOUT(stars_closer_to_truth_than_astrofiler, 300)
                 ac_starfield_free(&f);
             }
 
-    int len = snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c \"$AF_SCRIPT\" %s/../shared/peers/astrofiler/src",
+    int len = snprintf(cmd, sizeof cmd,
+                       "/usr/bin/python3 -c \"$AF_SCRIPT\" %s/../shared/peers/astrofiler/src",
                        ac_test_srcdir());
     for (int i = 0; i < n; i++)
         len += snprintf(cmd + len, sizeof cmd - (size_t)len, " %s", paths[i]);
@@ -110,8 +114,8 @@ TEST_TIMEOUT(stars_closer_to_truth_than_astrofiler, 300)
                100 * (theirs[i] / truth[i] - 1));
         /* AstroFiler without a value (NaN) counts as farther. */
         if (!(d_ours < d_theirs) && !isnan(theirs[i]))
-            AC_TEST_FAIL("frame %d: astrocald %.3f is not closer to %.2f than AstroFiler %.3f", i,
-                         ours[i], truth[i], theirs[i]);
+            AC_TEST_FAIL("frame %d: astrocald %.3f is not closer to %.2f than AstroFiler %.3f",
+                         i, ours[i], truth[i], theirs[i]);
     }
     fflush(stdout);
 }

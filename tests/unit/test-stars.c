@@ -4,10 +4,10 @@
  *  - FWHM: the PSF's, sqrt(FWHM_major * FWHM_minor) as drawn;
  *  - HFR: the analytic half-flux radius of the PSF in a circular aperture (starprofile.h):
  *      round Gaussian  HFR = sigma sqrt(2 ln 2) = FWHM / 2
- *      round Moffat    HFR = alpha sqrt(2^(1/(beta-1)) - 1),  alpha = FWHM / (2 sqrt(2^(1/beta)-1))
- *      elliptical      F(HFR) = 1/2 with F(r) = (1/(2 pi wa wb)) int_0^2pi G(r^2 q(t)) / q(t) dt,
- *                      q(t) = cos^2 t / wa^2 + sin^2 t / wb^2, G(s) = 1 - exp(-s/2) (Gaussian)
- *                      or 1 - (1 + s)^(1 - beta) (Moffat), wa, wb the axes' sigma or alpha;
+ *      round Moffat    HFR = alpha sqrt(2^(1/(beta-1)) - 1),  alpha = FWHM / (2
+ * sqrt(2^(1/beta)-1)) elliptical      F(HFR) = 1/2 with F(r) = (1/(2 pi wa wb)) int_0^2pi G(r^2
+ * q(t)) / q(t) dt, q(t) = cos^2 t / wa^2 + sin^2 t / wb^2, G(s) = 1 - exp(-s/2) (Gaussian) or 1
+ * - (1 + s)^(1 - beta) (Moffat), wa, wb the axes' sigma or alpha;
  *  - eccentricity: as drawn; star count: the generator's detectable stars (peak >= 20 x the
  *    sky noise, not saturated), none of the saturated stars, hot pixels, cosmic rays or the
  *    trail counted.
@@ -31,8 +31,8 @@ static void measure(const ac_starfield_spec_t *sp, ac_starfield_t *f, ac_stars_r
     ac_stars_opts_default(&o);
     o.saturation = sp->saturation;
     o.gain = sp->gain;
-    img = (ac_stars_image_t){.px = f->px, .width = f->width, .height = f->height,
-                             .bayerpat = sp->bayerpat};
+    img = (ac_stars_image_t){
+        .px = f->px, .width = f->width, .height = f->height, .bayerpat = sp->bayerpat};
     if (ac_stars_measure(&img, &o, r, &e) != 0)
         AC_TEST_FAIL("measure: %s", e.msg);
 }
@@ -45,19 +45,21 @@ static void check_field(bool moffat, double fwhm, double ecc, const char *bayer)
     ac_stars_result_t r;
 
     ac_starfield_spec_default(&sp, 1000 + (uint64_t)(fwhm * 10) + (uint64_t)(ecc * 100));
-    sp.shape = (ac_star_shape_t){.moffat = moffat, .fwhm = fwhm, .ecc = ecc, .angle = 0.7,
-                                 .beta = 3.0};
+    sp.shape = (ac_star_shape_t){
+        .moffat = moffat, .fwhm = fwhm, .ecc = ecc, .angle = 0.7, .beta = 3.0};
     snprintf(sp.bayerpat, sizeof sp.bayerpat, "%s", bayer);
     measure(&sp, &f, &r);
     double hfr = ac_star_hfr(&sp.shape);
-    fprintf(stderr, "%s%s fwhm %.1f e %.1f: stars %d (truth %d) fitted %d fwhm %.3f (%+.2f%%) hfr %.3f "
-           "(truth %.3f, %+.2f%%) ecc %.3f (star median %.3f) snr %.0f rejected: blended %d edge %d sat %d sharp "
-           "%d elong %d; sep %.3f s fit %.3f s\n",
-           moffat ? "moffat" : "gauss", bayer[0] ? " cfa" : "", fwhm, ecc, r.nstars,
-           f.ndetectable, r.nfitted, r.fwhm, 100 * (r.fwhm / fwhm - 1), r.hfr, hfr,
-           100 * (r.hfr / hfr - 1), r.ecc, r.ecc_star, r.snr, r.nrejected[AC_STAR_BLENDED],
-           r.nrejected[AC_STAR_EDGE], r.nrejected[AC_STAR_SATURATED],
-           r.nrejected[AC_STAR_SHARP], r.nrejected[AC_STAR_ELONGATED], r.t_sep, r.t_fit);
+    fprintf(stderr,
+            "%s%s fwhm %.1f e %.1f: stars %d (truth %d) fitted %d fwhm %.3f (%+.2f%%) hfr %.3f "
+            "(truth %.3f, %+.2f%%) ecc %.3f (star median %.3f) snr %.0f rejected: blended %d "
+            "edge %d sat %d sharp "
+            "%d elong %d; sep %.3f s fit %.3f s\n",
+            moffat ? "moffat" : "gauss", bayer[0] ? " cfa" : "", fwhm, ecc, r.nstars,
+            f.ndetectable, r.nfitted, r.fwhm, 100 * (r.fwhm / fwhm - 1), r.hfr, hfr,
+            100 * (r.hfr / hfr - 1), r.ecc, r.ecc_star, r.snr, r.nrejected[AC_STAR_BLENDED],
+            r.nrejected[AC_STAR_EDGE], r.nrejected[AC_STAR_SATURATED],
+            r.nrejected[AC_STAR_SHARP], r.nrejected[AC_STAR_ELONGATED], r.t_sep, r.t_fit);
     ASSERT_NEAR(r.fwhm / fwhm, 1.0, 0.05);
     ASSERT_NEAR(r.hfr / hfr, 1.0, 0.05);
     ASSERT_NEAR(r.ecc, ecc, 0.05);
@@ -138,8 +140,8 @@ TEST_TIMEOUT(stars_mono_binned, 120)
     ac_err_t e = {0};
 
     ac_starfield_spec_default(&sp, 77);
-    sp.shape = (ac_star_shape_t){.moffat = true, .fwhm = 3.5, .ecc = 0.3, .angle = 0.4,
-                                 .beta = 3.0};
+    sp.shape =
+        (ac_star_shape_t){.moffat = true, .fwhm = 3.5, .ecc = 0.3, .angle = 0.4, .beta = 3.0};
     ASSERT_OK(ac_starfield_make(&sp, &f));
     ac_stars_opts_default(&o);
     o.saturation = sp.saturation;
@@ -185,9 +187,11 @@ TEST_TIMEOUT(stars_cloud_and_trailed_frames, 120)
     measure(&sp, &f, &trailed);
     int trailed_truth = f.ndetectable; /* fewer: trailed stars need more room */
     ac_starfield_free(&f);
-    fprintf(stderr, "clear: %d stars snr %.0f ecc %.3f; cloud: %d stars snr %.0f; trailed: %d "
-            "stars ecc %.3f fwhm %.2f/%.2f\n", clear.nstars, clear.snr, clear.ecc, cloud.nstars,
-            cloud.snr, trailed.nstars, trailed.ecc, trailed.fwhm_major, trailed.fwhm_minor);
+    fprintf(stderr,
+            "clear: %d stars snr %.0f ecc %.3f; cloud: %d stars snr %.0f; trailed: %d "
+            "stars ecc %.3f fwhm %.2f/%.2f\n",
+            clear.nstars, clear.snr, clear.ecc, cloud.nstars, cloud.snr, trailed.nstars,
+            trailed.ecc, trailed.fwhm_major, trailed.fwhm_minor);
     ASSERT(cloud.nstars < 0.7 * clear.nstars);
     ASSERT(cloud.snr < 0.8 * clear.snr);
     ASSERT(clear.ecc < 0.1);
