@@ -1,0 +1,685 @@
+/*
+ * xisf.c - reading XISF 1.0 monolithic images (adapter; see xisf.h for what is read, what
+ * is refused and how the header cards are made).
+ *
+ * File layout (XISF 1.0, "monolithic"): "XISF0100", the XML header's length (uint32,
+ * little-endian), 4 reserved bytes, the XML header (UTF-8), then data blocks anywhere
+ * after it, located by the Image's location="attachment:position:size" in bytes from the
+ * start of the file.
+ *
+ * Ownership: ac_xisf_t owns its descriptor and the decompressed block.
+ * Thread: one reader per thread.
+ */
+#include "xisf.h"
+
+#include <ctype.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <limits.h>
+#include <lz4.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "util.h"
+
+/* The XML header of a monolithic file is small (a few KiB with a thumbnail reference);
+ * anything above this is not a capture program's file. */
+#define MAX_XML (16u << 20)
+
+/* libxml2's global state is set up once, before any pool thread parses. */
+__attribute__((constructor)) static void xisf_init_libxml(void)
+{
+    xmlInitParser();
+}
+
+enum codec { C_NONE, C_ZLIB, C_LZ4, C_ZSTD };
+
+struct ac_xisf {
+    char path[4096];
+    int fd;
+    int w, h, bitpix;
+    int sbytes;         /* bytes per sample */
+    bool is_float, big; /* sample kind, byte order */
+    long long pos, len; /* the attached block */
+    enum codec codec;
+    bool shuffled;
+    size_t usize;         /* uncompressed size of the block */
+    unsigned char *block; /* the decompressed block (compressed data only) */
+};
+
+bool ac_xisf_sniff(const void *head, size_t n)
+{
+    return n >= 8 && memcmp(head, "XISF0100", 8) == 0;
+}
+
+void ac_xisf_geometry(const ac_xisf_t *x, int *w, int *h, int *bitpix)
+{
+    *w = x->w;
+    *h = x->h;
+    *bitpix = x->bitpix;
+}
+
+size_t ac_xisf_held_bytes(const ac_xisf_t *x)
+{
+    return x->codec == C_NONE ? 0 : x->usize + (x->block == NULL ? (size_t)x->len : 0);
+}
+
+void ac_xisf_close(ac_xisf_t *x)
+{
+    if (x == NULL)
+        return;
+    if (x->fd >= 0)
+        close(x->fd);
+    free(x->block);
+    free(x);
+}
+
+static int pread_all(ac_xisf_t *x, void *buf, size_t len, long long off, ac_err_t *e)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t r = pread(x->fd, (char *)buf + got, len - got, (off_t)(off + (long long)got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return ac_err_set(e, -errno, "%s: read failed: %s", x->path, strerror(errno));
+        if (r == 0)
+            return ac_err_set(e, AC_EFITS, "%s: truncated: the file ends at byte %lld", x->path,
+                              off + (long long)got);
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* ---- The header's cards ---- */
+
+static const char *attr(xmlNode *n, const char *name, char *buf, size_t size)
+{
+    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
+
+    if (v == NULL)
+        return NULL;
+    ac_strlcpy(buf, (const char *)v, size);
+    xmlFree(v);
+    return buf;
+}
+
+static bool is_elem(const xmlNode *n, const char *name)
+{
+    return n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0;
+}
+
+/* Keywords the reader sets itself from the image: a FITSKeyword's copy is dropped. */
+static bool structural(const char *key)
+{
+    static const char *const k[] = {"SIMPLE", "BITPIX", "NAXIS",  "NAXIS1", "NAXIS2",
+                                    "NAXIS3", "EXTEND", "BZERO",  "BSCALE", "BLANK",
+                                    "END",    "PCOUNT", "GCOUNT", NULL};
+    for (int i = 0; k[i] != NULL; i++)
+        if (strcmp(key, k[i]) == 0)
+            return true;
+    return false;
+}
+
+/* add_keyword turns one FITSKeyword element into a card. A name that is not a valid FITS
+ * keyword, or a value too long for a card, is dropped with a note in the header (HISTORY),
+ * never guessed at. */
+static int add_keyword(ac_hdr_t *hdr, xmlNode *n)
+{
+    char name[80], value[256], comment[256], card[AC_CARD_LEN + 1];
+    int rc;
+
+    if (attr(n, "name", name, sizeof name) == NULL)
+        return 0;
+    ac_str_trim(name);
+    if (attr(n, "value", value, sizeof value) == NULL)
+        value[0] = '\0';
+    if (attr(n, "comment", comment, sizeof comment) == NULL)
+        comment[0] = '\0';
+    ac_str_trim(value);
+    if (strcmp(name, "COMMENT") == 0 || strcmp(name, "HISTORY") == 0 || name[0] == '\0') {
+        snprintf(card, sizeof card, "%-8s%-72.72s", name, comment[0] ? comment : value);
+        return ac_hdr_append_raw(hdr, card);
+    }
+    if (structural(name))
+        return 0;
+    if (value[0] == '\0')
+        rc = ac_hdr_format_card(card, name, "", comment);
+    else
+        rc = ac_hdr_format_card(card, name, value, comment);
+    if (rc == -EINVAL) {
+        snprintf(card, sizeof card, "HISTORY XISF keyword '%.20s' not representable, dropped",
+                 name);
+        snprintf(card + strlen(card), sizeof card - strlen(card), "%*s",
+                 (int)(AC_CARD_LEN - strlen(card)), "");
+        return ac_hdr_append_raw(hdr, card);
+    }
+    return rc != 0 ? rc : ac_hdr_append_raw(hdr, card);
+}
+
+/* utc_date writes an XISF TimePoint ("2024-03-01T21:04:05.123Z", "...+02:00") as a FITS
+ * date in UTC without a zone. false when it is not such a date. */
+static bool utc_date(const char *in, char *out, size_t size)
+{
+    int Y, M, D, h, m, n = 0, zh = 0, zm = 0;
+    double s;
+    char frac[32] = "", sign = 0;
+
+    if (sscanf(in, "%4d-%2d-%2dT%2d:%2d:%lf%n", &Y, &M, &D, &h, &m, &s, &n) != 6)
+        return false;
+    const char *dot = strchr(in, '.'), *z = in + n;
+    if (dot != NULL && dot < z) {
+        size_t l = (size_t)(z - dot);
+        if (l >= sizeof frac)
+            l = sizeof frac - 1;
+        memcpy(frac, dot, l);
+        frac[l] = '\0';
+    }
+    if (*z == '+' || *z == '-') {
+        sign = *z;
+        if (sscanf(z + 1, "%2d:%2d", &zh, &zm) != 2)
+            return false;
+    } else if (*z != 'Z' && *z != '\0') {
+        return false;
+    }
+    struct tm t = {.tm_year = Y - 1900,
+                   .tm_mon = M - 1,
+                   .tm_mday = D,
+                   .tm_hour = h,
+                   .tm_min = m,
+                   .tm_sec = (int)s};
+    time_t tt = timegm(&t), zone = (time_t)(zh * 3600 + zm * 60);
+    tt += sign == '+' ? -zone : sign == '-' ? zone : 0;
+    if (gmtime_r(&tt, &t) == NULL)
+        return false;
+    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d%s", t.tm_year + 1900, t.tm_mon + 1,
+             t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, frac);
+    return true;
+}
+
+enum pkind { P_NUM, P_STR, P_DATE };
+
+static const struct prop {
+    const char *id, *key;
+    enum pkind kind;
+    double scale;
+} props[] = {
+    {"Instrument:ExposureTime", "EXPTIME", P_NUM, 1},
+    {"Instrument:Sensor:Temperature", "CCD-TEMP", P_NUM, 1},
+    {"Instrument:Sensor:TargetTemperature", "SET-TEMP", P_NUM, 1},
+    {"Instrument:Filter:Name", "FILTER", P_STR, 1},
+    {"Instrument:Camera:Name", "INSTRUME", P_STR, 1},
+    {"Instrument:Telescope:Name", "TELESCOP", P_STR, 1},
+    {"Instrument:Camera:XBinning", "XBINNING", P_NUM, 1},
+    {"Instrument:Camera:YBinning", "YBINNING", P_NUM, 1},
+    {"Instrument:Camera:Gain", "EGAIN", P_NUM, 1},
+    {"Instrument:Sensor:XPixelSize", "XPIXSZ", P_NUM, 1},
+    {"Instrument:Sensor:YPixelSize", "YPIXSZ", P_NUM, 1},
+    {"Instrument:Telescope:FocalLength", "FOCALLEN", P_NUM, 1000},
+    {"Observation:Time:Start", "DATE-OBS", P_DATE, 1},
+    {"Observation:Time:End", "DATE-END", P_DATE, 1},
+    {"Observation:Object:Name", "OBJECT", P_STR, 1},
+    {"Observation:Object:RA", "RA", P_NUM, 1},
+    {"Observation:Object:Dec", "DEC", P_NUM, 1},
+    {"Observation:Location:Longitude", "SITELONG", P_NUM, 1},
+    {"Observation:Location:Latitude", "SITELAT", P_NUM, 1},
+    {"Observation:Location:Elevation", "SITEELEV", P_NUM, 1},
+};
+
+/* add_property adds the card of one mapped Property when no FITSKeyword gave it. A value
+ * that does not parse as its kind is left out. */
+static int add_property(ac_hdr_t *hdr, xmlNode *n)
+{
+    char id[128], v[256], *end;
+    const struct prop *p = NULL;
+
+    if (attr(n, "id", id, sizeof id) == NULL)
+        return 0;
+    for (size_t i = 0; i < sizeof props / sizeof props[0]; i++)
+        if (strcmp(id, props[i].id) == 0)
+            p = &props[i];
+    if (p == NULL || ac_hdr_find(hdr, p->key) >= 0)
+        return 0;
+    if (attr(n, "value", v, sizeof v) == NULL) {
+        xmlChar *t = xmlNodeGetContent(n); /* String properties may carry their text */
+        if (t == NULL)
+            return 0;
+        ac_strlcpy(v, (const char *)t, sizeof v);
+        xmlFree(t);
+    }
+    ac_str_trim(v);
+    if (p->kind == P_STR)
+        return v[0] != '\0' ? ac_hdr_add_str(hdr, p->key, v, "from XISF property") : 0;
+    if (p->kind == P_DATE) {
+        char d[64];
+        return utc_date(v, d, sizeof d) ? ac_hdr_add_str(hdr, p->key, d, "from XISF property")
+                                        : 0;
+    }
+    errno = 0;
+    double x = strtod(v, &end);
+    if (end == v || *end != '\0' || errno != 0 || !isfinite(x))
+        return 0;
+    return ac_hdr_add_double(hdr, p->key, x * p->scale, "from XISF property");
+}
+
+/* ---- The Image element ---- */
+
+static int bad(ac_xisf_t *x, ac_err_t *e, int code, const char *what)
+{
+    return ac_err_set(e, code, "%s: XISF: %s", x->path, what);
+}
+
+static int parse_sample(ac_xisf_t *x, const char *f, ac_err_t *e)
+{
+    static const struct {
+        const char *name;
+        int bitpix, bytes;
+        bool fl;
+    } t[] = {{"UInt8", 8, 1, false},
+             {"UInt16", 16, 2, false},
+             {"UInt32", 32, 4, false},
+             {"Float32", -32, 4, true},
+             {"Float64", -64, 8, true}};
+
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        if (strcmp(f, t[i].name) == 0) {
+            x->bitpix = t[i].bitpix;
+            x->sbytes = t[i].bytes;
+            x->is_float = t[i].fl;
+            return 0;
+        }
+    }
+    return ac_err_set(e, AC_EFORMAT,
+                      "%s: XISF: sampleFormat '%s' is not supported (UInt8, "
+                      "UInt16, UInt32, Float32 or Float64)",
+                      x->path, f);
+}
+
+static int parse_compression(ac_xisf_t *x, const char *c, ac_err_t *e)
+{
+    char codec[32];
+    unsigned long long usize = 0, item = 0;
+    int n = sscanf(c, "%31[^:]:%llu:%llu", codec, &usize, &item);
+
+    if (n < 2 || usize == 0)
+        return ac_err_set(e, AC_EFITS, "%s: XISF: compression '%s' is malformed", x->path, c);
+    char *sh = strstr(codec, "+sh");
+    if (sh != NULL && sh[3] == '\0') {
+        *sh = '\0';
+        x->shuffled = true;
+        if (n < 3 || item != (unsigned long long)x->sbytes)
+            return ac_err_set(e, AC_EFITS,
+                              "%s: XISF: compression '%s': shuffling item size must be %d",
+                              x->path, c, x->sbytes);
+    }
+    if (strcmp(codec, "zlib") == 0)
+        x->codec = C_ZLIB;
+    else if (strcmp(codec, "lz4") == 0 || strcmp(codec, "lz4hc") == 0)
+        x->codec = C_LZ4;
+    else if (strcmp(codec, "zstd") == 0)
+        x->codec = C_ZSTD;
+    else
+        return ac_err_set(e, AC_EFORMAT,
+                          "%s: XISF: compression codec '%s' is not supported "
+                          "(zlib, lz4, lz4hc, zstd)",
+                          x->path, codec);
+    x->usize = (size_t)usize;
+    return 0;
+}
+
+/* parse_image checks the Image element's attributes and fills x. */
+static int parse_image(ac_xisf_t *x, xmlNode *img, long long fsize, ac_err_t *e)
+{
+    char b[256], cs[64];
+    long long w = 0, h = 0, ch = 0, pos = 0, len = 0;
+    int n = 0, rc;
+
+    if (attr(img, "geometry", b, sizeof b) == NULL ||
+        sscanf(b, "%lld:%lld:%lld%n", &w, &h, &ch, &n) != 3 || b[n] != '\0')
+        return bad(x, e, AC_EFORMAT,
+                   attr(img, "geometry", b, sizeof b) == NULL
+                       ? "the Image has no geometry"
+                       : "geometry is not width:height:channels (only 2-D images are read)");
+    if (w < 1 || h < 1 || w > INT_MAX / 2 || h > INT_MAX / 2)
+        return bad(x, e, AC_EFITS, "geometry has an impossible size");
+    if (attr(img, "colorSpace", cs, sizeof cs) == NULL)
+        strcpy(cs, "Gray");
+    if (ch != 1 || strcmp(cs, "Gray") != 0)
+        return ac_err_set(e, AC_EFORMAT,
+                          "%s: XISF: a colour image (colorSpace %s, %lld channels): astrocald "
+                          "calibrates monochrome and raw CFA (Bayer) frames only",
+                          x->path, cs, ch);
+    x->w = (int)w;
+    x->h = (int)h;
+    if ((rc = parse_sample(x, attr(img, "sampleFormat", b, sizeof b) ? b : "", e)) != 0)
+        return rc;
+    x->big = attr(img, "byteOrder", b, sizeof b) != NULL && strcmp(b, "big") == 0;
+    if (attr(img, "offset", b, sizeof b) != NULL && strtod(b, NULL) != 0)
+        return ac_err_set(e, AC_EFORMAT,
+                          "%s: XISF: offset=\"%s\" (a pedestal) is not supported", x->path, b);
+    if (attr(img, "subblocks", b, sizeof b) != NULL)
+        return bad(x, e, AC_EFORMAT, "compression sub-blocks are not supported");
+    if (attr(img, "location", b, sizeof b) == NULL)
+        return bad(x, e, AC_EFITS, "the Image has no location");
+    if (strncmp(b, "attachment:", 11) != 0)
+        return ac_err_set(e, AC_EFORMAT,
+                          "%s: XISF: data location '%.40s' is not supported (only attached "
+                          "blocks, as capture programs write them)",
+                          x->path, b);
+    if (sscanf(b + 11, "%lld:%lld%n", &pos, &len, &n) != 2 || b[11 + n] != '\0' || pos < 16 ||
+        len < 1)
+        return ac_err_set(e, AC_EFITS, "%s: XISF: location '%s' is malformed", x->path, b);
+    if (pos > fsize || len > fsize - pos)
+        return ac_err_set(e, AC_EFITS,
+                          "%s: truncated: the XISF data block needs bytes %lld..%lld, the file "
+                          "has %lld",
+                          x->path, pos, pos + len, fsize);
+    x->pos = pos;
+    x->len = len;
+    size_t need = (size_t)w * (size_t)h * (size_t)x->sbytes;
+    if (attr(img, "compression", b, sizeof b) != NULL) {
+        if ((rc = parse_compression(x, b, e)) != 0)
+            return rc;
+        if (x->usize != need)
+            return ac_err_set(e, AC_EFITS,
+                              "%s: XISF: the block uncompresses to %zu bytes, the image needs "
+                              "%zu",
+                              x->path, x->usize, need);
+    } else if ((size_t)len != need) {
+        return ac_err_set(e, AC_EFITS,
+                          "%s: XISF: the data block has %lld bytes, the image needs %zu",
+                          x->path, len, need);
+    }
+    x->usize = need;
+    return 0;
+}
+
+/* image_cards adds the cards of FITSKeyword elements, then of properties and attributes,
+ * then the structural cards (xisf.h). */
+static int image_cards(ac_xisf_t *x, xmlNode *img, ac_hdr_t *hdr)
+{
+    char b[64];
+    int rc = 0;
+
+    for (xmlNode *c = img->children; c != NULL && rc == 0; c = c->next)
+        if (is_elem(c, "FITSKeyword"))
+            rc = add_keyword(hdr, c);
+    for (xmlNode *c = img->children; c != NULL && rc == 0; c = c->next)
+        if (is_elem(c, "Property"))
+            rc = add_property(hdr, c);
+    if (rc == 0 && ac_hdr_find(hdr, "IMAGETYP") < 0 && ac_hdr_find(hdr, "FRAME") < 0 &&
+        attr(img, "imageType", b, sizeof b) != NULL) {
+        /* "MasterDark" -> "Master Dark", as the FITS convention writes it */
+        char t[80];
+        if (strncmp(b, "Master", 6) == 0 && b[6] != '\0')
+            snprintf(t, sizeof t, "Master %s", b + 6);
+        else
+            ac_strlcpy(t, b, sizeof t);
+        rc = ac_hdr_add_str(hdr, "IMAGETYP", t, "from XISF imageType");
+    }
+    for (xmlNode *c = img->children; c != NULL && rc == 0; c = c->next)
+        if (is_elem(c, "ColorFilterArray") && ac_hdr_find(hdr, "BAYERPAT") < 0 &&
+            attr(c, "pattern", b, sizeof b) != NULL)
+            rc = ac_hdr_add_str(hdr, "BAYERPAT", b, "from XISF ColorFilterArray");
+    if (rc == 0)
+        rc = ac_hdr_add_int(hdr, "BITPIX", x->bitpix, NULL);
+    if (rc == 0)
+        rc = ac_hdr_add_int(hdr, "NAXIS", 2, NULL);
+    if (rc == 0)
+        rc = ac_hdr_add_int(hdr, "NAXIS1", x->w, NULL);
+    if (rc == 0)
+        rc = ac_hdr_add_int(hdr, "NAXIS2", x->h, NULL);
+    if (rc == 0 && x->bitpix == 16)
+        rc = ac_hdr_add_int(hdr, "BZERO", 32768, NULL);
+    if (rc == 0 && x->bitpix == 32)
+        rc = ac_hdr_add_int(hdr, "BZERO", 2147483648LL, NULL);
+    return rc;
+}
+
+/* parse_xml parses the XML header and finds the one Image element. */
+static int parse_xml(ac_xisf_t *x, const char *xml, size_t len, long long fsize, ac_hdr_t *hdr,
+                     ac_err_t *e)
+{
+    xmlDoc *doc = xmlReadMemory(xml, (int)len, NULL, "UTF-8",
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    xmlNode *root, *img = NULL;
+    int images = 0, rc;
+
+    if (doc == NULL) {
+        const xmlError *err = xmlGetLastError();
+        return ac_err_set(e, AC_EFITS, "%s: XISF: the XML header does not parse: %s", x->path,
+                          err != NULL && err->message != NULL ? ac_str_trim(err->message)
+                                                              : "unknown error");
+    }
+    root = xmlDocGetRootElement(doc);
+    if (root == NULL || strcmp((const char *)root->name, "xisf") != 0) {
+        rc = bad(x, e, AC_EFITS, "the XML header's root element is not <xisf>");
+        goto out;
+    }
+    for (xmlNode *c = root->children; c != NULL; c = c->next)
+        if (is_elem(c, "Image") && images++ == 0)
+            img = c;
+    if (images != 1) {
+        rc = ac_err_set(e, AC_EFORMAT,
+                        "%s: XISF: %d Image elements (astrocald reads files "
+                        "with exactly one image)",
+                        x->path, images);
+        goto out;
+    }
+    if ((rc = parse_image(x, img, fsize, e)) != 0)
+        goto out;
+    if ((rc = image_cards(x, img, hdr)) != 0)
+        ac_err_set(e, rc, "%s: XISF: no memory for the header", x->path);
+out:
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+int ac_xisf_open(const char *path, ac_hdr_t *hdr, ac_xisf_t **out, ac_err_t *e)
+{
+    unsigned char head[16];
+    ac_xisf_t *x;
+    char *xml = NULL;
+    struct stat st;
+    uint32_t xlen;
+    int rc;
+
+    *out = NULL;
+    if ((x = calloc(1, sizeof *x)) == NULL)
+        return ac_err_set(e, -ENOMEM, "%s: no memory for a reader", path);
+    ac_strlcpy(x->path, path, sizeof x->path);
+    if ((x->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        rc = ac_err_set(e, -errno, "%s: cannot open: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (fstat(x->fd, &st) != 0) {
+        rc = ac_err_set(e, -errno, "%s: cannot stat: %s", path, strerror(errno));
+        goto fail;
+    }
+    if ((rc = pread_all(x, head, sizeof head, 0, e)) != 0)
+        goto fail;
+    if (memcmp(head, "XISB0100", 8) == 0) {
+        rc = bad(x, e, AC_EFORMAT,
+                 "a distributed XISF unit (data blocks file) is not supported");
+        goto fail;
+    }
+    if (!ac_xisf_sniff(head, sizeof head)) {
+        rc = bad(x, e, AC_EFITS, "not an XISF 1.0 file (no XISF0100 signature)");
+        goto fail;
+    }
+    memcpy(&xlen, head + 8, 4);
+    xlen = le32toh(xlen);
+    if (xlen == 0 || xlen > MAX_XML) {
+        rc =
+            ac_err_set(e, AC_EFITS, "%s: XISF: XML header length %u is impossible", path, xlen);
+        goto fail;
+    }
+    if ((long long)xlen > (long long)st.st_size - 16) {
+        rc = ac_err_set(e, AC_EFITS,
+                        "%s: truncated: the XISF header needs %u bytes, the file "
+                        "has %lld after the signature",
+                        path, xlen, (long long)st.st_size - 16);
+        goto fail;
+    }
+    if ((xml = malloc(xlen)) == NULL) {
+        rc = ac_err_set(e, -ENOMEM, "%s: no memory for the XML header", path);
+        goto fail;
+    }
+    if ((rc = pread_all(x, xml, xlen, 16, e)) != 0)
+        goto fail;
+    if ((rc = parse_xml(x, xml, xlen, (long long)st.st_size, hdr, e)) != 0)
+        goto fail;
+    free(xml);
+    *out = x;
+    return 0;
+fail:
+    free(xml);
+    ac_xisf_close(x);
+    return rc;
+}
+
+/* ---- Pixels ---- */
+
+/* decompress reads the compressed block and keeps its uncompressed bytes in x->block. */
+static int decompress(ac_xisf_t *x, ac_err_t *e)
+{
+    unsigned char *src = malloc((size_t)x->len), *dst = malloc(x->usize);
+    size_t got = 0;
+    int rc;
+
+    if (src == NULL || dst == NULL) {
+        rc = ac_err_set(e, -ENOMEM, "%s: XISF: no memory to decompress a %zu-byte block",
+                        x->path, x->usize);
+        goto out;
+    }
+    if ((rc = pread_all(x, src, (size_t)x->len, x->pos, e)) != 0)
+        goto out;
+    if (x->codec == C_ZLIB) {
+        uLongf n = (uLongf)x->usize;
+        int z = uncompress(dst, &n, src, (uLong)x->len);
+        got = z == Z_OK ? (size_t)n : 0;
+        if (z != Z_OK)
+            rc = ac_err_set(e, AC_EFITS, "%s: XISF: zlib data is corrupt (%s)", x->path,
+                            zError(z));
+    } else if (x->codec == C_LZ4) {
+        int n = x->len > INT_MAX || x->usize > INT_MAX
+                    ? -1
+                    : LZ4_decompress_safe((const char *)src, (char *)dst, (int)x->len,
+                                          (int)x->usize);
+        got = n > 0 ? (size_t)n : 0;
+        if (n < 0)
+            rc = bad(x, e, AC_EFITS, "lz4 data is corrupt");
+    } else {
+        size_t n = ZSTD_decompress(dst, x->usize, src, (size_t)x->len);
+        got = ZSTD_isError(n) ? 0 : n;
+        if (ZSTD_isError(n))
+            rc = ac_err_set(e, AC_EFITS, "%s: XISF: zstd data is corrupt (%s)", x->path,
+                            ZSTD_getErrorName(n));
+    }
+    if (rc == 0 && got != x->usize)
+        rc = ac_err_set(e, AC_EFITS, "%s: XISF: the block uncompressed to %zu bytes, not %zu",
+                        x->path, got, x->usize);
+    if (rc == 0) {
+        x->block = dst;
+        dst = NULL;
+    }
+out:
+    free(src);
+    free(dst);
+    return rc;
+}
+
+/* to_float converts one sample from its stored bytes b[0..sbytes). */
+static float to_float(const ac_xisf_t *x, const unsigned char *b)
+{
+    unsigned char v[8];
+
+    for (int k = 0; k < x->sbytes; k++)
+        v[k] = b[x->big ? x->sbytes - 1 - k : k];
+    if (__BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__)
+        for (int k = 0; k < x->sbytes / 2; k++) {
+            unsigned char t = v[k];
+            v[k] = v[x->sbytes - 1 - k];
+            v[x->sbytes - 1 - k] = t;
+        }
+    switch (x->bitpix) {
+    case 8:
+        return (float)v[0];
+    case 16: {
+        uint16_t u;
+        memcpy(&u, v, 2);
+        return (float)u;
+    }
+    case 32: {
+        uint32_t u;
+        memcpy(&u, v, 4);
+        return (float)u;
+    }
+    case -32: {
+        float f;
+        memcpy(&f, v, 4);
+        return f;
+    }
+    default: {
+        double d;
+        memcpy(&d, v, 8);
+        return (float)d;
+    }
+    }
+}
+
+int ac_xisf_read_rows(ac_xisf_t *x, int y0, int nrows, float *out, ac_err_t *e)
+{
+    size_t first = (size_t)y0 * (size_t)x->w, n = (size_t)nrows * (size_t)x->w;
+    size_t items = (size_t)x->w * (size_t)x->h, sb = (size_t)x->sbytes;
+    int rc;
+
+    if (y0 < 0 || nrows < 0 || (long)y0 + nrows > x->h)
+        return ac_err_set(e, -EINVAL, "%s: rows %d..%d are outside the image (height %d)",
+                          x->path, y0, y0 + nrows - 1, x->h);
+    if (n == 0)
+        return 0;
+    if (x->codec != C_NONE && x->block == NULL && (rc = decompress(x, e)) != 0)
+        return rc;
+    if (x->codec == C_NONE) {
+        /* Read the strip's bytes into the end of out (n * 4 >= n * sb for sb <= 4), then
+         * convert forwards: sample i's bytes are never overwritten before they are read. */
+        unsigned char *raw, *heap = NULL;
+        if (sb <= sizeof(float)) {
+            raw = (unsigned char *)out + n * (sizeof(float) - sb);
+        } else if ((raw = heap = malloc(n * sb)) == NULL) {
+            return ac_err_set(e, -ENOMEM, "%s: no memory for %d rows", x->path, nrows);
+        }
+        rc = pread_all(x, raw, n * sb, x->pos + (long long)(first * sb), e);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            out[i] = to_float(x, raw + i * sb);
+        free(heap);
+        return rc;
+    }
+    if (!x->shuffled) {
+        for (size_t i = 0; i < n; i++)
+            out[i] = to_float(x, x->block + (first + i) * sb);
+        return 0;
+    }
+    /* Byte shuffling: byte k of item i is at k * items + i. */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b[8];
+        for (size_t k = 0; k < sb; k++)
+            b[k] = x->block[k * items + first + i];
+        out[i] = to_float(x, b);
+    }
+    return 0;
+}
