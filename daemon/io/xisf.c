@@ -123,7 +123,7 @@ static bool is_elem(const xmlNode *n, const char *name)
 }
 
 /* Keywords the reader sets itself from the image: a FITSKeyword's copy is dropped. */
-static bool structural(const char *key)
+bool ac_xisf_structural(const char *key)
 {
     static const char *const k[] = {"SIMPLE", "BITPIX", "NAXIS",  "NAXIS1", "NAXIS2",
                                     "NAXIS3", "EXTEND", "BZERO",  "BSCALE", "BLANK",
@@ -154,7 +154,7 @@ static int add_keyword(ac_hdr_t *hdr, xmlNode *n)
         snprintf(card, sizeof card, "%-8s%-72.72s", name, comment[0] ? comment : value);
         return ac_hdr_append_raw(hdr, card);
     }
-    if (structural(name))
+    if (ac_xisf_structural(name))
         return 0;
     if (value[0] == '\0')
         rc = ac_hdr_format_card(card, name, "", comment);

@@ -76,4 +76,8 @@ size_t ac_xisf_held_bytes(const ac_xisf_t *x);
 
 void ac_xisf_close(ac_xisf_t *x); /* NULL-safe */
 
+/* ac_xisf_structural says whether key is one of the cards the reader writes itself from
+ * the image (BITPIX, NAXIS*, BZERO...), which a FITSKeyword of that name never sets. */
+bool ac_xisf_structural(const char *key);
+
 #endif

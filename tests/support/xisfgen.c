@@ -4,6 +4,7 @@
 #include "xisfgen.h"
 
 #include <endian.h>
+#include <fitsio.h>
 #include <lz4.h>
 #include <lz4hc.h>
 #include <stdint.h>
@@ -153,5 +154,94 @@ out:
         fprintf(stderr, "xisfgen: cannot write %s\n", path);
     free(xml);
     free(data);
+    return rc;
+}
+
+/* add appends s to the buffer *b (length *n, capacity *cap), XML-escaped for an attribute
+ * value when escape. */
+static void add(char **b, size_t *n, size_t *cap, const char *s, bool escape)
+{
+    for (; *s != '\0'; s++) {
+        const char *r = !escape     ? NULL
+                        : *s == '&' ? "&amp;"
+                        : *s == '<' ? "&lt;"
+                        : *s == '>' ? "&gt;"
+                        : *s == '"' ? "&quot;"
+                                    : NULL;
+        size_t l = r != NULL ? strlen(r) : 1;
+        if (*n + l + 1 > *cap) {
+            *cap = (*cap + l + 1) * 2;
+            if ((*b = realloc(*b, *cap)) == NULL)
+                abort();
+        }
+        memcpy(*b + *n, r != NULL ? r : s, l);
+        *n += l;
+        (*b)[*n] = '\0';
+    }
+}
+
+int ac_xisfgen_from_fits(const char *fits, const char *xisf, const char *codec, bool shuffle)
+{
+    static const char *const skip[] = {"SIMPLE", "BITPIX", "NAXIS",  "NAXIS1", "NAXIS2",
+                                       "EXTEND", "BZERO",  "BSCALE", "END",    NULL};
+    fitsfile *f = NULL;
+    int status = 0, nkeys = 0, bitpix = 0, rc = -1;
+    long ax[2] = {0, 0};
+    char *kw = NULL, card[FLEN_CARD], key[FLEN_KEYWORD], val[FLEN_VALUE], com[FLEN_COMMENT];
+    size_t n = 0, cap = 0;
+    void *px = NULL;
+
+    if (fits_open_diskfile(&f, fits, READONLY, &status) != 0 ||
+        fits_get_img_param(f, 2, &bitpix, NULL, ax, &status) != 0 ||
+        fits_get_hdrspace(f, &nkeys, NULL, &status) != 0)
+        goto out;
+    add(&kw, &n, &cap, "", false);
+    for (int i = 1; i <= nkeys; i++) {
+        int len = 0, sk = 0;
+        if (fits_read_record(f, i, card, &status) != 0 ||
+            fits_get_keyname(card, key, &len, &status) != 0)
+            goto out;
+        for (int k = 0; skip[k] != NULL; k++)
+            sk |= strcmp(key, skip[k]) == 0;
+        if (sk)
+            continue;
+        val[0] = com[0] = '\0';
+        if (strcmp(key, "HISTORY") == 0 || strcmp(key, "COMMENT") == 0)
+            snprintf(com, sizeof com, "%s", card + 8);
+        else if (fits_parse_value(card, val, com, &status) != 0)
+            goto out;
+        add(&kw, &n, &cap, "<FITSKeyword name=\"", false);
+        add(&kw, &n, &cap, key, true);
+        add(&kw, &n, &cap, "\" value=\"", false);
+        add(&kw, &n, &cap, val, true);
+        add(&kw, &n, &cap, "\" comment=\"", false);
+        add(&kw, &n, &cap, com, true);
+        add(&kw, &n, &cap, "\"/>\n", false);
+    }
+    size_t npx = (size_t)ax[0] * (size_t)ax[1];
+    int type = bitpix == 16 ? TUSHORT : TFLOAT;
+    if ((px = malloc(npx * 4)) == NULL ||
+        fits_read_img(f, type, 1, (LONGLONG)npx, NULL, px, NULL, &status) != 0)
+        goto out;
+    ac_xisfgen_t g = {.w = (int)ax[0],
+                      .h = (int)ax[1],
+                      .sample = bitpix == 16 ? "UInt16" : "Float32",
+                      .sbytes = bitpix == 16 ? 2 : 4,
+                      .px = px,
+                      .codec = codec,
+                      .shuffle = shuffle,
+                      .children = kw};
+    if (bitpix != 16 && bitpix != -32) {
+        fprintf(stderr, "xisfgen: %s: BITPIX %d not handled\n", fits, bitpix);
+        goto out;
+    }
+    rc = ac_xisfgen_write(xisf, &g);
+out:
+    if (status != 0)
+        fprintf(stderr, "xisfgen: %s: cfitsio status %d\n", fits, status);
+    if (f != NULL)
+        fits_close_file(f, &(int){0});
+    free(kw);
+    free(px);
     return rc;
 }

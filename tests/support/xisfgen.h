@@ -35,4 +35,11 @@ typedef struct ac_xisfgen {
 /* ac_xisfgen_write writes path. 0, or -1 (with a message on stderr). */
 int ac_xisfgen_write(const char *path, const ac_xisfgen_t *g);
 
+/* ac_xisfgen_from_fits writes xisf with the image of the FITS file fits (BITPIX 16 with
+ * BZERO 32768 as UInt16, BITPIX -32 as Float32, read with cfitsio) and every header card
+ * but the structural ones as a FITSKeyword element (name, value and comment as cfitsio
+ * parses them, XML-escaped), as N.I.N.A. saves a frame in XISF; codec and shuffle as in
+ * ac_xisfgen_t. 0, or -1 (with a message on stderr). */
+int ac_xisfgen_from_fits(const char *fits, const char *xisf, const char *codec, bool shuffle);
+
 #endif
