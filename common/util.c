@@ -92,7 +92,7 @@ static int strip_suffix(char *s, const char *suffix)
 
 void ac_path_stem(const char *path, char *out, size_t size)
 {
-    static const char *const exts[] = {".fits", ".fit", ".fts"};
+    static const char *const exts[] = {".fits", ".fit", ".fts", ".xisf"};
 
     ac_strlcpy(out, ac_path_base(path), size);
     if (!strip_suffix(out, ".fz"))

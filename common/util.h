@@ -31,8 +31,9 @@ char *ac_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* ac_path_base returns a pointer into path just after the last '/'. Borrowed. */
 const char *ac_path_base(const char *path);
 
-/* ac_path_stem copies the base name of path without its FITS extension (".fits", ".fit",
- * ".fts", each optionally followed by ".fz" or ".gz", case-insensitive) into out. */
+/* ac_path_stem copies the base name of path without its image extension (".fits", ".fit",
+ * ".fts", each optionally followed by ".fz" or ".gz", or ".xisf"; case-insensitive) into
+ * out. */
 void ac_path_stem(const char *path, char *out, size_t size);
 
 /* ac_path_dir copies the directory part of path ("." when there is none) into out. */
