@@ -355,8 +355,8 @@ static int parse_image(ac_xisf_t *x, xmlNode *img, long long fsize, ac_err_t *e)
                        : "geometry is not width:height:channels (only 2-D images are read)");
     if (w < 1 || h < 1 || w > INT_MAX / 2 || h > INT_MAX / 2)
         return bad(x, e, AC_EFITS, "geometry has an impossible size");
-    if (attr(img, "colorSpace", cs, sizeof cs) == NULL)
-        strcpy(cs, "Gray");
+    if (attr(img, "colorSpace", cs, sizeof cs) == NULL || cs[0] == '\0')
+        strcpy(cs, "Gray"); /* the default */
     if (ch != 1 || strcmp(cs, "Gray") != 0)
         return ac_err_set(e, AC_EFORMAT,
                           "%s: XISF: a colour image (colorSpace %s, %lld channels): astrocald "
