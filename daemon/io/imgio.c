@@ -408,6 +408,11 @@ const ac_meta_t *ac_imgio_meta(const ac_imgin_t *in)
     return &in->meta;
 }
 
+size_t ac_imgio_held_bytes(const ac_imgin_t *in)
+{
+    return in->xisf != NULL ? ac_xisf_held_bytes(in->xisf) : 0;
+}
+
 const char *ac_imgio_path(const ac_imgin_t *in)
 {
     return in->path;

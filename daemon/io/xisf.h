@@ -38,7 +38,9 @@
  * Memory: an uncompressed block is read with one pread per strip, nothing held. A
  * compressed block cannot be read in parts: the first read decompresses the whole block
  * and keeps it (width x height x sample bytes, plus the compressed bytes while
- * decompressing); ac_xisf_held_bytes says how much, for the caller's memory accounting.
+ * decompressing); ac_xisf_held_bytes says how much, for the caller's memory accounting
+ * (the engine takes it out of the job's memory and refuses a light whose block alone
+ * exceeds it).
  * Shuffled bytes are gathered per strip from the held block (no second copy).
  *
  * Ownership: ac_xisf_t is owned by the caller of ac_xisf_open (ac_xisf_close).

@@ -87,3 +87,50 @@ TEST(xisf_light_calibrates_as_its_fits_twin)
     globfree(&gl);
     ac_gen_free(g);
 }
+
+/* A compressed XISF block is decompressed whole: the job's memory must hold it (the engine
+ * refuses the light with the reason otherwise, and counts it against the strips). */
+TEST(xisf_compressed_block_counts_against_job_memory)
+{
+    ac_gen_camera_t cam;
+    ac_gen_night_t night;
+    ac_err_t e = {0};
+    ac_gen_t *g;
+    glob_t gl;
+    char *out = NULL;
+    int rc;
+
+    ac_gen_camera_sized(&cam, 78, 1600, 1400); /* 4.27 MiB of UInt16 */
+    ASSERT_NOT_NULL(g = ac_gen_new(&cam, &e));
+    ac_gen_night_default(&night, &cam);
+    night.n_lights = 1;
+    night.masters = AC_GEN_MASTER_ASTROFILER;
+    if (ac_gen_write_night(g, &night, "night", &e) != 0)
+        AC_TEST_FAIL("night: %s", e.msg);
+    ASSERT_OK(glob("night/lights/*.fits", 0, NULL, &gl));
+    ASSERT_OK(ac_xisfgen_from_fits(gl.gl_pathv[0], "big.xisf", "zstd", true));
+    globfree(&gl);
+    char *const argv[] = {(char *)AC_ASTROCALD_BIN,
+                          "calibrate",
+                          "--bias",
+                          "night/masters/master_bias.fits",
+                          "--output-dir",
+                          "out",
+                          "--job-memory",
+                          "4",
+                          "big.xisf",
+                          NULL};
+    rc = run_capture(argv, &out);
+    ASSERT_NE(rc, 0);
+    /* the 4.27 MiB image and, while it is decompressed, the compressed block */
+    ASSERT_CONTAINS(out, "big.xisf: a compressed XISF image is decompressed whole: it needs ");
+    ASSERT_CONTAINS(out, " MiB, more than the job's memory (4 MiB; job_memory_mib, or "
+                         "--job-memory)");
+    free(out);
+    ((char **)argv)[7] = "8";
+    if (run_capture(argv, &out) != 0)
+        AC_TEST_FAIL("%s", out);
+    ASSERT_CONTAINS(out, "1 file: 1 calibrated, 0 failed");
+    free(out);
+    ac_gen_free(g);
+}
