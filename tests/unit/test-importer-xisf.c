@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zip.h>
 
 #include "imgio.h"
@@ -193,5 +194,51 @@ TEST(importer_unreadable_xisf_and_zip_reported_with_reasons)
     }
     ASSERT_EQ(seen, 7);
     ASSERT_EQ(glob("b/.*actmp*", 0, NULL, &gl), GLOB_NOMATCH); /* no temporary file left */
+    import_fx_free(&x);
+}
+
+/* AstroFiler's own converter (file_formats/xisfFile, run with Debian's python3, numpy,
+ * astropy and lz4) on the same XISF: astrocald reuses its "<stem>.fits" (XISFFILE names
+ * the XISF) and registers it with the same values, session and pixels as its own
+ * conversion of a copy. */
+TEST(importer_xisf_conversion_equals_astrofilers)
+{
+    static const char script[] =
+        "import sys, logging; logging.disable(logging.CRITICAL); sys.path.insert(0, "
+        "sys.argv[1])\n"
+        "from astrofiler.file_formats.xisfFile.xisf_converter import XISFConverter\n"
+        "print(XISFConverter(sys.argv[2]).convert_to_fits(sys.argv[3]))\n";
+    struct import_fx x;
+    struct run *r;
+    char cmd[4096], mine[1024];
+    FILE *f;
+
+    if (access("/usr/bin/python3", X_OK) != 0 ||
+        system("/usr/bin/python3 -c 'import numpy, astropy, lz4.frame' 2>/dev/null") != 0) {
+        printf("# skipped: /usr/bin/python3 with numpy, astropy and lz4 (.ci/setup)\n");
+        return;
+    }
+    import_fx_init(&x, 34);
+    frame(x.g, AC_GEN_LIGHT, "n/l1.fits", DATE, "L", 300, 1);
+    ASSERT_OK(system("mkdir -p a b"));
+    ASSERT_OK(ac_xisfgen_from_fits("n/l1.fits", "a/l1.xisf", "zlib", false));
+    ASSERT_OK(system("cp a/l1.xisf b/l1.xisf"));
+    ASSERT_NOT_NULL(f = fopen("af.py", "w"));
+    fputs(script, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 af.py %s/../shared/peers/astrofiler/src a/l1.xisf a/l1.fits "
+             ">af.out 2>&1 || { cat af.out; exit 1; }",
+             ac_test_srcdir());
+    ASSERT_OK(system(cmd));
+    r = run_import(x.db, "b", NULL);
+    ASSERT_EQ(r->r.registered, 1);
+    r = run_import(x.db, "a", NULL);
+    ASSERT_EQ(r->r.registered, 1); /* AstroFiler's l1.fits (the XISF is its duplicate) */
+    ASSERT_EQ(r->r.duplicates, 1);
+    snprintf(mine, sizeof mine, "%s", row(x.db, "b/l1.fits"));
+    ASSERT_CONTAINS(mine, "LIGHT FRAME|300.0|2024-03-16T00:30:00");
+    ASSERT_STR_EQ(row(x.db, "a/l1.fits"), mine);
+    same_pixels("a/l1.fits", "b/l1.fits");
     import_fx_free(&x);
 }
