@@ -41,6 +41,7 @@
 #endif
 
 #include "digest.h"
+#include "fsutil.h"
 #include "util.h"
 #include "xisf.h"
 
@@ -535,30 +536,6 @@ static void decode(const ac_imgin_t *in, const unsigned char *src, size_t n, flo
     }
 }
 
-/* pread_full reads len bytes at off from the reader's descriptor. */
-static int pread_full(ac_imgin_t *in, void *buf, size_t len, long long off, ac_err_t *e)
-{
-    size_t got = 0;
-
-    while (got < len) {
-        ssize_t r = pread(in->fd, (char *)buf + got, len - got, (off_t)(off + (long long)got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int rc = -errno;
-            return ac_err_set(e, rc, "%s: read failed at byte %lld: %s", in->path,
-                              off + (long long)got, strerror(-rc));
-        }
-        if (r == 0)
-            return ac_err_set(e, AC_EFITS,
-                              "%s: truncated: the file ended at byte %lld while reading "
-                              "its data",
-                              in->path, off + (long long)got);
-        got += (size_t)r;
-    }
-    return 0;
-}
-
 /* grow_raw makes the scratch buffer hold at least need bytes. */
 static int grow_raw(ac_imgin_t *in, size_t need, int nrows, ac_err_t *e)
 {
@@ -603,7 +580,7 @@ static int read_plain(ac_imgin_t *in, int y0, int nrows, float *out, ac_err_t *e
             return rc;
         src = in->raw;
     }
-    if ((rc = pread_full(in, src, len, off, e)) != 0)
+    if ((rc = ac_fsutil_pread_full(in->fd, in->path, src, len, off, e)) != 0)
         return rc;
     hash_bytes(in, src, len, off);
     decode(in, src, n, out);

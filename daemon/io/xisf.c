@@ -32,6 +32,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "fsutil.h"
 #include "util.h"
 
 /* The XML header of a monolithic file is small (a few KiB with a thumbnail reference);
@@ -88,20 +89,7 @@ void ac_xisf_close(ac_xisf_t *x)
 
 static int pread_all(ac_xisf_t *x, void *buf, size_t len, long long off, ac_err_t *e)
 {
-    size_t got = 0;
-
-    while (got < len) {
-        ssize_t r = pread(x->fd, (char *)buf + got, len - got, (off_t)(off + (long long)got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return ac_err_set(e, -errno, "%s: read failed: %s", x->path, strerror(errno));
-        if (r == 0)
-            return ac_err_set(e, AC_EFITS, "%s: truncated: the file ends at byte %lld", x->path,
-                              off + (long long)got);
-        got += (size_t)r;
-    }
-    return 0;
+    return ac_fsutil_pread_full(x->fd, x->path, buf, len, off, e);
 }
 
 /* ---- The header's cards ---- */

@@ -35,25 +35,34 @@ static int calibrate(const char *outdir, const char *light, char **out)
     return run_capture(argv, out);
 }
 
+/* night writes a generated night (w x h, n lights, AstroFiler-style masters) under night/
+ * and lists its lights in *gl; the generator is freed. */
+static void night(uint64_t seed, int w, int h, int n, glob_t *gl)
+{
+    ac_gen_camera_t cam;
+    ac_gen_night_t nt;
+    ac_err_t e = {0};
+    ac_gen_t *g;
+
+    ac_gen_camera_sized(&cam, seed, w, h);
+    ASSERT_NOT_NULL(g = ac_gen_new(&cam, &e));
+    ac_gen_night_default(&nt, &cam);
+    nt.n_lights = n;
+    nt.masters = AC_GEN_MASTER_ASTROFILER;
+    if (ac_gen_write_night(g, &nt, "night", &e) != 0)
+        AC_TEST_FAIL("night: %s", e.msg);
+    ac_gen_free(g);
+    ASSERT_OK(glob("night/lights/*.fits", 0, NULL, gl));
+    ASSERT_EQ(gl->gl_pathc, (size_t)n);
+}
+
 TEST(xisf_light_calibrates_as_its_fits_twin)
 {
     static const char *const codecs[] = {"zstd", "lz4", NULL};
-    ac_gen_camera_t cam;
-    ac_gen_night_t night;
-    ac_err_t e = {0};
-    ac_gen_t *g;
     glob_t gl;
     char *out = NULL;
 
-    ac_gen_camera_sized(&cam, 77, W, H);
-    ASSERT_NOT_NULL(g = ac_gen_new(&cam, &e));
-    ac_gen_night_default(&night, &cam);
-    night.n_lights = 3;
-    night.masters = AC_GEN_MASTER_ASTROFILER;
-    if (ac_gen_write_night(g, &night, "night", &e) != 0)
-        AC_TEST_FAIL("night: %s", e.msg);
-    ASSERT_OK(glob("night/lights/*.fits", 0, NULL, &gl));
-    ASSERT_EQ(gl.gl_pathc, 3u);
+    night(77, W, H, 3, &gl);
     ASSERT_OK(mkdir("x", 0755));
     for (size_t i = 0; i < 3; i++) {
         const char *fits = gl.gl_pathv[i], *base = strrchr(fits, '/') + 1;
@@ -85,29 +94,17 @@ TEST(xisf_light_calibrates_as_its_fits_twin)
         ASSERT_STR_EQ(read_key_string(ox, "IMAGETYP"), read_key_string(of, "IMAGETYP"));
     }
     globfree(&gl);
-    ac_gen_free(g);
 }
 
 /* A compressed XISF block is decompressed whole: the job's memory must hold it (the engine
  * refuses the light with the reason otherwise, and counts it against the strips). */
 TEST(xisf_compressed_block_counts_against_job_memory)
 {
-    ac_gen_camera_t cam;
-    ac_gen_night_t night;
-    ac_err_t e = {0};
-    ac_gen_t *g;
     glob_t gl;
     char *out = NULL;
     int rc;
 
-    ac_gen_camera_sized(&cam, 78, 1600, 1400); /* 4.27 MiB of UInt16 */
-    ASSERT_NOT_NULL(g = ac_gen_new(&cam, &e));
-    ac_gen_night_default(&night, &cam);
-    night.n_lights = 1;
-    night.masters = AC_GEN_MASTER_ASTROFILER;
-    if (ac_gen_write_night(g, &night, "night", &e) != 0)
-        AC_TEST_FAIL("night: %s", e.msg);
-    ASSERT_OK(glob("night/lights/*.fits", 0, NULL, &gl));
+    night(78, 1600, 1400, 1, &gl); /* 4.27 MiB of UInt16 */
     ASSERT_OK(ac_xisfgen_from_fits(gl.gl_pathv[0], "big.xisf", "zstd", true));
     globfree(&gl);
     char *const argv[] = {(char *)AC_ASTROCALD_BIN,
@@ -132,5 +129,4 @@ TEST(xisf_compressed_block_counts_against_job_memory)
         AC_TEST_FAIL("%s", out);
     ASSERT_CONTAINS(out, "1 file: 1 calibrated, 0 failed");
     free(out);
-    ac_gen_free(g);
 }
