@@ -122,6 +122,19 @@ bool ac_xisf_structural(const char *key)
     return false;
 }
 
+/* fits_literal says whether v is a FITS value as written in a card: empty, a quoted
+ * string, T or F, or a number. */
+static bool fits_literal(const char *v)
+{
+    char *end;
+
+    if (v[0] == '\0' || v[0] == '\'' || strcmp(v, "T") == 0 || strcmp(v, "F") == 0)
+        return true;
+    errno = 0;
+    (void)strtod(v, &end);
+    return end != v && *end == '\0';
+}
+
 /* add_keyword turns one FITSKeyword element into a card. A name that is not a valid FITS
  * keyword, or a value too long for a card, is dropped with a note in the header (HISTORY),
  * never guessed at. */
@@ -144,10 +157,11 @@ static int add_keyword(ac_hdr_t *hdr, xmlNode *n)
     }
     if (ac_xisf_structural(name))
         return 0;
-    if (value[0] == '\0')
-        rc = ac_hdr_format_card(card, name, "", comment);
-    else
-        rc = ac_hdr_format_card(card, name, value, comment);
+    /* An unquoted text ("RedCat 51") is a FITS string, as its writer meant. */
+    if (!fits_literal(value))
+        rc = ac_hdr_add_str(hdr, name, value, comment[0] ? comment : NULL);
+    else if ((rc = ac_hdr_format_card(card, name, value, comment)) == 0)
+        rc = ac_hdr_append_raw(hdr, card);
     if (rc == -EINVAL) {
         snprintf(card, sizeof card, "HISTORY XISF keyword '%.20s' not representable, dropped",
                  name);
@@ -155,7 +169,7 @@ static int add_keyword(ac_hdr_t *hdr, xmlNode *n)
                  (int)(AC_CARD_LEN - strlen(card)), "");
         return ac_hdr_append_raw(hdr, card);
     }
-    return rc != 0 ? rc : ac_hdr_append_raw(hdr, card);
+    return rc;
 }
 
 /* utc_date writes an XISF TimePoint ("2024-03-01T21:04:05.123Z", "...+02:00") as a FITS

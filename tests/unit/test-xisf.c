@@ -158,7 +158,9 @@ static const char nina[] =
     "<FITSKeyword name=\"OFFSET\" value=\"50\" comment=\"Sensor gain offset\"/>\n"
     "<FITSKeyword name=\"FILTER\" value=\"'Ha'\" comment=\"Active filter name\"/>\n"
     "<FITSKeyword name=\"BITPIX\" value=\"-32\" comment=\"wrong: the image is UInt16\"/>\n"
-    "<FITSKeyword name=\"HISTORY\" value=\"\" comment=\"written by N.I.N.A.\"/>\n";
+    "<FITSKeyword name=\"HISTORY\" value=\"\" comment=\"written by N.I.N.A.\"/>\n"
+    "<FITSKeyword name=\"TELESCOP\" value=\"RedCat 51\" comment=\"unquoted text\"/>\n"
+    "<FITSKeyword name=\"lower\" value=\"1\" comment=\"not a FITS keyword\"/>\n";
 
 TEST(xisf_fits_keywords_win_properties_fill_the_rest)
 {
@@ -190,6 +192,12 @@ TEST(xisf_fits_keywords_win_properties_fill_the_rest)
     ASSERT_STR_EQ(v, "LIGHT");
     ASSERT(ac_hdr_find(&hdr, "HISTORY") >= 0);
     ASSERT_CONTAINS(hdr.cards[ac_hdr_find(&hdr, "HISTORY")], "written by N.I.N.A.");
+    ASSERT_STR_EQ(m.telescop, "RedCat 51");
+    ASSERT(ac_hdr_find(&hdr, "lower") < 0);
+    bool noted = false;
+    for (size_t i = 0; i < hdr.n; i++)
+        noted |= strstr(hdr.cards[i], "XISF keyword 'lower' not representable") != NULL;
+    ASSERT(noted);
     ac_hdr_free(&hdr);
 }
 
