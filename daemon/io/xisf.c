@@ -643,10 +643,66 @@ static float to_float(const ac_xisf_t *x, const unsigned char *b)
     }
 }
 
+/* decode converts n unshuffled samples at src to float into out. src may lie inside out
+ * (ac_xisf_read_rows): each sample is read before out[i] is written, and out[i] never
+ * reaches a later sample's bytes. */
+static void decode(const ac_xisf_t *x, const unsigned char *src, size_t n, float *out)
+{
+    bool native = x->big == (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
+
+    if (native && x->bitpix == 16) {
+        for (size_t i = 0; i < n; i++) {
+            uint16_t v;
+            memcpy(&v, src + 2 * i, 2);
+            out[i] = (float)v;
+        }
+    } else if (native && x->bitpix == -32) {
+        if ((const void *)src != (const void *)out)
+            memmove(out, src, n * sizeof *out);
+    } else if (x->bitpix == 8) {
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)src[i];
+    } else {
+        for (size_t i = 0; i < n; i++)
+            out[i] = to_float(x, src + i * (size_t)x->sbytes);
+    }
+}
+
+/* decode_shuffled converts n samples from item first on of the shuffled block: byte k of
+ * item i is at k * items + i (plane k). 16- and 32-bit samples are put together as
+ * numbers, whatever the host's byte order. */
+static void decode_shuffled(const ac_xisf_t *x, size_t first, size_t n, float *out)
+{
+    size_t items = (size_t)x->w * (size_t)x->h, sb = (size_t)x->sbytes;
+    const unsigned char *p[8];
+
+    for (size_t k = 0; k < sb; k++) /* p[k]: the plane of the value's byte k (LSB first) */
+        p[k] = x->block + (x->big ? sb - 1 - k : k) * items + first;
+    if (x->bitpix == 16) {
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)(uint16_t)(p[0][i] | p[1][i] << 8);
+    } else if (sb == 4) {
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v = (uint32_t)p[0][i] | (uint32_t)p[1][i] << 8 | (uint32_t)p[2][i] << 16 |
+                         (uint32_t)p[3][i] << 24;
+            float f;
+            memcpy(&f, &v, 4);
+            out[i] = x->bitpix == 32 ? (float)v : f;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            unsigned char b[8];
+            for (size_t k = 0; k < sb; k++)
+                b[k] = x->block[k * items + first + i];
+            out[i] = to_float(x, b);
+        }
+    }
+}
+
 int ac_xisf_read_rows(ac_xisf_t *x, int y0, int nrows, float *out, ac_err_t *e)
 {
     size_t first = (size_t)y0 * (size_t)x->w, n = (size_t)nrows * (size_t)x->w;
-    size_t items = (size_t)x->w * (size_t)x->h, sb = (size_t)x->sbytes;
+    size_t sb = (size_t)x->sbytes;
     int rc;
 
     if (y0 < 0 || nrows < 0 || (long)y0 + nrows > x->h)
@@ -666,22 +722,14 @@ int ac_xisf_read_rows(ac_xisf_t *x, int y0, int nrows, float *out, ac_err_t *e)
             return ac_err_set(e, -ENOMEM, "%s: no memory for %d rows", x->path, nrows);
         }
         rc = pread_all(x, raw, n * sb, x->pos + (long long)(first * sb), e);
-        for (size_t i = 0; rc == 0 && i < n; i++)
-            out[i] = to_float(x, raw + i * sb);
+        if (rc == 0)
+            decode(x, raw, n, out);
         free(heap);
         return rc;
     }
-    if (!x->shuffled) {
-        for (size_t i = 0; i < n; i++)
-            out[i] = to_float(x, x->block + (first + i) * sb);
-        return 0;
-    }
-    /* Byte shuffling: byte k of item i is at k * items + i. */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char b[8];
-        for (size_t k = 0; k < sb; k++)
-            b[k] = x->block[k * items + first + i];
-        out[i] = to_float(x, b);
-    }
+    if (x->shuffled)
+        decode_shuffled(x, first, n, out);
+    else
+        decode(x, x->block + first * sb, n, out);
     return 0;
 }
