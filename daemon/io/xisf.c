@@ -32,6 +32,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "digest.h"
 #include "fsutil.h"
 #include "util.h"
 
@@ -58,6 +59,12 @@ struct ac_xisf {
     bool shuffled;
     size_t usize;         /* uncompressed size of the block */
     unsigned char *block; /* the decompressed block (compressed data only) */
+    /* The block's checksum attribute ("sha1:hex"): ck is NULL when there is none or it can
+     * no longer be checked (rows of an uncompressed block read out of order). */
+    ac_digest_t *ck;
+    ac_digest_alg_t ck_alg;
+    char ck_hex[129];
+    long long ck_next; /* bytes of an uncompressed block hashed so far */
 };
 
 bool ac_xisf_sniff(const void *head, size_t n)
@@ -83,6 +90,7 @@ void ac_xisf_close(ac_xisf_t *x)
         return;
     if (x->fd >= 0)
         close(x->fd);
+    ac_digest_free(x->ck);
     free(x->block);
     free(x);
 }
@@ -342,6 +350,51 @@ static int parse_compression(ac_xisf_t *x, const char *c, ac_err_t *e)
     return 0;
 }
 
+/* parse_checksum notes the block's checksum ("sha1:hex", "sha-256:hex", "sha512:hex"...)
+ * to check it while the block is read. Other algorithms (SHA-3) are not checked. */
+static int parse_checksum(ac_xisf_t *x, const char *c, ac_err_t *e)
+{
+    static const struct {
+        const char *name;
+        ac_digest_alg_t alg;
+        size_t hex;
+    } t[] = {{"sha1", AC_DIGEST_SHA1, 40},      {"sha-1", AC_DIGEST_SHA1, 40},
+             {"sha256", AC_DIGEST_SHA256, 64},  {"sha-256", AC_DIGEST_SHA256, 64},
+             {"sha512", AC_DIGEST_SHA512, 128}, {"sha-512", AC_DIGEST_SHA512, 128}};
+    const char *colon = strchr(c, ':');
+
+    for (size_t i = 0; colon != NULL && i < sizeof t / sizeof t[0]; i++) {
+        if (strncasecmp(c, t[i].name, (size_t)(colon - c)) != 0 ||
+            strlen(t[i].name) != (size_t)(colon - c))
+            continue;
+        if (strlen(colon + 1) != t[i].hex)
+            return ac_err_set(e, AC_EFITS, "%s: XISF: checksum '%s' is malformed", x->path, c);
+        x->ck_alg = t[i].alg;
+        ac_strlcpy(x->ck_hex, colon + 1, sizeof x->ck_hex);
+        for (char *p = x->ck_hex; *p != '\0'; p++)
+            *p = (char)tolower((unsigned char)*p);
+        if ((x->ck = ac_digest_new(t[i].alg)) == NULL)
+            return ac_err_set(e, -ENOMEM, "%s: no memory for a checksum", x->path);
+        return 0;
+    }
+    return 0;
+}
+
+/* check_sum compares the finished checksum with the attribute's (and frees it). */
+static int check_sum(ac_xisf_t *x, ac_err_t *e)
+{
+    char hex[129];
+
+    ac_digest_final(x->ck, hex, sizeof hex);
+    x->ck = NULL;
+    if (strcmp(hex, x->ck_hex) != 0)
+        return ac_err_set(e, AC_EFITS,
+                          "%s: XISF: the data block does not match its checksum (%s expected, "
+                          "%s found): the file is corrupt",
+                          x->path, x->ck_hex, hex);
+    return 0;
+}
+
 /* parse_image checks the Image element's attributes and fills x. */
 static int parse_image(ac_xisf_t *x, xmlNode *img, long long fsize, ac_err_t *e)
 {
@@ -391,6 +444,8 @@ static int parse_image(ac_xisf_t *x, xmlNode *img, long long fsize, ac_err_t *e)
                           x->path, pos, pos + len, fsize);
     x->pos = pos;
     x->len = len;
+    if (attr(img, "checksum", b, sizeof b) != NULL && (rc = parse_checksum(x, b, e)) != 0)
+        return rc;
     size_t need = (size_t)w * (size_t)h * (size_t)x->sbytes;
     if (attr(img, "compression", b, sizeof b) != NULL) {
         if ((rc = parse_compression(x, b, e)) != 0)
@@ -569,6 +624,11 @@ static int decompress(ac_xisf_t *x, ac_err_t *e)
     }
     if ((rc = pread_all(x, src, (size_t)x->len, x->pos, e)) != 0)
         goto out;
+    if (x->ck != NULL) {
+        ac_digest_update(x->ck, src, (size_t)x->len);
+        if ((rc = check_sum(x, e)) != 0)
+            goto out;
+    }
     if (x->codec == C_ZLIB) {
         uLongf n = (uLongf)x->usize;
         int z = uncompress(dst, &n, src, (uLong)x->len);
@@ -722,6 +782,15 @@ int ac_xisf_read_rows(ac_xisf_t *x, int y0, int nrows, float *out, ac_err_t *e)
             return ac_err_set(e, -ENOMEM, "%s: no memory for %d rows", x->path, nrows);
         }
         rc = pread_all(x, raw, n * sb, x->pos + (long long)(first * sb), e);
+        if (rc == 0 && x->ck != NULL && (long long)(first * sb) != x->ck_next) {
+            ac_digest_free(x->ck); /* out of order: the checksum cannot be followed */
+            x->ck = NULL;
+        } else if (rc == 0 && x->ck != NULL) {
+            ac_digest_update(x->ck, raw, n * sb);
+            x->ck_next += (long long)(n * sb);
+            if (x->ck_next == x->len)
+                rc = check_sum(x, e);
+        }
         if (rc == 0)
             decode(x, raw, n, out);
         free(heap);

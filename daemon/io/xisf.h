@@ -14,6 +14,10 @@
  * compression sub-blocks, several Image elements, a non-zero offset attribute, a
  * distributed header (XISB/.xish). Refused with AC_EFITS: a bad signature, a truncated
  * header or block, XML that does not parse, a block whose (de)compressed size is wrong.
+ * A block's checksum attribute (SHA-1, SHA-256 or SHA-512; SHA-3 is not checked) is
+ * verified: a compressed block when it is read, an uncompressed one when its rows are read
+ * in order from the first to the last (the importer's conversion, a whole-image load);
+ * a mismatch is AC_EFITS ("does not match its checksum ... the file is corrupt").
  * Float samples are passed through as stored (PixInsight's [0, 1] range is not rescaled,
  * as a FITS float image is not).
  *

@@ -6,6 +6,7 @@
 #include <endian.h>
 #include <fitsio.h>
 #include <lz4.h>
+#include <openssl/evp.h>
 #include <lz4hc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -76,7 +77,25 @@ out:
     return rc;
 }
 
-static char *xml_for(const ac_xisfgen_t *g, long long pos, size_t len, size_t usize)
+/* checksum writes ' checksum="alg:hex"' of the n bytes at data into out. */
+static void checksum(const char *alg, const unsigned char *data, size_t n, char *out,
+                     size_t size)
+{
+    const EVP_MD *md = strstr(alg, "512")   ? EVP_sha512()
+                       : strstr(alg, "256") ? EVP_sha256()
+                                            : EVP_sha1();
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int l = 0;
+    int o = snprintf(out, size, " checksum=\"%s:", alg);
+
+    EVP_Digest(data, n, d, &l, md, NULL);
+    for (unsigned int i = 0; i < l; i++)
+        o += snprintf(out + o, size - (size_t)o, "%02x", d[i]);
+    snprintf(out + o, size - (size_t)o, "\"");
+}
+
+static char *xml_for(const ac_xisfgen_t *g, long long pos, size_t len, size_t usize,
+                     const char *ck)
 {
     char loc[96], comp[96], cs[64] = "";
     char *x = NULL;
@@ -97,14 +116,14 @@ static char *xml_for(const ac_xisfgen_t *g, long long pos, size_t len, size_t us
                  "<!--\nExtensible Image Serialization Format - XISF version 1.0\n-->\n"
                  "<xisf version=\"1.0\" xmlns=\"http://www.pixinsight.com/xisf\" "
                  "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n"
-                 "<Image geometry=\"%d:%d:%d\" sampleFormat=\"%s\"%s%s%s location=\"%s\"%s>\n"
+                 "<Image geometry=\"%d:%d:%d\" sampleFormat=\"%s\"%s%s%s location=\"%s\"%s%s>\n"
                  "%s</Image>\n"
                  "<Metadata>\n<Property id=\"XISF:CreatorApplication\" type=\"String\">"
                  "astrocald tests</Property>\n</Metadata>\n</xisf>",
                  g->w, g->h, g->channels > 0 ? g->channels : 1, g->sample, cs,
                  g->big_endian ? " byteOrder=\"big\"" : "",
                  g->image_attrs != NULL ? g->image_attrs : "",
-                 g->location != NULL ? g->location : loc, comp,
+                 g->location != NULL ? g->location : loc, comp, ck,
                  g->children != NULL ? g->children : "") < 0)
         return NULL;
     return x;
@@ -115,15 +134,17 @@ int ac_xisfgen_write(const char *path, const ac_xisfgen_t *g)
     unsigned char *data = NULL, pre[16] = "XISF0100";
     size_t len = 0, usize = 0;
     long long pos = ALIGN;
-    char *xml = NULL;
+    char *xml = NULL, ck[160] = "";
     FILE *f = NULL;
     int rc = -1;
 
     if (block(g, &data, &len, &usize) != 0)
         return -1;
+    if (g->checksum != NULL)
+        checksum(g->checksum, data, len, ck, sizeof ck);
     for (;;) {
         free(xml);
-        if ((xml = xml_for(g, pos, len, usize)) == NULL)
+        if ((xml = xml_for(g, pos, len, usize, ck)) == NULL)
             goto out;
         if (16 + (long long)strlen(xml) <= pos)
             break;

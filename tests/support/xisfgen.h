@@ -30,6 +30,8 @@ typedef struct ac_xisfgen {
     const char *compression; /* NULL: the real one; else this compression attribute */
     long long cut;           /* > 0: the file is cut to this many bytes */
     int flip_byte;           /* > 0: the block's byte at this index is inverted */
+    const char *checksum;    /* "sha1", "sha-256", "sha512": checksum attribute of the
+                                stored block (before flip_byte), computed with OpenSSL */
 } ac_xisfgen_t;
 
 /* ac_xisfgen_write writes path. 0, or -1 (with a message on stderr). */

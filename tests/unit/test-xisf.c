@@ -320,3 +320,33 @@ TEST(xisf_two_images_and_bad_signatures_are_refused)
     ASSERT_EQ(ac_imgio_open(tmp("xisb.xisf"), &in, &e), AC_EFITS);
     ASSERT_CONTAINS(e.msg, "does not start with SIMPLE = nor XISF0100");
 }
+
+/* Checksums of the stored block (PixInsight's "Block checksums"): checked, with the pixels
+ * read as before when they match, refused when one byte of the block is wrong. */
+TEST(xisf_block_checksums_are_verified)
+{
+    static const char *const algs[] = {"sha1", "sha-256", "sha512"};
+    static const char *const codecs[] = {NULL, "lz4", "zlib"};
+    ac_image_t img;
+    ac_err_t e = {0};
+
+    for (int a = 0; a < 3; a++) {
+        for (int c = 0; c < 3; c++) {
+            ac_xisfgen_t g = gen("UInt16");
+            char name[64];
+            g.codec = codecs[c];
+            g.shuffle = c == 2;
+            g.checksum = algs[a];
+            snprintf(name, sizeof name, "ck-%s-%d.xisf", algs[a], c);
+            ASSERT_OK(ac_xisfgen_write(tmp(name), &g));
+            check_pixels(tmp(name), "UInt16", 16);
+            g.flip_byte = 100;
+            snprintf(name, sizeof name, "bad-%s-%d.xisf", algs[a], c);
+            ASSERT_OK(ac_xisfgen_write(tmp(name), &g));
+            e = (ac_err_t){0};
+            if (ac_imgio_load_pixels(tmp(name), &img, &e) == 0)
+                AC_TEST_FAIL("%s: read although its block is corrupt", name);
+            ASSERT_CONTAINS(e.msg, "does not match its checksum"); /* checked before decoding */
+        }
+    }
+}
