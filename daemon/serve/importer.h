@@ -7,13 +7,14 @@
  * One import runs in two phases:
  *   1. pool thread (uv_queue_work): DIR is walked recursively (ac_walk, walk.h: directory
  *      symlinks are not followed, file symlinks are; entries in name order; hidden names
- *      included; a folder that cannot be listed is an error entry). Every .fit/.fits/.fts file,
- *      optionally .fz or .gz, any case, is read (an .xisf image is first converted to
- *      "<stem>.fits" beside it and a .fit.zip/.fits.zip archive's first FITS member
- *      extracted beside it, as AstroFiler's importer does, unpack.h; the FITS file is then
- *      what is read and registered; any other .zip is skipped as unsupported): header and metadata (ac_imgio_read_header),
- *      SHA-256 of the whole file (plus MD5 for master files), its size. The result is a
- *      list of small records (a few hundred bytes each), no pixel data;
+ *      included; a folder that cannot be listed is an error entry). Every .fit/.fits/.fts
+ *      file, optionally .fz or .gz, any case, is read (an .xisf image is first converted
+ *      to "<stem>.fits" beside it and a .fit.zip/.fits.zip archive's first FITS member
+ *      extracted beside it, as AstroFiler's importer does, unpack.h; the FITS file is
+ *      then what is read and registered; any other .zip is skipped as unsupported):
+ *      header and metadata (ac_imgio_read_header), SHA-256 of the whole file (plus MD5
+ *      for master files), its size. The result is a list of small records (a few hundred
+ *      bytes each), no pixel data;
  *   2. loop thread: the records are registered in batches (at most batch_rows rows and
  *      about batch_budget_ms per loop iteration, one transaction per batch, one batch per
  *      loop iteration so clients are served in between): frames through

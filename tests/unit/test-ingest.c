@@ -274,8 +274,13 @@ TEST(ingest_xisf_converted_and_refusals_reported)
 {
     static const char *const root[] = {"watch"};
     static uint16_t px[3 * 8 * 6];
-    ac_xisfgen_t rgb = {.w = 8, .h = 6, .channels = 3, .color_space = "RGB",
-                        .sample = "UInt16", .sbytes = 2, .px = px};
+    ac_xisfgen_t rgb = {.w = 8,
+                        .h = 6,
+                        .channels = 3,
+                        .color_space = "RGB",
+                        .sample = "UInt16",
+                        .sbytes = 2,
+                        .px = px};
     ac_gen_t *g = camera(NULL, 2);
     struct fx fx;
 
