@@ -230,6 +230,12 @@ static void master_built(void *ud)
     mark_masters_seen(ud);
 }
 
+/* sched_idle: the last job ended; --drain may be complete (no timer on that path). */
+static void sched_idle(void *ud)
+{
+    maybe_finish_drain(ud);
+}
+
 static void plan_due(void *ud)
 {
     ac_daemon_t *d = ud;
@@ -612,6 +618,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
                       &(ac_sched_hooks_t){.event = broadcast,
                                           .plan_due = plan_due,
                                           .master_built = master_built,
+                                          .idle = sched_idle,
                                           .ud = d},
                       e) != 0)
         return EX_OSERR;

@@ -185,6 +185,7 @@ static void build_done(uv_work_t *req, int status)
         plan_due(s);
         ac_sched_kick(s);
     }
+    ac_sched_report_idle(s);
 }
 
 bool ac_sched_start_build(ac_sched_t *s)
