@@ -103,6 +103,8 @@ typedef struct ac_catalog_master {
     int xbin, ybin;                          /* 0 when unknown */
     char *source_session_id;
     char *source_session_date; /* fitsSessionDate of the source session, or NULL */
+    char *night; /* observing night read from the master's DATE-OBS by astrocald
+                  * (astrocal_master_night), or NULL when not read yet */
     char *creation_date;       /* 'YYYY-MM-DD HH:MM:SS.ffffff' */
     char *hash_md5;            /* hash_value, or NULL */
     int file_count;
@@ -144,6 +146,11 @@ void ac_catalog_file_clear(ac_catalog_file_t *f);
 /* ac_catalog_masters lists every Masters row with soft_delete = 0, by rowid. A database
  * without a Masters table gives an empty list. */
 int ac_catalog_masters(ac_db_t *db, ac_master_list_t *out, ac_err_t *e);
+
+/* ac_catalog_master_set_night records the observing night ('YYYY-MM-DD') astrocald read
+ * from master rowid's DATE-OBS (date_obs may be NULL), replacing an earlier record. */
+int ac_catalog_master_set_night(ac_db_t *db, int64_t rowid, const char *night,
+                                const char *date_obs, ac_err_t *e);
 
 /* ac_catalog_new_masters lists Masters rows with soft_delete = 0 and rowid > after_rowid,
  * by rowid (master creation events since the last one seen). */
