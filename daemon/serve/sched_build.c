@@ -246,7 +246,13 @@ bool ac_sched_start_build(ac_sched_t *s)
     j->started_ns = ac_now_ns();
     s->build = j;
     s->inflight++;
-    ac_log_info("building master %s from %d frames", j->spec.output_path, j->spec.nsubs);
+    if (j->spec.nprobe > 0)
+        ac_log_info("master build %s: reading the night of %d matching master%s first, then "
+                    "building %s from %d frames unless one is of the same night",
+                    j->spec.key, j->spec.nprobe, j->spec.nprobe == 1 ? "" : "s",
+                    j->spec.output_path, j->spec.nsubs);
+    else
+        ac_log_info("building master %s from %d frames", j->spec.output_path, j->spec.nsubs);
     uv_queue_work(s->loop, &j->req, build_work, build_done);
     return true;
 }
