@@ -196,8 +196,10 @@ typedef struct ac_calibrated_rec {
  *
  * Exactly once: when astrocal_record already holds raw_file_id, nothing is inserted again
  * (the existing output id is returned); when a
- * fitsfile row already has fitsFileName = output_path (the same output registered by
- * someone else), that row is reused instead of inserting a second one.
+ * fitsfile row already has fitsFileName = output_path and either the output's hash or the
+ * raw light's session (the same output registered by someone else), that row is reused
+ * instead of inserting a second one (looked up through the hash and session indexes: no
+ * scan of fitsfile).
  * out_file_id (may be NULL) receives the output's fitsFileId. -ENOENT when the raw row
  * does not exist.
  */
@@ -367,6 +369,11 @@ typedef struct ac_calsession_list {
  * session date, session id, then kind. ac_catalog_cal_session reads the one unit named by
  * a build key (-ENOENT when the session does not exist or has no frame of that kind). */
 int ac_catalog_cal_sessions(ac_db_t *db, ac_calsession_list_t *out, ac_err_t *e);
+/* ac_catalog_cal_sessions_decided records sessions whose every unit is decided (see
+ * ac_build_scan): ac_catalog_cal_sessions leaves them out from then on (a catalogue of
+ * years then costs what its open sessions cost); ac_catalog_build_retry takes one back. */
+int ac_catalog_cal_sessions_decided(ac_db_t *db, const char *const *session_ids, size_t n,
+                                    ac_err_t *e);
 int ac_catalog_cal_session(ac_db_t *db, const char *key, ac_calsession_t *out, ac_err_t *e);
 void ac_catalog_calsession_clear(ac_calsession_t *s);
 void ac_catalog_calsessions_free(ac_calsession_list_t *list);

@@ -187,7 +187,12 @@ static const char *const migrations[] = {
      * calibration session of the same night means that session is not built again). */
     "CREATE TABLE astrocal_master_night (\n"
     "  master_rowid INTEGER PRIMARY KEY, night TEXT NOT NULL, date_obs TEXT,\n"
-    "  recorded_at TEXT);\n",
+    "  recorded_at TEXT);\n"
+    /* ... and the calibration sessions of past nights whose every build unit is decided
+     * (a master, or a build done, failed or rejected): planning passes no longer read
+     * their frames (catalog_build.c), so a catalogue of years costs what its open
+     * sessions cost. `astrocalctl retry` of a build takes its session out again. */
+    "CREATE TABLE astrocal_unit_done (session_id TEXT PRIMARY KEY, decided_at TEXT);\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

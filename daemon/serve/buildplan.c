@@ -472,6 +472,58 @@ static double newest_write(const ac_calsession_t *u)
     return newest;
 }
 
+/* Days a calibration session's night must be past before it can be recorded as decided:
+ * until then frames of another kind may still join it (flat-darks in the morning). */
+#define DECIDED_AFTER_DAYS 2
+
+static bool unit_decided(const ac_calsession_t *u, const ac_build_row_list_t *rows)
+{
+    if (u->master_rowid != 0)
+        return true;
+    for (size_t i = 0; i < rows->n; i++)
+        if (rows->items[i].key != NULL && strcmp(rows->items[i].key, u->key) == 0)
+            return rows->items[i].state == AC_BUILD_DONE ||
+                   rows->items[i].state == AC_BUILD_FAILED ||
+                   rows->items[i].state == AC_BUILD_REJECTED;
+    return false;
+}
+
+/* record_decided records the sessions of past nights whose every unit is decided, so that
+ * later passes do not read their frames again (units are listed session by session). */
+static int record_decided(ac_db_t *db, const ac_calsession_list_t *units, double now,
+                          ac_err_t *e)
+{
+    ac_build_row_list_t rows = {0};
+    const char **ids = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (units->n == 0)
+        return 0;
+    if ((rc = ac_catalog_build_list(db, &rows, e)) != 0)
+        return rc;
+    if ((ids = calloc(units->n, sizeof *ids)) == NULL) {
+        ac_catalog_build_rows_free(&rows);
+        return ac_err_set(e, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < units->n;) {
+        const ac_calsession_t *u = &units->items[i];
+        bool decided = true;
+        double night;
+        size_t j = i;
+        for (; j < units->n && strcmp(units->items[j].session_id, u->session_id) == 0; j++)
+            decided = decided && unit_decided(&units->items[j], &rows);
+        if (decided && u->date != NULL && ac_isodate_parse_unix(u->date, &night, NULL) == 0 &&
+            now - night > DECIDED_AFTER_DAYS * 86400.0)
+            ids[n++] = u->session_id;
+        i = j;
+    }
+    rc = ac_catalog_cal_sessions_decided(db, ids, n, e);
+    free(ids);
+    ac_catalog_build_rows_free(&rows);
+    return rc;
+}
+
 int ac_build_scan(ac_db_t *db, ac_build_opts_t *o, int *queued, ac_err_t *e)
 {
     ac_calsession_list_t units = {0};
@@ -502,6 +554,8 @@ int ac_build_scan(ac_db_t *db, ac_build_opts_t *o, int *queued, ac_err_t *e)
         rc = ac_catalog_build_enqueue(db, u->key, u->kind, &added, e);
         n += added;
     }
+    if (rc == 0)
+        rc = record_decided(db, &units, (double)now.tv_sec, e);
     ac_catalog_calsessions_free(&units);
     if (queued != NULL)
         *queued = n;
