@@ -88,3 +88,50 @@ TEST_TIMEOUT(events_import_starts_calibration_with_hour_polls, 120)
     ac_gen_free(nt.g);
     ac_harness_free(&h);
 }
+
+/* count_lines counts the lines of the daemon's log that contain what. */
+static int count_lines(ac_harness_t *h, const char *what)
+{
+    char *log = ac_harness_read_file(h->log_path), *p;
+    int n = 0;
+
+    for (p = log; p != NULL && (p = strstr(p, what)) != NULL; p += strlen(what))
+        n++;
+    free(log);
+    return n;
+}
+
+TEST_TIMEOUT(events_periodic_scan_of_an_unchanged_catalogue_is_skipped, 120)
+{
+    ac_harness_t h;
+    struct night nt;
+    sqlite3 *db;
+    int passes, skipped;
+
+    ac_harness_init(&h);
+    make_night(&nt, 2, DW, DH);
+    make_catalogue(&h, &nt, "bdf");
+    ASSERT_OK(ac_harness_write_config(
+        &h, (const char *[]){"DAEMON.scan_interval_s=1", "DAEMON.log_level=debug", NULL}));
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT(wait_done(&h, 2, 30000));
+    /* Nothing changes: after the scan that follows the work, the scans are skipped. */
+    for (int i = 0; i < 100 && count_lines(&h, "periodic scan skipped") < 2; i++)
+        usleep(100000);
+    ASSERT(count_lines(&h, "periodic scan skipped") >= 2);
+    passes = count_lines(&h, "planning pass (all)");
+    /* Another process commits: the next scan runs. */
+    db = open_db(&h);
+    afdb_exec(db, "UPDATE fitssession SET fitsSessionTelescope = 'C14' WHERE 0");
+    afdb_exec(db, "INSERT INTO mapping (card, current, replace) VALUES ('X', 'a', 'b')");
+    sqlite3_close(db);
+    skipped = count_lines(&h, "periodic scan skipped");
+    for (int i = 0; i < 100 && count_lines(&h, "planning pass (all)") == passes; i++)
+        usleep(100000);
+    ASSERT(count_lines(&h, "planning pass (all)") > passes);
+    printf("scans skipped before the commit: %d\n", skipped);
+    ASSERT_EQ(ac_harness_stop(&h, 30000), 0);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
