@@ -95,10 +95,11 @@ static const ac_config_entry_t table[] = {
          "AstroFiler repository root (masters in <repository_dir>/Masters); may be empty."),
     ENUM("DAEMON", log_level, "info", log_names, log_values, true,
          "Most detailed log messages written."),
-    INT("DAEMON", watch_interval_ms, "1000", 100, 60000, true,
+    INT("DAEMON", watch_interval_ms, "1000", 100, 3600000, true,
         "Catalogue change poll (PRAGMA data_version) interval, milliseconds."),
     INT("DAEMON", scan_interval_s, "60", 1, 86400, true,
-        "Interval of the full re-planning scan, seconds."),
+        "Interval of the full re-planning scan, seconds (skipped while no other process "
+        "committed and no session waits)."),
     INT("DAEMON", drain_timeout_s, "60", 0, 86400, true,
         "On SIGTERM, seconds running frames may take to finish before being cancelled."),
 

@@ -177,13 +177,18 @@ static bool frames_settling(ac_daemon_t *d)
 static int plan_pass(ac_daemon_t *d, bool all, ac_err_t *e)
 {
     ac_err_t be = {0};
+    uint64_t t0 = ac_now_ns(), t1;
     int rc;
 
     if ((rc = ac_planner_run(&d->planner, all, e)) != 0)
         return rc;
+    t1 = ac_now_ns();
     if ((rc = ac_sched_scan_builds(&d->sched, frames_settling(d), &be)) != 0 &&
         !ac_db_unavailable(rc))
         ac_log_warn("planning master builds: %s", be.msg);
+    ac_log_debug("planning pass%s: %.1f ms (light sessions %.1f ms, master builds %.1f ms)",
+                 all ? " (all)" : "", (double)(ac_now_ns() - t0) / 1e6, (double)(t1 - t0) / 1e6,
+                 (double)(ac_now_ns() - t1) / 1e6);
     return 0;
 }
 
@@ -228,6 +233,12 @@ static void mark_masters_seen(ac_daemon_t *d)
 static void master_built(void *ud)
 {
     mark_masters_seen(ud);
+}
+
+/* sched_idle: the last job ended; --drain may be complete (no timer on that path). */
+static void sched_idle(void *ud)
+{
+    maybe_finish_drain(ud);
 }
 
 static void plan_due(void *ud)
@@ -292,12 +303,39 @@ static void wal_event_cb(uv_fs_event_t *h, const char *filename, int events, int
         check_catalogue(d);
 }
 
+/* nothing_waits says whether no session is planned as waiting (a waiting session may
+ * depend on time: a back-off, a master file replaced on disk). */
+static bool nothing_waits(const ac_daemon_t *d)
+{
+    for (size_t i = 0; i < d->planner.nplans; i++)
+        if (d->planner.plans[i].status != AC_MATCH_READY)
+            return false;
+    return true;
+}
+
+/* scan_timer_cb runs the periodic full planning pass, unless no other process committed
+ * to the catalogue since the last one and no session waits: astrocald's own writes are
+ * planned by the events that make them (import, ingest, a file or master done), so the
+ * pass would find what the last one found. */
 static void scan_timer_cb(uv_timer_t *t)
 {
     ac_daemon_t *d = t->data;
+    int64_t v = 0;
+    ac_err_t e = {0};
 
+    if (!ac_daemon_catalogue_ok(d))
+        return;
+    if (ac_db_data_version(d->db, &v, &e) == 0 && d->scan_seen && v == d->scan_version &&
+        nothing_waits(d) && !d->planner.pending) {
+        ac_log_debug("periodic scan skipped: the catalogue did not change");
+        return;
+    }
     ac_planner_request(&d->planner, true);
     run_planner(d);
+    if (ac_db_data_version(d->db, &v, &e) == 0) {
+        d->scan_version = v;
+        d->scan_seen = true;
+    }
 }
 
 static void watchdog_timer_cb(uv_timer_t *t)
@@ -612,6 +650,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
                       &(ac_sched_hooks_t){.event = broadcast,
                                           .plan_due = plan_due,
                                           .master_built = master_built,
+                                          .idle = sched_idle,
                                           .ud = d},
                       e) != 0)
         return EX_OSERR;

@@ -294,6 +294,7 @@ void ac_sched_on_master_loaded(void *ud, ac_mset_t *set)
         }
     }
     ac_sched_kick(s);
+    ac_sched_report_idle(s);
 }
 
 /* calibrated_elsewhere says whether the raw row was marked calibrated after it was queued
@@ -637,6 +638,7 @@ static void after_cb(uv_work_t *req, int status)
     free(job);
     if (!s->stopping)
         ac_sched_kick(s);
+    ac_sched_report_idle(s);
 }
 
 /* put_back puts the jobs still waiting for masters back in the queue and, with
@@ -696,6 +698,12 @@ void ac_sched_cancel_jobs(ac_sched_t *s, const char *session_id)
 bool ac_sched_idle(const ac_sched_t *s)
 {
     return s->jobs == NULL && s->mc->loading == 0 && s->build == NULL;
+}
+
+void ac_sched_report_idle(ac_sched_t *s)
+{
+    if (ac_sched_idle(s) && s->hooks.idle != NULL)
+        s->hooks.idle(s->hooks.ud);
 }
 
 void ac_sched_close(ac_sched_t *s)

@@ -55,6 +55,9 @@ typedef struct ac_sched_hooks {
     /* master_built: a master build registered its Masters row (the owner records it as
      * seen, so that it is not announced again as another program's). */
     void (*master_built)(void *ud);
+    /* idle: the last running job, master load or master build just ended (the owner can
+     * tell --drain that the work is done without waiting for a timer). */
+    void (*idle)(void *ud);
     void *ud;
 } ac_sched_hooks_t;
 
@@ -139,6 +142,8 @@ void ac_sched_stop(ac_sched_t *s);
 void ac_sched_cancel_running(ac_sched_t *s);
 
 bool ac_sched_idle(const ac_sched_t *s); /* nothing in flight, no master set loading */
+/* ac_sched_report_idle calls the idle hook when the scheduler is idle (completion paths). */
+void ac_sched_report_idle(ac_sched_t *s);
 int ac_sched_jobs(const ac_sched_t *s);  /* light jobs running or loading masters */
 
 /* What `status` shows of the queue and the scheduler. Strings borrowed from s. */
