@@ -29,7 +29,7 @@ static const char *const level_names[] = {"emerg",   "alert",  "crit", "err",
  * info plain, debug dim. */
 static const char *const level_colour[] = {"\x1b[1;31m", "\x1b[1;31m", "\x1b[1;31m",
                                            "\x1b[1;31m", "\x1b[33m",   "\x1b[1m",
-                                           "",            "\x1b[2m"};
+                                           "",           "\x1b[2m"};
 
 void ac_log_set_level(int level)
 {

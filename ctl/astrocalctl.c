@@ -50,7 +50,7 @@ static const char *hint_cmd;
 /* fail reports an error and exits with status: "astrocalctl: MESSAGE" on stderr and, with
  * --json, {"error":{"code":CODE,"message":MESSAGE}} on stdout (code: enum ac_proto_code). */
 __attribute__((noreturn, format(printf, 3, 4))) static void fail(int status, int code,
-                                                                  const char *fmt, ...)
+                                                                 const char *fmt, ...)
 {
     char msg[1200];
     va_list ap;
@@ -102,8 +102,8 @@ static int connect_to(const char *path)
     int fd = try_connect(path);
 
     if (fd < 0)
-        fail(EX_UNAVAILABLE, AC_PROTO_UNAVAILABLE,
-             "cannot connect to %s: %s \xE2\x80\x94 %s", path, strerror(-fd),
+        fail(EX_UNAVAILABLE, AC_PROTO_UNAVAILABLE, "cannot connect to %s: %s \xE2\x80\x94 %s",
+             path, strerror(-fd),
              fd == -EACCES || fd == -EPERM ? "are you in the group that owns the socket?"
                                            : "is astrocald running?");
     return fd;
@@ -154,8 +154,8 @@ static int read_msg(int fd, ac_proto_framer_t *f, ac_proto_msg_t *m, double dead
         if (interrupted)
             return 1;
         if (ac_proto_framer_too_long(f))
-            fail(EX_PROTOCOL, AC_PROTO_BAD_REPLY, "a reply from astrocald is longer than %u bytes",
-                 AC_PROTO_MAX_REPLY);
+            fail(EX_PROTOCOL, AC_PROTO_BAD_REPLY,
+                 "a reply from astrocald is longer than %u bytes", AC_PROTO_MAX_REPLY);
         if (deadline > 0) {
             double left = deadline - now_s();
             if (left <= 0)
@@ -196,8 +196,8 @@ static void on_signal(int sig)
 /* request sends cmd with args (taken) on fd as request 1 and waits for its reply in *m,
  * skipping events; returns 0, 1 when interrupted, -1 when the connection closed and
  * closed_ok. */
-static int request(int fd, ac_proto_framer_t *f, const char *cmd, json_t *args,
-                   double deadline, ac_proto_msg_t *m, bool closed_ok)
+static int request(int fd, ac_proto_framer_t *f, const char *cmd, json_t *args, double deadline,
+                   ac_proto_msg_t *m, bool closed_ok)
 {
     size_t len;
     char *line = ac_proto_encode_request(1, cmd, args, &len); /* args is taken */
@@ -415,8 +415,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "astrocalctl: %s: %s\n", m.error_code, m.error_message);
         status = EXIT_DAEMON_ERROR;
     } else if (strcmp(cmd->name, "watch") == 0) {
-        status = watch(fd, &f, json, json_is_true(json_object_get(p.local, "once")),
-                       socket_path);
+        status =
+            watch(fd, &f, json, json_is_true(json_object_get(p.local, "once")), socket_path);
         fd = -1;
     } else if (json) {
         char *s =

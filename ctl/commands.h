@@ -38,8 +38,9 @@ enum {
 typedef struct ctl_opt {
     const char *name; /* "--priority" */
     const char *arg;  /* the value's placeholder ("N"), NULL for a flag */
-    const char *key;  /* the args key it fills; NULL: for astrocalctl itself (ctl_parsed.local) */
-    int type;         /* enum ctl_type */
+    const char
+        *key; /* the args key it fills; NULL: for astrocalctl itself (ctl_parsed.local) */
+    int type; /* enum ctl_type */
     const char *help; /* one line */
 } ctl_opt_t;
 

@@ -24,10 +24,10 @@
 #include "log.h"
 #include "util.h"
 
-static const char *const sections[] = {"AUTO_CALIBRATION", "DAEMON",   "WORKERS",
-                                       "CALIBRATION",      "MATCHING", "QUEUE",
-                                       "INGEST",           "MASTERS",  NULL};
-#define NSECTIONS 8
+static const char *const sections[] = {"AUTO_CALIBRATION", "DAEMON", "WORKERS", "CALIBRATION",
+                                       "MATCHING",         "QUEUE",  "INGEST",  "MASTERS",
+                                       "METRICS",          NULL};
+#define NSECTIONS 9
 
 static const char *const log_names[] = {"err", "warning", "notice", "info", "debug", NULL};
 static const int log_values[] = {AC_LOG_ERR, AC_LOG_WARNING, AC_LOG_NOTICE, AC_LOG_INFO,
@@ -193,6 +193,13 @@ static const ac_config_entry_t table[] = {
         "A master flat whose calibrated mean level is below this (ADU) is rejected."),
     DBL("MASTERS", max_flat_level, "0.9", 0.01, 1,
         "A master flat brighter than this fraction of saturation is rejected."),
+
+    /* [METRICS] */
+    PATH("METRICS", textfile, "\"\"", 0, true,
+         "Prometheus text file for node_exporter's textfile collector, replaced atomically "
+         "every interval_s (e.g. /var/lib/prometheus/node-exporter/astrocald.prom); empty = "
+         "off. The folder must exist and be writable (a ReadWritePaths= drop-in)."),
+    INT("METRICS", interval_s, "5", 1, 3600, true, "Seconds between two writes of textfile."),
 };
 
 #define NTABLE (sizeof table / sizeof table[0])

@@ -156,6 +156,9 @@ struct ac_config {
     double max_hot_fraction;
     double min_flat_level;
     double max_flat_level;
+    /* [METRICS] */
+    char textfile[4096]; /* "" = off */
+    int interval_s;
 };
 
 /* One row of the table. */

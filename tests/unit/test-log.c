@@ -84,7 +84,8 @@ TEST(log_on_a_terminal_is_coloured_by_level_without_prefix)
     setenv("TERM", "xterm", 1);
     ASSERT_STR_EQ(log_on_pty(AC_LOG_WARNING, "disk slow"),
                   "\x1b[33mastrocald: warning: disk slow\x1b[0m\n");
-    ASSERT_STR_EQ(log_on_pty(AC_LOG_ERR, "broken"), "\x1b[1;31mastrocald: err: broken\x1b[0m\n");
+    ASSERT_STR_EQ(log_on_pty(AC_LOG_ERR, "broken"),
+                  "\x1b[1;31mastrocald: err: broken\x1b[0m\n");
     ASSERT_STR_EQ(log_on_pty(AC_LOG_INFO, "calibrated"), "astrocald: calibrated\x1b[0m\n");
 }
 

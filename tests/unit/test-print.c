@@ -148,7 +148,8 @@ TEST(print_status_version_pid_and_last_error)
         "\"rate_fps\":0,\"eta_s\":null,\"memory\":{\"budget_bytes\":0,\"used_bytes\":0},"
         "\"throttle\":{\"load_per_cpu\":0.1,\"cpu_pressure\":null,\"backing_off\":false,"
         "\"reason\":null},\"running\":[],"
-        "\"last_error\":{\"at\":\"2026-12-07T11:20:01Z\",\"message\":\"/d/a.fits: truncated\"}}",
+        "\"last_error\":{\"at\":\"2026-12-07T11:20:01Z\",\"message\":\"/d/a.fits: "
+        "truncated\"}}",
         0);
 
     ASSERT_CONTAINS(got, "astrocald 1.2.3 (pid 4242) running, up 5.0 s, 1 workers");
@@ -556,9 +557,8 @@ TEST(astrocalctl_end_to_end_with_a_fake_daemon)
     free(ctl(&h, 64, NULL,
              (const char *const[]){"--socket", h.socket, "status", "extra", NULL}));
     /* watch --json: the event lines exactly as sent, then the daemon goes away: 69. */
-    out =
-        ctl(&h, 69, &err, (const char *const[]){"--socket", h.socket, "watch", "--json", "--once",
-                                                    NULL});
+    out = ctl(&h, 69, &err,
+              (const char *const[]){"--socket", h.socket, "watch", "--json", "--once", NULL});
     ASSERT_CONTAINS(out, "\"event\":\"queue_state\"");
     ASSERT_CONTAINS(out, "\"data\":{\"id\":7,\"type\":\"flat\",\"path\":\"/m/F.fits\"}}\n");
     ASSERT_EQ(strchr(out, '\n') - out + 1 < (long)strlen(out), 1); /* two lines */
@@ -628,8 +628,9 @@ TEST(astrocalctl_per_command_help_and_option_errors)
     ASSERT_STR_EQ(out, "{\"error\":{\"code\":\"usage\",\"message\":\"cancel needs one "
                        "argument: SESSION\"}}\n");
     free(out);
-    out = ctl(&h, 69, NULL,
-              (const char *const[]){"--json", "--socket", "/nonexistent/ac.sock", "status", NULL});
+    out = ctl(
+        &h, 69, NULL,
+        (const char *const[]){"--json", "--socket", "/nonexistent/ac.sock", "status", NULL});
     ASSERT_CONTAINS(out, "{\"error\":{\"code\":\"unavailable\",\"message\":\"cannot connect to "
                          "/nonexistent/ac.sock: No such file or directory");
     free(out);

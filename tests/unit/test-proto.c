@@ -209,13 +209,27 @@ TEST(proto_request_error_keeps_the_id)
 
 TEST(proto_code_names)
 {
-    static const char *const names[] = {"bad_request",     "too_long", "unsupported_version",
-                                        "unknown_command", "bad_args", "not_found",
-                                        "conflict",        "busy",     "internal",
-                                        "not_allowed",     "usage",    "unavailable",
-                                        "bad_reply",       "fits",     "format",
-                                        "geometry",        "metadata", "bad_master",
-                                        "no_space",        "cancelled", "config",
+    static const char *const names[] = {"bad_request",
+                                        "too_long",
+                                        "unsupported_version",
+                                        "unknown_command",
+                                        "bad_args",
+                                        "not_found",
+                                        "conflict",
+                                        "busy",
+                                        "internal",
+                                        "not_allowed",
+                                        "usage",
+                                        "unavailable",
+                                        "bad_reply",
+                                        "fits",
+                                        "format",
+                                        "geometry",
+                                        "metadata",
+                                        "bad_master",
+                                        "no_space",
+                                        "cancelled",
+                                        "config",
                                         "io"};
 
     ASSERT_EQ((int)(sizeof names / sizeof names[0]), AC_PROTO_NCODES - 1);
