@@ -215,7 +215,7 @@ const ctl_cmd_t *ctl_find(const char *name)
 void ctl_usage(FILE *f)
 {
     fputs("usage: astrocalctl [--socket PATH] [--json] [--timeout S] COMMAND [ARGS]\n"
-          "\ncommands (astrocalctl help COMMAND, or COMMAND --help, for one):\n",
+          "\ncommands:\n",
           f);
     for (const ctl_cmd_t *c = commands; c->name != NULL; c++) {
         char head[128];
@@ -235,6 +235,8 @@ void ctl_usage(FILE *f)
           "  --timeout S     seconds to wait for the reply (default 30; import and watch\n"
           "                  wait without limit; 0 = no limit)\n"
           "  --version       print astrocalctl's version\n"
+          "\n"
+          "astrocalctl help COMMAND (or COMMAND --help) shows one command's usage.\n"
           "\n"
           "exit status: 0 success, 1 the daemon reported an error, 64 usage error,\n"
           "69 astrocald unreachable, 76 unexpected reply\n",

@@ -602,7 +602,8 @@ TEST(astrocalctl_per_command_help_and_option_errors)
     ASSERT_CONTAINS(out, "  --once            exit when the daemon goes away\n");
     free(out);
     out = ctl(&h, 0, NULL, (const char *const[]){"help", NULL});
-    ASSERT_CONTAINS(out, "commands (astrocalctl help COMMAND");
+    ASSERT_CONTAINS(out, "\ncommands:\n  status  ");
+    ASSERT_CONTAINS(out, "astrocalctl help COMMAND (or COMMAND --help) shows one command's");
     free(out);
     /* Options that do not exist are "unknown option", before or after the command. */
     out = ctl(&h, 64, &err, (const char *const[]){"--bogus", NULL});
