@@ -93,6 +93,12 @@ static const ac_config_entry_t table[] = {
          "Directory for calibrated files; empty writes each beside its raw light."),
     PATH("DAEMON", repository_dir, "\"\"", 0, true,
          "AstroFiler repository root (masters in <repository_dir>/Masters); may be empty."),
+    PATH("DAEMON", astrofiler_ini, "\"\"", 0, true,
+         "AstroFiler's astrofiler.ini: its [DEFAULT] repo, source and bucket_url fill "
+         "repository_dir, watch_dirs and bucket_url when this file does not set them "
+         "(relative paths are taken from the ini's folder); empty = not read."),
+    ROW("DAEMON", bucket_url, AC_CFG_STRING, "\"\"", 0, 1023, NULL, NULL, 0, true,
+        "AstroFiler's cloud bucket (its [DEFAULT] bucket_url), for uploads; empty = none."),
     ENUM("DAEMON", log_level, "info", log_names, log_values, true,
          "Most detailed log messages written."),
     INT("DAEMON", watch_interval_ms, "1000", 100, 60000, true,
