@@ -50,6 +50,18 @@ const char *ac_proto_code_name(int code)
     return code_names[code];
 }
 
+void ac_proto_print_error(void *stream, int code, const char *message)
+{
+    json_t *o = json_pack("{s:{s:s,s:o}}", "error", "code", ac_proto_code_name(code), "message",
+                          ac_proto_string(message));
+    char *s = o != NULL ? json_dumps(o, DUMP_FLAGS) : NULL;
+
+    fprintf(stream, "%s\n", s != NULL ? s : "null");
+    fflush(stream);
+    free(s);
+    json_decref(o);
+}
+
 int ac_proto_code_parse(const char *name)
 {
     for (int i = AC_PROTO_BAD_REQUEST; i < AC_PROTO_NCODES; i++)

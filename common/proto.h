@@ -61,6 +61,11 @@ enum ac_proto_code {
 /* ac_proto_code_name returns the wire name of code ("internal" for an unknown one). */
 const char *ac_proto_code_name(int code);
 
+/* ac_proto_print_error writes {"error":{"code":NAME,"message":message}} and a newline to
+ * stream (a FILE *) and flushes it: how astrocalctl --json and astrocald calibrate --json
+ * report their own errors. */
+void ac_proto_print_error(void *stream, int code, const char *message);
+
 /* ac_proto_code_parse maps a wire name back to its code, -1 if unknown. */
 int ac_proto_code_parse(const char *name);
 

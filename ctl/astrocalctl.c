@@ -58,15 +58,8 @@ __attribute__((noreturn, format(printf, 3, 4))) static void fail(int status, int
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (json_errors) {
-        json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", ac_proto_code_name(code),
-                              "message", msg);
-        char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-        printf("%s\n", s ? s : "null");
-        fflush(stdout);
-        free(s);
-        json_decref(o);
-    }
+    if (json_errors)
+        ac_proto_print_error(stdout, code, msg);
     fprintf(stderr, "astrocalctl: %s\n", msg);
     if (status == EX_USAGE && hint_cmd != NULL)
         fprintf(stderr, "(see astrocalctl help %s)\n", hint_cmd);

@@ -60,10 +60,14 @@ static void usage(FILE *f)
 static int run_daemon(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'},    {"check-config", no_argument, 0, 'k'},
-        {"drain", no_argument, 0, 'd'},           {"create", no_argument, 0, 'C'},
-        {"log-level", required_argument, 0, 'l'}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},         {"astrofiler-ini", required_argument, 0, 'A'},
+        {"config", required_argument, 0, 'c'},
+        {"check-config", no_argument, 0, 'k'},
+        {"drain", no_argument, 0, 'd'},
+        {"create", no_argument, 0, 'C'},
+        {"log-level", required_argument, 0, 'l'},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
+        {"astrofiler-ini", required_argument, 0, 'A'},
         {0, 0, 0, 0},
     };
     const char *config = AC_DEFAULT_CONFIG, *level = NULL;
@@ -102,8 +106,8 @@ static int run_daemon(int argc, char **argv)
             printf("%s\n", AC_SOFTWARE);
             return 0;
         default:
-            fprintf(stderr, "astrocald: %s option '%s'\n", optopt == 0 ? "unknown" : "incomplete",
-                    argv[optind - 1]);
+            fprintf(stderr, "astrocald: %s option '%s'\n",
+                    optopt == 0 ? "unknown" : "incomplete", argv[optind - 1]);
             usage(stderr);
             return EX_USAGE;
         }

@@ -146,20 +146,6 @@ static int parse_double(const char *s, double lo, double hi, double *out)
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* print_error writes {"error":{"code":...,"message":...}} on stdout (--json). */
-static void print_error(int code, const char *msg)
-{
-    json_t *o =
-        json_pack("{s:{s:s,s:s}}", "error", "code", ac_proto_code_name(code), "message", msg);
-    char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-
-    if (s != NULL)
-        printf("%s\n", s);
-    fflush(stdout);
-    free(s);
-    json_decref(o);
-}
-
 static int usage_error(const char *fmt, ...)
 {
     char msg[1200];
@@ -169,7 +155,7 @@ static int usage_error(const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (json_errors)
-        print_error(AC_PROTO_USAGE, msg);
+        ac_proto_print_error(stdout, AC_PROTO_USAGE, msg);
     fprintf(stderr, "astrocald calibrate: %s\n(try astrocald calibrate --help)\n", msg);
     return EXIT_USAGE;
 }
@@ -419,36 +405,8 @@ static void print_result(struct oneshot *os, struct light *l)
     }
 
     if (os->json) {
-        json_t *o = json_object();
-        json_object_set_new(o, "file", json_string(l->path));
-        json_object_set_new(o, "ok", json_boolean(r->status == 0));
-        if (r->status == 0) {
-            json_t *q = json_object();
-            json_object_set_new(o, "output", json_string(r->out_path));
-            json_object_set_new(o, "steps", json_string(r->steps));
-            json_object_set_new(o, "dark_scale", json_real(r->k));
-            json_object_set_new(o, "pedestal", json_real(r->pedestal));
-            json_object_set_new(q, "background", json_real(r->quality.background));
-            json_object_set_new(q, "noise", json_real(r->quality.noise));
-            json_object_set_new(q, "dynamic_range", json_real(r->quality.dynamic_range));
-            json_object_set_new(q, "negative_fraction", json_real(r->quality.frac_negative));
-            json_object_set_new(q, "zero_fraction", json_real(r->quality.frac_zero));
-            json_object_set_new(q, "saturated_fraction", json_real(r->quality.frac_saturated));
-            json_object_set_new(q, "dead_fraction", json_real(r->quality.frac_dead));
-            json_object_set_new(q, "score", json_real(r->quality.score));
-            json_object_set_new(o, "quality", q);
-            json_object_set_new(o, "seconds", json_real(r->t_total));
-            if (r->warning[0])
-                json_object_set_new(o, "warning", json_string(r->warning));
-        } else {
-            json_t *err = json_object();
-            json_object_set_new(
-                err, "code",
-                json_string(ac_proto_code_name(ac_proto_code_from_err(r->status))));
-            json_object_set_new(err, "message", json_string(r->err.msg));
-            json_object_set_new(o, "error", err);
-        }
-        char *s = json_dumps(o, JSON_COMPACT);
+        json_t *o = ac_oneshot_result_json(l->path, r);
+        char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
         if (s != NULL)
             printf("%s\n", s);
         free(s);
@@ -755,7 +713,7 @@ int ac_oneshot_main(int argc, char **argv)
     }
     if (os.eng.output_dir[0] != '\0' && ac_fsutil_mkdirs(os.eng.output_dir, &e) != 0) {
         if (os.json)
-            print_error(ac_proto_code_from_err(e.code), e.msg);
+            ac_proto_print_error(stdout, ac_proto_code_from_err(e.code), e.msg);
         fprintf(stderr, "astrocald calibrate: %s\n", e.msg);
         oneshot_free(&os);
         return 1;

@@ -108,10 +108,10 @@ TEST(checkconfig_reads_astrofiler_ini_and_shows_origins)
     fputs(text, f);
     fclose(f);
     snprintf(conf, sizeof conf, "%s/c.conf", dir);
-    ASSERT_EQ(ac_harness_run(&h,
-                             (const char *[]){AC_ASTROCALD_BIN, "--check-config", "--config",
-                                              conf, NULL},
-                             10000, &out, &err),
+    ASSERT_EQ(ac_harness_run(
+                  &h,
+                  (const char *[]){AC_ASTROCALD_BIN, "--check-config", "--config", conf, NULL},
+                  10000, &out, &err),
               0);
     snprintf(want, sizeof want,
              "[DAEMON] repository_dir = /srv/astro/repo  (%s/af/astrofiler.ini:3 [DEFAULT] "
@@ -136,10 +136,10 @@ TEST(checkconfig_reads_astrofiler_ini_and_shows_origins)
                     &err),
               0);
     free(err);
-    ASSERT_EQ(ac_harness_run(&h,
-                             (const char *[]){AC_ASTROCALD_BIN, "--check-config", "--config",
-                                              conf, NULL},
-                             10000, &out, NULL),
+    ASSERT_EQ(ac_harness_run(
+                  &h,
+                  (const char *[]){AC_ASTROCALD_BIN, "--check-config", "--config", conf, NULL},
+                  10000, &out, NULL),
               0);
     ASSERT_CONTAINS(out, "[DAEMON] repository_dir = /mine  (");
     ASSERT_CONTAINS(out, "[INGEST] watch_dirs = \"\"  (");

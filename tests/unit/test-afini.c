@@ -99,9 +99,10 @@ TEST(afini_refuses_what_it_cannot_follow_naming_the_line)
         const char *text, *want;
     } cases[] = {
         {"repo = /a\n", "a.ini:1: a key before any [SECTION] header"},
-        {"[DEFAULT]\nrepo = /a\nrepo = /b\n", "a.ini:3: [DEFAULT] repo is set twice (also line 2)"},
+        {"[DEFAULT]\nrepo = /a\nrepo = /b\n",
+         "a.ini:3: [DEFAULT] repo is set twice (also line 2)"},
         {"[DEFAULT]\nrepo = %(home)s/repo\n", "a.ini:2: [DEFAULT] repo '%(home)s/repo' uses "
-                                             "%(name)s interpolation"},
+                                              "%(name)s interpolation"},
         {"[DEFAULT]\nrepo = 50%/x\n", "a.ini:2: [DEFAULT] repo '50%/x' has a '%'"},
         {"[DEFAULT]\nrepo = C:\\astro\\repo\\\n", "is a Windows path"},
         {"[DEFAULT]\nrepo = /a\n  /b\n", "a.ini:3: [DEFAULT] repo continues on an indented"},
