@@ -114,7 +114,9 @@ static void set_priorities(const ac_daemon_t *d)
 static void status_update(ac_daemon_t *d)
 {
     int now[AC_FILE_NSTATES], *counts = d->last_counts;
-    char note[1200];
+    char note[1200], rate[96] = "", eta[32];
+    double fps = ac_sched_rate(&d->sched);
+    int left;
     ac_err_t e = {0};
     const char *why;
 
@@ -122,12 +124,20 @@ static void status_update(ac_daemon_t *d)
     why = d->catalogue_lost ? note : d->sched.pause_reason;
     if (ac_queue_counts(&d->queue, NULL, now, &e) == 0)
         memcpy(counts, now, sizeof now);
-    ac_sd_status("%s: %d pending, %d running, %d done, %d failed%s%s%s%s",
+    /* The rate over the last minute and, while running, the time left at that rate. */
+    left = counts[AC_FILE_PENDING] + counts[AC_FILE_RUNNING];
+    if (fps > 0)
+        snprintf(rate, sizeof rate, ", %.1f frames/s%s%s", fps,
+                 left > 0 && !why[0] && !d->stopping ? ", ETA " : "",
+                 left > 0 && !why[0] && !d->stopping
+                     ? ac_format_clock(eta, sizeof eta, left / fps)
+                     : "");
+    ac_sd_status("%s: %d pending, %d running, %d done, %d failed%s%s%s%s%s",
                  d->stopping ? "stopping"
                  : why[0]    ? "paused"
                              : "running",
                  counts[AC_FILE_PENDING], counts[AC_FILE_RUNNING], counts[AC_FILE_DONE],
-                 counts[AC_FILE_FAILED], why[0] ? "; " : "", why,
+                 counts[AC_FILE_FAILED], rate, why[0] ? "; " : "", why,
                  !d->catalogue_lost && note[0] ? "; " : "", d->catalogue_lost ? "" : note);
 }
 
@@ -382,6 +392,7 @@ static void close_handles(ac_daemon_t *d)
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i]))
             uv_close(hs[i], close_cb);
+    ac_metrics_stop(&d->metrics);
     ac_sched_close(&d->sched);
     if (d->wal_watch_active && !uv_is_closing((uv_handle_t *)&d->wal_watch))
         uv_close((uv_handle_t *)&d->wal_watch, close_cb);
@@ -501,6 +512,7 @@ static void begin_stop(ac_daemon_t *d, const char *why)
     uv_timer_stop(&d->scan_timer);
     uv_timer_stop(&d->status_timer);
     uv_timer_stop(&d->catalogue_timer);
+    ac_metrics_stop(&d->metrics);
     /* Nothing new starts; jobs still waiting for masters never started: back they go. */
     ac_sched_stop(&d->sched);
     if (d->ingest != NULL && !d->ingest_stopping) {
@@ -725,6 +737,8 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
     ac_log_notice("%s ready: database %s, socket %s, %d worker%s", AC_SOFTWARE, d->cfg.database,
                   d->cfg.socket, d->cfg.workers, d->cfg.workers == 1 ? "" : "s");
     status_update(d);
+    if (ac_metrics_start(&d->metrics, d) != 0) /* [METRICS] textfile, when set */
+        ac_log_warn("metrics: cannot start the timer");
     ac_sd_ready(NULL);
     ac_sched_kick(&d->sched);
     maybe_finish_drain(d);

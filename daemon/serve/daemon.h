@@ -33,6 +33,7 @@
 #include "db.h"
 #include "err.h"
 #include "mcache.h"
+#include "metrics.h"
 #include "planner.h"
 #include "queue.h"
 #include "scheduler.h"
@@ -49,6 +50,7 @@ struct ac_daemon {
     ac_queue_t queue;
     ac_planner_t planner;
     ac_sched_t sched;
+    ac_metrics_t metrics; /* [METRICS] textfile */
     int lock_fd;
     int log_level_override; /* --log-level, kept across reloads; -1 when not given */
     uint64_t started_ns;

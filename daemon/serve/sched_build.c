@@ -161,6 +161,7 @@ static void build_done(uv_work_t *req, int status)
         if (!ac_db_unavailable(e.code)) /* else left running: the daemon requeues it */
             ac_log_err("recording the master build %s: %s", j->spec.key, e.msg);
     } else if (what == AC_BUILD_REGISTERED) {
+        s->stats.masters_built++;
         ac_log_notice("master built: %s (%d of %d frames, %.1f s, score %.0f)",
                       j->res.output_path, j->res.nused, j->res.nsubs, j->res.t_total,
                       j->res.score);
@@ -179,6 +180,7 @@ static void build_done(uv_work_t *req, int status)
         ac_log_notice("master build %s not needed: master #%lld is of the same night",
                       j->spec.key, (long long)j->res.exists_rowid);
     } else if (what == AC_BUILD_REJECTED_ROW) {
+        s->stats.masters_rejected++;
         ac_log_warn("master build %s rejected: %s", j->spec.key, j->res.reason);
     } else {
         ac_log_warn("master build %s: %s", j->spec.key,
