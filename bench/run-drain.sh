@@ -15,21 +15,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lights=16 reps=5 size=4096x3000 tmp=/work/bench-tmp-drain build=/tmp/build-bench-drain
-while [ $# -gt 0 ]; do
-  case $1 in
-    --lights) lights=$2; shift 2 ;;
-    --reps) reps=$2; shift 2 ;;
-    --size) size=$2; shift 2 ;;
-    --tmp) tmp=$2; shift 2 ;;
-    --build) build=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 64 ;;
-  esac
-done
+source bench/common.sh
+bench_options lights reps size tmp build -- "$@"
 w=${size%x*} h=${size#*x}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j2 --target astrocald acgen >/dev/null
+bench_build "$build" astrocald acgen
 rm -rf "$tmp"; mkdir -p "$tmp/d"
-echo "machine: $(nproc) CPUs, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r), $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD)"
+bench_machine
 echo "generating $lights lights of ${w}x${h}, float masters, 5 raw frames of each calibration kind"
 "$build/tests/acgen" night "$tmp/data" --width "$w" --height "$h" --lights "$lights" \
   --masters float --raw-cal 5 >/dev/null
@@ -50,7 +41,6 @@ kill -TERM "$pid"; wait "$pid" || true
 /usr/bin/python3 bench/af_register.py "$tmp/d/base.db" "$tmp/data" 2>/dev/null | tail -n 1
 masters_before=$(sqlite3 "$tmp/d/base.db" "SELECT count(*) FROM Masters")
 conf "$tmp/d/drain.conf" "$tmp/d/run.db" True True
-now() { date +%s.%N; }
 d_fps=() o_fps=()
 for rep in $(seq 1 "$reps"); do
   rm -rf "$tmp/out-daemon" "$tmp/d/state"; cp "$tmp/d/base.db" "$tmp/d/run.db"
@@ -76,7 +66,6 @@ for rep in $(seq 1 "$reps"); do
     "$(echo "($t3 - $t2) / ($t1 - $t0)" | bc -l)" "$masters_before" "$masters_after"
   [ "$masters_after" = "$masters_before" ] || { echo "duplicate masters were built"; exit 1; }
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 md=$(median "${d_fps[@]}") mo=$(median "${o_fps[@]}")
 printf 'median: daemon --drain %.2f frames/s, one-shot --sync %.2f frames/s, ratio %.2f (target >= 0.90)\n' \
   "$md" "$mo" "$(echo "$md / $mo" | bc -l)"

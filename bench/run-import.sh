@@ -13,21 +13,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 files=2000 large=12 tmp=/work/bench-tmp-import build=/tmp/build-bench-import
-while [ $# -gt 0 ]; do
-  case $1 in
-    --files) files=$2; shift 2 ;;
-    --large) large=$2; shift 2 ;;
-    --tmp) tmp=$2; shift 2 ;;
-    --build) build=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 64 ;;
-  esac
-done
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j2 --target astrocald astrocalctl acgen >/dev/null
+source bench/common.sh
+bench_options files large tmp build -- "$@"
+bench_build "$build" astrocald astrocalctl acgen
 rm -rf "$tmp"; mkdir -p "$tmp"
-echo "machine: $(nproc) CPUs, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r), $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD)"
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || echo "(cannot drop caches: warm)"; }
-now() { date +%s.%N; }
+bench_machine
 # new_db NAME: an empty AstroFiler catalogue made by astrocald; a daemon that registers but
 # does not calibrate or build, left running for `astrocalctl import` (pid in $tmp/NAME.pid).
 start_daemon() {
@@ -77,12 +67,12 @@ run_case() { # LABEL DIR NFILES
   drop; tc=$(now)
   cat "$dir"/*.fits >/dev/null
   td=$(now)
-  printf '%s: %d files, %.0f MB\n' "$label" "$n" "$(echo "$bytes / 1e6" | bc -l)"
+  printf '%s: %d files, %.0f MB\n' "$label" "$n" "$(echo "$bytes / 1000000" | bc -l)"
   printf '  astrocald import %.2f s (%.1f files/s, %.0f MB/s); AstroFiler %.2f s (%.1f files/s): %.1fx\n' \
-    "$(echo "$t1 - $t0" | bc -l)" "$(echo "$n / ($t1 - $t0)" | bc -l)" "$(echo "$bytes / 1e6 / ($t1 - $t0)" | bc -l)" \
+    "$(echo "$t1 - $t0" | bc -l)" "$(echo "$n / ($t1 - $t0)" | bc -l)" "$(echo "$bytes / 1000000 / ($t1 - $t0)" | bc -l)" \
     "$(echo "$tb - $ta" | bc -l)" "$(echo "$n / ($tb - $ta)" | bc -l)" "$(echo "($tb - $ta) / ($t1 - $t0)" | bc -l)"
   printf '  cold cat of the same files %.2f s (%.0f MB/s): astrocald at %.2fx the disk read rate\n' \
-    "$(echo "$td - $tc" | bc -l)" "$(echo "$bytes / 1e6 / ($td - $tc)" | bc -l)" "$(echo "($td - $tc) / ($t1 - $t0)" | bc -l)"
+    "$(echo "$td - $tc" | bc -l)" "$(echo "$bytes / 1000000 / ($td - $tc)" | bc -l)" "$(echo "($td - $tc) / ($t1 - $t0)" | bc -l)"
   compare_rows "$tmp/ac-$label/astrofiler.db" "$tmp/af-$label/astrofiler.db"
 }
 echo "generating $files lights of 1024x1024 and $large of 6248x4176"

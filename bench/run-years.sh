@@ -19,23 +19,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 files=200000 sessions=5000 lights=16 size=4096x3000 tmp=/work/bench-tmp-years
 build=/tmp/build-bench-years
-while [ $# -gt 0 ]; do
-  case $1 in
-    --files) files=$2; shift 2 ;;
-    --sessions) sessions=$2; shift 2 ;;
-    --lights) lights=$2; shift 2 ;;
-    --size) size=$2; shift 2 ;;
-    --tmp) tmp=$2; shift 2 ;;
-    --build) build=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 64 ;;
-  esac
-done
+source bench/common.sh
+bench_options files sessions lights size tmp build -- "$@"
 w=${size%x*} h=${size#*x}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j2 --target astrocald astrocalctl acgen >/dev/null
+bench_build "$build" astrocald astrocalctl acgen
 cc -O2 -o "$build/status_latency" bench/status_latency.c -lm
 rm -rf "$tmp"; mkdir -p "$tmp/d"
-echo "machine: $(nproc) CPUs, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r), $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD)"
+bench_machine
 cat >"$tmp/astrocald.conf" <<CONF
 [DAEMON]
 database = $tmp/d/astrofiler.db
@@ -50,7 +40,6 @@ max_load_per_cpu = 0
 cpu_pressure_limit = 0
 CONF
 ctl() { "$build/astrocalctl" --socket "$tmp/d/ctl.sock" "$@"; }
-now() { date +%s.%N; }
 # AstroFiler's schema, made by astrocald; then the rows.
 "$build/astrocald" --config "$tmp/astrocald.conf" >"$tmp/d/create.log" 2>&1 &
 pid=$!
