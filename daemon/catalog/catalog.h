@@ -365,7 +365,8 @@ typedef struct ac_calsession_list {
     size_t n;
 } ac_calsession_list_t;
 
-/* ac_catalog_cal_sessions lists every build unit that has at least one frame, ordered by
+/* ac_catalog_cal_sessions lists every build unit that has at least one frame, except the
+ * units of sessions recorded as decided (ac_catalog_cal_sessions_decided), ordered by
  * session date, session id, then kind. ac_catalog_cal_session reads the one unit named by
  * a build key (-ENOENT when the session does not exist or has no frame of that kind). */
 int ac_catalog_cal_sessions(ac_db_t *db, ac_calsession_list_t *out, ac_err_t *e);
