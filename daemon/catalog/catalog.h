@@ -4,8 +4,8 @@
  * Implemented by: catalog.c (reading AstroFiler's catalogue: light sessions, their files,
  * masters; value helpers), catalog_write.c (recording a calibrated file, registering
  * imported files and masters, as AstroFiler writes them), catalog_ingest.c (paths already
- * registered, linking light sessions to calibration sessions), catalog_event.c (astrocald's
- * event log), catalog_build.c (calibration sessions as master build units; kind and state
+ * registered, linking light sessions to calibration sessions), catalog_event.c (the
+ * history, event.h), catalog_build.c (calibration sessions as master build units; kind and state
  * names) and catalog_build_queue.c (the master build queue in astrocal_build, registering a
  * built master). catalog_row.c, catalog_stmt.c and catalog_int.h hold helpers shared by
  * those files only.
@@ -264,32 +264,9 @@ typedef struct ac_master_rec {
 int ac_catalog_register_master(ac_db_t *db, const ac_master_rec_t *rec, int64_t *rowid,
                                bool *duplicate, ac_err_t *e);
 
-/* ---- The event log (catalog_event.c) ----
+/* ---- The history (catalog_event.c): event.h ----
  *
  * The light queue (astrocal_session / astrocal_file) has its own module: queue.h. */
-
-/* An astrocal_event row. */
-typedef struct ac_event {
-    int64_t id;
-    char *at, *kind, *session_id, *file_id, *message;
-} ac_event_t;
-
-typedef struct ac_event_list {
-    ac_event_t *items;
-    size_t n;
-} ac_event_list_t;
-
-/* ac_catalog_event_add appends an event (at = now); *id (may be NULL) gets its id. */
-int ac_catalog_event_add(ac_db_t *db, const char *kind, const char *session_id,
-                         const char *file_id, const char *message, int64_t *id, ac_err_t *e);
-
-/* ac_catalog_events lists up to limit events with id > after_id, oldest first. */
-int ac_catalog_events(ac_db_t *db, int64_t after_id, int limit, ac_event_list_t *out,
-                      ac_err_t *e);
-void ac_catalog_events_free(ac_event_list_t *list);
-
-/* ac_catalog_events_prune keeps the newest `keep` events. */
-int ac_catalog_events_prune(ac_db_t *db, int keep, ac_err_t *e);
 
 /* ---- Master builds (catalog_build.c) ---- */
 

@@ -1,8 +1,8 @@
 /*
  * test-queue.c - the light queue (daemon/catalog/queue*.c): claim order, the state
  * machine of sessions and files, the operator's rules (what is refused, and why), the
- * retry policy, settling a session when its last file ends; and the event log
- * (catalog_event.c). Every expected value is written out from queue.h's contract.
+ * retry policy, settling a session when its last file ends. Every expected value is written out
+ * from queue.h's contract.
  */
 #include <errno.h>
 #include <math.h>
@@ -371,15 +371,13 @@ TEST(queue_record_calibrated_marks_done_and_settles)
     ac_db_close(db);
 }
 
-TEST(queue_lists_and_events)
+TEST(queue_lists_and_names)
 {
     ac_queue_t q;
     ac_db_t *db = queue_db(&q);
     ac_qsession_list_t sl = {0};
     ac_qfile_list_t fl = {0};
-    ac_event_list_t ev = {0};
     int added = -1;
-    int64_t id = 0;
     ac_qfile_add_t again[] = {{"o1", "/d/o1.fits"}, {"o3", "/d/o3.fits"}};
     ac_queue_plan_t p = {.session_id = "old",
                          .ready = true,
@@ -401,15 +399,6 @@ TEST(queue_lists_and_events)
     ASSERT_STR_EQ(fl.items[2].path, "/d/o3.fits");
     ASSERT(isnan(fl.items[0].not_before));
     ac_queue_files_free(&fl);
-    for (int i = 0; i < 5; i++)
-        ASSERT_OK(ac_catalog_event_add(db, "file_done", "old", "o1", "calibrated", &id, NULL));
-    ASSERT_OK(ac_catalog_events(db, id - 2, 10, &ev, NULL));
-    ASSERT_EQ(ev.n, 2);
-    ASSERT_EQ(ev.items[1].id, id);
-    ASSERT_STR_EQ(ev.items[0].kind, "file_done");
-    ac_catalog_events_free(&ev);
-    ASSERT_OK(ac_catalog_events_prune(db, 2, NULL));
-    ASSERT_EQ(q_int(db, "SELECT COUNT(*) FROM astrocal_event", NULL), 2);
     ASSERT_STR_EQ(ac_queue_file_state_name(AC_FILE_SKIPPED), "skipped");
     ASSERT_EQ(ac_queue_sess_state_parse("paused"), AC_SESS_PAUSED);
     ASSERT_EQ(ac_queue_file_state_parse("bogus"), -1);
