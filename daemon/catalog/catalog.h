@@ -5,11 +5,10 @@
  * masters; value helpers), catalog_write.c (recording a calibrated file, registering
  * imported files and masters, as AstroFiler writes them), catalog_ingest.c (paths already
  * registered, linking light sessions to calibration sessions), catalog_event.c (the
- * history, event.h), catalog_build.c (calibration sessions as master build units; kind and state
- * names) and catalog_build_queue.c (the master build queue in astrocal_build, registering a
- * built master). catalog_row.c, catalog_stmt.c and catalog_int.h hold helpers shared by
- * those files only.
- * The light queue (astrocal_session / astrocal_file) is queue.h.
+ * history, event.h), catalog_build.c (calibration sessions as master build units; kind and
+ * state names) and catalog_build_queue.c (the master build queue in astrocal_build, registering
+ * a built master). catalog_row.c, catalog_stmt.c and catalog_int.h hold helpers shared by those
+ * files only. The light queue (astrocal_session / astrocal_file) is queue.h.
  *
  * AstroFiler's value quirks are absorbed here (astrofiler-db.md): numbers stored as TEXT
  * ('300' and '300.0') come back as doubles (NAN when NULL, '' or not a number); binning as
@@ -470,5 +469,45 @@ void ac_catalog_paths_free(ac_path_list_t *list);
  * *n_linked (may be NULL) counts the light sessions updated.
  */
 int ac_catalog_link_sessions(ac_db_t *db, const char *since_date, int *n_linked, ac_err_t *e);
+
+/* ---- AstroFiler's session fields for astrocald's decisions (catalog_links.c) ----
+ *
+ * What AstroFiler's code reads (models/fits_session.py, migration 008, the sessions view
+ * and services/telescope.py): on a light session, fitsBiasSession / fitsDarkSession /
+ * fitsFlatSession name the calibration sessions it is calibrated with (the sessions view
+ * looks up Masters rows by that source_session_id), auto_calibration_*_session_id the
+ * sessions "used for calibration", master_*_created that a master of the kind exists for
+ * it, is_auto_calibration that the session was calibrated automatically; on a calibration
+ * session, master_*_created that its master was created. Each function writes the
+ * columns the database has, only when a value changes, and joins an open transaction.
+ */
+
+/* A master chosen for a light session (borrowed strings). */
+typedef struct ac_session_link {
+    const char *master;         /* its path; NULL: no master of this kind */
+    const char *source_session; /* Masters.source_session_id; NULL or "": none */
+} ac_session_link_t;
+
+/*
+ * ac_catalog_session_links records the masters planned for light session session_id,
+ * links[0..2] for bias, dark and flat: fitsXSession and auto_calibration_X_session_id =
+ * the master's source session when a fitssession row has that id; a master without one
+ * (no source_session_id, or one not in the catalogue) leaves fitsXSession as it was and
+ * auto_calibration_X_session_id NULL, never a guessed session; master_X_created = whether
+ * a master of the kind is used. astrocal_session.links_json gets per kind {"master",
+ * "session" (null when none), "note" (why there is no session)}.
+ */
+int ac_catalog_session_links(ac_db_t *db, const char *session_id,
+                             const ac_session_link_t links[3], ac_err_t *e);
+
+/* ac_catalog_session_autocal sets is_auto_calibration = 1 on a light session whose lights
+ * astrocald calibrated. */
+int ac_catalog_session_autocal(ac_db_t *db, const char *session_id, ac_err_t *e);
+
+/* ac_catalog_master_created sets master_<type>_created = 1 ('bias', 'dark', 'flat') on the
+ * calibration session a built master came from (nothing when source_session is NULL or
+ * ""). -EINVAL for another type. */
+int ac_catalog_master_created(ac_db_t *db, const char *source_session, const char *type,
+                              ac_err_t *e);
 
 #endif

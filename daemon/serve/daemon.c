@@ -70,11 +70,28 @@ static void broadcast(void *ud, const char *event, json_t *data)
     ac_ctlsrv_broadcast_event(d->srv, event, data);
 }
 
-/* session_done is the queue's on_done hook: a queued session has no file left to run. */
-static void session_done(void *ud, const char *session_id)
+static void status_update(ac_daemon_t *d);
+
+/* session_done is the queue's on_done hook: a queued session has no file left to run. It
+ * tells watchers the session's outcome (session_state, then session_done with the counts)
+ * and keeps it for `status` and STATUS=. */
+static void session_done(void *ud, const ac_queue_done_t *dn)
 {
+    ac_daemon_t *d = ud;
+    const int *c = dn->counts;
+
+    snprintf(d->last_session, sizeof d->last_session,
+             "session %.40s %s (%d calibrated, %d failed)", dn->session_id, dn->state,
+             c[AC_FILE_DONE], c[AC_FILE_FAILED]);
     broadcast(ud, "session_state",
-              json_pack("{s:s,s:s,s:n}", "session_id", session_id, "state", "done", "reason"));
+              json_pack("{s:s,s:s,s:s?}", "session_id", dn->session_id, "state", dn->state,
+                        "reason", dn->reason));
+    broadcast(ud, "session_done",
+              json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:s?}", "session_id", dn->session_id,
+                        "state", dn->state, "calibrated", c[AC_FILE_DONE], "failed",
+                        c[AC_FILE_FAILED], "skipped", c[AC_FILE_SKIPPED], "cancelled",
+                        c[AC_FILE_CANCELLED], "rejected", dn->rejected, "reason", dn->reason));
+    status_update(d);
 }
 
 /* queue_policy gives the queue the [QUEUE] rules of the configuration. */
@@ -122,13 +139,14 @@ static void status_update(ac_daemon_t *d)
     why = d->catalogue_lost ? note : d->sched.pause_reason;
     if (ac_queue_counts(&d->queue, NULL, now, &e) == 0)
         memcpy(counts, now, sizeof now);
-    ac_sd_status("%s: %d pending, %d running, %d done, %d failed%s%s%s%s",
+    ac_sd_status("%s: %d pending, %d running, %d done, %d failed%s%s%s%s%s%s",
                  d->stopping ? "stopping"
                  : why[0]    ? "paused"
                              : "running",
                  counts[AC_FILE_PENDING], counts[AC_FILE_RUNNING], counts[AC_FILE_DONE],
                  counts[AC_FILE_FAILED], why[0] ? "; " : "", why,
-                 !d->catalogue_lost && note[0] ? "; " : "", d->catalogue_lost ? "" : note);
+                 !d->catalogue_lost && note[0] ? "; " : "", d->catalogue_lost ? "" : note,
+                 d->last_session[0] ? "; last " : "", d->last_session);
 }
 
 static void begin_stop(ac_daemon_t *d, const char *why);

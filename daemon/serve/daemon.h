@@ -72,6 +72,7 @@ struct ac_daemon {
     ac_sched_status_t last_status;
     bool have_last_status;
     int last_counts[AC_FILE_NSTATES];
+    char last_session[160]; /* the last session that finished, with its outcome ("" none) */
 
     /* Life cycle. */
     bool drain_mode; /* --drain: exit once nothing is left to do */

@@ -69,8 +69,9 @@ static ac_sess_state_t state_of(ac_queue_t *q, const char *session_id)
 static ac_db_t *queue_db(ac_queue_t *q)
 {
     ac_db_t *db = ac_db_open("q.db", NULL, NULL);
-    const ac_qfile_add_t old[] = {{"o2", "/d/o2.fits"}, {"o1", "/d/o1.fits"}};
-    const ac_qfile_add_t new1[] = {{"n1", "/d/n1.fits"}}, wait[] = {{"w1", "/d/w1.fits"}};
+    const ac_qfile_add_t old[] = {{"o2", "/d/o2.fits", NULL}, {"o1", "/d/o1.fits", NULL}};
+    const ac_qfile_add_t new1[] = {{"n1", "/d/n1.fits", NULL}},
+                         wait[] = {{"w1", "/d/w1.fits", NULL}};
 
     ASSERT_NOT_NULL(db);
     ASSERT_OK(ac_schema_prepare(db, NULL, NULL));
@@ -211,9 +212,9 @@ TEST(queue_states_retry_recover_cancel)
     ac_db_close(db);
 }
 
-static void note_done(void *ud, const char *session_id)
+static void note_done(void *ud, const ac_queue_done_t *d)
 {
-    snprintf(ud, 64, "%s", session_id);
+    snprintf(ud, 64, "%s", d->session_id);
 }
 
 TEST(queue_operator_rules_and_settling)
@@ -221,7 +222,7 @@ TEST(queue_operator_rules_and_settling)
     ac_queue_t q;
     ac_db_t *db = queue_db(&q);
     char done[64] = "";
-    const ac_qfile_add_t n2[] = {{"n2", "/d/n2.fits"}};
+    const ac_qfile_add_t n2[] = {{"n2", "/d/n2.fits", NULL}};
     ac_queue_verdict_t v = {0};
     ac_err_t e = {0};
     bool resumed = true;
@@ -326,7 +327,7 @@ TEST(queue_record_calibrated_marks_done_and_settles)
     sqlite3 *h = afdb_create("rec.db", AFDB_MIGRATED);
     afdb_file_t lf =
         afdb_light("L1", "S1", "/data/lights/L1.fits", "2024-10-05T02:10:07.25", "300");
-    const ac_qfile_add_t files[] = {{"L1", "/data/lights/L1.fits"}};
+    const ac_qfile_add_t files[] = {{"L1", "/data/lights/L1.fits", NULL}};
     ac_calibrated_rec_t r = {.raw_file_id = "L1",
                              .output_path = "/out/L1_c.fits",
                              .output_sha256 = "ab",
@@ -378,7 +379,7 @@ TEST(queue_lists_and_names)
     ac_qsession_list_t sl = {0};
     ac_qfile_list_t fl = {0};
     int added = -1;
-    ac_qfile_add_t again[] = {{"o1", "/d/o1.fits"}, {"o3", "/d/o3.fits"}};
+    ac_qfile_add_t again[] = {{"o1", "/d/o1.fits", NULL}, {"o3", "/d/o3.fits", NULL}};
     ac_queue_plan_t p = {.session_id = "old",
                          .ready = true,
                          .session_date = "2024-10-01",
