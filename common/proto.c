@@ -75,6 +75,7 @@ static const ac_name_value_t commands[] = {
     {"sessions", AC_PROTO_ACCESS_READ},  {"session", AC_PROTO_ACCESS_READ},
     {"masters", AC_PROTO_ACCESS_READ},   {"plan", AC_PROTO_ACCESS_READ},
     {"config", AC_PROTO_ACCESS_READ},    {"watch", AC_PROTO_ACCESS_READ},
+    {"history", AC_PROTO_ACCESS_READ},
     {"enqueue", AC_PROTO_ACCESS_CHANGE}, {"pause", AC_PROTO_ACCESS_CHANGE},
     {"resume", AC_PROTO_ACCESS_CHANGE},  {"cancel", AC_PROTO_ACCESS_CHANGE},
     {"retry", AC_PROTO_ACCESS_CHANGE},   {"import", AC_PROTO_ACCESS_CHANGE},

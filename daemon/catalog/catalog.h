@@ -466,7 +466,8 @@ void ac_catalog_paths_free(ac_path_list_t *list);
  * for flats (numbers compared numerically, unlike AstroFiler). A link that is set is kept,
  * unless it points to no session or to a session of another kind, or a more recent
  * matching session exists (calibration frames of the night registered after its lights).
- * *n_linked (may be NULL) counts the light sessions updated.
+ * A light session whose masters astrocald planned (ac_catalog_session_links) is left to
+ * that decision. *n_linked (may be NULL) counts the light sessions updated.
  */
 int ac_catalog_link_sessions(ac_db_t *db, const char *since_date, int *n_linked, ac_err_t *e);
 

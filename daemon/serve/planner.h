@@ -101,6 +101,13 @@ typedef struct ac_planner {
     size_t nbadsets, capbadsets;
     ac_hcache_entry_t *hc;
     size_t nhc, caphc;
+    /* Scratch of the session being matched: the lights whose header could not be read
+     * (index in its file list, and why); they are queued as failed files (ac_queue_plan). */
+    struct ac_unreadable {
+        size_t index;
+        char error[256];
+    } *unread;
+    size_t nunread, capunread;
     ac_backoff_t retry;          /* failed passes (monotonic seconds) */
     bool deferred, deferred_all; /* requests waiting for the back-off to pass */
 } ac_planner_t;
