@@ -140,9 +140,8 @@ static json_t *build_args(const char *cmd, int n, char **a)
                 die_usage("sessions: unexpected '%s'", a[i]);
         }
     } else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "masters") == 0 ||
-               strcmp(cmd, "reload") == 0 ||
-        strcmp(cmd, "version") == 0 || strcmp(cmd, "config") == 0 ||
-        strcmp(cmd, "watch") == 0) {
+               strcmp(cmd, "reload") == 0 || strcmp(cmd, "version") == 0 ||
+               strcmp(cmd, "config") == 0 || strcmp(cmd, "watch") == 0) {
         need_args(cmd, n, 0, 0);
     } else if (strcmp(cmd, "session") == 0) {
         need_args(cmd, n, 1, 1);

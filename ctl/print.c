@@ -269,7 +269,7 @@ int ac_print_status(FILE *out, json_t *r)
     json_t *files = json_object_get(r, "files"), *sess = json_object_get(r, "sessions");
     json_t *mem = json_object_get(r, "memory"), *thr = json_object_get(r, "throttle");
     json_t *running = json_object_get(r, "running"), *f;
-    static const char *const sess_states[] = {"queued", "waiting", "paused",   "done",
+    static const char *const sess_states[] = {"queued",  "waiting", "paused",   "done",
                                               "partial", "failed",  "cancelled"};
     char b1[128], b2[128];
     const char *busy;

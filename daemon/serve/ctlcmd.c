@@ -93,8 +93,8 @@ static json_t *session_entry(const ac_daemon_t *d, const ac_qsession_t *s, doubl
 
     for (int i = 0; i < AC_FILE_NSTATES; i++)
         total += s->counts[i];
-    return json_pack("{s:s,s:o,s:o,s:o,s:s,s:o,s:i,s:i,s:o,s:o}", "id", s->session_id,
-                     "object", str_or_null(p ? p->object : NULL), "date",
+    return json_pack("{s:s,s:o,s:o,s:o,s:s,s:o,s:i,s:i,s:o,s:o}", "id", s->session_id, "object",
+                     str_or_null(p ? p->object : NULL), "date",
                      str_or_null(p && p->date[0] ? p->date : s->session_date), "filter",
                      str_or_null(p ? p->light_filter : NULL), "state", ac_queue_sess_shown(s),
                      "reason", str_or_null(s->reason ? s->reason : s->outcome_reason),
@@ -125,10 +125,10 @@ static void session_etas(const ac_daemon_t *d, const ac_qsession_list_t *sl, dou
     for (size_t i = 0; i < sl->n; i++) {
         const ac_qsession_t *s = &sl->items[i];
         int left = s->counts[AC_FILE_PENDING] + s->counts[AC_FILE_RUNNING];
-        double per = rate > 0                      ? 1.0 / rate
-                     : isfinite(s->avg_seconds)    ? s->avg_seconds / (par > 0 ? par : 1)
-                     : isfinite(all_avg)           ? all_avg / (par > 0 ? par : 1)
-                                                   : NAN;
+        double per = rate > 0                   ? 1.0 / rate
+                     : isfinite(s->avg_seconds) ? s->avg_seconds / (par > 0 ? par : 1)
+                     : isfinite(all_avg)        ? all_avg / (par > 0 ? par : 1)
+                                                : NAN;
         eta[i] = NAN;
         if (s->state != AC_SESS_QUEUED || d->sched.pause_reason[0] != '\0')
             continue;
@@ -215,7 +215,7 @@ static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
 
 static void cmd_sessions(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
 {
-    static const char *const shown[] = {"waiting", "queued", "paused",  "done",
+    static const char *const shown[] = {"waiting", "queued", "paused",   "done",
                                         "partial", "failed", "cancelled"};
     ac_qsession_list_t sl = {0};
     const char *state = NULL;
@@ -597,7 +597,8 @@ static void cmd_history(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
         ac_queue_file_clear(&f);
         if (!known) {
             ac_ctlsrv_reply_error(c, id, AC_PROTO_NOT_FOUND,
-                                  "no session or file '%s' in astrocald's queue or history", key);
+                                  "no session or file '%s' in astrocald's queue or history",
+                                  key);
             return;
         }
     }
@@ -613,7 +614,8 @@ static void cmd_history(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
                            detail != NULL ? detail : json_null()));
     }
     ac_event_list_free(&l);
-    ac_ctlsrv_reply_ok(c, id, json_pack("{s:s,s:o,s:b}", "id", key, "events", arr, "more", more));
+    ac_ctlsrv_reply_ok(c, id,
+                       json_pack("{s:s,s:o,s:b}", "id", key, "events", arr, "more", more));
 }
 
 static const struct {

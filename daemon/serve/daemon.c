@@ -356,11 +356,11 @@ static void close_cb(uv_handle_t *h)
 
 static void close_handles(ac_daemon_t *d)
 {
-    uv_handle_t *hs[] = {(uv_handle_t *)&d->watch_timer,    (uv_handle_t *)&d->scan_timer,
-                         (uv_handle_t *)&d->watchdog_timer, (uv_handle_t *)&d->status_timer,
-                         (uv_handle_t *)&d->stop_timer,     (uv_handle_t *)&d->sigterm,
-                         (uv_handle_t *)&d->sigint,         (uv_handle_t *)&d->sighup,
-                         (uv_handle_t *)&d->catalogue_timer};
+    uv_handle_t *hs[] = {(uv_handle_t *)&d->watch_timer,     (uv_handle_t *)&d->scan_timer,
+                         (uv_handle_t *)&d->watchdog_timer,  (uv_handle_t *)&d->status_timer,
+                         (uv_handle_t *)&d->stop_timer,      (uv_handle_t *)&d->sigterm,
+                         (uv_handle_t *)&d->sigint,          (uv_handle_t *)&d->sighup,
+                         (uv_handle_t *)&d->catalogue_timer, (uv_handle_t *)&d->history.timer};
 
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i]))
@@ -488,6 +488,7 @@ static void begin_stop(ac_daemon_t *d, const char *why)
     uv_timer_stop(&d->scan_timer);
     uv_timer_stop(&d->status_timer);
     uv_timer_stop(&d->catalogue_timer);
+    ac_history_stop(&d->history);
     /* Nothing new starts; jobs still waiting for masters never started: back they go. */
     ac_sched_stop(&d->sched);
     if (d->ingest != NULL && !d->ingest_stopping) {
@@ -647,6 +648,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
     start_timer(loop, &d->status_timer, d);
     start_timer(loop, &d->stop_timer, d);
     start_timer(loop, &d->catalogue_timer, d);
+    ac_history_init(&d->history, loop, d->db, &d->cfg);
     uv_signal_init(loop, &d->sigterm);
     uv_signal_init(loop, &d->sigint);
     uv_signal_init(loop, &d->sighup);
@@ -708,6 +710,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
         uv_timer_start(&d->watchdog_timer, watchdog_timer_cb, ms ? ms : 1, ms ? ms : 1);
     }
     ac_daemon_catalogue_serve(d); /* from here on, the loop thread never waits on SQLite */
+    ac_history_start(&d->history, 3000); /* then daily */
     ac_log_notice("%s ready: database %s, socket %s, %d worker%s", AC_SOFTWARE, d->cfg.database,
                   d->cfg.socket, d->cfg.workers, d->cfg.workers == 1 ? "" : "s");
     status_update(d);

@@ -223,8 +223,8 @@ static int describe_light(ac_planner_t *pl, const ac_catalog_session_t *s,
     pl->nunread = 0;
     for (size_t i = 0; i < files->n && (h == NULL || !h->ok); i++) {
         h = hcache_get(pl, str_or(files->items[i].path, ""));
-        if ((h == NULL || !h->ok) &&
-            ac_grow((void **)&pl->unread, &pl->capunread, pl->nunread, sizeof *pl->unread) == 0) {
+        if ((h == NULL || !h->ok) && ac_grow((void **)&pl->unread, &pl->capunread, pl->nunread,
+                                             sizeof *pl->unread) == 0) {
             struct ac_unreadable *u = &pl->unread[pl->nunread++];
             u->index = i;
             snprintf(u->error, sizeof u->error, "unreadable at planning: %s",

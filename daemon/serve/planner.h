@@ -106,7 +106,7 @@ typedef struct ac_planner {
     struct ac_unreadable {
         size_t index;
         char error[256];
-    } *unread;
+    } * unread;
     size_t nunread, capunread;
     ac_backoff_t retry;          /* failed passes (monotonic seconds) */
     bool deferred, deferred_all; /* requests waiting for the back-off to pass */

@@ -149,7 +149,7 @@ typedef struct ac_sched_status {
     int files[AC_FILE_NSTATES];
     int sessions[AC_SESS_NSTATES]; /* done: those whose outcome is done */
     int partial, failed;           /* done sessions whose outcome is partial, failed */
-    double rate_fps;     /* files per second over the last minute */
+    double rate_fps;               /* files per second over the last minute */
     double eta_s;        /* pending and running files at that rate; NAN when unknown */
     uint64_t used_bytes; /* master cache plus the strips of running work */
     double load_per_cpu, cpu_pressure; /* cpu_pressure NAN when unknown */
