@@ -314,10 +314,7 @@ static void scan_timer_cb(uv_timer_t *t)
 {
     ac_daemon_t *d = t->data;
 
-    /* Sessions waiting for a master are planned again here only with
-     * auto_calibrate_on_master_creation: otherwise a master another program adds does not
-     * start them (astrocalctl enqueue does; a master astrocald builds always does). */
-    ac_planner_request(&d->planner, d->cfg.auto_calibrate_on_master_creation);
+    ac_planner_request(&d->planner, true);
     run_planner(d);
 }
 
@@ -402,21 +399,17 @@ static void ingest_stopped(void *ud)
 
 /* frames_registered plans new frames now (live ingest or an import registered them); the
  * master files registered with them are ours, not news. */
-static void frames_registered(ac_daemon_t *d, bool all)
+static void frames_registered(ac_daemon_t *d)
 {
     mark_masters_seen(d);
-    ac_planner_request(&d->planner, all);
+    ac_planner_request(&d->planner, true);
     run_planner(d);
 }
 
-/* After live ingest, waiting sessions are planned again only with
- * auto_calibrate_on_master_creation (a master file may have landed in a watched folder). */
 static void ingest_registered(void *ud, int n_new)
 {
-    ac_daemon_t *d = ud;
-
     ac_log_info("ingest: %d new file%s registered", n_new, n_new == 1 ? "" : "s");
-    frames_registered(d, d->cfg.auto_calibrate_on_master_creation);
+    frames_registered(ud);
 }
 
 void ac_daemon_imported(ac_daemon_t *d)
@@ -432,7 +425,7 @@ void ac_daemon_imported(ac_daemon_t *d)
         if (!ac_db_unavailable(e.code))
             ac_log_warn("linking sessions after the import: %s", e.msg);
     }
-    frames_registered(d, true); /* the operator's import: every session */
+    frames_registered(d);
 }
 
 /* start_ingest watches [INGEST] watch_dirs (comma-separated absolute folders). */

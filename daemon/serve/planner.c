@@ -434,6 +434,39 @@ int ac_planner_match(ac_planner_t *pl, struct ac_planner_inputs *in,
     return rc;
 }
 
+/* built_here says whether Masters row rowid is a master astrocald built. */
+static bool built_here(const struct ac_planner_inputs *in, int64_t rowid)
+{
+    for (size_t i = 0; i < in->builds.n; i++)
+        if (in->builds.items[i].master_rowid == rowid)
+            return true;
+    return false;
+}
+
+/* hold_for_enqueue keeps waiting a session that was waiting (p, its plan so far) and
+ * would now be ready thanks to a master another program added since its wait began:
+ * auto_calibrate_on_master_creation = False means such a master starts nothing by itself
+ * (astrocalctl enqueue does; a master astrocald built for it does). */
+static void hold_for_enqueue(const ac_planner_t *pl, const struct ac_planner_inputs *in,
+                             const ac_plan_t *p, ac_match_result_t *res)
+{
+    (void)pl;
+    if (p->status != AC_MATCH_WAITING || p->known_rowid <= 0)
+        return;
+    for (int t = 0; t < AC_MATCH_NTYPES; t++) {
+        int ci = res->chosen[t];
+        const ac_catalog_master_t *m = ci >= 0 ? &in->masters.items[ci] : NULL;
+        if (m == NULL || m->rowid <= p->known_rowid || built_here(in, m->rowid))
+            continue;
+        res->status = AC_MATCH_WAITING;
+        snprintf(res->reason, sizeof res->reason,
+                 "master #%lld (%.200s) arrived and suits it; waiting for astrocalctl enqueue "
+                 "(auto_calibrate_on_master_creation = False)",
+                 (long long)m->rowid, ac_path_base(m->path != NULL ? m->path : "?"));
+        return;
+    }
+}
+
 /* record_plan stores the outcome in memory and in the queue (ac_queue_plan: the session's
  * row, and the files of a ready session). */
 static int record_plan(ac_planner_t *pl, struct ac_planner_inputs *in,
@@ -454,6 +487,8 @@ static int record_plan(ac_planner_t *pl, struct ac_planner_inputs *in,
 
     if (p == NULL)
         return ac_err_set(e, -ENOMEM, "out of memory");
+    if (res->status == AC_MATCH_READY && !force && !pl->cfg->auto_calibrate_on_master_creation)
+        hold_for_enqueue(pl, in, p, res);
     memset(&p->key, 0, sizeof p->key);
     p->key.k = res->dark_k > 0 ? res->dark_k : 1.0;
     for (int i = 0; i < AC_M_COUNT; i++) {
@@ -473,6 +508,12 @@ static int record_plan(ac_planner_t *pl, struct ac_planner_inputs *in,
                      "of them changes or another master arrives",
                      bs->reason);
         }
+    }
+    if (res->status == AC_MATCH_WAITING && p->status != AC_MATCH_WAITING) {
+        p->known_rowid = 0; /* a new wait: the masters known now */
+        for (size_t i = 0; i < in->masters.n; i++)
+            if (in->masters.items[i].rowid > p->known_rowid)
+                p->known_rowid = in->masters.items[i].rowid;
     }
     p->status = res->status;
     ac_strlcpy(p->light_filter, str_or(s->filter, ""), sizeof p->light_filter);

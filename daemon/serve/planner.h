@@ -54,6 +54,10 @@ typedef struct ac_plan {
     ac_mkey_t key; /* masters (paths, expected MD5) and dark scale */
     char reason[512];
     char light_filter[72], object[128], date[40];
+    /* While waiting: the largest Masters rowid when the wait began. Without
+     * auto_calibrate_on_master_creation a master added after it (by another program: not
+     * one astrocald built) does not release the session; astrocalctl enqueue does. */
+    int64_t known_rowid;
 } ac_plan_t;
 
 /* A master found broken; matching skips it until its file changes. */
