@@ -46,6 +46,12 @@ void make_night(struct night *nt, int n, int w, int h)
 
 long long add_master(sqlite3 *db, const char *type, const char *path, const char *hash)
 {
+    return add_master_from(db, type, path, hash, NULL);
+}
+
+long long add_master_from(sqlite3 *db, const char *type, const char *path, const char *hash,
+                          const char *source_session)
+{
     afdb_master_t m = {0};
     char mid[64];
     static int seq;
@@ -62,6 +68,7 @@ long long add_master(sqlite3 *db, const char *type, const char *path, const char
     m.ccd_temp = "-10.0";
     m.filter = strcmp(type, "flat") == 0 ? "L" : NULL;
     m.hash = hash;
+    m.source_session = source_session;
     m.file_count = 20;
     m.is_validated = 1;
     return afdb_add_master(db, &m);
