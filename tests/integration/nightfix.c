@@ -74,12 +74,9 @@ long long add_master_from(sqlite3 *db, const char *type, const char *path, const
     return afdb_add_master(db, &m);
 }
 
-/* make_catalogue writes an AstroFiler database with one light session of the night's
- * lights and the masters chosen by `masters` ("bdf": bias, dark, flat). */
-void make_catalogue(ac_harness_t *h, struct night *nt, const char *masters)
+/* add_lights adds light session S-1 with the night's lights, as AstroFiler registers them. */
+void add_lights(sqlite3 *db, struct night *nt)
 {
-    sqlite3 *db = afdb_create(h->database, AFDB_MIGRATED);
-
     afdb_add_session(db, "S-1", "M 31", "2024-03-15", "300.0", "-10.0", "L");
     for (int i = 0; i < nt->n; i++) {
         const char *date = read_key_string(nt->light[i], "DATE-OBS");
@@ -89,6 +86,15 @@ void make_catalogue(ac_harness_t *h, struct night *nt, const char *masters)
         f.filter = "L";
         afdb_add_file(db, &f);
     }
+}
+
+/* make_catalogue writes an AstroFiler database with one light session of the night's
+ * lights and the masters chosen by `masters` ("bdf": bias, dark, flat). */
+void make_catalogue(ac_harness_t *h, struct night *nt, const char *masters)
+{
+    sqlite3 *db = afdb_create(h->database, AFDB_MIGRATED);
+
+    add_lights(db, nt);
     if (strchr(masters, 'b'))
         add_master(db, "bias", nt->bias, NULL);
     if (strchr(masters, 'd'))

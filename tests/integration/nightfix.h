@@ -38,6 +38,9 @@ long long add_master(sqlite3 *db, const char *type, const char *path, const char
 long long add_master_from(sqlite3 *db, const char *type, const char *path, const char *hash,
                           const char *source_session);
 
+/* add_lights adds light session S-1 (M 31, 2024-03-15, 300 s, L) with the night's lights. */
+void add_lights(sqlite3 *db, struct night *nt);
+
 /* make_catalogue writes an AstroFiler database with one light session (S-1) of the
  * night's lights and the masters chosen by `masters` ("bdf": bias, dark, flat). */
 void make_catalogue(ac_harness_t *h, struct night *nt, const char *masters);

@@ -76,17 +76,9 @@ static void catalogue(ac_harness_t *h, struct night *nt, bool flat)
 {
     sqlite3 *db = afdb_create(h->database, AFDB_MIGRATED);
 
-    afdb_add_session(db, "S-1", "M 31", "2024-03-15", "300.0", "-10.0", "L");
+    add_lights(db, nt);
     afdb_add_session(db, "D-1", "Dark", "2024-03-14", "300.0", "-10.0", NULL);
     afdb_add_session(db, "F-1", "Flat", "2024-03-14", "2.0", "-10.0", "L");
-    for (int i = 0; i < nt->n; i++) {
-        const char *date = read_key_string(nt->light[i], "DATE-OBS");
-        char d[64];
-        snprintf(d, sizeof d, "%s", date ? date : "2024-03-15T21:30:00");
-        afdb_file_t f = afdb_light(nt->light_id[i], "S-1", nt->light[i], d, "300.0");
-        f.filter = "L";
-        afdb_add_file(db, &f);
-    }
     add_master_from(db, "bias", nt->bias, NULL, NULL);
     add_master_from(db, "dark", nt->dark, NULL, "D-1");
     if (flat)
