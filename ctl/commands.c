@@ -20,6 +20,23 @@ static const char *retry_check(json_t *args)
                : "retry takes exactly one of --file ID, --session ID, --all-failed";
 }
 
+/* cancel takes exactly one of SESSION, --file ID, --all. */
+static const char *cancel_check(json_t *args)
+{
+    return json_object_size(args) == 1 ? NULL
+                                       : "cancel takes exactly one of SESSION, --file ID, --all";
+}
+
+/* history's --limit is 1 to 100000. */
+static const char *history_check(json_t *args)
+{
+    json_t *l = json_object_get(args, "limit");
+
+    return l == NULL || (json_integer_value(l) >= 1 && json_integer_value(l) <= 100000)
+               ? NULL
+               : "history: --limit is a number from 1 to 100000";
+}
+
 static const ctl_cmd_t commands[] = {
     {"status",
      "",
@@ -35,14 +52,15 @@ static const ctl_cmd_t commands[] = {
      NULL,
      0},
     {"sessions",
-     "",
-     "light sessions and their progress",
-     NULL,
+     "[--state STATE]",
+     "light sessions, their progress and ETA",
+     "STATE keeps the sessions in one state: waiting queued paused done partial failed\n"
+     "cancelled.\n",
      0,
      0,
      {NULL},
      CTL_STRING,
-     {{NULL}},
+     {{"--state", "STATE", "state", CTL_STRING, "only the sessions in this state"}, {NULL}},
      NULL,
      0},
     {"session",
@@ -114,15 +132,28 @@ static const ctl_cmd_t commands[] = {
      NULL,
      0},
     {"cancel",
-     "SESSION",
-     "cancel a session's remaining files",
-     NULL,
-     1,
+     "SESSION | --file ID | --all",
+     "cancel a session's remaining files, one file, or everything",
+     "Files already running stop at their next strip; nothing half-written is kept.\n",
+     0,
      1,
      {"session"},
      CTL_STRING,
-     {{NULL}},
-     NULL,
+     {{"--file", "ID", "file", CTL_STRING, "one file (its id in `session`)"},
+      {"--all", NULL, "all", CTL_FLAG, "everything not finished"},
+      {NULL}},
+     cancel_check,
+     0},
+    {"history",
+     "SESSION|FILE [--limit N]",
+     "every attempt, outcome and decision recorded",
+     "The newest first; N rows at most (default 1000, 1 to 100000).\n",
+     1,
+     1,
+     {"id"},
+     CTL_STRING,
+     {{"--limit", "N", "limit", CTL_INT, "rows at most (1 to 100000)"}, {NULL}},
+     history_check,
      0},
     {"retry",
      "--file ID | --session ID | --all-failed",

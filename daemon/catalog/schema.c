@@ -193,6 +193,19 @@ static const char *const migrations[] = {
      * their frames (catalog_build.c), so a catalogue of years costs what its open
      * sessions cost. `astrocalctl retry` of a build takes its session out again. */
     "CREATE TABLE astrocal_unit_done (session_id TEXT PRIMARY KEY, decided_at TEXT);\n",
+    /* 5: session history and honest session states (event.h, queue.h "Outcome"): the
+     * event's JSON detail and indexes to read a session's or a file's history; a finished
+     * session's outcome (state stays 'done': done, partial or failed) with the count and
+     * most common reason, and where its masters came from for AstroFiler's session fields
+     * (links_json: per kind the source calibration session, or why there is none). */
+    "ALTER TABLE astrocal_event ADD COLUMN detail TEXT;\n"
+    "CREATE INDEX astrocal_event_session ON astrocal_event (session_id);\n"
+    "CREATE INDEX astrocal_event_file ON astrocal_event (file_id);\n"
+    "CREATE INDEX astrocal_event_at ON astrocal_event (at);\n"
+    "ALTER TABLE astrocal_session ADD COLUMN outcome TEXT CHECK (outcome IN "
+    "('done','partial','failed'));\n"
+    "ALTER TABLE astrocal_session ADD COLUMN outcome_reason TEXT;\n"
+    "ALTER TABLE astrocal_session ADD COLUMN links_json TEXT;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -67,7 +67,8 @@ static const ac_config_entry_t table[] = {
     BOOL("AUTO_CALIBRATION", preserve_original_files, "True",
          "Keep the raw light's catalogue row visible (False soft-deletes it)."),
     BOOL("AUTO_CALIBRATION", auto_calibrate_on_master_creation, "False",
-         "Re-plan and queue waiting sessions as soon as a new master appears."),
+         "A master another program adds starts the sessions waiting for it at once (False: "
+         "they wait for astrocalctl enqueue; masters astrocald builds always start them)."),
     BOOL("AUTO_CALIBRATION", calibration_quality_check, "True",
          "Measure and record the quality figures of every calibrated frame."),
     DBL("AUTO_CALIBRATION", max_temperature_difference, "5.0", 0, 100,
@@ -167,6 +168,10 @@ static const ac_config_entry_t table[] = {
         "Tries per frame before a transient failure becomes final."),
     INT("QUEUE", retry_backoff_s, "30", 1, 3600, true,
         "Seconds before the first retry; doubles per attempt, capped at 3600."),
+    INT("QUEUE", history_days, "90", 1, 36500, true,
+        "Days the history (astrocalctl history) keeps; older events are pruned daily."),
+    INT("QUEUE", history_max_events, "100000", 0, 100000000, true,
+        "Events the history keeps at most (the newest); 0 = no count bound."),
 
     /* [INGEST] */
     ROW("INGEST", watch_dirs, AC_CFG_STRING, "\"\"", 0, 4095, NULL, NULL, 0, false,
