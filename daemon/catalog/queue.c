@@ -72,8 +72,9 @@ static int settle(ac_queue_t *q, const char *key, bool by_file, const char *now,
 static void report(ac_queue_t *q, struct settled *st)
 {
     if (st->session_id != NULL) {
-        ac_log_info("session %s done: %d calibrated, %d failed", st->session_id,
-                    st->counts[AC_FILE_DONE], st->counts[AC_FILE_FAILED]);
+        ac_log_event(AC_LOG_INFO, ac_log_msgid_for_state("done"), st->session_id, NULL,
+                     "session %s done: %d calibrated, %d failed", st->session_id,
+                     st->counts[AC_FILE_DONE], st->counts[AC_FILE_FAILED]);
         if (q->on_done != NULL)
             q->on_done(q->ud, st->session_id);
     }

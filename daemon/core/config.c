@@ -24,10 +24,10 @@
 #include "log.h"
 #include "util.h"
 
-static const char *const sections[] = {"AUTO_CALIBRATION", "DAEMON",   "WORKERS",
-                                       "CALIBRATION",      "MATCHING", "QUEUE",
-                                       "INGEST",           "MASTERS",  NULL};
-#define NSECTIONS 8
+static const char *const sections[] = {"AUTO_CALIBRATION", "DAEMON", "WORKERS", "CALIBRATION",
+                                       "MATCHING",         "QUEUE",  "INGEST",  "MASTERS",
+                                       "NOTIFY",           NULL};
+#define NSECTIONS 9
 
 static const char *const log_names[] = {"err", "warning", "notice", "info", "debug", NULL};
 static const int log_values[] = {AC_LOG_ERR, AC_LOG_WARNING, AC_LOG_NOTICE, AC_LOG_INFO,
@@ -193,6 +193,18 @@ static const ac_config_entry_t table[] = {
         "A master flat whose calibrated mean level is below this (ADU) is rejected."),
     DBL("MASTERS", max_flat_level, "0.9", 0.01, 1,
         "A master flat brighter than this fraction of saturation is rejected."),
+
+    /* [NOTIFY] */
+    PATH("NOTIFY", on_session_done, "\"\"", 0, true,
+         "Program run (no shell) when a session settles, with its facts in ASTROCAL_* "
+         "environment variables; absolute path, empty = none."),
+    PATH("NOTIFY", on_failure, "\"\"", 0, true,
+         "Program run (no shell) when a light fails for good or a master build fails; "
+         "absolute path, empty = none."),
+    INT("NOTIFY", notify_timeout_s, "30", 1, 3600, true,
+        "Seconds a notification program may run; then SIGTERM, and SIGKILL 5 s later."),
+    INT("NOTIFY", notify_max_running, "2", 1, 16, true,
+        "Notification programs running at once; more wait in a queue (at most 100)."),
 };
 
 #define NTABLE (sizeof table / sizeof table[0])
@@ -602,6 +614,12 @@ int ac_config_check(const struct ac_config *c, ac_err_t *e)
                           "socket (others may write); use 0660 and let reader_group and "
                           "admin_group say who may do what",
                           (unsigned)c->socket_mode);
+    if (c->on_session_done[0] != '\0' && c->on_session_done[0] != '/')
+        return ac_err_set(e, AC_ECONFIG, "on_session_done: '%s' is not an absolute path",
+                          c->on_session_done);
+    if (c->on_failure[0] != '\0' && c->on_failure[0] != '/')
+        return ac_err_set(e, AC_ECONFIG, "on_failure: '%s' is not an absolute path",
+                          c->on_failure);
     {
         /* watch_dirs: every folder absolute (checked here so --check-config sees it). */
         const char *p = c->watch_dirs;

@@ -156,6 +156,11 @@ struct ac_config {
     double max_hot_fraction;
     double min_flat_level;
     double max_flat_level;
+    /* [NOTIFY] */
+    char on_session_done[4096]; /* "" = none */
+    char on_failure[4096];      /* "" = none */
+    int notify_timeout_s;
+    int notify_max_running;
 };
 
 /* One row of the table. */

@@ -75,6 +75,7 @@ static void session_done(void *ud, const char *session_id)
 {
     broadcast(ud, "session_state",
               json_pack("{s:s,s:s,s:n}", "session_id", session_id, "state", "done", "reason"));
+    ac_daemon_notify_session(ud, session_id);
 }
 
 /* queue_policy gives the queue the [QUEUE] rules of the configuration. */
@@ -345,6 +346,7 @@ static void close_handles(ac_daemon_t *d)
         if (!uv_is_closing(hs[i]))
             uv_close(hs[i], close_cb);
     ac_sched_close(&d->sched);
+    ac_notify_close(&d->notify);
     if (d->wal_watch_active && !uv_is_closing((uv_handle_t *)&d->wal_watch))
         uv_close((uv_handle_t *)&d->wal_watch, close_cb);
     if (d->srv != NULL) {
@@ -581,6 +583,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
         return rc == AC_EBUSY ? EX_TEMPFAIL : EX_DATAERR;
     ac_daemon_mark_catalogue(d);
     ac_queue_init(&d->queue, d->db);
+    ac_notify_init(&d->notify, loop, &d->cfg);
     queue_policy(d);
     d->queue.on_done = session_done;
     d->queue.ud = d;
@@ -612,6 +615,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
                       &(ac_sched_hooks_t){.event = broadcast,
                                           .plan_due = plan_due,
                                           .master_built = master_built,
+                                          .failed = ac_daemon_notify_failure,
                                           .ud = d},
                       e) != 0)
         return EX_OSERR;

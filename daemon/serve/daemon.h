@@ -33,6 +33,7 @@
 #include "db.h"
 #include "err.h"
 #include "mcache.h"
+#include "notify.h"
 #include "planner.h"
 #include "queue.h"
 #include "scheduler.h"
@@ -49,6 +50,7 @@ struct ac_daemon {
     ac_queue_t queue;
     ac_planner_t planner;
     ac_sched_t sched;
+    ac_notify_t notify; /* [NOTIFY] programs */
     int lock_fd;
     int log_level_override; /* --log-level, kept across reloads; -1 when not given */
     uint64_t started_ns;
@@ -135,6 +137,16 @@ json_t *ac_daemon_catalogue_json(ac_daemon_t *d);
 /* ac_daemon_requeue_orphans puts back files and master builds the catalogue has running
  * but nothing runs: their outcome could not be recorded (it was busy). */
 void ac_daemon_requeue_orphans(ac_daemon_t *d);
+
+/* daemon_notify.c */
+/* ac_daemon_notify_session runs [NOTIFY] on_session_done for a settled session, with its
+ * state, counts, object and output folder. */
+void ac_daemon_notify_session(ac_daemon_t *d, const char *session_id);
+/* ac_daemon_notify_failure is the scheduler's failed hook (scheduler.h): [NOTIFY]
+ * on_failure for a light that failed for good (what "file") or a failed master build
+ * (what: the master's kind). */
+void ac_daemon_notify_failure(void *ud, const char *what, const char *session_id,
+                              const char *file_id, const char *path, const char *reason);
 
 /* ctlcmd.c: the control server's request handler (ud = the daemon). */
 void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,

@@ -55,6 +55,11 @@ typedef struct ac_sched_hooks {
     /* master_built: a master build registered its Masters row (the owner records it as
      * seen, so that it is not announced again as another program's). */
     void (*master_built)(void *ud);
+    /* failed (may be NULL): a light failed for good (what "file": its session, file id and
+     * path) or a master build failed (what: the master's kind, "bias"...; session_id: the
+     * build key; path: the master it was to write, may be NULL), with the reason. */
+    void (*failed)(void *ud, const char *what, const char *session_id, const char *file_id,
+                   const char *path, const char *reason);
     void *ud;
 } ac_sched_hooks_t;
 
