@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "preview.h"
 #include "print.h"
 #include "proto.h"
 #include "version.h"
@@ -35,6 +36,9 @@
 #define DEFAULT_SOCKET "/run/astrocald/astrocald.sock"
 #define DEFAULT_TIMEOUT_S 30.0
 #define EXIT_DAEMON_ERROR 1
+#define PREVIEW_TIMEOUT_S 300.0
+
+static const char *preview_png; /* preview's --png */
 
 static volatile sig_atomic_t interrupted;
 
@@ -57,6 +61,9 @@ static void usage(FILE *f)
             "  retry --file ID | --session ID | --all-failed\n"
             "                                retry failed files\n"
             "  import DIR                    register the FITS files under DIR\n"
+            "  preview LIGHT|--session ID --png OUT.png [--bias|--dark|--flat|--flatdark\n"
+            "          ID|PATH] [--width N]  one light calibrated in memory, raw and\n"
+            "                                calibrated side by side, written as a PNG\n"
             "  reload                        re-read the configuration file\n"
             "  config                        the configuration in effect\n"
             "  version                       the daemon's version\n"
@@ -186,6 +193,12 @@ static json_t *build_args(const char *cmd, int n, char **a)
             die_usage("import: cannot make '%s' absolute", a[0]);
         json_object_set_new(args, "dir", json_string(dir));
         free(dir);
+    } else if (strcmp(cmd, "preview") == 0) {
+        char why[512];
+        json_decref(args);
+        args = ac_ctl_preview_args(n, a, &preview_png, why, sizeof why);
+        if (args == NULL)
+            die_usage("%s", why);
     } else {
         die_usage("unknown command '%s'", cmd);
     }
@@ -388,8 +401,9 @@ int main(int argc, char **argv)
     cmd = pos[0];
     args = build_args(cmd, npos - 1, pos + 1);
     if (timeout < 0)
-        timeout =
-            strcmp(cmd, "import") == 0 || strcmp(cmd, "watch") == 0 ? 0 : DEFAULT_TIMEOUT_S;
+        timeout = strcmp(cmd, "import") == 0 || strcmp(cmd, "watch") == 0 ? 0
+                  : strcmp(cmd, "preview") == 0                           ? PREVIEW_TIMEOUT_S
+                                                                          : DEFAULT_TIMEOUT_S;
     line = ac_proto_encode_request(1, cmd, args, &len); /* args is taken */
     if (line == NULL) {
         fprintf(stderr, "astrocalctl: out of memory\n");
@@ -424,6 +438,11 @@ int main(int argc, char **argv)
         status = EXIT_DAEMON_ERROR;
     } else if (strcmp(cmd, "watch") == 0) {
         status = watch(fd, &f, json);
+    } else if (strcmp(cmd, "preview") == 0 &&
+               (status = ac_ctl_preview_write(stdout, m.result, preview_png, json)) != 0) {
+        /* the message is on stderr */
+    } else if (strcmp(cmd, "preview") == 0 && !json) {
+        status = 0;
     } else if (json) {
         char *s =
             json_dumps(m.result, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));

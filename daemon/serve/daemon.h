@@ -148,6 +148,9 @@ void ac_daemon_notify_session(ac_daemon_t *d, const char *session_id);
 void ac_daemon_notify_failure(void *ud, const char *what, const char *session_id,
                               const char *file_id, const char *path, const char *reason);
 
+/* ctlcmd_preview.c: the `preview` command (asynchronous: replies from a pool job). */
+void ac_ctlcmd_preview(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args);
+
 /* ctlcmd.c: the control server's request handler (ud = the daemon). */
 void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,
                       void *ud);
