@@ -396,19 +396,28 @@ static void result_init(ac_light_result_t *res, const ac_calset_t *cs, const cha
     res->pedestal = o->calib.pedestal_mode == AC_PEDESTAL_FIXED ? o->calib.pedestal : 0.0;
 }
 
-/* strip_rows sizes the strips for a light (tile-compressed input is decoded through an
- * 8-byte buffer per pixel: the larger of the two counts) and reserves them. */
-static int strip_rows(const ac_engine_opts_t *o, const ac_meta_t *m, int halo, ac_workbuf_t *wb,
+/* pass_setup prepares a measuring pass over a light: the quality accumulator (freed again
+ * on failure) and counts, the context rows for cosmetic correction, and the strips sized
+ * for the light (tile-compressed input is decoded through an 8-byte buffer per pixel: the
+ * larger of the two counts) and reserved. */
+static int pass_setup(const ac_calset_t *cs, const ac_engine_opts_t *o, const ac_meta_t *m,
+                      ac_workbuf_t *wb, ac_quality_acc_t *qacc, ac_rowstats_t *st, int *halo,
                       int *rows, ac_light_result_t *res)
 {
-    int rc;
+    int rc = ac_quality_acc_init(qacc, (uint64_t)m->width * (uint64_t)m->height);
 
+    if (rc != 0)
+        return ac_err_set(&res->err, rc, "%s: no memory for quality samples", res->light_path);
+    ac_rowstats_init(st);
+    *halo = cs->n_hot > 0 ? HALO : 0;
     *rows = ac_engine_strip_rows(o, m->width,
                                  raw_bytes_of(m->bitpix) > 8 ? raw_bytes_of(m->bitpix) : 8);
-    rc = workbuf_reserve(wb, (size_t)(*rows + 2 * halo) * (size_t)m->width);
-    if (rc != 0)
+    rc = workbuf_reserve(wb, (size_t)(*rows + 2 * *halo) * (size_t)m->width);
+    if (rc != 0) {
+        ac_quality_acc_free(qacc);
         return ac_err_set(&res->err, rc, "%s: no memory for a strip of %d rows",
                           res->light_path, *rows);
+    }
     return 0;
 }
 
@@ -469,17 +478,10 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
             goto out;
     }
 
-    rc = ac_quality_acc_init(&qacc, (uint64_t)w * (uint64_t)h);
-    if (rc != 0) {
-        ac_err_set(e, rc, "%s: no memory for quality samples", light_path);
-        goto out;
-    }
-    qacc_ready = true;
-    ac_rowstats_init(&st);
-    halo = cs->n_hot > 0 ? HALO : 0;
-    rc = strip_rows(o, m, halo, wb, &rows, res);
+    rc = pass_setup(cs, o, m, wb, &qacc, &st, &halo, &rows, res);
     if (rc != 0)
         goto out;
+    qacc_ready = true;
     if (ctl != NULL) {
         atomic_store(&ctl->rows_total, two_pass ? 2 * h : h);
         atomic_store(&ctl->step, AC_STEP_CALIBRATING);
@@ -560,17 +562,10 @@ int ac_engine_preview_light(const ac_calset_t *cs, const char *light_path,
     rc = choose_k_pedestal(cs, in, o, wb, res);
     if (rc != 0)
         goto out;
-    rc = ac_quality_acc_init(&qacc, (uint64_t)m->width * (uint64_t)m->height);
-    if (rc != 0) {
-        ac_err_set(&res->err, rc, "%s: no memory for quality samples", light_path);
-        goto out;
-    }
-    qacc_ready = true;
-    ac_rowstats_init(&st);
-    halo = cs->n_hot > 0 ? HALO : 0;
-    rc = strip_rows(o, m, halo, wb, &rows, res);
+    rc = pass_setup(cs, o, m, wb, &qacc, &st, &halo, &rows, res);
     if (rc != 0)
         goto out;
+    qacc_ready = true;
     rc = run_pass(cs, in, wb, rows, halo, &(pass_t){&qacc, &st, NULL, NULL, 0, rows_fn, ud},
                   ctl, res, &res->err);
     if (rc != 0)
