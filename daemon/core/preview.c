@@ -136,16 +136,41 @@ double ac_preview_stretch(const ac_stf_t *s, double v)
     return ac_preview_mtf(s->m, (v - s->c0) / (s->white - s->c0));
 }
 
-/* paint writes an image, stretched, into pic at column x0, row y0. */
-static void paint(ac_picture_t *pic, const float *img, int w, int h, int ch, const ac_stf_t *s,
-                  int x0, int y0)
+/* half_stf computes the stretch of each channel of an image (mono: one, copied to all
+ * three). */
+static int half_stf(const float *img, int w, int h, int ch, ac_stf_t st[3])
+{
+    size_t n = (size_t)w * (size_t)h;
+    float *tmp;
+    int rc = 0;
+
+    if (ch == 1) {
+        rc = ac_preview_stf(img, n, &st[0]);
+        st[1] = st[2] = st[0];
+        return rc;
+    }
+    tmp = malloc(n * sizeof *tmp);
+    if (tmp == NULL)
+        return -ENOMEM;
+    for (int c = 0; c < 3 && rc == 0; c++) {
+        for (size_t i = 0; i < n; i++)
+            tmp[i] = img[i * 3 + (size_t)c];
+        rc = ac_preview_stf(tmp, n, &st[c]);
+    }
+    free(tmp);
+    return rc;
+}
+
+/* paint writes an image, stretched channel by channel, into pic at column x0, row y0. */
+static void paint(ac_picture_t *pic, const float *img, int w, int h, int ch,
+                  const ac_stf_t st[3], int x0, int y0)
 {
     for (int y = 0; y < h; y++) {
         for (int x = 0; x < w; x++) {
             uint8_t *o = pic->rgb + ((size_t)(y0 + y) * (size_t)pic->w + (size_t)(x0 + x)) * 3;
             const float *p = img + ((size_t)y * (size_t)w + (size_t)x) * (size_t)ch;
             for (int c = 0; c < 3; c++) {
-                double v = ac_preview_stretch(s, p[ch == 3 ? c : 0]);
+                double v = ac_preview_stretch(&st[c], p[ch == 3 ? c : 0]);
                 o[c] = (uint8_t)lrint(v * 255.0);
             }
         }
@@ -205,17 +230,16 @@ static int wrap_lines(const char *text, int cols, char *buf, size_t size, char *
 }
 
 int ac_preview_compose(const float *raw, const float *cal, int w, int h, int ch,
-                       const char *caption, ac_picture_t *pic, ac_stf_t *st_raw,
-                       ac_stf_t *st_cal)
+                       const char *caption, ac_picture_t *pic, ac_stf_t st_raw[3],
+                       ac_stf_t st_cal[3])
 {
     static const uint8_t white[3] = {230, 230, 230};
-    size_t n = (size_t)w * (size_t)h * (size_t)ch;
-    ac_stf_t sr, sc;
+    ac_stf_t sr[3], sc[3];
     char buf[4096], *lines[32];
     int rc, scale, cols, nlines, line_h;
 
     memset(pic, 0, sizeof *pic);
-    if ((rc = ac_preview_stf(raw, n, &sr)) != 0 || (rc = ac_preview_stf(cal, n, &sc)) != 0)
+    if ((rc = half_stf(raw, w, h, ch, sr)) != 0 || (rc = half_stf(cal, w, h, ch, sc)) != 0)
         return rc;
     pic->w = 2 * w + GAP;
     scale = pic->w >= 800 ? 2 : 1;
@@ -228,13 +252,13 @@ int ac_preview_compose(const float *raw, const float *cal, int w, int h, int ch,
     pic->rgb = calloc((size_t)pic->w * (size_t)pic->h * 3, 1);
     if (pic->rgb == NULL)
         return -ENOMEM;
-    paint(pic, raw, w, h, ch, &sr, 0, 0);
-    paint(pic, cal, w, h, ch, &sc, w + GAP, 0);
+    paint(pic, raw, w, h, ch, sr, 0, 0);
+    paint(pic, cal, w, h, ch, sc, w + GAP, 0);
     for (int i = 0; i < nlines; i++)
         ac_preview_text(pic, MARGIN, h + MARGIN + i * line_h, scale, white, lines[i]);
     if (st_raw != NULL)
-        *st_raw = sr;
+        memcpy(st_raw, sr, sizeof sr);
     if (st_cal != NULL)
-        *st_cal = sc;
+        memcpy(st_cal, sc, sizeof sc);
     return 0;
 }

@@ -11,8 +11,9 @@
  * a bilinear debayer, which a preview scaled down anyway never shows.
  *
  * Stretch (PixInsight's ScreenTransferFunction "auto stretch", as Siril's autostretch):
- * with the median and the normalised MAD (1.4826 MAD) of the image (all channels
- * together: a linked stretch, which keeps the colour balance), the shadows clip at
+ * with the median and the normalised MAD (1.4826 MAD) of the image (of each colour apart:
+ * an unlinked stretch, which shows a one-shot-colour sky grey rather than with the
+ * camera's green cast, as PixInsight does with its channels unlinked), the shadows clip at
  * c0 = median - 2.8 MADN, the white point is the maximum, and a midtones transfer function
  *     MTF(m, x) = (m - 1) x / ((2m - 1) x - m)
  * maps the normalised median to the target background 0.25 (m = MTF(0.25, x_median)).
@@ -83,16 +84,17 @@ typedef struct ac_picture {
 
 /* ac_preview_compose builds the preview: raw (left) and calibrated (right) images of the
  * same size (w x h x ch, as from ac_preview_bin_image), each stretched by its own
- * automatic stretch, a gap of 8 px between them, and the caption below: its text
+ * automatic stretch (each colour apart), a gap of 8 px between them, and the caption below:
+ * its text
  * ('\n' separates lines; lines too long for the width wrap; characters outside printable
  * ASCII print as '?') in the 5 x 7 font at scale 1, or 2 when the picture is at least 800
  * px wide. The rows of a light are stored bottom-up in FITS terms; the picture shows the
- * first stored row at the top, as the light's pixel order is (ROWORDER aside). Fills *st_raw
- * and *st_cal (may be NULL) with the stretches used. 0, -ERANGE (an image without a finite
- * pixel) or -ENOMEM. */
+ * first stored row at the top, as the light's pixel order is (ROWORDER aside). Fills
+ * st_raw[3] and st_cal[3] (may be NULL) with the stretches used, red, green, blue (mono:
+ * three copies). 0, -ERANGE (an image or colour without a finite pixel) or -ENOMEM. */
 int ac_preview_compose(const float *raw, const float *cal, int w, int h, int ch,
-                       const char *caption, ac_picture_t *pic, ac_stf_t *st_raw,
-                       ac_stf_t *st_cal);
+                       const char *caption, ac_picture_t *pic, ac_stf_t st_raw[3],
+                       ac_stf_t st_cal[3]);
 
 /* ac_preview_text draws text (one line, clipped at the picture's edge) at (x, y) (top
  * left of the first glyph) in colour rgb at the given scale. */

@@ -53,10 +53,16 @@ static json_t *str_or_null(const char *s)
     return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
 }
 
-static json_t *stf_json(const ac_stf_t *s)
+/* stf_json gives a half's stretch: one object for mono, one per colour (red, green, blue). */
+static json_t *stf_json(const ac_stf_t *s, bool colour)
 {
-    return json_pack("{s:f,s:f,s:f,s:f,s:f}", "median", s->median, "madn", s->madn, "shadows",
-                     s->c0, "white", s->white, "midtones", s->m);
+    json_t *arr = json_array();
+
+    for (int c = 0; c < (colour ? 3 : 1); c++)
+        json_array_append_new(arr, json_pack("{s:f,s:f,s:f,s:f,s:f}", "median", s[c].median,
+                                             "madn", s[c].madn, "shadows", s[c].c0, "white",
+                                             s[c].white, "midtones", s[c].m));
+    return arr;
 }
 
 static void after_cb(uv_work_t *req, int status)
@@ -96,9 +102,10 @@ static void after_cb(uv_work_t *req, int status)
                   str_or_null(j->res.warning), "quality", "background", q->background, "noise",
                   q->noise, "score", q->score, "frac_negative", q->frac_negative,
                   "frac_saturated", q->frac_saturated, "frac_dead", q->frac_dead, "stretch",
-                  "raw", stf_json(&j->stf_raw), "calibrated", stf_json(&j->stf_cal), "bin",
-                  j->bin, "colour", j->colour, "caption", j->caption, "width", j->width,
-                  "height", j->height, "png_bytes", (json_int_t)j->png_len, "png_base64", b64));
+                  "raw", stf_json(j->stf_raw, j->colour), "calibrated",
+                  stf_json(j->stf_cal, j->colour), "bin", j->bin, "colour", j->colour,
+                  "caption", j->caption, "width", j->width, "height", j->height, "png_bytes",
+                  (json_int_t)j->png_len, "png_base64", b64));
     ac_log_info("preview of %s: %dx%d PNG, %zu bytes, %.2f s", j->light, j->width, j->height,
                 j->png_len, j->res.t_total);
 out:

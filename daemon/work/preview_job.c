@@ -92,12 +92,13 @@ static void make_caption(ac_preview_job_t *j)
              "bias %s  dark %s  flat %s%s%s\n"
              "pedestal %.1f ADU  background %.1f  noise %.2f  score %.0f  negative %.3f%%  "
              "dead %.4f%%\n"
-             "auto stretch per half (median - 2.8 MADN, background 0.25); %dx%d binned%s",
+             "auto stretch per half%s (median - 2.8 MADN, background 0.25); %dx%d binned%s",
              ac_path_base(j->light), name_of(j->master[AC_M_BIAS]), dark,
              name_of(j->master[AC_M_FLAT]), j->master[AC_M_FLATDARK][0] ? "  flat-dark " : "",
              j->master[AC_M_FLATDARK][0] ? ac_path_base(j->master[AC_M_FLATDARK]) : "",
              j->res.pedestal, q->background, q->noise, q->score, 100 * q->frac_negative,
-             100 * q->frac_dead, j->bin, j->bin, j->colour ? ", superpixel debayer" : "");
+             100 * q->frac_dead, j->colour ? " and colour" : "", j->bin, j->bin,
+             j->colour ? ", superpixel debayer" : "");
 }
 
 int ac_preview_job_run(ac_preview_job_t *j)
@@ -144,8 +145,8 @@ int ac_preview_job_run(ac_preview_job_t *j)
         goto out;
     }
     make_caption(j);
-    rc = ac_preview_compose(raw, cal, b.raw.w, b.raw.h, b.raw.ch, j->caption, &pic, &j->stf_raw,
-                            &j->stf_cal);
+    rc = ac_preview_compose(raw, cal, b.raw.w, b.raw.h, b.raw.ch, j->caption, &pic, j->stf_raw,
+                            j->stf_cal);
     if (rc != 0) {
         ac_err_set(&j->err, rc, "%s: %s", j->light,
                    rc == -ERANGE ? "no finite pixel to show" : "out of memory");

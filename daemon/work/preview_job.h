@@ -34,9 +34,9 @@ typedef struct ac_preview_job {
     /* Out. */
     int status; /* 0 or an error code; err says why */
     ac_err_t err;
-    ac_light_result_t res; /* quality, k, pedestal, steps, warnings */
-    ac_stf_t stf_raw, stf_cal;
-    int bin; /* light pixels per preview pixel side */
+    ac_light_result_t res;           /* quality, k, pedestal, steps, warnings */
+    ac_stf_t stf_raw[3], stf_cal[3]; /* red, green, blue (mono: three copies) */
+    int bin;                         /* light pixels per preview pixel side */
     bool colour;
     unsigned char *png; /* owned */
     size_t png_len;

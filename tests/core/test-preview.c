@@ -157,7 +157,7 @@ TEST(preview_compose_layout)
 {
     float raw[30 * 4], cal[30 * 4];
     ac_picture_t pic;
-    ac_stf_t sr, sc;
+    ac_stf_t sr[3], sc[3];
 
     for (int i = 0; i < 120; i++) {
         raw[i] = (float)(i % 30);
@@ -166,15 +166,41 @@ TEST(preview_compose_layout)
     /* 68 px wide: (68 - 2 * 4) / 6 = 10 characters a line; "three four" fits, the long
      * line wraps at its space. */
     ASSERT_OK(
-        ac_preview_compose(raw, cal, 30, 4, 1, "three four\nfive sixty-seven", &pic, &sr, &sc));
+        ac_preview_compose(raw, cal, 30, 4, 1, "three four\nfive sixty-seven", &pic, sr, sc));
     ASSERT_EQ(pic.w, 2 * 30 + 8);
     ASSERT_EQ(pic.h, 4 + 2 * 4 + 3 * (7 + 3)); /* three caption lines, scale 1 */
-    ASSERT_NEAR(sr.median, 14.5, 1e-9);
-    ASSERT_NEAR(sc.median, 11.5, 1e-9);
+    ASSERT_NEAR(sr[0].median, 14.5, 1e-9);
+    ASSERT_NEAR(sr[2].median, 14.5, 1e-9);
+    ASSERT_NEAR(sc[1].median, 11.5, 1e-9);
     /* Grey: the three channels equal; the brightest raw column is white. */
     ASSERT_EQ(pic.rgb[29 * 3], 255);
     ASSERT_EQ(pic.rgb[29 * 3 + 1], pic.rgb[29 * 3 + 2]);
     /* The gap stays black. */
     ASSERT_EQ(pic.rgb[(30 + 3) * 3], 0);
+    free(pic.rgb);
+}
+
+TEST(preview_compose_colour_is_stretched_per_colour)
+{
+    float raw[4 * 2 * 3], cal[4 * 2 * 3];
+    ac_picture_t pic;
+    ac_stf_t sr[3];
+
+    /* A green cast: green twice as bright as red and blue, with the same spread. */
+    for (int i = 0; i < 8; i++) {
+        raw[i * 3 + 0] = raw[i * 3 + 2] = 100.0f + (float)i;
+        raw[i * 3 + 1] = 200.0f + (float)i;
+        cal[i * 3 + 0] = cal[i * 3 + 1] = cal[i * 3 + 2] = (float)i;
+    }
+    ASSERT_OK(ac_preview_compose(raw, cal, 4, 2, 3, "", &pic, sr, NULL));
+    ASSERT_NEAR(sr[0].median, 103.5, 1e-9);
+    ASSERT_NEAR(sr[1].median, 203.5, 1e-9);
+    /* Unlinked: each colour of a pixel lands at the same level, grey. */
+    for (int i = 0; i < 8; i++) {
+        const uint8_t *o = pic.rgb + ((size_t)(i / 4) * (size_t)pic.w + (size_t)(i % 4)) * 3;
+        ASSERT_EQ(o[0], o[1]);
+        ASSERT_EQ(o[1], o[2]);
+    }
+    ASSERT_EQ(pic.h, 2); /* no caption */
     free(pic.rgb);
 }
