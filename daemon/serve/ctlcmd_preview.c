@@ -197,7 +197,7 @@ static void planned_masters(ac_daemon_t *d, struct preview_req *r)
 }
 
 /* given_master sets master kind i from a Masters id, a registered path, or "none". */
-static int given_master(ac_daemon_t *d, struct preview_req *r, int i, const char *arg,
+static int given_master(struct preview_req *r, int i, const char *arg,
                         const ac_master_list_t *ml, ac_err_t *e)
 {
     char *end;
@@ -237,13 +237,18 @@ static int resolve(ac_daemon_t *d, struct preview_req *r, const char *light, con
     if (rc != 0)
         return rc;
     planned_masters(d, r);
-    for (int i = 0; i < AC_M_COUNT && rc == 0; i++) {
-        if (given[i] == NULL)
-            continue;
-        if (ml.items == NULL && (rc = ac_catalog_masters(d->db, &ml, e)) != 0)
-            break;
-        rc = given_master(d, r, i, given[i], &ml, e);
-    }
+    if ((rc = ac_catalog_masters(d->db, &ml, e)) != 0)
+        return rc;
+    /* The queue's record has no checksums: take them from Masters. */
+    for (int i = 0; i < AC_M_COUNT && rc == 0; i++)
+        if (r->source[i] != NULL && strcmp(r->source[i], "session") == 0)
+            for (size_t k = 0; k < ml.n; k++)
+                if (ml.items[k].path != NULL && ml.items[k].hash_md5 != NULL &&
+                    strcmp(ml.items[k].path, r->job.master[i]) == 0)
+                    ac_strlcpy(r->job.md5[i], ml.items[k].hash_md5, sizeof r->job.md5[i]);
+    for (int i = 0; i < AC_M_COUNT && rc == 0; i++)
+        if (given[i] != NULL)
+            rc = given_master(r, i, given[i], &ml, e);
     ac_catalog_masters_free(&ml);
     for (int i = 0; i < AC_M_COUNT; i++)
         any = any || r->job.master[i][0] != '\0';

@@ -5,7 +5,9 @@
  * here), its size is checked against the light's size and the binning, and the calibrated
  * half must be flatter than the raw half (corner-to-centre contrast of the stretched
  * images), while without the flat (--flat none) it is not. Nothing is written beside the
- * light or into the catalogue. Needs /usr/bin/python3 with PIL and numpy (.ci/setup).
+ * light or into the catalogue. A done session, after a restart (no plan in memory), is
+ * previewed with the masters the queue recorded for it. Needs /usr/bin/python3 with PIL
+ * and numpy (.ci/setup).
  */
 #include <dirent.h>
 #include <sqlite3.h>
@@ -147,6 +149,46 @@ TEST_TIMEOUT(preview_png_decodes_and_calibrated_half_is_flatter, 180)
     ASSERT_EQ(count_calibrated_rows(db), 0);
     ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_record", NULL, -1), 0);
     sqlite3_close(db);
+    ASSERT_EQ(ac_harness_stop(&h, 30000), 0);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
+
+TEST_TIMEOUT(preview_of_a_calibrated_session_uses_its_recorded_masters, 120)
+{
+    ac_harness_t h;
+    struct night nt;
+    char *out = NULL;
+    json_t *r, *flat;
+    int pw, ph, cap;
+    double raw, cal;
+
+    ac_harness_init(&h);
+    make_night(&nt, 2, DW / 2, DH / 2);
+    make_catalogue(&h, &nt, "bdf");
+    ASSERT_OK(ac_harness_write_config(&h, NULL));
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT(wait_done(&h, 2, 60000));
+    /* After a restart nothing of the done session is planned in memory. */
+    ASSERT_EQ(ac_harness_stop(&h, 30000), 0);
+    forget_notify(&h);
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "--json", "preview", nt.light_id[1], "--png",
+                             "done.png", NULL),
+              0);
+    r = json_loads(out, 0, NULL);
+    ASSERT_NOT_NULL(r);
+    flat = json_object_get(json_object_get(r, "masters"), "flat");
+    ASSERT_STR_EQ(json_string_value(json_object_get(flat, "path")), nt.flat);
+    ASSERT_STR_EQ(json_string_value(json_object_get(flat, "source")), "session");
+    ASSERT_EQ(json_integer_value(json_object_get(r, "bin")), 1); /* 256 x 192 fits as is */
+    json_decref(r);
+    free(out);
+    measure("done.png", DW / 2, DH / 2, &pw, &ph, &raw, &cal, &cap);
+    ASSERT_EQ(pw, DW + 8);
+    ASSERT(fabs(cal) < raw / 3);
     ASSERT_EQ(ac_harness_stop(&h, 30000), 0);
     ac_gen_free(nt.g);
     ac_harness_free(&h);
