@@ -26,12 +26,16 @@ static char *absolute_path(const char *path)
 }
 
 /* set_ref stores an ID, or a path made absolute (it contains '/' or ends in .fits/.fit/.fz). */
-static int set_ref(json_t *args, const char *key, const char *v)
+static int set_ref(json_t *args, const char *key, const char *text)
 {
-    size_t n = strlen(v);
-    bool path = strchr(v, '/') != NULL || (n > 5 && strcmp(v + n - 5, ".fits") == 0) ||
-                (n > 4 && strcmp(v + n - 4, ".fit") == 0) ||
-                (n > 3 && strcmp(v + n - 3, ".fz") == 0);
+    char v[PATH_MAX];
+    size_t n = strlen(text);
+    bool path;
+
+    snprintf(v, sizeof v, "%s", text); /* text belongs to the value replaced below */
+    path = strchr(v, '/') != NULL || (n > 5 && strcmp(v + n - 5, ".fits") == 0) ||
+           (n > 4 && strcmp(v + n - 4, ".fit") == 0) ||
+           (n > 3 && strcmp(v + n - 3, ".fz") == 0);
     char *abs = path ? absolute_path(v) : NULL;
 
     if (path && abs == NULL)
@@ -41,60 +45,17 @@ static int set_ref(json_t *args, const char *key, const char *v)
     return 0;
 }
 
-json_t *ac_ctl_preview_args(int n, char **a, const char **png, char *why, size_t why_size)
+const char *ac_ctl_preview_check(json_t *args)
 {
-    json_t *args = json_object();
-    const char *light = NULL;
+    static const char *const refs[] = {"light", "bias", "dark", "flat", "flatdark"};
 
-    *png = NULL;
-    for (int i = 0; i < n; i++) {
-        const char *o = a[i], *v = i + 1 < n ? a[i + 1] : NULL;
-        if (strcmp(o, "--png") == 0 || strcmp(o, "--session") == 0 ||
-            strcmp(o, "--bias") == 0 || strcmp(o, "--dark") == 0 || strcmp(o, "--flat") == 0 ||
-            strcmp(o, "--flatdark") == 0 || strcmp(o, "--width") == 0) {
-            if (v == NULL) {
-                snprintf(why, why_size, "preview: %s needs a value", o);
-                goto bad;
-            }
-            i++;
-            if (strcmp(o, "--png") == 0) {
-                *png = v;
-            } else if (strcmp(o, "--session") == 0) {
-                json_object_set_new(args, "session", json_string(v));
-            } else if (strcmp(o, "--width") == 0) {
-                char *end;
-                long w = strtol(v, &end, 10);
-                if (*v == '\0' || *end != '\0') {
-                    snprintf(why, why_size, "preview: --width: '%s' is not a number", v);
-                    goto bad;
-                }
-                json_object_set_new(args, "width", json_integer(w));
-            } else if (set_ref(args, o + 2, v) != 0) {
-                snprintf(why, why_size, "preview: cannot make '%s' absolute", v);
-                goto bad;
-            }
-        } else if (o[0] != '-' && light == NULL) {
-            light = o;
-        } else {
-            snprintf(why, why_size, "preview: unexpected '%s'", o);
-            goto bad;
-        }
+    if ((json_object_get(args, "light") != NULL) == (json_object_get(args, "session") != NULL))
+        return "preview needs a LIGHT (id or path) or --session ID, not both";
+    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+        const char *v = json_string_value(json_object_get(args, refs[i]));
+        if (v != NULL && set_ref(args, refs[i], v) != 0)
+            return "preview: cannot make a path absolute";
     }
-    if ((light != NULL) == (json_object_get(args, "session") != NULL)) {
-        snprintf(why, why_size, "preview needs a LIGHT (id or path) or --session ID");
-        goto bad;
-    }
-    if (*png == NULL) {
-        snprintf(why, why_size, "preview needs --png OUT.png");
-        goto bad;
-    }
-    if (light != NULL && set_ref(args, "light", light) != 0) {
-        snprintf(why, why_size, "preview: cannot make '%s' absolute", light);
-        goto bad;
-    }
-    return args;
-bad:
-    json_decref(args);
     return NULL;
 }
 

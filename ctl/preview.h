@@ -1,5 +1,5 @@
 /*
- * preview.h - astrocalctl's side of `preview` (docs/protocol.md): its arguments, and the
+ * preview.h - astrocalctl's side of `preview` (docs/protocol.md): its arguments' check, and the
  * PNG from the daemon's reply written to the file the user named, with the user's own
  * rights (the daemon runs as another user and writes nothing).
  *
@@ -13,11 +13,10 @@
 
 #include <jansson.h>
 
-/* ac_ctl_preview_args parses "LIGHT|--session ID [--bias ID|PATH] [--dark ...] [--flat ...]
- * [--flatdark ...] [--width N] --png OUT.png" into args (a light or a master that is a
- * path is made absolute, as the catalogue stores paths); *png receives OUT (borrowed from
- * a). NULL with a message in why on a usage error. */
-json_t *ac_ctl_preview_args(int n, char **a, const char **png, char *why, size_t why_size);
+/* ac_ctl_preview_check is the preview row's check (commands.c): exactly one of light and
+ * session; a light or master given as a path (it has a '/' or a FITS extension) is made
+ * absolute in args, as the catalogue stores paths. NULL, or a usage message (static). */
+const char *ac_ctl_preview_check(json_t *args);
 
 /* ac_ctl_preview_write decodes result's png_base64 and writes it to png (a temporary
  * file beside it, then renamed: an existing file is replaced whole or not at all), then
