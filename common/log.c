@@ -146,24 +146,35 @@ static void escape(const char *src, char *dst, size_t size)
     dst[o] = '\0';
 }
 
-void ac_log_at(int level, const char *file, int line, const char *func, const char *fmt, ...)
+static _Thread_local const ac_log_fields_t *cur_fields;
+
+const ac_log_fields_t *ac_log_fields(void)
+{
+    return cur_fields;
+}
+
+const char *ac_log_msgid_for_state(const char *state)
+{
+    return state != NULL && strcmp(state, "done") == 0 ? AC_MSGID_SESSION_DONE
+                                                       : AC_MSGID_SESSION_FAILED;
+}
+
+static void emit(int level, const ac_log_fields_t *fields, const char *file, int line,
+                 const char *func, const char *fmt, va_list ap)
 {
     char raw[1024];
     char msg[1024];
     char out[1200];
-    va_list ap;
     int n;
 
-    if (level > log_level)
-        return;
-    va_start(ap, fmt);
     vsnprintf(raw, sizeof raw, fmt, ap);
-    va_end(ap);
     escape(raw, msg, sizeof msg);
     if (level <= AC_LOG_ERR)
         remember_error(msg);
     if (log_sink != NULL) {
+        cur_fields = fields;
         log_sink(level, file, line, func, msg);
+        cur_fields = NULL;
         return;
     }
     if (level < 0)
@@ -189,4 +200,27 @@ void ac_log_at(int level, const char *file, int line, const char *func, const ch
         out[n - 1] = '\n';
     }
     write_all(STDERR_FILENO, out, (size_t)n);
+}
+
+void ac_log_at(int level, const char *file, int line, const char *func, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (level > log_level)
+        return;
+    va_start(ap, fmt);
+    emit(level, NULL, file, line, func, fmt, ap);
+    va_end(ap);
+}
+
+void ac_log_event_at(int level, const ac_log_fields_t *fields, const char *file, int line,
+                     const char *func, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (level > log_level)
+        return;
+    va_start(ap, fmt);
+    emit(level, fields, file, line, func, fmt, ap);
+    va_end(ap);
 }

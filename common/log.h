@@ -11,6 +11,13 @@
  * Control characters in a message (a newline in a file name) are written escaped (\n,
  * \xHH; a backslash as \\), so one message is one line and cannot forge another.
  *
+ * Structured messages (ac_log_event): a few messages carry journal fields besides the text:
+ * a fixed MESSAGE_ID (the AC_MSGID_* below, generated once as random 128-bit ids and never
+ * changed, so that `journalctl MESSAGE_ID=...` finds them in any version) and the session
+ * and file they are about (ASTROCAL_SESSION=, ASTROCAL_FILE=). They are written like any
+ * other message; while the sink runs, ac_log_fields() returns their fields, so the journal
+ * sink (daemon/serve/sdnotify.c) can send them and every other sink ignores them.
+ *
  * Thread: ac_log and the macros are safe on any thread. ac_log_set_level, ac_log_set_sink
  * and ac_log_set_prefix are for main() before threads start.
  */
@@ -60,6 +67,36 @@ int ac_log_parse_level(const char *name);
 
 void ac_log_at(int level, const char *file, int line, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* MESSAGE_IDs (docs/user-guide.md, "Finding astrocald's messages in the journal"). */
+#define AC_MSGID_SESSION_DONE "3fb9b1c8cf00478d86a8b2b9f24da29c"   /* every light calibrated */
+#define AC_MSGID_SESSION_FAILED "a2bc0a0dab85494691f7eb562c84c8f9" /* settled, not all done */
+#define AC_MSGID_FILE_FAILED "be5a52b675a54f88a4b3a95402cf0c52"    /* a light failed for good */
+#define AC_MSGID_MASTER_FAILED "e45c4871adc746ddbecc10a59c086f4d"  /* a master build failed */
+
+/* The journal fields of the message being written (all NULL for a plain message). */
+typedef struct ac_log_fields {
+    const char *message_id; /* 32 lower-case hex digits, or NULL */
+    const char *session;    /* ASTROCAL_SESSION, or NULL */
+    const char *file;       /* ASTROCAL_FILE, or NULL */
+} ac_log_fields_t;
+
+/* ac_log_fields returns the fields of the message the calling thread is writing: valid only
+ * inside a sink, NULL outside one or for a plain message. */
+const ac_log_fields_t *ac_log_fields(void);
+
+/* ac_log_msgid_for_state returns the MESSAGE_ID of a settled session in state ("done":
+ * AC_MSGID_SESSION_DONE; "failed", "partial" or any other: AC_MSGID_SESSION_FAILED). */
+const char *ac_log_msgid_for_state(const char *state);
+
+void ac_log_event_at(int level, const ac_log_fields_t *fields, const char *file, int line,
+                     const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* ac_log_event(level, message_id, session, file, fmt, ...): a structured message. */
+#define ac_log_event(level, msgid, session, file, ...)                                         \
+    ac_log_event_at(level, &(const ac_log_fields_t){(msgid), (session), (file)}, __FILE__,     \
+                    __LINE__, __func__, __VA_ARGS__)
 
 #define ac_log_err(...) ac_log_at(AC_LOG_ERR, __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define ac_log_warn(...) ac_log_at(AC_LOG_WARNING, __FILE__, __LINE__, __func__, __VA_ARGS__)

@@ -186,3 +186,58 @@ int ac_grow(void **items, size_t *cap, size_t n, size_t size)
     *cap = ncap;
     return 0;
 }
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *ac_base64_encode(const unsigned char *p, size_t n)
+{
+    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        *o++ = b64[v >> 18 & 63];
+        *o++ = b64[v >> 12 & 63];
+        *o++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
+        *o++ = i + 2 < n ? b64[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+int ac_base64_decode(const char *s, size_t len, unsigned char **out, size_t *outlen)
+{
+    unsigned char *buf;
+    uint32_t acc = 0;
+    size_t o = 0;
+    int bits = 0;
+
+    while (len > 0 && s[len - 1] == '=')
+        len--;
+    if (len % 4 == 1)
+        return -EINVAL;
+    buf = malloc(len / 4 * 3 + 3);
+    if (buf == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < len; i++) {
+        const char *c = s[i] != '\0' ? strchr(b64, s[i]) : NULL;
+        if (c == NULL) {
+            free(buf);
+            return -EINVAL;
+        }
+        acc = acc << 6 | (uint32_t)(c - b64);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[o++] = (unsigned char)(acc >> bits & 0xff);
+        }
+    }
+    *out = buf;
+    *outlen = o;
+    return 0;
+}

@@ -66,4 +66,11 @@ int ac_name_value(const ac_name_value_t *t, size_t n, const char *name, bool noc
  * zeroed. 0 or -ENOMEM (items and *cap unchanged). Thread: any (the caller's array). */
 int ac_grow(void **items, size_t *cap, size_t n, size_t size);
 
+/* ac_base64_encode returns the standard base64 (RFC 4648, with padding) of p[0..n) as a
+ * NUL-terminated string owned by the caller (free), NULL when out of memory.
+ * ac_base64_decode decodes s[0..len) (padding optional, no whitespace) into *out (owned,
+ * free) and *outlen: 0, -EINVAL (not base64) or -ENOMEM. Thread: any. */
+char *ac_base64_encode(const unsigned char *p, size_t n);
+int ac_base64_decode(const char *s, size_t len, unsigned char **out, size_t *outlen);
+
 #endif

@@ -33,12 +33,14 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "preview.h"
 #include "print.h"
 #include "proto.h"
 #include "version.h"
 
 #define DEFAULT_SOCKET "/run/astrocald/astrocald.sock"
 #define DEFAULT_TIMEOUT_S 30.0
+#define LONG_TIMEOUT_S 300.0 /* commands with CTL_LONG_TIMEOUT (preview) */
 #define EXIT_DAEMON_ERROR 1
 
 static volatile sig_atomic_t interrupted;
@@ -384,8 +386,12 @@ int main(int argc, char **argv)
         ctl_parsed_free(&p);
         return status;
     }
+    if (strcmp(cmd->name, "preview") == 0 && json_object_get(p.local, "png") == NULL)
+        die_usage("preview needs --png OUT.png");
     if (timeout < 0)
-        timeout = cmd->flags & CTL_NO_TIMEOUT ? 0 : DEFAULT_TIMEOUT_S;
+        timeout = cmd->flags & CTL_NO_TIMEOUT     ? 0
+                  : cmd->flags & CTL_LONG_TIMEOUT ? LONG_TIMEOUT_S
+                                                  : DEFAULT_TIMEOUT_S;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     fd = connect_to(socket_path);
@@ -411,6 +417,13 @@ int main(int argc, char **argv)
         status =
             watch(fd, &f, json, json_is_true(json_object_get(p.local, "once")), socket_path);
         fd = -1;
+    } else if (strcmp(cmd->name, "preview") == 0 &&
+               (status = ac_ctl_preview_write(
+                    stdout, m.result, json_string_value(json_object_get(p.local, "png")),
+                    json)) != 0) {
+        /* the message is on stderr */
+    } else if (strcmp(cmd->name, "preview") == 0 && !json) {
+        status = 0;
     } else if (json) {
         char *s =
             json_dumps(m.result, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));

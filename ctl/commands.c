@@ -2,6 +2,7 @@
  * commands.c - astrocalctl's command table and the generic argument parser (commands.h).
  */
 #include "commands.h"
+#include "preview.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -181,6 +182,30 @@ static const ctl_cmd_t commands[] = {
      {{NULL}},
      NULL,
      CTL_NO_TIMEOUT},
+    {"preview",
+     "LIGHT | --session ID --png OUT.png [--bias|--dark|--flat|--flatdark ID|PATH|none]",
+     "one light calibrated in memory: raw and calibrated side by side, as a PNG",
+     "The daemon calibrates LIGHT (a file id, or the path of a light in the catalogue; with\n"
+     "--session, the session's first light) with the masters its session would use, and\n"
+     "sends back a PNG that astrocalctl writes to OUT.png with your rights: raw on the left,\n"
+     "calibrated on the right, each auto-stretched, with a caption. --bias, --dark, --flat\n"
+     "and --flatdark use another registered master (an id of `masters` or a path), or none.\n"
+     "Nothing is written to the catalogue or beside the light. The default --timeout is\n"
+     "300 s.\n",
+     0,
+     1,
+     {"light"},
+     CTL_STRING,
+     {{"--session", "ID", "session", CTL_STRING, "the session's first light"},
+      {"--png", "OUT.png", NULL, CTL_STRING, "the file to write (required)"},
+      {"--bias", "MASTER", "bias", CTL_STRING, "this master bias (id or path), or none"},
+      {"--dark", "MASTER", "dark", CTL_STRING, "this master dark (id or path), or none"},
+      {"--flat", "MASTER", "flat", CTL_STRING, "this master flat (id or path), or none"},
+      {"--flatdark", "MASTER", "flatdark", CTL_STRING, "this flat-dark (id or path), or none"},
+      {"--width", "N", "width", CTL_INT, "the picture's width, 64 to 4096 (1600)"},
+      {NULL}},
+     ac_ctl_preview_check,
+     CTL_LONG_TIMEOUT},
     {"reload",
      "",
      "re-read the configuration file",

@@ -30,8 +30,9 @@ enum ctl_type {
 
 /* Flags of a command. */
 enum {
-    CTL_NO_TIMEOUT = 1 << 0, /* waits without limit unless --timeout is given */
-    CTL_LOCAL = 1 << 1,      /* handled by astrocalctl itself, never sent (help) */
+    CTL_NO_TIMEOUT = 1 << 0,   /* waits without limit unless --timeout is given */
+    CTL_LOCAL = 1 << 1,        /* handled by astrocalctl itself, never sent (help) */
+    CTL_LONG_TIMEOUT = 1 << 2, /* waits 300 s by default (preview) */
 };
 
 /* One option of a command. */
@@ -44,7 +45,7 @@ typedef struct ctl_opt {
     const char *help; /* one line */
 } ctl_opt_t;
 
-#define CTL_MAX_OPTS 8
+#define CTL_MAX_OPTS 10
 #define CTL_MAX_POS 2
 
 /* One command. */

@@ -224,7 +224,9 @@ int ac_catalog_session_files(ac_db_t *db, const char *session_id, ac_file_list_t
                                   "list the lights of a session", e);
 }
 
-int ac_catalog_file_get(ac_db_t *db, const char *file_id, ac_catalog_file_t *out, ac_err_t *e)
+/* file_get_by reads the fitsfile row whose column (fitsFileId or fitsFileName) is key. */
+static int file_get_by(ac_db_t *db, const char *column, const char *key, ac_catalog_file_t *out,
+                       ac_err_t *e)
 {
     const ac_schema_info_t *si = NULL;
     char sel[1024], sql[1200];
@@ -236,13 +238,24 @@ int ac_catalog_file_get(ac_db_t *db, const char *file_id, ac_catalog_file_t *out
     if ((rc = ac_schema_require(db, &si, e)) != 0)
         return rc;
     file_select(si, sel, sizeof sel);
-    snprintf(sql, sizeof sql, "%s WHERE f.fitsFileId = ?1", sel);
-    const ac_bind_t b[] = {AC_BIND_TEXT(file_id)};
+    snprintf(sql, sizeof sql, "%s WHERE f.%s = ?1 ORDER BY f.rowid LIMIT 1", sel, column);
+    const ac_bind_t b[] = {AC_BIND_TEXT(key)};
     rc = ac_catalog_select_row(db, sql, b, 1, ac_catalog_file_cols, AC_CATALOG_FILE_NCOLS, out,
                                &found, "read a fitsfile row", e);
     if (rc == 0 && !found)
-        rc = ac_err_set(e, -ENOENT, "%s: no fitsfile row with id %s", ac_db_path(db), file_id);
+        rc = ac_err_set(e, -ENOENT, "%s: no fitsfile row with %s %s", ac_db_path(db),
+                        strcmp(column, "fitsFileId") == 0 ? "id" : "path", key);
     return rc;
+}
+
+int ac_catalog_file_get(ac_db_t *db, const char *file_id, ac_catalog_file_t *out, ac_err_t *e)
+{
+    return file_get_by(db, "fitsFileId", file_id, out, e);
+}
+
+int ac_catalog_file_by_path(ac_db_t *db, const char *path, ac_catalog_file_t *out, ac_err_t *e)
+{
+    return file_get_by(db, "fitsFileName", path, out, e);
 }
 
 /* ---- Masters ---- */

@@ -140,6 +140,9 @@ void ac_catalog_files_free(ac_file_list_t *list);
 
 /* ac_catalog_file_get reads one fitsfile row by id (any kind). -ENOENT when absent. */
 int ac_catalog_file_get(ac_db_t *db, const char *file_id, ac_catalog_file_t *out, ac_err_t *e);
+/* ac_catalog_file_by_path reads the fitsfile row of the file at path (fitsFileName, as
+ * stored), the oldest when several; -ENOENT when none. */
+int ac_catalog_file_by_path(ac_db_t *db, const char *path, ac_catalog_file_t *out, ac_err_t *e);
 void ac_catalog_file_clear(ac_catalog_file_t *f);
 
 /* ac_catalog_masters lists every Masters row with soft_delete = 0, by rowid. A database

@@ -146,11 +146,13 @@ void ac_queue_report(ac_queue_t *q, ac_qsettled_t *st)
         ac_queue_done_t d = {st->session_id, st->outcome, {0}, st->rejected, st->reason};
         memcpy(d.counts, c, sizeof d.counts);
         if (st->reason == NULL)
-            ac_log_info("session %s %s: %d calibrated, %d failed", st->session_id, st->outcome,
-                        c[AC_FILE_DONE], c[AC_FILE_FAILED]);
+            ac_log_event(AC_LOG_INFO, ac_log_msgid_for_state(st->outcome), st->session_id, NULL,
+                         "session %s %s: %d calibrated, %d failed", st->session_id, st->outcome,
+                         c[AC_FILE_DONE], c[AC_FILE_FAILED]);
         else
-            ac_log_notice("session %s %s: %d calibrated, %d failed (%s)", st->session_id,
-                          st->outcome, c[AC_FILE_DONE], c[AC_FILE_FAILED], st->reason);
+            ac_log_event(AC_LOG_NOTICE, ac_log_msgid_for_state(st->outcome), st->session_id,
+                         NULL, "session %s %s: %d calibrated, %d failed (%s)", st->session_id,
+                         st->outcome, c[AC_FILE_DONE], c[AC_FILE_FAILED], st->reason);
         if (q->on_done != NULL)
             q->on_done(q->ud, &d);
     }

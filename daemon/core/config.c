@@ -26,8 +26,8 @@
 
 static const char *const sections[] = {"AUTO_CALIBRATION", "DAEMON", "WORKERS", "CALIBRATION",
                                        "MATCHING",         "QUEUE",  "INGEST",  "MASTERS",
-                                       "METRICS",          NULL};
-#define NSECTIONS 9
+                                       "METRICS",          "NOTIFY", NULL};
+#define NSECTIONS 10
 
 static const char *const log_names[] = {"err", "warning", "notice", "info", "debug", NULL};
 static const int log_values[] = {AC_LOG_ERR, AC_LOG_WARNING, AC_LOG_NOTICE, AC_LOG_INFO,
@@ -212,6 +212,18 @@ static const ac_config_entry_t table[] = {
          "every interval_s (e.g. /var/lib/prometheus/node-exporter/astrocald.prom); empty = "
          "off. The folder must exist and be writable (a ReadWritePaths= drop-in)."),
     INT("METRICS", interval_s, "5", 1, 3600, true, "Seconds between two writes of textfile."),
+
+    /* [NOTIFY] */
+    PATH("NOTIFY", on_session_done, "\"\"", 0, true,
+         "Program run (no shell) when a session settles, with its facts in ASTROCAL_* "
+         "environment variables; absolute path, empty = none."),
+    PATH("NOTIFY", on_failure, "\"\"", 0, true,
+         "Program run (no shell) when a light fails for good or a master build fails; "
+         "absolute path, empty = none."),
+    INT("NOTIFY", notify_timeout_s, "30", 1, 3600, true,
+        "Seconds a notification program may run; then SIGTERM, and SIGKILL 5 s later."),
+    INT("NOTIFY", notify_max_running, "2", 1, 16, true,
+        "Notification programs running at once; more wait in a queue (at most 100)."),
 };
 
 #define NTABLE (sizeof table / sizeof table[0])
@@ -621,6 +633,12 @@ int ac_config_check(const struct ac_config *c, ac_err_t *e)
                           "socket (others may write); use 0660 and let reader_group and "
                           "admin_group say who may do what",
                           (unsigned)c->socket_mode);
+    if (c->on_session_done[0] != '\0' && c->on_session_done[0] != '/')
+        return ac_err_set(e, AC_ECONFIG, "on_session_done: '%s' is not an absolute path",
+                          c->on_session_done);
+    if (c->on_failure[0] != '\0' && c->on_failure[0] != '/')
+        return ac_err_set(e, AC_ECONFIG, "on_failure: '%s' is not an absolute path",
+                          c->on_failure);
     {
         /* watch_dirs: every folder absolute (checked here so --check-config sees it). */
         const char *p = c->watch_dirs;

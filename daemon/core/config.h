@@ -163,6 +163,11 @@ struct ac_config {
     /* [METRICS] */
     char textfile[4096]; /* "" = off */
     int interval_s;
+    /* [NOTIFY] */
+    char on_session_done[4096]; /* "" = none */
+    char on_failure[4096];      /* "" = none */
+    int notify_timeout_s;
+    int notify_max_running;
 };
 
 /* One row of the table. */

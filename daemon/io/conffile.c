@@ -247,6 +247,23 @@ static int check_dir(const char *key, const char *path, bool watched, ac_err_t *
     return 0;
 }
 
+/* check_program: path, when set, is a regular file astrocald may execute. */
+static int check_program(const char *key, const char *path, ac_err_t *e)
+{
+    struct stat st;
+
+    if (path[0] == '\0')
+        return 0;
+    if (stat(path, &st) != 0)
+        return ac_err_set(e, AC_ECONFIG, "%s: '%s': %s", key, path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return ac_err_set(e, AC_ECONFIG, "%s: '%s' is not a regular file", key, path);
+    if (access(path, X_OK) != 0)
+        return ac_err_set(e, AC_ECONFIG, "%s: '%s' is not executable: %s", key, path,
+                          strerror(errno));
+    return 0;
+}
+
 int ac_conffile_check_paths(const struct ac_config *c, ac_err_t *e)
 {
     char buf[sizeof c->watch_dirs];
@@ -256,7 +273,9 @@ int ac_conffile_check_paths(const struct ac_config *c, ac_err_t *e)
     if ((rc = check_file("[DAEMON] database", c->database, e)) != 0 ||
         (rc = check_dir("[DAEMON] state_dir", c->state_dir, false, e)) != 0 ||
         (rc = check_dir("[DAEMON] output_dir", c->output_dir, false, e)) != 0 ||
-        (rc = check_dir("[MASTERS] masters_dir", c->masters_dir, false, e)) != 0)
+        (rc = check_dir("[MASTERS] masters_dir", c->masters_dir, false, e)) != 0 ||
+        (rc = check_program("[NOTIFY] on_session_done", c->on_session_done, e)) != 0 ||
+        (rc = check_program("[NOTIFY] on_failure", c->on_failure, e)) != 0)
         return rc;
     ac_strlcpy(buf, c->watch_dirs, sizeof buf);
     for (char *d = strtok_r(buf, ",", &save); d != NULL; d = strtok_r(NULL, ",", &save)) {

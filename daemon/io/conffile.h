@@ -51,7 +51,8 @@ int ac_config_print_origins(FILE *f, const struct ac_config *c, const char *path
  * user sees it: the database is a regular file that can be read and written, or can be
  * created in an existing writable folder; state_dir, output_dir and masters_dir (when set)
  * are folders that exist and are writable or can be created; every watch_dirs folder is a
- * readable folder or does not exist yet (live ingest waits for it), and is absolute. 0, or
+ * readable folder or does not exist yet (live ingest waits for it), and is absolute;
+ * on_session_done and on_failure (when set) are executable regular files. 0, or
  * AC_ECONFIG with the key and the path in e. Blocking (stat, access). */
 int ac_conffile_check_paths(const struct ac_config *c, ac_err_t *e);
 

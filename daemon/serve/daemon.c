@@ -91,6 +91,7 @@ static void session_done(void *ud, const ac_queue_done_t *dn)
                         "state", dn->state, "calibrated", c[AC_FILE_DONE], "failed",
                         c[AC_FILE_FAILED], "skipped", c[AC_FILE_SKIPPED], "cancelled",
                         c[AC_FILE_CANCELLED], "rejected", dn->rejected, "reason", dn->reason));
+    ac_daemon_notify_session(d, dn);
     status_update(d);
 }
 
@@ -263,6 +264,13 @@ static void master_built(void *ud)
     mark_masters_seen(ud);
 }
 
+/* planner_failed: a light unreadable at planning joined the queue as failed. */
+static void planner_failed(void *ud, const char *session_id, const char *file_id,
+                           const char *path, const char *reason)
+{
+    ac_daemon_notify_failure(ud, "file", session_id, file_id, path, reason);
+}
+
 /* sched_idle: the last job ended; --drain may be complete (no timer on that path). */
 static void sched_idle(void *ud)
 {
@@ -412,6 +420,7 @@ static void close_handles(ac_daemon_t *d)
             uv_close(hs[i], close_cb);
     ac_metrics_stop(&d->metrics);
     ac_sched_close(&d->sched);
+    ac_notify_close(&d->notify);
     if (d->wal_watch_active && !uv_is_closing((uv_handle_t *)&d->wal_watch))
         uv_close((uv_handle_t *)&d->wal_watch, close_cb);
     if (d->srv != NULL) {
@@ -439,83 +448,13 @@ static void stop_timer_cb(uv_timer_t *t)
     }
 }
 
-static void ingest_stopped(void *ud)
-{
-    ac_daemon_t *d = ud;
-
-    d->ingest = NULL; /* freed by ingest.c after this callback */
-}
-
 /* frames_registered plans new frames now (live ingest or an import registered them); the
  * master files registered with them are ours, not news. */
-static void frames_registered(ac_daemon_t *d)
+void ac_daemon_frames_registered(ac_daemon_t *d)
 {
     mark_masters_seen(d);
     ac_planner_request(&d->planner, true);
     run_planner(d);
-}
-
-static void ingest_registered(void *ud, int n_new)
-{
-    ac_log_info("ingest: %d new file%s registered", n_new, n_new == 1 ? "" : "s");
-    frames_registered(ud);
-}
-
-void ac_daemon_imported(ac_daemon_t *d)
-{
-    int linked = 0;
-    ac_err_t e = {0};
-
-    /* Link the light sessions to their calibration sessions, as AstroFiler does (when the
-     * catalogue is busy: once it is available again, ac_daemon_catch_up). */
-    d->relink = false;
-    if (ac_catalog_link_sessions(d->db, NULL, &linked, &e) != 0) {
-        d->relink = e.code == AC_EBUSY;
-        if (!ac_db_unavailable(e.code))
-            ac_log_warn("linking sessions after the import: %s", e.msg);
-    }
-    frames_registered(d);
-}
-
-/* start_ingest watches [INGEST] watch_dirs (comma-separated absolute folders). */
-static int start_ingest(ac_daemon_t *d, ac_err_t *e)
-{
-    char buf[4096], *save = NULL, *dirs[64];
-    const char *exclude[2];
-    ac_ingest_opts_t o;
-    ac_build_opts_t bo;
-    size_t n = 0, nx = 0;
-
-    ac_strlcpy(buf, d->cfg.watch_dirs, sizeof buf);
-    for (char *t = strtok_r(buf, ",", &save); t != NULL && n < 64;
-         t = strtok_r(NULL, ",", &save)) {
-        char *dir = ac_str_trim(t);
-        if (dir[0] == '\0')
-            continue;
-        if (dir[0] != '/')
-            return ac_err_set(e, AC_ECONFIG,
-                              "[INGEST] watch_dirs: '%s' is not an absolute path", dir);
-        dirs[n++] = dir;
-    }
-    if (n == 0)
-        return 0;
-    ac_ingest_opts_default(&o);
-    o.dirs = (const char *const *)dirs;
-    o.n_dirs = n;
-    /* Never ingest our own outputs or masters. */
-    ac_sched_build_opts(&d->cfg, &bo);
-    if (d->cfg.output_dir[0] != '\0')
-        exclude[nx++] = d->cfg.output_dir;
-    exclude[nx++] = bo.masters_dir;
-    o.exclude = exclude;
-    o.n_exclude = nx;
-    o.settle_s = d->cfg.settle_s;
-    o.rescan_interval_s = d->cfg.rescan_interval_s;
-    o.utc_offset_h = d->cfg.site_utc_offset_h;
-    d->ingest = ac_ingest_new(d->loop, d->db, &o, ingest_registered, d, e);
-    if (d->ingest == NULL)
-        return e->code ? e->code : -ENOMEM;
-    return ac_ingest_start(d->ingest, e);
 }
 
 static void begin_stop(ac_daemon_t *d, const char *why)
@@ -536,7 +475,7 @@ static void begin_stop(ac_daemon_t *d, const char *why)
     ac_sched_stop(&d->sched);
     if (d->ingest != NULL && !d->ingest_stopping) {
         d->ingest_stopping = true;
-        ac_ingest_stop(d->ingest, ingest_stopped);
+        ac_ingest_stop(d->ingest, ac_daemon_ingest_stopped);
     }
     d->stop_deadline_ns = ac_now_ns() + (uint64_t)d->cfg.drain_timeout_s * 1000000000ull;
     uv_timer_start(&d->stop_timer, stop_timer_cb, 0, 100);
@@ -650,6 +589,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
         return rc == AC_EBUSY ? EX_TEMPFAIL : EX_DATAERR;
     ac_daemon_mark_catalogue(d);
     ac_queue_init(&d->queue, d->db);
+    ac_notify_init(&d->notify, loop, &d->cfg);
     queue_policy(d);
     d->queue.on_done = session_done;
     d->queue.ud = d;
@@ -674,14 +614,16 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
         ac_sched_build_opts(&d->cfg, &bo);
         ac_fsutil_clean_stale(bo.masters_dir, NULL);
     }
-    ac_planner_init(&d->planner, d->db, &d->queue, &d->cfg,
-                    &(ac_planner_hooks_t){.event = broadcast, .ud = d});
+    ac_planner_init(
+        &d->planner, d->db, &d->queue, &d->cfg,
+        &(ac_planner_hooks_t){.event = broadcast, .failed = planner_failed, .ud = d});
     ac_mcache_init(&d->mc, loop, cache_budget(d), ac_sched_on_master_loaded, &d->sched);
     if (ac_sched_init(&d->sched, loop, d->db, &d->queue, &d->planner, &d->mc, &d->cfg,
                       &(ac_sched_hooks_t){.event = broadcast,
                                           .plan_due = plan_due,
                                           .master_built = master_built,
                                           .idle = sched_idle,
+                                          .failed = ac_daemon_notify_failure,
                                           .ud = d},
                       e) != 0)
         return EX_OSERR;
@@ -731,7 +673,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
             ac_planner_request(&d->planner, true);
         }
     }
-    if (start_ingest(d, e) != 0)
+    if (ac_daemon_start_ingest(d, e) != 0)
         return e->code == AC_ECONFIG ? EX_CONFIG : EX_CANTCREAT;
     snprintf(wal, sizeof wal, "%s-wal", d->cfg.database);
     if (uv_fs_event_init(loop, &d->wal_watch) == 0) {
@@ -795,7 +737,7 @@ void ac_daemon_catalogue_lost(ac_daemon_t *d)
     ac_sched_cancel_running(&d->sched);
     if (d->ingest != NULL && !d->ingest_stopping) {
         d->ingest_stopping = true;
-        ac_ingest_stop(d->ingest, ingest_stopped);
+        ac_ingest_stop(d->ingest, ac_daemon_ingest_stopped);
     }
     status_update(d);
 }

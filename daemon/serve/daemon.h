@@ -35,6 +35,7 @@
 #include "history.h"
 #include "mcache.h"
 #include "metrics.h"
+#include "notify.h"
 #include "planner.h"
 #include "queue.h"
 #include "scheduler.h"
@@ -52,6 +53,7 @@ struct ac_daemon {
     ac_planner_t planner;
     ac_sched_t sched;
     ac_metrics_t metrics; /* [METRICS] textfile */
+    ac_notify_t notify;   /* [NOTIFY] programs */
     int lock_fd;
     int log_level_override; /* --log-level, kept across reloads; -1 when not given */
     uint64_t started_ns;
@@ -144,6 +146,28 @@ json_t *ac_daemon_catalogue_json(ac_daemon_t *d);
 /* ac_daemon_requeue_orphans puts back files and master builds the catalogue has running
  * but nothing runs: their outcome could not be recorded (it was busy). */
 void ac_daemon_requeue_orphans(ac_daemon_t *d);
+
+/* ac_daemon_frames_registered plans what live ingest or an import registered (daemon.c). */
+void ac_daemon_frames_registered(ac_daemon_t *d);
+
+/* daemon_ingest.c */
+/* ac_daemon_start_ingest watches [INGEST] watch_dirs (none: nothing to do); 0 or an error. */
+int ac_daemon_start_ingest(ac_daemon_t *d, ac_err_t *e);
+/* ac_daemon_ingest_stopped is ac_ingest_stop's callback: the ingest is gone. */
+void ac_daemon_ingest_stopped(void *ud);
+
+/* daemon_notify.c */
+/* ac_daemon_notify_session runs [NOTIFY] on_session_done for a settled session, with its
+ * state, counts, object and output folder. */
+void ac_daemon_notify_session(ac_daemon_t *d, const ac_queue_done_t *dn);
+/* ac_daemon_notify_failure is the scheduler's failed hook (scheduler.h): [NOTIFY]
+ * on_failure for a light that failed for good (what "file") or a failed master build
+ * (what: the master's kind). */
+void ac_daemon_notify_failure(void *ud, const char *what, const char *session_id,
+                              const char *file_id, const char *path, const char *reason);
+
+/* ctlcmd_preview.c: the `preview` command (asynchronous: replies from a pool job). */
+void ac_ctlcmd_preview(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args);
 
 /* ctlcmd.c: the control server's request handler (ud = the daemon). */
 void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,

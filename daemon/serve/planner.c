@@ -561,7 +561,23 @@ static int record_plan(ac_planner_t *pl, struct ac_planner_inputs *in,
         qp.files = adds;
         qp.nfiles = files->n;
     }
+    /* Which unreadable lights are new to the queue: those are reported as failed. */
+    bool *fresh = pl->nunread > 0 ? calloc(pl->nunread, sizeof *fresh) : NULL;
+    for (size_t u = 0; fresh != NULL && u < pl->nunread; u++) {
+        ac_qfile_t qf = {0};
+        ac_err_t ne = {0};
+        fresh[u] = pl->unread[u].index < files->n &&
+                   ac_queue_file(pl->queue, files->items[pl->unread[u].index].file_id, &qf,
+                                 &ne) == -ENOENT;
+        ac_queue_file_clear(&qf);
+    }
     rc = ac_queue_plan(pl->queue, &qp, &added, e);
+    for (size_t u = 0; rc == 0 && fresh != NULL && u < pl->nunread; u++)
+        if (fresh[u] && pl->hooks.failed != NULL)
+            pl->hooks.failed(pl->hooks.ud, s->session_id,
+                             files->items[pl->unread[u].index].file_id,
+                             files->items[pl->unread[u].index].path, pl->unread[u].error);
+    free(fresh);
     free(adds);
     if (rc == 0 && added > 0)
         ac_log_info("session %s (%s, %s): %d file%s queued", s->session_id,

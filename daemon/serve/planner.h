@@ -88,6 +88,10 @@ typedef struct ac_planner_hooks {
     /* event: an event for watchers (session_state when a session is planned for the first
      * time or its plan changes between ready and waiting); data is taken. */
     void (*event)(void *ud, const char *event, json_t *data);
+    /* failed: a light queued as failed because it could not be read at planning (once,
+     * when it joins the queue so; the scheduler reports the other failures). */
+    void (*failed)(void *ud, const char *session_id, const char *file_id, const char *path,
+                   const char *reason);
     void *ud;
 } ac_planner_hooks_t;
 

@@ -593,7 +593,10 @@ static void finish_failure(ac_sched_t *s, ac_job_t *job, int code, const char *m
         ac_log_warn("%s (attempt %d of %d, retrying in %.0f s)", msg, v.attempts,
                     s->queue->policy.max_attempts, v.backoff_s);
     } else {
-        ac_log_err("%s", msg);
+        ac_log_event(AC_LOG_ERR, AC_MSGID_FILE_FAILED, job->session_id, job->file_id, "%s",
+                     msg);
+        if (s->hooks.failed != NULL)
+            s->hooks.failed(s->hooks.ud, "file", job->session_id, job->file_id, job->path, msg);
     }
     if (v.retry)
         s->stats.files_retried++;

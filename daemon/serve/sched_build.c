@@ -182,6 +182,13 @@ static void build_done(uv_work_t *req, int status)
     } else if (what == AC_BUILD_REJECTED_ROW) {
         s->stats.masters_rejected++;
         ac_log_warn("master build %s rejected: %s", j->spec.key, j->res.reason);
+    } else if (what == AC_BUILD_FAILED_ROW) {
+        const char *why = j->res.err.msg[0] ? j->res.err.msg : "not built";
+        ac_log_event(AC_LOG_ERR, AC_MSGID_MASTER_FAILED, j->spec.key, NULL,
+                     "master build %s failed: %s", j->spec.key, why);
+        if (s->hooks.failed != NULL)
+            s->hooks.failed(s->hooks.ud, ac_catalog_cal_kind_name(j->spec.kind), j->spec.key,
+                            NULL, j->res.output_path[0] ? j->res.output_path : NULL, why);
     } else {
         ac_log_warn("master build %s: %s", j->spec.key,
                     j->res.err.msg[0] ? j->res.err.msg : "not built");

@@ -58,6 +58,11 @@ typedef struct ac_sched_hooks {
     /* idle: the last running job, master load or master build just ended (the owner can
      * tell --drain that the work is done without waiting for a timer). */
     void (*idle)(void *ud);
+    /* failed (may be NULL): a light failed for good (what "file": its session, file id and
+     * path) or a master build failed (what: the master's kind, "bias"...; session_id: the
+     * build key; path: the master it was to write, may be NULL), with the reason. */
+    void (*failed)(void *ud, const char *what, const char *session_id, const char *file_id,
+                   const char *path, const char *reason);
     void *ud;
 } ac_sched_hooks_t;
 
@@ -160,7 +165,7 @@ void ac_sched_cancel_running(ac_sched_t *s);
 bool ac_sched_idle(const ac_sched_t *s); /* nothing in flight, no master set loading */
 /* ac_sched_report_idle calls the idle hook when the scheduler is idle (completion paths). */
 void ac_sched_report_idle(ac_sched_t *s);
-int ac_sched_jobs(const ac_sched_t *s);  /* light jobs running or loading masters */
+int ac_sched_jobs(const ac_sched_t *s); /* light jobs running or loading masters */
 
 /* What `status` shows of the queue and the scheduler. Strings borrowed from s. */
 typedef struct ac_sched_status {

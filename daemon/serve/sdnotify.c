@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -206,13 +207,48 @@ bool ac_sd_journal_stream_is_stderr(void)
     return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+/* add_field appends "name=value" to je, the value cut at its first newline. */
+static void add_field(ac_sd_journal_entry_t *je, const char *name, const char *value)
+{
+    if (value == NULL || je->n >= AC_SD_JOURNAL_FIELDS)
+        return;
+    snprintf(je->field[je->n++], sizeof je->field[0], "%s=%.*s", name,
+             (int)strcspn(value, "\n"), value);
+}
+
+void ac_sd_journal_fields(int level, const char *file, int line, const char *func,
+                          const char *msg, const ac_log_fields_t *fields,
+                          ac_sd_journal_entry_t *je)
+{
+    char num[16];
+
+    je->n = 0;
+    add_field(je, "MESSAGE", msg);
+    snprintf(num, sizeof num, "%d", level);
+    add_field(je, "PRIORITY", num);
+    add_field(je, "CODE_FILE", file);
+    snprintf(num, sizeof num, "%d", line);
+    add_field(je, "CODE_LINE", num);
+    add_field(je, "CODE_FUNC", func);
+    add_field(je, "SYSLOG_IDENTIFIER", "astrocald");
+    if (fields != NULL) {
+        add_field(je, "MESSAGE_ID", fields->message_id);
+        add_field(je, "ASTROCAL_SESSION", fields->session);
+        add_field(je, "ASTROCAL_FILE", fields->file);
+    }
+}
+
 void ac_sd_journal_sink(int level, const char *file, int line, const char *func,
                         const char *msg)
 {
 #ifdef HAVE_LIBSYSTEMD
-    sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", level, "CODE_FILE=%s", file,
-                    "CODE_LINE=%d", line, "CODE_FUNC=%s", func, "SYSLOG_IDENTIFIER=astrocald",
-                    NULL);
+    ac_sd_journal_entry_t je;
+    struct iovec iov[AC_SD_JOURNAL_FIELDS];
+
+    ac_sd_journal_fields(level, file, line, func, msg, ac_log_fields(), &je);
+    for (int i = 0; i < je.n; i++)
+        iov[i] = (struct iovec){.iov_base = je.field[i], .iov_len = strlen(je.field[i])};
+    sd_journal_sendv(iov, je.n);
 #else
     char out[1100];
     int n = snprintf(out, sizeof out, "<%d>%s\n", level, msg);

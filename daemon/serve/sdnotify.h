@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "log.h"
+
 /* ac_sd_ready sends "READY=1", plus "STATUS=status" when status is not NULL. */
 int ac_sd_ready(const char *status);
 
@@ -51,8 +53,23 @@ int ac_sd_listen_fd(int *fd);
  * (JOURNAL_STREAM names its device and inode, systemd.exec(5)). */
 bool ac_sd_journal_stream_is_stderr(void);
 
-/* ac_sd_journal_sink is an ac_log sink sending MESSAGE, PRIORITY, CODE_FILE, CODE_LINE,
- * CODE_FUNC and SYSLOG_IDENTIFIER=astrocald to the journal. */
+/* The journal fields of one message: at most AC_SD_JOURNAL_FIELDS "NAME=value" strings. */
+#define AC_SD_JOURNAL_FIELDS 9
+typedef struct ac_sd_journal_entry {
+    char field[AC_SD_JOURNAL_FIELDS][1200];
+    int n;
+} ac_sd_journal_entry_t;
+
+/* ac_sd_journal_fields fills je with what ac_sd_journal_sink sends for one message:
+ * MESSAGE, PRIORITY, CODE_FILE, CODE_LINE, CODE_FUNC, SYSLOG_IDENTIFIER=astrocald and, for
+ * a structured message (ac_log_fields, log.h; fields may be NULL), MESSAGE_ID,
+ * ASTROCAL_SESSION and ASTROCAL_FILE where set. A value is cut at its first newline (the
+ * log escapes newlines in messages already; ids never hold one). Any thread. */
+void ac_sd_journal_fields(int level, const char *file, int line, const char *func,
+                          const char *msg, const ac_log_fields_t *fields,
+                          ac_sd_journal_entry_t *je);
+
+/* ac_sd_journal_sink is an ac_log sink sending ac_sd_journal_fields to the journal. */
 void ac_sd_journal_sink(int level, const char *file, int line, const char *func,
                         const char *msg);
 

@@ -299,6 +299,8 @@ typedef struct pass {
     ac_imgout_sum_t *sum;   /* add the strip to the DATASUM (NULL: no) */
     ac_imgout_t *out;       /* write the strip (NULL: no) */
     int rows_before;        /* progress reported by the earlier pass */
+    ac_engine_rows_fn rows; /* shown each strip, raw then calibrated (NULL: no) */
+    void *ud;
 } pass_t;
 
 /* run_pass streams the light through calibration in strips of rows (plus halo context
@@ -328,6 +330,8 @@ static int run_pass(const ac_calset_t *cs, ac_imgin_t *in, ac_workbuf_t *wb, int
         if (rc != 0)
             return rc;
         res->t_read += (double)(ac_now_ns() - t) / 1e9;
+        if (p->rows != NULL)
+            p->rows(p->ud, false, first, y0, n);
         t = ac_now_ns();
         /* Context rows are calibrated too (not counted), then hot pixels are fixed from
          * calibrated neighbours. */
@@ -345,6 +349,8 @@ static int run_pass(const ac_calset_t *cs, ac_imgin_t *in, ac_workbuf_t *wb, int
         }
         if (p->qacc != NULL)
             ac_quality_add_rows(p->qacc, first, (size_t)n * (size_t)w);
+        if (p->rows != NULL)
+            p->rows(p->ud, true, first, y0, n);
         if (p->sum != NULL)
             ac_imgout_datasum_update(p->sum, first, (size_t)n * (size_t)w);
         res->t_calib += (double)(ac_now_ns() - t) / 1e9;
@@ -361,55 +367,120 @@ static int run_pass(const ac_calset_t *cs, ac_imgin_t *in, ac_workbuf_t *wb, int
     return 0;
 }
 
+/* open_light opens the light and checks it against cs: a light frame, geometry and
+ * metadata (warnings into res), not calibrated already. */
+static int open_light(const ac_calset_t *cs, const char *light_path, const ac_engine_opts_t *o,
+                      ac_imgin_t **in, ac_light_result_t *res)
+{
+    ac_err_t *e = &res->err;
+    const ac_meta_t *m;
+    char warn[512] = "";
+    int rc;
+
+    rc = ac_imgio_open(light_path, in, e);
+    if (rc != 0)
+        return rc;
+    m = ac_imgio_meta(*in);
+    if (m->type != AC_FRAME_LIGHT && m->type != AC_FRAME_UNKNOWN)
+        return ac_err_set(e, AC_EMETADATA,
+                          "%s: IMAGETYP is '%s' (a %s frame), expected a light", light_path,
+                          m->imagetyp, ac_meta_type_name(m->type));
+    rc = ac_calib_check_light(cs, m, light_path, &o->calib, warn, sizeof warn, e);
+    if (rc != 0)
+        return rc;
+    add_warning(res, warn);
+    if (m->bias_subtracted == AC_PROV_YES && !o->calib.force)
+        return ac_err_set(
+            e, AC_EMETADATA,
+            "%s: already calibrated (CALIBRAT = T or a bias-subtraction record in "
+            "its header); calibrating it again would subtract the bias twice",
+            light_path);
+    return 0;
+}
+
+/* choose_k_pedestal picks the dark scale and the pedestal where they depend on the light
+ * (dark optimisation, automatic pedestal) and describes the steps. */
+static int choose_k_pedestal(const ac_calset_t *cs, ac_imgin_t *in, const ac_engine_opts_t *o,
+                             ac_workbuf_t *wb, ac_light_result_t *res)
+{
+    if (o->calib.pedestal_mode == AC_PEDESTAL_AUTO || (o->calib.dark_optimize && cs->dark_c)) {
+        int rc = choose_from_samples(cs, in, o, wb, res, &res->err);
+        if (rc != 0)
+            return rc;
+    }
+    ac_engine_steps_string(cs, res->k, res->steps, sizeof res->steps);
+    return 0;
+}
+
+/* result_init starts res for light_path with cs's dark scale and the fixed pedestal. */
+static void result_init(ac_light_result_t *res, const ac_calset_t *cs, const char *light_path,
+                        const ac_engine_opts_t *o)
+{
+    memset(res, 0, sizeof *res);
+    ac_strlcpy(res->light_path, light_path, sizeof res->light_path);
+    res->k = cs->k;
+    res->pedestal = o->calib.pedestal_mode == AC_PEDESTAL_FIXED ? o->calib.pedestal : 0.0;
+}
+
+/* pass_setup prepares a measuring pass over a light: the quality accumulator (freed again
+ * on failure) and counts, the context rows for cosmetic correction, and the strips sized
+ * for the light and reserved. Tile-compressed input is decoded through an 8-byte buffer per
+ * pixel: the larger of the two counts, so any input fits the budget; a compressed XISF
+ * block, held whole by the reader, comes out of the budget first. */
+static int pass_setup(const ac_calset_t *cs, const ac_engine_opts_t *o, ac_imgin_t *in,
+                      ac_workbuf_t *wb, ac_quality_acc_t *qacc, ac_rowstats_t *st, int *halo,
+                      int *rows, ac_light_result_t *res)
+{
+    const ac_meta_t *m = ac_imgio_meta(in);
+    ac_engine_opts_t ob;
+    int rc = budget_for_input(o, in, &ob, &res->err);
+
+    if (rc != 0)
+        return rc;
+    rc = ac_quality_acc_init(qacc, (uint64_t)m->width * (uint64_t)m->height);
+    if (rc != 0)
+        return ac_err_set(&res->err, rc, "%s: no memory for quality samples", res->light_path);
+    ac_rowstats_init(st);
+    *halo = cs->n_hot > 0 ? HALO : 0;
+    *rows = ac_engine_strip_rows(&ob, m->width,
+                                 raw_bytes_of(m->bitpix) > 8 ? raw_bytes_of(m->bitpix) : 8);
+    rc = workbuf_reserve(wb, (size_t)(*rows + 2 * *halo) * (size_t)m->width);
+    if (rc != 0) {
+        ac_quality_acc_free(qacc);
+        return ac_err_set(&res->err, rc, "%s: no memory for a strip of %d rows",
+                          res->light_path, *rows);
+    }
+    return 0;
+}
+
 int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
                               const ac_engine_opts_t *o, ac_workbuf_t *wb, ac_engine_ctl_t *ctl,
                               ac_light_result_t *res)
 {
     ac_imgin_t *in = NULL;
-    ac_engine_opts_t ob;
     ac_imgout_t *out = NULL;
     ac_quality_acc_t qacc = {0};
     ac_imgout_sum_t sum = {0};
     ac_hdr_t hdr, extra;
     ac_rowstats_t st;
     const ac_meta_t *m;
-    char warn[512] = "";
     uint64_t t0 = ac_now_ns(), t;
     int rc, rows, halo, w, h;
     bool qacc_ready = false, two_pass;
     ac_err_t *e = &res->err;
 
-    memset(res, 0, sizeof *res);
+    result_init(res, cs, light_path, o);
     ac_hdr_init(&hdr);
     ac_hdr_init(&extra);
-    ac_strlcpy(res->light_path, light_path, sizeof res->light_path);
-    res->k = cs->k;
-    res->pedestal = o->calib.pedestal_mode == AC_PEDESTAL_FIXED ? o->calib.pedestal : 0.0;
 
     if (ctl != NULL)
         atomic_store(&ctl->step, AC_STEP_READING);
-    rc = ac_imgio_open(light_path, &in, e);
+    rc = open_light(cs, light_path, o, &in, res);
     if (rc != 0)
         goto out;
     m = ac_imgio_meta(in);
     w = m->width;
     h = m->height;
-    if (m->type != AC_FRAME_LIGHT && m->type != AC_FRAME_UNKNOWN) {
-        rc = ac_err_set(e, AC_EMETADATA, "%s: IMAGETYP is '%s' (a %s frame), expected a light",
-                        light_path, m->imagetyp, ac_meta_type_name(m->type));
-        goto out;
-    }
-    rc = ac_calib_check_light(cs, m, light_path, &o->calib, warn, sizeof warn, e);
-    if (rc != 0)
-        goto out;
-    add_warning(res, warn);
-    if (m->bias_subtracted == AC_PROV_YES && !o->calib.force) {
-        rc = ac_err_set(e, AC_EMETADATA,
-                        "%s: already calibrated (CALIBRAT = T or a bias-subtraction record in "
-                        "its header); calibrating it again would subtract the bias twice",
-                        light_path);
-        goto out;
-    }
     rc = ac_engine_output_path(light_path, o, res->out_path, sizeof res->out_path);
     if (rc != 0) {
         ac_err_set(e, rc, "%s: output path too long", light_path);
@@ -422,12 +493,9 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
                         light_path);
         goto out;
     }
-    if (o->calib.pedestal_mode == AC_PEDESTAL_AUTO || (o->calib.dark_optimize && cs->dark_c)) {
-        rc = choose_from_samples(cs, in, o, wb, res, e);
-        if (rc != 0)
-            goto out;
-    }
-    ac_engine_steps_string(cs, res->k, res->steps, sizeof res->steps);
+    rc = choose_k_pedestal(cs, in, o, wb, res);
+    if (rc != 0)
+        goto out;
 
     rc = build_header(&hdr, ac_imgio_header(in), cs, o, res);
     if (rc != 0) {
@@ -442,33 +510,17 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
             goto out;
     }
 
-    rc = ac_quality_acc_init(&qacc, (uint64_t)w * (uint64_t)h);
-    if (rc != 0) {
-        ac_err_set(e, rc, "%s: no memory for quality samples", light_path);
-        goto out;
-    }
-    qacc_ready = true;
-    ac_rowstats_init(&st);
-    /* Tile-compressed input is decoded through an 8-byte buffer per pixel; count the larger
-     * of the two so any input fits the budget. A compressed XISF block, held whole by the
-     * reader, comes out of the budget first. */
-    rc = budget_for_input(o, in, &ob, e);
+    rc = pass_setup(cs, o, in, wb, &qacc, &st, &halo, &rows, res);
     if (rc != 0)
         goto out;
-    rows =
-        ac_engine_strip_rows(&ob, w, raw_bytes_of(m->bitpix) > 8 ? raw_bytes_of(m->bitpix) : 8);
-    halo = cs->n_hot > 0 ? HALO : 0;
-    rc = workbuf_reserve(wb, (size_t)(rows + 2 * halo) * (size_t)w);
-    if (rc != 0) {
-        ac_err_set(e, rc, "%s: no memory for a strip of %d rows", light_path, rows);
-        goto out;
-    }
+    qacc_ready = true;
     if (ctl != NULL) {
         atomic_store(&ctl->rows_total, two_pass ? 2 * h : h);
         atomic_store(&ctl->step, AC_STEP_CALIBRATING);
     }
-    rc = run_pass(cs, in, wb, rows, halo, &(pass_t){&qacc, &st, two_pass ? &sum : NULL, out, 0},
-                  ctl, res, e);
+    rc = run_pass(cs, in, wb, rows, halo,
+                  &(pass_t){&qacc, &st, two_pass ? &sum : NULL, out, 0, NULL, NULL}, ctl, res,
+                  e);
     if (rc != 0)
         goto out;
     res->in_bytes = (uint64_t)w * (uint64_t)h * (uint64_t)raw_bytes_of(m->bitpix);
@@ -488,7 +540,8 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
                                   &o->out, &out, e);
         if (rc != 0)
             goto out;
-        rc = run_pass(cs, in, wb, rows, halo, &(pass_t){NULL, NULL, NULL, out, h}, ctl, res, e);
+        rc = run_pass(cs, in, wb, rows, halo, &(pass_t){NULL, NULL, NULL, out, h, NULL, NULL},
+                      ctl, res, e);
         if (rc != 0)
             goto out;
     }
@@ -516,6 +569,51 @@ out:
     ac_hdr_free(&extra);
     if (ctl != NULL)
         atomic_store(&ctl->step, AC_STEP_DONE);
+    res->status = rc;
+    res->t_total = (double)(ac_now_ns() - t0) / 1e9;
+    return rc;
+}
+
+int ac_engine_preview_light(const ac_calset_t *cs, const char *light_path,
+                            const ac_engine_opts_t *o, ac_workbuf_t *wb, ac_engine_ctl_t *ctl,
+                            ac_engine_rows_fn rows_fn, void *ud, ac_light_result_t *res)
+{
+    ac_imgin_t *in = NULL;
+    ac_quality_acc_t qacc = {0};
+    ac_rowstats_t st;
+    const ac_meta_t *m;
+    uint64_t t0 = ac_now_ns();
+    int rc, rows, halo;
+    bool qacc_ready = false;
+
+    result_init(res, cs, light_path, o);
+    rc = open_light(cs, light_path, o, &in, res);
+    if (rc != 0)
+        goto out;
+    m = ac_imgio_meta(in);
+    rc = choose_k_pedestal(cs, in, o, wb, res);
+    if (rc != 0)
+        goto out;
+    rc = pass_setup(cs, o, in, wb, &qacc, &st, &halo, &rows, res);
+    if (rc != 0)
+        goto out;
+    qacc_ready = true;
+    rc = run_pass(cs, in, wb, rows, halo, &(pass_t){&qacc, &st, NULL, NULL, 0, rows_fn, ud},
+                  ctl, res, &res->err);
+    if (rc != 0)
+        goto out;
+    res->in_bytes =
+        (uint64_t)m->width * (uint64_t)m->height * (uint64_t)raw_bytes_of(m->bitpix);
+    rc = ac_quality_finish(&qacc, &st, &res->quality);
+    if (rc != 0)
+        ac_err_set(&res->err, AC_EFORMAT, "%s: the calibrated frame has no finite pixel",
+                   light_path);
+out:
+    if (rc != 0 && res->err.msg[0] == '\0')
+        ac_err_set(&res->err, rc, "%s: %s", light_path, ac_strerror(rc));
+    if (qacc_ready)
+        ac_quality_acc_free(&qacc);
+    ac_imgio_close(in);
     res->status = rc;
     res->t_total = (double)(ac_now_ns() - t0) / 1e9;
     return rc;

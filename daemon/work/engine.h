@@ -118,6 +118,19 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
                               const ac_engine_opts_t *o, ac_workbuf_t *wb, ac_engine_ctl_t *ctl,
                               ac_light_result_t *res);
 
+/* Strips shown to a preview: calibrated false for the rows as read (ADU), true for the
+ * same rows calibrated (and hot pixels fixed). rows holds n rows from y0, width of the
+ * light; borrowed for the call. */
+typedef void (*ac_engine_rows_fn)(void *ud, bool calibrated, const float *rows, int y0, int n);
+
+/* ac_engine_preview_light runs ac_engine_calibrate_light's checks and calibration of
+ * light_path with cs, showing every strip to rows_fn (raw, then calibrated), and fills the
+ * quality figures, k, pedestal and steps of res; it writes nothing, anywhere. Memory is
+ * the same strip buffer. Returns res->status. */
+int ac_engine_preview_light(const ac_calset_t *cs, const char *light_path,
+                            const ac_engine_opts_t *o, ac_workbuf_t *wb, ac_engine_ctl_t *ctl,
+                            ac_engine_rows_fn rows_fn, void *ud, ac_light_result_t *res);
+
 /* ac_engine_steps_string describes what cs applies, e.g. "bias,dark(k=1.500),flat". */
 void ac_engine_steps_string(const ac_calset_t *cs, double k, char *out, size_t size);
 

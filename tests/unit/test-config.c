@@ -95,32 +95,32 @@ TEST(config_defaults_are_the_documented_ones)
 
 TEST(config_table_is_consistent)
 {
-    static const char *const want_sections[] = {"AUTO_CALIBRATION", "DAEMON",   "WORKERS",
-                                                "CALIBRATION",      "MATCHING", "QUEUE",
-                                                "INGEST",           "MASTERS",  "METRICS"};
+    static const char *const want_sections[] = {
+        "AUTO_CALIBRATION", "DAEMON",  "WORKERS", "CALIBRATION", "MATCHING", "QUEUE",
+        "INGEST",           "MASTERS", "METRICS", "NOTIFY"};
     /* Key count per section, from the design notes (issues 3 and 4; issue 8 adds
-     * socket_idle_timeout_s, reader_group and admin_group to [DAEMON]). */
-    static const int want_count[] = {6, 15, 9, 11, 5, 5, 3, 12, 2};
+     * socket_idle_timeout_s, reader_group and admin_group to [DAEMON]; issue 10 [NOTIFY]). */
+    static const int want_count[] = {6, 15, 9, 11, 5, 5, 3, 12, 2, 4};
     const char *const *sec = ac_config_sections();
     struct ac_config c;
     char text[AC_CONFIG_TEXT_MAX];
     size_t n;
     const ac_config_entry_t *t = ac_config_table(&n);
-    int count[9] = {0};
+    int count[10] = {0};
     int last = 0;
 
-    ASSERT_EQ(n, 68);
-    for (int s = 0; s < 9; s++)
+    ASSERT_EQ(n, 72);
+    for (int s = 0; s < 10; s++)
         ASSERT_STR_EQ(sec[s], want_sections[s]);
-    ASSERT_NULL(sec[9]);
+    ASSERT_NULL(sec[10]);
     ac_config_default(&c);
     for (size_t i = 0; i < n; i++) {
         int s;
 
-        for (s = 0; s < 9; s++)
+        for (s = 0; s < 10; s++)
             if (strcmp(t[i].section, want_sections[s]) == 0)
                 break;
-        ASSERT(s < 9);
+        ASSERT(s < 10);
         ASSERT(s >= last); /* grouped by section, in file order */
         last = s;
         count[s]++;
@@ -134,7 +134,7 @@ TEST(config_table_is_consistent)
         ASSERT_OK(ac_config_get_text(&c, &t[i], text, sizeof text));
         ASSERT_STR_EQ(text, t[i].def);
     }
-    for (int s = 0; s < 9; s++)
+    for (int s = 0; s < 10; s++)
         ASSERT_EQ(count[s], want_count[s]);
     ASSERT_STR_EQ(ac_config_type_name(AC_CFG_BOOL), "boolean");
     ASSERT_STR_EQ(ac_config_type_name(AC_CFG_LIST), "list");
@@ -408,7 +408,7 @@ TEST(config_structure_errors_name_the_line)
                  "test.conf:2: unknown section [daemon] (did you mean [DAEMON]?)");
     expect_error("[PLUGINS]\n", "test.conf:1: unknown section [PLUGINS] (expected "
                                 "AUTO_CALIBRATION, DAEMON, WORKERS, CALIBRATION, MATCHING, "
-                                "QUEUE, INGEST, MASTERS or METRICS)");
+                                "QUEUE, INGEST, MASTERS, METRICS or NOTIFY)");
     expect_error("workers = 2\n",
                  "test.conf:1: key 'workers' outside any section (it belongs in [WORKERS])");
     expect_error("# x\nfoo = 2\n", "test.conf:2: key 'foo' outside any section (start one "
@@ -428,7 +428,7 @@ TEST(config_structure_errors_name_the_line)
                  "test.conf:3: duplicate section [DAEMON] (first on line 1)");
     /* An empty [SECTION] name is simply an unknown section. */
     expect_error("[]\n", "test.conf:1: unknown section [] (expected AUTO_CALIBRATION, DAEMON, "
-                         "WORKERS, CALIBRATION, MATCHING, QUEUE, INGEST, MASTERS or METRICS)");
+                         "WORKERS, CALIBRATION, MATCHING, QUEUE, INGEST, MASTERS, METRICS or NOTIFY)");
 }
 
 TEST(config_nul_byte_and_long_line)
