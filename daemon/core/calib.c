@@ -229,9 +229,20 @@ int ac_calib_dark_scale(double t_light, const ac_image_t *dark, bool bias_availa
         return 0;
     td = dark->meta.exptime;
     if (!(t_light >= 0) || !(td >= 0)) {
-        ac_calib_appendf(warn, warn_size, "%s EXPTIME missing: dark %s not scaled (k=1)",
-                         t_light >= 0 ? "dark" : "light", ac_path_base(dark->path));
-        return 0;
+        /* Never silently wrong: without both exposures k = 1 would be a guess (a 15 s
+         * DWARF light with a 30 s dark came out with negative hot pixels that way). */
+        char keys[64];
+        ac_meta_keys_text(AC_FACT_EXPTIME, keys, sizeof keys);
+        if (o->force) {
+            ac_calib_appendf(warn, warn_size,
+                             "%s exposure unknown (no %s): dark %s not scaled (k=1, forced)",
+                             t_light >= 0 ? "dark" : "light", keys, ac_path_base(dark->path));
+            return 0;
+        }
+        return ac_err_set(e, AC_EMETADATA,
+                          "%s has no exposure (%s tried): cannot tell whether dark %s must "
+                          "be scaled",
+                          t_light >= 0 ? "the dark" : "the light", keys, dark->path);
     }
     if (fabs(t_light - td) <= fmax(0.5, 0.01 * td))
         return 0;

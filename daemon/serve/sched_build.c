@@ -89,6 +89,7 @@ void ac_sched_build_opts(const struct ac_config *cfg, ac_build_opts_t *o)
     o->max_flat_level = cfg->max_flat_level;
     o->exp_tol_s = cfg->exposure_tolerance_s;
     o->exp_tol_pct = cfg->exposure_tolerance_pct;
+    o->max_temp_diff = cfg->max_temperature_difference;
     o->job_memory = (size_t)cfg->job_memory_mib * 4u * 1048576u;
     o->out.durable = true;
 }

@@ -72,6 +72,9 @@ typedef struct ac_build_opts {
                                 ready (0 when none waits) */
     double exp_tol_s;        /* darks: subs agree in exposure within max(exp_tol_s, */
     double exp_tol_pct;      /*   exp_tol_pct % of it); flat-darks match flats so (0.5, 1) */
+    double max_temp_diff;    /* darks and flat-darks: a sub whose temperature is farther
+                                from the subs' median than this (meta.h's rule) or that
+                                has none while the others have one is dropped, C (5.0) */
     size_t job_memory;       /* bytes for strips, readers, writer and samples (128 MiB) */
     ac_imgout_opts_t out;    /* durable by default */
 } ac_build_opts_t;

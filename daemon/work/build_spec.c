@@ -23,6 +23,7 @@ void ac_build_opts_default(ac_build_opts_t *o)
     o->max_flat_level = 0.9;
     o->exp_tol_s = 0.5;
     o->exp_tol_pct = 1.0;
+    o->max_temp_diff = 5.0;
     o->job_memory = (size_t)128 << 20;
     ac_imgout_opts_default(&o->out);
 }
