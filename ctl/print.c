@@ -537,6 +537,11 @@ int ac_print_import(FILE *out, json_t *r)
     fprintf(out, "registered %lld, duplicates %lld, skipped %lld, errors %zu\n",
             num_i(r, "registered"), num_i(r, "duplicates"), num_i(r, "skipped"),
             json_array_size(errs));
+    if (num_i(r, "inferred") > 0 || num_i(r, "untyped") > 0)
+        fprintf(out,
+                "frame type from the path: %lld registered so; %lld skipped (no frame type in "
+                "the header nor in the path)\n",
+                num_i(r, "inferred"), num_i(r, "untyped"));
     json_array_foreach(errs, i, e)
     {
         fprintf(out, "  %s: %s\n", dash(str(e, "path")), dash(str(e, "message")));

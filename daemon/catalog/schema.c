@@ -182,6 +182,16 @@ static const char *const migrations[] = {
      * crash handler named it). */
     "ALTER TABLE astrocal_file ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;\n"
     "ALTER TABLE astrocal_file ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;\n",
+    /* 4 (issue 9, frame type from the path): frames registered without a frame type in
+     * their header, with the type inferred from their file or folder names and why. */
+    "CREATE TABLE astrocal_inferred (\n"
+    "  file_id TEXT PRIMARY KEY,\n"
+    "  path TEXT NOT NULL,\n"
+    "  frame_type TEXT NOT NULL,\n"
+    "  reason TEXT NOT NULL,\n"
+    "  recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))\n"
+    ");\n"
+    "CREATE INDEX astrocal_inferred_path ON astrocal_inferred (path);\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -60,6 +60,7 @@ typedef struct ac_ingest_opts {
     double utc_offset_h;      /* [MATCHING] site_utc_offset_h for nights (0); SITELONG wins */
     int files_per_work;       /* files read per pool work item (4) */
     int max_inflight;         /* pool work items at once (2) */
+    bool type_from_path;      /* [INGEST] type_from_path (true): importer.h */
 } ac_ingest_opts_t;
 
 /* ac_ingest_opts_default fills the defaults above (no folders). */
@@ -112,6 +113,8 @@ typedef struct ac_ingest_status {
     uint64_t events;            /* file system events received */
     uint64_t full_scans, scans; /* full scans, and every scan (full or of some folders) */
     uint64_t registered, masters, duplicates, rejected, sessions_created, sessions_linked;
+    uint64_t untyped;  /* of rejected: no frame type in the header nor in the path */
+    uint64_t inferred; /* of registered: the frame type was inferred from the path */
     double last_scan_s;  /* duration of the last full scan, -1 before the first */
     double next_scan_in; /* seconds to the next full scan */
 } ac_ingest_status_t;

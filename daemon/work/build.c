@@ -191,7 +191,10 @@ static int open_subs(struct job *j)
         }
         s->m = ac_imgio_meta(s->in);
         s->used = true;
-        if (s->m->type != want || s->m->is_master)
+        /* A frame whose header names no type was typed at registration from its path
+         * (issue 9): the catalogue put it in this unit, so it is taken as it is. */
+        if ((s->m->type != want && !(s->m->type == AC_FRAME_UNKNOWN && !s->m->imagetyp[0])) ||
+            s->m->is_master)
             drop(j, s, "IMAGETYP '%s' is not a raw %s frame", s->m->imagetyp,
                  ac_meta_type_name(want));
     }
