@@ -169,7 +169,7 @@ static const ac_config_entry_t table[] = {
         "A new file is read once complete and unchanged for this many seconds."),
     INT("INGEST", rescan_interval_s, "60", 1, 86400, false,
         "Full scan of the watched folders (safety net, and fallback when a watch fails)."),
-    ROW("INGEST", type_from_path, AC_CFG_BOOL, "True", 0, 1, NULL, NULL, 0, false,
+    BOOL("INGEST", type_from_path, "True",
         "A frame whose header names no type (no IMAGETYP, FRAME or FRAMETYP) gets it from "
         "its file name or its 3 nearest folders (Light(s), Dark(s), Flat(s), Bias, Offset, "
         "DarkFlat, FlatDark), recorded as inferred; off: such frames are not registered."),

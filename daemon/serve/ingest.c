@@ -47,6 +47,11 @@ void ac_ingest_opts_default(ac_ingest_opts_t *o)
     o->type_from_path = true;
 }
 
+void ac_ingest_set_type_from_path(ac_ingest_t *ing, bool on)
+{
+    ing->iopts.type_from_path = on;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct ac_ingest *ing = t->data;

@@ -68,6 +68,10 @@ void ac_ingest_opts_default(ac_ingest_opts_t *o);
 
 typedef struct ac_ingest ac_ingest_t;
 
+/* ac_ingest_set_type_from_path applies a reloaded [INGEST] type_from_path to the files
+ * read from now on (loop thread; the pool reads it only through work queued later). */
+void ac_ingest_set_type_from_path(ac_ingest_t *ing, bool on);
+
 /* Called on the loop thread after a batch added n_new rows (frames and masters). */
 typedef void (*ac_ingest_registered_cb)(void *ud, int n_new);
 /* Called once by ac_ingest_stop when everything is closed (the ingest is then freed). */

@@ -196,6 +196,15 @@ int ac_planner_candidates(ac_planner_t *pl, const ac_master_list_t *ml, ac_match
     return 0;
 }
 
+const ac_meta_t *ac_planner_light_meta(ac_planner_t *pl, const ac_file_list_t *files)
+{
+    const ac_hcache_entry_t *h = NULL;
+
+    for (size_t i = 0; i < files->n && (h == NULL || !h->ok); i++)
+        h = hcache_get(pl, str_or(files->items[i].path, ""));
+    return h != NULL && h->ok ? &h->meta : NULL;
+}
+
 /* describe_light fills the light description from the session row and the header of its
  * first uncalibrated light (which knows size, gain, offset and the Bayer pattern). */
 static int describe_light(ac_planner_t *pl, const ac_catalog_session_t *s,
@@ -219,11 +228,18 @@ static int describe_light(ac_planner_t *pl, const ac_catalog_session_t *s,
         return ac_err_set(e, -ENOENT, "session %s has no uncalibrated lights", s->session_id);
     /* The first light whose header reads; a broken one fails on its own when it runs. */
     h = NULL;
-    for (size_t i = 0; i < files->n && (h == NULL || !h->ok); i++)
-        h = hcache_get(pl, str_or(files->items[i].path, ""));
+    size_t at = 0;
+    for (; at < files->n; at++)
+        if ((h = hcache_get(pl, str_or(files->items[at].path, ""))) != NULL && h->ok)
+            break;
     if (h == NULL || !h->ok)
         return ac_err_set(e, AC_EFORMAT, "no light of session %s is readable: %s",
                           s->session_id, h ? h->error : "out of memory");
+    if (h->meta.naxis3 > 1)
+        return ac_err_set(e, AC_EFORMAT,
+                          "light %s is a colour cube (NAXIS3 = %d, already debayered): "
+                          "astrocald calibrates raw single-plane frames only",
+                          str_or(files->items[at].path, ""), h->meta.naxis3);
     equip_from_meta(&l->eq, &h->meta);
     if (h->meta.date_obs[0] != '\0' && l->date_obs[0] == '\0')
         ac_strlcpy(l->date_obs, h->meta.date_obs, sizeof l->date_obs);
