@@ -332,19 +332,31 @@ static void history_provenance(const ac_hdr_t *h, int *bias, int *dark, int *fla
  *     ccdproc's SUBBIAS / SUBDARK / FLATCOR keywords (present = done);
  *  2. our own DARKBIAS on a dark: T = the dark contains the bias (bias_subtracted NO),
  *     F = the dark is bias-free (YES);
+ *  2b. MaxIm DL's CALSTAT (letters B, D, F: those steps done, the others not);
  *  3. CALIBRAT = T: the frame had its offset removed (bias YES); CALIBRAT = F: NO;
  *  4. HISTORY lines (history_provenance).
  */
 static void provenance(ac_meta_t *m, const ac_hdr_t *h)
 {
     int hb = AC_PROV_UNKNOWN, hd = AC_PROV_UNKNOWN, hf = AC_PROV_UNKNOWN;
-    bool b;
+    char cal[72];
+    bool b, calstat = false;
 
     history_provenance(h, &hb, &hd, &hf);
+    /* MaxIm DL's CALSTAT lists the steps done: 'B' bias, 'D' dark, 'F' flat; a step it
+     * does not list was not done. It stands with the explicit keywords. */
+    if (ac_hdr_get_value(h, "CALSTAT", cal, sizeof cal)) {
+        hb = strchr(cal, 'B') != NULL ? AC_PROV_YES : AC_PROV_NO;
+        hd = strchr(cal, 'D') != NULL ? AC_PROV_YES : AC_PROV_NO;
+        hf = strchr(cal, 'F') != NULL ? AC_PROV_YES : AC_PROV_NO;
+        calstat = true;
+    }
 
     if (!step_keywords(h, "BIASSUB", "BIAS-SUB", "SUBBIAS", &m->bias_subtracted)) {
         if (ac_hdr_get_bool(h, "DARKBIAS", &b))
             m->bias_subtracted = b ? AC_PROV_NO : AC_PROV_YES;
+        else if (calstat)
+            m->bias_subtracted = hb;
         else if (ac_hdr_get_bool(h, "CALIBRAT", &b))
             m->bias_subtracted = b ? AC_PROV_YES : AC_PROV_NO;
         else
