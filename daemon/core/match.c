@@ -646,6 +646,13 @@ int ac_match_run(const ac_match_light_t *light, const ac_match_cand_t *cands, si
         if (!want || res->chosen[t] >= 0)
             continue;
         waiting_text(light, t, part, sizeof part);
+        /* Say why the nearest candidate of that type was refused (e.g. its temperature). */
+        for (size_t i = 0; i < n; i++)
+            if (res->notes[i].type == t && res->notes[i].verdict == AC_MATCH_REJECTED) {
+                catf(part, sizeof part, " ", "(#%" PRId64 " refused: %s)", res->notes[i].id,
+                     res->notes[i].reason);
+                break;
+            }
         addf(res->reason, sizeof res->reason, "%s", part);
     }
     if (res->reason[0] == '\0' && res->chosen[AC_MATCH_BIAS] < 0 &&

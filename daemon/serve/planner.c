@@ -90,7 +90,7 @@ static void night_of(const ac_planner_t *pl, const char *date_obs, double sitelo
 }
 
 /* equip_from_meta completes eq with what the header knows; a keyword the header lacks
- * keeps the catalogue's value. */
+ * keeps the catalogue's value, except the temperatures (see below). */
 static void equip_from_meta(ac_match_equip_t *eq, const ac_meta_t *m)
 {
 #define STR(field, src)                                                                        \
@@ -111,8 +111,10 @@ static void equip_from_meta(ac_match_equip_t *eq, const ac_meta_t *m)
     NUM(gain, m->gain);
     NUM(offset, m->offset);
     NUM(exposure, m->exptime);
-    NUM(ccd_temp, m->ccd_temp);
-    NUM(set_temp, m->set_temp);
+    /* Temperatures come from the header alone once it is read: the engine compares the
+     * headers' (meta.h's one rule), and AstroFiler's column holds '0' for "absent". */
+    eq->ccd_temp = m->ccd_temp;
+    eq->set_temp = m->set_temp;
 #undef STR
 #undef NUM
     eq->width = m->width;

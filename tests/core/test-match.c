@@ -471,7 +471,8 @@ TEST(match_later_master_only_when_nothing_earlier)
     ASSERT_EQ(r.chosen[AC_MATCH_FLAT], -1);
     ASSERT_STR_EQ(r.notes[0].reason, "later than the light (allow_later_masters is off)");
     ASSERT_EQ(r.status, AC_MATCH_WAITING);
-    ASSERT_STR_EQ(r.reason, "waiting for dark 300 s, -10 C, gain 100, 1x1; flat L, Esprit100");
+    ASSERT_STR_EQ(r.reason, "waiting for dark 300 s, -10 C, gain 100, 1x1; flat L, Esprit100 "
+                            "(#31 refused: later than the light (allow_later_masters is off))");
     ac_match_result_free(&r);
 }
 
@@ -694,7 +695,8 @@ TEST(match_plan_text)
     len = ac_match_plan_text(&r, buf, sizeof buf);
     ASSERT_EQ(len, strlen(buf));
     ASSERT_STR_EQ(buf,
-                  "status: waiting for flat L, Esprit100\n"
+                  "status: waiting for flat L, Esprit100 (#9 refused: filter 'Ha' != light's "
+                  "'L')\n"
                   "bias: not needed\n"
                   "dark: #4 Master-Dark-300s.fits (same night as the light, k=1.00)\n"
                   "  #7 Master-Dark-120s.fits: rejected: exposure 120 s needs k=2.50 > 2.00\n"
