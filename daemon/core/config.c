@@ -71,7 +71,9 @@ static const ac_config_entry_t table[] = {
     BOOL("AUTO_CALIBRATION", calibration_quality_check, "True",
          "Measure and record the quality figures of every calibrated frame."),
     DBL("AUTO_CALIBRATION", max_temperature_difference, "5.0", 0, 100,
-        "Largest sensor temperature difference between a light and its dark, degrees C."),
+        "Largest temperature difference between a light and its dark, degrees C: sensor "
+        "temperatures when both have one, else set points (the planner, the engine and "
+        "master building apply the same rule)."),
 
     /* [DAEMON] */
     PATH("DAEMON", database, "/var/lib/astrocald/astrofiler.db", 0, false,
