@@ -308,7 +308,12 @@ static void evaluate(const ctx_t *c, const ac_match_cand_t *m, const ac_match_eq
             if (ev->dexp > fmax(c->o->exp_tol_s, c->o->exp_tol_pct / 100.0 * td))
                 addf(nt->reason, sizeof nt->reason, "exposure %g s != flat's %g s", td, tf);
         } else {
+            /* A flat-dark is never scaled: of unknown exposure it may be any other one. */
             ev->expclass = 2;
+            addf(nt->reason, sizeof nt->reason,
+                 "exposure unknown on the %s (no EXPTIME, EXPOSURE or EXP): cannot tell "
+                 "whether it matches",
+                 known(td) ? "flat" : "flat-dark");
         }
     }
     check_date(c, m, ev, nt);

@@ -617,6 +617,15 @@ TEST(match_flat_dark_replaces_the_bias_for_a_raw_flat)
     ASSERT_EQ(r.status, AC_MATCH_READY);
     ASSERT_EQ(r.chosen[AC_MATCH_FLATDARK], 3);
     ASSERT_CONTAINS(r.notes[2].reason, "exposure 3 s != flat's 2 s");
+    ac_match_result_free(&r);
+    /* A flat-dark of unknown exposure could be of any other: refused (issue 9). */
+    c[3].eq.exposure = NAN;
+    r = run(&l, c, 5, NULL);
+    ASSERT_EQ(r.chosen[AC_MATCH_FLATDARK], -1);
+    ASSERT_CONTAINS(r.notes[3].reason, "exposure unknown on the flat-dark");
+    ac_match_result_free(&r);
+    c[3].eq.exposure = 2.0;
+    r = run(&l, c, 5, NULL);
     ASSERT(!r.bias_needed);
     ASSERT_EQ(r.chosen[AC_MATCH_BIAS], -1);
     ASSERT_STR_EQ(r.notes[4].reason,
