@@ -264,11 +264,12 @@ int ac_catalog_session_inferred(ac_db_t *db, const char *session_id, ac_inferred
 
     AC_DB_OWNER_CHECK(db);
     memset(out, 0, sizeof *out);
-    return AC_CATALOG_SELECT_ROWS(db,
-                                  "SELECT i.path, i.frame_type, i.reason FROM astrocal_inferred "
-                                  "AS i JOIN fitsfile AS f ON f.fitsFileId = i.file_id WHERE "
-                                  "f.fitsFileSession = ?1 ORDER BY i.path",
-                                  b, 1, inferred_cols, out, "list inferred frame types", e);
+    return AC_CATALOG_SELECT_ROWS(
+        db,
+        "SELECT i.path, i.frame_type, i.reason FROM astrocal_inferred "
+        "AS i JOIN fitsfile AS f ON f.fitsFileId = i.file_id WHERE "
+        "f.fitsFileSession = ?1 ORDER BY i.path",
+        b, 1, inferred_cols, out, "list inferred frame types", e);
 }
 
 void ac_catalog_inferred_free(ac_inferred_list_t *l)

@@ -29,7 +29,7 @@
 #define ANALYSE_SAMPLES (1u << 20) /* samples for master medians and MAD */
 #define HOT_SAMPLES (4u << 20)     /* samples for the dark's hot pixel threshold */
 #define SCALE_SAMPLES AC_CALIB_SCALE_SAMPLES
-#define SAT_FRACTION 0.98          /* an integer flat pixel at 98 % of saturation is clipped */
+#define SAT_FRACTION 0.98 /* an integer flat pixel at 98 % of saturation is clipped */
 
 enum { M_BIAS, M_DARK, M_FLAT, M_FLATDARK, M_COUNT };
 static const char *const mname[M_COUNT] = {"bias", "dark", "flat", "flat-dark"};

@@ -83,4 +83,3 @@ int ac_calib_check_mono_flat(const ac_calset_t *cs, const ac_image_t *f, const f
                       "which needs its BAYERPAT (and the lights')",
                       f->path, m[0], m[1], m[2], m[3], hi / lo, MONO_CFA_RATIO);
 }
-

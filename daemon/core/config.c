@@ -172,9 +172,9 @@ static const ac_config_entry_t table[] = {
     INT("INGEST", rescan_interval_s, "60", 1, 86400, false,
         "Full scan of the watched folders (safety net, and fallback when a watch fails)."),
     BOOL("INGEST", type_from_path, "True",
-        "A frame whose header names no type (no IMAGETYP, FRAME or FRAMETYP) gets it from "
-        "its file name or its 3 nearest folders (Light(s), Dark(s), Flat(s), Bias, Offset, "
-        "DarkFlat, FlatDark), recorded as inferred; off: such frames are not registered."),
+         "A frame whose header names no type (no IMAGETYP, FRAME or FRAMETYP) gets it from "
+         "its file name or its 3 nearest folders (Light(s), Dark(s), Flat(s), Bias, Offset, "
+         "DarkFlat, FlatDark), recorded as inferred; off: such frames are not registered."),
 
     /* [MASTERS] */
     BOOL("MASTERS", build_masters, "True",

@@ -513,8 +513,7 @@ void ac_meta_from_header(ac_meta_t *m, const ac_hdr_t *h)
     if (isnan(m->saturation) && m->bitpix > 0)
         m->saturation = integer_saturation(m->bitpix, m->bzero, m->bscale);
 
-    fact_str(h, AC_FACT_TYPE, m->imagetyp, sizeof m->imagetyp, m->type_key,
-             sizeof m->type_key);
+    fact_str(h, AC_FACT_TYPE, m->imagetyp, sizeof m->imagetyp, m->type_key, sizeof m->type_key);
     m->type = ac_meta_classify(m->imagetyp, &m->is_master);
     m->ncombine = get_int(h, k_ncomb, 0);
     if (m->ncombine > 1 && m->type != AC_FRAME_LIGHT && m->type != AC_FRAME_UNKNOWN)

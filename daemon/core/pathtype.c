@@ -23,11 +23,11 @@ static ac_frame_type_t word_type(const char *w)
         const char *word;
         ac_frame_type_t type;
     } words[] = {
-        {"light", AC_FRAME_LIGHT},      {"lights", AC_FRAME_LIGHT},
-        {"dark", AC_FRAME_DARK},        {"darks", AC_FRAME_DARK},
-        {"flat", AC_FRAME_FLAT},        {"flats", AC_FRAME_FLAT},
-        {"bias", AC_FRAME_BIAS},        {"biases", AC_FRAME_BIAS},
-        {"offset", AC_FRAME_BIAS},      {"offsets", AC_FRAME_BIAS},
+        {"light", AC_FRAME_LIGHT},       {"lights", AC_FRAME_LIGHT},
+        {"dark", AC_FRAME_DARK},         {"darks", AC_FRAME_DARK},
+        {"flat", AC_FRAME_FLAT},         {"flats", AC_FRAME_FLAT},
+        {"bias", AC_FRAME_BIAS},         {"biases", AC_FRAME_BIAS},
+        {"offset", AC_FRAME_BIAS},       {"offsets", AC_FRAME_BIAS},
         {"flatdark", AC_FRAME_FLATDARK}, {"flatdarks", AC_FRAME_FLATDARK},
         {"darkflat", AC_FRAME_FLATDARK}, {"darkflats", AC_FRAME_FLATDARK},
     };
@@ -47,8 +47,8 @@ static int split(const char *name, char words[MAX_WORDS][32])
     for (const char *p = name;; p++) {
         unsigned char c = (unsigned char)*p;
         bool letter = isalpha(c) != 0;
-        bool boundary = !letter || (len > 0 && isupper(c) && p > name &&
-                                    islower((unsigned char)p[-1]));
+        bool boundary =
+            !letter || (len > 0 && isupper(c) && p > name && islower((unsigned char)p[-1]));
         if (boundary && len > 0) {
             words[n][len] = '\0';
             if (++n == MAX_WORDS)

@@ -24,7 +24,8 @@ void ac_temp_compare(double ref_ccd, double ref_set, double m_ccd, double m_set,
         a = ref_ccd, b = m_ccd, ka = kb = out->basis = "CCD-TEMP";
     } else if (isfinite(ref_set) && isfinite(m_set)) {
         a = ref_set, b = m_set, ka = kb = out->basis = "SET-TEMP";
-    } else if ((isfinite(ref_ccd) || isfinite(ref_set)) && (isfinite(m_ccd) || isfinite(m_set))) {
+    } else if ((isfinite(ref_ccd) || isfinite(ref_set)) &&
+               (isfinite(m_ccd) || isfinite(m_set))) {
         /* One has only a sensor temperature, the other only a set point. */
         a = isfinite(ref_ccd) ? ref_ccd : ref_set;
         b = isfinite(m_ccd) ? m_ccd : m_set;
@@ -54,7 +55,7 @@ void ac_temp_compare(double ref_ccd, double ref_set, double m_ccd, double m_set,
     }
     out->diff = fabs(a - b);
     out->verdict = out->diff <= max_diff + 1e-6 ? AC_TEMP_OK : AC_TEMP_DIFFERS;
-    snprintf(out->text, sizeof out->text, "%s %s %.1f C vs %s %s %.1f C: %.1f C apart (%s %.1f)",
-             ref_what, ka, a, m_what, kb, b, out->diff,
-             out->verdict == AC_TEMP_OK ? "<=" : ">", max_diff);
+    snprintf(out->text, sizeof out->text,
+             "%s %s %.1f C vs %s %s %.1f C: %.1f C apart (%s %.1f)", ref_what, ka, a, m_what,
+             kb, b, out->diff, out->verdict == AC_TEMP_OK ? "<=" : ">", max_diff);
 }

@@ -95,18 +95,18 @@
 #include "night.h"
 
 typedef struct ac_import_opts {
-    double utc_offset_h; /* [MATCHING] site_utc_offset_h (0); SITELONG overrides it */
-    int batch_rows;      /* rows registered per loop iteration at most (200) */
-    int batch_budget_ms; /* time per loop iteration, at least one row (25) */
-    int max_errors;      /* error entries kept in the result (100); counts stay exact */
-    int max_skips;       /* skipped entries kept in the result (100) */
-    double settle_s;     /* skip files modified less than this ago (0: off; live ingest) */
-    bool type_from_path; /* [INGEST] type_from_path (true): a header without a frame type
-                            gets one from the file's or its folders' names */
+    double utc_offset_h;      /* [MATCHING] site_utc_offset_h (0); SITELONG overrides it */
+    int batch_rows;           /* rows registered per loop iteration at most (200) */
+    int batch_budget_ms;      /* time per loop iteration, at least one row (25) */
+    int max_errors;           /* error entries kept in the result (100); counts stay exact */
+    int max_skips;            /* skipped entries kept in the result (100) */
+    double settle_s;          /* skip files modified less than this ago (0: off; live ingest) */
+    bool type_from_path;      /* [INGEST] type_from_path (true): a header without a frame type
+                                 gets one from the file's or its folders' names */
     const char *const *roots; /* the imported or watched folders: names above them are never
                                  read for a type (may be NULL) */
     size_t n_roots;
-    atomic_int *cancel;  /* may be NULL; set non-zero (any thread) to stop the import */
+    atomic_int *cancel; /* may be NULL; set non-zero (any thread) to stop the import */
 } ac_import_opts_t;
 
 /* ac_import_opts_default fills the defaults above. */
@@ -121,9 +121,9 @@ typedef struct ac_import_entry {
 /* Why a file was skipped. */
 typedef enum ac_import_skip {
     AC_IMPORT_SKIP_NONE = 0,
-    AC_IMPORT_SKIP_INCOMPLETE, /* still being written */
-    AC_IMPORT_SKIP_SETTLING,   /* modified less than settle_s ago */
-    AC_IMPORT_SKIP_TEMPORARY,  /* astrocald's own temporary file */
+    AC_IMPORT_SKIP_INCOMPLETE,  /* still being written */
+    AC_IMPORT_SKIP_SETTLING,    /* modified less than settle_s ago */
+    AC_IMPORT_SKIP_TEMPORARY,   /* astrocald's own temporary file */
     AC_IMPORT_SKIP_UNSUPPORTED, /* AstroFiler would refuse it (see above) */
     AC_IMPORT_SKIP_UNTYPED      /* no frame type in the header, and none in its path */
 } ac_import_skip_t;
@@ -139,8 +139,8 @@ typedef struct ac_import_result {
     int sessions_created;         /* new fitssession rows */
     int skipped;                  /* sum of the five counts below */
     int skipped_incomplete, skipped_settling, skipped_temporary, skipped_unsupported;
-    int skipped_untyped; /* no frame type in the header nor in the path */
-    int inferred;        /* registered with a frame type inferred from the path */
+    int skipped_untyped;           /* no frame type in the header nor in the path */
+    int inferred;                  /* registered with a frame type inferred from the path */
     int errors;                    /* total errors (entries may be fewer) */
     ac_import_entry_t *error_list; /* the first max_errors errors */
     size_t n_error_list;

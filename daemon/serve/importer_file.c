@@ -346,8 +346,7 @@ static bool infer_type(struct draft *d, const char *path, const ac_import_opts_t
     ac_strlcpy(m->imagetyp, stored[t], sizeof m->imagetyp);
     m->type = t;
     d->it.type = t;
-    snprintf(d->v[S_WHY], sizeof d->v[S_WHY], "no IMAGETYP, FRAME or FRAMETYP; %s",
-             why);
+    snprintf(d->v[S_WHY], sizeof d->v[S_WHY], "no IMAGETYP, FRAME or FRAMETYP; %s", why);
     d->s[S_WHY] = d->v[S_WHY];
     return true;
 }
@@ -361,8 +360,8 @@ static bool observation_date(struct draft *d, const ac_hdr_t *h, const ac_meta_t
     double t;
     bool has_time = false;
 
-    if (hv(d, S_DATE, h, k_date, NULL) && ac_isodate_parse_unix(d->v[S_DATE], &t, &has_time) == 0 &&
-        has_time)
+    if (hv(d, S_DATE, h, k_date, NULL) &&
+        ac_isodate_parse_unix(d->v[S_DATE], &t, &has_time) == 0 && has_time)
         return true;
     if (m->date_obs[0] != '\0' && ac_isodate_parse_unix(m->date_obs, &t, &has_time) == 0 &&
         has_time) {

@@ -117,8 +117,8 @@ typedef struct ac_ingest_status {
     uint64_t events;            /* file system events received */
     uint64_t full_scans, scans; /* full scans, and every scan (full or of some folders) */
     uint64_t registered, masters, duplicates, rejected, sessions_created, sessions_linked;
-    uint64_t untyped;  /* of rejected: no frame type in the header nor in the path */
-    uint64_t inferred; /* of registered: the frame type was inferred from the path */
+    uint64_t untyped;    /* of rejected: no frame type in the header nor in the path */
+    uint64_t inferred;   /* of registered: the frame type was inferred from the path */
     double last_scan_s;  /* duration of the last full scan, -1 before the first */
     double next_scan_in; /* seconds to the next full scan */
 } ac_ingest_status_t;

@@ -24,14 +24,13 @@ static json_t *key_or_null(const char *k)
 
 json_t *ac_planner_header_json(const ac_meta_t *m)
 {
-    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "type_key",
-                     key_or_null(m->type_key), "exposure", num_or_null(m->exptime),
-                     "exposure_key", key_or_null(m->exp_key), "ccd_temp",
-                     num_or_null(m->ccd_temp), "ccd_temp_key", key_or_null(m->temp_key),
-                     "set_temp", num_or_null(m->set_temp), "set_temp_key",
-                     key_or_null(m->set_key), "binning_key", key_or_null(m->bin_key),
-                     "date_obs", key_or_null(m->date_obs), "date_key", key_or_null(m->date_key),
-                     "bayerpat", key_or_null(m->bayerpat));
+    return json_pack(
+        "{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "type_key", key_or_null(m->type_key),
+        "exposure", num_or_null(m->exptime), "exposure_key", key_or_null(m->exp_key),
+        "ccd_temp", num_or_null(m->ccd_temp), "ccd_temp_key", key_or_null(m->temp_key),
+        "set_temp", num_or_null(m->set_temp), "set_temp_key", key_or_null(m->set_key),
+        "binning_key", key_or_null(m->bin_key), "date_obs", key_or_null(m->date_obs),
+        "date_key", key_or_null(m->date_key), "bayerpat", key_or_null(m->bayerpat));
 }
 
 /* inferred_json lists the frames of the session whose type came from their path. */
@@ -45,8 +44,7 @@ static json_t *inferred_json(ac_planner_t *pl, const char *session_id)
         return a; /* shown as none: the plan itself does not depend on it */
     for (size_t i = 0; i < l.n; i++)
         json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "path", l.items[i].path, "type",
-                                           l.items[i].frame_type, "reason",
-                                           l.items[i].reason));
+                                           l.items[i].frame_type, "reason", l.items[i].reason));
     ac_catalog_inferred_free(&l);
     return a;
 }
@@ -109,8 +107,8 @@ json_t *ac_planner_explain(ac_planner_t *pl, const char *session_id, ac_err_t *e
                           s->session_id, "status", ac_match_status_name(res.status), "reason",
                           res.reason[0] ? res.reason : NULL, "later",
                           res.later[0] || res.later[1] || res.later[2] || res.later[3],
-                          "dark_scale", num_or_null(res.dark_k), "chosen", chosen,
-                          "candidates", cands, "text", text, "header",
+                          "dark_scale", num_or_null(res.dark_k), "chosen", chosen, "candidates",
+                          cands, "text", text, "header",
                           lm != NULL ? ac_planner_header_json(lm) : json_null(), "inferred",
                           inferred_json(pl, s->session_id));
         }

@@ -232,7 +232,8 @@ TEST(hdrkeys_type_from_path)
         ac_frame_type_t t;
         const char *why;
     } cases[] = {
-        {"/d/Autorun/Light/M42/Light_M42_30.0s_Bin1_533MC_gain100_20240321-013000_-10.0C_0001.fit",
+        {"/d/Autorun/Light/M42/"
+         "Light_M42_30.0s_Bin1_533MC_gain100_20240321-013000_-10.0C_0001.fit",
          "/d", AC_FRAME_LIGHT, "file name"},
         {"/d/Autorun/Dark/Dark_60s_Bin1_20240320-235959_0018.fit", "/d", AC_FRAME_DARK, "file"},
         {"/d/Autorun/Flat/Flat_1.0ms_Bin1_S_gain100_20240320-233122_-10.5C_0001.fit", "/d",
@@ -258,8 +259,8 @@ TEST(hdrkeys_type_from_path)
     char why[512];
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ac_frame_type_t t = ac_meta_type_from_path(cases[i].path, cases[i].root, 3, why,
-                                                   sizeof why);
+        ac_frame_type_t t =
+            ac_meta_type_from_path(cases[i].path, cases[i].root, 3, why, sizeof why);
         if (t != cases[i].t)
             AC_TEST_FAIL("%s: %s, expected %s (%s)", cases[i].path, ac_meta_type_name(t),
                          ac_meta_type_name(cases[i].t), why);
@@ -278,7 +279,8 @@ TEST(hdrkeys_temperature_rule)
     ASSERT_STR_EQ(tc.basis, "SET-TEMP");
     ac_temp_compare(NAN, -10, NAN, -17, 5, "light", "dark", &tc);
     ASSERT_EQ(tc.verdict, AC_TEMP_DIFFERS);
-    ASSERT_STR_EQ(tc.text, "light SET-TEMP -10.0 C vs dark SET-TEMP -17.0 C: 7.0 C apart (> 5.0)");
+    ASSERT_STR_EQ(tc.text,
+                  "light SET-TEMP -10.0 C vs dark SET-TEMP -17.0 C: 7.0 C apart (> 5.0)");
     /* Sensor temperatures first; exactly the tolerance is within. */
     ac_temp_compare(-15, -10, -10, -10, 5, "light", "dark", &tc);
     ASSERT_EQ(tc.verdict, AC_TEMP_OK);

@@ -210,10 +210,11 @@ TEST(match_dark_temperature)
     ASSERT_EQ(r.notes[0].verdict, AC_MATCH_REJECTED);
     /* The light has a temperature, the dark none: the tolerance cannot be checked. */
     ASSERT_EQ(r.notes[1].verdict, AC_MATCH_REJECTED);
-    ASSERT_STR_EQ(r.notes[1].reason,
-                  "the light has CCD-TEMP -12.0 C but the master has no temperature (CCD-TEMP, "
-                  "CCD_TEMP, CCDTEMP, TEMPERAT, CAMTEMP, SET-TEMP, SET_TEMP or SETTEMP): the 5.0 "
-                  "C tolerance cannot be checked");
+    ASSERT_STR_EQ(
+        r.notes[1].reason,
+        "the light has CCD-TEMP -12.0 C but the master has no temperature (CCD-TEMP, "
+        "CCD_TEMP, CCDTEMP, TEMPERAT, CAMTEMP, SET-TEMP, SET_TEMP or SETTEMP): the 5.0 "
+        "C tolerance cannot be checked");
     ASSERT_STR_EQ(r.notes[2].reason, "temperature differs by 5.0 C, #4's by 1.0 C");
     ASSERT_EQ(r.chosen[AC_MATCH_DARK], 3);
     ac_match_result_free(&r);

@@ -43,11 +43,11 @@ static void write_master(const char *path, float value, float hot, const char *c
  * pixel 3600 ADU) and DWARF II lights (EXP = 15.): 100 + 5 dark + 200 sky, hot 2100. */
 static void dwarf_night(void)
 {
-    static const char *const bias[] = {"IMAGETYP= 'Master Bias'", "EXPTIME =                   0.",
-                                       "BAYERPAT= 'GBRG'", NULL};
-    static const char *const dark[] = {"IMAGETYP= 'Master Dark'", "EXPTIME =                  30.",
-                                       "BIASSUB =                    T", "BAYERPAT= 'GBRG'",
-                                       NULL};
+    static const char *const bias[] = {
+        "IMAGETYP= 'Master Bias'", "EXPTIME =                   0.", "BAYERPAT= 'GBRG'", NULL};
+    static const char *const dark[] = {
+        "IMAGETYP= 'Master Dark'", "EXPTIME =                  30.",
+        "BIASSUB =                    T", "BAYERPAT= 'GBRG'", NULL};
     static const char *const noexp[] = {"-EXP", NULL};
     static float light[W * H];
 
@@ -62,10 +62,10 @@ static void dwarf_night(void)
 
 TEST_TIMEOUT(headers_dwarf_exp_read_and_dark_scaled, 120)
 {
-    char *const ok[] = {AC_ASTROCALD_BIN, "calibrate",  "--bias",     "bias.fits", "--dark",
-                        "dark.fits",      "--output-dir", "out",     "dwarf.fits", NULL};
-    char *const bad[] = {AC_ASTROCALD_BIN, "calibrate",    "--bias",          "bias.fits",
-                         "--dark",         "dark.fits",    "--output-dir",    "out",
+    char *const ok[] = {AC_ASTROCALD_BIN, "calibrate",    "--bias", "bias.fits",  "--dark",
+                        "dark.fits",      "--output-dir", "out",    "dwarf.fits", NULL};
+    char *const bad[] = {AC_ASTROCALD_BIN,   "calibrate", "--bias",       "bias.fits",
+                         "--dark",           "dark.fits", "--output-dir", "out",
                          "dwarf-noexp.fits", NULL};
     char *out = NULL;
     double *px;

@@ -14,9 +14,8 @@
 #include "test.h"
 
 const char *const hc_names[] = {
-    "nina-1.10",  "sgp-3.1",      "sharpcap-2019", "apt-3.54",     "maximdl-5.24",
-    "dwarf2",     "seestar-s50",  "theskyx-10.5",  "indi-ekos",    "sbig-snap",
-    "observatory-1993", NULL,
+    "nina-1.10",   "sgp-3.1",      "sharpcap-2019", "apt-3.54",  "maximdl-5.24",     "dwarf2",
+    "seestar-s50", "theskyx-10.5", "indi-ekos",     "sbig-snap", "observatory-1993", NULL,
 };
 
 #define MAX_CARDS 256

@@ -17,12 +17,13 @@
 #include "hdrcorpus.h"
 #include "importtest.h"
 #include "test.h"
+#include "tools.h"
 
 #define NCOL 11
 
 /* The fitsfile columns compared, in the order AstroFiler's script prints them. */
 static const char *const cols[NCOL] = {
-    "fitsFileType",     "fitsFileObject",     "fitsFileExpTime", "fitsFileXBinning",
+    "fitsFileType",     "fitsFileObject",     "fitsFileExpTime",  "fitsFileXBinning",
     "fitsFileYBinning", "fitsFileCCDTemp",    "fitsFileTelescop", "fitsFileInstrument",
     "fitsFileFilter",   "fitsFileCalibrated", "fitsFileDate",
 };
@@ -62,18 +63,14 @@ struct af_row {
 /* run_astrofiler registers the files with AstroFiler; returns how many rows it printed. */
 static int run_astrofiler(char paths[][128], int n, struct af_row *rows)
 {
-    char cmd[8192], line[4096];
-    int len, got = 0;
+    const char *argv[32];
+    char line[4096];
+    int got = 0;
     FILE *p;
 
-    len = snprintf(cmd, sizeof cmd,
-                   "/usr/bin/python3 -c \"$AF_SCRIPT\" %s/../shared/peers/astrofiler/src",
-                   ac_test_srcdir());
     for (int i = 0; i < n; i++)
-        len += snprintf(cmd + len, sizeof cmd - (size_t)len, " %s", paths[i]);
-    snprintf(cmd + len, sizeof cmd - (size_t)len, " 2>af.err");
-    setenv("AF_SCRIPT", af_script, 1);
-    ASSERT_NOT_NULL(p = popen(cmd, "r"));
+        argv[i] = paths[i];
+    p = ac_tools_astrofiler_popen(af_script, argv, n);
     while (fgets(line, sizeof line, p) != NULL && got < n) {
         struct af_row *r = &rows[got];
         char *save = NULL, *t = strtok_r(line, "\t\n", &save);
@@ -95,9 +92,10 @@ static int run_astrofiler(char paths[][128], int n, struct af_row *rows)
     }
     if (pclose(p) != 0 || got != n) {
         system("tail -5 af.err >&2");
-        AC_TEST_FAIL("AstroFiler's importer did not run (%d of %d files): needs /usr/bin/python3 "
-                     "with astropy and peewee (.ci/setup)",
-                     got, n);
+        AC_TEST_FAIL(
+            "AstroFiler's importer did not run (%d of %d files): needs /usr/bin/python3 "
+            "with astropy and peewee (.ci/setup)",
+            got, n);
     }
     return got;
 }
@@ -132,9 +130,10 @@ TEST_TIMEOUT(headers_registration_equals_astrofiler, 300)
     for (int i = 0; i < n; i++) {
         bool registered;
         ASSERT_NOT_NULL(realpath(paths[i], abs));
-        registered = q_int(db, "SELECT count(*) FROM fitsfile WHERE fitsFileName = ?1", abs) == 1;
+        registered =
+            q_int(db, "SELECT count(*) FROM fitsfile WHERE fitsFileName = ?1", abs) == 1;
         fprintf(stderr, "%-18s astrofiler %-10s astrocald %s\n", hc_names[i],
-               af[i].ok ? "registered" : "refused", registered ? "registered" : "refused");
+                af[i].ok ? "registered" : "refused", registered ? "registered" : "refused");
         if (!af[i].ok) {
             /* In a folder that names nothing, astrocald refuses what AstroFiler refuses. */
             if (registered)
@@ -190,7 +189,8 @@ TEST_TIMEOUT(headers_type_from_path_registers_what_astrofiler_cannot, 120)
         /* The DWARF: EXP and BINNING = '2*2' are read too. */
         {"in/DWARF_DARK/15s_gain_110_0001.fits", "dwarf2", "DARK", "folder 'DWARF_DARK'"},
         {"in/M33/Lights/m33_0001.fits", "sbig-snap", "LIGHT", "folder 'Lights'"},
-        {"in/bias/offset_0001.fits", "observatory-1993", "BIAS", "file name 'offset_0001.fits'"},
+        {"in/bias/offset_0001.fits", "observatory-1993", "BIAS",
+         "file name 'offset_0001.fits'"},
     };
     static const char *const untyped[] = {"in/misc/capture_0001.fits",
                                           "in/Light_DarkNebula/capture_0002.fits"};
@@ -214,14 +214,29 @@ TEST_TIMEOUT(headers_type_from_path_registers_what_astrofiler_cannot, 120)
         if (strstr(r->skip_path[k], "misc") != NULL)
             ASSERT_CONTAINS(r->skip_msg[k], "nearest folders name a frame type");
         else
-            ASSERT_CONTAINS(r->skip_msg[k], "'Light_DarkNebula' names more than one frame type");
+            ASSERT_CONTAINS(r->skip_msg[k],
+                            "'Light_DarkNebula' names more than one frame type");
     }
     for (size_t i = 0; i < nok; i++) {
         ASSERT_NOT_NULL(realpath(ok[i].path, abs));
-        ASSERT_STR_EQ(q_text(db, "SELECT fitsFileType FROM fitsfile WHERE fitsFileName = ?1", abs),
-                      ok[i].type);
+        ASSERT_STR_EQ(
+            q_text(db, "SELECT fitsFileType FROM fitsfile WHERE fitsFileName = ?1", abs),
+            ok[i].type);
         ASSERT_CONTAINS(q_text(db, "SELECT reason FROM astrocal_inferred WHERE path = ?1", abs),
                         ok[i].why);
+    }
+    /* The session of the light lists it as typed from its path (what `plan` shows). */
+    {
+        ac_inferred_list_t il;
+        ac_err_t e = {0};
+        ASSERT_NOT_NULL(realpath(ok[5].path, abs));
+        const char *sid =
+            q_text(db, "SELECT fitsFileSession FROM fitsfile WHERE fitsFileName = ?1", abs);
+        ASSERT_OK(ac_catalog_session_inferred(db, sid, &il, &e));
+        ASSERT_EQ(il.n, 1);
+        ASSERT_STR_EQ(il.items[0].frame_type, "light");
+        ASSERT_CONTAINS(il.items[0].reason, "folder 'Lights'");
+        ac_catalog_inferred_free(&il);
     }
     /* The DWARF's exposure (EXP = 15.) and binning (BINNING = '2*2'), as Python prints
      * them. */
