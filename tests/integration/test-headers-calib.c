@@ -4,7 +4,8 @@
  * by k = 0.5 (known answer computed here), and refuses the same light without EXP naming
  * the keywords tried; the daemon applies one temperature rule in the planner and the
  * engine: a dark 2 C from the lights is used, one 7 C away leaves the session waiting with
- * the reason in `astrocalctl sessions` and `astrocalctl plan`.
+ * the reason in `astrocalctl sessions` and `astrocalctl plan`; a Seestar colour cube is
+ * refused with the reason.
  */
 #include <math.h>
 
@@ -90,6 +91,22 @@ TEST_TIMEOUT(headers_dwarf_exp_read_and_dark_scaled, 120)
     ASSERT(rc != 0);
     ASSERT_CONTAINS(out, "EXPTIME, EXPOSURE or EXP");
     ASSERT(!file_exists("out/dwarf-noexp_calibrated.fits"));
+    free(out);
+}
+
+TEST_TIMEOUT(headers_seestar_colour_cube_refused_with_reason, 60)
+{
+    char *const argv[] = {AC_ASTROCALD_BIN, "calibrate", "--bias",       "bias.fits",
+                          "--output-dir",   "out",       "seestar.fits", NULL};
+    static const char *const bias[] = {"IMAGETYP= 'Master Bias'", "BAYERPAT= 'GRBG'", NULL};
+    char *out = NULL;
+
+    write_master("bias.fits", 100, 100, bias);
+    hc_write("seestar.fits", "seestar-s50", W, H, NULL, NULL); /* NAXIS3 = 3 */
+    mkdir("out", 0755);
+    ASSERT(run_capture(argv, &out) != 0);
+    ASSERT_CONTAINS(out, "NAXIS3 = 3: colour cubes are not supported");
+    ASSERT(!file_exists("out/seestar_calibrated.fits"));
     free(out);
 }
 
