@@ -86,6 +86,16 @@ TEST_TIMEOUT(headers_dwarf_exp_read_and_dark_scaled, 120)
     ASSERT_NEAR(px[HY * W + HX], 200, 1e-3);
     ASSERT_NEAR(read_key_double("out/dwarf_calibrated.fits", "DARKSCAL"), 0.5, 1e-9);
     free(px);
+    /* The output records where the exposure came from and the temperatures compared. */
+    {
+        char hdr[2880 * 4 + 1] = "";
+        FILE *f = fopen("out/dwarf_calibrated.fits", "rb");
+        ASSERT_NOT_NULL(f);
+        hdr[fread(hdr, 1, sizeof hdr - 1, f)] = '\0';
+        fclose(f);
+        ASSERT_CONTAINS(hdr, "HISTORY Light exposure 15 s from EXP");
+        ASSERT_CONTAINS(hdr, "HISTORY Dark temperature: no temperature on the light nor on");
+    }
     /* Without EXP: refused, naming the keywords tried; no output, exit status non-zero. */
     rc = run_capture(bad, &out);
     ASSERT(rc != 0);
