@@ -198,12 +198,18 @@ static inline bool ac_temp_refused(ac_temp_verdict_t v)
  * lower-to-upper case change ("DarkFlat" -> "Dark", "Flat"); words compare
  * case-insensitively: light/lights, dark/darks, flat/flats, bias/biases/offset/offsets,
  * and flatdark(s)/darkflat(s) or the two adjacent words flat+dark(s), dark+flat(s) for a
- * flat-dark. The innermost name with a type word decides; a name that names two types
+ * flat-dark; the adjacent words dwarf+raw (the DWARF app's DWARF_RAW_... folders of raw
+ * lights) for a light. The innermost name with a type word decides; a name that names two types
  * ("Light_DarkNebula") decides nothing and stops the search (ambiguous). why (may be
  * NULL) says which name decided, or why nothing did. Returns AC_FRAME_UNKNOWN when no
  * name decides. */
 ac_frame_type_t ac_meta_type_from_path(const char *path, const char *root, int levels,
                                        char *why, size_t why_size);
+
+/* ac_meta_object_from_path reads the object from the DWARF app's raw-light folder name,
+ * DWARF[n]_RAW_[TELE_|WIDE_]<object>_EXP_<s>_GAIN_<g>_<date> (the folder holding the
+ * file), for a DWARF light whose OBJECT is blank. false when the folder is not one. */
+bool ac_meta_object_from_path(const char *path, char *out, size_t size);
 
 /* The kinds of master astrocald builds (a flat-dark is a dark taken for flats). */
 typedef enum ac_cal_kind {

@@ -73,8 +73,14 @@ static ac_frame_type_t name_type(const char *name, bool *ambiguous)
     *ambiguous = false;
     for (int i = 0; i < n; i++) {
         ac_frame_type_t t = word_type(words[i]);
+        /* "DWARF_RAW_...", "DWARF3_RAW_...": the DWARF app's folder of raw lights. */
+        if (i + 1 < n && strcasecmp(words[i], "dwarf") == 0 &&
+            strcasecmp(words[i + 1], "raw") == 0) {
+            t = AC_FRAME_LIGHT;
+            i++;
+        }
         /* "Flat_Dark", "Dark Flats": two adjacent words make a flat-dark. */
-        if (i + 1 < n) {
+        else if (i + 1 < n) {
             ac_frame_type_t u = word_type(words[i + 1]);
             if ((t == AC_FRAME_FLAT && u == AC_FRAME_DARK) ||
                 (t == AC_FRAME_DARK && u == AC_FRAME_FLAT)) {
@@ -140,4 +146,31 @@ ac_frame_type_t ac_meta_type_from_path(const char *path, const char *root, int l
                  "Dark, Flat, Bias, Offset, DarkFlat or FlatDark)",
                  levels);
     return AC_FRAME_UNKNOWN;
+}
+
+bool ac_meta_object_from_path(const char *path, char *out, size_t size)
+{
+    const char *slash = strrchr(path, '/'), *start, *p, *end;
+    size_t n;
+
+    /* The folder holding the file: .../DWARF[n]_RAW_[TELE_|WIDE_]<object>_EXP_... */
+    if (slash == NULL || slash == path)
+        return false;
+    for (start = slash; start > path && start[-1] != '/'; start--)
+        ;
+    if (strncasecmp(start, "DWARF", 5) != 0 || (p = strchr(start, '_')) == NULL || p > slash ||
+        strncasecmp(p + 1, "RAW_", 4) != 0)
+        return false;
+    p += 5;
+    if (strncasecmp(p, "TELE_", 5) == 0 || strncasecmp(p, "WIDE_", 5) == 0)
+        p += 5;
+    end = strstr(p, "_EXP_");
+    if (end == NULL || end > slash || end == p)
+        return false;
+    n = (size_t)(end - p);
+    if (n + 1 > size)
+        return false;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return true;
 }

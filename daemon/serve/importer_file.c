@@ -58,7 +58,7 @@ enum { S_PATH, S_REASON, S_DATE, S_TYPE, S_OBJECT, S_EXP, S_XBIN, S_YBIN, S_TEMP
 struct draft {
     ac_import_item_t it;
     const char *s[S_N];
-    char v[S_N][96];
+    char v[S_N][256];
     char reason[AC_ERR_MSG_MAX];
 };
 
@@ -287,7 +287,18 @@ static void describe_frame(struct draft *d, const ac_hdr_t *h, const ac_meta_t *
         return;
     }
     if (t == AC_FRAME_LIGHT) {
-        if (!hv(d, S_OBJECT, h, K_OBJECT, NULL) || d->v[S_OBJECT][0] == '\0') {
+        bool have = hv(d, S_OBJECT, h, K_OBJECT, NULL) && d->v[S_OBJECT][0] != '\0';
+        /* A DWARF light typed from its DWARF_RAW_<object>_EXP_... folder: the folder names
+         * the object its header leaves blank (issue 9). */
+        if (!have && d->s[S_WHY] != NULL &&
+            ac_meta_object_from_path(d->s[S_PATH], d->v[S_OBJECT], sizeof d->v[S_OBJECT])) {
+            d->s[S_OBJECT] = d->v[S_OBJECT];
+            have = true;
+            snprintf(d->v[S_WHY] + strlen(d->v[S_WHY]),
+                     sizeof d->v[S_WHY] - strlen(d->v[S_WHY]), "; OBJECT '%s' from the folder",
+                     d->v[S_OBJECT]);
+        }
+        if (!have) {
             skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "%s", "a light frame without OBJECT");
             return;
         }

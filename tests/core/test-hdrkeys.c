@@ -255,6 +255,9 @@ TEST(hdrkeys_type_from_path)
         {"/d/Darkside/Flatiron/Lighthouse_0001.fits", NULL, AC_FRAME_UNKNOWN, "nearest"},
         {"/d/Light_DarkNebula/0001.fits", NULL, AC_FRAME_UNKNOWN, "more than one frame type"},
         {"/d/Lights/capture_0001.fits", NULL, AC_FRAME_LIGHT, "folder 'Lights'"},
+        {"/d/DWARF3_RAW_M42_EXP_30_GAIN_80_2026-08-01/0001.fits", NULL, AC_FRAME_LIGHT,
+         "folder 'DWARF3_RAW_M42"},
+        {"/d/DWARF_DARK/dark_0001.fits", NULL, AC_FRAME_DARK, "file name"},
     };
     char why[512];
 
@@ -266,6 +269,21 @@ TEST(hdrkeys_type_from_path)
                          ac_meta_type_name(cases[i].t), why);
         ASSERT_CONTAINS(why, cases[i].why);
     }
+}
+
+TEST(hdrkeys_dwarf_object_from_folder)
+{
+    char o[64];
+
+    ASSERT(ac_meta_object_from_path("/s/DWARF_RAW_TELE_M42_EXP_15_GAIN_80_2024-01-01/1.fits", o,
+                                    sizeof o));
+    ASSERT_STR_EQ(o, "M42");
+    ASSERT(ac_meta_object_from_path("/s/DWARF3_RAW_NGC 7000_EXP_30_GAIN_80_x/a.fits", o,
+                                    sizeof o));
+    ASSERT_STR_EQ(o, "NGC 7000");
+    ASSERT(!ac_meta_object_from_path("/s/DWARF_DARK/a.fits", o, sizeof o));
+    ASSERT(!ac_meta_object_from_path("/s/Lights/a.fits", o, sizeof o));
+    ASSERT(!ac_meta_object_from_path("/DWARF_RAW_M42_EXP_1/x/a.fits", o, sizeof o));
 }
 
 TEST(hdrkeys_temperature_rule)

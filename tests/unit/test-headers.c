@@ -191,6 +191,9 @@ TEST_TIMEOUT(headers_type_from_path_registers_what_astrofiler_cannot, 120)
         {"in/M33/Lights/m33_0001.fits", "sbig-snap", "LIGHT", "folder 'Lights'"},
         {"in/bias/offset_0001.fits", "observatory-1993", "BIAS",
          "file name 'offset_0001.fits'"},
+        /* The DWARF app's raw lights: no IMAGETYP, a blank OBJECT; the folder says both. */
+        {"in/DWARF_RAW_TELE_M 42_EXP_15_GAIN_110_2023-06-10-21-38-19-442/0001.fits", "dwarf2",
+         "LIGHT", "; OBJECT 'M 42' from the folder"},
     };
     static const char *const untyped[] = {"in/misc/capture_0001.fits",
                                           "in/Light_DarkNebula/capture_0002.fits"};
