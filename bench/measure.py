@@ -292,6 +292,15 @@ def cmd_report(a):
         P("| astrocald %s / I/O floor %s incl. reading the 3 masters | %s | - | (info) | |" % (
             mode, mode, fmt(r_job)))
         verdicts.append(ok)
+    ac, cd = summ.get("astrocald-sync"), summ.get("catdd-sync")
+    if ac and cd:
+        # Issue 12: against cat + dd, start-up included (masters read, hashed, analysed).
+        r_e2e = ratio(ac["fps"], cd["fps"])
+        r_st = ratio(ac["steady"], cd["steady"])
+        ok = r_e2e is not None and r_e2e >= 0.85 and r_st is not None and r_st >= 0.95
+        P("| astrocald sync / cat + dd floor (start-up included) | %s | %s | >= 0.85, "
+          "steady >= 0.95 | %s |" % (fmt(r_e2e), fmt(r_st), "yes" if ok else "NO"))
+        verdicts.append(ok)
     ac, si = summ.get("astrocald-nosync"), summ.get("siril")
     if ac and si:
         r = ratio(ac["fps"], si["fps"])

@@ -12,27 +12,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 lights=20 reps=3 size=6248x4176 tmp=/work/bench-tmp-daemon build=/tmp/build-bench-daemon
-while [ $# -gt 0 ]; do
-  case $1 in
-    --lights) lights=$2; shift 2 ;;
-    --reps) reps=$2; shift 2 ;;
-    --size) size=$2; shift 2 ;;
-    --tmp) tmp=$2; shift 2 ;;
-    --build) build=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 64 ;;
-  esac
-done
+source bench/common.sh
+bench_options lights reps size tmp build -- "$@"
 w=${size%x*} h=${size#*x}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j2 --target astrocald astrocalctl acgen >/dev/null
+bench_build "$build" astrocald astrocalctl acgen
 cc -O2 -o "$build/status_latency" bench/status_latency.c -lm
 rm -rf "$tmp"; mkdir -p "$tmp"
-echo "machine: $(nproc) CPUs, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r), $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD)"
+bench_machine
 echo "generating $lights lights of ${w}x${h} with float masters"
 "$build/tests/acgen" night "$tmp/data" --width "$w" --height "$h" --lights "$lights" --masters float >/dev/null
 
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || echo "(cannot drop caches: warm)"; }
-now() { date +%s.%N; }
 
 oneshot_fps=() daemon_fps=()
 for rep in $(seq 1 "$reps"); do
@@ -84,7 +73,6 @@ CONF
   cat "$tmp/d/latency" | sed 's/^/  /'
   rm -rf "$tmp/out-daemon"
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 mo=$(median "${oneshot_fps[@]}") md=$(median "${daemon_fps[@]}")
 printf 'median: one-shot --sync %.2f frames/s, daemon %.2f frames/s, ratio %.2f (target >= 0.90)\n' \
   "$mo" "$md" "$(echo "$md / $mo" | bc -l)"

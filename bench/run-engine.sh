@@ -5,6 +5,8 @@
 # startup_probe (cc), generates a synthetic night of 26-megapixel 16-bit lights with float32
 # masters, then measures in interleaved rounds, dropping the page cache before every run:
 #   floor-nosync / floor-sync        bench/iofloor.c, 2 threads, O_DIRECT, without/with fsync
+#   catdd-sync                       bench/catdd.sh: the same bytes with cat and
+#                                    dd oflag=direct conv=fsync, 2 streams, no project code
 #   astrocald-nosync / -sync         astrocald calibrate --jobs 2, without/with --sync
 #   siril                            Siril 1.0 preprocess, 2 threads, 32-bit output
 #   ccdproc                          astropy ccdproc, 2 processes, on a subset of the lights
@@ -153,6 +155,13 @@ run_floor() { # NAME ROUND [--warm] [iofloor options...]
         "$IOFLOOR" -j "$JOBS" "$@" --masters "$MB" "$MD" "$MF" -o "$OUT" "${LIGHT_FILES[@]}"
 }
 
+run_catdd() { # NAME ROUND [catdd options...]
+    local name=$1 round=$2
+    shift 2
+    measure "$name" iofloor "$OUT/*.fits" "$round" -- \
+        "$HERE/catdd.sh" -j "$JOBS" "$@" --masters "$MB" "$MD" "$MF" -o "$OUT" "${LIGHT_FILES[@]}"
+}
+
 run_ac() { # NAME ROUND [--warm] [astrocald options...]
     local name=$1 round=$2 warm=()
     shift 2
@@ -179,6 +188,7 @@ for r in $(seq 1 "$REPS"); do
     run_floor floor-nosync "$r"
     run_ac astrocald-nosync "$r" --jobs "$JOBS"
     run_floor floor-sync "$r" --sync
+    run_catdd catdd-sync "$r" --sync
     run_ac astrocald-sync "$r" --jobs "$JOBS" --sync
     if [ "$SIRIL" = 1 ] && [ "$r" -le "$TOOL_REPS" ]; then run_siril "$r"; fi
     if [ "$CCDPROC" = 1 ] && [ "$r" -le "$TOOL_REPS" ]; then run_ccdproc "$r"; fi

@@ -3,7 +3,10 @@
  *
  * Levels are syslog's (err 3, warning 4, notice 5, info 6, debug 7). The default sink writes
  * one line per message to stderr, prefixed with "<N>" so journald (and the integration
- * tests) can read the priority (sd-daemon(3)). Each message is formatted into a bounded
+ * tests) can read the priority (sd-daemon(3)). When stderr is a terminal (decided at the
+ * first message) it writes "astrocald: warning: ..." instead, coloured by level (errors
+ * red, warnings yellow, notices bold, debug dim) unless NO_COLOR is set to a non-empty
+ * value or TERM is unset or "dumb" (then plain). Each message is formatted into a bounded
  * buffer and emitted with a single write(2), so lines from pool threads never interleave.
  * Control characters in a message (a newline in a file name) are written escaped (\n,
  * \xHH; a backslash as \\), so one message is one line and cannot forge another.
@@ -15,6 +18,7 @@
 #define AC_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum ac_log_level {
     AC_LOG_ERR = 3,
@@ -36,6 +40,19 @@ void ac_log_set_sink(ac_log_sink_fn sink);
 /* ac_log_set_prefix chooses whether the stderr sink writes "<N>" prefixes (default true)
  * or a human "astrocald: warning: " style (for the one-shot mode on a terminal). */
 void ac_log_set_syslog_prefix(bool on);
+
+/* ac_log_tty_mode says how a log line on fd would look: 0 not a terminal ("<N>" prefixes),
+ * 1 a terminal without colour (NO_COLOR, TERM=dumb), 2 a terminal with colour. */
+int ac_log_tty_mode(int fd);
+
+/* ac_log_refresh_tty decides the stderr mode again now (after stderr was redirected; for
+ * main() and tests, before threads log). */
+void ac_log_refresh_tty(void);
+
+/* ac_log_last_error copies the last message logged at err level into buf ("" when none)
+ * and returns its wall-clock time in seconds since the epoch (0 when none). The message
+ * is recorded whatever the sink. Any thread. */
+double ac_log_last_error(char *buf, size_t size);
 
 /* ac_log_parse_level maps "err", "warning", "notice", "info", "debug" to a level, -1 if
  * unknown. */

@@ -29,6 +29,18 @@ static const char *const code_names[AC_PROTO_NCODES] = {
     [AC_PROTO_BUSY] = "busy",
     [AC_PROTO_INTERNAL] = "internal",
     [AC_PROTO_NOT_ALLOWED] = "not_allowed",
+    [AC_PROTO_USAGE] = "usage",
+    [AC_PROTO_UNAVAILABLE] = "unavailable",
+    [AC_PROTO_BAD_REPLY] = "bad_reply",
+    [AC_PROTO_FITS] = "fits",
+    [AC_PROTO_FORMAT] = "format",
+    [AC_PROTO_GEOMETRY] = "geometry",
+    [AC_PROTO_METADATA] = "metadata",
+    [AC_PROTO_BAD_MASTER] = "bad_master",
+    [AC_PROTO_NO_SPACE] = "no_space",
+    [AC_PROTO_CANCELLED] = "cancelled",
+    [AC_PROTO_CONFIG] = "config",
+    [AC_PROTO_IO] = "io",
 };
 
 const char *ac_proto_code_name(int code)
@@ -36,6 +48,18 @@ const char *ac_proto_code_name(int code)
     if (code <= AC_PROTO_OK || code >= AC_PROTO_NCODES)
         return "internal";
     return code_names[code];
+}
+
+void ac_proto_print_error(void *stream, int code, const char *message)
+{
+    json_t *o = json_pack("{s:{s:s,s:o}}", "error", "code", ac_proto_code_name(code), "message",
+                          ac_proto_string(message));
+    char *s = o != NULL ? json_dumps(o, DUMP_FLAGS) : NULL;
+
+    fprintf(stream, "%s\n", s != NULL ? s : "null");
+    fflush(stream);
+    free(s);
+    json_decref(o);
 }
 
 int ac_proto_code_parse(const char *name)
@@ -63,8 +87,29 @@ int ac_proto_code_from_err(int err)
     case -EEXIST:
     case -EALREADY:
         return AC_PROTO_CONFLICT;
-    default:
+    case AC_EFITS:
+        return AC_PROTO_FITS;
+    case AC_EFORMAT:
+        return AC_PROTO_FORMAT;
+    case AC_EGEOMETRY:
+        return AC_PROTO_GEOMETRY;
+    case AC_EMETADATA:
+        return AC_PROTO_METADATA;
+    case AC_EMASTER:
+        return AC_PROTO_BAD_MASTER;
+    case AC_ENOSPACE:
+    case -ENOSPC:
+    case -EDQUOT:
+        return AC_PROTO_NO_SPACE;
+    case AC_ECANCELED:
+    case -ECANCELED:
+        return AC_PROTO_CANCELLED;
+    case AC_ECONFIG:
+        return AC_PROTO_CONFIG;
+    case -ENOMEM:
         return AC_PROTO_INTERNAL;
+    default:
+        return err < 0 && err > -1000 ? AC_PROTO_IO : AC_PROTO_INTERNAL;
     }
 }
 

@@ -41,18 +41,40 @@ enum ac_proto_code {
     AC_PROTO_BUSY,
     AC_PROTO_INTERNAL,
     AC_PROTO_NOT_ALLOWED,
+    /* Client side (astrocalctl, astrocald calibrate): never sent by the daemon. */
+    AC_PROTO_USAGE,       /* bad command line (exit 64) */
+    AC_PROTO_UNAVAILABLE, /* the daemon cannot be reached, went away or did not answer */
+    AC_PROTO_BAD_REPLY,   /* the daemon's reply made no sense (exit 76) */
+    /* What went wrong with a file (one-shot results; daemon replies whose cause is one). */
+    AC_PROTO_FITS,       /* cfitsio failed reading or writing (AC_EFITS) */
+    AC_PROTO_FORMAT,     /* not an image astrocald can calibrate (AC_EFORMAT) */
+    AC_PROTO_GEOMETRY,   /* sizes, binning or Bayer layout disagree (AC_EGEOMETRY) */
+    AC_PROTO_METADATA,   /* exposure, filter, temperature or gain disagree (AC_EMETADATA) */
+    AC_PROTO_BAD_MASTER, /* a master frame is unusable (AC_EMASTER) */
+    AC_PROTO_NO_SPACE,   /* not enough free disk space (AC_ENOSPACE, ENOSPC) */
+    AC_PROTO_CANCELLED,  /* cancelled (AC_ECANCELED) */
+    AC_PROTO_CONFIG,     /* a bad configuration (AC_ECONFIG) */
+    AC_PROTO_IO,         /* another operating-system error (EACCES, EIO, ...) */
     AC_PROTO_NCODES
 };
 
 /* ac_proto_code_name returns the wire name of code ("internal" for an unknown one). */
 const char *ac_proto_code_name(int code);
 
+/* ac_proto_print_error writes {"error":{"code":NAME,"message":message}} and a newline to
+ * stream (a FILE *) and flushes it: how astrocalctl --json and astrocald calibrate --json
+ * report their own errors. */
+void ac_proto_print_error(void *stream, int code, const char *message);
+
 /* ac_proto_code_parse maps a wire name back to its code, -1 if unknown. */
 int ac_proto_code_parse(const char *name);
 
 /* ac_proto_code_from_err maps an astrocald error code (-errno or AC_E*) to the protocol
- * code a handler should reply with: -ENOENT -> not_found, AC_EBUSY -> busy, -EINVAL and
- * AC_EUSAGE -> bad_args, AC_EPROTO -> bad_request, anything else -> internal. */
+ * code a handler should reply with (and the one-shot mode prints): -ENOENT -> not_found,
+ * AC_EBUSY -> busy, -EINVAL and AC_EUSAGE -> bad_args, AC_EPROTO -> bad_request, the
+ * file errors to fits, format, geometry, metadata, bad_master, no_space, cancelled,
+ * AC_ECONFIG -> config, another -errno -> io, anything else (-ENOMEM) -> internal. The
+ * list is docs/protocol.md's "Errors"; names never change. */
 int ac_proto_code_from_err(int err);
 
 /*

@@ -48,6 +48,22 @@ char *ac_now_utc_iso(char *buf, size_t size, int frac)
     return ac_now_format(buf, size, true, 'T', frac);
 }
 
+char *ac_format_clock(char *buf, size_t size, double seconds)
+{
+    long long s;
+
+    if (!(seconds >= 0) || seconds > 1e9) {
+        snprintf(buf, size, "-");
+        return buf;
+    }
+    s = (long long)(seconds + 0.5);
+    if (s >= 3600)
+        snprintf(buf, size, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+    else
+        snprintf(buf, size, "%lld:%02lld", s / 60, s % 60);
+    return buf;
+}
+
 size_t ac_strlcpy(char *dst, const char *src, size_t size)
 {
     size_t len = strlen(src);
@@ -92,7 +108,7 @@ static int strip_suffix(char *s, const char *suffix)
 
 void ac_path_stem(const char *path, char *out, size_t size)
 {
-    static const char *const exts[] = {".fits", ".fit", ".fts"};
+    static const char *const exts[] = {".fits", ".fit", ".fts", ".xisf"};
 
     ac_strlcpy(out, ac_path_base(path), size);
     if (!strip_suffix(out, ".fz"))

@@ -21,6 +21,10 @@ char *ac_now_format(char *buf, size_t size, bool utc, char sep, int frac);
 /* ac_now_utc_iso is ac_now_format(buf, size, true, 'T', frac) (FITS and protocol times). */
 char *ac_now_utc_iso(char *buf, size_t size, int frac);
 
+/* ac_format_clock writes seconds as "M:SS" (under an hour) or "H:MM:SS", rounded; "-" for
+ * a negative or non-finite value (an unknown ETA). Returns buf. */
+char *ac_format_clock(char *buf, size_t size, double seconds);
+
 /* ac_strlcpy copies at most size-1 bytes and always terminates; returns strlen(src). */
 size_t ac_strlcpy(char *dst, const char *src, size_t size);
 
@@ -31,8 +35,9 @@ char *ac_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* ac_path_base returns a pointer into path just after the last '/'. Borrowed. */
 const char *ac_path_base(const char *path);
 
-/* ac_path_stem copies the base name of path without its FITS extension (".fits", ".fit",
- * ".fts", each optionally followed by ".fz" or ".gz", case-insensitive) into out. */
+/* ac_path_stem copies the base name of path without its image extension (".fits", ".fit",
+ * ".fts", each optionally followed by ".fz" or ".gz", or ".xisf"; case-insensitive) into
+ * out. */
 void ac_path_stem(const char *path, char *out, size_t size);
 
 /* ac_path_dir copies the directory part of path ("." when there is none) into out. */

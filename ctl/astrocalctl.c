@@ -6,10 +6,14 @@
  * It connects to the control socket (plain POSIX sockets, no libuv), sends one request
  * (common/proto.h), waits for its reply and prints the result for people (ctl/print.c) or,
  * with --json, as the raw result object on one line. `watch` then keeps printing events
- * until interrupted. Exit status: 0 success, 1 the daemon answered with an error (printed on
- * stderr as "astrocalctl: CODE: MESSAGE", a refusal as "astrocalctl: not allowed: pause
- * needs membership of group G"; with --json also {"error":{...}} on stdout), 64 usage, 69
- * the daemon cannot be reached or went away, 76 the daemon's reply made no sense.
+ * until interrupted, connecting again when the daemon restarts (unless --once). Commands,
+ * their usage and options are the table of ctl/commands.c. Exit status: 0 success, 1 the
+ * daemon answered with an error (printed on stderr as "astrocalctl: CODE: MESSAGE", a
+ * refusal as "astrocalctl: not allowed: pause needs membership of group G"), 64 usage, 69
+ * the daemon cannot be reached or went away, 76 the daemon's reply made no sense. With
+ * --json every error is also {"error":{"code":CODE,"message":...}} on stdout, CODE from
+ * the one list of common/proto.h (usage, unknown_command, unavailable, bad_reply and the
+ * daemon's codes).
  *
  * Single-threaded. The only file here that exits.
  */
@@ -28,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "commands.h"
 #include "print.h"
 #include "proto.h"
 #include "version.h"
@@ -37,183 +42,64 @@
 #define EXIT_DAEMON_ERROR 1
 
 static volatile sig_atomic_t interrupted;
+/* --json: errors are JSON objects on stdout too. */
+static bool json_errors;
+/* The command once known: usage errors then point to its own help. */
+static const char *hint_cmd;
 
-static void usage(FILE *f)
+/* fail reports an error and exits with status: "astrocalctl: MESSAGE" on stderr and, with
+ * --json, {"error":{"code":CODE,"message":MESSAGE}} on stdout (code: enum ac_proto_code). */
+__attribute__((noreturn, format(printf, 3, 4))) static void fail(int status, int code,
+                                                                 const char *fmt, ...)
 {
-    fprintf(f,
-            "usage: astrocalctl [--socket PATH] [--json] [--timeout S] COMMAND [ARGS]\n"
-            "\n"
-            "commands:\n"
-            "  status                        queue, rates, ETA, the files being calibrated\n"
-            "  sessions                      light sessions and their progress\n"
-            "  session ID                    one session: masters and every file's state\n"
-            "  masters                       master frames in the catalogue\n"
-            "  plan [SESSION]                the masters each session would use, and why\n"
-            "                                every other candidate was rejected\n"
-            "  enqueue SESSION [--priority N]  queue a session (larger N runs sooner)\n"
-            "  pause [SESSION]               pause everything, or one session\n"
-            "  resume [SESSION]              resume everything, or one session\n"
-            "  cancel SESSION                cancel a session's remaining files\n"
-            "  retry --file ID | --session ID | --all-failed\n"
-            "                                retry failed files\n"
-            "  import DIR                    register the FITS files under DIR\n"
-            "  reload                        re-read the configuration file\n"
-            "  config                        the configuration in effect\n"
-            "  version                       the daemon's version\n"
-            "  watch                         print events as they happen (Ctrl-C stops)\n"
-            "\n"
-            "options:\n"
-            "  --socket PATH   control socket (default $ASTROCALD_SOCKET, else\n"
-            "                  " DEFAULT_SOCKET ")\n"
-            "  --json          print the raw result object on one line (watch: event lines;\n"
-            "                  a daemon error: {\"error\":{\"code\":...,\"message\":...}})\n"
-            "  --timeout S     seconds to wait for the reply (default 30; import and watch\n"
-            "                  wait without limit; 0 = no limit)\n"
-            "  --version       print astrocalctl's version\n"
-            "\n"
-            "exit status: 0 success, 1 the daemon reported an error, 64 usage error,\n"
-            "69 astrocald unreachable, 76 unexpected reply\n");
-}
-
-/* die_usage prints a usage error and exits 64. */
-__attribute__((noreturn, format(printf, 1, 2))) static void die_usage(const char *fmt, ...)
-{
+    char msg[1200];
     va_list ap;
 
-    fputs("astrocalctl: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputs("\n(see astrocalctl --help)\n", stderr);
-    exit(EX_USAGE);
+    if (json_errors)
+        ac_proto_print_error(stdout, code, msg);
+    fprintf(stderr, "astrocalctl: %s\n", msg);
+    if (status == EX_USAGE && hint_cmd != NULL)
+        fprintf(stderr, "(see astrocalctl help %s)\n", hint_cmd);
+    else if (status == EX_USAGE)
+        fputs("(see astrocalctl --help)\n", stderr);
+    exit(status);
 }
 
-/* ---- the request ------------------------------------------------------------------------ */
-
-/* need_args checks the number of positional arguments after the command. */
-static void need_args(const char *cmd, int n, int min, int max)
-{
-    if (n < min || n > max)
-        die_usage("%s takes %s", cmd,
-                  max == 0     ? "no arguments"
-                  : min == max ? "one argument"
-                               : "at most one argument");
-}
-
-/* absolute makes dir absolute against the current directory (without resolving links, so a
- * missing directory still reaches the daemon, which reports not_found). Caller frees. */
-static char *absolute(const char *dir)
-{
-    char cwd[PATH_MAX];
-    char *out = NULL;
-
-    if (dir[0] == '/')
-        return strdup(dir);
-    if (getcwd(cwd, sizeof cwd) == NULL)
-        return NULL;
-    if (asprintf(&out, "%s/%s", cwd, dir) < 0)
-        return NULL;
-    return out;
-}
-
-/* build_args turns the command's arguments into the request's args object. */
-static json_t *build_args(const char *cmd, int n, char **a)
-{
-    json_t *args = json_object();
-    char *end;
-
-    if (args == NULL)
-        return NULL;
-    if (strcmp(cmd, "status") == 0 || strcmp(cmd, "sessions") == 0 ||
-        strcmp(cmd, "masters") == 0 || strcmp(cmd, "reload") == 0 ||
-        strcmp(cmd, "version") == 0 || strcmp(cmd, "config") == 0 ||
-        strcmp(cmd, "watch") == 0) {
-        need_args(cmd, n, 0, 0);
-    } else if (strcmp(cmd, "session") == 0) {
-        need_args(cmd, n, 1, 1);
-        json_object_set_new(args, "id", json_string(a[0]));
-    } else if (strcmp(cmd, "plan") == 0 || strcmp(cmd, "pause") == 0 ||
-               strcmp(cmd, "resume") == 0) {
-        need_args(cmd, n, 0, 1);
-        if (n == 1)
-            json_object_set_new(args, "session", json_string(a[0]));
-    } else if (strcmp(cmd, "cancel") == 0) {
-        need_args(cmd, n, 1, 1);
-        json_object_set_new(args, "session", json_string(a[0]));
-    } else if (strcmp(cmd, "enqueue") == 0) {
-        const char *session = NULL;
-        for (int i = 0; i < n; i++) {
-            if (strcmp(a[i], "--priority") == 0 || strncmp(a[i], "--priority=", 11) == 0) {
-                const char *v = a[i][10] == '=' ? a[i] + 11 : (i + 1 < n ? a[++i] : NULL);
-                long long p;
-                if (v == NULL)
-                    die_usage("--priority needs a number");
-                errno = 0;
-                p = strtoll(v, &end, 10);
-                if (*v == '\0' || *end != '\0' || errno != 0 || p < INT_MIN || p > INT_MAX)
-                    die_usage("--priority: '%s' is not an integer", v);
-                json_object_set_new(args, "priority", json_integer(p));
-            } else if (session == NULL && a[i][0] != '-') {
-                session = a[i];
-            } else {
-                die_usage("enqueue: unexpected '%s'", a[i]);
-            }
-        }
-        if (session == NULL)
-            die_usage("enqueue needs a SESSION");
-        json_object_set_new(args, "session", json_string(session));
-    } else if (strcmp(cmd, "retry") == 0) {
-        int chosen = 0;
-        for (int i = 0; i < n; i++) {
-            if (strcmp(a[i], "--all-failed") == 0) {
-                json_object_set_new(args, "all_failed", json_true());
-            } else if ((strcmp(a[i], "--file") == 0 || strcmp(a[i], "--session") == 0) &&
-                       i + 1 < n) {
-                json_object_set_new(args, a[i] + 2, json_string(a[i + 1]));
-                i++;
-            } else {
-                die_usage("retry: unexpected '%s'", a[i]);
-            }
-            chosen++;
-        }
-        if (chosen != 1)
-            die_usage("retry takes exactly one of --file ID, --session ID, --all-failed");
-    } else if (strcmp(cmd, "import") == 0) {
-        char *dir;
-        need_args(cmd, n, 1, 1);
-        dir = absolute(a[0]);
-        if (dir == NULL)
-            die_usage("import: cannot make '%s' absolute", a[0]);
-        json_object_set_new(args, "dir", json_string(dir));
-        free(dir);
-    } else {
-        die_usage("unknown command '%s'", cmd);
-    }
-    return args;
-}
+#define die_usage(...) fail(EX_USAGE, AC_PROTO_USAGE, __VA_ARGS__)
 
 /* ---- the connection --------------------------------------------------------------------- */
 
-static int connect_to(const char *path)
+/* try_connect connects to the socket at path: the descriptor, or -errno. */
+static int try_connect(const char *path)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int fd, err;
 
-    if (strlen(path) >= sizeof sa.sun_path) {
-        fprintf(stderr, "astrocalctl: socket path %s is longer than %zu bytes\n", path,
-                sizeof sa.sun_path - 1);
-        exit(EX_USAGE);
-    }
+    if (strlen(path) >= sizeof sa.sun_path)
+        die_usage("socket path %s is longer than %zu bytes", path, sizeof sa.sun_path - 1);
     memcpy(sa.sun_path, path, strlen(path) + 1);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
         return fd;
     err = errno;
-    fprintf(stderr, "astrocalctl: cannot connect to %s: %s \xE2\x80\x94 %s\n", path,
-            strerror(err),
-            err == EACCES || err == EPERM ? "are you in the group that owns the socket?"
-                                          : "is astrocald running?");
-    exit(EX_UNAVAILABLE);
+    if (fd >= 0)
+        close(fd);
+    return -err;
+}
+
+static int connect_to(const char *path)
+{
+    int fd = try_connect(path);
+
+    if (fd < 0)
+        fail(EX_UNAVAILABLE, AC_PROTO_UNAVAILABLE, "cannot connect to %s: %s \xE2\x80\x94 %s",
+             path, strerror(-fd),
+             fd == -EACCES || fd == -EPERM ? "are you in the group that owns the socket?"
+                                           : "is astrocald running?");
+    return fd;
 }
 
 static void send_all(int fd, const char *s, size_t n)
@@ -222,10 +108,9 @@ static void send_all(int fd, const char *s, size_t n)
         ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0) {
-            fprintf(stderr, "astrocalctl: cannot send the request: %s\n", strerror(errno));
-            exit(EX_UNAVAILABLE);
-        }
+        if (w <= 0)
+            fail(EX_UNAVAILABLE, AC_PROTO_UNAVAILABLE, "cannot send the request: %s",
+                 strerror(errno));
         s += w;
         n -= (size_t)w;
     }
@@ -242,11 +127,12 @@ static double now_s(void)
 /*
  * read_msg reads the next line from fd into f and decodes it into m; *raw and *rawlen
  * (when raw is not NULL) give the line as received, borrowed until the next read. deadline
- * 0 means wait forever. Returns 0; 1 when interrupted by SIGINT/SIGTERM; exits on EOF, timeout
- * or a malformed line.
+ * 0 means wait forever. Returns 0; 1 when interrupted by SIGINT/SIGTERM; when the daemon
+ * closes the connection -1 if closed_ok (watch reconnects), else exits 69; exits on a
+ * timeout or a malformed line.
  */
 static int read_msg(int fd, ac_proto_framer_t *f, ac_proto_msg_t *m, double deadline,
-                    const char **raw, size_t *rawlen)
+                    const char **raw, size_t *rawlen, bool closed_ok)
 {
     const char *line;
     size_t len;
@@ -260,17 +146,14 @@ static int read_msg(int fd, ac_proto_framer_t *f, ac_proto_msg_t *m, double dead
 
         if (interrupted)
             return 1;
-        if (ac_proto_framer_too_long(f)) {
-            fprintf(stderr, "astrocalctl: a reply from astrocald is longer than %u bytes\n",
-                    AC_PROTO_MAX_REPLY);
-            exit(EX_PROTOCOL);
-        }
+        if (ac_proto_framer_too_long(f))
+            fail(EX_PROTOCOL, AC_PROTO_BAD_REPLY,
+                 "a reply from astrocald is longer than %u bytes", AC_PROTO_MAX_REPLY);
         if (deadline > 0) {
             double left = deadline - now_s();
-            if (left <= 0) {
-                fprintf(stderr, "astrocalctl: no reply from astrocald within the timeout\n");
-                exit(EX_UNAVAILABLE);
-            }
+            if (left <= 0)
+                fail(EX_UNAVAILABLE, AC_PROTO_UNAVAILABLE,
+                     "no reply from astrocald within the timeout");
             ms = (int)(left * 1000) + 1;
         }
         rc = poll(&p, 1, ms);
@@ -281,24 +164,20 @@ static int read_msg(int fd, ac_proto_framer_t *f, ac_proto_msg_t *m, double dead
         r = recv(fd, buf, sizeof buf, 0);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0) {
-            fprintf(stderr, "astrocalctl: astrocald closed the connection%s%s\n",
-                    r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
-            exit(EX_UNAVAILABLE);
-        }
-        if (ac_proto_framer_feed(f, buf, (size_t)r) == -ENOMEM) {
-            fprintf(stderr, "astrocalctl: out of memory\n");
-            exit(EX_UNAVAILABLE);
-        }
+        if (r <= 0 && closed_ok)
+            return -1;
+        if (r <= 0)
+            fail(EX_UNAVAILABLE, AC_PROTO_UNAVAILABLE, "astrocald closed the connection%s%s",
+                 r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
+        if (ac_proto_framer_feed(f, buf, (size_t)r) == -ENOMEM)
+            fail(EX_UNAVAILABLE, AC_PROTO_INTERNAL, "out of memory");
     }
     if (raw != NULL) {
         *raw = line;
         *rawlen = len;
     }
-    if (ac_proto_msg_decode(line, len, m, &e) < 0) {
-        fprintf(stderr, "astrocalctl: unexpected reply: %s\n", e.msg);
-        exit(EX_PROTOCOL);
-    }
+    if (ac_proto_msg_decode(line, len, m, &e) < 0)
+        fail(EX_PROTOCOL, AC_PROTO_BAD_REPLY, "unexpected reply: %s", e.msg);
     return 0;
 }
 
@@ -307,20 +186,96 @@ static void on_signal(int sig)
     interrupted = 1;
 }
 
-/* watch prints events until interrupted; returns the exit status. */
-static int watch(int fd, ac_proto_framer_t *f, bool json)
+/* request sends cmd with args (taken) on fd as request 1 and waits for its reply in *m,
+ * skipping events; returns 0, 1 when interrupted, -1 when the connection closed and
+ * closed_ok. */
+static int request(int fd, ac_proto_framer_t *f, const char *cmd, json_t *args, double deadline,
+                   ac_proto_msg_t *m, bool closed_ok)
 {
-    struct sigaction sa = {.sa_handler = on_signal};
+    size_t len;
+    char *line = ac_proto_encode_request(1, cmd, args, &len); /* args is taken */
+    int rc;
+
+    if (line == NULL)
+        fail(EX_OSERR, AC_PROTO_INTERNAL, "out of memory");
+    send_all(fd, line, len);
+    free(line);
+    do {
+        if ((rc = read_msg(fd, f, m, deadline, NULL, NULL, closed_ok)) != 0)
+            return rc;
+        if (m->kind == AC_PROTO_MSG_REPLY)
+            return 0;
+        ac_proto_msg_free(m);
+    } while (1);
+}
+
+/* sleep_s waits s seconds unless interrupted. */
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+
+    while (!interrupted && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* rewatch connects again after the daemon went away, once a second until it answers the
+ * watch request; returns the new descriptor, or -1 when interrupted. */
+static int rewatch(const char *socket_path, ac_proto_framer_t *f)
+{
+    fprintf(stderr, "astrocalctl: astrocald went away; reconnecting (Ctrl-C stops)\n");
+    while (!interrupted) {
+        int fd = try_connect(socket_path);
+        ac_proto_msg_t m;
+
+        if (fd >= 0) {
+            int rc;
+            ac_proto_framer_free(f);
+            ac_proto_framer_init(f, AC_PROTO_MAX_REPLY);
+            rc = request(fd, f, "watch", NULL, now_s() + 30, &m, true);
+            if (rc == 0 && m.ok) {
+                ac_proto_msg_free(&m);
+                fprintf(stderr, "astrocalctl: connected to astrocald again, watching\n");
+                return fd;
+            }
+            if (rc == 0)
+                ac_proto_msg_free(&m);
+            close(fd);
+            if (rc == 1)
+                return -1;
+        }
+        sleep_s(1.0);
+    }
+    return -1;
+}
+
+/* watch prints events until interrupted (reconnecting when the daemon restarts, unless
+ * once); returns the exit status. */
+static int watch(int fd, ac_proto_framer_t *f, bool json, bool once, const char *socket_path)
+{
     ac_print_watch_t w = {0};
     ac_proto_msg_t m;
     const char *raw;
     size_t rawlen;
+    int rc, status = 0;
 
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     if (!json)
         fprintf(stderr, "astrocalctl: watching astrocald (Ctrl-C to stop)\n");
-    while (read_msg(fd, f, &m, 0, &raw, &rawlen) == 0) {
+    for (;;) {
+        rc = read_msg(fd, f, &m, 0, &raw, &rawlen, true);
+        if (rc == 1)
+            break;
+        if (rc < 0) {
+            close(fd);
+            fd = -1;
+            if (once) {
+                fprintf(stderr, "astrocalctl: astrocald closed the connection\n");
+                status = EX_UNAVAILABLE;
+                break;
+            }
+            if ((fd = rewatch(socket_path, f)) < 0)
+                break;
+            continue;
+        }
         if (m.kind == AC_PROTO_MSG_EVENT) {
             if (json) {
                 printf("%.*s\n", (int)rawlen, raw); /* exactly as the daemon sent it */
@@ -332,30 +287,51 @@ static int watch(int fd, ac_proto_framer_t *f, bool json)
         }
         ac_proto_msg_free(&m);
     }
+    if (fd >= 0)
+        close(fd);
     ac_print_watch_free(&w);
+    return status;
+}
+
+/* help runs `astrocalctl help [COMMAND]`. */
+static int help(json_t *local)
+{
+    const char *name = json_string_value(json_object_get(local, "command"));
+    const ctl_cmd_t *c;
+
+    if (name == NULL) {
+        ctl_usage(stdout);
+        return 0;
+    }
+    if ((c = ctl_find(name)) == NULL)
+        fail(EX_USAGE, AC_PROTO_UNKNOWN_COMMAND, "help: unknown command '%s'", name);
+    ctl_help(stdout, c);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
     const char *socket_path = getenv("ASTROCALD_SOCKET");
+    struct sigaction sa = {.sa_handler = on_signal};
     double timeout = -1, deadline;
-    bool json = false;
+    bool json = false, want_help = false;
     char **pos = calloc((size_t)argc + 1, sizeof *pos);
     int npos = 0, fd, status;
     ac_proto_framer_t f;
     ac_proto_msg_t m;
-    json_t *args;
-    size_t len;
-    char *line, *end;
-    const char *cmd;
+    ctl_parsed_t p = {0};
+    char *end, err[512];
+    const ctl_cmd_t *cmd;
 
     if (pos == NULL)
         return EX_OSERR;
     if (socket_path == NULL || *socket_path == '\0')
         socket_path = DEFAULT_SOCKET;
-    /* Global options may appear anywhere; everything else is the command and its arguments
-     * (command options such as --priority are handled per command). */
+    for (int i = 1; i < argc; i++) /* errors are JSON from the first on */
+        if (strcmp(argv[i], "--json") == 0)
+            json_errors = true;
+    /* Global options may appear anywhere; the first other word is the command, the rest
+     * its arguments and options (commands.c parses them). */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--json") == 0) {
@@ -371,43 +347,52 @@ int main(int argc, char **argv)
             timeout = strtod(v, &end);
             if (*v == '\0' || *end != '\0' || !(timeout >= 0))
                 die_usage("--timeout: '%s' is not a number of seconds", v);
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
+        } else if (npos == 0 && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
+            want_help = true;
         } else if (strcmp(a, "--version") == 0 && npos == 0) {
             printf("astrocalctl %s\n", AC_VERSION);
             return 0;
+        } else if (npos == 0 && a[0] == '-') {
+            die_usage("unknown option '%s'", a);
         } else {
             pos[npos++] = argv[i];
         }
     }
     if (npos == 0) {
-        usage(stderr);
+        if (want_help) {
+            ctl_usage(stdout);
+            return 0;
+        }
+        if (json_errors)
+            die_usage("no command given");
+        ctl_usage(stderr);
         return EX_USAGE;
     }
-    cmd = pos[0];
-    args = build_args(cmd, npos - 1, pos + 1);
-    if (timeout < 0)
-        timeout =
-            strcmp(cmd, "import") == 0 || strcmp(cmd, "watch") == 0 ? 0 : DEFAULT_TIMEOUT_S;
-    line = ac_proto_encode_request(1, cmd, args, &len); /* args is taken */
-    if (line == NULL) {
-        fprintf(stderr, "astrocalctl: out of memory\n");
-        return EX_OSERR;
+    if ((cmd = ctl_find(pos[0])) == NULL)
+        fail(EX_USAGE, AC_PROTO_UNKNOWN_COMMAND, "unknown command '%s'", pos[0]);
+    hint_cmd = cmd->name;
+    if (ctl_parse(cmd, npos - 1, pos + 1, &p, err, sizeof err) != 0)
+        die_usage("%s", err);
+    free(pos);
+    if (want_help || p.help) {
+        ctl_help(stdout, cmd);
+        ctl_parsed_free(&p);
+        return 0;
     }
+    if (cmd->flags & CTL_LOCAL) {
+        status = help(p.local);
+        ctl_parsed_free(&p);
+        return status;
+    }
+    if (timeout < 0)
+        timeout = cmd->flags & CTL_NO_TIMEOUT ? 0 : DEFAULT_TIMEOUT_S;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     fd = connect_to(socket_path);
-    send_all(fd, line, len);
-    free(line);
     ac_proto_framer_init(&f, AC_PROTO_MAX_REPLY);
     deadline = timeout > 0 ? now_s() + timeout : 0;
-    /* Skip events (none are expected before the reply); the reply answers request 1. */
-    do {
-        if (read_msg(fd, &f, &m, deadline, NULL, NULL) != 0)
-            return 130;
-        if (m.kind == AC_PROTO_MSG_REPLY)
-            break;
-        ac_proto_msg_free(&m);
-    } while (1);
+    if (request(fd, &f, cmd->name, json_incref(p.args), deadline, &m, false) != 0)
+        return 130;
     if (!m.ok) {
         if (json) { /* {"error":{"code":...,"message":...}} on stdout, for scripts */
             json_t *o = json_pack("{s:O}", "error", json_object_get(m.root, "error"));
@@ -422,24 +407,27 @@ int main(int argc, char **argv)
         else
             fprintf(stderr, "astrocalctl: %s: %s\n", m.error_code, m.error_message);
         status = EXIT_DAEMON_ERROR;
-    } else if (strcmp(cmd, "watch") == 0) {
-        status = watch(fd, &f, json);
+    } else if (strcmp(cmd->name, "watch") == 0) {
+        status =
+            watch(fd, &f, json, json_is_true(json_object_get(p.local, "once")), socket_path);
+        fd = -1;
     } else if (json) {
         char *s =
             json_dumps(m.result, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
         printf("%s\n", s ? s : "null");
         free(s);
         status = 0;
-    } else if (ac_print_result(stdout, cmd, m.result) < 0) {
-        fprintf(stderr, "astrocalctl: unexpected result for %s from astrocald\n", cmd);
-        status = EX_PROTOCOL;
+    } else if (ac_print_result(stdout, cmd->name, m.result) < 0) {
+        fail(EX_PROTOCOL, AC_PROTO_BAD_REPLY, "unexpected result for %s from astrocald",
+             cmd->name);
     } else {
         status = 0;
     }
     ac_proto_msg_free(&m);
     ac_proto_framer_free(&f);
-    close(fd);
-    free(pos);
+    ctl_parsed_free(&p);
+    if (fd >= 0)
+        close(fd);
     if (fflush(stdout) != 0 && status == 0)
         status = EX_IOERR;
     return status;

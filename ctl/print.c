@@ -280,7 +280,12 @@ int ac_print_status(FILE *out, json_t *r)
     if (!json_is_object(files) || !json_is_object(sess) || !json_is_array(running))
         return -EINVAL;
     paused = str(r, "state") != NULL && strcmp(str(r, "state"), "paused") == 0;
-    fprintf(out, "astrocald %s", dash(str(r, "state")));
+    fputs("astrocald", out);
+    if (str(r, "version") != NULL)
+        fprintf(out, " %s", str(r, "version"));
+    if (json_is_integer(json_object_get(r, "pid")))
+        fprintf(out, " (pid %lld)", num_i(r, "pid"));
+    fprintf(out, " %s", dash(str(r, "state")));
     if (str(r, "pause_reason") != NULL)
         fprintf(out, " (%s)", str(r, "pause_reason"));
     fprintf(out, ", up %s, %lld workers, %lld in flight\n",
@@ -307,6 +312,8 @@ int ac_print_status(FILE *out, json_t *r)
             fnum(b2, sizeof b2, thr, "cpu_pressure", "%.1f"));
     if (json_is_true(json_object_get(thr, "backing_off")))
         fprintf(out, ", backing off: %s", dash(str(thr, "reason")));
+    if ((f = json_object_get(r, "last_error")) != NULL && json_is_object(f))
+        fprintf(out, "\nlast error %s: %s", dash(str(f, "at")), dash(str(f, "message")));
     fputs("\n\n", out);
     if (json_array_size(running) == 0) {
         fputs("nothing running\n", out);

@@ -266,6 +266,7 @@ static const ac_row_col_t master_cols[] = {
     AC_ROW(ac_catalog_master_t, file_size, SIZE),
     AC_ROW(ac_catalog_master_t, quality, NUMBER),
     AC_ROW(ac_catalog_master_t, validated, BOOL),
+    AC_ROW(ac_catalog_master_t, night, TEXT),
 };
 /* clang-format on */
 
@@ -279,8 +280,9 @@ void ac_catalog_masters_free(ac_master_list_t *list)
     "SELECT m.master_id, m.master_type, m.master_path, m.telescope, m.instrument, "            \
     "m.filter_name, m.source_session_id, s.fitsSessionDate, m.creation_date, m.hash_value, "   \
     "m.id, m.exposure_time, m.ccd_temp, m.gain, m.\"offset\", m.binning_x, m.binning_y, "      \
-    "m.file_count, m.file_size, m.quality_score, m.is_validated "                              \
+    "m.file_count, m.file_size, m.quality_score, m.is_validated, n.night "                     \
     "FROM Masters AS m LEFT JOIN fitssession AS s ON s.fitsSessionId = m.source_session_id "   \
+    "LEFT JOIN astrocal_master_night AS n ON n.master_rowid = m.id "                           \
     "WHERE COALESCE(m.soft_delete, 0) = 0 AND m.id > ?1 "
 
 /* Lists live masters with rowid > after; only those not in astrocal_master_seen when
@@ -319,6 +321,21 @@ int ac_catalog_new_masters(ac_db_t *db, int64_t after_rowid, ac_master_list_t *o
 int ac_catalog_unseen_masters(ac_db_t *db, ac_master_list_t *out, ac_err_t *e)
 {
     return list_masters(db, INT64_MIN, true, out, e);
+}
+
+int ac_catalog_master_set_night(ac_db_t *db, int64_t rowid, const char *night,
+                                const char *date_obs, ac_err_t *e)
+{
+    char ts[32];
+
+    AC_DB_OWNER_CHECK(db);
+    ac_db_timestamp(ts, sizeof ts);
+    const ac_bind_t b[] = {AC_BIND_INT(rowid), AC_BIND_TEXT(night), AC_BIND_TEXT(date_obs),
+                           AC_BIND_TEXT(ts)};
+    return ac_catalog_exec(db,
+                           "INSERT OR REPLACE INTO astrocal_master_night (master_rowid, night, "
+                           "date_obs, recorded_at) VALUES (?1, ?2, ?3, ?4)",
+                           b, 4, "record a master's night", NULL, e);
 }
 
 struct seen_ctx {

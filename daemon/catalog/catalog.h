@@ -103,6 +103,8 @@ typedef struct ac_catalog_master {
     int xbin, ybin;                          /* 0 when unknown */
     char *source_session_id;
     char *source_session_date; /* fitsSessionDate of the source session, or NULL */
+    char *night; /* observing night read from the master's DATE-OBS by astrocald
+                  * (astrocal_master_night), or NULL when not read yet */
     char *creation_date;       /* 'YYYY-MM-DD HH:MM:SS.ffffff' */
     char *hash_md5;            /* hash_value, or NULL */
     int file_count;
@@ -144,6 +146,11 @@ void ac_catalog_file_clear(ac_catalog_file_t *f);
 /* ac_catalog_masters lists every Masters row with soft_delete = 0, by rowid. A database
  * without a Masters table gives an empty list. */
 int ac_catalog_masters(ac_db_t *db, ac_master_list_t *out, ac_err_t *e);
+
+/* ac_catalog_master_set_night records the observing night ('YYYY-MM-DD') astrocald read
+ * from master rowid's DATE-OBS (date_obs may be NULL), replacing an earlier record. */
+int ac_catalog_master_set_night(ac_db_t *db, int64_t rowid, const char *night,
+                                const char *date_obs, ac_err_t *e);
 
 /* ac_catalog_new_masters lists Masters rows with soft_delete = 0 and rowid > after_rowid,
  * by rowid (master creation events since the last one seen). */
@@ -189,8 +196,10 @@ typedef struct ac_calibrated_rec {
  *
  * Exactly once: when astrocal_record already holds raw_file_id, nothing is inserted again
  * (the existing output id is returned); when a
- * fitsfile row already has fitsFileName = output_path (the same output registered by
- * someone else), that row is reused instead of inserting a second one.
+ * fitsfile row already has fitsFileName = output_path and either the output's hash or the
+ * raw light's session (the same output registered by someone else), that row is reused
+ * instead of inserting a second one (looked up through the hash and session indexes: no
+ * scan of fitsfile).
  * out_file_id (may be NULL) receives the output's fitsFileId. -ENOENT when the raw row
  * does not exist.
  */
@@ -356,10 +365,16 @@ typedef struct ac_calsession_list {
     size_t n;
 } ac_calsession_list_t;
 
-/* ac_catalog_cal_sessions lists every build unit that has at least one frame, ordered by
+/* ac_catalog_cal_sessions lists every build unit that has at least one frame, except the
+ * units of sessions recorded as decided (ac_catalog_cal_sessions_decided), ordered by
  * session date, session id, then kind. ac_catalog_cal_session reads the one unit named by
  * a build key (-ENOENT when the session does not exist or has no frame of that kind). */
 int ac_catalog_cal_sessions(ac_db_t *db, ac_calsession_list_t *out, ac_err_t *e);
+/* ac_catalog_cal_sessions_decided records sessions whose every unit is decided (see
+ * ac_build_scan): ac_catalog_cal_sessions leaves them out from then on (a catalogue of
+ * years then costs what its open sessions cost); ac_catalog_build_retry takes one back. */
+int ac_catalog_cal_sessions_decided(ac_db_t *db, const char *const *session_ids, size_t n,
+                                    ac_err_t *e);
 int ac_catalog_cal_session(ac_db_t *db, const char *key, ac_calsession_t *out, ac_err_t *e);
 void ac_catalog_calsession_clear(ac_calsession_t *s);
 void ac_catalog_calsessions_free(ac_calsession_list_t *list);

@@ -179,13 +179,18 @@ static int add_unit(struct units *us, sqlite3_stmt *st, ac_cal_kind_t kind)
     return x->u.key != NULL ? 0 : -ENOMEM;
 }
 
+/* With ?1 NULL (every unit), the sessions recorded as decided are left out. */
+#define OPEN_SQL                                                                               \
+    "AND (?1 IS NOT NULL OR s.fitsSessionId NOT IN (SELECT session_id FROM "                   \
+    "astrocal_unit_done)) "
+
 #define SESS_SQL                                                                               \
     "SELECT s.fitsSessionId, s.fitsSessionObjectName, s.fitsSessionDate, "                     \
     "s.fitsSessionTelescope, s.fitsSessionImager, s.fitsSessionFilter, "                       \
     "s.fitsSessionExposure, s.fitsSessionCCDTemp, s.fitsSessionGain, s.fitsSessionOffset, "    \
     "s.fitsSessionBinningX, s.fitsSessionBinningY FROM fitssession AS s "                      \
     "WHERE s.fitsSessionObjectName IN ('Bias', 'Dark', 'Flat') "                               \
-    "AND s.fitsSessionId IS NOT NULL AND (?1 IS NULL OR s.fitsSessionId = ?1) "                \
+    "AND s.fitsSessionId IS NOT NULL AND (?1 IS NULL OR s.fitsSessionId = ?1) " OPEN_SQL       \
     "ORDER BY s.fitsSessionDate, s.fitsSessionId"
 
 /* A row of SESS_SQL: its units (a 'Dark' session gives a dark and a flat-dark unit). */
@@ -246,17 +251,17 @@ static int read_frames(ac_db_t *db, const ac_schema_info_t *si, const char *only
     char cols[1024], sql[2048];
 
     ac_catalog_file_columns(si, cols, sizeof cols);
-    snprintf(sql, sizeof sql,
-             "SELECT %s, s.fitsSessionObjectName "
-             "FROM fitsfile AS f JOIN fitssession AS s ON s.fitsSessionId = f.fitsFileSession "
-             "WHERE s.fitsSessionObjectName IN ('Bias', 'Dark', 'Flat') "
-             "AND (?1 IS NULL OR s.fitsSessionId = ?1) AND f.fitsFileName IS NOT NULL "
-             "AND COALESCE(f.fitsFileCalibrated, 0) = 0%s%s "
-             "ORDER BY f.fitsFileSession, f.fitsFileDate, f.fitsFileId",
-             cols,
-             (si->cols & AC_COL_FILE_SOFTDELETE) ? " AND COALESCE(f.fitsFileSoftDelete, 0) = 0"
-                                                 : "",
-             (si->cols & AC_COL_FILE_ORIGINAL) ? " AND f.fitsFileOriginalFile IS NULL" : "");
+    snprintf(
+        sql, sizeof sql,
+        "SELECT %s, s.fitsSessionObjectName "
+        "FROM fitsfile AS f JOIN fitssession AS s ON s.fitsSessionId = f.fitsFileSession "
+        "WHERE s.fitsSessionObjectName IN ('Bias', 'Dark', 'Flat') "
+        "AND (?1 IS NULL OR s.fitsSessionId = ?1) " OPEN_SQL "AND f.fitsFileName IS NOT NULL "
+        "AND COALESCE(f.fitsFileCalibrated, 0) = 0%s%s "
+        "ORDER BY f.fitsFileSession, f.fitsFileDate, f.fitsFileId",
+        cols,
+        (si->cols & AC_COL_FILE_SOFTDELETE) ? " AND COALESCE(f.fitsFileSoftDelete, 0) = 0" : "",
+        (si->cols & AC_COL_FILE_ORIGINAL) ? " AND f.fitsFileOriginalFile IS NULL" : "");
     return ac_catalog_run(db, sql, v, 1, "list calibration frames", frame_row, fd, e);
 }
 
@@ -364,6 +369,40 @@ int ac_catalog_cal_sessions(ac_db_t *db, ac_calsession_list_t *out, ac_err_t *e)
     out->n = n;
     free(us.v);
     return 0;
+}
+
+struct decided {
+    const char *const *ids;
+    size_t n;
+};
+
+static int mark_done_txn(ac_db_t *db, void *arg, ac_err_t *e)
+{
+    const struct decided *d = arg;
+    char now[32];
+    int rc = 0;
+
+    ac_db_timestamp(now, sizeof now);
+    for (size_t i = 0; i < d->n && rc == 0; i++) {
+        const ac_bind_t v[] = {AC_BIND_TEXT(d->ids[i]), AC_BIND_TEXT(now)};
+        rc =
+            ac_catalog_exec(db,
+                            "INSERT OR IGNORE INTO astrocal_unit_done (session_id, decided_at) "
+                            "VALUES (?1, ?2)",
+                            v, 2, "record a decided calibration session", NULL, e);
+    }
+    return rc;
+}
+
+int ac_catalog_cal_sessions_decided(ac_db_t *db, const char *const *session_ids, size_t n,
+                                    ac_err_t *e)
+{
+    struct decided d = {session_ids, n};
+
+    AC_DB_OWNER_CHECK(db);
+    if (n == 0)
+        return 0;
+    return ac_db_transact(db, mark_done_txn, &d, e);
 }
 
 int ac_catalog_cal_session(ac_db_t *db, const char *key, ac_calsession_t *out, ac_err_t *e)

@@ -236,6 +236,13 @@ int ac_catalog_build_retry(ac_db_t *db, const char *key, int *changed, ac_err_t 
     AC_DB_OWNER_CHECK(db);
     ac_db_timestamp(now, sizeof now);
     const ac_bind_t v[] = {AC_BIND_TEXT(key), AC_BIND_TEXT(now)};
+    const ac_bind_t k[] = {AC_BIND_TEXT(key)};
+    int rc = ac_catalog_exec_txn(db,
+                                 "DELETE FROM astrocal_unit_done WHERE ?1 IS NULL OR "
+                                 "?1 = session_id OR ?1 = session_id || ':flatdark'",
+                                 k, 1, "reopen calibration sessions", NULL, e);
+    if (rc != 0)
+        return rc;
     return ac_catalog_exec_txn(
         db,
         "UPDATE astrocal_build SET state = 'pending', attempts = 0, error = NULL, "

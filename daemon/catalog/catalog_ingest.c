@@ -161,17 +161,107 @@ static bool link_matches(const struct lsess *l, const struct lsess *c, int k)
     return k != 2 || ac_catalog_same_text(c->c[L_FILT], l->c[L_FILT]);
 }
 
-static const struct lsess *link_find(const struct link_ctx *cx, const char *id)
+/* Indexes over the sessions read: by id (for the current links) and, per calibration
+ * kind, by date, most recent first (ties in row order), so that the best match of a light
+ * session is the first match at or before its date: linking costs the light sessions
+ * times a few candidates, not times every calibration session. */
+struct link_index {
+    size_t *by_id;
+    size_t *by_date[3];
+    size_t n_kind[3];
+};
+
+static int cmp_id(const void *a, const void *b, void *ctx)
 {
-    for (size_t i = 0; id != NULL && i < cx->n; i++)
-        if (ac_catalog_same_text(cx->s[i].c[L_ID], id))
-            return &cx->s[i];
+    const struct link_ctx *cx = ctx;
+    const char *x = cx->s[*(const size_t *)a].c[L_ID];
+    const char *y = cx->s[*(const size_t *)b].c[L_ID];
+
+    return strcmp(x != NULL ? x : "", y != NULL ? y : "");
+}
+
+static int cmp_date_desc(const void *a, const void *b, void *ctx)
+{
+    const struct link_ctx *cx = ctx;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int c = strcmp(cx->s[j].c[L_DATE], cx->s[i].c[L_DATE]);
+
+    return c != 0 ? c : (i > j) - (i < j);
+}
+
+static void link_index_free(struct link_index *ix)
+{
+    free(ix->by_id);
+    for (int k = 0; k < 3; k++)
+        free(ix->by_date[k]);
+    memset(ix, 0, sizeof *ix);
+}
+
+static int link_index_build(const struct link_ctx *cx, struct link_index *ix)
+{
+    memset(ix, 0, sizeof *ix);
+    if (cx->n == 0)
+        return 0;
+    if ((ix->by_id = malloc(cx->n * sizeof *ix->by_id)) == NULL)
+        return -ENOMEM;
+    for (int k = 0; k < 3; k++)
+        if ((ix->by_date[k] = malloc(cx->n * sizeof *ix->by_date[k])) == NULL)
+            return -ENOMEM;
+    for (size_t i = 0; i < cx->n; i++) {
+        const struct lsess *c = &cx->s[i];
+        ix->by_id[i] = i;
+        if (c->kind >= 0 && c->c[L_ID] != NULL && c->c[L_DATE] != NULL)
+            ix->by_date[c->kind][ix->n_kind[c->kind]++] = i;
+    }
+    qsort_r(ix->by_id, cx->n, sizeof *ix->by_id, cmp_id, (void *)cx);
+    for (int k = 0; k < 3; k++)
+        qsort_r(ix->by_date[k], ix->n_kind[k], sizeof *ix->by_date[k], cmp_date_desc,
+                (void *)cx);
+    return 0;
+}
+
+static const struct lsess *link_find(const struct link_ctx *cx, const struct link_index *ix,
+                                     const char *id)
+{
+    size_t lo = 0, hi = cx->n;
+
+    while (id != NULL && lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *m = cx->s[ix->by_id[mid]].c[L_ID];
+        int c = strcmp(m != NULL ? m : "", id);
+        if (c == 0)
+            return &cx->s[ix->by_id[mid]];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* The most recent calibration session of kind k dated on or before l that matches it. */
+static const struct lsess *link_best(const struct link_ctx *cx, const struct link_index *ix,
+                                     const struct lsess *l, int k)
+{
+    size_t lo = 0, hi = ix->n_kind[k];
+
+    while (lo < hi) { /* the first one dated on or before l */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(cx->s[ix->by_date[k][mid]].c[L_DATE], l->c[L_DATE]) > 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t j = lo; j < ix->n_kind[k]; j++)
+        if (link_matches(l, &cx->s[ix->by_date[k][j]], k))
+            return &cx->s[ix->by_date[k][j]];
     return NULL;
 }
 
 static int link_txn(ac_db_t *db, void *arg, ac_err_t *e)
 {
     struct link_ctx *cx = arg;
+    struct link_index ix = {0};
     int rc;
 
     link_free(cx);
@@ -183,6 +273,10 @@ static int link_txn(ac_db_t *db, void *arg, ac_err_t *e)
                         "fitsSessionOffset, fitsSessionFilter, fitsBiasSession, "
                         "fitsDarkSession, fitsFlatSession FROM fitssession ORDER BY rowid",
                         NULL, 0, "read sessions to link", link_row, cx, e);
+    if (rc == 0 && link_index_build(cx, &ix) != 0) {
+        link_index_free(&ix);
+        return ac_err_set(e, -ENOMEM, "link sessions: no memory");
+    }
     for (size_t i = 0; i < cx->n && rc == 0; i++) {
         struct lsess *l = &cx->s[i];
         const char *link[3];
@@ -191,17 +285,13 @@ static int link_txn(ac_db_t *db, void *arg, ac_err_t *e)
             (cx->since != NULL && strcmp(l->c[L_DATE], cx->since) < 0))
             continue;
         for (int k = 0; k < 3; k++) {
-            const struct lsess *best = NULL, *cur;
+            const struct lsess *best = link_best(cx, &ix, l, k), *cur;
             link[k] = l->c[L_BIAS + k];
-            for (size_t j = 0; j < cx->n; j++)
-                if (link_matches(l, &cx->s[j], k) &&
-                    (best == NULL || strcmp(cx->s[j].c[L_DATE], best->c[L_DATE]) > 0))
-                    best = &cx->s[j];
             if (best == NULL)
                 continue;
             /* An empty or dangling link is set; a link to an older session of the right
              * kind is moved to a more recent one (frames of the night arrived later). */
-            cur = link_find(cx, link[k]);
+            cur = link_find(cx, &ix, link[k]);
             if (cur == NULL || cur->kind != k ||
                 (cur != best && cur->c[L_DATE] != NULL &&
                  strcmp(cur->c[L_DATE], best->c[L_DATE]) < 0)) {
@@ -219,6 +309,7 @@ static int link_txn(ac_db_t *db, void *arg, ac_err_t *e)
                              v, AC_BIND_N(v), "link a light session", NULL, e);
         cx->linked += rc == 0;
     }
+    link_index_free(&ix);
     return rc;
 }
 

@@ -198,7 +198,6 @@ static int record_txn(ac_db_t *db, void *arg, ac_err_t *e)
     ac_db_timestamp(rx->now, sizeof rx->now);
     /* Already recorded (a re-run after a crash between commit and acknowledgement)? */
     const ac_bind_t raw[] = {AC_BIND_TEXT(r->raw_file_id)};
-    const ac_bind_t out[] = {AC_BIND_TEXT(r->output_path)};
     rc = ac_catalog_select_text(
         db, "SELECT output_file_id, output_path FROM astrocal_record WHERE file_id = ?1", raw,
         1, rx->out_id, sizeof rx->out_id, &found, "look up the calibration record", e);
@@ -213,12 +212,18 @@ static int record_txn(ac_db_t *db, void *arg, ac_err_t *e)
     if (!found)
         return ac_err_set(e, -ENOENT, "%s: no fitsfile row for raw light %s", ac_db_path(db),
                           r->raw_file_id);
-    /* The same output already registered (e.g. imported by AstroFiler): reuse its row. */
-    rc = ac_catalog_select_text(db,
-                                "SELECT fitsFileId FROM fitsfile WHERE fitsFileName = ?1 "
-                                "ORDER BY rowid LIMIT 1",
-                                out, 1, rx->out_id, sizeof rx->out_id, &found,
-                                "look for an existing output row", e);
+    /* The same output already registered (e.g. imported by AstroFiler): reuse its row.
+     * fitsFileName has no index and AstroFiler's tables get none from astrocald, so the
+     * row is looked for through the indexed hash (the same content) and the raw light's
+     * session: a search, not a scan of every row of a catalogue of years. */
+    const ac_bind_t same[] = {AC_BIND_TEXT(r->output_path), AC_BIND_TEXT(r->output_sha256),
+                              AC_BIND_TEXT(r->raw_file_id)};
+    rc = ac_catalog_select_text(
+        db,
+        "SELECT fitsFileId FROM fitsfile WHERE fitsFileName = ?1 AND (fitsFileHash = ?2 OR "
+        "fitsFileSession = (SELECT r.fitsFileSession FROM fitsfile AS r "
+        "WHERE r.fitsFileId = ?3)) ORDER BY rowid LIMIT 1",
+        same, 3, rx->out_id, sizeof rx->out_id, &found, "look for an existing output row", e);
     if (rc != 0)
         return rc;
     if (found && strcmp(rx->out_id, r->raw_file_id) == 0)

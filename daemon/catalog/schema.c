@@ -182,7 +182,18 @@ static const char *const migrations[] = {
      * crash handler named it). */
     "ALTER TABLE astrocal_file ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;\n"
     "ALTER TABLE astrocal_file ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;\n",
-    /* 4 (issue 9, frame type from the path): frames registered without a frame type in
+    /* 4: the observing night of a Masters row that has no source session, read by
+     * astrocald from the master's DATE-OBS (buildplan.h: a master that would match a
+     * calibration session of the same night means that session is not built again). */
+    "CREATE TABLE astrocal_master_night (\n"
+    "  master_rowid INTEGER PRIMARY KEY, night TEXT NOT NULL, date_obs TEXT,\n"
+    "  recorded_at TEXT);\n"
+    /* ... and the calibration sessions of past nights whose every build unit is decided
+     * (a master, or a build done, failed or rejected): planning passes no longer read
+     * their frames (catalog_build.c), so a catalogue of years costs what its open
+     * sessions cost. `astrocalctl retry` of a build takes its session out again. */
+    "CREATE TABLE astrocal_unit_done (session_id TEXT PRIMARY KEY, decided_at TEXT);\n",
+    /* 5 (issue 9, frame type from the path): frames registered without a frame type in
      * their header, with the type inferred from their file or folder names and why. */
     "CREATE TABLE astrocal_inferred (\n"
     "  file_id TEXT PRIMARY KEY,\n"

@@ -24,10 +24,10 @@
 #include "log.h"
 #include "util.h"
 
-static const char *const sections[] = {"AUTO_CALIBRATION", "DAEMON",   "WORKERS",
-                                       "CALIBRATION",      "MATCHING", "QUEUE",
-                                       "INGEST",           "MASTERS",  NULL};
-#define NSECTIONS 8
+static const char *const sections[] = {"AUTO_CALIBRATION", "DAEMON", "WORKERS", "CALIBRATION",
+                                       "MATCHING",         "QUEUE",  "INGEST",  "MASTERS",
+                                       "METRICS",          NULL};
+#define NSECTIONS 9
 
 static const char *const log_names[] = {"err", "warning", "notice", "info", "debug", NULL};
 static const int log_values[] = {AC_LOG_ERR, AC_LOG_WARNING, AC_LOG_NOTICE, AC_LOG_INFO,
@@ -95,12 +95,19 @@ static const ac_config_entry_t table[] = {
          "Directory for calibrated files; empty writes each beside its raw light."),
     PATH("DAEMON", repository_dir, "\"\"", 0, true,
          "AstroFiler repository root (masters in <repository_dir>/Masters); may be empty."),
+    PATH("DAEMON", astrofiler_ini, "\"\"", 0, true,
+         "AstroFiler's astrofiler.ini: its [DEFAULT] repo, source and bucket_url fill "
+         "repository_dir, watch_dirs and bucket_url when this file does not set them "
+         "(relative paths are taken from the ini's folder); empty = not read."),
+    ROW("DAEMON", bucket_url, AC_CFG_STRING, "\"\"", 0, 1023, NULL, NULL, 0, true,
+        "AstroFiler's cloud bucket (its [DEFAULT] bucket_url), for uploads; empty = none."),
     ENUM("DAEMON", log_level, "info", log_names, log_values, true,
          "Most detailed log messages written."),
-    INT("DAEMON", watch_interval_ms, "1000", 100, 60000, true,
+    INT("DAEMON", watch_interval_ms, "1000", 100, 3600000, true,
         "Catalogue change poll (PRAGMA data_version) interval, milliseconds."),
     INT("DAEMON", scan_interval_s, "60", 1, 86400, true,
-        "Interval of the full re-planning scan, seconds."),
+        "Interval of the full re-planning scan, seconds (skipped while no other process "
+        "committed and no session waits)."),
     INT("DAEMON", drain_timeout_s, "60", 0, 86400, true,
         "On SIGTERM, seconds running frames may take to finish before being cancelled."),
 
@@ -199,6 +206,13 @@ static const ac_config_entry_t table[] = {
         "A master flat whose calibrated mean level is below this (ADU) is rejected."),
     DBL("MASTERS", max_flat_level, "0.9", 0.01, 1,
         "A master flat brighter than this fraction of saturation is rejected."),
+
+    /* [METRICS] */
+    PATH("METRICS", textfile, "\"\"", 0, true,
+         "Prometheus text file for node_exporter's textfile collector, replaced atomically "
+         "every interval_s (e.g. /var/lib/prometheus/node-exporter/astrocald.prom); empty = "
+         "off. The folder must exist and be writable (a ReadWritePaths= drop-in)."),
+    INT("METRICS", interval_s, "5", 1, 3600, true, "Seconds between two writes of textfile."),
 };
 
 #define NTABLE (sizeof table / sizeof table[0])

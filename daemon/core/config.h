@@ -104,6 +104,8 @@ struct ac_config {
     char state_dir[4096];
     char output_dir[4096];     /* "" = beside each raw light */
     char repository_dir[4096]; /* "" = none */
+    char astrofiler_ini[4096]; /* "" = none; see io/conffile.h */
+    char bucket_url[1024];     /* AstroFiler's cloud bucket; "" = none */
     int log_level;             /* syslog level, AC_LOG_ERR..AC_LOG_DEBUG (common/log.h) */
     int watch_interval_ms;
     int scan_interval_s;
@@ -157,6 +159,9 @@ struct ac_config {
     double max_hot_fraction;
     double min_flat_level;
     double max_flat_level;
+    /* [METRICS] */
+    char textfile[4096]; /* "" = off */
+    int interval_s;
 };
 
 /* One row of the table. */
@@ -201,6 +206,12 @@ void ac_config_default(struct ac_config *c);
  * Returns 0 and fills *c, or AC_ECONFIG (-ENOMEM) with e set and *c unchanged. */
 int ac_config_parse(struct ac_config *c, const char *text, size_t len, const char *source,
                     ac_err_t *e);
+
+/* ac_config_parse_lines is ac_config_parse that also gives, for each row of the table (by
+ * index), the line that set it in key_line (0: not in the text, the default). key_line
+ * may be NULL; it is written only on success. */
+int ac_config_parse_lines(struct ac_config *c, const char *text, size_t len, const char *source,
+                          int key_line[AC_CONFIG_MAX_KEYS], ac_err_t *e);
 
 /* ac_config_set_text validates text as the value of row en (quotes already removed) and
  * stores it in *c. The message names the key and what was expected, e.g. "workers:

@@ -201,6 +201,12 @@ static int parse_line(struct parse_state *st, char *line, int lineno, ac_err_t *
 int ac_config_parse(struct ac_config *c, const char *text, size_t len, const char *source,
                     ac_err_t *e)
 {
+    return ac_config_parse_lines(c, text, len, source, NULL, e);
+}
+
+int ac_config_parse_lines(struct ac_config *c, const char *text, size_t len, const char *source,
+                          int key_line[AC_CONFIG_MAX_KEYS], ac_err_t *e)
+{
     struct parse_state *st = NULL;
     struct ac_config *tmp = NULL;
     char *line = NULL;
@@ -259,6 +265,8 @@ int ac_config_parse(struct ac_config *c, const char *text, size_t len, const cha
         goto out;
     }
     *c = *tmp;
+    if (key_line != NULL)
+        memcpy(key_line, st->key_line, sizeof st->key_line);
 out:
     free(line);
     free(tmp);

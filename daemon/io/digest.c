@@ -22,7 +22,10 @@ struct ac_digest {
 
 ac_digest_t *ac_digest_new(ac_digest_alg_t alg)
 {
-    const EVP_MD *md = alg == AC_DIGEST_MD5 ? EVP_md5() : EVP_sha256();
+    const EVP_MD *md = alg == AC_DIGEST_MD5      ? EVP_md5()
+                       : alg == AC_DIGEST_SHA1   ? EVP_sha1()
+                       : alg == AC_DIGEST_SHA512 ? EVP_sha512()
+                                                 : EVP_sha256();
     ac_digest_t *d = NULL;
 
     d = calloc(1, sizeof *d);
@@ -76,7 +79,7 @@ int ac_digest_fd(int fd, const char *name, ac_digest_alg_t alg, char *hex, size_
     off_t off = 0;
     int rc = 0;
 
-    if (size < (alg == AC_DIGEST_MD5 ? 33u : 65u))
+    if (size < (alg == AC_DIGEST_MD5 ? 33u : alg == AC_DIGEST_SHA512 ? 129u : 65u))
         return ac_err_set(e, -EINVAL, "%s: digest buffer too small (%zu bytes)", name, size);
     buf = malloc(READ_BUF_SIZE);
     d = ac_digest_new(alg);

@@ -14,15 +14,21 @@
 
 #include "err.h"
 
-typedef enum ac_digest_alg { AC_DIGEST_MD5, AC_DIGEST_SHA256 } ac_digest_alg_t;
+/* SHA-1 and SHA-512 check XISF data blocks (xisf.c). */
+typedef enum ac_digest_alg {
+    AC_DIGEST_MD5,
+    AC_DIGEST_SHA256,
+    AC_DIGEST_SHA1,
+    AC_DIGEST_SHA512
+} ac_digest_alg_t;
 
 typedef struct ac_digest ac_digest_t;
 
 /* ac_digest_new returns a new context (owned; ac_digest_free) or NULL. */
 ac_digest_t *ac_digest_new(ac_digest_alg_t alg);
 void ac_digest_update(ac_digest_t *d, const void *data, size_t len);
-/* ac_digest_final writes the lower-case hex digest (33 or 65 bytes with NUL) into hex and
- * frees d. */
+/* ac_digest_final writes the lower-case hex digest (33, 41, 65 or 129 bytes with NUL) into
+ * hex and frees d. */
 void ac_digest_final(ac_digest_t *d, char *hex, size_t size);
 void ac_digest_free(ac_digest_t *d);
 

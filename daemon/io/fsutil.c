@@ -289,3 +289,27 @@ int ac_fsutil_lock(const char *path, ac_err_t *e)
         ac_log_debug("could not write the pid into lock file %s (the lock is held)", path);
     return fd;
 }
+
+int ac_fsutil_pread_full(int fd, const char *path, void *buf, size_t len, long long off,
+                         ac_err_t *e)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t r = pread(fd, (char *)buf + got, len - got, (off_t)(off + (long long)got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int rc = -errno;
+            return ac_err_set(e, rc, "%s: read failed at byte %lld: %s", path,
+                              off + (long long)got, strerror(-rc));
+        }
+        if (r == 0)
+            return ac_err_set(e, AC_EFITS,
+                              "%s: truncated: the file ended at byte %lld while reading "
+                              "its data",
+                              path, off + (long long)got);
+        got += (size_t)r;
+    }
+    return 0;
+}

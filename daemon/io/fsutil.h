@@ -26,6 +26,11 @@
  * small, or the base name would exceed NAME_MAX). */
 int ac_fsutil_tmpname(const char *final_path, char *out, size_t size);
 
+/* ac_fsutil_pread_full reads len bytes at offset off of fd (path names it in messages):
+ * 0, -errno, or AC_EFITS "truncated: the file ended at byte N while reading its data". */
+int ac_fsutil_pread_full(int fd, const char *path, void *buf, size_t len, long long off,
+                         ac_err_t *e);
+
 /* ac_fsutil_is_tmpname says whether a base name is one of ours. */
 bool ac_fsutil_is_tmpname(const char *base);
 

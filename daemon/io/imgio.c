@@ -1,27 +1,24 @@
 /*
- * imgio.c - reading FITS images through cfitsio (adapter; see imgio.h).
+ * imgio.c - reading FITS images through cfitsio, and XISF images through xisf.c
+ * (adapter; see imgio.h).
  *
  * Opening finds the first HDU with image data (a tile-compressed image in a binary table
- * counts: cfitsio presents it as an image), checks the format and the file length, and
- * reads the header as 80-character cards (for compressed images the equivalent
- * uncompressed header). Reading converts strips of rows to float ADU:
+ * counts), checks the format and the file length, and reads the header as 80-character
+ * cards (for compressed images the equivalent uncompressed header). Reading converts
+ * strips of rows to float ADU:
  *  - a plain (uncompressed, not gzip) file is read here with pread: one large read of the
  *    strip's big-endian bytes, then one loop that swaps the bytes, applies BSCALE/BZERO
- *    (BLANK -> NaN) and widens to float. cfitsio is closed once the header is read. The
- *    arithmetic is that of cfitsio's TUSHORT path (BZERO = 32768, BSCALE = 1, no BLANK:
- *    exact) and of the stored-type reads otherwise, so the values are the same as
- *    cfitsio's; 4-byte data is read straight into the caller's strip and converted in
- *    place;
- *  - compressed or gzip/bzip2/compress files go through cfitsio: 16-bit data with
- *    BZERO = 32768, BSCALE = 1 and no BLANK as TUSHORT with cfitsio's scaling on; float
- *    data as stored (NaN kept); everything else as TDOUBLE with cfitsio's scaling on,
- *    which is exact for every integer type and for dequantised floats, with undefined
- *    pixels (BLANK / ZBLANK) as NaN.
+ *    (BLANK -> NaN) and widens to float; cfitsio is closed once the header is read. The
+ *    arithmetic is that of cfitsio's TUSHORT path and of its stored-type reads, so the
+ *    values are cfitsio's; 4-byte data is converted in the caller's strip;
+ *  - compressed or gzip/bzip2/compress files go through cfitsio (TUSHORT for 16-bit data
+ *    with BZERO 32768 and no BLANK; float as stored; else TDOUBLE with its scaling);
+ *  - an XISF file (signature XISF0100) is read by xisf.c.
  * ac_imgio_load_image hashes (MD5) the bytes of a plain file as they are read, in file
  * order (header, data strips, the rest), instead of reading the file a second time.
  *
- * Ownership: ac_imgin_t owns its fitsfile or descriptor, header copy and raw scratch
- * buffer.
+ * Ownership: ac_imgin_t owns its fitsfile, descriptor or XISF reader, header copy and raw
+ * scratch buffer.
  * Thread: one reader per thread; cfitsio is built reentrant. Errors come from
  * fits_get_errstatus only, never from cfitsio's global message stack.
  */
@@ -44,7 +41,9 @@
 #endif
 
 #include "digest.h"
+#include "fsutil.h"
 #include "util.h"
+#include "xisf.h"
 
 /* cfitsio initialises its global lock lazily on the first open (two pool threads race on
  * it, ThreadSanitizer shows): initialise it at load time, before any thread exists. */
@@ -79,6 +78,7 @@ struct ac_imgin {
     /* Plain files are read with pread (f is then closed). */
     int fd;             /* -1 when cfitsio reads */
     long long data_off; /* byte offset of the data unit */
+    ac_xisf_t *xisf;    /* an XISF image (xisf.h): it reads the rows */
     ac_digest_t *hash;  /* ac_imgio_load_image: MD5 of the bytes read, in file order */
     long long hashed;   /* bytes hashed so far (contiguous from 0) */
 };
@@ -94,8 +94,9 @@ static int fits_fail(ac_err_t *e, int status, const char *path, const char *what
 
 /* sniff checks the first bytes of the file: a plain FITS file starts with "SIMPLE  =";
  * gzip, bzip2 and Unix-compress files are left to cfitsio (which unpacks them), and the
- * length check is skipped for them (*plain = false). Everything else is not FITS. */
-static int sniff(const char *path, bool *plain, long long *size, ac_err_t *e)
+ * length check is skipped for them (*plain = false). An XISF file (*xisf) goes to xisf.c.
+ * Everything else is not FITS. */
+static int sniff(const char *path, bool *plain, bool *xisf, long long *size, ac_err_t *e)
 {
     unsigned char buf[10] = {0};
     struct stat st;
@@ -126,14 +127,16 @@ static int sniff(const char *path, bool *plain, long long *size, ac_err_t *e)
         goto out;
     }
     *plain = false;
-    if (n >= 9 && memcmp(buf, "SIMPLE  =", 9) == 0) {
+    *xisf = n > 0 && ac_xisf_sniff(buf, (size_t)n);
+    if (*xisf || (n >= 9 && memcmp(buf, "SIMPLE  =", 9) == 0)) {
         *plain = true;
     } else if (n >= 2 && ((buf[0] == 0x1f && (buf[1] == 0x8b || buf[1] == 0x9d)) ||
                           (n >= 3 && memcmp(buf, "BZh", 3) == 0))) {
         *plain = false;
     } else {
         rc = ac_err_set(e, AC_EFITS, "%s: not a FITS file (%s)", path,
-                        n == 0 ? "the file is empty" : "it does not start with SIMPLE =");
+                        n == 0 ? "the file is empty"
+                               : "it does not start with SIMPLE = nor XISF0100");
     }
 out:
     close(fd);
@@ -346,11 +349,11 @@ static int open_image(const char *path, bool header_only, ac_imgin_t **out, ac_e
 {
     ac_imgin_t *in = NULL;
     long long size = 0;
-    bool plain = false;
-    int status = 0, rc;
+    bool plain = false, xisf = false;
+    int status = 0, rc, xw, xh;
 
     *out = NULL;
-    if ((rc = sniff(path, &plain, &size, e)) != 0)
+    if ((rc = sniff(path, &plain, &xisf, &size, e)) != 0)
         return rc;
     in = calloc(1, sizeof *in);
     if (in == NULL)
@@ -359,6 +362,14 @@ static int open_image(const char *path, bool header_only, ac_imgin_t **out, ac_e
     in->header_only = header_only;
     ac_hdr_init(&in->hdr);
     ac_strlcpy(in->path, path, sizeof in->path);
+    if (xisf) {
+        plain = false;
+        if ((rc = ac_xisf_open(path, &in->hdr, &in->xisf, e)) != 0)
+            goto fail;
+        ac_xisf_geometry(in->xisf, &xw, &xh, &in->bitpix);
+        in->w = xw, in->h = xh;
+        goto meta;
+    }
     /* fits_open_diskfile: the path is a plain file name, never cfitsio's extended syntax
      * (brackets and '!' in names are legal). */
     if (fits_open_diskfile(&in->f, path, READONLY, &status) != 0) {
@@ -377,12 +388,13 @@ static int open_image(const char *path, bool header_only, ac_imgin_t **out, ac_e
         goto fail;
     if ((rc = read_header(in, e)) != 0)
         goto fail;
+meta:
     ac_meta_from_header(&in->meta, &in->hdr);
     /* cfitsio's view of the image is authoritative for the geometry. */
     in->meta.width = (int)in->w;
     in->meta.height = (int)in->h;
     in->meta.bitpix = in->bitpix;
-    if (!header_only && (rc = choose_read(in, plain, e)) != 0)
+    if (!header_only && in->xisf == NULL && (rc = choose_read(in, plain, e)) != 0)
         goto fail;
     *out = in;
     return 0;
@@ -406,35 +418,27 @@ const ac_meta_t *ac_imgio_meta(const ac_imgin_t *in)
     return &in->meta;
 }
 
+size_t ac_imgio_held_bytes(const ac_imgin_t *in)
+{
+    return in->xisf != NULL ? ac_xisf_held_bytes(in->xisf) : 0;
+}
+
 const char *ac_imgio_path(const ac_imgin_t *in)
 {
     return in->path;
 }
 
 /* Big-endian values from the file, whatever the host's byte order. */
-static inline uint16_t be16(const unsigned char *p)
-{
-    uint16_t v;
-
-    memcpy(&v, p, sizeof v);
-    return be16toh(v);
-}
-
-static inline uint32_t be32(const void *p)
-{
-    uint32_t v;
-
-    memcpy(&v, p, sizeof v);
-    return be32toh(v);
-}
-
-static inline uint64_t be64(const unsigned char *p)
-{
-    uint64_t v;
-
-    memcpy(&v, p, sizeof v);
-    return be64toh(v);
-}
+#define BE(bits)                                                                               \
+    static inline uint##bits##_t be##bits(const void *p)                                       \
+    {                                                                                          \
+        uint##bits##_t v;                                                                      \
+        memcpy(&v, p, sizeof v);                                                               \
+        return be##bits##toh(v);                                                               \
+    }
+BE(16)
+BE(32)
+BE(64)
 
 /* BLOCK values per inner loop: a fixed trip count lets the compiler vectorise the
  * conversions at -O2. */
@@ -541,30 +545,6 @@ static void decode(const ac_imgin_t *in, const unsigned char *src, size_t n, flo
     }
 }
 
-/* pread_full reads len bytes at off from the reader's descriptor. */
-static int pread_full(ac_imgin_t *in, void *buf, size_t len, long long off, ac_err_t *e)
-{
-    size_t got = 0;
-
-    while (got < len) {
-        ssize_t r = pread(in->fd, (char *)buf + got, len - got, (off_t)(off + (long long)got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int rc = -errno;
-            return ac_err_set(e, rc, "%s: read failed at byte %lld: %s", in->path,
-                              off + (long long)got, strerror(-rc));
-        }
-        if (r == 0)
-            return ac_err_set(e, AC_EFITS,
-                              "%s: truncated: the file ended at byte %lld while reading "
-                              "its data",
-                              in->path, off + (long long)got);
-        got += (size_t)r;
-    }
-    return 0;
-}
-
 /* grow_raw makes the scratch buffer hold at least need bytes. */
 static int grow_raw(ac_imgin_t *in, size_t need, int nrows, ac_err_t *e)
 {
@@ -609,7 +589,7 @@ static int read_plain(ac_imgin_t *in, int y0, int nrows, float *out, ac_err_t *e
             return rc;
         src = in->raw;
     }
-    if ((rc = pread_full(in, src, len, off, e)) != 0)
+    if ((rc = ac_fsutil_pread_full(in->fd, in->path, src, len, off, e)) != 0)
         return rc;
     hash_bytes(in, src, len, off);
     decode(in, src, n, out);
@@ -633,6 +613,8 @@ int ac_imgio_read_rows(ac_imgin_t *in, int y0, int nrows, float *out, ac_err_t *
         return 0;
     if (in->fd >= 0)
         return read_plain(in, y0, nrows, out, e);
+    if (in->xisf != NULL)
+        return ac_xisf_read_rows(in->xisf, y0, nrows, out, e);
     n = (size_t)nrows * (size_t)in->w;
     if (in->dtype == TFLOAT) {
         dst = out; /* float data without scaling: straight into the caller's strip */
@@ -671,6 +653,7 @@ void ac_imgio_close(ac_imgin_t *in)
         fits_close_file(in->f, &status);
     if (in->fd >= 0)
         close(in->fd);
+    ac_xisf_close(in->xisf);
     ac_digest_free(in->hash);
     ac_hdr_free(&in->hdr);
     free(in->raw);

@@ -1,6 +1,9 @@
 /*
  * imgio.h - reading FITS images through cfitsio (adapter).
  *
+ * XISF images (a file starting with "XISF0100") are read through xisf.h behind the same
+ * interface: the header is the XISF's cards, rows come as float ADU.
+ *
  * Accepts 2-D images of BITPIX 8, 16, 32, -32, -64 with BZERO/BSCALE, a NAXIS3 = 1 cube,
  * and tile-compressed images (.fits.fz: the image is the first HDU with data). Refuses
  * everything else (RGB cubes, tables only, NAXIS = 0) with AC_EFORMAT and a message naming
@@ -48,6 +51,10 @@ const char *ac_imgio_path(const ac_imgin_t *in);
 /* ac_imgio_read_rows reads rows [y0, y0 + nrows) into out (nrows * width floats, ADU).
  * Non-finite integer scaling never happens; float input is passed through (NaN kept). */
 int ac_imgio_read_rows(ac_imgin_t *in, int y0, int nrows, float *out, ac_err_t *e);
+
+/* ac_imgio_held_bytes: memory the reader holds besides its strip scratch: a compressed XISF
+ * block, decompressed whole (xisf.h); 0 for FITS. For the caller's memory accounting. */
+size_t ac_imgio_held_bytes(const ac_imgin_t *in);
 
 /* ac_imgio_close releases the reader (NULL-safe). */
 void ac_imgio_close(ac_imgin_t *in);

@@ -21,6 +21,7 @@
 #include "buildplan.h"
 #include "isodate.h"
 #include "log.h"
+#include "night.h"
 #include "stack.h"
 #include "stats.h"
 #include "util.h"
@@ -173,6 +174,90 @@ static const ac_catalog_master_t *best_master(const ac_build_world_t *w, ac_cal_
     return best;
 }
 
+/* The unit's temperature: the session's, else the mean of its frames'; NAN unknown. */
+static double unit_temp(const ac_calsession_t *u)
+{
+    double sum = 0;
+    int n = 0;
+
+    if (isfinite(u->ccd_temp))
+        return u->ccd_temp;
+    for (size_t i = 0; i < u->frames.n; i++)
+        if (isfinite(u->frames.items[i].ccd_temp)) {
+            sum += u->frames.items[i].ccd_temp;
+            n++;
+        }
+    return n > 0 ? sum / n : NAN;
+}
+
+/* The unit's observing night (night.h) from its earliest frame's DATE-OBS at the
+ * configured offset, else its session date; "" when neither is known. */
+static void unit_night(const ac_calsession_t *u, const ac_build_opts_t *o, char out[12])
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < u->frames.n; i++)
+        if (u->frames.items[i].date_obs != NULL &&
+            ac_night_of(u->frames.items[i].date_obs, o->utc_offset_h, out) == 0)
+            return;
+    if (u->date != NULL && strlen(u->date) >= AC_NIGHT_LEN)
+        snprintf(out, 12, "%.*s", AC_NIGHT_LEN, u->date);
+}
+
+/* would_serve says whether master m would have been made from a unit like u: same kind,
+ * camera, binning, gain and offset, exposure (darks, flat-darks), temperature by the rule of
+ * meta.h (ac_temp_compare), and filter and telescope (flats). */
+static bool would_serve(const ac_catalog_master_t *m, const ac_calsession_t *u,
+                        const struct equip *q, const ac_build_opts_t *o)
+{
+    struct equip mq = master_equip(m);
+    double ut = unit_temp(u);
+
+    if (master_kind(m) != (int)u->kind || m->path == NULL ||
+        !equip_match(q, &mq, u->kind == AC_CAL_DARK || u->kind == AC_CAL_FLATDARK, o))
+        return false;
+    /* meta.h's one temperature rule (catalogue values: sensor temperatures only); a
+     * temperature known on one side only does not serve: the unit is built. */
+    ac_temp_cmp_t tc;
+    ac_temp_compare(ut, NAN, m->ccd_temp, NAN, o->max_temp_diff, "unit", "master", &tc);
+    if (ac_temp_refused(tc.verdict))
+        return false;
+    if (u->kind == AC_CAL_FLAT) {
+        const ac_catalog_file_t *f = u->frames.n > 0 ? &u->frames.items[0] : NULL;
+        if (!name_match(str_or(u->filter, f != NULL ? f->filter : NULL), m->filter) ||
+            !name_match(str_or(u->telescope, f != NULL ? f->telescope : NULL), m->telescope))
+            return false;
+    }
+    return true;
+}
+
+/* existing_master looks for a live master that would serve unit u and is of its night:
+ * returns it (the plan skips the unit), or NULL with the matching masters whose night is
+ * not known yet in probe (their DATE-OBS is read by the build before it builds). A
+ * master's night is its source session's date when it has one (compared with the unit's
+ * session date), else the night astrocald read from its DATE-OBS. */
+static const ac_catalog_master_t *
+existing_master(const ac_calsession_t *u, const ac_build_world_t *w, const struct equip *q,
+                const char *night, const ac_build_opts_t *o, const ac_catalog_master_t **probe,
+                int *nprobe)
+{
+    *nprobe = 0;
+    for (size_t i = 0; w->masters != NULL && i < w->masters->n; i++) {
+        const ac_catalog_master_t *m = &w->masters->items[i];
+        if (!would_serve(m, u, q, o))
+            continue;
+        if (m->source_session_date != NULL && m->source_session_date[0] != '\0') {
+            if (u->date != NULL && nights_apart(u->date, m->source_session_date) == 0)
+                return m;
+        } else if (m->night != NULL && m->night[0] != '\0') {
+            if (strcmp(m->night, night) == 0)
+                return m;
+        } else if (night[0] != '\0' && *nprobe < AC_BUILD_MAX_PROBE) {
+            probe[(*nprobe)++] = m;
+        }
+    }
+    return NULL;
+}
+
 static const ac_build_row_t *find_row(const ac_build_world_t *w, const char *key)
 {
     for (size_t i = 0; w->builds != NULL && i < w->builds->n; i++)
@@ -282,11 +367,12 @@ int ac_build_plan(const ac_calsession_t *unit, const ac_build_world_t *w,
                   char *why, size_t why_size)
 {
     static const ac_build_world_t empty = {NULL, NULL, NULL};
-    const ac_catalog_master_t *bias = NULL, *fd = NULL;
+    const ac_catalog_master_t *bias = NULL, *fd = NULL, *have;
+    const ac_catalog_master_t *probe[AC_BUILD_MAX_PROBE];
     const ac_calsession_t *coming = NULL;
     struct equip q;
-    char note[256] = "";
-    int rc;
+    char note[256] = "", night[12];
+    int rc, nprobe = 0;
 
     memset(out, 0, sizeof *out);
     if (why_size > 0)
@@ -308,6 +394,12 @@ int ac_build_plan(const ac_calsession_t *unit, const ac_build_world_t *w,
         return AC_BUILD_PLAN_SKIP;
     }
     q = unit_equip(unit);
+    unit_night(unit, o, night);
+    if ((have = existing_master(unit, w, &q, night, o, probe, &nprobe)) != NULL) {
+        snprintf(why, why_size, "master #%lld of the same night matches: %s (not built again)",
+                 (long long)have->rowid, str_or(have->path, "?"));
+        return AC_BUILD_PLAN_SKIP;
+    }
     if (unit->kind == AC_CAL_FLAT) {
         fd = best_master(w, AC_CAL_FLATDARK, &q, o);
         bias = best_master(w, AC_CAL_BIAS, &q, o);
@@ -342,6 +434,12 @@ int ac_build_plan(const ac_calsession_t *unit, const ac_build_world_t *w,
     out->bias_path = dup_or_null(bias != NULL ? bias->path : NULL);
     out->flatdark_path = dup_or_null(fd != NULL ? fd->path : NULL);
     rc = out->subs == NULL || out->key == NULL || out->session_id == NULL ? -ENOMEM : 0;
+    ac_strlcpy(out->night, night, sizeof out->night);
+    for (int i = 0; rc == 0 && i < nprobe; i++) {
+        out->probe_rowid[i] = probe[i]->rowid;
+        if ((out->probe_path[out->nprobe++] = strdup(probe[i]->path)) == NULL)
+            rc = -ENOMEM;
+    }
     for (size_t i = 0; rc == 0 && i < unit->frames.n; i++)
         if ((out->subs[i] = dup_or_null(unit->frames.items[i].path)) == NULL)
             rc = -ENOMEM;
@@ -378,6 +476,58 @@ static double newest_write(const ac_calsession_t *u)
     return newest;
 }
 
+/* Days a calibration session's night must be past before it can be recorded as decided:
+ * until then frames of another kind may still join it (flat-darks in the morning). */
+#define DECIDED_AFTER_DAYS 2
+
+static bool unit_decided(const ac_calsession_t *u, const ac_build_row_list_t *rows)
+{
+    if (u->master_rowid != 0)
+        return true;
+    for (size_t i = 0; i < rows->n; i++)
+        if (rows->items[i].key != NULL && strcmp(rows->items[i].key, u->key) == 0)
+            return rows->items[i].state == AC_BUILD_DONE ||
+                   rows->items[i].state == AC_BUILD_FAILED ||
+                   rows->items[i].state == AC_BUILD_REJECTED;
+    return false;
+}
+
+/* record_decided records the sessions of past nights whose every unit is decided, so that
+ * later passes do not read their frames again (units are listed session by session). */
+static int record_decided(ac_db_t *db, const ac_calsession_list_t *units, double now,
+                          ac_err_t *e)
+{
+    ac_build_row_list_t rows = {0};
+    const char **ids = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (units->n == 0)
+        return 0;
+    if ((rc = ac_catalog_build_list(db, &rows, e)) != 0)
+        return rc;
+    if ((ids = calloc(units->n, sizeof *ids)) == NULL) {
+        ac_catalog_build_rows_free(&rows);
+        return ac_err_set(e, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < units->n;) {
+        const ac_calsession_t *u = &units->items[i];
+        bool decided = true;
+        double night;
+        size_t j = i;
+        for (; j < units->n && strcmp(units->items[j].session_id, u->session_id) == 0; j++)
+            decided = decided && unit_decided(&units->items[j], &rows);
+        if (decided && u->date != NULL && ac_isodate_parse_unix(u->date, &night, NULL) == 0 &&
+            now - night > DECIDED_AFTER_DAYS * 86400.0)
+            ids[n++] = u->session_id;
+        i = j;
+    }
+    rc = ac_catalog_cal_sessions_decided(db, ids, n, e);
+    free(ids);
+    ac_catalog_build_rows_free(&rows);
+    return rc;
+}
+
 int ac_build_scan(ac_db_t *db, ac_build_opts_t *o, int *queued, ac_err_t *e)
 {
     ac_calsession_list_t units = {0};
@@ -408,6 +558,8 @@ int ac_build_scan(ac_db_t *db, ac_build_opts_t *o, int *queued, ac_err_t *e)
         rc = ac_catalog_build_enqueue(db, u->key, u->kind, &added, e);
         n += added;
     }
+    if (rc == 0)
+        rc = record_decided(db, &units, (double)now.tv_sec, e);
     ac_catalog_calsessions_free(&units);
     if (queued != NULL)
         *queued = n;
@@ -500,10 +652,22 @@ int ac_build_record(ac_db_t *db, const ac_build_spec_t *spec, const ac_build_res
     char notes[1024], xb[16], yb[16];
     bool dark = spec->kind == AC_CAL_DARK || spec->kind == AC_CAL_FLATDARK;
     ac_build_row_t row = {0};
-    int rc, w = AC_BUILD_FAILED_ROW;
+    int rc = 0, w = AC_BUILD_FAILED_ROW;
 
     json_decref(jq);
-    if (res->status == AC_BUILT) {
+    /* Whatever the outcome, the nights read from the probed masters are kept. */
+    for (int i = 0; i < spec->nprobe && i < AC_BUILD_MAX_PROBE; i++)
+        if (res->probe_night[i][0] != '\0' &&
+            (rc = ac_catalog_master_set_night(db, spec->probe_rowid[i], res->probe_night[i],
+                                              res->probe_date_obs[i], e)) != 0)
+            goto out;
+    if (res->status == AC_BUILD_EXISTS) {
+        char why[256];
+        w = AC_BUILD_EXISTING_ROW;
+        snprintf(why, sizeof why, "master #%lld of the same night matches (not built again)",
+                 (long long)res->exists_rowid);
+        rc = ac_catalog_build_finish(db, spec->key, AC_BUILD_DONE, why, NULL, e);
+    } else if (res->status == AC_BUILT) {
         ac_master_rec_t rec = {0};
         snprintf(xb, sizeof xb, "%d", res->xbin > 0 ? res->xbin : 1);
         snprintf(yb, sizeof yb, "%d", res->ybin > 0 ? res->ybin : 1);
@@ -552,6 +716,7 @@ int ac_build_record(ac_db_t *db, const ac_build_spec_t *spec, const ac_build_res
     } else {
         rc = ac_catalog_build_finish(db, spec->key, AC_BUILD_FAILED, res->err.msg, qjson, e);
     }
+out:
     ac_catalog_build_row_clear(&row);
     free(qjson);
     if (what != NULL)

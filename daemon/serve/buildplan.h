@@ -32,6 +32,18 @@ typedef struct ac_build_world {
  * yet but a unit that will make it is queued or buildable), with the reason in why; or a
  * negative code (-EINVAL, -ENOMEM, -ENAMETOOLONG).
  *
+ * A master exists already when the unit's own master is linked (master_rowid), or when a
+ * live master would serve the unit, linked to it or not: same kind, instrument, binning,
+ * gain and offset (as below), exposure for darks and flat-darks, temperature within
+ * max_temp_diff where both are known, filter and telescope for flats, and the same
+ * observing night. A master's night is its source session's date (compared with the
+ * unit's session date), else the night astrocald read from its DATE-OBS
+ * (astrocal_master_night); the unit's is its earliest frame's DATE-OBS at utc_offset_h,
+ * else its session date. Matching masters whose night is not known yet go into
+ * out->probe_* (at most AC_BUILD_MAX_PROBE): the build reads their DATE-OBS first and
+ * ends as AC_BUILD_EXISTS when one is of the unit's night (ac_build_record keeps every
+ * night read).
+ *
  * Prerequisites, by exact equipment match (documented simplification of match.h): same
  * instrument and binning, and gain and offset where both sides know them (names trimmed
  * and case-folded, "" and "Unknown" unknown; numbers compared numerically); a flat-dark
@@ -81,6 +93,7 @@ enum ac_build_recorded {
     AC_BUILD_REJECTED_ROW,   /* row rejected with the reason */
     AC_BUILD_FAILED_ROW,     /* row failed (permanent error, or max_attempts reached) */
     AC_BUILD_DEFERRED_ROW,   /* row back to pending with back-off (transient, cancelled) */
+    AC_BUILD_EXISTING_ROW,   /* row done: a probed master is of the unit's night */
 };
 
 /*

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "importer.h"
@@ -133,6 +135,20 @@ static int status_now(ac_daemon_t *d, ac_sched_status_t *st, ac_err_t *e)
     return 0;
 }
 
+/* last_error_json is {at, message} of the last message logged at err level, or null. */
+static json_t *last_error_json(void)
+{
+    char msg[1024], at[32];
+    double t = ac_log_last_error(msg, sizeof msg);
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (t <= 0 || gmtime_r(&tt, &tm) == NULL)
+        return json_null();
+    strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_pack("{s:s,s:o}", "at", at, "message", ac_proto_string(msg));
+}
+
 static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
 {
     ac_sched_status_t st;
@@ -167,6 +183,9 @@ static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
     json_object_set_new(r, "ingest",
                         d->ingest != NULL ? ac_ingest_status_json(d->ingest) : json_null());
     json_object_set_new(r, "catalogue", ac_daemon_catalogue_json(d));
+    json_object_set_new(r, "version", json_string(AC_VERSION));
+    json_object_set_new(r, "pid", json_integer((json_int_t)getpid()));
+    json_object_set_new(r, "last_error", last_error_json());
     ac_ctlsrv_reply_ok(c, id, r);
 }
 

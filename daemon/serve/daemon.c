@@ -114,7 +114,9 @@ static void set_priorities(const ac_daemon_t *d)
 static void status_update(ac_daemon_t *d)
 {
     int now[AC_FILE_NSTATES], *counts = d->last_counts;
-    char note[1200];
+    char note[1200], rate[96] = "", eta[32];
+    double fps = ac_sched_rate(&d->sched);
+    int left;
     ac_err_t e = {0};
     const char *why;
 
@@ -122,12 +124,20 @@ static void status_update(ac_daemon_t *d)
     why = d->catalogue_lost ? note : d->sched.pause_reason;
     if (ac_queue_counts(&d->queue, NULL, now, &e) == 0)
         memcpy(counts, now, sizeof now);
-    ac_sd_status("%s: %d pending, %d running, %d done, %d failed%s%s%s%s",
+    /* The rate over the last minute and, while running, the time left at that rate. */
+    left = counts[AC_FILE_PENDING] + counts[AC_FILE_RUNNING];
+    if (fps > 0)
+        snprintf(rate, sizeof rate, ", %.1f frames/s%s%s", fps,
+                 left > 0 && !why[0] && !d->stopping ? ", ETA " : "",
+                 left > 0 && !why[0] && !d->stopping
+                     ? ac_format_clock(eta, sizeof eta, left / fps)
+                     : "");
+    ac_sd_status("%s: %d pending, %d running, %d done, %d failed%s%s%s%s%s",
                  d->stopping ? "stopping"
                  : why[0]    ? "paused"
                              : "running",
                  counts[AC_FILE_PENDING], counts[AC_FILE_RUNNING], counts[AC_FILE_DONE],
-                 counts[AC_FILE_FAILED], why[0] ? "; " : "", why,
+                 counts[AC_FILE_FAILED], rate, why[0] ? "; " : "", why,
                  !d->catalogue_lost && note[0] ? "; " : "", d->catalogue_lost ? "" : note);
 }
 
@@ -177,13 +187,18 @@ static bool frames_settling(ac_daemon_t *d)
 static int plan_pass(ac_daemon_t *d, bool all, ac_err_t *e)
 {
     ac_err_t be = {0};
+    uint64_t t0 = ac_now_ns(), t1;
     int rc;
 
     if ((rc = ac_planner_run(&d->planner, all, e)) != 0)
         return rc;
+    t1 = ac_now_ns();
     if ((rc = ac_sched_scan_builds(&d->sched, frames_settling(d), &be)) != 0 &&
         !ac_db_unavailable(rc))
         ac_log_warn("planning master builds: %s", be.msg);
+    ac_log_debug("planning pass%s: %.1f ms (light sessions %.1f ms, master builds %.1f ms)",
+                 all ? " (all)" : "", (double)(ac_now_ns() - t0) / 1e6, (double)(t1 - t0) / 1e6,
+                 (double)(ac_now_ns() - t1) / 1e6);
     return 0;
 }
 
@@ -228,6 +243,12 @@ static void mark_masters_seen(ac_daemon_t *d)
 static void master_built(void *ud)
 {
     mark_masters_seen(ud);
+}
+
+/* sched_idle: the last job ended; --drain may be complete (no timer on that path). */
+static void sched_idle(void *ud)
+{
+    maybe_finish_drain(ud);
 }
 
 static void plan_due(void *ud)
@@ -292,12 +313,39 @@ static void wal_event_cb(uv_fs_event_t *h, const char *filename, int events, int
         check_catalogue(d);
 }
 
+/* nothing_waits says whether no session is planned as waiting (a waiting session may
+ * depend on time: a back-off, a master file replaced on disk). */
+static bool nothing_waits(const ac_daemon_t *d)
+{
+    for (size_t i = 0; i < d->planner.nplans; i++)
+        if (d->planner.plans[i].status != AC_MATCH_READY)
+            return false;
+    return true;
+}
+
+/* scan_timer_cb runs the periodic full planning pass, unless no other process committed
+ * to the catalogue since the last one and no session waits: astrocald's own writes are
+ * planned by the events that make them (import, ingest, a file or master done), so the
+ * pass would find what the last one found. */
 static void scan_timer_cb(uv_timer_t *t)
 {
     ac_daemon_t *d = t->data;
+    int64_t v = 0;
+    ac_err_t e = {0};
 
+    if (!ac_daemon_catalogue_ok(d))
+        return;
+    if (ac_db_data_version(d->db, &v, &e) == 0 && d->scan_seen && v == d->scan_version &&
+        nothing_waits(d) && !d->planner.pending) {
+        ac_log_debug("periodic scan skipped: the catalogue did not change");
+        return;
+    }
     ac_planner_request(&d->planner, true);
     run_planner(d);
+    if (ac_db_data_version(d->db, &v, &e) == 0) {
+        d->scan_version = v;
+        d->scan_seen = true;
+    }
 }
 
 static void watchdog_timer_cb(uv_timer_t *t)
@@ -344,6 +392,7 @@ static void close_handles(ac_daemon_t *d)
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i]))
             uv_close(hs[i], close_cb);
+    ac_metrics_stop(&d->metrics);
     ac_sched_close(&d->sched);
     if (d->wal_watch_active && !uv_is_closing((uv_handle_t *)&d->wal_watch))
         uv_close((uv_handle_t *)&d->wal_watch, close_cb);
@@ -464,6 +513,7 @@ static void begin_stop(ac_daemon_t *d, const char *why)
     uv_timer_stop(&d->scan_timer);
     uv_timer_stop(&d->status_timer);
     uv_timer_stop(&d->catalogue_timer);
+    ac_metrics_stop(&d->metrics);
     /* Nothing new starts; jobs still waiting for masters never started: back they go. */
     ac_sched_stop(&d->sched);
     if (d->ingest != NULL && !d->ingest_stopping) {
@@ -615,6 +665,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
                       &(ac_sched_hooks_t){.event = broadcast,
                                           .plan_due = plan_due,
                                           .master_built = master_built,
+                                          .idle = sched_idle,
                                           .ud = d},
                       e) != 0)
         return EX_OSERR;
@@ -689,6 +740,8 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
     ac_log_notice("%s ready: database %s, socket %s, %d worker%s", AC_SOFTWARE, d->cfg.database,
                   d->cfg.socket, d->cfg.workers, d->cfg.workers == 1 ? "" : "s");
     status_update(d);
+    if (ac_metrics_start(&d->metrics, d) != 0) /* [METRICS] textfile, when set */
+        ac_log_warn("metrics: cannot start the timer");
     ac_sd_ready(NULL);
     ac_sched_kick(&d->sched);
     maybe_finish_drain(d);

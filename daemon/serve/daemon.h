@@ -33,6 +33,7 @@
 #include "db.h"
 #include "err.h"
 #include "mcache.h"
+#include "metrics.h"
 #include "planner.h"
 #include "queue.h"
 #include "scheduler.h"
@@ -49,10 +50,15 @@ struct ac_daemon {
     ac_queue_t queue;
     ac_planner_t planner;
     ac_sched_t sched;
+    ac_metrics_t metrics; /* [METRICS] textfile */
     int lock_fd;
     int log_level_override; /* --log-level, kept across reloads; -1 when not given */
     uint64_t started_ns;
     int64_t data_version; /* PRAGMA data_version last seen (other processes' commits) */
+    /* data_version at the last periodic scan, to skip scans of a catalogue no other
+     * process changed while nothing waits. */
+    int64_t scan_version;
+    bool scan_seen;
 
     /* Live ingest (ingest.c): NULL when [INGEST] watch_dirs is empty. */
     struct ac_ingest *ingest;

@@ -7,10 +7,14 @@
  * One import runs in two phases:
  *   1. pool thread (uv_queue_work): DIR is walked recursively (ac_walk, walk.h: directory
  *      symlinks are not followed, file symlinks are; entries in name order; hidden names
- *      included; a folder that cannot be listed is an error entry). Every .fit/.fits/.fts file,
- *      optionally .fz or .gz, any case, is read: header and metadata (ac_imgio_read_header),
- *      SHA-256 of the whole file (plus MD5 for master files), its size. The result is a
- *      list of small records (a few hundred bytes each), no pixel data;
+ *      included; a folder that cannot be listed is an error entry). Every .fit/.fits/.fts
+ *      file, optionally .fz or .gz, any case, is read (an .xisf image is first converted
+ *      to "<stem>.fits" beside it and a .fit.zip/.fits.zip archive's first FITS member
+ *      extracted beside it, as AstroFiler's importer does, unpack.h; the FITS file is
+ *      then what is read and registered; any other .zip is skipped as unsupported):
+ *      header and metadata (ac_imgio_read_header), SHA-256 of the whole file (plus MD5
+ *      for master files), its size. The result is a list of small records (a few hundred
+ *      bytes each), no pixel data;
  *   2. loop thread: the records are registered in batches (at most batch_rows rows and
  *      about batch_budget_ms per loop iteration, one transaction per batch, one batch per
  *      loop iteration so clients are served in between): frames through
@@ -64,12 +68,16 @@
  *   NIMAGES, else 0), hash_value the MD5, file_size, is_validated 0 (astrocald validates a
  *   master when it uses it). They are not also put in fitsfile, as AstroFiler does.
  * - Skipped, with a reason: files still being written ("incomplete": shorter than the
- *   data its header declares, empty, a header without END yet, or size/mtime changed
- *   while hashing), files modified less than settle_s ago ("settling"), astrocald's own
- *   temporary files ("temporary"), and files AstroFiler would refuse ("unsupported": no
- *   DATE-OBS or one that is not an ISO date, no or an unknown frame type, no exposure on
- *   a non-bias frame, a light without OBJECT).
- * - Errors (the import goes on): a file that cannot be read or is not FITS, a folder that
+ *   data its header declares, an XISF shorter than its header or data block, empty, a
+ *   header without END yet, or size/mtime changed while hashing), files modified less
+ *   than settle_s ago ("settling"), astrocald's own temporary files ("temporary"), and
+ *   files AstroFiler would refuse ("unsupported": no DATE-OBS or one that is not an ISO
+ *   date, no or an unknown frame type, no exposure on a non-bias frame, a light without
+ *   OBJECT) or that cannot be converted (an XISF astrocald does not read, e.g. colour;
+ *   its "<stem>.fits" taken by another file; a .zip not named *.fit.zip / *.fits.zip, or
+ *   holding no FITS file).
+ * - Errors (the import goes on): a file that cannot be read or is not FITS (a corrupt
+ *   XISF or ZIP), a folder that
  *   cannot be listed, a row the database refuses. The list keeps the first max_errors.
  *
  * Ownership: the import owns everything it allocates; the result passed to cb is borrowed
@@ -220,8 +228,9 @@ typedef struct ac_import_outcome {
 int ac_import_register_item(ac_db_t *db, const ac_import_item_t *it, ac_import_outcome_t *out,
                             ac_err_t *e);
 
-/* ac_import_is_fits_name says whether a base name ends in .fit, .fits or .fts, optionally
- * followed by .fz or .gz, in any case. Any thread. */
+/* ac_import_is_fits_name says whether a base name is one import and ingest read: .fit,
+ * .fits or .fts, optionally followed by .fz or .gz, or .xisf or .zip (converted or
+ * unpacked first, or skipped with the reason), in any case. Any thread. */
 bool ac_import_is_fits_name(const char *base);
 
 #endif

@@ -28,13 +28,25 @@
 #include "digest.h"
 #include "imgio.h"
 #include "isodate.h"
+#include "log.h"
 #include "pyfmt.h"
+#include "unpack.h"
 #include "util.h"
+
+static bool ends_ci(const char *s, const char *tail)
+{
+    size_t n = strlen(s), l = strlen(tail);
+
+    return n > l && strcasecmp(s + n - l, tail) == 0;
+}
 
 bool ac_import_is_fits_name(const char *base)
 {
     static const char *const exts[] = {".fits", ".fit", ".fts"};
     size_t n = strlen(base);
+
+    if (ends_ci(base, ".xisf") || ends_ci(base, ".zip"))
+        return true;
 
     if (n > 3 && (strcasecmp(base + n - 3, ".fz") == 0 || strcasecmp(base + n - 3, ".gz") == 0))
         n -= 3;
@@ -382,8 +394,48 @@ static bool observation_date(struct draft *d, const ac_hdr_t *h, const ac_meta_t
     return d->s[S_DATE] != NULL;
 }
 
+/* unpack turns an XISF image or a .fit(s).zip archive into the FITS file AstroFiler would
+ * register (unpack.h) and points *path at it; other names are left alone. false (with
+ * the draft skipped or failed) when there is nothing to register. */
+static bool unpack(struct draft *d, const char **path, char *conv, size_t size)
+{
+    ac_err_t e = {0};
+    bool reused = false;
+    int rc, n_fits = 0;
+
+    if (ends_ci(*path, ".xisf")) {
+        rc = ac_unpack_xisf(*path, conv, size, &reused, &e);
+    } else if (ends_ci(*path, ".fit.zip") || ends_ci(*path, ".fits.zip")) {
+        rc = ac_unpack_zip(*path, conv, size, &n_fits, &reused, &e);
+        if (rc == 0 && n_fits > 1)
+            ac_log_warn("%s: %d FITS files in the archive: only the first, %s, is imported "
+                        "(as AstroFiler does)",
+                        *path, n_fits, ac_path_base(conv));
+    } else if (ends_ci(*path, ".zip")) {
+        skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "%s",
+             "a .zip archive not named *.fit.zip or *.fits.zip (AstroFiler opens only those)");
+        return false;
+    } else {
+        return true;
+    }
+    if (rc == AC_EFITS && strstr(e.msg, ": truncated: ") != NULL)
+        skip(d, AC_IMPORT_SKIP_INCOMPLETE, "incomplete (still being written?): %s", e.msg);
+    else if (rc == AC_EFORMAT)
+        skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "%s", e.msg);
+    else if (rc != 0)
+        fail(d, rc, e.msg);
+    if (rc != 0)
+        return false;
+    if (!reused)
+        ac_log_info("%s: %s %s", *path, n_fits > 0 ? "extracted" : "converted to", conv);
+    *path = conv;
+    d->s[S_PATH] = conv;
+    return true;
+}
+
 int ac_import_scan_file(const char *path, const ac_import_opts_t *opts, ac_import_item_t **out)
 {
+    char conv[PATH_MAX];
     ac_import_opts_t defaults;
     struct draft *d = NULL;
     ac_hdr_t hdr;
@@ -412,6 +464,9 @@ int ac_import_scan_file(const char *path, const ac_import_opts_t *opts, ac_impor
         skip(d, AC_IMPORT_SKIP_SETTLING, "%s", "modified too recently (settling)");
         goto done;
     }
+    const char *given = path; /* its names give a type (an unpacked copy's may not) */
+    if (!unpack(d, &path, conv, sizeof conv))
+        goto done;
     rc = ac_imgio_read_header(path, &hdr, &meta, &e);
     if (rc != 0) {
         if ((rc == AC_EFITS && strstr(e.msg, ": truncated: ") != NULL) ||
@@ -424,7 +479,7 @@ int ac_import_scan_file(const char *path, const ac_import_opts_t *opts, ac_impor
         goto done;
     }
     d->it.type = meta.type;
-    if (meta.imagetyp[0] == '\0' && !infer_type(d, path, opts, &meta))
+    if (meta.imagetyp[0] == '\0' && !infer_type(d, given, opts, &meta))
         goto done;
     if (meta.type == AC_FRAME_UNKNOWN) {
         skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "frame type '%s' is not light, dark, flat or bias",

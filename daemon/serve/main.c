@@ -38,13 +38,18 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: astrocald [--config FILE] [--drain] [--create] [--log-level LEVEL]\n"
-            "       astrocald --check-config [--config FILE]\n"
+            "usage: astrocald [--config FILE] [--astrofiler-ini FILE] [--drain] [--create]\n"
+            "                 [--log-level LEVEL]\n"
+            "       astrocald --check-config [--config FILE] [--astrofiler-ini FILE]\n"
             "       astrocald calibrate [options] LIGHT...   (astrocald calibrate --help)\n"
             "       astrocald --version\n"
             "\n"
             "  --config FILE      configuration (default " AC_DEFAULT_CONFIG ")\n"
-            "  --check-config     validate the configuration and exit (0 valid, 78 not)\n"
+            "  --check-config     validate the configuration, print every key with where its\n"
+            "                     value came from, and exit (0 valid, 78 not)\n"
+            "  --astrofiler-ini FILE  AstroFiler's astrofiler.ini: its [DEFAULT] repo, source\n"
+            "                     and bucket_url fill the keys the file does not set\n"
+            "                     (overrides [DAEMON] astrofiler_ini)\n"
             "  --drain            calibrate everything that can be, then exit 0\n"
             "  --create           create a new, empty catalogue when [DAEMON] database is\n"
             "                     missing, even though astrocald used one there before\n"
@@ -55,15 +60,21 @@ static void usage(FILE *f)
 static int run_daemon(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'},    {"check-config", no_argument, 0, 'k'},
-        {"drain", no_argument, 0, 'd'},           {"create", no_argument, 0, 'C'},
-        {"log-level", required_argument, 0, 'l'}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},         {0, 0, 0, 0},
+        {"config", required_argument, 0, 'c'},
+        {"check-config", no_argument, 0, 'k'},
+        {"drain", no_argument, 0, 'd'},
+        {"create", no_argument, 0, 'C'},
+        {"log-level", required_argument, 0, 'l'},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
+        {"astrofiler-ini", required_argument, 0, 'A'},
+        {0, 0, 0, 0},
     };
     const char *config = AC_DEFAULT_CONFIG, *level = NULL;
     bool check = false, drain = false, create = false;
     static ac_daemon_t d;
     uv_loop_t loop;
+    static ac_config_origin_t origins[AC_CONFIG_MAX_KEYS];
     ac_err_t e = {0};
     int ch, rc;
 
@@ -85,6 +96,9 @@ static int run_daemon(int argc, char **argv)
         case 'l':
             level = optarg;
             break;
+        case 'A':
+            ac_config_set_ini_override(optarg);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -92,7 +106,8 @@ static int run_daemon(int argc, char **argv)
             printf("%s\n", AC_SOFTWARE);
             return 0;
         default:
-            fprintf(stderr, "astrocald: unknown or incomplete option '%s'\n", argv[optind - 1]);
+            fprintf(stderr, "astrocald: %s option '%s'\n",
+                    optopt == 0 ? "unknown" : "incomplete", argv[optind - 1]);
             usage(stderr);
             return EX_USAGE;
         }
@@ -104,7 +119,7 @@ static int run_daemon(int argc, char **argv)
     }
     ac_sd_log_setup();
     ac_config_default(&d.cfg);
-    if (ac_config_load(&d.cfg, config, &e) != 0) {
+    if (ac_config_load_origins(&d.cfg, config, origins, &e) != 0) {
         if (check)
             fprintf(stderr, "astrocald: %s\n", e.msg);
         else
@@ -133,6 +148,7 @@ static int run_daemon(int argc, char **argv)
             fprintf(stderr, "astrocald: %s: %s\n", config, e.msg);
             return EX_CONFIG;
         }
+        ac_config_print_origins(stdout, &d.cfg, config, origins);
         printf("%s: configuration is valid\n", config);
         if (d.cfg.database[0] == '\0')
             printf("%s: no [DAEMON] database configured: astrocald will wait\n", config);

@@ -166,23 +166,89 @@ static bool evict_for(ac_mcache_t *mc, size_t need)
     return true;
 }
 
-/* load_work runs on a pool thread: the one master loader (masters.h) reads every master,
- * checks its MD5 and prepares the set; it touches only this set. */
-static void load_work(uv_work_t *req)
+/* part_work runs on a pool thread: it reads master i of the set with its MD5 from the
+ * same read (ac_masters_load_one), touching only img[i] and loaded[i]. */
+static void part_work(uv_work_t *req)
 {
     ac_mset_t *s = req->data;
-    ac_masters_t m;
-    int rc;
+    int i = (int)(req - s->part);
 
-    memset(&m, 0, sizeof m);
-    for (int i = 0; i < AC_M_COUNT; i++) {
-        m.path[i] = s->key.path[i];
-        m.md5[i] = s->key.md5[i];
+    s->part_rc[i] = ac_masters_load_one(&s->m, i, 0, &s->part_err[i]);
+}
+
+/* prepare_work runs on a pool thread once every master is read: the set for its k. */
+static void prepare_work(uv_work_t *req)
+{
+    ac_mset_t *s = req->data;
+    int rc = ac_masters_prepare(&s->m, s->key.k, &s->opts, false, &s->cs, &s->err);
+
+    if (rc != 0) {
+        s->bad_master = s->cs.bad_master; /* same order as AC_M_* */
+        if (s->err.code == 0)
+            ac_err_set(&s->err, rc, "preparing masters: %s", ac_strerror(rc));
     }
-    rc = ac_masters_load(&m, s->key.k, &s->opts, &s->cs, &s->bad_master, &s->err);
+    ac_masters_free(&s->m);
     /* Published to the loop thread by load_done: until then the set stays LOADING for
      * everyone else (the loop must not see a result before the work has ended). */
     s->outcome = rc == 0 ? AC_MSET_READY : AC_MSET_FAILED;
+}
+
+static void load_done(uv_work_t *req, int status);
+
+/* part_done (loop thread) counts the reads; after the last, the set is prepared, or fails
+ * with the first master that could not be read. */
+static void part_done(uv_work_t *req, int status)
+{
+    ac_mset_t *s = req->data;
+
+    if (status != 0)
+        s->part_cancelled = true;
+    if (--s->parts_left > 0)
+        return;
+    for (int i = 0; i < AC_M_COUNT && !s->part_cancelled; i++) {
+        if (ac_masters_given(&s->m, i) && s->part_rc[i] != 0) {
+            s->err = s->part_err[i];
+            if (s->err.code == 0)
+                ac_err_set(&s->err, s->part_rc[i], "master %s: %s", ac_masters_kind_name(i),
+                           ac_strerror(s->part_rc[i]));
+            s->bad_master = i;
+            s->outcome = AC_MSET_FAILED;
+            ac_masters_free(&s->m);
+            load_done(&s->req, 0);
+            return;
+        }
+    }
+    if (s->part_cancelled || s->mc->closing) {
+        ac_masters_free(&s->m);
+        load_done(&s->req, UV_ECANCELED);
+        return;
+    }
+    uv_queue_work(s->mc->loop, &s->req, prepare_work, load_done);
+}
+
+/* load_start reads every master of s on its own pool thread. */
+static void load_start(ac_mcache_t *mc, ac_mset_t *s)
+{
+    memset(&s->m, 0, sizeof s->m);
+    s->parts_left = 0;
+    s->part_cancelled = false;
+    for (int i = 0; i < AC_M_COUNT; i++) {
+        s->m.path[i] = s->key.path[i];
+        s->m.md5[i] = s->key.md5[i];
+        s->part_rc[i] = 0;
+        memset(&s->part_err[i], 0, sizeof s->part_err[i]);
+        s->parts_left += ac_masters_given(&s->m, i);
+    }
+    if (s->parts_left == 0) { /* nothing to read: prepare at once */
+        uv_queue_work(mc->loop, &s->req, prepare_work, load_done);
+        return;
+    }
+    for (int i = 0; i < AC_M_COUNT; i++) {
+        if (!ac_masters_given(&s->m, i))
+            continue;
+        s->part[i].data = s;
+        uv_queue_work(mc->loop, &s->part[i], part_work, part_done);
+    }
 }
 
 static void load_done(uv_work_t *req, int status)
@@ -310,7 +376,7 @@ int ac_mcache_acquire(ac_mcache_t *mc, const ac_mkey_t *key, const ac_calib_opts
     mc->used += need;
     mc->loading++;
     *out = s;
-    uv_queue_work(mc->loop, &s->req, load_work, load_done);
+    load_start(mc, s);
     return AC_EBUSY;
 }
 

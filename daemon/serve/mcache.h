@@ -4,8 +4,10 @@
  *
  * A set is identified by its masters (bias, dark, flat, flat-dark paths, each with the
  * MD5 the catalogue expects, or "" when unknown) and the dark scale k. The first job that
- * needs a set starts loading it on a pool thread (read, checksum, prepare: the one master
- * loader, ac_masters_load in masters.h; its error names the master and why);
+ * needs a set starts loading it on the pool: each master read and checksummed on its own
+ * pool thread at the same time (ac_masters_load_one), then the set prepared on one
+ * (ac_masters_prepare: the one master loader of masters.h; its error names the master and
+ * why);
  * jobs wait (the scheduler simply does not start them) until it is ready, then share the
  * immutable ac_calset_t read-only. Sets no job uses are evicted, least recently used
  * first, when a new one needs room.
@@ -22,8 +24,8 @@
  * while preparing, which works in place); a ready set holds what its planes take.
  *
  * Ownership: the cache owns its sets; acquire/release count users.
- * Thread: loop thread only, except the load itself, which runs on a pool thread and
- * touches only its own set.
+ * Thread: loop thread only, except the load itself, which runs on pool threads: each read
+ * touches only its own master of the set, the preparation only its set.
  */
 #ifndef AC_MCACHE_H
 #define AC_MCACHE_H
@@ -72,6 +74,13 @@ typedef struct ac_mset {
     size_t bytes;
     uint64_t last_used_ns;
     ac_calib_opts_t opts; /* snapshot used for the load */
+    /* LOADING: the masters being read, one pool work per master, then req prepares. */
+    ac_masters_t m;
+    uv_work_t part[AC_M_COUNT];
+    int part_rc[AC_M_COUNT];
+    ac_err_t part_err[AC_M_COUNT];
+    int parts_left;
+    bool part_cancelled;
     uv_work_t req;
     struct ac_mcache *mc;
     struct ac_mset *next;

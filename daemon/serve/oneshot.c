@@ -33,6 +33,7 @@
 #include "imgio.h"
 #include "log.h"
 #include "masters.h"
+#include "proto.h"
 #include "util.h"
 
 #define EXIT_USAGE 64
@@ -79,7 +80,14 @@ struct oneshot {
     int nfree;
     int next, inflight, ok, failed;
     uint64_t out_bytes;
+    /* The live progress line on a terminal (stderr a tty, not --json). */
+    bool progress;
+    uv_timer_t ticker;
+    uint64_t t_first; /* when the first light was submitted */
 };
+
+/* --json was given: usage errors are JSON objects on stdout too. */
+static bool json_errors;
 
 void ac_oneshot_usage(void *stream)
 {
@@ -140,13 +148,15 @@ static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 
 static int usage_error(const char *fmt, ...)
 {
+    char msg[1200];
     va_list ap;
 
-    fprintf(stderr, "astrocald calibrate: ");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n(try astrocald calibrate --help)\n");
+    if (json_errors)
+        ac_proto_print_error(stdout, AC_PROTO_USAGE, msg);
+    fprintf(stderr, "astrocald calibrate: %s\n(try astrocald calibrate --help)\n", msg);
     return EXIT_USAGE;
 }
 
@@ -226,6 +236,9 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
 
     optind = 1;
     opterr = 0;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            json_errors = true;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (ch >= OPT_MASTER && ch < OPT_MASTER + AC_M_COUNT) {
             os->ms.path[ch - OPT_MASTER] = optarg;
@@ -318,7 +331,11 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
             ac_oneshot_usage(stdout);
             return -1;
         default:
-            return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+            if (optopt == 0) /* getopt_long: 0 for an option it does not know */
+                return usage_error("unknown option '%s'", argv[optind - 1]);
+            return usage_error("option '%s' %s", argv[optind - 1],
+                               strchr(argv[optind - 1], '=') ? "takes no value"
+                                                             : "needs a value");
         }
         if (rc != 0)
             return rc;
@@ -352,10 +369,35 @@ static void fail_light(struct light *l, const ac_err_t *e)
     l->group = -1;
 }
 
+/* progress_line shows "[37/500] 7.9 frames/s ETA 0:59" on stderr, over the last one
+ * (final: cleared). Only on a terminal, never with --json. */
+static void progress_line(struct oneshot *os, bool clear)
+{
+    int done = os->ok + os->failed;
+    double secs = os->t_first ? (double)(ac_now_ns() - os->t_first) / 1e9 : 0;
+    double fps = secs > 0 ? os->ok / secs : 0;
+    char eta[32];
+
+    if (!os->progress)
+        return;
+    if (clear) {
+        fputs("\r\x1b[K", stderr);
+        return;
+    }
+    ac_format_clock(eta, sizeof eta, fps > 0 ? (os->nlights - done) / fps : NAN);
+    fprintf(stderr, "\r\x1b[K[%d/%d] %.1f frames/s ETA %s", done, os->nlights, fps, eta);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    progress_line(t->data, false);
+}
+
 static void print_result(struct oneshot *os, struct light *l)
 {
     ac_light_result_t *r = &l->res;
 
+    progress_line(os, true);
     if (l->plan_warning[0] != '\0' && r->status == 0) {
         char w[sizeof r->warning];
         snprintf(w, sizeof w, "%s%s%s", l->plan_warning, r->warning[0] ? "; " : "", r->warning);
@@ -363,34 +405,8 @@ static void print_result(struct oneshot *os, struct light *l)
     }
 
     if (os->json) {
-        json_t *o = json_object();
-        json_object_set_new(o, "file", json_string(l->path));
-        json_object_set_new(o, "ok", json_boolean(r->status == 0));
-        if (r->status == 0) {
-            json_t *q = json_object();
-            json_object_set_new(o, "output", json_string(r->out_path));
-            json_object_set_new(o, "steps", json_string(r->steps));
-            json_object_set_new(o, "dark_scale", json_real(r->k));
-            json_object_set_new(o, "pedestal", json_real(r->pedestal));
-            json_object_set_new(q, "background", json_real(r->quality.background));
-            json_object_set_new(q, "noise", json_real(r->quality.noise));
-            json_object_set_new(q, "dynamic_range", json_real(r->quality.dynamic_range));
-            json_object_set_new(q, "negative_fraction", json_real(r->quality.frac_negative));
-            json_object_set_new(q, "zero_fraction", json_real(r->quality.frac_zero));
-            json_object_set_new(q, "saturated_fraction", json_real(r->quality.frac_saturated));
-            json_object_set_new(q, "dead_fraction", json_real(r->quality.frac_dead));
-            json_object_set_new(q, "score", json_real(r->quality.score));
-            json_object_set_new(o, "quality", q);
-            json_object_set_new(o, "seconds", json_real(r->t_total));
-            if (r->warning[0])
-                json_object_set_new(o, "warning", json_string(r->warning));
-        } else {
-            json_t *err = json_object();
-            json_object_set_new(err, "code", json_string(ac_strerror(r->status)));
-            json_object_set_new(err, "message", json_string(r->err.msg));
-            json_object_set_new(o, "error", err);
-        }
-        char *s = json_dumps(o, JSON_COMPACT);
+        json_t *o = ac_oneshot_result_json(l->path, r);
+        char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
         if (s != NULL)
             printf("%s\n", s);
         free(s);
@@ -413,6 +429,7 @@ static void print_result(struct oneshot *os, struct light *l)
             printf("FAIL %s: %s\n", l->path, r->err.msg);
     }
     fflush(stdout);
+    progress_line(os, false);
 }
 
 static void submit_next(struct oneshot *os, uv_loop_t *loop);
@@ -452,6 +469,8 @@ static void after_cb(uv_work_t *req, int status)
 
 static void submit_next(struct oneshot *os, uv_loop_t *loop)
 {
+    if (os->t_first == 0)
+        os->t_first = ac_now_ns();
     while (os->inflight < os->jobs && os->next < os->nlights) {
         struct light *l = &os->lights[os->next++];
         struct job *j;
@@ -476,6 +495,11 @@ static void submit_next(struct oneshot *os, uv_loop_t *loop)
         os->inflight++;
         /* uv_queue_work cannot fail for a valid callback (libuv 1.44). */
         uv_queue_work(loop, &j->req, work_cb, after_cb);
+    }
+    if (os->progress && os->inflight == 0 && os->next >= os->nlights &&
+        !uv_is_closing((uv_handle_t *)&os->ticker)) {
+        progress_line(os, true);
+        uv_close((uv_handle_t *)&os->ticker, NULL);
     }
 }
 
@@ -688,6 +712,8 @@ int ac_oneshot_main(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     }
     if (os.eng.output_dir[0] != '\0' && ac_fsutil_mkdirs(os.eng.output_dir, &e) != 0) {
+        if (os.json)
+            ac_proto_print_error(stdout, ac_proto_code_from_err(e.code), e.msg);
         fprintf(stderr, "astrocald calibrate: %s\n", e.msg);
         oneshot_free(&os);
         return 1;
@@ -724,6 +750,12 @@ int ac_oneshot_main(int argc, char **argv)
     }
     for (int i = 0; i < os.jobs; i++)
         os.free_wbs[os.nfree++] = &os.wbs[i];
+    /* The progress line: on a terminal only, never in pipes or with --json. */
+    os.progress = !os.json && isatty(STDERR_FILENO) && uv_timer_init(&loop, &os.ticker) == 0;
+    if (os.progress) {
+        os.ticker.data = &os;
+        uv_timer_start(&os.ticker, on_tick, 500, 500);
+    }
     submit_next(&os, &loop);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);

@@ -15,9 +15,17 @@
 #ifndef AC_ONESHOT_H
 #define AC_ONESHOT_H
 
+#include <jansson.h>
+
 /* ac_oneshot_main runs the subcommand with argv[0] = "calibrate" and returns the process
  * exit status: 0 when every file succeeded, 1 when any failed, 64 for usage errors. */
 int ac_oneshot_main(int argc, char **argv);
+
+struct ac_light_result;
+/* ac_oneshot_result_json is the --json line of one light (oneshot_json.c): file, ok, and
+ * output, steps, dark_scale, pedestal, quality, seconds (warning) or error {code, message}
+ * with a code of common/proto.h. Owned by the caller; NULL when out of memory. */
+json_t *ac_oneshot_result_json(const char *path, const struct ac_light_result *r);
 
 /* ac_oneshot_usage prints the option summary to the given stream (FILE *). */
 void ac_oneshot_usage(void *stream);

@@ -373,9 +373,11 @@ int ac_planner_inputs_load(ac_planner_t *pl, struct ac_planner_inputs *in, ac_er
     rc = ac_catalog_light_sessions(pl->db, &in->sessions, e);
     if (rc == 0)
         rc = ac_catalog_masters(pl->db, &in->masters, e);
-    if (rc == 0 && pl->cfg->build_masters)
+    /* The calibration sessions only matter to sessions being planned (a better master
+     * coming); a catalogue with nothing to calibrate does not read them. */
+    if (rc == 0 && pl->cfg->build_masters && in->sessions.n > 0)
         rc = ac_catalog_cal_sessions(pl->db, &in->units, e);
-    if (rc == 0 && pl->cfg->build_masters)
+    if (rc == 0 && pl->cfg->build_masters && in->sessions.n > 0)
         rc = ac_catalog_build_list(pl->db, &in->builds, e);
     if (rc == 0)
         rc = ac_planner_candidates(pl, &in->masters, &in->cands, &in->marked);

@@ -66,6 +66,23 @@ double ac_sched_mono_now(void)
     return (double)ac_now_ns() / 1e9;
 }
 
+const double ac_sched_seconds_le[AC_SCHED_NBUCKETS] = {0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300};
+
+/* stats_file counts a calibrated light for the metrics. */
+static void stats_file(ac_sched_stats_t *st, const ac_light_result_t *r)
+{
+    int b = 0;
+
+    while (b < AC_SCHED_NBUCKETS && r->t_total > ac_sched_seconds_le[b])
+        b++;
+    st->seconds_bucket[b]++;
+    st->seconds_count++;
+    st->seconds_sum += r->t_total;
+    st->files_done++;
+    st->bytes_read += r->in_bytes;
+    st->bytes_written += r->out_bytes;
+}
+
 void ac_sched_emit(ac_sched_t *s, const char *event, json_t *data)
 {
     if (s->hooks.event != NULL)
@@ -294,6 +311,7 @@ void ac_sched_on_master_loaded(void *ud, ac_mset_t *set)
         }
     }
     ac_sched_kick(s);
+    ac_sched_report_idle(s);
 }
 
 /* calibrated_elsewhere says whether the raw row was marked calibrated after it was queued
@@ -577,6 +595,10 @@ static void finish_failure(ac_sched_t *s, ac_job_t *job, int code, const char *m
     } else {
         ac_log_err("%s", msg);
     }
+    if (v.retry)
+        s->stats.files_retried++;
+    else if (rc == 0 && !v.full)
+        s->stats.files_failed++;
     if (ac_queue_full(code))
         ac_sched_disk_full(s, catalogue ? NULL : job, catalogue);
     ac_sched_emit(s, "file_failed",
@@ -600,6 +622,7 @@ static void after_cb(uv_work_t *req, int status)
         r->status = AC_ECANCELED;
     if (r->status == AC_ECANCELED) {
         if (job->user_cancel) {
+            s->stats.files_cancelled++;
             ac_queue_finish(s->queue, job->file_id, AC_FILE_CANCELLED, "cancelled", r->t_total,
                             &e);
         } else {
@@ -610,6 +633,7 @@ static void after_cb(uv_work_t *req, int status)
         int rc = record_success(s, job, &e);
         if (rc == 0) {
             s->done_times[s->ndone_times++ % 256] = ac_now_ns();
+            stats_file(&s->stats, r);
             ac_backoff_reset(&s->full.retry);
             ac_log_info("%s -> %s [%s] score %.0f, %.2f s", job->path, r->out_path, r->steps,
                         r->quality.score, r->t_total);
@@ -637,6 +661,7 @@ static void after_cb(uv_work_t *req, int status)
     free(job);
     if (!s->stopping)
         ac_sched_kick(s);
+    ac_sched_report_idle(s);
 }
 
 /* put_back puts the jobs still waiting for masters back in the queue and, with
@@ -696,6 +721,12 @@ void ac_sched_cancel_jobs(ac_sched_t *s, const char *session_id)
 bool ac_sched_idle(const ac_sched_t *s)
 {
     return s->jobs == NULL && s->mc->loading == 0 && s->build == NULL;
+}
+
+void ac_sched_report_idle(ac_sched_t *s)
+{
+    if (ac_sched_idle(s) && s->hooks.idle != NULL)
+        s->hooks.idle(s->hooks.ud);
 }
 
 void ac_sched_close(ac_sched_t *s)

@@ -89,8 +89,9 @@ void ac_sched_build_opts(const struct ac_config *cfg, ac_build_opts_t *o)
     o->max_flat_level = cfg->max_flat_level;
     o->exp_tol_s = cfg->exposure_tolerance_s;
     o->exp_tol_pct = cfg->exposure_tolerance_pct;
-    o->max_temp_diff = cfg->max_temperature_difference;
     o->job_memory = (size_t)cfg->job_memory_mib * 4u * 1048576u;
+    o->max_temp_diff = cfg->max_temperature_difference;
+    o->utc_offset_h = cfg->site_utc_offset_h;
     o->out.durable = true;
 }
 
@@ -160,6 +161,7 @@ static void build_done(uv_work_t *req, int status)
         if (!ac_db_unavailable(e.code)) /* else left running: the daemon requeues it */
             ac_log_err("recording the master build %s: %s", j->spec.key, e.msg);
     } else if (what == AC_BUILD_REGISTERED) {
+        s->stats.masters_built++;
         ac_log_notice("master built: %s (%d of %d frames, %.1f s, score %.0f)",
                       j->res.output_path, j->res.nused, j->res.nsubs, j->res.t_total,
                       j->res.score);
@@ -174,7 +176,11 @@ static void build_done(uv_work_t *req, int status)
         ac_mcache_forget_failures(s->mc);
         ac_catalog_build_wake(s->db, NULL); /* builds waiting for this prerequisite */
         ac_planner_request(s->planner, true);
+    } else if (what == AC_BUILD_EXISTING_ROW) {
+        ac_log_notice("master build %s not needed: master #%lld is of the same night",
+                      j->spec.key, (long long)j->res.exists_rowid);
     } else if (what == AC_BUILD_REJECTED_ROW) {
+        s->stats.masters_rejected++;
         ac_log_warn("master build %s rejected: %s", j->spec.key, j->res.reason);
     } else {
         ac_log_warn("master build %s: %s", j->spec.key,
@@ -186,6 +192,7 @@ static void build_done(uv_work_t *req, int status)
         plan_due(s);
         ac_sched_kick(s);
     }
+    ac_sched_report_idle(s);
 }
 
 bool ac_sched_start_build(ac_sched_t *s)
@@ -241,7 +248,13 @@ bool ac_sched_start_build(ac_sched_t *s)
     j->started_ns = ac_now_ns();
     s->build = j;
     s->inflight++;
-    ac_log_info("building master %s from %d frames", j->spec.output_path, j->spec.nsubs);
+    if (j->spec.nprobe > 0)
+        ac_log_info("master build %s: reading the night of %d matching master%s first, then "
+                    "building %s from %d frames unless one is of the same night",
+                    j->spec.key, j->spec.nprobe, j->spec.nprobe == 1 ? "" : "s",
+                    j->spec.output_path, j->spec.nsubs);
+    else
+        ac_log_info("building master %s from %d frames", j->spec.output_path, j->spec.nsubs);
     uv_queue_work(s->loop, &j->req, build_work, build_done);
     return true;
 }

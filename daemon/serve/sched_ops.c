@@ -147,8 +147,13 @@ void ac_sched_update_throttle(ac_sched_t *s)
                  "CPU pressure %.1f%% above %.1f%%", s->cpu_pressure,
                  s->cfg->cpu_pressure_limit);
     }
-    if (busy != s->backing_off)
+    if (busy != s->backing_off) {
+        uint64_t now = ac_now_ns();
         ac_log_notice("%s", busy ? s->throttle_reason : "machine no longer busy: full speed");
+        if (!busy && s->stats.backoff_since_ns != 0)
+            s->stats.backoff_s += (double)(now - s->stats.backoff_since_ns) / 1e9;
+        s->stats.backoff_since_ns = busy ? now : 0;
+    }
     s->backing_off = busy;
 }
 

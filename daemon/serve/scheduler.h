@@ -55,6 +55,9 @@ typedef struct ac_sched_hooks {
     /* master_built: a master build registered its Masters row (the owner records it as
      * seen, so that it is not announced again as another program's). */
     void (*master_built)(void *ud);
+    /* idle: the last running job, master load or master build just ended (the owner can
+     * tell --drain that the work is done without waiting for a timer). */
+    void (*idle)(void *ud);
     void *ud;
 } ac_sched_hooks_t;
 
@@ -71,6 +74,21 @@ typedef struct ac_sched_full {
                          * only once a file is calibrated again */
     char reason[768];
 } ac_sched_full_t;
+
+/* Counters since start for the metrics (serve/metrics.h); loop thread. */
+#define AC_SCHED_NBUCKETS 10
+/* Upper bounds of the seconds-per-file histogram buckets (+Inf is implicit). */
+extern const double ac_sched_seconds_le[AC_SCHED_NBUCKETS];
+typedef struct ac_sched_stats {
+    uint64_t files_done, files_failed, files_retried, files_cancelled;
+    uint64_t bytes_read, bytes_written;             /* of calibrated lights */
+    uint64_t seconds_bucket[AC_SCHED_NBUCKETS + 1]; /* per bucket, not cumulative; last +Inf */
+    uint64_t seconds_count;
+    double seconds_sum;
+    uint64_t masters_built, masters_rejected;
+    double backoff_s;          /* seconds spent backing off (throttle), ended spells */
+    uint64_t backoff_since_ns; /* start of the current spell, 0 when not backing off */
+} ac_sched_stats_t;
 
 typedef struct ac_sched {
     /* Borrowed (ac_sched_init). */
@@ -109,6 +127,7 @@ typedef struct ac_sched {
     uint64_t started_ns;
     uint64_t done_times[256]; /* completion times (ns) for the rate, ring buffer */
     unsigned ndone_times;
+    ac_sched_stats_t stats;
     uv_timer_t kick_timer, build_timer, plan_timer;
 } ac_sched_t;
 
@@ -139,6 +158,8 @@ void ac_sched_stop(ac_sched_t *s);
 void ac_sched_cancel_running(ac_sched_t *s);
 
 bool ac_sched_idle(const ac_sched_t *s); /* nothing in flight, no master set loading */
+/* ac_sched_report_idle calls the idle hook when the scheduler is idle (completion paths). */
+void ac_sched_report_idle(ac_sched_t *s);
 int ac_sched_jobs(const ac_sched_t *s);  /* light jobs running or loading masters */
 
 /* What `status` shows of the queue and the scheduler. Strings borrowed from s. */

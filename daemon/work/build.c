@@ -41,6 +41,7 @@
 #include "hdr.h"
 #include "imgio.h"
 #include "meta.h"
+#include "night.h"
 #include "quality.h"
 #include "stack.h"
 #include "stats.h"
@@ -597,6 +598,34 @@ static int setup(struct job *j)
     return 0;
 }
 
+/* probe reads the observing night of every candidate master (spec->probe_*) from its
+ * DATE-OBS (and SITELONG), and returns true when one is of the unit's night. A master
+ * whose header cannot be read or has no date is left "" (it does not stop the build). */
+static bool probe(const ac_build_spec_t *spec, ac_build_result_t *res)
+{
+    bool found = false;
+
+    for (int i = 0; i < spec->nprobe && i < AC_BUILD_MAX_PROBE; i++) {
+        ac_hdr_t h;
+        ac_meta_t m;
+        ac_err_t pe = {0};
+        ac_hdr_init(&h);
+        if (ac_imgio_read_header(spec->probe_path[i], &h, &m, &pe) == 0 &&
+            m.date_obs[0] != '\0' &&
+            ac_night_of(m.date_obs, ac_night_site_offset(spec->opts.utc_offset_h, m.sitelong),
+                        res->probe_night[i]) == 0) {
+            ac_strlcpy(res->probe_date_obs[i], m.date_obs, sizeof res->probe_date_obs[i]);
+            if (!found && spec->night[0] != '\0' &&
+                strcmp(res->probe_night[i], spec->night) == 0) {
+                res->exists_rowid = spec->probe_rowid[i];
+                found = true;
+            }
+        }
+        ac_hdr_free(&h);
+    }
+    return found;
+}
+
 void ac_build_run(const ac_build_spec_t *spec, ac_build_result_t *res, atomic_int *cancel)
 {
     struct job j;
@@ -625,6 +654,11 @@ void ac_build_run(const ac_build_spec_t *spec, ac_build_result_t *res, atomic_in
     res->median = res->noise = NAN;
     ac_strlcpy(res->output_path, spec->output_path != NULL ? spec->output_path : "",
                sizeof res->output_path);
+    if (probe(spec, res)) {
+        res->status = AC_BUILD_EXISTS;
+        res->t_total = (double)(ac_now_ns() - t0) / 1e9;
+        return;
+    }
     if (spec->output_path == NULL || spec->nsubs < 1 || (unsigned)spec->kind >= AC_CAL_NKINDS) {
         rc = ac_err_set(j.e, -EINVAL, "build: no output path, frames or kind");
         goto out;
@@ -676,7 +710,7 @@ out:
     free(dir);
     ac_hdr_free(&hdr);
     ac_hdr_free(&extra);
-    if (res->status != AC_BUILD_REJECT && rc != 0) {
+    if (res->status != AC_BUILD_REJECT && res->status != AC_BUILD_EXISTS && rc != 0) {
         res->status = AC_BUILD_ERROR;
         if (res->err.msg[0] == '\0')
             ac_err_set(&res->err, rc, "%s: %s", res->output_path, ac_strerror(rc));

@@ -72,14 +72,20 @@ typedef struct ac_build_opts {
                                 ready (0 when none waits) */
     double exp_tol_s;        /* darks: subs agree in exposure within max(exp_tol_s, */
     double exp_tol_pct;      /*   exp_tol_pct % of it); flat-darks match flats so (0.5, 1) */
-    double max_temp_diff;    /* darks and flat-darks: a sub whose temperature is farther
-                                from the subs' median than this (meta.h's rule) or that
-                                has none while the others have one is dropped, C (5.0) */
     size_t job_memory;       /* bytes for strips, readers, writer and samples (128 MiB) */
+    double max_temp_diff;    /* max_temperature_difference, C (5), by meta.h's one rule: a
+                                master of another temperature still matches a unit within
+                                it; a dark or flat-dark sub farther from the subs' median,
+                                or without temperature while the others have one, is
+                                dropped */
+    double utc_offset_h;     /* the site's offset for observing nights ([MATCHING]) */
     ac_imgout_opts_t out;    /* durable by default */
 } ac_build_opts_t;
 
 void ac_build_opts_default(ac_build_opts_t *o);
+
+/* The most candidate masters a build reads the night of before it builds. */
+#define AC_BUILD_MAX_PROBE 8
 
 /* What to build: immutable once planned; every string owned. */
 typedef struct ac_build_spec {
@@ -92,6 +98,13 @@ typedef struct ac_build_spec {
     char *output_path;   /* absolute, in masters_dir */
     char *bias_path;     /* darks with dark_subtract_bias; flats (see above); else NULL */
     char *flatdark_path; /* flats: the matching flat-dark master, or NULL */
+    /* Masters that match the unit but whose observing night astrocald has not read yet
+     * (no source session, no astrocal_master_night row): the build first reads each one's
+     * DATE-OBS, and ends as AC_BUILD_EXISTS when one is of the unit's night. */
+    int nprobe;
+    int64_t probe_rowid[AC_BUILD_MAX_PROBE];
+    char *probe_path[AC_BUILD_MAX_PROBE];
+    char night[12]; /* the unit's observing night 'YYYY-MM-DD' ("" unknown: no probing) */
     ac_build_opts_t opts;
 } ac_build_spec_t;
 
@@ -102,6 +115,7 @@ enum ac_build_status {
     AC_BUILT = 0,    /* written under output_path; register it */
     AC_BUILD_REJECT, /* combined but failed its quality check: nothing written */
     AC_BUILD_ERROR,  /* could not be built: err says why (err.code the error code) */
+    AC_BUILD_EXISTS, /* a probed master is of the unit's night: nothing built (exists_rowid) */
 };
 
 typedef struct ac_build_result {
@@ -112,6 +126,11 @@ typedef struct ac_build_result {
     char output_path[4096];
     char md5[33];
     int64_t file_size;
+    /* The probed masters (spec->probe_*): each one's night ("" when its DATE-OBS could not
+     * be read) and DATE-OBS; exists_rowid the one of the unit's night (AC_BUILD_EXISTS). */
+    char probe_night[AC_BUILD_MAX_PROBE][12];
+    char probe_date_obs[AC_BUILD_MAX_PROBE][72];
+    int64_t exists_rowid;
     int nsubs, nused;     /* subs given, subs combined */
     char dropped[1024];   /* "name: reason; ..." of the subs left out */
     int method;           /* AC_STACK_* actually used */

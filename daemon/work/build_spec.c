@@ -23,8 +23,8 @@ void ac_build_opts_default(ac_build_opts_t *o)
     o->max_flat_level = 0.9;
     o->exp_tol_s = 0.5;
     o->exp_tol_pct = 1.0;
-    o->max_temp_diff = 5.0;
     o->job_memory = (size_t)128 << 20;
+    o->max_temp_diff = 5.0;
     ac_imgout_opts_default(&o->out);
 }
 
@@ -41,6 +41,8 @@ void ac_build_spec_clear(ac_build_spec_t *s)
     free(s->output_path);
     free(s->bias_path);
     free(s->flatdark_path);
+    for (int i = 0; i < s->nprobe && i < AC_BUILD_MAX_PROBE; i++)
+        free(s->probe_path[i]);
     memset(s, 0, sizeof *s);
 }
 

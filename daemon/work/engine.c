@@ -85,11 +85,15 @@ int ac_engine_output_path(const char *light_path, const ac_engine_opts_t *o, cha
     return (n < 0 || (size_t)n >= size) ? -ENAMETOOLONG : 0;
 }
 
+/* fixed_bytes: the writer's buffer and the quality samples (and their sorting copy). */
+static size_t fixed_bytes(const ac_engine_opts_t *o)
+{
+    return ac_imgout_buffer_bytes(&o->out) + 2 * AC_QUALITY_MAX_SAMPLES * sizeof(float);
+}
+
 int ac_engine_strip_rows(const ac_engine_opts_t *o, int w, int raw_bytes)
 {
-    /* The writer's buffer and the quality samples (and their sorting copy) are fixed. */
-    size_t writer =
-        ac_imgout_buffer_bytes(&o->out) + 2 * AC_QUALITY_MAX_SAMPLES * sizeof(float);
+    size_t writer = fixed_bytes(o);
     size_t per_row = (size_t)w * (sizeof(float) + (size_t)raw_bytes);
     size_t avail = o->job_memory > writer ? o->job_memory - writer : 0;
     size_t rows = per_row > 0 ? avail / per_row : 1;
@@ -125,6 +129,28 @@ void ac_engine_steps_string(const ac_calset_t *cs, double k, char *out, size_t s
 static int raw_bytes_of(int bitpix)
 {
     return abs(bitpix) / 8;
+}
+
+/* budget_for_input sets *ob to o with the job's memory less what the reader holds (a
+ * compressed XISF block, xisf.h), or refuses the light when that block alone is larger than
+ * the job's memory. */
+static int budget_for_input(const ac_engine_opts_t *o, ac_imgin_t *in, ac_engine_opts_t *ob,
+                            ac_err_t *e)
+{
+    size_t held = ac_imgio_held_bytes(in);
+
+    *ob = *o;
+    if (held == 0)
+        return 0;
+    if (held > o->job_memory)
+        return ac_err_set(
+            e, AC_EFORMAT,
+            "%s: a compressed XISF image is decompressed whole: it needs %zu MiB, "
+            "more than the job's memory (%zu MiB; job_memory_mib, or "
+            "--job-memory)",
+            ac_imgio_path(in), (held + 1048575) >> 20, o->job_memory >> 20);
+    ob->job_memory = o->job_memory - held;
+    return 0;
 }
 
 static void add_warning(ac_light_result_t *res, const char *text)
@@ -356,6 +382,7 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
                               ac_light_result_t *res)
 {
     ac_imgin_t *in = NULL;
+    ac_engine_opts_t ob;
     ac_imgout_t *out = NULL;
     ac_quality_acc_t qacc = {0};
     ac_imgout_sum_t sum = {0};
@@ -439,9 +466,13 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
     qacc_ready = true;
     ac_rowstats_init(&st);
     /* Tile-compressed input is decoded through an 8-byte buffer per pixel; count the larger
-     * of the two so any input fits the budget. */
+     * of the two so any input fits the budget. A compressed XISF block, held whole by the
+     * reader, comes out of the budget first. */
+    rc = budget_for_input(o, in, &ob, e);
+    if (rc != 0)
+        goto out;
     rows =
-        ac_engine_strip_rows(o, w, raw_bytes_of(m->bitpix) > 8 ? raw_bytes_of(m->bitpix) : 8);
+        ac_engine_strip_rows(&ob, w, raw_bytes_of(m->bitpix) > 8 ? raw_bytes_of(m->bitpix) : 8);
     halo = cs->n_hot > 0 ? HALO : 0;
     rc = workbuf_reserve(wb, (size_t)(rows + 2 * halo) * (size_t)w);
     if (rc != 0) {

@@ -1,9 +1,10 @@
 /*
  * masters.h - the one master loader: reading a set of masters (bias, dark, flat,
  * flat-dark), checking each file's MD5 against the one expected, and preparing them into
- * a calibration set (ac_calset_t) for a dark scale k. The daemon's master cache loads
- * through ac_masters_load on a pool thread; `astrocald calibrate` runs the same steps
- * itself, one master per pool thread, so that its masters load (and hash) concurrently.
+ * a calibration set (ac_calset_t) for a dark scale k. The daemon's master cache runs the
+ * steps on the pool, each master's read (with its MD5) on its own thread, then the
+ * preparation; `astrocald calibrate` does the same with the MD5 hashed apart, so that its
+ * masters load (and hash) concurrently; ac_masters_load does it all on one thread.
  *
  * The steps, each usable alone:
  *   ac_masters_load_one  read master i: pixels, metadata and, unless the caller hashes the

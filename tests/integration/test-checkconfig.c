@@ -79,3 +79,79 @@ TEST(checkconfig_refuses_bad_paths_groups_and_modes)
     free(err);
     ac_harness_free(&h);
 }
+
+TEST(checkconfig_reads_astrofiler_ini_and_shows_origins)
+{
+    ac_harness_t h;
+    const char *dir = ac_test_tmpdir();
+    char text[2048], want[2048], conf[1100];
+    char *out = NULL, *err = NULL;
+    FILE *f;
+
+    ac_harness_init(&h);
+    ASSERT(mkdir("state", 0755) == 0 || errno == EEXIST);
+    ASSERT(mkdir("af", 0755) == 0 || errno == EEXIST);
+    f = fopen("af/astrofiler.ini", "w");
+    ASSERT_NOT_NULL(f);
+    fputs("[DEFAULT]\nsource = REPOSITORY.incoming/\nrepo = /srv/astro/repo/\n"
+          "bucket_url = my-bucket\n",
+          f);
+    fclose(f);
+    /* repository_dir comes from the ini, watch_dirs from the ini made absolute against the
+     * ini's folder; output_dir set here stays. */
+    snprintf(text, sizeof text,
+             "[DAEMON]\ndatabase = \"\"\nstate_dir = %s/state\nastrofiler_ini = %s/af/"
+             "astrofiler.ini\n",
+             dir, dir);
+    f = fopen("c.conf", "w");
+    ASSERT_NOT_NULL(f);
+    fputs(text, f);
+    fclose(f);
+    snprintf(conf, sizeof conf, "%s/c.conf", dir);
+    ASSERT_EQ(ac_harness_run(
+                  &h,
+                  (const char *[]){AC_ASTROCALD_BIN, "--check-config", "--config", conf, NULL},
+                  10000, &out, &err),
+              0);
+    snprintf(want, sizeof want,
+             "[DAEMON] repository_dir = /srv/astro/repo  (%s/af/astrofiler.ini:3 [DEFAULT] "
+             "repo)\n",
+             dir);
+    ASSERT_CONTAINS(out, want);
+    snprintf(want, sizeof want,
+             "[INGEST] watch_dirs = %s/af/REPOSITORY.incoming  (%s/af/astrofiler.ini:2 "
+             "[DEFAULT] source)\n",
+             dir, dir);
+    ASSERT_CONTAINS(out, want);
+    ASSERT_CONTAINS(out, "[DAEMON] bucket_url = my-bucket  (");
+    snprintf(want, sizeof want, "[DAEMON] state_dir = %s/state  (%s:3)\n", dir, conf);
+    ASSERT_CONTAINS(out, want);
+    ASSERT_CONTAINS(out, "[WORKERS] workers = 2  (default)\n");
+    free(out);
+    free(err);
+    /* A key set in astrocald.conf wins, even "". */
+    ASSERT_EQ(check(&h,
+                    strcat(strcpy(want, text), "repository_dir = /mine\n[INGEST]\n"
+                                               "watch_dirs = \"\"\n"),
+                    &err),
+              0);
+    free(err);
+    ASSERT_EQ(ac_harness_run(
+                  &h,
+                  (const char *[]){AC_ASTROCALD_BIN, "--check-config", "--config", conf, NULL},
+                  10000, &out, NULL),
+              0);
+    ASSERT_CONTAINS(out, "[DAEMON] repository_dir = /mine  (");
+    ASSERT_CONTAINS(out, "[INGEST] watch_dirs = \"\"  (");
+    free(out);
+    /* --astrofiler-ini names another file: a missing one is a configuration error. */
+    ASSERT_EQ(ac_harness_run(&h,
+                             (const char *[]){AC_ASTROCALD_BIN, "--check-config", "--config",
+                                              conf, "--astrofiler-ini", "nope.ini", NULL},
+                             10000, NULL, &err),
+              78);
+    ASSERT_CONTAINS(err, "[DAEMON] astrofiler_ini: ");
+    ASSERT_CONTAINS(err, "nope.ini: cannot read: No such file or directory");
+    free(err);
+    ac_harness_free(&h);
+}

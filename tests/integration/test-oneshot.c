@@ -9,6 +9,7 @@
 #include <glob.h>
 
 #include "fitsgen.h"
+#include "harness.h"
 #include "support.h"
 
 #define W 160
@@ -420,8 +421,18 @@ TEST(oneshot_json_lines_and_usage_errors)
     ASSERT_EQ(rc, 1);
     ASSERT_CONTAINS(out, "{\"file\":\"night/lights/M_31_L_300s_0001.fits\",\"ok\":true");
     ASSERT_CONTAINS(out, "\"steps\":\"bias\"");
-    ASSERT_CONTAINS(out, "{\"file\":\"nope.fits\",\"ok\":false,\"error\":{");
+    /* The same stable codes as the control protocol (docs/protocol.md). */
+    ASSERT_CONTAINS(out, "{\"file\":\"nope.fits\",\"ok\":false,\"error\":{\"code\":"
+                         "\"not_found\",\"message\":");
     ASSERT_CONTAINS(out, "{\"summary\":{\"files\":2,\"ok\":1,\"failed\":1");
+    ASSERT(strstr(out, "frames/s ETA") == NULL); /* no progress line in a pipe */
+    free(out);
+    rc = run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias", "x.fits", "--bogus",
+                             "--json", "y.fits", NULL),
+                     &out);
+    ASSERT_EQ(rc, 64);
+    ASSERT_CONTAINS(out, "{\"error\":{\"code\":\"usage\",\"message\":\"unknown option "
+                         "'--bogus'\"}}\n");
     free(out);
     rc = run_capture(argv_of(AC_ASTROCALD_BIN, "calibrate", "--jobs", "zero", "x.fits", NULL),
                      &out);
@@ -543,5 +554,48 @@ TEST(oneshot_dark_exposure_scaling_and_force)
     free(dark);
     free(light);
     free(res);
+    ac_gen_free(g);
+}
+
+/* on_terminal runs `astrocald calibrate ARGS` under script(1), so that its stdout and
+ * stderr are a pseudo-terminal, and returns what the terminal showed. */
+static char *on_terminal(const char *args)
+{
+    char cmd[4096], *out = NULL;
+    int rc;
+
+    if (access("/usr/bin/script", X_OK) != 0)
+        AC_TEST_FAIL("script(1) (bsdutils) is needed for the terminal tests");
+    snprintf(cmd, sizeof cmd, "%s calibrate %s", AC_ASTROCALD_BIN, args);
+    rc = run_capture(argv_of("/usr/bin/script", "-qec", cmd, "tty.log", NULL), &out);
+    free(out);
+    ASSERT_EQ(rc, 0);
+    out = ac_harness_read_file("tty.log");
+    ASSERT_NOT_NULL(out);
+    return out;
+}
+
+TEST(oneshot_progress_line_only_on_a_terminal)
+{
+    ac_gen_t *g = make_night("night", false, AC_GEN_MASTER_ASTROFILER, 3);
+    char *out;
+
+    setenv("TERM", "xterm", 1);
+    out = on_terminal("--bias night/masters/master_bias.fits --output-dir out --jobs 1 "
+                      "night/lights/M_31_L_300s_0001.fits night/lights/M_31_L_300s_0002.fits "
+                      "night/lights/M_31_L_300s_0003.fits");
+    printf("%s", out);
+    /* After each file: the count, the rate and the time left, drawn over the last line. */
+    ASSERT_CONTAINS(out, "\r\x1b[K[1/3] ");
+    ASSERT_CONTAINS(out, "\r\x1b[K[3/3] ");
+    ASSERT_CONTAINS(out, " frames/s ETA 0:00");
+    ASSERT_CONTAINS(out, "3 files: 3 calibrated, 0 failed");
+    free(out);
+    /* --json on a terminal: no progress line either. */
+    out = on_terminal("--json --bias night/masters/master_bias.fits --output-dir out2 "
+                      "night/lights/M_31_L_300s_0001.fits");
+    ASSERT(strstr(out, "frames/s ETA") == NULL);
+    ASSERT_CONTAINS(out, "{\"summary\":{\"files\":1,\"ok\":1");
+    free(out);
     ac_gen_free(g);
 }

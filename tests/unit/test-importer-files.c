@@ -407,7 +407,8 @@ TEST(importer_scan_file_and_names)
     ASSERT(!ac_import_is_fits_name("a.fz"));
     ASSERT(!ac_import_is_fits_name(".fits"));
     ASSERT(!ac_import_is_fits_name("a.fits.bak"));
-    ASSERT(!ac_import_is_fits_name("a.xisf"));
+    ASSERT(ac_import_is_fits_name("a.xisf")); /* converted on import (unpack.h) */
+    ASSERT(ac_import_is_fits_name("a.fits.ZIP"));
     ac_gen_free(g);
 }
 

@@ -30,6 +30,7 @@
 #include "test.h"
 #include "tools.h"
 #include "util.h"
+#include "xisfgen.h"
 
 /* ---- Fixture ---- */
 
@@ -263,6 +264,49 @@ TEST(ingest_slow_copy_registered_once_complete_and_settled)
     fx_end(&fx);
     free(a);
     free(b);
+    ac_gen_free(g);
+}
+
+/* XISF images (issue 9): converted to <stem>.fits beside them and that file registered, as
+ * `import` does (test-importer-xisf.c); one that cannot be converted is counted as
+ * rejected with its reason in the log, never passed over in silence. */
+TEST(ingest_xisf_converted_and_refusals_reported)
+{
+    static const char *const root[] = {"watch"};
+    static uint16_t px[3 * 8 * 6];
+    ac_xisfgen_t rgb = {.w = 8,
+                        .h = 6,
+                        .channels = 3,
+                        .color_space = "RGB",
+                        .sample = "UInt16",
+                        .sbytes = 2,
+                        .px = px};
+    ac_gen_t *g = camera(NULL, 2);
+    struct fx fx;
+
+    frame(g, AC_GEN_LIGHT, "stage/a.fits", "2024-03-15T22:00:00.000", "L", 300, 1);
+    ASSERT_OK(ac_xisfgen_from_fits("stage/a.fits", "stage/a.xisf", "zstd", true));
+    ASSERT_OK(ac_xisfgen_write("stage/rgb.xisf", &rgb));
+    ac_log_set_sink(log_sink);
+    fx_init(&fx);
+    fx_start(&fx, root, 1, 0.1, 30);
+    wait_ms(&fx, 100);
+    ASSERT_OK(rename("stage/a.xisf", "watch/a.xisf"));
+    ASSERT_OK(rename("stage/rgb.xisf", "watch/rgb.xisf"));
+    WAIT_UNTIL(&fx, fx.n_new == 1 && status(&fx).rejected == 1, 5000);
+    ASSERT_EQ(rows_for(&fx, "watch/a.fits"), 1);
+    ASSERT_EQ(q_int(fx.db, "SELECT count(*) FROM fitsfile", NULL), 1);
+    ASSERT_STR_EQ(q_text(fx.db, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileName = ?1",
+                         abspath("watch/a.fits")),
+                  ac_tools_hash("sha256sum", abspath("watch/a.fits")));
+    /* The conversion appearing in the folder is read too: the same content. */
+    WAIT_UNTIL(&fx, status(&fx).duplicates == 1, 5000);
+    pthread_mutex_lock(&log_mu);
+    ASSERT_CONTAINS(log_buf, "rgb.xisf: XISF: a colour image (colorSpace RGB, 3 channels)");
+    pthread_mutex_unlock(&log_mu);
+    ASSERT_EQ(status(&fx).registered, 1);
+    fx_end(&fx);
+    ac_log_set_sink(NULL);
     ac_gen_free(g);
 }
 

@@ -136,6 +136,28 @@ TEST(print_status_paused_idle_and_backing_off)
     free(got);
 }
 
+TEST(print_status_version_pid_and_last_error)
+{
+    char *got = render(
+        ac_print_status,
+        "{\"version\":\"1.2.3\",\"pid\":4242,\"state\":\"running\",\"pause_reason\":null,"
+        "\"uptime_s\":5,\"workers\":1,\"in_flight\":0,"
+        "\"files\":{\"pending\":0,\"running\":0,\"done\":0,\"failed\":1,\"skipped\":0,"
+        "\"cancelled\":0},"
+        "\"sessions\":{\"waiting\":0,\"queued\":0,\"paused\":0,\"done\":0,\"cancelled\":0},"
+        "\"rate_fps\":0,\"eta_s\":null,\"memory\":{\"budget_bytes\":0,\"used_bytes\":0},"
+        "\"throttle\":{\"load_per_cpu\":0.1,\"cpu_pressure\":null,\"backing_off\":false,"
+        "\"reason\":null},\"running\":[],"
+        "\"last_error\":{\"at\":\"2026-12-07T11:20:01Z\",\"message\":\"/d/a.fits: "
+        "truncated\"}}",
+        0);
+
+    ASSERT_CONTAINS(got, "astrocald 1.2.3 (pid 4242) running, up 5.0 s, 1 workers");
+    ASSERT_CONTAINS(got, "CPU pressure -%\nlast error 2026-12-07T11:20:01Z: /d/a.fits: "
+                         "truncated\n\nnothing running\n");
+    free(got);
+}
+
 TEST(print_sessions_aligns_utf8_and_numbers)
 {
     /* "Nébuleuse" is 9 characters in 10 bytes: the OBJECT column is 9 characters wide. */
@@ -559,8 +581,8 @@ TEST(astrocalctl_end_to_end_with_a_fake_daemon)
     free(ctl(&h, 64, NULL,
              (const char *const[]){"--socket", h.socket, "status", "extra", NULL}));
     /* watch --json: the event lines exactly as sent, then the daemon goes away: 69. */
-    out =
-        ctl(&h, 69, &err, (const char *const[]){"--socket", h.socket, "watch", "--json", NULL});
+    out = ctl(&h, 69, &err,
+              (const char *const[]){"--socket", h.socket, "watch", "--json", "--once", NULL});
     ASSERT_CONTAINS(out, "\"event\":\"queue_state\"");
     ASSERT_CONTAINS(out, "\"data\":{\"id\":7,\"type\":\"flat\",\"path\":\"/m/F.fits\"}}\n");
     ASSERT_EQ(strchr(out, '\n') - out + 1 < (long)strlen(out), 1); /* two lines */
@@ -580,5 +602,62 @@ TEST(astrocalctl_end_to_end_with_a_fake_daemon)
     srv_thread_stop(&fk.st);
     json_decref(canned);
     free(canned_line);
+    ac_harness_free(&h);
+}
+
+TEST(astrocalctl_per_command_help_and_option_errors)
+{
+    ac_harness_t h;
+    char *out, *err;
+
+    ac_harness_init(&h);
+    /* help CMD and CMD --help print that command's own usage and options, on stdout. */
+    out = ctl(&h, 0, NULL, (const char *const[]){"help", "enqueue", NULL});
+    ASSERT_CONTAINS(out, "usage: astrocalctl [--socket PATH] [--json] [--timeout S] enqueue "
+                         "SESSION [--priority N]\n");
+    ASSERT_CONTAINS(out, "  --priority N      queue priority");
+    ASSERT(strstr(out, "sessions") == NULL); /* not the global list */
+    free(out);
+    out = ctl(&h, 0, NULL, (const char *const[]){"retry", "--help", NULL});
+    ASSERT_CONTAINS(out, "retry --file ID | --session ID | --all-failed\n");
+    ASSERT_CONTAINS(out, "  --all-failed      every failed file\n");
+    free(out);
+    out = ctl(&h, 0, NULL, (const char *const[]){"watch", "-h", NULL});
+    ASSERT_CONTAINS(out, "  --once            exit when the daemon goes away\n");
+    free(out);
+    out = ctl(&h, 0, NULL, (const char *const[]){"help", NULL});
+    ASSERT_CONTAINS(out, "\ncommands:\n  status  ");
+    ASSERT_CONTAINS(out, "astrocalctl help COMMAND (or COMMAND --help) shows one command's");
+    free(out);
+    /* Options that do not exist are "unknown option", before or after the command. */
+    out = ctl(&h, 64, &err, (const char *const[]){"--bogus", NULL});
+    ASSERT_STR_EQ(out, "");
+    ASSERT_CONTAINS(err, "astrocalctl: unknown option '--bogus'\n");
+    free(out);
+    free(err);
+    out = ctl(&h, 64, &err, (const char *const[]){"enqueue", "s1", "--prio=3", NULL});
+    ASSERT_CONTAINS(err, "astrocalctl: enqueue: unknown option '--prio'\n"
+                         "(see astrocalctl help enqueue)\n");
+    free(out);
+    free(err);
+    /* With --json every error is one JSON object on stdout with a stable code. */
+    out = ctl(&h, 64, NULL, (const char *const[]){"--json", "--bogus", NULL});
+    ASSERT_STR_EQ(out, "{\"error\":{\"code\":\"usage\",\"message\":\"unknown option "
+                       "'--bogus'\"}}\n");
+    free(out);
+    out = ctl(&h, 64, NULL, (const char *const[]){"frobnicate", "--json", NULL});
+    ASSERT_STR_EQ(out, "{\"error\":{\"code\":\"unknown_command\",\"message\":\"unknown command "
+                       "'frobnicate'\"}}\n");
+    free(out);
+    out = ctl(&h, 64, NULL, (const char *const[]){"--json", "cancel", NULL});
+    ASSERT_STR_EQ(out, "{\"error\":{\"code\":\"usage\",\"message\":\"cancel needs one "
+                       "argument: SESSION\"}}\n");
+    free(out);
+    out = ctl(
+        &h, 69, NULL,
+        (const char *const[]){"--json", "--socket", "/nonexistent/ac.sock", "status", NULL});
+    ASSERT_CONTAINS(out, "{\"error\":{\"code\":\"unavailable\",\"message\":\"cannot connect to "
+                         "/nonexistent/ac.sock: No such file or directory");
+    free(out);
     ac_harness_free(&h);
 }

@@ -209,12 +209,31 @@ TEST(proto_request_error_keeps_the_id)
 
 TEST(proto_code_names)
 {
-    static const char *const names[] = {"bad_request",     "too_long", "unsupported_version",
-                                        "unknown_command", "bad_args", "not_found",
-                                        "conflict",        "busy",     "internal",
-                                        "not_allowed"};
+    static const char *const names[] = {"bad_request",
+                                        "too_long",
+                                        "unsupported_version",
+                                        "unknown_command",
+                                        "bad_args",
+                                        "not_found",
+                                        "conflict",
+                                        "busy",
+                                        "internal",
+                                        "not_allowed",
+                                        "usage",
+                                        "unavailable",
+                                        "bad_reply",
+                                        "fits",
+                                        "format",
+                                        "geometry",
+                                        "metadata",
+                                        "bad_master",
+                                        "no_space",
+                                        "cancelled",
+                                        "config",
+                                        "io"};
 
-    for (int i = 0; i < 10; i++) {
+    ASSERT_EQ((int)(sizeof names / sizeof names[0]), AC_PROTO_NCODES - 1);
+    for (int i = 0; i < AC_PROTO_NCODES - 1; i++) {
         ASSERT_STR_EQ(ac_proto_code_name(AC_PROTO_BAD_REQUEST + i), names[i]);
         ASSERT_EQ(ac_proto_code_parse(names[i]), AC_PROTO_BAD_REQUEST + i);
     }
@@ -225,7 +244,12 @@ TEST(proto_code_names)
     ASSERT_EQ(ac_proto_code_from_err(AC_EBUSY), AC_PROTO_BUSY);
     ASSERT_EQ(ac_proto_code_from_err(-EINVAL), AC_PROTO_BAD_ARGS);
     ASSERT_EQ(ac_proto_code_from_err(-EEXIST), AC_PROTO_CONFLICT);
-    ASSERT_EQ(ac_proto_code_from_err(AC_EFITS), AC_PROTO_INTERNAL);
+    ASSERT_EQ(ac_proto_code_from_err(AC_EFITS), AC_PROTO_FITS);
+    ASSERT_EQ(ac_proto_code_from_err(AC_EGEOMETRY), AC_PROTO_GEOMETRY);
+    ASSERT_EQ(ac_proto_code_from_err(-ENOSPC), AC_PROTO_NO_SPACE);
+    ASSERT_EQ(ac_proto_code_from_err(-EACCES), AC_PROTO_IO);
+    ASSERT_EQ(ac_proto_code_from_err(-ENOMEM), AC_PROTO_INTERNAL);
+    ASSERT_EQ(ac_proto_code_from_err(AC_ESQLITE), AC_PROTO_INTERNAL);
 }
 
 TEST(proto_commands_are_classified_read_or_change)

@@ -1,0 +1,381 @@
+/*
+ * commands.c - astrocalctl's command table and the generic argument parser (commands.h).
+ */
+#include "commands.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_SOCKET "/run/astrocald/astrocald.sock"
+
+/* retry takes exactly one of its three options. */
+static const char *retry_check(json_t *args)
+{
+    return json_object_size(args) == 1
+               ? NULL
+               : "retry takes exactly one of --file ID, --session ID, --all-failed";
+}
+
+static const ctl_cmd_t commands[] = {
+    {"status",
+     "",
+     "queue, rates, ETA, the files being calibrated",
+     "Shows the daemon's version, pid and uptime, the queue (files and sessions by state),\n"
+     "the rate and the ETA, the throttle, the files and master builds running now, live\n"
+     "ingest, the catalogue's state and the last error logged.\n",
+     0,
+     0,
+     {NULL},
+     CTL_STRING,
+     {{NULL}},
+     NULL,
+     0},
+    {"sessions",
+     "",
+     "light sessions and their progress",
+     NULL,
+     0,
+     0,
+     {NULL},
+     CTL_STRING,
+     {{NULL}},
+     NULL,
+     0},
+    {"session",
+     "ID",
+     "one session: masters and every file's state",
+     "ID is a session id as `astrocalctl sessions` lists it.\n",
+     1,
+     1,
+     {"id"},
+     CTL_STRING,
+     {{NULL}},
+     NULL,
+     0},
+    {"masters",
+     "",
+     "master frames in the catalogue and master builds",
+     NULL,
+     0,
+     0,
+     {NULL},
+     CTL_STRING,
+     {{NULL}},
+     NULL,
+     0},
+    {"plan",
+     "[SESSION]",
+     "the masters each session would use, and why",
+     "Every other candidate master is listed with the reason it was rejected. Without\n"
+     "SESSION, every session that is not calibrated yet.\n",
+     0,
+     1,
+     {"session"},
+     CTL_STRING,
+     {{NULL}},
+     NULL,
+     0},
+    {"enqueue",
+     "SESSION [--priority N]",
+     "queue a session (larger N runs sooner)",
+     NULL,
+     1,
+     1,
+     {"session"},
+     CTL_STRING,
+     {{"--priority", "N", "priority", CTL_INT, "queue priority, an integer (default 0)"},
+      {NULL}},
+     NULL,
+     0},
+    {"pause",
+     "[SESSION]",
+     "pause everything, or one session",
+     "Running frames finish; nothing new starts until `resume`.\n",
+     0,
+     1,
+     {"session"},
+     CTL_STRING,
+     {{NULL}},
+     NULL,
+     0},
+    {"resume",
+     "[SESSION]",
+     "resume everything, or one session",
+     NULL,
+     0,
+     1,
+     {"session"},
+     CTL_STRING,
+     {{NULL}},
+     NULL,
+     0},
+    {"cancel",
+     "SESSION",
+     "cancel a session's remaining files",
+     NULL,
+     1,
+     1,
+     {"session"},
+     CTL_STRING,
+     {{NULL}},
+     NULL,
+     0},
+    {"retry",
+     "--file ID | --session ID | --all-failed",
+     "retry failed files",
+     NULL,
+     0,
+     0,
+     {NULL},
+     CTL_STRING,
+     {{"--file", "ID", "file", CTL_STRING, "one failed file"},
+      {"--session", "ID", "session", CTL_STRING, "every failed file of a session"},
+      {"--all-failed", NULL, "all_failed", CTL_FLAG, "every failed file"},
+      {NULL}},
+     retry_check,
+     0},
+    {"import",
+     "DIR",
+     "register the FITS files under DIR",
+     "Reads every FITS file under DIR (made absolute here) and registers it in the\n"
+     "catalogue as AstroFiler would. Waits without a time limit unless --timeout is given.\n",
+     1,
+     1,
+     {"dir"},
+     CTL_DIR,
+     {{NULL}},
+     NULL,
+     CTL_NO_TIMEOUT},
+    {"reload",
+     "",
+     "re-read the configuration file",
+     NULL,
+     0,
+     0,
+     {NULL},
+     CTL_STRING,
+     {{NULL}},
+     NULL,
+     0},
+    {"config",
+     "",
+     "the configuration in effect",
+     NULL,
+     0,
+     0,
+     {NULL},
+     CTL_STRING,
+     {{NULL}},
+     NULL,
+     0},
+    {"version", "", "the daemon's version", NULL, 0, 0, {NULL}, CTL_STRING, {{NULL}}, NULL, 0},
+    {"watch",
+     "[--once]",
+     "print events as they happen (Ctrl-C stops)",
+     "When astrocald restarts, watch says so and connects again (every second, for as long\n"
+     "as it takes) unless --once is given; then it exits 69 when the connection ends.\n",
+     0,
+     0,
+     {NULL},
+     CTL_STRING,
+     {{"--once", NULL, NULL, CTL_FLAG, "exit when the daemon goes away"}, {NULL}},
+     NULL,
+     CTL_NO_TIMEOUT},
+    {"help",
+     "[COMMAND]",
+     "this text, or one command's usage",
+     NULL,
+     0,
+     1,
+     {"command"},
+     CTL_STRING,
+     {{NULL}},
+     NULL,
+     CTL_LOCAL},
+    {NULL},
+};
+
+const ctl_cmd_t *ctl_commands(void)
+{
+    return commands;
+}
+
+const ctl_cmd_t *ctl_find(const char *name)
+{
+    for (const ctl_cmd_t *c = commands; c->name != NULL; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+void ctl_usage(FILE *f)
+{
+    fputs("usage: astrocalctl [--socket PATH] [--json] [--timeout S] COMMAND [ARGS]\n"
+          "\ncommands:\n",
+          f);
+    for (const ctl_cmd_t *c = commands; c->name != NULL; c++) {
+        char head[128];
+        snprintf(head, sizeof head, "%s %s", c->name, c->synopsis);
+        if (strlen(head) >= 30)
+            fprintf(f, "  %s\n  %-30s%s\n", head, "", c->summary);
+        else
+            fprintf(f, "  %-30s%s\n", head, c->summary);
+    }
+    fputs("\n"
+          "options:\n"
+          "  --socket PATH   control socket (default $ASTROCALD_SOCKET, else\n"
+          "                  " DEFAULT_SOCKET ")\n"
+          "  --json          print the raw result object on one line (watch: event lines);\n"
+          "                  every error is {\"error\":{\"code\":...,\"message\":...}} on "
+          "stdout\n"
+          "  --timeout S     seconds to wait for the reply (default 30; import and watch\n"
+          "                  wait without limit; 0 = no limit)\n"
+          "  --version       print astrocalctl's version\n"
+          "\n"
+          "astrocalctl help COMMAND (or COMMAND --help) shows one command's usage.\n"
+          "\n"
+          "exit status: 0 success, 1 the daemon reported an error, 64 usage error,\n"
+          "69 astrocald unreachable, 76 unexpected reply\n",
+          f);
+}
+
+void ctl_help(FILE *f, const ctl_cmd_t *c)
+{
+    fprintf(f, "usage: astrocalctl [--socket PATH] [--json] [--timeout S] %s%s%s\n\n%s.\n",
+            c->name, c->synopsis[0] ? " " : "", c->synopsis, c->summary);
+    if (c->help != NULL)
+        fprintf(f, "\n%s", c->help);
+    if (c->opts[0].name != NULL) {
+        fputs("\noptions:\n", f);
+        for (const ctl_opt_t *o = c->opts; o->name != NULL; o++) {
+            char head[64];
+            snprintf(head, sizeof head, "%s%s%s", o->name, o->arg ? " " : "",
+                     o->arg ? o->arg : "");
+            fprintf(f, "  %-18s%s\n", head, o->help);
+        }
+    }
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t size, const char *fmt,
+                                                      ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, size, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* value converts text to a JSON value of type; NULL with a message in err when it cannot. */
+static json_t *value(const char *what, const char *text, int type, char *err, size_t size)
+{
+    char cwd[PATH_MAX], *end;
+    long long v;
+
+    switch (type) {
+    case CTL_INT:
+        errno = 0;
+        v = strtoll(text, &end, 10);
+        if (*text == '\0' || *end != '\0' || errno != 0 || v < INT_MIN || v > INT_MAX) {
+            fail(err, size, "%s: '%s' is not an integer", what, text);
+            return NULL;
+        }
+        return json_integer(v);
+    case CTL_DIR:
+        if (text[0] == '/')
+            return json_string(text);
+        if (getcwd(cwd, sizeof cwd) == NULL) {
+            fail(err, size, "%s: cannot make '%s' absolute", what, text);
+            return NULL;
+        }
+        return json_pack("s++", cwd, "/", text);
+    default:
+        return json_string(text);
+    }
+}
+
+static const char *count_words(int n)
+{
+    static const char *const words[] = {"no arguments", "one argument", "two arguments"};
+    return n >= 0 && n <= 2 ? words[n] : "arguments";
+}
+
+int ctl_parse(const ctl_cmd_t *c, int n, char **a, ctl_parsed_t *p, char *err, size_t size)
+{
+    int npos = 0;
+
+    p->args = json_object();
+    p->local = json_object();
+    p->help = false;
+    if (p->args == NULL || p->local == NULL)
+        return fail(err, size, "out of memory");
+    for (int i = 0; i < n; i++) {
+        const char *s = a[i];
+        const ctl_opt_t *o = NULL;
+        const char *eq, *v = NULL;
+        size_t len;
+        json_t *j;
+
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            p->help = true;
+            continue;
+        }
+        if (s[0] != '-' || s[1] == '\0' || strcmp(s, "--") == 0) {
+            if (strcmp(s, "--") == 0 && i + 1 < n)
+                s = a[++i];
+            if (npos >= c->max_pos)
+                return fail(err, size, "%s takes %s%s%s%s", c->name,
+                            c->max_pos == c->min_pos ? "" : "at most ", count_words(c->max_pos),
+                            c->synopsis[0] ? ": " : "", c->synopsis);
+            j = value(c->name, s, c->pos_type, err, size);
+            if (j == NULL)
+                return -1;
+            json_object_set_new(c->flags & CTL_LOCAL ? p->local : p->args, c->pos_key[npos++],
+                                j);
+            continue;
+        }
+        eq = strchr(s, '=');
+        len = eq != NULL ? (size_t)(eq - s) : strlen(s);
+        for (const ctl_opt_t *q = c->opts; q->name != NULL && o == NULL; q++)
+            if (strlen(q->name) == len && strncmp(q->name, s, len) == 0)
+                o = q;
+        if (o == NULL)
+            return fail(err, size, "%s: unknown option '%.*s'", c->name, (int)len, s);
+        if (o->arg == NULL) {
+            if (eq != NULL)
+                return fail(err, size, "%s: %s takes no value", c->name, o->name);
+            j = json_true();
+        } else {
+            v = eq != NULL ? eq + 1 : (i + 1 < n ? a[++i] : NULL);
+            if (v == NULL)
+                return fail(err, size, "%s: %s needs %s", c->name, o->name, o->arg);
+            if ((j = value(o->name, v, o->type, err, size)) == NULL)
+                return -1;
+        }
+        json_object_set_new(o->key != NULL ? p->args : p->local,
+                            o->key != NULL ? o->key : o->name + 2, j);
+    }
+    if (p->help)
+        return 0;
+    if (npos < c->min_pos)
+        return fail(err, size, "%s needs %s: %s", c->name, count_words(c->min_pos),
+                    c->synopsis);
+    if (c->check != NULL) {
+        const char *why = c->check(p->args);
+        if (why != NULL)
+            return fail(err, size, "%s", why);
+    }
+    return 0;
+}
+
+void ctl_parsed_free(ctl_parsed_t *p)
+{
+    json_decref(p->args);
+    json_decref(p->local);
+    p->args = p->local = NULL;
+}
