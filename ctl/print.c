@@ -468,6 +468,44 @@ int ac_print_masters(FILE *out, json_t *r)
     return table_print(&t, out, "");
 }
 
+/* print_plan_header says which header keywords gave the light's facts, and which frames
+ * of the session got their type from their path (issue 9). */
+static void print_plan_header(FILE *out, json_t *h, json_t *inferred)
+{
+    json_t *f;
+    size_t i;
+
+    if (json_is_object(h)) {
+        fprintf(out, "  light header: exposure %s", str(h, "exposure_key") ? "" : "unknown");
+        if (str(h, "exposure_key"))
+            fprintf(out, "%g s (%s)", num_f(h, "exposure"), str(h, "exposure_key"));
+        if (str(h, "ccd_temp_key"))
+            fprintf(out, ", sensor %.1f C (%s)", num_f(h, "ccd_temp"), str(h, "ccd_temp_key"));
+        if (str(h, "set_temp_key"))
+            fprintf(out, ", set point %.1f C (%s)", num_f(h, "set_temp"),
+                    str(h, "set_temp_key"));
+        if (!str(h, "ccd_temp_key") && !str(h, "set_temp_key"))
+            fputs(", no temperature", out);
+        fprintf(out, ", date %s (%s), type from %s", dash(str(h, "date_obs")),
+                dash(str(h, "date_key")), str(h, "type_key") ? str(h, "type_key") : "the path");
+        if (str(h, "binning_key"))
+            fprintf(out, ", binning from %s", str(h, "binning_key"));
+        fputc('\n', out);
+    }
+    if (json_array_size(inferred) > 0)
+        fprintf(out, "  frame type inferred from the path for %zu frame%s:\n",
+                json_array_size(inferred), json_array_size(inferred) == 1 ? "" : "s");
+    json_array_foreach(inferred, i, f)
+    {
+        if (i == 5) {
+            fprintf(out, "    ... and %zu more\n", json_array_size(inferred) - 5);
+            break;
+        }
+        fprintf(out, "    %s: %s (%s)\n", base(str(f, "path")), dash(str(f, "type")),
+                dash(str(f, "reason")));
+    }
+}
+
 static int print_plan(FILE *out, json_t *p)
 {
     static const char *const kinds[] = {"bias", "dark", "flat", "flatdark"};
@@ -487,6 +525,7 @@ static int print_plan(FILE *out, json_t *p)
         fprintf(out, "  dark scaled by %.4g\n", num_f(p, "dark_scale"));
     if (json_is_true(json_object_get(p, "later")))
         fputs("  uses a master made after the light (nothing earlier fits)\n", out);
+    print_plan_header(out, json_object_get(p, "header"), json_object_get(p, "inferred"));
     for (size_t k = 0; k < 4; k++) {
         json_t *ch = json_object_get(chosen, kinds[k]);
         if (json_is_object(ch)) {
@@ -547,6 +586,11 @@ int ac_print_import(FILE *out, json_t *r)
     fprintf(out, "registered %lld, duplicates %lld, skipped %lld, errors %zu\n",
             num_i(r, "registered"), num_i(r, "duplicates"), num_i(r, "skipped"),
             json_array_size(errs));
+    if (num_i(r, "inferred") > 0 || num_i(r, "untyped") > 0)
+        fprintf(out,
+                "frame type from the path: %lld registered so; %lld skipped (no frame type in "
+                "the header nor in the path)\n",
+                num_i(r, "inferred"), num_i(r, "untyped"));
     json_array_foreach(errs, i, e)
     {
         fprintf(out, "  %s: %s\n", dash(str(e, "path")), dash(str(e, "message")));

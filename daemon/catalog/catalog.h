@@ -529,4 +529,29 @@ int ac_catalog_session_autocal(ac_db_t *db, const char *session_id, ac_err_t *e)
 int ac_catalog_master_created(ac_db_t *db, const char *source_session, const char *type,
                               ac_err_t *e);
 
+/*
+ * ac_catalog_record_inferred records in astrocal_inferred that file file_id (at path) was
+ * registered with frame type type ("light", ...) inferred from its path, and why (issue 9).
+ * Replaces an earlier record of the same file. Loop thread; joins an open transaction.
+ * 0 or a catalog error.
+ */
+int ac_catalog_record_inferred(ac_db_t *db, const char *file_id, const char *path,
+                               const char *type, const char *why, ac_err_t *e);
+
+/* One inferred type, for `astrocalctl plan`. */
+typedef struct ac_inferred {
+    char *path, *frame_type, *reason;
+} ac_inferred_t;
+
+typedef struct ac_inferred_list {
+    ac_inferred_t *items;
+    size_t n;
+} ac_inferred_list_t;
+
+/* ac_catalog_session_inferred lists the frames of session session_id whose type was
+ * inferred (astrocal_inferred joined with fitsfile), in path order. Loop thread. */
+int ac_catalog_session_inferred(ac_db_t *db, const char *session_id, ac_inferred_list_t *out,
+                                ac_err_t *e);
+void ac_catalog_inferred_free(ac_inferred_list_t *l);
+
 #endif

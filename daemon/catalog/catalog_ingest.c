@@ -329,3 +329,45 @@ int ac_catalog_link_sessions(ac_db_t *db, const char *since_date, int *n_linked,
     link_free(&cx);
     return rc;
 }
+
+/* ---- Frame types inferred from the path (issue 9) ---- */
+
+int ac_catalog_record_inferred(ac_db_t *db, const char *file_id, const char *path,
+                               const char *type, const char *why, ac_err_t *e)
+{
+    const ac_bind_t b[] = {AC_BIND_TEXT(file_id), AC_BIND_TEXT(path), AC_BIND_TEXT(type),
+                           AC_BIND_TEXT(why)};
+
+    AC_DB_OWNER_CHECK(db);
+    return ac_catalog_exec(db,
+                           "INSERT OR REPLACE INTO astrocal_inferred (file_id, path, "
+                           "frame_type, reason) VALUES (?1, ?2, ?3, ?4)",
+                           b, 4, "record an inferred frame type", NULL, e);
+}
+
+/* clang-format off */
+static const ac_row_col_t inferred_cols[] = {
+    AC_ROW(ac_inferred_t, path, TEXT), AC_ROW(ac_inferred_t, frame_type, TEXT),
+    AC_ROW(ac_inferred_t, reason, TEXT),
+};
+/* clang-format on */
+
+int ac_catalog_session_inferred(ac_db_t *db, const char *session_id, ac_inferred_list_t *out,
+                                ac_err_t *e)
+{
+    const ac_bind_t b[] = {AC_BIND_TEXT(session_id)};
+
+    AC_DB_OWNER_CHECK(db);
+    memset(out, 0, sizeof *out);
+    return AC_CATALOG_SELECT_ROWS(
+        db,
+        "SELECT i.path, i.frame_type, i.reason FROM astrocal_inferred "
+        "AS i JOIN fitsfile AS f ON f.fitsFileId = i.file_id WHERE "
+        "f.fitsFileSession = ?1 ORDER BY i.path",
+        b, 1, inferred_cols, out, "list inferred frame types", e);
+}
+
+void ac_catalog_inferred_free(ac_inferred_list_t *l)
+{
+    AC_CATALOG_ROWS_FREE(l, inferred_cols);
+}

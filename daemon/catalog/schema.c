@@ -206,6 +206,16 @@ static const char *const migrations[] = {
     "('done','partial','failed'));\n"
     "ALTER TABLE astrocal_session ADD COLUMN outcome_reason TEXT;\n"
     "ALTER TABLE astrocal_session ADD COLUMN links_json TEXT;\n",
+    /* 6 (issue 9, frame type from the path): frames registered without a frame type in
+     * their header, with the type inferred from their file or folder names and why. */
+    "CREATE TABLE astrocal_inferred (\n"
+    "  file_id TEXT PRIMARY KEY,\n"
+    "  path TEXT NOT NULL,\n"
+    "  frame_type TEXT NOT NULL,\n"
+    "  reason TEXT NOT NULL,\n"
+    "  recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))\n"
+    ");\n"
+    "CREATE INDEX astrocal_inferred_path ON astrocal_inferred (path);\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -28,8 +28,8 @@
 
 #define ANALYSE_SAMPLES (1u << 20) /* samples for master medians and MAD */
 #define HOT_SAMPLES (4u << 20)     /* samples for the dark's hot pixel threshold */
-#define SCALE_SAMPLES (4u << 20)   /* samples for each flat scale */
-#define SAT_FRACTION 0.98          /* an integer flat pixel at 98 % of saturation is clipped */
+#define SCALE_SAMPLES AC_CALIB_SCALE_SAMPLES
+#define SAT_FRACTION 0.98 /* an integer flat pixel at 98 % of saturation is clipped */
 
 enum { M_BIAS, M_DARK, M_FLAT, M_FLATDARK, M_COUNT };
 static const char *const mname[M_COUNT] = {"bias", "dark", "flat", "flat-dark"};
@@ -229,9 +229,20 @@ int ac_calib_dark_scale(double t_light, const ac_image_t *dark, bool bias_availa
         return 0;
     td = dark->meta.exptime;
     if (!(t_light >= 0) || !(td >= 0)) {
-        ac_calib_appendf(warn, warn_size, "%s EXPTIME missing: dark %s not scaled (k=1)",
-                         t_light >= 0 ? "dark" : "light", ac_path_base(dark->path));
-        return 0;
+        /* Never silently wrong: without both exposures k = 1 would be a guess (a 15 s
+         * DWARF light with a 30 s dark came out with negative hot pixels that way). */
+        char keys[64];
+        ac_meta_keys_text(AC_FACT_EXPTIME, keys, sizeof keys);
+        if (o->force) {
+            ac_calib_appendf(warn, warn_size,
+                             "%s exposure unknown (no %s): dark %s not scaled (k=1, forced)",
+                             t_light >= 0 ? "dark" : "light", keys, ac_path_base(dark->path));
+            return 0;
+        }
+        return ac_err_set(e, AC_EMETADATA,
+                          "%s has no exposure (%s tried): cannot tell whether dark %s must "
+                          "be scaled",
+                          t_light >= 0 ? "the dark" : "the light", keys, dark->path);
     }
     if (fabs(t_light - td) <= fmax(0.5, 0.01 * td))
         return 0;
@@ -366,39 +377,11 @@ static bool flat_is_raw(const ac_image_t *f, const ac_image_t *b, const ac_calib
     return true;
 }
 
-/* cfa_scales computes the robust mean of each CFA colour of F on a grid of whole 2x2
- * cells (all cells when they fit in SCALE_SAMPLES). */
+/* cfa_scales computes the robust mean of each CFA colour of F (class_means). */
 static int cfa_scales(ac_calset_t *cs, const float *F, const int col[2][2])
 {
-    size_t w = (size_t)cs->w, h = (size_t)cs->h, cells = ((w + 1) / 2) * ((h + 1) / 2);
-    size_t r = 1, cap, cnt[3] = {0, 0, 0};
-    float *buf[3] = {NULL, NULL, NULL};
-    int rc = 0;
-
-    while (cells / (r * r) > SCALE_SAMPLES / 2)
-        r++;
-    cap = 2 * (cells / (r * r) + w + h + 1);
-    for (int c = 0; c < 3 && rc == 0; c++)
-        if ((buf[c] = malloc(cap * sizeof(float))) == NULL)
-            rc = -ENOMEM;
-    for (size_t yc = 0; rc == 0 && 2 * yc < h; yc += r)
-        for (size_t y = 2 * yc; y < 2 * yc + 2 && y < h; y++)
-            for (size_t xc = 0; 2 * xc < w; xc += r)
-                for (size_t x = 2 * xc; x < 2 * xc + 2 && x < w; x++) {
-                    int c = col[y & 1][x & 1];
-                    buf[c][cnt[c]++] = F[y * w + x];
-                }
-    for (int c = 0; c < 3 && rc == 0; c++) {
-        rc = ac_stats_clipped_mean(buf[c], cnt[c], 0, 3.0, 3, &cs->flat_scale[c]);
-        if (rc == -ERANGE) {
-            cs->flat_scale[c] = NAN;
-            rc = 0;
-        }
-    }
-    for (int c = 0; c < 3; c++)
-        free(buf[c]);
     cs->n_flat_scales = 3;
-    return rc;
+    return ac_calib_class_means(cs, F, col, 3, cs->flat_scale);
 }
 
 /* prepare_flat calibrates the flat in place when raw, normalises it, checks it and turns
@@ -472,6 +455,8 @@ static int prepare_flat(ac_calset_t *cs, ac_image_t *const img[M_COUNT], float *
                               f->path, f->meta.bayerpat);
         rc = cfa_scales(cs, F, (const int(*)[2])col);
     } else {
+        if ((rc = ac_calib_check_mono_flat(cs, f, F, e)) != 0)
+            return rc;
         cs->n_flat_scales = 1;
         rc = ac_stats_clipped_mean(F, n, SCALE_SAMPLES, 3.0, 3, &cs->flat_scale[0]);
         if (rc == -ERANGE) {

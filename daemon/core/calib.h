@@ -73,7 +73,7 @@ typedef struct ac_calib_opts {
     int flat_is_calibrated;   /* enum ac_tri: AUTO reads provenance then measures (AUTO) */
     bool cosmetic;            /* replace hot pixels found in the master dark (false) */
     double cosmetic_sigma;    /* n in median + n * 1.4826 * MAD (5) */
-    double max_temp_diff;     /* |CCD-TEMP difference| allowed for darks, C (5.0) */
+    double max_temp_diff;     /* temperature tolerance for darks, C (5.0): meta.h's rule */
     bool force;               /* metadata mismatches (exposure, filter, temperature,
                                  gain) become warnings; never geometry */
 } ac_calib_opts_t;
@@ -123,8 +123,9 @@ typedef struct ac_calset {
 /* ac_calib_dark_scale decides the dark scale k for a light with exposure t_light against
  * dark (may be NULL: k = 1). bias_available says whether a master bias is given (k != 1
  * needs a bias-free dark, which needs the bias unless the dark is already bias-free).
- * A missing exposure (NAN) on either side gives k = 1 and a warning. A scaled dark also
- * gives a warning naming k.
+ * A missing exposure (NAN) on either side is AC_EMETADATA naming the keywords tried
+ * (EXPTIME, EXPOSURE or EXP): k = 1 would be a guess (o->force: k = 1 and a warning).
+ * A scaled dark gives a warning naming k.
  * dark_has_bias is the decision of ac_calib_dark_bias_decision. Returns 0, or
  * AC_EMETADATA with a message naming the exposures when the light cannot use this dark
  * (unless o->force, which gives k = 1 and a warning in *warn when warn is not NULL). */

@@ -115,24 +115,16 @@ int ac_calib_check_light(const ac_calset_t *cs, const ac_meta_t *light, const ch
                              light->filter, cs->flat_name, fl);
     }
     if (rc == 0 && cs->has_dark) {
-        if (isfinite(light->set_temp) && isfinite(dm->set_temp)) {
-            if (fabs(light->set_temp - dm->set_temp) > 0.05)
-                rc = meta_issue(o->force, warn, warn_size, e,
-                                "light %s: SET-TEMP %.1f C, master dark %s has SET-TEMP %.1f C",
-                                lp, light->set_temp, cs->dark_name, dm->set_temp);
-        } else if (isfinite(light->ccd_temp) && isfinite(dm->ccd_temp)) {
-            if (fabs(light->ccd_temp - dm->ccd_temp) > o->max_temp_diff)
-                rc = meta_issue(o->force, warn, warn_size, e,
-                                "light %s: CCD-TEMP %.1f C, master dark %s has CCD-TEMP %.1f C "
-                                "(more than %.1f C apart)",
-                                lp, light->ccd_temp, cs->dark_name, dm->ccd_temp,
-                                o->max_temp_diff);
-        } else {
-            ac_calib_appendf(warn, warn_size, "temperature not compared: %s has none",
-                             isfinite(light->ccd_temp) || isfinite(light->set_temp)
-                                 ? cs->dark_name
-                                 : "the light");
-        }
+        /* The temperature rule of meta.h, the one the planner applied. */
+        ac_temp_cmp_t tc;
+        char mw[300];
+        snprintf(mw, sizeof mw, "master dark %s", cs->dark_name);
+        ac_temp_compare(light->ccd_temp, light->set_temp, dm->ccd_temp, dm->set_temp,
+                        o->max_temp_diff, "light", mw, &tc);
+        if (ac_temp_refused(tc.verdict))
+            rc = meta_issue(o->force, warn, warn_size, e, "light %s: %s", lp, tc.text);
+        else if (tc.verdict == AC_TEMP_NONE)
+            ac_calib_appendf(warn, warn_size, "%s", tc.text);
     }
     if (rc == 0 && cs->has_bias)
         rc = camera_check(light, &cs->bias_meta, lp, "bias", cs->bias_name, o, warn, warn_size,

@@ -72,7 +72,9 @@ static const ac_config_entry_t table[] = {
     BOOL("AUTO_CALIBRATION", calibration_quality_check, "True",
          "Measure and record the quality figures of every calibrated frame."),
     DBL("AUTO_CALIBRATION", max_temperature_difference, "5.0", 0, 100,
-        "Largest sensor temperature difference between a light and its dark, degrees C."),
+        "Largest temperature difference between a light and its dark, degrees C: sensor "
+        "temperatures when both have one, else set points (the planner, the engine and "
+        "master building apply the same rule)."),
 
     /* [DAEMON] */
     PATH("DAEMON", database, "/var/lib/astrocald/astrofiler.db", 0, false,
@@ -181,6 +183,10 @@ static const ac_config_entry_t table[] = {
         "A new file is read once complete and unchanged for this many seconds."),
     INT("INGEST", rescan_interval_s, "60", 1, 86400, false,
         "Full scan of the watched folders (safety net, and fallback when a watch fails)."),
+    BOOL("INGEST", type_from_path, "True",
+         "A frame whose header names no type (no IMAGETYP, FRAME or FRAMETYP) gets it from "
+         "its file name or its 3 nearest folders (Light(s), Dark(s), Flat(s), Bias, Offset, "
+         "DarkFlat, FlatDark), recorded as inferred; off: such frames are not registered."),
 
     /* [MASTERS] */
     BOOL("MASTERS", build_masters, "True",

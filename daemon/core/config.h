@@ -148,6 +148,7 @@ struct ac_config {
     char watch_dirs[4096]; /* comma-separated absolute folders; "" = off */
     double settle_s;
     int rescan_interval_s;
+    bool type_from_path; /* frame type from the path when the header has none */
     /* [MASTERS] */
     bool build_masters;
     char masters_dir[4096];

@@ -132,49 +132,21 @@ static void desc_nights(const ac_match_note_t *nt, char *buf, size_t size)
                  n < 0 ? "before" : "after");
 }
 
-/* temp_value: CCD-TEMP when known, else SET-TEMP, else NAN. */
-static double temp_value(const ac_match_equip_t *q)
+/* check_temp applies the temperature rule (meta.h, ac_temp_compare: the one the engine
+ * and the builder apply too) to master m and ref (the light, or the flat for a flat-dark)
+ * and adds a reason to rej when it refuses the master. */
+static void check_temp(const ac_match_equip_t *m, const ac_match_equip_t *ref, bool ref_is_flat,
+                       double max, ev_t *ev, char *rej, size_t rsz, char *warn, size_t wsz)
 {
-    return known(q->ccd_temp) ? q->ccd_temp : q->set_temp;
-}
+    ac_temp_cmp_t tc;
 
-/* check_temp compares the temperature of master m with ref (the light, or the flat for a
- * flat-dark) and adds a reason to rej when it is out of tolerance. */
-static void check_temp(const ac_match_equip_t *m, const ac_match_equip_t *ref, double max,
-                       ev_t *ev, char *rej, size_t rsz, char *warn, size_t wsz)
-{
-    const char *what = "temperature";
-    double a, b, d;
-
-    if (known(m->set_temp) && known(ref->set_temp) &&
-        fabs(m->set_temp - ref->set_temp) <= SET_TEMP_EQ) {
-        bool ccd = known(m->ccd_temp) && known(ref->ccd_temp);
-        ev->dtemp = ccd ? fabs(m->ccd_temp - ref->ccd_temp) : fabs(m->set_temp - ref->set_temp);
-        if (ev->dtemp > max + EPS)
-            addf(warn, wsz, "CCD-TEMP differs by %.1f C although SET-TEMP is equal", ev->dtemp);
-        return;
-    }
-    if (known(m->ccd_temp) && known(ref->ccd_temp)) {
-        a = m->ccd_temp;
-        b = ref->ccd_temp;
-    } else if (known(m->set_temp) && known(ref->set_temp)) {
-        what = "set temperature";
-        a = m->set_temp;
-        b = ref->set_temp;
-    } else {
-        a = temp_value(m);
-        b = temp_value(ref);
-    }
-    if (!known(a) || !known(b)) {
-        ev->dtemp = INFINITY;
-        addf(warn, wsz, "no temperature on the %s: not compared",
-             known(a) ? "light" : "master");
-        return;
-    }
-    d = fabs(a - b);
-    ev->dtemp = d;
-    if (d > max + EPS)
-        addf(rej, rsz, "%s %.1f C differs by %.1f C > %.1f", what, a, d, max);
+    ac_temp_compare(ref->ccd_temp, ref->set_temp, m->ccd_temp, m->set_temp, max,
+                    ref_is_flat ? "flat" : "light", "master", &tc);
+    ev->dtemp = isfinite(tc.diff) ? tc.diff : INFINITY;
+    if (ac_temp_refused(tc.verdict))
+        addf(rej, rsz, "%s", tc.text);
+    else if (tc.verdict == AC_TEMP_NONE)
+        addf(warn, wsz, "%s", tc.text);
 }
 
 /* check_number: a setting known on both sides counts as a matched keyword when equal and
@@ -227,9 +199,12 @@ static void check_dark_exposure(const ctx_t *c, const ac_match_cand_t *m, bool b
     /* A bias-free dark leaves the light's bias in place: it needs a master bias. */
     ev->blocked = m->dark_has_bias == AC_MATCH_NO && !bias_ok;
     if (!known(tl) || !known(td)) {
+        /* Never silently wrong: without both exposures nobody knows whether the dark must
+         * be scaled, so k = 1 would be a guess. */
         ev->expclass = 2;
-        nt->k = 1;
-        addf(nt->warning, sizeof nt->warning, "exposure unknown on the %s: k=1",
+        addf(nt->reason, sizeof nt->reason,
+             "exposure unknown on the %s (no EXPTIME, EXPOSURE or EXP): cannot tell whether "
+             "the dark must be scaled",
              known(td) ? "light" : "master");
         return;
     }
@@ -322,8 +297,8 @@ static void evaluate(const ctx_t *c, const ac_match_cand_t *m, const ac_match_eq
                  l->filter);
     }
     if (m->type == AC_MATCH_DARK || m->type == AC_MATCH_FLATDARK)
-        check_temp(&m->eq, ref, c->o->max_temp_diff, ev, nt->reason, sizeof nt->reason,
-                   nt->warning, sizeof nt->warning);
+        check_temp(&m->eq, ref, m->type == AC_MATCH_FLATDARK, c->o->max_temp_diff, ev,
+                   nt->reason, sizeof nt->reason, nt->warning, sizeof nt->warning);
     if (m->type == AC_MATCH_DARK) {
         check_dark_exposure(c, m, bias_ok, ev, nt);
     } else if (m->type == AC_MATCH_FLATDARK) {
@@ -333,7 +308,12 @@ static void evaluate(const ctx_t *c, const ac_match_cand_t *m, const ac_match_eq
             if (ev->dexp > fmax(c->o->exp_tol_s, c->o->exp_tol_pct / 100.0 * td))
                 addf(nt->reason, sizeof nt->reason, "exposure %g s != flat's %g s", td, tf);
         } else {
+            /* A flat-dark is never scaled: of unknown exposure it may be any other one. */
             ev->expclass = 2;
+            addf(nt->reason, sizeof nt->reason,
+                 "exposure unknown on the %s (no EXPTIME, EXPOSURE or EXP): cannot tell "
+                 "whether it matches",
+                 known(td) ? "flat" : "flat-dark");
         }
     }
     check_date(c, m, ev, nt);
@@ -509,7 +489,7 @@ static void waiting_text(const ac_match_light_t *l, int type, char *buf, size_t 
 
     if (type == AC_MATCH_DARK && known(q->exposure))
         snprintf(parts, sizeof parts, "%g s", q->exposure);
-    if (type == AC_MATCH_DARK && known(temp_value(q))) {
+    if (type == AC_MATCH_DARK && (known(q->set_temp) || known(q->ccd_temp))) {
         temp_text(known(q->set_temp) ? q->set_temp : q->ccd_temp, t, sizeof t);
         catf(parts, sizeof parts, ", ", "%s", t);
     }
@@ -671,6 +651,13 @@ int ac_match_run(const ac_match_light_t *light, const ac_match_cand_t *cands, si
         if (!want || res->chosen[t] >= 0)
             continue;
         waiting_text(light, t, part, sizeof part);
+        /* Say why the nearest candidate of that type was refused (e.g. its temperature). */
+        for (size_t i = 0; i < n; i++)
+            if (res->notes[i].type == t && res->notes[i].verdict == AC_MATCH_REJECTED) {
+                catf(part, sizeof part, " ", "(#%" PRId64 " refused: %s)", res->notes[i].id,
+                     res->notes[i].reason);
+                break;
+            }
         addf(res->reason, sizeof res->reason, "%s", part);
     }
     if (res->reason[0] == '\0' && res->chosen[AC_MATCH_BIAS] < 0 &&

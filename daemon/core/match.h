@@ -16,9 +16,10 @@
  *    and case-folded; "" and "Unknown" mean unknown);
  *  - flats: also the same telescope and filter, strictly (an unknown name on one side only
  *    is a mismatch). Bias and darks belong to the camera: their telescope is not compared;
- *  - darks: temperature (equal SET-TEMP when both have it, with a warning if CCD-TEMP still
- *    differs by more than max_temp_diff; else |dCCD-TEMP| <= max_temp_diff; else
- *    |dSET-TEMP|; a master or light without temperature passes with a warning);
+ *  - darks: temperature by the one rule of meta.h (ac_temp_compare: CCD-TEMP, else
+ *    SET-TEMP, within max_temp_diff; neither side with a temperature passes with a note;
+ *    only one side with one is refused), the rule the engine and the builder apply too;
+ *    an exposure unknown on the light or the dark is refused (k would be a guess);
  *    exposure equal within max(exp_tol_s, exp_tol_pct % of the dark's) -> k = 1, else
  *    k = t_light / t_dark when scaling is allowed, k <= dark_max_scale and the dark is
  *    bias-free or a bias master matches (it is needed to take the bias out of the dark);

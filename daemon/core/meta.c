@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "isodate.h"
 #include "util.h"
 
 /* squash copies s lower-cased with every space, '_' and '-' removed, so "Flat Dark",
@@ -331,19 +332,31 @@ static void history_provenance(const ac_hdr_t *h, int *bias, int *dark, int *fla
  *     ccdproc's SUBBIAS / SUBDARK / FLATCOR keywords (present = done);
  *  2. our own DARKBIAS on a dark: T = the dark contains the bias (bias_subtracted NO),
  *     F = the dark is bias-free (YES);
+ *  2b. MaxIm DL's CALSTAT (letters B, D, F: those steps done, the others not);
  *  3. CALIBRAT = T: the frame had its offset removed (bias YES); CALIBRAT = F: NO;
  *  4. HISTORY lines (history_provenance).
  */
 static void provenance(ac_meta_t *m, const ac_hdr_t *h)
 {
     int hb = AC_PROV_UNKNOWN, hd = AC_PROV_UNKNOWN, hf = AC_PROV_UNKNOWN;
-    bool b;
+    char cal[72];
+    bool b, calstat = false;
 
     history_provenance(h, &hb, &hd, &hf);
+    /* MaxIm DL's CALSTAT lists the steps done: 'B' bias, 'D' dark, 'F' flat; a step it
+     * does not list was not done. It stands with the explicit keywords. */
+    if (ac_hdr_get_value(h, "CALSTAT", cal, sizeof cal)) {
+        hb = strchr(cal, 'B') != NULL ? AC_PROV_YES : AC_PROV_NO;
+        hd = strchr(cal, 'D') != NULL ? AC_PROV_YES : AC_PROV_NO;
+        hf = strchr(cal, 'F') != NULL ? AC_PROV_YES : AC_PROV_NO;
+        calstat = true;
+    }
 
     if (!step_keywords(h, "BIASSUB", "BIAS-SUB", "SUBBIAS", &m->bias_subtracted)) {
         if (ac_hdr_get_bool(h, "DARKBIAS", &b))
             m->bias_subtracted = b ? AC_PROV_NO : AC_PROV_YES;
+        else if (calstat)
+            m->bias_subtracted = hb;
         else if (ac_hdr_get_bool(h, "CALIBRAT", &b))
             m->bias_subtracted = b ? AC_PROV_YES : AC_PROV_NO;
         else
@@ -359,9 +372,9 @@ static void provenance(ac_meta_t *m, const ac_hdr_t *h)
  * blanks; "MONO", "NONE" and "GRAY"/"GREY" mean no pattern. */
 static void bayer(ac_meta_t *m, const ac_hdr_t *h)
 {
-    static const char *const pat_keys[] = {"BAYERPAT", "COLORTYP", NULL};
-    static const char *const xoff_keys[] = {"XBAYROFF", NULL};
-    static const char *const yoff_keys[] = {"YBAYROFF", NULL};
+    const char *const *pat_keys = ac_meta_keys(AC_FACT_BAYERPAT);
+    const char *const *xoff_keys = ac_meta_keys(AC_FACT_XBAYROFF);
+    const char *const *yoff_keys = ac_meta_keys(AC_FACT_YBAYROFF);
     char buf[72], row[72];
     size_t n = 0;
 
@@ -377,7 +390,7 @@ static void bayer(ac_meta_t *m, const ac_hdr_t *h)
     }
     m->xbayroff = get_int(h, xoff_keys, 0);
     m->ybayroff = get_int(h, yoff_keys, 0);
-    m->has_roworder = ac_hdr_get_value(h, "ROWORDER", row, sizeof row);
+    m->has_roworder = ac_meta_first_key(h, AC_FACT_ROWORDER, row, sizeof row) != NULL;
     m->roworder_bottom_up = true;
     if (m->has_roworder) {
         char sq[72];
@@ -386,47 +399,110 @@ static void bayer(ac_meta_t *m, const ac_hdr_t *h)
     }
 }
 
+/* fact_num reads the first keyword of fact f present as a number into *v and records it
+ * in key (may be NULL); NAN when none parses. */
+static double fact_num(const ac_hdr_t *h, ac_fact_t f, char *key, size_t ksize)
+{
+    const char *const *k = ac_meta_keys(f);
+    double v;
+
+    for (; *k != NULL; k++) {
+        if (ac_hdr_get_double(h, *k, &v)) {
+            if (key != NULL)
+                ac_strlcpy(key, *k, ksize);
+            return v;
+        }
+    }
+    return NAN;
+}
+
+static void fact_str(const ac_hdr_t *h, ac_fact_t f, char *out, size_t size, char *key,
+                     size_t ksize)
+{
+    const char *k = ac_meta_first_key(h, f, out, size);
+
+    if (k == NULL)
+        out[0] = '\0';
+    else if (key != NULL)
+        ac_strlcpy(key, k, ksize);
+}
+
+/* binning fills xbin/ybin: XBINNING/BINX/CCDXBIN (and Y), else BINNING = '2*2'. */
+static void binning(ac_meta_t *m, const ac_hdr_t *h)
+{
+    char buf[72];
+    double v;
+
+    v = fact_num(h, AC_FACT_XBIN, m->bin_key, sizeof m->bin_key);
+    m->xbin = isfinite(v) && v >= 1 && v <= 64 ? (int)lround(v) : 0;
+    v = fact_num(h, AC_FACT_YBIN, NULL, 0);
+    m->ybin = isfinite(v) && v >= 1 && v <= 64 ? (int)lround(v) : 0;
+    if (m->xbin == 0 && m->ybin == 0 &&
+        ac_meta_first_key(h, AC_FACT_BINNING, buf, sizeof buf) != NULL &&
+        ac_meta_parse_binning(buf, &m->xbin, &m->ybin))
+        ac_strlcpy(m->bin_key, "BINNING", sizeof m->bin_key);
+}
+
+/* observation_date fills date_obs: DATE-OBS as written when it is an ISO date with a time;
+ * an ISO date alone joined to TIME-OBS/UT; a legacy 'dd/mm/yy' DATE-OBS, else a legacy
+ * DATE (a modern ISO DATE is when the file was written, never used), with TIME-OBS/UT. */
+static void observation_date(ac_meta_t *m, const ac_hdr_t *h)
+{
+    char d[72] = "", t[72] = "", iso[96];
+    const char *tk = ac_meta_first_key(h, AC_FACT_TIME, t, sizeof t);
+    ac_isodate_t x;
+
+    m->date_obs[0] = '\0';
+    if (ac_hdr_get_value(h, "DATE-OBS", d, sizeof d)) {
+        ac_str_trim(d);
+        if (ac_isodate_parse(d, &x) == 0 && !x.has_time && tk != NULL) {
+            snprintf(iso, sizeof iso, "%sT%s", d, t);
+            if (ac_isodate_parse(iso, &x) == 0) {
+                ac_strlcpy(m->date_obs, iso, sizeof m->date_obs);
+                snprintf(m->date_key, sizeof m->date_key, "DATE-OBS+%s", tk);
+                return;
+            }
+        }
+        if (ac_meta_legacy_date(d, tk != NULL ? t : NULL, m->date_obs, sizeof m->date_obs) ==
+            0) {
+            snprintf(m->date_key, sizeof m->date_key, "DATE-OBS%s%s", tk ? "+" : "",
+                     tk ? tk : "");
+            return;
+        }
+        ac_strlcpy(m->date_obs, d, sizeof m->date_obs);
+        ac_strlcpy(m->date_key, "DATE-OBS", sizeof m->date_key);
+        return;
+    }
+    if (tk != NULL && ac_hdr_get_value(h, "DATE", d, sizeof d) &&
+        ac_meta_legacy_date(d, t, m->date_obs, sizeof m->date_obs) == 0)
+        snprintf(m->date_key, sizeof m->date_key, "DATE+%s", tk);
+}
+
 void ac_meta_from_header(ac_meta_t *m, const ac_hdr_t *h)
 {
     static const char *const k_naxis1[] = {"ZNAXIS1", "NAXIS1", NULL};
     static const char *const k_naxis2[] = {"ZNAXIS2", "NAXIS2", NULL};
+    static const char *const k_naxis3[] = {"ZNAXIS3", "NAXIS3", NULL};
+    static const char *const k_naxis[] = {"ZNAXIS", "NAXIS", NULL};
     static const char *const k_bitpix[] = {"ZBITPIX", "BITPIX", NULL};
     static const char *const k_bzero[] = {"BZERO", NULL};
     static const char *const k_bscale[] = {"BSCALE", NULL};
     static const char *const k_satur[] = {"SATURATE", NULL};
-    static const char *const k_type[] = {"IMAGETYP", "FRAME", "FRAMETYP", NULL};
     static const char *const k_ncomb[] = {"NCOMBINE", NULL};
-    static const char *const k_exp[] = {"EXPTIME", "EXPOSURE", NULL};
-    static const char *const k_temp[] = {"CCD-TEMP", "CCD_TEMP", "CCDTEMP", "TEMPERAT", NULL};
-    static const char *const k_set[] = {"SET-TEMP", "SET_TEMP", NULL};
-    static const char *const k_xbin[] = {"XBINNING", "BINX", NULL};
-    static const char *const k_ybin[] = {"YBINNING", "BINY", NULL};
-    static const char *const k_gain[] = {"GAIN", NULL};
-    static const char *const k_offset[] = {"OFFSET", "BLKLEVEL", NULL};
-    static const char *const k_readout[] = {"READOUTM", "READMODE", NULL};
-    static const char *const k_filter[] = {"FILTER", NULL};
-    static const char *const k_instrume[] = {"INSTRUME", NULL};
-    static const char *const k_telescop[] = {"TELESCOP", NULL};
-    static const char *const k_object[] = {"OBJECT", NULL};
-    static const char *const k_date[] = {"DATE-OBS", NULL};
-    static const char *const k_long[] = {"SITELONG", NULL};
     static const char *const k_ped[] = {"PEDESTAL", NULL};
-    static const char *const k_creator[] = {"CREATOR", "SWCREATE", "PROGRAM", "CALSOFT", NULL};
     char buf[72];
     bool zimage = false;
+    int z;
 
     memset(m, 0, sizeof *m);
     /* A tile-compressed table header (ZIMAGE = T) describes the image with Z keywords;
      * a normal image header has none, so the Z aliases are only looked at then. */
-    if (!ac_hdr_get_bool(h, "ZIMAGE", &zimage) || !zimage) {
-        m->width = get_int(h, k_naxis1 + 1, 0);
-        m->height = get_int(h, k_naxis2 + 1, 0);
-        m->bitpix = get_int(h, k_bitpix + 1, 0);
-    } else {
-        m->width = get_int(h, k_naxis1, 0);
-        m->height = get_int(h, k_naxis2, 0);
-        m->bitpix = get_int(h, k_bitpix, 0);
-    }
+    z = ac_hdr_get_bool(h, "ZIMAGE", &zimage) && zimage ? 0 : 1;
+    m->width = get_int(h, k_naxis1 + z, 0);
+    m->height = get_int(h, k_naxis2 + z, 0);
+    m->naxis3 = get_int(h, k_naxis3 + z, 0);
+    m->naxis = get_int(h, k_naxis + z, 0);
+    m->bitpix = get_int(h, k_bitpix + z, 0);
     m->bzero = get_num(h, k_bzero);
     if (isnan(m->bzero))
         m->bzero = 0;
@@ -437,28 +513,28 @@ void ac_meta_from_header(ac_meta_t *m, const ac_hdr_t *h)
     if (isnan(m->saturation) && m->bitpix > 0)
         m->saturation = integer_saturation(m->bitpix, m->bzero, m->bscale);
 
-    first_string(h, k_type, m->imagetyp, sizeof m->imagetyp);
+    fact_str(h, AC_FACT_TYPE, m->imagetyp, sizeof m->imagetyp, m->type_key, sizeof m->type_key);
     m->type = ac_meta_classify(m->imagetyp, &m->is_master);
     m->ncombine = get_int(h, k_ncomb, 0);
     if (m->ncombine > 1 && m->type != AC_FRAME_LIGHT && m->type != AC_FRAME_UNKNOWN)
         m->is_master = true;
 
-    m->exptime = get_num(h, k_exp);
-    m->ccd_temp = get_num(h, k_temp);
-    m->set_temp = get_num(h, k_set);
-    m->xbin = get_int(h, k_xbin, 0);
-    m->ybin = get_int(h, k_ybin, 0);
-    m->gain = get_num(h, k_gain);
-    m->offset = get_num(h, k_offset);
-    first_string(h, k_readout, m->readout, sizeof m->readout);
-    first_string(h, k_filter, m->filter, sizeof m->filter);
+    m->exptime = fact_num(h, AC_FACT_EXPTIME, m->exp_key, sizeof m->exp_key);
+    m->ccd_temp = fact_num(h, AC_FACT_CCD_TEMP, m->temp_key, sizeof m->temp_key);
+    m->set_temp = fact_num(h, AC_FACT_SET_TEMP, m->set_key, sizeof m->set_key);
+    binning(m, h);
+    m->gain = fact_num(h, AC_FACT_GAIN, NULL, 0);
+    m->egain = fact_num(h, AC_FACT_EGAIN, NULL, 0);
+    m->offset = fact_num(h, AC_FACT_OFFSET, NULL, 0);
+    fact_str(h, AC_FACT_READOUT, m->readout, sizeof m->readout, NULL, 0);
+    fact_str(h, AC_FACT_FILTER, m->filter, sizeof m->filter, NULL, 0);
     bayer(m, h);
-    first_string(h, k_instrume, m->instrume, sizeof m->instrume);
-    first_string(h, k_telescop, m->telescop, sizeof m->telescop);
-    first_string(h, k_object, m->object, sizeof m->object);
-    first_string(h, k_date, m->date_obs, sizeof m->date_obs);
-    m->sitelong = get_num(h, k_long);
-    if (isnan(m->sitelong) && ac_hdr_get_value(h, "SITELONG", buf, sizeof buf) &&
+    fact_str(h, AC_FACT_INSTRUME, m->instrume, sizeof m->instrume, NULL, 0);
+    fact_str(h, AC_FACT_TELESCOP, m->telescop, sizeof m->telescop, NULL, 0);
+    fact_str(h, AC_FACT_OBJECT, m->object, sizeof m->object, NULL, 0);
+    observation_date(m, h);
+    m->sitelong = fact_num(h, AC_FACT_SITELONG, NULL, 0);
+    if (isnan(m->sitelong) && ac_meta_first_key(h, AC_FACT_SITELONG, buf, sizeof buf) &&
         !parse_sexagesimal(buf, &m->sitelong))
         m->sitelong = NAN;
 
@@ -466,7 +542,7 @@ void ac_meta_from_header(ac_meta_t *m, const ac_hdr_t *h)
     m->pedestal = get_num(h, k_ped);
     if (isnan(m->pedestal))
         m->pedestal = 0;
-    first_string(h, k_creator, m->creator, sizeof m->creator);
+    fact_str(h, AC_FACT_CREATOR, m->creator, sizeof m->creator, NULL, 0);
 }
 
 bool ac_meta_filter_equal(const char *a, const char *b)

@@ -72,6 +72,7 @@ struct ac_imgin {
     bool has_blank; /* integer BLANK present */
     long long blank;
     bool ushort_fast; /* BITPIX 16, BZERO 32768, BSCALE 1, no BLANK */
+    bool header_only; /* opened by ac_imgio_read_header: a colour cube's header is read */
     void *raw;        /* scratch for one strip, grown on demand */
     size_t raw_cap;
     /* Plain files are read with pread (f is then closed). */
@@ -223,11 +224,11 @@ static int find_image(ac_imgin_t *in, ac_err_t *e)
             return ac_err_set(e, AC_EFORMAT,
                               "%s: HDU %d has NAXIS = %d: only 2-D images are supported",
                               in->path, i, naxis);
-        if (naxis == 3 && naxes[2] == 3)
+        if (naxis == 3 && naxes[2] == 3 && !in->header_only)
             return ac_err_set(e, AC_EFORMAT,
                               "%s: HDU %d has NAXIS3 = 3: colour cubes are not supported",
                               in->path, i);
-        if (naxis == 3 && naxes[2] != 1)
+        if (naxis == 3 && naxes[2] != 1 && !(naxes[2] == 3 && in->header_only))
             return ac_err_set(e, AC_EFORMAT,
                               "%s: HDU %d has NAXIS3 = %lld: data cubes are not supported",
                               in->path, i, (long long)naxes[2]);
@@ -342,7 +343,9 @@ static int choose_read(ac_imgin_t *in, bool plain, ac_err_t *e)
     return 0;
 }
 
-int ac_imgio_open(const char *path, ac_imgin_t **out, ac_err_t *e)
+/* open_image opens path (ac_imgio_open); header_only accepts a colour cube (NAXIS3 = 3),
+ * whose header registration reads, and reads no pixels. */
+static int open_image(const char *path, bool header_only, ac_imgin_t **out, ac_err_t *e)
 {
     ac_imgin_t *in = NULL;
     long long size = 0;
@@ -356,6 +359,7 @@ int ac_imgio_open(const char *path, ac_imgin_t **out, ac_err_t *e)
     if (in == NULL)
         return ac_err_set(e, -ENOMEM, "%s: no memory for a reader", path);
     in->fd = -1;
+    in->header_only = header_only;
     ac_hdr_init(&in->hdr);
     ac_strlcpy(in->path, path, sizeof in->path);
     if (xisf) {
@@ -390,13 +394,18 @@ meta:
     in->meta.width = (int)in->w;
     in->meta.height = (int)in->h;
     in->meta.bitpix = in->bitpix;
-    if (in->xisf == NULL && (rc = choose_read(in, plain, e)) != 0)
+    if (!header_only && in->xisf == NULL && (rc = choose_read(in, plain, e)) != 0)
         goto fail;
     *out = in;
     return 0;
 fail:
     ac_imgio_close(in);
     return rc;
+}
+
+int ac_imgio_open(const char *path, ac_imgin_t **out, ac_err_t *e)
+{
+    return open_image(path, false, out, e);
 }
 
 const ac_hdr_t *ac_imgio_header(const ac_imgin_t *in)
@@ -763,7 +772,7 @@ int ac_imgio_read_header(const char *path, ac_hdr_t *hdr, ac_meta_t *meta, ac_er
 
     if (hdr != NULL)
         ac_hdr_init(hdr);
-    if ((rc = ac_imgio_open(path, &in, e)) != 0)
+    if ((rc = open_image(path, true, &in, e)) != 0)
         return rc;
     if (hdr != NULL && (rc = ac_hdr_copy(hdr, &in->hdr)) != 0)
         ac_err_set(e, rc, "%s: no memory for the header", path);

@@ -71,7 +71,9 @@ int ac_imgio_load_image(const char *path, ac_image_t *img, ac_err_t *e);
  * a caller that hashes the file elsewhere at the same time (ac_digest_file). */
 int ac_imgio_load_pixels(const char *path, ac_image_t *img, ac_err_t *e);
 
-/* ac_imgio_read_header reads only the header and metadata of path (for planning). */
+/* ac_imgio_read_header reads only the header and metadata of path (for planning and
+ * registration). Unlike ac_imgio_open it accepts a colour cube (NAXIS3 = 3, meta.naxis3),
+ * whose pixels astrocald never reads (ac_imgio_open refuses it with the reason). */
 int ac_imgio_read_header(const char *path, ac_hdr_t *hdr, ac_meta_t *meta, ac_err_t *e);
 
 #endif

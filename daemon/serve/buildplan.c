@@ -204,8 +204,8 @@ static void unit_night(const ac_calsession_t *u, const ac_build_opts_t *o, char 
 }
 
 /* would_serve says whether master m would have been made from a unit like u: same kind,
- * camera, binning, gain and offset, exposure (darks, flat-darks), temperature within
- * max_temp_diff where both are known, and filter and telescope (flats). */
+ * camera, binning, gain and offset, exposure (darks, flat-darks), temperature by the rule of
+ * meta.h (ac_temp_compare), and filter and telescope (flats). */
 static bool would_serve(const ac_catalog_master_t *m, const ac_calsession_t *u,
                         const struct equip *q, const ac_build_opts_t *o)
 {
@@ -215,7 +215,11 @@ static bool would_serve(const ac_catalog_master_t *m, const ac_calsession_t *u,
     if (master_kind(m) != (int)u->kind || m->path == NULL ||
         !equip_match(q, &mq, u->kind == AC_CAL_DARK || u->kind == AC_CAL_FLATDARK, o))
         return false;
-    if (isfinite(ut) && isfinite(m->ccd_temp) && fabs(ut - m->ccd_temp) > o->max_temp_diff)
+    /* meta.h's one temperature rule (catalogue values: sensor temperatures only); a
+     * temperature known on one side only does not serve: the unit is built. */
+    ac_temp_cmp_t tc;
+    ac_temp_compare(ut, NAN, m->ccd_temp, NAN, o->max_temp_diff, "unit", "master", &tc);
+    if (ac_temp_refused(tc.verdict))
         return false;
     if (u->kind == AC_CAL_FLAT) {
         const ac_catalog_file_t *f = u->frames.n > 0 ? &u->frames.items[0] : NULL;

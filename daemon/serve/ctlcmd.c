@@ -471,15 +471,16 @@ static void import_done(void *ud, const ac_import_result_t *res)
                               res->message);
     else
         ac_ctlsrv_reply_ok(r->c, r->id,
-                           json_pack("{s:i,s:i,s:i,s:i,s:i,s:o}", "registered", res->registered,
-                                     "duplicates", res->duplicates, "skipped", res->skipped,
-                                     "masters", res->masters, "sessions_created",
+                           json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:o}", "registered",
+                                     res->registered, "duplicates", res->duplicates, "skipped",
+                                     res->skipped, "untyped", res->skipped_untyped, "inferred",
+                                     res->inferred, "masters", res->masters, "sessions_created",
                                      res->sessions_created, "errors", errs));
     if (res->code == 0)
-        ac_log_info("import %s: %d registered, %d masters, %d duplicates, %d skipped, %d "
-                    "errors",
-                    res->dir, res->registered, res->masters, res->duplicates, res->skipped,
-                    res->errors);
+        ac_log_info("import %s: %d registered (%d with a type from the path), %d masters, %d "
+                    "duplicates, %d skipped (%d without a frame type), %d errors",
+                    res->dir, res->registered, res->inferred, res->masters, res->duplicates,
+                    res->skipped, res->skipped_untyped, res->errors);
     ac_ctlsrv_client_unref(r->c);
     json_decref(r->id);
     ac_daemon_imported(r->d);
@@ -516,6 +517,7 @@ static void cmd_import(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
     ac_ctlsrv_client_ref(c);
     ac_import_opts_default(&io);
     io.utc_offset_h = d->cfg.site_utc_offset_h;
+    io.type_from_path = d->cfg.type_from_path;
     if (ac_import_start(d->loop, d->db, dir, &io, import_done, r, &e) != 0) {
         ac_ctlsrv_client_unref(c);
         json_decref(r->id);

@@ -525,6 +525,8 @@ int ac_daemon_reload(ac_daemon_t *d, char *changed, size_t changed_size, char *i
     }
     d->mc.budget = cache_budget(d);
     queue_policy(d);
+    if (d->ingest != NULL)
+        ac_ingest_set_type_from_path(d->ingest, d->cfg.type_from_path);
     if (d->cfg.output_dir[0] != '\0' && ac_fsutil_mkdirs(d->cfg.output_dir, e) != 0)
         ac_log_err("%s", e->msg);
     if (!d->stopping) {

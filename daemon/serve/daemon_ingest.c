@@ -76,6 +76,7 @@ int ac_daemon_start_ingest(ac_daemon_t *d, ac_err_t *e)
     o.settle_s = d->cfg.settle_s;
     o.rescan_interval_s = d->cfg.rescan_interval_s;
     o.utc_offset_h = d->cfg.site_utc_offset_h;
+    o.type_from_path = d->cfg.type_from_path;
     d->ingest = ac_ingest_new(d->loop, d->db, &o, ingest_registered, d, e);
     if (d->ingest == NULL)
         return e->code ? e->code : -ENOMEM;

@@ -41,6 +41,7 @@ void ac_import_opts_default(ac_import_opts_t *o)
     o->batch_budget_ms = 25;
     o->max_errors = 100;
     o->max_skips = 100;
+    o->type_from_path = true;
 }
 
 static bool cancelled(const ac_import_opts_t *o)
@@ -77,6 +78,7 @@ struct import {
     size_t batch_n;
     int retries;
     ac_import_result_t res;
+    const char *root[1]; /* opts.roots: the folder as resolved (res.dir) */
 };
 
 /* add_entry appends {path, message} to a list capped at max entries. */
@@ -120,6 +122,7 @@ static void tally(struct import *im, const ac_import_item_t *it)
     r->skipped_settling += it->skip == AC_IMPORT_SKIP_SETTLING;
     r->skipped_temporary += it->skip == AC_IMPORT_SKIP_TEMPORARY;
     r->skipped_unsupported += it->skip == AC_IMPORT_SKIP_UNSUPPORTED;
+    r->skipped_untyped += it->skip == AC_IMPORT_SKIP_UNTYPED;
     add_entry(&r->skip_list, &r->n_skip_list, im->opts.max_skips, it->path, it->reason);
 }
 
@@ -199,6 +202,9 @@ static void work_scan(uv_work_t *w)
                  real);
         return;
     }
+    im->root[0] = im->res.dir;
+    im->opts.roots = im->root;
+    im->opts.n_roots = 1;
     {
         static const ac_walk_ops_t ops = {true, walk_wants, walk_visit, walk_error};
         ac_walk(real, &ops, im);
@@ -328,6 +334,7 @@ static void register_step(uv_idle_t *h)
                 im->res.masters++;
             else
                 im->res.registered++;
+            im->res.inferred += s->rc == 0 && !s->o.duplicate && it->type_why != NULL;
             im->res.sessions_created += s->rc == 0 && s->o.session_created;
         }
     }

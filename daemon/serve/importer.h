@@ -25,7 +25,14 @@
  * Then cb(ud, result) runs once, on the loop thread.
  *
  * What is registered, and how (astrofiler-db.md; AstroFiler 1.2's importer):
- * - The frame type comes from IMAGETYP, else FRAME, else FRAMETYP (ac_meta_classify).
+ * - The header facts are read through core's one keyword table (meta.h, ac_meta_keys:
+ *   AstroFiler's keyword first, then the aliases).
+ * - The frame type comes from IMAGETYP, else FRAME, else FRAMETYP (ac_meta_classify);
+ *   a header with none of them gets its type from the file's and its folders' names
+ *   (ac_meta_type_from_path: the file name and up to 3 folders, never above the imported
+ *   or watched folder) when opts.type_from_path, stored as 'LIGHT', 'DARK', 'FLAT', 'BIAS'
+ *   or 'DARKFLAT' and recorded in astrocal_inferred with why; a name that says nothing
+ *   skips the file as "untyped", counted apart.
  *   fitsFileType is that text upper-cased ('LIGHT FRAME', 'DARKFLAT'), except for types
  *   AstroFiler's substring tests would not recognise ('Object', 'Science', 'Zero',
  *   'Offset'): those are stored as 'LIGHT' / 'BIAS' so that `LIKE '%LIGHT%'` finds them.
@@ -96,13 +103,18 @@
 #include "night.h"
 
 typedef struct ac_import_opts {
-    double utc_offset_h; /* [MATCHING] site_utc_offset_h (0); SITELONG overrides it */
-    int batch_rows;      /* rows registered per loop iteration at most (200) */
-    int batch_budget_ms; /* time per loop iteration, at least one row (25) */
-    int max_errors;      /* error entries kept in the result (100); counts stay exact */
-    int max_skips;       /* skipped entries kept in the result (100) */
-    double settle_s;     /* skip files modified less than this ago (0: off; live ingest) */
-    atomic_int *cancel;  /* may be NULL; set non-zero (any thread) to stop the import */
+    double utc_offset_h;      /* [MATCHING] site_utc_offset_h (0); SITELONG overrides it */
+    int batch_rows;           /* rows registered per loop iteration at most (200) */
+    int batch_budget_ms;      /* time per loop iteration, at least one row (25) */
+    int max_errors;           /* error entries kept in the result (100); counts stay exact */
+    int max_skips;            /* skipped entries kept in the result (100) */
+    double settle_s;          /* skip files modified less than this ago (0: off; live ingest) */
+    bool type_from_path;      /* [INGEST] type_from_path (true): a header without a frame type
+                                 gets one from the file's or its folders' names */
+    const char *const *roots; /* the imported or watched folders: names above them are never
+                                 read for a type (may be NULL) */
+    size_t n_roots;
+    atomic_int *cancel; /* may be NULL; set non-zero (any thread) to stop the import */
 } ac_import_opts_t;
 
 /* ac_import_opts_default fills the defaults above. */
@@ -117,10 +129,11 @@ typedef struct ac_import_entry {
 /* Why a file was skipped. */
 typedef enum ac_import_skip {
     AC_IMPORT_SKIP_NONE = 0,
-    AC_IMPORT_SKIP_INCOMPLETE, /* still being written */
-    AC_IMPORT_SKIP_SETTLING,   /* modified less than settle_s ago */
-    AC_IMPORT_SKIP_TEMPORARY,  /* astrocald's own temporary file */
-    AC_IMPORT_SKIP_UNSUPPORTED /* AstroFiler would refuse it (see above) */
+    AC_IMPORT_SKIP_INCOMPLETE,  /* still being written */
+    AC_IMPORT_SKIP_SETTLING,    /* modified less than settle_s ago */
+    AC_IMPORT_SKIP_TEMPORARY,   /* astrocald's own temporary file */
+    AC_IMPORT_SKIP_UNSUPPORTED, /* AstroFiler would refuse it (see above) */
+    AC_IMPORT_SKIP_UNTYPED      /* no frame type in the header, and none in its path */
 } ac_import_skip_t;
 
 typedef struct ac_import_result {
@@ -132,8 +145,10 @@ typedef struct ac_import_result {
     int masters;                  /* new Masters rows */
     int duplicates;               /* frames and masters already in the catalogue */
     int sessions_created;         /* new fitssession rows */
-    int skipped;                  /* sum of the four counts below */
+    int skipped;                  /* sum of the five counts below */
     int skipped_incomplete, skipped_settling, skipped_temporary, skipped_unsupported;
+    int skipped_untyped;           /* no frame type in the header nor in the path */
+    int inferred;                  /* registered with a frame type inferred from the path */
     int errors;                    /* total errors (entries may be fewer) */
     ac_import_entry_t *error_list; /* the first max_errors errors */
     size_t n_error_list;
@@ -180,6 +195,8 @@ typedef struct ac_import_item {
     char sha256[65], md5[33]; /* md5 only for masters ("" otherwise) */
     int calibrated;           /* fitsFileCalibrated */
     int file_count;           /* masters: NCOMBINE / NIMAGES / 0 */
+    const char *type_why;     /* FRAME: the type was inferred from the path, and why (e.g.
+                                 "folder 'Darks'"); NULL when the header gave it */
     const char *date_obs, *imagetyp, *object, *exptime, *xbin, *ybin, *ccd_temp;
     const char *telescope, *instrument, *filter;
     const char *gain, *offset;  /* GAIN, OFFSET/BLKLEVEL: frames: the session's (the

@@ -27,6 +27,7 @@
 
 #include "digest.h"
 #include "imgio.h"
+#include "isodate.h"
 #include "log.h"
 #include "pyfmt.h"
 #include "unpack.h"
@@ -62,14 +63,14 @@ bool ac_import_is_fits_name(const char *base)
 /* String fields of an item, in the order they are packed. */
 /* clang-format off */
 enum { S_PATH, S_REASON, S_DATE, S_TYPE, S_OBJECT, S_EXP, S_XBIN, S_YBIN, S_TEMP, S_TEL,
-       S_INS, S_FILTER, S_GAIN, S_OFFSET, S_SOBJ, S_MTYPE, S_N };
+       S_INS, S_FILTER, S_GAIN, S_OFFSET, S_SOBJ, S_MTYPE, S_WHY, S_N };
 /* clang-format on */
 
 /* An item being built: fixed fields in it, strings referenced by s[] (NULL = NULL). */
 struct draft {
     ac_import_item_t it;
     const char *s[S_N];
-    char v[S_N][96];
+    char v[S_N][256];
     char reason[AC_ERR_MSG_MAX];
 };
 
@@ -93,7 +94,7 @@ static ac_import_item_t *pack(const struct draft *d)
     dst[S_XBIN] = &it->xbin, dst[S_YBIN] = &it->ybin, dst[S_TEMP] = &it->ccd_temp;
     dst[S_TEL] = &it->telescope, dst[S_INS] = &it->instrument, dst[S_FILTER] = &it->filter;
     dst[S_GAIN] = &it->gain, dst[S_OFFSET] = &it->offset, dst[S_SOBJ] = &it->session_object;
-    dst[S_MTYPE] = &it->master_type;
+    dst[S_MTYPE] = &it->master_type, dst[S_WHY] = &it->type_why;
     p = (char *)(it + 1);
     for (int i = 0; i < S_N; i++) {
         *dst[i] = NULL;
@@ -231,18 +232,31 @@ static bool contains_ci(const char *s, const char *sub)
     return s != NULL && strcasestr(s, sub) != NULL;
 }
 
-/* The header keywords, AstroFiler's first, then the aliases of meta.h. */
-static const char *const K_DATE[] = {"DATE-OBS", NULL};
-static const char *const K_EXP[] = {"EXPTIME", "EXPOSURE", NULL};
-static const char *const K_XBIN[] = {"XBINNING", "BINX", NULL};
-static const char *const K_YBIN[] = {"YBINNING", "BINY", NULL};
-static const char *const K_TEMP[] = {"CCD-TEMP", "CCD_TEMP", "CCDTEMP", "TEMPERAT", NULL};
-static const char *const K_TEL[] = {"TELESCOP", NULL};
-static const char *const K_INS[] = {"INSTRUME", NULL};
-static const char *const K_FILTER[] = {"FILTER", NULL};
-static const char *const K_GAIN[] = {"GAIN", NULL};
-static const char *const K_OFFSET[] = {"OFFSET", "BLKLEVEL", NULL};
-static const char *const K_OBJECT[] = {"OBJECT", NULL};
+/* The header keywords: core's one table (meta.h), AstroFiler's keyword first. */
+#define K_EXP ac_meta_keys(AC_FACT_EXPTIME)
+#define K_XBIN ac_meta_keys(AC_FACT_XBIN)
+#define K_YBIN ac_meta_keys(AC_FACT_YBIN)
+#define K_TEMP ac_meta_keys(AC_FACT_CCD_TEMP)
+#define K_TEL ac_meta_keys(AC_FACT_TELESCOP)
+#define K_INS ac_meta_keys(AC_FACT_INSTRUME)
+#define K_FILTER ac_meta_keys(AC_FACT_FILTER)
+#define K_GAIN ac_meta_keys(AC_FACT_GAIN)
+#define K_OFFSET ac_meta_keys(AC_FACT_OFFSET)
+#define K_OBJECT ac_meta_keys(AC_FACT_OBJECT)
+
+/* binning stores the binning as AstroFiler does (XBINNING/YBINNING as written, '1' when
+ * absent), or from BINNING = '2*2' when only that is written (the DWARF). */
+static void binning(struct draft *d, const ac_hdr_t *h, const ac_meta_t *m)
+{
+    bool x = hv(d, S_XBIN, h, K_XBIN, "1"), y = hv(d, S_YBIN, h, K_YBIN, "1");
+
+    if (!x && !y && strcmp(m->bin_key, "BINNING") == 0) {
+        snprintf(d->v[S_XBIN], sizeof d->v[S_XBIN], "%d", m->xbin);
+        snprintf(d->v[S_YBIN], sizeof d->v[S_YBIN], "%d", m->ybin);
+        d->s[S_XBIN] = d->v[S_XBIN];
+        d->s[S_YBIN] = d->v[S_YBIN];
+    }
+}
 
 /* describe_master fills the Masters values (AstroFiler's registerMasters). */
 static void describe_master(struct draft *d, const ac_hdr_t *h, const ac_meta_t *m)
@@ -254,8 +268,7 @@ static void describe_master(struct draft *d, const ac_hdr_t *h, const ac_meta_t 
     set(d, S_MTYPE, t == AC_FRAME_BIAS ? "bias" : t == AC_FRAME_FLAT ? "flat" : "dark");
     hv(d, S_TEL, h, K_TEL, "Unknown");
     hv(d, S_INS, h, K_INS, "Unknown");
-    hv(d, S_XBIN, h, K_XBIN, "1");
-    hv(d, S_YBIN, h, K_YBIN, "1");
+    binning(d, h, m);
     hv(d, S_TEMP, h, K_TEMP, "");
     hv(d, S_GAIN, h, K_GAIN, "");
     hv(d, S_OFFSET, h, K_OFFSET, "");
@@ -280,12 +293,24 @@ static void describe_frame(struct draft *d, const ac_hdr_t *h, const ac_meta_t *
         known = known || contains_ci(m->imagetyp, tokens[i]);
     set(d, S_TYPE, known ? m->imagetyp : t == AC_FRAME_LIGHT ? "LIGHT" : "BIAS");
     if (!hv(d, S_EXP, h, K_EXP, NULL) && t != AC_FRAME_BIAS) {
-        skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "no EXPTIME or EXPOSURE in a %s frame",
-             ac_meta_type_name(t));
+        char keys[64];
+        skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "no exposure (%s) in a %s frame",
+             ac_meta_keys_text(AC_FACT_EXPTIME, keys, sizeof keys), ac_meta_type_name(t));
         return;
     }
     if (t == AC_FRAME_LIGHT) {
-        if (!hv(d, S_OBJECT, h, K_OBJECT, NULL) || d->v[S_OBJECT][0] == '\0') {
+        bool have = hv(d, S_OBJECT, h, K_OBJECT, NULL) && d->v[S_OBJECT][0] != '\0';
+        /* A DWARF light typed from its DWARF_RAW_<object>_EXP_... folder: the folder names
+         * the object its header leaves blank (issue 9). */
+        if (!have && d->s[S_WHY] != NULL &&
+            ac_meta_object_from_path(d->s[S_PATH], d->v[S_OBJECT], sizeof d->v[S_OBJECT])) {
+            d->s[S_OBJECT] = d->v[S_OBJECT];
+            have = true;
+            snprintf(d->v[S_WHY] + strlen(d->v[S_WHY]),
+                     sizeof d->v[S_WHY] - strlen(d->v[S_WHY]), "; OBJECT '%s' from the folder",
+                     d->v[S_OBJECT]);
+        }
+        if (!have) {
             skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "%s", "a light frame without OBJECT");
             return;
         }
@@ -293,8 +318,7 @@ static void describe_frame(struct draft *d, const ac_hdr_t *h, const ac_meta_t *
         set(d, S_OBJECT, t == AC_FRAME_BIAS ? "Bias" : t == AC_FRAME_FLAT ? "Flat" : "Dark");
     }
     d->s[S_SOBJ] = d->s[S_OBJECT];
-    hv(d, S_XBIN, h, K_XBIN, "1");
-    hv(d, S_YBIN, h, K_YBIN, "1");
+    binning(d, h, m);
     hv(d, S_TEMP, h, K_TEMP, "0");
     hv(d, S_TEL, h, K_TEL, "Unknown");
     hv(d, S_INS, h, K_INS, "Unknown");
@@ -309,6 +333,65 @@ static void describe_frame(struct draft *d, const ac_hdr_t *h, const ac_meta_t *
         (m->is_master || m->ncombine > 1 || m->bias_subtracted == AC_PROV_YES ||
          m->dark_subtracted == AC_PROV_YES || m->flat_normalised == AC_PROV_YES))
         d->it.calibrated = 1;
+}
+
+/* type_from_path gives a header without IMAGETYP/FRAME/FRAMETYP its type from the path
+ * (opts->type_from_path); false, with the draft turned into a skip, when it cannot. */
+static bool infer_type(struct draft *d, const char *path, const ac_import_opts_t *opts,
+                       ac_meta_t *m)
+{
+    static const char *const stored[] = {
+        [AC_FRAME_LIGHT] = "LIGHT", [AC_FRAME_DARK] = "DARK",         [AC_FRAME_FLAT] = "FLAT",
+        [AC_FRAME_BIAS] = "BIAS",   [AC_FRAME_FLATDARK] = "DARKFLAT",
+    };
+    const char *root = NULL;
+    size_t best = 0;
+    char why[600];
+    ac_frame_type_t t;
+
+    if (!opts->type_from_path) {
+        skip(d, AC_IMPORT_SKIP_UNTYPED, "%s",
+             "no IMAGETYP, FRAME or FRAMETYP keyword (type_from_path is off)");
+        return false;
+    }
+    for (size_t i = 0; i < opts->n_roots; i++) {
+        size_t n = strlen(opts->roots[i]);
+        if (n > best && strncmp(path, opts->roots[i], n) == 0 && path[n] == '/') {
+            root = opts->roots[i];
+            best = n;
+        }
+    }
+    t = ac_meta_type_from_path(path, root, 3, why, sizeof why);
+    if (t == AC_FRAME_UNKNOWN) {
+        skip(d, AC_IMPORT_SKIP_UNTYPED, "no IMAGETYP, FRAME or FRAMETYP keyword, and %s", why);
+        return false;
+    }
+    ac_strlcpy(m->imagetyp, stored[t], sizeof m->imagetyp);
+    m->type = t;
+    d->it.type = t;
+    snprintf(d->v[S_WHY], sizeof d->v[S_WHY], "no IMAGETYP, FRAME or FRAMETYP; %s", why);
+    d->s[S_WHY] = d->v[S_WHY];
+    return true;
+}
+
+/* observation_date stores DATE-OBS as written when it is an ISO date with a time (as
+ * AstroFiler), else the date meta built from a legacy form (DATE-OBS or DATE 'dd/mm/yy'
+ * with TIME-OBS/UT, or an ISO date with TIME-OBS: AstroFiler refuses those). */
+static bool observation_date(struct draft *d, const ac_hdr_t *h, const ac_meta_t *m)
+{
+    static const char *const k_date[] = {"DATE-OBS", NULL};
+    double t;
+    bool has_time = false;
+
+    if (hv(d, S_DATE, h, k_date, NULL) &&
+        ac_isodate_parse_unix(d->v[S_DATE], &t, &has_time) == 0 && has_time)
+        return true;
+    if (m->date_obs[0] != '\0' && ac_isodate_parse_unix(m->date_obs, &t, &has_time) == 0 &&
+        has_time) {
+        set(d, S_DATE, m->date_obs);
+        return true;
+    }
+    return d->s[S_DATE] != NULL;
 }
 
 /* unpack turns an XISF image or a .fit(s).zip archive into the FITS file AstroFiler would
@@ -381,6 +464,7 @@ int ac_import_scan_file(const char *path, const ac_import_opts_t *opts, ac_impor
         skip(d, AC_IMPORT_SKIP_SETTLING, "%s", "modified too recently (settling)");
         goto done;
     }
+    const char *given = path; /* its names give a type (an unpacked copy's may not) */
     if (!unpack(d, &path, conv, sizeof conv))
         goto done;
     rc = ac_imgio_read_header(path, &hdr, &meta, &e);
@@ -395,17 +479,15 @@ int ac_import_scan_file(const char *path, const ac_import_opts_t *opts, ac_impor
         goto done;
     }
     d->it.type = meta.type;
-    if (meta.imagetyp[0] == '\0') {
-        skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "%s", "no IMAGETYP, FRAME or FRAMETYP keyword");
+    if (meta.imagetyp[0] == '\0' && !infer_type(d, given, opts, &meta))
         goto done;
-    }
     if (meta.type == AC_FRAME_UNKNOWN) {
         skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "frame type '%s' is not light, dark, flat or bias",
              meta.imagetyp);
         goto done;
     }
     /* The night is computed for masters too (for information), required for frames. */
-    if (hv(d, S_DATE, &hdr, K_DATE, NULL) &&
+    if (observation_date(d, &hdr, &meta) &&
         ac_night_of(d->v[S_DATE], ac_night_site_offset(opts->utc_offset_h, meta.sitelong),
                     d->it.night) != 0 &&
         !(meta.is_master && meta.type != AC_FRAME_LIGHT)) {
@@ -415,7 +497,8 @@ int ac_import_scan_file(const char *path, const ac_import_opts_t *opts, ac_impor
     if (meta.is_master && meta.type != AC_FRAME_LIGHT) {
         describe_master(d, &hdr, &meta);
     } else if (d->s[S_DATE] == NULL) {
-        skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "%s", "no DATE-OBS keyword");
+        skip(d, AC_IMPORT_SKIP_UNSUPPORTED, "%s",
+             "no DATE-OBS keyword (nor a legacy DATE = 'dd/mm/yy' with TIME-OBS or UT)");
         goto done;
     } else {
         describe_frame(d, &hdr, &meta);
@@ -468,6 +551,9 @@ int ac_import_register_item(ac_db_t *db, const ac_import_item_t *it, ac_import_o
         out->duplicate = res.duplicate;
         out->session_created = res.session_created;
         memcpy(out->id, res.file_id, sizeof out->id);
+        if (it->type_why != NULL && !res.duplicate)
+            return ac_catalog_record_inferred(db, res.file_id, it->path,
+                                              ac_meta_type_name(t), it->type_why, e);
         return 0;
     }
     if (it->kind == AC_IMPORT_MASTER) {

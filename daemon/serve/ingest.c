@@ -44,6 +44,12 @@ void ac_ingest_opts_default(ac_ingest_opts_t *o)
     o->rescan_interval_s = 60;
     o->files_per_work = 4;
     o->max_inflight = 2;
+    o->type_from_path = true;
+}
+
+void ac_ingest_set_type_from_path(ac_ingest_t *ing, bool on)
+{
+    ing->iopts.type_from_path = on;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -159,6 +165,9 @@ ac_ingest_t *ac_ingest_new(uv_loop_t *loop, ac_db_t *db, const ac_ingest_opts_t 
     ac_import_opts_default(&ing->iopts);
     ing->iopts.utc_offset_h = opts->utc_offset_h;
     ing->iopts.settle_s = 0; /* settling is decided here, to the nanosecond */
+    ing->iopts.type_from_path = opts->type_from_path;
+    ing->iopts.roots = ing->o.dirs;
+    ing->iopts.n_roots = ing->o.n_dirs;
     ing->c.last_scan_s = -1;
     uv_timer_init(loop, &ing->tick); /* cannot fail on Linux */
     ing->tick.data = ing;
@@ -280,14 +289,15 @@ json_t *ac_ingest_status_json(const ac_ingest_t *ing)
     for (size_t i = 0; i < ing->o.n_dirs; i++)
         json_array_append_new(dirs, json_string(ing->dirs[i]));
     o = json_pack("{s:o,s:i,s:i,s:i,s:b,s:o,s:i,s:i,s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-                  "s:I,s:f,s:f}",
+                  "s:I,s:I,s:I,s:f,s:f}",
                   "dirs", dirs, "dirs_missing", s.dirs_missing, "watched", s.watched, "polled",
                   s.polled, "fallback", s.fallback, "polled_dirs", polled, "pending", s.pending,
                   "incomplete", s.incomplete, "in_flight", s.in_flight, "scanning", s.scanning,
                   "events", (json_int_t)s.events, "full_scans", (json_int_t)s.full_scans,
                   "scans", (json_int_t)s.scans, "registered", (json_int_t)s.registered,
                   "masters", (json_int_t)s.masters, "duplicates", (json_int_t)s.duplicates,
-                  "rejected", (json_int_t)s.rejected, "sessions_created",
+                  "rejected", (json_int_t)s.rejected, "untyped", (json_int_t)s.untyped,
+                  "inferred", (json_int_t)s.inferred, "sessions_created",
                   (json_int_t)s.sessions_created, "sessions_linked",
                   (json_int_t)s.sessions_linked, "last_scan_s", s.last_scan_s, "next_scan_in",
                   s.next_scan_in);

@@ -60,12 +60,17 @@ typedef struct ac_ingest_opts {
     double utc_offset_h;      /* [MATCHING] site_utc_offset_h for nights (0); SITELONG wins */
     int files_per_work;       /* files read per pool work item (4) */
     int max_inflight;         /* pool work items at once (2) */
+    bool type_from_path;      /* [INGEST] type_from_path (true): importer.h */
 } ac_ingest_opts_t;
 
 /* ac_ingest_opts_default fills the defaults above (no folders). */
 void ac_ingest_opts_default(ac_ingest_opts_t *o);
 
 typedef struct ac_ingest ac_ingest_t;
+
+/* ac_ingest_set_type_from_path applies a reloaded [INGEST] type_from_path to the files
+ * read from now on (loop thread; the pool reads it only through work queued later). */
+void ac_ingest_set_type_from_path(ac_ingest_t *ing, bool on);
 
 /* Called on the loop thread after a batch added n_new rows (frames and masters). */
 typedef void (*ac_ingest_registered_cb)(void *ud, int n_new);
@@ -112,6 +117,8 @@ typedef struct ac_ingest_status {
     uint64_t events;            /* file system events received */
     uint64_t full_scans, scans; /* full scans, and every scan (full or of some folders) */
     uint64_t registered, masters, duplicates, rejected, sessions_created, sessions_linked;
+    uint64_t untyped;    /* of rejected: no frame type in the header nor in the path */
+    uint64_t inferred;   /* of registered: the frame type was inferred from the path */
     double last_scan_s;  /* duration of the last full scan, -1 before the first */
     double next_scan_in; /* seconds to the next full scan */
 } ac_ingest_status_t;

@@ -83,9 +83,12 @@ void ac_ingest_settle_read(struct ac_ingest *ing, struct slot *s, int txn_rc, ui
             ing->c.masters++;
         else
             ing->c.registered++;
+        ing->c.inferred += it->type_why != NULL;
         ing->c.sessions_created += s->out.session_created;
-        ac_log_info("ingest: registered %s%s", f->path,
-                    it->kind == AC_IMPORT_MASTER ? " (master)" : "");
+        ac_log_info("ingest: registered %s%s%s%s", f->path,
+                    it->kind == AC_IMPORT_MASTER ? " (master)" : "",
+                    it->type_why != NULL ? ": type inferred: " : "",
+                    it->type_why != NULL ? it->type_why : "");
         return;
     }
     if (registrable(it) && s->reg_rc == 0) {
@@ -100,6 +103,7 @@ void ac_ingest_settle_read(struct ac_ingest *ing, struct slot *s, int txn_rc, ui
         return;
     } else {
         ing->c.rejected++;
+        ing->c.untyped += it->kind == AC_IMPORT_SKIPPED && it->skip == AC_IMPORT_SKIP_UNTYPED;
         if (it->kind == AC_IMPORT_FAILED)
             ac_log_warn("ingest: cannot read %s: %s", f->path, it->reason);
         else

@@ -90,7 +90,7 @@ static void night_of(const ac_planner_t *pl, const char *date_obs, double sitelo
 }
 
 /* equip_from_meta completes eq with what the header knows; a keyword the header lacks
- * keeps the catalogue's value. */
+ * keeps the catalogue's value, except the temperatures (see below). */
 static void equip_from_meta(ac_match_equip_t *eq, const ac_meta_t *m)
 {
 #define STR(field, src)                                                                        \
@@ -111,8 +111,10 @@ static void equip_from_meta(ac_match_equip_t *eq, const ac_meta_t *m)
     NUM(gain, m->gain);
     NUM(offset, m->offset);
     NUM(exposure, m->exptime);
-    NUM(ccd_temp, m->ccd_temp);
-    NUM(set_temp, m->set_temp);
+    /* Temperatures come from the header alone once it is read: the engine compares the
+     * headers' (meta.h's one rule), and AstroFiler's column holds '0' for "absent". */
+    eq->ccd_temp = m->ccd_temp;
+    eq->set_temp = m->set_temp;
 #undef STR
 #undef NUM
     eq->width = m->width;
@@ -196,6 +198,15 @@ int ac_planner_candidates(ac_planner_t *pl, const ac_master_list_t *ml, ac_match
     return 0;
 }
 
+const ac_meta_t *ac_planner_light_meta(ac_planner_t *pl, const ac_file_list_t *files)
+{
+    const ac_hcache_entry_t *h = NULL;
+
+    for (size_t i = 0; i < files->n && (h == NULL || !h->ok); i++)
+        h = hcache_get(pl, str_or(files->items[i].path, ""));
+    return h != NULL && h->ok ? &h->meta : NULL;
+}
+
 /* describe_light fills the light description from the session row and the header of its
  * first uncalibrated light (which knows size, gain, offset and the Bayer pattern). */
 static int describe_light(ac_planner_t *pl, const ac_catalog_session_t *s,
@@ -221,12 +232,15 @@ static int describe_light(ac_planner_t *pl, const ac_catalog_session_t *s,
      * files of the session (pl->unread); a broken one after it fails when it runs. */
     h = NULL;
     pl->nunread = 0;
-    for (size_t i = 0; i < files->n && (h == NULL || !h->ok); i++) {
-        h = hcache_get(pl, str_or(files->items[i].path, ""));
-        if ((h == NULL || !h->ok) && ac_grow((void **)&pl->unread, &pl->capunread, pl->nunread,
-                                             sizeof *pl->unread) == 0) {
+    size_t at = 0;
+    for (; at < files->n; at++) {
+        h = hcache_get(pl, str_or(files->items[at].path, ""));
+        if (h != NULL && h->ok)
+            break;
+        if (ac_grow((void **)&pl->unread, &pl->capunread, pl->nunread, sizeof *pl->unread) ==
+            0) {
             struct ac_unreadable *u = &pl->unread[pl->nunread++];
-            u->index = i;
+            u->index = at;
             snprintf(u->error, sizeof u->error, "unreadable at planning: %s",
                      h != NULL ? h->error : "out of memory");
         }
@@ -234,6 +248,11 @@ static int describe_light(ac_planner_t *pl, const ac_catalog_session_t *s,
     if (h == NULL || !h->ok)
         return ac_err_set(e, AC_EFORMAT, "no light of session %s is readable: %s",
                           s->session_id, h ? h->error : "out of memory");
+    if (h->meta.naxis3 > 1)
+        return ac_err_set(e, AC_EFORMAT,
+                          "light %s is a colour cube (NAXIS3 = %d, already debayered): "
+                          "astrocald calibrates raw single-plane frames only",
+                          str_or(files->items[at].path, ""), h->meta.naxis3);
     equip_from_meta(&l->eq, &h->meta);
     if (h->meta.date_obs[0] != '\0' && l->date_obs[0] == '\0')
         ac_strlcpy(l->date_obs, h->meta.date_obs, sizeof l->date_obs);

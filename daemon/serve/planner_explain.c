@@ -17,6 +17,38 @@ static json_t *num_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+static json_t *key_or_null(const char *k)
+{
+    return k != NULL && k[0] != '\0' ? json_string(k) : json_null();
+}
+
+json_t *ac_planner_header_json(const ac_meta_t *m)
+{
+    return json_pack(
+        "{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "type_key", key_or_null(m->type_key),
+        "exposure", num_or_null(m->exptime), "exposure_key", key_or_null(m->exp_key),
+        "ccd_temp", num_or_null(m->ccd_temp), "ccd_temp_key", key_or_null(m->temp_key),
+        "set_temp", num_or_null(m->set_temp), "set_temp_key", key_or_null(m->set_key),
+        "binning_key", key_or_null(m->bin_key), "date_obs", key_or_null(m->date_obs),
+        "date_key", key_or_null(m->date_key), "bayerpat", key_or_null(m->bayerpat));
+}
+
+/* inferred_json lists the frames of the session whose type came from their path. */
+static json_t *inferred_json(ac_planner_t *pl, const char *session_id)
+{
+    ac_inferred_list_t l;
+    ac_err_t e = {0};
+    json_t *a = json_array();
+
+    if (ac_catalog_session_inferred(pl->db, session_id, &l, &e) != 0)
+        return a; /* shown as none: the plan itself does not depend on it */
+    for (size_t i = 0; i < l.n; i++)
+        json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "path", l.items[i].path, "type",
+                                           l.items[i].frame_type, "reason", l.items[i].reason));
+    ac_catalog_inferred_free(&l);
+    return a;
+}
+
 json_t *ac_planner_explain(ac_planner_t *pl, const char *session_id, ac_err_t *e)
 {
     struct ac_planner_inputs in;
@@ -69,11 +101,17 @@ json_t *ac_planner_explain(ac_planner_t *pl, const char *session_id, ac_err_t *e
                           nt->verdict == AC_MATCH_CHOSEN, "verdict",
                           ac_match_verdict_name(nt->verdict), "reason", nt->reason));
         }
-        p = json_pack(
-            "{s:s,s:s,s:s?,s:b,s:o,s:o,s:o,s:s}", "session_id", s->session_id, "status",
-            ac_match_status_name(res.status), "reason", res.reason[0] ? res.reason : NULL,
-            "later", res.later[0] || res.later[1] || res.later[2] || res.later[3], "dark_scale",
-            num_or_null(res.dark_k), "chosen", chosen, "candidates", cands, "text", text);
+        {
+            const ac_meta_t *lm = ac_planner_light_meta(pl, &files);
+            p = json_pack("{s:s,s:s,s:s?,s:b,s:o,s:o,s:o,s:s,s:o,s:o}", "session_id",
+                          s->session_id, "status", ac_match_status_name(res.status), "reason",
+                          res.reason[0] ? res.reason : NULL, "later",
+                          res.later[0] || res.later[1] || res.later[2] || res.later[3],
+                          "dark_scale", num_or_null(res.dark_k), "chosen", chosen, "candidates",
+                          cands, "text", text, "header",
+                          lm != NULL ? ac_planner_header_json(lm) : json_null(), "inferred",
+                          inferred_json(pl, s->session_id));
+        }
         json_array_append_new(plans, p);
         ac_catalog_files_free(&files);
         ac_match_result_free(&res);

@@ -12,6 +12,9 @@
 #ifndef AC_PLANNER_INT_H
 #define AC_PLANNER_INT_H
 
+#include <jansson.h>
+
+#include "meta.h"
 #include "planner.h"
 
 /* The inputs of one matching, gathered once per planning pass. */
@@ -33,6 +36,14 @@ void ac_planner_inputs_free(struct ac_planner_inputs *in);
  * be NULL: which are invalid because they are marked broken; both owned by the caller). */
 int ac_planner_candidates(ac_planner_t *pl, const ac_master_list_t *ml, ac_match_cand_t **out,
                           bool **marked);
+
+/* ac_planner_light_meta returns the header metadata of the first readable light of files
+ * (from the header cache), or NULL. Borrowed until the next planning call. */
+const ac_meta_t *ac_planner_light_meta(ac_planner_t *pl, const ac_file_list_t *files);
+
+/* ac_planner_header_json describes which keywords gave a header's facts (exposure,
+ * temperatures, binning, date, type), for `astrocalctl plan`. */
+json_t *ac_planner_header_json(const ac_meta_t *m);
 
 /* ac_planner_match runs the matching for one session; files receives its uncalibrated
  * lights (the caller frees them and res). */

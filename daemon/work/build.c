@@ -136,6 +136,45 @@ static void drop(struct job *j, struct sub *s, const char *fmt, ...)
     appendf(j->res->dropped, sizeof j->res->dropped, "%s: %s", ac_path_base(s->path), why);
 }
 
+/* median_of_used returns the median of field (CCD-TEMP or SET-TEMP) over the used subs
+ * that have it, NAN when none has. */
+static double median_of_used(const struct job *j, bool set_point)
+{
+    double v[AC_STACK_MAX_SUBS];
+    int n = 0;
+
+    for (int i = 0; i < j->nsubs && n < AC_STACK_MAX_SUBS; i++) {
+        double t = set_point ? j->subs[i].m->set_temp : j->subs[i].m->ccd_temp;
+        if (j->subs[i].used && isfinite(t))
+            v[n++] = t;
+    }
+    for (int a = 1; a < n; a++) /* insertion sort: a few hundred values at most */
+        for (int b = a; b > 0 && v[b - 1] > v[b]; b--) {
+            double x = v[b];
+            v[b] = v[b - 1];
+            v[b - 1] = x;
+        }
+    return n == 0 ? NAN : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* drop_by_temperature drops the darks (flat-darks) whose temperature does not suit the
+ * others', by the temperature rule of meta.h against the subs' median temperatures. */
+static void drop_by_temperature(struct job *j)
+{
+    double mc = median_of_used(j, false), ms = median_of_used(j, true);
+
+    for (int i = 0; i < j->nsubs; i++) {
+        struct sub *s = &j->subs[i];
+        ac_temp_cmp_t tc;
+        if (!s->used)
+            continue;
+        ac_temp_compare(mc, ms, s->m->ccd_temp, s->m->set_temp, j->o->max_temp_diff,
+                        "others' median", "frame", &tc);
+        if (ac_temp_refused(tc.verdict))
+            drop(j, s, "%s", tc.text);
+    }
+}
+
 static int open_subs(struct job *j)
 {
     const ac_build_spec_t *sp = j->sp;
@@ -153,7 +192,10 @@ static int open_subs(struct job *j)
         }
         s->m = ac_imgio_meta(s->in);
         s->used = true;
-        if (s->m->type != want || s->m->is_master)
+        /* A frame whose header names no type was typed at registration from its path
+         * (issue 9): the catalogue put it in this unit, so it is taken as it is. */
+        if ((s->m->type != want && !(s->m->type == AC_FRAME_UNKNOWN && !s->m->imagetyp[0])) ||
+            s->m->is_master)
             drop(j, s, "IMAGETYP '%s' is not a raw %s frame", s->m->imagetyp,
                  ac_meta_type_name(want));
     }
@@ -184,6 +226,7 @@ static int open_subs(struct job *j)
             if (s->used && isfinite(s->m->exptime) && fabs(s->m->exptime - med) > tol)
                 drop(j, s, "EXPTIME %g s differs from the others' %g s", s->m->exptime, med);
         }
+        drop_by_temperature(j);
     }
     j->used = calloc((size_t)(j->nsubs > 0 ? j->nsubs : 1), sizeof *j->used);
     if (j->used == NULL)

@@ -73,8 +73,11 @@ typedef struct ac_build_opts {
     double exp_tol_s;        /* darks: subs agree in exposure within max(exp_tol_s, */
     double exp_tol_pct;      /*   exp_tol_pct % of it); flat-darks match flats so (0.5, 1) */
     size_t job_memory;       /* bytes for strips, readers, writer and samples (128 MiB) */
-    double max_temp_diff;    /* a master of another temperature still matches a unit within
-                                this many degrees C (max_temperature_difference, 5) */
+    double max_temp_diff;    /* max_temperature_difference, C (5), by meta.h's one rule: a
+                                master of another temperature still matches a unit within
+                                it; a dark or flat-dark sub farther from the subs' median,
+                                or without temperature while the others have one, is
+                                dropped */
     double utc_offset_h;     /* the site's offset for observing nights ([MATCHING]) */
     ac_imgout_opts_t out;    /* durable by default */
 } ac_build_opts_t;

@@ -251,6 +251,22 @@ static int build_header(ac_hdr_t *h, const ac_hdr_t *src, const ac_calset_t *cs,
     rc |= ac_hdr_add_history(h, text);
     for (int i = 0; i < cs->n_history; i++)
         rc |= ac_hdr_add_history(h, cs->history[i]);
+    if (cs->has_dark) {
+        /* Which keywords gave the light's exposure and the temperatures compared (meta.h's
+         * one rule): recorded with the result. */
+        ac_meta_t lm;
+        ac_temp_cmp_t tc;
+        ac_meta_from_header(&lm, src);
+        if (lm.exp_key[0] != '\0') {
+            snprintf(text, sizeof text, "Light exposure %g s from %s", lm.exptime, lm.exp_key);
+            rc |= ac_hdr_add_history(h, text);
+        }
+        ac_temp_compare(lm.ccd_temp, lm.set_temp, cs->dark_meta.ccd_temp,
+                        cs->dark_meta.set_temp, o->calib.max_temp_diff, "light", "master dark",
+                        &tc);
+        snprintf(text, sizeof text, "Dark temperature: %s", tc.text);
+        rc |= ac_hdr_add_history(h, text);
+    }
     if (o->calib.dark_optimize && cs->dark_c != NULL) {
         snprintf(text, sizeof text, "Dark optimisation chose k=%.4f", res->k);
         rc |= ac_hdr_add_history(h, text);

@@ -235,6 +235,35 @@ TEST(calib_cfa_flat_normalised_per_colour)
     cfa_case("RGGB", 1, shifted);
 }
 
+TEST(calib_colour_flat_without_bayer_pattern_refused)
+{
+    static const int rggb[2][2] = {{0, 1}, {1, 2}};
+    static const float level[3] = {4000, 2000, 1000};
+    ac_calib_opts_t o;
+    ac_calset_t cs;
+    ac_image_t f;
+    ac_err_t e = {0};
+
+    /* A colour sensor's flat (R 4000, G 2000, B 1000) that says nothing of its pattern:
+     * one level would leave the colours' ratios in every light (issue 9). */
+    ac_calib_opts_default(&o);
+    mk(&f, 4, 4, "/x/master_flat.fits", -32, 0);
+    f.meta.bias_subtracted = AC_PROV_YES;
+    for (int i = 0; i < 16; i++)
+        f.px[i] = level[rggb[(i / 4) & 1][i & 1]];
+    ASSERT_EQ(ac_calib_prepare_take(&cs, NULL, NULL, &f, NULL, 1.0, &o, &e), AC_EMASTER);
+    ASSERT_CONTAINS(e.msg, "flat /x/master_flat.fits has no Bayer pattern");
+    ASSERT_CONTAINS(e.msg, "ratio 4.00 > 1.25");
+    /* A mono flat whose neighbours differ by 20 % (below 1.25) is normalised as before. */
+    mk(&f, 4, 4, "/x/master_flat.fits", -32, 0);
+    f.meta.bias_subtracted = AC_PROV_YES;
+    for (int i = 0; i < 16; i++)
+        f.px[i] = (i & 1) ? 1200.0f : 1000.0f;
+    ASSERT_OK(ac_calib_prepare_take(&cs, NULL, NULL, &f, NULL, 1.0, &o, NULL));
+    ASSERT_EQ(cs.n_flat_scales, 1);
+    ac_calset_free(&cs);
+}
+
 TEST(calib_flat_floor_dead_pixels_never_inf)
 {
     ac_calib_opts_t o;

@@ -157,14 +157,21 @@ TEST(calib_dark_scale_missing_exposure)
 {
     struct dark_scale x;
 
+    /* Never k = 1 by default: the light or the dark without exposure is refused, naming the
+     * keywords tried (the DWARF's EXP is one of them). */
     scale_init(&x, 120);
-    ASSERT_OK(scale(&x, NAN, true, false, false));
-    ASSERT_NEAR(x.k, 1, 0);
-    ASSERT_CONTAINS(x.w, "light EXPTIME missing");
+    ASSERT_EQ(scale(&x, NAN, true, false, true), AC_EMETADATA);
+    ASSERT_CONTAINS(x.e.msg, "the light has no exposure (EXPTIME, EXPOSURE or EXP tried)");
     x.d.meta.exptime = NAN;
+    ac_err_clear(&x.e);
+    ASSERT_EQ(scale(&x, 300, true, false, true), AC_EMETADATA);
+    ASSERT_CONTAINS(x.e.msg, "the dark has no exposure");
+    /* --force: k = 1, said in the warning. */
+    x.o.force = true;
     ASSERT_OK(scale(&x, 300, true, false, false));
     ASSERT_NEAR(x.k, 1, 0);
-    ASSERT_CONTAINS(x.w, "dark EXPTIME missing");
+    ASSERT_CONTAINS(x.w, "dark exposure unknown");
+    ASSERT_CONTAINS(x.w, "forced");
 }
 
 TEST(calib_dark_bias_decision_sources)

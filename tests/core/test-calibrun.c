@@ -117,30 +117,51 @@ TEST(calib_check_light_temperature)
 {
     struct light_check k;
 
+    /* The rule of meta.h (ac_temp_compare), the one the planner applies: the issue's
+     * night, dark at -12 C, lights at -10 C, tolerance 5, must calibrate. */
     check_init(&k, 8, 8);
     k.cs.has_dark = true;
-    k.cs.dark_meta.set_temp = -10;
-    k.cs.dark_meta.ccd_temp = -10;
+    k.cs.dark_meta.set_temp = -12;
+    k.cs.dark_meta.ccd_temp = NAN;
     k.l.set_temp = -10;
-    k.l.ccd_temp = -2; /* 8 C off, but the set points are equal: they decide */
+    k.l.ccd_temp = NAN;
     ASSERT_OK(check(&k, false));
-    k.l.set_temp = -20;
+    /* 7 C apart: refused, naming both values. */
+    k.l.set_temp = -5;
     ASSERT_EQ(check(&k, true), AC_EMETADATA);
-    ASSERT_CONTAINS(k.e.msg, "SET-TEMP -20.0 C, master dark d.fits has SET-TEMP -10.0 C");
-    /* Without set points: |CCD-TEMP difference| <= 5. */
-    k.l.set_temp = NAN;
-    k.l.ccd_temp = -14;
-    ASSERT_OK(check(&k, false));
-    k.l.ccd_temp = -16;
-    ac_err_clear(&k.e);
-    ASSERT_EQ(check(&k, true), AC_EMETADATA);
-    ASSERT_CONTAINS(k.e.msg, "CCD-TEMP -16.0 C, master dark d.fits has CCD-TEMP -10.0 C");
+    ASSERT_CONTAINS(k.e.msg, "light SET-TEMP -5.0 C vs master dark d.fits SET-TEMP -12.0 C: "
+                             "7.0 C apart (> 5.0)");
     k.o.max_temp_diff = 10;
     ASSERT_OK(check(&k, false));
-    /* A master without temperature is a warning. */
-    k.cs.dark_meta.set_temp = k.cs.dark_meta.ccd_temp = NAN;
+    k.o.max_temp_diff = 5;
+    /* Sensor temperatures on both sides decide before the set points. */
+    k.cs.dark_meta.set_temp = k.l.set_temp = -10;
+    k.cs.dark_meta.ccd_temp = -10;
+    k.l.ccd_temp = -2; /* the cooler did not reach its set point: 8 C warmer */
+    ac_err_clear(&k.e);
+    ASSERT_EQ(check(&k, true), AC_EMETADATA);
+    ASSERT_CONTAINS(k.e.msg, "light CCD-TEMP -2.0 C vs master dark d.fits CCD-TEMP -10.0 C");
+    k.l.ccd_temp = -14;
     ASSERT_OK(check(&k, false));
-    ASSERT_CONTAINS(k.w, "temperature not compared: d.fits has none");
+    /* A sensor temperature on one side, a set point only on the other: those two. */
+    k.l.set_temp = NAN;
+    k.cs.dark_meta.ccd_temp = NAN;
+    k.cs.dark_meta.set_temp = -10;
+    ASSERT_OK(check(&k, false));
+    /* The master without temperature: the tolerance cannot be checked, refused. */
+    k.cs.dark_meta.set_temp = NAN;
+    ac_err_clear(&k.e);
+    ASSERT_EQ(check(&k, true), AC_EMETADATA);
+    ASSERT_CONTAINS(k.e.msg, "has no temperature");
+    ASSERT_CONTAINS(k.e.msg, "CAMTEMP");
+    k.o.force = true;
+    ASSERT_OK(check(&k, false));
+    ASSERT_CONTAINS(k.w, "(forced)");
+    k.o.force = false;
+    /* Neither side with a temperature (an uncooled camera): accepted with a note. */
+    k.l.ccd_temp = NAN;
+    ASSERT_OK(check(&k, false));
+    ASSERT_CONTAINS(k.w, "uncooled camera");
 }
 
 TEST(calib_check_light_gain_offset)

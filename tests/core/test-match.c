@@ -205,22 +205,54 @@ TEST(match_dark_temperature)
     c[3].eq.ccd_temp = -11.0;
     c[3].eq.set_temp = NAN;
     r = run(&l, c, 4, NULL);
-    ASSERT_STR_EQ(r.notes[0].reason, "temperature -5.0 C differs by 7.0 C > 5.0");
+    ASSERT_STR_EQ(r.notes[0].reason,
+                  "light CCD-TEMP -12.0 C vs master CCD-TEMP -5.0 C: 7.0 C apart (> 5.0)");
     ASSERT_EQ(r.notes[0].verdict, AC_MATCH_REJECTED);
-    ASSERT_EQ(r.notes[1].verdict, AC_MATCH_LOWER);
-    ASSERT_STR_EQ(r.notes[1].warning, "no temperature on the master: not compared");
-    ASSERT_STR_EQ(r.notes[1].reason, "temperature not compared, #4's differs by 1.0 C");
+    /* The light has a temperature, the dark none: the tolerance cannot be checked. */
+    ASSERT_EQ(r.notes[1].verdict, AC_MATCH_REJECTED);
+    ASSERT_STR_EQ(
+        r.notes[1].reason,
+        "the light has CCD-TEMP -12.0 C but the master has no temperature (CCD-TEMP, "
+        "CCD_TEMP, CCDTEMP, TEMPERAT, CAMTEMP, SET-TEMP, SET_TEMP or SETTEMP): the 5.0 "
+        "C tolerance cannot be checked");
     ASSERT_STR_EQ(r.notes[2].reason, "temperature differs by 5.0 C, #4's by 1.0 C");
     ASSERT_EQ(r.chosen[AC_MATCH_DARK], 3);
     ac_match_result_free(&r);
 
-    /* Equal SET-TEMP wins over CCD-TEMP readings (with a warning when they disagree). */
+    /* Sensor temperatures decide before equal set points (the cooler missed its target). */
     light_init(&l);
     cand_init(&c[0], 1, AC_MATCH_DARK, "set.fits");
     c[0].eq.ccd_temp = -3.0;
     r = run(&l, c, 1, NULL);
+    ASSERT_EQ(r.chosen[AC_MATCH_DARK], -1);
+    ASSERT_STR_EQ(r.notes[0].reason,
+                  "light CCD-TEMP -10.1 C vs master CCD-TEMP -3.0 C: 7.1 C apart (> 5.0)");
+    ac_match_result_free(&r);
+
+    /* The issue's night: dark at -12 C, lights at -10 C (set points only), tolerance 5:
+     * used; at -3 C (7 C apart): refused. */
+    light_init(&l);
+    l.eq.ccd_temp = NAN;
+    cand_init(&c[0], 1, AC_MATCH_DARK, "m12.fits");
+    c[0].eq.ccd_temp = NAN;
+    c[0].eq.set_temp = -12;
+    r = run(&l, c, 1, NULL);
     ASSERT_EQ(r.chosen[AC_MATCH_DARK], 0);
-    ASSERT_STR_EQ(r.notes[0].warning, "CCD-TEMP differs by 7.1 C although SET-TEMP is equal");
+    ac_match_result_free(&r);
+    c[0].eq.set_temp = -3;
+    r = run(&l, c, 1, NULL);
+    ASSERT_EQ(r.chosen[AC_MATCH_DARK], -1);
+    ASSERT_CONTAINS(r.notes[0].reason, "SET-TEMP -3.0 C: 7.0 C apart (> 5.0)");
+    ac_match_result_free(&r);
+
+    /* Neither side with a temperature: compared with nothing, a note, used. */
+    light_init(&l);
+    l.eq.ccd_temp = l.eq.set_temp = NAN;
+    cand_init(&c[0], 1, AC_MATCH_DARK, "dslr.fits");
+    c[0].eq.ccd_temp = c[0].eq.set_temp = NAN;
+    r = run(&l, c, 1, NULL);
+    ASSERT_EQ(r.chosen[AC_MATCH_DARK], 0);
+    ASSERT_CONTAINS(r.notes[0].warning, "uncooled camera");
     ac_match_result_free(&r);
 
     /* Only SET-TEMP on both, different set points. */
@@ -230,7 +262,8 @@ TEST(match_dark_temperature)
     c[0].eq.ccd_temp = NAN;
     c[0].eq.set_temp = -20;
     r = run(&l, c, 1, NULL);
-    ASSERT_STR_EQ(r.notes[0].reason, "set temperature -20.0 C differs by 10.0 C > 5.0");
+    ASSERT_STR_EQ(r.notes[0].reason,
+                  "light SET-TEMP -10.0 C vs master SET-TEMP -20.0 C: 10.0 C apart (> 5.0)");
     ac_match_result_free(&r);
 }
 
@@ -439,7 +472,8 @@ TEST(match_later_master_only_when_nothing_earlier)
     ASSERT_EQ(r.chosen[AC_MATCH_FLAT], -1);
     ASSERT_STR_EQ(r.notes[0].reason, "later than the light (allow_later_masters is off)");
     ASSERT_EQ(r.status, AC_MATCH_WAITING);
-    ASSERT_STR_EQ(r.reason, "waiting for dark 300 s, -10 C, gain 100, 1x1; flat L, Esprit100");
+    ASSERT_STR_EQ(r.reason, "waiting for dark 300 s, -10 C, gain 100, 1x1; flat L, Esprit100 "
+                            "(#31 refused: later than the light (allow_later_masters is off))");
     ac_match_result_free(&r);
 }
 
@@ -583,7 +617,16 @@ TEST(match_flat_dark_replaces_the_bias_for_a_raw_flat)
     r = run(&l, c, 5, NULL);
     ASSERT_EQ(r.status, AC_MATCH_READY);
     ASSERT_EQ(r.chosen[AC_MATCH_FLATDARK], 3);
-    ASSERT_STR_EQ(r.notes[2].reason, "exposure 3 s != flat's 2 s");
+    ASSERT_CONTAINS(r.notes[2].reason, "exposure 3 s != flat's 2 s");
+    ac_match_result_free(&r);
+    /* A flat-dark of unknown exposure could be of any other: refused (issue 9). */
+    c[3].eq.exposure = NAN;
+    r = run(&l, c, 5, NULL);
+    ASSERT_EQ(r.chosen[AC_MATCH_FLATDARK], -1);
+    ASSERT_CONTAINS(r.notes[3].reason, "exposure unknown on the flat-dark");
+    ac_match_result_free(&r);
+    c[3].eq.exposure = 2.0;
+    r = run(&l, c, 5, NULL);
     ASSERT(!r.bias_needed);
     ASSERT_EQ(r.chosen[AC_MATCH_BIAS], -1);
     ASSERT_STR_EQ(r.notes[4].reason,
@@ -662,7 +705,8 @@ TEST(match_plan_text)
     len = ac_match_plan_text(&r, buf, sizeof buf);
     ASSERT_EQ(len, strlen(buf));
     ASSERT_STR_EQ(buf,
-                  "status: waiting for flat L, Esprit100\n"
+                  "status: waiting for flat L, Esprit100 (#9 refused: filter 'Ha' != light's "
+                  "'L')\n"
                   "bias: not needed\n"
                   "dark: #4 Master-Dark-300s.fits (same night as the light, k=1.00)\n"
                   "  #7 Master-Dark-120s.fits: rejected: exposure 120 s needs k=2.50 > 2.00\n"

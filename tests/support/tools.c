@@ -56,3 +56,21 @@ void ac_tools_fitsverify_clean(const char *path)
     ASSERT_CONTAINS(out, "Verification found 0 warning(s) and 0 error(s)");
     free(out);
 }
+
+FILE *ac_tools_astrofiler_popen(const char *script, const char *const *paths, int n)
+{
+    static char cmd[16384];
+    int len = snprintf(cmd, sizeof cmd,
+                       "/usr/bin/python3 -c \"$AF_SCRIPT\" %s/../shared/peers/astrofiler/src",
+                       ac_test_srcdir());
+    FILE *p;
+
+    for (int i = 0; i < n && len > 0 && (size_t)len < sizeof cmd; i++)
+        len += snprintf(cmd + len, sizeof cmd - (size_t)len, " %s", paths[i]);
+    if (len > 0 && (size_t)len < sizeof cmd)
+        snprintf(cmd + len, sizeof cmd - (size_t)len, " 2>af.err");
+    setenv("AF_SCRIPT", script, 1);
+    if ((p = popen(cmd, "r")) == NULL)
+        AC_TEST_FAIL("cannot run /usr/bin/python3");
+    return p;
+}

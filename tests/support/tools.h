@@ -6,6 +6,8 @@
 #ifndef AC_TOOLS_H
 #define AC_TOOLS_H
 
+#include <stdio.h>
+
 /* ac_tools_hash runs `tool 'path'` (md5sum, sha256sum...) and returns the first word of its
  * output, the hex digest, in a static buffer overwritten by the next call. No output fails
  * the test. path must not contain a single quote. */
@@ -15,5 +17,10 @@ const char *ac_tools_hash(const char *tool, const char *path);
  * reports 0 warnings and 0 errors. Without fitsverify it notes the skip on stdout and returns,
  * unless the environment sets AC_REQUIRE_FITSVERIFY (then the test fails). */
 void ac_tools_fitsverify_clean(const char *path);
+
+/* ac_tools_astrofiler_popen runs the Python script (AstroFiler's own code: its src folder,
+ * ../shared/peers/astrofiler/src, is the script's sys.argv[1]) with /usr/bin/python3 on the
+ * n paths (argv[2:]), its stderr in af.err, and returns the pipe of its stdout (pclose it). */
+FILE *ac_tools_astrofiler_popen(const char *script, const char *const *paths, int n);
 
 #endif

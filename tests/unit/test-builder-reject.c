@@ -6,6 +6,7 @@
  * are written by tests/support/fitsgen.h (tests/support/buildtest.h).
  */
 #include <fitsio.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,51 @@ TEST(builder_drops_bad_subs_and_fails_with_too_few)
     free(res);
     ac_build_spec_clear(&sp);
     ac_gen_free(wide);
+    ac_gen_free(g);
+}
+
+/* retemp sets path's CCD-TEMP (NAN: removes it and SET-TEMP). */
+static void retemp(const char *path, double t)
+{
+    fitsfile *f = NULL;
+    int st = 0, st2 = 0;
+
+    fits_open_file(&f, path, READWRITE, &st);
+    if (isnan(t)) {
+        fits_delete_key(f, "CCD-TEMP", &st2);
+        st2 = 0;
+        fits_delete_key(f, "SET-TEMP", &st2);
+    } else {
+        fits_update_key_dbl(f, "CCD-TEMP", t, 3, "sensor", &st);
+    }
+    fits_close_file(f, &st);
+    ASSERT_EQ(st, 0);
+}
+
+TEST(builder_drops_darks_by_the_temperature_rule)
+{
+    ac_gen_t *g = build_camera(5.0, 2.0, 25000, 1e-4);
+    char paths[N][256];
+    ac_build_spec_t sp;
+    ac_build_result_t *res = calloc(1, sizeof *res);
+
+    /* The one rule of meta.h against the subs' median: a dark 15 C warmer, and one with
+     * no temperature while the others have one, are dropped; one 3 C off is kept. */
+    ASSERT_NOT_NULL(res);
+    write_frames(g, AC_GEN_DARK, "dark", N, paths);
+    retemp(paths[0], 5.0);
+    retemp(paths[1], NAN);
+    retemp(paths[2], -7.0);
+    spec_init(&sp, AC_CAL_DARK, paths, N, "Master-Dark.fits", NULL, NULL);
+    sp.opts.max_temp_diff = 5.0;
+    run_ok(&sp, res);
+    ASSERT_EQ(res->nused, N - 2);
+    ASSERT_CONTAINS(res->dropped, "dark_1.fits: others' median CCD-TEMP");
+    ASSERT_CONTAINS(res->dropped, "(> 5.0)");
+    ASSERT_CONTAINS(res->dropped, "but the frame has no temperature");
+    ASSERT(strstr(res->dropped, "dark_3") == NULL);
+    free(res);
+    ac_build_spec_clear(&sp);
     ac_gen_free(g);
 }
 

@@ -297,6 +297,30 @@ TEST(print_plan)
     expect(ac_print_plan, "{\"plans\":[]}", "no sessions to plan\n");
 }
 
+TEST(print_plan_header_keywords_and_inferred_types)
+{
+    expect(ac_print_plan,
+           "{\"plans\":[{\"session_id\":\"d1\",\"status\":\"ready\",\"reason\":null,"
+           "\"later\":false,\"dark_scale\":0.5,\"chosen\":{\"bias\":null,\"dark\":null,"
+           "\"flat\":null,\"flatdark\":null},\"candidates\":[],\"text\":\"\","
+           "\"header\":{\"type_key\":null,\"exposure\":15,\"exposure_key\":\"EXP\","
+           "\"ccd_temp\":null,\"ccd_temp_key\":null,\"set_temp\":-10,\"set_temp_key\":"
+           "\"SET-TEMP\",\"binning_key\":\"BINNING\",\"date_obs\":\"2023-06-10T21:38:19\","
+           "\"date_key\":\"DATE-OBS\",\"bayerpat\":\"GBRG\"},"
+           "\"inferred\":[{\"path\":\"/n/Lights/a.fits\",\"type\":\"light\",\"reason\":"
+           "\"no IMAGETYP, FRAME or FRAMETYP; folder 'Lights'\"}]}]}",
+           "session d1: ready\n"
+           "  dark scaled by 0.5\n"
+           "  light header: exposure 15 s (EXP), set point -10.0 C (SET-TEMP), date "
+           "2023-06-10T21:38:19 (DATE-OBS), type from the path, binning from BINNING\n"
+           "  frame type inferred from the path for 1 frame:\n"
+           "    a.fits: light (no IMAGETYP, FRAME or FRAMETYP; folder 'Lights')\n"
+           "  bias      -\n"
+           "  dark      -\n"
+           "  flat      -\n"
+           "  flatdark  -\n");
+}
+
 /* result renders through ac_print_result. */
 static char *result(const char *cmd, const char *text)
 {

@@ -16,6 +16,7 @@
 #include "starfield.h"
 #include "stars.h"
 #include "test.h"
+#include "tools.h"
 
 #define NFRAMES 18
 
@@ -49,7 +50,7 @@ static void write_fits(const char *path, const ac_starfield_t *f)
 TEST_TIMEOUT(stars_closer_to_truth_than_astrofiler, 300)
 {
     double truth[NFRAMES], ours[NFRAMES], theirs[NFRAMES];
-    char paths[NFRAMES][64], cmd[8192], line[256];
+    char paths[NFRAMES][64], line[256];
     int n = 0, got = 0;
 
     for (int m = 0; m < 2; m++)
@@ -83,15 +84,10 @@ TEST_TIMEOUT(stars_closer_to_truth_than_astrofiler, 300)
                 ac_starfield_free(&f);
             }
 
-    int len = snprintf(cmd, sizeof cmd,
-                       "/usr/bin/python3 -c \"$AF_SCRIPT\" %s/../shared/peers/astrofiler/src",
-                       ac_test_srcdir());
+    const char *argv[NFRAMES];
     for (int i = 0; i < n; i++)
-        len += snprintf(cmd + len, sizeof cmd - (size_t)len, " %s", paths[i]);
-    snprintf(cmd + len, sizeof cmd - (size_t)len, " 2>af.err");
-    setenv("AF_SCRIPT", af_script, 1);
-    FILE *p = popen(cmd, "r");
-    ASSERT_NOT_NULL(p);
+        argv[i] = paths[i];
+    FILE *p = ac_tools_astrofiler_popen(af_script, argv, n);
     while (fgets(line, sizeof line, p) != NULL) {
         int i;
         char val[64];
