@@ -56,6 +56,13 @@ static void usage(FILE *f)
             "  cancel SESSION                cancel a session's remaining files\n"
             "  retry --file ID | --session ID | --all-failed\n"
             "                                retry failed files\n"
+            "  use SESSION [--bias M] [--dark M] [--flat M] [--force]\n"
+            "                                pin masters (M: a master's id or path) for a\n"
+            "                                session; --force accepts a mismatch that is\n"
+            "                                not fatal (temperature, date, exposure...)\n"
+            "  use SESSION --auto            remove the pins: masters chosen automatically\n"
+            "  recalibrate SESSION [--bias M] [--dark M] [--flat M] [--force]\n"
+            "                                calibrate a done session again, in place\n"
             "  import DIR                    register the FITS files under DIR\n"
             "  reload                        re-read the configuration file\n"
             "  config                        the configuration in effect\n"
@@ -161,6 +168,39 @@ static json_t *build_args(const char *cmd, int n, char **a)
         }
         if (session == NULL)
             die_usage("enqueue needs a SESSION");
+        json_object_set_new(args, "session", json_string(session));
+    } else if (strcmp(cmd, "use") == 0 || strcmp(cmd, "recalibrate") == 0) {
+        const char *session = NULL;
+        bool use = strcmp(cmd, "use") == 0;
+        for (int i = 0; i < n; i++) {
+            if (strcmp(a[i], "--force") == 0) {
+                json_object_set_new(args, "force", json_true());
+            } else if (use && strcmp(a[i], "--auto") == 0) {
+                json_object_set_new(args, "auto", json_true());
+            } else if ((strcmp(a[i], "--bias") == 0 || strcmp(a[i], "--dark") == 0 ||
+                        strcmp(a[i], "--flat") == 0) &&
+                       i + 1 < n) {
+                const char *v = a[i + 1];
+                bool id = v[strspn(v, "#0123456789")] == '\0' && v[0] != '\0';
+                char *path = id ? strdup(v) : absolute(v);
+                if (path == NULL)
+                    die_usage("%s: cannot make '%s' absolute", cmd, v);
+                json_object_set_new(args, a[i] + 2, json_string(path));
+                free(path);
+                i++;
+            } else if (session == NULL && a[i][0] != '-') {
+                session = a[i];
+            } else {
+                die_usage("%s: unexpected '%s'", cmd, a[i]);
+            }
+        }
+        if (session == NULL)
+            die_usage("%s needs a SESSION", cmd);
+        if (use && json_object_get(args, "auto") != NULL &&
+            (json_object_size(args) > 1 || json_object_get(args, "force") != NULL))
+            die_usage("use: --auto takes no masters and no --force");
+        if (use && json_object_size(args) == 0)
+            die_usage("use needs --bias, --dark, --flat or --auto");
         json_object_set_new(args, "session", json_string(session));
     } else if (strcmp(cmd, "retry") == 0) {
         int chosen = 0;

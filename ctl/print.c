@@ -620,6 +620,26 @@ int ac_print_result(FILE *out, const char *cmd, json_t *r)
     } else if (strcmp(cmd, "cancel") == 0) {
         fprintf(out, "session %s: cancelled %lld files\n", dash(str(r, "session")),
                 num_i(r, "cancelled_files"));
+    } else if (strcmp(cmd, "use") == 0 || strcmp(cmd, "recalibrate") == 0) {
+        json_t *pins = json_object_get(r, "pinned"), *p;
+        size_t i;
+        if (strcmp(cmd, "recalibrate") == 0)
+            fprintf(out, "session %s: recalibrating %lld files%s\n", dash(str(r, "session")),
+                    num_i(r, "files"),
+                    json_is_true(json_object_get(r, "ready")) ? "" : " (waiting for masters)");
+        else if (json_array_size(pins) == 0)
+            fprintf(out,
+                    "session %s: %lld pinned masters removed; masters are chosen "
+                    "automatically\n",
+                    dash(str(r, "session")), num_i(r, "removed"));
+        json_array_foreach(pins, i, p)
+        {
+            fprintf(out, "session %s: %s pinned to #%lld %s", dash(str(r, "session")),
+                    dash(str(p, "type")), num_i(p, "id"), dash(str(p, "path")));
+            if (json_is_true(json_object_get(p, "forced")))
+                fprintf(out, " (forced over: %s)", dash(str(p, "override")));
+            fprintf(out, "\n");
+        }
     } else if (strcmp(cmd, "retry") == 0) {
         fprintf(out, "%lld files queued for retry\n", num_i(r, "retried"));
     } else if (strcmp(cmd, "reload") == 0) {

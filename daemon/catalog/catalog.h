@@ -208,6 +208,18 @@ int ac_catalog_record_calibrated(ac_db_t *db, const ac_calibrated_rec_t *rec,
                                  bool preserve_original, char out_file_id[AC_UUID_LEN + 1],
                                  ac_err_t *e);
 
+/*
+ * ac_catalog_record_recalibrated records a new calibration of a light recorded before
+ * (astrocal_record holds it), in ONE transaction: the existing output row keeps its
+ * fitsFileId and gets the new fitsFileHash, fitsFileName (output_path, normally the same
+ * path), fitsFileCalibrationDate and fitsFileMasterBias/Dark/Flat; astrocal_record takes
+ * the new masters, steps and figures. No row is inserted. out_file_id (may be NULL)
+ * receives the output's fitsFileId. -ENOENT when the light has no record or its output
+ * row is gone.
+ */
+int ac_catalog_record_recalibrated(ac_db_t *db, const ac_calibrated_rec_t *rec,
+                                   char out_file_id[AC_UUID_LEN + 1], ac_err_t *e);
+
 /* A FITS file to register, with values already in AstroFiler's text form (see
  * ac_pyfmt_text). NULL strings are stored as NULL. */
 typedef struct ac_register_rec {

@@ -63,12 +63,17 @@ int ac_catalog_pin_set(ac_db_t *db, const ac_pin_t *p, ac_err_t *e)
 
     AC_DB_OWNER_CHECK(db);
     if (p == NULL || p->session_id == NULL || ac_pin_type_index(p->type) < 0)
-        return ac_err_set(e, -EINVAL, "pin: a session and a type (bias, dark, flat) are "
-                                      "required");
+        return ac_err_set(e, -EINVAL,
+                          "pin: a session and a type (bias, dark, flat) are "
+                          "required");
     ac_db_timestamp(now, sizeof now);
     const ac_bind_t b[] = {
-        AC_BIND_TEXT(p->session_id),   AC_BIND_TEXT(p->type),     AC_BIND_INT(p->master_rowid),
-        AC_BIND_TEXT(p->master_path),  AC_BIND_INT(p->forced),    AC_BIND_TEXT(p->override),
+        AC_BIND_TEXT(p->session_id),
+        AC_BIND_TEXT(p->type),
+        AC_BIND_INT(p->master_rowid),
+        AC_BIND_TEXT(p->master_path),
+        AC_BIND_INT(p->forced),
+        AC_BIND_TEXT(p->override),
         AC_BIND_TEXT(now),
     };
     return ac_catalog_exec_txn(db,

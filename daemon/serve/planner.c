@@ -25,6 +25,7 @@
 #include "imgio.h"
 #include "log.h"
 #include "night.h"
+#include "pin.h"
 #include "util.h"
 
 /* ---- header cache ---- */
@@ -196,10 +197,10 @@ int ac_planner_candidates(ac_planner_t *pl, const ac_master_list_t *ml, ac_match
     return 0;
 }
 
-/* describe_light fills the light description from the session row and the header of its
+/* ac_planner_describe fills the light description from the session row and the header of its
  * first uncalibrated light (which knows size, gain, offset and the Bayer pattern). */
-static int describe_light(ac_planner_t *pl, const ac_catalog_session_t *s,
-                          const ac_file_list_t *files, ac_match_light_t *l, ac_err_t *e)
+int ac_planner_describe(ac_planner_t *pl, const ac_catalog_session_t *s,
+                        const ac_file_list_t *files, ac_match_light_t *l, ac_err_t *e)
 {
     const ac_hcache_entry_t *h;
 
@@ -231,7 +232,7 @@ static int describe_light(ac_planner_t *pl, const ac_catalog_session_t *s,
     return 0;
 }
 
-static void match_opts(const ac_planner_t *pl, ac_match_opts_t *o)
+void ac_planner_match_opts(const ac_planner_t *pl, ac_match_opts_t *o)
 {
     ac_match_opts_default(o);
     o->max_temp_diff = pl->cfg->max_temperature_difference;
@@ -317,8 +318,10 @@ static bool better_coming(const ac_planner_t *pl, const struct ac_planner_inputs
 {
     const ac_match_note_t *dark = ac_match_chosen(res, AC_MATCH_DARK);
     const ac_match_note_t *flat = ac_match_chosen(res, AC_MATCH_FLAT);
-    bool dark_exact = dark != NULL && isfinite(dark->k) && fabs(dark->k - 1.0) < 1e-9;
-    bool flat_tonight = flat != NULL && flat->nights == 0;
+    /* A pinned master is the operator's choice: nothing better is waited for. */
+    bool dark_exact = (dark != NULL && isfinite(dark->k) && fabs(dark->k - 1.0) < 1e-9) ||
+                      res->pinned[AC_MATCH_DARK];
+    bool flat_tonight = (flat != NULL && flat->nights == 0) || res->pinned[AC_MATCH_FLAT];
 
     for (size_t i = 0; i < in->units.n; i++) {
         const ac_calsession_t *u = &in->units.items[i];
@@ -399,23 +402,29 @@ static void why_waiting(const struct ac_planner_inputs *in, const ac_match_light
 }
 
 int ac_planner_match(ac_planner_t *pl, struct ac_planner_inputs *in,
-                     const ac_catalog_session_t *s, ac_file_list_t *files,
+                     const ac_catalog_session_t *s, bool recal, ac_file_list_t *files,
                      ac_match_light_t *light, ac_match_result_t *res, ac_err_t *e)
 {
     ac_match_opts_t mo;
+    struct ac_planner_pins pins;
     int rc;
 
     memset(res, 0, sizeof *res);
     for (int t = 0; t < AC_MATCH_NTYPES; t++)
         res->chosen[t] = -1;
-    rc = ac_catalog_session_files(pl->db, s->session_id, files, e);
+    rc = s->n_uncalibrated > 0 && !recal
+             ? ac_catalog_session_files(pl->db, s->session_id, files, e)
+             : ac_catalog_session_raw_lights(pl->db, s->session_id, files, e);
     if (rc != 0)
         return rc;
-    rc = describe_light(pl, s, files, light, e);
+    rc = ac_planner_describe(pl, s, files, light, e);
     if (rc != 0)
         return rc;
-    match_opts(pl, &mo);
+    ac_planner_match_opts(pl, &mo);
+    if ((rc = ac_planner_pin_opts(pl, in, s->session_id, &pins, &mo, e)) != 0)
+        return rc;
     rc = ac_match_run(light, in->cands, in->masters.n, &mo, res, e);
+    ac_planner_pins_free(&pins);
     if (rc == 0 && res->status == AC_MATCH_WAITING)
         why_waiting(in, light, &mo, res);
     if (rc == 0 && res->status == AC_MATCH_READY &&
@@ -424,11 +433,9 @@ int ac_planner_match(ac_planner_t *pl, struct ac_planner_inputs *in,
     return rc;
 }
 
-/* record_plan stores the outcome in memory and in the queue (ac_queue_plan: the session's
- * row, and the files of a ready session). */
-static int record_plan(ac_planner_t *pl, struct ac_planner_inputs *in,
-                       const ac_catalog_session_t *s, const ac_file_list_t *files,
-                       ac_match_result_t *res, bool force, ac_err_t *e)
+int ac_planner_record(ac_planner_t *pl, struct ac_planner_inputs *in,
+                      const ac_catalog_session_t *s, const ac_file_list_t *files,
+                      ac_match_result_t *res, bool force, ac_err_t *e)
 {
     bool enabled = force || pl->cfg->enable_light_calibration;
     ac_plan_t *p = plan_slot(pl, s->session_id);
@@ -546,7 +553,7 @@ static int unplannable(ac_planner_t *pl, struct ac_planner_inputs *in,
     snprintf(res.reason, sizeof res.reason, "cannot be planned: %s", why);
     if (old == NULL || strcmp(old->reason, res.reason) != 0)
         ac_log_warn("session %s %s", s->session_id, res.reason);
-    return record_plan(pl, in, s, files, &res, force, e);
+    return ac_planner_record(pl, in, s, files, &res, force, e);
 }
 
 /* plan_one matches one session and records the outcome; a failure that is not the
@@ -558,11 +565,23 @@ static int plan_one(ac_planner_t *pl, struct ac_planner_inputs *in,
     ac_match_light_t light;
     ac_match_result_t res;
     ac_err_t me = {0};
+    bool changed = false;
     int rc;
 
-    rc = ac_planner_match(pl, in, s, &files, &light, &res, &me);
+    /* A link the user set in AstroFiler since astrocald last saw it becomes a pin. */
+    rc = ac_catalog_pin_sync_links(pl->db, s->session_id, &changed, &me);
+    if (catalogue_error(rc)) {
+        ac_err_set(e, rc, "%s", me.msg);
+        *status = AC_MATCH_WAITING;
+        return rc;
+    }
+    if (changed)
+        ac_log_notice("session %s: the calibration sessions linked in AstroFiler changed: "
+                      "pinned as linked",
+                      s->session_id);
+    rc = ac_planner_match(pl, in, s, false, &files, &light, &res, &me);
     if (rc == 0)
-        rc = record_plan(pl, in, s, &files, &res, force, e);
+        rc = ac_planner_record(pl, in, s, &files, &res, force, e);
     else if (catalogue_error(rc))
         ac_err_set(e, rc, "%s", me.msg);
     else
@@ -610,6 +629,11 @@ int ac_planner_run(ac_planner_t *pl, bool all, ac_err_t *e)
             if (p != NULL)
                 emit_state(pl, s->session_id, p);
         }
+    }
+    /* Sessions being recalibrated have no uncalibrated light: planned here. */
+    if ((rc = ac_planner_plan_recals(pl, &in, e)) != 0 && catalogue_error(rc)) {
+        ac_planner_inputs_free(&in);
+        goto failed;
     }
     ac_log_debug("planning: %zu sessions with uncalibrated lights (%d ready, %d waiting), %zu "
                  "masters",

@@ -40,7 +40,7 @@ json_t *ac_planner_explain(ac_planner_t *pl, const char *session_id, ac_err_t *e
         if (session_id != NULL && strcmp(session_id, s->session_id) != 0)
             continue;
         found = true;
-        if (ac_planner_match(pl, &in, s, &files, &light, &res, &se) != 0) {
+        if (ac_planner_match(pl, &in, s, false, &files, &light, &res, &se) != 0) {
             json_array_append_new(
                 plans, json_pack("{s:s,s:s,s:s,s:b,s:n,s:{},s:[],s:s}", "session_id",
                                  s->session_id, "status", "waiting", "reason", se.msg, "later",
@@ -53,21 +53,23 @@ json_t *ac_planner_explain(ac_planner_t *pl, const char *session_id, ac_err_t *e
         chosen = json_object();
         for (int t = 0; t < AC_MATCH_NTYPES; t++) {
             int ci = res.chosen[t];
-            json_object_set_new(chosen, tnames[t],
-                                ci < 0
-                                    ? json_null()
-                                    : json_pack("{s:I,s:s}", "id", (json_int_t)in.cands[ci].id,
-                                                "path", in.cands[ci].path));
+            json_object_set_new(
+                chosen, tnames[t],
+                ci < 0
+                    ? json_null()
+                    : json_pack("{s:I,s:s,s:b,s:s?}", "id", (json_int_t)in.cands[ci].id, "path",
+                                in.cands[ci].path, "pinned", res.notes[ci].pinned, "override",
+                                res.notes[ci].overridden[0] ? res.notes[ci].overridden : NULL));
         }
         cands = json_array();
         for (size_t k = 0; k < res.n; k++) {
             const ac_match_note_t *nt = &res.notes[k];
             json_array_append_new(
-                cands,
-                json_pack("{s:s,s:I,s:s,s:b,s:s,s:s}", "type", ac_match_type_name(nt->type),
-                          "id", (json_int_t)nt->id, "path", in.cands[k].path, "accepted",
-                          nt->verdict == AC_MATCH_CHOSEN, "verdict",
-                          ac_match_verdict_name(nt->verdict), "reason", nt->reason));
+                cands, json_pack("{s:s,s:I,s:s,s:b,s:s,s:s,s:b}", "type",
+                                 ac_match_type_name(nt->type), "id", (json_int_t)nt->id, "path",
+                                 in.cands[k].path, "accepted", nt->verdict == AC_MATCH_CHOSEN,
+                                 "verdict", ac_match_verdict_name(nt->verdict), "reason",
+                                 nt->reason, "pinned", nt->pinned));
         }
         p = json_pack(
             "{s:s,s:s,s:s?,s:b,s:o,s:o,s:o,s:s}", "session_id", s->session_id, "status",
