@@ -482,9 +482,19 @@ static int print_plan(FILE *out, json_t *p)
         if (json_is_object(ch)) {
             char tag[40];
             snprintf(tag, sizeof tag, "#%s", id_text(id, sizeof id, json_object_get(ch, "id")));
-            fprintf(out, "  %-8s  %-5s %s\n", kinds[k], tag, dash(str(ch, "path")));
+            fprintf(out, "  %-8s  %-5s %s%s\n", kinds[k], tag, dash(str(ch, "path")),
+                    json_is_true(json_object_get(ch, "pinned")) ? "  (pinned)" : "");
+            if (str(ch, "override") != NULL)
+                fprintf(out, "            forced over: %s\n", str(ch, "override"));
         } else
             fprintf(out, "  %-8s  -\n", kinds[k]);
+    }
+    if (json_is_true(json_object_get(p, "done")))
+        fputs("  done; recalibrate with astrocalctl recalibrate SESSION\n", out);
+    json_array_foreach(json_object_get(p, "better"), i, c)
+    {
+        fprintf(out, "  a better %s exists: #%lld %s (used: %s)\n", dash(str(c, "type")),
+                num_i(c, "id"), dash(str(c, "now")), dash(str(c, "used")));
     }
     if (json_array_size(cands) > 0) {
         fputs("  candidates:\n", out);
