@@ -651,7 +651,7 @@ failed:
     return rc;
 }
 
-int ac_planner_plan_session(ac_planner_t *pl, const char *session_id, ac_err_t *e)
+static int plan_session(ac_planner_t *pl, const char *session_id, bool force, ac_err_t *e)
 {
     struct ac_planner_inputs in;
     int rc, status;
@@ -665,11 +665,21 @@ int ac_planner_plan_session(ac_planner_t *pl, const char *session_id, ac_err_t *
         if (strcmp(s->session_id, session_id) != 0)
             continue;
         ac_err_clear(e);
-        rc = plan_one(pl, &in, s, true, &status, e);
+        rc = plan_one(pl, &in, s, force, &status, e);
         break;
     }
     ac_planner_inputs_free(&in);
     return rc;
+}
+
+int ac_planner_plan_session(ac_planner_t *pl, const char *session_id, ac_err_t *e)
+{
+    return plan_session(pl, session_id, true, e);
+}
+
+int ac_planner_replan_session(ac_planner_t *pl, const char *session_id, ac_err_t *e)
+{
+    return plan_session(pl, session_id, false, e);
 }
 
 /* ---- life cycle ---- */

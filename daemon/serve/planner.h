@@ -161,8 +161,13 @@ int ac_planner_use(ac_planner_t *pl, const ac_planner_use_t *u, json_t **out, ac
 int ac_planner_unpin(ac_planner_t *pl, const char *session_id, int *n, ac_err_t *e);
 
 /* ac_planner_plan_recal plans a session for its recalibration now (matched on its raw
- * lights, with its pins; queue.h "Recalibration"), queued when ready (*ready). */
+ * lights, with its pins; queue.h "Recalibration"), queued when ready (*ready) whatever
+ * enable_light_calibration says. -ENOENT when no file of it is being recalibrated. */
 int ac_planner_plan_recal(ac_planner_t *pl, const char *session_id, bool *ready, ac_err_t *e);
+
+/* ac_planner_replan_session plans one session now as a planning pass would (queued only
+ * when enable_light_calibration allows; its masters changed). -ENOENT as above. */
+int ac_planner_replan_session(ac_planner_t *pl, const char *session_id, ac_err_t *e);
 
 /* ac_planner_find returns the plan of a session (borrowed until the next pass), or NULL. */
 const ac_plan_t *ac_planner_find(const ac_planner_t *p, const char *session_id);

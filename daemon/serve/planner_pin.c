@@ -299,9 +299,19 @@ int ac_planner_plan_recals(ac_planner_t *pl, struct ac_planner_inputs *in, ac_er
 int ac_planner_plan_recal(ac_planner_t *pl, const char *session_id, bool *ready, ac_err_t *e)
 {
     struct ac_planner_inputs in;
+    ac_qfile_list_t fl = {0};
     const ac_plan_t *p;
+    bool any = false;
     int rc;
 
+    *ready = false;
+    if ((rc = ac_queue_files(pl->queue, session_id, &fl, e)) != 0)
+        return rc;
+    for (size_t i = 0; i < fl.n; i++)
+        any = any || fl.items[i].recal_output != NULL;
+    ac_queue_files_free(&fl);
+    if (!any)
+        return ac_err_set(e, -ENOENT, "session '%s' is not being recalibrated", session_id);
     if ((rc = ac_planner_inputs_load(pl, &in, e)) != 0)
         return rc;
     rc = plan_recal(pl, &in, session_id, true, e);

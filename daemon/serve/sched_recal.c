@@ -161,7 +161,7 @@ int ac_sched_use(ac_sched_t *s, const ac_planner_use_t *u, bool unpin, json_t **
     if (rc != 0)
         return rc;
     /* Planned again at once: the files not started yet use the new choice. */
-    rc = ac_planner_plan_session(s->planner, u->session_id, &pe);
+    rc = ac_planner_replan_session(s->planner, u->session_id, &pe);
     if (rc != 0 && rc != -ENOENT)
         ac_log_warn("planning session %s after its masters changed: %s", u->session_id, pe.msg);
     ac_sched_kick(s);
