@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "util.h"
 
 int ac_recalfile_names(const char *final, char *staged, char *backup, size_t size)
@@ -84,12 +85,16 @@ int ac_recalfile_swap(const char *final, bool *kept, ac_err_t *e)
 
 int ac_recalfile_restore(const char *final, bool *restored, ac_err_t *e)
 {
+    char staged[4096], backup[4096];
     struct names n;
     int rc;
 
     *restored = false;
     if ((rc = open_names(final, &n, e)) != 0)
         return rc;
+    /* The temporary files of an interrupted write of STAGED (no writer runs now). */
+    if (ac_recalfile_names(final, staged, backup, sizeof staged) == 0)
+        ac_fsutil_clean_stale_for(staged, NULL);
     if (renameat(n.dirfd, n.backup, n.dirfd, n.final) == 0)
         *restored = true;
     else if (errno != ENOENT)

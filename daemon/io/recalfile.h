@@ -32,7 +32,8 @@ int ac_recalfile_names(const char *final, char *staged, char *backup, size_t siz
 int ac_recalfile_swap(const char *final, bool *kept, ac_err_t *e);
 
 /* ac_recalfile_restore brings the old output back when BACKUP exists and removes
- * STAGED; *restored says whether FINAL was put back. */
+ * STAGED and the temporary files of an interrupted write of it (call it only when no
+ * writer of STAGED runs); *restored says whether FINAL was put back. */
 int ac_recalfile_restore(const char *final, bool *restored, ac_err_t *e);
 
 /* ac_recalfile_remove removes BACKUP (absent is fine), durably. */

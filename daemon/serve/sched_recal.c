@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fsutil.h"
 #include "log.h"
 #include "recalfile.h"
 #include "sched_int.h"
@@ -40,7 +39,6 @@ void ac_sched_recal_work(ac_job_t *job)
         job->res.err = e;
         return;
     }
-    ac_fsutil_clean_stale_for(job->eng.out_path, NULL);
     ac_engine_calibrate_light(&job->set->cs, job->path, &job->eng, job->wb, &job->ctl,
                               &job->res);
     if (job->res.status != 0)
