@@ -42,29 +42,27 @@ static json_t *explain_one(ac_planner_t *pl, struct ac_planner_inputs *in,
         int ci = res->chosen[t];
         json_object_set_new(
             chosen, tnames[t],
-            ci < 0 ? json_null()
-                   : json_pack("{s:I,s:s,s:b,s:s?}", "id", (json_int_t)in->cands[ci].id,
-                               "path", in->cands[ci].path, "pinned", res->notes[ci].pinned,
-                               "override",
-                               res->notes[ci].overridden[0] ? res->notes[ci].overridden
-                                                            : NULL));
+            ci < 0
+                ? json_null()
+                : json_pack("{s:I,s:s,s:b,s:s?}", "id", (json_int_t)in->cands[ci].id, "path",
+                            in->cands[ci].path, "pinned", res->notes[ci].pinned, "override",
+                            res->notes[ci].overridden[0] ? res->notes[ci].overridden : NULL));
     }
     cands = json_array();
     for (size_t k = 0; k < res->n; k++) {
         const ac_match_note_t *nt = &res->notes[k];
-        json_array_append_new(
-            cands, json_pack("{s:s,s:I,s:s,s:b,s:s,s:s,s:b}", "type",
-                             ac_match_type_name(nt->type), "id", (json_int_t)nt->id, "path",
-                             in->cands[k].path, "accepted", nt->verdict == AC_MATCH_CHOSEN,
-                             "verdict", ac_match_verdict_name(nt->verdict), "reason",
-                             nt->reason, "pinned", nt->pinned));
+        json_array_append_new(cands, json_pack("{s:s,s:I,s:s,s:b,s:s,s:s,s:b}", "type",
+                                               ac_match_type_name(nt->type), "id",
+                                               (json_int_t)nt->id, "path", in->cands[k].path,
+                                               "accepted", nt->verdict == AC_MATCH_CHOSEN,
+                                               "verdict", ac_match_verdict_name(nt->verdict),
+                                               "reason", nt->reason, "pinned", nt->pinned));
     }
-    return json_pack("{s:s,s:s,s:s?,s:b,s:o,s:o,s:o,s:s}", "session_id", s->session_id,
-                     "status", ac_match_status_name(res->status), "reason",
-                     res->reason[0] ? res->reason : NULL, "later",
-                     res->later[0] || res->later[1] || res->later[2] || res->later[3],
-                     "dark_scale", num_or_null(res->dark_k), "chosen", chosen, "candidates",
-                     cands, "text", text);
+    return json_pack(
+        "{s:s,s:s,s:s?,s:b,s:o,s:o,s:o,s:s}", "session_id", s->session_id, "status",
+        ac_match_status_name(res->status), "reason", res->reason[0] ? res->reason : NULL,
+        "later", res->later[0] || res->later[1] || res->later[2] || res->later[3], "dark_scale",
+        num_or_null(res->dark_k), "chosen", chosen, "candidates", cands, "text", text);
 }
 
 /* explain_done adds to a done session's plan the masters that would now replace the ones

@@ -80,9 +80,8 @@ static const char *chosen(ac_harness_t *h, const char *kind, bool *pinned, char 
     ASSERT_EQ(ctl(h, &out, "--json", "plan", "S-1", NULL, NULL, NULL), 0);
     r = json_loads(out, 0, NULL);
     ASSERT_NOT_NULL(r);
-    c = json_object_get(json_object_get(json_array_get(json_object_get(r, "plans"), 0),
-                                        "chosen"),
-                        kind);
+    c = json_object_get(
+        json_object_get(json_array_get(json_object_get(r, "plans"), 0), "chosen"), kind);
     ASSERT(json_is_object(c));
     snprintf(buf, n, "%s", json_string_value(json_object_get(c, "path")));
     *pinned = json_is_true(json_object_get(c, "pinned"));
@@ -145,8 +144,8 @@ TEST_TIMEOUT(pin_dark_used_over_closer_one_and_auto_returns, 180)
     write_master(nt.g, AC_GEN_DARK, "night/old_dark.fits", "2024-03-01T20:00:00", NAN, old,
                  sizeof old);
     warmcam = other_camera(0, false, 10.0);
-    write_master(warmcam, AC_GEN_DARK, "night/warm_dark.fits", "2024-03-14T20:00:00", NAN,
-                 warm, sizeof warm);
+    write_master(warmcam, AC_GEN_DARK, "night/warm_dark.fits", "2024-03-14T20:00:00", NAN, warm,
+                 sizeof warm);
     wide = other_camera(16, false, -10.0);
     write_master(wide, AC_GEN_DARK, "night/wide_dark.fits", "2024-03-14T20:00:00", NAN, big,
                  sizeof big);
@@ -187,11 +186,13 @@ TEST_TIMEOUT(pin_dark_used_over_closer_one_and_auto_returns, 180)
     ASSERT_CONTAINS(out, "forced over: temperature");
     free(out);
     db = open_db(&h);
-    ASSERT_EQ(afdb_int(db,
-                       "SELECT count(*) FROM astrocal_pin WHERE session_id = 'S-1' AND type = "
-                       "'dark' AND forced = 1 AND override LIKE '%temperature 10.0 C differs by 20.%'",
-                       NULL, -1),
-              1);
+    ASSERT_EQ(
+        afdb_int(
+            db,
+            "SELECT count(*) FROM astrocal_pin WHERE session_id = 'S-1' AND type = "
+            "'dark' AND forced = 1 AND override LIKE '%temperature 10.0 C differs by 20.%'",
+            NULL, -1),
+        1);
     sqlite3_close(db);
 
     /* --auto returns to the closer dark. */
@@ -210,9 +211,9 @@ TEST_TIMEOUT(pin_dark_used_over_closer_one_and_auto_returns, 180)
     ASSERT(wait_done(&h, 4, 90000));
     ASSERT_EQ(record_count(&h, "dark_path", old), 4);
     db = open_db(&h);
-    ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM fitsfile WHERE fitsFileMasterDark = ?1", old,
-                       -1),
-              4);
+    ASSERT_EQ(
+        afdb_int(db, "SELECT count(*) FROM fitsfile WHERE fitsFileMasterDark = ?1", old, -1),
+        4);
     sqlite3_close(db);
 
     /* --auto, then recalibrate: the closer dark again, in place. */
@@ -231,6 +232,94 @@ TEST_TIMEOUT(pin_dark_used_over_closer_one_and_auto_returns, 180)
     ASSERT_EQ(ac_harness_stop(&h, 20000), 0);
     ac_gen_free(wide);
     ac_gen_free(warmcam);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
+
+/* wait_chosen polls `plan S-1` until the chosen dark is want (and pinned as expected). */
+static void wait_chosen(ac_harness_t *h, const char *want, bool want_pinned)
+{
+    long long t0 = ac_harness_now_ms();
+    char buf[1100];
+    bool pinned;
+
+    while (strcmp(chosen(h, "dark", &pinned, buf, sizeof buf), want) != 0 ||
+           pinned != want_pinned) {
+        if (ac_harness_now_ms() - t0 > 30000) {
+            ac_harness_dump_log(h);
+            AC_TEST_FAIL("the chosen dark is %s (pinned %d), not %s", buf, pinned, want);
+        }
+        ac_harness_notify_poll(h, 100);
+    }
+}
+
+/* A dark session linked by the user in AstroFiler (fitssession.fitsDarkSession, written as
+ * AstroFiler's model saves it) after astrocald saw the session is honoured like a pin: its
+ * master is used although a closer dark exists; clearing the link returns to the closer
+ * one. A link astrocald itself wrote is not taken for the user's. */
+TEST_TIMEOUT(pin_astrofiler_dark_session_link_is_honoured, 120)
+{
+    ac_harness_t h;
+    struct night nt;
+    char old[1100];
+    afdb_master_t m = {0};
+    sqlite3 *db;
+    long long t0;
+
+    ac_harness_init(&h);
+    make_night(&nt, 2, PW, PH);
+    make_catalogue(&h, &nt, "bdf");
+    write_master(nt.g, AC_GEN_DARK, "night/old_dark.fits", "2024-03-01T20:00:00", NAN, old,
+                 sizeof old);
+    db = open_db(&h);
+    afdb_add_session(db, "D-OLD", "Dark", "2024-03-01", "300.0", "-10.0", NULL);
+    m.master_id = "dark_C14_20240301_200000";
+    m.type = "dark";
+    m.path = old;
+    m.telescope = "Unknown";
+    m.instrument = "ZWO ASI294MM Pro";
+    m.exposure = "300.0";
+    m.xbin = m.ybin = "1";
+    m.ccd_temp = "-10.0";
+    m.source_session = "D-OLD";
+    m.file_count = 20;
+    m.is_validated = 1;
+    afdb_add_master(db, &m);
+    sqlite3_close(db);
+    ASSERT_OK(ac_harness_write_config(
+        &h, (const char *[]){"AUTO_CALIBRATION.enable_light_calibration=False", NULL}));
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    /* astrocald has seen the session (and its links, none) once it planned it. */
+    for (t0 = ac_harness_now_ms();;) {
+        db = open_db(&h);
+        long long seen = afdb_int(db,
+                                  "SELECT count(*) FROM astrocal_link WHERE session_id = "
+                                  "'S-1'",
+                                  NULL, 0);
+        sqlite3_close(db);
+        if (seen == 1)
+            break;
+        ASSERT(ac_harness_now_ms() - t0 < 30000);
+        ac_harness_notify_poll(&h, 100);
+    }
+    wait_chosen(&h, nt.dark, false);
+
+    db = open_db(&h);
+    afdb_exec(db, "UPDATE fitssession SET fitsDarkSession = 'D-OLD' WHERE fitsSessionId = "
+                  "'S-1'");
+    sqlite3_close(db);
+    wait_chosen(&h, old, true);
+    db = open_db(&h);
+    ASSERT_EQ(afdb_int(db,
+                       "SELECT count(*) FROM astrocal_pin WHERE session_id = 'S-1' AND type = "
+                       "'dark' AND source = 'astrofiler' AND cal_session_id = 'D-OLD'",
+                       NULL, -1),
+              1);
+    afdb_exec(db, "UPDATE fitssession SET fitsDarkSession = NULL WHERE fitsSessionId = 'S-1'");
+    sqlite3_close(db);
+    wait_chosen(&h, nt.dark, false);
+    ASSERT_EQ(ac_harness_stop(&h, 20000), 0);
     ac_gen_free(nt.g);
     ac_harness_free(&h);
 }

@@ -157,11 +157,12 @@ static int check_consistent(struct recal_fx *fx)
         const char *disk = ac_tools_hash("sha256sum", fx->out_path[i]);
         ASSERT_NOT_NULL(afdb_text(db, "SELECT fitsFileHash FROM fitsfile WHERE fitsFileId = ?1",
                                   fx->out_id[i], hash, sizeof hash));
-        ASSERT_NOT_NULL(afdb_text(db, "SELECT flat_path FROM astrocal_record WHERE file_id = ?1",
-                                  fx->nt.light_id[i], rflat, sizeof rflat));
         ASSERT_NOT_NULL(afdb_text(db,
-                                  "SELECT fitsFileMasterFlat FROM fitsfile WHERE fitsFileId = ?1",
-                                  fx->out_id[i], mflat, sizeof mflat));
+                                  "SELECT flat_path FROM astrocal_record WHERE file_id = ?1",
+                                  fx->nt.light_id[i], rflat, sizeof rflat));
+        ASSERT_NOT_NULL(
+            afdb_text(db, "SELECT fitsFileMasterFlat FROM fitsfile WHERE fitsFileId = ?1",
+                      fx->out_id[i], mflat, sizeof mflat));
         if (strcmp(disk, hash) != 0)
             AC_TEST_FAIL("%s: the file's SHA-256 %s is not the row's %s", fx->out_path[i], disk,
                          hash);
@@ -221,8 +222,8 @@ TEST_TIMEOUT(recal_new_flat_replaces_every_output_once, 180)
     read_outputs(&fx, false); /* one row per light, the same id and path */
     for (int i = 0; i < 4; i++) {
         truth_residual(fx.nt.g, i + 1, fx.out_path[i], &med, &spread);
-        fprintf(stderr, "light %d recalibrated: median %.3f sigma, spread %.3f sigma\n", i + 1, med,
-               spread);
+        fprintf(stderr, "light %d recalibrated: median %.3f sigma, spread %.3f sigma\n", i + 1,
+                med, spread);
         ASSERT_NEAR(med, 0.0, 0.1);
         ASSERT_NEAR(spread, 1.0, 0.15);
         assert_fitsverify_clean(fx.out_path[i]);
