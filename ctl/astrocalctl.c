@@ -45,7 +45,9 @@ static void usage(FILE *f)
             "\n"
             "commands:\n"
             "  status                        queue, rates, ETA, the files being calibrated\n"
-            "  sessions                      light sessions and their progress\n"
+            "  sessions [--state STATE]      light sessions, their progress and ETA\n"
+            "                                (STATE: waiting queued paused done partial\n"
+            "                                failed cancelled)\n"
             "  session ID                    one session: masters and every file's state\n"
             "  masters                       master frames in the catalogue\n"
             "  plan [SESSION]                the masters each session would use, and why\n"
@@ -53,9 +55,13 @@ static void usage(FILE *f)
             "  enqueue SESSION [--priority N]  queue a session (larger N runs sooner)\n"
             "  pause [SESSION]               pause everything, or one session\n"
             "  resume [SESSION]              resume everything, or one session\n"
-            "  cancel SESSION                cancel a session's remaining files\n"
+            "  cancel SESSION | --file ID | --all\n"
+            "                                cancel a session's remaining files, one file,\n"
+            "                                or everything not finished\n"
             "  retry --file ID | --session ID | --all-failed\n"
             "                                retry failed files\n"
+            "  history SESSION|FILE [--limit N]\n"
+            "                                every attempt, outcome and decision recorded\n"
             "  use SESSION [--bias M] [--dark M] [--flat M] [--force]\n"
             "                                pin masters (M: a master's id or path) for a\n"
             "                                session; --force accepts a mismatch that is\n"
@@ -131,10 +137,18 @@ static json_t *build_args(const char *cmd, int n, char **a)
 
     if (args == NULL)
         return NULL;
-    if (strcmp(cmd, "status") == 0 || strcmp(cmd, "sessions") == 0 ||
-        strcmp(cmd, "masters") == 0 || strcmp(cmd, "reload") == 0 ||
-        strcmp(cmd, "version") == 0 || strcmp(cmd, "config") == 0 ||
-        strcmp(cmd, "watch") == 0) {
+    if (strcmp(cmd, "sessions") == 0) {
+        for (int i = 0; i < n; i++) {
+            if (strcmp(a[i], "--state") == 0 && i + 1 < n)
+                json_object_set_new(args, "state", json_string(a[++i]));
+            else if (strncmp(a[i], "--state=", 8) == 0)
+                json_object_set_new(args, "state", json_string(a[i] + 8));
+            else
+                die_usage("sessions: unexpected '%s'", a[i]);
+        }
+    } else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "masters") == 0 ||
+               strcmp(cmd, "reload") == 0 || strcmp(cmd, "version") == 0 ||
+               strcmp(cmd, "config") == 0 || strcmp(cmd, "watch") == 0) {
         need_args(cmd, n, 0, 0);
     } else if (strcmp(cmd, "session") == 0) {
         need_args(cmd, n, 1, 1);
@@ -145,8 +159,33 @@ static json_t *build_args(const char *cmd, int n, char **a)
         if (n == 1)
             json_object_set_new(args, "session", json_string(a[0]));
     } else if (strcmp(cmd, "cancel") == 0) {
-        need_args(cmd, n, 1, 1);
-        json_object_set_new(args, "session", json_string(a[0]));
+        if (n == 1 && strcmp(a[0], "--all") == 0)
+            json_object_set_new(args, "all", json_true());
+        else if (n == 2 && strcmp(a[0], "--file") == 0)
+            json_object_set_new(args, "file", json_string(a[1]));
+        else if (n == 1 && a[0][0] != '-')
+            json_object_set_new(args, "session", json_string(a[0]));
+        else
+            die_usage("cancel takes a SESSION, --file ID or --all");
+    } else if (strcmp(cmd, "history") == 0) {
+        const char *key = NULL;
+        for (int i = 0; i < n; i++) {
+            if (strcmp(a[i], "--limit") == 0 && i + 1 < n) {
+                long long v;
+                errno = 0;
+                v = strtoll(a[++i], &end, 10);
+                if (a[i][0] == '\0' || *end != '\0' || errno != 0 || v < 1 || v > 100000)
+                    die_usage("--limit: '%s' is not a number from 1 to 100000", a[i]);
+                json_object_set_new(args, "limit", json_integer(v));
+            } else if (key == NULL && a[i][0] != '-') {
+                key = a[i];
+            } else {
+                die_usage("history: unexpected '%s'", a[i]);
+            }
+        }
+        if (key == NULL)
+            die_usage("history needs a SESSION or FILE id");
+        json_object_set_new(args, "id", json_string(key));
     } else if (strcmp(cmd, "enqueue") == 0) {
         const char *session = NULL;
         for (int i = 0; i < n; i++) {

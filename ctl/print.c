@@ -269,8 +269,8 @@ int ac_print_status(FILE *out, json_t *r)
     json_t *files = json_object_get(r, "files"), *sess = json_object_get(r, "sessions");
     json_t *mem = json_object_get(r, "memory"), *thr = json_object_get(r, "throttle");
     json_t *running = json_object_get(r, "running"), *f;
-    static const char *const sess_states[] = {"queued", "waiting", "paused", "done",
-                                              "cancelled"};
+    static const char *const sess_states[] = {"queued",  "waiting", "paused",   "done",
+                                              "partial", "failed",  "cancelled"};
     char b1[128], b2[128];
     const char *busy;
     long long total;
@@ -297,8 +297,10 @@ int ac_print_status(FILE *out, json_t *r)
             fnum(b1, sizeof b1, r, "rate_fps", "%.2f"),
             paused ? "-" : ac_print_duration(b2, sizeof b2, num_f(r, "eta_s")));
     fprintf(out, "sessions ");
-    for (i = 0; i < 5; i++)
+    for (i = 0; i < 7; i++)
         fprintf(out, " %s%s %lld", i ? " " : "", sess_states[i], num_i(sess, sess_states[i]));
+    if (str(r, "last_session") != NULL)
+        fprintf(out, "\nlast      %s", str(r, "last_session"));
     fprintf(out, "\nmemory    %s of %s\n",
             ac_print_mib(b1, sizeof b1, num_f(mem, "used_bytes")),
             ac_print_mib(b2, sizeof b2, num_f(mem, "budget_bytes")));
@@ -335,14 +337,15 @@ int ac_print_status(FILE *out, json_t *r)
 static void session_row(struct table *t, json_t *s)
 {
     json_t *files = json_object_get(s, "files");
-    char prog[128], pri[32], failed[32];
+    char prog[128], pri[32], failed[32], eta[64];
 
     ac_print_progress(prog, sizeof prog, num_i(files, "done"), num_i(s, "total"), 10);
     snprintf(pri, sizeof pri, "%lld", num_i(s, "priority"));
     snprintf(failed, sizeof failed, "%lld", num_i(files, "failed"));
+    ac_print_duration(eta, sizeof eta, num_f(s, "eta_s"));
     table_add(t, (const char *const[]){str(s, "id"), str(s, "object"), str(s, "date"),
                                        str(s, "filter"), str(s, "state"), pri, prog, failed,
-                                       str(s, "reason")});
+                                       eta, str(s, "reason")});
 }
 
 /* list_of sets *list to the array r[key]: 0 when it has rows, 1 when it is empty (none is
@@ -368,9 +371,9 @@ int ac_print_sessions(FILE *out, json_t *r)
 
     if ((rc = list_of(out, r, "sessions", "no light sessions", &list)) != 0)
         return rc < 0 ? rc : 0;
-    table_init(&t, "lllllrlrl",
+    table_init(&t, "lllllrlrrl",
                (const char *const[]){"SESSION", "OBJECT", "DATE", "FILTER", "STATE", "PRI",
-                                     "PROGRESS", "FAILED", "REASON"});
+                                     "PROGRESS", "FAILED", "ETA", "REASON"});
     json_array_foreach(list, i, s)
     {
         session_row(&t, s);
@@ -628,8 +631,16 @@ int ac_print_result(FILE *out, const char *cmd, json_t *r)
         else
             fprintf(out, "queue %s\n", dash(str(r, "state")));
     } else if (strcmp(cmd, "cancel") == 0) {
-        fprintf(out, "session %s: cancelled %lld files\n", dash(str(r, "session")),
-                num_i(r, "cancelled_files"));
+        if (str(r, "file") != NULL)
+            fprintf(out, "file %s: cancelled\n", str(r, "file"));
+        else if (str(r, "session") != NULL)
+            fprintf(out, "session %s: cancelled %lld files\n", str(r, "session"),
+                    num_i(r, "cancelled_files"));
+        else
+            fprintf(out, "every unfinished session cancelled: %lld files\n",
+                    num_i(r, "cancelled_files"));
+    } else if (strcmp(cmd, "history") == 0) {
+        return ac_print_history(out, r);
     } else if (strcmp(cmd, "use") == 0 || strcmp(cmd, "recalibrate") == 0) {
         json_t *pins = json_object_get(r, "pinned"), *p;
         size_t i;
@@ -742,6 +753,11 @@ int ac_print_event(FILE *out, ac_print_watch_t *w, const char *event, const char
     } else if (strcmp(event, "session_state") == 0) {
         fprintf(out, "session   %s %s%s%s\n", dash(str(d, "session_id")), dash(str(d, "state")),
                 str(d, "reason") ? ": " : "", str(d, "reason") ? str(d, "reason") : "");
+    } else if (strcmp(event, "session_done") == 0) {
+        fprintf(out, "finished  %s %s: %lld calibrated, %lld failed%s%s\n",
+                dash(str(d, "session_id")), dash(str(d, "state")), num_i(d, "calibrated"),
+                num_i(d, "failed"), str(d, "reason") ? "; " : "",
+                str(d, "reason") ? str(d, "reason") : "");
     } else if (strcmp(event, "master_new") == 0) {
         fprintf(out, "master    new %s #%s %s\n", dash(str(d, "type")),
                 id_text(id, sizeof id, json_object_get(d, "id")), dash(str(d, "path")));

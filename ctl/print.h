@@ -43,6 +43,7 @@ int ac_print_masters(FILE *out, json_t *result);
 int ac_print_plan(FILE *out, json_t *result);
 int ac_print_import(FILE *out, json_t *result);
 int ac_print_config(FILE *out, json_t *result);
+int ac_print_history(FILE *out, json_t *result); /* print_history.c */
 
 /*
  * Watch state: file_progress events carry only a file id, so the names learnt from

@@ -4,12 +4,11 @@
  * Implemented by: catalog.c (reading AstroFiler's catalogue: light sessions, their files,
  * masters; value helpers), catalog_write.c (recording a calibrated file, registering
  * imported files and masters, as AstroFiler writes them), catalog_ingest.c (paths already
- * registered, linking light sessions to calibration sessions), catalog_event.c (astrocald's
- * event log), catalog_build.c (calibration sessions as master build units; kind and state
- * names) and catalog_build_queue.c (the master build queue in astrocal_build, registering a
- * built master). catalog_row.c, catalog_stmt.c and catalog_int.h hold helpers shared by
- * those files only.
- * The light queue (astrocal_session / astrocal_file) is queue.h.
+ * registered, linking light sessions to calibration sessions), catalog_event.c (the
+ * history, event.h), catalog_build.c (calibration sessions as master build units; kind and
+ * state names) and catalog_build_queue.c (the master build queue in astrocal_build, registering
+ * a built master). catalog_row.c, catalog_stmt.c and catalog_int.h hold helpers shared by those
+ * files only. The light queue (astrocal_session / astrocal_file) is queue.h.
  *
  * AstroFiler's value quirks are absorbed here (astrofiler-db.md): numbers stored as TEXT
  * ('300' and '300.0') come back as doubles (NAN when NULL, '' or not a number); binning as
@@ -286,32 +285,9 @@ typedef struct ac_master_rec {
 int ac_catalog_register_master(ac_db_t *db, const ac_master_rec_t *rec, int64_t *rowid,
                                bool *duplicate, ac_err_t *e);
 
-/* ---- The event log (catalog_event.c) ----
+/* ---- The history (catalog_event.c): event.h ----
  *
  * The light queue (astrocal_session / astrocal_file) has its own module: queue.h. */
-
-/* An astrocal_event row. */
-typedef struct ac_event {
-    int64_t id;
-    char *at, *kind, *session_id, *file_id, *message;
-} ac_event_t;
-
-typedef struct ac_event_list {
-    ac_event_t *items;
-    size_t n;
-} ac_event_list_t;
-
-/* ac_catalog_event_add appends an event (at = now); *id (may be NULL) gets its id. */
-int ac_catalog_event_add(ac_db_t *db, const char *kind, const char *session_id,
-                         const char *file_id, const char *message, int64_t *id, ac_err_t *e);
-
-/* ac_catalog_events lists up to limit events with id > after_id, oldest first. */
-int ac_catalog_events(ac_db_t *db, int64_t after_id, int limit, ac_event_list_t *out,
-                      ac_err_t *e);
-void ac_catalog_events_free(ac_event_list_t *list);
-
-/* ac_catalog_events_prune keeps the newest `keep` events. */
-int ac_catalog_events_prune(ac_db_t *db, int keep, ac_err_t *e);
 
 /* ---- Master builds (catalog_build.c) ---- */
 
@@ -512,8 +488,49 @@ void ac_catalog_paths_free(ac_path_list_t *list);
  * for flats (numbers compared numerically, unlike AstroFiler). A link that is set is kept,
  * unless it points to no session or to a session of another kind, or a more recent
  * matching session exists (calibration frames of the night registered after its lights).
- * *n_linked (may be NULL) counts the light sessions updated.
+ * A light session whose masters astrocald planned (ac_catalog_session_links) is left to
+ * that decision. *n_linked (may be NULL) counts the light sessions updated.
  */
 int ac_catalog_link_sessions(ac_db_t *db, const char *since_date, int *n_linked, ac_err_t *e);
+
+/* ---- AstroFiler's session fields for astrocald's decisions (catalog_links.c) ----
+ *
+ * What AstroFiler's code reads (models/fits_session.py, migration 008, the sessions view
+ * and services/telescope.py): on a light session, fitsBiasSession / fitsDarkSession /
+ * fitsFlatSession name the calibration sessions it is calibrated with (the sessions view
+ * looks up Masters rows by that source_session_id), auto_calibration_*_session_id the
+ * sessions "used for calibration", master_*_created that a master of the kind exists for
+ * it, is_auto_calibration that the session was calibrated automatically; on a calibration
+ * session, master_*_created that its master was created. Each function writes the
+ * columns the database has, only when a value changes, and joins an open transaction.
+ */
+
+/* A master chosen for a light session (borrowed strings). */
+typedef struct ac_session_link {
+    const char *master;         /* its path; NULL: no master of this kind */
+    const char *source_session; /* Masters.source_session_id; NULL or "": none */
+} ac_session_link_t;
+
+/*
+ * ac_catalog_session_links records the masters planned for light session session_id,
+ * links[0..2] for bias, dark and flat: fitsXSession and auto_calibration_X_session_id =
+ * the master's source session when a fitssession row has that id; a master without one
+ * (no source_session_id, or one not in the catalogue) leaves fitsXSession as it was and
+ * auto_calibration_X_session_id NULL, never a guessed session; master_X_created = whether
+ * a master of the kind is used. astrocal_session.links_json gets per kind {"master",
+ * "session" (null when none), "note" (why there is no session)}.
+ */
+int ac_catalog_session_links(ac_db_t *db, const char *session_id,
+                             const ac_session_link_t links[3], ac_err_t *e);
+
+/* ac_catalog_session_autocal sets is_auto_calibration = 1 on a light session whose lights
+ * astrocald calibrated. */
+int ac_catalog_session_autocal(ac_db_t *db, const char *session_id, ac_err_t *e);
+
+/* ac_catalog_master_created sets master_<type>_created = 1 ('bias', 'dark', 'flat') on the
+ * calibration session a built master came from (nothing when source_session is NULL or
+ * ""). -EINVAL for another type. */
+int ac_catalog_master_created(ac_db_t *db, const char *source_session, const char *type,
+                              ac_err_t *e);
 
 #endif

@@ -331,12 +331,16 @@ static int register_body(ac_db_t *db, void *arg, ac_err_t *e)
     ac_db_timestamp(now, sizeof now);
     const ac_bind_t v[] = {AC_BIND_TEXT(rx->key), AC_BIND_INT(rx->rowid), AC_BIND_TEXT(r->path),
                            AC_BIND_TEXT(rx->quality_json), AC_BIND_TEXT(now)};
-    return ac_catalog_exec(db,
-                           "UPDATE astrocal_build SET state = 'done', master_rowid = ?2, "
-                           "master_path = ?3, quality_json = COALESCE(?4, quality_json), "
-                           "error = NULL, not_before = NULL, finished_at = ?5, updated_at = ?5 "
-                           "WHERE session_id = ?1",
-                           v, AC_BIND_N(v), "mark a master build done", NULL, e);
+    rc = ac_catalog_exec(db,
+                         "UPDATE astrocal_build SET state = 'done', master_rowid = ?2, "
+                         "master_path = ?3, quality_json = COALESCE(?4, quality_json), "
+                         "error = NULL, not_before = NULL, finished_at = ?5, updated_at = ?5 "
+                         "WHERE session_id = ?1",
+                         v, AC_BIND_N(v), "mark a master build done", NULL, e);
+    /* AstroFiler's flag on the calibration session (it has none for flat-darks). */
+    if (rc == 0 && strstr(rx->key, AC_BUILD_FLATDARK_SUFFIX) == NULL)
+        rc = ac_catalog_master_created(db, r->source_session_id, r->type, e);
+    return rc;
 }
 
 int ac_catalog_build_register(ac_db_t *db, const char *key, const ac_master_rec_t *rec,

@@ -95,7 +95,8 @@ enum { L_ID, L_OBJ, L_DATE, L_TEL, L_INS, L_EXP, L_XB, L_YB, L_GAIN, L_OFF, L_FI
 
 struct lsess {
     char *c[L_N];
-    int kind; /* 0 bias, 1 dark, 2 flat, -1 light */
+    int kind;     /* 0 bias, 1 dark, 2 flat, -1 light */
+    bool decided; /* astrocald recorded its masters' sessions (catalog_links.c): not linked */
 };
 
 struct link_ctx {
@@ -140,6 +141,7 @@ static int link_row(sqlite3_stmt *st, void *arg, ac_err_t *e)
     for (int k = 0; k < 3; k++)
         if (ac_catalog_same_text(s->c[L_OBJ], names[k]))
             s->kind = k;
+    s->decided = sqlite3_column_int(st, L_N) != 0;
     return 0;
 }
 
@@ -182,13 +184,15 @@ static int link_txn(ac_db_t *db, void *arg, ac_err_t *e)
                         "fitsSessionTelescope, fitsSessionImager, fitsSessionExposure, "
                         "fitsSessionBinningX, fitsSessionBinningY, fitsSessionGain, "
                         "fitsSessionOffset, fitsSessionFilter, fitsBiasSession, "
-                        "fitsDarkSession, fitsFlatSession FROM fitssession ORDER BY rowid",
+                        "fitsDarkSession, fitsFlatSession, fitsSessionId IN (SELECT "
+                        "session_id FROM astrocal_session WHERE links_json IS NOT NULL) FROM "
+                        "fitssession ORDER BY rowid",
                         NULL, 0, "read sessions to link", link_row, cx, e);
     for (size_t i = 0; i < cx->n && rc == 0; i++) {
         struct lsess *l = &cx->s[i];
         const char *link[3];
         bool changed = false;
-        if (l->kind != -1 || l->c[L_ID] == NULL || l->c[L_DATE] == NULL ||
+        if (l->kind != -1 || l->decided || l->c[L_ID] == NULL || l->c[L_DATE] == NULL ||
             (cx->since != NULL && strcmp(l->c[L_DATE], cx->since) < 0))
             continue;
         for (int k = 0; k < 3; k++) {

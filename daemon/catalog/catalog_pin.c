@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "catalog_int.h"
+#include "event.h"
 #include "util.h"
 
 static const char *const type_names[AC_PIN_NTYPES] = {"bias", "dark", "flat"};
@@ -57,15 +58,13 @@ int ac_catalog_pins(ac_db_t *db, const char *session_id, ac_pin_list_t *out, ac_
         b, AC_BIND_N(b), pin_cols, out, "read the pinned masters", e);
 }
 
-int ac_catalog_pin_set(ac_db_t *db, const ac_pin_t *p, ac_err_t *e)
+/* pin_set_txn stores an astrocalctl pin and its history row (event.h) together. */
+static int pin_set_txn(ac_db_t *db, void *arg, ac_err_t *e)
 {
-    char now[32];
+    const ac_pin_t *p = arg;
+    char now[32], msg[1400];
+    int rc;
 
-    AC_DB_OWNER_CHECK(db);
-    if (p == NULL || p->session_id == NULL || ac_pin_type_index(p->type) < 0)
-        return ac_err_set(e, -EINVAL,
-                          "pin: a session and a type (bias, dark, flat) are "
-                          "required");
     ac_db_timestamp(now, sizeof now);
     const ac_bind_t b[] = {
         AC_BIND_TEXT(p->session_id),
@@ -76,26 +75,68 @@ int ac_catalog_pin_set(ac_db_t *db, const ac_pin_t *p, ac_err_t *e)
         AC_BIND_TEXT(p->override),
         AC_BIND_TEXT(now),
     };
-    return ac_catalog_exec_txn(db,
-                               "INSERT OR REPLACE INTO astrocal_pin (session_id, type, source, "
-                               "master_rowid, master_path, cal_session_id, forced, override, "
-                               "created_at) VALUES (?1, ?2, 'astrocalctl', ?3, ?4, NULL, ?5, "
-                               "?6, ?7)",
-                               b, AC_BIND_N(b), "pin a master", NULL, e);
+    rc = ac_catalog_exec(db,
+                         "INSERT OR REPLACE INTO astrocal_pin (session_id, type, source, "
+                         "master_rowid, master_path, cal_session_id, forced, override, "
+                         "created_at) VALUES (?1, ?2, 'astrocalctl', ?3, ?4, NULL, ?5, ?6, ?7)",
+                         b, AC_BIND_N(b), "pin a master", NULL, e);
+    if (rc != 0)
+        return rc;
+    snprintf(msg, sizeof msg, "%s pinned to #%lld %.600s%s%.600s", p->type,
+             (long long)p->master_rowid, p->master_path != NULL ? p->master_path : "?",
+             p->forced ? " with --force, overriding: " : "",
+             p->forced && p->override != NULL ? p->override : "");
+    return ac_event_add_msg(db, p->session_id, NULL, AC_EV_OVERRIDE, msg, NULL, NULL, e);
+}
+
+int ac_catalog_pin_set(ac_db_t *db, const ac_pin_t *p, ac_err_t *e)
+{
+    AC_DB_OWNER_CHECK(db);
+    if (p == NULL || p->session_id == NULL || ac_pin_type_index(p->type) < 0)
+        return ac_err_set(e, -EINVAL,
+                          "pin: a session and a type (bias, dark, flat) are "
+                          "required");
+    return ac_db_transact(db, pin_set_txn, (void *)p, e);
+}
+
+struct clear_ctx {
+    const char *session_id;
+    unsigned mask;
+    int n;
+};
+
+/* pin_clear_txn removes astrocalctl pins and records it (event.h) together. */
+static int pin_clear_txn(ac_db_t *db, void *arg, ac_err_t *e)
+{
+    struct clear_ctx *cx = arg;
+    const ac_bind_t b[] = {AC_BIND_TEXT(cx->session_id), AC_BIND_INT(cx->mask & 1),
+                           AC_BIND_INT((cx->mask >> 1) & 1), AC_BIND_INT((cx->mask >> 2) & 1)};
+    char msg[128];
+    int rc;
+
+    rc = ac_catalog_exec(db,
+                         "DELETE FROM astrocal_pin WHERE session_id = ?1 AND source = "
+                         "'astrocalctl' AND ((type = 'bias' AND ?2) OR (type = 'dark' AND ?3) "
+                         "OR (type = 'flat' AND ?4))",
+                         b, AC_BIND_N(b), "remove pinned masters", &cx->n, e);
+    if (rc != 0)
+        return rc;
+    snprintf(msg, sizeof msg, "%d pinned master%s removed: masters chosen automatically", cx->n,
+             cx->n == 1 ? "" : "s");
+    return ac_event_add_msg(db, cx->session_id, NULL, AC_EV_OVERRIDE, msg, NULL, NULL, e);
 }
 
 int ac_catalog_pin_clear(ac_db_t *db, const char *session_id, unsigned mask, int *n,
                          ac_err_t *e)
 {
-    const ac_bind_t b[] = {AC_BIND_TEXT(session_id), AC_BIND_INT(mask & 1),
-                           AC_BIND_INT((mask >> 1) & 1), AC_BIND_INT((mask >> 2) & 1)};
+    struct clear_ctx cx = {session_id, mask, 0};
+    int rc;
 
     AC_DB_OWNER_CHECK(db);
-    return ac_catalog_exec_txn(db,
-                               "DELETE FROM astrocal_pin WHERE session_id = ?1 AND source = "
-                               "'astrocalctl' AND ((type = 'bias' AND ?2) OR (type = 'dark' "
-                               "AND ?3) OR (type = 'flat' AND ?4))",
-                               b, AC_BIND_N(b), "remove pinned masters", n, e);
+    rc = ac_db_transact(db, pin_clear_txn, &cx, e);
+    if (n != NULL)
+        *n = rc == 0 ? cx.n : 0;
+    return rc;
 }
 
 /* ---- AstroFiler's links ---- */
@@ -166,6 +207,10 @@ static int sync_txn(ac_db_t *db, void *arg, ac_err_t *e)
                                  "AND source = 'astrofiler'",
                                  d, 2, "remove a link's pin", &n, e);
             cx->changed = cx->changed || n > 0;
+            if (rc == 0 && n > 0)
+                rc = ac_event_add_msg(db, cx->session_id, NULL, AC_EV_OVERRIDE,
+                                      "a link cleared in AstroFiler: its pin removed", NULL,
+                                      NULL, e);
         } else if (!same(v[t][0], v[t][3])) {
             char now[32];
             ac_db_timestamp(now, sizeof now);
@@ -180,6 +225,14 @@ static int sync_txn(ac_db_t *db, void *arg, ac_err_t *e)
                                  "source = 'astrofiler'",
                                  d, 4, "pin a session linked in AstroFiler", NULL, e);
             cx->changed = true;
+            if (rc == 0) {
+                char msg[200];
+                snprintf(msg, sizeof msg,
+                         "%s pinned to the masters of session %.64s, linked in AstroFiler",
+                         type_names[t], v[t][0]);
+                rc = ac_event_add_msg(db, cx->session_id, NULL, AC_EV_OVERRIDE, msg, NULL, NULL,
+                                      e);
+            }
         }
     }
     if (rc == 0 && any)
@@ -209,7 +262,7 @@ int ac_catalog_pin_links_written(ac_db_t *db, const char *session_id, const char
 
     if ((rc = ac_schema_version(db, &v, e)) != 0)
         return rc;
-    if (v < 4) /* astrocal_link does not exist yet */
+    if (v < AC_SCHEMA_PIN) /* astrocal_link does not exist yet */
         return 0;
     const ac_bind_t b[] = {AC_BIND_TEXT(session_id), AC_BIND_TEXT(links[0]),
                            AC_BIND_TEXT(links[1]), AC_BIND_TEXT(links[2])};

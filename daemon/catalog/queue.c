@@ -1,8 +1,9 @@
 /*
  * queue.c - the light queue's changes (see queue.h for the state machine): each public
  * function checks what its rule requires and makes its change in ONE transaction, settling
- * the session it touched in the same transaction; what happened is logged and reported
- * (on_done) only after the commit, because a transaction body may run more than once.
+ * the session it touched in the same transaction (queue_outcome.c) and writing its history
+ * row; what happened is logged and reported (on_done) only after the commit, because a
+ * transaction body may run more than once.
  *
  * Thread: loop thread only (checked).
  */
@@ -10,75 +11,13 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "event.h"
 #include "log.h"
 #include "queue_int.h"
-
-/* ---- Settling ---- */
-
-/* A session settled by a change: filled inside the transaction, reported after it. */
-struct settled {
-    char *session_id; /* owned; NULL when nothing became done */
-    int counts[AC_FILE_NSTATES];
-};
-
-static void settled_reset(struct settled *st)
-{
-    free(st->session_id);
-    memset(st, 0, sizeof *st);
-}
-
-/* settle marks done the queued session named by key (a session id, or with by_file the id
- * of one of its files) when none of its files is pending or running. */
-static int settle(ac_queue_t *q, const char *key, bool by_file, const char *now,
-                  struct settled *st, ac_err_t *e)
-{
-#define SETTLE_SQL(which)                                                                      \
-    "UPDATE astrocal_session SET state = 'done', reason = NULL, updated_at = ?2 "              \
-    "WHERE state = 'queued' AND session_id = " which " AND NOT EXISTS (SELECT 1 FROM "         \
-    "astrocal_file AS f WHERE f.session_id = astrocal_session.session_id AND f.state IN "      \
-    "('pending', 'running')) RETURNING session_id"
-    sqlite3_stmt *stmt = NULL;
-    int rc;
-
-    settled_reset(st);
-    rc = ac_db_prepare(q->db,
-                       by_file ? SETTLE_SQL("(SELECT session_id FROM astrocal_file "
-                                            "WHERE file_id = ?1)")
-                               : SETTLE_SQL("?1"),
-                       &stmt, e);
-    if (rc != 0)
-        return rc;
-    ac_db_bind_text(stmt, 1, key);
-    ac_db_bind_text(stmt, 2, now);
-    while ((rc = ac_db_step(q->db, stmt, "mark a session done", e)) == AC_DB_ROW) {
-        if (st->session_id == NULL && ac_db_column_dup(stmt, 0, &st->session_id) != 0) {
-            rc = ac_err_set(e, -ENOMEM, "out of memory settling a session");
-            break;
-        }
-    }
-    ac_db_release(q->db, stmt);
-    if (rc < 0)
-        return rc;
-    if (st->session_id != NULL)
-        return ac_queue_counts(q, st->session_id, st->counts, e);
-    return 0;
-#undef SETTLE_SQL
-}
-
-/* report tells about a session settled by a committed change, and forgets it. */
-static void report(ac_queue_t *q, struct settled *st)
-{
-    if (st->session_id != NULL) {
-        ac_log_info("session %s done: %d calibrated, %d failed", st->session_id,
-                    st->counts[AC_FILE_DONE], st->counts[AC_FILE_FAILED]);
-        if (q->on_done != NULL)
-            q->on_done(q->ud, st->session_id);
-    }
-    settled_reset(st);
-}
 
 /* ---- Planning ---- */
 
@@ -86,34 +25,65 @@ struct plan_ctx {
     ac_queue_t *q;
     const ac_queue_plan_t *p;
     int added;
-    struct settled st;
+    ac_qsettled_t st;
 };
 
+/* add_files queues the plan's files: the unreadable ones as failed (whatever the
+ * session's state), the others as pending when the plan is ready; a file already queued
+ * keeps its state. *added counts the new rows, *added_pending the new pending ones. */
 static int add_files(ac_queue_t *q, const ac_queue_plan_t *p, const char *now, int *added,
-                     ac_err_t *e)
+                     int *added_pending, ac_err_t *e)
 {
     sqlite3_stmt *st = NULL;
     int rc;
 
-    *added = 0;
+    *added = *added_pending = 0;
     rc = ac_db_prepare(q->db,
                        "INSERT OR IGNORE INTO astrocal_file (file_id, session_id, path, state, "
-                       "attempts, updated_at) VALUES (?1, ?2, ?3, 'pending', 0, ?4)",
+                       "attempts, error, finished_at, updated_at) VALUES (?1, ?2, ?3, "
+                       "CASE WHEN ?5 IS NULL THEN 'pending' ELSE 'failed' END, ?5 IS NOT NULL, "
+                       "?5, CASE WHEN ?5 IS NULL THEN NULL ELSE ?4 END, ?4)",
                        &st, e);
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < p->nfiles && rc >= 0; i++) {
-        ac_db_bind_text(st, 1, p->files[i].file_id);
+        const ac_qfile_add_t *f = &p->files[i];
+        int n = 0;
+        if (f->error == NULL && !p->ready)
+            continue;
+        ac_db_bind_text(st, 1, f->file_id);
         ac_db_bind_text(st, 2, p->session_id);
-        ac_db_bind_text(st, 3, p->files[i].path);
+        ac_db_bind_text(st, 3, f->path);
         ac_db_bind_text(st, 4, now);
+        ac_db_bind_text(st, 5, f->error);
         rc = ac_db_step(q->db, st, "queue a file", e);
         if (rc >= 0)
-            *added += ac_db_changes(q->db);
+            *added += n = ac_db_changes(q->db);
+        if (f->error == NULL)
+            *added_pending += n;
         sqlite3_reset(st);
+        if (rc >= 0 && n > 0 && f->error != NULL)
+            rc = ac_queue_file_event(q->db, f->file_id, AC_EV_UNREADABLE, NULL, now, e);
     }
     ac_db_release(q->db, st);
     return rc < 0 ? rc : 0;
+}
+
+/* The part of a session row whose change is worth a session_planned event. */
+#define PLAN_SIGNATURE_SQL                                                                     \
+    "SELECT state || '|' || COALESCE(reason, '') || '|' || COALESCE(bias_master, '') || '|' "  \
+    "|| COALESCE(dark_master, '') || '|' || COALESCE(flat_master, '') || '|' || "              \
+    "COALESCE(flatdark_master, '') || '|' || COALESCE(links_json, '') FROM astrocal_session "  \
+    "WHERE session_id = ?1"
+
+static int plan_signature(ac_db_t *db, const char *session_id, char *out, size_t size,
+                          ac_err_t *e)
+{
+    const ac_bind_t b[] = {AC_BIND_TEXT(session_id)};
+    bool found = false;
+
+    return ac_catalog_select_text(db, PLAN_SIGNATURE_SQL, b, AC_BIND_N(b), out, size, &found,
+                                  "read a session's plan", e);
 }
 
 static int plan_txn(ac_db_t *db, void *arg, ac_err_t *e)
@@ -135,9 +105,9 @@ static int plan_txn(ac_db_t *db, void *arg, ac_err_t *e)
          "dark_master, flat_master, flatdark_master, plan_json, session_date, updated_at) "
          "VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
          "ON CONFLICT (session_id) DO UPDATE SET "
-         "state = CASE WHEN astrocal_session.state IN ('paused', 'cancelled') "
+         "state = CASE WHEN astrocal_session.state IN ('paused', 'cancelled', 'done') "
          "THEN astrocal_session.state ELSE excluded.state END, "
-         "reason = CASE WHEN astrocal_session.state IN ('paused', 'cancelled') "
+         "reason = CASE WHEN astrocal_session.state IN ('paused', 'cancelled', 'done') "
          "THEN astrocal_session.reason ELSE excluded.reason END, "
          "bias_master = excluded.bias_master, dark_master = excluded.dark_master, "
          "flat_master = excluded.flat_master, flatdark_master = excluded.flatdark_master, "
@@ -147,15 +117,31 @@ static int plan_txn(ac_db_t *db, void *arg, ac_err_t *e)
         {"UPDATE astrocal_session SET state = 'queued', reason = NULL, updated_at = ?10 "
          "WHERE session_id = ?1",
          "queue a session on request", 0},
+        {"UPDATE astrocal_session SET state = 'queued', reason = NULL, outcome = NULL, "
+         "outcome_reason = NULL, updated_at = ?10 WHERE session_id = ?1 AND state = 'done'",
+         "queue a done session's new lights", 0},
     };
 
+    char before[8192], after[8192];
+    int pending = 0;
+
     cx->added = 0;
-    rc = ac_queue_steps(db, s, p->force && p->ready ? 2 : 1, prm, AC_BIND_N(prm), e);
-    if (rc != 0 || !p->ready)
+    if ((rc = plan_signature(db, p->session_id, before, sizeof before, e)) != 0)
         return rc;
-    rc = add_files(cx->q, p, now, &cx->added, e);
+    rc = ac_queue_steps(db, s, p->force && p->ready ? 2 : 1, prm, AC_BIND_N(prm), e);
     if (rc == 0)
-        rc = settle(cx->q, p->session_id, false, now, &cx->st, e);
+        rc = add_files(cx->q, p, now, &cx->added, &pending, e);
+    /* A done session stays done, unless this plan brought new lights to calibrate. */
+    if (rc == 0 && pending > 0)
+        rc = ac_queue_steps(db, &s[2], 1, prm, AC_BIND_N(prm), e);
+    if (rc == 0 && p->ready && p->has_links)
+        rc = ac_catalog_session_links(db, p->session_id, p->links, e);
+    if (rc == 0)
+        rc = plan_signature(db, p->session_id, after, sizeof after, e);
+    if (rc == 0 && strcmp(before, after) != 0)
+        rc = ac_queue_session_event(db, p->session_id, AC_EV_SESSION_PLANNED, NULL, now, e);
+    if (rc == 0 && p->ready)
+        rc = ac_queue_settle(cx->q, p->session_id, false, now, &cx->st, e);
     return rc;
 }
 
@@ -176,14 +162,14 @@ int ac_queue_plan(ac_queue_t *q, const ac_queue_plan_t *p, int *added, ac_err_t 
     if (added != NULL)
         *added = rc == 0 ? cx.added : 0;
     if (rc == 0)
-        report(q, &cx.st);
-    settled_reset(&cx.st);
+        ac_queue_report(q, &cx.st);
+    ac_queue_settled_reset(&cx.st);
     return rc;
 }
 
 /* ---- The operator's requests ---- */
 
-enum op { OP_ENQUEUE, OP_PAUSE, OP_RESUME, OP_CANCEL, OP_RETRY };
+enum op { OP_ENQUEUE, OP_PAUSE, OP_RESUME, OP_CANCEL, OP_RETRY, OP_CANCEL_FILE, OP_CANCEL_ALL };
 
 struct op_ctx {
     ac_queue_t *q;
@@ -192,7 +178,8 @@ struct op_ctx {
     const int *priority;
     const char *reason;
     int n;     /* out: files changed */
-    bool flag; /* out: resumed */
+    bool flag; /* out: resumed; cancel_file: the file is running */
+    ac_qsettled_t st;
 };
 
 /* check reads the session (or file) an operator's request names and refuses the
@@ -202,13 +189,18 @@ static int check(struct op_ctx *cx, ac_qsession_t *s, ac_err_t *e)
     const char *sid = cx->session_id;
     int rc;
 
-    if (cx->op == OP_RETRY && cx->file_id != NULL) {
+    if (cx->file_id != NULL) { /* retry or cancel of one file */
         ac_qfile_t f = {0};
         if ((rc = ac_queue_file(cx->q, cx->file_id, &f, e)) != 0)
             return rc;
-        if (f.state != AC_FILE_FAILED)
+        if (cx->op == OP_RETRY && f.state != AC_FILE_FAILED)
             rc = ac_err_set(e, -EEXIST, "file '%s' is %s, not failed", cx->file_id,
                             ac_queue_file_state_name(f.state));
+        if (cx->op == OP_CANCEL_FILE && f.state != AC_FILE_PENDING &&
+            f.state != AC_FILE_RUNNING)
+            rc = ac_err_set(e, -EEXIST, "file '%s' is %s, not pending or running", cx->file_id,
+                            ac_queue_file_state_name(f.state));
+        cx->flag = f.state == AC_FILE_RUNNING;
         ac_queue_file_clear(&f);
         return rc;
     }
@@ -223,6 +215,40 @@ static int check(struct op_ctx *cx, ac_qsession_t *s, ac_err_t *e)
     if (cx->op == OP_PAUSE && (s->state == AC_SESS_DONE || s->state == AC_SESS_CANCELLED))
         return ac_err_set(e, -EEXIST, "session '%s' is %s", sid,
                           ac_queue_sess_state_name(s->state));
+    return 0;
+}
+
+/* op_history writes the history rows of an operator's request: the session's, and one per
+ * file it changed (their updated_at is now). */
+static int op_history(struct op_ctx *cx, const char *now, bool resumed, ac_err_t *e)
+{
+    ac_db_t *db = cx->q->db;
+    const char *sid = cx->session_id;
+
+    switch (cx->op) {
+    case OP_ENQUEUE: {
+        int rc = ac_queue_session_event(db, sid, AC_EV_OPERATOR, "enqueued", now, e);
+        return rc ? rc
+                  : ac_queue_changed_event(db, now, "pending", AC_EV_OPERATOR, "enqueued", e);
+    }
+    case OP_PAUSE:
+        return ac_queue_session_event(db, sid, AC_EV_OPERATOR, "paused", now, e);
+    case OP_RESUME:
+        return resumed ? ac_queue_session_event(db, sid, AC_EV_OPERATOR, "resumed", now, e) : 0;
+    case OP_CANCEL: {
+        int rc = ac_queue_session_event(db, sid, AC_EV_CANCELLED, "cancelled by the operator",
+                                        now, e);
+        return rc ? rc
+                  : ac_queue_changed_event(db, now, "cancelled", AC_EV_CANCELLED,
+                                           "cancelled by the operator", e);
+    }
+    case OP_RETRY:
+        return ac_queue_changed_event(db, now, "pending", AC_EV_OPERATOR, "retried", e);
+    case OP_CANCEL_FILE:
+    case OP_CANCEL_ALL:
+        return ac_queue_changed_event(db, now, "cancelled", AC_EV_CANCELLED,
+                                      "cancelled by the operator", e);
+    }
     return 0;
 }
 
@@ -248,8 +274,9 @@ static int op_txn(ac_db_t *db, void *arg, ac_err_t *e)
          "error = NULL, not_before = NULL, finished_at = NULL, updated_at = ?2 "
          "WHERE session_id = ?1 AND state IN ('cancelled', 'failed')",
          "reopen a session's files", 0},
-        {"UPDATE astrocal_session SET state = 'queued', reason = NULL, updated_at = ?2 "
-         "WHERE session_id = ?1 AND state IN ('cancelled', 'done')",
+        {"UPDATE astrocal_session SET state = 'queued', reason = NULL, outcome = NULL, "
+         "outcome_reason = NULL, updated_at = ?2 WHERE session_id = ?1 AND state IN "
+         "('cancelled', 'done')",
          "reopen a session", 0},
         /* 3: pause */
         {"UPDATE astrocal_session SET state = 'paused', reason = ?5, updated_at = ?2 "
@@ -271,16 +298,29 @@ static int op_txn(ac_db_t *db, void *arg, ac_err_t *e)
          "error = NULL, not_before = NULL, updated_at = ?2 WHERE state = 'failed' "
          "AND (?3 IS NULL OR file_id = ?3) AND (?1 IS NULL OR session_id = ?1)",
          "retry failed files", 0},
-        {"UPDATE astrocal_session SET state = 'queued', updated_at = ?2 WHERE state = 'done' "
-         "AND EXISTS (SELECT 1 FROM astrocal_file AS f "
-         "WHERE f.session_id = astrocal_session.session_id AND f.state = 'pending')",
+        {"UPDATE astrocal_session SET state = 'queued', outcome = NULL, outcome_reason = "
+         "NULL, updated_at = ?2 WHERE state = 'done' AND EXISTS (SELECT 1 FROM astrocal_file "
+         "AS f WHERE f.session_id = astrocal_session.session_id AND f.state = 'pending')",
          "requeue sessions of retried files", 0},
+        /* 9: cancel one file */
+        {"UPDATE astrocal_file SET state = 'cancelled', finished_at = ?2, updated_at = ?2 "
+         "WHERE file_id = ?3 AND state = 'pending'",
+         "cancel a file", 0},
+        /* 10, 11: cancel everything not finished */
+        {"UPDATE astrocal_file SET state = 'cancelled', finished_at = ?2, updated_at = ?2 "
+         "WHERE state = 'pending' AND session_id IN (SELECT session_id FROM astrocal_session "
+         "WHERE state IN ('waiting', 'queued', 'paused'))",
+         "cancel every pending file", 0},
+        {"UPDATE astrocal_session SET state = 'cancelled', reason = 'cancelled', "
+         "updated_at = ?2 WHERE state IN ('waiting', 'queued', 'paused')",
+         "cancel every session", 0},
     };
 
     /* The steps of each op: first, count (enqueue: one more first with a priority). */
     static const int range[][2] = {
-        [OP_ENQUEUE] = {1, 2}, [OP_PAUSE] = {3, 1}, [OP_RESUME] = {4, 1},
-        [OP_CANCEL] = {5, 2},  [OP_RETRY] = {7, 2},
+        [OP_ENQUEUE] = {1, 2},     [OP_PAUSE] = {3, 1}, [OP_RESUME] = {4, 1},
+        [OP_CANCEL] = {5, 2},      [OP_RETRY] = {7, 2}, [OP_CANCEL_FILE] = {9, 1},
+        [OP_CANCEL_ALL] = {10, 2},
     };
 
     if (rc == 0) {
@@ -290,19 +330,36 @@ static int op_txn(ac_db_t *db, void *arg, ac_err_t *e)
             first--, n++;
         rc = ac_queue_steps(db, steps + first, n, prm, AC_BIND_N(prm), e);
     }
+    if (rc == 0)
+        rc = op_history(cx, now, steps[4].changes > 0, e);
     if (rc == 0 && cx->op == OP_CANCEL)
         cx->n = steps[5].changes + s.counts[AC_FILE_RUNNING];
     else if (rc == 0 && cx->op == OP_RETRY)
         cx->n = steps[7].changes;
-    cx->flag = rc == 0 && steps[4].changes > 0;
+    else if (rc == 0 && cx->op == OP_CANCEL_FILE) {
+        cx->n = 1;
+        rc = ac_queue_settle(cx->q, cx->file_id, true, now, &cx->st, e);
+    } else if (rc == 0 && cx->op == OP_CANCEL_ALL) {
+        int counts[AC_FILE_NSTATES];
+        rc = ac_queue_counts(cx->q, NULL, counts, e);
+        cx->n = steps[10].changes + counts[AC_FILE_RUNNING];
+    }
+    if (cx->op == OP_RESUME)
+        cx->flag = rc == 0 && steps[4].changes > 0;
     ac_queue_session_clear(&s);
     return rc;
 }
 
 static int run_op(struct op_ctx *cx, ac_err_t *e)
 {
+    int rc;
+
     AC_DB_OWNER_CHECK(cx->q->db);
-    return ac_db_transact(cx->q->db, op_txn, cx, e);
+    rc = ac_db_transact(cx->q->db, op_txn, cx, e);
+    if (rc == 0)
+        ac_queue_report(cx->q, &cx->st);
+    ac_queue_settled_reset(&cx->st);
+    return rc;
 }
 
 int ac_queue_enqueue(ac_queue_t *q, const char *session_id, const int *priority, ac_err_t *e)
@@ -333,6 +390,26 @@ int ac_queue_resume(ac_queue_t *q, const char *session_id, bool *resumed, ac_err
 int ac_queue_cancel(ac_queue_t *q, const char *session_id, int *n, ac_err_t *e)
 {
     struct op_ctx cx = {.q = q, .op = OP_CANCEL, .session_id = session_id};
+    int rc = run_op(&cx, e);
+
+    if (n != NULL)
+        *n = rc == 0 ? cx.n : 0;
+    return rc;
+}
+
+int ac_queue_cancel_file(ac_queue_t *q, const char *file_id, bool *running, ac_err_t *e)
+{
+    struct op_ctx cx = {.q = q, .op = OP_CANCEL_FILE, .file_id = file_id};
+    int rc = run_op(&cx, e);
+
+    if (running != NULL)
+        *running = rc == 0 && cx.flag;
+    return rc;
+}
+
+int ac_queue_cancel_all(ac_queue_t *q, int *n, ac_err_t *e)
+{
+    struct op_ctx cx = {.q = q, .op = OP_CANCEL_ALL};
     int rc = run_op(&cx, e);
 
     if (n != NULL)
@@ -382,9 +459,15 @@ static int claim_txn(ac_db_t *db, void *arg, ac_err_t *e)
     ac_db_timestamp(ts, sizeof ts);
     const ac_bind_t b[] = {AC_BIND_TEXT(ts), AC_BIND_NUMBER(cx->now),
                            AC_BIND_TEXT(cx->only_session)};
-    return ac_catalog_select_row(
+    int rc = ac_catalog_select_row(
         db, cx->q->policy.newest_first ? CLAIM_SQL("DESC") : CLAIM_SQL("ASC"), b, AC_BIND_N(b),
         ac_queue_file_cols, AC_QFILE_NCOLS, cx->out, &cx->found, "claim the next file", e);
+    if (rc == 0 && cx->found) {
+        char msg[32];
+        snprintf(msg, sizeof msg, "attempt %d", cx->out->attempts + 1);
+        rc = ac_queue_file_event(db, cx->out->file_id, AC_EV_ATTEMPT, msg, ts, e);
+    }
+    return rc;
 #undef CLAIM_SQL
 }
 
@@ -429,7 +512,7 @@ struct file_ctx {
     bool recal;                     /* FOP_FAIL: the file was being recalibrated */
     char out_id[AC_UUID_LEN + 1];   /* FOP_DONE, out */
     ac_queue_verdict_t v;           /* FOP_FAIL, out */
-    struct settled st;
+    ac_qsettled_t st;
 };
 
 /* decide applies the retry policy to a failed attempt of a file with `attempts` so far. */
@@ -457,7 +540,7 @@ static int file_txn(ac_db_t *db, void *arg, ac_err_t *e)
     int rc = 0, k;
 
     ac_db_timestamp(now, sizeof now);
-    settled_reset(&cx->st);
+    ac_queue_settled_reset(&cx->st);
     if (cx->op == FOP_DONE)
         rc = ac_catalog_record_calibrated(db, cx->rec, cx->preserve, cx->out_id, e);
     if (cx->op == FOP_RECAL)
@@ -523,8 +606,29 @@ static int file_txn(ac_db_t *db, void *arg, ac_err_t *e)
     if (s[k].changes == 0 && cx->op != FOP_DONE)
         return ac_err_set(e, -ENOENT, "file %s is not in the queue%s", cx->file_id,
                           cx->op == FOP_RELEASE ? " as running" : "");
+    if (s[k].changes > 0) {
+        /* The history row of this end of an attempt (see event.h for the kinds). */
+        static const char *const kind_of_step[] = {
+            AC_EV_RELEASED, AC_EV_CALIBRATED,  AC_EV_RETRY, NULL,
+            AC_EV_RETRY,    AC_EV_RECALIBRATE, AC_EV_FAILED};
+        const char *kind = kind_of_step[k], *msg = NULL;
+        if (k == 3)
+            kind = cx->state == AC_FILE_FAILED    ? AC_EV_FAILED
+                   : cx->state == AC_FILE_SKIPPED ? AC_EV_SKIPPED
+                                                  : AC_EV_CANCELLED;
+        if (k == 1 || k == 5)
+            msg = cx->rec->output_path;
+        else if (k == 6)
+            msg = "recalibration failed: the previous calibration is kept";
+        else if (k == 0)
+            msg = "given back without counting an attempt";
+        else if (k == 4)
+            msg = "disk or catalogue full: tried again when space returns";
+        if ((rc = ac_queue_file_event(db, cx->file_id, kind, msg, now, e)) != 0)
+            return rc;
+    }
     if (k == 1 || k == 3 || k == 5 || k == 6)
-        rc = settle(cx->q, cx->file_id, true, now, &cx->st, e);
+        rc = ac_queue_settle(cx->q, cx->file_id, true, now, &cx->st, e);
     return rc;
 }
 
@@ -535,8 +639,8 @@ static int run_file(struct file_ctx *cx, ac_err_t *e)
     AC_DB_OWNER_CHECK(cx->q->db);
     rc = ac_db_transact(cx->q->db, file_txn, cx, e);
     if (rc == 0)
-        report(cx->q, &cx->st);
-    settled_reset(&cx->st);
+        ac_queue_report(cx->q, &cx->st);
+    ac_queue_settled_reset(&cx->st);
     return rc;
 }
 

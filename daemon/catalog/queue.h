@@ -15,7 +15,7 @@
  *                                   plan (enqueue, resume) of a ready session queues it
  *   queued --pause--> paused --resume--> queued
  *   queued --settle: no file left pending or running--> done
- *   waiting | queued | paused --cancel--> cancelled
+ *   waiting | queued | paused --cancel (the session, or all)--> cancelled
  *   cancelled --enqueue--> queued   (other states stay; the forced plan that follows
  *                                   queues a ready session)
  *   done --enqueue--> refused (conflict: retry the failed files instead)
@@ -36,7 +36,7 @@
  *   running --finish--> failed | skipped | cancelled
  *   running --recover at start-up--> pending (no attempt counted), or failed "crashes the
  *                                    daemon" (see Crashes)
- *   pending --cancel (its session)--> cancelled
+ *   pending --cancel (the file, its session, or all)--> cancelled
  *   failed --retry--> pending (attempts 0, interrupted 0; crashes kept)
  *   failed | cancelled --enqueue--> pending (the same)
  *
@@ -68,6 +68,21 @@
  * Settling: every change that ends a file (record_calibrated, fail, finish) and every plan
  * of a ready session looks at the file's session in the same transaction: a queued session
  * with no file left pending or running becomes done; the queue logs it and calls on_done.
+ * A done session stays done when it is planned again (a scan sees its failed lights),
+ * unless the plan adds new lights: then it is queued again.
+ *
+ * Outcome: a session that became done gets an outcome, stored beside its state and shown
+ * in its place (ac_queue_sess_shown): "done" when every light was calibrated (skipped =
+ * calibrated by another tool counts as calibrated; so will a light rejected by grading,
+ * once grading exists: AC_QUEUE_REJECTED_HOOK), "failed" when none was, "partial"
+ * otherwise; for failed and partial a reason with the counts and the most common error.
+ * Leaving done (enqueue, retry, new lights) clears it.
+ *
+ * History: every change below writes its event (event.h) in its own transaction: a plan
+ * that changes a session's state, reason or masters (session_planned), a claim (attempt),
+ * each end of an attempt (calibrated, retry, failed, skipped, cancelled, released,
+ * interrupted), a light unreadable at planning (unreadable), an operator's request
+ * (operator, cancelled) and a session that became done (session_done).
  *
  * Claim order: only pending files of queued sessions whose not_before has passed; highest
  * session priority first, then session date (policy.newest_first), then path.
@@ -130,8 +145,21 @@ typedef struct ac_queue_policy {
     int crash_limit;     /* crashes blamed on a file before it fails (see Crashes): 3 */
 } ac_queue_policy_t;
 
+/* A session that became done (see Settling, Outcome); borrowed for the callback. */
+typedef struct ac_queue_done {
+    const char *session_id;
+    const char *state; /* "done", "partial" or "failed" */
+    int counts[AC_FILE_NSTATES];
+    int rejected;       /* lights rejected by grading: 0 until grading exists */
+    const char *reason; /* partial / failed: counts and the most common error; else NULL */
+} ac_queue_done_t;
+
 /* Called after the commit that made a queued session done (see Settling). */
-typedef void (*ac_queue_done_cb)(void *ud, const char *session_id);
+typedef void (*ac_queue_done_cb)(void *ud, const ac_queue_done_t *done);
+
+/* ac_queue_outcome names the outcome of a finished session from its file counts and its
+ * lights rejected by grading: "done", "partial" or "failed" (see Outcome). Any thread. */
+const char *ac_queue_outcome(const int counts[AC_FILE_NSTATES], int rejected);
 
 typedef struct ac_queue {
     ac_db_t *db; /* borrowed */
@@ -154,8 +182,16 @@ typedef struct ac_qsession {
     ac_sess_state_t state;
     char *reason, *bias_master, *dark_master, *flat_master, *flatdark_master, *plan_json;
     char *session_date, *updated_at;
+    char *outcome;        /* done sessions: "done", "partial", "failed"; NULL before schema 4 */
+    char *outcome_reason; /* partial / failed: counts and the most common error */
+    char *links_json;     /* where its masters came from (see ac_queue_plan_t.links) */
     int counts[AC_FILE_NSTATES];
+    double avg_seconds; /* mean seconds of its calibrated lights, NAN when none */
 } ac_qsession_t;
+
+/* ac_queue_sess_shown is the state a user sees: the outcome of a done session ("done",
+ * "partial", "failed"), else the state's name. Any thread. */
+const char *ac_queue_sess_shown(const ac_qsession_t *s);
 
 typedef struct ac_qsession_list {
     ac_qsession_t *items;
@@ -190,9 +226,12 @@ void ac_queue_files_free(ac_qfile_list_t *list);
 
 /* ---- The planner's outcome ---- */
 
-/* A light file to queue (borrowed strings). */
+/* A light file to queue (borrowed strings). error: the light could not be read at
+ * planning; it is queued as failed with that reason (one attempt), whatever the session's
+ * state, and a file already queued keeps its state. */
 typedef struct ac_qfile_add {
     const char *file_id, *path;
+    const char *error; /* NULL: readable */
 } ac_qfile_add_t;
 
 /* A session's plan (borrowed strings; NULL for none). */
@@ -207,11 +246,17 @@ typedef struct ac_queue_plan {
     const char *session_date;    /* for ordering ('YYYY-MM-DD' or a DATE-OBS) */
     const ac_qfile_add_t *files; /* the session's uncalibrated lights */
     size_t nfiles;
+    /* Bias, dark and flat (in this order): where the chosen masters came from. With
+     * has_links, a ready plan writes AstroFiler's fields of the light session
+     * (ac_catalog_session_links) and astrocal_session.links_json, in the same transaction. */
+    bool has_links;
+    ac_session_link_t links[3];
 } ac_queue_plan_t;
 
 /* ac_queue_plan records a plan: inserts or updates the session (its state as the diagram
- * says; priority kept); when ready, queues its files as pending and settles the session.
- * *added (may be NULL) counts the files new to the queue. */
+ * says; priority kept); queues the unreadable files as failed; when ready, queues its other
+ * files as pending and settles the session. *added (may be NULL) counts the files new to
+ * the queue (failed ones included). */
 int ac_queue_plan(ac_queue_t *q, const ac_queue_plan_t *p, int *added, ac_err_t *e);
 
 /* ---- The operator's requests ---- */
@@ -232,6 +277,17 @@ int ac_queue_resume(ac_queue_t *q, const char *session_id, bool *resumed, ac_err
  * the scheduler, which stops them and ends them with ac_queue_finish. *n (may be NULL)
  * counts the files cancelled now plus those running. -ENOENT, -EEXIST for a done session. */
 int ac_queue_cancel(ac_queue_t *q, const char *session_id, int *n, ac_err_t *e);
+
+/* ac_queue_cancel_file cancels one file: a pending one now (its session settles), a
+ * running one is left to the scheduler, which stops it and ends it with ac_queue_finish
+ * (*running, may be NULL, says which). -ENOENT, -EEXIST when it is neither pending nor
+ * running. */
+int ac_queue_cancel_file(ac_queue_t *q, const char *file_id, bool *running, ac_err_t *e);
+
+/* ac_queue_cancel_all cancels every waiting, queued or paused session and their pending
+ * files (running ones are left to the scheduler, as ac_queue_cancel); *n (may be NULL)
+ * counts the files cancelled now plus those running. */
+int ac_queue_cancel_all(ac_queue_t *q, int *n, ac_err_t *e);
 
 /* ac_queue_retry puts failed files back to pending (attempts 0, error and not_before
  * cleared): the one file_id (-ENOENT; -EEXIST when it is not failed), or every failed file

@@ -109,6 +109,10 @@ static const ac_row_col_t qsession_cols[] = {
     AC_ROW(ac_qsession_t, counts[AC_FILE_FAILED], INT),
     AC_ROW(ac_qsession_t, counts[AC_FILE_SKIPPED], INT),
     AC_ROW(ac_qsession_t, counts[AC_FILE_CANCELLED], INT),
+    AC_ROW(ac_qsession_t, outcome, TEXT),
+    AC_ROW(ac_qsession_t, outcome_reason, TEXT),
+    AC_ROW(ac_qsession_t, links_json, TEXT),
+    AC_ROW(ac_qsession_t, avg_seconds, NUMBER),
 };
 /* clang-format on */
 
@@ -126,7 +130,10 @@ void ac_queue_sessions_free(ac_qsession_list_t *list)
     "SELECT s.session_id, s.reason, s.bias_master, s.dark_master, s.flat_master, "             \
     "s.flatdark_master, s.plan_json, s.session_date, s.updated_at, s.priority, s.state, "      \
     "SUM(f.state = 'pending'), SUM(f.state = 'running'), SUM(f.state = 'done'), "              \
-    "SUM(f.state = 'failed'), SUM(f.state = 'skipped'), SUM(f.state = 'cancelled') "           \
+    "SUM(f.state = 'failed'), SUM(f.state = 'skipped'), SUM(f.state = 'cancelled'), "          \
+    "s.outcome, s.outcome_reason, s.links_json, AVG(CASE WHEN f.state = 'done' THEN "          \
+    "f.seconds "                                                                               \
+    "END) "                                                                                    \
     "FROM astrocal_session AS s LEFT JOIN astrocal_file AS f ON f.session_id = s.session_id "
 
 int ac_queue_session(ac_queue_t *q, const char *session_id, ac_qsession_t *out, ac_err_t *e)

@@ -7,8 +7,10 @@
  * Thread: loop thread only (checked).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "event.h"
 #include "queue_int.h"
 
 struct recal_ctx {
@@ -52,7 +54,15 @@ static int recal_txn(ac_db_t *db, void *arg, ac_err_t *e)
         return ac_err_set(e, -EEXIST, "session '%s' has no calibrated file to recalibrate",
                           cx->session_id);
     cx->n = st[0].changes;
-    return ac_queue_steps(db, st + 1, 1, b, AC_BIND_N(b), e);
+    if ((rc = ac_queue_steps(db, st + 1, 1, b, AC_BIND_N(b), e)) != 0)
+        return rc;
+    {
+        char msg[96];
+        snprintf(msg, sizeof msg, "recalibration requested: %d file%s", cx->n,
+                 cx->n == 1 ? "" : "s");
+        return ac_event_add_msg(db, cx->session_id, NULL, AC_EV_RECALIBRATE, msg, NULL, NULL,
+                                e);
+    }
 }
 
 int ac_queue_recalibrate(ac_queue_t *q, const char *session_id, int *n, ac_err_t *e)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "event.h"
 #include "queue_int.h"
 
 static const char *signal_name(int sig, char *buf, size_t size)
@@ -101,6 +102,12 @@ static int recover_txn(ac_db_t *db, void *arg, ac_err_t *e)
     };
 
     if ((rc = ac_queue_steps(db, s, 3, prm, AC_BIND_N(prm), e)) != 0)
+        return rc;
+    rc = ac_queue_changed_event(db, now, "failed", AC_EV_FAILED, NULL, e);
+    if (rc == 0)
+        rc = ac_queue_changed_event(db, now, "pending", AC_EV_INTERRUPTED,
+                                    "running when the daemon stopped: queued again", e);
+    if (rc != 0)
         return rc;
     out->failed = s[1].changes;
     out->requeued = s[2].changes;

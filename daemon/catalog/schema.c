@@ -182,7 +182,20 @@ static const char *const migrations[] = {
      * crash handler named it). */
     "ALTER TABLE astrocal_file ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;\n"
     "ALTER TABLE astrocal_file ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;\n",
-    /* 4: manual masters and recalibration (pin-recal). astrocal_pin: the master the
+    /* 4: session history and honest session states (event.h, queue.h "Outcome"): the
+     * event's JSON detail and indexes to read a session's or a file's history; a finished
+     * session's outcome (state stays 'done': done, partial or failed) with the count and
+     * most common reason, and where its masters came from for AstroFiler's session fields
+     * (links_json: per kind the source calibration session, or why there is none). */
+    "ALTER TABLE astrocal_event ADD COLUMN detail TEXT;\n"
+    "CREATE INDEX astrocal_event_session ON astrocal_event (session_id);\n"
+    "CREATE INDEX astrocal_event_file ON astrocal_event (file_id);\n"
+    "CREATE INDEX astrocal_event_at ON astrocal_event (at);\n"
+    "ALTER TABLE astrocal_session ADD COLUMN outcome TEXT CHECK (outcome IN "
+    "('done','partial','failed'));\n"
+    "ALTER TABLE astrocal_session ADD COLUMN outcome_reason TEXT;\n"
+    "ALTER TABLE astrocal_session ADD COLUMN links_json TEXT;\n",
+    /* 5: manual masters and recalibration (pin-recal). astrocal_pin: the master the
      * operator chose for a session and type (astrocalctl use), or a calibration session
      * the user linked in AstroFiler's fitsBias/Dark/FlatSession (source 'astrofiler',
      * cal_session_id); forced says --force accepted the mismatches in override.

@@ -160,6 +160,10 @@ static const ac_config_entry_t table[] = {
         "Tries per frame before a transient failure becomes final."),
     INT("QUEUE", retry_backoff_s, "30", 1, 3600, true,
         "Seconds before the first retry; doubles per attempt, capped at 3600."),
+    INT("QUEUE", history_days, "90", 1, 36500, true,
+        "Days the history (astrocalctl history) keeps; older events are pruned daily."),
+    INT("QUEUE", history_max_events, "100000", 0, 100000000, true,
+        "Events the history keeps at most (the newest); 0 = no count bound."),
 
     /* [INGEST] */
     ROW("INGEST", watch_dirs, AC_CFG_STRING, "\"\"", 0, 4095, NULL, NULL, 0, false,

@@ -140,6 +140,8 @@ struct ac_config {
     int order; /* enum ac_queue_order */
     int max_attempts;
     int retry_backoff_s;
+    int history_days;       /* astrocal_event rows older than this are pruned */
+    int history_max_events; /* at most this many kept; 0 = no count bound */
     /* [INGEST] */
     char watch_dirs[4096]; /* comma-separated absolute folders; "" = off */
     double settle_s;

@@ -98,11 +98,16 @@ static int section_header(struct parse_state *st, char *line, ac_err_t *e)
         if (best != NULL && close_enough(best_d, best))
             return ac_err_set(e, AC_ECONFIG, "unknown section [%.80s] (did you mean [%s]?)",
                               name, best);
-        return ac_err_set(
-            e, AC_ECONFIG,
-            "unknown section [%.80s] (expected AUTO_CALIBRATION, DAEMON, WORKERS, "
-            "CALIBRATION, MATCHING or QUEUE)",
-            name);
+        /* Every section, from the key table's list: "A, B, ... or Z". */
+        char list[512] = "";
+        size_t len = 0;
+        for (int k = 0; ac_config_sections()[k] != NULL && len < sizeof list; k++)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
+                                    k == 0                                ? ""
+                                    : ac_config_sections()[k + 1] == NULL ? " or "
+                                                                          : ", ",
+                                    ac_config_sections()[k]);
+        return ac_err_set(e, AC_ECONFIG, "unknown section [%.80s] (expected %s)", name, list);
     }
     if (st->section_line[i] != 0)
         return ac_err_set(e, AC_ECONFIG, "duplicate section [%s] (first on line %d)", name,

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "daemon.h"
+#include "event.h"
 #include "importer.h"
 #include "ingest.h"
 #include "log.h"
@@ -82,20 +83,58 @@ static const char *sess_state_name(int s)
     return ac_queue_sess_state_name((ac_sess_state_t)s);
 }
 
-static json_t *session_entry(const ac_daemon_t *d, const ac_qsession_t *s)
+/* session_entry describes a session: its state as users see it (a done session's outcome:
+ * done, partial or failed), the reason (a finished one's: counts and the most common
+ * error), and eta_s (NAN: none). */
+static json_t *session_entry(const ac_daemon_t *d, const ac_qsession_t *s, double eta_s)
 {
     const ac_plan_t *p = ac_planner_find(&d->planner, s->session_id);
     int total = 0;
 
     for (int i = 0; i < AC_FILE_NSTATES; i++)
         total += s->counts[i];
-    return json_pack("{s:s,s:o,s:o,s:o,s:s,s:o,s:i,s:i,s:o}", "id", s->session_id, "object",
+    return json_pack("{s:s,s:o,s:o,s:o,s:s,s:o,s:i,s:i,s:o,s:o}", "id", s->session_id, "object",
                      str_or_null(p ? p->object : NULL), "date",
                      str_or_null(p && p->date[0] ? p->date : s->session_date), "filter",
-                     str_or_null(p ? p->light_filter : NULL), "state",
-                     ac_queue_sess_state_name(s->state), "reason", str_or_null(s->reason),
+                     str_or_null(p ? p->light_filter : NULL), "state", ac_queue_sess_shown(s),
+                     "reason", str_or_null(s->reason ? s->reason : s->outcome_reason),
                      "priority", s->priority, "total", total, "files",
-                     names_json(s->counts, AC_FILE_NSTATES, file_state_name));
+                     names_json(s->counts, AC_FILE_NSTATES, file_state_name), "eta_s",
+                     isfinite(eta_s) ? json_real(eta_s) : json_null());
+}
+
+/* session_etas estimates when each queued session will be done, in claim order (the
+ * list's order): the files left before it and in it, at the rate of the last minute, or
+ * else at the mean time per calibrated file (the session's, else every session's) spread
+ * over the frames that run at once. Not queued, or the queue paused: NAN. */
+static void session_etas(const ac_daemon_t *d, const ac_qsession_list_t *sl, double *eta)
+{
+    double rate = ac_sched_rate(&d->sched), sum = 0, all_avg = NAN, cum = 0;
+    int par = d->cfg.max_in_flight > 0 && d->cfg.max_in_flight < d->cfg.workers
+                  ? d->cfg.max_in_flight
+                  : d->cfg.workers;
+    long ndone = 0;
+
+    for (size_t i = 0; i < sl->n; i++)
+        if (isfinite(sl->items[i].avg_seconds)) {
+            sum += sl->items[i].avg_seconds * sl->items[i].counts[AC_FILE_DONE];
+            ndone += sl->items[i].counts[AC_FILE_DONE];
+        }
+    if (ndone > 0)
+        all_avg = sum / (double)ndone;
+    for (size_t i = 0; i < sl->n; i++) {
+        const ac_qsession_t *s = &sl->items[i];
+        int left = s->counts[AC_FILE_PENDING] + s->counts[AC_FILE_RUNNING];
+        double per = rate > 0                   ? 1.0 / rate
+                     : isfinite(s->avg_seconds) ? s->avg_seconds / (par > 0 ? par : 1)
+                     : isfinite(all_avg)        ? all_avg / (par > 0 ? par : 1)
+                                                : NAN;
+        eta[i] = NAN;
+        if (s->state != AC_SESS_QUEUED || d->sched.pause_reason[0] != '\0')
+            continue;
+        cum += left * per;
+        eta[i] = cum;
+    }
 }
 
 /* ---- commands ---- */
@@ -163,6 +202,10 @@ static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
         isfinite(st.cpu_pressure) ? json_real(st.cpu_pressure) : json_null(), "backing_off",
         st.backing_off, "reason", str_or_null(st.throttle_reason), "running",
         ac_sched_running_json(&d->sched));
+    /* Finished sessions by outcome: done counts only those whose every light ended well. */
+    json_object_set_new(json_object_get(r, "sessions"), "partial", json_integer(st.partial));
+    json_object_set_new(json_object_get(r, "sessions"), "failed", json_integer(st.failed));
+    json_object_set_new(r, "last_session", str_or_null(d->last_session));
     json_object_set_new(r, "build", ac_sched_build_json(&d->sched));
     json_object_set_new(r, "ingest",
                         d->ingest != NULL ? ac_ingest_status_json(d->ingest) : json_null());
@@ -172,25 +215,46 @@ static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
 
 static void cmd_sessions(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
 {
+    static const char *const shown[] = {"waiting", "queued", "paused",   "done",
+                                        "partial", "failed", "cancelled"};
     ac_qsession_list_t sl = {0};
+    const char *state = NULL;
     ac_err_t e = {0};
+    double *eta;
     json_t *arr;
 
-    if (!unpack(c, id, args, "{}"))
+    if (!unpack(c, id, args, "{s?s}", "state", &state))
         return;
+    if (state != NULL && ac_name_find(shown, 7, state) < 0) {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS,
+                              "unknown state '%s' (waiting, queued, paused, done, partial, "
+                              "failed or cancelled)",
+                              state);
+        return;
+    }
     if (ac_queue_sessions(&d->queue, &sl, &e) != 0) {
         reply_err(c, id, &e);
         return;
     }
+    eta = calloc(sl.n ? sl.n : 1, sizeof *eta);
+    if (eta == NULL) {
+        ac_queue_sessions_free(&sl);
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_INTERNAL, "out of memory");
+        return;
+    }
+    session_etas(d, &sl, eta);
     arr = json_array();
     /* Active sessions in claim order, then done and cancelled ones. */
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < sl.n; i++) {
             bool finished =
                 sl.items[i].state == AC_SESS_DONE || sl.items[i].state == AC_SESS_CANCELLED;
-            if (finished == (pass == 1))
-                json_array_append_new(arr, session_entry(d, &sl.items[i]));
+            if (finished != (pass == 1) ||
+                (state != NULL && strcmp(state, ac_queue_sess_shown(&sl.items[i])) != 0))
+                continue;
+            json_array_append_new(arr, session_entry(d, &sl.items[i], eta[i]));
         }
+    free(eta);
     ac_queue_sessions_free(&sl);
     ac_ctlsrv_reply_ok(c, id, json_pack("{s:o}", "sessions", arr));
 }
@@ -211,7 +275,11 @@ static void cmd_session(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
         reply_err(c, id, &e);
         return;
     }
-    entry = session_entry(d, &s);
+    entry = session_entry(d, &s, NAN);
+    {
+        json_t *links = s.links_json != NULL ? json_loads(s.links_json, 0, NULL) : NULL;
+        json_object_set_new(entry, "links", links != NULL ? links : json_null());
+    }
     json_object_set_new(entry, "masters",
                         json_pack("{s:o,s:o,s:o,s:o}", "bias", str_or_null(s.bias_master),
                                   "dark", str_or_null(s.dark_master), "flat",
@@ -324,16 +392,23 @@ static void cmd_resume(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
 
 static void cmd_cancel(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
 {
-    const char *sid = NULL;
+    const char *sid = NULL, *file = NULL;
+    int all = 0, n = 0;
     ac_err_t e = {0};
-    int n = 0;
 
-    if (!unpack(c, id, args, "{s:s}", "session", &sid))
+    if (!unpack(c, id, args, "{s?s,s?s,s?b}", "session", &sid, "file", &file, "all", &all))
         return;
-    if (ac_sched_cancel(&d->sched, sid, &n, &e) != 0)
+    if ((sid != NULL) + (file != NULL) + (all != 0) != 1) {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS,
+                              "give exactly one of session, file or all: true");
+        return;
+    }
+    if (ac_sched_cancel(&d->sched, sid, file, &n, &e) != 0)
         reply_err(c, id, &e);
     else
-        ac_ctlsrv_reply_ok(c, id, json_pack("{s:s,s:i}", "session", sid, "cancelled_files", n));
+        ac_ctlsrv_reply_ok(c, id,
+                           json_pack("{s:o,s:o,s:b,s:i}", "session", str_or_null(sid), "file",
+                                     str_or_null(file), "all", all != 0, "cancelled_files", n));
 }
 
 static void cmd_retry(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
@@ -493,6 +568,56 @@ static void cmd_watch(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t 
     ac_ctlsrv_reply_ok(c, id, json_pack("{s:b}", "watching", 1));
 }
 
+/* history lists the events of a session or a file (event.h), oldest first. */
+static void cmd_history(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    const char *key = NULL;
+    json_int_t limit = 0;
+    ac_event_list_t l = {0};
+    ac_err_t e = {0};
+    bool more = false;
+    json_t *arr;
+
+    if (!unpack(c, id, args, "{s:s,s?I}", "id", &key, "limit", &limit))
+        return;
+    if (limit < 0 || limit > 100000) {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS, "limit must be 1 to 100000 (0: 1000)");
+        return;
+    }
+    if (ac_event_history(d->db, key, (int)limit, &l, &more, &e) != 0) {
+        reply_err(c, id, &e);
+        return;
+    }
+    if (l.n == 0) { /* no event: an id astrocald does not know is an error */
+        ac_qsession_t s = {0};
+        ac_qfile_t f = {0};
+        bool known = ac_queue_session(&d->queue, key, &s, NULL) == 0 ||
+                     ac_queue_file(&d->queue, key, &f, NULL) == 0;
+        ac_queue_session_clear(&s);
+        ac_queue_file_clear(&f);
+        if (!known) {
+            ac_ctlsrv_reply_error(c, id, AC_PROTO_NOT_FOUND,
+                                  "no session or file '%s' in astrocald's queue or history",
+                                  key);
+            return;
+        }
+    }
+    arr = json_array();
+    for (size_t i = 0; i < l.n; i++) {
+        const ac_event_t *ev = &l.items[i];
+        json_t *detail = ev->detail != NULL ? json_loads(ev->detail, 0, NULL) : NULL;
+        json_array_append_new(
+            arr, json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)ev->id, "at",
+                           str_or_null(ev->at), "kind", str_or_null(ev->kind), "session_id",
+                           str_or_null(ev->session_id), "file_id", str_or_null(ev->file_id),
+                           "message", str_or_null(ev->message), "detail",
+                           detail != NULL ? detail : json_null()));
+    }
+    ac_event_list_free(&l);
+    ac_ctlsrv_reply_ok(c, id,
+                       json_pack("{s:s,s:o,s:b}", "id", key, "events", arr, "more", more));
+}
+
 /* use_args decodes {session, bias?, dark?, flat?, force?} (+ auto? when with_auto). */
 static bool use_args(ac_ctlsrv_client_t *c, json_t *id, json_t *args, ac_planner_use_t *u,
                      bool *autom, bool with_auto)
@@ -552,23 +677,12 @@ static const struct {
     const char *name;
     handler_fn fn;
 } commands[] = {
-    {"version", cmd_version},
-    {"status", cmd_status},
-    {"sessions", cmd_sessions},
-    {"session", cmd_session},
-    {"masters", cmd_masters},
-    {"plan", cmd_plan},
-    {"enqueue", cmd_enqueue},
-    {"pause", cmd_pause},
-    {"resume", cmd_resume},
-    {"cancel", cmd_cancel},
-    {"retry", cmd_retry},
-    {"import", cmd_import},
-    {"reload", cmd_reload},
-    {"config", cmd_config},
-    {"watch", cmd_watch},
-    {"use", cmd_use},
-    {"recalibrate", cmd_recalibrate},
+    {"version", cmd_version}, {"status", cmd_status},   {"sessions", cmd_sessions},
+    {"session", cmd_session}, {"masters", cmd_masters}, {"plan", cmd_plan},
+    {"enqueue", cmd_enqueue}, {"pause", cmd_pause},     {"resume", cmd_resume},
+    {"cancel", cmd_cancel},   {"retry", cmd_retry},     {"import", cmd_import},
+    {"reload", cmd_reload},   {"config", cmd_config},   {"watch", cmd_watch},
+    {"history", cmd_history}, {"use", cmd_use},         {"recalibrate", cmd_recalibrate},
 };
 
 void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,

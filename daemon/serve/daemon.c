@@ -70,11 +70,28 @@ static void broadcast(void *ud, const char *event, json_t *data)
     ac_ctlsrv_broadcast_event(d->srv, event, data);
 }
 
-/* session_done is the queue's on_done hook: a queued session has no file left to run. */
-static void session_done(void *ud, const char *session_id)
+static void status_update(ac_daemon_t *d);
+
+/* session_done is the queue's on_done hook: a queued session has no file left to run. It
+ * tells watchers the session's outcome (session_state, then session_done with the counts)
+ * and keeps it for `status` and STATUS=. */
+static void session_done(void *ud, const ac_queue_done_t *dn)
 {
+    ac_daemon_t *d = ud;
+    const int *c = dn->counts;
+
+    snprintf(d->last_session, sizeof d->last_session,
+             "session %.40s %s (%d calibrated, %d failed)", dn->session_id, dn->state,
+             c[AC_FILE_DONE], c[AC_FILE_FAILED]);
     broadcast(ud, "session_state",
-              json_pack("{s:s,s:s,s:n}", "session_id", session_id, "state", "done", "reason"));
+              json_pack("{s:s,s:s,s:s?}", "session_id", dn->session_id, "state", dn->state,
+                        "reason", dn->reason));
+    broadcast(ud, "session_done",
+              json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:s?}", "session_id", dn->session_id,
+                        "state", dn->state, "calibrated", c[AC_FILE_DONE], "failed",
+                        c[AC_FILE_FAILED], "skipped", c[AC_FILE_SKIPPED], "cancelled",
+                        c[AC_FILE_CANCELLED], "rejected", dn->rejected, "reason", dn->reason));
+    status_update(d);
 }
 
 /* queue_policy gives the queue the [QUEUE] rules of the configuration. */
@@ -122,13 +139,14 @@ static void status_update(ac_daemon_t *d)
     why = d->catalogue_lost ? note : d->sched.pause_reason;
     if (ac_queue_counts(&d->queue, NULL, now, &e) == 0)
         memcpy(counts, now, sizeof now);
-    ac_sd_status("%s: %d pending, %d running, %d done, %d failed%s%s%s%s",
+    ac_sd_status("%s: %d pending, %d running, %d done, %d failed%s%s%s%s%s%s",
                  d->stopping ? "stopping"
                  : why[0]    ? "paused"
                              : "running",
                  counts[AC_FILE_PENDING], counts[AC_FILE_RUNNING], counts[AC_FILE_DONE],
                  counts[AC_FILE_FAILED], why[0] ? "; " : "", why,
-                 !d->catalogue_lost && note[0] ? "; " : "", d->catalogue_lost ? "" : note);
+                 !d->catalogue_lost && note[0] ? "; " : "", d->catalogue_lost ? "" : note,
+                 d->last_session[0] ? "; last " : "", d->last_session);
 }
 
 static void begin_stop(ac_daemon_t *d, const char *why);
@@ -335,11 +353,11 @@ static void close_cb(uv_handle_t *h)
 
 static void close_handles(ac_daemon_t *d)
 {
-    uv_handle_t *hs[] = {(uv_handle_t *)&d->watch_timer,    (uv_handle_t *)&d->scan_timer,
-                         (uv_handle_t *)&d->watchdog_timer, (uv_handle_t *)&d->status_timer,
-                         (uv_handle_t *)&d->stop_timer,     (uv_handle_t *)&d->sigterm,
-                         (uv_handle_t *)&d->sigint,         (uv_handle_t *)&d->sighup,
-                         (uv_handle_t *)&d->catalogue_timer};
+    uv_handle_t *hs[] = {(uv_handle_t *)&d->watch_timer,     (uv_handle_t *)&d->scan_timer,
+                         (uv_handle_t *)&d->watchdog_timer,  (uv_handle_t *)&d->status_timer,
+                         (uv_handle_t *)&d->stop_timer,      (uv_handle_t *)&d->sigterm,
+                         (uv_handle_t *)&d->sigint,          (uv_handle_t *)&d->sighup,
+                         (uv_handle_t *)&d->catalogue_timer, (uv_handle_t *)&d->history.timer};
 
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i]))
@@ -463,6 +481,7 @@ static void begin_stop(ac_daemon_t *d, const char *why)
     uv_timer_stop(&d->scan_timer);
     uv_timer_stop(&d->status_timer);
     uv_timer_stop(&d->catalogue_timer);
+    ac_history_stop(&d->history);
     /* Nothing new starts; jobs still waiting for masters never started: back they go. */
     ac_sched_stop(&d->sched);
     if (d->ingest != NULL && !d->ingest_stopping) {
@@ -622,6 +641,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
     start_timer(loop, &d->status_timer, d);
     start_timer(loop, &d->stop_timer, d);
     start_timer(loop, &d->catalogue_timer, d);
+    ac_history_init(&d->history, loop, d->db, &d->cfg);
     uv_signal_init(loop, &d->sigterm);
     uv_signal_init(loop, &d->sigint);
     uv_signal_init(loop, &d->sighup);
@@ -683,6 +703,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
         uv_timer_start(&d->watchdog_timer, watchdog_timer_cb, ms ? ms : 1, ms ? ms : 1);
     }
     ac_daemon_catalogue_serve(d); /* from here on, the loop thread never waits on SQLite */
+    ac_history_start(&d->history, 3000); /* then daily */
     ac_log_notice("%s ready: database %s, socket %s, %d worker%s", AC_SOFTWARE, d->cfg.database,
                   d->cfg.socket, d->cfg.workers, d->cfg.workers == 1 ? "" : "s");
     status_update(d);

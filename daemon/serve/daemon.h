@@ -32,6 +32,7 @@
 #include "ctlsrv.h"
 #include "db.h"
 #include "err.h"
+#include "history.h"
 #include "mcache.h"
 #include "planner.h"
 #include "queue.h"
@@ -72,6 +73,7 @@ struct ac_daemon {
     ac_sched_status_t last_status;
     bool have_last_status;
     int last_counts[AC_FILE_NSTATES];
+    char last_session[160]; /* the last session that finished, with its outcome ("" none) */
 
     /* Life cycle. */
     bool drain_mode; /* --drain: exit once nothing is left to do */
@@ -81,6 +83,7 @@ struct ac_daemon {
 
     /* Handles (the scheduler owns its own). */
     uv_timer_t watch_timer, scan_timer, watchdog_timer, status_timer, stop_timer;
+    ac_history_t history; /* prunes astrocal_event (history.h) */
     uv_fs_event_t wal_watch;
     bool wal_watch_active;
     uv_signal_t sigterm, sigint, sighup;

@@ -218,10 +218,20 @@ int ac_planner_describe(ac_planner_t *pl, const ac_catalog_session_t *s,
     ac_strlcpy(l->date_obs, str_or(s->first_date_obs, str_or(s->date, "")), sizeof l->date_obs);
     if (files->n == 0)
         return ac_err_set(e, -ENOENT, "session %s has no uncalibrated lights", s->session_id);
-    /* The first light whose header reads; a broken one fails on its own when it runs. */
+    /* The first light whose header reads; those before it that do not read are failed
+     * files of the session (pl->unread); a broken one after it fails when it runs. */
     h = NULL;
-    for (size_t i = 0; i < files->n && (h == NULL || !h->ok); i++)
+    pl->nunread = 0;
+    for (size_t i = 0; i < files->n && (h == NULL || !h->ok); i++) {
         h = hcache_get(pl, str_or(files->items[i].path, ""));
+        if ((h == NULL || !h->ok) && ac_grow((void **)&pl->unread, &pl->capunread, pl->nunread,
+                                             sizeof *pl->unread) == 0) {
+            struct ac_unreadable *u = &pl->unread[pl->nunread++];
+            u->index = i;
+            snprintf(u->error, sizeof u->error, "unreadable at planning: %s",
+                     h != NULL ? h->error : "out of memory");
+        }
+    }
     if (h == NULL || !h->ok)
         return ac_err_set(e, AC_EFORMAT, "no light of session %s is readable: %s",
                           s->session_id, h ? h->error : "out of memory");
@@ -433,11 +443,47 @@ int ac_planner_match(ac_planner_t *pl, struct ac_planner_inputs *in,
     return rc;
 }
 
+/* built_here says whether Masters row rowid is a master astrocald built. */
+static bool built_here(const struct ac_planner_inputs *in, int64_t rowid)
+{
+    for (size_t i = 0; i < in->builds.n; i++)
+        if (in->builds.items[i].master_rowid == rowid)
+            return true;
+    return false;
+}
+
+/* hold_for_enqueue keeps waiting a session that was waiting (p, its plan so far) and
+ * would now be ready thanks to a master another program added since its wait began:
+ * auto_calibrate_on_master_creation = False means such a master starts nothing by itself
+ * (astrocalctl enqueue does; a master astrocald built for it does). */
+static void hold_for_enqueue(const ac_planner_t *pl, const struct ac_planner_inputs *in,
+                             const ac_plan_t *p, ac_match_result_t *res)
+{
+    (void)pl;
+    if (p->status != AC_MATCH_WAITING || p->known_rowid <= 0)
+        return;
+    for (int t = 0; t < AC_MATCH_NTYPES; t++) {
+        int ci = res->chosen[t];
+        const ac_catalog_master_t *m = ci >= 0 ? &in->masters.items[ci] : NULL;
+        if (m == NULL || m->rowid <= p->known_rowid || built_here(in, m->rowid))
+            continue;
+        res->status = AC_MATCH_WAITING;
+        snprintf(res->reason, sizeof res->reason,
+                 "master #%lld (%.200s) arrived and suits it; waiting for astrocalctl enqueue "
+                 "(auto_calibrate_on_master_creation = False)",
+                 (long long)m->rowid, ac_path_base(m->path != NULL ? m->path : "?"));
+        return;
+    }
+}
+
 int ac_planner_record(ac_planner_t *pl, struct ac_planner_inputs *in,
                       const ac_catalog_session_t *s, const ac_file_list_t *files,
                       ac_match_result_t *res, bool force, ac_err_t *e)
 {
-    bool enabled = force || pl->cfg->enable_light_calibration;
+    /* A session none of whose lights reads has nothing to wait for: it is recorded ready,
+     * all its lights failed, and ends failed at once. */
+    bool none_readable = files->n > 0 && pl->nunread == files->n;
+    bool enabled = force || pl->cfg->enable_light_calibration || none_readable;
     ac_plan_t *p = plan_slot(pl, s->session_id);
     ac_queue_plan_t qp;
     ac_qfile_add_t *adds = NULL;
@@ -448,6 +494,8 @@ int ac_planner_record(ac_planner_t *pl, struct ac_planner_inputs *in,
 
     if (p == NULL)
         return ac_err_set(e, -ENOMEM, "out of memory");
+    if (res->status == AC_MATCH_READY && !force && !pl->cfg->auto_calibrate_on_master_creation)
+        hold_for_enqueue(pl, in, p, res);
     memset(&p->key, 0, sizeof p->key);
     p->key.k = res->dark_k > 0 ? res->dark_k : 1.0;
     for (int i = 0; i < AC_M_COUNT; i++) {
@@ -467,6 +515,12 @@ int ac_planner_record(ac_planner_t *pl, struct ac_planner_inputs *in,
                      "of them changes or another master arrives",
                      bs->reason);
         }
+    }
+    if (res->status == AC_MATCH_WAITING && p->status != AC_MATCH_WAITING) {
+        p->known_rowid = 0; /* a new wait: the masters known now */
+        for (size_t i = 0; i < in->masters.n; i++)
+            if (in->masters.items[i].rowid > p->known_rowid)
+                p->known_rowid = in->masters.items[i].rowid;
     }
     p->status = res->status;
     ac_strlcpy(p->light_filter, str_or(s->filter, ""), sizeof p->light_filter);
@@ -491,7 +545,14 @@ int ac_planner_record(ac_planner_t *pl, struct ac_planner_inputs *in,
     qp.flatdark_master = p->key.path[AC_M_FLATDARK][0] ? p->key.path[AC_M_FLATDARK] : NULL;
     qp.plan_json = text;
     qp.session_date = s->first_date_obs ? s->first_date_obs : s->date;
-    if (qp.ready && files->n > 0) {
+    /* AstroFiler's fields: where the chosen bias, dark and flat came from. */
+    qp.has_links = true;
+    for (int k = 0; k < 3; k++) {
+        int ci = res->chosen[map[k]];
+        qp.links[k].master = ci >= 0 ? in->cands[ci].path : NULL;
+        qp.links[k].source_session = ci >= 0 ? in->masters.items[ci].source_session_id : NULL;
+    }
+    if (files->n > 0) {
         adds = calloc(files->n, sizeof *adds);
         if (adds == NULL)
             return ac_err_set(e, -ENOMEM, "out of memory");
@@ -499,6 +560,9 @@ int ac_planner_record(ac_planner_t *pl, struct ac_planner_inputs *in,
             adds[i].file_id = files->items[i].file_id;
             adds[i].path = files->items[i].path;
         }
+        for (size_t u = 0; u < pl->nunread; u++)
+            if (pl->unread[u].index < files->n)
+                adds[pl->unread[u].index].error = pl->unread[u].error;
         qp.files = adds;
         qp.nfiles = files->n;
     }
@@ -549,7 +613,7 @@ static int unplannable(ac_planner_t *pl, struct ac_planner_inputs *in,
     memset(&res, 0, sizeof res);
     for (int t = 0; t < AC_MATCH_NTYPES; t++)
         res.chosen[t] = -1;
-    res.status = AC_MATCH_WAITING;
+    res.status = files->n > 0 && pl->nunread == files->n ? AC_MATCH_READY : AC_MATCH_WAITING;
     snprintf(res.reason, sizeof res.reason, "cannot be planned: %s", why);
     if (old == NULL || strcmp(old->reason, res.reason) != 0)
         ac_log_warn("session %s %s", s->session_id, res.reason);
@@ -579,6 +643,7 @@ static int plan_one(ac_planner_t *pl, struct ac_planner_inputs *in,
         ac_log_notice("session %s: the calibration sessions linked in AstroFiler changed: "
                       "pinned as linked",
                       s->session_id);
+    pl->nunread = 0;
     rc = ac_planner_match(pl, in, s, false, &files, &light, &res, &me);
     if (rc == 0)
         rc = ac_planner_record(pl, in, s, &files, &res, force, e);
@@ -740,6 +805,9 @@ void ac_planner_free(ac_planner_t *pl)
     free(pl->plans);
     free(pl->bad);
     free(pl->badsets);
+    free(pl->unread);
+    pl->unread = NULL;
+    pl->nunread = pl->capunread = 0;
     pl->hc = NULL;
     pl->plans = NULL;
     pl->bad = NULL;

@@ -54,6 +54,10 @@ typedef struct ac_plan {
     ac_mkey_t key; /* masters (paths, expected MD5) and dark scale */
     char reason[512];
     char light_filter[72], object[128], date[40];
+    /* While waiting: the largest Masters rowid when the wait began. Without
+     * auto_calibrate_on_master_creation a master added after it (by another program: not
+     * one astrocald built) does not release the session; astrocalctl enqueue does. */
+    int64_t known_rowid;
 } ac_plan_t;
 
 /* A master found broken; matching skips it until its file changes. */
@@ -101,6 +105,13 @@ typedef struct ac_planner {
     size_t nbadsets, capbadsets;
     ac_hcache_entry_t *hc;
     size_t nhc, caphc;
+    /* Scratch of the session being matched: the lights whose header could not be read
+     * (index in its file list, and why); they are queued as failed files (ac_queue_plan). */
+    struct ac_unreadable {
+        size_t index;
+        char error[256];
+    } * unread;
+    size_t nunread, capunread;
     ac_backoff_t retry;          /* failed passes (monotonic seconds) */
     bool deferred, deferred_all; /* requests waiting for the back-off to pass */
 } ac_planner_t;

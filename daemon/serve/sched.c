@@ -685,13 +685,14 @@ void ac_sched_cancel_running(ac_sched_t *s)
     ac_sched_stop_build(s);
 }
 
-void ac_sched_cancel_jobs(ac_sched_t *s, const char *session_id)
+void ac_sched_cancel_jobs(ac_sched_t *s, const char *session_id, const char *file_id)
 {
     ac_job_t *j = s->jobs, *next;
 
     for (; j != NULL; j = next) {
         next = j->next;
-        if (strcmp(j->session_id, session_id) != 0)
+        if ((session_id != NULL && strcmp(j->session_id, session_id) != 0) ||
+            (file_id != NULL && strcmp(j->file_id, file_id) != 0))
             continue;
         if (j->submitted) {
             j->user_cancel = true;

@@ -81,13 +81,32 @@ void ac_sched_pause_queue(ac_sched_t *s, bool pause)
                             text_or_null(s->pause_reason)));
 }
 
-int ac_sched_cancel(ac_sched_t *s, const char *session_id, int *n, ac_err_t *e)
+int ac_sched_cancel(ac_sched_t *s, const char *session_id, const char *file_id, int *n,
+                    ac_err_t *e)
 {
+    bool running = false;
     int rc;
 
-    if ((rc = ac_queue_cancel(s->queue, session_id, n, e)) != 0)
+    if (file_id != NULL) {
+        if ((rc = ac_queue_cancel_file(s->queue, file_id, &running, e)) != 0)
+            return rc;
+        if (n != NULL)
+            *n = 1;
+        if (running)
+            ac_sched_cancel_jobs(s, NULL, file_id);
+        ac_log_notice("file %s cancelled by the operator", file_id);
+        ac_sched_kick(s);
+        return 0;
+    }
+    rc = session_id != NULL ? ac_queue_cancel(s->queue, session_id, n, e)
+                            : ac_queue_cancel_all(s->queue, n, e);
+    if (rc != 0)
         return rc;
-    ac_sched_cancel_jobs(s, session_id);
+    ac_sched_cancel_jobs(s, session_id, NULL);
+    if (session_id == NULL) {
+        ac_log_notice("every unfinished session cancelled by the operator");
+        return 0;
+    }
     ac_log_notice("session %s cancelled by the operator", session_id);
     ac_sched_emit(s, "session_state",
                   json_pack("{s:s,s:s,s:s}", "session_id", session_id, "state", "cancelled",
@@ -174,7 +193,12 @@ int ac_sched_status(const ac_sched_t *s, ac_sched_status_t *st, ac_err_t *e)
         (rc = ac_queue_sessions(s->queue, &sl, e)) != 0)
         return rc;
     for (size_t i = 0; i < sl.n; i++) {
-        if ((unsigned)sl.items[i].state < AC_SESS_NSTATES)
+        const char *shown = ac_queue_sess_shown(&sl.items[i]);
+        if (strcmp(shown, "partial") == 0)
+            st->partial++;
+        else if (strcmp(shown, "failed") == 0)
+            st->failed++;
+        else if ((unsigned)sl.items[i].state < AC_SESS_NSTATES)
             st->sessions[sl.items[i].state]++;
     }
     ac_queue_sessions_free(&sl);

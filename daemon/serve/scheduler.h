@@ -147,8 +147,9 @@ typedef struct ac_sched_status {
     const char *pause_reason; /* "" when running */
     int in_flight;            /* ac_sched_jobs */
     int files[AC_FILE_NSTATES];
-    int sessions[AC_SESS_NSTATES];
-    double rate_fps;     /* files per second over the last minute */
+    int sessions[AC_SESS_NSTATES]; /* done: those whose outcome is done */
+    int partial, failed;           /* done sessions whose outcome is partial, failed */
+    double rate_fps;               /* files per second over the last minute */
     double eta_s;        /* pending and running files at that rate; NAN when unknown */
     uint64_t used_bytes; /* master cache plus the strips of running work */
     double load_per_cpu, cpu_pressure; /* cpu_pressure NAN when unknown */
@@ -182,9 +183,11 @@ int ac_sched_pause_session(ac_sched_t *s, const char *session_id, bool pause,
 /* ac_sched_pause_queue pauses or resumes the whole queue (running files finish). */
 void ac_sched_pause_queue(ac_sched_t *s, bool pause);
 
-/* ac_sched_cancel cancels a session: pending files at once, running ones at their next
- * strip. *n (may be NULL) counts both. */
-int ac_sched_cancel(ac_sched_t *s, const char *session_id, int *n, ac_err_t *e);
+/* ac_sched_cancel cancels a session (session_id), one file (file_id), or everything not
+ * finished (both NULL): pending files at once, running ones at their next strip. *n (may
+ * be NULL) counts both. */
+int ac_sched_cancel(ac_sched_t *s, const char *session_id, const char *file_id, int *n,
+                    ac_err_t *e);
 
 /* ac_sched_retry retries failed files: the one file, or a session's, or (both NULL) every
  * failed file and every failed or rejected master build. *changed counts files and builds. */
@@ -225,9 +228,10 @@ int ac_sched_use(ac_sched_t *s, const ac_planner_use_t *u, bool unpin, json_t **
  * again (ac_queue_recalibrate), plans it and starts. *out receives the reply (owned). */
 int ac_sched_recalibrate(ac_sched_t *s, const ac_planner_use_t *u, json_t **out, ac_err_t *e);
 
-/* ac_sched_cancel_jobs stops a session's jobs: running ones at their next strip (they end
- * cancelled), those waiting for masters at once. */
-void ac_sched_cancel_jobs(ac_sched_t *s, const char *session_id);
+/* ac_sched_cancel_jobs stops the jobs of a session, or of one file, or (both NULL) every
+ * job: running ones at their next strip (they end cancelled), those waiting for masters at
+ * once. */
+void ac_sched_cancel_jobs(ac_sched_t *s, const char *session_id, const char *file_id);
 
 /* ac_sched_rate gives the files calibrated per second over the last minute. */
 double ac_sched_rate(const ac_sched_t *s);

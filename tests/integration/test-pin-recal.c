@@ -223,7 +223,23 @@ TEST_TIMEOUT(pin_dark_used_over_closer_one_and_auto_returns, 180)
     ASSERT_CONTAINS(out, "recalibrating 4 files");
     free(out);
     wait_records(&h, "dark_path", nt.dark, 4);
+    /* The history has every override and the recalibration (event.h), and shows them. */
+    ASSERT_EQ(ctl(&h, &out, "history", "S-1", NULL, NULL, NULL, NULL), 0);
+    ASSERT_CONTAINS(out, "with --force, overriding: temperature");
+    ASSERT_CONTAINS(out, "masters chosen automatically");
+    ASSERT_CONTAINS(out, "recalibration requested: 4 files");
+    free(out);
     db = open_db(&h);
+    ASSERT_EQ(afdb_int(db,
+                       "SELECT count(*) FROM astrocal_event WHERE kind = 'override' AND "
+                       "session_id = 'S-1'",
+                       NULL, -1),
+              5); /* old, warm (forced), auto, old, auto; the refusals none */
+    ASSERT_EQ(afdb_int(db,
+                       "SELECT count(*) FROM astrocal_event WHERE kind = 'recalibrate' AND "
+                       "file_id IS NOT NULL",
+                       NULL, -1),
+              4);
     ASSERT_EQ(count_calibrated_rows(db), 4);
     ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM fitsfile WHERE fitsFileMasterDark = ?1",
                        nt.dark, -1),

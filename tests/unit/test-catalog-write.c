@@ -48,7 +48,7 @@ static ac_calibrated_rec_t rec_for(const char *raw, const char *out)
 /* queue_running queues a session with one file and claims it (queue.h). */
 static void queue_running(ac_queue_t *q, const char *session, const char *file)
 {
-    ac_qfile_add_t f = {file, "/data/lights/x.fits"};
+    ac_qfile_add_t f = {file, "/data/lights/x.fits", NULL};
     ac_queue_plan_t p = {.session_id = session, .ready = true, .files = &f, .nfiles = 1};
     ac_qfile_t x = {0};
     bool found = false;

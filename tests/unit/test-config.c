@@ -100,7 +100,7 @@ TEST(config_table_is_consistent)
                                                 "INGEST",           "MASTERS"};
     /* Key count per section, from the design notes (issues 3 and 4; issue 8 adds
      * socket_idle_timeout_s, reader_group and admin_group to [DAEMON]). */
-    static const int want_count[] = {6, 13, 9, 11, 5, 3, 3, 12};
+    static const int want_count[] = {6, 13, 9, 11, 5, 5, 3, 12};
     const char *const *sec = ac_config_sections();
     struct ac_config c;
     char text[AC_CONFIG_TEXT_MAX];
@@ -109,7 +109,7 @@ TEST(config_table_is_consistent)
     int count[8] = {0};
     int last = 0;
 
-    ASSERT_EQ(n, 62);
+    ASSERT_EQ(n, 64);
     for (int s = 0; s < 8; s++)
         ASSERT_STR_EQ(sec[s], want_sections[s]);
     ASSERT_NULL(sec[8]);
@@ -134,7 +134,7 @@ TEST(config_table_is_consistent)
         ASSERT_OK(ac_config_get_text(&c, &t[i], text, sizeof text));
         ASSERT_STR_EQ(text, t[i].def);
     }
-    for (int s = 0; s < 6; s++)
+    for (int s = 0; s < 8; s++)
         ASSERT_EQ(count[s], want_count[s]);
     ASSERT_STR_EQ(ac_config_type_name(AC_CFG_BOOL), "boolean");
     ASSERT_STR_EQ(ac_config_type_name(AC_CFG_LIST), "list");
@@ -407,8 +407,8 @@ TEST(config_structure_errors_name_the_line)
     expect_error("\n[daemon]\n",
                  "test.conf:2: unknown section [daemon] (did you mean [DAEMON]?)");
     expect_error("[PLUGINS]\n", "test.conf:1: unknown section [PLUGINS] (expected "
-                                "AUTO_CALIBRATION, DAEMON, WORKERS, CALIBRATION, MATCHING or "
-                                "QUEUE)");
+                                "AUTO_CALIBRATION, DAEMON, WORKERS, CALIBRATION, MATCHING, "
+                                "QUEUE, INGEST or MASTERS)");
     expect_error("workers = 2\n",
                  "test.conf:1: key 'workers' outside any section (it belongs in [WORKERS])");
     expect_error("# x\nfoo = 2\n", "test.conf:2: key 'foo' outside any section (start one "
@@ -428,7 +428,7 @@ TEST(config_structure_errors_name_the_line)
                  "test.conf:3: duplicate section [DAEMON] (first on line 1)");
     /* An empty [SECTION] name is simply an unknown section. */
     expect_error("[]\n", "test.conf:1: unknown section [] (expected AUTO_CALIBRATION, DAEMON, "
-                         "WORKERS, CALIBRATION, MATCHING or QUEUE)");
+                         "WORKERS, CALIBRATION, MATCHING, QUEUE, INGEST or MASTERS)");
 }
 
 TEST(config_nul_byte_and_long_line)
@@ -750,6 +750,19 @@ TEST(config_docs_mention_every_key)
         ASSERT_CONTAINS(text, want);
     }
     free(text);
+}
+
+TEST(config_unknown_section_lists_every_section)
+{
+    struct ac_config c;
+    ac_err_t e = {0};
+    const char *const *sec = ac_config_sections();
+    int n = 0;
+
+    ASSERT_EQ(parse(&c, "[NOPE]\n", &e), AC_ECONFIG);
+    for (; sec[n] != NULL; n++)
+        ASSERT_CONTAINS(e.msg, sec[n]);
+    ASSERT(n >= 8); /* AUTO_CALIBRATION ... MASTERS at least */
 }
 
 TEST(config_refuses_a_world_writable_socket_mode)

@@ -79,7 +79,9 @@ static const char status_json[] =
     "\"in_flight\":2,"
     "\"files\":{\"pending\":45,\"running\":2,\"done\":70,\"failed\":3,\"skipped\":0,"
     "\"cancelled\":0},"
-    "\"sessions\":{\"waiting\":1,\"queued\":3,\"paused\":0,\"done\":5,\"cancelled\":0},"
+    "\"sessions\":{\"waiting\":1,\"queued\":3,\"paused\":0,\"done\":5,\"cancelled\":0,"
+    "\"partial\":1,\"failed\":2},"
+    "\"last_session\":\"session 3f2a failed (0 calibrated, 6 failed)\","
     "\"rate_fps\":0.85,\"eta_s\":59,"
     "\"memory\":{\"budget_bytes\":2147483648,\"used_bytes\":432013312},"
     "\"throttle\":{\"load_per_cpu\":0.42,\"cpu_pressure\":3.1,\"backing_off\":false,"
@@ -102,7 +104,8 @@ TEST(print_status)
            "files     [###########---------]  58% 70/120  pending 45  running 2  done 70  "
            "failed 3  skipped 0  cancelled 0\n"
            "rate      0.85 frames/s, ETA 59 s\n"
-           "sessions  queued 3  waiting 1  paused 0  done 5  cancelled 0\n"
+           "sessions  queued 3  waiting 1  paused 0  done 5  partial 1  failed 2  cancelled 0\n"
+           "last      session 3f2a failed (0 calibrated, 6 failed)\n"
            "memory    412 MiB of 2048 MiB\n"
            "throttle  load 0.42 per CPU, CPU pressure 3.1%\n"
            "\n"
@@ -144,7 +147,7 @@ TEST(print_sessions_aligns_utf8_and_numbers)
            "{\"id\":\"3f2a\",\"object\":\"M31\",\"date\":\"2024-10-05\",\"filter\":\"Ha\","
            "\"state\":\"queued\",\"reason\":null,\"priority\":0,\"total\":120,"
            "\"files\":{\"pending\":45,\"running\":2,\"done\":70,\"failed\":3,\"skipped\":0,"
-           "\"cancelled\":0}},"
+           "\"cancelled\":0},\"eta_s\":200.0},"
            "{\"id\":\"9b1d0c2e\",\"object\":\"N\xC3\xA9"
            "buleuse\",\"date\":\"2024-10-06\","
            "\"filter\":null,\"state\":\"waiting\","
@@ -152,12 +155,13 @@ TEST(print_sessions_aligns_utf8_and_numbers)
            "\"total\":8,\"files\":{\"pending\":8,\"running\":0,\"done\":0,\"failed\":0,"
            "\"skipped\":0,\"cancelled\":0}}]}",
            "SESSION   OBJECT     DATE        FILTER  STATE    PRI  PROGRESS                  "
-           "FAILED  REASON\n"
+           "FAILED         ETA  REASON\n"
            "3f2a      M31        2024-10-05  Ha      queued     0  [#####-----]  58% 70/120  "
-           "     3  -\n"
+           "     3  3 min 20 s  -\n"
            "9b1d0c2e  N\xC3\xA9"
            "buleuse  2024-10-06  -       waiting   10  "
-           "[----------]   0% 0/8          0  waiting for dark 300 s, -10 C, gain 100, 1x1\n");
+           "[----------]   0% 0/8          0           -  waiting for dark 300 s, -10 C, gain "
+           "100, 1x1\n");
     expect(ac_print_sessions, "{\"sessions\":[]}", "no light sessions\n");
 }
 
@@ -557,4 +561,27 @@ TEST(astrocalctl_end_to_end_with_a_fake_daemon)
     json_decref(canned);
     free(canned_line);
     ac_harness_free(&h);
+}
+
+TEST(print_history_lines_and_more)
+{
+    /* One line per event: time to the second, kind, file name (from detail.path, else the
+     * file id, "-" for the session's own events), message. */
+    expect(ac_print_history,
+           "{\"id\":\"S1\",\"more\":true,\"events\":["
+           "{\"id\":1,\"at\":\"2026-12-07 10:00:01.123456\",\"kind\":\"session_planned\","
+           "\"session_id\":\"S1\",\"file_id\":null,\"message\":null,\"detail\":null},"
+           "{\"id\":2,\"at\":\"2026-12-07 10:00:02.000000\",\"kind\":\"attempt\","
+           "\"session_id\":\"S1\",\"file_id\":\"F1\",\"message\":\"attempt 1\","
+           "\"detail\":{\"path\":\"/data/m31_001.fits\"}},"
+           "{\"id\":3,\"at\":\"2026-12-07 10:00:03.000000\",\"kind\":\"failed\","
+           "\"session_id\":\"S1\",\"file_id\":\"F2\",\"message\":\"not a FITS file\","
+           "\"detail\":null}]}",
+           "(older events left out: --limit N shows more)\n"
+           "2026-12-07 10:00:01  session_planned  -                             \n"
+           "2026-12-07 10:00:02  attempt          m31_001.fits                  attempt 1\n"
+           "2026-12-07 10:00:03  failed           F2                            not a FITS "
+           "file\n");
+    expect(ac_print_history, "{\"id\":\"X\",\"more\":false,\"events\":[]}",
+           "no history for X\n");
 }

@@ -22,7 +22,8 @@
 static ac_db_t *crash_db(ac_queue_t *q, const char *name)
 {
     ac_db_t *db = ac_db_open(name, NULL, NULL);
-    const ac_qfile_add_t files[] = {{"a", "/d/a.fits"}, {"b", "/d/b.fits"}, {"c", "/d/c.fits"}};
+    const ac_qfile_add_t files[] = {
+        {"a", "/d/a.fits", NULL}, {"b", "/d/b.fits", NULL}, {"c", "/d/c.fits", NULL}};
     ac_queue_plan_t p = {.session_id = "s",
                          .ready = true,
                          .session_date = "2024-10-01",
@@ -98,7 +99,7 @@ TEST(queue_catalogue_full_is_enospace_and_costs_no_attempt)
 {
     sqlite3 *h = afdb_create("cf.db", AFDB_MIGRATED);
     afdb_file_t lf = afdb_light("L1", "S1", "/data/L1.fits", "2024-10-05T02:10:07", "300");
-    const ac_qfile_add_t files[] = {{"L1", "/data/L1.fits"}};
+    const ac_qfile_add_t files[] = {{"L1", "/data/L1.fits", NULL}};
     ac_queue_plan_t p = {.session_id = "S1", .ready = true, .files = files, .nfiles = 1};
     static char big[200000];
     ac_calibrated_rec_t r = {.raw_file_id = "L1",

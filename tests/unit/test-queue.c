@@ -1,8 +1,8 @@
 /*
  * test-queue.c - the light queue (daemon/catalog/queue*.c): claim order, the state
  * machine of sessions and files, the operator's rules (what is refused, and why), the
- * retry policy, settling a session when its last file ends; and the event log
- * (catalog_event.c). Every expected value is written out from queue.h's contract.
+ * retry policy, settling a session when its last file ends. Every expected value is written out
+ * from queue.h's contract.
  */
 #include <errno.h>
 #include <math.h>
@@ -69,8 +69,9 @@ static ac_sess_state_t state_of(ac_queue_t *q, const char *session_id)
 static ac_db_t *queue_db(ac_queue_t *q)
 {
     ac_db_t *db = ac_db_open("q.db", NULL, NULL);
-    const ac_qfile_add_t old[] = {{"o2", "/d/o2.fits"}, {"o1", "/d/o1.fits"}};
-    const ac_qfile_add_t new1[] = {{"n1", "/d/n1.fits"}}, wait[] = {{"w1", "/d/w1.fits"}};
+    const ac_qfile_add_t old[] = {{"o2", "/d/o2.fits", NULL}, {"o1", "/d/o1.fits", NULL}};
+    const ac_qfile_add_t new1[] = {{"n1", "/d/n1.fits", NULL}},
+                         wait[] = {{"w1", "/d/w1.fits", NULL}};
 
     ASSERT_NOT_NULL(db);
     ASSERT_OK(ac_schema_prepare(db, NULL, NULL));
@@ -211,9 +212,9 @@ TEST(queue_states_retry_recover_cancel)
     ac_db_close(db);
 }
 
-static void note_done(void *ud, const char *session_id)
+static void note_done(void *ud, const ac_queue_done_t *d)
 {
-    snprintf(ud, 64, "%s", session_id);
+    snprintf(ud, 64, "%s", d->session_id);
 }
 
 TEST(queue_operator_rules_and_settling)
@@ -221,7 +222,7 @@ TEST(queue_operator_rules_and_settling)
     ac_queue_t q;
     ac_db_t *db = queue_db(&q);
     char done[64] = "";
-    const ac_qfile_add_t n2[] = {{"n2", "/d/n2.fits"}};
+    const ac_qfile_add_t n2[] = {{"n2", "/d/n2.fits", NULL}};
     ac_queue_verdict_t v = {0};
     ac_err_t e = {0};
     bool resumed = true;
@@ -326,7 +327,7 @@ TEST(queue_record_calibrated_marks_done_and_settles)
     sqlite3 *h = afdb_create("rec.db", AFDB_MIGRATED);
     afdb_file_t lf =
         afdb_light("L1", "S1", "/data/lights/L1.fits", "2024-10-05T02:10:07.25", "300");
-    const ac_qfile_add_t files[] = {{"L1", "/data/lights/L1.fits"}};
+    const ac_qfile_add_t files[] = {{"L1", "/data/lights/L1.fits", NULL}};
     ac_calibrated_rec_t r = {.raw_file_id = "L1",
                              .output_path = "/out/L1_c.fits",
                              .output_sha256 = "ab",
@@ -371,16 +372,14 @@ TEST(queue_record_calibrated_marks_done_and_settles)
     ac_db_close(db);
 }
 
-TEST(queue_lists_and_events)
+TEST(queue_lists_and_names)
 {
     ac_queue_t q;
     ac_db_t *db = queue_db(&q);
     ac_qsession_list_t sl = {0};
     ac_qfile_list_t fl = {0};
-    ac_event_list_t ev = {0};
     int added = -1;
-    int64_t id = 0;
-    ac_qfile_add_t again[] = {{"o1", "/d/o1.fits"}, {"o3", "/d/o3.fits"}};
+    ac_qfile_add_t again[] = {{"o1", "/d/o1.fits", NULL}, {"o3", "/d/o3.fits", NULL}};
     ac_queue_plan_t p = {.session_id = "old",
                          .ready = true,
                          .session_date = "2024-10-01",
@@ -401,15 +400,6 @@ TEST(queue_lists_and_events)
     ASSERT_STR_EQ(fl.items[2].path, "/d/o3.fits");
     ASSERT(isnan(fl.items[0].not_before));
     ac_queue_files_free(&fl);
-    for (int i = 0; i < 5; i++)
-        ASSERT_OK(ac_catalog_event_add(db, "file_done", "old", "o1", "calibrated", &id, NULL));
-    ASSERT_OK(ac_catalog_events(db, id - 2, 10, &ev, NULL));
-    ASSERT_EQ(ev.n, 2);
-    ASSERT_EQ(ev.items[1].id, id);
-    ASSERT_STR_EQ(ev.items[0].kind, "file_done");
-    ac_catalog_events_free(&ev);
-    ASSERT_OK(ac_catalog_events_prune(db, 2, NULL));
-    ASSERT_EQ(q_int(db, "SELECT COUNT(*) FROM astrocal_event", NULL), 2);
     ASSERT_STR_EQ(ac_queue_file_state_name(AC_FILE_SKIPPED), "skipped");
     ASSERT_EQ(ac_queue_sess_state_parse("paused"), AC_SESS_PAUSED);
     ASSERT_EQ(ac_queue_file_state_parse("bogus"), -1);
