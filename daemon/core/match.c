@@ -420,28 +420,6 @@ static void pin_verdicts(const ctx_t *c, size_t n, int type, const ev_t *ev, int
     }
 }
 
-/* pin_waiting describes why a pinned type has no master: the pinned one is rejected (and
- * whether --force would accept it), or it is not among the candidates. */
-static void pin_waiting(const ctx_t *c, size_t n, int type, const ac_match_note_t *notes,
-                        char *buf, size_t size)
-{
-    const ac_match_pin_t *p = &c->o->pin[type];
-
-    for (size_t i = 0; i < n; i++) {
-        if (notes[i].type != type || !notes[i].pinned)
-            continue;
-        snprintf(buf, size, "the pinned %s %s, which %s: %s", ac_match_type_name(type),
-                 p->label,
-                 notes[i].fatal ? "cannot be used even with --force"
-                 : p->force     ? "does not match"
-                                : "does not match (--force accepts it)",
-                 notes[i].reason);
-        return;
-    }
-    snprintf(buf, size, "the pinned %s %s, which is not a usable master in the catalogue",
-             ac_match_type_name(type), p->label);
-}
-
 static int dcmp(double a, double b)
 {
     if (a < b - EPS)
@@ -771,7 +749,7 @@ int ac_match_run(const ac_match_light_t *light, const ac_match_cand_t *cands, si
                     (t == AC_MATCH_FLAT && (opts->required & AC_MATCH_NEED_FLAT)) ||
                     (t == AC_MATCH_BIAS && res->bias_needed);
         if (res->pinned[t] && res->chosen[t] < 0 && (want || t != AC_MATCH_BIAS))
-            pin_waiting(&c, n, t, res->notes, part, sizeof part);
+            ac_match_pin_waiting(&opts->pin[t], t, res->notes, n, part, sizeof part);
         else if (!want || res->chosen[t] >= 0)
             continue;
         else

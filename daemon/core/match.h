@@ -222,6 +222,12 @@ const char *ac_match_status_name(int status);   /* "ready", "waiting" */
  * IMAGETYP values ("Master Dark", "DARKFLAT"...) to a type, or -1. */
 int ac_match_type_from_name(const char *name);
 
+/* ac_match_pin_waiting describes why a pinned type has no master (for ac_match_run's
+ * waiting reason): the pinned candidate among notes[0..n) is rejected (and whether --force
+ * would accept it), or none of the candidates is the pinned one. */
+void ac_match_pin_waiting(const ac_match_pin_t *p, int type, const ac_match_note_t *notes,
+                          size_t n, char *buf, size_t size);
+
 /* ac_match_chosen returns the note of the chosen master of a type, or NULL. Borrowed from
  * res. */
 const ac_match_note_t *ac_match_chosen(const ac_match_result_t *res, int type);

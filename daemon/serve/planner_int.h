@@ -5,7 +5,9 @@
  *                      passes and their back-off, life cycle;
  *   planner_bad.c      masters found broken (one master, or a set unusable together):
  *                      marked once, kept out until a file changes;
- *   planner_explain.c  `astrocalctl plan` and `astrocalctl masters`.
+ *   planner_explain.c  `astrocalctl plan` and `astrocalctl masters`;
+ *   planner_pin.c      pinned masters (astrocalctl use) and recalibration plans;
+ *   planner_wait.c     waiting for a better master being built.
  *
  * Thread: loop thread only, like the planner.
  */
@@ -53,6 +55,16 @@ void ac_planner_match_opts(const ac_planner_t *pl, ac_match_opts_t *o);
 int ac_planner_record(ac_planner_t *pl, struct ac_planner_inputs *in,
                       const ac_catalog_session_t *s, const ac_file_list_t *files,
                       ac_match_result_t *res, bool force, ac_err_t *e);
+
+/* ---- planner_wait.c ---- */
+
+/* ac_planner_better_coming says whether a master being built would suit the session
+ * better than the one chosen in res (a dark of the light's exposure instead of a scaled
+ * one, tonight's flat instead of another night's; never over a pinned master): then why
+ * says for what it waits. */
+bool ac_planner_better_coming(const ac_planner_t *pl, const struct ac_planner_inputs *in,
+                              const ac_match_light_t *l, const ac_match_result_t *res,
+                              char *why, size_t size);
 
 /* ---- planner_pin.c ---- */
 
