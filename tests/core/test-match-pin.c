@@ -7,55 +7,33 @@
 #include <math.h>
 
 #include "match.h"
+#include "matchtest.h"
 #include "test.h"
 
-static void light_init(ac_match_light_t *l)
+/* The shared light and candidates, compared by CCD-TEMP alone (no set point). */
+static void pin_light(ac_match_light_t *l)
 {
-    memset(l, 0, sizeof *l);
-    strcpy(l->eq.instrument, "ZWO ASI2600MM Pro");
-    strcpy(l->eq.telescope, "Esprit100");
-    l->eq.width = 6248;
-    l->eq.height = 4176;
-    l->eq.xbin = l->eq.ybin = 1;
-    l->eq.gain = 100;
-    l->eq.offset = 50;
-    l->eq.exposure = 300;
+    light_init(l);
     l->eq.ccd_temp = -10;
     l->eq.set_temp = NAN;
-    strcpy(l->eq.filter, "L");
-    strcpy(l->night, "2024-10-05");
-    strcpy(l->date_obs, "2024-10-05T22:00:00.0");
 }
 
-static void cand_init(ac_match_cand_t *c, int64_t id, ac_match_type_t type, const char *night)
+static void pin_cand(ac_match_cand_t *c, int64_t id, ac_match_type_t type, const char *night)
 {
-    memset(c, 0, sizeof *c);
-    c->id = id;
-    c->type = type;
-    snprintf(c->path, sizeof c->path, "/repo/Masters/m%d.fits", (int)id);
-    strcpy(c->eq.instrument, "ZWO ASI2600MM Pro");
-    strcpy(c->eq.telescope, "Esprit100");
-    c->eq.width = 6248;
-    c->eq.height = 4176;
-    c->eq.xbin = c->eq.ybin = 1;
-    c->eq.gain = 100;
-    c->eq.offset = 50;
-    c->eq.exposure = type == AC_MATCH_DARK ? 300 : 2;
-    c->eq.ccd_temp = type == AC_MATCH_DARK ? -10 : NAN;
+    char name[32];
+
+    snprintf(name, sizeof name, "m%d.fits", (int)id);
+    cand_init(c, id, type, name);
     c->eq.set_temp = NAN;
-    if (type == AC_MATCH_FLAT)
-        strcpy(c->eq.filter, "L");
-    strcpy(c->night, night);
-    c->dark_has_bias = AC_MATCH_YES;
-    c->flat_calibrated = AC_MATCH_YES;
+    snprintf(c->night, sizeof c->night, "%s", night);
 }
 
 /* Two darks (#1 same night, #2 three nights earlier) and a flat (#3). */
 static void three(ac_match_cand_t c[3])
 {
-    cand_init(&c[0], 1, AC_MATCH_DARK, "2024-10-05");
-    cand_init(&c[1], 2, AC_MATCH_DARK, "2024-10-02");
-    cand_init(&c[2], 3, AC_MATCH_FLAT, "2024-10-05");
+    pin_cand(&c[0], 1, AC_MATCH_DARK, "2024-10-05");
+    pin_cand(&c[1], 2, AC_MATCH_DARK, "2024-10-02");
+    pin_cand(&c[2], 3, AC_MATCH_FLAT, "2024-10-05");
 }
 
 static ac_match_result_t run_pin(const ac_match_cand_t *c, size_t n, int type,
@@ -66,7 +44,7 @@ static ac_match_result_t run_pin(const ac_match_cand_t *c, size_t n, int type,
     ac_match_result_t r;
     ac_err_t e = {0};
 
-    light_init(&l);
+    pin_light(&l);
     ac_match_opts_default(&o);
     o.pin[type].ids = ids;
     o.pin[type].nids = nids;
@@ -135,7 +113,7 @@ TEST(match_pin_forced_exposure_scales_by_the_ratio)
     ASSERT_EQ(r.status, AC_MATCH_WAITING);
     ac_match_result_free(&r);
     /* A bias-free dark without a bias: the bias rule makes it wait (no bias candidate). */
-    cand_init(&c[0], 1, AC_MATCH_BIAS, "2024-10-05");
+    pin_cand(&c[0], 1, AC_MATCH_BIAS, "2024-10-05");
     r = run_pin(c, 3, AC_MATCH_DARK, &pin, 1, true);
     ASSERT_EQ(r.chosen[AC_MATCH_DARK], 1);
     ASSERT_NEAR(r.dark_k, 300.0 / 60.0, 1e-12);
@@ -170,7 +148,7 @@ TEST(match_pin_fatal_mismatch_refused_even_with_force)
             strcpy(c[0].eq.bayerpat, "RGGB");
             strcpy(c[2].eq.bayerpat, "RGGB");
         }
-        light_init(&l);
+        pin_light(&l);
         if (cases[k].bayer[0] != '\0')
             strcpy(l.eq.bayerpat, "RGGB");
         ac_match_opts_default(&o);
@@ -208,7 +186,7 @@ TEST(match_pin_set_of_several_chooses_the_best_of_them)
     ac_match_result_t r;
 
     three(c);
-    cand_init(&c[3], 4, AC_MATCH_DARK, "2024-10-04");
+    pin_cand(&c[3], 4, AC_MATCH_DARK, "2024-10-04");
     r = run_pin(c, 4, AC_MATCH_DARK, ids, 2, false);
     ASSERT_EQ(r.chosen[AC_MATCH_DARK], 3); /* #4 (one night) beats #2 (three nights) */
     ASSERT_EQ(r.notes[1].verdict, AC_MATCH_LOWER);
