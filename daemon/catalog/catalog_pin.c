@@ -143,17 +143,21 @@ int ac_catalog_pin_clear(ac_db_t *db, const char *session_id, unsigned mask, int
 
 struct sync_ctx {
     const char *session_id;
+    bool dry;  /* only find out whether anything is to be written (need) */
+    bool need; /* out, dry */
     bool changed;
 };
 
 /* One row per type: the link in fitssession, astrocald's copy (and whether there is
  * one), and the source session of the master astrocald planned for that type (a link to
  * it is astrocald's own choice written back, not the user's). */
-#define LINKS_SQL(col, type)                                                                   \
-    "SELECT s." col ", l.session_id IS NOT NULL, l." type ", (SELECT m.source_session_id "     \
-    "FROM astrocal_session AS a JOIN Masters AS m ON m.master_path = a." type "_master "       \
-    "WHERE a.session_id = s.fitsSessionId LIMIT 1) FROM fitssession AS s LEFT JOIN "           \
-    "astrocal_link AS l ON l.session_id = s.fitsSessionId WHERE s.fitsSessionId = ?1"
+#define SOURCE_SQL(type)                                                                       \
+    "(SELECT m.source_session_id FROM astrocal_session AS a JOIN Masters AS m ON "             \
+    "m.master_path = a." type "_master WHERE a.session_id = s.fitsSessionId LIMIT 1)"
+#define LINKS_SQL(col, type, source)                                                           \
+    "SELECT s." col ", l.session_id IS NOT NULL, l." type ", " source " FROM fitssession AS "  \
+    "s LEFT JOIN astrocal_link AS l ON l.session_id = s.fitsSessionId WHERE "                  \
+    "s.fitsSessionId = ?1"
 
 static int read_link(sqlite3_stmt *st, void *arg, ac_err_t *e)
 {
@@ -175,28 +179,37 @@ static bool same(const char *a, const char *b)
 
 static int sync_txn(ac_db_t *db, void *arg, ac_err_t *e)
 {
-    static const char *const sql[AC_PIN_NTYPES] = {
-        LINKS_SQL("fitsBiasSession", "bias"),
-        LINKS_SQL("fitsDarkSession", "dark"),
-        LINKS_SQL("fitsFlatSession", "flat"),
+    /* Without a Masters table no master has a source session. */
+    static const char *const sql[2][AC_PIN_NTYPES] = {
+        {LINKS_SQL("fitsBiasSession", "bias", "NULL"),
+         LINKS_SQL("fitsDarkSession", "dark", "NULL"),
+         LINKS_SQL("fitsFlatSession", "flat", "NULL")},
+        {LINKS_SQL("fitsBiasSession", "bias", SOURCE_SQL("bias")),
+         LINKS_SQL("fitsDarkSession", "dark", SOURCE_SQL("dark")),
+         LINKS_SQL("fitsFlatSession", "flat", SOURCE_SQL("flat"))},
     };
     struct sync_ctx *cx = arg;
+    const ac_schema_info_t *si = NULL;
     char *v[AC_PIN_NTYPES][4];
     const char *now_links[AC_PIN_NTYPES];
-    bool seen = false, any = false;
-    int rc = 0;
+    bool seen = false, any = false, differ = false;
+    int rc;
 
     memset(v, 0, sizeof v);
+    if ((rc = ac_schema_require(db, &si, e)) != 0)
+        return rc;
     const ac_bind_t b[] = {AC_BIND_TEXT(cx->session_id)};
     for (int t = 0; t < AC_PIN_NTYPES && rc == 0; t++)
-        rc = ac_catalog_run(db, sql[t], b, 1, "read AstroFiler's session links", read_link,
-                            v[t], e);
+        rc = ac_catalog_run(db, sql[si->masters[0] != '\0'][t], b, 1,
+                            "read AstroFiler's session links", read_link, v[t], e);
     for (int t = 0; t < AC_PIN_NTYPES; t++) {
         now_links[t] = v[t][0];
         seen = seen || (v[t][1] != NULL && strcmp(v[t][1], "1") == 0);
         any = any || v[t][1] != NULL;
+        differ = differ || !same(v[t][0], v[t][2]);
     }
-    for (int t = 0; t < AC_PIN_NTYPES && rc == 0 && seen; t++) {
+    cx->need = rc == 0 && any && (!seen || differ);
+    for (int t = 0; t < AC_PIN_NTYPES && rc == 0 && seen && !cx->dry; t++) {
         if (same(v[t][0], v[t][2]))
             continue; /* unchanged since astrocald saw or wrote it */
         if (v[t][0] == NULL || v[t][0][0] == '\0') {
@@ -235,7 +248,8 @@ static int sync_txn(ac_db_t *db, void *arg, ac_err_t *e)
             }
         }
     }
-    if (rc == 0 && any)
+    /* astrocald's copy, written only when it changes. */
+    if (rc == 0 && cx->need && !cx->dry)
         rc = ac_catalog_pin_links_written(db, cx->session_id, now_links, e);
     for (int t = 0; t < AC_PIN_NTYPES; t++)
         for (int i = 0; i < 4; i++)
@@ -249,7 +263,12 @@ int ac_catalog_pin_sync_links(ac_db_t *db, const char *session_id, bool *changed
     int rc;
 
     AC_DB_OWNER_CHECK(db);
-    rc = ac_db_transact(db, sync_txn, &cx, e);
+    /* Read first, outside a transaction: a pass that changes nothing writes nothing. */
+    cx.dry = true;
+    rc = sync_txn(db, &cx, e);
+    cx.dry = false;
+    if (rc == 0 && cx.need)
+        rc = ac_db_transact(db, sync_txn, &cx, e);
     if (changed != NULL)
         *changed = rc == 0 && cx.changed;
     return rc;
