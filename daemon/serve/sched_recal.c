@@ -162,6 +162,10 @@ int ac_sched_use(ac_sched_t *s, const ac_planner_use_t *u, bool unpin, json_t **
     rc = ac_planner_replan_session(s->planner, u->session_id, &pe);
     if (rc != 0 && rc != -ENOENT)
         ac_log_warn("planning session %s after its masters changed: %s", u->session_id, pe.msg);
+    if (rc == -ENOENT) { /* a recalibration under way is planned by the next pass */
+        ac_planner_request(s->planner, true);
+        ac_sched_plan_soon(s);
+    }
     ac_sched_kick(s);
     *out = json_pack("{s:s,s:o,s:i}", "session", u->session_id, "pinned",
                      pins != NULL ? pins : json_array(), "removed", n);
