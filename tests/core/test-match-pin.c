@@ -36,15 +36,21 @@ static void three(ac_match_cand_t c[3])
     pin_cand(&c[2], 3, AC_MATCH_FLAT, "2024-10-05");
 }
 
-static ac_match_result_t run_pin(const ac_match_cand_t *c, size_t n, int type,
-                                 const int64_t *ids, size_t nids, bool force)
+/* run_pin matches c[0..n) with a pin of type on ids (label "#ids[0]"), against light
+ * (NULL: pin_light's). */
+static ac_match_result_t run_pin_on(const ac_match_light_t *light, const ac_match_cand_t *c,
+                                    size_t n, int type, const int64_t *ids, size_t nids,
+                                    bool force)
 {
     ac_match_light_t l;
     ac_match_opts_t o;
     ac_match_result_t r;
     ac_err_t e = {0};
 
-    pin_light(&l);
+    if (light != NULL)
+        l = *light;
+    else
+        pin_light(&l);
     ac_match_opts_default(&o);
     o.pin[type].ids = ids;
     o.pin[type].nids = nids;
@@ -54,6 +60,8 @@ static ac_match_result_t run_pin(const ac_match_cand_t *c, size_t n, int type,
         AC_TEST_FAIL("ac_match_run: %s", e.msg);
     return r;
 }
+
+#define run_pin(...) run_pin_on(NULL, __VA_ARGS__)
 
 TEST(match_pin_chooses_the_pinned_dark_over_a_closer_one)
 {
@@ -135,7 +143,6 @@ TEST(match_pin_fatal_mismatch_refused_even_with_force)
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         ac_match_cand_t c[3];
         ac_match_light_t l;
-        ac_match_opts_t o;
         ac_match_result_t r;
         int64_t pin = 2;
 
@@ -151,10 +158,7 @@ TEST(match_pin_fatal_mismatch_refused_even_with_force)
         pin_light(&l);
         if (cases[k].bayer[0] != '\0')
             strcpy(l.eq.bayerpat, "RGGB");
-        ac_match_opts_default(&o);
-        o.pin[AC_MATCH_DARK] = (ac_match_pin_t){.ids = &pin, .nids = 1, .force = true};
-        strcpy(o.pin[AC_MATCH_DARK].label, "#2");
-        ASSERT_EQ(ac_match_run(&l, c, 3, &o, &r, NULL), 0);
+        r = run_pin_on(&l, c, 3, AC_MATCH_DARK, &pin, 1, true);
         ASSERT_EQ(r.status, AC_MATCH_WAITING);
         ASSERT_EQ(r.chosen[AC_MATCH_DARK], -1);
         ASSERT(r.notes[1].fatal);
