@@ -35,6 +35,9 @@ int ac_print_history(FILE *out, json_t *r)
         const char *name = path != NULL ? strrchr(path, '/') : NULL;
         const char *at = text(ev, "at"), *msg = text(ev, "message");
 
+        if (msg == NULL) /* a session's plan without a reason: its state */
+            msg = text(detail, "state");
+
         name = name != NULL ? name + 1 : path != NULL ? path : file != NULL ? file : "-";
         /* 'YYYY-MM-DD HH:MM:SS.ffffff': to the second. */
         fprintf(out, "%.19s  %-15s  %-28s  %s\n", at != NULL ? at : "-",

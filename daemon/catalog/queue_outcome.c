@@ -157,50 +157,50 @@ void ac_queue_report(ac_queue_t *q, ac_qsettled_t *st)
     ac_queue_settled_reset(st);
 }
 
+/* event_exec runs one of the INSERT ... SELECT statements below: ?1 now, ?2 kind, ?3 the
+ * row's key (a file id, a session id, or a state), ?4 the message. */
+static int event_exec(ac_db_t *db, const char *sql, const char *now, const char *kind,
+                      const char *key, const char *message, const char *op, ac_err_t *e)
+{
+    const ac_bind_t v[] = {AC_BIND_TEXT(now), AC_BIND_TEXT(kind), AC_BIND_TEXT(key),
+                           AC_BIND_TEXT(message)};
+
+    return ac_catalog_exec(db, sql, v, AC_BIND_N(v), op, NULL, e);
+}
+
 int ac_queue_file_event(ac_db_t *db, const char *file_id, const char *kind, const char *message,
                         const char *now, ac_err_t *e)
 {
-    const ac_bind_t v[] = {AC_BIND_TEXT(now), AC_BIND_TEXT(kind), AC_BIND_TEXT(file_id),
-                           AC_BIND_TEXT(message)};
-
-    return ac_catalog_exec(db,
-                           "INSERT INTO astrocal_event (at, kind, session_id, file_id, "
-                           "message, detail) SELECT ?1, ?2, session_id, file_id, COALESCE(?4, "
-                           "error), json_object('state', state, 'attempts', attempts, 'path', "
-                           "path, 'error', error, 'output', output_path, 'output_file_id', "
-                           "output_file_id, 'seconds', seconds, 'retry_at', not_before) FROM "
-                           "astrocal_file WHERE file_id = ?3",
-                           v, AC_BIND_N(v), "record a file's event", NULL, e);
+    return event_exec(db,
+                      "INSERT INTO astrocal_event (at, kind, session_id, file_id, message, "
+                      "detail) SELECT ?1, ?2, session_id, file_id, COALESCE(?4, error), "
+                      "json_object('state', state, 'attempts', attempts, 'path', path, "
+                      "'error', error, 'output', output_path, 'output_file_id', "
+                      "output_file_id, 'seconds', seconds, 'retry_at', not_before) FROM "
+                      "astrocal_file WHERE file_id = ?3",
+                      now, kind, file_id, message, "record a file's event", e);
 }
 
 int ac_queue_session_event(ac_db_t *db, const char *session_id, const char *kind,
                            const char *message, const char *now, ac_err_t *e)
 {
-    const ac_bind_t v[] = {AC_BIND_TEXT(now), AC_BIND_TEXT(kind), AC_BIND_TEXT(session_id),
-                           AC_BIND_TEXT(message)};
-
-    return ac_catalog_exec(db,
-                           "INSERT INTO astrocal_event (at, kind, session_id, message, detail) "
-                           "SELECT ?1, ?2, session_id, COALESCE(?4, reason), json_object("
-                           "'state', state, 'priority', priority, 'reason', reason, 'bias', "
-                           "bias_master, 'dark', dark_master, 'flat', flat_master, 'flatdark', "
-                           "flatdark_master, 'links', json(links_json)) FROM astrocal_session "
-                           "WHERE session_id = ?3",
-                           v, AC_BIND_N(v), "record a session's event", NULL, e);
+    return event_exec(db,
+                      "INSERT INTO astrocal_event (at, kind, session_id, message, detail) "
+                      "SELECT ?1, ?2, session_id, COALESCE(?4, reason), json_object('state', "
+                      "state, 'priority', priority, 'reason', reason, 'bias', bias_master, "
+                      "'dark', dark_master, 'flat', flat_master, 'flatdark', flatdark_master, "
+                      "'links', json(links_json)) FROM astrocal_session WHERE session_id = ?3",
+                      now, kind, session_id, message, "record a session's event", e);
 }
 
 int ac_queue_changed_event(ac_db_t *db, const char *now, const char *state, const char *kind,
                            const char *message, ac_err_t *e)
 {
-    const ac_bind_t v[] = {AC_BIND_TEXT(now), AC_BIND_TEXT(kind), AC_BIND_TEXT(state),
-                           AC_BIND_TEXT(message)};
-
-    return ac_catalog_exec(db,
-                           "INSERT INTO astrocal_event (at, kind, session_id, file_id, "
-                           "message, detail) SELECT ?1, ?2, session_id, file_id, COALESCE(?4, "
-                           "error), json_object('state', state, 'attempts', attempts, 'path', "
-                           "path, 'error', error) "
-                           "FROM astrocal_file WHERE updated_at = ?1 AND state = ?3 ORDER BY "
-                           "path",
-                           v, AC_BIND_N(v), "record the files an operator changed", NULL, e);
+    return event_exec(db,
+                      "INSERT INTO astrocal_event (at, kind, session_id, file_id, message, "
+                      "detail) SELECT ?1, ?2, session_id, file_id, COALESCE(?4, error), "
+                      "json_object('state', state, 'attempts', attempts, 'path', path, "
+                      "'error', error) FROM astrocal_file WHERE updated_at = ?1 AND state = ?3 "
+                      "ORDER BY path",
+                      now, kind, state, message, "record the files an operator changed", e);
 }

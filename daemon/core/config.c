@@ -67,7 +67,8 @@ static const ac_config_entry_t table[] = {
     BOOL("AUTO_CALIBRATION", preserve_original_files, "True",
          "Keep the raw light's catalogue row visible (False soft-deletes it)."),
     BOOL("AUTO_CALIBRATION", auto_calibrate_on_master_creation, "False",
-         "Re-plan and queue waiting sessions as soon as a new master appears."),
+         "A master another program adds starts the sessions waiting for it at once (False: "
+         "they wait for astrocalctl enqueue; masters astrocald builds always start them)."),
     BOOL("AUTO_CALIBRATION", calibration_quality_check, "True",
          "Measure and record the quality figures of every calibrated frame."),
     DBL("AUTO_CALIBRATION", max_temperature_difference, "5.0", 0, 100,

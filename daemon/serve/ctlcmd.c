@@ -339,8 +339,7 @@ static void reply_session(ac_ctlsrv_client_t *c, json_t *id, int rc, ac_qsession
     else
         ac_ctlsrv_reply_ok(c, id,
                            json_pack("{s:s,s:s,s:i}", "session", s->session_id, "state",
-                                     ac_queue_sess_state_name(s->state), "priority",
-                                     s->priority));
+                                     ac_queue_sess_shown(s), "priority", s->priority));
     ac_queue_session_clear(s);
 }
 

@@ -46,6 +46,12 @@ void make_night(struct night *nt, int n, int w, int h)
 
 long long add_master(sqlite3 *db, const char *type, const char *path, const char *hash)
 {
+    return add_master_from(db, type, path, hash, NULL);
+}
+
+long long add_master_from(sqlite3 *db, const char *type, const char *path, const char *hash,
+                          const char *source_session)
+{
     afdb_master_t m = {0};
     char mid[64];
     static int seq;
@@ -62,17 +68,15 @@ long long add_master(sqlite3 *db, const char *type, const char *path, const char
     m.ccd_temp = "-10.0";
     m.filter = strcmp(type, "flat") == 0 ? "L" : NULL;
     m.hash = hash;
+    m.source_session = source_session;
     m.file_count = 20;
     m.is_validated = 1;
     return afdb_add_master(db, &m);
 }
 
-/* make_catalogue writes an AstroFiler database with one light session of the night's
- * lights and the masters chosen by `masters` ("bdf": bias, dark, flat). */
-void make_catalogue(ac_harness_t *h, struct night *nt, const char *masters)
+/* add_lights adds light session S-1 with the night's lights, as AstroFiler registers them. */
+void add_lights(sqlite3 *db, struct night *nt)
 {
-    sqlite3 *db = afdb_create(h->database, AFDB_MIGRATED);
-
     afdb_add_session(db, "S-1", "M 31", "2024-03-15", "300.0", "-10.0", "L");
     for (int i = 0; i < nt->n; i++) {
         const char *date = read_key_string(nt->light[i], "DATE-OBS");
@@ -82,6 +86,15 @@ void make_catalogue(ac_harness_t *h, struct night *nt, const char *masters)
         f.filter = "L";
         afdb_add_file(db, &f);
     }
+}
+
+/* make_catalogue writes an AstroFiler database with one light session of the night's
+ * lights and the masters chosen by `masters` ("bdf": bias, dark, flat). */
+void make_catalogue(ac_harness_t *h, struct night *nt, const char *masters)
+{
+    sqlite3 *db = afdb_create(h->database, AFDB_MIGRATED);
+
+    add_lights(db, nt);
     if (strchr(masters, 'b'))
         add_master(db, "bias", nt->bias, NULL);
     if (strchr(masters, 'd'))

@@ -33,6 +33,14 @@ void make_night(struct night *nt, int n, int w, int h);
  * none) in Masters, as AstroFiler does; returns its rowid. */
 long long add_master(sqlite3 *db, const char *type, const char *path, const char *hash);
 
+/* add_master_from is add_master with Masters.source_session_id = source_session (NULL: none).
+ */
+long long add_master_from(sqlite3 *db, const char *type, const char *path, const char *hash,
+                          const char *source_session);
+
+/* add_lights adds light session S-1 (M 31, 2024-03-15, 300 s, L) with the night's lights. */
+void add_lights(sqlite3 *db, struct night *nt);
+
 /* make_catalogue writes an AstroFiler database with one light session (S-1) of the
  * night's lights and the masters chosen by `masters` ("bdf": bias, dark, flat). */
 void make_catalogue(ac_harness_t *h, struct night *nt, const char *masters);

@@ -208,6 +208,29 @@ TEST_TIMEOUT(night_hands_free_from_raw_frames, 300)
     ASSERT_EQ(q(db, "SELECT count(*) FROM fitsfile WHERE fitsFileCalibrated = 1 AND "
                     "fitsFileOriginalFile IS NOT NULL"),
               8);
+    /* AstroFiler's session fields: every calibration session a master was built from says
+     * so (master_<kind>_created), and each light session names the sessions its dark and
+     * flat masters came from, as the Masters rows' source_session_id give them. */
+    ASSERT_EQ(q(db, "SELECT count(*) FROM fitssession WHERE fitsSessionObjectName = 'Bias' "
+                    "AND master_bias_created = 1"),
+              1);
+    ASSERT_EQ(q(db, "SELECT count(*) FROM fitssession WHERE fitsSessionObjectName = 'Flat' "
+                    "AND master_flat_created = 1"),
+              2);
+    ASSERT(q(db, "SELECT count(*) FROM fitssession WHERE fitsSessionObjectName = 'Dark' AND "
+                 "master_dark_created = 1") >= 2);
+    ASSERT_EQ(q(db,
+                "SELECT count(*) FROM fitssession AS s WHERE fitsSessionObjectName = "
+                "'M 31' AND is_auto_calibration = 1 AND auto_calibration_dark_session_id = "
+                "fitsDarkSession AND auto_calibration_flat_session_id = fitsFlatSession AND "
+                "EXISTS (SELECT 1 FROM Masters AS m JOIN astrocal_record AS r ON "
+                "r.dark_path = m.master_path JOIN fitsfile AS f ON f.fitsFileId = r.file_id "
+                "WHERE f.fitsFileSession = s.fitsSessionId AND m.source_session_id = "
+                "s.fitsDarkSession) AND EXISTS (SELECT 1 FROM Masters AS m JOIN "
+                "astrocal_record AS r ON r.flat_path = m.master_path JOIN fitsfile AS f ON "
+                "f.fitsFileId = r.file_id WHERE f.fitsFileSession = s.fitsSessionId AND "
+                "m.source_session_id = s.fitsFlatSession)"),
+              2);
     /* The database this flow made is AstroFiler's schema, unchanged: every AstroFiler
      * table has exactly the columns of a database AstroFiler's migrations made. */
     {

@@ -570,7 +570,8 @@ TEST(print_history_lines_and_more)
     expect(ac_print_history,
            "{\"id\":\"S1\",\"more\":true,\"events\":["
            "{\"id\":1,\"at\":\"2026-12-07 10:00:01.123456\",\"kind\":\"session_planned\","
-           "\"session_id\":\"S1\",\"file_id\":null,\"message\":null,\"detail\":null},"
+           "\"session_id\":\"S1\",\"file_id\":null,\"message\":null,"
+           "\"detail\":{\"state\":\"queued\"}},"
            "{\"id\":2,\"at\":\"2026-12-07 10:00:02.000000\",\"kind\":\"attempt\","
            "\"session_id\":\"S1\",\"file_id\":\"F1\",\"message\":\"attempt 1\","
            "\"detail\":{\"path\":\"/data/m31_001.fits\"}},"
@@ -578,7 +579,7 @@ TEST(print_history_lines_and_more)
            "\"session_id\":\"S1\",\"file_id\":\"F2\",\"message\":\"not a FITS file\","
            "\"detail\":null}]}",
            "(older events left out: --limit N shows more)\n"
-           "2026-12-07 10:00:01  session_planned  -                             \n"
+           "2026-12-07 10:00:01  session_planned  -                             queued\n"
            "2026-12-07 10:00:02  attempt          m31_001.fits                  attempt 1\n"
            "2026-12-07 10:00:03  failed           F2                            not a FITS "
            "file\n");

@@ -230,7 +230,7 @@ TEST(proto_code_names)
 
 TEST(proto_commands_are_classified_read_or_change)
 {
-    static const char *const reads[] = {"version", "status", "sessions", "session",
+    static const char *const reads[] = {"version", "status", "sessions", "session", "history",
                                         "masters", "plan",   "config",   "watch"};
     static const char *const changes[] = {"enqueue", "pause",  "resume", "cancel",
                                           "retry",   "import", "reload"};
@@ -287,7 +287,7 @@ TEST(proto_command_classes_match_the_protocol_doc)
     }
     fclose(f);
     free(table);
-    ASSERT_EQ(ncmds, 17); /* + use, recalibrate (pin-recal) */
+    ASSERT_EQ(ncmds, 18); /* + use, recalibrate (pin-recal) */
 }
 
 TEST(proto_encode_reply_and_error_exact)
