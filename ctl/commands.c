@@ -24,8 +24,9 @@ static const char *retry_check(json_t *args)
 /* cancel takes exactly one of SESSION, --file ID, --all. */
 static const char *cancel_check(json_t *args)
 {
-    return json_object_size(args) == 1 ? NULL
-                                       : "cancel takes exactly one of SESSION, --file ID, --all";
+    return json_object_size(args) == 1
+               ? NULL
+               : "cancel takes exactly one of SESSION, --file ID, --all";
 }
 
 /* history's --limit is 1 to 100000. */
@@ -36,6 +37,19 @@ static const char *history_check(json_t *args)
     return l == NULL || (json_integer_value(l) >= 1 && json_integer_value(l) <= 100000)
                ? NULL
                : "history: --limit is a number from 1 to 100000";
+}
+
+/* use: masters (with or without --force), or --auto alone. */
+static const char *use_check(json_t *args)
+{
+    bool a = json_object_get(args, "auto") != NULL, f = json_object_get(args, "force") != NULL;
+    size_t masters = json_object_size(args) - 1 - a - f; /* minus the session */
+
+    if (a && (masters > 0 || f))
+        return "use: --auto takes no masters and no --force";
+    if (!a && masters == 0)
+        return "use needs --bias, --dark, --flat or --auto";
+    return NULL;
 }
 
 static const ctl_cmd_t commands[] = {
@@ -198,14 +212,51 @@ static const ctl_cmd_t commands[] = {
      CTL_STRING,
      {{"--session", "ID", "session", CTL_STRING, "the session's first light"},
       {"--png", "OUT.png", NULL, CTL_STRING, "the file to write (required)"},
-      {"--bias", "MASTER", "bias", CTL_STRING, "this master bias (id or path), or none"},
-      {"--dark", "MASTER", "dark", CTL_STRING, "this master dark (id or path), or none"},
-      {"--flat", "MASTER", "flat", CTL_STRING, "this master flat (id or path), or none"},
-      {"--flatdark", "MASTER", "flatdark", CTL_STRING, "this flat-dark (id or path), or none"},
+      {"--bias", "MASTER", "bias", CTL_MASTER, "this master bias (id or path), or none"},
+      {"--dark", "MASTER", "dark", CTL_MASTER, "this master dark (id or path), or none"},
+      {"--flat", "MASTER", "flat", CTL_MASTER, "this master flat (id or path), or none"},
+      {"--flatdark", "MASTER", "flatdark", CTL_MASTER, "this flat-dark (id or path), or none"},
       {"--width", "N", "width", CTL_INT, "the picture's width, 64 to 4096 (1600)"},
       {NULL}},
      ac_ctl_preview_check,
      CTL_LONG_TIMEOUT},
+    {"use",
+     "SESSION --bias|--dark|--flat MASTER... [--force] | SESSION --auto",
+     "pin masters for a session, or give the choice back to astrocald",
+     "MASTER is an id of `astrocalctl masters` or a registered master's path. The pinned\n"
+     "masters are checked by the rules of automatic choice: with --force a mismatch that is\n"
+     "not fatal (temperature, exposure, date, gain, offset, filter) is accepted and recorded\n"
+     "in the session's history; size, binning or Bayer pattern never are. --auto removes\n"
+     "the pins.\n",
+     1,
+     1,
+     {"session"},
+     CTL_STRING,
+     {{"--bias", "MASTER", "bias", CTL_MASTER, "this master bias (id or path)"},
+      {"--dark", "MASTER", "dark", CTL_MASTER, "this master dark (id or path)"},
+      {"--flat", "MASTER", "flat", CTL_MASTER, "this master flat (id or path)"},
+      {"--force", NULL, "force", CTL_FLAG, "accept mismatches that are not fatal"},
+      {"--auto", NULL, "auto", CTL_FLAG, "remove the pins"},
+      {NULL}},
+     use_check,
+     0},
+    {"recalibrate",
+     "SESSION [--bias|--dark|--flat MASTER...] [--force]",
+     "calibrate a done session again (with other masters), replacing its outputs",
+     "Each new output replaces the old one at the same path and its catalogue row is\n"
+     "updated; the old files go only once the new ones are durable. Masters given are\n"
+     "pinned first, as with `use`.\n",
+     1,
+     1,
+     {"session"},
+     CTL_STRING,
+     {{"--bias", "MASTER", "bias", CTL_MASTER, "this master bias (id or path)"},
+      {"--dark", "MASTER", "dark", CTL_MASTER, "this master dark (id or path)"},
+      {"--flat", "MASTER", "flat", CTL_MASTER, "this master flat (id or path)"},
+      {"--force", NULL, "force", CTL_FLAG, "accept mismatches that are not fatal"},
+      {NULL}},
+     NULL,
+     0},
     {"reload",
      "",
      "re-read the configuration file",
@@ -342,6 +393,11 @@ static json_t *value(const char *what, const char *text, int type, char *err, si
             return NULL;
         }
         return json_integer(v);
+    case CTL_MASTER:
+        if (strcmp(text, "none") == 0 ||
+            (text[0] != '\0' && text[strspn(text, "#0123456789")] == '\0'))
+            return json_string(text);
+        __attribute__((fallthrough)); /* a path */
     case CTL_DIR:
         if (text[0] == '/')
             return json_string(text);

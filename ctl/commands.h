@@ -26,6 +26,7 @@ enum ctl_type {
     CTL_STRING,   /* the text as given */
     CTL_INT,      /* a whole number (an int) */
     CTL_DIR,      /* a path, made absolute against the current directory (not resolved) */
+    CTL_MASTER,   /* a master: an id (digits, "#" allowed), "none", or a path made absolute */
 };
 
 /* Flags of a command. */

@@ -531,9 +531,19 @@ static int print_plan(FILE *out, json_t *p)
         if (json_is_object(ch)) {
             char tag[40];
             snprintf(tag, sizeof tag, "#%s", id_text(id, sizeof id, json_object_get(ch, "id")));
-            fprintf(out, "  %-8s  %-5s %s\n", kinds[k], tag, dash(str(ch, "path")));
+            fprintf(out, "  %-8s  %-5s %s%s\n", kinds[k], tag, dash(str(ch, "path")),
+                    json_is_true(json_object_get(ch, "pinned")) ? "  (pinned)" : "");
+            if (str(ch, "override") != NULL)
+                fprintf(out, "            forced over: %s\n", str(ch, "override"));
         } else
             fprintf(out, "  %-8s  -\n", kinds[k]);
+    }
+    if (json_is_true(json_object_get(p, "done")))
+        fputs("  done; recalibrate with astrocalctl recalibrate SESSION\n", out);
+    json_array_foreach(json_object_get(p, "better"), i, c)
+    {
+        fprintf(out, "  a better %s exists: #%lld %s (used: %s)\n", dash(str(c, "type")),
+                num_i(c, "id"), dash(str(c, "now")), dash(str(c, "used")));
     }
     if (json_array_size(cands) > 0) {
         fputs("  candidates:\n", out);
@@ -682,6 +692,26 @@ int ac_print_result(FILE *out, const char *cmd, json_t *r)
                     num_i(r, "cancelled_files"));
     } else if (strcmp(cmd, "history") == 0) {
         return ac_print_history(out, r);
+    } else if (strcmp(cmd, "use") == 0 || strcmp(cmd, "recalibrate") == 0) {
+        json_t *pins = json_object_get(r, "pinned"), *p;
+        size_t i;
+        if (strcmp(cmd, "recalibrate") == 0)
+            fprintf(out, "session %s: recalibrating %lld files%s\n", dash(str(r, "session")),
+                    num_i(r, "files"),
+                    json_is_true(json_object_get(r, "ready")) ? "" : " (waiting for masters)");
+        else if (json_array_size(pins) == 0)
+            fprintf(out,
+                    "session %s: %lld pinned masters removed; masters are chosen "
+                    "automatically\n",
+                    dash(str(r, "session")), num_i(r, "removed"));
+        json_array_foreach(pins, i, p)
+        {
+            fprintf(out, "session %s: %s pinned to #%lld %s", dash(str(r, "session")),
+                    dash(str(p, "type")), num_i(p, "id"), dash(str(p, "path")));
+            if (json_is_true(json_object_get(p, "forced")))
+                fprintf(out, " (forced over: %s)", dash(str(p, "override")));
+            fprintf(out, "\n");
+        }
     } else if (strcmp(cmd, "retry") == 0) {
         fprintf(out, "%lld files queued for retry\n", num_i(r, "retried"));
     } else if (strcmp(cmd, "reload") == 0) {

@@ -70,15 +70,21 @@ bool ac_catalog_same_number(const char *a, const char *b)
 
 /* ---- Light sessions and their files ---- */
 
-/* The conditions that select uncalibrated raw lights (alias f), for the columns present. */
+/* The conditions that select raw lights (alias f), for the columns present: only the
+ * uncalibrated ones (not soft-deleted either) unless all. */
+static void lights_where(const ac_schema_info_t *si, bool all, char *buf, size_t size)
+{
+    snprintf(buf, size, "upper(f.fitsFileType) LIKE '%%LIGHT%%'%s%s%s",
+             all ? "" : " AND COALESCE(f.fitsFileCalibrated, 0) = 0",
+             (si->cols & AC_COL_FILE_SOFTDELETE) && !all
+                 ? " AND COALESCE(f.fitsFileSoftDelete, 0) = 0"
+                 : "",
+             (si->cols & AC_COL_FILE_ORIGINAL) ? " AND f.fitsFileOriginalFile IS NULL" : "");
+}
+
 static void light_where(const ac_schema_info_t *si, char *buf, size_t size)
 {
-    snprintf(buf, size,
-             "upper(f.fitsFileType) LIKE '%%LIGHT%%' AND COALESCE(f.fitsFileCalibrated, 0) = 0"
-             "%s%s",
-             (si->cols & AC_COL_FILE_SOFTDELETE) ? " AND COALESCE(f.fitsFileSoftDelete, 0) = 0"
-                                                 : "",
-             (si->cols & AC_COL_FILE_ORIGINAL) ? " AND f.fitsFileOriginalFile IS NULL" : "");
+    lights_where(si, false, buf, size);
 }
 
 /* The columns of a light session row, in the order of ac_catalog_light_sessions' query. */
@@ -102,17 +108,20 @@ void ac_catalog_sessions_free(ac_session_list_t *list)
     AC_CATALOG_ROWS_FREE(list, session_cols);
 }
 
-int ac_catalog_light_sessions(ac_db_t *db, ac_session_list_t *out, ac_err_t *e)
+/* sessions_query lists light sessions: those with uncalibrated lights, or (all) the one
+ * session_id with any raw light. */
+static int sessions_query(ac_db_t *db, const char *session_id, ac_session_list_t *out,
+                          ac_err_t *e)
 {
     const ac_schema_info_t *si = NULL;
-    char where[256], sql[1536];
+    char where[256], sql[1600];
     int rc;
 
     AC_DB_OWNER_CHECK(db);
     memset(out, 0, sizeof *out);
     if ((rc = ac_schema_require(db, &si, e)) != 0)
         return rc;
-    light_where(si, where, sizeof where);
+    lights_where(si, session_id != NULL, where, sizeof where);
     snprintf(sql, sizeof sql,
              "SELECT f.fitsFileSession, MIN(f.fitsFileDate), s.fitsSessionObjectName, "
              "s.fitsSessionDate, s.fitsSessionTelescope, s.fitsSessionImager, "
@@ -121,12 +130,26 @@ int ac_catalog_light_sessions(ac_db_t *db, ac_session_list_t *out, ac_err_t *e)
              "s.fitsSessionBinningX, s.fitsSessionBinningY "
              "FROM fitsfile AS f LEFT JOIN fitssession AS s "
              "ON s.fitsSessionId = f.fitsFileSession "
-             "WHERE %s AND f.fitsFileSession IS NOT NULL AND f.fitsFileSession <> '' "
+             "WHERE %s AND f.fitsFileSession IS NOT NULL AND f.fitsFileSession <> '' %s"
              "GROUP BY f.fitsFileSession "
              "ORDER BY COALESCE(s.fitsSessionDate, MIN(f.fitsFileDate)), f.fitsFileSession",
-             where);
-    return AC_CATALOG_SELECT_ROWS(db, sql, NULL, 0, session_cols, out, "list light sessions",
-                                  e);
+             where, session_id != NULL ? "AND f.fitsFileSession = ?1 " : "");
+    const ac_bind_t b[] = {AC_BIND_TEXT(session_id)};
+    return AC_CATALOG_SELECT_ROWS(db, sql, b, session_id != NULL ? 1 : 0, session_cols, out,
+                                  "list light sessions", e);
+}
+
+int ac_catalog_light_sessions(ac_db_t *db, ac_session_list_t *out, ac_err_t *e)
+{
+    return sessions_query(db, NULL, out, e);
+}
+
+int ac_catalog_session_any(ac_db_t *db, const char *session_id, ac_session_list_t *out,
+                           ac_err_t *e)
+{
+    if (session_id == NULL)
+        return ac_err_set(e, -EINVAL, "session: no session id");
+    return sessions_query(db, session_id, out, e);
 }
 
 int ac_catalog_count_unsessioned_lights(ac_db_t *db, int *count, ac_err_t *e)
@@ -201,8 +224,8 @@ void ac_catalog_files_free(ac_file_list_t *list)
     AC_CATALOG_ROWS_FREE(list, ac_catalog_file_cols);
 }
 
-int ac_catalog_session_files(ac_db_t *db, const char *session_id, ac_file_list_t *out,
-                             ac_err_t *e)
+static int files_query(ac_db_t *db, const char *session_id, bool all, ac_file_list_t *out,
+                       ac_err_t *e)
 {
     const ac_schema_info_t *si = NULL;
     char sel[1024], where[256], sql[1536];
@@ -215,13 +238,25 @@ int ac_catalog_session_files(ac_db_t *db, const char *session_id, ac_file_list_t
     if ((rc = ac_schema_require(db, &si, e)) != 0)
         return rc;
     file_select(si, sel, sizeof sel);
-    light_where(si, where, sizeof where);
+    lights_where(si, all, where, sizeof where);
     snprintf(sql, sizeof sql,
              "%s WHERE f.fitsFileSession = ?1 AND %s ORDER BY f.fitsFileDate, f.fitsFileId",
              sel, where);
     const ac_bind_t b[] = {AC_BIND_TEXT(session_id)};
     return AC_CATALOG_SELECT_ROWS(db, sql, b, 1, ac_catalog_file_cols, out,
                                   "list the lights of a session", e);
+}
+
+int ac_catalog_session_files(ac_db_t *db, const char *session_id, ac_file_list_t *out,
+                             ac_err_t *e)
+{
+    return files_query(db, session_id, false, out, e);
+}
+
+int ac_catalog_session_raw_lights(ac_db_t *db, const char *session_id, ac_file_list_t *out,
+                                  ac_err_t *e)
+{
+    return files_query(db, session_id, true, out, e);
 }
 
 /* file_get_by reads the fitsfile row whose column (fitsFileId or fitsFileName) is key. */

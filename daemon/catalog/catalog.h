@@ -128,6 +128,12 @@ typedef struct ac_master_list {
 int ac_catalog_light_sessions(ac_db_t *db, ac_session_list_t *out, ac_err_t *e);
 void ac_catalog_sessions_free(ac_session_list_t *list);
 
+/* ac_catalog_session_any reads one light session (a list of at most one) whatever its
+ * lights' state: every raw light counts (calibrated and soft-deleted ones too; outputs
+ * never), n_uncalibrated then counts them all. Empty for a session without raw lights. */
+int ac_catalog_session_any(ac_db_t *db, const char *session_id, ac_session_list_t *out,
+                           ac_err_t *e);
+
 /* ac_catalog_count_unsessioned_lights counts uncalibrated lights with no session. */
 int ac_catalog_count_unsessioned_lights(ac_db_t *db, int *count, ac_err_t *e);
 
@@ -136,6 +142,10 @@ int ac_catalog_count_unsessioned_lights(ac_db_t *db, int *count, ac_err_t *e);
  * empty list. */
 int ac_catalog_session_files(ac_db_t *db, const char *session_id, ac_file_list_t *out,
                              ac_err_t *e);
+/* ac_catalog_session_raw_lights lists every raw light of a session, calibrated or not
+ * (outputs never), in the same order. */
+int ac_catalog_session_raw_lights(ac_db_t *db, const char *session_id, ac_file_list_t *out,
+                                  ac_err_t *e);
 void ac_catalog_files_free(ac_file_list_t *list);
 
 /* ac_catalog_file_get reads one fitsfile row by id (any kind). -ENOENT when absent. */
@@ -208,6 +218,18 @@ typedef struct ac_calibrated_rec {
 int ac_catalog_record_calibrated(ac_db_t *db, const ac_calibrated_rec_t *rec,
                                  bool preserve_original, char out_file_id[AC_UUID_LEN + 1],
                                  ac_err_t *e);
+
+/*
+ * ac_catalog_record_recalibrated records a new calibration of a light recorded before
+ * (astrocal_record holds it), in ONE transaction: the existing output row keeps its
+ * fitsFileId and gets the new fitsFileHash, fitsFileName (output_path, normally the same
+ * path), fitsFileCalibrationDate and fitsFileMasterBias/Dark/Flat; astrocal_record takes
+ * the new masters, steps and figures. No row is inserted. out_file_id (may be NULL)
+ * receives the output's fitsFileId. -ENOENT when the light has no record or its output
+ * row is gone.
+ */
+int ac_catalog_record_recalibrated(ac_db_t *db, const ac_calibrated_rec_t *rec,
+                                   char out_file_id[AC_UUID_LEN + 1], ac_err_t *e);
 
 /* A FITS file to register, with values already in AstroFiler's text form (see
  * ac_pyfmt_text). NULL strings are stored as NULL. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "catalog_int.h"
+#include "pin.h"
 #include "schema.h"
 #include "util.h"
 
@@ -311,6 +312,9 @@ static int link_txn(ac_db_t *db, void *arg, ac_err_t *e)
                              "UPDATE fitssession SET fitsBiasSession = ?2, fitsDarkSession = "
                              "?3, fitsFlatSession = ?4 WHERE fitsSessionId = ?1",
                              v, AC_BIND_N(v), "link a light session", NULL, e);
+        /* astrocald's own links: not to be taken for the user's (pin.h). */
+        if (rc == 0)
+            rc = ac_catalog_pin_links_written(db, l->c[L_ID], link, e);
         cx->linked += rc == 0;
     }
     link_index_free(&ix);

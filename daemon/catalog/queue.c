@@ -496,7 +496,7 @@ bool ac_queue_full(int code)
 }
 
 /* One change of a file: which, with its values. */
-enum fop { FOP_RELEASE, FOP_DONE, FOP_FAIL, FOP_FINISH };
+enum fop { FOP_RELEASE, FOP_DONE, FOP_FAIL, FOP_FINISH, FOP_RECAL };
 
 struct file_ctx {
     ac_queue_t *q;
@@ -508,6 +508,8 @@ struct file_ctx {
     int code;                       /* FOP_FAIL */
     const ac_calibrated_rec_t *rec; /* FOP_DONE */
     bool preserve;                  /* FOP_DONE */
+    const char *backup;             /* FOP_RECAL */
+    bool recal;                     /* FOP_FAIL: the file was being recalibrated */
     char out_id[AC_UUID_LEN + 1];   /* FOP_DONE, out */
     ac_queue_verdict_t v;           /* FOP_FAIL, out */
     ac_qsettled_t st;
@@ -541,11 +543,14 @@ static int file_txn(ac_db_t *db, void *arg, ac_err_t *e)
     ac_queue_settled_reset(&cx->st);
     if (cx->op == FOP_DONE)
         rc = ac_catalog_record_calibrated(db, cx->rec, cx->preserve, cx->out_id, e);
+    if (cx->op == FOP_RECAL)
+        rc = ac_catalog_record_recalibrated(db, cx->rec, cx->out_id, e);
     if (rc == 0 && cx->op == FOP_FAIL) {
         ac_qfile_t f = {0};
         if ((rc = ac_queue_file(cx->q, cx->file_id, &f, e)) != 0)
             return rc;
         decide(cx->q, cx->code, f.attempts, &cx->v);
+        cx->recal = f.recal_output != NULL;
         ac_queue_file_clear(&f);
         if (!cx->v.retry)
             cx->state = AC_FILE_FAILED;
@@ -560,7 +565,8 @@ static int file_txn(ac_db_t *db, void *arg, ac_err_t *e)
                              AC_BIND_TEXT(now),
                              AC_BIND_NUMBER(cx->not_before),
                              AC_BIND_TEXT(cx->op == FOP_DONE ? cx->rec->output_path : NULL),
-                             AC_BIND_TEXT(cx->out_id)};
+                             AC_BIND_TEXT(cx->out_id),
+                             AC_BIND_TEXT(cx->backup)};
     ac_qstep_t s[] = {
         {"UPDATE astrocal_file SET state = 'pending', not_before = ?6, started_at = NULL, "
          "updated_at = ?5 WHERE file_id = ?1 AND state = 'running'",
@@ -579,9 +585,22 @@ static int file_txn(ac_db_t *db, void *arg, ac_err_t *e)
         {"UPDATE astrocal_file SET state = 'pending', error = ?3, not_before = NULL, "
          "started_at = NULL, updated_at = ?5 WHERE file_id = ?1",
          "put a file back (disk full)", 0},
+        {"UPDATE astrocal_file SET state = 'done', recal_output = NULL, recal_backup = ?9, "
+         "finished_at = ?5, seconds = COALESCE(?4, seconds), error = NULL, not_before = NULL, "
+         "updated_at = ?5 WHERE file_id = ?1",
+         "mark the recalibrated file done", 0},
+        {"UPDATE astrocal_file SET state = 'done', recal_output = NULL, attempts = attempts "
+         "+ 1, error = 'recalibration failed, the previous calibration is kept: ' || ?3, "
+         "finished_at = ?5, not_before = NULL, updated_at = ?5 WHERE file_id = ?1",
+         "end a failed recalibration", 0},
     };
 
-    k = cx->op == FOP_FAIL ? (cx->v.full ? 4 : cx->v.retry ? 2 : 3) : (int)cx->op;
+    k = cx->op == FOP_FAIL    ? (cx->v.full    ? 4
+                                 : cx->v.retry ? 2
+                                 : cx->recal   ? 6
+                                               : 3)
+        : cx->op == FOP_RECAL ? 5
+                              : (int)cx->op;
     if ((rc = ac_queue_steps(db, &s[k], 1, prm, AC_BIND_N(prm), e)) != 0)
         return rc;
     if (s[k].changes == 0 && cx->op != FOP_DONE)
@@ -589,15 +608,18 @@ static int file_txn(ac_db_t *db, void *arg, ac_err_t *e)
                           cx->op == FOP_RELEASE ? " as running" : "");
     if (s[k].changes > 0) {
         /* The history row of this end of an attempt (see event.h for the kinds). */
-        static const char *const kind_of_step[] = {AC_EV_RELEASED, AC_EV_CALIBRATED,
-                                                   AC_EV_RETRY, NULL, AC_EV_RETRY};
+        static const char *const kind_of_step[] = {
+            AC_EV_RELEASED, AC_EV_CALIBRATED,  AC_EV_RETRY, NULL,
+            AC_EV_RETRY,    AC_EV_RECALIBRATE, AC_EV_FAILED};
         const char *kind = kind_of_step[k], *msg = NULL;
         if (k == 3)
             kind = cx->state == AC_FILE_FAILED    ? AC_EV_FAILED
                    : cx->state == AC_FILE_SKIPPED ? AC_EV_SKIPPED
                                                   : AC_EV_CANCELLED;
-        if (k == 1)
+        if (k == 1 || k == 5)
             msg = cx->rec->output_path;
+        else if (k == 6)
+            msg = "recalibration failed: the previous calibration is kept";
         else if (k == 0)
             msg = "given back without counting an attempt";
         else if (k == 4)
@@ -605,7 +627,7 @@ static int file_txn(ac_db_t *db, void *arg, ac_err_t *e)
         if ((rc = ac_queue_file_event(db, cx->file_id, kind, msg, now, e)) != 0)
             return rc;
     }
-    if (k == 1 || k == 3)
+    if (k == 1 || k == 3 || k == 5 || k == 6)
         rc = ac_queue_settle(cx->q, cx->file_id, true, now, &cx->st, e);
     return rc;
 }
@@ -645,6 +667,18 @@ int ac_queue_record_calibrated(ac_queue_t *q, const ac_calibrated_rec_t *rec,
     if (rc == 0 && out_file_id != NULL)
         memcpy(out_file_id, cx.out_id, sizeof cx.out_id);
     return rc;
+}
+
+int ac_queue_record_recalibrated(ac_queue_t *q, const ac_calibrated_rec_t *rec,
+                                 const char *backup, ac_err_t *e)
+{
+    struct file_ctx cx = {.q = q, .op = FOP_RECAL, .rec = rec, .backup = backup};
+
+    if (rec == NULL || rec->raw_file_id == NULL || rec->output_path == NULL)
+        return ac_err_set(e, -EINVAL, "record: raw file id and output path are required");
+    cx.file_id = rec->raw_file_id;
+    cx.seconds = rec->t_total;
+    return run_file(&cx, e);
 }
 
 int ac_queue_fail(ac_queue_t *q, const char *file_id, int code, const char *error,

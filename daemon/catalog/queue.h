@@ -19,6 +19,7 @@
  *   cancelled --enqueue--> queued   (other states stay; the forced plan that follows
  *                                   queues a ready session)
  *   done --enqueue--> refused (conflict: retry the failed files instead)
+ *   done --recalibrate--> queued (its done files pending again: see Recalibration)
  *   done --retry of one of its files--> queued
  *
  * A file (astrocal_file.state):
@@ -38,6 +39,18 @@
  *   pending --cancel (the file, its session, or all)--> cancelled
  *   failed --retry--> pending (attempts 0, interrupted 0; crashes kept)
  *   failed | cancelled --enqueue--> pending (the same)
+ *
+ * Recalibration (ac_queue_recalibrate): a done session's done files go back to pending
+ * with recal_output = their output; the scheduler writes the new output beside it, swaps
+ * it in under the same name keeping the old one as recal_backup (sched_recal.c), and
+ * ac_queue_record_recalibrated updates the output's existing fitsfile row and
+ * astrocal_record (no second row) and marks the file done with recal_backup set, in one
+ * transaction; the backup is removed afterwards (ac_queue_recal_backup_gone). A
+ * recalibration that fails for good leaves the file done with its previous output and
+ * the error. The files of a session whose recalibration is under way:
+ *   done --recalibrate--> pending (recal_output set) --claim--> running
+ *   running --record_recalibrated--> done (recal_output NULL, recal_backup set)
+ *   running --fail, for good--> done (previous output kept, error says why)
  *
  * Crashes: a file running when the daemon died (a crash, a SIGKILL, a power cut) is not
  * to blame by itself. At start-up (ac_queue_recover) each file still running goes back to
@@ -194,6 +207,8 @@ typedef struct ac_qfile {
     char *error, *output_path, *output_file_id, *started_at, *finished_at;
     double seconds;           /* NAN when unknown */
     int interrupted, crashes; /* see Crashes */
+    char *recal_output;       /* see Recalibration: the output being replaced, or NULL */
+    char *recal_backup;       /* the old output kept until removed, or NULL */
 } ac_qfile_t;
 
 /* ac_queue_suspect says whether f runs only alone (see Crashes). Any thread. */
@@ -281,6 +296,12 @@ int ac_queue_cancel_all(ac_queue_t *q, int *n, ac_err_t *e);
 int ac_queue_retry(ac_queue_t *q, const char *file_id, const char *session_id, int *changed,
                    ac_err_t *e);
 
+/* ac_queue_recalibrate queues a done session again for recalibration: its done files
+ * with an output become pending with recal_output set (attempts 0, error cleared) and the
+ * session queued. *n (may be NULL) counts the files. -ENOENT; -EEXIST when the session is
+ * not done (the message says its state) or has no calibrated file. */
+int ac_queue_recalibrate(ac_queue_t *q, const char *session_id, int *n, ac_err_t *e);
+
 /* ---- The scheduler's changes ---- */
 
 /* ac_queue_claim takes the next file in claim order whose not_before has passed (<= now,
@@ -303,6 +324,20 @@ int ac_queue_release(ac_queue_t *q, const char *file_id, double not_before, ac_e
 int ac_queue_record_calibrated(ac_queue_t *q, const ac_calibrated_rec_t *rec,
                                bool preserve_original, char out_file_id[AC_UUID_LEN + 1],
                                ac_err_t *e);
+
+/* ac_queue_record_recalibrated records a recalibrated file whose new output is in place
+ * (ac_catalog_record_recalibrated: the existing output row and astrocal_record updated)
+ * and marks its queue row done with recal_output cleared and recal_backup = backup (may
+ * be NULL), then settles its session: ONE transaction. */
+int ac_queue_record_recalibrated(ac_queue_t *q, const ac_calibrated_rec_t *rec,
+                                 const char *backup, ac_err_t *e);
+
+/* ac_queue_recal_backup_gone clears a file's recal_backup once the file is removed. */
+int ac_queue_recal_backup_gone(ac_queue_t *q, const char *file_id, ac_err_t *e);
+
+/* ac_queue_recal_files lists the files whose recalibration is under way (recal_output set)
+ * or whose old output still waits to be removed (recal_backup set), any state. */
+int ac_queue_recal_files(ac_queue_t *q, ac_qfile_list_t *out, ac_err_t *e);
 
 /* What ac_queue_fail decided. */
 typedef struct ac_queue_verdict {

@@ -34,14 +34,14 @@ int ac_queue_steps(ac_db_t *db, ac_qstep_t *s, int n, const ac_bind_t *b, size_t
 /* The columns of a queued file row (ac_queue_file_cols), in order. */
 #define AC_QFILE_COLS                                                                          \
     "file_id, session_id, path, error, output_path, output_file_id, started_at, finished_at, " \
-    "state, attempts, not_before, seconds, interrupted, crashes"
+    "state, attempts, not_before, seconds, interrupted, crashes, recal_output, recal_backup"
 
 /* AC_QSUSPECT_SQL(t): whether the astrocal_file row t is a suspect (see queue.h, Crashes;
  * ac_queue_suspect says the same of a row read). */
 #define AC_QSUSPECT_SQL(t) "(" t ".interrupted >= 2 OR " t ".crashes > 0)"
 
 /* The row table of AC_QFILE_COLS (ac_catalog_row_read; ac_queue_file_clear frees it). */
-#define AC_QFILE_NCOLS 14
+#define AC_QFILE_NCOLS 16
 extern const ac_row_col_t ac_queue_file_cols[AC_QFILE_NCOLS];
 
 /* ---- Settling and history (queue_outcome.c) ---- */

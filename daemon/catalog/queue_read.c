@@ -172,6 +172,8 @@ const ac_row_col_t ac_queue_file_cols[AC_QFILE_NCOLS] = {
     AC_ROW(ac_qfile_t, seconds, NUMBER),
     AC_ROW(ac_qfile_t, interrupted, INT),
     AC_ROW(ac_qfile_t, crashes, INT),
+    AC_ROW(ac_qfile_t, recal_output, TEXT),
+    AC_ROW(ac_qfile_t, recal_backup, TEXT),
 };
 /* clang-format on */
 

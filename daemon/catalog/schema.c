@@ -216,6 +216,25 @@ static const char *const migrations[] = {
     "  recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))\n"
     ");\n"
     "CREATE INDEX astrocal_inferred_path ON astrocal_inferred (path);\n",
+    /* 7: manual masters and recalibration (pin-recal). astrocal_pin: the master the
+     * operator chose for a session and type (astrocalctl use), or a calibration session
+     * the user linked in AstroFiler's fitsBias/Dark/FlatSession (source 'astrofiler',
+     * cal_session_id); forced says --force accepted the mismatches in override.
+     * astrocal_link: AstroFiler's three links as astrocald last saw or wrote them, so a
+     * change made afterwards is recognised as the user's. astrocal_file.recal_output: the
+     * output a recalibration of the file is replacing (NULL when none is under way);
+     * recal_backup: the old output kept until the new one is recorded (recal.c). */
+    "CREATE TABLE astrocal_pin (\n"
+    "  session_id TEXT NOT NULL,\n"
+    "  type TEXT NOT NULL CHECK (type IN ('bias','dark','flat')),\n"
+    "  source TEXT NOT NULL CHECK (source IN ('astrocalctl','astrofiler')),\n"
+    "  master_rowid INTEGER, master_path TEXT, cal_session_id TEXT,\n"
+    "  forced INTEGER NOT NULL DEFAULT 0, override TEXT, created_at TEXT,\n"
+    "  PRIMARY KEY (session_id, type));\n"
+    "CREATE TABLE astrocal_link (session_id TEXT PRIMARY KEY, bias TEXT, dark TEXT, flat "
+    "TEXT);\n"
+    "ALTER TABLE astrocal_file ADD COLUMN recal_output TEXT;\n"
+    "ALTER TABLE astrocal_file ADD COLUMN recal_backup TEXT;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

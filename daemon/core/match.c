@@ -30,16 +30,19 @@
 /* Ranking keys of a candidate that passed (see match.h). */
 typedef struct ev {
     bool pass;
-    int blocked;  /* 1 when it needs a master bias and none matches */
-    int later;    /* 1 when from a night after the light's */
-    int expclass; /* darks: 0 equal, 1 scaled, 2 unknown */
-    long ndist;   /* |nights| or LONG_MAX without a date */
-    int nkw;      /* optional keywords equal */
-    double dexp;  /* |exposure difference|, INFINITY unknown */
-    double dtemp; /* |temperature difference|, INFINITY unknown */
-    double ddate; /* |DATE-OBS difference| in seconds, INFINITY unknown */
-    double cdate; /* the master's date in seconds, -INFINITY unknown */
-    double exp;   /* the master's exposure (for messages) */
+    int blocked;   /* 1 when it needs a master bias and none matches */
+    int later;     /* 1 when from a night after the light's */
+    int expclass;  /* darks: 0 equal, 1 scaled, 2 unknown */
+    long ndist;    /* |nights| or LONG_MAX without a date */
+    int nkw;       /* optional keywords equal */
+    double dexp;   /* |exposure difference|, INFINITY unknown */
+    double dtemp;  /* |temperature difference|, INFINITY unknown */
+    double ddate;  /* |DATE-OBS difference| in seconds, INFINITY unknown */
+    double cdate;  /* the master's date in seconds, -INFINITY unknown */
+    double exp;    /* the master's exposure (for messages) */
+    bool fatal;    /* a mismatch no forced pin accepts (match.h, ac_match_pin_t) */
+    double kforce; /* darks: the scale a forced pin uses (t_light / t_dark), else 1 */
+    bool excluded; /* another master of its type is pinned */
 } ev_t;
 
 /* What every evaluation needs about the light. */
@@ -165,9 +168,13 @@ static void check_number(double m, double l, const char *what, ev_t *ev, char *r
 static void check_equip(const ac_match_equip_t *m, const ac_match_equip_t *l, ev_t *ev,
                         char *rej, size_t rsz)
 {
+    size_t before;
+
     if (name_known(m->instrument) && name_known(l->instrument) &&
         !ac_meta_filter_equal(m->instrument, l->instrument))
         addf(rej, rsz, "instrument '%s' != light's '%s'", m->instrument, l->instrument);
+    /* Size, binning and the Bayer pattern make the pixel arithmetic wrong: fatal. */
+    before = strlen(rej);
     if (m->width > 0 && m->height > 0 && l->width > 0 && l->height > 0 &&
         (m->width != l->width || m->height != l->height))
         addf(rej, rsz, "size %dx%d != %dx%d", m->width, m->height, l->width, l->height);
@@ -177,6 +184,7 @@ static void check_equip(const ac_match_equip_t *m, const ac_match_equip_t *l, ev
     if (m->bayerpat[0] != '\0' && l->bayerpat[0] != '\0' &&
         !ac_meta_filter_equal(m->bayerpat, l->bayerpat))
         addf(rej, rsz, "Bayer pattern '%s' != '%s'", m->bayerpat, l->bayerpat);
+    ev->fatal = ev->fatal || strlen(rej) != before;
     check_number(m->gain, l->gain, "gain", ev, rej, rsz);
     check_number(m->offset, l->offset, "offset", ev, rej, rsz);
     if (name_known(m->readout) && name_known(l->readout)) {
@@ -209,7 +217,10 @@ static void check_dark_exposure(const ctx_t *c, const ac_match_cand_t *m, bool b
         return;
     }
     ev->dexp = fabs(tl - td);
+    if (td > 0)
+        ev->kforce = tl / td;
     if (ev->dexp <= fmax(c->o->exp_tol_s, c->o->exp_tol_pct / 100.0 * td)) {
+        ev->kforce = 1;
         nt->k = 1;
         return;
     }
@@ -225,6 +236,7 @@ static void check_dark_exposure(const ctx_t *c, const ac_match_cand_t *m, bool b
         return;
     }
     if (m->dark_has_bias != AC_MATCH_NO && !bias_ok) {
+        ev->fatal = true; /* scaling would scale the bias too */
         addf(nt->reason, sizeof nt->reason,
              "exposure %g s needs k=%.2f, but the dark %s the bias and no master bias matches",
              td, k, m->dark_has_bias == AC_MATCH_YES ? "contains" : "may contain");
@@ -278,10 +290,12 @@ static void evaluate(const ctx_t *c, const ac_match_cand_t *m, const ac_match_eq
                  .ddate = INFINITY,
                  .cdate = -INFINITY,
                  .ndist = LONG_MAX,
-                 .exp = m->eq.exposure};
+                 .exp = m->eq.exposure,
+                 .kforce = 1};
     nt->reason[0] = '\0';
     nt->warning[0] = '\0';
     if (m->invalid) {
+        ev->fatal = true;
         addf(nt->reason, sizeof nt->reason, "invalid: %s",
              m->invalid_reason[0] != '\0' ? m->invalid_reason : "failed validation");
         return;
@@ -319,8 +333,71 @@ static void evaluate(const ctx_t *c, const ac_match_cand_t *m, const ac_match_eq
     check_date(c, m, ev, nt);
     nt->keywords_equal = ev->nkw;
     ev->pass = nt->reason[0] == '\0';
+    nt->fatal = !ev->pass && ev->fatal;
     if (!ev->pass)
         nt->k = NAN;
+}
+
+static bool pin_names(const ac_match_pin_t *p, int64_t id)
+{
+    for (size_t i = 0; i < p->nids; i++)
+        if (p->ids[i] == id)
+            return true;
+    return false;
+}
+
+/* apply_pin restricts a pinned type to the pinned candidates (before choose): the others
+ * are excluded, and a forced pin accepts a pinned candidate whose mismatches are not
+ * fatal (recorded in its note). */
+static void apply_pin(const ctx_t *c, const ac_match_cand_t *cands, size_t n, int type,
+                      ev_t *ev, ac_match_note_t *notes)
+{
+    const ac_match_pin_t *p = &c->o->pin[type];
+
+    if (p->nids == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (notes[i].type != type)
+            continue;
+        if (!pin_names(p, cands[i].id)) {
+            ev[i].excluded = true;
+            ev[i].pass = false;
+            continue;
+        }
+        notes[i].pinned = true;
+        if (!ev[i].pass && !ev[i].fatal && p->force) {
+            ac_strlcpy(notes[i].overridden, notes[i].reason, sizeof notes[i].overridden);
+            notes[i].reason[0] = '\0';
+            ev[i].pass = true;
+            if (type == AC_MATCH_DARK)
+                notes[i].k = ev[i].kforce;
+        }
+    }
+}
+
+/* pin_verdicts finishes a pinned type after choose: the excluded candidates are "not
+ * used", the chosen one says it is pinned (and what was overridden). */
+static void pin_verdicts(const ctx_t *c, size_t n, int type, const ev_t *ev, int best,
+                         ac_match_note_t *notes)
+{
+    const ac_match_pin_t *p = &c->o->pin[type];
+
+    if (p->nids == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (notes[i].type != type || !ev[i].excluded)
+            continue;
+        notes[i].verdict = AC_MATCH_UNUSED;
+        snprintf(notes[i].reason, sizeof notes[i].reason, "not used: the %s is pinned to %s",
+                 ac_match_type_name(type), p->label);
+    }
+    if (best >= 0) {
+        catf(notes[best].reason, sizeof notes[best].reason, ", ", "pinned%s",
+             p->force && notes[best].overridden[0] ? " with --force" : "");
+        if (notes[best].overridden[0] != '\0')
+            catf(notes[best].reason, sizeof notes[best].reason, ", ", "overriding: %s",
+                 notes[best].overridden);
+    }
 }
 
 static int dcmp(double a, double b)
@@ -619,7 +696,10 @@ int ac_match_run(const ac_match_light_t *light, const ac_match_cand_t *cands, si
             if (res->notes[i].type == t)
                 evaluate(&c, &cands[i], &light->eq, res->chosen[AC_MATCH_BIAS] >= 0, &ev[i],
                          &res->notes[i]);
+        apply_pin(&c, cands, n, t, ev, res->notes);
         res->chosen[t] = choose(&c, cands, n, t, ev, res->notes);
+        pin_verdicts(&c, n, t, ev, res->chosen[t], res->notes);
+        res->pinned[t] = opts->pin[t].nids > 0;
     }
     bias = res->chosen[AC_MATCH_BIAS];
     res->chosen[AC_MATCH_BIAS] = -1; /* decided below, once the rest is known */
@@ -648,16 +728,20 @@ int ac_match_run(const ac_match_light_t *light, const ac_match_cand_t *cands, si
         bool want = (t == AC_MATCH_DARK && (opts->required & AC_MATCH_NEED_DARK)) ||
                     (t == AC_MATCH_FLAT && (opts->required & AC_MATCH_NEED_FLAT)) ||
                     (t == AC_MATCH_BIAS && res->bias_needed);
-        if (!want || res->chosen[t] >= 0)
+        if (res->pinned[t] && res->chosen[t] < 0 && (want || t != AC_MATCH_BIAS))
+            ac_match_pin_waiting(&opts->pin[t], t, res->notes, n, part, sizeof part);
+        else if (!want || res->chosen[t] >= 0)
             continue;
-        waiting_text(light, t, part, sizeof part);
-        /* Say why the nearest candidate of that type was refused (e.g. its temperature). */
-        for (size_t i = 0; i < n; i++)
-            if (res->notes[i].type == t && res->notes[i].verdict == AC_MATCH_REJECTED) {
-                catf(part, sizeof part, " ", "(#%" PRId64 " refused: %s)", res->notes[i].id,
-                     res->notes[i].reason);
-                break;
-            }
+        else {
+            waiting_text(light, t, part, sizeof part);
+            /* Say why the nearest candidate of that type was refused (e.g. its temperature). */
+            for (size_t i = 0; i < n; i++)
+                if (res->notes[i].type == t && res->notes[i].verdict == AC_MATCH_REJECTED) {
+                    catf(part, sizeof part, " ", "(#%" PRId64 " refused: %s)", res->notes[i].id,
+                         res->notes[i].reason);
+                    break;
+                }
+        }
         addf(res->reason, sizeof res->reason, "%s", part);
     }
     if (res->reason[0] == '\0' && res->chosen[AC_MATCH_BIAS] < 0 &&

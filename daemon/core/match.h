@@ -114,6 +114,23 @@ typedef struct ac_match_cand {
     char invalid_reason[160]; /* e.g. "checksum mismatch" */
 } ac_match_cand_t;
 
+/* A master the operator chose for one type (astrocalctl use, or a calibration session
+ * linked in AstroFiler's session fields): only the candidates in ids[0..nids) are
+ * considered for that type, and the others are "not used". The chosen one still passes
+ * every rule (match.h's header), except that force accepts a mismatch that is not fatal
+ * (temperature, exposure scale, dates, gain, offset, readout mode, instrument name, a
+ * flat's filter or telescope): the note records what was overridden. A fatal mismatch
+ * (size, binning, Bayer pattern, an invalid file, a scaled dark that still holds the bias
+ * with no bias to remove it) is never accepted. nids 0 = no pin; ids is borrowed. A pin
+ * whose ids name no candidate makes the session wait with `label` in the reason. */
+typedef struct ac_match_pin {
+    const int64_t *ids;
+    size_t nids;
+    bool force;
+    char label[160]; /* what the operator named, e.g. "#7 Master-Dark.fits (astrocalctl
+                        use)" */
+} ac_match_pin_t;
+
 typedef struct ac_match_opts {
     double max_temp_diff;    /* C, max_temperature_difference (5.0) */
     double exp_tol_s;        /* exposure_tolerance_s (0.5) */
@@ -123,6 +140,7 @@ typedef struct ac_match_opts {
     bool allow_later;        /* allow_later_masters (true) */
     int max_age_days;        /* max_master_age_days, nights either way (0 = unlimited) */
     unsigned required;       /* AC_MATCH_NEED_* (DARK | FLAT) */
+    ac_match_pin_t pin[AC_MATCH_NTYPES]; /* none by default (bias, dark, flat only) */
 } ac_match_opts_t;
 
 /* ac_match_opts_default fills the defaults in parentheses above. */
@@ -143,27 +161,31 @@ typedef struct ac_match_note {
     int type;       /* ac_match_type_t, -1 for a candidate of an unknown type */
     char name[256]; /* base name of the path */
     ac_match_verdict_t verdict;
-    bool later;         /* from a night after the light's */
-    int32_t nights;     /* master night - light night; AC_MATCH_NIGHTS_UNKNOWN */
-    double k;           /* darks that pass: the exposure scale (1 = equal), else NAN */
-    int keywords_equal; /* optional keywords equal on both sides (ranking key 4) */
-    char reason[512];   /* why rejected / ranked lower / unused, or why chosen */
-    char warning[256];  /* "" or e.g. "no temperature on the master: not compared" */
+    bool later;           /* from a night after the light's */
+    int32_t nights;       /* master night - light night; AC_MATCH_NIGHTS_UNKNOWN */
+    double k;             /* darks that pass: the exposure scale (1 = equal), else NAN */
+    int keywords_equal;   /* optional keywords equal on both sides (ranking key 4) */
+    char reason[512];     /* why rejected / ranked lower / unused, or why chosen */
+    char warning[256];    /* "" or e.g. "no temperature on the master: not compared" */
+    bool pinned;          /* named by the type's pin (ac_match_pin_t) */
+    bool fatal;           /* rejected for a mismatch no --force accepts */
+    char overridden[256]; /* a forced pin: the mismatches accepted, else "" */
 } ac_match_note_t;
 
 typedef enum ac_match_status { AC_MATCH_READY = 0, AC_MATCH_WAITING } ac_match_status_t;
 
 typedef struct ac_match_result {
     ac_match_status_t status;
-    char reason[512];            /* WAITING: "waiting for dark 300 s, -10 C, gain 100,
-                                    1x1; flat L, Esprit100"; READY: "" */
-    int chosen[AC_MATCH_NTYPES]; /* index into cands/notes, -1 = none */
-    bool later[AC_MATCH_NTYPES]; /* the chosen master is later than the light */
-    double dark_k;               /* exposure scale for the chosen dark (1 without one) */
-    bool bias_needed;            /* hard need (see the header comment) */
-    char bias_why[256];          /* why a bias is needed or used, "" otherwise */
-    size_t n;                    /* number of candidates */
-    ac_match_note_t *notes;      /* n notes, owned (ac_match_result_free) */
+    char reason[512];             /* WAITING: "waiting for dark 300 s, -10 C, gain 100,
+                                     1x1; flat L, Esprit100"; READY: "" */
+    int chosen[AC_MATCH_NTYPES];  /* index into cands/notes, -1 = none */
+    bool later[AC_MATCH_NTYPES];  /* the chosen master is later than the light */
+    double dark_k;                /* exposure scale for the chosen dark (1 without one) */
+    bool pinned[AC_MATCH_NTYPES]; /* the type was pinned (chosen or not) */
+    bool bias_needed;             /* hard need (see the header comment) */
+    char bias_why[256];           /* why a bias is needed or used, "" otherwise */
+    size_t n;                     /* number of candidates */
+    ac_match_note_t *notes;       /* n notes, owned (ac_match_result_free) */
 } ac_match_result_t;
 
 /*
@@ -200,6 +222,12 @@ const char *ac_match_status_name(int status);   /* "ready", "waiting" */
 /* ac_match_type_from_name maps Masters.master_type ("bias", "dark", "flat"), "flat-dark" and
  * IMAGETYP values ("Master Dark", "DARKFLAT"...) to a type, or -1. */
 int ac_match_type_from_name(const char *name);
+
+/* ac_match_pin_waiting describes why a pinned type has no master (for ac_match_run's
+ * waiting reason): the pinned candidate among notes[0..n) is rejected (and whether --force
+ * would accept it), or none of the candidates is the pinned one. */
+void ac_match_pin_waiting(const ac_match_pin_t *p, int type, const ac_match_note_t *notes,
+                          size_t n, char *buf, size_t size);
 
 /* ac_match_chosen returns the note of the chosen master of a type, or NULL. Borrowed from
  * res. */

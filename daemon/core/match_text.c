@@ -4,6 +4,7 @@
  * type of a Masters.master_type or IMAGETYP value, and the chosen note of a type. They only
  * read a result that ac_match_run (match.c) filled; nothing here decides a match.
  *
+ * The reason a pinned type waits (ac_match_pin_waiting) is written here too.
  * Ownership: names are static strings; notes are borrowed from the result.
  * Thread: pure functions, any thread.
  */
@@ -123,4 +124,22 @@ const ac_match_note_t *ac_match_chosen(const ac_match_result_t *res, int type)
     if (res == NULL || type < 0 || type >= AC_MATCH_NTYPES || res->chosen[type] < 0)
         return NULL;
     return &res->notes[res->chosen[type]];
+}
+
+void ac_match_pin_waiting(const ac_match_pin_t *p, int type, const ac_match_note_t *notes,
+                          size_t n, char *buf, size_t size)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (notes[i].type != type || !notes[i].pinned)
+            continue;
+        snprintf(buf, size, "the pinned %s %s, which %s: %s", ac_match_type_name(type),
+                 p->label,
+                 notes[i].fatal ? "cannot be used even with --force"
+                 : p->force     ? "does not match"
+                                : "does not match (--force accepts it)",
+                 notes[i].reason);
+        return;
+    }
+    snprintf(buf, size, "the pinned %s %s, which is not a usable master in the catalogue",
+             ac_match_type_name(type), p->label);
 }

@@ -255,6 +255,16 @@ int ac_crashrec_recover(ac_queue_t *q, const struct ac_config *cfg, ac_err_t *e)
                     "runs alone from now on, and fails at %d such deaths",
                     q->policy.crash_limit);
     ac_queue_recovery_clear(&r);
+    {
+        /* Recalibrations: the old output back where the new one was not recorded. */
+        int back = 0, gone = 0;
+        if ((rc = ac_sched_recal_recover(q, &back, &gone, e)) != 0)
+            return rc;
+        if (back + gone > 0)
+            ac_log_notice("recalibration: %d previous output%s put back (new one not "
+                          "recorded), %d replaced output%s removed",
+                          back, back == 1 ? "" : "s", gone, gone == 1 ? "" : "s");
+    }
     for (int k = 0; k < 2; k++) {
         snprintf(path, sizeof path, "%s/%s", cfg->state_dir,
                  k == 0 ? AC_CRASHREC_FILE : AC_CRASHREC_ALONE);

@@ -638,6 +638,61 @@ static void cmd_history(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
                        json_pack("{s:s,s:o,s:b}", "id", key, "events", arr, "more", more));
 }
 
+/* use_args decodes {session, bias?, dark?, flat?, force?} (+ auto? when with_auto). */
+static bool use_args(ac_ctlsrv_client_t *c, json_t *id, json_t *args, ac_planner_use_t *u,
+                     bool *autom, bool with_auto)
+{
+    int force = 0, au = 0;
+
+    memset(u, 0, sizeof *u);
+    if (with_auto
+            ? !unpack(c, id, args, "{s:s,s?s,s?s,s?s,s?b,s?b}", "session", &u->session_id,
+                      "bias", &u->spec[0], "dark", &u->spec[1], "flat", &u->spec[2], "force",
+                      &force, "auto", &au)
+            : !unpack(c, id, args, "{s:s,s?s,s?s,s?s,s?b}", "session", &u->session_id, "bias",
+                      &u->spec[0], "dark", &u->spec[1], "flat", &u->spec[2], "force", &force))
+        return false;
+    u->force = force;
+    *autom = au;
+    return true;
+}
+
+static void cmd_use(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    ac_planner_use_t u;
+    bool autom = false, any;
+    ac_err_t e = {0};
+    json_t *r = NULL;
+
+    if (!use_args(c, id, args, &u, &autom, true))
+        return;
+    any = u.spec[0] != NULL || u.spec[1] != NULL || u.spec[2] != NULL;
+    if (autom == any) {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS,
+                              "bad arguments: give masters (bias, dark, flat) or auto");
+        return;
+    }
+    if (ac_sched_use(&d->sched, &u, autom, &r, &e) != 0)
+        reply_err(c, id, &e);
+    else
+        ac_ctlsrv_reply_ok(c, id, r);
+}
+
+static void cmd_recalibrate(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    ac_planner_use_t u;
+    bool autom = false;
+    ac_err_t e = {0};
+    json_t *r = NULL;
+
+    if (!use_args(c, id, args, &u, &autom, false))
+        return;
+    if (ac_sched_recalibrate(&d->sched, &u, &r, &e) != 0)
+        reply_err(c, id, &e);
+    else
+        ac_ctlsrv_reply_ok(c, id, r);
+}
+
 static const struct {
     const char *name;
     handler_fn fn;
@@ -648,6 +703,7 @@ static const struct {
     {"cancel", cmd_cancel},         {"retry", cmd_retry},     {"import", cmd_import},
     {"reload", cmd_reload},         {"config", cmd_config},   {"watch", cmd_watch},
     {"history", cmd_history},       {"preview", ac_ctlcmd_preview},
+    {"use", cmd_use},               {"recalibrate", cmd_recalibrate},
 };
 
 void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,

@@ -25,6 +25,7 @@
 #include "imgio.h"
 #include "log.h"
 #include "night.h"
+#include "pin.h"
 #include "util.h"
 
 /* ---- header cache ---- */
@@ -207,10 +208,10 @@ const ac_meta_t *ac_planner_light_meta(ac_planner_t *pl, const ac_file_list_t *f
     return h != NULL && h->ok ? &h->meta : NULL;
 }
 
-/* describe_light fills the light description from the session row and the header of its
+/* ac_planner_describe fills the light description from the session row and the header of its
  * first uncalibrated light (which knows size, gain, offset and the Bayer pattern). */
-static int describe_light(ac_planner_t *pl, const ac_catalog_session_t *s,
-                          const ac_file_list_t *files, ac_match_light_t *l, ac_err_t *e)
+int ac_planner_describe(ac_planner_t *pl, const ac_catalog_session_t *s,
+                        const ac_file_list_t *files, ac_match_light_t *l, ac_err_t *e)
 {
     const ac_hcache_entry_t *h;
 
@@ -260,7 +261,7 @@ static int describe_light(ac_planner_t *pl, const ac_catalog_session_t *s,
     return 0;
 }
 
-static void match_opts(const ac_planner_t *pl, ac_match_opts_t *o)
+void ac_planner_match_opts(const ac_planner_t *pl, ac_match_opts_t *o)
 {
     ac_match_opts_default(o);
     o->max_temp_diff = pl->cfg->max_temperature_difference;
@@ -307,73 +308,6 @@ void ac_planner_inputs_free(struct ac_planner_inputs *in)
     free(in->cands);
     free(in->marked);
     memset(in, 0, sizeof *in);
-}
-
-/* unit_coming says whether a calibration session will still become a master: enough
- * frames, no master yet, and its build neither failed nor rejected. */
-static bool unit_coming(const ac_planner_t *pl, const struct ac_planner_inputs *in,
-                        const ac_calsession_t *u)
-{
-    if (!pl->cfg->build_masters || u->master_rowid != 0 ||
-        (int)u->frames.n < pl->cfg->min_files_per_master || u->frames.n < 2)
-        return false;
-    for (size_t i = 0; i < in->builds.n; i++)
-        if (strcmp(in->builds.items[i].key, u->key) == 0)
-            return in->builds.items[i].state == AC_BUILD_PENDING ||
-                   in->builds.items[i].state == AC_BUILD_RUNNING;
-    return true; /* not queued yet: its frames may still be arriving */
-}
-
-static bool same_camera(const ac_match_light_t *l, const ac_calsession_t *u)
-{
-    const ac_catalog_file_t *f = u->frames.n > 0 ? &u->frames.items[0] : NULL;
-    const char *inst = u->imager != NULL ? u->imager : f != NULL ? f->instrument : NULL;
-    int xb = u->xbin > 0 ? u->xbin : f != NULL ? f->xbin : 0;
-
-    if (inst != NULL && inst[0] != '\0' && strcasecmp(inst, "unknown") != 0 &&
-        l->eq.instrument[0] != '\0' && !ac_meta_filter_equal(inst, l->eq.instrument))
-        return false;
-    return xb == 0 || l->eq.xbin == 0 || xb == l->eq.xbin;
-}
-
-/* better_coming says whether a master being built would suit the session better than
- * the one chosen now: a dark of the light's own exposure instead of a scaled one, a flat
- * of the light's own night and filter instead of another night's. Calibrating now would
- * use the lesser master for good, so the session waits (why says for what). */
-static bool better_coming(const ac_planner_t *pl, const struct ac_planner_inputs *in,
-                          const ac_match_light_t *l, const ac_match_result_t *res, char *why,
-                          size_t size)
-{
-    const ac_match_note_t *dark = ac_match_chosen(res, AC_MATCH_DARK);
-    const ac_match_note_t *flat = ac_match_chosen(res, AC_MATCH_FLAT);
-    bool dark_exact = dark != NULL && isfinite(dark->k) && fabs(dark->k - 1.0) < 1e-9;
-    bool flat_tonight = flat != NULL && flat->nights == 0;
-
-    for (size_t i = 0; i < in->units.n; i++) {
-        const ac_calsession_t *u = &in->units.items[i];
-        double exp = u->exposure;
-
-        if (!unit_coming(pl, in, u) || !same_camera(l, u))
-            continue;
-        if (!isfinite(exp) && u->frames.n > 0)
-            exp = u->frames.items[0].exposure;
-        if (u->kind == AC_CAL_DARK && !dark_exact && isfinite(exp) &&
-            isfinite(l->eq.exposure) &&
-            fabs(exp - l->eq.exposure) <= fmax(pl->cfg->exposure_tolerance_s,
-                                               pl->cfg->exposure_tolerance_pct / 100 * exp)) {
-            snprintf(why, size, "waiting for the %g s master dark being built (session %s)",
-                     exp, u->session_id);
-            return true;
-        }
-        if (u->kind == AC_CAL_FLAT && !flat_tonight && u->date != NULL &&
-            strcmp(u->date, l->night) == 0 &&
-            ac_meta_filter_equal(u->filter != NULL ? u->filter : "", l->eq.filter)) {
-            snprintf(why, size, "waiting for tonight's %s master flat being built (session %s)",
-                     l->eq.filter[0] ? l->eq.filter : "", u->session_id);
-            return true;
-        }
-    }
-    return false;
 }
 
 int ac_planner_inputs_load(ac_planner_t *pl, struct ac_planner_inputs *in, ac_err_t *e)
@@ -430,27 +364,33 @@ static void why_waiting(const struct ac_planner_inputs *in, const ac_match_light
 }
 
 int ac_planner_match(ac_planner_t *pl, struct ac_planner_inputs *in,
-                     const ac_catalog_session_t *s, ac_file_list_t *files,
+                     const ac_catalog_session_t *s, bool recal, ac_file_list_t *files,
                      ac_match_light_t *light, ac_match_result_t *res, ac_err_t *e)
 {
     ac_match_opts_t mo;
+    struct ac_planner_pins pins;
     int rc;
 
     memset(res, 0, sizeof *res);
     for (int t = 0; t < AC_MATCH_NTYPES; t++)
         res->chosen[t] = -1;
-    rc = ac_catalog_session_files(pl->db, s->session_id, files, e);
+    rc = s->n_uncalibrated > 0 && !recal
+             ? ac_catalog_session_files(pl->db, s->session_id, files, e)
+             : ac_catalog_session_raw_lights(pl->db, s->session_id, files, e);
     if (rc != 0)
         return rc;
-    rc = describe_light(pl, s, files, light, e);
+    rc = ac_planner_describe(pl, s, files, light, e);
     if (rc != 0)
         return rc;
-    match_opts(pl, &mo);
+    ac_planner_match_opts(pl, &mo);
+    if ((rc = ac_planner_pin_opts(pl, in, s->session_id, &pins, &mo, e)) != 0)
+        return rc;
     rc = ac_match_run(light, in->cands, in->masters.n, &mo, res, e);
+    ac_planner_pins_free(&pins);
     if (rc == 0 && res->status == AC_MATCH_WAITING)
         why_waiting(in, light, &mo, res);
     if (rc == 0 && res->status == AC_MATCH_READY &&
-        better_coming(pl, in, light, res, res->reason, sizeof res->reason))
+        ac_planner_better_coming(pl, in, light, res, res->reason, sizeof res->reason))
         res->status = AC_MATCH_WAITING;
     return rc;
 }
@@ -488,11 +428,9 @@ static void hold_for_enqueue(const ac_planner_t *pl, const struct ac_planner_inp
     }
 }
 
-/* record_plan stores the outcome in memory and in the queue (ac_queue_plan: the session's
- * row, and the files of a ready session). */
-static int record_plan(ac_planner_t *pl, struct ac_planner_inputs *in,
-                       const ac_catalog_session_t *s, const ac_file_list_t *files,
-                       ac_match_result_t *res, bool force, ac_err_t *e)
+int ac_planner_record(ac_planner_t *pl, struct ac_planner_inputs *in,
+                      const ac_catalog_session_t *s, const ac_file_list_t *files,
+                      ac_match_result_t *res, bool force, ac_err_t *e)
 {
     /* A session none of whose lights reads has nothing to wait for: it is recorded ready,
      * all its lights failed, and ends failed at once. */
@@ -647,7 +585,7 @@ static int unplannable(ac_planner_t *pl, struct ac_planner_inputs *in,
     snprintf(res.reason, sizeof res.reason, "cannot be planned: %s", why);
     if (old == NULL || strcmp(old->reason, res.reason) != 0)
         ac_log_warn("session %s %s", s->session_id, res.reason);
-    return record_plan(pl, in, s, files, &res, force, e);
+    return ac_planner_record(pl, in, s, files, &res, force, e);
 }
 
 /* plan_one matches one session and records the outcome; a failure that is not the
@@ -659,12 +597,24 @@ static int plan_one(ac_planner_t *pl, struct ac_planner_inputs *in,
     ac_match_light_t light;
     ac_match_result_t res;
     ac_err_t me = {0};
+    bool changed = false;
     int rc;
 
+    /* A link the user set in AstroFiler since astrocald last saw it becomes a pin. */
+    rc = ac_catalog_pin_sync_links(pl->db, s->session_id, &changed, &me);
+    if (catalogue_error(rc)) {
+        ac_err_set(e, rc, "%s", me.msg);
+        *status = AC_MATCH_WAITING;
+        return rc;
+    }
+    if (changed)
+        ac_log_notice("session %s: the calibration sessions linked in AstroFiler changed: "
+                      "pinned as linked",
+                      s->session_id);
     pl->nunread = 0;
-    rc = ac_planner_match(pl, in, s, &files, &light, &res, &me);
+    rc = ac_planner_match(pl, in, s, false, &files, &light, &res, &me);
     if (rc == 0)
-        rc = record_plan(pl, in, s, &files, &res, force, e);
+        rc = ac_planner_record(pl, in, s, &files, &res, force, e);
     else if (catalogue_error(rc))
         ac_err_set(e, rc, "%s", me.msg);
     else
@@ -713,6 +663,11 @@ int ac_planner_run(ac_planner_t *pl, bool all, ac_err_t *e)
                 emit_state(pl, s->session_id, p);
         }
     }
+    /* Sessions being recalibrated have no uncalibrated light: planned here. */
+    if ((rc = ac_planner_plan_recals(pl, &in, e)) != 0 && catalogue_error(rc)) {
+        ac_planner_inputs_free(&in);
+        goto failed;
+    }
     ac_log_debug("planning: %zu sessions with uncalibrated lights (%d ready, %d waiting), %zu "
                  "masters",
                  in.sessions.n, nready, nwait, in.masters.n);
@@ -729,7 +684,7 @@ failed:
     return rc;
 }
 
-int ac_planner_plan_session(ac_planner_t *pl, const char *session_id, ac_err_t *e)
+static int plan_session(ac_planner_t *pl, const char *session_id, bool force, ac_err_t *e)
 {
     struct ac_planner_inputs in;
     int rc, status;
@@ -743,11 +698,21 @@ int ac_planner_plan_session(ac_planner_t *pl, const char *session_id, ac_err_t *
         if (strcmp(s->session_id, session_id) != 0)
             continue;
         ac_err_clear(e);
-        rc = plan_one(pl, &in, s, true, &status, e);
+        rc = plan_one(pl, &in, s, force, &status, e);
         break;
     }
     ac_planner_inputs_free(&in);
     return rc;
+}
+
+int ac_planner_plan_session(ac_planner_t *pl, const char *session_id, ac_err_t *e)
+{
+    return plan_session(pl, session_id, true, e);
+}
+
+int ac_planner_replan_session(ac_planner_t *pl, const char *session_id, ac_err_t *e)
+{
+    return plan_session(pl, session_id, false, e);
 }
 
 /* ---- life cycle ---- */

@@ -153,6 +153,37 @@ int ac_planner_run(ac_planner_t *p, bool all, ac_err_t *e);
  * (astrocalctl enqueue, resume). -ENOENT when it has no uncalibrated lights. */
 int ac_planner_plan_session(ac_planner_t *p, const char *session_id, ac_err_t *e);
 
+/* What `astrocalctl use` asks: masters for some of bias, dark, flat (spec[t]: a Masters id
+ * "7" / "#7" or a master_path; NULL leaves the type as it is), and whether a mismatch that
+ * is not fatal is accepted (force). Strings borrowed. */
+typedef struct ac_planner_use {
+    const char *session_id;
+    const char *spec[3];
+    bool force;
+} ac_planner_use_t;
+
+/* ac_planner_use checks each requested master against the session by the matching rules
+ * (match.h, ac_match_pin_t) and stores them as pins (pin.h) only when every one passes
+ * (or, with force, fails only in ways that are not fatal): *out receives the pins stored
+ * ([{type, id, path, forced, override, verdict}], owned). The session may be done (its
+ * raw lights describe it). -ENOENT (no such session or master), -EINVAL (a master of
+ * another type), -EEXIST (a mismatch: the message says which, and whether --force would
+ * accept it). The caller plans the session again. */
+int ac_planner_use(ac_planner_t *pl, const ac_planner_use_t *u, json_t **out, ac_err_t *e);
+
+/* ac_planner_unpin removes the session's astrocalctl pins (astrocalctl use --auto); *n
+ * counts them. -ENOENT for an unknown session. */
+int ac_planner_unpin(ac_planner_t *pl, const char *session_id, int *n, ac_err_t *e);
+
+/* ac_planner_plan_recal plans a session for its recalibration now (matched on its raw
+ * lights, with its pins; queue.h "Recalibration"), queued when ready (*ready) whatever
+ * enable_light_calibration says. -ENOENT when no file of it is being recalibrated. */
+int ac_planner_plan_recal(ac_planner_t *pl, const char *session_id, bool *ready, ac_err_t *e);
+
+/* ac_planner_replan_session plans one session now as a planning pass would (queued only
+ * when enable_light_calibration allows; its masters changed). -ENOENT as above. */
+int ac_planner_replan_session(ac_planner_t *pl, const char *session_id, ac_err_t *e);
+
 /* ac_planner_find returns the plan of a session (borrowed until the next pass), or NULL. */
 const ac_plan_t *ac_planner_find(const ac_planner_t *p, const char *session_id);
 

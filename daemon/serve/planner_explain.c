@@ -49,12 +49,102 @@ static json_t *inferred_json(ac_planner_t *pl, const char *session_id)
     return a;
 }
 
+/* explain_one builds the plan of one session (recal: of a done one, on its raw lights). */
+static json_t *explain_one(ac_planner_t *pl, struct ac_planner_inputs *in,
+                           const ac_catalog_session_t *s, bool recal, ac_match_result_t *res)
+{
+    static const char *const tnames[AC_MATCH_NTYPES] = {"bias", "dark", "flat", "flatdark"};
+    ac_file_list_t files = {0};
+    ac_match_light_t light;
+    ac_err_t se = {0};
+    char text[8192];
+    json_t *chosen, *cands;
+
+    const ac_meta_t *lm;
+    json_t *hdr;
+
+    if (ac_planner_match(pl, in, s, recal, &files, &light, res, &se) != 0) {
+        ac_catalog_files_free(&files);
+        ac_match_result_free(res);
+        return json_pack("{s:s,s:s,s:s,s:b,s:n,s:{},s:[],s:s}", "session_id", s->session_id,
+                         "status", "waiting", "reason", se.msg, "later", 0, "dark_scale",
+                         "chosen", "candidates", "text", se.msg);
+    }
+    lm = ac_planner_light_meta(pl, &files); /* from the header cache, before files go */
+    hdr = lm != NULL ? ac_planner_header_json(lm) : json_null();
+    ac_catalog_files_free(&files);
+    ac_match_plan_text(res, text, sizeof text);
+    chosen = json_object();
+    for (int t = 0; t < AC_MATCH_NTYPES; t++) {
+        int ci = res->chosen[t];
+        json_object_set_new(
+            chosen, tnames[t],
+            ci < 0
+                ? json_null()
+                : json_pack("{s:I,s:s,s:b,s:s?}", "id", (json_int_t)in->cands[ci].id, "path",
+                            in->cands[ci].path, "pinned", res->notes[ci].pinned, "override",
+                            res->notes[ci].overridden[0] ? res->notes[ci].overridden : NULL));
+    }
+    cands = json_array();
+    for (size_t k = 0; k < res->n; k++) {
+        const ac_match_note_t *nt = &res->notes[k];
+        json_array_append_new(cands, json_pack("{s:s,s:I,s:s,s:b,s:s,s:s,s:b}", "type",
+                                               ac_match_type_name(nt->type), "id",
+                                               (json_int_t)nt->id, "path", in->cands[k].path,
+                                               "accepted", nt->verdict == AC_MATCH_CHOSEN,
+                                               "verdict", ac_match_verdict_name(nt->verdict),
+                                               "reason", nt->reason, "pinned", nt->pinned));
+    }
+    return json_pack(
+        "{s:s,s:s,s:s?,s:b,s:o,s:o,s:o,s:s,s:o,s:o}", "session_id", s->session_id, "status",
+        ac_match_status_name(res->status), "reason", res->reason[0] ? res->reason : NULL,
+        "later", res->later[0] || res->later[1] || res->later[2] || res->later[3], "dark_scale",
+        num_or_null(res->dark_k), "chosen", chosen, "candidates", cands, "text", text, "header",
+        hdr, "inferred", inferred_json(pl, s->session_id));
+}
+
+/* explain_done adds to a done session's plan the masters that would now replace the ones
+ * it was calibrated with ("better": [{type, used, now}]); NULL when it has no raw light.
+ * *better counts them. */
+static json_t *explain_done(ac_planner_t *pl, struct ac_planner_inputs *in,
+                            const ac_qsession_t *q, int *better)
+{
+    static const int types[3] = {AC_MATCH_BIAS, AC_MATCH_DARK, AC_MATCH_FLAT};
+    ac_session_list_t one = {0};
+    ac_match_result_t res = {0};
+    json_t *p = NULL, *arr;
+
+    *better = 0;
+    if (ac_catalog_session_any(pl->db, q->session_id, &one, NULL) != 0 || one.n == 0) {
+        ac_catalog_sessions_free(&one);
+        return NULL;
+    }
+    p = explain_one(pl, in, &one.items[0], true, &res);
+    arr = json_array();
+    for (int k = 0; k < 3 && res.notes != NULL && res.status == AC_MATCH_READY; k++) {
+        const char *used = k == 0 ? q->bias_master : k == 1 ? q->dark_master : q->flat_master;
+        int ci = res.chosen[types[k]];
+        if (ci < 0 || used == NULL || strcmp(in->cands[ci].path, used) == 0)
+            continue;
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:I}", "type",
+                                             ac_match_type_name(types[k]), "used", used, "now",
+                                             in->cands[ci].path, "id",
+                                             (json_int_t)in->cands[ci].id));
+        (*better)++;
+    }
+    json_object_set_new(p, "done", json_true());
+    json_object_set_new(p, "better", arr);
+    ac_match_result_free(&res);
+    ac_catalog_sessions_free(&one);
+    return p;
+}
+
 json_t *ac_planner_explain(ac_planner_t *pl, const char *session_id, ac_err_t *e)
 {
     struct ac_planner_inputs in;
+    ac_qsession_list_t done = {0};
     json_t *plans = json_array();
     bool found = false;
-    static const char *const tnames[AC_MATCH_NTYPES] = {"bias", "dark", "flat", "flatdark"};
 
     if (ac_planner_inputs_load(pl, &in, e) != 0) {
         json_decref(plans);
@@ -62,64 +152,38 @@ json_t *ac_planner_explain(ac_planner_t *pl, const char *session_id, ac_err_t *e
     }
     for (size_t i = 0; i < in.sessions.n; i++) {
         const ac_catalog_session_t *s = &in.sessions.items[i];
-        ac_file_list_t files = {0};
-        ac_match_light_t light;
         ac_match_result_t res;
-        ac_err_t se = {0};
-        char text[8192];
-        json_t *p, *chosen, *cands;
 
         if (session_id != NULL && strcmp(session_id, s->session_id) != 0)
             continue;
         found = true;
-        if (ac_planner_match(pl, &in, s, &files, &light, &res, &se) != 0) {
-            json_array_append_new(
-                plans, json_pack("{s:s,s:s,s:s,s:b,s:n,s:{},s:[],s:s}", "session_id",
-                                 s->session_id, "status", "waiting", "reason", se.msg, "later",
-                                 0, "dark_scale", "chosen", "candidates", "text", se.msg));
-            ac_catalog_files_free(&files);
-            ac_match_result_free(&res);
-            continue;
-        }
-        ac_match_plan_text(&res, text, sizeof text);
-        chosen = json_object();
-        for (int t = 0; t < AC_MATCH_NTYPES; t++) {
-            int ci = res.chosen[t];
-            json_object_set_new(chosen, tnames[t],
-                                ci < 0
-                                    ? json_null()
-                                    : json_pack("{s:I,s:s}", "id", (json_int_t)in.cands[ci].id,
-                                                "path", in.cands[ci].path));
-        }
-        cands = json_array();
-        for (size_t k = 0; k < res.n; k++) {
-            const ac_match_note_t *nt = &res.notes[k];
-            json_array_append_new(
-                cands,
-                json_pack("{s:s,s:I,s:s,s:b,s:s,s:s}", "type", ac_match_type_name(nt->type),
-                          "id", (json_int_t)nt->id, "path", in.cands[k].path, "accepted",
-                          nt->verdict == AC_MATCH_CHOSEN, "verdict",
-                          ac_match_verdict_name(nt->verdict), "reason", nt->reason));
-        }
-        {
-            const ac_meta_t *lm = ac_planner_light_meta(pl, &files);
-            p = json_pack("{s:s,s:s,s:s?,s:b,s:o,s:o,s:o,s:s,s:o,s:o}", "session_id",
-                          s->session_id, "status", ac_match_status_name(res.status), "reason",
-                          res.reason[0] ? res.reason : NULL, "later",
-                          res.later[0] || res.later[1] || res.later[2] || res.later[3],
-                          "dark_scale", num_or_null(res.dark_k), "chosen", chosen, "candidates",
-                          cands, "text", text, "header",
-                          lm != NULL ? ac_planner_header_json(lm) : json_null(), "inferred",
-                          inferred_json(pl, s->session_id));
-        }
-        json_array_append_new(plans, p);
-        ac_catalog_files_free(&files);
+        json_array_append_new(plans, explain_one(pl, &in, s, false, &res));
         ac_match_result_free(&res);
     }
+    /* Done sessions: one asked for by name, or (all) those a better master would improve. */
+    if ((session_id == NULL || !found) && ac_queue_sessions(pl->queue, &done, NULL) == 0) {
+        for (size_t i = 0; i < done.n; i++) {
+            const ac_qsession_t *q = &done.items[i];
+            int better = 0;
+            json_t *p;
+            if (q->state != AC_SESS_DONE ||
+                (session_id != NULL && strcmp(session_id, q->session_id) != 0))
+                continue;
+            if ((p = explain_done(pl, &in, q, &better)) == NULL)
+                continue;
+            found = found || session_id != NULL;
+            if (better > 0 || session_id != NULL)
+                json_array_append_new(plans, p);
+            else
+                json_decref(p);
+        }
+    }
+    ac_queue_sessions_free(&done);
     ac_planner_inputs_free(&in);
     if (session_id != NULL && !found) {
         json_decref(plans);
-        ac_err_set(e, -ENOENT, "no session '%s' with uncalibrated lights", session_id);
+        ac_err_set(e, -ENOENT, "no session '%s' with lights to calibrate, nor done",
+                   session_id);
         return NULL;
     }
     return json_pack("{s:o}", "plans", plans);

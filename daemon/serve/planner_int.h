@@ -5,7 +5,9 @@
  *                      passes and their back-off, life cycle;
  *   planner_bad.c      masters found broken (one master, or a set unusable together):
  *                      marked once, kept out until a file changes;
- *   planner_explain.c  `astrocalctl plan` and `astrocalctl masters`.
+ *   planner_explain.c  `astrocalctl plan` and `astrocalctl masters`;
+ *   planner_pin.c      pinned masters (astrocalctl use) and recalibration plans;
+ *   planner_wait.c     waiting for a better master being built.
  *
  * Thread: loop thread only, like the planner.
  */
@@ -45,11 +47,54 @@ const ac_meta_t *ac_planner_light_meta(ac_planner_t *pl, const ac_file_list_t *f
  * temperatures, binning, date, type), for `astrocalctl plan`. */
 json_t *ac_planner_header_json(const ac_meta_t *m);
 
-/* ac_planner_match runs the matching for one session; files receives its uncalibrated
- * lights (the caller frees them and res). */
+/* ac_planner_match runs the matching for one session, with its pins; files receives its
+ * uncalibrated lights, or every raw light when it has none or for a recalibration
+ * (recal) (the caller frees them and res). */
 int ac_planner_match(ac_planner_t *pl, struct ac_planner_inputs *in,
-                     const ac_catalog_session_t *s, ac_file_list_t *files,
+                     const ac_catalog_session_t *s, bool recal, ac_file_list_t *files,
                      ac_match_light_t *light, ac_match_result_t *res, ac_err_t *e);
+
+/* ac_planner_describe fills the light description of a session from its row and the
+ * header of its first readable light in files; ac_planner_match_opts the matching's
+ * options from the configuration (no pins). */
+int ac_planner_describe(ac_planner_t *pl, const ac_catalog_session_t *s,
+                        const ac_file_list_t *files, ac_match_light_t *l, ac_err_t *e);
+void ac_planner_match_opts(const ac_planner_t *pl, ac_match_opts_t *o);
+
+/* ac_planner_record stores a matching's outcome in memory and in the queue (ac_queue_plan:
+ * the session's row, and files, the uncalibrated lights of a ready session, queued). */
+int ac_planner_record(ac_planner_t *pl, struct ac_planner_inputs *in,
+                      const ac_catalog_session_t *s, const ac_file_list_t *files,
+                      ac_match_result_t *res, bool force, ac_err_t *e);
+
+/* ---- planner_wait.c ---- */
+
+/* ac_planner_better_coming says whether a master being built would suit the session
+ * better than the one chosen in res (a dark of the light's exposure instead of a scaled
+ * one, tonight's flat instead of another night's; never over a pinned master): then why
+ * says for what it waits. */
+bool ac_planner_better_coming(const ac_planner_t *pl, const struct ac_planner_inputs *in,
+                              const ac_match_light_t *l, const ac_match_result_t *res,
+                              char *why, size_t size);
+
+/* ---- planner_pin.c ---- */
+
+/* ac_planner_plan_recals plans the sessions whose recalibration is under way (files
+ * pending or running with recal_output, queue.h): matched on their raw lights, recorded
+ * without adding files. */
+int ac_planner_plan_recals(ac_planner_t *pl, struct ac_planner_inputs *in, ac_err_t *e);
+
+/* The candidate ids the matching's pins point to (owned; ac_planner_pins_free). */
+struct ac_planner_pins {
+    int64_t *ids[AC_MATCH_FLAT + 1];
+};
+
+/* ac_planner_pin_opts reads the session's pins (pin.h) into mo->pin, naming the
+ * candidates of in (an astrocalctl pin wins over an AstroFiler link of its type). */
+int ac_planner_pin_opts(ac_planner_t *pl, const struct ac_planner_inputs *in,
+                        const char *session_id, struct ac_planner_pins *pp, ac_match_opts_t *mo,
+                        ac_err_t *e);
+void ac_planner_pins_free(struct ac_planner_pins *pp);
 
 /* ---- planner_bad.c ---- */
 

@@ -187,6 +187,11 @@ static void work_cb(uv_work_t *req)
     char out[4096];
 
     ac_crashrec_thread(job->crash_slot);
+    if (job->recal) {
+        ac_sched_recal_work(job);
+        ac_crashrec_thread(-1);
+        return;
+    }
     if (job->own_subdir)
         ac_fsutil_mkdirs(job->eng.output_dir, NULL);
     /* A crash during an earlier attempt may have left this output's temporary file. */
@@ -235,7 +240,9 @@ static void submit(ac_sched_t *s, ac_job_t *job)
     s->inflight++;
     ac_sched_forget_putback(s, job->file_id);
     ac_sched_engine_opts(s->cfg, &job->eng);
-    if (job->own_subdir) {
+    if (job->recal)
+        ac_sched_recal_submit(job);
+    else if (job->own_subdir) {
         size_t n = strlen(job->eng.output_dir);
         snprintf(job->eng.output_dir + n, sizeof job->eng.output_dir - n, "/%s", job->file_id);
     }
@@ -356,7 +363,7 @@ static ac_job_t *claim(ac_sched_t *s, bool *more)
         ac_queue_file_clear(&f);
         return NULL;
     }
-    if (calibrated_elsewhere(s, f.file_id)) {
+    if (f.recal_output == NULL && calibrated_elsewhere(s, f.file_id)) {
         ac_log_info("%s was calibrated by another tool meanwhile: skipped", f.path);
         ac_queue_finish(s->queue, f.file_id, AC_FILE_SKIPPED,
                         "already calibrated (fitsFileCalibrated = 1)", NAN, &e);
@@ -390,8 +397,11 @@ static ac_job_t *claim(ac_sched_t *s, bool *more)
     job->interrupted = f.interrupted;
     job->suspect = ac_queue_suspect(&f);
     job->key = plan->key;
+    job->recal = f.recal_output != NULL;
+    if (job->recal)
+        ac_strlcpy(job->recal_output, f.recal_output, sizeof job->recal_output);
     ac_queue_file_clear(&f);
-    if (s->cfg->output_dir[0] != '\0') {
+    if (s->cfg->output_dir[0] != '\0' && !job->recal) {
         int same = 0;
         ac_queue_same_name(s->queue, job->file_id, ac_path_base(job->path), &same, &e);
         job->own_subdir = same > 0;
@@ -565,7 +575,9 @@ static int record_success(ac_sched_t *s, ac_job_t *job, ac_err_t *e)
     rec.t_calib = r->t_calib;
     rec.t_write = r->t_write;
     rec.t_total = r->t_total;
-    rc = ac_queue_record_calibrated(s->queue, &rec, s->cfg->preserve_original_files, out_id, e);
+    rc = job->recal ? ac_sched_recal_record(s, job, &rec, e)
+                    : ac_queue_record_calibrated(s->queue, &rec,
+                                                 s->cfg->preserve_original_files, out_id, e);
     free(qtext);
     json_decref(q);
     return rc;

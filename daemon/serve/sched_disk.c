@@ -41,7 +41,9 @@ static int64_t dir_dev(const char *dir)
 /* output_dir writes the folder job's output goes to. */
 static void output_dir(const ac_sched_t *s, const ac_job_t *job, char *dir, size_t size)
 {
-    if (s->cfg->output_dir[0] != '\0')
+    if (job->recal) /* beside the output it replaces */
+        ac_path_dir(job->recal_output, dir, size);
+    else if (s->cfg->output_dir[0] != '\0')
         ac_strlcpy(dir, s->cfg->output_dir, size);
     else
         ac_path_dir(job->path, dir, size);

@@ -35,9 +35,12 @@ struct ac_job {
     char sha256[65];
     bool own_subdir; /* output_dir/<file_id>/: another queued light has its name */
     uint64_t started_ns;
-    uint64_t out_bytes; /* the output's pixels as float32 (0 when unknown) */
-    int out_rows;       /* the light's height */
-    int64_t out_dev;    /* st_dev of the output's folder (-1 when unknown) */
+    uint64_t out_bytes;      /* the output's pixels as float32 (0 when unknown) */
+    int out_rows;            /* the light's height */
+    int64_t out_dev;         /* st_dev of the output's folder (-1 when unknown) */
+    bool recal;              /* a recalibration (queue.h): replaces recal_output */
+    char recal_output[4096]; /* the output it replaces (same path) */
+    bool kept_backup;        /* pool: the old output was kept as the backup */
 };
 
 /* ac_sched_unix_now returns the wall clock in seconds (the queue's not_before). */
@@ -45,6 +48,21 @@ double ac_sched_unix_now(void);
 
 /* ac_sched_mono_now returns the monotonic clock in seconds (back-offs). */
 double ac_sched_mono_now(void);
+
+/* ---- sched_recal.c ---- */
+
+/* ac_sched_recal_submit points a recalibration job's engine at its staged file (submit). */
+void ac_sched_recal_submit(ac_job_t *job);
+
+/* ac_sched_recal_work runs a recalibration job on the pool: the old output back if an
+ * earlier attempt left it aside, the new output written to the staged name, then swapped
+ * in under the old name (recalfile.h); job->res.out_path is then that name. */
+void ac_sched_recal_work(ac_job_t *job);
+
+/* ac_sched_recal_record records a recalibrated file (ac_queue_record_recalibrated) and
+ * then removes the old output; rec is filled as for a first calibration. */
+int ac_sched_recal_record(ac_sched_t *s, ac_job_t *job, const ac_calibrated_rec_t *rec,
+                          ac_err_t *e);
 
 /* ---- sched_release.c ---- */
 

@@ -39,6 +39,11 @@ int ac_sched_enqueue(ac_sched_t *s, const char *session_id, const int *priority,
         return rc;
     /* A session without uncalibrated lights has nothing to plan: it stays as it is. */
     rc = ac_planner_plan_session(s->planner, session_id, &pe);
+    if (rc == -ENOENT) { /* or a recalibration (queue.h) */
+        bool ready;
+        ac_err_clear(&pe);
+        rc = ac_planner_plan_recal(s->planner, session_id, &ready, &pe);
+    }
     if (rc != 0 && rc != -ENOENT)
         return ac_err_set(e, rc, "%s", pe.msg);
     ac_sched_kick(s);

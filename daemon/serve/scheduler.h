@@ -238,6 +238,22 @@ int ac_sched_scan_builds(ac_sched_t *s, bool frames_settling, ac_err_t *e);
 /* ac_sched_emit hands an event to the owner's hook (data taken, also without a hook). */
 void ac_sched_emit(ac_sched_t *s, const char *event, json_t *data);
 
+/* ac_sched_recal_recover runs at start-up, before any file runs (sched_recal.c): each
+ * file whose recalibration was not recorded gets its old output back (*restored), and
+ * the old outputs of recorded ones are removed (*removed). */
+int ac_sched_recal_recover(ac_queue_t *q, int *restored, int *removed, ac_err_t *e);
+
+/* ac_sched_use pins masters for a session, or with u->spec all NULL and unpin removes its
+ * pins (astrocalctl use; planner.h ac_planner_use / ac_planner_unpin), then plans the
+ * session again and starts what can start. *out receives the reply (owned). */
+int ac_sched_use(ac_sched_t *s, const ac_planner_use_t *u, bool unpin, json_t **out,
+                 ac_err_t *e);
+
+/* ac_sched_recalibrate recalibrates a done session (astrocalctl recalibrate): pins the
+ * masters given in u (as ac_sched_use; u->spec all NULL: none), queues its done files
+ * again (ac_queue_recalibrate), plans it and starts. *out receives the reply (owned). */
+int ac_sched_recalibrate(ac_sched_t *s, const ac_planner_use_t *u, json_t **out, ac_err_t *e);
+
 /* ac_sched_cancel_jobs stops the jobs of a session, or of one file, or (both NULL) every
  * job: running ones at their next strip (they end cancelled), those waiting for masters at
  * once. */

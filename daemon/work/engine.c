@@ -75,6 +75,8 @@ int ac_engine_output_path(const char *light_path, const ac_engine_opts_t *o, cha
     char stem[1024], dir[4096];
     int n;
 
+    if (o->out_path[0] != '\0')
+        return ac_strlcpy(out, o->out_path, size) < size ? 0 : -ENAMETOOLONG;
     ac_path_stem(light_path, stem, sizeof stem);
     if (o->output_dir[0] != '\0')
         ac_strlcpy(dir, o->output_dir, sizeof dir);

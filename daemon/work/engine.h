@@ -51,6 +51,8 @@ typedef struct ac_engine_opts {
     ac_imgout_opts_t out;
     char output_dir[4096]; /* "" writes beside each light */
     char suffix[64];       /* appended to the light's stem, default "_calibrated" */
+    char out_path[4096];   /* "" (default): output_dir and suffix; else the output itself
+                              (a recalibration's staged file, recalfile.h) */
     size_t job_memory;     /* bytes per job for strips and the writer (32 MiB) */
     bool hash_output;      /* fill ac_light_result_t.sha256 (false; the daemon: true) */
 } ac_engine_opts_t;
@@ -84,7 +86,8 @@ typedef struct ac_light_result {
 } ac_light_result_t;
 
 /* ac_engine_output_path builds the output path for light_path with opts (directory and
- * suffix; ".fits", or ".fits.fz" when compressing). 0 or -ENAMETOOLONG. */
+ * suffix; ".fits", or ".fits.fz" when compressing; opts->out_path when set). 0 or
+ * -ENAMETOOLONG. */
 int ac_engine_output_path(const char *light_path, const ac_engine_opts_t *o, char *out,
                           size_t size);
 
