@@ -78,7 +78,7 @@ static const ac_name_value_t commands[] = {
     {"enqueue", AC_PROTO_ACCESS_CHANGE}, {"pause", AC_PROTO_ACCESS_CHANGE},
     {"resume", AC_PROTO_ACCESS_CHANGE},  {"cancel", AC_PROTO_ACCESS_CHANGE},
     {"retry", AC_PROTO_ACCESS_CHANGE},   {"import", AC_PROTO_ACCESS_CHANGE},
-    {"reload", AC_PROTO_ACCESS_CHANGE},
+    {"reload", AC_PROTO_ACCESS_CHANGE},  {"uploads", AC_PROTO_ACCESS_READ},
 };
 
 int ac_proto_cmd_access(const char *cmd)

@@ -22,6 +22,7 @@
 #include "daemon.h"
 #include "importer.h"
 #include "ingest.h"
+#include "upload.h"
 #include "log.h"
 #include "proto.h"
 #include "util.h"
@@ -167,7 +168,31 @@ static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
     json_object_set_new(r, "ingest",
                         d->ingest != NULL ? ac_ingest_status_json(d->ingest) : json_null());
     json_object_set_new(r, "catalogue", ac_daemon_catalogue_json(d));
+    json_object_set_new(r, "uploads", ac_uploader_status_json(d->uploader));
     ac_ctlsrv_reply_ok(c, id, r);
+}
+
+static void cmd_uploads(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    json_int_t limit = 50;
+    ac_err_t e = {0};
+    json_t *r;
+
+    if (!unpack(c, id, args, "{s?I}", "limit", &limit))
+        return;
+    if (limit < 1 || limit > 100000) {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS, "limit: 1 to 100000");
+        return;
+    }
+    if (d->uploader == NULL) {
+        ac_ctlsrv_reply_ok(c, id, ac_uploader_status_json(NULL));
+        return;
+    }
+    r = ac_uploader_list_json(d->uploader, (int)limit, &e);
+    if (r == NULL)
+        reply_err(c, id, &e);
+    else
+        ac_ctlsrv_reply_ok(c, id, r);
 }
 
 static void cmd_sessions(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
@@ -300,8 +325,23 @@ static void cmd_pause_resume(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, 
     ac_err_t e = {0};
     int rc;
 
-    if (!unpack(c, id, args, "{s?s}", "session", &sid))
+    const char *what = NULL;
+
+    if (!unpack(c, id, args, "{s?s,s?s}", "session", &sid, "what", &what))
         return;
+    if (what != NULL) { /* "uploads": the cloud upload queue only */
+        if (strcmp(what, "uploads") != 0 || sid != NULL || d->uploader == NULL) {
+            ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS, "%s",
+                                  strcmp(what, "uploads") != 0
+                                      ? "what: only \"uploads\" can be paused by name"
+                                  : sid != NULL ? "give either session or what, not both"
+                                                : "cloud sync is off ([CLOUD] enabled)");
+            return;
+        }
+        ac_uploader_pause(d->uploader, pause);
+        ac_ctlsrv_reply_ok(c, id, ac_uploader_status_json(d->uploader));
+        return;
+    }
     if (sid == NULL) {
         ac_sched_pause_queue(&d->sched, pause);
         ac_ctlsrv_reply_ok(
@@ -339,18 +379,24 @@ static void cmd_cancel(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
 static void cmd_retry(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
 {
     const char *file = NULL, *sid = NULL;
-    int all = 0, changed = 0;
+    int all = 0, uploads = 0, changed = 0;
     ac_err_t e = {0};
 
-    if (!unpack(c, id, args, "{s?s,s?s,s?b}", "file", &file, "session", &sid, "all_failed",
-                &all))
+    if (!unpack(c, id, args, "{s?s,s?s,s?b,s?b}", "file", &file, "session", &sid, "all_failed",
+                &all, "uploads", &uploads))
         return;
-    if ((file != NULL) + (sid != NULL) + (all != 0) != 1) {
+    if ((file != NULL) + (sid != NULL) + (all != 0) + (uploads != 0) != 1) {
         ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS,
-                              "give exactly one of file, session or all_failed: true");
+                              "give exactly one of file, session, all_failed: true or "
+                              "uploads: true");
         return;
     }
-    if (ac_sched_retry(&d->sched, file, sid, &changed, &e) != 0)
+    if (uploads && d->uploader == NULL) {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS, "cloud sync is off ([CLOUD] enabled)");
+        return;
+    }
+    if (uploads ? ac_uploader_retry_failed(d->uploader, &changed, &e) != 0
+                : ac_sched_retry(&d->sched, file, sid, &changed, &e) != 0)
         reply_err(c, id, &e);
     else
         ac_ctlsrv_reply_ok(c, id, json_pack("{s:i}", "retried", changed));
@@ -502,6 +548,7 @@ static const struct {
     {"enqueue", cmd_enqueue}, {"pause", cmd_pause},     {"resume", cmd_resume},
     {"cancel", cmd_cancel},   {"retry", cmd_retry},     {"import", cmd_import},
     {"reload", cmd_reload},   {"config", cmd_config},   {"watch", cmd_watch},
+    {"uploads", cmd_uploads},
 };
 
 void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,

@@ -38,6 +38,7 @@
 #include "scheduler.h"
 
 struct ac_ingest;
+struct ac_uploader;
 
 struct ac_daemon {
     uv_loop_t *loop;
@@ -57,6 +58,9 @@ struct ac_daemon {
     /* Live ingest (ingest.c): NULL when [INGEST] watch_dirs is empty. */
     struct ac_ingest *ingest;
     bool ingest_stopping;
+
+    /* Cloud uploads (upload.c): NULL when [CLOUD] enabled is False, and once stopped. */
+    struct ac_uploader *uploader;
 
     /* The catalogue (daemon_catalogue.c). */
     bool create_catalogue; /* --create: make a new one even where one was used before */
