@@ -51,11 +51,12 @@ static void usage(FILE *f)
             "  plan [SESSION]                the masters each session would use, and why\n"
             "                                every other candidate was rejected\n"
             "  enqueue SESSION [--priority N]  queue a session (larger N runs sooner)\n"
-            "  pause [SESSION]               pause everything, or one session\n"
-            "  resume [SESSION]              resume everything, or one session\n"
+            "  pause [SESSION | uploads]     pause everything, one session, or cloud uploads\n"
+            "  resume [SESSION | uploads]    resume everything, one session, or uploads\n"
             "  cancel SESSION                cancel a session's remaining files\n"
-            "  retry --file ID | --session ID | --all-failed\n"
-            "                                retry failed files\n"
+            "  retry --file ID | --session ID | --all-failed | --uploads\n"
+            "                                retry failed files (or failed uploads)\n"
+            "  uploads [--limit N]           the cloud upload queue\n"
             "  import DIR                    register the FITS files under DIR\n"
             "  reload                        re-read the configuration file\n"
             "  config                        the configuration in effect\n"
@@ -135,8 +136,23 @@ static json_t *build_args(const char *cmd, int n, char **a)
     } else if (strcmp(cmd, "plan") == 0 || strcmp(cmd, "pause") == 0 ||
                strcmp(cmd, "resume") == 0) {
         need_args(cmd, n, 0, 1);
-        if (n == 1)
+        /* `pause uploads`: the cloud upload queue (a session id is a UUID, never this). */
+        if (n == 1 && strcmp(cmd, "plan") != 0 && strcmp(a[0], "uploads") == 0)
+            json_object_set_new(args, "what", json_string("uploads"));
+        else if (n == 1)
             json_object_set_new(args, "session", json_string(a[0]));
+    } else if (strcmp(cmd, "uploads") == 0) {
+        need_args(cmd, n, 0, 2);
+        if (n > 0) {
+            long long l;
+            if (n != 2 || strcmp(a[0], "--limit") != 0)
+                die_usage("uploads takes only --limit N");
+            errno = 0;
+            l = strtoll(a[1], &end, 10);
+            if (*a[1] == '\0' || *end != '\0' || errno != 0 || l < 1 || l > 100000)
+                die_usage("--limit: '%s' is not a number from 1 to 100000", a[1]);
+            json_object_set_new(args, "limit", json_integer(l));
+        }
     } else if (strcmp(cmd, "cancel") == 0) {
         need_args(cmd, n, 1, 1);
         json_object_set_new(args, "session", json_string(a[0]));
@@ -165,8 +181,9 @@ static json_t *build_args(const char *cmd, int n, char **a)
     } else if (strcmp(cmd, "retry") == 0) {
         int chosen = 0;
         for (int i = 0; i < n; i++) {
-            if (strcmp(a[i], "--all-failed") == 0) {
-                json_object_set_new(args, "all_failed", json_true());
+            if (strcmp(a[i], "--all-failed") == 0 || strcmp(a[i], "--uploads") == 0) {
+                json_object_set_new(args, a[i][2] == 'a' ? "all_failed" : "uploads",
+                                    json_true());
             } else if ((strcmp(a[i], "--file") == 0 || strcmp(a[i], "--session") == 0) &&
                        i + 1 < n) {
                 json_object_set_new(args, a[i] + 2, json_string(a[i + 1]));
@@ -177,7 +194,8 @@ static json_t *build_args(const char *cmd, int n, char **a)
             chosen++;
         }
         if (chosen != 1)
-            die_usage("retry takes exactly one of --file ID, --session ID, --all-failed");
+            die_usage("retry takes exactly one of --file ID, --session ID, --all-failed, "
+                      "--uploads");
     } else if (strcmp(cmd, "import") == 0) {
         char *dir;
         need_args(cmd, n, 1, 1);

@@ -399,7 +399,8 @@ static void cmd_retry(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t 
                 : ac_sched_retry(&d->sched, file, sid, &changed, &e) != 0)
         reply_err(c, id, &e);
     else
-        ac_ctlsrv_reply_ok(c, id, json_pack("{s:i}", "retried", changed));
+        ac_ctlsrv_reply_ok(c, id,
+                           json_pack("{s:i,s:b}", "retried", changed, "uploads", uploads));
 }
 
 struct import_req {
