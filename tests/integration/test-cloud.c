@@ -1,0 +1,287 @@
+/*
+ * test-cloud.c - cloud sync through a real rclone against a real server: `rclone serve
+ * webdav` on the loopback address with a user and password (cloudfix.h). A night
+ * calibrated with upload_calibrated ends with every calibrated frame and master on the
+ * server, byte-identical, each row's cloud URL set; killing the server (and the daemon)
+ * in the middle of uploads still ends with every file uploaded exactly once; wrong
+ * credentials are named by --check-config and by status, and calibration goes on.
+ */
+#include <sqlite3.h>
+
+#include "afdb.h"
+#include "cloudfix.h"
+#include "nightfix.h"
+#include "support.h"
+
+#define CW 256
+#define CH 192
+
+/* cloud_config writes the daemon's configuration for the server: the repository is the
+ * night's folder, the remote dav:astro (so URLs are gs://astro/REL), one try per second. */
+static void cloud_config(ac_harness_t *h, const struct davsrv *s, const char *extra)
+{
+    char rc[1100], repo[1100], repo_key[1200], rclone[1100];
+
+    snprintf(rc, sizeof rc, "CLOUD.rclone_config=%s", s->config);
+    abspath(repo, sizeof repo, "night");
+    snprintf(repo_key, sizeof repo_key, "DAEMON.repository_dir=%s", repo);
+    snprintf(rclone, sizeof rclone, "CLOUD.rclone_program=%s", rclone_path());
+    ASSERT_OK(ac_harness_write_config(
+        h, (const char *[]){"CLOUD.enabled=True", "CLOUD.remote=dav:astro", rc, rclone,
+                            repo_key, "QUEUE.retry_backoff_s=1", "DAEMON.scan_interval_s=2",
+                            "WORKERS.max_load_per_cpu=0", "WORKERS.cpu_pressure_limit=0",
+                            extra != NULL ? extra : "CLOUD.transfers=2", NULL}));
+}
+
+/* uploads_in_state counts astrocal_upload rows in state. */
+static long long uploads_in_state(sqlite3 *db, const char *state)
+{
+    return afdb_int(db, "SELECT count(*) FROM astrocal_upload WHERE state = ?1", state, -1);
+}
+
+/* wait_uploads polls until n uploads are done (true) or the timeout. */
+static bool wait_uploads(ac_harness_t *h, long long n, int timeout_ms)
+{
+    long long t0 = ac_harness_now_ms();
+
+    while (ac_harness_now_ms() - t0 < timeout_ms) {
+        sqlite3 *db = open_db(h);
+        long long done = uploads_in_state(db, "done");
+        sqlite3_close(db);
+        if (done >= n)
+            return true;
+        ac_harness_sleep_ms(100);
+    }
+    return false;
+}
+
+/* assert_on_server checks every calibrated frame (and the master with rowid master, when
+ * > 0): its cloud URL is gs://astro/REL and the server holds REL, byte-identical. */
+static void assert_on_server(ac_harness_t *h, const struct davsrv *s, int n, long long master)
+{
+    sqlite3 *db = open_db(h);
+    sqlite3_stmt *st;
+    char night[1100];
+    int rows = 0;
+
+    abspath(night, sizeof night, "night/");
+    ASSERT_EQ(sqlite3_prepare_v2(db,
+                                 "SELECT fitsFileName, fitsFileCloudURL FROM fitsfile WHERE "
+                                 "fitsFileOriginalFile IS NOT NULL",
+                                 -1, &st, NULL),
+              SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *path = (const char *)sqlite3_column_text(st, 0);
+        const char *url = (const char *)sqlite3_column_text(st, 1);
+        char want[2300], remote[2300];
+
+        ASSERT_NOT_NULL(url);
+        ASSERT(strncmp(path, night, strlen(night)) == 0);
+        snprintf(want, sizeof want, "gs://astro/%s", path + strlen(night));
+        ASSERT_STR_EQ(url, want);
+        snprintf(remote, sizeof remote, "%s/astro/%s", s->dir, path + strlen(night));
+        ASSERT(same_bytes(path, remote));
+        rows++;
+    }
+    sqlite3_finalize(st);
+    ASSERT_EQ(rows, n);
+    if (master > 0) {
+        char buf[2300], id[32], remote[2300];
+        snprintf(id, sizeof id, "%lld", master);
+        ASSERT_STR_EQ(
+            afdb_text(db, "SELECT cloud_url FROM Masters WHERE id = ?1", id, buf, sizeof buf),
+            "gs://astro/masters/master_bias.fits");
+        snprintf(remote, sizeof remote, "%s/astro/masters/master_bias.fits", s->dir);
+        abspath(buf, sizeof buf, "night/masters/master_bias.fits");
+        ASSERT(same_bytes(buf, remote));
+    }
+    /* Exactly once: one file on the server per upload, one done row per file. */
+    ASSERT_EQ(dav_count_files(s), n + (master > 0));
+    ASSERT_EQ(uploads_in_state(db, "done"), n + (master > 0));
+    ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_upload", NULL, -1), n + (master > 0));
+    sqlite3_close(db);
+}
+
+TEST_TIMEOUT(cloud_night_uploads_every_frame_and_master, 240)
+{
+    ac_harness_t h;
+    struct night nt;
+    struct davsrv s;
+    long long bias;
+    char *out = NULL;
+    sqlite3 *db;
+
+    if (rclone_path() == NULL)
+        return;
+    ac_harness_init(&h);
+    make_night(&nt, 4, CW, CH);
+    make_catalogue(&h, &nt, "bdf");
+    dav_start(&s, "dav", NULL);
+    cloud_config(&h, &s, NULL);
+    {
+        const char *argv[] = {AC_ASTROCALD_BIN, "--check-config", "--config", h.config, NULL};
+        char *err = NULL;
+        int rc = ac_harness_run(&h, argv, 60000, &out, &err);
+        if (rc != 0)
+            fprintf(stderr, "--check-config: %s%s", out, err);
+        ASSERT_EQ(rc, 0);
+        free(err);
+        ASSERT_CONTAINS(out, "remote dav:astro answers");
+        free(out);
+    }
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    /* A master astrocald built (its build row done), to be backed up as well. */
+    db = open_db(&h);
+    bias = afdb_int(db, "SELECT id FROM Masters WHERE master_type = 'bias'", NULL, -1);
+    ASSERT(bias > 0);
+    {
+        char sql[300];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO astrocal_build (session_id, type, state, master_rowid) VALUES "
+                 "('B-1', 'bias', 'done', %lld)",
+                 bias);
+        afdb_exec(db, sql);
+    }
+    sqlite3_close(db);
+    /* Made behind the daemon's back: `retry --uploads` makes it look for new work now (it
+     * would within a minute anyway). */
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "retry", "--uploads", NULL), 0);
+    ASSERT_CONTAINS(out, "0 uploads queued for retry");
+    free(out);
+    ASSERT(wait_done(&h, nt.n, 60000));
+    ASSERT(wait_uploads(&h, nt.n + 1, 60000));
+    assert_on_server(&h, &s, nt.n, bias);
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "status", NULL), 0);
+    ASSERT_CONTAINS(out, "uploads: 0 queued, 0 running, 0 failed");
+    ASSERT_CONTAINS(out, "remote   dav:astro: ok");
+    free(out);
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "uploads", NULL), 0);
+    ASSERT_CONTAINS(out, "gs://astro/lights/M_31_L_300s_0001_calibrated.fits");
+    ASSERT_CONTAINS(out, "gs://astro/masters/master_bias.fits");
+    free(out);
+    ASSERT_EQ(ac_harness_stop(&h, 20000), 0);
+    dav_kill(&s);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
+
+/* wait_running polls until an upload is running (its rclone started). */
+static bool wait_running(ac_harness_t *h, int timeout_ms)
+{
+    long long t0 = ac_harness_now_ms();
+
+    while (ac_harness_now_ms() - t0 < timeout_ms) {
+        sqlite3 *db = open_db(h);
+        long long n = uploads_in_state(db, "running");
+        sqlite3_close(db);
+        if (n > 0)
+            return true;
+        ac_harness_sleep_ms(20);
+    }
+    return false;
+}
+
+TEST_TIMEOUT(cloud_server_and_daemon_killed_mid_upload_exactly_once, 300)
+{
+    ac_harness_t h;
+    struct night nt;
+    struct davsrv s;
+    char *out = NULL;
+    json_t *r;
+
+    if (rclone_path() == NULL)
+        return;
+    ac_harness_init(&h);
+    make_night(&nt, 6, CW, CH);
+    make_catalogue(&h, &nt, "bdf");
+    dav_start(&s, "dav", NULL);
+    /* About a second per 200 kB frame: there is time to kill things mid-transfer. */
+    cloud_config(&h, &s, "CLOUD.bwlimit=150k");
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT(wait_running(&h, 60000));
+    /* The server dies under an upload, once bytes arrive (a partial file on the server). */
+    for (long long t0 = ac_harness_now_ms(); dav_count_files(&s) == 0; ac_harness_sleep_ms(10))
+        ASSERT(ac_harness_now_ms() - t0 < 60000);
+    dav_kill(&s);
+    ASSERT(wait_done(&h, nt.n, 60000)); /* calibration does not wait for the cloud */
+    /* The remote is reported faulty while it is away. */
+    for (long long t0 = ac_harness_now_ms();; ac_harness_sleep_ms(100)) {
+        r = ac_harness_result(ac_harness_request(&h, "status", NULL, 5000));
+        const char *remote =
+            json_string_value(json_object_get(json_object_get(r, "uploads"), "remote"));
+        bool away = remote != NULL && strcmp(remote, "network error") == 0;
+        if (!away && ac_harness_now_ms() - t0 > 60000)
+            AC_TEST_FAIL("status says the remote is '%s', not 'network error'", remote);
+        json_decref(r);
+        if (away)
+            break;
+    }
+    dav_restart(&s);
+    ASSERT(wait_running(&h, 60000));
+    ac_harness_sleep_ms(300); /* not for synchronisation: to land in the transfer */
+    ac_harness_kill(&h);      /* SIGKILL with an upload running */
+    forget_notify(&h);
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT(wait_uploads(&h, nt.n, 120000));
+    assert_on_server(&h, &s, nt.n, 0);
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "status", NULL), 0);
+    ASSERT_CONTAINS(out, "remote   dav:astro: ok");
+    free(out);
+    ASSERT_EQ(ac_harness_stop(&h, 20000), 0);
+    dav_kill(&s);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
+
+TEST_TIMEOUT(cloud_wrong_credentials_named_and_calibration_goes_on, 180)
+{
+    ac_harness_t h;
+    struct night nt;
+    struct davsrv s;
+    char *out = NULL, *err = NULL;
+    sqlite3 *db;
+    json_t *r, *u;
+
+    if (rclone_path() == NULL)
+        return;
+    ac_harness_init(&h);
+    make_night(&nt, 3, CW, CH);
+    make_catalogue(&h, &nt, "bdf");
+    dav_start(&s, "dav", "wrong-password");
+    cloud_config(&h, &s, NULL);
+    {
+        const char *argv[] = {AC_ASTROCALD_BIN, "--check-config", "--config", h.config, NULL};
+        ASSERT_EQ(ac_harness_run(&h, argv, 60000, NULL, &err), 78);
+        ASSERT_CONTAINS(err, "[CLOUD] remote 'dav:astro': bad credentials");
+        ASSERT_CONTAINS(err, "401");
+        free(err);
+    }
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT(wait_done(&h, nt.n, 60000));
+    r = ac_harness_result(ac_harness_request(&h, "status", NULL, 5000));
+    u = json_object_get(r, "uploads");
+    ASSERT_STR_EQ(json_string_value(json_object_get(u, "remote")), "bad credentials");
+    ASSERT_CONTAINS(json_string_value(json_object_get(u, "remote_error")), "401");
+    json_decref(r);
+    ASSERT_EQ(ac_harness_ctl(&h, &out, NULL, "status", NULL), 0);
+    ASSERT_CONTAINS(out, "remote   dav:astro: bad credentials");
+    free(out);
+    /* Nothing was recorded as uploaded, nothing failed for good: they wait. */
+    db = open_db(&h);
+    ASSERT_EQ(afdb_int(db,
+                       "SELECT count(*) FROM fitsfile WHERE coalesce(fitsFileCloudURL, '') "
+                       "<> ''",
+                       NULL, -1),
+              0);
+    ASSERT_EQ(uploads_in_state(db, "failed"), 0);
+    sqlite3_close(db);
+    ASSERT_EQ(dav_count_files(&s), 0);
+    ASSERT_EQ(ac_harness_stop(&h, 20000), 0);
+    dav_kill(&s);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
