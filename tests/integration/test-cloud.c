@@ -166,6 +166,22 @@ TEST_TIMEOUT(cloud_night_uploads_every_frame_and_master, 240)
     ac_harness_free(&h);
 }
 
+/* wait_remote polls `status` until it says the remote is want ("ok", "network error"...). */
+static void wait_remote(ac_harness_t *h, const char *want)
+{
+    for (long long t0 = ac_harness_now_ms();; ac_harness_sleep_ms(100)) {
+        json_t *r = ac_harness_request(h, "status", NULL, 5000);
+        const char *remote = json_string_value(
+            json_object_get(json_object_get(ac_harness_result(r), "uploads"), "remote"));
+        bool seen = remote != NULL && strcmp(remote, want) == 0;
+        if (!seen && ac_harness_now_ms() - t0 > 60000)
+            AC_TEST_FAIL("status says the remote is '%s', not '%s'", remote, want);
+        json_decref(r);
+        if (seen)
+            return;
+    }
+}
+
 /* wait_running polls until an upload is running (its rclone started). */
 static bool wait_running(ac_harness_t *h, int timeout_ms)
 {
@@ -188,7 +204,6 @@ TEST_TIMEOUT(cloud_server_and_daemon_killed_mid_upload_exactly_once, 300)
     struct night nt;
     struct davsrv s;
     char *out = NULL;
-    json_t *r;
 
     if (rclone_path() == NULL)
         return;
@@ -206,18 +221,7 @@ TEST_TIMEOUT(cloud_server_and_daemon_killed_mid_upload_exactly_once, 300)
         ASSERT(ac_harness_now_ms() - t0 < 60000);
     dav_kill(&s);
     ASSERT(wait_done(&h, nt.n, 60000)); /* calibration does not wait for the cloud */
-    /* The remote is reported faulty while it is away. */
-    for (long long t0 = ac_harness_now_ms();; ac_harness_sleep_ms(100)) {
-        r = ac_harness_result(ac_harness_request(&h, "status", NULL, 5000));
-        const char *remote =
-            json_string_value(json_object_get(json_object_get(r, "uploads"), "remote"));
-        bool away = remote != NULL && strcmp(remote, "network error") == 0;
-        if (!away && ac_harness_now_ms() - t0 > 60000)
-            AC_TEST_FAIL("status says the remote is '%s', not 'network error'", remote);
-        json_decref(r);
-        if (away)
-            break;
-    }
+    wait_remote(&h, "network error");   /* reported while it is away */
     dav_restart(&s);
     ASSERT(wait_running(&h, 60000));
     ac_harness_sleep_ms(300); /* not for synchronisation: to land in the transfer */
@@ -262,8 +266,9 @@ TEST_TIMEOUT(cloud_wrong_credentials_named_and_calibration_goes_on, 180)
     ASSERT_OK(ac_harness_start(&h, NULL));
     ASSERT_OK(ac_harness_wait_ready(&h, 20000));
     ASSERT(wait_done(&h, nt.n, 60000));
-    r = ac_harness_result(ac_harness_request(&h, "status", NULL, 5000));
-    u = json_object_get(r, "uploads");
+    wait_remote(&h, "bad credentials");
+    r = ac_harness_request(&h, "status", NULL, 5000);
+    u = json_object_get(ac_harness_result(r), "uploads");
     ASSERT_STR_EQ(json_string_value(json_object_get(u, "remote")), "bad credentials");
     ASSERT_CONTAINS(json_string_value(json_object_get(u, "remote_error")), "401");
     json_decref(r);
