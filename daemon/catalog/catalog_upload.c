@@ -306,3 +306,55 @@ int ac_upq_list(ac_db_t *db, int limit, ac_up_list_t *out, ac_err_t *e)
         "'done' THEN -id ELSE id END LIMIT ?1",
         v, AC_BIND_N(v), row_cols, out, "list uploads", e);
 }
+
+/* ---- Downloads ---- */
+
+static const ac_row_col_t dl_cols[] = {
+    AC_ROW(ac_dl_row_t, file_id, TEXT),
+    AC_ROW(ac_dl_row_t, path, TEXT),
+    AC_ROW(ac_dl_row_t, url, TEXT),
+};
+
+void ac_upq_dl_list_free(ac_dl_list_t *l)
+{
+    AC_CATALOG_ROWS_FREE(l, dl_cols);
+}
+
+int ac_upq_lookahead(ac_db_t *db, int limit, ac_dl_list_t *out, ac_err_t *e)
+{
+    const ac_schema_info_t *si = NULL;
+    int rc;
+
+    AC_DB_OWNER_CHECK(db);
+    memset(out, 0, sizeof *out);
+    if ((rc = ac_schema_require(db, &si, e)) != 0)
+        return rc;
+    const ac_bind_t v[] = {AC_BIND_INT(limit)};
+    return AC_CATALOG_SELECT_ROWS(
+        db,
+        (si->cols & AC_COL_FILE_CLOUD) != 0
+            ? "SELECT a.file_id, a.path, nullif(f.fitsFileCloudURL, '') FROM astrocal_file a "
+              "JOIN astrocal_session s ON s.session_id = a.session_id LEFT JOIN fitsfile f ON "
+              "f.fitsFileId = a.file_id WHERE a.state = 'pending' AND s.state = 'queued' "
+              "ORDER BY s.priority DESC, a.rowid LIMIT ?1"
+            : "SELECT a.file_id, a.path, NULL FROM astrocal_file a JOIN astrocal_session s ON "
+              "s.session_id = a.session_id WHERE a.state = 'pending' AND s.state = 'queued' "
+              "ORDER BY s.priority DESC, a.rowid LIMIT ?1",
+        v, AC_BIND_N(v), dl_cols, out, "list the next lights", e);
+}
+
+int ac_upq_file_url(ac_db_t *db, const char *file_id, char *out, size_t size, ac_err_t *e)
+{
+    const ac_schema_info_t *si = NULL;
+    bool found = false;
+    int rc;
+
+    AC_DB_OWNER_CHECK(db);
+    out[0] = '\0';
+    if ((rc = ac_schema_require(db, &si, e)) != 0 || (si->cols & AC_COL_FILE_CLOUD) == 0)
+        return rc;
+    const ac_bind_t v[] = {AC_BIND_TEXT(file_id)};
+    return ac_catalog_select_text(
+        db, "SELECT coalesce(fitsFileCloudURL, '') FROM fitsfile WHERE fitsFileId = ?1", v,
+        AC_BIND_N(v), out, size, &found, "read a light's cloud URL", e);
+}

@@ -97,4 +97,25 @@ int ac_upq_list(ac_db_t *db, int limit, ac_up_list_t *out, ac_err_t *e);
 void ac_upq_row_clear(ac_up_row_t *r);
 void ac_upq_list_free(ac_up_list_t *l);
 
+/* ---- Downloads (serve/fetch.c): which queued lights may have to come from the cloud ---- */
+
+typedef struct ac_dl_row {
+    char *file_id, *path;
+    char *url; /* fitsfile.fitsFileCloudURL, NULL when empty or the column is absent */
+} ac_dl_row_t;
+
+typedef struct ac_dl_list {
+    ac_dl_row_t *items;
+    size_t n;
+} ac_dl_list_t;
+
+/* ac_upq_lookahead lists the next pending files of queued sessions (priority first, then
+ * queue order; the scheduler's order but for the dates), at most limit. */
+int ac_upq_lookahead(ac_db_t *db, int limit, ac_dl_list_t *out, ac_err_t *e);
+
+/* ac_upq_file_url copies a fitsfile row's cloud URL into out ("" when none). */
+int ac_upq_file_url(ac_db_t *db, const char *file_id, char *out, size_t size, ac_err_t *e);
+
+void ac_upq_dl_list_free(ac_dl_list_t *l);
+
 #endif

@@ -21,6 +21,7 @@
 
 #include "daemon.h"
 #include "importer.h"
+#include "fetch.h"
 #include "ingest.h"
 #include "upload.h"
 #include "log.h"
@@ -169,6 +170,7 @@ static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
                         d->ingest != NULL ? ac_ingest_status_json(d->ingest) : json_null());
     json_object_set_new(r, "catalogue", ac_daemon_catalogue_json(d));
     json_object_set_new(r, "uploads", ac_uploader_status_json(d->uploader));
+    json_object_set_new(r, "downloads", ac_fetcher_status_json(d->fetcher));
     ac_ctlsrv_reply_ok(c, id, r);
 }
 

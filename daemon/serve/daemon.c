@@ -49,7 +49,6 @@
 #include "daemon.h"
 #include "fsutil.h"
 #include "ingest.h"
-#include "upload.h"
 #include "log.h"
 #include "schema.h"
 #include "sdnotify.h"
@@ -65,7 +64,7 @@ static void broadcast(void *ud, const char *event, json_t *data)
     ac_daemon_t *d = ud;
 
     if (strcmp(event, "file_done") == 0 || strcmp(event, "master_new") == 0)
-        ac_uploader_kick(d->uploader); /* back it up */
+        ac_daemon_cloud_kick(d); /* back it up */
     if (d->srv == NULL || ac_ctlsrv_nwatchers(d->srv) == 0) {
         json_decref(data);
         return;
@@ -136,11 +135,6 @@ static void status_update(ac_daemon_t *d)
 
 static void begin_stop(ac_daemon_t *d, const char *why);
 
-static bool catalogue_ok(void *ud)
-{
-    return ac_daemon_catalogue_ok(ud);
-}
-
 /* maybe_finish_drain exits --drain mode once nothing is pending, running or loading. */
 static void maybe_finish_drain(ac_daemon_t *d)
 {
@@ -150,7 +144,7 @@ static void maybe_finish_drain(ac_daemon_t *d)
     int runnable = 0;
 
     if (!d->drain_mode || d->stopping || d->planner.pending || !ac_sched_idle(&d->sched) ||
-        !ac_uploader_idle(d->uploader))
+        !ac_daemon_cloud_idle(d))
         return;
     if (ac_queue_counts(&d->queue, NULL, counts, &e) != 0 ||
         ac_queue_sessions(&d->queue, &sl, &e) != 0)
@@ -375,15 +369,11 @@ static void stop_timer_cb(uv_timer_t *t)
         ac_sched_cancel_running(&d->sched);
         d->stop_deadline_ns = UINT64_MAX;
     }
-    if (inflight == 0 && d->mc.loading == 0 && d->ingest == NULL && d->uploader == NULL) {
+    if (inflight == 0 && d->mc.loading == 0 && d->ingest == NULL &&
+        ac_daemon_cloud_stopped(d)) {
         uv_timer_stop(t);
         close_handles(d);
     }
-}
-
-static void uploader_stopped(void *ud)
-{
-    ((ac_daemon_t *)ud)->uploader = NULL; /* freed by upload.c */
 }
 
 static void ingest_stopped(void *ud)
@@ -479,8 +469,7 @@ static void begin_stop(ac_daemon_t *d, const char *why)
     uv_timer_stop(&d->catalogue_timer);
     /* Nothing new starts; jobs still waiting for masters never started: back they go. */
     ac_sched_stop(&d->sched);
-    if (d->uploader != NULL)
-        ac_uploader_stop(d->uploader, uploader_stopped);
+    ac_daemon_cloud_stop(d);
     if (d->ingest != NULL && !d->ingest_stopping) {
         d->ingest_stopping = true;
         ac_ingest_stop(d->ingest, ingest_stopped);
@@ -628,6 +617,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
                       &(ac_sched_hooks_t){.event = broadcast,
                                           .plan_due = plan_due,
                                           .master_built = master_built,
+                                          .locate = ac_daemon_cloud_locate,
                                           .ud = d},
                       e) != 0)
         return EX_OSERR;
@@ -678,11 +668,8 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
     }
     if (start_ingest(d, e) != 0)
         return e->code == AC_ECONFIG ? EX_CONFIG : EX_CANTCREAT;
-    if (d->cfg.enabled) {
-        d->uploader = ac_uploader_new(loop, d->db, &d->cfg, catalogue_ok, d, e);
-        if (d->uploader == NULL)
-            return EX_SOFTWARE;
-    }
+    if (ac_daemon_cloud_start(d, e) != 0)
+        return EX_CANTCREAT;
     snprintf(wal, sizeof wal, "%s-wal", d->cfg.database);
     if (uv_fs_event_init(loop, &d->wal_watch) == 0) {
         d->wal_watch.data = d;

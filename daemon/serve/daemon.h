@@ -39,6 +39,7 @@
 
 struct ac_ingest;
 struct ac_uploader;
+struct ac_fetcher;
 
 struct ac_daemon {
     uv_loop_t *loop;
@@ -59,8 +60,10 @@ struct ac_daemon {
     struct ac_ingest *ingest;
     bool ingest_stopping;
 
-    /* Cloud uploads (upload.c): NULL when [CLOUD] enabled is False, and once stopped. */
+    /* Cloud sync (daemon_cloud.c: upload.c, fetch.c): NULL when [CLOUD] enabled is False,
+     * and once stopped. */
     struct ac_uploader *uploader;
+    struct ac_fetcher *fetcher;
 
     /* The catalogue (daemon_catalogue.c). */
     bool create_catalogue; /* --create: make a new one even where one was used before */
@@ -139,6 +142,20 @@ json_t *ac_daemon_catalogue_json(ac_daemon_t *d);
 /* ac_daemon_requeue_orphans puts back files and master builds the catalogue has running
  * but nothing runs: their outcome could not be recorded (it was busy). */
 void ac_daemon_requeue_orphans(ac_daemon_t *d);
+
+/* daemon_cloud.c: cloud sync through rclone ([CLOUD]). */
+/* ac_daemon_cloud_start starts the uploader and the fetcher when [CLOUD] enabled. */
+int ac_daemon_cloud_start(ac_daemon_t *d, ac_err_t *e);
+/* ac_daemon_cloud_kick: something was made (a frame recorded, a master built). */
+void ac_daemon_cloud_kick(ac_daemon_t *d);
+/* ac_daemon_cloud_idle: no upload running or due (for --drain). */
+bool ac_daemon_cloud_idle(ac_daemon_t *d);
+/* ac_daemon_cloud_stop stops both; ac_daemon_cloud_stopped says when they are gone. */
+void ac_daemon_cloud_stop(ac_daemon_t *d);
+bool ac_daemon_cloud_stopped(const ac_daemon_t *d);
+/* ac_daemon_cloud_locate is the scheduler's hooks.locate (ud = the daemon). */
+int ac_daemon_cloud_locate(void *ud, const char *file_id, const char *path, char *input,
+                           size_t isize, char *why, size_t wsize);
 
 /* ctlcmd.c: the control server's request handler (ud = the daemon). */
 void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,

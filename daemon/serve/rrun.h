@@ -36,8 +36,8 @@ struct ac_rrun {
     uv_pipe_t pout, perr;
     uv_timer_t limit;
     size_t olen, elen;
-    int open;     /* handles not closed yet */
-    int pending;  /* process exit and pipe ends still to come */
+    int open;    /* handles not closed yet */
+    int pending; /* process exit and pipe ends still to come */
     bool killed, running;
     double t0;
     ac_rrun_cb done;

@@ -192,6 +192,11 @@ static void work_cb(uv_work_t *req)
 
 static void after_cb(uv_work_t *req, int status);
 static void kick_timer_cb(uv_timer_t *t);
+static void finish_failure(ac_sched_t *s, ac_job_t *job, int code, const char *msg,
+                           bool catalogue);
+
+/* A light being downloaded is looked at again after this many seconds. */
+#define LOCATE_WAIT_S 2.0
 
 void ac_sched_not_alone(ac_sched_t *s)
 {
@@ -218,6 +223,7 @@ static void submit(ac_sched_t *s, ac_job_t *job)
     s->inflight++;
     ac_sched_forget_putback(s, job->file_id);
     ac_sched_engine_opts(s->cfg, &job->eng);
+    ac_strlcpy(job->eng.input_path, job->input_path, sizeof job->eng.input_path);
     if (job->own_subdir) {
         size_t n = strlen(job->eng.output_dir);
         snprintf(job->eng.output_dir + n, sizeof job->eng.output_dir - n, "/%s", job->file_id);
@@ -373,6 +379,20 @@ static ac_job_t *claim(ac_sched_t *s, bool *more)
     job->suspect = ac_queue_suspect(&f);
     job->key = plan->key;
     ac_queue_file_clear(&f);
+    if (s->hooks.locate != NULL) {
+        char why[1200] = "";
+        int where = s->hooks.locate(s->hooks.ud, job->file_id, job->path, job->input_path,
+                                    sizeof job->input_path, why, sizeof why);
+        if (where < 0) {
+            if (where == -EAGAIN) /* being downloaded: the next file meanwhile */
+                ac_sched_release(s, job->file_id, LOCATE_WAIT_S);
+            else
+                finish_failure(s, job, where, why, false);
+            free(job);
+            *more = true;
+            return NULL;
+        }
+    }
     if (s->cfg->output_dir[0] != '\0') {
         int same = 0;
         ac_queue_same_name(s->queue, job->file_id, ac_path_base(job->path), &same, &e);

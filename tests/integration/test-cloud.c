@@ -290,3 +290,87 @@ TEST_TIMEOUT(cloud_wrong_credentials_named_and_calibration_goes_on, 180)
     ac_gen_free(nt.g);
     ac_harness_free(&h);
 }
+
+/* copy_file copies a to b. */
+static void copy_file(const char *a, const char *b)
+{
+    char *const argv[] = {"/bin/cp", (char *)a, (char *)b, NULL};
+
+    ASSERT_EQ(run_capture(argv, NULL), 0);
+}
+
+TEST_TIMEOUT(cloud_missing_light_is_fetched_and_calibrated, 240)
+{
+    ac_harness_t h;
+    struct night nt;
+    struct davsrv s;
+    char remote[1200], ref[1200], out2[1200], refout[1200], cached[1300], *out = NULL;
+    sqlite3 *db;
+    int w, hh, rw, rh;
+
+    if (rclone_path() == NULL)
+        return;
+    ac_harness_init(&h);
+    make_night(&nt, 3, CW, CH);
+    make_catalogue(&h, &nt, "bdf");
+    dav_start(&s, "dav", NULL);
+    /* Light 2 is only in the cloud (as AstroFiler leaves a light it archived); light 3 is
+     * gone with no cloud copy. A copy of light 2 is kept aside for the reference. */
+    ASSERT_EQ(mkdir("ref", 0700), 0);
+    abspath(ref, sizeof ref, "ref/M_31_L_300s_0002.fits");
+    copy_file(nt.light[1], ref);
+    snprintf(remote, sizeof remote, "%s/astro/lights", s.dir);
+    ASSERT_EQ(mkdir(remote, 0700), 0);
+    snprintf(remote, sizeof remote, "%s/astro/lights/M_31_L_300s_0002.fits", s.dir);
+    copy_file(nt.light[1], remote);
+    ASSERT_EQ(unlink(nt.light[1]), 0);
+    ASSERT_EQ(unlink(nt.light[2]), 0);
+    db = open_db(&h);
+    afdb_exec(db, "UPDATE fitsfile SET fitsFileCloudURL = "
+                  "'gs://astro/lights/M_31_L_300s_0002.fits' WHERE fitsFileId = 'L-0002'");
+    sqlite3_close(db);
+    cloud_config(&h, &s, "QUEUE.max_attempts=1");
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT(wait_done(&h, 2, 60000));
+    ASSERT(wait_state(&h, "failed", 1, 60000));
+    db = open_db(&h);
+    ASSERT_EQ(afdb_int(db,
+                       "SELECT count(*) FROM astrocal_file WHERE state = 'done' AND "
+                       "file_id IN ('L-0001', 'L-0002')",
+                       NULL, -1),
+              2);
+    {
+        char buf[2048];
+        ASSERT_NOT_NULL(afdb_text(db, "SELECT error FROM astrocal_file WHERE file_id = ?1",
+                                  "L-0003", buf, sizeof buf));
+        ASSERT_CONTAINS(buf, "no cloud URL (fitsFileCloudURL) to fetch it from");
+    }
+    sqlite3_close(db);
+    /* The download is in the cache, byte-identical, and the output is where the light's
+     * own would be, equal to calibrating the kept copy with the same masters. */
+    snprintf(cached, sizeof cached, "%s/state/cloud-cache/L-0002/M_31_L_300s_0002.fits",
+             ac_test_tmpdir());
+    ASSERT(same_bytes(cached, ref));
+    snprintf(out2, sizeof out2, "%s/lights/M_31_L_300s_0002_calibrated.fits", nt.dir);
+    ASSERT(file_exists(out2));
+    {
+        const char *argv[] = {AC_ASTROCALD_BIN, "calibrate", "--bias", nt.bias,
+                              "--dark",         nt.dark,     "--flat", nt.flat,
+                              "--quiet",        ref,         NULL};
+        ASSERT_EQ(ac_harness_run(&h, argv, 60000, &out, NULL), 0);
+        free(out);
+    }
+    abspath(refout, sizeof refout, "ref/M_31_L_300s_0002_calibrated.fits");
+    double *a = read_image(out2, &w, &hh), *b = read_image(refout, &rw, &rh);
+    ASSERT_EQ(w, rw);
+    ASSERT_EQ(hh, rh);
+    for (int i = 0; i < w * hh; i++)
+        ASSERT_NEAR(a[i], b[i], 0);
+    free(a);
+    free(b);
+    ASSERT_EQ(ac_harness_stop(&h, 20000), 0);
+    dav_kill(&s);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
