@@ -117,6 +117,15 @@ TEST_TIMEOUT(cloud_night_uploads_every_frame_and_master, 240)
     make_night(&nt, 4, CW, CH);
     make_catalogue(&h, &nt, "bdf");
     dav_start(&s, "dav", NULL);
+    /* A bucket that does not exist is named as such, and nothing starts. */
+    cloud_config(&h, &s, "CLOUD.remote=dav:no-such-bucket");
+    {
+        const char *argv[] = {AC_ASTROCALD_BIN, "--check-config", "--config", h.config, NULL};
+        char *err = NULL;
+        ASSERT_EQ(ac_harness_run(&h, argv, 60000, NULL, &err), 78);
+        ASSERT_CONTAINS(err, "[CLOUD] remote 'dav:no-such-bucket': not found");
+        free(err);
+    }
     cloud_config(&h, &s, NULL);
     {
         const char *argv[] = {AC_ASTROCALD_BIN, "--check-config", "--config", h.config, NULL};
