@@ -121,40 +121,15 @@ int ac_upq_recover(ac_db_t *db, int *n, ac_err_t *e)
                                NULL, 0, "recover interrupted uploads", n, e);
 }
 
-struct claim_ctx {
-    double now;
-    ac_up_row_t *out;
-    bool found;
-};
-
-static int claim_body(ac_db_t *db, void *arg, ac_err_t *e)
+int ac_upq_claim(ac_db_t *db, double now, ac_up_row_t *out, bool *found, ac_err_t *e)
 {
-    struct claim_ctx *cx = arg;
-    char ts[32];
-
-    ac_upq_row_clear(cx->out);
-    memset(cx->out, 0, sizeof *cx->out);
-    ac_db_timestamp(ts, sizeof ts);
-    const ac_bind_t v[] = {AC_BIND_TEXT(ts), AC_BIND_NUMBER(cx->now)};
-    return ac_catalog_select_row(
+    AC_DB_OWNER_CHECK(db);
+    return ac_catalog_claim(
         db,
         "UPDATE astrocal_upload SET state = 'running', attempts = attempts + 1, "
         "started_at = ?1 WHERE id = (SELECT id FROM astrocal_upload WHERE state = 'pending' "
         "AND (not_before IS NULL OR not_before <= ?2) ORDER BY id LIMIT 1) RETURNING " ROW_COLS,
-        v, AC_BIND_N(v), row_cols, AC_ROW_N(row_cols), cx->out, &cx->found,
-        "claim the next upload", e);
-}
-
-int ac_upq_claim(ac_db_t *db, double now, ac_up_row_t *out, bool *found, ac_err_t *e)
-{
-    struct claim_ctx cx = {now, out, false};
-    int rc;
-
-    AC_DB_OWNER_CHECK(db);
-    memset(out, 0, sizeof *out);
-    rc = ac_db_transact(db, claim_body, &cx, e);
-    *found = rc == 0 && cx.found;
-    return rc;
+        now, row_cols, AC_ROW_N(row_cols), out, sizeof *out, found, "claim the next upload", e);
 }
 
 struct done_ctx {

@@ -3,6 +3,8 @@
  */
 #include "rclone.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -17,10 +19,7 @@ extern char **environ;
 
 static double mono_now(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return (double)ac_now_ns() / 1e9;
 }
 
 /* take appends what fd has to buf (cut at size - 1); false at end of file. */

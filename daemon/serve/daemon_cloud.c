@@ -15,12 +15,14 @@ static bool catalogue_ok(void *ud)
 
 int ac_daemon_cloud_start(ac_daemon_t *d, ac_err_t *e)
 {
+    const ac_cloud_env_t env = {d->loop, d->db, &d->cfg, catalogue_ok, d};
+
     if (!d->cfg.enabled)
         return 0;
-    d->uploader = ac_uploader_new(d->loop, d->db, &d->cfg, catalogue_ok, d, e);
+    d->uploader = ac_uploader_new(&env, e);
     if (d->uploader == NULL)
         return e->code;
-    d->fetcher = ac_fetcher_new(d->loop, d->db, &d->cfg, catalogue_ok, d, e);
+    d->fetcher = ac_fetcher_new(&env, e);
     if (d->fetcher == NULL)
         return e->code;
     return 0;

@@ -58,11 +58,10 @@ struct dl {
 };
 
 struct ac_fetcher {
+    ac_cloud_env_t env;
     uv_loop_t *loop;
     ac_db_t *db;
     const struct ac_config *cfg;
-    bool (*ok)(void *ud);
-    void *ud;
     uv_timer_t timer;
     struct ent *ents;
     int checking, downloading;
@@ -72,11 +71,6 @@ struct ac_fetcher {
     struct dl *dls[16];
     void (*stopped)(void *ud);
 };
-
-static double mono_now(void)
-{
-    return (double)uv_hrtime() / 1e9;
-}
 
 static struct ent *find(ac_fetcher_t *f, const char *file_id)
 {
@@ -94,7 +88,7 @@ static struct ent *add(ac_fetcher_t *f, const char *file_id)
         return NULL;
     ac_strlcpy(en->file_id, file_id, sizeof en->file_id);
     en->f = f;
-    en->seen = en->used = mono_now();
+    en->seen = en->used = ac_rrun_now();
     en->next = f->ents;
     f->ents = en;
     return en;
@@ -170,7 +164,7 @@ static void remove_cached(ac_fetcher_t *f, const char *file, const char *dir)
 static void evict(ac_fetcher_t *f, int64_t need)
 {
     int64_t max = (int64_t)(f->cfg->cache_max_gib * 1073741824.0);
-    double now = mono_now();
+    double now = ac_rrun_now();
 
     while (cached_bytes(f) + need > max) {
         struct ent *lru = NULL;
@@ -201,7 +195,7 @@ static void dl_end(struct dl *d, const char *error, bool final)
     f->downloading--;
     if (error == NULL) {
         en->state = E_CACHED;
-        en->used = mono_now();
+        en->used = ac_rrun_now();
         en->attempts = 0;
         ac_log_info("cloud: fetched %s -> %s (%lld bytes, %.1f s)", en->url, en->cache,
                     (long long)en->size, d->run.seconds);
@@ -215,7 +209,7 @@ static void dl_end(struct dl *d, const char *error, bool final)
         } else {
             double w = ac_backoff_delay(f->cfg->retry_backoff_s, GATE_CAP_S, en->attempts - 1);
             en->state = E_WANT;
-            en->not_before = mono_now() + w;
+            en->not_before = ac_rrun_now() + w;
             ac_log_warn("cloud: fetching %s: %s; again in %.0f s", en->path, error, w);
         }
     }
@@ -396,7 +390,7 @@ static void look_ahead(ac_fetcher_t *f)
 {
     ac_dl_list_t l = {0};
     ac_err_t e = {0};
-    double now = mono_now();
+    double now = ac_rrun_now();
 
     if (ac_upq_lookahead(f->db, LOOKAHEAD, &l, &e) != 0) {
         if (!ac_db_unavailable(e.code))
@@ -423,9 +417,9 @@ static void look_ahead(ac_fetcher_t *f)
 static void timer_cb(uv_timer_t *t)
 {
     ac_fetcher_t *f = t->data;
-    double now = mono_now();
+    double now = ac_rrun_now();
 
-    if (f->stopping || !f->ok(f->ud) || !f->cfg->download_missing)
+    if (f->stopping || !f->env.ok(f->env.ud) || !f->cfg->download_missing)
         return;
     look_ahead(f);
     for (struct ent *en = f->ents; en != NULL && f->downloading < f->cfg->transfers;
@@ -467,7 +461,7 @@ static void scan_cache(ac_fetcher_t *f)
                 break;
             en->state = E_CACHED;
             en->size = (int64_t)st.st_size;
-            en->used = mono_now() - PIN_S - 1; /* older than anything used from now on */
+            en->used = ac_rrun_now() - PIN_S - 1; /* older than anything used from now on */
             ac_strlcpy(en->cache, p, sizeof en->cache);
         }
         closedir(sub);
@@ -476,20 +470,19 @@ static void scan_cache(ac_fetcher_t *f)
         closedir(top);
 }
 
-ac_fetcher_t *ac_fetcher_new(uv_loop_t *loop, ac_db_t *db, const struct ac_config *cfg,
-                             bool (*ok)(void *ud), void *ud, ac_err_t *e)
+ac_fetcher_t *ac_fetcher_new(const ac_cloud_env_t *env, ac_err_t *e)
 {
     ac_fetcher_t *f = calloc(1, sizeof *f);
+    const struct ac_config *cfg = env->cfg;
 
     if (f == NULL) {
         ac_err_set(e, -ENOMEM, "out of memory");
         return NULL;
     }
-    f->loop = loop;
-    f->db = db;
+    f->env = *env;
+    f->loop = env->loop;
+    f->db = env->db;
     f->cfg = cfg;
-    f->ok = ok;
-    f->ud = ud;
     if (cfg->cache_dir[0] != '\0')
         ac_strlcpy(f->dir, cfg->cache_dir, sizeof f->dir);
     else
@@ -499,7 +492,7 @@ ac_fetcher_t *ac_fetcher_new(uv_loop_t *loop, ac_db_t *db, const struct ac_confi
         return NULL;
     }
     scan_cache(f);
-    uv_timer_init(loop, &f->timer);
+    uv_timer_init(f->loop, &f->timer);
     f->timer.data = f;
     uv_timer_start(&f->timer, timer_cb, TICK_MS, TICK_MS);
     return f;
@@ -522,12 +515,12 @@ int ac_fetcher_locate(ac_fetcher_t *f, const char *file_id, const char *path, ch
         check(f, en, path, url);
         return -EAGAIN;
     }
-    en->seen = mono_now();
+    en->seen = ac_rrun_now();
     switch (en->state) {
     case E_PRESENT:
         return 0;
     case E_CACHED:
-        en->used = mono_now();
+        en->used = ac_rrun_now();
         ac_strlcpy(input, en->cache, isize);
         return 1;
     case E_NO_URL:
@@ -568,7 +561,7 @@ static void timer_closed(uv_handle_t *h)
 {
     ac_fetcher_t *f = h->data;
     void (*stopped)(void *) = f->stopped;
-    void *ud = f->ud;
+    void *ud = f->env.ud;
 
     while (f->ents != NULL)
         drop(f, f->ents);

@@ -33,14 +33,14 @@
 #include "config.h"
 #include "db.h"
 #include "err.h"
+#include "rrun.h"
 
 typedef struct ac_fetcher ac_fetcher_t;
 
 /* ac_fetcher_new makes the cache folder, reads what it holds (start-up: blocking) and
- * starts looking ahead. ok(ud) says whether the catalogue may be used now. NULL with e
- * set when the cache folder cannot be made. */
-ac_fetcher_t *ac_fetcher_new(uv_loop_t *loop, ac_db_t *db, const struct ac_config *cfg,
-                             bool (*ok)(void *ud), void *ud, ac_err_t *e);
+ * starts looking ahead; env is copied (rrun.h). NULL with e set when the cache folder
+ * cannot be made. */
+ac_fetcher_t *ac_fetcher_new(const ac_cloud_env_t *env, ac_err_t *e);
 
 /* ac_fetcher_locate answers the scheduler's hooks.locate (scheduler.h) for a claimed
  * light. f may be NULL (cloud sync off): 0. */

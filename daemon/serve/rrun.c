@@ -10,7 +10,7 @@
 #include "log.h"
 #include "util.h"
 
-static double mono_now(void)
+double ac_rrun_now(void)
 {
     return (double)uv_hrtime() / 1e9;
 }
@@ -30,7 +30,7 @@ static void finish(ac_rrun_t *run)
 {
     if (--run->pending > 0)
         return;
-    run->seconds = mono_now() - run->t0;
+    run->seconds = ac_rrun_now() - run->t0;
     uv_close((uv_handle_t *)&run->proc, handle_closed);
     uv_close((uv_handle_t *)&run->pout, handle_closed);
     uv_close((uv_handle_t *)&run->perr, handle_closed);
@@ -106,7 +106,7 @@ int ac_rrun_start(ac_rrun_t *run, uv_loop_t *loop, const char *const *argv, doub
     run->olen = run->elen = 0;
     run->killed = false;
     run->seconds = 0;
-    run->t0 = mono_now();
+    run->t0 = ac_rrun_now();
     uv_pipe_init(loop, &run->pout, 0);
     uv_pipe_init(loop, &run->perr, 0);
     uv_timer_init(loop, &run->limit);

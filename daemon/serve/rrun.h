@@ -15,6 +15,20 @@
 #include <uv.h>
 
 #include "cloud.h"
+#include "config.h"
+#include "db.h"
+
+/* What the uploader and the fetcher are given (upload.h, fetch.h); all borrowed. */
+typedef struct ac_cloud_env {
+    uv_loop_t *loop;
+    ac_db_t *db;
+    const struct ac_config *cfg; /* the live configuration */
+    bool (*ok)(void *ud);        /* may the catalogue be used now */
+    void *ud;
+} ac_cloud_env_t;
+
+/* ac_rrun_now returns the monotonic clock in seconds (transfers, back-offs). */
+double ac_rrun_now(void);
 
 #define AC_RRUN_OUT_MAX 65536
 #define AC_RRUN_ERR_MAX 8192

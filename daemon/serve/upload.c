@@ -44,11 +44,10 @@ struct recent {
 };
 
 struct ac_uploader {
+    ac_cloud_env_t env;
     uv_loop_t *loop;
     ac_db_t *db;
     const struct ac_config *cfg;
-    bool (*ok)(void *ud);
-    void *ud;
     uv_timer_t timer;
     struct xfer *xfers;
     int nrunning;
@@ -64,11 +63,6 @@ struct ac_uploader {
     int counts[AC_UP_NSTATES]; /* last read */
     void (*stopped)(void *ud);
 };
-
-static double mono_now(void)
-{
-    return (double)uv_hrtime() / 1e9;
-}
 
 static double unix_now(void)
 {
@@ -105,7 +99,7 @@ static void remote_bad(ac_uploader_t *u, const ac_rrun_t *run, const char *what)
     char last[900];
     ac_cloud_fault_t f =
         run->status == 124 ? AC_CLOUD_FAULT_TIMEOUT : ac_cloud_classify(run->status, run->err);
-    double d = ac_backoff_fail(&u->gate, mono_now(), u->cfg->retry_backoff_s, GATE_CAP_S);
+    double d = ac_backoff_fail(&u->gate, ac_rrun_now(), u->cfg->retry_backoff_s, GATE_CAP_S);
 
     ac_cloud_last_error(run->err, last, sizeof last);
     u->fault = f;
@@ -251,7 +245,7 @@ static void record(struct xfer *x)
         memmove(u->recent, u->recent + 1, (NRECENT - 1) * sizeof u->recent[0]);
         u->nrecent--;
     }
-    u->recent[u->nrecent++] = (struct recent){mono_now(), (double)x->size, x->copy_s};
+    u->recent[u->nrecent++] = (struct recent){ac_rrun_now(), (double)x->size, x->copy_s};
     remote_good(u);
     xfer_end(x);
 }
@@ -363,9 +357,9 @@ static bool start_one(ac_uploader_t *u)
 static void tick(ac_uploader_t *u)
 {
     ac_err_t e = {0};
-    double now = mono_now();
+    double now = ac_rrun_now();
 
-    if (u->stopping || !u->ok(u->ud))
+    if (u->stopping || !u->env.ok(u->env.ud))
         return;
     if (u->kicked || now - u->last_collect >= COLLECT_EVERY_S) {
         int added = 0;
@@ -399,29 +393,28 @@ static void timer_cb(uv_timer_t *t)
 
 /* ---- public ---- */
 
-ac_uploader_t *ac_uploader_new(uv_loop_t *loop, ac_db_t *db, const struct ac_config *cfg,
-                               bool (*ok)(void *ud), void *ud, ac_err_t *e)
+ac_uploader_t *ac_uploader_new(const ac_cloud_env_t *env, ac_err_t *e)
 {
     ac_uploader_t *u = calloc(1, sizeof *u);
+    const struct ac_config *cfg = env->cfg;
     int n = 0;
 
     if (u == NULL) {
         ac_err_set(e, -ENOMEM, "out of memory");
         return NULL;
     }
-    u->loop = loop;
-    u->db = db;
+    u->env = *env;
+    u->loop = env->loop;
+    u->db = env->db;
     u->cfg = cfg;
-    u->ok = ok;
-    u->ud = ud;
     u->kicked = true;
-    if (ac_upq_recover(db, &n, e) != 0) {
+    if (ac_upq_recover(u->db, &n, e) != 0) {
         free(u);
         return NULL;
     }
     if (n > 0)
         ac_log_notice("cloud: %d interrupted upload%s will be redone", n, n == 1 ? "" : "s");
-    uv_timer_init(loop, &u->timer);
+    uv_timer_init(u->loop, &u->timer);
     u->timer.data = u;
     ac_log_notice("cloud: remote %s, rclone %s%s%s", cfg->remote, cfg->rclone_program,
                   cfg->rclone_config[0] ? ", config " : "", cfg->rclone_config);
@@ -461,7 +454,7 @@ bool ac_uploader_idle(const ac_uploader_t *u)
 
 static double rate_bps(const ac_uploader_t *u)
 {
-    double b = 0, s = 0, now = mono_now();
+    double b = 0, s = 0, now = ac_rrun_now();
 
     for (int i = 0; i < u->nrecent; i++) {
         if (now - u->recent[i].at <= RATE_WINDOW_S) {
@@ -482,7 +475,7 @@ json_t *ac_uploader_status_json(ac_uploader_t *u)
     if (ac_upq_counts(u->db, u->counts, &e) != 0)
         ac_log_debug("cloud: counting uploads: %s", e.msg); /* the last counts stand */
     if (u->fault != AC_CLOUD_FAULT_NONE)
-        retry = fmax(0, u->gate.until - mono_now());
+        retry = fmax(0, u->gate.until - ac_rrun_now());
     return json_pack("{s:b,s:b,s:b,s:i,s:i,s:i,s:i,s:f,s:s,s:s,s:o,s:o}", "enabled", 1,
                      "paused", u->paused, "upload_calibrated", u->cfg->upload_calibrated,
                      "queued", u->counts[AC_UP_PENDING], "running", u->nrunning, "done",
@@ -540,7 +533,7 @@ static void timer_closed(uv_handle_t *h)
 {
     ac_uploader_t *u = h->data;
     void (*stopped)(void *) = u->stopped;
-    void *ud = u->ud;
+    void *ud = u->env.ud;
 
     free(u);
     if (stopped != NULL)

@@ -29,14 +29,14 @@
 #include "config.h"
 #include "db.h"
 #include "err.h"
+#include "rrun.h"
 
 typedef struct ac_uploader ac_uploader_t;
 
 /* ac_uploader_new recovers uploads a dead daemon left running, queues what is missing,
- * probes the remote and starts. ok(ud) says whether the catalogue may be written now
- * (daemon_catalogue.c). NULL with e set on failure (out of memory, a bad cache_dir). */
-ac_uploader_t *ac_uploader_new(uv_loop_t *loop, ac_db_t *db, const struct ac_config *cfg,
-                               bool (*ok)(void *ud), void *ud, ac_err_t *e);
+ * probes the remote and starts; env is copied (rrun.h; env->ok says whether the catalogue
+ * may be written now). NULL with e set on failure. */
+ac_uploader_t *ac_uploader_new(const ac_cloud_env_t *env, ac_err_t *e);
 
 /* ac_uploader_kick looks for new work soon (a frame was recorded, a master built). */
 void ac_uploader_kick(ac_uploader_t *u);
