@@ -310,6 +310,8 @@ int ac_print_status(FILE *out, json_t *r)
     fputc('\n', out);
     if (json_is_true(json_object_get(json_object_get(r, "uploads"), "enabled")))
         ac_print_uploads_line(out, json_object_get(r, "uploads"));
+    if (json_is_object(json_object_get(r, "downloads")))
+        ac_print_downloads_line(out, json_object_get(r, "downloads"));
     fputc('\n', out);
     if (json_array_size(running) == 0) {
         fputs("nothing running\n", out);

@@ -57,6 +57,19 @@ int ac_print_uploads_line(FILE *out, json_t *u)
     return 0;
 }
 
+int ac_print_downloads_line(FILE *out, json_t *d)
+{
+    char b1[64], b2[64];
+
+    if (!json_is_object(d))
+        return -EINVAL;
+    fprintf(out, "fetches: %lld queued, %lld running, %lld failed, cache %s of %s\n",
+            count(d, "queued"), count(d, "running"), count(d, "failed"),
+            ac_print_mib(b1, sizeof b1, json_number_value(json_object_get(d, "cached_bytes"))),
+            ac_print_mib(b2, sizeof b2, json_number_value(json_object_get(d, "max_bytes"))));
+    return 0;
+}
+
 int ac_print_uploads(FILE *out, json_t *r)
 {
     json_t *list = json_object_get(r, "uploads"), *w;
