@@ -198,6 +198,31 @@ int ac_upq_done(ac_db_t *db, int64_t id, const char *url, int64_t bytes, double 
     return ac_db_transact(db, done_body, &dx, e);
 }
 
+int ac_upq_url_owner(ac_db_t *db, int64_t id, const char *url, char *owner, size_t size,
+                     ac_err_t *e)
+{
+    const ac_schema_info_t *si = NULL;
+    bool found = false;
+    int rc;
+
+    AC_DB_OWNER_CHECK(db);
+    owner[0] = '\0';
+    if ((rc = ac_schema_require(db, &si, e)) != 0)
+        return rc;
+    const ac_bind_t v[] = {AC_BIND_INT(id), AC_BIND_TEXT(url)};
+    return ac_catalog_select_text(
+        db,
+        (si->cols & AC_COL_FILE_CLOUD) != 0
+            ? "WITH me AS (SELECT kind, ref FROM astrocal_upload WHERE id = ?1) "
+              "SELECT path FROM astrocal_upload WHERE url = ?2 AND id <> ?1 UNION ALL "
+              "SELECT fitsFileName FROM fitsfile WHERE fitsFileCloudURL = ?2 AND NOT EXISTS "
+              "(SELECT 1 FROM me WHERE kind = 'file' AND ref = fitsFileId) UNION ALL "
+              "SELECT master_path FROM Masters WHERE cloud_url = ?2 AND NOT EXISTS (SELECT 1 "
+              "FROM me WHERE kind = 'master' AND ref = CAST(Masters.id AS TEXT)) LIMIT 1"
+            : "SELECT path FROM astrocal_upload WHERE url = ?2 AND id <> ?1 LIMIT 1",
+        v, AC_BIND_N(v), owner, size, &found, "look for another file with this cloud URL", e);
+}
+
 /* set_state changes a running row; -ENOENT when it is not running. */
 static int set_state(ac_db_t *db, int64_t id, const char *sql, const char *error, double nb,
                      const char *op, ac_err_t *e)
@@ -232,14 +257,14 @@ int ac_upq_fail(ac_db_t *db, int64_t id, const char *error, ac_err_t *e)
                      error, NAN, "fail an upload", e);
 }
 
-int ac_upq_release(ac_db_t *db, int64_t id, ac_err_t *e)
+int ac_upq_release(ac_db_t *db, int64_t id, double not_before, ac_err_t *e)
 {
     AC_DB_OWNER_CHECK(db);
     return set_state(db, id,
                      "UPDATE astrocal_upload SET state = 'pending', attempts = max(attempts "
                      "- 1, 0), error = coalesce(?2, error), not_before = ?3, finished_at = ?4 "
                      "WHERE id = ?1 AND state = 'running'",
-                     NULL, NAN, "put an upload back", e);
+                     NULL, not_before, "put an upload back", e);
 }
 
 int ac_upq_retry_failed(ac_db_t *db, int *n, ac_err_t *e)

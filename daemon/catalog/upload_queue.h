@@ -74,14 +74,21 @@ int ac_upq_claim(ac_db_t *db, double now, ac_up_row_t *out, bool *found, ac_err_
 int ac_upq_done(ac_db_t *db, int64_t id, const char *url, int64_t bytes, double seconds,
                 ac_err_t *e);
 
+/* ac_upq_url_owner copies into owner the local path of another file (not upload id's
+ * own) that already has url as its cloud URL (a frame, a master, or an upload recorded),
+ * "" when none: two files must never share one name on the remote. */
+int ac_upq_url_owner(ac_db_t *db, int64_t id, const char *url, char *owner, size_t size,
+                     ac_err_t *e);
+
 /* ac_upq_defer puts a running row back to pending until not_before with the error;
  * ac_upq_fail makes it failed for good. */
 int ac_upq_defer(ac_db_t *db, int64_t id, const char *error, double not_before, ac_err_t *e);
 int ac_upq_fail(ac_db_t *db, int64_t id, const char *error, ac_err_t *e);
 
 /* ac_upq_release puts a running row back to pending without counting the attempt (the
- * daemon is stopping, or uploads were paused mid-transfer). */
-int ac_upq_release(ac_db_t *db, int64_t id, ac_err_t *e);
+ * daemon is stopping, the remote failed, another upload writes the same name), due again
+ * at not_before (unix seconds; NAN: at once). */
+int ac_upq_release(ac_db_t *db, int64_t id, double not_before, ac_err_t *e);
 
 /* ac_upq_retry_failed turns every failed row back to pending (attempts 0); *n receives how
  * many (may be NULL). */

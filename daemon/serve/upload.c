@@ -24,6 +24,7 @@
 #define GATE_CAP_S 3600.0
 #define NRECENT 32
 #define RATE_WINDOW_S 60.0
+#define SAME_NAME_WAIT_S 5.0
 
 enum phase { PH_STAT, PH_COPY, PH_VERIFY };
 
@@ -156,12 +157,13 @@ static void xfer_end(struct xfer *x)
         soon(u);
 }
 
-/* put_back returns the row to pending without counting the attempt. */
-static void put_back(struct xfer *x)
+/* put_back returns the row to pending without counting the attempt, due again after
+ * delay_s. */
+static void put_back(struct xfer *x, double delay_s)
 {
     ac_err_t e = {0};
 
-    if (ac_upq_release(x->u->db, x->row.id, &e) != 0)
+    if (ac_upq_release(x->u->db, x->row.id, delay_s > 0 ? unix_now() + delay_s : NAN, &e) != 0)
         ac_log_warn("cloud: putting back the upload of %s: %s (redone at the next start)",
                     x->row.path, e.msg);
     xfer_end(x);
@@ -236,7 +238,7 @@ static void record(struct xfer *x)
         /* Uploaded but not recorded (the catalogue is busy): uploaded again later, to the
          * same name, and recorded then. */
         ac_log_warn("cloud: %s uploaded but not recorded: %s", x->row.path, e.msg);
-        put_back(x);
+        put_back(x, 0);
         return;
     }
     ac_log_info("cloud: %s -> %s (%lld bytes, %.1f s)", x->row.path, x->url, (long long)x->size,
@@ -258,7 +260,7 @@ static void run_done(ac_rrun_t *run)
     char why[1200];
 
     if (u->stopping) {
-        put_back(x);
+        put_back(x, 0);
         return;
     }
     if (run->status != 0) {
@@ -268,7 +270,7 @@ static void run_done(ac_rrun_t *run)
             retry_later(x, u->fault_msg);
             return;
         }
-        put_back(x);
+        put_back(x, 0);
         return;
     }
     if (x->phase == PH_COPY) {
@@ -294,14 +296,14 @@ static void stat_cb(uv_fs_t *req)
     struct xfer *x = req->data;
     ac_uploader_t *u = x->u;
     const char *argv[AC_CLOUD_ARGV_MAX];
-    char why[4300];
+    char why[10000], owner[4096];
     ac_err_t e = {0};
     int res = (int)req->result;
 
     x->size = res == 0 ? (int64_t)req->statbuf.st_size : -1;
     uv_fs_req_cleanup(req);
     if (u->stopping) {
-        put_back(x);
+        put_back(x, 0);
         return;
     }
     if (res != 0) {
@@ -314,6 +316,26 @@ static void stat_cb(uv_fs_t *req)
         ac_cloud_url(u->cfg, x->rel, x->url, sizeof x->url, &e) != 0) {
         snprintf(why, sizeof why, "no cloud name for %s: %s", x->row.path,
                  e.msg[0] ? e.msg : "path too long");
+        fail_now(x, why);
+        return;
+    }
+    /* Never two files under one name on the remote (a name outside the repository is the
+     * base name alone): the other file's backup would be overwritten. */
+    for (struct xfer *o = u->xfers; o != NULL; o = o->next) {
+        if (o != x && o->phase != PH_STAT && strcmp(o->url, x->url) == 0) {
+            put_back(x, SAME_NAME_WAIT_S); /* the same name is being written: after it */
+            return;
+        }
+    }
+    if (ac_upq_url_owner(u->db, x->row.id, x->url, owner, sizeof owner, &e) != 0) {
+        put_back(x, SAME_NAME_WAIT_S); /* the catalogue is busy: later */
+        return;
+    }
+    if (owner[0] != '\0') {
+        snprintf(why, sizeof why,
+                 "its cloud name %s is already %s's: keep output_dir and masters_dir inside "
+                 "[DAEMON] repository_dir",
+                 x->url, owner);
         fail_now(x, why);
         return;
     }

@@ -102,6 +102,63 @@ static void assert_on_server(ac_harness_t *h, const struct davsrv *s, int n, lon
     sqlite3_close(db);
 }
 
+/* two_files_one_cloud_name: a frame at the repository's top (REL dup.fits) and one
+ * outside it with the same name (REL: its name alone) must not share the remote's
+ * dup.fits: one is uploaded, the other fails naming the first, and the server holds the
+ * one uploaded. */
+static void two_files_one_cloud_name(ac_harness_t *h, const struct davsrv *s, const char *a,
+                                     const char *b)
+{
+    char pa[1100], pb[1100], remote[1200], buf[2048], *out = NULL;
+    sqlite3 *db;
+
+    abspath(pa, sizeof pa, "night/dup.fits");
+    ASSERT_EQ(mkdir("elsewhere", 0700), 0);
+    abspath(pb, sizeof pb, "elsewhere/dup.fits");
+    {
+        char *const c1[] = {"/bin/cp", (char *)a, pa, NULL}, *const c2[] = {"/bin/cp",
+                                                                            (char *)b, pb,
+                                                                            NULL};
+        ASSERT_EQ(run_capture(c1, NULL), 0);
+        ASSERT_EQ(run_capture(c2, NULL), 0);
+    }
+    db = open_db(h);
+    afdb_file_t fa = afdb_light("D-A", "S-9", pa, "2024-03-15T21:30:00", "300.0");
+    afdb_file_t fb = afdb_light("D-B", "S-9", pb, "2024-03-15T21:31:00", "300.0");
+    afdb_add_file(db, &fa);
+    afdb_add_file(db, &fb);
+    afdb_exec(db,
+              "INSERT INTO astrocal_record (file_id, output_file_id) VALUES ('X-A', 'D-A'), "
+              "('X-B', 'D-B')");
+    sqlite3_close(db);
+    ASSERT_EQ(ac_harness_ctl(h, &out, NULL, "retry", "--uploads", NULL), 0); /* look now */
+    free(out);
+    for (long long t0 = ac_harness_now_ms();; ac_harness_sleep_ms(100)) {
+        db = open_db(h);
+        long long failed = uploads_in_state(db, "failed");
+        sqlite3_close(db);
+        if (failed == 1)
+            break;
+        ASSERT(ac_harness_now_ms() - t0 < 60000);
+    }
+    db = open_db(h);
+    ASSERT_NOT_NULL(afdb_text(db, "SELECT error FROM astrocal_upload WHERE state = 'failed'",
+                              NULL, buf, sizeof buf));
+    ASSERT_CONTAINS(buf, "its cloud name gs://astro/dup.fits is already");
+    ASSERT_NOT_NULL(afdb_text(db,
+                              "SELECT fitsFileName FROM fitsfile WHERE fitsFileCloudURL = "
+                              "'gs://astro/dup.fits'",
+                              NULL, buf, sizeof buf));
+    ASSERT_EQ(afdb_int(db,
+                       "SELECT count(*) FROM fitsfile WHERE fitsFileCloudURL = "
+                       "'gs://astro/dup.fits'",
+                       NULL, -1),
+              1);
+    sqlite3_close(db);
+    snprintf(remote, sizeof remote, "%s/astro/dup.fits", s->dir);
+    ASSERT(same_bytes(buf, remote));
+}
+
 TEST_TIMEOUT(cloud_night_uploads_every_frame_and_master, 240)
 {
     ac_harness_t h;
@@ -169,6 +226,7 @@ TEST_TIMEOUT(cloud_night_uploads_every_frame_and_master, 240)
     ASSERT_CONTAINS(out, "gs://astro/lights/M_31_L_300s_0001_calibrated.fits");
     ASSERT_CONTAINS(out, "gs://astro/masters/master_bias.fits");
     free(out);
+    two_files_one_cloud_name(&h, &s, nt.light[0], nt.light[1]);
     ASSERT_EQ(ac_harness_stop(&h, 20000), 0);
     dav_kill(&s);
     ac_gen_free(nt.g);
