@@ -214,7 +214,7 @@ static const ac_config_entry_t table[] = {
          "Download a light or master whose file is missing but whose cloud URL is set."),
     PATH("CLOUD", cache_dir, "\"\"", 0, false,
          "Folder for downloaded lights and masters; empty = <state_dir>/cloud-cache."),
-    DBL("CLOUD", cache_max_gib, "20.0", 0.01, 1e6,
+    DBL("CLOUD", cache_max_gib, "20.0", 0.0001, 1e6,
         "Size of the download cache, GiB; the least recently used files are evicted."),
     ROW("CLOUD", bwlimit, AC_CFG_STRING, "\"\"", 0, 63, NULL, NULL, 0, true,
         "rclone --bwlimit for every transfer (e.g. 10M, or \"08:00,2M 20:00,off\"); "

@@ -610,8 +610,9 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
         ac_sched_build_opts(&d->cfg, &bo);
         ac_fsutil_clean_stale(bo.masters_dir, NULL);
     }
-    ac_planner_init(&d->planner, d->db, &d->queue, &d->cfg,
-                    &(ac_planner_hooks_t){.event = broadcast, .ud = d});
+    ac_planner_init(
+        &d->planner, d->db, &d->queue, &d->cfg,
+        &(ac_planner_hooks_t){.event = broadcast, .fetch = ac_daemon_cloud_fetch, .ud = d});
     ac_mcache_init(&d->mc, loop, cache_budget(d), ac_sched_on_master_loaded, &d->sched);
     if (ac_sched_init(&d->sched, loop, d->db, &d->queue, &d->planner, &d->mc, &d->cfg,
                       &(ac_sched_hooks_t){.event = broadcast,

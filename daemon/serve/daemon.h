@@ -153,6 +153,9 @@ bool ac_daemon_cloud_idle(ac_daemon_t *d);
 /* ac_daemon_cloud_stop stops both; ac_daemon_cloud_stopped says when they are gone. */
 void ac_daemon_cloud_stop(ac_daemon_t *d);
 bool ac_daemon_cloud_stopped(const ac_daemon_t *d);
+/* ac_daemon_cloud_fetch is the planner's hooks.fetch (ud = the daemon). */
+int ac_daemon_cloud_fetch(void *ud, const char *file_id, const char *path, char *out,
+                          size_t size);
 /* ac_daemon_cloud_locate is the scheduler's hooks.locate (ud = the daemon). */
 int ac_daemon_cloud_locate(void *ud, const char *file_id, const char *path, char *input,
                            size_t isize, char *why, size_t wsize);

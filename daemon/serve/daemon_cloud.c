@@ -13,9 +13,19 @@ static bool catalogue_ok(void *ud)
     return ac_daemon_catalogue_ok(ud);
 }
 
+/* fetched: a light is in the cache; a session none of whose lights was on disk can be
+ * planned now. */
+static void fetched(void *ud)
+{
+    ac_daemon_t *d = ud;
+
+    ac_planner_request(&d->planner, true);
+    ac_sched_plan_soon(&d->sched);
+}
+
 int ac_daemon_cloud_start(ac_daemon_t *d, ac_err_t *e)
 {
-    const ac_cloud_env_t env = {d->loop, d->db, &d->cfg, catalogue_ok, d};
+    const ac_cloud_env_t env = {d->loop, d->db, &d->cfg, catalogue_ok, fetched, d};
 
     if (!d->cfg.enabled)
         return 0;
@@ -67,4 +77,12 @@ int ac_daemon_cloud_locate(void *ud, const char *file_id, const char *path, char
     ac_daemon_t *d = ud;
 
     return ac_fetcher_locate(d->fetcher, file_id, path, input, isize, why, wsize);
+}
+
+int ac_daemon_cloud_fetch(void *ud, const char *file_id, const char *path, char *out,
+                          size_t size)
+{
+    ac_daemon_t *d = ud;
+
+    return ac_fetcher_want(d->fetcher, file_id, path, out, size);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "backoff.h"
 #include "cloud.h"
@@ -199,6 +200,8 @@ static void dl_end(struct dl *d, const char *error, bool final)
         en->attempts = 0;
         ac_log_info("cloud: fetched %s -> %s (%lld bytes, %.1f s)", en->url, en->cache,
                     (long long)en->size, d->run.seconds);
+        if (f->env.fetched != NULL)
+            f->env.fetched(f->env.ud);
     } else {
         ac_strlcpy(en->error, error, sizeof en->error);
         ac_strlcpy(f->last_error, error, sizeof f->last_error);
@@ -461,7 +464,8 @@ static void scan_cache(ac_fetcher_t *f)
                 break;
             en->state = E_CACHED;
             en->size = (int64_t)st.st_size;
-            en->used = ac_rrun_now() - PIN_S - 1; /* older than anything used from now on */
+            /* Older than anything used from now on, in the order they were downloaded. */
+            en->used = ac_rrun_now() - PIN_S - 1 - fmax(0, (double)(time(NULL) - st.st_mtime));
             ac_strlcpy(en->cache, p, sizeof en->cache);
         }
         closedir(sub);
@@ -537,6 +541,31 @@ int ac_fetcher_locate(ac_fetcher_t *f, const char *file_id, const char *path, ch
     default:
         return -EAGAIN;
     }
+}
+
+int ac_fetcher_want(ac_fetcher_t *f, const char *file_id, const char *path, char *out,
+                    size_t size)
+{
+    struct ent *en;
+    char url[2048];
+    ac_err_t e = {0};
+
+    if (f == NULL || f->stopping || !f->cfg->download_missing)
+        return 0;
+    en = find(f, file_id);
+    if (en == NULL) {
+        if (ac_upq_file_url(f->db, file_id, url, sizeof url, &e) != 0 || url[0] == '\0' ||
+            (en = add(f, file_id)) == NULL)
+            return 0;
+        check(f, en, path, url);
+        return 0;
+    }
+    en->seen = ac_rrun_now();
+    if (en->state != E_CACHED)
+        return 0;
+    en->used = ac_rrun_now();
+    ac_strlcpy(out, en->cache, size);
+    return 1;
 }
 
 json_t *ac_fetcher_status_json(const ac_fetcher_t *f)

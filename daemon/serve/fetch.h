@@ -47,6 +47,12 @@ ac_fetcher_t *ac_fetcher_new(const ac_cloud_env_t *env, ac_err_t *e);
 int ac_fetcher_locate(ac_fetcher_t *f, const char *file_id, const char *path, char *input,
                       size_t isize, char *why, size_t wsize);
 
+/* ac_fetcher_want answers the planner's hooks.fetch (planner.h): 1 with the cached copy
+ * of a light in out; else 0, after asking for its download when its file is missing and
+ * it has a cloud URL (env->fetched is called once it is in the cache). f may be NULL. */
+int ac_fetcher_want(ac_fetcher_t *f, const char *file_id, const char *path, char *out,
+                    size_t size);
+
 /* ac_fetcher_status_json: {queued, running, cached, cached_bytes, max_bytes, last_error}
  * (owned); f NULL: null. */
 json_t *ac_fetcher_status_json(const ac_fetcher_t *f);

@@ -217,10 +217,17 @@ static int describe_light(ac_planner_t *pl, const ac_catalog_session_t *s,
     ac_strlcpy(l->date_obs, str_or(s->first_date_obs, str_or(s->date, "")), sizeof l->date_obs);
     if (files->n == 0)
         return ac_err_set(e, -ENOENT, "session %s has no uncalibrated lights", s->session_id);
-    /* The first light whose header reads; a broken one fails on its own when it runs. */
+    /* The first light whose header reads; a broken one fails on its own when it runs. A
+     * light only in the cloud is read from its downloaded copy (asked for when none). */
     h = NULL;
-    for (size_t i = 0; i < files->n && (h == NULL || !h->ok); i++)
+    for (size_t i = 0; i < files->n && (h == NULL || !h->ok); i++) {
+        char copy[4096];
         h = hcache_get(pl, str_or(files->items[i].path, ""));
+        if (h != NULL && !h->ok && pl->hooks.fetch != NULL &&
+            pl->hooks.fetch(pl->hooks.ud, str_or(files->items[i].file_id, ""),
+                            str_or(files->items[i].path, ""), copy, sizeof copy) == 1)
+            h = hcache_get(pl, copy);
+    }
     if (h == NULL || !h->ok)
         return ac_err_set(e, AC_EFORMAT, "no light of session %s is readable: %s",
                           s->session_id, h ? h->error : "out of memory");

@@ -84,6 +84,10 @@ typedef struct ac_planner_hooks {
     /* event: an event for watchers (session_state when a session is planned for the first
      * time or its plan changes between ready and waiting); data is taken. */
     void (*event)(void *ud, const char *event, json_t *data);
+    /* fetch (may be NULL): a light whose file is missing (cloud sync, fetch.h): 1 with the
+     * path of a downloaded copy in out (its header is read from there); 0 when there is
+     * none yet (a download may have been asked for: a pass is requested when it ends). */
+    int (*fetch)(void *ud, const char *file_id, const char *path, char *out, size_t size);
     void *ud;
 } ac_planner_hooks_t;
 

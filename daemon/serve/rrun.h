@@ -24,6 +24,7 @@ typedef struct ac_cloud_env {
     ac_db_t *db;
     const struct ac_config *cfg; /* the live configuration */
     bool (*ok)(void *ud);        /* may the catalogue be used now */
+    void (*fetched)(void *ud);   /* a download ended in the cache (may be NULL) */
     void *ud;
 } ac_cloud_env_t;
 

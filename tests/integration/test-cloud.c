@@ -441,3 +441,87 @@ TEST_TIMEOUT(cloud_missing_light_is_fetched_and_calibrated, 240)
     ac_gen_free(nt.g);
     ac_harness_free(&h);
 }
+
+/* cached says whether the cache holds the download of file id (its folder). */
+static bool cached(const char *id)
+{
+    char p[1200];
+    struct stat st;
+
+    snprintf(p, sizeof p, "%s/state/cloud-cache/%s", ac_test_tmpdir(), id);
+    return stat(p, &st) == 0;
+}
+
+TEST_TIMEOUT(cloud_cache_evicts_least_recently_used, 240)
+{
+    ac_harness_t h;
+    struct night nt;
+    struct davsrv s;
+    char remote[1200], url[300], sql[600], extra[1100];
+    sqlite3 *db;
+
+    if (rclone_path() == NULL)
+        return;
+    ac_harness_init(&h);
+    make_night(&nt, 4, CW, CH);
+    make_catalogue(&h, &nt, "bdf");
+    dav_start(&s, "dav", NULL);
+    snprintf(remote, sizeof remote, "%s/astro/lights", s.dir);
+    ASSERT_EQ(mkdir(remote, 0700), 0);
+    db = open_db(&h);
+    for (int i = 0; i < 3; i++) { /* lights 1-3 only in the cloud */
+        const char *name = strrchr(nt.light[i], '/') + 1;
+        snprintf(remote, sizeof remote, "%s/astro/lights/%s", s.dir, name);
+        copy_file(nt.light[i], remote);
+        ASSERT_EQ(unlink(nt.light[i]), 0);
+        snprintf(sql, sizeof sql,
+                 "UPDATE fitsfile SET fitsFileCloudURL = 'gs://astro/lights/%s' WHERE "
+                 "fitsFileId = '%s'",
+                 name, nt.light_id[i]);
+        afdb_exec(db, sql);
+    }
+    sqlite3_close(db);
+    cloud_config(&h, &s, NULL);
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT(wait_done(&h, 4, 60000));
+    ASSERT_EQ(ac_harness_stop(&h, 20000), 0);
+    ASSERT(cached("L-0001") && cached("L-0002") && cached("L-0003"));
+    /* Downloaded in this order (their times), long ago. */
+    for (int i = 0; i < 3; i++) {
+        char p[1200];
+        struct timespec ts[2] = {{1700000000 + i * 60, 0}, {1700000000 + i * 60, 0}};
+        snprintf(p, sizeof p, "%s/state/cloud-cache/%s/%s", ac_test_tmpdir(), nt.light_id[i],
+                 strrchr(nt.light[i], '/') + 1);
+        ASSERT_EQ(utimensat(AT_FDCWD, p, ts, 0), 0);
+    }
+    /* One more cloud-only light arrives; the cache now holds two frames (0.0002 GiB =
+     * 214748 bytes, a frame 103680): the two least recently used go. */
+    snprintf(remote, sizeof remote, "%s/astro/lights/extra.fits", s.dir);
+    copy_file(nt.light[3], remote);
+    dav_kill(&s); /* rclone serve caches listings: it sees the new file once restarted */
+    dav_restart(&s);
+    abspath(extra, sizeof extra, "night/lights/extra.fits");
+    db = open_db(&h);
+    afdb_file_t f = afdb_light("L-0005", "S-1", extra, "2024-03-15T23:59:00", "300.0");
+    f.filter = "L";
+    afdb_add_file(db, &f);
+    snprintf(url, sizeof url, "gs://astro/lights/extra.fits");
+    afdb_exec(db, "UPDATE fitsfile SET fitsFileCloudURL = 'gs://astro/lights/extra.fits' "
+                  "WHERE fitsFileId = 'L-0005'");
+    sqlite3_close(db);
+    cloud_config(&h, &s, "CLOUD.cache_max_gib=0.0002");
+    forget_notify(&h);
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT(wait_done(&h, 5, 60000));
+    for (long long t0 = ac_harness_now_ms(); cached("L-0001") || cached("L-0002");
+         ac_harness_sleep_ms(50))
+        ASSERT(ac_harness_now_ms() - t0 < 20000);
+    ASSERT(cached("L-0003"));
+    ASSERT(cached("L-0005"));
+    ASSERT_EQ(ac_harness_stop(&h, 20000), 0);
+    dav_kill(&s);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
