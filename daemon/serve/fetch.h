@@ -16,7 +16,9 @@
  * failing is retried with back-off ([QUEUE] retry_backoff_s, doubling) and, after
  * [QUEUE] max_attempts, the light fails with rclone's message.
  *
- * Masters are not fetched yet (a master whose file is missing fails its load, as before).
+ * The planner asks too (ac_fetcher_want) when none of a session's lights is on disk: it
+ * reads the header of the downloaded copy. Masters are not fetched yet (a master whose file
+ * is missing fails its load, as before).
  *
  * Ownership: ac_fetcher_new returns an object owned by the caller until ac_fetcher_stop's
  * callback ran (it frees itself). cfg is borrowed (the live configuration). Thread: loop
