@@ -502,24 +502,33 @@ ac_fetcher_t *ac_fetcher_new(const ac_cloud_env_t *env, ac_err_t *e)
     return f;
 }
 
-int ac_fetcher_locate(ac_fetcher_t *f, const char *file_id, const char *path, char *input,
-                      size_t isize, char *why, size_t wsize)
+/* known returns the entry of file_id; NULL after starting to look at the file (its state
+ * is known later), or when cloud sync cannot help. */
+static struct ent *known(ac_fetcher_t *f, const char *file_id, const char *path)
 {
     struct ent *en;
     char url[2048];
     ac_err_t e = {0};
 
     if (f == NULL || f->stopping || !f->cfg->download_missing)
-        return 0;
-    en = find(f, file_id);
-    if (en == NULL) {
-        if (ac_upq_file_url(f->db, file_id, url, sizeof url, &e) != 0 ||
-            (en = add(f, file_id)) == NULL)
-            return -EAGAIN;
-        check(f, en, path, url);
-        return -EAGAIN;
+        return NULL;
+    if ((en = find(f, file_id)) != NULL) {
+        en->seen = ac_rrun_now();
+        return en;
     }
-    en->seen = ac_rrun_now();
+    if (ac_upq_file_url(f->db, file_id, url, sizeof url, &e) == 0 &&
+        (en = add(f, file_id)) != NULL)
+        check(f, en, path, url);
+    return NULL;
+}
+
+int ac_fetcher_locate(ac_fetcher_t *f, const char *file_id, const char *path, char *input,
+                      size_t isize, char *why, size_t wsize)
+{
+    struct ent *en = known(f, file_id, path);
+
+    if (en == NULL)
+        return f == NULL || f->stopping || !f->cfg->download_missing ? 0 : -EAGAIN;
     switch (en->state) {
     case E_PRESENT:
         return 0;
@@ -546,22 +555,9 @@ int ac_fetcher_locate(ac_fetcher_t *f, const char *file_id, const char *path, ch
 int ac_fetcher_want(ac_fetcher_t *f, const char *file_id, const char *path, char *out,
                     size_t size)
 {
-    struct ent *en;
-    char url[2048];
-    ac_err_t e = {0};
+    struct ent *en = known(f, file_id, path);
 
-    if (f == NULL || f->stopping || !f->cfg->download_missing)
-        return 0;
-    en = find(f, file_id);
-    if (en == NULL) {
-        if (ac_upq_file_url(f->db, file_id, url, sizeof url, &e) != 0 || url[0] == '\0' ||
-            (en = add(f, file_id)) == NULL)
-            return 0;
-        check(f, en, path, url);
-        return 0;
-    }
-    en->seen = ac_rrun_now();
-    if (en->state != E_CACHED)
+    if (en == NULL || en->state != E_CACHED)
         return 0;
     en->used = ac_rrun_now();
     ac_strlcpy(out, en->cache, size);

@@ -16,6 +16,21 @@
 #define CW 256
 #define CH 192
 
+/* cloud_night prepares a test: a night of n lights and its catalogue (masters bdf), and a
+ * WebDAV server whose clients use password pass (NULL: the right one). False (the test
+ * passes, noting the skip) without rclone. */
+static bool cloud_night(ac_harness_t *h, struct night *nt, struct davsrv *s, int n,
+                        const char *pass)
+{
+    if (rclone_path() == NULL)
+        return false;
+    ac_harness_init(h);
+    make_night(nt, n, CW, CH);
+    make_catalogue(h, nt, "bdf");
+    dav_start(s, "dav", pass);
+    return true;
+}
+
 /* cloud_config writes the daemon's configuration for the server: the repository is the
  * night's folder, the remote dav:astro (so URLs are gs://astro/REL), one try per second. */
 static void cloud_config(ac_harness_t *h, const struct davsrv *s, const char *extra)
@@ -168,12 +183,8 @@ TEST_TIMEOUT(cloud_night_uploads_every_frame_and_master, 240)
     char *out = NULL;
     sqlite3 *db;
 
-    if (rclone_path() == NULL)
+    if (!cloud_night(&h, &nt, &s, 4, NULL))
         return;
-    ac_harness_init(&h);
-    make_night(&nt, 4, CW, CH);
-    make_catalogue(&h, &nt, "bdf");
-    dav_start(&s, "dav", NULL);
     /* A bucket that does not exist is named as such, and nothing starts. */
     cloud_config(&h, &s, "CLOUD.remote=dav:no-such-bucket");
     {
@@ -272,12 +283,8 @@ TEST_TIMEOUT(cloud_server_and_daemon_killed_mid_upload_exactly_once, 300)
     struct davsrv s;
     char *out = NULL;
 
-    if (rclone_path() == NULL)
+    if (!cloud_night(&h, &nt, &s, 6, NULL))
         return;
-    ac_harness_init(&h);
-    make_night(&nt, 6, CW, CH);
-    make_catalogue(&h, &nt, "bdf");
-    dav_start(&s, "dav", NULL);
     /* About a second per 200 kB frame: there is time to kill things mid-transfer. */
     cloud_config(&h, &s, "CLOUD.bwlimit=150k");
     ASSERT_OK(ac_harness_start(&h, NULL));
@@ -316,12 +323,8 @@ TEST_TIMEOUT(cloud_wrong_credentials_named_and_calibration_goes_on, 180)
     sqlite3 *db;
     json_t *r, *u;
 
-    if (rclone_path() == NULL)
+    if (!cloud_night(&h, &nt, &s, 3, "wrong-password"))
         return;
-    ac_harness_init(&h);
-    make_night(&nt, 3, CW, CH);
-    make_catalogue(&h, &nt, "bdf");
-    dav_start(&s, "dav", "wrong-password");
     cloud_config(&h, &s, NULL);
     {
         const char *argv[] = {AC_ASTROCALD_BIN, "--check-config", "--config", h.config, NULL};
@@ -375,12 +378,8 @@ TEST_TIMEOUT(cloud_missing_light_is_fetched_and_calibrated, 240)
     sqlite3 *db;
     int w, hh, rw, rh;
 
-    if (rclone_path() == NULL)
+    if (!cloud_night(&h, &nt, &s, 3, NULL))
         return;
-    ac_harness_init(&h);
-    make_night(&nt, 3, CW, CH);
-    make_catalogue(&h, &nt, "bdf");
-    dav_start(&s, "dav", NULL);
     /* Light 2 is only in the cloud (as AstroFiler leaves a light it archived); light 3 is
      * gone with no cloud copy. A copy of light 2 is kept aside for the reference. */
     ASSERT_EQ(mkdir("ref", 0700), 0);
@@ -460,12 +459,8 @@ TEST_TIMEOUT(cloud_cache_evicts_least_recently_used, 240)
     char remote[1200], url[300], sql[600], extra[1100];
     sqlite3 *db;
 
-    if (rclone_path() == NULL)
+    if (!cloud_night(&h, &nt, &s, 4, NULL))
         return;
-    ac_harness_init(&h);
-    make_night(&nt, 4, CW, CH);
-    make_catalogue(&h, &nt, "bdf");
-    dav_start(&s, "dav", NULL);
     snprintf(remote, sizeof remote, "%s/astro/lights", s.dir);
     ASSERT_EQ(mkdir(remote, 0700), 0);
     db = open_db(&h);
