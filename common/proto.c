@@ -126,6 +126,7 @@ static const ac_name_value_t commands[] = {
     {"cancel", AC_PROTO_ACCESS_CHANGE}, {"retry", AC_PROTO_ACCESS_CHANGE},
     {"import", AC_PROTO_ACCESS_CHANGE}, {"reload", AC_PROTO_ACCESS_CHANGE},
     {"use", AC_PROTO_ACCESS_CHANGE},    {"recalibrate", AC_PROTO_ACCESS_CHANGE},
+    {"uploads", AC_PROTO_ACCESS_READ},
 };
 
 int ac_proto_cmd_access(const char *cmd)

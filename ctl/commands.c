@@ -13,12 +13,25 @@
 
 #define DEFAULT_SOCKET "/run/astrocald/astrocald.sock"
 
-/* retry takes exactly one of its three options. */
+/* retry takes exactly one of its four options. */
 static const char *retry_check(json_t *args)
 {
     return json_object_size(args) == 1
                ? NULL
-               : "retry takes exactly one of --file ID, --session ID, --all-failed";
+               : "retry takes exactly one of --file ID, --session ID, --all-failed, --uploads";
+}
+
+/* pause and resume: the word "uploads" (never a session id, a UUID) means the cloud upload
+ * queue: sent as {"what":"uploads"}. */
+static const char *uploads_word(json_t *args)
+{
+    const char *v = json_string_value(json_object_get(args, "session"));
+
+    if (v != NULL && strcmp(v, "uploads") == 0) {
+        json_object_del(args, "session");
+        json_object_set_new(args, "what", json_string("uploads"));
+    }
+    return NULL;
 }
 
 /* cancel takes exactly one of SESSION, --file ID, --all. */
@@ -125,26 +138,27 @@ static const ctl_cmd_t commands[] = {
      NULL,
      0},
     {"pause",
-     "[SESSION]",
-     "pause everything, or one session",
-     "Running frames finish; nothing new starts until `resume`.\n",
+     "[SESSION | uploads]",
+     "pause everything, one session, or the cloud uploads",
+     "Running frames finish; nothing new starts until `resume`. `pause uploads` holds the\n"
+     "cloud upload queue only; calibration goes on.\n",
      0,
      1,
      {"session"},
      CTL_STRING,
      {{NULL}},
-     NULL,
+     uploads_word,
      0},
     {"resume",
-     "[SESSION]",
-     "resume everything, or one session",
+     "[SESSION | uploads]",
+     "resume everything, one session, or the cloud uploads",
      NULL,
      0,
      1,
      {"session"},
      CTL_STRING,
      {{NULL}},
-     NULL,
+     uploads_word,
      0},
     {"cancel",
      "SESSION | --file ID | --all",
@@ -171,8 +185,8 @@ static const ctl_cmd_t commands[] = {
      history_check,
      0},
     {"retry",
-     "--file ID | --session ID | --all-failed",
-     "retry failed files",
+     "--file ID | --session ID | --all-failed | --uploads",
+     "retry failed files (or failed uploads)",
      NULL,
      0,
      0,
@@ -181,8 +195,22 @@ static const ctl_cmd_t commands[] = {
      {{"--file", "ID", "file", CTL_STRING, "one failed file"},
       {"--session", "ID", "session", CTL_STRING, "every failed file of a session"},
       {"--all-failed", NULL, "all_failed", CTL_FLAG, "every failed file"},
+      {"--uploads", NULL, "uploads", CTL_FLAG, "every failed cloud upload"},
       {NULL}},
      retry_check,
+     0},
+    {"uploads",
+     "[--limit N]",
+     "the cloud upload queue",
+     "The `uploads:` line of status, the remote's state, then the uploads not done and the\n"
+     "last ones done, at most N (50) in all, with their attempts and their URL or last\n"
+     "error.\n",
+     0,
+     0,
+     {NULL},
+     CTL_STRING,
+     {{"--limit", "N", "limit", CTL_INT, "rows at most (default 50)"}, {NULL}},
+     NULL,
      0},
     {"import",
      "DIR",

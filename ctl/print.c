@@ -316,7 +316,12 @@ int ac_print_status(FILE *out, json_t *r)
         fprintf(out, ", backing off: %s", dash(str(thr, "reason")));
     if ((f = json_object_get(r, "last_error")) != NULL && json_is_object(f))
         fprintf(out, "\nlast error %s: %s", dash(str(f, "at")), dash(str(f, "message")));
-    fputs("\n\n", out);
+    fputc('\n', out);
+    if (json_is_true(json_object_get(json_object_get(r, "uploads"), "enabled")))
+        ac_print_uploads_line(out, json_object_get(r, "uploads"));
+    if (json_is_object(json_object_get(r, "downloads")))
+        ac_print_downloads_line(out, json_object_get(r, "downloads"));
+    fputc('\n', out);
     if (json_array_size(running) == 0) {
         fputs("nothing running\n", out);
         return 0;
@@ -669,6 +674,11 @@ int ac_print_result(FILE *out, const char *cmd, json_t *r)
         return ac_print_import(out, r);
     if (strcmp(cmd, "config") == 0)
         return ac_print_config(out, r);
+    if (strcmp(cmd, "uploads") == 0 ||
+        ((strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) &&
+         json_object_get(r, "queued") != NULL))
+        return strcmp(cmd, "uploads") == 0 ? ac_print_uploads(out, r)
+                                           : ac_print_uploads_line(out, r);
     if (strcmp(cmd, "version") == 0) {
         fprintf(out, "astrocald %s (protocol %lld)\n", dash(str(r, "version")),
                 num_i(r, "protocol"));
@@ -713,7 +723,8 @@ int ac_print_result(FILE *out, const char *cmd, json_t *r)
             fprintf(out, "\n");
         }
     } else if (strcmp(cmd, "retry") == 0) {
-        fprintf(out, "%lld files queued for retry\n", num_i(r, "retried"));
+        fprintf(out, "%lld %s queued for retry\n", num_i(r, "retried"),
+                json_is_true(json_object_get(r, "uploads")) ? "uploads" : "files");
     } else if (strcmp(cmd, "reload") == 0) {
         fprintf(out, "configuration reloaded; changed: %s; needs a restart: %s\n",
                 join(b1, sizeof b1, json_object_get(r, "changed")),

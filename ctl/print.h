@@ -44,6 +44,11 @@ int ac_print_plan(FILE *out, json_t *result);
 int ac_print_import(FILE *out, json_t *result);
 int ac_print_config(FILE *out, json_t *result);
 int ac_print_history(FILE *out, json_t *result); /* print_history.c */
+/* print_upload.c: the `uploads:` lines of status (the status's "uploads" object), its
+ * `fetches:` line ("downloads"), and the `uploads` command's table. */
+int ac_print_uploads_line(FILE *out, json_t *uploads);
+int ac_print_downloads_line(FILE *out, json_t *downloads);
+int ac_print_uploads(FILE *out, json_t *result);
 
 /*
  * Watch state: file_progress events carry only a file id, so the names learnt from

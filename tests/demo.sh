@@ -10,8 +10,10 @@
 #   4. astrocald registers every frame, groups the sessions by observing night, builds the
 #      master bias, dark, flat and flat-dark from the night's frames, and calibrates every
 #      light as soon as its masters exist;
-#   5. astrocalctl shows the status, the masters and the sessions; astrocalctl import of
-#      the original capture folder then finds every frame already registered.
+#   5. with rclone installed, every calibrated frame and master is backed up to a local
+#      rclone remote (demo-out/cloud), through the upload queue;
+#   6. astrocalctl shows the status, the masters, the sessions and the uploads; astrocalctl
+#      import of the original capture folder then finds every frame already registered.
 # Everything goes to demo-out/ (recreated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +52,22 @@ masters_dir = $out/masters
 # The demo's frames arrive within seconds; a real night keeps the default.
 build_settle_s = 3.0
 CONF
+cloud=0
+if command -v rclone >/dev/null; then
+  # Cloud backup to rclone's local backend: a folder stands for the bucket. The repository
+  # is demo-out, so the remote mirrors its layout (calibrated/..., masters/...).
+  cloud=1
+  mkdir -p "$out/cloud"
+  cat >>"$out/astrocald.conf" <<CONF
+
+[CLOUD]
+enabled = True
+remote = $out/cloud
+CONF
+  sed -i "s|^state_dir = .*|&\nrepository_dir = $out|" "$out/astrocald.conf"
+else
+  echo "(rclone is not installed: the demo runs without cloud backup)"
+fi
 
 echo "== starting astrocald (log in demo-out/astrocald.log)"
 build/astrocald --config "$out/astrocald.conf" >"$out/astrocald.log" 2>&1 &
@@ -76,12 +94,26 @@ for _ in $(seq 1 600); do
   [ "${done_n:-0}" -ge "$lights" ] && break
   sleep 0.2
 done
+if [ $cloud -eq 1 ]; then
+  echo "== waiting until the upload queue is empty"
+  for _ in $(seq 1 300); do
+    up=$(ctl --json uploads --limit 1 2>/dev/null || true)
+    q=$(echo "$up" | grep -o '"queued":[0-9]*' | cut -d: -f2)
+    r=$(echo "$up" | grep -o '"running":[0-9]*' | cut -d: -f2)
+    [ "${q:-1}" -eq 0 ] && [ "${r:-1}" -eq 0 ] && break
+    sleep 0.2
+  done
+fi
 echo "== astrocalctl status"
 ctl status
 echo "== astrocalctl masters (built from the night's frames)"
 ctl masters
 echo "== astrocalctl sessions"
 ctl sessions
+if [ $cloud -eq 1 ]; then
+  echo "== astrocalctl uploads --limit 6 (backed up to the rclone remote $out/cloud)"
+  ctl uploads --limit 6
+fi
 echo "== astrocalctl import demo-out/capture (the same night again: every file is known by its hash)"
 ctl import "$out/capture"
 
@@ -102,4 +134,6 @@ echo "== the catalogue, written the AstroFiler way"
 sqlite3 "$out/astrofiler.db" \
   "SELECT count(*) || ' raw frames registered' FROM fitsfile WHERE fitsFileOriginalFile IS NULL;" \
   "SELECT count(*) || ' masters built (Masters rows)' FROM Masters;" \
-  "SELECT count(*) || ' calibrated frames recorded' FROM fitsfile WHERE fitsFileCalibrated = 1 AND fitsFileOriginalFile IS NOT NULL;"
+  "SELECT count(*) || ' calibrated frames recorded' FROM fitsfile WHERE fitsFileCalibrated = 1 AND fitsFileOriginalFile IS NOT NULL;" \
+  "SELECT count(*) || ' with their cloud URL (fitsFileCloudURL)' FROM fitsfile WHERE fitsFileOriginalFile IS NOT NULL AND fitsFileCloudURL <> '';" \
+  "SELECT count(*) || ' masters with their cloud URL' FROM Masters WHERE cloud_url <> '';"

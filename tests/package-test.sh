@@ -123,6 +123,7 @@ for f in /usr/bin/astrocald /usr/bin/astrocalctl /etc/astrocald/astrocald.conf \
   /usr/share/man/man5/astrocald.conf.5.gz /usr/share/doc/astrocald/copyright \
   /usr/share/doc/astrocald/README.md /usr/share/doc/astrocald/configuration.md \
   /usr/share/doc/astrocald/user-guide.md /usr/share/doc/astrocald/packaging.md \
+  /usr/share/doc/astrocald/examples/cloud.conf \
   /usr/share/bash-completion/completions/astrocald \
   /usr/share/bash-completion/completions/astrocalctl; do
   # Documents above 4 KiB are compressed (dh_compress), the others not.
@@ -156,6 +157,20 @@ score=$(systemd-analyze security --offline=yes "$unitdir/astrocald.service" 2>/d
   sed -n 's/.*Overall exposure level for astrocald.service: \([0-9.]*\).*/\1/p')
 check "systemd-analyze security --offline=yes: exposure ${score:-?} <= 1.0" \
   awk -v s="${score:-99}" 'BEGIN { exit !(s <= 1.0) }'
+# The cloud drop-in (an example, not active): with it the unit still verifies, has the
+# network and keeps the rest of its hardening (exposure at most 2.0).
+mkdir -p "$tmp/units/astrocald.service.d"
+cp "$unitdir/astrocald.service" "$tmp/units/"
+cp /usr/share/doc/astrocald/examples/cloud.conf "$tmp/units/astrocald.service.d/"
+check "the cloud drop-in: systemd-analyze verify" \
+  env SYSTEMD_UNIT_PATH="$tmp/units:" systemd-analyze verify "$tmp/units/astrocald.service"
+cscore=$(SYSTEMD_UNIT_PATH="$tmp/units:" systemd-analyze security --offline=yes \
+  "$tmp/units/astrocald.service" 2>/dev/null |
+  sed -n 's/.*Overall exposure level for astrocald.service: \([0-9.]*\).*/\1/p')
+check "the cloud drop-in: network allowed, exposure ${cscore:-?} <= 2.0" \
+  bash -c "SYSTEMD_UNIT_PATH='$tmp/units:' systemd-analyze security --offline=yes \
+    '$tmp/units/astrocald.service' 2>/dev/null | grep -q 'PrivateNetwork=.*has access' &&
+    awk -v s='${cscore:-99}' 'BEGIN { exit !(s <= 2.0) }'"
 # Every key of the installed conffile (a "key = value" line each) has its entry in
 # astrocald.conf(5), and no more keys are there.
 grep -oE '^[a-z_]+ = ' /etc/astrocald/astrocald.conf | tr -d ' =' | sort -u >"$tmp/conf-keys"

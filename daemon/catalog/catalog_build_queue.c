@@ -77,43 +77,18 @@ int ac_catalog_build_enqueue(ac_db_t *db, const char *key, ac_cal_kind_t kind, b
     return rc;
 }
 
-struct claim_ctx {
-    double now;
-    ac_build_row_t *out;
-    bool found;
-};
-
-static int claim_body(ac_db_t *db, void *arg, ac_err_t *e)
-{
-    struct claim_ctx *cx = arg;
-    char ts[32];
-
-    ac_catalog_build_row_clear(cx->out);
-    memset(cx->out, 0, sizeof *cx->out);
-    ac_db_timestamp(ts, sizeof ts);
-    const ac_bind_t v[] = {AC_BIND_TEXT(ts), AC_BIND_NUMBER(cx->now)};
-    return ac_catalog_select_row(
-        db,
-        "UPDATE astrocal_build SET state = 'running', started_at = ?1, "
-        "finished_at = NULL, updated_at = ?1 WHERE session_id = "
-        "(SELECT session_id FROM astrocal_build WHERE state = "
-        "'pending' AND (not_before IS NULL OR not_before <= ?2) ORDER "
-        "BY " KIND_RANK ", rowid LIMIT 1) RETURNING " ROW_COLS,
-        v, AC_BIND_N(v), row_cols, AC_ROW_N(row_cols), cx->out, &cx->found,
-        "claim the next master build", e);
-}
-
 int ac_catalog_build_claim(ac_db_t *db, double now, ac_build_row_t *out, bool *found,
                            ac_err_t *e)
 {
-    struct claim_ctx cx = {now, out, false};
-    int rc;
-
     AC_DB_OWNER_CHECK(db);
-    memset(out, 0, sizeof *out);
-    rc = ac_db_transact(db, claim_body, &cx, e);
-    *found = rc == 0 && cx.found;
-    return rc;
+    return ac_catalog_claim(db,
+                            "UPDATE astrocal_build SET state = 'running', started_at = ?1, "
+                            "finished_at = NULL, updated_at = ?1 WHERE session_id = "
+                            "(SELECT session_id FROM astrocal_build WHERE state = "
+                            "'pending' AND (not_before IS NULL OR not_before <= ?2) ORDER "
+                            "BY " KIND_RANK ", rowid LIMIT 1) RETURNING " ROW_COLS,
+                            now, row_cols, AC_ROW_N(row_cols), out, sizeof *out, found,
+                            "claim the next master build", e);
 }
 
 /* Runs an UPDATE of the build row key (in its own transaction); -ENOENT, naming what the

@@ -207,6 +207,14 @@ int ac_catalog_select_row(ac_db_t *db, const char *sql, const ac_bind_t *b, size
 int ac_catalog_select_text(ac_db_t *db, const char *sql, const ac_bind_t *b, size_t nb,
                            char *out, size_t size, bool *found, const char *op, ac_err_t *e);
 
+/* ac_catalog_claim runs a claiming "UPDATE ... RETURNING" in a transaction of its own
+ * (ac_db_transact), binding ?1 to the current timestamp (ac_db_timestamp) and ?2 to now,
+ * and reads the claimed row (columns from 0) through cols into *row (size bytes, zeroed
+ * first); *found tells whether a row was claimed. */
+int ac_catalog_claim(ac_db_t *db, const char *sql, double now, const ac_row_col_t *cols,
+                     size_t ncols, void *row, size_t size, bool *found, const char *op,
+                     ac_err_t *e);
+
 /* ac_catalog_column_copy copies TEXT column col of st's current row into out (size bytes,
  * truncated; "" for SQL NULL). */
 void ac_catalog_column_copy(sqlite3_stmt *st, int col, char *out, size_t size);

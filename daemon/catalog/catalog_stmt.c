@@ -195,3 +195,40 @@ int ac_catalog_select_text(ac_db_t *db, const char *sql, const ac_bind_t *b, siz
     out[0] = '\0';
     return ac_catalog_run(db, sql, b, nb, op, read_text, &tx, e);
 }
+
+struct claim_ctx {
+    const char *sql, *op;
+    double now;
+    const ac_row_col_t *cols;
+    size_t ncols, size;
+    void *row;
+    bool found;
+};
+
+static int claim_body(ac_db_t *db, void *arg, ac_err_t *e)
+{
+    struct claim_ctx *cx = arg;
+    char ts[32];
+
+    /* The body may run again after a busy answer: start from an empty row each time. */
+    ac_catalog_row_clear(cx->cols, cx->ncols, cx->row);
+    memset(cx->row, 0, cx->size);
+    cx->found = false;
+    ac_db_timestamp(ts, sizeof ts);
+    const ac_bind_t v[] = {AC_BIND_TEXT(ts), AC_BIND_NUMBER(cx->now)};
+    return ac_catalog_select_row(db, cx->sql, v, AC_BIND_N(v), cx->cols, cx->ncols, cx->row,
+                                 &cx->found, cx->op, e);
+}
+
+int ac_catalog_claim(ac_db_t *db, const char *sql, double now, const ac_row_col_t *cols,
+                     size_t ncols, void *row, size_t size, bool *found, const char *op,
+                     ac_err_t *e)
+{
+    struct claim_ctx cx = {sql, op, now, cols, ncols, size, row, false};
+    int rc;
+
+    memset(row, 0, size);
+    rc = ac_db_transact(db, claim_body, &cx, e);
+    *found = rc == 0 && cx.found;
+    return rc;
+}

@@ -235,6 +235,20 @@ static const char *const migrations[] = {
     "TEXT);\n"
     "ALTER TABLE astrocal_file ADD COLUMN recal_output TEXT;\n"
     "ALTER TABLE astrocal_file ADD COLUMN recal_backup TEXT;\n",
+    /* 8: cloud uploads (issue 14, catalog_upload.c): one row per calibrated frame (kind
+     * 'file', ref = its fitsFileId) or built master (kind 'master', ref = Masters.id) to
+     * back up; UNIQUE (kind, ref) so nothing is queued, nor recorded, twice. */
+    "CREATE TABLE astrocal_upload (\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  kind TEXT NOT NULL CHECK (kind IN ('file','master')),\n"
+    "  ref TEXT NOT NULL,\n"
+    "  path TEXT NOT NULL, hash TEXT,\n"
+    "  state TEXT NOT NULL CHECK (state IN ('pending','running','done','failed')),\n"
+    "  attempts INTEGER NOT NULL DEFAULT 0,\n"
+    "  not_before REAL, error TEXT, url TEXT, bytes INTEGER, seconds REAL,\n"
+    "  created_at TEXT, started_at TEXT, finished_at TEXT,\n"
+    "  UNIQUE (kind, ref));\n"
+    "CREATE INDEX astrocal_upload_state ON astrocal_upload (state);\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

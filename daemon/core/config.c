@@ -26,8 +26,8 @@
 
 static const char *const sections[] = {"AUTO_CALIBRATION", "DAEMON", "WORKERS", "CALIBRATION",
                                        "MATCHING",         "QUEUE",  "INGEST",  "MASTERS",
-                                       "METRICS",          "NOTIFY", NULL};
-#define NSECTIONS 10
+                                       "METRICS",          "NOTIFY", "CLOUD",   NULL};
+#define NSECTIONS 11
 
 static const char *const log_names[] = {"err", "warning", "notice", "info", "debug", NULL};
 static const int log_values[] = {AC_LOG_ERR, AC_LOG_WARNING, AC_LOG_NOTICE, AC_LOG_INFO,
@@ -230,6 +230,35 @@ static const ac_config_entry_t table[] = {
         "Seconds a notification program may run; then SIGTERM, and SIGKILL 5 s later."),
     INT("NOTIFY", notify_max_running, "2", 1, 16, true,
         "Notification programs running at once; more wait in a queue (at most 100)."),
+
+    /* [CLOUD]: cloud sync through the rclone program (docs/user-guide.md, "Cloud"). */
+    ROW("CLOUD", enabled, AC_CFG_BOOL, "False", 0, 1, NULL, NULL, 0, false,
+        "Use the rclone remote below: fetch cloud-only lights and masters, back up outputs."),
+    ROW("CLOUD", remote, AC_CFG_STRING, "\"\"", 0, 1023, NULL, NULL, 0, false,
+        "rclone remote and path holding the repository, e.g. gcs:astrofiler-repository "
+        "(an absolute folder is rclone's local backend)."),
+    ROW("CLOUD", url_prefix, AC_CFG_STRING, "\"\"", 0, 1023, NULL, NULL, 0, false,
+        "Catalogue cloud URL prefix that stands for remote (URL = prefix/REL); empty = "
+        "AstroFiler's gs://BUCKET, BUCKET being remote's path after the ':'."),
+    PATH("CLOUD", rclone_config, "\"\"", 0, false,
+         "rclone's configuration file with the remote's credentials; empty = rclone's own "
+         "default for the daemon's user."),
+    ROW("CLOUD", rclone_program, AC_CFG_STRING, "rclone", 1, 1023, NULL, NULL, 0, false,
+        "The rclone program (a name searched in PATH, or a path)."),
+    BOOL("CLOUD", upload_calibrated, "True",
+         "Upload every calibrated frame and built master, then set its cloud URL."),
+    BOOL("CLOUD", download_missing, "True",
+         "Download a light or master whose file is missing but whose cloud URL is set."),
+    PATH("CLOUD", cache_dir, "\"\"", 0, false,
+         "Folder for downloaded lights and masters; empty = <state_dir>/cloud-cache."),
+    DBL("CLOUD", cache_max_gib, "20.0", 0.0001, 1e6,
+        "Size of the download cache, GiB; the least recently used files are evicted."),
+    ROW("CLOUD", bwlimit, AC_CFG_STRING, "\"\"", 0, 63, NULL, NULL, 0, true,
+        "rclone --bwlimit for every transfer (e.g. 10M, or \"08:00,2M 20:00,off\"); "
+        "empty = unlimited."),
+    INT("CLOUD", transfers, "2", 1, 16, true, "Uploads and downloads running at once."),
+    INT("CLOUD", transfer_timeout_s, "3600", 10, 86400, true,
+        "An rclone run taking longer than this is stopped and retried later, seconds."),
 };
 
 #define NTABLE (sizeof table / sizeof table[0])
@@ -663,6 +692,17 @@ int ac_config_check(const struct ac_config *c, ac_err_t *e)
             p = end + 1;
         }
     }
+    if (c->enabled && c->remote[0] == '\0')
+        return ac_err_set(e, AC_ECONFIG,
+                          "[CLOUD] enabled = True needs a remote (e.g. gcs:BUCKET, see "
+                          "docs/user-guide.md \"Cloud\")");
+    if (c->remote[0] != '\0' && c->remote[0] != '/' && strchr(c->remote, ':') == NULL)
+        return ac_err_set(e, AC_ECONFIG,
+                          "remote: '%s' is neither an rclone remote (NAME:PATH) nor an "
+                          "absolute folder",
+                          c->remote);
+    if (c->remote[0] == '-' || c->rclone_config[0] == '-')
+        return ac_err_set(e, AC_ECONFIG, "remote and rclone_config may not start with '-'");
     return 0;
 }
 

@@ -169,6 +169,19 @@ struct ac_config {
     char on_failure[4096];      /* "" = none */
     int notify_timeout_s;
     int notify_max_running;
+    /* [CLOUD] (core/cloud.h maps catalogue URLs to the remote) */
+    bool enabled;
+    char remote[1024];
+    char url_prefix[1024]; /* "" = gs://BUCKET from remote */
+    char rclone_config[4096];
+    char rclone_program[1024];
+    bool upload_calibrated;
+    bool download_missing;
+    char cache_dir[4096]; /* "" = <state_dir>/cloud-cache */
+    double cache_max_gib;
+    char bwlimit[64];
+    int transfers;
+    int transfer_timeout_s;
 };
 
 /* One row of the table. */

@@ -24,7 +24,9 @@
 #include "daemon.h"
 #include "event.h"
 #include "importer.h"
+#include "fetch.h"
 #include "ingest.h"
+#include "upload.h"
 #include "log.h"
 #include "proto.h"
 #include "util.h"
@@ -229,7 +231,32 @@ static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
     json_object_set_new(r, "version", json_string(AC_VERSION));
     json_object_set_new(r, "pid", json_integer((json_int_t)getpid()));
     json_object_set_new(r, "last_error", last_error_json());
+    json_object_set_new(r, "uploads", ac_uploader_status_json(d->uploader));
+    json_object_set_new(r, "downloads", ac_fetcher_status_json(d->fetcher));
     ac_ctlsrv_reply_ok(c, id, r);
+}
+
+static void cmd_uploads(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    json_int_t limit = 50;
+    ac_err_t e = {0};
+    json_t *r;
+
+    if (!unpack(c, id, args, "{s?I}", "limit", &limit))
+        return;
+    if (limit < 1 || limit > 100000) {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS, "limit: 1 to 100000");
+        return;
+    }
+    if (d->uploader == NULL) {
+        ac_ctlsrv_reply_ok(c, id, ac_uploader_status_json(NULL));
+        return;
+    }
+    r = ac_uploader_list_json(d->uploader, (int)limit, &e);
+    if (r == NULL)
+        reply_err(c, id, &e);
+    else
+        ac_ctlsrv_reply_ok(c, id, r);
 }
 
 static void cmd_sessions(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
@@ -386,8 +413,23 @@ static void cmd_pause_resume(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, 
     ac_err_t e = {0};
     int rc;
 
-    if (!unpack(c, id, args, "{s?s}", "session", &sid))
+    const char *what = NULL;
+
+    if (!unpack(c, id, args, "{s?s,s?s}", "session", &sid, "what", &what))
         return;
+    if (what != NULL) { /* "uploads": the cloud upload queue only */
+        if (strcmp(what, "uploads") != 0 || sid != NULL || d->uploader == NULL) {
+            ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS, "%s",
+                                  strcmp(what, "uploads") != 0
+                                      ? "what: only \"uploads\" can be paused by name"
+                                  : sid != NULL ? "give either session or what, not both"
+                                                : "cloud sync is off ([CLOUD] enabled)");
+            return;
+        }
+        ac_uploader_pause(d->uploader, pause);
+        ac_ctlsrv_reply_ok(c, id, ac_uploader_status_json(d->uploader));
+        return;
+    }
     if (sid == NULL) {
         ac_sched_pause_queue(&d->sched, pause);
         ac_ctlsrv_reply_ok(
@@ -432,21 +474,28 @@ static void cmd_cancel(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
 static void cmd_retry(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
 {
     const char *file = NULL, *sid = NULL;
-    int all = 0, changed = 0;
+    int all = 0, uploads = 0, changed = 0;
     ac_err_t e = {0};
 
-    if (!unpack(c, id, args, "{s?s,s?s,s?b}", "file", &file, "session", &sid, "all_failed",
-                &all))
+    if (!unpack(c, id, args, "{s?s,s?s,s?b,s?b}", "file", &file, "session", &sid, "all_failed",
+                &all, "uploads", &uploads))
         return;
-    if ((file != NULL) + (sid != NULL) + (all != 0) != 1) {
+    if ((file != NULL) + (sid != NULL) + (all != 0) + (uploads != 0) != 1) {
         ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS,
-                              "give exactly one of file, session or all_failed: true");
+                              "give exactly one of file, session, all_failed: true or "
+                              "uploads: true");
         return;
     }
-    if (ac_sched_retry(&d->sched, file, sid, &changed, &e) != 0)
+    if (uploads && d->uploader == NULL) {
+        ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS, "cloud sync is off ([CLOUD] enabled)");
+        return;
+    }
+    if (uploads ? ac_uploader_retry_failed(d->uploader, &changed, &e) != 0
+                : ac_sched_retry(&d->sched, file, sid, &changed, &e) != 0)
         reply_err(c, id, &e);
     else
-        ac_ctlsrv_reply_ok(c, id, json_pack("{s:i}", "retried", changed));
+        ac_ctlsrv_reply_ok(c, id,
+                           json_pack("{s:i,s:b}", "retried", changed, "uploads", uploads));
 }
 
 struct import_req {
@@ -704,6 +753,7 @@ static const struct {
     {"reload", cmd_reload},         {"config", cmd_config},   {"watch", cmd_watch},
     {"history", cmd_history},       {"preview", ac_ctlcmd_preview},
     {"use", cmd_use},               {"recalibrate", cmd_recalibrate},
+    {"uploads", cmd_uploads},
 };
 
 void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,

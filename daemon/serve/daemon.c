@@ -63,6 +63,8 @@ static void broadcast(void *ud, const char *event, json_t *data)
 {
     ac_daemon_t *d = ud;
 
+    if (strcmp(event, "file_done") == 0 || strcmp(event, "master_new") == 0)
+        ac_daemon_cloud_kick(d); /* back it up */
     if (d->srv == NULL || ac_ctlsrv_nwatchers(d->srv) == 0) {
         json_decref(data);
         return;
@@ -170,7 +172,8 @@ static void maybe_finish_drain(ac_daemon_t *d)
     ac_err_t e = {0};
     int runnable = 0;
 
-    if (!d->drain_mode || d->stopping || d->planner.pending || !ac_sched_idle(&d->sched))
+    if (!d->drain_mode || d->stopping || d->planner.pending || !ac_sched_idle(&d->sched) ||
+        !ac_daemon_cloud_idle(d))
         return;
     if (ac_queue_counts(&d->queue, NULL, counts, &e) != 0 ||
         ac_queue_sessions(&d->queue, &sl, &e) != 0)
@@ -442,7 +445,8 @@ static void stop_timer_cb(uv_timer_t *t)
         ac_sched_cancel_running(&d->sched);
         d->stop_deadline_ns = UINT64_MAX;
     }
-    if (inflight == 0 && d->mc.loading == 0 && d->ingest == NULL) {
+    if (inflight == 0 && d->mc.loading == 0 && d->ingest == NULL &&
+        ac_daemon_cloud_stopped(d)) {
         uv_timer_stop(t);
         close_handles(d);
     }
@@ -473,6 +477,7 @@ static void begin_stop(ac_daemon_t *d, const char *why)
     ac_history_stop(&d->history);
     /* Nothing new starts; jobs still waiting for masters never started: back they go. */
     ac_sched_stop(&d->sched);
+    ac_daemon_cloud_stop(d);
     if (d->ingest != NULL && !d->ingest_stopping) {
         d->ingest_stopping = true;
         ac_ingest_stop(d->ingest, ac_daemon_ingest_stopped);
@@ -616,9 +621,11 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
         ac_sched_build_opts(&d->cfg, &bo);
         ac_fsutil_clean_stale(bo.masters_dir, NULL);
     }
-    ac_planner_init(
-        &d->planner, d->db, &d->queue, &d->cfg,
-        &(ac_planner_hooks_t){.event = broadcast, .failed = planner_failed, .ud = d});
+    ac_planner_init(&d->planner, d->db, &d->queue, &d->cfg,
+                    &(ac_planner_hooks_t){.event = broadcast,
+                                          .failed = planner_failed,
+                                          .fetch = ac_daemon_cloud_fetch,
+                                          .ud = d});
     ac_mcache_init(&d->mc, loop, cache_budget(d), ac_sched_on_master_loaded, &d->sched);
     if (ac_sched_init(&d->sched, loop, d->db, &d->queue, &d->planner, &d->mc, &d->cfg,
                       &(ac_sched_hooks_t){.event = broadcast,
@@ -626,6 +633,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
                                           .master_built = master_built,
                                           .idle = sched_idle,
                                           .failed = ac_daemon_notify_failure,
+                                          .locate = ac_daemon_cloud_locate,
                                           .ud = d},
                       e) != 0)
         return EX_OSERR;
@@ -677,6 +685,8 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
     }
     if (ac_daemon_start_ingest(d, e) != 0)
         return e->code == AC_ECONFIG ? EX_CONFIG : EX_CANTCREAT;
+    if (ac_daemon_cloud_start(d, e) != 0)
+        return EX_CANTCREAT;
     snprintf(wal, sizeof wal, "%s-wal", d->cfg.database);
     if (uv_fs_event_init(loop, &d->wal_watch) == 0) {
         d->wal_watch.data = d;

@@ -41,6 +41,8 @@
 #include "scheduler.h"
 
 struct ac_ingest;
+struct ac_uploader;
+struct ac_fetcher;
 
 struct ac_daemon {
     uv_loop_t *loop;
@@ -66,6 +68,11 @@ struct ac_daemon {
     /* Live ingest (ingest.c): NULL when [INGEST] watch_dirs is empty. */
     struct ac_ingest *ingest;
     bool ingest_stopping;
+
+    /* Cloud sync (daemon_cloud.c: upload.c, fetch.c): NULL when [CLOUD] enabled is False,
+     * and once stopped. */
+    struct ac_uploader *uploader;
+    struct ac_fetcher *fetcher;
 
     /* The catalogue (daemon_catalogue.c). */
     bool create_catalogue; /* --create: make a new one even where one was used before */
@@ -168,6 +175,23 @@ void ac_daemon_notify_failure(void *ud, const char *what, const char *session_id
 
 /* ctlcmd_preview.c: the `preview` command (asynchronous: replies from a pool job). */
 void ac_ctlcmd_preview(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args);
+
+/* daemon_cloud.c: cloud sync through rclone ([CLOUD]). */
+/* ac_daemon_cloud_start starts the uploader and the fetcher when [CLOUD] enabled. */
+int ac_daemon_cloud_start(ac_daemon_t *d, ac_err_t *e);
+/* ac_daemon_cloud_kick: something was made (a frame recorded, a master built). */
+void ac_daemon_cloud_kick(ac_daemon_t *d);
+/* ac_daemon_cloud_idle: no upload running or due (for --drain). */
+bool ac_daemon_cloud_idle(ac_daemon_t *d);
+/* ac_daemon_cloud_stop stops both; ac_daemon_cloud_stopped says when they are gone. */
+void ac_daemon_cloud_stop(ac_daemon_t *d);
+bool ac_daemon_cloud_stopped(const ac_daemon_t *d);
+/* ac_daemon_cloud_fetch is the planner's hooks.fetch (ud = the daemon). */
+int ac_daemon_cloud_fetch(void *ud, const char *file_id, const char *path, char *out,
+                          size_t size);
+/* ac_daemon_cloud_locate is the scheduler's hooks.locate (ud = the daemon). */
+int ac_daemon_cloud_locate(void *ud, const char *file_id, const char *path, char *input,
+                           size_t isize, char *why, size_t wsize);
 
 /* ctlcmd.c: the control server's request handler (ud = the daemon). */
 void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,

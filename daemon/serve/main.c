@@ -22,6 +22,7 @@
 #include <sysexits.h>
 
 #include "conffile.h"
+#include "rclone.h"
 #include "config.h"
 #include "ctlauth.h"
 #include "daemon.h"
@@ -148,8 +149,16 @@ static int run_daemon(int argc, char **argv)
             fprintf(stderr, "astrocald: %s: %s\n", config, e.msg);
             return EX_CONFIG;
         }
+        /* The remote answers a listing: a missing bucket or bad credentials are found now,
+         * not at the first upload. */
+        if (d.cfg.enabled && ac_rclone_check(&d.cfg, 120, &e) != 0) {
+            fprintf(stderr, "astrocald: %s: %s\n", config, e.msg);
+            return EX_CONFIG;
+        }
         ac_config_print_origins(stdout, &d.cfg, config, origins);
         printf("%s: configuration is valid\n", config);
+        if (d.cfg.enabled)
+            printf("%s: [CLOUD] remote %s answers\n", config, d.cfg.remote);
         if (d.cfg.database[0] == '\0')
             printf("%s: no [DAEMON] database configured: astrocald will wait\n", config);
         return 0;

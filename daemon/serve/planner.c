@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <sys/stat.h>
 
@@ -230,12 +231,23 @@ int ac_planner_describe(ac_planner_t *pl, const ac_catalog_session_t *s,
     if (files->n == 0)
         return ac_err_set(e, -ENOENT, "session %s has no uncalibrated lights", s->session_id);
     /* The first light whose header reads; those before it that do not read are failed
-     * files of the session (pl->unread); a broken one after it fails when it runs. */
+     * files of the session (pl->unread); a broken one after it fails when it runs. A light
+     * only in the cloud is read from its downloaded copy (asked for when none); while it has
+     * none it is not failed here: the fetcher or the scheduler decides (fetch.h). */
     h = NULL;
     pl->nunread = 0;
     size_t at = 0;
     for (; at < files->n; at++) {
-        h = hcache_get(pl, str_or(files->items[at].path, ""));
+        const char *path = str_or(files->items[at].path, "");
+        char copy[4096];
+        h = hcache_get(pl, path);
+        if (h != NULL && !h->ok && pl->hooks.fetch != NULL) {
+            if (pl->hooks.fetch(pl->hooks.ud, str_or(files->items[at].file_id, ""), path, copy,
+                                sizeof copy) == 1)
+                h = hcache_get(pl, copy);
+            else if (access(path, F_OK) != 0)
+                continue;
+        }
         if (h != NULL && h->ok)
             break;
         if (ac_grow((void **)&pl->unread, &pl->capunread, pl->nunread, sizeof *pl->unread) ==

@@ -92,6 +92,10 @@ typedef struct ac_planner_hooks {
      * when it joins the queue so; the scheduler reports the other failures). */
     void (*failed)(void *ud, const char *session_id, const char *file_id, const char *path,
                    const char *reason);
+    /* fetch (may be NULL): a light whose file is missing (cloud sync, fetch.h): 1 with the
+     * path of a downloaded copy in out (its header is read from there); 0 when there is
+     * none yet (a download may have been asked for: a pass is requested when it ends). */
+    int (*fetch)(void *ud, const char *file_id, const char *path, char *out, size_t size);
     void *ud;
 } ac_planner_hooks_t;
 

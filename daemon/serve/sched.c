@@ -214,6 +214,11 @@ static void work_cb(uv_work_t *req)
 
 static void after_cb(uv_work_t *req, int status);
 static void kick_timer_cb(uv_timer_t *t);
+static void finish_failure(ac_sched_t *s, ac_job_t *job, int code, const char *msg,
+                           bool catalogue);
+
+/* A light being downloaded is looked at again after this many seconds. */
+#define LOCATE_WAIT_S 2.0
 
 void ac_sched_not_alone(ac_sched_t *s)
 {
@@ -240,6 +245,7 @@ static void submit(ac_sched_t *s, ac_job_t *job)
     s->inflight++;
     ac_sched_forget_putback(s, job->file_id);
     ac_sched_engine_opts(s->cfg, &job->eng);
+    ac_strlcpy(job->eng.input_path, job->input_path, sizeof job->eng.input_path);
     if (job->recal)
         ac_sched_recal_submit(job);
     else if (job->own_subdir) {
@@ -401,6 +407,20 @@ static ac_job_t *claim(ac_sched_t *s, bool *more)
     if (job->recal)
         ac_strlcpy(job->recal_output, f.recal_output, sizeof job->recal_output);
     ac_queue_file_clear(&f);
+    if (s->hooks.locate != NULL) {
+        char why[1200] = "";
+        int where = s->hooks.locate(s->hooks.ud, job->file_id, job->path, job->input_path,
+                                    sizeof job->input_path, why, sizeof why);
+        if (where < 0) {
+            if (where == -EAGAIN) /* being downloaded: the next file meanwhile */
+                ac_sched_release(s, job->file_id, LOCATE_WAIT_S);
+            else
+                finish_failure(s, job, where, why, false);
+            free(job);
+            *more = true;
+            return NULL;
+        }
+    }
     if (s->cfg->output_dir[0] != '\0' && !job->recal) {
         int same = 0;
         ac_queue_same_name(s->queue, job->file_id, ac_path_base(job->path), &same, &e);

@@ -20,6 +20,7 @@ struct ac_job {
     ac_sched_t *s;
     ac_job_t *next;
     char file_id[64], session_id[64], path[4096];
+    char input_path[4096]; /* "" or a downloaded copy of the light (hooks.locate) */
     int attempts;
     int interrupted; /* deaths of the daemon while it ran (queue.h, Crashes) */
     bool suspect;    /* runs alone (queue.h, Crashes) */

@@ -63,6 +63,11 @@ typedef struct ac_sched_hooks {
      * build key; path: the master it was to write, may be NULL), with the reason. */
     void (*failed)(void *ud, const char *what, const char *session_id, const char *file_id,
                    const char *path, const char *reason);
+    /* locate (may be NULL): where a claimed light's pixels are (cloud sync, fetch.h): 0 at
+     * its path; 1 in a downloaded copy written to input; -EAGAIN not known yet or being
+     * downloaded (the file waits a little); -ENOENT missing and not to be had, why set. */
+    int (*locate)(void *ud, const char *file_id, const char *path, char *input, size_t isize,
+                  char *why, size_t wsize);
     void *ud;
 } ac_sched_hooks_t;
 

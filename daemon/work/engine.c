@@ -395,7 +395,9 @@ static int open_light(const ac_calset_t *cs, const char *light_path, const ac_en
     char warn[512] = "";
     int rc;
 
-    rc = ac_imgio_open(light_path, in, e);
+    /* The pixels from the downloaded copy when there is one (cloud sync); the names and
+     * messages stay the catalogue's path. */
+    rc = ac_imgio_open(o->input_path[0] != '\0' ? o->input_path : light_path, in, e);
     if (rc != 0)
         return rc;
     m = ac_imgio_meta(*in);
@@ -521,7 +523,8 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
         goto out;
     }
     /* Two passes only where hashing while writing is cheaper than reading back. */
-    two_pass = o->hash_output && !o->out.compress && !input_compressed(light_path, m);
+    two_pass = o->hash_output && !o->out.compress &&
+               !input_compressed(o->input_path[0] != '\0' ? o->input_path : light_path, m);
     if (!two_pass) {
         rc = ac_imgout_open(res->out_path, w, h, &hdr, QUALITY_CARDS, &o->out, &out, e);
         if (rc != 0)

@@ -55,6 +55,9 @@ typedef struct ac_engine_opts {
                               (a recalibration's staged file, recalfile.h) */
     size_t job_memory;     /* bytes per job for strips and the writer (32 MiB) */
     bool hash_output;      /* fill ac_light_result_t.sha256 (false; the daemon: true) */
+    /* "": the pixels are read from light_path. Else from this file, a downloaded copy of
+     * the light (cloud sync); the output is still named and placed after light_path. */
+    char input_path[4096];
 } ac_engine_opts_t;
 
 void ac_engine_opts_default(ac_engine_opts_t *o);

@@ -623,7 +623,7 @@ TEST(astrocalctl_per_command_help_and_option_errors)
     ASSERT(strstr(out, "sessions") == NULL); /* not the global list */
     free(out);
     out = ctl(&h, 0, NULL, (const char *const[]){"retry", "--help", NULL});
-    ASSERT_CONTAINS(out, "retry --file ID | --session ID | --all-failed\n");
+    ASSERT_CONTAINS(out, "retry --file ID | --session ID | --all-failed | --uploads\n");
     ASSERT_CONTAINS(out, "  --all-failed      every failed file\n");
     free(out);
     out = ctl(&h, 0, NULL, (const char *const[]){"watch", "-h", NULL});

@@ -254,8 +254,9 @@ TEST(proto_code_names)
 
 TEST(proto_commands_are_classified_read_or_change)
 {
-    static const char *const reads[] = {"version", "status", "sessions", "session", "history",
-                                        "masters", "plan",   "config",   "watch",   "preview"};
+    static const char *const reads[] = {"version", "status",  "sessions", "session",
+                                        "history", "masters", "plan",     "config",
+                                        "watch",   "preview", "uploads"};
     static const char *const changes[] = {"enqueue", "pause",  "resume", "cancel",     "retry",
                                           "import",  "reload", "use",    "recalibrate"};
 
@@ -311,7 +312,7 @@ TEST(proto_command_classes_match_the_protocol_doc)
     }
     fclose(f);
     free(table);
-    ASSERT_EQ(ncmds, 19);
+    ASSERT_EQ(ncmds, 20);
 }
 
 TEST(proto_encode_reply_and_error_exact)

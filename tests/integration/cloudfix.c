@@ -1,0 +1,165 @@
+/*
+ * cloudfix.c - an rclone WebDAV server for the cloud tests (cloudfix.h).
+ */
+#include "cloudfix.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "harness.h"
+#include "nightfix.h"
+#include "support.h"
+
+const char *rclone_path(void)
+{
+    static const char *const where[] = {"/usr/bin/rclone", "/usr/local/bin/rclone"};
+
+    for (size_t i = 0; i < sizeof where / sizeof where[0]; i++)
+        if (access(where[i], X_OK) == 0)
+            return where[i];
+    if (getenv("AC_REQUIRE_RCLONE") != NULL)
+        AC_TEST_FAIL("rclone is not installed (AC_REQUIRE_RCLONE is set)");
+    printf("# SKIP: rclone is not installed (apt-get install rclone)\n");
+    return NULL;
+}
+
+/* free_port asks the kernel for a free loopback port. */
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    ASSERT(fd >= 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ASSERT_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static bool port_answers(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    bool ok;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+void dav_restart(struct davsrv *s)
+{
+    char addr[64];
+    long long t0 = ac_harness_now_ms();
+
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", s->port);
+    const char *argv[] = {rclone_path(), "serve",  "webdav", "--addr", addr, "--user",
+                          "astro",       "--pass", "s3cret", s->dir,   NULL};
+    s->pid = ac_harness_spawn(argv, NULL, s->log, s->log);
+    ASSERT(s->pid > 0);
+    while (!port_answers(s->port)) {
+        if (ac_harness_now_ms() - t0 > 30000)
+            AC_TEST_FAIL("rclone serve webdav did not answer on port %d", s->port);
+        ac_harness_sleep_ms(50);
+    }
+}
+
+void dav_start(struct davsrv *s, const char *rel, const char *pass)
+{
+    char *obscured = NULL, rel_conf[300];
+    FILE *f;
+
+    memset(s, 0, sizeof *s);
+    abspath(s->dir, sizeof s->dir, rel);
+    ASSERT_EQ(mkdir(s->dir, 0700), 0);
+    {
+        char bucket[1100];
+        snprintf(bucket, sizeof bucket, "%s/astro", s->dir); /* the "bucket" */
+        ASSERT_EQ(mkdir(bucket, 0700), 0);
+    }
+    snprintf(rel_conf, sizeof rel_conf, "%s.conf", rel);
+    abspath(s->config, sizeof s->config, rel_conf);
+    snprintf(rel_conf, sizeof rel_conf, "%s.log", rel);
+    abspath(s->log, sizeof s->log, rel_conf);
+    s->port = free_port();
+    {
+        char *const argv[] = {(char *)rclone_path(), "obscure",
+                              (char *)(pass ? pass : "s3cret"), NULL};
+        ASSERT_EQ(run_capture(argv, &obscured), 0);
+        obscured[strcspn(obscured, "\n")] = '\0';
+    }
+    f = fopen(s->config, "w");
+    ASSERT_NOT_NULL(f);
+    fprintf(f,
+            "[dav]\ntype = webdav\nurl = http://127.0.0.1:%d/\nvendor = other\nuser = "
+            "astro\npass = %s\n",
+            s->port, obscured);
+    fclose(f);
+    free(obscured);
+    dav_restart(s);
+}
+
+void dav_kill(struct davsrv *s)
+{
+    if (s->pid <= 0)
+        return;
+    kill(s->pid, SIGKILL);
+    ac_harness_wait(NULL, s->pid, 10000, NULL);
+    s->pid = 0;
+}
+
+static int count_under(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0;
+
+    if (d == NULL)
+        return 0;
+    while ((de = readdir(d)) != NULL) {
+        char p[2048];
+        struct stat st;
+        if (de->d_name[0] == '.' && (de->d_name[1] == '\0' || strcmp(de->d_name, "..") == 0))
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        if (lstat(p, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            n += count_under(p);
+        else
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+int dav_count_files(const struct davsrv *s)
+{
+    return count_under(s->dir);
+}
+
+bool same_bytes(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    bool same = fa != NULL && fb != NULL;
+
+    while (same) {
+        static char ba[65536], bb[65536];
+        size_t na = fread(ba, 1, sizeof ba, fa), nb = fread(bb, 1, sizeof bb, fb);
+        if (na != nb || memcmp(ba, bb, na) != 0)
+            same = false;
+        if (na == 0)
+            break;
+    }
+    if (fa != NULL)
+        fclose(fa);
+    if (fb != NULL)
+        fclose(fb);
+    return same;
+}
