@@ -59,8 +59,9 @@ typedef enum ac_cloud_fault {
  * relative to repo_dir when file is under it, else its base name. 0 or -ENAMETOOLONG. */
 int ac_cloud_rel(const char *repo_dir, const char *file, char *out, size_t size);
 
-/* ac_cloud_prefix writes the effective URL prefix (no trailing '/'). 0, or AC_ECONFIG when
- * url_prefix is empty and the remote names no bucket (gcs: alone). */
+/* ac_cloud_prefix writes the effective URL prefix (no trailing '/'): url_prefix; else
+ * [DAEMON] bucket_url (AstroFiler's ini; a bare name is gs://NAME); else gs://BUCKET from
+ * the remote's path. 0, or AC_ECONFIG when none of them names a bucket (gcs: alone). */
 int ac_cloud_prefix(const struct ac_config *c, char *out, size_t size, ac_err_t *e);
 
 /* ac_cloud_url writes PREFIX/rel. 0, AC_ECONFIG or -ENAMETOOLONG. */

@@ -239,7 +239,8 @@ static const ac_config_entry_t table[] = {
         "(an absolute folder is rclone's local backend)."),
     ROW("CLOUD", url_prefix, AC_CFG_STRING, "\"\"", 0, 1023, NULL, NULL, 0, false,
         "Catalogue cloud URL prefix that stands for remote (URL = prefix/REL); empty = "
-        "AstroFiler's gs://BUCKET, BUCKET being remote's path after the ':'."),
+        "[DAEMON] bucket_url, else AstroFiler's gs://BUCKET, BUCKET being remote's path "
+        "after the ':'."),
     PATH("CLOUD", rclone_config, "\"\"", 0, false,
          "rclone's configuration file with the remote's credentials; empty = rclone's own "
          "default for the daemon's user."),

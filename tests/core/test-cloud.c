@@ -71,6 +71,19 @@ TEST(cloud_urls_map_to_the_remote_and_back)
     c = cfg_with("s3:observatory", "s3://observatory/");
     ASSERT_OK(ac_cloud_url_to_remote(&c, "s3://observatory/L/y.fits", out, sizeof out, &e));
     ASSERT_STR_EQ(out, "s3:observatory/L/y.fits");
+    /* AstroFiler's bucket_url (from its ini) names the bucket the catalogue's URLs use,
+     * unless url_prefix does; a bare name is a GCS bucket. */
+    c = cfg_with("nas:", "");
+    snprintf(c.bucket_url, sizeof c.bucket_url, "%s", "astrofiler-repository");
+    ASSERT_OK(ac_cloud_prefix(&c, out, sizeof out, &e));
+    ASSERT_STR_EQ(out, "gs://astrofiler-repository");
+    snprintf(c.bucket_url, sizeof c.bucket_url, "%s", "gs://other-bucket/");
+    ASSERT_OK(ac_cloud_url(&c, "L/z.fits", out, sizeof out, &e));
+    ASSERT_STR_EQ(out, "gs://other-bucket/L/z.fits");
+    c = cfg_with("nas:", "s3://x");
+    snprintf(c.bucket_url, sizeof c.bucket_url, "%s", "ignored");
+    ASSERT_OK(ac_cloud_prefix(&c, out, sizeof out, &e));
+    ASSERT_STR_EQ(out, "s3://x");
     /* A remote that is a whole drive ("nas:") needs a prefix; a local folder is file://. */
     c = cfg_with("nas:", "");
     memset(&e, 0, sizeof e);
