@@ -21,9 +21,9 @@ static const char *tri_name(int t)
 json_t *ac_manifest_opts_json(const ac_engine_opts_t *o)
 {
     const ac_calib_opts_t *c = &o->calib;
-    json_t *ped = c->pedestal_mode == AC_PEDESTAL_FIXED ? json_real(c->pedestal)
+    json_t *ped = c->pedestal_mode == AC_PEDESTAL_FIXED  ? json_real(c->pedestal)
                   : c->pedestal_mode == AC_PEDESTAL_AUTO ? json_string("auto")
-                                                          : json_string("none");
+                                                         : json_string("none");
 
     return json_pack("{s:f,s:b,s:f,s:o,s:f,s:s,s:s,s:b,s:f,s:f,s:b,s:f,s:I,s:s,s:s}",
                      "dark_max_scale", c->dark_k_max, "dark_optimize", c->dark_optimize,
@@ -32,9 +32,8 @@ json_t *ac_manifest_opts_json(const ac_engine_opts_t *o)
                      "flat_calibrated", tri_name(c->flat_is_calibrated), "cosmetic",
                      c->cosmetic, "cosmetic_sigma", c->cosmetic_sigma, "max_temp_diff",
                      c->max_temp_diff, "compress", o->out.compress, "quantize",
-                     (double)o->out.quantize_level, "job_memory",
-                     (json_int_t)o->job_memory, "output_dir", o->output_dir, "suffix",
-                     o->suffix);
+                     (double)o->out.quantize_level, "job_memory", (json_int_t)o->job_memory,
+                     "output_dir", o->output_dir, "suffix", o->suffix);
 }
 
 static int need(const json_t *obj, const char *key, json_type t, const json_t **out,
@@ -42,8 +41,7 @@ static int need(const json_t *obj, const char *key, json_type t, const json_t **
 {
     const json_t *v = json_object_get(obj, key);
 
-    if (v == NULL || (json_typeof(v) != t &&
-                      !(t == JSON_REAL && json_is_integer(v)) &&
+    if (v == NULL || (json_typeof(v) != t && !(t == JSON_REAL && json_is_integer(v)) &&
                       !(t == JSON_TRUE && json_is_boolean(v))))
         return ac_err_set(e, AC_EFORMAT, "options.%s: missing or of the wrong type", key);
     *out = v;
@@ -86,8 +84,8 @@ static int get_tri(const json_t *obj, const char *key, int *t, ac_err_t *e)
     else if (strcmp(s, "no") == 0)
         *t = AC_TRI_NO;
     else
-        return ac_err_set(e, AC_EFORMAT, "options.%s: expected auto, yes or no, got '%s'",
-                          key, s);
+        return ac_err_set(e, AC_EFORMAT, "options.%s: expected auto, yes or no, got '%s'", key,
+                          s);
     return 0;
 }
 

@@ -368,9 +368,9 @@ static json_t *result_line(const struct item *it, const ac_light_result_t *res,
         json_t *ms = json_object();
         for (int i = 0; i < AC_M_COUNT; i++)
             if (has[i])
-                json_object_set_new(ms, ac_manifest_master_key[i],
-                                    json_pack("{s:s,s:s}", "path", it->m.mpath[i], "md5",
-                                              md5[i]));
+                json_object_set_new(
+                    ms, ac_manifest_master_key[i],
+                    json_pack("{s:s,s:s}", "path", it->m.mpath[i], "md5", md5[i]));
         json_object_set_new(o, "masters", ms);
         json_object_set_new(o, "sha256", json_string(res->sha256));
         json_object_set_new(o, "timings",
@@ -391,8 +391,8 @@ static void record(struct run *r, struct item *it, const ac_light_result_t *res)
     else
         r->failed++;
     if (o == NULL || write_line(r->out, -1, o) != 0)
-        fprintf(stderr, "astrocald calibrate: %s: cannot append the result of %s\n",
-                r->results, it->m.light);
+        fprintf(stderr, "astrocald calibrate: %s: cannot append the result of %s\n", r->results,
+                it->m.light);
     if (res->status != 0)
         printf("FAIL %s: %s\n", it->m.light, res->err.msg);
     else if (!r->quiet)
@@ -587,10 +587,10 @@ int ac_oneshot_manifest_main(int argc, char **argv)
         run_group(&r, g, &loop);
     uv_loop_close(&loop);
     if (fsync(fileno(r.out)) != 0)
-        r.failed++, fprintf(stderr, "astrocald calibrate: %s: %s\n", r.results, strerror(errno));
-    printf("%zu light%s: %d calibrated, %d already done (verified), %d failed in %.2f s\n",
-           r.n, r.n == 1 ? "" : "s", r.ok, r.kept, r.failed,
-           (double)(ac_now_ns() - t0) / 1e9);
+        r.failed++,
+            fprintf(stderr, "astrocald calibrate: %s: %s\n", r.results, strerror(errno));
+    printf("%zu light%s: %d calibrated, %d already done (verified), %d failed in %.2f s\n", r.n,
+           r.n == 1 ? "" : "s", r.ok, r.kept, r.failed, (double)(ac_now_ns() - t0) / 1e9);
     rc = r.failed == 0 ? 0 : 1;
     run_free(&r);
     return rc;
