@@ -124,6 +124,7 @@ static const ac_name_value_t commands[] = {
     {"resume", AC_PROTO_ACCESS_CHANGE},  {"cancel", AC_PROTO_ACCESS_CHANGE},
     {"retry", AC_PROTO_ACCESS_CHANGE},   {"import", AC_PROTO_ACCESS_CHANGE},
     {"reload", AC_PROTO_ACCESS_CHANGE},
+    {"export", AC_PROTO_ACCESS_CHANGE},  {"import-results", AC_PROTO_ACCESS_CHANGE},
 };
 
 int ac_proto_cmd_access(const char *cmd)

@@ -26,6 +26,7 @@ enum ctl_type {
     CTL_STRING,   /* the text as given */
     CTL_INT,      /* a whole number (an int) */
     CTL_DIR,      /* a path, made absolute against the current directory (not resolved) */
+    CTL_LIST,     /* repeatable: each value appended to an array of strings */
 };
 
 /* Flags of a command. */
@@ -44,7 +45,7 @@ typedef struct ctl_opt {
     const char *help; /* one line */
 } ctl_opt_t;
 
-#define CTL_MAX_OPTS 8
+#define CTL_MAX_OPTS 12
 #define CTL_MAX_POS 2
 
 /* One command. */

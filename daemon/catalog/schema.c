@@ -193,6 +193,12 @@ static const char *const migrations[] = {
      * their frames (catalog_build.c), so a catalogue of years costs what its open
      * sessions cost. `astrocalctl retry` of a build takes its session out again. */
     "CREATE TABLE astrocal_unit_done (session_id TEXT PRIMARY KEY, decided_at TEXT);\n",
+    /* 5: cluster hand-outs (handout.h, docs/cluster.md): lights exported to a batch
+     * cluster, not calibrated by the daemon until expires_at (unix seconds) or until their
+     * results are imported. */
+    "CREATE TABLE astrocal_handout (\n"
+    "  file_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, export_id TEXT NOT NULL,\n"
+    "  expires_at REAL NOT NULL, created_at TEXT);\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

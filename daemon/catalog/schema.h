@@ -19,7 +19,7 @@
 #include "err.h"
 
 /* The astrocal_* schema version this build writes (astrocal_meta 'schema_version'). */
-#define AC_SCHEMA_VERSION 4
+#define AC_SCHEMA_VERSION 5
 
 /* Optional AstroFiler columns, as bits of ac_schema_info.cols. The first group exists only
  * in migrated databases; the rest exist in both variants of AstroFiler 1.2 but are

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "export.h"
 #include "importer.h"
 #include "ingest.h"
 #include "log.h"
@@ -521,6 +522,7 @@ static const struct {
     {"enqueue", cmd_enqueue}, {"pause", cmd_pause},     {"resume", cmd_resume},
     {"cancel", cmd_cancel},   {"retry", cmd_retry},     {"import", cmd_import},
     {"reload", cmd_reload},   {"config", cmd_config},   {"watch", cmd_watch},
+    {"export", ac_export_cmd}, {"import-results", ac_import_results_cmd}, /* export.h */
 };
 
 void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,
