@@ -17,6 +17,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +35,16 @@ bool ctl_cluster_is(const char *name)
     return strcmp(name, "export") == 0 || strcmp(name, "import-results") == 0;
 }
 
-static int say(int status, const char *fmt, const char *a, const char *b)
+static int say(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int say(int status, const char *fmt, ...)
 {
+    va_list ap;
+
     fprintf(stderr, "astrocalctl: ");
-    fprintf(stderr, fmt, a, b);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fputc('\n', stderr);
     return status;
 }
@@ -82,13 +89,11 @@ int ctl_cluster_check(const ctl_cmd_t *cmd, ctl_parsed_t *p)
         return 0;
     if (n != 1)
         return say(EX_USAGE, "export: give one selection: --session ID..., --since/--until "
-                             "DATE, or --all-uncalibrated%s%s",
-                   "", "");
+                             "DATE, or --all-uncalibrated");
     if (local_int(p, "shards", 0) < 1 || local_str(p, "out") == NULL)
-        return say(EX_USAGE, "export: --shards N (N >= 1) and --out DIR are required%s%s", "",
-                   "");
+        return say(EX_USAGE, "export: --shards N (N >= 1) and --out DIR are required");
     if (local_int(p, "cpus", 4) < 1)
-        return say(EX_USAGE, "export: --cpus must be at least 1%s%s", "", "");
+        return say(EX_USAGE, "export: --cpus must be at least 1");
     if (!dir_empty(local_str(p, "out")))
         return say(EX_CANTCREAT, "export: %s must be a new or empty folder%s",
                    local_str(p, "out"), " (a folder per export)");
@@ -238,7 +243,7 @@ static int export_write(const ctl_parsed_t *p, json_t *res, bool json)
     char path[4200];
 
     if (l == NULL || load == NULL || count == NULL || num == NULL) {
-        status = say(EX_OSERR, "out of memory%s%s", "", "");
+        status = say(EX_OSERR, "out of memory");
         goto out;
     }
     json_array_foreach(lines, i, v)
@@ -280,7 +285,7 @@ static int export_write(const ctl_parsed_t *p, json_t *res, bool json)
     json_object_set_new(res, "shards", json_integer(used));
     snprintf(path, sizeof path, "%s/export.json", dir);
     if (status == 0 && json_dump_file(res, path, JSON_INDENT(2)) != 0)
-        status = say(EX_IOERR, "%s: cannot write%s", path, "");
+        status = say(EX_IOERR, "%s: cannot write", path);
     if (cpus > maxn && maxn > 0)
         cpus = maxn;
     if (status == 0 && used > 0 && json_is_true(json_object_get(p->local, "slurm")))
@@ -320,7 +325,8 @@ static void add_totals(json_t *tot, json_t *res)
     json_array_extend(json_object_get(tot, "refused"), json_object_get(res, "refused"));
 }
 
-/* import_results sends every line of DIR/*.results.jsonl, in batches. */
+/* import_results sends every line of the results files (NAME.results.jsonl) in DIR, in
+ * batches. */
 static int import_results(const ctl_parsed_t *p, bool json, ctl_send_fn send, void *ud)
 {
     const char *dir = json_string_value(json_object_get(p->args, "dir"));
