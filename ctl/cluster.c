@@ -121,7 +121,9 @@ static int by_session(const void *a, const void *b)
 static int by_bytes_desc(const void *a, const void *b)
 {
     long long x = ((const struct sess *)a)->bytes, y = ((const struct sess *)b)->bytes;
-    return x < y ? 1 : x > y ? -1 : strcmp(((const struct sess *)a)->id, ((const struct sess *)b)->id);
+    return x < y   ? 1
+           : x > y ? -1
+                   : strcmp(((const struct sess *)a)->id, ((const struct sess *)b)->id);
 }
 
 static int least(const long long *load, int n)
@@ -238,7 +240,8 @@ static int export_write(const ctl_parsed_t *p, json_t *res, bool json)
     const char *dir = local_str(p, "out");
     struct light *l = calloc(n + 1, sizeof *l);
     long long *load = calloc((size_t)shards, sizeof *load);
-    int *count = calloc((size_t)shards, sizeof *count), *num = calloc((size_t)shards, sizeof *num);
+    int *count = calloc((size_t)shards, sizeof *count),
+        *num = calloc((size_t)shards, sizeof *num);
     int status = 0, maxn = 0;
     char path[4200];
 
@@ -301,7 +304,8 @@ static int export_write(const ctl_parsed_t *p, json_t *res, bool json)
                json_string_value(json_object_get(res, "export_id")));
         json_array_foreach(json_object_get(res, "skipped"), i, v)
         {
-            printf("skipped session %s: %s\n", json_string_value(json_object_get(v, "session_id")),
+            printf("skipped session %s: %s\n",
+                   json_string_value(json_object_get(v, "session_id")),
                    json_string_value(json_object_get(v, "reason")));
         }
     }
@@ -330,8 +334,9 @@ static void add_totals(json_t *tot, json_t *res)
 static int import_results(const ctl_parsed_t *p, bool json, ctl_send_fn send, void *ud)
 {
     const char *dir = json_string_value(json_object_get(p->args, "dir"));
-    json_t *tot = json_pack("{s:i,s:i,s:i,s:[]}", "recorded", 0, "already", 0, "failed_back",
-                            0, "refused"), *batch = json_array(), *res, *v;
+    json_t *tot = json_pack("{s:i,s:i,s:i,s:[]}", "recorded", 0, "already", 0, "failed_back", 0,
+                            "refused"),
+           *batch = json_array(), *res, *v;
     struct dirent **names = NULL;
     size_t bytes = 0, i;
     int nn, status = 0, files = 0;

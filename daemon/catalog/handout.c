@@ -81,13 +81,12 @@ static int get_row(sqlite3_stmt *st, void *arg, ac_err_t *e)
     return AC_CATALOG_STOP;
 }
 
-int ac_handout_get(ac_db_t *db, const char *file_id, bool *found, double *expires,
-                   ac_err_t *e)
+int ac_handout_get(ac_db_t *db, const char *file_id, bool *found, double *expires, ac_err_t *e)
 {
     struct get_ctx cx = {false, NAN};
     const ac_bind_t b[] = {AC_BIND_TEXT(file_id)};
-    int rc = ac_catalog_run(db, "SELECT expires_at FROM astrocal_handout WHERE file_id = ?1",
-                            b, AC_BIND_N(b), "read a hand-out", get_row, &cx, e);
+    int rc = ac_catalog_run(db, "SELECT expires_at FROM astrocal_handout WHERE file_id = ?1", b,
+                            AC_BIND_N(b), "read a hand-out", get_row, &cx, e);
 
     *found = rc == 0 && cx.found;
     *expires = cx.expires;

@@ -29,8 +29,7 @@ int ac_handout_mark(ac_db_t *db, const char *const *file_ids, const char *const 
 int ac_handout_expire(ac_db_t *db, double now, int *n, ac_err_t *e);
 
 /* ac_handout_get says whether file_id is handed out and until when (*expires). */
-int ac_handout_get(ac_db_t *db, const char *file_id, bool *found, double *expires,
-                   ac_err_t *e);
+int ac_handout_get(ac_db_t *db, const char *file_id, bool *found, double *expires, ac_err_t *e);
 
 /* ac_handout_fail ends file_id's mark with a failure: its queue row, when still pending,
  * gets error and one more attempt and is claimable at once. *changed: whether it was. */

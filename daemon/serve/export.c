@@ -89,9 +89,9 @@ static json_t *masters_json(const ac_plan_t *plan, char *why, size_t size)
             json_decref(ms);
             return NULL;
         }
-        json_object_set_new(ms, ac_manifest_master_key[i],
-                            json_pack("{s:s,s:s}", "path", plan->key.path[i], "md5",
-                                      plan->key.md5[i]));
+        json_object_set_new(
+            ms, ac_manifest_master_key[i],
+            json_pack("{s:s,s:s}", "path", plan->key.path[i], "md5", plan->key.md5[i]));
     }
     return ms;
 }
@@ -168,9 +168,9 @@ void ac_export_cmd(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *ar
 
     lines = json_object(); /* stands for absent arguments */
     if (json_unpack_ex(args != NULL && !json_is_null(args) ? args : lines, &je, JSON_STRICT,
-                       "{s?o,s?s,s?s,s?b,s?F}", "sessions", &sel.sessions, "since",
-                       &sel.since, "until", &sel.until, "all_uncalibrated", &sel.all,
-                       "hold_hours", &hold) != 0) {
+                       "{s?o,s?s,s?s,s?b,s?F}", "sessions", &sel.sessions, "since", &sel.since,
+                       "until", &sel.until, "all_uncalibrated", &sel.all, "hold_hours",
+                       &hold) != 0) {
         ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS, "bad arguments: %s", je.text);
         json_decref(lines);
         return;

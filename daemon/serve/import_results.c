@@ -108,8 +108,8 @@ static int record_success(struct ir_req *r, const json_t *line, ac_err_t *e)
     rec.t_calib = num(t, "calibrate");
     rec.t_write = num(t, "write");
     rec.t_total = num(t, "total");
-    rc = ac_queue_record_calibrated(&r->d->queue, &rec, r->d->cfg.preserve_original_files,
-                                    NULL, e);
+    rc = ac_queue_record_calibrated(&r->d->queue, &rec, r->d->cfg.preserve_original_files, NULL,
+                                    e);
     free(q);
     return rc;
 }
@@ -167,7 +167,8 @@ static void hash_done(uv_work_t *req, int status)
 /* one deals with one result line (finish is called for it, now or after its hash). */
 static void one(struct ir_req *r, json_t *line)
 {
-    const char *fid = str(line, "file_id"), *out = str(line, "output"), *sha = str(line, "sha256");
+    const char *fid = str(line, "file_id"), *out = str(line, "output"),
+               *sha = str(line, "sha256");
     const json_t *v = json_object_get(line, "v");
     ac_qfile_t f = {0};
     ac_err_t e = {0};
@@ -187,9 +188,10 @@ static void one(struct ir_req *r, json_t *line)
     } else if (ac_handout_get(r->d->db, fid, &held, &until, &e) != 0) {
         refuse(r, line, e.msg);
     } else if (f.state != AC_FILE_PENDING) {
-        refuse(r, line, f.state == AC_FILE_RUNNING
-                            ? "the daemon is calibrating this light now (hand-out expired)"
-                            : "the light is no longer waiting in the queue");
+        refuse(r, line,
+               f.state == AC_FILE_RUNNING
+                   ? "the daemon is calibrating this light now (hand-out expired)"
+                   : "the light is no longer waiting in the queue");
     } else if (!json_is_true(json_object_get(line, "ok"))) {
         const char *msg = str(json_object_get(line, "error"), "message");
         char why[1200];
