@@ -27,7 +27,7 @@
 #include "manifest.h"
 #include "util.h"
 
-static double unix_now(void)
+double ac_export_now(void)
 {
     struct timespec ts;
 
@@ -159,7 +159,7 @@ void ac_export_cmd(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *ar
     ac_qsession_list_t ss = {0};
     json_t *lines = NULL, *skipped = NULL, *v;
     json_error_t je;
-    double hold = EXPORT_HOLD_DEFAULT_H, now = unix_now(), expires;
+    double hold = EXPORT_HOLD_DEFAULT_H, now = ac_export_now(), expires;
     char export_id[AC_UUID_LEN + 1];
     const char **ids = NULL, **sids = NULL;
     ac_err_t e = {0};

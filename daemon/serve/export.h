@@ -13,6 +13,10 @@
 #include "daemon.h"
 
 void ac_export_cmd(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args);
+/* ac_export_now: the wall clock in unix seconds (hand-out expiries, the queue's
+ * not_before). */
+double ac_export_now(void);
+
 void ac_import_results_cmd(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args);
 
 #endif

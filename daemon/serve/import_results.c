@@ -29,14 +29,6 @@
 #include "manifest.h"
 #include "util.h"
 
-static double unix_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 struct ir_item {
     uv_work_t req;
     struct ir_req *r;
@@ -245,7 +237,7 @@ void ac_import_results_cmd(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, js
     r->id = json_incref(id);
     r->results = json_incref(results);
     r->refused = json_array();
-    ac_handout_expire(d->db, unix_now(), NULL, NULL);
+    ac_handout_expire(d->db, ac_export_now(), NULL, NULL);
     r->pending = 1; /* this call's own: the reply waits for it too */
     json_array_foreach(results, i, line)
     {
