@@ -110,7 +110,8 @@ static int fail_txn(ac_db_t *db, void *arg, ac_err_t *e)
     rc = ac_catalog_exec(db,
                          "UPDATE astrocal_file SET not_before = NULL, error = ?2, "
                          "attempts = attempts + 1, updated_at = ?3 "
-                         "WHERE file_id = ?1 AND state = 'pending'",
+                         "WHERE file_id = ?1 AND state = 'pending' AND EXISTS (SELECT 1 "
+                         "FROM astrocal_handout AS h WHERE h.file_id = ?1)",
                          b, AC_BIND_N(b), "put a failed hand-out back", &cx->changed, e);
     if (rc == 0)
         rc = ac_catalog_exec(db, "DELETE FROM astrocal_handout WHERE file_id = ?1", b, 1,

@@ -31,8 +31,10 @@ int ac_handout_expire(ac_db_t *db, double now, int *n, ac_err_t *e);
 /* ac_handout_get says whether file_id is handed out and until when (*expires). */
 int ac_handout_get(ac_db_t *db, const char *file_id, bool *found, double *expires, ac_err_t *e);
 
-/* ac_handout_fail ends file_id's mark with a failure: its queue row, when still pending,
- * gets error and one more attempt and is claimable at once. *changed: whether it was. */
+/* ac_handout_fail ends file_id's mark with a failure: its queue row, when still pending
+ * and still handed out, gets error and one more attempt and is claimable at once. *changed:
+ * whether it was (false when the mark had already ended: the same failure imported twice
+ * counts once). */
 int ac_handout_fail(ac_db_t *db, const char *file_id, const char *error, bool *changed,
                     ac_err_t *e);
 

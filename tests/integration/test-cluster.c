@@ -71,7 +71,6 @@ TEST_TIMEOUT(cluster_failed_result_goes_back_to_the_queue, 180)
     char *out = NULL, line[4096];
     json_t *o;
     sqlite3 *db;
-    FILE *f;
 
     cluster_start(&cl, 3);
     cluster_export(&cl, 1);
@@ -95,6 +94,20 @@ TEST_TIMEOUT(cluster_failed_result_goes_back_to_the_queue, 180)
                     "on the cluster:");
     ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_handout", NULL, -1), 0);
     sqlite3_close(db);
+    /* Imported again: the failure counts once (one attempt), nothing is recorded twice. */
+    ASSERT_EQ(ac_harness_ctl(&cl.h, &out, NULL, "--json", "import-results", "exp", NULL), 0);
+    o = json_loads(out, 0, NULL);
+    ASSERT_NOT_NULL(o);
+    ASSERT_EQ(json_integer_value(json_object_get(o, "recorded")), 0);
+    ASSERT_EQ(json_integer_value(json_object_get(o, "failed_back")), 0);
+    ASSERT_EQ(json_integer_value(json_object_get(o, "already")), 3);
+    json_decref(o);
+    free(out);
+    db = open_db(&cl.h);
+    ASSERT_EQ(afdb_int(db, "SELECT attempts FROM astrocal_file WHERE file_id = ?",
+                       cl.nt.light_id[1], -1),
+              1);
+    sqlite3_close(db);
     /* Back in the queue: the daemon (resumed) calibrates it itself. */
     ASSERT_EQ(ac_harness_ctl(&cl.h, &out, NULL, "resume", NULL), 0);
     free(out);
@@ -102,7 +115,5 @@ TEST_TIMEOUT(cluster_failed_result_goes_back_to_the_queue, 180)
     db = open_db(&cl.h);
     ASSERT_EQ(count_calibrated_rows(db), 3);
     sqlite3_close(db);
-    f = NULL;
-    (void)f;
     cluster_stop(&cl);
 }
