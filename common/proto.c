@@ -115,17 +115,20 @@ int ac_proto_code_from_err(int err)
 
 /* Every command of docs/protocol.md and what it may do; the daemon's handlers are in
  * daemon/serve/ctlcmd.c. */
+/* clang-format off */
 static const ac_name_value_t commands[] = {
-    {"version", AC_PROTO_ACCESS_READ},          {"status", AC_PROTO_ACCESS_READ},
-    {"sessions", AC_PROTO_ACCESS_READ},         {"session", AC_PROTO_ACCESS_READ},
-    {"masters", AC_PROTO_ACCESS_READ},          {"plan", AC_PROTO_ACCESS_READ},
-    {"config", AC_PROTO_ACCESS_READ},           {"watch", AC_PROTO_ACCESS_READ},
-    {"enqueue", AC_PROTO_ACCESS_CHANGE},        {"pause", AC_PROTO_ACCESS_CHANGE},
-    {"resume", AC_PROTO_ACCESS_CHANGE},         {"cancel", AC_PROTO_ACCESS_CHANGE},
-    {"retry", AC_PROTO_ACCESS_CHANGE},          {"import", AC_PROTO_ACCESS_CHANGE},
-    {"reload", AC_PROTO_ACCESS_CHANGE},         {"export", AC_PROTO_ACCESS_CHANGE},
-    {"import-results", AC_PROTO_ACCESS_CHANGE},
+    {"version", AC_PROTO_ACCESS_READ},   {"status", AC_PROTO_ACCESS_READ},
+    {"sessions", AC_PROTO_ACCESS_READ},  {"session", AC_PROTO_ACCESS_READ},
+    {"masters", AC_PROTO_ACCESS_READ},   {"plan", AC_PROTO_ACCESS_READ},
+    {"config", AC_PROTO_ACCESS_READ},    {"watch", AC_PROTO_ACCESS_READ},
+    {"enqueue", AC_PROTO_ACCESS_CHANGE}, {"pause", AC_PROTO_ACCESS_CHANGE},
+    {"resume", AC_PROTO_ACCESS_CHANGE},  {"cancel", AC_PROTO_ACCESS_CHANGE},
+    {"retry", AC_PROTO_ACCESS_CHANGE},   {"import", AC_PROTO_ACCESS_CHANGE},
+    {"reload", AC_PROTO_ACCESS_CHANGE},
+    /* cluster reprocessing (docs/cluster.md) */
+    {"export", AC_PROTO_ACCESS_CHANGE}, {"import-results", AC_PROTO_ACCESS_CHANGE},
 };
+/* clang-format on */
 
 int ac_proto_cmd_access(const char *cmd)
 {

@@ -513,28 +513,20 @@ static void cmd_watch(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t 
     ac_ctlsrv_reply_ok(c, id, json_pack("{s:b}", "watching", 1));
 }
 
+/* clang-format off */
 static const struct {
     const char *name;
     handler_fn fn;
 } commands[] = {
-    {"version", cmd_version},
-    {"status", cmd_status},
-    {"sessions", cmd_sessions},
-    {"session", cmd_session},
-    {"masters", cmd_masters},
-    {"plan", cmd_plan},
-    {"enqueue", cmd_enqueue},
-    {"pause", cmd_pause},
-    {"resume", cmd_resume},
-    {"cancel", cmd_cancel},
-    {"retry", cmd_retry},
-    {"import", cmd_import},
-    {"reload", cmd_reload},
-    {"config", cmd_config},
-    {"watch", cmd_watch},
-    {"export", ac_export_cmd},
-    {"import-results", ac_import_results_cmd}, /* export.h */
+    {"version", cmd_version}, {"status", cmd_status},   {"sessions", cmd_sessions},
+    {"session", cmd_session}, {"masters", cmd_masters}, {"plan", cmd_plan},
+    {"enqueue", cmd_enqueue}, {"pause", cmd_pause},     {"resume", cmd_resume},
+    {"cancel", cmd_cancel},   {"retry", cmd_retry},     {"import", cmd_import},
+    {"reload", cmd_reload},   {"config", cmd_config},   {"watch", cmd_watch},
+    /* cluster reprocessing (export.h) */
+    {"export", ac_export_cmd}, {"import-results", ac_import_results_cmd},
 };
+/* clang-format on */
 
 void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,
                       void *ud)

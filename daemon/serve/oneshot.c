@@ -92,34 +92,33 @@ static bool json_errors;
 
 void ac_oneshot_usage(void *stream)
 {
-    fputs(
-        "usage: astrocald calibrate [options] LIGHT...\n"
-        "  --bias FILE            master bias\n"
-        "  --dark FILE            master dark\n"
-        "  --flat FILE            master flat\n"
-        "  --flat-dark FILE       master flat-dark (removes the flat's offset)\n"
-        "  --output-dir DIR       where outputs go (default: beside each light)\n"
-        "  --suffix S             output name suffix (default _calibrated)\n"
-        "  --jobs N               frames calibrated in parallel (default: CPUs)\n"
-        "  --sync                 fsync each output and its directory before it counts\n"
-        "  --force                metadata mismatches (exposure, filter, temperature,\n"
-        "                         gain) become warnings; geometry never does\n"
-        "  --json                 one JSON object per line\n"
-        "  --quiet                print only failures and the summary\n"
-        "  --compress             RICE tile-compressed output (.fits.fz)\n"
-        "  --quantize Q           quantisation level for --compress (default 16)\n"
-        "  --pedestal none|auto|N keep negatives (default), automatic, or fixed ADU\n"
-        "  --dark-optimize        choose the dark scale per light minimising noise\n"
-        "  --dark-max-scale K     largest dark exposure scale (default 2)\n"
-        "  --dark-has-bias auto|yes|no   does the master dark contain the bias\n"
-        "  --flat-calibrated auto|yes|no is the master flat already offset-free\n"
-        "  --flat-floor F         normalised flat floor (default 0.05)\n"
-        "  --cosmetic[=SIGMA]     replace hot pixels of the dark (default 5 sigma)\n"
-        "  --max-temp-diff C      dark temperature tolerance (default 5)\n"
-        "  --job-memory MIB       memory per job for strips and writer (default 32)\n"
-        "or:    astrocald calibrate --manifest SHARD.jsonl --results OUT.jsonl [--jobs N]\n"
-        "                         [--quiet]   calibrate an exported shard (docs/cluster.md)\n",
-        (FILE *)stream);
+    fputs("usage: astrocald calibrate [options] LIGHT...\n"
+          "  --bias FILE            master bias\n"
+          "  --dark FILE            master dark\n"
+          "  --flat FILE            master flat\n"
+          "  --flat-dark FILE       master flat-dark (removes the flat's offset)\n"
+          "  --output-dir DIR       where outputs go (default: beside each light)\n"
+          "  --suffix S             output name suffix (default _calibrated)\n"
+          "  --jobs N               frames calibrated in parallel (default: CPUs)\n"
+          "  --sync                 fsync each output and its directory before it counts\n"
+          "  --force                metadata mismatches (exposure, filter, temperature,\n"
+          "                         gain) become warnings; geometry never does\n"
+          "  --json                 one JSON object per line\n"
+          "  --quiet                print only failures and the summary\n"
+          "  --compress             RICE tile-compressed output (.fits.fz)\n"
+          "  --quantize Q           quantisation level for --compress (default 16)\n"
+          "  --pedestal none|auto|N keep negatives (default), automatic, or fixed ADU\n"
+          "  --dark-optimize        choose the dark scale per light minimising noise\n"
+          "  --dark-max-scale K     largest dark exposure scale (default 2)\n"
+          "  --dark-has-bias auto|yes|no   does the master dark contain the bias\n"
+          "  --flat-calibrated auto|yes|no is the master flat already offset-free\n"
+          "  --flat-floor F         normalised flat floor (default 0.05)\n"
+          "  --cosmetic[=SIGMA]     replace hot pixels of the dark (default 5 sigma)\n"
+          "  --max-temp-diff C      dark temperature tolerance (default 5)\n"
+          "  --job-memory MIB       memory per job for strips and writer (default 32)\n"
+          "or: astrocald calibrate --manifest SHARD --results OUT [--jobs N] [--quiet]\n"
+          "    calibrates an exported shard, idempotently (docs/cluster.md)\n",
+          (FILE *)stream);
 }
 
 static int parse_tri(const char *s, int *out)
