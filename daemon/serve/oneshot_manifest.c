@@ -440,10 +440,12 @@ static void light_done(uv_work_t *req, int status)
     if (status != 0 && t->res.status == 0)
         t->res.status = ac_err_set(&t->res.err, AC_ECANCELED, "cancelled");
     record(r, t->it, &t->res);
+    uv_loop_t *loop = req->loop; /* req lives in t */
+
     r->free_wbs[r->nfree++] = t->wb;
     free(t);
     r->inflight--;
-    submit_lights(r, req->loop);
+    submit_lights(r, loop);
 }
 
 /* fail_now records a failure that needs no pool work. */
