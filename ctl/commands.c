@@ -298,7 +298,7 @@ void ctl_help(FILE *f, const ctl_cmd_t *c)
             char head[64];
             snprintf(head, sizeof head, "%s%s%s", o->name, o->arg ? " " : "",
                      o->arg ? o->arg : "");
-            fprintf(f, "  %-18s%s\n", head, o->help);
+            fprintf(f, "  %-18s%s%s\n", head, strlen(head) >= 18 ? " " : "", o->help);
         }
     }
 }
