@@ -31,9 +31,8 @@ void cluster_start(struct cluster *cl, int n)
     afdb_add_session(db, "S-3", "M 31", "2024-03-17", "300.0", "-10.0", "L");
     for (int i = 0; i < n; i++) {
         static const char *const sess[3] = {"S-1", "S-2", "S-3"};
-        const char *date = read_key_string(cl->nt.light[i], "DATE-OBS");
-        char d[64];
-        snprintf(d, sizeof d, "%s", date ? date : "2024-03-15T21:30:00");
+        char d[64]; /* the catalogue's date of the light: its session's night */
+        snprintf(d, sizeof d, "2024-03-%02dT21:%02d:00", 15 + i % 3, 30 + i);
         afdb_file_t f =
             afdb_light(cl->nt.light_id[i], sess[i % 3], cl->nt.light[i], d, "300.0");
         f.filter = "L";

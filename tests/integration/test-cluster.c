@@ -117,3 +117,87 @@ TEST_TIMEOUT(cluster_failed_result_goes_back_to_the_queue, 180)
     sqlite3_close(db);
     cluster_stop(&cl);
 }
+
+/* shard_sessions checks that every line of DIR's shard s belongs to one session, which it
+ * returns (static buffer); *n receives the lines. */
+static const char *shard_session(const char *dir, int s, int *n)
+{
+    static char sid[64];
+    char path[256], buf[65536];
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/shard-%04d.jsonl", dir, s);
+    f = fopen(path, "r");
+    ASSERT_NOT_NULL(f);
+    *n = 0;
+    sid[0] = '\0';
+    while (fgets(buf, sizeof buf, f) != NULL) {
+        json_t *o = json_loads(buf, 0, NULL);
+        const char *v = json_string_value(json_object_get(o, "session_id"));
+        ASSERT_NOT_NULL(v);
+        if (sid[0] == '\0')
+            snprintf(sid, sizeof sid, "%s", v);
+        ASSERT_STR_EQ(v, sid);
+        json_decref(o);
+        (*n)++;
+    }
+    fclose(f);
+    return sid;
+}
+
+TEST_TIMEOUT(cluster_export_selections_and_no_double_hand_out, 180)
+{
+    struct cluster cl;
+    char *out = NULL, *err = NULL, a[64];
+    sqlite3 *db;
+    int n1, n2;
+
+    cluster_start(&cl, 6); /* S-1 (2024-03-15), S-2 (-16), S-3 (-17): 2 lights each */
+    ASSERT_EQ(ac_harness_ctl(&cl.h, &out, NULL, "export", "--since", "2024-03-17", "--until",
+                             "2024-03-17", "--shards", "1", "--out", "e1", NULL),
+              0);
+    ASSERT_CONTAINS(out, "2 lights handed out in 1 shard");
+    free(out);
+    ASSERT_STR_EQ(shard_session("e1", 1, &n1), "S-3");
+    /* The two sessions left, two shards of equal bytes: one session in each. */
+    ASSERT_EQ(ac_harness_ctl(&cl.h, &out, NULL, "export", "--all-uncalibrated", "--shards", "2",
+                             "--out", "e2", NULL),
+              0);
+    ASSERT_CONTAINS(out, "4 lights handed out in 2 shards");
+    free(out);
+    snprintf(a, sizeof a, "%s", shard_session("e2", 1, &n1));
+    ASSERT(strcmp(a, shard_session("e2", 2, &n2)) != 0);
+    ASSERT_EQ(n1, 2);
+    ASSERT_EQ(n2, 2);
+    /* Handed out already: not again. */
+    ASSERT_EQ(ac_harness_ctl(&cl.h, &out, NULL, "export", "--session", "S-2", "--session",
+                             "S-3", "--shards", "1", "--out", "e3", NULL),
+              0);
+    ASSERT_CONTAINS(out, "0 lights handed out");
+    free(out);
+    /* Refusals: an unknown session, a folder not empty, no selection. */
+    ASSERT_EQ(ac_harness_ctl(&cl.h, &out, &err, "export", "--session", "S-9", "--shards", "1",
+                             "--out", "e4", NULL),
+              1);
+    ASSERT_CONTAINS(err, "no session 'S-9'");
+    free(out);
+    free(err);
+    ASSERT_EQ(ac_harness_ctl(&cl.h, &out, &err, "export", "--all-uncalibrated", "--shards", "1",
+                             "--out", "e1", NULL),
+              73);
+    ASSERT_CONTAINS(err, "new or empty");
+    free(out);
+    free(err);
+    ASSERT_EQ(ac_harness_ctl(&cl.h, &out, &err, "export", "--shards", "1", "--out", "e5", NULL),
+              64);
+    ASSERT_CONTAINS(err, "give one selection");
+    free(out);
+    free(err);
+    db = open_db(&cl.h);
+    ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_handout", NULL, -1), 6);
+    ASSERT_EQ(
+        afdb_int(db, "SELECT count(*) FROM astrocal_file WHERE not_before IS NULL", NULL, -1),
+        0);
+    sqlite3_close(db);
+    cluster_stop(&cl);
+}
