@@ -65,11 +65,26 @@ TEST_TIMEOUT(cluster_export_run_import_exactly_once, 240)
     cluster_stop(&cl);
 }
 
+/* import_json runs `astrocalctl --json import-results exp` and checks its counts. */
+static void import_json(struct cluster *cl, int recorded, int failed_back, int already)
+{
+    char *out = NULL;
+    json_t *o;
+
+    ASSERT_EQ(ac_harness_ctl(&cl->h, &out, NULL, "--json", "import-results", "exp", NULL), 0);
+    o = json_loads(out, 0, NULL);
+    ASSERT_NOT_NULL(o);
+    ASSERT_EQ(json_integer_value(json_object_get(o, "recorded")), recorded);
+    ASSERT_EQ(json_integer_value(json_object_get(o, "failed_back")), failed_back);
+    ASSERT_EQ(json_integer_value(json_object_get(o, "already")), already);
+    json_decref(o);
+    free(out);
+}
+
 TEST_TIMEOUT(cluster_failed_result_goes_back_to_the_queue, 180)
 {
     struct cluster cl;
     char *out = NULL, line[4096];
-    json_t *o;
     sqlite3 *db;
 
     cluster_start(&cl, 3);
@@ -78,13 +93,7 @@ TEST_TIMEOUT(cluster_failed_result_goes_back_to_the_queue, 180)
     ASSERT_OK(rename(cl.nt.light[1], "moved.fits"));
     ASSERT_EQ(cluster_run_shard(&cl, 1), 1);
     ASSERT_OK(rename("moved.fits", cl.nt.light[1]));
-    ASSERT_EQ(ac_harness_ctl(&cl.h, &out, NULL, "--json", "import-results", "exp", NULL), 0);
-    o = json_loads(out, 0, NULL);
-    ASSERT_NOT_NULL(o);
-    ASSERT_EQ(json_integer_value(json_object_get(o, "recorded")), 2);
-    ASSERT_EQ(json_integer_value(json_object_get(o, "failed_back")), 1);
-    json_decref(o);
-    free(out);
+    import_json(&cl, 2, 1, 0);
     db = open_db(&cl.h);
     ASSERT_STR_EQ(afdb_text(db, "SELECT state FROM astrocal_file WHERE file_id = ?",
                             cl.nt.light_id[1], line, sizeof line),
@@ -95,14 +104,7 @@ TEST_TIMEOUT(cluster_failed_result_goes_back_to_the_queue, 180)
     ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_handout", NULL, -1), 0);
     sqlite3_close(db);
     /* Imported again: the failure counts once (one attempt), nothing is recorded twice. */
-    ASSERT_EQ(ac_harness_ctl(&cl.h, &out, NULL, "--json", "import-results", "exp", NULL), 0);
-    o = json_loads(out, 0, NULL);
-    ASSERT_NOT_NULL(o);
-    ASSERT_EQ(json_integer_value(json_object_get(o, "recorded")), 0);
-    ASSERT_EQ(json_integer_value(json_object_get(o, "failed_back")), 0);
-    ASSERT_EQ(json_integer_value(json_object_get(o, "already")), 3);
-    json_decref(o);
-    free(out);
+    import_json(&cl, 0, 0, 3);
     db = open_db(&cl.h);
     ASSERT_EQ(afdb_int(db, "SELECT attempts FROM astrocal_file WHERE file_id = ?",
                        cl.nt.light_id[1], -1),
