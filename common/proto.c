@@ -115,6 +115,7 @@ int ac_proto_code_from_err(int err)
 
 /* Every command of docs/protocol.md and what it may do; the daemon's handlers are in
  * daemon/serve/ctlcmd.c. */
+/* clang-format off */
 static const ac_name_value_t commands[] = {
     {"version", AC_PROTO_ACCESS_READ},  {"status", AC_PROTO_ACCESS_READ},
     {"sessions", AC_PROTO_ACCESS_READ}, {"session", AC_PROTO_ACCESS_READ},
@@ -127,7 +128,10 @@ static const ac_name_value_t commands[] = {
     {"import", AC_PROTO_ACCESS_CHANGE}, {"reload", AC_PROTO_ACCESS_CHANGE},
     {"use", AC_PROTO_ACCESS_CHANGE},    {"recalibrate", AC_PROTO_ACCESS_CHANGE},
     {"uploads", AC_PROTO_ACCESS_READ},
+    /* cluster reprocessing (docs/cluster.md) */
+    {"export", AC_PROTO_ACCESS_CHANGE}, {"import-results", AC_PROTO_ACCESS_CHANGE},
 };
+/* clang-format on */
 
 int ac_proto_cmd_access(const char *cmd)
 {

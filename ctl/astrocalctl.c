@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "commands.h"
 #include "preview.h"
 #include "print.h"
@@ -211,6 +212,49 @@ static int request(int fd, ac_proto_framer_t *f, const char *cmd, json_t *args, 
     } while (1);
 }
 
+/* report_error prints the daemon's error reply m: on stderr, and with json as
+ * {"error":{"code":...,"message":...}} on stdout, for scripts. */
+static void report_error(ac_proto_msg_t *m, bool json)
+{
+    if (json) {
+        json_t *o = json_pack("{s:O}", "error", json_object_get(m->root, "error"));
+        char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+
+        printf("%s\n", s ? s : "null");
+        free(s);
+        json_decref(o);
+    }
+    if (strcmp(m->error_code, ac_proto_code_name(AC_PROTO_NOT_ALLOWED)) == 0)
+        fprintf(stderr, "astrocalctl: not allowed: %s\n", m->error_message);
+    else
+        fprintf(stderr, "astrocalctl: %s: %s\n", m->error_code, m->error_message);
+}
+
+/* The connection of a cluster command's requests (ctl/cluster.h). */
+struct send_ctx {
+    int fd;
+    ac_proto_framer_t *f;
+    double deadline;
+    bool json;
+};
+
+static int cluster_send(void *ud, const char *cmd, json_t *args, json_t **result)
+{
+    struct send_ctx *sc = ud;
+    ac_proto_msg_t m;
+
+    if (request(sc->fd, sc->f, cmd, args, sc->deadline, &m, false) != 0)
+        return 130;
+    if (!m.ok) {
+        report_error(&m, sc->json);
+        ac_proto_msg_free(&m);
+        return EXIT_DAEMON_ERROR;
+    }
+    *result = json_incref(m.result);
+    ac_proto_msg_free(&m);
+    return 0;
+}
+
 /* sleep_s waits s seconds unless interrupted. */
 static void sleep_s(double s)
 {
@@ -388,6 +432,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd->name, "preview") == 0 && json_object_get(p.local, "png") == NULL)
         die_usage("preview needs --png OUT.png");
+    if (ctl_cluster_is(cmd->name) && (status = ctl_cluster_check(cmd, &p)) != 0) {
+        ctl_parsed_free(&p);
+        return status;
+    }
     if (timeout < 0)
         timeout = cmd->flags & CTL_NO_TIMEOUT     ? 0
                   : cmd->flags & CTL_LONG_TIMEOUT ? LONG_TIMEOUT_S
@@ -397,21 +445,18 @@ int main(int argc, char **argv)
     fd = connect_to(socket_path);
     ac_proto_framer_init(&f, AC_PROTO_MAX_REPLY);
     deadline = timeout > 0 ? now_s() + timeout : 0;
+    if (ctl_cluster_is(cmd->name)) { /* export, import-results: ctl/cluster.c */
+        struct send_ctx sc = {fd, &f, deadline, json};
+        status = ctl_cluster_run(cmd, &p, json, cluster_send, &sc);
+        ac_proto_framer_free(&f);
+        ctl_parsed_free(&p);
+        close(fd);
+        return fflush(stdout) != 0 && status == 0 ? EX_IOERR : status;
+    }
     if (request(fd, &f, cmd->name, json_incref(p.args), deadline, &m, false) != 0)
         return 130;
     if (!m.ok) {
-        if (json) { /* {"error":{"code":...,"message":...}} on stdout, for scripts */
-            json_t *o = json_pack("{s:O}", "error", json_object_get(m.root, "error"));
-            char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-
-            printf("%s\n", s ? s : "null");
-            free(s);
-            json_decref(o);
-        }
-        if (strcmp(m.error_code, ac_proto_code_name(AC_PROTO_NOT_ALLOWED)) == 0)
-            fprintf(stderr, "astrocalctl: not allowed: %s\n", m.error_message);
-        else
-            fprintf(stderr, "astrocalctl: %s: %s\n", m.error_code, m.error_message);
+        report_error(&m, json);
         status = EXIT_DAEMON_ERROR;
     } else if (strcmp(cmd->name, "watch") == 0) {
         status =

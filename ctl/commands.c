@@ -285,6 +285,49 @@ static const ctl_cmd_t commands[] = {
       {NULL}},
      NULL,
      0},
+    {"export",
+     "SELECTION --shards N --out DIR [--slurm [--partition P] [--time T] [--cpus N]]",
+     "hand lights out to a cluster as manifest shards",
+     "SELECTION: --session ID (repeatable), --since DATE --until DATE (session dates,\n"
+     "inclusive), or --all-uncalibrated. The daemon plans each pending light of the\n"
+     "selected queued sessions as it would calibrate it and marks it handed out (not\n"
+     "calibrated by the daemon) for --hold hours; astrocalctl writes DIR/shard-NNNN.jsonl,\n"
+     "balanced by bytes, a session's lights together when possible, and DIR/export.json.\n"
+     "Run each shard with `astrocald calibrate --manifest SHARD --results\n"
+     "SHARD.results.jsonl`, then `astrocalctl import-results DIR`. With --slurm also\n"
+     "DIR/astrocald-array.sbatch, a job array of one task per shard (docs/cluster.md).\n",
+     0,
+     0,
+     {NULL},
+     CTL_STRING,
+     {{"--session", "ID", "sessions", CTL_LIST, "a session to export (repeatable)"},
+      {"--since", "DATE", "since", CTL_STRING, "sessions from this date (YYYY-MM-DD)"},
+      {"--until", "DATE", "until", CTL_STRING, "sessions up to this date, inclusive"},
+      {"--all-uncalibrated", NULL, "all_uncalibrated", CTL_FLAG, "every queued session"},
+      {"--hold", "HOURS", "hold_hours", CTL_INT, "hand-out expiry (default 48)"},
+      {"--shards", "N", NULL, CTL_INT, "number of shard files (required)"},
+      {"--out", "DIR", NULL, CTL_DIR, "where the shards go (new or empty; required)"},
+      {"--slurm", NULL, NULL, CTL_FLAG, "also write a Slurm job-array script"},
+      {"--partition", "P", NULL, CTL_STRING, "Slurm partition (default: the cluster's)"},
+      {"--time", "T", NULL, CTL_STRING, "Slurm time limit per task (default 04:00:00)"},
+      {"--cpus", "N", NULL, CTL_INT, "Slurm CPUs per task (default 4)"},
+      {NULL}},
+     NULL,
+     0},
+    {"import-results",
+     "DIR",
+     "record the results of exported shards",
+     "Sends every line of DIR/*.results.jsonl to the daemon, which records each success\n"
+     "exactly as its own calibrations (once, however often this is run) after checking\n"
+     "the output's SHA-256, puts failures back in the queue with their reasons, and ends\n"
+     "the hand-outs. Waits without a time limit unless --timeout is given.\n",
+     1,
+     1,
+     {"dir"},
+     CTL_DIR,
+     {{NULL}},
+     NULL,
+     CTL_NO_TIMEOUT},
     {"reload",
      "",
      "re-read the configuration file",
@@ -390,7 +433,7 @@ void ctl_help(FILE *f, const ctl_cmd_t *c)
             char head[64];
             snprintf(head, sizeof head, "%s%s%s", o->name, o->arg ? " " : "",
                      o->arg ? o->arg : "");
-            fprintf(f, "  %-18s%s\n", head, o->help);
+            fprintf(f, "  %-18s%s%s\n", head, strlen(head) >= 18 ? " " : "", o->help);
         }
     }
 }
@@ -496,6 +539,14 @@ int ctl_parse(const ctl_cmd_t *c, int n, char **a, ctl_parsed_t *p, char *err, s
                 return fail(err, size, "%s: %s needs %s", c->name, o->name, o->arg);
             if ((j = value(o->name, v, o->type, err, size)) == NULL)
                 return -1;
+        }
+        if (o->type == CTL_LIST) { /* repeatable: appended */
+            json_t *dst = o->key != NULL ? p->args : p->local;
+            const char *k = o->key != NULL ? o->key : o->name + 2;
+            if (json_object_get(dst, k) == NULL)
+                json_object_set_new(dst, k, json_array());
+            json_array_append_new(json_object_get(dst, k), j);
+            continue;
         }
         json_object_set_new(o->key != NULL ? p->args : p->local,
                             o->key != NULL ? o->key : o->name + 2, j);

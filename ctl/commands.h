@@ -27,6 +27,7 @@ enum ctl_type {
     CTL_INT,      /* a whole number (an int) */
     CTL_DIR,      /* a path, made absolute against the current directory (not resolved) */
     CTL_MASTER,   /* a master: an id (digits, "#" allowed), "none", or a path made absolute */
+    CTL_LIST,     /* repeatable: each value appended to an array of strings */
 };
 
 /* Flags of a command. */
@@ -46,7 +47,7 @@ typedef struct ctl_opt {
     const char *help; /* one line */
 } ctl_opt_t;
 
-#define CTL_MAX_OPTS 10
+#define CTL_MAX_OPTS 12
 #define CTL_MAX_POS 2
 
 /* One command. */

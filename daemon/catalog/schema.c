@@ -249,6 +249,12 @@ static const char *const migrations[] = {
     "  created_at TEXT, started_at TEXT, finished_at TEXT,\n"
     "  UNIQUE (kind, ref));\n"
     "CREATE INDEX astrocal_upload_state ON astrocal_upload (state);\n",
+    /* 9: cluster hand-outs (handout.h, docs/cluster.md): lights exported to a batch
+     * cluster, not calibrated by the daemon until expires_at (unix seconds) or until their
+     * results are imported. */
+    "CREATE TABLE astrocal_handout (\n"
+    "  file_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, export_id TEXT NOT NULL,\n"
+    "  expires_at REAL NOT NULL, created_at TEXT);\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

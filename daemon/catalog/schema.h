@@ -19,7 +19,7 @@
 #include "err.h"
 
 /* The astrocal_* schema version this build writes (astrocal_meta 'schema_version'). */
-#define AC_SCHEMA_VERSION 8
+#define AC_SCHEMA_VERSION 9
 /* The version that added astrocal_pin and astrocal_link (manual masters, pin.h). */
 #define AC_SCHEMA_PIN 7
 

@@ -23,6 +23,7 @@
 
 #include "daemon.h"
 #include "event.h"
+#include "export.h"
 #include "importer.h"
 #include "fetch.h"
 #include "ingest.h"
@@ -742,6 +743,7 @@ static void cmd_recalibrate(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, j
         ac_ctlsrv_reply_ok(c, id, r);
 }
 
+/* clang-format off */
 static const struct {
     const char *name;
     handler_fn fn;
@@ -754,7 +756,9 @@ static const struct {
     {"history", cmd_history},       {"preview", ac_ctlcmd_preview},
     {"use", cmd_use},               {"recalibrate", cmd_recalibrate},
     {"uploads", cmd_uploads},
+    {"export", ac_export_cmd},       {"import-results", ac_import_results_cmd},
 };
+/* clang-format on */
 
 void ac_ctlcmd_handle(ac_ctlsrv_client_t *c, json_t *id, const char *cmd, json_t *args,
                       void *ud)

@@ -33,6 +33,7 @@
 #include "imgio.h"
 #include "log.h"
 #include "masters.h"
+#include "oneshot_manifest.h"
 #include "proto.h"
 #include "util.h"
 
@@ -114,7 +115,9 @@ void ac_oneshot_usage(void *stream)
           "  --flat-floor F         normalised flat floor (default 0.05)\n"
           "  --cosmetic[=SIGMA]     replace hot pixels of the dark (default 5 sigma)\n"
           "  --max-temp-diff C      dark temperature tolerance (default 5)\n"
-          "  --job-memory MIB       memory per job for strips and writer (default 32)\n",
+          "  --job-memory MIB       memory per job for strips and writer (default 32)\n"
+          "or: astrocald calibrate --manifest SHARD --results OUT [--jobs N] [--quiet]\n"
+          "    calibrates an exported shard, idempotently (docs/cluster.md)\n",
           (FILE *)stream);
 }
 
@@ -700,6 +703,8 @@ int ac_oneshot_main(int argc, char **argv)
     bool dark_has_bias = true;
     int rc, ntasks;
 
+    if (ac_oneshot_manifest_wanted(argc, argv))
+        return ac_oneshot_manifest_main(argc, argv);
     memset(&os, 0, sizeof os);
     ac_engine_opts_default(&os.eng);
     os.eng.out.durable = false; /* --sync turns it on; the daemon always syncs */
