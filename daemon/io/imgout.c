@@ -427,7 +427,9 @@ static void build_header(ac_imgout_t *w, const ac_hdr_t *extra, uint32_t datasum
  * mode it also stores (and hashes) the final header. */
 static int open_plain(ac_imgout_t *w, ac_err_t *e)
 {
-    size_t ncards = STRUCT_CARDS + w->cards.n + (size_t)w->extra + TAIL_CARDS, head_alloc;
+    size_t ncards = STRUCT_CARDS + w->cards.n + (size_t)w->extra + TAIL_CARDS +
+                    (size_t)(w->o.reserve_cards > 0 ? w->o.reserve_cards : 0),
+           head_alloc;
     int rc;
 
     w->hdr_bytes = (size_t)round_up(ncards * AC_CARD_LEN, FITS_BLOCK);
