@@ -116,7 +116,7 @@ int ac_sched_init(ac_sched_t *s, uv_loop_t *loop, ac_db_t *db, ac_queue_t *queue
     s->nwbs = n;
     for (int i = 0; i < n; i++)
         s->free_wbs[s->nfree++] = &s->wbs[i];
-    return 0;
+    return ac_sched_grade_init(s, e);
 }
 
 static int max_in_flight(const ac_sched_t *s)
@@ -492,6 +492,7 @@ void ac_sched_kick(ac_sched_t *s)
             break;
     }
     arm_timer(s, s->full.active ? s->full.retry.until : 0);
+    ac_sched_grade_kick(s); /* only when nothing else runs */
 }
 
 static void kick_timer_cb(uv_timer_t *t)
@@ -695,11 +696,13 @@ void ac_sched_cancel_jobs(ac_sched_t *s, const char *session_id)
 
 bool ac_sched_idle(const ac_sched_t *s)
 {
-    return s->jobs == NULL && s->mc->loading == 0 && s->build == NULL;
+    return s->jobs == NULL && s->mc->loading == 0 && s->build == NULL &&
+           !ac_sched_grade_busy(s);
 }
 
 void ac_sched_close(ac_sched_t *s)
 {
+    ac_sched_grade_close(s);
     if (!uv_is_closing((uv_handle_t *)&s->kick_timer))
         uv_close((uv_handle_t *)&s->kick_timer, NULL);
     if (!uv_is_closing((uv_handle_t *)&s->build_timer))
