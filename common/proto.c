@@ -78,7 +78,9 @@ static const ac_name_value_t commands[] = {
     {"enqueue", AC_PROTO_ACCESS_CHANGE}, {"pause", AC_PROTO_ACCESS_CHANGE},
     {"resume", AC_PROTO_ACCESS_CHANGE},  {"cancel", AC_PROTO_ACCESS_CHANGE},
     {"retry", AC_PROTO_ACCESS_CHANGE},   {"import", AC_PROTO_ACCESS_CHANGE},
-    {"reload", AC_PROTO_ACCESS_CHANGE},
+    {"reload", AC_PROTO_ACCESS_CHANGE},  {"grade", AC_PROTO_ACCESS_READ},
+    {"accept", AC_PROTO_ACCESS_CHANGE},  {"reject", AC_PROTO_ACCESS_CHANGE},
+    {"regrade", AC_PROTO_ACCESS_CHANGE},
 };
 
 int ac_proto_cmd_access(const char *cmd)

@@ -37,6 +37,7 @@
 #define EXIT_DAEMON_ERROR 1
 
 static volatile sig_atomic_t interrupted;
+static bool csv_out; /* grade --csv */
 
 static void usage(FILE *f)
 {
@@ -56,6 +57,12 @@ static void usage(FILE *f)
             "  cancel SESSION                cancel a session's remaining files\n"
             "  retry --file ID | --session ID | --all-failed\n"
             "                                retry failed files\n"
+            "  grade SESSION [--csv]         the session's star metrics and verdicts\n"
+            "                                (--csv: one line per light, for spreadsheets)\n"
+            "  accept FILE | reject FILE     override a light's grading verdict (raw or\n"
+            "                                calibrated path or id); --clear removes it\n"
+            "  regrade SESSION [--all]       measure the session's lights again (the\n"
+            "                                failed ones, or --all)\n"
             "  import DIR                    register the FITS files under DIR\n"
             "  reload                        re-read the configuration file\n"
             "  config                        the configuration in effect\n"
@@ -178,6 +185,34 @@ static json_t *build_args(const char *cmd, int n, char **a)
         }
         if (chosen != 1)
             die_usage("retry takes exactly one of --file ID, --session ID, --all-failed");
+    } else if (strcmp(cmd, "grade") == 0 || strcmp(cmd, "regrade") == 0 ||
+               strcmp(cmd, "accept") == 0 || strcmp(cmd, "reject") == 0) {
+        const char *what = NULL;
+        bool grade = strcmp(cmd, "grade") == 0, regrade = strcmp(cmd, "regrade") == 0;
+        for (int i = 0; i < n; i++) {
+            if (grade && strcmp(a[i], "--csv") == 0)
+                csv_out = true;
+            else if (regrade && strcmp(a[i], "--all") == 0)
+                json_object_set_new(args, "all", json_true());
+            else if (!grade && !regrade && strcmp(a[i], "--clear") == 0)
+                json_object_set_new(args, "clear", json_true());
+            else if (what == NULL && a[i][0] != '-')
+                what = a[i];
+            else
+                die_usage("%s: unexpected '%s'", cmd, a[i]);
+        }
+        if (what == NULL)
+            die_usage("%s needs a %s", cmd, grade || regrade ? "SESSION" : "FILE");
+        if (grade || regrade) {
+            json_object_set_new(args, "session", json_string(what));
+        } else {
+            /* A relative path is the caller's: make it absolute, as the daemon stores. */
+            char *abs = strchr(what, '/') != NULL ? absolute(what) : strdup(what);
+            if (abs == NULL)
+                die_usage("%s: cannot make '%s' absolute", cmd, what);
+            json_object_set_new(args, "file", json_string(abs));
+            free(abs);
+        }
     } else if (strcmp(cmd, "import") == 0) {
         char *dir;
         need_args(cmd, n, 1, 1);
@@ -430,7 +465,8 @@ int main(int argc, char **argv)
         printf("%s\n", s ? s : "null");
         free(s);
         status = 0;
-    } else if (ac_print_result(stdout, cmd, m.result) < 0) {
+    } else if ((csv_out ? ac_print_grade(stdout, m.result, true)
+                        : ac_print_result(stdout, cmd, m.result)) < 0) {
         fprintf(stderr, "astrocalctl: unexpected result for %s from astrocald\n", cmd);
         status = EX_PROTOCOL;
     } else {

@@ -17,7 +17,7 @@
 /* The QREJECT value a measured row g should carry: the override wins; NULL: no card. */
 #define WANT_SQL                                                                               \
     "(CASE WHEN g.override = 'accepted' THEN NULL "                                            \
-    "WHEN g.override = 'rejected' THEN 'rejected by the operator' || "                        \
+    "WHEN g.override = 'rejected' THEN 'rejected by the operator' || "                         \
     "CASE WHEN g.verdict = 'rejected' THEN '; ' || g.reasons ELSE '' END "                     \
     "WHEN g.verdict = 'rejected' THEN g.reasons ELSE NULL END)"
 /* The effective verdict of g. */
@@ -139,18 +139,20 @@ static int measured_txn(ac_db_t *db, void *arg, ac_err_t *e)
             AC_BIND_NUMBER(finite_or_nan(f->scale)),
         };
         if (si != NULL && (si->cols & AC_COL_FILE_QUALITY))
-            rc = ac_catalog_exec(db,
-                                 "UPDATE fitsfile SET fitsFileHash = COALESCE(?2, fitsFileHash), "
-                                 "fitsFileAvgFWHMArcsec = ?3, fitsFileAvgEccentricity = ?4, "
-                                 "fitsFileAvgHFRArcsec = ?5, fitsFileImageSNR = ?6, "
-                                 "fitsFileStarCount = ?7, fitsFileImageScale = ?8 "
-                                 "WHERE fitsFileId = ?1",
-                                 b, AC_BIND_N(b), "write the file's quality columns", NULL, e);
+            rc = ac_catalog_exec(
+                db,
+                "UPDATE fitsfile SET fitsFileHash = COALESCE(?2, fitsFileHash), "
+                "fitsFileAvgFWHMArcsec = ?3, fitsFileAvgEccentricity = ?4, "
+                "fitsFileAvgHFRArcsec = ?5, fitsFileImageSNR = ?6, "
+                "fitsFileStarCount = ?7, fitsFileImageScale = ?8 "
+                "WHERE fitsFileId = ?1",
+                b, AC_BIND_N(b), "write the file's quality columns", NULL, e);
         else
-            rc = ac_catalog_exec(db,
-                                 "UPDATE fitsfile SET fitsFileHash = COALESCE(?2, fitsFileHash) "
-                                 "WHERE fitsFileId = ?1",
-                                 b, 2, "write the file's hash", NULL, e);
+            rc =
+                ac_catalog_exec(db,
+                                "UPDATE fitsfile SET fitsFileHash = COALESCE(?2, fitsFileHash) "
+                                "WHERE fitsFileId = ?1",
+                                b, 2, "write the file's hash", NULL, e);
     }
     return rc;
 }
@@ -171,7 +173,8 @@ int ac_catalog_grade_failed(ac_db_t *db, const ac_grade_task_t *t, const char *e
 
     ac_now_utc_iso(now, sizeof now, 0);
     if (t->kind == AC_GRADE_TASK_MARK) {
-        const ac_bind_t b[] = {AC_BIND_TEXT(t->file_id), AC_BIND_TEXT(error), AC_BIND_TEXT(now)};
+        const ac_bind_t b[] = {AC_BIND_TEXT(t->file_id), AC_BIND_TEXT(error),
+                               AC_BIND_TEXT(now)};
         return ac_catalog_exec_txn(db,
                                    "UPDATE astrocal_grade SET error = ?2, updated_at = ?3 "
                                    "WHERE file_id = ?1",
@@ -275,7 +278,8 @@ static const ac_row_col_t grade_cols[] = {
     "SELECT g.file_id, g.session_id, f.path, g.output_path, g.state, g.error, g.fwhm, "        \
     "g.hfr, g.ecc, g.snr, g.scale, g.fwhm_arcsec, g.hfr_arcsec, g.nonfinite, "                 \
     "g.flat_residual, g.score, g.seconds, g.stars, g.verdict, g.reasons, g.override, "         \
-    "g.header_reasons FROM astrocal_grade g LEFT JOIN astrocal_file f ON f.file_id = g.file_id "
+    "g.header_reasons FROM astrocal_grade g LEFT JOIN astrocal_file f ON f.file_id = "         \
+    "g.file_id "
 
 int ac_catalog_grade_rows(ac_db_t *db, const char *session_id, ac_grade_rows_t *out,
                           ac_err_t *e)
@@ -334,7 +338,8 @@ void ac_grade_summarise(const ac_grade_rows_t *rows, ac_grade_summary_t *s)
     if (figs != NULL)
         ac_grade_reference(figs, n, &s->median);
     else
-        s->median = (ac_grade_ref_t){.fwhm = NAN, .hfr = NAN, .ecc = NAN, .stars = NAN, .snr = NAN};
+        s->median =
+            (ac_grade_ref_t){.fwhm = NAN, .hfr = NAN, .ecc = NAN, .stars = NAN, .snr = NAN};
     free(figs);
 }
 
@@ -392,10 +397,11 @@ static int judge_txn(ac_db_t *db, void *arg, ac_err_t *e)
         const ac_bind_t b[] = {AC_BIND_TEXT(r->file_id), AC_BIND_TEXT(verdict),
                                AC_BIND_TEXT(j->judge && v[k].rejected ? v[k].reasons : NULL),
                                AC_BIND_NUMBER(v[k].score), AC_BIND_TEXT(now)};
-        rc = ac_catalog_exec(db,
-                             "UPDATE astrocal_grade SET verdict = ?2, reasons = ?3, score = ?4, "
-                             "judged_at = ?5, updated_at = ?5 WHERE file_id = ?1",
-                             b, AC_BIND_N(b), "record a verdict", NULL, e);
+        rc =
+            ac_catalog_exec(db,
+                            "UPDATE astrocal_grade SET verdict = ?2, reasons = ?3, score = ?4, "
+                            "judged_at = ?5, updated_at = ?5 WHERE file_id = ?1",
+                            b, AC_BIND_N(b), "record a verdict", NULL, e);
         if (rc != 0)
             goto out;
         if (r->override != NULL ? strcmp(r->override, "rejected") == 0
@@ -451,8 +457,8 @@ int ac_catalog_grade_rejected(ac_db_t *db, const char *session_id, int *count, a
                       session_id, count, "count a session's rejected lights", e);
 }
 
-int ac_catalog_grade_override(ac_db_t *db, const char *file, const char *verdict,
-                              char *session, ac_err_t *e)
+int ac_catalog_grade_override(ac_db_t *db, const char *file, const char *verdict, char *session,
+                              ac_err_t *e)
 {
     const ac_bind_t b[] = {AC_BIND_TEXT(file)};
     static const char find[] =
@@ -481,8 +487,8 @@ int ac_catalog_grade_override(ac_db_t *db, const char *file, const char *verdict
         u, AC_BIND_N(u), "set the operator's verdict", NULL, e);
 }
 
-int ac_catalog_grade_forget(ac_db_t *db, const char *session_id, bool failed_only,
-                            int *changes, ac_err_t *e)
+int ac_catalog_grade_forget(ac_db_t *db, const char *session_id, bool failed_only, int *changes,
+                            ac_err_t *e)
 {
     const ac_bind_t b[] = {AC_BIND_TEXT(session_id), AC_BIND_INT(failed_only)};
 

@@ -109,12 +109,12 @@ int ac_catalog_grade_rejected(ac_db_t *db, const char *session_id, int *count, a
 /* ac_catalog_grade_override sets or clears (verdict NULL) the operator's verdict of the
  * light named by file (its raw or output fitsFileId, or its raw or output path). *session
  * (size 64) receives its session. 0, -ENOENT (no measured light by that name), or an error. */
-int ac_catalog_grade_override(ac_db_t *db, const char *file, const char *verdict,
-                              char *session, ac_err_t *e);
+int ac_catalog_grade_override(ac_db_t *db, const char *file, const char *verdict, char *session,
+                              ac_err_t *e);
 
 /* ac_catalog_grade_forget deletes session_id's grading rows (failed only, or all), so that
  * the stage measures them again. *changes may be NULL. */
-int ac_catalog_grade_forget(ac_db_t *db, const char *session_id, bool failed_only,
-                            int *changes, ac_err_t *e);
+int ac_catalog_grade_forget(ac_db_t *db, const char *session_id, bool failed_only, int *changes,
+                            ac_err_t *e);
 
 #endif

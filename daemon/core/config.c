@@ -25,10 +25,9 @@
 #include "log.h"
 #include "util.h"
 
-static const char *const sections[] = {"AUTO_CALIBRATION", "DAEMON",   "WORKERS",
-                                       "CALIBRATION",      "MATCHING", "QUEUE",
-                                       "INGEST",           "MASTERS",  "QUALITY",
-                                       NULL};
+static const char *const sections[] = {"AUTO_CALIBRATION", "DAEMON", "WORKERS", "CALIBRATION",
+                                       "MATCHING",         "QUEUE",  "INGEST",  "MASTERS",
+                                       "QUALITY",          NULL};
 #define NSECTIONS 9
 
 static const char *const log_names[] = {"err", "warning", "notice", "info", "debug", NULL};

@@ -82,9 +82,8 @@ static void grade_done(void *ud, const ac_grade_task_t *t, const ac_grading_res_
         ac_sched_emit(s, "file_graded",
                       json_pack("{s:s,s:s,s:o,s:o,s:o,s:i,s:o,s:o,s:o}", "file_id", t->file_id,
                                 "output_path", t->output_path, "fwhm", num_or_null(f->fwhm),
-                                "hfr", num_or_null(f->hfr), "eccentricity",
-                                num_or_null(f->ecc), "stars", f->stars, "snr",
-                                num_or_null(f->snr), "fwhm_arcsec",
+                                "hfr", num_or_null(f->hfr), "eccentricity", num_or_null(f->ecc),
+                                "stars", f->stars, "snr", num_or_null(f->snr), "fwhm_arcsec",
                                 num_or_null(r->fwhm_arcsec), "seconds",
                                 num_or_null(r->t_total)));
     } else {
@@ -140,8 +139,8 @@ void ac_sched_grade_kick(ac_sched_t *s)
         ac_log_warn("%s", e.msg);
 }
 
-int ac_sched_grade_override(ac_sched_t *s, const char *file, const char *verdict,
-                            char *session, ac_err_t *e)
+int ac_sched_grade_override(ac_sched_t *s, const char *file, const char *verdict, char *session,
+                            ac_err_t *e)
 {
     int rc = ac_catalog_grade_override(s->db, file, verdict, session, e);
 

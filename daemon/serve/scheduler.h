@@ -218,8 +218,8 @@ bool ac_sched_grade_busy(const ac_sched_t *s);
 /* ac_sched_grade_override sets (verdict "accepted" / "rejected") or clears (NULL) the
  * operator's verdict of a graded light (file: its raw or calibrated path or id); the
  * QREJECT card follows. *session (64 bytes) receives its session. -ENOENT when unknown. */
-int ac_sched_grade_override(ac_sched_t *s, const char *file, const char *verdict,
-                            char *session, ac_err_t *e);
+int ac_sched_grade_override(ac_sched_t *s, const char *file, const char *verdict, char *session,
+                            ac_err_t *e);
 
 /* ac_sched_grade_again forgets session_id's grades (failed_only: only the failed ones, as
  * those calibrated before grading existed) so that they are measured again; *n receives
