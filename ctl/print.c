@@ -140,7 +140,7 @@ const char *ac_print_base(const char *path)
 }
 
 /* id_text formats a string or integer id. */
-static const char *id_text(char *buf, size_t size, json_t *v)
+const char *ac_print_id_text(char *buf, size_t size, json_t *v)
 {
     if (json_is_string(v))
         return json_string_value(v);
@@ -325,25 +325,41 @@ int ac_print_status(FILE *out, json_t *r)
 
 /* ---- sessions --------------------------------------------------------------------------- */
 
-static void session_row(ac_print_table_t *t, json_t *s)
+/* graded says whether the session object s has lights measured or failed by grading. */
+static bool graded(json_t *s)
+{
+    json_t *g = json_object_get(s, "grading");
+
+    return ac_print_num_i(g, "measured") + ac_print_num_i(g, "failed") > 0;
+}
+
+/* session_row adds s; with_grade adds the grading columns (FWHM, STARS, REJECTED). */
+static void session_row(ac_print_table_t *t, json_t *s, bool with_grade)
 {
     json_t *files = json_object_get(s, "files"), *g = json_object_get(s, "grading");
     json_t *med = json_object_get(g, "median");
     char prog[128], pri[32], failed[32], fw[32], st[32], rej[32];
+    const char *fws, *sts;
 
     ac_print_progress(prog, sizeof prog, ac_print_num_i(files, "done"),
                       ac_print_num_i(s, "total"), 10);
     snprintf(pri, sizeof pri, "%lld", ac_print_num_i(s, "priority"));
     snprintf(failed, sizeof failed, "%lld", ac_print_num_i(files, "failed"));
-    ac_print_fnum(fw, sizeof fw, med, "fwhm", "%.2f");
-    ac_print_fnum(st, sizeof st, med, "stars", "%.0f");
+    fws = ac_print_fnum(fw, sizeof fw, med, "fwhm", "%.2f");
+    sts = ac_print_fnum(st, sizeof st, med, "stars", "%.0f");
     snprintf(rej, sizeof rej, "%lld", ac_print_num_i(g, "rejected"));
-    ac_print_table_add(
-        t, (const char *const[]){ac_print_str(s, "id"), ac_print_str(s, "object"),
-                                 ac_print_str(s, "date"), ac_print_str(s, "filter"),
-                                 ac_print_str(s, "state"), pri, prog, failed,
-                                 json_is_object(g) ? fw : NULL, json_is_object(g) ? st : NULL,
-                                 json_is_object(g) ? rej : NULL, ac_print_str(s, "reason")});
+    if (with_grade)
+        ac_print_table_add(
+            t, (const char *const[]){ac_print_str(s, "id"), ac_print_str(s, "object"),
+                                     ac_print_str(s, "date"), ac_print_str(s, "filter"),
+                                     ac_print_str(s, "state"), pri, prog, failed, fws, sts,
+                                     graded(s) ? rej : NULL, ac_print_str(s, "reason")});
+    else
+        ac_print_table_add(
+            t, (const char *const[]){ac_print_str(s, "id"), ac_print_str(s, "object"),
+                                     ac_print_str(s, "date"), ac_print_str(s, "filter"),
+                                     ac_print_str(s, "state"), pri, prog, failed,
+                                     ac_print_str(s, "reason")});
 }
 
 /* list_of sets *list to the array r[key]: 0 when it has rows, 1 when it is empty (none is
@@ -369,13 +385,25 @@ int ac_print_sessions(FILE *out, json_t *r)
 
     if ((rc = list_of(out, r, "sessions", "no light sessions", &list)) != 0)
         return rc < 0 ? rc : 0;
-    ac_print_table_init(&t, "lllllrlrrrrl",
-                        (const char *const[]){"SESSION", "OBJECT", "DATE", "FILTER", "STATE",
-                                              "PRI", "PROGRESS", "FAILED", "FWHM", "STARS",
-                                              "REJECTED", "REASON"});
+    bool any = false;
     json_array_foreach(list, i, s)
     {
-        session_row(&t, s);
+        any = any || graded(s);
+    }
+    /* The grading columns once any session has graded lights (docs/grading.md). */
+    if (any)
+        ac_print_table_init(&t, "lllllrlrrrrl",
+                            (const char *const[]){"SESSION", "OBJECT", "DATE", "FILTER",
+                                                  "STATE", "PRI", "PROGRESS", "FAILED", "FWHM",
+                                                  "STARS", "REJECTED", "REASON"});
+    else
+        ac_print_table_init(&t, "lllllrlrl",
+                            (const char *const[]){"SESSION", "OBJECT", "DATE", "FILTER",
+                                                  "STATE", "PRI", "PROGRESS", "FAILED",
+                                                  "REASON"});
+    json_array_foreach(list, i, s)
+    {
+        session_row(&t, s, any);
     }
     return ac_print_table_print(&t, out, "");
 }
@@ -410,12 +438,22 @@ int ac_print_session(FILE *out, json_t *r)
         fprintf(out, "%s%-8s  %s\n", k == 0 ? "masters   " : "          ", kinds[k],
                 ac_print_dash(ac_print_str(m, kinds[k])));
     fputc('\n', out);
-    /* Grading columns once a file is measured (docs/grading.md); the verdict's reasons
+    bool any = false;
+    json_array_foreach(list, i, f)
+    {
+        any = any || json_is_object(json_object_get(f, "grade"));
+    }
+    /* Grading columns once a file is graded (docs/grading.md); the verdict's reasons
      * replace the output's name. */
-    ac_print_table_init(&t, "llrrrrrrrrll",
-                        (const char *const[]){"FILE", "STATE", "TRIES", "TIME", "FWHM", "HFR",
-                                              "ECC", "STARS", "SNR", "SCORE", "VERDICT",
-                                              "OUTPUT / ERROR / REASONS"});
+    if (any)
+        ac_print_table_init(&t, "llrrrrrrrrll",
+                            (const char *const[]){"FILE", "STATE", "TRIES", "TIME", "FWHM",
+                                                  "HFR", "ECC", "STARS", "SNR", "SCORE",
+                                                  "VERDICT", "OUTPUT / ERROR / REASONS"});
+    else
+        ac_print_table_init(
+            &t, "llrrl",
+            (const char *const[]){"FILE", "STATE", "TRIES", "TIME", "OUTPUT / ERROR"});
     json_array_foreach(list, i, f)
     {
         char tries[32], g[7][32];
@@ -424,14 +462,18 @@ int ac_print_session(FILE *out, json_t *r)
                              : ac_print_str(gr, "reasons")
                                  ? ac_print_str(gr, "reasons")
                                  : ac_print_base(ac_print_str(f, "output_path"));
+        const char *dur = ac_print_duration(b, sizeof b, ac_print_num_f(f, "seconds"));
+        const char *path = ac_print_base(ac_print_str(f, "path"));
 
         snprintf(tries, sizeof tries, "%lld", ac_print_num_i(f, "attempts"));
         ac_print_grade_cells(json_is_object(gr) ? gr : NULL, g);
-        ac_print_table_add(&t, (const char *const[]){
-                                   ac_print_base(ac_print_str(f, "path")),
-                                   ac_print_str(f, "state"), tries,
-                                   ac_print_duration(b, sizeof b, ac_print_num_f(f, "seconds")),
-                                   g[0], g[1], g[2], g[3], g[4], g[5], g[6], detail});
+        if (any)
+            ac_print_table_add(&t, (const char *const[]){path, ac_print_str(f, "state"), tries,
+                                                         dur, g[0], g[1], g[2], g[3], g[4],
+                                                         g[5], g[6], detail});
+        else
+            ac_print_table_add(
+                &t, (const char *const[]){path, ac_print_str(f, "state"), tries, dur, detail});
     }
     return ac_print_table_print(&t, out, "");
 }
@@ -460,17 +502,18 @@ int ac_print_masters(FILE *out, json_t *r)
     json_array_foreach(list, i, m)
     {
         ac_print_table_add(
-            &t, (const char *const[]){
-                    id_text(id, sizeof id, json_object_get(m, "id")), ac_print_str(m, "type"),
-                    ac_print_str(m, "instrument"), ac_print_str(m, "telescope"),
-                    ac_print_fnum(exp, sizeof exp, m, "exposure", "%g s"),
-                    ac_print_str(m, "filter"),
-                    ac_print_fnum(temp, sizeof temp, m, "ccd_temp", "%.1f"),
-                    ac_print_fnum(gain, sizeof gain, m, "gain", "%g"),
-                    ac_print_fnum(off, sizeof off, m, "offset", "%g"),
-                    ac_print_str(m, "binning"), ac_print_str(m, "date"),
-                    json_is_true(json_object_get(m, "valid")) ? "yes" : "no",
-                    ac_print_base(ac_print_str(m, "path")), ac_print_str(m, "reason")});
+            &t, (const char *const[]){ac_print_id_text(id, sizeof id, json_object_get(m, "id")),
+                                      ac_print_str(m, "type"), ac_print_str(m, "instrument"),
+                                      ac_print_str(m, "telescope"),
+                                      ac_print_fnum(exp, sizeof exp, m, "exposure", "%g s"),
+                                      ac_print_str(m, "filter"),
+                                      ac_print_fnum(temp, sizeof temp, m, "ccd_temp", "%.1f"),
+                                      ac_print_fnum(gain, sizeof gain, m, "gain", "%g"),
+                                      ac_print_fnum(off, sizeof off, m, "offset", "%g"),
+                                      ac_print_str(m, "binning"), ac_print_str(m, "date"),
+                                      json_is_true(json_object_get(m, "valid")) ? "yes" : "no",
+                                      ac_print_base(ac_print_str(m, "path")),
+                                      ac_print_str(m, "reason")});
     }
     return ac_print_table_print(&t, out, "");
 }
@@ -500,7 +543,8 @@ static int print_plan(FILE *out, json_t *p)
         json_t *ch = json_object_get(chosen, kinds[k]);
         if (json_is_object(ch)) {
             char tag[40];
-            snprintf(tag, sizeof tag, "#%s", id_text(id, sizeof id, json_object_get(ch, "id")));
+            snprintf(tag, sizeof tag, "#%s",
+                     ac_print_id_text(id, sizeof id, json_object_get(ch, "id")));
             fprintf(out, "  %-8s  %-5s %s\n", kinds[k], tag,
                     ac_print_dash(ac_print_str(ch, "path")));
         } else
@@ -513,11 +557,11 @@ static int print_plan(FILE *out, json_t *p)
         json_array_foreach(cands, i, c)
         {
             ac_print_table_add(
-                &t,
-                (const char *const[]){
-                    ac_print_str(c, "type"), id_text(id, sizeof id, json_object_get(c, "id")),
-                    json_is_true(json_object_get(c, "accepted")) ? "yes" : "no",
-                    ac_print_base(ac_print_str(c, "path")), ac_print_str(c, "reason")});
+                &t, (const char *const[]){
+                        ac_print_str(c, "type"),
+                        ac_print_id_text(id, sizeof id, json_object_get(c, "id")),
+                        json_is_true(json_object_get(c, "accepted")) ? "yes" : "no",
+                        ac_print_base(ac_print_str(c, "path")), ac_print_str(c, "reason")});
         }
         rc = ac_print_table_print(&t, out, "    ");
     }
@@ -663,101 +707,6 @@ int ac_print_result(FILE *out, const char *cmd, json_t *r)
         if (s == NULL)
             return -ENOMEM;
         fprintf(out, "%s\n", s);
-        free(s);
-    }
-    return 0;
-}
-
-/* ---- events ----------------------------------------------------------------------------- */
-
-void ac_print_watch_free(ac_print_watch_t *w)
-{
-    for (unsigned i = 0; i < AC_PRINT_WATCH_NAMES; i++) {
-        free(w->id[i]);
-        free(w->name[i]);
-    }
-    memset(w, 0, sizeof *w);
-}
-
-static void remember(ac_print_watch_t *w, const char *id, const char *name)
-{
-    unsigned k = w->next++ % AC_PRINT_WATCH_NAMES;
-
-    if (id == NULL || name == NULL)
-        return;
-    free(w->id[k]);
-    free(w->name[k]);
-    w->id[k] = strdup(id);
-    w->name[k] = strdup(name);
-}
-
-static const char *lookup(ac_print_watch_t *w, const char *id)
-{
-    for (unsigned i = 0; id != NULL && i < AC_PRINT_WATCH_NAMES; i++)
-        if (w->id[i] != NULL && w->name[i] != NULL && strcmp(w->id[i], id) == 0)
-            return w->name[i];
-    return ac_print_dash(id);
-}
-
-/* local_time turns "YYYY-MM-DDTHH:MM:SSZ" into local "HH:MM:SS"; anything else is copied. */
-static const char *local_time(char *buf, size_t size, const char *at)
-{
-    struct tm tm = {0};
-    const char *end;
-    time_t t;
-
-    if (at == NULL)
-        return "--:--:--";
-    end = strptime(at, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (end == NULL) {
-        snprintf(buf, size, "%s", at);
-        return buf;
-    }
-    t = timegm(&tm);
-    localtime_r(&t, &tm);
-    strftime(buf, size, "%H:%M:%S", &tm);
-    return buf;
-}
-
-int ac_print_event(FILE *out, ac_print_watch_t *w, const char *event, const char *at, json_t *d)
-{
-    char tb[64], b[64], id[32];
-    const char *fid = ac_print_str(d, "file_id");
-
-    fprintf(out, "%s  ", local_time(tb, sizeof tb, at));
-    if (strcmp(event, "file_started") == 0) {
-        remember(w, fid, ac_print_base(ac_print_str(d, "path")));
-        fprintf(out, "started   %s  session %s\n", ac_print_base(ac_print_str(d, "path")),
-                ac_print_dash(ac_print_str(d, "session_id")));
-    } else if (strcmp(event, "file_progress") == 0) {
-        double p = ac_print_num_f(d, "progress");
-        fprintf(out, "progress  %s  %s %d%%\n", lookup(w, fid),
-                ac_print_dash(ac_print_str(d, "step")),
-                isnan(p) ? 0 : (int)floor(fmin(p, 1) * 100 + 1e-9));
-    } else if (strcmp(event, "file_done") == 0) {
-        fprintf(out, "done      %s -> %s  %s\n", ac_print_base(ac_print_str(d, "path")),
-                ac_print_base(ac_print_str(d, "output_path")),
-                ac_print_duration(b, sizeof b, ac_print_num_f(d, "seconds")));
-    } else if (strcmp(event, "file_failed") == 0) {
-        fprintf(out, "failed    %s: %s (attempt %lld%s)\n",
-                ac_print_base(ac_print_str(d, "path")), ac_print_dash(ac_print_str(d, "error")),
-                ac_print_num_i(d, "attempts"),
-                json_is_true(json_object_get(d, "will_retry")) ? ", will retry" : "");
-    } else if (strcmp(event, "session_state") == 0) {
-        fprintf(out, "session   %s %s%s%s\n", ac_print_dash(ac_print_str(d, "session_id")),
-                ac_print_dash(ac_print_str(d, "state")), ac_print_str(d, "reason") ? ": " : "",
-                ac_print_str(d, "reason") ? ac_print_str(d, "reason") : "");
-    } else if (strcmp(event, "master_new") == 0) {
-        fprintf(out, "master    new %s #%s %s\n", ac_print_dash(ac_print_str(d, "type")),
-                id_text(id, sizeof id, json_object_get(d, "id")),
-                ac_print_dash(ac_print_str(d, "path")));
-    } else if (strcmp(event, "queue_state") == 0) {
-        fprintf(out, "queue     %s%s%s\n", ac_print_dash(ac_print_str(d, "state")),
-                ac_print_str(d, "reason") ? ": " : "",
-                ac_print_str(d, "reason") ? ac_print_str(d, "reason") : "");
-    } else if (!ac_print_grade_event(out, event, d)) {
-        char *s = json_dumps(d, JSON_COMPACT);
-        fprintf(out, "%-8s  %s\n", event, s ? s : "{}");
         free(s);
     }
     return 0;

@@ -28,13 +28,13 @@ void ac_print_grade_cells(json_t *g, char cells[7][32])
         strcpy(cells[i], "-");
     if (g == NULL)
         return;
+    /* (ac_print_fnum writes nothing when a value is absent: the cell keeps its "-".) */
     ac_print_fnum(cells[0], 32, g, "fwhm", "%.2f");
     ac_print_fnum(cells[1], 32, g, "hfr", "%.2f");
     ac_print_fnum(cells[2], 32, g, "eccentricity", "%.2f");
     ac_print_fnum(cells[3], 32, g, "stars", "%.0f");
     ac_print_fnum(cells[4], 32, g, "snr", "%.0f");
     ac_print_fnum(cells[5], 32, g, "score", "%.0f");
-    /* (ac_print_fnum writes nothing when a value is absent: the cell keeps its "-".) */
     snprintf(cells[6], 32, "%s", verdict_of(g));
 }
 

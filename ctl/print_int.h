@@ -23,6 +23,8 @@ long long ac_print_num_i(json_t *o, const char *k);
 double ac_print_num_f(json_t *o, const char *k);
 const char *ac_print_fnum(char *buf, size_t size, json_t *o, const char *k, const char *fmt);
 const char *ac_print_base(const char *path);
+/* ac_print_id_text formats a string or integer id (into buf for an integer), or "-". */
+const char *ac_print_id_text(char *buf, size_t size, json_t *v);
 
 /* A table: columns separated by two spaces, numbers right-aligned ('r' in align). */
 #define MAX_COLS 16

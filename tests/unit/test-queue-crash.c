@@ -272,7 +272,7 @@ TEST(queue_crash_columns_migration_keeps_rows)
     db = ac_db_open("m3.db", NULL, NULL);
     ASSERT_OK(ac_schema_prepare(db, NULL, NULL));
     ASSERT_OK(ac_schema_version(db, &v, NULL));
-    ASSERT_EQ(v, 3);
+    ASSERT_EQ(v, AC_SCHEMA_VERSION);
     ac_queue_init(&q, db);
     f = row(&q, "a");
     ASSERT_EQ(f.state, AC_FILE_RUNNING);
