@@ -123,19 +123,34 @@ int ac_grade_judge(const ac_grade_fig_t *figs, size_t n, const ac_grade_rules_t 
     return 0;
 }
 
-double ac_grade_flat_residual(const float *mesh, int nx, int ny, double rms)
+/* node_pos returns the centre of mesh cell i (of size cell, the last one cut at n) in
+ * -1..1 over n pixels. */
+static double node_pos(int i, int cell, int n)
 {
-    double c[4] = {0}, res_sd = 0;
+    double lo = (double)i * cell, hi = fmin((double)(i + 1) * cell, n);
+
+    return (lo + hi) / n - 1;
+}
+
+double ac_grade_flat_residual(const float *mesh, int nx, int ny, int cell_w, int cell_h,
+                              int width, int height, double rms)
+{
+    double c[4] = {0}, res_sd = 0, xs[4096], ys[4096];
     bool keep_all = true;
 
-    if (mesh == NULL || nx < 3 || ny < 3)
+    if (mesh == NULL || nx < 3 || ny < 3 || nx > 4096 || ny > 4096 || cell_w < 1 ||
+        cell_h < 1 || width < 1 || height < 1)
         return NAN;
+    for (int i = 0; i < nx; i++)
+        xs[i] = node_pos(i, cell_w, width);
+    for (int j = 0; j < ny; j++)
+        ys[j] = node_pos(j, cell_h, height);
     for (int pass = 0; pass < 2; pass++) {
         double a[4][5] = {{0}}, ss = 0;
         int used = 0;
         for (int j = 0; j < ny; j++) {
             for (int i = 0; i < nx; i++) {
-                double x = 2.0 * i / (nx - 1) - 1, y = 2.0 * j / (ny - 1) - 1;
+                double x = xs[i], y = ys[j];
                 double b[4] = {1, x, y, (x * x + y * y) / 2}, z = mesh[j * nx + i];
                 if (!isfinite(z))
                     continue;
@@ -179,7 +194,7 @@ double ac_grade_flat_residual(const float *mesh, int nx, int ny, double rms)
             c[p] = a[p][4] / a[p][p];
         for (int j = 0; j < ny; j++) {
             for (int i = 0; i < nx; i++) {
-                double x = 2.0 * i / (nx - 1) - 1, y = 2.0 * j / (ny - 1) - 1;
+                double x = xs[i], y = ys[j];
                 double d = mesh[j * nx + i] -
                            (c[0] + c[1] * x + c[2] * y + c[3] * (x * x + y * y) / 2);
                 if (isfinite(d))

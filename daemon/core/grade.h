@@ -78,14 +78,17 @@ int ac_grade_judge(const ac_grade_fig_t *figs, size_t n, const ac_grade_rules_t 
                    ac_grade_verdict_t *out);
 
 /* ac_grade_flat_residual measures a flat-field residual from a background mesh (nx x ny
- * node values, row-major, e.g. SEP's): the mesh is fitted by least squares with
- * c0 + c1 x + c2 y + c3 r^2 (x, y in -1..1 over the frame, r^2 = (x^2 + y^2) / 2, so r^2 = 1
- * in the corners), one pass with nodes beyond 3 sigma of the fit dropped, and the result
- * is c3 / c0: the relative brightness of the corners against the centre that a plane (a
- * sky gradient) does not explain. Vignetting left by a missing or wrong flat reads
- * negative (dark corners), an over-correction positive. NAN when the mesh is smaller than
- * 3 x 3 or the level c0 is below 5 x rms (a background too close to 0 to be divided by). */
-double ac_grade_flat_residual(const float *mesh, int nx, int ny, double rms);
+ * node values, row-major, e.g. SEP's; each node the background of a cell_w x cell_h cell of
+ * a width x height image, the last cells cut at the edge): the mesh is fitted by least
+ * squares at the cells' centres with c0 + c1 x + c2 y + c3 r^2 (x, y in -1..1 over the
+ * frame, r^2 = (x^2 + y^2) / 2, so r^2 = 1 in the corners), one pass with nodes beyond 3 sigma
+ * of the fit dropped, and the result is c3 / c0: the relative brightness of the corners against
+ * the centre that a plane (a sky gradient) does not explain. Vignetting left by a missing or
+ * wrong flat reads negative (dark corners), an over-correction positive. NAN when the mesh is
+ * smaller than 3 x 3 or the level c0 is below 5 x rms (a background too close to 0 to be
+ * divided by). */
+double ac_grade_flat_residual(const float *mesh, int nx, int ny, int cell_w, int cell_h,
+                              int width, int height, double rms);
 
 /* ac_grade_cards appends the figures' header cards to h (FWHM, HFR, ECCENTR, STARCNT,
  * IMGSNR, FLATRES, and PIXSCALE when with_scale and the scale is known); unknown figures

@@ -114,12 +114,14 @@ TEST(grade_small_session_only_absolute_rules)
     ASSERT(v[0].rejected || v[1].rejected);
 }
 
-/* mesh draws c0 + c1 x + c2 y + c3 r^2 on an nx x ny grid. */
+/* mesh draws c0 + c1 x + c2 y + c3 r^2 at the centres of the 64 x 64 cells of a 1250 x 880
+ * image (20 x 14 cells, the last ones cut to 34 and 48 px). */
 static void mesh(float *m, int nx, int ny, double c0, double c1, double c2, double c3)
 {
     for (int j = 0; j < ny; j++)
         for (int i = 0; i < nx; i++) {
-            double x = 2.0 * i / (nx - 1) - 1, y = 2.0 * j / (ny - 1) - 1;
+            double x = (64.0 * i + fmin(64.0 * (i + 1), 1250)) / 1250 - 1;
+            double y = (64.0 * j + fmin(64.0 * (j + 1), 880)) / 880 - 1;
             m[j * nx + i] = (float)(c0 + c1 * x + c2 * y + c3 * (x * x + y * y) / 2);
         }
 }
@@ -129,25 +131,30 @@ TEST(grade_flat_residual_separates_vignetting_from_a_sky_gradient)
     float m[20 * 14];
 
     mesh(m, 20, 14, 1000, 0, 0, -120); /* corners 12 % darker: no flat */
-    ASSERT_NEAR(ac_grade_flat_residual(m, 20, 14, 10), -0.12, 1e-5);
+    ASSERT_NEAR(ac_grade_flat_residual(m, 20, 14, 64, 64, 1250, 880, 10), -0.12, 1e-5);
     mesh(m, 20, 14, 1000, 80, -40, 0); /* a plain gradient (light pollution) */
-    ASSERT_NEAR(ac_grade_flat_residual(m, 20, 14, 10), 0, 1e-5);
+    ASSERT_NEAR(ac_grade_flat_residual(m, 20, 14, 64, 64, 1250, 880, 10), 0, 1e-5);
     mesh(m, 20, 14, 1000, 80, -40, 50); /* over-corrected, on a gradient */
-    ASSERT_NEAR(ac_grade_flat_residual(m, 20, 14, 10), 0.05, 1e-5);
+    ASSERT_NEAR(ac_grade_flat_residual(m, 20, 14, 64, 64, 1250, 880, 10), 0.05, 1e-5);
     /* One node on a bright star or nebula is clipped, not fitted. */
     mesh(m, 20, 14, 1000, 0, 0, 0);
     m[5 * 20 + 7] = 3000;
-    ASSERT_NEAR(ac_grade_flat_residual(m, 20, 14, 10), 0, 1e-4);
+    ASSERT_NEAR(ac_grade_flat_residual(m, 20, 14, 64, 64, 1250, 880, 10), 0, 1e-4);
     /* A background near 0 cannot be divided by; too small a mesh says nothing. */
     mesh(m, 20, 14, 30, 0, 0, -10);
-    ASSERT(isnan(ac_grade_flat_residual(m, 20, 14, 10)));
-    ASSERT(isnan(ac_grade_flat_residual(m, 2, 14, 10)));
+    ASSERT(isnan(ac_grade_flat_residual(m, 20, 14, 64, 64, 1250, 880, 10)));
+    ASSERT(isnan(ac_grade_flat_residual(m, 2, 14, 64, 64, 1250, 880, 10)));
 }
 
 TEST(grade_cards_and_qreject_value)
 {
-    ac_grade_fig_t f = {.fwhm = 3.5, .hfr = 2.2, .ecc = 0.1, .stars = 312, .snr = 800,
-                        .scale = 1.25, .flat_residual = 0.01};
+    ac_grade_fig_t f = {.fwhm = 3.5,
+                        .hfr = 2.2,
+                        .ecc = 0.1,
+                        .stars = 312,
+                        .snr = 800,
+                        .scale = 1.25,
+                        .flat_residual = 0.01};
     ac_hdr_t h;
     char v[80];
     double d;
