@@ -59,8 +59,9 @@ static void usage(FILE *f)
             "                                retry failed files\n"
             "  grade SESSION [--csv]         the session's star metrics and verdicts\n"
             "                                (--csv: one line per light, for spreadsheets)\n"
-            "  accept FILE | reject FILE     override a light's grading verdict (raw or\n"
-            "                                calibrated path or id); --clear removes it\n"
+            "  accept FILE [--clear]         keep a light that grading rejected (FILE: raw or\n"
+            "                                calibrated path or id)\n"
+            "  reject FILE [--clear]         reject a light; --clear: the rules decide again\n"
             "  regrade SESSION [--all]       measure the session's lights again (the\n"
             "                                failed ones, or --all)\n"
             "  import DIR                    register the FITS files under DIR\n"
@@ -206,8 +207,10 @@ static json_t *build_args(const char *cmd, int n, char **a)
         if (grade || regrade) {
             json_object_set_new(args, "session", json_string(what));
         } else {
-            /* A relative path is the caller's: make it absolute, as the daemon stores. */
-            char *abs = strchr(what, '/') != NULL ? absolute(what) : strdup(what);
+            /* A path (with a '/', or an existing file) is made absolute, as the daemon stores
+             * paths; anything else is an id. */
+            char *abs = strchr(what, '/') != NULL || access(what, F_OK) == 0 ? absolute(what)
+                                                                              : strdup(what);
             if (abs == NULL)
                 die_usage("%s: cannot make '%s' absolute", cmd, what);
             json_object_set_new(args, "file", json_string(abs));
