@@ -198,6 +198,7 @@ static const char *const migrations[] = {
     "  override TEXT CHECK (override IN ('accepted','rejected')), header_reasons TEXT,\n"
     "  seconds REAL, measured_at TEXT, judged_at TEXT, updated_at TEXT);\n"
     "CREATE INDEX astrocal_grade_session ON astrocal_grade (session_id);\n"
+    "CREATE INDEX astrocal_file_state_finished ON astrocal_file (state, finished_at);\n"
     /* Lights calibrated before grading existed are not measured behind the user's back
      * (their headers and hashes would change): `astrocalctl grade SESSION --again` does. */
     "INSERT INTO astrocal_grade (file_id, session_id, output_file_id, output_path, state, "

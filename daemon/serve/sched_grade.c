@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "grader.h"
@@ -59,15 +60,42 @@ static void judge_if_ready(ac_sched_t *s, const char *session_id)
                             "judged", s->cfg->calibration_quality_check));
 }
 
+/* A result the catalogue refused for now (busy, full, lost): the file already carries it
+ * (header, hash), so it is kept and recorded before any new task starts. */
+struct ac_grade_unrecorded {
+    ac_grade_task_t t;
+    ac_grading_res_t r;
+    int rc;
+    ac_err_t err;
+};
+
+/* record records a task's outcome; returns 0 or the catalogue's error. */
+static int record(ac_sched_t *s, const ac_grade_task_t *t, const ac_grading_res_t *r, int rc,
+                  const ac_err_t *err, bool first);
+
 static void grade_done(void *ud, const ac_grade_task_t *t, const ac_grading_res_t *r, int rc,
                        const ac_err_t *err)
 {
     ac_sched_t *s = ud;
+    int wrc = record(s, t, r, rc, err, true);
+
+    if (ac_db_unavailable(wrc) && s->grade_unrecorded == NULL &&
+        (s->grade_unrecorded = malloc(sizeof *s->grade_unrecorded)) != NULL)
+        *s->grade_unrecorded = (struct ac_grade_unrecorded){*t, *r, rc, *err};
+    if (!s->stopping)
+        ac_sched_kick(s);
+}
+
+static int record(ac_sched_t *s, const ac_grade_task_t *t, const ac_grading_res_t *r, int rc,
+                  const ac_err_t *err, bool first)
+{
     ac_err_t e = {0};
     int wrc;
 
     if (rc != 0) {
-        ac_log_warn("grading %s: %s", t->output_path, err->msg[0] ? err->msg : ac_strerror(rc));
+        if (first)
+            ac_log_warn("grading %s: %s", t->output_path,
+                        err->msg[0] ? err->msg : ac_strerror(rc));
         wrc = ac_catalog_grade_failed(s->db, t, err->msg[0] ? err->msg : ac_strerror(rc), &e);
         ac_sched_emit(s, "file_graded",
                       json_pack("{s:s,s:s,s:s}", "file_id", t->file_id, "output_path",
@@ -96,11 +124,13 @@ static void grade_done(void *ud, const ac_grade_task_t *t, const ac_grading_res_
                                 "reasons", t->reject ? json_string(t->reasons) : json_null()));
     }
     if (wrc != 0)
-        ac_log_warn("grading %s: not recorded: %s", t->output_path, e.msg);
+        ac_log_warn("grading %s: not recorded%s: %s", t->output_path,
+                    ac_db_unavailable(wrc) ? " yet (kept, recorded once the catalogue is back)"
+                                           : "",
+                    e.msg);
     else if (t->kind == AC_GRADE_TASK_MEASURE)
         judge_if_ready(s, t->session_id);
-    if (!s->stopping)
-        ac_sched_kick(s);
+    return wrc;
 }
 
 int ac_sched_grade_init(ac_sched_t *s, ac_err_t *e)
@@ -110,8 +140,17 @@ int ac_sched_grade_init(ac_sched_t *s, ac_err_t *e)
 
 void ac_sched_grade_close(ac_sched_t *s)
 {
+    struct ac_grade_unrecorded *u = s->grade_unrecorded;
+
     ac_grader_close(s->grader);
     s->grader = NULL;
+    /* A last try; a result still refused is lost: the next start measures the light again,
+     * and since its header (and hash) already changed, its grade then says the file changed
+     * since it was calibrated (docs/grading.md). */
+    if (u != NULL && ac_db_state(s->db) == AC_DB_OK)
+        record(s, &u->t, &u->r, u->rc, &u->err, false);
+    free(u);
+    s->grade_unrecorded = NULL;
 }
 
 bool ac_sched_grade_busy(const ac_sched_t *s)
@@ -129,6 +168,13 @@ void ac_sched_grade_kick(ac_sched_t *s)
         s->paused_user || s->jobs != NULL || s->build != NULL || s->mc->loading > 0 ||
         s->full.active || ac_db_state(s->db) != AC_DB_OK)
         return;
+    if (s->grade_unrecorded != NULL) {
+        struct ac_grade_unrecorded *u = s->grade_unrecorded;
+        if (ac_db_unavailable(record(s, &u->t, &u->r, u->rc, &u->err, false)))
+            return; /* the next kick tries again */
+        s->grade_unrecorded = NULL;
+        free(u);
+    }
     if (ac_catalog_grade_next(s->db, &t, &found, &e) != 0) {
         ac_log_debug("grading: %s", e.msg);
         return;

@@ -89,6 +89,7 @@ typedef struct ac_sched {
     int nwbs, nfree;
     struct ac_build_job *build; /* the master build running, or NULL */
     struct ac_grader *grader;   /* the grading stage's thread (sched_grade.c) */
+    struct ac_grade_unrecorded *grade_unrecorded; /* a result the catalogue refused */
 
     bool paused_user;            /* astrocalctl pause */
     char pause_reason[768];      /* why nothing starts ("" when running) */
