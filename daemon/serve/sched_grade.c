@@ -7,11 +7,13 @@
  * the QREJECT cards follow the verdicts and the operator's overrides.
  *
  * When: a task starts only when no light is in flight or waiting for its masters, no
- * master build runs, and the queue is neither paused nor stopping (ac_sched_grade_kick, at
- * the end of every kick): calibration always comes first, and a running task (about a
- * second) is the most a newly claimed light competes with, on a thread the kernel runs
- * only when a CPU is otherwise idle. Newest outputs first, while they are in the page
- * cache.
+ * master build runs, none did for AC_GRADE_QUIET_S (lights arriving one after the other,
+ * as an import or a capture registers them, are calibrated without grading in between),
+ * and the queue is neither paused nor stopping (ac_sched_grade_kick, at the end of every
+ * kick; a timer kicks again when the quiet time ends): calibration always comes first, and a
+ * running task (about a second) is the most a newly claimed light competes with, on a thread
+ * the kernel runs only when a CPU is otherwise idle. Newest outputs first, while they are in
+ * the page cache.
  *
  * Thread: loop thread only.
  */
@@ -158,16 +160,32 @@ bool ac_sched_grade_busy(const ac_sched_t *s)
     return ac_grader_busy(s->grader);
 }
 
+static void grade_timer_cb(uv_timer_t *t)
+{
+    ac_sched_t *s = t->data;
+
+    if (!s->stopping)
+        ac_sched_kick(s);
+}
+
 void ac_sched_grade_kick(ac_sched_t *s)
 {
     ac_grade_task_t t;
     ac_err_t e = {0};
+    double now = ac_sched_mono_now();
     bool found = false;
 
+    if (s->jobs != NULL || s->build != NULL || s->mc->loading > 0)
+        s->grade_busy_at = now;
     if (s->grader == NULL || !s->cfg->grading || ac_grader_busy(s->grader) || s->stopping ||
         s->paused_user || s->jobs != NULL || s->build != NULL || s->mc->loading > 0 ||
         s->full.active || ac_db_state(s->db) != AC_DB_OK)
         return;
+    if (s->grade_busy_at > 0 && now < s->grade_busy_at + AC_GRADE_QUIET_S) {
+        uv_timer_start(&s->grade_timer, grade_timer_cb,
+                       (uint64_t)((s->grade_busy_at + AC_GRADE_QUIET_S - now) * 1000) + 10, 0);
+        return;
+    }
     if (s->grade_unrecorded != NULL) {
         struct ac_grade_unrecorded *u = s->grade_unrecorded;
         if (ac_db_unavailable(record(s, &u->t, &u->r, u->rc, &u->err, false)))

@@ -90,6 +90,8 @@ typedef struct ac_sched {
     struct ac_build_job *build; /* the master build running, or NULL */
     struct ac_grader *grader;   /* the grading stage's thread (sched_grade.c) */
     struct ac_grade_unrecorded *grade_unrecorded; /* a result the catalogue refused */
+    double grade_busy_at; /* monotonic s when calibration or a build last ran (grading waits
+                             AC_GRADE_QUIET_S after it) */
 
     bool paused_user;            /* astrocalctl pause */
     char pause_reason[768];      /* why nothing starts ("" when running) */
@@ -111,7 +113,7 @@ typedef struct ac_sched {
     uint64_t started_ns;
     uint64_t done_times[256]; /* completion times (ns) for the rate, ring buffer */
     unsigned ndone_times;
-    uv_timer_t kick_timer, build_timer, plan_timer;
+    uv_timer_t kick_timer, build_timer, plan_timer, grade_timer;
 } ac_sched_t;
 
 /* ac_sched_init sets up s (zeroed by the caller or not) with one strip buffer per worker
@@ -210,6 +212,9 @@ int ac_sched_scan_builds(ac_sched_t *s, bool frames_settling, ac_err_t *e);
 /* ---- Shared by the scheduler's files ---- */
 
 /* ---- grading (sched_grade.c, docs/grading.md) ---- */
+
+/* Seconds without calibration or a master build before grading starts. */
+#define AC_GRADE_QUIET_S 5.0
 
 /* ac_sched_grade_kick starts the next grading task when nothing else runs (called at the
  * end of every kick). */
