@@ -107,8 +107,9 @@ static int record(ac_sched_t *s, const ac_grade_task_t *t, const ac_grading_res_
         wrc = ac_catalog_grade_measured(s->db, t, f, r->fwhm_arcsec, r->hfr_arcsec, r->sha256,
                                         r->t_total, &e);
         ac_log_info("%s: FWHM %.2f px, HFR %.2f px, eccentricity %.2f, %d stars, SNR %.0f "
-                    "(%.2f s)",
-                    t->output_path, f->fwhm, f->hfr, f->ecc, f->stars, f->snr, r->t_total);
+                    "(%.2f s, %.2f s CPU)",
+                    t->output_path, f->fwhm, f->hfr, f->ecc, f->stars, f->snr, r->t_total,
+                    r->t_cpu);
         ac_sched_emit(s, "file_graded",
                       json_pack("{s:s,s:s,s:o,s:o,s:o,s:i,s:o,s:o,s:o}", "file_id", t->file_id,
                                 "output_path", t->output_path, "fwhm", num_or_null(f->fwhm),

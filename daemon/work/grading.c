@@ -23,6 +23,14 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+static double cpu_s(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static double hdr_double(const ac_hdr_t *h, const char *key)
 {
     double v;
@@ -53,7 +61,7 @@ int ac_grading_measure(const char *path, const char *expect_sha256, bool write_h
     ac_stars_opts_t o;
     ac_stars_result_t sr = {0};
     ac_stars_image_t si;
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     bool had_scale;
     int rc;
 
@@ -103,6 +111,7 @@ int ac_grading_measure(const char *path, const char *expect_sha256, bool write_h
     rc = ac_hdrupdate_file(path, &cards, NULL, expect_sha256, r->sha256, sizeof r->sha256, e);
 out:
     r->t_total = now_s() - t0;
+    r->t_cpu = cpu_s() - c0;
     ac_image_free(&img);
     ac_stars_result_free(&sr);
     ac_hdr_free(&hdr);

@@ -26,7 +26,8 @@ typedef struct ac_grading_res {
     ac_grade_fig_t fig;
     double fwhm_arcsec, hfr_arcsec; /* NAN without a scale */
     char sha256[65];                /* of the file after the update */
-    double t_measure, t_total;      /* seconds */
+    double t_measure, t_total;      /* seconds (wall) */
+    double t_cpu;                   /* CPU seconds of the calling thread for the call */
 } ac_grading_res_t;
 
 /* ac_grading_measure: see above. write_header false measures only (no card, no hash).
