@@ -8,7 +8,7 @@
 # lights when the measured night is imported (the worst case of a live night: lights
 # arriving while grading runs). Per run it prints the calibration rate, when the last light
 # was graded, the median wall and CPU seconds of a measurement (from the daemon's log), and
-# how many measurements ended while the measured night was still being calibrated.
+# how many measurements ended between the start of the import and the last light calibrated.
 #
 #   bench/run-grading.sh [--lights N] [--reps N] [--backlog N] [--size WxH] [--tmp DIR]
 #                        [--build DIR]
