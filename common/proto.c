@@ -130,6 +130,8 @@ static const ac_name_value_t commands[] = {
     {"uploads", AC_PROTO_ACCESS_READ},
     /* cluster reprocessing (docs/cluster.md) */
     {"export", AC_PROTO_ACCESS_CHANGE}, {"import-results", AC_PROTO_ACCESS_CHANGE},
+    {"grade", AC_PROTO_ACCESS_READ},    {"accept", AC_PROTO_ACCESS_CHANGE},
+    {"reject", AC_PROTO_ACCESS_CHANGE}, {"regrade", AC_PROTO_ACCESS_CHANGE},
 };
 /* clang-format on */
 

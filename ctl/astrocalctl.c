@@ -475,7 +475,9 @@ int main(int argc, char **argv)
         printf("%s\n", s ? s : "null");
         free(s);
         status = 0;
-    } else if (ac_print_result(stdout, cmd->name, m.result) < 0) {
+    } else if ((json_is_true(json_object_get(p.local, "csv"))
+                    ? ac_print_grade(stdout, m.result, true)
+                    : ac_print_result(stdout, cmd->name, m.result)) < 0) {
         fail(EX_PROTOCOL, AC_PROTO_BAD_REPLY, "unexpected result for %s from astrocald",
              cmd->name);
     } else {

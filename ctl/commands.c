@@ -199,6 +199,55 @@ static const ctl_cmd_t commands[] = {
       {NULL}},
      retry_check,
      0},
+    {"grade",
+     "SESSION [--csv]",
+     "the session's star metrics and verdicts",
+     "One line per light: FWHM and HFR (pixels and arcseconds), eccentricity, stars, SNR,\n"
+     "score and verdict with the rules that rejected it (docs/grading.md). --csv prints\n"
+     "comma-separated values with a header line, for spreadsheets.\n",
+     1,
+     1,
+     {"session"},
+     CTL_STRING,
+     {{"--csv", NULL, NULL, CTL_FLAG, "comma-separated values (RFC 4180)"}, {NULL}},
+     NULL,
+     0},
+    {"accept",
+     "FILE [--clear]",
+     "keep a light that grading rejected",
+     "FILE is a raw or calibrated light's path or id. --clear takes the override back: the\n"
+     "rules decide again.\n",
+     1,
+     1,
+     {"file"},
+     CTL_FILEREF,
+     {{"--clear", NULL, "clear", CTL_FLAG, "remove the override"}, {NULL}},
+     NULL,
+     0},
+    {"reject",
+     "FILE [--clear]",
+     "reject a light (its file and row stay; QREJECT is written)",
+     "FILE is a raw or calibrated light's path or id. --clear takes the override back: the\n"
+     "rules decide again.\n",
+     1,
+     1,
+     {"file"},
+     CTL_FILEREF,
+     {{"--clear", NULL, "clear", CTL_FLAG, "remove the override"}, {NULL}},
+     NULL,
+     0},
+    {"regrade",
+     "SESSION [--all]",
+     "measure a session's lights again",
+     "The lights whose measurement failed, or with --all every calibrated light of the\n"
+     "session; the session is judged again afterwards.\n",
+     1,
+     1,
+     {"session"},
+     CTL_STRING,
+     {{"--all", NULL, "all", CTL_FLAG, "every light, not only the failed ones"}, {NULL}},
+     NULL,
+     0},
     {"uploads",
      "[--limit N]",
      "the cloud upload queue",
@@ -468,6 +517,10 @@ static json_t *value(const char *what, const char *text, int type, char *err, si
         if (strcmp(text, "none") == 0 ||
             (text[0] != '\0' && text[strspn(text, "#0123456789")] == '\0'))
             return json_string(text);
+        __attribute__((fallthrough)); /* a path */
+    case CTL_FILEREF:
+        if (type == CTL_FILEREF && strchr(text, '/') == NULL && access(text, F_OK) != 0)
+            return json_string(text); /* an id */
         __attribute__((fallthrough)); /* a path */
     case CTL_DIR:
         if (text[0] == '/')

@@ -27,6 +27,8 @@ enum ctl_type {
     CTL_INT,      /* a whole number (an int) */
     CTL_DIR,      /* a path, made absolute against the current directory (not resolved) */
     CTL_MASTER,   /* a master: an id (digits, "#" allowed), "none", or a path made absolute */
+    CTL_FILEREF,  /* a file: a path (with a '/', or an existing file) made absolute, else an id
+                   */
     CTL_LIST,     /* repeatable: each value appended to an array of strings */
 };
 

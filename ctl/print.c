@@ -6,6 +6,7 @@
  * names remembered in an ac_print_watch_t.
  */
 #include "print.h"
+#include "print_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -87,18 +88,18 @@ char *ac_print_mib(char *buf, size_t size, double bytes)
 }
 
 /* str returns o[k] when it is a string, else NULL. */
-static const char *str(json_t *o, const char *k)
+const char *ac_print_str(json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
 }
 
 /* dash returns s, or "-" for NULL or "". */
-static const char *dash(const char *s)
+const char *ac_print_dash(const char *s)
 {
     return s != NULL && *s != '\0' ? s : "-";
 }
 
-static long long num_i(json_t *o, const char *k)
+long long ac_print_num_i(json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
 
@@ -106,7 +107,7 @@ static long long num_i(json_t *o, const char *k)
 }
 
 /* num_f returns o[k] as a double, NAN when absent or null. */
-static double num_f(json_t *o, const char *k)
+double ac_print_num_f(json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
 
@@ -114,9 +115,9 @@ static double num_f(json_t *o, const char *k)
 }
 
 /* fnum formats o[k] with fmt (a double conversion), or "-". */
-static const char *fnum(char *buf, size_t size, json_t *o, const char *k, const char *fmt)
+const char *ac_print_fnum(char *buf, size_t size, json_t *o, const char *k, const char *fmt)
 {
-    double v = num_f(o, k);
+    double v = ac_print_num_f(o, k);
 
     if (isnan(v))
         return "-";
@@ -128,7 +129,7 @@ static const char *fnum(char *buf, size_t size, json_t *o, const char *k, const 
 }
 
 /* base returns the part of path after its last '/'. */
-static const char *base(const char *path)
+const char *ac_print_base(const char *path)
 {
     const char *s;
 
@@ -139,7 +140,7 @@ static const char *base(const char *path)
 }
 
 /* id_text formats a string or integer id. */
-static const char *id_text(char *buf, size_t size, json_t *v)
+const char *ac_print_id_text(char *buf, size_t size, json_t *v)
 {
     if (json_is_string(v))
         return json_string_value(v);
@@ -152,18 +153,7 @@ static const char *id_text(char *buf, size_t size, json_t *v)
 
 /* ---- tables ----------------------------------------------------------------------------- */
 
-#define MAX_COLS 16
-
-struct table {
-    int ncols;
-    const char *head[MAX_COLS];
-    bool right[MAX_COLS];
-    char **cells;
-    size_t rows, cap;
-    bool oom;
-};
-
-static void table_init(struct table *t, const char *align, const char *const *head)
+void ac_print_table_init(ac_print_table_t *t, const char *align, const char *const *head)
 {
     memset(t, 0, sizeof *t);
     t->ncols = (int)strlen(align);
@@ -176,7 +166,7 @@ static void table_init(struct table *t, const char *align, const char *const *he
 }
 
 /* table_add appends a row of ncols strings (copied; NULL prints as "-"). */
-static void table_add(struct table *t, const char *const *row)
+void ac_print_table_add(ac_print_table_t *t, const char *const *row)
 {
     if (ac_grow((void **)&t->cells, &t->cap, t->rows, (size_t)t->ncols * sizeof *t->cells) !=
         0) {
@@ -184,7 +174,7 @@ static void table_add(struct table *t, const char *const *row)
         return;
     }
     for (int i = 0; i < t->ncols; i++) {
-        char *c = strdup(dash(row[i]));
+        char *c = strdup(ac_print_dash(row[i]));
         if (c == NULL)
             t->oom = true;
         t->cells[t->rows * (size_t)t->ncols + (size_t)i] = c;
@@ -213,7 +203,7 @@ static void cell(FILE *out, const char *s, size_t w, bool right, bool last)
         fprintf(out, "%*s", (int)pad, "");
 }
 
-static int table_print(struct table *t, FILE *out, const char *indent)
+int ac_print_table_print(ac_print_table_t *t, FILE *out, const char *indent)
 {
     size_t w[MAX_COLS] = {0};
     int rc = t->oom ? -ENOMEM : 0;
@@ -256,7 +246,7 @@ static long long file_counts(FILE *out, json_t *files)
     long long total = 0;
 
     for (size_t i = 0; i < 6; i++) {
-        long long n = num_i(files, file_states[i]);
+        long long n = ac_print_num_i(files, file_states[i]);
         if (out != NULL)
             fprintf(out, "  %s %lld", file_states[i], n);
         total += n;
@@ -279,43 +269,46 @@ int ac_print_status(FILE *out, json_t *r)
 
     if (!json_is_object(files) || !json_is_object(sess) || !json_is_array(running))
         return -EINVAL;
-    paused = str(r, "state") != NULL && strcmp(str(r, "state"), "paused") == 0;
+    paused =
+        ac_print_str(r, "state") != NULL && strcmp(ac_print_str(r, "state"), "paused") == 0;
     fputs("astrocald", out);
-    if (str(r, "version") != NULL)
-        fprintf(out, " %s", str(r, "version"));
+    if (ac_print_str(r, "version") != NULL)
+        fprintf(out, " %s", ac_print_str(r, "version"));
     if (json_is_integer(json_object_get(r, "pid")))
-        fprintf(out, " (pid %lld)", num_i(r, "pid"));
-    fprintf(out, " %s", dash(str(r, "state")));
-    if (str(r, "pause_reason") != NULL)
-        fprintf(out, " (%s)", str(r, "pause_reason"));
+        fprintf(out, " (pid %lld)", ac_print_num_i(r, "pid"));
+    fprintf(out, " %s", ac_print_dash(ac_print_str(r, "state")));
+    if (ac_print_str(r, "pause_reason") != NULL)
+        fprintf(out, " (%s)", ac_print_str(r, "pause_reason"));
     fprintf(out, ", up %s, %lld workers, %lld in flight\n",
-            ac_print_duration(b1, sizeof b1, num_f(r, "uptime_s")), num_i(r, "workers"),
-            num_i(r, "in_flight"));
-    if ((busy = str(json_object_get(r, "catalogue"), "busy_since")) != NULL)
+            ac_print_duration(b1, sizeof b1, ac_print_num_f(r, "uptime_s")),
+            ac_print_num_i(r, "workers"), ac_print_num_i(r, "in_flight"));
+    if ((busy = ac_print_str(json_object_get(r, "catalogue"), "busy_since")) != NULL)
         fprintf(out, "catalogue busy since %s\n", busy);
     total = file_counts(NULL, files);
     fprintf(out, "files     %s",
-            ac_print_progress(b1, sizeof b1, num_i(files, "done"), total, 20));
+            ac_print_progress(b1, sizeof b1, ac_print_num_i(files, "done"), total, 20));
     file_counts(out, files);
     /* No ETA while paused: nothing gets done until it resumes. */
     fprintf(out, "\nrate      %s frames/s, ETA %s\n",
-            fnum(b1, sizeof b1, r, "rate_fps", "%.2f"),
-            paused ? "-" : ac_print_duration(b2, sizeof b2, num_f(r, "eta_s")));
+            ac_print_fnum(b1, sizeof b1, r, "rate_fps", "%.2f"),
+            paused ? "-" : ac_print_duration(b2, sizeof b2, ac_print_num_f(r, "eta_s")));
     fprintf(out, "sessions ");
     for (i = 0; i < 7; i++)
-        fprintf(out, " %s%s %lld", i ? " " : "", sess_states[i], num_i(sess, sess_states[i]));
-    if (str(r, "last_session") != NULL)
-        fprintf(out, "\nlast      %s", str(r, "last_session"));
+        fprintf(out, " %s%s %lld", i ? " " : "", sess_states[i],
+                ac_print_num_i(sess, sess_states[i]));
+    if (ac_print_str(r, "last_session") != NULL)
+        fprintf(out, "\nlast      %s", ac_print_str(r, "last_session"));
     fprintf(out, "\nmemory    %s of %s\n",
-            ac_print_mib(b1, sizeof b1, num_f(mem, "used_bytes")),
-            ac_print_mib(b2, sizeof b2, num_f(mem, "budget_bytes")));
+            ac_print_mib(b1, sizeof b1, ac_print_num_f(mem, "used_bytes")),
+            ac_print_mib(b2, sizeof b2, ac_print_num_f(mem, "budget_bytes")));
     fprintf(out, "throttle  load %s per CPU, CPU pressure %s%%",
-            fnum(b1, sizeof b1, thr, "load_per_cpu", "%.2f"),
-            fnum(b2, sizeof b2, thr, "cpu_pressure", "%.1f"));
+            ac_print_fnum(b1, sizeof b1, thr, "load_per_cpu", "%.2f"),
+            ac_print_fnum(b2, sizeof b2, thr, "cpu_pressure", "%.1f"));
     if (json_is_true(json_object_get(thr, "backing_off")))
-        fprintf(out, ", backing off: %s", dash(str(thr, "reason")));
+        fprintf(out, ", backing off: %s", ac_print_dash(ac_print_str(thr, "reason")));
     if ((f = json_object_get(r, "last_error")) != NULL && json_is_object(f))
-        fprintf(out, "\nlast error %s: %s", dash(str(f, "at")), dash(str(f, "message")));
+        fprintf(out, "\nlast error %s: %s", ac_print_dash(ac_print_str(f, "at")),
+                ac_print_dash(ac_print_str(f, "message")));
     fputc('\n', out);
     if (json_is_true(json_object_get(json_object_get(r, "uploads"), "enabled")))
         ac_print_uploads_line(out, json_object_get(r, "uploads"));
@@ -326,43 +319,68 @@ int ac_print_status(FILE *out, json_t *r)
         fputs("nothing running\n", out);
         return 0;
     }
-    struct table t;
-    table_init(&t, "lllrl",
-               (const char *const[]){"FILE", "STEP", "PROGRESS", "TIME", "SESSION"});
+    ac_print_table_t t;
+    ac_print_table_init(&t, "lllrl",
+                        (const char *const[]){"FILE", "STEP", "PROGRESS", "TIME", "SESSION"});
     json_array_foreach(running, i, f)
     {
         char bar[64], pct[80], dur[64];
-        double p = num_f(f, "progress");
+        double p = ac_print_num_f(f, "progress");
 
         snprintf(pct, sizeof pct, "%s %3d%%", ac_print_bar(bar, sizeof bar, p, 10),
                  isnan(p) ? 0 : (int)floor(fmin(p, 1) * 100 + 1e-9));
-        table_add(&t,
-                  (const char *const[]){base(str(f, "path")), str(f, "step"), pct,
-                                        ac_print_duration(dur, sizeof dur, num_f(f, "seconds")),
-                                        str(f, "session_id")});
+        ac_print_table_add(
+            &t, (const char *const[]){
+                    ac_print_base(ac_print_str(f, "path")), ac_print_str(f, "step"), pct,
+                    ac_print_duration(dur, sizeof dur, ac_print_num_f(f, "seconds")),
+                    ac_print_str(f, "session_id")});
     }
-    return table_print(&t, out, "");
+    return ac_print_table_print(&t, out, "");
 }
 
 /* ---- sessions --------------------------------------------------------------------------- */
 
-static void session_row(struct table *t, json_t *s)
+/* graded says whether the session object s has lights measured or failed by grading. */
+static bool graded(json_t *s)
 {
-    json_t *files = json_object_get(s, "files");
-    char prog[128], pri[32], failed[32], eta[64];
+    json_t *g = json_object_get(s, "grading");
 
-    ac_print_progress(prog, sizeof prog, num_i(files, "done"), num_i(s, "total"), 10);
-    snprintf(pri, sizeof pri, "%lld", num_i(s, "priority"));
-    snprintf(failed, sizeof failed, "%lld", num_i(files, "failed"));
-    ac_print_duration(eta, sizeof eta, num_f(s, "eta_s"));
-    table_add(t, (const char *const[]){str(s, "id"), str(s, "object"), str(s, "date"),
-                                       str(s, "filter"), str(s, "state"), pri, prog, failed,
-                                       eta, str(s, "reason")});
+    return ac_print_num_i(g, "measured") + ac_print_num_i(g, "failed") > 0;
+}
+
+/* session_row adds s; with_grade adds the grading columns (FWHM, STARS, REJECTED). */
+static void session_row(ac_print_table_t *t, json_t *s, bool with_grade)
+{
+    json_t *files = json_object_get(s, "files"), *g = json_object_get(s, "grading");
+    json_t *med = json_object_get(g, "median");
+    char prog[128], pri[32], failed[32], fw[32], st[32], rej[32], eta[64];
+    const char *fws, *sts;
+
+    ac_print_progress(prog, sizeof prog, ac_print_num_i(files, "done"),
+                      ac_print_num_i(s, "total"), 10);
+    snprintf(pri, sizeof pri, "%lld", ac_print_num_i(s, "priority"));
+    snprintf(failed, sizeof failed, "%lld", ac_print_num_i(files, "failed"));
+    fws = ac_print_fnum(fw, sizeof fw, med, "fwhm", "%.2f");
+    sts = ac_print_fnum(st, sizeof st, med, "stars", "%.0f");
+    snprintf(rej, sizeof rej, "%lld", ac_print_num_i(g, "rejected"));
+    ac_print_duration(eta, sizeof eta, ac_print_num_f(s, "eta_s"));
+    if (with_grade)
+        ac_print_table_add(
+            t, (const char *const[]){ac_print_str(s, "id"), ac_print_str(s, "object"),
+                                     ac_print_str(s, "date"), ac_print_str(s, "filter"),
+                                     ac_print_str(s, "state"), pri, prog, failed, eta, fws, sts,
+                                     graded(s) ? rej : NULL, ac_print_str(s, "reason")});
+    else
+        ac_print_table_add(
+            t, (const char *const[]){ac_print_str(s, "id"), ac_print_str(s, "object"),
+                                     ac_print_str(s, "date"), ac_print_str(s, "filter"),
+                                     ac_print_str(s, "state"), pri, prog, failed, eta,
+                                     ac_print_str(s, "reason")});
 }
 
 /* list_of sets *list to the array r[key]: 0 when it has rows, 1 when it is empty (none is
  * printed as a line), -EINVAL when it is not an array. */
-static int list_of(FILE *out, json_t *r, const char *key, const char *none, json_t **list)
+int ac_print_list_of(FILE *out, json_t *r, const char *key, const char *none, json_t **list)
 {
     *list = json_object_get(r, key);
     if (!json_is_array(*list))
@@ -377,20 +395,33 @@ static int list_of(FILE *out, json_t *r, const char *key, const char *none, json
 int ac_print_sessions(FILE *out, json_t *r)
 {
     json_t *list, *s;
-    struct table t;
+    ac_print_table_t t;
     size_t i;
     int rc;
 
-    if ((rc = list_of(out, r, "sessions", "no light sessions", &list)) != 0)
+    if ((rc = ac_print_list_of(out, r, "sessions", "no light sessions", &list)) != 0)
         return rc < 0 ? rc : 0;
-    table_init(&t, "lllllrlrrl",
-               (const char *const[]){"SESSION", "OBJECT", "DATE", "FILTER", "STATE", "PRI",
-                                     "PROGRESS", "FAILED", "ETA", "REASON"});
+    bool any = false;
     json_array_foreach(list, i, s)
     {
-        session_row(&t, s);
+        any = any || graded(s);
     }
-    return table_print(&t, out, "");
+    /* The grading columns once any session has graded lights (docs/grading.md). */
+    if (any)
+        ac_print_table_init(&t, "lllllrlrrrrrl",
+                            (const char *const[]){"SESSION", "OBJECT", "DATE", "FILTER",
+                                                  "STATE", "PRI", "PROGRESS", "FAILED", "ETA",
+                                                  "FWHM", "STARS", "REJECTED", "REASON"});
+    else
+        ac_print_table_init(&t, "lllllrlrrl",
+                            (const char *const[]){"SESSION", "OBJECT", "DATE", "FILTER",
+                                                  "STATE", "PRI", "PROGRESS", "FAILED", "ETA",
+                                                  "REASON"});
+    json_array_foreach(list, i, s)
+    {
+        session_row(&t, s, any);
+    }
+    return ac_print_table_print(&t, out, "");
 }
 
 int ac_print_session(FILE *out, json_t *r)
@@ -398,7 +429,7 @@ int ac_print_session(FILE *out, json_t *r)
     json_t *s = json_object_get(r, "session"), *list = json_object_get(r, "files"), *m, *f;
     static const char *const kinds[] = {"bias", "dark", "flat", "flatdark"};
     char prog[128], b[64];
-    struct table t;
+    ac_print_table_t t;
     size_t i;
 
     /* The per-file list is beside the session object: inside it, "files" holds the counts
@@ -406,34 +437,61 @@ int ac_print_session(FILE *out, json_t *r)
     if (!json_is_object(s) || !json_is_array(list))
         return -EINVAL;
     m = json_object_get(s, "masters");
-    fprintf(out, "session   %s\n", dash(str(s, "id")));
-    fprintf(out, "object    %s, filter %s, date %s\n", dash(str(s, "object")),
-            dash(str(s, "filter")), dash(str(s, "date")));
-    fprintf(out, "state     %s, priority %lld\n", dash(str(s, "state")), num_i(s, "priority"));
-    if (str(s, "reason") != NULL)
-        fprintf(out, "reason    %s\n", str(s, "reason"));
+    fprintf(out, "session   %s\n", ac_print_dash(ac_print_str(s, "id")));
+    fprintf(out, "object    %s, filter %s, date %s\n", ac_print_dash(ac_print_str(s, "object")),
+            ac_print_dash(ac_print_str(s, "filter")), ac_print_dash(ac_print_str(s, "date")));
+    fprintf(out, "state     %s, priority %lld\n", ac_print_dash(ac_print_str(s, "state")),
+            ac_print_num_i(s, "priority"));
+    if (ac_print_str(s, "reason") != NULL)
+        fprintf(out, "reason    %s\n", ac_print_str(s, "reason"));
     fprintf(out, "progress  %s",
-            ac_print_progress(prog, sizeof prog, num_i(json_object_get(s, "files"), "done"),
-                              num_i(s, "total"), 20));
+            ac_print_progress(prog, sizeof prog,
+                              ac_print_num_i(json_object_get(s, "files"), "done"),
+                              ac_print_num_i(s, "total"), 20));
     file_counts(out, json_object_get(s, "files"));
     fputc('\n', out);
     for (size_t k = 0; k < 4; k++)
         fprintf(out, "%s%-8s  %s\n", k == 0 ? "masters   " : "          ", kinds[k],
-                dash(str(m, kinds[k])));
+                ac_print_dash(ac_print_str(m, kinds[k])));
     fputc('\n', out);
-    table_init(&t, "llrrl",
-               (const char *const[]){"FILE", "STATE", "TRIES", "TIME", "OUTPUT / ERROR"});
+    bool any = false;
     json_array_foreach(list, i, f)
     {
-        char tries[32];
-        const char *detail = str(f, "error") ? str(f, "error") : base(str(f, "output_path"));
-
-        snprintf(tries, sizeof tries, "%lld", num_i(f, "attempts"));
-        table_add(&t, (const char *const[]){base(str(f, "path")), str(f, "state"), tries,
-                                            ac_print_duration(b, sizeof b, num_f(f, "seconds")),
-                                            detail});
+        any = any || json_is_object(json_object_get(f, "grade"));
     }
-    return table_print(&t, out, "");
+    /* Grading columns once a file is graded (docs/grading.md); the verdict's reasons
+     * replace the output's name. */
+    if (any)
+        ac_print_table_init(&t, "llrrrrrrrrll",
+                            (const char *const[]){"FILE", "STATE", "TRIES", "TIME", "FWHM",
+                                                  "HFR", "ECC", "STARS", "SNR", "SCORE",
+                                                  "VERDICT", "OUTPUT / ERROR / REASONS"});
+    else
+        ac_print_table_init(
+            &t, "llrrl",
+            (const char *const[]){"FILE", "STATE", "TRIES", "TIME", "OUTPUT / ERROR"});
+    json_array_foreach(list, i, f)
+    {
+        char tries[32], g[7][32];
+        json_t *gr = json_object_get(f, "grade");
+        const char *detail = ac_print_str(f, "error") ? ac_print_str(f, "error")
+                             : ac_print_str(gr, "reasons")
+                                 ? ac_print_str(gr, "reasons")
+                                 : ac_print_base(ac_print_str(f, "output_path"));
+        const char *dur = ac_print_duration(b, sizeof b, ac_print_num_f(f, "seconds"));
+        const char *path = ac_print_base(ac_print_str(f, "path"));
+
+        snprintf(tries, sizeof tries, "%lld", ac_print_num_i(f, "attempts"));
+        ac_print_grade_cells(json_is_object(gr) ? gr : NULL, g);
+        if (any)
+            ac_print_table_add(&t, (const char *const[]){path, ac_print_str(f, "state"), tries,
+                                                         dur, g[0], g[1], g[2], g[3], g[4],
+                                                         g[5], g[6], detail});
+        else
+            ac_print_table_add(
+                &t, (const char *const[]){path, ac_print_str(f, "state"), tries, dur, detail});
+    }
+    return ac_print_table_print(&t, out, "");
 }
 
 /* ---- masters and plans ------------------------------------------------------------------ */
@@ -443,172 +501,58 @@ int ac_print_masters(FILE *out, json_t *r)
     json_t *list, *m;
     char id[32], exp[32], temp[32], gain[32], off[32];
     bool any_reason = false;
-    struct table t;
+    ac_print_table_t t;
     size_t i;
     int rc;
 
-    if ((rc = list_of(out, r, "masters", "no masters", &list)) != 0)
+    if ((rc = ac_print_list_of(out, r, "masters", "no masters", &list)) != 0)
         return rc < 0 ? rc : 0;
     json_array_foreach(list, i, m)
     {
-        any_reason |= str(m, "reason") != NULL;
+        any_reason |= ac_print_str(m, "reason") != NULL;
     }
-    table_init(&t, any_reason ? "rlllrlrrrlllll" : "rlllrlrrrllll",
-               (const char *const[]){"ID", "TYPE", "INSTRUMENT", "TELESCOPE", "EXPOSURE",
-                                     "FILTER", "TEMP", "GAIN", "OFFSET", "BIN", "DATE", "VALID",
-                                     "FILE", "REASON"});
+    ac_print_table_init(&t, any_reason ? "rlllrlrrrlllll" : "rlllrlrrrllll",
+                        (const char *const[]){"ID", "TYPE", "INSTRUMENT", "TELESCOPE",
+                                              "EXPOSURE", "FILTER", "TEMP", "GAIN", "OFFSET",
+                                              "BIN", "DATE", "VALID", "FILE", "REASON"});
     json_array_foreach(list, i, m)
     {
-        table_add(&t,
-                  (const char *const[]){
-                      id_text(id, sizeof id, json_object_get(m, "id")), str(m, "type"),
-                      str(m, "instrument"), str(m, "telescope"),
-                      fnum(exp, sizeof exp, m, "exposure", "%g s"), str(m, "filter"),
-                      fnum(temp, sizeof temp, m, "ccd_temp", "%.1f"),
-                      fnum(gain, sizeof gain, m, "gain", "%g"),
-                      fnum(off, sizeof off, m, "offset", "%g"), str(m, "binning"),
-                      str(m, "date"), json_is_true(json_object_get(m, "valid")) ? "yes" : "no",
-                      base(str(m, "path")), str(m, "reason")});
+        ac_print_table_add(
+            &t, (const char *const[]){ac_print_id_text(id, sizeof id, json_object_get(m, "id")),
+                                      ac_print_str(m, "type"), ac_print_str(m, "instrument"),
+                                      ac_print_str(m, "telescope"),
+                                      ac_print_fnum(exp, sizeof exp, m, "exposure", "%g s"),
+                                      ac_print_str(m, "filter"),
+                                      ac_print_fnum(temp, sizeof temp, m, "ccd_temp", "%.1f"),
+                                      ac_print_fnum(gain, sizeof gain, m, "gain", "%g"),
+                                      ac_print_fnum(off, sizeof off, m, "offset", "%g"),
+                                      ac_print_str(m, "binning"), ac_print_str(m, "date"),
+                                      json_is_true(json_object_get(m, "valid")) ? "yes" : "no",
+                                      ac_print_base(ac_print_str(m, "path")),
+                                      ac_print_str(m, "reason")});
     }
-    return table_print(&t, out, "");
+    return ac_print_table_print(&t, out, "");
 }
-
-/* print_plan_header says which header keywords gave the light's facts, and which frames
- * of the session got their type from their path (issue 9). */
-static void print_plan_header(FILE *out, json_t *h, json_t *inferred)
-{
-    json_t *f;
-    size_t i;
-
-    if (json_is_object(h)) {
-        fprintf(out, "  light header: exposure %s", str(h, "exposure_key") ? "" : "unknown");
-        if (str(h, "exposure_key"))
-            fprintf(out, "%g s (%s)", num_f(h, "exposure"), str(h, "exposure_key"));
-        if (str(h, "ccd_temp_key"))
-            fprintf(out, ", sensor %.1f C (%s)", num_f(h, "ccd_temp"), str(h, "ccd_temp_key"));
-        if (str(h, "set_temp_key"))
-            fprintf(out, ", set point %.1f C (%s)", num_f(h, "set_temp"),
-                    str(h, "set_temp_key"));
-        if (!str(h, "ccd_temp_key") && !str(h, "set_temp_key"))
-            fputs(", no temperature", out);
-        fprintf(out, ", date %s (%s), type from %s", dash(str(h, "date_obs")),
-                dash(str(h, "date_key")), str(h, "type_key") ? str(h, "type_key") : "the path");
-        if (str(h, "binning_key"))
-            fprintf(out, ", binning from %s", str(h, "binning_key"));
-        fputc('\n', out);
-    }
-    if (json_array_size(inferred) > 0)
-        fprintf(out, "  frame type inferred from the path for %zu frame%s:\n",
-                json_array_size(inferred), json_array_size(inferred) == 1 ? "" : "s");
-    json_array_foreach(inferred, i, f)
-    {
-        if (i == 5) {
-            fprintf(out, "    ... and %zu more\n", json_array_size(inferred) - 5);
-            break;
-        }
-        fprintf(out, "    %s: %s (%s)\n", base(str(f, "path")), dash(str(f, "type")),
-                dash(str(f, "reason")));
-    }
-}
-
-static int print_plan(FILE *out, json_t *p)
-{
-    static const char *const kinds[] = {"bias", "dark", "flat", "flatdark"};
-    json_t *chosen = json_object_get(p, "chosen"), *cands = json_object_get(p, "candidates");
-    json_t *c;
-    const char *text = str(p, "text");
-    char id[32];
-    struct table t;
-    size_t i;
-    int rc = 0;
-
-    fprintf(out, "session %s: %s", dash(str(p, "session_id")), dash(str(p, "status")));
-    if (str(p, "reason") != NULL)
-        fprintf(out, " (%s)", str(p, "reason"));
-    fputc('\n', out);
-    if (!isnan(num_f(p, "dark_scale")) && fabs(num_f(p, "dark_scale") - 1) > 1e-9)
-        fprintf(out, "  dark scaled by %.4g\n", num_f(p, "dark_scale"));
-    if (json_is_true(json_object_get(p, "later")))
-        fputs("  uses a master made after the light (nothing earlier fits)\n", out);
-    print_plan_header(out, json_object_get(p, "header"), json_object_get(p, "inferred"));
-    for (size_t k = 0; k < 4; k++) {
-        json_t *ch = json_object_get(chosen, kinds[k]);
-        if (json_is_object(ch)) {
-            char tag[40];
-            snprintf(tag, sizeof tag, "#%s", id_text(id, sizeof id, json_object_get(ch, "id")));
-            fprintf(out, "  %-8s  %-5s %s%s\n", kinds[k], tag, dash(str(ch, "path")),
-                    json_is_true(json_object_get(ch, "pinned")) ? "  (pinned)" : "");
-            if (str(ch, "override") != NULL)
-                fprintf(out, "            forced over: %s\n", str(ch, "override"));
-        } else
-            fprintf(out, "  %-8s  -\n", kinds[k]);
-    }
-    if (json_is_true(json_object_get(p, "done")))
-        fputs("  done; recalibrate with astrocalctl recalibrate SESSION\n", out);
-    json_array_foreach(json_object_get(p, "better"), i, c)
-    {
-        fprintf(out, "  a better %s exists: #%lld %s (used: %s)\n", dash(str(c, "type")),
-                num_i(c, "id"), dash(str(c, "now")), dash(str(c, "used")));
-    }
-    if (json_array_size(cands) > 0) {
-        fputs("  candidates:\n", out);
-        table_init(&t, "lrlll", (const char *const[]){"TYPE", "ID", "USED", "FILE", "REASON"});
-        json_array_foreach(cands, i, c)
-        {
-            table_add(&t, (const char *const[]){
-                              str(c, "type"), id_text(id, sizeof id, json_object_get(c, "id")),
-                              json_is_true(json_object_get(c, "accepted")) ? "yes" : "no",
-                              base(str(c, "path")), str(c, "reason")});
-        }
-        rc = table_print(&t, out, "    ");
-    }
-    /* The daemon's own explanation, indented. */
-    while (text != NULL && *text != '\0') {
-        size_t n = strcspn(text, "\n");
-        fprintf(out, "  %.*s\n", (int)n, text);
-        text += n + (text[n] == '\n');
-    }
-    return rc;
-}
-
-int ac_print_plan(FILE *out, json_t *r)
-{
-    json_t *plans, *p;
-    size_t i;
-    int rc;
-
-    if ((rc = list_of(out, r, "plans", "no sessions to plan", &plans)) != 0)
-        return rc < 0 ? rc : 0;
-    json_array_foreach(plans, i, p)
-    {
-        if (i > 0)
-            fputc('\n', out);
-        if (rc == 0)
-            rc = print_plan(out, p);
-    }
-    return rc;
-}
-
-/* ---- the other commands ----------------------------------------------------------------- */
 
 int ac_print_import(FILE *out, json_t *r)
 {
     json_t *errs = json_object_get(r, "errors"), *e;
+    if (ac_print_num_i(r, "inferred") > 0 || ac_print_num_i(r, "untyped") > 0)
+        fprintf(out,
+                "frame type from the path: %lld registered so; %lld skipped (no frame type in "
+                "the header nor in the path)\n",
+                ac_print_num_i(r, "inferred"), ac_print_num_i(r, "untyped"));
     size_t i;
 
     if (!json_is_array(errs))
         return -EINVAL;
     fprintf(out, "registered %lld, duplicates %lld, skipped %lld, errors %zu\n",
-            num_i(r, "registered"), num_i(r, "duplicates"), num_i(r, "skipped"),
-            json_array_size(errs));
-    if (num_i(r, "inferred") > 0 || num_i(r, "untyped") > 0)
-        fprintf(out,
-                "frame type from the path: %lld registered so; %lld skipped (no frame type in "
-                "the header nor in the path)\n",
-                num_i(r, "inferred"), num_i(r, "untyped"));
+            ac_print_num_i(r, "registered"), ac_print_num_i(r, "duplicates"),
+            ac_print_num_i(r, "skipped"), json_array_size(errs));
     json_array_foreach(errs, i, e)
     {
-        fprintf(out, "  %s: %s\n", dash(str(e, "path")), dash(str(e, "message")));
+        fprintf(out, "  %s: %s\n", ac_print_dash(ac_print_str(e, "path")),
+                ac_print_dash(ac_print_str(e, "message")));
     }
     return 0;
 }
@@ -645,12 +589,40 @@ static const char *join(char *buf, size_t size, json_t *a)
     buf[0] = '\0';
     json_array_foreach(a, i, v)
     {
-        int n = snprintf(buf + o, size - o, "%s%s", i ? ", " : "", dash(json_string_value(v)));
+        int n = snprintf(buf + o, size - o, "%s%s", i ? ", " : "",
+                         ac_print_dash(json_string_value(v)));
         if (n < 0 || (size_t)n >= size - o)
             break;
         o += (size_t)n;
     }
-    return dash(buf);
+    return ac_print_dash(buf);
+}
+
+/* print_pins reports `use` (the pins set or removed) and `recalibrate`. */
+static int print_pins(FILE *out, const char *cmd, json_t *r)
+{
+    json_t *pins = json_object_get(r, "pinned"), *p;
+    size_t i;
+
+    if (strcmp(cmd, "recalibrate") == 0)
+        fprintf(out, "session %s: recalibrating %lld files%s\n",
+                ac_print_dash(ac_print_str(r, "session")), ac_print_num_i(r, "files"),
+                json_is_true(json_object_get(r, "ready")) ? "" : " (waiting for masters)");
+    else if (json_array_size(pins) == 0)
+        fprintf(out,
+                "session %s: %lld pinned masters removed; masters are chosen automatically\n",
+                ac_print_dash(ac_print_str(r, "session")), ac_print_num_i(r, "removed"));
+    json_array_foreach(pins, i, p)
+    {
+        fprintf(out, "session %s: %s pinned to #%lld %s",
+                ac_print_dash(ac_print_str(r, "session")),
+                ac_print_dash(ac_print_str(p, "type")), ac_print_num_i(p, "id"),
+                ac_print_dash(ac_print_str(p, "path")));
+        if (json_is_true(json_object_get(p, "forced")))
+            fprintf(out, " (forced over: %s)", ac_print_dash(ac_print_str(p, "override")));
+        fputc('\n', out);
+    }
+    return 0;
 }
 
 int ac_print_result(FILE *out, const char *cmd, json_t *r)
@@ -666,6 +638,11 @@ int ac_print_result(FILE *out, const char *cmd, json_t *r)
         return ac_print_sessions(out, r);
     if (strcmp(cmd, "session") == 0)
         return ac_print_session(out, r);
+    if (strcmp(cmd, "uploads") == 0 ||
+        ((strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) &&
+         json_object_get(r, "queued") != NULL))
+        return strcmp(cmd, "uploads") == 0 ? ac_print_uploads(out, r)
+                                           : ac_print_uploads_line(out, r);
     if (strcmp(cmd, "masters") == 0)
         return ac_print_masters(out, r);
     if (strcmp(cmd, "plan") == 0)
@@ -674,56 +651,39 @@ int ac_print_result(FILE *out, const char *cmd, json_t *r)
         return ac_print_import(out, r);
     if (strcmp(cmd, "config") == 0)
         return ac_print_config(out, r);
-    if (strcmp(cmd, "uploads") == 0 ||
-        ((strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) &&
-         json_object_get(r, "queued") != NULL))
-        return strcmp(cmd, "uploads") == 0 ? ac_print_uploads(out, r)
-                                           : ac_print_uploads_line(out, r);
+    if (strcmp(cmd, "grade") == 0)
+        return ac_print_grade(out, r, false);
     if (strcmp(cmd, "version") == 0) {
-        fprintf(out, "astrocald %s (protocol %lld)\n", dash(str(r, "version")),
-                num_i(r, "protocol"));
+        fprintf(out, "astrocald %s (protocol %lld)\n",
+                ac_print_dash(ac_print_str(r, "version")), ac_print_num_i(r, "protocol"));
     } else if (strcmp(cmd, "enqueue") == 0) {
-        fprintf(out, "session %s: %s, priority %lld\n", dash(str(r, "session")),
-                dash(str(r, "state")), num_i(r, "priority"));
+        fprintf(out, "session %s: %s, priority %lld\n",
+                ac_print_dash(ac_print_str(r, "session")),
+                ac_print_dash(ac_print_str(r, "state")), ac_print_num_i(r, "priority"));
     } else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
-        sess = str(r, "session");
+        sess = ac_print_str(r, "session");
         if (sess != NULL)
-            fprintf(out, "session %s: %s\n", sess, dash(str(r, "state")));
+            fprintf(out, "session %s: %s\n", sess, ac_print_dash(ac_print_str(r, "state")));
         else
-            fprintf(out, "queue %s\n", dash(str(r, "state")));
+            fprintf(out, "queue %s\n", ac_print_dash(ac_print_str(r, "state")));
     } else if (strcmp(cmd, "cancel") == 0) {
-        if (str(r, "file") != NULL)
-            fprintf(out, "file %s: cancelled\n", str(r, "file"));
-        else if (str(r, "session") != NULL)
-            fprintf(out, "session %s: cancelled %lld files\n", str(r, "session"),
-                    num_i(r, "cancelled_files"));
+        if (ac_print_str(r, "file") != NULL)
+            fprintf(out, "file %s: cancelled\n", ac_print_str(r, "file"));
+        else if (ac_print_str(r, "session") != NULL)
+            fprintf(out, "session %s: cancelled %lld files\n", ac_print_str(r, "session"),
+                    ac_print_num_i(r, "cancelled_files"));
         else
             fprintf(out, "every unfinished session cancelled: %lld files\n",
-                    num_i(r, "cancelled_files"));
+                    ac_print_num_i(r, "cancelled_files"));
     } else if (strcmp(cmd, "history") == 0) {
         return ac_print_history(out, r);
     } else if (strcmp(cmd, "use") == 0 || strcmp(cmd, "recalibrate") == 0) {
-        json_t *pins = json_object_get(r, "pinned"), *p;
-        size_t i;
-        if (strcmp(cmd, "recalibrate") == 0)
-            fprintf(out, "session %s: recalibrating %lld files%s\n", dash(str(r, "session")),
-                    num_i(r, "files"),
-                    json_is_true(json_object_get(r, "ready")) ? "" : " (waiting for masters)");
-        else if (json_array_size(pins) == 0)
-            fprintf(out,
-                    "session %s: %lld pinned masters removed; masters are chosen "
-                    "automatically\n",
-                    dash(str(r, "session")), num_i(r, "removed"));
-        json_array_foreach(pins, i, p)
-        {
-            fprintf(out, "session %s: %s pinned to #%lld %s", dash(str(r, "session")),
-                    dash(str(p, "type")), num_i(p, "id"), dash(str(p, "path")));
-            if (json_is_true(json_object_get(p, "forced")))
-                fprintf(out, " (forced over: %s)", dash(str(p, "override")));
-            fprintf(out, "\n");
-        }
+        return print_pins(out, cmd, r);
+    } else if (strcmp(cmd, "accept") == 0 || strcmp(cmd, "reject") == 0 ||
+               strcmp(cmd, "regrade") == 0) {
+        fprintf(out, "%s\n", ac_print_dash(ac_print_str(r, "message")));
     } else if (strcmp(cmd, "retry") == 0) {
-        fprintf(out, "%lld %s queued for retry\n", num_i(r, "retried"),
+        fprintf(out, "%lld %s queued for retry\n", ac_print_num_i(r, "retried"),
                 json_is_true(json_object_get(r, "uploads")) ? "uploads" : "files");
     } else if (strcmp(cmd, "reload") == 0) {
         fprintf(out, "configuration reloaded; changed: %s; needs a restart: %s\n",
@@ -734,101 +694,6 @@ int ac_print_result(FILE *out, const char *cmd, json_t *r)
         if (s == NULL)
             return -ENOMEM;
         fprintf(out, "%s\n", s);
-        free(s);
-    }
-    return 0;
-}
-
-/* ---- events ----------------------------------------------------------------------------- */
-
-void ac_print_watch_free(ac_print_watch_t *w)
-{
-    for (unsigned i = 0; i < AC_PRINT_WATCH_NAMES; i++) {
-        free(w->id[i]);
-        free(w->name[i]);
-    }
-    memset(w, 0, sizeof *w);
-}
-
-static void remember(ac_print_watch_t *w, const char *id, const char *name)
-{
-    unsigned k = w->next++ % AC_PRINT_WATCH_NAMES;
-
-    if (id == NULL || name == NULL)
-        return;
-    free(w->id[k]);
-    free(w->name[k]);
-    w->id[k] = strdup(id);
-    w->name[k] = strdup(name);
-}
-
-static const char *lookup(ac_print_watch_t *w, const char *id)
-{
-    for (unsigned i = 0; id != NULL && i < AC_PRINT_WATCH_NAMES; i++)
-        if (w->id[i] != NULL && w->name[i] != NULL && strcmp(w->id[i], id) == 0)
-            return w->name[i];
-    return dash(id);
-}
-
-/* local_time turns "YYYY-MM-DDTHH:MM:SSZ" into local "HH:MM:SS"; anything else is copied. */
-static const char *local_time(char *buf, size_t size, const char *at)
-{
-    struct tm tm = {0};
-    const char *end;
-    time_t t;
-
-    if (at == NULL)
-        return "--:--:--";
-    end = strptime(at, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (end == NULL) {
-        snprintf(buf, size, "%s", at);
-        return buf;
-    }
-    t = timegm(&tm);
-    localtime_r(&t, &tm);
-    strftime(buf, size, "%H:%M:%S", &tm);
-    return buf;
-}
-
-int ac_print_event(FILE *out, ac_print_watch_t *w, const char *event, const char *at, json_t *d)
-{
-    char tb[64], b[64], id[32];
-    const char *fid = str(d, "file_id");
-
-    fprintf(out, "%s  ", local_time(tb, sizeof tb, at));
-    if (strcmp(event, "file_started") == 0) {
-        remember(w, fid, base(str(d, "path")));
-        fprintf(out, "started   %s  session %s\n", base(str(d, "path")),
-                dash(str(d, "session_id")));
-    } else if (strcmp(event, "file_progress") == 0) {
-        double p = num_f(d, "progress");
-        fprintf(out, "progress  %s  %s %d%%\n", lookup(w, fid), dash(str(d, "step")),
-                isnan(p) ? 0 : (int)floor(fmin(p, 1) * 100 + 1e-9));
-    } else if (strcmp(event, "file_done") == 0) {
-        fprintf(out, "done      %s -> %s  %s\n", base(str(d, "path")),
-                base(str(d, "output_path")),
-                ac_print_duration(b, sizeof b, num_f(d, "seconds")));
-    } else if (strcmp(event, "file_failed") == 0) {
-        fprintf(out, "failed    %s: %s (attempt %lld%s)\n", base(str(d, "path")),
-                dash(str(d, "error")), num_i(d, "attempts"),
-                json_is_true(json_object_get(d, "will_retry")) ? ", will retry" : "");
-    } else if (strcmp(event, "session_state") == 0) {
-        fprintf(out, "session   %s %s%s%s\n", dash(str(d, "session_id")), dash(str(d, "state")),
-                str(d, "reason") ? ": " : "", str(d, "reason") ? str(d, "reason") : "");
-    } else if (strcmp(event, "session_done") == 0) {
-        fprintf(out, "finished  %s %s: %lld calibrated, %lld failed%s%s\n",
-                dash(str(d, "session_id")), dash(str(d, "state")), num_i(d, "calibrated"),
-                num_i(d, "failed"), str(d, "reason") ? "; " : "",
-                str(d, "reason") ? str(d, "reason") : "");
-    } else if (strcmp(event, "master_new") == 0) {
-        fprintf(out, "master    new %s #%s %s\n", dash(str(d, "type")),
-                id_text(id, sizeof id, json_object_get(d, "id")), dash(str(d, "path")));
-    } else if (strcmp(event, "queue_state") == 0) {
-        fprintf(out, "queue     %s%s%s\n", dash(str(d, "state")), str(d, "reason") ? ": " : "",
-                str(d, "reason") ? str(d, "reason") : "");
-    } else {
-        char *s = json_dumps(d, JSON_COMPACT);
-        fprintf(out, "%-8s  %s\n", event, s ? s : "{}");
         free(s);
     }
     return 0;

@@ -12,6 +12,7 @@
 #ifndef AC_PRINT_H
 #define AC_PRINT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -49,6 +50,9 @@ int ac_print_history(FILE *out, json_t *result); /* print_history.c */
 int ac_print_uploads_line(FILE *out, json_t *uploads);
 int ac_print_downloads_line(FILE *out, json_t *downloads);
 int ac_print_uploads(FILE *out, json_t *result);
+/* ac_print_grade renders `grade`: a table, or with csv comma-separated values with a
+ * header line (RFC 4180 quoting), one line per light (print_grade.c). */
+int ac_print_grade(FILE *out, json_t *result, bool csv);
 
 /*
  * Watch state: file_progress events carry only a file id, so the names learnt from

@@ -255,6 +255,29 @@ static const char *const migrations[] = {
     "CREATE TABLE astrocal_handout (\n"
     "  file_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, export_id TEXT NOT NULL,\n"
     "  expires_at REAL NOT NULL, created_at TEXT);\n",
+    /* 10: frame grading (issue 11, catalog_grade.c): one row per calibrated light once the
+     * grading stage measured it (state 'measured') or could not ('failed', error); the
+     * star figures; verdict 'accepted' / 'rejected' (NULL: not judged, as with
+     * calibration_quality_check False) with every failed rule and value in reasons; the
+     * operator's override ('accepted' / 'rejected', NULL: none); header_reasons: the
+     * QREJECT value written into the output's header (NULL: no card). */
+    "CREATE TABLE astrocal_grade (\n"
+    "  file_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, output_file_id TEXT,\n"
+    "  output_path TEXT,\n"
+    "  state TEXT NOT NULL CHECK (state IN ('measured','failed')), error TEXT,\n"
+    "  fwhm REAL, hfr REAL, ecc REAL, stars INTEGER, snr REAL, scale REAL,\n"
+    "  fwhm_arcsec REAL, hfr_arcsec REAL, nonfinite REAL, flat_residual REAL,\n"
+    "  score REAL, verdict TEXT CHECK (verdict IN ('accepted','rejected')), reasons TEXT,\n"
+    "  override TEXT CHECK (override IN ('accepted','rejected')), header_reasons TEXT,\n"
+    "  seconds REAL, measured_at TEXT, judged_at TEXT, updated_at TEXT);\n"
+    "CREATE INDEX astrocal_grade_session ON astrocal_grade (session_id);\n"
+    "CREATE INDEX astrocal_file_state_finished ON astrocal_file (state, finished_at);\n"
+    /* Lights calibrated before grading existed are not measured behind the user's back
+     * (their headers and hashes would change): `astrocalctl regrade SESSION --all` does. */
+    "INSERT INTO astrocal_grade (file_id, session_id, output_file_id, output_path, state, "
+    "error) SELECT file_id, session_id, output_file_id, output_path, 'failed', "
+    "'calibrated before grading existed' FROM astrocal_file WHERE state = 'done' AND "
+    "output_path IS NOT NULL;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -301,6 +324,8 @@ static const struct colbit optional_cols[] = {
     {"fitsfile", "fitsFileCloudURL", AC_COL_FILE_CLOUD},
     {"fitsfile", "fitsFileObserver", AC_COL_FILE_OBSERVER},
     {"fitssession", "is_auto_calibration", AC_COL_SESS_AUTOCAL},
+    {"fitsfile", "fitsFileAvgFWHMArcsec", AC_COL_FILE_QUALITY},
+    {"fitssession", "fitsSessionAvgFWHMArcsec", AC_COL_SESS_QUALITY},
 };
 
 /* Sets the bits of the optional columns that table has. */

@@ -19,7 +19,7 @@
 #include "err.h"
 
 /* The astrocal_* schema version this build writes (astrocal_meta 'schema_version'). */
-#define AC_SCHEMA_VERSION 9
+#define AC_SCHEMA_VERSION 10
 /* The version that added astrocal_pin and astrocal_link (manual masters, pin.h). */
 #define AC_SCHEMA_PIN 7
 
@@ -39,6 +39,8 @@ enum {
     AC_COL_FILE_CLOUD = 1u << 9,       /* fitsfile.fitsFileCloudURL */
     AC_COL_FILE_OBSERVER = 1u << 10,   /* fitsfile.fitsFileObserver and fitsFileNotes */
     AC_COL_SESS_AUTOCAL = 1u << 11,    /* fitssession.is_auto_calibration */
+    AC_COL_FILE_QUALITY = 1u << 12,    /* fitsfile.fitsFileAvgFWHMArcsec ... (migration 009) */
+    AC_COL_SESS_QUALITY = 1u << 13,    /* fitssession.fitsSessionAvgFWHMArcsec ... (010) */
 };
 
 typedef struct ac_schema_info {

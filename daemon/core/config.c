@@ -21,13 +21,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "grade.h"
 #include "log.h"
 #include "util.h"
 
-static const char *const sections[] = {"AUTO_CALIBRATION", "DAEMON", "WORKERS", "CALIBRATION",
-                                       "MATCHING",         "QUEUE",  "INGEST",  "MASTERS",
-                                       "METRICS",          "NOTIFY", "CLOUD",   NULL};
-#define NSECTIONS 11
+static const char *const sections[] = {
+    "AUTO_CALIBRATION", "DAEMON",  "WORKERS", "CALIBRATION", "MATCHING", "QUEUE", "INGEST",
+    "MASTERS",          "METRICS", "NOTIFY",  "CLOUD",       "QUALITY",  NULL};
+#define NSECTIONS 12
 
 static const char *const log_names[] = {"err", "warning", "notice", "info", "debug", NULL};
 static const int log_values[] = {AC_LOG_ERR, AC_LOG_WARNING, AC_LOG_NOTICE, AC_LOG_INFO,
@@ -70,7 +71,8 @@ static const ac_config_entry_t table[] = {
          "A master another program adds starts the sessions waiting for it at once (False: "
          "they wait for astrocalctl enqueue; masters astrocald builds always start them)."),
     BOOL("AUTO_CALIBRATION", calibration_quality_check, "True",
-         "Measure and record the quality figures of every calibrated frame."),
+         "Reject calibrated lights that fail the [QUALITY] rules against their session "
+         "(marked, never deleted); False: no rejection, the figures are still written."),
     DBL("AUTO_CALIBRATION", max_temperature_difference, "5.0", 0, 100,
         "Largest temperature difference between a light and its dark, degrees C: sensor "
         "temperatures when both have one, else set points (the planner, the engine and "
@@ -260,11 +262,45 @@ static const ac_config_entry_t table[] = {
     INT("CLOUD", transfers, "2", 1, 16, true, "Uploads and downloads running at once."),
     INT("CLOUD", transfer_timeout_s, "3600", 10, 86400, true,
         "An rclone run taking longer than this is stopped and retried later, seconds."),
+    /* [QUALITY]: frame grading (docs/grading.md). */
+    BOOL("QUALITY", grading, "True",
+         "Measure the stars of every calibrated light (FWHM, HFR, eccentricity, stars, SNR) "
+         "when no calibration waits, and write them to its header and catalogue row."),
+    DBL("QUALITY", fwhm_mad_k, "3.0", 0, 100,
+        "Reject a light whose FWHM exceeds the session median by more than this many MADs "
+        "(1.4826 MAD, a sigma)..."),
+    DBL("QUALITY", fwhm_min_excess, "0.1", 0, 10,
+        "... and by at least this fraction of the median."),
+    DBL("QUALITY", min_star_fraction, "0.75", 0, 1,
+        "Reject a light with fewer stars than this fraction of the session median (clouds)."),
+    DBL("QUALITY", max_eccentricity, "0.6", 0, 1,
+        "Reject a light whose stars' eccentricity exceeds this (trailing, wind); 1: off."),
+    DBL("QUALITY", min_snr_fraction, "0.7", 0, 1,
+        "Reject a light whose image SNR is below this fraction of the session median."),
+    DBL("QUALITY", max_nonfinite_fraction, "0.01", 0, 1,
+        "Reject a light with a larger fraction of NaN or infinite pixels."),
+    DBL("QUALITY", max_flat_residual, "0.05", 0, 100,
+        "Reject a light whose background corners differ from its centre by more than this "
+        "fraction after flat division (a wrong or missing flat); 100: off."),
+    INT("QUALITY", min_session_frames, "3", 1, 100000, true,
+        "The session rules (FWHM, stars, SNR) need this many measured lights in a session."),
 };
 
 #define NTABLE (sizeof table / sizeof table[0])
 _Static_assert(NTABLE <= AC_CONFIG_MAX_KEYS, "AC_CONFIG_MAX_KEYS too small");
 _Static_assert(NSECTIONS <= AC_CONFIG_MAX_SECTIONS, "AC_CONFIG_MAX_SECTIONS too small");
+
+void ac_config_to_grade_rules(const struct ac_config *c, struct ac_grade_rules *r)
+{
+    r->fwhm_mad_k = c->fwhm_mad_k;
+    r->fwhm_min_excess = c->fwhm_min_excess;
+    r->min_star_fraction = c->min_star_fraction;
+    r->max_eccentricity = c->max_eccentricity;
+    r->min_snr_fraction = c->min_snr_fraction;
+    r->max_nonfinite = c->max_nonfinite_fraction;
+    r->max_flat_residual = c->max_flat_residual;
+    r->min_session_frames = c->min_session_frames;
+}
 
 const ac_config_entry_t *ac_config_table(size_t *n)
 {

@@ -182,6 +182,12 @@ struct ac_config {
     char bwlimit[64];
     int transfers;
     int transfer_timeout_s;
+    /* [QUALITY] (frame grading, core/grade.h) */
+    bool grading;
+    double fwhm_mad_k, fwhm_min_excess;
+    double min_star_fraction, max_eccentricity, min_snr_fraction;
+    double max_nonfinite_fraction, max_flat_residual;
+    int min_session_frames;
 };
 
 /* One row of the table. */
@@ -275,5 +281,9 @@ int ac_config_dump(const struct ac_config *c, FILE *f);
  * max_temperature_difference, starting from ac_calib_opts_default (force stays false).
  * Returns 0. */
 int ac_config_to_calib_opts(const struct ac_config *c, ac_calib_opts_t *o);
+
+/* ac_config_to_grade_rules fills *r from the [QUALITY] keys. */
+struct ac_grade_rules;
+void ac_config_to_grade_rules(const struct ac_config *c, struct ac_grade_rules *r);
 
 #endif

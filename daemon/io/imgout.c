@@ -112,6 +112,7 @@ void ac_imgout_opts_default(ac_imgout_opts_t *o)
     o->compress = false;
     o->quantize_level = 16.0f;
     o->buf_bytes = DEFAULT_BUF;
+    o->reserve_cards = 0;
 }
 
 size_t ac_imgout_buffer_bytes(const ac_imgout_opts_t *o)
@@ -412,7 +413,11 @@ static void build_header(ac_imgout_t *w, const ac_hdr_t *extra, uint32_t datasum
     chk = i;
     snprintf(comment, sizeof comment, "HDU checksum updated %s", date);
     fmt_card(w, &i, "CHECKSUM", "'0000000000000000'", comment);
-    /* END follows at once; the slots of extra cards not used stay blank after it. */
+    /* The reserved slots stay blank before END (cfitsio writes later cards into blank
+     * cards before END without growing the header; blank slots after END would be a
+     * blank block when they cross a block boundary). END follows; the slots of extra
+     * cards not used stay blank after it. */
+    i += (size_t)(w->o.reserve_cards > 0 ? w->o.reserve_cards : 0);
     memcpy(w->head + i * AC_CARD_LEN, "END", 3);
     /* The header's own sum, added to the data sum; CHECKSUM makes the total -0. */
     for (size_t k = 0; k < w->hdr_bytes; k += 4) {
@@ -427,7 +432,9 @@ static void build_header(ac_imgout_t *w, const ac_hdr_t *extra, uint32_t datasum
  * mode it also stores (and hashes) the final header. */
 static int open_plain(ac_imgout_t *w, ac_err_t *e)
 {
-    size_t ncards = STRUCT_CARDS + w->cards.n + (size_t)w->extra + TAIL_CARDS, head_alloc;
+    size_t ncards = STRUCT_CARDS + w->cards.n + (size_t)w->extra + TAIL_CARDS +
+                    (size_t)(w->o.reserve_cards > 0 ? w->o.reserve_cards : 0),
+           head_alloc;
     int rc;
 
     w->hdr_bytes = (size_t)round_up(ncards * AC_CARD_LEN, FITS_BLOCK);

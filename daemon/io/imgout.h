@@ -59,6 +59,8 @@ typedef struct ac_imgout_opts {
     bool compress;        /* RICE tile compression through cfitsio */
     float quantize_level; /* for compress: cfitsio quantize level (0 or default: 16) */
     size_t buf_bytes;     /* write buffer, multiple of 4096 (0 or default: 8 MiB) */
+    int reserve_cards;    /* blank card slots kept after END for later in-place header
+                             updates (io/hdrupdate.h; uncompressed only; default 0) */
 } ac_imgout_opts_t;
 
 void ac_imgout_opts_default(ac_imgout_opts_t *o);

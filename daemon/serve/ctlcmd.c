@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctlgrade.h"
 #include "daemon.h"
 #include "event.h"
 #include "export.h"
@@ -264,6 +265,7 @@ static void cmd_sessions(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json
 {
     static const char *const shown[] = {"waiting", "queued", "paused",   "done",
                                         "partial", "failed", "cancelled"};
+    ac_grade_rows_t gr = {0};
     ac_qsession_list_t sl = {0};
     const char *state = NULL;
     ac_err_t e = {0};
@@ -290,6 +292,12 @@ static void cmd_sessions(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json
         return;
     }
     session_etas(d, &sl, eta);
+    if (ac_catalog_grade_rows(d->db, NULL, &gr, &e) != 0) {
+        free(eta);
+        ac_queue_sessions_free(&sl);
+        reply_err(c, id, &e);
+        return;
+    }
     arr = json_array();
     /* Active sessions in claim order, then done and cancelled ones. */
     for (int pass = 0; pass < 2; pass++)
@@ -299,9 +307,14 @@ static void cmd_sessions(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json
             if (finished != (pass == 1) ||
                 (state != NULL && strcmp(state, ac_queue_sess_shown(&sl.items[i])) != 0))
                 continue;
-            json_array_append_new(arr, session_entry(d, &sl.items[i], eta[i]));
+            json_t *entry = session_entry(d, &sl.items[i], eta[i]);
+            ac_grade_summary_t sum;
+            ac_ctlgrade_session_summary(&gr, sl.items[i].session_id, &sum);
+            json_object_set_new(entry, "grading", ac_ctlgrade_summary_json(&sum));
+            json_array_append_new(arr, entry);
         }
     free(eta);
+    ac_catalog_grade_rows_free(&gr);
     ac_queue_sessions_free(&sl);
     ac_ctlsrv_reply_ok(c, id, json_pack("{s:o}", "sessions", arr));
 }
@@ -311,13 +324,17 @@ static void cmd_session(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
     const char *sid = NULL;
     ac_qsession_t s = {0};
     ac_qfile_list_t fl = {0};
+    ac_grade_rows_t gr = {0};
+    ac_grade_summary_t sum;
     ac_err_t e = {0};
     json_t *entry, *files;
 
     if (!unpack(c, id, args, "{s:s}", "id", &sid))
         return;
     if (ac_queue_session(&d->queue, sid, &s, &e) != 0 ||
-        ac_queue_files(&d->queue, sid, &fl, &e) != 0) {
+        ac_queue_files(&d->queue, sid, &fl, &e) != 0 ||
+        ac_catalog_grade_rows(d->db, sid, &gr, &e) != 0) {
+        ac_queue_files_free(&fl);
         ac_queue_session_clear(&s);
         reply_err(c, id, &e);
         return;
@@ -327,6 +344,8 @@ static void cmd_session(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
         json_t *links = s.links_json != NULL ? json_loads(s.links_json, 0, NULL) : NULL;
         json_object_set_new(entry, "links", links != NULL ? links : json_null());
     }
+    ac_grade_summarise(&gr, &sum);
+    json_object_set_new(entry, "grading", ac_ctlgrade_summary_json(&sum));
     json_object_set_new(entry, "masters",
                         json_pack("{s:o,s:o,s:o,s:o}", "bias", str_or_null(s.bias_master),
                                   "dark", str_or_null(s.dark_master), "flat",
@@ -335,13 +354,16 @@ static void cmd_session(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
     files = json_array();
     for (size_t i = 0; i < fl.n; i++) {
         const ac_qfile_t *f = &fl.items[i];
+        const ac_grade_row_t *g = ac_ctlgrade_find(&gr, f->file_id);
         json_array_append_new(
-            files, json_pack("{s:s,s:s,s:s,s:i,s:o,s:o,s:o}", "file_id", f->file_id, "path",
+            files, json_pack("{s:s,s:s,s:s,s:i,s:o,s:o,s:o,s:o}", "file_id", f->file_id, "path",
                              f->path, "state", ac_queue_file_state_name(f->state), "attempts",
                              f->attempts, "error", str_or_null(f->error), "output_path",
                              str_or_null(f->output_path), "seconds",
-                             isfinite(f->seconds) ? json_real(f->seconds) : json_null()));
+                             isfinite(f->seconds) ? json_real(f->seconds) : json_null(),
+                             "grade", g != NULL ? ac_ctlgrade_row_json(g) : json_null()));
     }
+    ac_catalog_grade_rows_free(&gr);
     ac_queue_files_free(&fl);
     ac_queue_session_clear(&s);
     ac_ctlsrv_reply_ok(c, id, json_pack("{s:o,s:o}", "session", entry, "files", files));
@@ -630,6 +652,89 @@ static void cmd_config(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
     ac_ctlsrv_reply_ok(c, id, json_pack("{s:o}", "config", cfg));
 }
 
+/* ---- grading (docs/grading.md) ---- */
+
+static void cmd_grade(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    const char *sid = NULL;
+    ac_grade_rows_t gr = {0};
+    ac_grade_summary_t sum;
+    ac_qsession_t s = {0};
+    ac_err_t e = {0};
+    json_t *files;
+
+    if (!unpack(c, id, args, "{s:s}", "session", &sid))
+        return;
+    if (ac_queue_session(&d->queue, sid, &s, &e) != 0 ||
+        ac_catalog_grade_rows(d->db, sid, &gr, &e) != 0) {
+        ac_queue_session_clear(&s);
+        reply_err(c, id, &e);
+        return;
+    }
+    ac_queue_session_clear(&s);
+    ac_grade_summarise(&gr, &sum);
+    files = json_array();
+    for (size_t i = 0; i < gr.n; i++)
+        json_array_append_new(files, ac_ctlgrade_row_json(&gr.items[i]));
+    ac_catalog_grade_rows_free(&gr);
+    ac_ctlsrv_reply_ok(c, id,
+                       json_pack("{s:s,s:b,s:o,s:o}", "session", sid, "judged",
+                                 d->cfg.calibration_quality_check, "summary",
+                                 ac_ctlgrade_summary_json(&sum), "files", files));
+}
+
+static void cmd_verdict(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args,
+                        const char *verdict)
+{
+    const char *file = NULL;
+    int clear = 0;
+    char session[64] = "", msg[4200];
+    ac_err_t e = {0};
+
+    if (!unpack(c, id, args, "{s:s,s?b}", "file", &file, "clear", &clear))
+        return;
+    if (ac_sched_grade_override(&d->sched, file, clear ? NULL : verdict, session, &e) != 0) {
+        reply_err(c, id, &e);
+        return;
+    }
+    snprintf(msg, sizeof msg, "%s: %s", file,
+             clear ? "the grading verdict applies again" : verdict);
+    ac_log_notice("%s (operator)", msg);
+    ac_ctlsrv_reply_ok(c, id,
+                       json_pack("{s:s,s:s,s:o,s:s}", "file", file, "session", session,
+                                 "override", clear ? json_null() : json_string(verdict),
+                                 "message", msg));
+}
+
+static void cmd_accept(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    cmd_verdict(d, c, id, args, "accepted");
+}
+
+static void cmd_reject(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    cmd_verdict(d, c, id, args, "rejected");
+}
+
+static void cmd_regrade(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
+{
+    const char *sid = NULL;
+    int all = 0, n = 0;
+    char msg[256];
+    ac_err_t e = {0};
+
+    if (!unpack(c, id, args, "{s:s,s?b}", "session", &sid, "all", &all))
+        return;
+    if (ac_sched_grade_again(&d->sched, sid, !all, &n, &e) != 0) {
+        reply_err(c, id, &e);
+        return;
+    }
+    snprintf(msg, sizeof msg, "session %s: %d light%s to grade again%s", sid, n,
+             n == 1 ? "" : "s", d->cfg.grading ? "" : " (grading = False: not until it is on)");
+    ac_ctlsrv_reply_ok(
+        c, id, json_pack("{s:s,s:i,s:s}", "session", sid, "regraded", n, "message", msg));
+}
+
 static void cmd_watch(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
 {
     if (!unpack(c, id, args, "{}"))
@@ -757,6 +862,8 @@ static const struct {
     {"use", cmd_use},               {"recalibrate", cmd_recalibrate},
     {"uploads", cmd_uploads},
     {"export", ac_export_cmd},       {"import-results", ac_import_results_cmd},
+    {"grade", cmd_grade},            {"accept", cmd_accept},   {"reject", cmd_reject},
+    {"regrade", cmd_regrade},
 };
 /* clang-format on */
 

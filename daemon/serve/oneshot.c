@@ -35,6 +35,7 @@
 #include "masters.h"
 #include "oneshot_manifest.h"
 #include "proto.h"
+#include "oneshot_int.h"
 #include "util.h"
 
 #define EXIT_USAGE 64
@@ -70,7 +71,7 @@ struct oneshot {
     struct mtask loads[AC_M_COUNT], hashes[AC_M_COUNT];
     int loads_pending, hashes_pending;
     int jobs;
-    bool json, quiet;
+    bool json, quiet, grade;
     struct light *lights;
     int nlights;
     ac_calset_t *sets;
@@ -104,6 +105,9 @@ void ac_oneshot_usage(void *stream)
           "  --force                metadata mismatches (exposure, filter, temperature,\n"
           "                         gain) become warnings; geometry never does\n"
           "  --json                 one JSON object per line\n"
+          "  --grade                then measure every output's stars, write them into its\n"
+          "                         header, judge the outputs together and mark the\n"
+          "                         rejected ones (QREJECT); see docs/grading.md\n"
           "  --quiet                print only failures and the summary\n"
           "  --compress             RICE tile-compressed output (.fits.fz)\n"
           "  --quantize Q           quantisation level for --compress (default 16)\n"
@@ -204,7 +208,8 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
         OPT_TEMP,
         OPT_JOBMEM,
         OPT_HELP,
-        OPT_NODIRECT
+        OPT_NODIRECT,
+        OPT_GRADE
     };
     static const struct option opts[] = {
         {"bias", required_argument, 0, OPT_MASTER + AC_M_BIAS},
@@ -230,6 +235,7 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
         {"max-temp-diff", required_argument, 0, OPT_TEMP},
         {"job-memory", required_argument, 0, OPT_JOBMEM},
         {"no-direct-io", no_argument, 0, OPT_NODIRECT},
+        {"grade", no_argument, 0, OPT_GRADE},
         {"help", no_argument, 0, OPT_HELP},
         {0, 0, 0, 0},
     };
@@ -329,6 +335,9 @@ static int parse_args(struct oneshot *os, int argc, char **argv)
             break;
         case OPT_NODIRECT:
             os->eng.out.direct = false;
+            break;
+        case OPT_GRADE:
+            os->grade = true;
             break;
         case OPT_HELP:
             ac_oneshot_usage(stdout);
@@ -763,9 +772,19 @@ int ac_oneshot_main(int argc, char **argv)
     }
     submit_next(&os, &loop);
     uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
     print_summary(&os, (double)(ac_now_ns() - t0) / 1e9);
     rc = os.failed == 0 && os.ok == os.nlights ? 0 : 1;
+    if (os.grade && os.ok > 0) { /* after calibration: docs/grading.md, "The one-shot mode" */
+        const char **outs = calloc((size_t)os.ok, sizeof *outs);
+        int n = 0;
+        for (int i = 0; outs != NULL && i < os.nlights; i++)
+            if (os.lights[i].res.status == 0)
+                outs[n++] = os.lights[i].res.out_path;
+        if (outs == NULL || ac_oneshot_grade(&loop, outs, n, os.jobs, os.json, os.quiet) != 0)
+            rc = 1;
+        free(outs);
+    }
+    uv_loop_close(&loop);
     oneshot_free(&os);
     return rc;
 }

@@ -125,7 +125,8 @@ int ac_sched_init(ac_sched_t *s, uv_loop_t *loop, ac_db_t *db, ac_queue_t *queue
     uv_timer_init(loop, &s->kick_timer);
     uv_timer_init(loop, &s->build_timer);
     uv_timer_init(loop, &s->plan_timer);
-    s->kick_timer.data = s->build_timer.data = s->plan_timer.data = s;
+    uv_timer_init(loop, &s->grade_timer);
+    s->kick_timer.data = s->build_timer.data = s->plan_timer.data = s->grade_timer.data = s;
     s->wbs = calloc((size_t)n, sizeof *s->wbs);
     s->free_wbs = calloc((size_t)n, sizeof *s->free_wbs);
     if (s->wbs == NULL || s->free_wbs == NULL)
@@ -133,7 +134,7 @@ int ac_sched_init(ac_sched_t *s, uv_loop_t *loop, ac_db_t *db, ac_queue_t *queue
     s->nwbs = n;
     for (int i = 0; i < n; i++)
         s->free_wbs[s->nfree++] = &s->wbs[i];
-    return 0;
+    return ac_sched_grade_init(s, e);
 }
 
 static int max_in_flight(const ac_sched_t *s)
@@ -540,6 +541,7 @@ void ac_sched_kick(ac_sched_t *s)
             break;
     }
     arm_timer(s, s->full.active ? s->full.retry.until : 0);
+    ac_sched_grade_kick(s); /* only when nothing else runs */
 }
 
 static void kick_timer_cb(uv_timer_t *t)
@@ -649,6 +651,7 @@ static void after_cb(uv_work_t *req, int status)
     ac_err_t e = {0};
 
     s->inflight--;
+    s->grade_busy_at = ac_sched_mono_now(); /* grading waits AC_GRADE_QUIET_S after this */
     s->free_wbs[s->nfree++] = job->wb;
     ac_crashrec_leave(job->crash_slot);
     if (strcmp(s->alone, job->file_id) == 0)
@@ -724,6 +727,7 @@ void ac_sched_stop(ac_sched_t *s)
     uv_timer_stop(&s->kick_timer);
     uv_timer_stop(&s->build_timer);
     uv_timer_stop(&s->plan_timer);
+    uv_timer_stop(&s->grade_timer);
     put_back(s, false);
 }
 
@@ -756,7 +760,8 @@ void ac_sched_cancel_jobs(ac_sched_t *s, const char *session_id, const char *fil
 
 bool ac_sched_idle(const ac_sched_t *s)
 {
-    return s->jobs == NULL && s->mc->loading == 0 && s->build == NULL;
+    return s->jobs == NULL && s->mc->loading == 0 && s->build == NULL &&
+           !ac_sched_grade_busy(s);
 }
 
 void ac_sched_report_idle(ac_sched_t *s)
@@ -767,12 +772,15 @@ void ac_sched_report_idle(ac_sched_t *s)
 
 void ac_sched_close(ac_sched_t *s)
 {
+    ac_sched_grade_close(s);
     if (!uv_is_closing((uv_handle_t *)&s->kick_timer))
         uv_close((uv_handle_t *)&s->kick_timer, NULL);
     if (!uv_is_closing((uv_handle_t *)&s->build_timer))
         uv_close((uv_handle_t *)&s->build_timer, NULL);
     if (!uv_is_closing((uv_handle_t *)&s->plan_timer))
         uv_close((uv_handle_t *)&s->plan_timer, NULL);
+    if (!uv_is_closing((uv_handle_t *)&s->grade_timer))
+        uv_close((uv_handle_t *)&s->grade_timer, NULL);
 }
 
 void ac_sched_free(ac_sched_t *s)

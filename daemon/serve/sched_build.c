@@ -29,7 +29,7 @@
 #include <time.h>
 
 #include "buildplan.h"
-#include "scheduler.h"
+#include "sched_int.h"
 #include "log.h"
 #include "stack.h"
 #include "util.h"
@@ -195,6 +195,7 @@ static void build_done(uv_work_t *req, int status)
     }
     ac_build_spec_clear(&j->spec);
     free(j);
+    s->grade_busy_at = ac_sched_mono_now(); /* grading waits AC_GRADE_QUIET_S after this */
     if (!s->stopping) {
         plan_due(s);
         ac_sched_kick(s);

@@ -89,6 +89,13 @@ void ac_sched_release_free(ac_sched_t *s);
  * average per CPU or CPU pressure above their limits. While busy, at most one file runs. */
 void ac_sched_update_throttle(ac_sched_t *s);
 
+/* ---- sched_grade.c ---- */
+
+/* ac_sched_grade_init makes the grader (ac_sched_init); ac_sched_grade_close stops its
+ * thread and closes its handle (ac_sched_close). */
+int ac_sched_grade_init(ac_sched_t *s, ac_err_t *e);
+void ac_sched_grade_close(ac_sched_t *s);
+
 /* ---- sched_disk.c ---- */
 
 /* ac_sched_disk_ok checks free space for job's output (sizes it first: out_bytes,

@@ -116,6 +116,10 @@ typedef struct ac_sched {
     ac_workbuf_t **free_wbs;
     int nwbs, nfree;
     struct ac_build_job *build; /* the master build running, or NULL */
+    struct ac_grader *grader;   /* the grading stage's thread (sched_grade.c) */
+    struct ac_grade_unrecorded *grade_unrecorded; /* a result the catalogue refused */
+    double grade_busy_at; /* monotonic s when calibration or a build last ran (grading waits
+                             AC_GRADE_QUIET_S after it) */
 
     bool paused_user;            /* astrocalctl pause */
     char pause_reason[768];      /* why nothing starts ("" when running) */
@@ -138,7 +142,7 @@ typedef struct ac_sched {
     uint64_t done_times[256]; /* completion times (ns) for the rate, ring buffer */
     unsigned ndone_times;
     ac_sched_stats_t stats;
-    uv_timer_t kick_timer, build_timer, plan_timer;
+    uv_timer_t kick_timer, build_timer, plan_timer, grade_timer;
 } ac_sched_t;
 
 /* ac_sched_init sets up s (zeroed by the caller or not) with one strip buffer per worker
@@ -167,7 +171,8 @@ void ac_sched_stop(ac_sched_t *s);
  * the files go back to the queue without an attempt counted. */
 void ac_sched_cancel_running(ac_sched_t *s);
 
-bool ac_sched_idle(const ac_sched_t *s); /* nothing in flight, no master set loading */
+bool ac_sched_idle(const ac_sched_t *s); /* nothing in flight (grading included), no master
+                                            set loading */
 /* ac_sched_report_idle calls the idle hook when the scheduler is idle (completion paths). */
 void ac_sched_report_idle(ac_sched_t *s);
 int ac_sched_jobs(const ac_sched_t *s); /* light jobs running or loading masters */
@@ -239,6 +244,28 @@ void ac_sched_build_opts(const struct ac_config *cfg, ac_build_opts_t *o);
 int ac_sched_scan_builds(ac_sched_t *s, bool frames_settling, ac_err_t *e);
 
 /* ---- Shared by the scheduler's files ---- */
+
+/* ---- grading (sched_grade.c, docs/grading.md) ---- */
+
+/* Seconds without calibration or a master build before grading starts. */
+#define AC_GRADE_QUIET_S 5.0
+
+/* ac_sched_grade_kick starts the next grading task when nothing else runs (called at the
+ * end of every kick). */
+void ac_sched_grade_kick(ac_sched_t *s);
+bool ac_sched_grade_busy(const ac_sched_t *s);
+
+/* ac_sched_grade_override sets (verdict "accepted" / "rejected") or clears (NULL) the
+ * operator's verdict of a graded light (file: its raw or calibrated path or id); the
+ * QREJECT card follows. *session (64 bytes) receives its session. -ENOENT when unknown. */
+int ac_sched_grade_override(ac_sched_t *s, const char *file, const char *verdict, char *session,
+                            ac_err_t *e);
+
+/* ac_sched_grade_again forgets session_id's grades (failed_only: only the failed ones, as
+ * those calibrated before grading existed) so that they are measured again; *n receives
+ * how many. */
+int ac_sched_grade_again(ac_sched_t *s, const char *session_id, bool failed_only, int *n,
+                         ac_err_t *e);
 
 /* ac_sched_emit hands an event to the owner's hook (data taken, also without a hook). */
 void ac_sched_emit(ac_sched_t *s, const char *event, json_t *data);

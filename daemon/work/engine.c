@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "grade.h"
 #include "hdr.h"
 #include "imgio.h"
 #include "log.h"
@@ -42,6 +43,7 @@ void ac_engine_opts_default(ac_engine_opts_t *o)
     memset(o, 0, sizeof *o);
     ac_calib_opts_default(&o->calib);
     ac_imgout_opts_default(&o->out);
+    o->out.reserve_cards = AC_GRADE_CARDS; /* room for the grading stage's cards */
     ac_strlcpy(o->suffix, "_calibrated", sizeof o->suffix);
     o->job_memory = 32u << 20;
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "grade.h"
 #include "stats.h"
 
 #define BKG_MESH 64
@@ -526,6 +527,9 @@ int ac_stars_measure(const ac_stars_image_t *img, const ac_stars_opts_t *o_in,
     }
     r->bkg = sep_bkg_global(bkg);
     r->bkg_rms = sep_bkg_globalrms(bkg);
+    /* The mesh nodes are working-image means: the level is that of the input. */
+    r->flat_residual = ac_grade_flat_residual(bkg->back, bkg->nx, bkg->ny, bkg->bw, bkg->bh,
+                                              wk.w, wk.h, r->bkg_rms);
     for (size_t p = 0; p < (size_t)wk.w * wk.h; p++)
         if (!isfinite(wk.px[p]))
             wk.px[p] = 0;

@@ -132,6 +132,7 @@ typedef struct ac_stars_result {
     double fwhm_major, fwhm_minor;
     double snr;                     /* image SNR (see above; 0 without stars) */
     double bkg, bkg_rms;            /* SEP's global background and RMS, input ADU */
+    double flat_residual;           /* core/grade.h ac_grade_flat_residual of SEP's mesh */
     double scale;                   /* arcsec per input pixel, NAN when unknown */
     double fwhm_arcsec, hfr_arcsec; /* NAN when the scale is unknown */
     int bin;                        /* 1 or 2: what was measured */

@@ -65,15 +65,16 @@ static int calibrate_night(char **out, const char *first, ...)
     return run_capture(args, out);
 }
 
-/* make_night writes masters and lights under dir with the given master style. */
-static ac_gen_t *make_night(const char *dir, bool color, int masters, int nlights)
+/* make_night_sized writes masters and w x h lights under dir with the given master style. */
+static ac_gen_t *make_night_sized(const char *dir, bool color, int masters, int nlights, int w,
+                                  int h)
 {
     ac_gen_camera_t cam;
     ac_gen_night_t night;
     ac_err_t e = {0};
     ac_gen_t *g;
 
-    ac_gen_camera_sized(&cam, 42, W, H);
+    ac_gen_camera_sized(&cam, 42, w, h);
     if (color)
         ac_gen_camera_color(&cam, "RGGB");
     g = ac_gen_new(&cam, &e);
@@ -84,6 +85,12 @@ static ac_gen_t *make_night(const char *dir, bool color, int masters, int nlight
     if (ac_gen_write_night(g, &night, dir, &e) != 0)
         AC_TEST_FAIL("write night: %s", e.msg);
     return g;
+}
+
+/* make_night is make_night_sized at W x H. */
+static ac_gen_t *make_night(const char *dir, bool color, int masters, int nlights)
+{
+    return make_night_sized(dir, color, masters, nlights, W, H);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -596,6 +603,48 @@ TEST(oneshot_progress_line_only_on_a_terminal)
                       "night/lights/M_31_L_300s_0001.fits");
     ASSERT(strstr(out, "frames/s ETA") == NULL);
     ASSERT_CONTAINS(out, "{\"summary\":{\"files\":1,\"ok\":1");
+    free(out);
+    ac_gen_free(g);
+}
+
+/* --grade: every output measured and carded after calibration, judged together; without
+ * the flat the generator's vignetting (the corners at vignette_min 0.6 of the centre,
+ * fitsgen.h) is left in, and the flat rule rejects every light with a residual near
+ * -0.4. */
+TEST_TIMEOUT(oneshot_grade_cards_and_missing_flat_rejected, 120)
+{
+    /* Large enough for SEP's 64 px background mesh to see the corners. */
+    ac_gen_t *g = make_night_sized("night", false, AC_GEN_MASTER_ASTROFILER, 3, 512, 384);
+    char *out = NULL;
+    int rc;
+
+    rc = calibrate_night(
+        &out, "--output-dir", "out", "--grade", "night/lights/M_31_L_300s_0001.fits",
+        "night/lights/M_31_L_300s_0002.fits", "night/lights/M_31_L_300s_0003.fits", NULL);
+    printf("%s", out);
+    ASSERT_EQ(rc, 0);
+    ASSERT_CONTAINS(out, "3 outputs graded: 0 rejected, 0 could not be measured");
+    ASSERT_CONTAINS(out, "GRADE  out/M_31_L_300s_0002_calibrated.fits  FWHM ");
+    ASSERT(read_key_double("out/M_31_L_300s_0001_calibrated.fits", "STARCNT") > 50);
+    ASSERT_NEAR(read_key_double("out/M_31_L_300s_0001_calibrated.fits", "FLATRES"), 0, 0.01);
+    assert_fitsverify_clean("out/M_31_L_300s_0003_calibrated.fits");
+    free(out);
+    /* No flat. */
+    char *const *args =
+        argv_of(AC_ASTROCALD_BIN, "calibrate", "--bias", "night/masters/master_bias.fits",
+                "--dark", "night/masters/master_dark.fits", "--output-dir", "noflat", "--grade",
+                "night/lights/M_31_L_300s_0001.fits", "night/lights/M_31_L_300s_0002.fits",
+                "night/lights/M_31_L_300s_0003.fits", NULL);
+    rc = run_capture(args, &out);
+    printf("%s", out);
+    ASSERT_EQ(rc, 0); /* rejecting is not failing */
+    ASSERT_CONTAINS(out, "3 outputs graded: 3 rejected");
+    ASSERT_CONTAINS(out, "REJECT noflat/M_31_L_300s_0001_calibrated.fits");
+    ASSERT_NEAR(read_key_double("noflat/M_31_L_300s_0002_calibrated.fits", "FLATRES"), -0.4,
+                0.06);
+    ASSERT_CONTAINS(read_key_string("noflat/M_31_L_300s_0002_calibrated.fits", "QREJECT"),
+                    "flat -0.4");
+    assert_fitsverify_clean("noflat/M_31_L_300s_0002_calibrated.fits");
     free(out);
     ac_gen_free(g);
 }

@@ -104,10 +104,11 @@ void ac_harness_init(ac_harness_t *h);
 
 /*
  * ac_harness_write_config writes h->config: [DAEMON] database, socket and state_dir in the
- * temporary directory, changed or extended by overrides, a NULL-terminated list (NULL for
- * none) of "SECTION.key=value" strings (borrowed for the call). Sections come out in order of
- * first appearance, keys in order within their section. A malformed override fails the test.
- * Returns 0 or -errno.
+ * temporary directory and [QUALITY] grading = False (grading rewrites headers and hashes
+ * after a file is recorded; tests of it set QUALITY.grading=True), changed or extended by
+ * overrides, a NULL-terminated list (NULL for none) of "SECTION.key=value" strings (borrowed
+ * for the call). Sections come out in order of first appearance, keys in order within their
+ * section. A malformed override fails the test. Returns 0 or -errno.
  */
 int ac_harness_write_config(ac_harness_t *h, const char *const *overrides);
 

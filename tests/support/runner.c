@@ -195,6 +195,11 @@ int main(int argc, char **argv)
 
     if (mult <= 0)
         mult = 1.0;
+    if (getenv("LSAN_OPTIONS") == NULL) { /* for ASan builds; children inherit it */
+        char lsan[4200];
+        snprintf(lsan, sizeof lsan, "suppressions=%s/tests/lsan.supp", ac_test_srcdir());
+        setenv("LSAN_OPTIONS", lsan, 0);
+    }
     signal(SIGPIPE, SIG_IGN);
     qsort(tests, ntests, sizeof *tests, cmp_entry);
     if (argc == 2 && strcmp(argv[1], "-l") == 0) {

@@ -97,31 +97,32 @@ TEST(config_table_is_consistent)
 {
     static const char *const want_sections[] = {
         "AUTO_CALIBRATION", "DAEMON",  "WORKERS", "CALIBRATION", "MATCHING", "QUEUE",
-        "INGEST",           "MASTERS", "METRICS", "NOTIFY",      "CLOUD"};
+        "INGEST",           "MASTERS", "METRICS", "NOTIFY",      "CLOUD",    "QUALITY"};
     /* Key count per section, from the design notes (issues 3 and 4; issue 8 adds
      * socket_idle_timeout_s, reader_group and admin_group to [DAEMON]; issue 9
-     * type_from_path to [INGEST]; issue 10 [NOTIFY]; issue 14 [CLOUD]). */
-    static const int want_count[] = {6, 15, 9, 11, 5, 5, 4, 12, 2, 4, 12};
+     * type_from_path to [INGEST]; issue 10 [NOTIFY]; issue 14 [CLOUD]; issue 11 the nine
+     * [QUALITY] keys). */
+    static const int want_count[] = {6, 15, 9, 11, 5, 5, 4, 12, 2, 4, 12, 9};
     const char *const *sec = ac_config_sections();
     struct ac_config c;
     char text[AC_CONFIG_TEXT_MAX];
     size_t n;
     const ac_config_entry_t *t = ac_config_table(&n);
-    int count[11] = {0};
+    int count[12] = {0};
     int last = 0;
 
-    ASSERT_EQ(n, 85);
-    for (int s = 0; s < 11; s++)
+    ASSERT_EQ(n, 94);
+    for (int s = 0; s < 12; s++)
         ASSERT_STR_EQ(sec[s], want_sections[s]);
-    ASSERT_NULL(sec[11]);
+    ASSERT_NULL(sec[12]);
     ac_config_default(&c);
     for (size_t i = 0; i < n; i++) {
         int s;
 
-        for (s = 0; s < 11; s++)
+        for (s = 0; s < 12; s++)
             if (strcmp(t[i].section, want_sections[s]) == 0)
                 break;
-        ASSERT(s < 11);
+        ASSERT(s < 12);
         ASSERT(s >= last); /* grouped by section, in file order */
         last = s;
         count[s]++;
@@ -135,7 +136,7 @@ TEST(config_table_is_consistent)
         ASSERT_OK(ac_config_get_text(&c, &t[i], text, sizeof text));
         ASSERT_STR_EQ(text, t[i].def);
     }
-    for (int s = 0; s < 11; s++)
+    for (int s = 0; s < 12; s++)
         ASSERT_EQ(count[s], want_count[s]);
     ASSERT_STR_EQ(ac_config_type_name(AC_CFG_BOOL), "boolean");
     ASSERT_STR_EQ(ac_config_type_name(AC_CFG_LIST), "list");
@@ -411,7 +412,7 @@ TEST(config_structure_errors_name_the_line)
                  "test.conf:2: unknown section [daemon] (did you mean [DAEMON]?)");
     expect_error("[PLUGINS]\n", "test.conf:1: unknown section [PLUGINS] (expected "
                                 "AUTO_CALIBRATION, DAEMON, WORKERS, CALIBRATION, MATCHING, "
-                                "QUEUE, INGEST, MASTERS, METRICS, NOTIFY or CLOUD)");
+                                "QUEUE, INGEST, MASTERS, METRICS, NOTIFY, CLOUD or QUALITY)");
     expect_error("workers = 2\n",
                  "test.conf:1: key 'workers' outside any section (it belongs in [WORKERS])");
     expect_error("# x\nfoo = 2\n", "test.conf:2: key 'foo' outside any section (start one "
@@ -430,10 +431,9 @@ TEST(config_structure_errors_name_the_line)
     expect_error("[DAEMON]\n[WORKERS]\n[DAEMON]\n",
                  "test.conf:3: duplicate section [DAEMON] (first on line 1)");
     /* An empty [SECTION] name is simply an unknown section. */
-    expect_error(
-        "[]\n",
-        "test.conf:1: unknown section [] (expected AUTO_CALIBRATION, DAEMON, "
-        "WORKERS, CALIBRATION, MATCHING, QUEUE, INGEST, MASTERS, METRICS, NOTIFY or CLOUD)");
+    expect_error("[]\n", "test.conf:1: unknown section [] (expected AUTO_CALIBRATION, DAEMON, "
+                         "WORKERS, CALIBRATION, MATCHING, QUEUE, INGEST, MASTERS, METRICS, "
+                         "NOTIFY, CLOUD or QUALITY)");
 }
 
 TEST(config_nul_byte_and_long_line)

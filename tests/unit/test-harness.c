@@ -29,6 +29,8 @@ TEST(harness_config_written_exactly)
              "socket = /run/x.sock\n"
              "state_dir = %s/state\n"
              "log_level = debug\n"
+             "\n[QUALITY]\n"
+             "grading = False\n"
              "\n[WORKERS]\n"
              "workers = 1\n"
              "max_in_flight = 2\n"
@@ -37,12 +39,12 @@ TEST(harness_config_written_exactly)
              ac_test_tmpdir(), ac_test_tmpdir());
     ASSERT_STR_EQ(text, want);
     free(text);
-    /* Without overrides: the three paths, all inside the test directory. */
+    /* Without overrides: the three paths, all inside the test directory, and grading off. */
     ASSERT_OK(ac_harness_write_config(&h, NULL));
     text = ac_harness_read_file(h.config);
     snprintf(want, sizeof want,
              "# written by tests/support/harness.h\n\n[DAEMON]\ndatabase = %s/astrofiler.db\n"
-             "socket = %s/ctl.sock\nstate_dir = %s/state\n",
+             "socket = %s/ctl.sock\nstate_dir = %s/state\n\n[QUALITY]\ngrading = False\n",
              ac_test_tmpdir(), ac_test_tmpdir(), ac_test_tmpdir());
     ASSERT_STR_EQ(text, want);
     free(text);

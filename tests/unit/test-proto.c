@@ -256,10 +256,10 @@ TEST(proto_commands_are_classified_read_or_change)
 {
     static const char *const reads[] = {"version", "status",  "sessions", "session",
                                         "history", "masters", "plan",     "config",
-                                        "watch",   "preview", "uploads"};
-    static const char *const changes[] = {"enqueue",     "pause",  "resume",        "cancel",
-                                          "retry",       "import", "reload",        "use",
-                                          "recalibrate", "export", "import-results"};
+                                        "watch",   "preview", "uploads",  "grade"};
+    static const char *const changes[] = {
+        "enqueue", "pause",       "resume", "cancel",         "retry",  "import", "reload",
+        "use",     "recalibrate", "export", "import-results", "accept", "reject", "regrade"};
 
     for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++)
         ASSERT_EQ(ac_proto_cmd_access(reads[i]), AC_PROTO_ACCESS_READ);
@@ -313,7 +313,7 @@ TEST(proto_command_classes_match_the_protocol_doc)
     }
     fclose(f);
     free(table);
-    ASSERT_EQ(ncmds, 22);
+    ASSERT_EQ(ncmds, 26);
 }
 
 TEST(proto_encode_reply_and_error_exact)
