@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctlcmd_int.h"
 #include "ctlgrade.h"
 #include "daemon.h"
 #include "event.h"
@@ -36,9 +37,7 @@
 
 typedef void (*handler_fn)(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args);
 
-/* unpack validates args strictly against fmt (unknown keys are errors). Replies
- * bad_args and returns false on failure. */
-static bool unpack(ac_ctlsrv_client_t *c, json_t *id, json_t *args, const char *fmt, ...)
+bool ac_ctlcmd_unpack(ac_ctlsrv_client_t *c, json_t *id, json_t *args, const char *fmt, ...)
 {
     json_error_t err;
     json_t *empty = NULL;
@@ -58,7 +57,7 @@ static bool unpack(ac_ctlsrv_client_t *c, json_t *id, json_t *args, const char *
     return true;
 }
 
-static void reply_err(ac_ctlsrv_client_t *c, json_t *id, const ac_err_t *e)
+void ac_ctlcmd_reply_err(ac_ctlsrv_client_t *c, json_t *id, const ac_err_t *e)
 {
     ac_ctlsrv_reply_error(c, id, ac_proto_code_from_err(e->code), "%s",
                           e->msg[0] ? e->msg : ac_strerror(e->code));
@@ -147,7 +146,7 @@ static void session_etas(const ac_daemon_t *d, const ac_qsession_list_t *sl, dou
 
 static void cmd_version(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
 {
-    if (unpack(c, id, args, "{}"))
+    if (ac_ctlcmd_unpack(c, id, args, "{}"))
         ac_ctlsrv_reply_ok(
             c, id, json_pack("{s:s,s:i}", "version", AC_VERSION, "protocol", AC_PROTO_VERSION));
 }
@@ -199,10 +198,10 @@ static void cmd_status(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
     char note[1200];
     json_t *r;
 
-    if (!unpack(c, id, args, "{}"))
+    if (!ac_ctlcmd_unpack(c, id, args, "{}"))
         return;
     if (status_now(d, &st, &e) != 0) {
-        reply_err(c, id, &e);
+        ac_ctlcmd_reply_err(c, id, &e);
         return;
     }
     if (d->catalogue_lost) { /* paused until a restart, whatever the scheduler says */
@@ -244,7 +243,7 @@ static void cmd_uploads(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
     ac_err_t e = {0};
     json_t *r;
 
-    if (!unpack(c, id, args, "{s?I}", "limit", &limit))
+    if (!ac_ctlcmd_unpack(c, id, args, "{s?I}", "limit", &limit))
         return;
     if (limit < 1 || limit > 100000) {
         ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS, "limit: 1 to 100000");
@@ -256,7 +255,7 @@ static void cmd_uploads(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
     }
     r = ac_uploader_list_json(d->uploader, (int)limit, &e);
     if (r == NULL)
-        reply_err(c, id, &e);
+        ac_ctlcmd_reply_err(c, id, &e);
     else
         ac_ctlsrv_reply_ok(c, id, r);
 }
@@ -272,7 +271,7 @@ static void cmd_sessions(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json
     double *eta;
     json_t *arr;
 
-    if (!unpack(c, id, args, "{s?s}", "state", &state))
+    if (!ac_ctlcmd_unpack(c, id, args, "{s?s}", "state", &state))
         return;
     if (state != NULL && ac_name_find(shown, 7, state) < 0) {
         ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS,
@@ -282,7 +281,7 @@ static void cmd_sessions(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json
         return;
     }
     if (ac_queue_sessions(&d->queue, &sl, &e) != 0) {
-        reply_err(c, id, &e);
+        ac_ctlcmd_reply_err(c, id, &e);
         return;
     }
     eta = calloc(sl.n ? sl.n : 1, sizeof *eta);
@@ -295,7 +294,7 @@ static void cmd_sessions(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json
     if (ac_catalog_grade_rows(d->db, NULL, &gr, &e) != 0) {
         free(eta);
         ac_queue_sessions_free(&sl);
-        reply_err(c, id, &e);
+        ac_ctlcmd_reply_err(c, id, &e);
         return;
     }
     arr = json_array();
@@ -329,14 +328,14 @@ static void cmd_session(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
     ac_err_t e = {0};
     json_t *entry, *files;
 
-    if (!unpack(c, id, args, "{s:s}", "id", &sid))
+    if (!ac_ctlcmd_unpack(c, id, args, "{s:s}", "id", &sid))
         return;
     if (ac_queue_session(&d->queue, sid, &s, &e) != 0 ||
         ac_queue_files(&d->queue, sid, &fl, &e) != 0 ||
         ac_catalog_grade_rows(d->db, sid, &gr, &e) != 0) {
         ac_queue_files_free(&fl);
         ac_queue_session_clear(&s);
-        reply_err(c, id, &e);
+        ac_ctlcmd_reply_err(c, id, &e);
         return;
     }
     entry = session_entry(d, &s, NAN);
@@ -374,11 +373,11 @@ static void cmd_masters(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
     ac_err_t e = {0};
     json_t *r;
 
-    if (!unpack(c, id, args, "{}"))
+    if (!ac_ctlcmd_unpack(c, id, args, "{}"))
         return;
     r = ac_planner_masters_json(&d->planner, &e);
     if (r == NULL)
-        reply_err(c, id, &e);
+        ac_ctlcmd_reply_err(c, id, &e);
     else
         ac_ctlsrv_reply_ok(c, id, r);
 }
@@ -389,11 +388,11 @@ static void cmd_plan(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *
     ac_err_t e = {0};
     json_t *r;
 
-    if (!unpack(c, id, args, "{s?s}", "session", &sid))
+    if (!ac_ctlcmd_unpack(c, id, args, "{s?s}", "session", &sid))
         return;
     r = ac_planner_explain(&d->planner, sid, &e);
     if (r == NULL)
-        reply_err(c, id, &e);
+        ac_ctlcmd_reply_err(c, id, &e);
     else
         ac_ctlsrv_reply_ok(c, id, r);
 }
@@ -404,7 +403,7 @@ static void reply_session(ac_ctlsrv_client_t *c, json_t *id, int rc, ac_qsession
                           const ac_err_t *e)
 {
     if (rc != 0)
-        reply_err(c, id, e);
+        ac_ctlcmd_reply_err(c, id, e);
     else
         ac_ctlsrv_reply_ok(c, id,
                            json_pack("{s:s,s:s,s:i}", "session", s->session_id, "state",
@@ -421,7 +420,7 @@ static void cmd_enqueue(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
     ac_err_t e = {0};
     int rc;
 
-    if (!unpack(c, id, args, "{s:s,s?I}", "session", &sid, "priority", &prio))
+    if (!ac_ctlcmd_unpack(c, id, args, "{s:s,s?I}", "session", &sid, "priority", &prio))
         return;
     p = (int)prio;
     rc = ac_sched_enqueue(&d->sched, sid, prio != INT32_MIN ? &p : NULL, &s, &e);
@@ -438,7 +437,7 @@ static void cmd_pause_resume(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, 
 
     const char *what = NULL;
 
-    if (!unpack(c, id, args, "{s?s,s?s}", "session", &sid, "what", &what))
+    if (!ac_ctlcmd_unpack(c, id, args, "{s?s,s?s}", "session", &sid, "what", &what))
         return;
     if (what != NULL) { /* "uploads": the cloud upload queue only */
         if (strcmp(what, "uploads") != 0 || sid != NULL || d->uploader == NULL) {
@@ -479,7 +478,8 @@ static void cmd_cancel(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
     int all = 0, n = 0;
     ac_err_t e = {0};
 
-    if (!unpack(c, id, args, "{s?s,s?s,s?b}", "session", &sid, "file", &file, "all", &all))
+    if (!ac_ctlcmd_unpack(c, id, args, "{s?s,s?s,s?b}", "session", &sid, "file", &file, "all",
+                          &all))
         return;
     if ((sid != NULL) + (file != NULL) + (all != 0) != 1) {
         ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS,
@@ -487,7 +487,7 @@ static void cmd_cancel(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
         return;
     }
     if (ac_sched_cancel(&d->sched, sid, file, &n, &e) != 0)
-        reply_err(c, id, &e);
+        ac_ctlcmd_reply_err(c, id, &e);
     else
         ac_ctlsrv_reply_ok(c, id,
                            json_pack("{s:o,s:o,s:b,s:i}", "session", str_or_null(sid), "file",
@@ -500,8 +500,8 @@ static void cmd_retry(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t 
     int all = 0, uploads = 0, changed = 0;
     ac_err_t e = {0};
 
-    if (!unpack(c, id, args, "{s?s,s?s,s?b,s?b}", "file", &file, "session", &sid, "all_failed",
-                &all, "uploads", &uploads))
+    if (!ac_ctlcmd_unpack(c, id, args, "{s?s,s?s,s?b,s?b}", "file", &file, "session", &sid,
+                          "all_failed", &all, "uploads", &uploads))
         return;
     if ((file != NULL) + (sid != NULL) + (all != 0) + (uploads != 0) != 1) {
         ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS,
@@ -515,7 +515,7 @@ static void cmd_retry(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t 
     }
     if (uploads ? ac_uploader_retry_failed(d->uploader, &changed, &e) != 0
                 : ac_sched_retry(&d->sched, file, sid, &changed, &e) != 0)
-        reply_err(c, id, &e);
+        ac_ctlcmd_reply_err(c, id, &e);
     else
         ac_ctlsrv_reply_ok(c, id,
                            json_pack("{s:i,s:b}", "retried", changed, "uploads", uploads));
@@ -567,7 +567,7 @@ static void cmd_import(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
     ac_err_t e = {0};
     struct stat st;
 
-    if (!unpack(c, id, args, "{s:s}", "dir", &dir))
+    if (!ac_ctlcmd_unpack(c, id, args, "{s:s}", "dir", &dir))
         return;
     if (dir[0] != '/') {
         ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS, "dir must be an absolute path: '%s'",
@@ -594,7 +594,7 @@ static void cmd_import(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
         ac_ctlsrv_client_unref(c);
         json_decref(r->id);
         free(r);
-        reply_err(c, id, &e);
+        ac_ctlcmd_reply_err(c, id, &e);
     }
 }
 
@@ -618,7 +618,7 @@ static void cmd_reload(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
     char changed[2048] = "", ignored[2048] = "";
     ac_err_t e = {0};
 
-    if (!unpack(c, id, args, "{}"))
+    if (!ac_ctlcmd_unpack(c, id, args, "{}"))
         return;
     if (ac_daemon_reload(d, changed, sizeof changed, ignored, sizeof ignored, &e) != 0) {
         ac_ctlsrv_reply_error(c, id, AC_PROTO_CONFLICT, "%s", e.msg);
@@ -636,7 +636,7 @@ static void cmd_config(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
     json_t *cfg = json_object();
     char buf[AC_CONFIG_TEXT_MAX];
 
-    if (!unpack(c, id, args, "{}")) {
+    if (!ac_ctlcmd_unpack(c, id, args, "{}")) {
         json_decref(cfg);
         return;
     }
@@ -654,90 +654,9 @@ static void cmd_config(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
 
 /* ---- grading (docs/grading.md) ---- */
 
-static void cmd_grade(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
-{
-    const char *sid = NULL;
-    ac_grade_rows_t gr = {0};
-    ac_grade_summary_t sum;
-    ac_qsession_t s = {0};
-    ac_err_t e = {0};
-    json_t *files;
-
-    if (!unpack(c, id, args, "{s:s}", "session", &sid))
-        return;
-    if (ac_queue_session(&d->queue, sid, &s, &e) != 0 ||
-        ac_catalog_grade_rows(d->db, sid, &gr, &e) != 0) {
-        ac_queue_session_clear(&s);
-        reply_err(c, id, &e);
-        return;
-    }
-    ac_queue_session_clear(&s);
-    ac_grade_summarise(&gr, &sum);
-    files = json_array();
-    for (size_t i = 0; i < gr.n; i++)
-        json_array_append_new(files, ac_ctlgrade_row_json(&gr.items[i]));
-    ac_catalog_grade_rows_free(&gr);
-    ac_ctlsrv_reply_ok(c, id,
-                       json_pack("{s:s,s:b,s:o,s:o}", "session", sid, "judged",
-                                 d->cfg.calibration_quality_check, "summary",
-                                 ac_ctlgrade_summary_json(&sum), "files", files));
-}
-
-static void cmd_verdict(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args,
-                        const char *verdict)
-{
-    const char *file = NULL;
-    int clear = 0;
-    char session[64] = "", msg[4200];
-    ac_err_t e = {0};
-
-    if (!unpack(c, id, args, "{s:s,s?b}", "file", &file, "clear", &clear))
-        return;
-    if (ac_sched_grade_override(&d->sched, file, clear ? NULL : verdict, session, &e) != 0) {
-        reply_err(c, id, &e);
-        return;
-    }
-    snprintf(msg, sizeof msg, "%s: %s", file,
-             clear ? "the grading verdict applies again" : verdict);
-    ac_log_notice("%s (operator)", msg);
-    ac_ctlsrv_reply_ok(c, id,
-                       json_pack("{s:s,s:s,s:o,s:s}", "file", file, "session", session,
-                                 "override", clear ? json_null() : json_string(verdict),
-                                 "message", msg));
-}
-
-static void cmd_accept(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
-{
-    cmd_verdict(d, c, id, args, "accepted");
-}
-
-static void cmd_reject(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
-{
-    cmd_verdict(d, c, id, args, "rejected");
-}
-
-static void cmd_regrade(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
-{
-    const char *sid = NULL;
-    int all = 0, n = 0;
-    char msg[256];
-    ac_err_t e = {0};
-
-    if (!unpack(c, id, args, "{s:s,s?b}", "session", &sid, "all", &all))
-        return;
-    if (ac_sched_grade_again(&d->sched, sid, !all, &n, &e) != 0) {
-        reply_err(c, id, &e);
-        return;
-    }
-    snprintf(msg, sizeof msg, "session %s: %d light%s to grade again%s", sid, n,
-             n == 1 ? "" : "s", d->cfg.grading ? "" : " (grading = False: not until it is on)");
-    ac_ctlsrv_reply_ok(
-        c, id, json_pack("{s:s,s:i,s:s}", "session", sid, "regraded", n, "message", msg));
-}
-
 static void cmd_watch(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
 {
-    if (!unpack(c, id, args, "{}"))
+    if (!ac_ctlcmd_unpack(c, id, args, "{}"))
         return;
     ac_ctlsrv_subscribe(c);
     ac_ctlsrv_reply_ok(c, id, json_pack("{s:b}", "watching", 1));
@@ -753,14 +672,14 @@ static void cmd_history(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
     bool more = false;
     json_t *arr;
 
-    if (!unpack(c, id, args, "{s:s,s?I}", "id", &key, "limit", &limit))
+    if (!ac_ctlcmd_unpack(c, id, args, "{s:s,s?I}", "id", &key, "limit", &limit))
         return;
     if (limit < 0 || limit > 100000) {
         ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS, "limit must be 1 to 100000 (0: 1000)");
         return;
     }
     if (ac_event_history(d->db, key, (int)limit, &l, &more, &e) != 0) {
-        reply_err(c, id, &e);
+        ac_ctlcmd_reply_err(c, id, &e);
         return;
     }
     if (l.n == 0) { /* no event: an id astrocald does not know is an error */
@@ -793,61 +712,6 @@ static void cmd_history(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_
                        json_pack("{s:s,s:o,s:b}", "id", key, "events", arr, "more", more));
 }
 
-/* use_args decodes {session, bias?, dark?, flat?, force?} (+ auto? when with_auto). */
-static bool use_args(ac_ctlsrv_client_t *c, json_t *id, json_t *args, ac_planner_use_t *u,
-                     bool *autom, bool with_auto)
-{
-    int force = 0, au = 0;
-
-    memset(u, 0, sizeof *u);
-    if (with_auto
-            ? !unpack(c, id, args, "{s:s,s?s,s?s,s?s,s?b,s?b}", "session", &u->session_id,
-                      "bias", &u->spec[0], "dark", &u->spec[1], "flat", &u->spec[2], "force",
-                      &force, "auto", &au)
-            : !unpack(c, id, args, "{s:s,s?s,s?s,s?s,s?b}", "session", &u->session_id, "bias",
-                      &u->spec[0], "dark", &u->spec[1], "flat", &u->spec[2], "force", &force))
-        return false;
-    u->force = force;
-    *autom = au;
-    return true;
-}
-
-static void cmd_use(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
-{
-    ac_planner_use_t u;
-    bool autom = false, any;
-    ac_err_t e = {0};
-    json_t *r = NULL;
-
-    if (!use_args(c, id, args, &u, &autom, true))
-        return;
-    any = u.spec[0] != NULL || u.spec[1] != NULL || u.spec[2] != NULL;
-    if (autom == any) {
-        ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS,
-                              "bad arguments: give masters (bias, dark, flat) or auto");
-        return;
-    }
-    if (ac_sched_use(&d->sched, &u, autom, &r, &e) != 0)
-        reply_err(c, id, &e);
-    else
-        ac_ctlsrv_reply_ok(c, id, r);
-}
-
-static void cmd_recalibrate(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
-{
-    ac_planner_use_t u;
-    bool autom = false;
-    ac_err_t e = {0};
-    json_t *r = NULL;
-
-    if (!use_args(c, id, args, &u, &autom, false))
-        return;
-    if (ac_sched_recalibrate(&d->sched, &u, &r, &e) != 0)
-        reply_err(c, id, &e);
-    else
-        ac_ctlsrv_reply_ok(c, id, r);
-}
-
 /* clang-format off */
 static const struct {
     const char *name;
@@ -859,11 +723,11 @@ static const struct {
     {"cancel", cmd_cancel},         {"retry", cmd_retry},     {"import", cmd_import},
     {"reload", cmd_reload},         {"config", cmd_config},   {"watch", cmd_watch},
     {"history", cmd_history},       {"preview", ac_ctlcmd_preview},
-    {"use", cmd_use},               {"recalibrate", cmd_recalibrate},
+    {"use", ac_ctlcmd_use},               {"recalibrate", ac_ctlcmd_recalibrate},
     {"uploads", cmd_uploads},
     {"export", ac_export_cmd},       {"import-results", ac_import_results_cmd},
-    {"grade", cmd_grade},            {"accept", cmd_accept},   {"reject", cmd_reject},
-    {"regrade", cmd_regrade},
+    {"grade", ac_ctlcmd_grade},            {"accept", ac_ctlcmd_accept},   {"reject", ac_ctlcmd_reject},
+    {"regrade", ac_ctlcmd_regrade},
 };
 /* clang-format on */
 

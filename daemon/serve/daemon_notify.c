@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "catalog_grade.h"
 #include "daemon.h"
 #include "log.h"
 #include "util.h"
@@ -46,7 +47,18 @@ void ac_daemon_notify_session(ac_daemon_t *d, const ac_queue_done_t *dn)
         f.object = p->object;
     else if (fl.n > 0 && ac_catalog_file_get(d->db, fl.items[0].file_id, &cf, &e) == 0)
         f.object = cf.object;
-    /* f.fwhm_median stays NAN: the daemon measures no stars on lights yet (grading). */
+    /* The median FWHM when grading measured the session's lights already (grading runs at
+     * low priority after calibration: often not yet when the session settles). */
+    {
+        ac_grade_rows_t gr = {0};
+        ac_grade_summary_t sum;
+        if (ac_catalog_grade_rows(d->db, session_id, &gr, &e) == 0 && gr.n > 0) {
+            ac_grade_summarise(&gr, &sum);
+            if (sum.measured > 0)
+                f.fwhm_median = sum.median.fwhm;
+        }
+        ac_catalog_grade_rows_free(&gr);
+    }
     ac_notify_session_done(&d->notify, &f);
     ac_catalog_file_clear(&cf);
     ac_queue_files_free(&fl);

@@ -758,18 +758,6 @@ void ac_sched_cancel_jobs(ac_sched_t *s, const char *session_id, const char *fil
     }
 }
 
-bool ac_sched_idle(const ac_sched_t *s)
-{
-    return s->jobs == NULL && s->mc->loading == 0 && s->build == NULL &&
-           !ac_sched_grade_busy(s);
-}
-
-void ac_sched_report_idle(ac_sched_t *s)
-{
-    if (ac_sched_idle(s) && s->hooks.idle != NULL)
-        s->hooks.idle(s->hooks.ud);
-}
-
 void ac_sched_close(ac_sched_t *s)
 {
     ac_sched_grade_close(s);

@@ -86,6 +86,7 @@ static void grade_done(void *ud, const ac_grade_task_t *t, const ac_grading_res_
         *s->grade_unrecorded = (struct ac_grade_unrecorded){*t, *r, rc, *err};
     if (!s->stopping)
         ac_sched_kick(s);
+    ac_sched_report_idle(s); /* --drain: the grader was the last one busy */
 }
 
 static int record(ac_sched_t *s, const ac_grade_task_t *t, const ac_grading_res_t *r, int rc,

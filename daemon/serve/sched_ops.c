@@ -265,3 +265,15 @@ json_t *ac_sched_running_json(const ac_sched_t *s)
     }
     return arr;
 }
+
+bool ac_sched_idle(const ac_sched_t *s)
+{
+    return s->jobs == NULL && s->mc->loading == 0 && s->build == NULL &&
+           !ac_sched_grade_busy(s);
+}
+
+void ac_sched_report_idle(ac_sched_t *s)
+{
+    if (ac_sched_idle(s) && s->hooks.idle != NULL)
+        s->hooks.idle(s->hooks.ud);
+}
