@@ -243,6 +243,7 @@ static int export_write(const ctl_parsed_t *p, json_t *res, bool json)
     int *count = calloc((size_t)shards, sizeof *count),
         *num = calloc((size_t)shards, sizeof *num);
     int status = 0, maxn = 0;
+    long long mem_mib;
     char path[4200];
 
     if (l == NULL || load == NULL || count == NULL || num == NULL) {
@@ -283,16 +284,19 @@ static int export_write(const ctl_parsed_t *p, json_t *res, bool json)
         if (fclose(f) != 0)
             status = say(EX_IOERR, "%s: %s", path, strerror(errno));
     }
+    if (cpus > maxn && maxn > 0)
+        cpus = maxn;
+    /* The lights (l[i].line) are read for the task memory before the array is replaced by
+     * its count. */
+    mem_mib = task_mem_mib(l, n, cpus);
     json_object_del(res, "lights");
     json_object_set_new(res, "lights", json_integer((json_int_t)n));
     json_object_set_new(res, "shards", json_integer(used));
     snprintf(path, sizeof path, "%s/export.json", dir);
     if (status == 0 && json_dump_file(res, path, JSON_INDENT(2)) != 0)
         status = say(EX_IOERR, "%s: cannot write", path);
-    if (cpus > maxn && maxn > 0)
-        cpus = maxn;
     if (status == 0 && used > 0 && json_is_true(json_object_get(p->local, "slurm")))
-        status = write_slurm(p, dir, used, cpus, task_mem_mib(l, n, cpus));
+        status = write_slurm(p, dir, used, cpus, mem_mib);
     if (status == 0 && json) {
         char *t = json_dumps(res, JSON_COMPACT);
         printf("%s\n", t ? t : "null");
