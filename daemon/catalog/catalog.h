@@ -102,8 +102,8 @@ typedef struct ac_catalog_master {
     int xbin, ybin;                          /* 0 when unknown */
     char *source_session_id;
     char *source_session_date; /* fitsSessionDate of the source session, or NULL */
-    char *night; /* observing night read from the master's DATE-OBS by astrocald
-                  * (astrocal_master_night), or NULL when not read yet */
+    char *night;               /* observing night read from the master's DATE-OBS by astrocald
+                                * (astrocal_master_night), or NULL when not read yet */
     char *creation_date;       /* 'YYYY-MM-DD HH:MM:SS.ffffff' */
     char *hash_md5;            /* hash_value, or NULL */
     int file_count;

@@ -48,8 +48,8 @@ int ac_cloud_prefix(const struct ac_config *c, char *out, size_t size, ac_err_t 
         n = strlen(c->bucket_url);
         while (n > 0 && c->bucket_url[n - 1] == '/')
             n--;
-        len = snprintf(out, size, "%s%.*s", strstr(c->bucket_url, "://") ? "" : "gs://",
-                       (int)n, c->bucket_url);
+        len = snprintf(out, size, "%s%.*s", strstr(c->bucket_url, "://") ? "" : "gs://", (int)n,
+                       c->bucket_url);
         return len < 0 || (size_t)len >= size ? -ENAMETOOLONG : 0;
     }
     if (c->remote[0] == '/') { /* rclone's local backend: file:///folder */

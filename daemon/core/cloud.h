@@ -45,14 +45,14 @@ enum {
 /* What went wrong, from the exit status and stderr. */
 typedef enum ac_cloud_fault {
     AC_CLOUD_FAULT_NONE = 0,
-    AC_CLOUD_FAULT_NOT_FOUND,    /* the bucket, folder or file does not exist */
-    AC_CLOUD_FAULT_PERMISSION,   /* the credentials work but may not do this */
-    AC_CLOUD_FAULT_CREDENTIALS,  /* refused: bad or expired credentials */
-    AC_CLOUD_FAULT_NO_REMOTE,    /* rclone's configuration has no such remote */
-    AC_CLOUD_FAULT_NETWORK,      /* cannot reach the server: transient */
-    AC_CLOUD_FAULT_TIMEOUT,      /* our time limit stopped it: transient */
-    AC_CLOUD_FAULT_NO_PROGRAM,   /* rclone is not installed */
-    AC_CLOUD_FAULT_OTHER,        /* anything else (retried with back-off) */
+    AC_CLOUD_FAULT_NOT_FOUND,   /* the bucket, folder or file does not exist */
+    AC_CLOUD_FAULT_PERMISSION,  /* the credentials work but may not do this */
+    AC_CLOUD_FAULT_CREDENTIALS, /* refused: bad or expired credentials */
+    AC_CLOUD_FAULT_NO_REMOTE,   /* rclone's configuration has no such remote */
+    AC_CLOUD_FAULT_NETWORK,     /* cannot reach the server: transient */
+    AC_CLOUD_FAULT_TIMEOUT,     /* our time limit stopped it: transient */
+    AC_CLOUD_FAULT_NO_PROGRAM,  /* rclone is not installed */
+    AC_CLOUD_FAULT_OTHER,       /* anything else (retried with back-off) */
 } ac_cloud_fault_t;
 
 /* ac_cloud_rel writes the path of file on the remote relative to the remote's root:
