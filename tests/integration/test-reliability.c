@@ -307,19 +307,22 @@ static bool disk_night(ac_harness_t *h, struct night *nt, char *out, size_t size
     return true;
 }
 
-/* wait_running polls the queue every 2 ms until a file is running. */
+/* wait_running polls `status` every 2 ms until a file has started: listed under
+ * "running", which the scheduler does only after its disk space check passed (the
+ * queue's "running" state comes before that check). */
 static bool wait_running(ac_harness_t *h, int timeout_ms)
 {
     long long t0 = ac_harness_now_ms();
-    sqlite3 *db = open_db(h);
     bool yes = false;
 
     while (!yes && ac_harness_now_ms() - t0 < timeout_ms) {
-        yes = files_in_state(db, "running") > 0;
+        json_t *reply = ac_harness_request(h, "status", NULL, 5000);
+
+        yes = json_array_size(json_object_get(json_object_get(reply, "result"), "running")) > 0;
+        json_decref(reply);
         if (!yes)
             ac_harness_sleep_ms(2);
     }
-    sqlite3_close(db);
     return yes;
 }
 

@@ -616,6 +616,23 @@ out:
     return reply;
 }
 
+/* harness_reap_dead: after a request without a reply, a daemon that died is reaped and
+ * its log shown once (a sanitizer's report or a crash is then in the test's output). */
+static void harness_reap_dead(ac_harness_t *h)
+{
+    int st;
+
+    if (h->pid <= 0 || waitpid(h->pid, &st, WNOHANG) != h->pid)
+        return;
+    h->status = st;
+    h->pid = -1;
+    if (WIFSIGNALED(st))
+        fprintf(stderr, "harness: the daemon died from signal %d\n", WTERMSIG(st));
+    else
+        fprintf(stderr, "harness: the daemon exited with %d\n", WEXITSTATUS(st));
+    ac_harness_dump_log(h);
+}
+
 json_t *ac_harness_request(ac_harness_t *h, const char *cmd, json_t *args, int timeout_ms)
 {
     json_t *req = json_pack("{s:i,s:I,s:s,s:o}", "v", 1, "id", (json_int_t)++h->next_id, "cmd",
@@ -632,6 +649,8 @@ json_t *ac_harness_request(ac_harness_t *h, const char *cmd, json_t *args, int t
     free(line);
     reply = ac_harness_exchange(h, text, timeout_ms);
     free(text);
+    if (reply == NULL)
+        harness_reap_dead(h);
     return reply;
 }
 
