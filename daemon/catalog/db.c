@@ -71,6 +71,7 @@ struct ac_db {
     pthread_t owner;
     ac_db_opts_t opts;
     bool fresh;
+    bool wal;  /* journal_mode is wal */
     int depth; /* 0: no transaction; 1: BEGIN; >1: nested savepoints */
     dev_t dev; /* the file opened (ac_db_check_identity) */
     ino_t ino;
@@ -89,6 +90,7 @@ void ac_db_opts_default(ac_db_opts_t *o)
     o->retry_budget_ms = 5000;
     o->retry_initial_ms = 50;
     o->create = true;
+    o->read_only = false;
 }
 
 void ac_db_set_opts(ac_db_t *db, const ac_db_opts_t *o)
@@ -257,16 +259,18 @@ static int setup_pragmas(ac_db_t *db, ac_err_t *e)
     if ((rc = pragma_text(db, "SELECT count(*) FROM sqlite_master", buf, sizeof buf, e)) != 0)
         return rc;
     db->fresh = strcmp(buf, "0") == 0;
-    if (db->fresh) {
+    if (db->fresh && !db->opts.read_only) {
         if ((rc = pragma_text(db, "PRAGMA journal_mode=WAL", buf, sizeof buf, e)) != 0)
             return rc;
         if (strcmp(buf, "wal") != 0)
             return ac_err_set(e, AC_ESQLITE, "%s: cannot switch a new database to WAL (%s)",
                               db->path, buf);
+        db->wal = true;
     } else {
         if ((rc = pragma_text(db, "PRAGMA journal_mode", buf, sizeof buf, e)) != 0)
             return rc;
-        if (strcmp(buf, "wal") != 0)
+        db->wal = strcmp(buf, "wal") == 0;
+        if (!db->wal && !db->opts.read_only)
             ac_log_notice("%s: journal mode is %s, not wal; left unchanged", db->path, buf);
     }
     return 0;
@@ -293,8 +297,10 @@ ac_db_t *ac_db_open(const char *path, const ac_db_opts_t *opts, ac_err_t *e)
         db->opts.busy_timeout_ms = 0;
     if (db->opts.retry_initial_ms < 1)
         db->opts.retry_initial_ms = 1;
-    if (db->opts.create)
+    if (db->opts.create && !db->opts.read_only)
         flags |= SQLITE_OPEN_CREATE;
+    if (db->opts.read_only)
+        flags = (flags & ~SQLITE_OPEN_READWRITE) | SQLITE_OPEN_READONLY;
     rc = sqlite3_open_v2(path, &db->h, flags, NULL);
     if (rc != SQLITE_OK) {
         ac_db_error(db, rc, "open", e);
@@ -349,6 +355,11 @@ void ac_db_close(ac_db_t *db)
     free(db->lost_reason);
     free(db->path);
     free(db);
+}
+
+bool ac_db_is_wal(const ac_db_t *db)
+{
+    return db->wal;
 }
 
 bool ac_db_is_fresh(const ac_db_t *db)

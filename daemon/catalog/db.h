@@ -42,6 +42,9 @@ typedef struct ac_db_opts {
     int retry_initial_ms;
     /* Create the file when it does not exist (SQLITE_OPEN_CREATE). */
     bool create;
+    /* Open read-only (a reader beside the daemon's connection; says nothing of the
+     * journal mode, which the writer's connection reports). */
+    bool read_only;
 } ac_db_opts_t;
 
 /* ac_db_opts_default fills 5000 ms busy timeout, 5000 ms budget, 50 ms first back-off,
@@ -66,6 +69,9 @@ void ac_db_close(ac_db_t *db);
 
 /* ac_db_is_fresh says whether the database had no schema objects when it was opened. */
 bool ac_db_is_fresh(const ac_db_t *db);
+/* ac_db_is_wal says whether the database's journal mode was wal when it was opened
+ * (readers on other connections then never block its writer). */
+bool ac_db_is_wal(const ac_db_t *db);
 
 /* ac_db_path returns the path given to ac_db_open (borrowed, valid until close). */
 const char *ac_db_path(const ac_db_t *db);

@@ -28,7 +28,7 @@
  * hooks through which they report upward: the queue's on_done (a session is done) and
  * the planner's and scheduler's event hooks become events for `watch` clients; the
  * scheduler's plan_due runs a planning pass requested from the planner, and master_built
- * records a master it built as seen. A planning pass (plan_pass) is the planner's, then
+ * records a master it built as seen. A planning pass (daemon_plan.c) is the planner's, then
  * the master builds' scan.
  *
  * Thread: loop thread only.
@@ -164,16 +164,15 @@ static void status_update(ac_daemon_t *d)
 
 static void begin_stop(ac_daemon_t *d, const char *why);
 
-/* maybe_finish_drain exits --drain mode once nothing is pending, running or loading. */
-static void maybe_finish_drain(ac_daemon_t *d)
+void ac_daemon_maybe_finish_drain(ac_daemon_t *d)
 {
     int counts[AC_FILE_NSTATES] = {0};
     ac_qsession_list_t sl = {0};
     ac_err_t e = {0};
     int runnable = 0;
 
-    if (!d->drain_mode || d->stopping || d->planner.pending || !ac_sched_idle(&d->sched) ||
-        !ac_daemon_cloud_idle(d))
+    if (!d->drain_mode || d->stopping || d->planner.pending || d->plan_reading ||
+        !ac_sched_idle(&d->sched) || !ac_daemon_cloud_idle(d))
         return;
     if (ac_queue_counts(&d->queue, NULL, counts, &e) != 0 ||
         ac_queue_sessions(&d->queue, &sl, &e) != 0)
@@ -191,57 +190,6 @@ static void maybe_finish_drain(ac_daemon_t *d)
                   counts[AC_FILE_DONE], counts[AC_FILE_FAILED]);
     d->exit_code = 0;
     begin_stop(d, "drain complete");
-}
-
-/* frames_settling says whether live ingest still has frames settling or being read: their
- * series is not complete yet, so master builds wait. */
-static bool frames_settling(ac_daemon_t *d)
-{
-    ac_ingest_status_t is;
-
-    if (d->ingest == NULL)
-        return false;
-    ac_ingest_status(d->ingest, &is);
-    return is.pending > 0 || is.scanning || is.in_flight > 0;
-}
-
-/* plan_pass plans the light sessions (all: every one), then the master builds. */
-static int plan_pass(ac_daemon_t *d, bool all, ac_err_t *e)
-{
-    ac_err_t be = {0};
-    uint64_t t0 = ac_now_ns(), t1;
-    int rc;
-
-    if ((rc = ac_planner_run(&d->planner, all, e)) != 0)
-        return rc;
-    t1 = ac_now_ns();
-    if ((rc = ac_sched_scan_builds(&d->sched, frames_settling(d), &be)) != 0 &&
-        !ac_db_unavailable(rc))
-        ac_log_warn("planning master builds: %s", be.msg);
-    ac_log_debug("planning pass%s: %.1f ms (light sessions %.1f ms, master builds %.1f ms)",
-                 all ? " (all)" : "", (double)(ac_now_ns() - t0) / 1e6, (double)(t1 - t0) / 1e6,
-                 (double)(ac_now_ns() - t1) / 1e6);
-    return 0;
-}
-
-/* run_planner performs a requested planning pass, then kicks the scheduler. While the
- * catalogue is busy the request waits for ac_daemon_catch_up. */
-static void run_planner(ac_daemon_t *d)
-{
-    ac_err_t e = {0};
-    bool all = false;
-
-    if (!ac_daemon_catalogue_ok(d))
-        return;
-    ac_planner_take_request(&d->planner, &all);
-    if (plan_pass(d, all, &e) != 0) {
-        if (e.code == AC_EBUSY)
-            ac_planner_request(&d->planner, all); /* once the catalogue is free */
-        else if (e.code != AC_ECATALOG)
-            ac_log_warn("planning: %s (trying again later)", e.msg);
-    }
-    ac_sched_kick(&d->sched);
-    maybe_finish_drain(d);
 }
 
 /* mark_masters_seen records every current Masters row as seen, so masters astrocald
@@ -277,7 +225,7 @@ static void planner_failed(void *ud, const char *session_id, const char *file_id
 /* sched_idle: the last job ended; --drain may be complete (no timer on that path). */
 static void sched_idle(void *ud)
 {
-    maybe_finish_drain(ud);
+    ac_daemon_maybe_finish_drain(ud);
 }
 
 static void plan_due(void *ud)
@@ -285,7 +233,7 @@ static void plan_due(void *ud)
     ac_daemon_t *d = ud;
 
     if (d->planner.pending && !d->stopping)
-        run_planner(d);
+        ac_daemon_run_planner(d);
 }
 
 /* check_catalogue notices commits by other processes (not while the catalogue is busy:
@@ -323,7 +271,7 @@ static void check_catalogue(ac_daemon_t *d)
         ac_catalog_masters_free(&ml);
     }
     if (d->planner.pending)
-        run_planner(d);
+        ac_daemon_run_planner(d);
 }
 
 static void watch_timer_cb(uv_timer_t *t)
@@ -331,7 +279,7 @@ static void watch_timer_cb(uv_timer_t *t)
     ac_daemon_t *d = t->data;
 
     check_catalogue(d);
-    maybe_finish_drain(d);
+    ac_daemon_maybe_finish_drain(d);
 }
 
 static void wal_event_cb(uv_fs_event_t *h, const char *filename, int events, int status)
@@ -370,7 +318,7 @@ static void scan_timer_cb(uv_timer_t *t)
         return;
     }
     ac_planner_request(&d->planner, true);
-    run_planner(d);
+    ac_daemon_run_planner(d);
     if (ac_db_data_version(d->db, &v, &e) == 0) {
         d->scan_version = v;
         d->scan_seen = true;
@@ -446,7 +394,7 @@ static void stop_timer_cb(uv_timer_t *t)
         d->stop_deadline_ns = UINT64_MAX;
     }
     if (inflight == 0 && d->mc.loading == 0 && d->ingest == NULL &&
-        ac_daemon_cloud_stopped(d)) {
+        ac_daemon_cloud_stopped(d) && !d->plan_reading) {
         uv_timer_stop(t);
         close_handles(d);
     }
@@ -458,7 +406,7 @@ void ac_daemon_frames_registered(ac_daemon_t *d)
 {
     mark_masters_seen(d);
     ac_planner_request(&d->planner, true);
-    run_planner(d);
+    ac_daemon_run_planner(d);
 }
 
 static void begin_stop(ac_daemon_t *d, const char *why)
@@ -547,7 +495,7 @@ int ac_daemon_reload(ac_daemon_t *d, char *changed, size_t changed_size, char *i
         ac_log_warn("not applied until restart: %s", ignored);
     ac_mcache_forget_failures(&d->mc);
     ac_planner_request(&d->planner, true);
-    run_planner(d);
+    ac_daemon_run_planner(d);
     ac_sd_ready(NULL);
     return 0;
 }
@@ -678,7 +626,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
     /* First planning pass before READY, so `status` is meaningful at once. */
     {
         ac_err_t pe = {0};
-        if (plan_pass(d, true, &pe) != 0) {
+        if (ac_daemon_plan_pass(d, true, NULL, &pe) != 0) {
             ac_log_warn("first planning pass: %s", pe.msg);
             ac_planner_request(&d->planner, true);
         }
@@ -716,7 +664,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
         ac_log_warn("metrics: cannot start the timer");
     ac_sd_ready(NULL);
     ac_sched_kick(&d->sched);
-    maybe_finish_drain(d);
+    ac_daemon_maybe_finish_drain(d);
     return 0;
 }
 
@@ -729,9 +677,9 @@ void ac_daemon_catch_up(ac_daemon_t *d)
         ac_daemon_imported(d);
     check_catalogue(d); /* commits of others meanwhile; a planning pass when one is due */
     if (d->planner.pending)
-        run_planner(d);
+        ac_daemon_run_planner(d);
     ac_sched_kick(&d->sched);
-    maybe_finish_drain(d);
+    ac_daemon_maybe_finish_drain(d);
     status_update(d);
 }
 

@@ -93,6 +93,7 @@ struct ac_daemon {
     /* Life cycle. */
     bool drain_mode; /* --drain: exit once nothing is left to do */
     bool stopping;
+    bool plan_reading; /* a planning pass's catalogue read runs on the pool (daemon_plan.c) */
     uint64_t stop_deadline_ns;
     int exit_code;
 
@@ -153,6 +154,22 @@ json_t *ac_daemon_catalogue_json(ac_daemon_t *d);
 /* ac_daemon_requeue_orphans puts back files and master builds the catalogue has running
  * but nothing runs: their outcome could not be recorded (it was busy). */
 void ac_daemon_requeue_orphans(ac_daemon_t *d);
+
+/* ac_daemon_maybe_finish_drain exits --drain mode once nothing is pending, running or
+ * loading (daemon.c). */
+void ac_daemon_maybe_finish_drain(ac_daemon_t *d);
+
+/* daemon_plan.c */
+struct ac_planner_inputs;
+/* ac_daemon_plan_pass plans the light sessions (all: every one) from in (read on another
+ * connection, consumed) or, when in is NULL, from a read made now; then the master
+ * builds. 0 or the planner's error. */
+int ac_daemon_plan_pass(ac_daemon_t *d, bool all, struct ac_planner_inputs *in, ac_err_t *e);
+/* ac_daemon_run_planner performs a requested planning pass, then kicks the scheduler. On
+ * a WAL catalogue the pass's catalogue read runs on a pool thread with a connection of its
+ * own, so the loop answers `status` meanwhile; requests made during it run afterwards.
+ * While the catalogue is busy the request waits for ac_daemon_catch_up. */
+void ac_daemon_run_planner(ac_daemon_t *d);
 
 /* ac_daemon_frames_registered plans what live ingest or an import registered (daemon.c). */
 void ac_daemon_frames_registered(ac_daemon_t *d);

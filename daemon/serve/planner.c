@@ -322,23 +322,30 @@ void ac_planner_inputs_free(struct ac_planner_inputs *in)
     memset(in, 0, sizeof *in);
 }
 
-int ac_planner_inputs_load(ac_planner_t *pl, struct ac_planner_inputs *in, ac_err_t *e)
+int ac_planner_read(ac_db_t *db, bool build_masters, struct ac_planner_inputs *in, ac_err_t *e)
 {
     int rc;
 
     memset(in, 0, sizeof *in);
-    rc = ac_catalog_light_sessions(pl->db, &in->sessions, e);
+    rc = ac_catalog_light_sessions(db, &in->sessions, e);
     if (rc == 0)
-        rc = ac_catalog_masters(pl->db, &in->masters, e);
+        rc = ac_catalog_masters(db, &in->masters, e);
     /* The calibration sessions only matter to sessions being planned (a better master
      * coming); a catalogue with nothing to calibrate does not read them. */
-    if (rc == 0 && pl->cfg->build_masters && in->sessions.n > 0)
-        rc = ac_catalog_cal_sessions(pl->db, &in->units, e);
-    if (rc == 0 && pl->cfg->build_masters && in->sessions.n > 0)
-        rc = ac_catalog_build_list(pl->db, &in->builds, e);
-    if (rc == 0)
-        rc = ac_planner_candidates(pl, &in->masters, &in->cands, &in->marked);
+    if (rc == 0 && build_masters && in->sessions.n > 0)
+        rc = ac_catalog_cal_sessions(db, &in->units, e);
+    if (rc == 0 && build_masters && in->sessions.n > 0)
+        rc = ac_catalog_build_list(db, &in->builds, e);
     if (rc != 0)
+        ac_planner_inputs_free(in);
+    return rc;
+}
+
+int ac_planner_inputs_load(ac_planner_t *pl, struct ac_planner_inputs *in, ac_err_t *e)
+{
+    int rc = ac_planner_read(pl->db, pl->cfg->build_masters, in, e);
+
+    if (rc == 0 && (rc = ac_planner_candidates(pl, &in->masters, &in->cands, &in->marked)) != 0)
         ac_planner_inputs_free(in);
     return rc;
 }
@@ -568,7 +575,7 @@ static void emit_state(ac_planner_t *pl, const char *session_id, const ac_plan_t
 #define PLANNER_RETRY_FIRST_S 1.0
 #define PLANNER_RETRY_CAP_S 60.0
 
-static double mono_s(void)
+double ac_planner_mono_s(void)
 {
     return (double)ac_now_ns() / 1e9;
 }
@@ -625,6 +632,14 @@ static int plan_one(ac_planner_t *pl, struct ac_planner_inputs *in,
                       s->session_id);
     pl->nunread = 0;
     rc = ac_planner_match(pl, in, s, false, &files, &light, &res, &me);
+    if (rc == -ENOENT && files.n == 0 && pl->snapshot) {
+        /* Read on another connection a moment ago; calibrated since: nothing to plan. */
+        const ac_plan_t *old = ac_planner_find(pl, s->session_id);
+        *status = old != NULL ? old->status : AC_MATCH_READY;
+        ac_catalog_files_free(&files);
+        ac_match_result_free(&res);
+        return 0;
+    }
     if (rc == 0)
         rc = ac_planner_record(pl, in, s, &files, &res, force, e);
     else if (catalogue_error(rc))
@@ -640,16 +655,29 @@ static int plan_one(ac_planner_t *pl, struct ac_planner_inputs *in,
 int ac_planner_run(ac_planner_t *pl, bool all, ac_err_t *e)
 {
     struct ac_planner_inputs in;
-    int rc = 0, nready = 0, nwait = 0;
 
-    if (!ac_backoff_due(&pl->retry, mono_s())) {
+    if (!ac_backoff_due(&pl->retry, ac_planner_mono_s())) {
         ac_planner_request(pl, all); /* deferred until the back-off passed */
         return 0;
     }
-    if (ac_planner_inputs_load(pl, &in, e) != 0)
-        goto failed;
-    for (size_t i = 0; i < in.sessions.n; i++) {
-        const ac_catalog_session_t *s = &in.sessions.items[i];
+    if (ac_planner_read(pl->db, pl->cfg->build_masters, &in, e) != 0)
+        return ac_planner_failed(pl, e);
+    return ac_planner_apply(pl, all, false, &in, e);
+}
+
+int ac_planner_apply(ac_planner_t *pl, bool all, bool snapshot, struct ac_planner_inputs *in,
+                     ac_err_t *e)
+{
+    int rc = 0, nready = 0, nwait = 0;
+
+    if ((rc = ac_planner_candidates(pl, &in->masters, &in->cands, &in->marked)) != 0) {
+        ac_err_set(e, rc, "planning: out of memory");
+        ac_planner_inputs_free(in);
+        return rc;
+    }
+    pl->snapshot = snapshot;
+    for (size_t i = 0; i < in->sessions.n; i++) {
+        const ac_catalog_session_t *s = &in->sessions.items[i];
         const ac_plan_t *old = ac_planner_find(pl, s->session_id);
         int old_status = old != NULL ? old->status : -1, status;
         ac_err_t se = {0};
@@ -659,10 +687,9 @@ int ac_planner_run(ac_planner_t *pl, bool all, ac_err_t *e)
          * scan); ready sessions are planned again to pick up new files. */
         if (!all && old != NULL && old->status == AC_MATCH_WAITING)
             continue;
-        rc = plan_one(pl, &in, s, false, &status, &se);
+        rc = plan_one(pl, in, s, false, &status, &se);
         if (catalogue_error(rc)) {
             ac_err_set(e, rc, "planning session %s: %s", s->session_id, se.msg);
-            ac_planner_inputs_free(&in);
             goto failed;
         }
         if (rc != 0)
@@ -675,22 +702,29 @@ int ac_planner_run(ac_planner_t *pl, bool all, ac_err_t *e)
                 emit_state(pl, s->session_id, p);
         }
     }
+    pl->snapshot = false;
     /* Sessions being recalibrated have no uncalibrated light: planned here. */
-    if ((rc = ac_planner_plan_recals(pl, &in, e)) != 0 && catalogue_error(rc)) {
-        ac_planner_inputs_free(&in);
+    if ((rc = ac_planner_plan_recals(pl, in, e)) != 0 && catalogue_error(rc))
         goto failed;
-    }
     ac_log_debug("planning: %zu sessions with uncalibrated lights (%d ready, %d waiting), %zu "
                  "masters",
-                 in.sessions.n, nready, nwait, in.masters.n);
-    ac_planner_inputs_free(&in);
+                 in->sessions.n, nready, nwait, in->masters.n);
+    ac_planner_inputs_free(in);
     ac_backoff_reset(&pl->retry);
     return 0;
 failed:
-    rc = e != NULL && e->code != 0 ? e->code : AC_ESQLITE;
+    pl->snapshot = false;
+    ac_planner_inputs_free(in);
+    return ac_planner_failed(pl, e);
+}
+
+int ac_planner_failed(ac_planner_t *pl, ac_err_t *e)
+{
+    int rc = e != NULL && e->code != 0 ? e->code : AC_ESQLITE;
+
     if (catalogue_error(rc)) {
-        double d =
-            ac_backoff_fail(&pl->retry, mono_s(), PLANNER_RETRY_FIRST_S, PLANNER_RETRY_CAP_S);
+        double d = ac_backoff_fail(&pl->retry, ac_planner_mono_s(), PLANNER_RETRY_FIRST_S,
+                                   PLANNER_RETRY_CAP_S);
         ac_err_prefix(e, "next planning pass in %.0f s", d);
     }
     return rc;
@@ -725,72 +759,4 @@ int ac_planner_plan_session(ac_planner_t *pl, const char *session_id, ac_err_t *
 int ac_planner_replan_session(ac_planner_t *pl, const char *session_id, ac_err_t *e)
 {
     return plan_session(pl, session_id, false, e);
-}
-
-/* ---- life cycle ---- */
-
-void ac_planner_init(ac_planner_t *pl, ac_db_t *db, ac_queue_t *queue,
-                     const struct ac_config *cfg, const ac_planner_hooks_t *hooks)
-{
-    memset(pl, 0, sizeof *pl);
-    pl->db = db;
-    pl->queue = queue;
-    pl->cfg = cfg;
-    if (hooks != NULL)
-        pl->hooks = *hooks;
-}
-
-void ac_planner_request(ac_planner_t *pl, bool all)
-{
-    if (!ac_backoff_due(&pl->retry, mono_s())) {
-        pl->deferred = true;
-        pl->deferred_all = pl->deferred_all || all;
-        return;
-    }
-    pl->pending = true;
-    pl->pending_all = pl->pending_all || all;
-}
-
-bool ac_planner_deferred(const ac_planner_t *pl, double *when)
-{
-    if (pl->deferred)
-        *when = pl->retry.until;
-    return pl->deferred;
-}
-
-bool ac_planner_wake(ac_planner_t *pl)
-{
-    if (pl->deferred && ac_backoff_due(&pl->retry, mono_s())) {
-        pl->pending = true;
-        pl->pending_all = pl->pending_all || pl->deferred_all;
-        pl->deferred = pl->deferred_all = false;
-    }
-    return pl->pending;
-}
-
-bool ac_planner_take_request(ac_planner_t *pl, bool *all)
-{
-    bool pending = pl->pending;
-
-    *all = pl->pending_all;
-    pl->pending = pl->pending_all = false;
-    return pending;
-}
-
-void ac_planner_free(ac_planner_t *pl)
-{
-    for (size_t i = 0; i < pl->nhc; i++)
-        free(pl->hc[i].path);
-    free(pl->hc);
-    free(pl->plans);
-    free(pl->bad);
-    free(pl->badsets);
-    free(pl->unread);
-    pl->unread = NULL;
-    pl->nunread = pl->capunread = 0;
-    pl->hc = NULL;
-    pl->plans = NULL;
-    pl->bad = NULL;
-    pl->badsets = NULL;
-    pl->nhc = pl->nplans = pl->nbad = pl->nbadsets = 0;
 }

@@ -122,6 +122,7 @@ typedef struct ac_planner {
     size_t nunread, capunread;
     ac_backoff_t retry;          /* failed passes (monotonic seconds) */
     bool deferred, deferred_all; /* requests waiting for the back-off to pass */
+    bool snapshot;               /* the pass being applied was read on another connection */
 } ac_planner_t;
 
 void ac_planner_init(ac_planner_t *p, ac_db_t *db, ac_queue_t *queue,
@@ -151,6 +152,19 @@ bool ac_planner_take_request(ac_planner_t *p, bool *all);
  * (during which a call defers itself and returns 0); a session that cannot be planned
  * (no readable light...) waits with the reason, logged when it changes. */
 int ac_planner_run(ac_planner_t *p, bool all, ac_err_t *e);
+
+/* A pass in two halves, for a read on another thread: ac_planner_read reads what a pass
+ * needs from db (any connection, on the thread that owns it; no planner state: callable
+ * off the loop thread) into *in; ac_planner_apply (loop thread) plans from it as
+ * ac_planner_run does and frees it. snapshot says the read was made on another
+ * connection: a session calibrated since is skipped, not planned as empty. Both return
+ * what ac_planner_run returns; after a failed read, ac_planner_failed starts the
+ * back-off and returns the code. */
+struct ac_planner_inputs;
+int ac_planner_read(ac_db_t *db, bool build_masters, struct ac_planner_inputs *in, ac_err_t *e);
+int ac_planner_apply(ac_planner_t *p, bool all, bool snapshot, struct ac_planner_inputs *in,
+                     ac_err_t *e);
+int ac_planner_failed(ac_planner_t *p, ac_err_t *e);
 
 /* ac_planner_plan_session plans one session now and queues it when its masters are ready,
  * whatever enable_light_calibration says and even if the operator paused or cancelled it

@@ -110,4 +110,7 @@ const ac_bad_set_t *ac_planner_bad_set(ac_planner_t *pl, const ac_mkey_t *key);
  * candidate's name is shown beside it). */
 void ac_planner_short_reason(const char *reason, const char *path, char *out, size_t size);
 
+/* ac_planner_mono_s: monotonic seconds (the clock of the pass back-off). */
+double ac_planner_mono_s(void);
+
 #endif

@@ -5,6 +5,8 @@
  * exits right after the last commit, a master committed by another process still releases
  * a waiting session (the WAL watch), and `astrocalctl import` still starts calibration.
  */
+#include <signal.h>
+
 #include "afdb.h"
 #include "nightfix.h"
 #include "support.h"
@@ -134,4 +136,54 @@ TEST_TIMEOUT(events_periodic_scan_of_an_unchanged_catalogue_is_skipped, 120)
     ASSERT_EQ(ac_harness_stop(&h, 30000), 0);
     ac_gen_free(nt.g);
     ac_harness_free(&h);
+}
+
+/* planning_read: a night in a catalogue in journal mode `mode`; after the work, a reload
+ * asks for a full pass: on a WAL catalogue its read runs on a pool thread (the loop answers
+ * meanwhile), on a rollback journal on the loop (a reader there would hold off the
+ * daemon's writes); the outcome is the same. */
+static void planning_read(const char *mode, bool on_pool)
+{
+    ac_harness_t h;
+    struct night nt;
+    sqlite3 *db;
+    json_t *r;
+
+    ac_harness_init(&h);
+    make_night(&nt, 2, DW, DH);
+    make_catalogue(&h, &nt, "bdf");
+    db = open_db(&h);
+    if (strcmp(mode, "wal") != 0)
+        afdb_exec(db, "PRAGMA journal_mode=DELETE");
+    sqlite3_close(db);
+    ASSERT_OK(ac_harness_write_config(&h, (const char *[]){"DAEMON.log_level=debug", NULL}));
+    ASSERT_OK(ac_harness_start(&h, NULL));
+    ASSERT_OK(ac_harness_wait_ready(&h, 20000));
+    ASSERT(wait_done(&h, 2, 30000));
+    kill(h.pid, SIGHUP);
+    for (int i = 0; i < 300 && count_lines(&h, "planning pass (all)") < 2; i++)
+        usleep(100000);
+    ASSERT(count_lines(&h, "planning pass (all)") >= 2); /* the first, and the reload's */
+    ASSERT_EQ(count_lines(&h, "planning read on a pool thread") > 0, on_pool);
+    r = ac_harness_request(&h, "status", NULL, 5000);
+    ASSERT_EQ(json_integer_value(json_object_get(
+                  json_object_get(json_object_get(r, "result"), "files"), "done")),
+              2);
+    json_decref(r);
+    ASSERT_EQ(ac_harness_stop(&h, 30000), 0);
+    db = open_db(&h);
+    ASSERT_EQ(count_calibrated_rows(db), 2);
+    sqlite3_close(db);
+    ac_gen_free(nt.g);
+    ac_harness_free(&h);
+}
+
+TEST_TIMEOUT(events_planning_reads_on_a_pool_thread_in_wal_mode, 120)
+{
+    planning_read("wal", true);
+}
+
+TEST_TIMEOUT(events_planning_reads_on_the_loop_with_a_rollback_journal, 120)
+{
+    planning_read("delete", false);
 }
