@@ -440,6 +440,34 @@ static void hold_for_enqueue(const ac_planner_t *pl, const struct ac_planner_inp
     }
 }
 
+void ac_planner_key(ac_planner_t *pl, const struct ac_planner_inputs *in,
+                    ac_match_result_t *res, ac_mkey_t *key)
+{
+    static const int map[AC_M_COUNT] = {AC_MATCH_BIAS, AC_MATCH_DARK, AC_MATCH_FLAT,
+                                        AC_MATCH_FLATDARK};
+
+    memset(key, 0, sizeof *key);
+    key->k = res->dark_k > 0 ? res->dark_k : 1.0;
+    for (int i = 0; i < AC_M_COUNT; i++) {
+        int ci = res->chosen[map[i]];
+        if (ci < 0)
+            continue;
+        ac_strlcpy(key->path[i], in->cands[ci].path, sizeof key->path[i]);
+        if (in->masters.items[ci].hash_md5 != NULL)
+            ac_strlcpy(key->md5[i], in->masters.items[ci].hash_md5, sizeof key->md5[i]);
+    }
+    if (res->status == AC_MATCH_READY) {
+        const ac_bad_set_t *bs = ac_planner_bad_set(pl, key);
+        if (bs != NULL) {
+            res->status = AC_MATCH_WAITING;
+            snprintf(res->reason, sizeof res->reason,
+                     "the masters chosen are unusable together (%.400s); waiting until one "
+                     "of them changes or another master arrives",
+                     bs->reason);
+        }
+    }
+}
+
 int ac_planner_record(ac_planner_t *pl, struct ac_planner_inputs *in,
                       const ac_catalog_session_t *s, const ac_file_list_t *files,
                       ac_match_result_t *res, bool force, ac_err_t *e)
@@ -460,26 +488,7 @@ int ac_planner_record(ac_planner_t *pl, struct ac_planner_inputs *in,
         return ac_err_set(e, -ENOMEM, "out of memory");
     if (res->status == AC_MATCH_READY && !force && !pl->cfg->auto_calibrate_on_master_creation)
         hold_for_enqueue(pl, in, p, res);
-    memset(&p->key, 0, sizeof p->key);
-    p->key.k = res->dark_k > 0 ? res->dark_k : 1.0;
-    for (int i = 0; i < AC_M_COUNT; i++) {
-        int ci = res->chosen[map[i]];
-        if (ci < 0)
-            continue;
-        ac_strlcpy(p->key.path[i], in->cands[ci].path, sizeof p->key.path[i]);
-        if (in->masters.items[ci].hash_md5 != NULL)
-            ac_strlcpy(p->key.md5[i], in->masters.items[ci].hash_md5, sizeof p->key.md5[i]);
-    }
-    if (res->status == AC_MATCH_READY) {
-        const ac_bad_set_t *bs = ac_planner_bad_set(pl, &p->key);
-        if (bs != NULL) {
-            res->status = AC_MATCH_WAITING;
-            snprintf(res->reason, sizeof res->reason,
-                     "the masters chosen are unusable together (%.400s); waiting until one "
-                     "of them changes or another master arrives",
-                     bs->reason);
-        }
-    }
+    ac_planner_key(pl, in, res, &p->key);
     if (res->status == AC_MATCH_WAITING && p->status != AC_MATCH_WAITING) {
         p->known_rowid = 0; /* a new wait: the masters known now */
         for (size_t i = 0; i < in->masters.n; i++)
