@@ -1,0 +1,265 @@
+/*
+ * test-cluster-recal.c - recalibrating on a cluster what a master was used for
+ * (docs/cluster.md, `astrocalctl export --calibrated-with MASTER`): six lights calibrated
+ * by the daemon with a dark, a replacement dark pinned for two of the three sessions; the
+ * export hands out only the lights of those two (the third is refused: the daemon would
+ * still use the old dark), the done lights stay done meanwhile, the shards write beside
+ * the old outputs without touching them, and import-results swaps the new outputs in and
+ * updates the existing rows (same fitsFileId, one row per light, the hash of the file on
+ * disk, the new dark recorded) with pixels identical to the one-shot's with the new dark;
+ * a shard run twice and an import run twice change nothing. Plus the refusals, and the
+ * HTCondor submit file's content against condor_submit's documented syntax.
+ */
+#include <dirent.h>
+#include <jansson.h>
+
+#include "afdb.h"
+#include "clusterfix.h"
+#include "digest.h"
+#include "support.h"
+
+#define OUTF "out/M_31_L_300s_%04d_calibrated.fits"
+
+/* new_dark writes a second master dark (another night, fewer frames: other pixels) and
+ * registers it with its MD5; path and md5 receive them. */
+static void new_dark(struct cluster *cl, char *path, size_t size, char md5[65])
+{
+    ac_gen_frame_t f;
+    ac_err_t e = {0};
+    sqlite3 *db;
+
+    ac_gen_frame_default(&f, AC_GEN_DARK);
+    f.master = AC_GEN_MASTER_ASTROFILER;
+    f.ncombine = 3;
+    f.date_obs = "2024-03-12T20:00:00";
+    abspath(path, size, "night/new_dark.fits");
+    if (ac_gen_write_frame(cl->nt.g, &f, path, &e) != 0)
+        AC_TEST_FAIL("%s", e.msg);
+    ASSERT_OK(ac_digest_file(path, AC_DIGEST_MD5, md5, 65, &e));
+    db = open_db(&cl->h);
+    add_master(db, "dark", path, md5);
+    sqlite3_close(db);
+}
+
+/* ctl runs astrocalctl with the arguments of the NULL-terminated list args (at most 11);
+ * *out receives its output then its error output. Returns its exit status. */
+static int ctl(struct cluster *cl, char **out, const char *const *args)
+{
+    const char *a[12] = {NULL};
+    char *o = NULL, *err = NULL;
+
+    for (int i = 0; args[i] != NULL && i < 11; i++)
+        a[i] = args[i];
+    int rc = ac_harness_ctl(&cl->h, &o, &err, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+                            a[8], a[9], a[10], NULL);
+
+    ASSERT(asprintf(out, "%s%s", o ? o : "", err ? err : "") >= 0);
+    printf("%s", *out);
+    free(o);
+    free(err);
+    return rc;
+}
+
+/* Light i (0-based) is in session S-(i%3+1): S-1 and S-2 hold lights 0,3 and 1,4. */
+static bool recalibrated(int i)
+{
+    return i % 3 != 2;
+}
+
+TEST_TIMEOUT(cluster_recalibrate_what_a_master_was_used_for, 300)
+{
+    struct cluster cl;
+    char dark2[1100], md5[65], *out = NULL, ids[32];
+    char hash0[6][80], fid0[6][64];
+    sqlite3 *db;
+
+    cluster_start(&cl, 6);
+    ASSERT_EQ(ac_harness_ctl(&cl.h, &out, NULL, "resume", NULL), 0);
+    free(out);
+    ASSERT(wait_done(&cl.h, 6, 90000));
+    db = open_db(&cl.h);
+    for (int i = 0; i < 6; i++) {
+        ASSERT_NOT_NULL(afdb_text(db,
+                                  "SELECT fitsFileHash FROM fitsfile WHERE "
+                                  "fitsFileOriginalFile = ?1",
+                                  cl.nt.light[i], hash0[i], sizeof hash0[i]));
+        ASSERT_NOT_NULL(afdb_text(db,
+                                  "SELECT fitsFileId FROM fitsfile WHERE "
+                                  "fitsFileOriginalFile = ?1",
+                                  cl.nt.light[i], fid0[i], sizeof fid0[i]));
+    }
+    snprintf(ids, sizeof ids, "#%lld",
+             afdb_int(db, "SELECT id FROM Masters WHERE master_path = ?1", cl.nt.dark, -1));
+    sqlite3_close(db);
+
+    /* Refusals: no such master; nothing calibrated with it; no replacement yet. */
+    ASSERT_EQ(ctl(&cl, &out,
+                  (const char *[]){"export", "--calibrated-with", "#999", "--shards", "1",
+                                   "--out", "e0", NULL}),
+              1);
+    ASSERT_CONTAINS(out, "no master '#999'");
+    free(out);
+    ASSERT_EQ(ctl(&cl, &out,
+                  (const char *[]){"export", "--calibrated-with", "/nowhere/dark.fits",
+                                   "--shards", "1", "--out", "e0", NULL}),
+              1);
+    ASSERT_CONTAINS(out, "no calibrated light recorded with master /nowhere/dark.fits");
+    free(out);
+    ASSERT_EQ(ctl(&cl, &out,
+                  (const char *[]){"export", "--calibrated-with", ids, "--shards", "1", "--out",
+                                   "e0", NULL}),
+              0);
+    ASSERT_CONTAINS(out, "0 lights handed out");
+    ASSERT_CONTAINS(out, "skipped session S-1: the daemon would still use this dark");
+    ASSERT_CONTAINS(out, "astrocalctl use S-1 --dark NEW");
+    free(out);
+
+    /* The replacement, pinned for S-1 and S-2; S-3 keeps the old dark. */
+    new_dark(&cl, dark2, sizeof dark2, md5);
+    for (int s = 1; s <= 2; s++) {
+        char sid[8];
+        snprintf(sid, sizeof sid, "S-%d", s);
+        ASSERT_EQ(ctl(&cl, &out, (const char *[]){"use", sid, "--dark", dark2, NULL}), 0);
+        free(out);
+    }
+    ASSERT_EQ(ctl(&cl, &out,
+                  (const char *[]){"export", "--calibrated-with", cl.nt.dark, "--shards", "2",
+                                   "--out", "exp", "--condor", "--cpus", "2", NULL}),
+              0);
+    ASSERT_CONTAINS(out, "4 lights handed out in 2 shards");
+    ASSERT_CONTAINS(out, "skipped session S-3: the daemon would still use this dark");
+    ASSERT_CONTAINS(out, "condor_submit ");
+    free(out);
+    /* Handed out, but still done: the daemon sees no work (checked over a second), and
+     * the same lights are not handed out twice. */
+    for (int k = 0; k < 10; k++) {
+        db = open_db(&cl.h);
+        ASSERT_EQ(files_in_state(db, "done"), 6);
+        ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_session WHERE state <> 'done'",
+                           NULL, -1),
+                  0);
+        ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_handout", NULL, -1), 4);
+        sqlite3_close(db);
+        ac_harness_sleep_ms(100);
+    }
+    ASSERT_EQ(ctl(&cl, &out,
+                  (const char *[]){"export", "--calibrated-with", cl.nt.dark, "--shards", "1",
+                                   "--out", "e1", NULL}),
+              0);
+    ASSERT_CONTAINS(out, "0 lights handed out"); /* S-1, S-2 out already; S-3 refused */
+    ASSERT_CONTAINS(out, "skipped session S-3");
+    free(out);
+
+    /* The shards (shard 1 twice) write beside the old outputs, which stay as they were. */
+    ASSERT(file_exists("exp/shard-0001.jsonl") && file_exists("exp/shard-0002.jsonl"));
+    for (int s = 1; s <= 2; s++)
+        ASSERT_EQ(cluster_run_shard(&cl, s), 0);
+    ASSERT_EQ(cluster_run_shard(&cl, 1), 0);
+    for (int i = 0; i < 6; i++) {
+        char p[256], staged[256], sha[65];
+        ac_err_t e = {0};
+        snprintf(p, sizeof p, OUTF, i + 1);
+        snprintf(staged, sizeof staged, "out/.M_31_L_300s_%04d_calibrated.fits.recal-new",
+                 i + 1);
+        ASSERT_OK(ac_digest_file(p, AC_DIGEST_SHA256, sha, sizeof sha, &e));
+        ASSERT_STR_EQ(sha, hash0[i]);
+        ASSERT_EQ(file_exists(staged), recalibrated(i));
+    }
+
+    /* Imported: the new outputs in place of the old ones, the existing rows updated. */
+    ASSERT_EQ(ctl(&cl, &out, (const char *[]){"import-results", "exp", NULL}), 0);
+    ASSERT_CONTAINS(out, "4 recorded, 0 already recorded, 0 failed back to the queue, 0 "
+                         "refused");
+    free(out);
+    {
+        const char *argv[16] = {AC_ASTROCALD_BIN, "calibrate",    "--bias", cl.nt.bias,
+                                "--dark",         dark2,          "--flat", cl.nt.flat,
+                                "--output-dir",   "ref",          cl.nt.light[0],
+                                cl.nt.light[1],   cl.nt.light[3], cl.nt.light[4],
+                                NULL};
+        ASSERT_EQ(run_capture((char *const *)argv, &out), 0);
+        free(out);
+    }
+    for (long long t0 = ac_harness_now_ms();;) { /* the old files go after the record */
+        db = open_db(&cl.h);
+        long long busy = afdb_int(db,
+                                  "SELECT count(*) FROM astrocal_file WHERE recal_output IS "
+                                  "NOT NULL OR recal_backup IS NOT NULL",
+                                  NULL, -1);
+        sqlite3_close(db);
+        if (busy == 0)
+            break;
+        ASSERT(ac_harness_now_ms() - t0 < 30000);
+        ac_harness_sleep_ms(50);
+    }
+    db = open_db(&cl.h);
+    ASSERT_EQ(count_calibrated_rows(db), 6);
+    ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_record", NULL, -1), 6);
+    ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_record WHERE dark_path = ?1 AND "
+                           "dark_md5 = (SELECT hash_value FROM Masters WHERE master_path = ?1)",
+                       dark2, -1),
+              4);
+    ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM fitsfile WHERE fitsFileMasterDark = ?1", dark2,
+                       -1),
+              4);
+    ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_handout", NULL, -1), 0);
+    ASSERT_EQ(files_in_state(db, "done"), 6);
+    sqlite3_close(db);
+    for (int i = 0, r = 0; i < 6; i++) {
+        char p[256], ref[256], sha[65], h[80], id[64];
+        ac_err_t e = {0};
+        int w, hh, w2, h2;
+        snprintf(p, sizeof p, OUTF, i + 1);
+        ASSERT_OK(ac_digest_file(p, AC_DIGEST_SHA256, sha, sizeof sha, &e));
+        db = open_db(&cl.h);
+        ASSERT_STR_EQ(afdb_text(db,
+                                "SELECT fitsFileHash FROM fitsfile WHERE "
+                                "fitsFileOriginalFile = ?1",
+                                cl.nt.light[i], h, sizeof h),
+                      sha);
+        ASSERT_STR_EQ(afdb_text(db,
+                                "SELECT fitsFileId FROM fitsfile WHERE "
+                                "fitsFileOriginalFile = ?1",
+                                cl.nt.light[i], id, sizeof id),
+                      fid0[i]);
+        sqlite3_close(db);
+        if (!recalibrated(i)) {
+            ASSERT_STR_EQ(sha, hash0[i]); /* S-3: untouched */
+            continue;
+        }
+        ASSERT(strcmp(sha, hash0[i]) != 0);
+        ASSERT_STR_EQ(read_key_string(p, "DARKMD5"), md5);
+        snprintf(ref, sizeof ref, "ref/M_31_L_300s_%04d_calibrated.fits", i + 1);
+        double *x = read_image(p, &w, &hh), *y = read_image(ref, &w2, &h2);
+        ASSERT_EQ(w, w2);
+        ASSERT_EQ(hh, h2);
+        ASSERT_OK(memcmp(x, y, sizeof(double) * (size_t)w * (size_t)hh));
+        free(x);
+        free(y);
+        r++;
+    }
+    {
+        DIR *dir = opendir("out"); /* nothing left beside the outputs */
+        struct dirent *de;
+        ASSERT_NOT_NULL(dir);
+        while ((de = readdir(dir)) != NULL)
+            ASSERT(strstr(de->d_name, ".recal-") == NULL && strstr(de->d_name, ".actmp") == NULL);
+        closedir(dir);
+    }
+
+    /* Run again and imported again: nothing changes. */
+    ASSERT_EQ(cluster_run_shard(&cl, 1), 0);
+    ASSERT_EQ(ctl(&cl, &out, (const char *[]){"import-results", "exp", NULL}), 0);
+    ASSERT_CONTAINS(out, "0 recorded, 4 already recorded, 0 failed back to the queue, 0 "
+                         "refused");
+    free(out);
+    db = open_db(&cl.h);
+    ASSERT_EQ(count_calibrated_rows(db), 6);
+    ASSERT_EQ(afdb_int(db,
+                       "SELECT count(*) FROM astrocal_event WHERE kind = 'recalibrate' AND "
+                       "file_id IS NOT NULL",
+                       NULL, -1),
+              4);
+    sqlite3_close(db);
+    cluster_stop(&cl);
+}
