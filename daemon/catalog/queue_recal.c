@@ -42,7 +42,8 @@ static int recal_txn(ac_db_t *db, void *arg, ac_err_t *e)
     ac_qstep_t st[] = {
         {"UPDATE astrocal_file SET state = 'pending', recal_output = output_path, attempts = "
          "0, interrupted = 0, error = NULL, not_before = NULL, started_at = NULL, updated_at = "
-         "?2 WHERE session_id = ?1 AND state = 'done' AND output_path IS NOT NULL",
+         "?2 WHERE session_id = ?1 AND state = 'done' AND output_path IS NOT NULL AND "
+         "recal_output IS NULL", /* not one a cluster's import is swapping in now */
          "queue the files of a session for recalibration", 0},
         {"UPDATE astrocal_session SET state = 'queued', reason = NULL, updated_at = ?2 WHERE "
          "session_id = ?1",

@@ -20,9 +20,10 @@
 
 #define OUTF "out/M_31_L_300s_%04d_calibrated.fits"
 
-/* new_dark writes a second master dark (another night, fewer frames: other pixels) and
- * registers it with its MD5; path and md5 receive them. */
-static void new_dark(struct cluster *cl, char *path, size_t size, char md5[65])
+/* new_dark writes another master dark at rel (another night, ncombine frames: other
+ * pixels) and registers it with its MD5; path and md5 receive them. */
+static void new_dark(struct cluster *cl, const char *rel, int ncombine, char *path,
+                     size_t size, char md5[65])
 {
     ac_gen_frame_t f;
     ac_err_t e = {0};
@@ -30,9 +31,9 @@ static void new_dark(struct cluster *cl, char *path, size_t size, char md5[65])
 
     ac_gen_frame_default(&f, AC_GEN_DARK);
     f.master = AC_GEN_MASTER_ASTROFILER;
-    f.ncombine = 3;
+    f.ncombine = ncombine;
     f.date_obs = "2024-03-12T20:00:00";
-    abspath(path, size, "night/new_dark.fits");
+    abspath(path, size, rel);
     if (ac_gen_write_frame(cl->nt.g, &f, path, &e) != 0)
         AC_TEST_FAIL("%s", e.msg);
     ASSERT_OK(ac_digest_file(path, AC_DIGEST_MD5, md5, 65, &e));
@@ -115,7 +116,7 @@ TEST_TIMEOUT(cluster_recalibrate_what_a_master_was_used_for, 300)
     free(out);
 
     /* The replacement, pinned for S-1 and S-2; S-3 keeps the old dark. */
-    new_dark(&cl, dark2, sizeof dark2, md5);
+    new_dark(&cl, "night/new_dark.fits", 3, dark2, sizeof dark2, md5);
     for (int s = 1; s <= 2; s++) {
         char sid[8];
         snprintf(sid, sizeof sid, "S-%d", s);
@@ -260,6 +261,198 @@ TEST_TIMEOUT(cluster_recalibrate_what_a_master_was_used_for, 300)
                        "file_id IS NOT NULL",
                        NULL, -1),
               4);
+    sqlite3_close(db);
+    cluster_stop(&cl);
+}
+
+/* sub_value returns the value of "key = value" in the submit file text (static buffer). */
+static const char *sub_value(const char *text, const char *key)
+{
+    static char v[4200];
+    char pat[64];
+    const char *p;
+
+    snprintf(pat, sizeof pat, "\n%s = ", key);
+    p = strstr(text, pat);
+    ASSERT_NOT_NULL(p);
+    p += strlen(pat);
+    snprintf(v, sizeof v, "%.*s", (int)strcspn(p, "\n"), p);
+    return v;
+}
+
+/* The HTCondor submit file, checked against condor_submit's documented syntax (HTCondor
+ * is not packaged for Debian 12, so it cannot run here): "command = value" lines, one
+ * job per shard through "queue shard from ( ... )", new-style quoted arguments naming
+ * each shard's manifest and results through $(shard), and the CPUs and memory of the
+ * Slurm script written by the same export. */
+TEST_TIMEOUT(cluster_condor_submit_file, 180)
+{
+    struct cluster cl;
+    char *text = NULL, *sb = NULL, line[4400], want[4400];
+    const char *extra[] = {"--slurm", "--condor", "--cpus", "3", NULL};
+    long len;
+    int n = 0, in_queue = 0;
+    FILE *f;
+
+    cluster_start(&cl, 6);
+    setenv("ASTROCALD", AC_ASTROCALD_BIN, 1);
+    cluster_export_with(&cl, 3, extra);
+    unsetenv("ASTROCALD");
+    ASSERT_EQ(cl.nshards, 3);
+    f = fopen("exp/astrocald.sub", "r");
+    ASSERT_NOT_NULL(f);
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    rewind(f);
+    text = calloc(1, (size_t)len + 2);
+    text[0] = '\n'; /* so that every line, the first too, follows a newline */
+    ASSERT_EQ(fread(text + 1, 1, (size_t)len, f), (size_t)len);
+    rewind(f);
+    while (fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        if (in_queue) { /* the items, then the closing parenthesis */
+            if (strcmp(line, ")") == 0) {
+                in_queue = 2;
+                continue;
+            }
+            snprintf(want, sizeof want, "shard-%04d", ++n);
+            ASSERT_STR_EQ(line, want);
+            snprintf(want, sizeof want, "exp/shard-%04d.jsonl", n);
+            ASSERT(file_exists(want));
+            continue;
+        }
+        ASSERT_EQ(in_queue, 0); /* nothing after the queue statement */
+        if (strcmp(line, "queue shard from (") == 0) {
+            in_queue = 1;
+            continue;
+        }
+        ASSERT(strstr(line, " = ") != NULL); /* a submit command */
+    }
+    fclose(f);
+    ASSERT_EQ(in_queue, 2);
+    ASSERT_EQ(n, 3);
+    ASSERT_STR_EQ(sub_value(text, "universe"), "vanilla");
+    ASSERT_STR_EQ(sub_value(text, "executable"), AC_ASTROCALD_BIN);
+    snprintf(want, sizeof want,
+             "\"calibrate --manifest '%s/exp/$(shard).jsonl' --results "
+             "'%s/exp/$(shard).results.jsonl' --jobs 2 --quiet\"",
+             ac_test_tmpdir(), ac_test_tmpdir());
+    ASSERT_STR_EQ(sub_value(text, "arguments"), want);
+    /* The same CPUs (--cpus 3, at most the 2 lights of a shard) and memory as the Slurm
+     * array's tasks. */
+    f = fopen("exp/astrocald-array.sbatch", "r");
+    ASSERT_NOT_NULL(f);
+    sb = calloc(1, 65536);
+    ASSERT(fread(sb, 1, 65535, f) > 0);
+    fclose(f);
+    ASSERT_STR_EQ(sub_value(text, "request_cpus"), "2");
+    ASSERT_CONTAINS(sb, "#SBATCH --cpus-per-task=2\n");
+    snprintf(want, sizeof want, "#SBATCH --mem=%s\n", sub_value(text, "request_memory"));
+    ASSERT_CONTAINS(sb, want);
+    ASSERT_CONTAINS(sub_value(text, "log"), "/exp/");
+    ASSERT_CONTAINS(sub_value(text, "output"), "$(shard)");
+    ASSERT_CONTAINS(sub_value(text, "error"), "$(shard)");
+    /* Each job runs as its Slurm task would: run here by hand, as condor_starter would. */
+    for (int s = 1; s <= 3; s++)
+        ASSERT_EQ(cluster_run_shard(&cl, s), 0);
+    free(text);
+    text = NULL;
+    ASSERT_EQ(ac_harness_ctl(&cl.h, &text, NULL, "import-results", "exp", NULL), 0);
+    free(text);
+    cluster_check_done(&cl);
+    free(sb);
+    cluster_stop(&cl);
+}
+
+/* A recalibration that fails on the cluster leaves the light done with its previous
+ * calibration and the reason; one the daemon recalibrated itself since the export is not
+ * replaced (the output the export saw is gone). */
+TEST_TIMEOUT(cluster_recal_failure_and_changed_output, 240)
+{
+    struct cluster cl;
+    char dark2[1100], dark3[1100], md5[65], *out = NULL, buf[1200], sha[65];
+    ac_err_t e = {0};
+    sqlite3 *db;
+    json_t *o;
+
+    cluster_start(&cl, 3); /* one light in each of S-1, S-2, S-3 */
+    ASSERT_EQ(ac_harness_ctl(&cl.h, &out, NULL, "resume", NULL), 0);
+    free(out);
+    ASSERT(wait_done(&cl.h, 3, 90000));
+    new_dark(&cl, "night/new_dark.fits", 3, dark2, sizeof dark2, md5);
+    for (int s = 1; s <= 3; s++) {
+        char sid[8];
+        snprintf(sid, sizeof sid, "S-%d", s);
+        ASSERT_EQ(ctl(&cl, &out, (const char *[]){"use", sid, "--dark", dark2, NULL}), 0);
+        free(out);
+    }
+    ASSERT_EQ(ctl(&cl, &out,
+                  (const char *[]){"export", "--calibrated-with", cl.nt.dark, "--shards", "1",
+                                   "--out", "exp", NULL}),
+              0);
+    ASSERT_CONTAINS(out, "3 lights handed out in 1 shard");
+    free(out);
+    /* Light 2 (S-2) cannot be read on the cluster. */
+    ASSERT_OK(rename(cl.nt.light[1], "moved.fits"));
+    ASSERT_EQ(cluster_run_shard(&cl, 1), 1);
+    ASSERT_OK(rename("moved.fits", cl.nt.light[1]));
+    /* Meanwhile the daemon recalibrates S-3 itself, with a third dark (the same dark would
+     * give the very file the cluster made: that one would count as recorded already). */
+    new_dark(&cl, "night/third_dark.fits", 5, dark3, sizeof dark3, md5);
+    ASSERT_EQ(ctl(&cl, &out, (const char *[]){"recalibrate", "S-3", "--dark", dark3, NULL}), 0);
+    free(out);
+    for (long long t0 = ac_harness_now_ms();;) {
+        db = open_db(&cl.h);
+        long long n = afdb_int(db, "SELECT count(*) FROM astrocal_record WHERE dark_path = ?1",
+                               dark3, -1);
+        long long busy = afdb_int(db,
+                                  "SELECT count(*) FROM astrocal_file WHERE recal_output IS "
+                                  "NOT NULL OR recal_backup IS NOT NULL OR state <> 'done'",
+                                  NULL, -1);
+        sqlite3_close(db);
+        if (n == 1 && busy == 0)
+            break;
+        ASSERT(ac_harness_now_ms() - t0 < 60000);
+        ac_harness_sleep_ms(50);
+    }
+    ASSERT_OK(ac_digest_file("out/M_31_L_300s_0003_calibrated.fits", AC_DIGEST_SHA256, sha,
+                             sizeof sha, &e));
+    ASSERT_EQ(ac_harness_ctl(&cl.h, &out, NULL, "--json", "import-results", "exp", NULL), 1);
+    o = json_loads(out, 0, NULL);
+    ASSERT_NOT_NULL(o);
+    ASSERT_EQ(json_integer_value(json_object_get(o, "recorded")), 1);
+    ASSERT_EQ(json_integer_value(json_object_get(o, "failed_kept")), 1);
+    ASSERT_EQ(json_array_size(json_object_get(o, "refused")), 1);
+    ASSERT_STR_EQ(json_string_value(json_object_get(
+                      json_array_get(json_object_get(o, "refused"), 0), "file_id")),
+                  cl.nt.light_id[2]);
+    ASSERT_CONTAINS(json_string_value(json_object_get(
+                        json_array_get(json_object_get(o, "refused"), 0), "reason")),
+                    "changed since the export");
+    json_decref(o);
+    free(out);
+    db = open_db(&cl.h);
+    ASSERT_EQ(files_in_state(db, "done"), 3);
+    ASSERT_CONTAINS(afdb_text(db, "SELECT error FROM astrocal_file WHERE file_id = ?",
+                              cl.nt.light_id[1], buf, sizeof buf),
+                    "recalibration failed, the previous calibration is kept: on the cluster:");
+    ASSERT_STR_EQ(afdb_text(db, "SELECT dark_path FROM astrocal_record WHERE file_id = ?",
+                            cl.nt.light_id[1], buf, sizeof buf),
+                  cl.nt.dark); /* S-2: the old dark */
+    ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_record WHERE dark_path = ?1", dark2,
+                       -1),
+              1); /* S-1 from the cluster; S-3 by the daemon, with the third */
+    /* S-3's output is the daemon's, not the cluster's (staged beside it, never swapped). */
+    ASSERT_STR_EQ(afdb_text(db,
+                            "SELECT fitsFileHash FROM fitsfile WHERE fitsFileOriginalFile = ?1",
+                            cl.nt.light[2], buf, sizeof buf),
+                  sha);
+    ASSERT_EQ(count_calibrated_rows(db), 3);
+    ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_file WHERE recal_output IS NOT NULL",
+                       NULL, -1),
+              0);
     sqlite3_close(db);
     cluster_stop(&cl);
 }
