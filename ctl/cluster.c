@@ -268,8 +268,10 @@ static int write_condor(const char *dir, int nshards, int cpus, long long mem)
     FILE *f;
 
     if (strpbrk(dir, "'\"\n") != NULL)
-        return say(EX_USAGE, "export --condor: %s: a folder whose name has quotes cannot be "
-                             "written in an HTCondor argument list", dir);
+        return say(EX_USAGE,
+                   "export --condor: %s: a folder whose name has quotes cannot be "
+                   "written in an HTCondor argument list",
+                   dir);
     astrocald_path(exe, sizeof exe);
     snprintf(path, sizeof path, "%s/astrocald.sub", dir);
     if ((f = fopen(path, "w")) == NULL)
@@ -407,8 +409,8 @@ static void add_totals(json_t *tot, json_t *res)
 static int import_results(const ctl_parsed_t *p, bool json, ctl_send_fn send, void *ud)
 {
     const char *dir = json_string_value(json_object_get(p->args, "dir"));
-    json_t *tot = json_pack("{s:i,s:i,s:i,s:i,s:[]}", "recorded", 0, "already", 0, "failed_back",
-                            0, "failed_kept", 0, "refused"),
+    json_t *tot = json_pack("{s:i,s:i,s:i,s:i,s:[]}", "recorded", 0, "already", 0,
+                            "failed_back", 0, "failed_kept", 0, "refused"),
            *batch = json_array(), *res, *v;
     struct dirent **names = NULL;
     size_t bytes = 0, i;

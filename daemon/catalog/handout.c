@@ -32,9 +32,9 @@ static int mark_txn(ac_db_t *db, void *arg, ac_err_t *e)
                              "UPDATE astrocal_file SET not_before = ?2, updated_at = ?3 "
                              "WHERE file_id = ?1 AND state = 'pending'",
                              u, AC_BIND_N(u), "hand out a file", &ch, e);
-        const ac_bind_t b[] = {AC_BIND_TEXT(cx->ids[i]),     AC_BIND_TEXT(cx->sids[i]),
-                               AC_BIND_TEXT(cx->export_id),  AC_BIND_NUMBER(cx->expires),
-                               AC_BIND_TEXT(ts),             AC_BIND_INT(ch)};
+        const ac_bind_t b[] = {
+            AC_BIND_TEXT(cx->ids[i]),    AC_BIND_TEXT(cx->sids[i]), AC_BIND_TEXT(cx->export_id),
+            AC_BIND_NUMBER(cx->expires), AC_BIND_TEXT(ts),          AC_BIND_INT(ch)};
         /* A done file (a recalibration) keeps its state: only the mark says it is out. */
         if (rc == 0)
             rc = ac_catalog_exec(db,

@@ -42,8 +42,8 @@ static int uses(const ac_plan_t *p, const char *path)
 }
 
 /* refusal: why session sid (plan p) cannot be recalibrated away from path, or "". */
-static void refusal(ac_daemon_t *d, const ac_plan_t *p, const char *path, int64_t id,
-                    char *why, size_t size)
+static void refusal(ac_daemon_t *d, const ac_plan_t *p, const char *path, int64_t id, char *why,
+                    size_t size)
 {
     ac_qsession_t qs = {0};
     ac_err_t e = {0};
@@ -69,8 +69,8 @@ static void refusal(ac_daemon_t *d, const ac_plan_t *p, const char *path, int64_
 }
 
 /* session_lines appends the lines of the files [first, end) of one session. */
-static int session_lines(ac_daemon_t *d, const ac_plan_t *p, const ac_qfile_t *files,
-                         size_t n, json_t *lines, json_t *ms, ac_err_t *e)
+static int session_lines(ac_daemon_t *d, const ac_plan_t *p, const ac_qfile_t *files, size_t n,
+                         json_t *lines, json_t *ms, ac_err_t *e)
 {
     ac_engine_opts_t *eng = malloc(sizeof *eng);
 

@@ -4,7 +4,8 @@
  *   planner.c          the header cache, candidates, matching, recording plans, the
  *                      passes and their back-off, life cycle;
  *   planner_bad.c      masters found broken (one master, or a set unusable together):
- *                      marked once, kept out until a file changes;
+ *                      marked once, kept out until a file changes; the key of a plan
+ *                      (ac_planner_key, which applies them);
  *   planner_explain.c  `astrocalctl plan` and `astrocalctl masters`;
  *   planner_pin.c      pinned masters (astrocalctl use) and recalibration plans;
  *   planner_now.c      plans of done sessions computed without recording them (the

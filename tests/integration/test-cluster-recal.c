@@ -22,8 +22,8 @@
 
 /* new_dark writes another master dark at rel (another night, ncombine frames: other
  * pixels) and registers it with its MD5; path and md5 receive them. */
-static void new_dark(struct cluster *cl, const char *rel, int ncombine, char *path,
-                     size_t size, char md5[65])
+static void new_dark(struct cluster *cl, const char *rel, int ncombine, char *path, size_t size,
+                     char md5[65])
 {
     ac_gen_frame_t f;
     ac_err_t e = {0};
@@ -173,10 +173,20 @@ TEST_TIMEOUT(cluster_recalibrate_what_a_master_was_used_for, 300)
                          "refused");
     free(out);
     {
-        const char *argv[16] = {AC_ASTROCALD_BIN, "calibrate",    "--bias", cl.nt.bias,
-                                "--dark",         dark2,          "--flat", cl.nt.flat,
-                                "--output-dir",   "ref",          cl.nt.light[0],
-                                cl.nt.light[1],   cl.nt.light[3], cl.nt.light[4],
+        const char *argv[16] = {AC_ASTROCALD_BIN,
+                                "calibrate",
+                                "--bias",
+                                cl.nt.bias,
+                                "--dark",
+                                dark2,
+                                "--flat",
+                                cl.nt.flat,
+                                "--output-dir",
+                                "ref",
+                                cl.nt.light[0],
+                                cl.nt.light[1],
+                                cl.nt.light[3],
+                                cl.nt.light[4],
                                 NULL};
         ASSERT_EQ(run_capture((char *const *)argv, &out), 0);
         free(out);
@@ -196,13 +206,14 @@ TEST_TIMEOUT(cluster_recalibrate_what_a_master_was_used_for, 300)
     db = open_db(&cl.h);
     ASSERT_EQ(count_calibrated_rows(db), 6);
     ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_record", NULL, -1), 6);
-    ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_record WHERE dark_path = ?1 AND "
-                           "dark_md5 = (SELECT hash_value FROM Masters WHERE master_path = ?1)",
+    ASSERT_EQ(afdb_int(db,
+                       "SELECT count(*) FROM astrocal_record WHERE dark_path = ?1 AND "
+                       "dark_md5 = (SELECT hash_value FROM Masters WHERE master_path = ?1)",
                        dark2, -1),
               4);
-    ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM fitsfile WHERE fitsFileMasterDark = ?1", dark2,
-                       -1),
-              4);
+    ASSERT_EQ(
+        afdb_int(db, "SELECT count(*) FROM fitsfile WHERE fitsFileMasterDark = ?1", dark2, -1),
+        4);
     ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_handout", NULL, -1), 0);
     ASSERT_EQ(files_in_state(db, "done"), 6);
     sqlite3_close(db);
@@ -244,7 +255,8 @@ TEST_TIMEOUT(cluster_recalibrate_what_a_master_was_used_for, 300)
         struct dirent *de;
         ASSERT_NOT_NULL(dir);
         while ((de = readdir(dir)) != NULL)
-            ASSERT(strstr(de->d_name, ".recal-") == NULL && strstr(de->d_name, ".actmp") == NULL);
+            ASSERT(strstr(de->d_name, ".recal-") == NULL &&
+                   strstr(de->d_name, ".actmp") == NULL);
         closedir(dir);
     }
 
@@ -441,9 +453,9 @@ TEST_TIMEOUT(cluster_recal_failure_and_changed_output, 240)
     ASSERT_STR_EQ(afdb_text(db, "SELECT dark_path FROM astrocal_record WHERE file_id = ?",
                             cl.nt.light_id[1], buf, sizeof buf),
                   cl.nt.dark); /* S-2: the old dark */
-    ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_record WHERE dark_path = ?1", dark2,
-                       -1),
-              1); /* S-1 from the cluster; S-3 by the daemon, with the third */
+    ASSERT_EQ(
+        afdb_int(db, "SELECT count(*) FROM astrocal_record WHERE dark_path = ?1", dark2, -1),
+        1); /* S-1 from the cluster; S-3 by the daemon, with the third */
     /* S-3's output is the daemon's, not the cluster's (staged beside it, never swapped). */
     ASSERT_STR_EQ(afdb_text(db,
                             "SELECT fitsFileHash FROM fitsfile WHERE fitsFileOriginalFile = ?1",
