@@ -183,6 +183,24 @@ static void hash_done(uv_work_t *req, int status)
     finish(r);
 }
 
+/* fail_line ends the hand-out of a failed light (ac_handout_fail), counted in *count, or
+ * as already when an earlier import ended it. */
+static void fail_line(struct ir_req *r, const json_t *line, int *count)
+{
+    const char *msg = str(json_object_get(line, "error"), "message");
+    char why[1200];
+    ac_err_t e = {0};
+    bool changed = false;
+
+    snprintf(why, sizeof why, "on the cluster: %s", msg ? msg : "failed");
+    if (ac_handout_fail(r->d->db, str(line, "file_id"), why, &changed, &e) != 0)
+        refuse(r, line, e.msg);
+    else if (changed)
+        (*count)++;
+    else
+        r->already++;
+}
+
 /* one_recal deals with the result of a recalibration in place (export --calibrated-with;
  * f: the light's queue row): recorded once, over the very output the export saw. */
 static void one_recal(struct ir_req *r, json_t *line, const ac_qfile_t *f)
@@ -192,7 +210,6 @@ static void one_recal(struct ir_req *r, json_t *line, const ac_qfile_t *f)
                *was = str(line, "replaces_sha256");
     char cur[129], want_staged[4096], backup[4096], why[1400];
     ac_err_t e = {0};
-    bool changed = false;
     struct ir_item *it;
 
     if (f->state != AC_FILE_DONE) {
@@ -212,14 +229,7 @@ static void one_recal(struct ir_req *r, json_t *line, const ac_qfile_t *f)
         r->already++; /* recorded by an earlier import */
         ac_handout_release(r->d->db, fid, &e);
     } else if (!json_is_true(json_object_get(line, "ok"))) {
-        const char *msg = str(json_object_get(line, "error"), "message");
-        snprintf(why, sizeof why, "on the cluster: %s", msg ? msg : "failed");
-        if (ac_handout_fail(r->d->db, fid, why, &changed, &e) != 0)
-            refuse(r, line, e.msg);
-        else if (changed)
-            r->failed_kept++;
-        else
-            r->already++;
+        fail_line(r, line, &r->failed_kept);
     } else if (was == NULL || strcmp(cur, was) != 0) {
         snprintf(why, sizeof why,
                  "%s changed since the export (catalogue hash %s, the export saw %s): not "
@@ -262,7 +272,7 @@ static void one(struct ir_req *r, json_t *line)
     const json_t *v = json_object_get(line, "v");
     ac_qfile_t f = {0};
     ac_err_t e = {0};
-    bool held = false, changed = false;
+    bool held = false;
     double until = NAN;
     struct ir_item *it;
 
@@ -293,15 +303,7 @@ static void one(struct ir_req *r, json_t *line)
                    ? "the daemon is calibrating this light now (hand-out expired)"
                    : "the light is no longer waiting in the queue");
     } else if (!json_is_true(json_object_get(line, "ok"))) {
-        const char *msg = str(json_object_get(line, "error"), "message");
-        char why[1200];
-        snprintf(why, sizeof why, "on the cluster: %s", msg ? msg : "failed");
-        if (ac_handout_fail(r->d->db, fid, why, &changed, &e) != 0)
-            refuse(r, line, e.msg);
-        else if (changed)
-            r->failed_back++;
-        else
-            r->already++;
+        fail_line(r, line, &r->failed_back);
     } else if (out == NULL || sha == NULL || strlen(sha) != 64 ||
                !json_is_object(json_object_get(line, "quality"))) {
         refuse(r, line, "a success needs output, sha256 and quality");
