@@ -18,7 +18,9 @@
  * the old file removed afterwards, as the daemon's own recalibration (sched_recal.c),
  * with recal_output set meanwhile so a crash brings the old output back. A line whose
  * sha256 the catalogue already has is "already"; a failure leaves the light done with
- * its previous calibration and the reason (failed_kept).
+ * its previous calibration and the reason (failed_kept). Once the request is dealt with,
+ * each session with a recalibration recorded is planned again (ac_planner_note_recal), so
+ * that its row names the masters now used, as after the daemon's own recalibration.
  * The reply comes once every line of the request is dealt with.
  *
  * Thread: loop thread, except hash_work (pool), which touches only its own item.
@@ -55,6 +57,7 @@ struct ir_req {
     ac_daemon_t *d;
     ac_ctlsrv_client_t *c;
     json_t *id, *results, *refused;
+    json_t *recal_sessions; /* {session_id: true}: sessions with a recalibration recorded */
     int pending, recorded, already, failed_back, failed_kept;
 };
 
@@ -125,8 +128,17 @@ static int record_success(struct ir_req *r, const json_t *line, const struct ir_
 
 static void finish(struct ir_req *r)
 {
+    const char *sid;
+    json_t *v;
+
     if (--r->pending > 0)
         return;
+    json_object_foreach(r->recal_sessions, sid, v)
+    {
+        ac_err_t e = {0};
+        if (ac_planner_note_recal(&r->d->planner, sid, &e) != 0) /* planned again later */
+            ac_log_warn("session %s, recalibrated on a cluster: %s", sid, e.msg);
+    }
     if (ac_ctlsrv_client_alive(r->c))
         ac_ctlsrv_reply_ok(r->c, r->id,
                            json_pack("{s:i,s:i,s:i,s:i,s:O}", "recorded", r->recorded,
@@ -138,6 +150,7 @@ static void finish(struct ir_req *r)
     json_decref(r->id);
     json_decref(r->results);
     json_decref(r->refused);
+    json_decref(r->recal_sessions);
     free(r);
 }
 
@@ -176,6 +189,8 @@ static void hash_done(uv_work_t *req, int status)
         r->recorded++;
         if (it->recal && it->kept)
             ac_sched_recal_drop_backup(&r->d->sched, fid, it->final);
+        if (it->recal && str(it->line, "session_id") != NULL)
+            json_object_set_new(r->recal_sessions, str(it->line, "session_id"), json_true());
     }
     if (it->recal && !swapped) /* nothing replaced: no longer being replaced */
         ac_queue_recal_mark(&r->d->queue, fid, it->final, false, NULL);
@@ -347,6 +362,7 @@ void ac_import_results_cmd(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, js
     r->id = json_incref(id);
     r->results = json_incref(results);
     r->refused = json_array();
+    r->recal_sessions = json_object();
     ac_handout_expire(d->db, ac_export_now(), NULL, NULL);
     r->pending = 1; /* this call's own: the reply waits for it too */
     json_array_foreach(results, i, line)

@@ -184,6 +184,12 @@ int ac_planner_unpin(ac_planner_t *pl, const char *session_id, int *n, ac_err_t 
  * enable_light_calibration says. -ENOENT when no file of it is being recalibrated. */
 int ac_planner_plan_recal(ac_planner_t *pl, const char *session_id, bool *ready, ac_err_t *e);
 
+/* ac_planner_note_recal records the plan of a done session after some of its lights were
+ * recalibrated elsewhere (a cluster's results, import_results.c), as a planning pass
+ * records that of a session being recalibrated: the session row names the masters now
+ * chosen (and AstroFiler's links), its state stays done. */
+int ac_planner_note_recal(ac_planner_t *pl, const char *session_id, ac_err_t *e);
+
 /* ac_planner_replan_session plans one session now as a planning pass would (queued only
  * when enable_light_calibration allows; its masters changed). -ENOENT as above. */
 int ac_planner_replan_session(ac_planner_t *pl, const char *session_id, ac_err_t *e);

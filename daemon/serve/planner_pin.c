@@ -319,3 +319,15 @@ int ac_planner_plan_recal(ac_planner_t *pl, const char *session_id, bool *ready,
     *ready = rc == 0 && p != NULL && p->status == AC_MATCH_READY;
     return rc;
 }
+
+int ac_planner_note_recal(ac_planner_t *pl, const char *session_id, ac_err_t *e)
+{
+    struct ac_planner_inputs in;
+    int rc;
+
+    if ((rc = ac_planner_inputs_load(pl, &in, e)) != 0)
+        return rc;
+    rc = plan_recal(pl, &in, session_id, false, e);
+    ac_planner_inputs_free(&in);
+    return rc;
+}

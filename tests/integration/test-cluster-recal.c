@@ -216,6 +216,17 @@ TEST_TIMEOUT(cluster_recalibrate_what_a_master_was_used_for, 300)
         4);
     ASSERT_EQ(afdb_int(db, "SELECT count(*) FROM astrocal_handout", NULL, -1), 0);
     ASSERT_EQ(files_in_state(db, "done"), 6);
+    /* The sessions name the masters now used, as after the daemon's recalibration. */
+    ASSERT_EQ(afdb_int(db,
+                       "SELECT count(*) FROM astrocal_session WHERE state = 'done' AND "
+                       "dark_master = ?1 AND session_id IN ('S-1', 'S-2')",
+                       dark2, -1),
+              2);
+    ASSERT_EQ(afdb_int(db,
+                       "SELECT count(*) FROM astrocal_session WHERE session_id = 'S-3' AND "
+                       "dark_master = ?1",
+                       cl.nt.dark, -1),
+              1);
     sqlite3_close(db);
     for (int i = 0, r = 0; i < 6; i++) {
         char p[256], ref[256], sha[65], h[80], id[64];
