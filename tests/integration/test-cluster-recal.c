@@ -61,6 +61,19 @@ static int ctl(struct cluster *cl, char **out, const char *const *args)
     return rc;
 }
 
+/* pin_dark pins dark for sessions S-1..S-n (astrocalctl use). */
+static void pin_dark(struct cluster *cl, int n, const char *dark)
+{
+    char *out = NULL;
+
+    for (int s = 1; s <= n; s++) {
+        char sid[8];
+        snprintf(sid, sizeof sid, "S-%d", s);
+        ASSERT_EQ(ctl(cl, &out, (const char *[]){"use", sid, "--dark", dark, NULL}), 0);
+        free(out);
+    }
+}
+
 /* Light i (0-based) is in session S-(i%3+1): S-1 and S-2 hold lights 0,3 and 1,4. */
 static bool recalibrated(int i)
 {
@@ -117,12 +130,7 @@ TEST_TIMEOUT(cluster_recalibrate_what_a_master_was_used_for, 300)
 
     /* The replacement, pinned for S-1 and S-2; S-3 keeps the old dark. */
     new_dark(&cl, "night/new_dark.fits", 3, dark2, sizeof dark2, md5);
-    for (int s = 1; s <= 2; s++) {
-        char sid[8];
-        snprintf(sid, sizeof sid, "S-%d", s);
-        ASSERT_EQ(ctl(&cl, &out, (const char *[]){"use", sid, "--dark", dark2, NULL}), 0);
-        free(out);
-    }
+    pin_dark(&cl, 2, dark2);
     ASSERT_EQ(ctl(&cl, &out,
                   (const char *[]){"export", "--calibrated-with", cl.nt.dark, "--shards", "2",
                                    "--out", "exp", "--condor", "--cpus", "2", NULL}),
@@ -405,12 +413,7 @@ TEST_TIMEOUT(cluster_recal_failure_and_changed_output, 240)
     free(out);
     ASSERT(wait_done(&cl.h, 3, 90000));
     new_dark(&cl, "night/new_dark.fits", 3, dark2, sizeof dark2, md5);
-    for (int s = 1; s <= 3; s++) {
-        char sid[8];
-        snprintf(sid, sizeof sid, "S-%d", s);
-        ASSERT_EQ(ctl(&cl, &out, (const char *[]){"use", sid, "--dark", dark2, NULL}), 0);
-        free(out);
-    }
+    pin_dark(&cl, 3, dark2);
     ASSERT_EQ(ctl(&cl, &out,
                   (const char *[]){"export", "--calibrated-with", cl.nt.dark, "--shards", "1",
                                    "--out", "exp", NULL}),
