@@ -9,7 +9,11 @@
 #           holding the same lights, exported by the daemon from another copy
 #           (`astrocalctl export --all-uncalibrated --shards 1`): master MD5s checked,
 #           every light calibrated, durable, hashed, its result line written;
-#   import  `astrocalctl import-results` of that shard (outputs hashed again, rows written).
+#   import  `astrocalctl import-results` of that shard (outputs hashed again, rows written);
+#   recal   then, on those calibrated lights, a replacement dark (another seed) registered
+#           and pinned, `astrocalctl export --calibrated-with OLD_DARK`, its shard run
+#           (new outputs beside the old ones) and its import (checked, swapped in, the
+#           existing rows updated, the old files removed).
 #
 #   bench/run-cluster.sh [--lights N] [--reps N] [--size WxH] [--tmp DIR] [--build DIR]
 set -euo pipefail
@@ -39,7 +43,10 @@ pid=$!
 for _ in $(seq 1 100); do [ -S "$tmp/d/ctl.sock" ] && break; sleep 0.05; done
 kill -TERM "$pid"; wait "$pid" || true
 /usr/bin/python3 bench/af_register.py "$tmp/d/base.db" "$tmp/data" 2>/dev/null | tail -n 1
-d_s=() s_s=() i_s=()
+"$build/tests/acgen" night "$tmp/data2" --width "$w" --height "$h" --lights 1 \
+  --masters float --seed 99 >/dev/null # the replacement dark: other pixels
+dark2=$(ls "$tmp"/data2/masters/*dark*.fits | head -1)
+d_s=() s_s=() i_s=() rs_s=() ri_s=()
 for rep in $(seq 1 "$reps"); do
   # The daemon.
   rm -rf "$tmp/out-daemon" "$tmp/d/state"; cp "$tmp/d/base.db" "$tmp/d/run.db"
@@ -71,11 +78,37 @@ for rep in $(seq 1 "$reps"); do
   t3=$(now)
   ctl import-results "$tmp/exp" | head -1
   t4=$(now)
+  # The recalibration of every light with the replacement dark, pinned for its sessions.
+  old=$(sqlite3 "$tmp/d/exp.db" "SELECT dark_path FROM astrocal_record LIMIT 1")
+  sqlite3 "$tmp/d/exp.db" "INSERT INTO Masters (master_id, master_type, master_path,
+    creation_date, telescope, instrument, exposure_time, binning_x, binning_y, ccd_temp, gain,
+    offset, filter_name, source_session_id, file_count, quality_score, file_size, hash_value,
+    cloud_url, is_validated, validation_date, notes, soft_delete) SELECT master_id || '-2',
+    master_type, '$dark2', creation_date, telescope, instrument, exposure_time, binning_x,
+    binning_y, ccd_temp, gain, offset, filter_name, source_session_id, file_count,
+    quality_score, file_size, '$(md5sum "$dark2" | cut -c1-32)', cloud_url, is_validated,
+    validation_date, notes, soft_delete FROM Masters WHERE master_path = '$old'"
+  for sid in $(sqlite3 "$tmp/d/exp.db" "SELECT DISTINCT session_id FROM astrocal_file"); do
+    ctl use "$sid" --dark "$dark2" >/dev/null
+  done
+  ctl export --calibrated-with "$old" --shards 1 --out "$tmp/exp2" | head -1
+  cat "$tmp"/data/lights/*.fits "$dark2" >/dev/null # warm
+  t5=$(now)
+  "$build/astrocald" calibrate --manifest "$tmp/exp2/shard-0001.jsonl" \
+    --results "$tmp/exp2/shard-0001.results.jsonl" --jobs 2 --quiet >"$tmp/d/shard2.log"
+  t6=$(now)
+  ctl import-results "$tmp/exp2" | head -1
+  t7=$(now)
+  n=$(sqlite3 "$tmp/d/exp.db" "SELECT count(*) FROM astrocal_record WHERE dark_path = '$dark2'")
+  [ "$n" = "$lights" ] || { echo "recal: $n of $lights recorded with the new dark"; exit 1; }
   kill -TERM "$pid"; wait "$pid" || true
+  rm -rf "$tmp/exp2"
   d_s+=("$(echo "$t1 - $t0" | bc -l)") s_s+=("$(echo "$t3 - $t2" | bc -l)") i_s+=("$(echo "$t4 - $t3" | bc -l)")
-  printf 'rep %d (load %s): daemon --drain %.2f s, shard %.2f s, import %.2f s\n' "$rep" \
-    "$(cut -d' ' -f1 /proc/loadavg)" "${d_s[-1]}" "${s_s[-1]}" "${i_s[-1]}"
+  rs_s+=("$(echo "$t6 - $t5" | bc -l)") ri_s+=("$(echo "$t7 - $t6" | bc -l)")
+  printf 'rep %d (load %s): daemon --drain %.2f s, shard %.2f s, import %.2f s; recal shard %.2f s, recal import %.2f s\n' "$rep" \
+    "$(cut -d' ' -f1 /proc/loadavg)" "${d_s[-1]}" "${s_s[-1]}" "${i_s[-1]}" "${rs_s[-1]}" "${ri_s[-1]}"
 done
+printf 'median: recal shard %.2f s, recal import %.2f s\n' "$(median "${rs_s[@]}")" "$(median "${ri_s[@]}")"
 md=$(median "${d_s[@]}") ms=$(median "${s_s[@]}") mi=$(median "${i_s[@]}")
 printf 'median: daemon --drain %.2f s (%.2f frames/s), shard %.2f s (%.2f frames/s), import %.2f s; shard + import / daemon %.2f\n' \
   "$md" "$(echo "$lights / $md" | bc -l)" "$ms" "$(echo "$lights / $ms" | bc -l)" "$mi" \

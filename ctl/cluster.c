@@ -11,7 +11,8 @@
  * at most the lights of the largest shard); memory per task = the largest master set's
  * float32 size (twice the masters' file sizes, the bound for 16-bit masters) + one job
  * memory (the manifest's options.job_memory, the daemon's job_memory_mib) per CPU + 256
- * MiB, in MiB.
+ * MiB, in MiB. The HTCondor submit file (--condor) asks the same CPUs and memory per job
+ * (request_cpus, request_memory) and queues one job per shard (queue shard from (...)).
  */
 #include "cluster.h"
 
@@ -83,13 +84,14 @@ int ctl_cluster_check(const ctl_cmd_t *cmd, ctl_parsed_t *p)
     json_t *a = p->args;
     int n = (json_object_get(a, "sessions") != NULL) +
             (json_object_get(a, "since") != NULL || json_object_get(a, "until") != NULL) +
-            json_is_true(json_object_get(a, "all_uncalibrated"));
+            json_is_true(json_object_get(a, "all_uncalibrated")) +
+            (json_object_get(a, "calibrated_with") != NULL);
 
     if (strcmp(cmd->name, "export") != 0)
         return 0;
     if (n != 1)
         return say(EX_USAGE, "export: give one selection: --session ID..., --since/--until "
-                             "DATE, or --all-uncalibrated");
+                             "DATE, --all-uncalibrated or --calibrated-with MASTER");
     if (local_int(p, "shards", 0) < 1 || local_str(p, "out") == NULL)
         return say(EX_USAGE, "export: --shards N (N >= 1) and --out DIR are required");
     if (local_int(p, "cpus", 4) < 1)
@@ -232,6 +234,73 @@ static int write_slurm(const ctl_parsed_t *p, const char *dir, int nshards, int 
     return 0;
 }
 
+/* astrocald_path: where the execute hosts run astrocald: $ASTROCALD when absolute, else
+ * the astrocald on PATH here (HTCondor wants an absolute executable; the nodes share the
+ * installation), else the packaged /usr/bin/astrocald. */
+static void astrocald_path(char *out, size_t size)
+{
+    const char *env = getenv("ASTROCALD"), *path = getenv("PATH");
+    char *dirs, *save = NULL;
+
+    snprintf(out, size, "/usr/bin/astrocald");
+    if (env != NULL && env[0] == '/') {
+        snprintf(out, size, "%s", env);
+        return;
+    }
+    if (path == NULL || (dirs = strdup(path)) == NULL)
+        return;
+    for (char *d = strtok_r(dirs, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save)) {
+        char cand[4200];
+        snprintf(cand, sizeof cand, "%s/astrocald", d);
+        if (d[0] == '/' && access(cand, X_OK) == 0) {
+            snprintf(out, size, "%s", cand);
+            break;
+        }
+    }
+    free(dirs);
+}
+
+/* write_condor writes DIR/astrocald.sub: one HTCondor job per shard (queue ... from), the
+ * CPUs and memory of the Slurm rule (the file comment), on a shared file system. */
+static int write_condor(const char *dir, int nshards, int cpus, long long mem)
+{
+    char path[4200], exe[4200];
+    FILE *f;
+
+    if (strpbrk(dir, "'\"\n") != NULL)
+        return say(EX_USAGE,
+                   "export --condor: %s: a folder whose name has quotes cannot be "
+                   "written in an HTCondor argument list",
+                   dir);
+    astrocald_path(exe, sizeof exe);
+    snprintf(path, sizeof path, "%s/astrocald.sub", dir);
+    if ((f = fopen(path, "w")) == NULL)
+        return say(EX_CANTCREAT, "%s: %s", path, strerror(errno));
+    fprintf(f,
+            "# Written by astrocalctl export: one HTCondor job per shard (docs/cluster.md).\n"
+            "# Each job is idempotent: submitting again skips the lights done.\n"
+            "universe = vanilla\n"
+            "executable = %s\n"
+            "transfer_executable = false\n"
+            "should_transfer_files = NO\n"
+            "arguments = \"calibrate --manifest '%s/$(shard).jsonl' --results "
+            "'%s/$(shard).results.jsonl' --jobs %d --quiet\"\n"
+            "request_cpus = %d\n"
+            "request_memory = %lldM\n"
+            "log = %s/astrocald-condor.log\n"
+            "output = %s/$(shard).condor.out\n"
+            "error = %s/$(shard).condor.err\n"
+            "queue shard from (\n",
+            exe, dir, dir, cpus, cpus, mem, dir, dir, dir);
+    for (int i = 1; i <= nshards; i++)
+        fprintf(f, "shard-%04d\n", i);
+    fprintf(f, ")\n");
+    if (fclose(f) != 0)
+        return say(EX_IOERR, "%s: %s", path, strerror(errno));
+    printf("condor_submit %s\n", path);
+    return 0;
+}
+
 static int export_write(const ctl_parsed_t *p, json_t *res, bool json)
 {
     json_t *lines = json_object_get(res, "lights"), *v;
@@ -297,6 +366,8 @@ static int export_write(const ctl_parsed_t *p, json_t *res, bool json)
         status = say(EX_IOERR, "%s: cannot write", path);
     if (status == 0 && used > 0 && json_is_true(json_object_get(p->local, "slurm")))
         status = write_slurm(p, dir, used, cpus, mem_mib);
+    if (status == 0 && used > 0 && json_is_true(json_object_get(p->local, "condor")))
+        status = write_condor(dir, used, cpus, mem_mib);
     if (status == 0 && json) {
         char *t = json_dumps(res, JSON_COMPACT);
         printf("%s\n", t ? t : "null");
@@ -324,9 +395,9 @@ out:
 /* add_totals adds a reply's counts into tot and appends its refusals. */
 static void add_totals(json_t *tot, json_t *res)
 {
-    static const char *const keys[] = {"recorded", "already", "failed_back"};
+    static const char *const keys[] = {"recorded", "already", "failed_back", "failed_kept"};
 
-    for (size_t k = 0; k < 3; k++)
+    for (size_t k = 0; k < 4; k++)
         json_object_set_new(tot, keys[k],
                             json_integer(json_integer_value(json_object_get(tot, keys[k])) +
                                          json_integer_value(json_object_get(res, keys[k]))));
@@ -338,8 +409,8 @@ static void add_totals(json_t *tot, json_t *res)
 static int import_results(const ctl_parsed_t *p, bool json, ctl_send_fn send, void *ud)
 {
     const char *dir = json_string_value(json_object_get(p->args, "dir"));
-    json_t *tot = json_pack("{s:i,s:i,s:i,s:[]}", "recorded", 0, "already", 0, "failed_back", 0,
-                            "refused"),
+    json_t *tot = json_pack("{s:i,s:i,s:i,s:i,s:[]}", "recorded", 0, "already", 0,
+                            "failed_back", 0, "failed_kept", 0, "refused"),
            *batch = json_array(), *res, *v;
     struct dirent **names = NULL;
     size_t bytes = 0, i;
@@ -398,12 +469,17 @@ static int import_results(const ctl_parsed_t *p, bool json, ctl_send_fn send, vo
         printf("%s\n", t ? t : "null");
         free(t);
     } else if (status == 0) {
+        long long kept = (long long)json_integer_value(json_object_get(tot, "failed_kept"));
+        char more[96] = "";
+        if (kept > 0)
+            snprintf(more, sizeof more, ", %lld recalibration%s failed (previous kept)", kept,
+                     kept == 1 ? "" : "s");
         printf("%d results file%s: %lld recorded, %lld already recorded, %lld failed back to "
-               "the queue, %zu refused\n",
+               "the queue%s, %zu refused\n",
                files, files == 1 ? "" : "s",
                (long long)json_integer_value(json_object_get(tot, "recorded")),
                (long long)json_integer_value(json_object_get(tot, "already")),
-               (long long)json_integer_value(json_object_get(tot, "failed_back")),
+               (long long)json_integer_value(json_object_get(tot, "failed_back")), more,
                json_array_size(json_object_get(tot, "refused")));
         json_array_foreach(json_object_get(tot, "refused"), i, v)
         {

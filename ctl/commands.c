@@ -335,16 +335,21 @@ static const ctl_cmd_t commands[] = {
      NULL,
      0},
     {"export",
-     "SELECTION --shards N --out DIR [--slurm [--partition P] [--time T] [--cpus N]]",
+     "SELECTION --shards N --out DIR [--slurm [--partition P] [--time T]] [--condor] [--cpus "
+     "N]",
      "hand lights out to a cluster as manifest shards",
      "SELECTION: --session ID (repeatable), --since DATE --until DATE (session dates,\n"
-     "inclusive), or --all-uncalibrated. The daemon plans each pending light of the\n"
-     "selected queued sessions as it would calibrate it and marks it handed out (not\n"
-     "calibrated by the daemon) for --hold hours; astrocalctl writes DIR/shard-NNNN.jsonl,\n"
+     "inclusive), --all-uncalibrated, or --calibrated-with MASTER (an id of `masters` or a\n"
+     "path: every done light calibrated with it, recalibrated in place with the masters\n"
+     "the daemon would choose now; make or pin the replacement first). The daemon plans\n"
+     "each pending light of the selected queued sessions as it would calibrate it and\n"
+     "marks it handed out (not calibrated by the daemon) for --hold hours; astrocalctl\n"
+     "writes DIR/shard-NNNN.jsonl,\n"
      "balanced by bytes, a session's lights together when possible, and DIR/export.json.\n"
      "Run each shard with `astrocald calibrate --manifest SHARD --results\n"
      "SHARD.results.jsonl`, then `astrocalctl import-results DIR`. With --slurm also\n"
-     "DIR/astrocald-array.sbatch, a job array of one task per shard (docs/cluster.md).\n",
+     "DIR/astrocald-array.sbatch, a job array of one task per shard; with --condor\n"
+     "DIR/astrocald.sub, an HTCondor submit file of one job per shard (docs/cluster.md).\n",
      0,
      0,
      {NULL},
@@ -353,13 +358,16 @@ static const ctl_cmd_t commands[] = {
       {"--since", "DATE", "since", CTL_STRING, "sessions from this date (YYYY-MM-DD)"},
       {"--until", "DATE", "until", CTL_STRING, "sessions up to this date, inclusive"},
       {"--all-uncalibrated", NULL, "all_uncalibrated", CTL_FLAG, "every queued session"},
+      {"--calibrated-with", "MASTER", "calibrated_with", CTL_MASTER,
+       "recalibrate the done lights this master was used for"},
       {"--hold", "HOURS", "hold_hours", CTL_INT, "hand-out expiry (default 48)"},
       {"--shards", "N", NULL, CTL_INT, "number of shard files (required)"},
       {"--out", "DIR", NULL, CTL_DIR, "where the shards go (new or empty; required)"},
       {"--slurm", NULL, NULL, CTL_FLAG, "also write a Slurm job-array script"},
       {"--partition", "P", NULL, CTL_STRING, "Slurm partition (default: the cluster's)"},
       {"--time", "T", NULL, CTL_STRING, "Slurm time limit per task (default 04:00:00)"},
-      {"--cpus", "N", NULL, CTL_INT, "Slurm CPUs per task (default 4)"},
+      {"--cpus", "N", NULL, CTL_INT, "CPUs per task (Slurm, HTCondor; default 4)"},
+      {"--condor", NULL, NULL, CTL_FLAG, "also write an HTCondor submit file"},
       {NULL}},
      NULL,
      0},

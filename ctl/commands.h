@@ -49,7 +49,7 @@ typedef struct ctl_opt {
     const char *help; /* one line */
 } ctl_opt_t;
 
-#define CTL_MAX_OPTS 12
+#define CTL_MAX_OPTS 16
 #define CTL_MAX_POS 2
 
 /* One command. */

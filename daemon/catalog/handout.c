@@ -27,22 +27,23 @@ static int mark_txn(ac_db_t *db, void *arg, ac_err_t *e)
     for (size_t i = 0; i < cx->n && rc == 0; i++) {
         const ac_bind_t u[] = {AC_BIND_TEXT(cx->ids[i]), AC_BIND_NUMBER(cx->expires),
                                AC_BIND_TEXT(ts)};
-        const ac_bind_t b[] = {AC_BIND_TEXT(cx->ids[i]), AC_BIND_TEXT(cx->sids[i]),
-                               AC_BIND_TEXT(cx->export_id), AC_BIND_NUMBER(cx->expires),
-                               AC_BIND_TEXT(ts)};
         ch = 0;
         rc = ac_catalog_exec(db,
                              "UPDATE astrocal_file SET not_before = ?2, updated_at = ?3 "
                              "WHERE file_id = ?1 AND state = 'pending'",
                              u, AC_BIND_N(u), "hand out a file", &ch, e);
-        if (rc == 0 && ch > 0) {
+        const ac_bind_t b[] = {
+            AC_BIND_TEXT(cx->ids[i]),    AC_BIND_TEXT(cx->sids[i]), AC_BIND_TEXT(cx->export_id),
+            AC_BIND_NUMBER(cx->expires), AC_BIND_TEXT(ts),          AC_BIND_INT(ch)};
+        /* A done file (a recalibration) keeps its state: only the mark says it is out. */
+        if (rc == 0)
             rc = ac_catalog_exec(db,
                                  "INSERT OR REPLACE INTO astrocal_handout (file_id, "
                                  "session_id, export_id, expires_at, created_at) "
-                                 "VALUES (?1, ?2, ?3, ?4, ?5)",
-                                 b, AC_BIND_N(b), "record a hand-out", NULL, e);
-            cx->marked++;
-        }
+                                 "SELECT ?1, ?2, ?3, ?4, ?5 WHERE ?6 > 0 OR EXISTS (SELECT 1 "
+                                 "FROM astrocal_file WHERE file_id = ?1 AND state = 'done')",
+                                 b, AC_BIND_N(b), "record a hand-out", &ch, e);
+        cx->marked += rc == 0 && ch > 0;
     }
     return rc;
 }
@@ -113,6 +114,14 @@ static int fail_txn(ac_db_t *db, void *arg, ac_err_t *e)
                          "WHERE file_id = ?1 AND state = 'pending' AND EXISTS (SELECT 1 "
                          "FROM astrocal_handout AS h WHERE h.file_id = ?1)",
                          b, AC_BIND_N(b), "put a failed hand-out back", &cx->changed, e);
+    /* A recalibration (a done file): it keeps its calibration, the error says why. */
+    if (rc == 0 && cx->changed == 0)
+        rc = ac_catalog_exec(db,
+                             "UPDATE astrocal_file SET error = 'recalibration failed, the "
+                             "previous calibration is kept: ' || ?2, updated_at = ?3 "
+                             "WHERE file_id = ?1 AND state = 'done' AND EXISTS (SELECT 1 "
+                             "FROM astrocal_handout AS h WHERE h.file_id = ?1)",
+                             b, AC_BIND_N(b), "note a failed recalibration", &cx->changed, e);
     if (rc == 0)
         rc = ac_catalog_exec(db, "DELETE FROM astrocal_handout WHERE file_id = ?1", b, 1,
                              "end a hand-out", NULL, e);
@@ -135,4 +144,19 @@ int ac_handout_release(ac_db_t *db, const char *file_id, ac_err_t *e)
 
     return ac_catalog_exec_txn(db, "DELETE FROM astrocal_handout WHERE file_id = ?1", b,
                                AC_BIND_N(b), "end a hand-out", NULL, e);
+}
+
+int ac_handout_output_hash(ac_db_t *db, const char *file_id, char *hex, size_t size,
+                           ac_err_t *e)
+{
+    const ac_bind_t b[] = {AC_BIND_TEXT(file_id)};
+    bool found = false;
+
+    hex[0] = '\0';
+    return ac_catalog_select_text(db,
+                                  "SELECT COALESCE(f.fitsFileHash, '') FROM fitsfile AS f JOIN "
+                                  "astrocal_record AS r ON f.fitsFileId = r.output_file_id "
+                                  "WHERE r.file_id = ?1",
+                                  b, AC_BIND_N(b), hex, size, &found,
+                                  "read the hash of a calibrated output", e);
 }

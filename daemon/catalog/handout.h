@@ -21,7 +21,9 @@
 
 /* ac_handout_mark marks the n pending files (ids, with their sessions) handed out under
  * export_id until expires (unix seconds). *marked (may be NULL) counts those marked (a
- * file that is no longer pending is not). */
+ * file that is neither pending nor done is not). A done file (exported for its
+ * recalibration, --calibrated-with) keeps its state and its queue row: only the mark
+ * says that it is out, so the daemon sees no work in it. */
 int ac_handout_mark(ac_db_t *db, const char *const *file_ids, const char *const *session_ids,
                     size_t n, const char *export_id, double expires, int *marked, ac_err_t *e);
 
@@ -32,11 +34,18 @@ int ac_handout_expire(ac_db_t *db, double now, int *n, ac_err_t *e);
 int ac_handout_get(ac_db_t *db, const char *file_id, bool *found, double *expires, ac_err_t *e);
 
 /* ac_handout_fail ends file_id's mark with a failure: its queue row, when still pending
- * and still handed out, gets error and one more attempt and is claimable at once. *changed:
+ * and still handed out, gets error and one more attempt and is claimable at once; when
+ * done (a recalibration), it keeps its calibration and error says the recalibration
+ * failed. *changed:
  * whether it was (false when the mark had already ended: the same failure imported twice
  * counts once). */
 int ac_handout_fail(ac_db_t *db, const char *file_id, const char *error, bool *changed,
                     ac_err_t *e);
+
+/* ac_handout_output_hash copies the catalogue's hash of file_id's calibrated output (its
+ * fitsfile row, through astrocal_record) into hex (size bytes): "" when there is none. */
+int ac_handout_output_hash(ac_db_t *db, const char *file_id, char *hex, size_t size,
+                           ac_err_t *e);
 
 /* ac_handout_release deletes file_id's mark (after its result was recorded). */
 int ac_handout_release(ac_db_t *db, const char *file_id, ac_err_t *e);

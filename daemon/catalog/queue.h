@@ -335,6 +335,21 @@ int ac_queue_record_recalibrated(ac_queue_t *q, const ac_calibrated_rec_t *rec,
 /* ac_queue_recal_backup_gone clears a file's recal_backup once the file is removed. */
 int ac_queue_recal_backup_gone(ac_queue_t *q, const char *file_id, ac_err_t *e);
 
+/* ac_queue_calibrated_with lists the done files (with an output, not being recalibrated,
+ * not handed out to a cluster) whose calibration record used the master at master_path
+ * (as bias, dark, flat or flat-dark), by session and path (docs/cluster.md). */
+int ac_queue_calibrated_with(ac_queue_t *q, const char *master_path, ac_qfile_list_t *out,
+                             ac_err_t *e);
+
+/* ac_queue_recal_mark (on) marks the done file's output (which must be output) as being
+ * replaced (recal_output = output) before a recalibrated file imported from a cluster is
+ * swapped in: a crash before ac_queue_record_recalibrated then brings the old output back
+ * at the next start (ac_sched_recal_recover), as for the daemon's own recalibrations;
+ * (!on) clears the mark when nothing was swapped. -ENOENT when the file is not done with
+ * that output. */
+int ac_queue_recal_mark(ac_queue_t *q, const char *file_id, const char *output, bool on,
+                        ac_err_t *e);
+
 /* ac_queue_recal_files lists the files whose recalibration is under way (recal_output set)
  * or whose old output still waits to be removed (recal_backup set), any state. */
 int ac_queue_recal_files(ac_queue_t *q, ac_qfile_list_t *out, ac_err_t *e);

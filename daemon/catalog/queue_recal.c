@@ -42,7 +42,8 @@ static int recal_txn(ac_db_t *db, void *arg, ac_err_t *e)
     ac_qstep_t st[] = {
         {"UPDATE astrocal_file SET state = 'pending', recal_output = output_path, attempts = "
          "0, interrupted = 0, error = NULL, not_before = NULL, started_at = NULL, updated_at = "
-         "?2 WHERE session_id = ?1 AND state = 'done' AND output_path IS NOT NULL",
+         "?2 WHERE session_id = ?1 AND state = 'done' AND output_path IS NOT NULL AND "
+         "recal_output IS NULL", /* not one a cluster's import is swapping in now */
          "queue the files of a session for recalibration", 0},
         {"UPDATE astrocal_session SET state = 'queued', reason = NULL, updated_at = ?2 WHERE "
          "session_id = ?1",
@@ -99,4 +100,38 @@ int ac_queue_recal_files(ac_queue_t *q, ac_qfile_list_t *out, ac_err_t *e)
                                   "BY path",
                                   NULL, 0, ac_queue_file_cols, out,
                                   "list the files being recalibrated", e);
+}
+
+int ac_queue_calibrated_with(ac_queue_t *q, const char *master_path, ac_qfile_list_t *out,
+                             ac_err_t *e)
+{
+    const ac_bind_t b[] = {AC_BIND_TEXT(master_path)};
+
+    AC_DB_OWNER_CHECK(q->db);
+    memset(out, 0, sizeof *out);
+    return AC_CATALOG_SELECT_ROWS(
+        q->db,
+        "SELECT " AC_QFILE_COLS " FROM astrocal_file WHERE state = 'done' AND output_path IS "
+        "NOT NULL AND recal_output IS NULL AND file_id IN (SELECT file_id FROM "
+        "astrocal_record WHERE ?1 IN (bias_path, dark_path, flat_path, flatdark_path)) AND "
+        "file_id NOT IN (SELECT file_id FROM astrocal_handout) ORDER BY session_id, path",
+        b, AC_BIND_N(b), ac_queue_file_cols, out, "list the lights calibrated with a master",
+        e);
+}
+
+int ac_queue_recal_mark(ac_queue_t *q, const char *file_id, const char *output, bool on,
+                        ac_err_t *e)
+{
+    const ac_bind_t b[] = {AC_BIND_TEXT(file_id), AC_BIND_TEXT(output), AC_BIND_INT(on)};
+    int changes = 0, rc;
+
+    AC_DB_OWNER_CHECK(q->db);
+    rc = ac_catalog_exec_txn(q->db,
+                             "UPDATE astrocal_file SET recal_output = CASE WHEN ?3 THEN "
+                             "output_path END WHERE file_id = ?1 AND state = 'done' AND "
+                             "output_path = ?2",
+                             b, AC_BIND_N(b), "mark an output being replaced", &changes, e);
+    if (rc == 0 && changes != 1)
+        rc = ac_err_set(e, -ENOENT, "file %s is not done with the output %s", file_id, output);
+    return rc;
 }

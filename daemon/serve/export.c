@@ -9,7 +9,8 @@
  * (a shard verifies every master before use). A light already handed out (mark not
  * expired) is not exported again. The daemon reads nothing but the catalogue and its
  * plans: it neither stats nor opens the lights (astrocalctl measures their sizes) and
- * writes no file.
+ * writes no file. The selection calibrated_with (lights already done, recalibrated in
+ * place) is export_recal.c.
  *
  * Thread: loop thread.
  */
@@ -39,7 +40,7 @@ double ac_export_now(void)
 
 struct sel {
     json_t *sessions; /* array of ids, or NULL */
-    const char *since, *until;
+    const char *since, *until, *with;
     int all;
 };
 
@@ -73,8 +74,7 @@ static void skip(json_t *skipped, const char *sid, const char *why)
     json_array_append_new(skipped, json_pack("{s:s,s:s}", "session_id", sid, "reason", why));
 }
 
-/* masters_json: the plan's masters, or NULL (why set) when one has no MD5. */
-static json_t *masters_json(const ac_plan_t *plan, char *why, size_t size)
+json_t *ac_export_masters_json(const ac_plan_t *plan, char *why, size_t size)
 {
     json_t *ms = json_object();
 
@@ -117,7 +117,7 @@ static void session_lines(ac_daemon_t *d, const ac_qsession_t *s, double now, js
     } else if (plan == NULL || plan->status != AC_MATCH_READY) {
         snprintf(why, sizeof why, "no ready plan%s%s", plan ? ": " : "",
                  plan ? plan->reason : "");
-    } else if ((ms = masters_json(plan, why, sizeof why)) != NULL &&
+    } else if ((ms = ac_export_masters_json(plan, why, sizeof why)) != NULL &&
                ac_queue_files(&d->queue, s->session_id, &files, e) != 0) {
         snprintf(why, sizeof why, "%s", e->msg);
     }
@@ -168,21 +168,23 @@ void ac_export_cmd(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *ar
 
     lines = json_object(); /* stands for absent arguments */
     if (json_unpack_ex(args != NULL && !json_is_null(args) ? args : lines, &je, JSON_STRICT,
-                       "{s?o,s?s,s?s,s?b,s?F}", "sessions", &sel.sessions, "since", &sel.since,
-                       "until", &sel.until, "all_uncalibrated", &sel.all, "hold_hours",
-                       &hold) != 0) {
+                       "{s?o,s?s,s?s,s?b,s?s,s?F}", "sessions", &sel.sessions, "since",
+                       &sel.since, "until", &sel.until, "all_uncalibrated", &sel.all,
+                       "calibrated_with", &sel.with, "hold_hours", &hold) != 0) {
         ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS, "bad arguments: %s", je.text);
         json_decref(lines);
         return;
     }
     json_decref(lines);
     lines = NULL;
-    if ((sel.sessions != NULL) + (sel.since != NULL || sel.until != NULL) + (sel.all != 0) !=
+    if ((sel.sessions != NULL) + (sel.since != NULL || sel.until != NULL) + (sel.all != 0) +
+                (sel.with != NULL) !=
             1 ||
         (sel.sessions != NULL && !json_is_array(sel.sessions)) || !(hold > 0 && hold < 1e5)) {
         ac_ctlsrv_reply_error(c, id, AC_PROTO_BAD_ARGS,
-                              "give exactly one of sessions [ids], since/until or "
-                              "all_uncalibrated: true (hold_hours > 0)");
+                              "give exactly one of sessions [ids], since/until, "
+                              "all_uncalibrated: true or calibrated_with: MASTER "
+                              "(hold_hours > 0)");
         return;
     }
     expires = now + hold * 3600.0;
@@ -205,7 +207,9 @@ void ac_export_cmd(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *ar
             }
         }
     }
-    for (i = 0; i < ss.n; i++) {
+    if (sel.with != NULL && ac_export_recal_lines(d, sel.with, lines, skipped, &e) != 0)
+        goto fail;
+    for (i = 0; i < ss.n && sel.with == NULL; i++) {
         if (!selected(&sel, &ss.items[i]))
             continue;
         e.code = 0;

@@ -171,6 +171,11 @@ int ac_manifest_light_parse(const json_t *line, ac_manifest_light_t *m, ac_err_t
     if (m->file_id == NULL || m->light == NULL || m->output == NULL || m->session_id == NULL)
         return ac_err_set(e, AC_EFORMAT,
                           "file_id, session_id, light and output are required strings");
+    m->replaces = str_field(line, "replaces");
+    if (json_object_get(line, "replaces") != NULL &&
+        (m->replaces == NULL || strcmp(m->replaces, m->output) != 0))
+        return ac_err_set(e, AC_EFORMAT,
+                          "replaces: expected the output's path (a recalibration in place)");
     v = json_object_get(line, "dark_scale");
     if (!json_is_number(v) || !(json_number_value(v) > 0 && isfinite(json_number_value(v))))
         return ac_err_set(e, AC_EFORMAT, "dark_scale: expected a number > 0");

@@ -35,6 +35,10 @@ int ac_manifest_opts_parse(const json_t *opts, ac_engine_opts_t *o, ac_err_t *e)
 /* One light of a manifest, parsed (strings borrowed from the json_t it came from). */
 typedef struct ac_manifest_light {
     const char *file_id, *session_id, *light, *output;
+    /* A recalibration in place (export --calibrated-with): the existing output, the same
+     * as output; the shard writes beside it (recalfile.h STAGED), the import swaps it in.
+     * NULL for a light calibrated for the first time. */
+    const char *replaces;
     const char *mpath[AC_M_COUNT], *md5[AC_M_COUNT]; /* NULL when absent */
     double k;
     json_int_t bytes;

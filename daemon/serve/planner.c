@@ -467,26 +467,7 @@ int ac_planner_record(ac_planner_t *pl, struct ac_planner_inputs *in,
         return ac_err_set(e, -ENOMEM, "out of memory");
     if (res->status == AC_MATCH_READY && !force && !pl->cfg->auto_calibrate_on_master_creation)
         hold_for_enqueue(pl, in, p, res);
-    memset(&p->key, 0, sizeof p->key);
-    p->key.k = res->dark_k > 0 ? res->dark_k : 1.0;
-    for (int i = 0; i < AC_M_COUNT; i++) {
-        int ci = res->chosen[map[i]];
-        if (ci < 0)
-            continue;
-        ac_strlcpy(p->key.path[i], in->cands[ci].path, sizeof p->key.path[i]);
-        if (in->masters.items[ci].hash_md5 != NULL)
-            ac_strlcpy(p->key.md5[i], in->masters.items[ci].hash_md5, sizeof p->key.md5[i]);
-    }
-    if (res->status == AC_MATCH_READY) {
-        const ac_bad_set_t *bs = ac_planner_bad_set(pl, &p->key);
-        if (bs != NULL) {
-            res->status = AC_MATCH_WAITING;
-            snprintf(res->reason, sizeof res->reason,
-                     "the masters chosen are unusable together (%.400s); waiting until one "
-                     "of them changes or another master arrives",
-                     bs->reason);
-        }
-    }
+    ac_planner_key(pl, in, res, &p->key);
     if (res->status == AC_MATCH_WAITING && p->status != AC_MATCH_WAITING) {
         p->known_rowid = 0; /* a new wait: the masters known now */
         for (size_t i = 0; i < in->masters.n; i++)

@@ -198,9 +198,30 @@ int ac_planner_unpin(ac_planner_t *pl, const char *session_id, int *n, ac_err_t 
  * enable_light_calibration says. -ENOENT when no file of it is being recalibrated. */
 int ac_planner_plan_recal(ac_planner_t *pl, const char *session_id, bool *ready, ac_err_t *e);
 
+/* ac_planner_note_recal records the plan of a done session after some of its lights were
+ * recalibrated elsewhere (a cluster's results, import_results.c), as a planning pass
+ * records that of a session being recalibrated: the session row names the masters now
+ * chosen (and AstroFiler's links), its state stays done. */
+int ac_planner_note_recal(ac_planner_t *pl, const char *session_id, ac_err_t *e);
+
 /* ac_planner_replan_session plans one session now as a planning pass would (queued only
  * when enable_light_calibration allows; its masters changed). -ENOENT as above. */
 int ac_planner_replan_session(ac_planner_t *pl, const char *session_id, ac_err_t *e);
+
+/* ac_planner_master_named finds the master spec names: a Masters id ("7" or "#7") or a
+ * path. A path no longer in Masters is accepted as it is (the master may have been
+ * removed since lights were calibrated with it; *id is then 0). Fills path (size bytes),
+ * *id and *type (AC_M_*, -1 when unknown). -ENOENT for an id not in Masters. */
+int ac_planner_master_named(ac_planner_t *pl, const char *spec, char *path, size_t size,
+                            int64_t *id, int *type, ac_err_t *e);
+
+/* ac_planner_plan_now computes, without recording anything, the plans the n sessions
+ * (done ones included) would get now: matched on their raw lights with their pins, as
+ * for a recalibration. out[i] (the caller's) receives status, masters and reason; a
+ * session that cannot be planned gets status AC_MATCH_WAITING with the reason. Errors of
+ * the catalogue only. */
+int ac_planner_plan_now(ac_planner_t *pl, const char *const *session_ids, size_t n,
+                        ac_plan_t *out, ac_err_t *e);
 
 /* ac_planner_find returns the plan of a session (borrowed until the next pass), or NULL. */
 const ac_plan_t *ac_planner_find(const ac_planner_t *p, const char *session_id);

@@ -136,3 +136,31 @@ bool ac_planner_mark_bad_set(ac_planner_t *pl, const ac_mkey_t *key, const char 
     set_aside(pl, NULL, key);
     return true;
 }
+
+void ac_planner_key(ac_planner_t *pl, const struct ac_planner_inputs *in,
+                    ac_match_result_t *res, ac_mkey_t *key)
+{
+    static const int map[AC_M_COUNT] = {AC_MATCH_BIAS, AC_MATCH_DARK, AC_MATCH_FLAT,
+                                        AC_MATCH_FLATDARK};
+
+    memset(key, 0, sizeof *key);
+    key->k = res->dark_k > 0 ? res->dark_k : 1.0;
+    for (int i = 0; i < AC_M_COUNT; i++) {
+        int ci = res->chosen[map[i]];
+        if (ci < 0)
+            continue;
+        ac_strlcpy(key->path[i], in->cands[ci].path, sizeof key->path[i]);
+        if (in->masters.items[ci].hash_md5 != NULL)
+            ac_strlcpy(key->md5[i], in->masters.items[ci].hash_md5, sizeof key->md5[i]);
+    }
+    if (res->status == AC_MATCH_READY) {
+        const ac_bad_set_t *bs = ac_planner_bad_set(pl, key);
+        if (bs != NULL) {
+            res->status = AC_MATCH_WAITING;
+            snprintf(res->reason, sizeof res->reason,
+                     "the masters chosen are unusable together (%.400s); waiting until one "
+                     "of them changes or another master arrives",
+                     bs->reason);
+        }
+    }
+}

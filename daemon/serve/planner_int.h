@@ -4,9 +4,12 @@
  *   planner.c          the header cache, candidates, matching, recording plans, the
  *                      passes and their back-off, life cycle;
  *   planner_bad.c      masters found broken (one master, or a set unusable together):
- *                      marked once, kept out until a file changes;
+ *                      marked once, kept out until a file changes; the key of a plan
+ *                      (ac_planner_key, which applies them);
  *   planner_explain.c  `astrocalctl plan` and `astrocalctl masters`;
  *   planner_pin.c      pinned masters (astrocalctl use) and recalibration plans;
+ *   planner_now.c      plans of done sessions computed without recording them (the
+ *                      cluster export's --calibrated-with), masters named by id or path;
  *   planner_wait.c     waiting for a better master being built.
  *
  * Thread: loop thread only, like the planner.
@@ -66,6 +69,15 @@ void ac_planner_match_opts(const ac_planner_t *pl, ac_match_opts_t *o);
 int ac_planner_record(ac_planner_t *pl, struct ac_planner_inputs *in,
                       const ac_catalog_session_t *s, const ac_file_list_t *files,
                       ac_match_result_t *res, bool force, ac_err_t *e);
+
+/* ac_planner_key fills key with the masters res chose (paths, the catalogue's MD5s) and
+ * its dark scale; a set marked unusable together turns res waiting, saying so. */
+void ac_planner_key(ac_planner_t *pl, const struct ac_planner_inputs *in,
+                    ac_match_result_t *res, ac_mkey_t *key);
+
+/* ac_planner_find_cand returns the candidate with a Masters id (> 0), else the one with a
+ * path (non-NULL), or -1 (planner_pin.c). */
+int ac_planner_find_cand(const struct ac_planner_inputs *in, int64_t id, const char *path);
 
 /* ---- planner_wait.c ---- */
 

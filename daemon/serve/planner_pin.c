@@ -22,8 +22,7 @@ void ac_planner_pins_free(struct ac_planner_pins *pp)
     memset(pp, 0, sizeof *pp);
 }
 
-/* find_cand returns the candidate with a Masters id, else the one with a path, or -1. */
-static int find_cand(const struct ac_planner_inputs *in, int64_t id, const char *path)
+int ac_planner_find_cand(const struct ac_planner_inputs *in, int64_t id, const char *path)
 {
     for (size_t i = 0; id > 0 && i < in->masters.n; i++)
         if (in->cands[i].id == id)
@@ -58,7 +57,7 @@ static int pin_one(const struct ac_planner_inputs *in, const ac_pin_t *p, int t,
                      "to %s session %s (linked in AstroFiler), which has no master",
                      ac_match_type_name(t), p->cal_session_id);
     } else {
-        int ci = find_cand(in, p->master_rowid, p->master_path);
+        int ci = ac_planner_find_cand(in, p->master_rowid, p->master_path);
         if (ci >= 0)
             pp->ids[t][n++] = in->cands[ci].id;
         snprintf(mp->label, sizeof mp->label, "#%" PRId64 " %s", p->master_rowid,
@@ -111,9 +110,9 @@ static int resolve(const struct ac_planner_inputs *in, const char *spec, int t, 
     int ci;
 
     if (end != s && *end == '\0')
-        ci = find_cand(in, id > 0 ? id : -1, NULL);
+        ci = ac_planner_find_cand(in, id > 0 ? id : -1, NULL);
     else
-        ci = find_cand(in, -1, spec);
+        ci = ac_planner_find_cand(in, -1, spec);
     if (ci < 0)
         return ac_err_set(e, -ENOENT,
                           "no master '%s' in the catalogue (astrocalctl masters lists them by "
@@ -318,5 +317,17 @@ int ac_planner_plan_recal(ac_planner_t *pl, const char *session_id, bool *ready,
     ac_planner_inputs_free(&in);
     p = ac_planner_find(pl, session_id);
     *ready = rc == 0 && p != NULL && p->status == AC_MATCH_READY;
+    return rc;
+}
+
+int ac_planner_note_recal(ac_planner_t *pl, const char *session_id, ac_err_t *e)
+{
+    struct ac_planner_inputs in;
+    int rc;
+
+    if ((rc = ac_planner_inputs_load(pl, &in, e)) != 0)
+        return rc;
+    rc = plan_recal(pl, &in, session_id, false, e);
+    ac_planner_inputs_free(&in);
     return rc;
 }

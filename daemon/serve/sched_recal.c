@@ -87,28 +87,32 @@ static void backup_rm_after(uv_work_t *req, int status)
     free(b);
 }
 
+void ac_sched_recal_drop_backup(ac_sched_t *s, const char *file_id, const char *final)
+{
+    struct backup_rm *b = calloc(1, sizeof *b);
+
+    ac_log_info("%s recalibrated in place (the previous output is removed)", final);
+    if (b == NULL)
+        return; /* removed at the next start */
+    b->s = s;
+    b->req.data = b;
+    ac_strlcpy(b->file_id, file_id, sizeof b->file_id);
+    ac_strlcpy(b->final, final, sizeof b->final);
+    if (uv_queue_work(s->loop, &b->req, backup_rm_work, backup_rm_after) != 0)
+        free(b);
+}
+
 int ac_sched_recal_record(ac_sched_t *s, ac_job_t *job, const ac_calibrated_rec_t *rec,
                           ac_err_t *e)
 {
     char staged[4096], backup[4096];
-    struct backup_rm *b;
     int rc;
 
     ac_recalfile_names(job->recal_output, staged, backup, sizeof staged);
     rc = ac_queue_record_recalibrated(s->queue, rec, job->kept_backup ? backup : NULL, e);
-    if (rc != 0 || !job->kept_backup)
-        return rc;
-    ac_log_info("%s recalibrated in place (the previous output is removed)", job->recal_output);
-    b = calloc(1, sizeof *b);
-    if (b == NULL)
-        return 0; /* removed at the next start */
-    b->s = s;
-    b->req.data = b;
-    ac_strlcpy(b->file_id, job->file_id, sizeof b->file_id);
-    ac_strlcpy(b->final, job->recal_output, sizeof b->final);
-    if (uv_queue_work(s->loop, &b->req, backup_rm_work, backup_rm_after) != 0)
-        free(b);
-    return 0;
+    if (rc == 0 && job->kept_backup)
+        ac_sched_recal_drop_backup(s, job->file_id, job->recal_output);
+    return rc;
 }
 
 int ac_sched_recal_recover(ac_queue_t *q, int *restored, int *removed, ac_err_t *e)

@@ -270,6 +270,12 @@ int ac_sched_grade_again(ac_sched_t *s, const char *session_id, bool failed_only
 /* ac_sched_emit hands an event to the owner's hook (data taken, also without a hook). */
 void ac_sched_emit(ac_sched_t *s, const char *event, json_t *data);
 
+/* ac_sched_recal_drop_backup removes, on the pool, the old output kept as BACKUP beside
+ * final (recalfile.h) once file_id's recalibration is recorded with it as recal_backup,
+ * then forgets it (ac_queue_recal_backup_gone); the next start removes it if this fails
+ * (sched_recal.c; used by import_results.c as well). */
+void ac_sched_recal_drop_backup(ac_sched_t *s, const char *file_id, const char *final);
+
 /* ac_sched_recal_recover runs at start-up, before any file runs (sched_recal.c): each
  * file whose recalibration was not recorded gets its old output back (*restored), and
  * the old outputs of recorded ones are removed (*removed). */
