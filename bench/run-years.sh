@@ -7,8 +7,9 @@
 #              loaded yet);
 #   scans      what a periodic full scan of the unchanged catalogue costs (scan_interval_s
 #              = 2: passes run and passes skipped, from the daemon's debug log);
-#   re-plan    another process registers a master: the planning pass it causes (its
-#              duration from the debug log);
+#   re-plan    another process registers a master: the planning pass it causes (the
+#              loop's part and its catalogue read, on a pool thread in WAL mode: their
+#              durations from the debug log);
 #   busy       `astrocalctl import` of a real night (LIGHTS lights of SIZE, its masters)
 #              into that catalogue, calibrated by 2 workers while `status` and `sessions`
 #              are asked 20 times a second on one connection (bench/status_latency.c):
@@ -67,6 +68,8 @@ sqlite3 "$tmp/d/astrofiler.db" "INSERT INTO Masters (master_id, master_type, mas
   'ZWO ASI294MM Pro', '600', '1', '1', '-10', 20, 1, 0)"
 for _ in $(seq 1 100); do [ "$(grep -c 'planning pass' "$tmp/d/daemon.log")" -gt "$npass" ] && break; sleep 0.05; done
 echo "re-plan after a new master from another process: $(grep 'planning pass' "$tmp/d/daemon.log" | tail -n 1 | sed 's/.*planning pass/planning pass/') (target < 200 ms)"
+echo "  its catalogue read (on a pool thread in WAL mode, the loop answering meanwhile): $(grep -o 'planning read on a pool thread: [0-9.]* ms' "$tmp/d/daemon.log" | tail -n 1 | sed 's/.*: //')"
+nread=$(grep -c 'planning read on a pool thread' "$tmp/d/daemon.log" || true)
 "$build/status_latency" "$tmp/d/ctl.sock" 600 20 sessions >"$tmp/latency" &
 lat=$!
 t2=$(now)
@@ -83,5 +86,6 @@ printf 'busy: %d lights imported and calibrated in %.2f s; round trips (target p
 sed 's/^/  /' "$tmp/latency"
 printf 'resident memory after (masters loaded): %d MiB\n' "$(( $(awk '/VmRSS/{print $2}' "/proc/$pid/status") / 1024 ))"
 echo "planning passes while busy: $(grep -o 'planning pass[^:]*: [0-9.]* ms' "$tmp/d/daemon.log" | tail -n +$((npass + 2)) | sed 's/.*: //' | paste -sd, -)"
+echo "  their catalogue reads on a pool thread: $(grep -o 'planning read on a pool thread: [0-9.]* ms' "$tmp/d/daemon.log" | tail -n +$((nread + 1)) | sed 's/.*: //' | paste -sd, -)"
 kill -TERM "$pid"; wait "$pid" || true
 rm -rf "$tmp"
