@@ -91,18 +91,6 @@ TEST_TIMEOUT(events_import_starts_calibration_with_hour_polls, 120)
     ac_harness_free(&h);
 }
 
-/* count_lines counts the lines of the daemon's log that contain what. */
-static int count_lines(ac_harness_t *h, const char *what)
-{
-    char *log = ac_harness_read_file(h->log_path), *p;
-    int n = 0;
-
-    for (p = log; p != NULL && (p = strstr(p, what)) != NULL; p += strlen(what))
-        n++;
-    free(log);
-    return n;
-}
-
 TEST_TIMEOUT(events_periodic_scan_of_an_unchanged_catalogue_is_skipped, 120)
 {
     ac_harness_t h;
@@ -119,19 +107,19 @@ TEST_TIMEOUT(events_periodic_scan_of_an_unchanged_catalogue_is_skipped, 120)
     ASSERT_OK(ac_harness_wait_ready(&h, 20000));
     ASSERT(wait_done(&h, 2, 30000));
     /* Nothing changes: after the scan that follows the work, the scans are skipped. */
-    for (int i = 0; i < 100 && count_lines(&h, "periodic scan skipped") < 2; i++)
+    for (int i = 0; i < 100 && ac_harness_log_count(&h, "periodic scan skipped") < 2; i++)
         usleep(100000);
-    ASSERT(count_lines(&h, "periodic scan skipped") >= 2);
-    passes = count_lines(&h, "planning pass (all)");
+    ASSERT(ac_harness_log_count(&h, "periodic scan skipped") >= 2);
+    passes = ac_harness_log_count(&h, "planning pass (all)");
     /* Another process commits: the next scan runs. */
     db = open_db(&h);
     afdb_exec(db, "UPDATE fitssession SET fitsSessionTelescope = 'C14' WHERE 0");
     afdb_exec(db, "INSERT INTO mapping (card, current, replace) VALUES ('X', 'a', 'b')");
     sqlite3_close(db);
-    skipped = count_lines(&h, "periodic scan skipped");
-    for (int i = 0; i < 100 && count_lines(&h, "planning pass (all)") == passes; i++)
+    skipped = ac_harness_log_count(&h, "periodic scan skipped");
+    for (int i = 0; i < 100 && ac_harness_log_count(&h, "planning pass (all)") == passes; i++)
         usleep(100000);
-    ASSERT(count_lines(&h, "planning pass (all)") > passes);
+    ASSERT(ac_harness_log_count(&h, "planning pass (all)") > passes);
     printf("scans skipped before the commit: %d\n", skipped);
     ASSERT_EQ(ac_harness_stop(&h, 30000), 0);
     ac_gen_free(nt.g);
@@ -161,10 +149,11 @@ static void planning_read(const char *mode, bool on_pool)
     ASSERT_OK(ac_harness_wait_ready(&h, 20000));
     ASSERT(wait_done(&h, 2, 30000));
     kill(h.pid, SIGHUP);
-    for (int i = 0; i < 300 && count_lines(&h, "planning pass (all)") < 2; i++)
+    for (int i = 0; i < 300 && ac_harness_log_count(&h, "planning pass (all)") < 2; i++)
         usleep(100000);
-    ASSERT(count_lines(&h, "planning pass (all)") >= 2); /* the first, and the reload's */
-    ASSERT_EQ(count_lines(&h, "planning read on a pool thread") > 0, on_pool);
+    ASSERT(ac_harness_log_count(&h, "planning pass (all)") >=
+           2); /* the first, and the reload's */
+    ASSERT_EQ(ac_harness_log_count(&h, "planning read on a pool thread") > 0, on_pool);
     r = ac_harness_request(&h, "status", NULL, 5000);
     ASSERT_EQ(json_integer_value(json_object_get(
                   json_object_get(json_object_get(r, "result"), "files"), "done")),

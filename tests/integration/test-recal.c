@@ -261,6 +261,7 @@ TEST_TIMEOUT(recal_survives_sigkill_at_random_moments, 300)
     struct recal_fx fx;
     unsigned seed = 4242;
     int renewed = 0, kills = 0;
+    bool stuck = false;
     double med, spread;
     char *out = NULL;
 
@@ -279,6 +280,15 @@ TEST_TIMEOUT(recal_survives_sigkill_at_random_moments, 300)
             ASSERT_EQ(ac_harness_ctl(&fx.h, &out, NULL, "recalibrate", "S-1", NULL), 0);
             free(out);
         }
+        /* After a kill that found no light finished since the one before, this life
+         * first finishes one: a light killed while it ran alone again and again would be
+         * blamed for the deaths (queue.h, Crashes), which is not what is tested here. */
+        if (stuck) {
+            int n0 = ac_harness_log_count(&fx.h, "recalibrated in place");
+            for (int w = 0;
+                 w < 600 && ac_harness_log_count(&fx.h, "recalibrated in place") == n0; w++)
+                ac_harness_sleep_ms(50);
+        }
         seed = seed * 1103515245u + 12345u;
         ac_harness_sleep_ms((int)((seed >> 16) % 120));
         ac_harness_kill(&fx.h);
@@ -290,6 +300,7 @@ TEST_TIMEOUT(recal_survives_sigkill_at_random_moments, 300)
         ASSERT_OK(ac_harness_wait_ready(&fx.h, 20000));
         ASSERT_EQ(wait_exit(&fx.h, 60000), 0);
         read_outputs(&fx, false);
+        stuck = check_consistent(&fx) == renewed;
         renewed = check_consistent(&fx);
         ASSERT_EQ(leftovers(), 0);
         fprintf(stderr, "after kill %d: %d of 16 lights recalibrated\n", kills, renewed);

@@ -399,6 +399,17 @@ int ac_harness_start(ac_harness_t *h, const char *const *args)
     return ac_harness_start_bin(h, bin, true, args);
 }
 
+int ac_harness_log_count(ac_harness_t *h, const char *what)
+{
+    char *log = ac_harness_read_file(h->log_path), *p;
+    int n = 0;
+
+    for (p = log; p != NULL && (p = strstr(p, what)) != NULL; p += strlen(what))
+        n++;
+    free(log);
+    return n;
+}
+
 void ac_harness_dump_log(ac_harness_t *h)
 {
     char *log = ac_harness_read_file(h->log_path);

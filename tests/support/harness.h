@@ -95,6 +95,10 @@ void ac_harness_sleep_ms(int ms);
  * the caller (free); "" (owned too) when the file is missing. Aborts on out of memory. */
 char *ac_harness_read_file(const char *path);
 
+/* ac_harness_log_count counts the occurrences of what in the daemon's log (every start of
+ * h appends to it). */
+int ac_harness_log_count(ac_harness_t *h, const char *what);
+
 /* ac_harness_init sets h's paths in the current test's temporary directory, notify_fd and
  * pid to -1, and creates the state directory. It fails the test when the directory is too
  * deep for a Unix socket path. Call ac_harness_free when done. */
