@@ -343,6 +343,25 @@ int ac_upq_lookahead(ac_db_t *db, int limit, ac_dl_list_t *out, ac_err_t *e)
         v, AC_BIND_N(v), dl_cols, out, "list the next lights", e);
 }
 
+int ac_upq_master_lookahead(ac_db_t *db, ac_dl_list_t *out, ac_err_t *e)
+{
+    const ac_schema_info_t *si = NULL;
+    int rc;
+
+    AC_DB_OWNER_CHECK(db);
+    memset(out, 0, sizeof *out);
+    if ((rc = ac_schema_require(db, &si, e)) != 0)
+        return rc;
+    return AC_CATALOG_SELECT_ROWS(
+        db,
+        "SELECT 'master-' || m.id, m.master_path, m.cloud_url FROM Masters m WHERE "
+        "coalesce(m.cloud_url, '') <> '' AND EXISTS (SELECT 1 FROM astrocal_session s WHERE "
+        "s.state = 'queued' AND m.master_path IN (s.bias_master, s.dark_master, "
+        "s.flat_master, s.flatdark_master) AND EXISTS (SELECT 1 FROM astrocal_file a WHERE "
+        "a.session_id = s.session_id AND a.state IN ('pending', 'running')))",
+        NULL, 0, dl_cols, out, "list the masters of queued sessions", e);
+}
+
 int ac_upq_file_url(ac_db_t *db, const char *file_id, char *out, size_t size, ac_err_t *e)
 {
     const ac_schema_info_t *si = NULL;

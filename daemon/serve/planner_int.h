@@ -28,6 +28,7 @@ struct ac_planner_inputs {
     ac_master_list_t masters;
     ac_match_cand_t *cands;     /* one per master */
     bool *marked;               /* cands[i] is invalid because it is marked broken */
+    bool *cloud;                /* cands[i] is invalid because it is only in the cloud */
     ac_calsession_list_t units; /* calibration sessions (masters to be built) */
     ac_build_row_list_t builds;
 };
@@ -37,10 +38,12 @@ struct ac_planner_inputs {
 int ac_planner_inputs_load(ac_planner_t *pl, struct ac_planner_inputs *in, ac_err_t *e);
 void ac_planner_inputs_free(struct ac_planner_inputs *in);
 
-/* ac_planner_candidates turns Masters rows into match candidates (*out, and *marked, may
- * be NULL: which are invalid because they are marked broken; both owned by the caller). */
+/* ac_planner_candidates turns Masters rows into match candidates (*out; *marked and *cloud,
+ * each may be NULL: which are invalid because they are marked broken, or because their
+ * file is missing and their cloud copy is not in the cache yet; all owned by the caller).
+ * A master whose file is missing is read from its cloud copy when the fetcher has one. */
 int ac_planner_candidates(ac_planner_t *pl, const ac_master_list_t *ml, ac_match_cand_t **out,
-                          bool **marked);
+                          bool **marked, bool **cloud);
 
 /* ac_planner_light_meta returns the header metadata of the first readable light of files
  * (from the header cache), or NULL. Borrowed until the next planning call. */
