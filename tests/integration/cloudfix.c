@@ -205,3 +205,16 @@ void copy_file(const char *a, const char *b)
 
     ASSERT_EQ(run_capture(argv, NULL), 0);
 }
+
+void assert_same_pixels(const char *a, const char *b)
+{
+    int w, h, bw, bh;
+    double *pa = read_image(a, &w, &h), *pb = read_image(b, &bw, &bh);
+
+    ASSERT_EQ(w, bw);
+    ASSERT_EQ(h, bh);
+    for (int i = 0; i < w * h; i++)
+        ASSERT_NEAR(pa[i], pb[i], 0);
+    free(pa);
+    free(pb);
+}

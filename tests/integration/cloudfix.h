@@ -54,6 +54,10 @@ void cloud_config(ac_harness_t *h, const struct davsrv *s, const char *extra);
 /* copy_file copies a to b. */
 void copy_file(const char *a, const char *b);
 
+/* assert_same_pixels fails the test unless images a and b (read with cfitsio) have the same
+ * size and exactly the same pixels. */
+void assert_same_pixels(const char *a, const char *b);
+
 /* same_bytes says whether two files have the same contents. */
 bool same_bytes(const char *a, const char *b);
 
