@@ -416,11 +416,11 @@ static void ahead(ac_fetcher_t *f, const ac_dl_row_t *r, bool master)
 /* look_ahead checks the next pending lights and forgets old answers about present files. */
 static void look_ahead(ac_fetcher_t *f)
 {
-    ac_dl_list_t l = {0};
+    ac_dl_list_t l = {0}, ml = {0};
     ac_err_t e = {0};
     double now = ac_rrun_now();
 
-    if (ac_upq_lookahead(f->db, LOOKAHEAD, &l, &e) != 0) {
+    if (ac_upq_lookahead(f->db, LOOKAHEAD, &l, &ml, &e) != 0) {
         if (!ac_db_unavailable(e.code))
             ac_log_warn("cloud: looking at the next lights: %s", e.msg);
         return;
@@ -434,16 +434,11 @@ static void look_ahead(ac_fetcher_t *f)
     }
     for (size_t i = 0; i < l.n; i++)
         ahead(f, &l.items[i], false);
-    ac_upq_dl_list_free(&l);
     /* The masters of sessions with lights to go: fetched ahead, kept in the cache. */
-    if (ac_upq_master_lookahead(f->db, &l, &e) != 0) {
-        if (!ac_db_unavailable(e.code))
-            ac_log_warn("cloud: looking at the next masters: %s", e.msg);
-        return;
-    }
-    for (size_t i = 0; i < l.n; i++)
-        ahead(f, &l.items[i], true);
+    for (size_t i = 0; i < ml.n; i++)
+        ahead(f, &ml.items[i], true);
     ac_upq_dl_list_free(&l);
+    ac_upq_dl_list_free(&ml);
 }
 
 static void timer_cb(uv_timer_t *t)
