@@ -10,7 +10,8 @@
  *   planner_pin.c      pinned masters (astrocalctl use) and recalibration plans;
  *   planner_now.c      plans of done sessions computed without recording them (the
  *                      cluster export's --calibrated-with), masters named by id or path;
- *   planner_wait.c     waiting for a better master being built.
+ *   planner_wait.c     waiting for a better master being built or a master being
+ *                      fetched from the cloud; why a session waits.
  *
  * Thread: loop thread only, like the planner.
  */
@@ -91,6 +92,18 @@ int ac_planner_find_cand(const struct ac_planner_inputs *in, int64_t id, const c
 bool ac_planner_better_coming(const ac_planner_t *pl, const struct ac_planner_inputs *in,
                               const ac_match_light_t *l, const ac_match_result_t *res,
                               char *why, size_t size);
+
+/* ac_planner_why_waiting adds to a waiting result the masters that would have been chosen
+ * but are marked broken (in->marked), naming each and why. */
+void ac_planner_why_waiting(const struct ac_planner_inputs *in, const ac_match_light_t *light,
+                            const ac_match_opts_t *mo, ac_match_result_t *res);
+
+/* ac_planner_wait_for_cloud makes the session wait, with the reason, for the masters only
+ * in the cloud (in->cloud) that it would choose if they were here, asking for their
+ * download (hooks.fetch_master). */
+void ac_planner_wait_for_cloud(ac_planner_t *pl, const struct ac_planner_inputs *in,
+                               const ac_match_light_t *light, const ac_match_opts_t *mo,
+                               ac_match_result_t *res);
 
 /* ---- planner_pin.c ---- */
 
