@@ -315,6 +315,7 @@ static const ac_row_col_t master_cols[] = {
     AC_ROW(ac_catalog_master_t, quality, NUMBER),
     AC_ROW(ac_catalog_master_t, validated, BOOL),
     AC_ROW(ac_catalog_master_t, night, TEXT),
+    AC_ROW(ac_catalog_master_t, cloud_url, TEXT),
 };
 /* clang-format on */
 
@@ -328,7 +329,8 @@ void ac_catalog_masters_free(ac_master_list_t *list)
     "SELECT m.master_id, m.master_type, m.master_path, m.telescope, m.instrument, "            \
     "m.filter_name, m.source_session_id, s.fitsSessionDate, m.creation_date, m.hash_value, "   \
     "m.id, m.exposure_time, m.ccd_temp, m.gain, m.\"offset\", m.binning_x, m.binning_y, "      \
-    "m.file_count, m.file_size, m.quality_score, m.is_validated, n.night "                     \
+    "m.file_count, m.file_size, m.quality_score, m.is_validated, n.night, "                    \
+    "nullif(m.cloud_url, '') "                                                                 \
     "FROM Masters AS m LEFT JOIN fitssession AS s ON s.fitsSessionId = m.source_session_id "   \
     "LEFT JOIN astrocal_master_night AS n ON n.master_rowid = m.id "                           \
     "WHERE COALESCE(m.soft_delete, 0) = 0 AND m.id > ?1 "

@@ -106,6 +106,7 @@ typedef struct ac_catalog_master {
                                 * (astrocal_master_night), or NULL when not read yet */
     char *creation_date;       /* 'YYYY-MM-DD HH:MM:SS.ffffff' */
     char *hash_md5;            /* hash_value, or NULL */
+    char *cloud_url;           /* cloud_url (a backup: fetch.h), or NULL */
     int file_count;
     int64_t file_size; /* -1 when unknown */
     double quality;    /* quality_score, NAN when NULL */

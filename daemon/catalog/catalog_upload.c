@@ -320,17 +320,20 @@ void ac_upq_dl_list_free(ac_dl_list_t *l)
     AC_CATALOG_ROWS_FREE(l, dl_cols);
 }
 
-int ac_upq_lookahead(ac_db_t *db, int limit, ac_dl_list_t *out, ac_err_t *e)
+int ac_upq_lookahead(ac_db_t *db, int limit, ac_dl_list_t *out, ac_dl_list_t *masters,
+                     ac_err_t *e)
 {
     const ac_schema_info_t *si = NULL;
     int rc;
 
     AC_DB_OWNER_CHECK(db);
     memset(out, 0, sizeof *out);
+    if (masters != NULL)
+        memset(masters, 0, sizeof *masters);
     if ((rc = ac_schema_require(db, &si, e)) != 0)
         return rc;
     const ac_bind_t v[] = {AC_BIND_INT(limit)};
-    return AC_CATALOG_SELECT_ROWS(
+    rc = AC_CATALOG_SELECT_ROWS(
         db,
         (si->cols & AC_COL_FILE_CLOUD) != 0
             ? "SELECT a.file_id, a.path, nullif(f.fitsFileCloudURL, '') FROM astrocal_file a "
@@ -341,6 +344,19 @@ int ac_upq_lookahead(ac_db_t *db, int limit, ac_dl_list_t *out, ac_err_t *e)
               "s.session_id = a.session_id WHERE a.state = 'pending' AND s.state = 'queued' "
               "ORDER BY s.priority DESC, a.rowid LIMIT ?1",
         v, AC_BIND_N(v), dl_cols, out, "list the next lights", e);
+    if (rc != 0 || masters == NULL)
+        return rc;
+    rc = AC_CATALOG_SELECT_ROWS(
+        db,
+        "SELECT 'master-' || m.id, m.master_path, m.cloud_url FROM Masters m WHERE "
+        "coalesce(m.cloud_url, '') <> '' AND EXISTS (SELECT 1 FROM astrocal_session s WHERE "
+        "s.state = 'queued' AND m.master_path IN (s.bias_master, s.dark_master, "
+        "s.flat_master, s.flatdark_master) AND EXISTS (SELECT 1 FROM astrocal_file a WHERE "
+        "a.session_id = s.session_id AND a.state IN ('pending', 'running')))",
+        NULL, 0, dl_cols, masters, "list the masters of queued sessions", e);
+    if (rc != 0)
+        ac_upq_dl_list_free(out);
+    return rc;
 }
 
 int ac_upq_file_url(ac_db_t *db, const char *file_id, char *out, size_t size, ac_err_t *e)

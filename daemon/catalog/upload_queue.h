@@ -117,8 +117,13 @@ typedef struct ac_dl_list {
 } ac_dl_list_t;
 
 /* ac_upq_lookahead lists the next pending files of queued sessions (priority first, then
- * queue order; the scheduler's order but for the dates), at most limit. */
-int ac_upq_lookahead(ac_db_t *db, int limit, ac_dl_list_t *out, ac_err_t *e);
+ * queue order; the scheduler's order but for the dates), at most limit, and in *masters
+ * (may be NULL) the masters with a cloud URL chosen for queued sessions that still have
+ * lights pending or running: file_id "master-<Masters.id>", path its master_path (the
+ * fetcher keeps their downloads in its cache meanwhile). Both freed with
+ * ac_upq_dl_list_free (nothing to free on failure). */
+int ac_upq_lookahead(ac_db_t *db, int limit, ac_dl_list_t *out, ac_dl_list_t *masters,
+                     ac_err_t *e);
 
 /* ac_upq_file_url copies a fitsfile row's cloud URL into out ("" when none). */
 int ac_upq_file_url(ac_db_t *db, const char *file_id, char *out, size_t size, ac_err_t *e);

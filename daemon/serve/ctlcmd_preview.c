@@ -250,8 +250,13 @@ static int resolve(ac_daemon_t *d, struct preview_req *r, const char *light, con
         if (given[i] != NULL)
             rc = given_master(r, i, given[i], &ml, e);
     ac_catalog_masters_free(&ml);
-    for (int i = 0; i < AC_M_COUNT; i++)
+    for (int i = 0; i < AC_M_COUNT; i++) {
+        char copy[sizeof r->job.master[i]];
         any = any || r->job.master[i][0] != '\0';
+        /* A master only in the cloud is read from its downloaded copy (fetch.h). */
+        if (ac_daemon_cloud_master_copy(d, r->job.master[i], copy, sizeof copy) == 1)
+            ac_strlcpy(r->job.master[i], copy, sizeof r->job.master[i]);
+    }
     if (rc == 0 && !any)
         rc = ac_err_set(e, -EINVAL,
                         "no masters for %s: session '%s' has no plan with masters; give "

@@ -573,8 +573,11 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
                     &(ac_planner_hooks_t){.event = broadcast,
                                           .failed = planner_failed,
                                           .fetch = ac_daemon_cloud_fetch,
+                                          .fetch_master = ac_daemon_cloud_master,
                                           .ud = d});
     ac_mcache_init(&d->mc, loop, cache_budget(d), ac_sched_on_master_loaded, &d->sched);
+    d->mc.resolve = ac_daemon_cloud_master_copy; /* masters fetched from the cloud */
+    d->mc.resolve_ud = d;
     if (ac_sched_init(&d->sched, loop, d->db, &d->queue, &d->planner, &d->mc, &d->cfg,
                       &(ac_sched_hooks_t){.event = broadcast,
                                           .plan_due = plan_due,

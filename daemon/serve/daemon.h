@@ -206,6 +206,11 @@ bool ac_daemon_cloud_stopped(const ac_daemon_t *d);
 /* ac_daemon_cloud_fetch is the planner's hooks.fetch (ud = the daemon). */
 int ac_daemon_cloud_fetch(void *ud, const char *file_id, const char *path, char *out,
                           size_t size);
+/* ac_daemon_cloud_master is the planner's hooks.fetch_master, ac_daemon_cloud_master_copy
+ * the master cache's resolve (ud = the daemon). */
+int ac_daemon_cloud_master(void *ud, int64_t rowid, const char *path, const char *url,
+                           bool want, char *out, size_t osize, char *why, size_t wsize);
+int ac_daemon_cloud_master_copy(void *ud, const char *path, char *out, size_t size);
 /* ac_daemon_cloud_locate is the scheduler's hooks.locate (ud = the daemon). */
 int ac_daemon_cloud_locate(void *ud, const char *file_id, const char *path, char *input,
                            size_t isize, char *why, size_t wsize);

@@ -79,6 +79,21 @@ int ac_daemon_cloud_locate(void *ud, const char *file_id, const char *path, char
     return ac_fetcher_locate(d->fetcher, file_id, path, input, isize, why, wsize);
 }
 
+int ac_daemon_cloud_master(void *ud, int64_t rowid, const char *path, const char *url,
+                           bool want, char *out, size_t osize, char *why, size_t wsize)
+{
+    ac_daemon_t *d = ud;
+
+    return ac_fetcher_master(d->fetcher, rowid, path, url, want, out, osize, why, wsize);
+}
+
+int ac_daemon_cloud_master_copy(void *ud, const char *path, char *out, size_t size)
+{
+    ac_daemon_t *d = ud;
+
+    return ac_fetcher_master_copy(d->fetcher, path, out, size);
+}
+
 int ac_daemon_cloud_fetch(void *ud, const char *file_id, const char *path, char *out,
                           size_t size)
 {

@@ -1,6 +1,6 @@
 /*
- * fetch.c - downloading cloud-only lights ahead of the scheduler into an LRU cache
- * (fetch.h). Loop thread only.
+ * fetch.c - downloading cloud-only lights and masters ahead of the scheduler into an LRU
+ * cache (fetch.h). Loop thread only.
  */
 #include "fetch.h"
 
@@ -41,7 +41,9 @@ struct ent {
     int64_t size;
     double used, seen, not_before; /* monotonic seconds */
     int attempts;
-    bool soon; /* in the last look-ahead */
+    int rounds;  /* a master's failed rounds of attempts (its back-off) */
+    bool master; /* file_id is "master-<Masters.id>" */
+    bool soon;   /* in the last look-ahead */
     char error[700];
     uv_fs_t st;
 };
@@ -208,7 +210,12 @@ static void dl_end(struct dl *d, const char *error, bool final)
         en->size = 0;
         if (final || ++en->attempts >= f->cfg->max_attempts) {
             en->state = E_FAILED;
+            /* A master is asked for again by the planner: not before its back-off. */
+            en->not_before =
+                ac_rrun_now() + ac_backoff_delay(SHORT_WAIT_S, GATE_CAP_S, en->rounds++);
             ac_log_err("cloud: cannot fetch %s: %s", en->path, error);
+            if (en->master && f->env.fetched != NULL) /* its sessions say why they wait */
+                f->env.fetched(f->env.ud);
         } else {
             double w = ac_backoff_delay(f->cfg->retry_backoff_s, GATE_CAP_S, en->attempts - 1);
             en->state = E_WANT;
@@ -339,6 +346,7 @@ static void dl_start(ac_fetcher_t *f, struct ent *en)
     d->en = en;
     if (ac_cloud_url_to_remote(f->cfg, en->url, d->remote, sizeof d->remote, &e) != 0) {
         en->state = E_FAILED;
+        en->not_before = ac_rrun_now() + GATE_CAP_S; /* a master's: the URL will not change */
         ac_strlcpy(en->error, e.msg, sizeof en->error);
         ac_log_err("cloud: cannot fetch %s: %s", en->path, e.msg);
         free(d);
@@ -388,14 +396,31 @@ static void check(ac_fetcher_t *f, struct ent *en, const char *path, const char 
         en->state = en->url[0] == '\0' ? E_NO_URL : E_WANT;
 }
 
+/* ahead marks a light or master of the look-ahead as wanted soon, looking at its file the
+ * first time. */
+static void ahead(ac_fetcher_t *f, const ac_dl_row_t *r, bool master)
+{
+    struct ent *en = find(f, r->file_id);
+
+    if (en == NULL && (en = add(f, r->file_id)) != NULL) {
+        en->master = master;
+        check(f, en, r->path ? r->path : "", r->url);
+    } else if (en != NULL && en->path[0] == '\0') { /* found in the cache at start-up */
+        ac_strlcpy(en->path, r->path ? r->path : "", sizeof en->path);
+        ac_strlcpy(en->url, r->url ? r->url : "", sizeof en->url);
+    }
+    if (en != NULL)
+        en->soon = true;
+}
+
 /* look_ahead checks the next pending lights and forgets old answers about present files. */
 static void look_ahead(ac_fetcher_t *f)
 {
-    ac_dl_list_t l = {0};
+    ac_dl_list_t l = {0}, ml = {0};
     ac_err_t e = {0};
     double now = ac_rrun_now();
 
-    if (ac_upq_lookahead(f->db, LOOKAHEAD, &l, &e) != 0) {
+    if (ac_upq_lookahead(f->db, LOOKAHEAD, &l, &ml, &e) != 0) {
         if (!ac_db_unavailable(e.code))
             ac_log_warn("cloud: looking at the next lights: %s", e.msg);
         return;
@@ -407,14 +432,13 @@ static void look_ahead(ac_fetcher_t *f)
             now - en->seen > FORGET_S)
             drop(f, en);
     }
-    for (size_t i = 0; i < l.n; i++) {
-        struct ent *en = find(f, l.items[i].file_id);
-        if (en == NULL && (en = add(f, l.items[i].file_id)) != NULL)
-            check(f, en, l.items[i].path ? l.items[i].path : "", l.items[i].url);
-        if (en != NULL)
-            en->soon = true;
-    }
+    for (size_t i = 0; i < l.n; i++)
+        ahead(f, &l.items[i], false);
+    /* The masters of sessions with lights to go: fetched ahead, kept in the cache. */
+    for (size_t i = 0; i < ml.n; i++)
+        ahead(f, &ml.items[i], true);
     ac_upq_dl_list_free(&l);
+    ac_upq_dl_list_free(&ml);
 }
 
 static void timer_cb(uv_timer_t *t)
@@ -425,6 +449,12 @@ static void timer_cb(uv_timer_t *t)
     if (f->stopping || !f->env.ok(f->env.ud) || !f->cfg->download_missing)
         return;
     look_ahead(f);
+    for (struct ent *en = f->ents; en != NULL; en = en->next) {
+        if (en->master && en->state == E_FAILED && en->not_before <= now) {
+            en->state = E_WANT; /* a master failed: again after its back-off */
+            en->attempts = 0;
+        }
+    }
     for (struct ent *en = f->ents; en != NULL && f->downloading < f->cfg->transfers;
          en = en->next)
         if (en->state == E_WANT && en->not_before <= now)
@@ -463,6 +493,7 @@ static void scan_cache(ac_fetcher_t *f)
             if ((en = add(f, a->d_name)) == NULL)
                 break;
             en->state = E_CACHED;
+            en->master = strncmp(a->d_name, "master-", 7) == 0;
             en->size = (int64_t)st.st_size;
             /* Older than anything used from now on, in the order they were downloaded. */
             en->used = ac_rrun_now() - PIN_S - 1 - fmax(0, (double)(time(NULL) - st.st_mtime));
@@ -562,6 +593,76 @@ int ac_fetcher_want(ac_fetcher_t *f, const char *file_id, const char *path, char
     en->used = ac_rrun_now();
     ac_strlcpy(out, en->cache, size);
     return 1;
+}
+
+int ac_fetcher_master(ac_fetcher_t *f, int64_t rowid, const char *path, const char *url,
+                      bool want, char *out, size_t osize, char *why, size_t wsize)
+{
+    char id[64];
+    struct ent *en;
+    double now = ac_rrun_now();
+
+    if (url == NULL || url[0] == '\0') {
+        snprintf(why, wsize, "Masters.cloud_url is empty: no cloud copy");
+        return -ENOENT;
+    }
+    if (f == NULL || f->stopping || !f->cfg->download_missing) {
+        snprintf(why, wsize, "its cloud copy %s is not fetched (%s)", url,
+                 f == NULL ? "[CLOUD] enabled = False" : "[CLOUD] download_missing = False");
+        return -ENOENT;
+    }
+    snprintf(id, sizeof id, "master-%lld", (long long)rowid);
+    if ((en = find(f, id)) == NULL) {
+        if (!want || (en = add(f, id)) == NULL) {
+            snprintf(why, wsize, "only in the cloud (%s), not fetched yet", url);
+            return 0;
+        }
+        en->master = true;
+        en->state = E_PRESENT; /* made wanted below */
+    }
+    en->seen = now;
+    if (en->path[0] == '\0' || strcmp(en->path, path) != 0 || strcmp(en->url, url) != 0) {
+        ac_strlcpy(en->path, path, sizeof en->path);
+        ac_strlcpy(en->url, url, sizeof en->url);
+    }
+    if (en->state == E_CACHED) {
+        en->used = now;
+        ac_strlcpy(out, en->cache, osize);
+        return 1;
+    }
+    if (en->state == E_FAILED && (!want || now < en->not_before)) {
+        snprintf(why, wsize, "could not be fetched from the cloud: %s; trying again in %.0f s",
+                 en->error, fmax(0.0, en->not_before - now));
+        return -EAGAIN;
+    }
+    if (want && (en->state == E_FAILED || en->state == E_PRESENT || en->state == E_NO_URL)) {
+        /* Missing (the planner looked), or failed and its back-off passed. */
+        en->state = E_WANT;
+        en->attempts = 0;
+        en->not_before = 0;
+        ac_log_info("cloud: master %s is missing: fetching %s", path, url);
+        soon(f);
+    }
+    if (en->state == E_PRESENT || en->state == E_NO_URL) {
+        snprintf(why, wsize, "only in the cloud (%s), not fetched yet", url);
+        return 0;
+    }
+    snprintf(why, wsize, "being fetched from the cloud (%s)", url);
+    return 0;
+}
+
+int ac_fetcher_master_copy(ac_fetcher_t *f, const char *path, char *out, size_t size)
+{
+    if (f == NULL || path == NULL || path[0] == '\0')
+        return 0;
+    for (struct ent *en = f->ents; en != NULL; en = en->next) {
+        if (en->master && en->state == E_CACHED && strcmp(en->path, path) == 0) {
+            en->used = ac_rrun_now();
+            ac_strlcpy(out, en->cache, size);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 json_t *ac_fetcher_status_json(const ac_fetcher_t *f)

@@ -1,10 +1,11 @@
 /*
- * fetch.h - lights that are only in the cloud ([CLOUD] download_missing): AstroFiler deletes
- * a light's local file once its cloud copy is verified, keeping fitsFileCloudURL. The
- * fetcher looks ahead of the scheduler at the next pending files of queued sessions; each
- * whose file is missing but has a cloud URL is downloaded with rclone into the cache
- * (<cache_dir>/<file id>/<name>), at most [CLOUD] transfers at once, so downloads overlap
- * calibration. The scheduler asks ac_fetcher_locate when it claims a light.
+ * fetch.h - lights and masters that are only in the cloud ([CLOUD] download_missing):
+ * AstroFiler deletes a light's local file once its cloud copy is verified, keeping
+ * fitsFileCloudURL; a master's backup is Masters.cloud_url. The fetcher looks ahead of the
+ * scheduler at the next pending files of queued sessions; each whose file is missing but
+ * has a cloud URL is downloaded with rclone into the cache (<cache_dir>/<file id>/<name>),
+ * at most [CLOUD] transfers at once, so downloads overlap calibration. The scheduler asks
+ * ac_fetcher_locate when it claims a light.
  *
  * One download: `rclone lsjson --stat` of the remote file (its size), free space on the
  * cache's file system for it plus [WORKERS] free_disk_reserve_mib, `rclone copyto` to a
@@ -17,8 +18,20 @@
  * [QUEUE] max_attempts, the light fails with rclone's message.
  *
  * The planner asks too (ac_fetcher_want) when none of a session's lights is on disk: it
- * reads the header of the downloaded copy. Masters are not fetched yet (a master whose file
- * is missing fails its load, as before).
+ * reads the header of the downloaded copy.
+ *
+ * Masters (AstroFiler's masters are Masters rows only, never fitsfile rows, so their one
+ * URL is Masters.cloud_url): the planner asks ac_fetcher_master about every master whose
+ * file is missing and, when one that is only in the cloud would be chosen for a session,
+ * asks for its download (want) and the session waits ("waiting: the master dark NAME is
+ * being fetched from the cloud"); once it is in the cache (<cache_dir>/master-<Masters.id>/
+ * <name>, same verification) a planning pass reads its header from there and the master
+ * cache loads it from there (ac_fetcher_master_copy). The masters of queued sessions that
+ * still have lights pending or running are looked at ahead as well (fetched if missing)
+ * and are never evicted meanwhile; neither is one used in the last minute (the planner's
+ * pass, the start of its load). A master whose download failed is reported with rclone's
+ * message and asked for again after a back-off (30 s doubled per failed round, at most an
+ * hour); one without a URL stays unreadable ("file missing"), as before.
  *
  * Ownership: ac_fetcher_new returns an object owned by the caller until ac_fetcher_stop's
  * callback ran (it frees itself). cfg is borrowed (the live configuration). Thread: loop
@@ -30,6 +43,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "config.h"
@@ -54,6 +68,20 @@ int ac_fetcher_locate(ac_fetcher_t *f, const char *file_id, const char *path, ch
  * it has a cloud URL (env->fetched is called once it is in the cache). f may be NULL. */
 int ac_fetcher_want(ac_fetcher_t *f, const char *file_id, const char *path, char *out,
                     size_t size);
+
+/* ac_fetcher_master answers the planner's hooks.fetch_master (planner.h) for Masters row
+ * rowid whose file path is missing, url its cloud_url (may be NULL): 1 with the cached
+ * copy in out; 0 when it is not in the cache (why: "only in the cloud (URL), not fetched
+ * yet", or "being fetched from the cloud (URL)"; want asks for its download, or again once
+ * a failed one's back-off passed); -EAGAIN with why when its download failed (rclone's
+ * message and when it is tried again); -ENOENT with why when it cannot be had (no URL,
+ * cloud sync or download_missing off). f may be NULL. */
+int ac_fetcher_master(ac_fetcher_t *f, int64_t rowid, const char *path, const char *url,
+                      bool want, char *out, size_t osize, char *why, size_t wsize);
+
+/* ac_fetcher_master_copy answers the master cache's resolve (mcache.h): 1 with the cached
+ * copy of master path in out (used now), else 0. f may be NULL. */
+int ac_fetcher_master_copy(ac_fetcher_t *f, const char *path, char *out, size_t size);
 
 /* ac_fetcher_status_json: {queued, running, cached, cached_bytes, max_bytes, last_error}
  * (owned); f NULL: null. */

@@ -51,6 +51,17 @@ bool ac_mcache_transient(int code)
     return ac_queue_transient(code) || code == AC_ECANCELED;
 }
 
+/* resolve_key copies key into out with each master's path where its file is (a cloud copy,
+ * mcache.h). */
+static void resolve_key(const ac_mcache_t *mc, const ac_mkey_t *key, ac_mkey_t *out)
+{
+    *out = *key;
+    for (int i = 0; i < AC_M_COUNT && mc->resolve != NULL; i++)
+        if (key->path[i][0] != '\0' &&
+            mc->resolve(mc->resolve_ud, key->path[i], out->path[i], sizeof out->path[i]) != 1)
+            ac_strlcpy(out->path[i], key->path[i], sizeof out->path[i]);
+}
+
 /* key_idents records the identity of every master of key. */
 static void key_idents(const ac_mkey_t *key, ac_mident_t id[AC_M_COUNT])
 {
@@ -59,11 +70,13 @@ static void key_idents(const ac_mkey_t *key, ac_mident_t id[AC_M_COUNT])
 }
 
 /* idents_changed says whether one of the failed set's masters changed since its load. */
-static bool idents_changed(const ac_mset_t *s)
+static bool idents_changed(const ac_mcache_t *mc, const ac_mset_t *s)
 {
     ac_mident_t now[AC_M_COUNT];
+    ac_mkey_t files;
 
-    key_idents(&s->key, now);
+    resolve_key(mc, &s->key, &files);
+    key_idents(&files, now);
     for (int i = 0; i < AC_M_COUNT; i++)
         if (!ac_mcache_ident_equal(&now[i], &s->ident[i]))
             return true;
@@ -233,7 +246,7 @@ static void load_start(ac_mcache_t *mc, ac_mset_t *s)
     s->parts_left = 0;
     s->part_cancelled = false;
     for (int i = 0; i < AC_M_COUNT; i++) {
-        s->m.path[i] = s->key.path[i];
+        s->m.path[i] = s->files.path[i];
         s->m.md5[i] = s->key.md5[i];
         s->part_rc[i] = 0;
         memset(&s->part_err[i], 0, sizeof s->part_err[i]);
@@ -297,7 +310,7 @@ static int fail_now(ac_mcache_t *mc, ac_mset_t *s, int bad, const ac_err_t *why,
         ac_err_set(&s->err, AC_EMASTER, "a master is unreadable");
     s->bad_master = bad;
     s->transient = ac_mcache_transient(s->err.code);
-    key_idents(&s->key, s->ident);
+    key_idents(&s->files, s->ident);
     ac_backoff_fail(&s->retry, mono_s(), MCACHE_RETRY_FIRST_S, MCACHE_RETRY_CAP_S);
     if (s->mc == NULL) {
         s->mc = mc;
@@ -312,6 +325,7 @@ int ac_mcache_acquire(ac_mcache_t *mc, const ac_mkey_t *key, const ac_calib_opts
 {
     ac_mset_t *s;
     ac_err_t ee = {0};
+    ac_mkey_t files;
     size_t need;
     uint64_t now = ac_now_ns();
     int bad = -1;
@@ -331,7 +345,7 @@ int ac_mcache_acquire(ac_mcache_t *mc, const ac_mkey_t *key, const ac_calib_opts
         return 0;
     }
     if (s != NULL) { /* FAILED: again only after a change, or a transient one's back-off */
-        bool changed = idents_changed(s);
+        bool changed = idents_changed(mc, s);
         if (!changed && !(s->transient && ac_backoff_due(&s->retry, mono_s()))) {
             *out = s;
             return ac_err_set(e, s->err.code, "%s", s->err.msg);
@@ -339,13 +353,15 @@ int ac_mcache_acquire(ac_mcache_t *mc, const ac_mkey_t *key, const ac_calib_opts
         if (changed)
             ac_backoff_reset(&s->retry);
     }
-    need = ac_mcache_estimate(key, &bad, &ee);
+    resolve_key(mc, key, &files);
+    need = ac_mcache_estimate(&files, &bad, &ee);
     if (need == 0) {
         ac_mset_t *f = s != NULL ? s : calloc(1, sizeof *f);
         if (f == NULL)
             return ac_err_set(e, -ENOMEM, "out of memory");
         if (s == NULL)
             f->key = *key;
+        f->files = files;
         *out = f;
         return fail_now(mc, f, bad, &ee, e);
     }
@@ -372,7 +388,8 @@ int ac_mcache_acquire(ac_mcache_t *mc, const ac_mkey_t *key, const ac_calib_opts
     s->bad_master = -1;
     s->bytes = need;
     s->req.data = s;
-    key_idents(key, s->ident);
+    s->files = files;
+    key_idents(&files, s->ident);
     mc->used += need;
     mc->loading++;
     *out = s;

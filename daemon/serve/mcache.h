@@ -20,6 +20,10 @@
  * after an exponential back-off: 10 s doubled per consecutive failure, at most 10 minutes
  * (MCACHE_RETRY_*). ac_mcache_forget_failures clears them (a new master, a reload).
  *
+ * Where a master's pixels are: its path, or, when the owner's resolve says so, a copy
+ * (a master fetched from the cloud, fetch.h); headers, identities and loads use the copy,
+ * while the key, errors' master kinds and marks keep the catalogue's path.
+ *
  * Memory accounting: a loading set reserves the size of its masters as float32 (the peak
  * while preparing, which works in place); a ready set holds what its planes take.
  *
@@ -70,6 +74,7 @@ typedef struct ac_mset {
     bool transient;     /* FAILED: ac_mcache_transient(err.code): retried after `retry` */
     ac_backoff_t retry; /* FAILED: consecutive failures (seconds, monotonic) */
     ac_mident_t ident[AC_M_COUNT]; /* the masters' files when the load started */
+    ac_mkey_t files;               /* where they are read (key's paths, resolved) */
     int refs;
     size_t bytes;
     uint64_t last_used_ns;
@@ -96,6 +101,10 @@ typedef struct ac_mcache {
     bool closing;
     ac_mcache_cb on_loaded; /* called on the loop thread when a load ends (ready or failed) */
     void *ud;
+    /* resolve (may be NULL; set by the owner after init): 1 with the path of a copy of
+     * master path in out (a cloud download), else 0: the path itself. Loop thread. */
+    int (*resolve)(void *ud, const char *path, char *out, size_t size);
+    void *resolve_ud;
 } ac_mcache_t;
 
 /* ac_mcache_init prepares an empty cache. budget: bytes for sets (the caller subtracts

@@ -127,20 +127,46 @@ static void equip_from_meta(ac_match_equip_t *eq, const ac_meta_t *m)
         eq->ybin = m->ybin;
 }
 
+/* master_header returns the header of master m: from its file or, when the file is
+ * missing and m has a cloud URL, from the fetcher's copy; else why says where the copy is
+ * (*cloud true while it can still come). */
+static const ac_hcache_entry_t *master_header(ac_planner_t *pl, const ac_catalog_master_t *m,
+                                              char *why, size_t wsize, bool *cloud)
+{
+    const char *path = str_or(m->path, "");
+    const ac_hcache_entry_t *h = hcache_get(pl, path);
+    char copy[4096];
+    int rc;
+
+    *cloud = false;
+    if (h == NULL || h->ok || m->cloud_url == NULL || pl->hooks.fetch_master == NULL ||
+        access(path, F_OK) == 0)
+        return h;
+    rc = pl->hooks.fetch_master(pl->hooks.ud, m->rowid, path, m->cloud_url, false, copy,
+                                sizeof copy, why, wsize);
+    if (rc == 1)
+        return hcache_get(pl, copy);
+    *cloud = rc == 0 || rc == -EAGAIN;
+    return h;
+}
+
 int ac_planner_candidates(ac_planner_t *pl, const ac_master_list_t *ml, ac_match_cand_t **out,
-                          bool **marked)
+                          bool **marked, bool **cloud)
 {
     ac_match_cand_t *c = calloc(ml->n ? ml->n : 1, sizeof *c);
     bool *mk = calloc(ml->n ? ml->n : 1, sizeof *mk);
+    bool *cl = calloc(ml->n ? ml->n : 1, sizeof *cl);
 
-    if (c == NULL || mk == NULL) {
+    if (c == NULL || mk == NULL || cl == NULL) {
         free(c);
         free(mk);
+        free(cl);
         return -ENOMEM;
     }
     for (size_t i = 0; i < ml->n; i++) {
         const ac_catalog_master_t *m = &ml->items[i];
-        const ac_hcache_entry_t *h = hcache_get(pl, str_or(m->path, ""));
+        char where[1200] = "";
+        const ac_hcache_entry_t *h = master_header(pl, m, where, sizeof where, &cl[i]);
         const ac_bad_master_t *bad = ac_planner_bad_master(pl, str_or(m->path, ""));
         int t = ac_match_type_from_name(str_or(m->type, ""));
 
@@ -174,6 +200,11 @@ int ac_planner_candidates(ac_planner_t *pl, const ac_master_list_t *ml, ac_match
                 c[i].dark_has_bias = AC_MATCH_YES;
             if (mt->bias_subtracted == AC_PROV_YES || mt->dark_subtracted == AC_PROV_YES)
                 c[i].flat_calibrated = AC_MATCH_YES;
+        } else if (where[0] != '\0') {
+            c[i].invalid = true;
+            snprintf(c[i].invalid_reason, sizeof c[i].invalid_reason, "file missing: %s",
+                     where);
+            night_of(pl, c[i].date[0] ? c[i].date : NULL, NAN, c[i].night);
         } else {
             c[i].invalid = true;
             snprintf(c[i].invalid_reason, sizeof c[i].invalid_reason, "unreadable: %s",
@@ -187,6 +218,7 @@ int ac_planner_candidates(ac_planner_t *pl, const ac_master_list_t *ml, ac_match
                      "unknown master_type '%s'", str_or(m->type, ""));
         }
         if (bad != NULL) {
+            cl[i] = false;
             c[i].invalid = mk[i] = true;
             ac_planner_short_reason(bad->reason, bad->path, c[i].invalid_reason,
                                     sizeof c[i].invalid_reason);
@@ -197,6 +229,10 @@ int ac_planner_candidates(ac_planner_t *pl, const ac_master_list_t *ml, ac_match
         *marked = mk;
     else
         free(mk);
+    if (cloud != NULL)
+        *cloud = cl;
+    else
+        free(cl);
     return 0;
 }
 
@@ -319,6 +355,7 @@ void ac_planner_inputs_free(struct ac_planner_inputs *in)
     ac_catalog_build_rows_free(&in->builds);
     free(in->cands);
     free(in->marked);
+    free(in->cloud);
     memset(in, 0, sizeof *in);
 }
 
@@ -345,41 +382,10 @@ int ac_planner_inputs_load(ac_planner_t *pl, struct ac_planner_inputs *in, ac_er
 {
     int rc = ac_planner_read(pl->db, pl->cfg->build_masters, in, e);
 
-    if (rc == 0 && (rc = ac_planner_candidates(pl, &in->masters, &in->cands, &in->marked)) != 0)
+    if (rc == 0 && (rc = ac_planner_candidates(pl, &in->masters, &in->cands, &in->marked,
+                                               &in->cloud)) != 0)
         ac_planner_inputs_free(in);
     return rc;
-}
-
-/* why_waiting adds to a waiting result the masters that would have been chosen but are
- * marked broken: matched again without their marks, so the reason names exactly those. */
-static void why_waiting(const struct ac_planner_inputs *in, const ac_match_light_t *light,
-                        const ac_match_opts_t *mo, ac_match_result_t *res)
-{
-    size_t n = in->masters.n, k = 0;
-    ac_match_cand_t *c;
-    ac_match_result_t alt;
-
-    for (size_t i = 0; i < n; i++)
-        k += in->marked[i];
-    if (k == 0 || (c = malloc(n * sizeof *c)) == NULL)
-        return;
-    memcpy(c, in->cands, n * sizeof *c);
-    for (size_t i = 0; i < n; i++)
-        if (in->marked[i])
-            c[i].invalid = false;
-    if (ac_match_run(light, c, n, mo, &alt, NULL) == 0) {
-        for (int t = 0; t < AC_MATCH_NTYPES; t++) {
-            int ci = alt.chosen[t];
-            size_t len = strlen(res->reason);
-            if (ci < 0 || res->chosen[t] >= 0 || !in->marked[ci])
-                continue;
-            snprintf(res->reason + len, sizeof res->reason - len,
-                     "; the best %s, %s, is unusable (%s)", ac_match_type_name(t),
-                     ac_path_base(c[ci].path), c[ci].invalid_reason);
-        }
-        ac_match_result_free(&alt);
-    }
-    free(c);
 }
 
 int ac_planner_match(ac_planner_t *pl, struct ac_planner_inputs *in,
@@ -405,9 +411,11 @@ int ac_planner_match(ac_planner_t *pl, struct ac_planner_inputs *in,
     if ((rc = ac_planner_pin_opts(pl, in, s->session_id, &pins, &mo, e)) != 0)
         return rc;
     rc = ac_match_run(light, in->cands, in->masters.n, &mo, res, e);
-    ac_planner_pins_free(&pins);
     if (rc == 0 && res->status == AC_MATCH_WAITING)
-        why_waiting(in, light, &mo, res);
+        ac_planner_why_waiting(in, light, &mo, res);
+    if (rc == 0)
+        ac_planner_wait_for_cloud(pl, in, light, &mo, res);
+    ac_planner_pins_free(&pins); /* mo's pins point into them */
     if (rc == 0 && res->status == AC_MATCH_READY &&
         ac_planner_better_coming(pl, in, light, res, res->reason, sizeof res->reason))
         res->status = AC_MATCH_WAITING;
@@ -651,7 +659,8 @@ int ac_planner_apply(ac_planner_t *pl, bool all, bool snapshot, struct ac_planne
 {
     int rc = 0, nready = 0, nwait = 0;
 
-    if ((rc = ac_planner_candidates(pl, &in->masters, &in->cands, &in->marked)) != 0) {
+    if ((rc = ac_planner_candidates(pl, &in->masters, &in->cands, &in->marked, &in->cloud)) !=
+        0) {
         ac_err_set(e, rc, "planning: out of memory");
         ac_planner_inputs_free(in);
         return rc;

@@ -96,6 +96,14 @@ typedef struct ac_planner_hooks {
      * path of a downloaded copy in out (its header is read from there); 0 when there is
      * none yet (a download may have been asked for: a pass is requested when it ends). */
     int (*fetch)(void *ud, const char *file_id, const char *path, char *out, size_t size);
+    /* fetch_master (may be NULL): a master whose file is missing and which has a cloud
+     * URL (ac_fetcher_master: 1 with a downloaded copy in out, its header read from there;
+     * 0 not in the cache yet, why says so, a download asked for when want; -EAGAIN its
+     * download failed and is tried again after a back-off; -ENOENT with why when it cannot
+     * be had). A master only in the cloud that the session would choose makes it wait
+     * while it is fetched (or its back-off runs), the reason naming it. */
+    int (*fetch_master)(void *ud, int64_t rowid, const char *path, const char *url, bool want,
+                        char *out, size_t osize, char *why, size_t wsize);
     void *ud;
 } ac_planner_hooks_t;
 

@@ -225,7 +225,7 @@ json_t *ac_planner_masters_json(ac_planner_t *pl, ac_err_t *e)
 
     if (ac_catalog_masters(pl->db, &ml, e) != 0)
         return NULL;
-    if (ac_planner_candidates(pl, &ml, &c, NULL) != 0) {
+    if (ac_planner_candidates(pl, &ml, &c, NULL, NULL) != 0) {
         ac_catalog_masters_free(&ml);
         ac_err_set(e, -ENOMEM, "out of memory");
         return NULL;

@@ -10,7 +10,8 @@
  *   planner_pin.c      pinned masters (astrocalctl use) and recalibration plans;
  *   planner_now.c      plans of done sessions computed without recording them (the
  *                      cluster export's --calibrated-with), masters named by id or path;
- *   planner_wait.c     waiting for a better master being built.
+ *   planner_wait.c     waiting for a better master being built or a master being
+ *                      fetched from the cloud; why a session waits.
  *
  * Thread: loop thread only, like the planner.
  */
@@ -28,6 +29,7 @@ struct ac_planner_inputs {
     ac_master_list_t masters;
     ac_match_cand_t *cands;     /* one per master */
     bool *marked;               /* cands[i] is invalid because it is marked broken */
+    bool *cloud;                /* cands[i] is invalid because it is only in the cloud */
     ac_calsession_list_t units; /* calibration sessions (masters to be built) */
     ac_build_row_list_t builds;
 };
@@ -37,10 +39,12 @@ struct ac_planner_inputs {
 int ac_planner_inputs_load(ac_planner_t *pl, struct ac_planner_inputs *in, ac_err_t *e);
 void ac_planner_inputs_free(struct ac_planner_inputs *in);
 
-/* ac_planner_candidates turns Masters rows into match candidates (*out, and *marked, may
- * be NULL: which are invalid because they are marked broken; both owned by the caller). */
+/* ac_planner_candidates turns Masters rows into match candidates (*out; *marked and *cloud,
+ * each may be NULL: which are invalid because they are marked broken, or because their
+ * file is missing and their cloud copy is not in the cache yet; all owned by the caller).
+ * A master whose file is missing is read from its cloud copy when the fetcher has one. */
 int ac_planner_candidates(ac_planner_t *pl, const ac_master_list_t *ml, ac_match_cand_t **out,
-                          bool **marked);
+                          bool **marked, bool **cloud);
 
 /* ac_planner_light_meta returns the header metadata of the first readable light of files
  * (from the header cache), or NULL. Borrowed until the next planning call. */
@@ -88,6 +92,18 @@ int ac_planner_find_cand(const struct ac_planner_inputs *in, int64_t id, const c
 bool ac_planner_better_coming(const ac_planner_t *pl, const struct ac_planner_inputs *in,
                               const ac_match_light_t *l, const ac_match_result_t *res,
                               char *why, size_t size);
+
+/* ac_planner_why_waiting adds to a waiting result the masters that would have been chosen
+ * but are marked broken (in->marked), naming each and why. */
+void ac_planner_why_waiting(const struct ac_planner_inputs *in, const ac_match_light_t *light,
+                            const ac_match_opts_t *mo, ac_match_result_t *res);
+
+/* ac_planner_wait_for_cloud makes the session wait, with the reason, for the masters only
+ * in the cloud (in->cloud) that it would choose if they were here, asking for their
+ * download (hooks.fetch_master). */
+void ac_planner_wait_for_cloud(ac_planner_t *pl, const struct ac_planner_inputs *in,
+                               const ac_match_light_t *light, const ac_match_opts_t *mo,
+                               ac_match_result_t *res);
 
 /* ---- planner_pin.c ---- */
 

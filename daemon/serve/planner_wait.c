@@ -1,15 +1,19 @@
 /*
  * planner_wait.c - whether a session that could be calibrated now should rather wait for a
- * master being built that suits it better (see planner.h, planner_int.h).
+ * master being built that suits it better, or for a master being fetched from the cloud,
+ * and the reasons of a session that waits (see planner.h, planner_int.h).
  *
  * Thread: loop thread only.
  */
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "planner_int.h"
+#include "util.h"
 
 /* unit_coming says whether a calibration session will still become a master: enough
  * frames, no master yet, and its build neither failed nor rejected. */
@@ -78,4 +82,88 @@ bool ac_planner_better_coming(const ac_planner_t *pl, const struct ac_planner_in
         }
     }
     return false;
+}
+
+/* match_with matches the light again with the candidates in `with` made valid (the
+ * others as they are): 0 with *alt (ac_match_result_free) when at least one was, else -1. */
+static int match_with(const struct ac_planner_inputs *in, const bool *with,
+                      const ac_match_light_t *light, const ac_match_opts_t *mo,
+                      ac_match_result_t *alt)
+{
+    size_t n = in->masters.n, k = 0;
+    ac_match_cand_t *c;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        k += with[i];
+    if (k == 0 || (c = malloc(n * sizeof *c)) == NULL)
+        return -1;
+    memcpy(c, in->cands, n * sizeof *c);
+    for (size_t i = 0; i < n; i++)
+        if (with[i])
+            c[i].invalid = false;
+    rc = ac_match_run(light, c, n, mo, alt, NULL);
+    free(c);
+    return rc == 0 ? 0 : -1;
+}
+
+/* why_waiting adds to a waiting result the masters that would have been chosen but are
+ * marked broken: matched again without their marks, so the reason names exactly those. */
+void ac_planner_why_waiting(const struct ac_planner_inputs *in, const ac_match_light_t *light,
+                            const ac_match_opts_t *mo, ac_match_result_t *res)
+{
+    ac_match_result_t alt;
+
+    if (match_with(in, in->marked, light, mo, &alt) != 0)
+        return;
+    for (int t = 0; t < AC_MATCH_NTYPES; t++) {
+        int ci = alt.chosen[t];
+        size_t len = strlen(res->reason);
+        if (ci < 0 || res->chosen[t] >= 0 || !in->marked[ci])
+            continue;
+        snprintf(res->reason + len, sizeof res->reason - len,
+                 "; the best %s, %s, is unusable (%s)", ac_match_type_name(t),
+                 ac_path_base(in->cands[ci].path), in->cands[ci].invalid_reason);
+    }
+    ac_match_result_free(&alt);
+}
+
+/* wait_for_cloud makes the session wait for the masters only in the cloud that it would
+ * choose if they were here (matched again as if they were, from their rows), asking for
+ * their download: calibrating now would use a lesser master, or fail, for good. */
+void ac_planner_wait_for_cloud(ac_planner_t *pl, const struct ac_planner_inputs *in,
+                               const ac_match_light_t *light, const ac_match_opts_t *mo,
+                               ac_match_result_t *res)
+{
+    ac_match_result_t alt;
+    char text[sizeof res->reason] = "";
+
+    if (pl->hooks.fetch_master == NULL || match_with(in, in->cloud, light, mo, &alt) != 0)
+        return;
+    for (int t = 0; t < AC_MATCH_NTYPES; t++) {
+        int ci = alt.chosen[t];
+        const ac_catalog_master_t *m = ci >= 0 ? &in->masters.items[ci] : NULL;
+        char copy[4096], why[1200] = "";
+        size_t len = strlen(text);
+        int rc;
+        if (m == NULL || !in->cloud[ci] || res->chosen[t] == ci)
+            continue;
+        rc = pl->hooks.fetch_master(pl->hooks.ud, m->rowid, (m->path != NULL ? m->path : ""),
+                                    m->cloud_url, true, copy, sizeof copy, why, sizeof why);
+        if (rc != 0 && rc != -EAGAIN)
+            continue; /* in the cache meanwhile: a pass follows */
+        snprintf(text + len, sizeof text - len, "%sthe master %s %s %s%s", len ? "; " : "",
+                 ac_match_type_name(t), ac_path_base((m->path != NULL ? m->path : "")),
+                 rc == 0 ? "is " : "", why);
+    }
+    ac_match_result_free(&alt);
+    if (text[0] == '\0')
+        return;
+    if (res->status == AC_MATCH_WAITING) {
+        size_t len = strlen(res->reason);
+        snprintf(res->reason + len, sizeof res->reason - len, "; waiting: %s", text);
+    } else {
+        res->status = AC_MATCH_WAITING;
+        snprintf(res->reason, sizeof res->reason, "waiting: %s", text);
+    }
 }

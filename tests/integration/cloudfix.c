@@ -163,3 +163,58 @@ bool same_bytes(const char *a, const char *b)
         fclose(fb);
     return same;
 }
+
+#define CW 256
+#define CH 192
+
+/* cloud_night prepares a test: a night of n lights and its catalogue (masters bdf), and a
+ * WebDAV server whose clients use password pass (NULL: the right one). False (the test
+ * passes, noting the skip) without rclone. */
+bool cloud_night(ac_harness_t *h, struct night *nt, struct davsrv *s, int n, const char *pass)
+{
+    if (rclone_path() == NULL)
+        return false;
+    ac_harness_init(h);
+    make_night(nt, n, CW, CH);
+    make_catalogue(h, nt, "bdf");
+    dav_start(s, "dav", pass);
+    return true;
+}
+
+/* cloud_config writes the daemon's configuration for the server: the repository is the
+ * night's folder, the remote dav:astro (so URLs are gs://astro/REL), one try per second. */
+void cloud_config(ac_harness_t *h, const struct davsrv *s, const char *extra)
+{
+    char rc[1100], repo[1100], repo_key[1200], rclone[1100];
+
+    snprintf(rc, sizeof rc, "CLOUD.rclone_config=%s", s->config);
+    abspath(repo, sizeof repo, "night");
+    snprintf(repo_key, sizeof repo_key, "DAEMON.repository_dir=%s", repo);
+    snprintf(rclone, sizeof rclone, "CLOUD.rclone_program=%s", rclone_path());
+    ASSERT_OK(ac_harness_write_config(
+        h, (const char *[]){"CLOUD.enabled=True", "CLOUD.remote=dav:astro", rc, rclone,
+                            repo_key, "QUEUE.retry_backoff_s=1", "DAEMON.scan_interval_s=2",
+                            "WORKERS.max_load_per_cpu=0", "WORKERS.cpu_pressure_limit=0",
+                            extra != NULL ? extra : "CLOUD.transfers=2", NULL}));
+}
+
+/* copy_file copies a to b. */
+void copy_file(const char *a, const char *b)
+{
+    char *const argv[] = {"/bin/cp", (char *)a, (char *)b, NULL};
+
+    ASSERT_EQ(run_capture(argv, NULL), 0);
+}
+
+void assert_same_pixels(const char *a, const char *b)
+{
+    int w, h, bw, bh;
+    double *pa = read_image(a, &w, &h), *pb = read_image(b, &bw, &bh);
+
+    ASSERT_EQ(w, bw);
+    ASSERT_EQ(h, bh);
+    for (int i = 0; i < w * h; i++)
+        ASSERT_NEAR(pa[i], pb[i], 0);
+    free(pa);
+    free(pb);
+}

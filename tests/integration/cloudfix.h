@@ -11,6 +11,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "harness.h"
+#include "nightfix.h"
+
 struct davsrv {
     char dir[1024];    /* what the server serves */
     char config[1024]; /* the rclone configuration: remote "dav" */
@@ -37,6 +40,23 @@ void dav_kill(struct davsrv *s);
 
 /* dav_count_files counts the regular files under the served folder (recursively). */
 int dav_count_files(const struct davsrv *s);
+
+/* cloud_night prepares a test: a night of n lights (256 x 192) and its catalogue (masters
+ * bdf), and a WebDAV server whose clients use password pass (NULL: the right one). False
+ * (the test passes, noting the skip) without rclone. */
+bool cloud_night(ac_harness_t *h, struct night *nt, struct davsrv *s, int n, const char *pass);
+
+/* cloud_config writes the daemon's configuration for the server: the repository is the
+ * night's folder, the remote dav:astro (so URLs are gs://astro/REL), one try per second;
+ * extra (NULL: CLOUD.transfers=2) one more key. */
+void cloud_config(ac_harness_t *h, const struct davsrv *s, const char *extra);
+
+/* copy_file copies a to b. */
+void copy_file(const char *a, const char *b);
+
+/* assert_same_pixels fails the test unless images a and b (read with cfitsio) have the same
+ * size and exactly the same pixels. */
+void assert_same_pixels(const char *a, const char *b);
 
 /* same_bytes says whether two files have the same contents. */
 bool same_bytes(const char *a, const char *b);

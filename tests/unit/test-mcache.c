@@ -2,11 +2,14 @@
  * test-mcache.c - the master cache's memory of failures (daemon/serve/mcache.c): a set
  * whose dark is NaN-filled fails once, names the dark, is not transient and is not loaded
  * again while the file is unchanged; a new file under the same name is loaded again and
- * used; a master whose header is unreadable fails at once, naming it, without a load.
+ * used; a master whose header is unreadable fails at once, naming it, without a load. A
+ * master whose file is missing is loaded from the copy the owner's resolve names (a cloud
+ * download), the set keeping the catalogue's path in its key.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "fitsgen.h"
@@ -107,6 +110,65 @@ TEST(mcache_failed_set_not_reloaded_until_the_file_changes)
     ASSERT(ac_mcache_transient(-ENOMEM));
     ASSERT(ac_mcache_transient(AC_ECANCELED));
     ASSERT(!ac_mcache_transient(AC_EMASTER));
+    ASSERT_EQ(ac_mcache_close(&mc), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&loop));
+    ac_gen_free(g);
+}
+
+/* resolve_copy: the cloud copy of "gone/dark.fits" is "copy/dark.fits". */
+static int resolve_copy(void *ud, const char *path, char *out, size_t size)
+{
+    ++*(int *)ud;
+    if (strcmp(path, "gone/dark.fits") != 0)
+        return 0;
+    snprintf(out, size, "copy/dark.fits");
+    return 1;
+}
+
+TEST(mcache_loads_a_missing_master_from_its_resolved_copy)
+{
+    ac_gen_camera_t cam;
+    ac_gen_frame_t f;
+    ac_gen_t *g;
+    ac_err_t e = {0};
+    uv_loop_t loop;
+    ac_mcache_t mc;
+    ac_mkey_t key;
+    ac_mset_t *set = NULL;
+    ac_calib_opts_t o;
+    int asked = 0;
+
+    small_cam(&cam, 6);
+    g = gen_new(&cam);
+    ASSERT_EQ(mkdir("copy", 0700), 0);
+    ac_gen_frame_default(&f, AC_GEN_DARK);
+    f.master = AC_GEN_MASTER_FLOAT;
+    write_frame(g, &f, "copy/dark.fits");
+    ASSERT_OK(uv_loop_init(&loop));
+    ac_mcache_init(&mc, &loop, 256u << 20, on_loaded, NULL);
+    memset(&key, 0, sizeof key);
+    snprintf(key.path[AC_M_DARK], sizeof key.path[0], "gone/dark.fits");
+    key.k = 1;
+    /* Without resolve the missing file fails the set, naming the dark. */
+    ac_calib_opts_default(&o);
+    ASSERT(ac_mcache_acquire(&mc, &key, &o, 0, &set, &e) != AC_EBUSY);
+    ASSERT_EQ(set->state, AC_MSET_FAILED);
+    ASSERT_EQ(set->bad_master, AC_M_DARK);
+    ac_mcache_forget_failures(&mc);
+    /* With it: read from the copy, ready, the key as given. */
+    mc.resolve = resolve_copy;
+    mc.resolve_ud = &asked;
+    loaded = 0;
+    ASSERT_EQ(load_key(&mc, &loop, &key, &set), AC_EBUSY);
+    ASSERT_EQ(loaded, 1);
+    ASSERT_EQ(set->state, AC_MSET_READY);
+    ASSERT(asked > 0);
+    ASSERT_STR_EQ(set->key.path[AC_M_DARK], "gone/dark.fits");
+    ASSERT_STR_EQ(set->files.path[AC_M_DARK], "copy/dark.fits");
+    ASSERT(set->cs.has_dark);
+    ASSERT_OK(ac_mcache_acquire(&mc, &key, &o, 0, &set, &e));
+    ac_mcache_release(&mc, set);
     ASSERT_EQ(ac_mcache_close(&mc), 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_OK(uv_loop_close(&loop));
