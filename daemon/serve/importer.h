@@ -106,6 +106,7 @@ typedef struct ac_import_opts {
     double utc_offset_h;      /* [MATCHING] site_utc_offset_h (0); SITELONG overrides it */
     int batch_rows;           /* rows registered per loop iteration at most (200) */
     int batch_budget_ms;      /* time per loop iteration, at least one row (25) */
+    int readers;              /* files read at once, each on a pool thread (4) */
     int max_errors;           /* error entries kept in the result (100); counts stay exact */
     int max_skips;            /* skipped entries kept in the result (100) */
     double settle_s;          /* skip files modified less than this ago (0: off; live ingest) */
