@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define READ_BUF_SIZE (1u << 20)
@@ -82,7 +83,8 @@ static size_t hex_size(ac_digest_alg_t alg)
 /* Read-ahead hint: the next READ_AHEAD bytes past the read position are asked for
  * (POSIX_FADV_WILLNEED: the kernel queues them without waiting) once the position passes
  * the middle of the last hint, so the disk has several requests in flight even though
- * this thread reads one buffer at a time. Page cache, not this process's memory. */
+ * this thread reads one buffer at a time. Page cache, not this process's memory. Files of
+ * READ_AHEAD or less get no hint: the kernel's own read-ahead serves them with less work. */
 #define READ_AHEAD (8u << 20)
 
 int ac_digest_fd_n(int fd, const char *name, int n, const ac_digest_alg_t *algs, char **hex,
@@ -111,9 +113,14 @@ int ac_digest_fd_n(int fd, const char *name, int n, const ac_digest_alg_t *algs,
 #ifdef POSIX_FADV_SEQUENTIAL
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
+    {
+        struct stat st; /* a file smaller than the hint is left to the kernel's read-ahead */
+        if (fstat(fd, &st) != 0 || st.st_size <= (off_t)READ_AHEAD)
+            hinted = -1;
+    }
     for (;;) {
 #ifdef POSIX_FADV_WILLNEED
-        if (off >= hinted - (off_t)(READ_AHEAD / 2)) {
+        if (hinted >= 0 && off >= hinted - (off_t)(READ_AHEAD / 2)) {
             (void)posix_fadvise(fd, hinted, READ_AHEAD, POSIX_FADV_WILLNEED);
             hinted += READ_AHEAD;
         }
