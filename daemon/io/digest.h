@@ -38,6 +38,15 @@ void ac_digest_free(ac_digest_t *d);
 int ac_digest_fd(int fd, const char *name, ac_digest_alg_t alg, char *hex, size_t size,
                  ac_err_t *e);
 
+/* ac_digest_fd_n is ac_digest_fd for n (1 to AC_DIGEST_MAX_N) digests of the same bytes,
+ * read once: algs[i] into hex[i] (sizes[i] bytes). While reading a file of more than 8 MiB
+ * it asks the kernel for the next 8 MiB ahead (POSIX_FADV_WILLNEED), so a cold file
+ * streams at the disk's pace;
+ * memory stays one 1 MiB buffer whatever the file's size. */
+#define AC_DIGEST_MAX_N 2
+int ac_digest_fd_n(int fd, const char *name, int n, const ac_digest_alg_t *algs, char **hex,
+                   const size_t *sizes, ac_err_t *e);
+
 /* ac_digest_file hashes the whole file at path. 0, -errno, or -ENOMEM. */
 int ac_digest_file(const char *path, ac_digest_alg_t alg, char *hex, size_t size, ac_err_t *e);
 

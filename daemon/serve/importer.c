@@ -1,19 +1,24 @@
 /*
  * importer.c - `astrocalctl import DIR`: registering the FITS files under a folder into
  * AstroFiler's catalogue (orchestration, libuv). See importer.h for what is registered
- * and how; this file holds the folder walk (pool thread, through ac_walk) and the batched
- * registration on the loop thread (uv_idle: one batch per loop iteration; a uv_timer only
- * for the delay before a failed batch is retried; a zero uv_timer would not do, as libuv
- * 1.44 runs a timer re-armed with 0 again in the same iteration). Reading and registering
- * one file are importer_file.c's. A batch the catalogue refuses because another program
- * holds its lock waits for it, however long, with a back-off (ac_db_retry_delay_ms); one
- * refused because the catalogue was replaced or deleted ends the import.
+ * and how; this file holds the folder walk (one pool job, through ac_walk, which only
+ * lists the files), the reading of the files (one pool job per file, opts.readers of them
+ * in flight) and the batched registration on the loop thread, which overlaps the reading:
+ * the files are registered in the walk's order as soon as batch_rows of them are read (or
+ * every file is read, or FLUSH_MS passed), one transaction per batch, one batch per loop
+ * iteration (uv_idle; a zero uv_timer would not do, as libuv 1.44 runs a timer re-armed
+ * with 0 again in the same iteration). Reading and registering one file are
+ * importer_file.c's. A batch the catalogue refuses because another program holds its lock
+ * waits for it, however long, with a back-off (ac_db_retry_delay_ms); one refused because
+ * the catalogue was replaced or deleted ends the import (once the reads in flight end).
  *
- * Ownership: struct import owns the copied options, the scanned items and the result
- * lists; it is freed after the callback, once both its handles are closed.
- * Thread: items and the result are written by the pool thread during the walk and only
- * touched by the loop thread after after_work (uv_queue_work orders the hand-off). Every
- * SQLite call is on the loop thread.
+ * Ownership: struct import owns the copied options, the walk's entries (path and item)
+ * and the result lists; it is freed after the callback, once both its handles are closed
+ * and no read is in flight.
+ * Thread: the walk's entries are written by the pool thread during the walk and only
+ * touched by the loop thread after after_walk; a read job writes only its entry's item,
+ * which the loop thread reads after after_read (uv_queue_work orders both hand-offs).
+ * Every SQLite call is on the loop thread.
  */
 #include "importer.h"
 
@@ -39,6 +44,7 @@ void ac_import_opts_default(ac_import_opts_t *o)
     o->utc_offset_h = 0;
     o->batch_rows = 200;
     o->batch_budget_ms = 25;
+    o->readers = 4;
     o->max_errors = 100;
     o->max_skips = 100;
     o->type_from_path = true;
@@ -51,11 +57,23 @@ static bool cancelled(const ac_import_opts_t *o)
 
 /* ---- The import ---- */
 
+/* One FITS-named file of the walk: item is NULL until it is read (done). */
+struct entry {
+    char *path;
+    ac_import_item_t *item;
+    bool done;
+};
+
 struct slot {
-    int rc;
+    int rc; /* NOT_REGISTRABLE: a skipped or failed file, tallied after the batch */
     ac_import_outcome_t o;
     ac_err_t e;
 };
+
+#define NOT_REGISTRABLE 1
+#define FLUSH_MS 500 /* read files wait at most this long for a batch to fill */
+
+enum { TIMER_NONE, TIMER_RETRY, TIMER_FLUSH };
 
 struct import {
     uv_loop_t *loop;
@@ -64,19 +82,24 @@ struct import {
     ac_import_done_cb cb;
     void *ud;
     uv_idle_t idle;   /* one batch per loop iteration */
-    uv_timer_t timer; /* the delay before a failed batch is retried */
+    uv_timer_t timer; /* the delay before a failed batch is retried, or a batch flushed */
     uv_work_t work;
     int closed; /* handles closed (2: free) */
     char *dir;
-    /* The scan: what the walk found. */
-    ac_import_item_t **items;
-    size_t n_items, cap_items;
+    /* The walk: what it found, in its order. */
+    struct entry *entries;
+    size_t n_entries, cap_entries;
     uint64_t t_start;
-    /* Registering. */
+    /* Reading: entries [0, ready) are read; [dispatched, n_entries) are not started. */
+    size_t dispatched, ready;
+    int in_flight;
+    /* Registering: entries [0, next) are registered or tallied. */
     size_t next;
     struct slot *slots;
     size_t batch_n;
     int retries;
+    int timer_kind;
+    bool idle_on, flush_due, ending;
     ac_import_result_t res;
     const char *root[1]; /* opts.roots: the folder as resolved (res.dir) */
 };
@@ -108,11 +131,21 @@ static void add_error(struct import *im, const char *path, const char *message)
     add_entry(&im->res.error_list, &im->res.n_error_list, im->opts.max_errors, path, message);
 }
 
-/* tally counts an item that will not be registered (skipped or failed). */
-static void tally(struct import *im, const ac_import_item_t *it)
+static bool registrable(const ac_import_item_t *it)
 {
+    return it != NULL && (it->kind == AC_IMPORT_FRAME || it->kind == AC_IMPORT_MASTER);
+}
+
+/* tally counts an entry that will not be registered (skipped or failed). */
+static void tally(struct import *im, const struct entry *en)
+{
+    const ac_import_item_t *it = en->item;
     ac_import_result_t *r = &im->res;
 
+    if (it == NULL) {
+        add_error(im, en->path, "no memory to read it");
+        return;
+    }
     if (it->kind == AC_IMPORT_FAILED) {
         add_error(im, it->path, it->reason);
         return;
@@ -126,10 +159,10 @@ static void tally(struct import *im, const ac_import_item_t *it)
     add_entry(&r->skip_list, &r->n_skip_list, im->opts.max_skips, it->path, it->reason);
 }
 
-/* scan_one handles one FITS-named file of the walk. */
-static void scan_one(struct import *im, const char *path, const char *base)
+/* walk_one records one FITS-named file of the walk (read later, on the pool). */
+static void walk_one(struct import *im, const char *path, const char *base)
 {
-    ac_import_item_t *it = NULL;
+    char *copy;
 
     im->res.files++;
     if (ac_fsutil_is_tmpname(base)) {
@@ -139,20 +172,13 @@ static void scan_one(struct import *im, const char *path, const char *base)
                   "temporary file of astrocald");
         return;
     }
-    if (ac_import_scan_file(path, &im->opts, &it) != 0) {
-        add_error(im, path, "no memory to read it");
+    if ((copy = strdup(path)) == NULL || ac_grow((void **)&im->entries, &im->cap_entries,
+                                                 im->n_entries, sizeof *im->entries) != 0) {
+        free(copy);
+        add_error(im, path, "no memory to keep its record");
         return;
     }
-    if (it->kind == AC_IMPORT_FRAME || it->kind == AC_IMPORT_MASTER) {
-        if (ac_grow((void **)&im->items, &im->cap_items, im->n_items, sizeof *im->items) == 0) {
-            im->items[im->n_items++] = it;
-            return;
-        }
-        add_error(im, path, "no memory to keep its record");
-    } else {
-        tally(im, it);
-    }
-    ac_import_item_free(it);
+    im->entries[im->n_entries++] = (struct entry){copy, NULL, false};
 }
 
 /* The walk (walk.h): FITS-named regular files (or links to them) and astrocald's
@@ -170,7 +196,7 @@ static int walk_visit(void *ud, const ac_walk_entry_t *e)
     if (cancelled(&im->opts))
         return AC_WALK_STOP;
     if (!e->is_dir)
-        scan_one(im, e->path, e->name);
+        walk_one(im, e->path, e->name);
     return AC_WALK_NEXT;
 }
 
@@ -182,10 +208,9 @@ static void walk_error(void *ud, const char *dir, int err)
     add_error(ud, dir, msg);
 }
 
-static void work_scan(uv_work_t *w)
+static void work_walk(uv_work_t *w)
 {
     struct import *im = w->data;
-    uint64_t t0 = ac_now_ns();
     char real[PATH_MAX];
     struct stat st;
 
@@ -209,7 +234,6 @@ static void work_scan(uv_work_t *w)
         static const ac_walk_ops_t ops = {true, walk_wants, walk_visit, walk_error};
         ac_walk(real, &ops, im);
     }
-    im->res.scan_seconds = (double)(ac_now_ns() - t0) / 1e9;
 }
 
 static void on_closed(uv_handle_t *h)
@@ -231,15 +255,29 @@ static void on_closed(uv_handle_t *h)
     }
     free(r->error_list);
     free(r->skip_list);
-    for (size_t i = 0; i < im->n_items; i++)
-        ac_import_item_free(im->items[i]);
-    free(im->items);
+    for (size_t i = 0; i < im->n_entries; i++) {
+        free(im->entries[i].path);
+        ac_import_item_free(im->entries[i].item);
+    }
+    free(im->entries);
     free(im->slots);
     free(im->dir);
     free(im);
 }
 
-/* finish ends the import: the callback runs once both handles are closed. */
+static double since_start(const struct import *im)
+{
+    return (double)(ac_now_ns() - im->t_start) / 1e9;
+}
+
+static void stop_idle(struct import *im)
+{
+    uv_idle_stop(&im->idle);
+    im->idle_on = false;
+}
+
+/* finish ends the import: no read is started any more, and once the reads in flight have
+ * ended both handles are closed and the callback runs. */
 static void finish(struct import *im, int code, const char *message)
 {
     ac_import_result_t *r = &im->res;
@@ -252,11 +290,83 @@ static void finish(struct import *im, int code, const char *message)
         r->code = AC_ECANCELED;
         ac_strlcpy(r->message, "import cancelled", sizeof r->message);
     }
-    r->register_seconds = (double)(ac_now_ns() - im->t_start) / 1e9 - r->scan_seconds;
-    uv_idle_stop(&im->idle);
+    stop_idle(im);
     uv_timer_stop(&im->timer);
+    im->timer_kind = TIMER_NONE;
+    if (im->ending)
+        return;
+    im->ending = true;
+    if (im->in_flight > 0)
+        return; /* after_read finishes the import when the last read ends */
+    if (r->scan_seconds == 0)
+        r->scan_seconds = since_start(im);
+    r->register_seconds = since_start(im) - r->scan_seconds;
     uv_close((uv_handle_t *)&im->idle, on_closed);
     uv_close((uv_handle_t *)&im->timer, on_closed);
+}
+
+struct reader {
+    uv_work_t w;
+    struct import *im;
+    size_t idx;
+};
+
+static void work_read(uv_work_t *w)
+{
+    struct reader *rd = w->data;
+    struct entry *en = &rd->im->entries[rd->idx];
+
+    if (!cancelled(&rd->im->opts) &&
+        ac_import_scan_file(en->path, &rd->im->opts, &en->item) != 0)
+        en->item = NULL;
+}
+
+static void pump(struct import *im);
+static void after_read(uv_work_t *w, int status);
+
+/* dispatch keeps opts.readers reads in flight while files are left to read. */
+static void dispatch(struct import *im)
+{
+    while (!im->ending && !cancelled(&im->opts) && im->in_flight < im->opts.readers &&
+           im->dispatched < im->n_entries) {
+        struct reader *rd = malloc(sizeof *rd);
+        size_t i = im->dispatched++;
+        if (rd != NULL) {
+            rd->im = im;
+            rd->idx = i;
+            rd->w.data = rd;
+            if (uv_queue_work(im->loop, &rd->w, work_read, after_read) == 0) {
+                im->in_flight++;
+                continue;
+            }
+            free(rd);
+        }
+        im->entries[i].done = true; /* item NULL: reported as an error */
+    }
+}
+
+static void after_read(uv_work_t *w, int status)
+{
+    struct reader *rd = w->data;
+    struct import *im = rd->im;
+
+    (void)status; /* a cancelled read left its item NULL */
+    im->entries[rd->idx].done = true;
+    im->in_flight--;
+    free(rd);
+    if (im->ending) {
+        if (im->in_flight == 0) {
+            im->ending = false;
+            finish(im, 0, "");
+        }
+        return;
+    }
+    while (im->ready < im->n_entries && im->entries[im->ready].done)
+        im->ready++;
+    if (im->ready == im->n_entries && im->res.scan_seconds == 0)
+        im->res.scan_seconds = since_start(im);
+    dispatch(im);
+    pump(im);
 }
 
 static int batch_txn(ac_db_t *db, void *arg, ac_err_t *e)
@@ -265,14 +375,17 @@ static int batch_txn(ac_db_t *db, void *arg, ac_err_t *e)
     uint64_t t0 = ac_now_ns(), budget = (uint64_t)im->opts.batch_budget_ms * 1000000u;
 
     im->batch_n = 0;
-    for (size_t i = im->next; i < im->n_items && im->batch_n < (size_t)im->opts.batch_rows;
-         i++) {
+    for (size_t i = im->next; i < im->ready && im->batch_n < (size_t)im->opts.batch_rows; i++) {
         struct slot *s = &im->slots[im->batch_n];
         if (im->batch_n > 0 && ac_now_ns() - t0 > budget)
             break;
         im->batch_n++;
         memset(s, 0, sizeof *s);
-        s->rc = ac_import_register_item(db, im->items[i], &s->o, &s->e);
+        if (!registrable(im->entries[i].item)) {
+            s->rc = NOT_REGISTRABLE;
+            continue;
+        }
+        s->rc = ac_import_register_item(db, im->entries[i].item, &s->o, &s->e);
         if (s->rc == AC_EBUSY) /* the whole batch is retried */
             return ac_err_set(e, AC_EBUSY, "%s", s->e.msg);
     }
@@ -281,67 +394,129 @@ static int batch_txn(ac_db_t *db, void *arg, ac_err_t *e)
 
 static void register_step(uv_idle_t *h);
 
-static void on_retry(uv_timer_t *t)
+static void on_timer(uv_timer_t *t)
 {
     struct import *im = t->data;
+    int kind = im->timer_kind;
 
-    uv_idle_start(&im->idle, register_step);
+    im->timer_kind = TIMER_NONE;
+    if (kind == TIMER_FLUSH)
+        im->flush_due = true;
+    if (kind == TIMER_RETRY) {
+        uv_idle_start(&im->idle, register_step);
+        im->idle_on = true;
+        return;
+    }
+    pump(im);
 }
 
-/* register_step registers one batch; it runs once per loop iteration while the idle
- * handle is active. */
-static void register_step(uv_idle_t *h)
+static void start_timer(struct import *im, int kind, uint64_t ms)
 {
-    struct import *im = h->data;
-    ac_err_t e = {0};
-    int rc;
+    im->timer_kind = kind;
+    uv_timer_start(&im->timer, on_timer, ms, 0);
+}
 
-    if (cancelled(&im->opts) || im->next >= im->n_items) {
+/* pump starts registering when a batch is worth a transaction: batch_rows files read
+ * (in order), every file read, or read files waiting for FLUSH_MS; ends the import when
+ * every file is registered or it was cancelled. */
+static void pump(struct import *im)
+{
+    size_t pending = im->ready - im->next;
+
+    if (im->idle_on || im->timer_kind == TIMER_RETRY || im->ending)
+        return;
+    if (cancelled(&im->opts) || im->next >= im->n_entries) {
         finish(im, 0, "");
         return;
     }
-    rc = ac_db_transact(im->db, batch_txn, im, &e);
+    if (pending >= (size_t)im->opts.batch_rows || im->ready == im->n_entries ||
+        (pending > 0 && im->flush_due)) {
+        if (im->timer_kind == TIMER_FLUSH)
+            uv_timer_stop(&im->timer);
+        im->timer_kind = TIMER_NONE;
+        uv_idle_start(&im->idle, register_step);
+        im->idle_on = true;
+    } else if (pending > 0 && im->timer_kind == TIMER_NONE) {
+        start_timer(im, TIMER_FLUSH, FLUSH_MS);
+    }
+}
+
+/* settle accounts for the batch just committed (or given up: failed, with why). */
+static void settle(struct import *im, size_t n, const char *failed)
+{
+    for (size_t k = 0; k < n; k++, im->next++) {
+        const struct slot *s = &im->slots[k];
+        const struct entry *en = &im->entries[im->next];
+        const ac_import_item_t *it = en->item;
+        if (!registrable(it)) {
+            tally(im, en);
+        } else if (failed != NULL || s->rc != 0) {
+            add_error(im, it->path, failed != NULL ? failed : s->e.msg);
+        } else {
+            if (s->o.duplicate)
+                im->res.duplicates++;
+            else if (it->kind == AC_IMPORT_MASTER)
+                im->res.masters++;
+            else
+                im->res.registered++;
+            im->res.inferred += !s->o.duplicate && it->type_why != NULL;
+            im->res.sessions_created += s->o.session_created;
+        }
+    }
+}
+
+/* register_step registers one batch of the files read; it runs once per loop iteration
+ * while the idle handle is active. */
+static void register_step(uv_idle_t *h)
+{
+    struct import *im = h->data;
+    size_t pending;
+    ac_err_t e = {0};
+    int rc;
+
+    if (cancelled(&im->opts) || im->next >= im->n_entries) {
+        finish(im, 0, "");
+        return;
+    }
+    rc = im->next < im->ready ? ac_db_transact(im->db, batch_txn, im, &e) : 0;
+    if (im->next == im->ready)
+        im->batch_n = 0;
     if (rc == AC_ECATALOG) {
         finish(im, rc, e.msg);
         return;
     }
     if (rc == AC_EBUSY) {
         ac_log_debug("import %s: the catalogue is locked, waiting: %s", im->res.dir, e.msg);
-        uv_idle_stop(&im->idle);
-        uv_timer_start(&im->timer, on_retry, ac_db_retry_delay_ms(im->db, BUSY_DELAY_MS), 0);
+        stop_idle(im);
+        start_timer(im, TIMER_RETRY, ac_db_retry_delay_ms(im->db, BUSY_DELAY_MS));
         return;
     }
     if (rc != 0 && im->retries < MAX_BATCH_RETRY) {
         im->retries++;
         ac_log_warn("import %s: a batch failed, retrying: %s", im->res.dir, e.msg);
-        uv_idle_stop(&im->idle);
-        uv_timer_start(&im->timer, on_retry, (uint64_t)RETRY_DELAY_MS << (im->retries - 1), 0);
+        stop_idle(im);
+        start_timer(im, TIMER_RETRY, (uint64_t)RETRY_DELAY_MS << (im->retries - 1));
         return;
     }
     if (rc != 0) { /* give up on this batch's files, go on with the rest */
-        size_t end = im->next + (size_t)im->opts.batch_rows;
-        for (; im->next < im->n_items && im->next < end; im->next++)
-            add_error(im, im->items[im->next]->path, e.msg);
+        size_t n = im->ready - im->next;
+        settle(im, n < (size_t)im->opts.batch_rows ? n : (size_t)im->opts.batch_rows, e.msg);
     } else {
-        for (size_t k = 0; k < im->batch_n; k++, im->next++) {
-            const struct slot *s = &im->slots[k];
-            const ac_import_item_t *it = im->items[im->next];
-            if (s->rc != 0)
-                add_error(im, it->path, s->e.msg);
-            else if (s->o.duplicate)
-                im->res.duplicates++;
-            else if (it->kind == AC_IMPORT_MASTER)
-                im->res.masters++;
-            else
-                im->res.registered++;
-            im->res.inferred += s->rc == 0 && !s->o.duplicate && it->type_why != NULL;
-            im->res.sessions_created += s->rc == 0 && s->o.session_created;
-        }
+        settle(im, im->batch_n, NULL);
     }
     im->retries = 0;
+    pending = im->ready - im->next;
+    if (im->next >= im->n_entries) {
+        finish(im, 0, "");
+    } else if (!(pending >= (size_t)im->opts.batch_rows ||
+                 (pending > 0 && (im->flush_due || im->ready == im->n_entries)))) {
+        stop_idle(im); /* wait for more files to be read */
+        im->flush_due = false;
+        pump(im);
+    }
 }
 
-static void after_scan(uv_work_t *w, int status)
+static void after_walk(uv_work_t *w, int status)
 {
     struct import *im = w->data;
 
@@ -349,8 +524,8 @@ static void after_scan(uv_work_t *w, int status)
         finish(im, AC_ECANCELED, "import cancelled");
         return;
     }
-    if (im->res.code != 0 || cancelled(&im->opts)) { /* the folder could not be read */
-        finish(im, 0, "");
+    if (im->res.code != 0 || cancelled(&im->opts) || im->n_entries == 0) {
+        finish(im, 0, ""); /* the folder could not be read, or holds nothing to read */
         return;
     }
     im->slots = calloc((size_t)im->opts.batch_rows, sizeof *im->slots);
@@ -358,7 +533,8 @@ static void after_scan(uv_work_t *w, int status)
         finish(im, -ENOMEM, "no memory to register the files");
         return;
     }
-    uv_idle_start(&im->idle, register_step);
+    dispatch(im);
+    pump(im);
 }
 
 int ac_import_start(uv_loop_t *loop, ac_db_t *db, const char *dir, const ac_import_opts_t *opts,
@@ -383,6 +559,8 @@ int ac_import_start(uv_loop_t *loop, ac_db_t *db, const char *dir, const ac_impo
         im->opts.batch_rows = 1;
     if (im->opts.batch_budget_ms < 1)
         im->opts.batch_budget_ms = 1;
+    if (im->opts.readers < 1)
+        im->opts.readers = 1;
     im->loop = loop;
     im->db = db;
     im->cb = cb;
@@ -394,7 +572,7 @@ int ac_import_start(uv_loop_t *loop, ac_db_t *db, const char *dir, const ac_impo
     uv_timer_init(loop, &im->timer);
     im->idle.data = im->timer.data = im;
     im->work.data = im;
-    if ((rc = uv_queue_work(loop, &im->work, work_scan, after_scan)) != 0) {
+    if ((rc = uv_queue_work(loop, &im->work, work_walk, after_walk)) != 0) {
         im->cb = NULL; /* freed without a callback */
         uv_close((uv_handle_t *)&im->idle, on_closed);
         uv_close((uv_handle_t *)&im->timer, on_closed);

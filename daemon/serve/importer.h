@@ -4,24 +4,29 @@
  * behind `astrocalctl import DIR`, and the per-file steps that live ingest (issue 4)
  * reuses for single files.
  *
- * One import runs in two phases:
+ * One import runs in three overlapping steps:
  *   1. pool thread (uv_queue_work): DIR is walked recursively (ac_walk, walk.h: directory
  *      symlinks are not followed, file symlinks are; entries in name order; hidden names
- *      included; a folder that cannot be listed is an error entry). Every .fit/.fits/.fts
- *      file, optionally .fz or .gz, any case, is read (an .xisf image is first converted
- *      to "<stem>.fits" beside it and a .fit.zip/.fits.zip archive's first FITS member
- *      extracted beside it, as AstroFiler's importer does, unpack.h; the FITS file is
- *      then what is read and registered; any other .zip is skipped as unsupported):
- *      header and metadata (ac_imgio_read_header), SHA-256 of the whole file (plus MD5
- *      for master files), its size. The result is a list of small records (a few hundred
- *      bytes each), no pixel data;
- *   2. loop thread: the records are registered in batches (at most batch_rows rows and
- *      about batch_budget_ms per loop iteration, one transaction per batch, one batch per
- *      loop iteration so clients are served in between): frames through
- *      ac_catalog_register_file, master files through ac_catalog_register_master, each
- *      skipping duplicates (fitsFileHash; Masters path or MD5). A batch whose transaction
- *      fails (database busy) is retried after a second, three times, then its files are
- *      reported as errors and the import goes on.
+ *      included; a folder that cannot be listed is an error entry), listing every
+ *      .fit/.fits/.fts file, optionally .fz or .gz, any case, and .xisf and .zip files;
+ *   2. pool threads, one job per file, opts.readers (4) in flight: each file is read
+ *      (ac_import_scan_file; an .xisf image is first converted to "<stem>.fits" beside it
+ *      and a .fit.zip/.fits.zip archive's first FITS member extracted beside it, as
+ *      AstroFiler's importer does, unpack.h; the FITS file is then what is read and
+ *      registered; any other .zip is skipped as unsupported): header and metadata
+ *      (ac_imgio_read_header), then SHA-256 of the whole file (plus MD5 for master files,
+ *      from the same read; ac_digest_fd_n: one 1 MiB buffer, read-ahead asked for 8 MiB
+ *      ahead), its size. The result is a small record (a few hundred bytes), no pixel
+ *      data;
+ *   3. loop thread: the records are registered in the walk's order (so the first of two
+ *      equal files is the one registered, as with one reader), as soon as batch_rows of
+ *      them are read in order, or every file is, or read files waited 500 ms: at most
+ *      batch_rows rows and about batch_budget_ms per loop iteration, one transaction per
+ *      batch, one batch per loop iteration so clients are served in between: frames
+ *      through ac_catalog_register_file, master files through ac_catalog_register_master,
+ *      each skipping duplicates (fitsFileHash; Masters path or MD5). A batch whose
+ *      transaction fails (database busy) is retried after a second, three times, then
+ *      its files are reported as errors and the import goes on.
  * Then cb(ud, result) runs once, on the loop thread.
  *
  * What is registered, and how (astrofiler-db.md; AstroFiler 1.2's importer):
@@ -106,6 +111,7 @@ typedef struct ac_import_opts {
     double utc_offset_h;      /* [MATCHING] site_utc_offset_h (0); SITELONG overrides it */
     int batch_rows;           /* rows registered per loop iteration at most (200) */
     int batch_budget_ms;      /* time per loop iteration, at least one row (25) */
+    int readers;              /* files read at once, each on a pool thread (4) */
     int max_errors;           /* error entries kept in the result (100); counts stay exact */
     int max_skips;            /* skipped entries kept in the result (100) */
     double settle_s;          /* skip files modified less than this ago (0: off; live ingest) */
@@ -154,7 +160,8 @@ typedef struct ac_import_result {
     size_t n_error_list;
     ac_import_entry_t *skip_list; /* the first max_skips skipped files */
     size_t n_skip_list;
-    double scan_seconds, register_seconds;
+    double scan_seconds;     /* from the start until the last file was read */
+    double register_seconds; /* from then to the end (registering overlaps reading) */
 } ac_import_result_t;
 
 /* Called once when the import ends (also when cancelled or failed), on the loop thread.

@@ -206,18 +206,25 @@ out:
     return incomplete;
 }
 
-/* hash_file computes SHA-256 (and MD5 when md5 is not NULL) of path and its size;
- * *changed says whether size or mtime changed while it was read (still being written). */
+/* hash_file computes SHA-256 (and MD5 when md5 is not NULL) of path and its size, both
+ * from one read of the file; *changed says whether size or mtime changed while it was read
+ * (still being written). */
 static int hash_file(const char *path, char sha[65], char *md5, int64_t *size, bool *changed,
                      ac_err_t *e)
 {
+    const ac_digest_alg_t algs[2] = {AC_DIGEST_SHA256, AC_DIGEST_MD5};
+    char *hex[2] = {sha, md5};
+    const size_t sizes[2] = {65, 33};
     struct stat a, b;
-    int rc;
+    int fd, rc;
 
     if (stat(path, &a) != 0)
         return ac_err_set(e, -errno, "%s: cannot stat: %s", path, strerror(errno));
-    if ((rc = ac_digest_file(path, AC_DIGEST_SHA256, sha, 65, e)) != 0 ||
-        (md5 != NULL && (rc = ac_digest_file(path, AC_DIGEST_MD5, md5, 33, e)) != 0))
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return ac_err_set(e, -errno, "%s: cannot open to hash: %s", path, strerror(errno));
+    rc = ac_digest_fd_n(fd, path, md5 != NULL ? 2 : 1, algs, hex, sizes, e);
+    close(fd);
+    if (rc != 0)
         return rc;
     if (stat(path, &b) != 0)
         return ac_err_set(e, -errno, "%s: cannot stat: %s", path, strerror(errno));

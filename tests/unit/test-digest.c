@@ -1,9 +1,12 @@
 /*
  * test-digest.c - MD5 and SHA-256 against the published test vectors (RFC 1321 appendix
- * A.5, FIPS 180-2 appendix B) and files hashed through the 1 MiB read buffer.
+ * A.5, FIPS 180-2 appendix B) and files hashed through the 1 MiB read buffer, one or two
+ * digests from one read.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "digest.h"
 #include "test.h"
@@ -131,4 +134,33 @@ TEST(digest_file_missing_and_small_buffer)
     ac_err_clear(&e);
     write_a("x", 3);
     ASSERT_EQ(ac_digest_file("x", AC_DIGEST_SHA256, hex, 33, &e), -EINVAL);
+}
+
+TEST(digest_fd_n_two_digests_of_one_read_past_the_read_ahead)
+{
+    /* 9 MiB + 123 bytes of i % 251: longer than the 8 MiB read-ahead hint (two hints),
+     * SHA-256 and MD5 from one read; expected values from Python's hashlib. */
+    const size_t n = 9u * 1048576u + 123u;
+    const ac_digest_alg_t algs[2] = {AC_DIGEST_SHA256, AC_DIGEST_MD5};
+    const size_t sizes[2] = {65, 33};
+    char sha[65], md5[33], *hex[2] = {sha, md5};
+    ac_err_t e = {0};
+    FILE *f = fopen("pattern", "wb");
+    int fd;
+
+    ASSERT_NOT_NULL(f);
+    for (size_t i = 0; i < n; i++)
+        ASSERT(fputc((int)(i % 251), f) != EOF);
+    ASSERT_OK(fclose(f));
+    fd = open("pattern", O_RDONLY);
+    ASSERT(fd >= 0);
+    ASSERT_OK(ac_digest_fd_n(fd, "pattern", 2, algs, hex, sizes, &e));
+    ASSERT_STR_EQ(sha, "918b447b97259a2767661ce5ba175af2962ff549d7c42cff5b49aedf98c45fd0");
+    ASSERT_STR_EQ(md5, "d1ecb7666526194fe34b19b663f2a13e");
+    /* One digest alone gives the same; a too small buffer and 3 digests are refused. */
+    ASSERT_OK(ac_digest_fd_n(fd, "pattern", 1, algs + 1, hex + 1, sizes + 1, &e));
+    ASSERT_STR_EQ(md5, "d1ecb7666526194fe34b19b663f2a13e");
+    ASSERT_EQ(ac_digest_fd_n(fd, "pattern", 1, algs, hex, sizes + 1, &e), -EINVAL);
+    ASSERT_EQ(ac_digest_fd_n(fd, "pattern", 3, algs, hex, sizes, &e), -EINVAL);
+    close(fd);
 }

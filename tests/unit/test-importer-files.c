@@ -2,9 +2,9 @@
  * test-importer-files.c - `astrocalctl import DIR` (daemon/serve/importer.c) over what a
  * folder holds besides new lights: files registered before, masters, incomplete, unreadable
  * and foreign files, alternative keywords, compressed files; and how it runs: batches that
- * keep the loop turning, cancelling, bad folders, single files. The fixture is
- * tests/support/importtest.h; hashes are checked with the sha256sum/md5sum tools. The
- * sessions are tested in test-importer.c.
+ * keep the loop turning, reads in parallel registered in the walk's order, cancelling, bad
+ * folders, single files. The fixture is tests/support/importtest.h; hashes are checked
+ * with the sha256sum/md5sum tools. The sessions are tested in test-importer.c.
  */
 #include <errno.h>
 #include <fitsio.h>
@@ -333,6 +333,55 @@ TEST(importer_batches_keep_the_loop_turning)
     ASSERT_EQ(q_int(x.db, "SELECT count(DISTINCT fitsFileSession) FROM fitsfile", NULL), 1);
     /* 9 rows, 2 per iteration: at least 5 loop iterations spent registering. */
     ASSERT(n_checks >= 5);
+    import_fx_free(&x);
+}
+
+TEST(importer_parallel_reads_register_in_the_walks_order)
+{
+    struct import_fx x;
+    ac_import_opts_t o;
+    struct run *r;
+    FILE *f;
+
+    /* 9 lights; copies of 4 of them named to come first in the walk (A_*), and a file
+     * that is not FITS between them and the originals (B_*). */
+    import_fx_init(&x, 26);
+    write_raw_night(&x, 9, "par");
+    for (int i = 1; i <= 4; i++) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd,
+                 "cp par/lights/M_31_L_300s_000%d.fits par/lights/A_copy_%d.fits", i, i);
+        ASSERT_OK(system(cmd));
+    }
+    ASSERT_NOT_NULL(f = fopen("par/lights/B_not_fits.fits", "w"));
+    fputs("not an image", f);
+    fclose(f);
+    ac_import_opts_default(&o);
+    o.readers = 8;
+    o.batch_rows = 3;
+    r = run_import(x.db, "par", &o);
+    ASSERT_EQ(r->r.code, 0);
+    ASSERT_EQ(r->r.files, 14);
+    ASSERT_EQ(r->r.registered, 9);
+    ASSERT_EQ(r->r.duplicates, 4);
+    ASSERT_EQ(r->r.errors, 1);
+    ASSERT_STR_EQ(r->err_path[0], abspath("par/lights/B_not_fits.fits"));
+    /* The first of two equal files in the walk's order is the one registered, whatever
+     * order the reads ended in (as AstroFiler, which reads them one after the other). */
+    for (int i = 1; i <= 4; i++) {
+        char copy[64], orig[64];
+        snprintf(copy, sizeof copy, "par/lights/A_copy_%d.fits", i);
+        snprintf(orig, sizeof orig, "par/lights/M_31_L_300s_000%d.fits", i);
+        ASSERT_EQ(count(x.db, "fitsfile", "fitsFileName = ?1", abspath(copy)), 1);
+        ASSERT_EQ(count(x.db, "fitsfile", "fitsFileName = ?1", abspath(orig)), 0);
+    }
+    ASSERT_EQ(q_int(x.db, "SELECT count(DISTINCT fitsFileHash) FROM fitsfile", NULL), 9);
+    /* One reader at a time: nothing new, the same counts. */
+    o.readers = 1;
+    r = run_import(x.db, "par", &o);
+    ASSERT_EQ(r->r.registered + r->r.sessions_created, 0);
+    ASSERT_EQ(r->r.duplicates, 13);
+    ASSERT_EQ(r->r.errors, 1);
     import_fx_free(&x);
 }
 
