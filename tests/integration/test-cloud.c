@@ -262,7 +262,9 @@ TEST_TIMEOUT(cloud_server_and_daemon_killed_mid_upload_exactly_once, 300)
     ASSERT(wait_done(&h, nt.n, 60000)); /* calibration does not wait for the cloud */
     wait_remote(&h, "network error");   /* reported while it is away */
     dav_restart(&s);
-    ASSERT(wait_running(&h, 60000));
+    /* The next probe comes when the back-off that grew while the server was away ends
+     * (retry_backoff_s = 1 doubling: up to about as long again as it was away). */
+    ASSERT(wait_running(&h, 150000));
     ac_harness_sleep_ms(300); /* not for synchronisation: to land in the transfer */
     ac_harness_kill(&h);      /* SIGKILL with an upload running */
     forget_notify(&h);
