@@ -378,14 +378,24 @@ int ac_planner_read(ac_db_t *db, bool build_masters, struct ac_planner_inputs *i
     return rc;
 }
 
+/* add_candidates turns what a read found into match candidates (loop thread: the header
+ * cache, the broken-master marks); on failure in is freed. */
+static int add_candidates(ac_planner_t *pl, struct ac_planner_inputs *in, ac_err_t *e)
+{
+    int rc = ac_planner_candidates(pl, &in->masters, &in->cands, &in->marked, &in->cloud);
+
+    if (rc != 0) {
+        ac_err_set(e, rc, "planning: out of memory");
+        ac_planner_inputs_free(in);
+    }
+    return rc;
+}
+
 int ac_planner_inputs_load(ac_planner_t *pl, struct ac_planner_inputs *in, ac_err_t *e)
 {
     int rc = ac_planner_read(pl->db, pl->cfg->build_masters, in, e);
 
-    if (rc == 0 && (rc = ac_planner_candidates(pl, &in->masters, &in->cands, &in->marked,
-                                               &in->cloud)) != 0)
-        ac_planner_inputs_free(in);
-    return rc;
+    return rc != 0 ? rc : add_candidates(pl, in, e);
 }
 
 int ac_planner_match(ac_planner_t *pl, struct ac_planner_inputs *in,
@@ -659,12 +669,8 @@ int ac_planner_apply(ac_planner_t *pl, bool all, bool snapshot, struct ac_planne
 {
     int rc = 0, nready = 0, nwait = 0;
 
-    if ((rc = ac_planner_candidates(pl, &in->masters, &in->cands, &in->marked, &in->cloud)) !=
-        0) {
-        ac_err_set(e, rc, "planning: out of memory");
-        ac_planner_inputs_free(in);
+    if ((rc = add_candidates(pl, in, e)) != 0)
         return rc;
-    }
     pl->snapshot = snapshot;
     for (size_t i = 0; i < in->sessions.n; i++) {
         const ac_catalog_session_t *s = &in->sessions.items[i];
