@@ -13,6 +13,15 @@
 
 #define DEFAULT_SOCKET "/run/astrocald/astrocald.sock"
 
+/* The masters `use` and `recalibrate` pin, and --force. */
+/* clang-format off */
+#define PIN_OPTIONS                                                                            \
+    {"--bias", "MASTER", "bias", CTL_MASTER, "this master bias (id or path)"},                 \
+    {"--dark", "MASTER", "dark", CTL_MASTER, "this master dark (id or path)"},                 \
+    {"--flat", "MASTER", "flat", CTL_MASTER, "this master flat (id or path)"},                 \
+    {"--force", NULL, "force", CTL_FLAG, "accept mismatches that are not fatal"}
+/* clang-format on */
+
 /* retry takes exactly one of its four options. */
 static const char *retry_check(json_t *args)
 {
@@ -309,12 +318,7 @@ static const ctl_cmd_t commands[] = {
      1,
      {"session"},
      CTL_STRING,
-     {{"--bias", "MASTER", "bias", CTL_MASTER, "this master bias (id or path)"},
-      {"--dark", "MASTER", "dark", CTL_MASTER, "this master dark (id or path)"},
-      {"--flat", "MASTER", "flat", CTL_MASTER, "this master flat (id or path)"},
-      {"--force", NULL, "force", CTL_FLAG, "accept mismatches that are not fatal"},
-      {"--auto", NULL, "auto", CTL_FLAG, "remove the pins"},
-      {NULL}},
+     {PIN_OPTIONS, {"--auto", NULL, "auto", CTL_FLAG, "remove the pins"}, {NULL}},
      use_check,
      0},
     {"recalibrate",
@@ -327,11 +331,7 @@ static const ctl_cmd_t commands[] = {
      1,
      {"session"},
      CTL_STRING,
-     {{"--bias", "MASTER", "bias", CTL_MASTER, "this master bias (id or path)"},
-      {"--dark", "MASTER", "dark", CTL_MASTER, "this master dark (id or path)"},
-      {"--flat", "MASTER", "flat", CTL_MASTER, "this master flat (id or path)"},
-      {"--force", NULL, "force", CTL_FLAG, "accept mismatches that are not fatal"},
-      {NULL}},
+     {PIN_OPTIONS, {NULL}},
      NULL,
      0},
     {"export",
