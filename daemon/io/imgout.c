@@ -8,8 +8,13 @@
  *   head  [0, head_bytes)             head_bytes = hdr_bytes rounded up to 4096; holds the
  *                                     header area and the first data bytes; kept in memory
  *                                     and written last, once the header is final;
- *   buf   [buf_off, buf_off + B)      the streaming buffer (B = opts.buf_bytes), written
- *                                     with pwrite at its aligned offset whenever it fills.
+ *   buf   [buf_off, buf_off + B)      the piece being filled: one of two buffers of half
+ *                                     opts.buf_bytes each (B; one of all of it when that
+ *                                     is a single 4096-byte block), handed to bgwrite.h's
+ *                                     helper thread whenever it fills, to be written with
+ *                                     pwrite at its aligned offset while the caller fills
+ *                                     the other (double buffering: computing and
+ *                                     converting overlap the device's writing).
  * write_rows converts each float to big-endian in the same pass that adds its two 16-bit
  * halves into the DATASUM accumulators (FITS checksum convention, as cfitsio ffcsum), so
  * the data is never read back. commit zero-pads the data to 2880, writes the last partial
@@ -23,8 +28,8 @@
  * block (head_bytes = 0): the header is built at once and stored at the start of buf like
  * data, and every byte stored into buf (header, data, zero padding) is fed to SHA-256 right
  * after it is stored, in file order, in pieces of at most HASH_PIECE so that it is hashed
- * while still in the CPU cache. With O_DIRECT the first chunk holds the header and the
- * first data. The data sum accumulates as in the classic mode and commit compares it with
+ * while still in the CPU cache (the helper thread only writes). With O_DIRECT the first
+ * chunk holds the header and the first data. The data sum accumulates as in the classic mode and commit compares it with
  * the announced one before finishing the file.
  *
  * O_DIRECT is set with fcntl after the file is created; a filesystem that refuses it, or an
@@ -37,8 +42,9 @@
  *
  * Ownership: the writer owns its buffers, its copy of the header and the temporary file
  * until commit or abort, which free everything and remove the temporary file on failure.
- * Thread: a writer is used by one thread at a time; writers share nothing but the test-only
- * pwrite hook.
+ * Thread: a writer is used by one thread at a time, plus its own helper thread (bgwrite.h)
+ * for files of more than one piece, which runs write_all on the pieces handed over; the
+ * caller's thread reads what the helper changes (io_direct) only after a sync. Writers share nothing but the test-only pwrite hook.
  */
 #include "imgout.h"
 
@@ -54,6 +60,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bgwrite.h"
 #include "digest.h"
 #include "fzout.h"
 #include "log.h"
@@ -79,14 +86,19 @@ struct ac_imgout {
     ac_outfile_t file; /* the temporary file (file.fd) until commit */
     ac_imgout_opts_t o;
     int width, height, rows; /* rows: rows written so far */
-    bool direct;             /* file.fd has O_DIRECT */
+    bool direct;             /* file.fd has O_DIRECT, as last seen by the caller's thread */
+    bool io_direct;          /* the same, owned by whoever writes (see write_all) */
     int failed;              /* first write error; commit refuses to finish a damaged file */
     ac_hdr_t cards;          /* caller's cards, minus those the writer writes itself */
     int extra;               /* cards announced for commit */
     /* Uncompressed streaming state (see the file comment). */
     size_t hdr_bytes, head_bytes;
     uint64_t data_bytes, file_bytes;
-    unsigned char *head, *buf;
+    unsigned char *head, *buf; /* buf: the piece being filled, one of bufs */
+    unsigned char *bufs[2];
+    int nbufs;                /* 2: double buffering with bg's thread; 1: one, inline */
+    size_t bsz;               /* bytes of each of bufs */
+    ac_bgwrite_t *bg;         /* hashes (sequential mode) and writes the full pieces */
     uint64_t pos;     /* file offset of the next data byte */
     uint64_t buf_off; /* file offset of buf[0] */
     size_t fill;      /* bytes of buf in use */
@@ -94,7 +106,7 @@ struct ac_imgout {
     /* Sequential mode. */
     bool seq;
     uint32_t announced; /* DATASUM announced at open */
-    ac_digest_t *sha;   /* SHA-256 of the bytes stored so far (uncompressed path) */
+    ac_digest_t *sha;   /* SHA-256 of the pieces written so far, fed by bg */
     ac_fzout_t *fz;     /* compressed path */
 };
 
@@ -128,9 +140,15 @@ size_t ac_imgout_buffer_bytes(const ac_imgout_opts_t *o)
     return (o->buf_bytes ? o->buf_bytes : DEFAULT_BUF) + HEAD_ALLOWANCE;
 }
 
-bool ac_imgout_is_direct(const ac_imgout_t *w)
+static int sync_io(ac_imgout_t *w);
+
+bool ac_imgout_is_direct(ac_imgout_t *w)
 {
-    return w != NULL && w->direct;
+    if (w == NULL)
+        return false;
+    if (w->bg != NULL)
+        (void)sync_io(w); /* what the piece in flight learnt */
+    return w->direct;
 }
 
 static uint64_t round_up(uint64_t n, uint64_t m)
@@ -187,22 +205,28 @@ static int io_fail(ac_imgout_t *w, int rc, const char *what, ac_err_t *e)
     return ac_err_set(e, rc, "%s %s: %s", what, w->final, strerror(-rc));
 }
 
-/* drop_direct switches the descriptor to buffered writes. 0 or -errno. */
+/* drop_direct switches the descriptor to buffered writes. Called by whoever writes (the
+ * helper thread while a piece is in flight, else the caller's thread), so it sets
+ * io_direct; the caller's thread reads it into direct after each sync_io. 0 or -errno. */
 static int drop_direct(ac_imgout_t *w)
 {
     int fl = fcntl(w->file.fd, F_GETFL);
 
     if (fl < 0 || fcntl(w->file.fd, F_SETFL, fl & ~O_DIRECT) != 0)
         return -errno;
-    w->direct = false;
+    w->io_direct = false;
     ac_log_debug("O_DIRECT write refused for %s; writing buffered", w->final);
     return 0;
 }
 
 /* write_all writes n bytes at off, retrying short writes; an O_DIRECT write refused with
- * EINVAL is retried buffered. 0 or -errno. */
-static int write_all(ac_imgout_t *w, const unsigned char *p, size_t n, uint64_t off)
+ * EINVAL is retried buffered. It runs on bg's helper thread for the pieces of data (the
+ * ac_bgwrite_fn, hence the void pointer), on the caller's for the rest once bg is synced.
+ * 0 or -errno. */
+static int write_all(void *ud, const unsigned char *p, size_t n, uint64_t off)
 {
+    ac_imgout_t *w = ud;
+
     while (n > 0) {
         ssize_t k = pwrite_hook ? pwrite_hook(w->file.fd, p, n, (off_t)off)
                                 : pwrite(w->file.fd, p, n, (off_t)off);
@@ -210,7 +234,7 @@ static int write_all(ac_imgout_t *w, const unsigned char *p, size_t n, uint64_t 
             int rc = -errno;
             if (rc == -EINTR)
                 continue;
-            if (rc == -EINVAL && w->direct) {
+            if (rc == -EINVAL && w->io_direct) {
                 if ((rc = drop_direct(w)) != 0)
                     return rc;
                 continue;
@@ -305,9 +329,36 @@ uint32_t ac_imgout_datasum_value(const ac_imgout_sum_t *s)
 /* chunk returns how much of buf is filled before it is written out. */
 static size_t chunk(const ac_imgout_t *w)
 {
-    if (!w->direct && w->o.buf_bytes > BUFFERED_CHUNK)
+    if (!w->direct && w->bsz > BUFFERED_CHUNK)
         return BUFFERED_CHUNK;
-    return w->o.buf_bytes;
+    return w->bsz;
+}
+
+/* sync_io waits for the piece in flight and takes over what the writing side learnt about
+ * O_DIRECT. 0 or its first error. */
+static int sync_io(ac_imgout_t *w)
+{
+    int rc = ac_bgwrite_sync(w->bg);
+
+    w->direct = w->io_direct;
+    return rc;
+}
+
+/* put_piece hands buf's first len bytes (fill, plus the alignment padding of the last
+ * piece) to bg to be written, and continues in the other buffer. 0 or -errno. */
+static int put_piece(ac_imgout_t *w, size_t len)
+{
+    int rc = sync_io(w);
+
+    if (rc == 0)
+        rc = ac_bgwrite_put(w->bg, w->buf, len, w->buf_off);
+    if (rc != 0)
+        return rc;
+    w->buf_off += w->fill;
+    w->fill = 0;
+    if (w->nbufs == 2)
+        w->buf = w->bufs[w->buf == w->bufs[0]];
+    return 0;
 }
 
 /* room returns where the byte at w->pos goes and sets *n to the bytes that fit there. */
@@ -326,18 +377,12 @@ static unsigned char *room(ac_imgout_t *w, size_t *n)
 /* advance accounts for n bytes stored at room() and writes buf out when it is full. */
 static int advance(ac_imgout_t *w, size_t n)
 {
-    int rc;
-
     if (w->pos >= w->head_bytes)
         w->fill += n;
     w->pos += n;
     if (w->fill < chunk(w))
         return 0;
-    if ((rc = write_all(w, w->buf, w->fill, w->buf_off)) != 0)
-        return rc;
-    w->buf_off += w->fill;
-    w->fill = 0;
-    return 0;
+    return put_piece(w, w->fill);
 }
 
 /* emit stores n bytes of src (zeros when src is NULL) at w->pos, hashing them in the
@@ -444,11 +489,19 @@ static int open_plain(ac_imgout_t *w, ac_err_t *e)
     w->pos = w->seq ? 0 : w->hdr_bytes;
     w->buf_off = w->head_bytes;
     head_alloc = w->seq ? w->hdr_bytes : w->head_bytes;
+    /* buf_bytes in two pieces (one while the other is written), unless too small. */
+    w->nbufs = w->o.buf_bytes >= 2 * ALIGN ? 2 : 1;
+    w->bsz = w->o.buf_bytes / (size_t)w->nbufs / ALIGN * ALIGN;
     if (posix_memalign((void **)&w->head, ALIGN, head_alloc) != 0 ||
-        posix_memalign((void **)&w->buf, ALIGN, w->o.buf_bytes) != 0 ||
-        (w->seq && (w->sha = ac_digest_new(AC_DIGEST_SHA256)) == NULL))
+        posix_memalign((void **)&w->bufs[0], ALIGN, w->bsz) != 0 ||
+        (w->nbufs == 2 && posix_memalign((void **)&w->bufs[1], ALIGN, w->bsz) != 0) ||
+        (w->seq && (w->sha = ac_digest_new(AC_DIGEST_SHA256)) == NULL) ||
+        /* A helper thread only when there is more than one piece to write. */
+        (w->bg = ac_bgwrite_new(write_all, w,
+                                w->nbufs == 2 && w->file_bytes > w->bsz)) == NULL)
         return ac_err_set(e, -ENOMEM, "writing %s: cannot allocate %zu bytes of buffers",
                           w->final, head_alloc + w->o.buf_bytes);
+    w->buf = w->bufs[0];
     memset(w->head, 0, head_alloc);
     if (w->o.direct) {
         int fl = fcntl(w->file.fd, F_GETFL);
@@ -456,6 +509,7 @@ static int open_plain(ac_imgout_t *w, ac_err_t *e)
         if (!w->direct)
             ac_log_debug("the folder of %s refuses O_DIRECT; writing buffered", w->final);
     }
+    w->io_direct = w->direct;
     if (w->seq) {
         const ac_hdr_t none = {0};
         build_header(w, &none, w->announced);
@@ -587,12 +641,12 @@ static int finish_plain(ac_imgout_t *w, const ac_hdr_t *extra, ac_err_t *e)
     size_t len;
     int rc;
 
-    if ((rc = emit(w, NULL, w->file_bytes - w->pos)) != 0)
+    if ((rc = emit(w, NULL, w->file_bytes - w->pos)) != 0 || (rc = sync_io(w)) != 0)
         return io_fail(w, rc, "writing", e);
     if (w->fill > 0) {
         len = w->direct ? (size_t)round_up(w->fill, ALIGN) : w->fill;
         memset(w->buf + w->fill, 0, len - w->fill);
-        if ((rc = write_all(w, w->buf, len, w->buf_off)) != 0)
+        if ((rc = put_piece(w, len)) != 0 || (rc = sync_io(w)) != 0)
             return io_fail(w, rc, "writing", e);
     }
     if (!w->seq) {
@@ -702,10 +756,12 @@ void ac_imgout_abort(ac_imgout_t *w)
 {
     if (w == NULL)
         return;
+    ac_bgwrite_free(w->bg); /* first: its thread may be writing a piece */
     ac_fzout_abort(w->fz);
     ac_outfile_discard(&w->file); /* the temporary file, unless commit renamed it */
     free(w->head);
-    free(w->buf);
+    free(w->bufs[0]);
+    free(w->bufs[1]);
     ac_digest_free(w->sha);
     ac_hdr_free(&w->cards);
     free(w);

@@ -38,7 +38,10 @@
  * descriptor (cheap: it is small and was written through the page cache).
  *
  * Ownership: ac_imgout_t is owned by the caller until commit or abort, which free it.
- * Thread: one writer per thread; no shared state except the test-only pwrite hook below.
+ * Thread: one writer per thread; a writer of a file larger than half its buffer starts a
+ * helper thread of its own (bgwrite.h) that writes each full piece while the
+ * caller fills the next. No shared state except the test-only pwrite hook below (called on
+ * the helper thread).
  */
 #ifndef AC_IMGOUT_H
 #define AC_IMGOUT_H
@@ -125,8 +128,9 @@ void ac_imgout_datasum_update(ac_imgout_sum_t *s, const float *px, size_t n);
 uint32_t ac_imgout_datasum_value(const ac_imgout_sum_t *s);
 
 /* ac_imgout_is_direct says whether w currently writes with O_DIRECT (false for the
- * compressed path, when O_DIRECT was not asked for or refused, and after a fallback). */
-bool ac_imgout_is_direct(const ac_imgout_t *w);
+ * compressed path, when O_DIRECT was not asked for or refused, and after a fallback),
+ * once the piece being written has been (it waits for it). */
+bool ac_imgout_is_direct(ac_imgout_t *w);
 
 /* Test seam (fault injection): when set, fn replaces pwrite(2) for every write of the
  * uncompressed writer (fn may call pwrite itself). NULL restores pwrite. Process-wide:
