@@ -69,4 +69,4 @@ done
 md=$(median "${d_fps[@]}") mo=$(median "${o_fps[@]}")
 printf 'median: daemon --drain %.2f frames/s, one-shot --sync %.2f frames/s, ratio %.2f (target >= 0.90)\n' \
   "$md" "$mo" "$(echo "$md / $mo" | bc -l)"
-rm -rf "$tmp"
+[ -n "${BENCH_KEEP:-}" ] || rm -rf "$tmp" # BENCH_KEEP=1 keeps the data for profiling

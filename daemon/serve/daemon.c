@@ -50,6 +50,7 @@
 #include "fsutil.h"
 #include "ingest.h"
 #include "log.h"
+#include "masters.h"
 #include "schema.h"
 #include "sdnotify.h"
 #include "util.h"
@@ -524,8 +525,12 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
     ac_strlcpy(d->config_path, config_path, sizeof d->config_path);
     ac_log_set_level(d->cfg.log_level);
     set_priorities(d);
-    /* The pool size is read once, at the pool's first use (style-anchors §9.2-1). */
-    snprintf(pool, sizeof pool, "%d", d->cfg.workers);
+    /* The pool size is read once, at the pool's first use (style-anchors §9.2-1). At most
+     * `workers` calibrations and master builds run at a time (the scheduler's limit); the
+     * pool has room beside them for a master set's reads and MD5s (two per master, all at
+     * once) and for the short reads (headers, the planner's, registration), which would
+     * otherwise wait for a calibration to end. */
+    snprintf(pool, sizeof pool, "%d", d->cfg.workers + 2 * AC_M_COUNT);
     setenv("UV_THREADPOOL_SIZE", pool, 1);
 
     if (ac_fsutil_mkdirs(d->cfg.state_dir, e) != 0)

@@ -179,21 +179,28 @@ static bool evict_for(ac_mcache_t *mc, size_t need)
     return true;
 }
 
-/* part_work runs on a pool thread: it reads master i of the set with its MD5 from the
- * same read (ac_masters_load_one), touching only img[i] and loaded[i]. */
+/* part_work runs on a pool thread: part i < AC_M_COUNT reads master i's pixels
+ * (ac_masters_load_one, touching only img[i] and loaded[i]), part AC_M_COUNT + i hashes its
+ * file (ac_masters_hash_one, only hashed[i]). Apart, so that the MD5s (the slower half)
+ * run beside the reads on as many threads as the pool has. */
 static void part_work(uv_work_t *req)
 {
     ac_mset_t *s = req->data;
-    int i = (int)(req - s->part);
+    int p = (int)(req - s->part);
 
-    s->part_rc[i] = ac_masters_load_one(&s->m, i, 0, &s->part_err[i]);
+    s->part_rc[p] = p < AC_M_COUNT
+                        ? ac_masters_load_one(&s->m, p, AC_MASTERS_HASH_APART, &s->part_err[p])
+                        : ac_masters_hash_one(&s->m, p - AC_M_COUNT, &s->part_err[p]);
 }
 
 /* prepare_work runs on a pool thread once every master is read: the set for its k. */
 static void prepare_work(uv_work_t *req)
 {
     ac_mset_t *s = req->data;
-    int rc = ac_masters_prepare(&s->m, s->key.k, &s->opts, false, &s->cs, &s->err);
+    int rc;
+
+    ac_masters_set_md5s(&s->m, NULL, 0); /* checked: the set's provenance */
+    rc = ac_masters_prepare(&s->m, s->key.k, &s->opts, false, &s->cs, &s->err);
 
     if (rc != 0) {
         s->bad_master = s->cs.bad_master; /* same order as AC_M_* */
@@ -218,12 +225,13 @@ static void part_done(uv_work_t *req, int status)
         s->part_cancelled = true;
     if (--s->parts_left > 0)
         return;
-    for (int i = 0; i < AC_M_COUNT && !s->part_cancelled; i++) {
-        if (ac_masters_given(&s->m, i) && s->part_rc[i] != 0) {
-            s->err = s->part_err[i];
+    for (int p = 0; p < 2 * AC_M_COUNT && !s->part_cancelled; p++) {
+        int i = p % AC_M_COUNT;
+        if (ac_masters_given(&s->m, i) && s->part_rc[p] != 0) {
+            s->err = s->part_err[p];
             if (s->err.code == 0)
-                ac_err_set(&s->err, s->part_rc[i], "master %s: %s", ac_masters_kind_name(i),
-                           ac_strerror(s->part_rc[i]));
+                ac_err_set(&s->err, s->part_rc[p], "master %s: %s", ac_masters_kind_name(i),
+                           ac_strerror(s->part_rc[p]));
             s->bad_master = i;
             s->outcome = AC_MSET_FAILED;
             ac_masters_free(&s->m);
@@ -239,7 +247,7 @@ static void part_done(uv_work_t *req, int status)
     uv_queue_work(s->mc->loop, &s->req, prepare_work, load_done);
 }
 
-/* load_start reads every master of s on its own pool thread. */
+/* load_start reads and hashes every master of s, each part on its own pool thread. */
 static void load_start(ac_mcache_t *mc, ac_mset_t *s)
 {
     memset(&s->m, 0, sizeof s->m);
@@ -248,19 +256,21 @@ static void load_start(ac_mcache_t *mc, ac_mset_t *s)
     for (int i = 0; i < AC_M_COUNT; i++) {
         s->m.path[i] = s->files.path[i];
         s->m.md5[i] = s->key.md5[i];
-        s->part_rc[i] = 0;
-        memset(&s->part_err[i], 0, sizeof s->part_err[i]);
-        s->parts_left += ac_masters_given(&s->m, i);
+    }
+    for (int p = 0; p < 2 * AC_M_COUNT; p++) {
+        s->part_rc[p] = 0;
+        memset(&s->part_err[p], 0, sizeof s->part_err[p]);
+        s->parts_left += ac_masters_given(&s->m, p % AC_M_COUNT);
     }
     if (s->parts_left == 0) { /* nothing to read: prepare at once */
         uv_queue_work(mc->loop, &s->req, prepare_work, load_done);
         return;
     }
-    for (int i = 0; i < AC_M_COUNT; i++) {
-        if (!ac_masters_given(&s->m, i))
+    for (int p = 0; p < 2 * AC_M_COUNT; p++) {
+        if (!ac_masters_given(&s->m, p % AC_M_COUNT))
             continue;
-        s->part[i].data = s;
-        uv_queue_work(mc->loop, &s->part[i], part_work, part_done);
+        s->part[p].data = s;
+        uv_queue_work(mc->loop, &s->part[p], part_work, part_done);
     }
 }
 

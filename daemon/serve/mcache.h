@@ -79,11 +79,12 @@ typedef struct ac_mset {
     size_t bytes;
     uint64_t last_used_ns;
     ac_calib_opts_t opts; /* snapshot used for the load */
-    /* LOADING: the masters being read, one pool work per master, then req prepares. */
+    /* LOADING: two pool works per master, its pixels read (part i) and its MD5 (part
+     * AC_M_COUNT + i), all at once; then req prepares. */
     ac_masters_t m;
-    uv_work_t part[AC_M_COUNT];
-    int part_rc[AC_M_COUNT];
-    ac_err_t part_err[AC_M_COUNT];
+    uv_work_t part[2 * AC_M_COUNT];
+    int part_rc[2 * AC_M_COUNT];
+    ac_err_t part_err[2 * AC_M_COUNT];
     int parts_left;
     bool part_cancelled;
     uv_work_t req;
