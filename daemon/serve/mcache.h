@@ -4,10 +4,11 @@
  *
  * A set is identified by its masters (bias, dark, flat, flat-dark paths, each with the
  * MD5 the catalogue expects, or "" when unknown) and the dark scale k. The first job that
- * needs a set starts loading it on the pool: each master read and checksummed on its own
- * pool thread at the same time (ac_masters_load_one), then the set prepared on one
- * (ac_masters_prepare: the one master loader of masters.h; its error names the master and
- * why);
+ * needs a set starts loading it on the pool: each master's pixels read
+ * (ac_masters_load_one) and its file's MD5 checked (ac_masters_hash_one) as two works, all
+ * of them at the same time (the pool has room for them beside the workers, daemon.c), then
+ * the set prepared on one (ac_masters_prepare: the one master loader of masters.h; its
+ * error names the master and why);
  * jobs wait (the scheduler simply does not start them) until it is ready, then share the
  * immutable ac_calset_t read-only. Sets no job uses are evicted, least recently used
  * first, when a new one needs room.
@@ -29,7 +30,8 @@
  *
  * Ownership: the cache owns its sets; acquire/release count users.
  * Thread: loop thread only, except the load itself, which runs on pool threads: each read
- * touches only its own master of the set, the preparation only its set.
+ * touches only its own master's image, each MD5 only its own master's hash, the
+ * preparation (after both) only its set.
  */
 #ifndef AC_MCACHE_H
 #define AC_MCACHE_H
