@@ -29,8 +29,8 @@
  * data, and every byte stored into buf (header, data, zero padding) is fed to SHA-256 right
  * after it is stored, in file order, in pieces of at most HASH_PIECE so that it is hashed
  * while still in the CPU cache (the helper thread only writes). With O_DIRECT the first
- * chunk holds the header and the first data. The data sum accumulates as in the classic mode and commit compares it with
- * the announced one before finishing the file.
+ * chunk holds the header and the first data. The data sum accumulates as in the classic
+ * mode and commit compares it with the announced one before finishing the file.
  *
  * O_DIRECT is set with fcntl after the file is created; a filesystem that refuses it, or an
  * O_DIRECT write failing with EINVAL, switches the descriptor to buffered writes; the same
@@ -44,7 +44,10 @@
  * until commit or abort, which free everything and remove the temporary file on failure.
  * Thread: a writer is used by one thread at a time, plus its own helper thread (bgwrite.h)
  * for files of more than one piece, which runs write_all on the pieces handed over; the
- * caller's thread reads what the helper changes (io_direct) only after a sync. Writers share nothing but the test-only pwrite hook.
+ * caller's thread reads what the helper changes (io_direct) only after a sync, and takes
+ * it into direct only as a piece is handed over (put_piece, finish_plain), so that chunk()
+ * never shrinks below a piece being filled. Writers share nothing but the test-only pwrite
+ * hook.
  */
 #include "imgout.h"
 
@@ -98,7 +101,7 @@ struct ac_imgout {
     unsigned char *bufs[2];
     int nbufs;                /* 2: double buffering with bg's thread; 1: one, inline */
     size_t bsz;               /* bytes of each of bufs */
-    ac_bgwrite_t *bg;         /* hashes (sequential mode) and writes the full pieces */
+    ac_bgwrite_t *bg;         /* writes the full pieces */
     uint64_t pos;     /* file offset of the next data byte */
     uint64_t buf_off; /* file offset of buf[0] */
     size_t fill;      /* bytes of buf in use */
@@ -106,7 +109,7 @@ struct ac_imgout {
     /* Sequential mode. */
     bool seq;
     uint32_t announced; /* DATASUM announced at open */
-    ac_digest_t *sha;   /* SHA-256 of the pieces written so far, fed by bg */
+    ac_digest_t *sha;   /* SHA-256 of the bytes stored so far (uncompressed path) */
     ac_fzout_t *fz;     /* compressed path */
 };
 
@@ -140,15 +143,14 @@ size_t ac_imgout_buffer_bytes(const ac_imgout_opts_t *o)
     return (o->buf_bytes ? o->buf_bytes : DEFAULT_BUF) + HEAD_ALLOWANCE;
 }
 
-static int sync_io(ac_imgout_t *w);
-
 bool ac_imgout_is_direct(ac_imgout_t *w)
 {
     if (w == NULL)
         return false;
-    if (w->bg != NULL)
-        (void)sync_io(w); /* what the piece in flight learnt */
-    return w->direct;
+    if (w->bg == NULL)
+        return w->direct;
+    (void)ac_bgwrite_sync(w->bg); /* what the piece in flight learnt; then stable */
+    return w->io_direct;
 }
 
 static uint64_t round_up(uint64_t n, uint64_t m)
