@@ -290,6 +290,16 @@ int ac_fsutil_lock(const char *path, ac_err_t *e)
     return fd;
 }
 
+void ac_fsutil_prefetch(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return;
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+    close(fd);
+}
+
 int ac_fsutil_pread_full(int fd, const char *path, void *buf, size_t len, long long off,
                          ac_err_t *e)
 {

@@ -26,6 +26,11 @@
  * small, or the base name would exceed NAME_MAX). */
 int ac_fsutil_tmpname(const char *final_path, char *out, size_t size);
 
+/* ac_fsutil_prefetch asks the kernel to read path into the page cache in the background
+ * (POSIX_FADV_WILLNEED on the whole file): for a file about to be read while the disk
+ * would otherwise idle. A hint: errors are ignored. */
+void ac_fsutil_prefetch(const char *path);
+
 /* ac_fsutil_pread_full reads len bytes at offset off of fd (path names it in messages):
  * 0, -errno, or AC_EFITS "truncated: the file ended at byte N while reading its data". */
 int ac_fsutil_pread_full(int fd, const char *path, void *buf, size_t len, long long off,

@@ -756,6 +756,9 @@ int ac_oneshot_main(int argc, char **argv)
                 master(&os, AC_M_DARK), master(&os, AC_M_BIAS), &os.eng.calib, why, sizeof why);
             ac_log_info("master dark: %s", why);
         }
+        /* The disk idles while the sets are prepared: it reads the first lights meanwhile. */
+        for (int i = 0; i < os.nlights && i < os.jobs; i++)
+            ac_fsutil_prefetch(os.lights[i].path);
         plan_lights(&os, dark_has_bias);
         prepare_sets(&os);
         if (finish_masters(&os, &loop, &e) != 0)

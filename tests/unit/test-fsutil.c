@@ -1,12 +1,16 @@
 /*
  * test-fsutil.c - temporary names, stale cleanup (planted links and directories included),
- * free space, mkdirs and the single-instance lock. Creating and renaming output files is
+ * free space, mkdirs, the single-instance lock and the read-ahead hint (prefetch). Creating and renaming output files is
  * in test-outfile.c.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -250,4 +254,48 @@ TEST(fsutil_lock_writes_pid)
     close(rfd);
     close(fd);
     ASSERT_EQ(ac_fsutil_lock("nodir/l.lock", NULL), -ENOENT);
+}
+
+/* resident counts the pages of the file at fd (len bytes) in the page cache. */
+static size_t resident(int fd, size_t len)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t pages = (len + (size_t)page - 1) / (size_t)page, n = 0;
+    unsigned char *vec = malloc(pages);
+    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+
+    ASSERT_NOT_NULL(vec);
+    ASSERT(map != MAP_FAILED);
+    ASSERT_OK(mincore(map, len, vec));
+    for (size_t i = 0; i < pages; i++)
+        n += vec[i] & 1;
+    munmap(map, len);
+    free(vec);
+    return n;
+}
+
+TEST(fsutil_prefetch_reads_an_evicted_file_back_in)
+{
+    const size_t len = 4u << 20, pages = len / (size_t)sysconf(_SC_PAGESIZE);
+    char *buf = malloc(len);
+    int fd = open("big.bin", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    size_t before;
+
+    ASSERT_NOT_NULL(buf);
+    ASSERT(fd >= 0);
+    memset(buf, 7, len);
+    ASSERT_EQ(write(fd, buf, len), (ssize_t)len);
+    ASSERT_OK(fdatasync(fd));
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); /* clean pages: evicted */
+    before = resident(fd, len);
+    ac_fsutil_prefetch("big.bin");
+    ac_fsutil_prefetch("no-such-file.bin"); /* a hint: ignored */
+    /* The read-ahead is asynchronous: wait for it (up to 5 s). */
+    for (int i = 0; i < 500 && resident(fd, len) < pages; i++)
+        usleep(10000);
+    fprintf(stderr, "resident pages: %zu before, %zu after, of %zu\n", before,
+            resident(fd, len), pages);
+    ASSERT_EQ(resident(fd, len), pages);
+    close(fd);
+    free(buf);
 }
