@@ -193,14 +193,12 @@ static void part_work(uv_work_t *req)
                         : ac_masters_hash_one(&s->m, p - AC_M_COUNT, &s->part_err[p]);
 }
 
-/* prepare_work runs on a pool thread once every master is read: the set for its k. */
+/* prepare_work runs on a pool thread once every master is read (their MD5s may still be
+ * under way: they touch only hashed[i] and their own part's result): the set for its k. */
 static void prepare_work(uv_work_t *req)
 {
     ac_mset_t *s = req->data;
-    int rc;
-
-    ac_masters_set_md5s(&s->m, NULL, 0); /* checked: the set's provenance */
-    rc = ac_masters_prepare(&s->m, s->key.k, &s->opts, false, &s->cs, &s->err);
+    int rc = ac_masters_prepare(&s->m, s->key.k, &s->opts, false, &s->cs, &s->err);
 
     if (rc != 0) {
         s->bad_master = s->cs.bad_master; /* same order as AC_M_* */
@@ -215,43 +213,88 @@ static void prepare_work(uv_work_t *req)
 
 static void load_done(uv_work_t *req, int status);
 
-/* part_done (loop thread) counts the reads; after the last, the set is prepared, or fails
- * with the first master that could not be read. */
+/* part_failed returns the first part (of those ended) that failed, loads before MD5s, each
+ * in the order bias, dark, flat, flat-dark, or -1. */
+static int part_failed(const ac_mset_t *s, int upto)
+{
+    for (int p = 0; p < upto; p++)
+        if (ac_masters_given(&s->m, p % AC_M_COUNT) && s->part_rc[p] != 0)
+            return p;
+    return -1;
+}
+
+/* finish (loop thread) ends a load once every part and the preparation, if it started,
+ * have ended: cancelled; failed with the first master that could not be read or whose MD5
+ * does not match the catalogue's (a set prepared meanwhile is dropped); or ready, its
+ * masters' MD5s written into it as their provenance. */
+static void finish(ac_mset_t *s)
+{
+    int p = part_failed(s, 2 * AC_M_COUNT);
+    bool prepared = s->prep_done && s->outcome == AC_MSET_READY;
+
+    if (s->part_cancelled || s->mc->closing || p >= 0) {
+        if (prepared)
+            ac_calset_free(&s->cs);
+        ac_masters_free(&s->m);
+        if (s->part_cancelled || s->mc->closing) {
+            load_done(&s->req, UV_ECANCELED);
+            return;
+        }
+        s->err = s->part_err[p];
+        if (s->err.code == 0)
+            ac_err_set(&s->err, s->part_rc[p], "master %s: %s",
+                       ac_masters_kind_name(p % AC_M_COUNT), ac_strerror(s->part_rc[p]));
+        s->bad_master = p % AC_M_COUNT;
+        s->outcome = AC_MSET_FAILED;
+        load_done(&s->req, 0);
+        return;
+    }
+    if (prepared)
+        ac_masters_set_md5s(&s->m, &s->cs, 1); /* checked: the set's provenance */
+    ac_masters_free(&s->m);
+    load_done(&s->req, 0);
+}
+
+/* prep_done (loop thread): the preparation ended (prepare_work set the outcome, unless
+ * cancelled); the load ends when the MD5s have too. */
+static void prep_done(uv_work_t *req, int status)
+{
+    ac_mset_t *s = req->data;
+
+    if (status != 0)
+        s->part_cancelled = true;
+    s->prep_done = true;
+    if (s->hashes_left == 0)
+        finish(s);
+}
+
+/* part_done (loop thread) counts the parts. Once every master is read, the set is
+ * prepared (unless a read failed) while the MD5s go on; the load ends when both have. */
 static void part_done(uv_work_t *req, int status)
 {
     ac_mset_t *s = req->data;
 
     if (status != 0)
         s->part_cancelled = true;
-    if (--s->parts_left > 0)
-        return;
-    for (int p = 0; p < 2 * AC_M_COUNT && !s->part_cancelled; p++) {
-        int i = p % AC_M_COUNT;
-        if (ac_masters_given(&s->m, i) && s->part_rc[p] != 0) {
-            s->err = s->part_err[p];
-            if (s->err.code == 0)
-                ac_err_set(&s->err, s->part_rc[p], "master %s: %s", ac_masters_kind_name(i),
-                           ac_strerror(s->part_rc[p]));
-            s->bad_master = i;
-            s->outcome = AC_MSET_FAILED;
-            ac_masters_free(&s->m);
-            load_done(&s->req, 0);
-            return;
-        }
+    if (req - s->part < AC_M_COUNT)
+        s->loads_left--;
+    else
+        s->hashes_left--;
+    if (s->loads_left == 0 && !s->prep_started && !s->part_cancelled && !s->mc->closing &&
+        part_failed(s, AC_M_COUNT) < 0) {
+        s->prep_started = true;
+        uv_queue_work(s->mc->loop, &s->req, prepare_work, prep_done);
     }
-    if (s->part_cancelled || s->mc->closing) {
-        ac_masters_free(&s->m);
-        load_done(&s->req, UV_ECANCELED);
-        return;
-    }
-    uv_queue_work(s->mc->loop, &s->req, prepare_work, load_done);
+    if (s->loads_left == 0 && s->hashes_left == 0 && (!s->prep_started || s->prep_done))
+        finish(s);
 }
 
 /* load_start reads and hashes every master of s, each part on its own pool thread. */
 static void load_start(ac_mcache_t *mc, ac_mset_t *s)
 {
     memset(&s->m, 0, sizeof s->m);
-    s->parts_left = 0;
+    s->loads_left = s->hashes_left = 0;
+    s->prep_started = s->prep_done = false;
     s->part_cancelled = false;
     for (int i = 0; i < AC_M_COUNT; i++) {
         s->m.path[i] = s->files.path[i];
@@ -260,10 +303,12 @@ static void load_start(ac_mcache_t *mc, ac_mset_t *s)
     for (int p = 0; p < 2 * AC_M_COUNT; p++) {
         s->part_rc[p] = 0;
         memset(&s->part_err[p], 0, sizeof s->part_err[p]);
-        s->parts_left += ac_masters_given(&s->m, p % AC_M_COUNT);
+        *(p < AC_M_COUNT ? &s->loads_left : &s->hashes_left) +=
+            ac_masters_given(&s->m, p % AC_M_COUNT);
     }
-    if (s->parts_left == 0) { /* nothing to read: prepare at once */
-        uv_queue_work(mc->loop, &s->req, prepare_work, load_done);
+    if (s->loads_left == 0) { /* nothing to read: prepare at once */
+        s->prep_started = true;
+        uv_queue_work(mc->loop, &s->req, prepare_work, prep_done);
         return;
     }
     for (int p = 0; p < 2 * AC_M_COUNT; p++) {

@@ -6,9 +6,10 @@
  * MD5 the catalogue expects, or "" when unknown) and the dark scale k. The first job that
  * needs a set starts loading it on the pool: each master's pixels read
  * (ac_masters_load_one) and its file's MD5 checked (ac_masters_hash_one) as two works, all
- * of them at the same time (the pool has room for them beside the workers, daemon.c), then
- * the set prepared on one (ac_masters_prepare: the one master loader of masters.h; its
- * error names the master and why);
+ * of them at the same time (the pool has room for them beside the workers, daemon.c); once
+ * the reads have ended the set is prepared on one (ac_masters_prepare: the one master
+ * loader of masters.h; its error names the master and why) while the MD5s go on, and it is
+ * ready only when both have ended and every MD5 matched (a mismatch fails it, as before);
  * jobs wait (the scheduler simply does not start them) until it is ready, then share the
  * immutable ac_calset_t read-only. Sets no job uses are evicted, least recently used
  * first, when a new one needs room.
@@ -30,8 +31,8 @@
  *
  * Ownership: the cache owns its sets; acquire/release count users.
  * Thread: loop thread only, except the load itself, which runs on pool threads: each read
- * touches only its own master's image, each MD5 only its own master's hash, the
- * preparation (after both) only its set.
+ * touches only its own master's image, each MD5 only its own master's hash and result, the
+ * preparation (after the reads, beside the MD5s) only the images and its set.
  */
 #ifndef AC_MCACHE_H
 #define AC_MCACHE_H
@@ -87,7 +88,8 @@ typedef struct ac_mset {
     uv_work_t part[2 * AC_M_COUNT];
     int part_rc[2 * AC_M_COUNT];
     ac_err_t part_err[2 * AC_M_COUNT];
-    int parts_left;
+    int loads_left, hashes_left;
+    bool prep_started, prep_done; /* req: prepare_work, queued once the reads ended */
     bool part_cancelled;
     uv_work_t req;
     struct ac_mcache *mc;

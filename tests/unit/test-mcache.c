@@ -4,7 +4,8 @@
  * again while the file is unchanged; a new file under the same name is loaded again and
  * used; a master whose header is unreadable fails at once, naming it, without a load. A
  * master whose file is missing is loaded from the copy the owner's resolve names (a cloud
- * download), the set keeping the catalogue's path in its key.
+ * download), the set keeping the catalogue's path in its key. The MD5s, run beside the
+ * preparation, decide before the set is ready.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "gentest.h"
 #include "mcache.h"
 #include "test.h"
+#include "tools.h"
 
 static int loaded;
 
@@ -169,6 +171,66 @@ TEST(mcache_loads_a_missing_master_from_its_resolved_copy)
     ASSERT(set->cs.has_dark);
     ASSERT_OK(ac_mcache_acquire(&mc, &key, &o, 0, &set, &e));
     ac_mcache_release(&mc, set);
+    ASSERT_EQ(ac_mcache_close(&mc), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&loop));
+    ac_gen_free(g);
+}
+
+/* The MD5s run beside the preparation: a ready set carries every master's MD5 (its
+ * provenance, as `md5sum` gives it); an MD5 that does not match the catalogue's fails the
+ * set, naming that master, even though the set was prepared meanwhile; and a set whose
+ * read fails is never prepared. */
+TEST(mcache_md5s_beside_the_preparation_checked_before_ready)
+{
+    ac_gen_camera_t cam;
+    ac_gen_frame_t f;
+    ac_gen_t *g;
+    uv_loop_t loop;
+    ac_mcache_t mc;
+    ac_mkey_t key;
+    ac_mset_t *set = NULL;
+    ac_calib_opts_t o;
+    char bias_md5[33], flat_md5[33];
+
+    small_cam(&cam, 7);
+    g = gen_new(&cam);
+    ac_gen_frame_default(&f, AC_GEN_BIAS);
+    f.master = AC_GEN_MASTER_FLOAT;
+    write_frame(g, &f, "bias.fits");
+    ac_gen_frame_default(&f, AC_GEN_FLAT);
+    f.master = AC_GEN_MASTER_FLOAT;
+    write_frame(g, &f, "flat.fits");
+    snprintf(bias_md5, sizeof bias_md5, "%s", ac_tools_hash("md5sum", "bias.fits"));
+    snprintf(flat_md5, sizeof flat_md5, "%s", ac_tools_hash("md5sum", "flat.fits"));
+    ASSERT_OK(uv_loop_init(&loop));
+    ac_mcache_init(&mc, &loop, 256u << 20, on_loaded, NULL);
+    ac_calib_opts_default(&o);
+    memset(&key, 0, sizeof key);
+    snprintf(key.path[AC_M_BIAS], sizeof key.path[0], "bias.fits");
+    snprintf(key.path[AC_M_FLAT], sizeof key.path[0], "flat.fits");
+    snprintf(key.md5[AC_M_BIAS], sizeof key.md5[0], "%s", bias_md5);
+    key.k = 1;
+    loaded = 0;
+    ASSERT_EQ(load_key(&mc, &loop, &key, &set), AC_EBUSY);
+    ASSERT_EQ(set->state, AC_MSET_READY);
+    ASSERT_STR_EQ(set->cs.bias_md5, bias_md5);
+    ASSERT_STR_EQ(set->cs.flat_md5, flat_md5); /* no MD5 expected: still its provenance */
+    /* The catalogue expects another MD5 for the flat: prepared, then failed on it. */
+    snprintf(key.md5[AC_M_FLAT], sizeof key.md5[0], "0123456789abcdef0123456789abcdef");
+    ASSERT_EQ(load_key(&mc, &loop, &key, &set), AC_EBUSY);
+    ASSERT_EQ(set->state, AC_MSET_FAILED);
+    ASSERT_EQ(set->bad_master, AC_M_FLAT);
+    ASSERT_CONTAINS(set->err.msg, "master flat");
+    ASSERT_CONTAINS(set->err.msg, "checksum mismatch");
+    ASSERT_EQ(set->bytes, 0u);
+    ASSERT_EQ(mc.loading, 0);
+    /* Both wrong: the bias is named (bias before flat). */
+    snprintf(key.md5[AC_M_BIAS], sizeof key.md5[0], "fedcba9876543210fedcba9876543210");
+    ASSERT_EQ(load_key(&mc, &loop, &key, &set), AC_EBUSY);
+    ASSERT_EQ(set->state, AC_MSET_FAILED);
+    ASSERT_EQ(set->bad_master, AC_M_BIAS);
+    ASSERT_EQ(loaded, 3);
     ASSERT_EQ(ac_mcache_close(&mc), 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_OK(uv_loop_close(&loop));
