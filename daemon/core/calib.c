@@ -679,7 +679,7 @@ int ac_calib_prepare_take(ac_calset_t *cs, ac_image_t *bias, ac_image_t *dark, a
             blame = i;
             goto fail;
         }
-        if (!o->masters_analysed && (rc = analyse(img[i], px[i])) != 0) {
+        if ((rc = analyse(img[i], px[i])) != 0) {
             ac_err_set(e, rc, "%s %s: no memory to analyse it", mname[i], img[i]->path);
             goto fail;
         }

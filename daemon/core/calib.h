@@ -76,10 +76,6 @@ typedef struct ac_calib_opts {
     double max_temp_diff;     /* temperature tolerance for darks, C (5.0): meta.h's rule */
     bool force;               /* metadata mismatches (exposure, filter, temperature,
                                  gain) become warnings; never geometry */
-    bool masters_analysed;    /* the caller ran ac_image_analyse on every master it gives
-                                 ac_calib_prepare_take and left the pixels unchanged since:
-                                 prepare does not measure them again (false; masters.c
-                                 sets it for the masters it loaded, on their own threads) */
 } ac_calib_opts_t;
 
 /* ac_calib_opts_default fills the defaults above. */

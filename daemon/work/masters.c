@@ -48,10 +48,7 @@ int ac_masters_load_one(ac_masters_t *m, int i, unsigned flags, ac_err_t *e)
                : ac_imgio_load_image(m->path[i], &m->img[i], e);
     if (rc == 0) {
         m->loaded[i] = true;
-        /* Measured here, on this master's own thread, rather than by prepare on one. */
-        if ((rc = ac_image_analyse(&m->img[i])) != 0)
-            ac_err_set(e, rc, "%s: no memory to analyse it", m->path[i]);
-        else if (!apart)
+        if (!apart)
             rc = check_md5(m, i, m->img[i].md5, e);
     }
     if (rc != 0)
@@ -108,10 +105,8 @@ int ac_masters_prepare(ac_masters_t *m, double k, const ac_calib_opts_t *o, bool
                        ac_calset_t *cs, ac_err_t *e)
 {
     ac_image_t copy[AC_M_COUNT], *use[AC_M_COUNT];
-    ac_calib_opts_t oo = *o;
     int rc = 0;
 
-    oo.masters_analysed = true; /* every image here came from load_one, which measured it */
     for (int i = 0; i < AC_M_COUNT; i++) {
         use[i] = ac_masters_image(m, i);
         if (use[i] != NULL && keep && rc == 0) {
@@ -123,7 +118,7 @@ int ac_masters_prepare(ac_masters_t *m, double k, const ac_calib_opts_t *o, bool
     }
     if (rc == 0)
         rc = ac_calib_prepare_take(cs, use[AC_M_BIAS], use[AC_M_DARK], use[AC_M_FLAT],
-                                   use[AC_M_FLATDARK], k, &oo, e);
+                                   use[AC_M_FLATDARK], k, o, e);
     else
         ac_err_set(e, rc, "out of memory copying masters");
     for (int i = 0; keep && i < AC_M_COUNT; i++)

@@ -9,9 +9,7 @@
  * The steps, each usable alone:
  *   ac_masters_load_one  read master i: pixels, metadata and, unless the caller hashes the
  *                        file apart, its MD5 from the same read (ac_imgio_load_image);
- *                        its median, MAD and non-finite count (ac_image_analyse, on this
- *                        master's thread: prepare does not measure them again); then the
- *                        MD5 check;
+ *                        then the MD5 check;
  *   ac_masters_hash_one  the MD5 of master i's file (ac_digest_file) for a caller that
  *                        loads the pixels on one thread and hashes on another; the same
  *                        check;
