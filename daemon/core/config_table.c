@@ -107,7 +107,8 @@ static const ac_config_entry_t table[] = {
         "On SIGTERM, seconds running frames may take to finish before being cancelled."),
 
     /* [WORKERS] */
-    INT("WORKERS", workers, "2", 1, 64, false, "Frames and master builds running at once (the libuv pool has 8 more threads)."),
+    INT("WORKERS", workers, "2", 1, 64, false,
+        "Frames and master builds running at once (the libuv pool has 8 more threads)."),
     INT("WORKERS", max_in_flight, "0", 0, 64, true,
         "Frames calibrating at once; 0 means workers (more is never used)."),
     MIB("WORKERS", memory_budget_mib, "2048", 64, 1048576,

@@ -99,9 +99,9 @@ struct ac_imgout {
     uint64_t data_bytes, file_bytes;
     unsigned char *head, *buf; /* buf: the piece being filled, one of bufs */
     unsigned char *bufs[2];
-    int nbufs;                /* 2: double buffering with bg's thread; 1: one, inline */
-    size_t bsz;               /* bytes of each of bufs */
-    ac_bgwrite_t *bg;         /* writes the full pieces */
+    int nbufs;        /* 2: double buffering with bg's thread; 1: one, inline */
+    size_t bsz;       /* bytes of each of bufs */
+    ac_bgwrite_t *bg; /* writes the full pieces */
     uint64_t pos;     /* file offset of the next data byte */
     uint64_t buf_off; /* file offset of buf[0] */
     size_t fill;      /* bytes of buf in use */
@@ -499,8 +499,7 @@ static int open_plain(ac_imgout_t *w, ac_err_t *e)
         (w->nbufs == 2 && posix_memalign((void **)&w->bufs[1], ALIGN, w->bsz) != 0) ||
         (w->seq && (w->sha = ac_digest_new(AC_DIGEST_SHA256)) == NULL) ||
         /* A helper thread only when there is more than one piece to write. */
-        (w->bg = ac_bgwrite_new(write_all, w,
-                                w->nbufs == 2 && w->file_bytes > w->bsz)) == NULL)
+        (w->bg = ac_bgwrite_new(write_all, w, w->nbufs == 2 && w->file_bytes > w->bsz)) == NULL)
         return ac_err_set(e, -ENOMEM, "writing %s: cannot allocate %zu bytes of buffers",
                           w->final, head_alloc + w->o.buf_bytes);
     w->buf = w->bufs[0];

@@ -138,8 +138,8 @@ TEST(bgwrite_image_writer_writes_on_its_own_thread)
     ac_imgout_set_pwrite_hook(count_threads);
     ASSERT_OK(ac_imgout_open("t.fits", w, h, NULL, 0, &o, &wr, &e));
     for (int y = 0; y < h; y += 10)
-        ASSERT_OK(ac_imgout_write_rows(wr, img + (size_t)y * (size_t)w, h - y < 10 ? h - y : 10,
-                                       &e));
+        ASSERT_OK(
+            ac_imgout_write_rows(wr, img + (size_t)y * (size_t)w, h - y < 10 ? h - y : 10, &e));
     ASSERT_OK(ac_imgout_commit_hashed(wr, NULL, NULL, sha, sizeof sha, &e));
     ac_imgout_set_pwrite_hook(NULL);
     /* Every data piece but the last on the helper; the header block on the caller's. */

@@ -1,7 +1,7 @@
 /*
  * test-fsutil.c - temporary names, stale cleanup (planted links and directories included),
- * free space, mkdirs, the single-instance lock and the read-ahead hint (prefetch). Creating and renaming output files is
- * in test-outfile.c.
+ * free space, mkdirs, the single-instance lock and the read-ahead hint (prefetch). Creating and
+ * renaming output files is in test-outfile.c.
  */
 #include <ctype.h>
 #include <errno.h>
