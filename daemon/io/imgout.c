@@ -98,13 +98,12 @@ struct ac_imgout {
     size_t hdr_bytes, head_bytes;
     uint64_t data_bytes, file_bytes;
     unsigned char *head, *buf; /* buf: the piece being filled, one of bufs */
-    unsigned char *bufs[2];
-    int nbufs;        /* 2: double buffering with bg's thread; 1: one, inline */
-    size_t bsz;       /* bytes of each of bufs */
-    ac_bgwrite_t *bg; /* writes the full pieces */
-    uint64_t pos;     /* file offset of the next data byte */
-    uint64_t buf_off; /* file offset of buf[0] */
-    size_t fill;      /* bytes of buf in use */
+    unsigned char *bufs[2];    /* bufs[1] NULL: one buffer, written inline */
+    size_t bsz;                /* bytes of each of bufs */
+    ac_bgwrite_t *bg;          /* writes the full pieces */
+    uint64_t pos;              /* file offset of the next data byte */
+    uint64_t buf_off;          /* file offset of buf[0] */
+    size_t fill;               /* bytes of buf in use */
     ac_imgout_sum_t sum;
     /* Sequential mode. */
     bool seq;
@@ -147,10 +146,9 @@ bool ac_imgout_is_direct(ac_imgout_t *w)
 {
     if (w == NULL)
         return false;
-    if (w->bg == NULL)
-        return w->direct;
-    (void)ac_bgwrite_sync(w->bg); /* what the piece in flight learnt; then stable */
-    return w->io_direct;
+    if (w->bg != NULL)
+        (void)ac_bgwrite_sync(w->bg); /* what the piece in flight learnt; then stable */
+    return w->io_direct;              /* equal to direct whenever nothing is in flight */
 }
 
 static uint64_t round_up(uint64_t n, uint64_t m)
@@ -358,7 +356,7 @@ static int put_piece(ac_imgout_t *w, size_t len)
         return rc;
     w->buf_off += w->fill;
     w->fill = 0;
-    if (w->nbufs == 2)
+    if (w->bufs[1] != NULL)
         w->buf = w->bufs[w->buf == w->bufs[0]];
     return 0;
 }
@@ -481,7 +479,7 @@ static int open_plain(ac_imgout_t *w, ac_err_t *e)
 {
     size_t ncards = STRUCT_CARDS + w->cards.n + (size_t)w->extra + TAIL_CARDS +
                     (size_t)(w->o.reserve_cards > 0 ? w->o.reserve_cards : 0),
-           head_alloc;
+           head_alloc, nbufs;
     int rc;
 
     w->hdr_bytes = (size_t)round_up(ncards * AC_CARD_LEN, FITS_BLOCK);
@@ -492,14 +490,14 @@ static int open_plain(ac_imgout_t *w, ac_err_t *e)
     w->buf_off = w->head_bytes;
     head_alloc = w->seq ? w->hdr_bytes : w->head_bytes;
     /* buf_bytes in two pieces (one while the other is written), unless too small. */
-    w->nbufs = w->o.buf_bytes >= 2 * ALIGN ? 2 : 1;
-    w->bsz = w->o.buf_bytes / (size_t)w->nbufs / ALIGN * ALIGN;
+    nbufs = w->o.buf_bytes >= 2 * ALIGN ? 2 : 1;
+    w->bsz = w->o.buf_bytes / nbufs / ALIGN * ALIGN;
     if (posix_memalign((void **)&w->head, ALIGN, head_alloc) != 0 ||
         posix_memalign((void **)&w->bufs[0], ALIGN, w->bsz) != 0 ||
-        (w->nbufs == 2 && posix_memalign((void **)&w->bufs[1], ALIGN, w->bsz) != 0) ||
+        (nbufs == 2 && posix_memalign((void **)&w->bufs[1], ALIGN, w->bsz) != 0) ||
         (w->seq && (w->sha = ac_digest_new(AC_DIGEST_SHA256)) == NULL) ||
         /* A helper thread only when there is more than one piece to write. */
-        (w->bg = ac_bgwrite_new(write_all, w, w->nbufs == 2 && w->file_bytes > w->bsz)) == NULL)
+        (w->bg = ac_bgwrite_new(write_all, w, nbufs == 2 && w->file_bytes > w->bsz)) == NULL)
         return ac_err_set(e, -ENOMEM, "writing %s: cannot allocate %zu bytes of buffers",
                           w->final, head_alloc + w->o.buf_bytes);
     w->buf = w->bufs[0];
