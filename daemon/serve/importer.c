@@ -324,7 +324,18 @@ static void work_read(uv_work_t *w)
 static void pump(struct import *im);
 static void after_read(uv_work_t *w, int status);
 
-/* dispatch keeps opts.readers reads in flight while files are left to read. */
+/* advance_ready moves ready past the entries whose read has ended (or could not start),
+ * in the walk's order, and notes when every file has been read. */
+static void advance_ready(struct import *im)
+{
+    while (im->ready < im->n_entries && im->entries[im->ready].done)
+        im->ready++;
+    if (im->ready == im->n_entries && im->res.scan_seconds == 0)
+        im->res.scan_seconds = since_start(im);
+}
+
+/* dispatch keeps opts.readers reads in flight while files are left to read. A read that
+ * cannot start (no memory) counts as ended at once, so the import never waits for it. */
 static void dispatch(struct import *im)
 {
     while (!im->ending && !cancelled(&im->opts) && im->in_flight < im->opts.readers &&
@@ -343,6 +354,7 @@ static void dispatch(struct import *im)
         }
         im->entries[i].done = true; /* item NULL: reported as an error */
     }
+    advance_ready(im);
 }
 
 static void after_read(uv_work_t *w, int status)
@@ -361,10 +373,6 @@ static void after_read(uv_work_t *w, int status)
         }
         return;
     }
-    while (im->ready < im->n_entries && im->entries[im->ready].done)
-        im->ready++;
-    if (im->ready == im->n_entries && im->res.scan_seconds == 0)
-        im->res.scan_seconds = since_start(im);
     dispatch(im);
     pump(im);
 }
