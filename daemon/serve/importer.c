@@ -65,12 +65,11 @@ struct entry {
 };
 
 struct slot {
-    int rc; /* NOT_REGISTRABLE: a skipped or failed file, tallied after the batch */
+    int rc; /* 0 also for a file not registrable (settle tallies it) */
     ac_import_outcome_t o;
     ac_err_t e;
 };
 
-#define NOT_REGISTRABLE 1
 #define FLUSH_MS 500 /* read files wait at most this long for a batch to fill */
 
 enum { TIMER_NONE, TIMER_RETRY, TIMER_FLUSH };
@@ -99,7 +98,7 @@ struct import {
     size_t batch_n;
     int retries;
     int timer_kind;
-    bool idle_on, flush_due, ending;
+    bool flush_due, ending;
     ac_import_result_t res;
     const char *root[1]; /* opts.roots: the folder as resolved (res.dir) */
 };
@@ -270,12 +269,6 @@ static double since_start(const struct import *im)
     return (double)(ac_now_ns() - im->t_start) / 1e9;
 }
 
-static void stop_idle(struct import *im)
-{
-    uv_idle_stop(&im->idle);
-    im->idle_on = false;
-}
-
 /* finish ends the import: no read is started any more, and once the reads in flight have
  * ended both handles are closed and the callback runs. */
 static void finish(struct import *im, int code, const char *message)
@@ -290,7 +283,7 @@ static void finish(struct import *im, int code, const char *message)
         r->code = AC_ECANCELED;
         ac_strlcpy(r->message, "import cancelled", sizeof r->message);
     }
-    stop_idle(im);
+    uv_idle_stop(&im->idle);
     uv_timer_stop(&im->timer);
     im->timer_kind = TIMER_NONE;
     if (im->ending)
@@ -389,10 +382,8 @@ static int batch_txn(ac_db_t *db, void *arg, ac_err_t *e)
             break;
         im->batch_n++;
         memset(s, 0, sizeof *s);
-        if (!registrable(im->entries[i].item)) {
-            s->rc = NOT_REGISTRABLE;
+        if (!registrable(im->entries[i].item))
             continue;
-        }
         s->rc = ac_import_register_item(db, im->entries[i].item, &s->o, &s->e);
         if (s->rc == AC_EBUSY) /* the whole batch is retried */
             return ac_err_set(e, AC_EBUSY, "%s", s->e.msg);
@@ -412,7 +403,6 @@ static void on_timer(uv_timer_t *t)
         im->flush_due = true;
     if (kind == TIMER_RETRY) {
         uv_idle_start(&im->idle, register_step);
-        im->idle_on = true;
         return;
     }
     pump(im);
@@ -424,27 +414,32 @@ static void start_timer(struct import *im, int kind, uint64_t ms)
     uv_timer_start(&im->timer, on_timer, ms, 0);
 }
 
-/* pump starts registering when a batch is worth a transaction: batch_rows files read
- * (in order), every file read, or read files waiting for FLUSH_MS; ends the import when
- * every file is registered or it was cancelled. */
-static void pump(struct import *im)
+/* batch_due says whether the files read and not yet registered are worth a transaction:
+ * batch_rows of them (in order), every file read, or read files waiting for FLUSH_MS. */
+static bool batch_due(const struct import *im)
 {
     size_t pending = im->ready - im->next;
 
-    if (im->idle_on || im->timer_kind == TIMER_RETRY || im->ending)
+    return pending > 0 && (pending >= (size_t)im->opts.batch_rows ||
+                           im->ready == im->n_entries || im->flush_due);
+}
+
+/* pump starts registering when a batch is due; ends the import when every file is
+ * registered or it was cancelled. */
+static void pump(struct import *im)
+{
+    if (uv_is_active((uv_handle_t *)&im->idle) || im->timer_kind == TIMER_RETRY || im->ending)
         return;
     if (cancelled(&im->opts) || im->next >= im->n_entries) {
         finish(im, 0, "");
         return;
     }
-    if (pending >= (size_t)im->opts.batch_rows || im->ready == im->n_entries ||
-        (pending > 0 && im->flush_due)) {
+    if (batch_due(im)) {
         if (im->timer_kind == TIMER_FLUSH)
             uv_timer_stop(&im->timer);
         im->timer_kind = TIMER_NONE;
         uv_idle_start(&im->idle, register_step);
-        im->idle_on = true;
-    } else if (pending > 0 && im->timer_kind == TIMER_NONE) {
+    } else if (im->ready > im->next && im->timer_kind == TIMER_NONE) {
         start_timer(im, TIMER_FLUSH, FLUSH_MS);
     }
 }
@@ -478,7 +473,6 @@ static void settle(struct import *im, size_t n, const char *failed)
 static void register_step(uv_idle_t *h)
 {
     struct import *im = h->data;
-    size_t pending;
     ac_err_t e = {0};
     int rc;
 
@@ -486,23 +480,22 @@ static void register_step(uv_idle_t *h)
         finish(im, 0, "");
         return;
     }
-    rc = im->next < im->ready ? ac_db_transact(im->db, batch_txn, im, &e) : 0;
-    if (im->next == im->ready)
-        im->batch_n = 0;
+    /* pump and the retry timer start this only with files read and not registered. */
+    rc = ac_db_transact(im->db, batch_txn, im, &e);
     if (rc == AC_ECATALOG) {
         finish(im, rc, e.msg);
         return;
     }
     if (rc == AC_EBUSY) {
         ac_log_debug("import %s: the catalogue is locked, waiting: %s", im->res.dir, e.msg);
-        stop_idle(im);
+        uv_idle_stop(&im->idle);
         start_timer(im, TIMER_RETRY, ac_db_retry_delay_ms(im->db, BUSY_DELAY_MS));
         return;
     }
     if (rc != 0 && im->retries < MAX_BATCH_RETRY) {
         im->retries++;
         ac_log_warn("import %s: a batch failed, retrying: %s", im->res.dir, e.msg);
-        stop_idle(im);
+        uv_idle_stop(&im->idle);
         start_timer(im, TIMER_RETRY, (uint64_t)RETRY_DELAY_MS << (im->retries - 1));
         return;
     }
@@ -513,12 +506,10 @@ static void register_step(uv_idle_t *h)
         settle(im, im->batch_n, NULL);
     }
     im->retries = 0;
-    pending = im->ready - im->next;
     if (im->next >= im->n_entries) {
         finish(im, 0, "");
-    } else if (!(pending >= (size_t)im->opts.batch_rows ||
-                 (pending > 0 && (im->flush_due || im->ready == im->n_entries)))) {
-        stop_idle(im); /* wait for more files to be read */
+    } else if (!batch_due(im)) {
+        uv_idle_stop(&im->idle); /* wait for more files to be read */
         im->flush_due = false;
         pump(im);
     }
