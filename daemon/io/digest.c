@@ -156,7 +156,8 @@ int ac_digest_fd(int fd, const char *name, ac_digest_alg_t alg, char *hex, size_
     return ac_digest_fd_n(fd, name, 1, &alg, &hex, &size, e);
 }
 
-int ac_digest_file(const char *path, ac_digest_alg_t alg, char *hex, size_t size, ac_err_t *e)
+int ac_digest_file_n(const char *path, int n, const ac_digest_alg_t *algs, char **hex,
+                     const size_t *sizes, ac_err_t *e)
 {
     int fd, rc;
 
@@ -165,7 +166,12 @@ int ac_digest_file(const char *path, ac_digest_alg_t alg, char *hex, size_t size
         rc = -errno;
         return ac_err_set(e, rc, "%s: cannot open to hash: %s", path, strerror(-rc));
     }
-    rc = ac_digest_fd(fd, path, alg, hex, size, e);
+    rc = ac_digest_fd_n(fd, path, n, algs, hex, sizes, e);
     close(fd);
     return rc;
+}
+
+int ac_digest_file(const char *path, ac_digest_alg_t alg, char *hex, size_t size, ac_err_t *e)
+{
+    return ac_digest_file_n(path, 1, &alg, &hex, &size, e);
 }

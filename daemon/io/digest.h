@@ -50,4 +50,8 @@ int ac_digest_fd_n(int fd, const char *name, int n, const ac_digest_alg_t *algs,
 /* ac_digest_file hashes the whole file at path. 0, -errno, or -ENOMEM. */
 int ac_digest_file(const char *path, ac_digest_alg_t alg, char *hex, size_t size, ac_err_t *e);
 
+/* ac_digest_file_n is ac_digest_file for n digests from one read (ac_digest_fd_n). */
+int ac_digest_file_n(const char *path, int n, const ac_digest_alg_t *algs, char **hex,
+                     const size_t *sizes, ac_err_t *e);
+
 #endif

@@ -216,14 +216,11 @@ static int hash_file(const char *path, char sha[65], char *md5, int64_t *size, b
     char *hex[2] = {sha, md5};
     const size_t sizes[2] = {65, 33};
     struct stat a, b;
-    int fd, rc;
+    int rc;
 
     if (stat(path, &a) != 0)
         return ac_err_set(e, -errno, "%s: cannot stat: %s", path, strerror(errno));
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return ac_err_set(e, -errno, "%s: cannot open to hash: %s", path, strerror(errno));
-    rc = ac_digest_fd_n(fd, path, md5 != NULL ? 2 : 1, algs, hex, sizes, e);
-    close(fd);
+    rc = ac_digest_file_n(path, md5 != NULL ? 2 : 1, algs, hex, sizes, e);
     if (rc != 0)
         return rc;
     if (stat(path, &b) != 0)
