@@ -297,9 +297,10 @@ int ac_queue_retry(ac_queue_t *q, const char *file_id, const char *session_id, i
                    ac_err_t *e);
 
 /* ac_queue_recalibrate queues a done session again for recalibration: its done files
- * with an output become pending with recal_output set (attempts 0, error cleared) and the
- * session queued. *n (may be NULL) counts the files. -ENOENT; -EEXIST when the session is
- * not done (the message says its state) or has no calibrated file. */
+ * with an output (not being replaced by an import) become pending with recal_output set
+ * (attempts 0, error cleared) and the session queued. *n (may be NULL) counts the files.
+ * -ENOENT; -EEXIST when the session is not done (the message says its state) or has no
+ * calibrated file. */
 int ac_queue_recalibrate(ac_queue_t *q, const char *session_id, int *n, ac_err_t *e);
 
 /* ---- The scheduler's changes ---- */
@@ -346,7 +347,8 @@ int ac_queue_calibrated_with(ac_queue_t *q, const char *master_path, ac_qfile_li
  * swapped in: a crash before ac_queue_record_recalibrated then brings the old output back
  * at the next start (ac_sched_recal_recover), as for the daemon's own recalibrations;
  * (!on) clears the mark when nothing was swapped. -ENOENT when the file is not done with
- * that output. */
+ * that output, or (on) is marked already (an earlier import's swap, not recorded: the next
+ * start undoes it). */
 int ac_queue_recal_mark(ac_queue_t *q, const char *file_id, const char *output, bool on,
                         ac_err_t *e);
 

@@ -129,9 +129,13 @@ int ac_queue_recal_mark(ac_queue_t *q, const char *file_id, const char *output, 
     rc = ac_catalog_exec_txn(q->db,
                              "UPDATE astrocal_file SET recal_output = CASE WHEN ?3 THEN "
                              "output_path END WHERE file_id = ?1 AND state = 'done' AND "
-                             "output_path = ?2",
+                             "output_path = ?2 AND (NOT ?3 OR recal_output IS NULL)",
                              b, AC_BIND_N(b), "mark an output being replaced", &changes, e);
     if (rc == 0 && changes != 1)
-        rc = ac_err_set(e, -ENOENT, "file %s is not done with the output %s", file_id, output);
+        rc = ac_err_set(e, -ENOENT,
+                        on ? "file %s is not done with the output %s, or an earlier import "
+                             "is replacing it (a restart of astrocald ends that)"
+                           : "file %s is not done with the output %s",
+                        file_id, output);
     return rc;
 }

@@ -50,6 +50,7 @@ struct ir_item {
     ac_err_t err;
     /* a recalibration in place: path is STAGED, swapped in over final on the pool */
     bool recal, kept;
+    bool swap_tried; /* the swap ran: even failed, it may have renamed (the mark stays) */
     char final[4096], backup[4096];
 };
 
@@ -160,8 +161,10 @@ static void hash_work(uv_work_t *req)
 
     it->rc = ac_digest_file(it->path, AC_DIGEST_SHA256, it->got, sizeof it->got, &it->err);
     /* A recalibration: the verified new file replaces the old one, kept as BACKUP. */
-    if (it->rc == 0 && it->recal && strcmp(it->got, it->want) == 0)
+    if (it->rc == 0 && it->recal && strcmp(it->got, it->want) == 0) {
+        it->swap_tried = true;
         it->rc = ac_recalfile_swap(it->final, &it->kept, &it->err);
+    }
 }
 
 static void hash_done(uv_work_t *req, int status)
@@ -172,7 +175,6 @@ static void hash_done(uv_work_t *req, int status)
     ac_err_t e = {0};
 
     const char *fid = str(it->line, "file_id");
-    bool swapped = status == 0 && it->rc == 0 && strcmp(it->got, it->want) == 0;
 
     if (status != 0 || it->rc != 0) {
         snprintf(why, sizeof why, "output missing or unreadable: %s",
@@ -184,7 +186,7 @@ static void hash_done(uv_work_t *req, int status)
         refuse(r, it->line, why);
     } else if (record_success(r, it->line, it, &e) != 0 ||
                ac_handout_release(r->d->db, fid, &e) != 0) {
-        refuse(r, it->line, e.msg); /* a swapped output comes back at the next start */
+        refuse(r, it->line, e.msg); /* a swapped output goes back at the next start */
     } else {
         r->recorded++;
         if (it->recal && it->kept)
@@ -192,7 +194,10 @@ static void hash_done(uv_work_t *req, int status)
         if (it->recal && str(it->line, "session_id") != NULL)
             json_object_set_new(r->recal_sessions, str(it->line, "session_id"), json_true());
     }
-    if (it->recal && !swapped) /* nothing replaced: no longer being replaced */
+    /* Nothing renamed: no longer being replaced. After a swap (even one that failed
+     * after its rename) the mark stays, and the next start puts the old output back
+     * unless the swap was recorded (which clears the mark). */
+    if (it->recal && !it->swap_tried)
         ac_queue_recal_mark(&r->d->queue, fid, it->final, false, NULL);
     free(it);
     finish(r);
