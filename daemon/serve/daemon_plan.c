@@ -158,14 +158,10 @@ void ac_daemon_run_planner(ac_daemon_t *d)
 
     if (d->plan_reading || !ac_daemon_catalogue_ok(d))
         return; /* the running read takes the request after it; or catch-up does */
-    if (ac_db_is_wal(d->db) && !d->stopping &&
-        ac_backoff_due(&d->planner.retry, ac_planner_mono_s())) {
-        ac_planner_take_request(&d->planner, &all);
-        if (start_read(d, all))
-            return;
-        ac_planner_request(&d->planner, all);
-    }
     ac_planner_take_request(&d->planner, &all);
+    if (ac_db_is_wal(d->db) && !d->stopping &&
+        ac_backoff_due(&d->planner.retry, ac_planner_mono_s()) && start_read(d, all))
+        return;
     if (ac_daemon_plan_pass(d, all, NULL, &e) != 0)
         pass_failed(d, all, &e);
     ac_sched_kick(&d->sched);

@@ -631,7 +631,7 @@ static int plan_one(ac_planner_t *pl, struct ac_planner_inputs *in,
                       s->session_id);
     pl->nunread = 0;
     rc = ac_planner_match(pl, in, s, false, &files, &light, &res, &me);
-    if (rc == -ENOENT && files.n == 0 && pl->snapshot) {
+    if (rc == -ENOENT && files.n == 0 && in->snapshot) {
         /* Read on another connection a moment ago; calibrated since: nothing to plan. */
         const ac_plan_t *old = ac_planner_find(pl, s->session_id);
         *status = old != NULL ? old->status : AC_MATCH_READY;
@@ -671,7 +671,7 @@ int ac_planner_apply(ac_planner_t *pl, bool all, bool snapshot, struct ac_planne
 
     if ((rc = add_candidates(pl, in, e)) != 0)
         return rc;
-    pl->snapshot = snapshot;
+    in->snapshot = snapshot;
     for (size_t i = 0; i < in->sessions.n; i++) {
         const ac_catalog_session_t *s = &in->sessions.items[i];
         const ac_plan_t *old = ac_planner_find(pl, s->session_id);
@@ -698,7 +698,6 @@ int ac_planner_apply(ac_planner_t *pl, bool all, bool snapshot, struct ac_planne
                 emit_state(pl, s->session_id, p);
         }
     }
-    pl->snapshot = false;
     /* Sessions being recalibrated have no uncalibrated light: planned here. */
     if ((rc = ac_planner_plan_recals(pl, in, e)) != 0 && catalogue_error(rc))
         goto failed;
@@ -709,7 +708,6 @@ int ac_planner_apply(ac_planner_t *pl, bool all, bool snapshot, struct ac_planne
     ac_backoff_reset(&pl->retry);
     return 0;
 failed:
-    pl->snapshot = false;
     ac_planner_inputs_free(in);
     return ac_planner_failed(pl, e);
 }

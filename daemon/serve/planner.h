@@ -130,7 +130,6 @@ typedef struct ac_planner {
     size_t nunread, capunread;
     ac_backoff_t retry;          /* failed passes (monotonic seconds) */
     bool deferred, deferred_all; /* requests waiting for the back-off to pass */
-    bool snapshot;               /* the pass being applied was read on another connection */
 } ac_planner_t;
 
 void ac_planner_init(ac_planner_t *p, ac_db_t *db, ac_queue_t *queue,

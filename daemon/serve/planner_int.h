@@ -32,6 +32,7 @@ struct ac_planner_inputs {
     bool *cloud;                /* cands[i] is invalid because it is only in the cloud */
     ac_calsession_list_t units; /* calibration sessions (masters to be built) */
     ac_build_row_list_t builds;
+    bool snapshot; /* read on another connection (ac_planner_apply's): maybe stale */
 };
 
 /* ac_planner_inputs_load reads sessions, masters (as candidates), calibration sessions
