@@ -409,8 +409,13 @@ static void ahead(ac_fetcher_t *f, const ac_dl_row_t *r, bool master)
         ac_strlcpy(en->path, r->path ? r->path : "", sizeof en->path);
         ac_strlcpy(en->url, r->url ? r->url : "", sizeof en->url);
     }
-    if (en != NULL)
-        en->soon = true;
+    if (en == NULL)
+        return;
+    en->soon = true;
+    /* A failed master still wanted is not forgotten (FORGET_S): its back-off keeps
+     * growing to the hour fetch.h promises instead of starting again at 30 s. */
+    if (master && en->state == E_FAILED)
+        en->seen = ac_rrun_now();
 }
 
 /* look_ahead checks the next pending lights and forgets old answers about present files. */
