@@ -107,10 +107,9 @@ int ac_export_recal_lines(ac_daemon_t *d, const char *spec, json_t *lines, json_
     char path[4096], why[1024];
     int64_t id = 0;
     size_t ns = 0, i, k;
-    int type = -1, rc;
+    int rc;
 
-    if ((rc = ac_planner_master_named(&d->planner, spec, path, sizeof path, &id, &type, e)) !=
-            0 ||
+    if ((rc = ac_planner_master_named(&d->planner, spec, path, sizeof path, &id, e)) != 0 ||
         (rc = ac_queue_calibrated_with(&d->queue, path, &fl, e)) != 0)
         return rc;
     if (fl.n == 0) {

@@ -217,10 +217,10 @@ int ac_planner_replan_session(ac_planner_t *pl, const char *session_id, ac_err_t
 
 /* ac_planner_master_named finds the master spec names: a Masters id ("7" or "#7") or a
  * path. A path no longer in Masters is accepted as it is (the master may have been
- * removed since lights were calibrated with it; *id is then 0). Fills path (size bytes),
- * *id and *type (AC_M_*, -1 when unknown). -ENOENT for an id not in Masters. */
+ * removed since lights were calibrated with it; *id is then 0). Fills path (size bytes)
+ * and *id. -ENOENT for an id not in Masters. */
 int ac_planner_master_named(ac_planner_t *pl, const char *spec, char *path, size_t size,
-                            int64_t *id, int *type, ac_err_t *e);
+                            int64_t *id, ac_err_t *e);
 
 /* ac_planner_plan_now computes, without recording anything, the plans the n sessions
  * (done ones included) would get now: matched on their raw lights with their pins, as

@@ -16,7 +16,7 @@
 #include "util.h"
 
 int ac_planner_master_named(ac_planner_t *pl, const char *spec, char *path, size_t size,
-                            int64_t *id, int *type, ac_err_t *e)
+                            int64_t *id, ac_err_t *e)
 {
     struct ac_planner_inputs in;
     const char *s = spec[0] == '#' ? spec + 1 : spec;
@@ -26,7 +26,6 @@ int ac_planner_master_named(ac_planner_t *pl, const char *spec, char *path, size
     int rc, ci;
 
     *id = 0;
-    *type = -1;
     path[0] = '\0';
     if ((rc = ac_planner_inputs_load(pl, &in, e)) != 0)
         return rc;
@@ -35,7 +34,6 @@ int ac_planner_master_named(ac_planner_t *pl, const char *spec, char *path, size
     if (ci >= 0) {
         ac_strlcpy(path, in.cands[ci].path, size);
         *id = in.cands[ci].id;
-        *type = (int)in.cands[ci].type; /* AC_MATCH_* and AC_M_* share their order */
     } else if (by_id) {
         rc = ac_err_set(e, -ENOENT,
                         "no master '%s' in the catalogue (astrocalctl masters lists them by "
