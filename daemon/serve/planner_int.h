@@ -84,6 +84,10 @@ void ac_planner_key(ac_planner_t *pl, const struct ac_planner_inputs *in,
  * path (non-NULL), or -1 (planner_pin.c). */
 int ac_planner_find_cand(const struct ac_planner_inputs *in, int64_t id, const char *path);
 
+/* ac_planner_find_spec returns the candidate an operator's spec names: a Masters id ("7"
+ * or "#7", *by_id true; by_id may be NULL) or a path; -1 when none (planner_pin.c). */
+int ac_planner_find_spec(const struct ac_planner_inputs *in, const char *spec, bool *by_id);
+
 /* ---- planner_wait.c ---- */
 
 /* ac_planner_better_coming says whether a master being built would suit the session

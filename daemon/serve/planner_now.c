@@ -19,18 +19,14 @@ int ac_planner_master_named(ac_planner_t *pl, const char *spec, char *path, size
                             int64_t *id, ac_err_t *e)
 {
     struct ac_planner_inputs in;
-    const char *s = spec[0] == '#' ? spec + 1 : spec;
-    char *end = NULL;
-    long long n = strtoll(s, &end, 10);
-    bool by_id = end != s && *end == '\0';
+    bool by_id = false;
     int rc, ci;
 
     *id = 0;
     path[0] = '\0';
     if ((rc = ac_planner_inputs_load(pl, &in, e)) != 0)
         return rc;
-    ci = by_id ? ac_planner_find_cand(&in, n > 0 ? n : -1, NULL)
-               : ac_planner_find_cand(&in, -1, spec);
+    ci = ac_planner_find_spec(&in, spec, &by_id);
     if (ci >= 0) {
         ac_strlcpy(path, in.cands[ci].path, size);
         *id = in.cands[ci].id;

@@ -101,18 +101,24 @@ int ac_planner_pin_opts(ac_planner_t *pl, const struct ac_planner_inputs *in,
 
 /* ---- astrocalctl use ---- */
 
-/* resolve finds the candidate a request names: a Masters id ("7" or "#7") or a path. */
-static int resolve(const struct ac_planner_inputs *in, const char *spec, int t, ac_err_t *e)
+int ac_planner_find_spec(const struct ac_planner_inputs *in, const char *spec, bool *by_id)
 {
     char *end = NULL;
     const char *s = spec[0] == '#' ? spec + 1 : spec;
     long long id = strtoll(s, &end, 10);
-    int ci;
+    bool is_id = end != s && *end == '\0';
 
-    if (end != s && *end == '\0')
-        ci = ac_planner_find_cand(in, id > 0 ? id : -1, NULL);
-    else
-        ci = ac_planner_find_cand(in, -1, spec);
+    if (by_id != NULL)
+        *by_id = is_id;
+    return is_id ? ac_planner_find_cand(in, id > 0 ? id : -1, NULL)
+                 : ac_planner_find_cand(in, -1, spec);
+}
+
+/* resolve finds the candidate a request names (ac_planner_find_spec) and checks its type. */
+static int resolve(const struct ac_planner_inputs *in, const char *spec, int t, ac_err_t *e)
+{
+    int ci = ac_planner_find_spec(in, spec, NULL);
+
     if (ci < 0)
         return ac_err_set(e, -ENOENT,
                           "no master '%s' in the catalogue (astrocalctl masters lists them by "
