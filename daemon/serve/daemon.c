@@ -528,8 +528,9 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
     /* The pool size is read once, at the pool's first use (style-anchors §9.2-1). At most
      * `workers` calibrations and master builds run at a time (the scheduler's limit); the
      * pool has room beside them for a master set's reads and MD5s (two per master, all at
-     * once) and for the short reads (headers, the planner's, registration), which would
-     * otherwise wait for a calibration to end. */
+     * once) and for the reads that would otherwise wait for a calibration to end: headers,
+     * the planner's catalogue read, registration (an import's readers, 4 at a time, share
+     * these threads with a master set's works; neither holds them for long). */
     snprintf(pool, sizeof pool, "%d", d->cfg.workers + 2 * AC_M_COUNT);
     setenv("UV_THREADPOOL_SIZE", pool, 1);
 
