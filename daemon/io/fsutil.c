@@ -290,14 +290,26 @@ int ac_fsutil_lock(const char *path, ac_err_t *e)
     return fd;
 }
 
-void ac_fsutil_prefetch(const char *path)
+/* The pieces of ac_fsutil_prefetch: the kernel's smallest usual read-ahead window
+ * (VM_READAHEAD_PAGES), so that each hint is read whole (force_page_cache_ra caps one hint
+ * at the device's window). */
+#define PREFETCH_PIECE (128 << 10)
+
+long long ac_fsutil_prefetch(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    long long size = -1;
 
     if (fd < 0)
-        return;
-    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+        return -1;
+    if (fstat(fd, &st) == 0) {
+        size = (long long)st.st_size;
+        for (long long off = 0; off < size; off += PREFETCH_PIECE)
+            (void)posix_fadvise(fd, (off_t)off, PREFETCH_PIECE, POSIX_FADV_WILLNEED);
+    }
     close(fd);
+    return size;
 }
 
 int ac_fsutil_pread_full(int fd, const char *path, void *buf, size_t len, long long off,

@@ -27,9 +27,12 @@
 int ac_fsutil_tmpname(const char *final_path, char *out, size_t size);
 
 /* ac_fsutil_prefetch asks the kernel to read path into the page cache in the background
- * (POSIX_FADV_WILLNEED on the whole file): for a file about to be read while the disk
- * would otherwise idle. A hint: errors are ignored. */
-void ac_fsutil_prefetch(const char *path);
+ * (POSIX_FADV_WILLNEED over the whole file, in pieces: one call reads at most the device's
+ * read-ahead window, often 128 KiB, whatever the length asked): for a file about to be read
+ * while the disk would otherwise idle. A hint: returns the file's size in bytes, or -1 when
+ * it cannot be opened (ignored). May wait for the device's request queue: not on the loop
+ * thread for more than a few files. */
+long long ac_fsutil_prefetch(const char *path);
 
 /* ac_fsutil_pread_full reads len bytes at offset off of fd (path names it in messages):
  * 0, -errno, or AC_EFITS "truncated: the file ended at byte N while reading its data". */

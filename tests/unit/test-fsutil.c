@@ -276,7 +276,8 @@ static size_t resident(int fd, size_t len)
 
 TEST(fsutil_prefetch_reads_an_evicted_file_back_in)
 {
-    const size_t len = 4u << 20, pages = len / (size_t)sysconf(_SC_PAGESIZE);
+    /* Larger than any device's read-ahead window (one hint alone reads at most that). */
+    const size_t len = 24u << 20, pages = len / (size_t)sysconf(_SC_PAGESIZE);
     char *buf = malloc(len);
     int fd = open("big.bin", O_RDWR | O_CREAT | O_TRUNC, 0644);
     size_t before;
@@ -288,8 +289,8 @@ TEST(fsutil_prefetch_reads_an_evicted_file_back_in)
     ASSERT_OK(fdatasync(fd));
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); /* clean pages: evicted */
     before = resident(fd, len);
-    ac_fsutil_prefetch("big.bin");
-    ac_fsutil_prefetch("no-such-file.bin"); /* a hint: ignored */
+    ASSERT_EQ(ac_fsutil_prefetch("big.bin"), (long long)len);
+    ASSERT_EQ(ac_fsutil_prefetch("no-such-file.bin"), -1); /* a hint: ignored */
     /* The read-ahead is asynchronous: wait for it (up to 5 s). */
     for (int i = 0; i < 500 && resident(fd, len) < pages; i++)
         usleep(10000);
