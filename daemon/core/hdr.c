@@ -94,6 +94,22 @@ int ac_hdr_find(const ac_hdr_t *h, const char *key)
     return -1;
 }
 
+int ac_hdr_replace(ac_hdr_t *h, const ac_hdr_t *from)
+{
+    char key[9];
+
+    for (size_t i = 0; i < from->n; i++) {
+        ac_hdr_card_key(from, i, key);
+        if (ac_hdr_find(h, key) < 0)
+            return -ENOENT;
+    }
+    for (size_t i = 0; i < from->n; i++) {
+        ac_hdr_card_key(from, i, key);
+        memcpy(h->cards[ac_hdr_find(h, key)], from->cards[i], AC_CARD_LEN + 1);
+    }
+    return 0;
+}
+
 /* value_field returns a pointer to the value part of card i (after "= "), or NULL when
  * the card has no value indicator. */
 static const char *value_field(const ac_hdr_t *h, int i)

@@ -74,6 +74,11 @@ int ac_hdr_add_history(ac_hdr_t *h, const char *text); /* split over several car
 int ac_hdr_set_str(ac_hdr_t *h, const char *key, const char *value, const char *comment);
 int ac_hdr_set_double(ac_hdr_t *h, const char *key, double value, const char *comment);
 
+/* ac_hdr_replace replaces each card of h whose keyword a card of from has by that card, in
+ * place (the other cards and their order unchanged). 0, or -ENOENT when h lacks one of
+ * from's keywords: h is then unchanged. */
+int ac_hdr_replace(ac_hdr_t *h, const ac_hdr_t *from);
+
 /* ac_hdr_format_card formats one card into out (81 bytes) from a keyword and an already
  * formatted value field ("'text'", "T", "1.5") and optional comment. */
 int ac_hdr_format_card(char *out, const char *key, const char *value, const char *comment);

@@ -162,6 +162,18 @@ int ac_fzout_write(ac_fzout_t *z, const float *px, size_t n, ac_err_t *e)
     return 0;
 }
 
+int ac_fzout_update(ac_fzout_t *z, const ac_hdr_t *cards, ac_err_t *e)
+{
+    char key[9];
+    int st = 0;
+
+    for (size_t i = 0; st == 0 && i < cards->n; i++) {
+        ac_hdr_card_key(cards, i, key);
+        fits_update_card(z->ff, key, cards->cards[i], &st);
+    }
+    return st != 0 ? fits_fail(z, st, "updating the header of", e) : 0;
+}
+
 int ac_fzout_finish(ac_fzout_t *z, const ac_hdr_t *extra, ac_err_t *e)
 {
     int st = 0, rc = 0;

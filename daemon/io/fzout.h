@@ -36,6 +36,10 @@ int ac_fzout_open(int fd, const char *path, int w, int h, const ac_hdr_t *cards,
  * modified). */
 int ac_fzout_write(ac_fzout_t *z, const float *px, size_t n, ac_err_t *e);
 
+/* ac_fzout_update writes each card of cards over the card of the same keyword in the
+ * compressed image's header (fits_update_card). 0 or AC_EFITS. */
+int ac_fzout_update(ac_fzout_t *z, const ac_hdr_t *cards, ac_err_t *e);
+
 /* ac_fzout_finish appends extra (may be NULL), writes the checksums of both HDUs, closes
  * cfitsio's side of the file and frees z (also on failure). */
 int ac_fzout_finish(ac_fzout_t *z, const ac_hdr_t *extra, ac_err_t *e);

@@ -680,6 +680,21 @@ static int finish_fits(ac_imgout_t *w, const ac_hdr_t *extra, ac_err_t *e)
     return 0;
 }
 
+int ac_imgout_update_cards(ac_imgout_t *w, const ac_hdr_t *cards, ac_err_t *e)
+{
+    int rc;
+
+    if (w->seq)
+        return ac_err_set(e, -EINVAL, "writing %s: the header is written already", w->final);
+    if (w->fz != NULL)
+        return ac_fzout_update(w->fz, cards, e);
+    rc = ac_hdr_replace(&w->cards, cards);
+    if (rc != 0)
+        return ac_err_set(e, rc, "writing %s: a card to update was not in the header",
+                          w->final);
+    return 0;
+}
+
 int ac_imgout_commit(ac_imgout_t *w, const ac_hdr_t *extra, size_t *bytes_written, ac_err_t *e)
 {
     return ac_imgout_commit_hashed(w, extra, bytes_written, NULL, 0, e);

@@ -89,6 +89,13 @@ int ac_imgout_open_final(const char *final_path, int w, int h, const ac_hdr_t *h
  * an error the writer is only good for ac_imgout_abort (commit would fail and clean up). */
 int ac_imgout_write_rows(ac_imgout_t *w, const float *rows, int nrows, ac_err_t *e);
 
+/* ac_imgout_update_cards writes each card of cards over the card of the same keyword
+ * given at open, in place: for a value known only once the data has begun (the one-shot's
+ * master MD5s, hashed while its first lights run). Classic mode only, before commit.
+ * 0, or -EINVAL in sequential mode (the header is written already), -ENOENT when a
+ * keyword was not given at open (the header's size is fixed), AC_EFITS (compressed). */
+int ac_imgout_update_cards(ac_imgout_t *w, const ac_hdr_t *cards, ac_err_t *e);
+
 /* ac_imgout_commit appends extra (may be NULL; at most the announced number of cards; the
  * unused slots stay blank after END), writes DATASUM/CHECKSUM, makes the file durable if
  * asked, renames it into place and frees w (also on failure, after removing the temporary

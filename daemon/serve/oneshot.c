@@ -3,9 +3,10 @@
  *
  * Steps:
  *  1. parse options; load the masters in parallel on the libuv pool, and compute their
- *     files' MD5s there at the same time (the MD5s go on during steps 2 and 3 and are
- *     written into the sets after 3); the masters are analysed when prepared. Every step
- *     on the masters is the one master loader's (masters.h), as in the daemon;
+ *     files' MD5s there at the same time (oneshot_masters.h: the MD5s go on during steps
+ *     2 to 4, and each light waits for them only before its header is final); the masters
+ *     are analysed when prepared. Every step on the masters is the one master loader's
+ *     (masters.h), as in the daemon;
  *  2. read each light's header and decide its dark scale k (exposure matching); a light
  *     that cannot be used with these masters fails here with its reason;
  *  3. prepare one calibration set per distinct k (usually one): the masters' buffers are
@@ -34,6 +35,7 @@
 #include "log.h"
 #include "masters.h"
 #include "oneshot_manifest.h"
+#include "oneshot_masters.h"
 #include "proto.h"
 #include "oneshot_int.h"
 #include "util.h"
@@ -55,21 +57,16 @@ struct job {
     ac_workbuf_t *wb;
 };
 
-/* A master's load or MD5 on the pool (start_masters). */
-struct mtask {
-    uv_work_t req;
-    struct oneshot *os;
-    int i;     /* master index (AC_M_*) */
-    bool hash; /* the MD5 of the file, else the pixels */
-    int rc;
-    ac_err_t err;
-};
-
 struct oneshot {
     ac_engine_opts_t eng;
-    ac_masters_t ms; /* paths from the options; images and MD5s written by the tasks */
-    struct mtask loads[AC_M_COUNT], hashes[AC_M_COUNT];
-    int loads_pending, hashes_pending;
+    ac_masters_t ms; /* paths from the options; images and MD5s written by osm's tasks */
+    ac_osm_t osm;
+    struct prefetch {
+        uv_work_t req;
+        const struct light *lights;
+        int n, min;       /* lights, and at least this many read */
+        long long budget; /* then until this many bytes */
+    } ahead;
     int jobs;
     bool json, quiet, grade;
     struct light *lights;
@@ -486,7 +483,12 @@ static void submit_next(struct oneshot *os, uv_loop_t *loop)
     while (os->inflight < os->jobs && os->next < os->nlights) {
         struct light *l = &os->lights[os->next++];
         struct job *j;
+        ac_err_t e = {0};
 
+        if (l->group >= 0 && os->eng.late_md5s != NULL && ac_osm_failed(&os->osm, &e)) {
+            ac_err_prefix(&e, "%s", l->path); /* a master could not be hashed: no output */
+            fail_light(l, &e);
+        }
         if (l->group < 0) {
             os->failed++;
             print_result(os, l);
@@ -515,90 +517,43 @@ static void submit_next(struct oneshot *os, uv_loop_t *loop)
     }
 }
 
-static void mtask_work(uv_work_t *req)
+/* prefetch_work reads the first lights ahead into the page cache (ac_fsutil_prefetch). */
+static void prefetch_work(uv_work_t *req)
 {
-    struct mtask *t = req->data;
-    ac_masters_t *ms = &t->os->ms;
+    struct prefetch *p = req->data;
+    long long got = 0;
 
-    t->rc = t->hash ? ac_masters_hash_one(ms, t->i, &t->err)
-                    : ac_masters_load_one(ms, t->i, AC_MASTERS_HASH_APART, &t->err);
+    for (int i = 0; i < p->n && (i < p->min || got < p->budget); i++) {
+        long long size = ac_fsutil_prefetch(p->lights[i].path);
+        got += size > 0 ? size : 0;
+    }
 }
 
-/* mtask_done counts a finished task (status is 0: nothing cancels these tasks). */
-static void mtask_done(uv_work_t *req, int status)
+static void prefetch_done(uv_work_t *req, int status)
 {
-    struct mtask *t = req->data;
-
+    (void)req;
     (void)status;
-    *(t->hash ? &t->os->hashes_pending : &t->os->loads_pending) -= 1;
 }
 
-/* start_masters queues, for every master given, its load (pixels) and the MD5 of its
- * file on the pool, all at once: the loads wait for the disk while the MD5s use the CPUs,
- * and the MD5s go on while the loop thread prepares the sets (finish_masters). */
-static void start_masters(struct oneshot *os, uv_loop_t *loop)
+/* start_prefetch has the disk read the first lights while the sets are prepared, when it
+ * would otherwise idle: as many bytes as the masters take in memory (their preparation
+ * lasts about as long as their reading did), and at least one light per job. */
+static void start_prefetch(struct oneshot *os, uv_loop_t *loop)
 {
-    for (int h = 0; h < 2; h++) {
-        for (int i = 0; i < AC_M_COUNT; i++) {
-            struct mtask *t = h ? &os->hashes[i] : &os->loads[i];
+    struct prefetch *p = &os->ahead;
 
-            if (!ac_masters_given(&os->ms, i))
-                continue;
-            t->os = os;
-            t->i = i;
-            t->hash = h;
-            t->req.data = t;
-            *(h ? &os->hashes_pending : &os->loads_pending) += 1;
-            /* uv_queue_work cannot fail for a valid callback (libuv 1.44). */
-            uv_queue_work(loop, &t->req, mtask_work, mtask_done);
-        }
-    }
-}
-
-/* run_until runs the loop until *pending reaches 0. */
-static void run_until(uv_loop_t *loop, const int *pending)
-{
-    while (*pending > 0)
-        uv_run(loop, UV_RUN_ONCE);
-}
-
-/* task_fail copies a failed task's error (it names the master) into e. */
-static int task_fail(const struct mtask *t, ac_err_t *e)
-{
-    *e = t->err;
-    return t->rc;
-}
-
-/* load_masters starts the masters (start_masters) and waits for their pixels. The error
- * reported is the first in the order bias, dark, flat, flat-dark, as when the masters were
- * read one after another. On failure every light fails with the reason. */
-static int load_masters(struct oneshot *os, uv_loop_t *loop, ac_err_t *e)
-{
-    start_masters(os, loop);
-    run_until(loop, &os->loads_pending);
+    p->lights = os->lights;
+    p->n = os->nlights;
+    p->min = os->jobs;
+    p->budget = 0;
     for (int i = 0; i < AC_M_COUNT; i++) {
-        int rc;
-        if (!ac_masters_given(&os->ms, i))
-            continue;
-        if (os->loads[i].rc != 0)
-            return task_fail(&os->loads[i], e);
-        if ((rc = ac_masters_check_type(&os->ms, i, os->eng.calib.force, e)) != 0)
-            return rc;
+        const ac_image_t *m = ac_masters_image(&os->ms, i);
+        if (m != NULL)
+            p->budget += (long long)m->w * m->h * (long long)sizeof(float);
     }
-    return 0;
-}
-
-/* finish_masters waits for the masters' MD5s and writes them where prepare would have
- * (the calsets' provenance, for the output headers): prepare ran while they were being
- * computed, with empty MD5s. */
-static int finish_masters(struct oneshot *os, uv_loop_t *loop, ac_err_t *e)
-{
-    run_until(loop, &os->hashes_pending);
-    for (int i = 0; i < AC_M_COUNT; i++)
-        if (ac_masters_given(&os->ms, i) && os->hashes[i].rc != 0)
-            return task_fail(&os->hashes[i], e);
-    ac_masters_set_md5s(&os->ms, os->sets, os->sets != NULL ? os->nsets : 0);
-    return 0;
+    p->req.data = p;
+    /* uv_queue_work cannot fail for a valid callback (libuv 1.44). */
+    uv_queue_work(loop, &p->req, prefetch_work, prefetch_done);
 }
 
 static ac_image_t *master(struct oneshot *os, int i)
@@ -689,6 +644,7 @@ static void print_summary(struct oneshot *os, double secs)
 
 static void oneshot_free(struct oneshot *os)
 {
+    ac_osm_free(&os->osm);
     ac_masters_free(&os->ms);
     for (int g = 0; os->sets != NULL && g < os->nsets; g++)
         ac_calset_free(&os->sets[g]);
@@ -733,12 +689,11 @@ int ac_oneshot_main(int argc, char **argv)
         return 1;
     }
     /* The pool size must be set before libuv's first pool use (style-anchors §9.2-1). The
-     * masters' loads and MD5s all run at once, so the pool has a thread for each; at most
-     * --jobs lights run at a time whatever its size (submit_next). */
-    ntasks = 0;
-    for (int i = 0; i < AC_M_COUNT; i++)
-        ntasks += ac_masters_given(&os.ms, i) ? 2 : 0;
-    snprintf(jobs_env, sizeof jobs_env, "%d", os.jobs > ntasks ? os.jobs : ntasks);
+     * masters' loads and MD5s all run at once, so the pool has a thread for each (lights
+     * wait for the MD5s: those must never queue behind them), one more for the read-ahead;
+     * at most --jobs lights run at a time whatever its size (submit_next). */
+    ntasks = ac_osm_tasks(&os.ms);
+    snprintf(jobs_env, sizeof jobs_env, "%d", (os.jobs > ntasks ? os.jobs : ntasks) + 1);
     setenv("UV_THREADPOOL_SIZE", jobs_env, 1);
     os.wbs = calloc((size_t)os.jobs, sizeof *os.wbs);
     os.free_wbs = calloc((size_t)os.jobs, sizeof *os.free_wbs);
@@ -747,7 +702,12 @@ int ac_oneshot_main(int argc, char **argv)
         oneshot_free(&os);
         return 1;
     }
-    if (load_masters(&os, &loop, &e) != 0) {
+    rc = 0;
+    if (ntasks > 0 && (rc = ac_osm_start(&os.osm, &os.ms, &loop)) != 0)
+        ac_err_set(&e, rc, "out of memory starting the masters");
+    else if (ntasks > 0)
+        rc = ac_osm_wait_loads(&os.osm, &loop, os.eng.calib.force, &e);
+    if (rc != 0) {
         for (int i = 0; i < os.nlights; i++)
             fail_light(&os.lights[i], &e);
     } else {
@@ -756,14 +716,13 @@ int ac_oneshot_main(int argc, char **argv)
                 master(&os, AC_M_DARK), master(&os, AC_M_BIAS), &os.eng.calib, why, sizeof why);
             ac_log_info("master dark: %s", why);
         }
-        /* The disk idles while the sets are prepared: it reads the first lights meanwhile. */
-        for (int i = 0; i < os.nlights && i < os.jobs; i++)
-            ac_fsutil_prefetch(os.lights[i].path);
+        start_prefetch(&os, &loop);
         plan_lights(&os, dark_has_bias);
         prepare_sets(&os);
-        if (finish_masters(&os, &loop, &e) != 0)
-            for (int i = 0; i < os.nlights; i++)
-                fail_light(&os.lights[i], &e);
+        if (ntasks > 0) { /* the MD5s go on beside the first lights */
+            os.eng.late_md5s = ac_osm_md5s;
+            os.eng.late_md5s_ud = &os.osm;
+        }
     }
     for (int i = 0; i < os.jobs; i++)
         os.free_wbs[os.nfree++] = &os.wbs[i];

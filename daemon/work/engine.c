@@ -206,6 +206,42 @@ static int choose_from_samples(const ac_calset_t *cs, ac_imgin_t *in, const ac_e
     return 0;
 }
 
+/* The masters' MD5 cards, in the order bias, dark, flat, flat-dark. */
+static const char *const md5_key[4] = {"BIASMD5", "DARKMD5", "FLATMD5", "FDRKMD5"};
+static const char *const md5_comment[4] = {
+    "MD5 of the master bias file", "MD5 of the master dark file", "MD5 of the master flat file",
+    "MD5 of the flat-dark file"};
+
+/* md5_card adds the MD5 card of master i (AC_M_* order) with value md5. */
+static int md5_card(ac_hdr_t *h, int i, const char *md5)
+{
+    return ac_hdr_add_str(h, md5_key[i], md5, md5_comment[i]);
+}
+
+/* late_md5_cards makes cards the MD5 cards of the masters cs applies, their values from
+ * o->late_md5s (which may wait for them); none when the set's own MD5s are final. */
+static int late_md5_cards(const ac_calset_t *cs, const ac_engine_opts_t *o, ac_hdr_t *cards,
+                          ac_light_result_t *res)
+{
+    const bool applied[4] = {cs->has_bias, cs->has_dark, cs->has_flat,
+                             cs->has_flat && cs->has_flatdark};
+    char md5[4][33] = {"", "", "", ""};
+    int rc;
+
+    if (o->late_md5s == NULL)
+        return 0;
+    rc = o->late_md5s(o->late_md5s_ud, md5, &res->err);
+    if (rc != 0) {
+        ac_err_prefix(&res->err, "%s", res->light_path);
+        return rc;
+    }
+    for (int i = 0; i < 4; i++)
+        if (applied[i] && (rc = md5_card(cards, i, md5[i])) != 0)
+            return ac_err_set(&res->err, rc, "%s: no memory for the masters' MD5s",
+                              res->light_path);
+    return 0;
+}
+
 /* build_header copies the light's cards and adds the calibration record (everything known
  * before the data; the quality figures follow at commit). */
 static int build_header(ac_hdr_t *h, const ac_hdr_t *src, const ac_calset_t *cs,
@@ -221,21 +257,21 @@ static int build_header(ac_hdr_t *h, const ac_hdr_t *src, const ac_calset_t *cs,
     rc |= ac_hdr_add_str(h, "CALSOFT", AC_SOFTWARE, "calibration software");
     if (cs->has_bias) {
         rc |= ac_hdr_add_str(h, "BIASMAST", cs->bias_name, "master bias applied");
-        rc |= ac_hdr_add_str(h, "BIASMD5", cs->bias_md5, "MD5 of the master bias file");
+        rc |= md5_card(h, 0, cs->bias_md5);
     }
     if (cs->has_dark) {
         rc |= ac_hdr_add_str(h, "DARKMAST", cs->dark_name, "master dark applied");
-        rc |= ac_hdr_add_str(h, "DARKMD5", cs->dark_md5, "MD5 of the master dark file");
+        rc |= md5_card(h, 1, cs->dark_md5);
         rc |= ac_hdr_add_double(h, "DARKSCAL", res->k, "dark scale factor k");
         if (o->calib.dark_optimize && cs->dark_c != NULL)
             rc |= ac_hdr_add_bool(h, "DARKOPT", true, "k chosen by dark optimisation");
     }
     if (cs->has_flat) {
         rc |= ac_hdr_add_str(h, "FLATMAST", cs->flat_name, "master flat applied");
-        rc |= ac_hdr_add_str(h, "FLATMD5", cs->flat_md5, "MD5 of the master flat file");
+        rc |= md5_card(h, 2, cs->flat_md5);
         if (cs->has_flatdark) {
             rc |= ac_hdr_add_str(h, "FDRKMAST", cs->flatdark_name, "flat-dark for the flat");
-            rc |= ac_hdr_add_str(h, "FDRKMD5", cs->flatdark_md5, "MD5 of the flat-dark file");
+            rc |= md5_card(h, 3, cs->flatdark_md5);
         }
         if (cs->n_flat_scales == 3) {
             rc |= ac_hdr_add_double(h, "FLATSCLR", cs->flat_scale[0], "flat scale, red");
@@ -483,7 +519,7 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
     ac_imgout_t *out = NULL;
     ac_quality_acc_t qacc = {0};
     ac_imgout_sum_t sum = {0};
-    ac_hdr_t hdr, extra;
+    ac_hdr_t hdr, extra, md5s;
     ac_rowstats_t st;
     const ac_meta_t *m;
     uint64_t t0 = ac_now_ns(), t;
@@ -494,6 +530,7 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
     result_init(res, cs, light_path, o);
     ac_hdr_init(&hdr);
     ac_hdr_init(&extra);
+    ac_hdr_init(&md5s);
 
     if (ctl != NULL)
         atomic_store(&ctl->step, AC_STEP_READING);
@@ -557,8 +594,16 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
         ac_err_set(e, rc, "%s: quality figures not representable", light_path);
         goto out;
     }
+    rc = late_md5_cards(cs, o, &md5s, res);
+    if (rc != 0)
+        goto out;
     if (two_pass) {
         /* The header is final: write it first, then the light calibrated again. */
+        rc = ac_hdr_replace(&hdr, &md5s);
+        if (rc != 0) {
+            ac_err_set(e, rc, "%s: no MD5 card to fill in the header", light_path);
+            goto out;
+        }
         rc = ac_imgout_open_final(res->out_path, w, h, &hdr, ac_imgout_datasum_value(&sum),
                                   &o->out, &out, e);
         if (rc != 0)
@@ -568,6 +613,8 @@ int ac_engine_calibrate_light(const ac_calset_t *cs, const char *light_path,
         if (rc != 0)
             goto out;
     }
+    if (!two_pass && md5s.n > 0 && (rc = ac_imgout_update_cards(out, &md5s, e)) != 0)
+        goto out;
     if (ctl != NULL)
         atomic_store(&ctl->step, AC_STEP_COMMITTING);
     t = ac_now_ns();
@@ -590,6 +637,7 @@ out:
     ac_imgio_close(in);
     ac_hdr_free(&hdr);
     ac_hdr_free(&extra);
+    ac_hdr_free(&md5s);
     if (ctl != NULL)
         atomic_store(&ctl->step, AC_STEP_DONE);
     res->status = rc;

@@ -46,6 +46,12 @@
 #include "imgout.h"
 #include "quality.h"
 
+/* A provider of the masters' MD5s when they are not known as a light starts (the
+ * one-shot hashes its masters while its first lights run; see late_md5s below). Fills
+ * md5[0..3] (bias, dark, flat, flat-dark; "" for a master not given) and returns 0, or an
+ * error naming the master that fails the light. May block until the MD5s are known. */
+typedef int (*ac_engine_md5s_fn)(void *ud, char md5[4][33], ac_err_t *e);
+
 typedef struct ac_engine_opts {
     ac_calib_opts_t calib;
     ac_imgout_opts_t out;
@@ -58,6 +64,13 @@ typedef struct ac_engine_opts {
     /* "": the pixels are read from light_path. Else from this file, a downloaded copy of
      * the light (cloud sync); the output is still named and placed after light_path. */
     char input_path[4096];
+    /* NULL: the set's MD5s are final when the light starts (the daemon's sets). Else the
+     * output's MD5 cards (BIASMD5, DARKMD5, FLATMD5, FDRKMD5) are written empty and filled
+     * from late_md5s(late_md5s_ud, ...), called on the light's thread just before its
+     * header is final (at commit; with hash_output before the second pass); its failure
+     * fails the light and nothing is committed. */
+    ac_engine_md5s_fn late_md5s;
+    void *late_md5s_ud;
 } ac_engine_opts_t;
 
 void ac_engine_opts_default(ac_engine_opts_t *o);

@@ -1,6 +1,9 @@
 /*
  * test-hdr.c - FITS header cards: formatting, lookup, output filtering.
  */
+#include <errno.h>
+#include <string.h>
+
 #include "hdr.h"
 #include "test.h"
 
@@ -93,4 +96,30 @@ TEST(hdr_output_filter_keeps_observing_z_keywords)
     ASSERT(ac_hdr_is_output_excluded("ZNAME2"));
     ASSERT(ac_hdr_is_output_excluded("ZQUANTIZ"));
     ASSERT(ac_hdr_is_output_excluded("ZNAXIS"));
+}
+
+TEST(hdr_replace_in_place_or_not_at_all)
+{
+    ac_hdr_t h, from;
+    char v[80];
+
+    ac_hdr_init(&h);
+    ac_hdr_init(&from);
+    ASSERT_OK(ac_hdr_add_str(&h, "BIASMD5", "", NULL));
+    ASSERT_OK(ac_hdr_add_str(&h, "DARKMD5", "", NULL));
+    ASSERT_OK(ac_hdr_add_history(&h, "after"));
+    ASSERT_OK(ac_hdr_add_str(&from, "DARKMD5", "feedface", "dark"));
+    ASSERT_OK(ac_hdr_replace(&h, &from));
+    ASSERT_EQ(h.n, 3);
+    ASSERT_STR_EQ(h.cards[1], from.cards[0]);
+    ASSERT(ac_hdr_get_value(&h, "BIASMD5", v, sizeof v));
+    ASSERT_STR_EQ(v, "");
+    ASSERT(strncmp(h.cards[2], "HISTORY after", 13) == 0);
+    /* A keyword h lacks: nothing is replaced. */
+    ASSERT_OK(ac_hdr_add_str(&from, "FLATMD5", "x", NULL));
+    ASSERT_OK(ac_hdr_set_str(&from, "DARKMD5", "beef", NULL));
+    ASSERT_EQ(ac_hdr_replace(&h, &from), -ENOENT);
+    ASSERT(strstr(h.cards[1], "feedface") != NULL);
+    ac_hdr_free(&h);
+    ac_hdr_free(&from);
 }

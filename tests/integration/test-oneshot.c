@@ -11,6 +11,7 @@
 #include "fitsgen.h"
 #include "harness.h"
 #include "support.h"
+#include "tools.h"
 
 #define W 160
 #define H 120
@@ -258,6 +259,22 @@ static void read_masters(double *m[3])
     }
 }
 
+/* assert_master_md5s requires in output op the MD5 of each master file (md5sum's, the
+ * file hashed beside the first lights: oneshot_masters.h) that applies. */
+static void assert_master_md5s(const char *op, bool flat)
+{
+    static const char *const key[] = {"BIASMD5", "DARKMD5", "FLATMD5"};
+    static const char *const file[] = {"night/masters/master_bias.fits",
+                                       "night/masters/master_dark.fits",
+                                       "night/masters/master_flat.fits"};
+
+    for (int k = 0; k < (flat ? 3 : 2); k++) {
+        char want[33];
+        snprintf(want, sizeof want, "%s", ac_tools_hash("md5sum", file[k]));
+        ASSERT_STR_EQ(read_key_string(op, key[k]), want);
+    }
+}
+
 /* check_output checks out/<stem>_<i>_calibrated.fits, calibrated from
  * night/lights/<stem>_<i>.fits (i as %04d), against the double reference of the offset plane
  * and the offset-free flat, against the truth, and with fitsverify; op receives its path. */
@@ -305,6 +322,7 @@ TEST(oneshot_mono_astrofiler_masters_match_reference_and_truth)
         ASSERT_STR_EQ(read_key_string(op, "BIASMAST"), "master_bias.fits");
         ASSERT_STR_EQ(read_key_string(op, "DARKMAST"), "master_dark.fits");
         ASSERT_STR_EQ(read_key_string(op, "FLATMAST"), "master_flat.fits");
+        assert_master_md5s(op, true);
         ASSERT_NOT_NULL(read_key_string(op, "CALDATE"));
         ASSERT_CONTAINS(read_key_string(op, "CALSOFT"), "astrocald");
         ASSERT_NEAR(read_key_double(op, "DARKSCAL"), 1.0, 0);
@@ -496,6 +514,8 @@ TEST(oneshot_parallel_sync_and_compressed_io_agree)
         ASSERT_NEAR(a1[i], c1[i], noise / 4);
     }
     assert_fitsverify_clean("c/M_31_300s_0001_calibrated.fits.fz");
+    assert_master_md5s("c/M_31_300s_0001_calibrated.fits.fz", true);
+    assert_master_md5s("b/light1_calibrated.fits", true);
     free(a1);
     free(b1);
     free(z1);

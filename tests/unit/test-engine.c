@@ -3,7 +3,7 @@
  * read-back fallback for compressed files, give the same pixels and header figures as the
  * single pass, a valid file, and the SHA-256 of that file. Synthetic 200 x 150 frames from
  * tests/support/fitsgen.h, mono and RGGB, cosmetic correction on and off, automatic
- * pedestal.
+ * pedestal. The masters' MD5s handed over late (the one-shot's late_md5s).
  */
 #include <errno.h>
 #include <fitsio.h>
@@ -254,6 +254,130 @@ TEST(engine_hash_output_cancel_leaves_nothing)
     ASSERT(stat("out/light_calibrated.fits", &sb) != 0 && errno == ENOENT);
     ASSERT_EQ(rmdir("out"), 0); /* empty: no temporary file either */
     ac_workbuf_free(&wb);
+    free(res);
+    ac_calset_free(&cs);
+}
+
+/* The masters' MD5s as the one-shot hands them over late (engine.h, late_md5s). */
+struct late {
+    int calls, rc;
+};
+
+static int late_md5s(void *ud, char md5[4][33], ac_err_t *e)
+{
+    static const char *const v[4] = {"0123456789abcdef0123456789abcdef",
+                                     "fedcba9876543210fedcba9876543210",
+                                     "00112233445566778899aabbccddeeff", ""};
+    struct late *l = ud;
+
+    l->calls++;
+    if (l->rc != 0)
+        return ac_err_set(e, l->rc, "master dark: dark.fits: read failed while hashing");
+    for (int i = 0; i < 4; i++)
+        snprintf(md5[i], 33, "%s", v[i]);
+    return 0;
+}
+
+/* run_late calibrates light.fits into outdir with the MD5s from late_md5s. */
+static int run_late(const ac_calset_t *cs, const char *outdir, bool hash, bool compress,
+                    struct late *l, ac_light_result_t *res)
+{
+    ac_engine_opts_t o;
+    ac_workbuf_t wb = {0};
+    int rc;
+
+    ac_engine_opts_default(&o);
+    o.calib.cosmetic = true; /* as run() */
+    o.calib.pedestal_mode = AC_PEDESTAL_AUTO;
+    o.hash_output = hash;
+    o.out.compress = compress;
+    o.late_md5s = late_md5s;
+    o.late_md5s_ud = l;
+    snprintf(o.output_dir, sizeof o.output_dir, "%s", outdir);
+    mkdir(outdir, 0755);
+    rc = ac_engine_calibrate_light(cs, "light.fits", &o, &wb, NULL, res);
+    ac_workbuf_free(&wb);
+    return rc;
+}
+
+/* check_late: an output whose MD5s came late is the output of a set that knew them from
+ * the start (same cards, same place, valid checksums; the SHA-256 of the file). */
+static void check_late(bool hash, bool compress)
+{
+    ac_light_result_t *known = calloc(1, sizeof *known), *late = calloc(1, sizeof *late);
+    struct late l = {0, 0};
+    ac_calset_t cs;
+    ac_err_t e = {0};
+    char ds[FLEN_VALUE], sha[65];
+    int hdu = compress ? 2 : 1;
+
+    ASSERT(known != NULL && late != NULL);
+    make_frames(false, false);
+    prepare(&cs, true);
+    snprintf(cs.bias_md5, sizeof cs.bias_md5, "0123456789abcdef0123456789abcdef");
+    snprintf(cs.dark_md5, sizeof cs.dark_md5, "fedcba9876543210fedcba9876543210");
+    snprintf(cs.flat_md5, sizeof cs.flat_md5, "00112233445566778899aabbccddeeff");
+    run(&cs, "light.fits", "known", hash, true, compress, hash && !compress, known);
+    cs.bias_md5[0] = cs.dark_md5[0] = cs.flat_md5[0] = '\0';
+    if (run_late(&cs, "late", hash, compress, &l, late) != 0)
+        AC_TEST_FAIL("late: %s", late->err.msg);
+    ASSERT_EQ(l.calls, 1);
+    if (!compress) {
+        same_header(known->out_path, late->out_path);
+    } else { /* cfitsio's own cards: compare the MD5s only */
+        ac_hdr_t h;
+        ac_meta_t m;
+        char v[80];
+        ac_hdr_init(&h);
+        ASSERT_OK(ac_imgio_read_header(late->out_path, &h, &m, &e));
+        ASSERT(ac_hdr_get_value(&h, "DARKMD5", v, sizeof v));
+        ASSERT_STR_EQ(v, "fedcba9876543210fedcba9876543210");
+        ac_hdr_free(&h);
+    }
+    free(read_output(late->out_path, hdu, ds)); /* checksums verified */
+    if (hash) {
+        ASSERT_OK(ac_digest_file(late->out_path, AC_DIGEST_SHA256, sha, sizeof sha, &e));
+        ASSERT_STR_EQ(late->sha256, sha);
+    }
+    free(known);
+    free(late);
+    ac_calset_free(&cs);
+}
+
+TEST(engine_late_md5s_single_pass)
+{
+    check_late(false, false);
+}
+
+TEST(engine_late_md5s_two_passes)
+{
+    check_late(true, false);
+}
+
+TEST(engine_late_md5s_compressed_output)
+{
+    check_late(false, true);
+}
+
+TEST(engine_late_md5s_failure_commits_nothing)
+{
+    ac_light_result_t *res = calloc(1, sizeof *res);
+    struct late l = {0, AC_EMASTER};
+    ac_calset_t cs;
+    struct stat sb;
+
+    ASSERT_NOT_NULL(res);
+    make_frames(false, false);
+    prepare(&cs, false);
+    for (int hash = 0; hash < 2; hash++) {
+        ASSERT_EQ(run_late(&cs, "out", hash, false, &l, res), AC_EMASTER);
+        ASSERT_EQ(res->status, AC_EMASTER);
+        ASSERT_STR_EQ(res->err.msg,
+                      "light.fits: master dark: dark.fits: read failed while hashing");
+        ASSERT(stat("out/light_calibrated.fits", &sb) != 0 && errno == ENOENT);
+        ASSERT_EQ(rmdir("out"), 0); /* empty: no temporary file either */
+    }
+    ASSERT_EQ(l.calls, 2);
     free(res);
     ac_calset_free(&cs);
 }

@@ -2,7 +2,8 @@
  * test-imgout.c - the float32 FITS writer: data read back exactly through cfitsio,
  * checksums verified by cfitsio and fitsverify, header order, atomic naming, error paths
  * (through the pwrite hook), the buffered fallback and the compressed path; the sequential
- * mode (byte-identical files, SHA-256 checked by sha256sum, the DATASUM check).
+ * mode (byte-identical files, SHA-256 checked by sha256sum, the DATASUM check); cards
+ * updated before commit.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -693,4 +694,54 @@ TEST(imgout_commit_hashed_reads_back_classic_and_compressed)
         ac_tools_fitsverify_clean(path);
     }
     free(img);
+}
+
+TEST(imgout_update_cards_before_commit_classic_only)
+{
+    static const char md5[] = "0123456789abcdef0123456789abcdef";
+    ac_imgout_opts_t o;
+    ac_imgout_t *wr = NULL;
+    ac_err_t e = {0};
+    ac_hdr_t hdr, upd;
+    const float px[2] = {1.0f, 2.0f};
+    char v[FLEN_VALUE];
+
+    ac_hdr_init(&hdr);
+    ac_hdr_init(&upd);
+    ASSERT_OK(ac_hdr_add_str(&hdr, "DARKMD5", "", "MD5 of the master dark file"));
+    ASSERT_OK(ac_hdr_add_str(&upd, "DARKMD5", md5, "MD5 of the master dark file"));
+    for (int compress = 0; compress <= 1; compress++) {
+        const char *path = compress ? "u.fits.fz" : "u.fits";
+        fitsfile *f = NULL;
+        int st = 0;
+
+        imgt_opts_small(&o);
+        o.compress = compress != 0;
+        ASSERT_OK(ac_imgout_open(path, 2, 1, &hdr, 0, &o, &wr, &e));
+        ASSERT_OK(ac_imgout_write_rows(wr, px, 1, &e));
+        ASSERT_OK(ac_imgout_update_cards(wr, &upd, &e));
+        ASSERT_OK(ac_imgout_commit(wr, NULL, NULL, &e));
+        fits_open_image(&f, path, READONLY, &st);
+        fits_read_key(f, TSTRING, "DARKMD5", v, NULL, &st);
+        fits_close_file(f, &st);
+        ASSERT_EQ(st, 0);
+        ASSERT_STR_EQ(v, md5);
+        ac_tools_fitsverify_clean(path);
+    }
+    /* Only keywords given at open (the header's size is fixed then). */
+    imgt_opts_small(&o);
+    ASSERT_OK(ac_hdr_add_str(&upd, "FLATMD5", md5, NULL));
+    ASSERT_OK(ac_imgout_open("n.fits", 2, 1, &hdr, 0, &o, &wr, &e));
+    ASSERT_EQ(ac_imgout_update_cards(wr, &upd, &e), -ENOENT);
+    ASSERT_CONTAINS(e.msg, "n.fits: a card to update was not in the header");
+    ac_imgout_abort(wr);
+    /* Sequential mode: the header is written at open. */
+    memset(&e, 0, sizeof e);
+    ASSERT_OK(ac_imgout_open_final("s.fits", 2, 1, &hdr, 0, &o, &wr, &e));
+    ASSERT_EQ(ac_imgout_update_cards(wr, &upd, &e), -EINVAL);
+    ASSERT_CONTAINS(e.msg, "s.fits: the header is written already");
+    ac_imgout_abort(wr);
+    ASSERT_EQ(imgt_count_tmp("."), 0);
+    ac_hdr_free(&hdr);
+    ac_hdr_free(&upd);
 }
