@@ -51,6 +51,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "masters.h"
+#include "poolsetup.h"
 #include "schema.h"
 #include "sdnotify.h"
 #include "util.h"
@@ -514,7 +515,6 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
                    ac_err_t *e)
 {
     char lock_path[4200], wal[4200];
-    char pool[16];
     int n_requeued = 0, n_failed = 0, rc;
     ac_schema_info_t info;
 
@@ -531,8 +531,7 @@ int ac_daemon_init(ac_daemon_t *d, uv_loop_t *loop, const char *config_path, boo
      * once) and for the reads that would otherwise wait for a calibration to end: headers,
      * the planner's catalogue read, registration (an import's readers, 4 at a time, share
      * these threads with a master set's works; neither holds them for long). */
-    snprintf(pool, sizeof pool, "%d", d->cfg.workers + 2 * AC_M_COUNT);
-    setenv("UV_THREADPOOL_SIZE", pool, 1);
+    ac_pool_setup(d->cfg.workers + 2 * AC_M_COUNT, d->cfg.workers);
 
     if (ac_fsutil_mkdirs(d->cfg.state_dir, e) != 0)
         return EX_CANTCREAT;

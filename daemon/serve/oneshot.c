@@ -36,6 +36,7 @@
 #include "masters.h"
 #include "oneshot_manifest.h"
 #include "oneshot_masters.h"
+#include "poolsetup.h"
 #include "proto.h"
 #include "oneshot_int.h"
 #include "util.h"
@@ -663,7 +664,6 @@ int ac_oneshot_main(int argc, char **argv)
     ac_err_t e = {0};
     uv_loop_t loop;
     uint64_t t0 = ac_now_ns();
-    char jobs_env[16];
     char why[256] = "";
     bool dark_has_bias = true;
     int rc, ntasks;
@@ -693,8 +693,7 @@ int ac_oneshot_main(int argc, char **argv)
      * wait for the MD5s: those must never queue behind them), one more for the read-ahead;
      * at most --jobs lights run at a time whatever its size (submit_next). */
     ntasks = ac_osm_tasks(&os.ms);
-    snprintf(jobs_env, sizeof jobs_env, "%d", (os.jobs > ntasks ? os.jobs : ntasks) + 1);
-    setenv("UV_THREADPOOL_SIZE", jobs_env, 1);
+    ac_pool_setup((os.jobs > ntasks ? os.jobs : ntasks) + 1, os.jobs);
     os.wbs = calloc((size_t)os.jobs, sizeof *os.wbs);
     os.free_wbs = calloc((size_t)os.jobs, sizeof *os.free_wbs);
     if (os.wbs == NULL || os.free_wbs == NULL || uv_loop_init(&loop) != 0) {

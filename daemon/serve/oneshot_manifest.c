@@ -39,6 +39,7 @@
 #include "masters.h"
 #include "oneshot.h"
 #include "outfile.h"
+#include "poolsetup.h"
 #include "proto.h"
 #include "recalfile.h"
 #include "util.h"
@@ -580,7 +581,6 @@ int ac_oneshot_manifest_main(int argc, char **argv)
     uv_loop_t loop;
     ac_err_t e = {0};
     uint64_t t0 = ac_now_ns();
-    char env[16];
     int rc;
 
     memset(&r, 0, sizeof r);
@@ -591,8 +591,7 @@ int ac_oneshot_manifest_main(int argc, char **argv)
         run_free(&r);
         return rc < 0 ? 0 : rc;
     }
-    snprintf(env, sizeof env, "%d", r.jobs);
-    setenv("UV_THREADPOOL_SIZE", env, 1); /* before libuv's first pool use */
+    ac_pool_setup(r.jobs, r.jobs); /* before libuv's first pool use */
     r.wbs = calloc((size_t)r.jobs, sizeof *r.wbs);
     r.free_wbs = calloc((size_t)r.jobs, sizeof *r.free_wbs);
     if (r.wbs == NULL || r.free_wbs == NULL || uv_loop_init(&loop) != 0) {
