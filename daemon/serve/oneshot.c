@@ -7,8 +7,9 @@
  *     2 to 4, and each light waits for them only before its header is final); the masters
  *     are analysed when prepared. Every step on the masters is the one master loader's
  *     (masters.h), as in the daemon;
- *  2. read each light's header and decide its dark scale k (exposure matching); a light
- *     that cannot be used with these masters fails here with its reason;
+ *  2. read each light's header (while the masters load) and decide its dark scale k
+ *     (exposure matching); a light that cannot be used with these masters fails here with
+ *     its reason;
  *  3. prepare one calibration set per distinct k (usually one): the masters' buffers are
  *     turned in place into the offset and inverse-flat planes, so memory stays at the
  *     masters' size (copies are made only when lights need several k);
@@ -22,6 +23,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +47,8 @@
 
 struct light {
     const char *path;
-    int group; /* calibration set index, -1 when planning failed */
+    int group;      /* calibration set index, -1 when planning failed */
+    double exptime; /* from its header (read_lights) */
     double k;
     char plan_warning[256]; /* from exposure matching, shown with the result */
     ac_light_result_t res;
@@ -67,6 +70,7 @@ struct oneshot {
         const struct light *lights;
         int n, min;       /* lights, and at least this many read */
         long long budget; /* then until this many bytes */
+        atomic_bool done; /* or until the sets are prepared */
     } ahead;
     int jobs;
     bool json, quiet, grade;
@@ -524,7 +528,8 @@ static void prefetch_work(uv_work_t *req)
     struct prefetch *p = req->data;
     long long got = 0;
 
-    for (int i = 0; i < p->n && (i < p->min || got < p->budget); i++) {
+    for (int i = 0; i < p->n && (i < p->min || (got < p->budget && !atomic_load(&p->done)));
+         i++) {
         long long size = ac_fsutil_prefetch(p->lights[i].path);
         got += size > 0 ? size : 0;
     }
@@ -537,8 +542,10 @@ static void prefetch_done(uv_work_t *req, int status)
 }
 
 /* start_prefetch has the disk read the first lights while the sets are prepared, when it
- * would otherwise idle: as many bytes as the masters take in memory (their preparation
- * lasts about as long as their reading did), and at least one light per job. */
+ * would otherwise idle: at least one light per job, then more until the sets are ready
+ * (ahead.done), at most twice the bytes the masters take in memory (the preparation of a
+ * set lasts about as long as reading it, twice as long on a fast disk), so that what is
+ * read ahead is still in the page cache when its light comes. */
 static void start_prefetch(struct oneshot *os, uv_loop_t *loop)
 {
     struct prefetch *p = &os->ahead;
@@ -550,8 +557,9 @@ static void start_prefetch(struct oneshot *os, uv_loop_t *loop)
     for (int i = 0; i < AC_M_COUNT; i++) {
         const ac_image_t *m = ac_masters_image(&os->ms, i);
         if (m != NULL)
-            p->budget += (long long)m->w * m->h * (long long)sizeof(float);
+            p->budget += 2 * (long long)m->w * m->h * (long long)sizeof(float);
     }
+    atomic_store(&p->done, false);
     p->req.data = p;
     /* uv_queue_work cannot fail for a valid callback (libuv 1.44). */
     uv_queue_work(loop, &p->req, prefetch_work, prefetch_done);
@@ -562,7 +570,26 @@ static ac_image_t *master(struct oneshot *os, int i)
     return ac_masters_image(&os->ms, i);
 }
 
-/* plan_lights reads each light's header and decides its dark scale. */
+/* read_lights reads each light's header for its exposure, while the masters load (later
+ * the read-ahead of the first lights would hold these small reads up). */
+static void read_lights(struct oneshot *os)
+{
+    for (int i = 0; i < os->nlights; i++) {
+        struct light *l = &os->lights[i];
+        ac_hdr_t hdr;
+        ac_meta_t meta;
+        ac_err_t e = {0};
+
+        ac_hdr_init(&hdr);
+        if (ac_imgio_read_header(l->path, &hdr, &meta, &e) != 0)
+            fail_light(l, &e);
+        else
+            l->exptime = meta.exptime;
+        ac_hdr_free(&hdr);
+    }
+}
+
+/* plan_lights decides each light's dark scale (its set). */
 static void plan_lights(struct oneshot *os, bool dark_has_bias)
 {
     ac_image_t *dark = master(os, AC_M_DARK);
@@ -571,22 +598,15 @@ static void plan_lights(struct oneshot *os, bool dark_has_bias)
     os->set_k = calloc((size_t)os->nlights, sizeof *os->set_k);
     for (int i = 0; i < os->nlights && os->set_k != NULL; i++) {
         struct light *l = &os->lights[i];
-        ac_hdr_t hdr;
-        ac_meta_t meta;
         ac_err_t e = {0};
         char warn[256] = "";
         int g;
 
-        ac_hdr_init(&hdr);
-        if (ac_imgio_read_header(l->path, &hdr, &meta, &e) != 0) {
-            fail_light(l, &e);
-            ac_hdr_free(&hdr);
-            continue;
-        }
-        ac_hdr_free(&hdr);
+        if (l->res.status != 0)
+            continue; /* its header could not be read (fail_light) */
         l->k = 1.0;
         if (dark != NULL && !os->eng.calib.dark_optimize &&
-            ac_calib_dark_scale(meta.exptime, dark, bias, dark_has_bias, &os->eng.calib, &l->k,
+            ac_calib_dark_scale(l->exptime, dark, bias, dark_has_bias, &os->eng.calib, &l->k,
                                 warn, sizeof warn, &e) != 0) {
             ac_err_prefix(&e, "%s", l->path);
             fail_light(l, &e);
@@ -689,9 +709,9 @@ int ac_oneshot_main(int argc, char **argv)
         return 1;
     }
     /* The pool size must be set before libuv's first pool use (style-anchors §9.2-1). The
-     * masters' loads and MD5s all run at once, so the pool has a thread for each (lights
-     * wait for the MD5s: those must never queue behind them), one more for the read-ahead;
-     * at most --jobs lights run at a time whatever its size (submit_next). */
+     * masters are read at once, so the pool has a thread for each (their MD5s have threads
+     * of their own: oneshot_masters.h), and one more for the read-ahead; at most --jobs
+     * lights run at a time whatever its size (submit_next). */
     ntasks = ac_osm_tasks(&os.ms);
     ac_pool_setup((os.jobs > ntasks ? os.jobs : ntasks) + 1, os.jobs);
     os.wbs = calloc((size_t)os.jobs, sizeof *os.wbs);
@@ -704,7 +724,8 @@ int ac_oneshot_main(int argc, char **argv)
     rc = 0;
     if (ntasks > 0 && (rc = ac_osm_start(&os.osm, &os.ms, &loop)) != 0)
         ac_err_set(&e, rc, "out of memory starting the masters");
-    else if (ntasks > 0)
+    read_lights(&os);
+    if (rc == 0 && ntasks > 0)
         rc = ac_osm_wait_loads(&os.osm, &loop, os.eng.calib.force, &e);
     if (rc != 0) {
         for (int i = 0; i < os.nlights; i++)
@@ -718,6 +739,7 @@ int ac_oneshot_main(int argc, char **argv)
         start_prefetch(&os, &loop);
         plan_lights(&os, dark_has_bias);
         prepare_sets(&os);
+        atomic_store(&os.ahead.done, true);
         if (ntasks > 0) { /* the MD5s go on beside the first lights */
             os.eng.late_md5s = ac_osm_md5s;
             os.eng.late_md5s_ud = &os.osm;

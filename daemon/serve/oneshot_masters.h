@@ -11,8 +11,13 @@
  * order bias, dark, flat, flat-dark), and no output is committed. So the MD5s (about 0.15 s
  * of CPU per 100 MB master) run beside the first lights instead of before them.
  *
- * The pool needs a thread for each task started (ac_osm_tasks): the MD5 tasks are queued
- * first and must all be running while lights wait for them (UV_THREADPOOL_SIZE).
+ * Each MD5 runs on a thread of its own, 10 nice levels below the process: the lights wait
+ * for the MD5s only at their end, so the MD5s take the processor time that the loads, the
+ * preparation and the lights leave (a light waits for the disk much of the time), instead
+ * of holding up the preparation and with it the first lights. When no thread can be
+ * started, the MD5 is queued on the pool before any light (so it runs before any light
+ * waits for it). The pool needs a thread for each load (ac_osm_tasks) to read the
+ * masters at once.
  *
  * Ownership: ac_osm_t borrows the masters (ms, which it fills) and is owned by the caller.
  * Thread: start, wait_loads, failed and free on the loop thread (free once the loop has
@@ -43,6 +48,8 @@ typedef struct ac_osm_task {
 typedef struct ac_osm {
     ac_masters_t *ms; /* borrowed: paths given, images and MD5s written by the tasks */
     ac_osm_task_t loads[AC_M_COUNT], hashes[AC_M_COUNT];
+    uv_thread_t threads[AC_M_COUNT]; /* the MD5s' own threads (joined by ac_osm_free) */
+    bool threaded[AC_M_COUNT];
     int loads_left;  /* loop thread */
     uv_mutex_t mu;   /* guards hashes_left and, once it is 0, the hashes' results */
     uv_cond_t ended; /* broadcast when hashes_left reaches 0 */
@@ -50,7 +57,8 @@ typedef struct ac_osm {
     bool sync_ready;
 } ac_osm_t;
 
-/* ac_osm_tasks is the number of pool tasks ac_osm_start queues for ms (two per master). */
+/* ac_osm_tasks is the number of pool tasks ac_osm_start queues for ms: the loads, one per
+ * master given. */
 int ac_osm_tasks(const ac_masters_t *ms);
 
 /* ac_osm_start queues every given master's load and MD5 on loop's pool. 0 or -ENOMEM
@@ -69,7 +77,8 @@ int ac_osm_md5s(void *ud, char md5[4][33], ac_err_t *e);
 /* ac_osm_failed says, without waiting, whether an MD5 already failed (e: the first). */
 bool ac_osm_failed(ac_osm_t *osm, ac_err_t *e);
 
-/* ac_osm_free releases the lock (NULL-safe for an osm never started). */
+/* ac_osm_free joins the MD5 threads and releases the lock (NULL-safe for an osm never
+ * started). */
 void ac_osm_free(ac_osm_t *osm);
 
 #endif
