@@ -4,7 +4,8 @@
  * a calibration set (ac_calset_t) for a dark scale k. The daemon's master cache runs the
  * steps on the pool, each master's read (with its MD5) on its own thread, then the
  * preparation; `astrocald calibrate` does the same with the MD5 hashed apart, so that its
- * masters load (and hash) concurrently; ac_masters_load does it all on one thread.
+ * masters load (and hash) concurrently, and hands the MD5s to its lights when they are
+ * known (serve/oneshot_masters.h); ac_masters_load does it all on one thread.
  *
  * The steps, each usable alone:
  *   ac_masters_load_one  read master i: pixels, metadata and, unless the caller hashes the
