@@ -535,12 +535,6 @@ static void prefetch_work(uv_work_t *req)
     }
 }
 
-static void prefetch_done(uv_work_t *req, int status)
-{
-    (void)req;
-    (void)status;
-}
-
 /* start_prefetch has the disk read the first lights while the sets are prepared, when it
  * would otherwise idle: at least one light per job, then more until the sets are ready
  * (ahead.done), at most twice the bytes the masters take in memory (the preparation of a
@@ -561,8 +555,9 @@ static void start_prefetch(struct oneshot *os, uv_loop_t *loop)
     }
     atomic_store(&p->done, false);
     p->req.data = p;
-    /* uv_queue_work cannot fail for a valid callback (libuv 1.44). */
-    uv_queue_work(loop, &p->req, prefetch_work, prefetch_done);
+    /* No completion callback: nothing to hand back (libuv skips a NULL one). uv_queue_work
+     * cannot fail for a valid work callback (libuv 1.44). */
+    uv_queue_work(loop, &p->req, prefetch_work, NULL);
 }
 
 static ac_image_t *master(struct oneshot *os, int i)
