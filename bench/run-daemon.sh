@@ -4,16 +4,21 @@
 # one-shot mode with --sync on the same frames in the same run; and the latency of `status`
 # while every worker is busy.
 #
-#   bench/run-daemon.sh [--lights N] [--reps N] [--size WxH] [--tmp DIR] [--build DIR]
+# With --base DIR, each rep also runs the daemon built in DIR (e.g. a Release build of an
+# earlier commit, its astrocald and astrocalctl) the same way, after the one-shot and before
+# this build's daemon, so a change is measured against its baseline in the same run.
+#
+#   bench/run-daemon.sh [--lights N] [--reps N] [--size WxH] [--base DIR] [--tmp DIR] [--build DIR]
 #
 # Run as root so the page cache can be dropped before every measurement. Uses about
 # 3.5 GB under --tmp, removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
-lights=20 reps=3 size=6248x4176 tmp=/work/bench-tmp-daemon build=/tmp/build-bench-daemon
+lights=20 reps=3 size=6248x4176 base="" tmp=/work/bench-tmp-daemon build=/tmp/build-bench-daemon
 source bench/common.sh
-bench_options lights reps size tmp build -- "$@"
+bench_options lights reps size base tmp build -- "$@"
+[ -z "$base" ] || [ -x "$base/astrocald" ] || { echo "--base $base: no astrocald there" >&2; exit 64; }
 w=${size%x*} h=${size#*x}
 bench_build "$build" astrocald astrocalctl acgen
 cc -O2 -o "$build/status_latency" bench/status_latency.c -lm
@@ -23,19 +28,10 @@ echo "generating $lights lights of ${w}x${h} with float masters"
 "$build/tests/acgen" night "$tmp/data" --width "$w" --height "$h" --lights "$lights" --masters float >/dev/null
 
 
-oneshot_fps=() daemon_fps=()
-for rep in $(seq 1 "$reps"); do
-  rm -rf "$tmp/out-oneshot"; drop
-  echo "rep $rep: one-shot --sync (load $(cut -d' ' -f1 /proc/loadavg))"
-  t0=$(now)
-  "$build/astrocald" calibrate --quiet --jobs 2 --sync \
-      --bias "$tmp/data/masters/master_bias.fits" --dark "$tmp/data/masters/master_dark.fits" \
-      --flat "$tmp/data/masters/master_flat.fits" --output-dir "$tmp/out-oneshot" \
-      "$tmp"/data/lights/*.fits | tail -n 1
-  t1=$(now)
-  oneshot_fps+=("$(echo "$lights / ($t1 - $t0)" | bc -l)")
-  rm -rf "$tmp/out-oneshot"
-
+# daemon BUILD LABEL: the daemon built in BUILD, import of the night to the last file
+# done, cold; prints its frames/s as the last line, the status latencies before.
+daemon() {
+  local b=$1 label=$2 t0 t1 st done_n fail_n pid lat
   rm -rf "$tmp/d" "$tmp/out-daemon"; mkdir -p "$tmp/d"
   cat >"$tmp/d/astrocald.conf" <<CONF
 [DAEMON]
@@ -48,11 +44,11 @@ log_level = notice
 workers = 2
 CONF
   drop
-  echo "rep $rep: daemon, import to last file done (load $(cut -d' ' -f1 /proc/loadavg))"
-  "$build/astrocald" --config "$tmp/d/astrocald.conf" >"$tmp/d/log" 2>&1 &
+  echo "rep $rep: $label, import to last file done (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+  "$b/astrocald" --config "$tmp/d/astrocald.conf" >"$tmp/d/log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do [ -S "$tmp/d/ctl.sock" ] && break; sleep 0.05; done
-  ctl() { "$build/astrocalctl" --socket "$tmp/d/ctl.sock" "$@"; }
+  ctl() { "$b/astrocalctl" --socket "$tmp/d/ctl.sock" "$@"; }
   "$build/status_latency" "$tmp/d/ctl.sock" 3600 20 >"$tmp/d/latency" &
   lat=$!
   t0=$(now)
@@ -67,13 +63,37 @@ CONF
   t1=$(now)
   kill -INT "$lat" 2>/dev/null || true; wait "$lat" 2>/dev/null || true
   kill -TERM "$pid"; wait "$pid" || true
-  [ "$fail_n" = "0" ] || { echo "daemon: $fail_n files failed"; cat "$tmp/d/log"; exit 1; }
-  daemon_fps+=("$(echo "$lights / ($t1 - $t0)" | bc -l)")
-  echo "  one-shot ${oneshot_fps[-1]} frames/s, daemon ${daemon_fps[-1]} frames/s"
-  cat "$tmp/d/latency" | sed 's/^/  /'
+  [ "$fail_n" = "0" ] || { echo "daemon: $fail_n files failed" >&2; cat "$tmp/d/log" >&2; exit 1; }
+  sed 's/^/  /' "$tmp/d/latency" >&2
   rm -rf "$tmp/out-daemon"
+  echo "$lights / ($t1 - $t0)" | bc -l
+}
+oneshot_fps=() daemon_fps=() base_fps=()
+for rep in $(seq 1 "$reps"); do
+  rm -rf "$tmp/out-oneshot"; drop
+  echo "rep $rep: one-shot --sync (load $(cut -d' ' -f1 /proc/loadavg))"
+  t0=$(now)
+  "$build/astrocald" calibrate --quiet --jobs 2 --sync \
+      --bias "$tmp/data/masters/master_bias.fits" --dark "$tmp/data/masters/master_dark.fits" \
+      --flat "$tmp/data/masters/master_flat.fits" --output-dir "$tmp/out-oneshot" \
+      "$tmp"/data/lights/*.fits | tail -n 1
+  t1=$(now)
+  oneshot_fps+=("$(echo "$lights / ($t1 - $t0)" | bc -l)")
+  rm -rf "$tmp/out-oneshot"
+  if [ -n "$base" ]; then
+    base_fps+=("$(daemon "$base" "daemon of --base" | tail -n 1)")
+  fi
+  daemon_fps+=("$(daemon "$build" daemon | tail -n 1)")
+  printf '  one-shot %.2f frames/s, daemon %.2f frames/s (ratio %.2f)%s\n' "${oneshot_fps[-1]}" \
+    "${daemon_fps[-1]}" "$(echo "${daemon_fps[-1]} / ${oneshot_fps[-1]}" | bc -l)" \
+    "$([ -z "$base" ] || printf ', daemon of --base %.2f frames/s' "${base_fps[-1]}")"
 done
 mo=$(median "${oneshot_fps[@]}") md=$(median "${daemon_fps[@]}")
 printf 'median: one-shot --sync %.2f frames/s, daemon %.2f frames/s, ratio %.2f (target >= 0.90)\n' \
   "$mo" "$md" "$(echo "$md / $mo" | bc -l)"
+if [ -n "$base" ]; then
+  mb=$(median "${base_fps[@]}")
+  printf 'median: daemon of --base %.2f frames/s, ratio to the one-shot %.2f; this build %.2fx the base\n' \
+    "$mb" "$(echo "$mb / $mo" | bc -l)" "$(echo "$md / $mb" | bc -l)"
+fi
 rm -rf "$tmp"
