@@ -171,6 +171,29 @@ int ac_digest_file_n(const char *path, int n, const ac_digest_alg_t *algs, char 
     return rc;
 }
 
+int ac_digest_file_stat(const char *path, int n, const ac_digest_alg_t *algs, char **hex,
+                        const size_t *sizes, struct stat *before, struct stat *after,
+                        ac_err_t *e)
+{
+    struct stat own[2];
+    int rc;
+
+    if (stat(path, before != NULL ? before : &own[0]) != 0)
+        return ac_err_set(e, -errno, "%s: cannot stat: %s", path, strerror(errno));
+    if ((rc = ac_digest_file_n(path, n, algs, hex, sizes, e)) != 0)
+        return rc;
+    if (stat(path, after != NULL ? after : &own[1]) != 0)
+        return ac_err_set(e, -errno, "%s: cannot stat: %s", path, strerror(errno));
+    return 0;
+}
+
+bool ac_digest_unchanged(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
 int ac_digest_file(const char *path, ac_digest_alg_t alg, char *hex, size_t size, ac_err_t *e)
 {
     return ac_digest_file_n(path, 1, &alg, &hex, &size, e);

@@ -10,7 +10,9 @@
 #ifndef AC_DIGEST_H
 #define AC_DIGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "err.h"
 
@@ -49,6 +51,18 @@ int ac_digest_fd_n(int fd, const char *name, int n, const ac_digest_alg_t *algs,
 
 /* ac_digest_file hashes the whole file at path. 0, -errno, or -ENOMEM. */
 int ac_digest_file(const char *path, ac_digest_alg_t alg, char *hex, size_t size, ac_err_t *e);
+
+/* ac_digest_file_stat is ac_digest_file_n with the path's stat taken just before and just
+ * after the read (before, after: either may be NULL); failing to stat is an error. With
+ * ac_digest_unchanged(before, after) the digests are those of that one file's content. */
+int ac_digest_file_stat(const char *path, int n, const ac_digest_alg_t *algs, char **hex,
+                        const size_t *sizes, struct stat *before, struct stat *after,
+                        ac_err_t *e);
+
+/* ac_digest_unchanged says whether a and b are the same file with the same content as far
+ * as the file system tells: device, inode, size, modification and change times (a write
+ * changes the change time even when the modification time is set back). */
+bool ac_digest_unchanged(const struct stat *a, const struct stat *b);
 
 /* ac_digest_file_n is ac_digest_file for n digests from one read (ac_digest_fd_n). */
 int ac_digest_file_n(const char *path, int n, const ac_digest_alg_t *algs, char **hex,

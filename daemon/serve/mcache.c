@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "hdr.h"
@@ -31,11 +32,17 @@ void ac_mcache_ident(const char *path, ac_mident_t *id)
     memset(id, 0, sizeof *id);
     if (path == NULL || path[0] == '\0' || stat(path, &st) != 0)
         return;
+    ac_mcache_ident_stat(&st, id);
+}
+
+void ac_mcache_ident_stat(const struct stat *st, ac_mident_t *id)
+{
     id->exists = true;
-    id->dev = (int64_t)st.st_dev;
-    id->ino = (int64_t)st.st_ino;
-    id->size = (int64_t)st.st_size;
-    id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    id->dev = (int64_t)st->st_dev;
+    id->ino = (int64_t)st->st_ino;
+    id->size = (int64_t)st->st_size;
+    id->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    id->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 }
 
 bool ac_mcache_ident_equal(const ac_mident_t *a, const ac_mident_t *b)
@@ -43,7 +50,7 @@ bool ac_mcache_ident_equal(const ac_mident_t *a, const ac_mident_t *b)
     if (a->exists != b->exists)
         return false;
     return !a->exists || (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-                          a->mtime_ns == b->mtime_ns);
+                          a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns);
 }
 
 bool ac_mcache_transient(int code)
@@ -91,6 +98,49 @@ void ac_mcache_init(ac_mcache_t *mc, uv_loop_t *loop, size_t budget, ac_mcache_c
     mc->budget = budget;
     mc->on_loaded = on_loaded;
     mc->ud = ud;
+    mc->vouch_s = AC_MCACHE_VOUCH_S;
+}
+
+void ac_mcache_vouch(ac_mcache_t *mc, const char *path, const ac_mident_t *id, const char *md5)
+{
+    ac_mvouch_t *v = NULL;
+    char *copy;
+
+    if (path == NULL || path[0] == '\0' || md5 == NULL || strlen(md5) != 32 || !id->exists)
+        return;
+    for (int i = 0; i < AC_MCACHE_VOUCHES && v == NULL; i++)
+        if (mc->vouch[i].path != NULL && strcmp(mc->vouch[i].path, path) == 0)
+            v = &mc->vouch[i]; /* the same file hashed again: the newer one counts */
+    if (v == NULL) {
+        if ((copy = strdup(path)) == NULL)
+            return; /* no memory: the MD5 is read again, as without a vouch */
+        v = &mc->vouch[mc->vouch_next];
+        mc->vouch_next = (mc->vouch_next + 1) % AC_MCACHE_VOUCHES;
+        free(v->path);
+        v->path = copy;
+    }
+    v->id = *id;
+    ac_strlcpy(v->md5, md5, sizeof v->md5);
+    v->at = mono_s();
+}
+
+/* vouched says whether master i of s (a LOADING set, its identities just taken) is a file
+ * vouched for, unchanged since, within vouch_s, with the MD5 its key expects (or none);
+ * the MD5 is then written into s->m.hashed[i]. */
+static bool vouched(ac_mcache_t *mc, ac_mset_t *s, int i)
+{
+    for (int k = 0; k < AC_MCACHE_VOUCHES; k++) {
+        const ac_mvouch_t *v = &mc->vouch[k];
+        if (v->path == NULL || strcmp(v->path, s->files.path[i]) != 0)
+            continue;
+        if (mono_s() - v->at > mc->vouch_s || !ac_mcache_ident_equal(&v->id, &s->ident[i]) ||
+            (s->key.md5[i][0] != '\0' && strcasecmp(s->key.md5[i], v->md5) != 0))
+            return false;
+        ac_strlcpy(s->m.hashed[i], v->md5, sizeof s->m.hashed[i]);
+        mc->md5s_vouched++;
+        return true;
+    }
+    return false;
 }
 
 static bool key_equal(const ac_mkey_t *a, const ac_mkey_t *b)
@@ -293,6 +343,7 @@ static void part_done(uv_work_t *req, int status)
 static void load_start(ac_mcache_t *mc, ac_mset_t *s)
 {
     memset(&s->m, 0, sizeof s->m);
+    s->load_ns = ac_now_ns();
     s->loads_left = s->hashes_left = 0;
     s->prep_started = s->prep_done = false;
     s->part_cancelled = false;
@@ -303,8 +354,10 @@ static void load_start(ac_mcache_t *mc, ac_mset_t *s)
     for (int p = 0; p < 2 * AC_M_COUNT; p++) {
         s->part_rc[p] = 0;
         memset(&s->part_err[p], 0, sizeof s->part_err[p]);
+        s->part_vouched[p] = p >= AC_M_COUNT && ac_masters_given(&s->m, p % AC_M_COUNT) &&
+                             vouched(mc, s, p % AC_M_COUNT);
         *(p < AC_M_COUNT ? &s->loads_left : &s->hashes_left) +=
-            ac_masters_given(&s->m, p % AC_M_COUNT);
+            ac_masters_given(&s->m, p % AC_M_COUNT) && !s->part_vouched[p];
     }
     if (s->loads_left == 0) { /* nothing to read: prepare at once */
         s->prep_started = true;
@@ -312,11 +365,32 @@ static void load_start(ac_mcache_t *mc, ac_mset_t *s)
         return;
     }
     for (int p = 0; p < 2 * AC_M_COUNT; p++) {
-        if (!ac_masters_given(&s->m, p % AC_M_COUNT))
+        if (!ac_masters_given(&s->m, p % AC_M_COUNT) || s->part_vouched[p])
             continue;
         s->part[p].data = s;
         uv_queue_work(mc->loop, &s->part[p], part_work, part_done);
     }
+}
+
+/* log_ready says which masters a set holds, how long it took, and how many MD5s were
+ * read (the others were vouched for). */
+static void log_ready(const ac_mset_t *s)
+{
+    char names[64] = "";
+    int given = 0, vouched = 0;
+
+    for (int i = 0; i < AC_M_COUNT; i++) {
+        if (s->key.path[i][0] == '\0')
+            continue;
+        given++;
+        vouched += s->part_vouched[AC_M_COUNT + i];
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                 given > 1 ? ", " : "", ac_masters_kind_name(i));
+    }
+    ac_log_info("masters ready (%s) in %.2f s, %zu MiB: %d MD5%s read, %d known from this "
+                "process's own hashing",
+                names, (double)(ac_now_ns() - s->load_ns) / 1e9, s->bytes >> 20,
+                given - vouched, given - vouched == 1 ? "" : "s", vouched);
 }
 
 static void load_done(uv_work_t *req, int status)
@@ -336,6 +410,7 @@ static void load_done(uv_work_t *req, int status)
         s->last_used_ns = ac_now_ns();
         for (int i = 0; i < s->cs.n_warnings; i++)
             ac_log_warn("masters: %s", s->cs.warnings[i]);
+        log_ready(s);
         ac_backoff_reset(&s->retry);
     } else {
         /* Logged once by whoever handles the failure (the scheduler). */
@@ -497,6 +572,10 @@ int ac_mcache_close(ac_mcache_t *mc)
     int busy = 0;
 
     mc->closing = true;
+    for (int i = 0; i < AC_MCACHE_VOUCHES; i++) {
+        free(mc->vouch[i].path);
+        mc->vouch[i].path = NULL;
+    }
     ac_mcache_forget_failures(mc);
     ac_mcache_trim(mc);
     for (ac_mset_t *s = mc->sets; s != NULL; s = s->next)

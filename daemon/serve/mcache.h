@@ -5,7 +5,8 @@
  * A set is identified by its masters (bias, dark, flat, flat-dark paths, each with the
  * MD5 the catalogue expects, or "" when unknown) and the dark scale k. The first job that
  * needs a set starts loading it on the pool: each master's pixels read
- * (ac_masters_load_one) and its file's MD5 checked (ac_masters_hash_one) as two works, all
+ * (ac_masters_load_one) and its file's MD5 checked (ac_masters_hash_one; not for a file
+ * this process hashed a moment before, ac_mcache_vouch) as two works, all
  * of them at the same time (the pool has room for them beside the workers, daemon.c); once
  * the reads have ended the set is prepared on one (ac_masters_prepare: the one master
  * loader of masters.h; its error names the master and why) while the MD5s go on, and it is
@@ -40,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "backoff.h"
@@ -47,14 +49,18 @@
 #include "err.h"
 #include "masters.h" /* AC_M_BIAS ... AC_M_COUNT */
 
-/* What identifies a file's content cheaply: a file that changed has another. */
+/* What identifies a file's content cheaply: a file that changed has another (a write
+ * changes the change time even when the modification time is set back). */
 typedef struct ac_mident {
     bool exists;
-    int64_t dev, ino, size, mtime_ns;
+    int64_t dev, ino, size, mtime_ns, ctime_ns;
 } ac_mident_t;
 
 /* ac_mcache_ident stats path into *id (exists false when it cannot be stat'ed). */
 void ac_mcache_ident(const char *path, ac_mident_t *id);
+
+/* ac_mcache_ident_stat fills *id from st (exists true). */
+void ac_mcache_ident_stat(const struct stat *st, ac_mident_t *id);
 
 /* ac_mcache_ident_equal says whether a and b describe the same file content. */
 bool ac_mcache_ident_equal(const ac_mident_t *a, const ac_mident_t *b);
@@ -81,12 +87,14 @@ typedef struct ac_mset {
     int refs;
     size_t bytes;
     uint64_t last_used_ns;
+    uint64_t load_ns; /* when the load started */
     ac_calib_opts_t opts; /* snapshot used for the load */
     /* LOADING: two pool works per master, its pixels read (part i) and its MD5 (part
      * AC_M_COUNT + i), all at once; then req prepares. */
     ac_masters_t m;
     uv_work_t part[2 * AC_M_COUNT];
     int part_rc[2 * AC_M_COUNT];
+    bool part_vouched[2 * AC_M_COUNT]; /* an MD5 taken from a vouch: no work queued */
     ac_err_t part_err[2 * AC_M_COUNT];
     int loads_left, hashes_left;
     bool prep_started, prep_done; /* req: prepare_work, queued once the reads ended */
@@ -97,6 +105,16 @@ typedef struct ac_mset {
 } ac_mset_t;
 
 typedef void (*ac_mcache_cb)(void *ud, ac_mset_t *set);
+
+/* A master file this process hashed itself a moment ago (ac_mcache_vouch). */
+#define AC_MCACHE_VOUCHES 16    /* the last ones kept */
+#define AC_MCACHE_VOUCH_S 600.0 /* how long one counts (monotonic seconds) */
+typedef struct ac_mvouch {
+    char *path; /* NULL: a free entry */
+    ac_mident_t id;
+    char md5[33];
+    double at; /* monotonic seconds */
+} ac_mvouch_t;
 
 typedef struct ac_mcache {
     uv_loop_t *loop;
@@ -110,6 +128,10 @@ typedef struct ac_mcache {
      * master path in out (a cloud download), else 0: the path itself. Loop thread. */
     int (*resolve)(void *ud, const char *path, char *out, size_t size);
     void *resolve_ud;
+    ac_mvouch_t vouch[AC_MCACHE_VOUCHES]; /* ac_mcache_vouch, oldest replaced first */
+    int vouch_next;
+    double vouch_s;        /* how long a vouch counts (AC_MCACHE_VOUCH_S; tests change it) */
+    uint64_t md5s_vouched; /* MD5s taken from a vouch instead of read again (counted) */
 } ac_mcache_t;
 
 /* ac_mcache_init prepares an empty cache. budget: bytes for sets (the caller subtracts
@@ -137,6 +159,14 @@ int ac_mcache_acquire(ac_mcache_t *mc, const ac_mkey_t *key, const ac_calib_opts
                       size_t extra_reserved, ac_mset_t **out, ac_err_t *e);
 
 void ac_mcache_release(ac_mcache_t *mc, ac_mset_t *set);
+
+/* ac_mcache_vouch records that this process has just read the whole file at path to hash
+ * it, its identity id the same before and after the read, and found md5: a set loaded
+ * within vouch_s (600 s) whose master is that file, with that identity still and that MD5
+ * expected (or none), takes it instead of reading the file again to hash it. The import
+ * vouches for the masters it registers (their pages were read a moment before: hashing
+ * them again checks the same cached bytes). path is copied. */
+void ac_mcache_vouch(ac_mcache_t *mc, const char *path, const ac_mident_t *id, const char *md5);
 
 /* ac_mcache_forget_failures drops failed sets (after a master changed or on reload). */
 void ac_mcache_forget_failures(ac_mcache_t *mc);

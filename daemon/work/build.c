@@ -700,7 +700,15 @@ void ac_build_run(const ac_build_spec_t *spec, ac_build_result_t *res, atomic_in
     if (rc != 0)
         goto out;
     res->file_size = (int64_t)bytes;
-    rc = ac_digest_file(spec->output_path, AC_DIGEST_MD5, res->md5, sizeof res->md5, j.e);
+    {
+        const ac_digest_alg_t alg = AC_DIGEST_MD5;
+        const size_t size = sizeof res->md5;
+        char *hex = res->md5;
+        struct stat before;
+        rc = ac_digest_file_stat(spec->output_path, 1, &alg, &hex, &size, &before, &res->st,
+                                 j.e);
+        res->same_file = rc == 0 && ac_digest_unchanged(&before, &res->st);
+    }
 out:
     if (out != NULL)
         ac_imgout_abort(out);

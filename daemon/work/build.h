@@ -49,6 +49,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "err.h"
 #include "imgout.h"
@@ -125,6 +126,8 @@ typedef struct ac_build_result {
     char warning[1024]; /* non-fatal notes (dropped subs, raw flat...), "" when none */
     char output_path[4096];
     char md5[33];
+    struct stat st; /* AC_BUILT: the file after md5 was computed from it */
+    bool same_file; /* ...unchanged while it was read (ac_digest_unchanged) */
     int64_t file_size;
     /* The probed masters (spec->probe_*): each one's night ("" when its DATE-OBS could not
      * be read) and DATE-OBS; exists_rowid the one of the unit's night (AC_BUILD_EXISTS). */

@@ -5,9 +5,11 @@
  * used; a master whose header is unreadable fails at once, naming it, without a load. A
  * master whose file is missing is loaded from the copy the owner's resolve names (a cloud
  * download), the set keeping the catalogue's path in its key. The MD5s, run beside the
- * preparation, decide before the set is ready.
+ * preparation, decide before the set is ready; a master the process hashed a moment before
+ * is not hashed again while its file is unchanged.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -231,6 +233,100 @@ TEST(mcache_md5s_beside_the_preparation_checked_before_ready)
     ASSERT_EQ(set->state, AC_MSET_FAILED);
     ASSERT_EQ(set->bad_master, AC_M_BIAS);
     ASSERT_EQ(loaded, 3);
+    ASSERT_EQ(ac_mcache_close(&mc), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&loop));
+    ac_gen_free(g);
+}
+
+/* reload trims the cache (no set in use) and loads key again; returns the set. */
+static ac_mset_t *reload(ac_mcache_t *mc, uv_loop_t *loop, const ac_mkey_t *key)
+{
+    ac_mset_t *set = NULL;
+
+    ac_mcache_trim(mc);
+    ac_mcache_forget_failures(mc);
+    ASSERT_EQ(load_key(mc, loop, key, &set), AC_EBUSY);
+    return set;
+}
+
+/* A master the process hashed itself a moment before (the import, ac_mcache_vouch) is not
+ * read again for its MD5, but only while its file is the same (device, inode, size,
+ * modification and change times), within vouch_s, and when the catalogue expects that
+ * MD5: a flat rewritten in place after the vouch, even with its modification time set
+ * back, is read and fails its check. */
+TEST(mcache_takes_a_vouched_md5_only_while_the_file_is_unchanged)
+{
+    ac_gen_camera_t cam;
+    ac_gen_frame_t f;
+    ac_gen_t *g;
+    uv_loop_t loop;
+    ac_mcache_t mc;
+    ac_mkey_t key;
+    ac_mset_t *set;
+    ac_mident_t bias_id, flat_id;
+    char bias_md5[33], flat_md5[33];
+    struct stat st;
+
+    small_cam(&cam, 8);
+    g = gen_new(&cam);
+    ac_gen_frame_default(&f, AC_GEN_BIAS);
+    f.master = AC_GEN_MASTER_FLOAT;
+    write_frame(g, &f, "bias.fits");
+    ac_gen_frame_default(&f, AC_GEN_FLAT);
+    f.master = AC_GEN_MASTER_FLOAT;
+    write_frame(g, &f, "flat.fits");
+    snprintf(bias_md5, sizeof bias_md5, "%s", ac_tools_hash("md5sum", "bias.fits"));
+    snprintf(flat_md5, sizeof flat_md5, "%s", ac_tools_hash("md5sum", "flat.fits"));
+    ac_mcache_ident("bias.fits", &bias_id);
+    ac_mcache_ident("flat.fits", &flat_id);
+    ASSERT_OK(uv_loop_init(&loop));
+    ac_mcache_init(&mc, &loop, 256u << 20, on_loaded, NULL);
+    memset(&key, 0, sizeof key);
+    snprintf(key.path[AC_M_BIAS], sizeof key.path[0], "bias.fits");
+    snprintf(key.path[AC_M_FLAT], sizeof key.path[0], "flat.fits");
+    snprintf(key.md5[AC_M_BIAS], sizeof key.md5[0], "%s", bias_md5);
+    snprintf(key.md5[AC_M_FLAT], sizeof key.md5[0], "%s", flat_md5);
+    key.k = 1;
+    /* Both vouched for: no MD5 read, the set's provenance is theirs. */
+    ac_mcache_vouch(&mc, "bias.fits", &bias_id, bias_md5);
+    ac_mcache_vouch(&mc, "flat.fits", &flat_id, flat_md5);
+    set = reload(&mc, &loop, &key);
+    ASSERT_EQ(set->state, AC_MSET_READY);
+    ASSERT_EQ(mc.md5s_vouched, 2u);
+    ASSERT_STR_EQ(set->cs.bias_md5, bias_md5);
+    ASSERT_STR_EQ(set->cs.flat_md5, flat_md5);
+    /* A vouch for another MD5 than the catalogue's is not taken: the file is read. */
+    ac_mcache_vouch(&mc, "flat.fits", &flat_id, "0123456789abcdef0123456789abcdef");
+    set = reload(&mc, &loop, &key);
+    ASSERT_EQ(set->state, AC_MSET_READY);
+    ASSERT_EQ(mc.md5s_vouched, 3u); /* the bias only */
+    ASSERT_STR_EQ(set->cs.flat_md5, flat_md5);
+    /* The flat rewritten in place (same inode, same size), its modification time set back:
+     * the change time differs, so the file is read, and its MD5 fails the check. */
+    ac_mcache_vouch(&mc, "flat.fits", &flat_id, flat_md5);
+    ASSERT_OK(stat("flat.fits", &st));
+    {
+        FILE *fp = fopen("flat.fits", "r+b");
+        ASSERT_NOT_NULL(fp);
+        ASSERT_OK(fseek(fp, st.st_size - 8, SEEK_SET));
+        ASSERT_EQ(fwrite("\x41\x42\x43\x44\x41\x42\x43\x44", 1, 8, fp), 8u);
+        ASSERT_OK(fclose(fp));
+        struct timespec ts[2] = {st.st_atim, st.st_mtim};
+        ASSERT_OK(utimensat(AT_FDCWD, "flat.fits", ts, 0));
+    }
+    set = reload(&mc, &loop, &key);
+    ASSERT_EQ(set->state, AC_MSET_FAILED);
+    ASSERT_EQ(set->bad_master, AC_M_FLAT);
+    ASSERT_CONTAINS(set->err.msg, "checksum mismatch");
+    ASSERT_EQ(mc.md5s_vouched, 4u); /* the bias only */
+    /* Past vouch_s nothing is taken. */
+    mc.vouch_s = 0;
+    memset(key.md5[AC_M_FLAT], 0, sizeof key.md5[0]);
+    set = reload(&mc, &loop, &key);
+    ASSERT_EQ(set->state, AC_MSET_READY);
+    ASSERT_EQ(mc.md5s_vouched, 4u);
+    ASSERT_STR_EQ(set->cs.bias_md5, bias_md5);
     ASSERT_EQ(ac_mcache_close(&mc), 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_OK(uv_loop_close(&loop));
