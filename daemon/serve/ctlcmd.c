@@ -555,8 +555,30 @@ static void import_done(void *ud, const ac_import_result_t *res)
                     res->skipped, res->skipped_untyped, res->errors);
     ac_ctlsrv_client_unref(r->c);
     json_decref(r->id);
+    r->d->imports--;
     ac_daemon_imported(r->d);
     free(r);
+}
+
+/* import_master_hashed: the import has just hashed this master; the master cache takes
+ * its MD5 rather than reading it again when the master is used soon. */
+static void import_master_hashed(void *ud, const ac_import_item_t *it)
+{
+    struct import_req *r = ud;
+    ac_mident_t id;
+
+    ac_mcache_ident_stat(&it->st, &id);
+    ac_mcache_vouch(&r->d->mc, it->path, &id, it->md5);
+}
+
+/* import_progress: a batch of the import is registered; its lights are planned now, so a
+ * long import is calibrated while the rest of it is read. */
+static void import_progress(void *ud)
+{
+    struct import_req *r = ud;
+
+    if (!r->d->stopping)
+        ac_daemon_frames_registered(r->d);
 }
 
 static void cmd_import(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)
@@ -590,12 +612,17 @@ static void cmd_import(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t
     ac_import_opts_default(&io);
     io.utc_offset_h = d->cfg.site_utc_offset_h;
     io.type_from_path = d->cfg.type_from_path;
+    io.progress = import_progress;
+    io.master_hashed = import_master_hashed;
+    io.hooks_ud = r;
     if (ac_import_start(d->loop, d->db, dir, &io, import_done, r, &e) != 0) {
         ac_ctlsrv_client_unref(c);
         json_decref(r->id);
         free(r);
         ac_ctlcmd_reply_err(c, id, &e);
+        return;
     }
+    d->imports++;
 }
 
 /* split_names turns "A, B" into a JSON array. */

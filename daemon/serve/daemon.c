@@ -22,7 +22,8 @@
  * Shutdown (SIGTERM/SIGINT): STOPPING=1, nothing new starts, running files get up to
  * drain_timeout_s to finish, then are cancelled at their next strip and put back in the
  * queue (no attempt counted), so the next start resumes them. --drain exits 0 once no
- * queued session has a file left to run (paused and waiting sessions are not drained).
+ * queued session has a file left to run and no `astrocalctl import` is under way (paused
+ * and waiting sessions are not drained).
  *
  * Wiring: the daemon owns the light queue, the planner and the scheduler and fills in the
  * hooks through which they report upward: the queue's on_done (a session is done) and
@@ -174,7 +175,7 @@ void ac_daemon_maybe_finish_drain(ac_daemon_t *d)
     int runnable = 0;
 
     if (!d->drain_mode || d->stopping || d->planner.pending || d->plan_reading ||
-        !ac_sched_idle(&d->sched) || !ac_daemon_cloud_idle(d))
+        d->imports > 0 || !ac_sched_idle(&d->sched) || !ac_daemon_cloud_idle(d))
         return;
     if (ac_queue_counts(&d->queue, NULL, counts, &e) != 0 ||
         ac_queue_sessions(&d->queue, &sl, &e) != 0)

@@ -79,9 +79,12 @@ struct ac_daemon {
     bool catalogue_lost;   /* replaced or deleted: paused until restarted (logged once) */
     bool catch_up;         /* available again: deferred work is due */
     bool relink;           /* sessions to link after an import, refused while busy */
-    double busy_since;     /* unix seconds: the current (or last) busy episode began */
-    bool busy_logged;      /* that episode was logged (it lasted long enough) */
-    unsigned backoff_ms;   /* the next probe of a busy catalogue */
+    /* `astrocalctl import`s under way (ctlcmd.c): what each batch registers is planned at
+     * once, but master builds and --drain's exit wait until none is left. */
+    int imports;
+    double busy_since;   /* unix seconds: the current (or last) busy episode began */
+    bool busy_logged;    /* that episode was logged (it lasted long enough) */
+    unsigned backoff_ms; /* the next probe of a busy catalogue */
     uv_timer_t catalogue_timer;
     /* What was last read from the catalogue for `status` and STATUS=, shown while it
      * cannot be read (a rollback-journal catalogue locked by another program). */
@@ -121,9 +124,9 @@ int ac_daemon_run(ac_daemon_t *d);
 /* ac_daemon_reload re-reads the configuration file and applies the reloadable keys. */
 int ac_daemon_reload(ac_daemon_t *d, char *changed, size_t changed_size, char *ignored,
                      size_t ignored_size, ac_err_t *e);
-/* ac_daemon_imported follows an import (astrocalctl import): the masters it registered are
- * not news, the light sessions are linked to their calibration sessions, and the new
- * frames are planned now. */
+/* ac_daemon_imported follows an import (astrocalctl import; d->imports already counts it
+ * out): the masters it registered are not news, the light sessions are linked to their
+ * calibration sessions, and the new frames are planned now, master builds too. */
 void ac_daemon_imported(ac_daemon_t *d);
 
 /* ac_daemon_catch_up runs what waited for the catalogue once it can be written again:
@@ -171,7 +174,8 @@ int ac_daemon_plan_pass(ac_daemon_t *d, bool all, struct ac_planner_inputs *in, 
  * While the catalogue is busy the request waits for ac_daemon_catch_up. */
 void ac_daemon_run_planner(ac_daemon_t *d);
 
-/* ac_daemon_frames_registered plans what live ingest or an import registered (daemon.c). */
+/* ac_daemon_frames_registered plans what live ingest or an import registered (daemon.c):
+ * also after each batch of an import under way (ctlcmd.c). */
 void ac_daemon_frames_registered(ac_daemon_t *d);
 
 /* daemon_ingest.c */

@@ -35,12 +35,15 @@ struct plan_read {
     uint64_t t0, t_read;
 };
 
-/* frames_settling says whether live ingest still has frames settling or being read: their
- * series is not complete yet, so master builds wait. */
+/* frames_settling says whether live ingest still has frames settling or being read, or an
+ * import is under way: their series is not complete yet (a master may come in a later
+ * batch), so master builds wait. */
 static bool frames_settling(ac_daemon_t *d)
 {
     ac_ingest_status_t is;
 
+    if (d->imports > 0)
+        return true;
     if (d->ingest == NULL)
         return false;
     ac_ingest_status(d->ingest, &is);

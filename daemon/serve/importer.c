@@ -4,8 +4,9 @@
  * and how; this file holds the folder walk (one pool job, through ac_walk, which only
  * lists the files), the reading of the files (one pool job per file, opts.readers of them
  * in flight) and the batched registration on the loop thread, which overlaps the reading:
- * the files are registered in the walk's order as soon as batch_rows of them are read (or
- * every file is read, or FLUSH_MS passed), one transaction per batch, one batch per loop
+ * the files are registered in the import's order (those whose names say calibration
+ * first, then the others, each in the walk's order) as soon as batch_rows of them are read
+ * (or every file is read, or flush_ms passed), one transaction per batch, one batch per loop
  * iteration (uv_idle; a zero uv_timer would not do, as libuv 1.44 runs a timer re-armed
  * with 0 again in the same iteration). Reading and registering one file are
  * importer_file.c's. A batch the catalogue refuses because another program holds its lock
@@ -70,7 +71,12 @@ struct slot {
     ac_err_t e;
 };
 
-#define FLUSH_MS 500 /* read files wait at most this long for a batch to fill */
+/* Read files wait at most flush_ms for a batch to fill, so that what is read is registered,
+ * and may be planned (opts.progress), soon after: FLUSH_MS at first, then 20 times what the
+ * last batch's transaction took (a commit waits for the disk), at most FLUSH_MAX_MS, so
+ * that transactions cost the import no more than about 5 % of its time. */
+#define FLUSH_MS 100
+#define FLUSH_MAX_MS 500
 
 enum { TIMER_NONE, TIMER_RETRY, TIMER_FLUSH };
 
@@ -98,6 +104,7 @@ struct import {
     size_t batch_n;
     int retries;
     int timer_kind;
+    uint64_t flush_ms; /* see FLUSH_MS */
     bool flush_due, ending;
     ac_import_result_t res;
     const char *root[1]; /* opts.roots: the folder as resolved (res.dir) */
@@ -207,6 +214,34 @@ static void walk_error(void *ud, const char *dir, int err)
     add_error(ud, dir, msg);
 }
 
+/* names_calibration says whether the names of path or of its folders (below the imported
+ * folder) say bias, dark, flat or flat-dark: a calibration frame or master, most likely. */
+static bool names_calibration(const struct import *im, const char *path)
+{
+    ac_frame_type_t t = ac_meta_type_from_path(path, im->res.dir, 3, NULL, 0);
+
+    return t != AC_FRAME_UNKNOWN && t != AC_FRAME_LIGHT;
+}
+
+/* calibration_first puts the files whose names say calibration before the others, each
+ * group in the walk's order (a stable partition): their masters, or the frames masters are
+ * built from, are then registered before the lights that need them, so that calibration
+ * can start while the lights are still being read (opts.progress). */
+static void calibration_first(struct import *im)
+{
+    struct entry *tmp;
+    size_t k = 0;
+
+    if (im->n_entries < 2 || (tmp = malloc(im->n_entries * sizeof *tmp)) == NULL)
+        return; /* no memory: the walk's order, which is as correct */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < im->n_entries; i++)
+            if (names_calibration(im, im->entries[i].path) == (pass == 0))
+                tmp[k++] = im->entries[i];
+    memcpy(im->entries, tmp, im->n_entries * sizeof *tmp);
+    free(tmp);
+}
+
 static void work_walk(uv_work_t *w)
 {
     struct import *im = w->data;
@@ -233,6 +268,7 @@ static void work_walk(uv_work_t *w)
         static const ac_walk_ops_t ops = {true, walk_wants, walk_visit, walk_error};
         ac_walk(real, &ops, im);
     }
+    calibration_first(im);
 }
 
 static void on_closed(uv_handle_t *h)
@@ -318,7 +354,7 @@ static void pump(struct import *im);
 static void after_read(uv_work_t *w, int status);
 
 /* advance_ready moves ready past the entries whose read has ended (or could not start),
- * in the walk's order, and notes when every file has been read. */
+ * in the import's order, and notes when every file has been read. */
 static void advance_ready(struct import *im)
 {
     while (im->ready < im->n_entries && im->entries[im->ready].done)
@@ -415,7 +451,7 @@ static void start_timer(struct import *im, int kind, uint64_t ms)
 }
 
 /* batch_due says whether the files read and not yet registered are worth a transaction:
- * batch_rows of them (in order), every file read, or read files waiting for FLUSH_MS. */
+ * batch_rows of them (in order), every file read, or read files waiting for flush_ms. */
 static bool batch_due(const struct import *im)
 {
     size_t pending = im->ready - im->next;
@@ -440,7 +476,7 @@ static void pump(struct import *im)
         im->timer_kind = TIMER_NONE;
         uv_idle_start(&im->idle, register_step);
     } else if (im->ready > im->next && im->timer_kind == TIMER_NONE) {
-        start_timer(im, TIMER_FLUSH, FLUSH_MS);
+        start_timer(im, TIMER_FLUSH, im->flush_ms);
     }
 }
 
@@ -456,6 +492,8 @@ static void settle(struct import *im, size_t n, const char *failed)
         } else if (failed != NULL || s->rc != 0) {
             add_error(im, it->path, failed != NULL ? failed : s->e.msg);
         } else {
+            if (it->kind == AC_IMPORT_MASTER && it->same_file && im->opts.master_hashed != NULL)
+                im->opts.master_hashed(im->opts.hooks_ud, it);
             if (s->o.duplicate)
                 im->res.duplicates++;
             else if (it->kind == AC_IMPORT_MASTER)
@@ -474,6 +512,8 @@ static void register_step(uv_idle_t *h)
 {
     struct import *im = h->data;
     ac_err_t e = {0};
+    bool news = false;
+    uint64_t t0;
     int rc;
 
     if (cancelled(&im->opts) || im->next >= im->n_entries) {
@@ -481,7 +521,11 @@ static void register_step(uv_idle_t *h)
         return;
     }
     /* pump and the retry timer start this only with files read and not registered. */
+    t0 = ac_now_ns();
     rc = ac_db_transact(im->db, batch_txn, im, &e);
+    im->flush_ms = (ac_now_ns() - t0) * 20 / 1000000;
+    if (im->flush_ms < FLUSH_MS || im->flush_ms > FLUSH_MAX_MS)
+        im->flush_ms = im->flush_ms < FLUSH_MS ? FLUSH_MS : FLUSH_MAX_MS;
     if (rc == AC_ECATALOG) {
         finish(im, rc, e.msg);
         return;
@@ -503,9 +547,13 @@ static void register_step(uv_idle_t *h)
         size_t n = im->ready - im->next;
         settle(im, n < (size_t)im->opts.batch_rows ? n : (size_t)im->opts.batch_rows, e.msg);
     } else {
+        int before = im->res.registered + im->res.masters;
         settle(im, im->batch_n, NULL);
+        news = im->res.registered + im->res.masters > before;
     }
     im->retries = 0;
+    if (news && im->next < im->n_entries && im->opts.progress != NULL)
+        im->opts.progress(im->opts.hooks_ud);
     if (im->next >= im->n_entries) {
         finish(im, 0, "");
     } else if (!batch_due(im)) {
@@ -565,6 +613,7 @@ int ac_import_start(uv_loop_t *loop, ac_db_t *db, const char *dir, const ac_impo
     im->cb = cb;
     im->ud = ud;
     im->t_start = ac_now_ns();
+    im->flush_ms = FLUSH_MS;
     ac_strlcpy(im->res.dir, dir, sizeof im->res.dir);
     /* Neither init can fail on Linux (no allocation, no system call). */
     uv_idle_init(loop, &im->idle);

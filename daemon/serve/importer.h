@@ -9,6 +9,10 @@
  *      symlinks are not followed, file symlinks are; entries in name order; hidden names
  *      included; a folder that cannot be listed is an error entry), listing every
  *      .fit/.fits/.fts file, optionally .fz or .gz, any case, and .xisf and .zip files;
+ *      The files whose names or folders' names say bias, dark, flat or flat-dark
+ *      (ac_meta_type_from_path, as for a header without a type) are then put first, each
+ *      group in the walk's order: the import's order. Masters and the frames they are built
+ *      from are so registered before the lights that need them;
  *   2. pool threads, one job per file, opts.readers (4) in flight: each file is read
  *      (ac_import_scan_file; an .xisf image is first converted to "<stem>.fits" beside it
  *      and a .fit.zip/.fits.zip archive's first FITS member extracted beside it, as
@@ -18,15 +22,18 @@
  *      from the same read; ac_digest_fd_n: one 1 MiB buffer, read-ahead asked for 8 MiB
  *      ahead), its size. The result is a small record (a few hundred bytes), no pixel
  *      data;
- *   3. loop thread: the records are registered in the walk's order (so the first of two
- *      equal files is the one registered, as with one reader), as soon as batch_rows of
- *      them are read in order, or every file is, or read files waited 500 ms: at most
+ *   3. loop thread: the records are registered in the import's order (so the first of
+ *      two equal files is the one registered, as with one reader), as soon as batch_rows
+ *      of them are read in order, or every file is, or read files waited 100 ms (more
+ *      when a transaction takes long: 20 times the last one's, at most 500 ms): at most
  *      batch_rows rows and about batch_budget_ms per loop iteration, one transaction per
  *      batch, one batch per loop iteration so clients are served in between: frames
  *      through ac_catalog_register_file, master files through ac_catalog_register_master,
  *      each skipping duplicates (fitsFileHash; Masters path or MD5). A batch whose
  *      transaction fails (database busy) is retried after a second, three times, then
- *      its files are reported as errors and the import goes on.
+ *      its files are reported as errors and the import goes on. After each batch that
+ *      registered something, opts.progress lets the owner plan it (the daemon calibrates
+ *      the lights of a long import while the rest is read).
  * Then cb(ud, result) runs once, on the loop thread.
  *
  * What is registered, and how (astrofiler-db.md; AstroFiler 1.2's importer):
@@ -99,6 +106,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "catalog.h"
@@ -106,6 +114,8 @@
 #include "err.h"
 #include "meta.h"
 #include "night.h"
+
+struct ac_import_item; /* below */
 
 typedef struct ac_import_opts {
     double utc_offset_h;      /* [MATCHING] site_utc_offset_h (0); SITELONG overrides it */
@@ -121,6 +131,17 @@ typedef struct ac_import_opts {
                                  read for a type (may be NULL) */
     size_t n_roots;
     atomic_int *cancel; /* may be NULL; set non-zero (any thread) to stop the import */
+    /* progress (may be NULL): called with hooks_ud on the loop thread after each
+     * committed batch that registered a new frame or master while files are still left
+     * (the last batch is followed by the import's callback instead), so that its owner can
+     * plan what is registered already: the daemon calibrates during a long import. */
+    void (*progress)(void *ud);
+    /* master_hashed (may be NULL): called with hooks_ud on the loop thread for each master
+     * file registered or found a duplicate in a committed batch that stayed the same file
+     * while it was read and hashed (it->same_file): the daemon's master cache takes its
+     * MD5 without reading it again (mcache.h, ac_mcache_vouch). */
+    void (*master_hashed)(void *ud, const struct ac_import_item *it);
+    void *hooks_ud;
 } ac_import_opts_t;
 
 /* ac_import_opts_default fills the defaults above. */
@@ -200,6 +221,9 @@ typedef struct ac_import_item {
     ac_frame_type_t type;     /* FRAME / MASTER: the frame type */
     int64_t size;             /* bytes */
     char sha256[65], md5[33]; /* md5 only for masters ("" otherwise) */
+    struct stat st;           /* FRAME / MASTER: the file after it was hashed */
+    bool same_file;           /* ...and the same file, unchanged, before (device, inode,
+                                 size, modification and change times) */
     int calibrated;           /* fitsFileCalibrated */
     int file_count;           /* masters: NCOMBINE / NIMAGES / 0 */
     const char *type_why;     /* FRAME: the type was inferred from the path, and why (e.g.

@@ -208,9 +208,10 @@ out:
 
 /* hash_file computes SHA-256 (and MD5 when md5 is not NULL) of path and its size, both
  * from one read of the file; *changed says whether size or mtime changed while it was read
- * (still being written). */
+ * (still being written); *st is the file after the read and *same whether it is the same
+ * file, unchanged (device, inode, size, modification and change times), as before it. */
 static int hash_file(const char *path, char sha[65], char *md5, int64_t *size, bool *changed,
-                     ac_err_t *e)
+                     struct stat *st, bool *same, ac_err_t *e)
 {
     const ac_digest_alg_t algs[2] = {AC_DIGEST_SHA256, AC_DIGEST_MD5};
     char *hex[2] = {sha, md5};
@@ -218,15 +219,13 @@ static int hash_file(const char *path, char sha[65], char *md5, int64_t *size, b
     struct stat a, b;
     int rc;
 
-    if (stat(path, &a) != 0)
-        return ac_err_set(e, -errno, "%s: cannot stat: %s", path, strerror(errno));
-    rc = ac_digest_file_n(path, md5 != NULL ? 2 : 1, algs, hex, sizes, e);
+    rc = ac_digest_file_stat(path, md5 != NULL ? 2 : 1, algs, hex, sizes, &a, &b, e);
     if (rc != 0)
         return rc;
-    if (stat(path, &b) != 0)
-        return ac_err_set(e, -errno, "%s: cannot stat: %s", path, strerror(errno));
     *changed = a.st_size != b.st_size || a.st_mtim.tv_sec != b.st_mtim.tv_sec ||
                a.st_mtim.tv_nsec != b.st_mtim.tv_nsec;
+    *same = ac_digest_unchanged(&a, &b);
+    *st = b;
     *size = (int64_t)b.st_size;
     return 0;
 }
@@ -510,7 +509,7 @@ int ac_import_scan_file(const char *path, const ac_import_opts_t *opts, ac_impor
             goto done;
     }
     rc = hash_file(path, d->it.sha256, d->it.kind == AC_IMPORT_MASTER ? d->it.md5 : NULL,
-                   &d->it.size, &changed, &e);
+                   &d->it.size, &changed, &d->it.st, &d->it.same_file, &e);
     if (rc != 0)
         fail(d, rc, e.msg);
     else if (changed)

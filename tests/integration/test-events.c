@@ -84,6 +84,10 @@ TEST_TIMEOUT(events_import_starts_calibration_with_hour_polls, 120)
     ASSERT(wait_done(&h, 3, 30000));
     printf("import to 3 files done: %lld ms\n", ac_harness_now_ms() - t0);
     ASSERT_EQ(ac_harness_stop(&h, 30000), 0);
+    /* The masters' MD5s, computed by the import, were not read again for the set. */
+    ASSERT_EQ(ac_harness_log_count(&h, "masters ready (bias, dark, flat)"), 1);
+    ASSERT_EQ(ac_harness_log_count(&h, "0 MD5s read, 3 known from this process's own hashing"),
+              1);
     db = open_db(&h);
     ASSERT_EQ(count_calibrated_rows(db), 3);
     sqlite3_close(db);

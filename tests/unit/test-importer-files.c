@@ -2,8 +2,9 @@
  * test-importer-files.c - `astrocalctl import DIR` (daemon/serve/importer.c) over what a
  * folder holds besides new lights: files registered before, masters, incomplete, unreadable
  * and foreign files, alternative keywords, compressed files; and how it runs: batches that
- * keep the loop turning, reads in parallel registered in the walk's order, cancelling, bad
- * folders, single files. The fixture is tests/support/importtest.h; hashes are checked
+ * keep the loop turning, reads in parallel registered in the walk's order, calibration
+ * frames and masters first with a progress report per batch, cancelling, bad folders,
+ * single files. The fixture is tests/support/importtest.h; hashes are checked
  * with the sha256sum/md5sum tools. The sessions are tested in test-importer.c.
  */
 #include <errno.h>
@@ -382,6 +383,101 @@ TEST(importer_parallel_reads_register_in_the_walks_order)
     ASSERT_EQ(r->r.registered + r->r.sessions_created, 0);
     ASSERT_EQ(r->r.duplicates, 13);
     ASSERT_EQ(r->r.errors, 1);
+    import_fx_free(&x);
+}
+
+/* What the import's progress callback saw: how many calls, and the catalogue at the first
+ * one that found a light registered. */
+struct progress_seen {
+    ac_db_t *db;
+    int calls, lights_at_first, cal_at_first, masters_at_first;
+    int hashed, hashed_ok; /* master_hashed calls; those whose MD5 and file are right */
+};
+
+static void on_master_hashed(void *ud, const ac_import_item_t *it)
+{
+    struct progress_seen *p = ud;
+    struct stat st;
+
+    p->hashed++;
+    if (stat(it->path, &st) == 0 && st.st_ino == it->st.st_ino &&
+        st.st_size == it->st.st_size && it->same_file &&
+        strcmp(it->md5, ac_tools_hash("md5sum", it->path)) == 0)
+        p->hashed_ok++;
+}
+
+static void on_progress(void *ud)
+{
+    struct progress_seen *p = ud;
+    long long lights = q_int(p->db,
+                             "SELECT count(*) FROM fitsfile WHERE "
+                             "fitsFileType LIKE '%LIGHT%'",
+                             NULL);
+
+    p->calls++;
+    if (lights > 0 && p->lights_at_first == 0) {
+        p->lights_at_first = (int)lights;
+        p->cal_at_first = (int)q_int(p->db,
+                                     "SELECT count(*) FROM fitsfile WHERE "
+                                     "fitsFileType NOT LIKE '%LIGHT%'",
+                                     NULL);
+        p->masters_at_first = (int)q_int(p->db, "SELECT count(*) FROM Masters", NULL);
+    }
+}
+
+TEST(importer_registers_calibration_first_and_reports_each_batch_and_master)
+{
+    struct progress_seen seen = {0};
+    struct import_fx x;
+    ac_import_opts_t o;
+    struct run *r;
+
+    /* lights/ comes before masters/ and z_darks/ in the walk's order; bias/, darks/,
+     * flatdarks/, flats/ before it. */
+    import_fx_init(&x, 31);
+    x.n.n_lights = 4;
+    x.n.raw_cal = 2; /* 8 raw calibration frames; 3 masters */
+    write_night(x.g, &x.n, "ord");
+    ASSERT_OK(system("mkdir -p ord/z_darks && mv ord/darks/* ord/z_darks/ && rmdir ord/darks"));
+    ac_import_opts_default(&o);
+    o.batch_rows = 2;
+    o.readers = 3;
+    o.progress = on_progress;
+    o.master_hashed = on_master_hashed;
+    o.hooks_ud = &seen;
+    seen.db = x.db;
+    r = run_import(x.db, "ord", &o);
+    ASSERT_EQ(r->r.code, 0);
+    ASSERT_EQ(r->r.registered, 12);
+    ASSERT_EQ(r->r.masters, 3);
+    /* 15 files, 2 per batch: 8 batches, the last one followed by the import's callback. */
+    ASSERT_EQ(seen.calls, 7);
+    /* Every calibration frame and master was registered before the first light... */
+    ASSERT_EQ(seen.cal_at_first, 8);
+    ASSERT_EQ(seen.masters_at_first, 3);
+    ASSERT(seen.lights_at_first >= 1 && seen.lights_at_first < 4);
+    /* Each master's MD5 handed over, as md5sum gives it, with the file it was read from. */
+    ASSERT_EQ(seen.hashed, 3);
+    ASSERT_EQ(seen.hashed_ok, 3);
+    ASSERT_EQ(q_int(x.db,
+                    "SELECT (SELECT min(rowid) FROM fitsfile WHERE fitsFileType LIKE "
+                    "'%LIGHT%') > (SELECT max(rowid) FROM fitsfile WHERE fitsFileType "
+                    "NOT LIKE '%LIGHT%')",
+                    NULL),
+              1);
+    /* ...and the lights in the walk's order. */
+    ASSERT_EQ(q_int(x.db,
+                    "SELECT count(*) FROM fitsfile a JOIN fitsfile b ON a.rowid < "
+                    "b.rowid WHERE a.fitsFileType LIKE '%LIGHT%' AND b.fitsFileType "
+                    "LIKE '%LIGHT%' AND a.fitsFileName > b.fitsFileName",
+                    NULL),
+              0);
+    /* Nothing new the second time: no progress to report. */
+    seen.calls = 0;
+    r = run_import(x.db, "ord", &o);
+    ASSERT_EQ(r->r.duplicates, 15);
+    ASSERT_EQ(seen.calls, 0);
+    ASSERT_EQ(seen.hashed, 6); /* duplicates too: their MD5 is as fresh */
     import_fx_free(&x);
 }
 
