@@ -179,6 +179,28 @@ TEST(mcache_loads_a_missing_master_from_its_resolved_copy)
     ac_gen_free(g);
 }
 
+/* bias_and_flat writes float masters bias.fits and flat.fits, their MD5s (md5sum's) and a
+ * key (k = 1) for both expecting those MD5s. */
+static void bias_and_flat(ac_gen_t *g, ac_mkey_t *key, char bias_md5[33], char flat_md5[33])
+{
+    ac_gen_frame_t f;
+
+    ac_gen_frame_default(&f, AC_GEN_BIAS);
+    f.master = AC_GEN_MASTER_FLOAT;
+    write_frame(g, &f, "bias.fits");
+    ac_gen_frame_default(&f, AC_GEN_FLAT);
+    f.master = AC_GEN_MASTER_FLOAT;
+    write_frame(g, &f, "flat.fits");
+    snprintf(bias_md5, 33, "%s", ac_tools_hash("md5sum", "bias.fits"));
+    snprintf(flat_md5, 33, "%s", ac_tools_hash("md5sum", "flat.fits"));
+    memset(key, 0, sizeof *key);
+    snprintf(key->path[AC_M_BIAS], sizeof key->path[0], "bias.fits");
+    snprintf(key->path[AC_M_FLAT], sizeof key->path[0], "flat.fits");
+    snprintf(key->md5[AC_M_BIAS], sizeof key->md5[0], "%s", bias_md5);
+    snprintf(key->md5[AC_M_FLAT], sizeof key->md5[0], "%s", flat_md5);
+    key->k = 1;
+}
+
 /* The MD5s run beside the preparation: a ready set carries every master's MD5 (its
  * provenance, as `md5sum` gives it); an MD5 that does not match the catalogue's fails the
  * set, naming that master, even though the set was prepared meanwhile; and a set whose
@@ -186,7 +208,6 @@ TEST(mcache_loads_a_missing_master_from_its_resolved_copy)
 TEST(mcache_md5s_beside_the_preparation_checked_before_ready)
 {
     ac_gen_camera_t cam;
-    ac_gen_frame_t f;
     ac_gen_t *g;
     uv_loop_t loop;
     ac_mcache_t mc;
@@ -197,22 +218,11 @@ TEST(mcache_md5s_beside_the_preparation_checked_before_ready)
 
     small_cam(&cam, 7);
     g = gen_new(&cam);
-    ac_gen_frame_default(&f, AC_GEN_BIAS);
-    f.master = AC_GEN_MASTER_FLOAT;
-    write_frame(g, &f, "bias.fits");
-    ac_gen_frame_default(&f, AC_GEN_FLAT);
-    f.master = AC_GEN_MASTER_FLOAT;
-    write_frame(g, &f, "flat.fits");
-    snprintf(bias_md5, sizeof bias_md5, "%s", ac_tools_hash("md5sum", "bias.fits"));
-    snprintf(flat_md5, sizeof flat_md5, "%s", ac_tools_hash("md5sum", "flat.fits"));
+    bias_and_flat(g, &key, bias_md5, flat_md5);
+    memset(key.md5[AC_M_FLAT], 0, sizeof key.md5[0]);
     ASSERT_OK(uv_loop_init(&loop));
     ac_mcache_init(&mc, &loop, 256u << 20, on_loaded, NULL);
     ac_calib_opts_default(&o);
-    memset(&key, 0, sizeof key);
-    snprintf(key.path[AC_M_BIAS], sizeof key.path[0], "bias.fits");
-    snprintf(key.path[AC_M_FLAT], sizeof key.path[0], "flat.fits");
-    snprintf(key.md5[AC_M_BIAS], sizeof key.md5[0], "%s", bias_md5);
-    key.k = 1;
     loaded = 0;
     ASSERT_EQ(load_key(&mc, &loop, &key, &set), AC_EBUSY);
     ASSERT_EQ(set->state, AC_MSET_READY);
@@ -258,7 +268,6 @@ static ac_mset_t *reload(ac_mcache_t *mc, uv_loop_t *loop, const ac_mkey_t *key)
 TEST(mcache_takes_a_vouched_md5_only_while_the_file_is_unchanged)
 {
     ac_gen_camera_t cam;
-    ac_gen_frame_t f;
     ac_gen_t *g;
     uv_loop_t loop;
     ac_mcache_t mc;
@@ -270,24 +279,11 @@ TEST(mcache_takes_a_vouched_md5_only_while_the_file_is_unchanged)
 
     small_cam(&cam, 8);
     g = gen_new(&cam);
-    ac_gen_frame_default(&f, AC_GEN_BIAS);
-    f.master = AC_GEN_MASTER_FLOAT;
-    write_frame(g, &f, "bias.fits");
-    ac_gen_frame_default(&f, AC_GEN_FLAT);
-    f.master = AC_GEN_MASTER_FLOAT;
-    write_frame(g, &f, "flat.fits");
-    snprintf(bias_md5, sizeof bias_md5, "%s", ac_tools_hash("md5sum", "bias.fits"));
-    snprintf(flat_md5, sizeof flat_md5, "%s", ac_tools_hash("md5sum", "flat.fits"));
+    bias_and_flat(g, &key, bias_md5, flat_md5);
     ac_mcache_ident("bias.fits", &bias_id);
     ac_mcache_ident("flat.fits", &flat_id);
     ASSERT_OK(uv_loop_init(&loop));
     ac_mcache_init(&mc, &loop, 256u << 20, on_loaded, NULL);
-    memset(&key, 0, sizeof key);
-    snprintf(key.path[AC_M_BIAS], sizeof key.path[0], "bias.fits");
-    snprintf(key.path[AC_M_FLAT], sizeof key.path[0], "flat.fits");
-    snprintf(key.md5[AC_M_BIAS], sizeof key.md5[0], "%s", bias_md5);
-    snprintf(key.md5[AC_M_FLAT], sizeof key.md5[0], "%s", flat_md5);
-    key.k = 1;
     /* Both vouched for: no MD5 read, the set's provenance is theirs. */
     ac_mcache_vouch(&mc, "bias.fits", &bias_id, bias_md5);
     ac_mcache_vouch(&mc, "flat.fits", &flat_id, flat_md5);
