@@ -572,13 +572,16 @@ static void import_master_hashed(void *ud, const ac_import_item_t *it)
 }
 
 /* import_progress: a batch of the import is registered; its lights are planned now, so a
- * long import is calibrated while the rest of it is read. */
+ * long import is calibrated while the rest of it is read. Unless the last planning pass
+ * was recent for its length (it runs on the loop, as the registration does: at most a
+ * tenth of the loop's time); the next batch, or the import's end, plans these too. */
 static void import_progress(void *ud)
 {
     struct import_req *r = ud;
+    ac_daemon_t *d = r->d;
 
-    if (!r->d->stopping)
-        ac_daemon_frames_registered(r->d);
+    if (!d->stopping && ac_now_ns() - d->plan_end_ns >= 10 * d->plan_loop_ns)
+        ac_daemon_frames_registered(d);
 }
 
 static void cmd_import(ac_daemon_t *d, ac_ctlsrv_client_t *c, json_t *id, json_t *args)

@@ -82,6 +82,10 @@ struct ac_daemon {
     /* `astrocalctl import`s under way (ctlcmd.c): what each batch registers is planned at
      * once, but master builds and --drain's exit wait until none is left. */
     int imports;
+    /* The last planning pass (daemon_plan.c): when it ended, and how long it held the loop
+     * (a batch of an import is planned only when at least 10 times that has passed since:
+     * planning takes at most a tenth of the loop during an import). */
+    uint64_t plan_end_ns, plan_loop_ns;
     double busy_since;   /* unix seconds: the current (or last) busy episode began */
     bool busy_logged;    /* that episode was logged (it lasted long enough) */
     unsigned backoff_ms; /* the next probe of a busy catalogue */

@@ -67,6 +67,8 @@ int ac_daemon_plan_pass(ac_daemon_t *d, bool all, struct ac_planner_inputs *in, 
     ac_log_debug("planning pass%s: %.1f ms (light sessions %.1f ms, master builds %.1f ms)",
                  all ? " (all)" : "", (double)(ac_now_ns() - t0) / 1e6, (double)(t1 - t0) / 1e6,
                  (double)(ac_now_ns() - t1) / 1e6);
+    d->plan_end_ns = ac_now_ns();
+    d->plan_loop_ns = d->plan_end_ns - t0;
     return 0;
 }
 
