@@ -2,7 +2,10 @@
 # Daemon end-to-end benchmark (issue 3): from `astrocalctl import` of a night to the last
 # file done (every output durable before it counts: the daemon always fsyncs), against the
 # one-shot mode with --sync on the same frames in the same run; and the latency of `status`
-# while every worker is busy.
+# while every worker is busy. The daemon runs with 2 workers, throttles off, nice 0 and
+# io_class none, like the one-shot (the defaults, nice 10, the idle I/O class and the load
+# throttle, make room for capture software; here nothing else runs, and a load average
+# left high by the previous rep would hold its jobs back).
 #
 # With --base DIR, each rep also runs the daemon built in DIR (e.g. a Release build of an
 # earlier commit, its astrocald and astrocalctl) the same way, after the one-shot and before
@@ -42,6 +45,10 @@ output_dir = $tmp/out-daemon
 log_level = notice
 [WORKERS]
 workers = 2
+max_load_per_cpu = 0
+cpu_pressure_limit = 0
+nice = 0
+io_class = none
 CONF
   drop
   echo "rep $rep: $label, import to last file done (load $(cut -d' ' -f1 /proc/loadavg))" >&2
