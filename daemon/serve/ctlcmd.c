@@ -574,13 +574,15 @@ static void import_master_hashed(void *ud, const ac_import_item_t *it)
 /* import_progress: a batch of the import is registered; its lights are planned now, so a
  * long import is calibrated while the rest of it is read. Unless the last planning pass
  * was recent for its length (it runs on the loop, as the registration does: at most a
- * tenth of the loop's time); the next batch, or the import's end, plans these too. */
+ * tenth of the loop's time), or nothing would start by itself (enable_light_calibration
+ * = False); the next batch, or the import's end, plans these too. */
 static void import_progress(void *ud)
 {
     struct import_req *r = ud;
     ac_daemon_t *d = r->d;
 
-    if (!d->stopping && ac_now_ns() - d->plan_end_ns >= 10 * d->plan_loop_ns)
+    if (!d->stopping && d->cfg.enable_light_calibration &&
+        ac_now_ns() - d->plan_end_ns >= 10 * d->plan_loop_ns)
         ac_daemon_frames_registered(d);
 }
 
