@@ -87,7 +87,7 @@ typedef struct ac_mset {
     int refs;
     size_t bytes;
     uint64_t last_used_ns;
-    uint64_t load_ns; /* when the load started */
+    uint64_t load_ns;     /* when the load started */
     ac_calib_opts_t opts; /* snapshot used for the load */
     /* LOADING: two pool works per master, its pixels read (part i) and its MD5 (part
      * AC_M_COUNT + i), all at once; then req prepares. */
