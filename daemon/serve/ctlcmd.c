@@ -565,10 +565,8 @@ static void import_done(void *ud, const ac_import_result_t *res)
 static void import_master_hashed(void *ud, const ac_import_item_t *it)
 {
     struct import_req *r = ud;
-    ac_mident_t id;
 
-    ac_mcache_ident_stat(&it->st, &id);
-    ac_mcache_vouch(&r->d->mc, it->path, &id, it->md5);
+    ac_mcache_vouch(&r->d->mc, it->path, &it->st, it->md5);
 }
 
 /* import_progress: a batch of the import is registered; its lights are planned now, so a

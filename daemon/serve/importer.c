@@ -524,8 +524,10 @@ static void register_step(uv_idle_t *h)
     t0 = ac_now_ns();
     rc = ac_db_transact(im->db, batch_txn, im, &e);
     im->flush_ms = (ac_now_ns() - t0) * 20 / 1000000;
-    if (im->flush_ms < FLUSH_MS || im->flush_ms > FLUSH_MAX_MS)
-        im->flush_ms = im->flush_ms < FLUSH_MS ? FLUSH_MS : FLUSH_MAX_MS;
+    if (im->flush_ms < FLUSH_MS)
+        im->flush_ms = FLUSH_MS;
+    if (im->flush_ms > FLUSH_MAX_MS)
+        im->flush_ms = FLUSH_MAX_MS;
     if (rc == AC_ECATALOG) {
         finish(im, rc, e.msg);
         return;

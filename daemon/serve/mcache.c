@@ -25,17 +25,8 @@ static double mono_s(void)
     return (double)ac_now_ns() / 1e9;
 }
 
-void ac_mcache_ident(const char *path, ac_mident_t *id)
-{
-    struct stat st;
-
-    memset(id, 0, sizeof *id);
-    if (path == NULL || path[0] == '\0' || stat(path, &st) != 0)
-        return;
-    ac_mcache_ident_stat(&st, id);
-}
-
-void ac_mcache_ident_stat(const struct stat *st, ac_mident_t *id)
+/* ident_of fills *id from st. */
+static void ident_of(const struct stat *st, ac_mident_t *id)
 {
     id->exists = true;
     id->dev = (int64_t)st->st_dev;
@@ -43,6 +34,16 @@ void ac_mcache_ident_stat(const struct stat *st, ac_mident_t *id)
     id->size = (int64_t)st->st_size;
     id->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
     id->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+}
+
+void ac_mcache_ident(const char *path, ac_mident_t *id)
+{
+    struct stat st;
+
+    memset(id, 0, sizeof *id);
+    if (path == NULL || path[0] == '\0' || stat(path, &st) != 0)
+        return;
+    ident_of(&st, id);
 }
 
 bool ac_mcache_ident_equal(const ac_mident_t *a, const ac_mident_t *b)
@@ -101,12 +102,12 @@ void ac_mcache_init(ac_mcache_t *mc, uv_loop_t *loop, size_t budget, ac_mcache_c
     mc->vouch_s = AC_MCACHE_VOUCH_S;
 }
 
-void ac_mcache_vouch(ac_mcache_t *mc, const char *path, const ac_mident_t *id, const char *md5)
+void ac_mcache_vouch(ac_mcache_t *mc, const char *path, const struct stat *st, const char *md5)
 {
     ac_mvouch_t *v = NULL;
     char *copy;
 
-    if (path == NULL || path[0] == '\0' || md5 == NULL || strlen(md5) != 32 || !id->exists)
+    if (path == NULL || path[0] == '\0' || md5 == NULL || strlen(md5) != 32)
         return;
     for (int i = 0; i < AC_MCACHE_VOUCHES && v == NULL; i++)
         if (mc->vouch[i].path != NULL && strcmp(mc->vouch[i].path, path) == 0)
@@ -119,7 +120,7 @@ void ac_mcache_vouch(ac_mcache_t *mc, const char *path, const ac_mident_t *id, c
         free(v->path);
         v->path = copy;
     }
-    v->id = *id;
+    ident_of(st, &v->id);
     ac_strlcpy(v->md5, md5, sizeof v->md5);
     v->at = mono_s();
 }
@@ -339,6 +340,14 @@ static void part_done(uv_work_t *req, int status)
         finish(s);
 }
 
+/* queued says whether part p of s is a pool work: a master given, and for its MD5 one not
+ * vouched for. */
+static bool queued(const ac_mset_t *s, int p)
+{
+    return ac_masters_given(&s->m, p % AC_M_COUNT) &&
+           (p < AC_M_COUNT || !s->md5_vouched[p - AC_M_COUNT]);
+}
+
 /* load_start reads and hashes every master of s, each part on its own pool thread. */
 static void load_start(ac_mcache_t *mc, ac_mset_t *s)
 {
@@ -351,13 +360,12 @@ static void load_start(ac_mcache_t *mc, ac_mset_t *s)
         s->m.path[i] = s->files.path[i];
         s->m.md5[i] = s->key.md5[i];
     }
+    for (int i = 0; i < AC_M_COUNT; i++)
+        s->md5_vouched[i] = ac_masters_given(&s->m, i) && vouched(mc, s, i);
     for (int p = 0; p < 2 * AC_M_COUNT; p++) {
         s->part_rc[p] = 0;
         memset(&s->part_err[p], 0, sizeof s->part_err[p]);
-        s->part_vouched[p] = p >= AC_M_COUNT && ac_masters_given(&s->m, p % AC_M_COUNT) &&
-                             vouched(mc, s, p % AC_M_COUNT);
-        *(p < AC_M_COUNT ? &s->loads_left : &s->hashes_left) +=
-            ac_masters_given(&s->m, p % AC_M_COUNT) && !s->part_vouched[p];
+        *(p < AC_M_COUNT ? &s->loads_left : &s->hashes_left) += queued(s, p);
     }
     if (s->loads_left == 0) { /* nothing to read: prepare at once */
         s->prep_started = true;
@@ -365,7 +373,7 @@ static void load_start(ac_mcache_t *mc, ac_mset_t *s)
         return;
     }
     for (int p = 0; p < 2 * AC_M_COUNT; p++) {
-        if (!ac_masters_given(&s->m, p % AC_M_COUNT) || s->part_vouched[p])
+        if (!queued(s, p))
             continue;
         s->part[p].data = s;
         uv_queue_work(mc->loop, &s->part[p], part_work, part_done);
@@ -377,20 +385,20 @@ static void load_start(ac_mcache_t *mc, ac_mset_t *s)
 static void log_ready(const ac_mset_t *s)
 {
     char names[64] = "";
-    int given = 0, vouched = 0;
+    int given = 0, known = 0;
 
     for (int i = 0; i < AC_M_COUNT; i++) {
         if (s->key.path[i][0] == '\0')
             continue;
         given++;
-        vouched += s->part_vouched[AC_M_COUNT + i];
+        known += s->md5_vouched[i];
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
                  given > 1 ? ", " : "", ac_masters_kind_name(i));
     }
     ac_log_info("masters ready (%s) in %.2f s, %zu MiB: %d MD5%s read, %d known from this "
                 "process's own hashing",
-                names, (double)(ac_now_ns() - s->load_ns) / 1e9, s->bytes >> 20,
-                given - vouched, given - vouched == 1 ? "" : "s", vouched);
+                names, (double)(ac_now_ns() - s->load_ns) / 1e9, s->bytes >> 20, given - known,
+                given - known == 1 ? "" : "s", known);
 }
 
 static void load_done(uv_work_t *req, int status)

@@ -59,9 +59,6 @@ typedef struct ac_mident {
 /* ac_mcache_ident stats path into *id (exists false when it cannot be stat'ed). */
 void ac_mcache_ident(const char *path, ac_mident_t *id);
 
-/* ac_mcache_ident_stat fills *id from st (exists true). */
-void ac_mcache_ident_stat(const struct stat *st, ac_mident_t *id);
-
 /* ac_mcache_ident_equal says whether a and b describe the same file content. */
 bool ac_mcache_ident_equal(const ac_mident_t *a, const ac_mident_t *b);
 
@@ -94,7 +91,7 @@ typedef struct ac_mset {
     ac_masters_t m;
     uv_work_t part[2 * AC_M_COUNT];
     int part_rc[2 * AC_M_COUNT];
-    bool part_vouched[2 * AC_M_COUNT]; /* an MD5 taken from a vouch: no work queued */
+    bool md5_vouched[AC_M_COUNT]; /* master i's MD5 taken from a vouch: no work queued */
     ac_err_t part_err[2 * AC_M_COUNT];
     int loads_left, hashes_left;
     bool prep_started, prep_done; /* req: prepare_work, queued once the reads ended */
@@ -161,12 +158,13 @@ int ac_mcache_acquire(ac_mcache_t *mc, const ac_mkey_t *key, const ac_calib_opts
 void ac_mcache_release(ac_mcache_t *mc, ac_mset_t *set);
 
 /* ac_mcache_vouch records that this process has just read the whole file at path to hash
- * it, its identity id the same before and after the read, and found md5: a set loaded
+ * it, the file st (its stat after the read; the caller saw the same before it, e.g.
+ * ac_digest_unchanged), and found md5: a set loaded
  * within vouch_s (600 s) whose master is that file, with that identity still and that MD5
  * expected (or none), takes it instead of reading the file again to hash it. The import
  * vouches for the masters it registers (their pages were read a moment before: hashing
  * them again checks the same cached bytes). path is copied. */
-void ac_mcache_vouch(ac_mcache_t *mc, const char *path, const ac_mident_t *id, const char *md5);
+void ac_mcache_vouch(ac_mcache_t *mc, const char *path, const struct stat *st, const char *md5);
 
 /* ac_mcache_forget_failures drops failed sets (after a master changed or on reload). */
 void ac_mcache_forget_failures(ac_mcache_t *mc);

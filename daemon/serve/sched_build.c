@@ -174,11 +174,8 @@ static void build_done(uv_work_t *req, int status)
         if (s->hooks.master_built != NULL)
             s->hooks.master_built(s->hooks.ud); /* ours: not announced again as new */
         ac_mcache_forget_failures(s->mc);
-        if (j->res.same_file) { /* its MD5 is fresh: not read again when it is used */
-            ac_mident_t id;
-            ac_mcache_ident_stat(&j->res.st, &id);
-            ac_mcache_vouch(s->mc, j->res.output_path, &id, j->res.md5);
-        }
+        if (j->res.same_file) /* its MD5 is fresh: not read again when it is used */
+            ac_mcache_vouch(s->mc, j->res.output_path, &j->res.st, j->res.md5);
         ac_catalog_build_wake(s->db, NULL); /* builds waiting for this prerequisite */
         ac_planner_request(s->planner, true);
     } else if (what == AC_BUILD_EXISTING_ROW) {

@@ -273,34 +273,33 @@ TEST(mcache_takes_a_vouched_md5_only_while_the_file_is_unchanged)
     ac_mcache_t mc;
     ac_mkey_t key;
     ac_mset_t *set;
-    ac_mident_t bias_id, flat_id;
+    struct stat bias_st, flat_st, st;
     char bias_md5[33], flat_md5[33];
-    struct stat st;
 
     small_cam(&cam, 8);
     g = gen_new(&cam);
     bias_and_flat(g, &key, bias_md5, flat_md5);
-    ac_mcache_ident("bias.fits", &bias_id);
-    ac_mcache_ident("flat.fits", &flat_id);
+    ASSERT_OK(stat("bias.fits", &bias_st));
+    ASSERT_OK(stat("flat.fits", &flat_st));
     ASSERT_OK(uv_loop_init(&loop));
     ac_mcache_init(&mc, &loop, 256u << 20, on_loaded, NULL);
     /* Both vouched for: no MD5 read, the set's provenance is theirs. */
-    ac_mcache_vouch(&mc, "bias.fits", &bias_id, bias_md5);
-    ac_mcache_vouch(&mc, "flat.fits", &flat_id, flat_md5);
+    ac_mcache_vouch(&mc, "bias.fits", &bias_st, bias_md5);
+    ac_mcache_vouch(&mc, "flat.fits", &flat_st, flat_md5);
     set = reload(&mc, &loop, &key);
     ASSERT_EQ(set->state, AC_MSET_READY);
     ASSERT_EQ(mc.md5s_vouched, 2u);
     ASSERT_STR_EQ(set->cs.bias_md5, bias_md5);
     ASSERT_STR_EQ(set->cs.flat_md5, flat_md5);
     /* A vouch for another MD5 than the catalogue's is not taken: the file is read. */
-    ac_mcache_vouch(&mc, "flat.fits", &flat_id, "0123456789abcdef0123456789abcdef");
+    ac_mcache_vouch(&mc, "flat.fits", &flat_st, "0123456789abcdef0123456789abcdef");
     set = reload(&mc, &loop, &key);
     ASSERT_EQ(set->state, AC_MSET_READY);
     ASSERT_EQ(mc.md5s_vouched, 3u); /* the bias only */
     ASSERT_STR_EQ(set->cs.flat_md5, flat_md5);
     /* The flat rewritten in place (same inode, same size), its modification time set back:
      * the change time differs, so the file is read, and its MD5 fails the check. */
-    ac_mcache_vouch(&mc, "flat.fits", &flat_id, flat_md5);
+    ac_mcache_vouch(&mc, "flat.fits", &flat_st, flat_md5);
     ASSERT_OK(stat("flat.fits", &st));
     {
         FILE *fp = fopen("flat.fits", "r+b");
